@@ -1,0 +1,171 @@
+import type { Constraint } from './constraints.js';
+import type { Loc } from './diagnostics.js';
+import type { DslVersion } from './versions.js';
+import type { Value, ValueMap } from './yaml-source.js';
+
+/** The schema of one property, input, data type field or workflow parameter. */
+export interface PropertySchema {
+  name: string;
+  type?: string;
+  itemType?: string;
+  description?: string;
+  default?: Value;
+  hasDefault: boolean;
+  required: boolean;
+  constraints: Constraint[];
+  displayLabel?: string;
+  hidden?: boolean;
+  at?: Loc;
+}
+
+export type Schema = Map<string, PropertySchema>;
+
+export interface DataType {
+  name: string;
+  derivedFrom?: string;
+  description?: string;
+  properties: Schema;
+  at?: Loc;
+}
+
+export type OperationKind = 'noop' | 'plugin' | 'script';
+
+export interface Operation {
+  /** Full name, e.g. `cloudify.interfaces.lifecycle.create`. */
+  interface: string;
+  name: string;
+  implementation: string;
+  kind: OperationKind;
+  /** For plugin operations: the plugin name and the function path after it. */
+  plugin?: string;
+  function?: string;
+  /** For scripts: a path relative to the blueprint directory, a URL, or inline source. */
+  script?: { path?: string; source?: string };
+  /** Input values (templates) or schemas with defaults (types), as written. */
+  inputs: ValueMap;
+  inputSchemas?: Schema;
+  executor?: string;
+  maxRetries?: number;
+  retryInterval?: number;
+  timeout?: number;
+  timeoutRecoverable?: boolean;
+  at?: Loc;
+}
+
+/** interface name -> operation name -> operation */
+export type Interfaces = Map<string, Map<string, Operation>>;
+
+export interface NodeType {
+  name: string;
+  derivedFrom?: string;
+  hierarchy: string[];
+  properties: Schema;
+  interfaces: Interfaces;
+  at?: Loc;
+}
+
+export interface RelationshipType {
+  name: string;
+  derivedFrom?: string;
+  hierarchy: string[];
+  properties: Schema;
+  sourceInterfaces: Interfaces;
+  targetInterfaces: Interfaces;
+  at?: Loc;
+}
+
+export type ConnectionType = 'all_to_all' | 'all_to_one';
+
+export interface RelationshipTemplate {
+  type: string;
+  target: string;
+  hierarchy: string[];
+  properties: ValueMap;
+  connectionType: ConnectionType;
+  sourceInterfaces: Interfaces;
+  targetInterfaces: Interfaces;
+  index: number;
+  at?: Loc;
+}
+
+export interface InstanceCounts {
+  /** Numbers, or intrinsic function calls (get_input) resolved when planning. */
+  default: Value;
+  min: Value;
+  max: Value;
+}
+
+export interface NodeTemplate {
+  name: string;
+  type: string;
+  hierarchy: string[];
+  /** Properties with schema defaults applied; values may hold intrinsic function calls. */
+  properties: ValueMap;
+  interfaces: Interfaces;
+  relationships: RelationshipTemplate[];
+  instances: InstanceCounts;
+  at?: Loc;
+}
+
+export interface OutputDef {
+  name: string;
+  description?: string;
+  value: Value;
+  at?: Loc;
+}
+
+export interface GroupDef {
+  name: string;
+  members: string[];
+  at?: Loc;
+}
+
+export interface PolicyDef {
+  name: string;
+  type: string;
+  targets: string[];
+  properties: ValueMap;
+  at?: Loc;
+}
+
+export interface PluginDef {
+  name: string;
+  executor?: string;
+  source?: string;
+  install: boolean;
+  packageName?: string;
+  packageVersion?: string;
+  properties: ValueMap;
+}
+
+export interface WorkflowDef {
+  name: string;
+  mapping: string;
+  plugin?: string;
+  function?: string;
+  parameters: Schema;
+  isCascading: boolean;
+  at?: Loc;
+}
+
+/** A parsed, validated blueprint: everything a deployment plan needs. */
+export interface Blueprint {
+  version: DslVersion;
+  mainFile: string;
+  baseDir: string;
+  description?: string;
+  metadata?: Value;
+  inputs: Schema;
+  dataTypes: Map<string, DataType>;
+  nodeTypes: Map<string, NodeType>;
+  relationshipTypes: Map<string, RelationshipType>;
+  nodeTemplates: Map<string, NodeTemplate>;
+  outputs: Map<string, OutputDef>;
+  capabilities: Map<string, OutputDef>;
+  groups: Map<string, GroupDef>;
+  policies: Map<string, PolicyDef>;
+  plugins: Map<string, PluginDef>;
+  workflows: Map<string, WorkflowDef>;
+  unresolvedPlugins: string[];
+  files: string[];
+}

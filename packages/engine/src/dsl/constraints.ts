@@ -1,0 +1,152 @@
+import type { Diagnostics } from './diagnostics.js';
+import { didYouMean } from './diagnostics.js';
+import { isMapping, keyLocOf, locOf, type Value } from './yaml-source.js';
+
+/** One parsed constraint: `test` returns a problem description, or undefined when the value passes. */
+export interface Constraint {
+  name: ConstraintName;
+  argument: Value;
+  test(value: Value): string | undefined;
+}
+
+export const CONSTRAINT_NAMES = [
+  'equal',
+  'greater_than',
+  'greater_or_equal',
+  'less_than',
+  'less_or_equal',
+  'in_range',
+  'valid_values',
+  'length',
+  'min_length',
+  'max_length',
+  'pattern',
+] as const;
+
+export type ConstraintName = (typeof CONSTRAINT_NAMES)[number];
+
+function show(value: Value): string {
+  return JSON.stringify(value);
+}
+
+function comparable(value: Value): value is number | string {
+  return typeof value === 'number' || typeof value === 'string';
+}
+
+function sizeOf(value: Value): number | undefined {
+  if (typeof value === 'string' || Array.isArray(value)) return value.length;
+  if (isMapping(value)) return Object.keys(value).length;
+  return undefined;
+}
+
+function deepEqual(a: Value, b: Value): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+type Builder = (arg: Value) => { error?: string; test?: (value: Value) => string | undefined };
+
+function compare(op: string, ok: (a: number | string, b: number | string) => boolean): Builder {
+  return (arg) => {
+    if (!comparable(arg)) return { error: `${op} needs a number or string` };
+    return {
+      test: (value) => {
+        if (!comparable(value) || typeof value !== typeof arg) return `${show(value)} cannot be compared with ${show(arg)}`;
+        return ok(value, arg) ? undefined : `${show(value)} is not ${op.replace(/_/g, ' ')} ${show(arg)}`;
+      },
+    };
+  };
+}
+
+function lengthRule(label: string, ok: (size: number, n: number) => boolean): Builder {
+  return (arg) => {
+    if (typeof arg !== 'number' || !Number.isInteger(arg) || arg < 0) return { error: 'needs a non-negative integer' };
+    return {
+      test: (value) => {
+        const size = sizeOf(value);
+        if (size === undefined) return `${show(value)} has no length`;
+        return ok(size, arg) ? undefined : `length of ${show(value)} is ${size}, ${label} ${arg}`;
+      },
+    };
+  };
+}
+
+const BUILDERS: Record<ConstraintName, Builder> = {
+  equal: (arg) => ({ test: (value) => (deepEqual(value, arg) ? undefined : `${show(value)} is not equal to ${show(arg)}`) }),
+  greater_than: compare('greater_than', (a, b) => a > b),
+  greater_or_equal: compare('greater_or_equal', (a, b) => a >= b),
+  less_than: compare('less_than', (a, b) => a < b),
+  less_or_equal: compare('less_or_equal', (a, b) => a <= b),
+  in_range: (arg) => {
+    if (!Array.isArray(arg) || arg.length !== 2 || !arg.every(comparable) || typeof arg[0] !== typeof arg[1])
+      return { error: 'in_range needs a list of two numbers (or two strings): [min, max]' };
+    const [low, high] = arg as [number | string, number | string];
+    if (low > high) return { error: `in_range minimum ${show(low)} is greater than maximum ${show(high)}` };
+    return {
+      test: (value) => {
+        if (!comparable(value) || typeof value !== typeof low) return `${show(value)} cannot be compared with ${show(arg)}`;
+        return value >= low && value <= high ? undefined : `${show(value)} is not in range [${show(low)}, ${show(high)}]`;
+      },
+    };
+  },
+  valid_values: (arg) => {
+    if (!Array.isArray(arg)) return { error: 'valid_values needs a list' };
+    return {
+      test: (value) =>
+        arg.some((v) => deepEqual(v, value)) ? undefined : `${show(value)} is not one of ${arg.map(show).join(', ')}`,
+    };
+  },
+  length: lengthRule('expected exactly', (size, n) => size === n),
+  min_length: lengthRule('expected at least', (size, n) => size >= n),
+  max_length: lengthRule('expected at most', (size, n) => size <= n),
+  pattern: (arg) => {
+    if (typeof arg !== 'string') return { error: 'pattern needs a regular expression string' };
+    let re: RegExp;
+    try {
+      // The whole value must match, as in TOSCA.
+      re = new RegExp(`^(?:${arg})$`, 'u');
+    } catch (error) {
+      return { error: `pattern is not a valid regular expression: ${(error as Error).message}` };
+    }
+    return {
+      test: (value) => {
+        if (typeof value !== 'string') return `${show(value)} is not a string, so it cannot match pattern ${show(arg)}`;
+        return re.test(value) ? undefined : `${show(value)} does not match pattern ${show(arg)}`;
+      },
+    };
+  },
+};
+
+/** Parses a `constraints:` list, reporting malformed entries. */
+export function parseConstraints(raw: Value, path: string, container: unknown, key: string, diagnostics: Diagnostics): Constraint[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    diagnostics.add('type-mismatch', locOf(container, key), path, 'constraints must be a list');
+    return [];
+  }
+  const out: Constraint[] = [];
+  raw.forEach((item, index) => {
+    const itemPath = `${path}[${index}]`;
+    const at = locOf(raw, index);
+    if (!isMapping(item) || Object.keys(item).length !== 1) {
+      diagnostics.add('bad-constraint', at, itemPath, 'each constraint is a mapping with one key, e.g. {min_length: 3}');
+      return;
+    }
+    const name = Object.keys(item)[0]!;
+    if (!(CONSTRAINT_NAMES as readonly string[]).includes(name)) {
+      diagnostics.add('unknown-constraint', keyLocOf(item, name), itemPath, `unknown constraint '${name}'${didYouMean(name, CONSTRAINT_NAMES)}`);
+      return;
+    }
+    const argument = item[name]!;
+    if (isMapping(argument) && Object.keys(argument).some((k) => k.startsWith('get_'))) {
+      diagnostics.add('bad-constraint', locOf(item, name), `${itemPath}.${name}`, 'constraint arguments cannot use intrinsic functions');
+      return;
+    }
+    const built = BUILDERS[name as ConstraintName](argument);
+    if (built.error || !built.test) {
+      diagnostics.add('bad-constraint', locOf(item, name), `${itemPath}.${name}`, built.error ?? 'invalid constraint');
+      return;
+    }
+    out.push({ name: name as ConstraintName, argument, test: built.test });
+  });
+  return out;
+}

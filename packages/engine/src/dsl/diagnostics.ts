@@ -1,0 +1,123 @@
+import { relative } from 'node:path';
+import type { LineCounter } from 'yaml';
+
+/** A file a blueprint value came from; line and column are computed only when a problem is shown. */
+export class SourceFile {
+  constructor(
+    readonly path: string,
+    private readonly lines?: LineCounter,
+  ) {}
+
+  position(offset: number): { line: number; col: number } {
+    if (!this.lines) return { line: 1, col: 1 };
+    return this.lines.linePos(offset);
+  }
+}
+
+/** Where a value sits: a file and a character offset in it. */
+export interface Loc {
+  file: SourceFile;
+  offset: number;
+}
+
+export interface Problem {
+  /** Stable machine-readable kind, e.g. `unknown-key`, `type-mismatch`. */
+  code: string;
+  file?: string;
+  line?: number;
+  col?: number;
+  /** Dotted YAML path of the offending value, e.g. `node_templates.web.properties.port`. */
+  path: string;
+  message: string;
+}
+
+/** Collects every problem so all of them can be reported at once. */
+export class Diagnostics {
+  readonly problems: Problem[] = [];
+  private readonly seen = new Set<string>();
+
+  add(code: string, at: Loc | undefined, path: string, message: string): void {
+    const problem: Problem = { code, path, message };
+    if (at) {
+      const { line, col } = at.file.position(at.offset);
+      problem.file = at.file.path;
+      problem.line = line;
+      problem.col = col;
+    }
+    // The same value can be reached twice (shared YAML anchors, inherited definitions).
+    const key = `${problem.file}:${problem.line}:${problem.col}:${path}:${message}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.problems.push(problem);
+  }
+
+  get ok(): boolean {
+    return this.problems.length === 0;
+  }
+
+  sorted(): Problem[] {
+    return [...this.problems].sort(
+      (a, b) =>
+        (a.file ?? '').localeCompare(b.file ?? '') || (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0),
+    );
+  }
+}
+
+/** `file:line:col path: message`, with the file shown relative to `cwd` when it is inside it. */
+export function formatProblem(problem: Problem, cwd = process.cwd()): string {
+  let where = '';
+  if (problem.file) {
+    const rel = relative(cwd, problem.file);
+    const shown = rel && !rel.startsWith('..') ? rel : problem.file;
+    where = `${shown}:${problem.line}:${problem.col} `;
+  }
+  return `${where}${problem.path ? `${problem.path}: ` : ''}${problem.message}`;
+}
+
+/** Thrown for problems that make going on pointless (unreadable file, bad YAML at the top). */
+export class BlueprintError extends Error {
+  constructor(readonly problems: Problem[]) {
+    super(problems.map((p) => formatProblem(p)).join('\n'));
+    this.name = 'BlueprintError';
+  }
+}
+
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const value = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      cur.push(value);
+      rowMin = Math.min(rowMin, value);
+    }
+    if (rowMin > limit) return limit + 1;
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The nearest known name, if one is close enough to be a likely typo. */
+export function nearest(name: string, candidates: Iterable<string>): string | undefined {
+  const limit = Math.max(1, Math.min(3, Math.floor(name.length / 4)));
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  const lower = name.toLowerCase();
+  for (const candidate of candidates) {
+    if (candidate.toLowerCase() === lower) return candidate;
+    const d = editDistance(lower, candidate.toLowerCase(), limit);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+export function didYouMean(name: string, candidates: Iterable<string>): string {
+  const near = nearest(name, candidates);
+  return near ? `; did you mean '${near}'?` : '';
+}

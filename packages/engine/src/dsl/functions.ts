@@ -1,0 +1,318 @@
+import { type Diagnostics, didYouMean, nearest } from './diagnostics.js';
+import { type DslVersion, type Feature, FEATURE_SINCE, supports } from './versions.js';
+import { isMapping, keyLocOf, locOf, type Value, type ValueMap } from './yaml-source.js';
+
+/** Evaluated when planning whenever their arguments are known. */
+const STATIC_FUNCTIONS = [
+  'get_input',
+  'get_property',
+  'concat',
+  'merge',
+  'string_find',
+  'string_replace',
+  'string_split',
+  'string_lower',
+  'string_upper',
+] as const;
+
+/** Evaluated only at run time, from stored state. */
+const RUNTIME_FUNCTIONS = [
+  'get_attribute',
+  'get_attributes_list',
+  'get_attributes_dict',
+  'get_secret',
+  'get_capability',
+  'get_group_capability',
+  'get_environment_capability',
+  'get_label',
+  'get_sys',
+  'get_consumers',
+] as const;
+
+export const FUNCTION_NAMES: readonly string[] = [...STATIC_FUNCTIONS, ...RUNTIME_FUNCTIONS];
+const RUNTIME = new Set<string>(RUNTIME_FUNCTIONS);
+
+const GATES: Record<string, Feature> = {
+  concat: 'concat',
+  merge: 'merge',
+  string_find: 'string_functions',
+  string_replace: 'string_functions',
+  string_split: 'string_functions',
+  string_lower: 'string_functions',
+  string_upper: 'string_functions',
+};
+
+/** The function name when `value` is an intrinsic function call (`{get_input: port}`). */
+export function functionName(value: Value | undefined): string | undefined {
+  if (!isMapping(value)) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length !== 1) return undefined;
+  return FUNCTION_NAMES.includes(keys[0]!) ? keys[0] : undefined;
+}
+
+/** True when the value contains a call that can only be evaluated at run time. */
+export function hasRuntimeCall(value: Value): boolean {
+  const fn = functionName(value);
+  if (fn) return RUNTIME.has(fn) || hasRuntimeCall((value as ValueMap)[fn]!);
+  if (Array.isArray(value)) return value.some(hasRuntimeCall);
+  if (isMapping(value)) return Object.values(value).some(hasRuntimeCall);
+  return false;
+}
+
+/** Where a value is used decides which references are allowed in it. */
+export type ScopeKind =
+  | 'node-properties'
+  | 'node-operation'
+  | 'relationship'
+  | 'relationship-operation'
+  | 'outputs'
+  | 'input-default'
+  | 'instances'
+  | 'policy'
+  | 'other';
+
+export interface FunctionScope {
+  kind: ScopeKind;
+  version: DslVersion;
+  inputs: ReadonlySet<string>;
+  nodes: ReadonlySet<string>;
+  diagnostics: Diagnostics;
+}
+
+function isUnknownFunctionKey(key: string): boolean {
+  if (FUNCTION_NAMES.includes(key)) return false;
+  if (/^get_[a-z_]+$/.test(key)) return true;
+  const near = nearest(key, FUNCTION_NAMES);
+  return near !== undefined && key.length >= 5 && key !== near && /^[a-z_]+$/.test(key);
+}
+
+/** Checks every function call inside `value`: known names, argument shapes and references. */
+export function checkFunctions(value: Value, path: string, container: unknown, key: string | number, scope: FunctionScope): void {
+  if (Array.isArray(value)) {
+    value.forEach((item, index) => checkFunctions(item, `${path}[${index}]`, value, index, scope));
+    return;
+  }
+  if (!isMapping(value)) return;
+  const keys = Object.keys(value);
+  const fn = functionName(value);
+  if (!fn) {
+    if (keys.length === 1 && isUnknownFunctionKey(keys[0]!)) {
+      scope.diagnostics.add(
+        'unknown-function',
+        keyLocOf(value, keys[0]!),
+        path,
+        `unknown function '${keys[0]}'${didYouMean(keys[0]!, FUNCTION_NAMES)}`,
+      );
+      return;
+    }
+    for (const k of keys) checkFunctions(value[k]!, `${path}.${k}`, value, k, scope);
+    return;
+  }
+  const at = locOf(container, key);
+  const args = value[fn]!;
+  const report = (message: string, code = 'bad-function') => scope.diagnostics.add(code, at, path, `${fn}: ${message}`);
+  const gate = GATES[fn];
+  if (gate && !supports(scope.version, gate)) {
+    report(`needs ${FEATURE_SINCE[gate]} or later (this blueprint is ${scope.version})`, 'version-gated');
+    return;
+  }
+  const list = Array.isArray(args) ? args : undefined;
+  switch (fn) {
+    case 'get_input': {
+      const name = typeof args === 'string' ? args : list && typeof list[0] === 'string' ? list[0] : undefined;
+      if (name === undefined) {
+        report('expected an input name, or a list [input name, key or index, ...]');
+        break;
+      }
+      if (!scope.inputs.has(name)) {
+        report(`input '${name}' is not declared${didYouMean(name, scope.inputs)}`, 'unknown-input');
+      }
+      break;
+    }
+    case 'get_property':
+    case 'get_attribute': {
+      if (!list || list.length < 2 || typeof list[0] !== 'string') {
+        report('expected a list [SELF|SOURCE|TARGET|node name, property, ...]');
+        break;
+      }
+      checkEntity(list[0], scope, report);
+      break;
+    }
+    case 'get_attributes_list':
+    case 'get_attributes_dict': {
+      if (!list || list.length < 2 || typeof list[0] !== 'string') report('expected a list [node name, attribute, ...]');
+      else if (!scope.nodes.has(list[0])) report(`node '${list[0]}' does not exist${didYouMean(list[0], scope.nodes)}`, 'unknown-node');
+      break;
+    }
+    case 'get_secret':
+    case 'get_label':
+    case 'string_lower':
+    case 'string_upper':
+      if (!(typeof args === 'string' || functionName(args) || (list && list.length > 0))) report('expected a name or a list');
+      break;
+    case 'concat':
+      if (!list) report('expected a list of values to join');
+      break;
+    case 'merge':
+      if (!list) report('expected a list of mappings to merge');
+      else
+        list.forEach((item, i) => {
+          if (!isMapping(item)) report(`item ${i} is not a mapping`);
+        });
+      break;
+    case 'get_capability':
+      if (!list || list.length < 2) report('expected a list [deployment id, capability name, ...]');
+      break;
+    case 'string_find':
+      if (!list || list.length !== 2) report('expected [haystack, needle]');
+      break;
+    case 'string_replace':
+      if (!list || list.length < 3 || list.length > 4) report('expected [haystack, needle, replacement, count?]');
+      break;
+    case 'string_split':
+      if (!list || list.length < 2 || list.length > 3) report('expected [string, separator, index?]');
+      break;
+    case 'get_sys':
+      if (!list || list.length !== 2) report('expected [tenant|deployment, property]');
+      break;
+    default:
+      break;
+  }
+  if (list) list.forEach((item, index) => checkFunctions(item, `${path}.${fn}[${index}]`, list, index, scope));
+  else checkFunctions(args, `${path}.${fn}`, value, fn, scope);
+}
+
+function checkEntity(entity: string, scope: FunctionScope, report: (message: string, code?: string) => void): void {
+  if (entity === 'SELF') {
+    if (scope.kind === 'outputs' || scope.kind === 'input-default' || scope.kind === 'policy' || scope.kind === 'relationship-operation' || scope.kind === 'relationship')
+      report(`SELF cannot be used in ${scope.kind === 'relationship-operation' ? 'relationship operations (use SOURCE or TARGET)' : scope.kind}`, 'bad-reference');
+    return;
+  }
+  if (entity === 'SOURCE' || entity === 'TARGET') {
+    if (scope.kind !== 'relationship-operation' && scope.kind !== 'relationship')
+      report(`${entity} can only be used in relationship operations`, 'bad-reference');
+    return;
+  }
+  if (!scope.nodes.has(entity)) report(`node '${entity}' does not exist${didYouMean(entity, scope.nodes)}`, 'unknown-node');
+}
+
+/** What static evaluation needs from its surroundings. */
+export interface EvalEnv {
+  input(name: string): { value: Value } | undefined;
+  /** Evaluated properties of a node template (or undefined if it does not exist). */
+  properties(node: string): ValueMap | undefined;
+  self?: string;
+  source?: string;
+  target?: string;
+  report(message: string): void;
+}
+
+/** Follows a path of keys and indexes into a value. */
+export function walkPath(value: Value, path: Value[]): { value: Value } | { missing: string } {
+  let current: Value = value;
+  const walked: string[] = [];
+  for (const step of path) {
+    walked.push(String(step));
+    if (Array.isArray(current) && typeof step === 'number') {
+      if (step < 0 || step >= current.length) return { missing: walked.join('.') };
+      current = current[step]!;
+    } else if (isMapping(current) && (typeof step === 'string' || typeof step === 'number') && Object.hasOwn(current, String(step))) {
+      current = current[String(step)]!;
+    } else {
+      return { missing: walked.join('.') };
+    }
+  }
+  return { value: current };
+}
+
+function toText(value: Value): string {
+  if (typeof value === 'string') return value;
+  if (value === null) return '';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/**
+ * Replaces every call that can be evaluated now; calls that need run-time state stay in place
+ * (their arguments evaluated), and so do calls whose arguments depend on them.
+ */
+export function evaluateStatic(value: Value, env: EvalEnv): Value {
+  if (Array.isArray(value)) return value.map((item) => evaluateStatic(item, env));
+  if (!isMapping(value)) return value;
+  const fn = functionName(value);
+  if (!fn) {
+    const out: ValueMap = {};
+    for (const [k, v] of Object.entries(value)) {
+      Object.defineProperty(out, k, { value: evaluateStatic(v, env), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  const rawArgs = value[fn]!;
+  const args = evaluateStatic(rawArgs, env);
+  if (RUNTIME.has(fn) || hasRuntimeCall(args)) return { [fn]: args };
+  const list = Array.isArray(args) ? args : [args];
+  switch (fn) {
+    case 'get_input': {
+      const [name, ...path] = list;
+      const found = env.input(String(name));
+      if (!found) {
+        env.report(`get_input: input '${String(name)}' has no value`);
+        return null;
+      }
+      const walked = walkPath(found.value, path);
+      if ('missing' in walked) {
+        env.report(`get_input: input '${String(name)}' has no '${walked.missing}'`);
+        return null;
+      }
+      return walked.value;
+    }
+    case 'get_property': {
+      const [entity, ...path] = list;
+      const node = entity === 'SELF' ? env.self : entity === 'SOURCE' ? env.source : entity === 'TARGET' ? env.target : String(entity);
+      const props = node ? env.properties(node) : undefined;
+      if (!node || !props) {
+        env.report(`get_property: cannot resolve '${String(entity)}' here`);
+        return null;
+      }
+      const walked = walkPath(props, path);
+      if ('missing' in walked) {
+        env.report(`get_property: node '${node}' has no property '${walked.missing}'`);
+        return null;
+      }
+      return walked.value;
+    }
+    case 'concat':
+      return list.map(toText).join('');
+    case 'merge': {
+      const out: ValueMap = {};
+      for (const item of list) if (isMapping(item)) Object.assign(out, item);
+      return out;
+    }
+    case 'string_find':
+      return toText(list[0] ?? '').indexOf(toText(list[1] ?? ''));
+    case 'string_replace': {
+      const [haystack, needle, replacement, count] = list.map((v, i) => (i === 3 ? v : toText(v ?? '')));
+      const parts = String(haystack).split(String(needle));
+      const limit = typeof count === 'number' && count >= 0 ? count : parts.length - 1;
+      return parts.reduce((acc, part, i) => (i === 0 ? part : acc + (i <= limit ? String(replacement) : String(needle)) + part), '');
+    }
+    case 'string_split': {
+      const parts = toText(list[0] ?? '').split(toText(list[1] ?? ''));
+      if (list.length === 3) {
+        const index = Number(list[2]);
+        if (!Number.isInteger(index) || index < 0 || index >= parts.length) {
+          env.report(`string_split: index ${String(list[2])} is out of range (${parts.length} parts)`);
+          return null;
+        }
+        return parts[index]!;
+      }
+      return parts;
+    }
+    case 'string_lower':
+      return toText(list[0] ?? '').toLowerCase();
+    case 'string_upper':
+      return toText(list[0] ?? '').toUpperCase();
+    default:
+      return { [fn]: args };
+  }
+}

@@ -1,0 +1,18 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * All I/O the blueprint language needs, passed in so the parser stays pure and testable.
+ * Paths are absolute.
+ */
+export interface BlueprintReader {
+  read(path: string): Uint8Array;
+  isFile(path: string): boolean;
+  /** The plugin.yaml of an installed plugin, or undefined when none is installed under that name. */
+  resolvePlugin?(name: string, version: string | undefined): string | undefined;
+  /** The main file of a stored blueprint (for `ns--blueprint:ID` imports). */
+  resolveBlueprint?(id: string): string | undefined;
+}
+
+/** Directory of the bundled standard library (packages/engine/stdlib). */
+export const STDLIB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'stdlib');

@@ -1,0 +1,17 @@
+import { readFileSync, statSync } from 'node:fs';
+import type { BlueprintReader } from '../dsl/reader.js';
+
+/** Reads blueprints from the local file system; plugins are looked up with the given function. */
+export function fileSystemReader(options: Pick<BlueprintReader, 'resolvePlugin' | 'resolveBlueprint'> = {}): BlueprintReader {
+  return {
+    read: (path) => readFileSync(path),
+    isFile: (path) => {
+      try {
+        return statSync(path).isFile();
+      } catch {
+        return false;
+      }
+    },
+    ...options,
+  };
+}
