@@ -50,7 +50,8 @@ function compare(op: string, ok: (a: number | string, b: number | string) => boo
     if (!comparable(arg)) return { error: `${op} needs a number or string` };
     return {
       test: (value) => {
-        if (!comparable(value) || typeof value !== typeof arg) return `${show(value)} cannot be compared with ${show(arg)}`;
+        if (!comparable(value) || typeof value !== typeof arg)
+          return `${show(value)} cannot be compared with ${show(arg)}`;
         return ok(value, arg) ? undefined : `${show(value)} is not ${op.replace(/_/g, ' ')} ${show(arg)}`;
       },
     };
@@ -59,7 +60,8 @@ function compare(op: string, ok: (a: number | string, b: number | string) => boo
 
 function lengthRule(label: string, ok: (size: number, n: number) => boolean): Builder {
   return (arg) => {
-    if (typeof arg !== 'number' || !Number.isInteger(arg) || arg < 0) return { error: 'needs a non-negative integer' };
+    if (typeof arg !== 'number' || !Number.isInteger(arg) || arg < 0)
+      return { error: 'needs a non-negative integer' };
     return {
       test: (value) => {
         const size = sizeOf(value);
@@ -71,7 +73,9 @@ function lengthRule(label: string, ok: (size: number, n: number) => boolean): Bu
 }
 
 const BUILDERS: Record<ConstraintName, Builder> = {
-  equal: (arg) => ({ test: (value) => (deepEqual(value, arg) ? undefined : `${show(value)} is not equal to ${show(arg)}`) }),
+  equal: (arg) => ({
+    test: (value) => (deepEqual(value, arg) ? undefined : `${show(value)} is not equal to ${show(arg)}`),
+  }),
   greater_than: compare('greater_than', (a, b) => a > b),
   greater_or_equal: compare('greater_or_equal', (a, b) => a >= b),
   less_than: compare('less_than', (a, b) => a < b),
@@ -83,8 +87,11 @@ const BUILDERS: Record<ConstraintName, Builder> = {
     if (low > high) return { error: `in_range minimum ${show(low)} is greater than maximum ${show(high)}` };
     return {
       test: (value) => {
-        if (!comparable(value) || typeof value !== typeof low) return `${show(value)} cannot be compared with ${show(arg)}`;
-        return value >= low && value <= high ? undefined : `${show(value)} is not in range [${show(low)}, ${show(high)}]`;
+        if (!comparable(value) || typeof value !== typeof low)
+          return `${show(value)} cannot be compared with ${show(arg)}`;
+        return value >= low && value <= high
+          ? undefined
+          : `${show(value)} is not in range [${show(low)}, ${show(high)}]`;
       },
     };
   },
@@ -92,7 +99,9 @@ const BUILDERS: Record<ConstraintName, Builder> = {
     if (!Array.isArray(arg)) return { error: 'valid_values needs a list' };
     return {
       test: (value) =>
-        arg.some((v) => deepEqual(v, value)) ? undefined : `${show(value)} is not one of ${arg.map(show).join(', ')}`,
+        arg.some((v) => deepEqual(v, value))
+          ? undefined
+          : `${show(value)} is not one of ${arg.map(show).join(', ')}`,
     };
   },
   length: lengthRule('expected exactly', (size, n) => size === n),
@@ -109,7 +118,8 @@ const BUILDERS: Record<ConstraintName, Builder> = {
     }
     return {
       test: (value) => {
-        if (typeof value !== 'string') return `${show(value)} is not a string, so it cannot match pattern ${show(arg)}`;
+        if (typeof value !== 'string')
+          return `${show(value)} is not a string, so it cannot match pattern ${show(arg)}`;
         return re.test(value) ? undefined : `${show(value)} does not match pattern ${show(arg)}`;
       },
     };
@@ -117,7 +127,13 @@ const BUILDERS: Record<ConstraintName, Builder> = {
 };
 
 /** Parses a `constraints:` list, reporting malformed entries. */
-export function parseConstraints(raw: Value, path: string, container: unknown, key: string, diagnostics: Diagnostics): Constraint[] {
+export function parseConstraints(
+  raw: Value,
+  path: string,
+  container: unknown,
+  key: string,
+  diagnostics: Diagnostics,
+): Constraint[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) {
     diagnostics.add('type-mismatch', locOf(container, key), path, 'constraints must be a list');
@@ -128,22 +144,42 @@ export function parseConstraints(raw: Value, path: string, container: unknown, k
     const itemPath = `${path}[${index}]`;
     const at = locOf(raw, index);
     if (!isMapping(item) || Object.keys(item).length !== 1) {
-      diagnostics.add('bad-constraint', at, itemPath, 'each constraint is a mapping with one key, e.g. {min_length: 3}');
+      diagnostics.add(
+        'bad-constraint',
+        at,
+        itemPath,
+        'each constraint is a mapping with one key, e.g. {min_length: 3}',
+      );
       return;
     }
     const name = Object.keys(item)[0]!;
     if (!(CONSTRAINT_NAMES as readonly string[]).includes(name)) {
-      diagnostics.add('unknown-constraint', keyLocOf(item, name), itemPath, `unknown constraint '${name}'${didYouMean(name, CONSTRAINT_NAMES)}`);
+      diagnostics.add(
+        'unknown-constraint',
+        keyLocOf(item, name),
+        itemPath,
+        `unknown constraint '${name}'${didYouMean(name, CONSTRAINT_NAMES)}`,
+      );
       return;
     }
     const argument = item[name]!;
     if (isMapping(argument) && Object.keys(argument).some((k) => k.startsWith('get_'))) {
-      diagnostics.add('bad-constraint', locOf(item, name), `${itemPath}.${name}`, 'constraint arguments cannot use intrinsic functions');
+      diagnostics.add(
+        'bad-constraint',
+        locOf(item, name),
+        `${itemPath}.${name}`,
+        'constraint arguments cannot use intrinsic functions',
+      );
       return;
     }
     const built = BUILDERS[name as ConstraintName](argument);
     if (built.error || !built.test) {
-      diagnostics.add('bad-constraint', locOf(item, name), `${itemPath}.${name}`, built.error ?? 'invalid constraint');
+      diagnostics.add(
+        'bad-constraint',
+        locOf(item, name),
+        `${itemPath}.${name}`,
+        built.error ?? 'invalid constraint',
+      );
       return;
     }
     out.push({ name: name as ConstraintName, argument, test: built.test });

@@ -1,16 +1,30 @@
 import { relative } from 'node:path';
-import type { LineCounter } from 'yaml';
 
 /** A file a blueprint value came from; line and column are computed only when a problem is shown. */
 export class SourceFile {
+  private lineStarts?: number[];
+
   constructor(
     readonly path: string,
-    private readonly lines?: LineCounter,
+    private readonly text = '',
   ) {}
 
+  /** 1-based line and column of a character offset. */
   position(offset: number): { line: number; col: number } {
-    if (!this.lines) return { line: 1, col: 1 };
-    return this.lines.linePos(offset);
+    if (!this.lineStarts) {
+      this.lineStarts = [0];
+      for (let i = 0; i < this.text.length; i++)
+        if (this.text.charCodeAt(i) === 10) this.lineStarts.push(i + 1);
+    }
+    const starts = this.lineStarts;
+    let low = 0;
+    let high = starts.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if (starts[mid]! <= offset) low = mid;
+      else high = mid - 1;
+    }
+    return { line: low + 1, col: offset - starts[low]! + 1 };
   }
 }
 
@@ -58,7 +72,9 @@ export class Diagnostics {
   sorted(): Problem[] {
     return [...this.problems].sort(
       (a, b) =>
-        (a.file ?? '').localeCompare(b.file ?? '') || (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0),
+        (a.file ?? '').localeCompare(b.file ?? '') ||
+        (a.line ?? 0) - (b.line ?? 0) ||
+        (a.col ?? 0) - (b.col ?? 0),
     );
   }
 }

@@ -1,6 +1,6 @@
 import { type Diagnostics, didYouMean, nearest } from './diagnostics.js';
-import { type DslVersion, type Feature, FEATURE_SINCE, supports } from './versions.js';
-import { isMapping, keyLocOf, locOf, type Value, type ValueMap } from './yaml-source.js';
+import { type DslVersion, FEATURE_SINCE, type Feature, supports } from './versions.js';
+import { isMapping, keyLocOf, locOf, setEntry, type Value, type ValueMap } from './yaml-source.js';
 
 /** Evaluated when planning whenever their arguments are known. */
 const STATIC_FUNCTIONS = [
@@ -82,14 +82,26 @@ export interface FunctionScope {
 function isUnknownFunctionKey(key: string): boolean {
   if (FUNCTION_NAMES.includes(key)) return false;
   if (/^get_[a-z_]+$/.test(key)) return true;
-  const near = nearest(key, FUNCTION_NAMES);
-  return near !== undefined && key.length >= 5 && key !== near && /^[a-z_]+$/.test(key);
+  if (key.length < 5 || !/^[a-z_]+$/.test(key)) return false;
+  // Only names sharing a first letter with a function can be a typo of one.
+  const near = nearest(
+    key,
+    FUNCTION_NAMES.filter((name) => name[0] === key[0]),
+  );
+  return near !== undefined && key !== near;
 }
 
 /** Checks every function call inside `value`: known names, argument shapes and references. */
-export function checkFunctions(value: Value, path: string, container: unknown, key: string | number, scope: FunctionScope): void {
+export function checkFunctions(
+  value: Value,
+  path: string,
+  container: unknown,
+  key: string | number,
+  scope: FunctionScope,
+): void {
   if (Array.isArray(value)) {
-    value.forEach((item, index) => checkFunctions(item, `${path}[${index}]`, value, index, scope));
+    for (const [index, item] of value.entries())
+      checkFunctions(item, `${path}[${index}]`, value, index, scope);
     return;
   }
   if (!isMapping(value)) return;
@@ -110,7 +122,8 @@ export function checkFunctions(value: Value, path: string, container: unknown, k
   }
   const at = locOf(container, key);
   const args = value[fn]!;
-  const report = (message: string, code = 'bad-function') => scope.diagnostics.add(code, at, path, `${fn}: ${message}`);
+  const report = (message: string, code = 'bad-function') =>
+    scope.diagnostics.add(code, at, path, `${fn}: ${message}`);
   const gate = GATES[fn];
   if (gate && !supports(scope.version, gate)) {
     report(`needs ${FEATURE_SINCE[gate]} or later (this blueprint is ${scope.version})`, 'version-gated');
@@ -119,7 +132,8 @@ export function checkFunctions(value: Value, path: string, container: unknown, k
   const list = Array.isArray(args) ? args : undefined;
   switch (fn) {
     case 'get_input': {
-      const name = typeof args === 'string' ? args : list && typeof list[0] === 'string' ? list[0] : undefined;
+      const name =
+        typeof args === 'string' ? args : list && typeof list[0] === 'string' ? list[0] : undefined;
       if (name === undefined) {
         report('expected an input name, or a list [input name, key or index, ...]');
         break;
@@ -140,15 +154,18 @@ export function checkFunctions(value: Value, path: string, container: unknown, k
     }
     case 'get_attributes_list':
     case 'get_attributes_dict': {
-      if (!list || list.length < 2 || typeof list[0] !== 'string') report('expected a list [node name, attribute, ...]');
-      else if (!scope.nodes.has(list[0])) report(`node '${list[0]}' does not exist${didYouMean(list[0], scope.nodes)}`, 'unknown-node');
+      if (!list || list.length < 2 || typeof list[0] !== 'string')
+        report('expected a list [node name, attribute, ...]');
+      else if (!scope.nodes.has(list[0]))
+        report(`node '${list[0]}' does not exist${didYouMean(list[0], scope.nodes)}`, 'unknown-node');
       break;
     }
     case 'get_secret':
     case 'get_label':
     case 'string_lower':
     case 'string_upper':
-      if (!(typeof args === 'string' || functionName(args) || (list && list.length > 0))) report('expected a name or a list');
+      if (!(typeof args === 'string' || functionName(args) || (list && list.length > 0)))
+        report('expected a name or a list');
       break;
     case 'concat':
       if (!list) report('expected a list of values to join');
@@ -167,7 +184,8 @@ export function checkFunctions(value: Value, path: string, container: unknown, k
       if (!list || list.length !== 2) report('expected [haystack, needle]');
       break;
     case 'string_replace':
-      if (!list || list.length < 3 || list.length > 4) report('expected [haystack, needle, replacement, count?]');
+      if (!list || list.length < 3 || list.length > 4)
+        report('expected [haystack, needle, replacement, count?]');
       break;
     case 'string_split':
       if (!list || list.length < 2 || list.length > 3) report('expected [string, separator, index?]');
@@ -178,14 +196,29 @@ export function checkFunctions(value: Value, path: string, container: unknown, k
     default:
       break;
   }
-  if (list) list.forEach((item, index) => checkFunctions(item, `${path}.${fn}[${index}]`, list, index, scope));
-  else checkFunctions(args, `${path}.${fn}`, value, fn, scope);
+  if (list) {
+    for (const [index, item] of list.entries())
+      checkFunctions(item, `${path}.${fn}[${index}]`, list, index, scope);
+  } else checkFunctions(args, `${path}.${fn}`, value, fn, scope);
 }
 
-function checkEntity(entity: string, scope: FunctionScope, report: (message: string, code?: string) => void): void {
+function checkEntity(
+  entity: string,
+  scope: FunctionScope,
+  report: (message: string, code?: string) => void,
+): void {
   if (entity === 'SELF') {
-    if (scope.kind === 'outputs' || scope.kind === 'input-default' || scope.kind === 'policy' || scope.kind === 'relationship-operation' || scope.kind === 'relationship')
-      report(`SELF cannot be used in ${scope.kind === 'relationship-operation' ? 'relationship operations (use SOURCE or TARGET)' : scope.kind}`, 'bad-reference');
+    if (
+      scope.kind === 'outputs' ||
+      scope.kind === 'input-default' ||
+      scope.kind === 'policy' ||
+      scope.kind === 'relationship-operation' ||
+      scope.kind === 'relationship'
+    )
+      report(
+        `SELF cannot be used in ${scope.kind === 'relationship-operation' ? 'relationship operations (use SOURCE or TARGET)' : scope.kind}`,
+        'bad-reference',
+      );
     return;
   }
   if (entity === 'SOURCE' || entity === 'TARGET') {
@@ -193,7 +226,8 @@ function checkEntity(entity: string, scope: FunctionScope, report: (message: str
       report(`${entity} can only be used in relationship operations`, 'bad-reference');
     return;
   }
-  if (!scope.nodes.has(entity)) report(`node '${entity}' does not exist${didYouMean(entity, scope.nodes)}`, 'unknown-node');
+  if (!scope.nodes.has(entity))
+    report(`node '${entity}' does not exist${didYouMean(entity, scope.nodes)}`, 'unknown-node');
 }
 
 /** What static evaluation needs from its surroundings. */
@@ -216,7 +250,11 @@ export function walkPath(value: Value, path: Value[]): { value: Value } | { miss
     if (Array.isArray(current) && typeof step === 'number') {
       if (step < 0 || step >= current.length) return { missing: walked.join('.') };
       current = current[step]!;
-    } else if (isMapping(current) && (typeof step === 'string' || typeof step === 'number') && Object.hasOwn(current, String(step))) {
+    } else if (
+      isMapping(current) &&
+      (typeof step === 'string' || typeof step === 'number') &&
+      Object.hasOwn(current, String(step))
+    ) {
       current = current[String(step)]!;
     } else {
       return { missing: walked.join('.') };
@@ -243,7 +281,7 @@ export function evaluateStatic(value: Value, env: EvalEnv): Value {
   if (!fn) {
     const out: ValueMap = {};
     for (const [k, v] of Object.entries(value)) {
-      Object.defineProperty(out, k, { value: evaluateStatic(v, env), enumerable: true, writable: true, configurable: true });
+      setEntry(out, k, evaluateStatic(v, env));
     }
     return out;
   }
@@ -268,7 +306,14 @@ export function evaluateStatic(value: Value, env: EvalEnv): Value {
     }
     case 'get_property': {
       const [entity, ...path] = list;
-      const node = entity === 'SELF' ? env.self : entity === 'SOURCE' ? env.source : entity === 'TARGET' ? env.target : String(entity);
+      const node =
+        entity === 'SELF'
+          ? env.self
+          : entity === 'SOURCE'
+            ? env.source
+            : entity === 'TARGET'
+              ? env.target
+              : String(entity);
       const props = node ? env.properties(node) : undefined;
       if (!node || !props) {
         env.report(`get_property: cannot resolve '${String(entity)}' here`);
@@ -294,7 +339,10 @@ export function evaluateStatic(value: Value, env: EvalEnv): Value {
       const [haystack, needle, replacement, count] = list.map((v, i) => (i === 3 ? v : toText(v ?? '')));
       const parts = String(haystack).split(String(needle));
       const limit = typeof count === 'number' && count >= 0 ? count : parts.length - 1;
-      return parts.reduce((acc, part, i) => (i === 0 ? part : acc + (i <= limit ? String(replacement) : String(needle)) + part), '');
+      return parts.reduce(
+        (acc, part, i) => (i === 0 ? part : acc + (i <= limit ? String(replacement) : String(needle)) + part),
+        '',
+      );
     }
     case 'string_split': {
       const parts = toText(list[0] ?? '').split(toText(list[1] ?? ''));

@@ -1,9 +1,17 @@
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { type Diagnostics, didYouMean, type Loc } from './diagnostics.js';
-import { type BlueprintReader, STDLIB_DIR } from './reader.js';
 import { namespaceDocument } from './namespaces.js';
+import { type BlueprintReader, STDLIB_DIR } from './reader.js';
 import { DSL_VERSIONS, type DslVersion, isDslVersion, supports, versionRank } from './versions.js';
-import { decodeSource, isMapping, keyLocOf, locOf, parseYaml, type Value, type ValueMap } from './yaml-source.js';
+import {
+  decodeSource,
+  isMapping,
+  keyLocOf,
+  locOf,
+  parseYaml,
+  type Value,
+  type ValueMap,
+} from './yaml-source.js';
 
 /** Top-level keys of a blueprint file, as Cloudify's parser accepts them. */
 export const TOP_LEVEL_KEYS = [
@@ -87,7 +95,14 @@ const STDLIB_NAMES = new Set(['cloudify/types/types.yaml']);
 /** The bundled standard library file for a DSL version (each declares a version the blueprint may import). */
 export function stdlibFileFor(version: DslVersion): string {
   const rank = versionRank(version);
-  const file = rank >= 5 ? 'types.yaml' : rank === 4 ? 'types_1_4.yaml' : rank === 3 ? 'types_1_3.yaml' : 'types_1_0.yaml';
+  const file =
+    rank >= 5
+      ? 'types.yaml'
+      : rank === 4
+        ? 'types_1_4.yaml'
+        : rank === 3
+          ? 'types_1_3.yaml'
+          : 'types_1_0.yaml';
   return join(STDLIB_DIR, file);
 }
 
@@ -226,7 +241,12 @@ export function loadImports(
 
     for (const key of Object.keys(rawDoc)) {
       if (!(TOP_LEVEL_KEYS as readonly string[]).includes(key)) {
-        diagnostics.add('unknown-key', keyLocOf(rawDoc, key), key, `unknown top-level key${didYouMean(key, TOP_LEVEL_KEYS)}`);
+        diagnostics.add(
+          'unknown-key',
+          keyLocOf(rawDoc, key),
+          key,
+          `unknown top-level key${didYouMean(key, TOP_LEVEL_KEYS)}`,
+        );
       }
     }
     if (rawDoc.dsl_definitions !== undefined && !supports(version, 'dsl_definitions')) {
@@ -269,7 +289,12 @@ function queueImports(
     if (typeof item === 'string') spec = item;
     else if (isMapping(item) && Object.keys(item).length === 1) {
       if (!supports(version, 'import_properties')) {
-        diagnostics.add('version-gated', at, path, `import properties need cloudify_dsl_1_5 or later (this blueprint is ${version})`);
+        diagnostics.add(
+          'version-gated',
+          at,
+          path,
+          `import properties need cloudify_dsl_1_5 or later (this blueprint is ${version})`,
+        );
         return;
       }
       spec = Object.keys(item)[0]!;
@@ -283,7 +308,12 @@ function queueImports(
     let trusted = false;
     if (STDLIB_URL.test(target) || STDLIB_NAMES.has(target)) {
       if (namespace) {
-        diagnostics.add('namespaced-stdlib', at, path, `the standard library cannot be imported into a namespace ('${spec}')`);
+        diagnostics.add(
+          'namespaced-stdlib',
+          at,
+          path,
+          `the standard library cannot be imported into a namespace ('${spec}')`,
+        );
         return;
       }
       file = stdlibFileFor(version);
@@ -293,12 +323,16 @@ function queueImports(
       if (seen.has(key)) return;
       seen.add(key);
       const stdDoc = readDocument(file, reader, diagnostics, at, path);
-      if (stdDoc) queue.push({ doc: stdDoc, pending: { path: file, prefix: '', importedAt: at, importPath: path, trusted } });
+      if (stdDoc)
+        queue.push({
+          doc: stdDoc,
+          pending: { path: file, prefix: '', importedAt: at, importPath: path, trusted },
+        });
       return;
     }
     if (target.startsWith('plugin:')) {
       const [name, query] = target.slice('plugin:'.length).split('?', 2) as [string, string | undefined];
-      const pluginVersion = query ? new URLSearchParams(query).get('version') ?? undefined : undefined;
+      const pluginVersion = query ? (new URLSearchParams(query).get('version') ?? undefined) : undefined;
       file = reader.resolvePlugin?.(name, pluginVersion);
       if (!file) {
         loaded.unresolvedPlugins.push(name);
@@ -314,7 +348,12 @@ function queueImports(
     } else if (target.startsWith('blueprint:')) {
       const id = target.slice('blueprint:'.length);
       if (!namespace) {
-        diagnostics.add('blueprint-import', at, path, `a blueprint import needs a namespace: write 'NS--${target}'`);
+        diagnostics.add(
+          'blueprint-import',
+          at,
+          path,
+          `a blueprint import needs a namespace: write 'NS--${target}'`,
+        );
         return;
       }
       file = reader.resolveBlueprint?.(id);
@@ -334,12 +373,24 @@ function queueImports(
     } else {
       file = resolve(dirname(from.path), target);
       if (!from.trusted && !within(baseDir, file)) {
-        diagnostics.add('import-escapes', at, path, `import '${target}' points outside the blueprint's directory`);
+        diagnostics.add(
+          'import-escapes',
+          at,
+          path,
+          `import '${target}' points outside the blueprint's directory`,
+        );
         return;
       }
       if (!reader.isFile(file)) {
-        const hint = /^plugins?:/.test(target) ? `; did you mean 'plugin:${target.replace(/^plugins?:/, '')}'?` : '';
-        diagnostics.add('import-not-found', at, path, `import '${target}' not found (looked for ${file})${hint}`);
+        const hint = /^plugins?:/.test(target)
+          ? `; did you mean 'plugin:${target.replace(/^plugins?:/, '')}'?`
+          : '';
+        diagnostics.add(
+          'import-not-found',
+          at,
+          path,
+          `import '${target}' not found (looked for ${file})${hint}`,
+        );
         return;
       }
       trusted = from.trusted;
@@ -348,7 +399,11 @@ function queueImports(
     if (seen.has(key)) return;
     seen.add(key);
     const importedDoc = readDocument(file, reader, diagnostics, at, path);
-    if (importedDoc) queue.push({ doc: importedDoc, pending: { path: file, prefix, importedAt: at, importPath: path, trusted } });
+    if (importedDoc)
+      queue.push({
+        doc: importedDoc,
+        pending: { path: file, prefix, importedAt: at, importPath: path, trusted },
+      });
   });
 }
 
@@ -363,7 +418,10 @@ function sameValue(a: Value, b: Value): boolean {
   const am = a as ValueMap;
   const bm = b as ValueMap;
   const keys = Object.keys(am);
-  return keys.length === Object.keys(bm).length && keys.every((k) => Object.hasOwn(bm, k) && sameValue(am[k]!, bm[k]!));
+  return (
+    keys.length === Object.keys(bm).length &&
+    keys.every((k) => Object.hasOwn(bm, k) && sameValue(am[k]!, bm[k]!))
+  );
 }
 
 function where(loc: Loc | undefined): string {
@@ -388,7 +446,11 @@ function mergeSections(
       diagnostics.add('type-mismatch', locOf(doc, section), section, 'expected a mapping');
       continue;
     }
-    if (!isMain && (MERGED_SINCE_1_3 as readonly string[]).includes(section) && !supports(version, 'imported_templates')) {
+    if (
+      !isMain &&
+      (MERGED_SINCE_1_3 as readonly string[]).includes(section) &&
+      !supports(version, 'imported_templates')
+    ) {
       diagnostics.add(
         'version-gated',
         keyLocOf(doc, section),

@@ -1,4 +1,4 @@
-import { isMapping, setLoc, setLocRenamed, type Value, type ValueMap } from './yaml-source.js';
+import { isMapping, setEntry, setLoc, setLocRenamed, type Value, type ValueMap } from './yaml-source.js';
 
 /** Names under `cloudify.` are the overridable standard types and are never namespaced. */
 function prefixed(prefix: string, name: Value): Value {
@@ -14,7 +14,7 @@ function copyMap(source: ValueMap, edit: (key: string, value: Value) => [string,
   const renames = new Map<string, string>();
   for (const [key, value] of Object.entries(source)) {
     const [k, v] = edit(key, value);
-    Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    setEntry(out, k, v);
     renames.set(k, key);
   }
   setLocRenamed(out, source, renames);
@@ -43,7 +43,11 @@ function functionRefs(value: Value, prefix: string): Value {
         });
       }
     }
-    if ((fn === 'get_property' || fn === 'get_attribute') && Array.isArray(args) && typeof args[0] === 'string') {
+    if (
+      (fn === 'get_property' || fn === 'get_attribute') &&
+      Array.isArray(args) &&
+      typeof args[0] === 'string'
+    ) {
       const node = args[0];
       return copyMap(value, (k) => {
         const list = [SELF_REFS.has(node) ? node : prefixed(prefix, node), ...args.slice(1)];
@@ -99,7 +103,9 @@ function nodeTemplates(section: Value, prefix: string): Value {
           const list = v.map((rel) =>
             isMapping(rel)
               ? copyMap(rel, (rk, rv) =>
-                  rk === 'type' || rk === 'target' ? [rk, prefixed(prefix, rv)] : [rk, functionRefs(rv, prefix)],
+                  rk === 'type' || rk === 'target'
+                    ? [rk, prefixed(prefix, rv)]
+                    : [rk, functionRefs(rv, prefix)],
                 )
               : rel,
           );
@@ -125,7 +131,8 @@ function renamedEntries(section: Value, prefix: string, members?: string): Value
           setLoc(list, v);
           return [k, list];
         }
-        if (k === 'type' && isMapping(def) && typeof v === 'string' && !PRIMITIVES.has(v)) return [k, prefixed(prefix, v)];
+        if (k === 'type' && isMapping(def) && typeof v === 'string' && !PRIMITIVES.has(v))
+          return [k, prefixed(prefix, v)];
         return [k, functionRefs(v, prefix)];
       }),
     ];

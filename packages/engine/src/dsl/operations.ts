@@ -6,7 +6,15 @@ import { parseSchema } from './values.js';
 import { type DslVersion, supports } from './versions.js';
 import { isMapping, keyLocOf, locOf, type Value, type ValueMap } from './yaml-source.js';
 
-const LONG_FORM_KEYS = ['implementation', 'inputs', 'executor', 'max_retries', 'retry_interval', 'timeout', 'timeout_recoverable'];
+const LONG_FORM_KEYS = [
+  'implementation',
+  'inputs',
+  'executor',
+  'max_retries',
+  'retry_interval',
+  'timeout',
+  'timeout_recoverable',
+];
 const EXECUTORS = ['central_deployment_agent', 'host_agent'];
 
 export interface OperationContext {
@@ -18,11 +26,23 @@ export interface OperationContext {
  * Parses one `interfaces:` block. In types, operation inputs are schemas (`{x: {default: 1}}`);
  * in templates they are plain values.
  */
-export function parseInterfaces(raw: Value | undefined, path: string, container: unknown, key: string, where: 'type' | 'template', ctx: OperationContext): Interfaces {
+export function parseInterfaces(
+  raw: Value | undefined,
+  path: string,
+  container: unknown,
+  key: string,
+  where: 'type' | 'template',
+  ctx: OperationContext,
+): Interfaces {
   const result: Interfaces = new Map();
   if (raw === undefined || raw === null) return result;
   if (!isMapping(raw)) {
-    ctx.diagnostics.add('type-mismatch', locOf(container, key), path, 'expected a mapping of interface names to operations');
+    ctx.diagnostics.add(
+      'type-mismatch',
+      locOf(container, key),
+      path,
+      'expected a mapping of interface names to operations',
+    );
     return result;
   }
   for (const [iface, ops] of Object.entries(raw)) {
@@ -31,7 +51,12 @@ export function parseInterfaces(raw: Value | undefined, path: string, container:
     result.set(iface, operations);
     if (ops === null) continue;
     if (!isMapping(ops)) {
-      ctx.diagnostics.add('type-mismatch', locOf(raw, iface), ifacePath, 'expected a mapping of operation names to implementations');
+      ctx.diagnostics.add(
+        'type-mismatch',
+        locOf(raw, iface),
+        ifacePath,
+        'expected a mapping of operation names to implementations',
+      );
       continue;
     }
     for (const [name, def] of Object.entries(ops)) {
@@ -42,7 +67,15 @@ export function parseInterfaces(raw: Value | undefined, path: string, container:
   return result;
 }
 
-function parseOperation(iface: string, name: string, def: Value, path: string, at: Loc | undefined, where: 'type' | 'template', ctx: OperationContext): Operation | undefined {
+function parseOperation(
+  iface: string,
+  name: string,
+  def: Value,
+  path: string,
+  at: Loc | undefined,
+  where: 'type' | 'template',
+  ctx: OperationContext,
+): Operation | undefined {
   const op: Operation = { interface: iface, name, implementation: '', kind: 'noop', inputs: {}, at };
   if (def === null) return op;
   if (typeof def === 'string') {
@@ -50,17 +83,32 @@ function parseOperation(iface: string, name: string, def: Value, path: string, a
     return op;
   }
   if (!isMapping(def)) {
-    ctx.diagnostics.add('type-mismatch', at, path, 'expected an implementation string or a mapping (implementation, inputs, ...)');
+    ctx.diagnostics.add(
+      'type-mismatch',
+      at,
+      path,
+      'expected an implementation string or a mapping (implementation, inputs, ...)',
+    );
     return undefined;
   }
   for (const k of Object.keys(def)) {
     if (!LONG_FORM_KEYS.includes(k)) {
-      ctx.diagnostics.add('unknown-key', keyLocOf(def, k), `${path}.${k}`, `unknown operation key${didYouMean(k, LONG_FORM_KEYS)}`);
+      ctx.diagnostics.add(
+        'unknown-key',
+        keyLocOf(def, k),
+        `${path}.${k}`,
+        `unknown operation key${didYouMean(k, LONG_FORM_KEYS)}`,
+      );
     }
   }
   if (def.implementation !== undefined && def.implementation !== null) {
     if (typeof def.implementation !== 'string') {
-      ctx.diagnostics.add('type-mismatch', locOf(def, 'implementation'), `${path}.implementation`, 'expected a string');
+      ctx.diagnostics.add(
+        'type-mismatch',
+        locOf(def, 'implementation'),
+        `${path}.implementation`,
+        'expected a string',
+      );
     } else op.implementation = def.implementation.trim() === '' ? '' : def.implementation;
   }
   if (def.inputs !== undefined && def.inputs !== null) {
@@ -69,12 +117,18 @@ function parseOperation(iface: string, name: string, def: Value, path: string, a
     } else if (where === 'type') {
       op.inputSchemas = parseSchema(def.inputs, `${path}.inputs`, def, 'inputs', ctx);
       op.inputs = {};
-      for (const schema of op.inputSchemas.values()) if (schema.hasDefault) op.inputs[schema.name] = schema.default!;
+      for (const schema of op.inputSchemas.values())
+        if (schema.hasDefault) op.inputs[schema.name] = schema.default!;
     } else op.inputs = def.inputs;
   }
   if (def.executor !== undefined) {
     if (typeof def.executor !== 'string' || !EXECUTORS.includes(def.executor)) {
-      ctx.diagnostics.add('bad-value', locOf(def, 'executor'), `${path}.executor`, `executor must be one of ${EXECUTORS.join(', ')}`);
+      ctx.diagnostics.add(
+        'bad-value',
+        locOf(def, 'executor'),
+        `${path}.executor`,
+        `executor must be one of ${EXECUTORS.join(', ')}`,
+      );
     } else op.executor = def.executor;
   }
   for (const [field, prop, min] of [
@@ -84,19 +138,37 @@ function parseOperation(iface: string, name: string, def: Value, path: string, a
   ] as const) {
     const v = def[field];
     if (v === undefined || v === null) continue;
-    if ((field === 'max_retries' || field === 'retry_interval') && !supports(ctx.version, 'operation_max_retries')) {
-      ctx.diagnostics.add('version-gated', keyLocOf(def, field), `${path}.${field}`, `${field} needs cloudify_dsl_1_1 or later (this blueprint is ${ctx.version})`);
+    if (
+      (field === 'max_retries' || field === 'retry_interval') &&
+      !supports(ctx.version, 'operation_max_retries')
+    ) {
+      ctx.diagnostics.add(
+        'version-gated',
+        keyLocOf(def, field),
+        `${path}.${field}`,
+        `${field} needs cloudify_dsl_1_1 or later (this blueprint is ${ctx.version})`,
+      );
       continue;
     }
     if (typeof v !== 'number' || v < min || (field === 'max_retries' && !Number.isInteger(v))) {
-      ctx.diagnostics.add('bad-value', locOf(def, field), `${path}.${field}`, `expected a number >= ${min}, got ${JSON.stringify(v)}`);
+      ctx.diagnostics.add(
+        'bad-value',
+        locOf(def, field),
+        `${path}.${field}`,
+        `expected a number >= ${min}, got ${JSON.stringify(v)}`,
+      );
       continue;
     }
     op[prop] = v;
   }
   if (def.timeout_recoverable !== undefined) {
     if (typeof def.timeout_recoverable !== 'boolean') {
-      ctx.diagnostics.add('type-mismatch', locOf(def, 'timeout_recoverable'), `${path}.timeout_recoverable`, 'expected true or false');
+      ctx.diagnostics.add(
+        'type-mismatch',
+        locOf(def, 'timeout_recoverable'),
+        `${path}.timeout_recoverable`,
+        'expected true or false',
+      );
     } else op.timeoutRecoverable = def.timeout_recoverable;
   }
   return op;
@@ -119,7 +191,13 @@ export function overrideInterfaces(parent: Interfaces, child: Interfaces): Inter
  * adds its input values to the type's defaults; settings fall back to the type's only when the
  * implementation is the same.
  */
-export function applyTemplateInterfaces(typeIfaces: Interfaces, template: Interfaces, path: string, diagnostics: Diagnostics, typeName: string): Interfaces {
+export function applyTemplateInterfaces(
+  typeIfaces: Interfaces,
+  template: Interfaces,
+  path: string,
+  diagnostics: Diagnostics,
+  typeName: string,
+): Interfaces {
   const merged: Interfaces = new Map();
   for (const [iface, ops] of typeIfaces) merged.set(iface, new Map(ops));
   for (const [iface, ops] of template) {
@@ -182,7 +260,12 @@ export function resolveImplementation(op: Operation, path: string, ctx: ResolveC
     op.kind = 'script';
     op.plugin = 'script';
     if (!ctx.plugins.has('script')) {
-      ctx.diagnostics.add('no-script-plugin', op.at, path, `'${impl}' is a script, but no 'script' plugin is declared (import the standard library)`);
+      ctx.diagnostics.add(
+        'no-script-plugin',
+        op.at,
+        path,
+        `'${impl}' is a script, but no 'script' plugin is declared (import the standard library)`,
+      );
     }
   };
   if (impl.includes('\n') || impl.startsWith('#!')) {
@@ -195,6 +278,16 @@ export function resolveImplementation(op: Operation, path: string, ctx: ResolveC
     op.script = { path: impl };
     return;
   }
+  const dot = impl.indexOf('.');
+  const prefix = dot > 0 ? impl.slice(0, dot) : impl;
+  const pathLike = impl.includes('/') || impl.includes('\\') || SCRIPT_EXTENSIONS.test(impl);
+  // A declared plugin's function is by far the common case: no file system look-up for it.
+  if (dot > 0 && ctx.plugins.has(prefix) && !pathLike) {
+    op.kind = 'plugin';
+    op.plugin = prefix;
+    op.function = impl.slice(dot + 1);
+    return;
+  }
   const file = resolve(ctx.baseDir, impl);
   const rel = relative(ctx.baseDir, file);
   const inside = !rel.startsWith('..') && !isAbsolute(rel);
@@ -203,20 +296,17 @@ export function resolveImplementation(op: Operation, path: string, ctx: ResolveC
     op.script = { path: rel.split('\\').join('/') };
     return;
   }
-  const dot = impl.indexOf('.');
-  const prefix = dot > 0 ? impl.slice(0, dot) : impl;
-  if (dot > 0 && ctx.plugins.has(prefix) && !SCRIPT_EXTENSIONS.test(impl)) {
-    op.kind = 'plugin';
-    op.plugin = prefix;
-    op.function = impl.slice(dot + 1);
-    return;
-  }
-  if (impl.includes('/') || SCRIPT_EXTENSIONS.test(impl)) {
-    const reason = inside ? `script '${impl}' not found in the blueprint directory` : `script '${impl}' is outside the blueprint directory`;
+  if (pathLike) {
+    const reason = inside
+      ? `script '${impl}' not found in the blueprint directory`
+      : `script '${impl}' is outside the blueprint directory`;
     ctx.diagnostics.add('script-not-found', op.at, path, reason);
     return;
   }
-  const pending = ctx.unresolvedPlugins.length > 0 ? ` (it may come from the plugin import that failed: ${ctx.unresolvedPlugins.map((p) => `'plugin:${p}'`).join(', ')})` : '';
+  const pending =
+    ctx.unresolvedPlugins.length > 0
+      ? ` (it may come from the plugin import that failed: ${ctx.unresolvedPlugins.map((p) => `'plugin:${p}'`).join(', ')})`
+      : '';
   ctx.diagnostics.add(
     'unknown-plugin',
     op.at,

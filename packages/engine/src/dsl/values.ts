@@ -2,10 +2,19 @@ import type { DataType, PropertySchema, Schema } from './blueprint-types.js';
 import { parseConstraints } from './constraints.js';
 import { type Diagnostics, didYouMean, type Loc } from './diagnostics.js';
 import { functionName, hasRuntimeCall } from './functions.js';
-import { type DslVersion, type Feature, FEATURE_SINCE, supports } from './versions.js';
+import { type DslVersion, FEATURE_SINCE, type Feature, supports } from './versions.js';
 import { isMapping, keyLocOf, locOf, setLoc, type Value, type ValueMap } from './yaml-source.js';
 
-export const PRIMITIVE_TYPES = ['string', 'integer', 'float', 'boolean', 'list', 'dict', 'regex', 'textarea'] as const;
+export const PRIMITIVE_TYPES = [
+  'string',
+  'integer',
+  'float',
+  'boolean',
+  'list',
+  'dict',
+  'regex',
+  'textarea',
+] as const;
 
 /** Cloudify's object types: references to things on a manager; locally they are plain values. */
 export const OBJECT_TYPES = [
@@ -39,9 +48,20 @@ export interface ValueContext {
   diagnostics: Diagnostics;
 }
 
-function gate(ctx: { version: DslVersion; diagnostics: Diagnostics }, feature: Feature, at: Loc | undefined, path: string, what: string): boolean {
+function gate(
+  ctx: { version: DslVersion; diagnostics: Diagnostics },
+  feature: Feature,
+  at: Loc | undefined,
+  path: string,
+  what: string,
+): boolean {
   if (supports(ctx.version, feature)) return true;
-  ctx.diagnostics.add('version-gated', at, path, `${what} needs ${FEATURE_SINCE[feature]} or later (this blueprint is ${ctx.version})`);
+  ctx.diagnostics.add(
+    'version-gated',
+    at,
+    path,
+    `${what} needs ${FEATURE_SINCE[feature]} or later (this blueprint is ${ctx.version})`,
+  );
   return false;
 }
 
@@ -56,56 +76,90 @@ export function parseSchema(
   const schema: Schema = new Map();
   if (raw === undefined || raw === null) return schema;
   if (!isMapping(raw)) {
-    ctx.diagnostics.add('type-mismatch', locOf(container, key), path, 'expected a mapping of names to definitions');
+    ctx.diagnostics.add(
+      'type-mismatch',
+      locOf(container, key),
+      path,
+      'expected a mapping of names to definitions',
+    );
     return schema;
   }
   for (const [name, def] of Object.entries(raw)) {
-    const defPath = `${path}.${name}`;
-    const at = locOf(raw, name);
-    const prop: PropertySchema = { name, hasDefault: false, required: true, constraints: [], at };
-    schema.set(name, prop);
-    if (def === null) continue;
-    if (!isMapping(def)) {
-      ctx.diagnostics.add('type-mismatch', at, defPath, 'expected a mapping (type, default, description, ...)');
-      continue;
-    }
-    for (const k of Object.keys(def)) {
-      if (!(k in SCHEMA_KEYS)) {
-        ctx.diagnostics.add('unknown-key', keyLocOf(def, k), `${defPath}.${k}`, `unknown key${didYouMean(k, Object.keys(SCHEMA_KEYS))}`);
-        continue;
-      }
-      const feature = SCHEMA_KEYS[k];
-      if (feature) gate(ctx, feature, keyLocOf(def, k), `${defPath}.${k}`, `'${k}'`);
-    }
-    if (def.type !== undefined) {
-      if (typeof def.type === 'string') prop.type = def.type;
-      else ctx.diagnostics.add('type-mismatch', locOf(def, 'type'), `${defPath}.type`, 'expected a type name');
-    }
-    if (def.item_type !== undefined) {
-      if (typeof def.item_type === 'string') prop.itemType = def.item_type;
-      else ctx.diagnostics.add('type-mismatch', locOf(def, 'item_type'), `${defPath}.item_type`, 'expected a type name');
-    }
-    if (typeof def.description === 'string') prop.description = def.description;
-    if (typeof def.display_label === 'string') prop.displayLabel = def.display_label;
-    if (Object.hasOwn(def, 'default')) {
-      prop.default = def.default!;
-      prop.hasDefault = true;
-    }
-    for (const flag of ['required', 'hidden'] as const) {
-      const v = def[flag];
-      if (v === undefined) continue;
-      if (typeof v !== 'boolean') ctx.diagnostics.add('type-mismatch', locOf(def, flag), `${defPath}.${flag}`, 'expected true or false');
-      else if (flag === 'required') prop.required = v;
-      else prop.hidden = v;
-    }
-    prop.constraints = parseConstraints(def.constraints ?? null, `${defPath}.constraints`, def, 'constraints', ctx.diagnostics);
+    schema.set(name, parseSchemaEntry(name, def, `${path}.${name}`, locOf(raw, name), ctx));
   }
   return schema;
 }
 
+/** Parses one schema entry (`{type, default, required, constraints, ...}`). */
+export function parseSchemaEntry(
+  name: string,
+  def: Value,
+  defPath: string,
+  at: Loc | undefined,
+  ctx: { version: DslVersion; diagnostics: Diagnostics },
+): PropertySchema {
+  const prop: PropertySchema = { name, hasDefault: false, required: true, constraints: [], at };
+  if (def === null) return prop;
+  if (!isMapping(def)) {
+    ctx.diagnostics.add('type-mismatch', at, defPath, 'expected a mapping (type, default, description, ...)');
+    return prop;
+  }
+  for (const k of Object.keys(def)) {
+    if (!(k in SCHEMA_KEYS)) {
+      ctx.diagnostics.add(
+        'unknown-key',
+        keyLocOf(def, k),
+        `${defPath}.${k}`,
+        `unknown key${didYouMean(k, Object.keys(SCHEMA_KEYS))}`,
+      );
+      continue;
+    }
+    const feature = SCHEMA_KEYS[k];
+    if (feature) gate(ctx, feature, keyLocOf(def, k), `${defPath}.${k}`, `'${k}'`);
+  }
+  if (def.type !== undefined) {
+    if (typeof def.type === 'string') prop.type = def.type;
+    else ctx.diagnostics.add('type-mismatch', locOf(def, 'type'), `${defPath}.type`, 'expected a type name');
+  }
+  if (def.item_type !== undefined) {
+    if (typeof def.item_type === 'string') prop.itemType = def.item_type;
+    else
+      ctx.diagnostics.add(
+        'type-mismatch',
+        locOf(def, 'item_type'),
+        `${defPath}.item_type`,
+        'expected a type name',
+      );
+  }
+  if (typeof def.description === 'string') prop.description = def.description;
+  if (typeof def.display_label === 'string') prop.displayLabel = def.display_label;
+  if (Object.hasOwn(def, 'default')) {
+    prop.default = def.default!;
+    prop.hasDefault = true;
+  }
+  for (const flag of ['required', 'hidden'] as const) {
+    const v = def[flag];
+    if (v === undefined) continue;
+    if (typeof v !== 'boolean')
+      ctx.diagnostics.add('type-mismatch', locOf(def, flag), `${defPath}.${flag}`, 'expected true or false');
+    else if (flag === 'required') prop.required = v;
+    else prop.hidden = v;
+  }
+  prop.constraints = parseConstraints(
+    def.constraints ?? null,
+    `${defPath}.constraints`,
+    def,
+    'constraints',
+    ctx.diagnostics,
+  );
+  return prop;
+}
+
 export function isKnownType(name: string, dataTypes: Map<string, DataType>): boolean {
   return (
-    (PRIMITIVE_TYPES as readonly string[]).includes(name) || (OBJECT_TYPES as readonly string[]).includes(name) || dataTypes.has(name)
+    (PRIMITIVE_TYPES as readonly string[]).includes(name) ||
+    (OBJECT_TYPES as readonly string[]).includes(name) ||
+    dataTypes.has(name)
   );
 }
 
@@ -118,10 +172,20 @@ export function checkSchema(schema: Schema, path: string, ctx: ValueContext): vo
     ] as const) {
       if (name !== undefined && !isKnownType(name, ctx.dataTypes)) {
         const candidates = [...PRIMITIVE_TYPES, ...OBJECT_TYPES, ...ctx.dataTypes.keys()];
-        ctx.diagnostics.add('unknown-type', prop.at, `${path}.${prop.name}.${field}`, `unknown type '${name}'${didYouMean(name, candidates)}`);
+        ctx.diagnostics.add(
+          'unknown-type',
+          prop.at,
+          `${path}.${prop.name}.${field}`,
+          `unknown type '${name}'${didYouMean(name, candidates)}`,
+        );
       }
     }
-    if (prop.hasDefault && prop.default !== null && !hasRuntimeCall(prop.default!) && !functionName(prop.default)) {
+    if (
+      prop.hasDefault &&
+      prop.default !== null &&
+      !hasRuntimeCall(prop.default!) &&
+      !functionName(prop.default)
+    ) {
       checkValue(prop.default!, prop, `${path}.${prop.name}.default`, prop.at, ctx);
     }
   }
@@ -131,7 +195,8 @@ function describe(value: Value): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (isMapping(value)) return 'a mapping';
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
   return String(value);
 }
 
@@ -208,7 +273,13 @@ export function checkValue(
       } else if (schema.itemType) {
         const itemType = schema.itemType;
         result = value.map((item, index) =>
-          checkValue(item, { type: itemType, constraints: [] }, `${path}[${index}]`, locOf(value, index), ctx),
+          checkValue(
+            item,
+            { type: itemType, constraints: [] },
+            `${path}[${index}]`,
+            locOf(value, index),
+            ctx,
+          ),
         );
         setLoc(result as object, value);
       }
@@ -227,7 +298,12 @@ export function checkValue(
         try {
           new RegExp(value, 'u');
         } catch {
-          ctx.diagnostics.add('type-mismatch', at, path, `${describe(value)} is not a valid regular expression`);
+          ctx.diagnostics.add(
+            'type-mismatch',
+            at,
+            path,
+            `${describe(value)} is not a valid regular expression`,
+          );
           typeOk = false;
         }
       }
@@ -238,7 +314,9 @@ export function checkValue(
           mismatch(`a mapping of data type '${type}'`);
           typeOk = false;
         } else {
-          result = applySchema(value, dataTypeSchema(type, ctx.dataTypes), path, ctx, { what: `data type '${type}'` });
+          result = applySchema(value, dataTypeSchema(type, ctx.dataTypes), path, ctx, {
+            what: `data type '${type}'`,
+          });
         }
       }
       // Object types and unknown names (reported where the schema is declared) take any value.
@@ -266,7 +344,13 @@ export interface ApplyOptions {
  * Checks a mapping of values against a schema: unknown names, missing required ones, types and
  * constraints. Returns the values with defaults applied.
  */
-export function applySchema(values: ValueMap, schema: Schema, path: string, ctx: ValueContext, options: ApplyOptions): ValueMap {
+export function applySchema(
+  values: ValueMap,
+  schema: Schema,
+  path: string,
+  ctx: ValueContext,
+  options: ApplyOptions,
+): ValueMap {
   const out: ValueMap = {};
   for (const [name, value] of Object.entries(values)) {
     const prop = schema.get(name);
@@ -284,18 +368,33 @@ export function applySchema(values: ValueMap, schema: Schema, path: string, ctx:
   for (const prop of schema.values()) {
     if (Object.hasOwn(out, prop.name)) {
       if (out[prop.name] === null && prop.required && !prop.hasDefault && !options.skipRequired) {
-        ctx.diagnostics.add('missing-property', locOf(values, prop.name), `${path}.${prop.name}`, `required property '${prop.name}' of ${options.what} has no value`);
+        ctx.diagnostics.add(
+          'missing-property',
+          locOf(values, prop.name),
+          `${path}.${prop.name}`,
+          `required property '${prop.name}' of ${options.what} has no value`,
+        );
       }
       continue;
     }
     if (prop.hasDefault) {
-      out[prop.name] = prop.type && ctx.dataTypes.has(prop.type) && isMapping(prop.default)
-        ? checkValue(prop.default!, prop, `${path}.${prop.name}`, prop.at, { ...ctx, diagnostics: ctx.diagnostics })
-        : prop.default!;
+      out[prop.name] =
+        prop.type && ctx.dataTypes.has(prop.type) && isMapping(prop.default)
+          ? checkValue(prop.default!, prop, `${path}.${prop.name}`, prop.at, {
+              ...ctx,
+              diagnostics: ctx.diagnostics,
+            })
+          : prop.default!;
     } else if (prop.type && ctx.dataTypes.has(prop.type) && !prop.required) {
       // An optional data-typed property with no value stays unset.
     } else if (prop.type && ctx.dataTypes.has(prop.type) && allDefaulted(prop.type, ctx)) {
-      out[prop.name] = applySchema({}, dataTypeSchema(prop.type, ctx.dataTypes), `${path}.${prop.name}`, ctx, { what: `data type '${prop.type}'` });
+      out[prop.name] = applySchema(
+        {},
+        dataTypeSchema(prop.type, ctx.dataTypes),
+        `${path}.${prop.name}`,
+        ctx,
+        { what: `data type '${prop.type}'` },
+      );
     } else if (prop.required && !options.skipRequired) {
       ctx.diagnostics.add(
         'missing-property',

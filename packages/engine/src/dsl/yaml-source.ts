@@ -1,15 +1,16 @@
 import {
-  type Document,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node as YamlNode,
-  parseDocument,
-  type Scalar,
-  type YAMLMap,
-} from 'yaml';
+  boolYaml11Tag,
+  EVENT_ID,
+  type Event,
+  floatYaml11Tag,
+  getScalarValue,
+  intYaml11Tag,
+  NOT_RESOLVED,
+  nullYaml11Tag,
+  parseEvents,
+  SCALAR_STYLE,
+  YAMLException,
+} from 'js-yaml';
 import { Diagnostics, type Loc, SourceFile } from './diagnostics.js';
 
 /**
@@ -20,28 +21,49 @@ import { Diagnostics, type Loc, SourceFile } from './diagnostics.js';
 export type Value = null | string | number | boolean | Value[] | { [key: string]: Value };
 export type ValueMap = { [key: string]: Value };
 
+/**
+ * Offsets of a container, its keys and its entries, stored compactly (parallel arrays):
+ * blueprints have hundreds of thousands of entries and only a few are ever looked up.
+ */
 interface Positions {
-  self: Loc;
-  keys?: Map<string, Loc>;
-  values?: Map<string | number, Loc>;
+  file: SourceFile;
+  self: number;
+  /** Mapping keys in order; absent for sequences. */
+  names?: string[];
+  keyAt?: number[];
+  valueAt: number[];
+  /** Built on the first look-up in a large mapping. */
+  index?: Map<string, number>;
 }
 
 const positions = new WeakMap<object, Positions>();
+
+function slot(info: Positions, key: string | number): number {
+  if (typeof key === 'number' && !info.names) return key;
+  const names = info.names;
+  if (!names) return -1;
+  if (names.length <= 16) return names.indexOf(String(key));
+  if (!info.index) info.index = new Map(names.map((name, i) => [name, i]));
+  return info.index.get(String(key)) ?? -1;
+}
 
 /** Location of `container[key]` (or of the container itself when no key is given). */
 export function locOf(container: unknown, key?: string | number): Loc | undefined {
   if (container === null || typeof container !== 'object') return undefined;
   const info = positions.get(container);
   if (!info) return undefined;
-  if (key === undefined) return info.self;
-  return info.values?.get(key) ?? info.self;
+  if (key === undefined) return { file: info.file, offset: info.self };
+  const i = slot(info, key);
+  return { file: info.file, offset: i >= 0 ? (info.valueAt[i] ?? info.self) : info.self };
 }
 
 /** Location of the key `key` in a mapping (for "unknown key" problems). */
 export function keyLocOf(container: unknown, key: string): Loc | undefined {
   if (container === null || typeof container !== 'object') return undefined;
   const info = positions.get(container);
-  return info?.keys?.get(key) ?? locOf(container, key);
+  if (!info) return undefined;
+  const i = slot(info, key);
+  return { file: info.file, offset: i >= 0 && info.keyAt ? (info.keyAt[i] ?? info.self) : info.self };
 }
 
 /** Record a position for a value built by Weft itself (e.g. defaults, namespaced copies). */
@@ -54,15 +76,21 @@ export function setLoc(target: object, from: object | undefined): void {
 export function setLocRenamed(target: object, from: object, renames: Map<string, string>): void {
   const info = positions.get(from);
   if (!info) return;
-  const keys = new Map<string, Loc>();
-  const values = new Map<string | number, Loc>();
+  const copy: Positions = { file: info.file, self: info.self, names: [], keyAt: [], valueAt: [] };
   for (const [now, before] of renames) {
-    const k = info.keys?.get(before);
-    if (k) keys.set(now, k);
-    const v = info.values?.get(before);
-    if (v) values.set(now, v);
+    const i = slot(info, before);
+    copy.names!.push(now);
+    copy.keyAt!.push(i >= 0 && info.keyAt ? info.keyAt[i]! : info.self);
+    copy.valueAt.push(i >= 0 ? info.valueAt[i]! : info.self);
   }
-  positions.set(target, { self: info.self, keys, values });
+  positions.set(target, copy);
+}
+
+/** Sets a mapping entry; "__proto__" is stored as data instead of changing the prototype. */
+export function setEntry(map: ValueMap, key: string, value: Value): void {
+  if (key === '__proto__')
+    Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+  else map[key] = value;
 }
 
 export function isMapping(value: unknown): value is ValueMap {
@@ -78,134 +106,30 @@ export const limits = {
   maxExpandedNodes: 2_000_000,
 };
 
-class Converter {
-  private readonly memo = new Map<YamlNode, { value: Value; size: number }>();
-  expanded = 0;
+const IMPLICIT_TAGS = [nullYaml11Tag, boolYaml11Tag, intYaml11Tag, floatYaml11Tag];
+/** PyYAML (what Cloudify blueprints are written for) reads y/n as text, unlike the YAML 1.1 spec. */
+const PYYAML_STRINGS = new Set(['y', 'Y', 'n', 'N']);
 
-  constructor(
-    private readonly file: SourceFile,
-    private readonly diagnostics: Diagnostics,
-    private readonly doc: Document,
-  ) {}
-
-  private loc(node: { range?: [number, number, number] | null } | null | undefined): Loc {
-    return { file: this.file, offset: node?.range?.[0] ?? 0 };
+/** A plain scalar resolved with YAML 1.1 rules: yes/no/on/off are booleans; timestamps stay text. */
+function resolvePlain(text: string): Value {
+  if (PYYAML_STRINGS.has(text)) return text;
+  for (const tag of IMPLICIT_TAGS) {
+    const first = tag.implicitFirstChars;
+    if (first && !first.includes(text.charAt(0))) continue;
+    const value = tag.resolve(text, false, tag.tagName);
+    if (value !== NOT_RESOLVED) return value as Value;
   }
-
-  /** Returns the value and its expanded size (the number of nodes it stands for). */
-  convert(node: YamlNode | null | undefined, depth: number, path: string): { value: Value; size: number } {
-    if (depth > limits.maxDepth) {
-      throw new SourceLimitError(this.loc(node), `nesting deeper than ${limits.maxDepth} levels`);
-    }
-    if (node == null) return { value: null, size: 1 };
-    if (isAlias(node)) {
-      const target = node.resolve(this.doc) as YamlNode | undefined;
-      if (!target) {
-        this.diagnostics.add('yaml', this.loc(node), path, `unknown alias *${node.source}`);
-        return { value: null, size: 1 };
-      }
-      const result = this.convertShared(target, depth, path);
-      this.expanded += result.size;
-      if (this.expanded > limits.maxExpandedNodes) {
-        throw new SourceLimitError(
-          this.loc(node),
-          `aliases expand to more than ${limits.maxExpandedNodes} values (an alias bomb?)`,
-        );
-      }
-      return result;
-    }
-    return this.convertShared(node, depth, path);
-  }
-
-  /** An anchored node is converted once and shared by every alias that names it. */
-  private convertShared(node: YamlNode, depth: number, path: string): { value: Value; size: number } {
-    const known = this.memo.get(node);
-    if (known) return known;
-    const result = this.convertNode(node, depth, path);
-    if ((node as { anchor?: string }).anchor) this.memo.set(node, result);
-    return result;
-  }
-
-  private convertNode(node: YamlNode, depth: number, path: string): { value: Value; size: number } {
-    if (isScalar(node)) return { value: this.scalar(node), size: 1 };
-    if (isSeq(node)) {
-      const out: Value[] = [];
-      const values = new Map<number, Loc>();
-      let size = 1;
-      node.items.forEach((item, index) => {
-        const child = this.convert(item as YamlNode, depth + 1, `${path}[${index}]`);
-        out.push(child.value);
-        values.set(index, this.loc(item as YamlNode));
-        size += child.size;
-      });
-      positions.set(out, { self: this.loc(node), values });
-      return { value: out, size };
-    }
-    if (isMap(node)) return this.mapping(node as YAMLMap<unknown, unknown>, depth, path);
-    this.diagnostics.add('yaml', this.loc(node), path, 'unsupported YAML node');
-    return { value: null, size: 1 };
-  }
-
-  private mapping(node: YAMLMap<unknown, unknown>, depth: number, path: string): { value: Value; size: number } {
-    const out: ValueMap = {};
-    const keys = new Map<string, Loc>();
-    const values = new Map<string | number, Loc>();
-    const merges: YamlNode[] = [];
-    let size = 1;
-    for (const pair of node.items) {
-      const keyNode = pair.key as YamlNode | null;
-      if (isScalar(keyNode) && typeof keyNode.value === 'symbol') {
-        merges.push(pair.value as YamlNode);
-        continue;
-      }
-      let key: string;
-      if (isScalar(keyNode)) key = keyNode.value === null ? 'null' : String(this.scalar(keyNode));
-      else {
-        this.diagnostics.add('yaml', this.loc(keyNode), path, 'mapping keys must be plain values');
-        continue;
-      }
-      const childPath = path ? `${path}.${key}` : key;
-      const child = this.convert(pair.value as YamlNode, depth + 1, childPath);
-      // A key such as "__proto__" must become data, not change the object's prototype.
-      Object.defineProperty(out, key, { value: child.value, enumerable: true, writable: true, configurable: true });
-      keys.set(key, this.loc(keyNode));
-      values.set(key, pair.value ? this.loc(pair.value as YamlNode) : this.loc(keyNode));
-      size += child.size;
-    }
-    // Merge keys (`<<: *base` or `<<: [*a, *b]`): explicit keys win, earlier sources win over later.
-    for (const merge of merges) {
-      const sources = isSeq(merge) ? (merge.items as YamlNode[]) : [merge];
-      for (const source of sources) {
-        const merged = this.convert(source, depth + 1, path);
-        if (!isMapping(merged.value)) {
-          this.diagnostics.add('yaml', this.loc(source), path, 'a merge key (<<) must refer to a mapping');
-          continue;
-        }
-        const from = positions.get(merged.value);
-        for (const [key, value] of Object.entries(merged.value)) {
-          if (Object.hasOwn(out, key)) continue;
-          Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-          const at = from?.values?.get(key);
-          if (at) values.set(key, at);
-          const keyAt = from?.keys?.get(key);
-          if (keyAt) keys.set(key, keyAt);
-        }
-        size += merged.size;
-      }
-    }
-    positions.set(out, { self: this.loc(node), keys, values });
-    return { value: out, size };
-  }
-
-  private scalar(node: Scalar): Value {
-    const value = node.value;
-    // YAML 1.1 timestamps and binaries stay as the text the author wrote.
-    if (value instanceof Date || value instanceof Uint8Array) return node.source ?? String(value);
-    if (typeof value === 'bigint') return Number(value);
-    if (value === undefined) return null;
-    return value as Value;
-  }
+  return text;
 }
+
+const EXPLICIT_TAGS: Record<string, (text: string) => Value | typeof NOT_RESOLVED> = {
+  '!!str': (text) => text,
+  '!!int': (text) => intYaml11Tag.resolve(text, true, intYaml11Tag.tagName) as Value | typeof NOT_RESOLVED,
+  '!!float': (text) =>
+    floatYaml11Tag.resolve(text, true, floatYaml11Tag.tagName) as Value | typeof NOT_RESOLVED,
+  '!!bool': (text) => boolYaml11Tag.resolve(text, true, boolYaml11Tag.tagName) as Value | typeof NOT_RESOLVED,
+  '!!null': (text) => nullYaml11Tag.resolve(text, true, nullYaml11Tag.tagName) as Value | typeof NOT_RESOLVED,
+};
 
 class SourceLimitError extends Error {
   constructor(
@@ -216,57 +140,254 @@ class SourceLimitError extends Error {
   }
 }
 
+interface Frame {
+  value: Value[] | ValueMap;
+  positions: Positions;
+  size: number;
+  /** For mappings: the key waiting for its value. */
+  pendingKey?: { key: string; at: Loc; merge: boolean };
+  merges: { value: Value; at: Loc }[];
+  anchor?: string;
+}
+
 /**
- * Parses blueprint text with YAML 1.1 rules (as PyYAML, which Cloudify blueprints are written
- * for: `yes`/`no` are booleans, merge keys work). Problems go to `diagnostics`; the result is
+ * Builds plain values from the parser's event stream, recording where every mapping,
+ * sequence, key and value starts. Anchored values are shared by their aliases (no copies),
+ * and the size they stand for is bounded so an alias bomb is refused, not expanded.
+ */
+function construct(
+  events: Event[],
+  text: string,
+  file: SourceFile,
+  diagnostics: Diagnostics,
+): Value | undefined {
+  const anchors = new Map<string, { value: Value; size: number }>();
+  const stack: Frame[] = [];
+  let root: Value | undefined;
+  let documents = 0;
+  let expanded = 0;
+  const loc = (offset: number): Loc => ({ file, offset: Math.max(0, offset) });
+
+  const place = (value: Value, size: number, at: Loc): void => {
+    const parent = stack[stack.length - 1];
+    if (!parent) {
+      root = value;
+      return;
+    }
+    parent.size += size;
+    if (Array.isArray(parent.value)) {
+      parent.positions.valueAt.push(at.offset);
+      parent.value.push(value);
+      return;
+    }
+    const pending = parent.pendingKey;
+    if (!pending) {
+      // This value is a key.
+      if (value !== null && typeof value === 'object') {
+        diagnostics.add('yaml', at, '', 'mapping keys must be plain values');
+        parent.pendingKey = { key: '\u0000invalid', at, merge: false };
+        return;
+      }
+      parent.pendingKey = { key: value === null ? 'null' : String(value), at, merge: false };
+      return;
+    }
+    parent.pendingKey = undefined;
+    if (pending.merge) {
+      parent.merges.push({ value, at });
+      return;
+    }
+    if (pending.key === '\u0000invalid') return;
+    const map = parent.value;
+    if (Object.hasOwn(map, pending.key)) {
+      diagnostics.add('yaml', pending.at, '', `duplicate key '${pending.key}'`);
+      return;
+    }
+    setEntry(map, pending.key, value);
+    parent.positions.names!.push(pending.key);
+    parent.positions.keyAt!.push(pending.at.offset);
+    parent.positions.valueAt.push(at.offset);
+  };
+
+  const finishMerges = (frame: Frame): void => {
+    const map = frame.value as ValueMap;
+    for (const merge of frame.merges) {
+      const sources = Array.isArray(merge.value) ? merge.value : [merge.value];
+      for (const source of sources) {
+        if (!isMapping(source)) {
+          diagnostics.add(
+            'yaml',
+            merge.at,
+            '',
+            'a merge key (<<) must refer to a mapping or a list of mappings',
+          );
+          continue;
+        }
+        const from = positions.get(source);
+        for (const [key, value] of Object.entries(source)) {
+          if (Object.hasOwn(map, key)) continue;
+          setEntry(map, key, value);
+          const i = from ? slot(from, key) : -1;
+          frame.positions.names!.push(key);
+          frame.positions.keyAt!.push(i >= 0 ? from!.keyAt![i]! : merge.at.offset);
+          frame.positions.valueAt.push(i >= 0 ? from!.valueAt[i]! : merge.at.offset);
+          frame.size += 1;
+        }
+      }
+    }
+  };
+
+  const anchorName = (start: number, end: number): string | undefined =>
+    start >= 0 ? text.slice(start, end) : undefined;
+
+  for (const event of events) {
+    switch (event.type) {
+      case EVENT_ID.DOCUMENT:
+        documents++;
+        if (documents > 1) {
+          diagnostics.add('yaml', loc(0), '', 'a blueprint file must hold a single YAML document');
+          return undefined;
+        }
+        break;
+      case EVENT_ID.MAPPING:
+      case EVENT_ID.SEQUENCE: {
+        const isMap = event.type === EVENT_ID.MAPPING;
+        const value: Value[] | ValueMap = isMap ? {} : [];
+        const framePositions: Positions = isMap
+          ? { file, self: event.start, names: [], keyAt: [], valueAt: [] }
+          : { file, self: event.start, valueAt: [] };
+        positions.set(value, framePositions);
+        const frame: Frame = { value, positions: framePositions, size: 1, merges: [] };
+        const anchor = anchorName(event.anchorStart, event.anchorEnd);
+        if (anchor) frame.anchor = anchor;
+        stack.push(frame);
+        break;
+      }
+      case EVENT_ID.SCALAR: {
+        const raw = getScalarValue(text, event);
+        const at = loc(event.valueStart);
+        const parent = stack[stack.length - 1];
+        const isKey = parent !== undefined && !Array.isArray(parent.value) && !parent.pendingKey;
+        let value: Value;
+        if (event.tagStart >= 0) {
+          const tag = text.slice(event.tagStart, event.tagEnd);
+          const resolve = EXPLICIT_TAGS[tag];
+          const resolved = resolve ? resolve(raw) : NOT_RESOLVED;
+          if (resolved === NOT_RESOLVED) {
+            diagnostics.add(
+              'yaml',
+              loc(event.tagStart),
+              '',
+              resolve ? `'${raw}' is not a valid ${tag}` : `unsupported YAML tag ${tag}`,
+            );
+            value = raw;
+          } else value = resolved;
+        } else if (event.style === SCALAR_STYLE.PLAIN) {
+          if (isKey && raw === '<<') {
+            parent.pendingKey = { key: '<<', at, merge: true };
+            break;
+          }
+          value = resolvePlain(raw);
+        } else value = raw;
+        const anchor = anchorName(event.anchorStart, event.anchorEnd);
+        if (anchor) anchors.set(anchor, { value, size: 1 });
+        place(value, 1, at);
+        break;
+      }
+      case EVENT_ID.ALIAS: {
+        const name = text.slice(event.anchorStart, event.anchorEnd);
+        const at = loc(event.anchorStart - 1);
+        const target = anchors.get(name);
+        if (!target) {
+          diagnostics.add('yaml', at, '', `unknown alias *${name}`);
+          place(null, 1, at);
+          break;
+        }
+        expanded += target.size;
+        if (expanded > limits.maxExpandedNodes) {
+          throw new SourceLimitError(
+            at,
+            `aliases expand to more than ${limits.maxExpandedNodes} values (an alias bomb?)`,
+          );
+        }
+        place(target.value, target.size, at);
+        break;
+      }
+      case EVENT_ID.POP: {
+        const frame = stack.pop();
+        if (!frame) break;
+        if (frame.merges.length > 0) finishMerges(frame);
+        if (frame.anchor) anchors.set(frame.anchor, { value: frame.value, size: frame.size });
+        if (stack.length === 0 && root === undefined && frame.value !== undefined) {
+          root = frame.value;
+          break;
+        }
+        place(frame.value, frame.size, loc(frame.positions.self));
+        if (frame.size + expanded > limits.maxExpandedNodes) {
+          throw new SourceLimitError(
+            loc(frame.positions.self),
+            `aliases expand to more than ${limits.maxExpandedNodes} values (an alias bomb?)`,
+          );
+        }
+        break;
+      }
+    }
+  }
+  return root === undefined ? null : root;
+}
+
+/**
+ * Parses blueprint text with YAML 1.1 rules, as PyYAML (which Cloudify blueprints are written
+ * for): `yes`/`no` are booleans, merge keys work. Problems go to `diagnostics`; the result is
  * undefined when the text cannot be used at all.
  */
 export function parseYaml(text: string, path: string, diagnostics: Diagnostics): Value | undefined {
-  const lines = new LineCounter();
-  const file = new SourceFile(path, lines);
+  const file = new SourceFile(path, text);
   const start: Loc = { file, offset: 0 };
   if (text.includes('\u0000')) {
     diagnostics.add('not-text', start, '', 'not a text file (contains NUL bytes)');
     return undefined;
   }
-  let doc: ReturnType<typeof parseDocument>;
   try {
-    doc = parseDocument(text, {
-      version: '1.1',
-      merge: true,
-      lineCounter: lines,
-      uniqueKeys: true,
-      prettyErrors: false,
-      strict: true,
-    });
-  } catch (error) {
-    if (error instanceof RangeError) {
-      diagnostics.add('yaml-limit', start, '', 'nesting too deep to parse');
-      return undefined;
-    }
-    throw error;
-  }
-  if (doc.errors.length > 0) {
-    for (const error of doc.errors.slice(0, 20)) {
-      const message = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-      diagnostics.add('yaml', { file, offset: error.pos[0] }, '', `invalid YAML: ${message}`);
-    }
-    return undefined;
-  }
-  const converter = new Converter(file, diagnostics, doc);
-  try {
-    return converter.convert(doc.contents as YamlNode, 0, '').value;
+    const events = parseEvents(text, { maxDepth: limits.maxDepth });
+    return construct(events, text, file, diagnostics);
   } catch (error) {
     if (error instanceof SourceLimitError) {
       diagnostics.add('yaml-limit', error.at, '', error.message);
       return undefined;
     }
+    if (error instanceof YAMLException) {
+      const reason = (error as YAMLException & { reason?: string }).reason ?? error.message.split('\n')[0]!;
+      const position = (error as YAMLException & { mark?: { position?: number } }).mark?.position ?? 0;
+      const message = /maxDepth/.test(reason)
+        ? `nesting deeper than ${limits.maxDepth} levels`
+        : `invalid YAML: ${reason}`;
+      diagnostics.add(
+        /maxDepth/.test(reason) ? 'yaml-limit' : 'yaml',
+        { file, offset: position },
+        '',
+        message,
+      );
+      return undefined;
+    }
     if (error instanceof RangeError) {
       diagnostics.add('yaml-limit', start, '', 'nesting too deep to parse');
       return undefined;
     }
     throw error;
   }
+}
+
+/**
+ * A value given on the command line (`-i port=8080`): a plain YAML 1.1 scalar, or a flow
+ * list or mapping (`[80, 443]`, `{a: 1}`); anything unparsable stays text.
+ */
+export function parseScalarText(text: string): Value {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[') || trimmed.startsWith('{')) {
+    const value = parseYaml(trimmed, '<argument>', new Diagnostics());
+    if (value !== undefined) return value;
+  }
+  return resolvePlain(text);
 }
 
 /** Decodes file bytes as UTF-8 text, refusing binary data and oversized files. */

@@ -2,7 +2,9 @@ import { readFileSync, statSync } from 'node:fs';
 import type { BlueprintReader } from '../dsl/reader.js';
 
 /** Reads blueprints from the local file system; plugins are looked up with the given function. */
-export function fileSystemReader(options: Pick<BlueprintReader, 'resolvePlugin' | 'resolveBlueprint'> = {}): BlueprintReader {
+export function fileSystemReader(
+  options: Pick<BlueprintReader, 'resolvePlugin' | 'resolveBlueprint'> = {},
+): BlueprintReader {
   return {
     read: (path) => readFileSync(path),
     isFile: (path) => {

@@ -1,0 +1,42 @@
+import { basename, dirname, resolve } from 'node:path';
+import { Diagnostics, fileSystemReader, type LoadResult, loadBlueprint } from '@weft/engine';
+import { readInputs } from '../inputs.js';
+import { UsageError } from '../output.js';
+
+export interface BlueprintOptions {
+  input?: string[];
+  deploymentId?: string;
+}
+
+/** `-i` may be given many times. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** A deployment id made from the blueprint's directory name when none is given. */
+export function defaultDeploymentId(blueprint: string): string {
+  const name = basename(dirname(resolve(blueprint))).replace(/[^A-Za-z0-9_.-]+/g, '-');
+  return name || 'local';
+}
+
+/** Validates (and plans, when inputs are bound) a blueprint given on the command line. */
+export function loadFromArgs(
+  blueprint: string,
+  options: BlueprintOptions,
+  validateOnly: boolean,
+): LoadResult {
+  const inputProblems = new Diagnostics();
+  const inputs =
+    options.input && options.input.length > 0 ? readInputs(options.input, inputProblems) : undefined;
+  if (!inputProblems.ok) return { problems: inputProblems };
+  const deploymentId = options.deploymentId ?? defaultDeploymentId(blueprint);
+  if (!/^[A-Za-z0-9_.-]+$/.test(deploymentId)) {
+    throw new UsageError(`deployment id '${deploymentId}' may only hold letters, digits, '_', '.' and '-'`);
+  }
+  return loadBlueprint(blueprint, {
+    reader: fileSystemReader(),
+    deploymentId,
+    ...(inputs !== undefined ? { inputs } : {}),
+    validateOnly,
+  });
+}

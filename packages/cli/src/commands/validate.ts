@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { EXIT, printProblems } from '../output.js';
+import { type BlueprintOptions, collect, loadFromArgs } from './common.js';
+
+export function validateCommand(program: Command): void {
+  program
+    .command('validate')
+    .description('check a blueprint (and inputs, when given) and report every problem at once')
+    .argument('<blueprint>', 'the main blueprint file')
+    .option('-i, --input <KEY=VALUE|FILE>', 'an input value or a YAML/JSON inputs file (repeatable)', collect)
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Without -i only the blueprint is checked; with -i the inputs are bound and checked too
+(missing required inputs, types, constraints).
+
+Examples:
+  weft validate blueprint.yaml
+  weft validate blueprint.yaml -i port=8080 -i inputs.yaml`,
+    )
+    .action((blueprint: string, options: BlueprintOptions & { json?: boolean }) => {
+      const { problems } = loadFromArgs(blueprint, options, true);
+      if (!problems.ok) {
+        printProblems(problems, options.json === true);
+        process.exitCode = EXIT.badInput;
+        return;
+      }
+      process.stdout.write(options.json ? `${JSON.stringify({ valid: true, problems: [] })}\n` : 'valid\n');
+    });
+}

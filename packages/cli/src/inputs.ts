@@ -1,0 +1,57 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type Diagnostics, isMapping, parseScalarText, parseYaml, type ValueMap } from '@weft/engine';
+
+/**
+ * Reads `-i` arguments: `KEY=VALUE` (the value read as a YAML scalar, so `port=8080` is an
+ * integer), `K1=V1;K2=V2`, or a YAML/JSON file of inputs. Later arguments win.
+ */
+export function readInputs(args: string[], diagnostics: Diagnostics): ValueMap {
+  let result: ValueMap | undefined;
+  // The first mapping read is kept as is, so problems in an inputs file point into it.
+  const merge = (values: ValueMap) => {
+    if (!result) result = values;
+    else for (const [k, v] of Object.entries(values)) result[k] = v;
+  };
+  for (const arg of args) {
+    const looksLikeFile = !arg.includes('=') || /\.(ya?ml|json)$/i.test(arg);
+    if (looksLikeFile && existsSync(arg)) {
+      const path = resolve(arg);
+      const doc = parseYaml(readFileSync(path, 'utf8'), path, diagnostics);
+      if (doc === undefined || doc === null) continue;
+      if (!isMapping(doc))
+        diagnostics.add(
+          'bad-inputs',
+          undefined,
+          '',
+          `${arg}: an inputs file must hold a mapping of input names to values`,
+        );
+      else merge(doc);
+      continue;
+    }
+    if (!arg.includes('=')) {
+      diagnostics.add(
+        'bad-inputs',
+        undefined,
+        '',
+        `-i ${arg}: expected KEY=VALUE or an existing inputs file`,
+      );
+      continue;
+    }
+    const pairs: ValueMap = {};
+    for (const part of splitPairs(arg)) {
+      const at = part.indexOf('=');
+      const name = part.slice(0, at).trim();
+      if (!name) diagnostics.add('bad-inputs', undefined, '', `-i ${part}: missing input name before '='`);
+      else pairs[name] = parseScalarText(part.slice(at + 1));
+    }
+    merge(pairs);
+  }
+  return result ?? {};
+}
+
+/** Cloudify's `-i 'a=1;b=2'` form, used only when every part is a pair. */
+function splitPairs(arg: string): string[] {
+  const parts = arg.split(';');
+  return parts.every((p) => p.includes('=')) ? parts : [arg];
+}

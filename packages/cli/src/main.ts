@@ -1,0 +1,25 @@
+import { CommanderError } from 'commander';
+import { EXIT, UsageError } from './output.js';
+import { createProgram } from './program.js';
+
+const program = createProgram();
+program.exitOverride();
+program.configureOutput({ outputError: (text, write) => write(text) });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version end here too, with exit code 0.
+    process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+  } else if (error instanceof UsageError) {
+    process.stderr.write(`error: ${error.message}\n`);
+    process.exitCode = EXIT.badInput;
+  } else {
+    const debug = process.argv.includes('--debug');
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    else process.stderr.write('(run again with --debug for details)\n');
+    process.exitCode = EXIT.failed;
+  }
+}

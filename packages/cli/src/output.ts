@@ -1,0 +1,22 @@
+import { type Diagnostics, formatProblem } from '@weft/engine';
+
+/** Exit codes, as documented in the README. */
+export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
+
+/** A problem with what the user gave us: printed as one line, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export function printProblems(problems: Diagnostics, json: boolean): void {
+  const sorted = problems.sorted();
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ valid: false, problems: sorted }, null, 2)}\n`);
+    return;
+  }
+  for (const problem of sorted) process.stderr.write(`${formatProblem(problem)}\n`);
+  process.stderr.write(`${sorted.length} problem${sorted.length === 1 ? '' : 's'} found\n`);
+}

@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { planCommand } from './commands/plan.js';
+import { validateCommand } from './commands/validate.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export function createProgram(): Command {
+  const program = new Command('weft')
+    .description('Weft: run Cloudify-style blueprints, in parallel, durably')
+    .version(pkg.version, '-V, --version', 'print the version')
+    .option('--debug', 'show stack traces for unexpected errors')
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 success, 1 a failed execution, 2 bad input or usage.
+
+Examples:
+  weft validate examples/three-tier/blueprint.yaml
+  weft plan examples/three-tier/blueprint.yaml -i web_port=8080`,
+    );
+  validateCommand(program);
+  planCommand(program);
+  return program;
+}

@@ -1,0 +1,1082 @@
+import type {
+  Blueprint,
+  DataType,
+  GroupDef,
+  InstanceCounts,
+  Interfaces,
+  NodeTemplate,
+  NodeType,
+  OutputDef,
+  PluginDef,
+  PolicyDef,
+  RelationshipTemplate,
+  RelationshipType,
+  Schema,
+  WorkflowDef,
+} from './blueprint-types.js';
+import { Diagnostics, didYouMean, type Loc } from './diagnostics.js';
+import { checkFunctions, type FunctionScope, functionName, type ScopeKind } from './functions.js';
+import { type Entry, type LoadedBlueprint, loadImports, type SectionName } from './imports.js';
+import {
+  applyTemplateInterfaces,
+  overrideInterfaces,
+  parseInterfaces,
+  resolveImplementation,
+} from './operations.js';
+import type { BlueprintReader } from './reader.js';
+import {
+  applySchema,
+  checkSchema,
+  checkValue,
+  parseSchema,
+  parseSchemaEntry,
+  type ValueContext,
+} from './values.js';
+import { type DslVersion, supports } from './versions.js';
+import { isMapping, keyLocOf, locOf, type Value, type ValueMap } from './yaml-source.js';
+
+const NODE_TYPE_KEYS = ['derived_from', 'properties', 'interfaces', 'runtime_properties', 'description'];
+const RELATIONSHIP_KEYS = [
+  'derived_from',
+  'properties',
+  'source_interfaces',
+  'target_interfaces',
+  'description',
+];
+const DATA_TYPE_KEYS = ['derived_from', 'properties', 'description', 'version'];
+const TEMPLATE_KEYS = [
+  'type',
+  'properties',
+  'interfaces',
+  'relationships',
+  'instances',
+  'capabilities',
+  'description',
+];
+const TEMPLATE_REL_KEYS = ['type', 'target', 'properties', 'source_interfaces', 'target_interfaces'];
+const PLUGIN_KEYS = [
+  'executor',
+  'source',
+  'install',
+  'package_name',
+  'package_version',
+  'supported_platform',
+  'distribution',
+  'distribution_version',
+  'distribution_release',
+  'install_arguments',
+  'properties',
+  'properties_description',
+];
+const OUTPUT_KEYS = ['description', 'value'];
+const WORKFLOW_KEYS = ['mapping', 'parameters', 'is_cascading', 'availability_rules'];
+const POLICY_KEYS = ['type', 'targets', 'properties'];
+const SCALING_POLICY = 'cloudify.policies.scaling';
+const SCALING_PROPERTIES = [
+  'default_instances',
+  'min_instances',
+  'max_instances',
+  'current_instances',
+  'planned_instances',
+];
+
+export const ROOT_RELATIONSHIP = 'cloudify.relationships.depends_on';
+export const CONTAINED_IN = 'cloudify.relationships.contained_in';
+
+export interface ParseResult {
+  blueprint?: Blueprint;
+  problems: Diagnostics;
+}
+
+class Builder {
+  readonly diagnostics: Diagnostics;
+  readonly version: DslVersion;
+  readonly bp: Blueprint;
+
+  constructor(
+    readonly loaded: LoadedBlueprint,
+    readonly reader: BlueprintReader,
+    diagnostics: Diagnostics,
+  ) {
+    this.diagnostics = diagnostics;
+    this.version = loaded.version;
+    this.bp = {
+      version: loaded.version,
+      mainFile: loaded.mainFile,
+      baseDir: loaded.baseDir,
+      description: loaded.description,
+      metadata: loaded.metadata,
+      inputs: new Map(),
+      dataTypes: new Map(),
+      nodeTypes: new Map(),
+      relationshipTypes: new Map(),
+      nodeTemplates: new Map(),
+      outputs: new Map(),
+      capabilities: new Map(),
+      groups: new Map(),
+      policies: new Map(),
+      plugins: new Map(),
+      workflows: new Map(),
+      unresolvedPlugins: loaded.unresolvedPlugins,
+      files: loaded.files,
+    };
+  }
+
+  get valueContext(): ValueContext {
+    return { version: this.version, dataTypes: this.bp.dataTypes, diagnostics: this.diagnostics };
+  }
+
+  entries(section: SectionName): Entry[] {
+    return [...(this.loaded.sections.get(section)?.values() ?? [])];
+  }
+
+  /** The entry's value as a mapping, reporting anything else; checks keys against `allowed`. */
+  mapping(entry: Entry, path: string, allowed: string[], what: string): ValueMap | undefined {
+    if (entry.value === null) return {};
+    if (!isMapping(entry.value)) {
+      this.diagnostics.add('type-mismatch', entry.at, path, `expected a mapping describing the ${what}`);
+      return undefined;
+    }
+    for (const key of Object.keys(entry.value)) {
+      if (!allowed.includes(key)) {
+        this.diagnostics.add(
+          'unknown-key',
+          keyLocOf(entry.value, key),
+          `${path}.${key}`,
+          `unknown key in ${what}${didYouMean(key, allowed)}`,
+        );
+      }
+    }
+    return entry.value;
+  }
+
+  gate(feature: Parameters<typeof supports>[1], at: Loc | undefined, path: string, what: string): boolean {
+    if (supports(this.version, feature)) return true;
+    this.diagnostics.add('version-gated', at, path, `${what} is not available in ${this.version}`);
+    return false;
+  }
+
+  build(): Blueprint {
+    this.parsePlugins();
+    this.parseDataTypes();
+    this.parseNodeTypes();
+    this.parseRelationshipTypes();
+    this.parseInputs();
+    this.parseNodeTemplates();
+    this.parseGroupsAndPolicies();
+    this.parseOutputs('outputs', this.bp.outputs);
+    this.parseOutputs('capabilities', this.bp.capabilities);
+    this.parseWorkflows();
+    this.checkTemplateGraph();
+    return this.bp;
+  }
+
+  parsePlugins(): void {
+    for (const entry of this.entries('plugins')) {
+      const path = `plugins.${entry.name}`;
+      const def = this.mapping(entry, path, PLUGIN_KEYS, 'plugin');
+      if (!def) continue;
+      const plugin: PluginDef = { name: entry.name, install: def.install !== false, properties: {} };
+      if (typeof def.executor === 'string') plugin.executor = def.executor;
+      if (typeof def.source === 'string') plugin.source = def.source;
+      if (typeof def.package_name === 'string') plugin.packageName = def.package_name;
+      if (def.package_version !== undefined && def.package_version !== null)
+        plugin.packageVersion = String(def.package_version);
+      if (isMapping(def.properties)) plugin.properties = def.properties;
+      this.bp.plugins.set(entry.name, plugin);
+    }
+  }
+
+  /** Resolves single inheritance for a section, reporting unknown parents and cycles. */
+  hierarchy<T extends { name: string; derivedFrom?: string; at?: Loc }>(
+    items: Map<string, T>,
+    section: string,
+    what: string,
+  ): Map<string, string[]> {
+    const result = new Map<string, string[]>();
+    for (const item of items.values()) {
+      const chain: string[] = [];
+      const seen = new Set<string>();
+      let current: T | undefined = item;
+      let broken = false;
+      while (current) {
+        if (seen.has(current.name)) {
+          this.diagnostics.add(
+            'inheritance-cycle',
+            item.at,
+            `${section}.${item.name}.derived_from`,
+            `${what} inheritance cycle: ${[...seen, current.name].join(' -> ')}`,
+          );
+          broken = true;
+          break;
+        }
+        seen.add(current.name);
+        chain.unshift(current.name);
+        if (!current.derivedFrom) break;
+        const parent = items.get(current.derivedFrom);
+        if (!parent) {
+          if (current === item) {
+            this.diagnostics.add(
+              'unknown-type',
+              item.at,
+              `${section}.${item.name}.derived_from`,
+              `unknown ${what} '${current.derivedFrom}'${didYouMean(current.derivedFrom, items.keys())}${this.pluginHint()}`,
+            );
+          }
+          broken = true;
+          break;
+        }
+        current = parent;
+      }
+      result.set(item.name, broken ? [item.name] : chain);
+    }
+    return result;
+  }
+
+  pluginHint(): string {
+    const missing = this.loaded.unresolvedPlugins;
+    return missing.length > 0
+      ? ` (it may come from ${missing.map((p) => `'plugin:${p}'`).join(', ')}, which is not installed)`
+      : '';
+  }
+
+  parseDataTypes(): void {
+    for (const entry of this.entries('data_types')) {
+      const path = `data_types.${entry.name}`;
+      if (!this.gate('data_types', entry.keyAt, path, 'data_types')) continue;
+      const def = this.mapping(entry, path, DATA_TYPE_KEYS, 'data type');
+      if (!def) continue;
+      const type: DataType = {
+        name: entry.name,
+        properties: parseSchema(def.properties, `${path}.properties`, def, 'properties', this),
+        at: entry.keyAt,
+      };
+      if (typeof def.derived_from === 'string') type.derivedFrom = def.derived_from;
+      if (typeof def.description === 'string') type.description = def.description;
+      this.bp.dataTypes.set(entry.name, type);
+    }
+    this.hierarchy(this.bp.dataTypes, 'data_types', 'data type');
+    for (const type of this.bp.dataTypes.values())
+      checkSchema(type.properties, `data_types.${type.name}.properties`, this.valueContext);
+  }
+
+  parseNodeTypes(): void {
+    const raw = new Map<
+      string,
+      { name: string; derivedFrom?: string; at?: Loc; properties: Schema; interfaces: Interfaces }
+    >();
+    for (const entry of this.entries('node_types')) {
+      const path = `node_types.${entry.name}`;
+      const def = this.mapping(entry, path, NODE_TYPE_KEYS, 'node type');
+      if (!def) continue;
+      if (def.runtime_properties !== undefined)
+        this.gate(
+          'runtime_properties_schema',
+          keyLocOf(def, 'runtime_properties'),
+          `${path}.runtime_properties`,
+          'runtime_properties',
+        );
+      const item = {
+        name: entry.name,
+        at: entry.keyAt,
+        derivedFrom: typeof def.derived_from === 'string' ? def.derived_from : undefined,
+        properties: parseSchema(def.properties, `${path}.properties`, def, 'properties', this),
+        interfaces: parseInterfaces(def.interfaces, `${path}.interfaces`, def, 'interfaces', 'type', this),
+      };
+      if (def.derived_from !== undefined && typeof def.derived_from !== 'string') {
+        this.diagnostics.add(
+          'type-mismatch',
+          locOf(def, 'derived_from'),
+          `${path}.derived_from`,
+          'expected a type name',
+        );
+      }
+      raw.set(entry.name, item);
+    }
+    const chains = this.hierarchy(raw, 'node_types', 'node type');
+    for (const item of raw.values()) {
+      const hierarchy = chains.get(item.name) ?? [item.name];
+      let properties: Schema = new Map();
+      let interfaces: Interfaces = new Map();
+      for (const name of hierarchy) {
+        const level = raw.get(name)!;
+        properties = new Map([...properties, ...level.properties]);
+        interfaces = overrideInterfaces(interfaces, level.interfaces);
+      }
+      const type: NodeType = { name: item.name, hierarchy, properties, interfaces, at: item.at };
+      if (item.derivedFrom) type.derivedFrom = item.derivedFrom;
+      this.bp.nodeTypes.set(item.name, type);
+      checkSchema(item.properties, `node_types.${item.name}.properties`, this.valueContext);
+    }
+  }
+
+  parseRelationshipTypes(): void {
+    const raw = new Map<
+      string,
+      {
+        name: string;
+        derivedFrom?: string;
+        at?: Loc;
+        properties: Schema;
+        source: Interfaces;
+        target: Interfaces;
+      }
+    >();
+    for (const entry of this.entries('relationships')) {
+      const path = `relationships.${entry.name}`;
+      const def = this.mapping(entry, path, RELATIONSHIP_KEYS, 'relationship type');
+      if (!def) continue;
+      raw.set(entry.name, {
+        name: entry.name,
+        at: entry.keyAt,
+        derivedFrom: typeof def.derived_from === 'string' ? def.derived_from : undefined,
+        properties: parseSchema(def.properties, `${path}.properties`, def, 'properties', this),
+        source: parseInterfaces(
+          def.source_interfaces,
+          `${path}.source_interfaces`,
+          def,
+          'source_interfaces',
+          'type',
+          this,
+        ),
+        target: parseInterfaces(
+          def.target_interfaces,
+          `${path}.target_interfaces`,
+          def,
+          'target_interfaces',
+          'type',
+          this,
+        ),
+      });
+    }
+    const chains = this.hierarchy(raw, 'relationships', 'relationship type');
+    for (const item of raw.values()) {
+      const hierarchy = chains.get(item.name) ?? [item.name];
+      let properties: Schema = new Map();
+      let source: Interfaces = new Map();
+      let target: Interfaces = new Map();
+      for (const name of hierarchy) {
+        const level = raw.get(name)!;
+        properties = new Map([...properties, ...level.properties]);
+        source = overrideInterfaces(source, level.source);
+        target = overrideInterfaces(target, level.target);
+      }
+      const type: RelationshipType = {
+        name: item.name,
+        hierarchy,
+        properties,
+        sourceInterfaces: source,
+        targetInterfaces: target,
+        at: item.at,
+      };
+      if (item.derivedFrom) type.derivedFrom = item.derivedFrom;
+      this.bp.relationshipTypes.set(item.name, type);
+      checkSchema(item.properties, `relationships.${item.name}.properties`, this.valueContext);
+    }
+  }
+
+  parseInputs(): void {
+    for (const entry of this.entries('inputs')) {
+      this.bp.inputs.set(
+        entry.name,
+        parseSchemaEntry(entry.name, entry.value, `inputs.${entry.name}`, entry.keyAt, this),
+      );
+    }
+    checkSchema(this.bp.inputs, 'inputs', this.valueContext);
+    for (const input of this.bp.inputs.values()) {
+      if (input.hasDefault)
+        this.checkFunctionsIn(
+          input.default!,
+          `inputs.${input.name}.default`,
+          undefined,
+          input.name,
+          'input-default',
+        );
+    }
+  }
+
+  private names?: { inputs: Set<string>; nodes: Set<string> };
+
+  scope(kind: ScopeKind): FunctionScope {
+    // Built once: scopes are made for every template and operation.
+    this.names ??= {
+      inputs: new Set(this.bp.inputs.keys()),
+      nodes: new Set(this.loaded.sections.get('node_templates')?.keys() ?? []),
+    };
+    return { kind, version: this.version, ...this.names, diagnostics: this.diagnostics };
+  }
+
+  checkFunctionsIn(
+    value: Value,
+    path: string,
+    container: unknown,
+    key: string | number,
+    kind: ScopeKind,
+  ): void {
+    checkFunctions(value, path, container, key, this.scope(kind));
+  }
+
+  parseNodeTemplates(): void {
+    const resolveCtx = {
+      plugins: this.bp.plugins,
+      baseDir: this.bp.baseDir,
+      reader: this.reader,
+      diagnostics: this.diagnostics,
+      unresolvedPlugins: this.loaded.unresolvedPlugins,
+    };
+    const nodeNames = new Set(this.loaded.sections.get('node_templates')?.keys() ?? []);
+    for (const entry of this.entries('node_templates')) {
+      const path = `node_templates.${entry.name}`;
+      const def = this.mapping(entry, path, TEMPLATE_KEYS, 'node template');
+      if (!def) continue;
+      if (typeof def.type !== 'string') {
+        this.diagnostics.add(
+          'missing-type',
+          def.type === undefined ? entry.keyAt : locOf(def, 'type'),
+          `${path}.type`,
+          'every node template needs a type',
+        );
+        continue;
+      }
+      const type = this.bp.nodeTypes.get(def.type);
+      if (!type) {
+        this.diagnostics.add(
+          'unknown-type',
+          locOf(def, 'type'),
+          `${path}.type`,
+          `unknown type '${def.type}'${didYouMean(def.type, this.bp.nodeTypes.keys())}${this.pluginHint()}`,
+        );
+        continue;
+      }
+      const rawProps = def.properties ?? {};
+      let properties: ValueMap = {};
+      if (!isMapping(rawProps)) {
+        this.diagnostics.add(
+          'type-mismatch',
+          locOf(def, 'properties'),
+          `${path}.properties`,
+          'expected a mapping',
+        );
+      } else {
+        properties = applySchema(rawProps, type.properties, `${path}.properties`, this.valueContext, {
+          what: `type '${type.name}'`,
+          skipRequired: rawProps.use_external_resource === true,
+          at: def.properties === undefined ? entry.keyAt : locOf(def, 'properties'),
+        });
+        this.checkFunctionsIn(rawProps, `${path}.properties`, def, 'properties', 'node-properties');
+      }
+      const templateIfaces = parseInterfaces(
+        def.interfaces,
+        `${path}.interfaces`,
+        def,
+        'interfaces',
+        'template',
+        this,
+      );
+      const interfaces = applyTemplateInterfaces(
+        type.interfaces,
+        templateIfaces,
+        `${path}.interfaces`,
+        this.diagnostics,
+        type.name,
+      );
+      for (const [iface, ops] of interfaces) {
+        for (const [name, op] of ops) {
+          resolveImplementation(op, `${path}.interfaces.${iface}.${name}`, resolveCtx);
+          this.checkFunctionsIn(
+            op.inputs,
+            `${path}.interfaces.${iface}.${name}.inputs`,
+            op,
+            'inputs',
+            'node-operation',
+          );
+        }
+      }
+      const template: NodeTemplate = {
+        name: entry.name,
+        type: type.name,
+        hierarchy: type.hierarchy,
+        properties,
+        interfaces,
+        relationships: this.parseTemplateRelationships(def, path, entry.name, nodeNames, resolveCtx),
+        instances: this.parseInstances(def, path),
+        at: entry.keyAt,
+      };
+      this.bp.nodeTemplates.set(entry.name, template);
+    }
+  }
+
+  parseTemplateRelationships(
+    def: ValueMap,
+    path: string,
+    self: string,
+    nodeNames: Set<string>,
+    resolveCtx: Parameters<typeof resolveImplementation>[2],
+  ): RelationshipTemplate[] {
+    const raw = def.relationships;
+    if (raw === undefined || raw === null) return [];
+    if (!Array.isArray(raw)) {
+      this.diagnostics.add(
+        'type-mismatch',
+        locOf(def, 'relationships'),
+        `${path}.relationships`,
+        'expected a list of relationships',
+      );
+      return [];
+    }
+    const result: RelationshipTemplate[] = [];
+    raw.forEach((item, index) => {
+      const relPath = `${path}.relationships[${index}]`;
+      const at = locOf(raw, index);
+      if (!isMapping(item)) {
+        this.diagnostics.add('type-mismatch', at, relPath, 'expected a mapping with type and target');
+        return;
+      }
+      for (const key of Object.keys(item)) {
+        if (!TEMPLATE_REL_KEYS.includes(key)) {
+          this.diagnostics.add(
+            'unknown-key',
+            keyLocOf(item, key),
+            `${relPath}.${key}`,
+            `unknown key in relationship${didYouMean(key, TEMPLATE_REL_KEYS)}`,
+          );
+        }
+      }
+      if (typeof item.type !== 'string') {
+        this.diagnostics.add('missing-type', at, `${relPath}.type`, 'a relationship needs a type');
+        return;
+      }
+      if (typeof item.target !== 'string') {
+        this.diagnostics.add('missing-target', at, `${relPath}.target`, 'a relationship needs a target node');
+        return;
+      }
+      const type = this.bp.relationshipTypes.get(item.type);
+      if (!type) {
+        this.diagnostics.add(
+          'unknown-type',
+          locOf(item, 'type'),
+          `${relPath}.type`,
+          `unknown relationship type '${item.type}'${didYouMean(item.type, this.bp.relationshipTypes.keys())}${this.pluginHint()}`,
+        );
+        return;
+      }
+      if (item.target === self) {
+        this.diagnostics.add(
+          'self-target',
+          locOf(item, 'target'),
+          `${relPath}.target`,
+          `node '${self}' cannot have a relationship to itself`,
+        );
+        return;
+      }
+      if (!nodeNames.has(item.target)) {
+        this.diagnostics.add(
+          'unknown-target',
+          locOf(item, 'target'),
+          `${relPath}.target`,
+          `relationship target '${item.target}' is not a node template${didYouMean(item.target, nodeNames)}`,
+        );
+        return;
+      }
+      const rawProps = item.properties ?? {};
+      let properties: ValueMap = {};
+      if (isMapping(rawProps)) {
+        properties = applySchema(rawProps, type.properties, `${relPath}.properties`, this.valueContext, {
+          what: `relationship type '${type.name}'`,
+          at,
+        });
+        this.checkFunctionsIn(rawProps, `${relPath}.properties`, item, 'properties', 'relationship');
+      } else
+        this.diagnostics.add(
+          'type-mismatch',
+          locOf(item, 'properties'),
+          `${relPath}.properties`,
+          'expected a mapping',
+        );
+      const source = applyTemplateInterfaces(
+        type.sourceInterfaces,
+        parseInterfaces(
+          item.source_interfaces,
+          `${relPath}.source_interfaces`,
+          item,
+          'source_interfaces',
+          'template',
+          this,
+        ),
+        `${relPath}.source_interfaces`,
+        this.diagnostics,
+        type.name,
+      );
+      const target = applyTemplateInterfaces(
+        type.targetInterfaces,
+        parseInterfaces(
+          item.target_interfaces,
+          `${relPath}.target_interfaces`,
+          item,
+          'target_interfaces',
+          'template',
+          this,
+        ),
+        `${relPath}.target_interfaces`,
+        this.diagnostics,
+        type.name,
+      );
+      for (const [side, ifaces] of [
+        ['source_interfaces', source],
+        ['target_interfaces', target],
+      ] as const) {
+        for (const [iface, ops] of ifaces) {
+          for (const [name, op] of ops) {
+            resolveImplementation(op, `${relPath}.${side}.${iface}.${name}`, resolveCtx);
+            this.checkFunctionsIn(
+              op.inputs,
+              `${relPath}.${side}.${iface}.${name}.inputs`,
+              op,
+              'inputs',
+              'relationship-operation',
+            );
+          }
+        }
+      }
+      const connection = properties.connection_type;
+      result.push({
+        type: type.name,
+        target: item.target,
+        hierarchy: type.hierarchy,
+        properties,
+        connectionType: connection === 'all_to_one' ? 'all_to_one' : 'all_to_all',
+        sourceInterfaces: source,
+        targetInterfaces: target,
+        index,
+        at,
+      });
+    });
+    return result;
+  }
+
+  parseInstances(def: ValueMap, path: string): InstanceCounts {
+    const counts: InstanceCounts = { default: 1, min: 0, max: -1 };
+    const check = (value: Value, at: Loc | undefined, p: string, allowUnbounded: boolean): Value => {
+      if (functionName(value)) {
+        this.checkFunctionsIn(value, p, undefined, 0, 'instances');
+        return value;
+      }
+      if (allowUnbounded && value === 'UNBOUNDED') return -1;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowUnbounded ? -1 : 0)) {
+        this.diagnostics.add(
+          'bad-value',
+          at,
+          p,
+          `expected a non-negative integer${allowUnbounded ? ' (or UNBOUNDED / -1)' : ''}, got ${JSON.stringify(value)}`,
+        );
+        return allowUnbounded ? -1 : 1;
+      }
+      return value;
+    };
+    if (def.instances !== undefined) {
+      const inst = def.instances;
+      if (!isMapping(inst))
+        this.diagnostics.add(
+          'type-mismatch',
+          locOf(def, 'instances'),
+          `${path}.instances`,
+          'expected a mapping with deploy',
+        );
+      else {
+        for (const key of Object.keys(inst)) {
+          if (key !== 'deploy')
+            this.diagnostics.add(
+              'unknown-key',
+              keyLocOf(inst, key),
+              `${path}.instances.${key}`,
+              `unknown key${didYouMean(key, ['deploy'])}`,
+            );
+        }
+        if (inst.deploy !== undefined)
+          counts.default = check(inst.deploy, locOf(inst, 'deploy'), `${path}.instances.deploy`, false);
+      }
+    }
+    if (def.capabilities !== undefined) {
+      const caps = def.capabilities;
+      const capsPath = `${path}.capabilities`;
+      if (
+        !this.gate(
+          'scalable_capabilities',
+          keyLocOf(def, 'capabilities'),
+          capsPath,
+          'node template capabilities',
+        )
+      )
+        return counts;
+      if (!isMapping(caps)) {
+        this.diagnostics.add('type-mismatch', locOf(def, 'capabilities'), capsPath, 'expected a mapping');
+        return counts;
+      }
+      for (const key of Object.keys(caps)) {
+        if (key !== 'scalable')
+          this.diagnostics.add(
+            'unknown-key',
+            keyLocOf(caps, key),
+            `${capsPath}.${key}`,
+            `unknown capability${didYouMean(key, ['scalable'])}`,
+          );
+      }
+      if (def.instances !== undefined && caps.scalable !== undefined) {
+        this.diagnostics.add(
+          'conflict',
+          keyLocOf(def, 'instances'),
+          `${path}.instances`,
+          'use either instances.deploy or capabilities.scalable, not both',
+        );
+      }
+      const scalable = caps.scalable;
+      if (scalable !== undefined && scalable !== null) {
+        if (!isMapping(scalable) || (scalable.properties !== undefined && !isMapping(scalable.properties))) {
+          this.diagnostics.add(
+            'type-mismatch',
+            locOf(caps, 'scalable'),
+            `${capsPath}.scalable`,
+            'expected {properties: {default_instances, min_instances, max_instances}}',
+          );
+        } else {
+          for (const key of Object.keys(scalable)) {
+            if (key !== 'properties')
+              this.diagnostics.add(
+                'unknown-key',
+                keyLocOf(scalable, key),
+                `${capsPath}.scalable.${key}`,
+                `unknown key${didYouMean(key, ['properties'])}`,
+              );
+          }
+          const props = (scalable.properties ?? {}) as ValueMap;
+          this.scalingProperties(props, `${capsPath}.scalable.properties`, counts, check);
+        }
+      }
+    }
+    return counts;
+  }
+
+  scalingProperties(
+    props: ValueMap,
+    path: string,
+    counts: InstanceCounts,
+    check: (v: Value, at: Loc | undefined, p: string, unbounded: boolean) => Value,
+  ): void {
+    const allowed = ['default_instances', 'min_instances', 'max_instances'];
+    for (const key of Object.keys(props)) {
+      if (!allowed.includes(key) && !SCALING_PROPERTIES.includes(key)) {
+        this.diagnostics.add(
+          'unknown-key',
+          keyLocOf(props, key),
+          `${path}.${key}`,
+          `unknown scaling property${didYouMean(key, allowed)}`,
+        );
+      }
+    }
+    if (props.default_instances !== undefined)
+      counts.default = check(
+        props.default_instances,
+        locOf(props, 'default_instances'),
+        `${path}.default_instances`,
+        false,
+      );
+    if (props.min_instances !== undefined)
+      counts.min = check(props.min_instances, locOf(props, 'min_instances'), `${path}.min_instances`, false);
+    if (props.max_instances !== undefined)
+      counts.max = check(props.max_instances, locOf(props, 'max_instances'), `${path}.max_instances`, true);
+    checkCounts(counts, path, locOf(props), this.diagnostics);
+  }
+
+  parseGroupsAndPolicies(): void {
+    const nodeNames = new Set(this.bp.nodeTemplates.keys());
+    const groupNames = new Set(this.loaded.sections.get('groups')?.keys() ?? []);
+    for (const entry of this.entries('groups')) {
+      const path = `groups.${entry.name}`;
+      const def = this.mapping(entry, path, ['members', 'policies'], 'group');
+      if (!def) continue;
+      const members: string[] = [];
+      if (!Array.isArray(def.members) || def.members.length === 0) {
+        this.diagnostics.add(
+          'bad-value',
+          def.members === undefined ? entry.keyAt : locOf(def, 'members'),
+          `${path}.members`,
+          'a group needs a non-empty list of members',
+        );
+      } else {
+        def.members.forEach((member, index) => {
+          const at = locOf(def.members, index);
+          if (typeof member !== 'string') {
+            this.diagnostics.add(
+              'type-mismatch',
+              at,
+              `${path}.members[${index}]`,
+              'expected a node template or group name',
+            );
+          } else if (member === entry.name) {
+            this.diagnostics.add(
+              'bad-value',
+              at,
+              `${path}.members[${index}]`,
+              'a group cannot contain itself',
+            );
+          } else if (
+            !nodeNames.has(member) &&
+            !groupNames.has(member) &&
+            !this.loaded.sections.get('node_templates')?.has(member)
+          ) {
+            this.diagnostics.add(
+              'unknown-member',
+              at,
+              `${path}.members[${index}]`,
+              `'${member}' is not a node template or group${didYouMean(member, [...nodeNames, ...groupNames])}`,
+            );
+          } else if (members.includes(member)) {
+            this.diagnostics.add('bad-value', at, `${path}.members[${index}]`, `'${member}' is listed twice`);
+          } else members.push(member);
+        });
+      }
+      const group: GroupDef = { name: entry.name, members, at: entry.keyAt };
+      this.bp.groups.set(entry.name, group);
+    }
+    const policyTypes = new Set([
+      SCALING_POLICY,
+      ...(this.loaded.sections.get('policy_types')?.keys() ?? []),
+    ]);
+    for (const entry of this.entries('policies')) {
+      const path = `policies.${entry.name}`;
+      const def = this.mapping(entry, path, POLICY_KEYS, 'policy');
+      if (!def) continue;
+      if (typeof def.type !== 'string' || !policyTypes.has(def.type)) {
+        const name = typeof def.type === 'string' ? def.type : '';
+        this.diagnostics.add(
+          'unknown-type',
+          def.type === undefined ? entry.keyAt : locOf(def, 'type'),
+          `${path}.type`,
+          `unknown policy type '${name}'${didYouMean(name, policyTypes)}`,
+        );
+        continue;
+      }
+      const targets: string[] = [];
+      if (!Array.isArray(def.targets) || def.targets.length === 0) {
+        this.diagnostics.add(
+          'bad-value',
+          def.targets === undefined ? entry.keyAt : locOf(def, 'targets'),
+          `${path}.targets`,
+          'a policy needs a non-empty list of target groups',
+        );
+      } else {
+        def.targets.forEach((target, index) => {
+          if (typeof target === 'string' && this.bp.groups.has(target)) targets.push(target);
+          else {
+            const name = String(target);
+            this.diagnostics.add(
+              'unknown-group',
+              locOf(def.targets, index),
+              `${path}.targets[${index}]`,
+              `'${name}' is not a group${didYouMean(name, this.bp.groups.keys())}`,
+            );
+          }
+        });
+      }
+      const properties = isMapping(def.properties) ? def.properties : {};
+      if (def.properties !== undefined && !isMapping(def.properties)) {
+        this.diagnostics.add(
+          'type-mismatch',
+          locOf(def, 'properties'),
+          `${path}.properties`,
+          'expected a mapping',
+        );
+      }
+      if (def.type === SCALING_POLICY) {
+        const counts: InstanceCounts = { default: 1, min: 0, max: -1 };
+        const check = (value: Value, at: Loc | undefined, p: string, unbounded: boolean): Value => {
+          if (functionName(value)) {
+            this.checkFunctionsIn(value, p, undefined, 0, 'policy');
+            return value;
+          }
+          if (unbounded && value === 'UNBOUNDED') return -1;
+          if (typeof value !== 'number' || !Number.isInteger(value) || value < (unbounded ? -1 : 0)) {
+            this.diagnostics.add(
+              'bad-value',
+              at,
+              p,
+              `expected a non-negative integer, got ${JSON.stringify(value)}`,
+            );
+            return unbounded ? -1 : 1;
+          }
+          return value;
+        };
+        this.scalingProperties(properties, `${path}.properties`, counts, check);
+        properties.default_instances = counts.default;
+        properties.min_instances = counts.min;
+        properties.max_instances = counts.max;
+        for (const target of targets) {
+          const owner = [...this.bp.policies.values()].find(
+            (p) => p.type === SCALING_POLICY && p.targets.includes(target),
+          );
+          if (owner)
+            this.diagnostics.add(
+              'bad-value',
+              locOf(def, 'targets'),
+              `${path}.targets`,
+              `group '${target}' already has scaling policy '${owner.name}'`,
+            );
+        }
+      }
+      const policy: PolicyDef = { name: entry.name, type: def.type, targets, properties, at: entry.keyAt };
+      this.bp.policies.set(entry.name, policy);
+    }
+  }
+
+  parseOutputs(section: 'outputs' | 'capabilities', into: Map<string, OutputDef>): void {
+    for (const entry of this.entries(section)) {
+      const path = `${section}.${entry.name}`;
+      if (
+        section === 'capabilities' &&
+        !this.gate('capabilities', entry.keyAt, path, 'blueprint capabilities')
+      )
+        continue;
+      const def = this.mapping(entry, path, OUTPUT_KEYS, section === 'outputs' ? 'output' : 'capability');
+      if (!def) continue;
+      if (!Object.hasOwn(def, 'value')) {
+        this.diagnostics.add(
+          'missing-value',
+          entry.keyAt,
+          `${path}.value`,
+          `${section === 'outputs' ? 'an output' : 'a capability'} needs a value`,
+        );
+        continue;
+      }
+      this.checkFunctionsIn(def.value!, `${path}.value`, def, 'value', 'outputs');
+      const output: OutputDef = { name: entry.name, value: def.value!, at: entry.keyAt };
+      if (typeof def.description === 'string') output.description = def.description;
+      into.set(entry.name, output);
+    }
+  }
+
+  parseWorkflows(): void {
+    for (const entry of this.entries('workflows')) {
+      const path = `workflows.${entry.name}`;
+      let mapping: string | undefined;
+      let parameters: Schema = new Map();
+      let isCascading = false;
+      if (typeof entry.value === 'string') mapping = entry.value;
+      else {
+        const def = this.mapping(entry, path, WORKFLOW_KEYS, 'workflow');
+        if (!def) continue;
+        if (typeof def.mapping === 'string') mapping = def.mapping;
+        parameters = parseSchema(def.parameters, `${path}.parameters`, def, 'parameters', this);
+        checkSchema(parameters, `${path}.parameters`, this.valueContext);
+        if (def.is_cascading === true) isCascading = true;
+        if (def.availability_rules !== undefined)
+          this.gate(
+            'availability_rules',
+            keyLocOf(def, 'availability_rules'),
+            `${path}.availability_rules`,
+            'availability_rules',
+          );
+      }
+      if (!mapping) {
+        this.diagnostics.add(
+          'missing-value',
+          entry.at,
+          `${path}.mapping`,
+          'a workflow needs a mapping (plugin.module.function)',
+        );
+        continue;
+      }
+      const workflow: WorkflowDef = { name: entry.name, mapping, parameters, isCascading, at: entry.at };
+      const dot = mapping.indexOf('.');
+      const prefix = dot > 0 ? mapping.slice(0, dot) : mapping;
+      if (dot > 0 && this.bp.plugins.has(prefix)) {
+        workflow.plugin = prefix;
+        workflow.function = mapping.slice(dot + 1);
+      } else if (this.reader.isFile(`${this.bp.baseDir}/${mapping}`)) {
+        workflow.plugin = 'script';
+        workflow.function = mapping;
+      } else {
+        this.diagnostics.add(
+          'unknown-plugin',
+          entry.at,
+          path,
+          `workflow mapping '${mapping}' names no declared plugin '${prefix}'${this.loaded.unresolvedPlugins.length ? this.pluginHint() : didYouMean(prefix, this.bp.plugins.keys())}`,
+        );
+      }
+      this.bp.workflows.set(entry.name, workflow);
+    }
+  }
+
+  /** At most one host per node, and no cycles through relationships. */
+  checkTemplateGraph(): void {
+    for (const template of this.bp.nodeTemplates.values()) {
+      const hosts = template.relationships.filter((r) => r.hierarchy.includes(CONTAINED_IN));
+      if (hosts.length > 1) {
+        this.diagnostics.add(
+          'multiple-hosts',
+          hosts[1]!.at,
+          `node_templates.${template.name}.relationships[${hosts[1]!.index}]`,
+          `node '${template.name}' is contained in more than one node (${hosts.map((h) => `'${h.target}'`).join(' and ')}); a node can have only one host`,
+        );
+      }
+    }
+    const state = new Map<string, 'visiting' | 'done'>();
+    const stack: string[] = [];
+    const reported = new Set<string>();
+    const visit = (name: string): void => {
+      state.set(name, 'visiting');
+      stack.push(name);
+      const template = this.bp.nodeTemplates.get(name)!;
+      for (const rel of template.relationships) {
+        const next = state.get(rel.target);
+        if (next === 'visiting') {
+          const cycle = [...stack.slice(stack.indexOf(rel.target)), rel.target];
+          const key = [...cycle].sort().join(',');
+          if (!reported.has(key)) {
+            reported.add(key);
+            this.diagnostics.add(
+              'relationship-cycle',
+              rel.at,
+              `node_templates.${name}.relationships[${rel.index}]`,
+              `relationship cycle: ${cycle.join(' -> ')}`,
+            );
+          }
+        } else if (next === undefined && this.bp.nodeTemplates.has(rel.target)) visit(rel.target);
+      }
+      stack.pop();
+      state.set(name, 'done');
+    };
+    for (const name of this.bp.nodeTemplates.keys()) if (!state.has(name)) visit(name);
+  }
+}
+
+export function checkCounts(
+  counts: InstanceCounts,
+  path: string,
+  at: Loc | undefined,
+  diagnostics: Diagnostics,
+): void {
+  const { default: def, min, max } = counts;
+  if (typeof def !== 'number' || typeof min !== 'number' || typeof max !== 'number') return;
+  if (def < min)
+    diagnostics.add('bad-value', at, path, `default_instances (${def}) is less than min_instances (${min})`);
+  if (max !== -1 && def > max)
+    diagnostics.add(
+      'bad-value',
+      at,
+      path,
+      `default_instances (${def}) is greater than max_instances (${max})`,
+    );
+  if (max !== -1 && min > max)
+    diagnostics.add('bad-value', at, path, `min_instances (${min}) is greater than max_instances (${max})`);
+}
+
+/** Reads a blueprint and everything it imports into a validated model; every problem is collected. */
+export function parseBlueprint(mainFile: string, reader: BlueprintReader): ParseResult {
+  const diagnostics = new Diagnostics();
+  const loaded = loadImports(mainFile, reader, diagnostics);
+  if (!loaded) return { problems: diagnostics };
+  const blueprint = new Builder(loaded, reader, diagnostics).build();
+  return { blueprint, problems: diagnostics };
+}
+
+export { checkValue };

@@ -1,0 +1,556 @@
+import { CONTAINED_IN, checkCounts } from '../dsl/blueprint.js';
+import type { Blueprint, InstanceCounts, Interfaces, NodeTemplate } from '../dsl/blueprint-types.js';
+import { Diagnostics } from '../dsl/diagnostics.js';
+import { type EvalEnv, evaluateStatic, functionName } from '../dsl/functions.js';
+import { checkValue } from '../dsl/values.js';
+import { locOf, type Value, type ValueMap } from '../dsl/yaml-source.js';
+import { bindInputs } from './inputs.js';
+import { InstanceIdFactory } from './instance-ids.js';
+
+export const SCALING_POLICY = 'cloudify.policies.scaling';
+
+export interface RelationshipInstance {
+  type: string;
+  hierarchy: string[];
+  /** Target node template name. */
+  target: string;
+  targetId: string;
+  /** Index of the relationship in the source template's list. */
+  index: number;
+}
+
+export interface NodeInstance {
+  id: string;
+  node: string;
+  /** 1-based position among the node's instances. */
+  index: number;
+  /** The instance this one is contained in (direct contained_in target). */
+  containedIn?: string;
+  /** The compute instance this one runs on (nearest cloudify.nodes.Compute up the containment chain). */
+  hostId?: string;
+  scalingGroups: { name: string; id: string }[];
+  relationships: RelationshipInstance[];
+}
+
+/** A node template with its static values evaluated. */
+export interface PlannedNode {
+  name: string;
+  type: string;
+  hierarchy: string[];
+  properties: ValueMap;
+  interfaces: Interfaces;
+  /** Operation inputs with static functions evaluated, keyed `interface.operation`. */
+  operationInputs: Map<string, ValueMap>;
+  counts: { default: number; min: number; max: number };
+  /** Number of instances across the deployment. */
+  instanceCount: number;
+  host?: string;
+  template: NodeTemplate;
+}
+
+export interface GroupInstance {
+  id: string;
+  group: string;
+}
+
+export interface DeploymentPlan {
+  deploymentId: string;
+  blueprint: Blueprint;
+  inputs: Map<string, Value>;
+  nodes: Map<string, PlannedNode>;
+  instances: NodeInstance[];
+  groupInstances: GroupInstance[];
+  outputs: Map<string, Value>;
+  capabilities: Map<string, Value>;
+}
+
+export interface PlanOptions {
+  deploymentId: string;
+  inputs?: ValueMap;
+}
+
+export interface PlanResult {
+  plan?: DeploymentPlan;
+  problems: Diagnostics;
+}
+
+type Entity = { kind: 'node'; name: string } | { kind: 'group'; name: string };
+
+const key = (e: Entity) => `${e.kind}:${e.name}`;
+
+/** Static evaluation of properties, with get_property references followed lazily and cycles reported. */
+class PropertyEvaluator {
+  private readonly done = new Map<string, ValueMap>();
+  private readonly active = new Set<string>();
+
+  constructor(
+    private readonly blueprint: Blueprint,
+    private readonly inputs: Map<string, Value>,
+    private readonly diagnostics: Diagnostics,
+  ) {}
+
+  env(
+    self: string | undefined,
+    path: string,
+    at: Parameters<Diagnostics['add']>[1],
+    extra: Partial<EvalEnv> = {},
+  ): EvalEnv {
+    return {
+      input: (name) => (this.inputs.has(name) ? { value: this.inputs.get(name)! } : undefined),
+      properties: (node) => this.properties(node),
+      self,
+      report: (message) => this.diagnostics.add('evaluation', at, path, message),
+      ...extra,
+    };
+  }
+
+  properties(node: string): ValueMap | undefined {
+    const known = this.done.get(node);
+    if (known) return known;
+    const template = this.blueprint.nodeTemplates.get(node);
+    if (!template) return undefined;
+    if (this.active.has(node)) {
+      this.diagnostics.add(
+        'property-cycle',
+        template.at,
+        `node_templates.${node}.properties`,
+        `get_property cycle through node '${node}'`,
+      );
+      return {};
+    }
+    this.active.add(node);
+    const type = this.blueprint.nodeTypes.get(template.type)!;
+    const ctx = {
+      version: this.blueprint.version,
+      dataTypes: this.blueprint.dataTypes,
+      diagnostics: this.diagnostics,
+    };
+    const out: ValueMap = {};
+    for (const [name, raw] of Object.entries(template.properties)) {
+      const path = `node_templates.${node}.properties.${name}`;
+      const at = locOf(template.properties, name);
+      // Properties of the same node may refer to each other: evaluate them one by one.
+      const value = evaluateStatic(
+        raw,
+        this.env(node, path, at, {
+          properties: (n) => (n === node ? { ...template.properties, ...out } : this.properties(n)),
+        }),
+      );
+      const schema = type.properties.get(name);
+      out[name] = schema && value !== raw ? checkValue(value, schema, path, at, ctx) : value;
+      if (schema?.required && value === null && functionName(raw) === 'get_input') {
+        this.diagnostics.add('missing-property', at, path, `required property '${name}' evaluated to null`);
+      }
+    }
+    this.active.delete(node);
+    this.done.set(node, out);
+    return out;
+  }
+}
+
+function evaluateCount(
+  value: Value,
+  evaluator: PropertyEvaluator,
+  path: string,
+  diagnostics: Diagnostics,
+  fallback: number,
+): number {
+  const result = functionName(value)
+    ? evaluateStatic(value, evaluator.env(undefined, path, undefined))
+    : value;
+  if (result === 'UNBOUNDED') return -1;
+  if (typeof result !== 'number' || !Number.isInteger(result) || result < -1) {
+    diagnostics.add(
+      'bad-value',
+      undefined,
+      path,
+      `expected an integer instance count, got ${JSON.stringify(result)}`,
+    );
+    return fallback;
+  }
+  return result;
+}
+
+function counts(raw: InstanceCounts, evaluator: PropertyEvaluator, path: string, diagnostics: Diagnostics) {
+  const result = {
+    default: evaluateCount(raw.default, evaluator, `${path}.default_instances`, diagnostics, 1),
+    min: evaluateCount(raw.min, evaluator, `${path}.min_instances`, diagnostics, 0),
+    max: evaluateCount(raw.max, evaluator, `${path}.max_instances`, diagnostics, -1),
+  };
+  if (result.default < 0) {
+    diagnostics.add(
+      'bad-value',
+      undefined,
+      `${path}.default_instances`,
+      `default_instances cannot be negative (${result.default})`,
+    );
+    result.default = 0;
+  }
+  checkCounts(result, path, undefined, diagnostics);
+  return result;
+}
+
+/**
+ * Turns a validated blueprint and inputs into a deployment plan: node instances (multiplied by
+ * hosts and scaling groups), relationship instances and evaluated static values.
+ */
+export function planDeployment(blueprint: Blueprint, options: PlanOptions): PlanResult {
+  const diagnostics = new Diagnostics();
+  const inputs = bindInputs(blueprint, options.inputs ?? {}, diagnostics);
+  const evaluator = new PropertyEvaluator(blueprint, inputs, diagnostics);
+
+  const nodes = new Map<string, PlannedNode>();
+  for (const template of blueprint.nodeTemplates.values()) {
+    const properties = evaluator.properties(template.name) ?? {};
+    const operationInputs = new Map<string, ValueMap>();
+    for (const [iface, ops] of template.interfaces) {
+      for (const [name, op] of ops) {
+        if (op.kind === 'noop' || Object.keys(op.inputs).length === 0) continue;
+        const path = `node_templates.${template.name}.interfaces.${iface}.${name}.inputs`;
+        operationInputs.set(
+          `${iface}.${name}`,
+          evaluateStatic(op.inputs, evaluator.env(template.name, path, op.at)) as ValueMap,
+        );
+      }
+    }
+    const host = template.relationships.find((r) => r.hierarchy.includes(CONTAINED_IN))?.target;
+    const planned: PlannedNode = {
+      name: template.name,
+      type: template.type,
+      hierarchy: template.hierarchy,
+      properties,
+      interfaces: template.interfaces,
+      operationInputs,
+      counts: counts(
+        template.instances,
+        evaluator,
+        `node_templates.${template.name}.capabilities.scalable.properties`,
+        diagnostics,
+      ),
+      instanceCount: 0,
+      template,
+    };
+    if (host) planned.host = host;
+    nodes.set(template.name, planned);
+  }
+
+  // Scaling groups: groups targeted by a scaling policy.
+  const groupCounts = new Map<string, { default: number; min: number; max: number }>();
+  for (const policy of blueprint.policies.values()) {
+    if (policy.type !== SCALING_POLICY) continue;
+    const c = counts(
+      {
+        default: policy.properties.default_instances ?? 1,
+        min: policy.properties.min_instances ?? 0,
+        max: policy.properties.max_instances ?? -1,
+      },
+      evaluator,
+      `policies.${policy.name}.properties`,
+      diagnostics,
+    );
+    for (const target of policy.targets) groupCounts.set(target, c);
+  }
+
+  const tree = buildTree(blueprint, nodes, groupCounts, diagnostics);
+  const outputs = new Map<string, Value>();
+  const capabilities = new Map<string, Value>();
+  for (const [into, defs, section] of [
+    [outputs, blueprint.outputs, 'outputs'],
+    [capabilities, blueprint.capabilities, 'capabilities'],
+  ] as const) {
+    for (const def of defs.values()) {
+      into.set(
+        def.name,
+        evaluateStatic(def.value, evaluator.env(undefined, `${section}.${def.name}.value`, def.at)),
+      );
+    }
+  }
+  if (!diagnostics.ok || !tree) return { problems: diagnostics };
+
+  const ids = new InstanceIdFactory(options.deploymentId);
+  const { instances, groupInstances } = expand(tree, nodes, groupCounts, ids, blueprint);
+  return {
+    plan: {
+      deploymentId: options.deploymentId,
+      blueprint,
+      inputs,
+      nodes,
+      instances,
+      groupInstances,
+      outputs,
+      capabilities,
+    },
+    problems: diagnostics,
+  };
+}
+
+interface Tree {
+  parent: Map<string, Entity | undefined>;
+  /** Entities, parents before children. */
+  order: Entity[];
+  /** Ancestor chain of each entity (outermost first), excluding itself. */
+  ancestors: Map<string, Entity[]>;
+}
+
+/** Which scaling groups contain an entity, directly or through nested groups, innermost first. */
+function groupChains(blueprint: Blueprint, scaling: Set<string>): Map<string, string[]> {
+  const directParents = new Map<string, string[]>();
+  for (const group of blueprint.groups.values()) {
+    if (!scaling.has(group.name)) continue;
+    for (const member of group.members) {
+      const memberKey =
+        blueprint.groups.has(member) && !blueprint.nodeTemplates.has(member)
+          ? `group:${member}`
+          : `node:${member}`;
+      const list = directParents.get(memberKey) ?? [];
+      list.push(group.name);
+      directParents.set(memberKey, list);
+    }
+  }
+  const chains = new Map<string, string[]>();
+  const chainOf = (entityKey: string, seen: Set<string>): string[] => {
+    const known = chains.get(entityKey);
+    if (known) return known;
+    const result: string[] = [];
+    for (const group of directParents.get(entityKey) ?? []) {
+      if (seen.has(group)) continue;
+      seen.add(group);
+      result.push(group, ...chainOf(`group:${group}`, seen));
+    }
+    chains.set(entityKey, result);
+    return result;
+  };
+  for (const k of directParents.keys()) chainOf(k, new Set());
+  return chains;
+}
+
+function buildTree(
+  blueprint: Blueprint,
+  nodes: Map<string, PlannedNode>,
+  groupCounts: Map<string, unknown>,
+  diagnostics: Diagnostics,
+): Tree | undefined {
+  const scaling = new Set(groupCounts.keys());
+  const chains = groupChains(blueprint, scaling);
+  const parent = new Map<string, Entity | undefined>();
+  const groupsOfNode = (name: string) => chains.get(`node:${name}`) ?? [];
+  const inGroup = (nodeName: string, group: string) => groupsOfNode(nodeName).includes(group);
+
+  for (const node of nodes.values()) {
+    const groups = groupsOfNode(node.name);
+    const innermost = groups[0];
+    const hostInside = node.host && innermost ? inGroup(node.host, innermost) : false;
+    if (innermost && !hostInside) parent.set(`node:${node.name}`, { kind: 'group', name: innermost });
+    else if (node.host) parent.set(`node:${node.name}`, { kind: 'node', name: node.host });
+    else parent.set(`node:${node.name}`, undefined);
+  }
+  for (const group of scaling) {
+    const outer = chains.get(`group:${group}`)?.[0];
+    if (outer) {
+      parent.set(`group:${group}`, { kind: 'group', name: outer });
+      continue;
+    }
+    // A group sits on the host its members share outside it, if any.
+    const hosts = new Set<string>();
+    const members = [...nodes.values()].filter((n) => inGroup(n.name, group));
+    for (const member of members) if (member.host && !inGroup(member.host, group)) hosts.add(member.host);
+    if (hosts.size > 1) {
+      diagnostics.add(
+        'group-hosts',
+        blueprint.groups.get(group)?.at,
+        `groups.${group}`,
+        `members of scaling group '${group}' are contained in different nodes (${[...hosts].join(', ')})`,
+      );
+      return undefined;
+    }
+    const [host] = hosts;
+    parent.set(`group:${group}`, host ? { kind: 'node', name: host } : undefined);
+  }
+
+  const order: Entity[] = [];
+  const ancestors = new Map<string, Entity[]>();
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (entity: Entity): boolean => {
+    const k = key(entity);
+    if (state.get(k) === 'done') return true;
+    if (state.get(k) === 'visiting') {
+      diagnostics.add(
+        'containment-cycle',
+        undefined,
+        entity.kind === 'node' ? `node_templates.${entity.name}` : `groups.${entity.name}`,
+        `containment cycle through ${entity.kind} '${entity.name}'`,
+      );
+      return false;
+    }
+    state.set(k, 'visiting');
+    const p = parent.get(k);
+    if (p && !visit(p)) return false;
+    ancestors.set(k, p ? [...ancestors.get(key(p))!, p] : []);
+    state.set(k, 'done');
+    order.push(entity);
+    return true;
+  };
+  for (const group of scaling) if (!visit({ kind: 'group', name: group })) return undefined;
+  for (const node of nodes.keys()) if (!visit({ kind: 'node', name: node })) return undefined;
+  return { parent, order, ancestors };
+}
+
+interface Placed {
+  id: string;
+  entity: Entity;
+  entityKey: string;
+  parent: Placed | undefined;
+}
+
+/** The id of the ancestor instance of the given entity (a short walk up the containment chain). */
+function scopeOf(placed: Placed, entityKey: string): string | undefined {
+  for (let p = placed.parent; p; p = p.parent) if (p.entityKey === entityKey) return p.id;
+  return undefined;
+}
+
+function expand(
+  tree: Tree,
+  nodes: Map<string, PlannedNode>,
+  groupCounts: Map<string, { default: number }>,
+  ids: InstanceIdFactory,
+  blueprint: Blueprint,
+): { instances: NodeInstance[]; groupInstances: GroupInstance[] } {
+  const placed = new Map<string, Placed[]>();
+  const instances: NodeInstance[] = [];
+  const groupInstances: GroupInstance[] = [];
+  const byId = new Map<string, NodeInstance>();
+  for (const entity of tree.order) {
+    const k = key(entity);
+    const p = tree.parent.get(k);
+    const parents: (Placed | undefined)[] = p ? (placed.get(key(p)) ?? []) : [undefined];
+    const count =
+      entity.kind === 'node'
+        ? nodes.get(entity.name)!.counts.default
+        : (groupCounts.get(entity.name)?.default ?? 1);
+    const list: Placed[] = [];
+    for (const parentInstance of parents) {
+      for (let i = 0; i < count; i++) {
+        const id = ids.next(entity.name);
+        const self: Placed = { id, entity, entityKey: k, parent: parentInstance };
+        list.push(self);
+        if (entity.kind === 'group') {
+          groupInstances.push({ id, group: entity.name });
+          continue;
+        }
+        const node = nodes.get(entity.name)!;
+        const instance: NodeInstance = {
+          id,
+          node: entity.name,
+          index: 0,
+          scalingGroups: [],
+          relationships: [],
+        };
+        if (node.host) instance.containedIn = scopeOf(self, `node:${node.host}`);
+        for (let p = self.parent; p; p = p.parent) {
+          if (p.entity.kind === 'group') instance.scalingGroups.unshift({ name: p.entity.name, id: p.id });
+        }
+        instances.push(instance);
+        byId.set(id, instance);
+      }
+    }
+    placed.set(k, list);
+  }
+  // Indexes per node, in creation order.
+  const perNode = new Map<string, number>();
+  for (const instance of instances) {
+    const n = (perNode.get(instance.node) ?? 0) + 1;
+    perNode.set(instance.node, n);
+    instance.index = n;
+  }
+  for (const node of nodes.values()) node.instanceCount = perNode.get(node.name) ?? 0;
+
+  // Hosts: the nearest Compute instance up the containment chain.
+  const hostOf = new Map<string, string | undefined>();
+  const findHost = (instance: NodeInstance): string | undefined => {
+    if (hostOf.has(instance.id)) return hostOf.get(instance.id);
+    const node = nodes.get(instance.node)!;
+    let host: string | undefined;
+    if (node.hierarchy.includes('cloudify.nodes.Compute')) host = instance.id;
+    else if (instance.containedIn) host = findHost(byId.get(instance.containedIn)!);
+    hostOf.set(instance.id, host);
+    return host;
+  };
+  for (const instance of instances) {
+    const host = findHost(instance);
+    if (host) instance.hostId = host;
+  }
+
+  // Relationship instances: targets restricted to the scope both ends share.
+  const placedById = new Map<string, Placed>();
+  for (const list of placed.values()) for (const item of list) placedById.set(item.id, item);
+  const allToOne = new Map<string, string>();
+  // Target instances grouped by the instance of a shared ancestor they sit under.
+  const scopedIndex = new Map<string, Map<string, Placed[]>>();
+  const scopedTargets = (target: string, sharedKey: string, scopeId: string | undefined): Placed[] => {
+    const indexKey = `${target}|${sharedKey}`;
+    let index = scopedIndex.get(indexKey);
+    if (!index) {
+      index = new Map();
+      for (const t of placed.get(`node:${target}`) ?? []) {
+        const id = sharedKey === `node:${target}` ? t.id : (scopeOf(t, sharedKey) ?? '');
+        const list = index.get(id) ?? [];
+        list.push(t);
+        index.set(id, list);
+      }
+      scopedIndex.set(indexKey, index);
+    }
+    return index.get(scopeId ?? '') ?? [];
+  };
+  // The innermost entity both ends of a relationship sit in (decided per template, not per instance).
+  const sharedScope = new Map<string, string | undefined>();
+  const sharedKeyOf = (source: string, target: string): string | undefined => {
+    const cacheKey = `${source}|${target}`;
+    if (sharedScope.has(cacheKey)) return sharedScope.get(cacheKey);
+    const sourceChain = [...tree.ancestors.get(`node:${source}`)!, { kind: 'node', name: source } as Entity];
+    const targetChain = [...tree.ancestors.get(`node:${target}`)!, { kind: 'node', name: target } as Entity];
+    let shared: string | undefined;
+    for (let i = 0; i < Math.min(sourceChain.length, targetChain.length); i++) {
+      if (key(sourceChain[i]!) !== key(targetChain[i]!)) break;
+      shared = key(sourceChain[i]!);
+    }
+    sharedScope.set(cacheKey, shared);
+    return shared;
+  };
+  for (const instance of instances) {
+    const template = blueprint.nodeTemplates.get(instance.node)!;
+    if (template.relationships.length === 0) continue;
+    const source = placedById.get(instance.id)!;
+    for (const rel of template.relationships) {
+      let candidates: Placed[];
+      let poolKey = `${instance.node}#${rel.index}`;
+      if (rel.hierarchy.includes(CONTAINED_IN)) {
+        const host = instance.containedIn ? placedById.get(instance.containedIn) : undefined;
+        candidates = host ? [host] : [];
+      } else {
+        const sharedKey = sharedKeyOf(instance.node, rel.target);
+        if (sharedKey) {
+          const sourceScope =
+            sharedKey === `node:${instance.node}` ? instance.id : scopeOf(source, sharedKey);
+          candidates = scopedTargets(rel.target, sharedKey, sourceScope);
+          poolKey += `#${sourceScope}`;
+        } else candidates = placed.get(`node:${rel.target}`) ?? [];
+        if (rel.connectionType === 'all_to_one' && candidates.length > 0) {
+          // Every source that sees the same candidates gets the same single target.
+          const chosen = allToOne.get(poolKey) ?? candidates[0]!.id;
+          allToOne.set(poolKey, chosen);
+          candidates = candidates.filter((c) => c.id === chosen);
+        }
+      }
+      for (const target of candidates) {
+        instance.relationships.push({
+          type: rel.type,
+          hierarchy: rel.hierarchy,
+          target: rel.target,
+          targetId: target.id,
+          index: rel.index,
+        });
+      }
+    }
+  }
+  return { instances, groupInstances };
+}

@@ -1,0 +1,151 @@
+import { relative } from 'node:path';
+import { parseBlueprint } from './dsl/blueprint.js';
+import type { Operation } from './dsl/blueprint-types.js';
+import type { Diagnostics } from './dsl/diagnostics.js';
+import type { BlueprintReader } from './dsl/reader.js';
+import type { Value, ValueMap } from './dsl/yaml-source.js';
+import { type DeploymentPlan, planDeployment } from './model/plan.js';
+import { installGraph, type Task, waves } from './workflows/lifecycle.js';
+
+export interface LoadOptions {
+  reader: BlueprintReader;
+  deploymentId: string;
+  inputs?: ValueMap;
+  /** Only validate the blueprint; bind inputs only when some were given. */
+  validateOnly?: boolean;
+}
+
+export interface LoadResult {
+  plan?: DeploymentPlan;
+  problems: Diagnostics;
+}
+
+/** Parses, validates and (unless only validating without inputs) plans a blueprint. */
+export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
+  const parsed = parseBlueprint(path, options.reader);
+  if (!parsed.blueprint || !parsed.problems.ok) return { problems: parsed.problems };
+  if (options.validateOnly && options.inputs === undefined) return { problems: parsed.problems };
+  const planned = planDeployment(parsed.blueprint, {
+    deploymentId: options.deploymentId,
+    inputs: options.inputs ?? {},
+  });
+  const result: LoadResult = { problems: planned.problems };
+  if (planned.plan) result.plan = planned.plan;
+  return result;
+}
+
+export interface PlanStepJson {
+  wave: number;
+  instance: string;
+  node: string;
+  operation: string;
+  implementation: string;
+  kind: string;
+  side?: 'source' | 'target';
+  target?: string;
+}
+
+export interface PlanJson {
+  blueprint: string;
+  dslVersion: string;
+  deploymentId: string;
+  inputs: Record<string, Value>;
+  nodes: {
+    name: string;
+    type: string;
+    typeHierarchy: string[];
+    host?: string;
+    instances: number;
+    minInstances: number;
+    maxInstances: number;
+    properties: ValueMap;
+  }[];
+  instances: {
+    id: string;
+    node: string;
+    index: number;
+    containedIn?: string;
+    hostId?: string;
+    scalingGroups: { name: string; id: string }[];
+    relationships: { type: string; target: string; targetId: string }[];
+    dependsOn: string[];
+  }[];
+  groups: { name: string; members: string[]; instances: string[] }[];
+  install: PlanStepJson[];
+  outputs: Record<string, Value>;
+}
+
+function implementationOf(op: Operation | undefined): string {
+  if (!op) return '';
+  if (op.kind === 'script') return op.script?.path ?? '<inline script>';
+  return op.implementation;
+}
+
+/** The install operations in waves (state changes left out; empty waves dropped). */
+export function installSteps(plan: DeploymentPlan): PlanStepJson[] {
+  const graph = installGraph(plan.nodes, plan.instances);
+  const steps: PlanStepJson[] = [];
+  let wave = 0;
+  for (const tasks of waves(graph)) {
+    const ops = tasks.filter((t): t is Task & { operation: string } => t.kind === 'operation');
+    if (ops.length === 0) continue;
+    wave++;
+    for (const task of ops) {
+      const step: PlanStepJson = {
+        wave,
+        instance: task.relationship?.side === 'target' ? task.relationship.targetId : task.instanceId,
+        node: task.relationship?.side === 'target' ? task.relationship.targetNode : task.node,
+        operation: task.operation,
+        implementation: implementationOf(task.operationDef),
+        kind: task.operationDef?.kind ?? 'noop',
+      };
+      if (task.relationship) {
+        step.side = task.relationship.side;
+        step.target =
+          task.relationship.side === 'source' ? task.relationship.targetId : task.relationship.sourceId;
+      }
+      steps.push(step);
+    }
+  }
+  return steps;
+}
+
+/** The documented `weft plan --json` shape. */
+export function planToJson(plan: DeploymentPlan, cwd = process.cwd()): PlanJson {
+  const groupMembers = new Map<string, string[]>();
+  for (const g of plan.groupInstances)
+    groupMembers.set(g.group, [...(groupMembers.get(g.group) ?? []), g.id]);
+  return {
+    blueprint: relative(cwd, plan.blueprint.mainFile) || plan.blueprint.mainFile,
+    dslVersion: plan.blueprint.version,
+    deploymentId: plan.deploymentId,
+    inputs: Object.fromEntries(plan.inputs),
+    nodes: [...plan.nodes.values()].map((n) => ({
+      name: n.name,
+      type: n.type,
+      typeHierarchy: n.hierarchy,
+      ...(n.host ? { host: n.host } : {}),
+      instances: n.instanceCount,
+      minInstances: n.counts.min,
+      maxInstances: n.counts.max,
+      properties: n.properties,
+    })),
+    instances: plan.instances.map((i) => ({
+      id: i.id,
+      node: i.node,
+      index: i.index,
+      ...(i.containedIn ? { containedIn: i.containedIn } : {}),
+      ...(i.hostId ? { hostId: i.hostId } : {}),
+      scalingGroups: i.scalingGroups,
+      relationships: i.relationships.map((r) => ({ type: r.type, target: r.target, targetId: r.targetId })),
+      dependsOn: [...new Set(i.relationships.map((r) => r.targetId))],
+    })),
+    groups: [...plan.blueprint.groups.values()].map((g) => ({
+      name: g.name,
+      members: g.members,
+      instances: groupMembers.get(g.name) ?? [],
+    })),
+    install: installSteps(plan),
+    outputs: Object.fromEntries(plan.outputs),
+  };
+}

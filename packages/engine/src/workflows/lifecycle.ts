@@ -1,0 +1,241 @@
+import type { Interfaces, Operation, RelationshipTemplate } from '../dsl/blueprint-types.js';
+import type { NodeInstance } from '../model/plan.js';
+
+/** What a lifecycle graph needs to know about a node. */
+export interface LifecycleNode {
+  interfaces: Interfaces;
+  template: { relationships: RelationshipTemplate[] };
+}
+
+export interface RelationshipEnd {
+  side: 'source' | 'target';
+  /** The other end's instance (the target's for a source-side task, and the other way round). */
+  sourceId: string;
+  targetId: string;
+  targetNode: string;
+  type: string;
+  index: number;
+}
+
+export interface Task {
+  id: number;
+  kind: 'operation' | 'state';
+  /** The instance the task belongs to (for relationship tasks: the source instance). */
+  instanceId: string;
+  node: string;
+  /** Full operation name, e.g. `cloudify.interfaces.lifecycle.create`. */
+  operation?: string;
+  operationDef?: Operation;
+  /** For state tasks: the state the instance moves to. */
+  state?: string;
+  relationship?: RelationshipEnd;
+  dependsOn: number[];
+}
+
+export interface TaskGraph {
+  workflow: string;
+  tasks: Task[];
+}
+
+const LIFECYCLE = 'cloudify.interfaces.lifecycle';
+const RELATIONSHIP_LIFECYCLE = 'cloudify.interfaces.relationship_lifecycle';
+
+type Step =
+  | { kind: 'state'; state: string }
+  | { kind: 'op'; iface: string; op: string }
+  | { kind: 'relationships'; op: string; reverse?: boolean };
+
+/** Cloudify's install sequence for one instance. */
+const INSTALL_STEPS: Step[] = [
+  { kind: 'state', state: 'initializing' },
+  { kind: 'op', iface: 'cloudify.interfaces.validation', op: 'create' },
+  { kind: 'op', iface: LIFECYCLE, op: 'precreate' },
+  { kind: 'state', state: 'creating' },
+  { kind: 'op', iface: LIFECYCLE, op: 'create' },
+  { kind: 'state', state: 'created' },
+  { kind: 'relationships', op: 'preconfigure' },
+  { kind: 'state', state: 'configuring' },
+  { kind: 'op', iface: LIFECYCLE, op: 'configure' },
+  { kind: 'state', state: 'configured' },
+  { kind: 'relationships', op: 'postconfigure' },
+  { kind: 'state', state: 'starting' },
+  { kind: 'op', iface: LIFECYCLE, op: 'start' },
+  { kind: 'op', iface: LIFECYCLE, op: 'poststart' },
+  { kind: 'op', iface: 'cloudify.interfaces.monitoring', op: 'start' },
+  { kind: 'relationships', op: 'establish' },
+  { kind: 'state', state: 'started' },
+];
+
+/** Cloudify's uninstall sequence for one instance. */
+const UNINSTALL_STEPS: Step[] = [
+  { kind: 'state', state: 'stopping' },
+  { kind: 'op', iface: 'cloudify.interfaces.validation', op: 'delete' },
+  { kind: 'op', iface: 'cloudify.interfaces.monitoring', op: 'stop' },
+  { kind: 'op', iface: LIFECYCLE, op: 'prestop' },
+  { kind: 'op', iface: LIFECYCLE, op: 'stop' },
+  { kind: 'state', state: 'stopped' },
+  { kind: 'relationships', op: 'unlink', reverse: true },
+  { kind: 'state', state: 'deleting' },
+  { kind: 'op', iface: LIFECYCLE, op: 'delete' },
+  { kind: 'op', iface: LIFECYCLE, op: 'postdelete' },
+  { kind: 'state', state: 'deleted' },
+];
+
+function operationOf(interfaces: Interfaces, iface: string, op: string): Operation | undefined {
+  const found = interfaces.get(iface)?.get(op);
+  return found && found.kind !== 'noop' ? found : undefined;
+}
+
+class GraphBuilder {
+  readonly tasks: Task[] = [];
+
+  add(task: Task): Task {
+    task.id = this.tasks.length;
+    this.tasks.push(task);
+    return task;
+  }
+}
+
+/**
+ * Builds one instance's subgraph: steps run in sequence; the relationship tasks of a step are
+ * grouped by target node, the groups in sequence and the tasks of a group (both ends) in
+ * parallel. Operations with no implementation are left out. Returns the first and last tasks.
+ */
+function instanceSubgraph(
+  builder: GraphBuilder,
+  instance: NodeInstance,
+  node: LifecycleNode,
+  steps: Step[],
+  nodeOfInstance: (id: string) => string,
+): { first: Task; last: Task } {
+  let tail: Task[] = [];
+  let first: Task | undefined;
+  const append = (parallel: Task[]) => {
+    if (parallel.length === 0) return;
+    const deps = tail.map((t) => t.id);
+    for (const task of parallel) {
+      task.dependsOn = deps.length > 0 ? [...deps] : [];
+      builder.add(task);
+    }
+    tail = parallel;
+    first ??= tail[0];
+  };
+  const task = (fields: Partial<Task> & Pick<Task, 'kind'>): Task =>
+    ({ id: -1, instanceId: instance.id, node: instance.node, dependsOn: [], ...fields }) as Task;
+  for (const step of steps) {
+    if (step.kind === 'state') append([task({ kind: 'state', state: step.state })]);
+    else if (step.kind === 'op') {
+      const def = operationOf(node.interfaces, step.iface, step.op);
+      if (def)
+        append([task({ kind: 'operation', operation: `${step.iface}.${step.op}`, operationDef: def })]);
+    } else {
+      if (instance.relationships.length === 0) continue;
+      const groups = new Map<string, Task[]>();
+      for (const rel of instance.relationships) {
+        const template = node.template.relationships[rel.index];
+        if (!template) continue;
+        let group = groups.get(rel.target);
+        if (!group) {
+          group = [];
+          groups.set(rel.target, group);
+        }
+        for (const side of ['source', 'target'] as const) {
+          const ifaces = side === 'source' ? template.sourceInterfaces : template.targetInterfaces;
+          const def = operationOf(ifaces, RELATIONSHIP_LIFECYCLE, step.op);
+          if (!def) continue;
+          group.push(
+            task({
+              kind: 'operation',
+              operation: `${RELATIONSHIP_LIFECYCLE}.${step.op}`,
+              operationDef: def,
+              relationship: {
+                side,
+                sourceId: instance.id,
+                targetId: rel.targetId,
+                targetNode: nodeOfInstance(rel.targetId),
+                type: rel.type,
+                index: rel.index,
+              },
+            }),
+          );
+        }
+      }
+      const ordered = [...groups.values()];
+      if (step.reverse) ordered.reverse();
+      for (const group of ordered) append(group);
+    }
+  }
+  return { first: first!, last: tail[tail.length - 1]! };
+}
+
+function lifecycleGraph(
+  workflow: string,
+  nodes: Map<string, LifecycleNode>,
+  instances: NodeInstance[],
+  steps: Step[],
+  reversed: boolean,
+): TaskGraph {
+  const builder = new GraphBuilder();
+  const nodeById = new Map(instances.map((i) => [i.id, i.node]));
+  const ends = new Map<string, { first: Task; last: Task }>();
+  for (const instance of instances) {
+    ends.set(
+      instance.id,
+      instanceSubgraph(builder, instance, nodes.get(instance.node)!, steps, (id) => nodeById.get(id) ?? ''),
+    );
+  }
+  // A source's whole subgraph waits for its targets' (install), or the reverse (uninstall).
+  for (const instance of instances) {
+    for (const rel of instance.relationships) {
+      const source = ends.get(instance.id)!;
+      const target = ends.get(rel.targetId);
+      if (!target) continue;
+      const [before, after] = reversed ? [source, target] : [target, source];
+      if (!after.first.dependsOn.includes(before.last.id)) after.first.dependsOn.push(before.last.id);
+    }
+  }
+  return { workflow, tasks: builder.tasks };
+}
+
+export function installGraph(nodes: Map<string, LifecycleNode>, instances: NodeInstance[]): TaskGraph {
+  return lifecycleGraph('install', nodes, instances, INSTALL_STEPS, false);
+}
+
+export function uninstallGraph(nodes: Map<string, LifecycleNode>, instances: NodeInstance[]): TaskGraph {
+  return lifecycleGraph('uninstall', nodes, instances, UNINSTALL_STEPS, true);
+}
+
+/**
+ * Tasks grouped into waves: a task's wave is one more than the latest wave of what it depends
+ * on, so every task of a wave could run at the same time. Throws on a cycle.
+ */
+export function waves(graph: TaskGraph): Task[][] {
+  const level = new Array<number>(graph.tasks.length).fill(-1);
+  const dependents = new Map<number, number[]>();
+  const remaining = graph.tasks.map((t) => t.dependsOn.length);
+  for (const task of graph.tasks) {
+    for (const dep of task.dependsOn) {
+      const list = dependents.get(dep);
+      if (list) list.push(task.id);
+      else dependents.set(dep, [task.id]);
+    }
+  }
+  const queue = graph.tasks.filter((t) => t.dependsOn.length === 0).map((t) => t.id);
+  for (const id of queue) level[id] = 0;
+  for (let head = 0; head < queue.length; head++) {
+    const id = queue[head]!;
+    for (const next of dependents.get(id) ?? []) {
+      level[next] = Math.max(level[next]!, level[id]! + 1);
+      if (--remaining[next]! === 0) queue.push(next);
+    }
+  }
+  if (queue.length !== graph.tasks.length) throw new Error('task graph has a cycle');
+  const result: Task[][] = [];
+  for (const task of graph.tasks) {
+    const l = level[task.id]!;
+    const wave = result[l];
+    if (wave) wave.push(task);
+    else result[l] = [task];
+  }
+  return result;
+}

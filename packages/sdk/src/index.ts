@@ -1,0 +1,7 @@
+export {
+  type ErrorCause,
+  errorCause,
+  NonRecoverableError,
+  type OperationErrorOptions,
+  RecoverableError,
+} from './errors.js';

@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { errorCause, NonRecoverableError, RecoverableError } from '../src/index.js';
+
+test('causes are built from caught errors and kept as given when already causes', () => {
+  const caught = new TypeError('socket closed');
+  const error = new NonRecoverableError('Failed to start HTTP webserver', {
+    causes: [caught, { type: 'Timeout', message: 'no answer in 15 s' }, 'plain text'],
+  });
+  assert.equal(error.name, 'NonRecoverableError');
+  assert.equal(error.causes.length, 3);
+  assert.equal(error.causes[0]!.type, 'TypeError');
+  assert.equal(error.causes[0]!.message, 'socket closed');
+  assert.match(error.causes[0]!.stack ?? '', /socket closed/);
+  assert.deepEqual(error.causes[1], { type: 'Timeout', message: 'no answer in 15 s' });
+  assert.deepEqual(error.causes[2], { type: 'string', message: 'plain text' });
+});
+
+test('a recoverable error can ask for a retry delay', () => {
+  const error = new RecoverableError('busy', { retryAfter: 5 });
+  assert.equal(error.retryAfter, 5);
+  assert.deepEqual(error.causes, []);
+  assert.equal(errorCause(error).type, 'RecoverableError');
+  assert.equal(new RecoverableError('x').retryAfter, undefined);
+});
