@@ -98,32 +98,37 @@ export class BlueprintError extends Error {
   }
 }
 
+/** Edit distance counting an adjacent transposition as one edit ("prot" -> "port"), capped at `limit + 1`. */
 function editDistance(a: string, b: string, limit: number): number {
   if (Math.abs(a.length - b.length) > limit) return limit + 1;
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
   for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
+    const row = [i];
     let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      const value = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
-      cur.push(value);
+      let value = Math.min(rows[i - 1]![j]! + 1, row[j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        value = Math.min(value, rows[i - 2]![j - 2]! + 1);
+      row.push(value);
       rowMin = Math.min(rowMin, value);
     }
     if (rowMin > limit) return limit + 1;
-    prev = cur;
+    rows.push(row);
   }
-  return prev[b.length]!;
+  return rows[a.length]![b.length]!;
 }
 
 /** The nearest known name, if one is close enough to be a likely typo. */
 export function nearest(name: string, candidates: Iterable<string>): string | undefined {
-  const limit = Math.max(1, Math.min(3, Math.floor(name.length / 4)));
+  // Short names only match when they differ in case: "c" is not a typo of "a".
+  const limit = name.length <= 2 ? 0 : name.length <= 5 ? 1 : name.length <= 11 ? 2 : 3;
   let best: string | undefined;
   let bestDistance = limit + 1;
   const lower = name.toLowerCase();
   for (const candidate of candidates) {
     if (candidate.toLowerCase() === lower) return candidate;
+    if (limit === 0) continue;
     const d = editDistance(lower, candidate.toLowerCase(), limit);
     if (d < bestDistance) {
       bestDistance = d;

@@ -264,7 +264,10 @@ function construct(
       }
       case EVENT_ID.SCALAR: {
         const raw = getScalarValue(text, event);
-        const at = loc(event.valueStart);
+        // A quoted scalar starts at its opening quote.
+        const quoted =
+          event.style === SCALAR_STYLE.SINGLE_QUOTED || event.style === SCALAR_STYLE.DOUBLE_QUOTED;
+        const at = loc(quoted ? event.valueStart - 1 : event.valueStart);
         const parent = stack[stack.length - 1];
         const isKey = parent !== undefined && !Array.isArray(parent.value) && !parent.pendingKey;
         let value: Value;
