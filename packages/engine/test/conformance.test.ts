@@ -126,7 +126,11 @@ function runCase(c: Case): void {
     if (e.install) assert.deepEqual(plan.install.map(stepName), e.install);
     if (e.waves) {
       const waves: string[][] = [];
-      for (const step of plan.install) (waves[step.wave - 1] ??= []).push(stepName(step));
+      for (const step of plan.install) {
+        const wave = waves[step.wave - 1] ?? [];
+        waves[step.wave - 1] = wave;
+        wave.push(stepName(step));
+      }
       assert.deepEqual(
         waves.map((w) => [...w].sort()),
         e.waves.map((w) => [...w].sort()),

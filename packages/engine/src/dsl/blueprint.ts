@@ -137,6 +137,20 @@ class Builder {
       this.diagnostics.add('type-mismatch', entry.at, path, `expected a mapping describing the ${what}`);
       return undefined;
     }
+    const parent = entry.value.derived_from;
+    if (parent !== undefined && typeof parent !== 'string') {
+      const hint =
+        isMapping(parent) && Object.keys(parent).some((k) => k.startsWith('cloudify.interfaces.'))
+          ? " (operations belong under 'interfaces:')"
+          : '';
+      const got = Array.isArray(parent) ? 'a list' : isMapping(parent) ? 'a mapping' : JSON.stringify(parent);
+      this.diagnostics.add(
+        'type-mismatch',
+        locOf(entry.value, 'derived_from'),
+        `${path}.derived_from`,
+        `expected the name of the parent type, got ${got}${hint}`,
+      );
+    }
     for (const key of Object.keys(entry.value)) {
       if (!allowed.includes(key)) {
         this.diagnostics.add(
@@ -283,14 +297,6 @@ class Builder {
         properties: parseSchema(def.properties, `${path}.properties`, def, 'properties', this),
         interfaces: parseInterfaces(def.interfaces, `${path}.interfaces`, def, 'interfaces', 'type', this),
       };
-      if (def.derived_from !== undefined && typeof def.derived_from !== 'string') {
-        this.diagnostics.add(
-          'type-mismatch',
-          locOf(def, 'derived_from'),
-          `${path}.derived_from`,
-          'expected a type name',
-        );
-      }
       raw.set(entry.name, item);
     }
     const chains = this.hierarchy(raw, 'node_types', 'node type');

@@ -1,0 +1,279 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { cliReference, REFERENCE_END, REFERENCE_START } from '../src/reference.js';
+import { fixtures, repoRoot, tempDir, weft } from './helpers.js';
+
+const threeTier = join('examples', 'three-tier', 'blueprint.yaml');
+
+const webBlueprint = `tosca_definitions_version: cloudify_dsl_1_3
+imports: [cloudify/types/types.yaml]
+inputs:
+  port:
+    type: integer
+    constraints: [{in_range: [1024, 65535]}]
+  name: {type: string, default: shop}
+node_types:
+  Web:
+    derived_from: cloudify.nodes.WebServer
+    properties:
+      port: {type: integer}
+node_templates:
+  web:
+    type: Web
+    properties: {port: {get_input: port}}
+`;
+
+describe('weft validate', () => {
+  test('prints valid and exits 0 for a good blueprint', () => {
+    const r = weft(['validate', threeTier]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'valid\n');
+  });
+
+  test('prints every problem with file:line:col and exits 2, without a stack trace', () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'bp.yaml'),
+      'tosca_definitions_version: cloudify_dsl_1_3\nimports: [cloudify/types/types.yaml]\nnode_templates:\n  a: {type: cloudify.nodes.Roots}\n  b:\n    type: cloudify.nodes.Root\n    relationships: [{type: cloudify.relationships.depends_on, target: nope}]\n',
+    );
+    const r = weft(['validate', 'bp.yaml'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    const lines = r.stderr.trim().split('\n');
+    assert.deepEqual(lines, [
+      "bp.yaml:4:13 node_templates.a.type: unknown type 'cloudify.nodes.Roots'; did you mean 'cloudify.nodes.Root'?",
+      "bp.yaml:7:71 node_templates.b.relationships[0].target: relationship target 'nope' is not a node template",
+      '2 problems found',
+    ]);
+    assert.doesNotMatch(r.stderr, /\s+at \S+ \(/);
+  });
+
+  test('-i values are read as YAML scalars and checked against the declared type', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'bp.yaml'), webBlueprint);
+    assert.equal(weft(['validate', 'bp.yaml', '-i', 'port=8080'], { cwd: dir }).code, 0);
+    const wrong = weft(['validate', 'bp.yaml', '-i', 'port=80a'], { cwd: dir });
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /inputs\.port: expected integer, got "80a"/);
+    const range = weft(['validate', 'bp.yaml', '-i', 'port=80'], { cwd: dir });
+    assert.match(range.stderr, /inputs\.port: 80 is not in range \[1024, 65535\] \(constraint in_range\)/);
+    const unknown = weft(['validate', 'bp.yaml', '-i', 'port=8080', '-i', 'nmae=x'], { cwd: dir });
+    assert.match(
+      unknown.stderr,
+      /inputs\.nmae: the blueprint declares no input 'nmae'; did you mean 'name'\?/,
+    );
+  });
+
+  test('-i FILE points problems into the inputs file', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'bp.yaml'), webBlueprint);
+    writeFileSync(join(dir, 'inputs.yaml'), '# inputs\nname: web\nport: high\n');
+    const r = weft(['validate', 'bp.yaml', '-i', 'inputs.yaml'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^inputs\.yaml:3:7 inputs\.port: expected integer, got "high"$/m);
+  });
+
+  test('without -i, a missing required input is not a problem; planning reports it', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'bp.yaml'), webBlueprint);
+    assert.equal(weft(['validate', 'bp.yaml'], { cwd: dir }).code, 0);
+    const plan = weft(['plan', 'bp.yaml'], { cwd: dir });
+    assert.equal(plan.code, 2);
+    assert.match(
+      plan.stderr,
+      /bp\.yaml:4:3 inputs\.port: required input 'port' has no value \(pass it with -i port=VALUE\)/,
+    );
+  });
+
+  test('--json reports problems as data', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'bp.yaml'), 'tosca_definitions_version: cloudify_dsl_9\n');
+    const r = weft(['validate', 'bp.yaml', '--json'], { cwd: dir });
+    assert.equal(r.code, 2);
+    const body = JSON.parse(r.stdout) as { valid: boolean; problems: { line: number; message: string }[] };
+    assert.equal(body.valid, false);
+    assert.equal(body.problems[0]!.line, 1);
+    assert.match(
+      body.problems[0]!.message,
+      /unknown version 'cloudify_dsl_9'; known versions are cloudify_dsl_1_0, .*cloudify_dsl_1_5/,
+    );
+  });
+});
+
+describe('weft plan', () => {
+  test('plans the three-tier example with hosts, dependencies and install order', () => {
+    const r = weft(['plan', threeTier, '-i', 'app_instances=3']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /app_host +cloudify\.nodes\.Compute +x3/);
+    assert.match(r.stdout, /Install order \(12 operations in 6 waves/);
+  });
+
+  test('--json has the documented shape and stable ids for a deployment id', () => {
+    const first = JSON.parse(weft(['plan', threeTier, '--json', '-d', 'prod']).stdout);
+    const again = JSON.parse(weft(['plan', threeTier, '--json', '-d', 'prod']).stdout);
+    const other = JSON.parse(weft(['plan', threeTier, '--json', '-d', 'staging']).stdout);
+    assert.deepEqual(Object.keys(first), [
+      'blueprint',
+      'dslVersion',
+      'deploymentId',
+      'inputs',
+      'nodes',
+      'instances',
+      'groups',
+      'install',
+      'outputs',
+    ]);
+    assert.deepEqual(first.instances, again.instances);
+    assert.notDeepEqual(
+      first.instances.map((i: { id: string }) => i.id),
+      other.instances.map((i: { id: string }) => i.id),
+    );
+    for (const instance of first.instances)
+      assert.match(instance.id, new RegExp(`^${instance.node}_[a-z0-9]{6}$`));
+    const app = first.instances.find((i: { node: string }) => i.node === 'app');
+    const db = first.instances.find((i: { node: string }) => i.node === 'database');
+    assert.ok(app.dependsOn.includes(db.id));
+    assert.equal(first.inputs.web_port, 8080);
+    assert.deepEqual(first.outputs.database_url, { get_attribute: ['database', 'url'] });
+    const first3 = first.install.slice(0, 2).map((s: { operation: string }) => s.operation);
+    assert.deepEqual(first3, ['cloudify.interfaces.lifecycle.create', 'cloudify.interfaces.lifecycle.start']);
+  });
+});
+
+describe('the blueprints of seed 000', () => {
+  const cases: [string, RegExp[]][] = [
+    [
+      'haproxy',
+      [
+        /imports\[1\]: plugin 'cloudify-fabric-plugin' is not installed/,
+        /configure: 'fabric\.fabric_plugin\.tasks\.run_task' names no declared plugin 'fabric' \(it may come from the plugin import that failed: 'plugin:cloudify-fabric-plugin'\)/,
+      ],
+    ],
+    [
+      'rest',
+      [
+        /imports\[1\]: plugin 'cloudify-utilities-plugin' is not installed/,
+        /config_patch\.type: unknown type 'cloudify\.rest\.Requests' \(it may come from 'plugin:cloudify-utilities-plugin', which is not installed\)/,
+      ],
+    ],
+    [
+      'kube-type',
+      [
+        /import 'plugins:cloudify-kubernetes-plugin' not found .*did you mean 'plugin:cloudify-kubernetes-plugin'\?/,
+        /derived_from: expected the name of the parent type, got a mapping \(operations belong under 'interfaces:'\)/,
+      ],
+    ],
+    [
+      'kube-use',
+      [
+        /no stored blueprint 'awesome-new-type' to import \('custom--blueprint:awesome-new-type'\)/,
+        /unknown type 'custom--cloudify\.CustomKubernetes\.Sequence'/,
+      ],
+    ],
+  ];
+  for (const [name, expected] of cases) {
+    test(`${name}: reported clearly while its plugin is not installed`, () => {
+      const r = weft(['validate', join(fixtures, 'seed000', name, 'blueprint.yaml')]);
+      assert.equal(r.code, 2);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, expected.length + 1, r.stderr);
+      expected.forEach((pattern, i) => {
+        assert.match(lines[i]!, pattern);
+      });
+    });
+  }
+});
+
+describe('hostile input', () => {
+  const hostile: [string, () => string | Buffer, RegExp][] = [
+    [
+      'an alias bomb',
+      () =>
+        `tosca_definitions_version: cloudify_dsl_1_3\ndsl_definitions:\n  a: &a ["x","x","x","x","x","x","x","x","x","x"]\n${Array.from(
+          { length: 9 },
+          (_, i) =>
+            `  ${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+              .fill(`*${String.fromCharCode(97 + i)}`)
+              .join(',')}]`,
+        ).join('\n')}\n`,
+      /aliases expand to more than \d+ values \(an alias bomb\?\)/,
+    ],
+    [
+      'deep nesting',
+      () => `tosca_definitions_version: cloudify_dsl_1_3\nx: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`,
+      /nesting deeper than 200 levels/,
+    ],
+    [
+      'binary garbage',
+      () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)),
+      /not a text file/,
+    ],
+    [
+      'a 10 MB file',
+      () => `tosca_definitions_version: cloudify_dsl_1_3\ndescription: "${'x'.repeat(10 * 1024 * 1024)}"\n`,
+      /file is 10\.0 MiB, over the 8\.0 MiB limit/,
+    ],
+    [
+      'malformed YAML',
+      () => 'tosca_definitions_version: cloudify_dsl_1_3\nnode_templates:\n  a: {type: [unclosed\n',
+      /^bp\.yaml:\d+:\d+ invalid YAML: /m,
+    ],
+    [
+      'an import escaping the blueprint directory',
+      () => 'tosca_definitions_version: cloudify_dsl_1_3\nimports: [../../../../etc/passwd]\n',
+      /imports\[0\]: import '..\/..\/..\/..\/etc\/passwd' points outside the blueprint's directory/,
+    ],
+  ];
+  for (const [name, content, pattern] of hostile) {
+    test(`${name} gets a clear error quickly`, () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'bp.yaml'), content());
+      const r = weft(['validate', 'bp.yaml'], { cwd: dir, timeoutMs: 20_000 });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, pattern);
+      assert.doesNotMatch(r.stderr, /\s+at \S+ \(/, 'no stack trace');
+      assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
+    });
+  }
+});
+
+describe('the command line', () => {
+  test('--version prints the version', () => {
+    const r = weft(['--version']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+
+  test('an unknown command exits 2 with a suggestion', () => {
+    const r = weft(['valdate', 'x.yaml']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown command 'valdate'/);
+    assert.match(r.stderr, /validate/);
+  });
+
+  test('a missing blueprint file is a one-line error, exit 2', () => {
+    const r = weft(['validate', 'no/such/blueprint.yaml']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cannot read '.*no\/such\/blueprint\.yaml': file not found/);
+  });
+
+  test('the README CLI reference matches the commands', () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const block = readme
+      .slice(readme.indexOf(REFERENCE_START) + REFERENCE_START.length, readme.indexOf(REFERENCE_END))
+      .trim();
+    assert.equal(block, cliReference(), 'README is out of date: run `npm run docs:cli`');
+  });
+
+  test('the README quick start is exactly two commands', () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Quick start'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const commands = block.trim().split('\n');
+    assert.equal(commands.length, 2);
+    assert.equal(commands[1], 'npm test');
+    assert.match(commands[0]!, /^npm ci && npx weft /);
+  });
+});
