@@ -43,6 +43,8 @@ export interface Problem {
   /** Dotted YAML path of the offending value, e.g. `node_templates.web.properties.port`. */
   path: string;
   message: string;
+  /** Another place the problem involves (e.g. the first definition of a duplicate). */
+  related?: { file: string; line: number; col: number };
 }
 
 /** Collects every problem so all of them can be reported at once. */
@@ -50,8 +52,9 @@ export class Diagnostics {
   readonly problems: Problem[] = [];
   private readonly seen = new Set<string>();
 
-  add(code: string, at: Loc | undefined, path: string, message: string): void {
+  add(code: string, at: Loc | undefined, path: string, message: string, related?: Loc): void {
     const problem: Problem = { code, path, message };
+    if (related) problem.related = { file: related.file.path, ...related.file.position(related.offset) };
     if (at) {
       const { line, col } = at.file.position(at.offset);
       problem.file = at.file.path;
@@ -79,15 +82,18 @@ export class Diagnostics {
   }
 }
 
+function shownPath(file: string, cwd: string): string {
+  const rel = relative(cwd, file);
+  return rel && !rel.startsWith('..') ? rel : file;
+}
+
 /** `file:line:col path: message`, with the file shown relative to `cwd` when it is inside it. */
 export function formatProblem(problem: Problem, cwd = process.cwd()): string {
-  let where = '';
-  if (problem.file) {
-    const rel = relative(cwd, problem.file);
-    const shown = rel && !rel.startsWith('..') ? rel : problem.file;
-    where = `${shown}:${problem.line}:${problem.col} `;
-  }
-  return `${where}${problem.path ? `${problem.path}: ` : ''}${problem.message}`;
+  const where = problem.file ? `${shownPath(problem.file, cwd)}:${problem.line}:${problem.col} ` : '';
+  const also = problem.related
+    ? ` (${shownPath(problem.related.file, cwd)}:${problem.related.line}:${problem.related.col})`
+    : '';
+  return `${where}${problem.path ? `${problem.path}: ` : ''}${problem.message}${also}`;
 }
 
 /** Thrown for problems that make going on pointless (unreadable file, bad YAML at the top). */
@@ -139,6 +145,10 @@ export function nearest(name: string, candidates: Iterable<string>): string | un
 }
 
 export function didYouMean(name: string, candidates: Iterable<string>): string {
-  const near = nearest(name, candidates);
+  const list = [...candidates];
+  // A name imported under a namespace is most likely what a bare name meant.
+  const namespaced = list.filter((c) => c.endsWith(`--${name}`));
+  if (namespaced.length === 1) return `; did you mean '${namespaced[0]}'?`;
+  const near = nearest(name, list);
   return near ? `; did you mean '${near}'?` : '';
 }

@@ -37,12 +37,10 @@ export const TOP_LEVEL_KEYS = [
   'blueprint_labels',
   'deployment_settings',
   'resource_tags',
-  'interfaces',
 ] as const;
 
 /** Sections whose entries are merged across imports; a repeated name must be the same definition. */
 const ALWAYS_MERGED = [
-  'interfaces',
   'node_types',
   'plugins',
   'workflows',
@@ -249,6 +247,21 @@ export function loadImports(
         );
       }
     }
+    for (const [key, feature] of [
+      ['resource_tags', 'resource_tags'],
+      ['labels', 'capabilities'],
+      ['blueprint_labels', 'capabilities'],
+      ['deployment_settings', 'capabilities'],
+    ] as const) {
+      if (rawDoc[key] !== undefined && !supports(version, feature)) {
+        diagnostics.add(
+          'version-gated',
+          keyLocOf(rawDoc, key),
+          key,
+          `${key} needs cloudify_dsl_1_3 or later (this blueprint is ${version})`,
+        );
+      }
+    }
     if (rawDoc.dsl_definitions !== undefined && !supports(version, 'dsl_definitions')) {
       diagnostics.add(
         'version-gated',
@@ -424,12 +437,6 @@ function sameValue(a: Value, b: Value): boolean {
   );
 }
 
-function where(loc: Loc | undefined): string {
-  if (!loc) return 'elsewhere';
-  const { line, col } = loc.file.position(loc.offset);
-  return `${loc.file.path}:${line}:${col}`;
-}
-
 function mergeSections(
   loaded: LoadedBlueprint,
   doc: ValueMap,
@@ -473,7 +480,8 @@ function mergeSections(
             'duplicate-definition',
             entry.keyAt,
             `${section}.${name}`,
-            `defined twice with different content: here and at ${where(existing.keyAt)}`,
+            'defined twice with different content: here and first at',
+            existing.keyAt,
           );
         }
         continue;

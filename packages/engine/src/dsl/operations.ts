@@ -198,10 +198,10 @@ export function applyTemplateInterfaces(
   diagnostics: Diagnostics,
   typeName: string,
 ): Interfaces {
-  const merged: Interfaces = new Map();
-  for (const [iface, ops] of typeIfaces) merged.set(iface, new Map(ops));
+  // Interfaces the template does not touch are shared with the type, not copied.
+  const merged: Interfaces = new Map(typeIfaces);
   for (const [iface, ops] of template) {
-    const target = merged.get(iface) ?? new Map<string, Operation>();
+    const target = new Map<string, Operation>(typeIfaces.get(iface) ?? []);
     for (const [name, op] of ops) {
       const base = typeIfaces.get(iface)?.get(name);
       if (!base) {
