@@ -16,6 +16,9 @@ export interface PropertySchema {
   displayLabel?: string;
   hidden?: boolean;
   at?: Loc;
+  /** Where the default value and the type name are written. */
+  defaultAt?: Loc;
+  typeAt?: Loc;
 }
 
 export type Schema = Map<string, PropertySchema>;
@@ -23,6 +26,7 @@ export type Schema = Map<string, PropertySchema>;
 export interface DataType {
   name: string;
   derivedFrom?: string;
+  derivedFromAt?: Loc;
   description?: string;
   properties: Schema;
   at?: Loc;
@@ -44,6 +48,8 @@ export interface Operation {
   /** Input values (templates) or schemas with defaults (types), as written. */
   inputs: ValueMap;
   inputSchemas?: Schema;
+  /** The input values a template wrote over a type's operation (for positions). */
+  templateInputs?: ValueMap;
   executor?: string;
   maxRetries?: number;
   retryInterval?: number;
@@ -93,6 +99,8 @@ export interface InstanceCounts {
   default: Value;
   min: Value;
   max: Value;
+  /** Where each count is written. */
+  at?: { default?: Loc; min?: Loc; max?: Loc };
 }
 
 export interface NodeTemplate {
@@ -112,12 +120,15 @@ export interface OutputDef {
   description?: string;
   value: Value;
   at?: Loc;
+  valueAt?: Loc;
 }
 
 export interface GroupDef {
   name: string;
   members: string[];
   at?: Loc;
+  /** The members list as written (for positions). */
+  membersList?: Value;
 }
 
 export interface PolicyDef {

@@ -15,7 +15,13 @@ import type {
   WorkflowDef,
 } from './blueprint-types.js';
 import { Diagnostics, didYouMean, type Loc } from './diagnostics.js';
-import { checkFunctions, type FunctionScope, functionName, type ScopeKind } from './functions.js';
+import {
+  checkFunctions,
+  type FunctionScope,
+  functionName,
+  hasRuntimeCall,
+  type ScopeKind,
+} from './functions.js';
 import { type Entry, type LoadedBlueprint, loadImports, type SectionName } from './imports.js';
 import {
   applyTemplateInterfaces,
@@ -32,7 +38,7 @@ import {
   parseSchemaEntry,
   type ValueContext,
 } from './values.js';
-import { type DslVersion, supports } from './versions.js';
+import { type DslVersion, FEATURE_SINCE, supports } from './versions.js';
 import { isMapping, keyLocOf, locOf, type Value, type ValueMap } from './yaml-source.js';
 
 const NODE_TYPE_KEYS = ['derived_from', 'properties', 'interfaces', 'runtime_properties', 'description'];
@@ -166,16 +172,22 @@ class Builder {
 
   gate(feature: Parameters<typeof supports>[1], at: Loc | undefined, path: string, what: string): boolean {
     if (supports(this.version, feature)) return true;
-    this.diagnostics.add('version-gated', at, path, `${what} is not available in ${this.version}`);
+    this.diagnostics.add(
+      'version-gated',
+      at,
+      path,
+      `${what} needs ${FEATURE_SINCE[feature]} or later (this blueprint is ${this.version})`,
+    );
     return false;
   }
 
   build(): Blueprint {
     this.parsePlugins();
     this.parseDataTypes();
+    // Inputs come before types: function checks in type defaults need the input names.
+    this.parseInputs();
     this.parseNodeTypes();
     this.parseRelationshipTypes();
-    this.parseInputs();
     this.parseNodeTemplates();
     this.parseGroupsAndPolicies();
     this.parseOutputs('outputs', this.bp.outputs);
@@ -202,7 +214,7 @@ class Builder {
   }
 
   /** Resolves single inheritance for a section, reporting unknown parents and cycles. */
-  hierarchy<T extends { name: string; derivedFrom?: string; at?: Loc }>(
+  hierarchy<T extends { name: string; derivedFrom?: string; derivedFromAt?: Loc; at?: Loc }>(
     items: Map<string, T>,
     section: string,
     what: string,
@@ -217,7 +229,7 @@ class Builder {
         if (seen.has(current.name)) {
           this.diagnostics.add(
             'inheritance-cycle',
-            item.at,
+            item.derivedFromAt ?? item.at,
             `${section}.${item.name}.derived_from`,
             `${what} inheritance cycle: ${[...seen, current.name].join(' -> ')}`,
           );
@@ -232,7 +244,7 @@ class Builder {
           if (current === item) {
             this.diagnostics.add(
               'unknown-type',
-              item.at,
+              item.derivedFromAt ?? item.at,
               `${section}.${item.name}.derived_from`,
               `unknown ${what} '${current.derivedFrom}'${didYouMean(current.derivedFrom, items.keys())}${this.pluginHint()}`,
             );
@@ -265,7 +277,10 @@ class Builder {
         properties: parseSchema(def.properties, `${path}.properties`, def, 'properties', this),
         at: entry.keyAt,
       };
-      if (typeof def.derived_from === 'string') type.derivedFrom = def.derived_from;
+      if (typeof def.derived_from === 'string') {
+        type.derivedFrom = def.derived_from;
+        type.derivedFromAt = locOf(def, 'derived_from');
+      }
       if (typeof def.description === 'string') type.description = def.description;
       this.bp.dataTypes.set(entry.name, type);
     }
@@ -277,7 +292,14 @@ class Builder {
   parseNodeTypes(): void {
     const raw = new Map<
       string,
-      { name: string; derivedFrom?: string; at?: Loc; properties: Schema; interfaces: Interfaces }
+      {
+        name: string;
+        derivedFrom?: string;
+        derivedFromAt?: Loc;
+        at?: Loc;
+        properties: Schema;
+        interfaces: Interfaces;
+      }
     >();
     for (const entry of this.entries('node_types')) {
       const path = `node_types.${entry.name}`;
@@ -294,6 +316,7 @@ class Builder {
         name: entry.name,
         at: entry.keyAt,
         derivedFrom: typeof def.derived_from === 'string' ? def.derived_from : undefined,
+        derivedFromAt: locOf(def, 'derived_from'),
         properties: parseSchema(def.properties, `${path}.properties`, def, 'properties', this),
         interfaces: parseInterfaces(def.interfaces, `${path}.interfaces`, def, 'interfaces', 'type', this),
       };
@@ -313,6 +336,7 @@ class Builder {
       if (item.derivedFrom) type.derivedFrom = item.derivedFrom;
       this.bp.nodeTypes.set(item.name, type);
       checkSchema(item.properties, `node_types.${item.name}.properties`, this.valueContext);
+      this.checkDefaults(item.properties, `node_types.${item.name}.properties`);
     }
   }
 
@@ -322,6 +346,7 @@ class Builder {
       {
         name: string;
         derivedFrom?: string;
+        derivedFromAt?: Loc;
         at?: Loc;
         properties: Schema;
         source: Interfaces;
@@ -336,6 +361,7 @@ class Builder {
         name: entry.name,
         at: entry.keyAt,
         derivedFrom: typeof def.derived_from === 'string' ? def.derived_from : undefined,
+        derivedFromAt: locOf(def, 'derived_from'),
         properties: parseSchema(def.properties, `${path}.properties`, def, 'properties', this),
         source: parseInterfaces(
           def.source_interfaces,
@@ -378,6 +404,7 @@ class Builder {
       if (item.derivedFrom) type.derivedFrom = item.derivedFrom;
       this.bp.relationshipTypes.set(item.name, type);
       checkSchema(item.properties, `relationships.${item.name}.properties`, this.valueContext);
+      this.checkDefaults(item.properties, `relationships.${item.name}.properties`);
     }
   }
 
@@ -390,14 +417,28 @@ class Builder {
     }
     checkSchema(this.bp.inputs, 'inputs', this.valueContext);
     for (const input of this.bp.inputs.values()) {
-      if (input.hasDefault)
+      if (
+        input.hasDefault &&
+        input.constraints.length > 0 &&
+        (functionName(input.default) || hasRuntimeCall(input.default!))
+      ) {
+        this.diagnostics.add(
+          'bad-default',
+          input.defaultAt,
+          `inputs.${input.name}.default`,
+          'an input with constraints cannot have an intrinsic function as its default',
+        );
+      }
+      if (input.hasDefault) {
         this.checkFunctionsIn(
           input.default!,
           `inputs.${input.name}.default`,
           undefined,
-          input.name,
+          0,
           'input-default',
+          input.defaultAt,
         );
+      }
     }
   }
 
@@ -418,8 +459,25 @@ class Builder {
     container: unknown,
     key: string | number,
     kind: ScopeKind,
+    fallbackAt?: Loc,
   ): void {
-    checkFunctions(value, path, container, key, this.scope(kind));
+    checkFunctions(value, path, container, key, this.scope(kind), fallbackAt);
+  }
+
+  /** Function calls in property defaults are checked like those in templates. */
+  checkDefaults(schema: Schema, path: string): void {
+    for (const prop of schema.values()) {
+      if (prop.hasDefault && prop.default !== null && typeof prop.default === 'object') {
+        this.checkFunctionsIn(
+          prop.default!,
+          `${path}.${prop.name}.default`,
+          undefined,
+          0,
+          'node-properties',
+          prop.defaultAt,
+        );
+      }
+    }
   }
 
   parseNodeTemplates(): void {
@@ -645,6 +703,19 @@ class Builder {
         }
       }
       const connection = properties.connection_type;
+      if (
+        connection !== undefined &&
+        !functionName(connection) &&
+        connection !== 'all_to_all' &&
+        connection !== 'all_to_one'
+      ) {
+        this.diagnostics.add(
+          'bad-value',
+          isMapping(rawProps) ? locOf(rawProps, 'connection_type') : at,
+          `${relPath}.properties.connection_type`,
+          `connection_type must be all_to_all or all_to_one, got ${JSON.stringify(connection)}${didYouMean(String(connection), ['all_to_all', 'all_to_one'])}`,
+        );
+      }
       result.push({
         type: type.name,
         target: item.target,
@@ -700,6 +771,7 @@ class Builder {
         }
         if (inst.deploy !== undefined)
           counts.default = check(inst.deploy, locOf(inst, 'deploy'), `${path}.instances.deploy`, false);
+        counts.at = { ...counts.at, default: locOf(inst, 'deploy') };
       }
     }
     if (def.capabilities !== undefined) {
@@ -790,6 +862,11 @@ class Builder {
       counts.min = check(props.min_instances, locOf(props, 'min_instances'), `${path}.min_instances`, false);
     if (props.max_instances !== undefined)
       counts.max = check(props.max_instances, locOf(props, 'max_instances'), `${path}.max_instances`, true);
+    counts.at = {
+      default: locOf(props, 'default_instances'),
+      min: locOf(props, 'min_instances'),
+      max: locOf(props, 'max_instances'),
+    };
     checkCounts(counts, path, locOf(props), this.diagnostics);
   }
 
@@ -841,7 +918,12 @@ class Builder {
           } else members.push(member);
         });
       }
-      const group: GroupDef = { name: entry.name, members, at: entry.keyAt };
+      const group: GroupDef = {
+        name: entry.name,
+        members,
+        at: entry.keyAt,
+        membersList: isMapping(def) ? def.members : undefined,
+      };
       this.bp.groups.set(entry.name, group);
     }
     const policyTypes = new Set([
@@ -932,6 +1014,44 @@ class Builder {
       const policy: PolicyDef = { name: entry.name, type: def.type, targets, properties, at: entry.keyAt };
       this.bp.policies.set(entry.name, policy);
     }
+    this.checkScalingGroupsNest();
+  }
+
+  /** A node may be scaled by one chain of nested scaling groups only. */
+  checkScalingGroupsNest(): void {
+    const scaling = new Set<string>();
+    for (const policy of this.bp.policies.values())
+      if (policy.type === SCALING_POLICY) for (const t of policy.targets) scaling.add(t);
+    const within = (inner: string, outer: string, seen = new Set<string>()): boolean => {
+      if (inner === outer) return true;
+      if (seen.has(inner)) return false;
+      seen.add(inner);
+      return [...this.bp.groups.values()].some(
+        (g) => g.members.includes(inner) && within(g.name, outer, seen),
+      );
+    };
+    const groupsOf = new Map<string, string[]>();
+    for (const group of this.bp.groups.values()) {
+      if (!scaling.has(group.name)) continue;
+      for (const member of group.members) {
+        if (!this.bp.nodeTemplates.has(member)) continue;
+        const others = groupsOf.get(member) ?? [];
+        for (const other of others) {
+          if (within(group.name, other) || within(other, group.name)) continue;
+          const index = Array.isArray(group.membersList)
+            ? group.membersList.indexOf(member)
+            : group.members.indexOf(member);
+          this.diagnostics.add(
+            'scaling-groups-overlap',
+            locOf(group.membersList, index),
+            `groups.${group.name}.members[${index}]`,
+            `node '${member}' is also in scaling group '${other}'; a node's scaling groups must nest inside one another`,
+          );
+        }
+        others.push(group.name);
+        groupsOf.set(member, others);
+      }
+    }
   }
 
   parseOutputs(section: 'outputs' | 'capabilities', into: Map<string, OutputDef>): void {
@@ -954,7 +1074,12 @@ class Builder {
         continue;
       }
       this.checkFunctionsIn(def.value!, `${path}.value`, def, 'value', 'outputs');
-      const output: OutputDef = { name: entry.name, value: def.value!, at: entry.keyAt };
+      const output: OutputDef = {
+        name: entry.name,
+        value: def.value!,
+        at: entry.keyAt,
+        valueAt: locOf(def, 'value'),
+      };
       if (typeof def.description === 'string') output.description = def.description;
       into.set(entry.name, output);
     }
@@ -966,11 +1091,15 @@ class Builder {
       let mapping: string | undefined;
       let parameters: Schema = new Map();
       let isCascading = false;
+      let mappingAt: Loc | undefined;
       if (typeof entry.value === 'string') mapping = entry.value;
       else {
         const def = this.mapping(entry, path, WORKFLOW_KEYS, 'workflow');
         if (!def) continue;
-        if (typeof def.mapping === 'string') mapping = def.mapping;
+        if (typeof def.mapping === 'string') {
+          mapping = def.mapping;
+          mappingAt = locOf(def, 'mapping');
+        }
         parameters = parseSchema(def.parameters, `${path}.parameters`, def, 'parameters', this);
         checkSchema(parameters, `${path}.parameters`, this.valueContext);
         if (def.is_cascading === true) isCascading = true;
@@ -1003,7 +1132,7 @@ class Builder {
       } else {
         this.diagnostics.add(
           'unknown-plugin',
-          entry.at,
+          mappingAt ?? entry.at,
           path,
           `workflow mapping '${mapping}' names no declared plugin '${prefix}'${this.loaded.unresolvedPlugins.length ? this.pluginHint() : didYouMean(prefix, this.bp.plugins.keys())}`,
         );

@@ -1,5 +1,6 @@
 import type { Diagnostics } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
+import { functionName } from './functions.js';
 import { isMapping, keyLocOf, locOf, type Value } from './yaml-source.js';
 
 /** One parsed constraint: `test` returns a problem description, or undefined when the value passes. */
@@ -111,10 +112,12 @@ const BUILDERS: Record<ConstraintName, Builder> = {
     if (typeof arg !== 'string') return { error: 'pattern needs a regular expression string' };
     let re: RegExp;
     try {
-      // The whole value must match, as in TOSCA.
-      re = new RegExp(`^(?:${arg})$`, 'u');
+      new RegExp(arg, 'u');
+      // Anchored at the start only, as Cloudify's re.match: add '$' to the pattern to match it all.
+      re = new RegExp(`^(?:${arg})`, 'u');
     } catch (error) {
-      return { error: `pattern is not a valid regular expression: ${(error as Error).message}` };
+      const reason = (error as Error).message.replace(/^Invalid regular expression: \/.*\/\w*: /, '');
+      return { error: `pattern ${JSON.stringify(arg)} is not a valid regular expression: ${reason}` };
     }
     return {
       test: (value) => {
@@ -163,7 +166,10 @@ export function parseConstraints(
       return;
     }
     const argument = item[name]!;
-    if (isMapping(argument) && Object.keys(argument).some((k) => k.startsWith('get_'))) {
+    if (
+      functionName(argument) ||
+      (isMapping(argument) && Object.keys(argument).some((k) => k.startsWith('get_')))
+    ) {
       diagnostics.add(
         'bad-constraint',
         locOf(item, name),

@@ -1,4 +1,4 @@
-import { type Diagnostics, didYouMean, nearest } from './diagnostics.js';
+import { type Diagnostics, didYouMean, type Loc, nearest } from './diagnostics.js';
 import { type DslVersion, FEATURE_SINCE, type Feature, supports } from './versions.js';
 import { isMapping, keyLocOf, locOf, setEntry, type Value, type ValueMap } from './yaml-source.js';
 
@@ -46,6 +46,11 @@ const GATES: Record<string, Feature> = {
 export function functionName(value: Value | undefined): string | undefined {
   if (!isMapping(value)) return undefined;
   const keys = Object.keys(value);
+  // Cloudify allows a `type` key beside the function name.
+  if (keys.length === 2 && keys.includes('type')) {
+    const other = keys[0] === 'type' ? keys[1]! : keys[0]!;
+    return FUNCTION_NAMES.includes(other) ? other : undefined;
+  }
   if (keys.length !== 1) return undefined;
   return FUNCTION_NAMES.includes(keys[0]!) ? keys[0] : undefined;
 }
@@ -98,6 +103,7 @@ export function checkFunctions(
   container: unknown,
   key: string | number,
   scope: FunctionScope,
+  fallbackAt?: Loc,
 ): void {
   if (Array.isArray(value)) {
     for (const [index, item] of value.entries())
@@ -120,7 +126,7 @@ export function checkFunctions(
     for (const k of keys) checkFunctions(value[k]!, `${path}.${k}`, value, k, scope);
     return;
   }
-  const at = locOf(container, key);
+  const at = locOf(container, key) ?? fallbackAt;
   const args = value[fn]!;
   const report = (message: string, code = 'bad-function') =>
     scope.diagnostics.add(code, at, path, `${fn}: ${message}`);
@@ -132,8 +138,10 @@ export function checkFunctions(
   const list = Array.isArray(args) ? args : undefined;
   switch (fn) {
     case 'get_input': {
-      const name =
-        typeof args === 'string' ? args : list && typeof list[0] === 'string' ? list[0] : undefined;
+      const first = list ? list[0] : args;
+      // The input's name may itself be computed by a function.
+      if (functionName(first)) break;
+      const name = typeof first === 'string' ? first : undefined;
       if (name === undefined) {
         report('expected an input name, or a list [input name, key or index, ...]');
         break;
@@ -145,11 +153,11 @@ export function checkFunctions(
     }
     case 'get_property':
     case 'get_attribute': {
-      if (!list || list.length < 2 || typeof list[0] !== 'string') {
+      if (!list || list.length < 2 || (typeof list[0] !== 'string' && !functionName(list[0]))) {
         report('expected a list [SELF|SOURCE|TARGET|node name, property, ...]');
         break;
       }
-      checkEntity(list[0], scope, report);
+      if (typeof list[0] === 'string') checkEntity(list[0], scope, report);
       break;
     }
     case 'get_attributes_list':
@@ -179,6 +187,12 @@ export function checkFunctions(
       break;
     case 'get_capability':
       if (!list || list.length < 2) report('expected a list [deployment id, capability name, ...]');
+      else {
+        const bad = list.findIndex(
+          (item) => typeof item !== 'string' && typeof item !== 'number' && !functionName(item),
+        );
+        if (bad >= 0) report(`item ${bad} must be a string, an integer or a function`);
+      }
       break;
     case 'string_find':
       if (!list || list.length !== 2) report('expected [haystack, needle]');
@@ -202,6 +216,18 @@ export function checkFunctions(
   } else checkFunctions(args, `${path}.${fn}`, value, fn, scope);
 }
 
+const SCOPE_WORDS: Record<ScopeKind, string> = {
+  'node-properties': 'node properties',
+  'node-operation': 'node operations',
+  relationship: 'relationship properties',
+  'relationship-operation': 'relationship operations (use SOURCE or TARGET)',
+  outputs: 'outputs',
+  'input-default': 'input defaults',
+  instances: 'instance counts',
+  policy: 'policies',
+  other: 'this place',
+};
+
 function checkEntity(
   entity: string,
   scope: FunctionScope,
@@ -215,10 +241,7 @@ function checkEntity(
       scope.kind === 'relationship-operation' ||
       scope.kind === 'relationship'
     )
-      report(
-        `SELF cannot be used in ${scope.kind === 'relationship-operation' ? 'relationship operations (use SOURCE or TARGET)' : scope.kind}`,
-        'bad-reference',
-      );
+      report(`SELF cannot be used in ${SCOPE_WORDS[scope.kind]}`, 'bad-reference');
     return;
   }
   if (entity === 'SOURCE' || entity === 'TARGET') {
@@ -230,11 +253,14 @@ function checkEntity(
     report(`node '${entity}' does not exist${didYouMean(entity, scope.nodes)}`, 'unknown-node');
 }
 
+/** A property looked up for get_property: its value, or why there is none. */
+export type PropertyLookup = { value: Value } | 'missing-node' | 'missing' | 'cycle';
+
 /** What static evaluation needs from its surroundings. */
 export interface EvalEnv {
   input(name: string): { value: Value } | undefined;
-  /** Evaluated properties of a node template (or undefined if it does not exist). */
-  properties(node: string): ValueMap | undefined;
+  /** One evaluated property of a node template. */
+  property(node: string, name: string): PropertyLookup;
   self?: string;
   source?: string;
   target?: string;
@@ -305,7 +331,7 @@ export function evaluateStatic(value: Value, env: EvalEnv): Value {
       return walked.value;
     }
     case 'get_property': {
-      const [entity, ...path] = list;
+      const [entity, first, ...path] = list;
       const node =
         entity === 'SELF'
           ? env.self
@@ -314,14 +340,19 @@ export function evaluateStatic(value: Value, env: EvalEnv): Value {
             : entity === 'TARGET'
               ? env.target
               : String(entity);
-      const props = node ? env.properties(node) : undefined;
-      if (!node || !props) {
+      const found = node ? env.property(node, String(first)) : 'missing-node';
+      if (found === 'cycle') return null;
+      if (found === 'missing-node') {
         env.report(`get_property: cannot resolve '${String(entity)}' here`);
         return null;
       }
-      const walked = walkPath(props, path);
+      if (found === 'missing') {
+        env.report(`get_property: node '${node}' has no property '${String(first)}'`);
+        return null;
+      }
+      const walked = walkPath(found.value, path);
       if ('missing' in walked) {
-        env.report(`get_property: node '${node}' has no property '${walked.missing}'`);
+        env.report(`get_property: node '${node}' has no property '${String(first)}.${walked.missing}'`);
         return null;
       }
       return walked.value;

@@ -1,5 +1,5 @@
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { type Diagnostics, didYouMean, type Loc } from './diagnostics.js';
+import { type Diagnostics, didYouMean, type Loc, SourceFile } from './diagnostics.js';
 import { namespaceDocument } from './namespaces.js';
 import { type BlueprintReader, STDLIB_DIR } from './reader.js';
 import { DSL_VERSIONS, type DslVersion, isDslVersion, supports, versionRank } from './versions.js';
@@ -146,7 +146,12 @@ function readDocument(
   const doc = parseYaml(text, path, diagnostics);
   if (doc === undefined) return undefined;
   if (!isMapping(doc)) {
-    diagnostics.add('not-a-mapping', locOf(doc) ?? importedAt, '', 'a blueprint must be a YAML mapping');
+    diagnostics.add(
+      'not-a-mapping',
+      locOf(doc) ?? { file: new SourceFile(path), offset: 0 },
+      '',
+      'a blueprint must be a YAML mapping',
+    );
     return undefined;
   }
   return doc;

@@ -66,7 +66,8 @@ function propertySchemas(schemas: Value, prefix: string): Value {
     return [
       name,
       copyMap(schema, (k, v) => {
-        if (k === 'type' && typeof v === 'string' && !PRIMITIVES.has(v)) return [k, prefixed(prefix, v)];
+        if ((k === 'type' || k === 'item_type') && typeof v === 'string' && !PRIMITIVES.has(v))
+          return [k, prefixed(prefix, v)];
         if (k === 'default') return [k, functionRefs(v, prefix)];
         return [k, v];
       }),

@@ -225,6 +225,7 @@ export function applyTemplateInterfaces(
         target.set(name, {
           ...base,
           inputs,
+          templateInputs: op.inputs,
           at: op.at ?? base.at,
           executor: op.executor ?? base.executor,
           maxRetries: op.maxRetries ?? base.maxRetries,

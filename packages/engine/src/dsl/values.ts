@@ -118,6 +118,7 @@ export function parseSchemaEntry(
     if (feature) gate(ctx, feature, keyLocOf(def, k), `${defPath}.${k}`, `'${k}'`);
   }
   if (def.type !== undefined) {
+    prop.typeAt = locOf(def, 'type');
     if (typeof def.type === 'string') prop.type = def.type;
     else ctx.diagnostics.add('type-mismatch', locOf(def, 'type'), `${defPath}.type`, 'expected a type name');
   }
@@ -136,6 +137,7 @@ export function parseSchemaEntry(
   if (Object.hasOwn(def, 'default')) {
     prop.default = def.default!;
     prop.hasDefault = true;
+    prop.defaultAt = locOf(def, 'default');
   }
   for (const flag of ['required', 'hidden'] as const) {
     const v = def[flag];
@@ -174,7 +176,7 @@ export function checkSchema(schema: Schema, path: string, ctx: ValueContext): vo
         const candidates = [...PRIMITIVE_TYPES, ...OBJECT_TYPES, ...ctx.dataTypes.keys()];
         ctx.diagnostics.add(
           'unknown-type',
-          prop.at,
+          prop.typeAt ?? prop.at,
           `${path}.${prop.name}.${field}`,
           `unknown type '${name}'${didYouMean(name, candidates)}`,
         );
@@ -186,7 +188,7 @@ export function checkSchema(schema: Schema, path: string, ctx: ValueContext): vo
       !hasRuntimeCall(prop.default!) &&
       !functionName(prop.default)
     ) {
-      checkValue(prop.default!, prop, `${path}.${prop.name}.default`, prop.at, ctx);
+      checkValue(prop.default!, prop, `${path}.${prop.name}.default`, prop.defaultAt ?? prop.at, ctx);
     }
   }
 }
@@ -363,7 +365,12 @@ export function applySchema(
       );
       continue;
     }
-    out[name] = checkValue(value, prop, `${path}.${name}`, locOf(values, name), ctx);
+    // A data-typed value is laid over the property's own default (itself over the type's defaults).
+    const merged =
+      prop.type && ctx.dataTypes.has(prop.type) && isMapping(value) && isMapping(prop.default)
+        ? deepMerge(prop.default, value)
+        : value;
+    out[name] = checkValue(merged, prop, `${path}.${name}`, locOf(values, name), ctx);
   }
   for (const prop of schema.values()) {
     if (Object.hasOwn(out, prop.name)) {
@@ -380,7 +387,7 @@ export function applySchema(
     if (prop.hasDefault) {
       out[prop.name] =
         prop.type && ctx.dataTypes.has(prop.type) && isMapping(prop.default)
-          ? checkValue(prop.default!, prop, `${path}.${prop.name}`, prop.at, {
+          ? checkValue(prop.default!, prop, `${path}.${prop.name}`, prop.defaultAt ?? prop.at, {
               ...ctx,
               diagnostics: ctx.diagnostics,
             })
@@ -405,6 +412,17 @@ export function applySchema(
     }
   }
   setLoc(out, values);
+  return out;
+}
+
+/** `override` laid over `base`: mappings merge key by key, anything else replaces. */
+export function deepMerge(base: ValueMap, override: ValueMap): ValueMap {
+  const out: ValueMap = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    const under = out[key];
+    out[key] = isMapping(under) && isMapping(value) && !functionName(value) ? deepMerge(under, value) : value;
+  }
+  setLoc(out, override);
   return out;
 }
 

@@ -28,7 +28,7 @@ export function bindInputs(
   for (const input of blueprint.inputs.values()) {
     const given = Object.hasOwn(supplied, input.name);
     const value = given ? supplied[input.name]! : input.hasDefault ? input.default! : undefined;
-    if (value === undefined || (value === null && !given && input.required)) {
+    if (value === undefined || (value === null && input.required)) {
       if (input.required) {
         diagnostics.add(
           'missing-input',

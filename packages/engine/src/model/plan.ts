@@ -1,7 +1,7 @@
 import { CONTAINED_IN, checkCounts } from '../dsl/blueprint.js';
 import type { Blueprint, InstanceCounts, Interfaces, NodeTemplate } from '../dsl/blueprint-types.js';
-import { Diagnostics } from '../dsl/diagnostics.js';
-import { type EvalEnv, evaluateStatic, functionName } from '../dsl/functions.js';
+import { Diagnostics, type Loc } from '../dsl/diagnostics.js';
+import { type EvalEnv, evaluateStatic, functionName, type PropertyLookup } from '../dsl/functions.js';
 import { checkValue } from '../dsl/values.js';
 import { locOf, type Value, type ValueMap } from '../dsl/yaml-source.js';
 import { bindInputs } from './inputs.js';
@@ -80,70 +80,69 @@ const key = (e: Entity) => `${e.kind}:${e.name}`;
 
 /** Static evaluation of properties, with get_property references followed lazily and cycles reported. */
 class PropertyEvaluator {
-  private readonly done = new Map<string, ValueMap>();
-  private readonly active = new Set<string>();
+  private readonly values = new Map<string, Value>();
+  private readonly evaluated = new Map<string, ValueMap>();
+  /** Properties being evaluated, innermost last: a repeat is a get_property cycle. */
+  private readonly active: string[] = [];
+  private readonly ctx;
 
   constructor(
     private readonly blueprint: Blueprint,
     private readonly inputs: Map<string, Value>,
     private readonly diagnostics: Diagnostics,
-  ) {}
+  ) {
+    this.ctx = { version: blueprint.version, dataTypes: blueprint.dataTypes, diagnostics };
+  }
 
-  env(
-    self: string | undefined,
-    path: string,
-    at: Parameters<Diagnostics['add']>[1],
-    extra: Partial<EvalEnv> = {},
-  ): EvalEnv {
+  env(self: string | undefined, path: string, at: Parameters<Diagnostics['add']>[1]): EvalEnv {
     return {
       input: (name) => (this.inputs.has(name) ? { value: this.inputs.get(name)! } : undefined),
-      properties: (node) => this.properties(node),
+      property: (node, name) => this.property(node, name),
       self,
       report: (message) => this.diagnostics.add('evaluation', at, path, message),
-      ...extra,
     };
   }
 
+  property(node: string, name: string): PropertyLookup {
+    const template = this.blueprint.nodeTemplates.get(node);
+    if (!template) return 'missing-node';
+    if (!Object.hasOwn(template.properties, name)) return 'missing';
+    const key = `${node}.${name}`;
+    if (this.values.has(key)) return { value: this.values.get(key)! };
+    const path = `node_templates.${node}.properties.${name}`;
+    const at = locOf(template.properties, name);
+    const cycleStart = this.active.indexOf(key);
+    if (cycleStart >= 0) {
+      const cycle = [...this.active.slice(cycleStart), key].join(' -> ');
+      this.diagnostics.add('property-cycle', at, path, `get_property cycle: ${cycle}`);
+      return 'cycle';
+    }
+    this.active.push(key);
+    const raw = template.properties[name]!;
+    const before = this.diagnostics.problems.length;
+    const value = evaluateStatic(raw, this.env(node, path, at));
+    this.active.pop();
+    const schema = this.blueprint.nodeTypes.get(template.type)?.properties.get(name);
+    const checked = schema && value !== raw ? checkValue(value, schema, path, at, this.ctx) : value;
+    if (schema?.required && value === null && raw !== null && this.diagnostics.problems.length === before) {
+      this.diagnostics.add('missing-property', at, path, `required property '${name}' evaluated to null`);
+    }
+    this.values.set(key, checked);
+    return { value: checked };
+  }
+
+  /** Every property of a node template, evaluated. */
   properties(node: string): ValueMap | undefined {
-    const known = this.done.get(node);
+    const known = this.evaluated.get(node);
     if (known) return known;
     const template = this.blueprint.nodeTemplates.get(node);
     if (!template) return undefined;
-    if (this.active.has(node)) {
-      this.diagnostics.add(
-        'property-cycle',
-        template.at,
-        `node_templates.${node}.properties`,
-        `get_property cycle through node '${node}'`,
-      );
-      return {};
-    }
-    this.active.add(node);
-    const type = this.blueprint.nodeTypes.get(template.type)!;
-    const ctx = {
-      version: this.blueprint.version,
-      dataTypes: this.blueprint.dataTypes,
-      diagnostics: this.diagnostics,
-    };
     const out: ValueMap = {};
-    for (const [name, raw] of Object.entries(template.properties)) {
-      const path = `node_templates.${node}.properties.${name}`;
-      const at = locOf(template.properties, name);
-      // Properties of the same node may refer to each other: evaluate them one by one.
-      const value = evaluateStatic(
-        raw,
-        this.env(node, path, at, {
-          properties: (n) => (n === node ? { ...template.properties, ...out } : this.properties(n)),
-        }),
-      );
-      const schema = type.properties.get(name);
-      out[name] = schema && value !== raw ? checkValue(value, schema, path, at, ctx) : value;
-      if (schema?.required && value === null && functionName(raw) === 'get_input') {
-        this.diagnostics.add('missing-property', at, path, `required property '${name}' evaluated to null`);
-      }
+    for (const name of Object.keys(template.properties)) {
+      const found = this.property(node, name);
+      out[name] = typeof found === 'object' ? found.value : null;
     }
-    this.active.delete(node);
-    this.done.set(node, out);
+    this.evaluated.set(node, out);
     return out;
   }
 }
@@ -154,15 +153,14 @@ function evaluateCount(
   path: string,
   diagnostics: Diagnostics,
   fallback: number,
+  at: Loc | undefined,
 ): number {
-  const result = functionName(value)
-    ? evaluateStatic(value, evaluator.env(undefined, path, undefined))
-    : value;
+  const result = functionName(value) ? evaluateStatic(value, evaluator.env(undefined, path, at)) : value;
   if (result === 'UNBOUNDED') return -1;
   if (typeof result !== 'number' || !Number.isInteger(result) || result < -1) {
     diagnostics.add(
       'bad-value',
-      undefined,
+      at,
       path,
       `expected an integer instance count, got ${JSON.stringify(result)}`,
     );
@@ -173,9 +171,16 @@ function evaluateCount(
 
 function counts(raw: InstanceCounts, evaluator: PropertyEvaluator, path: string, diagnostics: Diagnostics) {
   const result = {
-    default: evaluateCount(raw.default, evaluator, `${path}.default_instances`, diagnostics, 1),
-    min: evaluateCount(raw.min, evaluator, `${path}.min_instances`, diagnostics, 0),
-    max: evaluateCount(raw.max, evaluator, `${path}.max_instances`, diagnostics, -1),
+    default: evaluateCount(
+      raw.default,
+      evaluator,
+      `${path}.default_instances`,
+      diagnostics,
+      1,
+      raw.at?.default,
+    ),
+    min: evaluateCount(raw.min, evaluator, `${path}.min_instances`, diagnostics, 0, raw.at?.min),
+    max: evaluateCount(raw.max, evaluator, `${path}.max_instances`, diagnostics, -1, raw.at?.max),
   };
   if (result.default < 0) {
     diagnostics.add(
@@ -206,11 +211,17 @@ export function planDeployment(blueprint: Blueprint, options: PlanOptions): Plan
     for (const [iface, ops] of template.interfaces) {
       for (const [name, op] of ops) {
         if (op.kind === 'noop' || Object.keys(op.inputs).length === 0) continue;
-        const path = `node_templates.${template.name}.interfaces.${iface}.${name}.inputs`;
-        operationInputs.set(
-          `${iface}.${name}`,
-          evaluateStatic(op.inputs, evaluator.env(template.name, path, op.at)) as ValueMap,
-        );
+        const base = `node_templates.${template.name}.interfaces.${iface}.${name}.inputs`;
+        const evaluated: ValueMap = {};
+        for (const [input, raw] of Object.entries(op.inputs)) {
+          // An inherited input's value is written in the type, at its default.
+          const own = op.templateInputs ? Object.hasOwn(op.templateInputs, input) : !op.inputSchemas;
+          const at = own
+            ? locOf(op.templateInputs ?? op.inputs, input)
+            : (op.inputSchemas?.get(input)?.defaultAt ?? op.at);
+          evaluated[input] = evaluateStatic(raw, evaluator.env(template.name, `${base}.${input}`, at));
+        }
+        operationInputs.set(`${iface}.${name}`, evaluated);
       }
     }
     const host = template.relationships.find((r) => r.hierarchy.includes(CONTAINED_IN))?.target;
@@ -261,7 +272,10 @@ export function planDeployment(blueprint: Blueprint, options: PlanOptions): Plan
     for (const def of defs.values()) {
       into.set(
         def.name,
-        evaluateStatic(def.value, evaluator.env(undefined, `${section}.${def.name}.value`, def.at)),
+        evaluateStatic(
+          def.value,
+          evaluator.env(undefined, `${section}.${def.name}.value`, def.valueAt ?? def.at),
+        ),
       );
     }
   }

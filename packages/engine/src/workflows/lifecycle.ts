@@ -1,5 +1,5 @@
 import type { Interfaces, Operation, RelationshipTemplate } from '../dsl/blueprint-types.js';
-import type { NodeInstance } from '../model/plan.js';
+import type { NodeInstance, RelationshipInstance } from '../model/plan.js';
 
 /** What a lifecycle graph needs to know about a node. */
 export interface LifecycleNode {
@@ -107,9 +107,10 @@ function instanceSubgraph(
   node: LifecycleNode,
   steps: Step[],
   nodeOfInstance: (id: string) => string,
-): { first: Task; last: Task } {
+): Ends {
   let tail: Task[] = [];
   let first: Task | undefined;
+  const byOperation = new Map<string, Task>();
   const append = (parallel: Task[]) => {
     if (parallel.length === 0) return;
     const deps = tail.map((t) => t.id);
@@ -119,6 +120,8 @@ function instanceSubgraph(
     }
     tail = parallel;
     first ??= tail[0];
+    for (const task of parallel)
+      if (task.operation && !task.relationship) byOperation.set(task.operation, task);
   };
   const task = (fields: Partial<Task> & Pick<Task, 'kind'>): Task =>
     ({ id: -1, instanceId: instance.id, node: instance.node, dependsOn: [], ...fields }) as Task;
@@ -165,7 +168,29 @@ function instanceSubgraph(
       for (const group of ordered) append(group);
     }
   }
-  return { first: first!, last: tail[tail.length - 1]! };
+  return { first: first!, last: tail[tail.length - 1]!, byOperation };
+}
+
+interface Ends {
+  first: Task;
+  last: Task;
+  /** The instance's own operation tasks by full operation name. */
+  byOperation: Map<string, Task>;
+}
+
+const LIFECYCLE_OPERATION_DEPENDENCY = 'cloudify.relationships.depends_on_lifecycle_operation';
+
+/**
+ * The task a source waits for: the target's whole subgraph, or for depends_on_lifecycle_operation
+ * only the named operation of the target (when the target has it).
+ */
+function awaitedTask(rel: RelationshipInstance, node: LifecycleNode, target: Ends): Task {
+  if (!rel.hierarchy.includes(LIFECYCLE_OPERATION_DEPENDENCY)) return target.last;
+  const operation = node.template.relationships[rel.index]?.properties.operation;
+  if (typeof operation !== 'string') return target.last;
+  return (
+    target.byOperation.get(operation) ?? target.byOperation.get(`${LIFECYCLE}.${operation}`) ?? target.last
+  );
 }
 
 function lifecycleGraph(
@@ -177,7 +202,7 @@ function lifecycleGraph(
 ): TaskGraph {
   const builder = new GraphBuilder();
   const nodeById = new Map(instances.map((i) => [i.id, i.node]));
-  const ends = new Map<string, { first: Task; last: Task }>();
+  const ends = new Map<string, Ends>();
   for (const instance of instances) {
     ends.set(
       instance.id,
@@ -190,8 +215,9 @@ function lifecycleGraph(
       const source = ends.get(instance.id)!;
       const target = ends.get(rel.targetId);
       if (!target) continue;
-      const [before, after] = reversed ? [source, target] : [target, source];
-      if (!after.first.dependsOn.includes(before.last.id)) after.first.dependsOn.push(before.last.id);
+      const awaited = reversed ? source.last : awaitedTask(rel, nodes.get(instance.node)!, target);
+      const after = reversed ? target : source;
+      if (!after.first.dependsOn.includes(awaited.id)) after.first.dependsOn.push(awaited.id);
     }
   }
   return { workflow, tasks: builder.tasks };
