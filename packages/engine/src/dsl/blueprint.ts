@@ -6,6 +6,7 @@ import type {
   Interfaces,
   NodeTemplate,
   NodeType,
+  Operation,
   OutputDef,
   PluginDef,
   PolicyDef,
@@ -443,6 +444,7 @@ class Builder {
   }
 
   private names?: { inputs: Set<string>; nodes: Set<string> };
+  private readonly checkedOperations = new WeakSet<Operation>();
 
   scope(kind: ScopeKind): FunctionScope {
     // Built once: scopes are made for every template and operation.
@@ -546,6 +548,9 @@ class Builder {
       );
       for (const [iface, ops] of interfaces) {
         for (const [name, op] of ops) {
+          // Operations inherited unchanged are shared by every template of a type: check them once.
+          if (this.checkedOperations.has(op)) continue;
+          this.checkedOperations.add(op);
           resolveImplementation(op, `${path}.interfaces.${iface}.${name}`, resolveCtx);
           this.checkFunctionsIn(
             op.inputs,
@@ -691,6 +696,8 @@ class Builder {
       ] as const) {
         for (const [iface, ops] of ifaces) {
           for (const [name, op] of ops) {
+            if (this.checkedOperations.has(op)) continue;
+            this.checkedOperations.add(op);
             resolveImplementation(op, `${relPath}.${side}.${iface}.${name}`, resolveCtx);
             this.checkFunctionsIn(
               op.inputs,

@@ -111,7 +111,11 @@ const IMPLICIT_TAGS = [nullYaml11Tag, boolYaml11Tag, intYaml11Tag, floatYaml11Ta
 const PYYAML_STRINGS = new Set(['y', 'Y', 'n', 'N']);
 
 /** A plain scalar resolved with YAML 1.1 rules: yes/no/on/off are booleans; timestamps stay text. */
+/** First characters a YAML 1.1 null, boolean or number can start with; any other plain scalar is text. */
+const NON_TEXT_START = new Set('~nNtTfFyYoO0123456789+-.'.split(''));
+
 function resolvePlain(text: string): Value {
+  if (text !== '' && !NON_TEXT_START.has(text[0]!)) return text;
   if (PYYAML_STRINGS.has(text)) return text;
   for (const tag of IMPLICIT_TAGS) {
     const first = tag.implicitFirstChars;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const SUFFIXES = 36 ** 6;
 
 /** A small seeded generator (mulberry32): fast, and the same seed gives the same ids. */
 function generator(seed: number): () => number {
@@ -35,8 +35,10 @@ export class InstanceIdFactory {
       this.generators.set(node, random);
     }
     for (;;) {
-      let suffix = '';
-      for (let i = 0; i < 6; i++) suffix += ALPHABET[Math.floor(random() * ALPHABET.length)];
+      // Six base-36 digits (a-z0-9), from one draw.
+      const suffix = Math.floor(random() * SUFFIXES)
+        .toString(36)
+        .padStart(6, '0');
       const id = `${node}_${suffix}`;
       if (!this.taken.has(id)) {
         this.taken.add(id);

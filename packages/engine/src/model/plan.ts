@@ -433,71 +433,68 @@ function expand(
   const instances: NodeInstance[] = [];
   const groupInstances: GroupInstance[] = [];
   const byId = new Map<string, NodeInstance>();
+  const placedById = new Map<string, Placed>();
   for (const entity of tree.order) {
     const k = key(entity);
     const p = tree.parent.get(k);
     const parents: (Placed | undefined)[] = p ? (placed.get(key(p)) ?? []) : [undefined];
-    const count =
-      entity.kind === 'node'
-        ? nodes.get(entity.name)!.counts.default
-        : (groupCounts.get(entity.name)?.default ?? 1);
+    const node = entity.kind === 'node' ? nodes.get(entity.name)! : undefined;
+    const count = node ? node.counts.default : (groupCounts.get(entity.name)?.default ?? 1);
+    const hostKey = node?.host ? `node:${node.host}` : undefined;
+    const isCompute = node?.hierarchy.includes('cloudify.nodes.Compute') ?? false;
     const list: Placed[] = [];
+    let index = 0;
     for (const parentInstance of parents) {
+      // Scaling groups along the chain are the same for every instance under this parent.
+      const groups: { name: string; id: string }[] = [];
+      for (let q = parentInstance; q; q = q.parent)
+        if (q.entity.kind === 'group') groups.unshift({ name: q.entity.name, id: q.id });
+      const containedIn =
+        hostKey && parentInstance
+          ? scopeOf({ id: '', entity, entityKey: k, parent: parentInstance }, hostKey)
+          : undefined;
       for (let i = 0; i < count; i++) {
         const id = ids.next(entity.name);
         const self: Placed = { id, entity, entityKey: k, parent: parentInstance };
         list.push(self);
-        if (entity.kind === 'group') {
+        placedById.set(id, self);
+        if (!node) {
           groupInstances.push({ id, group: entity.name });
           continue;
         }
-        const node = nodes.get(entity.name)!;
         const instance: NodeInstance = {
           id,
           node: entity.name,
-          index: 0,
-          scalingGroups: [],
+          index: ++index,
+          scalingGroups: groups.slice(),
           relationships: [],
         };
-        if (node.host) instance.containedIn = scopeOf(self, `node:${node.host}`);
-        for (let p = self.parent; p; p = p.parent) {
-          if (p.entity.kind === 'group') instance.scalingGroups.unshift({ name: p.entity.name, id: p.id });
+        if (containedIn) {
+          instance.containedIn = containedIn;
+          const host = byId.get(containedIn)?.hostId;
+          if (host) instance.hostId = host;
         }
+        // The nearest Compute up the containment chain is the host.
+        if (isCompute) instance.hostId = id;
         instances.push(instance);
         byId.set(id, instance);
       }
     }
+    if (node) node.instanceCount = index;
     placed.set(k, list);
   }
-  // Indexes per node, in creation order.
-  const perNode = new Map<string, number>();
-  for (const instance of instances) {
-    const n = (perNode.get(instance.node) ?? 0) + 1;
-    perNode.set(instance.node, n);
-    instance.index = n;
-  }
-  for (const node of nodes.values()) node.instanceCount = perNode.get(node.name) ?? 0;
 
-  // Hosts: the nearest Compute instance up the containment chain.
-  const hostOf = new Map<string, string | undefined>();
-  const findHost = (instance: NodeInstance): string | undefined => {
-    if (hostOf.has(instance.id)) return hostOf.get(instance.id);
-    const node = nodes.get(instance.node)!;
-    let host: string | undefined;
-    if (node.hierarchy.includes('cloudify.nodes.Compute')) host = instance.id;
-    else if (instance.containedIn) host = findHost(byId.get(instance.containedIn)!);
-    hostOf.set(instance.id, host);
-    return host;
+  // The innermost entity both ends of a relationship sit in (decided per template, not per instance).
+  const sharedKeyOf = (source: string, target: string): string | undefined => {
+    const sourceChain = [...tree.ancestors.get(`node:${source}`)!, { kind: 'node', name: source } as Entity];
+    const targetChain = [...tree.ancestors.get(`node:${target}`)!, { kind: 'node', name: target } as Entity];
+    let shared: string | undefined;
+    for (let i = 0; i < Math.min(sourceChain.length, targetChain.length); i++) {
+      if (key(sourceChain[i]!) !== key(targetChain[i]!)) break;
+      shared = key(sourceChain[i]!);
+    }
+    return shared;
   };
-  for (const instance of instances) {
-    const host = findHost(instance);
-    if (host) instance.hostId = host;
-  }
-
-  // Relationship instances: targets restricted to the scope both ends share.
-  const placedById = new Map<string, Placed>();
-  for (const list of placed.values()) for (const item of list) placedById.set(item.id, item);
-  const allToOne = new Map<string, string>();
   // Target instances grouped by the instance of a shared ancestor they sit under.
   const scopedIndex = new Map<string, Map<string, Placed[]>>();
   const scopedTargets = (target: string, sharedKey: string, scopeId: string | undefined): Placed[] => {
@@ -515,54 +512,43 @@ function expand(
     }
     return index.get(scopeId ?? '') ?? [];
   };
-  // The innermost entity both ends of a relationship sit in (decided per template, not per instance).
-  const sharedScope = new Map<string, string | undefined>();
-  const sharedKeyOf = (source: string, target: string): string | undefined => {
-    const cacheKey = `${source}|${target}`;
-    if (sharedScope.has(cacheKey)) return sharedScope.get(cacheKey);
-    const sourceChain = [...tree.ancestors.get(`node:${source}`)!, { kind: 'node', name: source } as Entity];
-    const targetChain = [...tree.ancestors.get(`node:${target}`)!, { kind: 'node', name: target } as Entity];
-    let shared: string | undefined;
-    for (let i = 0; i < Math.min(sourceChain.length, targetChain.length); i++) {
-      if (key(sourceChain[i]!) !== key(targetChain[i]!)) break;
-      shared = key(sourceChain[i]!);
-    }
-    sharedScope.set(cacheKey, shared);
-    return shared;
-  };
-  for (const instance of instances) {
-    const template = blueprint.nodeTemplates.get(instance.node)!;
+  for (const template of blueprint.nodeTemplates.values()) {
     if (template.relationships.length === 0) continue;
-    const source = placedById.get(instance.id)!;
+    const sources = placed.get(`node:${template.name}`) ?? [];
     for (const rel of template.relationships) {
-      let candidates: Placed[];
-      let poolKey = `${instance.node}#${rel.index}`;
-      if (rel.hierarchy.includes(CONTAINED_IN)) {
-        const host = instance.containedIn ? placedById.get(instance.containedIn) : undefined;
-        candidates = host ? [host] : [];
-      } else {
-        const sharedKey = sharedKeyOf(instance.node, rel.target);
-        if (sharedKey) {
-          const sourceScope =
-            sharedKey === `node:${instance.node}` ? instance.id : scopeOf(source, sharedKey);
-          candidates = scopedTargets(rel.target, sharedKey, sourceScope);
-          poolKey += `#${sourceScope}`;
-        } else candidates = placed.get(`node:${rel.target}`) ?? [];
-        if (rel.connectionType === 'all_to_one' && candidates.length > 0) {
-          // Every source that sees the same candidates gets the same single target.
-          const chosen = allToOne.get(poolKey) ?? candidates[0]!.id;
-          allToOne.set(poolKey, chosen);
-          candidates = candidates.filter((c) => c.id === chosen);
+      const allTargets = placed.get(`node:${rel.target}`) ?? [];
+      const contained = rel.hierarchy.includes(CONTAINED_IN);
+      const sharedKey = contained ? undefined : sharedKeyOf(template.name, rel.target);
+      const selfScope = sharedKey === `node:${template.name}`;
+      // all_to_one: every source that sees the same candidates gets the same single target.
+      const chosenByScope = new Map<string | undefined, string>();
+      for (const source of sources) {
+        const instance = byId.get(source.id)!;
+        let candidates: Placed[];
+        let scope: string | undefined;
+        if (contained) {
+          const host = instance.containedIn ? placedById.get(instance.containedIn) : undefined;
+          candidates = host ? [host] : [];
+        } else {
+          if (sharedKey) {
+            scope = selfScope ? instance.id : scopeOf(source, sharedKey);
+            candidates = scopedTargets(rel.target, sharedKey, scope);
+          } else candidates = allTargets;
+          if (rel.connectionType === 'all_to_one' && candidates.length > 0) {
+            const chosen = chosenByScope.get(scope) ?? candidates[0]!.id;
+            chosenByScope.set(scope, chosen);
+            candidates = candidates.filter((c) => c.id === chosen);
+          }
         }
-      }
-      for (const target of candidates) {
-        instance.relationships.push({
-          type: rel.type,
-          hierarchy: rel.hierarchy,
-          target: rel.target,
-          targetId: target.id,
-          index: rel.index,
-        });
+        for (const target of candidates) {
+          instance.relationships.push({
+            type: rel.type,
+            hierarchy: rel.hierarchy,
+            target: rel.target,
+            targetId: target.id,
+            index: rel.index,
+          });
+        }
       }
     }
   }
