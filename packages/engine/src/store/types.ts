@@ -1,0 +1,235 @@
+/**
+ * The one store interface. SQL lives only in this folder; the executor, workflows and CLI see
+ * these records and methods. Both implementations (SQLite, PostgreSQL) pass the same suite.
+ *
+ * JSON-typed fields are stored as JSON text (SQLite) or jsonb (PostgreSQL) and come back parsed.
+ * Times are ISO-8601 strings in UTC; `notBefore` fields are epoch milliseconds.
+ */
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface BlueprintRecord {
+  /** Content hash of the blueprint's files (sha256 hex). */
+  id: string;
+  /** Path of the main file, relative to the blueprint's directory. */
+  mainFile: string;
+  /** Every file of the blueprint directory that was read, by relative path. */
+  files: Record<string, Uint8Array>;
+  createdAt: string;
+}
+
+export interface DeploymentRecord {
+  id: string;
+  blueprintId: string;
+  inputs: Record<string, Json>;
+  /** The planned deployment model the executor runs from (nodes, operations, outputs...). */
+  model: Json;
+  createdAt: string;
+}
+
+/** Lifecycle states of an instance, as Cloudify names them. */
+export type InstanceState =
+  | 'uninitialized'
+  | 'initializing'
+  | 'creating'
+  | 'created'
+  | 'configuring'
+  | 'configured'
+  | 'starting'
+  | 'started'
+  | 'stopping'
+  | 'stopped'
+  | 'deleting'
+  | 'deleted';
+
+export interface NodeInstanceRecord {
+  id: string;
+  deploymentId: string;
+  node: string;
+  index: number;
+  state: InstanceState;
+  runtimeProperties: Record<string, Json>;
+  /** Incremented by every runtime properties write (optimistic concurrency). */
+  version: number;
+  containedIn: string | null;
+  hostId: string | null;
+  /** Relationship instances: [{type, hierarchy, target, targetId, index}] */
+  relationships: Json;
+  scalingGroups: Json;
+}
+
+export type ExecutionStatus =
+  | 'pending'
+  | 'started'
+  | 'cancelling'
+  | 'force_cancelling'
+  | 'cancelled'
+  | 'terminated'
+  | 'failed'
+  /** Stopped after a crash with tasks that were in flight and are not resumable. */
+  | 'interrupted';
+
+/** Statuses in which an execution holds its deployment: only one such execution per deployment. */
+export const ACTIVE_EXECUTION_STATUSES: readonly ExecutionStatus[] = ['pending', 'started', 'cancelling', 'force_cancelling'];
+
+export interface ExecutionRecord {
+  id: string;
+  deploymentId: string;
+  workflow: string;
+  parameters: Record<string, Json>;
+  status: ExecutionStatus;
+  /** Why it failed: {message, task?, causes?}. */
+  error: Json;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+}
+
+export type TaskState = 'pending' | 'sent' | 'started' | 'succeeded' | 'failed' | 'rescheduled' | 'cancelled';
+
+export interface TaskRecord {
+  executionId: string;
+  /** Position in the execution's task graph (0-based). */
+  id: number;
+  kind: 'operation' | 'state';
+  instanceId: string;
+  node: string;
+  /** Full operation name, or null for state tasks. */
+  operation: string | null;
+  /** For state tasks: the instance state to set. */
+  targetState: string | null;
+  /** For relationship operations: {side, sourceId, targetId, targetNode, type, index}. */
+  relationship: Json;
+  dependsOn: number[];
+  state: TaskState;
+  /** Attempts made so far (Cloudify's retry_number of the next run). */
+  attempt: number;
+  /** Earliest time (epoch ms) a rescheduled task may run again. */
+  notBefore: number | null;
+  error: Json;
+  result: Json;
+  updatedAt: string;
+}
+
+export interface EventRecord {
+  /** Assigned by the store, increasing. */
+  seq?: number;
+  executionId: string | null;
+  deploymentId: string | null;
+  node: string | null;
+  instanceId: string | null;
+  operation: string | null;
+  taskId: number | null;
+  /** e.g. workflow_started, task_started, task_succeeded, task_failed, task_rescheduled, log */
+  type: string;
+  level: 'debug' | 'info' | 'warning' | 'error';
+  message: string;
+  data: Json;
+  timestamp: string;
+}
+
+export interface SecretRecord {
+  key: string;
+  /** AES-256-GCM ciphertext with its nonce and tag; never the plain value. */
+  ciphertext: Uint8Array;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Changes the executor writes together, in one transaction (group commit). */
+export interface Batch {
+  tasks?: Pick<TaskRecord, 'executionId' | 'id' | 'state' | 'attempt' | 'notBefore' | 'error' | 'result'>[];
+  instanceStates?: { id: string; state: InstanceState }[];
+  /** Runtime properties writes: applied only when the instance is still at `expectedVersion`. */
+  runtimeProperties?: { id: string; runtimeProperties: Record<string, Json>; expectedVersion: number }[];
+  events?: EventRecord[];
+  execution?: { id: string } & Partial<Pick<ExecutionRecord, 'status' | 'error' | 'startedAt' | 'endedAt'>>;
+}
+
+/** A runtime properties write lost a race: someone else wrote the instance first. */
+export class VersionConflictError extends Error {
+  constructor(
+    readonly instanceId: string,
+    readonly expectedVersion: number,
+    readonly actualVersion: number,
+  ) {
+    super(
+      `runtime properties of ${instanceId} changed concurrently (expected version ${expectedVersion}, found ${actualVersion})`,
+    );
+    this.name = 'VersionConflictError';
+  }
+}
+
+/** A deployment already has an execution that has not ended. */
+export class ActiveExecutionError extends Error {
+  constructor(
+    readonly deploymentId: string,
+    readonly activeExecutionId: string,
+    readonly activeWorkflow: string,
+  ) {
+    super(
+      `deployment '${deploymentId}' already has a running execution ${activeExecutionId} (${activeWorkflow}); wait for it, or cancel it with 'weft cancel'`,
+    );
+    this.name = 'ActiveExecutionError';
+  }
+}
+
+export class NotFoundError extends Error {
+  constructor(what: string, id: string) {
+    super(`${what} '${id}' not found`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export interface EventQuery {
+  executionId?: string;
+  deploymentId?: string;
+  /** Only events with seq greater than this. */
+  afterSeq?: number;
+  limit?: number;
+}
+
+export interface Store {
+  /** Creates or upgrades the schema (versioned migrations); safe to call every time. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  putBlueprint(blueprint: BlueprintRecord): Promise<void>;
+  getBlueprint(id: string): Promise<BlueprintRecord | undefined>;
+
+  /** Creates a deployment with its instances, all or nothing. */
+  createDeployment(deployment: DeploymentRecord, instances: NodeInstanceRecord[]): Promise<void>;
+  getDeployment(id: string): Promise<DeploymentRecord | undefined>;
+  listDeployments(): Promise<DeploymentRecord[]>;
+  /** Replaces the deployment model (after scale or update). */
+  updateDeploymentModel(id: string, model: Json): Promise<void>;
+  /** Deletes a deployment and everything under it (instances, executions, tasks, events). */
+  deleteDeployment(id: string): Promise<void>;
+
+  listInstances(deploymentId: string): Promise<NodeInstanceRecord[]>;
+  getInstance(id: string): Promise<NodeInstanceRecord | undefined>;
+  addInstances(instances: NodeInstanceRecord[]): Promise<void>;
+  removeInstances(ids: string[]): Promise<void>;
+  /** Writes runtime properties if the instance is at `expectedVersion`; returns the new version. */
+  updateRuntimeProperties(id: string, runtimeProperties: Record<string, Json>, expectedVersion: number): Promise<number>;
+
+  /**
+   * Creates an execution and its tasks, all or nothing. Throws ActiveExecutionError when the
+   * deployment already has an active execution (enforced by the database, not by a read first).
+   */
+  createExecution(execution: ExecutionRecord, tasks: TaskRecord[]): Promise<void>;
+  getExecution(id: string): Promise<ExecutionRecord | undefined>;
+  listExecutions(deploymentId?: string): Promise<ExecutionRecord[]>;
+  listTasks(executionId: string): Promise<TaskRecord[]>;
+
+  /** Writes a batch in one transaction; a runtime properties version conflict rolls it all back. */
+  applyBatch(batch: Batch): Promise<void>;
+
+  listEvents(query: EventQuery): Promise<EventRecord[]>;
+
+  putSecret(secret: SecretRecord): Promise<void>;
+  getSecret(key: string): Promise<SecretRecord | undefined>;
+  listSecrets(): Promise<Pick<SecretRecord, 'key' | 'createdAt' | 'updatedAt'>[]>;
+  /** Returns false when there was no such secret. */
+  deleteSecret(key: string): Promise<boolean>;
+}
