@@ -3,7 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fileSystemReader, installGraph, parseBlueprint, planDeployment } from '@weft/engine';
+import {
+  deploymentModel,
+  fileSystemReader,
+  installGraph,
+  parseBlueprint,
+  planDeployment,
+} from '@weft/engine';
 import { generateBlueprint } from './generate.js';
 
 interface Result {
@@ -35,7 +41,7 @@ function measure(templates: number): Result {
     if (!planned.plan)
       throw new Error(`plan failed: ${JSON.stringify(planned.problems.problems.slice(0, 3))}`);
     const t2 = performance.now();
-    const graph = installGraph(planned.plan.nodes, planned.plan.instances);
+    const graph = installGraph(deploymentModel(planned.plan).nodes, planned.plan.instances);
     const t3 = performance.now();
     return {
       templates,

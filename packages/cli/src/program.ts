@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { inspectCommands } from './commands/inspect.js';
 import { planCommand } from './commands/plan.js';
+import { runCommands } from './commands/run.js';
+import { secretCommands } from './commands/secrets.js';
 import { validateCommand } from './commands/validate.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -24,5 +27,8 @@ Examples:
     );
   validateCommand(program);
   planCommand(program);
+  runCommands(program);
+  inspectCommands(program);
+  secretCommands(program);
   return program;
 }

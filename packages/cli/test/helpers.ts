@@ -16,13 +16,16 @@ export interface RunResult {
 }
 
 /** Runs the real `weft` command in a child process. */
-export function weft(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): RunResult {
+export function weft(
+  args: string[],
+  options: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): RunResult {
   const started = performance.now();
   const child = spawnSync(process.execPath, [weftBin, ...args], {
     cwd: options.cwd ?? repoRoot,
     encoding: 'utf8',
     timeout: options.timeoutMs ?? 60_000,
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
   });
   return { code: child.status, stdout: child.stdout, stderr: child.stderr, ms: performance.now() - started };
 }

@@ -5,7 +5,30 @@ export type { BlueprintReader } from './dsl/reader.js';
 export { DSL_VERSIONS, type DslVersion } from './dsl/versions.js';
 export type { Value, ValueMap } from './dsl/yaml-source.js';
 export { isMapping, parseScalarText, parseYaml } from './dsl/yaml-source.js';
+export type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from './executor/dispatcher.js';
+export {
+  DEFAULT_TASK_RETRIES,
+  DEFAULT_TASK_RETRY_INTERVAL,
+  ExecutionStateError,
+  Executor,
+  type ExecutorOptions,
+} from './executor/executor.js';
+export {
+  type InProcessContext,
+  InProcessDispatcher,
+  type InProcessOperation,
+} from './executor/in-process.js';
+export { Masker } from './executor/masker.js';
 export { fileSystemReader } from './io/fs-reader.js';
+export { loadSecretKey } from './io/secret-key.js';
+export {
+  type DeploymentModel,
+  deploymentModel,
+  type NodeModel,
+  type OperationModel,
+  type RelationshipModel,
+  type WorkflowModel,
+} from './model/deployment-model.js';
 export { bindInputs } from './model/inputs.js';
 export {
   type DeploymentPlan,
@@ -24,4 +47,12 @@ export {
   type PlanStepJson,
   planToJson,
 } from './plan-report.js';
+export { ModuleDispatcher, PluginLoadError } from './runtime/module-dispatcher.js';
+export { SecretKeyError } from './secrets/crypto.js';
+export { parseSecret, Secrets } from './secrets/secrets.js';
+export { createDeployment, startExecution } from './service/deployments.js';
+export { evaluateOutputs } from './service/outputs.js';
+export * from './store/index.js';
+export { BUILTIN_WORKFLOWS, WorkflowError } from './workflows/builtin.js';
+export type { WorkflowContext } from './workflows/custom.js';
 export { installGraph, type Task, type TaskGraph, uninstallGraph, waves } from './workflows/lifecycle.js';

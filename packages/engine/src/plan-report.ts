@@ -1,9 +1,9 @@
 import { relative } from 'node:path';
 import { parseBlueprint } from './dsl/blueprint.js';
-import type { Operation } from './dsl/blueprint-types.js';
 import type { Diagnostics } from './dsl/diagnostics.js';
 import type { BlueprintReader } from './dsl/reader.js';
 import type { Value, ValueMap } from './dsl/yaml-source.js';
+import { deploymentModel, type OperationModel } from './model/deployment-model.js';
 import { type DeploymentPlan, planDeployment } from './model/plan.js';
 import { installGraph, type Task, waves } from './workflows/lifecycle.js';
 
@@ -75,7 +75,7 @@ export interface PlanJson {
   outputs: Record<string, Value>;
 }
 
-function implementationOf(op: Operation | undefined): string {
+function implementationOf(op: OperationModel | undefined): string {
   if (!op) return '';
   if (op.kind === 'script') return op.script?.path ?? '<inline script>';
   return op.implementation;
@@ -83,7 +83,7 @@ function implementationOf(op: Operation | undefined): string {
 
 /** The install operations in waves (state changes left out; empty waves dropped). */
 export function installSteps(plan: DeploymentPlan): PlanStepJson[] {
-  const graph = installGraph(plan.nodes, plan.instances);
+  const graph = installGraph(deploymentModel(plan).nodes, plan.instances);
   const steps: PlanStepJson[] = [];
   let wave = 0;
   for (const tasks of waves(graph)) {

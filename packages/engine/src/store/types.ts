@@ -70,7 +70,12 @@ export type ExecutionStatus =
   | 'interrupted';
 
 /** Statuses in which an execution holds its deployment: only one such execution per deployment. */
-export const ACTIVE_EXECUTION_STATUSES: readonly ExecutionStatus[] = ['pending', 'started', 'cancelling', 'force_cancelling'];
+export const ACTIVE_EXECUTION_STATUSES: readonly ExecutionStatus[] = [
+  'pending',
+  'started',
+  'cancelling',
+  'force_cancelling',
+];
 
 export interface ExecutionRecord {
   id: string;
@@ -101,6 +106,10 @@ export interface TaskRecord {
   /** For relationship operations: {side, sourceId, targetId, targetNode, type, index}. */
   relationship: Json;
   dependsOn: number[];
+  /** Inputs given for this task over the operation's own (e.g. execute_operation kwargs), or null. */
+  inputs: Json;
+  /** A failure of this task does not fail the execution. */
+  ignoreFailure: boolean;
   state: TaskState;
   /** Attempts made so far (Cloudify's retry_number of the next run). */
   attempt: number;
@@ -211,7 +220,11 @@ export interface Store {
   addInstances(instances: NodeInstanceRecord[]): Promise<void>;
   removeInstances(ids: string[]): Promise<void>;
   /** Writes runtime properties if the instance is at `expectedVersion`; returns the new version. */
-  updateRuntimeProperties(id: string, runtimeProperties: Record<string, Json>, expectedVersion: number): Promise<number>;
+  updateRuntimeProperties(
+    id: string,
+    runtimeProperties: Record<string, Json>,
+    expectedVersion: number,
+  ): Promise<number>;
 
   /**
    * Creates an execution and its tasks, all or nothing. Throws ActiveExecutionError when the

@@ -1,10 +1,15 @@
-import type { Interfaces, Operation, RelationshipTemplate } from '../dsl/blueprint-types.js';
-import type { NodeInstance, RelationshipInstance } from '../model/plan.js';
+import type { NodeModel, OperationModel } from '../model/deployment-model.js';
+import type { RelationshipInstance } from '../model/plan.js';
+import type { Json } from '../store/types.js';
 
 /** What a lifecycle graph needs to know about a node. */
-export interface LifecycleNode {
-  interfaces: Interfaces;
-  template: { relationships: RelationshipTemplate[] };
+export type LifecycleNode = Pick<NodeModel, 'operations' | 'relationships'>;
+
+/** What a lifecycle graph needs to know about an instance. */
+export interface LifecycleInstance {
+  id: string;
+  node: string;
+  relationships: RelationshipInstance[];
 }
 
 export interface RelationshipEnd {
@@ -25,11 +30,15 @@ export interface Task {
   node: string;
   /** Full operation name, e.g. `cloudify.interfaces.lifecycle.create`. */
   operation?: string;
-  operationDef?: Operation;
+  operationDef?: OperationModel;
   /** For state tasks: the state the instance moves to. */
   state?: string;
   relationship?: RelationshipEnd;
   dependsOn: number[];
+  /** Inputs given for this task, over the operation's own (execute_operation's operation_kwargs). */
+  inputs?: Record<string, Json>;
+  /** A failure of this task does not fail the execution (heal's uninstall half). */
+  ignoreFailure?: boolean;
 }
 
 export interface TaskGraph {
@@ -81,9 +90,8 @@ const UNINSTALL_STEPS: Step[] = [
   { kind: 'state', state: 'deleted' },
 ];
 
-function operationOf(interfaces: Interfaces, iface: string, op: string): Operation | undefined {
-  const found = interfaces.get(iface)?.get(op);
-  return found && found.kind !== 'noop' ? found : undefined;
+function operationOf(operations: Record<string, OperationModel>, name: string): OperationModel | undefined {
+  return Object.hasOwn(operations, name) ? operations[name] : undefined;
 }
 
 class GraphBuilder {
@@ -103,7 +111,7 @@ class GraphBuilder {
  */
 function instanceSubgraph(
   builder: GraphBuilder,
-  instance: NodeInstance,
+  instance: LifecycleInstance,
   node: LifecycleNode,
   steps: Step[],
   nodeOfInstance: (id: string) => string,
@@ -128,14 +136,14 @@ function instanceSubgraph(
   for (const step of steps) {
     if (step.kind === 'state') append([task({ kind: 'state', state: step.state })]);
     else if (step.kind === 'op') {
-      const def = operationOf(node.interfaces, step.iface, step.op);
+      const def = operationOf(node.operations, `${step.iface}.${step.op}`);
       if (def)
         append([task({ kind: 'operation', operation: `${step.iface}.${step.op}`, operationDef: def })]);
     } else {
       if (instance.relationships.length === 0) continue;
       const groups = new Map<string, Task[]>();
       for (const rel of instance.relationships) {
-        const template = node.template.relationships[rel.index];
+        const template = node.relationships[rel.index];
         if (!template) continue;
         let group = groups.get(rel.target);
         if (!group) {
@@ -143,8 +151,8 @@ function instanceSubgraph(
           groups.set(rel.target, group);
         }
         for (const side of ['source', 'target'] as const) {
-          const ifaces = side === 'source' ? template.sourceInterfaces : template.targetInterfaces;
-          const def = operationOf(ifaces, RELATIONSHIP_LIFECYCLE, step.op);
+          const ops = side === 'source' ? template.sourceOperations : template.targetOperations;
+          const def = operationOf(ops, `${RELATIONSHIP_LIFECYCLE}.${step.op}`);
           if (!def) continue;
           group.push(
             task({
@@ -186,7 +194,7 @@ const LIFECYCLE_OPERATION_DEPENDENCY = 'cloudify.relationships.depends_on_lifecy
  */
 function awaitedTask(rel: RelationshipInstance, node: LifecycleNode, target: Ends): Task {
   if (!rel.hierarchy.includes(LIFECYCLE_OPERATION_DEPENDENCY)) return target.last;
-  const operation = node.template.relationships[rel.index]?.properties.operation;
+  const operation = node.relationships[rel.index]?.properties.operation;
   if (typeof operation !== 'string') return target.last;
   return (
     target.byOperation.get(operation) ?? target.byOperation.get(`${LIFECYCLE}.${operation}`) ?? target.last
@@ -195,8 +203,8 @@ function awaitedTask(rel: RelationshipInstance, node: LifecycleNode, target: End
 
 function lifecycleGraph(
   workflow: string,
-  nodes: Map<string, LifecycleNode>,
-  instances: NodeInstance[],
+  nodes: Record<string, LifecycleNode>,
+  instances: LifecycleInstance[],
   steps: Step[],
   reversed: boolean,
 ): TaskGraph {
@@ -206,7 +214,7 @@ function lifecycleGraph(
   for (const instance of instances) {
     ends.set(
       instance.id,
-      instanceSubgraph(builder, instance, nodes.get(instance.node)!, steps, (id) => nodeById.get(id) ?? ''),
+      instanceSubgraph(builder, instance, nodes[instance.node]!, steps, (id) => nodeById.get(id) ?? ''),
     );
   }
   // A source's whole subgraph waits for its targets' (install), or the reverse (uninstall).
@@ -215,7 +223,7 @@ function lifecycleGraph(
       const source = ends.get(instance.id)!;
       const target = ends.get(rel.targetId);
       if (!target) continue;
-      const awaited = reversed ? source.last : awaitedTask(rel, nodes.get(instance.node)!, target);
+      const awaited = reversed ? source.last : awaitedTask(rel, nodes[instance.node]!, target);
       const after = reversed ? target : source;
       if (!after.first.dependsOn.includes(awaited.id)) after.first.dependsOn.push(awaited.id);
     }
@@ -223,11 +231,17 @@ function lifecycleGraph(
   return { workflow, tasks: builder.tasks };
 }
 
-export function installGraph(nodes: Map<string, LifecycleNode>, instances: NodeInstance[]): TaskGraph {
+export function installGraph(
+  nodes: Record<string, LifecycleNode>,
+  instances: LifecycleInstance[],
+): TaskGraph {
   return lifecycleGraph('install', nodes, instances, INSTALL_STEPS, false);
 }
 
-export function uninstallGraph(nodes: Map<string, LifecycleNode>, instances: NodeInstance[]): TaskGraph {
+export function uninstallGraph(
+  nodes: Record<string, LifecycleNode>,
+  instances: LifecycleInstance[],
+): TaskGraph {
   return lifecycleGraph('uninstall', nodes, instances, UNINSTALL_STEPS, true);
 }
 

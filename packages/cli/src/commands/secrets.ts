@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { UsageError } from '../output.js';
+import { openState, type StateOptions } from '../state.js';
+
+type Flags = StateOptions & { json?: boolean };
+
+const common = (command: Command) =>
+  command
+    .option('--json', 'print JSON')
+    .option('--state-dir <DIR>', 'where local state is kept (default ./.weft, or WEFT_HOME)')
+    .option('--db <URL>', 'a PostgreSQL URL instead of the local SQLite file (or WEFT_DATABASE_URL)');
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '');
+}
+
+export function secretCommands(program: Command): void {
+  const secrets = program
+    .command('secrets')
+    .description('secrets read by get_secret, stored encrypted (AES-256-GCM)');
+  common(
+    secrets
+      .command('set')
+      .description('store a secret (the value from the argument, or from standard input with -)')
+      .argument('<key>', 'the secret name')
+      .argument('<value>', 'the value, or - to read it from standard input'),
+  ).action(async (key: string, value: string, flags: Flags) => {
+    const state = await openState(flags);
+    try {
+      await state.secrets.set(key, value === '-' ? await readStdin() : value);
+      process.stdout.write(flags.json ? `${JSON.stringify({ key })}\n` : `Secret '${key}' stored\n`);
+    } finally {
+      await state.close();
+    }
+  });
+  common(
+    secrets.command('get').description("print a secret's value").argument('<key>', 'the secret name'),
+  ).action(async (key: string, flags: Flags) => {
+    const state = await openState(flags);
+    try {
+      const value = await state.secrets.get(key);
+      if (value === undefined) throw new UsageError(`no secret '${key}'`);
+      process.stdout.write(flags.json ? `${JSON.stringify({ key, value })}\n` : `${value}\n`);
+    } finally {
+      await state.close();
+    }
+  });
+  common(secrets.command('list').description('list secret names (never values)')).action(
+    async (flags: Flags) => {
+      const state = await openState(flags);
+      try {
+        const all = await state.secrets.list();
+        process.stdout.write(
+          flags.json
+            ? `${JSON.stringify(all, null, 2)}\n`
+            : all.map((s) => `${s.key}  updated ${s.updatedAt}\n`).join(''),
+        );
+      } finally {
+        await state.close();
+      }
+    },
+  );
+  common(
+    secrets.command('delete').description('delete a secret').argument('<key>', 'the secret name'),
+  ).action(async (key: string, flags: Flags) => {
+    const state = await openState(flags);
+    try {
+      if (!(await state.secrets.delete(key))) throw new UsageError(`no secret '${key}'`);
+      process.stdout.write(
+        flags.json ? `${JSON.stringify({ deleted: key })}\n` : `Secret '${key}' deleted\n`,
+      );
+    } finally {
+      await state.close();
+    }
+  });
+}

@@ -1,0 +1,29 @@
+import type { EventRecord, ExecutionRecord } from '@weft/engine';
+
+/** One plain, timestamped line per event (for logs, CI and pipes). */
+export function eventLine(event: EventRecord): string {
+  const where = event.instanceId
+    ? ` [${event.instanceId}${event.operation ? ` ${event.operation.split('.').slice(-1)[0]}` : ''}]`
+    : '';
+  const level = event.level === 'info' ? '' : ` ${event.level.toUpperCase()}`;
+  return `${event.timestamp}${level}${where} ${event.message}`;
+}
+
+/** What a failed execution leaves the user with: the task, the error, its causes, and what to do. */
+export function failureReport(execution: ExecutionRecord, lastLogs: EventRecord[]): string {
+  const error = (execution.error ?? {}) as {
+    message?: string;
+    task?: { instance: string; operation: string } | null;
+    causes?: { type: string; message: string }[];
+  };
+  const lines = [`Execution ${execution.id} (${execution.workflow}) ${execution.status}.`];
+  if (error.task) lines.push(`  failed task: ${error.task.operation} on ${error.task.instance}`);
+  if (error.message) lines.push(`  error: ${error.message}`);
+  for (const cause of error.causes ?? []) lines.push(`  caused by ${cause.type}: ${cause.message}`);
+  if (lastLogs.length > 0) {
+    lines.push('  last log lines:');
+    for (const log of lastLogs) lines.push(`    ${eventLine(log)}`);
+  }
+  lines.push(`  resume it with: weft resume ${execution.id}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,98 @@
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadSecretKey, openStore, Secrets, type Store } from '@weft/engine';
+import { UsageError } from './output.js';
+
+export interface StateOptions {
+  stateDir?: string;
+  db?: string;
+  deploymentId?: string;
+}
+
+/** Where Weft keeps its state: --state-dir, WEFT_HOME, or ./.weft. */
+export function stateDir(options: StateOptions): string {
+  const dir = resolve(options.stateDir ?? process.env.WEFT_HOME ?? '.weft');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export interface State {
+  dir: string;
+  store: Store;
+  secrets: Secrets;
+  close(): Promise<void>;
+}
+
+/** Opens the store (--db or WEFT_DATABASE_URL for PostgreSQL, else SQLite in the state directory). */
+export async function openState(options: StateOptions): Promise<State> {
+  const dir = stateDir(options);
+  const url = options.db ?? process.env.WEFT_DATABASE_URL ?? join(dir, 'weft.db');
+  const store = await openStore(url);
+  await store.migrate();
+  const secrets = new Secrets(store, loadSecretKey(dir));
+  return { dir, store, secrets, close: () => store.close() };
+}
+
+/** The deployment a command is about: -d, or the only one there is. */
+export async function deploymentFor(store: Store, given: string | undefined): Promise<string> {
+  if (given) {
+    if (!(await store.getDeployment(given))) throw new UsageError(`no deployment '${given}'`);
+    return given;
+  }
+  const all = await store.listDeployments();
+  if (all.length === 1) return all[0]!.id;
+  if (all.length === 0)
+    throw new UsageError('there are no deployments here yet; run weft install BLUEPRINT first');
+  throw new UsageError(
+    `there are ${all.length} deployments (${all.map((d) => d.id).join(', ')}); choose one with -d`,
+  );
+}
+
+/**
+ * One process runs an execution at a time: a lock file with the runner's pid. A lock left by a
+ * process that no longer exists (a crash) is taken over.
+ */
+export function lockExecution(dir: string, executionId: string): () => void {
+  const path = join(dir, `execution-${executionId}.lock`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try {
+          unlinkSync(path);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const pid = Number(readFileSync(path, 'utf8'));
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new UsageError(`execution ${executionId} is being run by process ${pid}`);
+      }
+      unlinkSync(path);
+    }
+  }
+  throw new UsageError(`cannot lock execution ${executionId}`);
+}
+
+/** The pid of the live process running an execution, if any. */
+export function runnerOf(dir: string, executionId: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(dir, `execution-${executionId}.lock`), 'utf8'));
+    return pid && isAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,86 @@
+import type { ErrorCause } from '@weft/sdk';
+import type { OperationModel } from '../model/deployment-model.js';
+import type { Json } from '../store/types.js';
+
+export type RuntimeProperties = Record<string, Json>;
+
+export interface NodeView {
+  id: string;
+  name: string;
+  type: string;
+  typeHierarchy: string[];
+  properties: Record<string, Json>;
+}
+
+export interface InstanceView {
+  id: string;
+  node: string;
+  index: number;
+  state: string;
+  hostId: string | null;
+  containedIn: string | null;
+  /** A copy: the operation may change it; the executor saves what changed. */
+  runtimeProperties: RuntimeProperties;
+}
+
+export interface Side {
+  node: NodeView;
+  instance: InstanceView;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
+
+/** One operation to run, with everything its ctx is made of. */
+export interface OperationCall {
+  deploymentId: string;
+  blueprintDir: string;
+  executionId: string;
+  workflow: string;
+  taskId: number;
+  /** Full operation name, e.g. `cloudify.interfaces.lifecycle.create`. */
+  operation: string;
+  model: OperationModel;
+  /** Operation inputs with every function evaluated (secrets included). */
+  inputs: Record<string, Json>;
+  /** The node and instance the operation runs for (for relationship operations: its own side). */
+  node: NodeView;
+  instance: InstanceView;
+  /** Relationship operations: both ends. */
+  relationship?: { side: 'source' | 'target'; type: string; source: Side; target: Side };
+  retryNumber: number;
+  /** -1 for unlimited. */
+  maxRetries: number;
+  /** Aborted on `cancel --force` and on timeout. */
+  signal: AbortSignal;
+  /** ctx.instance.update(): saves these runtime properties now (they are also saved at the end). */
+  update(instanceId: string, runtimeProperties: RuntimeProperties): Promise<void>;
+  log(level: LogLevel, message: string): void;
+}
+
+export type Outcome =
+  | { type: 'succeeded'; runtimeProperties: Record<string, RuntimeProperties>; returned?: Json }
+  /** ctx.operation.retry(): run again after `after` seconds; counts against max_retries. */
+  | { type: 'retry'; message: string; after?: number; runtimeProperties: Record<string, RuntimeProperties> }
+  | {
+      type: 'failed';
+      recoverable: boolean;
+      errorType: string;
+      message: string;
+      causes: ErrorCause[];
+      retryAfter?: number;
+      runtimeProperties: Record<string, RuntimeProperties>;
+    };
+
+/** Runs operations. Plugins, scripts and in-process functions are all dispatchers. */
+export interface Dispatcher {
+  run(call: OperationCall): Promise<Outcome>;
+  /** Whether an operation may run again after a crash that interrupted it. */
+  resumable?(model: OperationModel): boolean;
+  /** Workflow functions declared by plugins (custom workflows). */
+  workflow?(plugin: string, fn: string): WorkflowFunction | undefined;
+}
+
+/** A custom workflow: builds the tasks of an execution from the workflow context. */
+export type WorkflowFunction = (
+  ctx: import('../workflows/custom.js').WorkflowContext,
+) => void | Promise<void>;

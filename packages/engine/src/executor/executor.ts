@@ -1,0 +1,804 @@
+import type { ErrorCause } from '@weft/sdk';
+import type { Value, ValueMap } from '../dsl/yaml-source.js';
+import type { DeploymentModel, NodeModel, OperationModel } from '../model/deployment-model.js';
+import type { RelationshipInstance } from '../model/plan.js';
+import type {
+  Batch,
+  DeploymentRecord,
+  EventRecord,
+  ExecutionRecord,
+  InstanceState,
+  Json,
+  NodeInstanceRecord,
+  Store,
+  TaskRecord,
+} from '../store/types.js';
+import type {
+  Dispatcher,
+  InstanceView,
+  LogLevel,
+  NodeView,
+  OperationCall,
+  Outcome,
+  RuntimeProperties,
+} from './dispatcher.js';
+import { Masker } from './masker.js';
+import { applyChanges, changedKeys } from './runtime-properties.js';
+import { type RuntimeLookups, RuntimeValueError, resolveRuntime } from './runtime-values.js';
+
+export interface ExecutorOptions {
+  store: Store;
+  dispatcher: Dispatcher;
+  /** Operations running at once (state changes do not count). Default 8, as Cloudify's local pool. */
+  concurrency?: number;
+  /** Decrypted secrets, read when an execution starts. */
+  secrets?: () => Promise<Map<string, Value>>;
+  /** Called with every event once it is stored. */
+  onEvent?: (event: EventRecord) => void;
+  /** How often a running execution checks whether it was cancelled (ms). */
+  cancelPollMs?: number;
+}
+
+export interface RunOptions {
+  /** Run again the tasks a crash interrupted even when their operations are not resumable. */
+  retryInFlight?: boolean;
+}
+
+/** Defaults for task_retries / task_retry_interval, as Cloudify's local `cfy install`. */
+export const DEFAULT_TASK_RETRIES = 5;
+export const DEFAULT_TASK_RETRY_INTERVAL = 3;
+
+export class ExecutionStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ExecutionStateError';
+  }
+}
+
+const now = () => new Date().toISOString();
+
+interface InstanceEntry {
+  record: NodeInstanceRecord;
+  /** The version last written to the store. */
+  persistedVersion: number;
+  /** Runtime properties waiting to be written with the next batch. */
+  dirty: boolean;
+}
+
+type Stop = 'failure' | 'cancel' | 'force';
+
+/** Runs one execution's task graph to its end: parallel, retried, persisted, cancellable, resumable. */
+export class Executor {
+  constructor(private readonly options: ExecutorOptions) {}
+
+  async run(executionId: string, runOptions: RunOptions = {}): Promise<ExecutionRecord> {
+    const { store } = this.options;
+    const execution = await store.getExecution(executionId);
+    if (!execution) throw new ExecutionStateError(`execution '${executionId}' not found`);
+    if (execution.status === 'terminated') {
+      throw new ExecutionStateError(`execution ${executionId} (${execution.workflow}) has already finished`);
+    }
+    const deployment = await store.getDeployment(execution.deploymentId);
+    if (!deployment) throw new ExecutionStateError(`deployment '${execution.deploymentId}' not found`);
+    const [tasks, instances, secrets] = await Promise.all([
+      store.listTasks(executionId),
+      store.listInstances(deployment.id),
+      this.options.secrets ? this.options.secrets() : Promise.resolve(new Map<string, Value>()),
+    ]);
+    const run = new ExecutionRun(this.options, execution, deployment, tasks, instances, secrets);
+    return run.start(runOptions);
+  }
+}
+
+class ExecutionRun {
+  private readonly store: Store;
+  private readonly model: DeploymentModel;
+  private readonly concurrency: number;
+  private readonly byId: TaskRecord[];
+  private readonly dependents: number[][];
+  private readonly waitingOn: number[];
+  private readonly instances = new Map<string, InstanceEntry>();
+  private readonly instancesByNode = new Map<string, NodeInstanceRecord[]>();
+  private readonly masker = new Masker();
+  private readonly ready: number[] = [];
+  private readonly inFlight = new Map<number, AbortController>();
+  private readonly timers = new Map<number, NodeJS.Timeout>();
+  private running = 0;
+  private inCallbacks = false;
+  /** Tasks not yet done; the execution has succeeded when it reaches 0. */
+  private remaining = 0;
+  private readonly dirtyInstances = new Set<InstanceEntry>();
+  private stop: Stop | undefined;
+  private failure: { taskId: number; message: string; causes: ErrorCause[] } | undefined;
+  private batch: Batch = {};
+  private afterCommit: (() => void)[] = [];
+  private committed: EventRecord[] = [];
+  private flushing: Promise<void> | undefined;
+  private finished = false;
+  private resolveDone!: (execution: ExecutionRecord) => void;
+  private rejectDone!: (error: unknown) => void;
+  private cancelPoll: NodeJS.Timeout | undefined;
+  private readonly taskRetries: number;
+  private readonly taskRetryInterval: number;
+  private readonly ignoreFailure: boolean;
+
+  constructor(
+    private readonly options: ExecutorOptions,
+    private readonly execution: ExecutionRecord,
+    private readonly deployment: DeploymentRecord,
+    tasks: TaskRecord[],
+    instances: NodeInstanceRecord[],
+    private readonly secrets: Map<string, Value>,
+  ) {
+    this.store = options.store;
+    this.model = deployment.model as unknown as DeploymentModel;
+    this.concurrency = Math.max(1, options.concurrency ?? 8);
+    this.byId = [];
+    for (const task of tasks) this.byId[task.id] = task;
+    this.dependents = this.byId.map(() => []);
+    this.waitingOn = this.byId.map(() => 0);
+    for (const task of tasks) {
+      for (const dep of task.dependsOn) {
+        this.dependents[dep]?.push(task.id);
+      }
+    }
+    for (const record of instances) {
+      this.instances.set(record.id, { record, persistedVersion: record.version, dirty: false });
+      const list = this.instancesByNode.get(record.node) ?? [];
+      list.push(record);
+      this.instancesByNode.set(record.node, list);
+    }
+    const params = execution.parameters;
+    this.taskRetries = typeof params.task_retries === 'number' ? params.task_retries : DEFAULT_TASK_RETRIES;
+    this.taskRetryInterval =
+      typeof params.task_retry_interval === 'number'
+        ? params.task_retry_interval
+        : DEFAULT_TASK_RETRY_INTERVAL;
+    this.ignoreFailure = params.ignore_failure === true;
+    for (const value of secrets.values()) this.masker.add(value);
+  }
+
+  start(runOptions: RunOptions): Promise<ExecutionRecord> {
+    const done = new Promise<ExecutionRecord>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.begin(runOptions).catch((error) => this.rejectDone(error));
+    return done;
+  }
+
+  private async begin(runOptions: RunOptions): Promise<void> {
+    const resuming = this.execution.status !== 'pending';
+    // Tasks a crash left running: run them again only when that is safe (or asked for).
+    const interrupted: TaskRecord[] = [];
+    for (const task of this.byId) {
+      if (!task) continue;
+      if (task.state === 'sent' || task.state === 'started') {
+        const model = task.kind === 'operation' ? this.operationModel(task) : undefined;
+        const safe =
+          !model || runOptions.retryInFlight || this.options.dispatcher.resumable?.(model) === true;
+        if (safe) this.setTask(task, { state: 'pending' });
+        else interrupted.push(task);
+      } else if (resuming && (task.state === 'failed' || task.state === 'cancelled')) {
+        // Resuming a failed or cancelled execution tries its failed tasks again.
+        this.setTask(task, { state: 'pending', attempt: 0, error: null, notBefore: null });
+      }
+    }
+    if (interrupted.length > 0) {
+      const names = interrupted.map(
+        (t) =>
+          `${t.instanceId} ${t.operation}${t.relationship ? ` (${(t.relationship as { side: string }).side} side)` : ''}`,
+      );
+      const message = `${interrupted.length} task(s) were running when the execution was interrupted and their operations are not resumable: ${names.join('; ')}. Run 'weft resume ${this.execution.id} --retry-in-flight' to run them again.`;
+      this.batch.execution = {
+        id: this.execution.id,
+        status: 'interrupted',
+        error: { message, tasks: interrupted.map((t) => t.id) },
+      };
+      this.event({ type: 'workflow_interrupted', level: 'error', message });
+      this.finished = true;
+      await this.flush();
+      this.resolveDone({
+        ...this.execution,
+        status: 'interrupted',
+        error: { message, tasks: interrupted.map((t) => t.id) },
+      });
+      return;
+    }
+    this.batch.execution = {
+      id: this.execution.id,
+      status: 'started',
+      startedAt: this.execution.startedAt ?? now(),
+      endedAt: null,
+      error: null,
+    };
+    this.event({
+      type: resuming ? 'workflow_resumed' : 'workflow_started',
+      level: 'info',
+      message: `${resuming ? 'Resuming' : 'Starting'} '${this.execution.workflow}' workflow execution`,
+    });
+    for (const task of this.byId) {
+      if (!task) continue;
+      if (!this.isDone(task)) this.remaining++;
+      let waiting = 0;
+      for (const dep of task.dependsOn) if (!this.isDone(this.byId[dep]!)) waiting++;
+      this.waitingOn[task.id] = waiting;
+    }
+    for (const task of this.byId) {
+      if (!task || this.isDone(task) || this.waitingOn[task.id]! > 0) continue;
+      if (task.state === 'rescheduled') this.arm(task);
+      else this.ready.push(task.id);
+    }
+    this.cancelPoll = setInterval(() => void this.checkCancel(), this.options.cancelPollMs ?? 250);
+    this.cancelPoll.unref();
+    await this.flush();
+    this.pump();
+    this.maybeFinish();
+  }
+
+  private isDone(task: TaskRecord): boolean {
+    return (
+      task.state === 'succeeded' || ((this.ignoreFailure || task.ignoreFailure) && task.state === 'failed')
+    );
+  }
+
+  private setTask(task: TaskRecord, patch: Partial<TaskRecord>): void {
+    Object.assign(task, patch, { updatedAt: now() });
+    (this.batch.tasks ??= []).push({
+      executionId: task.executionId,
+      id: task.id,
+      state: task.state,
+      attempt: task.attempt,
+      notBefore: task.notBefore,
+      error: task.error,
+      result: task.result,
+    });
+  }
+
+  private event(
+    fields: Partial<EventRecord> & Pick<EventRecord, 'type' | 'level' | 'message'>,
+    task?: TaskRecord,
+  ): void {
+    const event: EventRecord = {
+      executionId: this.execution.id,
+      deploymentId: this.deployment.id,
+      node: task?.node ?? null,
+      instanceId: task?.instanceId ?? null,
+      operation: task?.operation ?? null,
+      taskId: task?.id ?? null,
+      data: null,
+      timestamp: now(),
+      ...fields,
+      message: this.masker.mask(fields.message),
+    };
+    if (event.data !== null) event.data = this.masker.maskJson(event.data);
+    (this.batch.events ??= []).push(event);
+  }
+
+  /** Writes everything queued in one transaction; then runs what waited for it. */
+  private flush(): Promise<void> {
+    if (this.flushing) return this.flushing.then(() => this.flush());
+    const batch = this.batch;
+    const callbacks = this.afterCommit;
+    this.batch = {};
+    this.afterCommit = [];
+    for (const entry of this.dirtyInstances) {
+      (batch.runtimeProperties ??= []).push({
+        id: entry.record.id,
+        runtimeProperties: entry.record.runtimeProperties,
+        expectedVersion: entry.persistedVersion,
+      });
+      entry.persistedVersion += 1;
+      entry.record.version = entry.persistedVersion;
+      entry.dirty = false;
+    }
+    this.dirtyInstances.clear();
+    if (
+      !batch.tasks &&
+      !batch.events &&
+      !batch.execution &&
+      !batch.instanceStates &&
+      !batch.runtimeProperties
+    ) {
+      this.runCallbacks(callbacks);
+      return Promise.resolve();
+    }
+    this.flushing = this.store.applyBatch(batch).then(
+      () => {
+        this.flushing = undefined;
+        if (batch.events && this.options.onEvent) for (const e of batch.events) this.options.onEvent(e);
+        this.runCallbacks(callbacks);
+      },
+      (error) => {
+        this.flushing = undefined;
+        this.rejectDone(error);
+        throw error;
+      },
+    );
+    return this.flushing;
+  }
+
+  /** Runs what waited for a commit; whether the run is over is judged once all of them ran. */
+  private runCallbacks(callbacks: (() => void)[]): void {
+    this.inCallbacks = true;
+    try {
+      for (const callback of callbacks) callback();
+    } finally {
+      this.inCallbacks = false;
+    }
+    this.pump();
+    this.maybeFinish();
+  }
+
+  /** Queues a commit and runs `then` once what is queued now is stored. */
+  private commit(then?: () => void): void {
+    if (then) this.afterCommit.push(then);
+    queueMicrotask(() => {
+      if (!this.flushing && (this.afterCommit.length > 0 || this.hasQueued()))
+        void this.flush().then(
+          () => this.maybeFinish(),
+          () => {},
+        );
+      else if (this.flushing)
+        void this.flushing.then(
+          () => this.commit(),
+          () => {},
+        );
+    });
+  }
+
+  private hasQueued(): boolean {
+    const b = this.batch;
+    return !!(b.tasks || b.events || b.execution || b.instanceStates) || this.dirtyInstances.size > 0;
+  }
+
+  private pump(): void {
+    while (this.ready.length > 0 && !this.stop) {
+      const id = this.ready[0]!;
+      const task = this.byId[id]!;
+      if (task.kind === 'state') {
+        this.ready.shift();
+        this.runStateTask(task);
+        continue;
+      }
+      if (this.running >= this.concurrency) break;
+      this.ready.shift();
+      this.running++;
+      this.startOperation(task);
+    }
+  }
+
+  private runStateTask(task: TaskRecord): void {
+    const entry = this.instances.get(task.instanceId);
+    const state = task.targetState as InstanceState;
+    if (entry) {
+      entry.record.state = state;
+      (this.batch.instanceStates ??= []).push({ id: task.instanceId, state });
+    }
+    this.setTask(task, { state: 'succeeded' });
+    this.commit(() => this.unlock(task));
+  }
+
+  private unlock(task: TaskRecord): void {
+    this.remaining--;
+    for (const next of this.dependents[task.id] ?? []) {
+      const left = --this.waitingOn[next]!;
+      if (left === 0) {
+        const nextTask = this.byId[next]!;
+        if (nextTask.state === 'rescheduled') this.arm(nextTask);
+        else if (!this.isDone(nextTask)) this.ready.push(next);
+      }
+    }
+    this.pump();
+    this.maybeFinish();
+  }
+
+  /** A rescheduled task waits on a timer, holding no slot. */
+  private arm(task: TaskRecord): void {
+    const delay = Math.max(0, (task.notBefore ?? 0) - Date.now());
+    const timer = setTimeout(() => {
+      this.timers.delete(task.id);
+      if (this.stop) return this.maybeFinish();
+      this.ready.push(task.id);
+      this.pump();
+    }, delay);
+    this.timers.set(task.id, timer);
+  }
+
+  private operationModel(task: TaskRecord): OperationModel | undefined {
+    const node = this.model.nodes[task.node];
+    if (!node || !task.operation) return undefined;
+    const rel = task.relationship as { side: 'source' | 'target'; index: number } | null;
+    if (rel) {
+      const relModel = node.relationships[rel.index];
+      const ops = rel.side === 'source' ? relModel?.sourceOperations : relModel?.targetOperations;
+      return ops?.[task.operation];
+    }
+    return node.operations[task.operation];
+  }
+
+  private nodeView(node: NodeModel): NodeView {
+    return {
+      id: node.name,
+      name: node.name,
+      type: node.type,
+      typeHierarchy: node.typeHierarchy,
+      properties: node.properties as Record<string, Json>,
+    };
+  }
+
+  private instanceView(record: NodeInstanceRecord): InstanceView {
+    return {
+      id: record.id,
+      node: record.node,
+      index: record.index,
+      state: record.state,
+      hostId: record.hostId,
+      containedIn: record.containedIn,
+      runtimeProperties: structuredClone(record.runtimeProperties),
+    };
+  }
+
+  private lookups(task: TaskRecord, rel: { sourceId: string; targetId: string } | null): RuntimeLookups {
+    const self = this.instances.get(task.instanceId)?.record;
+    const view = (record: NodeInstanceRecord) => ({
+      id: record.id,
+      index: record.index,
+      runtimeProperties: record.runtimeProperties as ValueMap,
+      properties: (this.model.nodes[record.node]?.properties ?? {}) as ValueMap,
+    });
+    return {
+      instanceFor: (entity) => {
+        const id =
+          entity === 'SELF'
+            ? task.instanceId
+            : entity === 'SOURCE'
+              ? rel?.sourceId
+              : entity === 'TARGET'
+                ? rel?.targetId
+                : undefined;
+        if (id) {
+          const record = this.instances.get(id)?.record;
+          return record ? view(record) : `no instance for ${entity}`;
+        }
+        const candidates = this.instancesByNode.get(entity) ?? [];
+        if (candidates.length === 1) return view(candidates[0]!);
+        if (candidates.length === 0) return `node '${entity}' has no instances`;
+        // Several: the one this instance has a relationship with, as Cloudify resolves it.
+        const related = (self?.relationships as RelationshipInstance[] | undefined)?.find(
+          (r) => r.target === entity,
+        );
+        const record = related ? this.instances.get(related.targetId)?.record : undefined;
+        if (record) return view(record);
+        return `node '${entity}' has ${candidates.length} instances and none is related to ${task.instanceId}`;
+      },
+      secret: (name) => this.secrets.get(name),
+    };
+  }
+
+  private startOperation(task: TaskRecord): void {
+    const model = this.operationModel(task);
+    const node = this.model.nodes[task.node];
+    const entry = this.instances.get(task.instanceId);
+    const rel = task.relationship as {
+      side: 'source' | 'target';
+      sourceId: string;
+      targetId: string;
+      type: string;
+    } | null;
+    if (!model || !node || !entry) {
+      this.finishOperation(task, {
+        type: 'failed',
+        recoverable: false,
+        errorType: 'MissingOperation',
+        message: `operation ${task.operation} of ${task.instanceId} is not in the deployment`,
+        causes: [],
+        runtimeProperties: {},
+      });
+      return;
+    }
+    let inputs: Record<string, Json>;
+    try {
+      const given = (task.inputs ?? {}) as ValueMap;
+      inputs = resolveRuntime({ ...model.inputs, ...given }, this.lookups(task, rel)) as Record<string, Json>;
+    } catch (error) {
+      this.finishOperation(task, {
+        type: 'failed',
+        recoverable: false,
+        errorType: error instanceof RuntimeValueError ? 'RuntimeValueError' : 'Error',
+        message: (error as Error).message,
+        causes: [],
+        runtimeProperties: {},
+      });
+      return;
+    }
+    this.setTask(task, { state: 'sent' });
+    this.commit(() => {
+      this.setTask(task, { state: 'started' });
+      this.event(
+        {
+          type: 'task_started',
+          level: 'info',
+          message: `${task.operation}${task.attempt > 0 ? ` [retry ${task.attempt}${this.maxRetries(model) >= 0 ? `/${this.maxRetries(model)}` : ''}]` : ''}`,
+          data: { attempt: task.attempt, implementation: model.implementation },
+        },
+        task,
+      );
+      void this.dispatch(task, model, node, entry, rel, inputs);
+    });
+  }
+
+  private maxRetries(model: OperationModel): number {
+    return model.maxRetries ?? this.taskRetries;
+  }
+
+  private async dispatch(
+    task: TaskRecord,
+    model: OperationModel,
+    node: NodeModel,
+    entry: InstanceEntry,
+    rel: { side: 'source' | 'target'; sourceId: string; targetId: string; type: string } | null,
+    inputs: Record<string, Json>,
+  ): Promise<void> {
+    const controller = new AbortController();
+    this.inFlight.set(task.id, controller);
+    if (this.stop === 'force') controller.abort(new Error('cancelled'));
+    const snapshots = new Map<string, RuntimeProperties>();
+    const viewOf = (record: NodeInstanceRecord) => {
+      const view = this.instanceView(record);
+      snapshots.set(record.id, structuredClone(record.runtimeProperties));
+      return view;
+    };
+    const call: OperationCall = {
+      deploymentId: this.deployment.id,
+      blueprintDir: this.model.blueprint.baseDir,
+      executionId: this.execution.id,
+      workflow: this.execution.workflow,
+      taskId: task.id,
+      operation: task.operation!,
+      model,
+      inputs,
+      node: this.nodeView(node),
+      instance: viewOf(entry.record),
+      retryNumber: task.attempt,
+      maxRetries: this.maxRetries(model),
+      signal: controller.signal,
+      update: (instanceId, props) => this.saveNow(task, instanceId, props, snapshots),
+      log: (level: LogLevel, message: string) => {
+        this.event({ type: 'log', level, message }, task);
+        this.commit();
+      },
+    };
+    if (rel) {
+      const source = this.instances.get(rel.sourceId)?.record;
+      const target = this.instances.get(rel.targetId)?.record;
+      const sourceNode = source ? this.model.nodes[source.node] : undefined;
+      const targetNode = target ? this.model.nodes[target.node] : undefined;
+      if (source && target && sourceNode && targetNode) {
+        const own = rel.side === 'source' ? call.instance : viewOf(target);
+        const other = rel.side === 'source' ? viewOf(target) : call.instance;
+        if (rel.side === 'target') call.instance = own;
+        call.relationship = {
+          side: rel.side,
+          type: rel.type,
+          source: { node: this.nodeView(sourceNode), instance: rel.side === 'source' ? own : viewOf(source) },
+          target: { node: this.nodeView(targetNode), instance: rel.side === 'target' ? own : other },
+        };
+        if (rel.side === 'target') call.node = this.nodeView(targetNode);
+      }
+    }
+    let outcome: Outcome;
+    const timeoutMs = model.timeout ? model.timeout * 1000 : undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const running = this.options.dispatcher.run(call);
+      if (timeoutMs) {
+        const timedOut = new Promise<Outcome>((resolve) => {
+          timer = setTimeout(() => {
+            controller.abort(new Error('timeout'));
+            resolve({
+              type: 'failed',
+              recoverable: model.timeoutRecoverable === true,
+              errorType: 'TimeoutError',
+              message: `operation timed out after ${model.timeout} s`,
+              causes: [],
+              runtimeProperties: {},
+            });
+          }, timeoutMs);
+        });
+        outcome = await Promise.race([running, timedOut]);
+      } else outcome = await running;
+    } catch (error) {
+      outcome = {
+        type: 'failed',
+        recoverable: true,
+        errorType: error instanceof Error ? error.name : 'Error',
+        message: error instanceof Error ? error.message : String(error),
+        causes: [],
+        runtimeProperties: {},
+      };
+    } finally {
+      if (timer) clearTimeout(timer);
+      this.inFlight.delete(task.id);
+    }
+    if (controller.signal.aborted && this.stop === 'force') {
+      this.mergeRuntimeProperties(task, outcome.runtimeProperties, snapshots);
+      this.setTask(task, { state: 'cancelled' });
+      this.event({ type: 'task_cancelled', level: 'warning', message: `${task.operation} cancelled` }, task);
+      this.running--;
+      this.commit(() => this.maybeFinish());
+      return;
+    }
+    const conflict = this.mergeRuntimeProperties(task, outcome.runtimeProperties, snapshots);
+    if (conflict && outcome.type === 'succeeded') {
+      outcome = {
+        type: 'failed',
+        recoverable: true,
+        errorType: 'ConflictError',
+        message: conflict,
+        causes: [],
+        runtimeProperties: {},
+      };
+    }
+    this.running--;
+    this.finishOperation(task, outcome, model);
+  }
+
+  /** ctx.instance.update(): merge now and wait until it is stored. */
+  private async saveNow(
+    task: TaskRecord,
+    instanceId: string,
+    props: RuntimeProperties,
+    snapshots: Map<string, RuntimeProperties>,
+  ): Promise<void> {
+    const conflict = this.mergeRuntimeProperties(task, { [instanceId]: props }, snapshots);
+    if (conflict) throw new Error(conflict);
+    // Later changes are measured from what is now saved.
+    snapshots.set(instanceId, structuredClone(props));
+    await new Promise<void>((resolve) => this.commit(resolve));
+  }
+
+  /**
+   * Applies what an operation changed in runtime properties onto the current values. Changes
+   * made meanwhile by other operations to other keys are kept; a change to the same key by both
+   * is a conflict and nothing is applied.
+   */
+  private mergeRuntimeProperties(
+    task: TaskRecord,
+    touched: Record<string, RuntimeProperties>,
+    snapshots: Map<string, RuntimeProperties>,
+  ): string | undefined {
+    for (const [instanceId, props] of Object.entries(touched)) {
+      const entry = this.instances.get(instanceId);
+      const before = snapshots.get(instanceId);
+      if (!entry || !before) continue;
+      const ours = changedKeys(before, props);
+      if (ours.length === 0) continue;
+      const theirs = new Set(changedKeys(before, entry.record.runtimeProperties));
+      const clash = ours.filter((k) => theirs.has(k));
+      if (clash.length > 0) {
+        return `runtime properties ${clash.map((k) => `'${k}'`).join(', ')} of ${instanceId} were changed concurrently by another operation; ${task.operation} will run again`;
+      }
+      entry.record.runtimeProperties = applyChanges(entry.record.runtimeProperties, props, ours);
+      entry.dirty = true;
+      this.dirtyInstances.add(entry);
+      snapshots.set(instanceId, structuredClone(props));
+    }
+    return undefined;
+  }
+
+  private finishOperation(task: TaskRecord, outcome: Outcome, model?: OperationModel): void {
+    if (outcome.type === 'succeeded') {
+      this.setTask(task, { state: 'succeeded', error: null, result: outcome.returned ?? null });
+      this.event({ type: 'task_succeeded', level: 'info', message: `${task.operation} succeeded` }, task);
+      this.commit(() => this.unlock(task));
+      return;
+    }
+    const max = model ? this.maxRetries(model) : 0;
+    const canRetry = (outcome.type === 'retry' || outcome.recoverable) && (max < 0 || task.attempt < max);
+    const message = this.masker.mask(outcome.message);
+    const causes =
+      outcome.type === 'failed'
+        ? (this.masker.maskJson(outcome.causes as unknown as Json) as unknown as ErrorCause[])
+        : [];
+    const error: Json =
+      outcome.type === 'failed'
+        ? { type: outcome.errorType, message, causes: causes as unknown as Json }
+        : { type: 'OperationRetry', message, causes: [] };
+    if (canRetry && !this.stop) {
+      const after = outcome.type === 'retry' ? outcome.after : outcome.retryAfter;
+      const delay = (after ?? model?.retryInterval ?? this.taskRetryInterval) * 1000;
+      const attempt = task.attempt + 1;
+      this.setTask(task, { state: 'rescheduled', attempt, notBefore: Date.now() + delay, error });
+      const of = max >= 0 ? `/${max}` : '';
+      this.event(
+        {
+          type: 'task_rescheduled',
+          level: outcome.type === 'retry' ? 'info' : 'warning',
+          message: `${task.operation} ${outcome.type === 'retry' ? 'asked to be retried' : 'failed'}: ${message} [retry ${attempt}${of} in ${delay / 1000} s]`,
+          data: error,
+        },
+        task,
+      );
+      this.commit(() => {
+        this.arm(task);
+        this.pump();
+      });
+      return;
+    }
+    this.setTask(task, { state: 'failed', error });
+    this.event(
+      { type: 'task_failed', level: 'error', message: `${task.operation} failed: ${message}`, data: error },
+      task,
+    );
+    if (this.ignoreFailure || task.ignoreFailure) {
+      this.commit(() => this.unlock(task));
+      return;
+    }
+    if (!this.failure) this.failure = { taskId: task.id, message, causes };
+    this.stop ??= 'failure';
+    this.commit(() => this.maybeFinish());
+  }
+
+  private async checkCancel(): Promise<void> {
+    if (this.finished || this.stop === 'force') return;
+    const current = await this.store.getExecution(this.execution.id).catch(() => undefined);
+    if (!current) return;
+    if (current.status === 'force_cancelling') {
+      this.stop = 'force';
+      for (const controller of this.inFlight.values()) controller.abort(new Error('cancelled'));
+    } else if (current.status === 'cancelling' && !this.stop) this.stop = 'cancel';
+    else return;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.maybeFinish();
+  }
+
+  private maybeFinish(): void {
+    if (this.finished || this.inCallbacks || this.running > 0 || this.flushing || this.hasQueued()) return;
+    const complete = this.remaining === 0;
+    if (!complete && !this.stop && (this.ready.length > 0 || this.timers.size > 0)) return;
+    if (!complete && !this.stop) {
+      // Nothing can run and not everything is done: dependencies that can never finish.
+      this.stop = 'failure';
+      this.failure ??= {
+        taskId: -1,
+        message: 'no task can run: the remaining tasks wait on tasks that will not finish',
+        causes: [],
+      };
+    }
+    this.finished = true;
+    if (this.cancelPoll) clearInterval(this.cancelPoll);
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    let status: ExecutionRecord['status'];
+    let error: Json = null;
+    if (complete) status = 'terminated';
+    else if (this.stop === 'cancel' || this.stop === 'force') status = 'cancelled';
+    else {
+      status = 'failed';
+      const task = this.failure && this.failure.taskId >= 0 ? this.byId[this.failure.taskId] : undefined;
+      error = {
+        message: this.failure?.message ?? 'failed',
+        causes: (this.failure?.causes ?? []) as unknown as Json,
+        task: task
+          ? { id: task.id, instance: task.instanceId, node: task.node, operation: task.operation }
+          : null,
+      };
+    }
+    const endedAt = now();
+    this.batch.execution = { id: this.execution.id, status, error, endedAt };
+    const word = status === 'terminated' ? 'succeeded' : status;
+    this.event({
+      type: `workflow_${word}`,
+      level: status === 'terminated' ? 'info' : status === 'cancelled' ? 'warning' : 'error',
+      message:
+        status === 'failed'
+          ? `'${this.execution.workflow}' workflow execution failed: ${(error as { message: string }).message}`
+          : `'${this.execution.workflow}' workflow execution ${word}`,
+    });
+    void this.flush().then(
+      () => this.resolveDone({ ...this.execution, status, error, endedAt }),
+      () => {},
+    );
+  }
+}

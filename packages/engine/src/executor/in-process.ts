@@ -1,0 +1,161 @@
+import { errorCause, NonRecoverableError, RecoverableError } from '@weft/sdk';
+import type { OperationModel } from '../model/deployment-model.js';
+import type { Json } from '../store/types.js';
+import type {
+  Dispatcher,
+  InstanceView,
+  LogLevel,
+  NodeView,
+  OperationCall,
+  Outcome,
+  RuntimeProperties,
+  WorkflowFunction,
+} from './dispatcher.js';
+
+/** Thrown by ctx.operation.retry(): the task runs again later. */
+export class OperationRetry extends Error {
+  constructor(
+    message: string,
+    readonly after?: number,
+  ) {
+    super(message);
+    this.name = 'OperationRetry';
+  }
+}
+
+export interface InstanceContext extends Omit<InstanceView, 'runtimeProperties'> {
+  runtimeProperties: RuntimeProperties;
+  /** Saves the runtime properties now. */
+  update(): Promise<void>;
+}
+
+export interface InProcessContext {
+  deployment: { id: string };
+  execution: { id: string; workflow: string };
+  blueprint: { dir: string };
+  node: NodeView;
+  instance: InstanceContext;
+  source?: { node: NodeView; instance: InstanceContext };
+  target?: { node: NodeView; instance: InstanceContext };
+  operation: {
+    name: string;
+    retryNumber: number;
+    maxRetries: number;
+    /** Ends the operation and runs it again after `afterSeconds`. */
+    retry(message: string, afterSeconds?: number): never;
+  };
+  logger: Record<LogLevel, (message: string) => void>;
+  signal: AbortSignal;
+}
+
+export type InProcessOperation = (ctx: InProcessContext, inputs: Record<string, Json>) => unknown;
+
+export interface InProcessOptions {
+  /** Operation implementations (`plugin.module.function`) that may be re-run after a crash. */
+  resumable?: string[];
+  workflows?: Record<string, WorkflowFunction>;
+}
+
+/**
+ * Runs operations as functions in this process, looked up by their implementation string.
+ * Tests and benchmarks use it; plugins run through the plugin host instead.
+ */
+export class InProcessDispatcher implements Dispatcher {
+  constructor(
+    private readonly operations: Record<string, InProcessOperation>,
+    private readonly options: InProcessOptions = {},
+  ) {}
+
+  resumable(model: OperationModel): boolean {
+    return this.options.resumable?.includes(model.implementation) ?? false;
+  }
+
+  workflow(plugin: string, fn: string): WorkflowFunction | undefined {
+    return this.options.workflows?.[`${plugin}.${fn}`];
+  }
+
+  async run(call: OperationCall): Promise<Outcome> {
+    const fn = this.operations[call.model.implementation];
+    const touched = new Map<string, RuntimeProperties>();
+    const instanceContext = (view: InstanceView): InstanceContext => {
+      const props = structuredClone(view.runtimeProperties);
+      touched.set(view.id, props);
+      return { ...view, runtimeProperties: props, update: () => call.update(view.id, props) };
+    };
+    const own = instanceContext(call.instance);
+    const ctx: InProcessContext = {
+      deployment: { id: call.deploymentId },
+      execution: { id: call.executionId, workflow: call.workflow },
+      blueprint: { dir: call.blueprintDir },
+      node: call.node,
+      instance: own,
+      operation: {
+        name: call.operation,
+        retryNumber: call.retryNumber,
+        maxRetries: call.maxRetries,
+        retry: (message, afterSeconds) => {
+          throw new OperationRetry(message, afterSeconds);
+        },
+      },
+      logger: {
+        debug: (m) => call.log('debug', m),
+        info: (m) => call.log('info', m),
+        warning: (m) => call.log('warning', m),
+        error: (m) => call.log('error', m),
+      },
+      signal: call.signal,
+    };
+    if (call.relationship) {
+      const { source, target, side } = call.relationship;
+      ctx.source = {
+        node: source.node,
+        instance: side === 'source' ? own : instanceContext(source.instance),
+      };
+      ctx.target = {
+        node: target.node,
+        instance: side === 'target' ? own : instanceContext(target.instance),
+      };
+    }
+    const runtimeProperties = () => Object.fromEntries(touched);
+    if (!fn) {
+      return {
+        type: 'failed',
+        recoverable: false,
+        errorType: 'UnknownOperation',
+        message: `no in-process function '${call.model.implementation}'`,
+        causes: [],
+        runtimeProperties: {},
+      };
+    }
+    try {
+      const returned = await fn(ctx, call.inputs);
+      const outcome: Outcome = { type: 'succeeded', runtimeProperties: runtimeProperties() };
+      if (returned !== undefined) outcome.returned = returned as Json;
+      return outcome;
+    } catch (error) {
+      if (error instanceof OperationRetry) {
+        const outcome: Outcome = {
+          type: 'retry',
+          message: error.message,
+          runtimeProperties: runtimeProperties(),
+        };
+        if (error.after !== undefined) outcome.after = error.after;
+        return outcome;
+      }
+      const failed: Outcome = {
+        type: 'failed',
+        recoverable: !(error instanceof NonRecoverableError),
+        errorType: error instanceof Error ? error.name : typeof error,
+        message: error instanceof Error ? error.message : String(error),
+        causes:
+          error instanceof NonRecoverableError || error instanceof RecoverableError
+            ? error.causes
+            : [errorCause(error)],
+        runtimeProperties: runtimeProperties(),
+      };
+      if (error instanceof RecoverableError && error.retryAfter !== undefined)
+        failed.retryAfter = error.retryAfter;
+      return failed;
+    }
+  }
+}

@@ -1,0 +1,179 @@
+import type { Interfaces, Operation, WorkflowDef } from '../dsl/blueprint-types.js';
+import type { Value, ValueMap } from '../dsl/yaml-source.js';
+import type { DeploymentPlan } from './plan.js';
+
+/**
+ * What an execution needs to know about a deployment, as plain JSON: stored with the
+ * deployment, so executions (and resumes after a crash) run from it without the blueprint.
+ */
+export interface DeploymentModel {
+  formatVersion: 1;
+  blueprint: { mainFile: string; baseDir: string; dslVersion: string };
+  nodes: Record<string, NodeModel>;
+  outputs: Record<string, Value>;
+  capabilities: Record<string, Value>;
+  workflows: Record<string, WorkflowModel>;
+  groups: Record<string, { members: string[] }>;
+  /** Scaling policies: group -> counts. */
+  scalingGroups: Record<string, { default: number; min: number; max: number }>;
+  plugins: Record<
+    string,
+    {
+      executor?: string;
+      source?: string;
+      packageName?: string;
+      packageVersion?: string;
+      properties: ValueMap;
+    }
+  >;
+}
+
+export interface OperationModel {
+  implementation: string;
+  kind: 'plugin' | 'script';
+  plugin?: string;
+  function?: string;
+  script?: { path?: string; source?: string };
+  /** Inputs with static functions evaluated; run-time ones (get_attribute, get_secret) remain. */
+  inputs: ValueMap;
+  executor?: string;
+  maxRetries?: number;
+  retryInterval?: number;
+  timeout?: number;
+  timeoutRecoverable?: boolean;
+}
+
+export interface RelationshipModel {
+  type: string;
+  hierarchy: string[];
+  target: string;
+  properties: ValueMap;
+  /** Operations by full name, e.g. `cloudify.interfaces.relationship_lifecycle.preconfigure`. */
+  sourceOperations: Record<string, OperationModel>;
+  targetOperations: Record<string, OperationModel>;
+}
+
+export interface NodeModel {
+  name: string;
+  type: string;
+  typeHierarchy: string[];
+  properties: ValueMap;
+  /** Operations with an implementation, by full name. */
+  operations: Record<string, OperationModel>;
+  /** Every declared operation name, implemented or not (execute_operation checks names against it). */
+  declaredOperations: string[];
+  relationships: RelationshipModel[];
+  host?: string;
+  counts: { default: number; min: number; max: number };
+}
+
+export interface WorkflowModel {
+  mapping: string;
+  plugin?: string;
+  function?: string;
+  parameters: Record<string, { type?: string; default?: Value; required: boolean; description?: string }>;
+}
+
+function operationModel(op: Operation, inputs: ValueMap): OperationModel {
+  const model: OperationModel = {
+    implementation: op.implementation,
+    kind: op.kind === 'script' ? 'script' : 'plugin',
+    inputs,
+  };
+  if (op.plugin) model.plugin = op.plugin;
+  if (op.function) model.function = op.function;
+  if (op.script) model.script = op.script;
+  if (op.executor) model.executor = op.executor;
+  if (op.maxRetries !== undefined) model.maxRetries = op.maxRetries;
+  if (op.retryInterval !== undefined) model.retryInterval = op.retryInterval;
+  if (op.timeout !== undefined) model.timeout = op.timeout;
+  if (op.timeoutRecoverable !== undefined) model.timeoutRecoverable = op.timeoutRecoverable;
+  return model;
+}
+
+function operationsOf(
+  interfaces: Interfaces,
+  inputsFor: (key: string, op: Operation) => ValueMap,
+): Record<string, OperationModel> {
+  const out: Record<string, OperationModel> = {};
+  for (const [iface, ops] of interfaces) {
+    for (const [name, op] of ops) {
+      if (op.kind === 'noop') continue;
+      out[`${iface}.${name}`] = operationModel(op, inputsFor(`${iface}.${name}`, op));
+    }
+  }
+  return out;
+}
+
+function workflowModel(def: WorkflowDef): WorkflowModel {
+  const parameters: WorkflowModel['parameters'] = {};
+  for (const p of def.parameters.values()) {
+    parameters[p.name] = { required: p.required && !p.hasDefault };
+    if (p.type) parameters[p.name]!.type = p.type;
+    if (p.hasDefault) parameters[p.name]!.default = p.default!;
+    if (p.description) parameters[p.name]!.description = p.description;
+  }
+  const model: WorkflowModel = { mapping: def.mapping, parameters };
+  if (def.plugin) model.plugin = def.plugin;
+  if (def.function) model.function = def.function;
+  return model;
+}
+
+/** The stored model of a planned deployment. */
+export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
+  const { blueprint } = plan;
+  const nodes: Record<string, NodeModel> = {};
+  for (const node of plan.nodes.values()) {
+    const declared: string[] = [];
+    for (const [iface, ops] of node.interfaces)
+      for (const name of ops.keys()) declared.push(`${iface}.${name}`);
+    const model: NodeModel = {
+      name: node.name,
+      type: node.type,
+      typeHierarchy: node.hierarchy,
+      properties: node.properties,
+      operations: operationsOf(node.interfaces, (key, op) => node.operationInputs.get(key) ?? op.inputs),
+      declaredOperations: declared,
+      relationships: node.template.relationships.map((rel) => ({
+        type: rel.type,
+        hierarchy: rel.hierarchy,
+        target: rel.target,
+        properties: rel.properties,
+        sourceOperations: operationsOf(rel.sourceInterfaces, (_, op) => op.inputs),
+        targetOperations: operationsOf(rel.targetInterfaces, (_, op) => op.inputs),
+      })),
+      counts: node.counts,
+    };
+    if (node.host) model.host = node.host;
+    nodes[node.name] = model;
+  }
+  const scalingGroups: DeploymentModel['scalingGroups'] = {};
+  for (const policy of blueprint.policies.values()) {
+    if (policy.type !== 'cloudify.policies.scaling') continue;
+    const counts = {
+      default: Number(policy.properties.default_instances ?? 1),
+      min: Number(policy.properties.min_instances ?? 0),
+      max: Number(policy.properties.max_instances ?? -1),
+    };
+    for (const target of policy.targets) scalingGroups[target] = counts;
+  }
+  const plugins: DeploymentModel['plugins'] = {};
+  for (const plugin of blueprint.plugins.values()) {
+    plugins[plugin.name] = { properties: plugin.properties };
+    if (plugin.executor) plugins[plugin.name]!.executor = plugin.executor;
+    if (plugin.source) plugins[plugin.name]!.source = plugin.source;
+    if (plugin.packageName) plugins[plugin.name]!.packageName = plugin.packageName;
+    if (plugin.packageVersion) plugins[plugin.name]!.packageVersion = plugin.packageVersion;
+  }
+  return {
+    formatVersion: 1,
+    blueprint: { mainFile: blueprint.mainFile, baseDir: blueprint.baseDir, dslVersion: blueprint.version },
+    nodes,
+    outputs: Object.fromEntries(plan.outputs),
+    capabilities: Object.fromEntries(plan.capabilities),
+    workflows: Object.fromEntries([...blueprint.workflows.values()].map((w) => [w.name, workflowModel(w)])),
+    groups: Object.fromEntries([...blueprint.groups.values()].map((g) => [g.name, { members: g.members }])),
+    scalingGroups,
+    plugins,
+  };
+}

@@ -1,0 +1,56 @@
+import type { Value } from '../dsl/yaml-source.js';
+import type { Store } from '../store/types.js';
+import { decryptSecret, encryptSecret } from './crypto.js';
+
+/** Secrets kept encrypted in the store; values are only ever decrypted in memory. */
+export class Secrets {
+  constructor(
+    private readonly store: Store,
+    private readonly key: Buffer,
+  ) {}
+
+  async set(name: string, value: string): Promise<void> {
+    const existing = await this.store.getSecret(name);
+    const at = new Date().toISOString();
+    await this.store.putSecret({
+      key: name,
+      ciphertext: encryptSecret(this.key, name, value),
+      createdAt: existing?.createdAt ?? at,
+      updatedAt: at,
+    });
+  }
+
+  async get(name: string): Promise<string | undefined> {
+    const record = await this.store.getSecret(name);
+    return record ? decryptSecret(this.key, name, record.ciphertext) : undefined;
+  }
+
+  list() {
+    return this.store.listSecrets();
+  }
+
+  delete(name: string): Promise<boolean> {
+    return this.store.deleteSecret(name);
+  }
+
+  /** Every secret, decrypted, with JSON values parsed (as get_secret reads them). */
+  async all(): Promise<Map<string, Value>> {
+    const out = new Map<string, Value>();
+    for (const { key } of await this.store.listSecrets()) {
+      const text = await this.get(key);
+      if (text === undefined) continue;
+      out.set(key, parseSecret(text));
+    }
+    return out;
+  }
+}
+
+/** A secret whose text is JSON is read as that JSON, as Cloudify's get_secret does. */
+export function parseSecret(text: string): Value {
+  try {
+    const parsed = JSON.parse(text) as Value;
+    return parsed !== null && typeof parsed === 'object' ? parsed : text;
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,205 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { relative } from 'node:path';
+import type { Diagnostics } from '../dsl/diagnostics.js';
+import type { BlueprintReader } from '../dsl/reader.js';
+import type { ValueMap } from '../dsl/yaml-source.js';
+import type { Dispatcher } from '../executor/dispatcher.js';
+import { type DeploymentModel, deploymentModel } from '../model/deployment-model.js';
+import { loadBlueprint } from '../plan-report.js';
+import type {
+  DeploymentRecord,
+  ExecutionRecord,
+  Json,
+  NodeInstanceRecord,
+  Store,
+  TaskRecord,
+} from '../store/types.js';
+import {
+  BUILTIN_WORKFLOWS,
+  builtinGraph,
+  EXECUTION_PARAMETERS,
+  WorkflowError,
+} from '../workflows/builtin.js';
+import { customGraph } from '../workflows/custom.js';
+import type { TaskGraph } from '../workflows/lifecycle.js';
+
+const now = () => new Date().toISOString();
+
+export interface CreateDeploymentOptions {
+  store: Store;
+  reader: BlueprintReader;
+  blueprintPath: string;
+  deploymentId: string;
+  inputs?: ValueMap;
+}
+
+/** Parses, validates and plans a blueprint, then stores it, the deployment and its instances. */
+export async function createDeployment(
+  options: CreateDeploymentOptions,
+): Promise<{ problems: Diagnostics; deployment?: DeploymentRecord; instances?: NodeInstanceRecord[] }> {
+  const { plan, problems } = loadBlueprint(options.blueprintPath, {
+    reader: options.reader,
+    deploymentId: options.deploymentId,
+    inputs: options.inputs ?? {},
+  });
+  if (!plan || !problems.ok) return { problems };
+  const model = deploymentModel(plan);
+  // The blueprint is stored with every file that was read and every script it runs.
+  const files: Record<string, Uint8Array> = {};
+  const paths = new Set(
+    plan.blueprint.files.filter((f) => !relative(plan.blueprint.baseDir, f).startsWith('..')),
+  );
+  for (const node of Object.values(model.nodes)) {
+    const ops = [
+      ...Object.values(node.operations),
+      ...node.relationships.flatMap((r) => [
+        ...Object.values(r.sourceOperations),
+        ...Object.values(r.targetOperations),
+      ]),
+    ];
+    for (const op of ops)
+      if (op.script?.path && !/^[a-z]+:\/\//i.test(op.script.path))
+        paths.add(`${plan.blueprint.baseDir}/${op.script.path}`);
+  }
+  const hash = createHash('sha256');
+  for (const path of [...paths].sort()) {
+    const rel = relative(plan.blueprint.baseDir, path);
+    const content = options.reader.read(path);
+    files[rel] = content;
+    hash.update(rel).update('\u0000').update(content).update('\u0000');
+  }
+  const blueprintId = hash.digest('hex');
+  await options.store.putBlueprint({
+    id: blueprintId,
+    mainFile: relative(plan.blueprint.baseDir, plan.blueprint.mainFile),
+    files,
+    createdAt: now(),
+  });
+  const deployment: DeploymentRecord = {
+    id: options.deploymentId,
+    blueprintId,
+    inputs: Object.fromEntries(plan.inputs) as Record<string, Json>,
+    model: model as unknown as Json,
+    createdAt: now(),
+  };
+  const instances: NodeInstanceRecord[] = plan.instances.map((i) => ({
+    id: i.id,
+    deploymentId: options.deploymentId,
+    node: i.node,
+    index: i.index,
+    state: 'uninitialized',
+    runtimeProperties: {},
+    version: 0,
+    containedIn: i.containedIn ?? null,
+    hostId: i.hostId ?? null,
+    relationships: i.relationships as unknown as Json,
+    scalingGroups: i.scalingGroups as unknown as Json,
+  }));
+  await options.store.createDeployment(deployment, instances);
+  return { problems, deployment, instances };
+}
+
+function taskRecords(executionId: string, graph: TaskGraph): TaskRecord[] {
+  const at = now();
+  return graph.tasks.map((t) => ({
+    executionId,
+    id: t.id,
+    kind: t.kind,
+    instanceId: t.instanceId,
+    node: t.node,
+    operation: t.operation ?? null,
+    targetState: t.state ?? null,
+    relationship: (t.relationship ?? null) as unknown as Json,
+    dependsOn: t.dependsOn,
+    inputs: (t.inputs ?? null) as Json,
+    ignoreFailure: t.ignoreFailure === true,
+    state: 'pending',
+    attempt: 0,
+    notBefore: null,
+    error: null,
+    result: null,
+    updatedAt: at,
+  }));
+}
+
+export interface StartExecutionOptions {
+  store: Store;
+  dispatcher: Dispatcher;
+  deploymentId: string;
+  workflow: string;
+  parameters?: Record<string, Json>;
+  /** Accept parameters the workflow does not declare. */
+  allowCustomParameters?: boolean;
+}
+
+/**
+ * Creates an execution with its task graph (pending). Refused while the deployment has another
+ * execution that has not ended (ActiveExecutionError).
+ */
+export async function startExecution(options: StartExecutionOptions): Promise<ExecutionRecord> {
+  const { store } = options;
+  const deployment = await store.getDeployment(options.deploymentId);
+  if (!deployment) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
+  const model = deployment.model as unknown as DeploymentModel;
+  const given = options.parameters ?? {};
+  const custom = model.workflows[options.workflow];
+  const builtin = BUILTIN_WORKFLOWS[options.workflow];
+  const declared: Record<string, { default?: Json; required: boolean }> = {};
+  if (builtin && (!custom || custom.plugin === 'default_workflows')) {
+    for (const [name, value] of Object.entries(builtin)) declared[name] = { default: value, required: false };
+  } else if (custom) {
+    for (const [name, p] of Object.entries(custom.parameters))
+      declared[name] = { default: p.default as Json, required: p.required };
+  } else {
+    const known = [...new Set([...Object.keys(BUILTIN_WORKFLOWS), ...Object.keys(model.workflows)])].sort();
+    throw new WorkflowError(
+      `unknown workflow '${options.workflow}'; this deployment has ${known.join(', ')}`,
+    );
+  }
+  const parameters: Record<string, Json> = {};
+  for (const [name, p] of Object.entries(declared)) {
+    if (Object.hasOwn(given, name)) parameters[name] = given[name]!;
+    else if (p.default !== undefined) parameters[name] = p.default;
+    else if (p.required)
+      throw new WorkflowError(
+        `workflow '${options.workflow}' needs the parameter '${name}' (-p ${name}=VALUE)`,
+      );
+  }
+  for (const [name, value] of Object.entries(given)) {
+    if (Object.hasOwn(declared, name)) continue;
+    if (!EXECUTION_PARAMETERS.includes(name) && !options.allowCustomParameters) {
+      throw new WorkflowError(
+        `workflow '${options.workflow}' has no parameter '${name}' (it has: ${Object.keys(declared).join(', ') || 'none'})`,
+      );
+    }
+    parameters[name] = value;
+  }
+  const instances = await store.listInstances(deployment.id);
+  let graph: TaskGraph;
+  if (builtin && (!custom || custom.plugin === 'default_workflows'))
+    graph = builtinGraph(options.workflow, model, instances, parameters);
+  else {
+    const fn =
+      custom?.plugin && custom.function
+        ? options.dispatcher.workflow?.(custom.plugin, custom.function)
+        : undefined;
+    if (!fn)
+      throw new WorkflowError(
+        `workflow '${options.workflow}' maps to '${custom?.mapping}', which no installed plugin provides`,
+      );
+    graph = await customGraph(options.workflow, fn, deployment.id, model, instances, parameters);
+  }
+  const execution: ExecutionRecord = {
+    id: randomUUID(),
+    deploymentId: deployment.id,
+    workflow: options.workflow,
+    parameters,
+    status: 'pending',
+    error: null,
+    createdAt: now(),
+    startedAt: null,
+    endedAt: null,
+  };
+  await store.createExecution(execution, taskRecords(execution.id, graph));
+  return execution;
+}

@@ -1,0 +1,825 @@
+/**
+ * The service store: PostgreSQL through a `pg` Pool. JSON fields are jsonb, bytes are bytea.
+ *
+ * Bulk writes take one round trip per table: the rows travel as one jsonb array parameter and
+ * are expanded with jsonb_to_recordset (UPDATE ... FROM, INSERT ... SELECT).
+ *
+ * Event order: a BIGSERIAL is assigned at insert time, not at commit time, so two concurrent
+ * transactions could commit their events out of seq order and a follower reading "after seq N"
+ * would skip some. Transactions that insert events therefore take a transaction-scoped advisory
+ * lock first (just before the insert, held until commit): seq order is commit order.
+ */
+import { userInfo } from 'node:os';
+import { DatabaseError, Pool, type PoolClient } from 'pg';
+import {
+  cleanText,
+  executionChanges,
+  jsonText,
+  lastByKey,
+  nowIso,
+  taskKey,
+  taskName,
+  toBuffer,
+  toBytes,
+} from './common.js';
+import { pendingMigrations, postgresMigrations } from './migrations.js';
+import {
+  ActiveExecutionError,
+  type Batch,
+  type BlueprintRecord,
+  type DeploymentRecord,
+  type EventQuery,
+  type EventRecord,
+  type ExecutionRecord,
+  type Json,
+  type NodeInstanceRecord,
+  NotFoundError,
+  type SecretRecord,
+  type Store,
+  type TaskRecord,
+  VersionConflictError,
+} from './types.js';
+
+export interface PostgresStoreOptions {
+  /**
+   * Schema to keep the tables in (created if missing; set as the search_path of every connection).
+   * Lower-case letters, digits and underscores. Default: the server's search_path (usually public).
+   */
+  schema?: string;
+}
+
+/** Advisory lock keys (first half; the second is a hash of the schema so schemas do not contend). */
+const LOCK_MIGRATE = 0x57460001;
+const LOCK_EVENTS = 0x57460002;
+
+/** Takes a transaction-scoped advisory lock: ($1, a hash of the current schema). */
+const ADVISORY_LOCK = `SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))`;
+
+/** How often createExecution retries when the active execution it collided with ended meanwhile. */
+const ACTIVE_RETRIES = 3;
+
+const ACTIVE_STATUS_SQL = `status IN ('pending', 'started', 'cancelling', 'force_cancelling')`;
+
+/** Opens a pool on `url` (postgres://...). Call migrate() before the first use of a new database. */
+export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
+  return PostgresStore.open(url, options);
+}
+
+interface DeploymentRow {
+  id: string;
+  blueprint_id: string;
+  inputs: Record<string, Json>;
+  model: Json;
+  created_at: string;
+}
+
+interface InstanceRow {
+  id: string;
+  deployment_id: string;
+  node: string;
+  idx: number;
+  state: string;
+  runtime_properties: Record<string, Json>;
+  version: number;
+  contained_in: string | null;
+  host_id: string | null;
+  relationships: Json;
+  scaling_groups: Json;
+}
+
+interface ExecutionRow {
+  id: string;
+  deployment_id: string;
+  workflow: string;
+  parameters: Record<string, Json>;
+  status: string;
+  error: Json;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
+interface TaskRow {
+  execution_id: string;
+  id: number;
+  kind: string;
+  instance_id: string;
+  node: string;
+  operation: string | null;
+  target_state: string | null;
+  relationship: Json;
+  depends_on: number[];
+  inputs: Json;
+  ignore_failure: boolean;
+  state: string;
+  attempt: number;
+  /** BIGINT comes back as a string. */
+  not_before: string | null;
+  error: Json;
+  result: Json;
+  updated_at: string;
+}
+
+interface EventRow {
+  seq: string;
+  execution_id: string | null;
+  deployment_id: string | null;
+  node: string | null;
+  instance_id: string | null;
+  operation: string | null;
+  task_id: number | null;
+  type: string;
+  level: string;
+  message: string;
+  data: Json;
+  emitted_at: string;
+}
+
+function violates(error: unknown, code: '23505' | '23503', constraint: string): boolean {
+  return error instanceof DatabaseError && error.code === code && error.constraint === constraint;
+}
+
+const INSTANCE_COLUMNS =
+  'id, deployment_id, node, idx, state, runtime_properties, version, contained_in, host_id, relationships, scaling_groups';
+const INSERT_INSTANCES = `INSERT INTO node_instances (${INSTANCE_COLUMNS})
+  SELECT ${INSTANCE_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS v(
+    id text, deployment_id text, node text, idx integer, state text, runtime_properties jsonb, version integer,
+    contained_in text, host_id text, relationships jsonb, scaling_groups jsonb)`;
+
+const TASK_COLUMNS =
+  'execution_id, id, kind, instance_id, node, operation, target_state, relationship, depends_on, inputs, ignore_failure, state, attempt, not_before, error, result, updated_at';
+const INSERT_TASKS = `INSERT INTO tasks (${TASK_COLUMNS})
+  SELECT ${TASK_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS v(
+    execution_id text, id integer, kind text, instance_id text, node text, operation text, target_state text,
+    relationship jsonb, depends_on jsonb, inputs jsonb, ignore_failure boolean, state text, attempt integer, not_before bigint, error jsonb, result jsonb,
+    updated_at text)`;
+
+const UPDATE_TASKS = `UPDATE tasks AS t
+  SET state = v.state, attempt = v.attempt, not_before = v.not_before, error = v.error, result = v.result,
+      updated_at = $2
+  FROM jsonb_to_recordset($1::jsonb) AS v(
+    execution_id text, id integer, state text, attempt integer, not_before bigint, error jsonb, result jsonb)
+  WHERE t.execution_id = v.execution_id AND t.id = v.id
+  RETURNING t.execution_id, t.id`;
+
+const UPDATE_RUNTIME_PROPERTIES = `UPDATE node_instances AS n
+  SET runtime_properties = v.runtime_properties, version = n.version + 1
+  FROM jsonb_to_recordset($1::jsonb) AS v(id text, runtime_properties jsonb, expected integer)
+  WHERE n.id = v.id AND n.version = v.expected
+  RETURNING n.id`;
+
+const UPDATE_INSTANCE_STATES = `UPDATE node_instances AS n SET state = v.state
+  FROM jsonb_to_recordset($1::jsonb) AS v(id text, state text)
+  WHERE n.id = v.id
+  RETURNING n.id`;
+
+const EVENT_COLUMNS =
+  'execution_id, deployment_id, node, instance_id, operation, task_id, type, level, message, data, emitted_at';
+const INSERT_EVENTS = `INSERT INTO events (${EVENT_COLUMNS})
+  SELECT ${EVENT_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS v(
+    i integer, execution_id text, deployment_id text, node text, instance_id text, operation text, task_id integer,
+    type text, level text, message text, data jsonb, emitted_at text)
+  ORDER BY v.i`;
+
+export class PostgresStore implements Store {
+  private closed = false;
+
+  private constructor(private readonly pool: Pool) {}
+
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const { schema } = options;
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new Error(
+        `invalid PostgreSQL schema name '${schema}': use lower-case letters, digits and underscores`,
+      );
+    }
+    const pool = new Pool({
+      connectionString: withDefaultUser(url),
+      ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
+    });
+    // An idle connection that drops (server restart) must not crash the process; the pool
+    // replaces it, and queries in flight see their own error.
+    pool.on('error', () => {});
+    try {
+      if (schema !== undefined) {
+        try {
+          await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+        } catch (error) {
+          // Two processes creating it at once: the loser sees a unique violation; the schema exists.
+          if (!(error instanceof DatabaseError && (error.code === '23505' || error.code === '42P06')))
+            throw error;
+        }
+      } else {
+        await pool.query('SELECT 1');
+      }
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
+    return new PostgresStore(pool);
+  }
+
+  /** Runs `fn` in a transaction on one connection; rolls back when it throws. */
+  private async tx<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError as Error;
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async migrate(): Promise<void> {
+    await this.tx(async (client) => {
+      await client.query(ADVISORY_LOCK, [LOCK_MIGRATE]);
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
+      );
+      const applied = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+      const pending = pendingMigrations(
+        postgresMigrations,
+        applied.rows.map((r) => r.version),
+        'the PostgreSQL database',
+      );
+      for (const migration of pending) {
+        await client.query(migration.sql);
+        await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [
+          migration.version,
+          nowIso(),
+        ]);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  // Blueprints
+
+  async putBlueprint(blueprint: BlueprintRecord): Promise<void> {
+    await this.tx(async (client) => {
+      const inserted = await client.query(
+        'INSERT INTO blueprints (id, main_file, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING',
+        [blueprint.id, blueprint.mainFile, blueprint.createdAt],
+      );
+      // The id is the content hash: an existing blueprint already has these files.
+      if (inserted.rowCount === 0) return;
+      const files = Object.entries(blueprint.files);
+      if (files.length === 0) return;
+      await client.query(
+        `INSERT INTO blueprint_files (blueprint_id, path, content)
+         SELECT $1, f.path, f.content FROM unnest($2::text[], $3::bytea[]) AS f(path, content)`,
+        [blueprint.id, files.map(([path]) => path), files.map(([, content]) => toBuffer(content))],
+      );
+    });
+  }
+
+  async getBlueprint(id: string): Promise<BlueprintRecord | undefined> {
+    const result = await this.pool.query<{ id: string; main_file: string; created_at: string }>(
+      'SELECT id, main_file, created_at FROM blueprints WHERE id = $1',
+      [id],
+    );
+    const row = result.rows[0];
+    if (!row) return undefined;
+    const files = await this.pool.query<{ path: string; content: Buffer }>(
+      'SELECT path, content FROM blueprint_files WHERE blueprint_id = $1 ORDER BY path',
+      [id],
+    );
+    return {
+      id: row.id,
+      mainFile: row.main_file,
+      files: Object.fromEntries(files.rows.map((f) => [f.path, toBytes(f.content)])),
+      createdAt: row.created_at,
+    };
+  }
+
+  // Deployments
+
+  async createDeployment(deployment: DeploymentRecord, instances: NodeInstanceRecord[]): Promise<void> {
+    try {
+      await this.tx(async (client) => {
+        await client.query(
+          'INSERT INTO deployments (id, blueprint_id, inputs, model, created_at) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5)',
+          [
+            deployment.id,
+            deployment.blueprintId,
+            jsonText(deployment.inputs),
+            jsonText(deployment.model),
+            deployment.createdAt,
+          ],
+        );
+        await insertInstances(client, instances);
+      });
+    } catch (error) {
+      if (violates(error, '23505', 'deployments_pkey')) {
+        throw new Error(`deployment '${deployment.id}' already exists`, { cause: error });
+      }
+      if (violates(error, '23503', 'deployments_blueprint_id_fkey')) {
+        throw new NotFoundError('blueprint', deployment.blueprintId);
+      }
+      if (violates(error, '23503', 'node_instances_deployment_id_fkey')) {
+        const stray = instances.find((i) => i.deploymentId !== deployment.id);
+        if (stray) throw new NotFoundError('deployment', stray.deploymentId);
+      }
+      throw error;
+    }
+  }
+
+  async getDeployment(id: string): Promise<DeploymentRecord | undefined> {
+    const result = await this.pool.query<DeploymentRow>('SELECT * FROM deployments WHERE id = $1', [id]);
+    const row = result.rows[0];
+    return row && deploymentFromRow(row);
+  }
+
+  async listDeployments(): Promise<DeploymentRecord[]> {
+    const result = await this.pool.query<DeploymentRow>('SELECT * FROM deployments ORDER BY created_at, id');
+    return result.rows.map(deploymentFromRow);
+  }
+
+  async updateDeploymentModel(id: string, model: Json): Promise<void> {
+    const result = await this.pool.query('UPDATE deployments SET model = $2::jsonb WHERE id = $1', [
+      id,
+      jsonText(model),
+    ]);
+    if (result.rowCount === 0) throw new NotFoundError('deployment', id);
+  }
+
+  async deleteDeployment(id: string): Promise<void> {
+    const result = await this.pool.query('DELETE FROM deployments WHERE id = $1', [id]);
+    if (result.rowCount === 0) throw new NotFoundError('deployment', id);
+  }
+
+  // Instances
+
+  async listInstances(deploymentId: string): Promise<NodeInstanceRecord[]> {
+    const result = await this.pool.query<InstanceRow>(
+      'SELECT * FROM node_instances WHERE deployment_id = $1 ORDER BY node, idx, id',
+      [deploymentId],
+    );
+    return result.rows.map(instanceFromRow);
+  }
+
+  async getInstance(id: string): Promise<NodeInstanceRecord | undefined> {
+    const result = await this.pool.query<InstanceRow>('SELECT * FROM node_instances WHERE id = $1', [id]);
+    const row = result.rows[0];
+    return row && instanceFromRow(row);
+  }
+
+  async addInstances(instances: NodeInstanceRecord[]): Promise<void> {
+    try {
+      await insertInstances(this.pool, instances);
+    } catch (error) {
+      if (violates(error, '23503', 'node_instances_deployment_id_fkey')) {
+        const ids = [...new Set(instances.map((i) => i.deploymentId))];
+        const found = await this.pool.query<{ id: string }>(
+          'SELECT id FROM deployments WHERE id = ANY($1::text[])',
+          [ids],
+        );
+        const present = new Set(found.rows.map((r) => r.id));
+        const missing = ids.find((id) => !present.has(id));
+        if (missing !== undefined) throw new NotFoundError('deployment', missing);
+      }
+      throw error;
+    }
+  }
+
+  async removeInstances(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.pool.query('DELETE FROM node_instances WHERE id = ANY($1::text[])', [ids]);
+  }
+
+  async updateRuntimeProperties(
+    id: string,
+    runtimeProperties: Record<string, Json>,
+    expectedVersion: number,
+  ): Promise<number> {
+    const result = await this.pool.query<{ version: number }>(
+      `UPDATE node_instances SET runtime_properties = $2::jsonb, version = version + 1
+       WHERE id = $1 AND version = $3 RETURNING version`,
+      [id, jsonText(runtimeProperties), expectedVersion],
+    );
+    const row = result.rows[0];
+    if (row) return row.version;
+    const current = await this.pool.query<{ version: number }>(
+      'SELECT version FROM node_instances WHERE id = $1',
+      [id],
+    );
+    const found = current.rows[0];
+    if (!found) throw new NotFoundError('node instance', id);
+    throw new VersionConflictError(id, expectedVersion, found.version);
+  }
+
+  // Executions and tasks
+
+  async createExecution(execution: ExecutionRecord, tasks: TaskRecord[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.tx(async (client) => {
+          await client.query(
+            `INSERT INTO executions (id, deployment_id, workflow, parameters, status, error, created_at, started_at, ended_at)
+             VALUES ($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7, $8, $9)`,
+            [
+              execution.id,
+              execution.deploymentId,
+              execution.workflow,
+              jsonText(execution.parameters),
+              execution.status,
+              jsonText(execution.error),
+              execution.createdAt,
+              execution.startedAt,
+              execution.endedAt,
+            ],
+          );
+          if (tasks.length === 0) return;
+          await client.query(INSERT_TASKS, [
+            jsonText(
+              tasks.map((t) => ({
+                execution_id: t.executionId,
+                id: t.id,
+                kind: t.kind,
+                instance_id: t.instanceId,
+                node: t.node,
+                operation: t.operation,
+                target_state: t.targetState,
+                relationship: t.relationship,
+                depends_on: t.dependsOn,
+                inputs: t.inputs,
+                ignore_failure: t.ignoreFailure === true,
+                state: t.state,
+                attempt: t.attempt,
+                not_before: t.notBefore,
+                error: t.error,
+                result: t.result,
+                updated_at: t.updatedAt,
+              })),
+            ),
+          ]);
+        });
+        return;
+      } catch (error) {
+        if (violates(error, '23505', 'executions_one_active')) {
+          const active = await this.activeExecution(execution.deploymentId);
+          if (active) throw new ActiveExecutionError(execution.deploymentId, active.id, active.workflow);
+          // It ended between our insert and the look-up: try again.
+          if (attempt < ACTIVE_RETRIES) continue;
+          throw new ActiveExecutionError(execution.deploymentId, '?', '?');
+        }
+        if (violates(error, '23505', 'executions_pkey')) {
+          throw new Error(`execution '${execution.id}' already exists`, { cause: error });
+        }
+        if (violates(error, '23503', 'executions_deployment_id_fkey')) {
+          throw new NotFoundError('deployment', execution.deploymentId);
+        }
+        if (violates(error, '23503', 'tasks_execution_id_fkey')) {
+          const stray = tasks.find((t) => t.executionId !== execution.id);
+          if (stray) throw new NotFoundError('execution', stray.executionId);
+        }
+        throw error;
+      }
+    }
+  }
+
+  private async activeExecution(deploymentId: string): Promise<{ id: string; workflow: string } | undefined> {
+    const result = await this.pool.query<{ id: string; workflow: string }>(
+      `SELECT id, workflow FROM executions WHERE deployment_id = $1 AND ${ACTIVE_STATUS_SQL}`,
+      [deploymentId],
+    );
+    return result.rows[0];
+  }
+
+  async getExecution(id: string): Promise<ExecutionRecord | undefined> {
+    const result = await this.pool.query<ExecutionRow>('SELECT * FROM executions WHERE id = $1', [id]);
+    const row = result.rows[0];
+    return row && executionFromRow(row);
+  }
+
+  async listExecutions(deploymentId?: string): Promise<ExecutionRecord[]> {
+    const result =
+      deploymentId === undefined
+        ? await this.pool.query<ExecutionRow>('SELECT * FROM executions ORDER BY created_at, id')
+        : await this.pool.query<ExecutionRow>(
+            'SELECT * FROM executions WHERE deployment_id = $1 ORDER BY created_at, id',
+            [deploymentId],
+          );
+    return result.rows.map(executionFromRow);
+  }
+
+  async listTasks(executionId: string): Promise<TaskRecord[]> {
+    const result = await this.pool.query<TaskRow>('SELECT * FROM tasks WHERE execution_id = $1 ORDER BY id', [
+      executionId,
+    ]);
+    return result.rows.map(taskFromRow);
+  }
+
+  async applyBatch(batch: Batch): Promise<void> {
+    try {
+      await this.tx(async (client) => {
+        if (batch.runtimeProperties?.length) await writeRuntimeProperties(client, batch.runtimeProperties);
+        if (batch.tasks?.length) {
+          // A task may appear several times in a batch (sent, then started): the last entry wins.
+          const tasks = lastByKey(batch.tasks, taskKey);
+          const updated = await client.query<{ execution_id: string; id: number }>(UPDATE_TASKS, [
+            jsonText(
+              tasks.map((t) => ({
+                execution_id: t.executionId,
+                id: t.id,
+                state: t.state,
+                attempt: t.attempt,
+                not_before: t.notBefore,
+                error: t.error,
+                result: t.result,
+              })),
+            ),
+            nowIso(),
+          ]);
+          if (updated.rows.length !== tasks.length) {
+            const seen = new Set(updated.rows.map((r) => taskKey({ executionId: r.execution_id, id: r.id })));
+            const missing = tasks.find((t) => !seen.has(taskKey(t)));
+            throw new NotFoundError('task', missing ? taskName(missing) : '?');
+          }
+        }
+        if (batch.instanceStates?.length) {
+          const states = lastByKey(batch.instanceStates, (s) => s.id);
+          const updated = await client.query<{ id: string }>(UPDATE_INSTANCE_STATES, [jsonText(states)]);
+          if (updated.rows.length !== states.length) {
+            const seen = new Set(updated.rows.map((r) => r.id));
+            throw new NotFoundError('node instance', states.find((s) => !seen.has(s.id))?.id ?? '?');
+          }
+        }
+        if (batch.execution) {
+          const changes = executionChanges(batch.execution);
+          const sql =
+            changes.length > 0
+              ? `UPDATE executions SET ${changes
+                  .map(([column], i) => `${column} = $${i + 2}${column === 'error' ? '::jsonb' : ''}`)
+                  .join(', ')} WHERE id = $1`
+              : 'SELECT 1 FROM executions WHERE id = $1';
+          const result = await client.query(sql, [batch.execution.id, ...changes.map(([, value]) => value)]);
+          if (result.rowCount === 0) throw new NotFoundError('execution', batch.execution.id);
+        }
+        if (batch.events?.length) {
+          await client.query(ADVISORY_LOCK, [LOCK_EVENTS]);
+          await client.query(INSERT_EVENTS, [
+            jsonText(
+              batch.events.map((e, i) => ({
+                i,
+                execution_id: e.executionId,
+                deployment_id: e.deploymentId,
+                node: e.node,
+                instance_id: e.instanceId,
+                operation: e.operation,
+                task_id: e.taskId,
+                type: e.type,
+                level: e.level,
+                message: cleanText(e.message),
+                data: e.data,
+                emitted_at: e.timestamp,
+              })),
+            ),
+          ]);
+        }
+      });
+    } catch (error) {
+      if (batch.execution && violates(error, '23505', 'executions_one_active')) {
+        const own = await this.pool.query<{ deployment_id: string }>(
+          'SELECT deployment_id FROM executions WHERE id = $1',
+          [batch.execution.id],
+        );
+        const deploymentId = own.rows[0]?.deployment_id;
+        const active = deploymentId === undefined ? undefined : await this.activeExecution(deploymentId);
+        if (deploymentId !== undefined && active) {
+          throw new ActiveExecutionError(deploymentId, active.id, active.workflow);
+        }
+      }
+      throw error;
+    }
+  }
+
+  async listEvents(query: EventQuery): Promise<EventRecord[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (query.executionId !== undefined) {
+      params.push(query.executionId);
+      where.push(`execution_id = $${params.length}`);
+    }
+    if (query.deploymentId !== undefined) {
+      params.push(query.deploymentId);
+      where.push(`deployment_id = $${params.length}`);
+    }
+    if (query.afterSeq !== undefined) {
+      params.push(query.afterSeq);
+      where.push(`seq > $${params.length}`);
+    }
+    let sql = `SELECT * FROM events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`;
+    if (query.limit !== undefined) {
+      params.push(Math.max(0, Math.floor(query.limit)));
+      sql += ` LIMIT $${params.length}`;
+    }
+    const result = await this.pool.query<EventRow>(sql, params);
+    return result.rows.map(eventFromRow);
+  }
+
+  // Secrets
+
+  async putSecret(secret: SecretRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO secrets (key, ciphertext, created_at, updated_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (key) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+      [secret.key, toBuffer(secret.ciphertext), secret.createdAt, secret.updatedAt],
+    );
+  }
+
+  async getSecret(key: string): Promise<SecretRecord | undefined> {
+    const result = await this.pool.query<{
+      key: string;
+      ciphertext: Buffer;
+      created_at: string;
+      updated_at: string;
+    }>('SELECT * FROM secrets WHERE key = $1', [key]);
+    const row = result.rows[0];
+    return (
+      row && {
+        key: row.key,
+        ciphertext: toBytes(row.ciphertext),
+        createdAt: row.created_at,
+        updatedAt: row.updated_at,
+      }
+    );
+  }
+
+  async listSecrets(): Promise<Pick<SecretRecord, 'key' | 'createdAt' | 'updatedAt'>[]> {
+    const result = await this.pool.query<{ key: string; created_at: string; updated_at: string }>(
+      'SELECT key, created_at, updated_at FROM secrets ORDER BY key',
+    );
+    return result.rows.map((r) => ({ key: r.key, createdAt: r.created_at, updatedAt: r.updated_at }));
+  }
+
+  async deleteSecret(key: string): Promise<boolean> {
+    const result = await this.pool.query('DELETE FROM secrets WHERE key = $1', [key]);
+    return (result.rowCount ?? 0) > 0;
+  }
+}
+
+/**
+ * A URL without a user name gets the OS user's, as libpq (psql) does. pg itself falls back to
+ * PGUSER, then USER, and sends no user name at all when neither is set (as under some service
+ * managers and containers).
+ */
+export function withDefaultUser(url: string): string {
+  if (process.env.PGUSER || process.env.USER) return url;
+  try {
+    const parsed = new URL(url);
+    if (parsed.username || !parsed.host) return url;
+    parsed.username = encodeURIComponent(userInfo().username);
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+async function insertInstances(
+  client: Pool | PoolClient,
+  instances: readonly NodeInstanceRecord[],
+): Promise<void> {
+  if (instances.length === 0) return;
+  await client.query(INSERT_INSTANCES, [
+    jsonText(
+      instances.map((i) => ({
+        id: i.id,
+        deployment_id: i.deploymentId,
+        node: i.node,
+        idx: i.index,
+        state: i.state,
+        runtime_properties: i.runtimeProperties,
+        version: i.version,
+        contained_in: i.containedIn,
+        host_id: i.hostId,
+        relationships: i.relationships,
+        scaling_groups: i.scalingGroups,
+      })),
+    ),
+  ]);
+}
+
+/** Inside a transaction: the compare-and-set of runtime properties for several instances. */
+async function writeRuntimeProperties(client: PoolClient, writes: NonNullable<Batch['runtimeProperties']>) {
+  const unique = new Set(writes.map((w) => w.id)).size === writes.length;
+  // Several writes to one instance must apply in order, each against the previous one's version.
+  const groups = unique ? [writes] : writes.map((w) => [w]);
+  for (const group of groups) {
+    const updated = await client.query<{ id: string }>(UPDATE_RUNTIME_PROPERTIES, [
+      jsonText(
+        group.map((w) => ({
+          id: w.id,
+          runtime_properties: w.runtimeProperties,
+          expected: w.expectedVersion,
+        })),
+      ),
+    ]);
+    if (updated.rows.length === group.length) continue;
+    const seen = new Set(updated.rows.map((r) => r.id));
+    const failed = group.filter((w) => !seen.has(w.id));
+    const current = await client.query<{ id: string; version: number }>(
+      'SELECT id, version FROM node_instances WHERE id = ANY($1::text[])',
+      [failed.map((w) => w.id)],
+    );
+    const versions = new Map(current.rows.map((r) => [r.id, r.version]));
+    const first = failed[0]!;
+    const actual = versions.get(first.id);
+    if (actual === undefined) throw new NotFoundError('node instance', first.id);
+    throw new VersionConflictError(first.id, first.expectedVersion, actual);
+  }
+}
+
+function deploymentFromRow(r: DeploymentRow): DeploymentRecord {
+  return {
+    id: r.id,
+    blueprintId: r.blueprint_id,
+    inputs: r.inputs,
+    model: r.model ?? null,
+    createdAt: r.created_at,
+  };
+}
+
+function instanceFromRow(r: InstanceRow): NodeInstanceRecord {
+  return {
+    id: r.id,
+    deploymentId: r.deployment_id,
+    node: r.node,
+    index: r.idx,
+    state: r.state as NodeInstanceRecord['state'],
+    runtimeProperties: r.runtime_properties,
+    version: r.version,
+    containedIn: r.contained_in,
+    hostId: r.host_id,
+    relationships: r.relationships ?? null,
+    scalingGroups: r.scaling_groups ?? null,
+  };
+}
+
+function executionFromRow(r: ExecutionRow): ExecutionRecord {
+  return {
+    id: r.id,
+    deploymentId: r.deployment_id,
+    workflow: r.workflow,
+    parameters: r.parameters,
+    status: r.status as ExecutionRecord['status'],
+    error: r.error ?? null,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+  };
+}
+
+function taskFromRow(r: TaskRow): TaskRecord {
+  return {
+    executionId: r.execution_id,
+    id: r.id,
+    kind: r.kind as TaskRecord['kind'],
+    instanceId: r.instance_id,
+    node: r.node,
+    operation: r.operation,
+    targetState: r.target_state,
+    relationship: r.relationship ?? null,
+    dependsOn: r.depends_on,
+    inputs: r.inputs ?? null,
+    ignoreFailure: r.ignore_failure,
+    state: r.state as TaskRecord['state'],
+    attempt: r.attempt,
+    notBefore: r.not_before === null ? null : Number(r.not_before),
+    error: r.error ?? null,
+    result: r.result ?? null,
+    updatedAt: r.updated_at,
+  };
+}
+
+function eventFromRow(r: EventRow): EventRecord {
+  return {
+    seq: Number(r.seq),
+    executionId: r.execution_id,
+    deploymentId: r.deployment_id,
+    node: r.node,
+    instanceId: r.instance_id,
+    operation: r.operation,
+    taskId: r.task_id,
+    type: r.type,
+    level: r.level as EventRecord['level'],
+    message: r.message,
+    data: r.data ?? null,
+    timestamp: r.emitted_at,
+  };
+}

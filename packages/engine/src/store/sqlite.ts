@@ -1,0 +1,677 @@
+/**
+ * The embedded store: SQLite through better-sqlite3 (synchronous; wrapped in async methods).
+ *
+ * WAL journal with synchronous = FULL: a commit is on disk before the call returns, so nothing a
+ * user was told happened is lost by a crash (NORMAL may lose the last commits on power loss).
+ * busy_timeout lets a second process (`weft events --follow` while `weft install` runs) read and
+ * write. Write transactions start with BEGIN IMMEDIATE so that they take the write lock up front
+ * and wait for it, instead of failing when a read lock cannot be upgraded.
+ */
+import Database from 'better-sqlite3';
+import {
+  cleanText,
+  executionChanges,
+  jsonText,
+  nowIso,
+  parseJson,
+  taskName,
+  toBuffer,
+  toBytes,
+} from './common.js';
+import { pendingMigrations, sqliteMigrations } from './migrations.js';
+import {
+  ActiveExecutionError,
+  type Batch,
+  type BlueprintRecord,
+  type DeploymentRecord,
+  type EventQuery,
+  type EventRecord,
+  type ExecutionRecord,
+  type Json,
+  type NodeInstanceRecord,
+  NotFoundError,
+  type SecretRecord,
+  type Store,
+  type TaskRecord,
+  VersionConflictError,
+} from './types.js';
+
+/** How long a connection waits for another process's write lock before failing (ms). */
+export const SQLITE_BUSY_TIMEOUT_MS = 15_000;
+
+/** Opens (creating if needed) the SQLite database at `path` (':memory:' for a private in-memory one). */
+export async function openSqliteStore(path: string): Promise<Store> {
+  return SqliteStore.open(path);
+}
+
+interface DeploymentRow {
+  id: string;
+  blueprint_id: string;
+  inputs: string;
+  model: string | null;
+  created_at: string;
+}
+
+interface InstanceRow {
+  id: string;
+  deployment_id: string;
+  node: string;
+  idx: number;
+  state: string;
+  runtime_properties: string;
+  version: number;
+  contained_in: string | null;
+  host_id: string | null;
+  relationships: string | null;
+  scaling_groups: string | null;
+}
+
+interface ExecutionRow {
+  id: string;
+  deployment_id: string;
+  workflow: string;
+  parameters: string;
+  status: string;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
+interface TaskRow {
+  execution_id: string;
+  id: number;
+  kind: string;
+  instance_id: string;
+  node: string;
+  operation: string | null;
+  target_state: string | null;
+  relationship: string | null;
+  depends_on: string;
+  inputs: string | null;
+  ignore_failure: number;
+  state: string;
+  attempt: number;
+  not_before: number | null;
+  error: string | null;
+  result: string | null;
+  updated_at: string;
+}
+
+interface EventRow {
+  seq: number;
+  execution_id: string | null;
+  deployment_id: string | null;
+  node: string | null;
+  instance_id: string | null;
+  operation: string | null;
+  task_id: number | null;
+  type: string;
+  level: string;
+  message: string;
+  data: string | null;
+  emitted_at: string;
+}
+
+interface SecretRow {
+  key: string;
+  ciphertext: Buffer;
+  created_at: string;
+  updated_at: string;
+}
+
+function errorCode(error: unknown): string | undefined {
+  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+}
+
+function isUniqueViolation(error: unknown, column: string): boolean {
+  return (
+    (errorCode(error) === 'SQLITE_CONSTRAINT_UNIQUE' ||
+      errorCode(error) === 'SQLITE_CONSTRAINT_PRIMARYKEY') &&
+    (error as Error).message.includes(column)
+  );
+}
+
+function isForeignKeyViolation(error: unknown): boolean {
+  return errorCode(error) === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+const INSERT_INSTANCE = `INSERT INTO node_instances
+  (id, deployment_id, node, idx, state, runtime_properties, version, contained_in, host_id, relationships, scaling_groups)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+const INSERT_TASK = `INSERT INTO tasks
+  (execution_id, id, kind, instance_id, node, operation, target_state, relationship, depends_on, inputs,
+   ignore_failure, state, attempt, not_before, error, result, updated_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+const INSERT_EVENT = `INSERT INTO events
+  (execution_id, deployment_id, node, instance_id, operation, task_id, type, level, message, data, emitted_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+export class SqliteStore implements Store {
+  private readonly statements = new Map<string, Database.Statement>();
+  private closed = false;
+
+  private constructor(private readonly db: Database.Database) {}
+
+  static async open(path: string): Promise<SqliteStore> {
+    const db = new Database(path, { timeout: SQLITE_BUSY_TIMEOUT_MS });
+    try {
+      db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new SqliteStore(db);
+  }
+
+  /** A prepared statement, prepared once per connection. */
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /** Runs `fn` in a write transaction (BEGIN IMMEDIATE); rolls back when it throws. */
+  private write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  async migrate(): Promise<void> {
+    this.write(() => {
+      this.db.exec(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
+      );
+      const applied = (
+        this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]
+      ).map((r) => r.version);
+      const record = this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
+      for (const migration of pendingMigrations(sqliteMigrations, applied, 'the SQLite database')) {
+        this.db.exec(migration.sql);
+        record.run(migration.version, nowIso());
+      }
+    });
+    this.statements.clear();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.statements.clear();
+    this.db.close();
+  }
+
+  // Blueprints
+
+  async putBlueprint(blueprint: BlueprintRecord): Promise<void> {
+    this.write(() => {
+      const inserted = this.stmt(
+        'INSERT INTO blueprints (id, main_file, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
+      ).run(blueprint.id, blueprint.mainFile, blueprint.createdAt);
+      // The id is the content hash: an existing blueprint already has these files.
+      if (inserted.changes === 0) return;
+      const file = this.stmt('INSERT INTO blueprint_files (blueprint_id, path, content) VALUES (?, ?, ?)');
+      for (const [path, content] of Object.entries(blueprint.files))
+        file.run(blueprint.id, path, toBuffer(content));
+    });
+  }
+
+  async getBlueprint(id: string): Promise<BlueprintRecord | undefined> {
+    const row = this.stmt('SELECT id, main_file, created_at FROM blueprints WHERE id = ?').get(id) as
+      | { id: string; main_file: string; created_at: string }
+      | undefined;
+    if (!row) return undefined;
+    const files = this.stmt(
+      'SELECT path, content FROM blueprint_files WHERE blueprint_id = ? ORDER BY path',
+    ).all(id) as { path: string; content: Buffer }[];
+    return {
+      id: row.id,
+      mainFile: row.main_file,
+      files: Object.fromEntries(files.map((f) => [f.path, toBytes(f.content)])),
+      createdAt: row.created_at,
+    };
+  }
+
+  // Deployments
+
+  async createDeployment(deployment: DeploymentRecord, instances: NodeInstanceRecord[]): Promise<void> {
+    try {
+      this.write(() => {
+        this.stmt(
+          'INSERT INTO deployments (id, blueprint_id, inputs, model, created_at) VALUES (?, ?, ?, ?, ?)',
+        ).run(
+          deployment.id,
+          deployment.blueprintId,
+          jsonText(deployment.inputs),
+          jsonText(deployment.model),
+          deployment.createdAt,
+        );
+        this.insertInstances(instances);
+      });
+    } catch (error) {
+      if (isUniqueViolation(error, 'deployments.id')) {
+        throw new Error(`deployment '${deployment.id}' already exists`, { cause: error });
+      }
+      if (isForeignKeyViolation(error)) {
+        // The only foreign keys written here are the blueprint (deployment) and the deployment
+        // (instances, which must belong to this deployment).
+        const blueprint = this.stmt('SELECT 1 FROM blueprints WHERE id = ?').get(deployment.blueprintId);
+        if (!blueprint) throw new NotFoundError('blueprint', deployment.blueprintId);
+        const stray = instances.find((i) => i.deploymentId !== deployment.id);
+        if (stray) throw new NotFoundError('deployment', stray.deploymentId);
+      }
+      throw error;
+    }
+  }
+
+  private insertInstances(instances: readonly NodeInstanceRecord[]): void {
+    const insert = this.stmt(INSERT_INSTANCE);
+    for (const i of instances) {
+      insert.run(
+        i.id,
+        i.deploymentId,
+        i.node,
+        i.index,
+        i.state,
+        jsonText(i.runtimeProperties),
+        i.version,
+        i.containedIn ?? null,
+        i.hostId ?? null,
+        jsonText(i.relationships),
+        jsonText(i.scalingGroups),
+      );
+    }
+  }
+
+  async getDeployment(id: string): Promise<DeploymentRecord | undefined> {
+    const row = this.stmt('SELECT * FROM deployments WHERE id = ?').get(id) as DeploymentRow | undefined;
+    return row && deploymentFromRow(row);
+  }
+
+  async listDeployments(): Promise<DeploymentRecord[]> {
+    const rows = this.stmt('SELECT * FROM deployments ORDER BY created_at, id').all() as DeploymentRow[];
+    return rows.map(deploymentFromRow);
+  }
+
+  async updateDeploymentModel(id: string, model: Json): Promise<void> {
+    const result = this.write(() =>
+      this.stmt('UPDATE deployments SET model = ? WHERE id = ?').run(jsonText(model), id),
+    );
+    if (result.changes === 0) throw new NotFoundError('deployment', id);
+  }
+
+  async deleteDeployment(id: string): Promise<void> {
+    const result = this.write(() => this.stmt('DELETE FROM deployments WHERE id = ?').run(id));
+    if (result.changes === 0) throw new NotFoundError('deployment', id);
+  }
+
+  // Instances
+
+  async listInstances(deploymentId: string): Promise<NodeInstanceRecord[]> {
+    const rows = this.stmt('SELECT * FROM node_instances WHERE deployment_id = ? ORDER BY node, idx, id').all(
+      deploymentId,
+    ) as InstanceRow[];
+    return rows.map(instanceFromRow);
+  }
+
+  async getInstance(id: string): Promise<NodeInstanceRecord | undefined> {
+    const row = this.stmt('SELECT * FROM node_instances WHERE id = ?').get(id) as InstanceRow | undefined;
+    return row && instanceFromRow(row);
+  }
+
+  async addInstances(instances: NodeInstanceRecord[]): Promise<void> {
+    try {
+      this.write(() => this.insertInstances(instances));
+    } catch (error) {
+      if (isForeignKeyViolation(error)) {
+        const exists = this.stmt('SELECT 1 FROM deployments WHERE id = ?');
+        const missing = instances.find((i) => !exists.get(i.deploymentId));
+        if (missing) throw new NotFoundError('deployment', missing.deploymentId);
+      }
+      throw error;
+    }
+  }
+
+  async removeInstances(ids: string[]): Promise<void> {
+    this.write(() => {
+      const remove = this.stmt('DELETE FROM node_instances WHERE id = ?');
+      for (const id of ids) remove.run(id);
+    });
+  }
+
+  async updateRuntimeProperties(
+    id: string,
+    runtimeProperties: Record<string, Json>,
+    expectedVersion: number,
+  ): Promise<number> {
+    return this.write(() => this.writeRuntimeProperties(id, runtimeProperties, expectedVersion));
+  }
+
+  /** Inside a write transaction: the compare-and-set of one instance's runtime properties. */
+  private writeRuntimeProperties(
+    id: string,
+    runtimeProperties: Record<string, Json>,
+    expectedVersion: number,
+  ): number {
+    const row = this.stmt(
+      'UPDATE node_instances SET runtime_properties = ?, version = version + 1 WHERE id = ? AND version = ? RETURNING version',
+    ).get(jsonText(runtimeProperties), id, expectedVersion) as { version: number } | undefined;
+    if (row) return row.version;
+    const current = this.stmt('SELECT version FROM node_instances WHERE id = ?').get(id) as
+      | { version: number }
+      | undefined;
+    if (!current) throw new NotFoundError('node instance', id);
+    throw new VersionConflictError(id, expectedVersion, current.version);
+  }
+
+  // Executions and tasks
+
+  async createExecution(execution: ExecutionRecord, tasks: TaskRecord[]): Promise<void> {
+    try {
+      this.write(() => {
+        this.stmt(
+          `INSERT INTO executions (id, deployment_id, workflow, parameters, status, error, created_at, started_at, ended_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          execution.id,
+          execution.deploymentId,
+          execution.workflow,
+          jsonText(execution.parameters),
+          execution.status,
+          jsonText(execution.error),
+          execution.createdAt,
+          execution.startedAt ?? null,
+          execution.endedAt ?? null,
+        );
+        const insert = this.stmt(INSERT_TASK);
+        for (const t of tasks) {
+          insert.run(
+            t.executionId,
+            t.id,
+            t.kind,
+            t.instanceId,
+            t.node,
+            t.operation ?? null,
+            t.targetState ?? null,
+            jsonText(t.relationship),
+            jsonText(t.dependsOn),
+            jsonText(t.inputs),
+            t.ignoreFailure === true ? 1 : 0,
+            t.state,
+            t.attempt,
+            t.notBefore ?? null,
+            jsonText(t.error),
+            jsonText(t.result),
+            t.updatedAt,
+          );
+        }
+      });
+    } catch (error) {
+      this.rethrowExecutionError(error, execution.deploymentId);
+      if (isUniqueViolation(error, 'executions.id')) {
+        throw new Error(`execution '${execution.id}' already exists`, { cause: error });
+      }
+      if (isForeignKeyViolation(error)) {
+        if (!this.stmt('SELECT 1 FROM deployments WHERE id = ?').get(execution.deploymentId)) {
+          throw new NotFoundError('deployment', execution.deploymentId);
+        }
+        const stray = tasks.find((t) => t.executionId !== execution.id);
+        if (stray) throw new NotFoundError('execution', stray.executionId);
+      }
+      throw error;
+    }
+  }
+
+  /** Turns a violation of the one-active-execution index into ActiveExecutionError. */
+  private rethrowExecutionError(error: unknown, deploymentId: string): void {
+    if (!isUniqueViolation(error, 'executions.deployment_id')) return;
+    const active = this.stmt(
+      `SELECT id, workflow FROM executions
+       WHERE deployment_id = ? AND status IN ('pending', 'started', 'cancelling', 'force_cancelling')`,
+    ).get(deploymentId) as { id: string; workflow: string } | undefined;
+    // Writers are serialised and the failed transaction is rolled back: the active one is still there.
+    throw new ActiveExecutionError(deploymentId, active?.id ?? '?', active?.workflow ?? '?');
+  }
+
+  async getExecution(id: string): Promise<ExecutionRecord | undefined> {
+    const row = this.stmt('SELECT * FROM executions WHERE id = ?').get(id) as ExecutionRow | undefined;
+    return row && executionFromRow(row);
+  }
+
+  async listExecutions(deploymentId?: string): Promise<ExecutionRecord[]> {
+    const rows = (
+      deploymentId === undefined
+        ? this.stmt('SELECT * FROM executions ORDER BY created_at, id').all()
+        : this.stmt('SELECT * FROM executions WHERE deployment_id = ? ORDER BY created_at, id').all(
+            deploymentId,
+          )
+    ) as ExecutionRow[];
+    return rows.map(executionFromRow);
+  }
+
+  async listTasks(executionId: string): Promise<TaskRecord[]> {
+    const rows = this.stmt('SELECT * FROM tasks WHERE execution_id = ? ORDER BY id').all(
+      executionId,
+    ) as TaskRow[];
+    return rows.map(taskFromRow);
+  }
+
+  async applyBatch(batch: Batch): Promise<void> {
+    try {
+      this.write(() => {
+        for (const w of batch.runtimeProperties ?? []) {
+          this.writeRuntimeProperties(w.id, w.runtimeProperties, w.expectedVersion);
+        }
+        if (batch.tasks?.length) {
+          const update = this.stmt(
+            `UPDATE tasks SET state = ?, attempt = ?, not_before = ?, error = ?, result = ?, updated_at = ?
+             WHERE execution_id = ? AND id = ?`,
+          );
+          const at = nowIso();
+          for (const t of batch.tasks) {
+            const r = update.run(
+              t.state,
+              t.attempt,
+              t.notBefore ?? null,
+              jsonText(t.error),
+              jsonText(t.result),
+              at,
+              t.executionId,
+              t.id,
+            );
+            if (r.changes === 0) throw new NotFoundError('task', taskName(t));
+          }
+        }
+        if (batch.instanceStates?.length) {
+          const update = this.stmt('UPDATE node_instances SET state = ? WHERE id = ?');
+          for (const s of batch.instanceStates) {
+            if (update.run(s.state, s.id).changes === 0) throw new NotFoundError('node instance', s.id);
+          }
+        }
+        if (batch.execution) {
+          const changes = executionChanges(batch.execution);
+          if (changes.length > 0) {
+            const sql = `UPDATE executions SET ${changes.map(([c]) => `${c} = ?`).join(', ')} WHERE id = ?`;
+            if (this.stmt(sql).run(...changes.map(([, v]) => v), batch.execution.id).changes === 0) {
+              throw new NotFoundError('execution', batch.execution.id);
+            }
+          } else if (!this.stmt('SELECT 1 FROM executions WHERE id = ?').get(batch.execution.id)) {
+            throw new NotFoundError('execution', batch.execution.id);
+          }
+        }
+        if (batch.events?.length) {
+          const insert = this.stmt(INSERT_EVENT);
+          for (const e of batch.events) insert.run(...eventValues(e));
+        }
+      });
+    } catch (error) {
+      if (batch.execution && isUniqueViolation(error, 'executions.deployment_id')) {
+        const row = this.stmt('SELECT deployment_id FROM executions WHERE id = ?').get(batch.execution.id) as
+          | { deployment_id: string }
+          | undefined;
+        if (row) this.rethrowExecutionError(error, row.deployment_id);
+      }
+      throw error;
+    }
+  }
+
+  async listEvents(query: EventQuery): Promise<EventRecord[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (query.executionId !== undefined) {
+      where.push('execution_id = ?');
+      params.push(query.executionId);
+    }
+    if (query.deploymentId !== undefined) {
+      where.push('deployment_id = ?');
+      params.push(query.deploymentId);
+    }
+    if (query.afterSeq !== undefined) {
+      where.push('seq > ?');
+      params.push(query.afterSeq);
+    }
+    let sql = `SELECT * FROM events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`;
+    if (query.limit !== undefined) {
+      sql += ' LIMIT ?';
+      params.push(Math.max(0, Math.floor(query.limit)));
+    }
+    return (this.stmt(sql).all(...params) as EventRow[]).map(eventFromRow);
+  }
+
+  // Secrets
+
+  async putSecret(secret: SecretRecord): Promise<void> {
+    this.write(() =>
+      this.stmt(
+        `INSERT INTO secrets (key, ciphertext, created_at, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+      ).run(secret.key, toBuffer(secret.ciphertext), secret.createdAt, secret.updatedAt),
+    );
+  }
+
+  async getSecret(key: string): Promise<SecretRecord | undefined> {
+    const row = this.stmt('SELECT * FROM secrets WHERE key = ?').get(key) as SecretRow | undefined;
+    return (
+      row && {
+        key: row.key,
+        ciphertext: toBytes(row.ciphertext),
+        createdAt: row.created_at,
+        updatedAt: row.updated_at,
+      }
+    );
+  }
+
+  async listSecrets(): Promise<Pick<SecretRecord, 'key' | 'createdAt' | 'updatedAt'>[]> {
+    const rows = this.stmt('SELECT key, created_at, updated_at FROM secrets ORDER BY key').all() as Omit<
+      SecretRow,
+      'ciphertext'
+    >[];
+    return rows.map((r) => ({ key: r.key, createdAt: r.created_at, updatedAt: r.updated_at }));
+  }
+
+  async deleteSecret(key: string): Promise<boolean> {
+    return this.write(() => this.stmt('DELETE FROM secrets WHERE key = ?').run(key)).changes > 0;
+  }
+}
+
+function eventValues(e: EventRecord): (string | number | null)[] {
+  return [
+    e.executionId ?? null,
+    e.deploymentId ?? null,
+    e.node ?? null,
+    e.instanceId ?? null,
+    e.operation ?? null,
+    e.taskId ?? null,
+    e.type,
+    e.level,
+    cleanText(e.message),
+    jsonText(e.data),
+    e.timestamp,
+  ];
+}
+
+function deploymentFromRow(r: DeploymentRow): DeploymentRecord {
+  return {
+    id: r.id,
+    blueprintId: r.blueprint_id,
+    inputs: parseJson(r.inputs),
+    model: parseJson(r.model),
+    createdAt: r.created_at,
+  };
+}
+
+function instanceFromRow(r: InstanceRow): NodeInstanceRecord {
+  return {
+    id: r.id,
+    deploymentId: r.deployment_id,
+    node: r.node,
+    index: r.idx,
+    state: r.state as NodeInstanceRecord['state'],
+    runtimeProperties: parseJson(r.runtime_properties),
+    version: r.version,
+    containedIn: r.contained_in,
+    hostId: r.host_id,
+    relationships: parseJson(r.relationships),
+    scalingGroups: parseJson(r.scaling_groups),
+  };
+}
+
+function executionFromRow(r: ExecutionRow): ExecutionRecord {
+  return {
+    id: r.id,
+    deploymentId: r.deployment_id,
+    workflow: r.workflow,
+    parameters: parseJson(r.parameters),
+    status: r.status as ExecutionRecord['status'],
+    error: parseJson(r.error),
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+  };
+}
+
+function taskFromRow(r: TaskRow): TaskRecord {
+  return {
+    executionId: r.execution_id,
+    id: r.id,
+    kind: r.kind as TaskRecord['kind'],
+    instanceId: r.instance_id,
+    node: r.node,
+    operation: r.operation,
+    targetState: r.target_state,
+    relationship: parseJson(r.relationship),
+    dependsOn: parseJson(r.depends_on),
+    inputs: parseJson(r.inputs),
+    ignoreFailure: r.ignore_failure !== 0,
+    state: r.state as TaskRecord['state'],
+    attempt: r.attempt,
+    notBefore: r.not_before,
+    error: parseJson(r.error),
+    result: parseJson(r.result),
+    updatedAt: r.updated_at,
+  };
+}
+
+function eventFromRow(r: EventRow): EventRecord {
+  return {
+    seq: r.seq,
+    executionId: r.execution_id,
+    deploymentId: r.deployment_id,
+    node: r.node,
+    instanceId: r.instance_id,
+    operation: r.operation,
+    taskId: r.task_id,
+    type: r.type,
+    level: r.level as EventRecord['level'],
+    message: r.message,
+    data: parseJson(r.data),
+    timestamp: r.emitted_at,
+  };
+}

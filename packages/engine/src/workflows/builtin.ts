@@ -1,0 +1,306 @@
+import type { DeploymentModel } from '../model/deployment-model.js';
+import type { RelationshipInstance } from '../model/plan.js';
+import type { Json, NodeInstanceRecord } from '../store/types.js';
+import {
+  installGraph,
+  type LifecycleInstance,
+  type Task,
+  type TaskGraph,
+  uninstallGraph,
+} from './lifecycle.js';
+
+export class WorkflowError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkflowError';
+  }
+}
+
+/** The built-in workflows and their parameters (with defaults), as Cloudify declares them. */
+export const BUILTIN_WORKFLOWS: Record<string, Record<string, Json>> = {
+  install: {},
+  uninstall: { ignore_failure: false },
+  reinstall: { ignore_failure: false },
+  start: {},
+  stop: {},
+  restart: {},
+  execute_operation: {
+    operation: null,
+    operation_kwargs: {},
+    allow_kwargs_override: null,
+    run_by_dependency_order: false,
+    type_names: [],
+    node_ids: [],
+    node_instance_ids: [],
+  },
+  heal: { node_instance_id: null },
+};
+
+/** Execution parameters every workflow accepts. */
+export const EXECUTION_PARAMETERS = ['task_retries', 'task_retry_interval'];
+
+function lifecycleInstances(instances: NodeInstanceRecord[]): LifecycleInstance[] {
+  return instances.map((i) => ({
+    id: i.id,
+    node: i.node,
+    relationships: i.relationships as unknown as RelationshipInstance[],
+  }));
+}
+
+/** A graph of `then` that starts after everything in `first` has finished. */
+function chain(first: TaskGraph, then: TaskGraph, workflow: string): TaskGraph {
+  const offset = first.tasks.length;
+  const lasts = first.tasks
+    .filter((t) => !first.tasks.some((o) => o.dependsOn.includes(t.id)))
+    .map((t) => t.id);
+  const shifted = then.tasks.map((t) => ({
+    ...t,
+    id: t.id + offset,
+    dependsOn: t.dependsOn.length === 0 ? [...lasts] : t.dependsOn.map((d) => d + offset),
+  }));
+  return { workflow, tasks: [...first.tasks, ...shifted] };
+}
+
+/** Instances contained (directly or deeper) in the given one, and itself. */
+export function containedSubtree(instances: NodeInstanceRecord[], rootId: string): Set<string> {
+  const children = new Map<string, string[]>();
+  for (const i of instances)
+    if (i.containedIn) children.set(i.containedIn, [...(children.get(i.containedIn) ?? []), i.id]);
+  const out = new Set<string>([rootId]);
+  const queue = [rootId];
+  while (queue.length > 0)
+    for (const child of children.get(queue.shift()!) ?? [])
+      if (!out.has(child)) {
+        out.add(child);
+        queue.push(child);
+      }
+  return out;
+}
+
+function only(
+  instances: NodeInstanceRecord[],
+  keep: (i: NodeInstanceRecord) => boolean,
+): NodeInstanceRecord[] {
+  const kept = instances.filter(keep);
+  const ids = new Set(kept.map((i) => i.id));
+  // Relationships to instances outside the set are already satisfied: leave them out of the graph.
+  return kept.map((i) => ({
+    ...i,
+    relationships: (i.relationships as unknown as RelationshipInstance[]).filter((r) =>
+      ids.has(r.targetId),
+    ) as unknown as Json,
+  }));
+}
+
+const NOT_INSTALLED = new Set(['uninitialized', 'deleted']);
+
+function operationSteps(
+  model: DeploymentModel,
+  instances: NodeInstanceRecord[],
+  operations: string[],
+  workflow: string,
+  reverse: boolean,
+): TaskGraph {
+  const tasks: Task[] = [];
+  const lastOf = new Map<string, number>();
+  const firstOf = new Map<string, number>();
+  for (const instance of instances) {
+    const node = model.nodes[instance.node];
+    let previous: number | undefined;
+    for (const operation of operations) {
+      if (!node?.operations[operation]) continue;
+      const task: Task = {
+        id: tasks.length,
+        kind: 'operation',
+        instanceId: instance.id,
+        node: instance.node,
+        operation,
+        dependsOn: previous === undefined ? [] : [previous],
+      };
+      task.operationDef = node.operations[operation];
+      tasks.push(task);
+      if (!firstOf.has(instance.id)) firstOf.set(instance.id, task.id);
+      previous = task.id;
+    }
+    if (previous !== undefined) lastOf.set(instance.id, previous);
+  }
+  // Dependency order: targets before sources (reversed for stopping).
+  for (const instance of instances) {
+    for (const rel of instance.relationships as unknown as RelationshipInstance[]) {
+      const [before, after] = reverse ? [instance.id, rel.targetId] : [rel.targetId, instance.id];
+      const last = lastOf.get(before);
+      const first = firstOf.get(after);
+      if (last !== undefined && first !== undefined && !tasks[first]!.dependsOn.includes(last))
+        tasks[first]!.dependsOn.push(last);
+    }
+  }
+  return { workflow, tasks };
+}
+
+function executeOperation(
+  model: DeploymentModel,
+  instances: NodeInstanceRecord[],
+  params: Record<string, Json>,
+): TaskGraph {
+  const operationParam = params.operation;
+  if (typeof operationParam !== 'string' || operationParam === '')
+    throw new WorkflowError(
+      "execute_operation needs the 'operation' parameter (e.g. -p operation=cloudify.interfaces.lifecycle.start)",
+    );
+  const nodeIds = (params.node_ids as string[] | undefined) ?? [];
+  const instanceIds = (params.node_instance_ids as string[] | undefined) ?? [];
+  const typeNames = (params.type_names as string[] | undefined) ?? [];
+  for (const id of nodeIds)
+    if (!model.nodes[id]) throw new WorkflowError(`execute_operation: node_ids names unknown node '${id}'`);
+  const known = new Set(instances.map((i) => i.id));
+  for (const id of instanceIds)
+    if (!known.has(id))
+      throw new WorkflowError(`execute_operation: node_instance_ids names unknown instance '${id}'`);
+  const selected = instances.filter((i) => {
+    const node = model.nodes[i.node]!;
+    return (
+      (nodeIds.length === 0 || nodeIds.includes(i.node)) &&
+      (instanceIds.length === 0 || instanceIds.includes(i.id)) &&
+      (typeNames.length === 0 || typeNames.some((t) => node.typeHierarchy.includes(t)))
+    );
+  });
+  // The operation by full name, or by a short name that is unique among the declared ones.
+  const resolveName = (node: string): string | undefined => {
+    const declared = model.nodes[node]!.declaredOperations;
+    if (declared.includes(operationParam)) return operationParam;
+    const matches = declared.filter((d) => d.endsWith(`.${operationParam}`));
+    return matches.length === 1 ? matches[0] : undefined;
+  };
+  const tasks: Task[] = [];
+  const kwargs = (params.operation_kwargs ?? {}) as Record<string, Json>;
+  for (const instance of selected) {
+    const name = resolveName(instance.node);
+    if (!name)
+      throw new WorkflowError(
+        `execute_operation: node '${instance.node}' has no operation '${operationParam}'`,
+      );
+    const op = model.nodes[instance.node]!.operations[name];
+    if (!op) continue; // declared without an implementation: nothing to run
+    if (params.allow_kwargs_override !== true) {
+      const clash = Object.keys(kwargs).filter((k) => Object.hasOwn(op.inputs, k));
+      if (clash.length > 0) {
+        throw new WorkflowError(
+          `execute_operation: operation_kwargs ${clash.map((k) => `'${k}'`).join(', ')} would override inputs of ${name} on '${instance.node}'; pass allow_kwargs_override=true to allow it`,
+        );
+      }
+    }
+    tasks.push({
+      id: tasks.length,
+      kind: 'operation',
+      instanceId: instance.id,
+      node: instance.node,
+      operation: name,
+      operationDef: op,
+      dependsOn: [],
+      inputs: kwargs,
+    });
+  }
+  if (params.run_by_dependency_order === true) {
+    const byInstance = new Map(tasks.map((t) => [t.instanceId, t]));
+    for (const instance of selected) {
+      const task = byInstance.get(instance.id);
+      if (!task) continue;
+      for (const rel of instance.relationships as unknown as RelationshipInstance[]) {
+        const before = byInstance.get(rel.targetId);
+        if (before && !task.dependsOn.includes(before.id)) task.dependsOn.push(before.id);
+      }
+    }
+  }
+  return { workflow: 'execute_operation', tasks };
+}
+
+/** Builds the task graph of a built-in workflow over the deployment's current instances. */
+export function builtinGraph(
+  workflow: string,
+  model: DeploymentModel,
+  instances: NodeInstanceRecord[],
+  params: Record<string, Json>,
+): TaskGraph {
+  const nodes = model.nodes;
+  switch (workflow) {
+    case 'install':
+      // Instances already started are left alone, as Cloudify does.
+      return installGraph(nodes, lifecycleInstances(only(instances, (i) => i.state !== 'started')));
+    case 'uninstall':
+      return uninstallGraph(nodes, lifecycleInstances(only(instances, (i) => !NOT_INSTALLED.has(i.state))));
+    case 'reinstall':
+      return chain(
+        uninstallGraph(nodes, lifecycleInstances(only(instances, (i) => !NOT_INSTALLED.has(i.state)))),
+        installGraph(nodes, lifecycleInstances(instances)),
+        'reinstall',
+      );
+    case 'start':
+      return operationSteps(
+        model,
+        instances,
+        [
+          'cloudify.interfaces.lifecycle.start',
+          'cloudify.interfaces.lifecycle.poststart',
+          'cloudify.interfaces.monitoring.start',
+        ],
+        'start',
+        false,
+      );
+    case 'stop':
+      return operationSteps(
+        model,
+        instances,
+        [
+          'cloudify.interfaces.monitoring.stop',
+          'cloudify.interfaces.lifecycle.prestop',
+          'cloudify.interfaces.lifecycle.stop',
+        ],
+        'stop',
+        true,
+      );
+    case 'restart':
+      return chain(
+        operationSteps(
+          model,
+          instances,
+          [
+            'cloudify.interfaces.monitoring.stop',
+            'cloudify.interfaces.lifecycle.prestop',
+            'cloudify.interfaces.lifecycle.stop',
+          ],
+          'restart',
+          true,
+        ),
+        operationSteps(
+          model,
+          instances,
+          [
+            'cloudify.interfaces.lifecycle.start',
+            'cloudify.interfaces.lifecycle.poststart',
+            'cloudify.interfaces.monitoring.start',
+          ],
+          'restart',
+          false,
+        ),
+        'restart',
+      );
+    case 'execute_operation':
+      return executeOperation(model, instances, params);
+    case 'heal': {
+      const id = params.node_instance_id;
+      if (typeof id !== 'string' || !instances.some((i) => i.id === id)) {
+        throw new WorkflowError(
+          `heal needs node_instance_id, the id of an instance of this deployment${typeof id === 'string' ? ` ('${id}' is not one)` : ''}`,
+        );
+      }
+      // Reinstall the failed instance and everything contained in it.
+      const subtree = containedSubtree(instances, id);
+      const set = only(instances, (i) => subtree.has(i.id));
+      const teardown = uninstallGraph(nodes, lifecycleInstances(set));
+      for (const task of teardown.tasks) task.ignoreFailure = true;
+      return chain(teardown, installGraph(nodes, lifecycleInstances(set)), 'heal');
+    }
+    default:
+      throw new WorkflowError(`unknown workflow '${workflow}'`);
+  }
+}

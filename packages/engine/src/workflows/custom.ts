@@ -1,0 +1,134 @@
+import type { DeploymentModel } from '../model/deployment-model.js';
+import type { Json, NodeInstanceRecord } from '../store/types.js';
+import { WorkflowError } from './builtin.js';
+import type { Task, TaskGraph } from './lifecycle.js';
+
+/** A step of a custom workflow: one task, or a group of steps. */
+export interface Step {
+  /** Tasks that start the step (they wait for what the step waits for). */
+  readonly heads: number[];
+  /** Tasks that end the step (what comes after waits for them). */
+  readonly tails: number[];
+}
+
+export interface WorkflowInstance {
+  id: string;
+  node: string;
+  state: string;
+  runtimeProperties: Record<string, Json>;
+  /** Execute one of this instance's operations (a task in the graph). */
+  executeOperation(
+    operation: string,
+    options?: { kwargs?: Record<string, Json>; ignoreFailure?: boolean },
+  ): Step;
+  /** Move the instance to a lifecycle state (a task in the graph). */
+  setState(state: string): Step;
+}
+
+export interface WorkflowNode {
+  id: string;
+  type: string;
+  typeHierarchy: string[];
+  properties: Record<string, Json>;
+  instances: WorkflowInstance[];
+}
+
+/**
+ * What a custom workflow function receives. It describes the work as a task graph (steps in
+ * sequence or in parallel) that the executor then runs durably: retried, resumable, cancellable.
+ */
+export interface WorkflowContext {
+  deploymentId: string;
+  workflow: string;
+  parameters: Record<string, Json>;
+  nodes: WorkflowNode[];
+  node(name: string): WorkflowNode | undefined;
+  instance(id: string): WorkflowInstance | undefined;
+  /** Steps one after another. */
+  sequence(...steps: Step[]): Step;
+  /** Steps side by side. */
+  parallel(...steps: Step[]): Step;
+}
+
+/** Runs a custom workflow function to build its task graph. */
+export async function customGraph(
+  workflow: string,
+  fn: (ctx: WorkflowContext) => void | Promise<void>,
+  deploymentId: string,
+  model: DeploymentModel,
+  instances: NodeInstanceRecord[],
+  parameters: Record<string, Json>,
+): Promise<TaskGraph> {
+  const tasks: Task[] = [];
+  const add = (task: Omit<Task, 'id' | 'dependsOn'>): Step => {
+    const id = tasks.length;
+    tasks.push({ ...task, id, dependsOn: [] } as Task);
+    return { heads: [id], tails: [id] };
+  };
+  const byInstance = new Map<string, WorkflowInstance>();
+  const nodes: WorkflowNode[] = Object.values(model.nodes).map((node) => ({
+    id: node.name,
+    type: node.type,
+    typeHierarchy: node.typeHierarchy,
+    properties: node.properties as Record<string, Json>,
+    instances: instances
+      .filter((i) => i.node === node.name)
+      .map((record) => {
+        const instance: WorkflowInstance = {
+          id: record.id,
+          node: record.node,
+          state: record.state,
+          runtimeProperties: structuredClone(record.runtimeProperties),
+          executeOperation: (operation, options = {}) => {
+            const declared = node.declaredOperations;
+            const full = declared.includes(operation)
+              ? operation
+              : declared.filter((d) => d.endsWith(`.${operation}`))[0];
+            if (!full)
+              throw new WorkflowError(`${workflow}: node '${node.name}' has no operation '${operation}'`);
+            // Declared but not implemented: nothing to run.
+            if (!node.operations[full]) return { heads: [], tails: [] };
+            const task: Omit<Task, 'id' | 'dependsOn'> = {
+              kind: 'operation',
+              instanceId: record.id,
+              node: record.node,
+              operation: full,
+            };
+            task.operationDef = node.operations[full];
+            if (options.kwargs) task.inputs = options.kwargs;
+            if (options.ignoreFailure) task.ignoreFailure = true;
+            return add(task);
+          },
+          setState: (state) => add({ kind: 'state', instanceId: record.id, node: record.node, state }),
+        };
+        byInstance.set(record.id, instance);
+        return instance;
+      }),
+  }));
+  const sequence = (...steps: Step[]): Step => {
+    // Empty steps (an operation with nothing to run) are passed over, keeping the chain.
+    const real = steps.filter((s) => s.heads.length > 0);
+    for (let i = 1; i < real.length; i++) {
+      for (const head of real[i]!.heads) {
+        for (const tail of real[i - 1]!.tails)
+          if (!tasks[head]!.dependsOn.includes(tail)) tasks[head]!.dependsOn.push(tail);
+      }
+    }
+    return { heads: real[0]?.heads ?? [], tails: real[real.length - 1]?.tails ?? [] };
+  };
+  const parallel = (...steps: Step[]): Step => ({
+    heads: steps.flatMap((s) => s.heads),
+    tails: steps.flatMap((s) => s.tails),
+  });
+  await fn({
+    deploymentId,
+    workflow,
+    parameters,
+    nodes,
+    node: (name) => nodes.find((n) => n.id === name),
+    instance: (id) => byInstance.get(id),
+    sequence,
+    parallel,
+  });
+  return { workflow, tasks };
+}

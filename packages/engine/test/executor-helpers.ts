@@ -1,0 +1,95 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Value } from '../src/dsl/yaml-source.js';
+import type { WorkflowFunction } from '../src/executor/dispatcher.js';
+import { Executor } from '../src/executor/executor.js';
+import { InProcessDispatcher, type InProcessOperation } from '../src/executor/in-process.js';
+import { fileSystemReader } from '../src/io/fs-reader.js';
+import { createDeployment, startExecution } from '../src/service/deployments.js';
+import { openStore } from '../src/store/index.js';
+import type { EventRecord, ExecutionRecord, Json, Store } from '../src/store/types.js';
+
+export interface Harness {
+  dir: string;
+  store: Store;
+  deploymentId: string;
+  events: EventRecord[];
+  calls: string[];
+  execute(workflow: string, parameters?: Record<string, Json>): Promise<ExecutionRecord>;
+  executor: Executor;
+}
+
+export interface HarnessOptions {
+  operations?: Record<string, InProcessOperation>;
+  workflows?: Record<string, WorkflowFunction>;
+  resumable?: string[];
+  inputs?: Record<string, Value>;
+  concurrency?: number;
+  secrets?: Map<string, Value>;
+  files?: Record<string, string>;
+  store?: Store;
+}
+
+/**
+ * A deployment of the given blueprint on a fresh SQLite store, with in-process operations.
+ * Every operation call is recorded in `calls` as `instance-node operation`.
+ */
+export async function harness(blueprint: string, options: HarnessOptions = {}): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-exec-'));
+  writeFileSync(join(dir, 'blueprint.yaml'), blueprint);
+  for (const [name, text] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), text);
+  const store = options.store ?? (await openStore(join(dir, 'weft.db')));
+  await store.migrate();
+  const created = await createDeployment({
+    store,
+    reader: fileSystemReader(),
+    blueprintPath: join(dir, 'blueprint.yaml'),
+    deploymentId: 'dep',
+    inputs: options.inputs ?? {},
+  });
+  if (!created.deployment) throw new Error(JSON.stringify(created.problems.problems, null, 2));
+  const calls: string[] = [];
+  const events: EventRecord[] = [];
+  const recorded: Record<string, InProcessOperation> = {};
+  for (const [name, fn] of Object.entries(options.operations ?? {})) {
+    recorded[name] = (ctx, inputs) => {
+      const side = ctx.source && ctx.target ? `[${ctx.source.node.name}->${ctx.target.node.name}]` : '';
+      calls.push(`${ctx.node.name}.${ctx.operation.name.split('.').pop()}${side}`);
+      return fn(ctx, inputs);
+    };
+  }
+  const dispatcher = new InProcessDispatcher(recorded, {
+    resumable: options.resumable ?? [],
+    workflows: options.workflows ?? {},
+  });
+  const executor = new Executor({
+    store,
+    dispatcher,
+    concurrency: options.concurrency ?? 8,
+    cancelPollMs: 20,
+    onEvent: (e) => events.push(e),
+    secrets: async () => options.secrets ?? new Map(),
+  });
+  return {
+    dir,
+    store,
+    deploymentId: 'dep',
+    events,
+    calls,
+    executor,
+    async execute(workflow, parameters = {}) {
+      const execution = await startExecution({
+        store,
+        dispatcher,
+        deploymentId: 'dep',
+        workflow,
+        parameters,
+      });
+      return executor.run(execution.id);
+    },
+  };
+}
+
+/** A no-op operation. */
+export const noop: InProcessOperation = () => undefined;

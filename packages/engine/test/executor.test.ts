@@ -1,0 +1,393 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { NonRecoverableError, RecoverableError } from '@weft/sdk';
+import { InProcessDispatcher } from '../src/executor/in-process.js';
+import { startExecution } from '../src/service/deployments.js';
+import { evaluateOutputs } from '../src/service/outputs.js';
+import { ActiveExecutionError } from '../src/store/types.js';
+import { harness, noop } from './executor-helpers.js';
+
+const HEAD = `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+plugins:
+  p: {executor: central_deployment_agent, install: false}
+`;
+
+const LIFECYCLE = `
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: p.op, configure: p.op, start: p.op, stop: p.op, delete: p.op}`;
+
+function before(calls: string[], a: string, b: string): void {
+  const ia = calls.indexOf(a);
+  const ib = calls.indexOf(b);
+  assert.ok(ia >= 0, `${a} ran (calls: ${calls.join(', ')})`);
+  assert.ok(ib >= 0, `${b} ran (calls: ${calls.join(', ')})`);
+  assert.ok(ia < ib, `${a} before ${b} (calls: ${calls.join(', ')})`);
+}
+
+describe('install and uninstall order', () => {
+  const blueprint = `${HEAD}
+node_templates:
+  vm:
+    type: cloudify.nodes.Compute
+    properties: {agent_config: {install_method: none}}${LIFECYCLE}
+  db:
+    type: cloudify.nodes.DBMS${LIFECYCLE}
+    relationships: [{type: cloudify.relationships.contained_in, target: vm}]
+  app:
+    type: cloudify.nodes.ApplicationServer${LIFECYCLE}
+    relationships:
+      - {type: cloudify.relationships.contained_in, target: vm}
+      - type: cloudify.relationships.connected_to
+        target: db
+        source_interfaces:
+          cloudify.interfaces.relationship_lifecycle: {preconfigure: p.op, postconfigure: p.op, establish: p.op, unlink: p.op}
+        target_interfaces:
+          cloudify.interfaces.relationship_lifecycle: {preconfigure: p.op, postconfigure: p.op, establish: p.op, unlink: p.op}
+  monitor:
+    type: cloudify.nodes.Root${LIFECYCLE}
+    relationships: [{type: cloudify.relationships.depends_on, target: app}]
+`;
+
+  test('install follows Cloudify: targets first, then create, preconfigure, configure, postconfigure, start, establish', async () => {
+    const h = await harness(blueprint, { operations: { 'p.op': noop } });
+    const execution = await h.execute('install');
+    assert.equal(execution.status, 'terminated');
+    const c = h.calls;
+    before(c, 'vm.start', 'db.create');
+    before(c, 'db.start', 'app.create');
+    before(c, 'app.create', 'app.preconfigure[app->db]');
+    // Both ends of a relationship operation run (the target's with its own node), before configure.
+    before(c, 'app.create', 'db.preconfigure[app->db]');
+    before(c, 'app.preconfigure[app->db]', 'app.configure');
+    before(c, 'db.preconfigure[app->db]', 'app.configure');
+    before(c, 'db.establish[app->db]', 'monitor.create');
+    before(c, 'app.configure', 'app.postconfigure[app->db]');
+    before(c, 'app.postconfigure[app->db]', 'app.start');
+    before(c, 'app.start', 'app.establish[app->db]');
+    before(c, 'app.establish[app->db]', 'monitor.create');
+    const instances = await h.store.listInstances('dep');
+    assert.ok(instances.every((i) => i.state === 'started'));
+    // create, configure, start on four nodes; three relationship operations on both ends.
+    assert.equal(c.length, 4 * 3 + 3 * 2, `${c.length} calls: ${c.join(', ')}`);
+  });
+
+  test('uninstall runs in reverse: sources stop and unlink before their targets are deleted', async () => {
+    const h = await harness(blueprint, { operations: { 'p.op': noop } });
+    await h.execute('install');
+    h.calls.length = 0;
+    const execution = await h.execute('uninstall');
+    assert.equal(execution.status, 'terminated');
+    const c = h.calls;
+    before(c, 'monitor.delete', 'app.stop');
+    before(c, 'app.stop', 'app.unlink[app->db]');
+    before(c, 'app.unlink[app->db]', 'app.delete');
+    before(c, 'app.delete', 'db.stop');
+    before(c, 'db.delete', 'vm.stop');
+    assert.ok((await h.store.listInstances('dep')).every((i) => i.state === 'deleted'));
+  });
+
+  test('empty operations are skipped without a dispatch', async () => {
+    const h = await harness(`${HEAD}
+node_templates:
+  a: {type: cloudify.nodes.Root}
+`);
+    const execution = await h.execute('install');
+    assert.equal(execution.status, 'terminated');
+    assert.deepEqual(h.calls, []);
+    assert.equal(h.events.filter((e) => e.type === 'task_started').length, 0);
+  });
+});
+
+describe('retries and failures', () => {
+  const one = `${HEAD}
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: p.create, start: p.start}
+  b:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: p.other}
+    relationships: [{type: cloudify.relationships.depends_on, target: a}]
+`;
+
+  test('a plain error is retried up to task_retries, then the run goes on', async () => {
+    let attempts = 0;
+    const h = await harness(one, {
+      operations: {
+        'p.create': (ctx) => {
+          attempts++;
+          assert.equal(ctx.operation.retryNumber, attempts - 1);
+          if (attempts < 3) throw new Error(`flaky ${attempts}`);
+        },
+        'p.start': noop,
+        'p.other': noop,
+      },
+    });
+    const execution = await h.execute('install', { task_retries: 3, task_retry_interval: 0 });
+    assert.equal(execution.status, 'terminated');
+    assert.equal(attempts, 3);
+    const rescheduled = h.events.filter((e) => e.type === 'task_rescheduled');
+    assert.equal(rescheduled.length, 2);
+    assert.match(rescheduled[0]!.message, /flaky 1 \[retry 1\/3 in 0 s\]/);
+  });
+
+  test('NonRecoverableError fails the task at once; the execution says which task and why', async () => {
+    let attempts = 0;
+    const h = await harness(one, {
+      operations: {
+        'p.create': () => {
+          attempts++;
+          throw new NonRecoverableError('image not found', { causes: [new TypeError('404 from registry')] });
+        },
+        'p.start': noop,
+        'p.other': noop,
+      },
+    });
+    const execution = await h.execute('install', { task_retries: 5, task_retry_interval: 0 });
+    assert.equal(execution.status, 'failed');
+    assert.equal(attempts, 1);
+    const error = execution.error as {
+      message: string;
+      task: { node: string; operation: string };
+      causes: { type: string; message: string }[];
+    };
+    assert.equal(error.message, 'image not found');
+    assert.equal(error.task.node, 'a');
+    assert.equal(error.task.operation, 'cloudify.interfaces.lifecycle.create');
+    assert.deepEqual(
+      error.causes.map((c) => [c.type, c.message]),
+      [['TypeError', '404 from registry']],
+    );
+    // Nothing after the failure ran.
+    assert.deepEqual(h.calls, ['a.create']);
+    const stored = await h.store.getExecution(execution.id);
+    assert.equal(stored?.status, 'failed');
+  });
+
+  test('retries exhausted fail the execution', async () => {
+    const h = await harness(one, {
+      operations: {
+        'p.create': () => {
+          throw new RecoverableError('busy');
+        },
+        'p.start': noop,
+        'p.other': noop,
+      },
+    });
+    const execution = await h.execute('install', { task_retries: 2, task_retry_interval: 0 });
+    assert.equal(execution.status, 'failed');
+    assert.equal(h.calls.filter((c) => c === 'a.create').length, 3);
+  });
+
+  test('ctx.operation.retry re-queues on a timer without holding a worker slot', async () => {
+    const order: string[] = [];
+    const h = await harness(
+      `${HEAD}
+node_templates:
+  waiter:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: p.wait}
+  other:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: p.quick}
+`,
+      {
+        concurrency: 1,
+        operations: {
+          'p.wait': (ctx) => {
+            order.push(`wait ${ctx.operation.retryNumber}`);
+            if (ctx.operation.retryNumber < 2) ctx.operation.retry('not ready', 0.05);
+          },
+          'p.quick': () => {
+            order.push('quick');
+          },
+        },
+      },
+    );
+    const execution = await h.execute('install', { task_retries: 5 });
+    assert.equal(execution.status, 'terminated');
+    // The quick task ran while the waiting one waited, with one slot.
+    assert.ok(order.indexOf('quick') < order.indexOf('wait 2'), order.join(', '));
+    assert.deepEqual(
+      order.filter((o) => o.startsWith('wait')),
+      ['wait 0', 'wait 1', 'wait 2'],
+    );
+  });
+
+  test('a failure lets in-flight tasks finish and starts nothing new', async () => {
+    let release!: () => void;
+    const slowDone = new Promise<void>((r) => {
+      release = r;
+    });
+    let slowFinished = false;
+    const h = await harness(
+      `${HEAD}
+node_templates:
+  slow:
+    type: cloudify.nodes.Root
+    interfaces: {cloudify.interfaces.lifecycle: {create: p.slow}}
+  bad:
+    type: cloudify.nodes.Root
+    interfaces: {cloudify.interfaces.lifecycle: {create: p.bad}}
+  later:
+    type: cloudify.nodes.Root
+    interfaces: {cloudify.interfaces.lifecycle: {create: p.later}}
+    relationships: [{type: cloudify.relationships.depends_on, target: bad}]
+`,
+      {
+        operations: {
+          'p.slow': async () => {
+            await slowDone;
+            slowFinished = true;
+          },
+          'p.bad': () => {
+            setImmediate(release);
+            throw new NonRecoverableError('boom');
+          },
+          'p.later': noop,
+        },
+      },
+    );
+    const execution = await h.execute('install', { task_retries: 0 });
+    assert.equal(execution.status, 'failed');
+    assert.ok(slowFinished, 'the in-flight task finished before the execution ended');
+    assert.ok(!h.calls.includes('later.create'));
+  });
+});
+
+describe('runtime properties', () => {
+  const bp = `${HEAD}
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: p.create, configure: p.configure, start: p.start}
+outputs:
+  endpoint: {value: {concat: ['http://', {get_attribute: [a, ip]}, ':', {get_attribute: [a, nested, port]}]}}
+  id: {value: {get_attribute: [a, node_instance_id]}}
+`;
+
+  test('changes are saved when an operation ends, nested in-place changes included', async () => {
+    const h = await harness(bp, {
+      operations: {
+        'p.create': (ctx) => {
+          ctx.instance.runtimeProperties.ip = '10.0.0.5';
+          ctx.instance.runtimeProperties.nested = { port: 80 };
+        },
+        'p.configure': (ctx) => {
+          // An in-place change of a nested value (Cloudify would drop it).
+          (ctx.instance.runtimeProperties.nested as { port: number }).port = 8080;
+        },
+        'p.start': (ctx) => {
+          assert.equal(ctx.instance.runtimeProperties.ip, '10.0.0.5');
+          delete ctx.instance.runtimeProperties.unused;
+        },
+      },
+    });
+    await h.execute('install');
+    const [instance] = await h.store.listInstances('dep');
+    assert.deepEqual(instance!.runtimeProperties, { ip: '10.0.0.5', nested: { port: 8080 } });
+    assert.ok(instance!.version >= 2);
+    const outputs = await evaluateOutputs(h.store, 'dep', new Map());
+    assert.equal(outputs.endpoint, 'http://10.0.0.5:8080');
+    assert.equal(outputs.id, instance!.id);
+  });
+
+  test('ctx.instance.update() saves at once, before the operation ends', async () => {
+    let seenDuring: unknown;
+    const h = await harness(bp, {
+      operations: {
+        'p.create': async (ctx) => {
+          ctx.instance.runtimeProperties.stage = 'created-resource';
+          await ctx.instance.update();
+          const [stored] = await h.store.listInstances('dep');
+          seenDuring = stored!.runtimeProperties.stage;
+          ctx.instance.runtimeProperties.done = true;
+        },
+        'p.configure': noop,
+        'p.start': noop,
+      },
+    });
+    await h.execute('install');
+    assert.equal(seenDuring, 'created-resource');
+    const [instance] = await h.store.listInstances('dep');
+    assert.deepEqual(instance!.runtimeProperties, { stage: 'created-resource', done: true });
+  });
+
+  test('a conflicting concurrent update of the same key is detected, not lost', async () => {
+    let gate!: () => void;
+    const both = new Promise<void>((r) => {
+      gate = r;
+    });
+    let arrived = 0;
+    const write =
+      (value: number) =>
+      async (ctx: {
+        operation: { retryNumber: number };
+        instance: { runtimeProperties: Record<string, unknown> };
+      }) => {
+        if (ctx.operation.retryNumber === 0) {
+          arrived++;
+          if (arrived === 2) gate();
+          await both;
+        }
+        ctx.instance.runtimeProperties.count = value;
+        ctx.instance.runtimeProperties[`by${value}`] = true;
+      };
+    const h = await harness(
+      `${HEAD}
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces: {custom: {one: p.one, two: p.two}}
+workflows:
+  both: p.both
+`,
+      {
+        operations: { 'p.one': write(1), 'p.two': write(2) },
+        workflows: {
+          'p.both': (ctx) => {
+            const [instance] = ctx.node('a')!.instances;
+            ctx.parallel(instance!.executeOperation('custom.one'), instance!.executeOperation('custom.two'));
+          },
+        },
+      },
+    );
+    const execution = await h.execute('both', { task_retries: 2, task_retry_interval: 0 });
+    assert.equal(execution.status, 'terminated');
+    const conflicts = h.events.filter(
+      (e) => e.type === 'task_rescheduled' && /'count' of .* were changed concurrently/.test(e.message),
+    );
+    assert.equal(conflicts.length, 1, 'the second writer was told and ran again');
+    const [instance] = await h.store.listInstances('dep');
+    // Both writers' other keys survive; the key they fought over holds the retried writer's value.
+    assert.equal(instance!.runtimeProperties.by1, true);
+    assert.equal(instance!.runtimeProperties.by2, true);
+    const retried = conflicts[0]!.operation === 'custom.one' ? 1 : 2;
+    assert.equal(instance!.runtimeProperties.count, retried);
+  });
+});
+
+describe('one execution at a time', () => {
+  test('a second execution on a busy deployment is refused with a clear message', async () => {
+    const h = await harness(`${HEAD}
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces: {cloudify.interfaces.lifecycle: {create: p.op}}
+`);
+    const dispatcher = new InProcessDispatcher({});
+    await startExecution({ store: h.store, dispatcher, deploymentId: 'dep', workflow: 'install' });
+    await assert.rejects(
+      startExecution({ store: h.store, dispatcher, deploymentId: 'dep', workflow: 'uninstall' }),
+      (error: unknown) =>
+        error instanceof ActiveExecutionError &&
+        /already has a running execution .* \(install\)/.test(error.message),
+    );
+  });
+});
