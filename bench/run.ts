@@ -10,6 +10,7 @@ import {
   parseBlueprint,
   planDeployment,
 } from '@weft/engine';
+import { type InstallResult, installUninstall, retryStorm, stores, wideGraph } from './executor.js';
 import { generateBlueprint } from './generate.js';
 
 interface Result {
@@ -60,33 +61,80 @@ function measure(templates: number): Result {
 }
 
 const self = fileURLToPath(import.meta.url);
+
+/** Runs one measurement in a fresh process (so peak memory is its own) and returns its JSON. */
+function inChild<T>(args: string[]): T {
+  const child = spawnSync(process.execPath, [self, '--case', ...args], {
+    encoding: 'utf8',
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (child.status !== 0) throw new Error(child.stderr || child.stdout);
+  return JSON.parse(child.stdout) as T;
+}
+
 const caseArg = process.argv.indexOf('--case');
 if (caseArg > 0) {
-  process.stdout.write(JSON.stringify(measure(Number(process.argv[caseArg + 1]))));
+  const [kind, a, b] = process.argv.slice(caseArg + 1);
+  const out = async (): Promise<unknown> => {
+    if (kind === 'parse') return measure(Number(a));
+    if (kind === 'install') return installUninstall(stores.find((s) => s.name === a)!, Number(b));
+    if (kind === 'retry') return retryStorm();
+    if (kind === 'wide') return wideGraph();
+    throw new Error(`unknown case ${kind}`);
+  };
+  process.stdout.write(JSON.stringify(await out()));
 } else {
   console.log(
-    'parse + validate + plan of generated blueprints (5 instances per template, fresh process each)',
+    '== Blueprint language: parse + validate + plan of generated blueprints (5 instances per template) ==',
   );
   console.log(
     'templates  instances  relationships  parse+validate  plan     total    install graph  peak RSS',
   );
   const results: Result[] = [];
   for (const size of [1000, 2500, 5000, 10000]) {
-    const child = spawnSync(process.execPath, [self, '--case', String(size)], { encoding: 'utf8' });
-    if (child.status !== 0) throw new Error(child.stderr);
-    const r = JSON.parse(child.stdout) as Result;
+    const r = inChild<Result>(['parse', String(size)]);
     results.push(r);
     console.log(
       `${String(r.templates).padStart(9)}  ${String(r.instances).padStart(9)}  ${String(r.relationships).padStart(13)}  ${`${r.parseMs} ms`.padStart(14)}  ${`${r.planMs} ms`.padStart(7)}  ${`${r.totalMs} ms`.padStart(7)}  ${`${r.graphMs} ms (${r.tasks} tasks)`.padStart(13)}  ${r.peakRssMb} MB`,
     );
   }
-  const small = results[0]!;
+  const half = results[results.length - 2]!;
   const large = results[results.length - 1]!;
-  const ratio = large.totalMs / large.templates / (small.totalMs / small.templates);
   console.log(
-    `time per template at ${large.templates} vs ${small.templates}: x${ratio.toFixed(2)} (1.0 = linear)`,
+    `growth from ${half.templates} to ${large.templates} templates: time x${(large.totalMs / half.totalMs).toFixed(2)} for x2 the size`,
   );
   console.log(
     `target: 10,000 templates / 50,000 instances under 2000 ms and 500 MB -> ${large.totalMs < 2000 && large.peakRssMb < 500 ? 'met' : 'NOT met'}`,
+  );
+
+  console.log('');
+  console.log('== Executor: install then uninstall, in-process no-op operations, concurrency 8 ==');
+  console.log('store       instances  install               uninstall             peak RSS');
+  const rows: InstallResult[] = [];
+  for (const store of ['SQLite', 'PostgreSQL']) {
+    for (const n of [1000, 10000]) {
+      const r = inChild<InstallResult>(['install', store, String(n)]);
+      rows.push(r);
+      const rate = (tasks: number, ms: number) => `${Math.round((tasks / ms) * 1000)} tasks/s`;
+      console.log(
+        `${store.padEnd(10)}  ${String(n).padStart(9)}  ${`${Math.round(r.installMs)} ms, ${rate(r.installTasks, r.installMs)}`.padEnd(20)}  ${`${Math.round(r.uninstallMs)} ms, ${rate(r.uninstallTasks, r.uninstallMs)}`.padEnd(20)}  ${r.peakRssMb} MB`,
+      );
+    }
+  }
+  const sqlite10k = rows.find((r) => r.store === 'SQLite' && r.instances === 10000)!;
+  const sqlite1k = rows.find((r) => r.store === 'SQLite' && r.instances === 1000)!;
+  const rate10k = (sqlite10k.installTasks / sqlite10k.installMs) * 1000;
+  console.log(
+    `SQLite: x${(sqlite10k.installMs / sqlite1k.installMs).toFixed(1)} the time for x10 the instances; target 5,000 tasks/s -> ${rate10k >= 5000 ? 'met' : 'NOT met'} (${Math.round(rate10k)})`,
+  );
+
+  const retry = inChild<{ ms: number }>(['retry']);
+  console.log('');
+  console.log(
+    `1,000 operations each asking to retry after 1 s, concurrency 4: ${Math.round(retry.ms)} ms (one retry period is 1000 ms)`,
+  );
+  const wide = inChild<{ ms: number; criticalPathMs: number }>(['wide']);
+  console.log(
+    `100 parallel 100 ms operations at concurrency 100: ${Math.round(wide.ms)} ms for a ${wide.criticalPathMs} ms critical path (parallel efficiency ${Math.round((wide.criticalPathMs / wide.ms) * 100)}%)`,
   );
 }

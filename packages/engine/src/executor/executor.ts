@@ -90,6 +90,33 @@ export class Executor {
   }
 }
 
+/** A FIFO of task ids with O(1) shift. */
+class Queue {
+  private items: number[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(id: number): void {
+    this.items.push(id);
+  }
+
+  peek(): number | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): number | undefined {
+    const id = this.items[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return id;
+  }
+}
+
 class ExecutionRun {
   private readonly store: Store;
   private readonly model: DeploymentModel;
@@ -100,7 +127,14 @@ class ExecutionRun {
   private readonly instances = new Map<string, InstanceEntry>();
   private readonly instancesByNode = new Map<string, NodeInstanceRecord[]>();
   private readonly masker = new Masker();
-  private readonly ready: number[] = [];
+  private readonly ready = new Queue();
+  private pumping = false;
+  /** Operations whose 'sent' state is being written. */
+  private sending = 0;
+  /** Operations sent and waiting for a free slot, with what starts each. */
+  private readonly waitingForSlot = new Queue();
+  private readonly dispatchers = new Map<number, { model: OperationModel; start: () => Promise<void> }>();
+  private scheduled = false;
   private readonly inFlight = new Map<number, AbortController>();
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private running = 0;
@@ -333,18 +367,17 @@ class ExecutionRun {
   /** Queues a commit and runs `then` once what is queued now is stored. */
   private commit(then?: () => void): void {
     if (then) this.afterCommit.push(then);
-    queueMicrotask(() => {
-      if (!this.flushing && (this.afterCommit.length > 0 || this.hasQueued()))
-        void this.flush().then(
-          () => this.maybeFinish(),
-          () => {},
-        );
-      else if (this.flushing)
-        void this.flushing.then(
-          () => this.commit(),
-          () => {},
-        );
-    });
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => void this.drain());
+  }
+
+  /** Writes what is queued once the flush in progress (if any) is done; one drain at a time. */
+  private async drain(): Promise<void> {
+    while (this.flushing) await this.flushing.catch(() => {});
+    this.scheduled = false;
+    if (this.afterCommit.length > 0 || this.hasQueued()) await this.flush().catch(() => {});
+    this.maybeFinish();
   }
 
   private hasQueued(): boolean {
@@ -352,19 +385,31 @@ class ExecutionRun {
     return !!(b.tasks || b.events || b.execution || b.instanceStates) || this.dirtyInstances.size > 0;
   }
 
+  /**
+   * Starts what is ready. State changes run at once; operations while a slot is free. Unlocking
+   * never waits for a commit: what depends on a task can only act outside (dispatch) after a
+   * later commit, and batches are written in order, so the task's result is stored first.
+   */
   private pump(): void {
-    while (this.ready.length > 0 && !this.stop) {
-      const id = this.ready[0]!;
-      const task = this.byId[id]!;
-      if (task.kind === 'state') {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      this.fillSlots();
+      while (this.ready.size > 0 && !this.stop) {
+        const task = this.byId[this.ready.peek()!]!;
+        if (task.kind === 'state') {
+          this.ready.shift();
+          this.runStateTask(task);
+          continue;
+        }
+        // Up to twice the concurrency are being sent (their 'sent' state written) or running, so
+        // commits carry many tasks; at most `concurrency` run at once.
+        if (this.running + this.sending + this.waitingForSlot.size >= this.concurrency * 2) break;
         this.ready.shift();
-        this.runStateTask(task);
-        continue;
+        this.startOperation(task);
       }
-      if (this.running >= this.concurrency) break;
-      this.ready.shift();
-      this.running++;
-      this.startOperation(task);
+    } finally {
+      this.pumping = false;
     }
   }
 
@@ -376,7 +421,8 @@ class ExecutionRun {
       (this.batch.instanceStates ??= []).push({ id: task.instanceId, state });
     }
     this.setTask(task, { state: 'succeeded' });
-    this.commit(() => this.unlock(task));
+    this.commit();
+    this.unlock(task);
   }
 
   private unlock(task: TaskRecord): void {
@@ -513,7 +559,32 @@ class ExecutionRun {
       return;
     }
     this.setTask(task, { state: 'sent' });
+    this.sending++;
     this.commit(() => {
+      this.sending--;
+      this.waitingForSlot.push(task.id);
+      this.dispatchers.set(task.id, {
+        model,
+        start: () => this.dispatch(task, model, node, entry, rel, inputs),
+      });
+      this.fillSlots();
+    });
+  }
+
+  /** Dispatches sent tasks while fewer than `concurrency` operations run. */
+  private fillSlots(): void {
+    while (this.waitingForSlot.size > 0 && this.running < this.concurrency) {
+      const id = this.waitingForSlot.shift()!;
+      const { model, start } = this.dispatchers.get(id)!;
+      this.dispatchers.delete(id);
+      const task = this.byId[id]!;
+      if (this.stop) {
+        // Sent but never started: it did not run, so it goes back to pending.
+        this.setTask(task, { state: 'pending' });
+        this.commit();
+        continue;
+      }
+      this.running++;
       this.setTask(task, { state: 'started' });
       this.event(
         {
@@ -524,8 +595,8 @@ class ExecutionRun {
         },
         task,
       );
-      void this.dispatch(task, model, node, entry, rel, inputs);
-    });
+      void start();
+    }
   }
 
   private maxRetries(model: OperationModel): number {
@@ -642,6 +713,8 @@ class ExecutionRun {
     }
     this.running--;
     this.finishOperation(task, outcome, model);
+    // The freed slot is used at once, not after the next commit.
+    this.pump();
   }
 
   /** ctx.instance.update(): merge now and wait until it is stored. */
@@ -691,7 +764,8 @@ class ExecutionRun {
     if (outcome.type === 'succeeded') {
       this.setTask(task, { state: 'succeeded', error: null, result: outcome.returned ?? null });
       this.event({ type: 'task_succeeded', level: 'info', message: `${task.operation} succeeded` }, task);
-      this.commit(() => this.unlock(task));
+      this.commit();
+      this.unlock(task);
       return;
     }
     const max = model ? this.maxRetries(model) : 0;
@@ -732,7 +806,8 @@ class ExecutionRun {
       task,
     );
     if (this.ignoreFailure || task.ignoreFailure) {
-      this.commit(() => this.unlock(task));
+      this.commit();
+      this.unlock(task);
       return;
     }
     if (!this.failure) this.failure = { taskId: task.id, message, causes };
@@ -755,9 +830,25 @@ class ExecutionRun {
   }
 
   private maybeFinish(): void {
-    if (this.finished || this.inCallbacks || this.running > 0 || this.flushing || this.hasQueued()) return;
+    if (
+      this.finished ||
+      this.inCallbacks ||
+      this.running > 0 ||
+      this.sending > 0 ||
+      this.flushing ||
+      this.hasQueued()
+    )
+      return;
+    if (this.waitingForSlot.size > 0) {
+      if (!this.stop) return;
+      this.fillSlots();
+      if (this.hasQueued()) {
+        this.commit();
+        return;
+      }
+    }
     const complete = this.remaining === 0;
-    if (!complete && !this.stop && (this.ready.length > 0 || this.timers.size > 0)) return;
+    if (!complete && !this.stop && (this.ready.size > 0 || this.timers.size > 0)) return;
     if (!complete && !this.stop) {
       // Nothing can run and not everything is done: dependencies that can never finish.
       this.stop = 'failure';
