@@ -50,7 +50,7 @@ export {
 export { ModuleDispatcher, PluginLoadError } from './runtime/module-dispatcher.js';
 export { SecretKeyError } from './secrets/crypto.js';
 export { parseSecret, Secrets } from './secrets/secrets.js';
-export { createDeployment, startExecution } from './service/deployments.js';
+export { createDeployment, finishExecution, startExecution } from './service/deployments.js';
 export { evaluateOutputs } from './service/outputs.js';
 export * from './store/index.js';
 export { BUILTIN_WORKFLOWS, WorkflowError } from './workflows/builtin.js';

@@ -6,7 +6,7 @@ import type { WorkflowFunction } from '../src/executor/dispatcher.js';
 import { Executor } from '../src/executor/executor.js';
 import { InProcessDispatcher, type InProcessOperation } from '../src/executor/in-process.js';
 import { fileSystemReader } from '../src/io/fs-reader.js';
-import { createDeployment, startExecution } from '../src/service/deployments.js';
+import { createDeployment, finishExecution, startExecution } from '../src/service/deployments.js';
 import { openStore } from '../src/store/index.js';
 import type { EventRecord, ExecutionRecord, Json, Store } from '../src/store/types.js';
 
@@ -86,7 +86,9 @@ export async function harness(blueprint: string, options: HarnessOptions = {}): 
         workflow,
         parameters,
       });
-      return executor.run(execution.id);
+      const result = await executor.run(execution.id);
+      await finishExecution(store, result);
+      return result;
     },
   };
 }

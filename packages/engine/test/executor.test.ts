@@ -391,3 +391,93 @@ node_templates:
     );
   });
 });
+
+describe('scale', () => {
+  const bp = `${HEAD}
+node_templates:
+  host:
+    type: cloudify.nodes.Compute
+    properties: {agent_config: {install_method: none}}
+    capabilities: {scalable: {properties: {default_instances: 2, max_instances: 4}}}${LIFECYCLE}
+  app:
+    type: cloudify.nodes.ApplicationServer${LIFECYCLE}
+    relationships:
+      - {type: cloudify.relationships.contained_in, target: host}
+      - type: cloudify.relationships.connected_to
+        target: db
+        source_interfaces:
+          cloudify.interfaces.relationship_lifecycle: {establish: p.op, unlink: p.op}
+  db:
+    type: cloudify.nodes.DBMS${LIFECYCLE}
+  monitor:
+    type: cloudify.nodes.Root${LIFECYCLE}
+    relationships:
+      - type: cloudify.relationships.connected_to
+        target: app
+        source_interfaces:
+          cloudify.interfaces.relationship_lifecycle: {establish: p.op, unlink: p.op}
+`;
+
+  test('scale out adds instances on every host, installs them and connects existing sources to them', async () => {
+    const h = await harness(bp, { operations: { 'p.op': noop } });
+    await h.execute('install');
+    h.calls.length = 0;
+    const execution = await h.execute('scale', { scalable_entity_name: 'app', delta: 1 });
+    assert.equal(execution.status, 'terminated', JSON.stringify(execution.error));
+    const instances = await h.store.listInstances('dep');
+    const apps = instances.filter((i) => i.node === 'app');
+    assert.equal(apps.length, 4, 'one more app on each of the two hosts');
+    assert.ok(apps.every((a) => a.state === 'started'));
+    const hosts = new Map<string, number>();
+    for (const a of apps) hosts.set(a.containedIn!, (hosts.get(a.containedIn!) ?? 0) + 1);
+    assert.deepEqual([...hosts.values()], [2, 2]);
+    // Only the new apps were installed; they connected to the db; the monitor connected to them.
+    assert.deepEqual(h.calls.filter((c) => c.startsWith('app.create')).length, 2);
+    assert.equal(h.calls.filter((c) => c === 'app.establish[app->db]').length, 2);
+    assert.equal(h.calls.filter((c) => c === 'monitor.establish[monitor->app]').length, 2);
+    assert.ok(!h.calls.includes('host.create') && !h.calls.includes('db.create'));
+    const [monitor] = instances.filter((i) => i.node === 'monitor');
+    assert.equal((monitor!.relationships as unknown[]).length, 4);
+  });
+
+  test('scale_compute scales the host with what it contains; scale in uninstalls and removes', async () => {
+    const h = await harness(bp, { operations: { 'p.op': noop } });
+    await h.execute('install');
+    const out = await h.execute('scale', { scalable_entity_name: 'app', delta: 1, scale_compute: true });
+    assert.equal(out.status, 'terminated', JSON.stringify(out.error));
+    let instances = await h.store.listInstances('dep');
+    assert.equal(instances.filter((i) => i.node === 'host').length, 3);
+    assert.equal(instances.filter((i) => i.node === 'app').length, 3);
+    h.calls.length = 0;
+    const back = await h.execute('scale', { scalable_entity_name: 'host', delta: -1 });
+    assert.equal(back.status, 'terminated', JSON.stringify(back.error));
+    instances = await h.store.listInstances('dep');
+    assert.equal(instances.filter((i) => i.node === 'host').length, 2);
+    assert.equal(instances.filter((i) => i.node === 'app').length, 2);
+    // The monitor unlinked from the app that went away, before that app stopped.
+    const unlink = h.calls.indexOf('monitor.unlink[monitor->app]');
+    assert.ok(unlink >= 0 && unlink < h.calls.indexOf('app.stop'), h.calls.join(', '));
+    assert.ok(h.calls.indexOf('app.delete') < h.calls.indexOf('host.stop'));
+    const [monitor] = instances.filter((i) => i.node === 'monitor');
+    const targets = new Set(instances.map((i) => i.id));
+    assert.ok((monitor!.relationships as { targetId: string }[]).every((r) => targets.has(r.targetId)));
+  });
+
+  test('scaling past max_instances or below min_instances is refused before anything runs', async () => {
+    const h = await harness(bp, { operations: { 'p.op': noop } });
+    await h.execute('install');
+    await assert.rejects(
+      h.execute('scale', { scalable_entity_name: 'host', delta: 3 }),
+      /more than max_instances 4/,
+    );
+    await assert.rejects(
+      h.execute('scale', { scalable_entity_name: 'host', delta: -3 }),
+      /fewer than min_instances 0/,
+    );
+    await assert.rejects(
+      h.execute('scale', { scalable_entity_name: 'nope', delta: 1 }),
+      /neither a node nor a scaling group/,
+    );
+    assert.equal((await h.store.listInstances('dep')).length, 2 + 2 + 1 + 1);
+  });
+});

@@ -8,6 +8,7 @@ import {
   Executor,
   evaluateOutputs,
   fileSystemReader,
+  finishExecution,
   type Json,
   ModuleDispatcher,
   parseScalarText,
@@ -80,6 +81,7 @@ async function runExecution(
       },
     });
     const result = await executor.run(execution.id, { retryInFlight });
+    await finishExecution(state.store, result);
     if (result.status !== 'terminated' && !flags.json)
       process.stderr.write(`${failureReport(result, logs)}\n`);
     return result;

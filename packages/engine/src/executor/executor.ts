@@ -265,7 +265,8 @@ class ExecutionRun {
     }
     this.cancelPoll = setInterval(() => void this.checkCancel(), this.options.cancelPollMs ?? 250);
     this.cancelPoll.unref();
-    await this.flush();
+    // The 'started' status goes out with the first tasks' changes, in one commit.
+    this.commit();
     this.pump();
     this.maybeFinish();
   }
@@ -369,7 +370,9 @@ class ExecutionRun {
     if (then) this.afterCommit.push(then);
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(() => void this.drain());
+    // After the current phase of the event loop: every timer or I/O callback due now adds to the
+    // same commit.
+    setImmediate(() => void this.drain());
   }
 
   /** Writes what is queued once the flush in progress (if any) is done; one drain at a time. */
@@ -836,7 +839,7 @@ class ExecutionRun {
       this.running > 0 ||
       this.sending > 0 ||
       this.flushing ||
-      this.hasQueued()
+      this.afterCommit.length > 0
     )
       return;
     if (this.waitingForSlot.size > 0) {

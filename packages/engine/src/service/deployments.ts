@@ -22,6 +22,7 @@ import {
 } from '../workflows/builtin.js';
 import { customGraph } from '../workflows/custom.js';
 import type { TaskGraph } from '../workflows/lifecycle.js';
+import { planScale, type ScalePlan } from '../workflows/scale.js';
 
 const now = () => new Date().toISOString();
 
@@ -176,9 +177,17 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   }
   const instances = await store.listInstances(deployment.id);
   let graph: TaskGraph;
-  if (builtin && (!custom || custom.plugin === 'default_workflows'))
+  let scale: ScalePlan | undefined;
+  if (options.workflow === 'scale' && builtin && (!custom || custom.plugin === 'default_workflows')) {
+    scale = planScale(model, instances, deployment.id, parameters);
+    graph = scale.graph;
+    // Kept with the execution: what to remove once it has succeeded.
+    parameters.removed_instances = scale.removed;
+    if (scale.removed.length > 0)
+      parameters.relationship_updates = Object.fromEntries(scale.relationships) as unknown as Json;
+  } else if (builtin && (!custom || custom.plugin === 'default_workflows')) {
     graph = builtinGraph(options.workflow, model, instances, parameters);
-  else {
+  } else {
     const fn =
       custom?.plugin && custom.function
         ? options.dispatcher.workflow?.(custom.plugin, custom.function)
@@ -201,5 +210,22 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
     endedAt: null,
   };
   await store.createExecution(execution, taskRecords(execution.id, graph));
+  if (scale && scale.added.length > 0) {
+    await store.addInstances(scale.added);
+    for (const [id, relationships] of scale.relationships)
+      await store.setInstanceRelationships(id, relationships as unknown as Json);
+  }
   return execution;
+}
+
+/** Work that follows a successful execution: a scale-in removes the instances it took down. */
+export async function finishExecution(store: Store, execution: ExecutionRecord): Promise<void> {
+  if (execution.workflow !== 'scale' || execution.status !== 'terminated') return;
+  const stored = (await store.getExecution(execution.id)) ?? execution;
+  const removed = stored.parameters.removed_instances;
+  if (!Array.isArray(removed) || removed.length === 0) return;
+  const updates = (stored.parameters.relationship_updates ?? {}) as Record<string, Json>;
+  for (const [id, relationships] of Object.entries(updates))
+    await store.setInstanceRelationships(id, relationships);
+  await store.removeInstances(removed as string[]);
 }

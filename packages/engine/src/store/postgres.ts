@@ -402,6 +402,14 @@ export class PostgresStore implements Store {
     await this.pool.query('DELETE FROM node_instances WHERE id = ANY($1::text[])', [ids]);
   }
 
+  async setInstanceRelationships(id: string, relationships: Json): Promise<void> {
+    const result = await this.pool.query(
+      'UPDATE node_instances SET relationships = $2::jsonb WHERE id = $1',
+      [id, jsonText(relationships)],
+    );
+    if (result.rowCount === 0) throw new NotFoundError('node instance', id);
+  }
+
   async updateRuntimeProperties(
     id: string,
     runtimeProperties: Record<string, Json>,

@@ -346,6 +346,13 @@ export class SqliteStore implements Store {
     });
   }
 
+  async setInstanceRelationships(id: string, relationships: Json): Promise<void> {
+    const result = this.write(() =>
+      this.stmt('UPDATE node_instances SET relationships = ? WHERE id = ?').run(jsonText(relationships), id),
+    );
+    if (result.changes === 0) throw new NotFoundError('node instance', id);
+  }
+
   async updateRuntimeProperties(
     id: string,
     runtimeProperties: Record<string, Json>,

@@ -219,6 +219,8 @@ export interface Store {
   getInstance(id: string): Promise<NodeInstanceRecord | undefined>;
   addInstances(instances: NodeInstanceRecord[]): Promise<void>;
   removeInstances(ids: string[]): Promise<void>;
+  /** Replaces the relationship instances of an instance (after scaling added or removed targets). */
+  setInstanceRelationships(id: string, relationships: Json): Promise<void>;
   /** Writes runtime properties if the instance is at `expectedVersion`; returns the new version. */
   updateRuntimeProperties(
     id: string,

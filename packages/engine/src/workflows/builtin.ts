@@ -34,6 +34,7 @@ export const BUILTIN_WORKFLOWS: Record<string, Record<string, Json>> = {
     node_instance_ids: [],
   },
   heal: { node_instance_id: null },
+  scale: { scalable_entity_name: null, delta: 1, scale_compute: false, ignore_failure: false },
 };
 
 /** Execution parameters every workflow accepts. */
