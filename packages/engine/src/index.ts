@@ -1,3 +1,4 @@
+export type { WorkflowContext } from '@weft/sdk';
 export { type ParseResult, parseBlueprint } from './dsl/blueprint.js';
 export type * from './dsl/blueprint-types.js';
 export { BlueprintError, Diagnostics, formatProblem, type Problem } from './dsl/diagnostics.js';
@@ -54,5 +55,4 @@ export { createDeployment, finishExecution, startExecution } from './service/dep
 export { evaluateOutputs } from './service/outputs.js';
 export * from './store/index.js';
 export { BUILTIN_WORKFLOWS, WorkflowError } from './workflows/builtin.js';
-export type { WorkflowContext } from './workflows/custom.js';
 export { installGraph, type Task, type TaskGraph, uninstallGraph, waves } from './workflows/lifecycle.js';

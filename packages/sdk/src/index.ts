@@ -5,3 +5,11 @@ export {
   type OperationErrorOptions,
   RecoverableError,
 } from './errors.js';
+export type {
+  Json,
+  Step,
+  WorkflowContext,
+  WorkflowFunction,
+  WorkflowInstance,
+  WorkflowNode,
+} from './workflow.js';

@@ -1,4 +1,4 @@
-import type { ErrorCause } from '@weft/sdk';
+import type { ErrorCause, WorkflowFunction } from '@weft/sdk';
 import type { OperationModel } from '../model/deployment-model.js';
 import type { Json } from '../store/types.js';
 
@@ -80,7 +80,4 @@ export interface Dispatcher {
   workflow?(plugin: string, fn: string): WorkflowFunction | undefined;
 }
 
-/** A custom workflow: builds the tasks of an execution from the workflow context. */
-export type WorkflowFunction = (
-  ctx: import('../workflows/custom.js').WorkflowContext,
-) => void | Promise<void>;
+export type { WorkflowFunction };

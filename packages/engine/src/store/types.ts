@@ -6,7 +6,9 @@
  * Times are ISO-8601 strings in UTC; `notBefore` fields are epoch milliseconds.
  */
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+import type { Json } from '@weft/sdk';
+
+export type { Json };
 
 export interface BlueprintRecord {
   /** Content hash of the blueprint's files (sha256 hex). */

@@ -1,59 +1,13 @@
+import type { Step, WorkflowContext, WorkflowFunction, WorkflowInstance, WorkflowNode } from '@weft/sdk';
 import type { DeploymentModel } from '../model/deployment-model.js';
 import type { Json, NodeInstanceRecord } from '../store/types.js';
 import { WorkflowError } from './builtin.js';
 import type { Task, TaskGraph } from './lifecycle.js';
 
-/** A step of a custom workflow: one task, or a group of steps. */
-export interface Step {
-  /** Tasks that start the step (they wait for what the step waits for). */
-  readonly heads: number[];
-  /** Tasks that end the step (what comes after waits for them). */
-  readonly tails: number[];
-}
-
-export interface WorkflowInstance {
-  id: string;
-  node: string;
-  state: string;
-  runtimeProperties: Record<string, Json>;
-  /** Execute one of this instance's operations (a task in the graph). */
-  executeOperation(
-    operation: string,
-    options?: { kwargs?: Record<string, Json>; ignoreFailure?: boolean },
-  ): Step;
-  /** Move the instance to a lifecycle state (a task in the graph). */
-  setState(state: string): Step;
-}
-
-export interface WorkflowNode {
-  id: string;
-  type: string;
-  typeHierarchy: string[];
-  properties: Record<string, Json>;
-  instances: WorkflowInstance[];
-}
-
-/**
- * What a custom workflow function receives. It describes the work as a task graph (steps in
- * sequence or in parallel) that the executor then runs durably: retried, resumable, cancellable.
- */
-export interface WorkflowContext {
-  deploymentId: string;
-  workflow: string;
-  parameters: Record<string, Json>;
-  nodes: WorkflowNode[];
-  node(name: string): WorkflowNode | undefined;
-  instance(id: string): WorkflowInstance | undefined;
-  /** Steps one after another. */
-  sequence(...steps: Step[]): Step;
-  /** Steps side by side. */
-  parallel(...steps: Step[]): Step;
-}
-
 /** Runs a custom workflow function to build its task graph. */
 export async function customGraph(
   workflow: string,
-  fn: (ctx: WorkflowContext) => void | Promise<void>,
+  fn: WorkflowFunction,
   deploymentId: string,
   model: DeploymentModel,
   instances: NodeInstanceRecord[],
