@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadSecretKey, openStore, Secrets, type Store } from '@weft/engine';
+import type { Command } from 'commander';
 import { UsageError } from './output.js';
 
 export interface StateOptions {
@@ -95,4 +96,14 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** The options every command that reads or writes state takes. */
+export function stateOptions(command: Command): Command {
+  return command
+    .option('--state-dir <DIR>', 'where local state is kept (default ./.weft, or WEFT_HOME)')
+    .option(
+      '--db <URL>',
+      'a PostgreSQL URL (postgres://...) instead of the local SQLite file (or WEFT_DATABASE_URL)',
+    );
 }

@@ -2,16 +2,16 @@ import { type EventRecord, evaluateOutputs } from '@weft/engine';
 import type { Command } from 'commander';
 import { UsageError } from '../output.js';
 import { eventLine } from '../render.js';
-import { deploymentFor, openState, type StateOptions } from '../state.js';
+import { deploymentFor, openState, type StateOptions, stateOptions } from '../state.js';
 
 type Flags = StateOptions & { json?: boolean };
 
 const common = (command: Command) =>
-  command
-    .option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)')
-    .option('--json', 'print JSON')
-    .option('--state-dir <DIR>', 'where local state is kept (default ./.weft, or WEFT_HOME)')
-    .option('--db <URL>', 'a PostgreSQL URL instead of the local SQLite file (or WEFT_DATABASE_URL)');
+  stateOptions(
+    command
+      .option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)')
+      .option('--json', 'print JSON'),
+  );
 
 function print(json: boolean | undefined, data: unknown, text: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : text());

@@ -27,6 +27,7 @@ import {
   runnerOf,
   type State,
   type StateOptions,
+  stateOptions,
 } from '../state.js';
 import { collect, defaultDeploymentId } from './common.js';
 
@@ -125,14 +126,6 @@ async function withState<T>(flags: StateOptions, body: (state: State) => Promise
     await state.close();
   }
 }
-
-const stateOptions = (command: Command) =>
-  command
-    .option('--state-dir <DIR>', 'where local state is kept (default ./.weft, or WEFT_HOME)')
-    .option(
-      '--db <URL>',
-      'a PostgreSQL URL (postgres://...) instead of the local SQLite file (or WEFT_DATABASE_URL)',
-    );
 
 const runOptions = (command: Command) =>
   command

@@ -1,14 +1,10 @@
 import type { Command } from 'commander';
 import { UsageError } from '../output.js';
-import { openState, type StateOptions } from '../state.js';
+import { openState, type StateOptions, stateOptions } from '../state.js';
 
 type Flags = StateOptions & { json?: boolean };
 
-const common = (command: Command) =>
-  command
-    .option('--json', 'print JSON')
-    .option('--state-dir <DIR>', 'where local state is kept (default ./.weft, or WEFT_HOME)')
-    .option('--db <URL>', 'a PostgreSQL URL instead of the local SQLite file (or WEFT_DATABASE_URL)');
+const common = (command: Command) => stateOptions(command.option('--json', 'print JSON'));
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

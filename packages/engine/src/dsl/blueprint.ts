@@ -290,122 +290,105 @@ class Builder {
       checkSchema(type.properties, `data_types.${type.name}.properties`, this.valueContext);
   }
 
-  parseNodeTypes(): void {
-    const raw = new Map<
-      string,
-      {
-        name: string;
-        derivedFrom?: string;
-        derivedFromAt?: Loc;
-        at?: Loc;
-        properties: Schema;
-        interfaces: Interfaces;
-      }
-    >();
-    for (const entry of this.entries('node_types')) {
-      const path = `node_types.${entry.name}`;
-      const def = this.mapping(entry, path, NODE_TYPE_KEYS, 'node type');
+  /**
+   * Parses a section of types with single inheritance (node types, relationship types): their
+   * property schemas merged by name and each of their interface blocks merged operation by
+   * operation, parent first.
+   */
+  parseTypes<K extends string>(
+    section: 'node_types' | 'relationships',
+    keys: string[],
+    what: string,
+    interfaceKeys: readonly K[],
+  ): {
+    name: string;
+    derivedFrom?: string;
+    hierarchy: string[];
+    properties: Schema;
+    interfaces: Record<K, Interfaces>;
+    at?: Loc;
+  }[] {
+    type Raw = {
+      name: string;
+      derivedFrom?: string;
+      derivedFromAt?: Loc;
+      at?: Loc;
+      properties: Schema;
+      interfaces: Record<K, Interfaces>;
+    };
+    const raw = new Map<string, Raw>();
+    for (const entry of this.entries(section)) {
+      const path = `${section}.${entry.name}`;
+      const def = this.mapping(entry, path, keys, what);
       if (!def) continue;
-      if (def.runtime_properties !== undefined)
+      if (def.runtime_properties !== undefined) {
         this.gate(
           'runtime_properties_schema',
           keyLocOf(def, 'runtime_properties'),
           `${path}.runtime_properties`,
           'runtime_properties',
         );
-      const item = {
-        name: entry.name,
-        at: entry.keyAt,
-        derivedFrom: typeof def.derived_from === 'string' ? def.derived_from : undefined,
-        derivedFromAt: locOf(def, 'derived_from'),
-        properties: parseSchema(def.properties, `${path}.properties`, def, 'properties', this),
-        interfaces: parseInterfaces(def.interfaces, `${path}.interfaces`, def, 'interfaces', 'type', this),
-      };
-      raw.set(entry.name, item);
-    }
-    const chains = this.hierarchy(raw, 'node_types', 'node type');
-    for (const item of raw.values()) {
-      const hierarchy = chains.get(item.name) ?? [item.name];
-      let properties: Schema = new Map();
-      let interfaces: Interfaces = new Map();
-      for (const name of hierarchy) {
-        const level = raw.get(name)!;
-        properties = new Map([...properties, ...level.properties]);
-        interfaces = overrideInterfaces(interfaces, level.interfaces);
       }
-      const type: NodeType = { name: item.name, hierarchy, properties, interfaces, at: item.at };
-      if (item.derivedFrom) type.derivedFrom = item.derivedFrom;
-      this.bp.nodeTypes.set(item.name, type);
-      checkSchema(item.properties, `node_types.${item.name}.properties`, this.valueContext);
-      this.checkDefaults(item.properties, `node_types.${item.name}.properties`);
-    }
-  }
-
-  parseRelationshipTypes(): void {
-    const raw = new Map<
-      string,
-      {
-        name: string;
-        derivedFrom?: string;
-        derivedFromAt?: Loc;
-        at?: Loc;
-        properties: Schema;
-        source: Interfaces;
-        target: Interfaces;
-      }
-    >();
-    for (const entry of this.entries('relationships')) {
-      const path = `relationships.${entry.name}`;
-      const def = this.mapping(entry, path, RELATIONSHIP_KEYS, 'relationship type');
-      if (!def) continue;
+      const interfaces = {} as Record<K, Interfaces>;
+      for (const key of interfaceKeys)
+        interfaces[key] = parseInterfaces(def[key], `${path}.${key}`, def, key, 'type', this);
       raw.set(entry.name, {
         name: entry.name,
         at: entry.keyAt,
         derivedFrom: typeof def.derived_from === 'string' ? def.derived_from : undefined,
         derivedFromAt: locOf(def, 'derived_from'),
         properties: parseSchema(def.properties, `${path}.properties`, def, 'properties', this),
-        source: parseInterfaces(
-          def.source_interfaces,
-          `${path}.source_interfaces`,
-          def,
-          'source_interfaces',
-          'type',
-          this,
-        ),
-        target: parseInterfaces(
-          def.target_interfaces,
-          `${path}.target_interfaces`,
-          def,
-          'target_interfaces',
-          'type',
-          this,
-        ),
+        interfaces,
       });
     }
-    const chains = this.hierarchy(raw, 'relationships', 'relationship type');
-    for (const item of raw.values()) {
+    const chains = this.hierarchy(raw, section, what);
+    return [...raw.values()].map((item) => {
       const hierarchy = chains.get(item.name) ?? [item.name];
       let properties: Schema = new Map();
-      let source: Interfaces = new Map();
-      let target: Interfaces = new Map();
+      const interfaces = {} as Record<K, Interfaces>;
+      for (const key of interfaceKeys) interfaces[key] = new Map();
       for (const name of hierarchy) {
         const level = raw.get(name)!;
         properties = new Map([...properties, ...level.properties]);
-        source = overrideInterfaces(source, level.source);
-        target = overrideInterfaces(target, level.target);
+        for (const key of interfaceKeys)
+          interfaces[key] = overrideInterfaces(interfaces[key], level.interfaces[key]);
       }
-      const type: RelationshipType = {
-        name: item.name,
-        hierarchy,
-        properties,
-        sourceInterfaces: source,
-        targetInterfaces: target,
-        at: item.at,
+      checkSchema(item.properties, `${section}.${item.name}.properties`, this.valueContext);
+      this.checkDefaults(item.properties, `${section}.${item.name}.properties`);
+      const type = { name: item.name, hierarchy, properties, interfaces, at: item.at };
+      return item.derivedFrom ? { ...type, derivedFrom: item.derivedFrom } : type;
+    });
+  }
+
+  parseNodeTypes(): void {
+    for (const t of this.parseTypes('node_types', NODE_TYPE_KEYS, 'node type', ['interfaces'] as const)) {
+      const type: NodeType = {
+        name: t.name,
+        hierarchy: t.hierarchy,
+        properties: t.properties,
+        interfaces: t.interfaces.interfaces,
+        at: t.at,
       };
-      if (item.derivedFrom) type.derivedFrom = item.derivedFrom;
-      this.bp.relationshipTypes.set(item.name, type);
-      checkSchema(item.properties, `relationships.${item.name}.properties`, this.valueContext);
-      this.checkDefaults(item.properties, `relationships.${item.name}.properties`);
+      if (t.derivedFrom) type.derivedFrom = t.derivedFrom;
+      this.bp.nodeTypes.set(t.name, type);
+    }
+  }
+
+  parseRelationshipTypes(): void {
+    for (const t of this.parseTypes('relationships', RELATIONSHIP_KEYS, 'relationship type', [
+      'source_interfaces',
+      'target_interfaces',
+    ] as const)) {
+      const type: RelationshipType = {
+        name: t.name,
+        hierarchy: t.hierarchy,
+        properties: t.properties,
+        sourceInterfaces: t.interfaces.source_interfaces,
+        targetInterfaces: t.interfaces.target_interfaces,
+        at: t.at,
+      };
+      if (t.derivedFrom) type.derivedFrom = t.derivedFrom;
+      this.bp.relationshipTypes.set(t.name, type);
     }
   }
 
