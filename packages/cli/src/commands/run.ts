@@ -12,6 +12,7 @@ import {
   type Json,
   ModuleDispatcher,
   parseScalarText,
+  SecretKeyError,
   type Store,
   startExecution,
   WorkflowError,
@@ -119,8 +120,13 @@ async function withState<T>(flags: StateOptions, body: (state: State) => Promise
   try {
     return await body(state);
   } catch (error) {
-    if (error instanceof WorkflowError || error instanceof ActiveExecutionError)
+    if (
+      error instanceof WorkflowError ||
+      error instanceof ActiveExecutionError ||
+      error instanceof SecretKeyError
+    ) {
       throw new UsageError(error.message);
+    }
     throw error;
   } finally {
     await state.close();
@@ -185,6 +191,8 @@ export function runCommands(program: Command): void {
             `deployment '${deploymentId}' already exists; its inputs cannot change (delete it with 'weft deployments delete ${deploymentId}' or use another -d)`,
           );
         }
+        // Secrets that cannot be read stop here, before an execution exists.
+        await state.secrets.all();
         const deployment = await state.store.getDeployment(deploymentId);
         const dispatcher = new ModuleDispatcher(deployment!.model as unknown as DeploymentModel);
         await dispatcher.load();
@@ -335,10 +343,7 @@ export function runCommands(program: Command): void {
           `execution ${execution.id} is ${execution.status}; only a running one can be cancelled`,
         );
       }
-      if (
-        !runnerOf(state.dir, execution.id) &&
-        !state.store.constructor.name.toLowerCase().includes('postgres')
-      ) {
+      if (!runnerOf(state.dir, execution.id)) {
         // No process is running it (it crashed or never started): it ends here.
         await state.store.applyBatch({
           execution: { id: execution.id, status: 'cancelled', endedAt: new Date().toISOString() },
@@ -366,6 +371,7 @@ async function execute(
   flags: RunFlags,
   allowCustomParameters = false,
 ): Promise<void> {
+  await state.secrets.all();
   const deployment = await state.store.getDeployment(deploymentId);
   const dispatcher = new ModuleDispatcher(deployment!.model as unknown as DeploymentModel);
   await dispatcher.load();

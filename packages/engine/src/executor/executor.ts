@@ -80,10 +80,21 @@ export class Executor {
     }
     const deployment = await store.getDeployment(execution.deploymentId);
     if (!deployment) throw new ExecutionStateError(`deployment '${execution.deploymentId}' not found`);
-    const [tasks, instances, secrets] = await Promise.all([
+    let secrets: Map<string, Value>;
+    try {
+      secrets = this.options.secrets ? await this.options.secrets() : new Map<string, Value>();
+    } catch (error) {
+      // Without its secrets the execution cannot run; it fails clearly instead of hanging pending.
+      const message = `cannot read secrets: ${(error as Error).message}`;
+      const endedAt = now();
+      await store.applyBatch({
+        execution: { id: executionId, status: 'failed', error: { message, causes: [], task: null }, endedAt },
+      });
+      return { ...execution, status: 'failed', error: { message, causes: [], task: null }, endedAt };
+    }
+    const [tasks, instances] = await Promise.all([
       store.listTasks(executionId),
       store.listInstances(deployment.id),
-      this.options.secrets ? this.options.secrets() : Promise.resolve(new Map<string, Value>()),
     ]);
     const run = new ExecutionRun(this.options, execution, deployment, tasks, instances, secrets);
     return run.start(runOptions);
@@ -666,6 +677,23 @@ class ExecutionRun {
     let timer: NodeJS.Timeout | undefined;
     try {
       const running = this.options.dispatcher.run(call);
+      // A forced cancel does not wait for an operation that ignores its signal.
+      const cancelled = new Promise<Outcome>((resolve) => {
+        const onAbort = () => {
+          if (this.stop === 'force') {
+            resolve({
+              type: 'failed',
+              recoverable: false,
+              errorType: 'Cancelled',
+              message: 'cancelled',
+              causes: [],
+              runtimeProperties: {},
+            });
+          }
+        };
+        if (controller.signal.aborted) onAbort();
+        else controller.signal.addEventListener('abort', onAbort, { once: true });
+      });
       if (timeoutMs) {
         const timedOut = new Promise<Outcome>((resolve) => {
           timer = setTimeout(() => {
@@ -680,8 +708,8 @@ class ExecutionRun {
             });
           }, timeoutMs);
         });
-        outcome = await Promise.race([running, timedOut]);
-      } else outcome = await running;
+        outcome = await Promise.race([running, timedOut, cancelled]);
+      } else outcome = await Promise.race([running, cancelled]);
     } catch (error) {
       outcome = {
         type: 'failed',

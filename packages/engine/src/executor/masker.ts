@@ -17,7 +17,11 @@ export class Masker {
     }
     const text = String(secret);
     // Very short values would mask ordinary words; they are still never printed on purpose.
-    if (text.length >= 3) this.values.add(text);
+    if (text.length < 3) return;
+    this.values.add(text);
+    // The same value written inside JSON (quotes and backslashes escaped).
+    const escaped = JSON.stringify(text).slice(1, -1);
+    if (escaped !== text) this.values.add(escaped);
   }
 
   mask(text: string): string {

@@ -21,9 +21,28 @@ export const BUILTIN_WORKFLOWS: Record<string, Record<string, Json>> = {
   install: {},
   uninstall: { ignore_failure: false },
   reinstall: { ignore_failure: false },
-  start: {},
-  stop: {},
-  restart: {},
+  start: {
+    operation_parms: {},
+    run_by_dependency_order: true,
+    type_names: [],
+    node_ids: [],
+    node_instance_ids: [],
+  },
+  stop: {
+    operation_parms: {},
+    run_by_dependency_order: true,
+    type_names: [],
+    node_ids: [],
+    node_instance_ids: [],
+  },
+  restart: {
+    start_parms: {},
+    stop_parms: {},
+    run_by_dependency_order: true,
+    type_names: [],
+    node_ids: [],
+    node_instance_ids: [],
+  },
   execute_operation: {
     operation: null,
     operation_kwargs: {},
@@ -36,6 +55,17 @@ export const BUILTIN_WORKFLOWS: Record<string, Record<string, Json>> = {
   heal: { node_instance_id: null },
   scale: { scalable_entity_name: null, delta: 1, scale_compute: false, ignore_failure: false },
 };
+
+const START_OPERATIONS = [
+  'cloudify.interfaces.lifecycle.start',
+  'cloudify.interfaces.lifecycle.poststart',
+  'cloudify.interfaces.monitoring.start',
+];
+const STOP_OPERATIONS = [
+  'cloudify.interfaces.monitoring.stop',
+  'cloudify.interfaces.lifecycle.prestop',
+  'cloudify.interfaces.lifecycle.stop',
+];
 
 /** Execution parameters every workflow accepts. */
 export const EXECUTION_PARAMETERS = ['task_retries', 'task_retry_interval'];
@@ -101,6 +131,7 @@ function operationSteps(
   operations: string[],
   workflow: string,
   reverse: boolean,
+  options: { kwargs?: Record<string, Json>; ordered?: boolean } = {},
 ): TaskGraph {
   const tasks: Task[] = [];
   const lastOf = new Map<string, number>();
@@ -119,6 +150,7 @@ function operationSteps(
         dependsOn: previous === undefined ? [] : [previous],
       };
       task.operationDef = node.operations[operation];
+      if (options.kwargs && Object.keys(options.kwargs).length > 0) task.inputs = options.kwargs;
       tasks.push(task);
       if (!firstOf.has(instance.id)) firstOf.set(instance.id, task.id);
       previous = task.id;
@@ -126,7 +158,7 @@ function operationSteps(
     if (previous !== undefined) lastOf.set(instance.id, previous);
   }
   // Dependency order: targets before sources (reversed for stopping).
-  for (const instance of instances) {
+  for (const instance of options.ordered === false ? [] : instances) {
     for (const rel of instance.relationships as unknown as RelationshipInstance[]) {
       const [before, after] = reverse ? [instance.id, rel.targetId] : [rel.targetId, instance.id];
       const last = lastOf.get(before);
@@ -136,6 +168,33 @@ function operationSteps(
     }
   }
   return { workflow, tasks };
+}
+
+/** Instances chosen by node_ids, node_instance_ids and type_names (all of them when none is given). */
+function selectInstances(
+  model: DeploymentModel,
+  instances: NodeInstanceRecord[],
+  params: Record<string, Json>,
+  workflow: string,
+): NodeInstanceRecord[] {
+  const nodeIds = (params.node_ids as string[] | undefined) ?? [];
+  const instanceIds = (params.node_instance_ids as string[] | undefined) ?? [];
+  const typeNames = (params.type_names as string[] | undefined) ?? [];
+  for (const id of nodeIds)
+    if (!model.nodes[id]) throw new WorkflowError(`${workflow}: node_ids names unknown node '${id}'`);
+  const known = new Set(instances.map((i) => i.id));
+  for (const id of instanceIds)
+    if (!known.has(id))
+      throw new WorkflowError(`${workflow}: node_instance_ids names unknown instance '${id}'`);
+  const selected = instances.filter((i) => {
+    const node = model.nodes[i.node]!;
+    return (
+      (nodeIds.length === 0 || nodeIds.includes(i.node)) &&
+      (instanceIds.length === 0 || instanceIds.includes(i.id)) &&
+      (typeNames.length === 0 || typeNames.some((t) => node.typeHierarchy.includes(t)))
+    );
+  });
+  return selected;
 }
 
 function executeOperation(
@@ -148,29 +207,19 @@ function executeOperation(
     throw new WorkflowError(
       "execute_operation needs the 'operation' parameter (e.g. -p operation=cloudify.interfaces.lifecycle.start)",
     );
-  const nodeIds = (params.node_ids as string[] | undefined) ?? [];
-  const instanceIds = (params.node_instance_ids as string[] | undefined) ?? [];
-  const typeNames = (params.type_names as string[] | undefined) ?? [];
-  for (const id of nodeIds)
-    if (!model.nodes[id]) throw new WorkflowError(`execute_operation: node_ids names unknown node '${id}'`);
-  const known = new Set(instances.map((i) => i.id));
-  for (const id of instanceIds)
-    if (!known.has(id))
-      throw new WorkflowError(`execute_operation: node_instance_ids names unknown instance '${id}'`);
-  const selected = instances.filter((i) => {
-    const node = model.nodes[i.node]!;
-    return (
-      (nodeIds.length === 0 || nodeIds.includes(i.node)) &&
-      (instanceIds.length === 0 || instanceIds.includes(i.id)) &&
-      (typeNames.length === 0 || typeNames.some((t) => node.typeHierarchy.includes(t)))
-    );
-  });
+  const selected = selectInstances(model, instances, params, 'execute_operation');
   // The operation by full name, or by a short name that is unique among the declared ones.
-  const resolveName = (node: string): string | undefined => {
+  const resolveName = (node: string): string => {
     const declared = model.nodes[node]!.declaredOperations;
     if (declared.includes(operationParam)) return operationParam;
     const matches = declared.filter((d) => d.endsWith(`.${operationParam}`));
-    return matches.length === 1 ? matches[0] : undefined;
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length > 1) {
+      throw new WorkflowError(
+        `execute_operation: '${operationParam}' is ambiguous on node '${node}': ${matches.join(', ')}; give the full name`,
+      );
+    }
+    throw new WorkflowError(`execute_operation: node '${node}' has no operation '${operationParam}'`);
   };
   const tasks: Task[] = [];
   const kwargs = (params.operation_kwargs ?? {}) as Record<string, Json>;
@@ -236,55 +285,19 @@ export function builtinGraph(
         'reinstall',
       );
     case 'start':
-      return operationSteps(
-        model,
-        instances,
-        [
-          'cloudify.interfaces.lifecycle.start',
-          'cloudify.interfaces.lifecycle.poststart',
-          'cloudify.interfaces.monitoring.start',
-        ],
-        'start',
-        false,
-      );
     case 'stop':
-      return operationSteps(
-        model,
-        instances,
-        [
-          'cloudify.interfaces.monitoring.stop',
-          'cloudify.interfaces.lifecycle.prestop',
-          'cloudify.interfaces.lifecycle.stop',
-        ],
-        'stop',
-        true,
-      );
-    case 'restart':
-      return chain(
-        operationSteps(
-          model,
-          instances,
-          [
-            'cloudify.interfaces.monitoring.stop',
-            'cloudify.interfaces.lifecycle.prestop',
-            'cloudify.interfaces.lifecycle.stop',
-          ],
-          'restart',
-          true,
-        ),
-        operationSteps(
-          model,
-          instances,
-          [
-            'cloudify.interfaces.lifecycle.start',
-            'cloudify.interfaces.lifecycle.poststart',
-            'cloudify.interfaces.monitoring.start',
-          ],
-          'restart',
-          false,
-        ),
-        'restart',
-      );
+    case 'restart': {
+      const chosen = selectInstances(model, instances, params, workflow);
+      const ordered = params.run_by_dependency_order !== false;
+      const kwargs = (key: string) => (params[key] ?? {}) as Record<string, Json>;
+      const starting = (name: string, key: string) =>
+        operationSteps(model, chosen, START_OPERATIONS, name, false, { kwargs: kwargs(key), ordered });
+      const stopping = (name: string, key: string) =>
+        operationSteps(model, chosen, STOP_OPERATIONS, name, true, { kwargs: kwargs(key), ordered });
+      if (workflow === 'start') return starting('start', 'operation_parms');
+      if (workflow === 'stop') return stopping('stop', 'operation_parms');
+      return chain(stopping('restart', 'stop_parms'), starting('restart', 'start_parms'), 'restart');
+    }
     case 'execute_operation':
       return executeOperation(model, instances, params);
     case 'heal': {
