@@ -143,6 +143,7 @@ async function executeOperation(
   fn: InProcessOperation,
   concurrency: number,
   parameters = {},
+  warmUp = false,
 ): Promise<{ ms: number }> {
   const blueprint = `${HEAD}node_templates:
   n:
@@ -153,6 +154,7 @@ async function executeOperation(
   const h = await setup(stores[0]!, blueprint, { 'b.op': () => undefined, 'b.work': fn }, concurrency);
   try {
     await h.run('install');
+    if (warmUp) await h.run('execute_operation', { operation: 'bench.work', ...parameters });
     const run = await h.run('execute_operation', { operation: 'bench.work', ...parameters });
     return { ms: run.ms };
   } finally {
@@ -174,6 +176,7 @@ export function retryStorm(): Promise<{ ms: number }> {
 
 /** 100 independent operations of 100 ms each, at concurrency 100. */
 export async function wideGraph(): Promise<{ ms: number; criticalPathMs: number }> {
-  const run = await executeOperation(100, () => new Promise((r) => setTimeout(r, 100)), 100);
+  // Measured on a second run, as a long-lived Weft process runs it (the first one warms the JIT up).
+  const run = await executeOperation(100, () => new Promise((r) => setTimeout(r, 100)), 100, {}, true);
   return { ms: run.ms, criticalPathMs: 100 };
 }
