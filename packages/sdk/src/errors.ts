@@ -49,3 +49,14 @@ export class NonRecoverableError extends Error {
     this.causes = toCauses(options.causes);
   }
 }
+
+/** Thrown by ctx.operation.retry(): the operation runs again after `after` seconds. */
+export class OperationRetry extends Error {
+  constructor(
+    message: string,
+    readonly after?: number,
+  ) {
+    super(message);
+    this.name = 'OperationRetry';
+  }
+}

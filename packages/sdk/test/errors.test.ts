@@ -23,3 +23,15 @@ test('a recoverable error can ask for a retry delay', () => {
   assert.equal(errorCause(error).type, 'RecoverableError');
   assert.equal(new RecoverableError('x').retryAfter, undefined);
 });
+
+test('operation() keeps the function and marks whether it may run again after a crash', async () => {
+  const { operation, OperationRetry } = await import('../src/index.js');
+  const create = operation((_ctx, inputs: { size: number }) => inputs.size * 2, { resumable: true });
+  const plain = operation(() => 'done');
+  assert.equal(create.resumable, true);
+  assert.equal(plain.resumable, false);
+  assert.equal(create({} as never, { size: 21 }), 42);
+  const retry = new OperationRetry('waiting for the VM', 30);
+  assert.equal(retry.after, 30);
+  assert.equal(retry.name, 'OperationRetry');
+});

@@ -1,4 +1,12 @@
-import { errorCause, NonRecoverableError, RecoverableError } from '@weft/sdk';
+import {
+  errorCause,
+  type InstanceContext,
+  NonRecoverableError,
+  type OperationContext,
+  type OperationFunction,
+  OperationRetry,
+  RecoverableError,
+} from '@weft/sdk';
 import type { OperationModel } from '../model/deployment-model.js';
 import type { Json } from '../store/types.js';
 import type {
@@ -12,43 +20,9 @@ import type {
   WorkflowFunction,
 } from './dispatcher.js';
 
-/** Thrown by ctx.operation.retry(): the task runs again later. */
-export class OperationRetry extends Error {
-  constructor(
-    message: string,
-    readonly after?: number,
-  ) {
-    super(message);
-    this.name = 'OperationRetry';
-  }
-}
+export type InProcessContext = OperationContext;
 
-export interface InstanceContext extends Omit<InstanceView, 'runtimeProperties'> {
-  runtimeProperties: RuntimeProperties;
-  /** Saves the runtime properties now. */
-  update(): Promise<void>;
-}
-
-export interface InProcessContext {
-  deployment: { id: string };
-  execution: { id: string; workflow: string };
-  blueprint: { dir: string };
-  node: NodeView;
-  instance: InstanceContext;
-  source?: { node: NodeView; instance: InstanceContext };
-  target?: { node: NodeView; instance: InstanceContext };
-  operation: {
-    name: string;
-    retryNumber: number;
-    maxRetries: number;
-    /** Ends the operation and runs it again after `afterSeconds`. */
-    retry(message: string, afterSeconds?: number): never;
-  };
-  logger: Record<LogLevel, (message: string) => void>;
-  signal: AbortSignal;
-}
-
-export type InProcessOperation = (ctx: InProcessContext, inputs: Record<string, Json>) => unknown;
+export type InProcessOperation = OperationFunction;
 
 export interface InProcessOptions {
   /** Operation implementations (`plugin.module.function`) that may be re-run after a crash. */

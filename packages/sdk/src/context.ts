@@ -1,0 +1,78 @@
+import type { Json } from './workflow.js';
+
+export interface NodeContext {
+  id: string;
+  name: string;
+  type: string;
+  /** The type and its ancestors, the type last. */
+  typeHierarchy: string[];
+  properties: Record<string, Json>;
+}
+
+export interface InstanceContext {
+  id: string;
+  node: string;
+  /** 1-based position among the node's instances. */
+  index: number;
+  state: string;
+  /** The Compute instance this one runs on, if any. */
+  hostId: string | null;
+  /** The instance this one is contained in, if any. */
+  containedIn: string | null;
+  /** Change freely, nested values included: what changed is saved when the operation ends. */
+  runtimeProperties: Record<string, Json>;
+  /** Saves the runtime properties now. */
+  update(): Promise<void>;
+}
+
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warning(message: string): void;
+  error(message: string): void;
+}
+
+/** What an operation receives as its first argument. */
+export interface OperationContext {
+  deployment: { id: string };
+  execution: { id: string; workflow: string };
+  blueprint: { dir: string };
+  node: NodeContext;
+  instance: InstanceContext;
+  /** Relationship operations: both ends. */
+  source?: { node: NodeContext; instance: InstanceContext };
+  target?: { node: NodeContext; instance: InstanceContext };
+  operation: {
+    /** Full name, e.g. `cloudify.interfaces.lifecycle.create`. */
+    name: string;
+    /** 0 on the first run. */
+    retryNumber: number;
+    /** -1 for unlimited. */
+    maxRetries: number;
+    /** Ends the operation; it runs again after `afterSeconds` (counts against maxRetries). */
+    retry(message: string, afterSeconds?: number): never;
+  };
+  logger: Logger;
+  /** Fires when the operation is cancelled or times out. */
+  signal: AbortSignal;
+}
+
+export type OperationFunction<Inputs = Record<string, Json>> = (
+  ctx: OperationContext,
+  inputs: Inputs,
+) => unknown;
+
+export interface OperationOptions {
+  /** Safe to run again after a crash that interrupted it (it must be idempotent). */
+  resumable?: boolean;
+}
+
+/** Declares an operation: `export const create = operation(async (ctx, inputs) => {...}, { resumable: true })`. */
+export function operation<Inputs = Record<string, Json>>(
+  fn: OperationFunction<Inputs>,
+  options: OperationOptions = {},
+): OperationFunction<Inputs> & { resumable: boolean } {
+  return Object.assign((ctx: OperationContext, inputs: Inputs) => fn(ctx, inputs), {
+    resumable: options.resumable === true,
+  });
+}
