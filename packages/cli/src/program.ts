@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { inspectCommands } from './commands/inspect.js';
 import { planCommand } from './commands/plan.js';
+import { pluginCommands, pluginDirOption } from './commands/plugins.js';
 import { runCommands } from './commands/run.js';
 import { secretCommands } from './commands/secrets.js';
 import { validateCommand } from './commands/validate.js';
@@ -30,5 +31,10 @@ Examples:
   runCommands(program);
   inspectCommands(program);
   secretCommands(program);
+  pluginCommands(program);
+  // Every command that loads a blueprint or runs operations searches --plugin-dir too.
+  for (const command of program.commands)
+    if (['validate', 'plan', 'install', 'uninstall', 'exec', 'resume'].includes(command.name()))
+      pluginDirOption(command);
   return program;
 }

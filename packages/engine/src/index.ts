@@ -48,7 +48,25 @@ export {
   type PlanStepJson,
   planToJson,
 } from './plan-report.js';
-export { ModuleDispatcher, PluginLoadError } from './runtime/module-dispatcher.js';
+export {
+  ModuleDispatcher,
+  type ModuleDispatcherOptions,
+  PluginLoadError,
+} from './runtime/module-dispatcher.js';
+export {
+  compareVersions,
+  type DiscoveredPlugin,
+  discoverPlugins,
+  PLUGIN_JSON,
+  PLUGIN_YAML,
+  PluginError,
+  PluginSet,
+  pluginDirOf,
+  readPlugin,
+  validatePlugin,
+  versionMatches,
+} from './runtime/plugins.js';
+export { WorkerDispatcher, type WorkerOptions } from './runtime/worker-dispatcher.js';
 export { SecretKeyError } from './secrets/crypto.js';
 export { parseSecret, Secrets } from './secrets/secrets.js';
 export { createDeployment, finishExecution, startExecution } from './service/deployments.js';

@@ -2,8 +2,9 @@ import { basename, dirname, resolve } from 'node:path';
 import { Diagnostics, fileSystemReader, type LoadResult, loadBlueprint } from '@weft/engine';
 import { readInputs } from '../inputs.js';
 import { UsageError } from '../output.js';
+import { type PluginDirOptions, pluginResolver } from './plugins.js';
 
-export interface BlueprintOptions {
+export interface BlueprintOptions extends PluginDirOptions {
   input?: string[];
   deploymentId?: string;
 }
@@ -34,7 +35,7 @@ export function loadFromArgs(
     throw new UsageError(`deployment id '${deploymentId}' may only hold letters, digits, '_', '.' and '-'`);
   }
   return loadBlueprint(blueprint, {
-    reader: fileSystemReader(),
+    reader: fileSystemReader({ resolvePlugin: pluginResolver(options) }),
     deploymentId,
     ...(inputs !== undefined ? { inputs } : {}),
     validateOnly,

@@ -10,7 +10,6 @@ import {
   fileSystemReader,
   finishExecution,
   type Json,
-  ModuleDispatcher,
   parseScalarText,
   SecretKeyError,
   type Store,
@@ -31,8 +30,9 @@ import {
   stateOptions,
 } from '../state.js';
 import { collect, defaultDeploymentId } from './common.js';
+import { type PluginDirOptions, pluginDispatcher, pluginResolver, workerDispatcher } from './plugins.js';
 
-interface RunFlags extends StateOptions {
+interface RunFlags extends StateOptions, PluginDirOptions {
   concurrency?: string;
   taskRetries?: string;
   taskRetryInterval?: string;
@@ -64,7 +64,7 @@ async function runExecution(
   retryInFlight = false,
 ): Promise<ExecutionRecord> {
   const deployment = await state.store.getDeployment(execution.deploymentId);
-  const dispatcher = new ModuleDispatcher(deployment!.model as unknown as DeploymentModel);
+  const dispatcher = workerDispatcher(deployment!.model as unknown as DeploymentModel, flags, state.dir);
   await dispatcher.load();
   const unlock = lockExecution(state.dir, execution.id);
   const logs: EventRecord[] = [];
@@ -88,6 +88,7 @@ async function runExecution(
       process.stderr.write(`${failureReport(result, logs)}\n`);
     return result;
   } finally {
+    dispatcher.close();
     unlock();
   }
 }
@@ -172,7 +173,7 @@ export function runCommands(program: Command): void {
           }
           const created = await createDeployment({
             store: state.store,
-            reader: fileSystemReader(),
+            reader: fileSystemReader({ resolvePlugin: pluginResolver(flags, state.dir) }),
             blueprintPath: blueprint,
             deploymentId,
             inputs,
@@ -194,7 +195,11 @@ export function runCommands(program: Command): void {
         // Secrets that cannot be read stop here, before an execution exists.
         await state.secrets.all();
         const deployment = await state.store.getDeployment(deploymentId);
-        const dispatcher = new ModuleDispatcher(deployment!.model as unknown as DeploymentModel);
+        const dispatcher = pluginDispatcher(
+          deployment!.model as unknown as DeploymentModel,
+          flags,
+          state.dir,
+        );
         await dispatcher.load();
         // An install that a crash stopped (no process runs it any more) is continued, not refused.
         const unfinished = (await state.store.listExecutions(deploymentId)).find(
@@ -373,7 +378,7 @@ async function execute(
 ): Promise<void> {
   await state.secrets.all();
   const deployment = await state.store.getDeployment(deploymentId);
-  const dispatcher = new ModuleDispatcher(deployment!.model as unknown as DeploymentModel);
+  const dispatcher = pluginDispatcher(deployment!.model as unknown as DeploymentModel, flags, state.dir);
   await dispatcher.load();
   const execution = await startExecution({
     store: state.store,

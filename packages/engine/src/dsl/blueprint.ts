@@ -74,6 +74,8 @@ const PLUGIN_KEYS = [
   'install_arguments',
   'properties',
   'properties_description',
+  // Weft: the plugins this one needs (checked by plugin discovery, runtime/plugins.ts).
+  'requires',
 ];
 const OUTPUT_KEYS = ['description', 'value'];
 const WORKFLOW_KEYS = ['mapping', 'parameters', 'is_cascading', 'availability_rules'];

@@ -1,43 +1,23 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from '../executor/dispatcher.js';
 import { InProcessDispatcher, type InProcessOperation } from '../executor/in-process.js';
 import type { DeploymentModel, OperationModel } from '../model/deployment-model.js';
-
-type Loaded = Record<string, unknown>;
-
-/** The entry module of a plugin source: a file, or a directory with package.json `main` or index.js. */
-function entryOf(path: string): string {
-  if (statSync(path).isFile()) return path;
-  const pkg = join(path, 'package.json');
-  if (existsSync(pkg)) {
-    const main = (JSON.parse(readFileSync(pkg, 'utf8')) as { main?: string }).main;
-    if (main) return join(path, main);
-  }
-  return join(path, 'index.js');
-}
-
-/** `a.b.c` looked up as an export named `a.b.c`, then as nested properties, then by its last part. */
-function lookup(module: Loaded, path: string): unknown {
-  if (path in module) return module[path];
-  let current: unknown = module;
-  for (const part of path.split('.')) {
-    if (current === null || (typeof current !== 'object' && typeof current !== 'function')) {
-      current = undefined;
-      break;
-    }
-    current = (current as Loaded)[part];
-  }
-  if (current !== undefined) return current;
-  return module[path.split('.').pop()!];
-}
+import { type Loaded, loadModule, lookup } from './plugin-module.js';
 
 export class PluginLoadError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'PluginLoadError';
   }
+}
+
+export interface ModuleDispatcherOptions {
+  /**
+   * Entry modules of installed plugins (absolute paths) by plugin name, from plugin discovery
+   * (`PluginSet.entriesFor`). Used for a plugin declared without a local `source` (none, or a URL).
+   */
+  entries?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -49,16 +29,37 @@ export class ModuleDispatcher implements Dispatcher {
   private readonly modules = new Map<string, Loaded>();
   private readonly functions = new Map<string, InProcessOperation>();
 
-  constructor(private readonly model: DeploymentModel) {}
+  constructor(
+    private readonly model: DeploymentModel,
+    private readonly options: ModuleDispatcherOptions = {},
+  ) {}
+
+  /** The module a plugin runs from: its local `source`, else its installed entry module. */
+  entryOf(plugin: string): string | undefined {
+    const source = this.model.plugins[plugin]?.source;
+    if (!source || /^[a-z]+:\/\//i.test(source)) return this.options.entries?.get(plugin);
+    return isAbsolute(source) ? source : resolve(this.model.blueprint.baseDir, source);
+  }
 
   /** Loads every plugin module the deployment names; call once before running. */
   async load(): Promise<void> {
     for (const [name, plugin] of Object.entries(this.model.plugins)) {
       const source = plugin.source;
-      if (!source || /^[a-z]+:\/\//i.test(source)) continue;
+      if (!source || /^[a-z]+:\/\//i.test(source)) {
+        const entry = this.options.entries?.get(name);
+        if (!entry) continue;
+        if (!existsSync(entry))
+          throw new PluginLoadError(`plugin '${name}': entry module ${entry} does not exist`);
+        if (/\.[cm]?tsx?$/.test(entry))
+          throw new PluginLoadError(
+            `plugin '${name}': entry module ${entry} is TypeScript, which this version of Weft does not load yet; compile it and point package.json main at the JavaScript`,
+          );
+        this.modules.set(name, await loadModule(entry));
+        continue;
+      }
       const path = isAbsolute(source) ? source : resolve(this.model.blueprint.baseDir, source);
       if (!existsSync(path)) throw new PluginLoadError(`plugin '${name}': source ${path} does not exist`);
-      this.modules.set(name, (await import(pathToFileURL(entryOf(path)).href)) as Loaded);
+      this.modules.set(name, await loadModule(path));
     }
   }
 

@@ -1,0 +1,517 @@
+/**
+ * `weft plugins list|validate|install|remove`, and the plugin directories every command that
+ * loads blueprints or runs operations searches: `--plugin-dir` (repeatable), WEFT_PLUGIN_DIRS
+ * (a path list) and the state directory's `plugins/`, in that order (the first plugin with a
+ * given name and version wins).
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, delimiter, join, relative, resolve } from 'node:path';
+import {
+  type DeploymentModel,
+  type DiscoveredPlugin,
+  discoverPlugins,
+  formatProblem,
+  ModuleDispatcher,
+  PluginError,
+  PluginSet,
+  type Problem,
+  pluginDirOf,
+  readPlugin,
+  validatePlugin,
+  WorkerDispatcher,
+} from '@weft/engine';
+import type { Command } from 'commander';
+import { EXIT, UsageError } from '../output.js';
+import { stateDir } from '../state.js';
+
+export interface PluginDirOptions {
+  pluginDir?: string[];
+  stateDir?: string;
+}
+
+interface SearchDir {
+  dir: string;
+  via: '--plugin-dir' | 'WEFT_PLUGIN_DIRS' | 'state';
+}
+
+/** Written into an installed plugin's directory: where it came from. */
+const ORIGIN_FILE = '.weft-origin.json';
+
+interface Origin {
+  source: string;
+  kind: 'path' | 'git' | 'npm' | 'tarball';
+  ref?: string;
+  commit?: string;
+  installedAt: string;
+}
+
+const PLUGIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Adds `--plugin-dir` to a command that loads blueprints or runs operations. */
+export function pluginDirOption(command: Command): Command {
+  return command.option(
+    '--plugin-dir <DIR>',
+    "a plugin directory, or a directory of them (repeatable; WEFT_PLUGIN_DIRS and the state directory's plugins/ are searched too)",
+    collect,
+  );
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The state directory's plugins/ (without creating anything). */
+export function statePluginsDir(options: PluginDirOptions, stateDirPath?: string): string {
+  return join(stateDirPath ?? resolve(options.stateDir ?? process.env.WEFT_HOME ?? '.weft'), 'plugins');
+}
+
+/** The directories searched for plugins, first match first. */
+export function pluginSearchDirs(options: PluginDirOptions, stateDirPath?: string): SearchDir[] {
+  const dirs: SearchDir[] = [];
+  for (const given of options.pluginDir ?? []) {
+    if (!isDirectory(given)) throw new UsageError(`--plugin-dir ${given}: no such directory`);
+    dirs.push({ dir: resolve(given), via: '--plugin-dir' });
+  }
+  for (const given of (process.env.WEFT_PLUGIN_DIRS ?? '').split(delimiter))
+    if (given) dirs.push({ dir: resolve(given), via: 'WEFT_PLUGIN_DIRS' });
+  dirs.push({ dir: statePluginsDir(options, stateDirPath), via: 'state' });
+  return dirs;
+}
+
+const found = new Map<string, PluginSet>();
+
+/** The plugins in the search directories (discovered once per process). */
+export function installedPlugins(options: PluginDirOptions, stateDirPath?: string): PluginSet {
+  const dirs = pluginSearchDirs(options, stateDirPath).map((d) => d.dir);
+  const key = dirs.join('\u0000');
+  let set = found.get(key);
+  if (!set) {
+    set = PluginSet.discover(dirs);
+    found.set(key, set);
+  }
+  return set;
+}
+
+/**
+ * `resolvePlugin` for fileSystemReader: the types file of an installed plugin; a plugin that is
+ * installed but cannot be used is a one-line error (exit 2).
+ */
+export function pluginResolver(
+  options: PluginDirOptions,
+  stateDirPath?: string,
+): (name: string, version: string | undefined) => string | undefined {
+  pluginSearchDirs(options, stateDirPath); // a bad --plugin-dir is reported even when nothing is imported
+  return (name, version) => {
+    try {
+      return installedPlugins(options, stateDirPath).resolvePlugin(name, version);
+    } catch (error) {
+      if (error instanceof PluginError) throw new UsageError(error.message);
+      throw error;
+    }
+  };
+}
+
+/** A ModuleDispatcher that also runs operations of installed plugins (those declared without a local source). */
+function pluginEntries(
+  model: DeploymentModel,
+  options: PluginDirOptions,
+  stateDirPath?: string,
+): Map<string, string> {
+  const needed = Object.values(model.plugins).some((p) => !p.source || /^[a-z]+:\/\//i.test(p.source));
+  return needed ? installedPlugins(options, stateDirPath).entriesFor(model) : new Map<string, string>();
+}
+
+/** Plugin modules loaded in this process: for custom workflow functions, which only build task graphs. */
+export function pluginDispatcher(
+  model: DeploymentModel,
+  options: PluginDirOptions,
+  stateDirPath?: string,
+): ModuleDispatcher {
+  return new ModuleDispatcher(model, { entries: pluginEntries(model, options, stateDirPath) });
+}
+
+/** The plugin host: operations run in worker processes, a pool per plugin. */
+export function workerDispatcher(
+  model: DeploymentModel,
+  options: PluginDirOptions,
+  stateDirPath?: string,
+): WorkerDispatcher {
+  return new WorkerDispatcher(model, { entries: pluginEntries(model, options, stateDirPath) });
+}
+
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') ? rel : path;
+}
+
+function readOrigin(dir: string): Origin | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, ORIGIN_FILE), 'utf8')) as Origin;
+  } catch {
+    return undefined;
+  }
+}
+
+function originText(origin: Origin): string {
+  if (origin.kind === 'git')
+    return `${origin.source}${origin.commit ? ` (${origin.commit.slice(0, 12)})` : ''}`;
+  return origin.source;
+}
+
+function describePlugin(plugin: DiscoveredPlugin, search: SearchDir[]) {
+  const via = search.find((s) => s.dir === plugin.searchDir)?.via;
+  const origin = via === 'state' ? readOrigin(plugin.dir) : undefined;
+  return {
+    name: plugin.name,
+    version: plugin.version ?? null,
+    packageName: plugin.packageName ?? null,
+    dir: plugin.dir,
+    searchDir: plugin.searchDir,
+    foundVia: via ?? null,
+    origin: origin ?? null,
+    format: plugin.format,
+    typesFile: plugin.typesFile ?? null,
+    entry: plugin.entry ?? null,
+    requires: plugin.requires,
+    problems: plugin.problems,
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`)
+    .join('');
+}
+
+function printProblemLines(problems: Problem[], cwd?: string): void {
+  for (const problem of problems) process.stderr.write(`${formatProblem(problem, cwd)}\n`);
+  process.stderr.write(`${problems.length} problem${problems.length === 1 ? '' : 's'} found\n`);
+}
+
+/** Runs a command, its failure being a one-line usage error. */
+function run(command: string, args: string[], what: string, cwd?: string): string {
+  const result = spawnSync(command, args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.error) {
+    const missing = (result.error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new UsageError(
+      `${what}: ${missing ? `the '${command}' command is not installed` : result.error.message}`,
+    );
+  }
+  if (result.status !== 0) {
+    const lines = result.stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/^npm (warn|notice)/i.test(l));
+    const reason =
+      lines.find((l) => /^(fatal|error|npm error)\b/i.test(l) && !/^npm error (code|errno)\b/i.test(l)) ??
+      lines.pop() ??
+      `exit code ${result.status}`;
+    throw new UsageError(`${what}: ${reason.replace(/^(fatal|error|npm error):\s*/i, '')}`);
+  }
+  return result.stdout;
+}
+
+function refuseOption(text: string, what: string): void {
+  if (text.startsWith('-')) throw new UsageError(`${what} '${text}' may not start with '-'`);
+}
+
+/** Clones `git+URL#REF` into `into` at REF (a branch, tag or commit; default: the default branch). */
+function fetchGit(spec: string, into: string): { ref?: string; commit: string } {
+  const rest = spec.slice('git+'.length);
+  const hash = rest.lastIndexOf('#');
+  const url = hash >= 0 ? rest.slice(0, hash) : rest;
+  const ref = hash >= 0 ? rest.slice(hash + 1) : undefined;
+  if (!url) throw new UsageError(`${spec}: expected git+URL#REF`);
+  refuseOption(url, 'git URL');
+  if (ref !== undefined) refuseOption(ref, 'git ref');
+  run('git', ['clone', '--quiet', '--no-checkout', '--', url, into], `git clone ${url} failed`);
+  let commit: string | undefined;
+  for (const candidate of ref === undefined ? ['HEAD'] : [ref, `origin/${ref}`]) {
+    const result = spawnSync(
+      'git',
+      ['-C', into, 'rev-parse', '--verify', '--quiet', `${candidate}^{commit}`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    if (result.status === 0) {
+      commit = result.stdout.trim();
+      break;
+    }
+  }
+  if (!commit)
+    throw new UsageError(
+      ref === undefined ? `${url} has no commits` : `${url} has no branch, tag or commit '${ref}'`,
+    );
+  run(
+    'git',
+    ['-C', into, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit],
+    `git checkout ${ref ?? 'HEAD'} failed`,
+  );
+  rmSync(join(into, '.git'), { recursive: true, force: true });
+  return ref === undefined ? { commit } : { ref, commit };
+}
+
+/** Extracts a package tarball; the plugin is its `package/` directory (or its only directory). */
+function extractTarball(file: string, into: string): string {
+  mkdirSync(into, { recursive: true });
+  run('tar', [/\.tar$/.test(file) ? '-xf' : '-xzf', file, '-C', into], `cannot extract ${basename(file)}`);
+  if (readPlugin(into)) return into;
+  if (readPlugin(join(into, 'package'))) return join(into, 'package');
+  const dirs = readdirSync(into).filter((name) => isDirectory(join(into, name)));
+  return dirs.length === 1 ? join(into, dirs[0]!) : into;
+}
+
+const isTarball = (path: string) => /\.(tgz|tar\.gz|tar)$/.test(path);
+
+/** Fetches SOURCE into the staging directory; returns the plugin's directory there and its origin. */
+function fetchPlugin(source: string, staging: string, state: string): { dir: string; origin: Origin } {
+  const installedAt = new Date().toISOString();
+  if (source.startsWith('git+')) {
+    const dir = join(staging, 'git');
+    return { dir, origin: { source, kind: 'git', ...fetchGit(source, dir), installedAt } };
+  }
+  const local = resolve(source);
+  if (!source.startsWith('npm:') && isDirectory(local)) {
+    const dir = join(staging, 'copy');
+    cpSync(local, dir, {
+      recursive: true,
+      filter: (path) => basename(path) !== '.git' && resolve(path) !== state,
+    });
+    return { dir, origin: { source: local, kind: 'path', installedAt } };
+  }
+  if (!source.startsWith('npm:') && isTarball(source) && existsSync(local))
+    return {
+      dir: extractTarball(local, join(staging, 'tarball')),
+      origin: { source: local, kind: 'tarball', installedAt },
+    };
+  if (!source.startsWith('npm:')) {
+    if (existsSync(local))
+      throw new UsageError(`${source}: not a plugin directory or a package tarball (.tgz)`);
+    if (/^[./~]/.test(source) || isTarball(source))
+      throw new UsageError(`${source}: no such file or directory`);
+  }
+  const spec = source.startsWith('npm:') ? source.slice('npm:'.length) : source;
+  if (!spec) throw new UsageError(`${source}: expected an npm package name`);
+  refuseOption(spec, 'npm package');
+  const out = run(
+    'npm',
+    ['pack', spec, '--json', '--pack-destination', staging, '--ignore-scripts'],
+    `npm pack ${spec} failed`,
+    staging,
+  );
+  let filename: string | undefined;
+  try {
+    filename = (JSON.parse(out.slice(out.indexOf('['))) as { filename?: string }[])[0]?.filename;
+  } catch {
+    filename = undefined;
+  }
+  if (!filename) throw new UsageError(`npm pack ${spec} did not say which file it wrote`);
+  return {
+    dir: extractTarball(join(staging, basename(filename)), join(staging, 'npm')),
+    origin: { source, kind: 'npm', installedAt },
+  };
+}
+
+interface InstallFlags {
+  stateDir?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+function install(source: string, flags: InstallFlags): void {
+  const state = stateDir(flags);
+  const root = statePluginsDir(flags, state);
+  mkdirSync(root, { recursive: true });
+  const staging = mkdtempSync(join(root, '.install-'));
+  try {
+    const { dir, origin } = fetchPlugin(source, staging, state);
+    const plugin = readPlugin(dir);
+    if (!plugin) throw new UsageError(`${source} holds no plugin.yaml or plugin.json`);
+    if (plugin.problems.length > 0) {
+      const first = formatProblem(plugin.problems[0]!, dir);
+      const more = plugin.problems.length > 1 ? ` (and ${plugin.problems.length - 1} more)` : '';
+      throw new UsageError(`cannot install ${source}: ${first}${more}`);
+    }
+    const target = join(root, plugin.name);
+    if (existsSync(target)) {
+      if (!flags.force)
+        throw new UsageError(
+          `plugin '${plugin.name}' is already installed in ${shown(target)}; remove it first (weft plugins remove ${plugin.name}) or use --force`,
+        );
+      rmSync(target, { recursive: true, force: true });
+    }
+    writeFileSync(join(dir, ORIGIN_FILE), `${JSON.stringify(origin, null, 2)}\n`);
+    renameSync(dir, target);
+    const installed = PluginSet.discover([root]).plugins.find((p) => p.dir === target);
+    if (flags.json)
+      process.stdout.write(
+        `${JSON.stringify({ name: plugin.name, version: plugin.version ?? null, dir: target, origin }, null, 2)}\n`,
+      );
+    else
+      process.stdout.write(
+        `Installed plugin '${plugin.name}'${plugin.version ? ` ${plugin.version}` : ''} in ${shown(target)} (from ${originText(origin)})\n`,
+      );
+    for (const problem of installed?.problems ?? [])
+      if (problem.code === 'plugin-dependency') process.stderr.write(`warning: ${problem.message}\n`);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+function remove(name: string, flags: { stateDir?: string; pluginDir?: string[]; json?: boolean }): void {
+  if (!PLUGIN_NAME.test(name)) throw new UsageError(`'${name}' is not a plugin name`);
+  const root = statePluginsDir(flags);
+  const dirs = new Set(
+    discoverPlugins([root])
+      .filter((p) => p.name === name && p.dir !== root)
+      .map((p) => p.dir),
+  );
+  if (isDirectory(join(root, name))) dirs.add(join(root, name));
+  if (dirs.size === 0) {
+    const elsewhere = installedPlugins(flags).find(name);
+    throw new UsageError(
+      elsewhere
+        ? `plugin '${name}' is not installed in ${shown(root)}; it is found in ${shown(elsewhere.dir)}, which weft does not manage`
+        : `no plugin '${name}' is installed in ${shown(root)}`,
+    );
+  }
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  if (flags.json) process.stdout.write(`${JSON.stringify({ name, removed: [...dirs] }, null, 2)}\n`);
+  else for (const dir of dirs) process.stdout.write(`Removed plugin '${name}' (${shown(dir)})\n`);
+}
+
+function list(flags: PluginDirOptions & { json?: boolean }): void {
+  const search = pluginSearchDirs(flags);
+  const plugins = installedPlugins(flags).plugins.map((p) => describePlugin(p, search));
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(plugins, null, 2)}\n`);
+    return;
+  }
+  if (plugins.length === 0) {
+    process.stdout.write(`No plugins found (searched ${search.map((s) => shown(s.dir)).join(', ')})\n`);
+    return;
+  }
+  const rows = [['NAME', 'VERSION', 'DIR', 'SOURCE']];
+  for (const p of plugins) {
+    const source = p.origin ? originText(p.origin) : `${p.foundVia} ${shown(p.searchDir)}`;
+    rows.push([p.name, p.version ?? '-', shown(p.dir), source]);
+  }
+  process.stdout.write(table(rows));
+  for (const p of plugins)
+    for (const problem of p.problems) process.stdout.write(`${p.name}: ${formatProblem(problem)}\n`);
+}
+
+function validate(given: string, flags: PluginDirOptions & { json?: boolean }): void {
+  const dir = resolve(pluginDirOf(given));
+  if (!isDirectory(dir)) throw new UsageError(`${given}: no such directory`);
+  if (!readPlugin(dir)) throw new UsageError(`${given} holds no plugin.yaml or plugin.json`);
+  const set = new PluginSet(discoverPlugins([dir, ...pluginSearchDirs(flags).map((s) => s.dir)]));
+  const plugin = set.plugins.find((p) => p.dir === dir)!;
+  const problems = validatePlugin(plugin, set);
+  if (flags.json) {
+    process.stdout.write(
+      `${JSON.stringify({ valid: problems.length === 0, name: plugin.name, version: plugin.version ?? null, problems }, null, 2)}\n`,
+    );
+  } else if (problems.length > 0) {
+    printProblemLines(problems);
+  } else {
+    const parts = [
+      `types ${shown(plugin.typesFile!)}`,
+      plugin.entry ? `entry ${shown(plugin.entry)}` : 'no entry module',
+    ];
+    if (plugin.requires.length > 0) parts.push(`requires ${plugin.requires.join(', ')}`);
+    process.stdout.write(
+      `valid: plugin '${plugin.name}'${plugin.version ? ` ${plugin.version}` : ''} (${parts.join('; ')})\n`,
+    );
+  }
+  if (problems.length > 0) process.exitCode = EXIT.badInput;
+}
+
+const stateDirOption = (command: Command) =>
+  command.option(
+    '--state-dir <DIR>',
+    'the state directory, whose plugins/ holds installed plugins (default ./.weft, or WEFT_HOME)',
+  );
+
+export function pluginCommands(program: Command): void {
+  const plugins = program
+    .command('plugins')
+    .description(
+      'plugins: list the ones found, validate one, install (from a path, git+URL#REF or npm) and remove',
+    )
+    .addHelpText(
+      'after',
+      `
+Plugins are searched in --plugin-dir directories, then WEFT_PLUGIN_DIRS, then the state
+directory's plugins/ (where install puts them). A blueprint imports one as plugin:NAME
+(or plugin:NAME?version=1.2).
+
+Examples:
+  weft plugins install ./my-plugin
+  weft plugins install git+https://example.com/my-plugin.git#v1.2.0
+  weft plugins install my-plugin-package
+  weft plugins list`,
+    );
+  pluginDirOption(
+    stateDirOption(
+      plugins.command('list').description('the plugins found, with version, directory and source'),
+    ),
+  )
+    .option('--json', 'print JSON')
+    .action((flags: PluginDirOptions & { json?: boolean }) => list(flags));
+  pluginDirOption(
+    stateDirOption(
+      plugins
+        .command('validate')
+        .description('check a plugin directory: its plugin.yaml or plugin.json, its types, its dependencies')
+        .argument('<dir>', 'the plugin directory'),
+    ),
+  )
+    .option('--json', 'print JSON')
+    .action((dir: string, flags: PluginDirOptions & { json?: boolean }) => validate(dir, flags));
+  stateDirOption(
+    plugins
+      .command('install')
+      .description("copy a plugin into the state directory's plugins/NAME")
+      .argument(
+        '<source>',
+        'a directory, a .tgz package, git+URL#REF (branch, tag or commit), or an npm package name',
+      ),
+  )
+    .option('--force', 'replace an installed plugin of the same name')
+    .option('--json', 'print JSON')
+    .action((source: string, flags: InstallFlags) => install(source, flags));
+  stateDirOption(
+    plugins
+      .command('remove')
+      .description("delete an installed plugin from the state directory's plugins/")
+      .argument('<name>', 'the plugin name'),
+  )
+    .option('--json', 'print JSON')
+    .action((name: string, flags: { stateDir?: string; json?: boolean }) => remove(name, flags));
+}

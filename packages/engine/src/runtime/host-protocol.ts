@@ -1,0 +1,20 @@
+import type { LogLevel, OperationCall, Outcome, RuntimeProperties } from '../executor/dispatcher.js';
+
+/** What crosses the IPC channel: an operation call without its functions and signal. */
+export type CallData = Omit<OperationCall, 'signal' | 'update' | 'log'>;
+
+export type ToWorker =
+  | { type: 'run'; id: number; entry: string; function: string; call: CallData }
+  | { type: 'updated'; requestId: number; error?: string };
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'log'; id: number; level: LogLevel; message: string }
+  | {
+      type: 'update';
+      id: number;
+      requestId: number;
+      instanceId: string;
+      runtimeProperties: RuntimeProperties;
+    }
+  | { type: 'result'; id: number; outcome: Outcome };

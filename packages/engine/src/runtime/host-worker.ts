@@ -1,0 +1,79 @@
+/**
+ * A plugin worker process: runs one plugin's operations, one at a time, for the engine that
+ * forked it. ctx calls (runtime property updates, logs) go back to the engine over IPC. It ends
+ * when the engine goes away.
+ */
+import type { OperationCall, Outcome } from '../executor/dispatcher.js';
+import { InProcessDispatcher, type InProcessOperation } from '../executor/in-process.js';
+import type { FromWorker, ToWorker } from './host-protocol.js';
+import { type Loaded, loadModule, lookup } from './plugin-module.js';
+
+const modules = new Map<string, Promise<Loaded>>();
+const pendingUpdates = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+let nextRequest = 0;
+
+function send(message: FromWorker): void {
+  process.send?.(message);
+}
+
+async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Outcome> {
+  let module = modules.get(message.entry);
+  if (!module) {
+    module = loadModule(message.entry);
+    modules.set(message.entry, module);
+  }
+  const found = lookup(await module, message.function);
+  if (typeof found !== 'function') {
+    return {
+      type: 'failed',
+      recoverable: false,
+      errorType: 'PluginError',
+      message: `plugin '${message.call.model.plugin}' has no function '${message.function}'`,
+      causes: [],
+      runtimeProperties: {},
+    };
+  }
+  const call: OperationCall = {
+    ...message.call,
+    signal: new AbortController().signal,
+    update: (instanceId, runtimeProperties) =>
+      new Promise<void>((resolve, reject) => {
+        const requestId = nextRequest++;
+        pendingUpdates.set(requestId, { resolve, reject });
+        send({ type: 'update', id: message.id, requestId, instanceId, runtimeProperties });
+      }),
+    log: (level, text) => send({ type: 'log', id: message.id, level, message: text }),
+  };
+  const implementation = message.call.model.implementation;
+  return new InProcessDispatcher({ [implementation]: found as InProcessOperation }).run(call);
+}
+
+process.on('message', (message: ToWorker) => {
+  if (message.type === 'updated') {
+    const pending = pendingUpdates.get(message.requestId);
+    pendingUpdates.delete(message.requestId);
+    if (message.error) pending?.reject(new Error(message.error));
+    else pending?.resolve();
+    return;
+  }
+  run(message).then(
+    (outcome) => send({ type: 'result', id: message.id, outcome }),
+    (error: unknown) =>
+      send({
+        type: 'result',
+        id: message.id,
+        outcome: {
+          type: 'failed',
+          recoverable: true,
+          errorType: error instanceof Error ? error.name : 'Error',
+          message: `cannot load plugin: ${error instanceof Error ? error.message : String(error)}`,
+          causes: [],
+          runtimeProperties: {},
+        },
+      }),
+  );
+});
+
+// The engine went away (it crashed or was killed): nothing is left to work for.
+process.on('disconnect', () => process.exit(0));
+send({ type: 'ready' });

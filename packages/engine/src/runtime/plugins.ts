@@ -1,0 +1,562 @@
+/**
+ * Plugin discovery: finds plugins in plugin directories, checks what they declare and the
+ * dependencies between them, and resolves `plugin:NAME` imports to the file a plugin provides.
+ *
+ * A plugin is a directory holding either
+ * - `plugin.yaml`, in Cloudify's format: a `plugins:` section declaring exactly one plugin
+ *   (package_name, package_version, executor..., and Weft's `requires:` list of plugin names),
+ *   next to the node_types / relationships / data_types it provides. `plugin:NAME` imports this
+ *   file. Its entry module is package.json `main`, else index.js, index.mjs or index.ts; or
+ * - `plugin.json`, a Loom-style definition: `{ "name", "version", "entry", "types", "requires" }`
+ *   where `types` is the YAML file `plugin:NAME` imports and `entry` the module (when left out,
+ *   found as above). When a directory holds both files, plugin.json is the definition.
+ *
+ * A plugin directory searched (`--plugin-dir`, WEFT_PLUGIN_DIRS, the state directory's
+ * `plugins/`) is a plugin itself, or holds plugin directories one level down. Like Heat's
+ * plugin_dirs loader, `tests/` (and `test/`, `node_modules/` and dot-directories) are skipped.
+ *
+ * The entry module reaches ModuleDispatcher through its `entries` option (name -> absolute path;
+ * see {@link PluginSet.entriesFor}). A plugin.yaml should therefore not declare a local
+ * `source:` (it would be read relative to the importing blueprint); a URL source is ignored.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { parseBlueprint } from '../dsl/blueprint.js';
+import { Diagnostics, type Loc, type Problem, SourceFile } from '../dsl/diagnostics.js';
+import type { BlueprintReader } from '../dsl/reader.js';
+import { DSL_VERSIONS, isDslVersion } from '../dsl/versions.js';
+import { decodeSource, isMapping, keyLocOf, locOf, parseYaml, type Value } from '../dsl/yaml-source.js';
+
+export const PLUGIN_YAML = 'plugin.yaml';
+export const PLUGIN_JSON = 'plugin.json';
+
+/** Directory names never searched for plugins. */
+const SKIPPED = new Set(['tests', 'test', 'node_modules']);
+
+/** Entry module names tried, in order, when package.json names no `main`. */
+const ENTRY_NAMES = ['index.js', 'index.mjs', 'index.ts'];
+
+/** A plugin name: used in `plugin:NAME` and as the first part of `NAME.function`. */
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
+
+export interface DiscoveredPlugin {
+  name: string;
+  /** package_version of plugin.yaml (else package.json `version`), or plugin.json `version`. */
+  version?: string;
+  packageName?: string;
+  /** The plugin directory (absolute). */
+  dir: string;
+  /** The searched directory it was found in (absolute). */
+  searchDir: string;
+  format: 'plugin.yaml' | 'plugin.json';
+  /** The plugin.yaml or plugin.json file. */
+  definition: string;
+  /** The YAML file `plugin:NAME` imports (plugin.yaml itself, or plugin.json `types`). */
+  typesFile?: string;
+  /** The entry module (absolute). A TypeScript entry is recorded but not loaded yet. */
+  entry?: string;
+  /** Names of the plugins this one needs. */
+  requires: string[];
+  /** Everything wrong with it; a plugin with problems cannot be imported. */
+  problems: Problem[];
+}
+
+/** A plugin that was found but cannot be used (bad definition, missing or cyclic dependency). */
+export class PluginError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PluginError';
+  }
+}
+
+const isUrl = (text: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(text);
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function inside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}
+
+/** Where each plugin's `requires` is written, for dependency problems. */
+const requiresAt = new WeakMap<DiscoveredPlugin, Loc>();
+
+const fileStart = (path: string, text = ''): Loc => ({ file: new SourceFile(path, text), offset: 0 });
+
+/** Compares versions part by part, numbers as numbers (`1.10` > `1.9`); no version is lowest. */
+export function compareVersions(a: string | undefined, b: string | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return -1;
+  if (b === undefined) return 1;
+  const pa = a.split(/[.+-]/);
+  const pb = b.split(/[.+-]/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i];
+    const y = pb[i];
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    const nx = /^\d+$/.test(x) ? Number(x) : Number.NaN;
+    const ny = /^\d+$/.test(y) ? Number(y) : Number.NaN;
+    const c =
+      !Number.isNaN(nx) && !Number.isNaN(ny)
+        ? nx - ny
+        : !Number.isNaN(nx)
+          ? 1
+          : !Number.isNaN(ny)
+            ? -1
+            : x < y
+              ? -1
+              : x > y
+                ? 1
+                : 0;
+    if (c !== 0) return c < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+/** `asked` matches a version equal to it, or one it is a dotted prefix of (`1.2` matches `1.2.3`). */
+export function versionMatches(version: string | undefined, asked: string): boolean {
+  return version !== undefined && (version === asked || version.startsWith(`${asked}.`));
+}
+
+/** The entry module of a plugin directory: `declared`, package.json `main`, or an index file. */
+function findEntry(
+  dir: string,
+  declared: string | undefined,
+  declaredAt: Loc | undefined,
+  problems: Diagnostics,
+) {
+  const check = (path: string, what: string, at: Loc | undefined, where: string): string | undefined => {
+    let file = path;
+    if (isDirectory(file))
+      file = ENTRY_NAMES.map((n) => join(path, n)).find(isFile) ?? join(path, 'index.js');
+    if (!inside(dir, file)) {
+      problems.add(
+        'plugin-entry',
+        at,
+        where,
+        `${what} '${relative(dir, path)}' is outside the plugin directory`,
+      );
+      return undefined;
+    }
+    if (!isFile(file)) {
+      problems.add('plugin-entry', at, where, `${what} '${relative(dir, file)}' does not exist`);
+      return undefined;
+    }
+    return file;
+  };
+  if (declared !== undefined) return check(resolve(dir, declared), 'entry', declaredAt, 'entry');
+  const pkgFile = join(dir, 'package.json');
+  if (isFile(pkgFile)) {
+    const pkg = readPackageJson(pkgFile, problems);
+    if (typeof pkg?.main === 'string')
+      return check(resolve(dir, pkg.main), 'package.json main', fileStart(pkgFile), 'main');
+  }
+  return ENTRY_NAMES.map((n) => join(dir, n)).find(isFile);
+}
+
+function readPackageJson(path: string, problems: Diagnostics): Record<string, unknown> | undefined {
+  const text = readFileSync(path, 'utf8');
+  try {
+    const value = JSON.parse(text) as unknown;
+    return isMapping(value) ? (value as Record<string, unknown>) : undefined;
+  } catch (error) {
+    problems.add('plugin-json', jsonErrorLoc(path, text, error), '', `invalid JSON: ${oneLine(error)}`);
+    return undefined;
+  }
+}
+
+const oneLine = (error: unknown) => String((error as Error).message).replace(/\s*\n\s*/g, ' ');
+
+function jsonErrorLoc(path: string, text: string, error: unknown): Loc {
+  const position = /position (\d+)/.exec(String((error as Error).message))?.[1];
+  return { file: new SourceFile(path, text), offset: position ? Number(position) : 0 };
+}
+
+/** A `requires:` value: a list of plugin names. */
+function readRequires(value: unknown, at: Loc | undefined, path: string, problems: Diagnostics): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || !NAME.test(item))) {
+    problems.add('plugin-requires', at, path, 'expected a list of plugin names');
+    return [];
+  }
+  return [...new Set(value as string[])];
+}
+
+function readYamlPlugin(dir: string, searchDir: string, file: string): DiscoveredPlugin {
+  const problems = new Diagnostics();
+  const plugin: DiscoveredPlugin = {
+    name: basename(dir),
+    dir,
+    searchDir,
+    format: 'plugin.yaml',
+    definition: file,
+    typesFile: file,
+    requires: [],
+    problems: problems.problems,
+  };
+  const text = decodeSource(readFileSync(file), file, problems);
+  const doc = text === undefined ? undefined : parseYaml(text, file, problems);
+  if (doc !== undefined && !isMapping(doc))
+    problems.add('plugin-yaml', fileStart(file, text), '', 'expected a YAML mapping');
+  if (isMapping(doc)) {
+    const plugins = doc.plugins;
+    const names = isMapping(plugins) ? Object.keys(plugins) : [];
+    if (names.length !== 1) {
+      problems.add(
+        'plugin-declaration',
+        plugins === undefined ? locOf(doc) : locOf(doc, 'plugins'),
+        'plugins',
+        names.length === 0
+          ? "declares no plugin: add a 'plugins:' section with one entry, the plugin's name (package_name, package_version, ...)"
+          : `declares ${names.length} plugins (${names.join(', ')}); a plugin directory declares exactly one`,
+      );
+    }
+    const name = names[0];
+    if (name !== undefined && isMapping(plugins)) {
+      const path = `plugins.${name}`;
+      if (NAME.test(name)) plugin.name = name;
+      else
+        problems.add(
+          'plugin-name',
+          keyLocOf(plugins, name),
+          path,
+          `'${name}' is not a usable plugin name (letters, digits, '_' and '-')`,
+        );
+      const decl = plugins[name];
+      if (isMapping(decl)) {
+        if (decl.package_version !== undefined && decl.package_version !== null)
+          plugin.version = String(decl.package_version);
+        if (typeof decl.package_name === 'string') plugin.packageName = decl.package_name;
+        plugin.requires = readRequires(decl.requires, locOf(decl, 'requires'), `${path}.requires`, problems);
+        const at = decl.requires !== undefined ? locOf(decl, 'requires') : undefined;
+        if (at) requiresAt.set(plugin, at);
+        if (typeof decl.source === 'string' && !isUrl(decl.source) && !isAbsolute(decl.source))
+          problems.add(
+            'plugin-source',
+            locOf(decl, 'source'),
+            `${path}.source`,
+            "a local source in plugin.yaml would be looked up from the importing blueprint's directory; leave it out: Weft runs the plugin's entry module (package.json main, or index.js)",
+          );
+      } else if (decl !== null) {
+        problems.add(
+          'plugin-declaration',
+          locOf(plugins, name),
+          path,
+          'expected a mapping describing the plugin',
+        );
+      }
+    }
+  }
+  if (plugin.version === undefined && isFile(join(dir, 'package.json'))) {
+    const version = readPackageJson(join(dir, 'package.json'), new Diagnostics())?.version;
+    if (typeof version === 'string') plugin.version = version;
+  }
+  const entry = findEntry(dir, undefined, undefined, problems);
+  if (entry) plugin.entry = entry;
+  return plugin;
+}
+
+function readJsonPlugin(dir: string, searchDir: string, file: string): DiscoveredPlugin {
+  const problems = new Diagnostics();
+  const plugin: DiscoveredPlugin = {
+    name: basename(dir),
+    dir,
+    searchDir,
+    format: 'plugin.json',
+    definition: file,
+    requires: [],
+    problems: problems.problems,
+  };
+  const text = readFileSync(file, 'utf8');
+  let def: unknown;
+  try {
+    def = JSON.parse(text);
+  } catch (error) {
+    problems.add('plugin-json', jsonErrorLoc(file, text, error), '', `invalid JSON: ${oneLine(error)}`);
+    return plugin;
+  }
+  const at = fileStart(file, text);
+  if (!isMapping(def)) {
+    problems.add('plugin-json', at, '', 'expected a JSON object with name, version, entry and types');
+    return plugin;
+  }
+  if (typeof def.name === 'string' && NAME.test(def.name)) plugin.name = def.name;
+  else
+    problems.add(
+      'plugin-name',
+      at,
+      'name',
+      def.name === undefined
+        ? 'missing: the plugin name'
+        : `${JSON.stringify(def.name)} is not a usable plugin name (letters, digits, '_' and '-')`,
+    );
+  if (typeof def.version === 'string' || typeof def.version === 'number')
+    plugin.version = String(def.version);
+  else if (def.version !== undefined) problems.add('plugin-json', at, 'version', 'expected a string');
+  if (typeof def.types === 'string') {
+    const types = resolve(dir, def.types);
+    if (!inside(dir, types))
+      problems.add('plugin-types', at, 'types', `'${def.types}' is outside the plugin directory`);
+    else if (!isFile(types)) problems.add('plugin-types', at, 'types', `'${def.types}' does not exist`);
+    else plugin.typesFile = types;
+  } else {
+    problems.add(
+      'plugin-types',
+      at,
+      'types',
+      'missing: the path of the YAML file that declares the plugin and its types',
+    );
+  }
+  if (def.entry !== undefined && typeof def.entry !== 'string')
+    problems.add('plugin-entry', at, 'entry', 'expected a path');
+  const entry = findEntry(dir, typeof def.entry === 'string' ? def.entry : undefined, at, problems);
+  if (entry) plugin.entry = entry;
+  plugin.requires = readRequires(def.requires, at, 'requires', problems);
+  requiresAt.set(plugin, at);
+  if (typeof def.packageName === 'string') plugin.packageName = def.packageName;
+  return plugin;
+}
+
+/** Reads the plugin in `dir`, or undefined when the directory holds no plugin definition. */
+export function readPlugin(dir: string, searchDir = dir): DiscoveredPlugin | undefined {
+  const json = join(dir, PLUGIN_JSON);
+  if (isFile(json)) return readJsonPlugin(dir, searchDir, json);
+  const yaml = join(dir, PLUGIN_YAML);
+  if (isFile(yaml)) return readYamlPlugin(dir, searchDir, yaml);
+  return undefined;
+}
+
+/** The plugin directories under (or at) a searched directory, skipping tests/ and the like. */
+function pluginDirsIn(searchDir: string): string[] {
+  if (!isDirectory(searchDir)) return [];
+  if (isFile(join(searchDir, PLUGIN_JSON)) || isFile(join(searchDir, PLUGIN_YAML))) return [searchDir];
+  return readdirSync(searchDir)
+    .filter((name) => !SKIPPED.has(name) && !name.startsWith('.'))
+    .sort()
+    .map((name) => join(searchDir, name))
+    .filter(
+      (path) => isDirectory(path) && (isFile(join(path, PLUGIN_JSON)) || isFile(join(path, PLUGIN_YAML))),
+    );
+}
+
+/**
+ * Finds the plugins in `dirs` (earlier directories first: one with the same name and version as
+ * an earlier one is shadowed) and checks the dependencies between them. Directories that do not
+ * exist are passed over.
+ */
+export function discoverPlugins(dirs: string[]): DiscoveredPlugin[] {
+  const plugins: DiscoveredPlugin[] = [];
+  const seenDirs = new Set<string>();
+  for (const given of dirs) {
+    const searchDir = resolve(given);
+    for (const dir of pluginDirsIn(searchDir)) {
+      if (seenDirs.has(dir)) continue;
+      seenDirs.add(dir);
+      const plugin = readPlugin(dir, searchDir);
+      if (plugin) plugins.push(plugin);
+    }
+  }
+  return checkPlugins(plugins);
+}
+
+function problem(code: string, path: string, message: string, at: Loc | undefined): Problem {
+  const diagnostics = new Diagnostics();
+  diagnostics.add(code, at, path, message);
+  return diagnostics.problems[0]!;
+}
+
+/** Marks shadowed duplicates, then missing and cyclic dependencies (naming the chain). */
+function checkPlugins(plugins: DiscoveredPlugin[]): DiscoveredPlugin[] {
+  const first = new Map<string, DiscoveredPlugin>();
+  for (const plugin of plugins) {
+    const key = `${plugin.name}\u0000${plugin.version ?? ''}`;
+    const earlier = first.get(key);
+    if (earlier) {
+      plugin.problems.push(
+        problem(
+          'plugin-shadowed',
+          '',
+          `plugin '${plugin.name}'${plugin.version ? ` ${plugin.version}` : ''} is also in ${earlier.dir}, which is used instead`,
+          fileStart(plugin.definition),
+        ),
+      );
+    } else first.set(key, plugin);
+  }
+  const set = new PluginSet(plugins);
+  const own = new Map(plugins.map((p) => [p, p.problems.length > 0]));
+  for (const plugin of plugins) {
+    if (own.get(plugin) || plugin.requires.length === 0) continue;
+    const trouble = dependencyTrouble(plugin, set, own);
+    if (trouble)
+      plugin.problems.push(
+        problem(
+          'plugin-dependency',
+          plugin.format === 'plugin.yaml' ? `plugins.${plugin.name}.requires` : 'requires',
+          trouble,
+          requiresAt.get(plugin) ?? fileStart(plugin.definition),
+        ),
+      );
+  }
+  return plugins;
+}
+
+/** The first missing, unusable or cyclic dependency reachable from `root`, as a sentence naming the chain. */
+function dependencyTrouble(
+  root: DiscoveredPlugin,
+  set: PluginSet,
+  broken: Map<DiscoveredPlugin, boolean>,
+): string | undefined {
+  const chain: string[] = [root.name];
+  const done = new Set<string>();
+  const visit = (plugin: DiscoveredPlugin): string | undefined => {
+    for (const name of plugin.requires) {
+      const path = [...chain, name].join(' -> ');
+      if (chain.includes(name)) {
+        const start = chain.indexOf(name);
+        const cycle = [...chain.slice(start), name].join(' -> ');
+        return start === 0
+          ? `dependency cycle: ${cycle}`
+          : `dependency cycle: ${cycle} (reached through ${chain.slice(0, start + 1).join(' -> ')})`;
+      }
+      if (done.has(name)) continue;
+      const dep = set.find(name);
+      if (!dep) return `missing dependency: ${path} (no plugin '${name}' is installed)`;
+      if (broken.get(dep))
+        return `dependency ${path}: plugin '${name}' in ${dep.dir} cannot be used (${dep.problems[0]!.message})`;
+      chain.push(name);
+      const found = visit(dep);
+      chain.pop();
+      if (found) return found;
+      done.add(name);
+    }
+    return undefined;
+  };
+  return visit(root);
+}
+
+/** The plugins found, and how `plugin:NAME` imports and operations are resolved to them. */
+export class PluginSet {
+  constructor(readonly plugins: DiscoveredPlugin[]) {}
+
+  static discover(dirs: string[]): PluginSet {
+    return new PluginSet(discoverPlugins(dirs));
+  }
+
+  /**
+   * The plugin `plugin:NAME?version=V` means: among those named `name` (shadowed ones aside), the
+   * one whose version is `version` (or starts with `version.`; exact first), else the highest.
+   * Plugins with problems are candidates too, so a broken plugin is reported, not passed over.
+   */
+  find(name: string, version?: string): DiscoveredPlugin | undefined {
+    const candidates = this.plugins.filter(
+      (p) => p.name === name && !p.problems.some((problem) => problem.code === 'plugin-shadowed'),
+    );
+    if (version !== undefined) {
+      const exact = candidates.find((p) => p.version === version);
+      if (exact) return exact;
+      return candidates
+        .filter((p) => versionMatches(p.version, version))
+        .sort((a, b) => compareVersions(b.version, a.version))[0];
+    }
+    return candidates.sort((a, b) => compareVersions(b.version, a.version))[0];
+  }
+
+  /**
+   * For BlueprintReader: the file `plugin:NAME` imports, or undefined when no such plugin (or
+   * version) is installed. Throws PluginError for a plugin that is installed but has problems.
+   */
+  readonly resolvePlugin = (name: string, version: string | undefined): string | undefined => {
+    const plugin = this.find(name, version);
+    if (!plugin) return undefined;
+    if (plugin.problems.length > 0 || !plugin.typesFile) {
+      const first = plugin.problems[0];
+      throw new PluginError(
+        `plugin '${name}'${plugin.version ? ` ${plugin.version}` : ''} in ${plugin.dir} cannot be used: ${first ? first.message : 'it provides no types file'}${plugin.problems.length > 1 ? ` (and ${plugin.problems.length - 1} more problems; see weft plugins validate)` : ''}`,
+      );
+    }
+    return plugin.typesFile;
+  };
+
+  /**
+   * Entry modules for a deployment's plugins (name -> absolute path), for ModuleDispatcher's
+   * `entries`: for each plugin the deployment declares, the installed plugin with its
+   * package_version (when it has one), else the highest version.
+   */
+  entriesFor(model: { plugins: Record<string, { packageVersion?: string }> }): Map<string, string> {
+    const entries = new Map<string, string>();
+    for (const [name, declared] of Object.entries(model.plugins)) {
+      const plugin =
+        (declared.packageVersion !== undefined
+          ? this.plugins.find((p) => p.name === name && p.version === declared.packageVersion)
+          : undefined) ?? this.find(name);
+      if (plugin?.entry) entries.set(name, plugin.entry);
+    }
+    return entries;
+  }
+}
+
+/**
+ * Checks a plugin as a user would import it: its definition, its dependencies, and its types
+ * file parsed with the blueprint parser as if a blueprint (with a tosca_definitions_version and
+ * the standard library) imported `plugin:NAME`. `others` resolves the `plugin:` imports the
+ * types file makes itself.
+ */
+const UNREADABLE = new Set(['plugin-json', 'plugin-yaml', 'yaml', 'yaml-limit', 'not-text', 'too-large']);
+
+export function validatePlugin(
+  plugin: DiscoveredPlugin,
+  others: PluginSet = new PluginSet([plugin]),
+): Problem[] {
+  const problems = [...plugin.problems];
+  // A definition that could not be read is not parsed again (that would repeat its problems).
+  if (!plugin.typesFile || problems.some((p) => UNREADABLE.has(p.code))) return problems;
+  const types = plugin.typesFile;
+  const declared = readDeclaredVersion(types);
+  const version = declared ?? DSL_VERSIONS[DSL_VERSIONS.length - 1]!;
+  const main = join(plugin.dir, `(blueprint importing plugin ${plugin.name}).yaml`);
+  const text = `tosca_definitions_version: ${version}\nimports:\n  - cloudify/types/types.yaml\n  - plugin:${plugin.name}\n`;
+  const reader: BlueprintReader = {
+    read: (path) => (path === main ? new TextEncoder().encode(text) : readFileSync(path)),
+    isFile: (path) => path === main || isFile(path),
+    resolvePlugin: (name, asked) =>
+      name === plugin.name && (asked === undefined || versionMatches(plugin.version, asked))
+        ? types
+        : others.find(name, asked)?.typesFile,
+  };
+  const parsed = parseBlueprint(main, reader);
+  problems.push(...parsed.problems.problems);
+  return problems;
+}
+
+function readDeclaredVersion(path: string): string | undefined {
+  try {
+    const doc: Value | undefined = parseYaml(readFileSync(path, 'utf8'), path, new Diagnostics());
+    const version = isMapping(doc) ? doc.tosca_definitions_version : undefined;
+    return isDslVersion(version) ? version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The directory holding `path` when it names a plugin.yaml or plugin.json file, else `path`. */
+export function pluginDirOf(path: string): string {
+  const base = basename(path);
+  return (base === PLUGIN_YAML || base === PLUGIN_JSON) && existsSync(path) && !isDirectory(path)
+    ? dirname(path)
+    : path;
+}

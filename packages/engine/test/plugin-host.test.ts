@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Executor } from '../src/executor/executor.js';
+import { fileSystemReader } from '../src/io/fs-reader.js';
+import type { DeploymentModel } from '../src/model/deployment-model.js';
+import { WorkerDispatcher } from '../src/runtime/worker-dispatcher.js';
+import { createDeployment, startExecution } from '../src/service/deployments.js';
+import { openStore } from '../src/store/index.js';
+import type { EventRecord } from '../src/store/types.js';
+
+const fixture = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures', 'misbehaving');
+const dispatchers: WorkerDispatcher[] = [];
+after(() => {
+  for (const d of dispatchers) d.close();
+});
+
+/** A deployment with one instance per given operation, each run as its node's create. */
+async function run(
+  operations: Record<string, string>,
+  options: { timeout?: number; memoryLimitMb?: number } = {},
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-host-'));
+  cpSync(join(fixture, 'plugin.mjs'), join(dir, 'plugin.mjs'));
+  const templates = Object.entries(operations)
+    .map(
+      ([node, fn]) => `  ${node}:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: {implementation: bad.${fn}${options.timeout ? `, timeout: ${options.timeout}` : ''}, inputs: {value: 7}}`,
+    )
+    .join('\n');
+  writeFileSync(
+    join(dir, 'blueprint.yaml'),
+    `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+plugins:
+  bad: {executor: central_deployment_agent, source: plugin.mjs}
+node_templates:
+${templates}
+`,
+  );
+  const store = await openStore(join(dir, 'weft.db'));
+  await store.migrate();
+  const created = await createDeployment({
+    store,
+    reader: fileSystemReader(),
+    blueprintPath: join(dir, 'blueprint.yaml'),
+    deploymentId: 'dep',
+  });
+  assert.ok(created.deployment, JSON.stringify(created.problems.problems));
+  const dispatcher = new WorkerDispatcher(created.deployment.model as unknown as DeploymentModel, {
+    memoryLimitMb: options.memoryLimitMb ?? 256,
+  });
+  dispatchers.push(dispatcher);
+  await dispatcher.load();
+  const events: EventRecord[] = [];
+  const executor = new Executor({ store, dispatcher, onEvent: (e) => events.push(e) });
+  const execution = await startExecution({
+    store,
+    dispatcher,
+    deploymentId: 'dep',
+    workflow: 'install',
+    parameters: { task_retries: 0, ignore_failure: false },
+    allowCustomParameters: true,
+  });
+  const result = await executor.run(execution.id);
+  const failures = new Map(events.filter((e) => e.type === 'task_failed').map((e) => [e.node!, e]));
+  return { result, events, failures, store, dispatcher };
+}
+
+describe('plugin host: operations run in worker processes', () => {
+  test('an operation runs in another process; ctx updates, logs and printed lines reach the engine', async () => {
+    const { result, events, store } = await run({ good: 'ok' });
+    assert.equal(result.status, 'terminated', JSON.stringify(result.error));
+    const [instance] = await store.listInstances('dep');
+    assert.notEqual(instance!.runtimeProperties.pid, process.pid);
+    assert.deepEqual(instance!.runtimeProperties.nested, { value: 7 });
+    assert.equal(instance!.runtimeProperties.after, true);
+    const logs = events.filter((e) => e.type === 'log').map((e) => e.message);
+    assert.ok(logs.includes(`pid ${instance!.runtimeProperties.pid}`), logs.join(' | '));
+    assert.ok(
+      logs.some((l) => l.startsWith('stdout line from good_')),
+      logs.join(' | '),
+    );
+  });
+
+  test('a throw, a rejection, process.exit and a crash in a timer fail only their own tasks', async () => {
+    const { result, failures, store } = await run({
+      t: 'throws',
+      r: 'rejects',
+      e: 'exits',
+      c: 'timerCrash',
+      fine: 'ok',
+    });
+    assert.equal(result.status, 'failed');
+    assert.match(failures.get('t')?.message ?? '', /bad argument/);
+    assert.match(failures.get('r')?.message ?? '', /rejected later/);
+    assert.match(
+      failures.get('e')?.message ?? '',
+      /the plugin process exited with code 3 during cloudify\.interfaces\.lifecycle\.create/,
+    );
+    assert.match(failures.get('c')?.message ?? '', /the plugin process exited with code 1/);
+    assert.match(JSON.stringify(failures.get('c')?.data), /thrown from a timer/);
+    // The engine lived on, and a healthy operation next to them succeeded.
+    const fine = (await store.listInstances('dep')).find((i) => i.node === 'fine');
+    assert.equal(fine?.state !== 'uninitialized' && typeof fine?.runtimeProperties.pid, 'number');
+  });
+
+  test('a leak past the memory limit fails the task; a hung operation is killed by its timeout', async () => {
+    const { result, failures } = await run(
+      { leak: 'leaks', hang: 'loops' },
+      { timeout: 2, memoryLimitMb: 64 },
+    );
+    assert.equal(result.status, 'failed');
+    assert.match(failures.get('leak')?.message ?? '', /ran out of memory|was killed|exited with code/);
+    assert.match(failures.get('hang')?.message ?? '', /operation timed out after 2 s/);
+  });
+
+  test('a crashed worker is replaced: the next operation runs in a fresh process', async () => {
+    const first = await run({ e: 'exits' });
+    assert.equal(first.result.status, 'failed');
+    const second = await run({ good: 'ok' });
+    assert.equal(second.result.status, 'terminated');
+  });
+});
