@@ -20,6 +20,7 @@ export {
   type InProcessOperation,
 } from './executor/in-process.js';
 export { Masker } from './executor/masker.js';
+export { ResourceError, Resources } from './executor/resources.js';
 export { fileSystemReader } from './io/fs-reader.js';
 export { loadSecretKey } from './io/secret-key.js';
 export {

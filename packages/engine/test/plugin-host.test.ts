@@ -25,6 +25,7 @@ async function run(
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'weft-host-'));
   cpSync(join(fixture, 'plugin.mjs'), join(dir, 'plugin.mjs'));
+  writeFileSync(join(dir, 'greeting.txt'), 'hello {{who}} from {{ctx.deployment.id}}');
   const templates = Object.entries(operations)
     .map(
       ([node, fn]) => `  ${node}:
@@ -121,10 +122,50 @@ describe('plugin host: operations run in worker processes', () => {
     assert.match(failures.get('hang')?.message ?? '', /operation timed out after 2 s/);
   });
 
+  test('ctx in a worker: resources rendered with ctx, plugin name and a work directory per deployment', async () => {
+    const { result, store } = await run({ r: 'resources' });
+    assert.equal(result.status, 'terminated', JSON.stringify(result.error));
+    const [instance] = await store.listInstances('dep');
+    assert.equal(instance!.runtimeProperties.rendered, 'hello Weft from dep');
+    assert.equal(instance!.runtimeProperties.plugin, 'bad');
+    assert.match(String(instance!.runtimeProperties.workdir), /[/]dep[/]bad$/);
+  });
+
   test('a crashed worker is replaced: the next operation runs in a fresh process', async () => {
     const first = await run({ e: 'exits' });
     assert.equal(first.result.status, 'failed');
     const second = await run({ good: 'ok' });
     assert.equal(second.result.status, 'terminated');
+  });
+});
+
+describe('resources and plugin metadata in ctx', () => {
+  test('resources are read, rendered with ctx and copied; paths cannot leave the blueprint directory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-res-'));
+    writeFileSync(
+      join(dir, 'page.html'),
+      'deployment_id: {{ctx.deployment.id}}\ntest: {{hello}}\nport: {{ctx.node.properties.port}}\n',
+    );
+    writeFileSync(join(dir, 'plain.txt'), 'no {template} here\n');
+    const { Resources } = await import('../src/executor/resources.js');
+    const resources = new Resources(dir, () => ({
+      deployment: { id: 'dep1' },
+      node: { properties: { port: 8080 } },
+    }));
+    assert.equal(
+      await resources.getAndRender('page.html', { hello: 'world' }),
+      'deployment_id: dep1\ntest: world\nport: 8080\n',
+    );
+    assert.equal((await resources.get('plain.txt')).toString(), 'no {template} here\n');
+    const copied = await resources.downloadAndRender('page.html', join(dir, 'out', 'page.html'), {
+      hello: 'there',
+    });
+    assert.equal(copied, join(dir, 'out', 'page.html'));
+    assert.match((await import('node:fs')).readFileSync(copied, 'utf8'), /test: there/);
+    const temp = await resources.download('plain.txt');
+    assert.ok(temp.endsWith('/plain.txt') && !temp.startsWith(dir));
+    await assert.rejects(resources.get('../etc/passwd'), /outside the blueprint's directory/);
+    await assert.rejects(resources.get('/etc/passwd'), /outside the blueprint's directory/);
+    await assert.rejects(resources.get('missing.txt'), /resource 'missing.txt' cannot be read: ENOENT/);
   });
 });

@@ -32,8 +32,32 @@ export interface Logger {
   error(message: string): void;
 }
 
+export interface PluginInfo {
+  /** The plugin's name in the blueprint (the prefix of `plugin.function`). */
+  name: string;
+  packageName?: string;
+  packageVersion?: string;
+  /** Where the plugin's code is installed. */
+  prefix?: string;
+  /** A directory for this deployment and plugin, created on first use; not migrated or backed up. */
+  workdir: string;
+}
+
 /** What an operation receives as its first argument. */
 export interface OperationContext {
+  plugin: PluginInfo;
+  /** A resource of the blueprint (a path relative to its directory), as bytes. */
+  getResource(path: string): Promise<Buffer>;
+  /** A resource rendered as a Jinja-style template with `ctx` and the given variables. */
+  getResourceAndRender(path: string, variables?: Record<string, unknown>): Promise<string>;
+  /** Copies a resource to `target` (default: a new temporary directory); returns the path written. */
+  downloadResource(path: string, target?: string): Promise<string>;
+  /** Renders a resource (when it holds `{{`, `{%` or `{#`) and writes it to `target`; returns the path. */
+  downloadResourceAndRender(
+    path: string,
+    target?: string,
+    variables?: Record<string, unknown>,
+  ): Promise<string>;
   deployment: { id: string };
   execution: { id: string; workflow: string };
   blueprint: { dir: string };

@@ -1,4 +1,8 @@
-import type { InstanceContext, Json, NodeContext, OperationContext } from '@weft/sdk';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Resources } from '@weft/engine';
+import type { InstanceContext, Json, NodeContext, OperationContext, PluginInfo } from '@weft/sdk';
 import { OperationRetry } from '@weft/sdk';
 
 /** The node and instance at one end of a relationship, for {@link MockContextOptions.relationship}. */
@@ -35,8 +39,10 @@ export interface MockContextOptions extends MockEndOptions {
   executionId?: string;
   /** ctx.execution.workflow: the workflow the operation runs in. Default: `install`. */
   workflow?: string;
-  /** ctx.blueprint.dir: the blueprint's directory. Default: the current directory. */
+  /** ctx.blueprint.dir: the blueprint's directory, where resources are read. Default: the current directory. */
   blueprintDir?: string;
+  /** ctx.plugin. Default: name `plugin` and a new temporary work directory. */
+  plugin?: Partial<PluginInfo>;
   /**
    * ctx.operation.name, the full operation name. Default: `cloudify.interfaces.lifecycle.create`,
    * or `cloudify.interfaces.relationship_lifecycle.establish` with `relationship`.
@@ -132,6 +138,7 @@ const CONTEXT_ONLY = [
   'executionId',
   'workflow',
   'blueprintDir',
+  'plugin',
   'operation',
   'retryNumber',
   'maxRetries',
@@ -195,10 +202,33 @@ export function mockContext(options: MockContextOptions = {}): MockOperationCont
     messages: (level) => logs.filter((l) => level === undefined || l.level === level).map((l) => l.message),
     abort: (reason) => controller.abort(reason ?? new Error('cancelled')),
   };
+  const blueprintDir = options.blueprintDir ?? process.cwd();
+  const plugin: PluginInfo = {
+    name: 'plugin',
+    ...options.plugin,
+    workdir: options.plugin?.workdir ?? mkdtempSync(join(tmpdir(), 'weft-mock-workdir-')),
+  };
+  // Templates see the same names as under the engine (`ctx.instance.runtime_properties` too).
+  const resources = new Resources(blueprintDir, () => ({
+    deployment: ctx.deployment,
+    node: ctx.node,
+    instance: {
+      id: ctx.instance.id,
+      runtime_properties: ctx.instance.runtimeProperties,
+      runtimeProperties: ctx.instance.runtimeProperties,
+    },
+    plugin,
+  }));
   const ctx: MockOperationContext = {
+    plugin,
+    getResource: (path) => resources.get(path),
+    getResourceAndRender: (path, variables) => resources.getAndRender(path, variables),
+    downloadResource: (path, target) => resources.download(path, target),
+    downloadResourceAndRender: (path, target, variables) =>
+      resources.downloadAndRender(path, target, variables),
     deployment: { id: options.deploymentId ?? 'test_deployment' },
     execution: { id: options.executionId ?? 'test_execution', workflow: options.workflow ?? 'install' },
-    blueprint: { dir: options.blueprintDir ?? process.cwd() },
+    blueprint: { dir: blueprintDir },
     node: self.node,
     instance: self.instance,
     operation: {

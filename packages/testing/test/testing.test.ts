@@ -602,3 +602,18 @@ describe('workflowTest', () => {
     assert.equal(findPluginYaml(join(pluginPkg, 'tests', 'blueprint.yaml')), join(pluginPkg, 'plugin.yaml'));
   });
 });
+
+test('mockContext serves the blueprint directory as resources, rendered with ctx', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-mock-res-'));
+  writeFileSync(join(dir, 'conf.tpl'), 'port={{ctx.node.properties.port}} id={{ctx.instance.id}} x={{x}}');
+  const ctx = mockContext({
+    nodeName: 'web',
+    properties: { port: 8080 },
+    blueprintDir: dir,
+    plugin: { name: 'webserver' },
+  });
+  assert.equal(await ctx.getResourceAndRender('conf.tpl', { x: 1 }), 'port=8080 id=web_1 x=1');
+  assert.equal(ctx.plugin.name, 'webserver');
+  assert.ok(existsSync(ctx.plugin.workdir));
+  await assert.rejects(ctx.getResource('../outside'), /outside the blueprint's directory/);
+});

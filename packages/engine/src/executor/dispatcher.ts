@@ -34,6 +34,8 @@ export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
 export interface OperationCall {
   deploymentId: string;
   blueprintDir: string;
+  /** The plugin the operation belongs to, with its per-deployment work directory. */
+  plugin: { name: string; packageName?: string; packageVersion?: string; prefix?: string; workdir: string };
   executionId: string;
   workflow: string;
   taskId: number;

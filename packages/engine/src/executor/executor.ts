@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ErrorCause } from '@weft/sdk';
 import type { Value, ValueMap } from '../dsl/yaml-source.js';
 import type { DeploymentModel, NodeModel, OperationModel } from '../model/deployment-model.js';
@@ -37,6 +39,8 @@ export interface ExecutorOptions {
   onEvent?: (event: EventRecord) => void;
   /** How often a running execution checks whether it was cancelled (ms). */
   cancelPollMs?: number;
+  /** Where plugins' per-deployment work directories go (default: the system's temporary directory). */
+  workdir?: string;
 }
 
 export interface RunOptions {
@@ -613,6 +617,18 @@ class ExecutionRun {
     }
   }
 
+  private pluginInfo(model: OperationModel): OperationCall['plugin'] {
+    const name = model.plugin ?? 'script';
+    const declared = this.model.plugins[name];
+    const info: OperationCall['plugin'] = {
+      name,
+      workdir: join(this.options.workdir ?? join(tmpdir(), 'weft-work'), this.deployment.id, name),
+    };
+    if (declared?.packageName) info.packageName = declared.packageName;
+    if (declared?.packageVersion) info.packageVersion = declared.packageVersion;
+    return info;
+  }
+
   private maxRetries(model: OperationModel): number {
     return model.maxRetries ?? this.taskRetries;
   }
@@ -637,6 +653,7 @@ class ExecutionRun {
     const call: OperationCall = {
       deploymentId: this.deployment.id,
       blueprintDir: this.model.blueprint.baseDir,
+      plugin: this.pluginInfo(model),
       executionId: this.execution.id,
       workflow: this.execution.workflow,
       taskId: task.id,

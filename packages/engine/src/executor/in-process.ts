@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import {
   errorCause,
   type InstanceContext,
@@ -19,6 +20,7 @@ import type {
   RuntimeProperties,
   WorkflowFunction,
 } from './dispatcher.js';
+import { Resources } from './resources.js';
 
 export type InProcessContext = OperationContext;
 
@@ -57,7 +59,27 @@ export class InProcessDispatcher implements Dispatcher {
       return { ...view, runtimeProperties: props, update: () => call.update(view.id, props) };
     };
     const own = instanceContext(call.instance);
+    mkdirSync(call.plugin.workdir, { recursive: true });
+    // Templates see the ctx with Cloudify's names too (`ctx.instance.runtime_properties`).
+    const resources = new Resources(call.blueprintDir, () => ({
+      deployment: { id: call.deploymentId },
+      blueprint: { dir: call.blueprintDir },
+      execution_id: call.executionId,
+      node: { ...call.node },
+      instance: {
+        id: own.id,
+        runtime_properties: own.runtimeProperties,
+        runtimeProperties: own.runtimeProperties,
+      },
+      plugin: call.plugin,
+    }));
     const ctx: InProcessContext = {
+      plugin: { ...call.plugin },
+      getResource: (path) => resources.get(path),
+      getResourceAndRender: (path, variables) => resources.getAndRender(path, variables),
+      downloadResource: (path, target) => resources.download(path, target),
+      downloadResourceAndRender: (path, target, variables) =>
+        resources.downloadAndRender(path, target, variables),
       deployment: { id: call.deploymentId },
       execution: { id: call.executionId, workflow: call.workflow },
       blueprint: { dir: call.blueprintDir },
