@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createDeployment,
+  type DeploymentModel,
   Executor,
   fileSystemReader,
   InProcessDispatcher,
@@ -11,12 +12,13 @@ import {
   openSqliteStore,
   type Store,
   startExecution,
+  WorkerDispatcher,
 } from '@weft/engine';
 
 const HEAD = `tosca_definitions_version: cloudify_dsl_1_4
 imports: [cloudify/types/types.yaml]
 plugins:
-  b: {executor: central_deployment_agent, install: false}
+  b: {executor: central_deployment_agent, install: false, source: plugin.mjs}
 node_types:
   bench.Node:
     derived_from: cloudify.nodes.Root
@@ -68,11 +70,13 @@ export const stores: StoreFactory[] = [
 async function setup(
   factory: StoreFactory,
   blueprint: string,
-  operations: Record<string, InProcessOperation>,
+  operations: Record<string, InProcessOperation> | 'workers',
   concurrency: number,
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-exec-'));
   writeFileSync(join(dir, 'blueprint.yaml'), blueprint);
+  // For the plugin host: the same no-op operations as a plugin module run in worker processes.
+  writeFileSync(join(dir, 'plugin.mjs'), 'export function op() {}\nexport function work() {}\n');
   const { store, drop } = await factory.open(dir);
   await store.migrate();
   const created = await createDeployment({
@@ -82,7 +86,12 @@ async function setup(
     deploymentId: 'bench',
   });
   if (!created.deployment) throw new Error(JSON.stringify(created.problems.problems.slice(0, 3)));
-  const dispatcher = new InProcessDispatcher(operations);
+  const workers =
+    operations === 'workers'
+      ? new WorkerDispatcher(created.deployment.model as unknown as DeploymentModel)
+      : undefined;
+  await workers?.load();
+  const dispatcher = workers ?? new InProcessDispatcher(operations as Record<string, InProcessOperation>);
   const executor = new Executor({ store, dispatcher, concurrency });
   const run = async (workflow: string, parameters = {}) => {
     const execution = await startExecution({
@@ -100,6 +109,7 @@ async function setup(
     return { ms: performance.now() - started, tasks };
   };
   const close = async () => {
+    workers?.close();
     await store.close();
     await drop();
     rmSync(dir, { recursive: true, force: true });
@@ -179,4 +189,44 @@ export async function wideGraph(): Promise<{ ms: number; criticalPathMs: number 
   // Measured on a second run, as a long-lived Weft process runs it (the first one warms the JIT up).
   const run = await executeOperation(100, () => new Promise((r) => setTimeout(r, 100)), 100, {}, true);
   return { ms: run.ms, criticalPathMs: 100 };
+}
+
+/** A no-op operation on 1,000 instances, through worker processes and in-process: time per operation. */
+export async function hostRoundTrip(): Promise<{
+  workerMs: number;
+  inProcessMs: number;
+  operations: number;
+}> {
+  const blueprint = `${HEAD}node_templates:
+  n:
+    type: bench.Node
+    interfaces: {bench: {work: b.work}}
+    capabilities: {scalable: {properties: {default_instances: 1000}}}
+`;
+  const measure = async (operations: Record<string, InProcessOperation> | 'workers') => {
+    const h = await setup(stores[0]!, blueprint, operations, 8);
+    try {
+      await h.run('install');
+      await h.run('execute_operation', { operation: 'bench.work' });
+      return (await h.run('execute_operation', { operation: 'bench.work' })).ms;
+    } finally {
+      await h.close();
+    }
+  };
+  const workerMs = await measure('workers');
+  const inProcessMs = await measure({ 'b.op': () => undefined, 'b.work': () => undefined });
+  return { workerMs, inProcessMs, operations: 1000 };
+}
+
+/** Install of 10,000 instances whose operations run in plugin worker processes. */
+export async function hostInstall(
+  instances: number,
+): Promise<{ ms: number; tasks: number; operations: number }> {
+  const h = await setup(stores[0]!, deploymentBlueprint(instances), 'workers', 8);
+  try {
+    const install = await h.run('install');
+    return { ms: install.ms, tasks: install.tasks, operations: instances * 3 };
+  } finally {
+    await h.close();
+  }
 }

@@ -10,7 +10,15 @@ import {
   parseBlueprint,
   planDeployment,
 } from '@weft/engine';
-import { type InstallResult, installUninstall, retryStorm, stores, wideGraph } from './executor.js';
+import {
+  hostInstall,
+  hostRoundTrip,
+  type InstallResult,
+  installUninstall,
+  retryStorm,
+  stores,
+  wideGraph,
+} from './executor.js';
 import { generateBlueprint } from './generate.js';
 
 interface Result {
@@ -80,6 +88,8 @@ if (caseArg > 0) {
     if (kind === 'install') return installUninstall(stores.find((s) => s.name === a)!, Number(b));
     if (kind === 'retry') return retryStorm();
     if (kind === 'wide') return wideGraph();
+    if (kind === 'host') return hostRoundTrip();
+    if (kind === 'host-install') return hostInstall(Number(a));
     throw new Error(`unknown case ${kind}`);
   };
   process.stdout.write(JSON.stringify(await out()));
@@ -136,5 +146,16 @@ if (caseArg > 0) {
   const wide = inChild<{ ms: number; criticalPathMs: number }>(['wide']);
   console.log(
     `100 parallel 100 ms operations at concurrency 100: ${Math.round(wide.ms)} ms for a ${wide.criticalPathMs} ms critical path (parallel efficiency ${Math.round((wide.criticalPathMs / wide.ms) * 100)}%)`,
+  );
+
+  console.log('');
+  console.log('== Plugin host: operations in worker processes (8 workers, concurrency 8) ==');
+  const host = inChild<{ workerMs: number; inProcessMs: number; operations: number }>(['host']);
+  console.log(
+    `no-op operation on 1,000 instances: ${(host.workerMs / host.operations).toFixed(3)} ms per operation through workers, ${(host.inProcessMs / host.operations).toFixed(3)} ms in-process (target: under 0.5 ms amortised)`,
+  );
+  const hostRun = inChild<{ ms: number; tasks: number; operations: number }>(['host-install', '10000']);
+  console.log(
+    `install of 10,000 instances through workers: ${Math.round(hostRun.ms)} ms, ${Math.round((hostRun.tasks / hostRun.ms) * 1000)} tasks/s, ${(hostRun.ms / hostRun.operations).toFixed(3)} ms per operation`,
   );
 }
