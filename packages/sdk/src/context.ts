@@ -63,6 +63,8 @@ export interface OperationContext {
   blueprint: { dir: string };
   node: NodeContext;
   instance: InstanceContext;
+  /** The instance this one is contained in (its host), when it has one. */
+  host?: { node: NodeContext; instance: InstanceContext };
   /** Relationship operations: both ends. */
   source?: { node: NodeContext; instance: InstanceContext };
   target?: { node: NodeContext; instance: InstanceContext };

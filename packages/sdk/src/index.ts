@@ -16,19 +16,11 @@ export {
   OperationRetry,
   RecoverableError,
 } from './errors.js';
-export type {
-  Json,
-  Step,
-  WorkflowContext,
-  WorkflowFunction,
-  WorkflowInstance,
-  WorkflowNode,
-} from './workflow.js';
 export {
+  Automator,
   type AutomatorClass,
   type AutomatorOperations,
   type AutomatorTaskName,
-  Automator,
   LOOM_PROGRESS_KEY,
   LOOM_RESULTS_KEY,
   type LoomOperationsOptions,
@@ -91,3 +83,11 @@ export {
   type ValidationResult,
   validateProperties,
 } from './schema.js';
+export type {
+  Json,
+  Step,
+  WorkflowContext,
+  WorkflowFunction,
+  WorkflowInstance,
+  WorkflowNode,
+} from './workflow.js';

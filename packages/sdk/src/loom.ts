@@ -16,7 +16,14 @@ export interface TaskResult {
 }
 
 export type ProviderTaskName = 'create' | 'confirm' | 'delete';
-export type AutomatorTaskName = 'bootstrap' | 'install' | 'configure' | 'initialize' | 'start' | 'stop' | 'remove';
+export type AutomatorTaskName =
+  | 'bootstrap'
+  | 'install'
+  | 'configure'
+  | 'initialize'
+  | 'start'
+  | 'stop'
+  | 'remove';
 export type LoomTaskName = ProviderTaskName | AutomatorTaskName;
 
 /** The whole input of a task (Loom's @task). */
@@ -160,13 +167,9 @@ function isMap(value: unknown): value is Record<string, Json> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** Loom values of the host, when the context gives access to its runtime properties. */
+/** Loom values of the instance this one is contained in (ctx.host), if any. */
 function hostResults(ctx: OperationContext): Record<string, Json> {
-  const host = (ctx as unknown as { host?: unknown }).host;
-  if (!isMap(host)) return {};
-  const props = (host as { runtimeProperties?: unknown }).runtimeProperties;
-  if (!isMap(props)) return {};
-  const loom = props[LOOM_RESULTS_KEY];
+  const loom = ctx.host?.instance.runtimeProperties[LOOM_RESULTS_KEY];
   return isMap(loom) ? loom : {};
 }
 
@@ -206,56 +209,61 @@ export function loomOperations(
   const plan: Record<string, LoomTaskName[]> = isProvider ? PROVIDER_PLAN : AUTOMATOR_PLAN;
   const finishing = new Set<string>(['delete']);
 
-  const run = (opName: string, tasks: LoomTaskName[]) => async (ctx: OperationContext, inputs: Record<string, Json>) => {
-    const rp = ctx.instance.runtimeProperties;
-    const stored = rp[LOOM_PROGRESS_KEY] as Progress | undefined;
-    const progress: Progress =
-      isMap(stored) && stored.operation === ctx.operation.name && Array.isArray(stored.done)
-        ? { operation: stored.operation, done: [...stored.done] }
-        : { operation: ctx.operation.name, done: [] };
-    const plugin = new cls(ctx) as unknown as Record<LoomTaskName, (c: Record<string, Json>, t: LoomTask) => TaskOutcome>;
-    for (const name of tasks) {
-      if (progress.done.includes(name)) {
-        ctx.logger.debug(`${cls.name} ${name} already done`);
-        continue;
-      }
-      const config = { ...hostResults(ctx), ...ownResults(ctx) };
-      const task: LoomTask = {
-        name,
-        taskName: name.toUpperCase(),
-        config: structuredClone(config),
-        fields: structuredClone(inputs ?? {}),
-        properties: structuredClone(ctx.node.properties),
-        instanceId: ctx.instance.id,
-      };
-      ctx.logger.info(`${cls.name}: ${task.taskName}`);
-      const returned: unknown = await plugin[name].call(plugin, task.config, task);
-      if (!checkResult(returned)) {
-        throw new NonRecoverableError(
-          `${cls.name} ${name} returned ${JSON.stringify(returned) ?? String(returned)}, not { status: 'ok' | 'failed', result? }`,
-        );
-      }
-      if (returned.stdout) ctx.logger.info(returned.stdout);
-      if (returned.stderr) ctx.logger.error(returned.stderr);
-      if (returned.result && Object.keys(returned.result).length > 0) {
-        rp[LOOM_RESULTS_KEY] = { ...ownResults(ctx), ...structuredClone(returned.result) };
-      }
-      if (returned.status === 'failed') {
+  const run =
+    (opName: string, tasks: LoomTaskName[]) =>
+    async (ctx: OperationContext, inputs: Record<string, Json>) => {
+      const rp = ctx.instance.runtimeProperties;
+      const stored = rp[LOOM_PROGRESS_KEY] as Progress | undefined;
+      const progress: Progress =
+        isMap(stored) && stored.operation === ctx.operation.name && Array.isArray(stored.done)
+          ? { operation: stored.operation, done: [...stored.done] }
+          : { operation: ctx.operation.name, done: [] };
+      const plugin = new cls(ctx) as unknown as Record<
+        LoomTaskName,
+        (c: Record<string, Json>, t: LoomTask) => TaskOutcome
+      >;
+      for (const name of tasks) {
+        if (progress.done.includes(name)) {
+          ctx.logger.debug(`${cls.name} ${name} already done`);
+          continue;
+        }
+        const config = { ...hostResults(ctx), ...ownResults(ctx) };
+        const task: LoomTask = {
+          name,
+          taskName: name.toUpperCase(),
+          config: structuredClone(config),
+          fields: structuredClone(inputs ?? {}),
+          properties: structuredClone(ctx.node.properties),
+          instanceId: ctx.instance.id,
+        };
+        ctx.logger.info(`${cls.name}: ${task.taskName}`);
+        const returned: unknown = await plugin[name].call(plugin, task.config, task);
+        if (!checkResult(returned)) {
+          throw new NonRecoverableError(
+            `${cls.name} ${name} returned ${JSON.stringify(returned) ?? String(returned)}, not { status: 'ok' | 'failed', result? }`,
+          );
+        }
+        if (returned.stdout) ctx.logger.info(returned.stdout);
+        if (returned.stderr) ctx.logger.error(returned.stderr);
+        if (returned.result && Object.keys(returned.result).length > 0) {
+          rp[LOOM_RESULTS_KEY] = { ...ownResults(ctx), ...structuredClone(returned.result) };
+        }
+        if (returned.status === 'failed') {
+          rp[LOOM_PROGRESS_KEY] = progress as unknown as Json;
+          await ctx.instance.update();
+          throw new NonRecoverableError(returned.message ?? `${cls.name} ${name} failed`, {
+            causes: returned.stderr ? [{ type: 'stderr', message: returned.stderr }] : [],
+          });
+        }
+        if (returned.message) ctx.logger.info(returned.message);
+        progress.done.push(name);
         rp[LOOM_PROGRESS_KEY] = progress as unknown as Json;
         await ctx.instance.update();
-        throw new NonRecoverableError(returned.message ?? `${cls.name} ${name} failed`, {
-          causes: returned.stderr ? [{ type: 'stderr', message: returned.stderr }] : [],
-        });
       }
-      if (returned.message) ctx.logger.info(returned.message);
-      progress.done.push(name);
-      rp[LOOM_PROGRESS_KEY] = progress as unknown as Json;
-      await ctx.instance.update();
-    }
-    delete rp[LOOM_PROGRESS_KEY];
-    // The machine or service is gone: so are its results.
-    if (finishing.has(opName)) delete rp[LOOM_RESULTS_KEY];
-  };
+      delete rp[LOOM_PROGRESS_KEY];
+      // The machine or service is gone: so are its results.
+      if (finishing.has(opName)) delete rp[LOOM_RESULTS_KEY];
+    };
 
   const ops: Record<string, LoomOperation> = {};
   for (const [opName, tasks] of Object.entries(plan)) {

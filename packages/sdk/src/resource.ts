@@ -5,8 +5,8 @@ import {
   checkSchema,
   formatProblem,
   jsonEqual,
-  type PropertiesSchema,
   type Problem,
+  type PropertiesSchema,
   validateProperties,
 } from './schema.js';
 import type { Json } from './workflow.js';
@@ -123,7 +123,11 @@ export abstract class Resource<P extends object = Record<string, Json>> {
   }
 
   /** Applies changed updateAllowed properties. The default throws UpdateReplace: the resource is replaced. */
-  handleUpdate(_snippet: ResourceDefinition, _templateDiff: TemplateDiff, _propertyDiff: PropertyDiff): Token | Promise<Token> {
+  handleUpdate(
+    _snippet: ResourceDefinition,
+    _templateDiff: TemplateDiff,
+    _propertyDiff: PropertyDiff,
+  ): Token | Promise<Token> {
     throw new UpdateReplace(`${this.constructor.name} cannot be updated in place`);
   }
 
@@ -185,7 +189,12 @@ export interface ResourceOperationsOptions {
   pollInterval?: number;
   /** Overrides the class's `deletionPolicy`; a node's `deletion_policy` property overrides both. */
   deletionPolicy?: DeletionPolicy;
-  /** Properties the schema does not name: `error` (the default, as Heat) or `ignore` (kept as given). */
+  /**
+   * Node properties the schema does not name (such as `use_external_resource`, which every node
+   * type inherits from cloudify.nodes.Root): `ignore` (the default) leaves them out of
+   * this.properties and of update's diff; `error` reports each as Heat does. The blueprint
+   * validator already rejects properties the node type does not declare.
+   */
   unknownProperties?: 'error' | 'ignore';
   /** Write every attribute into runtime properties after create, update and replace. Default true. */
   refreshAttributes?: boolean;
@@ -310,14 +319,17 @@ export function resourceOperations<R extends Resource<object>>(
     return options.deletionPolicy ?? cls.deletionPolicy ?? 'Delete';
   };
 
-  const validate = async (ctx: OperationContext, given: Record<string, Json>): Promise<Record<string, Json>> => {
+  const validate = async (
+    ctx: OperationContext,
+    given: Record<string, Json>,
+  ): Promise<Record<string, Json>> => {
     if (schemaProblems.length > 0) {
       throw new NonRecoverableError(
         `${name} has an invalid properties schema (a plugin bug):\n${schemaProblems.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
       );
     }
     const { values, problems } = await validateProperties(cls.properties, given, {
-      unknown: options.unknownProperties ?? 'error',
+      unknown: options.unknownProperties ?? 'ignore',
       reserved: [DELETION_POLICY_PROPERTY],
     });
     const policy = given[DELETION_POLICY_PROPERTY];
@@ -330,7 +342,8 @@ export function resourceOperations<R extends Resource<object>>(
         message: `Snapshot is not supported by ${name} (it has no handleSnapshotDelete)`,
       });
     }
-    if (problems.length > 0) throw new PropertiesError(`invalid properties for ${name} ${ctx.instance.id}`, problems);
+    if (problems.length > 0)
+      throw new PropertiesError(`invalid properties for ${name} ${ctx.instance.id}`, problems);
     return values;
   };
 
@@ -342,8 +355,8 @@ export function resourceOperations<R extends Resource<object>>(
   };
 
   /**
-   * One handle/check pair: handle once (its token stored before polling starts), then one poll
-   * per run of the operation until done. `next` chains another action in the same update.
+   * One handle/check pair: handle once (its token saved before the first poll), then one poll
+   * per run of the operation until done; while not done, the operation ends with a retry.
    */
   const run = async (
     ctx: OperationContext,
@@ -533,13 +546,16 @@ export function resourceOperations<R extends Resource<object>>(
         `${name} ${ctx.instance.id} has an unfinished ${pending.action.toLowerCase()}; finish it first`,
       );
     }
-    if (!exists(heat)) throw new NonRecoverableError(`${name} ${ctx.instance.id} cannot be updated: it does not exist`);
+    if (!exists(heat))
+      throw new NonRecoverableError(`${name} ${ctx.instance.id} cannot be updated: it does not exist`);
     if (heat.state?.action === 'SUSPEND') {
       throw new NonRecoverableError(`${name} ${ctx.instance.id} is suspended; resume it before updating it`);
     }
     const given = inputs?.properties;
     const raw =
-      given && typeof given === 'object' && !Array.isArray(given) ? (given as Record<string, Json>) : ctx.node.properties;
+      given && typeof given === 'object' && !Array.isArray(given)
+        ? (given as Record<string, Json>)
+        : ctx.node.properties;
     const next = await validate(ctx, raw);
     const diff = propertyDiff(heat.properties ?? {}, next);
     const changed = Object.keys(diff);
@@ -602,7 +618,8 @@ export function resourceOperations<R extends Resource<object>>(
       if (heat.pending) {
         throw new NonRecoverableError(`${name} has an unfinished ${heat.pending.action.toLowerCase()}`);
       }
-      if (!exists(heat)) throw new NonRecoverableError(`${name} ${ctx.instance.id} cannot be suspended: it does not exist`);
+      if (!exists(heat))
+        throw new NonRecoverableError(`${name} ${ctx.instance.id} cannot be suspended: it does not exist`);
       if (heat.state?.action === 'SUSPEND' && heat.state.status === 'COMPLETE') {
         ctx.logger.info(`${name} ${ctx.instance.id} is already suspended`);
         return;
@@ -625,7 +642,8 @@ export function resourceOperations<R extends Resource<object>>(
       if (heat.pending) {
         throw new NonRecoverableError(`${name} has an unfinished ${heat.pending.action.toLowerCase()}`);
       }
-      if (!exists(heat)) throw new NonRecoverableError(`${name} ${ctx.instance.id} cannot be resumed: it does not exist`);
+      if (!exists(heat))
+        throw new NonRecoverableError(`${name} ${ctx.instance.id} cannot be resumed: it does not exist`);
       const s = heat.state;
       if (!s || !(s.action === 'SUSPEND' || (s.action === 'RESUME' && s.status !== 'COMPLETE'))) {
         ctx.logger.info(`${name} ${ctx.instance.id} is not suspended; nothing to resume`);
@@ -654,16 +672,31 @@ export function resourceOperations<R extends Resource<object>>(
         throw new NonRecoverableError(`${name} has no attribute ${unknown.join(', ')}`);
       }
     }
-    if (!exists(heat)) throw new NonRecoverableError(`${name} ${ctx.instance.id} does not exist: no attributes`);
+    if (!exists(heat))
+      throw new NonRecoverableError(`${name} ${ctx.instance.id} does not exist: no attributes`);
     await refresh(ctx, make(ctx, heat.properties ?? {}), names);
   };
 
+  /** Leaves no empty bookkeeping behind when an operation had nothing to do. */
+  const tidy =
+    (fn: (ctx: OperationContext, inputs: Record<string, Json>) => Promise<void>) =>
+    async (ctx: OperationContext, inputs: Record<string, Json>): Promise<void> => {
+      try {
+        await fn(ctx, inputs);
+      } finally {
+        const heat = ctx.instance.runtimeProperties[RESOURCE_STATE_KEY];
+        if (heat && typeof heat === 'object' && Object.keys(heat).length === 0) {
+          delete ctx.instance.runtimeProperties[RESOURCE_STATE_KEY];
+        }
+      }
+    };
+
   return {
-    create: operation(createOp, { resumable: true }),
-    delete: operation(deleteOp, { resumable: true }),
-    update: operation(updateOp, { resumable: true }),
-    suspend: operation(suspendOp, { resumable: true }),
-    resume: operation(resumeOp, { resumable: true }),
-    attributes: operation(attributesOp, { resumable: true }),
+    create: operation(tidy(createOp), { resumable: true }),
+    delete: operation(tidy(deleteOp), { resumable: true }),
+    update: operation(tidy(updateOp), { resumable: true }),
+    suspend: operation(tidy(suspendOp), { resumable: true }),
+    resume: operation(tidy(resumeOp), { resumable: true }),
+    attributes: operation(tidy(attributesOp), { resumable: true }),
   };
 }

@@ -76,7 +76,10 @@ export function Range(bounds: { min?: number; max?: number; description?: string
 }
 
 /** `Custom((v) => isFlavor(v), 'not a known flavor')`. */
-export function Custom(check: (value: Json) => boolean | Promise<boolean>, message: string): CustomConstraint {
+export function Custom(
+  check: (value: Json) => boolean | Promise<boolean>,
+  message: string,
+): CustomConstraint {
   return { kind: 'Custom', check, message };
 }
 
@@ -167,7 +170,10 @@ export function formatProblem(problem: Problem): string {
 }
 
 export interface ValidateOptions {
-  /** What to do with properties the schema does not name. Default: `error`. */
+  /**
+   * Top-level properties the schema does not name: `error` reports each, `ignore` (the default)
+   * leaves them out of the result. Keys a nested map schema does not name are always errors.
+   */
   unknown?: 'error' | 'ignore';
   /** Top-level names that are never reported as unknown nor kept in the result. */
   reserved?: readonly string[];
@@ -261,7 +267,7 @@ export async function validateProperties(
   const problems: Problem[] = [];
   const reserved = new Set(options.reserved ?? []);
   const given = Object.fromEntries(Object.entries(values).filter(([k]) => !reserved.has(k)));
-  const result = await validateMap(schema, given, '', problems, options.unknown ?? 'error');
+  const result = await validateMap(schema, given, '', problems, options.unknown ?? 'ignore');
   return { values: result, problems };
 }
 
@@ -280,7 +286,6 @@ async function validateMap(
   for (const name of Object.keys(values)) {
     if (Object.hasOwn(schema, name)) continue;
     if (unknown === 'error') problems.push({ path: join(path, name), message: 'unknown property' });
-    else out[name] = values[name]!;
   }
   return out;
 }
@@ -352,10 +357,13 @@ function convert(type: PropertyType, value: Json): Json | undefined {
 
 function sameJson(a: Json, b: Json): boolean {
   if (a === b) return true;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]!));
+  if (Array.isArray(a))
+    return Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]!));
   if (isMap(a) && isMap(b)) {
     const ka = Object.keys(a);
-    return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && sameJson(a[k]!, b[k]!));
+    return (
+      ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && sameJson(a[k]!, b[k]!))
+    );
   }
   return false;
 }
@@ -386,13 +394,16 @@ async function applyConstraint(c: Constraint, value: Json, path: string): Promis
       const ok = (v: Json) => c.values.some((a) => jsonEqual(a, v));
       if (Array.isArray(value)) {
         return value.flatMap((v, i) =>
-          ok(v) ? [] : [{ path: `${path}[${i}]`, message: c.description ?? `${show(v)} is not one of ${allowed}` }],
+          ok(v)
+            ? []
+            : [{ path: `${path}[${i}]`, message: c.description ?? `${show(v)} is not one of ${allowed}` }],
         );
       }
       return ok(value) ? [] : problem(`${show(value)} is not one of ${allowed}`);
     }
     case 'Length': {
-      const length = typeof value === 'string' || Array.isArray(value) ? value.length : Object.keys(value ?? {}).length;
+      const length =
+        typeof value === 'string' || Array.isArray(value) ? value.length : Object.keys(value ?? {}).length;
       if ((c.min !== undefined && length < c.min) || (c.max !== undefined && length > c.max)) {
         return problem(`length ${length} is not ${bounds(c.min, c.max)}`);
       }
@@ -409,7 +420,9 @@ async function applyConstraint(c: Constraint, value: Json, path: string): Promis
       try {
         return (await c.check(value)) ? [] : [{ path, message: c.message }];
       } catch (error) {
-        return [{ path, message: `${c.message} (${error instanceof Error ? error.message : String(error)})` }];
+        return [
+          { path, message: `${c.message} (${error instanceof Error ? error.message : String(error)})` },
+        ];
       }
     }
   }

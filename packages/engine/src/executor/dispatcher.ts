@@ -49,6 +49,8 @@ export interface OperationCall {
   instance: InstanceView;
   /** Relationship operations: both ends. */
   relationship?: { side: 'source' | 'target'; type: string; source: Side; target: Side };
+  /** The instance the operation's instance is contained in, when it has one. */
+  host?: Side;
   retryNumber: number;
   /** -1 for unlimited. */
   maxRetries: number;

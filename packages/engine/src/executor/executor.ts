@@ -689,6 +689,11 @@ class ExecutionRun {
         if (rel.side === 'target') call.node = this.nodeView(targetNode);
       }
     }
+    const hostRecord = call.instance.containedIn
+      ? this.instances.get(call.instance.containedIn)?.record
+      : undefined;
+    const hostNode = hostRecord ? this.model.nodes[hostRecord.node] : undefined;
+    if (hostRecord && hostNode) call.host = { node: this.nodeView(hostNode), instance: viewOf(hostRecord) };
     let outcome: Outcome;
     const timeoutMs = model.timeout ? model.timeout * 1000 : undefined;
     let timer: NodeJS.Timeout | undefined;

@@ -101,6 +101,7 @@ export class InProcessDispatcher implements Dispatcher {
       },
       signal: call.signal,
     };
+    if (call.host) ctx.host = { node: call.host.node, instance: instanceContext(call.host.instance) };
     if (call.relationship) {
       const { source, target, side } = call.relationship;
       ctx.source = {

@@ -1,0 +1,340 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  Automator,
+  type Json,
+  type LoomTask,
+  loomOperations,
+  NonRecoverableError,
+  type OperationContext,
+  OperationRetry,
+  Provider,
+  RecoverableError,
+  type TaskResult,
+} from '../src/index.js';
+
+// A tiny stand-in for the engine: an instance whose runtime properties persist between
+// operations, optionally with a host whose runtime properties the context exposes.
+
+class FakeInstance {
+  saved: Record<string, Json> = {};
+  logs: string[] = [];
+  updates = 0;
+
+  constructor(
+    readonly id: string,
+    readonly properties: Record<string, Json> = {},
+    readonly host?: FakeInstance,
+  ) {}
+
+  context(operation: string): OperationContext {
+    const runtimeProperties = structuredClone(this.saved);
+    const log = (level: string) => (m: string) => this.logs.push(`${level}: ${m}`);
+    const ctx = {
+      deployment: { id: 'dep' },
+      execution: { id: 'exec', workflow: 'install' },
+      blueprint: { dir: '.' },
+      node: {
+        id: this.id,
+        name: this.id,
+        type: 'loom.Node',
+        typeHierarchy: ['loom.Node'],
+        properties: this.properties,
+      },
+      instance: {
+        id: `${this.id}_1`,
+        node: this.id,
+        index: 1,
+        state: 'started',
+        hostId: this.host ? `${this.host.id}_1` : null,
+        containedIn: this.host ? `${this.host.id}_1` : null,
+        runtimeProperties,
+        update: async () => {
+          this.updates++;
+          this.saved = structuredClone(runtimeProperties);
+        },
+      },
+      operation: {
+        name: `cloudify.interfaces.lifecycle.${operation}`,
+        retryNumber: 0,
+        maxRetries: -1,
+        retry(message: string, afterSeconds?: number): never {
+          throw new OperationRetry(message, afterSeconds);
+        },
+      },
+      logger: { debug: log('debug'), info: log('info'), warning: log('warning'), error: log('error') },
+      signal: new AbortController().signal,
+      ...(this.host
+        ? {
+            host: {
+              node: {
+                id: this.host.id,
+                name: this.host.id,
+                type: 'cloudify.nodes.Compute',
+                typeHierarchy: [],
+                properties: {},
+              },
+              instance: { id: `${this.host.id}_1`, runtimeProperties: structuredClone(this.host.saved) },
+            },
+          }
+        : {}),
+    };
+    return ctx as unknown as OperationContext;
+  }
+
+  async run(ops: object, operation: string, inputs: Record<string, Json> = {}): Promise<unknown> {
+    const ctx = this.context(operation);
+    const op = (ops as Record<string, (ctx: OperationContext, inputs: Record<string, Json>) => unknown>)[
+      operation
+    ];
+    try {
+      await op!(ctx, inputs);
+      return undefined;
+    } catch (error) {
+      return error;
+    } finally {
+      this.saved = structuredClone(ctx.instance.runtimeProperties);
+    }
+  }
+}
+
+const calls: { task: string; config: Record<string, Json>; fields: Record<string, Json> }[] = [];
+
+class Cloud extends Provider {
+  static confirmFailures = 0;
+
+  create(config: Record<string, Json>, task: LoomTask): TaskResult {
+    calls.push({ task: task.taskName, config, fields: task.fields });
+    this.output('requesting a %s machine', task.properties.flavor);
+    return { status: 'ok', result: { providerid: 'vm-42', 'ssh-auth': { user: 'root', password: 'pw' } } };
+  }
+
+  async confirm(config: Record<string, Json>, task: LoomTask): Promise<TaskResult> {
+    calls.push({ task: task.taskName, config, fields: task.fields });
+    if (Cloud.confirmFailures-- > 0) throw new RecoverableError('provider API timeout');
+    return {
+      status: 'ok',
+      result: { ipaddress: '10.1.2.3', providerid: config.providerid! },
+      stdout: 'machine is up',
+    };
+  }
+
+  delete(config: Record<string, Json>, task: LoomTask): TaskResult {
+    calls.push({ task: task.taskName, config, fields: task.fields });
+    return { status: 'ok' };
+  }
+}
+
+class Shell extends Automator {
+  override bootstrap(config: Record<string, Json>, task: LoomTask): TaskResult {
+    calls.push({ task: task.taskName, config, fields: task.fields });
+    return { status: 'ok', result: { bootstrapped: true } };
+  }
+  override install(config: Record<string, Json>, task: LoomTask): TaskResult {
+    calls.push({ task: task.taskName, config, fields: task.fields });
+    this.error('warning: no cache');
+    return { status: 'ok', result: { version: '1.0', ipaddress: '192.168.0.9' }, stderr: 'apt: 1 warning' };
+  }
+  override configure(config: Record<string, Json>, task: LoomTask): TaskResult {
+    calls.push({ task: task.taskName, config, fields: task.fields });
+    return { status: 'ok', result: { port: 8080 } };
+  }
+  override initialize(config: Record<string, Json>, task: LoomTask): TaskResult {
+    calls.push({ task: task.taskName, config, fields: task.fields });
+    return { status: 'ok' };
+  }
+  override async start(config: Record<string, Json>, task: LoomTask): Promise<TaskResult> {
+    calls.push({ task: task.taskName, config, fields: task.fields });
+    return { status: 'ok', result: { pid: 123 } };
+  }
+  override stop(config: Record<string, Json>, task: LoomTask): TaskResult {
+    calls.push({ task: task.taskName, config, fields: task.fields });
+    return { status: 'ok' };
+  }
+  override remove(config: Record<string, Json>, task: LoomTask): TaskResult {
+    calls.push({ task: task.taskName, config, fields: task.fields });
+    return { status: 'ok' };
+  }
+}
+
+const cloud = loomOperations(Cloud);
+const shell = loomOperations(Shell);
+
+describe('Loom provider', () => {
+  test('create runs create then confirm; each result is stored and handed on as config', async () => {
+    calls.length = 0;
+    const vm = new FakeInstance('vm', { flavor: 'm1.small' });
+    assert.equal(await vm.run(cloud, 'create', { region: 'east' }), undefined);
+    assert.deepEqual(
+      calls.map((c) => c.task),
+      ['CREATE', 'CONFIRM'],
+    );
+    assert.deepEqual(calls[0]!.config, {});
+    assert.deepEqual(calls[0]!.fields, { region: 'east' });
+    assert.deepEqual(calls[1]!.config, { providerid: 'vm-42', 'ssh-auth': { user: 'root', password: 'pw' } });
+    assert.deepEqual(vm.saved.loom, {
+      providerid: 'vm-42',
+      'ssh-auth': { user: 'root', password: 'pw' },
+      ipaddress: '10.1.2.3',
+    });
+    assert.equal(vm.saved.loom_progress, undefined);
+    // Text the plugin wrote and captured output go to the logger.
+    assert.ok(vm.logs.includes('info: requesting a m1.small machine'));
+    assert.ok(vm.logs.includes('info: machine is up'));
+    assert.ok(vm.logs.includes('info: Cloud: CREATE'));
+  });
+
+  test('a retried create does not run the tasks already done', async () => {
+    calls.length = 0;
+    Cloud.confirmFailures = 1;
+    const vm = new FakeInstance('vm', { flavor: 'm1.small' });
+    const error = await vm.run(cloud, 'create');
+    assert.ok(error instanceof RecoverableError);
+    assert.deepEqual(vm.saved.loom_progress, {
+      operation: 'cloudify.interfaces.lifecycle.create',
+      done: ['create'],
+    });
+    assert.equal(await vm.run(cloud, 'create'), undefined);
+    assert.deepEqual(
+      calls.map((c) => c.task),
+      ['CREATE', 'CONFIRM', 'CONFIRM'],
+    );
+    assert.equal(calls[2]!.config.providerid, 'vm-42');
+  });
+
+  test('delete runs delete with the stored values, then forgets them', async () => {
+    calls.length = 0;
+    const vm = new FakeInstance('vm');
+    await vm.run(cloud, 'create');
+    assert.equal(await vm.run(cloud, 'delete'), undefined);
+    assert.equal(calls[2]!.task, 'DELETE');
+    assert.equal(calls[2]!.config.providerid, 'vm-42');
+    assert.equal(vm.saved.loom, undefined);
+    assert.deepEqual(Object.keys(cloud).sort(), ['create', 'delete']);
+  });
+});
+
+describe('Loom automator', () => {
+  test('task order across the lifecycle, with the host results and earlier ones flowing as config', async () => {
+    calls.length = 0;
+    const vm = new FakeInstance('vm');
+    await vm.run(cloud, 'create');
+    calls.length = 0;
+    const app = new FakeInstance('app', {}, vm);
+    for (const op of ['create', 'configure', 'start', 'stop', 'delete']) {
+      assert.equal(await app.run(shell, op, { script: `${op}.sh` }), undefined, op);
+    }
+    assert.deepEqual(
+      calls.map((c) => c.task),
+      ['BOOTSTRAP', 'INSTALL', 'CONFIGURE', 'INITIALIZE', 'START', 'STOP', 'REMOVE'],
+    );
+    const host = { providerid: 'vm-42', 'ssh-auth': { user: 'root', password: 'pw' }, ipaddress: '10.1.2.3' };
+    assert.deepEqual(calls[0]!.config, host);
+    assert.deepEqual(calls[0]!.fields, { script: 'create.sh' });
+    assert.deepEqual(calls[1]!.config, { ...host, bootstrapped: true });
+    // The instance's own values win over the host's.
+    assert.deepEqual(calls[2]!.config, {
+      ...host,
+      bootstrapped: true,
+      version: '1.0',
+      ipaddress: '192.168.0.9',
+    });
+    assert.equal(calls[4]!.config.port, 8080);
+    assert.equal(calls[5]!.config.pid, 123);
+    assert.equal(calls[6]!.config.pid, 123);
+    // Only the instance's own results are stored on it; they are gone after remove.
+    assert.equal(app.saved.loom, undefined);
+    assert.ok(app.logs.includes('error: warning: no cache'));
+    assert.ok(app.logs.includes('error: apt: 1 warning'));
+    assert.deepEqual(Object.keys(shell).sort(), ['configure', 'create', 'delete', 'start', 'stop']);
+  });
+
+  test('without host access, only the instance’s own results flow', async () => {
+    calls.length = 0;
+    const app = new FakeInstance('app');
+    await app.run(shell, 'create');
+    assert.deepEqual(calls[0]!.config, {});
+    assert.deepEqual(calls[1]!.config, { bootstrapped: true });
+    assert.deepEqual(app.saved.loom, { bootstrapped: true, version: '1.0', ipaddress: '192.168.0.9' });
+  });
+
+  test('tasks not implemented succeed without doing anything', async () => {
+    class Quiet extends Automator {}
+    const app = new FakeInstance('app');
+    const quiet = loomOperations(Quiet);
+    for (const op of ['create', 'configure', 'start', 'stop', 'delete'])
+      assert.equal(await app.run(quiet, op), undefined);
+    assert.equal(quiet.create.resumable, false);
+    assert.equal(loomOperations(Quiet, { resumable: true }).create.resumable, true);
+  });
+});
+
+describe('Loom failures', () => {
+  test('a failed status is a NonRecoverableError with the message; later tasks do not run', async () => {
+    calls.length = 0;
+    class Broken extends Automator {
+      override bootstrap(): TaskResult {
+        calls.push({ task: 'BOOTSTRAP', config: {}, fields: {} });
+        return {
+          status: 'failed',
+          message: 'cookbook download failed',
+          result: { attempt: 1 },
+          stderr: '404',
+        };
+      }
+      override install(): TaskResult {
+        calls.push({ task: 'INSTALL', config: {}, fields: {} });
+        return { status: 'ok' };
+      }
+    }
+    const app = new FakeInstance('app');
+    const error = await app.run(loomOperations(Broken), 'create');
+    assert.ok(error instanceof NonRecoverableError);
+    assert.equal(error.message, 'cookbook download failed');
+    assert.deepEqual(error.causes, [{ type: 'stderr', message: '404' }]);
+    assert.deepEqual(
+      calls.map((c) => c.task),
+      ['BOOTSTRAP'],
+    );
+    assert.deepEqual(app.saved.loom, { attempt: 1 }, 'what it reported is kept');
+  });
+
+  test('a failed status without a message names the plugin and the task', async () => {
+    class Silent extends Provider {
+      create(): TaskResult {
+        return { status: 'failed' };
+      }
+      confirm(): TaskResult {
+        return { status: 'ok' };
+      }
+      delete(): TaskResult {
+        return { status: 'ok' };
+      }
+    }
+    const error = await new FakeInstance('vm').run(loomOperations(Silent), 'create');
+    assert.ok(error instanceof NonRecoverableError);
+    assert.equal(error.message, 'Silent create failed');
+  });
+
+  test('a result without a valid status, a thrown error, and a class that is not a Loom plugin', async () => {
+    class Sloppy extends Automator {
+      override install(): TaskResult {
+        return { ok: true } as unknown as TaskResult;
+      }
+      override start(): TaskResult {
+        throw new TypeError('bug');
+      }
+    }
+    const app = new FakeInstance('app');
+    const sloppy = loomOperations(Sloppy);
+    const invalid = await app.run(sloppy, 'create');
+    assert.ok(invalid instanceof NonRecoverableError);
+    assert.match(invalid.message, /Sloppy install returned \{"ok":true\}, not \{ status/);
+    const thrown = await app.run(sloppy, 'start');
+    assert.ok(thrown instanceof TypeError, 'thrown errors pass through for the engine to retry');
+    assert.throws(
+      () => loomOperations(class NotLoom {} as never),
+      /NotLoom extends neither Provider nor Automator/,
+    );
+  });
+});

@@ -1,0 +1,1057 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  AllowedPattern,
+  AllowedValues,
+  Custom,
+  checkSchema,
+  type Json,
+  Length,
+  NonRecoverableError,
+  type OperationContext,
+  OperationRetry,
+  PropertiesError,
+  type PropertiesOf,
+  type PropertiesSchema,
+  type PropertyDiff,
+  Range,
+  RecoverableError,
+  Resource,
+  type ResourceDefinition,
+  type ResourceState,
+  resourceOperations,
+  type TemplateDiff,
+  type Token,
+  UpdateReplace,
+  validateProperties,
+} from '../src/index.js';
+
+// ---------------------------------------------------------------------------------------------
+// A tiny stand-in for the engine: one node instance whose runtime properties are kept between
+// runs of its operations, saved on update() and when an operation ends (done, retry or failure).
+
+type Op = (ctx: OperationContext, inputs: Record<string, Json>) => unknown;
+
+interface RunResult {
+  outcome: 'ok' | 'retry' | 'failed';
+  error?: unknown;
+  retry?: { message: string; after: number | undefined };
+  logs: string[];
+}
+
+class FakeInstance {
+  saved: Record<string, Json> = {};
+  updates = 0;
+  logs: string[] = [];
+  retryNumber = 0;
+
+  constructor(
+    public properties: Record<string, Json> = {},
+    readonly type = 'test.nodes.Server',
+  ) {}
+
+  context(): OperationContext {
+    const runtimeProperties = structuredClone(this.saved);
+    const log = (level: string) => (m: string) => this.logs.push(`${level}: ${m}`);
+    return {
+      deployment: { id: 'dep' },
+      execution: { id: 'exec', workflow: 'install' },
+      blueprint: { dir: '.' },
+      node: {
+        id: 'server',
+        name: 'server',
+        type: this.type,
+        typeHierarchy: [this.type],
+        properties: this.properties,
+      },
+      instance: {
+        id: 'server_1',
+        node: 'server',
+        index: 1,
+        state: 'creating',
+        hostId: null,
+        containedIn: null,
+        runtimeProperties,
+        update: async () => {
+          this.updates++;
+          this.saved = structuredClone(runtimeProperties);
+        },
+      },
+      operation: {
+        name: 'cloudify.interfaces.lifecycle.create',
+        retryNumber: this.retryNumber,
+        maxRetries: -1,
+        retry(message: string, afterSeconds?: number): never {
+          throw new OperationRetry(message, afterSeconds);
+        },
+      },
+      logger: { debug: log('debug'), info: log('info'), warning: log('warning'), error: log('error') },
+      signal: new AbortController().signal,
+    } as unknown as OperationContext;
+  }
+
+  /** Runs an operation as the engine would; `crash` drops what was not saved by update(). */
+  async run(op: Op, inputs: Record<string, Json> = {}, crash = false): Promise<RunResult> {
+    const before = this.logs.length;
+    const ctx = this.context();
+    let result: RunResult;
+    try {
+      await op(ctx, inputs);
+      result = { outcome: 'ok', logs: [] };
+    } catch (error) {
+      result =
+        error instanceof OperationRetry
+          ? { outcome: 'retry', retry: { message: error.message, after: error.after }, logs: [] }
+          : { outcome: 'failed', error, logs: [] };
+    }
+    if (!crash) this.saved = structuredClone(ctx.instance.runtimeProperties);
+    this.retryNumber = result.outcome === 'ok' ? 0 : this.retryNumber + 1;
+    result.logs = this.logs.slice(before);
+    return result;
+  }
+
+  /** Runs until the operation stops asking for a retry; returns every result. */
+  async runToEnd(op: Op, inputs: Record<string, Json> = {}, limit = 20): Promise<RunResult[]> {
+    const results: RunResult[] = [];
+    for (let i = 0; i < limit; i++) {
+      const r = await this.run(op, inputs);
+      results.push(r);
+      if (r.outcome !== 'retry') return results;
+    }
+    throw new Error('still retrying');
+  }
+
+  get heat(): { state?: ResourceState; properties?: Record<string, Json>; pending?: Record<string, Json> } {
+    return (this.saved.heat ?? {}) as never;
+  }
+}
+
+function failed(r: RunResult): Error {
+  assert.equal(r.outcome, 'failed', `expected a failure, got ${r.outcome}`);
+  return r.error as Error;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A resource with slow actions: each check*Complete answers false `polls` times before true.
+
+const serverSchema = {
+  name: { type: 'string', description: 'Server name', required: true, updateAllowed: true },
+  flavor: {
+    type: 'string',
+    default: 'small',
+    updateAllowed: true,
+    constraints: [AllowedValues(['small', 'large'])],
+  },
+  image: { type: 'string', required: true },
+  metadata: { type: 'map', default: {}, updateAllowed: true },
+} satisfies PropertiesSchema;
+
+type ServerProps = PropertiesOf<typeof serverSchema>;
+
+interface Journal {
+  calls: string[];
+  tokens: Json[];
+  polls: number;
+  seen: {
+    snippet?: ResourceDefinition;
+    templateDiff?: TemplateDiff;
+    propertyDiff?: PropertyDiff;
+    old?: ServerProps;
+  };
+}
+
+let journal: Journal;
+let nextId = 0;
+
+function reset(polls = 0, ids = true): void {
+  journal = { calls: [], tokens: [], polls, seen: {} };
+  if (ids) nextId = 0;
+}
+
+function pollsLeft(key: string): boolean {
+  const count = journal.calls.filter((c) => c === key).length;
+  return count > journal.polls;
+}
+
+class Server extends Resource<ServerProps> {
+  static override properties = serverSchema;
+  static override attributes = { address: 'The IP address', flavor: 'The flavor it runs' };
+  static override pollInterval = 2;
+
+  override async handleCreate(): Promise<Token> {
+    journal.calls.push(
+      `handleCreate ${this.properties.name}/${this.properties.flavor}/${this.properties.image}`,
+    );
+    this.resourceId = `srv-${++nextId}`;
+    return { id: this.resourceId, started: 'now' };
+  }
+
+  override checkCreateComplete(token: Json): boolean {
+    journal.calls.push('checkCreate');
+    journal.tokens.push(token);
+    return pollsLeft('checkCreate');
+  }
+
+  override handleUpdate(
+    snippet: ResourceDefinition,
+    templateDiff: TemplateDiff,
+    propertyDiff: PropertyDiff,
+  ): Token {
+    journal.calls.push('handleUpdate');
+    journal.seen = { snippet, templateDiff, propertyDiff, old: structuredClone(this.properties) };
+    return `update-${this.resourceId}`;
+  }
+
+  override checkUpdateComplete(token: Json): boolean {
+    journal.calls.push('checkUpdate');
+    journal.tokens.push(token);
+    return pollsLeft('checkUpdate');
+  }
+
+  override handleSuspend(): Token {
+    journal.calls.push('handleSuspend');
+    return 'suspending';
+  }
+
+  override checkSuspendComplete(token: Json): boolean {
+    journal.calls.push('checkSuspend');
+    journal.tokens.push(token);
+    return pollsLeft('checkSuspend');
+  }
+
+  override handleResume(): Token {
+    journal.calls.push('handleResume');
+    return 'resuming';
+  }
+
+  override checkResumeComplete(token: Json): boolean {
+    journal.calls.push('checkResume');
+    journal.tokens.push(token);
+    return pollsLeft('checkResume');
+  }
+
+  override handleDelete(): Token {
+    journal.calls.push(`handleDelete ${this.resourceId} ${this.properties.name}`);
+    return `delete-${this.resourceId}`;
+  }
+
+  override handleSnapshotDelete(state: ResourceState): Token {
+    journal.calls.push(`handleSnapshotDelete ${this.resourceId} ${state.action}_${state.status}`);
+    return `snapshot-${this.resourceId}`;
+  }
+
+  override checkDeleteComplete(token: Json): boolean {
+    journal.calls.push('checkDelete');
+    journal.tokens.push(token);
+    return pollsLeft('checkDelete');
+  }
+
+  override resolveAttribute(name: string): Json | undefined {
+    if (name === 'address') return `10.0.0.${this.resourceId?.slice(4)}`;
+    if (name === 'flavor') return this.properties.flavor;
+    return undefined;
+  }
+}
+
+const ops = resourceOperations(Server);
+// use_external_resource is what every node inherits from cloudify.nodes.Root: not the resource's business.
+const good = { name: 'web', image: 'ubuntu', use_external_resource: false };
+
+async function created(props: Record<string, Json> = good): Promise<FakeInstance> {
+  reset();
+  const instance = new FakeInstance(props);
+  const [r] = await instance.runToEnd(ops.create);
+  assert.equal(r!.outcome, 'ok');
+  reset(0, false);
+  return instance;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('properties schema', () => {
+  test('each type is checked and converted as Heat does', async () => {
+    const schema = {
+      s: { type: 'string' },
+      sn: { type: 'string' },
+      i: { type: 'integer' },
+      n: { type: 'number' },
+      b: { type: 'boolean' },
+      m: { type: 'map' },
+      l: { type: 'list' },
+    } satisfies PropertiesSchema;
+    const ok = await validateProperties(schema, {
+      s: 'x',
+      sn: 42,
+      i: '7',
+      n: '2.5',
+      b: 'TRUE',
+      m: { a: 1 },
+      l: [1],
+    });
+    assert.deepEqual(ok.problems, []);
+    assert.deepEqual(ok.values, { s: 'x', sn: '42', i: 7, n: 2.5, b: true, m: { a: 1 }, l: [1] });
+    const bad = await validateProperties(schema, {
+      s: [1],
+      sn: {},
+      i: 7.5,
+      n: 'abc',
+      b: 'maybe',
+      m: [1],
+      l: 'a,b',
+    });
+    assert.deepEqual(
+      bad.problems.map((p) => `${p.path}: ${p.message}`),
+      [
+        's: [1] is not a string',
+        'sn: {} is not a string',
+        'i: 7.5 is not an integer',
+        'n: "abc" is not a number',
+        'b: "maybe" is not a boolean',
+        'm: [1] is not a map',
+        'l: "a,b" is not a list',
+      ],
+    );
+  });
+
+  test('required, defaults (copied, nested ones too) and null as missing', async () => {
+    const schema = {
+      name: { type: 'string', required: true },
+      size: { type: 'integer', default: 1, required: true },
+      tags: { type: 'list', default: ['a'] },
+      opts: { type: 'map', schema: { retries: { type: 'integer', default: 3 }, mode: { type: 'string' } } },
+      optional: { type: 'string' },
+    } satisfies PropertiesSchema;
+    const missing = await validateProperties(schema, { name: null });
+    assert.deepEqual(
+      missing.problems.map((p) => `${p.path}: ${p.message}`),
+      ['name: is required'],
+    );
+    const { values, problems } = await validateProperties(schema, { name: 'x', opts: { mode: 'fast' } });
+    assert.deepEqual(problems, []);
+    assert.deepEqual(values, { name: 'x', size: 1, tags: ['a'], opts: { retries: 3, mode: 'fast' } });
+    (values.tags as Json[]).push('b');
+    assert.deepEqual(schema.tags.default, ['a']);
+  });
+
+  test('AllowedPattern matches the whole string; a description replaces the message', async () => {
+    const schema = {
+      foo: { type: 'string', constraints: [AllowedPattern('(Ba[rc]?)+')] },
+      bar: { type: 'string', constraints: [AllowedPattern(/[a-z]+/i, 'letters only')] },
+    } satisfies PropertiesSchema;
+    assert.deepEqual((await validateProperties(schema, { foo: 'BarBacBa', bar: 'aBc' })).problems, []);
+    const { problems } = await validateProperties(schema, { foo: 'BarX', bar: 'a1' });
+    assert.deepEqual(
+      problems.map((p) => `${p.path}: ${p.message}`),
+      ['foo: "BarX" does not match pattern "(Ba[rc]?)+"', 'bar: letters only'],
+    );
+  });
+
+  test('AllowedValues on scalars and on each item of a list', async () => {
+    const schema = {
+      size: { type: 'string', constraints: [AllowedValues(['s', 'm'])] },
+      port: { type: 'integer', constraints: [AllowedValues([80, 443])] },
+      zones: { type: 'list', constraints: [AllowedValues(['a', 'b'])] },
+    } satisfies PropertiesSchema;
+    assert.deepEqual(
+      (await validateProperties(schema, { size: 'm', port: '443', zones: ['a', 'b'] })).problems,
+      [],
+    );
+    const { problems } = await validateProperties(schema, { size: 'xl', port: 8080, zones: ['a', 'c'] });
+    assert.deepEqual(
+      problems.map((p) => `${p.path}: ${p.message}`),
+      [
+        'size: "xl" is not one of ["s", "m"]',
+        'port: 8080 is not one of [80, 443]',
+        'zones[1]: "c" is not one of ["a", "b"]',
+      ],
+    );
+  });
+
+  test('Length on strings, lists and maps; Range on numbers', async () => {
+    const schema = {
+      name: { type: 'string', constraints: [Length({ min: 2, max: 4 })] },
+      list: { type: 'list', constraints: [Length({ min: 1 })] },
+      map: { type: 'map', constraints: [Length({ max: 1, description: "don't go crazy" })] },
+      count: { type: 'integer', constraints: [Range({ min: 5, max: 10 })] },
+      ratio: { type: 'number', constraints: [Range({ max: 1 })] },
+    } satisfies PropertiesSchema;
+    const fine = await validateProperties(schema, {
+      name: 'abcd',
+      list: [1],
+      map: { a: 1 },
+      count: 5,
+      ratio: 0.5,
+    });
+    assert.deepEqual(fine.problems, []);
+    const { problems } = await validateProperties(schema, {
+      name: 'abcde',
+      list: [],
+      map: { a: 1, b: 2 },
+      count: 11,
+      ratio: 1.5,
+    });
+    assert.deepEqual(
+      problems.map((p) => `${p.path}: ${p.message}`),
+      [
+        'name: length 5 is not between 2 and 4',
+        'list: length 0 is not at least 1',
+        "map: don't go crazy",
+        'count: 11 is not between 5 and 10',
+        'ratio: 1.5 is not at most 1',
+      ],
+    );
+  });
+
+  test('Custom constraints, synchronous, asynchronous or throwing', async () => {
+    const schema = {
+      even: { type: 'integer', constraints: [Custom((v) => (v as number) % 2 === 0, 'must be even')] },
+      flavor: { type: 'string', constraints: [Custom(async (v) => v === 'm1.small', 'no such flavor')] },
+      odd: {
+        type: 'string',
+        constraints: [
+          Custom(() => {
+            throw new Error('lookup failed');
+          }, 'cannot check'),
+        ],
+      },
+    } satisfies PropertiesSchema;
+    assert.deepEqual(
+      (await validateProperties(schema, { even: 4, flavor: 'm1.small' })).problems.map((p) => p.message),
+      [],
+    );
+    const { problems } = await validateProperties(schema, { even: 3, flavor: 'huge', odd: 'x' });
+    assert.deepEqual(
+      problems.map((p) => `${p.path}: ${p.message}`),
+      ['even: must be even', 'flavor: no such flavor', 'odd: cannot check (lookup failed)'],
+    );
+  });
+
+  test('nested map and list schemas report paths into the value', async () => {
+    const schema = {
+      network: {
+        type: 'map',
+        required: true,
+        schema: {
+          name: { type: 'string', required: true },
+          ports: {
+            type: 'list',
+            schema: {
+              type: 'map',
+              schema: {
+                number: { type: 'integer', required: true, constraints: [Range({ min: 1, max: 65535 })] },
+                protocol: { type: 'string', default: 'tcp', constraints: [AllowedValues(['tcp', 'udp'])] },
+              },
+            },
+          },
+        },
+      },
+      names: { type: 'list', schema: { type: 'string', constraints: [Length({ max: 3 })] } },
+    } satisfies PropertiesSchema;
+    const ok = await validateProperties(schema, {
+      network: { name: 'n', ports: [{ number: 80 }, { number: '53', protocol: 'udp' }] },
+      names: ['a', 'bc'],
+    });
+    assert.deepEqual(ok.problems, []);
+    assert.deepEqual(ok.values.network, {
+      name: 'n',
+      ports: [
+        { number: 80, protocol: 'tcp' },
+        { number: 53, protocol: 'udp' },
+      ],
+    });
+    const { problems } = await validateProperties(schema, {
+      network: { ports: [{ number: 0 }, { protocol: 'icmp', extra: true }, 'x'] },
+      names: ['abcd'],
+    });
+    assert.deepEqual(
+      problems.map((p) => `${p.path}: ${p.message}`),
+      [
+        'network.name: is required',
+        'network.ports[0].number: 0 is not between 1 and 65535',
+        'network.ports[1].number: is required',
+        'network.ports[1].protocol: "icmp" is not one of ["tcp", "udp"]',
+        'network.ports[1].extra: unknown property',
+        'network.ports[2]: "x" is not a map',
+        'names[0]: length 4 is not at most 3',
+      ],
+    );
+  });
+
+  test('unknown top-level properties are left out, or errors when asked; reserved names are never reported', async () => {
+    const schema = { a: { type: 'string' } } satisfies PropertiesSchema;
+    const strict = await validateProperties(
+      schema,
+      { a: 'x', b: 1, deletion_policy: 'Retain' },
+      { unknown: 'error', reserved: ['deletion_policy'] },
+    );
+    assert.deepEqual(
+      strict.problems.map((p) => `${p.path}: ${p.message}`),
+      ['b: unknown property'],
+    );
+    const loose = await validateProperties(schema, { a: 'x', use_external_resource: false });
+    assert.deepEqual(loose, { values: { a: 'x' }, problems: [] });
+  });
+
+  test('a broken schema is found: constraints on the wrong type, bad bounds, bad patterns', () => {
+    const problems = checkSchema({
+      a: { type: 'string', constraints: [Range({ min: 1 })] },
+      b: { type: 'map', constraints: [AllowedValues([1])] },
+      c: { type: 'integer', constraints: [Range({ min: 5, max: 1 })] },
+      d: { type: 'string', constraints: [AllowedPattern('(')] },
+      e: { type: 'list', schema: { type: 'boolean', constraints: [Length({ max: 1 })] } },
+      f: { type: 'widget' } as never,
+    });
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['a', 'b', 'c', 'd', 'e[*]', 'f'],
+    );
+    assert.match(problems[0]!.message, /Range does not apply to a string property/);
+  });
+
+  test('every problem is reported at once before create, and nothing is created', async () => {
+    reset();
+    const instance = new FakeInstance({
+      name: 5,
+      flavor: 'huge',
+      metadata: 'x',
+      colour: 'red',
+      deletion_policy: 'Keep',
+    });
+    const error = failed(
+      await instance.run(resourceOperations(Server, { unknownProperties: 'error' }).create),
+    );
+    assert.ok(error instanceof PropertiesError);
+    assert.ok(error instanceof NonRecoverableError);
+    assert.deepEqual(
+      error.problems.map((p) => `${p.path}: ${p.message}`),
+      [
+        'flavor: "huge" is not one of ["small", "large"]',
+        'image: is required',
+        'metadata: "x" is not a map',
+        'colour: unknown property',
+        'deletion_policy: must be one of Delete, Retain, Snapshot',
+      ],
+    );
+    for (const problem of error.problems)
+      assert.ok(error.message.includes(`${problem.path}: ${problem.message}`));
+    assert.match(error.message, /invalid properties for Server server_1: 5 problems/);
+    assert.equal(error.causes.length, 5);
+    assert.deepEqual(journal.calls, []);
+    assert.deepEqual(instance.saved, {}, 'no bookkeeping is left behind');
+  });
+
+  test('an invalid schema fails create as a plugin bug', async () => {
+    class Broken extends Resource {
+      static override properties: PropertiesSchema = {
+        a: { type: 'boolean', constraints: [Length({ max: 1 })] },
+      };
+      override handleCreate(): Token {
+        return undefined;
+      }
+    }
+    const error = failed(await new FakeInstance({}).run(resourceOperations(Broken).create));
+    assert.ok(error instanceof NonRecoverableError);
+    assert.match(
+      error.message,
+      /Broken has an invalid properties schema.*\n {2}a: Length does not apply to a boolean/,
+    );
+  });
+});
+
+describe('create', () => {
+  test('async completion: handleCreate once, then polls with the stored token on the engine timer', async () => {
+    reset(2);
+    const instance = new FakeInstance(good);
+    const first = await instance.run(ops.create);
+    assert.equal(first.outcome, 'retry');
+    assert.deepEqual(first.retry, { message: 'waiting for Server to be created', after: 2 });
+    assert.ok(first.logs.includes('info: creating Server server_1'));
+    // The token and the resource id were saved before the first poll.
+    assert.deepEqual(instance.heat.pending, {
+      action: 'CREATE',
+      phase: 'polling',
+      token: { id: 'srv-1', started: 'now' },
+    });
+    assert.equal(instance.saved.resource_id, 'srv-1');
+    assert.deepEqual(instance.heat.state, { action: 'CREATE', status: 'IN_PROGRESS' });
+    assert.ok(instance.updates >= 2);
+
+    const second = await instance.run(ops.create);
+    assert.equal(second.outcome, 'retry');
+    const third = await instance.run(ops.create);
+    assert.equal(third.outcome, 'ok');
+    assert.deepEqual(journal.calls, [
+      'handleCreate web/small/ubuntu',
+      'checkCreate',
+      'checkCreate',
+      'checkCreate',
+    ]);
+    assert.deepEqual(journal.tokens, [
+      { id: 'srv-1', started: 'now' },
+      { id: 'srv-1', started: 'now' },
+      { id: 'srv-1', started: 'now' },
+    ]);
+    assert.deepEqual(instance.heat.state, { action: 'CREATE', status: 'COMPLETE' });
+    assert.equal(instance.heat.pending, undefined);
+    // The validated properties (defaults applied) are kept for update's diff.
+    assert.deepEqual(instance.heat.properties, {
+      name: 'web',
+      flavor: 'small',
+      image: 'ubuntu',
+      metadata: {},
+    });
+    // Attributes were written for get_attribute.
+    assert.equal(instance.saved.address, '10.0.0.1');
+    assert.equal(instance.saved.flavor, 'small');
+    assert.ok(third.logs.includes('info: Server created (resource id srv-1)'));
+  });
+
+  test('polling survives a crash: only what update() saved is needed', async () => {
+    reset(1);
+    const instance = new FakeInstance(good);
+    const first = await instance.run(ops.create, {}, true);
+    assert.equal(first.outcome, 'retry');
+    const again = await instance.run(ops.create);
+    assert.equal(again.outcome, 'ok');
+    assert.equal(journal.calls.filter((c) => c.startsWith('handleCreate')).length, 1);
+  });
+
+  test('a handleCreate interrupted by a crash runs again, with a warning', async () => {
+    reset();
+    class Crashy extends Resource {
+      static override properties: PropertiesSchema = {};
+      static crashes = 1;
+      override handleCreate(): Token {
+        journal.calls.push('handleCreate');
+        if (Crashy.crashes-- > 0) throw new Error('process died');
+        return 'ok';
+      }
+    }
+    const crashy = resourceOperations(Crashy);
+    const instance = new FakeInstance({});
+    await instance.run(crashy.create, {}, true);
+    assert.equal(instance.heat.pending?.phase, 'handling');
+    const r = await instance.run(crashy.create);
+    assert.equal(r.outcome, 'ok');
+    assert.ok(r.logs.some((l) => /warning: an earlier handleCreate of Crashy was interrupted/.test(l)));
+    assert.deepEqual(journal.calls, ['handleCreate', 'handleCreate']);
+  });
+
+  test('a failed handleCreate marks CREATE FAILED and the next run creates again', async () => {
+    reset();
+    let fail = true;
+    class Flaky extends Resource {
+      override handleCreate(): Token {
+        journal.calls.push('handleCreate');
+        if (fail) throw new RecoverableError('quota busy');
+        return null;
+      }
+    }
+    const flaky = resourceOperations(Flaky);
+    const instance = new FakeInstance({});
+    const r = failed(await instance.run(flaky.create));
+    assert.ok(r instanceof RecoverableError);
+    assert.deepEqual(instance.heat.state, { action: 'CREATE', status: 'FAILED', reason: 'quota busy' });
+    fail = false;
+    assert.equal((await instance.run(flaky.create)).outcome, 'ok');
+    assert.deepEqual(journal.calls, ['handleCreate', 'handleCreate']);
+  });
+
+  test('a check that throws a recoverable error keeps the token; a non-recoverable one drops it', async () => {
+    reset();
+    let error: Error = new RecoverableError('API timeout');
+    class Checky extends Resource {
+      override handleCreate(): Token {
+        journal.calls.push('handleCreate');
+        return 'tok';
+      }
+      override checkCreateComplete(token: Json): boolean {
+        journal.tokens.push(token);
+        throw error;
+      }
+    }
+    const checky = resourceOperations(Checky);
+    const instance = new FakeInstance({});
+    failed(await instance.run(checky.create));
+    assert.equal(instance.heat.pending?.token, 'tok');
+    error = new NonRecoverableError('ERROR state');
+    failed(await instance.run(checky.create));
+    assert.equal(instance.heat.pending, undefined);
+    assert.deepEqual(instance.heat.state, { action: 'CREATE', status: 'FAILED', reason: 'ERROR state' });
+    assert.deepEqual(journal.calls, ['handleCreate']);
+    assert.deepEqual(journal.tokens, ['tok', 'tok']);
+  });
+
+  test('running create again on a created resource does nothing', async () => {
+    const instance = await created();
+    const r = await instance.run(ops.create);
+    assert.equal(r.outcome, 'ok');
+    assert.deepEqual(journal.calls, []);
+    assert.ok(r.logs.includes('info: Server server_1 already exists; nothing to create'));
+  });
+});
+
+describe('update', () => {
+  test('in place when every changed property is updateAllowed, polling checkUpdateComplete', async () => {
+    const instance = await created({ ...good, metadata: { a: '1' } });
+    journal.polls = 1;
+    instance.properties = { name: 'web2', image: 'ubuntu', flavor: 'large' };
+    const first = await instance.run(ops.update);
+    assert.equal(first.outcome, 'retry');
+    assert.deepEqual(first.retry, { message: 'waiting for Server to be updated', after: 2 });
+    assert.ok(first.logs.includes('info: updating Server server_1 in place: name, flavor, metadata'));
+    const second = await instance.run(ops.update);
+    assert.equal(second.outcome, 'ok');
+    assert.deepEqual(journal.calls, ['handleUpdate', 'checkUpdate', 'checkUpdate']);
+    assert.deepEqual(journal.tokens, ['update-srv-1', 'update-srv-1']);
+    const next = { name: 'web2', flavor: 'large', image: 'ubuntu', metadata: {} };
+    // As in Heat, handleUpdate sees the old properties as this.properties and the changes in its arguments.
+    assert.deepEqual(journal.seen.old, {
+      name: 'web',
+      flavor: 'small',
+      image: 'ubuntu',
+      metadata: { a: '1' },
+    });
+    assert.deepEqual(journal.seen.propertyDiff, { name: 'web2', flavor: 'large', metadata: {} });
+    assert.deepEqual(journal.seen.templateDiff, { properties: next });
+    assert.deepEqual(journal.seen.snippet, { type: 'test.nodes.Server', properties: next });
+    assert.deepEqual(instance.heat.properties, next);
+    assert.deepEqual(instance.heat.state, { action: 'UPDATE', status: 'COMPLETE' });
+    assert.equal(instance.saved.resource_id, 'srv-1');
+    assert.equal(instance.saved.flavor, 'large', 'attributes refreshed');
+  });
+
+  test('new properties can come from the `properties` input; a removed property is null in the diff', async () => {
+    class Loose extends Resource {
+      static override properties: PropertiesSchema = {
+        a: { type: 'string', updateAllowed: true },
+        b: { type: 'string', updateAllowed: true },
+      };
+      override handleCreate(): Token {
+        return undefined;
+      }
+      override handleUpdate(_s: ResourceDefinition, _t: TemplateDiff, diff: PropertyDiff): Token {
+        journal.seen.propertyDiff = diff;
+        return undefined;
+      }
+    }
+    reset();
+    const loose = resourceOperations(Loose);
+    const instance = new FakeInstance({ a: 'x', b: 'y' });
+    await instance.run(loose.create);
+    assert.equal((await instance.run(loose.update, { properties: { a: 'z' } })).outcome, 'ok');
+    assert.deepEqual(journal.seen.propertyDiff, { a: 'z', b: null });
+  });
+
+  test('nothing changed (properties outside the schema do not count): nothing to do', async () => {
+    const instance = await created();
+    instance.properties = { ...good, use_external_resource: true };
+    const r = await instance.run(ops.update);
+    assert.equal(r.outcome, 'ok');
+    assert.deepEqual(journal.calls, []);
+    assert.ok(r.logs.some((l) => l.includes('no property changed')));
+  });
+
+  test('replace when a changed property is not updateAllowed: delete the old, then create the new', async () => {
+    const instance = await created();
+    journal.polls = 1;
+    instance.properties = { ...good, image: 'debian', name: 'web3' };
+    const results = await instance.runToEnd(ops.update);
+    assert.deepEqual(
+      results.map((r) => r.retry?.message ?? r.outcome),
+      ['waiting for Server to be deleted', 'waiting for Server to be created', 'ok'],
+    );
+    assert.ok(
+      results[0]!.logs.includes(
+        'warning: replacing Server server_1: image cannot be updated in place; deleting the old resource, then creating a new one',
+      ),
+    );
+    assert.deepEqual(journal.calls, [
+      'handleDelete srv-1 web',
+      'checkDelete',
+      'checkDelete',
+      'handleCreate web3/small/debian',
+      'checkCreate',
+      'checkCreate',
+    ]);
+    assert.equal(instance.saved.resource_id, 'srv-2');
+    assert.equal(instance.saved.address, '10.0.0.2');
+    assert.deepEqual(instance.heat.properties, {
+      name: 'web3',
+      flavor: 'small',
+      image: 'debian',
+      metadata: {},
+    });
+    assert.deepEqual(instance.heat.state, { action: 'UPDATE', status: 'COMPLETE', reason: 'replaced' });
+    assert.ok(results[2]!.logs.includes('info: Server replaced'));
+  });
+
+  test('a replacement interrupted between delete and create does not delete twice', async () => {
+    const instance = await created();
+    instance.properties = { ...good, image: 'debian' };
+    // The delete finishes, and the hand-over to create is saved before handleCreate runs.
+    class Stop extends Error {}
+    const original = Server.prototype.handleCreate;
+    Server.prototype.handleCreate = () => {
+      throw new Stop('crash');
+    };
+    try {
+      await instance.run(ops.update, {}, true);
+    } finally {
+      Server.prototype.handleCreate = original;
+    }
+    assert.equal(instance.heat.pending?.action, 'CREATE');
+    assert.equal(instance.saved.resource_id, null);
+    const r = await instance.run(ops.update);
+    assert.equal(r.outcome, 'ok');
+    assert.deepEqual(journal.calls, [
+      'handleDelete srv-1 web',
+      'checkDelete',
+      'handleCreate web/small/debian',
+      'checkCreate',
+    ]);
+  });
+
+  test('handleUpdate may throw UpdateReplace; without a handleUpdate, updateAllowed changes replace too', async () => {
+    class Picky extends Server {
+      override handleUpdate(): Token {
+        journal.calls.push('handleUpdate');
+        throw new UpdateReplace('flavor change needs a rebuild');
+      }
+    }
+    reset();
+    const picky = resourceOperations(Picky);
+    const instance = new FakeInstance(good);
+    await instance.runToEnd(picky.create);
+    reset(0, false);
+    instance.properties = { ...good, flavor: 'large' };
+    const [r] = await instance.runToEnd(picky.update);
+    assert.equal(r!.outcome, 'ok');
+    assert.ok(
+      r!.logs.some((l) => l.includes('warning: replacing Picky server_1: flavor change needs a rebuild')),
+    );
+    assert.deepEqual(journal.calls, [
+      'handleUpdate',
+      'handleDelete srv-1 web',
+      'checkDelete',
+      'handleCreate web/large/ubuntu',
+      'checkCreate',
+    ]);
+
+    class Plain extends Resource {
+      static override properties: PropertiesSchema = { a: { type: 'string', updateAllowed: true } };
+      override handleCreate(): Token {
+        journal.calls.push('create');
+        return undefined;
+      }
+      override handleDelete(): Token {
+        journal.calls.push('delete');
+        return undefined;
+      }
+    }
+    reset();
+    const plain = resourceOperations(Plain);
+    const other = new FakeInstance({ a: '1' });
+    await other.run(plain.create);
+    other.properties = { a: '2' };
+    assert.equal((await other.run(plain.update)).outcome, 'ok');
+    assert.deepEqual(journal.calls, ['create', 'delete', 'create']);
+  });
+
+  test('invalid new properties are reported before anything changes', async () => {
+    const instance = await created();
+    instance.properties = { name: 'x', flavor: 'tiny' };
+    const error = failed(await instance.run(ops.update));
+    assert.ok(error instanceof PropertiesError);
+    assert.deepEqual(
+      error.problems.map((p) => p.path),
+      ['flavor', 'image'],
+    );
+    assert.deepEqual(journal.calls, []);
+  });
+
+  test('a resource that does not exist cannot be updated', async () => {
+    reset();
+    const error = failed(await new FakeInstance(good).run(ops.update));
+    assert.match(error.message, /cannot be updated: it does not exist/);
+  });
+});
+
+describe('delete and deletion policies', () => {
+  test('Delete: handleDelete, then checkDeleteComplete until done', async () => {
+    const instance = await created();
+    journal.polls = 1;
+    const results = await instance.runToEnd(ops.delete);
+    assert.deepEqual(
+      results.map((r) => r.retry?.message ?? r.outcome),
+      ['waiting for Server to be deleted', 'ok'],
+    );
+    assert.deepEqual(journal.calls, ['handleDelete srv-1 web', 'checkDelete', 'checkDelete']);
+    assert.deepEqual(journal.tokens, ['delete-srv-1', 'delete-srv-1']);
+    assert.deepEqual(instance.heat.state, { action: 'DELETE', status: 'COMPLETE' });
+    // Deleting again, or something never created, does nothing.
+    assert.equal((await instance.run(ops.delete)).outcome, 'ok');
+    assert.equal((await new FakeInstance(good).run(ops.delete)).outcome, 'ok');
+    assert.equal(journal.calls.length, 3);
+    // And it can be created again afterwards, as a new resource.
+    reset();
+    assert.equal((await instance.run(ops.create)).outcome, 'ok');
+    assert.equal(journal.calls[0], 'handleCreate web/small/ubuntu');
+  });
+
+  test('Retain: the resource is left in place and no handler runs', async () => {
+    const instance = await created({ ...good, deletion_policy: 'retain' });
+    const r = await instance.run(ops.delete);
+    assert.equal(r.outcome, 'ok');
+    assert.deepEqual(journal.calls, []);
+    assert.ok(r.logs.includes('info: retaining Server srv-1 (deletion policy Retain): it is left in place'));
+    assert.deepEqual(instance.heat.state, { action: 'DELETE', status: 'COMPLETE', reason: 'retained' });
+    assert.equal(instance.saved.resource_id, 'srv-1');
+  });
+
+  test('Snapshot: handleSnapshotDelete (with the state) instead of handleDelete, polled by checkDeleteComplete', async () => {
+    const instance = await created({ ...good, deletion_policy: 'Snapshot' });
+    journal.polls = 1;
+    const results = await instance.runToEnd(ops.delete);
+    assert.equal(results.length, 2);
+    assert.deepEqual(journal.calls, [
+      'handleSnapshotDelete srv-1 CREATE_COMPLETE',
+      'checkDelete',
+      'checkDelete',
+    ]);
+    assert.deepEqual(journal.tokens, ['snapshot-srv-1', 'snapshot-srv-1']);
+    assert.ok(
+      results[0]!.logs.includes('info: deleting Server srv-1 after a snapshot (deletion policy Snapshot)'),
+    );
+  });
+
+  test('the policy comes from the node, else the options, else the class', async () => {
+    class Kept extends Server {
+      static override deletionPolicy = 'Retain' as const;
+    }
+    const kept = await (async () => {
+      reset();
+      const i = new FakeInstance(good);
+      await i.runToEnd(resourceOperations(Kept).create);
+      reset(0, false);
+      return i;
+    })();
+    await kept.run(resourceOperations(Kept).delete);
+    assert.deepEqual(journal.calls, [], 'class default Retain');
+
+    const instance = await created();
+    await instance.runToEnd(resourceOperations(Server, { deletionPolicy: 'Snapshot' }).delete);
+    assert.match(journal.calls[0]!, /^handleSnapshotDelete/, 'options');
+
+    const node = await created({ ...good, deletion_policy: 'Delete' });
+    await node.runToEnd(resourceOperations(Kept).delete);
+    assert.match(journal.calls[0]!, /^handleDelete/, 'the node wins');
+  });
+
+  test('Snapshot on a resource without handleSnapshotDelete is a validation problem', async () => {
+    class NoSnap extends Resource {
+      override handleCreate(): Token {
+        return undefined;
+      }
+    }
+    const error = failed(
+      await new FakeInstance({ deletion_policy: 'Snapshot' }).run(resourceOperations(NoSnap).create),
+    );
+    assert.ok(error instanceof PropertiesError);
+    assert.deepEqual(
+      error.problems.map((p) => `${p.path}: ${p.message}`),
+      ['deletion_policy: Snapshot is not supported by NoSnap (it has no handleSnapshotDelete)'],
+    );
+  });
+
+  test('deleting while a create is still polling abandons it and deletes the resource', async () => {
+    reset(5);
+    const instance = new FakeInstance(good);
+    assert.equal((await instance.run(ops.create)).outcome, 'retry');
+    journal.polls = 0;
+    const r = await instance.run(ops.delete);
+    assert.equal(r.outcome, 'ok');
+    assert.ok(r.logs.some((l) => l.includes('abandoning the unfinished create of Server')));
+    assert.deepEqual(journal.calls.slice(-2), ['handleDelete srv-1 web', 'checkDelete']);
+  });
+});
+
+describe('suspend and resume', () => {
+  test('suspend then resume, each polled; repeated calls are no-ops', async () => {
+    const instance = await created();
+    journal.polls = 1;
+    const suspended = await instance.runToEnd(ops.suspend);
+    assert.deepEqual(
+      suspended.map((r) => r.retry?.message ?? r.outcome),
+      ['waiting for Server to be suspended', 'ok'],
+    );
+    assert.deepEqual(instance.heat.state, { action: 'SUSPEND', status: 'COMPLETE' });
+    assert.equal((await instance.run(ops.suspend)).outcome, 'ok');
+    const error = failed(await instance.run(ops.update));
+    assert.match(error.message, /is suspended; resume it before updating it/);
+    const resumed = await instance.runToEnd(ops.resume);
+    assert.deepEqual(
+      resumed.map((r) => r.retry?.message ?? r.outcome),
+      ['waiting for Server to be resumed', 'ok'],
+    );
+    assert.deepEqual(instance.heat.state, { action: 'RESUME', status: 'COMPLETE' });
+    const again = await instance.run(ops.resume);
+    assert.ok(again.logs.some((l) => l.includes('is not suspended; nothing to resume')));
+    assert.deepEqual(journal.calls, [
+      'handleSuspend',
+      'checkSuspend',
+      'checkSuspend',
+      'handleResume',
+      'checkResume',
+      'checkResume',
+    ]);
+    assert.deepEqual(journal.tokens, ['suspending', 'suspending', 'resuming', 'resuming']);
+  });
+
+  test('a resource that was never created cannot be suspended or resumed', async () => {
+    reset();
+    const instance = new FakeInstance(good);
+    assert.match(failed(await instance.run(ops.suspend)).message, /cannot be suspended: it does not exist/);
+    assert.match(failed(await instance.run(ops.resume)).message, /cannot be resumed: it does not exist/);
+  });
+});
+
+describe('attributes', () => {
+  test('resolveAttribute values are written into runtime properties, null when unknown', async () => {
+    class Attrs extends Resource {
+      static override attributes = { first: 'The first', second: 'Not known yet' };
+      value = 'one';
+      override handleCreate(): Token {
+        this.resourceId = 'a-1';
+        return undefined;
+      }
+      override resolveAttribute(name: string): Promise<Json | undefined> {
+        return Promise.resolve(name === 'first' ? `${this.resourceId}:${this.value}` : undefined);
+      }
+    }
+    const attrs = resourceOperations(Attrs, { refreshAttributes: false });
+    const instance = new FakeInstance({});
+    await instance.run(attrs.create);
+    assert.equal(instance.saved.first, undefined, 'not written when refreshAttributes is false');
+    assert.equal((await instance.run(attrs.attributes)).outcome, 'ok');
+    assert.equal(instance.saved.first, 'a-1:one');
+    assert.equal(instance.saved.second, null);
+    delete instance.saved.first;
+    await instance.run(attrs.attributes, { names: ['second'] });
+    assert.equal(instance.saved.first, undefined, 'only the names asked for');
+    assert.match(
+      failed(await instance.run(attrs.attributes, { names: ['third'] })).message,
+      /has no attribute third/,
+    );
+    assert.match(failed(await new FakeInstance({}).run(attrs.attributes)).message, /does not exist/);
+  });
+
+  test('the operations are marked resumable and the properties are typed from the schema', () => {
+    assert.equal(ops.create.resumable, true);
+    assert.equal(ops.delete.resumable, true);
+    // Compile-time: required and defaulted properties are present, the others optional.
+    const props: ServerProps = { name: 'a', flavor: 'small', image: 'i', metadata: {} };
+    const name: string = props.name;
+    assert.equal(name, 'a');
+  });
+});
