@@ -277,3 +277,23 @@ describe('the command line', () => {
     assert.match(commands[0]!, /^npm ci && npx weft /);
   });
 });
+
+describe('plugin functions', () => {
+  test('an operation naming a function its plugin module does not export is a validation problem', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'plugin.mjs'), 'export function create() {}\nexport function start() {}\n');
+    writeFileSync(
+      join(dir, 'bp.yaml'),
+      'tosca_definitions_version: cloudify_dsl_1_4\nimports: [cloudify/types/types.yaml]\nplugins:\n  p: {executor: central_deployment_agent, source: plugin.mjs}\nnode_templates:\n  a:\n    type: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle: {create: p.create, start: p.strat}\n',
+    );
+    const validate = weft(['validate', 'bp.yaml'], { cwd: dir });
+    assert.equal(validate.code, 2);
+    assert.match(
+      validate.stderr,
+      /^bp\.yaml:9:64 node_templates\.a\.interfaces\.cloudify\.interfaces\.lifecycle\.start: plugin 'p' has no function 'strat'; did you mean 'start'\?$/m,
+    );
+    const install = weft(['install', 'bp.yaml', '--state-dir', join(dir, 'state')], { cwd: dir });
+    assert.equal(install.code, 2, 'refused before anything is stored');
+    assert.equal(weft(['deployments', '--state-dir', join(dir, 'state')], { cwd: dir }).stdout, '');
+  });
+});

@@ -49,6 +49,7 @@ export {
   type PlanStepJson,
   planToJson,
 } from './plan-report.js';
+export { checkPluginFunctions } from './runtime/check-functions.js';
 export {
   ModuleDispatcher,
   type ModuleDispatcherOptions,

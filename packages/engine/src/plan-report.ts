@@ -1,5 +1,6 @@
 import { relative } from 'node:path';
 import { parseBlueprint } from './dsl/blueprint.js';
+import type { Blueprint } from './dsl/blueprint-types.js';
 import type { Diagnostics } from './dsl/diagnostics.js';
 import type { BlueprintReader } from './dsl/reader.js';
 import type { Value, ValueMap } from './dsl/yaml-source.js';
@@ -17,6 +18,8 @@ export interface LoadOptions {
 
 export interface LoadResult {
   plan?: DeploymentPlan;
+  /** The parsed blueprint, when it parsed without problems. */
+  blueprint?: Blueprint;
   problems: Diagnostics;
 }
 
@@ -24,12 +27,14 @@ export interface LoadResult {
 export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
   const parsed = parseBlueprint(path, options.reader);
   if (!parsed.blueprint || !parsed.problems.ok) return { problems: parsed.problems };
-  if (options.validateOnly && options.inputs === undefined) return { problems: parsed.problems };
+  if (options.validateOnly && options.inputs === undefined) {
+    return { problems: parsed.problems, blueprint: parsed.blueprint };
+  }
   const planned = planDeployment(parsed.blueprint, {
     deploymentId: options.deploymentId,
     inputs: options.inputs ?? {},
   });
-  const result: LoadResult = { problems: planned.problems };
+  const result: LoadResult = { problems: planned.problems, blueprint: parsed.blueprint };
   if (planned.plan) result.plan = planned.plan;
   return result;
 }

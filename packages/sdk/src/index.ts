@@ -16,6 +16,7 @@ export {
   OperationRetry,
   RecoverableError,
 } from './errors.js';
+export { consoleToLogger, logStream } from './log-bridge.js';
 export {
   Automator,
   type AutomatorClass,

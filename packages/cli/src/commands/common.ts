@@ -1,8 +1,14 @@
 import { basename, dirname, resolve } from 'node:path';
-import { Diagnostics, fileSystemReader, type LoadResult, loadBlueprint } from '@weft/engine';
+import {
+  checkPluginFunctions,
+  Diagnostics,
+  fileSystemReader,
+  type LoadResult,
+  loadBlueprint,
+} from '@weft/engine';
 import { readInputs } from '../inputs.js';
 import { UsageError } from '../output.js';
-import { type PluginDirOptions, pluginResolver } from './plugins.js';
+import { installedPlugins, type PluginDirOptions, pluginResolver } from './plugins.js';
 
 export interface BlueprintOptions extends PluginDirOptions {
   input?: string[];
@@ -40,4 +46,22 @@ export function loadFromArgs(
     ...(inputs !== undefined ? { inputs } : {}),
     validateOnly,
   });
+}
+
+/**
+ * Adds a problem for every plugin operation whose function the plugin's module does not export
+ * (modules are found from a local `source`, or among installed plugins).
+ */
+export async function checkOperationFunctions(result: LoadResult, options: PluginDirOptions): Promise<void> {
+  const blueprint = result.blueprint;
+  if (!blueprint || !result.problems.ok) return;
+  const plugins = [...blueprint.plugins.values()];
+  const needed = plugins.some((p) => !p.source || /^[a-z]+:\/\//i.test(p.source));
+  const declared = Object.fromEntries(
+    plugins.map((p) => [p.name, p.packageVersion !== undefined ? { packageVersion: p.packageVersion } : {}]),
+  );
+  const entries = needed
+    ? installedPlugins(options).entriesFor({ plugins: declared })
+    : new Map<string, string>();
+  await checkPluginFunctions(blueprint, entries, result.problems);
 }

@@ -1,7 +1,7 @@
 import { type PlanJson, planToJson } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, printProblems } from '../output.js';
-import { type BlueprintOptions, collect, loadFromArgs } from './common.js';
+import { type BlueprintOptions, checkOperationFunctions, collect, loadFromArgs } from './common.js';
 
 function printPlan(plan: PlanJson): void {
   const out: string[] = [];
@@ -57,8 +57,10 @@ Examples:
   weft plan examples/three-tier/blueprint.yaml
   weft plan blueprint.yaml -i port=8080 --json`,
     )
-    .action((blueprint: string, options: BlueprintOptions & { json?: boolean }) => {
-      const { plan, problems } = loadFromArgs(blueprint, options, false);
+    .action(async (blueprint: string, options: BlueprintOptions & { json?: boolean }) => {
+      const result = loadFromArgs(blueprint, options, false);
+      await checkOperationFunctions(result, options);
+      const { plan, problems } = result;
       if (!plan || !problems.ok) {
         printProblems(problems, options.json === true);
         process.exitCode = EXIT.badInput;

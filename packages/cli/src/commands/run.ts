@@ -29,7 +29,7 @@ import {
   type StateOptions,
   stateOptions,
 } from '../state.js';
-import { collect, defaultDeploymentId } from './common.js';
+import { checkOperationFunctions, collect, defaultDeploymentId, loadFromArgs } from './common.js';
 import { type PluginDirOptions, pluginDispatcher, pluginResolver, workerDispatcher } from './plugins.js';
 
 interface RunFlags extends StateOptions, PluginDirOptions {
@@ -168,6 +168,14 @@ export function runCommands(program: Command): void {
           const inputs = flags.input?.length ? readInputs(flags.input, problems) : {};
           if (!problems.ok) {
             printProblems(problems, flags.json === true);
+            process.exitCode = EXIT.badInput;
+            return;
+          }
+          // Operations naming functions their plugin does not export are refused before anything is stored.
+          const checked = loadFromArgs(blueprint, { ...flags, deploymentId }, true);
+          await checkOperationFunctions(checked, flags);
+          if (!checked.problems.ok) {
+            printProblems(checked.problems, flags.json === true);
             process.exitCode = EXIT.badInput;
             return;
           }

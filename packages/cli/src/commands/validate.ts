@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { EXIT, printProblems } from '../output.js';
-import { type BlueprintOptions, collect, loadFromArgs } from './common.js';
+import { type BlueprintOptions, checkOperationFunctions, collect, loadFromArgs } from './common.js';
 
 export function validateCommand(program: Command): void {
   program
@@ -19,8 +19,10 @@ Examples:
   weft validate blueprint.yaml
   weft validate blueprint.yaml -i port=8080 -i inputs.yaml`,
     )
-    .action((blueprint: string, options: BlueprintOptions & { json?: boolean }) => {
-      const { problems } = loadFromArgs(blueprint, options, true);
+    .action(async (blueprint: string, options: BlueprintOptions & { json?: boolean }) => {
+      const result = loadFromArgs(blueprint, options, true);
+      await checkOperationFunctions(result, options);
+      const { problems } = result;
       if (!problems.ok) {
         printProblems(problems, options.json === true);
         process.exitCode = EXIT.badInput;

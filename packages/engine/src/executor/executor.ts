@@ -161,7 +161,6 @@ class ExecutionRun {
   private failure: { taskId: number; message: string; causes: ErrorCause[] } | undefined;
   private batch: Batch = {};
   private afterCommit: (() => void)[] = [];
-  private committed: EventRecord[] = [];
   private flushing: Promise<void> | undefined;
   private finished = false;
   private resolveDone!: (execution: ExecutionRecord) => void;

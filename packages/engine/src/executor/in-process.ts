@@ -13,8 +13,6 @@ import type { Json } from '../store/types.js';
 import type {
   Dispatcher,
   InstanceView,
-  LogLevel,
-  NodeView,
   OperationCall,
   Outcome,
   RuntimeProperties,

@@ -50,10 +50,6 @@ export class ModuleDispatcher implements Dispatcher {
         if (!entry) continue;
         if (!existsSync(entry))
           throw new PluginLoadError(`plugin '${name}': entry module ${entry} does not exist`);
-        if (/\.[cm]?tsx?$/.test(entry))
-          throw new PluginLoadError(
-            `plugin '${name}': entry module ${entry} is TypeScript, which this version of Weft does not load yet; compile it and point package.json main at the JavaScript`,
-          );
         this.modules.set(name, await loadModule(entry));
         continue;
       }

@@ -30,7 +30,14 @@ export function lookup(module: Loaded, path: string): unknown {
   return module[path.split('.').pop()!];
 }
 
-/** Imports a plugin's entry module. */
+const TYPESCRIPT = /\.(ts|mts|cts)$/;
+
+/** Imports a plugin's entry module; TypeScript sources are compiled as they load (tsx). */
 export async function loadModule(path: string): Promise<Loaded> {
-  return (await import(pathToFileURL(entryOf(path)).href)) as Loaded;
+  const entry = entryOf(path);
+  if (TYPESCRIPT.test(entry)) {
+    const { tsImport } = await import('tsx/esm/api');
+    return (await tsImport(pathToFileURL(entry).href, import.meta.url)) as Loaded;
+  }
+  return (await import(pathToFileURL(entry).href)) as Loaded;
 }

@@ -53,7 +53,7 @@ export interface DiscoveredPlugin {
   definition: string;
   /** The YAML file `plugin:NAME` imports (plugin.yaml itself, or plugin.json `types`). */
   typesFile?: string;
-  /** The entry module (absolute). A TypeScript entry is recorded but not loaded yet. */
+  /** The entry module (absolute); TypeScript entries are compiled as they load. */
   entry?: string;
   /** Names of the plugins this one needs. */
   requires: string[];

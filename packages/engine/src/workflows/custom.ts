@@ -1,4 +1,4 @@
-import type { Step, WorkflowContext, WorkflowFunction, WorkflowInstance, WorkflowNode } from '@weft/sdk';
+import type { Step, WorkflowFunction, WorkflowInstance, WorkflowNode } from '@weft/sdk';
 import type { DeploymentModel } from '../model/deployment-model.js';
 import type { Json, NodeInstanceRecord } from '../store/types.js';
 import { WorkflowError } from './builtin.js';
