@@ -28,8 +28,30 @@ function toCauses(causes: (unknown | ErrorCause)[] | undefined): ErrorCause[] {
   );
 }
 
+/**
+ * Errors are recognised by a brand, not only by prototype: a plugin loaded with its own copy of
+ * the SDK (a TypeScript source compiled on load, a bundled plugin) throws errors the engine's
+ * copy must still tell apart.
+ */
+const BRAND = Symbol.for('weft.sdk.error');
+
+function branded(cls: { prototype: object }, name: string): (value: unknown) => boolean {
+  return (value) =>
+    value !== null &&
+    typeof value === 'object' &&
+    ((value as Record<symbol, unknown>)[BRAND] === name ||
+      Function.prototype[Symbol.hasInstance].call(cls, value));
+}
+
 /** A failure worth retrying: the task is run again after `retryAfter` seconds (or the operation's retry interval). */
 export class RecoverableError extends Error {
+  readonly [BRAND] = 'RecoverableError';
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // Subclasses keep the ordinary check; the class itself also accepts another SDK copy's errors.
+    return this === RecoverableError
+      ? branded(RecoverableError, 'RecoverableError')(value)
+      : Function.prototype[Symbol.hasInstance].call(this, value);
+  }
   readonly causes: ErrorCause[];
   readonly retryAfter?: number;
   constructor(message: string, options: OperationErrorOptions & { retryAfter?: number } = {}) {
@@ -42,6 +64,13 @@ export class RecoverableError extends Error {
 
 /** A failure that retrying cannot fix: the task fails at once. */
 export class NonRecoverableError extends Error {
+  readonly [BRAND] = 'NonRecoverableError';
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // Subclasses keep the ordinary check; the class itself also accepts another SDK copy's errors.
+    return this === NonRecoverableError
+      ? branded(NonRecoverableError, 'NonRecoverableError')(value)
+      : Function.prototype[Symbol.hasInstance].call(this, value);
+  }
   readonly causes: ErrorCause[];
   constructor(message: string, options: OperationErrorOptions = {}) {
     super(message);
@@ -52,6 +81,13 @@ export class NonRecoverableError extends Error {
 
 /** Thrown by ctx.operation.retry(): the operation runs again after `after` seconds. */
 export class OperationRetry extends Error {
+  readonly [BRAND] = 'OperationRetry';
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // Subclasses keep the ordinary check; the class itself also accepts another SDK copy's errors.
+    return this === OperationRetry
+      ? branded(OperationRetry, 'OperationRetry')(value)
+      : Function.prototype[Symbol.hasInstance].call(this, value);
+  }
   constructor(
     message: string,
     readonly after?: number,

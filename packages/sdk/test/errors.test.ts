@@ -35,3 +35,17 @@ test('operation() keeps the function and marks whether it may run again after a 
   assert.equal(retry.after, 30);
   assert.equal(retry.name, 'OperationRetry');
 });
+
+test('errors from another copy of the SDK are still recognised (brand, not prototype)', async () => {
+  const { NonRecoverableError: Ours, RecoverableError, OperationRetry } = await import('../src/index.js');
+  // What a plugin with its own copy of the SDK throws: same brand, another prototype.
+  const brand = Symbol.for('weft.sdk.error');
+  const foreign = Object.assign(new Error('image not found'), { [brand]: 'NonRecoverableError', causes: [] });
+  assert.ok(foreign instanceof Ours);
+  assert.ok(!(foreign instanceof RecoverableError));
+  assert.ok(!(new Error('plain') instanceof Ours));
+  assert.ok(new OperationRetry('later', 1) instanceof OperationRetry);
+  class Special extends Ours {}
+  assert.ok(!(new Ours('x') instanceof Special), 'subclasses keep the ordinary check');
+  assert.ok(new Special('y') instanceof Ours);
+});
