@@ -13,6 +13,7 @@ import {
   loomOperations,
   Provider,
   Resource,
+  resourceMapping,
   resourceOperations,
 } from '@weft/sdk';
 import { evaluateOutputs } from '../src/service/outputs.js';
@@ -50,7 +51,7 @@ describe('authoring styles through a blueprint', () => {
       }
     }
     Object.assign(Server, { attributes: { address: { description: 'where it answers' } } });
-    const ops = resourceOperations(Server as never) as unknown as Record<
+    const ops = resourceOperations(Server as never, { pollInterval: 0.01 }) as unknown as Record<
       string,
       (ctx: never, inputs: never) => unknown
     >;
@@ -136,5 +137,62 @@ node_templates:
     assert.equal(seen[0]!.ipaddress, '10.0.0.7');
     assert.equal(seen[0]!.providerid, 'm-1');
     assert.ok(h.events.some((e) => e.type === 'log' && e.message === 'installing on 10.0.0.7'));
+  });
+
+  test('a resource mapping makes Resource classes node types: each node runs the class of its type', async () => {
+    class Volume extends Resource {
+      static override properties = { size: { type: 'integer', required: true } } as never;
+      override handleCreate() {
+        this.resourceId = `vol-${this.properties.size}`;
+        return null;
+      }
+      override handleDelete() {
+        return null;
+      }
+    }
+    class Network extends Resource {
+      static override properties = { cidr: { type: 'string', required: true } } as never;
+      override handleCreate() {
+        this.resourceId = `net-${this.properties.cidr}`;
+        return null;
+      }
+      override handleDelete() {
+        return null;
+      }
+    }
+    const resources = resourceMapping({ 'Test::Volume': Volume as never, 'Test::Network': Network as never });
+    const h = await harness(
+      `${HEAD}
+node_types:
+  Test::Volume:
+    derived_from: cloudify.nodes.Volume
+    properties: {size: {type: integer}}
+    interfaces: {cloudify.interfaces.lifecycle: {create: p.resources.create, delete: p.resources.delete}}
+  Test::BigVolume:
+    derived_from: Test::Volume
+  Test::Network:
+    derived_from: cloudify.nodes.Network
+    properties: {cidr: {type: string}}
+    interfaces: {cloudify.interfaces.lifecycle: {create: p.resources.create, delete: p.resources.delete}}
+node_templates:
+  data: {type: Test::BigVolume, properties: {size: 100}}
+  lan: {type: Test::Network, properties: {cidr: 10.0.0.0/24}}
+outputs:
+  volume: {value: {get_attribute: [data, resource_id]}}
+  network: {value: {get_attribute: [lan, resource_id]}}
+`,
+      {
+        operations: {
+          'p.resources.create': resources.create as never,
+          'p.resources.delete': resources.delete as never,
+        },
+      },
+    );
+    const install = await h.execute('install', { task_retries: 0 });
+    assert.equal(install.status, 'terminated', JSON.stringify(install.error));
+    assert.deepEqual(await evaluateOutputs(h.store, 'dep', new Map()), {
+      volume: 'vol-100',
+      network: 'net-10.0.0.0/24',
+    });
   });
 });

@@ -54,6 +54,7 @@ export {
   type Token,
   UpdateReplace,
 } from './resource.js';
+export { resourceMapping } from './resource-mapping.js';
 export {
   AllowedPattern,
   type AllowedPatternConstraint,

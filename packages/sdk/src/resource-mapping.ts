@@ -1,0 +1,41 @@
+import { NonRecoverableError } from './errors.js';
+import type { Resource, ResourceClass, ResourceOperations, ResourceOperationsOptions } from './resource.js';
+import { resourceOperations } from './resource.js';
+
+const OPERATIONS = ['create', 'delete', 'update', 'suspend', 'resume', 'attributes'] as const;
+
+/**
+ * Heat's resource mapping: node type names to Resource classes. Export it from a plugin module
+ * and point a node type's operations at it, e.g. `create: heat.resources.create`: each operation
+ * runs the class registered for the node's type (or its nearest mapped ancestor).
+ *
+ *     export const resources = resourceMapping({ 'OS::Nova::Server': Server });
+ */
+export function resourceMapping(
+  mapping: Record<string, ResourceClass<Resource<object>>>,
+  options: ResourceOperationsOptions = {},
+): ResourceOperations {
+  const byType = new Map(
+    Object.entries(mapping).map(([type, cls]) => [type, resourceOperations(cls, options)]),
+  );
+  const forNode = (hierarchy: string[], type: string): ResourceOperations => {
+    for (let i = hierarchy.length - 1; i >= 0; i--) {
+      const found = byType.get(hierarchy[i]!);
+      if (found) return found;
+    }
+    throw new NonRecoverableError(
+      `no resource class is mapped to node type '${type}' (mapped: ${[...byType.keys()].join(', ')})`,
+    );
+  };
+  const operations = {} as ResourceOperations;
+  for (const name of OPERATIONS) {
+    operations[name] = Object.assign(
+      (
+        ctx: Parameters<ResourceOperations['create']>[0],
+        inputs: Parameters<ResourceOperations['create']>[1],
+      ) => forNode(ctx.node.typeHierarchy, ctx.node.type)[name](ctx, inputs),
+      { resumable: true },
+    );
+  }
+  return operations;
+}
