@@ -258,7 +258,7 @@ describe('Loom automator', () => {
     assert.deepEqual(app.saved.loom, { bootstrapped: true, version: '1.0', ipaddress: '192.168.0.9' });
   });
 
-  test('tasks not implemented succeed without doing anything', async () => {
+  test('tasks a class leaves out succeed without doing anything', async () => {
     class Quiet extends Automator {}
     const app = new FakeInstance('app');
     const quiet = loomOperations(Quiet);

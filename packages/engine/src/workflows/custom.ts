@@ -40,7 +40,7 @@ export async function customGraph(
               : declared.filter((d) => d.endsWith(`.${operation}`))[0];
             if (!full)
               throw new WorkflowError(`${workflow}: node '${node.name}' has no operation '${operation}'`);
-            // Declared but not implemented: nothing to run.
+            // Declared without an implementation (a no-op): nothing to run.
             if (!node.operations[full]) return { heads: [], tails: [] };
             const task: Omit<Task, 'id' | 'dependsOn'> = {
               kind: 'operation',
