@@ -1,27 +1,14 @@
-import type { ErrorCause, WorkflowFunction } from '@weft/sdk';
+import type { ErrorCause, InstanceContext, NodeContext, WorkflowFunction } from '@weft/sdk';
 import type { OperationModel } from '../model/deployment-model.js';
 import type { Json } from '../store/types.js';
 
 export type RuntimeProperties = Record<string, Json>;
 
-export interface NodeView {
-  id: string;
-  name: string;
-  type: string;
-  typeHierarchy: string[];
-  properties: Record<string, Json>;
-}
+/** What an operation is told about its node: the SDK's NodeContext. */
+export type NodeView = NodeContext;
 
-export interface InstanceView {
-  id: string;
-  node: string;
-  index: number;
-  state: string;
-  hostId: string | null;
-  containedIn: string | null;
-  /** A copy: the operation may change it; the executor saves what changed. */
-  runtimeProperties: RuntimeProperties;
-}
+/** An instance as sent to an operation (a copy: the executor saves what the operation changed). */
+export type InstanceView = Omit<InstanceContext, 'update'>;
 
 export interface Side {
   node: NodeView;
