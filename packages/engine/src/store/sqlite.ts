@@ -44,6 +44,25 @@ export async function openSqliteStore(path: string): Promise<Store> {
   return SqliteStore.open(path);
 }
 
+/**
+ * Sets the WAL journal. On a new file several processes may race to do it, and SQLite then
+ * answers SQLITE_BUSY at once, without waiting on busy_timeout (each holds a read lock the other
+ * needs released: waiting could deadlock), so the switch is retried until the timeout.
+ */
+async function switchToWal(db: Database.Database): Promise<void> {
+  const deadline = Date.now() + SQLITE_BUSY_TIMEOUT_MS;
+  for (let pause = 2; ; pause = Math.min(pause * 2, 100)) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      const busy = (error as { code?: string }).code === 'SQLITE_BUSY';
+      if (!busy || Date.now() + pause > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause));
+    }
+  }
+}
+
 interface DeploymentRow {
   id: string;
   blueprint_id: string;
@@ -159,7 +178,7 @@ export class SqliteStore implements Store {
     const db = new Database(path, { timeout: SQLITE_BUSY_TIMEOUT_MS });
     try {
       db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
-      db.pragma('journal_mode = WAL');
+      await switchToWal(db);
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
     } catch (error) {
