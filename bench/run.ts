@@ -20,6 +20,7 @@ import {
   wideGraph,
 } from './executor.js';
 import { generateBlueprint } from './generate.js';
+import { type ScriptRun, scriptInstall } from './scripts.js';
 
 interface Result {
   templates: number;
@@ -90,6 +91,7 @@ if (caseArg > 0) {
     if (kind === 'wide') return wideGraph();
     if (kind === 'host') return hostRoundTrip();
     if (kind === 'host-install') return hostInstall(Number(a));
+    if (kind === 'scripts') return scriptInstall(Number(a), Number(b));
     throw new Error(`unknown case ${kind}`);
   };
   process.stdout.write(JSON.stringify(await out()));
@@ -157,5 +159,18 @@ if (caseArg > 0) {
   const hostRun = inChild<{ ms: number; tasks: number; operations: number }>(['host-install', '10000']);
   console.log(
     `install of 10,000 instances through workers: ${Math.round(hostRun.ms)} ms, ${Math.round((hostRun.tasks / hostRun.ms) * 1000)} tasks/s, ${(hostRun.ms / hostRun.operations).toFixed(3)} ms per operation`,
+  );
+
+  console.log('');
+  console.log('== Script plugin: a bash script making three ctx calls, through `weft install` ==');
+  const sequential = inChild<ScriptRun>(['scripts', '50', '1']);
+  const perOperation = sequential.operationsMs / sequential.nodes;
+  console.log(
+    `50 script operations one at a time: ${perOperation.toFixed(1)} ms per operation (median ${sequential.medianOperationMs} ms; target: under 20 ms)`,
+  );
+  const scriptNodes = 200;
+  const parallel = inChild<ScriptRun>(['scripts', String(scriptNodes), '8']);
+  console.log(
+    `install of ${scriptNodes} script nodes at concurrency 8: ${Math.round(parallel.operationsMs)} ms of operations (${(parallel.operationsMs / scriptNodes).toFixed(1)} ms per operation amortised), ${Math.round(parallel.commandMs)} ms for the whole command`,
   );
 }

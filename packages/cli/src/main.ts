@@ -1,10 +1,21 @@
-import { CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { EXIT, UsageError } from './output.js';
 import { createProgram } from './program.js';
 
+// A reader that stops early (`weft events | head`) is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(EXIT.ok);
+  throw error;
+});
+
 const program = createProgram();
-program.exitOverride();
-program.configureOutput({ outputError: (text, write) => write(text) });
+// Every command, subcommands included, reports usage errors to us (exit 2), not by exiting 1.
+const overrideExits = (command: Command): void => {
+  command.exitOverride();
+  command.configureOutput({ outputError: (text, write) => write(text) });
+  for (const sub of command.commands) overrideExits(sub);
+};
+overrideExits(program);
 
 try {
   await program.parseAsync(process.argv);

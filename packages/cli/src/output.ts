@@ -20,3 +20,18 @@ export function printProblems(problems: Diagnostics, json: boolean): void {
   for (const problem of sorted) process.stderr.write(`${formatProblem(problem)}\n`);
   process.stderr.write(`${sorted.length} problem${sorted.length === 1 ? '' : 's'} found\n`);
 }
+
+/**
+ * How a running execution is shown: `live` redraws a progress view in place (a terminal, not in
+ * CI, not TERM=dumb, which cannot move the cursor), `plain` prints one timestamped line per event
+ * (pipes, files, CI), `json` prints nothing until the final JSON.
+ */
+export function progressMode(
+  json: boolean,
+  isTTY: boolean,
+  env: NodeJS.ProcessEnv,
+): 'live' | 'plain' | 'json' {
+  if (json) return 'json';
+  const ci = env.CI !== undefined && env.CI !== '' && env.CI !== '0' && env.CI !== 'false';
+  return isTTY && !ci && env.TERM !== 'dumb' ? 'live' : 'plain';
+}

@@ -10,7 +10,11 @@ export function eventLine(event: EventRecord): string {
 }
 
 /** What a failed execution leaves the user with: the task, the error, its causes, and what to do. */
-export function failureReport(execution: ExecutionRecord, lastLogs: EventRecord[]): string {
+export function failureReport(
+  execution: ExecutionRecord,
+  lastLogs: EventRecord[],
+  stateOptions = '',
+): string {
   const error = (execution.error ?? {}) as {
     message?: string;
     task?: { instance: string; operation: string } | null;
@@ -24,6 +28,6 @@ export function failureReport(execution: ExecutionRecord, lastLogs: EventRecord[
     lines.push('  last log lines:');
     for (const log of lastLogs) lines.push(`    ${eventLine(log)}`);
   }
-  lines.push(`  resume it with: weft resume ${execution.id}`);
+  lines.push(`  resume it with: weft resume ${execution.id}${stateOptions}`);
   return lines.join('\n');
 }

@@ -10,6 +10,11 @@ export interface StateOptions {
   deploymentId?: string;
 }
 
+/** Where plugins keep their per-deployment work directories (ctx.plugin.workdir): `<state>/work`. */
+export function workDir(stateDirPath: string): string {
+  return join(stateDirPath, 'work');
+}
+
 /** Where Weft keeps its state: --state-dir, WEFT_HOME, or ./.weft. */
 export function stateDir(options: StateOptions): string {
   const dir = resolve(options.stateDir ?? process.env.WEFT_HOME ?? '.weft');

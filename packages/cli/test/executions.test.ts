@@ -272,7 +272,16 @@ for (const backend of backends) {
           report,
           /^ {2}last log lines:\n.*preparing the schema\n.*WARNING \[bad_[a-z0-9]{6} create\] connecting to 10\.0\.0\.9:5432$/m,
         );
-        assert.match(report, new RegExp(`^ {2}resume it with: weft resume ${execution.id}$`, 'm'));
+        // The resume command names the store it ran with, and works as printed.
+        const printed = new RegExp(`^ {2}resume it with: weft (resume ${execution.id} .*)$`, 'm').exec(
+          report,
+        );
+        assert.ok(printed, report);
+        const args = printed[1]!.match(/'[^']*'|\S+/g)!.map((arg) => arg.replace(/^'(.*)'$/, '$1'));
+        assert.deepEqual(args.slice(2), s.storeArgs);
+        const again = cli(args);
+        assert.equal(again.code, 1, show(again));
+        assert.match(again.stderr, new RegExp(`Execution ${execution.id} \\(install\\) failed`));
         assert.doesNotMatch(report, /^\s+at /m, 'no stack trace');
         assert.doesNotMatch(r.stdout, /after_[a-z0-9]{6} create/, 'nothing after the failure ran');
 
@@ -484,9 +493,12 @@ for (const backend of backends) {
         const gate = tempDir();
         const install = s.start(['install', BLUEPRINT, '-d', 'live'], { GATE_DIR: gate });
         await install.line(/waiting at the gate$/);
-        const cancel = s.run(['cancel', '--force', '-d', 'live']);
+        const cancel = s.run(['cancel', '--force', '-d', 'live', '--json']);
         assert.equal(cancel.code, 0, show(cancel));
-        assert.match(cancel.stdout, /Cancelling execution \S+ \(install\), stopping running operations/);
+        assert.deepEqual(
+          { ...JSON.parse(cancel.stdout), execution: 'ID' },
+          { execution: 'ID', status: 'force_cancelling', running: true },
+        );
         assert.equal(await install.exit, 1, install.lines.join('\n'));
         assert.match(install.stderr(), /^Execution (\S+) \(install\) cancelled\.$/m);
         assert.match(install.stderr(), /resume it with: weft resume \S+/);

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fixtures, tempDir, weft as weftRaw } from './helpers.js';
+import { fixtures, repoRoot, tempDir, weft as weftRaw } from './helpers.js';
 
 const fx = join(fixtures, 'plugins');
 const search = join(fx, 'search');
@@ -61,8 +61,10 @@ interface PluginJson {
   problems: { code: string; message: string }[];
 }
 
+/** The plugins found, the built-in ones (always there, searched last) left out. */
 function listJson(cwd: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): PluginJson[] {
-  return JSON.parse(ok(weft(['plugins', 'list', '--json', ...args], cwd, env)).stdout) as PluginJson[];
+  const all = JSON.parse(ok(weft(['plugins', 'list', '--json', ...args], cwd, env)).stdout) as PluginJson[];
+  return all.filter((p) => p.foundVia !== 'built-in');
 }
 
 function git(cwd: string, ...args: string[]): string {
@@ -93,6 +95,28 @@ function demoRepository(): { url: string; first: string } {
   git(work, 'push', '--quiet', bare, 'main', '--tags');
   return { url: `file://${bare}`, first };
 }
+
+test("a JavaScript plugin directory outside any npm project imports the engine's @weft/sdk", () => {
+  const cwd = tempDir();
+  mkdirSync(join(cwd, 'outside'));
+  writeFileSync(
+    join(cwd, 'outside', 'plugin.yaml'),
+    "plugins:\n  outside:\n    package_version: '1.0'\nnode_types:\n  outside.Thing:\n    derived_from: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle:\n        create: outside.create\n",
+  );
+  writeFileSync(
+    join(cwd, 'outside', 'index.mjs'),
+    "import { operation } from '@weft/sdk';\nexport const create = operation((ctx) => { ctx.instance.runtimeProperties.made = ctx.plugin.name; });\n",
+  );
+  writeFileSync(
+    join(cwd, 'blueprint.yaml'),
+    'tosca_definitions_version: cloudify_dsl_1_4\nimports: [cloudify/types/types.yaml, plugin:outside]\nnode_templates:\n  t: {type: outside.Thing}\n',
+  );
+  ok(weft(['install', 'blueprint.yaml', '--plugin-dir', 'outside'], cwd));
+  const [instance] = JSON.parse(ok(weft(['instances', '--json'], cwd)).stdout) as {
+    runtimeProperties: Record<string, unknown>;
+  }[];
+  assert.deepEqual(instance!.runtimeProperties, { made: 'outside' });
+});
 
 describe('weft plugins list', () => {
   test('finds plugin.yaml and plugin.json plugins in --plugin-dir, skipping tests/', () => {
@@ -137,8 +161,26 @@ describe('weft plugins list', () => {
       plugins[0]!.problems.map((p) => p.message),
       ["missing dependency: loomy -> demo (no plugin 'demo' is installed)"],
     );
-    const none = ok(weft(['plugins', 'list'], cwd));
-    assert.equal(none.stdout, `No plugins found (searched ${join('.weft', 'plugins')})\n`);
+    // Only the built-in plugins, found last, whatever else is searched.
+    const builtIn = ok(weft(['plugins', 'list'], cwd))
+      .stdout.trim()
+      .split('\n')
+      .slice(1);
+    assert.deepEqual(
+      builtIn.map((line) => line.split(/ +/).slice(0, 1).concat(line.split(/ +/).slice(3, 4))),
+      [
+        ['script', 'built-in'],
+        ['rest', 'built-in'],
+        ['fabric', 'built-in'],
+        ['utilities', 'built-in'],
+      ],
+    );
+    // Each is valid as a plugin of its own (the script plugin's declaration matches the standard library's).
+    for (const dir of ['script', 'rest', 'remote', 'utilities'])
+      assert.match(
+        ok(weft(['plugins', 'validate', join(repoRoot, 'packages', 'plugins', dir)], cwd)).stdout,
+        /^valid: plugin /,
+      );
     usageError(
       weft(['plugins', 'list', '--plugin-dir', 'nope'], cwd),
       /^error: --plugin-dir nope: no such directory$/,

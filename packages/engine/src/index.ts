@@ -24,6 +24,7 @@ export { ResourceError, Resources } from './executor/resources.js';
 export { fileSystemReader } from './io/fs-reader.js';
 export { loadSecretKey } from './io/secret-key.js';
 export {
+  blueprintName,
   type DeploymentModel,
   deploymentModel,
   type NodeModel,

@@ -888,6 +888,77 @@ outputs:
     },
   );
 
+  test(
+    'node properties holding get_secret and get_attribute are evaluated when an operation runs',
+    LIMIT,
+    async () => {
+      const seen: Record<string, Json>[] = [];
+      const h = await harness(
+        `${HEAD}
+node_types:
+  t.App:
+    derived_from: cloudify.nodes.Root
+    properties:
+      host_marker: {required: false}
+      own: {required: false}
+      password: {required: false}
+node_templates:
+  host:
+    type: cloudify.nodes.Compute
+    properties:
+      agent_config: {install_method: none, user: {get_secret: [creds, user]}, key: {get_secret: db_password}}
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.mark
+  app:
+    type: t.App
+    properties:
+      host_marker: {get_attribute: [host, marker]}
+      own: {get_attribute: [SELF, node_instance_id]}
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.look
+    relationships:
+      - {type: cloudify.relationships.contained_in, target: host}
+  broken:
+    type: t.App
+    properties:
+      password: {get_secret: nope}
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.look
+    relationships:
+      - {type: cloudify.relationships.depends_on, target: app}
+`,
+        {
+          secrets,
+          operations: {
+            'p.mark': (ctx) => {
+              ctx.instance.runtimeProperties.marker = 'marked';
+            },
+            'p.look': (ctx) => {
+              seen.push({ own: ctx.node.properties, host: ctx.host?.node.properties ?? null });
+            },
+          },
+        },
+      );
+      const execution = await h.execute('install', { task_retries: 3, task_retry_interval: 0 });
+      assert.equal(execution.status, 'failed');
+      const [app] = await h.store.listInstances('dep').then((all) => all.filter((i) => i.node === 'app'));
+      assert.equal(seen.length, 1);
+      const { own, host } = seen[0] as {
+        own: Record<string, Json>;
+        host: { agent_config: Record<string, Json> };
+      };
+      assert.deepEqual([own.host_marker, own.own], ['marked', app!.id]);
+      assert.deepEqual([host.agent_config.user, host.agent_config.key], [USER, PASSWORD]);
+      const failed = (await h.store.listTasks(execution.id)).filter((t) => t.state === 'failed');
+      assert.equal(failed.length, 1);
+      assert.match(JSON.stringify(failed[0]!.error), /get_secret: no secret named 'nope'/);
+      assert.equal(failed[0]!.attempt, 0, 'a missing secret is not retried');
+    },
+  );
+
   test('a secret with quotes or backslashes is masked in a log line that JSON-encodes it', {
     ...LIMIT,
   }, async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -21,7 +21,7 @@ after(() => {
 /** A deployment with one instance per given operation, each run as its node's create. */
 async function run(
   operations: Record<string, string>,
-  options: { timeout?: number; memoryLimitMb?: number } = {},
+  options: { timeout?: number; memoryLimitMb?: number; operationsPerWorker?: number } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'weft-host-'));
   cpSync(join(fixture, 'plugin.mjs'), join(dir, 'plugin.mjs'));
@@ -56,6 +56,7 @@ ${templates}
   assert.ok(created.deployment, JSON.stringify(created.problems.problems));
   const dispatcher = new WorkerDispatcher(created.deployment.model as unknown as DeploymentModel, {
     memoryLimitMb: options.memoryLimitMb ?? 256,
+    operationsPerWorker: new Map([['bad', options.operationsPerWorker ?? 1]]),
   });
   dispatchers.push(dispatcher);
   await dispatcher.load();
@@ -76,7 +77,19 @@ ${templates}
 
 describe('plugin host: operations run in worker processes', () => {
   test('an operation runs in another process; ctx updates, logs and printed lines reach the engine', async () => {
-    const { result, events, store } = await run({ good: 'ok' });
+    const loadLog = join(mkdtempSync(join(tmpdir(), 'weft-load-')), 'pids');
+    process.env.WEFT_TEST_LOAD_LOG = loadLog;
+    let ran: Awaited<ReturnType<typeof run>>;
+    try {
+      ran = await run({ good: 'ok' });
+    } finally {
+      delete process.env.WEFT_TEST_LOAD_LOG;
+    }
+    const { result, events, store } = ran;
+    // The plugin module was imported by its worker only: the engine never ran its top-level code.
+    const loadedIn = readFileSync(loadLog, 'utf8').trim().split('\n').map(Number);
+    assert.equal(loadedIn.length, 1);
+    assert.notEqual(loadedIn[0], process.pid);
     assert.equal(result.status, 'terminated', JSON.stringify(result.error));
     const [instance] = await store.listInstances('dep');
     assert.notEqual(instance!.runtimeProperties.pid, process.pid);
@@ -129,6 +142,27 @@ describe('plugin host: operations run in worker processes', () => {
     assert.equal(instance!.runtimeProperties.rendered, 'hello Weft from dep');
     assert.equal(instance!.runtimeProperties.plugin, 'bad');
     assert.match(String(instance!.runtimeProperties.workdir), /[/]dep[/]bad$/);
+  });
+
+  test('operations_per_worker: one worker runs several operations at once, and a crash fails them all', async () => {
+    const { result, store } = await run(
+      { a: 'together', b: 'together', c: 'together' },
+      { operationsPerWorker: 3, timeout: 20 },
+    );
+    assert.equal(result.status, 'terminated', JSON.stringify(result.error));
+    const pids = new Set((await store.listInstances('dep')).map((i) => i.runtimeProperties.pid));
+    assert.equal(pids.size, 1, 'all three ran in one process');
+    assert.ok(!pids.has(process.pid));
+
+    const crash = await run({ a: 'waits', b: 'waits', c: 'exits' }, { operationsPerWorker: 3 });
+    assert.equal(crash.result.status, 'failed');
+    assert.deepEqual(
+      ['a', 'b', 'c'].map((node) => crash.failures.get(node)?.message),
+      ['a', 'b', 'c'].map(
+        () =>
+          'cloudify.interfaces.lifecycle.create failed: the plugin process exited with code 3 during cloudify.interfaces.lifecycle.create',
+      ),
+    );
   });
 
   test('a crashed worker is replaced: the next operation runs in a fresh process', async () => {

@@ -173,6 +173,24 @@ describe('plugin versions and resolution', () => {
     assert.equal(compareVersions('1.2', '1.2'), 0);
     assert.ok(versionMatches('1.2.5', '1.2'));
     assert.ok(!versionMatches('1.20', '1.2'));
+    // Cloudify's constraints.
+    assert.ok(versionMatches('1.25.0', ' >=1.22.1'));
+    assert.ok(!versionMatches('1.21', '>=1.22.1'));
+    assert.ok(versionMatches('1.5', '>1.0,<2.0'));
+    assert.ok(!versionMatches('2.0', '>1.0, <2.0'));
+    assert.ok(versionMatches('1.3', '==1.3') && !versionMatches('1.4', '!=1.4'));
+  });
+
+  test('a stand-in plugin (any_version) serves any version asked when none installed has it', () => {
+    const root = tree({
+      'standin/plugin.yaml':
+        "plugins:\n  s:\n    package_name: cloudify-s-plugin\n    package_version: '0.1.0'\n    any_version: true\n",
+      'real/plugin.yaml': pluginYaml('r', '2.0'),
+    });
+    const plugins = PluginSet.discover([root]);
+    assert.equal(plugins.find('cloudify-s-plugin', '>=1.22.1')?.name, 's');
+    assert.equal(plugins.find('s', '1.25.0')?.name, 's');
+    assert.equal(plugins.find('r', '3.0'), undefined, 'an ordinary plugin keeps to its versions');
   });
 
   test('the highest version, or the exact one asked, or the highest under a prefix', () => {
@@ -243,6 +261,22 @@ imports: [cloudify/types/types.yaml, 'plugin:p?version=7']
       new Map([['a', join(withEntries, 'a2', 'index.js')]]),
     );
   });
+});
+
+test('operations_per_worker: read for the chosen plugins; anything but a whole number >= 1 is a problem', () => {
+  const root = tree({
+    'a/plugin.yaml': pluginYaml('a', '1.0', '    operations_per_worker: 16\n'),
+    'a/index.js': 'export {}\n',
+    'b/plugin.yaml': pluginYaml('b', '1.0'),
+    'b/index.js': 'export {}\n',
+    'c/plugin.yaml': pluginYaml('c', '1.0', '    operations_per_worker: 0\n'),
+  });
+  const plugins = PluginSet.discover([root]);
+  assert.deepEqual(plugins.operationsPerWorkerFor({ plugins: { a: {}, b: {} } }), new Map([['a', 16]]));
+  assert.deepEqual(
+    plugins.find('c')!.problems.map((p) => p.message),
+    ['expected a whole number of at least 1, got 0'],
+  );
 });
 
 describe('plugin dependencies', () => {
@@ -363,11 +397,11 @@ node_templates:
     const dispatcher = new ModuleDispatcher(model, { entries });
     await dispatcher.load();
     assert.equal(dispatcher.entryOf('mod'), join(root, 'mod', 'index.mjs'));
-    assert.equal(typeof dispatcher.workflow('mod', 'wf'), 'function');
+    assert.equal(typeof (await dispatcher.workflow('mod', 'wf')), 'function');
     // Without entries, nothing is loaded (as before).
     const plain = new ModuleDispatcher(model);
     await plain.load();
-    assert.equal(plain.workflow('mod', 'wf'), undefined);
+    assert.equal(await plain.workflow('mod', 'wf'), undefined);
   });
 
   test('a TypeScript entry loads directly, its types stripped as it is compiled', async () => {

@@ -19,10 +19,29 @@ export interface InstanceContext {
   hostId: string | null;
   /** The instance this one is contained in, if any. */
   containedIn: string | null;
+  /**
+   * The IP address of the Compute instance this one runs on (or of this one, when it is a
+   * Compute): its `ip` runtime property, else its node's `ip` property.
+   */
+  hostIp?: string;
+  /** This instance's relationships, in the order the blueprint declares them. */
+  relationships: RelationshipContext[];
   /** Change freely, nested values included: what changed is saved when the operation ends. */
   runtimeProperties: Record<string, Json>;
   /** Saves the runtime properties now. */
   update(): Promise<void>;
+}
+
+export interface RelationshipContext {
+  /** The relationship type, e.g. `cloudify.relationships.connected_to`. */
+  type: string;
+  /** The type and its ancestors, the type last. */
+  typeHierarchy: string[];
+  /**
+   * The target: its node, and its instance as the operation started (runtime properties are a
+   * copy: to change them, use a relationship operation's ctx.target).
+   */
+  target: { node: NodeContext; instance: { id: string; runtimeProperties: Record<string, Json> } };
 }
 
 export interface Logger {
@@ -50,6 +69,11 @@ export interface OperationContext {
   getResource(path: string): Promise<Buffer>;
   /** A resource rendered as a Jinja-style template with `ctx` and the given variables. */
   getResourceAndRender(path: string, variables?: Record<string, unknown>): Promise<string>;
+  /**
+   * Renders text as a Jinja2 template (with `ctx` and the variables), as Cloudify's templates are
+   * written: Python's None/True/False, `d.items()`, `s.upper()`, filters such as tojson.
+   */
+  renderTemplate(text: string, variables?: Record<string, unknown>): string;
   /** Copies a resource to `target` (default: a new temporary directory); returns the path written. */
   downloadResource(path: string, target?: string): Promise<string>;
   /** Renders a resource (when it holds `{{`, `{%` or `{#`) and writes it to `target`; returns the path. */
@@ -60,7 +84,8 @@ export interface OperationContext {
   ): Promise<string>;
   deployment: { id: string };
   execution: { id: string; workflow: string };
-  blueprint: { dir: string };
+  /** The blueprint's name (its directory's name) and the directory its resources are read from. */
+  blueprint: { id: string; dir: string };
   node: NodeContext;
   instance: InstanceContext;
   /** The instance this one is contained in (its host), when it has one. */

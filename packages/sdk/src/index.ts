@@ -7,6 +7,7 @@ export {
   type OperationOptions,
   operation,
   type PluginInfo,
+  type RelationshipContext,
 } from './context.js';
 export {
   type ErrorCause,
@@ -60,6 +61,7 @@ export {
   type AllowedPatternConstraint,
   AllowedValues,
   type AllowedValuesConstraint,
+  type AnySchema,
   type AttributesSchema,
   type BooleanSchema,
   type Constraint,

@@ -72,8 +72,9 @@ export class PropertiesError extends NonRecoverableError {
 
 /**
  * A Heat-style resource plug-in. Extend it, declare `static override properties` (with
- * `satisfies PropertiesSchema`) and `static override attributes`, implement handleCreate and the
- * handlers the resource supports, then export the operations of {@link resourceOperations}.
+ * `satisfies PropertiesSchema`) and `static override attributes` (and `static override validate`
+ * for checks across properties), implement handleCreate and the handlers the resource supports,
+ * then export the operations of {@link resourceOperations}.
  *
  * Each handle* method starts an action and returns a token (JSON); the matching check*Complete
  * is polled with it until it returns true. Between polls the operation ends and the engine runs
@@ -89,6 +90,17 @@ export abstract class Resource<P extends object = Record<string, Json>> {
   static deletionPolicy: DeletionPolicy = 'Delete';
   /** Seconds between check*Complete polls. */
   static pollInterval = 5;
+
+  /**
+   * Checks across properties (Heat's validate), such as "the minimums together must fit in the
+   * length": its problems are reported with the schema's, all at once, before create or update
+   * does anything. It gets the values as the schema validated them (defaults applied) even when
+   * the schema found problems, so check the type of what you read: a value of the wrong type is
+   * missing, one that breaks a constraint is there. A throw is reported as a problem too.
+   */
+  static validate(_properties: Record<string, Json>): Problem[] | Promise<Problem[]> {
+    return [];
+  }
 
   readonly ctx: OperationContext;
   /** The validated properties, defaults applied. */
@@ -182,6 +194,7 @@ export interface ResourceClass<R extends Resource<object> = Resource<object>> {
   attributes: AttributesSchema;
   deletionPolicy: DeletionPolicy;
   pollInterval: number;
+  validate(properties: Record<string, Json>): Problem[] | Promise<Problem[]>;
 }
 
 export interface ResourceOperationsOptions {
@@ -319,6 +332,15 @@ export function resourceOperations<R extends Resource<object>>(
     return options.deletionPolicy ?? cls.deletionPolicy ?? 'Delete';
   };
 
+  /** The class's checks across properties (Resource.validate). */
+  const crossChecks = async (values: Record<string, Json>): Promise<Problem[]> => {
+    try {
+      return await cls.validate(values);
+    } catch (error) {
+      return [{ path: '', message: `${name}.validate failed: ${messageOf(error)}` }];
+    }
+  };
+
   const validate = async (
     ctx: OperationContext,
     given: Record<string, Json>,
@@ -332,6 +354,7 @@ export function resourceOperations<R extends Resource<object>>(
       unknown: options.unknownProperties ?? 'ignore',
       reserved: [DELETION_POLICY_PROPERTY],
     });
+    problems.push(...(await crossChecks(structuredClone(values))));
     const policy = given[DELETION_POLICY_PROPERTY];
     const parsed = parsePolicy(policy);
     if (policy !== undefined && policy !== null && !parsed) {

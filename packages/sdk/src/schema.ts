@@ -1,7 +1,10 @@
 import type { Json } from './workflow.js';
 
-/** The value types a property can have (Heat's STRING, NUMBER, INTEGER, BOOLEAN, MAP, LIST). */
-export type PropertyType = 'string' | 'number' | 'integer' | 'boolean' | 'map' | 'list';
+/**
+ * The value types a property can have (Heat's STRING, NUMBER, INTEGER, BOOLEAN, MAP, LIST, ANY).
+ * `any` takes any JSON value as it is: no type check, no conversion, and only Custom constraints.
+ */
+export type PropertyType = 'string' | 'number' | 'integer' | 'boolean' | 'map' | 'list' | 'any';
 
 /** The value must match the regular expression as a whole. Applies to strings. */
 export interface AllowedPatternConstraint {
@@ -11,7 +14,7 @@ export interface AllowedPatternConstraint {
   description?: string;
 }
 
-/** The value (each item, for a list) must be one of these. Applies to every type but map. */
+/** The value (each item, for a list) must be one of these. Applies to every type but map and any. */
 export interface AllowedValuesConstraint {
   kind: 'AllowedValues';
   values: readonly Json[];
@@ -34,7 +37,10 @@ export interface RangeConstraint {
   description?: string;
 }
 
-/** A check of your own: false (or a rejected promise, or a throw) is a problem reported with `message`. */
+/**
+ * A check of your own: false (or a rejected promise, or a throw) is a problem reported with
+ * `message`. Applies to every type, and is the only constraint an `any` property takes.
+ */
 export interface CustomConstraint {
   kind: 'Custom';
   check: (value: Json) => boolean | Promise<boolean>;
@@ -121,8 +127,14 @@ export interface ListSchema extends BaseSchema {
   schema?: PropertySchema;
 }
 
+/** Any JSON value, as given (Heat's ANY): a value that may be a string or a list, say. */
+export interface AnySchema extends BaseSchema {
+  type: 'any';
+  default?: Json;
+}
+
 /** One property: its type, description, default, whether required or updatable, constraints. */
-export type PropertySchema = StringSchema | NumberSchema | BooleanSchema | MapSchema | ListSchema;
+export type PropertySchema = StringSchema | NumberSchema | BooleanSchema | MapSchema | ListSchema | AnySchema;
 
 /** Property name -> schema (Heat's `properties_schema`). Declare with `satisfies PropertiesSchema`. */
 export type PropertiesSchema = { readonly [name: string]: PropertySchema };
@@ -144,7 +156,7 @@ type ValueOf<S> = S extends { type: 'string' }
             ? ValueOf<I>[]
             : S extends { type: 'list' }
               ? Json[]
-              : Json;
+              : Json; // `any`
 
 type PresentKeys<S extends PropertiesSchema> = {
   [K in keyof S]: S[K] extends { required: true } | { default: unknown } ? K : never;
@@ -192,6 +204,7 @@ const TYPE_NAMES: Record<PropertyType, string> = {
   boolean: 'a boolean',
   map: 'a map',
   list: 'a list',
+  any: 'a JSON value',
 };
 
 const APPLIES: Record<Constraint['kind'], readonly PropertyType[]> = {
@@ -199,7 +212,7 @@ const APPLIES: Record<Constraint['kind'], readonly PropertyType[]> = {
   AllowedValues: ['string', 'number', 'integer', 'boolean', 'list'],
   Length: ['string', 'list', 'map'],
   Range: ['number', 'integer'],
-  Custom: ['string', 'number', 'integer', 'boolean', 'map', 'list'],
+  Custom: ['string', 'number', 'integer', 'boolean', 'map', 'list', 'any'],
 };
 
 function isMap(value: unknown): value is Record<string, Json> {
@@ -212,6 +225,11 @@ function show(value: Json): string {
 
 function join(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
+}
+
+/** `a string`, `an integer`. */
+function article(word: string): string {
+  return `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;
 }
 
 /** Problems in the schema itself (a plugin bug, not a blueprint one). */
@@ -231,7 +249,7 @@ function checkPropertySchema(prop: PropertySchema, path: string): Problem[] {
   }
   for (const c of prop.constraints ?? []) {
     if (!APPLIES[c.kind]?.includes(prop.type)) {
-      problems.push({ path, message: `${c.kind} does not apply to a ${prop.type} property` });
+      problems.push({ path, message: `${c.kind} does not apply to ${article(prop.type)} property` });
       continue;
     }
     if ((c.kind === 'Length' || c.kind === 'Range') && c.min !== undefined && c.max !== undefined) {
@@ -257,7 +275,8 @@ function checkPropertySchema(prop: PropertySchema, path: string): Problem[] {
  * Validates property values against a schema, reporting every problem (missing required values,
  * wrong types, unknown names, constraints, nested schemas) rather than stopping at the first.
  * Values are converted as Heat does (`"5"` to an integer, `"true"` to a boolean, a number to a
- * string) and missing ones get their defaults; a null value counts as missing.
+ * string; an `any` value is kept as given) and missing ones get their defaults; a null value counts
+ * as missing, whatever the type.
  */
 export async function validateProperties(
   schema: PropertiesSchema,
@@ -352,6 +371,9 @@ function convert(type: PropertyType, value: Json): Json | undefined {
       return isMap(value) ? { ...value } : undefined;
     case 'list':
       return Array.isArray(value) ? [...value] : undefined;
+    case 'any':
+      // A copy, so the resource cannot change the node's properties through it.
+      return structuredClone(value);
   }
 }
 

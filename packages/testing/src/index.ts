@@ -7,6 +7,7 @@ export {
   type MockUpdate,
   mockContext,
 } from './mock-context.js';
+export { processRunning } from './processes.js';
 export {
   findPluginYaml,
   type InputsContext,

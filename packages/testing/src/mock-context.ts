@@ -2,7 +2,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Resources } from '@weft/engine';
-import type { InstanceContext, Json, NodeContext, OperationContext, PluginInfo } from '@weft/sdk';
+import type {
+  InstanceContext,
+  Json,
+  NodeContext,
+  OperationContext,
+  PluginInfo,
+  RelationshipContext,
+} from '@weft/sdk';
 import { OperationRetry } from '@weft/sdk';
 
 /** The node and instance at one end of a relationship, for {@link MockContextOptions.relationship}. */
@@ -29,6 +36,10 @@ export interface MockEndOptions {
   hostId?: string | null;
   /** The id of the instance this one is contained in. Default: null. */
   containedIn?: string | null;
+  /** ctx.instance.hostIp: the IP address of the Compute host. Default: none. */
+  hostIp?: string;
+  /** ctx.instance.relationships. Default: none. */
+  relationships?: RelationshipContext[];
 }
 
 /** What {@link mockContext} builds the context from. Every option has a default. */
@@ -41,6 +52,8 @@ export interface MockContextOptions extends MockEndOptions {
   workflow?: string;
   /** ctx.blueprint.dir: the blueprint's directory, where resources are read. Default: the current directory. */
   blueprintDir?: string;
+  /** ctx.blueprint.id. Default: `test_blueprint`. */
+  blueprintId?: string;
   /** ctx.plugin. Default: name `plugin` and a new temporary work directory. */
   plugin?: Partial<PluginInfo>;
   /**
@@ -121,9 +134,11 @@ function end(
     state: options.state ?? 'uninitialized',
     hostId: options.hostId ?? null,
     containedIn: options.containedIn ?? null,
+    relationships: structuredClone(options.relationships ?? []),
     runtimeProperties: structuredClone(options.runtimeProperties ?? {}),
     update: async () => onUpdate(instance),
   };
+  if (options.hostIp !== undefined) instance.hostIp = options.hostIp;
   return { node, instance };
 }
 
@@ -138,6 +153,7 @@ const CONTEXT_ONLY = [
   'executionId',
   'workflow',
   'blueprintDir',
+  'blueprintId',
   'plugin',
   'operation',
   'retryNumber',
@@ -223,12 +239,13 @@ export function mockContext(options: MockContextOptions = {}): MockOperationCont
     plugin,
     getResource: (path) => resources.get(path),
     getResourceAndRender: (path, variables) => resources.getAndRender(path, variables),
+    renderTemplate: (text, variables) => resources.render(text, variables),
     downloadResource: (path, target) => resources.download(path, target),
     downloadResourceAndRender: (path, target, variables) =>
       resources.downloadAndRender(path, target, variables),
     deployment: { id: options.deploymentId ?? 'test_deployment' },
     execution: { id: options.executionId ?? 'test_execution', workflow: options.workflow ?? 'install' },
-    blueprint: { dir: blueprintDir },
+    blueprint: { id: options.blueprintId ?? 'test_blueprint', dir: blueprintDir },
     node: self.node,
     instance: self.instance,
     operation: {

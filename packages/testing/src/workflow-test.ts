@@ -224,8 +224,8 @@ function pluginModel(model: DeploymentModel, searchDirs: string[]): DeploymentMo
 function withWorkflows(dispatcher: Dispatcher, workflows: Record<string, WorkflowFunction>): Dispatcher {
   return {
     run: (call) => dispatcher.run(call),
-    resumable: (model) => dispatcher.resumable?.(model) ?? false,
-    workflow: (plugin, fn) => workflows[`${plugin}.${fn}`] ?? dispatcher.workflow?.(plugin, fn),
+    resumable: async (model) => (await dispatcher.resumable?.(model)) ?? false,
+    workflow: async (plugin, fn) => workflows[`${plugin}.${fn}`] ?? (await dispatcher.workflow?.(plugin, fn)),
   };
 }
 

@@ -10,7 +10,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ErrorCause, Json, OperationFunction } from '@weft/sdk';
 import { tsImport } from 'tsx/esm/api';
-import { mockContext, workflowTest } from '../src/index.js';
+import { mockContext, processRunning, workflowTest } from '../src/index.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const example = join(repoRoot, 'examples', 'webserver-plugin');
@@ -34,18 +34,9 @@ async function loadPlugin(): Promise<WebserverPlugin> {
 const pids = new Set<number>();
 const dirs = new Set<string>();
 after(() => {
-  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of pids) if (processRunning(pid)) process.kill(pid, 'SIGKILL');
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Records what a start left in runtime properties for the final clean-up. */
 function track(runtimeProperties: Record<string, Json>): { pid: number; root: string } {
@@ -100,7 +91,7 @@ describe('examples/webserver-plugin', () => {
       const [web] = await env.instances('http_web_server');
       assert.equal(web?.state, 'started');
       const { pid, root } = track(web.runtimeProperties);
-      assert.ok(alive(pid), 'the server runs');
+      assert.ok(processRunning(pid), 'the server runs');
       assert.ok(existsSync(join(root, 'index.html')));
 
       const response = await fetch(`${url}/`);
@@ -121,7 +112,7 @@ describe('examples/webserver-plugin', () => {
 
       const uninstall = await env.execute('uninstall');
       assert.equal(uninstall.status, 'terminated', JSON.stringify(uninstall.error));
-      assert.ok(!alive(pid), 'the server is stopped');
+      assert.ok(!processRunning(pid), 'the server is stopped');
       assert.ok(!existsSync(root), 'the root is removed');
       await gone(`${url}/`);
     } finally {
@@ -156,7 +147,7 @@ describe('examples/webserver-plugin', () => {
       const recorded = ctx.mock.updates[0]?.runtimeProperties;
       assert.ok(recorded, 'start saved pid and root before verifying');
       const { pid, root } = track(recorded);
-      assert.ok(!alive(pid));
+      assert.ok(!processRunning(pid));
       assert.ok(!existsSync(root));
       assert.deepEqual(ctx.mock.runtimeProperties, {});
       assert.match(ctx.mock.messages('error').join('\n'), /did not start on port \d+: .*EADDRINUSE/);
@@ -206,7 +197,7 @@ describe('examples/webserver-plugin', () => {
     assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), plugin.page('unit'));
 
     await plugin.stop(ctx, {});
-    assert.ok(!alive(pid));
+    assert.ok(!processRunning(pid));
     assert.ok(!existsSync(root));
     assert.deepEqual(ctx.mock.runtimeProperties, {});
     await gone(`http://127.0.0.1:${port}/`);

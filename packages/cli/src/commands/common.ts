@@ -1,5 +1,6 @@
-import { basename, dirname, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import {
+  blueprintName,
   checkPluginFunctions,
   Diagnostics,
   fileSystemReader,
@@ -22,8 +23,7 @@ export function collect(value: string, previous: string[] = []): string[] {
 
 /** A deployment id made from the blueprint's directory name when none is given. */
 export function defaultDeploymentId(blueprint: string): string {
-  const name = basename(dirname(resolve(blueprint))).replace(/[^A-Za-z0-9_.-]+/g, '-');
-  return name || 'local';
+  return blueprintName(dirname(resolve(blueprint)));
 }
 
 /** Validates (and plans, when inputs are bound) a blueprint given on the command line. */

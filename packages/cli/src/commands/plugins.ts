@@ -17,7 +17,8 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, delimiter, join, relative, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { basename, delimiter, dirname, join, relative, resolve } from 'node:path';
 import {
   type DeploymentModel,
   type DiscoveredPlugin,
@@ -43,7 +44,7 @@ export interface PluginDirOptions {
 
 interface SearchDir {
   dir: string;
-  via: '--plugin-dir' | 'WEFT_PLUGIN_DIRS' | 'state';
+  via: '--plugin-dir' | 'WEFT_PLUGIN_DIRS' | 'state' | 'built-in';
 }
 
 /** Written into an installed plugin's directory: where it came from. */
@@ -78,6 +79,14 @@ function isDirectory(path: string): boolean {
   }
 }
 
+const BUILT_IN = ['script', 'rest', 'remote', 'utilities'].map((name) => `@weft/plugin-${name}`);
+
+/** The plugins that ship with Weft (script, REST, remote commands, utilities): their directories. */
+export function builtInPluginDirs(): string[] {
+  const require = createRequire(import.meta.url);
+  return BUILT_IN.map((name) => dirname(require.resolve(`${name}/package.json`)));
+}
+
 /** The state directory's plugins/ (without creating anything). */
 export function statePluginsDir(options: PluginDirOptions, stateDirPath?: string): string {
   return join(stateDirPath ?? resolve(options.stateDir ?? process.env.WEFT_HOME ?? '.weft'), 'plugins');
@@ -93,6 +102,8 @@ export function pluginSearchDirs(options: PluginDirOptions, stateDirPath?: strin
   for (const given of (process.env.WEFT_PLUGIN_DIRS ?? '').split(delimiter))
     if (given) dirs.push({ dir: resolve(given), via: 'WEFT_PLUGIN_DIRS' });
   dirs.push({ dir: statePluginsDir(options, stateDirPath), via: 'state' });
+  // Searched last, so an installed plugin of the same name and version takes precedence.
+  for (const dir of builtInPluginDirs()) dirs.push({ dir, via: 'built-in' });
   return dirs;
 }
 
@@ -154,7 +165,12 @@ export function workerDispatcher(
   options: PluginDirOptions,
   stateDirPath?: string,
 ): WorkerDispatcher {
-  return new WorkerDispatcher(model, { entries: pluginEntries(model, options, stateDirPath) });
+  const entries = pluginEntries(model, options, stateDirPath);
+  const operationsPerWorker =
+    entries.size > 0
+      ? installedPlugins(options, stateDirPath).operationsPerWorkerFor(model)
+      : new Map<string, number>();
+  return new WorkerDispatcher(model, { entries, operationsPerWorker });
 }
 
 function shown(path: string): string {
@@ -468,14 +484,17 @@ export function pluginCommands(program: Command): void {
       'after',
       `
 Plugins are searched in --plugin-dir directories, then WEFT_PLUGIN_DIRS, then the state
-directory's plugins/ (where install puts them). A blueprint imports one as plugin:NAME
-(or plugin:NAME?version=1.2).
+directory's plugins/ (where install puts them), then the built-in ones (script, rest, fabric,
+utilities). A blueprint imports one as plugin:NAME (or plugin:NAME?version=1.2, or a constraint
+such as ?version=>=1.2).
 
 Examples:
   weft plugins install ./my-plugin
   weft plugins install git+https://example.com/my-plugin.git#v1.2.0
   weft plugins install my-plugin-package
-  weft plugins list`,
+  weft plugins validate ./my-plugin
+  weft plugins list --json
+  weft plugins remove my-plugin`,
     );
   pluginDirOption(
     stateDirOption(

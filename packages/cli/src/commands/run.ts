@@ -19,7 +19,8 @@ import {
 import type { Command } from 'commander';
 import { readInputs } from '../inputs.js';
 import { EXIT, printProblems, UsageError } from '../output.js';
-import { eventLine, failureReport } from '../render.js';
+import { progressReporter } from '../progress/reporter.js';
+import { failureReport } from '../render.js';
 import {
   deploymentFor,
   lockExecution,
@@ -28,6 +29,7 @@ import {
   type State,
   type StateOptions,
   stateOptions,
+  workDir,
 } from '../state.js';
 import { checkOperationFunctions, collect, defaultDeploymentId, loadFromArgs } from './common.js';
 import { type PluginDirOptions, pluginDispatcher, pluginResolver, workerDispatcher } from './plugins.js';
@@ -56,6 +58,23 @@ function executionParameters(flags: RunFlags): Record<string, Json> {
   return params;
 }
 
+/**
+ * The state options a follow-up command needs (a database URL's password left out), so that the
+ * resume command printed after a failure works as printed.
+ */
+function stateArguments(flags: StateOptions): string {
+  const quote = (value: string) =>
+    /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+  let out = '';
+  if (flags.stateDir) out += ` --state-dir ${quote(flags.stateDir)}`;
+  if (flags.db) {
+    const url = new URL(flags.db);
+    if (url.password) url.password = '***';
+    out += ` --db ${quote(url.toString())}`;
+  }
+  return out;
+}
+
 /** Runs (or resumes) an execution to its end, printing events as they are stored. */
 async function runExecution(
   state: State,
@@ -64,30 +83,35 @@ async function runExecution(
   retryInFlight = false,
 ): Promise<ExecutionRecord> {
   const deployment = await state.store.getDeployment(execution.deploymentId);
-  const dispatcher = workerDispatcher(deployment!.model as unknown as DeploymentModel, flags, state.dir);
+  const model = deployment!.model as unknown as DeploymentModel;
+  const dispatcher = workerDispatcher(model, flags, state.dir);
   await dispatcher.load();
   const unlock = lockExecution(state.dir, execution.id);
   const logs: EventRecord[] = [];
+  const progress = await progressReporter(state.store, execution, model, flags.json === true);
   try {
     const executor = new Executor({
       store: state.store,
       dispatcher,
       concurrency: integer(flags.concurrency, '--concurrency', 1) ?? 8,
       secrets: () => state.secrets.all(),
+      workdir: workDir(state.dir),
       onEvent: (event) => {
         if (event.type === 'log') {
           logs.push(event);
           if (logs.length > 10) logs.shift();
         }
-        if (!flags.json) process.stdout.write(`${eventLine(event)}\n`);
+        progress.event(event);
       },
     });
     const result = await executor.run(execution.id, { retryInFlight });
     await finishExecution(state.store, result);
+    await progress.end();
     if (result.status !== 'terminated' && !flags.json)
-      process.stderr.write(`${failureReport(result, logs)}\n`);
+      process.stderr.write(`${failureReport(result, logs, stateArguments(flags))}\n`);
     return result;
   } finally {
+    await progress.end();
     dispatcher.close();
     unlock();
   }
@@ -139,7 +163,11 @@ const runOptions = (command: Command) =>
     .option('--concurrency <N>', 'operations running at once (default 8)')
     .option('--task-retries <N>', 'retries of a failing operation (-1: forever; default 5)')
     .option('--task-retry-interval <S>', 'seconds between retries (default 3)')
-    .option('--json', 'print the execution (and outputs) as JSON at the end instead of events');
+    .option('--json', 'print the execution (and outputs) as JSON at the end instead of events')
+    .addHelpText(
+      'after',
+      '\nOn a terminal, progress is drawn live (a line per node); through a pipe or with CI set,\none timestamped line per event. NO_COLOR=1 turns colours off.',
+    );
 
 export function runCommands(program: Command): void {
   runOptions(
@@ -158,7 +186,11 @@ export function runCommands(program: Command): void {
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  weft install examples/hello/blueprint.yaml -i port=8080\n  weft install blueprint.yaml -d prod --concurrency 16',
+      `
+Examples:
+  weft install examples/hello-files/blueprint.yaml -i title="Hi there"
+  weft install blueprint.yaml -d prod -i inputs.yaml --concurrency 16
+  weft install blueprint.yaml --json > result.json`,
     )
     .action(async (blueprint: string, flags: RunFlags & { input?: string[] }) => {
       await withState(flags, async (state) => {
@@ -247,18 +279,23 @@ export function runCommands(program: Command): void {
         .option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)')
         .option('--ignore-failure', 'go on past failing operations'),
     ),
-  ).action(async (flags: RunFlags & { ignoreFailure?: boolean }) => {
-    await withState(flags, async (state) => {
-      const deploymentId = await deploymentFor(state.store, flags.deploymentId);
-      await execute(
-        state,
-        deploymentId,
-        'uninstall',
-        { ...executionParameters(flags), ...(flags.ignoreFailure ? { ignore_failure: true } : {}) },
-        flags,
-      );
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  weft uninstall\n  weft uninstall -d prod --ignore-failure --task-retries 0',
+    )
+    .action(async (flags: RunFlags & { ignoreFailure?: boolean }) => {
+      await withState(flags, async (state) => {
+        const deploymentId = await deploymentFor(state.store, flags.deploymentId);
+        await execute(
+          state,
+          deploymentId,
+          'uninstall',
+          { ...executionParameters(flags), ...(flags.ignoreFailure ? { ignore_failure: true } : {}) },
+          flags,
+        );
+      });
     });
-  });
 
   runOptions(
     stateOptions(
@@ -308,30 +345,35 @@ export function runCommands(program: Command): void {
           'also run again the operations a crash interrupted that are not resumable',
         ),
     ),
-  ).action(async (executionId: string | undefined, flags: RunFlags & { retryInFlight?: boolean }) => {
-    await withState(flags, async (state) => {
-      let execution: ExecutionRecord | undefined;
-      if (executionId) execution = await state.store.getExecution(executionId);
-      else {
-        const deploymentId = await deploymentFor(state.store, flags.deploymentId);
-        execution = (await state.store.listExecutions(deploymentId))
-          .filter((e) => e.status !== 'terminated')
-          .pop();
-      }
-      if (!execution)
-        throw new UsageError(
-          executionId
-            ? `no execution '${executionId}'`
-            : 'there is no unfinished execution to resume (an install that never started continues with weft install)',
-        );
-      if (execution.status === 'terminated')
-        throw new UsageError(`execution ${execution.id} has already succeeded`);
-      const result = await runExecution(state, execution, flags, flags.retryInFlight === true);
-      if (result.status === 'terminated' && execution.workflow === 'install')
-        await printOutputs(state.store, state, execution.deploymentId, flags.json);
-      finish(result, flags.json);
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  weft resume\n  weft resume 0b6f2c1e-1d2a-4e0b-9f63-2a4c2e8d9a10 --retry-in-flight',
+    )
+    .action(async (executionId: string | undefined, flags: RunFlags & { retryInFlight?: boolean }) => {
+      await withState(flags, async (state) => {
+        let execution: ExecutionRecord | undefined;
+        if (executionId) execution = await state.store.getExecution(executionId);
+        else {
+          const deploymentId = await deploymentFor(state.store, flags.deploymentId);
+          execution = (await state.store.listExecutions(deploymentId))
+            .filter((e) => e.status !== 'terminated')
+            .pop();
+        }
+        if (!execution)
+          throw new UsageError(
+            executionId
+              ? `no execution '${executionId}'`
+              : 'there is no unfinished execution to resume (an install that never started continues with weft install)',
+          );
+        if (execution.status === 'terminated')
+          throw new UsageError(`execution ${execution.id} has already succeeded`);
+        const result = await runExecution(state, execution, flags, flags.retryInFlight === true);
+        if (result.status === 'terminated' && execution.workflow === 'install')
+          await printOutputs(state.store, state, execution.deploymentId, flags.json);
+        finish(result, flags.json);
+      });
     });
-  });
 
   stateOptions(
     program
@@ -339,41 +381,49 @@ export function runCommands(program: Command): void {
       .description('stop a running execution: no new tasks (or, with --force, kill the running ones)')
       .argument('[execution]', 'the execution id (default: the running one)')
       .option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)')
-      .option('--force', 'also stop operations that are running'),
-  ).action(async (executionId: string | undefined, flags: StateOptions & { force?: boolean }) => {
-    await withState(flags, async (state) => {
-      let execution: ExecutionRecord | undefined;
-      if (executionId) execution = await state.store.getExecution(executionId);
-      else {
-        const deploymentId = await deploymentFor(state.store, flags.deploymentId);
-        execution = (await state.store.listExecutions(deploymentId)).find((e) =>
-          ['pending', 'started', 'cancelling'].includes(e.status),
-        );
-      }
-      if (!execution) throw new UsageError('there is no running execution to cancel');
-      if (!['pending', 'started', 'cancelling', 'force_cancelling'].includes(execution.status)) {
-        throw new UsageError(
-          `execution ${execution.id} is ${execution.status}; only a running one can be cancelled`,
-        );
-      }
-      if (!runnerOf(state.dir, execution.id)) {
-        // No process is running it (it crashed or never started): it ends here.
-        await state.store.applyBatch({
-          execution: { id: execution.id, status: 'cancelled', endedAt: new Date().toISOString() },
+      .option('--force', 'also stop operations that are running')
+      .option('--json', 'print the execution id and its new status as JSON'),
+  )
+    .addHelpText('after', '\nExamples:\n  weft cancel\n  weft cancel -d prod --force')
+    .action(
+      async (executionId: string | undefined, flags: StateOptions & { force?: boolean; json?: boolean }) => {
+        await withState(flags, async (state) => {
+          let execution: ExecutionRecord | undefined;
+          if (executionId) execution = await state.store.getExecution(executionId);
+          else {
+            const deploymentId = await deploymentFor(state.store, flags.deploymentId);
+            execution = (await state.store.listExecutions(deploymentId)).find((e) =>
+              ['pending', 'started', 'cancelling'].includes(e.status),
+            );
+          }
+          if (!execution) throw new UsageError('there is no running execution to cancel');
+          if (!['pending', 'started', 'cancelling', 'force_cancelling'].includes(execution.status)) {
+            throw new UsageError(
+              `execution ${execution.id} is ${execution.status}; only a running one can be cancelled`,
+            );
+          }
+          if (!runnerOf(state.dir, execution.id)) {
+            // No process is running it (it crashed or never started): it ends here.
+            await state.store.applyBatch({
+              execution: { id: execution.id, status: 'cancelled', endedAt: new Date().toISOString() },
+            });
+            process.stdout.write(
+              flags.json
+                ? `${JSON.stringify({ execution: execution.id, status: 'cancelled', running: false })}\n`
+                : `Execution ${execution.id} (${execution.workflow}) cancelled; no process was running it\n`,
+            );
+            return;
+          }
+          const status = flags.force ? 'force_cancelling' : 'cancelling';
+          await state.store.applyBatch({ execution: { id: execution.id, status } });
+          process.stdout.write(
+            flags.json
+              ? `${JSON.stringify({ execution: execution.id, status, running: true })}\n`
+              : `Cancelling execution ${execution.id} (${execution.workflow})${flags.force ? ', stopping running operations' : ''}\n`,
+          );
         });
-        process.stdout.write(
-          `Execution ${execution.id} (${execution.workflow}) cancelled; no process was running it\n`,
-        );
-        return;
-      }
-      await state.store.applyBatch({
-        execution: { id: execution.id, status: flags.force ? 'force_cancelling' : 'cancelling' },
-      });
-      process.stdout.write(
-        `Cancelling execution ${execution.id} (${execution.workflow})${flags.force ? ', stopping running operations' : ''}\n`,
-      );
-    });
-  });
+      },
+    );
 }
 
 async function execute(

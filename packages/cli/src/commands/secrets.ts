@@ -15,7 +15,11 @@ async function readStdin(): Promise<string> {
 export function secretCommands(program: Command): void {
   const secrets = program
     .command('secrets')
-    .description('secrets read by get_secret, stored encrypted (AES-256-GCM)');
+    .description('secrets read by get_secret, stored encrypted (AES-256-GCM)')
+    .addHelpText(
+      'after',
+      "\nExamples:\n  weft secrets set db_password 'S3cret!'\n  weft secrets set agent_key - < ~/.ssh/id_ed25519\n  weft secrets list --json\n  weft secrets delete db_password",
+    );
   common(
     secrets
       .command('set')

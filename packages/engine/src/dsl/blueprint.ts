@@ -76,6 +76,10 @@ const PLUGIN_KEYS = [
   'properties_description',
   // Weft: the plugins this one needs (checked by plugin discovery, runtime/plugins.ts).
   'requires',
+  // Weft: how many operations one worker process of the plugin runs at once (default 1).
+  'operations_per_worker',
+  // Weft: the plugin stands in for another: imports asking for any version of it get this one.
+  'any_version',
 ];
 const OUTPUT_KEYS = ['description', 'value'];
 const WORKFLOW_KEYS = ['mapping', 'parameters', 'is_cascading', 'availability_rules'];

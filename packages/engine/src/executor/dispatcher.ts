@@ -20,6 +20,8 @@ export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
 /** One operation to run, with everything its ctx is made of. */
 export interface OperationCall {
   deploymentId: string;
+  /** The blueprint's name (its directory's), as Cloudify's ctx.blueprint.id. */
+  blueprintId: string;
   blueprintDir: string;
   /** The plugin the operation belongs to, with its per-deployment work directory. */
   plugin: { name: string; packageName?: string; packageVersion?: string; prefix?: string; workdir: string };
@@ -66,9 +68,9 @@ export type Outcome =
 export interface Dispatcher {
   run(call: OperationCall): Promise<Outcome>;
   /** Whether an operation may run again after a crash that interrupted it. */
-  resumable?(model: OperationModel): boolean;
+  resumable?(model: OperationModel): boolean | Promise<boolean>;
   /** Workflow functions declared by plugins (custom workflows). */
-  workflow?(plugin: string, fn: string): WorkflowFunction | undefined;
+  workflow?(plugin: string, fn: string): WorkflowFunction | undefined | Promise<WorkflowFunction | undefined>;
 }
 
 export type { WorkflowFunction };

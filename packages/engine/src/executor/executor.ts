@@ -1,8 +1,14 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ErrorCause } from '@weft/sdk';
+import { hasRuntimeCall } from '../dsl/functions.js';
 import type { Value, ValueMap } from '../dsl/yaml-source.js';
-import type { DeploymentModel, NodeModel, OperationModel } from '../model/deployment-model.js';
+import {
+  blueprintName,
+  type DeploymentModel,
+  type NodeModel,
+  type OperationModel,
+} from '../model/deployment-model.js';
 import type { RelationshipInstance } from '../model/plan.js';
 import type {
   Batch,
@@ -141,6 +147,10 @@ class ExecutionRun {
   private readonly waitingOn: number[];
   private readonly instances = new Map<string, InstanceEntry>();
   private readonly instancesByNode = new Map<string, NodeInstanceRecord[]>();
+  /** Where plugins' work directories go (tmpdir() reads the environment: once, not per operation). */
+  private readonly workdirBase: string;
+  /** Whether a node's properties hold run-time calls, by node name (looked at once). */
+  private readonly runtimeCallsIn = new Map<string, boolean>();
   private readonly masker = new Masker();
   private readonly ready = new Queue();
   private pumping = false;
@@ -179,6 +189,7 @@ class ExecutionRun {
     private readonly secrets: Map<string, Value>,
   ) {
     this.store = options.store;
+    this.workdirBase = options.workdir ?? join(tmpdir(), 'weft-work');
     this.model = deployment.model as unknown as DeploymentModel;
     this.concurrency = Math.max(1, options.concurrency ?? 8);
     this.byId = [];
@@ -224,7 +235,7 @@ class ExecutionRun {
       if (task.state === 'sent' || task.state === 'started') {
         const model = task.kind === 'operation' ? this.operationModel(task) : undefined;
         const safe =
-          !model || runOptions.retryInFlight || this.options.dispatcher.resumable?.(model) === true;
+          !model || runOptions.retryInFlight || (await this.options.dispatcher.resumable?.(model)) === true;
         if (safe) this.setTask(task, { state: 'pending' });
         else interrupted.push(task);
       } else if (resuming && (task.state === 'failed' || task.state === 'cancelled')) {
@@ -480,30 +491,67 @@ class ExecutionRun {
     return node.operations[task.operation];
   }
 
-  private nodeView(node: NodeModel): NodeView {
+  /**
+   * A node as an operation sees it. Properties holding run-time calls (get_secret,
+   * get_attribute) are evaluated now, for the given instance of the node (SELF), as Cloudify
+   * evaluates them when ctx.node.properties is read; throws RuntimeValueError when one cannot be.
+   */
+  private nodeView(node: NodeModel, instanceId: string): NodeView {
+    let runtime = this.runtimeCallsIn.get(node.name);
+    if (runtime === undefined) {
+      runtime = hasRuntimeCall(node.properties as ValueMap);
+      this.runtimeCallsIn.set(node.name, runtime);
+    }
     return {
       id: node.name,
       name: node.name,
       type: node.type,
       typeHierarchy: node.typeHierarchy,
-      properties: node.properties as Record<string, Json>,
+      properties: (runtime
+        ? resolveRuntime(node.properties as ValueMap, this.lookups(instanceId, null))
+        : node.properties) as Record<string, Json>,
     };
   }
 
   private instanceView(record: NodeInstanceRecord): InstanceView {
-    return {
+    const view: InstanceView = {
       id: record.id,
       node: record.node,
       index: record.index,
       state: record.state,
       hostId: record.hostId,
       containedIn: record.containedIn,
+      relationships: ((record.relationships ?? []) as unknown as RelationshipInstance[]).map((r) => {
+        const target = this.instances.get(r.targetId)?.record;
+        const targetNode = this.model.nodes[r.target];
+        return {
+          type: r.type,
+          typeHierarchy: r.hierarchy,
+          target: {
+            node: targetNode
+              ? this.nodeView(targetNode, r.targetId)
+              : { id: r.target, name: r.target, type: '', typeHierarchy: [], properties: {} },
+            instance: { id: r.targetId, runtimeProperties: structuredClone(target?.runtimeProperties ?? {}) },
+          },
+        };
+      }),
       runtimeProperties: structuredClone(record.runtimeProperties),
     };
+    const hostIp = this.hostIp(record);
+    if (hostIp !== undefined) view.hostIp = hostIp;
+    return view;
   }
 
-  private lookups(task: TaskRecord, rel: { sourceId: string; targetId: string } | null): RuntimeLookups {
-    const self = this.instances.get(task.instanceId)?.record;
+  /** Cloudify's host_ip: the `ip` runtime property of the instance's Compute host, else its node's `ip`. */
+  private hostIp(record: NodeInstanceRecord): string | undefined {
+    const host = record.hostId ? this.instances.get(record.hostId)?.record : undefined;
+    if (!host) return undefined;
+    const ip = host.runtimeProperties.ip ?? this.model.nodes[host.node]?.properties.ip;
+    return typeof ip === 'string' && ip !== '' ? ip : undefined;
+  }
+
+  private lookups(instanceId: string, rel: { sourceId: string; targetId: string } | null): RuntimeLookups {
+    const self = this.instances.get(instanceId)?.record;
     const view = (record: NodeInstanceRecord) => ({
       id: record.id,
       index: record.index,
@@ -514,7 +562,7 @@ class ExecutionRun {
       instanceFor: (entity) => {
         const id =
           entity === 'SELF'
-            ? task.instanceId
+            ? instanceId
             : entity === 'SOURCE'
               ? rel?.sourceId
               : entity === 'TARGET'
@@ -533,7 +581,7 @@ class ExecutionRun {
         );
         const record = related ? this.instances.get(related.targetId)?.record : undefined;
         if (record) return view(record);
-        return `node '${entity}' has ${candidates.length} instances and none is related to ${task.instanceId}`;
+        return `node '${entity}' has ${candidates.length} instances and none is related to ${instanceId}`;
       },
       secret: (name) => this.secrets.get(name),
     };
@@ -563,7 +611,10 @@ class ExecutionRun {
     let inputs: Record<string, Json>;
     try {
       const given = (task.inputs ?? {}) as ValueMap;
-      inputs = resolveRuntime({ ...model.inputs, ...given }, this.lookups(task, rel)) as Record<string, Json>;
+      inputs = resolveRuntime({ ...model.inputs, ...given }, this.lookups(task.instanceId, rel)) as Record<
+        string,
+        Json
+      >;
     } catch (error) {
       this.finishOperation(task, {
         type: 'failed',
@@ -590,6 +641,7 @@ class ExecutionRun {
 
   /** Dispatches sent tasks while fewer than `concurrency` operations run. */
   private fillSlots(): void {
+    let started = false;
     while (this.waitingForSlot.size > 0 && this.running < this.concurrency) {
       const id = this.waitingForSlot.shift()!;
       const { model, start } = this.dispatchers.get(id)!;
@@ -612,8 +664,11 @@ class ExecutionRun {
         },
         task,
       );
+      started = true;
       void start();
     }
+    // Stored (and reported) now, not with whatever commits next: a quiet operation shows as running.
+    if (started) this.commit();
   }
 
   private pluginInfo(model: OperationModel): OperationCall['plugin'] {
@@ -621,7 +676,7 @@ class ExecutionRun {
     const declared = this.model.plugins[name];
     const info: OperationCall['plugin'] = {
       name,
-      workdir: join(this.options.workdir ?? join(tmpdir(), 'weft-work'), this.deployment.id, name),
+      workdir: join(this.workdirBase, this.deployment.id, name),
     };
     if (declared?.packageName) info.packageName = declared.packageName;
     if (declared?.packageVersion) info.packageVersion = declared.packageVersion;
@@ -649,54 +704,62 @@ class ExecutionRun {
       snapshots.set(record.id, structuredClone(record.runtimeProperties));
       return view;
     };
-    const call: OperationCall = {
-      deploymentId: this.deployment.id,
-      blueprintDir: this.model.blueprint.baseDir,
-      plugin: this.pluginInfo(model),
-      executionId: this.execution.id,
-      workflow: this.execution.workflow,
-      taskId: task.id,
-      operation: task.operation!,
-      model,
-      inputs,
-      node: this.nodeView(node),
-      instance: viewOf(entry.record),
-      retryNumber: task.attempt,
-      maxRetries: this.maxRetries(model),
-      signal: controller.signal,
-      update: (instanceId, props) => this.saveNow(task, instanceId, props, snapshots),
-      log: (level: LogLevel, message: string) => {
-        this.event({ type: 'log', level, message }, task);
-        this.commit();
-      },
-    };
-    if (rel) {
-      const source = this.instances.get(rel.sourceId)?.record;
-      const target = this.instances.get(rel.targetId)?.record;
-      const sourceNode = source ? this.model.nodes[source.node] : undefined;
-      const targetNode = target ? this.model.nodes[target.node] : undefined;
-      if (source && target && sourceNode && targetNode) {
-        const own = rel.side === 'source' ? call.instance : viewOf(target);
-        const other = rel.side === 'source' ? viewOf(target) : call.instance;
-        if (rel.side === 'target') call.instance = own;
-        call.relationship = {
-          side: rel.side,
-          type: rel.type,
-          source: { node: this.nodeView(sourceNode), instance: rel.side === 'source' ? own : viewOf(source) },
-          target: { node: this.nodeView(targetNode), instance: rel.side === 'target' ? own : other },
-        };
-        if (rel.side === 'target') call.node = this.nodeView(targetNode);
-      }
-    }
-    const hostRecord = call.instance.containedIn
-      ? this.instances.get(call.instance.containedIn)?.record
-      : undefined;
-    const hostNode = hostRecord ? this.model.nodes[hostRecord.node] : undefined;
-    if (hostRecord && hostNode) call.host = { node: this.nodeView(hostNode), instance: viewOf(hostRecord) };
     let outcome: Outcome;
     const timeoutMs = model.timeout ? model.timeout * 1000 : undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
+      const call: OperationCall = {
+        deploymentId: this.deployment.id,
+        blueprintId: blueprintName(this.model.blueprint.baseDir),
+        blueprintDir: this.model.blueprint.baseDir,
+        plugin: this.pluginInfo(model),
+        executionId: this.execution.id,
+        workflow: this.execution.workflow,
+        taskId: task.id,
+        operation: task.operation!,
+        model,
+        inputs,
+        node: this.nodeView(node, entry.record.id),
+        instance: viewOf(entry.record),
+        retryNumber: task.attempt,
+        maxRetries: this.maxRetries(model),
+        signal: controller.signal,
+        update: (instanceId, props) => this.saveNow(task, instanceId, props, snapshots),
+        log: (level: LogLevel, message: string) => {
+          this.event({ type: 'log', level, message }, task);
+          this.commit();
+        },
+      };
+      if (rel) {
+        const source = this.instances.get(rel.sourceId)?.record;
+        const target = this.instances.get(rel.targetId)?.record;
+        const sourceNode = source ? this.model.nodes[source.node] : undefined;
+        const targetNode = target ? this.model.nodes[target.node] : undefined;
+        if (source && target && sourceNode && targetNode) {
+          const own = rel.side === 'source' ? call.instance : viewOf(target);
+          const other = rel.side === 'source' ? viewOf(target) : call.instance;
+          if (rel.side === 'target') call.instance = own;
+          call.relationship = {
+            side: rel.side,
+            type: rel.type,
+            source: {
+              node: this.nodeView(sourceNode, source.id),
+              instance: rel.side === 'source' ? own : viewOf(source),
+            },
+            target: {
+              node: this.nodeView(targetNode, target.id),
+              instance: rel.side === 'target' ? own : other,
+            },
+          };
+          if (rel.side === 'target') call.node = this.nodeView(targetNode, target.id);
+        }
+      }
+      const hostRecord = call.instance.containedIn
+        ? this.instances.get(call.instance.containedIn)?.record
+        : undefined;
+      const hostNode = hostRecord ? this.model.nodes[hostRecord.node] : undefined;
+      if (hostRecord && hostNode)
+        call.host = { node: this.nodeView(hostNode, hostRecord.id), instance: viewOf(hostRecord) };
       const running = this.options.dispatcher.run(call);
       // A forced cancel does not wait for an operation that ignores its signal.
       const cancelled = new Promise<Outcome>((resolve) => {
@@ -734,7 +797,8 @@ class ExecutionRun {
     } catch (error) {
       outcome = {
         type: 'failed',
-        recoverable: true,
+        // A property that cannot be evaluated (a missing secret) will not be by retrying.
+        recoverable: !(error instanceof RuntimeValueError),
         errorType: error instanceof Error ? error.name : 'Error',
         message: error instanceof Error ? error.message : String(error),
         causes: [],

@@ -22,6 +22,9 @@ import { Resources } from './resources.js';
 
 export type InProcessContext = OperationContext;
 
+/** Work directories this process has made (once each, not a system call per operation). */
+const made = new Set<string>();
+
 export type InProcessOperation = OperationFunction;
 
 export interface InProcessOptions {
@@ -57,11 +60,14 @@ export class InProcessDispatcher implements Dispatcher {
       return { ...view, runtimeProperties: props, update: () => call.update(view.id, props) };
     };
     const own = instanceContext(call.instance);
-    mkdirSync(call.plugin.workdir, { recursive: true });
+    if (!made.has(call.plugin.workdir)) {
+      mkdirSync(call.plugin.workdir, { recursive: true });
+      made.add(call.plugin.workdir);
+    }
     // Templates see the ctx with Cloudify's names too (`ctx.instance.runtime_properties`).
     const resources = new Resources(call.blueprintDir, () => ({
       deployment: { id: call.deploymentId },
-      blueprint: { dir: call.blueprintDir },
+      blueprint: { id: call.blueprintId, dir: call.blueprintDir },
       execution_id: call.executionId,
       node: { ...call.node },
       instance: {
@@ -75,12 +81,13 @@ export class InProcessDispatcher implements Dispatcher {
       plugin: { ...call.plugin },
       getResource: (path) => resources.get(path),
       getResourceAndRender: (path, variables) => resources.getAndRender(path, variables),
+      renderTemplate: (text, variables) => resources.render(text, variables),
       downloadResource: (path, target) => resources.download(path, target),
       downloadResourceAndRender: (path, target, variables) =>
         resources.downloadAndRender(path, target, variables),
       deployment: { id: call.deploymentId },
       execution: { id: call.executionId, workflow: call.workflow },
-      blueprint: { dir: call.blueprintDir },
+      blueprint: { id: call.blueprintId, dir: call.blueprintDir },
       node: call.node,
       instance: own,
       operation: {

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import nunjucks from 'nunjucks';
+import { jinja, templateErrorMessage } from './jinja.js';
 
 export class ResourceError extends Error {
   constructor(message: string) {
@@ -9,9 +9,6 @@ export class ResourceError extends Error {
     this.name = 'ResourceError';
   }
 }
-
-/** Jinja-compatible rendering; undefined variables render empty, as Jinja's default does. */
-const templates = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false });
 
 const TEMPLATE_MARKERS = /\{\{|\{%|\{#/;
 
@@ -42,11 +39,12 @@ export class Resources {
     }
   }
 
+  /** Renders text as a Jinja template with `ctx` and the variables; undefined variables render empty. */
   render(text: string, variables: Record<string, unknown> = {}): string {
     try {
-      return templates.renderString(text, { ...variables, ctx: this.context() });
+      return jinja().renderString(text, { ...variables, ctx: this.context() });
     } catch (error) {
-      throw new ResourceError(`template error: ${(error as Error).message.split('\n')[0]}`);
+      throw new ResourceError(`template error: ${templateErrorMessage(error)}`);
     }
   }
 

@@ -1,6 +1,15 @@
+import { basename } from 'node:path';
 import type { Interfaces, Operation, WorkflowDef } from '../dsl/blueprint-types.js';
 import type { Value, ValueMap } from '../dsl/yaml-source.js';
 import type { DeploymentPlan } from './plan.js';
+
+/**
+ * A blueprint's name: its directory's name, made safe as an id (`local` when there is none). It is
+ * ctx.blueprint.id, and the CLI's default deployment id.
+ */
+export function blueprintName(baseDir: string): string {
+  return basename(baseDir).replace(/[^A-Za-z0-9_.-]+/g, '-') || 'local';
+}
 
 /**
  * What an execution needs to know about a deployment, as plain JSON: stored with the

@@ -9,6 +9,7 @@ import type { FromWorker, ToWorker } from './host-protocol.js';
 import { type Loaded, loadModule, lookup } from './plugin-module.js';
 
 const modules = new Map<string, Promise<Loaded>>();
+const running = new Map<number, AbortController>();
 const pendingUpdates = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
 let nextRequest = 0;
 
@@ -33,9 +34,11 @@ async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Outcome
       runtimeProperties: {},
     };
   }
+  const controller = new AbortController();
+  running.set(message.id, controller);
   const call: OperationCall = {
     ...message.call,
-    signal: new AbortController().signal,
+    signal: controller.signal,
     update: (instanceId, runtimeProperties) =>
       new Promise<void>((resolve, reject) => {
         const requestId = nextRequest++;
@@ -45,7 +48,11 @@ async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Outcome
     log: (level, text) => send({ type: 'log', id: message.id, level, message: text }),
   };
   const implementation = message.call.model.implementation;
-  return new InProcessDispatcher({ [implementation]: found as InProcessOperation }).run(call);
+  try {
+    return await new InProcessDispatcher({ [implementation]: found as InProcessOperation }).run(call);
+  } finally {
+    running.delete(message.id);
+  }
 }
 
 process.on('message', (message: ToWorker) => {
@@ -56,6 +63,10 @@ process.on('message', (message: ToWorker) => {
     else pending?.resolve();
     return;
   }
+  if (message.type === 'abort') {
+    running.get(message.id)?.abort(new Error('cancelled'));
+    return;
+  }
   run(message).then(
     (outcome) => send({ type: 'result', id: message.id, outcome }),
     (error: unknown) =>
@@ -64,7 +75,8 @@ process.on('message', (message: ToWorker) => {
         id: message.id,
         outcome: {
           type: 'failed',
-          recoverable: true,
+          // A module that does not load will not load on a retry either.
+          recoverable: false,
           errorType: error instanceof Error ? error.name : 'Error',
           message: `cannot load plugin: ${error instanceof Error ? error.message : String(error)}`,
           causes: [],

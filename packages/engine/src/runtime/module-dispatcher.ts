@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from '../executor/dispatcher.js';
 import { InProcessDispatcher, type InProcessOperation } from '../executor/in-process.js';
 import type { DeploymentModel, OperationModel } from '../model/deployment-model.js';
@@ -23,11 +23,13 @@ export interface ModuleDispatcherOptions {
 /**
  * Runs plugin operations from JavaScript modules named by the plugin's `source` (a path relative
  * to the blueprint), in this process. An exported function with `resumable = true` may run again
- * after a crash.
+ * after a crash. A module is imported when first needed (or all at once by `load()`).
  */
 export class ModuleDispatcher implements Dispatcher {
-  private readonly modules = new Map<string, Loaded>();
+  private readonly modules = new Map<string, Promise<Loaded>>();
   private readonly functions = new Map<string, InProcessOperation>();
+  /** Where each plugin is installed (ctx.plugin.prefix), looked up once. */
+  private readonly prefixes = new Map<string, string>();
 
   constructor(
     private readonly model: DeploymentModel,
@@ -41,54 +43,80 @@ export class ModuleDispatcher implements Dispatcher {
     return isAbsolute(source) ? source : resolve(this.model.blueprint.baseDir, source);
   }
 
-  /** Loads every plugin module the deployment names; call once before running. */
-  async load(): Promise<void> {
-    for (const [name, plugin] of Object.entries(this.model.plugins)) {
-      const source = plugin.source;
-      if (!source || /^[a-z]+:\/\//i.test(source)) {
-        const entry = this.options.entries?.get(name);
-        if (!entry) continue;
-        if (!existsSync(entry))
-          throw new PluginLoadError(`plugin '${name}': entry module ${entry} does not exist`);
-        this.modules.set(name, await loadModule(entry));
-        continue;
+  /**
+   * The call as the plugin gets it: a script operation as the script plugin's `run`, and
+   * ctx.plugin.prefix set to where the plugin is installed.
+   */
+  pluginCall(given: OperationCall): OperationCall {
+    const call = scriptRunnerCall(given);
+    const plugin = call.model.plugin;
+    if (!plugin || call.plugin.prefix !== undefined) return call;
+    let prefix = this.prefixes.get(plugin);
+    if (prefix === undefined) {
+      const entry = this.entryOf(plugin);
+      if (!entry) return call;
+      prefix = installedIn(entry);
+      this.prefixes.set(plugin, prefix);
+    }
+    return { ...call, plugin: { ...call.plugin, prefix } };
+  }
+
+  /** Checks that every plugin module the deployment names exists, without importing any. */
+  check(): void {
+    for (const name of Object.keys(this.model.plugins)) {
+      const path = this.entryOf(name);
+      if (path && !existsSync(path)) {
+        const what = this.model.plugins[name]?.source ? 'source' : 'entry module';
+        throw new PluginLoadError(`plugin '${name}': ${what} ${path} does not exist`);
       }
-      const path = isAbsolute(source) ? source : resolve(this.model.blueprint.baseDir, source);
-      if (!existsSync(path)) throw new PluginLoadError(`plugin '${name}': source ${path} does not exist`);
-      this.modules.set(name, await loadModule(path));
     }
   }
 
-  private fn(model: OperationModel): InProcessOperation | undefined {
+  /** Imports every plugin module the deployment names now, so that a broken one fails early. */
+  async load(): Promise<void> {
+    this.check();
+    await Promise.all(Object.keys(this.model.plugins).map((name) => this.module(name)));
+  }
+
+  private module(plugin: string): Promise<Loaded> | undefined {
+    let loaded = this.modules.get(plugin);
+    if (!loaded) {
+      const path = this.entryOf(plugin);
+      if (!path || !existsSync(path)) return undefined;
+      loaded = loadModule(path);
+      this.modules.set(plugin, loaded);
+    }
+    return loaded;
+  }
+
+  private async fn(model: OperationModel): Promise<InProcessOperation | undefined> {
     const key = model.implementation;
     if (this.functions.has(key)) return this.functions.get(key);
-    const module = model.plugin ? this.modules.get(model.plugin) : undefined;
+    const module = model.plugin ? await this.module(model.plugin) : undefined;
     const found = module && model.function ? lookup(module, model.function) : undefined;
     const fn = typeof found === 'function' ? (found as InProcessOperation) : undefined;
     if (fn) this.functions.set(key, fn);
     return fn;
   }
 
-  resumable(model: OperationModel): boolean {
-    return (this.fn(model) as { resumable?: boolean } | undefined)?.resumable === true;
+  async resumable(model: OperationModel): Promise<boolean> {
+    return (
+      ((await this.fn(scriptRunnerModel(model))) as { resumable?: boolean } | undefined)?.resumable === true
+    );
   }
 
-  workflow(plugin: string, fn: string): WorkflowFunction | undefined {
-    const module = this.modules.get(plugin);
+  async workflow(plugin: string, fn: string): Promise<WorkflowFunction | undefined> {
+    const module = await this.module(plugin);
     const found = module ? lookup(module, fn) : undefined;
     return typeof found === 'function' ? (found as WorkflowFunction) : undefined;
   }
 
-  async run(call: OperationCall): Promise<Outcome> {
+  async run(given: OperationCall): Promise<Outcome> {
+    const call = this.pluginCall(given);
     const { model } = call;
-    if (model.kind === 'script') {
-      return failed(
-        `'${model.implementation}' is a script; running scripts needs the script plugin, which this version of Weft does not include yet`,
-      );
-    }
-    const fn = this.fn(model);
+    const fn = await this.fn(model);
     if (!fn) {
-      const loaded = model.plugin && this.modules.has(model.plugin);
+      const loaded = model.plugin && this.entryOf(model.plugin) !== undefined;
       return failed(
         loaded
           ? `plugin '${model.plugin}' has no function '${model.function}'`
@@ -97,6 +125,38 @@ export class ModuleDispatcher implements Dispatcher {
     }
     return new InProcessDispatcher({ [model.implementation]: fn }).run(call);
   }
+}
+
+/**
+ * Where a plugin is installed, from its entry module: the nearest directory holding its
+ * plugin.yaml, plugin.json or package.json, else the module's own directory.
+ */
+function installedIn(entry: string): string {
+  const start = existsSync(entry) && statSync(entry).isDirectory() ? entry : dirname(entry);
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (['plugin.yaml', 'plugin.json', 'package.json'].some((name) => existsSync(join(dir, name))))
+      return dir;
+    if (dirname(dir) === dir) return start;
+  }
+}
+
+/** The operation a script operation runs: the script plugin's `run`. */
+function scriptRunnerModel(model: OperationModel): OperationModel {
+  return model.kind === 'script' ? { ...model, plugin: model.plugin ?? 'script', function: 'run' } : model;
+}
+
+/**
+ * A script operation (`create: scripts/create.sh`, or inline source) is a call of the script
+ * plugin's `run` with the script as its `script_path` or `script_source` input, as Cloudify maps
+ * it to `script_runner.tasks.run`. Other calls are returned unchanged.
+ */
+export function scriptRunnerCall(call: OperationCall): OperationCall {
+  const { model } = call;
+  if (model.kind !== 'script' || !model.script) return call;
+  const inputs = { ...call.inputs };
+  if (model.script.source !== undefined) inputs.script_source = model.script.source;
+  else if (model.script.path !== undefined) inputs.script_path = model.script.path;
+  return { ...call, inputs, model: scriptRunnerModel(model) };
 }
 
 function failed(message: string): Outcome {

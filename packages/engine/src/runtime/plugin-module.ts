@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { register } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -32,8 +33,23 @@ export function lookup(module: Loaded, path: string): unknown {
 
 const TYPESCRIPT = /\.(ts|mts|cts)$/;
 
+let hooked = false;
+
+/**
+ * Lets plugins without a copy of the SDK of their own (a JavaScript plugin directory outside any
+ * npm project) import the engine's, once per process.
+ */
+function provideSdk(): void {
+  if (hooked) return;
+  hooked = true;
+  register(new URL('./sdk-resolve-hook.js', import.meta.url), {
+    data: { sdkUrl: import.meta.resolve('@weft/sdk') },
+  });
+}
+
 /** Imports a plugin's entry module; TypeScript sources are compiled as they load (tsx). */
 export async function loadModule(path: string): Promise<Loaded> {
+  provideSdk();
   const entry = entryOf(path);
   if (TYPESCRIPT.test(entry)) {
     const { tsImport } = await import('tsx/esm/api');

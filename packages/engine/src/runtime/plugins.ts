@@ -57,6 +57,17 @@ export interface DiscoveredPlugin {
   entry?: string;
   /** Names of the plugins this one needs. */
   requires: string[];
+  /**
+   * How many operations one worker process runs at once (plugin.yaml `operations_per_worker`):
+   * more than 1 suits a plugin that mostly waits (on processes, the network), at the price of
+   * a crash ending all of them. Default 1.
+   */
+  operationsPerWorker?: number;
+  /**
+   * plugin.yaml `any_version: true`: the plugin stands in for another (Weft's built-in REST and
+   * fabric plugins for Cloudify's): an import asking for any version of it gets this one.
+   */
+  anyVersion?: boolean;
   /** Everything wrong with it; a plugin with problems cannot be imported. */
   problems: Problem[];
 }
@@ -128,9 +139,35 @@ export function compareVersions(a: string | undefined, b: string | undefined): n
   return 0;
 }
 
-/** `asked` matches a version equal to it, or one it is a dotted prefix of (`1.2` matches `1.2.3`). */
+/**
+ * Whether `version` satisfies what an import asks: a version equal to it or one it is a dotted
+ * prefix of (`1.2` matches `1.2.3`), or Cloudify's constraints, comma-separated
+ * (`>=1.22.1`, `>1.0,<2.0`, `==1.3`, `!=1.4`).
+ */
 export function versionMatches(version: string | undefined, asked: string): boolean {
-  return version !== undefined && (version === asked || version.startsWith(`${asked}.`));
+  if (version === undefined) return false;
+  const clauses = asked.split(',').map((clause) => clause.trim());
+  if (!clauses.some((clause) => /^[<>=!]/.test(clause)))
+    return version === asked.trim() || version.startsWith(`${asked.trim()}.`);
+  return clauses.every((clause) => {
+    const match = /^(>=|<=|==|!=|>|<|=)?\s*(.+)$/.exec(clause);
+    if (!match) return false;
+    const c = compareVersions(version, match[2]!);
+    switch (match[1]) {
+      case '>=':
+        return c >= 0;
+      case '<=':
+        return c <= 0;
+      case '>':
+        return c > 0;
+      case '<':
+        return c < 0;
+      case '!=':
+        return c !== 0;
+      default:
+        return c === 0 || version.startsWith(`${match[2]}.`);
+    }
+  });
 }
 
 /** The entry module of a plugin directory: `declared`, package.json `main`, or an index file. */
@@ -242,6 +279,19 @@ function readYamlPlugin(dir: string, searchDir: string, file: string): Discovere
         if (decl.package_version !== undefined && decl.package_version !== null)
           plugin.version = String(decl.package_version);
         if (typeof decl.package_name === 'string') plugin.packageName = decl.package_name;
+        if (decl.any_version === true) plugin.anyVersion = true;
+        const perWorker = decl.operations_per_worker;
+        if (perWorker !== undefined && perWorker !== null) {
+          if (typeof perWorker === 'number' && Number.isInteger(perWorker) && perWorker >= 1)
+            plugin.operationsPerWorker = perWorker;
+          else
+            problems.add(
+              'plugin-declaration',
+              locOf(decl, 'operations_per_worker'),
+              `${path}.operations_per_worker`,
+              `expected a whole number of at least 1, got ${JSON.stringify(perWorker)}`,
+            );
+        }
         plugin.requires = readRequires(decl.requires, locOf(decl, 'requires'), `${path}.requires`, problems);
         const at = decl.requires !== undefined ? locOf(decl, 'requires') : undefined;
         if (at) requiresAt.set(plugin, at);
@@ -458,20 +508,28 @@ export class PluginSet {
   }
 
   /**
-   * The plugin `plugin:NAME?version=V` means: among those named `name` (shadowed ones aside), the
+   * The plugin `plugin:NAME?version=V` means: among those named `name` (or, when none is, whose
+   * package_name is `name`; shadowed ones aside), the
    * one whose version is `version` (or starts with `version.`; exact first), else the highest.
    * Plugins with problems are candidates too, so a broken plugin is reported, not passed over.
    */
   find(name: string, version?: string): DiscoveredPlugin | undefined {
-    const candidates = this.plugins.filter(
-      (p) => p.name === name && !p.problems.some((problem) => problem.code === 'plugin-shadowed'),
+    const usable = this.plugins.filter(
+      (p) => !p.problems.some((problem) => problem.code === 'plugin-shadowed'),
     );
+    // Cloudify's `plugin:` imports name a package (`plugin:cloudify-utilities-plugin`, whose
+    // plugin is `rest`): a plugin name first, else a package_name.
+    let candidates = usable.filter((p) => p.name === name);
+    if (candidates.length === 0) candidates = usable.filter((p) => p.packageName === name);
     if (version !== undefined) {
       const exact = candidates.find((p) => p.version === version);
       if (exact) return exact;
-      return candidates
+      const matching = candidates
         .filter((p) => versionMatches(p.version, version))
         .sort((a, b) => compareVersions(b.version, a.version))[0];
+      // A plugin that stands in for a Cloudify plugin (`any_version: true`) serves every version
+      // a blueprint asks of it, when no installed plugin has that version.
+      return matching ?? candidates.find((p) => p.anyVersion);
     }
     return candidates.sort((a, b) => compareVersions(b.version, a.version))[0];
   }
@@ -499,14 +557,33 @@ export class PluginSet {
    */
   entriesFor(model: { plugins: Record<string, { packageVersion?: string }> }): Map<string, string> {
     const entries = new Map<string, string>();
+    for (const [name, plugin] of this.chosenFor(model)) if (plugin.entry) entries.set(name, plugin.entry);
+    return entries;
+  }
+
+  /** `operations_per_worker` of the plugins {@link entriesFor} picks, where they set it. */
+  operationsPerWorkerFor(model: {
+    plugins: Record<string, { packageVersion?: string }>;
+  }): Map<string, number> {
+    const capacities = new Map<string, number>();
+    for (const [name, plugin] of this.chosenFor(model))
+      if (plugin.entry && plugin.operationsPerWorker !== undefined)
+        capacities.set(name, plugin.operationsPerWorker);
+    return capacities;
+  }
+
+  private chosenFor(model: {
+    plugins: Record<string, { packageVersion?: string }>;
+  }): Map<string, DiscoveredPlugin> {
+    const chosen = new Map<string, DiscoveredPlugin>();
     for (const [name, declared] of Object.entries(model.plugins)) {
       const plugin =
         (declared.packageVersion !== undefined
           ? this.plugins.find((p) => p.name === name && p.version === declared.packageVersion)
           : undefined) ?? this.find(name);
-      if (plugin?.entry) entries.set(name, plugin.entry);
+      if (plugin) chosen.set(name, plugin);
     }
-    return entries;
+    return chosen;
   }
 }
 

@@ -6,13 +6,21 @@ import type { DeploymentModel, OperationModel } from '../model/deployment-model.
 import type { FromWorker, ToWorker } from './host-protocol.js';
 import { ModuleDispatcher, type ModuleDispatcherOptions } from './module-dispatcher.js';
 
+/** How long an aborted operation has to end by itself before its worker process is killed. */
+const ABORT_GRACE_MS = 1000;
+
 const WORKER = fileURLToPath(new URL('./host-worker.js', import.meta.url));
 
 export interface WorkerOptions {
-  /** Worker processes per plugin, at most (each runs one operation at a time). Default 8. */
+  /** Worker processes per plugin, at most. Default 8. */
   poolSize?: number;
   /** Heap limit of a worker process, in MB; a plugin that leaks past it fails its task. Default 1024. */
   memoryLimitMb?: number;
+  /**
+   * Operations one worker of a plugin runs at once, by plugin name (plugin.yaml
+   * `operations_per_worker`); 1 for plugins not named.
+   */
+  operationsPerWorker?: ReadonlyMap<string, number>;
 }
 
 interface Running {
@@ -21,15 +29,16 @@ interface Running {
   resolve: (outcome: Outcome) => void;
 }
 
-/** One plugin worker process. */
+/** One plugin worker process, running up to `capacity` operations at once. */
 class Worker {
   readonly child: ChildProcess;
-  running: Running | undefined;
+  readonly running = new Map<number, Running>();
   private readonly stderr: string[] = [];
   private readonly ready: Promise<void>;
 
   constructor(
     memoryLimitMb: number,
+    readonly capacity: number,
     private readonly onGone: (worker: Worker) => void,
   ) {
     this.child = fork(WORKER, [], {
@@ -40,20 +49,27 @@ class Worker {
     this.ready = new Promise((resolveReady) => {
       this.child.once('message', () => resolveReady());
     });
-    // What the plugin prints is shown in the logs of the operation it belongs to.
-    createInterface({ input: this.child.stdout! }).on('line', (line) => this.running?.call.log('info', line));
+    // What the plugin prints is shown in the logs of the operations it may belong to.
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      for (const running of this.running.values()) running.call.log('info', line);
+    });
     createInterface({ input: this.child.stderr! }).on('line', (line) => {
       this.stderr.push(line);
       if (this.stderr.length > 20) this.stderr.shift();
-      this.running?.call.log('warning', line);
+      for (const running of this.running.values()) running.call.log('warning', line);
     });
     this.child.on('message', (message: FromWorker) => this.receive(message));
     this.child.on('exit', (code, signal) => this.gone(code, signal));
   }
 
+  get full(): boolean {
+    return this.running.size >= this.capacity;
+  }
+
   private receive(message: FromWorker): void {
-    const running = this.running;
-    if (!running || message.type === 'ready' || message.id !== running.id) return;
+    if (message.type === 'ready') return;
+    const running = this.running.get(message.id);
+    if (!running) return;
     if (message.type === 'log') running.call.log(message.level, message.message);
     else if (message.type === 'update') {
       running.call.update(message.instanceId, message.runtimeProperties).then(
@@ -61,7 +77,7 @@ class Worker {
         (error: Error) => this.send({ type: 'updated', requestId: message.requestId, error: error.message }),
       );
     } else if (message.type === 'result') {
-      this.running = undefined;
+      this.running.delete(message.id);
       running.resolve(message.outcome);
     }
   }
@@ -70,22 +86,32 @@ class Worker {
     if (this.child.connected) this.child.send(message);
   }
 
-  async run(id: number, entry: string, fn: string, call: OperationCall): Promise<Outcome> {
+  /** Runs an operation on this worker, whose slot `claim` already holds. */
+  async run(claim: Running, entry: string, fn: string): Promise<Outcome> {
     await this.ready;
+    const { id, call } = claim;
     return new Promise<Outcome>((resolveRun) => {
-      this.running = { id, call, resolve: resolveRun };
+      claim.resolve = resolveRun;
       const { signal: _signal, update: _update, log: _log, ...data } = call;
       this.send({ type: 'run', id, entry, function: fn, call: data });
-      // Cancel --force and timeouts end the process, and with it the operation.
-      call.signal.addEventListener('abort', () => this.child.kill('SIGKILL'), { once: true });
+      // Cancel --force and timeouts fire the operation's own signal first, so that it can end
+      // what it started (a script's processes); the worker is killed if it is still at it then.
+      call.signal.addEventListener(
+        'abort',
+        () => {
+          this.send({ type: 'abort', id });
+          const kill = setTimeout(() => {
+            if (this.running.has(id)) this.child.kill('SIGKILL');
+          }, ABORT_GRACE_MS);
+          kill.unref();
+        },
+        { once: true },
+      );
     });
   }
 
   private gone(code: number | null, signal: NodeJS.Signals | null): void {
     this.onGone(this);
-    const running = this.running;
-    if (!running) return;
-    this.running = undefined;
     const tail = this.stderr.slice(-10).join('\n');
     const outOfMemory = /heap out of memory|Allocation failed/i.test(this.stderr.join('\n'));
     // The error that ended the process, as Node printed it (e.g. one thrown from a timer).
@@ -95,14 +121,17 @@ class Worker {
       : signal
         ? `was killed (${signal})`
         : `exited with code ${code}`;
-    running.resolve({
-      type: 'failed',
-      recoverable: !running.call.signal.aborted,
-      errorType: 'PluginCrash',
-      message: `the plugin process ${how} during ${running.call.operation}${thrown ? `: ${thrown}` : ''}`,
-      causes: tail ? [{ type: 'stderr', message: thrown ?? tail.split('\n')[0]!, stack: tail }] : [],
-      runtimeProperties: {},
-    });
+    const running = [...this.running.values()];
+    this.running.clear();
+    for (const { call, resolve } of running)
+      resolve({
+        type: 'failed',
+        recoverable: !call.signal.aborted,
+        errorType: 'PluginCrash',
+        message: `the plugin process ${how} during ${call.operation}${thrown ? `: ${thrown}` : ''}`,
+        causes: tail ? [{ type: 'stderr', message: thrown ?? tail.split('\n')[0]!, stack: tail }] : [],
+        runtimeProperties: {},
+      });
   }
 
   stop(): void {
@@ -113,8 +142,9 @@ class Worker {
 /**
  * Runs plugin operations in worker processes, a pool per plugin kept across tasks. A plugin
  * that throws, exits, crashes in a timer, runs out of memory or hangs (until its timeout) fails
- * only its own task; its worker is replaced. Custom workflow functions and the resumable flags
- * are read from the plugin modules in this process.
+ * only the tasks its worker runs (one, unless the plugin runs several per worker); its worker is
+ * replaced. Custom workflow functions and the resumable flags are read from the plugin modules
+ * in this process, which imports a module only when one of them is asked for.
  */
 export class WorkerDispatcher implements Dispatcher {
   private readonly modules: ModuleDispatcher;
@@ -123,44 +153,56 @@ export class WorkerDispatcher implements Dispatcher {
   private nextId = 0;
   private readonly poolSize: number;
   private readonly memoryLimitMb: number;
+  private readonly operationsPerWorker: ReadonlyMap<string, number>;
 
   constructor(model: DeploymentModel, options: WorkerOptions & ModuleDispatcherOptions = {}) {
     this.modules = new ModuleDispatcher(model, options);
     this.poolSize = options.poolSize ?? 8;
     this.memoryLimitMb = options.memoryLimitMb ?? 1024;
+    this.operationsPerWorker = options.operationsPerWorker ?? new Map();
   }
 
-  load(): Promise<void> {
-    return this.modules.load();
+  /**
+   * Checks that the plugin modules exist. They are imported in the worker processes; in this
+   * process only when a resumable flag or a custom workflow function is asked for.
+   */
+  async load(): Promise<void> {
+    this.modules.check();
   }
 
-  resumable(model: OperationModel): boolean {
+  resumable(model: OperationModel): Promise<boolean> {
     return this.modules.resumable(model);
   }
 
-  workflow(plugin: string, fn: string): WorkflowFunction | undefined {
+  workflow(plugin: string, fn: string): Promise<WorkflowFunction | undefined> {
     return this.modules.workflow(plugin, fn);
   }
 
-  /** An idle worker of the plugin, a new one while the pool has room, or the next to free up. */
+  /**
+   * A slot on a worker of the plugin: the least busy one with room, else a new worker while the
+   * pool has room, else the next slot to free up.
+   */
   private async acquire(plugin: string, claim: Running): Promise<Worker> {
     const pool = this.pools.get(plugin) ?? [];
     this.pools.set(plugin, pool);
+    const capacity = this.operationsPerWorker.get(plugin) ?? 1;
     for (;;) {
       // Claimed in the same turn it is found, so no other task can take it meanwhile.
-      const idle = pool.find((w) => !w.running);
-      if (idle) {
-        idle.running = claim;
-        return idle;
+      let best: Worker | undefined;
+      for (const worker of pool)
+        if (!worker.full && (!best || worker.running.size < best.running.size)) best = worker;
+      if (best) {
+        best.running.set(claim.id, claim);
+        return best;
       }
       if (pool.length < this.poolSize) {
-        const worker = new Worker(this.memoryLimitMb, (gone) => {
+        const worker = new Worker(this.memoryLimitMb, capacity, (gone) => {
           const index = pool.indexOf(gone);
           if (index >= 0) pool.splice(index, 1);
           this.release(plugin);
         });
         pool.push(worker);
-        worker.running = claim;
+        worker.running.set(claim.id, claim);
         return worker;
       }
       await new Promise<void>((resolveTurn) => {
@@ -175,15 +217,16 @@ export class WorkerDispatcher implements Dispatcher {
     this.queues.get(plugin)?.shift()?.();
   }
 
-  async run(call: OperationCall): Promise<Outcome> {
+  async run(given: OperationCall): Promise<Outcome> {
+    const call = this.modules.pluginCall(given);
     const { model } = call;
     const entry = model.plugin ? this.modules.entryOf(model.plugin) : undefined;
-    // Scripts and plugins without a module are answered (with a clear error) in this process.
-    if (model.kind === 'script' || !entry || !model.function) return this.modules.run(call);
-    const id = this.nextId++;
-    const worker = await this.acquire(model.plugin!, { id, call, resolve: () => {} });
+    // Plugins without a module are answered (with a clear error) in this process.
+    if (!entry || !model.function) return this.modules.run(call);
+    const claim: Running = { id: this.nextId++, call, resolve: () => {} };
+    const worker = await this.acquire(model.plugin!, claim);
     try {
-      return await worker.run(id, entry, model.function, call);
+      return await worker.run(claim, entry, model.function);
     } finally {
       this.release(model.plugin!);
     }

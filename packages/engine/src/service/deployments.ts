@@ -190,7 +190,7 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   } else {
     const fn =
       custom?.plugin && custom.function
-        ? options.dispatcher.workflow?.(custom.plugin, custom.function)
+        ? await options.dispatcher.workflow?.(custom.plugin, custom.function)
         : undefined;
     if (!fn)
       throw new WorkflowError(

@@ -10,7 +10,15 @@
  * lock first (just before the insert, held until commit): seq order is commit order.
  */
 import { userInfo } from 'node:os';
-import { DatabaseError, Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+
+/** An error from the server (pg's DatabaseError, told apart without loading pg up front). */
+function isDatabaseError(error: unknown): error is Error & { code: string; constraint?: string } {
+  return (
+    error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && 'severity' in error
+  );
+}
+
 import {
   cleanText,
   executionChanges,
@@ -136,7 +144,7 @@ interface EventRow {
 }
 
 function violates(error: unknown, code: '23505' | '23503', constraint: string): boolean {
-  return error instanceof DatabaseError && error.code === code && error.constraint === constraint;
+  return isDatabaseError(error) && error.code === code && error.constraint === constraint;
 }
 
 const INSTANCE_COLUMNS =
@@ -193,6 +201,8 @@ export class PostgresStore implements Store {
         `invalid PostgreSQL schema name '${schema}': use lower-case letters, digits and underscores`,
       );
     }
+    // pg is loaded only by a process that uses PostgreSQL (the CLI on SQLite starts faster).
+    const { Pool } = await import('pg');
     const pool = new Pool({
       connectionString: withDefaultUser(url),
       ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
@@ -206,8 +216,7 @@ export class PostgresStore implements Store {
           await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
         } catch (error) {
           // Two processes creating it at once: the loser sees a unique violation; the schema exists.
-          if (!(error instanceof DatabaseError && (error.code === '23505' || error.code === '42P06')))
-            throw error;
+          if (!(isDatabaseError(error) && (error.code === '23505' || error.code === '42P06'))) throw error;
         }
       } else {
         await pool.query('SELECT 1');

@@ -1,0 +1,44 @@
+"""Talks to the running operation's ctx endpoint (CTX_SOCKET_URL), with Cloudify's ctx proxy
+protocol: POST / with {"args": [...]}, answered with {"type": ..., "payload": ...}."""
+
+import http.client
+import json
+import os
+from urllib.parse import urlsplit
+
+
+class RequestError(RuntimeError):
+    """A ctx call the operation could not answer."""
+
+    def __init__(self, ex_message, ex_type='', ex_traceback=''):
+        super().__init__(ex_message)
+        self.ex_type = ex_type
+        self.ex_message = ex_message
+        self.ex_traceback = ex_traceback
+
+
+def socket_url():
+    url = os.environ.get('CTX_SOCKET_URL', '')
+    if not url.startswith('http://'):
+        raise RuntimeError(
+            'CTX_SOCKET_URL is %s; the cloudify module works only inside an operation run by '
+            "Weft's script plugin" % (url or 'not set'))
+    return url
+
+
+def request(args, timeout=30):
+    """One ctx call: the payload of a result, None when the call stopped the operation."""
+    parts = urlsplit(socket_url())
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        body = json.dumps({'args': list(args)})
+        connection.request('POST', parts.path or '/', body, {'Content-Type': 'application/json'})
+        answer = json.loads(connection.getresponse().read().decode('utf-8'))
+    finally:
+        connection.close()
+    if answer.get('type') == 'error':
+        payload = answer.get('payload') or {}
+        raise RequestError(payload.get('message', ''), payload.get('type', ''), payload.get('traceback', ''))
+    if answer.get('type') == 'stop_operation':
+        return None
+    return answer.get('payload')

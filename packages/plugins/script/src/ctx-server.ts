@@ -1,0 +1,185 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Json } from '@weft/sdk';
+import { CtxRequestError, type Namespace, processCtxRequest } from './ctx-request.js';
+import type { ScriptState } from './ctx-tree.js';
+
+/** A request body larger than this is refused (a runtime property of 16 MiB is a mistake). */
+const MAX_BODY = 16 * 1024 * 1024;
+
+/**
+ * The ctx endpoint of one running operation, on loopback (so concurrent scripts never reach
+ * each other's ctx). It speaks Cloudify's ctx proxy protocol (`POST /` with `{"args": [...]}`,
+ * answered with `{"type": "result" | "error" | "stop_operation", "payload": ...}`), which the
+ * Python module and Cloudify's own client use, and a plain-text form for the `ctx` command
+ * (`POST /text`: arguments each ended by a NUL byte; the answer is what to print followed by a
+ * '.', and the `x-ctx-exit` header the exit code), so that the command needs nothing but bash.
+ */
+export class CtxServer {
+  private readonly server: Server;
+
+  private constructor(
+    private readonly root: Namespace,
+    private readonly state: ScriptState,
+    /** The URL path requests must go to: `/`, or a random one where others can reach the port. */
+    readonly path: string,
+  ) {
+    this.server = createServer((request, response) => {
+      void this.handle(request, response);
+    });
+    // Scripts run a call per connection: no keep-alive to wait for when the operation ends.
+    this.server.keepAliveTimeout = 0;
+  }
+
+  /**
+   * Starts the endpoint. With `secretPath`, it answers only at a random URL path: every user of
+   * the machine (or of a host the port is forwarded to) can reach the port; the path is the password.
+   */
+  static async start(
+    root: Namespace,
+    state: ScriptState,
+    options: { secretPath?: boolean } = {},
+  ): Promise<CtxServer> {
+    const path = options.secretPath ? `/${randomBytes(24).toString('hex')}` : '/';
+    const server = new CtxServer(root, state, path);
+    await new Promise<void>((resolve, reject) => {
+      server.server.once('error', reject);
+      server.server.listen(0, '127.0.0.1', () => resolve());
+    });
+    return server;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** The value of CTX_SOCKET_URL. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}${this.path === '/' ? '' : this.path}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    let body: Buffer;
+    try {
+      body = await readBody(request);
+    } catch (error) {
+      response.writeHead(413).end((error as Error).message);
+      return;
+    }
+    if (request.method !== 'POST') {
+      response.writeHead(405, { allow: 'POST' }).end('the ctx endpoint takes POST requests\n');
+      return;
+    }
+    const base = this.path === '/' ? '' : this.path;
+    if (request.url === `${base}/text`) await this.answerText(request, body, response);
+    else if (request.url === this.path || (base === '' && request.url === ''))
+      await this.answerJson(body, response);
+    else response.writeHead(404).end('not found\n');
+  }
+
+  private async answerJson(body: Buffer, response: ServerResponse): Promise<void> {
+    let answer: { type: string; payload: unknown };
+    try {
+      const parsed = JSON.parse(body.toString('utf8')) as { args?: unknown };
+      if (!Array.isArray(parsed.args)) throw new CtxRequestError('the request has no "args" list');
+      answer = await this.process(parsed.args as Json[]);
+    } catch (error) {
+      answer = errorAnswer(error);
+    }
+    const text = JSON.stringify(answer);
+    response.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+    });
+    response.end(text);
+  }
+
+  private async answerText(request: IncomingMessage, body: Buffer, response: ServerResponse): Promise<void> {
+    const json = request.headers['x-ctx-json'] === '1';
+    const prefix = String(request.headers['x-ctx-prefix'] ?? '@');
+    let out: string;
+    let exit = 0;
+    try {
+      const raw = body.toString('utf8').split('\0');
+      raw.pop(); // every argument ends with a NUL, so the last piece is empty
+      const args = raw.map((arg) => parseArg(arg, prefix));
+      const answer = await this.process(args);
+      if (answer.type === 'stop_operation') {
+        exit = 1;
+        out = `${(answer.payload as { message: string }).message}\n`;
+      } else out = json ? JSON.stringify(answer.payload ?? null) : plain(answer.payload);
+    } catch (error) {
+      exit = 1;
+      out = `ctx: ${(error as Error).message}\n`;
+    }
+    // A '.' ends the text, so that the command keeps trailing newlines (it takes the '.' off).
+    const text = `${out}.`;
+    response.writeHead(200, {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'x-ctx-exit': String(exit),
+      connection: 'close',
+    });
+    response.end(text);
+  }
+
+  private async process(args: Json[]): Promise<{ type: string; payload: unknown }> {
+    const result = await processCtxRequest(this.root, args);
+    if (result !== undefined && result === this.state.stop)
+      return { type: 'stop_operation', payload: { message: this.state.stop.message } };
+    return { type: 'result', payload: result ?? null };
+  }
+}
+
+function errorAnswer(error: unknown): { type: string; payload: unknown } {
+  const e = error instanceof Error ? error : new Error(String(error));
+  const type = e instanceof SyntaxError ? 'JSONDecodeError' : e.name;
+  return { type: 'error', payload: { type, message: e.message, traceback: '' } };
+}
+
+/** An argument given as `@JSON` is that JSON value (Cloudify's client parses it the same way). */
+function parseArg(arg: string, prefix: string): Json {
+  if (!prefix || !arg.startsWith(prefix)) return arg;
+  try {
+    return JSON.parse(arg.slice(prefix.length)) as Json;
+  } catch (error) {
+    throw new CtxRequestError(
+      `argument '${arg}' is not valid JSON after '${prefix}': ${(error as Error).message}`,
+    );
+  }
+}
+
+/**
+ * How the ctx command prints a result without -j: strings as they are, nothing for null, Python's
+ * spelling of booleans (scripts written for Cloudify compare with `True`), JSON for the rest.
+ */
+function plain(payload: unknown): string {
+  if (payload === null || payload === undefined) return '';
+  if (typeof payload === 'string') return payload;
+  if (typeof payload === 'boolean') return payload ? 'True' : 'False';
+  return JSON.stringify(payload);
+}
+
+function readBody(request: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        reject(new Error(`a ctx request may hold at most ${MAX_BODY} bytes`));
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}

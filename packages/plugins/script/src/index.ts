@@ -1,0 +1,11 @@
+import { run } from './run.js';
+
+export { run };
+
+/** The name blueprints written for Cloudify give it: `script.script_runner.tasks.run`. */
+export const script_runner = { tasks: { run } };
+
+// The ctx endpoint, for plugins that run scripts elsewhere (the remote-command plugin).
+export { CtxServer } from './ctx-server.js';
+export { ctxTree, type Download, type ScriptState, type Stop } from './ctx-tree.js';
+export { CTX_COMMAND } from './script-file.js';
