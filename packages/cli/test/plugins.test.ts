@@ -96,27 +96,37 @@ function demoRepository(): { url: string; first: string } {
   return { url: `file://${bare}`, first };
 }
 
-test("a JavaScript plugin directory outside any npm project imports the engine's @weft/sdk", () => {
-  const cwd = tempDir();
-  mkdirSync(join(cwd, 'outside'));
-  writeFileSync(
-    join(cwd, 'outside', 'plugin.yaml'),
-    "plugins:\n  outside:\n    package_version: '1.0'\nnode_types:\n  outside.Thing:\n    derived_from: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle:\n        create: outside.create\n",
-  );
-  writeFileSync(
-    join(cwd, 'outside', 'index.mjs'),
+const outsideEntries: Record<string, [entry: string, source: string]> = {
+  JavaScript: [
+    'index.mjs',
     "import { operation } from '@weft/sdk';\nexport const create = operation((ctx) => { ctx.instance.runtimeProperties.made = ctx.plugin.name; });\n",
-  );
-  writeFileSync(
-    join(cwd, 'blueprint.yaml'),
-    'tosca_definitions_version: cloudify_dsl_1_4\nimports: [cloudify/types/types.yaml, plugin:outside]\nnode_templates:\n  t: {type: outside.Thing}\n',
-  );
-  ok(weft(['install', 'blueprint.yaml', '--plugin-dir', 'outside'], cwd));
-  const [instance] = JSON.parse(ok(weft(['instances', '--json'], cwd)).stdout) as {
-    runtimeProperties: Record<string, unknown>;
-  }[];
-  assert.deepEqual(instance!.runtimeProperties, { made: 'outside' });
-});
+  ],
+  // TypeScript outside a `"type": "module"` package is compiled to CommonJS: its import becomes a require.
+  TypeScript: [
+    'index.ts',
+    "import { operation, type OperationContext } from '@weft/sdk';\nexport const create = operation(async (ctx: OperationContext) => { await ctx.instance.update({ made: ctx.plugin.name }); });\n",
+  ],
+};
+for (const [language, [entry, source]] of Object.entries(outsideEntries)) {
+  test(`a ${language} plugin directory outside any npm project imports the engine's @weft/sdk`, () => {
+    const cwd = tempDir();
+    mkdirSync(join(cwd, 'outside'));
+    writeFileSync(
+      join(cwd, 'outside', 'plugin.yaml'),
+      "plugins:\n  outside:\n    package_version: '1.0'\nnode_types:\n  outside.Thing:\n    derived_from: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle:\n        create: outside.create\n",
+    );
+    writeFileSync(join(cwd, 'outside', entry), source);
+    writeFileSync(
+      join(cwd, 'blueprint.yaml'),
+      'tosca_definitions_version: cloudify_dsl_1_4\nimports: [cloudify/types/types.yaml, plugin:outside]\nnode_templates:\n  t: {type: outside.Thing}\n',
+    );
+    ok(weft(['install', 'blueprint.yaml', '--plugin-dir', 'outside'], cwd));
+    const [instance] = JSON.parse(ok(weft(['instances', '--json'], cwd)).stdout) as {
+      runtimeProperties: Record<string, unknown>;
+    }[];
+    assert.deepEqual(instance!.runtimeProperties, { made: 'outside' });
+  });
+}
 
 describe('weft plugins list', () => {
   test('finds plugin.yaml and plugin.json plugins in --plugin-dir, skipping tests/', () => {

@@ -68,6 +68,7 @@ export {
   readPlugin,
   validatePlugin,
   versionMatches,
+  type WorkerSettings,
 } from './runtime/plugins.js';
 export { WorkerDispatcher, type WorkerOptions } from './runtime/worker-dispatcher.js';
 export { SecretKeyError } from './secrets/crypto.js';

@@ -298,7 +298,7 @@ outputs:
     assert.equal(outputs.id, instance!.id);
   });
 
-  test('ctx.instance.update() saves at once, before the operation ends', async () => {
+  test('ctx.instance.update() saves at once, before the operation ends; update(changes) merges first', async () => {
     let seenDuring: unknown;
     const h = await harness(bp, {
       operations: {
@@ -307,6 +307,7 @@ outputs:
           await ctx.instance.update();
           const [stored] = await h.store.listInstances('dep');
           seenDuring = stored!.runtimeProperties.stage;
+          await ctx.instance.update({ merged: 'by update' });
           ctx.instance.runtimeProperties.done = true;
         },
         'p.configure': noop,
@@ -316,7 +317,11 @@ outputs:
     await h.execute('install');
     assert.equal(seenDuring, 'created-resource');
     const [instance] = await h.store.listInstances('dep');
-    assert.deepEqual(instance!.runtimeProperties, { stage: 'created-resource', done: true });
+    assert.deepEqual(instance!.runtimeProperties, {
+      stage: 'created-resource',
+      merged: 'by update',
+      done: true,
+    });
   });
 
   test('a conflicting concurrent update of the same key is detected, not lost', async () => {

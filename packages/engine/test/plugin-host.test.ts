@@ -21,7 +21,12 @@ after(() => {
 /** A deployment with one instance per given operation, each run as its node's create. */
 async function run(
   operations: Record<string, string>,
-  options: { timeout?: number; memoryLimitMb?: number; operationsPerWorker?: number } = {},
+  options: {
+    timeout?: number;
+    memoryLimitMb?: number;
+    operationsPerWorker?: number;
+    pluginMemoryMb?: number;
+  } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'weft-host-'));
   cpSync(join(fixture, 'plugin.mjs'), join(dir, 'plugin.mjs'));
@@ -56,7 +61,15 @@ ${templates}
   assert.ok(created.deployment, JSON.stringify(created.problems.problems));
   const dispatcher = new WorkerDispatcher(created.deployment.model as unknown as DeploymentModel, {
     memoryLimitMb: options.memoryLimitMb ?? 256,
-    operationsPerWorker: new Map([['bad', options.operationsPerWorker ?? 1]]),
+    plugins: new Map([
+      [
+        'bad',
+        {
+          operationsPerWorker: options.operationsPerWorker ?? 1,
+          ...(options.pluginMemoryMb !== undefined && { memoryLimitMb: options.pluginMemoryMb }),
+        },
+      ],
+    ]),
   });
   dispatchers.push(dispatcher);
   await dispatcher.load();
@@ -131,8 +144,21 @@ describe('plugin host: operations run in worker processes', () => {
       { timeout: 2, memoryLimitMb: 64 },
     );
     assert.equal(result.status, 'failed');
-    assert.match(failures.get('leak')?.message ?? '', /ran out of memory|was killed|exited with code/);
+    assert.match(
+      failures.get('leak')?.message ?? '',
+      /the plugin process ran out of memory \(heap limit 64 MB\) during/,
+    );
+    // One line of cause, not V8's dump.
+    const causes = (failures.get('leak')?.data as { causes: { message: string; stack?: string }[] }).causes;
+    assert.equal(causes.length, 1);
+    assert.match(causes[0]!.message, /heap out of memory/);
+    assert.equal(causes[0]!.stack, undefined);
     assert.match(failures.get('hang')?.message ?? '', /operation timed out after 2 s/);
+  });
+
+  test("a plugin's own memory_limit_mb applies to its workers", async () => {
+    const { failures } = await run({ leak: 'leaks' }, { memoryLimitMb: 1024, pluginMemoryMb: 48 });
+    assert.match(failures.get('leak')?.message ?? '', /ran out of memory \(heap limit 48 MB\)/);
   });
 
   test('ctx in a worker: resources rendered with ctx, plugin name and a work directory per deployment', async () => {

@@ -263,19 +263,27 @@ imports: [cloudify/types/types.yaml, 'plugin:p?version=7']
   });
 });
 
-test('operations_per_worker: read for the chosen plugins; anything but a whole number >= 1 is a problem', () => {
+test('operations_per_worker and memory_limit_mb: read for the chosen plugins; other values are problems', () => {
   const root = tree({
     'a/plugin.yaml': pluginYaml('a', '1.0', '    operations_per_worker: 16\n'),
     'a/index.js': 'export {}\n',
     'b/plugin.yaml': pluginYaml('b', '1.0'),
     'b/index.js': 'export {}\n',
-    'c/plugin.yaml': pluginYaml('c', '1.0', '    operations_per_worker: 0\n'),
+    'c/plugin.yaml': pluginYaml('c', '1.0', '    operations_per_worker: 0\n    memory_limit_mb: 8\n'),
+    'd/plugin.yaml': pluginYaml('d', '1.0', '    memory_limit_mb: 300\n'),
+    'd/index.js': 'export {}\n',
   });
   const plugins = PluginSet.discover([root]);
-  assert.deepEqual(plugins.operationsPerWorkerFor({ plugins: { a: {}, b: {} } }), new Map([['a', 16]]));
+  assert.deepEqual(
+    plugins.workerSettingsFor({ plugins: { a: {}, b: {}, d: {} } }),
+    new Map([
+      ['a', { operationsPerWorker: 16 }],
+      ['d', { memoryLimitMb: 300 }],
+    ]),
+  );
   assert.deepEqual(
     plugins.find('c')!.problems.map((p) => p.message),
-    ['expected a whole number of at least 1, got 0'],
+    ['expected a whole number of at least 1, got 0', 'expected a whole number of at least 32, got 8'],
   );
 });
 

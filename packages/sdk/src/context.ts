@@ -28,8 +28,8 @@ export interface InstanceContext {
   relationships: RelationshipContext[];
   /** Change freely, nested values included: what changed is saved when the operation ends. */
   runtimeProperties: Record<string, Json>;
-  /** Saves the runtime properties now. */
-  update(): Promise<void>;
+  /** Merges `changes` (when given) into the runtime properties, then saves them now. */
+  update(changes?: Record<string, Json>): Promise<void>;
 }
 
 export interface RelationshipContext {

@@ -136,7 +136,10 @@ function end(
     containedIn: options.containedIn ?? null,
     relationships: structuredClone(options.relationships ?? []),
     runtimeProperties: structuredClone(options.runtimeProperties ?? {}),
-    update: async () => onUpdate(instance),
+    update: async (changes) => {
+      if (changes) Object.assign(instance.runtimeProperties, changes);
+      onUpdate(instance);
+    },
   };
   if (options.hostIp !== undefined) instance.hostIp = options.hostIp;
   return { node, instance };

@@ -142,9 +142,8 @@ describe('mockContext', () => {
       ctx.logger.debug('starting');
       ctx.instance.runtimeProperties.step = 1;
       await ctx.instance.update();
-      ctx.instance.runtimeProperties.step = 2;
       ctx.instance.runtimeProperties.nested = { list: [1] };
-      await ctx.instance.update();
+      await ctx.instance.update({ step: 2 }); // merged, then saved
       (ctx.instance.runtimeProperties.nested as { list: number[] }).list.push(2);
       ctx.logger.info(`port ${ctx.node.properties.port}`);
       ctx.logger.warning('careful');

@@ -32,6 +32,7 @@ import {
   readPlugin,
   validatePlugin,
   WorkerDispatcher,
+  type WorkerSettings,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../output.js';
@@ -166,11 +167,11 @@ export function workerDispatcher(
   stateDirPath?: string,
 ): WorkerDispatcher {
   const entries = pluginEntries(model, options, stateDirPath);
-  const operationsPerWorker =
+  const plugins =
     entries.size > 0
-      ? installedPlugins(options, stateDirPath).operationsPerWorkerFor(model)
-      : new Map<string, number>();
-  return new WorkerDispatcher(model, { entries, operationsPerWorker });
+      ? installedPlugins(options, stateDirPath).workerSettingsFor(model)
+      : new Map<string, WorkerSettings>();
+  return new WorkerDispatcher(model, { entries, plugins });
 }
 
 function shown(path: string): string {

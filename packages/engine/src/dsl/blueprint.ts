@@ -78,6 +78,8 @@ const PLUGIN_KEYS = [
   'requires',
   // Weft: how many operations one worker process of the plugin runs at once (default 1).
   'operations_per_worker',
+  // Weft: the heap limit of the plugin's worker processes, in MB (default 1024).
+  'memory_limit_mb',
   // Weft: the plugin stands in for another: imports asking for any version of it get this one.
   'any_version',
 ];

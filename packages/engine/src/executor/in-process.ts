@@ -57,7 +57,11 @@ export class InProcessDispatcher implements Dispatcher {
     const instanceContext = (view: InstanceView): InstanceContext => {
       const props = structuredClone(view.runtimeProperties);
       touched.set(view.id, props);
-      return { ...view, runtimeProperties: props, update: () => call.update(view.id, props) };
+      const update = (changes?: RuntimeProperties) => {
+        if (changes) Object.assign(props, changes);
+        return call.update(view.id, props);
+      };
+      return { ...view, runtimeProperties: props, update };
     };
     const own = instanceContext(call.instance);
     if (!made.has(call.plugin.workdir)) {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { register } from 'node:module';
+import Module, { register } from 'node:module';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export type Loaded = Record<string, unknown>;
 
@@ -35,16 +35,31 @@ const TYPESCRIPT = /\.(ts|mts|cts)$/;
 
 let hooked = false;
 
+type ResolveFilename = (request: string, ...rest: unknown[]) => string;
+
 /**
- * Lets plugins without a copy of the SDK of their own (a JavaScript plugin directory outside any
- * npm project) import the engine's, once per process.
+ * Lets plugins without a copy of the SDK of their own (a plugin directory outside any npm
+ * project) import the engine's, once per process. ES modules resolve through a hook; TypeScript
+ * outside a `"type": "module"` package is compiled to CommonJS, whose `require` resolves through
+ * Module._resolveFilename, so that gets the same fallback (as module-alias does).
  */
 function provideSdk(): void {
   if (hooked) return;
   hooked = true;
-  register(new URL('./sdk-resolve-hook.js', import.meta.url), {
-    data: { sdkUrl: import.meta.resolve('@weft/sdk') },
-  });
+  const sdkUrl = import.meta.resolve('@weft/sdk');
+  register(new URL('./sdk-resolve-hook.js', import.meta.url), { data: { sdkUrl } });
+  const sdkPath = fileURLToPath(sdkUrl);
+  const modules = Module as unknown as { _resolveFilename: ResolveFilename };
+  const resolveFilename = modules._resolveFilename;
+  modules._resolveFilename = function (this: unknown, request, ...rest) {
+    try {
+      return resolveFilename.call(this, request, ...rest);
+    } catch (error) {
+      const notFound = (error as { code?: string }).code === 'MODULE_NOT_FOUND';
+      if (request === '@weft/sdk' && notFound) return sdkPath;
+      throw error;
+    }
+  };
 }
 
 /** Imports a plugin's entry module; TypeScript sources are compiled as they load (tsx). */

@@ -36,6 +36,17 @@ const SKIPPED = new Set(['tests', 'test', 'node_modules']);
 /** Entry module names tried, in order, when package.json names no `main`. */
 const ENTRY_NAMES = ['index.js', 'index.mjs', 'index.ts'];
 
+/** Below this a worker process cannot start Node and a plugin reliably. */
+const MIN_MEMORY_LIMIT_MB = 32;
+
+/** How a plugin's worker processes run, where its plugin.yaml says. */
+export interface WorkerSettings {
+  /** Operations one worker process runs at once (`operations_per_worker`). */
+  operationsPerWorker?: number;
+  /** Heap limit of a worker process in MB (`memory_limit_mb`). */
+  memoryLimitMb?: number;
+}
+
 /** A plugin name: used in `plugin:NAME` and as the first part of `NAME.function`. */
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
 
@@ -63,6 +74,8 @@ export interface DiscoveredPlugin {
    * a crash ending all of them. Default 1.
    */
   operationsPerWorker?: number;
+  /** Heap limit of the plugin's worker processes in MB (plugin.yaml `memory_limit_mb`). */
+  memoryLimitMb?: number;
   /**
    * plugin.yaml `any_version: true`: the plugin stands in for another (Weft's built-in REST and
    * fabric plugins for Cloudify's): an import asking for any version of it gets this one.
@@ -280,18 +293,22 @@ function readYamlPlugin(dir: string, searchDir: string, file: string): Discovere
           plugin.version = String(decl.package_version);
         if (typeof decl.package_name === 'string') plugin.packageName = decl.package_name;
         if (decl.any_version === true) plugin.anyVersion = true;
-        const perWorker = decl.operations_per_worker;
-        if (perWorker !== undefined && perWorker !== null) {
-          if (typeof perWorker === 'number' && Number.isInteger(perWorker) && perWorker >= 1)
-            plugin.operationsPerWorker = perWorker;
-          else
-            problems.add(
-              'plugin-declaration',
-              locOf(decl, 'operations_per_worker'),
-              `${path}.operations_per_worker`,
-              `expected a whole number of at least 1, got ${JSON.stringify(perWorker)}`,
-            );
-        }
+        const wholeNumber = (key: string, least: number): number | undefined => {
+          const value = decl[key];
+          if (value === undefined || value === null) return undefined;
+          if (typeof value === 'number' && Number.isInteger(value) && value >= least) return value;
+          problems.add(
+            'plugin-declaration',
+            locOf(decl, key),
+            `${path}.${key}`,
+            `expected a whole number of at least ${least}, got ${JSON.stringify(value)}`,
+          );
+          return undefined;
+        };
+        const perWorker = wholeNumber('operations_per_worker', 1);
+        if (perWorker !== undefined) plugin.operationsPerWorker = perWorker;
+        const memory = wholeNumber('memory_limit_mb', MIN_MEMORY_LIMIT_MB);
+        if (memory !== undefined) plugin.memoryLimitMb = memory;
         plugin.requires = readRequires(decl.requires, locOf(decl, 'requires'), `${path}.requires`, problems);
         const at = decl.requires !== undefined ? locOf(decl, 'requires') : undefined;
         if (at) requiresAt.set(plugin, at);
@@ -561,15 +578,21 @@ export class PluginSet {
     return entries;
   }
 
-  /** `operations_per_worker` of the plugins {@link entriesFor} picks, where they set it. */
-  operationsPerWorkerFor(model: {
+  /** `operations_per_worker` and `memory_limit_mb` of the plugins {@link entriesFor} picks, where set. */
+  workerSettingsFor(model: {
     plugins: Record<string, { packageVersion?: string }>;
-  }): Map<string, number> {
-    const capacities = new Map<string, number>();
-    for (const [name, plugin] of this.chosenFor(model))
-      if (plugin.entry && plugin.operationsPerWorker !== undefined)
-        capacities.set(name, plugin.operationsPerWorker);
-    return capacities;
+  }): Map<string, WorkerSettings> {
+    const settings = new Map<string, WorkerSettings>();
+    for (const [name, plugin] of this.chosenFor(model)) {
+      if (!plugin.entry) continue;
+      const { operationsPerWorker, memoryLimitMb } = plugin;
+      if (operationsPerWorker === undefined && memoryLimitMb === undefined) continue;
+      settings.set(name, {
+        ...(operationsPerWorker !== undefined && { operationsPerWorker }),
+        ...(memoryLimitMb !== undefined && { memoryLimitMb }),
+      });
+    }
+    return settings;
   }
 
   private chosenFor(model: {

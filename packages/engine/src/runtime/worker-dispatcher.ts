@@ -5,6 +5,7 @@ import type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from '../ex
 import type { DeploymentModel, OperationModel } from '../model/deployment-model.js';
 import type { FromWorker, ToWorker } from './host-protocol.js';
 import { ModuleDispatcher, type ModuleDispatcherOptions } from './module-dispatcher.js';
+import type { WorkerSettings } from './plugins.js';
 
 /** How long an aborted operation has to end by itself before its worker process is killed. */
 const ABORT_GRACE_MS = 1000;
@@ -17,10 +18,10 @@ export interface WorkerOptions {
   /** Heap limit of a worker process, in MB; a plugin that leaks past it fails its task. Default 1024. */
   memoryLimitMb?: number;
   /**
-   * Operations one worker of a plugin runs at once, by plugin name (plugin.yaml
-   * `operations_per_worker`); 1 for plugins not named.
+   * Per plugin name, what its plugin.yaml sets: operations one worker runs at once (default 1)
+   * and the heap limit (default `memoryLimitMb`).
    */
-  operationsPerWorker?: ReadonlyMap<string, number>;
+  plugins?: ReadonlyMap<string, WorkerSettings>;
 }
 
 interface Running {
@@ -37,7 +38,7 @@ class Worker {
   private readonly ready: Promise<void>;
 
   constructor(
-    memoryLimitMb: number,
+    private readonly memoryLimitMb: number,
     readonly capacity: number,
     private readonly onGone: (worker: Worker) => void,
   ) {
@@ -117,7 +118,7 @@ class Worker {
     // The error that ended the process, as Node printed it (e.g. one thrown from a timer).
     const thrown = [...this.stderr].reverse().find((line) => /^\w*(Error|Exception)\b.*:/.test(line));
     const how = outOfMemory
-      ? 'ran out of memory'
+      ? `ran out of memory (heap limit ${this.memoryLimitMb} MB)`
       : signal
         ? `was killed (${signal})`
         : `exited with code ${code}`;
@@ -129,7 +130,17 @@ class Worker {
         recoverable: !call.signal.aborted,
         errorType: 'PluginCrash',
         message: `the plugin process ${how} during ${call.operation}${thrown ? `: ${thrown}` : ''}`,
-        causes: tail ? [{ type: 'stderr', message: thrown ?? tail.split('\n')[0]!, stack: tail }] : [],
+        // V8's dump on running out of memory is noise to a plugin author: its first line says it.
+        causes: outOfMemory
+          ? [
+              {
+                type: 'stderr',
+                message: this.stderr.find((line) => /out of memory/i.test(line)) ?? 'out of memory',
+              },
+            ]
+          : tail
+            ? [{ type: 'stderr', message: thrown ?? tail.split('\n')[0]!, stack: tail }]
+            : [],
         runtimeProperties: {},
       });
   }
@@ -153,13 +164,13 @@ export class WorkerDispatcher implements Dispatcher {
   private nextId = 0;
   private readonly poolSize: number;
   private readonly memoryLimitMb: number;
-  private readonly operationsPerWorker: ReadonlyMap<string, number>;
+  private readonly settings: ReadonlyMap<string, WorkerSettings>;
 
   constructor(model: DeploymentModel, options: WorkerOptions & ModuleDispatcherOptions = {}) {
     this.modules = new ModuleDispatcher(model, options);
     this.poolSize = options.poolSize ?? 8;
     this.memoryLimitMb = options.memoryLimitMb ?? 1024;
-    this.operationsPerWorker = options.operationsPerWorker ?? new Map();
+    this.settings = options.plugins ?? new Map();
   }
 
   /**
@@ -185,7 +196,9 @@ export class WorkerDispatcher implements Dispatcher {
   private async acquire(plugin: string, claim: Running): Promise<Worker> {
     const pool = this.pools.get(plugin) ?? [];
     this.pools.set(plugin, pool);
-    const capacity = this.operationsPerWorker.get(plugin) ?? 1;
+    const settings = this.settings.get(plugin);
+    const capacity = settings?.operationsPerWorker ?? 1;
+    const memoryLimitMb = settings?.memoryLimitMb ?? this.memoryLimitMb;
     for (;;) {
       // Claimed in the same turn it is found, so no other task can take it meanwhile.
       let best: Worker | undefined;
@@ -196,7 +209,7 @@ export class WorkerDispatcher implements Dispatcher {
         return best;
       }
       if (pool.length < this.poolSize) {
-        const worker = new Worker(this.memoryLimitMb, capacity, (gone) => {
+        const worker = new Worker(memoryLimitMb, capacity, (gone) => {
           const index = pool.indexOf(gone);
           if (index >= 0) pool.splice(index, 1);
           this.release(plugin);
