@@ -378,6 +378,85 @@ describe('weft plugins install and remove', () => {
     }[];
     assert.deepEqual(instances[0]!.runtimeProperties, { loomy: true });
   });
+
+  test(
+    "a plugin's npm dependencies are installed with it (from a path and from git); @weft/sdk is the engine's",
+    LIMIT,
+    () => {
+      const root = tempDir();
+      // A dependency as a package directory (beside the plugin) and as a tarball (inside it).
+      mkdirSync(join(root, 'greeter'));
+      writeFileSync(
+        join(root, 'greeter', 'package.json'),
+        JSON.stringify({ name: 'greeter', version: '1.0.0', type: 'module', main: 'index.js' }),
+      );
+      writeFileSync(join(root, 'greeter', 'index.js'), "export const greet = (who) => 'hello ' + who;\n");
+      const plugin = join(root, 'greet-plugin');
+      mkdirSync(plugin);
+      const packed = spawnSync('npm', ['pack', join(root, 'greeter'), '--pack-destination', plugin], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+      assert.equal(packed.status, 0, packed.stderr);
+      writeFileSync(
+        join(plugin, 'plugin.yaml'),
+        "plugins:\n  greet:\n    package_version: '1.0'\nnode_types:\n  greet.Thing:\n    derived_from: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle:\n        create: greet.create\n",
+      );
+      writeFileSync(
+        join(plugin, 'index.js'),
+        "import { operation } from '@weft/sdk';\nimport { greet } from 'greeter';\nexport const create = operation((ctx) => { ctx.instance.runtimeProperties.said = greet(ctx.node.name); });\n",
+      );
+      const manifest = (greeter: string) =>
+        JSON.stringify({
+          name: 'weft-plugin-greet',
+          version: '1.0.0',
+          type: 'module',
+          main: 'index.js',
+          dependencies: { '@weft/sdk': '^0.1.0', greeter },
+          devDependencies: { 'not-installed': '9.9.9' },
+        });
+      writeFileSync(
+        join(root, 'blueprint.yaml'),
+        'tosca_definitions_version: cloudify_dsl_1_4\nimports: [cloudify/types/types.yaml, plugin:greet]\nnode_templates:\n  world: {type: greet.Thing}\n',
+      );
+      const said = (cwd: string) => {
+        ok(weft(['install', join(root, 'blueprint.yaml'), '-d', 'greet'], cwd));
+        const [instance] = JSON.parse(ok(weft(['instances', '-d', 'greet', '--json'], cwd)).stdout) as {
+          runtimeProperties: Record<string, unknown>;
+        }[];
+        return instance!.runtimeProperties.said;
+      };
+
+      writeFileSync(join(plugin, 'package.json'), manifest('file:../greeter'));
+      const fromPath = tempDir();
+      ok(weft(['plugins', 'install', plugin], fromPath));
+      const installed = join(fromPath, '.weft', 'plugins', 'greet');
+      assert.ok(existsSync(join(installed, 'node_modules', 'greeter', 'index.js')));
+      assert.ok(!existsSync(join(installed, 'node_modules', '@weft')));
+      assert.ok(!existsSync(join(installed, 'node_modules', 'not-installed')));
+      assert.equal(said(fromPath), 'hello world');
+
+      writeFileSync(join(plugin, 'package.json'), manifest('file:greeter-1.0.0.tgz'));
+      const bare = join(root, 'greet.git');
+      git(root, 'init', '--quiet', '--bare', bare);
+      git(plugin, 'init', '--quiet');
+      git(plugin, 'add', '-A');
+      git(plugin, 'commit', '--quiet', '-m', 'greet');
+      git(plugin, 'push', '--quiet', bare, 'HEAD:main');
+      const fromGit = tempDir();
+      ok(weft(['plugins', 'install', `git+file://${bare}#main`], fromGit));
+      assert.equal(said(fromGit), 'hello world');
+
+      // A dependency npm cannot install is a one-line error; nothing is left installed.
+      writeFileSync(join(plugin, 'package.json'), manifest('file:../no-such-package'));
+      const failing = tempDir();
+      usageError(
+        weft(['plugins', 'install', plugin], failing),
+        /greet-plugin: installing its dependencies failed: /,
+      );
+      assert.deepEqual(listJson(failing), []);
+    },
+  );
 });
 
 describe('blueprints importing plugin:NAME', () => {

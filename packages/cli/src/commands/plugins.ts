@@ -354,6 +354,43 @@ function fetchPlugin(source: string, staging: string, state: string): { dir: str
   };
 }
 
+/**
+ * Installs a fetched plugin's npm `dependencies` into its node_modules (unless it ships one).
+ * `@weft/*` packages are left out: plugins use the engine's. They go through a package.json of
+ * their own, so that the plugin's (which names `@weft/sdk`) is not touched; relative `file:`
+ * paths are read from `base`, where the plugin came from. Dependencies are copied, not linked
+ * (--install-links): the plugin directory moves after this.
+ */
+function installDependencies(dir: string, base: string, staging: string, source: string): void {
+  const manifest = join(dir, 'package.json');
+  if (!existsSync(manifest) || existsSync(join(dir, 'node_modules'))) return;
+  let declared: Record<string, string>;
+  try {
+    declared =
+      (JSON.parse(readFileSync(manifest, 'utf8')) as { dependencies?: Record<string, string> })
+        .dependencies ?? {};
+  } catch (error) {
+    throw new UsageError(`${source}: package.json: ${(error as Error).message}`);
+  }
+  const dependencies: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(declared)) {
+    if (name.startsWith('@weft/')) continue;
+    const path = /^file:(?!\/)/.test(spec) ? `file:${resolve(base, spec.slice('file:'.length))}` : spec;
+    dependencies[name] = path;
+  }
+  if (Object.keys(dependencies).length === 0) return;
+  const work = join(staging, 'dependencies');
+  mkdirSync(work);
+  writeFileSync(join(work, 'package.json'), JSON.stringify({ private: true, dependencies }, null, 2));
+  run(
+    'npm',
+    ['install', '--omit=dev', '--install-links', '--no-audit', '--no-fund', '--no-package-lock'],
+    `${source}: installing its dependencies failed`,
+    work,
+  );
+  renameSync(join(work, 'node_modules'), join(dir, 'node_modules'));
+}
+
 interface InstallFlags {
   stateDir?: string;
   force?: boolean;
@@ -374,6 +411,7 @@ function install(source: string, flags: InstallFlags): void {
       const more = plugin.problems.length > 1 ? ` (and ${plugin.problems.length - 1} more)` : '';
       throw new UsageError(`cannot install ${source}: ${first}${more}`);
     }
+    installDependencies(dir, origin.kind === 'path' ? origin.source : dir, staging, source);
     const target = join(root, plugin.name);
     if (existsSync(target)) {
       if (!flags.force)
