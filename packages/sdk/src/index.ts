@@ -36,6 +36,7 @@ export {
   type TaskOutcome,
   type TaskResult,
 } from './loom.js';
+export { pythonStr } from './python-text.js';
 export {
   DELETION_POLICY_PROPERTY,
   type DeletionPolicy,

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { pythonStr } from '@weft/sdk';
 import type nunjucks from 'nunjucks';
 
 /**
@@ -14,31 +15,6 @@ type Runtime = {
   SafeString: new (value: string) => object;
 };
 
-/** Python's repr of a string, as Jinja prints it inside lists and maps. */
-function pythonString(text: string): string {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  const escaped = text
-    .replace(/\\/g, '\\\\')
-    .replace(/\n/g, '\\n')
-    .replace(/\r/g, '\\r')
-    .replace(/\t/g, '\\t');
-  return quote + (quote === "'" ? escaped.replace(/'/g, "\\'") : escaped) + quote;
-}
-
-/** A value as Python's repr (inside a container) or str (at the top) prints it. */
-export function pythonText(value: unknown, nested = false): string {
-  if (value === null || value === undefined) return 'None';
-  if (value === true) return 'True';
-  if (value === false) return 'False';
-  if (typeof value === 'string') return nested ? pythonString(value) : value;
-  if (Array.isArray(value)) return `[${value.map((v) => pythonText(v, true)).join(', ')}]`;
-  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
-    return `{${Object.entries(value)
-      .map(([k, v]) => `${pythonString(k)}: ${pythonText(v, true)}`)
-      .join(', ')}}`;
-  return String(value);
-}
-
 const STRING_METHODS: Record<string, (text: string, ...args: unknown[]) => unknown> = {
   upper: (s) => s.toUpperCase(),
   lower: (s) => s.toLowerCase(),
@@ -48,11 +24,11 @@ const STRING_METHODS: Record<string, (text: string, ...args: unknown[]) => unkno
   split: (s, separator) =>
     separator === undefined || separator === null ? s.trim().split(/\s+/) : s.split(String(separator)),
   replace: (s, from, to) => s.split(String(from)).join(String(to)),
-  join: (s, items) => (Array.isArray(items) ? items.map((i) => pythonText(i)).join(s) : ''),
+  join: (s, items) => (Array.isArray(items) ? items.map((i) => pythonStr(i)).join(s) : ''),
   format: (s, ...args) => {
     let next = 0;
     return s.replace(/\{(\d*)\}/g, (_m, index: string) =>
-      pythonText(args[index === '' ? next++ : Number(index)]),
+      pythonStr(args[index === '' ? next++ : Number(index)]),
     );
   },
 };
@@ -85,7 +61,7 @@ export function jinja(): nunjucks.Environment {
     suppressValue(
       value === undefined || typeof value === 'string' || value instanceof runtime.SafeString
         ? value
-        : pythonText(value),
+        : pythonStr(value),
       autoescape,
     );
   const env = new lib.Environment(null, { autoescape: false, throwOnUndefined: false });

@@ -4,18 +4,8 @@
 //   nonrecoverable_response: [[status, failed]] the operation fails at once when response.status matches
 // One rule may be given without the outer list: [message, ok]. Patterns match at the start of the
 // value (Python's re.match), which is shown as Python would print it (True, None).
-import { NonRecoverableError, RecoverableError } from '@weft/sdk';
+import { NonRecoverableError, pythonStr, RecoverableError } from '@weft/sdk';
 import type { Value } from './translate.js';
-
-/** A value as Python's str() shows it, since Cloudify's patterns were written against that. */
-function pythonText(value: Value): string {
-  if (value === null || value === undefined) return 'None';
-  if (value === true) return 'True';
-  if (value === false) return 'False';
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number') return String(value);
-  return JSON.stringify(value);
-}
 
 function shorten(text: string): string {
   return text.length > 200 ? `${text.slice(0, 197)}...` : text;
@@ -56,13 +46,13 @@ function matches(pattern: Value, value: Value, option: string): boolean {
   let regex: RegExp;
   try {
     // Cloudify matches with re.match: at the start of the value.
-    regex = pythonRegExp(pythonText(pattern), true);
+    regex = pythonRegExp(pythonStr(pattern), true);
   } catch (error) {
     throw new NonRecoverableError(`${option}: ${(error as Error).message}`);
   }
   // A whole number may have been written 2.0 (JSON keeps no difference; Python's str() does).
   if (typeof value === 'number' && Number.isInteger(value) && regex.test(`${value}.0`)) return true;
-  return regex.test(pythonText(value));
+  return regex.test(pythonStr(value));
 }
 
 function checkOne(body: Value, rule: Value[], recoverable: boolean, option: string): void {
@@ -89,12 +79,12 @@ function checkOne(body: Value, rule: Value[], recoverable: boolean, option: stri
   const matched = matches(pattern, value, option);
   if (recoverable && !matched) {
     throw new RecoverableError(
-      `response_expectation: the response value ${shorten(pythonText(value))} at ${JSON.stringify(path)} does not match ${JSON.stringify(pythonText(pattern))}`,
+      `response_expectation: the response value ${shorten(pythonStr(value))} at ${JSON.stringify(path)} does not match ${JSON.stringify(pythonStr(pattern))}`,
     );
   }
   if (!recoverable && matched) {
     throw new NonRecoverableError(
-      `nonrecoverable_response: the response value ${shorten(pythonText(value))} at ${JSON.stringify(path)} matches ${JSON.stringify(pythonText(pattern))}`,
+      `nonrecoverable_response: the response value ${shorten(pythonStr(value))} at ${JSON.stringify(path)} matches ${JSON.stringify(pythonStr(pattern))}`,
     );
   }
 }

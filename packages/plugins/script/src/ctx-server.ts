@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Json } from '@weft/sdk';
+import { type Json, pythonStr } from '@weft/sdk';
 import { CtxRequestError, type Namespace, processCtxRequest } from './ctx-request.js';
 import type { ScriptState } from './ctx-tree.js';
 
@@ -156,14 +156,16 @@ function parseArg(arg: string, prefix: string): Json {
 }
 
 /**
- * How the ctx command prints a result without -j: strings as they are, nothing for null, Python's
- * spelling of booleans (scripts written for Cloudify compare with `True`), JSON for the rest.
+ * How the ctx command prints a result without -j, as Cloudify's client does (scripts written for
+ * it test for an empty value or compare with `True`): nothing for any false value (None, False,
+ * 0, '', [], {}), else Python's str().
  */
 function plain(payload: unknown): string {
-  if (payload === null || payload === undefined) return '';
-  if (typeof payload === 'string') return payload;
-  if (typeof payload === 'boolean') return payload ? 'True' : 'False';
-  return JSON.stringify(payload);
+  const empty =
+    !payload ||
+    (Array.isArray(payload) && payload.length === 0) ||
+    (typeof payload === 'object' && Object.keys(payload).length === 0);
+  return empty ? '' : pythonStr(payload);
 }
 
 function readBody(request: IncomingMessage): Promise<Buffer> {

@@ -83,10 +83,23 @@ test('only the secret path answers; the plain-text form prints as the ctx comman
     return [response.headers.get('x-ctx-exit'), body.slice(0, -1)];
   };
   assert.deepEqual(await text(['node', 'id']), ['0', 'web']);
-  assert.deepEqual(await text(['node', 'properties', 'tags']), ['0', '["a","b"]']);
+  // As Cloudify's client prints: Python's str(), nothing for a false value; -j prints JSON.
+  assert.deepEqual(await text(['node', 'properties', 'tags']), ['0', "['a', 'b']"]);
+  assert.deepEqual(await text(['node', 'properties', 'tags'], true), ['0', '["a","b"]']);
   assert.deepEqual(await text(['node', 'properties', 'port'], true), ['0', '80']);
+  assert.deepEqual(await text(['node', 'properties', 'port']), ['0', '80']);
   assert.deepEqual(await text(['instance', 'runtime-properties', 'flag', '@false']), ['0', '']);
-  assert.deepEqual(await text(['instance', 'runtime-properties', 'flag']), ['0', 'False']);
+  assert.deepEqual(await text(['instance', 'runtime-properties', 'flag']), ['0', '']);
+  assert.deepEqual(await text(['instance', 'runtime-properties', 'flag'], true), ['0', 'false']);
+  assert.deepEqual(await text(['instance', 'runtime-properties', 'flag', '@true']), ['0', '']);
+  assert.deepEqual(await text(['instance', 'runtime-properties', 'flag']), ['0', 'True']);
+  assert.deepEqual(await text(['instance', 'runtime-properties', 'map', '@{"k": [1, null, "it\'s"]}']), [
+    '0',
+    '',
+  ]);
+  assert.deepEqual(await text(['instance', 'runtime-properties', 'map']), ['0', `{'k': [1, None, "it's"]}`]);
+  assert.deepEqual(await text(['instance', 'runtime-properties', 'map', '@{}']), ['0', '']);
+  assert.deepEqual(await text(['instance', 'runtime-properties', 'map']), ['0', '']);
   assert.deepEqual(await text(['instance', 'runtime-properties', 'nothing']), [
     '1',
     'ctx: illegal path: nothing (runtime properties have no such key)\n',
