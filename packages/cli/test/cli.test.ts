@@ -312,4 +312,26 @@ describe('plugin functions', () => {
     assert.equal(install.code, 2, 'refused before anything is stored');
     assert.equal(weft(['deployments', '--state-dir', join(dir, 'state')], { cwd: dir }).stdout, '');
   });
+
+  test('unknown functions are reported with the other problems; a missing module at its source', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'plugin.mjs'), 'export function create() {}\n');
+    const blueprint = (source: string) =>
+      `tosca_definitions_version: cloudify_dsl_1_4\nimports: [cloudify/types/types.yaml]\nplugins:\n  p: {executor: central_deployment_agent, source: ${source}}\nnode_templates:\n  a:\n    type: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle: {create: p.creat, start: nosuch.start}\n`;
+    writeFileSync(join(dir, 'bp.yaml'), blueprint('plugin.mjs'));
+    let validate = weft(['validate', 'bp.yaml'], { cwd: dir });
+    assert.equal(validate.code, 2);
+    assert.deepEqual(validate.stderr.trim().split('\n'), [
+      "bp.yaml:9:47 node_templates.a.interfaces.cloudify.interfaces.lifecycle.create: plugin 'p' has no function 'creat'; did you mean 'create'?",
+      "bp.yaml:9:63 node_templates.a.interfaces.cloudify.interfaces.lifecycle.start: 'nosuch.start' names no declared plugin 'nosuch'",
+      '2 problems found',
+    ]);
+    writeFileSync(join(dir, 'bp.yaml'), blueprint('missing.mjs'));
+    validate = weft(['validate', 'bp.yaml'], { cwd: dir });
+    assert.equal(validate.code, 2);
+    assert.match(
+      validate.stderr,
+      /^bp\.yaml:4:51 plugins\.p\.source: the plugin's module .*missing\.mjs does not exist$/m,
+    );
+  });
 });

@@ -18,7 +18,10 @@ export interface LoadOptions {
 
 export interface LoadResult {
   plan?: DeploymentPlan;
-  /** The parsed blueprint, when it parsed without problems. */
+  /**
+   * The parsed blueprint, even when it has problems (so later checks can add theirs to the same
+   * report); use it only when `problems.ok`.
+   */
   blueprint?: Blueprint;
   problems: Diagnostics;
 }
@@ -26,8 +29,8 @@ export interface LoadResult {
 /** Parses, validates and (unless only validating without inputs) plans a blueprint. */
 export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
   const parsed = parseBlueprint(path, options.reader);
-  if (!parsed.blueprint || !parsed.problems.ok) return { problems: parsed.problems };
-  if (options.validateOnly && options.inputs === undefined) {
+  if (!parsed.blueprint) return { problems: parsed.problems };
+  if (!parsed.problems.ok || (options.validateOnly && options.inputs === undefined)) {
     return { problems: parsed.problems, blueprint: parsed.blueprint };
   }
   const planned = planDeployment(parsed.blueprint, {

@@ -149,7 +149,7 @@ describe('plugin host: operations run in worker processes', () => {
       /the plugin process ran out of memory \(heap limit 64 MB\) during/,
     );
     // One line of cause, not V8's dump.
-    const causes = (failures.get('leak')?.data as { causes: { message: string; stack?: string }[] }).causes;
+    const causes = (failures.get('leak')!.data as { causes: { message: string; stack?: string }[] }).causes;
     assert.equal(causes.length, 1);
     assert.match(causes[0]!.message, /heap out of memory/);
     assert.equal(causes[0]!.stack, undefined);

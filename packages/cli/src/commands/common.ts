@@ -50,11 +50,12 @@ export function loadFromArgs(
 
 /**
  * Adds a problem for every plugin operation whose function the plugin's module does not export
- * (modules are found from a local `source`, or among installed plugins).
+ * (modules are found from a local `source`, or among installed plugins), also when the blueprint
+ * has other problems, so that one run reports them all.
  */
 export async function checkOperationFunctions(result: LoadResult, options: PluginDirOptions): Promise<void> {
   const blueprint = result.blueprint;
-  if (!blueprint || !result.problems.ok) return;
+  if (!blueprint) return;
   const plugins = [...blueprint.plugins.values()];
   const needed = plugins.some((p) => !p.source || /^[a-z]+:\/\//i.test(p.source));
   const declared = Object.fromEntries(

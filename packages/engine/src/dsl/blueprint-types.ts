@@ -143,6 +143,8 @@ export interface PluginDef {
   name: string;
   executor?: string;
   source?: string;
+  /** Where `source` is written. */
+  sourceAt?: Loc;
   install: boolean;
   packageName?: string;
   packageVersion?: string;

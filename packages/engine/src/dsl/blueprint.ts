@@ -213,7 +213,11 @@ class Builder {
       if (!def) continue;
       const plugin: PluginDef = { name: entry.name, install: def.install !== false, properties: {} };
       if (typeof def.executor === 'string') plugin.executor = def.executor;
-      if (typeof def.source === 'string') plugin.source = def.source;
+      if (typeof def.source === 'string') {
+        plugin.source = def.source;
+        const at = locOf(def, 'source');
+        if (at) plugin.sourceAt = at;
+      }
       if (typeof def.package_name === 'string') plugin.packageName = def.package_name;
       if (def.package_version !== undefined && def.package_version !== null)
         plugin.packageVersion = String(def.package_version);

@@ -16,7 +16,8 @@ export async function checkPluginFunctions(
   const modules = new Map<string, Loaded | undefined>();
   const moduleOf = async (plugin: string): Promise<Loaded | undefined> => {
     if (modules.has(plugin)) return modules.get(plugin);
-    const source = blueprint.plugins.get(plugin)?.source;
+    const declared = blueprint.plugins.get(plugin);
+    const source = declared?.source;
     const local =
       source && !/^[a-z]+:\/\//i.test(source)
         ? isAbsolute(source)
@@ -29,11 +30,14 @@ export async function checkPluginFunctions(
       try {
         loaded = await loadModule(entry);
       } catch (error) {
+        const missing = (error as { code?: string }).code === 'ENOENT';
         problems.add(
           'plugin-load',
-          undefined,
-          `plugins.${plugin}`,
-          `cannot load the plugin's module ${entry}: ${(error as Error).message.split('\n')[0]}`,
+          local ? declared?.sourceAt : undefined,
+          local ? `plugins.${plugin}.source` : `plugins.${plugin}`,
+          missing
+            ? `the plugin's module ${entry} does not exist`
+            : `cannot load the plugin's module ${entry}: ${(error as Error).message.split('\n')[0]}`,
         );
       }
     }
