@@ -260,6 +260,75 @@ node_templates:
   });
 });
 
+test('relationship operation inputs: get_input and get_property of SOURCE and TARGET are evaluated, get_attribute when it runs', async () => {
+  const seen: Record<string, unknown> = {};
+  const h = await harness(
+    `${HEAD}
+inputs:
+  name: {default: from-input}
+node_types:
+  t.Db: {derived_from: cloudify.nodes.Root, properties: {port: {default: 1}}}
+  t.App: {derived_from: cloudify.nodes.Root, properties: {path: {default: /}}}
+relationships:
+  t.uses:
+    derived_from: cloudify.relationships.connected_to
+    source_interfaces:
+      cloudify.interfaces.relationship_lifecycle:
+        preconfigure:
+          implementation: p.pre
+          inputs:
+            from_type: {default: {concat: [{get_property: [SOURCE, path]}, '@', {get_property: [TARGET, port]}]}}
+node_templates:
+  db:
+    type: t.Db
+    properties: {port: 5432}
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: p.create}
+  app:
+    type: t.App
+    properties: {path: /app}
+    relationships:
+      - type: t.uses
+        target: db
+        source_interfaces:
+          cloudify.interfaces.relationship_lifecycle:
+            establish:
+              implementation: p.establish
+              inputs:
+                port: {get_property: [TARGET, port]}
+                path: {get_property: [SOURCE, path]}
+                name: {get_input: name}
+                ip: {get_attribute: [TARGET, ip]}
+        target_interfaces:
+          cloudify.interfaces.relationship_lifecycle:
+            establish: {implementation: p.target_side, inputs: {nested: {list: [{get_property: [db, port]}]}}}
+`,
+    {
+      operations: {
+        'p.create': (ctx) => {
+          ctx.instance.runtimeProperties.ip = '10.0.0.9';
+        },
+        'p.pre': (_ctx, inputs) => {
+          seen.pre = inputs;
+        },
+        'p.establish': (_ctx, inputs) => {
+          seen.establish = inputs;
+        },
+        'p.target_side': (_ctx, inputs) => {
+          seen.target = inputs;
+        },
+      },
+    },
+  );
+  const execution = await h.execute('install');
+  assert.equal(execution.status, 'terminated', JSON.stringify(execution.error));
+  assert.deepEqual(seen, {
+    pre: { from_type: '/app@5432' },
+    establish: { port: 5432, path: '/app', name: 'from-input', ip: '10.0.0.9' },
+    target: { nested: { list: [5432] } },
+  });
+});
+
 describe('runtime properties', () => {
   const bp = `${HEAD}
 node_templates:

@@ -143,14 +143,23 @@ export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
       properties: node.properties,
       operations: operationsOf(node.interfaces, (key, op) => node.operationInputs.get(key) ?? op.inputs),
       declaredOperations: declared,
-      relationships: node.template.relationships.map((rel) => ({
-        type: rel.type,
-        hierarchy: rel.hierarchy,
-        target: rel.target,
-        properties: rel.properties,
-        sourceOperations: operationsOf(rel.sourceInterfaces, (_, op) => op.inputs),
-        targetOperations: operationsOf(rel.targetInterfaces, (_, op) => op.inputs),
-      })),
+      relationships: node.template.relationships.map((rel, i) => {
+        const inputs = node.relationshipInputs[i];
+        return {
+          type: rel.type,
+          hierarchy: rel.hierarchy,
+          target: rel.target,
+          properties: rel.properties,
+          sourceOperations: operationsOf(
+            rel.sourceInterfaces,
+            (key, op) => inputs?.source.get(key) ?? op.inputs,
+          ),
+          targetOperations: operationsOf(
+            rel.targetInterfaces,
+            (key, op) => inputs?.target.get(key) ?? op.inputs,
+          ),
+        };
+      }),
       counts: node.counts,
     };
     if (node.host) model.host = node.host;

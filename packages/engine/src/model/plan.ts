@@ -41,6 +41,8 @@ export interface PlannedNode {
   interfaces: Interfaces;
   /** Operation inputs with static functions evaluated, keyed `interface.operation`. */
   operationInputs: Map<string, ValueMap>;
+  /** The same for each relationship (in the template's order), its source and target operations. */
+  relationshipInputs: { source: Map<string, ValueMap>; target: Map<string, ValueMap> }[];
   counts: { default: number; min: number; max: number };
   /** Number of instances across the deployment. */
   instanceCount: number;
@@ -94,13 +96,50 @@ class PropertyEvaluator {
     this.ctx = { version: blueprint.version, dataTypes: blueprint.dataTypes, diagnostics };
   }
 
-  env(self: string | undefined, path: string, at: Parameters<Diagnostics['add']>[1]): EvalEnv {
+  /** Where functions read from: `self` is a node name, or a relationship's two ends. */
+  env(
+    self: string | { source: string; target: string } | undefined,
+    path: string,
+    at: Parameters<Diagnostics['add']>[1],
+  ): EvalEnv {
     return {
       input: (name) => (this.inputs.has(name) ? { value: this.inputs.get(name)! } : undefined),
       property: (node, name) => this.property(node, name),
-      self,
+      ...(typeof self === 'string' ? { self } : self),
       report: (message) => this.diagnostics.add('evaluation', at, path, message),
     };
+  }
+
+  /**
+   * The inputs of every operation of `interfaces` with static functions evaluated (get_input,
+   * get_property with SELF or SOURCE/TARGET, concat...), keyed `interface.operation`. Cloudify
+   * evaluates them when the deployment is created.
+   */
+  operationInputs(
+    interfaces: Interfaces,
+    self: string | { source: string; target: string },
+    base: string,
+  ): Map<string, ValueMap> {
+    const inputs = new Map<string, ValueMap>();
+    for (const [iface, ops] of interfaces) {
+      for (const [name, op] of ops) {
+        if (op.kind === 'noop' || Object.keys(op.inputs).length === 0) continue;
+        const evaluated: ValueMap = {};
+        for (const [input, raw] of Object.entries(op.inputs)) {
+          // An inherited input's value is written in the type, at its default.
+          const own = op.templateInputs ? Object.hasOwn(op.templateInputs, input) : !op.inputSchemas;
+          const at = own
+            ? locOf(op.templateInputs ?? op.inputs, input)
+            : (op.inputSchemas?.get(input)?.defaultAt ?? op.at);
+          evaluated[input] = evaluateStatic(
+            raw,
+            this.env(self, `${base}.${iface}.${name}.inputs.${input}`, at),
+          );
+        }
+        inputs.set(`${iface}.${name}`, evaluated);
+      }
+    }
+    return inputs;
   }
 
   property(node: string, name: string): PropertyLookup {
@@ -207,23 +246,20 @@ export function planDeployment(blueprint: Blueprint, options: PlanOptions): Plan
   const nodes = new Map<string, PlannedNode>();
   for (const template of blueprint.nodeTemplates.values()) {
     const properties = evaluator.properties(template.name) ?? {};
-    const operationInputs = new Map<string, ValueMap>();
-    for (const [iface, ops] of template.interfaces) {
-      for (const [name, op] of ops) {
-        if (op.kind === 'noop' || Object.keys(op.inputs).length === 0) continue;
-        const base = `node_templates.${template.name}.interfaces.${iface}.${name}.inputs`;
-        const evaluated: ValueMap = {};
-        for (const [input, raw] of Object.entries(op.inputs)) {
-          // An inherited input's value is written in the type, at its default.
-          const own = op.templateInputs ? Object.hasOwn(op.templateInputs, input) : !op.inputSchemas;
-          const at = own
-            ? locOf(op.templateInputs ?? op.inputs, input)
-            : (op.inputSchemas?.get(input)?.defaultAt ?? op.at);
-          evaluated[input] = evaluateStatic(raw, evaluator.env(template.name, `${base}.${input}`, at));
-        }
-        operationInputs.set(`${iface}.${name}`, evaluated);
-      }
-    }
+    const base = `node_templates.${template.name}`;
+    const operationInputs = evaluator.operationInputs(
+      template.interfaces,
+      template.name,
+      `${base}.interfaces`,
+    );
+    const relationshipInputs = template.relationships.map((rel) => {
+      const ends = { source: template.name, target: rel.target };
+      const at = `${base}.relationships[${rel.index}]`;
+      return {
+        source: evaluator.operationInputs(rel.sourceInterfaces, ends, `${at}.source_interfaces`),
+        target: evaluator.operationInputs(rel.targetInterfaces, ends, `${at}.target_interfaces`),
+      };
+    });
     const host = template.relationships.find((r) => r.hierarchy.includes(CONTAINED_IN))?.target;
     const planned: PlannedNode = {
       name: template.name,
@@ -232,6 +268,7 @@ export function planDeployment(blueprint: Blueprint, options: PlanOptions): Plan
       properties,
       interfaces: template.interfaces,
       operationInputs,
+      relationshipInputs,
       counts: counts(
         template.instances,
         evaluator,
