@@ -435,7 +435,9 @@ workflows:
     const execution = await h.execute('both', { task_retries: 2, task_retry_interval: 0 });
     assert.equal(execution.status, 'terminated');
     const conflicts = h.events.filter(
-      (e) => e.type === 'task_rescheduled' && /'count' of .* were changed concurrently/.test(e.message),
+      (e) =>
+        e.type === 'task_rescheduled' &&
+        /update conflict: runtime properties 'count' of .* were changed by another operation/.test(e.message),
     );
     assert.equal(conflicts.length, 1, 'the second writer was told and ran again');
     const [instance] = await h.store.listInstances('dep');

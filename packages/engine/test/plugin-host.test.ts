@@ -226,6 +226,9 @@ describe('resources and plugin metadata in ctx', () => {
     assert.ok(temp.endsWith('/plain.txt') && !temp.startsWith(dir));
     await assert.rejects(resources.get('../etc/passwd'), /outside the blueprint's directory/);
     await assert.rejects(resources.get('/etc/passwd'), /outside the blueprint's directory/);
-    await assert.rejects(resources.get('missing.txt'), /resource 'missing.txt' cannot be read: ENOENT/);
+    await assert.rejects(
+      resources.get('missing.txt'),
+      /resource 'missing.txt' not found in the blueprint's directory/,
+    );
   });
 });

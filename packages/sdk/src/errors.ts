@@ -79,6 +79,18 @@ export class NonRecoverableError extends Error {
   }
 }
 
+/**
+ * ctx.instance.update() was refused: another operation changed the same runtime properties of
+ * that instance meanwhile. Nothing was saved; the operation's attempt fails (and is retried while
+ * it has retries left) unless it handles this, e.g. with ctx.operation.retry().
+ */
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
 /** Thrown by ctx.operation.retry(): the operation runs again after `after` seconds. */
 export class OperationRetry extends Error {
   readonly [BRAND] = 'OperationRetry';

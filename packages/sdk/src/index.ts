@@ -10,6 +10,7 @@ export {
   type RelationshipContext,
 } from './context.js';
 export {
+  ConflictError,
   type ErrorCause,
   errorCause,
   NonRecoverableError,

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ErrorCause } from '@weft/sdk';
+import { ConflictError, type ErrorCause } from '@weft/sdk';
 import { hasRuntimeCall } from '../dsl/functions.js';
 import type { Value, ValueMap } from '../dsl/yaml-source.js';
 import {
@@ -724,7 +724,7 @@ class ExecutionRun {
         retryNumber: task.attempt,
         maxRetries: this.maxRetries(model),
         signal: controller.signal,
-        update: (instanceId, props) => this.saveNow(task, instanceId, props, snapshots),
+        update: (instanceId, props) => this.saveNow(instanceId, props, snapshots),
         log: (level: LogLevel, message: string) => {
           this.event({ type: 'log', level, message }, task);
           this.commit();
@@ -809,14 +809,14 @@ class ExecutionRun {
       this.inFlight.delete(task.id);
     }
     if (controller.signal.aborted && this.stop === 'force') {
-      this.mergeRuntimeProperties(task, outcome.runtimeProperties, snapshots);
+      this.mergeRuntimeProperties(outcome.runtimeProperties, snapshots);
       this.setTask(task, { state: 'cancelled' });
       this.event({ type: 'task_cancelled', level: 'warning', message: `${task.operation} cancelled` }, task);
       this.running--;
       this.commit(() => this.maybeFinish());
       return;
     }
-    const conflict = this.mergeRuntimeProperties(task, outcome.runtimeProperties, snapshots);
+    const conflict = this.mergeRuntimeProperties(outcome.runtimeProperties, snapshots);
     if (conflict && outcome.type === 'succeeded') {
       outcome = {
         type: 'failed',
@@ -835,13 +835,12 @@ class ExecutionRun {
 
   /** ctx.instance.update(): merge now and wait until it is stored. */
   private async saveNow(
-    task: TaskRecord,
     instanceId: string,
     props: RuntimeProperties,
     snapshots: Map<string, RuntimeProperties>,
   ): Promise<void> {
-    const conflict = this.mergeRuntimeProperties(task, { [instanceId]: props }, snapshots);
-    if (conflict) throw new Error(conflict);
+    const conflict = this.mergeRuntimeProperties({ [instanceId]: props }, snapshots);
+    if (conflict) throw new ConflictError(conflict);
     // Later changes are measured from what is now saved.
     snapshots.set(instanceId, structuredClone(props));
     await new Promise<void>((resolve) => this.commit(resolve));
@@ -853,7 +852,6 @@ class ExecutionRun {
    * is a conflict and nothing is applied.
    */
   private mergeRuntimeProperties(
-    task: TaskRecord,
     touched: Record<string, RuntimeProperties>,
     snapshots: Map<string, RuntimeProperties>,
   ): string | undefined {
@@ -866,7 +864,7 @@ class ExecutionRun {
       const theirs = new Set(changedKeys(before, entry.record.runtimeProperties));
       const clash = ours.filter((k) => theirs.has(k));
       if (clash.length > 0) {
-        return `runtime properties ${clash.map((k) => `'${k}'`).join(', ')} of ${instanceId} were changed concurrently by another operation; ${task.operation} will run again`;
+        return `update conflict: runtime properties ${clash.map((k) => `'${k}'`).join(', ')} of ${instanceId} were changed by another operation at the same time`;
       }
       entry.record.runtimeProperties = applyChanges(entry.record.runtimeProperties, props, ours);
       entry.dirty = true;

@@ -33,8 +33,11 @@ export class Resources {
       return await readFile(this.path(path));
     } catch (error) {
       if (error instanceof ResourceError) throw error;
+      const code = (error as NodeJS.ErrnoException).code;
       throw new ResourceError(
-        `resource '${path}' cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        code === 'ENOENT' || code === 'ENOTDIR'
+          ? `resource '${path}' not found in the blueprint's directory`
+          : `resource '${path}' cannot be read: ${code ?? (error as Error).message}`,
       );
     }
   }

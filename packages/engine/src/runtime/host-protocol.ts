@@ -5,7 +5,7 @@ export type CallData = Omit<OperationCall, 'signal' | 'update' | 'log'>;
 
 export type ToWorker =
   | { type: 'run'; id: number; entry: string; function: string; call: CallData }
-  | { type: 'updated'; requestId: number; error?: string }
+  | { type: 'updated'; requestId: number; error?: string; errorType?: string }
   /** The operation was cancelled or timed out: its ctx.signal fires (the process is killed soon after). */
   | { type: 'abort'; id: number };
 

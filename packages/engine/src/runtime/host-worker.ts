@@ -3,6 +3,7 @@
  * forked it. ctx calls (runtime property updates, logs) go back to the engine over IPC. It ends
  * when the engine goes away.
  */
+import { ConflictError } from '@weft/sdk';
 import type { OperationCall, Outcome } from '../executor/dispatcher.js';
 import { InProcessDispatcher, type InProcessOperation } from '../executor/in-process.js';
 import type { FromWorker, ToWorker } from './host-protocol.js';
@@ -59,7 +60,10 @@ process.on('message', (message: ToWorker) => {
   if (message.type === 'updated') {
     const pending = pendingUpdates.get(message.requestId);
     pendingUpdates.delete(message.requestId);
-    if (message.error) pending?.reject(new Error(message.error));
+    if (message.error)
+      pending?.reject(
+        message.errorType === 'ConflictError' ? new ConflictError(message.error) : new Error(message.error),
+      );
     else pending?.resolve();
     return;
   }

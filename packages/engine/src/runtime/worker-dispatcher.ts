@@ -75,7 +75,13 @@ class Worker {
     else if (message.type === 'update') {
       running.call.update(message.instanceId, message.runtimeProperties).then(
         () => this.send({ type: 'updated', requestId: message.requestId }),
-        (error: Error) => this.send({ type: 'updated', requestId: message.requestId, error: error.message }),
+        (error: Error) =>
+          this.send({
+            type: 'updated',
+            requestId: message.requestId,
+            error: error.message,
+            errorType: error.name,
+          }),
       );
     } else if (message.type === 'result') {
       this.running.delete(message.id);

@@ -396,6 +396,84 @@ describe('how a script ends its operation', () => {
     assert.equal(powershell.filter((e) => e.type === 'task_started').length, 1);
   });
 
+  test("Python sees Cloudify's exceptions: HttpException for a missing resource, CloudifyClientError 409 for an update conflict", () => {
+    const barrier = tempDir();
+    const dir = blueprintDir({
+      'blueprint.yaml': `${header}node_templates:
+  target:
+    type: cloudify.nodes.Root
+  missing:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: scripts/missing.py
+${['one', 'two']
+  .map(
+    (name) => `  ${name}:
+    type: cloudify.nodes.Root
+    relationships:
+      - type: cloudify.relationships.connected_to
+        target: target
+        source_interfaces:
+          cloudify.interfaces.relationship_lifecycle:
+            establish: {implementation: scripts/claim.py, inputs: {barrier: '${barrier}'}}
+`,
+  )
+  .join('')}`,
+      'scripts/missing.py': `from cloudify import ctx
+from cloudify.exceptions import HttpException, NonRecoverableError
+try:
+    ctx.download_resource('no/such/file.txt')
+except HttpException as e:
+    ctx.instance.runtime_properties['missing'] = [e.code, isinstance(e, NonRecoverableError), str(e)]
+except RuntimeError:
+    ctx.instance.runtime_properties['missing'] = 'RuntimeError'
+from cloudify_rest_client import CloudifyClient
+try:
+    CloudifyClient(host='manager')
+except Exception as e:
+    ctx.instance.runtime_properties['client'] = type(e).__name__
+`,
+      // Both ends change the target's 'owner' and wait for each other before saving it: the
+      // second to save is told of the conflict, as Cloudify's manager answers 409.
+      'scripts/claim.py': `import os, time
+from cloudify import ctx
+from cloudify.state import ctx_parameters as inputs
+from cloudify_rest_client.exceptions import CloudifyClientError
+name = ctx.source.node.name
+ctx.target.instance.runtime_properties['owner'] = name
+if ctx.operation.retry_number == 0:
+    open(os.path.join(inputs['barrier'], name), 'w').close()
+    deadline = time.time() + 30
+    while len(os.listdir(inputs['barrier'])) < 2 and time.time() < deadline:
+        time.sleep(0.01)
+try:
+    ctx.target.instance.update()
+except CloudifyClientError as e:
+    if e.status_code == 409 and 'conflict' in str(e):
+        with open(os.path.join(inputs['barrier'], 'conflict'), 'w') as f:
+            f.write('%s %s' % (name, e.error_code))
+        ctx.operation.retry('the target changed meanwhile', 0)
+`,
+    });
+    const state = tempDir();
+    ok(install(join(dir, 'blueprint.yaml'), state));
+    const all = instances(state);
+    assert.deepEqual(all.get('missing')!.runtimeProperties, {
+      missing: [
+        404,
+        true,
+        "404 (no/such/file.txt) : resource 'no/such/file.txt' not found in the blueprint's directory",
+      ],
+      client: 'CloudifyClientError',
+    });
+    const [loser, code] = readFileSync(join(barrier, 'conflict'), 'utf8').split(' ');
+    assert.equal(code, 'conflict_error');
+    assert.ok(loser === 'one' || loser === 'two');
+    // The retried claim saved after the other one.
+    assert.equal(all.get('target')!.runtimeProperties.owner, loser);
+  });
+
   test('a timeout ends the script and the processes it started', async () => {
     const pidFile = join(tempDir(), 'pid');
     const dir = blueprintDir({

@@ -23,7 +23,16 @@ class OperationRetry(RecoverableError):
 
 
 class HttpException(NonRecoverableError):
-    pass
+    """A resource could not be fetched (Cloudify: from the manager's file server)."""
+
+    def __init__(self, url, code, message, causes=None, **kwargs):
+        self.url = url
+        self.code = code
+        self.message = message
+        super().__init__(str(self), causes=causes or [])
+
+    def __str__(self):
+        return '{0} ({1}) : {2}'.format(self.code, self.url, self.message)
 
 
 class ProcessException(Exception):

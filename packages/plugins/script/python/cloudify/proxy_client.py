@@ -26,6 +26,20 @@ def socket_url():
     return url
 
 
+def _error(payload):
+    """The exception Cloudify raises where the call failed this way."""
+    kind, message = payload.get('type', ''), payload.get('message', '')
+    if kind == 'ConflictError':
+        # Cloudify's manager answers a concurrent runtime properties update with 409.
+        from cloudify_rest_client.exceptions import CloudifyClientError
+        return CloudifyClientError(message, status_code=409, error_code='conflict_error')
+    if kind == 'ResourceError':
+        from cloudify.exceptions import HttpException
+        code = 404 if 'not found' in message else 403 if 'outside' in message else 500
+        return HttpException(message.split("'")[1] if message.count("'") >= 2 else '', code, message)
+    return RequestError(message, kind, payload.get('traceback', ''))
+
+
 def request(args, timeout=30):
     """One ctx call: the payload of a result, None when the call stopped the operation."""
     parts = urlsplit(socket_url())
@@ -37,8 +51,7 @@ def request(args, timeout=30):
     finally:
         connection.close()
     if answer.get('type') == 'error':
-        payload = answer.get('payload') or {}
-        raise RequestError(payload.get('message', ''), payload.get('type', ''), payload.get('traceback', ''))
+        raise _error(answer.get('payload') or {})
     if answer.get('type') == 'stop_operation':
         return None
     return answer.get('payload')
