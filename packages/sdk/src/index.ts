@@ -37,7 +37,7 @@ export {
   type TaskOutcome,
   type TaskResult,
 } from './loom.js';
-export { pythonStr } from './python-text.js';
+export { pythonJson, pythonStr } from './python-text.js';
 export {
   DELETION_POLICY_PROPERTY,
   type DeletionPolicy,

@@ -32,3 +32,17 @@ function pythonText(value: unknown, nested: boolean): string {
 export function pythonStr(value: unknown): string {
   return pythonText(value, false);
 }
+
+/**
+ * `value` as Python's json.dumps() writes it by default: `, ` and `: ` between items, and
+ * characters beyond ASCII escaped (`\u00e9`).
+ */
+export function pythonJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(pythonJson).join(', ')}]`;
+  if (value !== null && typeof value === 'object')
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${pythonJson(k)}: ${pythonJson(v)}`)
+      .join(', ')}}`;
+  const text = JSON.stringify(value ?? null);
+  return text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pythonStr } from '../src/index.js';
+import { pythonJson, pythonStr } from '../src/index.js';
 
 test("pythonStr prints as Python's str(): strings bare at the top, repr inside containers", () => {
   assert.equal(pythonStr('plain'), 'plain');
@@ -17,4 +17,14 @@ test("pythonStr prints as Python's str(): strings bare at the top, repr inside c
     pythonStr(['both \' and "', 'line\nbreak', 'back\\slash']),
     `['both \\' and "', 'line\\nbreak', 'back\\\\slash']`,
   );
+});
+
+test("pythonJson writes as Python's json.dumps(): spaced separators, non-ASCII escaped", () => {
+  assert.equal(
+    pythonJson({ a: [1, 'b', null, true], é: 'ü😀' }),
+    '{"a": [1, "b", null, true], "\\u00e9": "\\u00fc\\ud83d\\ude00"}',
+  );
+  assert.equal(pythonJson([]), '[]');
+  assert.equal(pythonJson({}), '{}');
+  assert.equal(pythonJson('tab\there'), '"tab\\there"');
 });

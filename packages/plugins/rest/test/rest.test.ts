@@ -495,7 +495,10 @@ describe('cloudify.rest.Requests execute', () => {
       assert.match(error.message, message);
     }
     const missing = await rejection(execute(context(), { template_file: 'templates/none.yaml' }));
-    assert.match(missing.message, /template_file: resource 'templates\/none.yaml' cannot be read/);
+    assert.match(
+      missing.message,
+      /template_file: resource 'templates\/none.yaml' not found in the blueprint's directory/,
+    );
   });
 });
 

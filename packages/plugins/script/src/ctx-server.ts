@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Json, pythonStr } from '@weft/sdk';
+import { type Json, pythonJson, pythonStr } from '@weft/sdk';
 import { CtxRequestError, type Namespace, processCtxRequest } from './ctx-request.js';
 import type { ScriptState } from './ctx-tree.js';
 
@@ -113,7 +113,7 @@ export class CtxServer {
       if (answer.type === 'stop_operation') {
         exit = 1;
         out = `${(answer.payload as { message: string }).message}\n`;
-      } else out = json ? JSON.stringify(answer.payload ?? null) : plain(answer.payload);
+      } else out = json ? pythonJson(answer.payload) : plain(answer.payload);
     } catch (error) {
       exit = 1;
       out = `ctx: ${(error as Error).message}\n`;

@@ -7,6 +7,8 @@ import {
   NonRecoverableError,
   type OperationContext,
   operation,
+  pythonJson,
+  pythonStr,
   RecoverableError,
 } from '@weft/sdk';
 import { CtxServer } from './ctx-server.js';
@@ -37,7 +39,18 @@ const STDERR_TAIL = 20;
 /** Variables of the engine's own that a script has no business seeing. */
 const PRIVATE_ENV = /^WEFT_SECRET/;
 
-const asText = (value: Json): string => (typeof value === 'string' ? value : JSON.stringify(value));
+/**
+ * An input as an environment variable, as Cloudify's script plugin writes it: maps, lists and
+ * booleans as Python's json.dumps, anything else as Python's str() (null is `None`).
+ */
+const asText = (value: Json): string =>
+  typeof value === 'string'
+    ? value
+    : value !== null && typeof value === 'object'
+      ? pythonJson(value)
+      : typeof value === 'boolean'
+        ? String(value)
+        : pythonStr(value);
 
 function isMap(value: unknown): value is Record<string, Json> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -72,7 +85,7 @@ function scriptSpec(inputs: Record<string, Json>): ScriptSpec {
 
 /**
  * The environment of a script, as Cloudify builds it: this process's, every other operation
- * input (non-strings as JSON), `process.env`, the ctx endpoint, and the plugin's `ctx` command
+ * input (see asText), `process.env`, the ctx endpoint, and the plugin's `ctx` command
  * and Python module first on PATH and PYTHONPATH.
  */
 function environment(
@@ -84,9 +97,9 @@ function environment(
   for (const [name, value] of Object.entries(process.env)) if (!PRIVATE_ENV.test(name)) env[name] = value;
   const exported = (name: string) => name !== '' && !name.includes('=') && !name.includes('\0');
   for (const [name, value] of Object.entries(scriptInputs(inputs)))
-    if (exported(name) && value !== null) env[name] = asText(value);
+    if (exported(name)) env[name] = asText(value);
   for (const [name, value] of Object.entries(options.env ?? {}))
-    if (exported(name) && value !== null) env[name] = asText(value);
+    if (exported(name)) env[name] = asText(value);
   env.CTX_SOCKET_URL = ctxUrl;
   env['BASH_FUNC_ctx%%'] = CTX_FUNCTION;
   env.PATH = env.PATH ? `${BIN_DIR}${delimiter}${env.PATH}` : BIN_DIR;

@@ -85,7 +85,7 @@ test('only the secret path answers; the plain-text form prints as the ctx comman
   assert.deepEqual(await text(['node', 'id']), ['0', 'web']);
   // As Cloudify's client prints: Python's str(), nothing for a false value; -j prints JSON.
   assert.deepEqual(await text(['node', 'properties', 'tags']), ['0', "['a', 'b']"]);
-  assert.deepEqual(await text(['node', 'properties', 'tags'], true), ['0', '["a","b"]']);
+  assert.deepEqual(await text(['node', 'properties', 'tags'], true), ['0', '["a", "b"]']);
   assert.deepEqual(await text(['node', 'properties', 'port'], true), ['0', '80']);
   assert.deepEqual(await text(['node', 'properties', 'port']), ['0', '80']);
   assert.deepEqual(await text(['instance', 'runtime-properties', 'flag', '@false']), ['0', '']);

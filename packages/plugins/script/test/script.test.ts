@@ -112,8 +112,11 @@ describe('the ctx command and the Python module', () => {
     assert.equal(JSON.parse(calls.properties!).port, 8080);
     assert.equal(calls.instance_id, web.id);
     assert.match(calls.execution!, /^[0-9a-f-]{36}$/);
-    // Operation inputs are environment variables (non-strings as JSON), with process env and args.
-    assert.equal(calls.env, 'hello world|{"cpu":2,"tags":["a","b"]}|true|yes-it-is|first second arg');
+    // Operation inputs are environment variables, as Cloudify writes them (json.dumps, None).
+    assert.equal(
+      calls.env,
+      'hello world|{"cpu": 2, "tags": ["a", "b"], "city": "Z\\u00fcrich"}|true|None|yes-it-is|first second arg',
+    );
     // Paths write nested values; @JSON values are parsed, others stay strings.
     assert.deepEqual(web.runtimeProperties.nested, { list: [1, { x: '3' }] });
     assert.equal(calls.raw, '<h1>{{ ctx.node.properties.port }} {{ extra }} {{ ctx.deployment.id }}</h1>');
