@@ -22,12 +22,17 @@ export function failureReport(
   };
   const lines = [`Execution ${execution.id} (${execution.workflow}) ${execution.status}.`];
   if (error.task) lines.push(`  failed task: ${error.task.operation} on ${error.task.instance}`);
-  if (error.message) lines.push(`  error: ${error.message}`);
-  for (const cause of error.causes ?? []) lines.push(`  caused by ${cause.type}: ${cause.message}`);
+  const message = error.message ?? '';
+  // A message of several lines (every problem with a resource's properties) keeps its indent.
+  if (message) lines.push(`  error: ${message.split('\n').join('\n    ')}`);
+  for (const cause of error.causes ?? [])
+    if (!message.includes(cause.message)) lines.push(`  caused by ${cause.type}: ${cause.message}`);
   if (lastLogs.length > 0) {
     lines.push('  last log lines:');
     for (const log of lastLogs) lines.push(`    ${eventLine(log)}`);
   }
-  lines.push(`  resume it with: weft resume ${execution.id}${stateOptions}`);
+  // Operations that were running when a crash came are run again only when asked.
+  const inFlight = /--retry-in-flight/.test(error.message ?? '') ? ' --retry-in-flight' : '';
+  lines.push(`  resume it with: weft resume ${execution.id}${stateOptions}${inFlight}`);
   return lines.join('\n');
 }

@@ -317,14 +317,15 @@ describe('plugin functions', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'plugin.mjs'), 'export function create() {}\n');
     const blueprint = (source: string) =>
-      `tosca_definitions_version: cloudify_dsl_1_4\nimports: [cloudify/types/types.yaml]\nplugins:\n  p: {executor: central_deployment_agent, source: ${source}}\nnode_templates:\n  a:\n    type: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle: {create: p.creat, start: nosuch.start}\n`;
+      `tosca_definitions_version: cloudify_dsl_1_4\nimports: [cloudify/types/types.yaml]\nplugins:\n  p: {executor: central_deployment_agent, source: ${source}}\nnode_templates:\n  a:\n    type: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle: {create: p.creat, start: nosuch.start}\nworkflows:\n  wf: p.creat\n`;
     writeFileSync(join(dir, 'bp.yaml'), blueprint('plugin.mjs'));
     let validate = weft(['validate', 'bp.yaml'], { cwd: dir });
     assert.equal(validate.code, 2);
     assert.deepEqual(validate.stderr.trim().split('\n'), [
       "bp.yaml:9:47 node_templates.a.interfaces.cloudify.interfaces.lifecycle.create: plugin 'p' has no function 'creat'; did you mean 'create'?",
       "bp.yaml:9:63 node_templates.a.interfaces.cloudify.interfaces.lifecycle.start: 'nosuch.start' names no declared plugin 'nosuch'",
-      '2 problems found',
+      "bp.yaml:11:7 workflows.wf: plugin 'p' has no function 'creat'; did you mean 'create'?",
+      '3 problems found',
     ]);
     writeFileSync(join(dir, 'bp.yaml'), blueprint('missing.mjs'));
     validate = weft(['validate', 'bp.yaml'], { cwd: dir });

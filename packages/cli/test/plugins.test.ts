@@ -227,12 +227,71 @@ describe('weft plugins validate', () => {
     ]);
     const loomy = weft(['plugins', 'validate', join(search, 'loomy')], cwd);
     assert.equal(loomy.code, 2, show(loomy));
-    assert.match(loomy.stderr, /plugin\.json:1:1 requires: missing dependency: loomy -> demo/);
+    assert.match(loomy.stderr, /plugin\.json:7:15 requires: missing dependency: loomy -> demo/);
     usageError(
       weft(['plugins', 'validate', join(fx, 'blueprint')], cwd),
       /^error: .*blueprint holds no plugin\.yaml or plugin\.json$/,
     );
     usageError(weft(['plugins', 'validate', 'nowhere'], cwd), /^error: nowhere: no such directory$/);
+  });
+
+  test('plugin.json problems point at their keys; install lists every one', () => {
+    const cwd = tempDir();
+    mkdirSync(join(cwd, 'jsonbad'));
+    writeFileSync(
+      join(cwd, 'jsonbad', 'plugin.json'),
+      '{\n  "name": "jsonbad",\n  "entry": "main.js",\n  "types": "../outside.yaml",\n  "requires": "notalist"\n}\n',
+    );
+    const lines = [
+      "jsonbad/plugin.json:4:12 types: '../outside.yaml' is outside the plugin directory",
+      "jsonbad/plugin.json:3:12 entry: entry 'main.js' does not exist",
+      'jsonbad/plugin.json:5:15 requires: expected a list of plugin names',
+    ];
+    const validate = weft(['plugins', 'validate', 'jsonbad'], cwd);
+    assert.equal(validate.code, 2, show(validate));
+    assert.deepEqual(validate.stderr.trim().split('\n'), [...lines, '3 problems found']);
+    const install = weft(['plugins', 'install', 'jsonbad'], cwd);
+    assert.equal(install.code, 2, show(install));
+    assert.equal(
+      install.stderr,
+      `error: cannot install jsonbad: 3 problems:\n${lines.map((l) => `  ${l.replace('jsonbad/', '')}`).join('\n')}\n`,
+    );
+    assert.deepEqual(listJson(cwd), []);
+  });
+
+  test("the plugin's code: its module loads and its types' operations are functions it exports", () => {
+    const cwd = tempDir();
+    const plugin = (name: string, files: Record<string, string>) => {
+      mkdirSync(join(cwd, name));
+      writeFileSync(
+        join(cwd, name, 'plugin.yaml'),
+        `plugins:\n  ${name}: {executor: central_deployment_agent}\nnode_types:\n  ${name}.T:\n    derived_from: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle: {create: ${name}.create, start: ${name}.strat, stop: script.script_runner.tasks.run}\n`,
+      );
+      for (const [file, text] of Object.entries(files)) writeFileSync(join(cwd, name, file), text);
+      return weft(['plugins', 'validate', name], cwd);
+    };
+    const typo = plugin('typo', {
+      'index.mjs': 'export const create = () => {};\nexport const start = () => {};\n',
+    });
+    assert.equal(typo.code, 2, show(typo));
+    assert.deepEqual(typo.stderr.trim().split('\n'), [
+      "typo/plugin.yaml:7:67 node_types.typo.T.interfaces.cloudify.interfaces.lifecycle.start: plugin 'typo' has no function 'strat'; did you mean 'start'?",
+      '1 problem found',
+    ]);
+    const syntax = plugin('syntax', {
+      'index.ts': 'export const create = () => {\n  const x: number = ;\n};\n',
+    });
+    assert.equal(syntax.code, 2, show(syntax));
+    assert.match(
+      syntax.stderr,
+      /^plugins\.syntax: cannot load the plugin's module .*index\.ts: .*index\.ts:2:\d+: /m,
+    );
+    const none = plugin('none', {});
+    assert.equal(none.code, 2, show(none));
+    assert.match(
+      none.stderr,
+      /^none\/plugin\.yaml:7:\d+ node_types\.none\.T\.interfaces\.cloudify\.interfaces\.lifecycle\.create: 'none\.create' names this plugin, which has no entry module/m,
+    );
   });
 });
 
@@ -265,7 +324,11 @@ describe('weft plugins install and remove', () => {
     );
     assert.equal(JSON.parse(loomy.stdout).name, 'loomy');
     assert.equal(loomy.stderr, '');
-    ok(weft(['plugins', 'remove', 'demo', '--state-dir', state], cwd));
+    usageError(
+      weft(['plugins', 'remove', 'demo', '--state-dir', state], cwd),
+      /^error: plugin 'demo' is still used by plugin 'loomy'; remove those plugins first, or use --force$/,
+    );
+    ok(weft(['plugins', 'remove', 'demo', '--state-dir', state, '--force'], cwd));
     assert.ok(!existsSync(join(state, 'plugins', 'demo')));
     assert.deepEqual(
       listJson(cwd, ['--state-dir', state]).map((p) => [p.name, p.problems.map((x) => x.code)]),
@@ -377,6 +440,16 @@ describe('weft plugins install and remove', () => {
       runtimeProperties: Record<string, unknown>;
     }[];
     assert.deepEqual(instances[0]!.runtimeProperties, { loomy: true });
+    // loomy requires demo, and a deployment runs loomy.
+    usageError(
+      weft(['plugins', 'remove', 'demo'], cwd),
+      /^error: plugin 'demo' is still used by plugin 'loomy'/,
+    );
+    usageError(
+      weft(['plugins', 'remove', 'loomy'], cwd),
+      /is still used by deployment '.*'; uninstall and delete those deployments first, or use --force$/,
+    );
+    assert.match(ok(weft(['plugins', 'remove', 'demo', '--force'], cwd)).stdout, /^Removed plugin 'demo'/);
   });
 
   test(
@@ -503,7 +576,14 @@ describe('blueprints importing plugin:NAME', () => {
     );
     const outputs = JSON.parse(ok(weft(['outputs', '--json'], cwd)).stdout);
     assert.equal(outputs.greeting, 'hi from demo');
+    // While a deployment runs it, the plugin stays (unless forced).
+    usageError(
+      weft(['plugins', 'remove', 'demo'], cwd),
+      /^error: plugin 'demo' is still used by deployment 'demo'; uninstall and delete those deployments first, or use --force$/,
+    );
     ok(weft(['uninstall', '--json'], cwd));
+    ok(weft(['deployments', 'delete', 'demo'], cwd));
+    assert.match(ok(weft(['plugins', 'remove', 'demo'], cwd)).stdout, /^Removed plugin 'demo'/);
   });
 
   test('plugin:NAME?version=V must match; --plugin-dir and WEFT_PLUGIN_DIRS are searched too', () => {
@@ -534,7 +614,7 @@ describe('blueprints importing plugin:NAME', () => {
     );
   });
 
-  test('a plugin with a missing or cyclic dependency is a one-line error naming the chain', () => {
+  test('a plugin with a missing or cyclic dependency is a problem at the import, naming the chain', () => {
     const cwd = tempDir();
     const dir = join(cwd, 'plugins');
     for (const [name, requires] of [
@@ -556,13 +636,20 @@ describe('blueprints importing plugin:NAME', () => {
       );
       return `${name}.yaml`;
     };
-    usageError(
-      weft(['validate', bp('a'), '--plugin-dir', dir], cwd),
-      /^error: plugin 'a' in .*plugins\/a cannot be used: missing dependency: a -> b -> c \(no plugin 'c' is installed\)$/,
+    const validate = weft(['validate', bp('a'), '--plugin-dir', dir], cwd);
+    assert.equal(validate.code, 2);
+    assert.match(
+      validate.stderr,
+      /^a\.yaml:2:38 imports\[1\]: plugin 'a' in .*plugins\/a cannot be used: missing dependency: a -> b -> c \(no plugin 'c' is installed\)\n1 problem found\n$/,
     );
-    usageError(
-      weft(['install', bp('x'), '--plugin-dir', dir], cwd),
-      /^error: plugin 'x' in .*plugins\/x cannot be used: dependency cycle: x -> y -> x$/,
+    const json = weft(['validate', bp('a'), '--plugin-dir', dir, '--json'], cwd);
+    assert.equal(json.code, 2);
+    assert.equal(JSON.parse(json.stdout).valid, false);
+    const install = weft(['install', bp('x'), '--plugin-dir', dir], cwd);
+    assert.equal(install.code, 2);
+    assert.match(
+      install.stderr,
+      /^x\.yaml:2:38 imports\[1\]: plugin 'x' in .*plugins\/x cannot be used: dependency cycle: x -> y -> x$/m,
     );
   });
 });

@@ -537,3 +537,37 @@ describe('weft install without a terminal', () => {
     assert.match(output, /Z 'install' workflow execution succeeded\r?\n/);
   });
 });
+
+test('the failure report indents a message of several lines and does not repeat causes it already holds', async () => {
+  const { failureReport } = await import('../src/render.js');
+  const problems = ['size: 20 is not between 1 and 10', 'name: is required'];
+  const report = failureReport(
+    {
+      id: 'e1',
+      workflow: 'install',
+      status: 'failed',
+      error: {
+        message: `invalid properties for Disk d_1: 2 problems:\n  ${problems.join('\n  ')}`,
+        task: { instance: 'd_1', operation: 'cloudify.interfaces.lifecycle.create' },
+        causes: [
+          ...problems.map((message) => ({ type: 'PropertyError', message })),
+          { type: 'Error', message: 'other' },
+        ],
+      },
+    } as never,
+    [],
+    ' --state-dir st',
+  );
+  assert.equal(
+    report,
+    [
+      'Execution e1 (install) failed.',
+      '  failed task: cloudify.interfaces.lifecycle.create on d_1',
+      '  error: invalid properties for Disk d_1: 2 problems:',
+      '      size: 20 is not between 1 and 10',
+      '      name: is required',
+      '  caused by Error: other',
+      '  resume it with: weft resume e1 --state-dir st',
+    ].join('\n'),
+  );
+});

@@ -67,6 +67,7 @@ export {
   pluginDirOf,
   readPlugin,
   validatePlugin,
+  validatePluginCode,
   versionMatches,
   type WorkerSettings,
 } from './runtime/plugins.js';

@@ -324,11 +324,13 @@ workflows:
       label:
         description: no default, so it is required
       count:
+        type: integer
         default: 2
       options:
         default: {mode: fast}
   unmapped: p.nothing
   broken: p.broken
+  throws: p.throws
 `;
 
   function setup() {
@@ -367,6 +369,9 @@ workflows:
         'p.ordered': ordered,
         'p.broken': (ctx) => {
           ctx.node('a')!.instances[0]!.executeOperation('steps.missing');
+        },
+        'p.throws': () => {
+          throw new Error('construction failed');
         },
       },
     };
@@ -432,6 +437,18 @@ workflows:
       }),
       (error: unknown) => error instanceof WorkflowError && /has no parameter 'colour'/.test(error.message),
     );
+    await assert.rejects(
+      startExecution({
+        store: h.store,
+        dispatcher,
+        deploymentId: 'dep',
+        workflow: 'ordered',
+        parameters: { label: 'x', count: 'many' },
+      }),
+      (error: unknown) =>
+        error instanceof WorkflowError &&
+        error.message === `workflow 'ordered' parameter 'count' must be an integer, got "many"`,
+    );
     // Nothing was stored: the deployment is free for the next execution.
     assert.deepEqual(await h.store.listExecutions('dep'), []);
   });
@@ -448,6 +465,10 @@ workflows:
     );
     await assert.rejects(start('nosuch'), /unknown workflow 'nosuch'.*ordered/);
     await assert.rejects(start('broken'), /node 'a' has no operation 'steps.missing'/);
+    await assert.rejects(
+      start('throws'),
+      /^WorkflowError: workflow 'throws' failed while building its tasks: construction failed$/,
+    );
     assert.deepEqual(await h.store.listExecutions('dep'), []);
   });
 });
@@ -657,7 +678,12 @@ node_templates:
     properties: {agent_config: {install_method: none}}${LIFECYCLE}
   app:
     type: cloudify.nodes.ApplicationServer${LIFECYCLE}
-    relationships: [{type: cloudify.relationships.contained_in, target: vm}]
+    relationships:
+      - {type: cloudify.relationships.contained_in, target: vm}
+      - type: cloudify.relationships.connected_to
+        target: other
+        source_interfaces:
+          cloudify.interfaces.relationship_lifecycle: {preconfigure: p.op, establish: p.op, unlink: p.op}
   other:
     type: cloudify.nodes.Root${LIFECYCLE}
 `;
@@ -697,7 +723,8 @@ node_templates:
       // Then install again: the vm first, then the app in it.
       before(c, 'vm.delete', 'vm.create');
       before(c, 'vm.start', 'app.create');
-      assert.equal(c.length, 2 * 2 + 2 * 3, c.join(', '));
+      // The app is linked to `other` again (unlink, preconfigure, establish), though other is left alone.
+      assert.equal(c.length, 2 * 2 + 2 * 3 + 3, c.join(', '));
       assert.ok(!c.some((call) => call.startsWith('other.')), 'instances outside the subtree are left alone');
       assert.ok(h.events.some((e) => e.type === 'task_failed' && /vm.stop broke/.test(e.message)));
       assert.ok((await h.store.listInstances('dep')).every((i) => i.state === 'started'));
@@ -708,7 +735,16 @@ node_templates:
     const { h } = await installed();
     const app = await idOf(h, 'app');
     assert.equal((await h.execute('heal', { node_instance_id: app })).status, 'terminated');
-    assert.deepEqual(h.calls, ['app.stop', 'app.delete', 'app.create', 'app.configure', 'app.start']);
+    assert.deepEqual(h.calls, [
+      'app.stop',
+      'app.unlink[app->other]',
+      'app.delete',
+      'app.create',
+      'app.preconfigure[app->other]',
+      'app.configure',
+      'app.start',
+      'app.establish[app->other]',
+    ]);
   });
 
   test('a failure in the install half of heal fails it', LIMIT, async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -138,6 +138,30 @@ describe('plugin host: operations run in worker processes', () => {
     assert.equal(fine?.state !== 'uninitialized' && typeof fine?.runtimeProperties.pid, 'number');
   });
 
+  test('what a plugin prints is logged under the operation that printed it, in order, none lost', async () => {
+    for (const perWorker of [1, 3]) {
+      const { result, events } = await run(
+        { a: 'prints', b: 'prints', c: 'prints' },
+        { operationsPerWorker: perWorker },
+      );
+      assert.equal(result.status, 'terminated');
+      for (const node of ['a', 'b', 'c']) {
+        const mine = events.filter((e) => e.type === 'log' && e.node === node);
+        const id = mine[0]?.instanceId;
+        assert.deepEqual(
+          mine.map((e) => [e.level, e.message]),
+          [
+            ['info', `out from ${id}`],
+            ['warning', `err from ${id}`],
+            ['info', `later from ${id}`],
+            ['info', `no line end from ${id}`],
+          ],
+          `operations_per_worker ${perWorker}`,
+        );
+      }
+    }
+  });
+
   test('a leak past the memory limit fails the task; a hung operation is killed by its timeout', async () => {
     const { result, failures } = await run(
       { leak: 'leaks', hang: 'loops' },
@@ -212,11 +236,14 @@ describe('resources and plugin metadata in ctx', () => {
       deployment: { id: 'dep1' },
       node: { properties: { port: 8080 } },
     }));
+    // As Jinja renders: one final line end dropped; text with no template markers left as it is.
     assert.equal(
       await resources.getAndRender('page.html', { hello: 'world' }),
-      'deployment_id: dep1\ntest: world\nport: 8080\n',
+      'deployment_id: dep1\ntest: world\nport: 8080',
     );
     assert.equal((await resources.get('plain.txt')).toString(), 'no {template} here\n');
+    assert.equal(await resources.getAndRender('plain.txt'), 'no {template} here\n');
+    assert.equal(resources.render('a\r\nb\r\n\n'), 'a\nb\n');
     const copied = await resources.downloadAndRender('page.html', join(dir, 'out', 'page.html'), {
       hello: 'there',
     });
@@ -230,5 +257,40 @@ describe('resources and plugin metadata in ctx', () => {
       resources.get('missing.txt'),
       /resource 'missing.txt' not found in the blueprint's directory/,
     );
+    // Nor through a symbolic link; one that stays inside is fine.
+    symlinkSync('/etc', join(dir, 'etc'));
+    symlinkSync('page.html', join(dir, 'alias.html'));
+    await assert.rejects(resources.get('etc/hostname'), /leads outside the blueprint's directory/);
+    await assert.rejects(resources.download('etc/hostname'), /leads outside the blueprint's directory/);
+    assert.match((await resources.get('alias.html')).toString(), /deployment_id/);
+  });
+});
+
+describe('plugin modules', () => {
+  test('plugin.function, plugin.module.function: nested exports, or a module path the entry does not name', async () => {
+    const { lookup } = await import('../src/runtime/plugin-module.js');
+    const ok = () => 'ok';
+    const run = () => 'run';
+    const say = () => 'say';
+    const module = { ok, say, tasks: { run }, 'a.b': run };
+    assert.equal(lookup(module, 'ok'), ok);
+    assert.equal(lookup(module, 'tasks.run'), run);
+    assert.equal(lookup(module, 'a.b'), run);
+    assert.equal(lookup(module, 'script_runner.tasks.ok'), ok, 'a Cloudify module path');
+    assert.equal(lookup(module, 'say.ok'), undefined, "'say' is an export without 'ok'");
+    assert.equal(lookup(module, 'tasks.nothing'), undefined);
+    assert.equal(lookup(module, 'nothing'), undefined);
+  });
+
+  test('a TypeScript syntax error is reported with its file:line:col', async () => {
+    const { loadModule } = await import('../src/runtime/plugin-module.js');
+    const { loadErrorText } = await import('../src/runtime/check-functions.js');
+    const dir = mkdtempSync(join(tmpdir(), 'weft-ts-'));
+    writeFileSync(join(dir, 'index.ts'), 'export const create = () => {\n  const x: number = ;\n};\n');
+    const error = await loadModule(join(dir, 'index.ts')).then(
+      () => assert.fail('loaded'),
+      (e: Error) => e,
+    );
+    assert.match(loadErrorText(error), /index\.ts:2:\d+: Unexpected ";"|index\.ts:2:\d+: Expected/);
   });
 });

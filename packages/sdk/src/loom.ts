@@ -173,6 +173,10 @@ function hostResults(ctx: OperationContext): Record<string, Json> {
   return isMap(loom) ? loom : {};
 }
 
+function lines(text: string | undefined): string[] {
+  return (text ?? '').split(/\r?\n/).filter((line, i, all) => line !== '' || i < all.length - 1);
+}
+
 function ownResults(ctx: OperationContext): Record<string, Json> {
   const loom = ctx.instance.runtimeProperties[LOOM_RESULTS_KEY];
   return isMap(loom) ? loom : {};
@@ -243,11 +247,15 @@ export function loomOperations(
             `${cls.name} ${name} returned ${JSON.stringify(returned) ?? String(returned)}, not { status: 'ok' | 'failed', result? }`,
           );
         }
-        if (returned.stdout) ctx.logger.info(returned.stdout);
-        if (returned.stderr) ctx.logger.error(returned.stderr);
-        if (returned.result && Object.keys(returned.result).length > 0) {
-          rp[LOOM_RESULTS_KEY] = { ...ownResults(ctx), ...structuredClone(returned.result) };
-        }
+        // Captured output, a log line per line; stderr is an error only when the task failed.
+        for (const line of lines(returned.stdout)) ctx.logger.info(line);
+        for (const line of lines(returned.stderr))
+          if (returned.status === 'failed') ctx.logger.error(line);
+          else ctx.logger.warning(line);
+        // Stored with what came from the host, so that instances contained in this one, at any
+        // depth, see the machine's values too.
+        const results = { ...config, ...structuredClone(returned.result ?? {}) };
+        if (Object.keys(results).length > 0) rp[LOOM_RESULTS_KEY] = results;
         if (returned.status === 'failed') {
           rp[LOOM_PROGRESS_KEY] = progress as unknown as Json;
           await ctx.instance.update();

@@ -1,3 +1,4 @@
+import type { OperationFunction } from './context.js';
 import { NonRecoverableError } from './errors.js';
 import type { Resource, ResourceClass, ResourceOperations, ResourceOperationsOptions } from './resource.js';
 import { resourceOperations } from './resource.js';
@@ -18,16 +19,20 @@ export function resourceMapping(
   const byType = new Map(
     Object.entries(mapping).map(([type, cls]) => [type, resourceOperations(cls, options)]),
   );
+  /** The operations of the class mapped to the type nearest the end of the hierarchy. */
+  const mapped = (hierarchy: string[]): ResourceOperations | undefined =>
+    [...hierarchy]
+      .reverse()
+      .map((type) => byType.get(type))
+      .find((found) => found !== undefined);
   const forNode = (hierarchy: string[], type: string): ResourceOperations => {
-    for (let i = hierarchy.length - 1; i >= 0; i--) {
-      const found = byType.get(hierarchy[i]!);
-      if (found) return found;
-    }
+    const found = mapped(hierarchy);
+    if (found) return found;
     throw new NonRecoverableError(
       `no resource class is mapped to node type '${type}' (mapped: ${[...byType.keys()].join(', ')})`,
     );
   };
-  const operations = {} as ResourceOperations;
+  const operations = {} as Record<(typeof OPERATIONS)[number], OperationFunction & { resumable: boolean }>;
   for (const name of OPERATIONS) {
     operations[name] = Object.assign(
       (
@@ -37,5 +42,9 @@ export function resourceMapping(
       { resumable: true },
     );
   }
-  return operations;
+  const checkProperties: ResourceOperations['create']['checkProperties'] = async (
+    properties,
+    typeHierarchy = [],
+  ) => (await mapped(typeHierarchy)?.create.checkProperties(properties)) ?? [];
+  return { ...operations, create: Object.assign(operations.create, { checkProperties }) };
 }

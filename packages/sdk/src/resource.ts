@@ -88,7 +88,11 @@ export abstract class Resource<P extends object = Record<string, Json>> {
   static attributes: AttributesSchema = {};
   /** The deletion policy unless the node's `deletion_policy` property or the operations' options say otherwise. */
   static deletionPolicy: DeletionPolicy = 'Delete';
-  /** Seconds between check*Complete polls. */
+  /**
+   * Seconds between check*Complete polls. Each poll is a retry of the operation, so a resource
+   * that takes long needs its operations declared with enough `max_retries` (-1: no limit, with
+   * a `timeout`); when retries run out the operation fails saying so.
+   */
   static pollInterval = 5;
 
   /**
@@ -215,13 +219,21 @@ export interface ResourceOperationsOptions {
 
 /** The operations to export from a plugin module and name in the blueprint's interfaces. */
 export interface ResourceOperations {
-  /** Validates the properties, handleCreate, then polls checkCreateComplete. */
-  create: OperationFunction & { resumable: boolean };
+  /**
+   * Validates the properties, handleCreate, then polls checkCreateComplete. `checkProperties`
+   * gives the problems create would find with a node's properties (of a node of the given type
+   * hierarchy), without creating anything: `weft validate` reports them.
+   */
+  create: OperationFunction & {
+    resumable: boolean;
+    checkProperties(properties: Record<string, Json>, typeHierarchy?: string[]): Promise<Problem[]>;
+  };
   /** handleDelete (or handleSnapshotDelete, or nothing under Retain), then polls checkDeleteComplete. */
   delete: OperationFunction & { resumable: boolean };
   /**
-   * Applies new properties (the `properties` input, else the node's properties): in place through
-   * handleUpdate when every changed property is updateAllowed, else by replacing the resource.
+   * Applies new properties: the `properties` input (the properties to change, laid over those the
+   * resource has now), else the node's properties. In place through handleUpdate when every
+   * changed property is updateAllowed, else by replacing the resource.
    */
   update: OperationFunction & { resumable: boolean };
   suspend: OperationFunction & { resumable: boolean };
@@ -350,6 +362,16 @@ export function resourceOperations<R extends Resource<object>>(
         `${name} has an invalid properties schema (a plugin bug):\n${schemaProblems.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
       );
     }
+    const { values, problems } = await problemsWith(given);
+    if (problems.length > 0)
+      throw new PropertiesError(`invalid properties for ${name} ${ctx.instance.id}`, problems);
+    return values;
+  };
+
+  /** The properties validated, and every problem with them (the schema's and the class's own checks). */
+  const problemsWith = async (
+    given: Record<string, Json>,
+  ): Promise<{ values: Record<string, Json>; problems: Problem[] }> => {
     const { values, problems } = await validateProperties(cls.properties, given, {
       unknown: options.unknownProperties ?? 'ignore',
       reserved: [DELETION_POLICY_PROPERTY],
@@ -365,9 +387,7 @@ export function resourceOperations<R extends Resource<object>>(
         message: `Snapshot is not supported by ${name} (it has no handleSnapshotDelete)`,
       });
     }
-    if (problems.length > 0)
-      throw new PropertiesError(`invalid properties for ${name} ${ctx.instance.id}`, problems);
-    return values;
+    return { values, problems };
   };
 
   const refresh = async (ctx: OperationContext, resource: R, names?: string[]): Promise<void> => {
@@ -421,7 +441,17 @@ export function resourceOperations<R extends Resource<object>>(
       heat.state = { action, status: 'FAILED', reason: messageOf(error) };
       throw error;
     }
-    if (!done) ctx.operation.retry(`waiting for ${name} to be ${VERB[action]}`, interval());
+    if (!done) {
+      // Each poll is a retry of the operation: when they run out, say so, not "waiting".
+      const { retryNumber, maxRetries } = ctx.operation;
+      if (maxRetries >= 0 && retryNumber >= maxRetries) {
+        heat.state = { action, status: 'FAILED', reason: 'timed out' };
+        throw new NonRecoverableError(
+          `${name} was not ${VERB[action]} after ${retryNumber + 1} polls ${interval()} s apart: the operation's retries ran out (give it max_retries: -1 and a timeout to poll for longer)`,
+        );
+      }
+      ctx.operation.retry(`waiting for ${name} to be ${VERB[action]}`, interval());
+    }
     delete heat.pending;
     heat.state = { action, status: 'COMPLETE' };
   };
@@ -574,11 +604,14 @@ export function resourceOperations<R extends Resource<object>>(
     if (heat.state?.action === 'SUSPEND') {
       throw new NonRecoverableError(`${name} ${ctx.instance.id} is suspended; resume it before updating it`);
     }
+    // The properties to change, laid over those the resource has now (Heat's template diff).
     const given = inputs?.properties;
-    const raw =
-      given && typeof given === 'object' && !Array.isArray(given)
-        ? (given as Record<string, Json>)
-        : ctx.node.properties;
+    if (given !== undefined && given !== null && (typeof given !== 'object' || Array.isArray(given))) {
+      throw new NonRecoverableError(
+        `update's properties input must be a map of the properties to change, not ${Array.isArray(given) ? 'a list' : `a ${typeof given}`}`,
+      );
+    }
+    const raw = given ? { ...(heat.properties ?? ctx.node.properties), ...given } : ctx.node.properties;
     const next = await validate(ctx, raw);
     const diff = propertyDiff(heat.properties ?? {}, next);
     const changed = Object.keys(diff);
@@ -715,7 +748,15 @@ export function resourceOperations<R extends Resource<object>>(
     };
 
   return {
-    create: operation(tidy(createOp), { resumable: true }),
+    create: Object.assign(operation(tidy(createOp), { resumable: true }), {
+      checkProperties: async (properties: Record<string, Json>) =>
+        schemaProblems.length > 0
+          ? schemaProblems.map((p) => ({
+              ...p,
+              message: `${name}'s properties schema (a plugin bug): ${p.message}`,
+            }))
+          : (await problemsWith(properties)).problems,
+    }),
     delete: operation(tidy(deleteOp), { resumable: true }),
     update: operation(tidy(updateOp), { resumable: true }),
     suspend: operation(tidy(suspendOp), { resumable: true }),

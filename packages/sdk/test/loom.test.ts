@@ -242,11 +242,25 @@ describe('Loom automator', () => {
     assert.equal(calls[4]!.config.port, 8080);
     assert.equal(calls[5]!.config.pid, 123);
     assert.equal(calls[6]!.config.pid, 123);
-    // Only the instance's own results are stored on it; they are gone after remove.
+    // Results are gone from the instance after remove.
     assert.equal(app.saved.loom, undefined);
     assert.ok(app.logs.includes('error: warning: no cache'));
-    assert.ok(app.logs.includes('error: apt: 1 warning'));
+    assert.ok(app.logs.includes('warning: apt: 1 warning'));
     assert.deepEqual(Object.keys(shell).sort(), ['configure', 'create', 'delete', 'start', 'stop']);
+  });
+
+  test('results reach instances contained at any depth (machine -> app -> module)', async () => {
+    calls.length = 0;
+    const vm = new FakeInstance('vm');
+    await vm.run(cloud, 'create');
+    const app = new FakeInstance('app', {}, vm);
+    await app.run(shell, 'create', { script: 'create.sh' });
+    calls.length = 0;
+    const module = new FakeInstance('module', {}, app);
+    await module.run(shell, 'create', { script: 'create.sh' });
+    assert.equal(calls[0]!.task, 'BOOTSTRAP');
+    assert.equal(calls[0]!.config.providerid, 'vm-42');
+    assert.equal(calls[0]!.config.bootstrapped, true);
   });
 
   test('without host access, only the instance’s own results flow', async () => {

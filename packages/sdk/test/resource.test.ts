@@ -17,6 +17,7 @@ import {
   Resource,
   type ResourceDefinition,
   type ResourceState,
+  resourceMapping,
   resourceOperations,
   type TemplateDiff,
   type Token,
@@ -615,7 +616,7 @@ describe('update', () => {
     assert.equal(instance.saved.flavor, 'large', 'attributes refreshed');
   });
 
-  test('new properties can come from the `properties` input; a removed property is null in the diff', async () => {
+  test('the `properties` input is laid over the current properties; one set to null is removed (null in the diff)', async () => {
     class Loose extends Resource {
       static override properties: PropertiesSchema = {
         a: { type: 'string', updateAllowed: true },
@@ -634,7 +635,14 @@ describe('update', () => {
     const instance = new FakeInstance({ a: 'x', b: 'y' });
     await instance.run(loose.create);
     assert.equal((await instance.run(loose.update, { properties: { a: 'z' } })).outcome, 'ok');
-    assert.deepEqual(journal.seen.propertyDiff, { a: 'z', b: null });
+    assert.deepEqual(journal.seen.propertyDiff, { a: 'z' }, 'b is kept');
+    assert.equal((await instance.run(loose.update, { properties: { b: null } })).outcome, 'ok');
+    assert.deepEqual(journal.seen.propertyDiff, { b: null });
+    const wrong = await instance.run(loose.update, { properties: ['a'] });
+    assert.match(
+      String(wrong.error),
+      /update's properties input must be a map of the properties to change, not a list/,
+    );
   });
 
   test('nothing changed (properties outside the schema do not count): nothing to do', async () => {
@@ -948,4 +956,26 @@ describe('attributes', () => {
     const name: string = props.name;
     assert.equal(name, 'a');
   });
+});
+
+test('create.checkProperties gives the problems create would find, without creating; through a mapping too', async () => {
+  class Disk extends Resource {
+    static override properties: PropertiesSchema = {
+      size: { type: 'integer', required: true, constraints: [Range({ min: 1, max: 10 })] },
+    };
+    override handleCreate(): Token {
+      throw new Error('not to be called');
+    }
+  }
+  const ops = resourceOperations(Disk);
+  assert.deepEqual(await ops.create.checkProperties({ size: 20 }), [
+    { path: 'size', message: '20 is not between 1 and 10' },
+  ]);
+  assert.deepEqual(await ops.create.checkProperties({ size: 5 }), []);
+  const mapped = resourceMapping({ 'my.Disk': Disk });
+  assert.deepEqual(
+    await mapped.create.checkProperties({}, ['cloudify.nodes.Root', 'my.Disk', 'my.FastDisk']),
+    [{ path: 'size', message: 'is required' }],
+  );
+  assert.deepEqual(await mapped.create.checkProperties({}, ['cloudify.nodes.Root']), [], 'not a mapped type');
 });

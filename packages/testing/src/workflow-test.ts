@@ -22,6 +22,7 @@ import {
   type NodeInstanceRecord,
   openSqliteStore,
   type Problem,
+  readPlugin,
   type Store,
   startExecution,
   type Value,
@@ -209,10 +210,16 @@ function copyContents(from: string, to: string): void {
 }
 
 /** The deployment model the dispatcher loads plugins from: relative `source:` paths made absolute. */
-function pluginModel(model: DeploymentModel, searchDirs: string[]): DeploymentModel {
+function pluginModel(
+  model: DeploymentModel,
+  searchDirs: string[],
+  tested?: { name: string; entry?: string },
+): DeploymentModel {
   const plugins = structuredClone(model.plugins);
-  for (const plugin of Object.values(plugins)) {
+  for (const [name, plugin] of Object.entries(plugins)) {
     const source = plugin.source;
+    // The plugin under test, declared as an installable plugin (no source:): its entry module.
+    if (!source && tested?.entry && tested.name === name) plugin.source = tested.entry;
     if (!source || isAbsolute(source) || /^[a-z]+:\/\//i.test(source)) continue;
     const found = searchDirs.map((d) => resolve(d, source)).find((p) => existsSync(p));
     if (found) plugin.source = found;
@@ -319,7 +326,8 @@ export async function workflowTest(
     else {
       // Plugin code runs from where it lives, so that its own imports (e.g. @weft/sdk) resolve.
       const searchDirs = [blueprintDir, ...(pluginYaml ? [dirname(pluginYaml)] : []), dir];
-      const modules = new ModuleDispatcher(pluginModel(model, searchDirs));
+      const tested = pluginYaml ? readPlugin(dirname(pluginYaml)) : undefined;
+      const modules = new ModuleDispatcher(pluginModel(model, searchDirs, tested));
       await modules.load();
       dispatcher = modules;
     }

@@ -8,11 +8,11 @@ import { deploymentFor, openState, type StateOptions, stateOptions, workDir } fr
 
 type Flags = StateOptions & { json?: boolean };
 
-const common = (command: Command) =>
+const common = (command: Command, json = 'print JSON') =>
   stateOptions(
     command
       .option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)')
-      .option('--json', 'print JSON'),
+      .option('--json', json),
   );
 
 function print(json: boolean | undefined, data: unknown, text: () => string): void {
@@ -83,6 +83,7 @@ export function inspectCommands(program: Command): void {
       .description('stored events and logs; --follow waits for new ones until the execution ends')
       .option('-e, --execution <ID>', 'only this execution (default: the latest)')
       .option('--follow', 'keep printing new events until the execution ends'),
+    'print one JSON object a line (JSON Lines), so that --follow can stream them',
   )
     .addHelpText(
       'after',

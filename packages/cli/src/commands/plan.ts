@@ -46,6 +46,10 @@ export function planCommand(program: Command): void {
     .argument('<blueprint>', 'the main blueprint file')
     .option('-i, --input <KEY=VALUE|FILE>', 'an input value or a YAML/JSON inputs file (repeatable)', collect)
     .option(
+      '--state-dir <DIR>',
+      'the state directory whose plugins/ is searched (default ./.weft, or WEFT_HOME)',
+    )
+    .option(
       '-d, --deployment-id <ID>',
       'deployment id (instance ids derive from it); default: the blueprint directory name',
     )

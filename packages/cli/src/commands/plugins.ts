@@ -30,13 +30,13 @@ import {
   type Problem,
   pluginDirOf,
   readPlugin,
-  validatePlugin,
+  validatePluginCode,
   WorkerDispatcher,
   type WorkerSettings,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../output.js';
-import { stateDir } from '../state.js';
+import { openState, stateDir } from '../state.js';
 
 export interface PluginDirOptions {
   pluginDir?: string[];
@@ -407,9 +407,12 @@ function install(source: string, flags: InstallFlags): void {
     const plugin = readPlugin(dir);
     if (!plugin) throw new UsageError(`${source} holds no plugin.yaml or plugin.json`);
     if (plugin.problems.length > 0) {
-      const first = formatProblem(plugin.problems[0]!, dir);
-      const more = plugin.problems.length > 1 ? ` (and ${plugin.problems.length - 1} more)` : '';
-      throw new UsageError(`cannot install ${source}: ${first}${more}`);
+      const all = plugin.problems.map((problem) => formatProblem(problem, dir));
+      throw new UsageError(
+        all.length === 1
+          ? `cannot install ${source}: ${all[0]}`
+          : `cannot install ${source}: ${all.length} problems:\n${all.map((line) => `  ${line}`).join('\n')}`,
+      );
     }
     installDependencies(dir, origin.kind === 'path' ? origin.source : dir, staging, source);
     const target = join(root, plugin.name);
@@ -438,7 +441,35 @@ function install(source: string, flags: InstallFlags): void {
   }
 }
 
-function remove(name: string, flags: { stateDir?: string; pluginDir?: string[]; json?: boolean }): void {
+/** What still needs plugin NAME: deployments of this state whose model runs it, and installed plugins requiring it. */
+async function usersOf(
+  name: string,
+  flags: { stateDir?: string; db?: string },
+  dirs: Set<string>,
+): Promise<string[]> {
+  const users = installedPlugins(flags)
+    .plugins.filter((p) => !dirs.has(p.dir) && p.requires.includes(name))
+    .map((p) => `plugin '${p.name}'`);
+  const state = stateDir(flags);
+  if (!flags.db && !process.env.WEFT_DATABASE_URL && !existsSync(join(state, 'weft.db'))) return users;
+  const opened = await openState(flags);
+  try {
+    for (const deployment of await opened.store.listDeployments()) {
+      const declared = (deployment.model as { plugins?: Record<string, { source?: string }> } | null)
+        ?.plugins?.[name];
+      if (declared && (!declared.source || /^[a-z]+:\/\//i.test(declared.source)))
+        users.push(`deployment '${deployment.id}'`);
+    }
+  } finally {
+    await opened.close();
+  }
+  return users;
+}
+
+async function remove(
+  name: string,
+  flags: { stateDir?: string; db?: string; pluginDir?: string[]; json?: boolean; force?: boolean },
+): Promise<void> {
   if (!PLUGIN_NAME.test(name)) throw new UsageError(`'${name}' is not a plugin name`);
   const root = statePluginsDir(flags);
   const dirs = new Set(
@@ -454,6 +485,15 @@ function remove(name: string, flags: { stateDir?: string; pluginDir?: string[]; 
         ? `plugin '${name}' is not installed in ${shown(root)}; it is found in ${shown(elsewhere.dir)}, which weft does not manage`
         : `no plugin '${name}' is installed in ${shown(root)}`,
     );
+  }
+  if (!flags.force) {
+    const users = await usersOf(name, flags, dirs);
+    if (users.length > 0) {
+      const deployments = users.some((user) => user.startsWith('deployment'));
+      throw new UsageError(
+        `plugin '${name}' is still used by ${users.join(', ')}; ${deployments ? 'uninstall and delete those deployments' : 'remove those plugins'} first, or use --force`,
+      );
+    }
   }
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   if (flags.json) process.stdout.write(`${JSON.stringify({ name, removed: [...dirs] }, null, 2)}\n`);
@@ -481,13 +521,13 @@ function list(flags: PluginDirOptions & { json?: boolean }): void {
     for (const problem of p.problems) process.stdout.write(`${p.name}: ${formatProblem(problem)}\n`);
 }
 
-function validate(given: string, flags: PluginDirOptions & { json?: boolean }): void {
+async function validate(given: string, flags: PluginDirOptions & { json?: boolean }): Promise<void> {
   const dir = resolve(pluginDirOf(given));
   if (!isDirectory(dir)) throw new UsageError(`${given}: no such directory`);
   if (!readPlugin(dir)) throw new UsageError(`${given} holds no plugin.yaml or plugin.json`);
   const set = new PluginSet(discoverPlugins([dir, ...pluginSearchDirs(flags).map((s) => s.dir)]));
   const plugin = set.plugins.find((p) => p.dir === dir)!;
-  const problems = validatePlugin(plugin, set);
+  const problems = await validatePluginCode(plugin, set);
   if (flags.json) {
     process.stdout.write(
       `${JSON.stringify({ valid: problems.length === 0, name: plugin.name, version: plugin.version ?? null, problems }, null, 2)}\n`,
@@ -570,6 +610,13 @@ Examples:
       .description("delete an installed plugin from the state directory's plugins/")
       .argument('<name>', 'the plugin name'),
   )
+    .option(
+      '--db <URL>',
+      "the database whose deployments are checked for use (default WEFT_DATABASE_URL, else the state directory's)",
+    )
+    .option('--force', 'remove it even while deployments or other plugins use it')
     .option('--json', 'print JSON')
-    .action((name: string, flags: { stateDir?: string; json?: boolean }) => remove(name, flags));
+    .action((name: string, flags: { stateDir?: string; db?: string; json?: boolean; force?: boolean }) =>
+      remove(name, flags),
+    );
 }

@@ -62,7 +62,8 @@ function executionParameters(flags: RunFlags): Record<string, Json> {
  * The state options a follow-up command needs (a database URL's password left out), so that the
  * resume command printed after a failure works as printed.
  */
-function stateArguments(flags: StateOptions): string {
+/** The options a later `weft resume` needs to find this state and these plugins again. */
+function stateArguments(flags: StateOptions & PluginDirOptions): string {
   const quote = (value: string) =>
     /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
   let out = '';
@@ -72,6 +73,7 @@ function stateArguments(flags: StateOptions): string {
     if (url.password) url.password = '***';
     out += ` --db ${quote(url.toString())}`;
   }
+  for (const dir of flags.pluginDir ?? []) out += ` --plugin-dir ${quote(dir)}`;
   return out;
 }
 
@@ -225,7 +227,7 @@ Examples:
           }
           if (!flags.json)
             process.stdout.write(
-              `Deployment '${deploymentId}' created (${created.instances!.length} instances)\n`,
+              `Deployment '${deploymentId}' created (${created.instances!.length} ${created.instances!.length === 1 ? 'instance' : 'instances'})\n`,
             );
         } else if (flags.input?.length) {
           throw new UsageError(

@@ -8,6 +8,10 @@ export function validateCommand(program: Command): void {
     .description('check a blueprint (and inputs, when given) and report every problem at once')
     .argument('<blueprint>', 'the main blueprint file')
     .option('-i, --input <KEY=VALUE|FILE>', 'an input value or a YAML/JSON inputs file (repeatable)', collect)
+    .option(
+      '--state-dir <DIR>',
+      'the state directory whose plugins/ is searched (default ./.weft, or WEFT_HOME)',
+    )
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',

@@ -351,7 +351,14 @@ function queueImports(
     if (target.startsWith('plugin:')) {
       const [name, query] = target.slice('plugin:'.length).split('?', 2) as [string, string | undefined];
       const pluginVersion = query ? (new URLSearchParams(query).get('version') ?? undefined) : undefined;
-      file = reader.resolvePlugin?.(name, pluginVersion);
+      try {
+        file = reader.resolvePlugin?.(name, pluginVersion);
+      } catch (error) {
+        // Installed but unusable (a bad definition, a missing or cyclic dependency).
+        loaded.unresolvedPlugins.push(name);
+        diagnostics.add('plugin-unusable', at, path, (error as Error).message);
+        return;
+      }
       if (!file) {
         loaded.unresolvedPlugins.push(name);
         diagnostics.add(

@@ -8,7 +8,10 @@ import { fileURLToPath } from 'node:url';
 export interface BlueprintReader {
   read(path: string): Uint8Array;
   isFile(path: string): boolean;
-  /** The plugin.yaml of an installed plugin, or undefined when none is installed under that name. */
+  /**
+   * The plugin.yaml of an installed plugin, or undefined when none is installed under that name.
+   * Throws, with a message saying why, for a plugin that is installed but cannot be used.
+   */
   resolvePlugin?(name: string, version: string | undefined): string | undefined;
   /** The main file of a stored blueprint (for `ns--blueprint:ID` imports). */
   resolveBlueprint?(id: string): string | undefined;

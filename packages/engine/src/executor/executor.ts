@@ -248,7 +248,7 @@ class ExecutionRun {
         (t) =>
           `${t.instanceId} ${t.operation}${t.relationship ? ` (${(t.relationship as { side: string }).side} side)` : ''}`,
       );
-      const message = `${interrupted.length} task(s) were running when the execution was interrupted and their operations are not resumable: ${names.join('; ')}. Run 'weft resume ${this.execution.id} --retry-in-flight' to run them again.`;
+      const message = `${interrupted.length} task(s) were running when the execution was interrupted and their operations are not resumable: ${names.join('; ')}. Resume with --retry-in-flight to run them again.`;
       this.batch.execution = {
         id: this.execution.id,
         status: 'interrupted',

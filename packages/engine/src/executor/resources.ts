@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -25,6 +26,16 @@ export class Resources {
     if (isAbsolute(path) || rel.startsWith('..') || isAbsolute(rel)) {
       throw new ResourceError(`resource '${path}' is outside the blueprint's directory`);
     }
+    // Nor through a symbolic link. A path that does not exist is reported when it is read.
+    let real: string;
+    try {
+      real = realpathSync(full);
+    } catch {
+      return full;
+    }
+    const within = relative(realpathSync(this.baseDir), real);
+    if (within.startsWith('..') || isAbsolute(within))
+      throw new ResourceError(`resource '${path}' leads outside the blueprint's directory (a symbolic link)`);
     return full;
   }
 
@@ -45,14 +56,18 @@ export class Resources {
   /** Renders text as a Jinja template with `ctx` and the variables; undefined variables render empty. */
   render(text: string, variables: Record<string, unknown> = {}): string {
     try {
-      return jinja().renderString(text, { ...variables, ctx: this.context() });
+      // Jinja reads a template with its line ends made \n and without one final line end.
+      const source = text.replace(/\r\n?/g, '\n').replace(/\n$/, '');
+      return jinja().renderString(source, { ...variables, ctx: this.context() });
     } catch (error) {
       throw new ResourceError(`template error: ${templateErrorMessage(error)}`);
     }
   }
 
   async getAndRender(path: string, variables?: Record<string, unknown>): Promise<string> {
-    return this.render((await this.get(path)).toString('utf8'), variables);
+    const text = (await this.get(path)).toString('utf8');
+    // As Cloudify: only text that looks like a template is rendered.
+    return TEMPLATE_MARKERS.test(text) ? this.render(text, variables) : text;
   }
 
   private async target(path: string, target?: string): Promise<string> {
@@ -74,10 +89,9 @@ export class Resources {
     target?: string,
     variables?: Record<string, unknown>,
   ): Promise<string> {
-    const text = (await this.get(path)).toString('utf8');
+    const rendered = await this.getAndRender(path, variables);
     const out = await this.target(path, target);
-    // As Cloudify: only text that looks like a template is rendered.
-    await writeFile(out, TEMPLATE_MARKERS.test(text) ? this.render(text, variables) : text);
+    await writeFile(out, rendered);
     return out;
   }
 }

@@ -4,10 +4,11 @@
  * when the engine goes away.
  */
 import { ConflictError } from '@weft/sdk';
-import type { OperationCall, Outcome } from '../executor/dispatcher.js';
+import type { LogLevel, OperationCall, Outcome } from '../executor/dispatcher.js';
 import { InProcessDispatcher, type InProcessOperation } from '../executor/in-process.js';
 import type { FromWorker, ToWorker } from './host-protocol.js';
 import { type Loaded, loadModule, lookup } from './plugin-module.js';
+import { captureOutput, finish, runAs } from './worker-output.js';
 
 const modules = new Map<string, Promise<Loaded>>();
 const running = new Map<number, AbortController>();
@@ -17,6 +18,9 @@ let nextRequest = 0;
 function send(message: FromWorker): void {
   process.send?.(message);
 }
+
+const log = (id: number, level: LogLevel, message: string) => send({ type: 'log', id, level, message });
+captureOutput(log);
 
 async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Outcome> {
   let module = modules.get(message.entry);
@@ -46,7 +50,7 @@ async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Outcome
         pendingUpdates.set(requestId, { resolve, reject });
         send({ type: 'update', id: message.id, requestId, instanceId, runtimeProperties });
       }),
-    log: (level, text) => send({ type: 'log', id: message.id, level, message: text }),
+    log: (level, text) => log(message.id, level, text),
   };
   const implementation = message.call.model.implementation;
   try {
@@ -71,9 +75,13 @@ process.on('message', (message: ToWorker) => {
     running.get(message.id)?.abort(new Error('cancelled'));
     return;
   }
-  run(message).then(
-    (outcome) => send({ type: 'result', id: message.id, outcome }),
-    (error: unknown) =>
+  runAs(message.id, () => run(message)).then(
+    (outcome) => {
+      finish(message.id, log);
+      send({ type: 'result', id: message.id, outcome });
+    },
+    (error: unknown) => {
+      finish(message.id, log);
       send({
         type: 'result',
         id: message.id,
@@ -86,7 +94,8 @@ process.on('message', (message: ToWorker) => {
           causes: [],
           runtimeProperties: {},
         },
-      }),
+      });
+    },
   );
 });
 

@@ -16,19 +16,24 @@ export function entryOf(path: string): string {
   return join(path, 'index.js');
 }
 
-/** `a.b.c` looked up as an export named `a.b.c`, then as nested properties, then by its last part. */
+/**
+ * `a.b.c` looked up as an export named `a.b.c`, then as nested properties (`export const a =
+ * { b: { c } }`), then, when the module exports nothing named `a` (a Cloudify module path such as
+ * `tasks.create`), by its last part. `say.ok` where `say` is an export without `ok` is not found.
+ */
 export function lookup(module: Loaded, path: string): unknown {
   if (path in module) return module[path];
+  const parts = path.split('.');
   let current: unknown = module;
-  for (const part of path.split('.')) {
+  for (const part of parts) {
     if (current === null || (typeof current !== 'object' && typeof current !== 'function')) {
       current = undefined;
       break;
     }
     current = (current as Loaded)[part];
   }
-  if (current !== undefined) return current;
-  return module[path.split('.').pop()!];
+  if (current !== undefined || parts.length === 1 || parts[0]! in module) return current;
+  return module[parts.at(-1)!];
 }
 
 const TYPESCRIPT = /\.(ts|mts|cts)$/;

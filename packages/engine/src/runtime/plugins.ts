@@ -26,6 +26,7 @@ import { Diagnostics, type Loc, type Problem, SourceFile } from '../dsl/diagnost
 import type { BlueprintReader } from '../dsl/reader.js';
 import { DSL_VERSIONS, isDslVersion } from '../dsl/versions.js';
 import { decodeSource, isMapping, keyLocOf, locOf, parseYaml, type Value } from '../dsl/yaml-source.js';
+import { checkOwnFunctions } from './check-functions.js';
 
 export const PLUGIN_YAML = 'plugin.yaml';
 export const PLUGIN_JSON = 'plugin.json';
@@ -358,6 +359,9 @@ function readJsonPlugin(dir: string, searchDir: string, file: string): Discovere
     return plugin;
   }
   const at = fileStart(file, text);
+  // JSON is YAML: read again for where each key is written (the problems point there).
+  const positioned = parseYaml(text, file, new Diagnostics());
+  const keyAt = (key: string): Loc => (isMapping(positioned) ? locOf(positioned, key) : undefined) ?? at;
   if (!isMapping(def)) {
     problems.add('plugin-json', at, '', 'expected a JSON object with name, version, entry and types');
     return plugin;
@@ -366,7 +370,7 @@ function readJsonPlugin(dir: string, searchDir: string, file: string): Discovere
   else
     problems.add(
       'plugin-name',
-      at,
+      keyAt('name'),
       'name',
       def.name === undefined
         ? 'missing: the plugin name'
@@ -374,12 +378,14 @@ function readJsonPlugin(dir: string, searchDir: string, file: string): Discovere
     );
   if (typeof def.version === 'string' || typeof def.version === 'number')
     plugin.version = String(def.version);
-  else if (def.version !== undefined) problems.add('plugin-json', at, 'version', 'expected a string');
+  else if (def.version !== undefined)
+    problems.add('plugin-json', keyAt('version'), 'version', 'expected a string');
   if (typeof def.types === 'string') {
     const types = resolve(dir, def.types);
     if (!inside(dir, types))
-      problems.add('plugin-types', at, 'types', `'${def.types}' is outside the plugin directory`);
-    else if (!isFile(types)) problems.add('plugin-types', at, 'types', `'${def.types}' does not exist`);
+      problems.add('plugin-types', keyAt('types'), 'types', `'${def.types}' is outside the plugin directory`);
+    else if (!isFile(types))
+      problems.add('plugin-types', keyAt('types'), 'types', `'${def.types}' does not exist`);
     else plugin.typesFile = types;
   } else {
     problems.add(
@@ -390,11 +396,16 @@ function readJsonPlugin(dir: string, searchDir: string, file: string): Discovere
     );
   }
   if (def.entry !== undefined && typeof def.entry !== 'string')
-    problems.add('plugin-entry', at, 'entry', 'expected a path');
-  const entry = findEntry(dir, typeof def.entry === 'string' ? def.entry : undefined, at, problems);
+    problems.add('plugin-entry', keyAt('entry'), 'entry', 'expected a path');
+  const entry = findEntry(
+    dir,
+    typeof def.entry === 'string' ? def.entry : undefined,
+    keyAt('entry'),
+    problems,
+  );
   if (entry) plugin.entry = entry;
-  plugin.requires = readRequires(def.requires, at, 'requires', problems);
-  requiresAt.set(plugin, at);
+  plugin.requires = readRequires(def.requires, keyAt('requires'), 'requires', problems);
+  requiresAt.set(plugin, keyAt('requires'));
   if (typeof def.packageName === 'string') plugin.packageName = def.packageName;
   return plugin;
 }
@@ -625,11 +636,42 @@ export function validatePlugin(
   const problems = [...plugin.problems];
   // A definition that could not be read is not parsed again (that would repeat its problems).
   if (!plugin.typesFile || problems.some((p) => UNREADABLE.has(p.code))) return problems;
-  const types = plugin.typesFile;
+  problems.push(...parsePluginTypes(plugin, others).problems.problems);
+  return problems;
+}
+
+/**
+ * {@link validatePlugin}, then the plugin's code: its entry module loads, and every operation of
+ * its own types that names it is a function the module exports.
+ */
+export async function validatePluginCode(
+  plugin: DiscoveredPlugin,
+  others: PluginSet = new PluginSet([plugin]),
+): Promise<Problem[]> {
+  const problems = validatePlugin(plugin, others);
+  if (problems.length > 0 || !plugin.typesFile) return problems;
+  // Operations are resolved for templates: one of each node type the plugin declares.
+  const own = [...(parsePluginTypes(plugin, others).blueprint?.nodeTypes.values() ?? [])]
+    .filter((type) => type.at?.file.path === plugin.typesFile)
+    .map((type) => type.name);
+  const parsed = parsePluginTypes(plugin, others, own);
+  const diagnostics = new Diagnostics();
+  if (parsed.blueprint) await checkOwnFunctions(parsed.blueprint, plugin, diagnostics);
+  return diagnostics.problems;
+}
+
+/** The plugin's types file, parsed as a blueprint that imports the plugin would see it. */
+function parsePluginTypes(
+  plugin: DiscoveredPlugin,
+  others: PluginSet,
+  templatesOf: string[] = [],
+): ReturnType<typeof parseBlueprint> {
+  const types = plugin.typesFile!;
   const declared = readDeclaredVersion(types);
   const version = declared ?? DSL_VERSIONS[DSL_VERSIONS.length - 1]!;
   const main = join(plugin.dir, `(blueprint importing plugin ${plugin.name}).yaml`);
-  const text = `tosca_definitions_version: ${version}\nimports:\n  - cloudify/types/types.yaml\n  - plugin:${plugin.name}\n`;
+  const templates = templatesOf.map((type, i) => `  t${i}: {type: ${JSON.stringify(type)}}\n`).join('');
+  const text = `tosca_definitions_version: ${version}\nimports:\n  - cloudify/types/types.yaml\n  - plugin:${plugin.name}\n${templates ? `node_templates:\n${templates}` : ''}`;
   const reader: BlueprintReader = {
     read: (path) => (path === main ? new TextEncoder().encode(text) : readFileSync(path)),
     isFile: (path) => path === main || isFile(path),
@@ -638,9 +680,7 @@ export function validatePlugin(
         ? types
         : others.find(name, asked)?.typesFile,
   };
-  const parsed = parseBlueprint(main, reader);
-  problems.push(...parsed.problems.problems);
-  return problems;
+  return parseBlueprint(main, reader);
 }
 
 function readDeclaredVersion(path: string): string | undefined {

@@ -31,6 +31,14 @@ interface Running {
 }
 
 /** One plugin worker process, running up to `capacity` operations at once. */
+const LONGEST_LINE = 300;
+
+function shortLine(line: string): string {
+  return line.length > LONGEST_LINE
+    ? `${line.slice(0, LONGEST_LINE)}... (${line.length - LONGEST_LINE} more characters)`
+    : line;
+}
+
 class Worker {
   readonly child: ChildProcess;
   readonly running = new Map<number, Running>();
@@ -50,14 +58,17 @@ class Worker {
     this.ready = new Promise((resolveReady) => {
       this.child.once('message', () => resolveReady());
     });
-    // What the plugin prints is shown in the logs of the operations it may belong to.
+    // What the plugin prints reaches the engine over IPC (worker-output.ts), each line with its
+    // operation. What is left on the streams (Node's own report of a crash) is shown in the logs of
+    // the operations it may belong to, cut short: a TypeScript module's source line is the whole
+    // compiled module.
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      for (const running of this.running.values()) running.call.log('info', line);
+      for (const running of this.running.values()) running.call.log('info', shortLine(line));
     });
     createInterface({ input: this.child.stderr! }).on('line', (line) => {
-      this.stderr.push(line);
+      this.stderr.push(shortLine(line));
       if (this.stderr.length > 20) this.stderr.shift();
-      for (const running of this.running.values()) running.call.log('warning', line);
+      for (const running of this.running.values()) running.call.log('warning', shortLine(line));
     });
     this.child.on('message', (message: FromWorker) => this.receive(message));
     this.child.on('exit', (code, signal) => this.gone(code, signal));

@@ -123,6 +123,20 @@ function taskRecords(executionId: string, graph: TaskGraph): TaskRecord[] {
   }));
 }
 
+/** What a workflow parameter of a declared type must be, when `value` is not that; else undefined. */
+function typeMismatch(value: Json, type: string): string | undefined {
+  const is: Record<string, [(v: Json) => boolean, string]> = {
+    string: [(v) => typeof v === 'string', 'a string'],
+    integer: [(v) => typeof v === 'number' && Number.isInteger(v), 'an integer'],
+    float: [(v) => typeof v === 'number', 'a number'],
+    boolean: [(v) => typeof v === 'boolean', 'true or false'],
+    list: [(v) => Array.isArray(v), 'a list'],
+    dict: [(v) => v !== null && typeof v === 'object' && !Array.isArray(v), 'a map'],
+  };
+  const check = is[type];
+  return check && value !== null && !check[0](value) ? check[1] : undefined;
+}
+
 export interface StartExecutionOptions {
   store: Store;
   dispatcher: Dispatcher;
@@ -145,12 +159,12 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   const given = options.parameters ?? {};
   const custom = model.workflows[options.workflow];
   const builtin = BUILTIN_WORKFLOWS[options.workflow];
-  const declared: Record<string, { default?: Json; required: boolean }> = {};
+  const declared: Record<string, { default?: Json; required: boolean; type?: string }> = {};
   if (builtin && (!custom || custom.plugin === 'default_workflows')) {
     for (const [name, value] of Object.entries(builtin)) declared[name] = { default: value, required: false };
   } else if (custom) {
     for (const [name, p] of Object.entries(custom.parameters))
-      declared[name] = { default: p.default as Json, required: p.required };
+      declared[name] = { default: p.default as Json, required: p.required, ...(p.type && { type: p.type }) };
   } else {
     const known = [...new Set([...Object.keys(BUILTIN_WORKFLOWS), ...Object.keys(model.workflows)])].sort();
     throw new WorkflowError(
@@ -159,8 +173,14 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   }
   const parameters: Record<string, Json> = {};
   for (const [name, p] of Object.entries(declared)) {
-    if (Object.hasOwn(given, name)) parameters[name] = given[name]!;
-    else if (p.default !== undefined) parameters[name] = p.default;
+    if (Object.hasOwn(given, name)) {
+      const wrong = p.type ? typeMismatch(given[name]!, p.type) : undefined;
+      if (wrong)
+        throw new WorkflowError(
+          `workflow '${options.workflow}' parameter '${name}' must be ${wrong}, got ${JSON.stringify(given[name])}`,
+        );
+      parameters[name] = given[name]!;
+    } else if (p.default !== undefined) parameters[name] = p.default;
     else if (p.required)
       throw new WorkflowError(
         `workflow '${options.workflow}' needs the parameter '${name}' (-p ${name}=VALUE)`,

@@ -114,11 +114,15 @@ function only(
 ): NodeInstanceRecord[] {
   const kept = instances.filter(keep);
   const ids = new Set(kept.map((i) => i.id));
-  // Relationships to instances outside the set are already satisfied: leave them out of the graph.
+  const installed = new Set(instances.filter((i) => !NOT_INSTALLED.has(i.state)).map((i) => i.id));
+  // A relationship to an instance outside the set does not order the graph (its target is
+  // done), but its operations run while that target exists: heal re-links the instances it
+  // reinstalls, install links new sources to started targets. Those to a target that was never
+  // installed (or is gone) are left out.
   return kept.map((i) => ({
     ...i,
-    relationships: (i.relationships as unknown as RelationshipInstance[]).filter((r) =>
-      ids.has(r.targetId),
+    relationships: (i.relationships as unknown as RelationshipInstance[]).filter(
+      (r) => ids.has(r.targetId) || installed.has(r.targetId),
     ) as unknown as Json,
   }));
 }

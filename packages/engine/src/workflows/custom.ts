@@ -74,15 +74,22 @@ export async function customGraph(
     heads: steps.flatMap((s) => s.heads),
     tails: steps.flatMap((s) => s.tails),
   });
-  await fn({
-    deploymentId,
-    workflow,
-    parameters,
-    nodes,
-    node: (name) => nodes.find((n) => n.id === name),
-    instance: (id) => byInstance.get(id),
-    sequence,
-    parallel,
-  });
+  try {
+    await fn({
+      deploymentId,
+      workflow,
+      parameters,
+      nodes,
+      node: (name) => nodes.find((n) => n.id === name),
+      instance: (id) => byInstance.get(id),
+      sequence,
+      parallel,
+    });
+  } catch (error) {
+    if (error instanceof WorkflowError) throw error;
+    throw new WorkflowError(
+      `workflow '${workflow}' failed while building its tasks: ${(error as Error).message}`,
+    );
+  }
   return { workflow, tasks };
 }

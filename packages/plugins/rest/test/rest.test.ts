@@ -144,7 +144,7 @@ describe('cloudify.rest.Requests execute', () => {
     const [json, raw, form, query] = since(http, from);
     assert.deepEqual(JSON.parse(json?.body ?? ''), { name: 'web', size: 3 });
     assert.equal(json?.headers['content-type'], 'application/json');
-    assert.equal(raw?.body, '{"hostname": "web-host", "dns": ["8.8.8.8"]}\n');
+    assert.equal(raw?.body, '{"hostname": "web-host", "dns": ["8.8.8.8"]}');
     assert.equal(raw?.headers['content-type'], 'application/json');
     assert.equal(form?.body, 'a=1&b=x+y');
     assert.equal(form?.headers['content-type'], 'application/x-www-form-urlencoded');

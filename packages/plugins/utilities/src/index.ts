@@ -1,13 +1,16 @@
 // Weft's utility resources, Heat-style resources that need no cloud: node types of plugin.yaml
-// mapped to Resource classes. Their operations are `utilities.resources.<operation>`.
+// mapped to Resource classes. Their operations are `utilities.resources.<operation>`; update's
+// `properties` input holds the properties to change (`operation_kwargs={properties: {salt: two}}`
+// draws a new string of the same length and classes; a property set to null goes back to its
+// default).
+import { resourceMapping } from '@weft/sdk';
 import { LocalProcess } from './local-process.js';
 import { NoOp } from './no-op.js';
-import { utilityResources } from './operations.js';
 import { RandomString } from './random-string.js';
 import { TestResource } from './test-resource.js';
 import { Value } from './value.js';
 
-export const resources = utilityResources({
+export const resources = resourceMapping({
   'weft.nodes.RandomString': RandomString,
   'weft.nodes.Value': Value,
   'weft.nodes.NoOp': NoOp,

@@ -150,6 +150,40 @@ describe('utility resources through the CLI', () => {
     assert.equal(processRunning(outputs.pid as number), false);
   });
 
+  test("validate and install report a resource class's property problems at their lines; values known later are left out", async () => {
+    const blueprint = join(dir, 'bad-properties.yaml');
+    writeFileSync(
+      blueprint,
+      `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml, 'plugin:utilities']
+inputs:
+  n: {default: 0}
+node_templates:
+  pw:
+    type: weft.nodes.RandomString
+    properties:
+      length: 0
+      character_classes: [{class: nosuch}]
+  later:
+    type: weft.nodes.RandomString
+    properties: {length: {get_input: n}}
+`,
+    );
+    const expected = [
+      `${blueprint}:9:15 node_templates.pw.properties.length: 0 is not between 1 and 512`,
+      `${blueprint}:9:15 node_templates.pw.properties.length: 0 is less than the character class and sequence minimums together (1)`,
+      `${blueprint}:10:26 node_templates.pw.properties.character_classes[0].class: "nosuch" is not one of ["lettersdigits", "letters", "lowercase", "uppercase", "digits", "hexdigits", "octdigits"]`,
+      '3 problems found',
+    ];
+    const validate = await weft(['validate', blueprint]);
+    assert.equal(validate.code, 2);
+    assert.deepEqual(validate.stderr.trim().split('\n'), expected);
+    const state = join(dir, 'bad-properties-state');
+    const install = await weft(['install', blueprint, '--state-dir', state]);
+    assert.equal(install.code, 2, 'refused before anything is stored');
+    assert.deepEqual(install.stderr.trim().split('\n'), expected);
+  });
+
   test('a permanent TestResource failure fails the install at once, without retries', async () => {
     const blueprint = join(dir, 'failing.yaml');
     writeFileSync(

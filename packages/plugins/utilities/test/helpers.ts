@@ -55,6 +55,8 @@ export async function drive(
       plugin,
       runtimeProperties,
       retryNumber: polls + errors.length,
+      // As plugin.yaml declares the resources' operations.
+      maxRetries: -1,
     });
     try {
       await resources[operation](ctx, options.inputs ?? {});
