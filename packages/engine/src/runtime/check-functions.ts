@@ -18,6 +18,25 @@ export function loadErrorText(error: Error): string {
   return (located ?? lines[0] ?? String(error)).replace(/ ERROR: /, ' ');
 }
 
+/** A problem unless `fn` names a function of the plugin's module (with the nearest name it has). */
+function checkFunction(
+  module: Loaded,
+  plugin: string,
+  fn: string,
+  at: Loc | undefined,
+  path: string,
+  problems: Diagnostics,
+): void {
+  if (typeof lookup(module, fn) === 'function') return;
+  const exported = Object.keys(module).filter((k) => typeof module[k] === 'function');
+  problems.add(
+    'unknown-function',
+    at,
+    path,
+    `plugin '${plugin}' has no function '${fn}'${didYouMean(fn, exported)}`,
+  );
+}
+
 /** Interfaces whose operations are checked, with the path problems are reported under. */
 type InterfaceSet = [interfaces: Interfaces, path: string];
 
@@ -34,14 +53,8 @@ async function checkFunctions(
         if (op.kind !== 'plugin' || !op.plugin || !op.function) continue;
         if (only !== undefined && op.plugin !== only) continue;
         const module = await moduleOf(op.plugin);
-        if (!module || typeof lookup(module, op.function) === 'function') continue;
-        const exported = Object.keys(module).filter((k) => typeof module[k] === 'function');
-        problems.add(
-          'unknown-function',
-          op.at,
-          `${path}.${iface}.${name}`,
-          `plugin '${op.plugin}' has no function '${op.function}'${didYouMean(op.function, exported)}`,
-        );
+        if (module)
+          checkFunction(module, op.plugin, op.function, op.at, `${path}.${iface}.${name}`, problems);
       }
     }
   }
@@ -121,14 +134,15 @@ export async function checkPluginFunctions(
   for (const workflow of blueprint.workflows.values()) {
     if (!workflow.plugin || !workflow.function) continue;
     const module = await moduleOf(workflow.plugin);
-    if (!module || typeof lookup(module, workflow.function) === 'function') continue;
-    const exported = Object.keys(module).filter((k) => typeof module[k] === 'function');
-    problems.add(
-      'unknown-function',
-      workflow.at,
-      `workflows.${workflow.name}`,
-      `plugin '${workflow.plugin}' has no function '${workflow.function}'${didYouMean(workflow.function, exported)}`,
-    );
+    if (module)
+      checkFunction(
+        module,
+        workflow.plugin,
+        workflow.function,
+        workflow.at,
+        `workflows.${workflow.name}`,
+        problems,
+      );
   }
 }
 
