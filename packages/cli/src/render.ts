@@ -22,11 +22,13 @@ export function failureReport(
   };
   const lines = [`Execution ${execution.id} (${execution.workflow}) ${execution.status}.`];
   if (error.task) lines.push(`  failed task: ${error.task.operation} on ${error.task.instance}`);
-  const message = error.message ?? '';
-  // A message of several lines (every problem with a resource's properties) keeps its indent.
-  if (message) lines.push(`  error: ${message.split('\n').join('\n    ')}`);
+  // A message of several lines (every problem with a resource's properties) keeps its indent,
+  // and causes that are its lines are not listed again.
+  const messageLines = (error.message ?? '').split('\n');
+  if (error.message) lines.push(`  error: ${messageLines.join('\n    ')}`);
+  const listed = new Set(messageLines.length > 1 ? messageLines.map((line) => line.trim()) : []);
   for (const cause of error.causes ?? [])
-    if (!message.includes(cause.message)) lines.push(`  caused by ${cause.type}: ${cause.message}`);
+    if (!listed.has(cause.message)) lines.push(`  caused by ${cause.type}: ${cause.message}`);
   if (lastLogs.length > 0) {
     lines.push('  last log lines:');
     for (const log of lastLogs) lines.push(`    ${eventLine(log)}`);
