@@ -724,6 +724,27 @@ node_templates:
     ]);
   });
 
+  test(
+    'heal of a relationship target re-links the sources around it: unlink before, establish after',
+    LIMIT,
+    async () => {
+      const { h } = await installed();
+      const other = await idOf(h, 'other');
+      assert.equal((await h.execute('heal', { node_instance_id: other })).status, 'terminated');
+      assert.deepEqual(h.calls, [
+        'app.unlink[app->other]',
+        'other.stop',
+        'other.delete',
+        'other.create',
+        'other.configure',
+        'other.start',
+        'app.establish[app->other]',
+      ]);
+      const app = (await h.store.listInstances('dep')).find((i) => i.node === 'app');
+      assert.equal(app?.state, 'started', 'the related instance keeps its state');
+    },
+  );
+
   test('a failure in the install half of heal fails it', LIMIT, async () => {
     const { h, failing } = await installed();
     failing.add('app.create');

@@ -311,12 +311,24 @@ export function builtinGraph(
           `heal needs node_instance_id, the id of an instance of this deployment${typeof id === 'string' ? ` ('${id}' is not one)` : ''}`,
         );
       }
-      // Reinstall the failed instance and everything contained in it.
+      // Reinstall the failed instance and everything contained in it; instances outside with
+      // relationships into it unlink before it goes and establish once it is back.
       const subtree = containedSubtree(instances, id);
       const set = only(instances, (i) => subtree.has(i.id));
-      const teardown = uninstallGraph(nodes, lifecycleInstances(set));
+      const related: LifecycleInstance[] = instances
+        .filter((i) => !subtree.has(i.id) && !NOT_INSTALLED.has(i.state))
+        .map((i) => ({
+          id: i.id,
+          node: i.node,
+          relationships: (i.relationships as unknown as RelationshipInstance[]).filter((r) =>
+            subtree.has(r.targetId),
+          ),
+          related: true,
+        }))
+        .filter((i) => i.relationships.length > 0);
+      const teardown = uninstallGraph(nodes, [...lifecycleInstances(set), ...related]);
       for (const task of teardown.tasks) task.ignoreFailure = true;
-      return chain(teardown, installGraph(nodes, lifecycleInstances(set)), 'heal');
+      return chain(teardown, installGraph(nodes, [...lifecycleInstances(set), ...related]), 'heal');
     }
     default:
       throw new WorkflowError(`unknown workflow '${workflow}'`);

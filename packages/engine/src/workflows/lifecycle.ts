@@ -10,6 +10,12 @@ export interface LifecycleInstance {
   id: string;
   node: string;
   relationships: RelationshipInstance[];
+  /**
+   * An instance left as it is whose relationships (those listed) lead into the graph: only those
+   * relationships' establish (install) or unlink (uninstall) run, after the target is installed
+   * or before it is torn down, as Cloudify's heal does for the instances around what it heals.
+   */
+  related?: boolean;
 }
 
 export interface RelationshipEnd {
@@ -53,6 +59,10 @@ type Step =
   | { kind: 'state'; state: string }
   | { kind: 'op'; iface: string; op: string }
   | { kind: 'relationships'; op: string; reverse?: boolean };
+
+/** What an instance related to the graph runs on install, and on uninstall. */
+const RELATED_INSTALL_STEPS: Step[] = [{ kind: 'relationships', op: 'establish' }];
+const RELATED_UNINSTALL_STEPS: Step[] = [{ kind: 'relationships', op: 'unlink', reverse: true }];
 
 /** Cloudify's install sequence for one instance. */
 const INSTALL_STEPS: Step[] = [
@@ -115,7 +125,7 @@ function instanceSubgraph(
   node: LifecycleNode,
   steps: Step[],
   nodeOfInstance: (id: string) => string,
-): Ends {
+): Ends | undefined {
   let tail: Task[] = [];
   let first: Task | undefined;
   const byOperation = new Map<string, Task>();
@@ -176,7 +186,8 @@ function instanceSubgraph(
       for (const group of ordered) append(group);
     }
   }
-  return { first: first!, last: tail[tail.length - 1]!, byOperation };
+  // An instance may have nothing to run (a related one whose relationships declare no such operation).
+  return first ? { first, last: tail[tail.length - 1]!, byOperation } : undefined;
 }
 
 interface Ends {
@@ -206,23 +217,28 @@ function lifecycleGraph(
   nodes: Record<string, LifecycleNode>,
   instances: LifecycleInstance[],
   steps: Step[],
+  relatedSteps: Step[],
   reversed: boolean,
 ): TaskGraph {
   const builder = new GraphBuilder();
   const nodeById = new Map(instances.map((i) => [i.id, i.node]));
   const ends = new Map<string, Ends>();
   for (const instance of instances) {
-    ends.set(
-      instance.id,
-      instanceSubgraph(builder, instance, nodes[instance.node]!, steps, (id) => nodeById.get(id) ?? ''),
+    const made = instanceSubgraph(
+      builder,
+      instance,
+      nodes[instance.node]!,
+      instance.related ? relatedSteps : steps,
+      (id) => nodeById.get(id) ?? '',
     );
+    if (made) ends.set(instance.id, made);
   }
   // A source's whole subgraph waits for its targets' (install), or the reverse (uninstall).
   for (const instance of instances) {
     for (const rel of instance.relationships) {
-      const source = ends.get(instance.id)!;
+      const source = ends.get(instance.id);
       const target = ends.get(rel.targetId);
-      if (!target) continue;
+      if (!source || !target) continue;
       const awaited = reversed ? source.last : awaitedTask(rel, nodes[instance.node]!, target);
       const after = reversed ? target : source;
       if (!after.first.dependsOn.includes(awaited.id)) after.first.dependsOn.push(awaited.id);
@@ -235,14 +251,14 @@ export function installGraph(
   nodes: Record<string, LifecycleNode>,
   instances: LifecycleInstance[],
 ): TaskGraph {
-  return lifecycleGraph('install', nodes, instances, INSTALL_STEPS, false);
+  return lifecycleGraph('install', nodes, instances, INSTALL_STEPS, RELATED_INSTALL_STEPS, false);
 }
 
 export function uninstallGraph(
   nodes: Record<string, LifecycleNode>,
   instances: LifecycleInstance[],
 ): TaskGraph {
-  return lifecycleGraph('uninstall', nodes, instances, UNINSTALL_STEPS, true);
+  return lifecycleGraph('uninstall', nodes, instances, UNINSTALL_STEPS, RELATED_UNINSTALL_STEPS, true);
 }
 
 /**
