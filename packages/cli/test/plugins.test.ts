@@ -581,9 +581,16 @@ describe('blueprints importing plugin:NAME', () => {
       weft(['plugins', 'remove', 'demo'], cwd),
       /^error: plugin 'demo' is still used by deployment 'demo'; uninstall and delete those deployments first, or use --force$/,
     );
-    ok(weft(['uninstall', '--json'], cwd));
+    // Forced out, it is missed before anything starts: nothing is run or stored.
+    ok(weft(['plugins', 'remove', 'demo', '--force'], cwd));
+    const executions = ok(weft(['executions', '--json'], cwd)).stdout;
+    usageError(
+      weft(['uninstall'], cwd),
+      /^error: plugin 'demo' of deployment 'demo' is not installed here: install it \(weft plugins install\) or name its directory with --plugin-dir$/,
+    );
+    assert.equal(ok(weft(['executions', '--json'], cwd)).stdout, executions);
+    ok(weft(['uninstall', '--json', '--plugin-dir', join(search, 'demo')], cwd));
     ok(weft(['deployments', 'delete', 'demo'], cwd));
-    assert.match(ok(weft(['plugins', 'remove', 'demo'], cwd)).stdout, /^Removed plugin 'demo'/);
   });
 
   test('plugin:NAME?version=V must match; --plugin-dir and WEFT_PLUGIN_DIRS are searched too', () => {

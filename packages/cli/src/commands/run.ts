@@ -77,6 +77,19 @@ function stateArguments(flags: StateOptions & PluginDirOptions): string {
   return out;
 }
 
+/**
+ * Refuses, before an execution is started or resumed, a deployment whose operations name plugins
+ * that are not here: their tasks could only fail.
+ */
+function requirePlugins(dispatcher: { missingPlugins(): string[] }, deploymentId: string): void {
+  const missing = dispatcher.missingPlugins();
+  if (missing.length === 0) return;
+  const one = missing.length === 1;
+  throw new UsageError(
+    `${missing.map((name) => `plugin '${name}'`).join(', ')} of deployment '${deploymentId}' ${one ? 'is' : 'are'} not installed here: install ${one ? 'it' : 'them'} (weft plugins install) or name ${one ? 'its' : 'their'} directory with --plugin-dir`,
+  );
+}
+
 /** Runs (or resumes) an execution to its end, printing events as they are stored. */
 async function runExecution(
   state: State,
@@ -370,6 +383,11 @@ Examples:
           );
         if (execution.status === 'terminated')
           throw new UsageError(`execution ${execution.id} has already succeeded`);
+        const deployment = await state.store.getDeployment(execution.deploymentId);
+        requirePlugins(
+          pluginDispatcher(deployment!.model as unknown as DeploymentModel, flags, state.dir),
+          execution.deploymentId,
+        );
         const result = await runExecution(state, execution, flags, flags.retryInFlight === true);
         if (result.status === 'terminated' && execution.workflow === 'install')
           await printOutputs(state.store, state, execution.deploymentId, flags.json);
@@ -439,6 +457,7 @@ async function execute(
   await state.secrets.all();
   const deployment = await state.store.getDeployment(deploymentId);
   const dispatcher = pluginDispatcher(deployment!.model as unknown as DeploymentModel, flags, state.dir);
+  requirePlugins(dispatcher, deploymentId);
   await dispatcher.load();
   const execution = await startExecution({
     store: state.store,

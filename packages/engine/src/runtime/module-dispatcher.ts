@@ -72,6 +72,26 @@ export class ModuleDispatcher implements Dispatcher {
     }
   }
 
+  /**
+   * Plugins the deployment's operations name (script operations name the script plugin) that
+   * have no module here: nothing of theirs could run.
+   */
+  missingPlugins(): string[] {
+    const used = new Set<string>();
+    const add = (ops: Record<string, OperationModel>) => {
+      for (const op of Object.values(ops)) used.add(op.kind === 'script' ? 'script' : (op.plugin ?? ''));
+    };
+    for (const node of Object.values(this.model.nodes)) {
+      add(node.operations);
+      for (const rel of node.relationships) {
+        add(rel.sourceOperations);
+        add(rel.targetOperations);
+      }
+    }
+    used.delete('');
+    return [...used].filter((name) => this.entryOf(name) === undefined).sort();
+  }
+
   /** Imports every plugin module the deployment names now, so that a broken one fails early. */
   async load(): Promise<void> {
     this.check();
@@ -120,7 +140,7 @@ export class ModuleDispatcher implements Dispatcher {
       return failed(
         loaded
           ? `plugin '${model.plugin}' has no function '${model.function}'`
-          : `plugin '${model.plugin}' is not installed (give it a 'source:' path to a JavaScript module in the blueprint's plugins section)`,
+          : `plugin '${model.plugin}' has no module here: install it (weft plugins install), name its directory with --plugin-dir, or, for the blueprint's own plugin, give it a 'source:' path`,
       );
     }
     return new InProcessDispatcher({ [model.implementation]: fn }).run(call);
