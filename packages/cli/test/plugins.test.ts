@@ -265,18 +265,20 @@ describe('weft plugins validate', () => {
       mkdirSync(join(cwd, name));
       writeFileSync(
         join(cwd, name, 'plugin.yaml'),
-        `plugins:\n  ${name}: {executor: central_deployment_agent}\nnode_types:\n  ${name}.T:\n    derived_from: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle: {create: ${name}.create, start: ${name}.strat, stop: script.script_runner.tasks.run}\n`,
+        `plugins:\n  ${name}: {executor: central_deployment_agent}\nnode_types:\n  ${name}.T:\n    derived_from: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle: {create: ${name}.create, start: ${name}.strat, stop: script.script_runner.tasks.run}\nrelationships:\n  ${name}.R:\n    derived_from: cloudify.relationships.connected_to\n    source_interfaces:\n      cloudify.interfaces.relationship_lifecycle: {establish: ${name}.linc}\n`,
       );
       for (const [file, text] of Object.entries(files)) writeFileSync(join(cwd, name, file), text);
       return weft(['plugins', 'validate', name], cwd);
     };
     const typo = plugin('typo', {
-      'index.mjs': 'export const create = () => {};\nexport const start = () => {};\n',
+      'index.mjs':
+        'export const create = () => {};\nexport const start = () => {};\nexport const link = () => {};\n',
     });
     assert.equal(typo.code, 2, show(typo));
     assert.deepEqual(typo.stderr.trim().split('\n'), [
       "typo/plugin.yaml:7:67 node_types.typo.T.interfaces.cloudify.interfaces.lifecycle.start: plugin 'typo' has no function 'strat'; did you mean 'start'?",
-      '1 problem found',
+      "typo/plugin.yaml:12:63 relationships.typo.R.source_interfaces.cloudify.interfaces.relationship_lifecycle.establish: plugin 'typo' has no function 'linc'; did you mean 'link'?",
+      '2 problems found',
     ]);
     const syntax = plugin('syntax', {
       'index.ts': 'export const create = () => {\n  const x: number = ;\n};\n',

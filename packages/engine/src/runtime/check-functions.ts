@@ -205,7 +205,7 @@ async function checkResourceProperties(
 }
 
 /**
- * Checks a plugin's own node types, given a blueprint with a template of each: the plugin's
+ * Checks a plugin's own node and relationship types, given a blueprint with templates of them: the plugin's
  * module loads, and every operation that names the plugin is a function the module exports.
  */
 export async function checkOwnFunctions(
@@ -213,10 +213,15 @@ export async function checkOwnFunctions(
   plugin: { name: string; entry?: string },
   problems: Diagnostics,
 ): Promise<void> {
-  const sets: InterfaceSet[] = [...blueprint.nodeTemplates.values()].map((template) => [
-    template.interfaces,
-    `node_types.${template.type}.interfaces`,
-  ]);
+  const sets: InterfaceSet[] = [];
+  for (const template of blueprint.nodeTemplates.values()) {
+    sets.push([template.interfaces, `node_types.${template.type}.interfaces`]);
+    for (const rel of template.relationships)
+      sets.push(
+        [rel.sourceInterfaces, `relationships.${rel.type}.source_interfaces`],
+        [rel.targetInterfaces, `relationships.${rel.type}.target_interfaces`],
+      );
+  }
   if (!plugin.entry) {
     for (const [interfaces, path] of sets)
       for (const [iface, ops] of interfaces)

@@ -650,11 +650,15 @@ export async function validatePluginCode(
 ): Promise<Problem[]> {
   const problems = validatePlugin(plugin, others);
   if (problems.length > 0 || !plugin.typesFile) return problems;
-  // Operations are resolved for templates: one of each node type the plugin declares.
-  const own = [...(parsePluginTypes(plugin, others).blueprint?.nodeTypes.values() ?? [])]
-    .filter((type) => type.at?.file.path === plugin.typesFile)
-    .map((type) => type.name);
-  const parsed = parsePluginTypes(plugin, others, own);
+  // Operations are resolved for templates: one of each node type the plugin declares, and a
+  // pair of nodes for each of its relationship types.
+  const types = parsePluginTypes(plugin, others).blueprint;
+  const ownNames = (declared: Iterable<{ name: string; at?: Loc }> = []) =>
+    [...declared].filter((type) => type.at?.file.path === plugin.typesFile).map((type) => type.name);
+  const parsed = parsePluginTypes(plugin, others, {
+    nodeTypes: ownNames(types?.nodeTypes.values()),
+    relationshipTypes: ownNames(types?.relationshipTypes.values()),
+  });
   const diagnostics = new Diagnostics();
   if (parsed.blueprint) await checkOwnFunctions(parsed.blueprint, plugin, diagnostics);
   return diagnostics.problems;
@@ -664,13 +668,22 @@ export async function validatePluginCode(
 function parsePluginTypes(
   plugin: DiscoveredPlugin,
   others: PluginSet,
-  templatesOf: string[] = [],
+  templatesOf: { nodeTypes: string[]; relationshipTypes: string[] } = {
+    nodeTypes: [],
+    relationshipTypes: [],
+  },
 ): ReturnType<typeof parseBlueprint> {
   const types = plugin.typesFile!;
   const declared = readDeclaredVersion(types);
   const version = declared ?? DSL_VERSIONS[DSL_VERSIONS.length - 1]!;
   const main = join(plugin.dir, `(blueprint importing plugin ${plugin.name}).yaml`);
-  const templates = templatesOf.map((type, i) => `  t${i}: {type: ${JSON.stringify(type)}}\n`).join('');
+  const templates = [
+    ...templatesOf.nodeTypes.map((type, i) => `  t${i}: {type: ${JSON.stringify(type)}}\n`),
+    ...templatesOf.relationshipTypes.map(
+      (type, i) =>
+        `  r${i}: {type: cloudify.nodes.Root, relationships: [{type: ${JSON.stringify(type)}, target: r${i}_target}]}\n  r${i}_target: {type: cloudify.nodes.Root}\n`,
+    ),
+  ].join('');
   const text = `tosca_definitions_version: ${version}\nimports:\n  - cloudify/types/types.yaml\n  - plugin:${plugin.name}\n${templates ? `node_templates:\n${templates}` : ''}`;
   const reader: BlueprintReader = {
     read: (path) => (path === main ? new TextEncoder().encode(text) : readFileSync(path)),
