@@ -280,6 +280,14 @@ describe('weft plugins validate', () => {
       "typo/plugin.yaml:12:63 relationships.typo.R.source_interfaces.cloudify.interfaces.relationship_lifecycle.establish: plugin 'typo' has no function 'linc'; did you mean 'link'?",
       '2 problems found',
     ]);
+    // Nor is it installed.
+    const install = weft(['plugins', 'install', 'typo'], cwd);
+    assert.equal(install.code, 2, show(install));
+    assert.match(
+      install.stderr,
+      /^error: cannot install typo: 2 problems:\n {2}plugin\.yaml:7:67 .*'strat'.*\n {2}plugin\.yaml:12:63 .*'linc'/,
+    );
+    assert.deepEqual(listJson(cwd), []);
     const syntax = plugin('syntax', {
       'index.ts': 'export const create = () => {\n  const x: number = ;\n};\n',
     });

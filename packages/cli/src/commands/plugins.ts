@@ -391,13 +391,26 @@ function installDependencies(dir: string, base: string, staging: string, source:
   renameSync(join(work, 'node_modules'), join(dir, 'node_modules'));
 }
 
+/** Problems with a plugin's code, which refuse its installation. */
+const CODE_PROBLEMS = new Set(['unknown-function', 'plugin-load', 'plugin-entry']);
+
 interface InstallFlags {
   stateDir?: string;
   force?: boolean;
   json?: boolean;
 }
 
-function install(source: string, flags: InstallFlags): void {
+/** The error that refuses an installation: its problem, or each of them on a line of its own. */
+function refusal(source: string, problems: Problem[], dir: string): UsageError {
+  const all = problems.map((problem) => formatProblem(problem, dir));
+  return new UsageError(
+    all.length === 1
+      ? `cannot install ${source}: ${all[0]}`
+      : `cannot install ${source}: ${all.length} problems:\n${all.map((line) => `  ${line}`).join('\n')}`,
+  );
+}
+
+async function install(source: string, flags: InstallFlags): Promise<void> {
   const state = stateDir(flags);
   const root = statePluginsDir(flags, state);
   mkdirSync(root, { recursive: true });
@@ -406,15 +419,16 @@ function install(source: string, flags: InstallFlags): void {
     const { dir, origin } = fetchPlugin(source, staging, state);
     const plugin = readPlugin(dir);
     if (!plugin) throw new UsageError(`${source} holds no plugin.yaml or plugin.json`);
-    if (plugin.problems.length > 0) {
-      const all = plugin.problems.map((problem) => formatProblem(problem, dir));
-      throw new UsageError(
-        all.length === 1
-          ? `cannot install ${source}: ${all[0]}`
-          : `cannot install ${source}: ${all.length} problems:\n${all.map((line) => `  ${line}`).join('\n')}`,
-      );
-    }
+    if (plugin.problems.length > 0) throw refusal(source, plugin.problems, dir);
     installDependencies(dir, origin.kind === 'path' ? origin.source : dir, staging, source);
+    // Its code, now that its dependencies are there: the module loads and exports what its types
+    // name. (Missing plugin dependencies stay warnings: they may be installed next.)
+    const others = new PluginSet([
+      plugin,
+      ...installedPlugins(flags).plugins.filter((p) => p.name !== plugin.name),
+    ]);
+    const code = (await validatePluginCode(plugin, others)).filter((p) => CODE_PROBLEMS.has(p.code));
+    if (code.length > 0) throw refusal(source, code, dir);
     const target = join(root, plugin.name);
     if (existsSync(target)) {
       if (!flags.force)
