@@ -20,11 +20,13 @@ export function resourceMapping(
     Object.entries(mapping).map(([type, cls]) => [type, resourceOperations(cls, options)]),
   );
   /** The operations of the class mapped to the type nearest the end of the hierarchy. */
-  const mapped = (hierarchy: string[]): ResourceOperations | undefined =>
-    [...hierarchy]
-      .reverse()
-      .map((type) => byType.get(type))
-      .find((found) => found !== undefined);
+  const mapped = (hierarchy: string[]): ResourceOperations | undefined => {
+    for (let i = hierarchy.length - 1; i >= 0; i--) {
+      const found = byType.get(hierarchy[i]!);
+      if (found) return found;
+    }
+    return undefined;
+  };
   const forNode = (hierarchy: string[], type: string): ResourceOperations => {
     const found = mapped(hierarchy);
     if (found) return found;

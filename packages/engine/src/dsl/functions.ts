@@ -55,6 +55,14 @@ export function functionName(value: Value | undefined): string | undefined {
   return FUNCTION_NAMES.includes(keys[0]!) ? keys[0] : undefined;
 }
 
+/** True when the value contains an intrinsic function call anywhere. */
+export function hasCall(value: Value): boolean {
+  if (functionName(value)) return true;
+  if (Array.isArray(value)) return value.some(hasCall);
+  if (isMapping(value)) return Object.values(value).some(hasCall);
+  return false;
+}
+
 /** True when the value contains a call that can only be evaluated at run time. */
 export function hasRuntimeCall(value: Value): boolean {
   const fn = functionName(value);

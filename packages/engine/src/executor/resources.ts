@@ -15,6 +15,9 @@ const TEMPLATE_MARKERS = /\{\{|\{%|\{#/;
 
 /** The blueprint's resources: read, rendered and copied, never from outside its directory. */
 export class Resources {
+  /** The blueprint directory with its symbolic links resolved (found on first need). */
+  private realBaseDir: string | undefined;
+
   constructor(
     private readonly baseDir: string,
     private readonly context: () => Record<string, unknown>,
@@ -33,7 +36,8 @@ export class Resources {
     } catch {
       return full;
     }
-    const within = relative(realpathSync(this.baseDir), real);
+    this.realBaseDir ??= realpathSync(this.baseDir);
+    const within = relative(this.realBaseDir, real);
     if (within.startsWith('..') || isAbsolute(within))
       throw new ResourceError(`resource '${path}' leads outside the blueprint's directory (a symbolic link)`);
     return full;

@@ -128,6 +128,17 @@ function workflowModel(def: WorkflowDef): WorkflowModel {
   return model;
 }
 
+/** Every operation of a deployment's nodes and of their relationships (both ends). */
+export function allOperations(model: Pick<DeploymentModel, 'nodes'>): OperationModel[] {
+  return Object.values(model.nodes).flatMap((node) => [
+    ...Object.values(node.operations),
+    ...node.relationships.flatMap((r) => [
+      ...Object.values(r.sourceOperations),
+      ...Object.values(r.targetOperations),
+    ]),
+  ]);
+}
+
 /** The stored model of a planned deployment. */
 export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
   const { blueprint } = plan;

@@ -1,8 +1,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { Blueprint, Interfaces, NodeTemplate } from '../dsl/blueprint-types.js';
 import { type Diagnostics, didYouMean, type Loc } from '../dsl/diagnostics.js';
-import { functionName } from '../dsl/functions.js';
-import { isMapping, locOf, type Value, type ValueMap } from '../dsl/yaml-source.js';
+import { hasCall } from '../dsl/functions.js';
+import { locOf, type ValueMap } from '../dsl/yaml-source.js';
 import { type Loaded, loadModule, lookup } from './plugin-module.js';
 
 /**
@@ -146,14 +146,6 @@ export async function checkPluginFunctions(
   }
 }
 
-/** A value holding an intrinsic function call anywhere: known only when the deployment is planned or run. */
-function hasFunction(value: Value): boolean {
-  if (functionName(value)) return true;
-  if (Array.isArray(value)) return value.some(hasFunction);
-  if (isMapping(value)) return Object.values(value).some(hasFunction);
-  return false;
-}
-
 type PropertyChecker = (
   properties: ValueMap,
   typeHierarchy: string[],
@@ -176,9 +168,7 @@ async function checkResourceProperties(
     ? (lookup(module, op.function) as { checkProperties?: PropertyChecker } | undefined)
     : undefined;
   if (typeof check?.checkProperties !== 'function') return;
-  const later = new Set(
-    Object.keys(template.properties).filter((key) => hasFunction(template.properties[key]!)),
-  );
+  const later = new Set(Object.keys(template.properties).filter((key) => hasCall(template.properties[key]!)));
   let found: { path: string; message: string }[];
   try {
     found = await check.checkProperties(template.properties, template.hierarchy);

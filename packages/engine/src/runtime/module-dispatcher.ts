@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from '../executor/dispatcher.js';
 import { InProcessDispatcher, type InProcessOperation } from '../executor/in-process.js';
-import type { DeploymentModel, OperationModel } from '../model/deployment-model.js';
+import { allOperations, type DeploymentModel, type OperationModel } from '../model/deployment-model.js';
 import { type Loaded, loadModule, lookup } from './plugin-module.js';
 
 export class PluginLoadError extends Error {
@@ -77,17 +77,9 @@ export class ModuleDispatcher implements Dispatcher {
    * have no module here: nothing of theirs could run.
    */
   missingPlugins(): string[] {
-    const used = new Set<string>();
-    const add = (ops: Record<string, OperationModel>) => {
-      for (const op of Object.values(ops)) used.add(op.kind === 'script' ? 'script' : (op.plugin ?? ''));
-    };
-    for (const node of Object.values(this.model.nodes)) {
-      add(node.operations);
-      for (const rel of node.relationships) {
-        add(rel.sourceOperations);
-        add(rel.targetOperations);
-      }
-    }
+    const used = new Set(
+      allOperations(this.model).map((op) => (op.kind === 'script' ? 'script' : (op.plugin ?? ''))),
+    );
     used.delete('');
     return [...used].filter((name) => this.entryOf(name) === undefined).sort();
   }

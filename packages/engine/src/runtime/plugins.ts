@@ -633,11 +633,20 @@ export function validatePlugin(
   plugin: DiscoveredPlugin,
   others: PluginSet = new PluginSet([plugin]),
 ): Problem[] {
+  return checkedTypes(plugin, others).problems;
+}
+
+/** The plugin's problems, and its types as a blueprint importing it sees them (when they parse). */
+function checkedTypes(
+  plugin: DiscoveredPlugin,
+  others: PluginSet,
+): { problems: Problem[]; types?: ReturnType<typeof parseBlueprint>['blueprint'] } {
   const problems = [...plugin.problems];
   // A definition that could not be read is not parsed again (that would repeat its problems).
-  if (!plugin.typesFile || problems.some((p) => UNREADABLE.has(p.code))) return problems;
-  problems.push(...parsePluginTypes(plugin, others).problems.problems);
-  return problems;
+  if (!plugin.typesFile || problems.some((p) => UNREADABLE.has(p.code))) return { problems };
+  const parsed = parsePluginTypes(plugin, others);
+  problems.push(...parsed.problems.problems);
+  return { problems, types: parsed.blueprint };
 }
 
 /**
@@ -648,11 +657,10 @@ export async function validatePluginCode(
   plugin: DiscoveredPlugin,
   others: PluginSet = new PluginSet([plugin]),
 ): Promise<Problem[]> {
-  const problems = validatePlugin(plugin, others);
+  const { problems, types } = checkedTypes(plugin, others);
   if (problems.length > 0 || !plugin.typesFile) return problems;
   // Operations are resolved for templates: one of each node type the plugin declares, and a
   // pair of nodes for each of its relationship types.
-  const types = parsePluginTypes(plugin, others).blueprint;
   const ownNames = (declared: Iterable<{ name: string; at?: Loc }> = []) =>
     [...declared].filter((type) => type.at?.file.path === plugin.typesFile).map((type) => type.name);
   const parsed = parsePluginTypes(plugin, others, {

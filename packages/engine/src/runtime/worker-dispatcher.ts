@@ -65,10 +65,11 @@ class Worker {
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       for (const running of this.running.values()) running.call.log('info', shortLine(line));
     });
-    createInterface({ input: this.child.stderr! }).on('line', (line) => {
-      this.stderr.push(shortLine(line));
+    createInterface({ input: this.child.stderr! }).on('line', (full) => {
+      const line = shortLine(full);
+      this.stderr.push(line);
       if (this.stderr.length > 20) this.stderr.shift();
-      for (const running of this.running.values()) running.call.log('warning', shortLine(line));
+      for (const running of this.running.values()) running.call.log('warning', line);
     });
     this.child.on('message', (message: FromWorker) => this.receive(message));
     this.child.on('exit', (code, signal) => this.gone(code, signal));

@@ -4,7 +4,7 @@ import type { Diagnostics } from '../dsl/diagnostics.js';
 import type { BlueprintReader } from '../dsl/reader.js';
 import type { ValueMap } from '../dsl/yaml-source.js';
 import type { Dispatcher } from '../executor/dispatcher.js';
-import { type DeploymentModel, deploymentModel } from '../model/deployment-model.js';
+import { allOperations, type DeploymentModel, deploymentModel } from '../model/deployment-model.js';
 import { loadBlueprint } from '../plan-report.js';
 import type {
   DeploymentRecord,
@@ -50,18 +50,9 @@ export async function createDeployment(
   const paths = new Set(
     plan.blueprint.files.filter((f) => !relative(plan.blueprint.baseDir, f).startsWith('..')),
   );
-  for (const node of Object.values(model.nodes)) {
-    const ops = [
-      ...Object.values(node.operations),
-      ...node.relationships.flatMap((r) => [
-        ...Object.values(r.sourceOperations),
-        ...Object.values(r.targetOperations),
-      ]),
-    ];
-    for (const op of ops)
-      if (op.script?.path && !/^[a-z]+:\/\//i.test(op.script.path))
-        paths.add(`${plan.blueprint.baseDir}/${op.script.path}`);
-  }
+  for (const op of allOperations(model))
+    if (op.script?.path && !/^[a-z]+:\/\//i.test(op.script.path))
+      paths.add(`${plan.blueprint.baseDir}/${op.script.path}`);
   const hash = createHash('sha256');
   for (const path of [...paths].sort()) {
     const rel = relative(plan.blueprint.baseDir, path);
