@@ -1,4 +1,6 @@
 export type { WorkflowContext } from '@weft/sdk';
+export { createDeployment, finishExecution, startExecution } from './deployment/deployments.js';
+export { evaluateOutputs } from './deployment/outputs.js';
 export { type ParseResult, parseBlueprint } from './dsl/blueprint.js';
 export type * from './dsl/blueprint-types.js';
 export { BlueprintError, Diagnostics, formatProblem, type Problem } from './dsl/diagnostics.js';
@@ -14,15 +16,10 @@ export {
   Executor,
   type ExecutorOptions,
 } from './executor/executor.js';
-export {
-  type InProcessContext,
-  InProcessDispatcher,
-  type InProcessOperation,
-} from './executor/in-process.js';
 export { Masker } from './executor/masker.js';
-export { ResourceError, Resources } from './executor/resources.js';
 export { fileSystemReader } from './io/fs-reader.js';
 export { loadSecretKey } from './io/secret-key.js';
+export { type LoadOptions, type LoadResult, loadBlueprint } from './load-blueprint.js';
 export {
   blueprintName,
   type DeploymentModel,
@@ -41,16 +38,13 @@ export {
   planDeployment,
   type RelationshipInstance,
 } from './model/plan.js';
-export {
-  installSteps,
-  type LoadOptions,
-  type LoadResult,
-  loadBlueprint,
-  type PlanJson,
-  type PlanStepJson,
-  planToJson,
-} from './plan-report.js';
+export { installSteps, type PlanJson, type PlanStepJson, planToJson } from './plan-report.js';
 export { checkPluginFunctions } from './runtime/check-functions.js';
+export {
+  type InProcessContext,
+  InProcessDispatcher,
+  type InProcessOperation,
+} from './runtime/in-process.js';
 export {
   ModuleDispatcher,
   type ModuleDispatcherOptions,
@@ -71,11 +65,10 @@ export {
   versionMatches,
   type WorkerSettings,
 } from './runtime/plugins.js';
+export { ResourceError, Resources } from './runtime/resources.js';
 export { WorkerDispatcher, type WorkerOptions } from './runtime/worker-dispatcher.js';
 export { SecretKeyError } from './secrets/crypto.js';
 export { parseSecret, Secrets } from './secrets/secrets.js';
-export { createDeployment, finishExecution, startExecution } from './service/deployments.js';
-export { evaluateOutputs } from './service/outputs.js';
 export * from './store/index.js';
 export { BUILTIN_WORKFLOWS, WorkflowError } from './workflows/builtin.js';
 export { installGraph, type Task, type TaskGraph, uninstallGraph, waves } from './workflows/lifecycle.js';

@@ -1,46 +1,8 @@
 import { relative } from 'node:path';
-import { parseBlueprint } from './dsl/blueprint.js';
-import type { Blueprint } from './dsl/blueprint-types.js';
-import type { Diagnostics } from './dsl/diagnostics.js';
-import type { BlueprintReader } from './dsl/reader.js';
 import type { Value, ValueMap } from './dsl/yaml-source.js';
 import { deploymentModel, type OperationModel } from './model/deployment-model.js';
-import { type DeploymentPlan, planDeployment } from './model/plan.js';
+import type { DeploymentPlan } from './model/plan.js';
 import { installGraph, type Task, waves } from './workflows/lifecycle.js';
-
-export interface LoadOptions {
-  reader: BlueprintReader;
-  deploymentId: string;
-  inputs?: ValueMap;
-  /** Only validate the blueprint; bind inputs only when some were given. */
-  validateOnly?: boolean;
-}
-
-export interface LoadResult {
-  plan?: DeploymentPlan;
-  /**
-   * The parsed blueprint, even when it has problems (so later checks can add theirs to the same
-   * report); use it only when `problems.ok`.
-   */
-  blueprint?: Blueprint;
-  problems: Diagnostics;
-}
-
-/** Parses, validates and (unless only validating without inputs) plans a blueprint. */
-export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
-  const parsed = parseBlueprint(path, options.reader);
-  if (!parsed.blueprint) return { problems: parsed.problems };
-  if (!parsed.problems.ok || (options.validateOnly && options.inputs === undefined)) {
-    return { problems: parsed.problems, blueprint: parsed.blueprint };
-  }
-  const planned = planDeployment(parsed.blueprint, {
-    deploymentId: options.deploymentId,
-    inputs: options.inputs ?? {},
-  });
-  const result: LoadResult = { problems: planned.problems, blueprint: parsed.blueprint };
-  if (planned.plan) result.plan = planned.plan;
-  return result;
-}
 
 export interface PlanStepJson {
   wave: number;

@@ -16,7 +16,7 @@ import {
   resourceMapping,
   resourceOperations,
 } from '@weft/sdk';
-import { evaluateOutputs } from '../src/service/outputs.js';
+import { evaluateOutputs } from '../src/deployment/outputs.js';
 import { harness } from './executor-helpers.js';
 
 const HEAD = `tosca_definitions_version: cloudify_dsl_1_4

@@ -1,12 +1,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createDeployment, finishExecution, startExecution } from '../src/deployment/deployments.js';
 import type { Value } from '../src/dsl/yaml-source.js';
 import type { WorkflowFunction } from '../src/executor/dispatcher.js';
 import { Executor } from '../src/executor/executor.js';
-import { InProcessDispatcher, type InProcessOperation } from '../src/executor/in-process.js';
 import { fileSystemReader } from '../src/io/fs-reader.js';
-import { createDeployment, finishExecution, startExecution } from '../src/service/deployments.js';
+import { InProcessDispatcher, type InProcessOperation } from '../src/runtime/in-process.js';
 import { openStore } from '../src/store/index.js';
 import type { EventRecord, ExecutionRecord, Json, Store } from '../src/store/types.js';
 

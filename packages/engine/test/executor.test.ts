@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { NonRecoverableError, RecoverableError } from '@weft/sdk';
-import { InProcessDispatcher } from '../src/executor/in-process.js';
-import { startExecution } from '../src/service/deployments.js';
-import { evaluateOutputs } from '../src/service/outputs.js';
+import { startExecution } from '../src/deployment/deployments.js';
+import { evaluateOutputs } from '../src/deployment/outputs.js';
+import { InProcessDispatcher } from '../src/runtime/in-process.js';
 import { ActiveExecutionError } from '../src/store/types.js';
 import { harness, noop } from './executor-helpers.js';
 

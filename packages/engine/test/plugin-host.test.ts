@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { createDeployment, startExecution } from '../src/deployment/deployments.js';
 import { Executor } from '../src/executor/executor.js';
 import { fileSystemReader } from '../src/io/fs-reader.js';
 import type { DeploymentModel } from '../src/model/deployment-model.js';
 import { WorkerDispatcher } from '../src/runtime/worker-dispatcher.js';
-import { createDeployment, startExecution } from '../src/service/deployments.js';
 import { openStore } from '../src/store/index.js';
 import type { EventRecord } from '../src/store/types.js';
 
@@ -231,7 +231,7 @@ describe('resources and plugin metadata in ctx', () => {
       'deployment_id: {{ctx.deployment.id}}\ntest: {{hello}}\nport: {{ctx.node.properties.port}}\n',
     );
     writeFileSync(join(dir, 'plain.txt'), 'no {template} here\n');
-    const { Resources } = await import('../src/executor/resources.js');
+    const { Resources } = await import('../src/runtime/resources.js');
     const resources = new Resources(dir, () => ({
       deployment: { id: 'dep1' },
       node: { properties: { port: 8080 } },

@@ -5,8 +5,8 @@
  */
 import { ConflictError } from '@weft/sdk';
 import type { LogLevel, OperationCall, Outcome } from '../executor/dispatcher.js';
-import { InProcessDispatcher, type InProcessOperation } from '../executor/in-process.js';
 import type { FromWorker, ToWorker } from './host-protocol.js';
+import { InProcessDispatcher, type InProcessOperation } from './in-process.js';
 import { type Loaded, loadModule, lookup } from './plugin-module.js';
 import { captureOutput, finish, runAs } from './worker-output.js';
 

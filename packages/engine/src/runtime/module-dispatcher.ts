@@ -1,8 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from '../executor/dispatcher.js';
-import { InProcessDispatcher, type InProcessOperation } from '../executor/in-process.js';
 import { allOperations, type DeploymentModel, type OperationModel } from '../model/deployment-model.js';
+import { InProcessDispatcher, type InProcessOperation } from './in-process.js';
 import { type Loaded, loadModule, lookup } from './plugin-module.js';
 
 export class PluginLoadError extends Error {

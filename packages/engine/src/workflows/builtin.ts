@@ -1,6 +1,7 @@
+import type { Json } from '@weft/sdk';
 import type { DeploymentModel } from '../model/deployment-model.js';
+import type { NodeInstanceRecord } from '../model/instance-record.js';
 import type { RelationshipInstance } from '../model/plan.js';
-import type { Json, NodeInstanceRecord } from '../store/types.js';
 import {
   installGraph,
   type LifecycleInstance,

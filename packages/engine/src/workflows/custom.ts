@@ -1,6 +1,6 @@
-import type { Step, WorkflowFunction, WorkflowInstance, WorkflowNode } from '@weft/sdk';
+import type { Json, Step, WorkflowFunction, WorkflowInstance, WorkflowNode } from '@weft/sdk';
 import type { DeploymentModel } from '../model/deployment-model.js';
-import type { Json, NodeInstanceRecord } from '../store/types.js';
+import type { NodeInstanceRecord } from '../model/instance-record.js';
 import { WorkflowError } from './builtin.js';
 import type { Task, TaskGraph } from './lifecycle.js';
 

@@ -1,6 +1,6 @@
+import type { Json } from '@weft/sdk';
 import type { NodeModel, OperationModel } from '../model/deployment-model.js';
 import type { RelationshipInstance } from '../model/plan.js';
-import type { Json } from '../store/types.js';
 
 /** What a lifecycle graph needs to know about a node. */
 export type LifecycleNode = Pick<NodeModel, 'operations' | 'relationships'>;

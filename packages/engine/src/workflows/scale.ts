@@ -1,7 +1,8 @@
+import type { Json } from '@weft/sdk';
 import type { DeploymentModel } from '../model/deployment-model.js';
 import { InstanceIdFactory } from '../model/instance-ids.js';
+import type { NodeInstanceRecord } from '../model/instance-record.js';
 import type { RelationshipInstance } from '../model/plan.js';
-import type { Json, NodeInstanceRecord } from '../store/types.js';
 import { containedSubtree, WorkflowError } from './builtin.js';
 import { installGraph, type Task, type TaskGraph, uninstallGraph } from './lifecycle.js';
 

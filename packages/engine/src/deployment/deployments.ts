@@ -4,8 +4,8 @@ import type { Diagnostics } from '../dsl/diagnostics.js';
 import type { BlueprintReader } from '../dsl/reader.js';
 import type { ValueMap } from '../dsl/yaml-source.js';
 import type { Dispatcher } from '../executor/dispatcher.js';
+import { loadBlueprint } from '../load-blueprint.js';
 import { allOperations, type DeploymentModel, deploymentModel } from '../model/deployment-model.js';
-import { loadBlueprint } from '../plan-report.js';
 import type {
   DeploymentRecord,
   ExecutionRecord,

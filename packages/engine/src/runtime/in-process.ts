@@ -8,8 +8,6 @@ import {
   OperationRetry,
   RecoverableError,
 } from '@weft/sdk';
-import type { OperationModel } from '../model/deployment-model.js';
-import type { Json } from '../store/types.js';
 import type {
   Dispatcher,
   InstanceView,
@@ -17,7 +15,9 @@ import type {
   Outcome,
   RuntimeProperties,
   WorkflowFunction,
-} from './dispatcher.js';
+} from '../executor/dispatcher.js';
+import type { OperationModel } from '../model/deployment-model.js';
+import type { Json } from '../store/types.js';
 import { Resources } from './resources.js';
 
 export type InProcessContext = OperationContext;
