@@ -157,9 +157,8 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
     for (const [name, p] of Object.entries(custom.parameters))
       declared[name] = { default: p.default as Json, required: p.required, ...(p.type && { type: p.type }) };
   } else {
-    const known = [...new Set([...Object.keys(BUILTIN_WORKFLOWS), ...Object.keys(model.workflows)])].sort();
     throw new WorkflowError(
-      `unknown workflow '${options.workflow}'; this deployment has ${known.join(', ')}`,
+      `unknown workflow '${options.workflow}'; this deployment can run ${(await runnableWorkflows(model, options.dispatcher)).join(', ')}`,
     );
   }
   const parameters: Record<string, Json> = {};
@@ -203,10 +202,14 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
       custom?.plugin && custom.function
         ? await options.dispatcher.workflow?.(custom.plugin, custom.function)
         : undefined;
-    if (!fn)
+    if (!fn) {
+      const runnable = (await runnableWorkflows(model, options.dispatcher)).join(', ');
       throw new WorkflowError(
-        `workflow '${options.workflow}' maps to '${custom?.mapping}', which no installed plugin provides`,
+        custom?.plugin === 'default_workflows'
+          ? `workflow '${options.workflow}' is declared by the blueprint's types, but Weft does not run it; this deployment can run ${runnable}`
+          : `workflow '${options.workflow}' maps to '${custom?.mapping}', which no installed plugin provides; this deployment can run ${runnable}`,
       );
+    }
     graph = await customGraph(options.workflow, fn, deployment.id, model, instances, parameters);
   }
   const execution: ExecutionRecord = {
@@ -227,6 +230,27 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
       await store.setInstanceRelationships(id, relationships as unknown as Json);
   }
   return execution;
+}
+
+/**
+ * The workflows a deployment can run, sorted: the built-in ones (unless the blueprint maps the
+ * name elsewhere) and the blueprint's own whose plugin function is here. Workflows the bundled
+ * types declare for Cloudify's manager (check_drift, pull, rollback...) are left out.
+ */
+export async function runnableWorkflows(model: DeploymentModel, dispatcher: Dispatcher): Promise<string[]> {
+  const names: string[] = [];
+  for (const name of new Set([...Object.keys(BUILTIN_WORKFLOWS), ...Object.keys(model.workflows)])) {
+    const custom = model.workflows[name];
+    if (!custom || custom.plugin === 'default_workflows') {
+      if (BUILTIN_WORKFLOWS[name]) names.push(name);
+    } else if (
+      custom.plugin &&
+      custom.function &&
+      (await dispatcher.workflow?.(custom.plugin, custom.function))
+    )
+      names.push(name);
+  }
+  return names.sort();
 }
 
 /** Work that follows a successful execution: a scale-in removes the instances it took down. */

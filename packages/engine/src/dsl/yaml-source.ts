@@ -385,12 +385,13 @@ export function parseYaml(text: string, path: string, diagnostics: Diagnostics):
 }
 
 /**
- * A value given on the command line (`-i port=8080`): a plain YAML 1.1 scalar, or a flow
- * list or mapping (`[80, 443]`, `{a: 1}`); anything unparsable stays text.
+ * A value given on the command line (`-i port=8080`): a plain YAML 1.1 scalar, a quoted one
+ * (`op="a.b"` is the text a.b), or a flow list or mapping (`[80, 443]`, `{a: 1}`); anything
+ * unparsable stays text.
  */
 export function parseScalarText(text: string): Value {
   const trimmed = text.trim();
-  if (trimmed.startsWith('[') || trimmed.startsWith('{')) {
+  if (/^["'[{]/.test(trimmed)) {
     const value = parseYaml(trimmed, '<argument>', new Diagnostics());
     if (value !== undefined) return value;
   }

@@ -1,0 +1,199 @@
+/** What the commands that run executions share: their options, running one to its end, its result. */
+import {
+  ActiveExecutionError,
+  type DeploymentModel,
+  type EventRecord,
+  type ExecutionRecord,
+  Executor,
+  evaluateOutputs,
+  finishExecution,
+  type Json,
+  SecretKeyError,
+  startExecution,
+  WorkflowError,
+} from '@weft/engine';
+import type { Command } from 'commander';
+import { EXIT, UsageError } from '../output.js';
+import { progressReporter } from '../progress/reporter.js';
+import { failureReport } from '../render.js';
+import { lockExecution, openState, type State, type StateOptions, workDir } from '../state.js';
+import { type PluginDirOptions, pluginDispatcher, workerDispatcher } from './plugins.js';
+
+export interface RunFlags extends StateOptions, PluginDirOptions {
+  concurrency?: string;
+  taskRetries?: string;
+  taskRetryInterval?: string;
+  json?: boolean;
+}
+
+function integer(value: string | undefined, name: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min)
+    throw new UsageError(`${name} must be a number >= ${min}, got '${value}'`);
+  return n;
+}
+
+/** The parameters every workflow takes, from --task-retries and --task-retry-interval. */
+export function executionParameters(flags: RunFlags): Record<string, Json> {
+  const params: Record<string, Json> = {};
+  const retries = integer(flags.taskRetries, '--task-retries', -1);
+  const interval = integer(flags.taskRetryInterval, '--task-retry-interval', 0);
+  if (retries !== undefined) params.task_retries = retries;
+  if (interval !== undefined) params.task_retry_interval = interval;
+  return params;
+}
+
+/**
+ * The options a later `weft resume` needs to find this state and these plugins again (a database
+ * URL's password left out), so that the command printed after a failure works as printed.
+ */
+export function stateArguments(flags: StateOptions & PluginDirOptions): string {
+  const quote = (value: string) =>
+    /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+  let out = '';
+  if (flags.stateDir) out += ` --state-dir ${quote(flags.stateDir)}`;
+  if (flags.db) {
+    const url = new URL(flags.db);
+    if (url.password) url.password = '***';
+    out += ` --db ${quote(url.toString())}`;
+  }
+  for (const dir of flags.pluginDir ?? []) out += ` --plugin-dir ${quote(dir)}`;
+  return out;
+}
+
+/**
+ * Refuses, before an execution is started or resumed, a deployment whose operations name plugins
+ * that are not here: their tasks could only fail.
+ */
+export function requirePlugins(dispatcher: { missingPlugins(): string[] }, deploymentId: string): void {
+  const missing = dispatcher.missingPlugins();
+  if (missing.length === 0) return;
+  const one = missing.length === 1;
+  throw new UsageError(
+    `${missing.map((name) => `plugin '${name}'`).join(', ')} of deployment '${deploymentId}' ${one ? 'is' : 'are'} not installed here: install ${one ? 'it' : 'them'} (weft plugins install) or name ${one ? 'its' : 'their'} directory with --plugin-dir`,
+  );
+}
+
+/** Runs (or resumes) an execution to its end, printing events as they are stored. */
+export async function runExecution(
+  state: State,
+  execution: ExecutionRecord,
+  flags: RunFlags,
+  retryInFlight = false,
+): Promise<ExecutionRecord> {
+  const deployment = await state.store.getDeployment(execution.deploymentId);
+  const model = deployment!.model as unknown as DeploymentModel;
+  const dispatcher = workerDispatcher(model, flags, state.dir);
+  await dispatcher.load();
+  const unlock = lockExecution(state.dir, execution.id);
+  const logs: EventRecord[] = [];
+  const progress = await progressReporter(state.store, execution, model, flags.json === true);
+  try {
+    const executor = new Executor({
+      store: state.store,
+      dispatcher,
+      concurrency: integer(flags.concurrency, '--concurrency', 1) ?? 8,
+      secrets: () => state.secrets.all(),
+      workdir: workDir(state.dir),
+      onEvent: (event) => {
+        if (event.type === 'log') {
+          logs.push(event);
+          if (logs.length > 10) logs.shift();
+        }
+        progress.event(event);
+      },
+    });
+    const result = await executor.run(execution.id, { retryInFlight });
+    await finishExecution(state.store, result);
+    await progress.end();
+    if (result.status !== 'terminated' && !flags.json)
+      process.stderr.write(`${failureReport(result, logs, stateArguments(flags))}\n`);
+    return result;
+  } finally {
+    await progress.end();
+    dispatcher.close();
+    unlock();
+  }
+}
+
+/** Starts a workflow on a deployment and runs it to its end; the exit code says how it ended. */
+export async function execute(
+  state: State,
+  deploymentId: string,
+  workflow: string,
+  params: Record<string, Json>,
+  flags: RunFlags,
+  allowCustomParameters = false,
+): Promise<void> {
+  await state.secrets.all();
+  const deployment = await state.store.getDeployment(deploymentId);
+  const dispatcher = pluginDispatcher(deployment!.model as unknown as DeploymentModel, flags, state.dir);
+  requirePlugins(dispatcher, deploymentId);
+  await dispatcher.load();
+  const execution = await startExecution({
+    store: state.store,
+    dispatcher,
+    deploymentId,
+    workflow,
+    parameters: params,
+    allowCustomParameters,
+  });
+  const result = await runExecution(state, execution, flags);
+  finish(result, flags.json);
+}
+
+/** Prints a deployment's outputs after an install (nothing when it has none, or with --json). */
+export async function printOutputs(
+  state: State,
+  deploymentId: string,
+  json: boolean | undefined,
+): Promise<void> {
+  if (json) return;
+  const outputs = await evaluateOutputs(state.store, deploymentId, await state.secrets.all());
+  if (Object.keys(outputs).length === 0) return;
+  process.stdout.write('Outputs:\n');
+  for (const [name, value] of Object.entries(outputs))
+    process.stdout.write(`  ${name}: ${JSON.stringify(value)}\n`);
+}
+
+/** Prints the execution as JSON when asked, and sets the exit code from how it ended. */
+export function finish(
+  execution: ExecutionRecord,
+  json: boolean | undefined,
+  extra: Record<string, unknown> = {},
+): void {
+  if (json) process.stdout.write(`${JSON.stringify({ execution, ...extra }, null, 2)}\n`);
+  process.exitCode = execution.status === 'terminated' ? EXIT.ok : EXIT.failed;
+}
+
+/** Opens the state for a command and closes it after; the engine's refusals become usage errors. */
+export async function withState<T>(flags: StateOptions, body: (state: State) => Promise<T>): Promise<T> {
+  const state = await openState(flags);
+  try {
+    return await body(state);
+  } catch (error) {
+    if (
+      error instanceof WorkflowError ||
+      error instanceof ActiveExecutionError ||
+      error instanceof SecretKeyError
+    ) {
+      throw new UsageError(error.message);
+    }
+    throw error;
+  } finally {
+    await state.close();
+  }
+}
+
+/** The options of every command that runs an execution. */
+export const runOptions = (command: Command) =>
+  command
+    .option('--concurrency <N>', 'operations running at once (default 8)')
+    .option('--task-retries <N>', 'retries of a failing operation (-1: forever; default 5)')
+    .option('--task-retry-interval <S>', 'seconds between retries (default 3)')
+    .option('--json', 'print the execution (and outputs) as JSON at the end instead of events')
+    .addHelpText(
+      'after',
+      '\nOn a terminal, progress is drawn live (a line per node); through a pipe or with CI set,\none timestamped line per event. NO_COLOR=1 turns colours off.',
+    );
