@@ -52,11 +52,11 @@ export {
   type ResourceOperations,
   type ResourceOperationsOptions,
   type ResourceState,
-  resourceOperations,
   type TemplateDiff,
   type Token,
   UpdateReplace,
 } from './resource.js';
+export { resourceOperations } from './resource-lifecycle.js';
 export { resourceMapping } from './resource-mapping.js';
 export {
   AllowedPattern,

@@ -1,7 +1,7 @@
 import type { OperationFunction } from './context.js';
 import { NonRecoverableError } from './errors.js';
 import type { Resource, ResourceClass, ResourceOperations, ResourceOperationsOptions } from './resource.js';
-import { resourceOperations } from './resource.js';
+import { resourceOperations } from './resource-lifecycle.js';
 
 const OPERATIONS = ['create', 'delete', 'update', 'suspend', 'resume', 'attributes'] as const;
 

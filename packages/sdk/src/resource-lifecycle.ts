@@ -1,0 +1,617 @@
+import { type OperationContext, operation } from './context.js';
+import { NonRecoverableError } from './errors.js';
+import {
+  DELETION_POLICY_PROPERTY,
+  type DeletionPolicy,
+  PropertiesError,
+  type PropertyDiff,
+  RESOURCE_ID_KEY,
+  RESOURCE_STATE_KEY,
+  Resource,
+  type ResourceAction,
+  type ResourceClass,
+  type ResourceDefinition,
+  type ResourceOperations,
+  type ResourceOperationsOptions,
+  type ResourceState,
+  type Token,
+  UpdateReplace,
+} from './resource.js';
+import {
+  dropEmptyRecord,
+  type HeatRecord,
+  heatRecord,
+  type Pending,
+  resourceExists,
+} from './resource-record.js';
+import { checkSchema, formatProblem, jsonEqual, type Problem, validateProperties } from './schema.js';
+import type { Json } from './workflow.js';
+
+const POLICIES: readonly DeletionPolicy[] = ['Delete', 'Retain', 'Snapshot'];
+
+function parsePolicy(value: Json | undefined): DeletionPolicy | undefined {
+  if (typeof value !== 'string') return undefined;
+  return POLICIES.find((p) => p.toLowerCase() === value.toLowerCase());
+}
+
+const VERB: Record<ResourceAction, string> = {
+  CREATE: 'created',
+  UPDATE: 'updated',
+  DELETE: 'deleted',
+  SUSPEND: 'suspended',
+  RESUME: 'resumed',
+};
+
+const HANDLER: Record<ResourceAction, string> = {
+  CREATE: 'handleCreate',
+  UPDATE: 'handleUpdate',
+  DELETE: 'handleDelete',
+  SUSPEND: 'handleSuspend',
+  RESUME: 'handleResume',
+};
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Changed properties with their new values; one no longer set is null. */
+function propertyDiff(old: Record<string, Json>, next: Record<string, Json>): PropertyDiff {
+  const diff: PropertyDiff = {};
+  for (const key of new Set([...Object.keys(old), ...Object.keys(next)])) {
+    if (!jsonEqual(old[key], next[key])) diff[key] = next[key] ?? null;
+  }
+  return diff;
+}
+
+/** The problems with a class's own schemas: a broken properties schema, reserved attribute names. */
+function schemaProblemsOf(cls: ResourceClass): Problem[] {
+  const problems = checkSchema(cls.properties);
+  for (const attribute of Object.keys(cls.attributes)) {
+    if (attribute === RESOURCE_STATE_KEY || attribute === RESOURCE_ID_KEY) {
+      problems.push({ path: `attributes.${attribute}`, message: 'this name is reserved' });
+    }
+  }
+  return problems;
+}
+
+/** What a handle/check pair of an action is run with. */
+interface ActionSteps {
+  handle: () => Token | Promise<Token>;
+  check: (token: Json) => boolean | Promise<boolean>;
+  /** Kept in the pending record with the action. */
+  extra?: Omit<Pending, 'action' | 'phase' | 'token'>;
+}
+
+/** The lifecycle of one Resource class: each operation of {@link resourceOperations} is a method. */
+class ResourceLifecycle<R extends Resource<object>> {
+  private readonly name: string;
+  private readonly schemaProblems: Problem[];
+  private readonly supportsSnapshot: boolean;
+
+  constructor(
+    private readonly cls: ResourceClass<R>,
+    private readonly options: ResourceOperationsOptions,
+  ) {
+    this.name = cls.name;
+    this.schemaProblems = schemaProblemsOf(cls);
+    this.supportsSnapshot = cls.prototype.handleSnapshotDelete !== Resource.prototype.handleSnapshotDelete;
+  }
+
+  private get pollInterval(): number {
+    return this.options.pollInterval ?? this.cls.pollInterval;
+  }
+
+  private instantiate(ctx: OperationContext, properties: Record<string, Json>): R {
+    const Class = this.cls as unknown as new (ctx: OperationContext, p: Record<string, Json>) => R;
+    return new Class(ctx, structuredClone(properties));
+  }
+
+  // Properties -----------------------------------------------------------------------------------
+
+  /** The problems create would find with a node's properties (for `weft validate`). */
+  async checkProperties(properties: Record<string, Json>): Promise<Problem[]> {
+    if (this.schemaProblems.length > 0) {
+      return this.schemaProblems.map((p) => ({
+        ...p,
+        message: `${this.name}'s properties schema (a plugin bug): ${p.message}`,
+      }));
+    }
+    return (await this.propertyProblems(properties)).problems;
+  }
+
+  /** The properties validated, defaults applied; every problem with them fails the operation. */
+  private async validated(ctx: OperationContext, given: Record<string, Json>): Promise<Record<string, Json>> {
+    if (this.schemaProblems.length > 0) {
+      throw new NonRecoverableError(
+        `${this.name} has an invalid properties schema (a plugin bug):\n${this.schemaProblems.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
+      );
+    }
+    const { values, problems } = await this.propertyProblems(given);
+    if (problems.length > 0)
+      throw new PropertiesError(`invalid properties for ${this.name} ${ctx.instance.id}`, problems);
+    return values;
+  }
+
+  /** The properties validated, and every problem with them (the schema's and the class's own checks). */
+  private async propertyProblems(
+    given: Record<string, Json>,
+  ): Promise<{ values: Record<string, Json>; problems: Problem[] }> {
+    const { values, problems } = await validateProperties(this.cls.properties, given, {
+      unknown: this.options.unknownProperties ?? 'ignore',
+      reserved: [DELETION_POLICY_PROPERTY],
+    });
+    problems.push(...(await this.crossChecks(structuredClone(values))));
+    problems.push(...this.deletionPolicyProblems(given[DELETION_POLICY_PROPERTY]));
+    return { values, problems };
+  }
+
+  /** The class's checks across properties (Resource.validate). */
+  private async crossChecks(values: Record<string, Json>): Promise<Problem[]> {
+    try {
+      return await this.cls.validate(values);
+    } catch (error) {
+      return [{ path: '', message: `${this.name}.validate failed: ${messageOf(error)}` }];
+    }
+  }
+
+  private deletionPolicyProblems(policy: Json | undefined): Problem[] {
+    const parsed = parsePolicy(policy);
+    if (policy !== undefined && policy !== null && !parsed) {
+      return [{ path: DELETION_POLICY_PROPERTY, message: `must be one of ${POLICIES.join(', ')}` }];
+    }
+    if (
+      (parsed ?? this.options.deletionPolicy ?? this.cls.deletionPolicy) === 'Snapshot' &&
+      !this.supportsSnapshot
+    ) {
+      return [
+        {
+          path: DELETION_POLICY_PROPERTY,
+          message: `Snapshot is not supported by ${this.name} (it has no handleSnapshotDelete)`,
+        },
+      ];
+    }
+    return [];
+  }
+
+  /** The node's `deletion_policy`, else the options', else the class's. */
+  private deletionPolicy(ctx: OperationContext): DeletionPolicy {
+    const fromNode = ctx.node.properties[DELETION_POLICY_PROPERTY];
+    if (fromNode !== undefined && fromNode !== null) {
+      const parsed = parsePolicy(fromNode);
+      if (!parsed) {
+        throw new NonRecoverableError(`${this.name}: deletion_policy must be one of ${POLICIES.join(', ')}`);
+      }
+      return parsed;
+    }
+    return this.options.deletionPolicy ?? this.cls.deletionPolicy ?? 'Delete';
+  }
+
+  // Attributes -----------------------------------------------------------------------------------
+
+  /** Writes resolveAttribute's value of each attribute (every one, or `names`) into runtime properties. */
+  private async writeAttributes(ctx: OperationContext, resource: R, names?: string[]): Promise<void> {
+    for (const attribute of names ?? Object.keys(this.cls.attributes)) {
+      const value = await resource.resolveAttribute(attribute);
+      ctx.instance.runtimeProperties[attribute] = value === undefined ? null : value;
+    }
+  }
+
+  /** After create, update and replace, unless the options turned it off. */
+  private async refreshAttributes(ctx: OperationContext, resource: R): Promise<void> {
+    if (this.options.refreshAttributes !== false) await this.writeAttributes(ctx, resource);
+  }
+
+  // One action: a handle/check pair ------------------------------------------------------------
+
+  /**
+   * One handle/check pair: handle once (its token saved before the first poll), then one poll
+   * per run of the operation until done; while not done, the operation ends with a retry.
+   */
+  private async runAction(ctx: OperationContext, action: ResourceAction, steps: ActionSteps): Promise<void> {
+    const pending = heatRecord(ctx).pending;
+    const token =
+      pending?.action === action && pending.phase === 'polling'
+        ? (pending.token ?? null)
+        : await this.startAction(ctx, action, steps);
+    await this.pollAction(ctx, action, steps, token);
+  }
+
+  /** Runs the handler, saving before (so a crash is seen) and after (so its token survives one). */
+  private async startAction(
+    ctx: OperationContext,
+    action: ResourceAction,
+    steps: ActionSteps,
+  ): Promise<Json> {
+    const heat = heatRecord(ctx);
+    const extra = steps.extra ?? {};
+    if (heat.pending?.action === action && heat.pending.phase === 'handling') {
+      ctx.logger.warning(`an earlier ${HANDLER[action]} of ${this.name} was interrupted; running it again`);
+    }
+    heat.pending = { ...extra, action, phase: 'handling' };
+    heat.state = { action, status: 'IN_PROGRESS' };
+    await ctx.instance.update();
+    let returned: Token;
+    try {
+      returned = await steps.handle();
+    } catch (error) {
+      delete heat.pending;
+      heat.state = { action, status: 'FAILED', reason: messageOf(error) };
+      throw error;
+    }
+    const token = returned === undefined ? null : returned;
+    heat.pending = { ...extra, action, phase: 'polling', token };
+    await ctx.instance.update();
+    return token;
+  }
+
+  /** One poll: done, or a retry of the operation after the poll interval (or a failure when retries ran out). */
+  private async pollAction(
+    ctx: OperationContext,
+    action: ResourceAction,
+    steps: ActionSteps,
+    token: Json,
+  ): Promise<void> {
+    const heat = heatRecord(ctx);
+    let done: boolean;
+    try {
+      done = await steps.check(structuredClone(token));
+    } catch (error) {
+      // A recoverable failure keeps the token: the retried operation polls again.
+      if (error instanceof NonRecoverableError) delete heat.pending;
+      heat.state = { action, status: 'FAILED', reason: messageOf(error) };
+      throw error;
+    }
+    if (!done) {
+      // Each poll is a retry of the operation: when they run out, say so, not "waiting".
+      const { retryNumber, maxRetries } = ctx.operation;
+      if (maxRetries >= 0 && retryNumber >= maxRetries) {
+        heat.state = { action, status: 'FAILED', reason: 'timed out' };
+        throw new NonRecoverableError(
+          `${this.name} was not ${VERB[action]} after ${retryNumber + 1} polls ${this.pollInterval} s apart: the operation's retries ran out (give it max_retries: -1 and a timeout to poll for longer)`,
+        );
+      }
+      ctx.operation.retry(`waiting for ${this.name} to be ${VERB[action]}`, this.pollInterval);
+    }
+    delete heat.pending;
+    heat.state = { action, status: 'COMPLETE' };
+  }
+
+  // The steps operations are made of -----------------------------------------------------------
+
+  /** Creates the resource with the given properties; returns it for its attributes. */
+  private async createResource(
+    ctx: OperationContext,
+    properties: Record<string, Json>,
+    extra: ActionSteps['extra'] = {},
+  ): Promise<R> {
+    heatRecord(ctx).properties = properties;
+    const resource = this.instantiate(ctx, properties);
+    await this.runAction(ctx, 'CREATE', {
+      handle: () => resource.handleCreate(),
+      check: (token) => resource.checkCreateComplete(token),
+      extra,
+    });
+    ctx.logger.info(
+      `${this.name} created${resource.resourceId ? ` (resource id ${resource.resourceId})` : ''}`,
+    );
+    return resource;
+  }
+
+  /** Deletes the resource per the policy; under `replace`, goes on to create its successor. */
+  private async deleteResource(ctx: OperationContext, replace?: Record<string, Json>): Promise<void> {
+    const heat = heatRecord(ctx);
+    const continuing = heat.pending?.action === 'DELETE';
+    // A deletion goes on under the policy it started with.
+    const policy = (continuing && heat.pending?.policy) || this.deletionPolicy(ctx);
+    const resource = this.instantiate(ctx, heat.properties ?? {});
+    const label = resource.resourceId ? `${this.name} ${resource.resourceId}` : this.name;
+    if (policy === 'Retain') {
+      ctx.logger.info(`retaining ${label} (deletion policy Retain): it is left in place`);
+      delete heat.pending;
+      heat.state = { action: 'DELETE', status: 'COMPLETE', reason: 'retained' };
+      return;
+    }
+    const initial: ResourceState = heat.state ? { ...heat.state } : { action: 'CREATE', status: 'COMPLETE' };
+    const extra: ActionSteps['extra'] = replace ? { policy, replace } : { policy };
+    if (!continuing) {
+      ctx.logger.info(
+        policy === 'Snapshot'
+          ? `deleting ${label} after a snapshot (deletion policy Snapshot)`
+          : `deleting ${label}`,
+      );
+    }
+    await this.runAction(ctx, 'DELETE', {
+      handle: () =>
+        policy === 'Snapshot' ? resource.handleSnapshotDelete(initial) : resource.handleDelete(),
+      check: (token) => resource.checkDeleteComplete(token),
+      extra,
+    });
+    ctx.logger.info(`${label} deleted`);
+  }
+
+  /** Replacement: delete the old resource (per its policy), then create one with the new properties. */
+  private async replace(ctx: OperationContext, properties: Record<string, Json>): Promise<void> {
+    const heat = heatRecord(ctx);
+    const creating = heat.pending?.action === 'CREATE' && heat.pending.replace !== undefined;
+    if (!creating) {
+      await this.deleteResource(ctx, properties);
+      // Hand over to the create step in the same save, so a crash cannot delete twice.
+      heat.properties = properties;
+      heat.pending = { action: 'CREATE', phase: 'queued', replace: properties };
+      ctx.instance.runtimeProperties[RESOURCE_ID_KEY] = null;
+      await ctx.instance.update();
+    }
+    const resource = await this.createResource(ctx, properties, { replace: properties });
+    heat.state = { action: 'UPDATE', status: 'COMPLETE', reason: 'replaced' };
+    await this.refreshAttributes(ctx, resource);
+    ctx.logger.info(`${this.name} replaced`);
+  }
+
+  /** handleUpdate sees the old properties as this.properties (as in Heat) and the new ones in its arguments. */
+  private async updateInPlace(ctx: OperationContext, next: Record<string, Json>): Promise<void> {
+    const heat = heatRecord(ctx);
+    const resource = this.instantiate(ctx, heat.properties ?? {});
+    const snippet: ResourceDefinition = { type: ctx.node.type, properties: structuredClone(next) };
+    const diff = propertyDiff(heat.properties ?? {}, next);
+    try {
+      await this.runAction(ctx, 'UPDATE', {
+        handle: () => resource.handleUpdate(snippet, { properties: structuredClone(next) }, diff),
+        check: (token) => resource.checkUpdateComplete(token),
+        extra: { properties: next },
+      });
+    } catch (error) {
+      if (!(error instanceof UpdateReplace)) throw error;
+      ctx.logger.warning(
+        `replacing ${this.name} ${ctx.instance.id}: ${error.message}; deleting the old resource, then creating a new one`,
+      );
+      heat.state = { action: 'UPDATE', status: 'IN_PROGRESS' };
+      await this.replace(ctx, next);
+      return;
+    }
+    heat.properties = next;
+    ctx.logger.info(`${this.name} ${ctx.instance.id} updated`);
+    await this.refreshAttributes(ctx, this.instantiate(ctx, next));
+  }
+
+  /** Refuses to start an action over another one that is unfinished. */
+  private refuseUnfinished(heat: HeatRecord): void {
+    if (heat.pending) {
+      throw new NonRecoverableError(`${this.name} has an unfinished ${heat.pending.action.toLowerCase()}`);
+    }
+  }
+
+  /** Whether this run goes on with an action of that kind that an earlier run started (not a replacement). */
+  private static started(heat: HeatRecord, action: ResourceAction): boolean {
+    return heat.pending?.action === action && heat.pending.replace === undefined;
+  }
+
+  // The operations -------------------------------------------------------------------------------
+
+  async create(ctx: OperationContext): Promise<void> {
+    const heat = heatRecord(ctx);
+    if (heat.pending?.action === 'CREATE') {
+      const replace = heat.pending.replace;
+      const resource = await this.createResource(
+        ctx,
+        replace ?? heat.properties ?? {},
+        replace ? { replace } : {},
+      );
+      await this.refreshAttributes(ctx, resource);
+      return;
+    }
+    if (heat.pending) {
+      throw new NonRecoverableError(
+        `${this.name} ${ctx.instance.id} has an unfinished ${heat.pending.action.toLowerCase()}; finish it (run that operation again) first`,
+      );
+    }
+    if (resourceExists(heat)) {
+      ctx.logger.info(`${this.name} ${ctx.instance.id} already exists; nothing to create`);
+      return;
+    }
+    const properties = await this.validated(ctx, ctx.node.properties);
+    if (heat.state?.action === 'DELETE') ctx.instance.runtimeProperties[RESOURCE_ID_KEY] = null;
+    ctx.logger.info(`creating ${this.name} ${ctx.instance.id}`);
+    await this.refreshAttributes(ctx, await this.createResource(ctx, properties));
+  }
+
+  async delete(ctx: OperationContext): Promise<void> {
+    const heat = heatRecord(ctx);
+    const pending = heat.pending;
+    if (pending && pending.action !== 'DELETE') {
+      this.abandon(ctx, heat, pending);
+    } else if (!pending && (!heat.state || heat.properties === undefined)) {
+      ctx.logger.info(`${this.name} ${ctx.instance.id} was never created; nothing to delete`);
+      return;
+    } else if (!pending && heat.state?.action === 'DELETE' && heat.state.status === 'COMPLETE') {
+      ctx.logger.info(`${this.name} ${ctx.instance.id} is already deleted`);
+      return;
+    }
+    await this.deleteResource(ctx);
+  }
+
+  /** Gives up an unfinished action so that the resource can be deleted. */
+  private abandon(ctx: OperationContext, heat: HeatRecord, pending: Pending): void {
+    ctx.logger.warning(
+      `abandoning the unfinished ${pending.action.toLowerCase()} of ${this.name} to delete it`,
+    );
+    delete heat.pending;
+    if (pending.action === 'CREATE' && pending.replace) {
+      // The old resource is gone already; the new one may be half made.
+      heat.properties = pending.replace;
+    }
+  }
+
+  async update(ctx: OperationContext, inputs: Record<string, Json>): Promise<void> {
+    const heat = heatRecord(ctx);
+    if (await this.continueUpdate(ctx, heat)) return;
+    if (!resourceExists(heat))
+      throw new NonRecoverableError(`${this.name} ${ctx.instance.id} cannot be updated: it does not exist`);
+    if (heat.state?.action === 'SUSPEND') {
+      throw new NonRecoverableError(
+        `${this.name} ${ctx.instance.id} is suspended; resume it before updating it`,
+      );
+    }
+    const next = await this.validated(ctx, this.requestedProperties(ctx, heat, inputs));
+    const changed = Object.keys(propertyDiff(heat.properties ?? {}, next));
+    if (changed.length === 0) {
+      ctx.logger.info(`${this.name} ${ctx.instance.id}: no property changed; nothing to update`);
+      return;
+    }
+    const fixed = changed.filter((key) => this.cls.properties[key]?.updateAllowed !== true);
+    if (fixed.length > 0) {
+      ctx.logger.warning(
+        `replacing ${this.name} ${ctx.instance.id}: ${fixed.join(', ')} cannot be updated in place; ` +
+          'deleting the old resource, then creating a new one',
+      );
+      await this.replace(ctx, next);
+      return;
+    }
+    ctx.logger.info(`updating ${this.name} ${ctx.instance.id} in place: ${changed.join(', ')}`);
+    await this.updateInPlace(ctx, next);
+  }
+
+  /** Goes on with an update or replacement an earlier run started; false when there is none. */
+  private async continueUpdate(ctx: OperationContext, heat: HeatRecord): Promise<boolean> {
+    const pending = heat.pending;
+    if (!pending) return false;
+    if (pending.replace !== undefined) {
+      ctx.logger.info(`continuing the replacement of ${this.name} ${ctx.instance.id}`);
+      await this.replace(ctx, pending.replace);
+      return true;
+    }
+    if (pending.action === 'UPDATE' && pending.properties) {
+      await this.updateInPlace(ctx, pending.properties);
+      return true;
+    }
+    throw new NonRecoverableError(
+      `${this.name} ${ctx.instance.id} has an unfinished ${pending.action.toLowerCase()}; finish it first`,
+    );
+  }
+
+  /** The properties to change, laid over those the resource has now (Heat's template diff); else the node's. */
+  private requestedProperties(
+    ctx: OperationContext,
+    heat: HeatRecord,
+    inputs: Record<string, Json>,
+  ): Record<string, Json> {
+    const given = inputs?.properties;
+    if (given !== undefined && given !== null && (typeof given !== 'object' || Array.isArray(given))) {
+      throw new NonRecoverableError(
+        `update's properties input must be a map of the properties to change, not ${Array.isArray(given) ? 'a list' : `a ${typeof given}`}`,
+      );
+    }
+    return given ? { ...(heat.properties ?? ctx.node.properties), ...given } : ctx.node.properties;
+  }
+
+  async suspend(ctx: OperationContext): Promise<void> {
+    const heat = heatRecord(ctx);
+    if (!ResourceLifecycle.started(heat, 'SUSPEND')) {
+      this.refuseUnfinished(heat);
+      if (!resourceExists(heat))
+        throw new NonRecoverableError(
+          `${this.name} ${ctx.instance.id} cannot be suspended: it does not exist`,
+        );
+      if (heat.state?.action === 'SUSPEND' && heat.state.status === 'COMPLETE') {
+        ctx.logger.info(`${this.name} ${ctx.instance.id} is already suspended`);
+        return;
+      }
+      ctx.logger.info(`suspending ${this.name} ${ctx.instance.id}`);
+    }
+    const resource = this.instantiate(ctx, heat.properties ?? {});
+    await this.runAction(ctx, 'SUSPEND', {
+      handle: () => resource.handleSuspend(),
+      check: (token) => resource.checkSuspendComplete(token),
+    });
+    ctx.logger.info(`${this.name} ${ctx.instance.id} suspended`);
+  }
+
+  async resume(ctx: OperationContext): Promise<void> {
+    const heat = heatRecord(ctx);
+    if (!ResourceLifecycle.started(heat, 'RESUME')) {
+      this.refuseUnfinished(heat);
+      if (!resourceExists(heat))
+        throw new NonRecoverableError(`${this.name} ${ctx.instance.id} cannot be resumed: it does not exist`);
+      const s = heat.state;
+      if (!s || !(s.action === 'SUSPEND' || (s.action === 'RESUME' && s.status !== 'COMPLETE'))) {
+        ctx.logger.info(`${this.name} ${ctx.instance.id} is not suspended; nothing to resume`);
+        return;
+      }
+      ctx.logger.info(`resuming ${this.name} ${ctx.instance.id}`);
+    }
+    const resource = this.instantiate(ctx, heat.properties ?? {});
+    await this.runAction(ctx, 'RESUME', {
+      handle: () => resource.handleResume(),
+      check: (token) => resource.checkResumeComplete(token),
+    });
+    ctx.logger.info(`${this.name} ${ctx.instance.id} resumed`);
+  }
+
+  async attributes(ctx: OperationContext, inputs: Record<string, Json>): Promise<void> {
+    const heat = heatRecord(ctx);
+    const names = this.requestedAttributes(inputs);
+    if (!resourceExists(heat))
+      throw new NonRecoverableError(`${this.name} ${ctx.instance.id} does not exist: no attributes`);
+    await this.writeAttributes(ctx, this.instantiate(ctx, heat.properties ?? {}), names);
+  }
+
+  /** The `names` input, each checked against the class's attributes; undefined: all of them. */
+  private requestedAttributes(inputs: Record<string, Json>): string[] | undefined {
+    const requested = inputs?.names;
+    if (!Array.isArray(requested)) return undefined;
+    const names = requested.map(String);
+    const unknown = names.filter((n) => !Object.hasOwn(this.cls.attributes, n));
+    if (unknown.length > 0) {
+      throw new NonRecoverableError(`${this.name} has no attribute ${unknown.join(', ')}`);
+    }
+    return names;
+  }
+}
+
+type LifecycleOperation = 'create' | 'delete' | 'update' | 'suspend' | 'resume' | 'attributes';
+
+/** An operation running one lifecycle method, leaving no empty record behind. */
+function lifecycleOperation<R extends Resource<object>>(
+  lifecycle: ResourceLifecycle<R>,
+  method: LifecycleOperation,
+) {
+  return operation(
+    async (ctx: OperationContext, inputs: Record<string, Json>): Promise<void> => {
+      try {
+        await lifecycle[method](ctx, inputs);
+      } finally {
+        dropEmptyRecord(ctx);
+      }
+    },
+    { resumable: true },
+  );
+}
+
+/**
+ * The lifecycle operations of a Heat-style resource class, to export from a plugin module:
+ *
+ * ```ts
+ * const ops = resourceOperations(Server);
+ * export const { create, update, suspend, resume, attributes } = ops;
+ * export const remove = ops.delete; // `delete` is a reserved word: name it in plugin.yaml as remove
+ * ```
+ *
+ * The state kept between runs lives in the `heat` runtime property (state, the properties the
+ * resource was created with, and any unfinished action with its token) and the resource id in
+ * `resource_id`; attributes are written as runtime properties of their own name, for get_attribute.
+ */
+export function resourceOperations<R extends Resource<object>>(
+  cls: ResourceClass<R>,
+  options: ResourceOperationsOptions = {},
+): ResourceOperations {
+  const lifecycle = new ResourceLifecycle(cls, options);
+  return {
+    create: Object.assign(lifecycleOperation(lifecycle, 'create'), {
+      checkProperties: (properties: Record<string, Json>) => lifecycle.checkProperties(properties),
+    }),
+    delete: lifecycleOperation(lifecycle, 'delete'),
+    update: lifecycleOperation(lifecycle, 'update'),
+    suspend: lifecycleOperation(lifecycle, 'suspend'),
+    resume: lifecycleOperation(lifecycle, 'resume'),
+    attributes: lifecycleOperation(lifecycle, 'attributes'),
+  };
+}

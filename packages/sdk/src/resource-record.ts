@@ -1,0 +1,59 @@
+import type { OperationContext } from './context.js';
+import {
+  type DeletionPolicy,
+  RESOURCE_STATE_KEY,
+  type ResourceAction,
+  type ResourceState,
+} from './resource.js';
+import type { Json } from './workflow.js';
+
+/** How far an unfinished action got: about to start, its handler running, or its check polling. */
+export type Phase = 'queued' | 'handling' | 'polling';
+
+/** An action started and not yet finished, kept so that the next run of the operation goes on with it. */
+export interface Pending {
+  action: ResourceAction;
+  phase: Phase;
+  token?: Json;
+  /** Under DELETE: the policy the deletion started with. */
+  policy?: DeletionPolicy;
+  /** Under UPDATE: the new properties. */
+  properties?: Record<string, Json>;
+  /** Part of a replacement: the new properties. */
+  replace?: Record<string, Json>;
+}
+
+/** What is kept between runs of a resource's operations, in the `heat` runtime property. */
+export interface HeatRecord {
+  state?: ResourceState;
+  /** The properties the resource was created (or last updated) with, validated. */
+  properties?: Record<string, Json>;
+  pending?: Pending;
+}
+
+/** The instance's record, made (empty) when it has none. */
+export function heatRecord(ctx: OperationContext): HeatRecord {
+  const rp = ctx.instance.runtimeProperties;
+  const existing = rp[RESOURCE_STATE_KEY];
+  if (existing && typeof existing === 'object' && !Array.isArray(existing)) return existing as HeatRecord;
+  const fresh: HeatRecord = {};
+  rp[RESOURCE_STATE_KEY] = fresh as unknown as Json;
+  return fresh;
+}
+
+/** Leaves no empty record behind (an operation that had nothing to do). */
+export function dropEmptyRecord(ctx: OperationContext): void {
+  const heat = ctx.instance.runtimeProperties[RESOURCE_STATE_KEY];
+  if (heat && typeof heat === 'object' && Object.keys(heat).length === 0) {
+    delete ctx.instance.runtimeProperties[RESOURCE_STATE_KEY];
+  }
+}
+
+/** Whether the physical resource exists, as far as the record tells. */
+export function resourceExists(heat: HeatRecord): boolean {
+  const s = heat.state;
+  if (!s || heat.properties === undefined) return false;
+  if (s.action === 'DELETE') return s.status !== 'COMPLETE';
+  if (s.action === 'CREATE') return s.status === 'COMPLETE';
+  return true;
+}
