@@ -1,6 +1,6 @@
 // Rewrites the CLI reference block of the repository README from the command definitions.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { withReference } from '../dist/src/reference.js';
+import { cliReference, withReference } from '../dist/src/reference.js';
 
 const path = new URL('../../../README.md', import.meta.url);
-writeFileSync(path, withReference(readFileSync(path, 'utf8')));
+writeFileSync(path, withReference(readFileSync(path, 'utf8'), await cliReference()));

@@ -1,6 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Diagnostics, isMapping, parseScalarText, parseYaml, type ValueMap } from '@weft/engine';
+import {
+  type Diagnostics,
+  isMapping,
+  parseScalarText,
+  parseYaml,
+  type ValueMap,
+} from '@weft/engine/language';
 
 /**
  * Reads `-i` arguments: `KEY=VALUE` (the value read as a YAML scalar, so `port=8080` is an

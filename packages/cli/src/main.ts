@@ -8,7 +8,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-const program = createProgram();
+const program = await createProgram(process.argv.slice(2));
 // Every command, subcommands included, reports usage errors to us (exit 2), not by exiting 1.
 const overrideExits = (command: Command): void => {
   command.exitOverride();

@@ -1,4 +1,4 @@
-import { type Diagnostics, formatProblem } from '@weft/engine';
+import { type Diagnostics, formatProblem } from '@weft/engine/diagnostics';
 
 /** Exit codes, as documented in the README. */
 export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;

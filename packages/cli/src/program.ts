@@ -1,18 +1,39 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { inspectCommands } from './commands/inspect.js';
-import { planCommand } from './commands/plan.js';
-import { pluginCommands, pluginDirOption } from './commands/plugins.js';
-import { runCommands } from './commands/run.js';
-import { secretCommands } from './commands/secrets.js';
-import { validateCommand } from './commands/validate.js';
+import { pluginDirOption } from './commands/options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 
-export function createProgram(): Command {
-  const program = new Command('weft')
+type Define = (program: Command) => void;
+
+/**
+ * The modules that define the commands, by the names of the commands each defines. A module is
+ * imported only when one of its commands runs (or help lists them all): loading the engine and
+ * every command's dependencies is most of the start-up time of a short command.
+ */
+export const COMMAND_MODULES: { names: string[]; load: () => Promise<Define> }[] = [
+  { names: ['validate'], load: async () => (await import('./commands/validate.js')).validateCommand },
+  { names: ['plan'], load: async () => (await import('./commands/plan.js')).planCommand },
+  {
+    names: ['install', 'uninstall', 'exec', 'resume', 'cancel'],
+    load: async () => (await import('./commands/run.js')).runCommands,
+  },
+  {
+    names: ['outputs', 'instances', 'executions', 'events', 'deployments'],
+    load: async () => (await import('./commands/inspect.js')).inspectCommands,
+  },
+  { names: ['secrets'], load: async () => (await import('./commands/secrets.js')).secretCommands },
+  { names: ['plugins'], load: async () => (await import('./commands/plugins.js')).pluginCommands },
+];
+
+/** Every command that loads a blueprint or runs operations searches --plugin-dir too. */
+const PLUGIN_DIR_COMMANDS = ['validate', 'plan', 'install', 'uninstall', 'exec', 'resume'];
+
+/** The program with its global options and no commands. */
+function root(): Command {
+  return new Command('weft')
     .description('Weft: run Cloudify-style blueprints, in parallel, durably')
     .version(pkg.version, '-V, --version', 'print the version')
     .option('--debug', 'show stack traces for unexpected errors')
@@ -26,15 +47,40 @@ Examples:
   weft validate examples/three-tier/blueprint.yaml
   weft plan examples/three-tier/blueprint.yaml -i web_port=8080`,
     );
-  validateCommand(program);
-  planCommand(program);
-  runCommands(program);
-  inspectCommands(program);
-  secretCommands(program);
-  pluginCommands(program);
-  // Every command that loads a blueprint or runs operations searches --plugin-dir too.
+}
+
+/**
+ * The command that arguments select, as the program's own parsing finds it (global options may
+ * come first); undefined when they name none, or name one that does not exist (help and
+ * suggestions then need every command); null when global options alone end the run (--version,
+ * a global option's error).
+ */
+function selectedCommand(args: string[]): string | undefined | null {
+  const probe = root()
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  let operands: string[];
+  try {
+    operands = probe.parseOptions(args).operands;
+  } catch {
+    return null;
+  }
+  const name = operands[0] === 'help' ? operands[1] : operands[0];
+  return COMMAND_MODULES.some((m) => m.names.includes(name ?? '')) ? name : undefined;
+}
+
+/**
+ * The weft program. Given the command-line arguments, it defines only what they need: the selected
+ * command's module, or every command when they select none (help, a mistyped command).
+ */
+export async function createProgram(args?: string[]): Promise<Command> {
+  const program = root();
+  const selected = args === undefined ? undefined : selectedCommand(args);
+  const wanted = COMMAND_MODULES.filter(
+    (m) => selected === undefined || (selected !== null && m.names.includes(selected)),
+  );
+  for (const define of await Promise.all(wanted.map((m) => m.load()))) define(program);
   for (const command of program.commands)
-    if (['validate', 'plan', 'install', 'uninstall', 'exec', 'resume'].includes(command.name()))
-      pluginDirOption(command);
+    if (PLUGIN_DIR_COMMANDS.includes(command.name())) pluginDirOption(command);
   return program;
 }

@@ -275,12 +275,12 @@ describe('the command line', () => {
     assert.match(r.stderr, /cannot read '.*no\/such\/blueprint\.yaml': file not found/);
   });
 
-  test('the README CLI reference matches the commands', () => {
+  test('the README CLI reference matches the commands', async () => {
     const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
     const block = readme
       .slice(readme.indexOf(REFERENCE_START) + REFERENCE_START.length, readme.indexOf(REFERENCE_END))
       .trim();
-    assert.equal(block, cliReference(), 'README is out of date: run `npm run docs:cli`');
+    assert.equal(block, await cliReference(), 'README is out of date: run `npm run docs:cli`');
   });
 
   test('the README quick start is exactly two commands', () => {

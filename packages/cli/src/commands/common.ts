@@ -6,19 +6,14 @@ import {
   fileSystemReader,
   type LoadResult,
   loadBlueprint,
-} from '@weft/engine';
+} from '@weft/engine/language';
 import { readInputs } from '../inputs.js';
 import { UsageError } from '../output.js';
-import { installedPlugins, type PluginDirOptions, pluginResolver } from './plugins.js';
+import { installedPlugins, type PluginDirOptions, pluginResolver } from './plugin-search.js';
 
 export interface BlueprintOptions extends PluginDirOptions {
   input?: string[];
   deploymentId?: string;
-}
-
-/** `-i` may be given many times. */
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 /** A deployment id made from the blueprint's directory name when none is given. */

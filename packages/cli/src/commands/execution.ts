@@ -17,7 +17,8 @@ import { EXIT, UsageError } from '../output.js';
 import { progressReporter } from '../progress/reporter.js';
 import { failureReport } from '../render.js';
 import { lockExecution, openState, type State, type StateOptions, workDir } from '../state.js';
-import { type PluginDirOptions, pluginDispatcher, workerDispatcher } from './plugins.js';
+import type { PluginDirOptions } from './plugin-search.js';
+import { pluginDispatcher, workerDispatcher } from './plugins.js';
 
 export interface RunFlags extends StateOptions, PluginDirOptions {
   concurrency?: string;

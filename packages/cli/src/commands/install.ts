@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { readInputs } from '../inputs.js';
 import { EXIT, printProblems, UsageError } from '../output.js';
 import { runnerOf, type State, stateOptions } from '../state.js';
-import { checkOperationFunctions, collect, defaultDeploymentId, loadFromArgs } from './common.js';
+import { checkOperationFunctions, defaultDeploymentId, loadFromArgs } from './common.js';
 import {
   executionParameters,
   finish,
@@ -22,7 +22,9 @@ import {
   runOptions,
   withState,
 } from './execution.js';
-import { pluginDispatcher, pluginResolver } from './plugins.js';
+import { collect } from './options.js';
+import { pluginResolver } from './plugin-search.js';
+import { pluginDispatcher } from './plugins.js';
 
 type InstallFlags = RunFlags & { input?: string[] };
 

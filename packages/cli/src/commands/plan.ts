@@ -1,7 +1,8 @@
-import { type PlanJson, planToJson } from '@weft/engine';
+import { type PlanJson, planToJson } from '@weft/engine/language';
 import type { Command } from 'commander';
 import { EXIT, printProblems } from '../output.js';
-import { type BlueprintOptions, checkOperationFunctions, collect, loadFromArgs } from './common.js';
+import { type BlueprintOptions, checkOperationFunctions, loadFromArgs } from './common.js';
+import { collect } from './options.js';
 
 function printPlan(plan: PlanJson): void {
   const out: string[] = [];

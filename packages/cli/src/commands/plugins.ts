@@ -1,8 +1,6 @@
 /**
- * `weft plugins list|validate|install|remove`, and the plugin directories every command that
- * loads blueprints or runs operations searches: `--plugin-dir` (repeatable), WEFT_PLUGIN_DIRS
- * (a path list) and the state directory's `plugins/`, in that order (the first plugin with a
- * given name and version wins).
+ * `weft plugins list|validate|install|remove`, and the dispatchers that run the operations of the
+ * plugins found where plugin-search.ts looks.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -14,18 +12,15 @@ import {
   readFileSync,
   renameSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
-import { createRequire } from 'node:module';
-import { basename, delimiter, dirname, join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import {
   type DeploymentModel,
   type DiscoveredPlugin,
   discoverPlugins,
   formatProblem,
   ModuleDispatcher,
-  PluginError,
   PluginSet,
   type Problem,
   pluginDirOf,
@@ -37,16 +32,15 @@ import {
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../output.js';
 import { openState, stateDir } from '../state.js';
-
-export interface PluginDirOptions {
-  pluginDir?: string[];
-  stateDir?: string;
-}
-
-interface SearchDir {
-  dir: string;
-  via: '--plugin-dir' | 'WEFT_PLUGIN_DIRS' | 'state' | 'built-in';
-}
+import { pluginDirOption } from './options.js';
+import {
+  installedPlugins,
+  isDirectory,
+  type PluginDirOptions,
+  pluginSearchDirs,
+  type SearchDir,
+  statePluginsDir,
+} from './plugin-search.js';
 
 /** Written into an installed plugin's directory: where it came from. */
 const ORIGIN_FILE = '.weft-origin.json';
@@ -60,86 +54,6 @@ interface Origin {
 }
 
 const PLUGIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-
-/** Adds `--plugin-dir` to a command that loads blueprints or runs operations. */
-export function pluginDirOption(command: Command): Command {
-  return command.option(
-    '--plugin-dir <DIR>',
-    "a plugin directory, or a directory of them (repeatable; WEFT_PLUGIN_DIRS and the state directory's plugins/ are searched too)",
-    collect,
-  );
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-const BUILT_IN = ['script', 'rest', 'remote', 'utilities'].map((name) => `@weft/plugin-${name}`);
-
-/** The plugins that ship with Weft (script, REST, remote commands, utilities): their directories. */
-export function builtInPluginDirs(): string[] {
-  const require = createRequire(import.meta.url);
-  return BUILT_IN.map((name) => dirname(require.resolve(`${name}/package.json`)));
-}
-
-/** The state directory's plugins/ (without creating anything). */
-export function statePluginsDir(options: PluginDirOptions, stateDirPath?: string): string {
-  return join(stateDirPath ?? resolve(options.stateDir ?? process.env.WEFT_HOME ?? '.weft'), 'plugins');
-}
-
-/** The directories searched for plugins, first match first. */
-export function pluginSearchDirs(options: PluginDirOptions, stateDirPath?: string): SearchDir[] {
-  const dirs: SearchDir[] = [];
-  for (const given of options.pluginDir ?? []) {
-    if (!isDirectory(given)) throw new UsageError(`--plugin-dir ${given}: no such directory`);
-    dirs.push({ dir: resolve(given), via: '--plugin-dir' });
-  }
-  for (const given of (process.env.WEFT_PLUGIN_DIRS ?? '').split(delimiter))
-    if (given) dirs.push({ dir: resolve(given), via: 'WEFT_PLUGIN_DIRS' });
-  dirs.push({ dir: statePluginsDir(options, stateDirPath), via: 'state' });
-  // Searched last, so an installed plugin of the same name and version takes precedence.
-  for (const dir of builtInPluginDirs()) dirs.push({ dir, via: 'built-in' });
-  return dirs;
-}
-
-const found = new Map<string, PluginSet>();
-
-/** The plugins in the search directories (discovered once per process). */
-export function installedPlugins(options: PluginDirOptions, stateDirPath?: string): PluginSet {
-  const dirs = pluginSearchDirs(options, stateDirPath).map((d) => d.dir);
-  const key = dirs.join('\u0000');
-  let set = found.get(key);
-  if (!set) {
-    set = PluginSet.discover(dirs);
-    found.set(key, set);
-  }
-  return set;
-}
-
-/**
- * `resolvePlugin` for fileSystemReader: the types file of an installed plugin; a plugin that is
- * installed but cannot be used is a one-line error (exit 2).
- */
-export function pluginResolver(
-  options: PluginDirOptions,
-  stateDirPath?: string,
-): (name: string, version: string | undefined) => string | undefined {
-  pluginSearchDirs(options, stateDirPath); // a bad --plugin-dir is reported even when nothing is imported
-  return (name, version) => {
-    try {
-      return installedPlugins(options, stateDirPath).resolvePlugin(name, version);
-    } catch (error) {
-      if (error instanceof PluginError) throw new UsageError(error.message);
-      throw error;
-    }
-  };
-}
 
 /** A ModuleDispatcher that also runs operations of installed plugins (those declared without a local source). */
 function pluginEntries(

@@ -3,7 +3,6 @@ import { type DeploymentModel, type ExecutionRecord, type Json, parseScalarText 
 import type { Command } from 'commander';
 import { UsageError } from '../output.js';
 import { deploymentFor, runnerOf, type State, type StateOptions, stateOptions } from '../state.js';
-import { collect } from './common.js';
 import {
   execute,
   executionParameters,
@@ -16,6 +15,7 @@ import {
   withState,
 } from './execution.js';
 import { installCommand } from './install.js';
+import { collect } from './options.js';
 import { pluginDispatcher } from './plugins.js';
 
 const deploymentOption = (command: Command) =>

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { EXIT, printProblems } from '../output.js';
-import { type BlueprintOptions, checkOperationFunctions, collect, loadFromArgs } from './common.js';
+import { type BlueprintOptions, checkOperationFunctions, loadFromArgs } from './common.js';
+import { collect } from './options.js';
 
 export function validateCommand(program: Command): void {
   program

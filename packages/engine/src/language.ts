@@ -1,0 +1,50 @@
+/**
+ * `@weft/engine/language`: the blueprint language without the runtime (parsing, validation,
+ * planning, plugin discovery and the check of plugin functions). It loads no store, executor or
+ * plugin host, so that a command which only reads blueprints starts fast; the main entry point
+ * re-exports all of it.
+ */
+export { type ParseResult, parseBlueprint } from './dsl/blueprint.js';
+export type * from './dsl/blueprint-types.js';
+export { BlueprintError, Diagnostics, formatProblem, type Problem } from './dsl/diagnostics.js';
+export type { BlueprintReader } from './dsl/reader.js';
+export { DSL_VERSIONS, type DslVersion } from './dsl/versions.js';
+export type { Value, ValueMap } from './dsl/yaml-source.js';
+export { isMapping, parseScalarText, parseYaml } from './dsl/yaml-source.js';
+export { fileSystemReader } from './io/fs-reader.js';
+export { type LoadOptions, type LoadResult, loadBlueprint } from './load-blueprint.js';
+export {
+  blueprintName,
+  type DeploymentModel,
+  deploymentModel,
+  type NodeModel,
+  type OperationModel,
+  type RelationshipModel,
+  type WorkflowModel,
+} from './model/deployment-model.js';
+export { bindInputs } from './model/inputs.js';
+export {
+  type DeploymentPlan,
+  type NodeInstance,
+  type PlannedNode,
+  type PlanResult,
+  planDeployment,
+  type RelationshipInstance,
+} from './model/plan.js';
+export { installSteps, type PlanJson, type PlanStepJson, planToJson } from './plan-report.js';
+export { checkPluginFunctions } from './runtime/check-functions.js';
+export {
+  compareVersions,
+  type DiscoveredPlugin,
+  discoverPlugins,
+  PLUGIN_JSON,
+  PLUGIN_YAML,
+  PluginError,
+  PluginSet,
+  pluginDirOf,
+  readPlugin,
+  validatePlugin,
+  validatePluginCode,
+  versionMatches,
+  type WorkerSettings,
+} from './runtime/plugins.js';
