@@ -329,8 +329,28 @@ class ResourceLifecycle<R extends Resource<object>> {
     ctx.logger.info(`${label} deleted`);
   }
 
-  /** Replacement: delete the old resource (per its policy), then create one with the new properties. */
+  /** Whether a replacement deletes the old resource first: as it started, else as the options or the class say. */
+  private deletesFirst(heat: HeatRecord): boolean {
+    const pending = heat.pending;
+    if (pending?.replace !== undefined) return pending.replaces === undefined;
+    return this.options.deleteBeforeReplace ?? this.cls.deleteBeforeReplace ?? false;
+  }
+
+  /** How a replacement goes, for the warning that announces it. */
+  private replacementOrder(heat: HeatRecord): string {
+    return this.deletesFirst(heat)
+      ? 'deleting the old resource, then creating a new one'
+      : 'creating a new resource, then deleting the old one';
+  }
+
+  /** Replaces the resource with one of the new properties, in the order deletesFirst says. */
   private async replace(ctx: OperationContext, properties: Record<string, Json>): Promise<void> {
+    if (this.deletesFirst(heatRecord(ctx))) await this.replaceDeletingFirst(ctx, properties);
+    else await this.replaceCreatingFirst(ctx, properties);
+  }
+
+  /** Deletes the old resource (per its policy), then creates one with the new properties. */
+  private async replaceDeletingFirst(ctx: OperationContext, properties: Record<string, Json>): Promise<void> {
     const heat = heatRecord(ctx);
     const creating = heat.pending?.action === 'CREATE' && heat.pending.replace !== undefined;
     if (!creating) {
@@ -345,6 +365,93 @@ class ResourceLifecycle<R extends Resource<object>> {
     heat.state = { action: 'UPDATE', status: 'COMPLETE', reason: 'replaced' };
     await this.refreshAttributes(ctx, resource);
     ctx.logger.info(`${this.name} replaced`);
+  }
+
+  /**
+   * Creates a resource with the new properties while the old one stays (its runtime properties
+   * kept aside), then deletes the old one (per its policy). A create that fails for good puts the
+   * old one back as the instance's resource.
+   */
+  private async replaceCreatingFirst(ctx: OperationContext, properties: Record<string, Json>): Promise<void> {
+    const heat = heatRecord(ctx);
+    if (!(heat.pending?.action === 'CREATE' && heat.pending.replaces !== undefined)) {
+      const replaces = structuredClone(ctx.instance.runtimeProperties);
+      heat.properties = properties;
+      heat.pending = { action: 'CREATE', phase: 'queued', replace: properties, replaces };
+      ctx.instance.runtimeProperties[RESOURCE_ID_KEY] = null;
+      await ctx.instance.update();
+    }
+    const replaces = heat.pending?.replaces as Record<string, Json>;
+    let resource: R;
+    try {
+      resource = await this.createResource(ctx, properties, { replace: properties, replaces });
+    } catch (error) {
+      // No pending create left: it was given up (a retry or a recoverable check keeps it).
+      if (!heatRecord(ctx).pending) await this.reinstate(ctx, replaces, error);
+      throw error;
+    }
+    // The old one is condemned in the save that ends the create, so it cannot be lost in between.
+    heat.condemned = { runtimeProperties: replaces, why: 'replaced' };
+    heat.state = { action: 'UPDATE', status: 'IN_PROGRESS' };
+    await this.refreshAttributes(ctx, resource);
+    await ctx.instance.update();
+    await this.finishReplacement(ctx);
+  }
+
+  /** Deletes the resource that was replaced; the replacement is then complete. */
+  private async finishReplacement(ctx: OperationContext): Promise<void> {
+    await this.deleteCondemned(ctx);
+    heatRecord(ctx).state = { action: 'UPDATE', status: 'COMPLETE', reason: 'replaced' };
+    ctx.logger.info(`${this.name} replaced`);
+  }
+
+  /**
+   * The replacement was not created: the resource it was to replace is the instance's resource
+   * again, and the failed one is condemned, to be deleted by the next update or delete.
+   */
+  private async reinstate(
+    ctx: OperationContext,
+    replaced: Record<string, Json>,
+    error: unknown,
+  ): Promise<void> {
+    const rp = ctx.instance.runtimeProperties;
+    const failed = structuredClone(rp);
+    for (const key of Object.keys(rp)) delete rp[key];
+    Object.assign(rp, structuredClone(replaced));
+    const heat = heatRecord(ctx);
+    heat.state = {
+      action: 'UPDATE',
+      status: 'FAILED',
+      reason: `the replacement failed: ${messageOf(error)}`,
+    };
+    heat.condemned = { runtimeProperties: failed, why: 'failed replacement' };
+    const id = rp[RESOURCE_ID_KEY];
+    ctx.logger.warning(
+      `the replacement of ${this.name} ${ctx.instance.id} was not created; the old one${typeof id === 'string' ? ` (${id})` : ''} stays in place`,
+    );
+    await ctx.instance.update();
+  }
+
+  /** Deletes the condemned resource through a ctx whose instance shows its own runtime properties. */
+  private async deleteCondemned(ctx: OperationContext): Promise<void> {
+    const heat = heatRecord(ctx);
+    const condemned = heat.condemned;
+    if (!condemned) return;
+    const runtimeProperties = condemned.runtimeProperties;
+    const instance = {
+      ...ctx.instance,
+      runtimeProperties,
+      // It is saved with the instance, inside whose record it is kept.
+      update: async (changes?: Record<string, Json>) => {
+        if (changes) Object.assign(runtimeProperties, changes);
+        await ctx.instance.update();
+      },
+    };
+    if (condemned.why === 'failed replacement') {
+      ctx.logger.info(`deleting the failed replacement of ${this.name} ${ctx.instance.id}`);
+    }
+    await this.deleteResource({ ...ctx, instance });
+    delete heat.condemned;
   }
 
   /** handleUpdate sees the old properties as this.properties (as in Heat) and the new ones in its arguments. */
@@ -362,7 +469,7 @@ class ResourceLifecycle<R extends Resource<object>> {
     } catch (error) {
       if (!(error instanceof UpdateReplace)) throw error;
       ctx.logger.warning(
-        `replacing ${this.name} ${ctx.instance.id}: ${error.message}; deleting the old resource, then creating a new one`,
+        `replacing ${this.name} ${ctx.instance.id}: ${error.message}; ${this.replacementOrder(heat)}`,
       );
       heat.state = { action: 'UPDATE', status: 'IN_PROGRESS' };
       await this.replace(ctx, next);
@@ -389,14 +496,12 @@ class ResourceLifecycle<R extends Resource<object>> {
 
   async create(ctx: OperationContext): Promise<void> {
     const heat = heatRecord(ctx);
+    if (heat.pending?.action === 'CREATE' && heat.pending.replace !== undefined) {
+      await this.replace(ctx, heat.pending.replace);
+      return;
+    }
     if (heat.pending?.action === 'CREATE') {
-      const replace = heat.pending.replace;
-      const resource = await this.createResource(
-        ctx,
-        replace ?? heat.properties ?? {},
-        replace ? { replace } : {},
-      );
-      await this.refreshAttributes(ctx, resource);
+      await this.refreshAttributes(ctx, await this.createResource(ctx, heat.properties ?? {}));
       return;
     }
     if (heat.pending) {
@@ -417,14 +522,18 @@ class ResourceLifecycle<R extends Resource<object>> {
   async delete(ctx: OperationContext): Promise<void> {
     const heat = heatRecord(ctx);
     const pending = heat.pending;
-    if (pending && pending.action !== 'DELETE') {
-      this.abandon(ctx, heat, pending);
-    } else if (!pending && (!heat.state || heat.properties === undefined)) {
-      ctx.logger.info(`${this.name} ${ctx.instance.id} was never created; nothing to delete`);
-      return;
-    } else if (!pending && heat.state?.action === 'DELETE' && heat.state.status === 'COMPLETE') {
-      ctx.logger.info(`${this.name} ${ctx.instance.id} is already deleted`);
-      return;
+    const abandoned = pending !== undefined && pending.action !== 'DELETE';
+    if (abandoned) this.abandon(ctx, heat, pending);
+    await this.deleteCondemned(ctx);
+    if (!abandoned && !pending) {
+      if (!heat.state || heat.properties === undefined) {
+        ctx.logger.info(`${this.name} ${ctx.instance.id} was never created; nothing to delete`);
+        return;
+      }
+      if (heat.state.action === 'DELETE' && heat.state.status === 'COMPLETE') {
+        ctx.logger.info(`${this.name} ${ctx.instance.id} is already deleted`);
+        return;
+      }
     }
     await this.deleteResource(ctx);
   }
@@ -436,8 +545,9 @@ class ResourceLifecycle<R extends Resource<object>> {
     );
     delete heat.pending;
     if (pending.action === 'CREATE' && pending.replace) {
-      // The old resource is gone already; the new one may be half made.
+      // The new one may be half made; the old one is gone already, or else deleted with it.
       heat.properties = pending.replace;
+      if (pending.replaces) heat.condemned = { runtimeProperties: pending.replaces, why: 'replaced' };
     }
   }
 
@@ -460,8 +570,7 @@ class ResourceLifecycle<R extends Resource<object>> {
     const fixed = changed.filter((key) => this.cls.properties[key]?.updateAllowed !== true);
     if (fixed.length > 0) {
       ctx.logger.warning(
-        `replacing ${this.name} ${ctx.instance.id}: ${fixed.join(', ')} cannot be updated in place; ` +
-          'deleting the old resource, then creating a new one',
+        `replacing ${this.name} ${ctx.instance.id}: ${fixed.join(', ')} cannot be updated in place; ${this.replacementOrder(heat)}`,
       );
       await this.replace(ctx, next);
       return;
@@ -470,8 +579,15 @@ class ResourceLifecycle<R extends Resource<object>> {
     await this.updateInPlace(ctx, next);
   }
 
-  /** Goes on with an update or replacement an earlier run started; false when there is none. */
+  /** Goes on with an update or replacement an earlier run started (false when there is none), after deleting a failed replacement. */
   private async continueUpdate(ctx: OperationContext, heat: HeatRecord): Promise<boolean> {
+    if (heat.condemned?.why === 'replaced') {
+      ctx.logger.info(`continuing the replacement of ${this.name} ${ctx.instance.id}`);
+      await this.finishReplacement(ctx);
+      return true;
+    }
+    // A failed replacement goes before anything else is done.
+    await this.deleteCondemned(ctx);
     const pending = heat.pending;
     if (!pending) return false;
     if (pending.replace !== undefined) {

@@ -21,6 +21,22 @@ export interface Pending {
   properties?: Record<string, Json>;
   /** Part of a replacement: the new properties. */
   replace?: Record<string, Json>;
+  /**
+   * Under the CREATE of a replacement that creates first: the runtime properties of the resource
+   * being replaced (its own heat record inside), which is deleted once its successor is complete.
+   */
+  replaces?: Record<string, Json>;
+}
+
+/**
+ * A resource of the instance that is to be deleted, seen through its own runtime properties (its
+ * own heat record inside, where its deletion keeps its state): one that was replaced, whose
+ * deletion ends the replacement, or a replacement whose create failed, deleted by the next update
+ * or delete.
+ */
+export interface Condemned {
+  runtimeProperties: Record<string, Json>;
+  why: 'replaced' | 'failed replacement';
 }
 
 /** What is kept between runs of a resource's operations, in the `heat` runtime property. */
@@ -29,6 +45,7 @@ export interface HeatRecord {
   /** The properties the resource was created (or last updated) with, validated. */
   properties?: Record<string, Json>;
   pending?: Pending;
+  condemned?: Condemned;
 }
 
 /** The instance's record, made (empty) when it has none. */

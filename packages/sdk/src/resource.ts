@@ -42,7 +42,7 @@ export const DELETION_POLICY_PROPERTY = 'deletion_policy';
 
 /**
  * Thrown by handleUpdate when a change cannot be applied in place: the resource is replaced
- * instead (deleted, then created with the new properties). The default handleUpdate throws it.
+ * instead (see Resource.deleteBeforeReplace for the order). The default handleUpdate throws it.
  */
 export class UpdateReplace extends Error {
   constructor(message = 'the resource must be replaced') {
@@ -81,6 +81,15 @@ export abstract class Resource<P extends object = Record<string, Json>> {
   static attributes: AttributesSchema = {};
   /** The deletion policy unless the node's `deletion_policy` property or the operations' options say otherwise. */
   static deletionPolicy: DeletionPolicy = 'Delete';
+  /**
+   * How a resource is replaced (when a changed property is not updateAllowed, or handleUpdate
+   * throws UpdateReplace). By default, as in Heat and Pulumi, the new resource is created first
+   * and the old one deleted once the new one is complete: a failed create leaves the old one in
+   * place (it is the instance's resource again, and the failed one is deleted by the next update
+   * or delete). Set it to true for a resource of which two cannot exist at once (one that binds a
+   * port, or has a name that must be unique): the old one is deleted first, then the new one created.
+   */
+  static deleteBeforeReplace = false;
   /**
    * Seconds between check*Complete polls. Each poll is a retry of the operation, so a resource
    * that takes long needs its operations declared with enough `max_retries` (-1: no limit, with
@@ -190,6 +199,7 @@ export interface ResourceClass<R extends Resource<object> = Resource<object>> {
   properties: PropertiesSchema;
   attributes: AttributesSchema;
   deletionPolicy: DeletionPolicy;
+  deleteBeforeReplace: boolean;
   pollInterval: number;
   validate(properties: Record<string, Json>): Problem[] | Promise<Problem[]>;
 }
@@ -199,6 +209,8 @@ export interface ResourceOperationsOptions {
   pollInterval?: number;
   /** Overrides the class's `deletionPolicy`; a node's `deletion_policy` property overrides both. */
   deletionPolicy?: DeletionPolicy;
+  /** Overrides the class's `deleteBeforeReplace`: the order in which a replacement deletes and creates. */
+  deleteBeforeReplace?: boolean;
   /**
    * Node properties the schema does not name (such as `use_external_resource`, which every node
    * type inherits from cloudify.nodes.Root): `ignore` (the default) leaves them out of

@@ -654,11 +654,146 @@ describe('update', () => {
     assert.ok(r.logs.some((l) => l.includes('no property changed')));
   });
 
-  test('replace when a changed property is not updateAllowed: delete the old, then create the new', async () => {
+  test('replace when a changed property is not updateAllowed: create the new, then delete the old', async () => {
     const instance = await created();
     journal.polls = 1;
     instance.properties = { ...good, image: 'debian', name: 'web3' };
     const results = await instance.runToEnd(ops.update);
+    assert.deepEqual(
+      results.map((r) => r.retry?.message ?? r.outcome),
+      ['waiting for Server to be created', 'waiting for Server to be deleted', 'ok'],
+    );
+    assert.ok(
+      results[0]!.logs.includes(
+        'warning: replacing Server server_1: image cannot be updated in place; creating a new resource, then deleting the old one',
+      ),
+    );
+    // The old one is deleted as it was: its own id and properties.
+    assert.deepEqual(journal.calls, [
+      'handleCreate web3/small/debian',
+      'checkCreate',
+      'checkCreate',
+      'handleDelete srv-1 web',
+      'checkDelete',
+      'checkDelete',
+    ]);
+    assert.ok(results[1]!.logs.includes('info: deleting Server srv-1'));
+    assert.equal(instance.saved.resource_id, 'srv-2');
+    assert.equal(instance.saved.address, '10.0.0.2');
+    assert.deepEqual(instance.heat.properties, {
+      name: 'web3',
+      flavor: 'small',
+      image: 'debian',
+      metadata: {},
+    });
+    assert.deepEqual(instance.heat.state, { action: 'UPDATE', status: 'COMPLETE', reason: 'replaced' });
+    assert.deepEqual(Object.keys(instance.heat).sort(), ['properties', 'state']);
+    assert.ok(results[2]!.logs.includes('info: Server replaced'));
+  });
+
+  test('a replacement that fails to create leaves the old one in place; the next update deletes the failed one first', async () => {
+    const instance = await created();
+    instance.properties = { ...good, image: 'debian' };
+    const original = Server.prototype.handleCreate;
+    Server.prototype.handleCreate = function (this: Server) {
+      journal.calls.push('handleCreate fails');
+      this.resourceId = 'srv-broken';
+      throw new NonRecoverableError('quota exceeded');
+    };
+    let r: Awaited<ReturnType<FakeInstance['run']>>;
+    try {
+      r = await instance.run(ops.update);
+    } finally {
+      Server.prototype.handleCreate = original;
+    }
+    assert.equal(failed(r).message, 'quota exceeded');
+    assert.ok(
+      r.logs.includes(
+        'warning: the replacement of Server server_1 was not created; the old one (srv-1) stays in place',
+      ),
+    );
+    assert.deepEqual(journal.calls, ['handleCreate fails']);
+    assert.equal(instance.saved.resource_id, 'srv-1');
+    assert.equal(instance.saved.address, '10.0.0.1');
+    assert.equal(instance.heat.properties?.image, 'ubuntu');
+    assert.deepEqual(instance.heat.state, {
+      action: 'UPDATE',
+      status: 'FAILED',
+      reason: 'the replacement failed: quota exceeded',
+    });
+
+    // Retried: the failed replacement is deleted (as it saw itself), then the replacement is made again.
+    reset(0, false);
+    const [again] = await instance.runToEnd(ops.update);
+    assert.equal(again!.outcome, 'ok');
+    assert.deepEqual(journal.calls, [
+      'handleDelete srv-broken web',
+      'checkDelete',
+      'handleCreate web/small/debian',
+      'checkCreate',
+      'handleDelete srv-1 web',
+      'checkDelete',
+    ]);
+    assert.equal(instance.saved.resource_id, 'srv-2');
+    assert.deepEqual(instance.heat.state, { action: 'UPDATE', status: 'COMPLETE', reason: 'replaced' });
+  });
+
+  test('after a failed replacement, delete removes the failed one and the old one', async () => {
+    const instance = await created();
+    instance.properties = { ...good, image: 'debian' };
+    const original = Server.prototype.checkCreateComplete;
+    Server.prototype.checkCreateComplete = () => {
+      throw new NonRecoverableError('ERROR state');
+    };
+    try {
+      failed(await instance.run(ops.update));
+    } finally {
+      Server.prototype.checkCreateComplete = original;
+    }
+    assert.equal(instance.saved.resource_id, 'srv-1');
+    const [r] = await instance.runToEnd(ops.delete);
+    assert.equal(r!.outcome, 'ok');
+    assert.deepEqual(journal.calls, [
+      'handleCreate web/small/debian',
+      'handleDelete srv-2 web',
+      'checkDelete',
+      'handleDelete srv-1 web',
+      'checkDelete',
+    ]);
+    assert.deepEqual(instance.heat.state, { action: 'DELETE', status: 'COMPLETE' });
+  });
+
+  test('a replacement interrupted between create and delete neither creates twice nor forgets the old one', async () => {
+    const instance = await created();
+    instance.properties = { ...good, image: 'debian' };
+    class Stop extends Error {}
+    const original = Server.prototype.handleDelete;
+    Server.prototype.handleDelete = () => {
+      throw new Stop('crash');
+    };
+    try {
+      await instance.run(ops.update, {}, true);
+    } finally {
+      Server.prototype.handleDelete = original;
+    }
+    assert.equal(instance.saved.resource_id, 'srv-2');
+    const r = await instance.run(ops.update);
+    assert.equal(r.outcome, 'ok');
+    assert.ok(r.logs.includes('info: continuing the replacement of Server server_1'));
+    assert.deepEqual(journal.calls, [
+      'handleCreate web/small/debian',
+      'checkCreate',
+      'handleDelete srv-1 web',
+      'checkDelete',
+    ]);
+  });
+
+  test('deleteBeforeReplace: delete the old, then create the new', async () => {
+    const deleteFirst = resourceOperations(Server, { deleteBeforeReplace: true });
+    const instance = await created();
+    journal.polls = 1;
+    instance.properties = { ...good, image: 'debian', name: 'web3' };
+    const results = await instance.runToEnd(deleteFirst.update);
     assert.deepEqual(
       results.map((r) => r.retry?.message ?? r.outcome),
       ['waiting for Server to be deleted', 'waiting for Server to be created', 'ok'],
@@ -678,17 +813,36 @@ describe('update', () => {
     ]);
     assert.equal(instance.saved.resource_id, 'srv-2');
     assert.equal(instance.saved.address, '10.0.0.2');
-    assert.deepEqual(instance.heat.properties, {
-      name: 'web3',
-      flavor: 'small',
-      image: 'debian',
-      metadata: {},
-    });
     assert.deepEqual(instance.heat.state, { action: 'UPDATE', status: 'COMPLETE', reason: 'replaced' });
     assert.ok(results[2]!.logs.includes('info: Server replaced'));
+
+    // The class may choose it too; the options win.
+    class Exclusive extends Server {
+      static override deleteBeforeReplace = true;
+    }
+    reset();
+    const exclusive = new FakeInstance(good);
+    await exclusive.runToEnd(resourceOperations(Exclusive).create);
+    exclusive.properties = { ...good, image: 'debian' };
+    await exclusive.runToEnd(resourceOperations(Exclusive).update);
+    assert.deepEqual(journal.calls.slice(2), [
+      'handleDelete srv-1 web',
+      'checkDelete',
+      'handleCreate web/small/debian',
+      'checkCreate',
+    ]);
+    exclusive.properties = { ...good, image: 'alpine' };
+    await exclusive.runToEnd(resourceOperations(Exclusive, { deleteBeforeReplace: false }).update);
+    assert.deepEqual(journal.calls.slice(6), [
+      'handleCreate web/small/alpine',
+      'checkCreate',
+      'handleDelete srv-2 web',
+      'checkDelete',
+    ]);
   });
 
-  test('a replacement interrupted between delete and create does not delete twice', async () => {
+  test('a delete-first replacement interrupted between delete and create does not delete twice', async () => {
+    const deleteFirst = resourceOperations(Server, { deleteBeforeReplace: true });
     const instance = await created();
     instance.properties = { ...good, image: 'debian' };
     // The delete finishes, and the hand-over to create is saved before handleCreate runs.
@@ -698,12 +852,13 @@ describe('update', () => {
       throw new Stop('crash');
     };
     try {
-      await instance.run(ops.update, {}, true);
+      await instance.run(deleteFirst.update, {}, true);
     } finally {
       Server.prototype.handleCreate = original;
     }
     assert.equal(instance.heat.pending?.action, 'CREATE');
     assert.equal(instance.saved.resource_id, null);
+    // The replacement goes on as it started, whatever the class says now.
     const r = await instance.run(ops.update);
     assert.equal(r.outcome, 'ok');
     assert.deepEqual(journal.calls, [
@@ -734,10 +889,10 @@ describe('update', () => {
     );
     assert.deepEqual(journal.calls, [
       'handleUpdate',
-      'handleDelete srv-1 web',
-      'checkDelete',
       'handleCreate web/large/ubuntu',
       'checkCreate',
+      'handleDelete srv-1 web',
+      'checkDelete',
     ]);
 
     class Plain extends Resource {
@@ -757,7 +912,7 @@ describe('update', () => {
     await other.run(plain.create);
     other.properties = { a: '2' };
     assert.equal((await other.run(plain.update)).outcome, 'ok');
-    assert.deepEqual(journal.calls, ['create', 'delete', 'create']);
+    assert.deepEqual(journal.calls, ['create', 'create', 'delete']);
   });
 
   test('invalid new properties are reported before anything changes', async () => {

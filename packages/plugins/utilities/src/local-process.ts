@@ -115,6 +115,8 @@ export class LocalProcess extends Resource<LocalProcessProperties> {
   static override properties: PropertiesSchema = schema;
   static override attributes = { pid: 'The process id.', log_file: 'Where its output goes.' };
   static override pollInterval = 0.5;
+  // The new process would find the old one on its port, and its health check would ask the old one.
+  static override deleteBeforeReplace = true;
 
   /** One health check, and an http one with an http(s) URL. */
   static override validate(values: Record<string, Json>): Problem[] {
