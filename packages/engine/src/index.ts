@@ -22,6 +22,11 @@ export {
   type ModuleDispatcherOptions,
   PluginLoadError,
 } from './runtime/module-dispatcher.js';
+export {
+  type BuiltContext,
+  type OperationContextSource,
+  operationContext,
+} from './runtime/operation-context.js';
 export { ResourceError, Resources } from './runtime/resources.js';
 export { WorkerDispatcher, type WorkerOptions } from './runtime/worker-dispatcher.js';
 export { SecretKeyError } from './secrets/crypto.js';

@@ -1,16 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Resources } from '@weft/engine';
-import type {
-  InstanceContext,
-  Json,
-  NodeContext,
-  OperationContext,
-  PluginInfo,
-  RelationshipContext,
-} from '@weft/sdk';
-import { OperationRetry } from '@weft/sdk';
+import { type OperationContextSource, operationContext } from '@weft/engine';
+import type { Json, NodeContext, OperationContext, PluginInfo, RelationshipContext } from '@weft/sdk';
 
 /** The node and instance at one end of a relationship, for {@link MockContextOptions.relationship}. */
 export interface MockEndOptions {
@@ -78,6 +70,8 @@ export interface MockContextOptions extends MockEndOptions {
     /** The end the operation runs on. Default: `source`. */
     side?: 'source' | 'target';
   };
+  /** ctx.host: the instance this one is contained in (node name default `host_node`). Default: none. */
+  host?: MockEndOptions;
 }
 
 /** One `ctx.logger` call. */
@@ -113,11 +107,10 @@ export type MockOperationContext = OperationContext & { mock: MockRecord };
 
 const ROOT = 'cloudify.nodes.Root';
 
-function end(
-  options: MockEndOptions,
-  fallbackName: string,
-  onUpdate: (instance: InstanceContext) => void,
-): { node: NodeContext; instance: InstanceContext } {
+/** One end's node and instance, from the options and their defaults. */
+type Side = NonNullable<OperationContextSource['host']>;
+
+function end(options: MockEndOptions, fallbackName: string): Side {
   const name = options.nodeName ?? options.nodeId ?? fallbackName;
   const type = options.nodeType ?? ROOT;
   const node: NodeContext = {
@@ -127,7 +120,7 @@ function end(
     typeHierarchy: options.typeHierarchy ? [...options.typeHierarchy] : type === ROOT ? [ROOT] : [ROOT, type],
     properties: structuredClone(options.properties ?? {}),
   };
-  const instance: InstanceContext = {
+  const instance: Side['instance'] = {
     id: options.instanceId ?? `${name}_1`,
     node: name,
     index: options.index ?? 1,
@@ -135,11 +128,7 @@ function end(
     hostId: options.hostId ?? null,
     containedIn: options.containedIn ?? null,
     relationships: structuredClone(options.relationships ?? []),
-    runtimeProperties: structuredClone(options.runtimeProperties ?? {}),
-    update: async (changes) => {
-      if (changes) Object.assign(instance.runtimeProperties, changes);
-      onUpdate(instance);
-    },
+    runtimeProperties: options.runtimeProperties ?? {},
   };
   if (options.hostIp !== undefined) instance.hostIp = options.hostIp;
   return { node, instance };
@@ -163,11 +152,33 @@ const CONTEXT_ONLY = [
   'maxRetries',
   'signal',
   'relationship',
+  'host',
 ];
+
+/** The operation's own end and, for a relationship operation, both ends. */
+function ends(options: MockContextOptions): {
+  self: Side;
+  relationship?: OperationContextSource['relationship'];
+} {
+  const own = without(options, CONTEXT_ONLY) as MockEndOptions;
+  const relationship = options.relationship;
+  if (!relationship) return { self: end(own, 'test_node') };
+  const side = relationship.side ?? 'source';
+  const source = end(
+    side === 'source' ? { ...own, ...without(relationship.source ?? {}, []) } : (relationship.source ?? {}),
+    'source_node',
+  );
+  const target = end(
+    side === 'target' ? { ...own, ...without(relationship.target ?? {}, []) } : (relationship.target ?? {}),
+    'target_node',
+  );
+  return { self: side === 'source' ? source : target, relationship: { side, source, target } };
+}
 
 /**
  * A complete OperationContext for calling an operation function directly in a unit test, with
- * no engine, store or deployment. It records logs, `update()` calls and `retry()` in `ctx.mock`:
+ * no engine, store or deployment: the engine's own ctx (operationContext), built from the
+ * options. It records logs, `update()` calls and `retry()` in `ctx.mock`:
  *
  * ```ts
  * const ctx = mockContext({ nodeName: 'web', properties: { port: 8080 } });
@@ -181,36 +192,42 @@ const CONTEXT_ONLY = [
 export function mockContext(options: MockContextOptions = {}): MockOperationContext {
   const logs: MockLog[] = [];
   const updates: MockUpdate[] = [];
-  const onUpdate = (instance: InstanceContext) => {
-    updates.push({ instanceId: instance.id, runtimeProperties: structuredClone(instance.runtimeProperties) });
-  };
   const controller = new AbortController();
-  const relationship = options.relationship;
-  const own = without(options, CONTEXT_ONLY) as MockEndOptions;
-  let self: { node: NodeContext; instance: InstanceContext };
-  let source: { node: NodeContext; instance: InstanceContext } | undefined;
-  let target: { node: NodeContext; instance: InstanceContext } | undefined;
-  if (relationship) {
-    const side = relationship.side ?? 'source';
-    source = end(
-      side === 'source' ? { ...own, ...without(relationship.source ?? {}, []) } : (relationship.source ?? {}),
-      'source_node',
-      onUpdate,
-    );
-    target = end(
-      side === 'target' ? { ...own, ...without(relationship.target ?? {}, []) } : (relationship.target ?? {}),
-      'target_node',
-      onUpdate,
-    );
-    self = side === 'source' ? source : target;
-  } else {
-    self = end(own, 'test_node', onUpdate);
-  }
-  const log =
-    (level: MockLog['level']) =>
-    (message: string): void => {
+  const { self, relationship } = ends(options);
+  const source: OperationContextSource = {
+    deploymentId: options.deploymentId ?? 'test_deployment',
+    blueprintId: options.blueprintId ?? 'test_blueprint',
+    blueprintDir: options.blueprintDir ?? process.cwd(),
+    plugin: {
+      name: 'plugin',
+      ...options.plugin,
+      workdir: options.plugin?.workdir ?? mkdtempSync(join(tmpdir(), 'weft-mock-workdir-')),
+    },
+    executionId: options.executionId ?? 'test_execution',
+    workflow: options.workflow ?? 'install',
+    operation:
+      options.operation ??
+      (relationship
+        ? 'cloudify.interfaces.relationship_lifecycle.establish'
+        : 'cloudify.interfaces.lifecycle.create'),
+    retryNumber: options.retryNumber ?? 0,
+    maxRetries: options.maxRetries ?? 5,
+    signal: options.signal ?? controller.signal,
+    node: self.node,
+    instance: self.instance,
+    update: async (instanceId, runtimeProperties) => {
+      updates.push({ instanceId, runtimeProperties: structuredClone(runtimeProperties) });
+    },
+    log: (level, message) => {
       logs.push({ level, message: String(message) });
-    };
+    },
+    onRetry: (message, afterSeconds) => {
+      mock.retried = { message, afterSeconds };
+    },
+  };
+  if (relationship) source.relationship = relationship;
+  if (options.host) source.host = end(options.host, 'host_node');
+  const { ctx } = operationContext(source);
   const mock: MockRecord = {
     logs,
     updates,
@@ -221,61 +238,5 @@ export function mockContext(options: MockContextOptions = {}): MockOperationCont
     messages: (level) => logs.filter((l) => level === undefined || l.level === level).map((l) => l.message),
     abort: (reason) => controller.abort(reason ?? new Error('cancelled')),
   };
-  const blueprintDir = options.blueprintDir ?? process.cwd();
-  const plugin: PluginInfo = {
-    name: 'plugin',
-    ...options.plugin,
-    workdir: options.plugin?.workdir ?? mkdtempSync(join(tmpdir(), 'weft-mock-workdir-')),
-  };
-  // Templates see the same names as under the engine (`ctx.instance.runtime_properties` too).
-  const resources = new Resources(blueprintDir, () => ({
-    deployment: ctx.deployment,
-    node: ctx.node,
-    instance: {
-      id: ctx.instance.id,
-      runtime_properties: ctx.instance.runtimeProperties,
-      runtimeProperties: ctx.instance.runtimeProperties,
-    },
-    plugin,
-  }));
-  const ctx: MockOperationContext = {
-    plugin,
-    getResource: (path) => resources.get(path),
-    getResourceAndRender: (path, variables) => resources.getAndRender(path, variables),
-    renderTemplate: (text, variables) => resources.render(text, variables),
-    downloadResource: (path, target) => resources.download(path, target),
-    downloadResourceAndRender: (path, target, variables) =>
-      resources.downloadAndRender(path, target, variables),
-    deployment: { id: options.deploymentId ?? 'test_deployment' },
-    execution: { id: options.executionId ?? 'test_execution', workflow: options.workflow ?? 'install' },
-    blueprint: { id: options.blueprintId ?? 'test_blueprint', dir: blueprintDir },
-    node: self.node,
-    instance: self.instance,
-    operation: {
-      name:
-        options.operation ??
-        (relationship
-          ? 'cloudify.interfaces.relationship_lifecycle.establish'
-          : 'cloudify.interfaces.lifecycle.create'),
-      retryNumber: options.retryNumber ?? 0,
-      maxRetries: options.maxRetries ?? 5,
-      retry(message: string, afterSeconds?: number): never {
-        mock.retried = { message, afterSeconds };
-        throw new OperationRetry(message, afterSeconds);
-      },
-    },
-    logger: {
-      debug: log('debug'),
-      info: log('info'),
-      warning: log('warning'),
-      error: log('error'),
-    },
-    signal: options.signal ?? controller.signal,
-    mock,
-  };
-  if (source && target) {
-    ctx.source = source;
-    ctx.target = target;
-  }
-  return ctx;
+  return Object.assign(ctx, { mock });
 }

@@ -236,6 +236,22 @@ describe('mockContext', () => {
     assert.equal(onTarget.operation.name, 'cloudify.interfaces.relationship_lifecycle.postconfigure');
   });
 
+  test('host gives ctx.host, whose instance saves as the others do', async () => {
+    const ctx = mockContext({
+      nodeName: 'app',
+      containedIn: 'vm_1',
+      host: { nodeName: 'vm', nodeType: 'cloudify.nodes.Compute', runtimeProperties: { ip: '10.0.0.9' } },
+    });
+    assert.equal(ctx.host?.node.name, 'vm');
+    assert.deepEqual(ctx.host?.node.typeHierarchy, ['cloudify.nodes.Root', 'cloudify.nodes.Compute']);
+    assert.equal(ctx.host?.instance.id, 'vm_1');
+    await ctx.host?.instance.update({ seen: true });
+    assert.deepEqual(ctx.mock.updates, [
+      { instanceId: 'vm_1', runtimeProperties: { ip: '10.0.0.9', seen: true } },
+    ]);
+    assert.equal(mockContext().host, undefined);
+  });
+
   test('abort fires the signal', () => {
     const ctx = mockContext();
     ctx.mock.abort();
@@ -604,14 +620,19 @@ describe('workflowTest', () => {
 
 test('mockContext serves the blueprint directory as resources, rendered with ctx', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-mock-res-'));
-  writeFileSync(join(dir, 'conf.tpl'), 'port={{ctx.node.properties.port}} id={{ctx.instance.id}} x={{x}}');
+  writeFileSync(
+    join(dir, 'conf.tpl'),
+    'port={{ctx.node.properties.port}} id={{ctx.instance.id}} bp={{ctx.blueprint.id}} x={{x}}',
+  );
   const ctx = mockContext({
     nodeName: 'web',
     properties: { port: 8080 },
     blueprintDir: dir,
     plugin: { name: 'webserver' },
+    blueprintId: 'site',
   });
-  assert.equal(await ctx.getResourceAndRender('conf.tpl', { x: 1 }), 'port=8080 id=web_1 x=1');
+  // The engine's ctx: templates see what they see under the engine (the blueprint too).
+  assert.equal(await ctx.getResourceAndRender('conf.tpl', { x: 1 }), 'port=8080 id=web_1 bp=site x=1');
   assert.equal(ctx.plugin.name, 'webserver');
   assert.ok(existsSync(ctx.plugin.workdir));
   await assert.rejects(ctx.getResource('../outside'), /outside the blueprint's directory/);

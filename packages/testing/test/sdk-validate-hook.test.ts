@@ -12,7 +12,7 @@ import {
   Resource,
   resourceOperations,
   type Token,
-} from '../src/index.js';
+} from '@weft/sdk';
 import { FakeInstance, failed } from './fake-instance.js';
 
 let calls: string[];

@@ -23,7 +23,7 @@ import {
   type Token,
   UpdateReplace,
   validateProperties,
-} from '../src/index.js';
+} from '@weft/sdk';
 import { FakeInstance, failed } from './fake-instance.js';
 
 // ---------------------------------------------------------------------------------------------

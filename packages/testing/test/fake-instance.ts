@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { type Json, type OperationContext, OperationRetry, type ResourceState } from '../src/index.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Json, type OperationContext, OperationRetry, type ResourceState } from '@weft/sdk';
+import { type MockOperationContext, mockContext } from '../src/index.js';
 
-// A tiny stand-in for the engine: one node instance whose runtime properties are kept between
-// runs of its operations, saved on update() and when an operation ends (done, retry or failure).
+// One node instance whose runtime properties are kept between runs of its operations, as the
+// engine keeps them: saved by update() and when an operation ends (done, retry or failure). Each
+// run gets a mockContext, the engine's own ctx.
 
 export type Op = (ctx: OperationContext, inputs: Record<string, Json>) => unknown;
 
@@ -12,6 +16,9 @@ export interface RunResult {
   retry?: { message: string; after: number | undefined };
   logs: string[];
 }
+
+/** Never created: no operation these tests run writes in its work directory. */
+const WORKDIR = join(tmpdir(), 'weft-fake-instance-workdir');
 
 export class FakeInstance {
   saved: Record<string, Json> = {};
@@ -24,49 +31,26 @@ export class FakeInstance {
     readonly type = 'test.nodes.Server',
   ) {}
 
-  context(): OperationContext {
-    const runtimeProperties = structuredClone(this.saved);
-    const log = (level: string) => (m: string) => this.logs.push(`${level}: ${m}`);
-    return {
-      deployment: { id: 'dep' },
-      execution: { id: 'exec', workflow: 'install' },
-      blueprint: { dir: '.' },
-      node: {
-        id: 'server',
-        name: 'server',
-        type: this.type,
-        typeHierarchy: [this.type],
-        properties: this.properties,
-      },
-      instance: {
-        id: 'server_1',
-        node: 'server',
-        index: 1,
-        state: 'creating',
-        hostId: null,
-        containedIn: null,
-        runtimeProperties,
-        update: async () => {
-          this.updates++;
-          this.saved = structuredClone(runtimeProperties);
-        },
-      },
-      operation: {
-        name: 'cloudify.interfaces.lifecycle.create',
-        retryNumber: this.retryNumber,
-        maxRetries: -1,
-        retry(message: string, afterSeconds?: number): never {
-          throw new OperationRetry(message, afterSeconds);
-        },
-      },
-      logger: { debug: log('debug'), info: log('info'), warning: log('warning'), error: log('error') },
-      signal: new AbortController().signal,
-    } as unknown as OperationContext;
+  context(): MockOperationContext {
+    return mockContext({
+      deploymentId: 'dep',
+      executionId: 'exec',
+      blueprintDir: '.',
+      plugin: { workdir: WORKDIR },
+      nodeName: 'server',
+      nodeType: this.type,
+      typeHierarchy: [this.type],
+      properties: this.properties,
+      instanceId: 'server_1',
+      state: 'creating',
+      runtimeProperties: this.saved,
+      retryNumber: this.retryNumber,
+      maxRetries: -1,
+    });
   }
 
-  /** Runs an operation as the engine would; `crash` drops what was not saved by update(). */
+  /** Runs an operation as the engine would; `crash` keeps only what update() saved. */
   async run(op: Op, inputs: Record<string, Json> = {}, crash = false): Promise<RunResult> {
-    const before = this.logs.length;
     const ctx = this.context();
     let result: RunResult;
     try {
@@ -78,9 +62,14 @@ export class FakeInstance {
           ? { outcome: 'retry', retry: { message: error.message, after: error.after }, logs: [] }
           : { outcome: 'failed', error, logs: [] };
     }
+    const { updates, logs } = ctx.mock;
+    this.updates += updates.length;
+    const lastSaved = updates.at(-1)?.runtimeProperties;
     if (!crash) this.saved = structuredClone(ctx.instance.runtimeProperties);
+    else if (lastSaved) this.saved = lastSaved;
     this.retryNumber = result.outcome === 'ok' ? 0 : this.retryNumber + 1;
-    result.logs = this.logs.slice(before);
+    result.logs = logs.map((l) => `${l.level}: ${l.message}`);
+    this.logs.push(...result.logs);
     return result;
   }
 

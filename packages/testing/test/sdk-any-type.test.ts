@@ -20,7 +20,7 @@ import {
   type TemplateDiff,
   type Token,
   validateProperties,
-} from '../src/index.js';
+} from '@weft/sdk';
 import { FakeInstance, failed } from './fake-instance.js';
 
 const problemsOf = (problems: { path: string; message: string }[]) =>

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import {
   Automator,
@@ -7,19 +9,19 @@ import {
   loomOperations,
   NonRecoverableError,
   type OperationContext,
-  OperationRetry,
   Provider,
   RecoverableError,
   type TaskResult,
-} from '../src/index.js';
+} from '@weft/sdk';
+import { type MockOperationContext, mockContext } from '../src/index.js';
 
-// A tiny stand-in for the engine: an instance whose runtime properties persist between
-// operations, optionally with a host whose runtime properties the context exposes.
+// An instance whose runtime properties persist between operations, optionally with a host
+// whose runtime properties the context exposes; each run gets a mockContext.
 
 class FakeInstance {
   saved: Record<string, Json> = {};
+  /** What the operations logged, as `level: message`. */
   logs: string[] = [];
-  updates = 0;
 
   constructor(
     readonly id: string,
@@ -27,59 +29,34 @@ class FakeInstance {
     readonly host?: FakeInstance,
   ) {}
 
-  context(operation: string): OperationContext {
-    const runtimeProperties = structuredClone(this.saved);
-    const log = (level: string) => (m: string) => this.logs.push(`${level}: ${m}`);
-    const ctx = {
-      deployment: { id: 'dep' },
-      execution: { id: 'exec', workflow: 'install' },
-      blueprint: { dir: '.' },
-      node: {
-        id: this.id,
-        name: this.id,
-        type: 'loom.Node',
-        typeHierarchy: ['loom.Node'],
-        properties: this.properties,
-      },
-      instance: {
-        id: `${this.id}_1`,
-        node: this.id,
-        index: 1,
-        state: 'started',
-        hostId: this.host ? `${this.host.id}_1` : null,
-        containedIn: this.host ? `${this.host.id}_1` : null,
-        runtimeProperties,
-        update: async () => {
-          this.updates++;
-          this.saved = structuredClone(runtimeProperties);
-        },
-      },
-      operation: {
-        name: `cloudify.interfaces.lifecycle.${operation}`,
-        retryNumber: 0,
-        maxRetries: -1,
-        retry(message: string, afterSeconds?: number): never {
-          throw new OperationRetry(message, afterSeconds);
-        },
-      },
-      logger: { debug: log('debug'), info: log('info'), warning: log('warning'), error: log('error') },
-      signal: new AbortController().signal,
+  context(operation: string): MockOperationContext {
+    const hostId = this.host ? `${this.host.id}_1` : null;
+    return mockContext({
+      deploymentId: 'dep',
+      executionId: 'exec',
+      blueprintDir: '.',
+      plugin: { workdir: join(tmpdir(), 'weft-loom-test-workdir') },
+      nodeName: this.id,
+      nodeType: 'loom.Node',
+      typeHierarchy: ['loom.Node'],
+      properties: this.properties,
+      state: 'started',
+      hostId,
+      containedIn: hostId,
+      runtimeProperties: this.saved,
+      operation: `cloudify.interfaces.lifecycle.${operation}`,
+      maxRetries: -1,
       ...(this.host
         ? {
             host: {
-              node: {
-                id: this.host.id,
-                name: this.host.id,
-                type: 'cloudify.nodes.Compute',
-                typeHierarchy: [],
-                properties: {},
-              },
-              instance: { id: `${this.host.id}_1`, runtimeProperties: structuredClone(this.host.saved) },
+              nodeName: this.host.id,
+              nodeType: 'cloudify.nodes.Compute',
+              typeHierarchy: [],
+              runtimeProperties: this.host.saved,
             },
           }
         : {}),
-    };
-    return ctx as unknown as OperationContext;
+    });
   }
 
   async run(ops: object, operation: string, inputs: Record<string, Json> = {}): Promise<unknown> {
@@ -94,6 +71,7 @@ class FakeInstance {
       return error;
     } finally {
       this.saved = structuredClone(ctx.instance.runtimeProperties);
+      this.logs.push(...ctx.mock.logs.map((l) => `${l.level}: ${l.message}`));
     }
   }
 }
