@@ -1,5 +1,5 @@
 import { type Command, CommanderError } from 'commander';
-import { EXIT, UsageError } from './output.js';
+import { EXIT, exitCodeOf } from './output.js';
 import { createProgram } from './program.js';
 
 // A reader that stops early (`weft events | head`) is not an error.
@@ -23,14 +23,12 @@ try {
   if (error instanceof CommanderError) {
     // --help and --version end here too, with exit code 0.
     process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
-  } else if (error instanceof UsageError) {
-    process.stderr.write(`error: ${error.message}\n`);
-    process.exitCode = EXIT.badInput;
   } else {
-    const debug = process.argv.includes('--debug');
+    process.exitCode = exitCodeOf(error);
     process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
-    if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
-    else process.stderr.write('(run again with --debug for details)\n');
-    process.exitCode = EXIT.failed;
+    // A usage error says all there is to say; a failure may be worth its stack.
+    if (process.argv.includes('--debug') && error instanceof Error && error.stack)
+      process.stderr.write(`${error.stack}\n`);
+    else if (process.exitCode === EXIT.failed) process.stderr.write('(run again with --debug for details)\n');
   }
 }

@@ -1,14 +1,22 @@
 import { type Diagnostics, formatProblem } from '@weft/engine/diagnostics';
+import { WeftError } from '@weft/sdk/errors';
 
 /** Exit codes, as documented in the README. */
 export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
 
 /** A problem with what the user gave us: printed as one line, exit code 2. */
-export class UsageError extends Error {
+export class UsageError extends WeftError {
+  static override readonly code = 'usage';
+  static override readonly kind = 'usage';
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
   }
+}
+
+/** The exit code of a command that an error ended: the user's to fix (usage) is 2, else 1. */
+export function exitCodeOf(error: unknown): number {
+  return error instanceof WeftError && error.kind === 'usage' ? EXIT.badInput : EXIT.failed;
 }
 
 export function printProblems(problems: Diagnostics, json: boolean): void {

@@ -1,4 +1,4 @@
-export type { WorkflowContext } from '@weft/sdk';
+export { type ErrorKind, WeftError, type WorkflowContext } from '@weft/sdk';
 export { createDeployment, finishExecution, startExecution } from './deployment/deployments.js';
 export { evaluateOutputs } from './deployment/outputs.js';
 export type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from './executor/dispatcher.js';

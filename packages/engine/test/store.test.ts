@@ -19,6 +19,7 @@ import pg from 'pg';
 import {
   ACTIVE_EXECUTION_STATUSES,
   ActiveExecutionError,
+  AlreadyExistsError,
   type Batch,
   type BlueprintRecord,
   type DeploymentRecord,
@@ -362,7 +363,11 @@ export function storeSuite(name: string, open: () => Promise<Store>, hooks: Suit
       await assert.rejects(store.createDeployment(orphan, []), NotFoundError);
 
       await store.createDeployment(deployment, [one]);
-      await assert.rejects(store.createDeployment(deployment, []), /already exists/);
+      await assert.rejects(
+        store.createDeployment(deployment, []),
+        (e: unknown) =>
+          e instanceof AlreadyExistsError && e.message === `deployment '${deployment.id}' already exists`,
+      );
     });
 
     test('updateDeploymentModel replaces the model; unknown deployment is NotFoundError', async () => {
@@ -479,7 +484,11 @@ export function storeSuite(name: string, open: () => Promise<Store>, hooks: Suit
       const empty = executionRecord(world.deployment.id, { status: 'terminated' });
       await store.createExecution(empty, []);
       assert.deepEqual(await store.listTasks(empty.id), []);
-      await assert.rejects(store.createExecution(empty, []), /already exists/);
+      await assert.rejects(
+        store.createExecution(empty, []),
+        (e: unknown) =>
+          e instanceof AlreadyExistsError && e.message === `execution '${empty.id}' already exists`,
+      );
       await assert.rejects(store.createExecution(executionRecord(uid('no-deployment')), []), NotFoundError);
       assertNoPollution();
     });

@@ -28,30 +28,61 @@ function toCauses(causes: (unknown | ErrorCause)[] | undefined): ErrorCause[] {
   );
 }
 
+/** Whether an error is the user's to fix (bad input or usage: exit code 2) or a failure (exit code 1). */
+export type ErrorKind = 'usage' | 'failure';
+
 /**
  * Errors are recognised by a brand, not only by prototype: a plugin loaded with its own copy of
  * the SDK (a TypeScript source compiled on load, a bundled plugin) throws errors the engine's
- * copy must still tell apart.
+ * copy must still tell apart. The brand lists the codes of the error's class and its ancestors.
  */
-const BRAND = Symbol.for('weft.sdk.error');
+const BRAND = Symbol.for('weft.error.codes');
 
-function branded(cls: { prototype: object }, name: string): (value: unknown) => boolean {
-  return (value) =>
-    value !== null &&
-    typeof value === 'object' &&
-    ((value as Record<symbol, unknown>)[BRAND] === name ||
-      Function.prototype[Symbol.hasInstance].call(cls, value));
+interface WeftErrorClass {
+  readonly code: string;
+  readonly kind: ErrorKind;
+}
+
+/**
+ * The base of Weft's errors. Each class declares a stable `static code` (shown in JSON output and
+ * used as its brand) and, when the error is the user's to fix, `static kind = 'usage'`; the CLI
+ * derives its exit code from the kind. A subclass without a code of its own shares its parent's.
+ */
+export class WeftError extends Error {
+  static readonly code: string = 'error';
+  static readonly kind: ErrorKind = 'failure';
+  readonly code: string;
+  readonly kind: ErrorKind;
+  readonly [BRAND]: readonly string[];
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'WeftError';
+    const cls = new.target as unknown as WeftErrorClass;
+    this.code = cls.code;
+    this.kind = cls.kind;
+    const codes: string[] = [];
+    for (let c: object | null = new.target; c !== null && c !== Error; c = Object.getPrototypeOf(c))
+      if (Object.hasOwn(c, 'code')) codes.push((c as WeftErrorClass).code);
+    this[BRAND] = codes;
+  }
+
+  /**
+   * `instanceof` on a class with a code of its own also accepts errors of that class from another
+   * copy of the SDK (by brand); a subclass without one keeps the ordinary prototype check.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (!Object.hasOwn(this, 'code') || value === null || typeof value !== 'object') return false;
+    const codes = (value as { [BRAND]?: unknown })[BRAND];
+    return Array.isArray(codes) && codes.includes((this as unknown as WeftErrorClass).code);
+  }
 }
 
 /** A failure worth retrying: the task is run again after `retryAfter` seconds (or the operation's retry interval). */
-export class RecoverableError extends Error {
-  readonly [BRAND] = 'RecoverableError';
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    // Subclasses keep the ordinary check; the class itself also accepts another SDK copy's errors.
-    return this === RecoverableError
-      ? branded(RecoverableError, 'RecoverableError')(value)
-      : Function.prototype[Symbol.hasInstance].call(this, value);
-  }
+export class RecoverableError extends WeftError {
+  // Typed as string: subclasses may declare codes of their own.
+  static override readonly code: string = 'recoverable';
   readonly causes: ErrorCause[];
   readonly retryAfter?: number;
   constructor(message: string, options: OperationErrorOptions & { retryAfter?: number } = {}) {
@@ -63,14 +94,9 @@ export class RecoverableError extends Error {
 }
 
 /** A failure that retrying cannot fix: the task fails at once. */
-export class NonRecoverableError extends Error {
-  readonly [BRAND] = 'NonRecoverableError';
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    // Subclasses keep the ordinary check; the class itself also accepts another SDK copy's errors.
-    return this === NonRecoverableError
-      ? branded(NonRecoverableError, 'NonRecoverableError')(value)
-      : Function.prototype[Symbol.hasInstance].call(this, value);
-  }
+export class NonRecoverableError extends WeftError {
+  // Typed as string: subclasses may declare codes of their own (PropertiesError).
+  static override readonly code: string = 'non_recoverable';
   readonly causes: ErrorCause[];
   constructor(message: string, options: OperationErrorOptions = {}) {
     super(message);
@@ -84,7 +110,8 @@ export class NonRecoverableError extends Error {
  * that instance meanwhile. Nothing was saved; the operation's attempt fails (and is retried while
  * it has retries left) unless it handles this, e.g. with ctx.operation.retry().
  */
-export class ConflictError extends Error {
+export class ConflictError extends WeftError {
+  static override readonly code = 'conflict';
   constructor(message: string) {
     super(message);
     this.name = 'ConflictError';
@@ -92,14 +119,8 @@ export class ConflictError extends Error {
 }
 
 /** Thrown by ctx.operation.retry(): the operation runs again after `after` seconds. */
-export class OperationRetry extends Error {
-  readonly [BRAND] = 'OperationRetry';
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    // Subclasses keep the ordinary check; the class itself also accepts another SDK copy's errors.
-    return this === OperationRetry
-      ? branded(OperationRetry, 'OperationRetry')(value)
-      : Function.prototype[Symbol.hasInstance].call(this, value);
-  }
+export class OperationRetry extends WeftError {
+  static override readonly code = 'operation_retry';
   constructor(
     message: string,
     readonly after?: number,

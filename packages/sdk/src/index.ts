@@ -12,11 +12,13 @@ export {
 export {
   ConflictError,
   type ErrorCause,
+  type ErrorKind,
   errorCause,
   NonRecoverableError,
   type OperationErrorOptions,
   OperationRetry,
   RecoverableError,
+  WeftError,
 } from './errors.js';
 export { consoleToLogger, logStream } from './log-bridge.js';
 export {

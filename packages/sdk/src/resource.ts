@@ -1,5 +1,5 @@
 import type { OperationContext, OperationFunction } from './context.js';
-import { NonRecoverableError } from './errors.js';
+import { NonRecoverableError, WeftError } from './errors.js';
 import type { HeatRecord } from './resource-record.js';
 import { type AttributesSchema, formatProblem, type Problem, type PropertiesSchema } from './schema.js';
 import type { Json } from './workflow.js';
@@ -44,7 +44,8 @@ export const DELETION_POLICY_PROPERTY = 'deletion_policy';
  * Thrown by handleUpdate when a change cannot be applied in place: the resource is replaced
  * instead (see Resource.deleteBeforeReplace for the order). The default handleUpdate throws it.
  */
-export class UpdateReplace extends Error {
+export class UpdateReplace extends WeftError {
+  static override readonly code = 'update_replace';
   constructor(message = 'the resource must be replaced') {
     super(message);
     this.name = 'UpdateReplace';
@@ -53,6 +54,7 @@ export class UpdateReplace extends Error {
 
 /** Properties that fail validation: every problem, each as `path: problem`. */
 export class PropertiesError extends NonRecoverableError {
+  static override readonly code = 'properties_invalid';
   readonly problems: Problem[];
   constructor(subject: string, problems: Problem[]) {
     const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;

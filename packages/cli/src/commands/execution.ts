@@ -1,6 +1,5 @@
 /** What the commands that run executions share: their options, running one to its end, its result. */
 import {
-  ActiveExecutionError,
   type DeploymentModel,
   type EventRecord,
   type ExecutionRecord,
@@ -8,9 +7,7 @@ import {
   evaluateOutputs,
   finishExecution,
   type Json,
-  SecretKeyError,
   startExecution,
-  WorkflowError,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../output.js';
@@ -168,20 +165,11 @@ export function finish(
   process.exitCode = execution.status === 'terminated' ? EXIT.ok : EXIT.failed;
 }
 
-/** Opens the state for a command and closes it after; the engine's refusals become usage errors. */
+/** Opens the state for a command and closes it after. */
 export async function withState<T>(flags: StateOptions, body: (state: State) => Promise<T>): Promise<T> {
   const state = await openState(flags);
   try {
     return await body(state);
-  } catch (error) {
-    if (
-      error instanceof WorkflowError ||
-      error instanceof ActiveExecutionError ||
-      error instanceof SecretKeyError
-    ) {
-      throw new UsageError(error.message);
-    }
-    throw error;
   } finally {
     await state.close();
   }

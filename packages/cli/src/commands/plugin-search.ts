@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join, resolve } from 'node:path';
-import { PluginError, PluginSet } from '@weft/engine/language';
+import { PluginSet } from '@weft/engine/language';
 import { UsageError } from '../output.js';
 
 export interface PluginDirOptions {
@@ -79,12 +79,6 @@ export function pluginResolver(
   stateDirPath?: string,
 ): (name: string, version: string | undefined) => string | undefined {
   pluginSearchDirs(options, stateDirPath); // a bad --plugin-dir is reported even when nothing is imported
-  return (name, version) => {
-    try {
-      return installedPlugins(options, stateDirPath).resolvePlugin(name, version);
-    } catch (error) {
-      if (error instanceof PluginError) throw new UsageError(error.message);
-      throw error;
-    }
-  };
+  // A plugin that cannot be used throws a PluginError: a usage error (exit 2).
+  return (name, version) => installedPlugins(options, stateDirPath).resolvePlugin(name, version);
 }

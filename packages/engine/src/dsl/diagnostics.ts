@@ -1,4 +1,5 @@
 import { relative } from 'node:path';
+import { WeftError } from '@weft/sdk/errors';
 
 /** A file a blueprint value came from; line and column are computed only when a problem is shown. */
 export class SourceFile {
@@ -97,7 +98,9 @@ export function formatProblem(problem: Problem, cwd = process.cwd()): string {
 }
 
 /** Thrown for problems that make going on pointless (unreadable file, bad YAML at the top). */
-export class BlueprintError extends Error {
+export class BlueprintError extends WeftError {
+  static override readonly code = 'blueprint_invalid';
+  static override readonly kind = 'usage';
   constructor(readonly problems: Problem[]) {
     super(problems.map((p) => formatProblem(p)).join('\n'));
     this.name = 'BlueprintError';

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConflictError, type ErrorCause } from '@weft/sdk';
+import { ConflictError, type ErrorCause, WeftError } from '@weft/sdk';
 import { hasRuntimeCall } from '../dsl/functions.js';
 import type { Value, ValueMap } from '../dsl/yaml-source.js';
 import {
@@ -58,7 +58,9 @@ export interface RunOptions {
 export const DEFAULT_TASK_RETRIES = 5;
 export const DEFAULT_TASK_RETRY_INTERVAL = 3;
 
-export class ExecutionStateError extends Error {
+export class ExecutionStateError extends WeftError {
+  static override readonly code = 'execution_state';
+  static override readonly kind = 'usage';
   constructor(message: string) {
     super(message);
     this.name = 'ExecutionStateError';

@@ -1,3 +1,4 @@
+import { WeftError } from '@weft/sdk';
 import { evaluateStatic, functionName, walkPath } from '../dsl/functions.js';
 import { isMapping, type Value, type ValueMap } from '../dsl/yaml-source.js';
 
@@ -14,7 +15,8 @@ export interface RuntimeLookups {
   secret(name: string): Value | undefined;
 }
 
-export class RuntimeValueError extends Error {
+export class RuntimeValueError extends WeftError {
+  static override readonly code = 'runtime_value';
   constructor(message: string) {
     super(message);
     this.name = 'RuntimeValueError';

@@ -1,11 +1,14 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { WeftError } from '@weft/sdk';
 import type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from '../executor/dispatcher.js';
 import { allOperations, type DeploymentModel, type OperationModel } from '../model/deployment-model.js';
 import { InProcessDispatcher, type InProcessOperation } from './in-process.js';
 import { type Loaded, loadModule, lookup } from './plugin-module.js';
 
-export class PluginLoadError extends Error {
+export class PluginLoadError extends WeftError {
+  static override readonly code = 'plugin_load_failed';
+  static override readonly kind = 'usage';
   constructor(message: string) {
     super(message);
     this.name = 'PluginLoadError';

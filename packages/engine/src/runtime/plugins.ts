@@ -21,6 +21,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { WeftError } from '@weft/sdk';
 import { parseBlueprint } from '../dsl/blueprint.js';
 import { Diagnostics, type Loc, type Problem, SourceFile } from '../dsl/diagnostics.js';
 import type { BlueprintReader } from '../dsl/reader.js';
@@ -87,7 +88,9 @@ export interface DiscoveredPlugin {
 }
 
 /** A plugin that was found but cannot be used (bad definition, missing or cyclic dependency). */
-export class PluginError extends Error {
+export class PluginError extends WeftError {
+  static override readonly code = 'plugin_invalid';
+  static override readonly kind = 'usage';
   constructor(message: string) {
     super(message);
     this.name = 'PluginError';

@@ -2,9 +2,11 @@ import { realpathSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { WeftError } from '@weft/sdk';
 import { jinja, templateErrorMessage } from './jinja.js';
 
-export class ResourceError extends Error {
+export class ResourceError extends WeftError {
+  static override readonly code = 'resource';
   constructor(message: string) {
     super(message);
     this.name = 'ResourceError';

@@ -1,10 +1,13 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { WeftError } from '@weft/sdk';
 
 const FORMAT = 1;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
-export class SecretKeyError extends Error {
+export class SecretKeyError extends WeftError {
+  static override readonly code = 'secret_key';
+  static override readonly kind = 'usage';
   constructor(message: string) {
     super(message);
     this.name = 'SecretKeyError';

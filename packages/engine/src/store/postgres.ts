@@ -33,6 +33,7 @@ import {
 import { pendingMigrations, postgresMigrations } from './migrations.js';
 import {
   ActiveExecutionError,
+  AlreadyExistsError,
   type Batch,
   type BlueprintRecord,
   type DeploymentRecord,
@@ -335,7 +336,7 @@ export class PostgresStore implements Store {
       });
     } catch (error) {
       if (violates(error, '23505', 'deployments_pkey')) {
-        throw new Error(`deployment '${deployment.id}' already exists`, { cause: error });
+        throw new AlreadyExistsError('deployment', deployment.id, { cause: error });
       }
       if (violates(error, '23503', 'deployments_blueprint_id_fkey')) {
         throw new NotFoundError('blueprint', deployment.blueprintId);
@@ -496,7 +497,7 @@ export class PostgresStore implements Store {
           throw new ActiveExecutionError(execution.deploymentId, '?', '?');
         }
         if (violates(error, '23505', 'executions_pkey')) {
-          throw new Error(`execution '${execution.id}' already exists`, { cause: error });
+          throw new AlreadyExistsError('execution', execution.id, { cause: error });
         }
         if (violates(error, '23503', 'executions_deployment_id_fkey')) {
           throw new NotFoundError('deployment', execution.deploymentId);

@@ -21,6 +21,7 @@ import {
 import { pendingMigrations, sqliteMigrations } from './migrations.js';
 import {
   ActiveExecutionError,
+  AlreadyExistsError,
   type Batch,
   type BlueprintRecord,
   type DeploymentRecord,
@@ -276,7 +277,7 @@ export class SqliteStore implements Store {
       });
     } catch (error) {
       if (isUniqueViolation(error, 'deployments.id')) {
-        throw new Error(`deployment '${deployment.id}' already exists`, { cause: error });
+        throw new AlreadyExistsError('deployment', deployment.id, { cause: error });
       }
       if (isForeignKeyViolation(error)) {
         // The only foreign keys written here are the blueprint (deployment) and the deployment
@@ -442,7 +443,7 @@ export class SqliteStore implements Store {
     } catch (error) {
       this.rethrowExecutionError(error, execution.deploymentId);
       if (isUniqueViolation(error, 'executions.id')) {
-        throw new Error(`execution '${execution.id}' already exists`, { cause: error });
+        throw new AlreadyExistsError('execution', execution.id, { cause: error });
       }
       if (isForeignKeyViolation(error)) {
         if (!this.stmt('SELECT 1 FROM deployments WHERE id = ?').get(execution.deploymentId)) {

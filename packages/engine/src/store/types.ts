@@ -1,3 +1,4 @@
+import { WeftError } from '@weft/sdk';
 /**
  * The one store interface. SQL lives only in this folder; the executor, workflows and CLI see
  * these records and methods. Both implementations (SQLite, PostgreSQL) pass the same suite.
@@ -131,7 +132,8 @@ export interface Batch {
 }
 
 /** A runtime properties write lost a race: someone else wrote the instance first. */
-export class VersionConflictError extends Error {
+export class VersionConflictError extends WeftError {
+  static override readonly code = 'version_conflict';
   constructor(
     readonly instanceId: string,
     readonly expectedVersion: number,
@@ -145,7 +147,9 @@ export class VersionConflictError extends Error {
 }
 
 /** A deployment already has an execution that has not ended. */
-export class ActiveExecutionError extends Error {
+export class ActiveExecutionError extends WeftError {
+  static override readonly code = 'execution_active';
+  static override readonly kind = 'usage';
   constructor(
     readonly deploymentId: string,
     readonly activeExecutionId: string,
@@ -158,7 +162,19 @@ export class ActiveExecutionError extends Error {
   }
 }
 
-export class NotFoundError extends Error {
+/** A record with that id is already stored (a deployment, an execution). */
+export class AlreadyExistsError extends WeftError {
+  static override readonly code = 'already_exists';
+  static override readonly kind = 'usage';
+  constructor(what: string, id: string, options?: ErrorOptions) {
+    super(`${what} '${id}' already exists`, options);
+    this.name = 'AlreadyExistsError';
+  }
+}
+
+export class NotFoundError extends WeftError {
+  static override readonly code = 'not_found';
+  static override readonly kind = 'usage';
   constructor(what: string, id: string) {
     super(`${what} '${id}' not found`);
     this.name = 'NotFoundError';

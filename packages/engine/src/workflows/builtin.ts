@@ -1,4 +1,5 @@
 import type { Json } from '@weft/sdk';
+import { WeftError } from '@weft/sdk';
 import type { DeploymentModel } from '../model/deployment-model.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
 import type { RelationshipInstance } from '../model/plan.js';
@@ -10,7 +11,9 @@ import {
   uninstallGraph,
 } from './lifecycle.js';
 
-export class WorkflowError extends Error {
+export class WorkflowError extends WeftError {
+  static override readonly code = 'workflow_invalid';
+  static override readonly kind = 'usage';
   constructor(message: string) {
     super(message);
     this.name = 'WorkflowError';
