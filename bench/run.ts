@@ -20,7 +20,7 @@ import {
   wideGraph,
 } from './executor.js';
 import { generateBlueprint } from './generate.js';
-import { type ScriptRun, scriptInstall } from './scripts.js';
+import { pluginInstall, type ScriptRun, scriptInstall } from './scripts.js';
 
 interface Result {
   templates: number;
@@ -92,6 +92,7 @@ if (caseArg > 0) {
     if (kind === 'host') return hostRoundTrip();
     if (kind === 'host-install') return hostInstall(Number(a));
     if (kind === 'scripts') return scriptInstall(Number(a), Number(b));
+    if (kind === 'plugin-install') return pluginInstall(Number(a));
     throw new Error(`unknown case ${kind}`);
   };
   process.stdout.write(JSON.stringify(await out()));
@@ -159,6 +160,11 @@ if (caseArg > 0) {
   const hostRun = inChild<{ ms: number; tasks: number; operations: number }>(['host-install', '10000']);
   console.log(
     `install of 10,000 instances through workers: ${Math.round(hostRun.ms)} ms, ${Math.round((hostRun.tasks / hostRun.ms) * 1000)} tasks/s, ${(hostRun.ms / hostRun.operations).toFixed(3)} ms per operation`,
+  );
+
+  const whole = inChild<{ commandMs: number; operations: number }>(['plugin-install', '1000']);
+  console.log(
+    `weft install of 1,000 instances x 5 no-op operations of a JavaScript plugin (source: module), whole process: ${Math.round(whole.commandMs)} ms (${whole.operations} operations; target: under 1500 ms)`,
   );
 
   console.log('');

@@ -21,6 +21,50 @@ ctx logger info "configuring $id"
 ctx instance runtime-properties configured "$id"
 `;
 
+/** A no-op JavaScript plugin (a `source:` module) whose function every lifecycle operation runs. */
+const NOOP_PLUGIN = 'export function op() {}\n';
+
+/**
+ * `weft install` of `instances` instances whose five install operations (precreate, create,
+ * configure, start, poststart) are the no-op plugin's, as a user runs it: the whole process,
+ * start-up and the store included. Returns the command's time (ms).
+ */
+export function pluginInstall(instances: number): { commandMs: number; operations: number } {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-bench-plugin-'));
+  try {
+    writeFileSync(join(dir, 'plugin.mjs'), NOOP_PLUGIN);
+    writeFileSync(
+      join(dir, 'blueprint.yaml'),
+      `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+plugins:
+  noop: {executor: central_deployment_agent, install: false, source: plugin.mjs}
+node_types:
+  bench.Node:
+    derived_from: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        {precreate: noop.op, create: noop.op, configure: noop.op, start: noop.op, poststart: noop.op}
+node_templates:
+  node:
+    type: bench.Node
+    capabilities: {scalable: {properties: {default_instances: ${instances}}}}
+`,
+    );
+    const started = performance.now();
+    const install = spawnSync(
+      process.execPath,
+      [weftBin, 'install', join(dir, 'blueprint.yaml'), '--state-dir', join(dir, 'state')],
+      { encoding: 'utf8', env: { ...process.env, CI: 'true' }, maxBuffer: 64 * 1024 * 1024 },
+    );
+    const commandMs = performance.now() - started;
+    if (install.status !== 0) throw new Error(install.stderr || install.stdout);
+    return { commandMs, operations: instances * 5 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export interface ScriptRun {
   nodes: number;
   concurrency: number;

@@ -1,5 +1,13 @@
-/** Helpers both store backends share: JSON and byte encoding, batch normalisation. */
-import type { Batch, Json } from './types.js';
+/** Helpers both store backends share: JSON and byte encoding, batch normalisation, row mapping. */
+import type {
+  Batch,
+  DeploymentRecord,
+  EventRecord,
+  ExecutionRecord,
+  Json,
+  NodeInstanceRecord,
+  TaskRecord,
+} from './types.js';
 
 /**
  * JSON text for a JSON column. U+0000 is replaced by U+FFFD: PostgreSQL cannot store it in jsonb
@@ -71,4 +79,152 @@ export function executionChanges(e: BatchExecution): [column: string, value: str
 
 export function nowIso(): string {
   return new Date().toISOString();
+}
+
+/*
+ * The rows both backends read, by table. `J` is how a JSON column arrives: text from SQLite,
+ * parsed values from PostgreSQL's jsonb. Booleans arrive from SQLite as 0 or 1 and 64-bit
+ * integers from PostgreSQL as strings.
+ */
+
+export interface DeploymentRow<J> {
+  id: string;
+  blueprint_id: string;
+  inputs: J;
+  model: J | null;
+  created_at: string;
+}
+
+export interface InstanceRow<J> {
+  id: string;
+  deployment_id: string;
+  node: string;
+  idx: number;
+  state: string;
+  runtime_properties: J;
+  version: number;
+  contained_in: string | null;
+  host_id: string | null;
+  relationships: J | null;
+  scaling_groups: J | null;
+}
+
+export interface ExecutionRow<J> {
+  id: string;
+  deployment_id: string;
+  workflow: string;
+  parameters: J;
+  status: string;
+  error: J | null;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
+export interface TaskRow<J> {
+  execution_id: string;
+  id: number;
+  kind: string;
+  instance_id: string;
+  node: string;
+  operation: string | null;
+  target_state: string | null;
+  relationship: J | null;
+  depends_on: J;
+  inputs: J | null;
+  ignore_failure: boolean | number;
+  state: string;
+  attempt: number;
+  not_before: number | string | null;
+  error: J | null;
+  result: J | null;
+  updated_at: string;
+}
+
+export interface EventRow<J> {
+  seq: number | string;
+  execution_id: string | null;
+  deployment_id: string | null;
+  node: string | null;
+  instance_id: string | null;
+  operation: string | null;
+  task_id: number | null;
+  type: string;
+  level: string;
+  message: string;
+  data: J | null;
+  emitted_at: string;
+}
+
+/**
+ * The records of rows, for a backend whose JSON columns `json` reads (SQL NULL as null). The
+ * functions use no `this`, so they can be passed to `rows.map`.
+ */
+export function rowReaders<J>(json: <T = Json>(value: J | null) => T) {
+  return {
+    deployment: (r: DeploymentRow<J>): DeploymentRecord => ({
+      id: r.id,
+      blueprintId: r.blueprint_id,
+      inputs: json(r.inputs),
+      model: json(r.model),
+      createdAt: r.created_at,
+    }),
+    instance: (r: InstanceRow<J>): NodeInstanceRecord => ({
+      id: r.id,
+      deploymentId: r.deployment_id,
+      node: r.node,
+      index: r.idx,
+      state: r.state as NodeInstanceRecord['state'],
+      runtimeProperties: json(r.runtime_properties),
+      version: r.version,
+      containedIn: r.contained_in,
+      hostId: r.host_id,
+      relationships: json(r.relationships),
+      scalingGroups: json(r.scaling_groups),
+    }),
+    execution: (r: ExecutionRow<J>): ExecutionRecord => ({
+      id: r.id,
+      deploymentId: r.deployment_id,
+      workflow: r.workflow,
+      parameters: json(r.parameters),
+      status: r.status as ExecutionRecord['status'],
+      error: json(r.error),
+      createdAt: r.created_at,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
+    }),
+    task: (r: TaskRow<J>): TaskRecord => ({
+      executionId: r.execution_id,
+      id: r.id,
+      kind: r.kind as TaskRecord['kind'],
+      instanceId: r.instance_id,
+      node: r.node,
+      operation: r.operation,
+      targetState: r.target_state,
+      relationship: json(r.relationship),
+      dependsOn: json(r.depends_on),
+      inputs: json(r.inputs),
+      ignoreFailure: Boolean(r.ignore_failure),
+      state: r.state as TaskRecord['state'],
+      attempt: r.attempt,
+      notBefore: r.not_before === null ? null : Number(r.not_before),
+      error: json(r.error),
+      result: json(r.result),
+      updatedAt: r.updated_at,
+    }),
+    event: (r: EventRow<J>): EventRecord => ({
+      seq: Number(r.seq),
+      executionId: r.execution_id,
+      deploymentId: r.deployment_id,
+      node: r.node,
+      instanceId: r.instance_id,
+      operation: r.operation,
+      taskId: r.task_id,
+      type: r.type,
+      level: r.level as EventRecord['level'],
+      message: r.message,
+      data: json(r.data),
+      timestamp: r.emitted_at,
+    }),
+  };
 }

@@ -21,10 +21,16 @@ function isDatabaseError(error: unknown): error is Error & { code: string; const
 
 import {
   cleanText,
+  type DeploymentRow,
+  type EventRow,
+  type ExecutionRow,
   executionChanges,
+  type InstanceRow,
   jsonText,
   lastByKey,
   nowIso,
+  rowReaders,
+  type TaskRow,
   taskKey,
   taskName,
   toBuffer,
@@ -57,6 +63,9 @@ export interface PostgresStoreOptions {
   schema?: string;
 }
 
+/** pg returns jsonb columns parsed (SQL NULL as null). */
+const read = rowReaders<Json>(<T>(value: Json | null) => (value ?? null) as T);
+
 /** Advisory lock keys (first half; the second is a hash of the schema so schemas do not contend). */
 const LOCK_MIGRATE = 0x57460001;
 const LOCK_EVENTS = 0x57460002;
@@ -72,76 +81,6 @@ const ACTIVE_STATUS_SQL = `status IN ('pending', 'started', 'cancelling', 'force
 /** Opens a pool on `url` (postgres://...). Call migrate() before the first use of a new database. */
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   return PostgresStore.open(url, options);
-}
-
-interface DeploymentRow {
-  id: string;
-  blueprint_id: string;
-  inputs: Record<string, Json>;
-  model: Json;
-  created_at: string;
-}
-
-interface InstanceRow {
-  id: string;
-  deployment_id: string;
-  node: string;
-  idx: number;
-  state: string;
-  runtime_properties: Record<string, Json>;
-  version: number;
-  contained_in: string | null;
-  host_id: string | null;
-  relationships: Json;
-  scaling_groups: Json;
-}
-
-interface ExecutionRow {
-  id: string;
-  deployment_id: string;
-  workflow: string;
-  parameters: Record<string, Json>;
-  status: string;
-  error: Json;
-  created_at: string;
-  started_at: string | null;
-  ended_at: string | null;
-}
-
-interface TaskRow {
-  execution_id: string;
-  id: number;
-  kind: string;
-  instance_id: string;
-  node: string;
-  operation: string | null;
-  target_state: string | null;
-  relationship: Json;
-  depends_on: number[];
-  inputs: Json;
-  ignore_failure: boolean;
-  state: string;
-  attempt: number;
-  /** BIGINT comes back as a string. */
-  not_before: string | null;
-  error: Json;
-  result: Json;
-  updated_at: string;
-}
-
-interface EventRow {
-  seq: string;
-  execution_id: string | null;
-  deployment_id: string | null;
-  node: string | null;
-  instance_id: string | null;
-  operation: string | null;
-  task_id: number | null;
-  type: string;
-  level: string;
-  message: string;
-  data: Json;
-  emitted_at: string;
 }
 
 function violates(error: unknown, code: '23505' | '23503', constraint: string): boolean {
@@ -350,14 +289,18 @@ export class PostgresStore implements Store {
   }
 
   async getDeployment(id: string): Promise<DeploymentRecord | undefined> {
-    const result = await this.pool.query<DeploymentRow>('SELECT * FROM deployments WHERE id = $1', [id]);
+    const result = await this.pool.query<DeploymentRow<Json>>('SELECT * FROM deployments WHERE id = $1', [
+      id,
+    ]);
     const row = result.rows[0];
-    return row && deploymentFromRow(row);
+    return row && read.deployment(row);
   }
 
   async listDeployments(): Promise<DeploymentRecord[]> {
-    const result = await this.pool.query<DeploymentRow>('SELECT * FROM deployments ORDER BY created_at, id');
-    return result.rows.map(deploymentFromRow);
+    const result = await this.pool.query<DeploymentRow<Json>>(
+      'SELECT * FROM deployments ORDER BY created_at, id',
+    );
+    return result.rows.map(read.deployment);
   }
 
   async updateDeploymentModel(id: string, model: Json): Promise<void> {
@@ -376,17 +319,19 @@ export class PostgresStore implements Store {
   // Instances
 
   async listInstances(deploymentId: string): Promise<NodeInstanceRecord[]> {
-    const result = await this.pool.query<InstanceRow>(
+    const result = await this.pool.query<InstanceRow<Json>>(
       'SELECT * FROM node_instances WHERE deployment_id = $1 ORDER BY node, idx, id',
       [deploymentId],
     );
-    return result.rows.map(instanceFromRow);
+    return result.rows.map(read.instance);
   }
 
   async getInstance(id: string): Promise<NodeInstanceRecord | undefined> {
-    const result = await this.pool.query<InstanceRow>('SELECT * FROM node_instances WHERE id = $1', [id]);
+    const result = await this.pool.query<InstanceRow<Json>>('SELECT * FROM node_instances WHERE id = $1', [
+      id,
+    ]);
     const row = result.rows[0];
-    return row && instanceFromRow(row);
+    return row && read.instance(row);
   }
 
   async addInstances(instances: NodeInstanceRecord[]): Promise<void> {
@@ -520,27 +465,28 @@ export class PostgresStore implements Store {
   }
 
   async getExecution(id: string): Promise<ExecutionRecord | undefined> {
-    const result = await this.pool.query<ExecutionRow>('SELECT * FROM executions WHERE id = $1', [id]);
+    const result = await this.pool.query<ExecutionRow<Json>>('SELECT * FROM executions WHERE id = $1', [id]);
     const row = result.rows[0];
-    return row && executionFromRow(row);
+    return row && read.execution(row);
   }
 
   async listExecutions(deploymentId?: string): Promise<ExecutionRecord[]> {
     const result =
       deploymentId === undefined
-        ? await this.pool.query<ExecutionRow>('SELECT * FROM executions ORDER BY created_at, id')
-        : await this.pool.query<ExecutionRow>(
+        ? await this.pool.query<ExecutionRow<Json>>('SELECT * FROM executions ORDER BY created_at, id')
+        : await this.pool.query<ExecutionRow<Json>>(
             'SELECT * FROM executions WHERE deployment_id = $1 ORDER BY created_at, id',
             [deploymentId],
           );
-    return result.rows.map(executionFromRow);
+    return result.rows.map(read.execution);
   }
 
   async listTasks(executionId: string): Promise<TaskRecord[]> {
-    const result = await this.pool.query<TaskRow>('SELECT * FROM tasks WHERE execution_id = $1 ORDER BY id', [
-      executionId,
-    ]);
-    return result.rows.map(taskFromRow);
+    const result = await this.pool.query<TaskRow<Json>>(
+      'SELECT * FROM tasks WHERE execution_id = $1 ORDER BY id',
+      [executionId],
+    );
+    return result.rows.map(read.task);
   }
 
   async applyBatch(batch: Batch): Promise<void> {
@@ -647,8 +593,8 @@ export class PostgresStore implements Store {
       params.push(Math.max(0, Math.floor(query.limit)));
       sql += ` LIMIT $${params.length}`;
     }
-    const result = await this.pool.query<EventRow>(sql, params);
-    return result.rows.map(eventFromRow);
+    const result = await this.pool.query<EventRow<Json>>(sql, params);
+    return result.rows.map(read.event);
   }
 
   // Secrets
@@ -761,83 +707,4 @@ async function writeRuntimeProperties(client: PoolClient, writes: NonNullable<Ba
     if (actual === undefined) throw new NotFoundError('node instance', first.id);
     throw new VersionConflictError(first.id, first.expectedVersion, actual);
   }
-}
-
-function deploymentFromRow(r: DeploymentRow): DeploymentRecord {
-  return {
-    id: r.id,
-    blueprintId: r.blueprint_id,
-    inputs: r.inputs,
-    model: r.model ?? null,
-    createdAt: r.created_at,
-  };
-}
-
-function instanceFromRow(r: InstanceRow): NodeInstanceRecord {
-  return {
-    id: r.id,
-    deploymentId: r.deployment_id,
-    node: r.node,
-    index: r.idx,
-    state: r.state as NodeInstanceRecord['state'],
-    runtimeProperties: r.runtime_properties,
-    version: r.version,
-    containedIn: r.contained_in,
-    hostId: r.host_id,
-    relationships: r.relationships ?? null,
-    scalingGroups: r.scaling_groups ?? null,
-  };
-}
-
-function executionFromRow(r: ExecutionRow): ExecutionRecord {
-  return {
-    id: r.id,
-    deploymentId: r.deployment_id,
-    workflow: r.workflow,
-    parameters: r.parameters,
-    status: r.status as ExecutionRecord['status'],
-    error: r.error ?? null,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-  };
-}
-
-function taskFromRow(r: TaskRow): TaskRecord {
-  return {
-    executionId: r.execution_id,
-    id: r.id,
-    kind: r.kind as TaskRecord['kind'],
-    instanceId: r.instance_id,
-    node: r.node,
-    operation: r.operation,
-    targetState: r.target_state,
-    relationship: r.relationship ?? null,
-    dependsOn: r.depends_on,
-    inputs: r.inputs ?? null,
-    ignoreFailure: r.ignore_failure,
-    state: r.state as TaskRecord['state'],
-    attempt: r.attempt,
-    notBefore: r.not_before === null ? null : Number(r.not_before),
-    error: r.error ?? null,
-    result: r.result ?? null,
-    updatedAt: r.updated_at,
-  };
-}
-
-function eventFromRow(r: EventRow): EventRecord {
-  return {
-    seq: Number(r.seq),
-    executionId: r.execution_id,
-    deploymentId: r.deployment_id,
-    node: r.node,
-    instanceId: r.instance_id,
-    operation: r.operation,
-    taskId: r.task_id,
-    type: r.type,
-    level: r.level as EventRecord['level'],
-    message: r.message,
-    data: r.data ?? null,
-    timestamp: r.emitted_at,
-  };
 }

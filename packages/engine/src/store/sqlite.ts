@@ -10,10 +10,16 @@
 import Database from 'better-sqlite3';
 import {
   cleanText,
+  type DeploymentRow,
+  type EventRow,
+  type ExecutionRow,
   executionChanges,
+  type InstanceRow,
   jsonText,
   nowIso,
   parseJson,
+  rowReaders,
+  type TaskRow,
   taskName,
   toBuffer,
   toBytes,
@@ -36,6 +42,9 @@ import {
   type TaskRecord,
   VersionConflictError,
 } from './types.js';
+
+/** SQLite returns JSON columns as text. */
+const read = rowReaders<string>(parseJson);
 
 /** How long a connection waits for another process's write lock before failing (ms). */
 export const SQLITE_BUSY_TIMEOUT_MS = 15_000;
@@ -62,75 +71,6 @@ async function switchToWal(db: Database.Database): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause));
     }
   }
-}
-
-interface DeploymentRow {
-  id: string;
-  blueprint_id: string;
-  inputs: string;
-  model: string | null;
-  created_at: string;
-}
-
-interface InstanceRow {
-  id: string;
-  deployment_id: string;
-  node: string;
-  idx: number;
-  state: string;
-  runtime_properties: string;
-  version: number;
-  contained_in: string | null;
-  host_id: string | null;
-  relationships: string | null;
-  scaling_groups: string | null;
-}
-
-interface ExecutionRow {
-  id: string;
-  deployment_id: string;
-  workflow: string;
-  parameters: string;
-  status: string;
-  error: string | null;
-  created_at: string;
-  started_at: string | null;
-  ended_at: string | null;
-}
-
-interface TaskRow {
-  execution_id: string;
-  id: number;
-  kind: string;
-  instance_id: string;
-  node: string;
-  operation: string | null;
-  target_state: string | null;
-  relationship: string | null;
-  depends_on: string;
-  inputs: string | null;
-  ignore_failure: number;
-  state: string;
-  attempt: number;
-  not_before: number | null;
-  error: string | null;
-  result: string | null;
-  updated_at: string;
-}
-
-interface EventRow {
-  seq: number;
-  execution_id: string | null;
-  deployment_id: string | null;
-  node: string | null;
-  instance_id: string | null;
-  operation: string | null;
-  task_id: number | null;
-  type: string;
-  level: string;
-  message: string;
-  data: string | null;
-  emitted_at: string;
 }
 
 interface SecretRow {
@@ -311,13 +251,17 @@ export class SqliteStore implements Store {
   }
 
   async getDeployment(id: string): Promise<DeploymentRecord | undefined> {
-    const row = this.stmt('SELECT * FROM deployments WHERE id = ?').get(id) as DeploymentRow | undefined;
-    return row && deploymentFromRow(row);
+    const row = this.stmt('SELECT * FROM deployments WHERE id = ?').get(id) as
+      | DeploymentRow<string>
+      | undefined;
+    return row && read.deployment(row);
   }
 
   async listDeployments(): Promise<DeploymentRecord[]> {
-    const rows = this.stmt('SELECT * FROM deployments ORDER BY created_at, id').all() as DeploymentRow[];
-    return rows.map(deploymentFromRow);
+    const rows = this.stmt(
+      'SELECT * FROM deployments ORDER BY created_at, id',
+    ).all() as DeploymentRow<string>[];
+    return rows.map(read.deployment);
   }
 
   async updateDeploymentModel(id: string, model: Json): Promise<void> {
@@ -337,13 +281,15 @@ export class SqliteStore implements Store {
   async listInstances(deploymentId: string): Promise<NodeInstanceRecord[]> {
     const rows = this.stmt('SELECT * FROM node_instances WHERE deployment_id = ? ORDER BY node, idx, id').all(
       deploymentId,
-    ) as InstanceRow[];
-    return rows.map(instanceFromRow);
+    ) as InstanceRow<string>[];
+    return rows.map(read.instance);
   }
 
   async getInstance(id: string): Promise<NodeInstanceRecord | undefined> {
-    const row = this.stmt('SELECT * FROM node_instances WHERE id = ?').get(id) as InstanceRow | undefined;
-    return row && instanceFromRow(row);
+    const row = this.stmt('SELECT * FROM node_instances WHERE id = ?').get(id) as
+      | InstanceRow<string>
+      | undefined;
+    return row && read.instance(row);
   }
 
   async addInstances(instances: NodeInstanceRecord[]): Promise<void> {
@@ -468,8 +414,10 @@ export class SqliteStore implements Store {
   }
 
   async getExecution(id: string): Promise<ExecutionRecord | undefined> {
-    const row = this.stmt('SELECT * FROM executions WHERE id = ?').get(id) as ExecutionRow | undefined;
-    return row && executionFromRow(row);
+    const row = this.stmt('SELECT * FROM executions WHERE id = ?').get(id) as
+      | ExecutionRow<string>
+      | undefined;
+    return row && read.execution(row);
   }
 
   async listExecutions(deploymentId?: string): Promise<ExecutionRecord[]> {
@@ -479,15 +427,15 @@ export class SqliteStore implements Store {
         : this.stmt('SELECT * FROM executions WHERE deployment_id = ? ORDER BY created_at, id').all(
             deploymentId,
           )
-    ) as ExecutionRow[];
-    return rows.map(executionFromRow);
+    ) as ExecutionRow<string>[];
+    return rows.map(read.execution);
   }
 
   async listTasks(executionId: string): Promise<TaskRecord[]> {
     const rows = this.stmt('SELECT * FROM tasks WHERE execution_id = ? ORDER BY id').all(
       executionId,
-    ) as TaskRow[];
-    return rows.map(taskFromRow);
+    ) as TaskRow<string>[];
+    return rows.map(read.task);
   }
 
   async applyBatch(batch: Batch): Promise<void> {
@@ -569,7 +517,7 @@ export class SqliteStore implements Store {
       sql += ' LIMIT ?';
       params.push(Math.max(0, Math.floor(query.limit)));
     }
-    return (this.stmt(sql).all(...params) as EventRow[]).map(eventFromRow);
+    return (this.stmt(sql).all(...params) as EventRow<string>[]).map(read.event);
   }
 
   // Secrets
@@ -622,83 +570,4 @@ function eventValues(e: EventRecord): (string | number | null)[] {
     jsonText(e.data),
     e.timestamp,
   ];
-}
-
-function deploymentFromRow(r: DeploymentRow): DeploymentRecord {
-  return {
-    id: r.id,
-    blueprintId: r.blueprint_id,
-    inputs: parseJson(r.inputs),
-    model: parseJson(r.model),
-    createdAt: r.created_at,
-  };
-}
-
-function instanceFromRow(r: InstanceRow): NodeInstanceRecord {
-  return {
-    id: r.id,
-    deploymentId: r.deployment_id,
-    node: r.node,
-    index: r.idx,
-    state: r.state as NodeInstanceRecord['state'],
-    runtimeProperties: parseJson(r.runtime_properties),
-    version: r.version,
-    containedIn: r.contained_in,
-    hostId: r.host_id,
-    relationships: parseJson(r.relationships),
-    scalingGroups: parseJson(r.scaling_groups),
-  };
-}
-
-function executionFromRow(r: ExecutionRow): ExecutionRecord {
-  return {
-    id: r.id,
-    deploymentId: r.deployment_id,
-    workflow: r.workflow,
-    parameters: parseJson(r.parameters),
-    status: r.status as ExecutionRecord['status'],
-    error: parseJson(r.error),
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-  };
-}
-
-function taskFromRow(r: TaskRow): TaskRecord {
-  return {
-    executionId: r.execution_id,
-    id: r.id,
-    kind: r.kind as TaskRecord['kind'],
-    instanceId: r.instance_id,
-    node: r.node,
-    operation: r.operation,
-    targetState: r.target_state,
-    relationship: parseJson(r.relationship),
-    dependsOn: parseJson(r.depends_on),
-    inputs: parseJson(r.inputs),
-    ignoreFailure: r.ignore_failure !== 0,
-    state: r.state as TaskRecord['state'],
-    attempt: r.attempt,
-    notBefore: r.not_before,
-    error: parseJson(r.error),
-    result: parseJson(r.result),
-    updatedAt: r.updated_at,
-  };
-}
-
-function eventFromRow(r: EventRow): EventRecord {
-  return {
-    seq: r.seq,
-    executionId: r.execution_id,
-    deploymentId: r.deployment_id,
-    node: r.node,
-    instanceId: r.instance_id,
-    operation: r.operation,
-    taskId: r.task_id,
-    type: r.type,
-    level: r.level as EventRecord['level'],
-    message: r.message,
-    data: parseJson(r.data),
-    timestamp: r.emitted_at,
-  };
 }
