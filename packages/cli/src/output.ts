@@ -22,11 +22,18 @@ export function exitCodeOf(error: unknown): number {
 export function printProblems(problems: Diagnostics, json: boolean): void {
   const sorted = problems.sorted();
   if (json) {
-    process.stdout.write(`${JSON.stringify({ valid: false, problems: sorted }, null, 2)}\n`);
+    const document = { valid: false, problems: sorted, warnings: problems.warnings };
+    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
     return;
   }
+  printWarnings(problems);
   for (const problem of sorted) process.stderr.write(`${formatProblem(problem)}\n`);
   process.stderr.write(`${sorted.length} problem${sorted.length === 1 ? '' : 's'} found\n`);
+}
+
+/** Warnings (what does not make a blueprint invalid) on stderr, one line each. */
+export function printWarnings(problems: Diagnostics): void {
+  for (const warning of problems.warnings) process.stderr.write(`warning: ${formatProblem(warning)}\n`);
 }
 
 /**

@@ -329,10 +329,41 @@ describe('plugin functions', () => {
     ]);
     writeFileSync(join(dir, 'bp.yaml'), blueprint('missing.mjs'));
     validate = weft(['validate', 'bp.yaml'], { cwd: dir });
-    assert.equal(validate.code, 2);
+    assert.equal(validate.code, 2, 'the other problems still count');
     assert.match(
       validate.stderr,
-      /^bp\.yaml:4:51 plugins\.p\.source: the plugin's module .*missing\.mjs does not exist$/m,
+      /^warning: bp\.yaml:4:51 plugins\.p\.source: plugin 'p' is not here \(its module .*missing\.mjs does not exist\)/m,
     );
+  });
+
+  test('validate and plan accept a blueprint whose plugins are not here, with a warning naming them; install refuses it', () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'bp.yaml'),
+      'tosca_definitions_version: cloudify_dsl_1_4\nimports: [cloudify/types/types.yaml]\nplugins:\n  p: {executor: central_deployment_agent, source: missing.mjs}\n  q: {executor: central_deployment_agent, package_name: q-plugin}\nnode_templates:\n  a:\n    type: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle: {create: p.create, start: q.start}\n',
+    );
+    const state = ['--state-dir', join(dir, 'state')];
+    for (const command of ['validate', 'plan']) {
+      const result = weft([command, 'bp.yaml', ...state], { cwd: dir });
+      assert.equal(result.code, 0, `${command}: ${result.stderr}`);
+      const warnings = result.stderr.trim().split('\n');
+      assert.equal(warnings.length, 2, result.stderr);
+      assert.match(
+        warnings[0]!,
+        /^warning: bp\.yaml:4:51 plugins\.p\.source: plugin 'p' is not here \(its module .*missing\.mjs does not exist\): .*install and exec refuse/,
+      );
+      assert.match(
+        warnings[1]!,
+        /^warning: bp\.yaml:5:6 plugins\.q: plugin 'q' is not installed here \(weft plugins install\)/,
+      );
+    }
+    const json = JSON.parse(weft(['validate', 'bp.yaml', '--json', ...state], { cwd: dir }).stdout);
+    assert.deepEqual(
+      json.warnings.map((w: { path: string }) => w.path),
+      ['plugins.p.source', 'plugins.q'],
+    );
+    const install = weft(['install', 'bp.yaml', ...state], { cwd: dir });
+    assert.equal(install.code, 2);
+    assert.match(install.stderr, /plugins\.p\.source: the plugin's module .*missing\.mjs does not exist/);
   });
 });

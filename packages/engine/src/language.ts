@@ -32,7 +32,7 @@ export {
   type RelationshipInstance,
 } from './model/plan.js';
 export { installSteps, type PlanJson, type PlanStepJson, planToJson } from './plan-report.js';
-export { checkPluginFunctions } from './runtime/check-functions.js';
+export { checkPluginFunctions, type MissingPlugins } from './runtime/check-functions.js';
 export {
   compareVersions,
   type DiscoveredPlugin,

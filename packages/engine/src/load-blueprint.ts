@@ -34,6 +34,7 @@ export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
     deploymentId: options.deploymentId,
     inputs: options.inputs ?? {},
   });
+  planned.problems.warnings.unshift(...parsed.problems.warnings);
   const result: LoadResult = { problems: planned.problems, blueprint: parsed.blueprint };
   if (planned.plan) result.plan = planned.plan;
   return result;

@@ -6,6 +6,7 @@ import {
   fileSystemReader,
   type LoadResult,
   loadBlueprint,
+  type MissingPlugins,
 } from '@weft/engine/language';
 import { readInputs } from '../inputs.js';
 import { UsageError } from '../output.js';
@@ -46,9 +47,14 @@ export function loadFromArgs(
 /**
  * Adds a problem for every plugin operation whose function the plugin's module does not export
  * (modules are found from a local `source`, or among installed plugins), also when the blueprint
- * has other problems, so that one run reports them all.
+ * has other problems, so that one run reports them all. A plugin that is not here is a warning
+ * where the blueprint is only checked (`missingPlugins: 'warn'`), a problem where it is about to run.
  */
-export async function checkOperationFunctions(result: LoadResult, options: PluginDirOptions): Promise<void> {
+export async function checkOperationFunctions(
+  result: LoadResult,
+  options: PluginDirOptions,
+  missingPlugins: MissingPlugins = 'error',
+): Promise<void> {
   const blueprint = result.blueprint;
   if (!blueprint) return;
   const plugins = [...blueprint.plugins.values()];
@@ -59,5 +65,5 @@ export async function checkOperationFunctions(result: LoadResult, options: Plugi
   const entries = needed
     ? installedPlugins(options).entriesFor({ plugins: declared })
     : new Map<string, string>();
-  await checkPluginFunctions(blueprint, entries, result.problems);
+  await checkPluginFunctions(blueprint, entries, result.problems, missingPlugins);
 }

@@ -1,6 +1,6 @@
 import { type PlanJson, planToJson } from '@weft/engine/language';
 import type { Command } from 'commander';
-import { EXIT, printProblems } from '../output.js';
+import { EXIT, printProblems, printWarnings } from '../output.js';
 import { type BlueprintOptions, checkOperationFunctions, loadFromArgs } from './common.js';
 import { collect } from './options.js';
 
@@ -64,13 +64,14 @@ Examples:
     )
     .action(async (blueprint: string, options: BlueprintOptions & { json?: boolean }) => {
       const result = loadFromArgs(blueprint, options, false);
-      await checkOperationFunctions(result, options);
+      await checkOperationFunctions(result, options, 'warn');
       const { plan, problems } = result;
       if (!plan || !problems.ok) {
         printProblems(problems, options.json === true);
         process.exitCode = EXIT.badInput;
         return;
       }
+      printWarnings(problems);
       const json = planToJson(plan);
       if (options.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
       else printPlan(json);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { EXIT, printProblems } from '../output.js';
+import { EXIT, printProblems, printWarnings } from '../output.js';
 import { type BlueprintOptions, checkOperationFunctions, loadFromArgs } from './common.js';
 import { collect } from './options.js';
 
@@ -26,13 +26,19 @@ Examples:
     )
     .action(async (blueprint: string, options: BlueprintOptions & { json?: boolean }) => {
       const result = loadFromArgs(blueprint, options, true);
-      await checkOperationFunctions(result, options);
+      await checkOperationFunctions(result, options, 'warn');
       const { problems } = result;
       if (!problems.ok) {
         printProblems(problems, options.json === true);
         process.exitCode = EXIT.badInput;
         return;
       }
-      process.stdout.write(options.json ? `${JSON.stringify({ valid: true, problems: [] })}\n` : 'valid\n');
+      if (options.json) {
+        const document = { valid: true, problems: [], warnings: problems.warnings };
+        process.stdout.write(`${JSON.stringify(document)}\n`);
+        return;
+      }
+      printWarnings(problems);
+      process.stdout.write('valid\n');
     });
 }

@@ -141,6 +141,8 @@ export interface PolicyDef {
 
 export interface PluginDef {
   name: string;
+  /** Where the plugin is declared. */
+  at?: Loc;
   executor?: string;
   source?: string;
   /** Where `source` is written. */

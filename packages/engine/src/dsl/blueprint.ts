@@ -15,6 +15,7 @@ import type {
   Schema,
   WorkflowDef,
 } from './blueprint-types.js';
+import { checkDeploymentSettings, checkLabels } from './deployment-settings.js';
 import { Diagnostics, didYouMean, type Loc } from './diagnostics.js';
 import {
   checkFunctions,
@@ -23,6 +24,7 @@ import {
   hasRuntimeCall,
   type ScopeKind,
 } from './functions.js';
+import { checkGroupPolicies, parsePolicyDefinitions } from './group-policies.js';
 import { type Entry, type LoadedBlueprint, loadImports, type SectionName } from './imports.js';
 import {
   applyTemplateInterfaces,
@@ -39,7 +41,7 @@ import {
   parseSchemaEntry,
   type ValueContext,
 } from './values.js';
-import { type DslVersion, FEATURE_SINCE, supports } from './versions.js';
+import { type DslVersion, FEATURE_SINCE, type Feature, supports } from './versions.js';
 import { isMapping, keyLocOf, locOf, type Value, type ValueMap } from './yaml-source.js';
 
 const NODE_TYPE_KEYS = ['derived_from', 'properties', 'interfaces', 'runtime_properties', 'description'];
@@ -82,6 +84,21 @@ const PLUGIN_KEYS = [
   'memory_limit_mb',
   // Weft: the plugin stands in for another: imports asking for any version of it get this one.
   'any_version',
+];
+const EXECUTORS = ['central_deployment_agent', 'host_agent'];
+/** Plugin fields and the DSL version they arrived in. */
+const PLUGIN_GATED: [string, Feature][] = [
+  ['install_arguments', 'plugin_install_arguments'],
+  ...[
+    'package_name',
+    'package_version',
+    'supported_platform',
+    'distribution',
+    'distribution_version',
+    'distribution_release',
+  ].map((key): [string, Feature] => [key, 'plugin_package']),
+  ['properties', 'plugin_properties'],
+  ['properties_description', 'plugin_properties'],
 ];
 const OUTPUT_KEYS = ['description', 'value'];
 const WORKFLOW_KEYS = ['mapping', 'parameters', 'is_cascading', 'availability_rules'];
@@ -202,6 +219,11 @@ class Builder {
     this.parseOutputs('outputs', this.bp.outputs);
     this.parseOutputs('capabilities', this.bp.capabilities);
     this.parseWorkflows();
+    checkDeploymentSettings(this.loaded.deploymentSettings, this.diagnostics, (value, path, container, key) =>
+      this.checkFunctionsIn(value, path, container, key, 'other'),
+    );
+    checkLabels('labels', this.entries('labels'), this.diagnostics);
+    checkLabels('blueprint_labels', this.entries('blueprint_labels'), this.diagnostics);
     this.checkTemplateGraph();
     return this.bp;
   }
@@ -212,6 +234,7 @@ class Builder {
       const def = this.mapping(entry, path, PLUGIN_KEYS, 'plugin');
       if (!def) continue;
       const plugin: PluginDef = { name: entry.name, install: def.install !== false, properties: {} };
+      if (entry.at) plugin.at = entry.at;
       if (typeof def.executor === 'string') plugin.executor = def.executor;
       if (typeof def.source === 'string') {
         plugin.source = def.source;
@@ -222,8 +245,37 @@ class Builder {
       if (def.package_version !== undefined && def.package_version !== null)
         plugin.packageVersion = String(def.package_version);
       if (isMapping(def.properties)) plugin.properties = def.properties;
+      this.checkPluginFields(def, path, plugin, entry.trusted);
       this.bp.plugins.set(entry.name, plugin);
     }
+  }
+
+  /** Cloudify's rules for a plugin declaration: its executor, its version-gated fields, something to install. */
+  checkPluginFields(def: ValueMap, path: string, plugin: PluginDef, trusted: boolean): void {
+    if (def.executor === undefined)
+      this.diagnostics.add(
+        'missing-key',
+        plugin.at,
+        `${path}.executor`,
+        `a plugin needs an executor (${EXECUTORS.join(' or ')})`,
+      );
+    else if (!EXECUTORS.includes(def.executor as string))
+      this.diagnostics.add(
+        'bad-value',
+        locOf(def, 'executor'),
+        `${path}.executor`,
+        `executor must be ${EXECUTORS.join(' or ')}, not ${JSON.stringify(def.executor)}`,
+      );
+    // Weft's own and installed plugins' declarations serve every DSL version.
+    for (const [key, feature] of trusted ? [] : PLUGIN_GATED)
+      if (def[key] !== undefined) this.gate(feature, keyLocOf(def, key), `${path}.${key}`, key);
+    if (plugin.install && def.source == null && def.package_name == null)
+      this.diagnostics.add(
+        'missing-key',
+        plugin.at,
+        path,
+        'a plugin to install (install is not false) needs a source or a package_name',
+      );
   }
 
   /** Resolves single inheritance for a section, reporting unknown parents and cycles. */
@@ -873,12 +925,15 @@ class Builder {
   }
 
   parseGroupsAndPolicies(): void {
+    const policyTypeSchemas = parsePolicyDefinitions(this, 'policy_types');
+    const triggerSchemas = parsePolicyDefinitions(this, 'policy_triggers');
     const nodeNames = new Set(this.bp.nodeTemplates.keys());
     const groupNames = new Set(this.loaded.sections.get('groups')?.keys() ?? []);
     for (const entry of this.entries('groups')) {
       const path = `groups.${entry.name}`;
       const def = this.mapping(entry, path, ['members', 'policies'], 'group');
       if (!def) continue;
+      checkGroupPolicies(def, path, policyTypeSchemas, triggerSchemas, this);
       const members: string[] = [];
       if (!Array.isArray(def.members) || def.members.length === 0) {
         this.diagnostics.add(
@@ -1059,11 +1114,6 @@ class Builder {
   parseOutputs(section: 'outputs' | 'capabilities', into: Map<string, OutputDef>): void {
     for (const entry of this.entries(section)) {
       const path = `${section}.${entry.name}`;
-      if (
-        section === 'capabilities' &&
-        !this.gate('capabilities', entry.keyAt, path, 'blueprint capabilities')
-      )
-        continue;
       const def = this.mapping(entry, path, OUTPUT_KEYS, section === 'outputs' ? 'output' : 'capability');
       if (!def) continue;
       if (!Object.hasOwn(def, 'value')) {

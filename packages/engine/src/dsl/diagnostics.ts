@@ -51,9 +51,26 @@ export interface Problem {
 /** Collects every problem so all of them can be reported at once. */
 export class Diagnostics {
   readonly problems: Problem[] = [];
+  /** What the user should know but that does not make the blueprint invalid (a plugin not installed here). */
+  readonly warnings: Problem[] = [];
   private readonly seen = new Set<string>();
 
   add(code: string, at: Loc | undefined, path: string, message: string, related?: Loc): void {
+    this.record(this.problems, code, at, path, message, related);
+  }
+
+  warn(code: string, at: Loc | undefined, path: string, message: string): void {
+    this.record(this.warnings, code, at, path, message);
+  }
+
+  private record(
+    into: Problem[],
+    code: string,
+    at: Loc | undefined,
+    path: string,
+    message: string,
+    related?: Loc,
+  ): void {
     const problem: Problem = { code, path, message };
     if (related) problem.related = { file: related.file.path, ...related.file.position(related.offset) };
     if (at) {
@@ -63,10 +80,10 @@ export class Diagnostics {
       problem.col = col;
     }
     // The same value can be reached twice (shared YAML anchors, inherited definitions).
-    const key = `${problem.file}:${problem.line}:${problem.col}:${path}:${message}`;
+    const key = `${into === this.warnings ? 'w' : 'p'}:${problem.file}:${problem.line}:${problem.col}:${path}:${message}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
-    this.problems.push(problem);
+    into.push(problem);
   }
 
   get ok(): boolean {

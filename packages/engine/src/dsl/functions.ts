@@ -35,11 +35,6 @@ const RUNTIME = new Set<string>(RUNTIME_FUNCTIONS);
 const GATES: Record<string, Feature> = {
   concat: 'concat',
   merge: 'merge',
-  string_find: 'string_functions',
-  string_replace: 'string_functions',
-  string_split: 'string_functions',
-  string_lower: 'string_functions',
-  string_upper: 'string_functions',
 };
 
 /** The function name when `value` is an intrinsic function call (`{get_input: port}`). */
@@ -170,18 +165,28 @@ export function checkFunctions(
     }
     case 'get_attributes_list':
     case 'get_attributes_dict': {
-      if (!list || list.length < 2 || typeof list[0] !== 'string')
-        report('expected a list [node name, attribute, ...]');
-      else if (!scope.nodes.has(list[0]))
-        report(`node '${list[0]}' does not exist${didYouMean(list[0], scope.nodes)}`, 'unknown-node');
+      if (!list || list.length < 2 || (typeof list[0] !== 'string' && !functionName(list[0])))
+        report('expected a list [SELF|SOURCE|TARGET|node name, attribute, ...]');
+      else if (typeof list[0] === 'string') checkEntity(list[0], scope, report);
       break;
     }
     case 'get_secret':
+      if (!(typeof args === 'string' || functionName(args) || (list && list.length > 1)))
+        report('expected a secret name, a function, or a list [secret name, key or index, ...]');
+      break;
     case 'get_label':
+      if (list) {
+        if (list.length !== 2) report('expected a label key, or a list [label key, value index]');
+        else if (typeof list[0] !== 'string' && !functionName(list[0]))
+          report('the label key must be a string or a function');
+        else if (!(Number.isInteger(list[1]) || (typeof list[1] === 'string' && /^\d+$/.test(list[1]))))
+          report('the value index must be a number');
+      } else if (typeof args !== 'string' && !functionName(args))
+        report('expected a label key, or a list [label key, value index]');
+      break;
     case 'string_lower':
     case 'string_upper':
-      if (!(typeof args === 'string' || functionName(args) || (list && list.length > 0)))
-        report('expected a name or a list');
+      if (typeof args !== 'string' && !functionName(args)) report('expected one string (or a function)');
       break;
     case 'concat':
       if (!list) report('expected a list of values to join');
@@ -194,26 +199,41 @@ export function checkFunctions(
         });
       break;
     case 'get_capability':
-      if (!list || list.length < 2) report('expected a list [deployment id, capability name, ...]');
-      else {
-        const bad = list.findIndex(
-          (item) => typeof item !== 'string' && typeof item !== 'number' && !functionName(item),
+    case 'get_group_capability':
+      if (!list || list.length < 2)
+        report(
+          `expected a list [${fn === 'get_capability' ? 'deployment id' : 'group id'}, capability name, ...]`,
         );
-        if (bad >= 0) report(`item ${bad} must be a string, an integer or a function`);
-      }
+      else checkPathItems(list, report, fn === 'get_group_capability' ? 1 : -1);
+      break;
+    case 'get_environment_capability':
+      if (list) {
+        if (list.length < 2)
+          report('expected a capability name, or a list [capability name, key or index, ...]');
+        else checkPathItems(list, report);
+      } else if (typeof args !== 'string')
+        report('expected a capability name, or a list [capability name, key or index, ...]');
+      break;
+    case 'get_consumers':
+      if (typeof args !== 'string' || !['ids', 'names', 'count'].includes(args))
+        report('expected one of ids, names, count');
       break;
     case 'string_find':
       if (!list || list.length !== 2) report('expected [haystack, needle]');
+      else checkStringArgs(list, ['haystack', 'needle'], report);
       break;
     case 'string_replace':
       if (!list || list.length < 3 || list.length > 4)
         report('expected [haystack, needle, replacement, count?]');
+      else checkStringArgs(list, ['haystack', 'needle', 'replacement', 'count'], report);
       break;
     case 'string_split':
       if (!list || list.length < 2 || list.length > 3) report('expected [string, separator, index?]');
+      else checkStringArgs(list, ['string', 'separator', 'index'], report);
       break;
     case 'get_sys':
-      if (!list || list.length !== 2) report('expected [tenant|deployment, property]');
+      if (!list || list.length < 2) report('expected [tenant|deployment, property]');
+      else checkSys(list[0]!, list[1]!, report);
       break;
     default:
       break;
@@ -222,6 +242,42 @@ export function checkFunctions(
     for (const [index, item] of list.entries())
       checkFunctions(item, `${path}.${fn}[${index}]`, list, index, scope);
   } else checkFunctions(args, `${path}.${fn}`, value, fn, scope);
+}
+
+/** Items of a capability path are names, indexes or functions (`except` may be a list of keys). */
+function checkPathItems(list: Value[], report: (message: string) => void, except = -1): void {
+  const bad = list.findIndex(
+    (item, i) =>
+      !(i === except && Array.isArray(item)) &&
+      typeof item !== 'string' &&
+      typeof item !== 'number' &&
+      !functionName(item),
+  );
+  if (bad >= 0) report(`item ${bad} must be a string, an integer or a function`);
+}
+
+/** The string functions' arguments: text, except the last two named (count, index), integers. */
+function checkStringArgs(list: Value[], names: string[], report: (message: string) => void): void {
+  list.forEach((item, i) => {
+    if (functionName(item)) return;
+    const wantsInteger = names[i] === 'count' || names[i] === 'index';
+    if (wantsInteger ? !Number.isInteger(item) : typeof item !== 'string')
+      report(`${names[i]} must be ${wantsInteger ? 'an integer' : 'a string'}, got ${JSON.stringify(item)}`);
+  });
+}
+
+/** What get_sys can tell: the tenant's name and the deployment's id, name, blueprint and owner. */
+const SYS_PROPERTIES: Record<string, string[]> = {
+  tenant: ['name'],
+  deployment: ['id', 'name', 'blueprint', 'owner'],
+};
+
+function checkSys(entity: Value, property: Value, report: (message: string) => void): void {
+  if (functionName(entity)) return;
+  const known = typeof entity === 'string' ? SYS_PROPERTIES[entity] : undefined;
+  if (!known) report(`unknown entity ${JSON.stringify(entity)}; expected tenant or deployment`);
+  else if (!functionName(property) && (typeof property !== 'string' || !known.includes(property)))
+    report(`${entity} has no property ${JSON.stringify(property)}; expected one of ${known.join(', ')}`);
 }
 
 const SCOPE_WORDS: Record<ScopeKind, string> = {

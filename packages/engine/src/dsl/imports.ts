@@ -2,13 +2,21 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { type Diagnostics, didYouMean, type Loc, SourceFile } from './diagnostics.js';
 import { namespaceDocument } from './namespaces.js';
 import { type BlueprintReader, STDLIB_DIR } from './reader.js';
-import { DSL_VERSIONS, type DslVersion, isDslVersion, supports, versionRank } from './versions.js';
+import {
+  DSL_VERSIONS,
+  type DslVersion,
+  FEATURE_SINCE,
+  isDslVersion,
+  supports,
+  versionRank,
+} from './versions.js';
 import {
   decodeSource,
   isMapping,
   keyLocOf,
   locOf,
   parseYaml,
+  setLoc,
   type Value,
   type ValueMap,
 } from './yaml-source.js';
@@ -72,6 +80,8 @@ export interface Entry {
   file: string;
   keyAt: Loc | undefined;
   at: Loc | undefined;
+  /** From Weft's standard library or an installed plugin, not the blueprint's own files. */
+  trusted: boolean;
 }
 
 export interface LoadedBlueprint {
@@ -252,32 +262,20 @@ export function loadImports(
         );
       }
     }
-    for (const [key, feature] of [
-      ['resource_tags', 'resource_tags'],
-      ['labels', 'capabilities'],
-      ['blueprint_labels', 'capabilities'],
-      ['deployment_settings', 'capabilities'],
-    ] as const) {
-      if (rawDoc[key] !== undefined && !supports(version, feature)) {
+    // Cloudify gates these top-level keys (not labels, blueprint_labels, deployment_settings or capabilities).
+    for (const key of ['description', 'dsl_definitions', 'policies', 'resource_tags'] as const) {
+      if (rawDoc[key] !== undefined && !supports(version, key)) {
         diagnostics.add(
           'version-gated',
           keyLocOf(rawDoc, key),
           key,
-          `${key} needs cloudify_dsl_1_3 or later (this blueprint is ${version})`,
+          `${key} needs ${FEATURE_SINCE[key]} or later (this blueprint is ${version})`,
         );
       }
     }
-    if (rawDoc.dsl_definitions !== undefined && !supports(version, 'dsl_definitions')) {
-      diagnostics.add(
-        'version-gated',
-        keyLocOf(rawDoc, 'dsl_definitions'),
-        'dsl_definitions',
-        `dsl_definitions needs cloudify_dsl_1_2 or later (this blueprint is ${version})`,
-      );
-    }
 
     const doc = pending.prefix ? namespaceDocument(rawDoc, pending.prefix) : rawDoc;
-    mergeSections(loaded, doc, pending.path, isMain, version, diagnostics);
+    mergeSections(loaded, doc, pending, isMain, version, diagnostics);
     queueImports(loaded, rawDoc, pending, reader, diagnostics, seen, queue, baseDir, version);
   }
   return loaded;
@@ -452,7 +450,7 @@ function sameValue(a: Value, b: Value): boolean {
 function mergeSections(
   loaded: LoadedBlueprint,
   doc: ValueMap,
-  file: string,
+  { path: file, trusted }: Pending,
   isMain: boolean,
   version: DslVersion,
   diagnostics: Diagnostics,
@@ -465,7 +463,9 @@ function mergeSections(
       diagnostics.add('type-mismatch', locOf(doc, section), section, 'expected a mapping');
       continue;
     }
+    let entries = loaded.sections.get(section);
     if (
+      entries &&
       !isMain &&
       (MERGED_SINCE_1_3 as readonly string[]).includes(section) &&
       !supports(version, 'imported_templates')
@@ -474,31 +474,75 @@ function mergeSections(
         'version-gated',
         keyLocOf(doc, section),
         section,
-        `an imported file may define ${section} only from cloudify_dsl_1_3 on (this blueprint is ${version})`,
+        `${section} defined in more than one file needs cloudify_dsl_1_3 or later (this blueprint is ${version})`,
       );
       continue;
     }
-    let entries = loaded.sections.get(section);
     if (!entries) {
       entries = new Map();
       loaded.sections.set(section, entries);
     }
     for (const [name, value] of Object.entries(body)) {
-      const entry: Entry = { name, value, file, keyAt: keyLocOf(body, name), at: locOf(body, name) };
+      const entry: Entry = {
+        name,
+        value,
+        file,
+        keyAt: keyLocOf(body, name),
+        at: locOf(body, name),
+        trusted,
+      };
       const existing = entries.get(name);
-      if (existing) {
-        if (!sameValue(existing.value, value)) {
-          diagnostics.add(
-            'duplicate-definition',
-            entry.keyAt,
-            `${section}.${name}`,
-            'defined twice with different content: here and first at',
-            existing.keyAt,
-          );
-        }
+      // Cloudify's own types (named cloudify.*) may be given again; the later definition is used.
+      if (!existing || name.startsWith('cloudify.')) {
+        entries.set(name, entry);
         continue;
       }
-      entries.set(name, entry);
+      if (section === 'node_templates') {
+        const merged = mergeTemplateParts(existing, entry);
+        if (merged) {
+          entries.set(name, merged);
+          continue;
+        }
+      }
+      // Labels, tags and workflows given again keep their first definition (as Cloudify does).
+      if (TOLERATED_AGAIN.includes(section) || sameValue(existing.value, value)) continue;
+      diagnostics.add(
+        'duplicate-definition',
+        entry.keyAt,
+        `${section}.${name}`,
+        'defined twice with different content: here and first at',
+        existing.keyAt,
+      );
     }
   }
+}
+
+/** Sections whose entries may be given again (the first is kept). */
+const TOLERATED_AGAIN: readonly SectionName[] = ['labels', 'blueprint_labels', 'resource_tags', 'workflows'];
+
+/**
+ * A node template given in two files, as Cloudify allows: one part holding only relationships
+ * is completed by a part with the type, or a part gets more relationships from a part holding
+ * only relationships. Anything else is a conflict (undefined).
+ */
+function mergeTemplateParts(first: Entry, second: Entry): Entry | undefined {
+  const a = first.value;
+  const b = second.value;
+  if (!isMapping(a) || !isMapping(b) || !Array.isArray(a.relationships)) return undefined;
+  const onlyRelationships = (m: ValueMap) => Object.keys(m).length === 1 && Array.isArray(m.relationships);
+  const relationships = (base: ValueMap, more: ValueMap): ValueMap => {
+    const merged: ValueMap = {
+      ...base,
+      relationships: [
+        ...(a.relationships as Value[]),
+        ...((more.relationships as Value[] | undefined) ?? []),
+      ],
+    };
+    setLoc(merged, base);
+    return merged;
+  };
+  if (onlyRelationships(a) && (b.type !== undefined || onlyRelationships(b)))
+    return { ...second, value: relationships(b, b) };
+  if (onlyRelationships(b)) return { ...first, value: relationships(a, b) };
+  return undefined;
 }

@@ -36,7 +36,7 @@ const SCHEMA_KEYS: Record<string, Feature | null> = {
   description: null,
   required: 'required',
   constraints: null,
-  display_label: null,
+  display_label: 'display_label',
   hidden: 'hidden',
   item_type: 'item_type',
   display: null,

@@ -24,6 +24,9 @@ export const FEATURE_SINCE = {
   concat: 'cloudify_dsl_1_1',
   operation_max_retries: 'cloudify_dsl_1_1',
   operation_retry_interval: 'cloudify_dsl_1_1',
+  plugin_install_arguments: 'cloudify_dsl_1_1',
+  description: 'cloudify_dsl_1_2',
+  plugin_package: 'cloudify_dsl_1_2',
   dsl_definitions: 'cloudify_dsl_1_2',
   data_types: 'cloudify_dsl_1_2',
   required: 'cloudify_dsl_1_2',
@@ -31,13 +34,14 @@ export const FEATURE_SINCE = {
   merge: 'cloudify_dsl_1_3',
   hidden: 'cloudify_dsl_1_3',
   resource_tags: 'cloudify_dsl_1_3',
-  capabilities: 'cloudify_dsl_1_3',
+  policies: 'cloudify_dsl_1_3',
+  display_label: 'cloudify_dsl_1_3',
   imported_templates: 'cloudify_dsl_1_3',
-  string_functions: 'cloudify_dsl_1_4',
   item_type: 'cloudify_dsl_1_4',
   availability_rules: 'cloudify_dsl_1_4',
   runtime_properties_schema: 'cloudify_dsl_1_5',
   import_properties: 'cloudify_dsl_1_5',
+  plugin_properties: 'cloudify_dsl_1_5',
 } as const satisfies Record<string, DslVersion>;
 
 export type Feature = keyof typeof FEATURE_SINCE;

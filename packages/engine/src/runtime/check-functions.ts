@@ -60,12 +60,21 @@ async function checkFunctions(
   }
 }
 
+/**
+ * What to make of a plugin whose module is not here: `error` where its operations are about to
+ * run (install), `warn` where the blueprint is only checked (validate, plan), as Cloudify's
+ * parser accepts blueprints whose plugins are installed elsewhere.
+ */
+export type MissingPlugins = 'error' | 'warn';
+
 /** A plugin module, loaded once; a module that does not load is a problem (at `at`, when given). */
 function moduleLoader(
   entryOf: (plugin: string) => { entry?: string; at?: Loc; path: string },
   problems: Diagnostics,
+  missingPlugins: MissingPlugins = 'error',
 ): (plugin: string) => Promise<Loaded | undefined> {
   const modules = new Map<string, Loaded | undefined>();
+  const refusal = 'its operations are not checked, and install and exec refuse until it is installed';
   return async (plugin) => {
     if (modules.has(plugin)) return modules.get(plugin);
     const { entry, at, path } = entryOf(plugin);
@@ -75,15 +84,30 @@ function moduleLoader(
         loaded = await loadModule(entry);
       } catch (error) {
         const missing = (error as { code?: string }).code === 'ENOENT';
-        problems.add(
-          'plugin-load',
-          at,
-          path,
-          missing
-            ? `the plugin's module ${entry} does not exist`
-            : `cannot load the plugin's module ${entry}: ${loadErrorText(error as Error)}`,
-        );
+        if (missing && missingPlugins === 'warn')
+          problems.warn(
+            'plugin-not-here',
+            at,
+            path,
+            `plugin '${plugin}' is not here (its module ${entry} does not exist): ${refusal}`,
+          );
+        else
+          problems.add(
+            'plugin-load',
+            at,
+            path,
+            missing
+              ? `the plugin's module ${entry} does not exist`
+              : `cannot load the plugin's module ${entry}: ${loadErrorText(error as Error)}`,
+          );
       }
+    } else if (missingPlugins === 'warn') {
+      problems.warn(
+        'plugin-not-here',
+        at,
+        path,
+        `plugin '${plugin}' is not installed here (weft plugins install): ${refusal}`,
+      );
     }
     modules.set(plugin, loaded);
     return loaded;
@@ -99,23 +123,29 @@ export async function checkPluginFunctions(
   blueprint: Blueprint,
   entries: ReadonlyMap<string, string>,
   problems: Diagnostics,
+  missingPlugins: MissingPlugins = 'error',
 ): Promise<void> {
-  const moduleOf = moduleLoader((plugin) => {
-    const declared = blueprint.plugins.get(plugin);
-    const source = declared?.source;
-    const local =
-      source && !/^[a-z]+:\/\//i.test(source)
-        ? isAbsolute(source)
-          ? source
-          : resolve(blueprint.baseDir, source)
-        : undefined;
-    const entry = local ?? entries.get(plugin);
-    return {
-      ...(entry !== undefined && { entry }),
-      ...(local && declared?.sourceAt && { at: declared.sourceAt }),
-      path: local ? `plugins.${plugin}.source` : `plugins.${plugin}`,
-    };
-  }, problems);
+  const moduleOf = moduleLoader(
+    (plugin) => {
+      const declared = blueprint.plugins.get(plugin);
+      const source = declared?.source;
+      const local =
+        source && !/^[a-z]+:\/\//i.test(source)
+          ? isAbsolute(source)
+            ? source
+            : resolve(blueprint.baseDir, source)
+          : undefined;
+      const entry = local ?? entries.get(plugin);
+      return {
+        ...(entry !== undefined && { entry }),
+        ...(local && declared?.sourceAt && { at: declared.sourceAt }),
+        ...(!local && declared?.at && { at: declared.at }),
+        path: local ? `plugins.${plugin}.source` : `plugins.${plugin}`,
+      };
+    },
+    problems,
+    missingPlugins,
+  );
   const sets: InterfaceSet[] = [];
   for (const template of blueprint.nodeTemplates.values()) {
     sets.push([template.interfaces, `node_templates.${template.name}.interfaces`]);
@@ -132,7 +162,7 @@ export async function checkPluginFunctions(
     await checkResourceProperties(template, moduleOf, problems);
   // Custom workflows name functions of plugins too (default_workflows is Weft's own).
   for (const workflow of blueprint.workflows.values()) {
-    if (!workflow.plugin || !workflow.function) continue;
+    if (!workflow.plugin || !workflow.function || workflow.plugin === 'default_workflows') continue;
     const module = await moduleOf(workflow.plugin);
     if (module)
       checkFunction(
