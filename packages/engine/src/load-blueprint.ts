@@ -9,7 +9,7 @@ export interface LoadOptions {
   reader: BlueprintReader;
   deploymentId: string;
   inputs?: ValueMap;
-  /** Only validate the blueprint; bind inputs only when some were given. */
+  /** Only validate the blueprint (no plan is returned); inputs are bound only when some were given. */
   validateOnly?: boolean;
 }
 
@@ -23,19 +23,22 @@ export interface LoadResult {
   problems: Diagnostics;
 }
 
-/** Parses, validates and (unless only validating without inputs) plans a blueprint. */
+/**
+ * Parses, validates and plans a blueprint. Only validating without inputs still plans, with the
+ * required inputs unbound, so it reports every problem planning would except missing inputs.
+ */
 export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
   const parsed = parseBlueprint(path, options.reader);
   if (!parsed.blueprint) return { problems: parsed.problems };
-  if (!parsed.problems.ok || (options.validateOnly && options.inputs === undefined)) {
-    return { problems: parsed.problems, blueprint: parsed.blueprint };
-  }
+  if (!parsed.problems.ok) return { problems: parsed.problems, blueprint: parsed.blueprint };
+  const checkOnly = options.validateOnly === true && options.inputs === undefined;
   const planned = planDeployment(parsed.blueprint, {
     deploymentId: options.deploymentId,
     inputs: options.inputs ?? {},
+    leaveUnbound: checkOnly,
   });
   planned.problems.warnings.unshift(...parsed.problems.warnings);
   const result: LoadResult = { problems: planned.problems, blueprint: parsed.blueprint };
-  if (planned.plan) result.plan = planned.plan;
+  if (planned.plan && !checkOnly) result.plan = planned.plan;
   return result;
 }

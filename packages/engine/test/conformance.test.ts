@@ -22,6 +22,8 @@ interface Case {
   todo?: string;
   expect: {
     valid?: boolean;
+    /** Some problem, one of them containing this text (the key problem; the others may change). */
+    invalid?: string;
     problems?: string[];
     plan?: unknown;
     counts?: Record<string, number>;
@@ -85,7 +87,8 @@ function runCase(c: Case): void {
       resolvePlugin: (name) => (plugins[name] ? join(dir, plugins[name]) : undefined),
     });
     const wantsPlan =
-      c.inputs !== undefined || Object.keys(c.expect).some((k) => !['valid', 'problems'].includes(k));
+      c.inputs !== undefined ||
+      Object.keys(c.expect).some((k) => !['valid', 'invalid', 'problems'].includes(k));
     const result = loadBlueprint(main, {
       reader,
       deploymentId: c.deployment ?? 'dep',
@@ -93,6 +96,14 @@ function runCase(c: Case): void {
       ...(c.inputs ? { inputs: c.inputs as never } : {}),
     });
     const problems = result.problems.sorted().map((p) => formatProblem(p, dir));
+    if (c.expect.invalid !== undefined) {
+      const key = c.expect.invalid;
+      assert.ok(
+        problems.some((p) => p.includes(key)),
+        `expected a problem containing:\n  ${key}\ngot:\n  ${problems.join('\n  ') || '(none)'}`,
+      );
+      return;
+    }
     if (c.expect.problems) {
       const unmatched = [...problems];
       for (const expected of c.expect.problems) {

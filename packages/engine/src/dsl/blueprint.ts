@@ -28,8 +28,10 @@ import { checkGroupPolicies, parsePolicyDefinitions } from './group-policies.js'
 import { type Entry, type LoadedBlueprint, loadImports, type SectionName } from './imports.js';
 import {
   applyTemplateInterfaces,
+  EXECUTORS,
   overrideInterfaces,
   parseInterfaces,
+  type ResolveContext,
   resolveImplementation,
 } from './operations.js';
 import type { BlueprintReader } from './reader.js';
@@ -85,7 +87,6 @@ const PLUGIN_KEYS = [
   // Weft: the plugin stands in for another: imports asking for any version of it get this one.
   'any_version',
 ];
-const EXECUTORS = ['central_deployment_agent', 'host_agent'];
 /** Plugin fields and the DSL version they arrived in. */
 const PLUGIN_GATED: [string, Feature][] = [
   ['install_arguments', 'plugin_install_arguments'],
@@ -245,21 +246,14 @@ class Builder {
       if (def.package_version !== undefined && def.package_version !== null)
         plugin.packageVersion = String(def.package_version);
       if (isMapping(def.properties)) plugin.properties = def.properties;
-      this.checkPluginFields(def, path, plugin, entry.trusted);
+      this.checkPluginFields(def, path, entry.trusted);
       this.bp.plugins.set(entry.name, plugin);
     }
   }
 
-  /** Cloudify's rules for a plugin declaration: its executor, its version-gated fields, something to install. */
-  checkPluginFields(def: ValueMap, path: string, plugin: PluginDef, trusted: boolean): void {
-    if (def.executor === undefined)
-      this.diagnostics.add(
-        'missing-key',
-        plugin.at,
-        `${path}.executor`,
-        `a plugin needs an executor (${EXECUTORS.join(' or ')})`,
-      );
-    else if (!EXECUTORS.includes(def.executor as string))
+  /** Cloudify's rules for a plugin declaration: a known executor, fields of the blueprint's DSL version. */
+  checkPluginFields(def: ValueMap, path: string, trusted: boolean): void {
+    if (def.executor !== undefined && !EXECUTORS.includes(def.executor as string))
       this.diagnostics.add(
         'bad-value',
         locOf(def, 'executor'),
@@ -267,15 +261,9 @@ class Builder {
         `executor must be ${EXECUTORS.join(' or ')}, not ${JSON.stringify(def.executor)}`,
       );
     // Weft's own and installed plugins' declarations serve every DSL version.
-    for (const [key, feature] of trusted ? [] : PLUGIN_GATED)
+    if (trusted) return;
+    for (const [key, feature] of PLUGIN_GATED)
       if (def[key] !== undefined) this.gate(feature, keyLocOf(def, key), `${path}.${key}`, key);
-    if (plugin.install && def.source == null && def.package_name == null)
-      this.diagnostics.add(
-        'missing-key',
-        plugin.at,
-        path,
-        'a plugin to install (install is not false) needs a source or a package_name',
-      );
   }
 
   /** Resolves single inheritance for a section, reporting unknown parents and cycles. */
@@ -465,6 +453,14 @@ class Builder {
     }
     checkSchema(this.bp.inputs, 'inputs', this.valueContext);
     for (const input of this.bp.inputs.values()) {
+      // Nobody is asked for a hidden input, so a required one must have a default.
+      if (input.hidden && input.required && !input.hasDefault && supports(this.version, 'hidden'))
+        this.diagnostics.add(
+          'missing-default',
+          input.at,
+          `inputs.${input.name}`,
+          'a hidden input that is required needs a default',
+        );
       if (
         input.hasDefault &&
         input.constraints.length > 0 &&
@@ -549,6 +545,7 @@ class Builder {
           `${path}.type`,
           'every node template needs a type',
         );
+        this.checkUntypedTemplate(def, path, entry.name, nodeNames, resolveCtx);
         continue;
       }
       const type = this.bp.nodeTypes.get(def.type);
@@ -559,6 +556,7 @@ class Builder {
           `${path}.type`,
           `unknown type '${def.type}'${didYouMean(def.type, this.bp.nodeTypes.keys())}${this.pluginHint()}`,
         );
+        this.checkUntypedTemplate(def, path, entry.name, nodeNames, resolveCtx);
         continue;
       }
       const rawProps = def.properties ?? {};
@@ -577,6 +575,15 @@ class Builder {
           at: def.properties === undefined ? entry.keyAt : locOf(def, 'properties'),
         });
         this.checkFunctionsIn(rawProps, `${path}.properties`, def, 'properties', 'node-properties');
+        const external = rawProps.use_external_resource;
+        // It decides which required properties may be left out, so it must be known now.
+        if (external !== undefined && typeof external !== 'boolean')
+          this.diagnostics.add(
+            'type-mismatch',
+            locOf(rawProps, 'use_external_resource'),
+            `${path}.properties.use_external_resource`,
+            'expected true or false',
+          );
       }
       const templateIfaces = parseInterfaces(
         def.interfaces,
@@ -622,12 +629,50 @@ class Builder {
     }
   }
 
+  /**
+   * A template whose type is missing or unknown: what can be checked without it still is (its
+   * functions, operations, relationships and instances), so one run reports every problem.
+   */
+  checkUntypedTemplate(
+    def: ValueMap,
+    path: string,
+    self: string,
+    nodeNames: Set<string>,
+    resolveCtx: ResolveContext,
+  ): void {
+    if (isMapping(def.properties))
+      this.checkFunctionsIn(def.properties, `${path}.properties`, def, 'properties', 'node-properties');
+    const interfaces = parseInterfaces(
+      def.interfaces,
+      `${path}.interfaces`,
+      def,
+      'interfaces',
+      'template',
+      this,
+    );
+    for (const [iface, ops] of interfaces) {
+      for (const [name, op] of ops) {
+        // Without an implementation the operation only overrides the (unknown) type's inputs.
+        if (op.implementation) resolveImplementation(op, `${path}.interfaces.${iface}.${name}`, resolveCtx);
+        this.checkFunctionsIn(
+          op.inputs,
+          `${path}.interfaces.${iface}.${name}.inputs`,
+          op,
+          'inputs',
+          'node-operation',
+        );
+      }
+    }
+    this.parseTemplateRelationships(def, path, self, nodeNames, resolveCtx);
+    this.parseInstances(def, path);
+  }
+
   parseTemplateRelationships(
     def: ValueMap,
     path: string,
     self: string,
     nodeNames: Set<string>,
-    resolveCtx: Parameters<typeof resolveImplementation>[2],
+    resolveCtx: ResolveContext,
   ): RelationshipTemplate[] {
     const raw = def.relationships;
     if (raw === undefined || raw === null) return [];
@@ -648,134 +693,16 @@ class Builder {
         this.diagnostics.add('type-mismatch', at, relPath, 'expected a mapping with type and target');
         return;
       }
-      for (const key of Object.keys(item)) {
-        if (!TEMPLATE_REL_KEYS.includes(key)) {
-          this.diagnostics.add(
-            'unknown-key',
-            keyLocOf(item, key),
-            `${relPath}.${key}`,
-            `unknown key in relationship${didYouMean(key, TEMPLATE_REL_KEYS)}`,
-          );
-        }
-      }
-      if (typeof item.type !== 'string') {
-        this.diagnostics.add('missing-type', at, `${relPath}.type`, 'a relationship needs a type');
-        return;
-      }
-      if (typeof item.target !== 'string') {
-        this.diagnostics.add('missing-target', at, `${relPath}.target`, 'a relationship needs a target node');
-        return;
-      }
-      const type = this.bp.relationshipTypes.get(item.type);
-      if (!type) {
-        this.diagnostics.add(
-          'unknown-type',
-          locOf(item, 'type'),
-          `${relPath}.type`,
-          `unknown relationship type '${item.type}'${didYouMean(item.type, this.bp.relationshipTypes.keys())}${this.pluginHint()}`,
-        );
-        return;
-      }
-      if (item.target === self) {
-        this.diagnostics.add(
-          'self-target',
-          locOf(item, 'target'),
-          `${relPath}.target`,
-          `node '${self}' cannot have a relationship to itself`,
-        );
-        return;
-      }
-      if (!nodeNames.has(item.target)) {
-        this.diagnostics.add(
-          'unknown-target',
-          locOf(item, 'target'),
-          `${relPath}.target`,
-          `relationship target '${item.target}' is not a node template${didYouMean(item.target, nodeNames)}`,
-        );
-        return;
-      }
-      const rawProps = item.properties ?? {};
-      let properties: ValueMap = {};
-      if (isMapping(rawProps)) {
-        properties = applySchema(rawProps, type.properties, `${relPath}.properties`, this.valueContext, {
-          what: `relationship type '${type.name}'`,
-          at,
-        });
-        this.checkFunctionsIn(rawProps, `${relPath}.properties`, item, 'properties', 'relationship');
-      } else
-        this.diagnostics.add(
-          'type-mismatch',
-          locOf(item, 'properties'),
-          `${relPath}.properties`,
-          'expected a mapping',
-        );
-      const source = applyTemplateInterfaces(
-        type.sourceInterfaces,
-        parseInterfaces(
-          item.source_interfaces,
-          `${relPath}.source_interfaces`,
-          item,
-          'source_interfaces',
-          'template',
-          this,
-        ),
-        `${relPath}.source_interfaces`,
-        this.diagnostics,
-        type.name,
-      );
-      const target = applyTemplateInterfaces(
-        type.targetInterfaces,
-        parseInterfaces(
-          item.target_interfaces,
-          `${relPath}.target_interfaces`,
-          item,
-          'target_interfaces',
-          'template',
-          this,
-        ),
-        `${relPath}.target_interfaces`,
-        this.diagnostics,
-        type.name,
-      );
-      for (const [side, ifaces] of [
-        ['source_interfaces', source],
-        ['target_interfaces', target],
-      ] as const) {
-        for (const [iface, ops] of ifaces) {
-          for (const [name, op] of ops) {
-            if (this.checkedOperations.has(op)) continue;
-            this.checkedOperations.add(op);
-            resolveImplementation(op, `${relPath}.${side}.${iface}.${name}`, resolveCtx);
-            this.checkFunctionsIn(
-              op.inputs,
-              `${relPath}.${side}.${iface}.${name}.inputs`,
-              op,
-              'inputs',
-              'relationship-operation',
-            );
-          }
-        }
-      }
-      const connection = properties.connection_type;
-      if (
-        connection !== undefined &&
-        !functionName(connection) &&
-        connection !== 'all_to_all' &&
-        connection !== 'all_to_one'
-      ) {
-        this.diagnostics.add(
-          'bad-value',
-          isMapping(rawProps) ? locOf(rawProps, 'connection_type') : at,
-          `${relPath}.properties.connection_type`,
-          `connection_type must be all_to_all or all_to_one, got ${JSON.stringify(connection)}${didYouMean(String(connection), ['all_to_all', 'all_to_one'])}`,
-        );
-      }
+      const type = this.relationshipTypeOf(item, relPath, at, self, nodeNames);
+      if (!type) return;
+      const { properties, connectionType } = this.relationshipProperties(item, type, relPath, at);
+      const { source, target } = this.relationshipInterfaces(item, type, relPath, resolveCtx);
       result.push({
         type: type.name,
-        target: item.target,
+        target: item.target as string,
         hierarchy: type.hierarchy,
         properties,
-        connectionType: connection === 'all_to_one' ? 'all_to_one' : 'all_to_all',
+        connectionType,
         sourceInterfaces: source,
         targetInterfaces: target,
         index,
@@ -783,6 +710,139 @@ class Builder {
       });
     });
     return result;
+  }
+
+  /** A relationship's keys, type and target; its type when they are all right. */
+  relationshipTypeOf(
+    item: ValueMap,
+    relPath: string,
+    at: Loc | undefined,
+    self: string,
+    nodeNames: Set<string>,
+  ): RelationshipType | undefined {
+    for (const key of Object.keys(item)) {
+      if (!TEMPLATE_REL_KEYS.includes(key)) {
+        this.diagnostics.add(
+          'unknown-key',
+          keyLocOf(item, key),
+          `${relPath}.${key}`,
+          `unknown key in relationship${didYouMean(key, TEMPLATE_REL_KEYS)}`,
+        );
+      }
+    }
+    if (typeof item.type !== 'string') {
+      this.diagnostics.add('missing-type', at, `${relPath}.type`, 'a relationship needs a type');
+      return undefined;
+    }
+    if (typeof item.target !== 'string') {
+      this.diagnostics.add('missing-target', at, `${relPath}.target`, 'a relationship needs a target node');
+      return undefined;
+    }
+    const type = this.bp.relationshipTypes.get(item.type);
+    if (!type) {
+      this.diagnostics.add(
+        'unknown-type',
+        locOf(item, 'type'),
+        `${relPath}.type`,
+        `unknown relationship type '${item.type}'${didYouMean(item.type, this.bp.relationshipTypes.keys())}${this.pluginHint()}`,
+      );
+      return undefined;
+    }
+    if (item.target === self) {
+      this.diagnostics.add(
+        'self-target',
+        locOf(item, 'target'),
+        `${relPath}.target`,
+        `node '${self}' cannot have a relationship to itself`,
+      );
+      return undefined;
+    }
+    if (!nodeNames.has(item.target)) {
+      this.diagnostics.add(
+        'unknown-target',
+        locOf(item, 'target'),
+        `${relPath}.target`,
+        `relationship target '${item.target}' is not a node template${didYouMean(item.target, nodeNames)}`,
+      );
+      return undefined;
+    }
+    return type;
+  }
+
+  /** A relationship's properties against its type's schema, and its connection type. */
+  relationshipProperties(
+    item: ValueMap,
+    type: RelationshipType,
+    relPath: string,
+    at: Loc | undefined,
+  ): { properties: ValueMap; connectionType: RelationshipTemplate['connectionType'] } {
+    const rawProps = item.properties ?? {};
+    let properties: ValueMap = {};
+    if (isMapping(rawProps)) {
+      properties = applySchema(rawProps, type.properties, `${relPath}.properties`, this.valueContext, {
+        what: `relationship type '${type.name}'`,
+        at,
+      });
+      this.checkFunctionsIn(rawProps, `${relPath}.properties`, item, 'properties', 'relationship');
+    } else
+      this.diagnostics.add(
+        'type-mismatch',
+        locOf(item, 'properties'),
+        `${relPath}.properties`,
+        'expected a mapping',
+      );
+    const connection = properties.connection_type;
+    if (
+      connection !== undefined &&
+      !functionName(connection) &&
+      connection !== 'all_to_all' &&
+      connection !== 'all_to_one'
+    ) {
+      this.diagnostics.add(
+        'bad-value',
+        isMapping(rawProps) ? locOf(rawProps, 'connection_type') : at,
+        `${relPath}.properties.connection_type`,
+        `connection_type must be all_to_all or all_to_one, got ${JSON.stringify(connection)}${didYouMean(String(connection), ['all_to_all', 'all_to_one'])}`,
+      );
+    }
+    return { properties, connectionType: connection === 'all_to_one' ? 'all_to_one' : 'all_to_all' };
+  }
+
+  /** A relationship's source and target operations: its type's, overridden by its own; each resolved and checked once. */
+  relationshipInterfaces(
+    item: ValueMap,
+    type: RelationshipType,
+    relPath: string,
+    resolveCtx: ResolveContext,
+  ): { source: Interfaces; target: Interfaces } {
+    const side = (key: 'source_interfaces' | 'target_interfaces', inherited: Interfaces): Interfaces => {
+      const ifaces = applyTemplateInterfaces(
+        inherited,
+        parseInterfaces(item[key], `${relPath}.${key}`, item, key, 'template', this),
+        `${relPath}.${key}`,
+        this.diagnostics,
+        type.name,
+      );
+      for (const [iface, ops] of ifaces) {
+        for (const [name, op] of ops) {
+          if (this.checkedOperations.has(op)) continue;
+          this.checkedOperations.add(op);
+          resolveImplementation(op, `${relPath}.${key}.${iface}.${name}`, resolveCtx);
+          this.checkFunctionsIn(
+            op.inputs,
+            `${relPath}.${key}.${iface}.${name}.inputs`,
+            op,
+            'inputs',
+            'relationship-operation',
+          );
+        }
+      }
+      return ifaces;
+    };
+    return {
+      source: side('source_interfaces', type.sourceInterfaces),
+      target: side('target_interfaces', type.targetInterfaces),
+    };
   }
 
   parseInstances(def: ValueMap, path: string): InstanceCounts {
@@ -825,6 +885,13 @@ class Builder {
         }
         if (inst.deploy !== undefined)
           counts.default = check(inst.deploy, locOf(inst, 'deploy'), `${path}.instances.deploy`, false);
+        else
+          this.diagnostics.add(
+            'missing-key',
+            locOf(def, 'instances'),
+            `${path}.instances.deploy`,
+            'instances needs deploy',
+          );
         counts.at = { ...counts.at, default: locOf(inst, 'deploy') };
       }
     }
@@ -1074,39 +1141,86 @@ class Builder {
     this.checkScalingGroupsNest();
   }
 
-  /** A node may be scaled by one chain of nested scaling groups only. */
+  /**
+   * Scaling groups as Cloudify's parser has them: a node or group is a member of one scaling
+   * group at most (groups nest by being members), and nodes sharing a group are contained in a
+   * shared node (or one contains the other), so their instances can be scaled together.
+   */
   checkScalingGroupsNest(): void {
     const scaling = new Set<string>();
     for (const policy of this.bp.policies.values())
       if (policy.type === SCALING_POLICY) for (const t of policy.targets) scaling.add(t);
-    const within = (inner: string, outer: string, seen = new Set<string>()): boolean => {
-      if (inner === outer) return true;
-      if (seen.has(inner)) return false;
-      seen.add(inner);
-      return [...this.bp.groups.values()].some(
-        (g) => g.members.includes(inner) && within(g.name, outer, seen),
-      );
-    };
-    const groupsOf = new Map<string, string[]>();
+    const owner = new Map<string, string>();
     for (const group of this.bp.groups.values()) {
+      if (this.bp.nodeTemplates.has(group.name))
+        this.diagnostics.add(
+          'duplicate-name',
+          group.at,
+          `groups.${group.name}`,
+          `a group and a node template are both named '${group.name}'`,
+        );
       if (!scaling.has(group.name)) continue;
       for (const member of group.members) {
-        if (!this.bp.nodeTemplates.has(member)) continue;
-        const others = groupsOf.get(member) ?? [];
-        for (const other of others) {
-          if (within(group.name, other) || within(other, group.name)) continue;
-          const index = Array.isArray(group.membersList)
-            ? group.membersList.indexOf(member)
-            : group.members.indexOf(member);
+        const other = owner.get(member);
+        if (!other) {
+          owner.set(member, group.name);
+          continue;
+        }
+        const index = Array.isArray(group.membersList)
+          ? group.membersList.indexOf(member)
+          : group.members.indexOf(member);
+        this.diagnostics.add(
+          'scaling-groups-overlap',
+          locOf(group.membersList, index),
+          `groups.${group.name}.members[${index}]`,
+          `'${member}' is also in scaling group '${other}'; a member belongs to one scaling group (nest groups to combine them)`,
+        );
+      }
+    }
+    this.checkScalingGroupContainment(scaling);
+  }
+
+  /** Nodes sharing a scaling group must be contained in a shared node, or one in the other. */
+  checkScalingGroupContainment(scaling: Set<string>): void {
+    const containers = (node: string): string[] => {
+      const chain: string[] = [];
+      let current = this.bp.nodeTemplates.get(node);
+      while (current) {
+        const host = current.relationships.find((r) => r.hierarchy.includes(CONTAINED_IN))?.target;
+        if (!host || chain.includes(host) || host === node) break;
+        chain.push(host);
+        current = this.bp.nodeTemplates.get(host);
+      }
+      return chain;
+    };
+    const nodesOf = (group: string, seen = new Set<string>()): string[] => {
+      if (seen.has(group)) return [];
+      seen.add(group);
+      return (this.bp.groups.get(group)?.members ?? []).flatMap((m) =>
+        this.bp.nodeTemplates.has(m) ? [m] : nodesOf(m, seen),
+      );
+    };
+    const related = (a: string, b: string): boolean => {
+      const above = { a: containers(a), b: containers(b) };
+      if (a === b || (above.a.length === 0 && above.b.length === 0)) return true;
+      return above.a.includes(b) || above.b.includes(a) || above.a.some((n) => above.b.includes(n));
+    };
+    for (const name of scaling) {
+      const group = this.bp.groups.get(name);
+      const nodes = nodesOf(name);
+      for (const [i, a] of nodes.entries()) {
+        for (const b of nodes.slice(i + 1)) {
+          // A pair also passes through a container of one that is in the group and passes with the other.
+          const through = (node: string, other: string) =>
+            containers(node).some((c) => nodes.includes(c) && related(c, other));
+          if (related(a, b) || through(a, b) || through(b, a)) continue;
           this.diagnostics.add(
-            'scaling-groups-overlap',
-            locOf(group.membersList, index),
-            `groups.${group.name}.members[${index}]`,
-            `node '${member}' is also in scaling group '${other}'; a node's scaling groups must nest inside one another`,
+            'scaling-group-containment',
+            group?.at,
+            `groups.${name}`,
+            `nodes '${a}' and '${b}' share this scaling group but no node contains both (or one the other)`,
           );
         }
-        others.push(group.name);
-        groupsOf.set(member, others);
       }
     }
   }

@@ -1,6 +1,7 @@
 import type { Diagnostics } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
 import { functionName } from './functions.js';
+import { type DslVersion, FEATURE_SINCE, supports } from './versions.js';
 import { isMapping, keyLocOf, locOf, type Value } from './yaml-source.js';
 
 /** One parsed constraint: `test` returns a problem description, or undefined when the value passes. */
@@ -22,6 +23,11 @@ export const CONSTRAINT_NAMES = [
   'min_length',
   'max_length',
   'pattern',
+  'filter_id',
+  'labels',
+  'tenants',
+  'name_pattern',
+  'deployment_id',
 ] as const;
 
 export type ConstraintName = (typeof CONSTRAINT_NAMES)[number];
@@ -73,7 +79,20 @@ function lengthRule(label: string, ok: (size: number, n: number) => boolean): Bu
   };
 }
 
+/**
+ * Cloudify's constraints on object-type inputs (a deployment id, a node id...) that pick among
+ * a manager's objects: Weft checks their argument and has no such objects to filter.
+ */
+function managerFilter(what: string, ok: (arg: Value) => boolean): Builder {
+  return (arg) => (ok(arg) ? { test: () => undefined } : { error: `needs ${what}` });
+}
+
 const BUILDERS: Record<ConstraintName, Builder> = {
+  filter_id: managerFilter('a filter id (a string)', (arg) => typeof arg === 'string'),
+  labels: managerFilter('a list of labels', Array.isArray),
+  tenants: managerFilter('a list of tenant names', Array.isArray),
+  name_pattern: managerFilter('a mapping (contains, starts_with, ends_with, equals_to)', isMapping),
+  deployment_id: managerFilter('a deployment id (a string)', (arg) => typeof arg === 'string'),
   equal: (arg) => ({
     test: (value) => (deepEqual(value, arg) ? undefined : `${show(value)} is not equal to ${show(arg)}`),
   }),
@@ -136,6 +155,7 @@ export function parseConstraints(
   container: unknown,
   key: string,
   diagnostics: Diagnostics,
+  version?: DslVersion,
 ): Constraint[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) {
@@ -146,7 +166,9 @@ export function parseConstraints(
   raw.forEach((item, index) => {
     const itemPath = `${path}[${index}]`;
     const at = locOf(raw, index);
-    if (!isMapping(item) || Object.keys(item).length !== 1) {
+    // A constraint is one operator, with an optional error_message (cloudify_dsl_1_5) to show instead of Weft's.
+    const operators = isMapping(item) ? Object.keys(item).filter((k) => k !== 'error_message') : [];
+    if (!isMapping(item) || operators.length !== 1) {
       diagnostics.add(
         'bad-constraint',
         at,
@@ -155,13 +177,32 @@ export function parseConstraints(
       );
       return;
     }
-    const name = Object.keys(item)[0]!;
+    const name = operators[0]!;
     if (!(CONSTRAINT_NAMES as readonly string[]).includes(name)) {
       diagnostics.add(
         'unknown-constraint',
         keyLocOf(item, name),
         itemPath,
         `unknown constraint '${name}'${didYouMean(name, CONSTRAINT_NAMES)}`,
+      );
+      return;
+    }
+    const errorMessage = item.error_message;
+    if (errorMessage !== undefined && version && !supports(version, 'constraint_error_message')) {
+      diagnostics.add(
+        'version-gated',
+        keyLocOf(item, 'error_message'),
+        `${itemPath}.error_message`,
+        `error_message needs ${FEATURE_SINCE.constraint_error_message} or later (this blueprint is ${version})`,
+      );
+      return;
+    }
+    if (errorMessage !== undefined && typeof errorMessage !== 'string') {
+      diagnostics.add(
+        'type-mismatch',
+        locOf(item, 'error_message'),
+        `${itemPath}.error_message`,
+        'expected a string',
       );
       return;
     }
@@ -188,7 +229,13 @@ export function parseConstraints(
       );
       return;
     }
-    out.push({ name: name as ConstraintName, argument, test: built.test });
+    const test = built.test;
+    out.push({
+      name: name as ConstraintName,
+      argument,
+      test:
+        errorMessage === undefined ? test : (value) => (test(value) === undefined ? undefined : errorMessage),
+    });
   });
   return out;
 }

@@ -322,7 +322,8 @@ export type PropertyLookup = { value: Value } | 'missing-node' | 'missing' | 'cy
 
 /** What static evaluation needs from its surroundings. */
 export interface EvalEnv {
-  input(name: string): { value: Value } | undefined;
+  /** An input's value; `unbound` when it is declared but only checking, without values (`weft validate`). */
+  input(name: string): { value: Value } | 'unbound' | undefined;
   /** One evaluated property of a node template. */
   property(node: string, name: string): PropertyLookup;
   self?: string;
@@ -377,12 +378,14 @@ export function evaluateStatic(value: Value, env: EvalEnv): Value {
   }
   const rawArgs = value[fn]!;
   const args = evaluateStatic(rawArgs, env);
-  if (RUNTIME.has(fn) || hasRuntimeCall(args)) return { [fn]: args };
+  // A call left in the arguments is known only at run time (or reads an unbound input).
+  if (RUNTIME.has(fn) || hasCall(args)) return { [fn]: args };
   const list = Array.isArray(args) ? args : [args];
   switch (fn) {
     case 'get_input': {
       const [name, ...path] = list;
       const found = env.input(String(name));
+      if (found === 'unbound') return { [fn]: args };
       if (!found) {
         env.report(`get_input: input '${String(name)}' has no value`);
         return null;
@@ -414,6 +417,7 @@ export function evaluateStatic(value: Value, env: EvalEnv): Value {
         env.report(`get_property: node '${node}' has no property '${String(first)}'`);
         return null;
       }
+      if (path.length > 0 && hasCall(found.value)) return { [fn]: args };
       const walked = walkPath(found.value, path);
       if ('missing' in walked) {
         env.report(`get_property: node '${node}' has no property '${String(first)}.${walked.missing}'`);

@@ -155,6 +155,8 @@ function readDocument(
   if (text === undefined) return undefined;
   const doc = parseYaml(text, path, diagnostics);
   if (doc === undefined) return undefined;
+  // An empty imported file adds nothing (as in Cloudify); an empty main file is no blueprint.
+  if (doc === null && importedAt) return {};
   if (!isMapping(doc)) {
     diagnostics.add(
       'not-a-mapping',

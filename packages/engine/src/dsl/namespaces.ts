@@ -50,7 +50,10 @@ function functionRefs(value: Value, prefix: string): Value {
     ) {
       const node = args[0];
       return copyMap(value, (k) => {
-        const list = [SELF_REFS.has(node) ? node : prefixed(prefix, node), ...args.slice(1)];
+        const list = [
+          SELF_REFS.has(node) ? node : prefixed(prefix, node),
+          ...args.slice(1).map((a) => functionRefs(a, prefix)),
+        ];
         setLoc(list, args);
         return [k, list];
       });
@@ -134,7 +137,25 @@ function renamedEntries(section: Value, prefix: string, members?: string): Value
         }
         if (k === 'type' && isMapping(def) && typeof v === 'string' && !PRIMITIVES.has(v))
           return [k, prefixed(prefix, v)];
+        // A group's policies name policy types, and their triggers policy triggers, of the same file.
+        if (k === 'policies' && members === 'members') return [k, typeReferences(v, prefix, 'triggers')];
         return [k, functionRefs(v, prefix)];
+      }),
+    ];
+  });
+}
+
+/** Named parts whose `type` names a definition of the same file (and so do those under `nested`). */
+function typeReferences(section: Value, prefix: string, nested?: string): Value {
+  if (!isMapping(section)) return section;
+  return copyMap(section, (name, def) => {
+    if (!isMapping(def)) return [name, def];
+    return [
+      name,
+      copyMap(def, (k, v) => {
+        if (k === 'type' && typeof v === 'string') return [k, prefixed(prefix, v)];
+        if (k === nested) return [k, typeReferences(v, prefix)];
+        return [k, v];
       }),
     ];
   });
@@ -142,7 +163,8 @@ function renamedEntries(section: Value, prefix: string, members?: string): Value
 
 /**
  * A copy of an imported file's document in which its names (types, data types, inputs, node
- * templates, outputs, capabilities, groups, policies) carry the namespace prefix `ns--`, and so
+ * templates, outputs, capabilities, groups, policies, policy types and triggers) carry the
+ * namespace prefix `ns--`, and so
  * do the references between them.
  */
 export function namespaceDocument(doc: ValueMap, prefix: string): ValueMap {
@@ -158,6 +180,8 @@ export function namespaceDocument(doc: ValueMap, prefix: string): ValueMap {
         return [key, renamedEntries(value, prefix)];
       case 'outputs':
       case 'capabilities':
+      case 'policy_types':
+      case 'policy_triggers':
         return [key, renamedEntries(value, prefix)];
       case 'groups':
         return [key, renamedEntries(value, prefix, 'members')];

@@ -15,7 +15,8 @@ const LONG_FORM_KEYS = [
   'timeout',
   'timeout_recoverable',
 ];
-const EXECUTORS = ['central_deployment_agent', 'host_agent'];
+/** Where an operation (or a plugin's operations) runs, in Cloudify's terms. */
+export const EXECUTORS = ['central_deployment_agent', 'host_agent'];
 
 export interface OperationContext {
   version: DslVersion;

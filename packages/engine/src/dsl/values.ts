@@ -30,6 +30,23 @@ export const OBJECT_TYPES = [
   'node_template',
 ] as const;
 
+/** The object types Cloudify gates (operation_name came later than the others). */
+const OBJECT_TYPE_SINCE: Record<string, Feature> = {
+  ...Object.fromEntries(
+    [
+      'deployment_id',
+      'blueprint_id',
+      'node_id',
+      'node_type',
+      'node_instance',
+      'capability_value',
+      'scaling_group',
+      'secret_key',
+    ].map((name) => [name, 'object_types']),
+  ),
+  operation_name: 'operation_name_type',
+};
+
 const SCHEMA_KEYS: Record<string, Feature | null> = {
   type: null,
   default: null,
@@ -46,6 +63,14 @@ export interface ValueContext {
   version: DslVersion;
   dataTypes: Map<string, DataType>;
   diagnostics: Diagnostics;
+  /**
+   * A string-typed value must be text. Cloudify takes any value for a string (plugin types use
+   * `string` loosely for structured values), and so does Weft in blueprints; input values a user
+   * gives are held to it.
+   */
+  strictText?: boolean;
+  /** Checking a schema's defaults: a data-typed one need not set every required field. */
+  partialDefaults?: boolean;
 }
 
 function gate(
@@ -119,8 +144,12 @@ export function parseSchemaEntry(
   }
   if (def.type !== undefined) {
     prop.typeAt = locOf(def, 'type');
-    if (typeof def.type === 'string') prop.type = def.type;
-    else ctx.diagnostics.add('type-mismatch', locOf(def, 'type'), `${defPath}.type`, 'expected a type name');
+    if (typeof def.type === 'string') {
+      prop.type = def.type;
+      const feature = OBJECT_TYPE_SINCE[def.type];
+      if (feature) gate(ctx, feature, prop.typeAt, `${defPath}.type`, `type '${def.type}'`);
+    } else
+      ctx.diagnostics.add('type-mismatch', locOf(def, 'type'), `${defPath}.type`, 'expected a type name');
   }
   if (def.item_type !== undefined) {
     if (typeof def.item_type === 'string') prop.itemType = def.item_type;
@@ -153,6 +182,7 @@ export function parseSchemaEntry(
     def,
     'constraints',
     ctx.diagnostics,
+    ctx.version,
   );
   return prop;
 }
@@ -188,7 +218,11 @@ export function checkSchema(schema: Schema, path: string, ctx: ValueContext): vo
       !hasRuntimeCall(prop.default!) &&
       !functionName(prop.default)
     ) {
-      checkValue(prop.default!, prop, `${path}.${prop.name}.default`, prop.defaultAt ?? prop.at, ctx);
+      // A data-typed default may leave required fields to the templates that use it (as in Cloudify).
+      checkValue(prop.default!, prop, `${path}.${prop.name}.default`, prop.defaultAt ?? prop.at, {
+        ...ctx,
+        partialDefaults: true,
+      });
     }
   }
 }
@@ -244,8 +278,7 @@ export function checkValue(
       break;
     case 'string':
     case 'textarea':
-      // Cloudify accepts any scalar for a string; it is used as text.
-      if (typeof value === 'object') {
+      if (typeof value === 'object' && ctx.strictText) {
         mismatch('a string');
         typeOk = false;
       }
@@ -318,6 +351,7 @@ export function checkValue(
         } else {
           result = applySchema(value, dataTypeSchema(type, ctx.dataTypes), path, ctx, {
             what: `data type '${type}'`,
+            ...(ctx.partialDefaults && { skipRequired: true }),
           });
         }
       }
@@ -366,8 +400,13 @@ export function applySchema(
       continue;
     }
     // A data-typed value is laid over the property's own default (itself over the type's defaults).
+    // (A default that is a function call is replaced, not merged into.)
     const merged =
-      prop.type && ctx.dataTypes.has(prop.type) && isMapping(value) && isMapping(prop.default)
+      prop.type &&
+      ctx.dataTypes.has(prop.type) &&
+      isMapping(value) &&
+      isMapping(prop.default) &&
+      !functionName(prop.default)
         ? deepMerge(prop.default, value)
         : value;
     out[name] = checkValue(merged, prop, `${path}.${name}`, locOf(values, name), ctx);

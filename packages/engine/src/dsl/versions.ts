@@ -38,10 +38,13 @@ export const FEATURE_SINCE = {
   display_label: 'cloudify_dsl_1_3',
   imported_templates: 'cloudify_dsl_1_3',
   item_type: 'cloudify_dsl_1_4',
+  object_types: 'cloudify_dsl_1_4',
   availability_rules: 'cloudify_dsl_1_4',
   runtime_properties_schema: 'cloudify_dsl_1_5',
   import_properties: 'cloudify_dsl_1_5',
   plugin_properties: 'cloudify_dsl_1_5',
+  operation_name_type: 'cloudify_dsl_1_5',
+  constraint_error_message: 'cloudify_dsl_1_5',
 } as const satisfies Record<string, DslVersion>;
 
 export type Feature = keyof typeof FEATURE_SINCE;

@@ -1,14 +1,18 @@
 import {
+  type AliasEvent,
   boolYaml11Tag,
   EVENT_ID,
   type Event,
   floatYaml11Tag,
   getScalarValue,
   intYaml11Tag,
+  type MappingEvent,
   NOT_RESOLVED,
   nullYaml11Tag,
   parseEvents,
   SCALAR_STYLE,
+  type ScalarEvent,
+  type SequenceEvent,
   YAMLException,
 } from 'js-yaml';
 import { Diagnostics, type Loc, SourceFile } from './diagnostics.js';
@@ -159,23 +163,65 @@ interface Frame {
  * sequence, key and value starts. Anchored values are shared by their aliases (no copies),
  * and the size they stand for is bounded so an alias bomb is refused, not expanded.
  */
-function construct(
-  events: Event[],
-  text: string,
-  file: SourceFile,
-  diagnostics: Diagnostics,
-): Value | undefined {
-  const anchors = new Map<string, { value: Value; size: number }>();
-  const stack: Frame[] = [];
-  let root: Value | undefined;
-  let documents = 0;
-  let expanded = 0;
-  const loc = (offset: number): Loc => ({ file, offset: Math.max(0, offset) });
+class ValueBuilder {
+  private readonly anchors = new Map<string, { value: Value; size: number }>();
+  private readonly stack: Frame[] = [];
+  private root: Value | undefined;
+  private documents = 0;
+  private expanded = 0;
 
-  const place = (value: Value, size: number, at: Loc): void => {
-    const parent = stack[stack.length - 1];
+  constructor(
+    private readonly text: string,
+    private readonly file: SourceFile,
+    private readonly diagnostics: Diagnostics,
+  ) {}
+
+  build(events: Event[]): Value | undefined {
+    for (const event of events) {
+      switch (event.type) {
+        case EVENT_ID.DOCUMENT:
+          this.documents++;
+          if (this.documents > 1) {
+            this.diagnostics.add(
+              'yaml',
+              this.loc(0),
+              '',
+              'a blueprint file must hold a single YAML document',
+            );
+            return undefined;
+          }
+          break;
+        case EVENT_ID.MAPPING:
+        case EVENT_ID.SEQUENCE:
+          this.open(event);
+          break;
+        case EVENT_ID.SCALAR:
+          this.scalar(event);
+          break;
+        case EVENT_ID.ALIAS:
+          this.alias(event);
+          break;
+        case EVENT_ID.POP:
+          this.close();
+          break;
+      }
+    }
+    return this.root === undefined ? null : this.root;
+  }
+
+  private loc(offset: number): Loc {
+    return { file: this.file, offset: Math.max(0, offset) };
+  }
+
+  private anchorName(start: number, end: number): string | undefined {
+    return start >= 0 ? this.text.slice(start, end) : undefined;
+  }
+
+  /** Adds a finished value to the collection being built (as a key or a value of a mapping). */
+  private place(value: Value, size: number, at: Loc): void {
+    const parent = this.stack[this.stack.length - 1];
     if (!parent) {
-      root = value;
+      this.root = value;
       return;
     }
     parent.size += size;
@@ -188,7 +234,7 @@ function construct(
     if (!pending) {
       // This value is a key.
       if (value !== null && typeof value === 'object') {
-        diagnostics.add('yaml', at, '', 'mapping keys must be plain values');
+        this.diagnostics.add('yaml', at, '', 'mapping keys must be plain values');
         parent.pendingKey = { key: '\u0000invalid', at, merge: false };
         return;
       }
@@ -203,22 +249,23 @@ function construct(
     if (pending.key === '\u0000invalid') return;
     const map = parent.value;
     if (Object.hasOwn(map, pending.key)) {
-      diagnostics.add('yaml', pending.at, '', `duplicate key '${pending.key}'`);
+      this.diagnostics.add('yaml', pending.at, '', `duplicate key '${pending.key}'`);
       return;
     }
     setEntry(map, pending.key, value);
     parent.positions.names!.push(pending.key);
     parent.positions.keyAt!.push(pending.at.offset);
     parent.positions.valueAt.push(at.offset);
-  };
+  }
 
-  const finishMerges = (frame: Frame): void => {
+  /** Merge keys (`<<`) add the entries the mapping does not have itself. */
+  private finishMerges(frame: Frame): void {
     const map = frame.value as ValueMap;
     for (const merge of frame.merges) {
       const sources = Array.isArray(merge.value) ? merge.value : [merge.value];
       for (const source of sources) {
         if (!isMapping(source)) {
-          diagnostics.add(
+          this.diagnostics.add(
             'yaml',
             merge.at,
             '',
@@ -238,108 +285,125 @@ function construct(
         }
       }
     }
-  };
+  }
 
-  const anchorName = (start: number, end: number): string | undefined =>
-    start >= 0 ? text.slice(start, end) : undefined;
+  private open(event: MappingEvent | SequenceEvent): void {
+    const isMap = event.type === EVENT_ID.MAPPING;
+    const value: Value[] | ValueMap = isMap ? {} : [];
+    const framePositions: Positions = isMap
+      ? { file: this.file, self: event.start, names: [], keyAt: [], valueAt: [] }
+      : { file: this.file, self: event.start, valueAt: [] };
+    positions.set(value, framePositions);
+    const frame: Frame = { value, positions: framePositions, size: 1, merges: [] };
+    const anchor = this.anchorName(event.anchorStart, event.anchorEnd);
+    if (anchor) frame.anchor = anchor;
+    this.stack.push(frame);
+  }
 
-  for (const event of events) {
-    switch (event.type) {
-      case EVENT_ID.DOCUMENT:
-        documents++;
-        if (documents > 1) {
-          diagnostics.add('yaml', loc(0), '', 'a blueprint file must hold a single YAML document');
-          return undefined;
-        }
-        break;
-      case EVENT_ID.MAPPING:
-      case EVENT_ID.SEQUENCE: {
-        const isMap = event.type === EVENT_ID.MAPPING;
-        const value: Value[] | ValueMap = isMap ? {} : [];
-        const framePositions: Positions = isMap
-          ? { file, self: event.start, names: [], keyAt: [], valueAt: [] }
-          : { file, self: event.start, valueAt: [] };
-        positions.set(value, framePositions);
-        const frame: Frame = { value, positions: framePositions, size: 1, merges: [] };
-        const anchor = anchorName(event.anchorStart, event.anchorEnd);
-        if (anchor) frame.anchor = anchor;
-        stack.push(frame);
-        break;
+  private scalar(event: ScalarEvent): void {
+    const raw = getScalarValue(this.text, event);
+    // A quoted scalar starts at its opening quote.
+    const quoted = event.style === SCALAR_STYLE.SINGLE_QUOTED || event.style === SCALAR_STYLE.DOUBLE_QUOTED;
+    const at = this.loc(quoted ? event.valueStart - 1 : event.valueStart);
+    const parent = this.stack[this.stack.length - 1];
+    const isKey = parent !== undefined && !Array.isArray(parent.value) && !parent.pendingKey;
+    let value: Value;
+    if (event.tagStart >= 0) value = this.tagged(event, raw);
+    else if (event.style === SCALAR_STYLE.PLAIN) {
+      if (isKey && raw === '<<') {
+        parent.pendingKey = { key: '<<', at, merge: true };
+        return;
       }
-      case EVENT_ID.SCALAR: {
-        const raw = getScalarValue(text, event);
-        // A quoted scalar starts at its opening quote.
-        const quoted =
-          event.style === SCALAR_STYLE.SINGLE_QUOTED || event.style === SCALAR_STYLE.DOUBLE_QUOTED;
-        const at = loc(quoted ? event.valueStart - 1 : event.valueStart);
-        const parent = stack[stack.length - 1];
-        const isKey = parent !== undefined && !Array.isArray(parent.value) && !parent.pendingKey;
-        let value: Value;
-        if (event.tagStart >= 0) {
-          const tag = text.slice(event.tagStart, event.tagEnd);
-          const resolve = EXPLICIT_TAGS[tag];
-          const resolved = resolve ? resolve(raw) : NOT_RESOLVED;
-          if (resolved === NOT_RESOLVED) {
-            diagnostics.add(
-              'yaml',
-              loc(event.tagStart),
-              '',
-              resolve ? `'${raw}' is not a valid ${tag}` : `unsupported YAML tag ${tag}`,
-            );
-            value = raw;
-          } else value = resolved;
-        } else if (event.style === SCALAR_STYLE.PLAIN) {
-          if (isKey && raw === '<<') {
-            parent.pendingKey = { key: '<<', at, merge: true };
-            break;
-          }
-          value = resolvePlain(raw);
-        } else value = raw;
-        const anchor = anchorName(event.anchorStart, event.anchorEnd);
-        if (anchor) anchors.set(anchor, { value, size: 1 });
-        place(value, 1, at);
-        break;
-      }
-      case EVENT_ID.ALIAS: {
-        const name = text.slice(event.anchorStart, event.anchorEnd);
-        const at = loc(event.anchorStart - 1);
-        const target = anchors.get(name);
-        if (!target) {
-          diagnostics.add('yaml', at, '', `unknown alias *${name}`);
-          place(null, 1, at);
-          break;
-        }
-        expanded += target.size;
-        if (expanded > limits.maxExpandedNodes) {
-          throw new SourceLimitError(
-            at,
-            `aliases expand to more than ${limits.maxExpandedNodes} values (an alias bomb?)`,
-          );
-        }
-        place(target.value, target.size, at);
-        break;
-      }
-      case EVENT_ID.POP: {
-        const frame = stack.pop();
-        if (!frame) break;
-        if (frame.merges.length > 0) finishMerges(frame);
-        if (frame.anchor) anchors.set(frame.anchor, { value: frame.value, size: frame.size });
-        if (stack.length === 0 && root === undefined && frame.value !== undefined) {
-          root = frame.value;
-          break;
-        }
-        place(frame.value, frame.size, loc(frame.positions.self));
-        if (frame.size + expanded > limits.maxExpandedNodes) {
-          throw new SourceLimitError(
-            loc(frame.positions.self),
-            `aliases expand to more than ${limits.maxExpandedNodes} values (an alias bomb?)`,
-          );
-        }
-        break;
-      }
+      value = resolvePlain(raw);
+    } else value = raw;
+    const anchor = this.anchorName(event.anchorStart, event.anchorEnd);
+    if (anchor) this.anchors.set(anchor, { value, size: 1 });
+    this.place(value, 1, at);
+  }
+
+  /** A scalar with an explicit tag (`!!str 08`); an unknown tag or a value it refuses is a problem. */
+  private tagged(event: ScalarEvent, raw: string): Value {
+    const tag = this.text.slice(event.tagStart, event.tagEnd);
+    const resolve = EXPLICIT_TAGS[tag];
+    const resolved = resolve ? resolve(raw) : NOT_RESOLVED;
+    if (resolved !== NOT_RESOLVED) return resolved;
+    this.diagnostics.add(
+      'yaml',
+      this.loc(event.tagStart),
+      '',
+      resolve ? `'${raw}' is not a valid ${tag}` : `unsupported YAML tag ${tag}`,
+    );
+    return raw;
+  }
+
+  private alias(event: AliasEvent): void {
+    const name = this.text.slice(event.anchorStart, event.anchorEnd);
+    const at = this.loc(event.anchorStart - 1);
+    const target = this.anchors.get(name);
+    if (!target) {
+      this.diagnostics.add('yaml', at, '', `unknown alias *${name}`);
+      this.place(null, 1, at);
+      return;
+    }
+    this.expanded += target.size;
+    if (this.expanded > limits.maxExpandedNodes) {
+      throw new SourceLimitError(
+        at,
+        `aliases expand to more than ${limits.maxExpandedNodes} values (an alias bomb?)`,
+      );
+    }
+    this.place(target.value, target.size, at);
+  }
+
+  private close(): void {
+    const frame = this.stack.pop();
+    if (!frame) return;
+    if (frame.merges.length > 0) this.finishMerges(frame);
+    if (frame.anchor) this.anchors.set(frame.anchor, { value: frame.value, size: frame.size });
+    if (this.stack.length === 0 && this.root === undefined && frame.value !== undefined) {
+      this.root = frame.value;
+      return;
+    }
+    const at = this.loc(frame.positions.self);
+    this.place(frame.value, frame.size, at);
+    if (frame.size + this.expanded > limits.maxExpandedNodes) {
+      throw new SourceLimitError(
+        at,
+        `aliases expand to more than ${limits.maxExpandedNodes} values (an alias bomb?)`,
+      );
     }
   }
-  return root === undefined ? null : root;
+}
+
+/** js-yaml's refusal of a flow collection continued on a line indented less than its key. */
+function deficientLineBreak(source: string, error: unknown): number | undefined {
+  if (!(error instanceof YAMLException)) return undefined;
+  if ((error as YAMLException & { reason?: string }).reason !== 'deficient indentation') return undefined;
+  const position = (error as YAMLException & { mark?: { position?: number } }).mark?.position ?? 0;
+  const lineBreak = source.lastIndexOf('\n', position - 1);
+  if (lineBreak < 0) return undefined;
+  // Joining the line to one that ends in a comment would comment it out.
+  if (source.slice(source.lastIndexOf('\n', lineBreak - 1) + 1, lineBreak).includes('#')) return undefined;
+  return lineBreak;
+}
+
+/**
+ * Parses YAML events as PyYAML reads the text: inside a flow collection it does not mind a line
+ * indented less than the collection's key, which YAML (and js-yaml) refuses. Each such line
+ * break becomes a space (the same in a flow collection), which keeps every offset in place.
+ */
+function parseTolerantly(text: string): { events: Event[]; source: string } {
+  let source = text;
+  for (;;) {
+    try {
+      return { events: parseEvents(source, { maxDepth: limits.maxDepth }), source };
+    } catch (error) {
+      const at = deficientLineBreak(source, error);
+      if (at === undefined) throw error;
+      const from = source[at - 1] === '\r' ? at - 1 : at;
+      source = `${source.slice(0, from)}${' '.repeat(at + 1 - from)}${source.slice(at + 1)}`;
+    }
+  }
 }
 
 /**
@@ -355,8 +419,8 @@ export function parseYaml(text: string, path: string, diagnostics: Diagnostics):
     return undefined;
   }
   try {
-    const events = parseEvents(text, { maxDepth: limits.maxDepth });
-    return construct(events, text, file, diagnostics);
+    const { events, source } = parseTolerantly(text);
+    return new ValueBuilder(source, file, diagnostics).build(events);
   } catch (error) {
     if (error instanceof SourceLimitError) {
       diagnostics.add('yaml-limit', error.at, '', error.message);

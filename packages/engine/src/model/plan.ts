@@ -1,7 +1,13 @@
 import { CONTAINED_IN, checkCounts } from '../dsl/blueprint.js';
 import type { Blueprint, InstanceCounts, Interfaces, NodeTemplate } from '../dsl/blueprint-types.js';
 import { Diagnostics, type Loc } from '../dsl/diagnostics.js';
-import { type EvalEnv, evaluateStatic, functionName, type PropertyLookup } from '../dsl/functions.js';
+import {
+  type EvalEnv,
+  evaluateStatic,
+  functionName,
+  hasCall,
+  type PropertyLookup,
+} from '../dsl/functions.js';
 import { checkValue } from '../dsl/values.js';
 import { locOf, type Value, type ValueMap } from '../dsl/yaml-source.js';
 import { bindInputs } from './inputs.js';
@@ -69,6 +75,11 @@ export interface DeploymentPlan {
 export interface PlanOptions {
   deploymentId: string;
   inputs?: ValueMap;
+  /**
+   * Required inputs without a value stay unbound (checking a blueprint without inputs): what
+   * reads them is left unevaluated, and nothing that depends on them is judged.
+   */
+  leaveUnbound?: boolean;
 }
 
 export interface PlanResult {
@@ -103,7 +114,12 @@ class PropertyEvaluator {
     at: Parameters<Diagnostics['add']>[1],
   ): EvalEnv {
     return {
-      input: (name) => (this.inputs.has(name) ? { value: this.inputs.get(name)! } : undefined),
+      input: (name) =>
+        this.inputs.has(name)
+          ? { value: this.inputs.get(name)! }
+          : this.blueprint.inputs.has(name)
+            ? 'unbound'
+            : undefined,
       property: (node, name) => this.property(node, name),
       ...(typeof self === 'string' ? { self } : self),
       report: (message) => this.diagnostics.add('evaluation', at, path, message),
@@ -186,16 +202,18 @@ class PropertyEvaluator {
   }
 }
 
+/** An instance count, or undefined while it reads an unbound input. */
 function evaluateCount(
   value: Value,
   evaluator: PropertyEvaluator,
   path: string,
   diagnostics: Diagnostics,
-  fallback: number,
   at: Loc | undefined,
-): number {
-  const result = functionName(value) ? evaluateStatic(value, evaluator.env(undefined, path, at)) : value;
+  self: string | undefined,
+): number | undefined {
+  const result = functionName(value) ? evaluateStatic(value, evaluator.env(self, path, at)) : value;
   if (result === 'UNBOUNDED') return -1;
+  if (hasCall(result)) return undefined;
   if (typeof result !== 'number' || !Number.isInteger(result) || result < -1) {
     diagnostics.add(
       'bad-value',
@@ -203,24 +221,27 @@ function evaluateCount(
       path,
       `expected an integer instance count, got ${JSON.stringify(result)}`,
     );
-    return fallback;
+    return undefined;
   }
   return result;
 }
 
-function counts(raw: InstanceCounts, evaluator: PropertyEvaluator, path: string, diagnostics: Diagnostics) {
-  const result = {
-    default: evaluateCount(
-      raw.default,
-      evaluator,
-      `${path}.default_instances`,
-      diagnostics,
-      1,
-      raw.at?.default,
-    ),
-    min: evaluateCount(raw.min, evaluator, `${path}.min_instances`, diagnostics, 0, raw.at?.min),
-    max: evaluateCount(raw.max, evaluator, `${path}.max_instances`, diagnostics, -1, raw.at?.max),
+/** Instance counts with their functions evaluated (SELF is the node, for a node's own counts). */
+function counts(
+  raw: InstanceCounts,
+  evaluator: PropertyEvaluator,
+  path: string,
+  diagnostics: Diagnostics,
+  self?: string,
+) {
+  const count = (value: Value, field: string, at: Loc | undefined) =>
+    evaluateCount(value, evaluator, `${path}.${field}`, diagnostics, at, self);
+  const found = {
+    default: count(raw.default, 'default_instances', raw.at?.default),
+    min: count(raw.min, 'min_instances', raw.at?.min),
+    max: count(raw.max, 'max_instances', raw.at?.max),
   };
+  const result = { default: found.default ?? 1, min: found.min ?? 0, max: found.max ?? -1 };
   if (result.default < 0) {
     diagnostics.add(
       'bad-value',
@@ -230,7 +251,9 @@ function counts(raw: InstanceCounts, evaluator: PropertyEvaluator, path: string,
     );
     result.default = 0;
   }
-  checkCounts(result, path, undefined, diagnostics);
+  // Counts not known yet (unbound inputs) are not compared.
+  if (found.default !== undefined && found.min !== undefined && found.max !== undefined)
+    checkCounts(result, path, undefined, diagnostics);
   return result;
 }
 
@@ -240,7 +263,7 @@ function counts(raw: InstanceCounts, evaluator: PropertyEvaluator, path: string,
  */
 export function planDeployment(blueprint: Blueprint, options: PlanOptions): PlanResult {
   const diagnostics = new Diagnostics();
-  const inputs = bindInputs(blueprint, options.inputs ?? {}, diagnostics);
+  const inputs = bindInputs(blueprint, options.inputs ?? {}, diagnostics, options.leaveUnbound);
   const evaluator = new PropertyEvaluator(blueprint, inputs, diagnostics);
 
   const nodes = new Map<string, PlannedNode>();
@@ -274,6 +297,7 @@ export function planDeployment(blueprint: Blueprint, options: PlanOptions): Plan
         evaluator,
         `node_templates.${template.name}.capabilities.scalable.properties`,
         diagnostics,
+        template.name,
       ),
       instanceCount: 0,
       template,
