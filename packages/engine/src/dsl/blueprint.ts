@@ -600,21 +600,7 @@ class Builder {
         this.diagnostics,
         type.name,
       );
-      for (const [iface, ops] of interfaces) {
-        for (const [name, op] of ops) {
-          // Operations inherited unchanged are shared by every template of a type: check them once.
-          if (this.checkedOperations.has(op)) continue;
-          this.checkedOperations.add(op);
-          resolveImplementation(op, `${path}.interfaces.${iface}.${name}`, resolveCtx);
-          this.checkFunctionsIn(
-            op.inputs,
-            `${path}.interfaces.${iface}.${name}.inputs`,
-            op,
-            'inputs',
-            'node-operation',
-          );
-        }
-      }
+      this.checkOperations(interfaces, `${path}.interfaces`, resolveCtx, 'node-operation');
       const template: NodeTemplate = {
         name: entry.name,
         type: type.name,
@@ -626,6 +612,19 @@ class Builder {
         at: entry.keyAt,
       };
       this.bp.nodeTemplates.set(entry.name, template);
+    }
+  }
+
+  /** Resolves every operation's implementation and checks the functions in its inputs. */
+  checkOperations(interfaces: Interfaces, base: string, resolveCtx: ResolveContext, kind: ScopeKind): void {
+    for (const [iface, ops] of interfaces) {
+      for (const [name, op] of ops) {
+        // Operations inherited unchanged are shared by every template of a type: check them once.
+        if (this.checkedOperations.has(op)) continue;
+        this.checkedOperations.add(op);
+        resolveImplementation(op, `${base}.${iface}.${name}`, resolveCtx);
+        this.checkFunctionsIn(op.inputs, `${base}.${iface}.${name}.inputs`, op, 'inputs', kind);
+      }
     }
   }
 
@@ -650,19 +649,7 @@ class Builder {
       'template',
       this,
     );
-    for (const [iface, ops] of interfaces) {
-      for (const [name, op] of ops) {
-        // Without an implementation the operation only overrides the (unknown) type's inputs.
-        if (op.implementation) resolveImplementation(op, `${path}.interfaces.${iface}.${name}`, resolveCtx);
-        this.checkFunctionsIn(
-          op.inputs,
-          `${path}.interfaces.${iface}.${name}.inputs`,
-          op,
-          'inputs',
-          'node-operation',
-        );
-      }
-    }
+    this.checkOperations(interfaces, `${path}.interfaces`, resolveCtx, 'node-operation');
     this.parseTemplateRelationships(def, path, self, nodeNames, resolveCtx);
     this.parseInstances(def, path);
   }
@@ -823,20 +810,7 @@ class Builder {
         this.diagnostics,
         type.name,
       );
-      for (const [iface, ops] of ifaces) {
-        for (const [name, op] of ops) {
-          if (this.checkedOperations.has(op)) continue;
-          this.checkedOperations.add(op);
-          resolveImplementation(op, `${relPath}.${key}.${iface}.${name}`, resolveCtx);
-          this.checkFunctionsIn(
-            op.inputs,
-            `${relPath}.${key}.${iface}.${name}.inputs`,
-            op,
-            'inputs',
-            'relationship-operation',
-          );
-        }
-      }
+      this.checkOperations(ifaces, `${relPath}.${key}`, resolveCtx, 'relationship-operation');
       return ifaces;
     };
     return {

@@ -30,19 +30,13 @@ export const OBJECT_TYPES = [
   'node_template',
 ] as const;
 
-/** The object types Cloudify gates (operation_name came later than the others). */
+/** The object types Cloudify gates (operation_name came later; node_template is Weft's). */
 const OBJECT_TYPE_SINCE: Record<string, Feature> = {
   ...Object.fromEntries(
-    [
-      'deployment_id',
-      'blueprint_id',
-      'node_id',
-      'node_type',
-      'node_instance',
-      'capability_value',
-      'scaling_group',
-      'secret_key',
-    ].map((name) => [name, 'object_types']),
+    OBJECT_TYPES.filter((name) => name !== 'operation_name' && name !== 'node_template').map((name) => [
+      name,
+      'object_types',
+    ]),
   ),
   operation_name: 'operation_name_type',
 };
