@@ -1,5 +1,6 @@
-// Blueprints written for Cloudify's fabric plugin, installed with the weft CLI against a real sshd:
-// the key from `weft secrets set`, hosts from fabric_env and from the contained-in Compute host.
+// Blueprints written for Cloudify's fabric plugin, installed with the weft CLI against each SSH
+// server of ssh-servers.ts: the key from `weft secrets set`, hosts from fabric_env and from the
+// contained-in Compute host.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,20 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type Sshd, startSshd } from './sshd.js';
+import { SSH_SERVERS, type SshServer } from './ssh-servers.js';
 
 const weftBin = fileURLToPath(new URL('../../../../cli/bin/weft.js', import.meta.url));
 
-let sshd: Sshd;
 let root: string;
 
-before(async () => {
-  sshd = await startSshd();
+before(() => {
   root = mkdtempSync(join(tmpdir(), 'weft-remote-cli-'));
 });
 
-after(async () => {
-  await sshd?.stop();
+after(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -74,16 +72,39 @@ inputs:
     type: integer
 `;
 
-const FABRIC_ENV = `
+/** An operation's fabric_env: the test server's port from the `port` input, the key from a secret. */
+const fabricEnv = (user: string) => `
             fabric_env:
-              host_string: { concat: ['root@127.0.0.1:', { get_input: port }] }
+              host_string: { concat: ['${user}@127.0.0.1:', { get_input: port }] }
               key: { get_secret: agent_key_private }`;
 
-describe('weft install with the fabric plugin', { concurrency: true }, () => {
-  test('commands and a script run on the host; the key never shows in events', async () => {
-    const { blueprint, state } = project(
-      'ok',
-      `${HEADER}
+for (const kind of SSH_SERVERS)
+  describe(`weft install with the fabric plugin, on ${kind.name}`, {
+    skip: kind.skip,
+    concurrency: true,
+  }, () => {
+    let sshd: SshServer;
+    let FABRIC_ENV: string;
+    const slug = kind.name.replace(/\W+/g, '-');
+    before(async () => {
+      sshd = await kind.start();
+      FABRIC_ENV = fabricEnv(sshd.user);
+    });
+    after(async () => {
+      await sshd?.stop();
+    });
+
+    /** Stores `key` as the secret the blueprints read, then installs with the server's port. */
+    async function installWithKey(blueprint: string, state: string, key: string, ...options: string[]) {
+      const secret = await weft(['secrets', 'set', 'agent_key_private', '-', '--state-dir', state], key);
+      assert.equal(secret.code, 0, secret.stderr);
+      return weft(['install', blueprint, '-i', `port=${sshd.port}`, '--state-dir', state, ...options]);
+    }
+
+    test('commands and a script run on the host; the key never shows in events', async () => {
+      const { blueprint, state } = project(
+        `ok-${slug}`,
+        `${HEADER}
 node_templates:
   # The agent's key from a secret, as Cloudify blueprints give it (evaluated when operations run).
   vm:
@@ -91,7 +112,7 @@ node_templates:
     properties:
       ip: 127.0.0.1
       agent_config:
-        user: root
+        user: ${sshd.user}
         key: { get_secret: agent_key_private }
         port: { get_input: port }
   app:
@@ -128,58 +149,43 @@ outputs:
   configured:
     value: { get_attribute: [web, configured] }
 `,
-      {
-        'configure.sh': [
-          '#!/bin/sh',
-          'echo "$GREETING from $SITE"',
-          'ctx logger info "port $(ctx -j node id) ready"',
-          'ctx instance runtime-properties configured "$SITE:$(ctx deployment id)"',
-          '',
-        ].join('\n'),
-      },
-    );
-    const secret = await weft(
-      ['secrets', 'set', 'agent_key_private', '-', '--state-dir', state],
-      sshd.privateKey,
-    );
-    assert.equal(secret.code, 0, secret.stderr);
-    const install = await weft([
-      'install',
-      blueprint,
-      '-d',
-      'ok',
-      '-i',
-      `port=${sshd.port}`,
-      '--state-dir',
-      state,
-      '--json',
-    ]);
-    assert.equal(install.code, 0, install.stdout + install.stderr);
-    const outputs = await weft(['outputs', '--json', '--state-dir', state]);
-    assert.deepEqual(JSON.parse(outputs.stdout), { configured: 'docs:ok' });
+        {
+          'configure.sh': [
+            '#!/bin/sh',
+            'echo "$GREETING from $SITE"',
+            'ctx logger info "port $(ctx -j node id) ready"',
+            'ctx instance runtime-properties configured "$SITE:$(ctx deployment id)"',
+            '',
+          ].join('\n'),
+        },
+      );
+      const install = await installWithKey(blueprint, state, sshd.privateKey, '-d', 'ok', '--json');
+      assert.equal(install.code, 0, install.stdout + install.stderr);
+      const outputs = await weft(['outputs', '--json', '--state-dir', state]);
+      assert.deepEqual(JSON.parse(outputs.stdout), { configured: 'docs:ok' });
 
-    const all = await events(state);
-    const messages = all.map((e) => e.message ?? '');
-    for (const expected of [
-      'app runs as root',
-      'hello from docs',
-      'port "web" ready',
-      'Running command: echo one',
-      'one',
-      'two',
-      'service started',
-    ])
-      assert.ok(messages.includes(expected), `no "${expected}" in:\n${messages.join('\n')}`);
-    assert.equal(all.find((e) => e.message === 'two')?.level, 'warning');
-    const text = JSON.stringify(all);
-    const keyBody = sshd.privateKey.split('\n')[1] as string;
-    assert.ok(!text.includes(keyBody), 'a line of the private key is in the events');
-  });
+      const all = await events(state);
+      const messages = all.map((e) => e.message ?? '');
+      for (const expected of [
+        `app runs as ${sshd.user}`,
+        'hello from docs',
+        'port "web" ready',
+        'Running command: echo one',
+        'one',
+        'two',
+        'service started',
+      ])
+        assert.ok(messages.includes(expected), `no "${expected}" in:\n${messages.join('\n')}`);
+      assert.equal(all.find((e) => e.message === 'two')?.level, 'warning');
+      const text = JSON.stringify(all);
+      const keyBody = sshd.privateKey.split('\n')[1] as string;
+      assert.ok(!text.includes(keyBody), 'a line of the private key is in the events');
+    });
 
-  test('a failing command is retried, then fails with its status and stderr', async () => {
-    const { blueprint, state } = project(
-      'fails',
-      `${HEADER}
+    test('a failing command is retried, then fails with its status and stderr', async () => {
+      const { blueprint, state } = project(
+        `fails-${slug}`,
+        `${HEADER}
 node_templates:
   app:
     type: cloudify.nodes.Root
@@ -190,31 +196,27 @@ node_templates:
           inputs:
             commands: ['echo "no space left" >&2; exit 5']${FABRIC_ENV}
 `,
-    );
-    await weft(['secrets', 'set', 'agent_key_private', '-', '--state-dir', state], sshd.privateKey);
-    const install = await weft([
-      'install',
-      blueprint,
-      '-i',
-      `port=${sshd.port}`,
-      '--state-dir',
-      state,
-      '--task-retries',
-      '1',
-      '--task-retry-interval',
-      '0',
-    ]);
-    assert.equal(install.code, 1, install.stdout + install.stderr);
-    const output = install.stdout + install.stderr;
-    assert.match(output, /exited with status 5; stderr ends with:\s+no space left/);
-    const all = await events(state);
-    assert.equal(all.filter((e) => e.message === 'no space left').length, 2, 'the command ran twice');
-  });
+      );
+      const install = await installWithKey(
+        blueprint,
+        state,
+        sshd.privateKey,
+        '--task-retries',
+        '1',
+        '--task-retry-interval',
+        '0',
+      );
+      assert.equal(install.code, 1, install.stdout + install.stderr);
+      const output = install.stdout + install.stderr;
+      assert.match(output, /exited with status 5; stderr ends with:\s+no space left/);
+      const all = await events(state);
+      assert.equal(all.filter((e) => e.message === 'no space left').length, 2, 'the command ran twice');
+    });
 
-  test('a key the server refuses fails at once; run_task says what to use instead', async () => {
-    const { blueprint, state } = project(
-      'badkey',
-      `${HEADER}
+    test('a key the server refuses fails at once; run_task says what to use instead', async () => {
+      const { blueprint, state } = project(
+        `badkey-${slug}`,
+        `${HEADER}
 node_templates:
   app:
     type: cloudify.nodes.Root
@@ -234,28 +236,26 @@ node_templates:
             tasks_file: scripts/haproxy.py
             task_name: configure${FABRIC_ENV}
 `,
-    );
-    await weft(['secrets', 'set', 'agent_key_private', '-', '--state-dir', state], sshd.strangerKey);
-    const install = await weft([
-      'install',
-      blueprint,
-      '-i',
-      `port=${sshd.port}`,
-      '--state-dir',
-      state,
-      '--task-retries',
-      '3',
-      '--task-retry-interval',
-      '0',
-    ]);
-    assert.equal(install.code, 1);
-    const all = await events(state);
-    const text = JSON.stringify(all);
-    assert.match(
-      text,
-      new RegExp(`SSH authentication failed for root@127.0.0.1:${sshd.port} with the private key given`),
-    );
-    assert.match(text, /run_task runs a Python fabric task .*Weft cannot run/);
-    assert.ok(!text.includes(sshd.strangerKey.split('\n')[1] as string));
+      );
+      const install = await installWithKey(
+        blueprint,
+        state,
+        sshd.strangerKey,
+        '--task-retries',
+        '3',
+        '--task-retry-interval',
+        '0',
+      );
+      assert.equal(install.code, 1);
+      const all = await events(state);
+      const text = JSON.stringify(all);
+      assert.match(
+        text,
+        new RegExp(
+          `SSH authentication failed for ${sshd.user}@127.0.0.1:${sshd.port} with the private key given`,
+        ),
+      );
+      assert.match(text, /run_task runs a Python fabric task .*Weft cannot run/);
+      assert.ok(!text.includes(sshd.strangerKey.split('\n')[1] as string));
+    });
   });
-});
