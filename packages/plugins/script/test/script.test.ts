@@ -211,7 +211,7 @@ describe('the ctx command and the Python module', () => {
     assert.equal(all.get('db')!.runtimeProperties.py_linked_from, all.get('web')!.id);
   });
 
-  test('from cloudify import ctx: properties, runtime properties (nested changes kept), inputs, resources', () => {
+  test('from cloudify import ctx: properties, runtime properties (nested changes kept), inputs by key and attribute, resources', () => {
     const db = instances(state).get('db')!.runtimeProperties;
     assert.deepEqual(db.python, {
       marker: 'from-python',
@@ -220,7 +220,13 @@ describe('the ctx command and the Python module', () => {
       nested_change: true,
     });
     assert.equal(db['dotted.key'], 'literal');
-    assert.deepEqual(db.inputs, {});
+    assert.deepEqual(db.inputs, { property: 'op2_called', port: 5432 });
+    assert.deepEqual(db.by_attribute, {
+      property: 'op2_called',
+      port: 5432,
+      missing: "KeyError 'missing'",
+      hasattr: [true, false],
+    });
     assert.equal(db.operation, 'cloudify.interfaces.lifecycle.create');
     assert.equal(db.resource, '<h1>');
     assert.equal(db.rendered, '<h1> P ctxdep</h1>');

@@ -6,8 +6,14 @@ from . import ctx as current_ctx_value
 from . import proxy_client
 
 
+class MissingInput(KeyError, AttributeError):
+    """An input read by attribute that was not given: a KeyError, as Cloudify raises, and an
+    AttributeError, so that hasattr() and getattr() with a default work too."""
+
+
 class _Inputs(Mapping):
-    """The operation's inputs, read from ctx on first use."""
+    """The operation's inputs, read from ctx on first use, by key (`inputs['port']`) or by
+    attribute (`inputs.port`), as Cloudify's CtxParameters allows."""
 
     def __init__(self):
         self._values = None
@@ -25,6 +31,15 @@ class _Inputs(Mapping):
 
     def __len__(self):
         return len(self._load())
+
+    def __getattr__(self, name):
+        # Only names that are not attributes of the mapping itself (keys, get, items...) get here.
+        if name.startswith('__'):
+            raise AttributeError(name)
+        values = self._load()
+        if name not in values:
+            raise MissingInput(name)
+        return values[name]
 
 
 class _CurrentContext(object):
