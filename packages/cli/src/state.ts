@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadSecretKey, openStore, Secrets, type Store } from '@weft/engine';
 import type { Command } from 'commander';
@@ -15,11 +15,15 @@ export function workDir(stateDirPath: string): string {
   return join(stateDirPath, 'work');
 }
 
-/** Where Weft keeps its state: --state-dir, WEFT_HOME, or ./.weft. */
+/** Where Weft keeps its state: --state-dir, WEFT_HOME, or ./.weft (created). */
 export function stateDir(options: StateOptions): string {
-  const dir = resolve(options.stateDir ?? process.env.WEFT_HOME ?? '.weft');
+  const dir = stateDirPath(options);
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+function stateDirPath(options: StateOptions): string {
+  return resolve(options.stateDir ?? process.env.WEFT_HOME ?? '.weft');
 }
 
 export interface State {
@@ -29,13 +33,19 @@ export interface State {
   close(): Promise<void>;
 }
 
-/** Opens the store (--db or WEFT_DATABASE_URL for PostgreSQL, else SQLite in the state directory). */
-export async function openState(options: StateOptions): Promise<State> {
-  const dir = stateDir(options);
+/**
+ * Opens the store (--db or WEFT_DATABASE_URL for PostgreSQL, else SQLite in the state directory).
+ * With `create: false` (commands that only read, or act on what exists) nothing is created: where
+ * no SQLite file exists yet, they see an empty store, and the secret key is read only when a
+ * secret is.
+ */
+export async function openState(options: StateOptions, { create = true } = {}): Promise<State> {
+  const dir = create ? stateDir(options) : stateDirPath(options);
   const url = options.db ?? process.env.WEFT_DATABASE_URL ?? join(dir, 'weft.db');
-  const store = await openStore(url);
+  const nothingStored = !create && !/^postgres(ql)?:\/\//i.test(url) && !existsSync(url);
+  const store = await openStore(nothingStored ? ':memory:' : url);
   await store.migrate();
-  const secrets = new Secrets(store, loadSecretKey(dir));
+  const secrets = new Secrets(store, () => loadSecretKey(dir));
   return { dir, store, secrets, close: () => store.close() };
 }
 
@@ -59,6 +69,8 @@ export async function deploymentFor(store: Store, given: string | undefined): Pr
  * process that no longer exists (a crash) is taken over.
  */
 export function lockExecution(dir: string, executionId: string): () => void {
+  // A deployment kept in PostgreSQL may be run from a directory that holds no state yet.
+  mkdirSync(dir, { recursive: true });
   const path = join(dir, `execution-${executionId}.lock`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

@@ -7,13 +7,12 @@
  * sleeps.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { after, afterEach, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import { fixtures, tempDir, weftBin } from './helpers.js';
+import { fixtures, tempDir, weftBin, weftInBackground } from './helpers.js';
 
 const dir = join(fixtures, 'executions');
 const BLUEPRINT = join(dir, 'blueprint.yaml');
@@ -47,73 +46,8 @@ function cli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string 
 
 const show = (r: Result) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
-/** A `weft` process running in the background, whose output lines can be waited for. */
-interface Background {
-  child: ChildProcess;
-  lines: string[];
-  stderr(): string;
-  /** The first stdout line matching `re` (rejects if the process ends first). */
-  line(re: RegExp): Promise<string>;
-  /** The exit code, once the process has ended and its output is read. */
-  exit: Promise<number | null>;
-}
-
-const running: ChildProcess[] = [];
-
-function background(args: string[], env: NodeJS.ProcessEnv = {}): Background {
-  const child = spawn(process.execPath, [weftBin, ...args], {
-    env: baseEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.push(child);
-  const lines: string[] = [];
-  let stderr = '';
-  let ended = false;
-  const waiters: { re: RegExp; resolve: (line: string) => void; reject: (error: Error) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    lines.push(line);
-    for (const waiter of [...waiters]) {
-      if (waiter.re.test(line)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve(line);
-      }
-    }
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const exit = new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      ended = true;
-      for (const waiter of waiters.splice(0))
-        waiter.reject(
-          new Error(
-            `weft ${args[0]} ended (exit ${code}) before printing a line matching ${waiter.re}:\n${lines.join('\n')}\n${stderr}`,
-          ),
-        );
-      resolve(code);
-    });
-  });
-  return {
-    child,
-    lines,
-    stderr: () => stderr,
-    exit,
-    line(re) {
-      const found = lines.find((l) => re.test(l));
-      if (found !== undefined) return Promise.resolve(found);
-      if (ended) return Promise.reject(new Error(`weft ${args[0]} has ended without a line matching ${re}`));
-      return new Promise((resolve, reject) => waiters.push({ re, resolve, reject }));
-    },
-  };
-}
-
-// A test that fails half-way must not leave a weft process waiting at a gate.
-afterEach(() => {
-  for (const child of running.splice(0))
-    if (child.exitCode === null && child.signalCode === null) child.kill();
-});
+/** A `weft` process in the background, with the environment of these tests. */
+const background = (args: string[], env: NodeJS.ProcessEnv = {}) => weftInBackground(args, baseEnv(env));
 
 interface Backend {
   name: string;
@@ -240,7 +174,7 @@ for (const backend of backends) {
 
       const j = s.run(['install', BLUEPRINT, '-d', 'web2', '-i', 'port=9090', '--json']);
       const doc = json<{ execution: ExecutionJson; outputs: Record<string, unknown> }>(j);
-      assert.deepEqual(Object.keys(doc).sort(), ['execution', 'outputs']);
+      assert.deepEqual(Object.keys(doc).sort(), ['capabilities', 'execution', 'outputs']);
       assert.equal(doc.execution.status, 'terminated');
       assert.equal(doc.execution.workflow, 'install');
       assert.equal(doc.execution.deploymentId, 'web2');
@@ -344,8 +278,13 @@ for (const backend of backends) {
       assert.deepEqual(JSON.parse(appLine[1]!), { create: true, configure: 8080, start: true });
 
       const outputs = s.run(['outputs', '-d', 'web']);
-      assert.equal(outputs.stdout, 'endpoint: "http://10.0.0.5:8080"\n', show(outputs));
-      assert.deepEqual(json(s.run(['outputs', '-d', 'web', '--json'])), { endpoint: 'http://10.0.0.5:8080' });
+      assert.equal(outputs.stdout, 'Outputs:\n  endpoint: "http://10.0.0.5:8080"\n', show(outputs));
+      assert.deepEqual(json(s.run(['outputs', '-d', 'web', '--json'])), {
+        deployment: 'web',
+        status: 'installed',
+        outputs: { endpoint: 'http://10.0.0.5:8080' },
+        capabilities: {},
+      });
 
       const installId = executions[0]!.id;
       const events = s.run(['events', '-e', installId]);
@@ -397,7 +336,7 @@ for (const backend of backends) {
         assert.equal(s.run(['executions']).code, 0);
         assert.equal(s.run(['install', BLUEPRINT, '-d', 'web2']).code, 0);
 
-        for (const command of [['outputs'], ['events'], ['uninstall']]) {
+        for (const command of [['outputs'], ['instances'], ['uninstall']]) {
           const two = s.run(command);
           assert.equal(two.code, 2, `${command.join(' ')}: ${show(two)}`);
           assert.match(two.stderr, /there are 2 deployments \((web, web2|web2, web)\); choose one with -d/);
@@ -406,8 +345,8 @@ for (const backend of backends) {
 
         const list = s.run(['deployments', 'list']);
         assert.equal(list.code, 0, show(list));
-        assert.match(list.stdout, /^web {2}created /m);
-        assert.match(list.stdout, /^web2 {2}created /m);
+        assert.match(list.stdout, /^web +installed /m);
+        assert.match(list.stdout, /^web2 +installed /m);
         assert.equal(s.run(['deployments']).stdout, list.stdout, 'list is the default');
         const listed = json<Record<string, unknown>[]>(s.run(['deployments', 'list', '--json']));
         assert.deepEqual(listed.map((d) => d.id).sort(), ['web', 'web2']);
@@ -417,7 +356,7 @@ for (const backend of backends) {
         }
         assert.deepEqual(listed.find((d) => d.id === 'web2')?.inputs, { port: 8080 });
 
-        const deleted = s.run(['deployments', 'delete', 'web2']);
+        const deleted = s.run(['deployments', 'delete', 'web2', '--force']);
         assert.equal(deleted.code, 0, show(deleted));
         assert.match(deleted.stdout, /Deployment 'web2' deleted/);
         assert.deepEqual(
@@ -627,7 +566,7 @@ for (const backend of backends) {
             `the secret was printed:\n${show(r)}`,
           );
         }
-        assert.deepEqual(json(s.run(['outputs', '-d', 'sec', '--json'])), {
+        assert.deepEqual(json<{ outputs: unknown }>(s.run(['outputs', '-d', 'sec', '--json'])).outputs, {
           password: '******',
           dsn: 'https://svc:******@api.example',
         });

@@ -1,6 +1,15 @@
 export { type ErrorKind, WeftError, type WorkflowContext } from '@weft/sdk';
-export { createDeployment, finishExecution, startExecution } from './deployment/deployments.js';
+export { type DeploymentChanges, deploymentChanges, describeChanges } from './deployment/changes.js';
+export {
+  createDeployment,
+  finishExecution,
+  type PreparedDeployment,
+  prepareDeployment,
+  runnableWorkflows,
+  startExecution,
+} from './deployment/deployments.js';
 export { evaluateOutputs } from './deployment/outputs.js';
+export { type DeploymentStatus, deploymentStatus, isLive } from './deployment/status.js';
 export type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from './executor/dispatcher.js';
 export {
   DEFAULT_TASK_RETRIES,
@@ -8,6 +17,8 @@ export {
   ExecutionStateError,
   Executor,
   type ExecutorOptions,
+  type InterruptedError,
+  type RunOptions,
 } from './executor/executor.js';
 export { Masker } from './executor/masker.js';
 export { loadSecretKey } from './io/secret-key.js';

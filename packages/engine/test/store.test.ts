@@ -23,6 +23,8 @@ import {
   type Batch,
   type BlueprintRecord,
   type DeploymentRecord,
+  type DeploymentSummary,
+  type EventQuery,
   type EventRecord,
   type ExecutionRecord,
   type ExecutionStatus,
@@ -841,6 +843,99 @@ export function storeSuite(name: string, open: () => Promise<Store>, hooks: Suit
         await store.listEvents({ executionId: execution.id, deploymentId: other.deployment.id }),
         [],
       );
+    });
+
+    test('listEvents: at a level or above, of a node or an instance, and the last N', async () => {
+      const world = await makeWorld(store);
+      const { execution } = await makeExecution(store, world, 1);
+      const at = (level: EventRecord['level'], instance: NodeInstanceRecord | null, message: string) =>
+        eventRecord({
+          executionId: execution.id,
+          deploymentId: world.deployment.id,
+          level,
+          node: instance?.node ?? null,
+          instanceId: instance?.id ?? null,
+          message,
+        });
+      const events = [
+        at('info', null, 'started'),
+        at('debug', world.vm, 'vm debug'),
+        at('warning', world.vm, 'vm warning'),
+        at('info', world.app, 'app info'),
+        at('error', world.app, 'app error'),
+        at('info', null, 'ended'),
+      ];
+      await store.applyBatch({ events });
+      const messages = (query: EventQuery) =>
+        store.listEvents({ executionId: execution.id, ...query }).then((list) => list.map((e) => e.message));
+      assert.deepEqual(await messages({ minLevel: 'warning' }), ['vm warning', 'app error']);
+      assert.deepEqual(
+        await messages({ minLevel: 'debug' }),
+        events.map((e) => e.message),
+      );
+      assert.deepEqual(await messages({ minLevel: 'info' }), [
+        'started',
+        'vm warning',
+        'app info',
+        'app error',
+        'ended',
+      ]);
+      assert.deepEqual(await messages({ node: 'vm' }), ['vm debug', 'vm warning']);
+      assert.deepEqual(await messages({ node: world.app.id }), ['app info', 'app error']);
+      assert.deepEqual(await messages({ last: 2 }), ['app error', 'ended']);
+      assert.deepEqual(await messages({ last: 1, node: 'vm' }), ['vm warning']);
+      assert.deepEqual(await messages({ last: 10, minLevel: 'error' }), ['app error']);
+      assert.deepEqual(await messages({ last: 0 }), []);
+      const all = await store.listEvents({ executionId: execution.id });
+      assert.deepEqual(await messages({ last: 3, afterSeq: all[4]!.seq }), ['ended']);
+    });
+
+    test('listDeploymentSummaries: blueprint path, instance states and the latest execution, without the model', async () => {
+      const blueprint = blueprintRecord();
+      await store.putBlueprint(blueprint);
+      const mainFile = '/srv/blueprints/shop/blueprint.yaml';
+      const shop: DeploymentRecord = {
+        ...deploymentRecord(blueprint.id, uid('shop')),
+        model: { blueprint: { mainFile, baseDir: '/srv/blueprints/shop' }, nodes: {} },
+        createdAt: '2030-01-01T00:00:00.000Z',
+      };
+      const bare: DeploymentRecord = {
+        ...deploymentRecord(blueprint.id, uid('bare')),
+        createdAt: '2030-01-01T00:00:01.000Z',
+      };
+      await store.createDeployment(shop, [
+        instanceRecord(shop.id, 'vm', 0, { state: 'started' }),
+        instanceRecord(shop.id, 'vm', 1, { state: 'started' }),
+        instanceRecord(shop.id, 'app', 0, { state: 'deleted' }),
+      ]);
+      await store.createDeployment(bare, []);
+      const first = executionRecord(shop.id, { createdAt: '2030-01-01T00:01:00.000Z' });
+      await store.createExecution(first, []);
+      await endExecution(store, first.id, 'failed');
+      // Created in the same millisecond: the id decides, as listExecutions orders them.
+      const second = executionRecord(shop.id, { id: `${first.id}z`, createdAt: '2030-01-01T00:01:00.000Z' });
+      await store.createExecution(second, []);
+
+      const summaries = (await store.listDeploymentSummaries()).filter(
+        (d) => d.id === shop.id || d.id === bare.id,
+      );
+      assert.deepEqual(
+        summaries.map((d) => d.id),
+        [shop.id, bare.id],
+      );
+      const [s, b] = summaries as [DeploymentSummary, DeploymentSummary];
+      assert.equal(s.blueprintPath, mainFile);
+      assert.equal(s.blueprintId, blueprint.id);
+      assert.deepEqual(s.inputs, shop.inputs);
+      assert.equal(s.createdAt, shop.createdAt);
+      assert.deepEqual(s.instanceStates, { started: 2, deleted: 1 });
+      assert.equal(s.lastExecution?.id, second.id);
+      assert.equal(s.lastExecution?.status, 'pending');
+      assert.ok(!('model' in s));
+      assert.equal(b.blueprintPath, null);
+      assert.deepEqual(b.instanceStates, {});
+      assert.equal(b.lastExecution, null);
+      await endExecution(store, second.id);
     });
 
     test('events: NUL characters are stored as U+FFFD rather than failing the batch', async () => {

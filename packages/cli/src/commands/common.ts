@@ -1,4 +1,5 @@
-import { dirname, resolve } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import {
   blueprintName,
   checkPluginFunctions,
@@ -17,9 +18,26 @@ export interface BlueprintOptions extends PluginDirOptions {
   deploymentId?: string;
 }
 
+/**
+ * The blueprint file an argument names: a directory means its blueprint.yaml. A path that does
+ * not exist is left as it is, for loading to report where it looked.
+ */
+export function blueprintFile(arg: string): string {
+  const isDirectory = (path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  if (!isDirectory(arg)) return arg;
+  const file = join(arg, 'blueprint.yaml');
+  if (statSync(file, { throwIfNoEntry: false })?.isFile()) return file;
+  const candidates = readdirSync(arg).filter(
+    (name) => /\.ya?ml$/i.test(name) && !isDirectory(join(arg, name)),
+  );
+  throw new UsageError(
+    `${arg} is a directory without a blueprint.yaml; name the blueprint file${candidates.length > 0 ? ` (it has ${candidates.sort().join(', ')})` : ''}`,
+  );
+}
+
 /** A deployment id made from the blueprint's directory name when none is given. */
 export function defaultDeploymentId(blueprint: string): string {
-  return blueprintName(dirname(resolve(blueprint)));
+  return blueprintName(dirname(resolve(blueprintFile(blueprint))));
 }
 
 /** Validates (and plans, when inputs are bound) a blueprint given on the command line. */
@@ -36,7 +54,7 @@ export function loadFromArgs(
   if (!/^[A-Za-z0-9_.-]+$/.test(deploymentId)) {
     throw new UsageError(`deployment id '${deploymentId}' may only hold letters, digits, '_', '.' and '-'`);
   }
-  return loadBlueprint(blueprint, {
+  return loadBlueprint(blueprintFile(blueprint), {
     reader: fileSystemReader({ resolvePlugin: pluginResolver(options) }),
     deploymentId,
     ...(inputs !== undefined ? { inputs } : {}),

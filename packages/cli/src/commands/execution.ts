@@ -4,8 +4,8 @@ import {
   type EventRecord,
   type ExecutionRecord,
   Executor,
-  evaluateOutputs,
   finishExecution,
+  type InterruptedError,
   type Json,
   startExecution,
 } from '@weft/engine';
@@ -14,6 +14,7 @@ import { EXIT, UsageError } from '../output.js';
 import { progressReporter } from '../progress/reporter.js';
 import { failureReport } from '../render.js';
 import { lockExecution, openState, type State, type StateOptions, workDir } from '../state.js';
+import { deploymentOutputs, outputsText } from './outputs.js';
 import type { PluginDirOptions } from './plugin-search.js';
 import { pluginDispatcher, workerDispatcher } from './plugins.js';
 
@@ -73,6 +74,56 @@ export function requirePlugins(dispatcher: { missingPlugins(): string[] }, deplo
   );
 }
 
+/** The exit code of a run the user interrupted, as a shell reports a process that SIGINT ended. */
+const INTERRUPTED_EXIT = 130;
+
+/**
+ * Ctrl-C while an execution runs: the first stops new operations and lets the running ones
+ * finish, the second aborts them (left in flight for resume), a third ends the process at once.
+ */
+function interruptHandler(say: (text: string) => void) {
+  const interrupt = new AbortController();
+  const interruptNow = new AbortController();
+  let presses = 0;
+  const onSignal = () => {
+    presses += 1;
+    if (presses === 1) {
+      say(
+        'Interrupted: no new operations start; waiting for the running ones to finish (Ctrl-C again stops them now)',
+      );
+      interrupt.abort();
+    } else if (presses === 2) {
+      say('Stopping the running operations now (Ctrl-C again quits without recording anything)');
+      interruptNow.abort();
+    } else process.exit(INTERRUPTED_EXIT);
+  };
+  process.on('SIGINT', onSignal);
+  return {
+    options: { interrupt: interrupt.signal, interruptNow: interruptNow.signal },
+    detach: () => process.off('SIGINT', onSignal),
+  };
+}
+
+/** Whether an execution ended because the user interrupted it (not a crash found on resume). */
+function interruptedByUser(execution: ExecutionRecord): boolean {
+  return (
+    execution.status === 'interrupted' && (execution.error as { byUser?: boolean } | null)?.byUser === true
+  );
+}
+
+/** What an interrupted run tells the user: how far it got, what was stopped, and the command that continues. */
+async function interruptReport(state: State, execution: ExecutionRecord, flags: RunFlags): Promise<string> {
+  const operations = (await state.store.listTasks(execution.id)).filter((t) => t.kind === 'operation');
+  const done = operations.filter((t) => t.state === 'succeeded').length;
+  const error = execution.error as unknown as InterruptedError;
+  const retry = error.notResumable.length > 0 ? ' --retry-in-flight' : '';
+  return [
+    `Execution ${execution.id} (${execution.workflow}) interrupted: ${done} of ${operations.length} operations had finished.`,
+    `  ${error.message}`,
+    `  continue it with: weft resume ${execution.id}${stateArguments(flags)}${retry}`,
+  ].join('\n');
+}
+
 /** Runs (or resumes) an execution to its end, printing events as they are stored. */
 export async function runExecution(
   state: State,
@@ -87,6 +138,7 @@ export async function runExecution(
   const unlock = lockExecution(state.dir, execution.id);
   const logs: EventRecord[] = [];
   const progress = await progressReporter(state.store, execution, model, flags.json === true);
+  const interrupts = interruptHandler((text) => progress.say(text));
   try {
     const executor = new Executor({
       store: state.store,
@@ -102,13 +154,15 @@ export async function runExecution(
         progress.event(event);
       },
     });
-    const result = await executor.run(execution.id, { retryInFlight });
+    const result = await executor.run(execution.id, { retryInFlight, ...interrupts.options });
     await finishExecution(state.store, result);
     await progress.end();
-    if (result.status !== 'terminated' && !flags.json)
+    if (interruptedByUser(result)) process.stderr.write(`${await interruptReport(state, result, flags)}\n`);
+    else if (result.status !== 'terminated' && !flags.json)
       process.stderr.write(`${failureReport(result, logs, stateArguments(flags))}\n`);
     return result;
   } finally {
+    interrupts.detach();
     await progress.end();
     dispatcher.close();
     unlock();
@@ -141,18 +195,13 @@ export async function execute(
   finish(result, flags.json);
 }
 
-/** Prints a deployment's outputs after an install (nothing when it has none, or with --json). */
+/** Prints a deployment's outputs and capabilities after an install (nothing with --json). */
 export async function printOutputs(
   state: State,
   deploymentId: string,
   json: boolean | undefined,
 ): Promise<void> {
-  if (json) return;
-  const outputs = await evaluateOutputs(state.store, deploymentId, await state.secrets.all());
-  if (Object.keys(outputs).length === 0) return;
-  process.stdout.write('Outputs:\n');
-  for (const [name, value] of Object.entries(outputs))
-    process.stdout.write(`  ${name}: ${JSON.stringify(value)}\n`);
+  if (!json) process.stdout.write(outputsText(await deploymentOutputs(state, deploymentId)));
 }
 
 /** Prints the execution as JSON when asked, and sets the exit code from how it ended. */
@@ -162,12 +211,24 @@ export function finish(
   extra: Record<string, unknown> = {},
 ): void {
   if (json) process.stdout.write(`${JSON.stringify({ execution, ...extra }, null, 2)}\n`);
-  process.exitCode = execution.status === 'terminated' ? EXIT.ok : EXIT.failed;
+  process.exitCode =
+    execution.status === 'terminated'
+      ? EXIT.ok
+      : interruptedByUser(execution)
+        ? INTERRUPTED_EXIT
+        : EXIT.failed;
 }
 
-/** Opens the state for a command and closes it after. */
-export async function withState<T>(flags: StateOptions, body: (state: State) => Promise<T>): Promise<T> {
-  const state = await openState(flags);
+/**
+ * Opens the state for a command and closes it after. Only `create` makes a state where there is
+ * none.
+ */
+export async function withState<T>(
+  flags: StateOptions,
+  body: (state: State) => Promise<T>,
+  { create = false } = {},
+): Promise<T> {
+  const state = await openState(flags, { create });
   try {
     return await body(state);
   } finally {

@@ -2,17 +2,21 @@
 import {
   createDeployment,
   type DeploymentModel,
+  type DeploymentRecord,
   Diagnostics,
+  deploymentChanges,
+  describeChanges,
   type ExecutionRecord,
-  evaluateOutputs,
   fileSystemReader,
+  prepareDeployment,
   startExecution,
+  type ValueMap,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { readInputs } from '../inputs.js';
 import { EXIT, printProblems, UsageError } from '../output.js';
 import { runnerOf, type State, stateOptions } from '../state.js';
-import { checkOperationFunctions, defaultDeploymentId, loadFromArgs } from './common.js';
+import { blueprintFile, checkOperationFunctions, defaultDeploymentId, loadFromArgs } from './common.js';
 import {
   executionParameters,
   finish,
@@ -23,10 +27,11 @@ import {
   withState,
 } from './execution.js';
 import { collect } from './options.js';
+import { deploymentOutputs } from './outputs.js';
 import { pluginResolver } from './plugin-search.js';
 import { pluginDispatcher } from './plugins.js';
 
-type InstallFlags = RunFlags & { input?: string[] };
+type InstallFlags = RunFlags & { input?: string[]; retryInFlight?: boolean };
 
 export function installCommand(program: Command): void {
   runOptions(
@@ -34,12 +39,16 @@ export function installCommand(program: Command): void {
       program
         .command('install')
         .description('create the deployment (if new) and run the install workflow')
-        .argument('<blueprint>', 'the main blueprint file')
+        .argument('<blueprint>', 'the main blueprint file, or a directory holding blueprint.yaml')
         .option('-d, --deployment-id <ID>', 'deployment id (default: the blueprint directory name)')
         .option(
           '-i, --input <KEY=VALUE|FILE>',
           'an input value or a YAML/JSON inputs file (repeatable)',
           collect,
+        )
+        .option(
+          '--retry-in-flight',
+          'when continuing an interrupted install, also run again the operations it interrupted that are not resumable',
         ),
     ),
   )
@@ -52,32 +61,46 @@ Examples:
   weft install blueprint.yaml --json > result.json`,
     )
     .action((blueprint: string, flags: InstallFlags) =>
-      withState(flags, (state) => install(state, blueprint, flags)),
+      withState(flags, (state) => install(state, blueprint, flags), { create: true }),
     );
 }
 
-async function install(state: State, blueprint: string, flags: InstallFlags): Promise<void> {
+async function install(state: State, blueprintArg: string, flags: InstallFlags): Promise<void> {
+  const blueprint = blueprintFile(blueprintArg);
   const deploymentId = flags.deploymentId ?? defaultDeploymentId(blueprint);
-  if (!(await state.store.getDeployment(deploymentId))) {
-    if (!(await create(state, blueprint, deploymentId, flags))) return;
-  } else if (flags.input?.length) {
-    throw new UsageError(
-      `deployment '${deploymentId}' already exists; its inputs cannot change (delete it with 'weft deployments delete ${deploymentId}' or use another -d)`,
-    );
-  }
+  const existing = await state.store.getDeployment(deploymentId);
+  const ready = existing
+    ? await requireSameBlueprint(state, existing, blueprint, flags)
+    : await create(state, blueprint, deploymentId, flags);
+  if (!ready) return;
   // Secrets that cannot be read stop here, before an execution exists.
   await state.secrets.all();
   const execution =
     (await unfinishedInstall(state, deploymentId, flags)) ?? (await startInstall(state, deploymentId, flags));
-  const result = await runExecution(state, execution, flags);
+  const result = await runExecution(state, execution, flags, flags.retryInFlight === true);
   if (result.status === 'terminated') await printOutputs(state, deploymentId, flags.json);
   finish(
     result,
     flags.json,
-    flags.json && result.status === 'terminated'
-      ? { outputs: await evaluateOutputs(state.store, deploymentId, await state.secrets.all()) }
-      : {},
+    flags.json && result.status === 'terminated' ? { ...(await deploymentOutputs(state, deploymentId)) } : {},
   );
+}
+
+/** Prints problems (exit 2) and says that nothing goes on. */
+function refuse(problems: Diagnostics, flags: InstallFlags): false {
+  printProblems(problems, flags.json === true);
+  process.exitCode = EXIT.badInput;
+  return false;
+}
+
+/**
+ * The blueprint's own problems (with the inputs' when given), and operations naming functions
+ * their plugin does not export, all in one report; refused before anything is stored or run.
+ */
+async function checkBlueprint(blueprint: string, deploymentId: string, flags: InstallFlags) {
+  const checked = loadFromArgs(blueprint, { ...flags, deploymentId }, true);
+  await checkOperationFunctions(checked, flags);
+  return checked;
 }
 
 /** Creates the deployment; false (with its problems printed, exit 2) when the blueprint or inputs are bad. */
@@ -87,18 +110,11 @@ async function create(
   deploymentId: string,
   flags: InstallFlags,
 ): Promise<boolean> {
-  const refuse = (problems: Diagnostics) => {
-    printProblems(problems, flags.json === true);
-    process.exitCode = EXIT.badInput;
-    return false;
-  };
   const problems = new Diagnostics();
   const inputs = flags.input?.length ? readInputs(flags.input, problems) : {};
-  if (!problems.ok) return refuse(problems);
-  // Operations naming functions their plugin does not export are refused before anything is stored.
-  const checked = loadFromArgs(blueprint, { ...flags, deploymentId }, true);
-  await checkOperationFunctions(checked, flags);
-  if (!checked.problems.ok) return refuse(checked.problems);
+  if (!problems.ok) return refuse(problems, flags);
+  const checked = await checkBlueprint(blueprint, deploymentId, flags);
+  if (!checked.problems.ok) return refuse(checked.problems, flags);
   const created = await createDeployment({
     store: state.store,
     reader: fileSystemReader({ resolvePlugin: pluginResolver(flags, state.dir) }),
@@ -106,7 +122,7 @@ async function create(
     deploymentId,
     inputs,
   });
-  if (!created.deployment) return refuse(created.problems);
+  if (!created.deployment) return refuse(created.problems, flags);
   const count = created.instances!.length;
   if (!flags.json)
     process.stdout.write(
@@ -115,7 +131,45 @@ async function create(
   return true;
 }
 
-/** An install that a crash stopped (no process runs it any more): it is continued, not refused. */
+/**
+ * `weft install FILE` on a deployment that exists goes on only when FILE (and the inputs, when
+ * given) are what the deployment was created from; a change is refused, showing what differs.
+ */
+async function requireSameBlueprint(
+  state: State,
+  existing: DeploymentRecord,
+  blueprint: string,
+  flags: InstallFlags,
+): Promise<boolean> {
+  const problems = new Diagnostics();
+  const given = flags.input?.length ? readInputs(flags.input, problems) : undefined;
+  if (!problems.ok) return refuse(problems, flags);
+  const checked = await checkBlueprint(blueprint, existing.id, flags);
+  if (!checked.problems.ok || !checked.blueprint) return refuse(checked.problems, flags);
+  // Without -i, the deployment's inputs, those the blueprint still declares (a dropped one shows as a change).
+  const declared = checked.blueprint.inputs;
+  const inputs =
+    given ??
+    (Object.fromEntries(Object.entries(existing.inputs).filter(([name]) => declared.has(name))) as ValueMap);
+  const { problems: planProblems, prepared } = prepareDeployment({
+    reader: fileSystemReader({ resolvePlugin: pluginResolver(flags, state.dir) }),
+    blueprintPath: blueprint,
+    deploymentId: existing.id,
+    inputs,
+  });
+  if (!prepared) return refuse(planProblems, flags);
+  const changes = deploymentChanges(existing, await state.store.getBlueprint(existing.blueprintId), prepared);
+  if (!changes) return true;
+  throw new UsageError(
+    [
+      `deployment '${existing.id}' was created from another blueprint or other inputs; weft install does not change it:`,
+      ...describeChanges(changes).map((line) => `  ${line}`),
+      `Changing a deployment is the deployment update (weft update -d ${existing.id} ${blueprint}), which this version of Weft does not have yet. To install this blueprint next to it, give it another id with -d.`,
+    ].join('\n'),
+  );
+}
+
+/** An install that a crash or the user stopped (no process runs it any more): it is continued, not refused. */
 async function unfinishedInstall(
   state: State,
   deploymentId: string,
@@ -123,7 +177,9 @@ async function unfinishedInstall(
 ): Promise<ExecutionRecord | undefined> {
   const unfinished = (await state.store.listExecutions(deploymentId)).find(
     (e) =>
-      e.workflow === 'install' && ['pending', 'started'].includes(e.status) && !runnerOf(state.dir, e.id),
+      e.workflow === 'install' &&
+      ['pending', 'started', 'interrupted'].includes(e.status) &&
+      !runnerOf(state.dir, e.id),
   );
   if (unfinished && !flags.json)
     process.stdout.write(`Continuing install execution ${unfinished.id}, which was interrupted\n`);

@@ -1,7 +1,8 @@
 /** The commands that run or steer executions: install, uninstall, exec, resume, cancel. */
-import { type DeploymentModel, type ExecutionRecord, type Json, parseScalarText } from '@weft/engine';
+import { type DeploymentModel, type ExecutionRecord, isLive, type Json, parseScalarText } from '@weft/engine';
 import type { Command } from 'commander';
-import { UsageError } from '../output.js';
+import { confirm } from '../confirm.js';
+import { EXIT, UsageError } from '../output.js';
 import { deploymentFor, runnerOf, type State, type StateOptions, stateOptions } from '../state.js';
 import {
   execute,
@@ -29,15 +30,14 @@ export function runCommands(program: Command): void {
   cancelCommand(program);
 }
 
-type UninstallFlags = RunFlags & { ignoreFailure?: boolean };
+type UninstallFlags = RunFlags & { ignoreFailure?: boolean; yes?: boolean };
 
 function uninstallCommand(program: Command): void {
   runOptions(
     stateOptions(
-      deploymentOption(program.command('uninstall').description('run the uninstall workflow')).option(
-        '--ignore-failure',
-        'go on past failing operations',
-      ),
+      deploymentOption(program.command('uninstall').description('run the uninstall workflow'))
+        .option('--ignore-failure', 'go on past failing operations')
+        .option('-y, --yes', 'do not ask for confirmation on a terminal'),
     ),
   )
     .addHelpText(
@@ -50,6 +50,13 @@ function uninstallCommand(program: Command): void {
 async function uninstall(state: State, flags: UninstallFlags): Promise<void> {
   const deploymentId = await deploymentFor(state.store, flags.deploymentId);
   const params = { ...executionParameters(flags), ...(flags.ignoreFailure ? { ignore_failure: true } : {}) };
+  const live = (await state.store.listInstances(deploymentId)).filter((i) => isLive(i.state)).length;
+  const question = `Uninstall deployment '${deploymentId}' (${live} live ${live === 1 ? 'instance' : 'instances'})?`;
+  if (!flags.yes && !(await confirm(question))) {
+    process.stderr.write('Nothing uninstalled\n');
+    process.exitCode = EXIT.failed;
+    return;
+  }
   await execute(state, deploymentId, 'uninstall', params, flags);
 }
 

@@ -38,7 +38,7 @@ export function secretCommands(program: Command): void {
   common(
     secrets.command('get').description("print a secret's value").argument('<key>', 'the secret name'),
   ).action(async (key: string, flags: Flags) => {
-    const state = await openState(flags);
+    const state = await openState(flags, { create: false });
     try {
       const value = await state.secrets.get(key);
       if (value === undefined) throw new UsageError(`no secret '${key}'`);
@@ -49,7 +49,7 @@ export function secretCommands(program: Command): void {
   });
   common(secrets.command('list').description('list secret names (never values)')).action(
     async (flags: Flags) => {
-      const state = await openState(flags);
+      const state = await openState(flags, { create: false });
       try {
         const all = await state.secrets.list();
         process.stdout.write(
@@ -65,7 +65,7 @@ export function secretCommands(program: Command): void {
   common(
     secrets.command('delete').description('delete a secret').argument('<key>', 'the secret name'),
   ).action(async (key: string, flags: Flags) => {
-    const state = await openState(flags);
+    const state = await openState(flags, { create: false });
     try {
       if (!(await state.secrets.delete(key))) throw new UsageError(`no secret '${key}'`);
       process.stdout.write(

@@ -36,6 +36,7 @@ export class LiveView {
   private ended = false;
   private readonly onResize = () => this.draw(false);
   private readonly onExit = () => this.stream.write(SHOW_CURSOR);
+  // SIGINT (Ctrl-C) is the runner's: it stops the execution, which ends the view.
   private readonly onSignal = (signal: NodeJS.Signals) => {
     // The cursor comes back, then the signal does what it did before (ends the process).
     this.detach();
@@ -52,7 +53,6 @@ export class LiveView {
     stream.write(HIDE_CURSOR);
     stream.on('resize', this.onResize);
     process.on('exit', this.onExit);
-    process.once('SIGINT', this.onSignal);
     process.once('SIGTERM', this.onSignal);
     this.timer = setInterval(() => this.draw(false), REDRAW_MS);
     this.timer.unref();
@@ -62,6 +62,11 @@ export class LiveView {
     this.tracker.apply(event);
     if (event.type === 'log' || event.level === 'warning' || event.level === 'error')
       this.pending.push(logLine(event, this.color));
+  }
+
+  /** A line printed above the view, as log lines are. */
+  say(text: string): void {
+    this.pending.push(text);
   }
 
   /** Stops redrawing and leaves the final summary in the scrollback. */
@@ -77,7 +82,6 @@ export class LiveView {
     clearInterval(this.timer);
     this.stream.off('resize', this.onResize);
     process.off('exit', this.onExit);
-    process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
   }
 

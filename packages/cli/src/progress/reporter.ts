@@ -8,6 +8,8 @@ import { ProgressTracker } from './tracker.js';
 
 export interface Reporter {
   event(event: EventRecord): void;
+  /** A line for the user about the run itself (Ctrl-C was seen), on standard error or above the live view. */
+  say(text: string): void;
   /** Called once the execution has ended (again is harmless): the live view draws its summary. */
   end(): Promise<void>;
 }
@@ -20,9 +22,10 @@ export async function progressReporter(
 ): Promise<Reporter> {
   const stdout = process.stdout;
   const mode = progressMode(json, stdout.isTTY === true, process.env);
-  if (mode === 'json') return { event: () => {}, end: async () => {} };
+  const say = (text: string) => process.stderr.write(`${text}\n`);
+  if (mode === 'json') return { event: () => {}, say, end: async () => {} };
   if (mode === 'plain')
-    return { event: (event) => stdout.write(`${eventLine(event)}\n`), end: async () => {} };
+    return { event: (event) => stdout.write(`${eventLine(event)}\n`), say, end: async () => {} };
   const [instances, tasks] = await Promise.all([
     store.listInstances(execution.deploymentId),
     store.listTasks(execution.id),
@@ -42,6 +45,7 @@ export async function progressReporter(
   let ended = false;
   return {
     event: (event) => view.event(event),
+    say: (text) => view.say(text),
     end: async () => {
       if (ended) return;
       ended = true;

@@ -7,6 +7,7 @@ import type { Dispatcher } from '../executor/dispatcher.js';
 import { loadBlueprint } from '../load-blueprint.js';
 import { allOperations, type DeploymentModel, deploymentModel } from '../model/deployment-model.js';
 import type {
+  BlueprintRecord,
   DeploymentRecord,
   ExecutionRecord,
   Json,
@@ -34,10 +35,21 @@ export interface CreateDeploymentOptions {
   inputs?: ValueMap;
 }
 
-/** Parses, validates and plans a blueprint, then stores it, the deployment and its instances. */
-export async function createDeployment(
-  options: CreateDeploymentOptions,
-): Promise<{ problems: Diagnostics; deployment?: DeploymentRecord; instances?: NodeInstanceRecord[] }> {
+/** What creating a deployment stores: its blueprint's files, the deployment and its instances. */
+export interface PreparedDeployment {
+  blueprint: BlueprintRecord;
+  deployment: DeploymentRecord;
+  instances: NodeInstanceRecord[];
+}
+
+/**
+ * Parses, validates and plans a blueprint into what a new deployment stores, without storing it
+ * (install compares it with an existing deployment).
+ */
+export function prepareDeployment(options: Omit<CreateDeploymentOptions, 'store'>): {
+  problems: Diagnostics;
+  prepared?: PreparedDeployment;
+} {
   const { plan, problems } = loadBlueprint(options.blueprintPath, {
     reader: options.reader,
     deploymentId: options.deploymentId,
@@ -60,16 +72,15 @@ export async function createDeployment(
     files[rel] = content;
     hash.update(rel).update('\u0000').update(content).update('\u0000');
   }
-  const blueprintId = hash.digest('hex');
-  await options.store.putBlueprint({
-    id: blueprintId,
+  const blueprint: BlueprintRecord = {
+    id: hash.digest('hex'),
     mainFile: relative(plan.blueprint.baseDir, plan.blueprint.mainFile),
     files,
     createdAt: now(),
-  });
+  };
   const deployment: DeploymentRecord = {
     id: options.deploymentId,
-    blueprintId,
+    blueprintId: blueprint.id,
     inputs: Object.fromEntries(plan.inputs) as Record<string, Json>,
     model: model as unknown as Json,
     createdAt: now(),
@@ -87,8 +98,18 @@ export async function createDeployment(
     relationships: i.relationships as unknown as Json,
     scalingGroups: i.scalingGroups as unknown as Json,
   }));
-  await options.store.createDeployment(deployment, instances);
-  return { problems, deployment, instances };
+  return { problems, prepared: { blueprint, deployment, instances } };
+}
+
+/** Parses, validates and plans a blueprint, then stores it, the deployment and its instances. */
+export async function createDeployment(
+  options: CreateDeploymentOptions,
+): Promise<{ problems: Diagnostics; deployment?: DeploymentRecord; instances?: NodeInstanceRecord[] }> {
+  const { problems, prepared } = prepareDeployment(options);
+  if (!prepared) return { problems };
+  await options.store.putBlueprint(prepared.blueprint);
+  await options.store.createDeployment(prepared.deployment, prepared.instances);
+  return { problems, deployment: prepared.deployment, instances: prepared.instances };
 }
 
 function taskRecords(executionId: string, graph: TaskGraph): TaskRecord[] {

@@ -52,6 +52,25 @@ export interface ExecutorOptions {
 export interface RunOptions {
   /** Run again the tasks a crash interrupted even when their operations are not resumable. */
   retryInFlight?: boolean;
+  /**
+   * Aborted when the user interrupts the run (Ctrl-C): no new task starts, the running operations
+   * finish, and the execution ends `interrupted`.
+   */
+  interrupt?: AbortSignal;
+  /**
+   * Aborted when the user insists (a second Ctrl-C): the running operations are aborted and
+   * abandoned as they are, in flight, so that a resume decides whether they may run again.
+   */
+  interruptNow?: AbortSignal;
+}
+
+/** What an execution the user interrupted keeps in its error, besides the message. */
+export interface InterruptedError {
+  message: string;
+  byUser: true;
+  /** The tasks abandoned while running, and whether each may simply run again. */
+  tasks: number[];
+  notResumable: number[];
 }
 
 /** Defaults for task_retries / task_retry_interval, as Cloudify's local `cfy install`. */
@@ -77,7 +96,7 @@ interface InstanceEntry {
   dirty: boolean;
 }
 
-type Stop = 'failure' | 'cancel' | 'force';
+type Stop = 'failure' | 'cancel' | 'force' | 'interrupt' | 'interrupt-now';
 
 /** Runs one execution's task graph to its end: parallel, retried, persisted, cancellable, resumable. */
 export class Executor {
@@ -181,6 +200,8 @@ class ExecutionRun {
   private readonly taskRetries: number;
   private readonly taskRetryInterval: number;
   private readonly ignoreFailure: boolean;
+  /** Operations abandoned while running by an interrupt, with whether they are resumable. */
+  private readonly abandoned: { task: TaskRecord; resumable: boolean }[] = [];
 
   constructor(
     private readonly options: ExecutorOptions,
@@ -292,6 +313,13 @@ class ExecutionRun {
     }
     this.cancelPoll = setInterval(() => void this.checkCancel(), this.options.cancelPollMs ?? 250);
     this.cancelPoll.unref();
+    for (const [signal, now] of [
+      [runOptions.interrupt, false],
+      [runOptions.interruptNow, true],
+    ] as const) {
+      if (signal?.aborted) this.interrupt(now);
+      else signal?.addEventListener('abort', () => this.interrupt(now), { once: true });
+    }
     // The 'started' status goes out with the first tasks' changes, in one commit.
     this.commit();
     this.pump();
@@ -766,7 +794,7 @@ class ExecutionRun {
       // A forced cancel does not wait for an operation that ignores its signal.
       const cancelled = new Promise<Outcome>((resolve) => {
         const onAbort = () => {
-          if (this.stop === 'force') {
+          if (this.stop === 'force' || this.stop === 'interrupt-now') {
             resolve({
               type: 'failed',
               recoverable: false,
@@ -809,6 +837,14 @@ class ExecutionRun {
     } finally {
       if (timer) clearTimeout(timer);
       this.inFlight.delete(task.id);
+    }
+    if (controller.signal.aborted && this.stop === 'interrupt-now') {
+      // Abandoned while running: stored as in flight, for a resume to judge (its changes are dropped).
+      const resumable = (await this.options.dispatcher.resumable?.(model)) === true;
+      this.abandoned.push({ task, resumable });
+      this.running--;
+      this.commit(() => this.maybeFinish());
+      return;
     }
     if (controller.signal.aborted && this.stop === 'force') {
       this.mergeRuntimeProperties(outcome.runtimeProperties, snapshots);
@@ -931,6 +967,21 @@ class ExecutionRun {
     this.commit(() => this.maybeFinish());
   }
 
+  /**
+   * The user stops the run: nothing new starts (a failure already stopping it goes on as a
+   * failure); `now` also aborts the running operations and leaves them in flight.
+   */
+  private interrupt(now: boolean): void {
+    if (this.finished || this.stop === 'force') return;
+    if (now) {
+      this.stop = 'interrupt-now';
+      for (const controller of this.inFlight.values()) controller.abort(new Error('interrupted'));
+    } else if (!this.stop) this.stop = 'interrupt';
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.maybeFinish();
+  }
+
   private async checkCancel(): Promise<void> {
     if (this.finished || this.stop === 'force') return;
     const current = await this.store.getExecution(this.execution.id).catch(() => undefined);
@@ -943,6 +994,23 @@ class ExecutionRun {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.maybeFinish();
+  }
+
+  private interruptedError(): InterruptedError {
+    const name = ({ task }: { task: TaskRecord }) => `${task.instanceId} ${task.operation?.split('.').pop()}`;
+    const again = this.abandoned.filter((a) => a.resumable);
+    const not = this.abandoned.filter((a) => !a.resumable);
+    let message = 'interrupted by the user';
+    if (again.length > 0)
+      message += `; stopped while running, resumable (runs again on resume): ${again.map(name).join(', ')}`;
+    if (not.length > 0)
+      message += `; stopped while running, not resumable: ${not.map(name).join(', ')} (they may have done part of their work: resume with --retry-in-flight to run them again)`;
+    return {
+      message,
+      byUser: true,
+      tasks: this.abandoned.map((a) => a.task.id),
+      notResumable: not.map((a) => a.task.id),
+    };
   }
 
   private maybeFinish(): void {
@@ -981,7 +1049,10 @@ class ExecutionRun {
     let error: Json = null;
     if (complete) status = 'terminated';
     else if (this.stop === 'cancel' || this.stop === 'force') status = 'cancelled';
-    else {
+    else if (this.stop === 'interrupt' || this.stop === 'interrupt-now') {
+      status = 'interrupted';
+      error = this.interruptedError() as unknown as Json;
+    } else {
       status = 'failed';
       const task = this.failure && this.failure.taskId >= 0 ? this.byId[this.failure.taskId] : undefined;
       error = {
@@ -997,10 +1068,15 @@ class ExecutionRun {
     const word = status === 'terminated' ? 'succeeded' : status;
     this.event({
       type: `workflow_${word}`,
-      level: status === 'terminated' ? 'info' : status === 'cancelled' ? 'warning' : 'error',
+      level:
+        status === 'terminated'
+          ? 'info'
+          : status === 'cancelled' || status === 'interrupted'
+            ? 'warning'
+            : 'error',
       message:
-        status === 'failed'
-          ? `'${this.execution.workflow}' workflow execution failed: ${(error as { message: string }).message}`
+        status === 'failed' || status === 'interrupted'
+          ? `'${this.execution.workflow}' workflow execution ${word}: ${(error as { message: string }).message}`
           : `'${this.execution.workflow}' workflow execution ${word}`,
     });
     void this.flush().then(

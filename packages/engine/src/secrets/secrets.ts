@@ -4,10 +4,23 @@ import { decryptSecret, encryptSecret } from './crypto.js';
 
 /** Secrets kept encrypted in the store; values are only ever decrypted in memory. */
 export class Secrets {
+  private keyBytes: Buffer | undefined;
+
+  /** `key` may be a function: it is called when a secret is first encrypted or decrypted, not before. */
   constructor(
     private readonly store: Store,
-    private readonly key: Buffer,
-  ) {}
+    key: Buffer | (() => Buffer),
+  ) {
+    if (Buffer.isBuffer(key)) this.keyBytes = key;
+    else this.loadKey = key;
+  }
+
+  private loadKey: (() => Buffer) | undefined;
+
+  private get key(): Buffer {
+    this.keyBytes ??= this.loadKey!();
+    return this.keyBytes;
+  }
 
   async set(name: string, value: string): Promise<void> {
     const existing = await this.store.getSecret(name);

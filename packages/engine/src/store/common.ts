@@ -1,12 +1,16 @@
 /** Helpers both store backends share: JSON and byte encoding, batch normalisation, row mapping. */
-import type {
-  Batch,
-  DeploymentRecord,
-  EventRecord,
-  ExecutionRecord,
-  Json,
-  NodeInstanceRecord,
-  TaskRecord,
+import {
+  type Batch,
+  type DeploymentRecord,
+  type DeploymentSummary,
+  EVENT_LEVELS,
+  type EventQuery,
+  type EventRecord,
+  type ExecutionRecord,
+  type InstanceState,
+  type Json,
+  type NodeInstanceRecord,
+  type TaskRecord,
 } from './types.js';
 
 /**
@@ -227,4 +231,60 @@ export function rowReaders<J>(json: <T = Json>(value: J | null) => T) {
       timestamp: r.emitted_at,
     }),
   };
+}
+/**
+ * The SELECT of events for a query, with its parameters; `placeholder(n)` writes the n-th
+ * parameter (1-based) as the backend wants it. The last N are taken newest first, then put back
+ * in order.
+ */
+export function eventSelect(
+  query: EventQuery,
+  placeholder: (n: number) => string,
+): { sql: string; params: (string | number)[] } {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  const param = (value: string | number) => {
+    params.push(value);
+    return placeholder(params.length);
+  };
+  if (query.executionId !== undefined) where.push(`execution_id = ${param(query.executionId)}`);
+  if (query.deploymentId !== undefined) where.push(`deployment_id = ${param(query.deploymentId)}`);
+  if (query.afterSeq !== undefined) where.push(`seq > ${param(query.afterSeq)}`);
+  if (query.minLevel !== undefined) {
+    const levels = EVENT_LEVELS.slice(Math.max(0, EVENT_LEVELS.indexOf(query.minLevel)));
+    where.push(`level IN (${levels.map(param).join(', ')})`);
+  }
+  if (query.node !== undefined)
+    where.push(`(node = ${param(query.node)} OR instance_id = ${param(query.node)})`);
+  const filter = where.length ? ` WHERE ${where.join(' AND ')}` : '';
+  const count = (n: number) => param(Math.max(0, Math.floor(n)));
+  if (query.last !== undefined)
+    return {
+      sql: `SELECT * FROM (SELECT * FROM events${filter} ORDER BY seq DESC LIMIT ${count(query.last)}) AS last_events ORDER BY seq`,
+      params,
+    };
+  return {
+    sql: `SELECT * FROM events${filter} ORDER BY seq${query.limit !== undefined ? ` LIMIT ${count(query.limit)}` : ''}`,
+    params,
+  };
+}
+
+/** Deployment summaries from what each backend reads: deployments, instance counts, latest executions. */
+export function deploymentSummaries(
+  deployments: Omit<DeploymentSummary, 'instanceStates' | 'lastExecution'>[],
+  counts: { deploymentId: string; state: string; count: number }[],
+  latest: ExecutionRecord[],
+): DeploymentSummary[] {
+  const states = new Map<string, Partial<Record<InstanceState, number>>>();
+  for (const { deploymentId, state, count } of counts) {
+    const of = states.get(deploymentId) ?? {};
+    of[state as InstanceState] = Number(count);
+    states.set(deploymentId, of);
+  }
+  const last = new Map(latest.map((e) => [e.deploymentId, e]));
+  return deployments.map((d) => ({
+    ...d,
+    instanceStates: states.get(d.id) ?? {},
+    lastExecution: last.get(d.id) ?? null,
+  }));
 }

@@ -22,8 +22,10 @@ function isDatabaseError(error: unknown): error is Error & { code: string; const
 import {
   cleanText,
   type DeploymentRow,
+  deploymentSummaries,
   type EventRow,
   type ExecutionRow,
+  eventSelect,
   executionChanges,
   type InstanceRow,
   jsonText,
@@ -43,6 +45,7 @@ import {
   type Batch,
   type BlueprintRecord,
   type DeploymentRecord,
+  type DeploymentSummary,
   type EventQuery,
   type EventRecord,
   type ExecutionRecord,
@@ -301,6 +304,32 @@ export class PostgresStore implements Store {
       'SELECT * FROM deployments ORDER BY created_at, id',
     );
     return result.rows.map(read.deployment);
+  }
+
+  async listDeploymentSummaries(): Promise<DeploymentSummary[]> {
+    const [deployments, counts, latest] = await Promise.all([
+      this.pool.query<Omit<DeploymentRow<Json>, 'model'> & { blueprint_path: string | null }>(
+        `SELECT id, blueprint_id, inputs, created_at, model->'blueprint'->>'mainFile' AS blueprint_path
+         FROM deployments ORDER BY created_at, id`,
+      ),
+      this.pool.query<{ deploymentId: string; state: string; count: string }>(
+        'SELECT deployment_id AS "deploymentId", state, COUNT(*) AS count FROM node_instances GROUP BY deployment_id, state',
+      ),
+      this.pool.query<ExecutionRow<Json>>(
+        'SELECT DISTINCT ON (deployment_id) * FROM executions ORDER BY deployment_id, created_at DESC, id DESC',
+      ),
+    ]);
+    return deploymentSummaries(
+      deployments.rows.map((r) => ({
+        id: r.id,
+        blueprintId: r.blueprint_id,
+        blueprintPath: r.blueprint_path,
+        inputs: r.inputs as Record<string, Json>,
+        createdAt: r.created_at,
+      })),
+      counts.rows.map((r) => ({ ...r, count: Number(r.count) })),
+      latest.rows.map(read.execution),
+    );
   }
 
   async updateDeploymentModel(id: string, model: Json): Promise<void> {
@@ -574,25 +603,7 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(query: EventQuery): Promise<EventRecord[]> {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (query.executionId !== undefined) {
-      params.push(query.executionId);
-      where.push(`execution_id = $${params.length}`);
-    }
-    if (query.deploymentId !== undefined) {
-      params.push(query.deploymentId);
-      where.push(`deployment_id = $${params.length}`);
-    }
-    if (query.afterSeq !== undefined) {
-      params.push(query.afterSeq);
-      where.push(`seq > $${params.length}`);
-    }
-    let sql = `SELECT * FROM events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`;
-    if (query.limit !== undefined) {
-      params.push(Math.max(0, Math.floor(query.limit)));
-      sql += ` LIMIT $${params.length}`;
-    }
+    const { sql, params } = eventSelect(query, (n) => `$${n}`);
     const result = await this.pool.query<EventRow<Json>>(sql, params);
     return result.rows.map(read.event);
   }

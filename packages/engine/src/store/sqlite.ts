@@ -11,8 +11,10 @@ import Database from 'better-sqlite3';
 import {
   cleanText,
   type DeploymentRow,
+  deploymentSummaries,
   type EventRow,
   type ExecutionRow,
+  eventSelect,
   executionChanges,
   type InstanceRow,
   jsonText,
@@ -31,6 +33,7 @@ import {
   type Batch,
   type BlueprintRecord,
   type DeploymentRecord,
+  type DeploymentSummary,
   type EventQuery,
   type EventRecord,
   type ExecutionRecord,
@@ -262,6 +265,33 @@ export class SqliteStore implements Store {
       'SELECT * FROM deployments ORDER BY created_at, id',
     ).all() as DeploymentRow<string>[];
     return rows.map(read.deployment);
+  }
+
+  async listDeploymentSummaries(): Promise<DeploymentSummary[]> {
+    const deployments = this.stmt(
+      `SELECT id, blueprint_id, inputs, created_at, json_extract(model, '$.blueprint.mainFile') AS blueprint_path
+       FROM deployments ORDER BY created_at, id`,
+    ).all() as (Omit<DeploymentRow<string>, 'model'> & { blueprint_path: string | null })[];
+    const counts = this.stmt(
+      'SELECT deployment_id AS deploymentId, state, COUNT(*) AS count FROM node_instances GROUP BY deployment_id, state',
+    ).all() as { deploymentId: string; state: string; count: number }[];
+    // The latest execution of each deployment: the one no other of the deployment comes after.
+    const latest = this.stmt(
+      `SELECT * FROM executions e WHERE NOT EXISTS (
+         SELECT 1 FROM executions later WHERE later.deployment_id = e.deployment_id
+           AND (later.created_at > e.created_at OR (later.created_at = e.created_at AND later.id > e.id)))`,
+    ).all() as ExecutionRow<string>[];
+    return deploymentSummaries(
+      deployments.map((r) => ({
+        id: r.id,
+        blueprintId: r.blueprint_id,
+        blueprintPath: r.blueprint_path,
+        inputs: parseJson(r.inputs),
+        createdAt: r.created_at,
+      })),
+      counts,
+      latest.map(read.execution),
+    );
   }
 
   async updateDeploymentModel(id: string, model: Json): Promise<void> {
@@ -498,25 +528,7 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(query: EventQuery): Promise<EventRecord[]> {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (query.executionId !== undefined) {
-      where.push('execution_id = ?');
-      params.push(query.executionId);
-    }
-    if (query.deploymentId !== undefined) {
-      where.push('deployment_id = ?');
-      params.push(query.deploymentId);
-    }
-    if (query.afterSeq !== undefined) {
-      where.push('seq > ?');
-      params.push(query.afterSeq);
-    }
-    let sql = `SELECT * FROM events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`;
-    if (query.limit !== undefined) {
-      sql += ' LIMIT ?';
-      params.push(Math.max(0, Math.floor(query.limit)));
-    }
+    const { sql, params } = eventSelect(query, () => '?');
     return (this.stmt(sql).all(...params) as EventRow<string>[]).map(read.event);
   }
 

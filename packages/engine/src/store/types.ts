@@ -186,7 +186,31 @@ export interface EventQuery {
   deploymentId?: string;
   /** Only events with seq greater than this. */
   afterSeq?: number;
+  /** Only events at this level or a more severe one (debug < info < warning < error). */
+  minLevel?: EventRecord['level'];
+  /** Only events of this node, or of the node instance with this id. */
+  node?: string;
+  /** The first `limit` events that match... */
   limit?: number;
+  /** ...or the last `last` ones (still in order). */
+  last?: number;
+}
+
+/** The levels of events from the least severe, for `minLevel`. */
+export const EVENT_LEVELS: readonly EventRecord['level'][] = ['debug', 'info', 'warning', 'error'];
+
+/** A deployment as a list shows it: where it came from, its instances' states, its last execution. */
+export interface DeploymentSummary {
+  id: string;
+  blueprintId: string;
+  /** The main blueprint file it was created from (absolute), or null when the model does not say. */
+  blueprintPath: string | null;
+  inputs: Record<string, Json>;
+  createdAt: string;
+  /** How many of its instances are in each state. */
+  instanceStates: Partial<Record<InstanceState, number>>;
+  /** Its most recently created execution, if any. */
+  lastExecution: ExecutionRecord | null;
 }
 
 export interface Store {
@@ -201,6 +225,8 @@ export interface Store {
   createDeployment(deployment: DeploymentRecord, instances: NodeInstanceRecord[]): Promise<void>;
   getDeployment(id: string): Promise<DeploymentRecord | undefined>;
   listDeployments(): Promise<DeploymentRecord[]>;
+  /** Every deployment with its status, without its model, in order of creation. */
+  listDeploymentSummaries(): Promise<DeploymentSummary[]>;
   /** Replaces the deployment model (after scale or update). */
   updateDeploymentModel(id: string, model: Json): Promise<void>;
   /** Deletes a deployment and everything under it (instances, executions, tasks, events). */
