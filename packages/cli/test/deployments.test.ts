@@ -393,7 +393,10 @@ describe('commands that only read', () => {
         'No deployments here yet (weft install BLUEPRINT creates one)\n',
       );
       assert.equal(run(['executions']).stdout, 'No executions yet\n');
-      assert.equal(run(['secrets', 'list']).code, 0);
+      assert.equal(
+        run(['secrets', 'list']).stdout,
+        'No secrets stored (weft secrets set NAME VALUE stores one)\n',
+      );
       for (const command of [
         ['outputs'],
         ['instances'],

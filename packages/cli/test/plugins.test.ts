@@ -584,7 +584,7 @@ describe('blueprints importing plugin:NAME', () => {
         cwd,
       ),
     );
-    const outputs = JSON.parse(ok(weft(['outputs', '--json'], cwd)).stdout);
+    const { outputs } = JSON.parse(ok(weft(['outputs', '--json'], cwd)).stdout);
     assert.equal(outputs.greeting, 'hi from demo');
     // While a deployment runs it, the plugin stays (unless forced).
     usageError(

@@ -557,3 +557,110 @@ node_templates:
     assert.equal((await h.store.listInstances('dep')).length, 2 + 2 + 1 + 1);
   });
 });
+
+describe('interrupts (Ctrl-C)', () => {
+  const blueprint = `${HEAD}
+node_templates:
+  slow:
+    type: cloudify.nodes.Root
+    interfaces: {cloudify.interfaces.lifecycle: {create: p.slow, start: p.op}}
+  after:
+    type: cloudify.nodes.Root
+    interfaces: {cloudify.interfaces.lifecycle: {create: p.op}}
+    relationships: [{type: cloudify.relationships.depends_on, target: slow}]
+`;
+
+  /** An install whose slow.create is running (until released, or aborted). */
+  async function running(resumable: string[] = []) {
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const h = await harness(blueprint, {
+      resumable,
+      operations: {
+        'p.slow': (ctx) =>
+          new Promise<void>((resolve, reject) => {
+            entered();
+            void gate.then(resolve);
+            ctx.signal.addEventListener('abort', () => reject(new Error('aborted')));
+          }),
+        'p.op': noop,
+      },
+    });
+    const execution = await startExecution({
+      store: h.store,
+      dispatcher: new InProcessDispatcher({}),
+      deploymentId: 'dep',
+      workflow: 'install',
+    });
+    const interrupt = new AbortController();
+    const interruptNow = new AbortController();
+    const done = h.executor.run(execution.id, {
+      interrupt: interrupt.signal,
+      interruptNow: interruptNow.signal,
+    });
+    await inside;
+    return { h, done, interrupt, interruptNow, release };
+  }
+
+  const slowCreate = async (h: Awaited<ReturnType<typeof running>>['h'], executionId: string) =>
+    (await h.store.listTasks(executionId)).find(
+      (t) => t.node === 'slow' && t.operation?.endsWith('.create'),
+    )!;
+
+  test('the first lets the running operation finish, starts nothing new and ends the execution interrupted', async () => {
+    const r = await running();
+    r.interrupt.abort();
+    r.release();
+    const result = await r.done;
+    assert.equal(result.status, 'interrupted');
+    assert.deepEqual(result.error, {
+      message: 'interrupted by the user',
+      byUser: true,
+      tasks: [],
+      notResumable: [],
+    });
+    assert.deepEqual(r.h.calls, ['slow.create']);
+    assert.equal((await slowCreate(r.h, result.id)).state, 'succeeded');
+    assert.equal((await r.h.store.getExecution(result.id))?.status, 'interrupted');
+    const resumed = await r.h.executor.run(result.id);
+    assert.equal(resumed.status, 'terminated');
+    assert.deepEqual(r.h.calls, ['slow.create', 'slow.start', 'after.create'], 'nothing finished runs again');
+  });
+
+  test('the second aborts the running operation and leaves it in flight: resumable ones run again on resume', async () => {
+    for (const resumable of [[], ['p.slow']]) {
+      const r = await running(resumable);
+      r.interrupt.abort();
+      r.interruptNow.abort();
+      const result = await r.done;
+      const slow = await slowCreate(r.h, result.id);
+      assert.equal(result.status, 'interrupted');
+      assert.equal(slow.state, 'started', 'left in flight');
+      const error = result.error as unknown as { message: string; tasks: number[]; notResumable: number[] };
+      assert.deepEqual(error.tasks, [slow.id]);
+      assert.deepEqual(error.notResumable, resumable.length > 0 ? [] : [slow.id]);
+      assert.match(
+        error.message,
+        resumable.length > 0
+          ? /resumable \(runs again on resume\): slow_\w+ create$/
+          : /not resumable: slow_\w+ create .*--retry-in-flight/,
+      );
+      r.release();
+      const resumed = await r.h.executor.run(result.id);
+      assert.equal(
+        resumed.status,
+        resumable.length > 0 ? 'terminated' : 'interrupted',
+        JSON.stringify(resumed.error),
+      );
+      if (resumable.length === 0)
+        assert.equal((await r.h.executor.run(result.id, { retryInFlight: true })).status, 'terminated');
+      assert.deepEqual(r.h.calls, ['slow.create', 'slow.create', 'slow.start', 'after.create']);
+    }
+  });
+});

@@ -55,7 +55,9 @@ export function secretCommands(program: Command): void {
         process.stdout.write(
           flags.json
             ? `${JSON.stringify(all, null, 2)}\n`
-            : all.map((s) => `${s.key}  updated ${s.updatedAt}\n`).join(''),
+            : all.length === 0
+              ? 'No secrets stored (weft secrets set NAME VALUE stores one)\n'
+              : all.map((s) => `${s.key}  updated ${s.updatedAt}\n`).join(''),
         );
       } finally {
         await state.close();

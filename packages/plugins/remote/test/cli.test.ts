@@ -162,7 +162,7 @@ outputs:
       const install = await installWithKey(blueprint, state, sshd.privateKey, '-d', 'ok', '--json');
       assert.equal(install.code, 0, install.stdout + install.stderr);
       const outputs = await weft(['outputs', '--json', '--state-dir', state]);
-      assert.deepEqual(JSON.parse(outputs.stdout), { configured: 'docs:ok' });
+      assert.deepEqual(JSON.parse(outputs.stdout).outputs, { configured: 'docs:ok' });
 
       const all = await events(state);
       const messages = all.map((e) => e.message ?? '');

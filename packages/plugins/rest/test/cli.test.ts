@@ -152,7 +152,7 @@ describe('weft install/uninstall with cloudify.rest.Requests', () => {
     const [instance] = JSON.parse(instances.stdout) as { runtimeProperties: Record<string, unknown> }[];
     assert.deepEqual(instance?.runtimeProperties.result_properties, { hostname: 'fw1' });
     const outputs = await weft(['outputs', '--json', ...common]);
-    assert.deepEqual(JSON.parse(outputs.stdout), { hostname: 'fw1' });
+    assert.deepEqual(JSON.parse(outputs.stdout).outputs, { hostname: 'fw1' });
 
     // The secret is in no event, log or runtime property.
     const events = await weft(['events', '--json', ...common]);
