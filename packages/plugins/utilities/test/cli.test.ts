@@ -101,7 +101,7 @@ describe('utility resources through the CLI', () => {
       '0',
     ]);
     assert.equal(install.execution.status, 'terminated');
-    const outputs = await weftJson<Record<string, Json>>(['outputs', ...state]);
+    const outputs = (await weftJson<{ outputs: Record<string, Json> }>(['outputs', ...state])).outputs;
     pids.add(outputs.pid as number);
     const word = outputs.word as string;
     assert.match(word, /^[a-z0-9]{20}$/);
@@ -140,7 +140,7 @@ describe('utility resources through the CLI', () => {
       ]);
     assert.equal((await update('word', '{salt: two}')).execution.status, 'terminated');
     assert.equal((await update('test', '{value: second}')).execution.status, 'terminated');
-    const updated = await weftJson<Record<string, Json>>(['outputs', ...state]);
+    const updated = (await weftJson<{ outputs: Record<string, Json> }>(['outputs', ...state])).outputs;
     assert.match(updated.word as string, /^[a-z0-9]{20}$/);
     assert.notEqual(updated.word, word);
     assert.equal(updated.test, 'second');
@@ -227,7 +227,7 @@ node_templates:
       /failed its create on purpose \(failure 2 of 2, fail_times\) \[retry \d+ in 0 s\]/,
     );
 
-    const outputs = await weftJson<Record<string, Json>>(['outputs', ...state]);
+    const outputs = (await weftJson<{ outputs: Record<string, Json> }>(['outputs', ...state])).outputs;
     pids.add(outputs.server_pid as number);
     assert.equal(outputs.flaky_output, 'ready after two failures');
     assert.equal(outputs.flaky_failures, 2);
