@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { pluginDirOption } from './commands/options.js';
+import { setVerbosity } from './output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -35,8 +36,11 @@ const PLUGIN_DIR_COMMANDS = ['validate', 'plan', 'install', 'uninstall', 'exec',
 function root(): Command {
   return new Command('weft')
     .description('Weft: run Cloudify-style blueprints, in parallel, durably')
-    .version(pkg.version, '-V, --version', 'print the version')
+    .version(pkg.version, '-v, --version', 'print the version')
+    .option('-q, --quiet', 'print only results and errors (no progress, no events)')
+    .option('--verbose', 'also print debug logs of operations')
     .option('--debug', 'show stack traces for unexpected errors')
+    .hook('preAction', (weft) => setVerbosity(weft.opts()))
     .showSuggestionAfterError(true)
     .addHelpText(
       'after',

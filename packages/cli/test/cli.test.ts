@@ -115,6 +115,7 @@ describe('weft plan', () => {
     const again = JSON.parse(weft(['plan', threeTier, '--json', '-d', 'prod']).stdout);
     const other = JSON.parse(weft(['plan', threeTier, '--json', '-d', 'staging']).stdout);
     assert.deepEqual(Object.keys(first), [
+      'schemaVersion',
       'blueprint',
       'dslVersion',
       'deploymentId',

@@ -106,7 +106,7 @@ describe('weft install FILE on a deployment that exists', () => {
         noBlueprint.stderr,
         `error: ${empty} is a directory without a blueprint.yaml; name the blueprint file (it has other.yaml)\n`,
       );
-      const executions = JSON.parse(s.run(['executions', '--json']).stdout) as unknown[];
+      const { executions } = JSON.parse(s.run(['executions', '--json']).stdout) as { executions: unknown[] };
       assert.equal(executions.length, 1, 'nothing ran');
     },
   );
@@ -146,7 +146,7 @@ describe('weft install FILE on a deployment that exists', () => {
       const comment = s.run(['install', file, '-d', 'web']);
       assert.match(comment.stderr, /^ {2}files: changed blueprint\.yaml\nChanging/m, show(comment));
       writeFileSync(join(dir, 'blueprint.yaml'), original);
-      assert.equal(JSON.parse(s.run(['executions', '--json']).stdout).length, 1, 'nothing ran');
+      assert.equal(JSON.parse(s.run(['executions', '--json']).stdout).executions.length, 1, 'nothing ran');
       // The same blueprint and inputs, given again or not at all, install it again.
       const same = s.run(['install', file, '-d', 'web', '-i', 'port=8080']);
       assert.equal(same.code, 0, show(same));
@@ -174,7 +174,10 @@ describe('weft deployments', () => {
     const empty = s.run(['deployments']);
     assert.equal(empty.code, 0, show(empty));
     assert.equal(empty.stdout, 'No deployments here yet (weft install BLUEPRINT creates one)\n');
-    assert.deepEqual(JSON.parse(s.run(['deployments', '--json']).stdout), []);
+    assert.deepEqual(JSON.parse(s.run(['deployments', '--json']).stdout), {
+      schemaVersion: 1,
+      deployments: [],
+    });
     assert.equal(s.run(['install', BLUEPRINT, '-d', 'web']).code, 0);
     assert.equal(s.run(['install', FAILING, '-d', 'broken', '--task-retries', '0']).code, 1);
     assert.equal(s.run(['install', BLUEPRINT, '-d', 'gone']).code, 0);
@@ -192,13 +195,17 @@ describe('weft deployments', () => {
       /^broken +failed +packages\/cli\/test\/fixtures\/executions\/failing\.yaml +install failed /,
     );
     assert.match(rows[3]!, /^gone +uninstalled +\S+ +uninstall terminated /);
-    const listed = JSON.parse(s.run(['deployments', '--json']).stdout) as {
-      id: string;
-      status: string;
-      blueprintPath: string;
-      instanceStates: Record<string, number>;
-      lastExecution: { workflow: string; status: string };
-    }[];
+    const listed = (
+      JSON.parse(s.run(['deployments', '--json']).stdout) as {
+        deployments: {
+          id: string;
+          status: string;
+          blueprintPath: string;
+          instanceStates: Record<string, number>;
+          lastExecution: { workflow: string; status: string };
+        }[];
+      }
+    ).deployments;
     assert.deepEqual(
       listed.map((d) => [
         d.id,
@@ -229,7 +236,7 @@ describe('weft deployments', () => {
         refused.stderr,
         /^error: deployment 'web' has 2 live instances: app_\w+ \(started\), server_\w+ \(started\); uninstall it first \(weft uninstall -d web\), or delete it anyway with --force/,
       );
-      assert.equal(JSON.parse(s.run(['deployments', '--json']).stdout).length, 1);
+      assert.equal(JSON.parse(s.run(['deployments', '--json']).stdout).deployments.length, 1);
       const forced = s.run(['deployments', 'delete', 'web', '--force']);
       assert.equal(forced.code, 0, show(forced));
       assert.equal(forced.stdout, "Deployment 'web' deleted\n");
@@ -296,6 +303,7 @@ describe('outputs and capabilities', () => {
         show(all),
       );
       assert.deepEqual(JSON.parse(s.run(['outputs', '--json']).stdout), {
+        schemaVersion: 1,
         deployment: 'web',
         status: 'installed',
         outputs: { endpoint: 'http://10.0.0.5:8080' },
@@ -323,6 +331,7 @@ describe('outputs and capabilities', () => {
       assert.equal(one.code, 2, show(one));
       assert.match(one.stderr, /deployment 'web' is uninstalled/);
       assert.deepEqual(JSON.parse(s.run(['outputs', '--json']).stdout), {
+        schemaVersion: 1,
         deployment: 'web',
         status: 'uninstalled',
         outputs: {},

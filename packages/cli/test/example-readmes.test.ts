@@ -137,7 +137,10 @@ describe('every example README works when followed after the quick start', () =>
       } finally {
         // The quick start's server is stopped, and after a failure whatever else is still running.
         const listed = weft(['deployments', 'list', '--json'], { env });
-        const deployments = listed.code === 0 ? (JSON.parse(listed.stdout) as { id: string }[]) : [];
+        const deployments =
+          listed.code === 0
+            ? (JSON.parse(listed.stdout) as { deployments: { id: string }[] }).deployments
+            : [];
         for (const { id } of deployments)
           if (!followed || id === QUICK_START_DEPLOYMENT)
             weft(['uninstall', '-d', id, '--ignore-failure', '--task-retries', '0'], { env });

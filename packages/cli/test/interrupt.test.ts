@@ -38,7 +38,7 @@ function setup(create = 'ex.gated') {
     run: (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
       weft([...args, '--state-dir', stateDir], { env: { ...env, ...extraEnv } }),
     executions: (r: RunResult = weft(['executions', '--json', '--state-dir', stateDir], { env })) =>
-      JSON.parse(r.stdout) as ExecutionJson[],
+      (JSON.parse(r.stdout) as { executions: ExecutionJson[] }).executions,
   };
 }
 

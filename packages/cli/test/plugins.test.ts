@@ -63,7 +63,9 @@ interface PluginJson {
 
 /** The plugins found, the built-in ones (always there, searched last) left out. */
 function listJson(cwd: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): PluginJson[] {
-  const all = JSON.parse(ok(weft(['plugins', 'list', '--json', ...args], cwd, env)).stdout) as PluginJson[];
+  const all = (
+    JSON.parse(ok(weft(['plugins', 'list', '--json', ...args], cwd, env)).stdout) as { plugins: PluginJson[] }
+  ).plugins;
   return all.filter((p) => p.foundVia !== 'built-in');
 }
 
@@ -121,9 +123,11 @@ for (const [language, [entry, source]] of Object.entries(outsideEntries)) {
       'tosca_definitions_version: cloudify_dsl_1_4\nimports: [cloudify/types/types.yaml, plugin:outside]\nnode_templates:\n  t: {type: outside.Thing}\n',
     );
     ok(weft(['install', 'blueprint.yaml', '--plugin-dir', 'outside'], cwd));
-    const [instance] = JSON.parse(ok(weft(['instances', '--json'], cwd)).stdout) as {
-      runtimeProperties: Record<string, unknown>;
-    }[];
+    const [instance] = (
+      JSON.parse(ok(weft(['instances', '--json'], cwd)).stdout) as {
+        instances: { runtimeProperties: Record<string, unknown> }[];
+      }
+    ).instances;
     assert.deepEqual(instance!.runtimeProperties, { made: 'outside' });
   });
 }
@@ -211,7 +215,7 @@ describe('weft plugins validate', () => {
     const json = JSON.parse(
       ok(weft(['plugins', 'validate', join(search, 'demo', 'plugin.yaml'), '--json'], cwd)).stdout,
     );
-    assert.deepEqual(json, { valid: true, name: 'demo', version: '1.0', problems: [] });
+    assert.deepEqual(json, { schemaVersion: 1, valid: true, name: 'demo', version: '1.0', problems: [] });
   });
 
   test('every problem with file:line:col, exit 2', () => {
@@ -446,9 +450,9 @@ describe('weft plugins install and remove', () => {
     writeFileSync(join(cwd, 'bp.yaml'), readFileSync(join(fx, 'blueprint', 'loomy.yaml'), 'utf8'));
     const r = ok(weft(['install', 'bp.yaml', '--json'], cwd));
     assert.equal(JSON.parse(r.stdout).execution.status, 'terminated');
-    const instances = JSON.parse(ok(weft(['instances', '--json'], cwd)).stdout) as {
-      runtimeProperties: Record<string, unknown>;
-    }[];
+    const { instances } = JSON.parse(ok(weft(['instances', '--json'], cwd)).stdout) as {
+      instances: { runtimeProperties: Record<string, unknown> }[];
+    };
     assert.deepEqual(instances[0]!.runtimeProperties, { loomy: true });
     // loomy requires demo, and a deployment runs loomy.
     usageError(
@@ -504,9 +508,11 @@ describe('weft plugins install and remove', () => {
       );
       const said = (cwd: string) => {
         ok(weft(['install', join(root, 'blueprint.yaml'), '-d', 'greet'], cwd));
-        const [instance] = JSON.parse(ok(weft(['instances', '-d', 'greet', '--json'], cwd)).stdout) as {
-          runtimeProperties: Record<string, unknown>;
-        }[];
+        const [instance] = (
+          JSON.parse(ok(weft(['instances', '-d', 'greet', '--json'], cwd)).stdout) as {
+            instances: { runtimeProperties: Record<string, unknown> }[];
+          }
+        ).instances;
         return instance!.runtimeProperties.said;
       };
 

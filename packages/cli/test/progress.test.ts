@@ -127,7 +127,8 @@ describe('the progress view as a function of state', () => {
     t.apply(event('task_succeeded', opTask(tasks, 'db_1', 'create')));
     t.apply(event('task_started', opTask(tasks, 'db_1', 'start'), {}, T0 + 4000));
     const lines = renderProgress(t, view());
-    assert.match(lines[0]!, /1\/6 operations · 3 running$/);
+    // One operation done in 4.2 s: the five left should take about 21 s at that pace.
+    assert.match(lines[0]!, /1\/6 operations · ~21s left · 3 running$/);
     // Running nodes first; db's instance went on to 'created' when its create succeeded.
     assert.match(lines[1]!, /^ {2}● db +█{5}░{5} {2}0\/1 started, 1 created +start$/);
     assert.match(lines[2]!, /^ {2}● web +░{10} {2}0\/2 started, 2 creating +create ×2$/);
@@ -170,6 +171,40 @@ describe('the progress view as a function of state', () => {
     // The stored states win at the end.
     t.syncInstances([{ id: 'a_1', node: 'a', state: 'created' }]);
     assert.match(renderProgress(t, view({ final: true }))[2]!, /1 created$/);
+  });
+
+  test("the time left comes from this run's pace, once it has one", () => {
+    const { t, tasks } = tracker({ db: 2 });
+    // Nothing done yet, or not a second gone: no guess.
+    assert.equal(t.remainingMs(T0 + 60_000), undefined);
+    t.apply(event('task_started', opTask(tasks, 'db_1', 'create')));
+    t.apply(event('task_succeeded', opTask(tasks, 'db_1', 'create')));
+    assert.equal(t.remainingMs(T0 + 500), undefined);
+    assert.equal(t.remainingMs(T0 + 2000), 6000);
+    assert.match(renderProgress(t, view({ now: T0 + 2000 }))[0]!, /1\/4 operations · ~6\.0s left$/);
+    // A resumed run's pace counts only what it did itself.
+    const resumed = new ProgressTracker(
+      { workflow: 'install', deploymentId: 'shop', startedAt: T0, ignoreFailure: false },
+      ['db'],
+      installGraph({ db: 2 }).instances,
+      tasks.map((task) =>
+        task.id === opTask(tasks, 'db_1', 'create').id ? { ...task, state: 'succeeded' } : task,
+      ),
+    );
+    assert.equal(resumed.done, 1);
+    assert.equal(resumed.remainingMs(T0 + 2000), undefined);
+    // Nothing in the final summary.
+    assert.doesNotMatch(renderProgress(t, view({ now: T0 + 2000, final: true }))[0]!, /left/);
+  });
+
+  test('a small terminal keeps a third of its rows for log lines while running', () => {
+    const nodes: Record<string, number> = {};
+    for (let i = 0; i < 40; i++) nodes[`n${i}`] = 1;
+    const { t } = tracker(nodes);
+    // 16 rows: 5 kept for log lines, 10 for the view (the cursor's row is never drawn on).
+    assert.equal(renderProgress(t, view({ rows: 16 })).length, 10);
+    assert.equal(renderProgress(t, view({ rows: 16, final: true })).length, 15);
+    assert.equal(renderProgress(t, view({ rows: 60 })).length, 39);
   });
 
   test('never taller than the terminal: active nodes first, the rest summed up in one line', () => {
@@ -517,7 +552,12 @@ describe('weft install without a terminal', () => {
     assert.doesNotMatch(r.stdout, ANY_ESCAPE);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines[0], "Deployment 'executions' created (2 instances)");
-    const events = lines.slice(1, lines.indexOf('Outputs:'));
+    const events = lines.slice(1, lines.indexOf('Outputs:') - 1);
+    // The last line before the outputs sums the run up.
+    assert.match(
+      lines[lines.indexOf('Outputs:') - 1]!,
+      /^install succeeded: (\d+)\/\1 operations in \d+\.\ds$/,
+    );
     assert.ok(events.length >= 10);
     for (const line of events) assert.match(line, PLAIN_LINE);
     assert.match(events[0]!, /Z Starting 'install' workflow execution$/);

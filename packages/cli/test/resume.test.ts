@@ -77,7 +77,10 @@ function recorded(log: string): { starts: Map<string, number>; ends: Map<string,
 function instancesOf(args: string[], env: NodeJS.ProcessEnv): unknown {
   const r = weft(['instances', '-d', 'crash', '--json', ...args], { env });
   assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { id: string; state: string; runtimeProperties: unknown }[]).map((i) => ({
+  const { instances } = JSON.parse(r.stdout) as {
+    instances: { id: string; state: string; runtimeProperties: unknown }[];
+  };
+  return instances.map((i) => ({
     id: i.id,
     state: i.state,
     runtimeProperties: i.runtimeProperties,

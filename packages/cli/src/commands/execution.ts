@@ -10,7 +10,7 @@ import {
   startExecution,
 } from '@weft/engine';
 import type { Command } from 'commander';
-import { EXIT, UsageError } from '../output.js';
+import { EXIT, printJson, UsageError } from '../output.js';
 import { progressReporter } from '../progress/reporter.js';
 import { failureReport } from '../render.js';
 import { lockExecution, openState, type State, type StateOptions, workDir } from '../state.js';
@@ -157,9 +157,12 @@ export async function runExecution(
     const result = await executor.run(execution.id, { retryInFlight, ...interrupts.options });
     await finishExecution(state.store, result);
     await progress.end();
+    // The last log lines only when they were not shown as they came (--quiet).
     if (interruptedByUser(result)) process.stderr.write(`${await interruptReport(state, result, flags)}\n`);
     else if (result.status !== 'terminated' && !flags.json)
-      process.stderr.write(`${failureReport(result, logs, stateArguments(flags))}\n`);
+      process.stderr.write(
+        `${failureReport(result, progress.showsLogs ? [] : logs, stateArguments(flags))}\n`,
+      );
     return result;
   } finally {
     interrupts.detach();
@@ -210,7 +213,7 @@ export function finish(
   json: boolean | undefined,
   extra: Record<string, unknown> = {},
 ): void {
-  if (json) process.stdout.write(`${JSON.stringify({ execution, ...extra }, null, 2)}\n`);
+  if (json) printJson({ execution, ...extra });
   process.exitCode =
     execution.status === 'terminated'
       ? EXIT.ok

@@ -13,7 +13,7 @@ import {
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { confirm } from '../confirm.js';
-import { EXIT, UsageError } from '../output.js';
+import { EXIT, jsonLine, printJson, UsageError } from '../output.js';
 import { eventLine } from '../render.js';
 import { deploymentFor, openState, type State, type StateOptions, stateOptions, workDir } from '../state.js';
 import { deploymentOutputs, outputsText } from './outputs.js';
@@ -28,8 +28,9 @@ const common = (
   deployment = 'the deployment (may be left out when there is only one)',
 ) => stateOptions(command.option('-d, --deployment-id <ID>', deployment).option('--json', json));
 
-function print(json: boolean | undefined, data: unknown, text: () => string): void {
-  process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : text());
+function print(json: boolean | undefined, data: object, text: () => string): void {
+  if (json) printJson(data);
+  else process.stdout.write(text());
 }
 
 /** Runs a command's body on the state as it is: a command that only reads creates nothing. */
@@ -112,7 +113,8 @@ async function outputs(state: State, name: string | undefined, flags: OutputsFla
         `deployment '${id}' has no output or capability '${name}'${names.length ? ` (it has ${names.join(', ')})` : ''}`,
       );
     }
-    process.stdout.write(`${flags.raw && typeof found === 'string' ? found : JSON.stringify(found)}\n`);
+    if (flags.json) printJson({ deployment: id, name, value: found });
+    else process.stdout.write(`${flags.raw && typeof found === 'string' ? found : JSON.stringify(found)}\n`);
     return;
   }
   print(
@@ -124,12 +126,15 @@ async function outputs(state: State, name: string | undefined, flags: OutputsFla
 
 function instancesCommand(program: Command): void {
   common(program.command('instances').description('node instances with their state and runtime properties'))
-    .addHelpText('after', "\nExamples:\n  weft instances\n  weft instances --json | jq '.[] | {id, state}'")
+    .addHelpText(
+      'after',
+      "\nExamples:\n  weft instances\n  weft instances --json | jq '.instances[] | {id, state}'",
+    )
     .action((flags: Flags) =>
       reading(flags, async (state) => {
         const id = await deploymentFor(state.store, flags.deploymentId);
         const instances = await state.store.listInstances(id);
-        print(flags.json, instances, () =>
+        print(flags.json, { deployment: id, instances }, () =>
           instances
             .map(
               (i) =>
@@ -156,7 +161,7 @@ function executionsCommand(program: Command): void {
       reading(flags, async (state) => {
         if (flags.deploymentId) await deploymentFor(state.store, flags.deploymentId);
         const executions = await state.store.listExecutions(flags.deploymentId);
-        print(flags.json, executions, () =>
+        print(flags.json, { executions }, () =>
           executions.length === 0
             ? `No executions${flags.deploymentId ? ` of deployment '${flags.deploymentId}'` : ''} yet\n`
             : executions.map((e) => executionLine(e, !flags.deploymentId)).join(''),
@@ -214,7 +219,7 @@ async function events(state: State, flags: EventsFlags): Promise<void> {
   const executionId = execution.id;
   let after = 0;
   const emit = (events: EventRecord[]) => {
-    for (const e of events) process.stdout.write(flags.json ? `${JSON.stringify(e)}\n` : `${eventLine(e)}\n`);
+    for (const e of events) process.stdout.write(flags.json ? jsonLine(e) : `${eventLine(e)}\n`);
     if (events.length > 0) after = events[events.length - 1]!.seq ?? after;
   };
   const first = await state.store.listEvents({ ...filter, executionId });
@@ -290,7 +295,7 @@ function deploymentsCommands(program: Command): void {
         ...d,
         status: deploymentStatus(d.instanceStates, d.lastExecution),
       }));
-      print(flags.json, all, () =>
+      print(flags.json, { deployments: all }, () =>
         all.length === 0
           ? 'No deployments here yet (weft install BLUEPRINT creates one)\n'
           : deploymentLines(all),

@@ -14,7 +14,7 @@ import {
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { readInputs } from '../inputs.js';
-import { EXIT, printProblems, UsageError } from '../output.js';
+import { EXIT, inform, printProblems, UsageError } from '../output.js';
 import { runnerOf, type State, stateOptions } from '../state.js';
 import { blueprintFile, checkOperationFunctions, defaultDeploymentId, loadFromArgs } from './common.js';
 import {
@@ -124,10 +124,10 @@ async function create(
   });
   if (!created.deployment) return refuse(created.problems, flags);
   const count = created.instances!.length;
-  if (!flags.json)
-    process.stdout.write(
-      `Deployment '${deploymentId}' created (${count} ${count === 1 ? 'instance' : 'instances'})\n`,
-    );
+  inform(
+    `Deployment '${deploymentId}' created (${count} ${count === 1 ? 'instance' : 'instances'})`,
+    flags.json,
+  );
   return true;
 }
 
@@ -181,8 +181,7 @@ async function unfinishedInstall(
       ['pending', 'started', 'interrupted'].includes(e.status) &&
       !runnerOf(state.dir, e.id),
   );
-  if (unfinished && !flags.json)
-    process.stdout.write(`Continuing install execution ${unfinished.id}, which was interrupted\n`);
+  if (unfinished) inform(`Continuing install execution ${unfinished.id}, which was interrupted`, flags.json);
   return unfinished;
 }
 

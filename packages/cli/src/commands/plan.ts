@@ -1,6 +1,6 @@
 import { type PlanJson, planToJson } from '@weft/engine/language';
 import type { Command } from 'commander';
-import { EXIT, printProblems, printWarnings } from '../output.js';
+import { EXIT, printJson, printProblems, printWarnings } from '../output.js';
 import { type BlueprintOptions, checkOperationFunctions, loadFromArgs } from './common.js';
 import { collect } from './options.js';
 
@@ -73,7 +73,7 @@ Examples:
       }
       printWarnings(problems);
       const json = planToJson(plan);
-      if (options.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+      if (options.json) printJson(json);
       else printPlan(json);
     });
 }

@@ -30,7 +30,7 @@ import {
   type WorkerSettings,
 } from '@weft/engine';
 import type { Command } from 'commander';
-import { EXIT, UsageError } from '../output.js';
+import { EXIT, printJson, UsageError } from '../output.js';
 import { openState, stateDir } from '../state.js';
 import { pluginDirOption } from './options.js';
 import {
@@ -354,10 +354,7 @@ async function install(source: string, flags: InstallFlags): Promise<void> {
     writeFileSync(join(dir, ORIGIN_FILE), `${JSON.stringify(origin, null, 2)}\n`);
     renameSync(dir, target);
     const installed = PluginSet.discover([root]).plugins.find((p) => p.dir === target);
-    if (flags.json)
-      process.stdout.write(
-        `${JSON.stringify({ name: plugin.name, version: plugin.version ?? null, dir: target, origin }, null, 2)}\n`,
-      );
+    if (flags.json) printJson({ name: plugin.name, version: plugin.version ?? null, dir: target, origin });
     else
       process.stdout.write(
         `Installed plugin '${plugin.name}'${plugin.version ? ` ${plugin.version}` : ''} in ${shown(target)} (from ${originText(origin)})\n`,
@@ -424,7 +421,7 @@ async function remove(
     }
   }
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  if (flags.json) process.stdout.write(`${JSON.stringify({ name, removed: [...dirs] }, null, 2)}\n`);
+  if (flags.json) printJson({ name, removed: [...dirs] });
   else for (const dir of dirs) process.stdout.write(`Removed plugin '${name}' (${shown(dir)})\n`);
 }
 
@@ -432,7 +429,7 @@ function list(flags: PluginDirOptions & { json?: boolean }): void {
   const search = pluginSearchDirs(flags);
   const plugins = installedPlugins(flags).plugins.map((p) => describePlugin(p, search));
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify(plugins, null, 2)}\n`);
+    printJson({ plugins });
     return;
   }
   if (plugins.length === 0) {
@@ -457,9 +454,7 @@ async function validate(given: string, flags: PluginDirOptions & { json?: boolea
   const plugin = set.plugins.find((p) => p.dir === dir)!;
   const problems = await validatePluginCode(plugin, set);
   if (flags.json) {
-    process.stdout.write(
-      `${JSON.stringify({ valid: problems.length === 0, name: plugin.name, version: plugin.version ?? null, problems }, null, 2)}\n`,
-    );
+    printJson({ valid: problems.length === 0, name: plugin.name, version: plugin.version ?? null, problems });
   } else if (problems.length > 0) {
     printProblemLines(problems);
   } else {

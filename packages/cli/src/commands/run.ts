@@ -2,7 +2,7 @@
 import { type DeploymentModel, type ExecutionRecord, isLive, type Json, parseScalarText } from '@weft/engine';
 import type { Command } from 'commander';
 import { confirm } from '../confirm.js';
-import { EXIT, UsageError } from '../output.js';
+import { EXIT, printJson, UsageError } from '../output.js';
 import { deploymentFor, runnerOf, type State, type StateOptions, stateOptions } from '../state.js';
 import {
   execute,
@@ -189,18 +189,18 @@ async function cancel(state: State, executionId: string | undefined, flags: Canc
     await state.store.applyBatch({
       execution: { id: execution.id, status: 'cancelled', endedAt: new Date().toISOString() },
     });
-    process.stdout.write(
-      flags.json
-        ? `${JSON.stringify({ execution: execution.id, status: 'cancelled', running: false })}\n`
-        : `Execution ${execution.id} (${execution.workflow}) cancelled; no process was running it\n`,
-    );
+    if (flags.json) printJson({ execution: execution.id, status: 'cancelled', running: false });
+    else
+      process.stdout.write(
+        `Execution ${execution.id} (${execution.workflow}) cancelled; no process was running it\n`,
+      );
     return;
   }
   const status = flags.force ? 'force_cancelling' : 'cancelling';
   await state.store.applyBatch({ execution: { id: execution.id, status } });
-  process.stdout.write(
-    flags.json
-      ? `${JSON.stringify({ execution: execution.id, status, running: true })}\n`
-      : `Cancelling execution ${execution.id} (${execution.workflow})${flags.force ? ', stopping running operations' : ''}\n`,
-  );
+  if (flags.json) printJson({ execution: execution.id, status, running: true });
+  else
+    process.stdout.write(
+      `Cancelling execution ${execution.id} (${execution.workflow})${flags.force ? ', stopping running operations' : ''}\n`,
+    );
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../output.js';
+import { printJson, UsageError } from '../output.js';
 import { openState, type StateOptions, stateOptions } from '../state.js';
 
 type Flags = StateOptions & { json?: boolean };
@@ -30,7 +30,8 @@ export function secretCommands(program: Command): void {
     const state = await openState(flags);
     try {
       await state.secrets.set(key, value === '-' ? await readStdin() : value);
-      process.stdout.write(flags.json ? `${JSON.stringify({ key })}\n` : `Secret '${key}' stored\n`);
+      if (flags.json) printJson({ key });
+      else process.stdout.write(`Secret '${key}' stored\n`);
     } finally {
       await state.close();
     }
@@ -42,7 +43,8 @@ export function secretCommands(program: Command): void {
     try {
       const value = await state.secrets.get(key);
       if (value === undefined) throw new UsageError(`no secret '${key}'`);
-      process.stdout.write(flags.json ? `${JSON.stringify({ key, value })}\n` : `${value}\n`);
+      if (flags.json) printJson({ key, value });
+      else process.stdout.write(`${value}\n`);
     } finally {
       await state.close();
     }
@@ -52,13 +54,13 @@ export function secretCommands(program: Command): void {
       const state = await openState(flags, { create: false });
       try {
         const all = await state.secrets.list();
-        process.stdout.write(
-          flags.json
-            ? `${JSON.stringify(all, null, 2)}\n`
-            : all.length === 0
+        if (flags.json) printJson({ secrets: all });
+        else
+          process.stdout.write(
+            all.length === 0
               ? 'No secrets stored (weft secrets set NAME VALUE stores one)\n'
               : all.map((s) => `${s.key}  updated ${s.updatedAt}\n`).join(''),
-        );
+          );
       } finally {
         await state.close();
       }
@@ -70,9 +72,8 @@ export function secretCommands(program: Command): void {
     const state = await openState(flags, { create: false });
     try {
       if (!(await state.secrets.delete(key))) throw new UsageError(`no secret '${key}'`);
-      process.stdout.write(
-        flags.json ? `${JSON.stringify({ deleted: key })}\n` : `Secret '${key}' deleted\n`,
-      );
+      if (flags.json) printJson({ deleted: key });
+      else process.stdout.write(`Secret '${key}' deleted\n`);
     } finally {
       await state.close();
     }

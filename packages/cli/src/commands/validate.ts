@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { EXIT, printProblems, printWarnings } from '../output.js';
+import { EXIT, printJson, printProblems, printWarnings } from '../output.js';
 import { type BlueprintOptions, checkOperationFunctions, loadFromArgs } from './common.js';
 import { collect } from './options.js';
 
@@ -28,17 +28,14 @@ Examples:
       const result = loadFromArgs(blueprint, options, true);
       await checkOperationFunctions(result, options, 'warn');
       const { problems } = result;
-      if (!problems.ok) {
-        printProblems(problems, options.json === true);
-        process.exitCode = EXIT.badInput;
-        return;
+      // Invalid is validate's answer, not an error: the same document as valid, exit code 2.
+      if (options.json)
+        printJson({ valid: problems.ok, problems: problems.sorted(), warnings: problems.warnings });
+      else if (!problems.ok) printProblems(problems, false);
+      else {
+        printWarnings(problems);
+        process.stdout.write('valid\n');
       }
-      if (options.json) {
-        const document = { valid: true, problems: [], warnings: problems.warnings };
-        process.stdout.write(`${JSON.stringify(document)}\n`);
-        return;
-      }
-      printWarnings(problems);
-      process.stdout.write('valid\n');
+      if (!problems.ok) process.exitCode = EXIT.badInput;
     });
 }

@@ -58,9 +58,10 @@ export class LiveView {
     this.timer.unref();
   }
 
-  event(event: EventRecord): void {
+  /** Tracks the event; a log line, a warning or an error is printed above the view when `show`n. */
+  event(event: EventRecord, show = true): void {
     this.tracker.apply(event);
-    if (event.type === 'log' || event.level === 'warning' || event.level === 'error')
+    if (show && (event.type === 'log' || event.level === 'warning' || event.level === 'error'))
       this.pending.push(logLine(event, this.color));
   }
 

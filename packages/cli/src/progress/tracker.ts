@@ -68,6 +68,8 @@ export class ProgressTracker {
   private readonly finished: Uint8Array;
   /** A failure stops the executor starting tasks, state changes included. */
   private stopped = false;
+  /** Operations already done when this run began (a resumed execution): not part of its pace. */
+  private readonly doneBefore: number;
 
   constructor(
     readonly info: ExecutionInfo,
@@ -114,6 +116,19 @@ export class ProgressTracker {
     }
     // The executor runs the state tasks that wait on nothing as soon as the execution starts.
     this.runStateTasks(tasks.filter((t) => this.waitingOn[t.id] === 0).map((t) => t.id));
+    this.doneBefore = this.done;
+  }
+
+  /**
+   * Milliseconds the operations left should take at this run's pace so far, once it has one (an
+   * operation done and a second gone); undefined before, or when nothing is left.
+   */
+  remainingMs(now: number): number | undefined {
+    const doneNow = this.done - this.doneBefore;
+    const elapsed = now - this.info.startedAt;
+    const left = this.operations - this.done;
+    if (doneNow < 1 || elapsed < 1000 || left <= 0) return undefined;
+    return (elapsed / doneNow) * left;
   }
 
   private node(name: string): NodeProgress {

@@ -1,8 +1,8 @@
 /**
  * The live view as a pure function of a tracker's state: a header (workflow, deployment,
- * elapsed time, operations done with a bar), one line per node (instances by state, a bar,
- * operations running on it) and the operations running now. It never has more lines than the
- * terminal has rows: nodes with something happening come first, the rest is summed up in one line.
+ * elapsed time, operations done with a bar, time left), one line per node (instances by state, a bar,
+ * operations running on it) and the operations running now. It leaves room for log lines above
+ * it: nodes with something happening come first, the rest is summed up in one line.
  */
 import type { EventRecord } from '@weft/engine';
 import { bar, duration, type Line, paint, type Segment, seg } from './style.js';
@@ -48,6 +48,8 @@ function header(t: ProgressTracker, o: ViewOptions, width: number): Line {
     line.push(seg(t.info.workflow, 'bold'), seg(` on ${t.info.deploymentId}  ${elapsed}  `));
   }
   const counts: Line = [seg(`${t.done}/${t.operations} operations`)];
+  const eta = o.final ? undefined : t.remainingMs(o.now);
+  if (eta !== undefined) counts.push(seg(` · ~${duration(eta)} left`));
   if (t.running.size > 0) counts.push(seg(` · ${t.running.size} running`, 'cyan'));
   if (t.failed > 0) counts.push(seg(` · ${t.failed} failed`, 'red'));
   if (t.retries > 0) counts.push(seg(` · ${t.retries} retries`, 'yellow'));
@@ -98,10 +100,21 @@ function nodeLine(node: NodeProgress, nameWidth: number, state: NodeStatus): Lin
   return line;
 }
 
-/** The lines of the view, each at most `columns - 1` characters wide, at most `rows - 1` of them. */
+/**
+ * Rows a running view leaves free for the log lines printed above it (a third of the terminal,
+ * at least 4), so that they can be read in a small terminal; the final summary may use them.
+ */
+const logRows = (rows: number) => Math.max(4, Math.floor(rows / 3));
+
+/**
+ * The lines of the view, each at most `columns - 1` characters wide: at most `rows - 1` of them
+ * for the final summary, fewer while running (room for log lines), but 3 when the terminal has them.
+ */
 export function renderProgress(t: ProgressTracker, o: ViewOptions): string[] {
   const width = Math.max(10, o.columns - 1);
-  const maxLines = Math.max(1, o.rows - 1);
+  const maxLines = o.final
+    ? Math.max(1, o.rows - 1)
+    : Math.max(Math.min(3, o.rows - 1), o.rows - 1 - logRows(o.rows), 1);
   const lines: Line[] = [header(t, o, width)];
 
   // Room for nodes first (a few at least), then for the running operations.

@@ -202,6 +202,8 @@ class ExecutionRun {
   private readonly ignoreFailure: boolean;
   /** Operations abandoned while running by an interrupt, with whether they are resumable. */
   private readonly abandoned: { task: TaskRecord; resumable: boolean }[] = [];
+  /** When the execution first started (kept across resumes), for the record it ends with. */
+  private startedAt: string | null = null;
 
   constructor(
     private readonly options: ExecutorOptions,
@@ -287,10 +289,11 @@ class ExecutionRun {
       });
       return;
     }
+    this.startedAt = this.execution.startedAt ?? now();
     this.batch.execution = {
       id: this.execution.id,
       status: 'started',
-      startedAt: this.execution.startedAt ?? now(),
+      startedAt: this.startedAt,
       endedAt: null,
       error: null,
     };
@@ -1080,7 +1083,14 @@ class ExecutionRun {
           : `'${this.execution.workflow}' workflow execution ${word}`,
     });
     void this.flush().then(
-      () => this.resolveDone({ ...this.execution, status, error, endedAt }),
+      () =>
+        this.resolveDone({
+          ...this.execution,
+          startedAt: this.startedAt ?? this.execution.startedAt,
+          status,
+          error,
+          endedAt,
+        }),
       () => {},
     );
   }

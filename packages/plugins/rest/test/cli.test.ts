@@ -149,7 +149,9 @@ describe('weft install/uninstall with cloudify.rest.Requests', () => {
     }
 
     const instances = await weft(['instances', '--json', ...common]);
-    const [instance] = JSON.parse(instances.stdout) as { runtimeProperties: Record<string, unknown> }[];
+    const [instance] = (
+      JSON.parse(instances.stdout) as { instances: { runtimeProperties: Record<string, unknown> }[] }
+    ).instances;
     assert.deepEqual(instance?.runtimeProperties.result_properties, { hostname: 'fw1' });
     const outputs = await weft(['outputs', '--json', ...common]);
     assert.deepEqual(JSON.parse(outputs.stdout).outputs, { hostname: 'fw1' });
@@ -211,12 +213,11 @@ describe('examples/rest-calls', () => {
       item_id: 1,
       item_status: 'ready',
     });
-    const instances = JSON.parse(
+    const { instances } = JSON.parse(
       (await weft(['instances', '--json', '--state-dir', join(dir, 'example-state')])).stdout,
     ) as {
-      node: string;
-      runtimeProperties: Record<string, unknown>;
-    }[];
+      instances: { node: string; runtimeProperties: Record<string, unknown> }[];
+    };
     const pid = instances.find((i) => i.node === 'api_server')?.runtimeProperties.pid as number;
     assert.ok(processRunning(pid));
 

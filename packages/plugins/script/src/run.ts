@@ -173,7 +173,7 @@ function execute(
  * Runs a script (`script_path`, relative to the blueprint or a URL, or `script_source`) with the
  * ctx command available, as Cloudify's `script_runner.tasks.run`. What the script asked for
  * through ctx (abort, retry, returns) decides how the operation ends, whatever its exit code;
- * otherwise a non-zero exit is a recoverable failure carrying the end of its stderr.
+ * otherwise a non-zero exit is a recoverable failure with the end of its stderr as its cause.
  */
 export const run = operation(async (ctx: OperationContext, inputs: Record<string, Json>) => {
   const spec = scriptSpec(inputs);
@@ -205,8 +205,8 @@ export const run = operation(async (ctx: OperationContext, inputs: Record<string
   }
   if (exit.code !== 0) {
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-    const last = exit.stderr.length > 0 ? `: ${exit.stderr[exit.stderr.length - 1]}` : '';
-    throw new RecoverableError(`${name} ${how}${last}`, { causes });
+    // Its stderr was logged line by line as it came, and is the cause: not repeated in the message.
+    throw new RecoverableError(`${name} ${how}`, { causes });
   }
   return state.returned;
 });

@@ -45,11 +45,9 @@ test('hello-webserver serves its rendered page, and uninstall stops it and clean
   assert.equal(outputs.http_endpoint, `http://127.0.0.1:${port}`);
   const server = (
     JSON.parse(weft(['instances', '--json', '--state-dir', state]).stdout) as {
-      id: string;
-      node: string;
-      runtimeProperties: { pid: string; document_root: string };
-    }[]
-  ).find((i) => i.node === 'http_web_server');
+      instances: { id: string; node: string; runtimeProperties: { pid: string; document_root: string } }[];
+    }
+  ).instances.find((i) => i.node === 'http_web_server');
   const pid = Number(server!.runtimeProperties.pid);
   pids.push(pid);
   const page = await (await fetch(outputs.http_endpoint!)).text();
@@ -79,11 +77,9 @@ test('three-tier passes the database URL to every app instance and reads outputs
     endpoint: 'http://127.0.0.1:8080',
     database_url: 'postgres://127.0.0.1:5432/orders',
   });
-  const instances = JSON.parse(weft(['instances', '--json', '--state-dir', state]).stdout) as {
-    node: string;
-    state: string;
-    runtimeProperties: Record<string, string>;
-  }[];
+  const { instances } = JSON.parse(weft(['instances', '--json', '--state-dir', state]).stdout) as {
+    instances: { node: string; state: string; runtimeProperties: Record<string, string> }[];
+  };
   const apps = instances.filter((i) => i.node === 'app');
   assert.equal(apps.length, 3);
   for (const app of apps)
@@ -93,6 +89,10 @@ test('three-tier passes the database URL to every app instance and reads outputs
   assert.ok(existsSync(dataDir));
   weft(['uninstall', '--state-dir', state]);
   assert.ok(!existsSync(dataDir), 'the database stop script removed its data directory');
-  const after = JSON.parse(weft(['instances', '--json', '--state-dir', state]).stdout) as { state: string }[];
+  const after = (
+    JSON.parse(weft(['instances', '--json', '--state-dir', state]).stdout) as {
+      instances: { state: string }[];
+    }
+  ).instances;
   assert.ok(after.every((i) => i.state === 'deleted'));
 });

@@ -18,7 +18,9 @@ interface Instance {
 }
 
 function instances(state: string): Map<string, Instance> {
-  const list = JSON.parse(ok(weft(['instances', '--json', '--state-dir', state])).stdout) as Instance[];
+  const list = (
+    JSON.parse(ok(weft(['instances', '--json', '--state-dir', state])).stdout) as { instances: Instance[] }
+  ).instances;
   return new Map(list.map((i) => [i.node, i]));
 }
 
@@ -323,7 +325,7 @@ describe('how a script ends its operation', () => {
     const state2 = tempDir();
     const f = install(join(failing, 'blueprint.yaml'), state2);
     assert.equal(f.code, 1);
-    assert.match(f.stderr, /error: scripts\/fail\.sh exited with code 3: disk full at \/var/);
+    assert.match(f.stderr, /error: scripts\/fail\.sh exited with code 3$/m);
     assert.match(f.stderr, /caused by stderr: disk full at \/var/);
     assert.equal(
       events(state2).filter((e) => e.type === 'task_started').length,
@@ -537,7 +539,9 @@ describe('concurrency', () => {
     });
     const state = tempDir();
     ok(weft(['install', join(dir, 'blueprint.yaml'), '--state-dir', state, '--concurrency', '16']));
-    const list = JSON.parse(ok(weft(['instances', '--json', '--state-dir', state])).stdout) as Instance[];
+    const list = (
+      JSON.parse(ok(weft(['instances', '--json', '--state-dir', state])).stdout) as { instances: Instance[] }
+    ).instances;
     assert.equal(list.length, 40);
     for (const instance of list)
       assert.deepEqual(

@@ -112,7 +112,7 @@ describe('utility resources through the CLI', () => {
     assert.equal(outputs.failures, 1);
     assert.ok(processRunning(outputs.pid as number));
 
-    const instances = await weftJson<Instance[]>(['instances', ...state]);
+    const instances = (await weftJson<{ instances: Instance[] }>(['instances', ...state])).instances;
     assert.deepEqual(
       instances.map((i) => [i.node, i.state]).sort(),
       ['holder', 'server', 'stub', 'test', 'word'].map((n) => [n, 'started']),
@@ -234,7 +234,7 @@ node_templates:
     assert.equal(outputs.user, 'admin');
     assert.equal(outputs.digest_url, `http://127.0.0.1:${port}/`);
 
-    const instances = await weftJson<Instance[]>(['instances', ...state]);
+    const instances = (await weftJson<{ instances: Instance[] }>(['instances', ...state])).instances;
     const password = instances.find((i) => i.node === 'password')!.runtimeProperties.value as string;
     assert.equal(password.length, 24);
     const digest = createHash('sha256').update(password).digest('hex');
@@ -263,7 +263,7 @@ node_templates:
       'terminated',
     );
     assert.equal((await update('credentials', [])).execution.status, 'terminated');
-    const updated = await weftJson<Instance[]>(['instances', ...state]);
+    const updated = (await weftJson<{ instances: Instance[] }>(['instances', ...state])).instances;
     const renewed = updated.find((i) => i.node === 'password')!.runtimeProperties.value as string;
     assert.match(renewed, /^.{24}$/);
     assert.notEqual(renewed, password);
