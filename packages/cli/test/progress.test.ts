@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { EventRecord } from '@weft/engine';
@@ -402,6 +402,9 @@ function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
+/** The pseudo-terminal comes from util-linux's script(1); without it these tests are skipped. */
+const NO_PTY = !existsSync('/usr/bin/script') && "util-linux's script(1) is not installed (/usr/bin/script)";
+
 /**
  * Runs `weft ARGS` in a pseudo-terminal of 100x30; `onOutput` sees the output as it comes and
  * may type on the terminal's keyboard.
@@ -436,7 +439,7 @@ function inTerminal(
   );
 }
 
-describe('weft install on a terminal (a pseudo-terminal)', () => {
+describe('weft install on a terminal (a pseudo-terminal)', { skip: NO_PTY }, () => {
   test('draws the live view in place: nodes, what runs now, logs above, and a clean summary at the end', async () => {
     const gate = stateDir();
     let opened = false;
@@ -569,7 +572,7 @@ describe('weft install without a terminal', () => {
     assert.match(events.at(-1)!, /Z 'install' workflow execution succeeded$/);
   });
 
-  test('on a terminal with CI set: the plain lines too', async () => {
+  test('on a terminal with CI set: the plain lines too', { skip: NO_PTY }, async () => {
     const { code, output } = await inTerminal(
       ['install', BLUEPRINT, '--state-dir', stateDir()],
       userEnv({ CI: 'true' }),
