@@ -19,8 +19,28 @@ after(() => {
 });
 
 /** A deployment with one instance per given operation, each run as its node's create. */
+/**
+ * Whether process `pid` ends (or is a zombie: nothing here reaps orphans) within `ms`. SIGKILL
+ * takes effect a moment after it is sent, so the process table is watched until then.
+ */
+async function ended(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let state: string | undefined;
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+    } catch {
+      return true;
+    }
+    if (state === 'Z') return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Per node, the function its create runs, with a timeout of its own where given (seconds). */
 async function run(
-  operations: Record<string, string>,
+  operations: Record<string, string | { fn: string; timeout: number }>,
   options: {
     timeout?: number;
     memoryLimitMb?: number;
@@ -32,13 +52,15 @@ async function run(
   cpSync(join(fixture, 'plugin.mjs'), join(dir, 'plugin.mjs'));
   writeFileSync(join(dir, 'greeting.txt'), 'hello {{who}} from {{ctx.deployment.id}}');
   const templates = Object.entries(operations)
-    .map(
-      ([node, fn]) => `  ${node}:
+    .map(([node, operation]) => {
+      const { fn, timeout } =
+        typeof operation === 'string' ? { fn: operation, timeout: options.timeout } : operation;
+      return `  ${node}:
     type: cloudify.nodes.Root
     interfaces:
       cloudify.interfaces.lifecycle:
-        create: {implementation: bad.${fn}${options.timeout ? `, timeout: ${options.timeout}` : ''}, inputs: {value: 7}}`,
-    )
+        create: {implementation: bad.${fn}${timeout ? `, timeout: ${timeout}` : ''}, inputs: {value: 7}}`;
+    })
     .join('\n');
   writeFileSync(
     join(dir, 'blueprint.yaml'),
@@ -163,9 +185,10 @@ describe('plugin host: operations run in worker processes', () => {
   });
 
   test('a leak past the memory limit fails the task; a hung operation is killed by its timeout', async () => {
+    // The leak has no timeout: on a loaded machine filling 64 MB can take longer than the hang's.
     const { result, failures } = await run(
-      { leak: 'leaks', hang: 'loops' },
-      { timeout: 2, memoryLimitMb: 64 },
+      { leak: 'leaks', hang: { fn: 'loops', timeout: 2 } },
+      { memoryLimitMb: 64 },
     );
     assert.equal(result.status, 'failed');
     assert.match(
@@ -178,6 +201,23 @@ describe('plugin host: operations run in worker processes', () => {
     assert.match(causes[0]!.message, /heap out of memory/);
     assert.equal(causes[0]!.stack, undefined);
     assert.match(failures.get('hang')?.message ?? '', /operation timed out after 2 s/);
+  });
+
+  test("a timed-out operation's child processes are killed with its worker", async () => {
+    const { failures, events } = await run({ hang: { fn: 'spawnsAndHangs', timeout: 1 } });
+    assert.match(failures.get('hang')?.message ?? '', /operation timed out after 1 s/);
+    const said = events.find((e) => e.type === 'log' && /^child \d+$/.test(e.message));
+    assert.ok(said, 'the plugin said its child pid');
+    const pid = Number(said.message.split(' ')[1]);
+    try {
+      assert.ok(await ended(pid, 10_000), `the plugin's child ${pid} outlived its timed-out worker`);
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // ended, as it should have
+      }
+    }
   });
 
   test("a plugin's own memory_limit_mb applies to its workers", async () => {

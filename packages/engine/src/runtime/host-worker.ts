@@ -21,9 +21,6 @@ function send(message: FromWorker): void {
 
 const log = (id: number, level: LogLevel, message: string) => send({ type: 'log', id, level, message });
 captureOutput(log);
-// Ctrl-C on a terminal reaches every process of its group, this worker too: the engine decides
-// what stops (it lets running operations finish, or aborts them).
-process.on('SIGINT', () => {});
 
 async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Outcome> {
   let module = modules.get(message.entry);

@@ -54,6 +54,9 @@ class Worker {
       execArgv: [`--max-old-space-size=${memoryLimitMb}`],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
+      // Its own process group, so that killing it on a timeout or cancel ends what the plugin
+      // started as well (as the script plugin does for a script's processes).
+      detached: true,
     });
     this.ready = new Promise((resolveReady) => {
       this.child.once('message', () => resolveReady());
@@ -120,7 +123,7 @@ class Worker {
         () => {
           this.send({ type: 'abort', id });
           const kill = setTimeout(() => {
-            if (this.running.has(id)) this.child.kill('SIGKILL');
+            if (this.running.has(id)) this.killGroup();
           }, ABORT_GRACE_MS);
           kill.unref();
         },
@@ -161,6 +164,15 @@ class Worker {
             : [],
         runtimeProperties: {},
       });
+  }
+
+  /** Kills the worker and every process in its group: what the plugin started and left running. */
+  private killGroup(): void {
+    try {
+      process.kill(-this.child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
 
   stop(): void {
