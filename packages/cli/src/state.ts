@@ -1,4 +1,13 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadSecretKey, openStore, Secrets, type Store } from '@weft/engine';
 import type { Command } from 'commander';
@@ -18,8 +27,17 @@ export function workDir(stateDirPath: string): string {
 /** Where Weft keeps its state: --state-dir, WEFT_HOME, or ./.weft (created). */
 export function stateDir(options: StateOptions): string {
   const dir = stateDirPath(options);
-  mkdirSync(dir, { recursive: true });
+  makeStateDir(dir);
   return dir;
+}
+
+/**
+ * The state directory is created 0700 whatever the umask (it holds the database and the secret
+ * key); one that already exists keeps its mode: it may be shared on purpose.
+ */
+function makeStateDir(dir: string): void {
+  const created = mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (created !== undefined) chmodSync(dir, 0o700);
 }
 
 function stateDirPath(options: StateOptions): string {
@@ -70,7 +88,7 @@ export async function deploymentFor(store: Store, given: string | undefined): Pr
  */
 export function lockExecution(dir: string, executionId: string): () => void {
   // A deployment kept in PostgreSQL may be run from a directory that holds no state yet.
-  mkdirSync(dir, { recursive: true });
+  makeStateDir(dir);
   const path = join(dir, `execution-${executionId}.lock`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

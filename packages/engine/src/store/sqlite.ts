@@ -7,6 +7,7 @@
  * write. Write transactions start with BEGIN IMMEDIATE so that they take the write lock up front
  * and wait for it, instead of failing when a read lock cannot be upgraded.
  */
+import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import {
   cleanText,
@@ -55,6 +56,27 @@ export const SQLITE_BUSY_TIMEOUT_MS = 15_000;
 /** Opens (creating if needed) the SQLite database at `path` (':memory:' for a private in-memory one). */
 export async function openSqliteStore(path: string): Promise<Store> {
   return SqliteStore.open(path);
+}
+
+/**
+ * The database holds runtime properties and task results: only its owner may read it. SQLite
+ * creates files 0644 less the umask, and gives the -wal and -shm files the database file's mode,
+ * so the database file is created 0600 before SQLite opens it; files an older version left
+ * readable by others are tightened too (quietly: one that is not ours is left as it is).
+ */
+function ownerOnly(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+    } catch {
+      // missing, or not ours to change
+    }
+  }
 }
 
 /**
@@ -119,6 +141,7 @@ export class SqliteStore implements Store {
   private constructor(private readonly db: Database.Database) {}
 
   static async open(path: string): Promise<SqliteStore> {
+    if (path !== ':memory:' && path !== '') ownerOnly(path);
     const db = new Database(path, { timeout: SQLITE_BUSY_TIMEOUT_MS });
     try {
       db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);

@@ -1,0 +1,66 @@
+/**
+ * What a hostile user or a careless environment must not get from Weft through the CLI: a
+ * readable state database, files outside the blueprint directory, secrets in plain text,
+ * polluted objects shared between operations.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { openStore } from '@weft/engine';
+import { fixtures, type RunResult, tempDir, weftBin } from './helpers.js';
+
+const BLUEPRINT = join(fixtures, 'executions', 'blueprint.yaml');
+const LIMIT = { timeout: 60_000 };
+
+const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+/** `weft ARGS` run by a shell with umask 000, as a careless environment would start it. */
+function weftWithUmask000(args: string[]): RunResult {
+  const started = performance.now();
+  const quoted = [process.execPath, weftBin, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`);
+  const child = spawnSync('/bin/sh', ['-c', `umask 000 && exec ${quoted.join(' ')}`], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, NO_COLOR: '1', WEFT_HOME: undefined, WEFT_DATABASE_URL: undefined },
+  });
+  return { code: child.status, stdout: child.stdout, stderr: child.stderr, ms: performance.now() - started };
+}
+
+const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+
+describe('the state directory', () => {
+  test('is created 0700 and its database files 0600, whatever the umask', LIMIT, () => {
+    const state = join(tempDir(), 'state');
+    const r = weftWithUmask000(['install', BLUEPRINT, '-d', 'web', '--state-dir', state]);
+    assert.equal(r.code, 0, show(r));
+    assert.equal(mode(state), '700');
+    assert.equal(mode(join(state, 'weft.db')), '600');
+  });
+
+  test('the -wal and -shm files are 0600 too, whatever the umask', LIMIT, async () => {
+    const path = join(tempDir(), 'weft.db');
+    const before = process.umask(0);
+    try {
+      // They exist while a connection is open.
+      const store = await openStore(path);
+      await store.migrate();
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) assert.equal(mode(file), '600', file);
+      await store.close();
+    } finally {
+      process.umask(before);
+    }
+  });
+
+  test('an existing directory keeps its mode; the database files Weft creates in it are 0600', LIMIT, () => {
+    const state = join(tempDir(), 'shared');
+    mkdirSync(state);
+    chmodSync(state, 0o755);
+    const r = weftWithUmask000(['install', BLUEPRINT, '-d', 'web', '--state-dir', state]);
+    assert.equal(r.code, 0, show(r));
+    assert.equal(r.stderr, '');
+    assert.equal(mode(state), '755');
+    assert.equal(mode(join(state, 'weft.db')), '600');
+  });
+});
