@@ -220,6 +220,12 @@ describe('hostile input', () => {
       /file is 10\.0 MiB, over the 8\.0 MiB limit/,
     ],
     [
+      'a pattern that backtracks exponentially',
+      () =>
+        `tosca_definitions_version: cloudify_dsl_1_3\ninputs:\n  name:\n    default: "${'a'.repeat(40)}!"\n    constraints: [{pattern: "(a+)+$"}]\n`,
+      /inputs\.name\.default: "a{40}!" does not match pattern "\(a\+\)\+\$"/,
+    ],
+    [
       'malformed YAML',
       () => 'tosca_definitions_version: cloudify_dsl_1_3\nnode_templates:\n  a: {type: [unclosed\n',
       /^bp\.yaml:\d+:\d+ invalid YAML: /m,

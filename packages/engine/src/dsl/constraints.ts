@@ -1,3 +1,4 @@
+import { RE2JS } from 're2js';
 import type { Diagnostics } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
 import { functionName } from './functions.js';
@@ -129,24 +130,46 @@ const BUILDERS: Record<ConstraintName, Builder> = {
   max_length: lengthRule('expected at most', (size, n) => size <= n),
   pattern: (arg) => {
     if (typeof arg !== 'string') return { error: 'pattern needs a regular expression string' };
-    let re: RegExp;
-    try {
-      new RegExp(arg, 'u');
-      // Anchored at the start only, as Cloudify's re.match: add '$' to the pattern to match it all.
-      re = new RegExp(`^(?:${arg})`, 'u');
-    } catch (error) {
-      const reason = (error as Error).message.replace(/^Invalid regular expression: \/.*\/\w*: /, '');
-      return { error: `pattern ${JSON.stringify(arg)} is not a valid regular expression: ${reason}` };
-    }
+    const compiled = compilePattern(arg);
+    if (typeof compiled === 'string') return { error: compiled };
     return {
       test: (value) => {
         if (typeof value !== 'string')
           return `${show(value)} is not a string, so it cannot match pattern ${show(arg)}`;
-        return re.test(value) ? undefined : `${show(value)} does not match pattern ${show(arg)}`;
+        // Anchored at the start only, as Cloudify's re.match: add '$' to the pattern to match it all.
+        return compiled.matcher(value).lookingAt()
+          ? undefined
+          : `${show(value)} does not match pattern ${show(arg)}`;
       },
     };
   },
 };
+
+/**
+ * Compiles a `pattern` for RE2, whose matching takes time linear in the value (a backtracking
+ * engine takes exponential time on patterns like `(a+)+$`), or says why it cannot be used.
+ * Python's `\Z` (end of text) is RE2's `\z`; lookaround and backreferences have no RE2 form.
+ */
+function compilePattern(pattern: string): RE2JS | string {
+  const re2Syntax = pattern.replace(/\\[\s\S]/g, (escape) => (escape === '\\Z' ? '\\z' : escape));
+  try {
+    return RE2JS.compile(re2Syntax);
+  } catch (error) {
+    const reason = (error as Error).message.replace(/^error parsing regexp: /, '');
+    if (!validInJavaScript(pattern))
+      return `pattern ${JSON.stringify(pattern)} is not a valid regular expression: ${reason}`;
+    return `pattern ${JSON.stringify(pattern)} is not supported: ${reason}; patterns are matched in linear time (RE2 syntax), which has no lookaround or backreferences`;
+  }
+}
+
+function validInJavaScript(pattern: string): boolean {
+  try {
+    new RegExp(pattern, 'u');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Parses a `constraints:` list, reporting malformed entries. */
 export function parseConstraints(
