@@ -1,5 +1,6 @@
 /** `weft install`: create the deployment when it is new, then run (or continue) its install. */
 import {
+  AlreadyExistsError,
   createDeployment,
   type DeploymentModel,
   type DeploymentRecord,
@@ -115,13 +116,22 @@ async function create(
   if (!problems.ok) return refuse(problems, flags);
   const checked = await checkBlueprint(blueprint, deploymentId, flags);
   if (!checked.problems.ok) return refuse(checked.problems, flags);
-  const created = await createDeployment({
-    store: state.store,
-    reader: fileSystemReader({ resolvePlugin: pluginResolver(flags, state.dir) }),
-    blueprintPath: blueprint,
-    deploymentId,
-    inputs,
-  });
+  let created: Awaited<ReturnType<typeof createDeployment>>;
+  try {
+    created = await createDeployment({
+      store: state.store,
+      reader: fileSystemReader({ resolvePlugin: pluginResolver(flags, state.dir) }),
+      blueprintPath: blueprint,
+      deploymentId,
+      inputs,
+    });
+  } catch (error) {
+    // Another `weft install` created it since we looked: go on as if it had been there.
+    if (!(error instanceof AlreadyExistsError)) throw error;
+    const existing = await state.store.getDeployment(deploymentId);
+    if (!existing) throw error;
+    return requireSameBlueprint(state, existing, blueprint, flags);
+  }
   if (!created.deployment) return refuse(created.problems, flags);
   const count = created.instances!.length;
   inform(
