@@ -3,9 +3,10 @@
  * created but not installed: the answer is the one a second install always gets.
  */
 import assert from 'node:assert/strict';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fixtures, tempDir, weftInBackground } from './helpers.js';
+import { fixtures, tempDir, weft, weftInBackground } from './helpers.js';
 
 const BLUEPRINT = join(fixtures, 'executions', 'blueprint.yaml');
 const LIMIT = { timeout: 120_000 };
@@ -44,6 +45,45 @@ describe('two installs of the same new deployment at once', () => {
           );
         }
       }
+    },
+  );
+});
+
+describe('an install killed after creating its deployment', () => {
+  test(
+    'continues when run again with the same inputs, even those JSON cannot hold as given',
+    LIMIT,
+    async () => {
+      const dir = join(tempDir(), 'shop');
+      cpSync(join(fixtures, 'executions'), dir, { recursive: true });
+      const file = join(dir, 'blueprint.yaml');
+      writeFileSync(
+        file,
+        readFileSync(file, 'utf8').replace(
+          'inputs:\n',
+          'inputs:\n  ratio: {type: float}\n  limits: {type: list, default: []}\n',
+        ),
+      );
+      const state = tempDir();
+      const args = [
+        'install',
+        file,
+        '-d',
+        'shop',
+        '--state-dir',
+        state,
+        '-i',
+        'ratio=-0.0',
+        '-i',
+        'limits=[.inf, 1.5]',
+      ];
+      const first = weftInBackground(args, env());
+      await first.line(/^Deployment 'shop' created/);
+      first.child.kill('SIGKILL');
+      await first.exit;
+      const again = weft(args, { env: env() });
+      assert.equal(again.code, 0, `exit ${again.code}\n${again.stdout}\n${again.stderr}`);
+      assert.match(again.stdout, /install succeeded/);
     },
   );
 });

@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
+import { asStored } from '../store/common.js';
 import type { BlueprintRecord, DeploymentRecord } from '../store/types.js';
 import type { PreparedDeployment } from './deployments.js';
 
@@ -45,7 +46,8 @@ export function deploymentChanges(
   blueprint: BlueprintRecord | undefined,
   next: PreparedDeployment,
 ): DeploymentChanges | undefined {
-  const inputs = compare(deployment.inputs, next.deployment.inputs, isDeepStrictEqual);
+  // The stored inputs went through JSON; the given ones must too to be compared.
+  const inputs = compare(deployment.inputs, asStored(next.deployment.inputs), isDeepStrictEqual);
   if (deployment.blueprintId === next.blueprint.id && empty(inputs)) return undefined;
   const before = deployment.model as Record<string, unknown>;
   const after = next.deployment.model as Record<string, unknown>;

@@ -27,6 +27,14 @@ export function jsonText(value: unknown): string {
   );
 }
 
+/**
+ * A value as the store gives it back: what JSON cannot hold is gone (-0 is 0, NaN and the
+ * infinities are null, U+0000 is U+FFFD). Compare given values with stored ones in this form.
+ */
+export function asStored<T>(value: T): T {
+  return parseJson(jsonText(value)) as T;
+}
+
 /** A text column value with U+0000 replaced (see jsonText). */
 export function cleanText(text: string): string {
   return text.includes('\u0000') ? text.replaceAll('\u0000', '\ufffd') : text;
