@@ -1,12 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createDeployment, finishExecution, startExecution } from '../src/deployment/deployments.js';
 import type { Value } from '../src/dsl/yaml-source.js';
 import type { WorkflowFunction } from '../src/executor/dispatcher.js';
 import { Executor } from '../src/executor/executor.js';
 import { fileSystemReader } from '../src/io/fs-reader.js';
 import { InProcessDispatcher, type InProcessOperation } from '../src/runtime/in-process.js';
+import type { WorkflowRunner } from '../src/runtime/workflow-run.js';
 import { openStore } from '../src/store/index.js';
 import type { EventRecord, ExecutionRecord, Json, Store } from '../src/store/types.js';
 
@@ -29,6 +30,7 @@ export interface HarnessOptions {
   secrets?: Map<string, Value>;
   files?: Record<string, string>;
   store?: Store;
+  workflowRunner?: WorkflowRunner;
 }
 
 /**
@@ -38,7 +40,10 @@ export interface HarnessOptions {
 export async function harness(blueprint: string, options: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-exec-'));
   writeFileSync(join(dir, 'blueprint.yaml'), blueprint);
-  for (const [name, text] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), text);
+  for (const [name, text] of Object.entries(options.files ?? {})) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
   const store = options.store ?? (await openStore(join(dir, 'weft.db')));
   await store.migrate();
   const created = await createDeployment({
@@ -62,6 +67,7 @@ export async function harness(blueprint: string, options: HarnessOptions = {}): 
   const dispatcher = new InProcessDispatcher(recorded, {
     resumable: options.resumable ?? [],
     workflows: options.workflows ?? {},
+    ...(options.workflowRunner && { workflowRunner: options.workflowRunner }),
   });
   const executor = new Executor({
     store,

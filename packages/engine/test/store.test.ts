@@ -690,6 +690,44 @@ export function storeSuite(name: string, open: () => Promise<Store>, hooks: Suit
       assertNoPollution();
     });
 
+    test('applyBatch adds tasks to a running execution before it updates them', async () => {
+      const world = await makeWorld(store);
+      const { execution, tasks } = await makeExecution(store, world, 1);
+      const added = {
+        ...tasks[0]!,
+        id: 1,
+        kind: 'event' as const,
+        operation: null,
+        dependsOn: [0],
+        inputs: { message: 'asked for by a workflow script ✓', type: 'workflow_event' },
+      };
+      await store.applyBatch({
+        newTasks: [added],
+        tasks: [
+          {
+            executionId: execution.id,
+            id: 1,
+            state: 'succeeded',
+            attempt: 0,
+            notBefore: null,
+            error: null,
+            result: 7,
+          },
+        ],
+      });
+      const got = await store.listTasks(execution.id);
+      assert.deepEqual(
+        got.map(({ updatedAt: _u, ...t }) => t),
+        [tasks[0]!, { ...added, state: 'succeeded', result: 7 }].map(({ updatedAt: _u, ...t }) => t),
+      );
+      // A task id taken twice rolls the batch back.
+      await assert.rejects(
+        store.applyBatch({ newTasks: [added], events: [eventRecord({ executionId: execution.id })] }),
+      );
+      assert.equal((await store.listEvents({ executionId: execution.id })).length, 0);
+      assertNoPollution();
+    });
+
     test('applyBatch: several runtime properties writes to one instance apply in order', async () => {
       const world = await makeWorld(store);
       await store.applyBatch({

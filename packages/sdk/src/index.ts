@@ -93,9 +93,14 @@ export {
 } from './schema.js';
 export type {
   Json,
+  RunningInstance,
+  RunningNode,
   Step,
   WorkflowContext,
   WorkflowFunction,
   WorkflowInstance,
   WorkflowNode,
+  WorkflowRunContext,
+  WorkflowTaskOutcome,
+  WorkflowTaskRequest,
 } from './workflow.js';

@@ -5,7 +5,12 @@ import type { BlueprintReader } from '../dsl/reader.js';
 import type { ValueMap } from '../dsl/yaml-source.js';
 import type { Dispatcher } from '../executor/dispatcher.js';
 import { loadBlueprint } from '../load-blueprint.js';
-import { allOperations, type DeploymentModel, deploymentModel } from '../model/deployment-model.js';
+import {
+  allOperations,
+  type DeploymentModel,
+  deploymentModel,
+  type WorkflowModel,
+} from '../model/deployment-model.js';
 import type {
   BlueprintRecord,
   DeploymentRecord,
@@ -21,7 +26,7 @@ import {
   EXECUTION_PARAMETERS,
   WorkflowError,
 } from '../workflows/builtin.js';
-import { customGraph } from '../workflows/custom.js';
+import { customGraph, scriptWorkflowGraph } from '../workflows/custom.js';
 import type { TaskGraph } from '../workflows/lifecycle.js';
 import { planScale, type ScalePlan } from '../workflows/scale.js';
 
@@ -65,6 +70,8 @@ export function prepareDeployment(options: Omit<CreateDeploymentOptions, 'store'
   for (const op of allOperations(model))
     if (op.script?.path && !/^[a-z]+:\/\//i.test(op.script.path))
       paths.add(`${plan.blueprint.baseDir}/${op.script.path}`);
+  for (const workflow of Object.values(model.workflows))
+    if (isScriptWorkflow(workflow)) paths.add(`${plan.blueprint.baseDir}/${workflow.function}`);
   const hash = createHash('sha256');
   for (const path of [...paths].sort()) {
     const rel = relative(plan.blueprint.baseDir, path);
@@ -175,6 +182,9 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   if (builtin && (!custom || custom.plugin === 'default_workflows')) {
     for (const [name, value] of Object.entries(builtin)) declared[name] = { default: value, required: false };
   } else if (custom) {
+    // As Cloudify, a workflow script is the default of its `script_path` parameter (-p chooses another).
+    if (isScriptWorkflow(custom))
+      declared.script_path = { default: custom.function!, required: false, type: 'string' };
     for (const [name, p] of Object.entries(custom.parameters))
       declared[name] = { default: p.default as Json, required: p.required, ...(p.type && { type: p.type }) };
   } else {
@@ -218,6 +228,8 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
       parameters.relationship_updates = Object.fromEntries(scale.relationships) as unknown as Json;
   } else if (builtin && (!custom || custom.plugin === 'default_workflows')) {
     graph = builtinGraph(options.workflow, model, instances, parameters);
+  } else if (custom && isScriptWorkflow(custom) && options.dispatcher.runWorkflow) {
+    graph = scriptWorkflowGraph(options.workflow, String(parameters.script_path));
   } else {
     const fn =
       custom?.plugin && custom.function
@@ -264,6 +276,8 @@ export async function runnableWorkflows(model: DeploymentModel, dispatcher: Disp
     const custom = model.workflows[name];
     if (!custom || custom.plugin === 'default_workflows') {
       if (BUILTIN_WORKFLOWS[name]) names.push(name);
+    } else if (isScriptWorkflow(custom)) {
+      if (dispatcher.runWorkflow) names.push(name);
     } else if (
       custom.plugin &&
       custom.function &&
@@ -272,6 +286,13 @@ export async function runnableWorkflows(model: DeploymentModel, dispatcher: Disp
       names.push(name);
   }
   return names.sort();
+}
+
+/** A workflow implemented by a script of the blueprint (`workflows: NAME: scripts/x.py`). */
+function isScriptWorkflow(workflow: WorkflowModel): boolean {
+  return (
+    workflow.plugin === 'script' && workflow.function !== undefined && workflow.mapping === workflow.function
+  );
 }
 
 /** Work that follows a successful execution: a scale-in removes the instances it took down. */

@@ -1263,12 +1263,13 @@ class Builder {
       const workflow: WorkflowDef = { name: entry.name, mapping, parameters, isCascading, at: entry.at };
       const dot = mapping.indexOf('.');
       const prefix = dot > 0 ? mapping.slice(0, dot) : mapping;
-      if (dot > 0 && this.bp.plugins.has(prefix)) {
-        workflow.plugin = prefix;
-        workflow.function = mapping.slice(dot + 1);
-      } else if (this.reader.isFile(`${this.bp.baseDir}/${mapping}`)) {
+      // A file of the blueprint first, as Cloudify looks (`script.py` is a script, not plugin `script`).
+      if (this.reader.isFile(`${this.bp.baseDir}/${mapping}`)) {
         workflow.plugin = 'script';
         workflow.function = mapping;
+      } else if (dot > 0 && this.bp.plugins.has(prefix)) {
+        workflow.plugin = prefix;
+        workflow.function = mapping.slice(dot + 1);
       } else {
         this.diagnostics.add(
           'unknown-plugin',

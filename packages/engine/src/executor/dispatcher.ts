@@ -1,4 +1,10 @@
-import type { ErrorCause, InstanceContext, NodeContext, WorkflowFunction } from '@weft/sdk';
+import type {
+  ErrorCause,
+  InstanceContext,
+  NodeContext,
+  WorkflowFunction,
+  WorkflowRunContext,
+} from '@weft/sdk';
 import type { OperationModel } from '../model/deployment-model.js';
 import type { Json } from '../store/types.js';
 
@@ -64,6 +70,22 @@ export type Outcome =
       runtimeProperties: Record<string, RuntimeProperties>;
     };
 
+/**
+ * A workflow script to run (task 0 of its execution), with what its runner's WorkflowRunContext
+ * is made of: `nodes`, `submit` and `wait` are the executor's.
+ */
+export interface WorkflowCall
+  extends Pick<WorkflowRunContext, 'parameters' | 'script' | 'signal' | 'nodes' | 'submit' | 'wait'> {
+  deploymentId: string;
+  blueprintId: string;
+  blueprintDir: string;
+  plugin: OperationCall['plugin'];
+  executionId: string;
+  workflow: string;
+  taskId: number;
+  log(level: LogLevel, message: string): void;
+}
+
 /** Runs operations. Plugins, scripts and in-process functions are all dispatchers. */
 export interface Dispatcher {
   run(call: OperationCall): Promise<Outcome>;
@@ -71,6 +93,8 @@ export interface Dispatcher {
   resumable?(model: OperationModel): boolean | Promise<boolean>;
   /** Workflow functions declared by plugins (custom workflows). */
   workflow?(plugin: string, fn: string): WorkflowFunction | undefined | Promise<WorkflowFunction | undefined>;
+  /** Runs a workflow script (`workflows: NAME: scripts/x.py`) through the script plugin. */
+  runWorkflow?(call: WorkflowCall): Promise<Outcome>;
 }
 
 export type { WorkflowFunction };

@@ -1,6 +1,13 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConflictError, type ErrorCause, WeftError } from '@weft/sdk';
+import {
+  ConflictError,
+  type ErrorCause,
+  type RunningNode,
+  WeftError,
+  type WorkflowTaskOutcome,
+  type WorkflowTaskRequest,
+} from '@weft/sdk';
 import { hasRuntimeCall } from '../dsl/functions.js';
 import type { Value, ValueMap } from '../dsl/yaml-source.js';
 import {
@@ -21,6 +28,7 @@ import type {
   Store,
   TaskRecord,
 } from '../store/types.js';
+import { operationName } from '../workflows/custom.js';
 import type {
   Dispatcher,
   InstanceView,
@@ -83,6 +91,15 @@ export class ExecutionStateError extends WeftError {
   constructor(message: string) {
     super(message);
     this.name = 'ExecutionStateError';
+  }
+}
+
+/** A workflow script asked for something that cannot be: the script gets the message as an error. */
+export class WorkflowRequestError extends WeftError {
+  static override readonly code = 'workflow_request';
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkflowRequestError';
   }
 }
 
@@ -204,6 +221,19 @@ class ExecutionRun {
   private readonly abandoned: { task: TaskRecord; resumable: boolean }[] = [];
   /** When the execution first started (kept across resumes), for the record it ends with. */
   private startedAt: string | null = null;
+  /** A workflow script's execution: the script (task 0); every other task is one it asked for. */
+  private readonly workflowTask: TaskRecord | undefined;
+  /** Workflow scripts running (they hold no operation slot). */
+  private workflowsRunning = 0;
+  /**
+   * Tasks an earlier run of the workflow script asked for, in order, that its run now has not
+   * asked for again yet: the script runs again from the start after a crash, and its n-th request
+   * is its earlier n-th one when it is the same (a finished task then gives its stored result).
+   */
+  private readonly unclaimed: number[] = [];
+  private claimed = 0;
+  /** What waits for tasks the workflow script asked for, by task id. */
+  private readonly waiters = new Map<number, ((outcome: WorkflowTaskOutcome) => void)[]>();
 
   constructor(
     private readonly options: ExecutorOptions,
@@ -219,6 +249,7 @@ class ExecutionRun {
     this.concurrency = Math.max(1, options.concurrency ?? 8);
     this.byId = [];
     for (const task of tasks) this.byId[task.id] = task;
+    this.workflowTask = this.byId[0]?.kind === 'workflow' ? this.byId[0] : undefined;
     this.dependents = this.byId.map(() => []);
     this.waitingOn = this.byId.map(() => 0);
     for (const task of tasks) {
@@ -263,7 +294,7 @@ class ExecutionRun {
           !model || runOptions.retryInFlight || (await this.options.dispatcher.resumable?.(model)) === true;
         if (safe) this.setTask(task, { state: 'pending' });
         else interrupted.push(task);
-      } else if (resuming && (task.state === 'failed' || task.state === 'cancelled')) {
+      } else if (resuming && !this.isChild(task) && (task.state === 'failed' || task.state === 'cancelled')) {
         // Resuming a failed or cancelled execution tries its failed tasks again.
         this.setTask(task, { state: 'pending', attempt: 0, error: null, notBefore: null });
       }
@@ -304,13 +335,18 @@ class ExecutionRun {
     });
     for (const task of this.byId) {
       if (!task) continue;
+      // What the workflow script asked for before runs again only when it asks again.
+      if (this.isChild(task)) {
+        this.unclaimed.push(task.id);
+        continue;
+      }
       if (!this.isDone(task)) this.remaining++;
       let waiting = 0;
       for (const dep of task.dependsOn) if (!this.isDone(this.byId[dep]!)) waiting++;
       this.waitingOn[task.id] = waiting;
     }
     for (const task of this.byId) {
-      if (!task || this.isDone(task) || this.waitingOn[task.id]! > 0) continue;
+      if (!task || this.isChild(task) || this.isDone(task) || this.waitingOn[task.id]! > 0) continue;
       if (task.state === 'rescheduled') this.arm(task);
       else this.ready.push(task.id);
     }
@@ -327,6 +363,11 @@ class ExecutionRun {
     this.commit();
     this.pump();
     this.maybeFinish();
+  }
+
+  /** A task the workflow script asked for. */
+  private isChild(task: TaskRecord): boolean {
+    return this.workflowTask !== undefined && task.id !== this.workflowTask.id;
   }
 
   private isDone(task: TaskRecord): boolean {
@@ -355,8 +396,8 @@ class ExecutionRun {
     const event: EventRecord = {
       executionId: this.execution.id,
       deploymentId: this.deployment.id,
-      node: task?.node ?? null,
-      instanceId: task?.instanceId ?? null,
+      node: task?.node || null,
+      instanceId: task?.instanceId || null,
       operation: task?.operation ?? null,
       taskId: task?.id ?? null,
       data: null,
@@ -387,6 +428,7 @@ class ExecutionRun {
     }
     this.dirtyInstances.clear();
     if (
+      !batch.newTasks &&
       !batch.tasks &&
       !batch.events &&
       !batch.execution &&
@@ -443,7 +485,9 @@ class ExecutionRun {
 
   private hasQueued(): boolean {
     const b = this.batch;
-    return !!(b.tasks || b.events || b.execution || b.instanceStates) || this.dirtyInstances.size > 0;
+    return (
+      !!(b.newTasks || b.tasks || b.events || b.execution || b.instanceStates) || this.dirtyInstances.size > 0
+    );
   }
 
   /**
@@ -458,9 +502,11 @@ class ExecutionRun {
       this.fillSlots();
       while (this.ready.size > 0 && !this.stop) {
         const task = this.byId[this.ready.peek()!]!;
-        if (task.kind === 'state') {
+        if (task.kind !== 'operation') {
           this.ready.shift();
-          this.runStateTask(task);
+          if (task.kind === 'state') this.runStateTask(task);
+          else if (task.kind === 'event') this.runEventTask(task);
+          else this.startWorkflow(task);
           continue;
         }
         // Up to twice the concurrency are being sent (their 'sent' state written) or running, so
@@ -488,10 +534,13 @@ class ExecutionRun {
 
   private unlock(task: TaskRecord): void {
     this.remaining--;
+    this.settle(task);
     for (const next of this.dependents[task.id] ?? []) {
       const left = --this.waitingOn[next]!;
       if (left === 0) {
         const nextTask = this.byId[next]!;
+        // Not run: a task it waited on (of a workflow script's graph) failed.
+        if (nextTask.state === 'cancelled' && this.isChild(nextTask)) continue;
         if (nextTask.state === 'rescheduled') this.arm(nextTask);
         else if (!this.isDone(nextTask)) this.ready.push(next);
       }
@@ -510,6 +559,362 @@ class ExecutionRun {
       this.pump();
     }, delay);
     this.timers.set(task.id, timer);
+  }
+
+  /** An event a workflow script sends (a task, so that it keeps its place in the script's graph). */
+  private runEventTask(task: TaskRecord): void {
+    const event = (task.inputs ?? {}) as { message?: string; type?: string };
+    this.event(
+      {
+        type: event.type || 'workflow_event',
+        level: 'info',
+        message: String(event.message ?? ''),
+        taskId: task.id,
+      },
+      task.instanceId ? task : undefined,
+    );
+    this.setTask(task, { state: 'succeeded' });
+    this.commit();
+    this.unlock(task);
+  }
+
+  /** A workflow script starts once its 'started' state is stored; it holds no operation slot. */
+  private startWorkflow(task: TaskRecord): void {
+    const controller = new AbortController();
+    this.inFlight.set(task.id, controller);
+    this.workflowsRunning++;
+    this.setTask(task, { state: 'started' });
+    this.event({ type: 'task_started', level: 'info', message: `workflow script ${task.operation}` }, task);
+    this.commit(() => void this.runWorkflowScript(task, controller));
+  }
+
+  private async runWorkflowScript(task: TaskRecord, controller: AbortController): Promise<void> {
+    const { dispatcher } = this.options;
+    const failed = (errorType: string, message: string): Outcome => ({
+      type: 'failed',
+      recoverable: false,
+      errorType,
+      message,
+      causes: [],
+      runtimeProperties: {},
+    });
+    let outcome: Outcome;
+    if (this.stop === 'force' || this.stop === 'interrupt-now') controller.abort(new Error('cancelled'));
+    try {
+      outcome = dispatcher.runWorkflow
+        ? await dispatcher.runWorkflow({
+            deploymentId: this.deployment.id,
+            blueprintId: blueprintName(this.model.blueprint.baseDir),
+            blueprintDir: this.model.blueprint.baseDir,
+            plugin: { name: 'script', workdir: join(this.workdirBase, this.deployment.id, 'script') },
+            executionId: this.execution.id,
+            workflow: this.execution.workflow,
+            taskId: task.id,
+            script: task.operation ?? '',
+            parameters: this.execution.parameters as Record<string, Json>,
+            signal: controller.signal,
+            log: (level, message) => {
+              this.event({ type: 'log', level, message }, task);
+              this.commit();
+            },
+            nodes: async () => this.runningNodes(),
+            submit: (requests) => this.submit(requests),
+            wait: (taskId) => this.waitFor(taskId),
+          })
+        : failed('PluginError', 'workflow scripts need the script plugin, which is not here');
+    } catch (error) {
+      outcome = failed(
+        error instanceof Error ? error.name : 'Error',
+        (error as Error).message ?? String(error),
+      );
+    }
+    this.inFlight.delete(task.id);
+    this.workflowsRunning--;
+    this.dropUnclaimed();
+    if (controller.signal.aborted && this.stop === 'interrupt-now') {
+      // Abandoned while running; a workflow script may always run again (see `claim`).
+      this.abandoned.push({ task, resumable: true });
+      this.commit(() => this.maybeFinish());
+      return;
+    }
+    if (outcome.type !== 'succeeded' && this.stop && this.stop !== 'failure') {
+      // Stopped by the user: what it waited for did not run. A resume runs the script again.
+      this.setTask(task, { state: 'cancelled' });
+      this.event({ type: 'task_cancelled', level: 'warning', message: `${task.operation} stopped` }, task);
+      this.commit(() => this.maybeFinish());
+      return;
+    }
+    // A workflow is not retried (as in Cloudify): it decides itself what to try again.
+    this.finishOperation(
+      task,
+      outcome.type === 'retry' ? failed('OperationRetry', outcome.message) : outcome,
+    );
+  }
+
+  /** The deployment's nodes and instances as a workflow script sees them now. */
+  private runningNodes(): RunningNode[] {
+    return Object.values(this.model.nodes).map((node) => ({
+      id: node.name,
+      type: node.type,
+      typeHierarchy: node.typeHierarchy,
+      properties: node.properties as Record<string, Json>,
+      operations: node.declaredOperations,
+      instances: (this.instancesByNode.get(node.name) ?? []).map((record) => ({
+        id: record.id,
+        node: record.node,
+        state: record.state,
+        version: record.version,
+        hostId: record.hostId,
+        runtimeProperties: structuredClone(record.runtimeProperties),
+        relationships: ((record.relationships ?? []) as unknown as RelationshipInstance[]).map((r) => ({
+          type: r.type,
+          typeHierarchy: r.hierarchy,
+          targetId: r.targetId,
+          targetNode: r.target,
+        })),
+      })),
+    }));
+  }
+
+  /** A workflow script's request as a task (without its place in the graph); null when there is nothing to run. */
+  private taskFor(request: WorkflowTaskRequest): Omit<TaskRecord, 'id' | 'dependsOn' | 'updatedAt'> | null {
+    const base = {
+      executionId: this.execution.id,
+      relationship: null,
+      ignoreFailure: false,
+      state: 'pending' as const,
+      attempt: 0,
+      notBefore: null,
+      error: null,
+      result: null,
+    };
+    if (request.kind === 'event') {
+      const instance = request.instanceId ? this.instances.get(request.instanceId)?.record : undefined;
+      if (request.instanceId && !instance)
+        throw new WorkflowRequestError(`no node instance '${request.instanceId}'`);
+      const event: Record<string, Json> = { message: request.message };
+      if (request.eventType) event.type = request.eventType;
+      return {
+        ...base,
+        kind: 'event',
+        instanceId: instance?.id ?? '',
+        node: instance?.node ?? '',
+        operation: null,
+        targetState: null,
+        inputs: event,
+      };
+    }
+    const instance = this.instances.get(request.instanceId)?.record;
+    if (!instance) throw new WorkflowRequestError(`no node instance '${request.instanceId}'`);
+    if (request.kind === 'state')
+      return {
+        ...base,
+        kind: 'state',
+        instanceId: instance.id,
+        node: instance.node,
+        operation: null,
+        targetState: request.state,
+        inputs: null,
+      };
+    const node = this.model.nodes[instance.node]!;
+    const full = operationName(node, request.operation);
+    const model = full ? node.operations[full] : undefined;
+    // As Cloudify: an operation the node does not declare, or declares without an implementation, is a no-op.
+    if (!full || !model) return null;
+    const kwargs = request.kwargs ?? {};
+    const clash = Object.keys(kwargs).filter((k) => Object.hasOwn(model.inputs, k));
+    if (clash.length > 0 && !request.allowKwargsOverride)
+      throw new WorkflowRequestError(
+        `Duplicate definition of ${clash.join(', ')} in operation properties and in kwargs. To allow redefinition, pass "allow_kwargs_override" to "execute_operation"`,
+      );
+    return {
+      ...base,
+      kind: 'operation',
+      instanceId: instance.id,
+      node: instance.node,
+      operation: full,
+      targetState: null,
+      inputs: Object.keys(kwargs).length > 0 ? kwargs : null,
+    };
+  }
+
+  /** Adds what a workflow script asks for to the execution; the ids once they are stored. */
+  private async submit(requests: WorkflowTaskRequest[]): Promise<(number | null)[]> {
+    if (this.stop || this.finished)
+      throw new WorkflowRequestError(
+        `the execution is stopping (${this.stop ?? 'ended'}): no task can be added`,
+      );
+    const ids: (number | null)[] = [];
+    for (const [index, request] of requests.entries()) {
+      const dependsOn: number[] = [];
+      for (const d of request.dependsOn ?? []) {
+        if (!Number.isInteger(d) || d < 0 || d >= index)
+          throw new WorkflowRequestError(
+            `task ${index} of the request depends on ${d}, which is not before it`,
+          );
+        const id = ids[d];
+        if (id !== null && id !== undefined && !dependsOn.includes(id)) dependsOn.push(id);
+      }
+      const spec = this.taskFor(request);
+      if (!spec) {
+        ids.push(null);
+        continue;
+      }
+      const claimed = this.claim(spec, dependsOn);
+      if (claimed !== undefined) {
+        ids.push(claimed);
+        continue;
+      }
+      const task: TaskRecord = { ...spec, id: this.byId.length, dependsOn, updatedAt: now() };
+      this.byId.push(task);
+      this.dependents.push([]);
+      this.waitingOn.push(0);
+      for (const dep of dependsOn) this.dependents[dep]!.push(task.id);
+      (this.batch.newTasks ??= []).push(task);
+      this.activate(task);
+      ids.push(task.id);
+    }
+    // Stored before the script relies on them.
+    await new Promise<void>((resolve) => this.commit(resolve));
+    return ids;
+  }
+
+  /** The task an earlier run of the script asked for at this point, when it is the same request. */
+  private claim(
+    spec: Omit<TaskRecord, 'id' | 'dependsOn' | 'updatedAt'>,
+    dependsOn: number[],
+  ): number | undefined {
+    if (this.claimed >= this.unclaimed.length) return undefined;
+    const earlier = this.byId[this.unclaimed[this.claimed]!]!;
+    const same =
+      earlier.kind === spec.kind &&
+      earlier.instanceId === spec.instanceId &&
+      earlier.operation === spec.operation &&
+      earlier.targetState === spec.targetState &&
+      JSON.stringify(earlier.inputs) === JSON.stringify(spec.inputs) &&
+      JSON.stringify(earlier.dependsOn) === JSON.stringify(dependsOn);
+    if (!same) {
+      // The script took another way this time: what it asked for before is not run.
+      this.dropUnclaimed();
+      return undefined;
+    }
+    this.claimed++;
+    if (!this.isDone(earlier)) {
+      if (earlier.state === 'failed' || earlier.state === 'cancelled')
+        this.setTask(earlier, { state: 'pending', attempt: 0, error: null, notBefore: null });
+      this.activate(earlier);
+    }
+    return earlier.id;
+  }
+
+  private awaitingClaim(task: TaskRecord): boolean {
+    const at = this.unclaimed.indexOf(task.id);
+    return at >= 0 && at >= this.claimed;
+  }
+
+  /** Tasks an earlier run asked for that this run did not: cancelled, never run. */
+  private dropUnclaimed(): void {
+    for (const id of this.unclaimed.slice(this.claimed)) {
+      const task = this.byId[id]!;
+      if (this.isDone(task) || task.state === 'cancelled') continue;
+      this.setTask(task, {
+        state: 'cancelled',
+        error: { message: 'not asked for again when the workflow script ran again' },
+      });
+    }
+    this.claimed = this.unclaimed.length;
+    this.commit();
+  }
+
+  /** A task the workflow script asked for joins the run: it runs when what it depends on is done. */
+  private activate(task: TaskRecord): void {
+    const deps = task.dependsOn.map((d) => this.byId[d]!);
+    const broken = deps.find((d) => d.state === 'failed' || d.state === 'cancelled');
+    if (broken) {
+      this.skip(task, broken);
+      return;
+    }
+    this.remaining++;
+    const waiting = deps.filter((d) => !this.isDone(d)).length;
+    this.waitingOn[task.id] = waiting;
+    if (waiting > 0) return;
+    if (task.state === 'rescheduled') this.arm(task);
+    else this.ready.push(task.id);
+    this.pump();
+  }
+
+  /** Not run, because a task it depends on failed; not counted as remaining. */
+  private skip(task: TaskRecord, because: TaskRecord): void {
+    this.setTask(task, {
+      state: 'cancelled',
+      error: {
+        type: 'DependencyFailed',
+        message: `not run: ${because.operation ?? because.kind} of ${because.instanceId} did not succeed`,
+      },
+    });
+    this.settle(task);
+    this.skipDependents(task);
+  }
+
+  /** The tasks that wait on a failed one (in a workflow script's graph) will not run. */
+  private skipDependents(task: TaskRecord): void {
+    for (const next of this.dependents[task.id] ?? []) {
+      const dependent = this.byId[next]!;
+      // One of an earlier run's that the script has not asked for again is judged when it does.
+      if (this.awaitingClaim(dependent)) continue;
+      if (dependent.state !== 'pending' && dependent.state !== 'rescheduled') continue;
+      this.remaining--;
+      this.skip(dependent, task);
+    }
+  }
+
+  /** How a task the workflow script asked for ended, once it has. */
+  private outcomeOf(task: TaskRecord): WorkflowTaskOutcome | undefined {
+    if (task.state === 'succeeded') return { ok: true, result: task.result };
+    if (task.state !== 'failed' && task.state !== 'cancelled') return undefined;
+    const error = (task.error ?? {}) as { type?: string; message?: string };
+    return {
+      ok: false,
+      errorType: error.type ?? (task.state === 'cancelled' ? 'Cancelled' : 'Error'),
+      message: `${task.operation ?? task.kind} on ${task.instanceId} ${task.state === 'cancelled' ? 'was not run' : 'failed'}: ${error.message ?? task.state}`,
+    };
+  }
+
+  private waitFor(taskId: number): Promise<WorkflowTaskOutcome> {
+    const task = this.byId[taskId];
+    if (!task || !this.isChild(task))
+      return Promise.reject(new WorkflowRequestError(`no task ${taskId} was asked for by this workflow`));
+    const outcome = this.outcomeOf(task);
+    if (outcome) return Promise.resolve(outcome);
+    if (this.stop) return Promise.resolve(this.stoppedOutcome());
+    return new Promise((resolve) => {
+      const list = this.waiters.get(taskId) ?? [];
+      list.push(resolve);
+      this.waiters.set(taskId, list);
+    });
+  }
+
+  /** Tells what waits for the task how it ended, once that is stored. */
+  private settle(task: TaskRecord): void {
+    const list = this.waiters.get(task.id);
+    const outcome = list && this.outcomeOf(task);
+    if (!list || !outcome) return;
+    this.waiters.delete(task.id);
+    this.commit(() => {
+      for (const resolve of list) resolve(outcome);
+    });
+  }
+
+  private stoppedOutcome(): WorkflowTaskOutcome {
+    const why =
+      { failure: 'failed', cancel: 'cancelled', force: 'cancelled' }[this.stop as string] ?? 'interrupted';
+    return { ok: false, errorType: 'ExecutionStopped', message: `the execution was ${why}` };
+  }
+
+  private releaseWaiters(): void {
+    const outcome = this.stoppedOutcome();
+    for (const list of this.waiters.values()) for (const resolve of list) resolve(outcome);
+    this.waiters.clear();
   }
 
   private operationModel(task: TaskRecord): OperationModel | undefined {
@@ -960,6 +1365,14 @@ class ExecutionRun {
       { type: 'task_failed', level: 'error', message: `${task.operation} failed: ${message}`, data: error },
       task,
     );
+    // The workflow script that asked for it is told, and decides.
+    if (this.isChild(task)) {
+      this.remaining--;
+      this.settle(task);
+      this.skipDependents(task);
+      this.commit(() => this.maybeFinish());
+      return;
+    }
     if (this.ignoreFailure || task.ignoreFailure) {
       this.commit();
       this.unlock(task);
@@ -1000,7 +1413,10 @@ class ExecutionRun {
   }
 
   private interruptedError(): InterruptedError {
-    const name = ({ task }: { task: TaskRecord }) => `${task.instanceId} ${task.operation?.split('.').pop()}`;
+    const name = ({ task }: { task: TaskRecord }) =>
+      task.kind === 'workflow'
+        ? `workflow script ${task.operation}`
+        : `${task.instanceId} ${task.operation?.split('.').pop()}`;
     const again = this.abandoned.filter((a) => a.resumable);
     const not = this.abandoned.filter((a) => !a.resumable);
     let message = 'interrupted by the user';
@@ -1017,10 +1433,13 @@ class ExecutionRun {
   }
 
   private maybeFinish(): void {
+    // A workflow script waiting for a task that will not run now is told so.
+    if (this.stop && this.waiters.size > 0) this.releaseWaiters();
     if (
       this.finished ||
       this.inCallbacks ||
       this.running > 0 ||
+      this.workflowsRunning > 0 ||
       this.sending > 0 ||
       this.flushing ||
       this.afterCommit.length > 0

@@ -160,9 +160,11 @@ export async function checkPluginFunctions(
   await checkFunctions(sets, moduleOf, problems);
   for (const template of blueprint.nodeTemplates.values())
     await checkResourceProperties(template, moduleOf, problems);
-  // Custom workflows name functions of plugins too (default_workflows is Weft's own).
+  // Custom workflows name functions of plugins too (default_workflows is Weft's own; a workflow
+  // script is a file of the blueprint, found when it was parsed).
   for (const workflow of blueprint.workflows.values()) {
     if (!workflow.plugin || !workflow.function || workflow.plugin === 'default_workflows') continue;
+    if (workflow.plugin === 'script' && workflow.function === workflow.mapping) continue;
     const module = await moduleOf(workflow.plugin);
     if (module)
       checkFunction(

@@ -7,10 +7,18 @@ import {
   OperationRetry,
   RecoverableError,
 } from '@weft/sdk';
-import type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from '../executor/dispatcher.js';
+import type {
+  Dispatcher,
+  OperationCall,
+  Outcome,
+  RuntimeProperties,
+  WorkflowCall,
+  WorkflowFunction,
+} from '../executor/dispatcher.js';
 import type { OperationModel } from '../model/deployment-model.js';
 import type { Json } from '../store/types.js';
 import { operationContext } from './operation-context.js';
+import { runWorkflowScript, type WorkflowRunner } from './workflow-run.js';
 
 export type InProcessContext = OperationContext;
 
@@ -23,6 +31,8 @@ export interface InProcessOptions {
   /** Operation implementations (`plugin.module.function`) that may be re-run after a crash. */
   resumable?: string[];
   workflows?: Record<string, WorkflowFunction>;
+  /** What runs workflow scripts (the script plugin's `execute_workflow`). */
+  workflowRunner?: WorkflowRunner;
 }
 
 /**
@@ -41,6 +51,13 @@ export class InProcessDispatcher implements Dispatcher {
 
   workflow(plugin: string, fn: string): WorkflowFunction | undefined {
     return this.options.workflows?.[`${plugin}.${fn}`];
+  }
+
+  runWorkflow(call: WorkflowCall): Promise<Outcome> {
+    const runner = this.options.workflowRunner;
+    if (!runner)
+      return Promise.resolve(errorOutcome(new NonRecoverableError('no workflow script runner'), {}));
+    return runWorkflowScript(runner, call);
   }
 
   async run(call: OperationCall): Promise<Outcome> {
@@ -66,29 +83,30 @@ export class InProcessDispatcher implements Dispatcher {
       if (returned !== undefined) outcome.returned = returned as Json;
       return outcome;
     } catch (error) {
-      if (error instanceof OperationRetry) {
-        const outcome: Outcome = {
-          type: 'retry',
-          message: error.message,
-          runtimeProperties: runtimeProperties(),
-        };
-        if (error.after !== undefined) outcome.after = error.after;
-        return outcome;
-      }
-      const failed: Outcome = {
-        type: 'failed',
-        recoverable: !(error instanceof NonRecoverableError),
-        errorType: error instanceof Error ? error.name : typeof error,
-        message: error instanceof Error ? error.message : String(error),
-        causes:
-          error instanceof NonRecoverableError || error instanceof RecoverableError
-            ? error.causes
-            : [errorCause(error)],
-        runtimeProperties: runtimeProperties(),
-      };
-      if (error instanceof RecoverableError && error.retryAfter !== undefined)
-        failed.retryAfter = error.retryAfter;
-      return failed;
+      return errorOutcome(error, runtimeProperties());
     }
   }
+}
+
+/** How an operation (or a workflow script's runner) that threw ended: retried, failed, or failed for good. */
+export function errorOutcome(error: unknown, runtimeProperties: Record<string, RuntimeProperties>): Outcome {
+  if (error instanceof OperationRetry) {
+    const outcome: Outcome = { type: 'retry', message: error.message, runtimeProperties };
+    if (error.after !== undefined) outcome.after = error.after;
+    return outcome;
+  }
+  const failed: Outcome = {
+    type: 'failed',
+    recoverable: !(error instanceof NonRecoverableError),
+    errorType: error instanceof Error ? error.name : typeof error,
+    message: error instanceof Error ? error.message : String(error),
+    causes:
+      error instanceof NonRecoverableError || error instanceof RecoverableError
+        ? error.causes
+        : [errorCause(error)],
+    runtimeProperties,
+  };
+  if (error instanceof RecoverableError && error.retryAfter !== undefined)
+    failed.retryAfter = error.retryAfter;
+  return failed;
 }

@@ -1,10 +1,17 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { WeftError } from '@weft/sdk';
-import type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from '../executor/dispatcher.js';
+import type {
+  Dispatcher,
+  OperationCall,
+  Outcome,
+  WorkflowCall,
+  WorkflowFunction,
+} from '../executor/dispatcher.js';
 import { allOperations, type DeploymentModel, type OperationModel } from '../model/deployment-model.js';
 import { InProcessDispatcher, type InProcessOperation } from './in-process.js';
 import { type Loaded, loadModule, lookup } from './plugin-module.js';
+import { runWorkflowScript, type WorkflowRunner } from './workflow-run.js';
 
 export class PluginLoadError extends WeftError {
   static override readonly code = 'plugin_load_failed';
@@ -124,6 +131,23 @@ export class ModuleDispatcher implements Dispatcher {
     const module = await this.module(plugin);
     const found = module ? lookup(module, fn) : undefined;
     return typeof found === 'function' ? (found as WorkflowFunction) : undefined;
+  }
+
+  /**
+   * Runs a workflow script with the script plugin's `execute_workflow` (Cloudify's
+   * `script_runner.tasks.execute_workflow`), in this process: it only starts python3 and answers
+   * the script's ctx calls.
+   */
+  async runWorkflow(call: WorkflowCall): Promise<Outcome> {
+    const module = await this.module('script');
+    const found = module ? lookup(module, 'execute_workflow') : undefined;
+    if (typeof found !== 'function')
+      return failed(
+        module
+          ? "the script plugin here has no 'execute_workflow': it cannot run workflow scripts"
+          : 'workflow scripts run through the script plugin, which is not installed here',
+      );
+    return runWorkflowScript(found as WorkflowRunner, call);
   }
 
   async run(given: OperationCall): Promise<Outcome> {

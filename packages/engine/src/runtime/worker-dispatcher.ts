@@ -1,7 +1,13 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from '../executor/dispatcher.js';
+import type {
+  Dispatcher,
+  OperationCall,
+  Outcome,
+  WorkflowCall,
+  WorkflowFunction,
+} from '../executor/dispatcher.js';
 import type { DeploymentModel, OperationModel } from '../model/deployment-model.js';
 import type { FromWorker, ToWorker } from './host-protocol.js';
 import { ModuleDispatcher, type ModuleDispatcherOptions } from './module-dispatcher.js';
@@ -217,6 +223,11 @@ export class WorkerDispatcher implements Dispatcher {
 
   workflow(plugin: string, fn: string): Promise<WorkflowFunction | undefined> {
     return this.modules.workflow(plugin, fn);
+  }
+
+  /** Workflow scripts run in this process (their runner only starts python3 and answers its ctx). */
+  runWorkflow(call: WorkflowCall): Promise<Outcome> {
+    return this.modules.runWorkflow(call);
   }
 
   /**

@@ -437,29 +437,7 @@ export class PostgresStore implements Store {
             ],
           );
           if (tasks.length === 0) return;
-          await client.query(INSERT_TASKS, [
-            jsonText(
-              tasks.map((t) => ({
-                execution_id: t.executionId,
-                id: t.id,
-                kind: t.kind,
-                instance_id: t.instanceId,
-                node: t.node,
-                operation: t.operation,
-                target_state: t.targetState,
-                relationship: t.relationship,
-                depends_on: t.dependsOn,
-                inputs: t.inputs,
-                ignore_failure: t.ignoreFailure === true,
-                state: t.state,
-                attempt: t.attempt,
-                not_before: t.notBefore,
-                error: t.error,
-                result: t.result,
-                updated_at: t.updatedAt,
-              })),
-            ),
-          ]);
+          await insertTasks(client, tasks);
         });
         return;
       } catch (error) {
@@ -522,6 +500,7 @@ export class PostgresStore implements Store {
     try {
       await this.tx(async (client) => {
         if (batch.runtimeProperties?.length) await writeRuntimeProperties(client, batch.runtimeProperties);
+        if (batch.newTasks?.length) await insertTasks(client, batch.newTasks);
         if (batch.tasks?.length) {
           // A task may appear several times in a batch (sent, then started): the last entry wins.
           const tasks = lastByKey(batch.tasks, taskKey);
@@ -685,6 +664,32 @@ async function insertInstances(
         host_id: i.hostId,
         relationships: i.relationships,
         scaling_groups: i.scalingGroups,
+      })),
+    ),
+  ]);
+}
+
+async function insertTasks(client: PoolClient, tasks: readonly TaskRecord[]): Promise<void> {
+  await client.query(INSERT_TASKS, [
+    jsonText(
+      tasks.map((t) => ({
+        execution_id: t.executionId,
+        id: t.id,
+        kind: t.kind,
+        instance_id: t.instanceId,
+        node: t.node,
+        operation: t.operation,
+        target_state: t.targetState,
+        relationship: t.relationship,
+        depends_on: t.dependsOn,
+        inputs: t.inputs,
+        ignore_failure: t.ignoreFailure === true,
+        state: t.state,
+        attempt: t.attempt,
+        not_before: t.notBefore,
+        error: t.error,
+        result: t.result,
+        updated_at: t.updatedAt,
       })),
     ),
   ]);

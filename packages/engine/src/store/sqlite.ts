@@ -416,28 +416,7 @@ export class SqliteStore implements Store {
           execution.startedAt ?? null,
           execution.endedAt ?? null,
         );
-        const insert = this.stmt(INSERT_TASK);
-        for (const t of tasks) {
-          insert.run(
-            t.executionId,
-            t.id,
-            t.kind,
-            t.instanceId,
-            t.node,
-            t.operation ?? null,
-            t.targetState ?? null,
-            jsonText(t.relationship),
-            jsonText(t.dependsOn),
-            jsonText(t.inputs),
-            t.ignoreFailure === true ? 1 : 0,
-            t.state,
-            t.attempt,
-            t.notBefore ?? null,
-            jsonText(t.error),
-            jsonText(t.result),
-            t.updatedAt,
-          );
-        }
+        this.insertTasks(tasks);
       });
     } catch (error) {
       this.rethrowExecutionError(error, execution.deploymentId);
@@ -452,6 +431,31 @@ export class SqliteStore implements Store {
         if (stray) throw new NotFoundError('execution', stray.executionId);
       }
       throw error;
+    }
+  }
+
+  private insertTasks(tasks: readonly TaskRecord[]): void {
+    const insert = this.stmt(INSERT_TASK);
+    for (const t of tasks) {
+      insert.run(
+        t.executionId,
+        t.id,
+        t.kind,
+        t.instanceId,
+        t.node,
+        t.operation ?? null,
+        t.targetState ?? null,
+        jsonText(t.relationship),
+        jsonText(t.dependsOn),
+        jsonText(t.inputs),
+        t.ignoreFailure === true ? 1 : 0,
+        t.state,
+        t.attempt,
+        t.notBefore ?? null,
+        jsonText(t.error),
+        jsonText(t.result),
+        t.updatedAt,
+      );
     }
   }
 
@@ -497,6 +501,7 @@ export class SqliteStore implements Store {
         for (const w of batch.runtimeProperties ?? []) {
           this.writeRuntimeProperties(w.id, w.runtimeProperties, w.expectedVersion);
         }
+        if (batch.newTasks?.length) this.insertTasks(batch.newTasks);
         if (batch.tasks?.length) {
           const update = this.stmt(
             `UPDATE tasks SET state = ?, attempt = ?, not_before = ?, error = ?, result = ?, updated_at = ?

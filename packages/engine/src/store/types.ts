@@ -72,17 +72,25 @@ export interface TaskRecord {
   executionId: string;
   /** Position in the execution's task graph (0-based). */
   id: number;
-  kind: 'operation' | 'state';
+  /**
+   * An operation; a state change; an event a workflow script sends; or a workflow script itself
+   * (task 0 of its execution, with no instance; its `operation` is the script's path, and every
+   * other task of the execution is one it asked for).
+   */
+  kind: 'operation' | 'state' | 'event' | 'workflow';
   instanceId: string;
   node: string;
-  /** Full operation name, or null for state tasks. */
+  /** Full operation name (the script's path for a workflow script), or null for state and event tasks. */
   operation: string | null;
   /** For state tasks: the instance state to set. */
   targetState: string | null;
   /** For relationship operations: {side, sourceId, targetId, targetNode, type, index}. */
   relationship: Json;
   dependsOn: number[];
-  /** Inputs given for this task over the operation's own (e.g. execute_operation kwargs), or null. */
+  /**
+   * Inputs given for this task over the operation's own (e.g. execute_operation kwargs), or null;
+   * for an event task, the event: {message, type}.
+   */
   inputs: Json;
   /** A failure of this task does not fail the execution. */
   ignoreFailure: boolean;
@@ -123,6 +131,8 @@ export interface SecretRecord {
 
 /** Changes the executor writes together, in one transaction (group commit). */
 export interface Batch {
+  /** Tasks added to a running execution (a workflow script asked for them), inserted first. */
+  newTasks?: TaskRecord[];
   tasks?: Pick<TaskRecord, 'executionId' | 'id' | 'state' | 'attempt' | 'notBefore' | 'error' | 'result'>[];
   instanceStates?: { id: string; state: InstanceState }[];
   /** Runtime properties writes: applied only when the instance is still at `expectedVersion`. */

@@ -1,8 +1,17 @@
 import type { Json, Step, WorkflowFunction, WorkflowInstance, WorkflowNode } from '@weft/sdk';
-import type { DeploymentModel } from '../model/deployment-model.js';
+import type { DeploymentModel, NodeModel } from '../model/deployment-model.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
 import { WorkflowError } from './builtin.js';
 import type { Task, TaskGraph } from './lifecycle.js';
+
+/**
+ * The full name of a node's operation given as a workflow names it: in full
+ * (`cloudify.interfaces.lifecycle.create`) or by its end (`lifecycle.create`, `create`).
+ */
+export function operationName(node: NodeModel, operation: string): string | undefined {
+  const declared = node.declaredOperations;
+  return declared.includes(operation) ? operation : declared.find((d) => d.endsWith(`.${operation}`));
+}
 
 /** Runs a custom workflow function to build its task graph. */
 export async function customGraph(
@@ -34,10 +43,7 @@ export async function customGraph(
           state: record.state,
           runtimeProperties: structuredClone(record.runtimeProperties),
           executeOperation: (operation, options = {}) => {
-            const declared = node.declaredOperations;
-            const full = declared.includes(operation)
-              ? operation
-              : declared.filter((d) => d.endsWith(`.${operation}`))[0];
+            const full = operationName(node, operation);
             if (!full)
               throw new WorkflowError(`${workflow}: node '${node.name}' has no operation '${operation}'`);
             // Declared without an implementation (a no-op): nothing to run.
@@ -92,4 +98,15 @@ export async function customGraph(
     );
   }
   return { workflow, tasks };
+}
+
+/**
+ * A workflow script's graph: the script alone, as task 0. The tasks it asks for while it runs are
+ * added to its execution then.
+ */
+export function scriptWorkflowGraph(workflow: string, script: string): TaskGraph {
+  return {
+    workflow,
+    tasks: [{ id: 0, kind: 'workflow', instanceId: '', node: '', operation: script, dependsOn: [] }],
+  };
 }

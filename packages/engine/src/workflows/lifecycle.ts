@@ -30,7 +30,8 @@ export interface RelationshipEnd {
 
 export interface Task {
   id: number;
-  kind: 'operation' | 'state';
+  /** 'workflow': a workflow script, the only task of its graph when the execution starts. */
+  kind: 'operation' | 'state' | 'workflow';
   /** The instance the task belongs to (for relationship tasks: the source instance). */
   instanceId: string;
   node: string;
