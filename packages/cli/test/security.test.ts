@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openStore } from '@weft/engine';
-import { fixtures, type RunResult, tempDir, weftBin } from './helpers.js';
+import { fixtures, type RunResult, tempDir, weft, weftBin } from './helpers.js';
 
 const BLUEPRINT = join(fixtures, 'executions', 'blueprint.yaml');
 const LIMIT = { timeout: 60_000 };
@@ -63,4 +63,41 @@ describe('the state directory', () => {
     assert.equal(mode(state), '755');
     assert.equal(mode(join(state, 'weft.db')), '600');
   });
+});
+
+describe('imports', () => {
+  test(
+    'a symbolic link out of the blueprint directory is refused at the import, showing nothing of its target',
+    LIMIT,
+    () => {
+      const root = tempDir();
+      const outside = join(root, 'outside');
+      mkdirSync(outside);
+      // Not YAML: a parser error would quote it.
+      writeFileSync(join(outside, 'private.txt'), 'private: [key: "TOP-SECRET-LINE\n');
+      const dir = join(root, 'bp');
+      mkdirSync(dir);
+      symlinkSync(join(outside, 'private.txt'), join(dir, 'common.yaml'));
+      symlinkSync(outside, join(dir, 'lib'));
+      const blueprint = join(dir, 'blueprint.yaml');
+      writeFileSync(
+        blueprint,
+        'tosca_definitions_version: cloudify_dsl_1_4\nimports:\n  - common.yaml\n  - lib/private.txt\nnode_templates: {}\n',
+      );
+      for (const command of ['validate', 'install']) {
+        const r = weft([command, blueprint, '--state-dir', join(root, 'state')]);
+        assert.equal(r.code, 2, show(r));
+        assert.doesNotMatch(r.stdout + r.stderr, /TOP-SECRET|private:/);
+        assert.match(
+          r.stderr,
+          /blueprint\.yaml:3:5 imports\[0\]: import 'common\.yaml' leads outside the blueprint's directory \(a symbolic link\)\n/,
+        );
+        assert.match(
+          r.stderr,
+          /blueprint\.yaml:4:5 imports\[1\]: import 'lib\/private\.txt' leads outside the blueprint's directory \(a symbolic link\)\n/,
+        );
+        assert.doesNotMatch(r.stderr, /\n\s+at /);
+      }
+    },
+  );
 });

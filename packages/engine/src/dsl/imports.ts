@@ -1,6 +1,7 @@
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type Diagnostics, didYouMean, type Loc, SourceFile } from './diagnostics.js';
 import { namespaceDocument } from './namespaces.js';
+import { within } from './paths.js';
 import { type BlueprintReader, STDLIB_DIR } from './reader.js';
 import {
   DSL_VERSIONS,
@@ -131,9 +132,11 @@ function splitNamespace(spec: string): { namespace?: string; target: string } {
   return { target: spec };
 }
 
-function within(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+/** Whether `file`, inside `root` by its name, lies outside it once symbolic links are followed. */
+function linksOutside(reader: BlueprintReader, root: string, file: string): boolean {
+  const real = reader.realPath?.(file);
+  const realRoot = reader.realPath?.(root);
+  return real !== undefined && realRoot !== undefined && !within(realRoot, real);
 }
 
 function readDocument(
@@ -415,6 +418,16 @@ function queueImports(
           at,
           path,
           `import '${target}' not found (looked for ${file})${hint}`,
+        );
+        return;
+      }
+      // Nor through a symbolic link: what it leads to is not read, so none of it is shown.
+      if (!from.trusted && linksOutside(reader, baseDir, file)) {
+        diagnostics.add(
+          'import-escapes',
+          at,
+          path,
+          `import '${target}' leads outside the blueprint's directory (a symbolic link)`,
         );
         return;
       }

@@ -9,6 +9,11 @@ export interface BlueprintReader {
   read(path: string): Uint8Array;
   isFile(path: string): boolean;
   /**
+   * The path with its symbolic links resolved (undefined when it does not exist), so that a link
+   * cannot lead an import out of the blueprint's directory. A reader without links leaves it out.
+   */
+  realPath?(path: string): string | undefined;
+  /**
    * The plugin.yaml of an installed plugin, or undefined when none is installed under that name.
    * Throws, with a message saying why, for a plugin that is installed but cannot be used.
    */

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import type { BlueprintReader } from '../dsl/reader.js';
 
 /** Reads blueprints from the local file system; plugins are looked up with the given function. */
@@ -12,6 +12,13 @@ export function fileSystemReader(
         return statSync(path).isFile();
       } catch {
         return false;
+      }
+    },
+    realPath: (path) => {
+      try {
+        return realpathSync(path);
+      } catch {
+        return undefined;
       }
     },
     ...options,

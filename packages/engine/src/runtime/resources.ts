@@ -3,6 +3,7 @@ import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { WeftError } from '@weft/sdk';
+import { within } from '../dsl/paths.js';
 import { jinja, templateErrorMessage } from './jinja.js';
 
 export class ResourceError extends WeftError {
@@ -39,8 +40,7 @@ export class Resources {
       return full;
     }
     this.realBaseDir ??= realpathSync(this.baseDir);
-    const within = relative(this.realBaseDir, real);
-    if (within.startsWith('..') || isAbsolute(within))
+    if (!within(this.realBaseDir, real))
       throw new ResourceError(`resource '${path}' leads outside the blueprint's directory (a symbolic link)`);
     return full;
   }
