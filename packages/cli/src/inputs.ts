@@ -7,6 +7,7 @@ import {
   parseYaml,
   type ValueMap,
 } from '@weft/engine/language';
+import { isPrototypeKey, prototypeKeyReason } from '@weft/sdk';
 
 /**
  * Reads `-i` arguments: `KEY=VALUE` (the value read as a YAML scalar, so `port=8080` is an
@@ -49,6 +50,8 @@ export function readInputs(args: string[], diagnostics: Diagnostics): ValueMap {
       const at = part.indexOf('=');
       const name = part.slice(0, at).trim();
       if (!name) diagnostics.add('bad-inputs', undefined, '', `-i ${part}: missing input name before '='`);
+      else if (isPrototypeKey(name))
+        diagnostics.add('bad-inputs', undefined, '', `-i ${part}: ${prototypeKeyReason(name)}`);
       else pairs[name] = parseScalarText(part.slice(at + 1));
     }
     merge(pairs);

@@ -101,3 +101,72 @@ describe('imports', () => {
     },
   );
 });
+
+describe('prototype keys', () => {
+  test('a script cannot reach the prototype objects share through ctx paths', LIMIT, () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'pollute.sh'),
+      [
+        '#!/bin/sh',
+        'for path in __proto__.polluted constructor.prototype.polluted; do',
+        '  ctx instance runtime-properties "$path" yes || echo "refused $path"',
+        'done',
+        `ctx instance runtime-properties update @'{"__proto__": {"polluted": "yes"}}' || echo 'refused update'`,
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'read.sh'),
+      '#!/bin/sh\nctx instance runtime-properties seen "$(ctx instance runtime-properties get polluted none)"\n',
+    );
+    writeFileSync(
+      join(dir, 'blueprint.yaml'),
+      `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+node_templates:
+  first:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: pollute.sh}
+  second:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: read.sh}
+    relationships: [{type: cloudify.relationships.depends_on, target: first}]
+`,
+    );
+    const state = join(dir, 'state');
+    const r = weft(['install', join(dir, 'blueprint.yaml'), '--state-dir', state]);
+    assert.equal(r.code, 0, show(r));
+    const reason = 'cannot be a key: it would reach the prototype every object shares';
+    assert.match(r.stdout + r.stderr, new RegExp(`ctx: '__proto__\\.polluted': '__proto__' ${reason}`));
+    assert.match(
+      r.stdout + r.stderr,
+      new RegExp(`ctx: 'constructor\\.prototype\\.polluted': 'constructor' ${reason}`),
+    );
+    assert.match(r.stdout + r.stderr, new RegExp(`ctx: runtime properties: '__proto__' ${reason}`));
+    for (const refused of ['__proto__.polluted', 'constructor.prototype.polluted', 'update'])
+      assert.match(r.stdout, new RegExp(`refused ${refused.replaceAll('.', '\\.')}`));
+    const instances = weft(['instances', '--json', '--state-dir', state]);
+    assert.equal(instances.code, 0, show(instances));
+    const second = (
+      JSON.parse(instances.stdout).instances as { node: string; runtimeProperties: object }[]
+    ).find((i) => i.node === 'second');
+    assert.deepEqual(second?.runtimeProperties, { seen: 'none' });
+  });
+
+  test('-i and -p refuse them as names, exit 2', LIMIT, () => {
+    const state = tempDir();
+    const bad = weft(['install', BLUEPRINT, '-d', 'web', '-i', '__proto__=1', '--state-dir', state]);
+    assert.equal(bad.code, 2, show(bad));
+    assert.match(bad.stderr, /-i __proto__=1: '__proto__' cannot be a key/);
+    assert.equal(weft(['install', BLUEPRINT, '-d', 'web', '--state-dir', state]).code, 0);
+    const param = weft(['exec', 'install', '-p', 'constructor=1', '--state-dir', state]);
+    assert.equal(param.code, 2, show(param));
+    assert.equal(
+      param.stderr,
+      "error: -p constructor=1: 'constructor' cannot be a key: it would reach the prototype every object shares\n",
+    );
+  });
+});

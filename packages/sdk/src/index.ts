@@ -20,6 +20,7 @@ export {
   RecoverableError,
   WeftError,
 } from './errors.js';
+export { isPrototypeKey, prototypeKeyReason } from './keys.js';
 export { consoleToLogger, logStream } from './log-bridge.js';
 export {
   Automator,

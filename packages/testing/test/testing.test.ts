@@ -137,6 +137,22 @@ describe('mockContext', () => {
     assert.equal(bare.blueprint.dir, process.cwd());
   });
 
+  test('ctx.instance.update refuses keys that reach the shared prototypes, saving nothing', async () => {
+    const ctx = mockContext({ runtimeProperties: { keep: true } });
+    for (const key of ['__proto__', 'constructor', 'prototype']) {
+      const changes = JSON.parse(`{"${key}": {"polluted": "yes"}}`) as Record<string, Json>;
+      await assert.rejects(
+        async () => operation(async (c) => c.instance.update(changes))(ctx, {}),
+        (error: Error) =>
+          error instanceof NonRecoverableError &&
+          error.message ===
+            `ctx.instance.update: '${key}' cannot be a key: it would reach the prototype every object shares`,
+      );
+    }
+    assert.deepEqual(ctx.mock.updates, []);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
   test('records logs, update snapshots and the final runtime properties', async () => {
     const op = operation(async (ctx) => {
       ctx.logger.debug('starting');

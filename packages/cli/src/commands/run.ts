@@ -1,5 +1,6 @@
 /** The commands that run or steer executions: install, uninstall, exec, resume, cancel. */
 import { type DeploymentModel, type ExecutionRecord, isLive, type Json, parseScalarText } from '@weft/engine';
+import { isPrototypeKey, prototypeKeyReason } from '@weft/sdk';
 import type { Command } from 'commander';
 import { confirm } from '../confirm.js';
 import { EXIT, printJson, UsageError } from '../output.js';
@@ -92,6 +93,8 @@ async function exec(state: State, workflow: string, flags: ExecFlags): Promise<v
   for (const pair of flags.parameter ?? []) {
     const at = pair.indexOf('=');
     if (at <= 0) throw new UsageError(`-p ${pair}: expected KEY=VALUE`);
+    if (isPrototypeKey(pair.slice(0, at)))
+      throw new UsageError(`-p ${pair}: ${prototypeKeyReason(pair.slice(0, at))}`);
     params[pair.slice(0, at)] = parseScalarText(pair.slice(at + 1)) as Json;
   }
   await execute(state, deploymentId, workflow, params, flags, flags.allowCustomParameters);

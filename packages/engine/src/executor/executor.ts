@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import {
   ConflictError,
   type ErrorCause,
+  isPrototypeKey,
+  prototypeKeyReason,
   type RunningNode,
   WeftError,
   type WorkflowTaskOutcome,
@@ -1307,6 +1309,9 @@ class ExecutionRun {
       if (!entry || !before) continue;
       const ours = changedKeys(before, props);
       if (ours.length === 0) continue;
+      // Set on the stored map, such a key would change its prototype instead of holding a value.
+      const unsafe = ours.find(isPrototypeKey);
+      if (unsafe !== undefined) return `runtime properties of ${instanceId}: ${prototypeKeyReason(unsafe)}`;
       const theirs = new Set(changedKeys(before, entry.record.runtimeProperties));
       const clash = ours.filter((k) => theirs.has(k));
       if (clash.length > 0) {

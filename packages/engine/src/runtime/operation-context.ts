@@ -1,9 +1,12 @@
 import {
   type InstanceContext,
+  isPrototypeKey,
   type NodeContext,
+  NonRecoverableError,
   type OperationContext,
   OperationRetry,
   type PluginInfo,
+  prototypeKeyReason,
 } from '@weft/sdk';
 import type { InstanceView, LogLevel, RuntimeProperties, Side } from '../executor/dispatcher.js';
 import { Resources } from './resources.js';
@@ -57,7 +60,13 @@ export function operationContext(source: OperationContextSource): BuiltContext {
     const props = structuredClone(view.runtimeProperties);
     touched.set(view.id, props);
     const update = (changes?: RuntimeProperties) => {
-      if (changes) Object.assign(props, changes);
+      if (changes) {
+        // A plain object given by the plugin; its keys become keys of the saved properties.
+        const unsafe = Object.keys(changes).find(isPrototypeKey);
+        if (unsafe !== undefined)
+          throw new NonRecoverableError(`ctx.instance.update: ${prototypeKeyReason(unsafe)}`);
+        Object.assign(props, changes);
+      }
       return source.update(view.id, props);
     };
     return { ...view, runtimeProperties: props, update };

@@ -1,4 +1,4 @@
-import type { Json } from '@weft/sdk';
+import { isPrototypeKey, type Json, prototypeKeyReason } from '@weft/sdk';
 import { getPath, setPath } from './path-access.js';
 
 /**
@@ -82,12 +82,17 @@ function mapMethod(map: MapRef, name: string): Callable | undefined {
   const write = () => {
     if (!map.writable) throw new CtxRequestError(`${map.name} cannot be changed`);
   };
+  const key = (given: Json | undefined): string => {
+    const name = String(given);
+    if (isPrototypeKey(name)) throw new CtxRequestError(`${map.name}: ${prototypeKeyReason(name)}`);
+    return name;
+  };
   switch (name) {
     case 'get':
       return new Callable(
         'get',
         ['key', 'default'],
-        ([key, fallback]) => value[String(key)] ?? fallback ?? null,
+        ([name, fallback]) => value[key(name)] ?? fallback ?? null,
         1,
       );
     case 'keys':
@@ -100,14 +105,14 @@ function mapMethod(map: MapRef, name: string): Callable | undefined {
       return new Callable(
         'pop',
         ['key', 'default'],
-        ([key, fallback]) => {
+        ([name, fallback]) => {
           write();
-          const found = value[String(key)];
+          const found = value[key(name)];
           if (found === undefined) {
             if (fallback !== undefined) return fallback;
-            throw new CtxRequestError(`${map.name} has no key '${String(key)}'`);
+            throw new CtxRequestError(`${map.name} has no key '${String(name)}'`);
           }
-          delete value[String(key)];
+          delete value[key(name)];
           return found;
         },
         1,
@@ -120,6 +125,7 @@ function mapMethod(map: MapRef, name: string): Callable | undefined {
           write();
           if (!isMap(values))
             throw new CtxRequestError(`${map.name} update needs a map (give it as @'{...}')`);
+          for (const name of Object.keys(values)) key(name);
           Object.assign(value, values);
           return null;
         },

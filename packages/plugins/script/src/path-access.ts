@@ -1,11 +1,11 @@
-import type { Json } from '@weft/sdk';
+import { isPrototypeKey, type Json, prototypeKeyReason } from '@weft/sdk';
 
 /** One step of a path: a map key or a list index. */
 type Step = string | number;
 
 /**
  * Parses Cloudify's property paths: `a.b[0].c`, `servers[1]`, `a.b`. A path without dots or
- * brackets is one key.
+ * brackets is one key. A key that reaches the shared prototypes is refused.
  */
 export function parsePath(path: string): Step[] {
   const steps: Step[] = [];
@@ -18,6 +18,8 @@ export function parsePath(path: string): Step[] {
     if (match[1] !== '' || !match[2]) steps.push(match[1]!);
     for (const index of match[2]!.matchAll(/\[(\d+)\]/g)) steps.push(Number(index[1]));
   }
+  const unsafe = steps.find((step) => typeof step === 'string' && isPrototypeKey(step));
+  if (unsafe !== undefined) throw new PathError(`'${path}': ${prototypeKeyReason(String(unsafe))}`);
   return steps;
 }
 
