@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   type Diagnostics,
@@ -23,6 +23,15 @@ export function readInputs(args: string[], diagnostics: Diagnostics): ValueMap {
   for (const arg of args) {
     const looksLikeFile = !arg.includes('=') || /\.(ya?ml|json)$/i.test(arg);
     if (looksLikeFile && existsSync(arg)) {
+      if (statSync(arg).isDirectory()) {
+        diagnostics.add(
+          'bad-inputs',
+          undefined,
+          '',
+          `-i ${arg}: is a directory; give a YAML/JSON inputs file or KEY=VALUE`,
+        );
+        continue;
+      }
       const path = resolve(arg);
       const doc = parseYaml(readFileSync(path, 'utf8'), path, diagnostics);
       if (doc === undefined || doc === null) continue;

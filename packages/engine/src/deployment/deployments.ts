@@ -21,6 +21,7 @@ import type {
   TaskRecord,
 } from '../store/types.js';
 import {
+  BUILTIN_PARAMETER_TYPES,
   BUILTIN_WORKFLOWS,
   builtinGraph,
   EXECUTION_PARAMETERS,
@@ -146,6 +147,10 @@ function taskRecords(executionId: string, graph: TaskGraph): TaskRecord[] {
 function typeMismatch(value: Json, type: string): string | undefined {
   const is: Record<string, [(v: Json) => boolean, string]> = {
     string: [(v) => typeof v === 'string', 'a string'],
+    // Cloudify's types that name something of the deployment are names.
+    node_id: [(v) => typeof v === 'string', 'a node name'],
+    node_type: [(v) => typeof v === 'string', 'a node type name'],
+    node_instance: [(v) => typeof v === 'string', 'a node instance id'],
     integer: [(v) => typeof v === 'number' && Number.isInteger(v), 'an integer'],
     float: [(v) => typeof v === 'number', 'a number'],
     boolean: [(v) => typeof v === 'boolean', 'true or false'],
@@ -180,7 +185,8 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   const builtin = BUILTIN_WORKFLOWS[options.workflow];
   const declared: Record<string, { default?: Json; required: boolean; type?: string }> = {};
   if (builtin && (!custom || custom.plugin === 'default_workflows')) {
-    for (const [name, value] of Object.entries(builtin)) declared[name] = { default: value, required: false };
+    for (const [name, value] of Object.entries(builtin))
+      declared[name] = { default: value, required: false, type: BUILTIN_PARAMETER_TYPES[name] };
   } else if (custom) {
     // As Cloudify, a workflow script is the default of its `script_path` parameter (-p chooses another).
     if (isScriptWorkflow(custom))
@@ -211,9 +217,16 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
     if (Object.hasOwn(declared, name)) continue;
     if (!EXECUTION_PARAMETERS.includes(name) && !options.allowCustomParameters) {
       throw new WorkflowError(
-        `workflow '${options.workflow}' has no parameter '${name}' (it has: ${Object.keys(declared).join(', ') || 'none'})`,
+        `workflow '${options.workflow}' has no parameter '${name}' (it has: ${Object.keys(declared).join(', ') || 'none'}; --allow-custom-parameters passes it on undeclared)`,
       );
     }
+    const wrong = EXECUTION_PARAMETERS.includes(name)
+      ? typeMismatch(value, BUILTIN_PARAMETER_TYPES[name]!)
+      : undefined;
+    if (wrong)
+      throw new WorkflowError(
+        `workflow '${options.workflow}' parameter '${name}' must be ${wrong}, got ${JSON.stringify(value)}`,
+      );
     parameters[name] = value;
   }
   const instances = await store.listInstances(deployment.id);

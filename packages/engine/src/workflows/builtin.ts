@@ -74,6 +74,31 @@ const STOP_OPERATIONS = [
 /** Execution parameters every workflow accepts. */
 export const EXECUTION_PARAMETERS = ['task_retries', 'task_retry_interval'];
 
+/**
+ * The types of the built-in workflows' parameters and of the execution parameters, by name (a
+ * name has one type in every workflow): those Cloudify's types.yaml declares, and, where it
+ * declares none, the type Weft reads the value as (its default's).
+ */
+export const BUILTIN_PARAMETER_TYPES: Readonly<Record<string, string>> = {
+  type_names: 'list',
+  node_ids: 'list',
+  node_instance_ids: 'list',
+  ignore_failure: 'boolean',
+  run_by_dependency_order: 'boolean',
+  scale_compute: 'boolean',
+  allow_kwargs_override: 'boolean',
+  operation_parms: 'dict',
+  operation_kwargs: 'dict',
+  start_parms: 'dict',
+  stop_parms: 'dict',
+  operation: 'string',
+  node_instance_id: 'node_instance',
+  scalable_entity_name: 'string',
+  delta: 'integer',
+  task_retries: 'integer',
+  task_retry_interval: 'float',
+};
+
 function lifecycleInstances(instances: NodeInstanceRecord[]): LifecycleInstance[] {
   return instances.map((i) => ({
     id: i.id,
