@@ -21,7 +21,11 @@ export function failureReport(
     causes?: { type: string; message: string }[];
   };
   const lines = [`Execution ${execution.id} (${execution.workflow}) ${execution.status}.`];
-  if (error.task) lines.push(`  failed task: ${error.task.operation} on ${error.task.instance}`);
+  // A task without an instance is a workflow script.
+  if (error.task)
+    lines.push(
+      `  failed task: ${error.task.instance ? `${error.task.operation} on ${error.task.instance}` : `workflow script ${error.task.operation}`}`,
+    );
   // A message of several lines (every problem with a resource's properties) keeps its indent,
   // and causes that are its lines are not listed again.
   const messageLines = (error.message ?? '').split('\n');

@@ -64,8 +64,8 @@ export class ProgressTracker {
   private readonly instanceNode = new Map<string, NodeProgress>();
   private readonly tasks: TrackedTask[] = [];
   private readonly dependents: number[][] = [];
-  private readonly waitingOn: Int32Array;
-  private readonly finished: Uint8Array;
+  private readonly waitingOn: number[] = [];
+  private readonly finished: number[] = [];
   /** A failure stops the executor starting tasks, state changes included. */
   private stopped = false;
   /** Operations already done when this run began (a resumed execution): not part of its pace. */
@@ -85,10 +85,6 @@ export class ProgressTracker {
       this.instanceState.set(instance.id, instance.state);
       node.states.set(instance.state, (node.states.get(instance.state) ?? 0) + 1);
     }
-    let size = 0;
-    for (const task of tasks) size = Math.max(size, task.id + 1);
-    this.waitingOn = new Int32Array(size);
-    this.finished = new Uint8Array(size);
     for (const task of tasks) {
       this.tasks[task.id] = task;
       this.dependents[task.id] = [];
@@ -101,6 +97,8 @@ export class ProgressTracker {
         if (!this.finished[dep]) waiting++;
       }
       this.waitingOn[task.id] = waiting;
+      // A workflow script and the events it sends are not operations.
+      if (task.kind !== 'operation' && task.kind !== 'state') continue;
       const node = this.node(task.node);
       if (task.kind === 'state') {
         // Tasks come in graph order: the last state task of a node is where its instances end.
@@ -163,7 +161,16 @@ export class ProgressTracker {
       if (!['started', 'resumed'].includes(word)) this.outcome = word;
       return;
     }
-    const task = event.taskId === null ? undefined : this.tasks[event.taskId];
+    let task = event.taskId === null ? undefined : this.tasks[event.taskId];
+    // A workflow script adds operations while it runs: each is first seen when it starts.
+    if (
+      !task &&
+      event.type === 'task_started' &&
+      event.taskId !== null &&
+      event.instanceId &&
+      event.operation
+    )
+      task = this.added(event.taskId, event.node ?? '', event.instanceId, event.operation);
     if (!task || task.kind !== 'operation') return;
     const node = this.node(task.node);
     switch (event.type) {
@@ -189,6 +196,27 @@ export class ProgressTracker {
         else this.stopped = true;
         break;
     }
+  }
+
+  private added(id: number, node: string, instanceId: string, operation: string): TrackedTask {
+    const task: TrackedTask = {
+      id,
+      kind: 'operation',
+      instanceId,
+      node,
+      operation,
+      targetState: null,
+      dependsOn: [],
+      ignoreFailure: false,
+      state: 'pending',
+    };
+    this.tasks[id] = task;
+    this.dependents[id] = [];
+    this.waitingOn[id] = 0;
+    this.finished[id] = 0;
+    this.node(node).operations++;
+    this.operations++;
+    return task;
   }
 
   private started(task: TrackedTask, node: NodeProgress, at: number): void {

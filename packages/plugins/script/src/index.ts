@@ -1,6 +1,8 @@
 import { run } from './run.js';
+import { execute_workflow } from './workflow.js';
 
-export { run };
+// Runs workflow scripts (the engine calls it; as Cloudify's script_runner.tasks.execute_workflow).
+export { execute_workflow, run };
 
 /** The name blueprints written for Cloudify give it: `script.script_runner.tasks.run`. */
 export const script_runner = { tasks: { run } };

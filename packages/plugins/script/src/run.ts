@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { delimiter } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
+  type ErrorCause,
   type Json,
   NonRecoverableError,
   type OperationContext,
@@ -35,6 +36,12 @@ const OUTPUT_GRACE_MS = 200;
 
 /** Lines of stderr kept for the error of a failed script. */
 const STDERR_TAIL = 20;
+
+/** The end of a script's stderr, as the cause of its failure. */
+export function stderrCauses(exit: Exit): ErrorCause[] {
+  const tail = exit.stderr.join('\n');
+  return tail ? [{ type: 'stderr', message: exit.stderr[exit.stderr.length - 1]!, stack: tail }] : [];
+}
 
 /** Variables of the engine's own that a script has no business seeing. */
 const PRIVATE_ENV = /^WEFT_SECRET/;
@@ -88,7 +95,7 @@ function scriptSpec(inputs: Record<string, Json>): ScriptSpec {
  * input (see asText), `process.env`, the ctx endpoint, and the plugin's `ctx` command
  * and Python module first on PATH and PYTHONPATH.
  */
-function environment(
+export function environment(
   inputs: Record<string, Json>,
   options: ProcessOptions,
   ctxUrl: string,
@@ -107,15 +114,15 @@ function environment(
   return env;
 }
 
-interface Exit {
+export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
   stderr: string[];
 }
 
 /** Runs the command, its output lines going to the operation's log; ends it (and its children) on abort. */
-function execute(
-  ctx: OperationContext,
+export function execute(
+  ctx: Pick<OperationContext, 'signal' | 'logger'>,
   argv: string[],
   env: NodeJS.ProcessEnv,
   cwd: string | undefined,
@@ -196,8 +203,7 @@ export const run = operation(async (ctx: OperationContext, inputs: Record<string
   const stop = state.stop;
   if (stop?.kind === 'abort') throw new NonRecoverableError(stop.message || `${name} aborted the operation`);
   if (stop?.kind === 'retry') ctx.operation.retry(stop.message, stop.after);
-  const tail = exit.stderr.join('\n');
-  const causes = tail ? [{ type: 'stderr', message: exit.stderr[exit.stderr.length - 1]!, stack: tail }] : [];
+  const causes = stderrCauses(exit);
   if (stop?.kind === 'error') {
     const failure: { causes: typeof causes; retryAfter?: number } = { causes };
     if (stop.after !== undefined) failure.retryAfter = stop.after;

@@ -27,7 +27,10 @@ export type ScriptSpec = { path: string } | { source: string };
  * The script as a local file: a blueprint's own script where it is (it is only read, and the
  * path cannot leave the blueprint's directory), others written to a new temporary directory.
  */
-export async function materialize(ctx: OperationContext, spec: ScriptSpec): Promise<string> {
+export async function materialize(
+  ctx: Pick<OperationContext, 'blueprint'>,
+  spec: ScriptSpec,
+): Promise<string> {
   if ('source' in spec) {
     const dir = await mkdtemp(join(tmpdir(), 'weft-script-'));
     const file = join(dir, 'script');

@@ -41,7 +41,8 @@ def _error(payload):
 
 
 def request(args, timeout=30):
-    """One ctx call: the payload of a result, None when the call stopped the operation."""
+    """One ctx call: the payload of a result, None when the call stopped the operation. A
+    timeout of None waits as long as the answer takes (a workflow waiting for a task)."""
     parts = urlsplit(socket_url())
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:

@@ -1,5 +1,7 @@
-"""`from cloudify.state import ctx_parameters as inputs`: the operation's inputs."""
+"""`from cloudify.state import ctx_parameters as inputs`: the operation's inputs (in a workflow
+script, the workflow's parameters); `workflow_ctx` and `workflow_parameters` as Cloudify names them."""
 
+import os
 from collections.abc import Mapping
 
 from . import ctx as current_ctx_value
@@ -20,7 +22,11 @@ class _Inputs(Mapping):
 
     def _load(self):
         if self._values is None:
-            self._values = proxy_client.request(('operation', 'inputs')) or {}
+            if os.environ.get('WEFT_CTX_KIND') == 'workflow':
+                from .workflows import parameters
+                self._values = dict(parameters.items())
+            else:
+                self._values = proxy_client.request(('operation', 'inputs')) or {}
         return self._values
 
     def __getitem__(self, key):
@@ -47,5 +53,25 @@ class _CurrentContext(object):
         return current_ctx_value
 
 
+class _CurrentWorkflowContext(object):
+    def get_ctx(self):
+        from .workflows import ctx
+        return ctx
+
+    def get_parameters(self):
+        from .workflows import parameters
+        return parameters
+
+
 ctx_parameters = _Inputs()
 current_ctx = _CurrentContext()
+current_workflow_ctx = _CurrentWorkflowContext()
+
+
+def __getattr__(name):
+    # Loaded when asked for: an operation's script never loads the workflow module.
+    if name == 'workflow_ctx':
+        return current_workflow_ctx.get_ctx()
+    if name == 'workflow_parameters':
+        return current_workflow_ctx.get_parameters()
+    raise AttributeError(name)

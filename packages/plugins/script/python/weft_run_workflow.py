@@ -1,0 +1,32 @@
+"""Runs a workflow script for Weft's script plugin as Cloudify's execute_workflow runs one: as
+__main__, with `from cloudify.workflows import ctx` reaching the running workflow. An exception
+it raises fails the workflow with its message (the traceback goes to the log)."""
+
+import runpy
+import sys
+
+from weft_run_python import print_traceback
+
+
+def main():
+    script = sys.argv[1]
+    # Cloudify's script sees its dispatch directory (input.json) as argv[1].
+    sys.argv = sys.argv[1:]
+    from cloudify import exceptions, proxy_client
+
+    try:
+        runpy.run_path(script, run_name='__main__')
+    except SystemExit as error:
+        if error.code not in (None, 0):
+            proxy_client.request(('abort_operation', 'the workflow script exited with %s' % error.code))
+        raise
+    except BaseException as error:
+        print_traceback(error, script)
+        known = isinstance(error, (exceptions.NonRecoverableError, exceptions.RecoverableError))
+        message = str(error) if known and str(error) else '%s: %s' % (type(error).__name__, error)
+        proxy_client.request(('abort_operation', message))
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    main()
