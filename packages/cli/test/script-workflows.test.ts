@@ -21,10 +21,17 @@ interface Instance {
   runtimeProperties: Record<string, unknown>;
 }
 
-/** An installed deployment of the fixture in a directory of its own. */
-function installed() {
+/** A PostgreSQL schema of its own for a test (as the crash-and-resume tests use). */
+const postgres = () => [
+  '--db',
+  `postgres://postgres@127.0.0.1:5432/test?schema=weft_wf_${process.pid}_${Math.random().toString(36).slice(2, 8)}`,
+];
+
+/** An installed deployment of the fixture in a directory of its own (on SQLite, or with `db` args). */
+function installed(db: string[] = []) {
   const dir = tempDir();
-  const run = (args: string[]) => weft([...args, '--state-dir', join(dir, '.weft')], { cwd: dir });
+  const options = ['--state-dir', join(dir, '.weft'), ...db];
+  const run = (args: string[]) => weft([...args, ...options], { cwd: dir });
   const install = run(['install', blueprint, '-d', 'dep']);
   assert.equal(install.code, 0, show(install));
   const instances = (): Instance[] =>
@@ -35,7 +42,7 @@ function installed() {
       .sort((a, b) => a.id.localeCompare(b.id));
   const log = join(dir, 'log');
   const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
-  return { dir, run, instances, web, log, lines };
+  return { dir, run, options, instances, web, log, lines };
 }
 
 describe('workflow scripts (weft exec NAME with workflows: NAME: scripts/x.py)', () => {
@@ -49,6 +56,23 @@ describe('workflow scripts (weft exec NAME with workflows: NAME: scripts/x.py)',
     assert.equal(node.runtimeProperties.op2_prop, 'op2_value');
     assert.equal(node.runtimeProperties.op3_called, undefined);
   });
+
+  test(
+    "cloudify-manager's test_deployment_id_parameters.py runs unchanged (input.json, update_node_instance)",
+    LIMIT,
+    async () => {
+      const d = installed();
+      const result = d.run(['exec', 'test_parameters', '-p', 'a_deployment_id=dep']);
+      assert.equal(result.code, 0, show(result));
+      assert.match(result.stdout, /Tested parameter 'a_deployment_id' is dep/);
+      const node = d.instances().find((i) => i.node === 'test_node')!;
+      assert.deepEqual(node.runtimeProperties, {
+        tested: true,
+        a_deployment_id: 'dep',
+        some_string: 'lorem ipsum',
+      });
+    },
+  );
 
   test('an operation on each instance in order, with parameters (-p), logs and events', LIMIT, async () => {
     const d = installed();
@@ -163,25 +187,29 @@ describe('workflow scripts (weft exec NAME with workflows: NAME: scripts/x.py)',
     );
   });
 
-  test(
-    'killed (kill -9) between two operations, resume runs the script again without running the finished one again',
-    LIMIT,
-    async () => {
-      const d = installed();
-      const gate = join(d.dir, 'gate');
-      const exec = weftInBackground(
-        ['exec', 'gated', '-p', `log=${d.log}`, '-p', `gate=${gate}`, '--state-dir', join(d.dir, '.weft')],
-        { ...process.env, NO_COLOR: '1' },
-      );
-      await exec.line(/step one done$/);
-      exec.child.kill('SIGKILL');
-      await exec.exit;
-      writeFileSync(gate, '');
-      const resumed = d.run(['resume']);
-      assert.equal(resumed.code, 0, show(resumed));
-      const first = d.web()[0]!.id;
-      assert.deepEqual(d.lines(), [`${first} one`, `${first} two`]);
-      assert.match(resumed.stdout, /gated succeeded: 2\/2 operations/);
-    },
-  );
+  for (const [backend, db] of [
+    ['SQLite', () => []],
+    ['PostgreSQL', postgres],
+  ] as const)
+    test(
+      `killed (kill -9) between two operations, resume runs the script again without running the finished one again (${backend})`,
+      LIMIT,
+      async () => {
+        const d = installed(db());
+        const gate = join(d.dir, 'gate');
+        const exec = weftInBackground(
+          ['exec', 'gated', '-p', `log=${d.log}`, '-p', `gate=${gate}`, ...d.options],
+          { ...process.env, NO_COLOR: '1' },
+        );
+        await exec.line(/step one done$/);
+        exec.child.kill('SIGKILL');
+        await exec.exit;
+        writeFileSync(gate, '');
+        const resumed = d.run(['resume']);
+        assert.equal(resumed.code, 0, show(resumed));
+        const first = d.web()[0]!.id;
+        assert.deepEqual(d.lines(), [`${first} one`, `${first} two`]);
+        assert.match(resumed.stdout, /gated succeeded: 2\/2 operations/);
+      },
+    );
 });

@@ -25,6 +25,7 @@ node_templates:
       test:
         op: p.ops.op
         fail: p.ops.fail
+        gate: p.ops.gate
         declared_only: {}
   b:
     type: cloudify.nodes.Root
@@ -57,6 +58,20 @@ async function run(
   return ctx.wait(id!);
 }
 
+/** Released by the test: the operation p.ops.gate waits for it. */
+let gate: { opened: Promise<void>; open: () => void; reached: Promise<void>; arrive: () => void };
+function newGate() {
+  let open!: () => void;
+  let arrive!: () => void;
+  const opened = new Promise<void>((r) => {
+    open = r;
+  });
+  const reached = new Promise<void>((r) => {
+    arrive = r;
+  });
+  gate = { opened, open, reached, arrive };
+}
+
 function setup(runner: WorkflowRunner, extra: { concurrency?: number } = {}) {
   return harness(BLUEPRINT, {
     files: FILES,
@@ -64,6 +79,11 @@ function setup(runner: WorkflowRunner, extra: { concurrency?: number } = {}) {
     workflowRunner: runner,
     operations: {
       'p.ops.op': (ctx, inputs) => `${ctx.instance.id}:${JSON.stringify(inputs)}`,
+      'p.ops.gate': async () => {
+        gate.arrive();
+        await gate.opened;
+        return 'through';
+      },
       'p.ops.fail': () => {
         throw new NonRecoverableError('it broke');
       },
@@ -253,6 +273,71 @@ describe('workflow scripts in the executor', () => {
           ['test.op', 'succeeded'],
         ],
       );
+    },
+  );
+
+  test(
+    'update_node_instance writes runtime properties and state now, refusing a stale version',
+    LIMIT,
+    async () => {
+      const h = await setup(async (ctx) => {
+        const b = (await ctx.nodes()).find((n) => n.id === 'b')!.instances[0]!;
+        const version = await ctx.updateInstance(b.id, {
+          runtimeProperties: { tested: true },
+          version: b.version,
+        });
+        assert.equal(version, b.version + 1);
+        await assert.rejects(
+          ctx.updateInstance(b.id, { runtimeProperties: { again: true }, version: b.version }),
+          (error: Error) => error.name === 'ConflictError' && /is at version 1, not 0/.test(error.message),
+        );
+        await ctx.updateInstance(b.id, { state: 'configured' });
+      });
+      const execution = await h.execute('wf');
+      assert.equal(execution.status, 'terminated', JSON.stringify(execution.error));
+      const b = (await h.store.listInstances('dep')).find((i) => i.node === 'b')!;
+      assert.deepEqual(b.runtimeProperties, { tested: true });
+      assert.equal(b.state, 'configured');
+    },
+  );
+
+  test(
+    'interrupted (Ctrl-C) while it waits, the script stops; resumed, it gets the finished result',
+    LIMIT,
+    async () => {
+      newGate();
+      const got: unknown[] = [];
+      const h = await setup(async (ctx) => {
+        const a1 = (await ctx.nodes()).find((n) => n.id === 'a')!.instances[0]!;
+        const outcome = await run(ctx, a1.id, 'gate');
+        got.push(outcome);
+        if (!outcome.ok) throw new NonRecoverableError(outcome.message);
+      });
+      const dispatcher = new InProcessDispatcher({});
+      const execution = await startExecution({
+        store: h.store,
+        dispatcher,
+        deploymentId: 'dep',
+        workflow: 'wf',
+      });
+      const interrupt = new AbortController();
+      const running = h.executor.run(execution.id, { interrupt: interrupt.signal });
+      await gate.reached;
+      interrupt.abort();
+      gate.open();
+      const stopped = await running;
+      assert.equal(stopped.status, 'interrupted');
+      assert.deepEqual(got, [
+        { ok: false, errorType: 'ExecutionStopped', message: 'the execution was interrupted' },
+      ]);
+      assert.deepEqual(
+        (await h.store.listTasks(execution.id)).map((t) => t.state),
+        ['cancelled', 'succeeded'],
+      );
+      const resumed = await h.executor.run(execution.id);
+      assert.equal(resumed.status, 'terminated', JSON.stringify(resumed.error));
+      assert.deepEqual(h.calls, ['a.gate']);
+      assert.deepEqual(got[1], { ok: true, result: 'through' });
     },
   );
 

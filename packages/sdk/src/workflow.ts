@@ -121,4 +121,13 @@ export interface WorkflowRunContext {
   submit(tasks: WorkflowTaskRequest[]): Promise<(number | null)[]>;
   /** How a task the workflow added ended; waits while it has not. */
   wait(taskId: number): Promise<WorkflowTaskOutcome>;
+  /**
+   * Cloudify's ctx.update_node_instance: replaces an instance's runtime properties and/or sets its
+   * state, now; with `version`, only if the instance is still at that version (else ConflictError).
+   * Returns the instance's version after the change.
+   */
+  updateInstance(
+    instanceId: string,
+    update: { runtimeProperties?: Record<string, Json>; state?: string; version?: number },
+  ): Promise<number>;
 }

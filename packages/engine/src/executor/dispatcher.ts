@@ -75,7 +75,10 @@ export type Outcome =
  * is made of: `nodes`, `submit` and `wait` are the executor's.
  */
 export interface WorkflowCall
-  extends Pick<WorkflowRunContext, 'parameters' | 'script' | 'signal' | 'nodes' | 'submit' | 'wait'> {
+  extends Pick<
+    WorkflowRunContext,
+    'parameters' | 'script' | 'signal' | 'nodes' | 'submit' | 'wait' | 'updateInstance'
+  > {
   deploymentId: string;
   blueprintId: string;
   blueprintDir: string;

@@ -622,6 +622,7 @@ class ExecutionRun {
             nodes: async () => this.runningNodes(),
             submit: (requests) => this.submit(requests),
             wait: (taskId) => this.waitFor(taskId),
+            updateInstance: (id, update) => this.updateInstance(id, update),
           })
         : failed('PluginError', 'workflow scripts need the script plugin, which is not here');
     } catch (error) {
@@ -676,6 +677,30 @@ class ExecutionRun {
         })),
       })),
     }));
+  }
+
+  /** ctx.update_node_instance of a workflow script: written now; the instance's version after it. */
+  private async updateInstance(
+    instanceId: string,
+    update: { runtimeProperties?: Record<string, Json>; state?: string; version?: number },
+  ): Promise<number> {
+    const entry = this.instances.get(instanceId);
+    if (!entry) throw new WorkflowRequestError(`no node instance '${instanceId}'`);
+    if (update.version !== undefined && update.version !== entry.record.version)
+      throw new ConflictError(
+        `node instance ${instanceId} is at version ${entry.record.version}, not ${update.version}: it changed since it was read (refresh_node_instances reads it again)`,
+      );
+    if (update.runtimeProperties) {
+      entry.record.runtimeProperties = structuredClone(update.runtimeProperties);
+      entry.dirty = true;
+      this.dirtyInstances.add(entry);
+    }
+    if (update.state) {
+      entry.record.state = update.state as InstanceState;
+      (this.batch.instanceStates ??= []).push({ id: instanceId, state: update.state as InstanceState });
+    }
+    await new Promise<void>((resolve) => this.commit(resolve));
+    return entry.record.version;
   }
 
   /** A workflow script's request as a task (without its place in the graph); null when there is nothing to run. */

@@ -25,6 +25,7 @@ export async function runWorkflowScript(runner: WorkflowRunner, call: WorkflowCa
     nodes: call.nodes,
     submit: call.submit,
     wait: call.wait,
+    updateInstance: call.updateInstance,
   };
   try {
     await mkdir(call.plugin.workdir, { recursive: true });

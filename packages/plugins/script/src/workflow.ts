@@ -163,6 +163,22 @@ function workflowTree(
         },
         1,
       ),
+      update_instance: new Callable(
+        'update_instance',
+        ['instance_id', 'runtime_properties', 'state', 'version'],
+        async ([id, properties, state, version]) => {
+          if (typeof id !== 'string') throw new CtxRequestError('update_instance takes a node instance id');
+          const update: Parameters<WorkflowRunContext['updateInstance']>[1] = {};
+          if (properties !== undefined && properties !== null) {
+            if (!isMap(properties)) throw new CtxRequestError('runtime_properties must be a dict');
+            update.runtimeProperties = properties;
+          }
+          if (typeof state === 'string') update.state = state;
+          if (typeof version === 'number') update.version = version;
+          return ctx.updateInstance(id, update);
+        },
+        1,
+      ),
       wait: new Callable(
         'wait',
         ['task'],

@@ -381,6 +381,20 @@ class CloudifyWorkflowContext(object):
         self._load()
         self._set_nodes(_call('_workflow', 'nodes') or [])
 
+    def update_node_instance(self, node_instance_id, state=None, runtime_properties=None, version=None,
+                             **_):
+        """Writes an instance now: its runtime properties (all of them) and/or its state; with
+        version, only if nobody changed it since (else a CloudifyClientError with status 409)."""
+        version = _call('_workflow', 'update_instance', node_instance_id, runtime_properties, state, version)
+        instance = self.get_node_instance(node_instance_id)
+        if instance is not None:
+            if runtime_properties is not None:
+                instance._data['runtime_properties'] = runtime_properties
+            if state is not None:
+                instance._data['state'] = state
+            instance._data['version'] = version
+        return instance
+
     def send_event(self, event, event_type='workflow_stage', args=None, additional_context=None):
         return self._task({'kind': 'event', 'message': str(event), 'event_type': event_type},
                           'event %s' % event_type)
