@@ -5,7 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openStore } from '@weft/engine';
@@ -168,5 +176,149 @@ node_templates:
       param.stderr,
       "error: -p constructor=1: 'constructor' cannot be a key: it would reach the prototype every object shares\n",
     );
+  });
+});
+
+describe('a multi-line secret', () => {
+  const KEY = [
+    '-----BEGIN OPENSSH PRIVATE KEY-----',
+    'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW',
+    'QyNTUxOQAAACBqjB5Yq0x8m3QhLr2mV7d1xFJp0a6e4QJq8l0o5yq1bwAAAJgVw2TcFcNk',
+    '',
+    '3AAAAAtzc2gtZWQyNTUxOQAAACBqjB5Yq0x8m3QhLr2mV7d1xFJp0a6e4QJq8l0o5yq1bw',
+    '-----END OPENSSH PRIVATE KEY-----',
+  ].join('\n');
+  const bodyLines = KEY.split('\n').filter((line) => line.length > 0);
+  /** The lines of the key as they could appear anywhere: as they are, and base64 encoded. */
+  const leaks = (text: string) => {
+    const found = bodyLines.filter((line) => text.includes(line));
+    const encoded = Buffer.from(`${KEY}\n`).toString('base64');
+    for (let at = 0; at + 76 <= encoded.length; at += 76)
+      if (text.includes(encoded.slice(at, at + 76))) found.push(`base64 ${encoded.slice(at, at + 76)}`);
+    return found;
+  };
+
+  function deployment() {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'use-key.sh'),
+      [
+        '#!/bin/sh',
+        'echo "the key is:"',
+        'echo "$key"',
+        'echo "$key" | base64',
+        'ctx instance runtime-properties private_key "$key"',
+        'ctx instance runtime-properties user admin',
+        'if [ "$fail" = true ]; then echo "$key" >&2; exit 1; fi',
+        'echo "done with the key"',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'check-key.sh'),
+      '#!/bin/sh\n[ "$(ctx instance runtime-properties private_key)" = "$key" ] && ctx instance runtime-properties same_key yes\n',
+    );
+    writeFileSync(
+      join(dir, 'blueprint.yaml'),
+      `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+inputs:
+  fail: {default: false}
+node_types:
+  keyed:
+    derived_from: cloudify.nodes.Root
+    interfaces:
+      checks: {verify: {implementation: check-key.sh, inputs: {key: {default: {get_secret: ssh_key}}}}}
+node_templates:
+  server:
+    type: keyed
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: use-key.sh
+          inputs: {key: {get_secret: ssh_key}, fail: {get_input: fail}}
+outputs:
+  key: {value: {get_attribute: [server, private_key]}}
+`,
+    );
+    const state = join(dir, 'state');
+    const run = (args: string[], input?: string) => {
+      const started = performance.now();
+      const child = spawnSync(process.execPath, [weftBin, ...args, '--state-dir', state], {
+        encoding: 'utf8',
+        input,
+        timeout: 60_000,
+        env: {
+          ...process.env,
+          NO_COLOR: '1',
+          WEFT_HOME: undefined,
+          WEFT_DATABASE_URL: undefined,
+          WEFT_SECRET_KEY: undefined,
+        },
+      });
+      return {
+        code: child.status,
+        stdout: child.stdout,
+        stderr: child.stderr,
+        ms: performance.now() - started,
+      };
+    };
+    assert.equal(run(['secrets', 'set', 'ssh_key', '-'], `${KEY}\n`).code, 0);
+    return { dir, state, run, blueprint: join(dir, 'blueprint.yaml') };
+  }
+
+  test('is masked line by line, and base64 encoded, in the output, events and the database', LIMIT, () => {
+    const d = deployment();
+    const install = d.run(['install', d.blueprint, '-d', 'keys']);
+    assert.equal(install.code, 0, show(install));
+    assert.deepEqual(leaks(install.stdout + install.stderr), [], show(install));
+    // A blank line of the key does not mask everything.
+    assert.match(install.stdout, /the key is:/);
+    assert.match(install.stdout, /done with the key/);
+    assert.match(install.stdout, /\*{6}/);
+    const events = d.run(['events', '--json', '-d', 'keys']);
+    assert.equal(events.code, 0, show(events));
+    assert.deepEqual(leaks(events.stdout), []);
+    const stored = ['weft.db', 'weft.db-wal']
+      .map((f) => join(d.state, f))
+      .filter((f) => existsSync(f))
+      .map((f) => readFileSync(f).toString('latin1'))
+      .join('');
+    assert.deepEqual(leaks(stored), [], 'the database holds none of the key');
+  });
+
+  test(
+    'in a runtime property is stored sealed, shown masked, and given back to operations as written',
+    LIMIT,
+    () => {
+      const d = deployment();
+      assert.equal(d.run(['install', d.blueprint, '-d', 'keys']).code, 0);
+      for (const args of [['instances'], ['instances', '--json'], ['outputs'], ['outputs', '--json']]) {
+        const r = d.run([...args, '-d', 'keys']);
+        assert.equal(r.code, 0, show(r));
+        assert.deepEqual(leaks(r.stdout), [], args.join(' '));
+        assert.doesNotMatch(r.stdout, /weft:sealed/, args.join(' '));
+        assert.match(r.stdout, /\*{6}/, args.join(' '));
+        if (args[0] === 'instances') assert.match(r.stdout, /admin/, 'what holds no secret shows');
+      }
+      const verify = d.run(['exec', 'execute_operation', '-d', 'keys', '-p', 'operation=checks.verify']);
+      assert.equal(verify.code, 0, show(verify));
+      const instances = JSON.parse(d.run(['instances', '--json', '-d', 'keys']).stdout).instances as {
+        runtimeProperties: Record<string, unknown>;
+      }[];
+      assert.deepEqual(instances[0]?.runtimeProperties, {
+        private_key: '******',
+        user: 'admin',
+        same_key: 'yes',
+      });
+    },
+  );
+
+  test('written to stderr by a failing script is masked in the failure report', LIMIT, () => {
+    const d = deployment();
+    const install = d.run(['install', d.blueprint, '-d', 'keys', '-i', 'fail=true', '--task-retries', '0']);
+    assert.equal(install.code, 1, show(install));
+    assert.deepEqual(leaks(install.stdout + install.stderr), [], show(install));
+    assert.match(install.stderr, /\*{6}/);
   });
 });

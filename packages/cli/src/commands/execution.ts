@@ -145,6 +145,7 @@ export async function runExecution(
       dispatcher,
       concurrency: integer(flags.concurrency, '--concurrency', 1) ?? 8,
       secrets: () => state.secrets.all(),
+      sealer: state.secrets.sealer(),
       workdir: workDir(state.dir),
       onEvent: (event) => {
         if (event.type === 'log') {

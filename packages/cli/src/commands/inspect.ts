@@ -9,6 +9,8 @@ import {
   type EventRecord,
   type ExecutionRecord,
   isLive,
+  type Json,
+  Masker,
   type Store,
 } from '@weft/engine';
 import type { Command } from 'commander';
@@ -133,7 +135,12 @@ function instancesCommand(program: Command): void {
     .action((flags: Flags) =>
       reading(flags, async (state) => {
         const id = await deploymentFor(state.store, flags.deploymentId);
-        const instances = await state.store.listInstances(id);
+        // Values sealed because they hold a secret show as the mask.
+        const masker = new Masker();
+        const instances = (await state.store.listInstances(id)).map((i) => ({
+          ...i,
+          runtimeProperties: masker.maskJson(i.runtimeProperties) as Record<string, Json>,
+        }));
         print(flags.json, { deployment: id, instances }, () =>
           instances
             .map(

@@ -19,6 +19,7 @@ import {
   type OperationModel,
 } from '../model/deployment-model.js';
 import type { RelationshipInstance } from '../model/plan.js';
+import { openStrings, type Sealer, sealStrings } from '../secrets/sealed.js';
 import type {
   Batch,
   DeploymentRecord,
@@ -51,6 +52,12 @@ export interface ExecutorOptions {
   concurrency?: number;
   /** Decrypted secrets, read when an execution starts. */
   secrets?: () => Promise<Map<string, Value>>;
+  /**
+   * Seals the strings of runtime properties that hold a secret before they are stored, and
+   * opens them when an execution is loaded (secrets/sealed.ts). Without it they are stored as
+   * they are.
+   */
+  sealer?: Sealer;
   /** Called with every event once it is stored. */
   onEvent?: (event: EventRecord) => void;
   /** How often a running execution checks whether it was cancelled (ms). */
@@ -260,6 +267,8 @@ class ExecutionRun {
       }
     }
     for (const record of instances) {
+      if (options.sealer)
+        record.runtimeProperties = openStrings(record.runtimeProperties, options.sealer) as RuntimeProperties;
       this.instances.set(record.id, { record, persistedVersion: record.version, dirty: false });
       const list = this.instancesByNode.get(record.node) ?? [];
       list.push(record);
@@ -419,9 +428,14 @@ class ExecutionRun {
     this.batch = {};
     this.afterCommit = [];
     for (const entry of this.dirtyInstances) {
+      const { sealer } = this.options;
       (batch.runtimeProperties ??= []).push({
         id: entry.record.id,
-        runtimeProperties: entry.record.runtimeProperties,
+        runtimeProperties: sealer
+          ? (sealStrings(entry.record.runtimeProperties, sealer, (text) =>
+              this.masker.reveals(text),
+            ) as RuntimeProperties)
+          : entry.record.runtimeProperties,
         expectedVersion: entry.persistedVersion,
       });
       entry.persistedVersion += 1;

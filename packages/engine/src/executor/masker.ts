@@ -1,11 +1,17 @@
 import type { Value } from '../dsl/yaml-source.js';
+import { SEALED_TEXT } from '../secrets/sealed.js';
 import type { Json } from '../store/types.js';
 
 export const MASK = '******';
 
+/** Shorter texts would mask ordinary words; they are still never printed on purpose. */
+const MIN_LENGTH = 3;
+
 /** Hides secret values wherever they could leak: event messages, log lines, errors. */
 export class Masker {
   private readonly values = new Set<string>();
+  /** The values, longest first, so that a secret containing another is masked whole. */
+  private ordered: string[] | undefined;
 
   /** Registers a secret: its text, and every string inside it when it is structured. */
   add(secret: Value): void {
@@ -13,29 +19,59 @@ export class Masker {
     if (typeof secret === 'object') {
       this.values.add(JSON.stringify(secret));
       for (const part of Object.values(secret)) this.add(part as Value);
+      this.ordered = undefined;
       return;
     }
     const text = String(secret);
-    // Very short values would mask ordinary words; they are still never printed on purpose.
-    if (text.length < 3) return;
+    if (text.length < MIN_LENGTH) return;
+    this.addForms(text);
+    // Output is logged a line at a time: each line of a multi-line secret (an SSH key) is
+    // masked on its own. Blank and very short lines are left out: they would mask everything.
+    if (/[\r\n]/.test(text)) {
+      for (const line of text.split(/\r?\n|\r/)) {
+        const trimmed = line.trim();
+        if (trimmed.length >= MIN_LENGTH) this.addForms(trimmed);
+      }
+    }
+    // The same value base64-encoded (as `base64` prints it: 76 characters a line), with or
+    // without the newline `echo` adds.
+    for (const form of [text, `${text}\n`]) {
+      const encoded = Buffer.from(form, 'utf8').toString('base64');
+      this.values.add(encoded);
+      if (encoded.length > 76)
+        for (let at = 0; at < encoded.length; at += 76) {
+          const line = encoded.slice(at, at + 76);
+          if (line.length >= MIN_LENGTH) this.values.add(line);
+        }
+    }
+    this.ordered = undefined;
+  }
+
+  /** A text and its form written inside JSON (quotes and backslashes escaped). */
+  private addForms(text: string): void {
     this.values.add(text);
-    // The same value written inside JSON (quotes and backslashes escaped).
     const escaped = JSON.stringify(text).slice(1, -1);
     if (escaped !== text) this.values.add(escaped);
   }
 
+  /** Whether `text` holds a secret (in any of the forms masked). */
+  reveals(text: string): boolean {
+    for (const value of this.values) if (text.includes(value)) return true;
+    return false;
+  }
+
+  /** `text` with every secret, and every sealed value (see secrets/sealed.ts), replaced by the mask. */
   mask(text: string): string {
-    if (this.values.size === 0) return text;
-    let out = text;
-    // Longest first, so a secret containing another is masked whole.
-    for (const value of [...this.values].sort((a, b) => b.length - a.length)) {
+    let out = text.includes('weft:sealed:') ? text.replace(SEALED_TEXT, MASK) : text;
+    if (this.values.size === 0) return out;
+    this.ordered ??= [...this.values].sort((a, b) => b.length - a.length);
+    for (const value of this.ordered) {
       if (out.includes(value)) out = out.split(value).join(MASK);
     }
     return out;
   }
 
   maskJson(value: Json): Json {
-    if (this.values.size === 0) return value;
     if (typeof value === 'string') return this.mask(value);
     if (Array.isArray(value)) return value.map((v) => this.maskJson(v));
     if (value !== null && typeof value === 'object') {

@@ -1,6 +1,10 @@
 import type { Value } from '../dsl/yaml-source.js';
 import type { Store } from '../store/types.js';
 import { decryptSecret, encryptSecret } from './crypto.js';
+import { SEALED_PREFIX, type Sealer } from './sealed.js';
+
+/** What sealed runtime property values are bound to (the associated data of their encryption). */
+const SEALED_PURPOSE = 'runtime property';
 
 /** Secrets kept encrypted in the store; values are only ever decrypted in memory. */
 export class Secrets {
@@ -44,6 +48,16 @@ export class Secrets {
 
   delete(name: string): Promise<boolean> {
     return this.store.deleteSecret(name);
+  }
+
+  /** Seals runtime property values that hold a secret with the secret key (see sealed.ts). */
+  sealer(): Sealer {
+    return {
+      seal: (text) =>
+        `${SEALED_PREFIX}${Buffer.from(encryptSecret(this.key, SEALED_PURPOSE, text)).toString('base64')}`,
+      open: (sealed) =>
+        decryptSecret(this.key, SEALED_PURPOSE, Buffer.from(sealed.slice(SEALED_PREFIX.length), 'base64')),
+    };
   }
 
   /** Every secret, decrypted, with JSON values parsed (as get_secret reads them). */
