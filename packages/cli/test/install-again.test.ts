@@ -40,7 +40,8 @@ describe('two installs of the same new deployment at once', () => {
           assert.equal(codes[i], 2, report);
           assert.match(
             process.stderr(),
-            /^error: deployment 'web' already has a running execution \S+ \(install\); wait for it, or cancel it with 'weft cancel'\n$/,
+            // Told while the other creates its execution, or when it took the execution this one made.
+            /^error: (deployment 'web' already has a running execution \S+ \(install\); wait for it, or cancel it with 'weft cancel'|execution \S+ is being run by process \d+)\n$/,
             report,
           );
         }
