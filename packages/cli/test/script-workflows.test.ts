@@ -74,6 +74,30 @@ describe('workflow scripts (weft exec NAME with workflows: NAME: scripts/x.py)',
     },
   );
 
+  test(
+    "cloudify-common's script_runner test_execute_workflow: the long form, with its result",
+    LIMIT,
+    async () => {
+      const dir = tempDir();
+      const options = ['--state-dir', join(dir, '.weft')];
+      const runner = join(fixtures, 'script-runner', 'blueprint.yaml');
+      assert.equal(weft(['install', runner, ...options]).code, 0);
+      const result = weft(['exec', 'workflow_script', '-p', 'key=value', ...options]);
+      assert.equal(result.code, 0, show(result));
+      const events = weft(['events', '--json', ...options])
+        .stdout.trim()
+        .split('\n');
+      const done = events
+        .map((line) => JSON.parse(line) as { type: string; message: string; data: unknown })
+        .find((e) => e.type === 'task_succeeded' && e.message === 'workflow_script.py succeeded');
+      // The workflow returned what the operation returned: the parameter it was given.
+      assert.deepEqual(done?.data, { result: 'value' });
+      const missing = weft(['exec', 'workflow_script', ...options]);
+      assert.equal(missing.code, 2, show(missing));
+      assert.match(missing.stderr, /workflow 'workflow_script' needs the parameter 'key'/);
+    },
+  );
+
   test('an operation on each instance in order, with parameters (-p), logs and events', LIMIT, async () => {
     const d = installed();
     const result = d.run(['exec', 'each', '-p', `log=${d.log}`, '-p', 'greeting=hi']);

@@ -5,12 +5,7 @@ import type { BlueprintReader } from '../dsl/reader.js';
 import type { ValueMap } from '../dsl/yaml-source.js';
 import type { Dispatcher } from '../executor/dispatcher.js';
 import { loadBlueprint } from '../load-blueprint.js';
-import {
-  allOperations,
-  type DeploymentModel,
-  deploymentModel,
-  type WorkflowModel,
-} from '../model/deployment-model.js';
+import { allOperations, type DeploymentModel, deploymentModel } from '../model/deployment-model.js';
 import type {
   BlueprintRecord,
   DeploymentRecord,
@@ -27,7 +22,7 @@ import {
   EXECUTION_PARAMETERS,
   WorkflowError,
 } from '../workflows/builtin.js';
-import { customGraph, scriptWorkflowGraph } from '../workflows/custom.js';
+import { customGraph, isScriptWorkflow, scriptWorkflowGraph } from '../workflows/custom.js';
 import type { TaskGraph } from '../workflows/lifecycle.js';
 import { planScale, type ScalePlan } from '../workflows/scale.js';
 
@@ -72,7 +67,12 @@ export function prepareDeployment(options: Omit<CreateDeploymentOptions, 'store'
     if (op.script?.path && !/^[a-z]+:\/\//i.test(op.script.path))
       paths.add(`${plan.blueprint.baseDir}/${op.script.path}`);
   for (const workflow of Object.values(model.workflows))
-    if (isScriptWorkflow(workflow)) paths.add(`${plan.blueprint.baseDir}/${workflow.function}`);
+    if (isScriptWorkflow(workflow)) {
+      const script =
+        workflow.function === workflow.mapping ? workflow.function : workflow.parameters.script_path?.default;
+      if (typeof script === 'string' && options.reader.isFile(`${plan.blueprint.baseDir}/${script}`))
+        paths.add(`${plan.blueprint.baseDir}/${script}`);
+    }
   const hash = createHash('sha256');
   for (const path of [...paths].sort()) {
     const rel = relative(plan.blueprint.baseDir, path);
@@ -189,8 +189,8 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
       declared[name] = { default: value, required: false, type: BUILTIN_PARAMETER_TYPES[name] };
   } else if (custom) {
     // As Cloudify, a workflow script is the default of its `script_path` parameter (-p chooses another).
-    if (isScriptWorkflow(custom))
-      declared.script_path = { default: custom.function!, required: false, type: 'string' };
+    if (isScriptWorkflow(custom) && custom.function === custom.mapping)
+      declared.script_path = { default: custom.function, required: false, type: 'string' };
     for (const [name, p] of Object.entries(custom.parameters))
       declared[name] = { default: p.default as Json, required: p.required, ...(p.type && { type: p.type }) };
   } else {
@@ -242,7 +242,11 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   } else if (builtin && (!custom || custom.plugin === 'default_workflows')) {
     graph = builtinGraph(options.workflow, model, instances, parameters);
   } else if (custom && isScriptWorkflow(custom) && options.dispatcher.runWorkflow) {
-    graph = scriptWorkflowGraph(options.workflow, String(parameters.script_path));
+    if (typeof parameters.script_path !== 'string' || parameters.script_path === '')
+      throw new WorkflowError(
+        `workflow '${options.workflow}' runs a workflow script and needs the parameter 'script_path' (-p script_path=scripts/x.py)`,
+      );
+    graph = scriptWorkflowGraph(options.workflow, parameters.script_path);
   } else {
     const fn =
       custom?.plugin && custom.function
@@ -299,13 +303,6 @@ export async function runnableWorkflows(model: DeploymentModel, dispatcher: Disp
       names.push(name);
   }
   return names.sort();
-}
-
-/** A workflow implemented by a script of the blueprint (`workflows: NAME: scripts/x.py`). */
-function isScriptWorkflow(workflow: WorkflowModel): boolean {
-  return (
-    workflow.plugin === 'script' && workflow.function !== undefined && workflow.mapping === workflow.function
-  );
 }
 
 /** Work that follows a successful execution: a scale-in removes the instances it took down. */

@@ -1367,7 +1367,17 @@ class ExecutionRun {
   private finishOperation(task: TaskRecord, outcome: Outcome, model?: OperationModel): void {
     if (outcome.type === 'succeeded') {
       this.setTask(task, { state: 'succeeded', error: null, result: outcome.returned ?? null });
-      this.event({ type: 'task_succeeded', level: 'info', message: `${task.operation} succeeded` }, task);
+      this.event(
+        {
+          type: 'task_succeeded',
+          level: 'info',
+          message: `${task.operation} succeeded`,
+          // What a workflow script gave ctx.returns: its execution's result.
+          ...(task.kind === 'workflow' &&
+            outcome.returned !== undefined && { data: { result: outcome.returned } }),
+        },
+        task,
+      );
       this.commit();
       this.unlock(task);
       return;

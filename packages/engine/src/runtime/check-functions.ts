@@ -3,6 +3,7 @@ import type { Blueprint, Interfaces, NodeTemplate } from '../dsl/blueprint-types
 import { type Diagnostics, didYouMean, type Loc } from '../dsl/diagnostics.js';
 import { hasCall } from '../dsl/functions.js';
 import { locOf, type ValueMap } from '../dsl/yaml-source.js';
+import { isScriptWorkflow } from '../workflows/custom.js';
 import { type Loaded, loadModule, lookup } from './plugin-module.js';
 
 /**
@@ -164,7 +165,7 @@ export async function checkPluginFunctions(
   // script is a file of the blueprint, found when it was parsed).
   for (const workflow of blueprint.workflows.values()) {
     if (!workflow.plugin || !workflow.function || workflow.plugin === 'default_workflows') continue;
-    if (workflow.plugin === 'script' && workflow.function === workflow.mapping) continue;
+    if (isScriptWorkflow(workflow)) continue;
     const module = await moduleOf(workflow.plugin);
     if (module)
       checkFunction(

@@ -100,6 +100,21 @@ export async function customGraph(
   return { workflow, tasks };
 }
 
+/** Cloudify's script plugin function that runs the workflow script its `script_path` names. */
+export const EXECUTE_WORKFLOW = 'script_runner.tasks.execute_workflow';
+
+/**
+ * A workflow implemented by a Python script: a file of the blueprint (`workflows: NAME:
+ * scripts/x.py`), or the long form `script.script_runner.tasks.execute_workflow` with a
+ * `script_path` parameter.
+ */
+export function isScriptWorkflow(workflow: { plugin?: string; function?: string; mapping: string }): boolean {
+  return (
+    workflow.plugin === 'script' &&
+    (workflow.function === workflow.mapping || workflow.function === EXECUTE_WORKFLOW)
+  );
+}
+
 /**
  * A workflow script's graph: the script alone, as task 0. The tasks it asks for while it runs are
  * added to its execution then.
