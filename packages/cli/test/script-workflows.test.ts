@@ -21,6 +21,19 @@ interface Instance {
   runtimeProperties: Record<string, unknown>;
 }
 
+/** Whether the process ends within a few seconds (it is not ours to wait for). */
+async function ended(pid: number): Promise<boolean> {
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
+
 /** A PostgreSQL schema of its own for a test (as the crash-and-resume tests use). */
 const postgres = () => [
   '--db',
@@ -228,6 +241,9 @@ describe('workflow scripts (weft exec NAME with workflows: NAME: scripts/x.py)',
         await exec.line(/step one done$/);
         exec.child.kill('SIGKILL');
         await exec.exit;
+        // The first run of the script ends with the engine: it does not go on beside the resumed one.
+        const script = Number(readFileSync(`${d.log}.pid`, 'utf8'));
+        assert.ok(await ended(script), `the workflow script (pid ${script}) outlived the engine`);
         writeFileSync(gate, '');
         const resumed = d.run(['resume']);
         assert.equal(resumed.code, 0, show(resumed));

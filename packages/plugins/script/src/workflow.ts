@@ -218,6 +218,8 @@ export async function execute_workflow(ctx: WorkflowRunContext): Promise<Json | 
     await writeFile(join(dispatch, 'input.json'), JSON.stringify({ kwargs: ctx.parameters }));
     const env = environment({}, {}, server.url);
     env.WEFT_CTX_KIND = 'workflow';
+    // The runner ends the script when this process ends (a crash): a resume runs it again.
+    env.WEFT_ENGINE_PID = String(process.pid);
     exit = await execute(ctx, ['python3', WORKFLOW_RUNNER, file, dispatch], env, undefined);
   } finally {
     await server.close();
