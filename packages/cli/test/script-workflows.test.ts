@@ -198,6 +198,17 @@ describe('workflow scripts (weft exec NAME with workflows: NAME: scripts/x.py)',
     for (const instance of d.web()) assert.equal(instance.state, 'started');
   });
 
+  test("relationship operations: a relationship's execute_source_operation", LIMIT, async () => {
+    const d = installed();
+    const result = d.run(['exec', 'links', '-p', `log=${d.log}`]);
+    assert.equal(result.code, 0, show(result));
+    const target = d.instances().find((i) => i.node === 'test_node')!.id;
+    assert.deepEqual(
+      d.lines(),
+      d.web().map((i) => `${i.id} -> ${target}`),
+    );
+  });
+
   test(
     'a shell script as a workflow is refused, saying why (Cloudify runs workflow scripts with Python)',
     LIMIT,

@@ -61,7 +61,14 @@ export interface RunningInstance {
   version: number;
   hostId: string | null;
   runtimeProperties: Record<string, Json>;
-  relationships: { type: string; typeHierarchy: string[]; targetId: string; targetNode: string }[];
+  /** `index`: the relationship's position among its node template's. */
+  relationships: {
+    type: string;
+    typeHierarchy: string[];
+    targetId: string;
+    targetNode: string;
+    index: number;
+  }[];
 }
 
 /** A node as a running workflow sees it: with the operations it can execute. */
@@ -84,6 +91,11 @@ export type WorkflowTaskRequest =
       kwargs?: Record<string, Json>;
       /** Let kwargs replace the operation's own inputs (else giving one of them is an error). */
       allowKwargsOverride?: boolean;
+      /**
+       * An operation of one of the instance's relationships (Cloudify's execute_source_operation /
+       * execute_target_operation): the relationship (by its index), and which end's operation.
+       */
+      relationship?: { index: number; side: 'source' | 'target' };
       dependsOn?: number[];
     }
   | { kind: 'state'; instanceId: string; state: string; dependsOn?: number[] }

@@ -688,6 +688,7 @@ class ExecutionRun {
           typeHierarchy: r.hierarchy,
           targetId: r.targetId,
           targetNode: r.target,
+          index: r.index,
         })),
       })),
     }));
@@ -758,8 +759,33 @@ class ExecutionRun {
         inputs: null,
       };
     const node = this.model.nodes[instance.node]!;
-    const full = operationName(node, request.operation);
-    const model = full ? node.operations[full] : undefined;
+    let full: string | undefined;
+    let model: OperationModel | undefined;
+    let relationship: Json = null;
+    if (request.relationship) {
+      const { index, side } = request.relationship;
+      const rel = ((instance.relationships ?? []) as unknown as RelationshipInstance[]).find(
+        (r) => r.index === index,
+      );
+      if (!rel) throw new WorkflowRequestError(`${instance.id} has no relationship ${index}`);
+      const template = node.relationships[index]!;
+      const ops = side === 'source' ? template.sourceOperations : template.targetOperations;
+      full = Object.hasOwn(ops, request.operation)
+        ? request.operation
+        : Object.keys(ops).find((name) => name.endsWith(`.${request.operation}`));
+      model = full ? ops[full] : undefined;
+      relationship = {
+        side,
+        sourceId: instance.id,
+        targetId: rel.targetId,
+        targetNode: rel.target,
+        type: rel.type,
+        index,
+      };
+    } else {
+      full = operationName(node, request.operation);
+      model = full ? node.operations[full] : undefined;
+    }
     // As Cloudify: an operation the node does not declare, or declares without an implementation, is a no-op.
     if (!full || !model) return null;
     const kwargs = request.kwargs ?? {};
@@ -775,6 +801,7 @@ class ExecutionRun {
       node: instance.node,
       operation: full,
       targetState: null,
+      relationship,
       inputs: Object.keys(kwargs).length > 0 ? kwargs : null,
     };
   }
@@ -832,6 +859,7 @@ class ExecutionRun {
       earlier.instanceId === spec.instanceId &&
       earlier.operation === spec.operation &&
       earlier.targetState === spec.targetState &&
+      JSON.stringify(earlier.relationship) === JSON.stringify(spec.relationship) &&
       JSON.stringify(earlier.inputs) === JSON.stringify(spec.inputs) &&
       JSON.stringify(earlier.dependsOn) === JSON.stringify(dependsOn);
     if (!same) {

@@ -55,6 +55,12 @@ function taskRequest(given: Json): WorkflowTaskRequest {
         allowKwargsOverride: given.allow_kwargs_override === true,
         dependsOn,
       };
+      if (isMap(given.relationship)) {
+        const { index, side } = given.relationship;
+        if (typeof index !== 'number' || (side !== 'source' && side !== 'target'))
+          throw new CtxRequestError('a relationship operation needs the relationship index and its side');
+        request.relationship = { index, side };
+      }
       if (given.kwargs !== undefined && given.kwargs !== null) {
         if (!isMap(given.kwargs)) throw new CtxRequestError('execute_operation kwargs must be a dict');
         request.kwargs = given.kwargs;
@@ -94,6 +100,7 @@ function nodesData(nodes: RunningNode[]): Json {
         type_hierarchy: r.typeHierarchy,
         target_id: r.targetId,
         target_name: r.targetNode,
+        index: r.index,
       })),
     })),
   }));

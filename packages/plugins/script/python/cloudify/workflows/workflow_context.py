@@ -76,12 +76,18 @@ class WorkflowTask(object):
 
 
 class _RelationshipInstance(object):
-    def __init__(self, workflow_ctx, data):
+    def __init__(self, workflow_ctx, source, data):
         self._ctx = workflow_ctx
+        self.node_instance = source
+        self.source_id = source.id
         self.type = data.get('type')
         self.type_hierarchy = data.get('type_hierarchy') or []
         self.target_id = data.get('target_id')
         self.target_name = data.get('target_name')
+        self._index = data.get('index')
+
+    def __repr__(self):
+        return '<CloudifyWorkflowRelationshipInstance %s -> %s>' % (self.source_id, self.target_id)
 
     @property
     def target_node_instance(self):
@@ -89,6 +95,24 @@ class _RelationshipInstance(object):
 
     def is_derived_from(self, other):
         return other in self.type_hierarchy
+
+    def execute_source_operation(self, operation, kwargs=None, allow_kwargs_override=False,
+                                 send_task_events=True):
+        return self._execute(operation, 'source', kwargs, allow_kwargs_override)
+
+    def execute_target_operation(self, operation, kwargs=None, allow_kwargs_override=False,
+                                 send_task_events=True):
+        return self._execute(operation, 'target', kwargs, allow_kwargs_override)
+
+    def _execute(self, operation, side, kwargs, allow_kwargs_override):
+        return self._ctx._task({
+            'kind': 'operation',
+            'instance_id': self.source_id,
+            'operation': operation,
+            'relationship': {'index': self._index, 'side': side},
+            'kwargs': kwargs or {},
+            'allow_kwargs_override': bool(allow_kwargs_override),
+        }, '%s on %s -> %s (%s)' % (operation, self.source_id, self.target_id, side))
 
 
 class CloudifyWorkflowNodeInstance(object):
@@ -125,7 +149,7 @@ class CloudifyWorkflowNodeInstance(object):
 
     @property
     def relationships(self):
-        return iter([_RelationshipInstance(self.ctx, r) for r in self._data.get('relationships') or []])
+        return iter([_RelationshipInstance(self.ctx, self, r) for r in self._data.get('relationships') or []])
 
     @property
     def contained_instances(self):
