@@ -1529,3 +1529,120 @@ describe('PostgreSQL specifics', { skip: pgSkip }, () => {
     }
   });
 });
+
+describe('PostgreSQL: terminated connections', { skip: pgSkip }, () => {
+  /** A store whose connections the test can find by application_name, in a fresh schema. */
+  async function namedStore(): Promise<{ store: Store; schema: string; app: string }> {
+    const schema = newSchema();
+    const app = `weft_${schema}`;
+    const store = await openPostgresStore(`${postgresUrl}?application_name=${app}`, { schema });
+    await store.migrate();
+    return { store, schema, app };
+  }
+
+  /** Ends every backend of `app` (as an administrator's pg_terminate_backend or a server restart does). */
+  async function terminate(app: string, where = 'true'): Promise<number> {
+    const rows = await adminQuery(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND ${where}`,
+      [app],
+    );
+    return rows.length;
+  }
+
+  /** Resolves once a backend of `app` waits on a lock (the state a test holds it in). */
+  async function waitingOnLock(app: string): Promise<void> {
+    for (;;) {
+      const rows = await adminQuery(
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+        [app],
+      );
+      if (rows.length > 0) return;
+    }
+  }
+
+  /** Holds advisory lock (key1, key2) in a transaction of its own until the returned function is called. */
+  async function holdLock(sql: string, params: unknown[]): Promise<() => Promise<void>> {
+    const client = new pg.Client({ connectionString: withDefaultUser(postgresUrl) });
+    await client.connect();
+    await client.query('BEGIN');
+    await client.query(sql, params);
+    return async () => {
+      await client.query('COMMIT');
+      await client.end();
+    };
+  }
+
+  const eventsLock = (schema: string) => [
+    'SELECT pg_advisory_xact_lock($1, hashtext($2))',
+    [0x57460002, schema],
+  ] as const;
+
+  test('idle connections terminated between calls: the next calls reconnect', async () => {
+    const { store, app } = await namedStore();
+    try {
+      const world = await makeWorld(store);
+      for (let round = 0; round < 5; round++) {
+        assert.ok((await terminate(app)) > 0);
+        const { execution } = await makeExecution(store, world, 2);
+        await store.applyBatch({ events: [eventRecord({ executionId: execution.id })] });
+        assert.equal((await store.listEvents({ executionId: execution.id })).length, 1);
+        await endExecution(store, execution.id);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a transaction whose connection ends before COMMIT is run again whole, once', async () => {
+    const { store, schema, app } = await namedStore();
+    try {
+      const world = await makeWorld(store);
+      const { execution } = await makeExecution(store, world, 1);
+      // The batch waits for the events lock the test holds: its connection is ended mid-transaction.
+      const [sql, params] = eventsLock(schema);
+      const release = await holdLock(sql, [...params]);
+      const batch = store.applyBatch({
+        tasks: [
+          { executionId: execution.id, id: 0, state: 'succeeded', attempt: 0, notBefore: null, error: null, result: null },
+        ],
+        events: [eventRecord({ executionId: execution.id, message: 'once' })],
+      });
+      await waitingOnLock(app);
+      assert.equal(await terminate(app, "wait_event_type = 'Lock'"), 1);
+      await release();
+      await batch;
+      assert.deepEqual(
+        (await store.listEvents({ executionId: execution.id })).map((e) => e.message),
+        ['once'],
+      );
+      assert.equal((await store.listTasks(execution.id))[0]!.state, 'succeeded');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a connection ended during COMMIT: the server says it did not commit, so it runs again, once', async () => {
+    const { store, schema, app } = await namedStore();
+    try {
+      const world = await makeWorld(store);
+      const { execution } = await makeExecution(store, world, 1);
+      // A deferred trigger makes COMMIT itself wait for a lock the test holds.
+      await adminQuery(`CREATE FUNCTION ${schema}.hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_advisory_xact_lock(4242, hashtext('${schema}')); RETURN NULL; END $$`);
+      await adminQuery(`CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON ${schema}.events
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${schema}.hold_commit()`);
+      const release = await holdLock('SELECT pg_advisory_xact_lock(4242, hashtext($1))', [schema]);
+      const batch = store.applyBatch({ events: [eventRecord({ executionId: execution.id, message: 'once' })] });
+      await waitingOnLock(app);
+      assert.equal(await terminate(app, "wait_event_type = 'Lock'"), 1);
+      await release();
+      await batch;
+      assert.deepEqual(
+        (await store.listEvents({ executionId: execution.id })).map((e) => e.message),
+        ['once'],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -10,7 +10,8 @@
  * lock first (just before the insert, held until commit): seq order is commit order.
  */
 import { userInfo } from 'node:os';
-import type { Pool, PoolClient } from 'pg';
+import { setTimeout as pause } from 'node:timers/promises';
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 
 /** An error from the server (pg's DatabaseError, told apart without loading pg up front). */
 function isDatabaseError(error: unknown): error is Error & { code: string; constraint?: string } {
@@ -54,6 +55,7 @@ import {
   NotFoundError,
   type SecretRecord,
   type Store,
+  StoreConnectionError,
   type TaskRecord,
   VersionConflictError,
 } from './types.js';
@@ -75,6 +77,27 @@ const LOCK_EVENTS = 0x57460002;
 
 /** Takes a transaction-scoped advisory lock: ($1, a hash of the current schema). */
 const ADVISORY_LOCK = `SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))`;
+
+/** How long a lost connection is tried again before the store gives up, and the pauses between. */
+const RECONNECT_MS = 30_000;
+const FIRST_PAUSE_MS = 100;
+const LONGEST_PAUSE_MS = 2000;
+
+/** PostgreSQL's error classes for a connection that failed or an administrator's shutdown. */
+const CONNECTION_CODES = /^(08|57P0[123])/;
+const SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN']);
+
+/** pg's error for a query on a connection it already knows is broken: nothing was sent. */
+const NOT_SENT = /encountered a connection error and is not queryable/;
+
+/** Whether `error` says the connection was lost (or could not be made), not that a statement failed. */
+function connectionLost(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (CONNECTION_CODES.test(code) || SOCKET_CODES.has(code))) return true;
+  // pg's own errors for a connection that ended under a query carry no code.
+  return /Connection terminated|encountered a connection error|not queryable/i.test(error.message);
+}
 
 /** How often createExecution retries when the active execution it collided with ended meanwhile. */
 const ACTIVE_RETRIES = 3;
@@ -150,9 +173,11 @@ export class PostgresStore implements Store {
       connectionString: withDefaultUser(url),
       ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
     });
-    // An idle connection that drops (server restart) must not crash the process; the pool
-    // replaces it, and queries in flight see their own error.
+    // A connection that drops (server restart, a terminated backend) must not crash the process.
+    // Idle, the pool replaces it; checked out, the query in flight (or the next one) fails, and
+    // the client's own 'error' event, which nothing else listens to then, is expected.
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     try {
       if (schema !== undefined) {
         try {
@@ -171,24 +196,93 @@ export class PostgresStore implements Store {
     return new PostgresStore(pool);
   }
 
-  /** Runs `fn` in a transaction on one connection; rolls back when it throws. */
-  private async tx<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
+  /**
+   * Runs `fn` in a transaction on one connection; rolls back when it throws. A connection lost
+   * before COMMIT was sent rolled the transaction back, so it is run again whole, on a new one;
+   * lost during COMMIT, the server is asked on a new connection whether it committed.
+   */
+  private tx<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.retrying(async () => {
+      const client = await this.pool.connect();
+      let broken: Error | undefined;
       try {
-        await client.query('ROLLBACK');
-      } catch (rollbackError) {
-        broken = rollbackError as Error;
+        const [, begun] = (await client.query('BEGIN; SELECT txid_current() AS xid')) as unknown as [
+          unknown,
+          QueryResult<{ xid: string }>,
+        ];
+        const result = await fn(client);
+        try {
+          await client.query('COMMIT');
+        } catch (error) {
+          // A connection already found broken never sent the COMMIT: the server rolled back.
+          if (connectionLost(error) && !NOT_SENT.test((error as Error).message)) {
+            broken = error as Error;
+            if (await this.committed(begun.rows[0]!.xid, error as Error)) return result;
+          }
+          throw error;
+        }
+        return result;
+      } catch (error) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          broken = rollbackError as Error;
+        }
+        throw error;
+      } finally {
+        client.release(broken);
       }
-      throw error;
-    } finally {
-      client.release(broken);
+    });
+  }
+
+  /**
+   * Whether transaction `xid`, whose connection was lost during its COMMIT, committed; asked on
+   * another connection until the server has finished with it.
+   */
+  private async committed(xid: string, lost: Error): Promise<boolean> {
+    const deadline = Date.now() + RECONNECT_MS;
+    for (;;) {
+      const { rows } = await this.read<{ status: string | null }>('SELECT txid_status($1) AS status', [xid]);
+      const status = rows[0]?.status;
+      if (status === 'committed') return true;
+      if (status === 'aborted') return false;
+      if (status === null || Date.now() > deadline)
+        throw new StoreConnectionError(
+          `the connection to PostgreSQL was lost while committing, and whether the last changes were stored is not known: ${lost.message}`,
+          { cause: lost },
+        );
+      await pause(FIRST_PAUSE_MS);
+    }
+  }
+
+  /** A query that only reads: run again on a new connection when the connection is lost. */
+  private read<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]) {
+    return this.retrying(() => this.pool.query<R>(sql, params));
+  }
+
+  /** One statement that writes, in a transaction of its own so that it can be run again safely. */
+  private write<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]) {
+    return this.tx((client) => client.query<R>(sql, params));
+  }
+
+  /**
+   * Runs `attempt` until it does not fail for a lost connection (the server restarted, the
+   * connection was terminated), pausing longer each time, for up to RECONNECT_MS.
+   */
+  private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + RECONNECT_MS;
+    for (let delay = FIRST_PAUSE_MS; ; delay = Math.min(delay * 2, LONGEST_PAUSE_MS)) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (this.closed || error instanceof StoreConnectionError || !connectionLost(error)) throw error;
+        if (Date.now() + delay > deadline)
+          throw new StoreConnectionError(
+            `lost the connection to PostgreSQL and could not get it back within ${RECONNECT_MS / 1000} s: ${(error as Error).message}`,
+            { cause: error },
+          );
+        await pause(delay);
+      }
     }
   }
 
@@ -241,13 +335,13 @@ export class PostgresStore implements Store {
   }
 
   async getBlueprint(id: string): Promise<BlueprintRecord | undefined> {
-    const result = await this.pool.query<{ id: string; main_file: string; created_at: string }>(
+    const result = await this.read<{ id: string; main_file: string; created_at: string }>(
       'SELECT id, main_file, created_at FROM blueprints WHERE id = $1',
       [id],
     );
     const row = result.rows[0];
     if (!row) return undefined;
-    const files = await this.pool.query<{ path: string; content: Buffer }>(
+    const files = await this.read<{ path: string; content: Buffer }>(
       'SELECT path, content FROM blueprint_files WHERE blueprint_id = $1 ORDER BY path',
       [id],
     );
@@ -292,7 +386,7 @@ export class PostgresStore implements Store {
   }
 
   async getDeployment(id: string): Promise<DeploymentRecord | undefined> {
-    const result = await this.pool.query<DeploymentRow<Json>>('SELECT * FROM deployments WHERE id = $1', [
+    const result = await this.read<DeploymentRow<Json>>('SELECT * FROM deployments WHERE id = $1', [
       id,
     ]);
     const row = result.rows[0];
@@ -300,7 +394,7 @@ export class PostgresStore implements Store {
   }
 
   async listDeployments(): Promise<DeploymentRecord[]> {
-    const result = await this.pool.query<DeploymentRow<Json>>(
+    const result = await this.read<DeploymentRow<Json>>(
       'SELECT * FROM deployments ORDER BY created_at, id',
     );
     return result.rows.map(read.deployment);
@@ -308,14 +402,14 @@ export class PostgresStore implements Store {
 
   async listDeploymentSummaries(): Promise<DeploymentSummary[]> {
     const [deployments, counts, latest] = await Promise.all([
-      this.pool.query<Omit<DeploymentRow<Json>, 'model'> & { blueprint_path: string | null }>(
+      this.read<Omit<DeploymentRow<Json>, 'model'> & { blueprint_path: string | null }>(
         `SELECT id, blueprint_id, inputs, created_at, model->'blueprint'->>'mainFile' AS blueprint_path
          FROM deployments ORDER BY created_at, id`,
       ),
-      this.pool.query<{ deploymentId: string; state: string; count: string }>(
+      this.read<{ deploymentId: string; state: string; count: string }>(
         'SELECT deployment_id AS "deploymentId", state, COUNT(*) AS count FROM node_instances GROUP BY deployment_id, state',
       ),
-      this.pool.query<ExecutionRow<Json>>(
+      this.read<ExecutionRow<Json>>(
         'SELECT DISTINCT ON (deployment_id) * FROM executions ORDER BY deployment_id, created_at DESC, id DESC',
       ),
     ]);
@@ -333,7 +427,7 @@ export class PostgresStore implements Store {
   }
 
   async updateDeploymentModel(id: string, model: Json): Promise<void> {
-    const result = await this.pool.query('UPDATE deployments SET model = $2::jsonb WHERE id = $1', [
+    const result = await this.write('UPDATE deployments SET model = $2::jsonb WHERE id = $1', [
       id,
       jsonText(model),
     ]);
@@ -341,14 +435,14 @@ export class PostgresStore implements Store {
   }
 
   async deleteDeployment(id: string): Promise<void> {
-    const result = await this.pool.query('DELETE FROM deployments WHERE id = $1', [id]);
+    const result = await this.write('DELETE FROM deployments WHERE id = $1', [id]);
     if (result.rowCount === 0) throw new NotFoundError('deployment', id);
   }
 
   // Instances
 
   async listInstances(deploymentId: string): Promise<NodeInstanceRecord[]> {
-    const result = await this.pool.query<InstanceRow<Json>>(
+    const result = await this.read<InstanceRow<Json>>(
       'SELECT * FROM node_instances WHERE deployment_id = $1 ORDER BY node, idx, id',
       [deploymentId],
     );
@@ -356,7 +450,7 @@ export class PostgresStore implements Store {
   }
 
   async getInstance(id: string): Promise<NodeInstanceRecord | undefined> {
-    const result = await this.pool.query<InstanceRow<Json>>('SELECT * FROM node_instances WHERE id = $1', [
+    const result = await this.read<InstanceRow<Json>>('SELECT * FROM node_instances WHERE id = $1', [
       id,
     ]);
     const row = result.rows[0];
@@ -365,11 +459,11 @@ export class PostgresStore implements Store {
 
   async addInstances(instances: NodeInstanceRecord[]): Promise<void> {
     try {
-      await insertInstances(this.pool, instances);
+      await this.tx((client) => insertInstances(client, instances));
     } catch (error) {
       if (violates(error, '23503', 'node_instances_deployment_id_fkey')) {
         const ids = [...new Set(instances.map((i) => i.deploymentId))];
-        const found = await this.pool.query<{ id: string }>(
+        const found = await this.read<{ id: string }>(
           'SELECT id FROM deployments WHERE id = ANY($1::text[])',
           [ids],
         );
@@ -383,11 +477,11 @@ export class PostgresStore implements Store {
 
   async removeInstances(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.pool.query('DELETE FROM node_instances WHERE id = ANY($1::text[])', [ids]);
+    await this.write('DELETE FROM node_instances WHERE id = ANY($1::text[])', [ids]);
   }
 
   async setInstanceRelationships(id: string, relationships: Json): Promise<void> {
-    const result = await this.pool.query(
+    const result = await this.write(
       'UPDATE node_instances SET relationships = $2::jsonb WHERE id = $1',
       [id, jsonText(relationships)],
     );
@@ -399,14 +493,14 @@ export class PostgresStore implements Store {
     runtimeProperties: Record<string, Json>,
     expectedVersion: number,
   ): Promise<number> {
-    const result = await this.pool.query<{ version: number }>(
+    const result = await this.write<{ version: number }>(
       `UPDATE node_instances SET runtime_properties = $2::jsonb, version = version + 1
        WHERE id = $1 AND version = $3 RETURNING version`,
       [id, jsonText(runtimeProperties), expectedVersion],
     );
     const row = result.rows[0];
     if (row) return row.version;
-    const current = await this.pool.query<{ version: number }>(
+    const current = await this.read<{ version: number }>(
       'SELECT version FROM node_instances WHERE id = $1',
       [id],
     );
@@ -464,7 +558,7 @@ export class PostgresStore implements Store {
   }
 
   private async activeExecution(deploymentId: string): Promise<{ id: string; workflow: string } | undefined> {
-    const result = await this.pool.query<{ id: string; workflow: string }>(
+    const result = await this.read<{ id: string; workflow: string }>(
       `SELECT id, workflow FROM executions WHERE deployment_id = $1 AND ${ACTIVE_STATUS_SQL}`,
       [deploymentId],
     );
@@ -472,7 +566,7 @@ export class PostgresStore implements Store {
   }
 
   async getExecution(id: string): Promise<ExecutionRecord | undefined> {
-    const result = await this.pool.query<ExecutionRow<Json>>('SELECT * FROM executions WHERE id = $1', [id]);
+    const result = await this.read<ExecutionRow<Json>>('SELECT * FROM executions WHERE id = $1', [id]);
     const row = result.rows[0];
     return row && read.execution(row);
   }
@@ -480,8 +574,8 @@ export class PostgresStore implements Store {
   async listExecutions(deploymentId?: string): Promise<ExecutionRecord[]> {
     const result =
       deploymentId === undefined
-        ? await this.pool.query<ExecutionRow<Json>>('SELECT * FROM executions ORDER BY created_at, id')
-        : await this.pool.query<ExecutionRow<Json>>(
+        ? await this.read<ExecutionRow<Json>>('SELECT * FROM executions ORDER BY created_at, id')
+        : await this.read<ExecutionRow<Json>>(
             'SELECT * FROM executions WHERE deployment_id = $1 ORDER BY created_at, id',
             [deploymentId],
           );
@@ -489,7 +583,7 @@ export class PostgresStore implements Store {
   }
 
   async listTasks(executionId: string): Promise<TaskRecord[]> {
-    const result = await this.pool.query<TaskRow<Json>>(
+    const result = await this.read<TaskRow<Json>>(
       'SELECT * FROM tasks WHERE execution_id = $1 ORDER BY id',
       [executionId],
     );
@@ -567,7 +661,7 @@ export class PostgresStore implements Store {
       });
     } catch (error) {
       if (batch.execution && violates(error, '23505', 'executions_one_active')) {
-        const own = await this.pool.query<{ deployment_id: string }>(
+        const own = await this.read<{ deployment_id: string }>(
           'SELECT deployment_id FROM executions WHERE id = $1',
           [batch.execution.id],
         );
@@ -583,14 +677,14 @@ export class PostgresStore implements Store {
 
   async listEvents(query: EventQuery): Promise<EventRecord[]> {
     const { sql, params } = eventSelect(query, (n) => `$${n}`);
-    const result = await this.pool.query<EventRow<Json>>(sql, params);
+    const result = await this.read<EventRow<Json>>(sql, params);
     return result.rows.map(read.event);
   }
 
   // Secrets
 
   async putSecret(secret: SecretRecord): Promise<void> {
-    await this.pool.query(
+    await this.write(
       `INSERT INTO secrets (key, ciphertext, created_at, updated_at) VALUES ($1, $2, $3, $4)
        ON CONFLICT (key) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
       [secret.key, toBuffer(secret.ciphertext), secret.createdAt, secret.updatedAt],
@@ -598,7 +692,7 @@ export class PostgresStore implements Store {
   }
 
   async getSecret(key: string): Promise<SecretRecord | undefined> {
-    const result = await this.pool.query<{
+    const result = await this.read<{
       key: string;
       ciphertext: Buffer;
       created_at: string;
@@ -616,14 +710,14 @@ export class PostgresStore implements Store {
   }
 
   async listSecrets(): Promise<Pick<SecretRecord, 'key' | 'createdAt' | 'updatedAt'>[]> {
-    const result = await this.pool.query<{ key: string; created_at: string; updated_at: string }>(
+    const result = await this.read<{ key: string; created_at: string; updated_at: string }>(
       'SELECT key, created_at, updated_at FROM secrets ORDER BY key',
     );
     return result.rows.map((r) => ({ key: r.key, createdAt: r.created_at, updatedAt: r.updated_at }));
   }
 
   async deleteSecret(key: string): Promise<boolean> {
-    const result = await this.pool.query('DELETE FROM secrets WHERE key = $1', [key]);
+    const result = await this.write('DELETE FROM secrets WHERE key = $1', [key]);
     return (result.rowCount ?? 0) > 0;
   }
 }

@@ -172,6 +172,18 @@ export class ActiveExecutionError extends WeftError {
   }
 }
 
+/**
+ * The store's server could not be reached for longer than the store waits, or the connection was
+ * lost while a transaction committed (so whether it was stored is not known).
+ */
+export class StoreConnectionError extends WeftError {
+  static override readonly code = 'store_connection';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StoreConnectionError';
+  }
+}
+
 /** A record with that id is already stored (a deployment, an execution). */
 export class AlreadyExistsError extends WeftError {
   static override readonly code = 'already_exists';
