@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { NonRecoverableError, RecoverableError } from '@weft/sdk';
 import { startExecution } from '../src/deployment/deployments.js';
 import { evaluateOutputs } from '../src/deployment/outputs.js';
 import { InProcessDispatcher } from '../src/runtime/in-process.js';
-import { ActiveExecutionError } from '../src/store/types.js';
+import { openStore } from '../src/store/index.js';
+import { ActiveExecutionError, type Batch, type Store } from '../src/store/types.js';
 import { harness, noop } from './executor-helpers.js';
 
 const HEAD = `tosca_definitions_version: cloudify_dsl_1_4
@@ -662,5 +666,108 @@ node_templates:
         assert.equal((await r.h.executor.run(result.id, { retryInFlight: true })).status, 'terminated');
       assert.deepEqual(r.h.calls, ['slow.create', 'slow.create', 'slow.start', 'after.create']);
     }
+  });
+});
+
+describe('a store that stops taking changes (a full disk, a database gone)', () => {
+  const blueprint = `${HEAD}
+node_templates:
+  slow:
+    type: cloudify.nodes.Root
+    interfaces: {cloudify.interfaces.lifecycle: {create: p.slow}}
+  flaky:
+    type: cloudify.nodes.Root
+    interfaces: {cloudify.interfaces.lifecycle: {create: {implementation: p.flaky, max_retries: 3, retry_interval: 3600}}}
+`;
+
+  /** A real store whose batches fail, as SQLite's do on a full disk, while `failing` is set. */
+  async function faultyStore() {
+    const inner = await openStore(join(mkdtempSync(join(tmpdir(), 'weft-fault-')), 'weft.db'));
+    const control = { failing: false, onBatch: (_batch: Batch) => {} };
+    const store = new Proxy(inner, {
+      get(target, key) {
+        if (key === 'applyBatch')
+          return async (batch: Batch) => {
+            if (control.failing) throw new Error('database or disk is full');
+            await target.applyBatch(batch);
+            control.onBatch(batch);
+          };
+        const value = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as Store;
+    return { store, control };
+  }
+
+  test('the run stops at once as interrupted: running operations aborted, retry timers dropped, nothing more written', {
+    timeout: 30_000,
+  }, async () => {
+    const { store, control } = await faultyStore();
+    let flakyRuns = 0;
+    let aborted = false;
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const h = await harness(blueprint, {
+      store,
+      operations: {
+        'p.slow': (ctx) => {
+          entered();
+          return new Promise<void>((_resolve, reject) => {
+            ctx.signal.addEventListener('abort', () => {
+              aborted = true;
+              reject(new Error('aborted'));
+            });
+            // A log line after the store failed: its commit is refused.
+            void storeFails.then(() => ctx.logger.info('still working'));
+          });
+        },
+        'p.flaky': () => {
+          flakyRuns += 1;
+          throw new Error('not yet');
+        },
+      },
+    });
+    let fail!: () => void;
+    const storeFails = new Promise<void>((resolve) => {
+      fail = resolve;
+    });
+    // The flaky task's retry is stored (its timer armed for an hour) before the store fails.
+    const rescheduled = new Promise<void>((resolve) => {
+      control.onBatch = (batch) => {
+        if (batch.tasks?.some((t) => t.state === 'rescheduled')) resolve();
+      };
+    });
+    const execution = await startExecution({
+      store,
+      dispatcher: new InProcessDispatcher({}),
+      deploymentId: 'dep',
+      workflow: 'install',
+    });
+    const done = h.executor.run(execution.id);
+    await Promise.all([inside, rescheduled]);
+    control.failing = true;
+    fail();
+    const result = await done;
+    assert.equal(result.status, 'interrupted');
+    assert.ok(aborted, 'the running operation was aborted');
+    const error = result.error as unknown as { message: string; byUser: boolean; notResumable: number[] };
+    assert.equal(error.byUser, false);
+    assert.match(
+      error.message,
+      /^the state store failed: database or disk is full; stopped while running, not resumable: slow_\w+ create/,
+    );
+    assert.equal(error.notResumable.length, 1);
+    // Nothing was written after the failure; what was stored before is as it was: the execution
+    // and the aborted operation as a crash leaves them (a resume's case), the retry still due.
+    assert.equal((await store.getExecution(execution.id))?.status, 'started');
+    const states = Object.fromEntries(
+      (await store.listTasks(execution.id))
+        .filter((t) => t.kind === 'operation')
+        .map((t) => [t.node, t.state]),
+    );
+    assert.deepEqual(states, { slow: 'started', flaky: 'rescheduled' });
+    assert.equal(flakyRuns, 1);
   });
 });

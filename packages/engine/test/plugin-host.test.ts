@@ -14,8 +14,8 @@ import type { EventRecord } from '../src/store/types.js';
 
 const fixture = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures', 'misbehaving');
 const dispatchers: WorkerDispatcher[] = [];
-after(() => {
-  for (const d of dispatchers) d.close();
+after(async () => {
+  await Promise.all(dispatchers.map((d) => d.close()));
 });
 
 /** A deployment with one instance per given operation, each run as its node's create. */

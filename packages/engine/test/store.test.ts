@@ -1572,10 +1572,8 @@ describe('PostgreSQL: terminated connections', { skip: pgSkip }, () => {
     };
   }
 
-  const eventsLock = (schema: string) => [
-    'SELECT pg_advisory_xact_lock($1, hashtext($2))',
-    [0x57460002, schema],
-  ] as const;
+  const eventsLock = (schema: string) =>
+    ['SELECT pg_advisory_xact_lock($1, hashtext($2))', [0x57460002, schema]] as const;
 
   test('idle connections terminated between calls: the next calls reconnect', async () => {
     const { store, app } = await namedStore();
@@ -1603,7 +1601,15 @@ describe('PostgreSQL: terminated connections', { skip: pgSkip }, () => {
       const release = await holdLock(sql, [...params]);
       const batch = store.applyBatch({
         tasks: [
-          { executionId: execution.id, id: 0, state: 'succeeded', attempt: 0, notBefore: null, error: null, result: null },
+          {
+            executionId: execution.id,
+            id: 0,
+            state: 'succeeded',
+            attempt: 0,
+            notBefore: null,
+            error: null,
+            result: null,
+          },
         ],
         events: [eventRecord({ executionId: execution.id, message: 'once' })],
       });
@@ -1632,7 +1638,9 @@ describe('PostgreSQL: terminated connections', { skip: pgSkip }, () => {
       await adminQuery(`CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON ${schema}.events
         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${schema}.hold_commit()`);
       const release = await holdLock('SELECT pg_advisory_xact_lock(4242, hashtext($1))', [schema]);
-      const batch = store.applyBatch({ events: [eventRecord({ executionId: execution.id, message: 'once' })] });
+      const batch = store.applyBatch({
+        events: [eventRecord({ executionId: execution.id, message: 'once' })],
+      });
       await waitingOnLock(app);
       assert.equal(await terminate(app, "wait_event_type = 'Lock'"), 1);
       await release();

@@ -111,16 +111,28 @@ function interruptedByUser(execution: ExecutionRecord): boolean {
   );
 }
 
+/** Whether this run was interrupted, by the user or by a store that stopped taking its changes. */
+function interruptedNow(execution: ExecutionRecord): boolean {
+  return (
+    execution.status === 'interrupted' &&
+    Array.isArray((execution.error as { notResumable?: unknown } | null)?.notResumable)
+  );
+}
+
 /** What an interrupted run tells the user: how far it got, what was stopped, and the command that continues. */
 async function interruptReport(state: State, execution: ExecutionRecord, flags: RunFlags): Promise<string> {
-  const operations = (await state.store.listTasks(execution.id)).filter((t) => t.kind === 'operation');
-  const done = operations.filter((t) => t.state === 'succeeded').length;
+  // After a store failure the store may not answer: the count is left out then.
+  const operations = await state.store.listTasks(execution.id).then(
+    (tasks) => tasks.filter((t) => t.kind === 'operation'),
+    () => undefined,
+  );
+  const done = operations?.filter((t) => t.state === 'succeeded').length;
   const error = execution.error as unknown as InterruptedError;
   const retry = error.notResumable.length > 0 ? ' --retry-in-flight' : '';
   return [
-    `Execution ${execution.id} (${execution.workflow}) interrupted: ${done} of ${operations.length} operations had finished.`,
+    `Execution ${execution.id} (${execution.workflow}) interrupted${operations ? `: ${done} of ${operations.length} operations had finished` : ''}.`,
     `  ${error.message}`,
-    `  continue it with: weft resume ${execution.id}${stateArguments(flags)}${retry}`,
+    `  ${error.byUser ? '' : 'what was stored before is intact; once the store works again, '}continue it with: weft resume ${execution.id}${stateArguments(flags)}${retry}`,
   ].join('\n');
 }
 
@@ -159,7 +171,7 @@ export async function runExecution(
     await finishExecution(state.store, result);
     await progress.end();
     // The last log lines only when they were not shown as they came (--quiet).
-    if (interruptedByUser(result)) process.stderr.write(`${await interruptReport(state, result, flags)}\n`);
+    if (interruptedNow(result)) process.stderr.write(`${await interruptReport(state, result, flags)}\n`);
     else if (result.status !== 'terminated' && !flags.json)
       process.stderr.write(
         `${failureReport(result, progress.showsLogs ? [] : logs, stateArguments(flags))}\n`,
@@ -168,7 +180,7 @@ export async function runExecution(
   } finally {
     interrupts.detach();
     await progress.end();
-    dispatcher.close();
+    await dispatcher.close();
     unlock();
   }
 }

@@ -81,10 +81,13 @@ export interface RunOptions {
   interruptNow?: AbortSignal;
 }
 
-/** What an execution the user interrupted keeps in its error, besides the message. */
+/**
+ * What an interrupted execution keeps in its error, besides the message: interrupted by the user
+ * (Ctrl-C), or because the store stopped taking its changes (a full disk, a database gone).
+ */
 export interface InterruptedError {
   message: string;
-  byUser: true;
+  byUser: boolean;
   /** The tasks abandoned while running, and whether each may simply run again. */
   tasks: number[];
   notResumable: number[];
@@ -243,6 +246,8 @@ class ExecutionRun {
   private claimed = 0;
   /** What waits for tasks the workflow script asked for, by task id. */
   private readonly waiters = new Map<number, ((outcome: WorkflowTaskOutcome) => void)[]>();
+  /** Why the store stopped taking this run's changes; from then on nothing more is written. */
+  private storeError: Error | undefined;
 
   constructor(
     private readonly options: ExecutorOptions,
@@ -443,6 +448,9 @@ class ExecutionRun {
       entry.dirty = false;
     }
     this.dirtyInstances.clear();
+    // After a failed write the store holds an older state than this run's: writing later changes
+    // on top of it could store a result without what led to it. What was lost, a resume redoes.
+    if (this.storeError) return Promise.resolve();
     if (
       !batch.newTasks &&
       !batch.tasks &&
@@ -462,8 +470,7 @@ class ExecutionRun {
       },
       (error) => {
         this.flushing = undefined;
-        this.rejectDone(error);
-        throw error;
+        this.storeFailed(error);
       },
     );
     return this.flushing;
@@ -1494,6 +1501,23 @@ class ExecutionRun {
     this.maybeFinish();
   }
 
+  /**
+   * The store failed to take a batch: the run stops as a second Ctrl-C stops it (nothing new
+   * starts, running operations are aborted and left in flight), writing nothing more but its end.
+   */
+  private storeFailed(error: unknown): void {
+    if (this.storeError) return;
+    this.storeError = error instanceof Error ? error : new Error(String(error));
+    // Tasks sent but waiting for the commit that failed never started.
+    this.sending = 0;
+    this.afterCommit = [];
+    this.stop = 'interrupt-now';
+    for (const controller of this.inFlight.values()) controller.abort(new Error('the state store failed'));
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.maybeFinish();
+  }
+
   private interruptedError(): InterruptedError {
     const name = ({ task }: { task: TaskRecord }) =>
       task.kind === 'workflow'
@@ -1501,14 +1525,16 @@ class ExecutionRun {
         : `${task.instanceId} ${task.operation?.split('.').pop()}`;
     const again = this.abandoned.filter((a) => a.resumable);
     const not = this.abandoned.filter((a) => !a.resumable);
-    let message = 'interrupted by the user';
+    let message = this.storeError
+      ? `the state store failed: ${this.storeError.message}`
+      : 'interrupted by the user';
     if (again.length > 0)
       message += `; stopped while running, resumable (runs again on resume): ${again.map(name).join(', ')}`;
     if (not.length > 0)
       message += `; stopped while running, not resumable: ${not.map(name).join(', ')} (they may have done part of their work: resume with --retry-in-flight to run them again)`;
     return {
       message,
-      byUser: true,
+      byUser: !this.storeError,
       tasks: this.abandoned.map((a) => a.task.id),
       notResumable: not.map((a) => a.task.id),
     };
@@ -1568,6 +1594,10 @@ class ExecutionRun {
       };
     }
     const endedAt = now();
+    if (this.storeError) {
+      this.endAfterStoreFailure(this.interruptedError(), endedAt);
+      return;
+    }
     this.batch.execution = { id: this.execution.id, status, error, endedAt };
     const word = status === 'terminated' ? 'succeeded' : status;
     this.event({
@@ -1583,16 +1613,41 @@ class ExecutionRun {
           ? `'${this.execution.workflow}' workflow execution ${word}: ${(error as { message: string }).message}`
           : `'${this.execution.workflow}' workflow execution ${word}`,
     });
-    void this.flush().then(
-      () =>
+    void this.flush().then(() => {
+      // The last batch itself may be the one the store refused.
+      if (this.storeError) this.endAfterStoreFailure(this.interruptedError(), now());
+      else
         this.resolveDone({
           ...this.execution,
           startedAt: this.startedAt ?? this.execution.startedAt,
           status,
           error,
           endedAt,
+        });
+    });
+  }
+
+  /**
+   * Ends a run the store failed under: one attempt to record it as interrupted (a database back
+   * after a lost connection takes it; a full disk may not, and the execution then stays 'started',
+   * which a resume treats as after a crash). Either way, what was stored before stays as it was.
+   */
+  private endAfterStoreFailure(error: InterruptedError, endedAt: string): void {
+    const end = {
+      id: this.execution.id,
+      status: 'interrupted' as const,
+      error: error as unknown as Json,
+      endedAt,
+    };
+    void this.store
+      .applyBatch({ execution: end })
+      .catch(() => {})
+      .then(() =>
+        this.resolveDone({
+          ...this.execution,
+          startedAt: this.startedAt ?? this.execution.startedAt,
+          ...end,
         }),
-      () => {},
-    );
+      );
   }
 }

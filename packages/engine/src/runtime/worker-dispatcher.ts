@@ -181,8 +181,22 @@ class Worker {
     }
   }
 
-  stop(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  /**
+   * Ends the worker. Operations still running are asked to stop first (a script plugin ends its
+   * scripts, which have process groups of their own), and given ABORT_GRACE_MS before the worker's
+   * whole group is killed.
+   */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.running.size === 0) {
+      this.child.kill('SIGKILL');
+      return;
+    }
+    const exited = new Promise<void>((resolveExit) => this.child.once('exit', () => resolveExit()));
+    for (const id of this.running.keys()) this.send({ type: 'abort', id });
+    const grace = new Promise<void>((resolveGrace) => setTimeout(resolveGrace, ABORT_GRACE_MS).unref());
+    await Promise.race([exited, grace]);
+    this.killGroup();
   }
 }
 
@@ -198,6 +212,7 @@ export class WorkerDispatcher implements Dispatcher {
   private readonly pools = new Map<string, Worker[]>();
   private readonly queues = new Map<string, (() => void)[]>();
   private nextId = 0;
+  private closed = false;
   private readonly poolSize: number;
   private readonly memoryLimitMb: number;
   private readonly settings: ReadonlyMap<string, WorkerSettings>;
@@ -277,6 +292,15 @@ export class WorkerDispatcher implements Dispatcher {
     const entry = model.plugin ? this.modules.entryOf(model.plugin) : undefined;
     // Plugins without a module are answered (with a clear error) in this process.
     if (!entry || !model.function) return this.modules.run(call);
+    if (this.closed)
+      return {
+        type: 'failed',
+        recoverable: true,
+        errorType: 'PluginHostClosed',
+        message: `${call.operation} was not run: the plugin host has shut down`,
+        causes: [],
+        runtimeProperties: {},
+      };
     const claim: Running = { id: this.nextId++, call, resolve: () => {} };
     const worker = await this.acquire(model.plugin!, claim);
     try {
@@ -286,9 +310,11 @@ export class WorkerDispatcher implements Dispatcher {
     }
   }
 
-  /** Ends every worker process. */
-  close(): void {
-    for (const pool of this.pools.values()) for (const worker of pool) worker.stop();
+  /** Ends every worker process; no operation starts after. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const workers = [...this.pools.values()].flat();
     this.pools.clear();
+    await Promise.all(workers.map((worker) => worker.stop()));
   }
 }

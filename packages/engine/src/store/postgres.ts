@@ -85,7 +85,14 @@ const LONGEST_PAUSE_MS = 2000;
 
 /** PostgreSQL's error classes for a connection that failed or an administrator's shutdown. */
 const CONNECTION_CODES = /^(08|57P0[123])/;
-const SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN']);
+const SOCKET_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTCONN',
+]);
 
 /** pg's error for a query on a connection it already knows is broken: nothing was sent. */
 const NOT_SENT = /encountered a connection error and is not queryable/;
@@ -386,17 +393,13 @@ export class PostgresStore implements Store {
   }
 
   async getDeployment(id: string): Promise<DeploymentRecord | undefined> {
-    const result = await this.read<DeploymentRow<Json>>('SELECT * FROM deployments WHERE id = $1', [
-      id,
-    ]);
+    const result = await this.read<DeploymentRow<Json>>('SELECT * FROM deployments WHERE id = $1', [id]);
     const row = result.rows[0];
     return row && read.deployment(row);
   }
 
   async listDeployments(): Promise<DeploymentRecord[]> {
-    const result = await this.read<DeploymentRow<Json>>(
-      'SELECT * FROM deployments ORDER BY created_at, id',
-    );
+    const result = await this.read<DeploymentRow<Json>>('SELECT * FROM deployments ORDER BY created_at, id');
     return result.rows.map(read.deployment);
   }
 
@@ -450,9 +453,7 @@ export class PostgresStore implements Store {
   }
 
   async getInstance(id: string): Promise<NodeInstanceRecord | undefined> {
-    const result = await this.read<InstanceRow<Json>>('SELECT * FROM node_instances WHERE id = $1', [
-      id,
-    ]);
+    const result = await this.read<InstanceRow<Json>>('SELECT * FROM node_instances WHERE id = $1', [id]);
     const row = result.rows[0];
     return row && read.instance(row);
   }
@@ -481,10 +482,10 @@ export class PostgresStore implements Store {
   }
 
   async setInstanceRelationships(id: string, relationships: Json): Promise<void> {
-    const result = await this.write(
-      'UPDATE node_instances SET relationships = $2::jsonb WHERE id = $1',
-      [id, jsonText(relationships)],
-    );
+    const result = await this.write('UPDATE node_instances SET relationships = $2::jsonb WHERE id = $1', [
+      id,
+      jsonText(relationships),
+    ]);
     if (result.rowCount === 0) throw new NotFoundError('node instance', id);
   }
 
@@ -500,10 +501,9 @@ export class PostgresStore implements Store {
     );
     const row = result.rows[0];
     if (row) return row.version;
-    const current = await this.read<{ version: number }>(
-      'SELECT version FROM node_instances WHERE id = $1',
-      [id],
-    );
+    const current = await this.read<{ version: number }>('SELECT version FROM node_instances WHERE id = $1', [
+      id,
+    ]);
     const found = current.rows[0];
     if (!found) throw new NotFoundError('node instance', id);
     throw new VersionConflictError(id, expectedVersion, found.version);
@@ -583,10 +583,9 @@ export class PostgresStore implements Store {
   }
 
   async listTasks(executionId: string): Promise<TaskRecord[]> {
-    const result = await this.read<TaskRow<Json>>(
-      'SELECT * FROM tasks WHERE execution_id = $1 ORDER BY id',
-      [executionId],
-    );
+    const result = await this.read<TaskRow<Json>>('SELECT * FROM tasks WHERE execution_id = $1 ORDER BY id', [
+      executionId,
+    ]);
     return result.rows.map(read.task);
   }
 
