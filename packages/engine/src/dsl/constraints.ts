@@ -151,7 +151,7 @@ const BUILDERS: Record<ConstraintName, Builder> = {
  * Python's `\Z` (end of text) is RE2's `\z`; lookaround and backreferences have no RE2 form.
  */
 function compilePattern(pattern: string): RE2JS | string {
-  const re2Syntax = pattern.replace(/\\[\s\S]/g, (escape) => (escape === '\\Z' ? '\\z' : escape));
+  const re2Syntax = pattern.replace(/\\[\s\S]/g, (sequence) => (sequence === '\\Z' ? '\\z' : sequence));
   try {
     return RE2JS.compile(re2Syntax);
   } catch (error) {
