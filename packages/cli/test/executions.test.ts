@@ -7,12 +7,12 @@
  * sleeps.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { describeRun as show, type WeftRun, weft } from '@weft/testing/cli';
 import pg from 'pg';
-import { fixtures, tempDir, weftBin, weftInBackground } from './helpers.js';
+import { fixtures, tempDir, weftInBackground } from './helpers.js';
 
 const dir = join(fixtures, 'executions');
 const BLUEPRINT = join(dir, 'blueprint.yaml');
@@ -23,28 +23,19 @@ const LIMIT = { timeout: 60_000 };
 
 /** The environment without anything that would point weft at other state. */
 function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-  for (const name of ['WEFT_HOME', 'WEFT_DATABASE_URL', 'WEFT_SECRET_KEY', 'GATE_DIR']) delete env[name];
-  return { ...env, ...extra };
+  // No state, database, key or gate from the environment running the tests.
+  return {
+    WEFT_HOME: undefined,
+    WEFT_DATABASE_URL: undefined,
+    WEFT_SECRET_KEY: undefined,
+    GATE_DIR: undefined,
+    ...extra,
+  };
 }
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+function cli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): WeftRun {
+  return weft(args, { ...options, env: baseEnv(options.env) });
 }
-
-function cli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Result {
-  const child = spawnSync(process.execPath, [weftBin, ...args], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: baseEnv(options.env),
-    ...(options.input !== undefined ? { input: options.input } : {}),
-  });
-  return { code: child.status, stdout: child.stdout, stderr: child.stderr };
-}
-
-const show = (r: Result) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 /** A `weft` process in the background, with the environment of these tests. */
 const background = (args: string[], env: NodeJS.ProcessEnv = {}) => weftInBackground(args, baseEnv(env));
@@ -96,7 +87,7 @@ function fresh(backend: Backend) {
 }
 
 /** The JSON document a command printed, without its schemaVersion (which every one carries). */
-function json<T>(r: Result): T {
+function json<T>(r: WeftRun): T {
   assert.equal(r.code, 0, show(r));
   let doc: { schemaVersion?: unknown };
   try {

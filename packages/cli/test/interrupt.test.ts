@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { describeRun as show } from '@weft/testing/cli';
 import { fixtures, type RunResult, tempDir, weft, weftInBackground } from './helpers.js';
 
 const LIMIT = { timeout: 60_000 };
-const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 interface ExecutionJson {
   id: string;
@@ -28,8 +28,13 @@ function setup(create = 'ex.gated') {
   writeFileSync(blueprint, readFileSync(blueprint, 'utf8').replace('create: ex.gated', `create: ${create}`));
   const stateDir = join(dir, 'state');
   const gate = tempDir();
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', GATE_DIR: gate };
-  for (const name of ['WEFT_HOME', 'WEFT_DATABASE_URL', 'WEFT_SECRET_KEY', 'CI']) delete env[name];
+  // No state, database or key from the environment running the tests.
+  const env = {
+    GATE_DIR: gate,
+    WEFT_HOME: undefined,
+    WEFT_DATABASE_URL: undefined,
+    WEFT_SECRET_KEY: undefined,
+  };
   return {
     blueprint,
     stateDir,

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { ok, describeRun as show } from '@weft/testing/cli';
 import { fixtures, repoRoot, tempDir, weft as weftRaw } from './helpers.js';
 
 const fx = join(fixtures, 'plugins');
@@ -31,13 +32,6 @@ function weft(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Result 
       ...env,
     },
   });
-}
-
-const show = (r: Result) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-
-function ok(r: Result): Result {
-  assert.equal(r.code, 0, show(r));
-  return r;
 }
 
 /** Exit 2 with exactly one line on stderr, matching `re`. */

@@ -2,39 +2,16 @@
 // server of ssh-servers.ts: the key from `weft secrets set`, hosts from fabric_env and from the
 // contained-in Compute host.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { tempDir, type WeftRun, weftAsync } from '@weft/testing/cli';
 import { SSH_SERVERS, type SshServer } from './ssh-servers.js';
 
-const weftBin = fileURLToPath(new URL('../../../../cli/bin/weft.js', import.meta.url));
+const root = tempDir('weft-remote-cli-');
 
-let root: string;
-
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'weft-remote-cli-'));
-});
-
-after(() => {
-  rmSync(root, { recursive: true, force: true });
-});
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function weft(args: string[], stdin?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [weftBin, ...args], { cwd: root }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-    child.stdin?.end(stdin ?? '');
-  });
+function weft(args: string[], input?: string): Promise<WeftRun> {
+  return weftAsync(args, { cwd: root, ...(input === undefined ? {} : { input }) });
 }
 
 /** A blueprint directory with `blueprint.yaml` and the given scripts, and a state directory. */

@@ -7,16 +7,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processRunning } from '@weft/testing';
+import { tempDir, weftAsync as weft } from '@weft/testing/cli';
 import {
   type Certificate,
   deadPort,
-  removeDir,
   repoRoot,
   selfSignedCertificate,
   startServer,
   type TestServer,
-  tempDir,
-  weft,
 } from './helpers.js';
 
 const SECRET = 's3cr3t-fauxapi-token';
@@ -33,8 +31,6 @@ before(async () => {
 
 after(async () => {
   await https.close();
-  removeDir(dir);
-  removeDir(cert.dir);
 });
 
 /** Writes a blueprint directory with these files; returns its path. */
@@ -120,7 +116,7 @@ describe('weft install/uninstall with cloudify.rest.Requests', () => {
     });
     const state = join(dir, 'seed-state');
     const common = ['--state-dir', state];
-    assert.equal((await weft(['secrets', 'set', 'fauxapi_token', SECRET, ...common])).status, 0);
+    assert.equal((await weft(['secrets', 'set', 'fauxapi_token', SECRET, ...common])).code, 0);
     const from = https.hits.length;
     const install = await weft([
       'install',
@@ -135,7 +131,7 @@ describe('weft install/uninstall with cloudify.rest.Requests', () => {
       '--task-retry-interval',
       '0',
     ]);
-    assert.equal(install.status, 0, install.stdout + install.stderr);
+    assert.equal(install.code, 0, install.stdout + install.stderr);
 
     const hits = https.hits.slice(from);
     assert.equal(hits.length, 2, 'the 400 is retried once');
@@ -158,13 +154,13 @@ describe('weft install/uninstall with cloudify.rest.Requests', () => {
 
     // The secret is in no event, log or runtime property.
     const events = await weft(['events', '--json', ...common]);
-    assert.equal(events.status, 0);
+    assert.equal(events.code, 0);
     assert.match(events.stdout, /HTTP 400, defined as recoverable/);
     for (const text of [install.stdout, install.stderr, events.stdout, instances.stdout])
       assert.ok(!text.includes(SECRET));
 
     const uninstall = await weft(['uninstall', ...common, '--task-retry-interval', '0']);
-    assert.equal(uninstall.status, 0, uninstall.stdout + uninstall.stderr);
+    assert.equal(uninstall.code, 0, uninstall.stdout + uninstall.stderr);
     assert.equal(https.hits.length, from + 2, 'no calls on uninstall: its operations have no template');
   });
 
@@ -192,7 +188,7 @@ node_templates:
       '--task-retry-interval',
       '0',
     ]);
-    assert.equal(install.status, 1);
+    assert.equal(install.code, 1);
     const output = install.stdout + install.stderr;
     assert.match(output, /GET https:\/\/127\.0\.0\.1:\d+\/broken: HTTP 500/);
     assert.match(output, /database is down/);
@@ -207,7 +203,7 @@ describe('examples/rest-calls', () => {
     const port = await deadPort();
     const common = ['--state-dir', join(dir, 'example-state'), '--task-retry-interval', '0'];
     const install = await weft(['install', example, '-i', `port=${port}`, '--json', ...common]);
-    assert.equal(install.status, 0, install.stdout + install.stderr);
+    assert.equal(install.code, 0, install.stdout + install.stderr);
     assert.deepEqual(JSON.parse(install.stdout).outputs, {
       api_url: `http://127.0.0.1:${port}`,
       item_id: 1,
@@ -222,7 +218,7 @@ describe('examples/rest-calls', () => {
     assert.ok(processRunning(pid));
 
     const uninstall = await weft(['uninstall', ...common]);
-    assert.equal(uninstall.status, 0, uninstall.stdout + uninstall.stderr);
+    assert.equal(uninstall.code, 0, uninstall.stdout + uninstall.stderr);
     assert.match(uninstall.stdout, /DELETE http:\/\/127\.0\.0\.1:\d+\/items\/1: HTTP 204/);
     // The API process is gone (stop waits for it; allow the kernel a moment to reap it).
     for (const deadline = Date.now() + 2000; processRunning(pid) && Date.now() < deadline; ) await sleep(20);

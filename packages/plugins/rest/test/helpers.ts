@@ -2,7 +2,7 @@
 // each test says, a throwaway self-signed certificate, and the weft CLI run asynchronously (the
 // server lives in the test process, so the CLI must not block it).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
   createServer as createHttp,
   type IncomingMessage,
@@ -11,12 +11,11 @@ import {
 } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '@weft/testing/cli';
 
 export const repoRoot = fileURLToPath(new URL('../../../../../', import.meta.url));
-export const weftBin = join(repoRoot, 'packages/cli/bin/weft.js');
 
 export interface Hit {
   method: string;
@@ -114,7 +113,6 @@ export interface Certificate {
   key: string;
   cert: string;
   certPath: string;
-  dir: string;
 }
 
 function run(file: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
@@ -128,7 +126,7 @@ function run(file: string, args: string[], options: { cwd?: string; env?: NodeJS
 
 /** A self-signed certificate for 127.0.0.1, made with openssl for this test run. */
 export async function selfSignedCertificate(): Promise<Certificate> {
-  const dir = mkdtempSync(join(tmpdir(), 'weft-rest-cert-'));
+  const dir = tempDir('weft-rest-cert-');
   const keyPath = join(dir, 'key.pem');
   const certPath = join(dir, 'cert.pem');
   const made = await run('openssl', [
@@ -149,18 +147,5 @@ export async function selfSignedCertificate(): Promise<Certificate> {
     'subjectAltName=IP:127.0.0.1',
   ]);
   if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
-  return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8'), certPath, dir };
-}
-
-/** Runs the weft CLI (without blocking this process's servers). */
-export function weft(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return run(process.execPath, [weftBin, ...args], { cwd: repoRoot, env: { ...process.env, ...env } });
-}
-
-export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
-export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+  return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8'), certPath };
 }

@@ -6,15 +6,14 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NonRecoverableError, RecoverableError } from '@weft/sdk';
 import { mockContext } from '@weft/testing';
+import { tempDir } from '@weft/testing/cli';
 import { bunch_execute, cloudify_rest, execute, execute_as_relationship } from '../src/index.js';
 import {
   type Certificate,
   deadPort,
-  removeDir,
   selfSignedCertificate,
   startServer,
   type TestServer,
-  tempDir,
 } from './helpers.js';
 
 let http: TestServer;
@@ -30,8 +29,6 @@ before(async () => {
 
 after(async () => {
   await Promise.all([http.close(), https.close()]);
-  removeDir(dir);
-  removeDir(cert.dir);
 });
 
 let fileCount = 0;

@@ -2,9 +2,11 @@
 // path, and how a call walks the ctx.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import type { Json } from '@weft/sdk';
+import { type Json, WeftError } from '@weft/sdk';
 import { mockContext } from '@weft/testing';
+import { CtxRequestError } from '../src/ctx-request.js';
 import { CtxServer, ctxTree, type ScriptState } from '../src/index.js';
+import { PathError } from '../src/path-access.js';
 
 const servers: CtxServer[] = [];
 after(async () => {
@@ -107,4 +109,14 @@ test('only the secret path answers; the plain-text form prints as the ctx comman
   const [exit, message] = await text(['nodes']);
   assert.equal(exit, '1');
   assert.match(message!, /^ctx: unknown: 'nodes' in: ctx nodes \(known here: .*node.*\)\n$/);
+});
+
+test("a script's ctx mistakes are Weft usage errors with codes of their own", () => {
+  for (const [error, code] of [
+    [new CtxRequestError('x'), 'ctx_request'],
+    [new PathError('y'), 'ctx_path'],
+  ] as const) {
+    assert.ok(error instanceof WeftError);
+    assert.deepEqual([error.code, error.kind], [code, 'usage']);
+  }
 });

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, test } from 'node:test';
-import { gone, ok, weft as run, tempDir } from './helpers.js';
+import { ok, weft as run, tempDir } from '@weft/testing/cli';
+import { gone } from './helpers.js';
 
 const pids: number[] = [];
 after(() => {

@@ -6,7 +6,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openStore } from '@weft/engine';
-import { gone, ok, repoRoot, tempDir, weft } from './helpers.js';
+import { ok, tempDir, weft } from '@weft/testing/cli';
+import { gone, repoRoot } from './helpers.js';
 
 const fixtures = join(repoRoot, 'packages', 'plugins', 'script', 'test', 'fixtures');
 

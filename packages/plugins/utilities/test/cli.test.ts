@@ -4,16 +4,16 @@
 // (get_attribute in node properties) and whose server must be gone afterwards.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Json } from '@weft/sdk';
 import { processRunning } from '@weft/testing';
-import { repoRoot, weft, weftJson } from './helpers.js';
+import { tempDir, weftAsync as weft } from '@weft/testing/cli';
+import { repoRoot, weftJson } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'weft-utilities-cli-'));
+const dir = tempDir('weft-utilities-cli-');
 const pids = new Set<number>();
 after(() => {
   for (const pid of pids) {
@@ -23,7 +23,6 @@ after(() => {
       // Already gone.
     }
   }
-  rmSync(dir, { recursive: true, force: true });
 });
 
 interface Instance {

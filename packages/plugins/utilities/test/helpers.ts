@@ -1,13 +1,11 @@
 // Running the plugin's operations as the engine does: one mockContext per run of an operation,
 // the runtime properties carried from run to run, again after each ctx.operation.retry (a poll)
 // and, when asked, after a recoverable error.
-import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Json, NonRecoverableError, OperationRetry } from '@weft/sdk';
 import { type MockContextOptions, type MockOperationContext, mockContext } from '@weft/testing';
+import { tempDir, weftAsync } from '@weft/testing/cli';
 import { resources } from '../src/index.js';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', '..');
@@ -45,7 +43,7 @@ export async function drive(
   let runtimeProperties = context.runtimeProperties ?? {};
   const errors: Error[] = [];
   const messages: string[] = [];
-  const plugin = context.plugin ?? { workdir: mkdtempSync(join(tmpdir(), 'weft-utilities-')) };
+  const plugin = context.plugin ?? { workdir: tempDir('weft-utilities-') };
   for (let polls = 0; ; ) {
     const ctx = mockContext({
       nodeType: type,
@@ -79,30 +77,9 @@ export async function drive(
   }
 }
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the weft CLI as a user would. */
-export function weft(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(repoRoot, 'packages', 'cli', 'bin', 'weft.js'), ...args],
-      { cwd: repoRoot, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
 /** Runs the CLI and parses its JSON output; fails with its output when it exits non-zero. */
 export async function weftJson<T = Json>(args: string[]): Promise<T> {
-  const result = await weft([...args, '--json']);
+  const result = await weftAsync([...args, '--json']);
   if (result.code !== 0) {
     throw new Error(`weft ${args.join(' ')} exited ${result.code}:\n${result.stdout}\n${result.stderr}`);
   }
