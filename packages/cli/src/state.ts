@@ -46,6 +46,8 @@ function stateDirPath(options: StateOptions): string {
 
 export interface State {
   dir: string;
+  /** Where the store is, to name it in messages: the state directory, or the database (no password). */
+  location: string;
   store: Store;
   secrets: Secrets;
   close(): Promise<void>;
@@ -60,11 +62,22 @@ export interface State {
 export async function openState(options: StateOptions, { create = true } = {}): Promise<State> {
   const dir = create ? stateDir(options) : stateDirPath(options);
   const url = options.db ?? process.env.WEFT_DATABASE_URL ?? join(dir, 'weft.db');
-  const nothingStored = !create && !/^postgres(ql)?:\/\//i.test(url) && !existsSync(url);
+  const postgres = /^postgres(ql)?:\/\//i.test(url);
+  const nothingStored = !create && !postgres && !existsSync(url);
   const store = await openStore(nothingStored ? ':memory:' : url);
   await store.migrate();
   const secrets = new Secrets(store, () => loadSecretKey(dir));
-  return { dir, store, secrets, close: () => store.close() };
+  return { dir, location: postgres ? withoutPassword(url) : dir, store, secrets, close: () => store.close() };
+}
+
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return 'the database';
+  }
 }
 
 /** The deployment a command is about: -d, or the only one there is. */

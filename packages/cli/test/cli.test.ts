@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cliReference, REFERENCE_END, REFERENCE_START } from '../src/reference.js';
@@ -98,6 +98,52 @@ describe('weft validate', () => {
     assert.match(
       body.problems[0]!.message,
       /unknown version 'cloudify_dsl_9'; known versions are cloudify_dsl_1_0, .*cloudify_dsl_1_5/,
+    );
+  });
+
+  test('a secret the state does not hold is a warning at its get_secret, until it is set', () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'bp.yaml'),
+      `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+node_types:
+  Db:
+    derived_from: cloudify.nodes.Root
+    properties: {password: {}, user: {}}
+node_templates:
+  db:
+    type: Db
+    properties:
+      password: {get_secret: db_password}
+      user: {get_secret: [db_credentials, user]}
+outputs:
+  again: {value: {get_secret: db_password}}
+`,
+    );
+    const state = ['--state-dir', join(dir, 'state')];
+    for (const command of ['validate', 'plan']) {
+      const r = weft([command, 'bp.yaml', ...state], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        r.stderr.trim().split('\n'),
+        [
+          `warning: bp.yaml:11:17 node_templates.db.properties.password: get_secret: no secret 'db_password' in ${join(dir, 'state')}; set it before installing (weft secrets set db_password VALUE)`,
+          `warning: bp.yaml:12:13 node_templates.db.properties.user: get_secret: no secret 'db_credentials' in ${join(dir, 'state')}; set it before installing (weft secrets set db_credentials VALUE)`,
+        ],
+        command,
+      );
+    }
+    assert.equal(existsSync(join(dir, 'state')), false, 'validate and plan create no state');
+    assert.equal(weft(['secrets', 'set', 'db_password', 'pw', ...state]).code, 0);
+    const json = JSON.parse(weft(['validate', 'bp.yaml', '--json', ...state], { cwd: dir }).stdout) as {
+      warnings: { message: string }[];
+    };
+    assert.deepEqual(
+      json.warnings.map((w) => w.message),
+      [
+        `get_secret: no secret 'db_credentials' in ${join(dir, 'state')}; set it before installing (weft secrets set db_credentials VALUE)`,
+      ],
     );
   });
 });

@@ -11,6 +11,7 @@ import {
 } from '@weft/engine/language';
 import { readInputs } from '../inputs.js';
 import { UsageError } from '../output.js';
+import type { StateOptions } from '../state.js';
 import { installedPlugins, type PluginDirOptions, pluginResolver } from './plugin-search.js';
 
 export interface BlueprintOptions extends PluginDirOptions {
@@ -84,4 +85,30 @@ export async function checkOperationFunctions(
     ? installedPlugins(options).entriesFor({ plugins: declared })
     : new Map<string, string>();
   await checkPluginFunctions(blueprint, entries, result.problems, missingPlugins);
+}
+
+/**
+ * Warns about each secret the blueprint names with get_secret that the state does not hold: the
+ * install would stop at the first operation needing it. The store is opened (and never created)
+ * only for a blueprint that names secrets.
+ */
+export async function checkSecretReferences(result: LoadResult, options: StateOptions): Promise<void> {
+  const references = result.blueprint?.secretReferences;
+  if (!references || references.size === 0) return;
+  const { openState } = await import('../state.js');
+  const state = await openState(options, { create: false });
+  try {
+    const stored = new Set((await state.store.listSecrets()).map((secret) => secret.key));
+    for (const { name, at, path } of references.values()) {
+      if (stored.has(name)) continue;
+      result.problems.warn(
+        'missing-secret',
+        at,
+        path,
+        `get_secret: no secret '${name}' in ${state.location}; set it before installing (weft secrets set ${name} VALUE)`,
+      );
+    }
+  } finally {
+    await state.close();
+  }
 }

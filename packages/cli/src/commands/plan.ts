@@ -1,7 +1,12 @@
 import { type PlanJson, planToJson } from '@weft/engine/language';
 import type { Command } from 'commander';
 import { EXIT, printJson, printProblems, printWarnings } from '../output.js';
-import { type BlueprintOptions, checkOperationFunctions, loadFromArgs } from './common.js';
+import {
+  type BlueprintOptions,
+  checkOperationFunctions,
+  checkSecretReferences,
+  loadFromArgs,
+} from './common.js';
 import { collect } from './options.js';
 
 function printPlan(plan: PlanJson): void {
@@ -65,6 +70,7 @@ Examples:
     .action(async (blueprint: string, options: BlueprintOptions & { json?: boolean }) => {
       const result = loadFromArgs(blueprint, options, false);
       await checkOperationFunctions(result, options, 'warn');
+      await checkSecretReferences(result, options);
       const { plan, problems } = result;
       if (!plan || !problems.ok) {
         printProblems(problems, options.json === true);

@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
 import { EXIT, printJson, printProblems, printWarnings } from '../output.js';
-import { type BlueprintOptions, checkOperationFunctions, loadFromArgs } from './common.js';
+import {
+  type BlueprintOptions,
+  checkOperationFunctions,
+  checkSecretReferences,
+  loadFromArgs,
+} from './common.js';
 import { collect } from './options.js';
 
 export function validateCommand(program: Command): void {
@@ -27,6 +32,7 @@ Examples:
     .action(async (blueprint: string, options: BlueprintOptions & { json?: boolean }) => {
       const result = loadFromArgs(blueprint, options, true);
       await checkOperationFunctions(result, options, 'warn');
+      await checkSecretReferences(result, options);
       const { problems } = result;
       // Invalid is validate's answer, not an error: the same document as valid, exit code 2.
       if (options.json)

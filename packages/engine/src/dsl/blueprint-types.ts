@@ -183,4 +183,13 @@ export interface Blueprint {
   workflows: Map<string, WorkflowDef>;
   unresolvedPlugins: string[];
   files: string[];
+  /** The secrets named literally by get_secret calls, where each is first named. */
+  secretReferences: Map<string, SecretReference>;
+}
+
+/** A get_secret call with a literal name, which a store can be asked about before anything runs. */
+export interface SecretReference {
+  name: string;
+  at?: Loc;
+  path: string;
 }

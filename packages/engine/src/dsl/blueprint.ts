@@ -152,6 +152,7 @@ class Builder {
       workflows: new Map(),
       unresolvedPlugins: loaded.unresolvedPlugins,
       files: loaded.files,
+      secretReferences: new Map(),
     };
   }
 
@@ -495,7 +496,13 @@ class Builder {
       inputs: new Set(this.bp.inputs.keys()),
       nodes: new Set(this.loaded.sections.get('node_templates')?.keys() ?? []),
     };
-    return { kind, version: this.version, ...this.names, diagnostics: this.diagnostics };
+    return {
+      kind,
+      version: this.version,
+      ...this.names,
+      diagnostics: this.diagnostics,
+      secrets: this.bp.secretReferences,
+    };
   }
 
   checkFunctionsIn(

@@ -1,3 +1,4 @@
+import type { SecretReference } from './blueprint-types.js';
 import { type Diagnostics, didYouMean, type Loc, nearest } from './diagnostics.js';
 import { type DslVersion, FEATURE_SINCE, type Feature, supports } from './versions.js';
 import { isMapping, keyLocOf, locOf, setEntry, type Value, type ValueMap } from './yaml-source.js';
@@ -85,6 +86,8 @@ export interface FunctionScope {
   inputs: ReadonlySet<string>;
   nodes: ReadonlySet<string>;
   diagnostics: Diagnostics;
+  /** Where the secrets named literally by get_secret calls are collected. */
+  secrets?: Map<string, SecretReference>;
 }
 
 function isUnknownFunctionKey(key: string): boolean {
@@ -170,10 +173,15 @@ export function checkFunctions(
       else if (typeof list[0] === 'string') checkEntity(list[0], scope, report);
       break;
     }
-    case 'get_secret':
-      if (!(typeof args === 'string' || functionName(args) || (list && list.length > 1)))
+    case 'get_secret': {
+      if (!(typeof args === 'string' || functionName(args) || (list && list.length > 1))) {
         report('expected a secret name, a function, or a list [secret name, key or index, ...]');
+        break;
+      }
+      const name = typeof args === 'string' ? args : list?.[0];
+      if (typeof name === 'string' && !scope.secrets?.has(name)) scope.secrets?.set(name, { name, at, path });
       break;
+    }
     case 'get_label':
       if (list) {
         if (list.length !== 2) report('expected a label key, or a list [label key, value index]');
