@@ -28,6 +28,7 @@ import {
   type Value,
   type WorkflowFunction,
 } from '@weft/engine';
+import { WeftError } from '@weft/sdk';
 
 /** Deployment inputs: a map of input name to value. */
 export type WorkflowTestInputs = Record<string, Value>;
@@ -135,7 +136,9 @@ export interface WorkflowTestEnv {
 }
 
 /** The blueprint cannot be deployed, or the test directory cannot be set up. */
-export class WorkflowTestError extends Error {
+export class WorkflowTestError extends WeftError {
+  static override readonly code = 'workflow_test';
+  static override readonly kind = 'usage';
   constructor(
     message: string,
     readonly problems: Problem[] = [],

@@ -13,7 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { InProcessOperation, Json } from '@weft/engine';
-import { NonRecoverableError, type OperationContext, OperationRetry, operation } from '@weft/sdk';
+import { NonRecoverableError, type OperationContext, OperationRetry, operation, WeftError } from '@weft/sdk';
 import {
   findPluginYaml,
   mockContext,
@@ -381,6 +381,9 @@ describe('workflowTest', () => {
       workflowTest(inprocess, { tempDirPrefix: prefix, operations: {} }),
       (error: unknown) =>
         error instanceof WorkflowTestError &&
+        error instanceof WeftError &&
+        error.code === 'workflow_test' &&
+        error.kind === 'usage' &&
         /cannot deploy/.test(error.message) &&
         /name/.test(error.message) &&
         error.problems.length > 0,

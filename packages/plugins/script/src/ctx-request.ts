@@ -1,4 +1,4 @@
-import { isPrototypeKey, type Json, prototypeKeyReason } from '@weft/sdk';
+import { isPrototypeKey, type Json, prototypeKeyReason, WeftError } from '@weft/sdk';
 import { getPath, setPath } from './path-access.js';
 
 /**
@@ -34,7 +34,9 @@ export class Callable {
 export type Member = Namespace | MapRef | Callable | Json | undefined;
 
 /** A ctx call that cannot be answered: the message is shown on the script's stderr. */
-export class CtxRequestError extends Error {
+export class CtxRequestError extends WeftError {
+  static override readonly code = 'ctx_request';
+  static override readonly kind = 'usage';
   constructor(message: string) {
     super(message);
     this.name = 'CtxRequestError';

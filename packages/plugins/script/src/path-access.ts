@@ -1,4 +1,4 @@
-import { isPrototypeKey, type Json, prototypeKeyReason } from '@weft/sdk';
+import { isPrototypeKey, type Json, prototypeKeyReason, WeftError } from '@weft/sdk';
 
 /** One step of a path: a map key or a list index. */
 type Step = string | number;
@@ -23,7 +23,10 @@ export function parsePath(path: string): Step[] {
   return steps;
 }
 
-export class PathError extends Error {
+/** A ctx path that cannot be read or written as asked (the script's mistake). */
+export class PathError extends WeftError {
+  static override readonly code = 'ctx_path';
+  static override readonly kind = 'usage';
   constructor(message: string) {
     super(message);
     this.name = 'PathError';
