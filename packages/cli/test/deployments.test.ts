@@ -9,14 +9,13 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync
 import { basename, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
+import { describeRun as show } from '@weft/testing/cli';
 import { confirm } from '../src/confirm.js';
-import { fixtures, type RunResult, tempDir, weft } from './helpers.js';
+import { fixtures, tempDir, weft } from './helpers.js';
 
 const BLUEPRINT = join(fixtures, 'executions', 'blueprint.yaml');
 const FAILING = join(fixtures, 'executions', 'failing.yaml');
 const LIMIT = { timeout: 60_000 };
-
-const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 /** `weft` against a fresh state directory, with nothing in the environment pointing elsewhere. */
 function fresh() {
@@ -151,6 +150,40 @@ describe('weft install FILE on a deployment that exists', () => {
       const same = s.run(['install', file, '-d', 'web', '-i', 'port=8080']);
       assert.equal(same.code, 0, show(same));
       assert.doesNotMatch(same.stdout, /created/);
+    },
+  );
+
+  test(
+    'an installed deployment is not installed again: install says so, shows its outputs and how to run install anyway',
+    LIMIT,
+    () => {
+      const s = fresh();
+      const { file } = blueprintCopy();
+      assert.equal(s.run(['install', file, '-d', 'web']).code, 0);
+      const again = s.run(['install', file, '-d', 'web']);
+      assert.equal(again.code, 0, show(again));
+      assert.match(
+        again.stdout,
+        /^Deployment 'web' is already installed \(install \S+ finished \S+\); nothing to run\. To run its install workflow again: weft exec install -d web$/m,
+      );
+      assert.match(again.stdout, /endpoint/, 'the outputs, as after an install');
+      const json = JSON.parse(s.run(['install', file, '-d', 'web', '--json']).stdout) as {
+        alreadyInstalled: boolean;
+        execution: { workflow: string; status: string };
+        outputs: Record<string, unknown>;
+      };
+      assert.deepEqual(
+        [json.alreadyInstalled, json.execution.workflow, json.execution.status],
+        [true, 'install', 'terminated'],
+      );
+      assert.ok('endpoint' in json.outputs);
+      assert.equal(JSON.parse(s.run(['executions', '--json']).stdout).executions.length, 1, 'nothing ran');
+      // Once uninstalled, its instances are no longer started: install runs again.
+      assert.equal(s.run(['uninstall', '-d', 'web']).code, 0);
+      const reinstall = s.run(['install', file, '-d', 'web']);
+      assert.equal(reinstall.code, 0, show(reinstall));
+      assert.doesNotMatch(reinstall.stdout, /already installed/);
+      assert.equal(JSON.parse(s.run(['executions', '--json']).stdout).executions.length, 3);
     },
   );
 

@@ -76,8 +76,9 @@ async function install(state: State, blueprintArg: string, flags: InstallFlags):
   if (!ready) return;
   // Secrets that cannot be read stop here, before an execution exists.
   await state.secrets.all();
-  const execution =
-    (await unfinishedInstall(state, deploymentId, flags)) ?? (await startInstall(state, deploymentId, flags));
+  const unfinished = await unfinishedInstall(state, deploymentId, flags);
+  if (!unfinished && existing && (await alreadyInstalled(state, deploymentId, flags))) return;
+  const execution = unfinished ?? (await startInstall(state, deploymentId, flags));
   const result = await runExecution(state, execution, flags, flags.retryInFlight === true);
   if (result.status === 'terminated') await printOutputs(state, deploymentId, flags.json);
   finish(
@@ -193,6 +194,29 @@ async function unfinishedInstall(
   );
   if (unfinished) inform(`Continuing install execution ${unfinished.id}, which was interrupted`, flags.json);
   return unfinished;
+}
+
+/**
+ * A deployment whose install finished and whose instances are all started is not installed again
+ * (its operations would create what exists); the user is told, and how to run install anyway.
+ */
+async function alreadyInstalled(state: State, deploymentId: string, flags: InstallFlags): Promise<boolean> {
+  const instances = await state.store.listInstances(deploymentId);
+  if (instances.some((instance) => instance.state !== 'started')) return false;
+  const installs = (await state.store.listExecutions(deploymentId)).filter((e) => e.workflow === 'install');
+  const last = installs.at(-1);
+  if (last?.status !== 'terminated') return false;
+  inform(
+    `Deployment '${deploymentId}' is already installed (install ${last.id} finished ${last.endedAt}); nothing to run. To run its install workflow again: weft exec install -d ${deploymentId}`,
+    flags.json,
+  );
+  await printOutputs(state, deploymentId, flags.json);
+  finish(
+    last,
+    flags.json,
+    flags.json ? { alreadyInstalled: true, ...(await deploymentOutputs(state, deploymentId)) } : {},
+  );
+  return true;
 }
 
 async function startInstall(
