@@ -38,6 +38,7 @@ export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
     leaveUnbound: checkOnly,
   });
   planned.problems.warnings.unshift(...parsed.problems.warnings);
+  if (parsed.locate) planned.problems.placeUnplaced(parsed.locate);
   const result: LoadResult = { problems: planned.problems, blueprint: parsed.blueprint };
   if (planned.plan && !checkOnly) result.plan = planned.plan;
   return result;

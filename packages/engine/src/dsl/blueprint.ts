@@ -16,7 +16,7 @@ import type {
   WorkflowDef,
 } from './blueprint-types.js';
 import { checkDeploymentSettings, checkLabels } from './deployment-settings.js';
-import { Diagnostics, didYouMean, type Loc } from './diagnostics.js';
+import { Diagnostics, didYouMean, type Loc, shown } from './diagnostics.js';
 import {
   checkFunctions,
   type FunctionScope,
@@ -119,6 +119,8 @@ export const CONTAINED_IN = 'cloudify.relationships.contained_in';
 export interface ParseResult {
   blueprint?: Blueprint;
   problems: Diagnostics;
+  /** Where a problem's path leads in the blueprint's files (for problems found later, by planning). */
+  locate?: (path: string) => Loc | undefined;
 }
 
 class Builder {
@@ -1061,7 +1063,7 @@ class Builder {
         def.targets.forEach((target, index) => {
           if (typeof target === 'string' && this.bp.groups.has(target)) targets.push(target);
           else {
-            const name = String(target);
+            const name = shown(target);
             this.diagnostics.add(
               'unknown-group',
               locOf(def.targets, index),
@@ -1359,7 +1361,49 @@ export function parseBlueprint(mainFile: string, reader: BlueprintReader): Parse
   const loaded = loadImports(mainFile, reader, diagnostics);
   if (!loaded) return { problems: diagnostics };
   const blueprint = new Builder(loaded, reader, diagnostics).build();
-  return { blueprint, problems: diagnostics };
+  const locate = pathLocator(loaded);
+  diagnostics.placeUnplaced(locate);
+  return { blueprint, problems: diagnostics, locate };
+}
+
+/**
+ * Where a dotted problem path (`node_templates.web.interfaces.cloudify.interfaces.lifecycle.create`)
+ * leads: the deepest value along it that has a place, in the file that defines it.
+ */
+function pathLocator(loaded: LoadedBlueprint): (path: string) => Loc | undefined {
+  return (path) => {
+    const steps = [...path.matchAll(/\[(\d+)\]|[^.[\]]+/g)].map((m) =>
+      m[1] !== undefined ? Number(m[1]) : m[0],
+    );
+    const [section, name] = steps;
+    const entry =
+      typeof section === 'string' && typeof name === 'string'
+        ? loaded.sections.get(section as SectionName)?.get(name)
+        : undefined;
+    let best = entry ? (entry.at ?? entry.keyAt) : undefined;
+    let container: unknown = entry ? entry.value : loaded.mainDocument;
+    let i = entry ? 2 : 0;
+    while (i < steps.length && container !== null && typeof container === 'object') {
+      let next = -1;
+      // A key may hold dots itself (an interface or operation name): the longest one that exists.
+      for (let j = steps.length; j > i && next < 0; j--) {
+        const part = steps.slice(i, j);
+        const key =
+          part.length === 1
+            ? part[0]!
+            : part.every((s) => typeof s === 'string')
+              ? part.join('.')
+              : undefined;
+        if (key !== undefined && Object.hasOwn(container, key)) next = j;
+      }
+      if (next < 0) break;
+      const key = next === i + 1 ? steps[i]! : steps.slice(i, next).join('.');
+      best = locOf(container, key) ?? best;
+      container = (container as Record<string, unknown>)[key];
+      i = next;
+    }
+    return best;
+  };
 }
 
 export { checkValue };

@@ -86,6 +86,20 @@ export class Diagnostics {
     into.push(problem);
   }
 
+  /**
+   * Gives each problem found without a place the nearest place its path leads to, so that every
+   * problem points into a file (a value checked after it was merged or computed lost its own).
+   */
+  placeUnplaced(locate: (path: string) => Loc | undefined): void {
+    for (const problem of [...this.problems, ...this.warnings]) {
+      if (problem.file !== undefined) continue;
+      const at = locate(problem.path);
+      if (!at) continue;
+      problem.file = at.file.path;
+      Object.assign(problem, at.file.position(at.offset));
+    }
+  }
+
   get ok(): boolean {
     return this.problems.length === 0;
   }
@@ -171,4 +185,11 @@ export function didYouMean(name: string, candidates: Iterable<string>): string {
   if (namespaced.length === 1) return `; did you mean '${namespaced[0]}'?`;
   const near = nearest(name, list);
   return near ? `; did you mean '${near}'?` : '';
+}
+
+/** A value as a message shows it: a string as it is, anything else as compact JSON, cut at 60 characters. */
+export function shown(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const json = JSON.stringify(value) ?? String(value);
+  return json.length > 60 ? `${json.slice(0, 57)}...` : json;
 }

@@ -1,5 +1,5 @@
 import type { SecretReference } from './blueprint-types.js';
-import { type Diagnostics, didYouMean, type Loc, nearest } from './diagnostics.js';
+import { type Diagnostics, didYouMean, type Loc, nearest, shown } from './diagnostics.js';
 import { type DslVersion, FEATURE_SINCE, type Feature, supports } from './versions.js';
 import { isMapping, keyLocOf, locOf, setEntry, type Value, type ValueMap } from './yaml-source.js';
 
@@ -345,7 +345,7 @@ export function walkPath(value: Value, path: Value[]): { value: Value } | { miss
   let current: Value = value;
   const walked: string[] = [];
   for (const step of path) {
-    walked.push(String(step));
+    walked.push(shown(step));
     if (Array.isArray(current) && typeof step === 'number') {
       if (step < 0 || step >= current.length) return { missing: walked.join('.') };
       current = current[step]!;
@@ -395,12 +395,12 @@ export function evaluateStatic(value: Value, env: EvalEnv): Value {
       const found = env.input(String(name));
       if (found === 'unbound') return { [fn]: args };
       if (!found) {
-        env.report(`get_input: input '${String(name)}' has no value`);
+        env.report(`get_input: input '${shown(name)}' has no value`);
         return null;
       }
       const walked = walkPath(found.value, path);
       if ('missing' in walked) {
-        env.report(`get_input: input '${String(name)}' has no '${walked.missing}'`);
+        env.report(`get_input: input '${shown(name)}' has no '${walked.missing}'`);
         return null;
       }
       return walked.value;
@@ -418,17 +418,17 @@ export function evaluateStatic(value: Value, env: EvalEnv): Value {
       const found = node ? env.property(node, String(first)) : 'missing-node';
       if (found === 'cycle') return null;
       if (found === 'missing-node') {
-        env.report(`get_property: cannot resolve '${String(entity)}' here`);
+        env.report(`get_property: cannot resolve '${shown(entity)}' here`);
         return null;
       }
       if (found === 'missing') {
-        env.report(`get_property: node '${node}' has no property '${String(first)}'`);
+        env.report(`get_property: node '${node}' has no property '${shown(first)}'`);
         return null;
       }
       if (path.length > 0 && hasCall(found.value)) return { [fn]: args };
       const walked = walkPath(found.value, path);
       if ('missing' in walked) {
-        env.report(`get_property: node '${node}' has no property '${String(first)}.${walked.missing}'`);
+        env.report(`get_property: node '${node}' has no property '${shown(first)}.${walked.missing}'`);
         return null;
       }
       return walked.value;

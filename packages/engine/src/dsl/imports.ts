@@ -1,5 +1,5 @@
 import { dirname, join, resolve } from 'node:path';
-import { type Diagnostics, didYouMean, type Loc, SourceFile } from './diagnostics.js';
+import { type Diagnostics, didYouMean, type Loc, SourceFile, shown } from './diagnostics.js';
 import { namespaceDocument } from './namespaces.js';
 import { within } from './paths.js';
 import { type BlueprintReader, STDLIB_DIR } from './reader.js';
@@ -93,6 +93,8 @@ export interface LoadedBlueprint {
   metadata?: Value;
   deploymentSettings?: Value;
   sections: Map<SectionName, Map<string, Entry>>;
+  /** The main file's document, where a problem's path leads when no section holds it. */
+  mainDocument: ValueMap;
   /** Plugin imports that could not be resolved: later "unknown" problems may stem from them. */
   unresolvedPlugins: string[];
   files: string[];
@@ -201,7 +203,7 @@ export function loadImports(
       'unknown-version',
       locOf(mainDoc, 'tosca_definitions_version'),
       'tosca_definitions_version',
-      `unknown version '${String(versionValue)}'; known versions are ${DSL_VERSIONS.join(', ')}`,
+      `unknown version '${shown(versionValue)}'; known versions are ${DSL_VERSIONS.join(', ')}`,
     );
     return undefined;
   }
@@ -212,6 +214,7 @@ export function loadImports(
     baseDir,
     version,
     sections: new Map(),
+    mainDocument: mainDoc,
     unresolvedPlugins: [],
     files: [],
   };
@@ -244,7 +247,7 @@ export function loadImports(
             'unknown-version',
             locOf(rawDoc, 'tosca_definitions_version'),
             'tosca_definitions_version',
-            `unknown version '${String(fileVersion)}'; known versions are ${DSL_VERSIONS.join(', ')}`,
+            `unknown version '${shown(fileVersion)}'; known versions are ${DSL_VERSIONS.join(', ')}`,
           );
         } else if (versionRank(fileVersion) > versionRank(version)) {
           diagnostics.add(
