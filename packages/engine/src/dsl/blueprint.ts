@@ -903,7 +903,8 @@ class Builder {
             `unknown capability${didYouMean(key, ['scalable'])}`,
           );
       }
-      if (def.instances !== undefined && caps.scalable !== undefined) {
+      // Cloudify refuses instances.deploy beside any capabilities section, even an empty one.
+      if (def.instances !== undefined && def.instances !== null) {
         this.diagnostics.add(
           'conflict',
           keyLocOf(def, 'instances'),

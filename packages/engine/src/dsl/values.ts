@@ -1,6 +1,6 @@
 import type { DataType, PropertySchema, Schema } from './blueprint-types.js';
 import { parseConstraints } from './constraints.js';
-import { type Diagnostics, didYouMean, type Loc } from './diagnostics.js';
+import { type Diagnostics, didYouMean, type Loc, shown } from './diagnostics.js';
 import { functionName, hasRuntimeCall } from './functions.js';
 import { type DslVersion, FEATURE_SINCE, type Feature, supports } from './versions.js';
 import { isMapping, keyLocOf, locOf, setLoc, type Value, type ValueMap } from './yaml-source.js';
@@ -145,9 +145,18 @@ export function parseSchemaEntry(
     } else
       ctx.diagnostics.add('type-mismatch', locOf(def, 'type'), `${defPath}.type`, 'expected a type name');
   }
-  if (def.item_type !== undefined) {
-    if (typeof def.item_type === 'string') prop.itemType = def.item_type;
-    else
+  if (def.item_type !== undefined && def.item_type !== null) {
+    if (typeof def.item_type === 'string') {
+      prop.itemType = def.item_type;
+      // As Cloudify: an item type only for lists.
+      if (def.type !== 'list')
+        ctx.diagnostics.add(
+          'item-type-without-list',
+          locOf(def, 'item_type'),
+          `${defPath}.item_type`,
+          `item_type is only for type list${def.type === undefined ? ' (no type is given)' : `, not ${shown(def.type)}`}`,
+        );
+    } else
       ctx.diagnostics.add(
         'type-mismatch',
         locOf(def, 'item_type'),
@@ -155,6 +164,14 @@ export function parseSchemaEntry(
         'expected a type name',
       );
   }
+  // Display hints (rows) shape the text box of a textarea input; Cloudify refuses them elsewhere.
+  if (isMapping(def.display) && Object.keys(def.display).length > 0 && def.type !== 'textarea')
+    ctx.diagnostics.add(
+      'display-without-textarea',
+      locOf(def, 'display'),
+      `${defPath}.display`,
+      `display is only for type textarea, not ${shown(def.type ?? 'string')}`,
+    );
   if (typeof def.description === 'string') prop.description = def.description;
   if (typeof def.display_label === 'string') prop.displayLabel = def.display_label;
   if (Object.hasOwn(def, 'default')) {
