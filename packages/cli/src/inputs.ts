@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import {
   type Diagnostics,
   isMapping,
+  limits,
   parseScalarText,
   parseYaml,
   type ValueMap,
@@ -23,12 +24,24 @@ export function readInputs(args: string[], diagnostics: Diagnostics): ValueMap {
   for (const arg of args) {
     const looksLikeFile = !arg.includes('=') || /\.(ya?ml|json)$/i.test(arg);
     if (looksLikeFile && existsSync(arg)) {
-      if (statSync(arg).isDirectory()) {
+      const stat = statSync(arg);
+      if (!stat.isFile()) {
         diagnostics.add(
           'bad-inputs',
           undefined,
           '',
-          `-i ${arg}: is a directory; give a YAML/JSON inputs file or KEY=VALUE`,
+          `-i ${arg}: is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}; give a YAML/JSON inputs file or KEY=VALUE`,
+        );
+        continue;
+      }
+      // Capped as blueprint files are: inputs are read whole into memory.
+      if (stat.size > limits.maxFileBytes) {
+        const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+        diagnostics.add(
+          'bad-inputs',
+          undefined,
+          '',
+          `-i ${arg}: file is ${mib(stat.size)} MiB, over the ${mib(limits.maxFileBytes)} MiB limit for an inputs file`,
         );
         continue;
       }

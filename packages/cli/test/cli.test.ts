@@ -237,6 +237,60 @@ describe('the blueprints of seed 000', () => {
 });
 
 describe('hostile input', () => {
+  test('instance counts have a ceiling (WEFT_MAX_INSTANCES) at validate, plan, install and scale; inputs files a size cap', () => {
+    const dir = tempDir();
+    const blueprint = (count: number) => `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+node_templates:
+  vm:
+    type: cloudify.nodes.Compute
+    capabilities: {scalable: {properties: {default_instances: ${count}}}}
+  app:
+    type: cloudify.nodes.Root
+    capabilities: {scalable: {properties: {default_instances: 1000}}}
+    relationships: [{type: cloudify.relationships.contained_in, target: vm}]
+`;
+    writeFileSync(join(dir, 'huge.yaml'), blueprint(1_000_000_000));
+    for (const command of ['validate', 'plan', 'install']) {
+      const r = weft([command, 'huge.yaml', '--state-dir', join(dir, 'state')], {
+        cwd: dir,
+        timeoutMs: 20_000,
+      });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /^huge\.yaml:4:3 node_templates\.vm: vm would make the deployment 1,000,000,000 node instances, over the ceiling of 100,000 per deployment \(raise it with WEFT_MAX_INSTANCES\)$/m,
+      );
+    }
+    writeFileSync(join(dir, 'small.yaml'), blueprint(2));
+    const low = weft(['plan', 'small.yaml'], { cwd: dir, env: { WEFT_MAX_INSTANCES: '100' } });
+    assert.match(
+      low.stderr,
+      /app would make the deployment 2,002 node instances, over the ceiling of 100 per deployment/,
+    );
+    assert.equal(weft(['plan', 'small.yaml'], { cwd: dir, env: { WEFT_MAX_INSTANCES: '2002' } }).code, 0);
+    const state = ['--state-dir', join(dir, 'state'), '-d', 'small'];
+    assert.equal(weft(['install', 'small.yaml', ...state], { cwd: dir }).code, 0);
+    const scale = weft(
+      ['exec', 'scale', ...state, '-p', 'scalable_entity_name=vm', '-p', 'delta=100000000'],
+      {
+        cwd: dir,
+        timeoutMs: 20_000,
+      },
+    );
+    assert.equal(scale.code, 2, scale.stderr);
+    assert.match(
+      scale.stderr,
+      /scale: the deployment would have at least 100,002,002 node instances, over the ceiling of 100,000/,
+    );
+    const zero = weft(['validate', 'small.yaml', '-i', '/dev/zero'], { cwd: dir, timeoutMs: 20_000 });
+    assert.equal(zero.code, 2);
+    assert.match(zero.stderr, /-i \/dev\/zero: is not a regular file/);
+    writeFileSync(join(dir, 'big.yaml'), `x: ${'a'.repeat(9 * 1024 * 1024)}\n`);
+    const big = weft(['validate', 'small.yaml', '-i', 'big.yaml'], { cwd: dir });
+    assert.match(big.stderr, /-i big\.yaml: file is 9\.0 MiB, over the 8\.0 MiB limit for an inputs file/);
+  });
+
   const hostile: [string, () => string | Buffer, RegExp][] = [
     [
       'an alias bomb',

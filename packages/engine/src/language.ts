@@ -10,7 +10,7 @@ export { BlueprintError, Diagnostics, formatProblem, type Problem } from './dsl/
 export type { BlueprintReader } from './dsl/reader.js';
 export { DSL_VERSIONS, type DslVersion } from './dsl/versions.js';
 export type { Value, ValueMap } from './dsl/yaml-source.js';
-export { isMapping, parseScalarText, parseYaml } from './dsl/yaml-source.js';
+export { isMapping, limits, parseScalarText, parseYaml } from './dsl/yaml-source.js';
 export { fileSystemReader } from './io/fs-reader.js';
 export { type LoadOptions, type LoadResult, loadBlueprint } from './load-blueprint.js';
 export {

@@ -11,6 +11,8 @@ export interface LoadOptions {
   inputs?: ValueMap;
   /** Only validate the blueprint (no plan is returned); inputs are bound only when some were given. */
   validateOnly?: boolean;
+  /** The most node instances the deployment may have (the planner's default otherwise). */
+  maxInstances?: number;
 }
 
 export interface LoadResult {
@@ -36,6 +38,7 @@ export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
     deploymentId: options.deploymentId,
     inputs: options.inputs ?? {},
     leaveUnbound: checkOnly,
+    ...(options.maxInstances !== undefined ? { maxInstances: options.maxInstances } : {}),
   });
   planned.problems.warnings.unshift(...parsed.problems.warnings);
   if (parsed.locate) planned.problems.placeUnplaced(parsed.locate);

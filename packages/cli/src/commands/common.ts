@@ -58,6 +58,7 @@ export function loadFromArgs(
   return loadBlueprint(blueprintFile(blueprint), {
     reader: fileSystemReader({ resolvePlugin: pluginResolver(options) }),
     deploymentId,
+    ...instanceCeiling(),
     ...(inputs !== undefined ? { inputs } : {}),
     validateOnly,
   });
@@ -111,4 +112,14 @@ export async function checkSecretReferences(result: LoadResult, options: StateOp
   } finally {
     await state.close();
   }
+}
+
+/** WEFT_MAX_INSTANCES, the ceiling on a deployment's node instances, when set. */
+export function instanceCeiling(): { maxInstances?: number } {
+  const text = process.env.WEFT_MAX_INSTANCES;
+  if (text === undefined || text === '') return {};
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new UsageError(`WEFT_MAX_INSTANCES must be a positive whole number, not '${text}'`);
+  return { maxInstances: value };
 }

@@ -14,6 +14,7 @@ import { EXIT, printJson, UsageError } from '../output.js';
 import { progressReporter } from '../progress/reporter.js';
 import { failureReport } from '../render.js';
 import { lockExecution, openState, type State, type StateOptions, workDir } from '../state.js';
+import { instanceCeiling } from './common.js';
 import { deploymentOutputs, outputsText } from './outputs.js';
 import type { PluginDirOptions } from './plugin-search.js';
 import { pluginDispatcher, workerDispatcher } from './plugins.js';
@@ -206,6 +207,7 @@ export async function execute(
     workflow,
     parameters: params,
     allowCustomParameters,
+    ...instanceCeiling(),
   });
   const result = await runExecution(state, execution, flags);
   finish(result, flags.json);

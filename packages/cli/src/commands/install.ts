@@ -17,7 +17,13 @@ import type { Command } from 'commander';
 import { readInputs } from '../inputs.js';
 import { EXIT, inform, printProblems, UsageError } from '../output.js';
 import { runnerOf, type State, stateOptions } from '../state.js';
-import { blueprintFile, checkOperationFunctions, defaultDeploymentId, loadFromArgs } from './common.js';
+import {
+  blueprintFile,
+  checkOperationFunctions,
+  defaultDeploymentId,
+  instanceCeiling,
+  loadFromArgs,
+} from './common.js';
 import {
   executionParameters,
   finish,
@@ -125,6 +131,7 @@ async function create(
       blueprintPath: blueprint,
       deploymentId,
       inputs,
+      ...instanceCeiling(),
     });
   } catch (error) {
     // Another `weft install` created it since we looked: go on as if it had been there.
@@ -167,6 +174,7 @@ async function requireSameBlueprint(
     blueprintPath: blueprint,
     deploymentId: existing.id,
     inputs,
+    ...instanceCeiling(),
   });
   if (!prepared) return refuse(planProblems, flags);
   const changes = deploymentChanges(existing, await state.store.getBlueprint(existing.blueprintId), prepared);

@@ -34,6 +34,8 @@ export interface CreateDeploymentOptions {
   blueprintPath: string;
   deploymentId: string;
   inputs?: ValueMap;
+  /** The most node instances the deployment may have (the planner's default otherwise). */
+  maxInstances?: number;
 }
 
 /** What creating a deployment stores: its blueprint's files, the deployment and its instances. */
@@ -55,6 +57,7 @@ export function prepareDeployment(options: Omit<CreateDeploymentOptions, 'store'
     reader: options.reader,
     deploymentId: options.deploymentId,
     inputs: options.inputs ?? {},
+    ...(options.maxInstances !== undefined ? { maxInstances: options.maxInstances } : {}),
   });
   if (!plan || !problems.ok) return { problems };
   const model = deploymentModel(plan);
@@ -169,6 +172,8 @@ export interface StartExecutionOptions {
   parameters?: Record<string, Json>;
   /** Accept parameters the workflow does not declare. */
   allowCustomParameters?: boolean;
+  /** The most node instances a scale may leave the deployment with (the planner's default otherwise). */
+  maxInstances?: number;
 }
 
 /**
@@ -233,7 +238,7 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   let graph: TaskGraph;
   let scale: ScalePlan | undefined;
   if (options.workflow === 'scale' && builtin && (!custom || custom.plugin === 'default_workflows')) {
-    scale = planScale(model, instances, deployment.id, parameters);
+    scale = planScale(model, instances, deployment.id, parameters, options.maxInstances);
     graph = scale.graph;
     // Kept with the execution: what to remove once it has succeeded.
     parameters.removed_instances = scale.removed;

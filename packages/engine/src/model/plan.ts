@@ -80,7 +80,15 @@ export interface PlanOptions {
    * reads them is left unevaluated, and nothing that depends on them is judged.
    */
   leaveUnbound?: boolean;
+  /** The most node instances a deployment may have (default {@link DEFAULT_MAX_INSTANCES}). */
+  maxInstances?: number;
 }
+
+/**
+ * The default ceiling on a deployment's node instances: far above what deployments have, low
+ * enough that a typo (default_instances: 1000000000) is a problem instead of gigabytes of plan.
+ */
+export const DEFAULT_MAX_INSTANCES = 100_000;
 
 export interface PlanResult {
   plan?: DeploymentPlan;
@@ -342,6 +350,16 @@ export function planDeployment(blueprint: Blueprint, options: PlanOptions): Plan
   }
   if (!diagnostics.ok || !tree) return { problems: diagnostics };
 
+  if (
+    !withinInstanceCeiling(
+      tree,
+      nodes,
+      groupCounts,
+      options.maxInstances ?? DEFAULT_MAX_INSTANCES,
+      diagnostics,
+    )
+  )
+    return { problems: diagnostics };
   const ids = new InstanceIdFactory(options.deploymentId);
   const { instances, groupInstances } = expand(tree, nodes, groupCounts, ids, blueprint);
   return {
@@ -481,6 +499,41 @@ interface Placed {
 function scopeOf(placed: Placed, entityKey: string): string | undefined {
   for (let p = placed.parent; p; p = p.parent) if (p.entityKey === entityKey) return p.id;
   return undefined;
+}
+
+/**
+ * Counts the instances the plan would make (each entity's count times its parent's) before any is
+ * made; over the ceiling is a problem at the count that crosses it.
+ */
+function withinInstanceCeiling(
+  tree: Tree,
+  nodes: Map<string, PlannedNode>,
+  groupCounts: Map<string, { default: number }>,
+  ceiling: number,
+  diagnostics: Diagnostics,
+): boolean {
+  const totals = new Map<string, number>();
+  let total = 0;
+  for (const entity of tree.order) {
+    const k = key(entity);
+    const parent = tree.parent.get(k);
+    const node = entity.kind === 'node' ? nodes.get(entity.name)! : undefined;
+    const count = node ? node.counts.default : (groupCounts.get(entity.name)?.default ?? 1);
+    const made = count * (parent ? (totals.get(key(parent)) ?? 1) : 1);
+    totals.set(k, made);
+    if (node) total += made;
+    if (total > ceiling) {
+      const what = node ? `node_templates.${entity.name}` : `groups.${entity.name}`;
+      diagnostics.add(
+        'too-many-instances',
+        node?.template.at,
+        what,
+        `${entity.name} would make the deployment ${total.toLocaleString('en-US')} node instances, over the ceiling of ${ceiling.toLocaleString('en-US')} per deployment (raise it with WEFT_MAX_INSTANCES)`,
+      );
+      return false;
+    }
+  }
+  return true;
 }
 
 function expand(

@@ -2,7 +2,7 @@ import type { Json } from '@weft/sdk';
 import type { DeploymentModel } from '../model/deployment-model.js';
 import { InstanceIdFactory } from '../model/instance-ids.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
-import type { RelationshipInstance } from '../model/plan.js';
+import { DEFAULT_MAX_INSTANCES, type RelationshipInstance } from '../model/plan.js';
 import { containedSubtree, WorkflowError } from './builtin.js';
 import { installGraph, type Task, type TaskGraph, uninstallGraph } from './lifecycle.js';
 
@@ -56,6 +56,7 @@ export function planScale(
   instances: NodeInstanceRecord[],
   deploymentId: string,
   params: Record<string, Json>,
+  maxInstances = DEFAULT_MAX_INSTANCES,
 ): ScalePlan {
   const entity = params.scalable_entity_name;
   const delta = params.delta;
@@ -83,9 +84,17 @@ export function planScale(
     if (!host && groups.size === 0) groups.set('', []);
     return groups;
   };
+  let adding = 0;
   for (const root of roots) {
     const { min, max } = countFor(model, entity, root);
-    for (const [, current] of perParent(root)) {
+    const parents = perParent(root);
+    adding += delta * parents.size;
+    // Checked before anything is made: a typo (delta=100000000) must not plan for minutes.
+    if (instances.length + adding > maxInstances)
+      throw new WorkflowError(
+        `scale: the deployment would have at least ${(instances.length + adding).toLocaleString('en-US')} node instances, over the ceiling of ${maxInstances.toLocaleString('en-US')} per deployment (raise it with WEFT_MAX_INSTANCES)`,
+      );
+    for (const [, current] of parents) {
       const target = current.length + delta;
       if (target < min)
         throw new WorkflowError(
