@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cliReference, REFERENCE_END, REFERENCE_START } from '../src/reference.js';
@@ -237,6 +237,42 @@ describe('the blueprints of seed 000', () => {
 });
 
 describe('hostile input', () => {
+  test('a huge log line is stored cut, saying how much was dropped (WEFT_MAX_LOG_BYTES)', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'scripts'));
+    writeFileSync(join(dir, 'scripts', 'loud.sh'), "head -c 3000000 /dev/zero | tr '\\0' a\necho\n");
+    writeFileSync(
+      join(dir, 'bp.yaml'),
+      `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+node_templates:
+  app:
+    type: cloudify.nodes.Root
+    interfaces: {cloudify.interfaces.lifecycle: {configure: scripts/loud.sh}}
+`,
+    );
+    for (const [limit, kept] of [
+      [undefined, 64 * 1024],
+      ['1000', 1000],
+    ] as const) {
+      const state = join(dir, `state-${kept}`);
+      const env = limit ? { WEFT_MAX_LOG_BYTES: limit } : {};
+      assert.equal(
+        weft(['install', 'bp.yaml', '--state-dir', state], { cwd: dir, env, timeoutMs: 60_000 }).code,
+        0,
+      );
+      const events = weft(['events', '--json', '--state-dir', state], { cwd: dir }).stdout.trim().split('\n');
+      const loud = events
+        .map((line) => JSON.parse(line) as { message: string })
+        .find((e) => e.message.startsWith('aaa'));
+      assert.ok(loud, 'the line is stored');
+      assert.equal(
+        loud.message,
+        `${'a'.repeat(kept)}... [${3_000_000 - kept} more bytes dropped: over the ${kept}-byte limit for one message; WEFT_MAX_LOG_BYTES raises it]`,
+      );
+    }
+  });
+
   test('instance counts have a ceiling (WEFT_MAX_INSTANCES) at validate, plan, install and scale; inputs files a size cap', () => {
     const dir = tempDir();
     const blueprint = (count: number) => `tosca_definitions_version: cloudify_dsl_1_4

@@ -160,6 +160,7 @@ export async function runExecution(
       secrets: () => state.secrets.all(),
       sealer: state.secrets.sealer(),
       workdir: workDir(state.dir),
+      ...maxLogBytes(),
       onEvent: (event) => {
         if (event.type === 'log') {
           logs.push(event);
@@ -265,3 +266,13 @@ export const runOptions = (command: Command) =>
       'after',
       '\nOn a terminal, progress is drawn live (a line per node); through a pipe or with CI set,\none timestamped line per event. NO_COLOR=1 turns colours off.',
     );
+
+/** WEFT_MAX_LOG_BYTES, the longest log line or event message stored, when set. */
+function maxLogBytes(): { maxEventBytes?: number } {
+  const text = process.env.WEFT_MAX_LOG_BYTES;
+  if (text === undefined || text === '') return {};
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 256)
+    throw new UsageError(`WEFT_MAX_LOG_BYTES must be a whole number of bytes, 256 or more, not '${text}'`);
+  return { maxEventBytes: value };
+}

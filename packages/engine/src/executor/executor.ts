@@ -64,6 +64,25 @@ export interface ExecutorOptions {
   cancelPollMs?: number;
   /** Where plugins' per-deployment work directories go (default: the system's temporary directory). */
   workdir?: string;
+  /** The longest event message (a log line) stored, in bytes (default {@link DEFAULT_MAX_EVENT_BYTES}). */
+  maxEventBytes?: number;
+}
+
+/** 64 KiB: a log line longer than this is kept cut, with a marker saying how much was dropped. */
+export const DEFAULT_MAX_EVENT_BYTES = 64 * 1024;
+
+/** `text` cut to at most `maxBytes` bytes of UTF-8, ending with a marker when anything was dropped. */
+export function capText(text: string, maxBytes: number): string {
+  // Most messages are short: only a string that could be over the limit is measured.
+  if (text.length * 3 <= maxBytes) return text;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  const kept = bytes
+    .subarray(0, maxBytes)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '');
+  const dropped = bytes.length - Buffer.byteLength(kept, 'utf8');
+  return `${kept}... [${dropped} more bytes dropped: over the ${maxBytes}-byte limit for one message; WEFT_MAX_LOG_BYTES raises it]`;
 }
 
 export interface RunOptions {
@@ -419,7 +438,11 @@ class ExecutionRun {
       data: null,
       timestamp: now(),
       ...fields,
-      message: this.masker.mask(fields.message),
+      // Masked before it is cut: a secret crossing the cut is still recognised whole.
+      message: capText(
+        this.masker.mask(fields.message),
+        this.options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+      ),
     };
     if (event.data !== null) event.data = this.masker.maskJson(event.data);
     (this.batch.events ??= []).push(event);
