@@ -85,6 +85,7 @@ const HOSTILE: readonly unknown[] = [
   [[[[[]]]]],
   { a: { b: { c: { d: {} } } } },
   '__proto__',
+  'constructor',
   JSON.parse('{"__proto__": {"polluted": true}}'),
   { constructor: { prototype: { polluted: true } } },
   '../../../../etc/passwd',
@@ -137,6 +138,7 @@ const KEYS: readonly string[] = [
   'source',
   'description',
   '__proto__',
+  'constructor',
 ];
 
 type Tree = unknown;

@@ -59,7 +59,7 @@ function isKind(value: Value, kind: Kind): boolean {
 /** Keys of `def` against `kinds`: unknown keys and values of the wrong kind are problems. */
 function checkKeys(def: ValueMap, kinds: Record<string, Kind>, path: string, diagnostics: Diagnostics): void {
   for (const [key, value] of Object.entries(def)) {
-    const kind = kinds[key];
+    const kind = Object.hasOwn(kinds, key) ? kinds[key] : undefined;
     if (!kind)
       diagnostics.add(
         'unknown-key',

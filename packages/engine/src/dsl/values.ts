@@ -124,7 +124,7 @@ export function parseSchemaEntry(
     return prop;
   }
   for (const k of Object.keys(def)) {
-    if (!(k in SCHEMA_KEYS)) {
+    if (!Object.hasOwn(SCHEMA_KEYS, k)) {
       ctx.diagnostics.add(
         'unknown-key',
         keyLocOf(def, k),
