@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fixtures, tempDir, weft, weftBin } from './helpers.js';
@@ -26,7 +26,9 @@ function mountSmall(): string | undefined {
 
 const skip = mountSmall();
 after(() => {
+  // Unmounted first, so that the temporary directory can go with it.
   if (!skip) spawnSync('umount', [small]);
+  rmSync(root, { recursive: true, force: true });
 });
 
 /** `weft`, with room for the megabytes of log lines the install prints. */

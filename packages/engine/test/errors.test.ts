@@ -22,6 +22,7 @@ const KINDS: Record<string, engine.ErrorKind> = {
   PluginLoadError: 'usage',
   ResourceError: 'failure',
   SecretKeyError: 'usage',
+  StoreConnectionError: 'failure',
   VersionConflictError: 'failure',
   WorkflowError: 'usage',
 };
