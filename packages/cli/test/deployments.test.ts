@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync
 import { basename, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
-import { describeRun as show } from '@weft/testing/cli';
+import { NO_WEFT_ENVIRONMENT, describeRun as show } from '@weft/testing/cli';
 import { confirm } from '../src/confirm.js';
 import { fixtures, tempDir, weft } from './helpers.js';
 
@@ -20,13 +20,7 @@ const LIMIT = { timeout: 60_000 };
 /** `weft` against a fresh state directory, with nothing in the environment pointing elsewhere. */
 function fresh() {
   const stateDir = tempDir();
-  // Undefined leaves the variable out of the child's environment.
-  const env = {
-    WEFT_HOME: undefined,
-    WEFT_DATABASE_URL: undefined,
-    WEFT_SECRET_KEY: undefined,
-    GATE_DIR: undefined,
-  };
+  const env = { ...NO_WEFT_ENVIRONMENT, GATE_DIR: undefined };
   return {
     stateDir,
     run: (args: string[], cwd?: string) =>
@@ -428,8 +422,7 @@ describe('commands that only read', () => {
     LIMIT,
     () => {
       const cwd = tempDir();
-      const env = { WEFT_HOME: undefined, WEFT_DATABASE_URL: undefined, WEFT_SECRET_KEY: undefined };
-      const run = (args: string[]) => weft(args, { cwd, env });
+      const run = (args: string[]) => weft(args, { cwd, env: NO_WEFT_ENVIRONMENT });
       assert.equal(
         run(['deployments']).stdout,
         'No deployments here yet (weft install BLUEPRINT creates one)\n',

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { describeRun as show, type WeftRun, weft } from '@weft/testing/cli';
+import { NO_WEFT_ENVIRONMENT, describeRun as show, type WeftRun, weft } from '@weft/testing/cli';
 import pg from 'pg';
 import { fixtures, tempDir, weftInBackground } from './helpers.js';
 
@@ -24,13 +24,7 @@ const LIMIT = { timeout: 60_000 };
 /** The environment without anything that would point weft at other state. */
 function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   // No state, database, key or gate from the environment running the tests.
-  return {
-    WEFT_HOME: undefined,
-    WEFT_DATABASE_URL: undefined,
-    WEFT_SECRET_KEY: undefined,
-    GATE_DIR: undefined,
-    ...extra,
-  };
+  return { ...NO_WEFT_ENVIRONMENT, GATE_DIR: undefined, ...extra };
 }
 
 function cli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): WeftRun {

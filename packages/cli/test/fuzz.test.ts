@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { seededRandom } from '@weft/engine';
 import { tempDir, weft } from '@weft/testing/cli';
-import { describeFinding, fuzz, mutate, random, seeds } from './fuzz/fuzzer.js';
+import { describeFinding, fuzz, mutate, seeds } from './fuzz/fuzzer.js';
 
 const SEED = 20261204;
 const CASES = 400;
@@ -19,7 +20,7 @@ test(`${CASES} mutated blueprints are each refused with placed problems or accep
 });
 
 test('mutated blueprints through weft validate: exit 0 or 2, one line per problem, no stack trace', () => {
-  const rng = random(SEED + 1);
+  const rng = seededRandom(SEED + 1);
   const all = seeds().filter((seed) => seed.files.size === 0 && !seed.name.startsWith('examples/'));
   const dir = tempDir('weft-fuzz-');
   for (let i = 0; i < 12; i++) {

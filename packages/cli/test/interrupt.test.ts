@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { describeRun as show } from '@weft/testing/cli';
+import { NO_WEFT_ENVIRONMENT, describeRun as show } from '@weft/testing/cli';
 import { fixtures, type RunResult, tempDir, weft, weftInBackground } from './helpers.js';
 
 const LIMIT = { timeout: 60_000 };
@@ -29,12 +29,7 @@ function setup(create = 'ex.gated') {
   const stateDir = join(dir, 'state');
   const gate = tempDir();
   // No state, database or key from the environment running the tests.
-  const env = {
-    GATE_DIR: gate,
-    WEFT_HOME: undefined,
-    WEFT_DATABASE_URL: undefined,
-    WEFT_SECRET_KEY: undefined,
-  };
+  const env = { ...NO_WEFT_ENVIRONMENT, GATE_DIR: gate };
   return {
     blueprint,
     stateDir,

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ok, describeRun as show } from '@weft/testing/cli';
+import { NO_WEFT_ENVIRONMENT, ok, describeRun as show } from '@weft/testing/cli';
 import { fixtures, repoRoot, tempDir, weft as weftRaw } from './helpers.js';
 
 const fx = join(fixtures, 'plugins');
@@ -24,13 +24,7 @@ type Result = ReturnType<typeof weftRaw>;
 function weft(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Result {
   return weftRaw(args, {
     cwd,
-    env: {
-      WEFT_HOME: undefined,
-      WEFT_DATABASE_URL: undefined,
-      WEFT_PLUGIN_DIRS: undefined,
-      WEFT_SECRET_KEY: undefined,
-      ...env,
-    },
+    env: { ...NO_WEFT_ENVIRONMENT, ...env },
   });
 }
 

@@ -17,12 +17,11 @@ import {
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openStore } from '@weft/engine';
+import { describeRun as show } from '@weft/testing/cli';
 import { fixtures, type RunResult, tempDir, weft, weftBin } from './helpers.js';
 
 const BLUEPRINT = join(fixtures, 'executions', 'blueprint.yaml');
 const LIMIT = { timeout: 60_000 };
-
-const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 /** `weft ARGS` run by a shell with umask 000, as a careless environment would start it. */
 function weftWithUmask000(args: string[]): RunResult {

@@ -23,6 +23,7 @@ export {
   type WorkflowModel,
 } from './model/deployment-model.js';
 export { bindInputs } from './model/inputs.js';
+export { seededRandom } from './model/instance-ids.js';
 export {
   type DeploymentPlan,
   type NodeInstance,

@@ -39,6 +39,17 @@ export interface WeftRun {
   ms: number;
 }
 
+/**
+ * Environment entries (for {@link WeftRunOptions.env}) that keep a run away from the state,
+ * database, secret key and plugin directories the test runner's own environment may point at.
+ */
+export const NO_WEFT_ENVIRONMENT: NodeJS.ProcessEnv = {
+  WEFT_HOME: undefined,
+  WEFT_DATABASE_URL: undefined,
+  WEFT_SECRET_KEY: undefined,
+  WEFT_PLUGIN_DIRS: undefined,
+};
+
 // Plain output: tests read lines, not colours or a live view.
 function environment(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
   const merged: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...env };

@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fileSystemReader, formatProblem, loadBlueprint, type Problem } from '@weft/engine';
+import { fileSystemReader, formatProblem, loadBlueprint, type Problem, seededRandom } from '@weft/engine';
 import { dump, load } from 'js-yaml';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', '..');
@@ -52,18 +52,6 @@ export function seeds(): Seed[] {
     }
   }
   return found;
-}
-
-/** A small, fast, seeded generator (mulberry32): the same seed gives the same mutations. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Rng = () => number;
@@ -298,7 +286,7 @@ export function check(seed: Seed, text: string): string | undefined {
 
 /** Runs `count` mutations from `seed`, spread over every seed blueprint; returns the findings. */
 export function fuzz(count: number, seedNumber: number, onCase?: (index: number) => void): Finding[] {
-  const rng = random(seedNumber);
+  const rng = seededRandom(seedNumber);
   const all = seeds();
   const findings: Finding[] = [];
   for (let i = 0; i < count; i++) {

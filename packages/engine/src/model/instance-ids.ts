@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 const SUFFIXES = 36 ** 6;
 
 /** A small seeded generator (mulberry32): fast, and the same seed gives the same ids. */
-function generator(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -31,7 +31,7 @@ export class InstanceIdFactory {
     let random = this.generators.get(node);
     if (!random) {
       const digest = createHash('sha256').update(`${this.deploymentId}\u0000${node}`).digest();
-      random = generator(digest.readUInt32LE(0));
+      random = seededRandom(digest.readUInt32LE(0));
       this.generators.set(node, random);
     }
     for (;;) {

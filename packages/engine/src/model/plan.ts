@@ -501,6 +501,17 @@ function scopeOf(placed: Placed, entityKey: string): string | undefined {
   return undefined;
 }
 
+/** How many instances an entity gets per instance of its parent: its node's or group's default. */
+function defaultCount(
+  entity: Entity,
+  nodes: Map<string, PlannedNode>,
+  groupCounts: Map<string, { default: number }>,
+): number {
+  return entity.kind === 'node'
+    ? nodes.get(entity.name)!.counts.default
+    : (groupCounts.get(entity.name)?.default ?? 1);
+}
+
 /**
  * Counts the instances the plan would make (each entity's count times its parent's) before any is
  * made; over the ceiling is a problem at the count that crosses it.
@@ -518,8 +529,7 @@ function withinInstanceCeiling(
     const k = key(entity);
     const parent = tree.parent.get(k);
     const node = entity.kind === 'node' ? nodes.get(entity.name)! : undefined;
-    const count = node ? node.counts.default : (groupCounts.get(entity.name)?.default ?? 1);
-    const made = count * (parent ? (totals.get(key(parent)) ?? 1) : 1);
+    const made = defaultCount(entity, nodes, groupCounts) * (parent ? (totals.get(key(parent)) ?? 1) : 1);
     totals.set(k, made);
     if (node) total += made;
     if (total > ceiling) {
@@ -553,7 +563,7 @@ function expand(
     const p = tree.parent.get(k);
     const parents: (Placed | undefined)[] = p ? (placed.get(key(p)) ?? []) : [undefined];
     const node = entity.kind === 'node' ? nodes.get(entity.name)! : undefined;
-    const count = node ? node.counts.default : (groupCounts.get(entity.name)?.default ?? 1);
+    const count = defaultCount(entity, nodes, groupCounts);
     const hostKey = node?.host ? `node:${node.host}` : undefined;
     const isCompute = node?.hierarchy.includes('cloudify.nodes.Compute') ?? false;
     const list: Placed[] = [];
