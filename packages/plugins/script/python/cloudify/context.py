@@ -4,29 +4,14 @@ sent when the script ends (Cloudify loses those: here they are kept)."""
 
 import atexit
 import copy
-import logging
 
 from . import proxy_client
+from .logs import CtxLogger
 
 
 def _call(*args):
     return proxy_client.request(args)
 
-
-class _Logger(logging.Logger):
-    """A logger whose records go to the operation's log."""
-
-    _levels = {logging.DEBUG: 'debug', logging.INFO: 'info', logging.WARNING: 'warning'}
-
-    def __init__(self):
-        super().__init__('ctx', logging.DEBUG)
-
-    def handle(self, record):
-        level = self._levels.get(record.levelno, 'error' if record.levelno >= logging.ERROR else 'info')
-        message = record.getMessage()
-        if record.exc_info:
-            message += '\n' + logging.Formatter().formatException(record.exc_info)
-        _call('logger', level, message)
 
 
 class _Properties(dict):
@@ -207,7 +192,7 @@ class CloudifyContext(object):
     """What `from cloudify import ctx` gives a script (as Cloudify's: operations may also take it as an argument)."""
 
     def __init__(self):
-        self.logger = _Logger()
+        self.logger = CtxLogger('ctx')
         self.node = _Node(('node',))
         self.instance = _Instance(('instance',))
         self.deployment = _Value('deployment')

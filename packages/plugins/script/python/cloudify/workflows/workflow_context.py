@@ -4,9 +4,9 @@ asks for becomes a task of its execution, run by Weft as any other: durably, ret
 events. Outside graph mode a task starts when it is asked for; `.get()` waits for its result
 (and raises when it failed). In graph mode tasks start when the graph is executed."""
 
-import logging
 
 from .. import proxy_client
+from ..logs import CtxLogger
 from ..exceptions import NonRecoverableError
 from ..state import MissingInput
 
@@ -16,21 +16,6 @@ _UNSET = object()
 def _call(*args, **kwargs):
     return proxy_client.request(args, **kwargs)
 
-
-class _Logger(logging.Logger):
-    """A logger whose records go to the workflow's log."""
-
-    _levels = {logging.DEBUG: 'debug', logging.INFO: 'info', logging.WARNING: 'warning'}
-
-    def __init__(self, name):
-        super().__init__(name, logging.DEBUG)
-
-    def handle(self, record):
-        level = self._levels.get(record.levelno, 'error' if record.levelno >= logging.ERROR else 'info')
-        message = record.getMessage()
-        if record.exc_info:
-            message += '\n' + logging.Formatter().formatException(record.exc_info)
-        _call('logger', level, message)
 
 
 class WorkflowTask(object):
@@ -162,7 +147,7 @@ class CloudifyWorkflowNodeInstance(object):
     @property
     def logger(self):
         if self._logger is None:
-            self._logger = _Logger('%s-%s' % (self.ctx.execution_id, self.id))
+            self._logger = CtxLogger('%s-%s' % (self.ctx.execution_id, self.id))
         return self._logger
 
     def execute_operation(self, operation, kwargs=None, allow_kwargs_override=False, send_task_events=True):
@@ -361,7 +346,7 @@ class CloudifyWorkflowContext(object):
         self._nodes = None
         self._graph = None
         self._submitted_any = False
-        self.logger = _Logger('workflow')
+        self.logger = CtxLogger('workflow')
         self.internal = _Plain(graph_mode=False, handler=None)
 
     def _load(self):
