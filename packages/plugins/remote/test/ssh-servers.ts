@@ -86,6 +86,14 @@ function described(keys: Keys, port: number, noForwardPort: number, stop: () => 
   };
 }
 
+/**
+ * Bash run by sshd (or with a socket as its input, as Node's pipes are) sources the account's
+ * ~/.bashrc unless it is a nested shell. That file belongs to this machine, not to what is tested
+ * (here it runs `pyenv rehash`, which prints lock errors when commands run side by side), so both
+ * servers start commands as a nested shell would be.
+ */
+const STARTUP_FILES_SKIPPED = '1';
+
 // --- ssh2's server -------------------------------------------------------------------------------
 
 /** Runs an exec request as `sshd` would without a terminal: `$SHELL -c COMMAND` in the home directory. */
@@ -101,6 +109,7 @@ function runCommand(command: string, channel: ssh2.ServerChannel, running: Set<C
       LOGNAME: username,
       SHELL: shell ?? '/bin/sh',
       PATH: process.env.PATH,
+      SHLVL: STARTUP_FILES_SKIPPED,
     },
     stdio: 'pipe',
   });
@@ -276,6 +285,7 @@ async function startOpenSsh(): Promise<SshServer> {
       'StrictModes no',
       'UsePAM no',
       'AllowTcpForwarding yes',
+      `SetEnv SHLVL=${STARTUP_FILES_SKIPPED}`,
       `Match LocalPort ${noForwardPort}`,
       '  AllowTcpForwarding no',
       '',
