@@ -25,12 +25,13 @@ export const COMMAND_MODULES: { names: string[]; load: () => Promise<Define> }[]
     names: ['outputs', 'instances', 'executions', 'events', 'deployments'],
     load: async () => (await import('./commands/inspect.js')).inspectCommands,
   },
+  { names: ['update'], load: async () => (await import('./commands/update.js')).updateCommand },
   { names: ['secrets'], load: async () => (await import('./commands/secrets.js')).secretCommands },
   { names: ['plugins'], load: async () => (await import('./commands/plugins.js')).pluginCommands },
 ];
 
 /** Every command that loads a blueprint or runs operations searches --plugin-dir too. */
-const PLUGIN_DIR_COMMANDS = ['validate', 'plan', 'install', 'uninstall', 'exec', 'resume'];
+const PLUGIN_DIR_COMMANDS = ['validate', 'plan', 'install', 'update', 'uninstall', 'exec', 'resume'];
 
 /** The program with its global options and no commands. */
 function root(): Command {

@@ -124,7 +124,7 @@ describe('weft install FILE on a deployment that exists', () => {
           "error: deployment 'web' was created from another blueprint or other inputs; weft install does not change it:",
           '  files: changed blueprint.yaml',
           '  nodes: added cache; changed app',
-          `Changing a deployment is the deployment update (weft update -d web ${file}), which this version of Weft does not have yet. To install this blueprint next to it, give it another id with -d.`,
+          `To change the deployment: weft update ${file} -d web (weft plan ${file} -d web shows what it would do). To install this blueprint next to it, give it another id with -d.`,
           '',
         ].join('\n'),
       );
@@ -137,7 +137,7 @@ describe('weft install FILE on a deployment that exists', () => {
       // A comment is a change of the file, and nothing else.
       writeFileSync(file, `${original}# tuned\n`);
       const comment = s.run(['install', file, '-d', 'web']);
-      assert.match(comment.stderr, /^ {2}files: changed blueprint\.yaml\nChanging/m, show(comment));
+      assert.match(comment.stderr, /^ {2}files: changed blueprint\.yaml\nTo change the deployment/m, show(comment));
       writeFileSync(join(dir, 'blueprint.yaml'), original);
       assert.equal(JSON.parse(s.run(['executions', '--json']).stdout).executions.length, 1, 'nothing ran');
       // The same blueprint and inputs, given again or not at all, install it again.

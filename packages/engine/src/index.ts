@@ -1,5 +1,10 @@
 export { type ErrorKind, WeftError, type WorkflowContext } from '@weft/sdk';
-export { type DeploymentChanges, deploymentChanges, describeChanges } from './deployment/changes.js';
+export {
+  type DeploymentChanges,
+  deploymentChanges,
+  describeChanges,
+  diffInputs,
+} from './deployment/changes.js';
 export {
   createDeployment,
   finishExecution,
@@ -10,6 +15,13 @@ export {
 } from './deployment/deployments.js';
 export { evaluateOutputs } from './deployment/outputs.js';
 export { type DeploymentStatus, deploymentStatus, isLive } from './deployment/status.js';
+export {
+  finishDeploymentUpdate,
+  isBetweenVersions,
+  type PlanDeploymentUpdateOptions,
+  planDeploymentUpdate,
+  startDeploymentUpdate,
+} from './deployment/update.js';
 export type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from './executor/dispatcher.js';
 export {
   DEFAULT_TASK_RETRIES,
@@ -23,6 +35,15 @@ export {
 export { Masker } from './executor/masker.js';
 export { loadSecretKey } from './io/secret-key.js';
 export * from './language.js';
+export {
+  type Change,
+  diffModels,
+  isEmptyDiff,
+  type ModelDiff,
+  type NodeDiff,
+  type RelationshipRef,
+  type ValueChange,
+} from './model/model-diff.js';
 export {
   type InProcessContext,
   InProcessDispatcher,
@@ -45,3 +66,11 @@ export { parseSecret, Secrets } from './secrets/secrets.js';
 export * from './store/index.js';
 export { BUILTIN_WORKFLOWS, WorkflowError } from './workflows/builtin.js';
 export { installGraph, type Task, type TaskGraph, uninstallGraph, waves } from './workflows/lifecycle.js';
+export {
+  finalModel,
+  type InstanceAction,
+  UPDATE_PARAMETER_DEFAULTS,
+  type UpdateParameters,
+  type UpdatePlan,
+  updateParameters,
+} from './workflows/update.js';

@@ -380,6 +380,82 @@ export function storeSuite(name: string, open: () => Promise<Store>, hooks: Suit
       await assert.rejects(store.updateDeploymentModel(uid('nope'), {}), NotFoundError);
     });
 
+    test('a deployment change is stored with its execution, all or nothing, and versions are listed in order', async () => {
+      const world = await makeWorld(store);
+      const next = blueprintRecord();
+      await store.putBlueprint(next);
+      const added = instanceRecord(world.deployment.id, 'db', 0);
+      const relationships = [{ type: 'depends_on', target: 'db', targetId: added.id, index: 1 }];
+      const version = (n: number, executionId: string | null) => ({
+        deploymentId: world.deployment.id,
+        version: n,
+        blueprintId: n === 1 ? world.blueprint.id : next.id,
+        inputs: { n },
+        model: { version: n, tricky: trickyObject() },
+        executionId,
+        createdAt: `2024-01-0${n}T00:00:00.000Z`,
+      });
+      const execution = executionRecord(world.deployment.id, { workflow: 'update' });
+      const change = {
+        deploymentId: world.deployment.id,
+        deployment: { model: { updated: true }, blueprintId: next.id, inputs: { port: 2 } },
+        addInstances: [added],
+        relationships: { [world.app.id]: relationships },
+        versions: [version(1, null), version(2, execution.id)],
+      };
+      // A change naming an instance that does not exist rolls back the execution too.
+      await assert.rejects(
+        store.createExecution(executionRecord(world.deployment.id), [], {
+          ...change,
+          relationships: { [uid('nope')]: [] },
+        }),
+        NotFoundError,
+      );
+      assert.deepEqual(await store.listExecutions(world.deployment.id), []);
+      assert.deepEqual(await store.getDeployment(world.deployment.id), world.deployment);
+      assert.equal(await store.getInstance(added.id), undefined);
+      assert.deepEqual(await store.listDeploymentVersions(world.deployment.id), []);
+
+      await store.createExecution(execution, [taskRecord(execution.id, 0, world.vm.id)], change);
+      assert.equal((await store.getExecution(execution.id))?.workflow, 'update');
+      assert.deepEqual(await store.getDeployment(world.deployment.id), {
+        ...world.deployment,
+        blueprintId: next.id,
+        inputs: { port: 2 },
+        model: { updated: true },
+      });
+      assert.deepEqual(await store.getInstance(added.id), added);
+      assert.deepEqual((await store.getInstance(world.app.id))?.relationships, relationships);
+      assert.deepEqual(await store.listDeploymentVersions(world.deployment.id), [
+        version(1, null),
+        version(2, execution.id),
+      ]);
+
+      // Once it has ended: instances go, the model alone changes (blueprint and inputs stay).
+      await store.changeDeployment({
+        deploymentId: world.deployment.id,
+        deployment: { model: { final: true } },
+        removeInstances: [world.vm.id],
+        relationships: { [world.app.id]: [] },
+      });
+      const after = await store.getDeployment(world.deployment.id);
+      assert.deepEqual(
+        [after?.blueprintId, after?.inputs, after?.model],
+        [next.id, { port: 2 }, { final: true }],
+      );
+      assert.deepEqual(
+        (await store.listInstances(world.deployment.id)).map((i) => i.id).sort(),
+        [world.app.id, added.id].sort(),
+      );
+      await assert.rejects(
+        store.changeDeployment({ deploymentId: uid('nope'), deployment: { model: {} } }),
+        NotFoundError,
+      );
+      // Versions go with their deployment.
+      await store.deleteDeployment(world.deployment.id);
+      assert.deepEqual(await store.listDeploymentVersions(world.deployment.id), []);
+    });
+
     test('instances: listed by node then index; added and removed', async () => {
       const world = await makeWorld(store);
       const extra = [

@@ -9,9 +9,7 @@ import {
   describeChanges,
   type ExecutionRecord,
   fileSystemReader,
-  prepareDeployment,
   startExecution,
-  type ValueMap,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { readInputs } from '../inputs.js';
@@ -37,6 +35,7 @@ import { collect } from './options.js';
 import { deploymentOutputs } from './outputs.js';
 import { pluginResolver } from './plugin-search.js';
 import { pluginDispatcher } from './plugins.js';
+import { prepareNextVersion } from './update.js';
 
 type InstallFlags = RunFlags & { input?: string[]; retryInFlight?: boolean };
 
@@ -159,31 +158,15 @@ async function requireSameBlueprint(
   blueprint: string,
   flags: InstallFlags,
 ): Promise<boolean> {
-  const problems = new Diagnostics();
-  const given = flags.input?.length ? readInputs(flags.input, problems) : undefined;
-  if (!problems.ok) return refuse(problems, flags);
-  const checked = await checkBlueprint(blueprint, existing.id, flags);
-  if (!checked.problems.ok || !checked.blueprint) return refuse(checked.problems, flags);
-  // Without -i, the deployment's inputs, those the blueprint still declares (a dropped one shows as a change).
-  const declared = checked.blueprint.inputs;
-  const inputs =
-    given ??
-    (Object.fromEntries(Object.entries(existing.inputs).filter(([name]) => declared.has(name))) as ValueMap);
-  const { problems: planProblems, prepared } = prepareDeployment({
-    reader: fileSystemReader({ resolvePlugin: pluginResolver(flags, state.dir) }),
-    blueprintPath: blueprint,
-    deploymentId: existing.id,
-    inputs,
-    ...instanceCeiling(),
-  });
-  if (!prepared) return refuse(planProblems, flags);
+  const prepared = await prepareNextVersion(state, existing, blueprint, flags, false);
+  if (!prepared) return false;
   const changes = deploymentChanges(existing, await state.store.getBlueprint(existing.blueprintId), prepared);
   if (!changes) return true;
   throw new UsageError(
     [
       `deployment '${existing.id}' was created from another blueprint or other inputs; weft install does not change it:`,
       ...describeChanges(changes).map((line) => `  ${line}`),
-      `Changing a deployment is the deployment update (weft update -d ${existing.id} ${blueprint}), which this version of Weft does not have yet. To install this blueprint next to it, give it another id with -d.`,
+      `To change the deployment: weft update ${blueprint} -d ${existing.id} (weft plan ${blueprint} -d ${existing.id} shows what it would do). To install this blueprint next to it, give it another id with -d.`,
     ].join('\n'),
   );
 }

@@ -1,6 +1,7 @@
 import { type PlanJson, planToJson } from '@weft/engine/language';
 import type { Command } from 'commander';
 import { EXIT, printJson, printProblems, printWarnings } from '../output.js';
+import type { StateOptions } from '../state.js';
 import {
   type BlueprintOptions,
   checkOperationFunctions,
@@ -45,6 +46,27 @@ function printPlan(plan: PlanJson): void {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
+/**
+ * With -d naming a deployment that exists, the plan is the diff an update would apply; false
+ * when there is no such deployment (a new one is planned).
+ */
+async function planUpdateOf(
+  blueprint: string,
+  options: BlueprintOptions & StateOptions & { json?: boolean },
+): Promise<boolean> {
+  const { openState } = await import('../state.js');
+  const state = await openState(options, { create: false });
+  try {
+    const deployment = await state.store.getDeployment(options.deploymentId!);
+    if (!deployment) return false;
+    const { printUpdatePlan } = await import('./update.js');
+    await printUpdatePlan(state, deployment, blueprint, options);
+    return true;
+  } finally {
+    await state.close();
+  }
+}
+
 export function planCommand(program: Command): void {
   program
     .command('plan')
@@ -53,11 +75,15 @@ export function planCommand(program: Command): void {
     .option('-i, --input <KEY=VALUE|FILE>', 'an input value or a YAML/JSON inputs file (repeatable)', collect)
     .option(
       '--state-dir <DIR>',
-      'the state directory whose plugins/ is searched (default ./.weft, or WEFT_HOME)',
+      'the state directory whose deployments and plugins/ are used (default ./.weft, or WEFT_HOME)',
+    )
+    .option(
+      '--db <URL>',
+      'a PostgreSQL URL (postgres://...) instead of the local SQLite file (or WEFT_DATABASE_URL)',
     )
     .option(
       '-d, --deployment-id <ID>',
-      'deployment id (instance ids derive from it); default: the blueprint directory name',
+      'an existing deployment: show what updating it would change; else the id of a new one (default: the blueprint directory name)',
     )
     .option('--json', 'print the plan as JSON (shape documented in the README)')
     .addHelpText(
@@ -65,9 +91,11 @@ export function planCommand(program: Command): void {
       `
 Examples:
   weft plan examples/three-tier/blueprint.yaml
-  weft plan blueprint.yaml -i port=8080 --json`,
+  weft plan blueprint.yaml -i port=8080 --json
+  weft plan blueprint-v2.yaml -d app        # the changes an update of deployment app would make`,
     )
-    .action(async (blueprint: string, options: BlueprintOptions & { json?: boolean }) => {
+    .action(async (blueprint: string, options: BlueprintOptions & StateOptions & { json?: boolean }) => {
+      if (options.deploymentId && (await planUpdateOf(blueprint, options))) return;
       const result = loadFromArgs(blueprint, options, false);
       await checkOperationFunctions(result, options, 'warn');
       await checkSecretReferences(result, options);

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
+import { diffValues, type ValueChange } from '../model/model-diff.js';
 import { asStored } from '../store/common.js';
-import type { BlueprintRecord, DeploymentRecord } from '../store/types.js';
+import type { BlueprintRecord, DeploymentRecord, Json } from '../store/types.js';
 import type { PreparedDeployment } from './deployments.js';
 
 interface Sets {
@@ -81,4 +82,9 @@ export function describeChanges(changes: DeploymentChanges): string[] {
   if (changes.other.length > 0) lines.push(`also changed: ${changes.other.join(', ')}`);
   if (changes.inputs.length > 0) lines.push(`inputs changed: ${changes.inputs.join(', ')}`);
   return lines;
+}
+
+/** How a deployment's inputs and new ones differ, as the store will hold them. */
+export function diffInputs(before: Record<string, Json>, after: Record<string, unknown>): ValueChange[] {
+  return diffValues(before, asStored(after) as Record<string, Json>);
 }

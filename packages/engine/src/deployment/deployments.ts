@@ -25,6 +25,7 @@ import {
 import { customGraph, isScriptWorkflow, scriptWorkflowGraph } from '../workflows/custom.js';
 import type { TaskGraph } from '../workflows/lifecycle.js';
 import { planScale, type ScalePlan } from '../workflows/scale.js';
+import { finishDeploymentUpdate } from './update.js';
 
 const now = () => new Date().toISOString();
 
@@ -123,7 +124,7 @@ export async function createDeployment(
   return { problems, deployment: prepared.deployment, instances: prepared.instances };
 }
 
-function taskRecords(executionId: string, graph: TaskGraph): TaskRecord[] {
+export function taskRecords(executionId: string, graph: TaskGraph): TaskRecord[] {
   const at = now();
   return graph.tasks.map((t) => ({
     executionId,
@@ -310,9 +311,17 @@ export async function runnableWorkflows(model: DeploymentModel, dispatcher: Disp
   return names.sort();
 }
 
-/** Work that follows a successful execution: a scale-in removes the instances it took down. */
+/**
+ * Work that follows a successful execution: a scale-in removes the instances it took down, an
+ * update leaves its transition model for the new one.
+ */
 export async function finishExecution(store: Store, execution: ExecutionRecord): Promise<void> {
-  if (execution.workflow !== 'scale' || execution.status !== 'terminated') return;
+  if (execution.status !== 'terminated') return;
+  if (execution.workflow === 'update') {
+    await finishDeploymentUpdate(store, (await store.getExecution(execution.id)) ?? execution);
+    return;
+  }
+  if (execution.workflow !== 'scale') return;
   const stored = (await store.getExecution(execution.id)) ?? execution;
   const removed = stored.parameters.removed_instances;
   if (!Array.isArray(removed) || removed.length === 0) return;

@@ -60,6 +60,8 @@ export interface RelationshipModel {
   /** Operations by full name, e.g. `cloudify.interfaces.relationship_lifecycle.preconfigure`. */
   sourceOperations: Record<string, OperationModel>;
   targetOperations: Record<string, OperationModel>;
+  /** Set while a deployment update that removed it runs: kept for the unlink of its instances. */
+  removed?: true;
 }
 
 export interface NodeModel {
@@ -74,6 +76,8 @@ export interface NodeModel {
   relationships: RelationshipModel[];
   host?: string;
   counts: { default: number; min: number; max: number };
+  /** Set while a deployment update that removed it runs: kept for the uninstall of its instances. */
+  removed?: true;
 }
 
 export interface WorkflowModel {

@@ -3,6 +3,7 @@ import {
   type Batch,
   type DeploymentRecord,
   type DeploymentSummary,
+  type DeploymentVersionRecord,
   EVENT_LEVELS,
   type EventQuery,
   type EventRecord,
@@ -153,6 +154,16 @@ export interface TaskRow<J> {
   updated_at: string;
 }
 
+export interface DeploymentVersionRow<J> {
+  deployment_id: string;
+  version: number;
+  blueprint_id: string;
+  inputs: J;
+  model: J;
+  execution_id: string | null;
+  created_at: string;
+}
+
 export interface EventRow<J> {
   seq: number | string;
   execution_id: string | null;
@@ -179,6 +190,15 @@ export function rowReaders<J>(json: <T = Json>(value: J | null) => T) {
       blueprintId: r.blueprint_id,
       inputs: json(r.inputs),
       model: json(r.model),
+      createdAt: r.created_at,
+    }),
+    deploymentVersion: (r: DeploymentVersionRow<J>): DeploymentVersionRecord => ({
+      deploymentId: r.deployment_id,
+      version: r.version,
+      blueprintId: r.blueprint_id,
+      inputs: json(r.inputs),
+      model: json(r.model),
+      executionId: r.execution_id,
       createdAt: r.created_at,
     }),
     instance: (r: InstanceRow<J>): NodeInstanceRecord => ({

@@ -119,6 +119,22 @@ CREATE TABLE secrets (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'deployment versions',
+    sql: `
+CREATE TABLE deployment_versions (
+  deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  version INTEGER NOT NULL,
+  blueprint_id TEXT NOT NULL REFERENCES blueprints(id),
+  inputs TEXT NOT NULL,
+  model TEXT NOT NULL,
+  execution_id TEXT,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (deployment_id, version)
+);
+`,
+  },
 ];
 
 /** Text columns that are sorted on use the "C" collation, so that order is bytewise as in SQLite. */
@@ -216,6 +232,22 @@ CREATE TABLE secrets (
   ciphertext BYTEA NOT NULL,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
+);
+`,
+  },
+  {
+    version: 2,
+    name: 'deployment versions',
+    sql: `
+CREATE TABLE deployment_versions (
+  deployment_id TEXT COLLATE "C" NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  version INTEGER NOT NULL,
+  blueprint_id TEXT COLLATE "C" NOT NULL REFERENCES blueprints(id),
+  inputs JSONB NOT NULL,
+  model JSONB NOT NULL,
+  execution_id TEXT COLLATE "C",
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (deployment_id, version)
 );
 `,
   },

@@ -23,6 +23,7 @@ function isDatabaseError(error: unknown): error is Error & { code: string; const
 import {
   cleanText,
   type DeploymentRow,
+  type DeploymentVersionRow,
   deploymentSummaries,
   type EventRow,
   type ExecutionRow,
@@ -45,8 +46,10 @@ import {
   AlreadyExistsError,
   type Batch,
   type BlueprintRecord,
+  type DeploymentChange,
   type DeploymentRecord,
   type DeploymentSummary,
+  type DeploymentVersionRecord,
   type EventQuery,
   type EventRecord,
   type ExecutionRecord,
@@ -481,6 +484,18 @@ export class PostgresStore implements Store {
     await this.write('DELETE FROM node_instances WHERE id = ANY($1::text[])', [ids]);
   }
 
+  async changeDeployment(change: DeploymentChange): Promise<void> {
+    await this.tx((client) => writeDeploymentChange(client, change));
+  }
+
+  async listDeploymentVersions(deploymentId: string): Promise<DeploymentVersionRecord[]> {
+    const result = await this.read<DeploymentVersionRow<Json>>(
+      'SELECT * FROM deployment_versions WHERE deployment_id = $1 ORDER BY version',
+      [deploymentId],
+    );
+    return result.rows.map(read.deploymentVersion);
+  }
+
   async setInstanceRelationships(id: string, relationships: Json): Promise<void> {
     const result = await this.write('UPDATE node_instances SET relationships = $2::jsonb WHERE id = $1', [
       id,
@@ -511,7 +526,11 @@ export class PostgresStore implements Store {
 
   // Executions and tasks
 
-  async createExecution(execution: ExecutionRecord, tasks: TaskRecord[]): Promise<void> {
+  async createExecution(
+    execution: ExecutionRecord,
+    tasks: TaskRecord[],
+    change?: DeploymentChange,
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.tx(async (client) => {
@@ -530,8 +549,8 @@ export class PostgresStore implements Store {
               execution.endedAt,
             ],
           );
-          if (tasks.length === 0) return;
-          await insertTasks(client, tasks);
+          if (tasks.length > 0) await insertTasks(client, tasks);
+          if (change) await writeDeploymentChange(client, change);
         });
         return;
       } catch (error) {
@@ -760,6 +779,40 @@ async function insertInstances(
       })),
     ),
   ]);
+}
+
+/** Inside a transaction: a deployment change (see DeploymentChange). */
+async function writeDeploymentChange(client: PoolClient, change: DeploymentChange): Promise<void> {
+  const id = change.deploymentId;
+  if (change.deployment) {
+    const { model, blueprintId, inputs } = change.deployment;
+    const result = await client.query(
+      `UPDATE deployments SET model = $2::jsonb, blueprint_id = coalesce($3, blueprint_id),
+         inputs = coalesce($4::jsonb, inputs) WHERE id = $1`,
+      [id, jsonText(model), blueprintId ?? null, inputs ? jsonText(inputs) : null],
+    );
+    if (result.rowCount === 0) throw new NotFoundError('deployment', id);
+  }
+  if (change.addInstances?.length) await insertInstances(client, change.addInstances);
+  for (const [instance, list] of Object.entries(change.relationships ?? {})) {
+    const result = await client.query('UPDATE node_instances SET relationships = $2::jsonb WHERE id = $1', [
+      instance,
+      jsonText(list),
+    ]);
+    if (result.rowCount === 0) throw new NotFoundError('node instance', instance);
+  }
+  if (change.removeInstances?.length)
+    await client.query('DELETE FROM node_instances WHERE deployment_id = $1 AND id = ANY($2::text[])', [
+      id,
+      change.removeInstances,
+    ]);
+  for (const v of change.versions ?? []) {
+    await client.query(
+      `INSERT INTO deployment_versions (deployment_id, version, blueprint_id, inputs, model, execution_id, created_at)
+       VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)`,
+      [id, v.version, v.blueprintId, jsonText(v.inputs), jsonText(v.model), v.executionId, v.createdAt],
+    );
+  }
 }
 
 async function insertTasks(client: PoolClient, tasks: readonly TaskRecord[]): Promise<void> {

@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import {
   cleanText,
   type DeploymentRow,
+  type DeploymentVersionRow,
   deploymentSummaries,
   type EventRow,
   type ExecutionRow,
@@ -33,8 +34,10 @@ import {
   AlreadyExistsError,
   type Batch,
   type BlueprintRecord,
+  type DeploymentChange,
   type DeploymentRecord,
   type DeploymentSummary,
+  type DeploymentVersionRecord,
   type EventQuery,
   type EventRecord,
   type ExecutionRecord,
@@ -399,7 +402,11 @@ export class SqliteStore implements Store {
 
   // Executions and tasks
 
-  async createExecution(execution: ExecutionRecord, tasks: TaskRecord[]): Promise<void> {
+  async createExecution(
+    execution: ExecutionRecord,
+    tasks: TaskRecord[],
+    change?: DeploymentChange,
+  ): Promise<void> {
     try {
       this.write(() => {
         this.stmt(
@@ -417,6 +424,7 @@ export class SqliteStore implements Store {
           execution.endedAt ?? null,
         );
         this.insertTasks(tasks);
+        if (change) this.writeDeploymentChange(change);
       });
     } catch (error) {
       this.rethrowExecutionError(error, execution.deploymentId);
@@ -432,6 +440,53 @@ export class SqliteStore implements Store {
       }
       throw error;
     }
+  }
+
+  async changeDeployment(change: DeploymentChange): Promise<void> {
+    this.write(() => this.writeDeploymentChange(change));
+  }
+
+  /** Inside a write transaction: a deployment change (see DeploymentChange). */
+  private writeDeploymentChange(change: DeploymentChange): void {
+    const id = change.deploymentId;
+    if (change.deployment) {
+      const { model, blueprintId, inputs } = change.deployment;
+      const result = this.stmt(
+        `UPDATE deployments SET model = ?, blueprint_id = coalesce(?, blueprint_id),
+           inputs = coalesce(?, inputs) WHERE id = ?`,
+      ).run(jsonText(model), blueprintId ?? null, inputs ? jsonText(inputs) : null, id);
+      if (result.changes === 0) throw new NotFoundError('deployment', id);
+    }
+    if (change.addInstances?.length) this.insertInstances(change.addInstances);
+    const relationships = this.stmt('UPDATE node_instances SET relationships = ? WHERE id = ?');
+    for (const [instance, list] of Object.entries(change.relationships ?? {})) {
+      if (relationships.run(jsonText(list), instance).changes === 0)
+        throw new NotFoundError('node instance', instance);
+    }
+    const remove = this.stmt('DELETE FROM node_instances WHERE id = ? AND deployment_id = ?');
+    for (const instance of change.removeInstances ?? []) remove.run(instance, id);
+    const version = this.stmt(
+      `INSERT INTO deployment_versions (deployment_id, version, blueprint_id, inputs, model, execution_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const v of change.versions ?? []) {
+      version.run(
+        id,
+        v.version,
+        v.blueprintId,
+        jsonText(v.inputs),
+        jsonText(v.model),
+        v.executionId,
+        v.createdAt,
+      );
+    }
+  }
+
+  async listDeploymentVersions(deploymentId: string): Promise<DeploymentVersionRecord[]> {
+    const rows = this.stmt('SELECT * FROM deployment_versions WHERE deployment_id = ? ORDER BY version').all(
+      deploymentId,
+    ) as DeploymentVersionRow<string>[];
+    return rows.map(read.deploymentVersion);
   }
 
   private insertTasks(tasks: readonly TaskRecord[]): void {

@@ -30,6 +30,38 @@ export interface DeploymentRecord {
   createdAt: string;
 }
 
+/**
+ * One version of a deployment: what it was created from, then what each update made it. Kept so
+ * that `deployments history` can show them and a rollback can go back to the one before.
+ */
+export interface DeploymentVersionRecord {
+  deploymentId: string;
+  /** 1 for what the deployment was created from, then one more for each update. */
+  version: number;
+  blueprintId: string;
+  inputs: Record<string, Json>;
+  model: Json;
+  /** The update execution that brings the deployment to this version (null for version 1). */
+  executionId: string | null;
+  createdAt: string;
+}
+
+/**
+ * Changes to a deployment written all or nothing: with the execution that makes them (an update's
+ * new model, the instances it adds) or when it has ended (the instances it removed).
+ */
+export interface DeploymentChange {
+  deploymentId: string;
+  /** A new model (and blueprint and inputs, when they change). */
+  deployment?: { model: Json; blueprintId?: string; inputs?: Record<string, Json> };
+  addInstances?: NodeInstanceRecord[];
+  /** New relationship instances, by node instance id. */
+  relationships?: Record<string, Json>;
+  removeInstances?: string[];
+  /** Versions to record (their blueprints must be stored). */
+  versions?: DeploymentVersionRecord[];
+}
+
 export type { InstanceState, NodeInstanceRecord } from '../model/instance-record.js';
 
 import type { InstanceState, NodeInstanceRecord } from '../model/instance-record.js';
@@ -268,10 +300,15 @@ export interface Store {
   ): Promise<number>;
 
   /**
-   * Creates an execution and its tasks, all or nothing. Throws ActiveExecutionError when the
-   * deployment already has an active execution (enforced by the database, not by a read first).
+   * Creates an execution and its tasks, and makes the deployment change given with them, all or
+   * nothing. Throws ActiveExecutionError when the deployment already has an active execution
+   * (enforced by the database, not by a read first).
    */
-  createExecution(execution: ExecutionRecord, tasks: TaskRecord[]): Promise<void>;
+  createExecution(execution: ExecutionRecord, tasks: TaskRecord[], change?: DeploymentChange): Promise<void>;
+  /** Makes a deployment change, all or nothing. */
+  changeDeployment(change: DeploymentChange): Promise<void>;
+  /** The deployment's recorded versions, oldest first (none before its first update). */
+  listDeploymentVersions(deploymentId: string): Promise<DeploymentVersionRecord[]>;
   getExecution(id: string): Promise<ExecutionRecord | undefined>;
   listExecutions(deploymentId?: string): Promise<ExecutionRecord[]>;
   listTasks(executionId: string): Promise<TaskRecord[]>;

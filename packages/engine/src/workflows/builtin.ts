@@ -99,7 +99,7 @@ export const BUILTIN_PARAMETER_TYPES: Readonly<Record<string, string>> = {
   task_retry_interval: 'float',
 };
 
-function lifecycleInstances(instances: NodeInstanceRecord[]): LifecycleInstance[] {
+export function lifecycleInstances(instances: NodeInstanceRecord[]): LifecycleInstance[] {
   return instances.map((i) => ({
     id: i.id,
     node: i.node,
@@ -107,12 +107,17 @@ function lifecycleInstances(instances: NodeInstanceRecord[]): LifecycleInstance[
   }));
 }
 
+/** The tasks of a graph that no other task waits for. */
+export function tailsOf(graph: TaskGraph): number[] {
+  const awaited = new Set<number>();
+  for (const task of graph.tasks) for (const dep of task.dependsOn) awaited.add(dep);
+  return graph.tasks.filter((t) => !awaited.has(t.id)).map((t) => t.id);
+}
+
 /** A graph of `then` that starts after everything in `first` has finished. */
-function chain(first: TaskGraph, then: TaskGraph, workflow: string): TaskGraph {
+export function chain(first: TaskGraph, then: TaskGraph, workflow: string): TaskGraph {
   const offset = first.tasks.length;
-  const lasts = first.tasks
-    .filter((t) => !first.tasks.some((o) => o.dependsOn.includes(t.id)))
-    .map((t) => t.id);
+  const lasts = tailsOf(first);
   const shifted = then.tasks.map((t) => ({
     ...t,
     id: t.id + offset,
@@ -137,7 +142,7 @@ export function containedSubtree(instances: NodeInstanceRecord[], rootId: string
   return out;
 }
 
-function only(
+export function only(
   instances: NodeInstanceRecord[],
   keep: (i: NodeInstanceRecord) => boolean,
 ): NodeInstanceRecord[] {
@@ -156,7 +161,7 @@ function only(
   }));
 }
 
-const NOT_INSTALLED = new Set(['uninitialized', 'deleted']);
+export const NOT_INSTALLED = new Set(['uninitialized', 'deleted']);
 
 function operationSteps(
   model: DeploymentModel,
@@ -297,6 +302,35 @@ function executeOperation(
   return { workflow: 'execute_operation', tasks };
 }
 
+/**
+ * Uninstalls, then installs again, the chosen instances (each with what is contained in it, which
+ * the caller includes); instances outside with relationships into them unlink before they go and
+ * establish once they are back. Failures of the uninstall half are ignored when asked (heal).
+ */
+export function reinstallGraph(
+  workflow: string,
+  nodes: DeploymentModel['nodes'],
+  instances: NodeInstanceRecord[],
+  chosen: Set<string>,
+  ignoreUninstallFailure: boolean,
+): TaskGraph {
+  const set = only(instances, (i) => chosen.has(i.id));
+  const related: LifecycleInstance[] = instances
+    .filter((i) => !chosen.has(i.id) && !NOT_INSTALLED.has(i.state))
+    .map((i) => ({
+      id: i.id,
+      node: i.node,
+      relationships: (i.relationships as unknown as RelationshipInstance[]).filter((r) =>
+        chosen.has(r.targetId),
+      ),
+      related: true,
+    }))
+    .filter((i) => i.relationships.length > 0);
+  const teardown = uninstallGraph(nodes, [...lifecycleInstances(set), ...related]);
+  if (ignoreUninstallFailure) for (const task of teardown.tasks) task.ignoreFailure = true;
+  return chain(teardown, installGraph(nodes, [...lifecycleInstances(set), ...related]), workflow);
+}
+
 /** Builds the task graph of a built-in workflow over the deployment's current instances. */
 export function builtinGraph(
   workflow: string,
@@ -340,24 +374,8 @@ export function builtinGraph(
           `heal needs node_instance_id, the id of an instance of this deployment${typeof id === 'string' ? ` ('${id}' is not one)` : ''}`,
         );
       }
-      // Reinstall the failed instance and everything contained in it; instances outside with
-      // relationships into it unlink before it goes and establish once it is back.
-      const subtree = containedSubtree(instances, id);
-      const set = only(instances, (i) => subtree.has(i.id));
-      const related: LifecycleInstance[] = instances
-        .filter((i) => !subtree.has(i.id) && !NOT_INSTALLED.has(i.state))
-        .map((i) => ({
-          id: i.id,
-          node: i.node,
-          relationships: (i.relationships as unknown as RelationshipInstance[]).filter((r) =>
-            subtree.has(r.targetId),
-          ),
-          related: true,
-        }))
-        .filter((i) => i.relationships.length > 0);
-      const teardown = uninstallGraph(nodes, [...lifecycleInstances(set), ...related]);
-      for (const task of teardown.tasks) task.ignoreFailure = true;
-      return chain(teardown, installGraph(nodes, [...lifecycleInstances(set), ...related]), 'heal');
+      // Reinstall the failed instance and everything contained in it.
+      return reinstallGraph('heal', nodes, instances, containedSubtree(instances, id), true);
     }
     default:
       throw new WorkflowError(`unknown workflow '${workflow}'`);

@@ -3,7 +3,7 @@ import type { DeploymentModel } from '../model/deployment-model.js';
 import { InstanceIdFactory } from '../model/instance-ids.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
 import { DEFAULT_MAX_INSTANCES, type RelationshipInstance } from '../model/plan.js';
-import { containedSubtree, WorkflowError } from './builtin.js';
+import { containedSubtree, tailsOf, WorkflowError } from './builtin.js';
 import { installGraph, type Task, type TaskGraph, uninstallGraph } from './lifecycle.js';
 
 const COMPUTE = 'cloudify.nodes.Compute';
@@ -185,9 +185,7 @@ function scaleOut(
     plan.added.map((i) => ({ id: i.id, node: i.node, relationships: rels(i) })),
   );
   // Existing sources connect to the new targets: their establish runs once the targets are up.
-  const tails = graph.tasks
-    .filter((t) => !graph.tasks.some((o) => o.dependsOn.includes(t.id)))
-    .map((t) => t.id);
+  const tails = tailsOf(graph);
   for (const source of instances) {
     const extra: RelationshipInstance[] = [];
     for (const [index, rel] of model.nodes[source.node]!.relationships.entries()) {
@@ -210,7 +208,7 @@ function scaleOut(
   return plan;
 }
 
-function addRelationshipTasks(
+export function addRelationshipTasks(
   graph: TaskGraph,
   model: DeploymentModel,
   source: NodeInstanceRecord,

@@ -1,0 +1,547 @@
+// The deployment update: from a deployment (its model and instances) and a new model, what the
+// update changes and the task graph that applies it, as Cloudify's deployment update does.
+// Pure: the caller stores the plan with the execution and applies its end once it has succeeded.
+import { isDeepStrictEqual } from 'node:util';
+import type { Json } from '@weft/sdk';
+import type { DeploymentModel, NodeModel, RelationshipModel } from '../model/deployment-model.js';
+import { InstanceIdFactory } from '../model/instance-ids.js';
+import type { NodeInstanceRecord } from '../model/instance-record.js';
+import { diffModels, type ModelDiff, matchRelationships } from '../model/model-diff.js';
+import { DEFAULT_MAX_INSTANCES, type RelationshipInstance } from '../model/plan.js';
+import {
+  chain,
+  containedSubtree,
+  lifecycleInstances,
+  NOT_INSTALLED,
+  only,
+  reinstallGraph,
+  tailsOf,
+  WorkflowError,
+} from './builtin.js';
+import { installGraph, type Task, type TaskGraph, uninstallGraph } from './lifecycle.js';
+import { addRelationshipTasks } from './scale.js';
+
+const COMPUTE = 'cloudify.nodes.Compute';
+const CONTAINED_IN = 'cloudify.relationships.contained_in';
+const LIFECYCLE = 'cloudify.interfaces.lifecycle';
+
+/**
+ * The operations that update an instance in place, in the order Cloudify runs them; a node is
+ * updated in place only when it implements update, update_config or update_apply (the others
+ * alone do not update anything). Else a Heat-style resource's update (which compares the
+ * properties itself and replaces the resource when one that cannot change in place did).
+ */
+const UPDATE_OPERATIONS = [
+  `${LIFECYCLE}.preupdate`,
+  `${LIFECYCLE}.update`,
+  `${LIFECYCLE}.postupdate`,
+  `${LIFECYCLE}.update_config`,
+  `${LIFECYCLE}.update_apply`,
+  `${LIFECYCLE}.update_postapply`,
+];
+const UPDATING_OPERATIONS = [
+  `${LIFECYCLE}.update`,
+  `${LIFECYCLE}.update_config`,
+  `${LIFECYCLE}.update_apply`,
+];
+const RESOURCE_UPDATE = 'weft.interfaces.resource.update';
+
+/** The update workflow's parameters, as Cloudify names them. */
+export interface UpdateParameters {
+  /** Do not install the added instances (they are added, uninitialized). */
+  skip_install: boolean;
+  /** Do not uninstall the removed instances (they are removed without running anything). */
+  skip_uninstall: boolean;
+  /** Do not reinstall modified instances that have no update operations. */
+  skip_reinstall: boolean;
+  /** Node instance ids to reinstall whatever changed. */
+  reinstall_list: string[];
+  /** Failures while uninstalling (removed instances, unlinks) do not fail the update. */
+  ignore_failure: boolean;
+  /** Install what is added before uninstalling what is removed. */
+  install_first: boolean;
+}
+
+export const UPDATE_PARAMETER_DEFAULTS: UpdateParameters = {
+  skip_install: false,
+  skip_uninstall: false,
+  skip_reinstall: false,
+  reinstall_list: [],
+  ignore_failure: false,
+  install_first: false,
+};
+
+/** What an instance of the deployment goes through in the update. */
+export type InstanceAction = 'add' | 'remove' | 'reinstall' | 'update' | 'relink';
+
+export interface UpdatePlan {
+  diff: ModelDiff;
+  /**
+   * The model the update runs on: the new one, plus what it removes (nodes, relationships),
+   * flagged `removed`, for the uninstall and unlink operations. Stored when the update starts.
+   */
+  transition: DeploymentModel;
+  /** Instances the update adds (stored when it starts). */
+  added: NodeInstanceRecord[];
+  /** Instances it removes (once it has succeeded). */
+  removed: string[];
+  /** Relationship lists of existing instances while it runs (stored when it starts). */
+  relationships: Record<string, RelationshipInstance[]>;
+  /** Their relationship lists once it has succeeded (without those it unlinked). */
+  finalRelationships: Record<string, RelationshipInstance[]>;
+  /** What each instance that takes part goes through. */
+  actions: Record<string, InstanceAction>;
+  graph: TaskGraph;
+}
+
+/** The model without what an update keeps only while it runs. */
+export function finalModel(model: DeploymentModel): DeploymentModel {
+  const nodes: Record<string, NodeModel> = {};
+  for (const [name, node] of Object.entries(model.nodes)) {
+    if (node.removed) continue;
+    nodes[name] = node.relationships.some((r) => r.removed)
+      ? { ...node, relationships: node.relationships.filter((r) => !r.removed) }
+      : node;
+  }
+  return { ...model, nodes };
+}
+
+const relationshipsOf = (i: NodeInstanceRecord) => i.relationships as unknown as RelationshipInstance[];
+
+/** Reads the parameters (defaults for those not given), refusing values of the wrong type. */
+export function updateParameters(given: Record<string, Json>): UpdateParameters {
+  const out = { ...UPDATE_PARAMETER_DEFAULTS };
+  for (const key of [
+    'skip_install',
+    'skip_uninstall',
+    'skip_reinstall',
+    'ignore_failure',
+    'install_first',
+  ] as const) {
+    const value = given[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'boolean') throw new WorkflowError(`update: ${key} must be true or false`);
+    out[key] = value;
+  }
+  const list = given.reinstall_list;
+  if (list !== undefined && list !== null) {
+    if (!Array.isArray(list) || list.some((id) => typeof id !== 'string'))
+      throw new WorkflowError('update: reinstall_list must be a list of node instance ids');
+    out.reinstall_list = list as string[];
+  }
+  return out;
+}
+
+/** Whether a node has operations that update its instances in place. */
+function updateOperations(node: NodeModel): string[] {
+  if (UPDATING_OPERATIONS.some((name) => Object.hasOwn(node.operations, name)))
+    return UPDATE_OPERATIONS.filter((name) => Object.hasOwn(node.operations, name));
+  return Object.hasOwn(node.operations, RESOURCE_UPDATE) ? [RESOURCE_UPDATE] : [];
+}
+
+/**
+ * What an update cannot do, refused before anything is stored or run (as Cloudify refuses its
+ * "unsupported steps"): a node changing type or host, a relationship changing its properties,
+ * groups changing.
+ */
+function refuseUnsupported(diff: ModelDiff, before: DeploymentModel, after: DeploymentModel): void {
+  const problems: string[] = [];
+  for (const change of diff.nodes) {
+    if (change.type)
+      problems.push(
+        `node '${change.node}' would change its type from ${change.type.before} to ${change.type.after}`,
+      );
+    if (change.host)
+      problems.push(
+        `node '${change.node}' would move from ${change.host.before ? `host '${change.host.before}'` : 'no host'} to ${change.host.after ? `host '${change.host.after}'` : 'no host'}`,
+      );
+    if (change.change !== 'modified') continue;
+    const old = before.nodes[change.node]!.relationships;
+    const now = after.nodes[change.node]!.relationships;
+    for (const [o, n] of matchRelationships(old, now).pairs)
+      if (!isDeepStrictEqual(old[o]!.properties, now[n]!.properties))
+        problems.push(
+          `the properties of node '${change.node}'s ${now[n]!.type} relationship to '${now[n]!.target}' would change`,
+        );
+  }
+  for (const group of diff.groups) problems.push(`group '${group.name}' would be ${group.change}`);
+  if (problems.length === 0) return;
+  throw new WorkflowError(
+    `update: ${problems.join('; ')}. An update cannot do that: give the node another name to replace it (the old one is removed, the new one added), or uninstall and install again`,
+  );
+}
+
+/** Plans the update of a deployment (model and instances) to the `after` model. */
+export function planUpdate(
+  before: DeploymentModel,
+  instances: NodeInstanceRecord[],
+  after: DeploymentModel,
+  deploymentId: string,
+  params: UpdateParameters,
+  maxInstances = DEFAULT_MAX_INSTANCES,
+): UpdatePlan {
+  const diff = diffModels(finalModel(before), finalModel(after));
+  const byId = new Map(instances.map((i) => [i.id, i]));
+  for (const id of params.reinstall_list)
+    if (!byId.has(id))
+      throw new WorkflowError(
+        `update: reinstall_list names '${id}', which is not an instance of this deployment`,
+      );
+  refuseUnsupported(diff, finalModel(before), finalModel(after));
+
+  // Instances that go: those of removed nodes (a node's removal removes what it contains too, as
+  // what it contains would otherwise move), and the newest of nodes whose blueprint count fell.
+  const removed = new Set<string>();
+  for (const i of instances) if (!after.nodes[i.node] || before.nodes[i.node]?.removed) removed.add(i.id);
+  const perParent = (node: string, pool: NodeInstanceRecord[]) => {
+    const groups = new Map<string, NodeInstanceRecord[]>();
+    for (const i of pool) {
+      if (i.node !== node) continue;
+      const group = groups.get(i.containedIn ?? '');
+      if (group) group.push(i);
+      else groups.set(i.containedIn ?? '', [i]);
+    }
+    return groups;
+  };
+  const growth: { node: string; delta: number }[] = [];
+  for (const change of diff.nodes) {
+    if (change.change !== 'modified' || !change.instances) continue;
+    const delta = change.instances.after - change.instances.before;
+    if (delta > 0) growth.push({ node: change.node, delta });
+    else
+      for (const [, current] of perParent(change.node, instances)) {
+        const keep = Math.max(after.nodes[change.node]!.counts.min, current.length + delta);
+        for (const victim of [...current].sort((a, b) => b.index - a.index).slice(0, current.length - keep))
+          for (const id of containedSubtree(instances, victim.id)) removed.add(id);
+      }
+  }
+  const staying = instances.filter((i) => !removed.has(i.id));
+
+  // Instances that come: those of added nodes under every instance of their host that stays,
+  // and more of nodes whose count grew, each with what the new model contains in it.
+  const ids = new InstanceIdFactory(deploymentId, new Set(instances.map((i) => i.id)));
+  const added: NodeInstanceRecord[] = [];
+  const nextIndex = new Map<string, number>();
+  for (const i of instances) nextIndex.set(i.node, Math.max(nextIndex.get(i.node) ?? 0, i.index));
+  const children = new Map<string, string[]>();
+  for (const node of Object.values(after.nodes))
+    if (node.host) children.set(node.host, [...(children.get(node.host) ?? []), node.name]);
+  const hostOf = new Map(instances.map((i) => [i.id, i.hostId]));
+  const subtreeOf = new Map<string, Map<string, string[]>>();
+  const create = (node: string, parent: string | undefined, subtree: Map<string, string[]>): void => {
+    const id = ids.next(node);
+    const index = (nextIndex.get(node) ?? 0) + 1;
+    nextIndex.set(node, index);
+    const hostId = after.nodes[node]!.typeHierarchy.includes(COMPUTE)
+      ? id
+      : parent
+        ? (hostOf.get(parent) ?? null)
+        : null;
+    hostOf.set(id, hostId);
+    added.push({
+      id,
+      deploymentId,
+      node,
+      index,
+      state: 'uninitialized',
+      runtimeProperties: {},
+      version: 0,
+      containedIn: parent ?? null,
+      hostId,
+      relationships: [],
+      scalingGroups: [],
+    });
+    subtree.set(node, [...(subtree.get(node) ?? []), id]);
+    subtreeOf.set(id, subtree);
+    for (const child of children.get(node) ?? [])
+      for (let n = 0; n < after.nodes[child]!.counts.default; n++) create(child, id, subtree);
+  };
+  const ceiling = () => {
+    if (staying.length + added.length > maxInstances)
+      throw new WorkflowError(
+        `update: the deployment would have more than ${maxInstances.toLocaleString('en-US')} node instances, the ceiling per deployment (raise it with WEFT_MAX_INSTANCES)`,
+      );
+  };
+  for (const { node, delta } of growth) {
+    const parents = perParent(node, staying);
+    const host = after.nodes[node]!.host;
+    if (host) for (const h of staying) if (h.node === host && !parents.has(h.id)) parents.set(h.id, []);
+    for (const [parent] of parents)
+      for (let n = 0; n < delta; n++) {
+        create(node, parent || undefined, new Map());
+        ceiling();
+      }
+  }
+  for (const change of diff.nodes) {
+    if (change.change !== 'added') continue;
+    const host = after.nodes[change.node]!.host;
+    // Under a host that is added too, it comes with the host's instances.
+    if (host && !before.nodes[host]) continue;
+    const parents = host ? staying.filter((i) => i.node === host).map((i) => i.id) : [undefined];
+    for (const parent of parents)
+      for (let n = 0; n < after.nodes[change.node]!.counts.default; n++) {
+        create(change.node, parent, new Map());
+        ceiling();
+      }
+  }
+
+  // The transition model: the new one, with removed nodes kept and, for each node that stays,
+  // its removed relationships after the new ones (so the indices of the new ones hold).
+  const transition: DeploymentModel = { ...after, nodes: { ...after.nodes } };
+  for (const [name, node] of Object.entries(before.nodes))
+    if (!after.nodes[name]) transition.nodes[name] = { ...node, removed: true };
+  const matches = new Map<string, ReturnType<typeof matchRelationships>>();
+  for (const name of Object.keys(after.nodes)) {
+    const old = before.nodes[name];
+    if (!old || old.removed) continue;
+    const match = matchRelationships(old.relationships, after.nodes[name]!.relationships);
+    matches.set(name, match);
+    if (match.removed.length > 0)
+      transition.nodes[name] = {
+        ...after.nodes[name]!,
+        relationships: [
+          ...after.nodes[name]!.relationships,
+          ...match.removed.map((i): RelationshipModel => ({ ...old.relationships[i]!, removed: true })),
+        ],
+      };
+  }
+
+  // Relationship instances. New instances: as a scale-out makes them (within their own new
+  // subtree when the target is there, else every instance of the target that will exist).
+  const idsByNode = new Map<string, string[]>();
+  for (const i of [...staying, ...added]) {
+    const list = idsByNode.get(i.node);
+    if (list) list.push(i.id);
+    else idsByNode.set(i.node, [i.id]);
+  }
+  const targetsOf = (source: NodeInstanceRecord, rel: RelationshipModel): string[] => {
+    if (rel.hierarchy.includes(CONTAINED_IN)) return source.containedIn ? [source.containedIn] : [];
+    const own = subtreeOf.get(source.id)?.get(rel.target);
+    const targets = own ?? idsByNode.get(rel.target) ?? [];
+    return rel.properties.connection_type === 'all_to_one' ? targets.slice(0, 1) : targets;
+  };
+  const instanceOf = (rel: RelationshipModel, index: number, targetId: string): RelationshipInstance => ({
+    type: rel.type,
+    hierarchy: rel.hierarchy,
+    target: rel.target,
+    targetId,
+    index,
+  });
+  for (const instance of added) {
+    const list: RelationshipInstance[] = [];
+    after.nodes[instance.node]!.relationships.forEach((rel, index) => {
+      for (const targetId of targetsOf(instance, rel)) list.push(instanceOf(rel, index, targetId));
+    });
+    instance.relationships = list as unknown as Json;
+  }
+  // Instances that stay: kept relationships renumbered, added ones and new targets of kept ones
+  // to establish, removed ones and those to instances that go to unlink.
+  const relationships: Record<string, RelationshipInstance[]> = {};
+  const finalRelationships: Record<string, RelationshipInstance[]> = {};
+  const establish = new Map<string, RelationshipInstance[]>();
+  const unlink = new Map<string, RelationshipInstance[]>();
+  const addedByNode = new Map<string, string[]>();
+  for (const i of added) addedByNode.set(i.node, [...(addedByNode.get(i.node) ?? []), i.id]);
+  for (const source of staying) {
+    const match = matches.get(source.node);
+    if (!match) continue;
+    const rels = after.nodes[source.node]!.relationships;
+    const newIndex = new Map(match.pairs);
+    const removedAt = new Map(match.removed.map((old, n) => [old, rels.length + n]));
+    const kept: RelationshipInstance[] = [];
+    const gone: RelationshipInstance[] = [];
+    const gained: RelationshipInstance[] = [];
+    for (const r of relationshipsOf(source)) {
+      const index = newIndex.get(r.index);
+      if (index === undefined) gone.push({ ...r, index: removedAt.get(r.index) ?? r.index });
+      else if (removed.has(r.targetId)) gone.push({ ...r, index });
+      else kept.push(index === r.index ? r : { ...r, index });
+    }
+    for (const index of match.added)
+      for (const targetId of targetsOf(source, rels[index]!))
+        gained.push(instanceOf(rels[index]!, index, targetId));
+    for (const [, index] of match.pairs) {
+      const rel = rels[index]!;
+      if (rel.hierarchy.includes(CONTAINED_IN) || rel.properties.connection_type === 'all_to_one') continue;
+      for (const targetId of addedByNode.get(rel.target) ?? []) gained.push(instanceOf(rel, index, targetId));
+    }
+    const changedIndices = kept.some((r, n) => r !== relationshipsOf(source)[n]);
+    if (gone.length === 0 && gained.length === 0 && !changedIndices) continue;
+    // In the order of the node's relationships, as Cloudify rebuilds them.
+    const ordered = [...kept, ...gained].sort((a, b) => a.index - b.index);
+    finalRelationships[source.id] = ordered;
+    relationships[source.id] = [...ordered, ...gone];
+    if (gained.length > 0) establish.set(source.id, gained);
+    if (gone.length > 0) unlink.set(source.id, gone);
+  }
+
+  // What runs on the instances that stay and whose node changed: the update operations where the
+  // node has them, else a reinstall (unless skipped); reinstall_list always reinstalls.
+  const actions: Record<string, InstanceAction> = {};
+  for (const i of added) actions[i.id] = 'add';
+  for (const id of removed) actions[id] = 'remove';
+  for (const id of [...establish.keys(), ...unlink.keys()]) actions[id] = 'relink';
+  const reinstall = new Set<string>();
+  const update = new Map<string, string[]>();
+  for (const change of diff.nodes) {
+    if (change.change !== 'modified') continue;
+    // Properties or operations (of the node or of its relationships) changed; relationships
+    // added, removed or reordered only relink. Only started instances are updated.
+    const changed =
+      change.properties.length > 0 ||
+      change.operations.length > 0 ||
+      change.relationships.modified.length > 0;
+    if (!changed) continue;
+    const operations = updateOperations(after.nodes[change.node]!);
+    for (const i of staying) {
+      if (i.node !== change.node || i.state !== 'started') continue;
+      if (operations.length > 0) update.set(i.id, operations);
+      else if (!params.skip_reinstall) reinstall.add(i.id);
+    }
+  }
+  for (const id of params.reinstall_list)
+    if (!removed.has(id) && byId.get(id)!.state === 'started') reinstall.add(id);
+  // A reinstall takes what is contained in the instance with it.
+  for (const id of [...reinstall]) for (const sub of containedSubtree(staying, id)) reinstall.add(sub);
+  for (const id of reinstall) {
+    update.delete(id);
+    actions[id] = 'reinstall';
+  }
+  for (const id of update.keys()) actions[id] ??= 'update';
+
+  const graph = updateGraph({
+    nodes: transition.nodes,
+    instances,
+    staying,
+    added,
+    removed,
+    relationships,
+    finalRelationships,
+    establish,
+    unlink,
+    reinstall,
+    update,
+    params,
+  });
+  return {
+    diff,
+    transition,
+    added,
+    removed: [...removed],
+    relationships,
+    finalRelationships,
+    actions,
+    graph,
+  };
+}
+
+interface GraphParts {
+  nodes: DeploymentModel['nodes'];
+  instances: NodeInstanceRecord[];
+  staying: NodeInstanceRecord[];
+  added: NodeInstanceRecord[];
+  removed: Set<string>;
+  relationships: Record<string, RelationshipInstance[]>;
+  finalRelationships: Record<string, RelationshipInstance[]>;
+  establish: Map<string, RelationshipInstance[]>;
+  unlink: Map<string, RelationshipInstance[]>;
+  reinstall: Set<string>;
+  update: Map<string, string[]>;
+  params: UpdateParameters;
+}
+
+/**
+ * The update's tasks, in Cloudify's order: sources that stay unlink their removed relationships,
+ * removed instances are uninstalled, changed instances are updated or reinstalled, added
+ * instances are installed, and sources that stay establish their new relationships. With
+ * install_first, the uninstall half comes last instead.
+ */
+function updateGraph(parts: GraphParts): TaskGraph {
+  const { nodes, params } = parts;
+  const model = { nodes } as DeploymentModel;
+  const byId = new Map(parts.instances.map((i) => [i.id, i]));
+  const addedIds = new Set(parts.added.map((i) => i.id));
+  const empty = (): TaskGraph => ({ workflow: 'update', tasks: [] });
+
+  // Uninstall: the unlinks of sources that stay, then the removed instances that were installed
+  // (their relationships to instances that never were have nothing to unlink).
+  const uninstall = empty();
+  const unlinks: number[] = [];
+  for (const [id, rels] of parts.unlink) {
+    const source = byId.get(id)!;
+    if (NOT_INSTALLED.has(source.state)) continue;
+    for (const r of rels) unlinks.push(...addRelationshipTasks(uninstall, model, source, r, 'unlink', []));
+  }
+  const leaving = only(parts.instances, (i) => parts.removed.has(i.id) && !NOT_INSTALLED.has(i.state));
+  const teardown = uninstallGraph(nodes, lifecycleInstances(leaving));
+  const offset = uninstall.tasks.length;
+  for (const task of teardown.tasks)
+    uninstall.tasks.push({
+      ...task,
+      id: task.id + offset,
+      dependsOn: task.dependsOn.length === 0 ? [...unlinks] : task.dependsOn.map((d) => d + offset),
+    });
+  if (params.ignore_failure) for (const task of uninstall.tasks) task.ignoreFailure = true;
+
+  // Changed instances: the update operations, in dependency order of the instances...
+  let changes = empty();
+  if (parts.update.size > 0) {
+    const ends = new Map<string, number>();
+    const firsts = new Map<string, Task>();
+    for (const [id, operations] of parts.update) {
+      const instance = byId.get(id)!;
+      for (const operation of operations) {
+        const task: Task = {
+          id: changes.tasks.length,
+          kind: 'operation',
+          instanceId: id,
+          node: instance.node,
+          operation,
+          operationDef: nodes[instance.node]!.operations[operation]!,
+          dependsOn: ends.has(id) ? [ends.get(id)!] : [],
+        };
+        changes.tasks.push(task);
+        if (!firsts.has(id)) firsts.set(id, task);
+        ends.set(id, task.id);
+      }
+    }
+    for (const [id, first] of firsts)
+      for (const r of parts.finalRelationships[id] ?? relationshipsOf(byId.get(id)!)) {
+        const awaited = ends.get(r.targetId);
+        if (awaited !== undefined && !first.dependsOn.includes(awaited)) first.dependsOn.push(awaited);
+      }
+  }
+  // ...and the reinstalls, over the relationships the instances keep (their removed ones are
+  // unlinked already; the new ones to instances not installed yet establish with those).
+  if (parts.reinstall.size > 0) {
+    const current = parts.staying.map((i) =>
+      parts.finalRelationships[i.id]
+        ? { ...i, relationships: parts.finalRelationships[i.id] as unknown as Json }
+        : i,
+    );
+    changes = chain(
+      changes,
+      reinstallGraph('update', nodes, current, parts.reinstall, params.ignore_failure),
+      'update',
+    );
+  }
+
+  // Install: the added instances, then the establish of sources that stay (a reinstalled source
+  // established its new relationships to instances that stay while it was installed again).
+  const install = installGraph(nodes, lifecycleInstances(parts.added));
+  const tails = tailsOf(install);
+  for (const [id, rels] of parts.establish) {
+    const source = byId.get(id)!;
+    if (source.state !== 'started') continue;
+    for (const r of rels) {
+      if (parts.reinstall.has(id) && !addedIds.has(r.targetId)) continue;
+      addRelationshipTasks(install, model, source, r, 'establish', addedIds.has(r.targetId) ? tails : []);
+    }
+  }
+
+  const removing = params.skip_uninstall ? empty() : uninstall;
+  const adding = params.skip_install ? empty() : install;
+  return params.install_first
+    ? chain(chain(changes, adding, 'update'), removing, 'update')
+    : chain(chain(removing, changes, 'update'), adding, 'update');
+}
