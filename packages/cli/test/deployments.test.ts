@@ -50,11 +50,15 @@ describe('weft exec', () => {
     () => {
       const s = fresh();
       assert.equal(s.run(['install', BLUEPRINT, '-d', 'web']).code, 0);
-      const runnable = 'execute_operation, heal, install, reinstall, restart, scale, start, stop, uninstall';
+      const runnable =
+        'execute_operation, heal, install, reinstall, restart, rollback, scale, start, stop, uninstall, update';
       const unknown = s.run(['exec', 'deploy']);
       assert.equal(unknown.code, 2, show(unknown));
       assert.equal(unknown.stderr, `error: unknown workflow 'deploy'; this deployment can run ${runnable}\n`);
-      for (const workflow of ['check_drift', 'pull', 'rollback']) {
+      const rollback = s.run(['exec', 'rollback']);
+      assert.equal(rollback.code, 2, show(rollback));
+      assert.match(rollback.stderr, /succeeded and it was never updated: there is nothing to roll back/);
+      for (const workflow of ['check_drift', 'pull']) {
         const r = s.run(['exec', workflow]);
         assert.equal(r.code, 2, show(r));
         assert.equal(
@@ -137,7 +141,11 @@ describe('weft install FILE on a deployment that exists', () => {
       // A comment is a change of the file, and nothing else.
       writeFileSync(file, `${original}# tuned\n`);
       const comment = s.run(['install', file, '-d', 'web']);
-      assert.match(comment.stderr, /^ {2}files: changed blueprint\.yaml\nTo change the deployment/m, show(comment));
+      assert.match(
+        comment.stderr,
+        /^ {2}files: changed blueprint\.yaml\nTo change the deployment/m,
+        show(comment),
+      );
       writeFileSync(join(dir, 'blueprint.yaml'), original);
       assert.equal(JSON.parse(s.run(['executions', '--json']).stdout).executions.length, 1, 'nothing ran');
       // The same blueprint and inputs, given again or not at all, install it again.

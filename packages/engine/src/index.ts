@@ -17,9 +17,11 @@ export { evaluateOutputs } from './deployment/outputs.js';
 export { type DeploymentStatus, deploymentStatus, isLive } from './deployment/status.js';
 export {
   finishDeploymentUpdate,
-  isBetweenVersions,
+  type NextVersion,
+  nextVersion,
   type PlanDeploymentUpdateOptions,
   planDeploymentUpdate,
+  rollbackTarget,
   startDeploymentUpdate,
 } from './deployment/update.js';
 export type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from './executor/dispatcher.js';

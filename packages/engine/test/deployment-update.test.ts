@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { finishExecution, prepareDeployment } from '../src/deployment/deployments.js';
-import { planDeploymentUpdate, startDeploymentUpdate } from '../src/deployment/update.js';
+import { nextVersion, planDeploymentUpdate, startDeploymentUpdate } from '../src/deployment/update.js';
 import { fileSystemReader } from '../src/io/fs-reader.js';
 import type { DeploymentModel } from '../src/model/deployment-model.js';
 import type { RelationshipInstance } from '../src/model/plan.js';
@@ -81,7 +81,7 @@ async function update(
   const { execution } = await startDeploymentUpdate({
     store: h.store,
     deploymentId: h.deploymentId,
-    next: prepare(h, blueprint),
+    next: nextVersion(prepare(h, blueprint)),
     parameters,
   });
   const result = await h.executor.run(execution.id);
@@ -377,7 +377,11 @@ node_templates:
     const h = await installed(BASE);
     const refused = async (blueprint: string, message: RegExp) => {
       await assert.rejects(
-        planDeploymentUpdate({ store: h.store, deploymentId: h.deploymentId, next: prepare(h, blueprint) }),
+        planDeploymentUpdate({
+          store: h.store,
+          deploymentId: h.deploymentId,
+          next: nextVersion(prepare(h, blueprint)),
+        }),
         (e: unknown) => e instanceof WorkflowError && message.test(e.message),
       );
     };

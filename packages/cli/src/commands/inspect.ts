@@ -276,7 +276,11 @@ function deploymentLines(all: Summary[]): string {
       e ? `${e.workflow} ${e.status} ${e.endedAt ?? e.createdAt}` : '-',
     ];
   });
-  const header = ['DEPLOYMENT', 'STATUS', 'BLUEPRINT', 'LAST EXECUTION'];
+  return table(['DEPLOYMENT', 'STATUS', 'BLUEPRINT', 'LAST EXECUTION'], rows);
+}
+
+/** Rows under a header, in columns as wide as their widest cell. */
+function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [header, ...rows]
     .map((r) => `${r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join('  ')}\n`)
@@ -306,6 +310,23 @@ function deploymentsCommands(program: Command): void {
         all.length === 0
           ? 'No deployments here yet (weft install BLUEPRINT creates one)\n'
           : deploymentLines(all),
+      );
+    }),
+  );
+  common(
+    deployments
+      .command('history')
+      .description(
+        'list the versions of a deployment: what it was created from, then each update and rollback',
+      ),
+  ).action((flags: Flags) =>
+    reading(flags, async (state) => {
+      const id = await deploymentFor(state.store, flags.deploymentId);
+      const versions = await deploymentHistory(state.store, id);
+      print(flags.json, { deploymentId: id, versions }, () =>
+        versions.length === 0
+          ? `Deployment '${id}' was never updated: it is as it was created (weft update changes it)\n`
+          : historyLines(versions),
       );
     }),
   );
@@ -348,4 +369,53 @@ function deploymentsCommands(program: Command): void {
       print(flags.json, { deleted: id }, () => `Deployment '${id}' deleted\n`);
     }),
   );
+}
+
+interface VersionView {
+  version: number;
+  current: boolean;
+  createdAt: string;
+  blueprintId: string;
+  /** The main blueprint file the version was made from. */
+  blueprint: string | null;
+  inputs: Record<string, Json>;
+  /** The update or rollback that brought the deployment to it (null for what it was created from). */
+  execution: { id: string; workflow: string; status: string } | null;
+}
+
+/**
+ * The deployment's versions, oldest first. The current one is the latest whose execution
+ * succeeded (or the first): a failed update leaves the deployment between two versions.
+ */
+async function deploymentHistory(store: Store, deploymentId: string): Promise<VersionView[]> {
+  const versions = await store.listDeploymentVersions(deploymentId);
+  const executions = new Map((await store.listExecutions(deploymentId)).map((e) => [e.id, e]));
+  const views: VersionView[] = versions.map((v) => {
+    const execution = v.executionId ? executions.get(v.executionId) : undefined;
+    const model = v.model as { blueprint?: { mainFile?: string } };
+    return {
+      version: v.version,
+      current: false,
+      createdAt: v.createdAt,
+      blueprintId: v.blueprintId,
+      blueprint: model.blueprint?.mainFile ?? null,
+      inputs: v.inputs,
+      execution: execution
+        ? { id: execution.id, workflow: execution.workflow, status: execution.status }
+        : null,
+    };
+  });
+  const current = views.findLast((v) => v.execution === null || v.execution.status === 'terminated');
+  if (current) current.current = true;
+  return views;
+}
+
+function historyLines(versions: VersionView[]): string {
+  const rows = versions.map((v) => [
+    `${v.current ? '*' : ' '} ${v.version}`,
+    v.createdAt,
+    v.execution ? `${v.execution.workflow} ${v.execution.status} (${v.execution.id})` : 'created',
+    v.blueprint ? shownPath(v.blueprint) : v.blueprintId.slice(0, 12),
+  ]);
+  return `${table(['  VERSION', 'CREATED', 'BY', 'BLUEPRINT'], rows)}* the version the deployment is at; a failed update leaves it between that one and the next\n`;
 }

@@ -97,7 +97,26 @@ async function exec(state: State, workflow: string, flags: ExecFlags): Promise<v
       throw new UsageError(`-p ${pair}: ${prototypeKeyReason(pair.slice(0, at))}`);
     params[pair.slice(0, at)] = parseScalarText(pair.slice(at + 1)) as Json;
   }
+  if (
+    (workflow === 'update' || workflow === 'rollback') &&
+    (await ownWorkflow(state, deploymentId, workflow))
+  ) {
+    const { execUpdate, rollback } = await import('./update.js');
+    if (workflow === 'update') await execUpdate(state, deploymentId, params, flags);
+    else await rollback(state, deploymentId, params, flags);
+    return;
+  }
   await execute(state, deploymentId, workflow, params, flags, flags.allowCustomParameters);
+}
+
+/**
+ * Whether Weft runs the workflow itself: update and rollback are the deployment update's, unless
+ * the blueprint maps the name to a workflow of its own plugin.
+ */
+async function ownWorkflow(state: State, deploymentId: string, workflow: string): Promise<boolean> {
+  const deployment = await state.store.getDeployment(deploymentId);
+  const mapped = (deployment?.model as unknown as DeploymentModel | undefined)?.workflows[workflow];
+  return !mapped || mapped.plugin === 'default_workflows';
 }
 
 type ResumeFlags = RunFlags & { retryInFlight?: boolean };

@@ -3,6 +3,7 @@
  * update does; and the state-aware `weft plan -d DEP`, which shows what an update would change.
  */
 import {
+  type DeploymentModel,
   type DeploymentRecord,
   Diagnostics,
   diffInputs,
@@ -10,9 +11,12 @@ import {
   fileSystemReader,
   type Json,
   Masker,
+  type NextVersion,
+  nextVersion,
   type PreparedDeployment,
   planDeploymentUpdate,
   prepareDeployment,
+  rollbackTarget,
   startDeploymentUpdate,
   type ValueMap,
 } from '@weft/engine';
@@ -91,6 +95,7 @@ type UpdateFlags = NextVersionFlags & {
   ignoreFailure?: boolean;
   installFirst?: boolean;
   preview?: boolean;
+  rollbackOnFailure?: boolean;
 };
 
 /** The update workflow's parameters from the command's flags, as Cloudify names them. */
@@ -138,7 +143,7 @@ export async function printUpdatePlan(
   const plan = await planDeploymentUpdate({
     store: state.store,
     deploymentId: deployment.id,
-    next,
+    next: nextVersion(next),
     parameters: updateParameters(flags),
     ...instanceCeiling(),
   });
@@ -159,35 +164,133 @@ async function update(state: State, blueprint: string, flags: UpdateFlags): Prom
   if (flags.preview) return printUpdatePlan(state, deployment, blueprint, flags);
   const next = await prepareNextVersion(state, deployment, blueprint, flags, true);
   if (!next) return;
+  const result = await runUpdate(
+    state,
+    deployment.id,
+    nextVersion(next),
+    updateParameters(flags),
+    flags,
+    'update',
+  );
+  if (result.status !== 'terminated' && flags.rollbackOnFailure) {
+    inform(
+      `The update failed: rolling deployment '${deployment.id}' back to its previous version`,
+      flags.json,
+    );
+    await rollback(state, deployment.id, executionParameters(flags), flags);
+    // The update failed, whatever the rollback did.
+    if (process.exitCode === EXIT.ok) process.exitCode = EXIT.failed;
+    return;
+  }
+  await reportUpdate(state, deployment.id, result, flags);
+}
+
+/** Starts an update (or a rollback) to the given version and runs it to its end. */
+async function runUpdate(
+  state: State,
+  deploymentId: string,
+  next: NextVersion,
+  parameters: Record<string, Json>,
+  flags: RunFlags,
+  workflow: 'update' | 'rollback',
+): Promise<ExecutionRecord> {
   await state.secrets.all();
-  const dispatcher = pluginDispatcher(next.deployment.model as never, flags, state.dir);
-  requirePlugins(dispatcher, deployment.id);
+  const dispatcher = pluginDispatcher(next.model as unknown as DeploymentModel, flags, state.dir);
+  requirePlugins(dispatcher, deploymentId);
   await dispatcher.load();
   const { execution, plan } = await startDeploymentUpdate({
     store: state.store,
-    deploymentId: deployment.id,
+    deploymentId,
     next,
-    parameters: updateParameters(flags),
+    parameters,
+    workflow,
     ...instanceCeiling(),
   });
   const count = (action: string) => Object.values(plan.actions).filter((a) => a === action).length;
+  const parts = (['add', 'remove', 'update', 'reinstall', 'relink', 'install'] as const)
+    .filter((action) => count(action) > 0)
+    .map((action) => `${count(action)} to ${action}`);
   inform(
-    `Updating deployment '${deployment.id}': ${count('add')} instances to add, ${count('remove')} to remove, ${count('update')} to update, ${count('reinstall')} to reinstall, ${count('relink')} to relink`,
+    `${workflow === 'update' ? 'Updating' : 'Rolling back'} deployment '${deploymentId}': ${parts.length > 0 ? `node instances ${parts.join(', ')}` : 'no node instance changes'}`,
     flags.json,
   );
-  const result: ExecutionRecord = await runExecution(state, execution, flags);
-  if (result.status === 'terminated') await printOutputs(state, deployment.id, flags.json);
+  return runExecution(state, execution, flags);
+}
+
+async function reportUpdate(state: State, deploymentId: string, result: ExecutionRecord, flags: RunFlags) {
+  if (result.status === 'terminated') await printOutputs(state, deploymentId, flags.json);
   else if (!flags.json)
     process.stderr.write(
-      `The deployment is between its versions: its new blueprint is in place, not every change is. Continue the update with weft resume ${result.id}, or run weft update again.\n`,
+      `Deployment '${deploymentId}' is between two versions: the new blueprint is in place, not every change is. Continue with weft resume ${result.id}, go back with weft exec rollback -d ${deploymentId}, or run weft update again.\n`,
     );
   finish(
     result,
     flags.json,
-    flags.json && result.status === 'terminated'
-      ? { ...(await deploymentOutputs(state, deployment.id)) }
-      : {},
+    flags.json && result.status === 'terminated' ? { ...(await deploymentOutputs(state, deploymentId)) } : {},
   );
+}
+
+/**
+ * `weft exec rollback`: after an update (failed or not), the update back to the version before
+ * it; after a failed install, its uninstall.
+ */
+export async function rollback(
+  state: State,
+  deploymentId: string,
+  params: Record<string, Json>,
+  flags: RunFlags,
+): Promise<void> {
+  const last = (await state.store.listExecutions(deploymentId))
+    .filter((e) => ['install', 'update', 'rollback'].includes(e.workflow))
+    .at(-1);
+  if (last?.workflow === 'install') {
+    if (last.status === 'terminated')
+      throw new UsageError(
+        `the install of deployment '${deploymentId}' succeeded and it was never updated: there is nothing to roll back (weft uninstall -d ${deploymentId} tears it down)`,
+      );
+    inform(
+      `Rolling back the unfinished install of deployment '${deploymentId}': uninstalling what it created`,
+      flags.json,
+    );
+    const { execute } = await import('./execution.js');
+    await execute(state, deploymentId, 'uninstall', params, flags);
+    return;
+  }
+  const { target } = await rollbackTarget(state.store, deploymentId);
+  const result = await runUpdate(
+    state,
+    deploymentId,
+    { blueprintId: target.blueprintId, inputs: target.inputs, model: target.model },
+    params,
+    flags,
+    'rollback',
+  );
+  await reportUpdate(state, deploymentId, result, flags);
+}
+
+/**
+ * `weft exec update -p blueprint=PATH [-p inputs={...}] [-p skip_install=true ...]`: the update
+ * as a workflow with Cloudify's parameters; without `blueprint`, the deployment's own (an
+ * inputs-only update).
+ */
+export async function execUpdate(
+  state: State,
+  deploymentId: string,
+  params: Record<string, Json>,
+  flags: RunFlags,
+): Promise<void> {
+  const deployment = await existingDeployment(state, deploymentId);
+  const { blueprint, inputs, ...rest } = params;
+  const model = deployment.model as unknown as DeploymentModel;
+  const path =
+    typeof blueprint === 'string' ? blueprint : model.blueprint.mainFile;
+  if (inputs !== undefined && (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)))
+    throw new UsageError("workflow 'update' parameter 'inputs' must be a map of input names to values");
+  const given = inputs ? Object.entries(inputs).map(([k, v]) => `${k}=${JSON.stringify(v)}`) : [];
+  const next = await prepareNextVersion(state, deployment, path, { ...flags, input: given }, true);
+  if (!next) return;
+  const result = await runUpdate(state, deployment.id, nextVersion(next), rest, flags, 'update');
+  await reportUpdate(state, deployment.id, result, flags);
 }
 
 export function updateCommand(program: Command): void {
@@ -213,7 +316,11 @@ export function updateCommand(program: Command): void {
         )
         .option('--ignore-failure', 'go on when uninstalling removed instances fails')
         .option('--install-first', 'install what is added before uninstalling what is removed')
-        .option('--preview', 'print what the update would change (as weft plan -d) and run nothing'),
+        .option('--preview', 'print what the update would change (as weft plan -d) and run nothing')
+        .option(
+          '--rollback-on-failure',
+          'when the update fails, roll the deployment back to its previous version',
+        ),
     ),
   )
     .addHelpText(

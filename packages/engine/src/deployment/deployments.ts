@@ -288,6 +288,9 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   return execution;
 }
 
+/** The workflows of the deployment update, which the CLI starts with their own planning (deployment/update.ts). */
+const DEPLOYMENT_UPDATE_WORKFLOWS = ['update', 'rollback'];
+
 /**
  * The workflows a deployment can run, sorted: the built-in ones (unless the blueprint maps the
  * name elsewhere) and the blueprint's own whose plugin function is here. Workflows the bundled
@@ -295,10 +298,11 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
  */
 export async function runnableWorkflows(model: DeploymentModel, dispatcher: Dispatcher): Promise<string[]> {
   const names: string[] = [];
-  for (const name of new Set([...Object.keys(BUILTIN_WORKFLOWS), ...Object.keys(model.workflows)])) {
+  const own = [...Object.keys(BUILTIN_WORKFLOWS), ...DEPLOYMENT_UPDATE_WORKFLOWS];
+  for (const name of new Set([...own, ...Object.keys(model.workflows)])) {
     const custom = model.workflows[name];
     if (!custom || custom.plugin === 'default_workflows') {
-      if (BUILTIN_WORKFLOWS[name]) names.push(name);
+      if (own.includes(name)) names.push(name);
     } else if (isScriptWorkflow(custom)) {
       if (dispatcher.runWorkflow) names.push(name);
     } else if (
@@ -317,7 +321,7 @@ export async function runnableWorkflows(model: DeploymentModel, dispatcher: Disp
  */
 export async function finishExecution(store: Store, execution: ExecutionRecord): Promise<void> {
   if (execution.status !== 'terminated') return;
-  if (execution.workflow === 'update') {
+  if (execution.workflow === 'update' || execution.workflow === 'rollback') {
     await finishDeploymentUpdate(store, (await store.getExecution(execution.id)) ?? execution);
     return;
   }

@@ -72,7 +72,7 @@ export const UPDATE_PARAMETER_DEFAULTS: UpdateParameters = {
 };
 
 /** What an instance of the deployment goes through in the update. */
-export type InstanceAction = 'add' | 'remove' | 'reinstall' | 'update' | 'relink';
+export type InstanceAction = 'add' | 'remove' | 'reinstall' | 'update' | 'relink' | 'install';
 
 export interface UpdatePlan {
   diff: ModelDiff;
@@ -92,6 +92,16 @@ export interface UpdatePlan {
   /** What each instance that takes part goes through. */
   actions: Record<string, InstanceAction>;
   graph: TaskGraph;
+}
+
+/** The model with what an unfinished update keeps no longer marked as removed. */
+function unflagged(model: DeploymentModel): DeploymentModel {
+  const nodes: Record<string, NodeModel> = {};
+  for (const [name, node] of Object.entries(model.nodes)) {
+    const { removed: _node, ...kept } = node;
+    nodes[name] = { ...kept, relationships: node.relationships.map(({ removed: _rel, ...r }) => r) };
+  }
+  return { ...model, nodes };
 }
 
 /** The model without what an update keeps only while it runs. */
@@ -173,26 +183,29 @@ function refuseUnsupported(diff: ModelDiff, before: DeploymentModel, after: Depl
 
 /** Plans the update of a deployment (model and instances) to the `after` model. */
 export function planUpdate(
-  before: DeploymentModel,
+  current: DeploymentModel,
   instances: NodeInstanceRecord[],
   after: DeploymentModel,
   deploymentId: string,
-  params: UpdateParameters,
+  params: UpdateParameters & { restore?: boolean },
   maxInstances = DEFAULT_MAX_INSTANCES,
 ): UpdatePlan {
-  const diff = diffModels(finalModel(before), finalModel(after));
+  // A deployment an unfinished update left between versions still has what that update removes:
+  // it is compared as it is (a node the new model has again is kept, with its instances).
+  const before = unflagged(current);
+  const diff = diffModels(before, finalModel(after));
   const byId = new Map(instances.map((i) => [i.id, i]));
   for (const id of params.reinstall_list)
     if (!byId.has(id))
       throw new WorkflowError(
         `update: reinstall_list names '${id}', which is not an instance of this deployment`,
       );
-  refuseUnsupported(diff, finalModel(before), finalModel(after));
+  refuseUnsupported(diff, before, finalModel(after));
 
   // Instances that go: those of removed nodes (a node's removal removes what it contains too, as
   // what it contains would otherwise move), and the newest of nodes whose blueprint count fell.
   const removed = new Set<string>();
-  for (const i of instances) if (!after.nodes[i.node] || before.nodes[i.node]?.removed) removed.add(i.id);
+  for (const i of instances) if (!after.nodes[i.node]) removed.add(i.id);
   const perParent = (node: string, pool: NodeInstanceRecord[]) => {
     const groups = new Map<string, NodeInstanceRecord[]>();
     for (const i of pool) {
@@ -293,7 +306,7 @@ export function planUpdate(
   const matches = new Map<string, ReturnType<typeof matchRelationships>>();
   for (const name of Object.keys(after.nodes)) {
     const old = before.nodes[name];
-    if (!old || old.removed) continue;
+    if (!old) continue;
     const match = matchRelationships(old.relationships, after.nodes[name]!.relationships);
     matches.set(name, match);
     if (match.removed.length > 0)
@@ -408,6 +421,13 @@ export function planUpdate(
     actions[id] = 'reinstall';
   }
   for (const id of update.keys()) actions[id] ??= 'update';
+  // A rollback installs again what the update it undoes took down (or never got to install).
+  const restored = new Set(
+    params.restore
+      ? staying.filter((i) => i.state !== 'started' && !reinstall.has(i.id)).map((i) => i.id)
+      : [],
+  );
+  for (const id of restored) actions[id] = 'install';
 
   const graph = updateGraph({
     nodes: transition.nodes,
@@ -421,6 +441,7 @@ export function planUpdate(
     unlink,
     reinstall,
     update,
+    restored,
     params,
   });
   return {
@@ -447,6 +468,7 @@ interface GraphParts {
   unlink: Map<string, RelationshipInstance[]>;
   reinstall: Set<string>;
   update: Map<string, string[]>;
+  restored: Set<string>;
   params: UpdateParameters;
 }
 
@@ -483,6 +505,16 @@ function updateGraph(parts: GraphParts): TaskGraph {
     });
   if (params.ignore_failure) for (const task of uninstall.tasks) task.ignoreFailure = true;
 
+  // The instances as they are once the update's relationships are in place.
+  const current = [
+    ...parts.staying.map((i) =>
+      parts.finalRelationships[i.id]
+        ? { ...i, relationships: parts.finalRelationships[i.id] as unknown as Json }
+        : i,
+    ),
+    ...parts.added,
+  ];
+
   // Changed instances: the update operations, in dependency order of the instances...
   let changes = empty();
   if (parts.update.size > 0) {
@@ -514,21 +546,21 @@ function updateGraph(parts: GraphParts): TaskGraph {
   // ...and the reinstalls, over the relationships the instances keep (their removed ones are
   // unlinked already; the new ones to instances not installed yet establish with those).
   if (parts.reinstall.size > 0) {
-    const current = parts.staying.map((i) =>
-      parts.finalRelationships[i.id]
-        ? { ...i, relationships: parts.finalRelationships[i.id] as unknown as Json }
-        : i,
-    );
+    const kept = current.filter((i) => !addedIds.has(i.id));
     changes = chain(
       changes,
-      reinstallGraph('update', nodes, current, parts.reinstall, params.ignore_failure),
+      reinstallGraph('update', nodes, kept, parts.reinstall, params.ignore_failure),
       'update',
     );
   }
 
-  // Install: the added instances, then the establish of sources that stay (a reinstalled source
-  // established its new relationships to instances that stay while it was installed again).
-  const install = installGraph(nodes, lifecycleInstances(parts.added));
+  // Install: the added instances (and, in a rollback, those not started), then the establish of
+  // sources that stay (a reinstalled source established its new relationships to instances that
+  // stay while it was installed again).
+  const install = installGraph(
+    nodes,
+    lifecycleInstances(only(current, (i) => addedIds.has(i.id) || parts.restored.has(i.id))),
+  );
   const tails = tailsOf(install);
   for (const [id, rels] of parts.establish) {
     const source = byId.get(id)!;
