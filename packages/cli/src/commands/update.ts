@@ -282,8 +282,7 @@ export async function execUpdate(
   const deployment = await existingDeployment(state, deploymentId);
   const { blueprint, inputs, ...rest } = params;
   const model = deployment.model as unknown as DeploymentModel;
-  const path =
-    typeof blueprint === 'string' ? blueprint : model.blueprint.mainFile;
+  const path = typeof blueprint === 'string' ? blueprint : model.blueprint.mainFile;
   if (inputs !== undefined && (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)))
     throw new UsageError("workflow 'update' parameter 'inputs' must be a map of input names to values");
   const given = inputs ? Object.entries(inputs).map(([k, v]) => `${k}=${JSON.stringify(v)}`) : [];
