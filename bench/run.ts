@@ -21,6 +21,7 @@ import {
 } from './executor.js';
 import { generateBlueprint } from './generate.js';
 import { pluginInstall, type ScriptRun, scriptInstall } from './scripts.js';
+import { type UpdatePlanResult, updatePlan } from './update.js';
 
 interface Result {
   templates: number;
@@ -93,6 +94,7 @@ if (caseArg > 0) {
     if (kind === 'host-install') return hostInstall(Number(a));
     if (kind === 'scripts') return scriptInstall(Number(a), Number(b));
     if (kind === 'plugin-install') return pluginInstall(Number(a));
+    if (kind === 'update-plan') return updatePlan(Number(a));
     throw new Error(`unknown case ${kind}`);
   };
   process.stdout.write(JSON.stringify(await out()));
@@ -118,6 +120,25 @@ if (caseArg > 0) {
   );
   console.log(
     `target: 10,000 templates / 50,000 instances under 2000 ms and 500 MB -> ${large.totalMs < 2000 && large.peakRssMb < 500 ? 'met' : 'NOT met'}`,
+  );
+
+  console.log('');
+  console.log(
+    '== Deployment update: the new blueprint parsed and planned, the diff, the update plan (one node in 50 changed) ==',
+  );
+  console.log('templates  parse+plan new  diff     update plan  nodes changed  instances touched  tasks');
+  const updates: UpdatePlanResult[] = [];
+  for (const size of [1000, 5000, 10000]) {
+    const u = inChild<UpdatePlanResult>(['update-plan', String(size)]);
+    updates.push(u);
+    console.log(
+      `${String(u.templates).padStart(9)}  ${`${u.parseMs} ms`.padStart(14)}  ${`${u.diffMs} ms`.padStart(7)}  ${`${u.planMs} ms`.padStart(11)}  ${String(u.changedNodes).padStart(13)}  ${String(u.touched).padStart(17)}  ${u.tasks}`,
+    );
+  }
+  const big = updates.at(-1)!;
+  const mid = updates.at(-2)!;
+  console.log(
+    `10,000 templates: update plan (its diff included) ${big.planMs} ms (x${(big.planMs / Math.max(1, mid.planMs)).toFixed(2)} for x2 the size); with the new blueprint's parse and plan ${big.parseMs + big.planMs} ms; target under 2000 ms -> ${big.parseMs + big.planMs < 2000 ? 'met' : 'NOT met'}`,
   );
 
   console.log('');

@@ -71,6 +71,7 @@ export { installGraph, type Task, type TaskGraph, uninstallGraph, waves } from '
 export {
   finalModel,
   type InstanceAction,
+  planUpdate,
   UPDATE_PARAMETER_DEFAULTS,
   type UpdateParameters,
   type UpdatePlan,

@@ -11,6 +11,7 @@ import type { DeploymentModel } from '../src/model/deployment-model.js';
 import type { RelationshipInstance } from '../src/model/plan.js';
 import type { ExecutionRecord, Json, NodeInstanceRecord } from '../src/store/types.js';
 import { WorkflowError } from '../src/workflows/builtin.js';
+import { planUpdate, UPDATE_PARAMETER_DEFAULTS } from '../src/workflows/update.js';
 import { type Harness, harness, type noop } from './executor-helpers.js';
 
 const HEAD = `tosca_definitions_version: cloudify_dsl_1_4
@@ -451,6 +452,56 @@ node_templates:
           [2, failed.id],
         ],
       );
+    },
+  );
+
+  test(
+    'of 1,000 instances where 100 change, only those 100 and their relationship ends run operations',
+    LIMIT,
+    async () => {
+      const templates = (changed: (i: number) => boolean) => {
+        let text = '\nnode_templates:\n';
+        for (let i = 0; i < 500; i++)
+          text += `  db${i}: {type: t.App, properties: {port: ${changed(i) ? 2 : 1}}}\n  web${i}: {type: t.App, relationships: [{type: t.rel, target: db${i}}]}\n`;
+        return text;
+      };
+      const h = await harness(HEAD + templates(() => false), { operations });
+      const changed = (i: number) => i % 5 === 0;
+      const plan = await planDeploymentUpdate({
+        store: h.store,
+        deploymentId: h.deploymentId,
+        next: nextVersion(prepare(h, templates(changed))),
+      });
+      // Nothing is installed yet: a changed node's instances are reinstalled only once started.
+      assert.equal(plan.graph.tasks.length, 0);
+      const instances = await h.store.listInstances(h.deploymentId);
+      assert.equal(instances.length, 1000);
+      for (const i of instances) i.state = 'started';
+      const deployment = (await h.store.getDeployment(h.deploymentId))!;
+      const next = prepare(h, templates(changed));
+      const started = planUpdate(
+        deployment.model as unknown as DeploymentModel,
+        instances,
+        next.deployment.model as unknown as DeploymentModel,
+        h.deploymentId,
+        UPDATE_PARAMETER_DEFAULTS,
+      );
+      const nodeOf = new Map(instances.map((i) => [i.id, i.node]));
+      const touched = new Set(started.graph.tasks.map((t) => nodeOf.get(t.instanceId)!));
+      const expected = new Set<string>();
+      for (let i = 0; i < 500; i += 5) expected.add(`db${i}`).add(`web${i}`);
+      assert.deepEqual([...touched].sort(), [...expected].sort());
+      assert.equal(Object.values(started.actions).filter((a) => a === 'reinstall').length, 100);
+      // The webs only unlink and establish (both ends), around their db's reinstall.
+      const webOps = new Set(
+        started.graph.tasks
+          .filter((t) => nodeOf.get(t.instanceId)!.startsWith('web') && t.kind === 'operation')
+          .map((t) => t.operation),
+      );
+      assert.deepEqual([...webOps].sort(), [
+        'cloudify.interfaces.relationship_lifecycle.establish',
+        'cloudify.interfaces.relationship_lifecycle.unlink',
+      ]);
     },
   );
 

@@ -96,6 +96,8 @@ const ref = (r: RelationshipModel, index: number): RelationshipRef => ({
 });
 
 function nodeDiff(before: NodeModel, after: NodeModel): NodeDiff | undefined {
+  // Most nodes do not change: one comparison of their JSON tells (a model is built in one order).
+  if (JSON.stringify(before) === JSON.stringify(after)) return undefined;
   const { pairs, added, removed } = matchRelationships(before.relationships, after.relationships);
   const diff: NodeDiff = {
     node: after.name,

@@ -128,18 +128,32 @@ export function chain(first: TaskGraph, then: TaskGraph, workflow: string): Task
 
 /** Instances contained (directly or deeper) in the given one, and itself. */
 export function containedSubtree(instances: NodeInstanceRecord[], rootId: string): Set<string> {
+  return containment(instances)(rootId);
+}
+
+/**
+ * The containment of a set of instances, worked out once: for a root instance id, the instances
+ * contained (directly or deeper) in it, and itself.
+ */
+export function containment(instances: NodeInstanceRecord[]): (rootId: string) => Set<string> {
   const children = new Map<string, string[]>();
-  for (const i of instances)
-    if (i.containedIn) children.set(i.containedIn, [...(children.get(i.containedIn) ?? []), i.id]);
-  const out = new Set<string>([rootId]);
-  const queue = [rootId];
-  while (queue.length > 0)
-    for (const child of children.get(queue.shift()!) ?? [])
-      if (!out.has(child)) {
-        out.add(child);
-        queue.push(child);
-      }
-  return out;
+  for (const i of instances) {
+    if (!i.containedIn) continue;
+    const list = children.get(i.containedIn);
+    if (list) list.push(i.id);
+    else children.set(i.containedIn, [i.id]);
+  }
+  return (rootId) => {
+    const out = new Set<string>([rootId]);
+    const queue = [rootId];
+    for (let head = 0; head < queue.length; head++)
+      for (const child of children.get(queue[head]!) ?? [])
+        if (!out.has(child)) {
+          out.add(child);
+          queue.push(child);
+        }
+    return out;
+  };
 }
 
 export function only(

@@ -10,7 +10,7 @@ import { diffModels, type ModelDiff, matchRelationships } from '../model/model-d
 import { DEFAULT_MAX_INSTANCES, type RelationshipInstance } from '../model/plan.js';
 import {
   chain,
-  containedSubtree,
+  containment,
   lifecycleInstances,
   NOT_INSTALLED,
   only,
@@ -216,6 +216,7 @@ export function planUpdate(
     }
     return groups;
   };
+  const subtreeIn = containment(instances);
   const growth: { node: string; delta: number }[] = [];
   for (const change of diff.nodes) {
     if (change.change !== 'modified' || !change.instances) continue;
@@ -225,7 +226,7 @@ export function planUpdate(
       for (const [, current] of perParent(change.node, instances)) {
         const keep = Math.max(after.nodes[change.node]!.counts.min, current.length + delta);
         for (const victim of [...current].sort((a, b) => b.index - a.index).slice(0, current.length - keep))
-          for (const id of containedSubtree(instances, victim.id)) removed.add(id);
+          for (const id of subtreeIn(victim.id)) removed.add(id);
       }
   }
   const staying = instances.filter((i) => !removed.has(i.id));
@@ -415,7 +416,8 @@ export function planUpdate(
   for (const id of params.reinstall_list)
     if (!removed.has(id) && byId.get(id)!.state === 'started') reinstall.add(id);
   // A reinstall takes what is contained in the instance with it.
-  for (const id of [...reinstall]) for (const sub of containedSubtree(staying, id)) reinstall.add(sub);
+  const stayingSubtree = containment(staying);
+  for (const id of [...reinstall]) for (const sub of stayingSubtree(id)) reinstall.add(sub);
   for (const id of reinstall) {
     update.delete(id);
     actions[id] = 'reinstall';
