@@ -1,7 +1,7 @@
 // `weft plan -d`, `weft update`, `weft exec rollback` and `weft deployments history`, through the
 // CLI as a user runs them: script operations that record what ran in runtime properties.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { describeRun, NO_WEFT_ENVIRONMENT, ok, tempDir, weft, weftInBackground } from '@weft/testing/cli';
@@ -372,6 +372,70 @@ describe('deployment update through the CLI', { concurrency: true }, () => {
       ['db', 'cache'],
     );
     assert.ok(!existsSync(join(p.dir, 'never')));
+  });
+
+  test(
+    'a saved plan applies as it was planned, and is refused once the deployment has changed',
+    LIMIT,
+    () => {
+      const p = project();
+      ok(p.run(['install', p.file('v1.yaml', V1), '-d', 'app']));
+      const saved = join(p.dir, 'plan.json');
+      const planned = ok(
+        p.run(['plan', p.file('v2.yaml', V2), '-d', 'app', '-i', 'port=5432', '--out', saved]),
+      );
+      assert.match(
+        planned.stdout,
+        /Plan saved to .*plan\.json; apply it with: weft update -d app --plan .*plan\.json/,
+      );
+      assert.equal(statSync(saved).mode & 0o777, 0o600, 'it holds the inputs: for its owner only');
+      // The deployment changes (an operation runs): the plan no longer applies.
+      ok(
+        p.run([
+          'exec',
+          'execute_operation',
+          '-d',
+          'app',
+          '-p',
+          'operation=cloudify.interfaces.lifecycle.start',
+          '-p',
+          'node_ids=[db]',
+        ]),
+      );
+      const stale = p.run(['update', '-d', 'app', '--plan', saved]);
+      assert.equal(stale.code, 2, describeRun(stale));
+      assert.match(
+        stale.stderr,
+        /deployment 'app' has changed since the plan was saved .*: plan the update again/,
+      );
+      ok(p.run(['plan', p.file('v2.yaml', V2), '-d', 'app', '-i', 'port=5432', '--out', saved]));
+      // The blueprint may change or go after planning: the plan holds what it planned.
+      writeFileSync(join(p.dir, 'v2.yaml'), 'not a blueprint any more');
+      const tampered = JSON.parse(readFileSync(saved, 'utf8'));
+      tampered.next.blueprint.files['v2.yaml'] = Buffer.from('changed').toString('base64');
+      writeFileSync(join(p.dir, 'tampered.json'), JSON.stringify(tampered));
+      const refused = p.run(['update', '-d', 'app', '--plan', join(p.dir, 'tampered.json')]);
+      assert.equal(refused.code, 2, describeRun(refused));
+      assert.match(refused.stderr, /blueprint files do not match its id/);
+      const both = p.run(['update', '-d', 'app', '--plan', saved, '-i', 'port=1']);
+      assert.equal(both.code, 2);
+      assert.match(both.stderr, /a saved plan holds its inputs/);
+      ok(p.run(['update', '-d', 'app', '--plan', saved]));
+      assert.deepEqual(
+        JSON.parse(ok(p.run(['outputs', '-d', 'app', '--json'])).stdout).outputs.db_port,
+        5432,
+      );
+      assert.ok(p.byNode().get('cache'));
+    },
+  );
+
+  test('plan -d masks secret values in inputs and properties', LIMIT, () => {
+    const p = project();
+    ok(p.run(['install', p.file('v1.yaml', V1), '-d', 'app']));
+    ok(p.run(['secrets', 'set', 'db_port', '6543']));
+    const plan = ok(p.run(['plan', p.file('v1.yaml', V1), '-d', 'app', '-i', 'port=6543']));
+    assert.ok(!plan.stdout.includes('6543'), plan.stdout);
+    assert.match(plan.stdout, /~ port: 80 -> "\*\*\*\*\*\*"/);
   });
 
   test(

@@ -16,12 +16,16 @@ export {
 export { evaluateOutputs } from './deployment/outputs.js';
 export { type DeploymentStatus, deploymentStatus, isLive } from './deployment/status.js';
 export {
+  deploymentFingerprint,
   finishDeploymentUpdate,
   type NextVersion,
   nextVersion,
   type PlanDeploymentUpdateOptions,
   planDeploymentUpdate,
   rollbackTarget,
+  type SavedUpdatePlan,
+  savedUpdateVersion,
+  saveUpdatePlan,
   startDeploymentUpdate,
 } from './deployment/update.js';
 export type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from './executor/dispatcher.js';

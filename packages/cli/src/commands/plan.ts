@@ -1,6 +1,6 @@
 import { type PlanJson, planToJson } from '@weft/engine/language';
 import type { Command } from 'commander';
-import { EXIT, printJson, printProblems, printWarnings } from '../output.js';
+import { EXIT, printJson, printProblems, printWarnings, UsageError } from '../output.js';
 import type { StateOptions } from '../state.js';
 import {
   type BlueprintOptions,
@@ -52,7 +52,7 @@ function printPlan(plan: PlanJson): void {
  */
 async function planUpdateOf(
   blueprint: string,
-  options: BlueprintOptions & StateOptions & { json?: boolean },
+  options: BlueprintOptions & StateOptions & { json?: boolean; out?: string },
 ): Promise<boolean> {
   const { openState } = await import('../state.js');
   const state = await openState(options, { create: false });
@@ -86,6 +86,10 @@ export function planCommand(program: Command): void {
       'an existing deployment: show what updating it would change; else the id of a new one (default: the blueprint directory name)',
     )
     .option('--json', 'print the plan as JSON (shape documented in the README)')
+    .option(
+      '--out <FILE>',
+      'with -d naming a deployment: also save the update plan, for weft update --plan FILE',
+    )
     .addHelpText(
       'after',
       `
@@ -94,20 +98,27 @@ Examples:
   weft plan blueprint.yaml -i port=8080 --json
   weft plan blueprint-v2.yaml -d app        # the changes an update of deployment app would make`,
     )
-    .action(async (blueprint: string, options: BlueprintOptions & StateOptions & { json?: boolean }) => {
-      if (options.deploymentId && (await planUpdateOf(blueprint, options))) return;
-      const result = loadFromArgs(blueprint, options, false);
-      await checkOperationFunctions(result, options, 'warn');
-      await checkSecretReferences(result, options);
-      const { plan, problems } = result;
-      if (!plan || !problems.ok) {
-        printProblems(problems, options.json === true);
-        process.exitCode = EXIT.badInput;
-        return;
-      }
-      printWarnings(problems);
-      const json = planToJson(plan);
-      if (options.json) printJson(json);
-      else printPlan(json);
-    });
+    .action(
+      async (
+        blueprint: string,
+        options: BlueprintOptions & StateOptions & { json?: boolean; out?: string },
+      ) => {
+        if (options.deploymentId && (await planUpdateOf(blueprint, options))) return;
+        if (options.out)
+          throw new UsageError('--out saves the plan of an update: name an existing deployment with -d');
+        const result = loadFromArgs(blueprint, options, false);
+        await checkOperationFunctions(result, options, 'warn');
+        await checkSecretReferences(result, options);
+        const { plan, problems } = result;
+        if (!plan || !problems.ok) {
+          printProblems(problems, options.json === true);
+          process.exitCode = EXIT.badInput;
+          return;
+        }
+        printWarnings(problems);
+        const json = planToJson(plan);
+        if (options.json) printJson(json);
+        else printPlan(json);
+      },
+    );
 }

@@ -2,6 +2,8 @@
  * `weft update`: change a deployment to a new blueprint or new inputs, as Cloudify's deployment
  * update does; and the state-aware `weft plan -d DEP`, which shows what an update would change.
  */
+
+import { readFileSync, writeFileSync } from 'node:fs';
 import {
   type DeploymentModel,
   type DeploymentRecord,
@@ -17,6 +19,8 @@ import {
   planDeploymentUpdate,
   prepareDeployment,
   rollbackTarget,
+  savedUpdateVersion,
+  saveUpdatePlan,
   startDeploymentUpdate,
   type ValueMap,
 } from '@weft/engine';
@@ -96,6 +100,10 @@ type UpdateFlags = NextVersionFlags & {
   installFirst?: boolean;
   preview?: boolean;
   rollbackOnFailure?: boolean;
+  /** plan -d: where to save the plan. */
+  out?: string;
+  /** update: the saved plan to apply. */
+  plan?: string;
 };
 
 /** The update workflow's parameters from the command's flags, as Cloudify names them. */
@@ -126,8 +134,8 @@ async function existingDeployment(state: State, id: string | undefined): Promise
 /** Secret values, so that a diff never shows one. */
 async function secretMasker(state: State): Promise<Masker> {
   const masker = new Masker();
-  const secrets = await state.secrets.all().catch(() => ({}));
-  for (const value of Object.values(secrets)) masker.add(value);
+  const secrets = await state.secrets.all().catch(() => new Map());
+  for (const value of secrets.values()) masker.add(value);
   return masker;
 }
 
@@ -140,13 +148,28 @@ export async function printUpdatePlan(
 ): Promise<void> {
   const next = await prepareNextVersion(state, deployment, blueprint, flags, true);
   if (!next) return;
+  const parameters = updateParameters(flags);
   const plan = await planDeploymentUpdate({
     store: state.store,
     deploymentId: deployment.id,
     next: nextVersion(next),
-    parameters: updateParameters(flags),
+    parameters,
     ...instanceCeiling(),
   });
+  if (flags.out) {
+    const saved = await saveUpdatePlan(
+      state.store,
+      deployment.id,
+      { ...nextVersion(next), blueprint: next.blueprint },
+      parameters,
+    );
+    // It holds the inputs, which may be secret: for its owner only.
+    writeFileSync(flags.out, `${JSON.stringify(saved)}\n`, { mode: 0o600 });
+    inform(
+      `Plan saved to ${flags.out}; apply it with: weft update -d ${deployment.id} --plan ${flags.out}`,
+      flags.json,
+    );
+  }
   const instances = await state.store.listInstances(deployment.id);
   const document = updatePlanJson(
     deployment.id,
@@ -159,19 +182,21 @@ export async function printUpdatePlan(
   else process.stdout.write(updatePlanText(document, process.stdout));
 }
 
-async function update(state: State, blueprint: string, flags: UpdateFlags): Promise<void> {
+async function update(state: State, blueprint: string | undefined, flags: UpdateFlags): Promise<void> {
   const deployment = await existingDeployment(state, flags.deploymentId);
-  if (flags.preview) return printUpdatePlan(state, deployment, blueprint, flags);
-  const next = await prepareNextVersion(state, deployment, blueprint, flags, true);
-  if (!next) return;
-  const result = await runUpdate(
-    state,
-    deployment.id,
-    nextVersion(next),
-    updateParameters(flags),
-    flags,
-    'update',
-  );
+  if ((blueprint === undefined) === (flags.plan === undefined))
+    throw new UsageError('name the new blueprint, or a saved plan with --plan FILE (not both)');
+  let version: { next: NextVersion; parameters: Record<string, Json> };
+  if (flags.plan !== undefined) {
+    if (flags.input?.length) throw new UsageError('a saved plan holds its inputs: -i cannot change them');
+    version = await savedUpdateVersion(state.store, deployment.id, readSavedPlan(flags.plan));
+  } else {
+    if (flags.preview) return printUpdatePlan(state, deployment, blueprint!, flags);
+    const next = await prepareNextVersion(state, deployment, blueprint!, flags, true);
+    if (!next) return;
+    version = { next: nextVersion(next), parameters: updateParameters(flags) };
+  }
+  const result = await runUpdate(state, deployment.id, version.next, version.parameters, flags, 'update');
   if (result.status !== 'terminated' && flags.rollbackOnFailure) {
     inform(
       `The update failed: rolling deployment '${deployment.id}' back to its previous version`,
@@ -228,6 +253,24 @@ async function reportUpdate(state: State, deploymentId: string, result: Executio
     flags.json,
     flags.json && result.status === 'terminated' ? { ...(await deploymentOutputs(state, deploymentId)) } : {},
   );
+}
+
+function readSavedPlan(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(
+      `cannot read the saved plan ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UsageError(
+      `${file} is not a saved update plan (not JSON); weft plan BLUEPRINT -d DEPLOYMENT --out FILE makes one`,
+    );
+  }
 }
 
 /**
@@ -298,8 +341,12 @@ export function updateCommand(program: Command): void {
       program
         .command('update')
         .description("change a deployment to a new blueprint or new inputs (Cloudify's deployment update)")
-        .argument('<blueprint>', 'the main blueprint file, or a directory holding blueprint.yaml')
+        .argument('[blueprint]', 'the main blueprint file, or a directory holding blueprint.yaml')
         .option('-d, --deployment-id <ID>', 'the deployment to update')
+        .option(
+          '--plan <FILE>',
+          'apply a plan saved by weft plan -d DEP --out FILE (refused if the deployment changed since)',
+        )
         .option(
           '-i, --input <KEY=VALUE|FILE>',
           'an input value or a YAML/JSON inputs file (repeatable); inputs not given keep their values',
@@ -330,7 +377,7 @@ Examples:
   weft update blueprint-v2.yaml -d app -i replicas=3
   weft update blueprint-v2.yaml -d app --reinstall-list web_1a2b3c --install-first`,
     )
-    .action((blueprint: string, flags: UpdateFlags) =>
+    .action((blueprint: string | undefined, flags: UpdateFlags) =>
       withState(flags, (state) => update(state, blueprint, flags)),
     );
 }

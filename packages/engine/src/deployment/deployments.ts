@@ -46,6 +46,14 @@ export interface PreparedDeployment {
   instances: NodeInstanceRecord[];
 }
 
+/** A blueprint's id: the hash of its files (paths and contents, in the order of the paths). */
+export function blueprintId(files: Record<string, Uint8Array>): string {
+  const hash = createHash('sha256');
+  for (const path of Object.keys(files).sort())
+    hash.update(path).update('\u0000').update(files[path]!).update('\u0000');
+  return hash.digest('hex');
+}
+
 /**
  * Parses, validates and plans a blueprint into what a new deployment stores, without storing it
  * (install compares it with an existing deployment).
@@ -77,15 +85,10 @@ export function prepareDeployment(options: Omit<CreateDeploymentOptions, 'store'
       if (typeof script === 'string' && options.reader.isFile(`${plan.blueprint.baseDir}/${script}`))
         paths.add(`${plan.blueprint.baseDir}/${script}`);
     }
-  const hash = createHash('sha256');
-  for (const path of [...paths].sort()) {
-    const rel = relative(plan.blueprint.baseDir, path);
-    const content = options.reader.read(path);
-    files[rel] = content;
-    hash.update(rel).update('\u0000').update(content).update('\u0000');
-  }
+  for (const path of [...paths].sort())
+    files[relative(plan.blueprint.baseDir, path)] = options.reader.read(path);
   const blueprint: BlueprintRecord = {
-    id: hash.digest('hex'),
+    id: blueprintId(files),
     mainFile: relative(plan.blueprint.baseDir, plan.blueprint.mainFile),
     files,
     createdAt: now(),

@@ -2,13 +2,13 @@
 // new model in the same transaction as its execution (so after a crash the deployment is either
 // on its old model, or on the new one with the update resumable), and finished once it succeeded.
 // A rollback is an update back to the version before the last one.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Json } from '@weft/sdk';
 import type { DeploymentModel } from '../model/deployment-model.js';
 import type { BlueprintRecord, DeploymentVersionRecord, ExecutionRecord, Store } from '../store/types.js';
 import { EXECUTION_PARAMETERS, WorkflowError } from '../workflows/builtin.js';
 import { finalModel, planUpdate, type UpdatePlan, updateParameters } from '../workflows/update.js';
-import { type PreparedDeployment, taskRecords } from './deployments.js';
+import { blueprintId, type PreparedDeployment, taskRecords } from './deployments.js';
 
 const now = () => new Date().toISOString();
 
@@ -184,4 +184,98 @@ export async function finishDeploymentUpdate(store: Store, execution: ExecutionR
     removeInstances: record.removed.filter((id) => present.has(id)),
     relationships: Object.fromEntries(Object.entries(record.relationships).filter(([id]) => present.has(id))),
   });
+}
+
+/**
+ * A fingerprint of what a deployment is now: its blueprint, inputs and model, its instances
+ * (states, runtime property versions, relationships) and its executions. A saved update plan
+ * holds the fingerprint it was made against, and is refused once the deployment has changed.
+ */
+export async function deploymentFingerprint(store: Store, deploymentId: string): Promise<string> {
+  const deployment = await store.getDeployment(deploymentId);
+  if (!deployment) throw new WorkflowError(`deployment '${deploymentId}' not found`);
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify([deployment.blueprintId, deployment.inputs, deployment.model]));
+  for (const i of await store.listInstances(deploymentId))
+    hash.update(JSON.stringify([i.id, i.state, i.version, i.relationships]));
+  for (const e of await store.listExecutions(deploymentId)) hash.update(JSON.stringify([e.id, e.status]));
+  return hash.digest('hex');
+}
+
+/** An update plan saved to a file (`weft plan -d DEP --out FILE`), to be applied later as it is. */
+export interface SavedUpdatePlan {
+  format: 'weft-update-plan';
+  formatVersion: 1;
+  deploymentId: string;
+  /** The deployment's fingerprint when the plan was made. */
+  fingerprint: string;
+  createdAt: string;
+  parameters: Record<string, Json>;
+  /** The version the update goes to, with the blueprint's files (base64) so that it needs no checkout. */
+  next: {
+    inputs: Record<string, Json>;
+    model: Json;
+    blueprint: { id: string; mainFile: string; createdAt: string; files: Record<string, string> };
+  };
+}
+
+export async function saveUpdatePlan(
+  store: Store,
+  deploymentId: string,
+  next: NextVersion & { blueprint: BlueprintRecord },
+  parameters: Record<string, Json>,
+): Promise<SavedUpdatePlan> {
+  const files: Record<string, string> = {};
+  for (const [path, content] of Object.entries(next.blueprint.files))
+    files[path] = Buffer.from(content).toString('base64');
+  return {
+    format: 'weft-update-plan',
+    formatVersion: 1,
+    deploymentId,
+    fingerprint: await deploymentFingerprint(store, deploymentId),
+    createdAt: now(),
+    parameters,
+    next: {
+      inputs: next.inputs,
+      model: next.model,
+      blueprint: {
+        id: next.blueprint.id,
+        mainFile: next.blueprint.mainFile,
+        createdAt: next.blueprint.createdAt,
+        files,
+      },
+    },
+  };
+}
+
+/**
+ * The version a saved plan goes to, once checked: refused (WorkflowError) when the file is not a
+ * saved plan, is for another deployment, or the deployment has changed since it was made.
+ */
+export async function savedUpdateVersion(
+  store: Store,
+  deploymentId: string,
+  saved: unknown,
+): Promise<{ next: NextVersion; parameters: Record<string, Json> }> {
+  const plan = saved as Partial<SavedUpdatePlan> | null;
+  if (plan?.format !== 'weft-update-plan' || plan.formatVersion !== 1 || !plan.next?.blueprint?.files)
+    throw new WorkflowError(
+      'not a saved update plan (weft plan BLUEPRINT -d DEPLOYMENT --out FILE makes one)',
+    );
+  if (plan.deploymentId !== deploymentId)
+    throw new WorkflowError(`the saved plan is for deployment '${plan.deploymentId}', not '${deploymentId}'`);
+  if (plan.fingerprint !== (await deploymentFingerprint(store, deploymentId)))
+    throw new WorkflowError(
+      `deployment '${deploymentId}' has changed since the plan was saved (${plan.createdAt}): plan the update again`,
+    );
+  const files: Record<string, Uint8Array> = {};
+  for (const [path, text] of Object.entries(plan.next.blueprint.files))
+    files[path] = Buffer.from(text, 'base64');
+  const blueprint: BlueprintRecord = { ...plan.next.blueprint, files };
+  if (blueprintId(files) !== blueprint.id)
+    throw new WorkflowError("the saved plan's blueprint files do not match its id: the file was changed");
+  return {
+    next: { blueprintId: blueprint.id, inputs: plan.next.inputs, model: plan.next.model, blueprint },
+    parameters: plan.parameters ?? {},
+  };
 }
