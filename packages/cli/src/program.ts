@@ -26,12 +26,13 @@ export const COMMAND_MODULES: { names: string[]; load: () => Promise<Define> }[]
     load: async () => (await import('./commands/inspect.js')).inspectCommands,
   },
   { names: ['update'], load: async () => (await import('./commands/update.js')).updateCommand },
+  { names: ['check'], load: async () => (await import('./commands/check.js')).checkCommand },
   { names: ['secrets'], load: async () => (await import('./commands/secrets.js')).secretCommands },
   { names: ['plugins'], load: async () => (await import('./commands/plugins.js')).pluginCommands },
 ];
 
 /** Every command that loads a blueprint or runs operations searches --plugin-dir too. */
-const PLUGIN_DIR_COMMANDS = ['validate', 'plan', 'install', 'update', 'uninstall', 'exec', 'resume'];
+const PLUGIN_DIR_COMMANDS = ['validate', 'plan', 'install', 'update', 'check', 'uninstall', 'exec', 'resume'];
 
 /** The program with its global options and no commands. */
 function root(): Command {

@@ -1,7 +1,7 @@
 // `weft plan -d`, `weft update`, `weft exec rollback` and `weft deployments history`, through the
 // CLI as a user runs them: script operations that record what ran in runtime properties.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { describeRun, NO_WEFT_ENVIRONMENT, ok, tempDir, weft, weftInBackground } from '@weft/testing/cli';
@@ -428,6 +428,61 @@ describe('deployment update through the CLI', { concurrency: true }, () => {
       assert.ok(p.byNode().get('cache'));
     },
   );
+
+  test('check reports drifted and unhealthy instances; update --refresh brings them back', LIMIT, () => {
+    const p = project();
+    const files = join(p.dir, 'files');
+    mkdirSync(files);
+    const script = (name: string, body: string) =>
+      writeFileSync(join(p.dir, 'scripts', name), `#!/bin/bash\nf=${files}/$(ctx node name)\n${body}\n`, {
+        mode: 0o755,
+      });
+    script(
+      'make.sh',
+      'echo ok > $f; rm -f $f.sick; n=$(ctx instance runtime-properties made 2>/dev/null) || n=0; ctx instance runtime-properties made $((n + 1))',
+    );
+    // Any truthy value returned is drift, as in Cloudify; nothing returned is none.
+    script('drift.sh', '[ "$(cat $f 2>/dev/null)" = ok ] || ctx returns "$f is missing"');
+    script('status.sh', '[ ! -e $f.sick ] || { echo "$f is sick" >&2; exit 1; }');
+    const blueprint = p.file(
+      'checked.yaml',
+      `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+node_types:
+  t.File:
+    derived_from: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: scripts/make.sh, check_drift: scripts/drift.sh}
+      cloudify.interfaces.validation: {check_status: scripts/status.sh}
+node_templates:
+  a: {type: t.File}
+  b: {type: t.File}
+  plain: {type: cloudify.nodes.Root}
+`,
+    );
+    ok(p.run(['install', blueprint, '-d', 'app']));
+    const check = () => JSON.parse(ok(p.run(['check', '-d', 'app', '--json'])).stdout);
+    const clean = check();
+    assert.deepEqual([clean.drifted, clean.unhealthy], [[], []]);
+    assert.equal(clean.instances.length, 3);
+    assert.equal(clean.executions.length, 2);
+    rmSync(join(files, 'a'));
+    writeFileSync(join(files, 'b.sick'), '');
+    const found = check();
+    const ids = new Map(p.instances().map((i) => [i.node, i.id]));
+    assert.deepEqual([found.drifted, found.unhealthy], [[ids.get('a')], [ids.get('b')]]);
+    const a = found.instances.find((i: { node: string }) => i.node === 'a');
+    assert.deepEqual(a.drift, { checked: true, result: `${join(files, 'a')} is missing`, drifted: true });
+    const text = ok(p.run(['check', '-d', 'app']));
+    assert.match(text.stdout, /1 of 3 started instances drifted, 1 unhealthy/);
+    assert.match(text.stdout, /unhealthy: .*exited with code 1/);
+    assert.match(text.stdout, /weft update -d app --refresh/);
+    const refreshed = ok(p.run(['update', '-d', 'app', '--refresh']));
+    assert.match(refreshed.stdout, /Drifted or unhealthy, to update or reinstall: /);
+    const made = new Map(p.instances().map((i) => [i.node, i.runtimeProperties.made]));
+    assert.deepEqual([made.get('a'), made.get('b')], ['2', '2'], 'both reinstalled');
+    assert.deepEqual([check().drifted, check().unhealthy], [[], []]);
+  });
 
   test('plan -d masks secret values in inputs and properties', LIMIT, () => {
     const p = project();

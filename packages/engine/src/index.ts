@@ -13,6 +13,7 @@ export {
   runnableWorkflows,
   startExecution,
 } from './deployment/deployments.js';
+export { type CheckOutcome, type DriftReport, driftReport, type InstanceCheck } from './deployment/drift.js';
 export { evaluateOutputs } from './deployment/outputs.js';
 export { type DeploymentStatus, deploymentStatus, isLive } from './deployment/status.js';
 export {

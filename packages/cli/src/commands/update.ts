@@ -11,6 +11,7 @@ import {
   diffInputs,
   type ExecutionRecord,
   fileSystemReader,
+  finalModel,
   type Json,
   Masker,
   type NextVersion,
@@ -104,6 +105,7 @@ type UpdateFlags = NextVersionFlags & {
   out?: string;
   /** update: the saved plan to apply. */
   plan?: string;
+  refresh?: boolean;
 };
 
 /** The update workflow's parameters from the command's flags, as Cloudify names them. */
@@ -184,19 +186,54 @@ export async function printUpdatePlan(
 
 async function update(state: State, blueprint: string | undefined, flags: UpdateFlags): Promise<void> {
   const deployment = await existingDeployment(state, flags.deploymentId);
-  if ((blueprint === undefined) === (flags.plan === undefined))
-    throw new UsageError('name the new blueprint, or a saved plan with --plan FILE (not both)');
+  if (blueprint !== undefined && flags.plan !== undefined)
+    throw new UsageError('name the new blueprint or a saved plan (--plan FILE), not both');
+  if (blueprint === undefined && flags.plan === undefined && !flags.refresh)
+    throw new UsageError(
+      'name the new blueprint, or a saved plan with --plan FILE (or --refresh alone to bring back what drifted)',
+    );
   let version: { next: NextVersion; parameters: Record<string, Json> };
   if (flags.plan !== undefined) {
     if (flags.input?.length) throw new UsageError('a saved plan holds its inputs: -i cannot change them');
     version = await savedUpdateVersion(state.store, deployment.id, readSavedPlan(flags.plan));
+  } else if (blueprint === undefined) {
+    // --refresh alone: the deployment's own version, with what drifted brought back.
+    if (flags.input?.length)
+      throw new UsageError(
+        "name the blueprint to update the inputs with (the deployment's own, to change only them)",
+      );
+    const model = finalModel(deployment.model as unknown as DeploymentModel) as unknown as Json;
+    version = {
+      next: { blueprintId: deployment.blueprintId, inputs: deployment.inputs, model },
+      parameters: updateParameters(flags),
+    };
   } else {
-    if (flags.preview) return printUpdatePlan(state, deployment, blueprint!, flags);
-    const next = await prepareNextVersion(state, deployment, blueprint!, flags, true);
+    if (flags.preview) return printUpdatePlan(state, deployment, blueprint, flags);
+    const next = await prepareNextVersion(state, deployment, blueprint, flags, true);
     if (!next) return;
     version = { next: nextVersion(next), parameters: updateParameters(flags) };
   }
-  const result = await runUpdate(state, deployment.id, version.next, version.parameters, flags, 'update');
+  let refresh: string[] = [];
+  if (flags.refresh) {
+    const { checkDeployment } = await import('./check.js');
+    const { report } = await checkDeployment(state, deployment.id, flags);
+    refresh = [...new Set([...report.drifted, ...report.unhealthy])];
+    inform(
+      refresh.length > 0
+        ? `Drifted or unhealthy, to update or reinstall: ${refresh.join(', ')}`
+        : 'No instance drifted or is unhealthy',
+      flags.json,
+    );
+  }
+  const result = await runUpdate(
+    state,
+    deployment.id,
+    version.next,
+    version.parameters,
+    flags,
+    'update',
+    refresh,
+  );
   if (result.status !== 'terminated' && flags.rollbackOnFailure) {
     inform(
       `The update failed: rolling deployment '${deployment.id}' back to its previous version`,
@@ -218,6 +255,7 @@ async function runUpdate(
   parameters: Record<string, Json>,
   flags: RunFlags,
   workflow: 'update' | 'rollback',
+  refresh: string[] = [],
 ): Promise<ExecutionRecord> {
   await state.secrets.all();
   const dispatcher = pluginDispatcher(next.model as unknown as DeploymentModel, flags, state.dir);
@@ -229,6 +267,7 @@ async function runUpdate(
     next,
     parameters,
     workflow,
+    refresh,
     ...instanceCeiling(),
   });
   const count = (action: string) => Object.values(plan.actions).filter((a) => a === action).length;
@@ -363,6 +402,10 @@ export function updateCommand(program: Command): void {
         .option('--ignore-failure', 'go on when uninstalling removed instances fails')
         .option('--install-first', 'install what is added before uninstalling what is removed')
         .option('--preview', 'print what the update would change (as weft plan -d) and run nothing')
+        .option(
+          '--refresh',
+          "first run check_status and check_drift, and update in place or reinstall what drifted or is unhealthy (alone: with the deployment's own blueprint)",
+        )
         .option(
           '--rollback-on-failure',
           'when the update fails, roll the deployment back to its previous version',

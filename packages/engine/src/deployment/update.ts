@@ -45,6 +45,8 @@ export interface PlanDeploymentUpdateOptions {
   /** The update workflow's parameters (skip_install, reinstall_list...) and the common ones. */
   parameters?: Record<string, Json>;
   maxInstances?: number;
+  /** Instances a check found drifted or unhealthy: updated or reinstalled whatever changed. */
+  refresh?: string[];
 }
 
 const UPDATE_PARAMETER_NAMES = [
@@ -60,6 +62,7 @@ const UPDATE_PARAMETER_NAMES = [
 export async function planDeploymentUpdate(
   options: PlanDeploymentUpdateOptions & { restore?: boolean },
 ): Promise<UpdatePlan> {
+  const refresh = options.refresh ?? [];
   const deployment = await options.store.getDeployment(options.deploymentId);
   if (!deployment) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
   const instances = await options.store.listInstances(deployment.id);
@@ -68,7 +71,7 @@ export async function planDeploymentUpdate(
     instances,
     options.next.model as unknown as DeploymentModel,
     deployment.id,
-    { ...updateParameters(options.parameters ?? {}), restore: options.restore === true },
+    { ...updateParameters(options.parameters ?? {}), restore: options.restore === true, refresh },
     options.maxInstances,
   );
 }

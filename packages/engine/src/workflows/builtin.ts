@@ -4,6 +4,7 @@ import type { DeploymentModel } from '../model/deployment-model.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
 import type { RelationshipInstance } from '../model/plan.js';
 import {
+  addRelationshipTasks,
   installGraph,
   type LifecycleInstance,
   type Task,
@@ -57,6 +58,8 @@ export const BUILTIN_WORKFLOWS: Record<string, Record<string, Json>> = {
     node_instance_ids: [],
   },
   heal: { node_instance_id: null },
+  check_status: { run_by_dependency_order: false, type_names: [], node_ids: [], node_instance_ids: [] },
+  check_drift: { run_by_dependency_order: false, type_names: [], node_ids: [], node_instance_ids: [] },
   scale: { scalable_entity_name: null, delta: 1, scale_compute: false, ignore_failure: false },
 };
 
@@ -222,6 +225,43 @@ function operationSteps(
   return { workflow, tasks };
 }
 
+export const CHECK_STATUS = 'cloudify.interfaces.validation.check_status';
+export const CHECK_DRIFT = 'cloudify.interfaces.lifecycle.check_drift';
+
+/**
+ * check_status and check_drift, as Cloudify runs them: the operation on every chosen started
+ * instance that implements it (check_drift: also both ends of its relationships'), a failure
+ * failing nothing else. What each returned, or how it failed, is the task's result or error.
+ */
+function checkGraph(
+  workflow: 'check_status' | 'check_drift',
+  model: DeploymentModel,
+  instances: NodeInstanceRecord[],
+  params: Record<string, Json>,
+): TaskGraph {
+  const started = selectInstances(model, instances, params, workflow).filter((i) => i.state === 'started');
+  const graph = operationSteps(
+    model,
+    started,
+    [workflow === 'check_status' ? CHECK_STATUS : CHECK_DRIFT],
+    workflow,
+    false,
+    {
+      ordered: params.run_by_dependency_order === true,
+    },
+  );
+  if (workflow === 'check_drift') {
+    const live = new Set(instances.filter((i) => i.state === 'started').map((i) => i.id));
+    for (const source of started)
+      for (const rel of source.relationships as unknown as RelationshipInstance[]) {
+        if (!live.has(rel.targetId)) continue;
+        addRelationshipTasks(graph, model, source, rel, 'check_drift', []);
+      }
+  }
+  for (const task of graph.tasks) task.ignoreFailure = true;
+  return graph;
+}
+
 /** Instances chosen by node_ids, node_instance_ids and type_names (all of them when none is given). */
 function selectInstances(
   model: DeploymentModel,
@@ -381,6 +421,9 @@ export function builtinGraph(
     }
     case 'execute_operation':
       return executeOperation(model, instances, params);
+    case 'check_status':
+    case 'check_drift':
+      return checkGraph(workflow, model, instances, params);
     case 'heal': {
       const id = params.node_instance_id;
       if (typeof id !== 'string' || !instances.some((i) => i.id === id)) {

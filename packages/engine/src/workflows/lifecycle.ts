@@ -1,5 +1,6 @@
 import type { Json } from '@weft/sdk';
-import type { NodeModel, OperationModel } from '../model/deployment-model.js';
+import type { DeploymentModel, NodeModel, OperationModel } from '../model/deployment-model.js';
+import type { NodeInstanceRecord } from '../model/instance-record.js';
 import type { RelationshipInstance } from '../model/plan.js';
 
 /** What a lifecycle graph needs to know about a node. */
@@ -295,4 +296,42 @@ export function waves(graph: TaskGraph): Task[][] {
     else result[l] = [task];
   }
   return result;
+}
+
+/** Tasks for one relationship's operation `op` (both ends, where defined) of a source instance, after the given tasks. */
+export function addRelationshipTasks(
+  graph: TaskGraph,
+  model: DeploymentModel,
+  source: NodeInstanceRecord,
+  rel: RelationshipInstance,
+  op: string,
+  after: number[],
+): number[] {
+  const template = model.nodes[source.node]!.relationships[rel.index]!;
+  const name = `${RELATIONSHIP_LIFECYCLE}.${op}`;
+  const ids: number[] = [];
+  for (const side of ['source', 'target'] as const) {
+    const def = (side === 'source' ? template.sourceOperations : template.targetOperations)[name];
+    if (!def) continue;
+    const task: Task = {
+      id: graph.tasks.length,
+      kind: 'operation',
+      instanceId: source.id,
+      node: source.node,
+      operation: name,
+      operationDef: def,
+      dependsOn: [...after],
+      relationship: {
+        side,
+        sourceId: source.id,
+        targetId: rel.targetId,
+        targetNode: rel.target,
+        type: rel.type,
+        index: rel.index,
+      },
+    };
+    graph.tasks.push(task);
+    ids.push(task.id);
+  }
+  return ids;
 }

@@ -4,11 +4,10 @@ import { InstanceIdFactory } from '../model/instance-ids.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
 import { DEFAULT_MAX_INSTANCES, type RelationshipInstance } from '../model/plan.js';
 import { containedSubtree, tailsOf, WorkflowError } from './builtin.js';
-import { installGraph, type Task, type TaskGraph, uninstallGraph } from './lifecycle.js';
+import { addRelationshipTasks, installGraph, type TaskGraph, uninstallGraph } from './lifecycle.js';
 
 const COMPUTE = 'cloudify.nodes.Compute';
 const CONTAINED_IN = 'cloudify.relationships.contained_in';
-const RELATIONSHIP_LIFECYCLE = 'cloudify.interfaces.relationship_lifecycle';
 
 /** What a scale execution changes, worked out before it runs. */
 export interface ScalePlan {
@@ -206,43 +205,6 @@ function scaleOut(
   }
   plan.graph = { ...graph, workflow: 'scale' };
   return plan;
-}
-
-export function addRelationshipTasks(
-  graph: TaskGraph,
-  model: DeploymentModel,
-  source: NodeInstanceRecord,
-  rel: RelationshipInstance,
-  op: string,
-  after: number[],
-): number[] {
-  const template = model.nodes[source.node]!.relationships[rel.index]!;
-  const name = `${RELATIONSHIP_LIFECYCLE}.${op}`;
-  const ids: number[] = [];
-  for (const side of ['source', 'target'] as const) {
-    const def = (side === 'source' ? template.sourceOperations : template.targetOperations)[name];
-    if (!def) continue;
-    const task: Task = {
-      id: graph.tasks.length,
-      kind: 'operation',
-      instanceId: source.id,
-      node: source.node,
-      operation: name,
-      operationDef: def,
-      dependsOn: [...after],
-      relationship: {
-        side,
-        sourceId: source.id,
-        targetId: rel.targetId,
-        targetNode: rel.target,
-        type: rel.type,
-        index: rel.index,
-      },
-    };
-    graph.tasks.push(task);
-    ids.push(task.id);
-  }
-  return ids;
 }
 
 function scaleIn(

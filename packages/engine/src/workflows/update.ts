@@ -18,8 +18,13 @@ import {
   tailsOf,
   WorkflowError,
 } from './builtin.js';
-import { installGraph, type Task, type TaskGraph, uninstallGraph } from './lifecycle.js';
-import { addRelationshipTasks } from './scale.js';
+import {
+  addRelationshipTasks,
+  installGraph,
+  type Task,
+  type TaskGraph,
+  uninstallGraph,
+} from './lifecycle.js';
 
 const COMPUTE = 'cloudify.nodes.Compute';
 const CONTAINED_IN = 'cloudify.relationships.contained_in';
@@ -187,7 +192,7 @@ export function planUpdate(
   instances: NodeInstanceRecord[],
   after: DeploymentModel,
   deploymentId: string,
-  params: UpdateParameters & { restore?: boolean },
+  params: UpdateParameters & { restore?: boolean; refresh?: string[] },
   maxInstances = DEFAULT_MAX_INSTANCES,
 ): UpdatePlan {
   // A deployment an unfinished update left between versions still has what that update removes:
@@ -412,6 +417,15 @@ export function planUpdate(
       if (operations.length > 0) update.set(i.id, operations);
       else if (!params.skip_reinstall) reinstall.add(i.id);
     }
+  }
+  // Instances a check found drifted or unhealthy (update --refresh): updated in place where their
+  // node can be, else reinstalled (as Cloudify's update does after its drift check).
+  for (const id of params.refresh ?? []) {
+    const instance = byId.get(id);
+    if (!instance || removed.has(id) || instance.state !== 'started' || update.has(id)) continue;
+    const operations = updateOperations(after.nodes[instance.node]!);
+    if (operations.length > 0) update.set(id, operations);
+    else if (!params.skip_reinstall) reinstall.add(id);
   }
   for (const id of params.reinstall_list)
     if (!removed.has(id) && byId.get(id)!.state === 'started') reinstall.add(id);
