@@ -188,7 +188,7 @@ export const run = operation(async (ctx: OperationContext, inputs: Record<string
   const name = 'path' in spec ? spec.path : 'the inline script';
   const file = await materialize(ctx, spec);
   const args = (options.args ?? []).map(asText);
-  const argv = await commandFor(file, 'path' in spec ? spec.path : '', options.command_prefix, args);
+  const argv = await commandFor(file, 'path' in spec ? spec.path : file, options.command_prefix, args);
   const state: ScriptState = {};
   // At a random path: other users of this machine can reach a loopback port too.
   const server = await CtxServer.start(ctxTree(ctx, state, scriptInputs(inputs)), state, {

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { constants, readFileSync } from 'node:fs';
 import { access, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -33,7 +34,10 @@ export async function materialize(
 ): Promise<string> {
   if ('source' in spec) {
     const dir = await mkdtemp(join(tmpdir(), 'weft-script-'));
-    const file = join(dir, 'script');
+    // Named for what runs it (commandFor): a `#!` line says so itself; otherwise Python when the
+    // text parses as Python, as Cloudify's script runner decides, else bash.
+    const python = !spec.source.startsWith('#!') && (await parsesAsPython(spec.source));
+    const file = join(dir, python ? 'script.py' : 'script');
     await writeFile(file, spec.source);
     return file;
   }
@@ -48,6 +52,20 @@ export async function materialize(
     throw new NonRecoverableError(`script '${spec.path}' cannot be read in ${ctx.blueprint.dir}`);
   }
   return file;
+}
+
+/**
+ * Whether an inline script is Python: Cloudify's script runner takes one that `ast.parse` accepts
+ * for Python and any other for a shell script (shell commands hardly ever parse as Python). Without
+ * python3 it could not run as Python anyway.
+ */
+function parsesAsPython(source: string): Promise<boolean> {
+  const check =
+    'import ast, sys\ntry:\n    ast.parse(sys.stdin.read())\nexcept (SyntaxError, ValueError):\n    sys.exit(1)\n';
+  return new Promise((done) => {
+    const child = execFile('python3', ['-c', check], (error) => done(!error));
+    child.stdin?.on('error', () => {}).end(source);
+  });
 }
 
 async function fetchScript(url: string): Promise<string> {

@@ -408,6 +408,29 @@ describe('how a script ends its operation', () => {
     assert.equal(powershell.filter((e) => e.type === 'task_started').length, 1);
   });
 
+  test('an inline script without #! runs with python3 when it parses as Python, else with bash, as in Cloudify', () => {
+    // The operations of cloudify-manager's test_update_set_properties, and a shell one.
+    const dir = blueprintDir({
+      'blueprint.yaml': `${header}node_templates:
+  node:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: |
+            from cloudify import ctx
+            ctx.logger.info('check drift')
+            ctx.instance.runtime_properties['b'] = 1
+            ctx.returns({'drift': True})
+        configure: |
+          ctx instance runtime-properties shell "\${BASH_VERSION:+bash}"
+          ctx logger info "configured"
+`,
+    });
+    const state = tempDir();
+    ok(install(join(dir, 'blueprint.yaml'), state));
+    assert.deepEqual(instances(state).get('node')!.runtimeProperties, { b: 1, shell: 'bash' });
+  });
+
   test("Python sees Cloudify's exceptions: HttpException for a missing resource, CloudifyClientError 409 for an update conflict", () => {
     const barrier = tempDir();
     const dir = blueprintDir({
