@@ -560,6 +560,45 @@ node_templates:
     );
     assert.equal((await h.store.listInstances('dep')).length, 2 + 2 + 1 + 1);
   });
+
+  test("a blueprint's workflow mapped to one of Cloudify's under its own name runs it, with its parameters", async () => {
+    // As cloudify-manager's deployment-update tests declare them: the deprecated scale takes node_id.
+    const h = await harness(
+      `${bp}
+workflows:
+  grow:
+    mapping: default_workflows.cloudify.plugins.workflows.scale
+    parameters:
+      node_id: {default: ''}
+      delta: {default: 1}
+      scale_compute: {default: true}
+  shrink:
+    mapping: default_workflows.cloudify.plugins.workflows.scale_entity
+    parameters:
+      scalable_entity_name: {default: host}
+      delta: {default: -1}
+  setup: default_workflows.cloudify.plugins.workflows.install
+`,
+      { operations: { 'p.op': noop } },
+    );
+    const setup = await h.execute('setup');
+    assert.equal(setup.status, 'terminated', JSON.stringify(setup.error));
+    assert.ok((await h.store.listInstances('dep')).every((i) => i.state === 'started'));
+    const grown = await h.execute('grow', { node_id: 'app' });
+    assert.equal(grown.status, 'terminated', JSON.stringify(grown.error));
+    const count = async (node: string) =>
+      (await h.store.listInstances('dep')).filter((i) => i.node === node).length;
+    // scale_compute (the blueprint's default): one more host with its app.
+    assert.deepEqual([await count('host'), await count('app')], [3, 3]);
+    const shrunk = await h.execute('shrink');
+    assert.equal(shrunk.status, 'terminated', JSON.stringify(shrunk.error));
+    // The instances the scale-in took down are gone once it has succeeded.
+    assert.deepEqual([await count('host'), await count('app')], [2, 2]);
+    await assert.rejects(
+      h.execute('grow', { scalable_entity_name: 'app' }),
+      /workflow 'grow' has no parameter 'scalable_entity_name'/,
+    );
+  });
 });
 
 describe('interrupts (Ctrl-C)', () => {

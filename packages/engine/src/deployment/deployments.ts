@@ -168,6 +168,53 @@ function typeMismatch(value: Json, type: string): string | undefined {
   return check && value !== null && !check[0](value) ? check[1] : undefined;
 }
 
+/**
+ * Cloudify's workflow functions (`default_workflows.cloudify.plugins.workflows.NAME`) that Weft
+ * runs as one of its built-in workflows, by function name.
+ */
+const BUILTIN_FUNCTIONS: Record<string, string> = {
+  install: 'install',
+  uninstall: 'uninstall',
+  reinstall: 'reinstall',
+  start: 'start',
+  stop: 'stop',
+  restart: 'restart',
+  execute_operation: 'execute_operation',
+  check_status: 'check_status',
+  check_drift: 'check_drift',
+  auto_heal_reinstall_node_subgraph: 'heal',
+  scale_entity: 'scale',
+  // The deprecated scale(node_id, delta, scale_compute), which calls scale_entity.
+  scale: 'scale',
+};
+
+/**
+ * The built-in workflow that the deployment's workflow `name` runs, if any: its own, unless the
+ * blueprint maps the name elsewhere; and for a workflow of the blueprint mapped to one of
+ * Cloudify's (`my_scale: default_workflows.cloudify.plugins.workflows.scale`), that one.
+ */
+function builtinWorkflow(model: DeploymentModel, name: string): string | undefined {
+  const custom = model.workflows[name];
+  if (custom && custom.plugin !== 'default_workflows') return undefined;
+  if (BUILTIN_WORKFLOWS[name]) return name;
+  const fn = custom?.function?.match(/^cloudify\.plugins\.workflows\.(\w+)$/)?.[1];
+  return fn ? BUILTIN_FUNCTIONS[fn] : undefined;
+}
+
+/**
+ * A blueprint's workflow mapped to a built-in one under another name takes the blueprint's
+ * parameters, which Cloudify passes to the function as they are; the deprecated `scale` names
+ * its node `node_id`. The built-in's defaults fill in the rest.
+ */
+function aliasParameters(fn: string | undefined, builtin: string, given: Record<string, Json>) {
+  const parameters: Record<string, Json> = { ...BUILTIN_WORKFLOWS[builtin], ...given };
+  if (fn === 'cloudify.plugins.workflows.scale' && given.node_id !== undefined) {
+    parameters.scalable_entity_name = given.node_id;
+    delete parameters.node_id;
+  }
+  return parameters;
+}
+
 export interface StartExecutionOptions {
   store: Store;
   dispatcher: Dispatcher;
@@ -191,10 +238,10 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   const model = deployment.model as unknown as DeploymentModel;
   const given = options.parameters ?? {};
   const custom = model.workflows[options.workflow];
-  const builtin = BUILTIN_WORKFLOWS[options.workflow];
+  const builtin = builtinWorkflow(model, options.workflow);
   const declared: Record<string, { default?: Json; required: boolean; type?: string }> = {};
-  if (builtin && (!custom || custom.plugin === 'default_workflows')) {
-    for (const [name, value] of Object.entries(builtin))
+  if (builtin === options.workflow) {
+    for (const [name, value] of Object.entries(BUILTIN_WORKFLOWS[builtin]!))
       declared[name] = { default: value, required: false, type: BUILTIN_PARAMETER_TYPES[name] };
   } else if (custom) {
     // As Cloudify, a workflow script is the default of its `script_path` parameter (-p chooses another).
@@ -239,17 +286,21 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
     parameters[name] = value;
   }
   const instances = await store.listInstances(deployment.id);
+  const builtinParameters =
+    builtin && builtin !== options.workflow
+      ? aliasParameters(custom?.function, builtin, parameters)
+      : parameters;
   let graph: TaskGraph;
   let scale: ScalePlan | undefined;
-  if (options.workflow === 'scale' && builtin && (!custom || custom.plugin === 'default_workflows')) {
-    scale = planScale(model, instances, deployment.id, parameters, options.maxInstances);
+  if (builtin === 'scale') {
+    scale = planScale(model, instances, deployment.id, builtinParameters, options.maxInstances);
     graph = scale.graph;
     // Kept with the execution: what to remove once it has succeeded.
     parameters.removed_instances = scale.removed;
     if (scale.removed.length > 0)
       parameters.relationship_updates = Object.fromEntries(scale.relationships) as unknown as Json;
-  } else if (builtin && (!custom || custom.plugin === 'default_workflows')) {
-    graph = builtinGraph(options.workflow, model, instances, parameters);
+  } else if (builtin) {
+    graph = builtinGraph(builtin, model, instances, builtinParameters);
   } else if (custom && isScriptWorkflow(custom) && options.dispatcher.runWorkflow) {
     if (typeof parameters.script_path !== 'string' || parameters.script_path === '')
       throw new WorkflowError(
@@ -305,7 +356,7 @@ export async function runnableWorkflows(model: DeploymentModel, dispatcher: Disp
   for (const name of new Set([...own, ...Object.keys(model.workflows)])) {
     const custom = model.workflows[name];
     if (!custom || custom.plugin === 'default_workflows') {
-      if (own.includes(name)) names.push(name);
+      if (own.includes(name) || builtinWorkflow(model, name)) names.push(name);
     } else if (isScriptWorkflow(custom)) {
       if (dispatcher.runWorkflow) names.push(name);
     } else if (
@@ -328,7 +379,12 @@ export async function finishExecution(store: Store, execution: ExecutionRecord):
     await finishDeploymentUpdate(store, (await store.getExecution(execution.id)) ?? execution);
     return;
   }
-  if (execution.workflow !== 'scale') return;
+  const deployment = await store.getDeployment(execution.deploymentId);
+  if (
+    !deployment ||
+    builtinWorkflow(deployment.model as unknown as DeploymentModel, execution.workflow) !== 'scale'
+  )
+    return;
   const stored = (await store.getExecution(execution.id)) ?? execution;
   const removed = stored.parameters.removed_instances;
   if (!Array.isArray(removed) || removed.length === 0) return;
