@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { createDeployment, finishExecution, startExecution } from '../src/deployment/deployments.js';
 import type { Value } from '../src/dsl/yaml-source.js';
 import type { WorkflowFunction } from '../src/executor/dispatcher.js';
-import { Executor } from '../src/executor/executor.js';
+import { Executor, type ExecutorOptions } from '../src/executor/executor.js';
 import { fileSystemReader } from '../src/io/fs-reader.js';
 import { InProcessDispatcher, type InProcessOperation } from '../src/runtime/in-process.js';
 import type { WorkflowRunner } from '../src/runtime/workflow-run.js';
@@ -31,6 +31,7 @@ export interface HarnessOptions {
   files?: Record<string, string>;
   store?: Store;
   workflowRunner?: WorkflowRunner;
+  limits?: ExecutorOptions['limits'];
 }
 
 /**
@@ -76,6 +77,7 @@ export async function harness(blueprint: string, options: HarnessOptions = {}): 
     cancelPollMs: 20,
     onEvent: (e) => events.push(e),
     secrets: async () => options.secrets ?? new Map(),
+    ...(options.limits && { limits: options.limits }),
   });
   return {
     dir,

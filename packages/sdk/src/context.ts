@@ -1,3 +1,4 @@
+import type { Limits } from './limits.js';
 import type { Json } from './workflow.js';
 
 export interface NodeContext {
@@ -106,6 +107,8 @@ export interface OperationContext {
   logger: Logger;
   /** Fires when the operation is cancelled or times out. */
   signal: AbortSignal;
+  /** The most the engine stores of what the operation hands back; over them, it fails (LimitError). */
+  limits: Limits;
 }
 
 export type OperationFunction<Inputs = Record<string, Json>> = (

@@ -21,6 +21,13 @@ export {
   WeftError,
 } from './errors.js';
 export { isPrototypeKey, prototypeKeyReason } from './keys.js';
+export {
+  DEFAULT_LIMITS,
+  LimitError,
+  type Limits,
+  resultOverLimit,
+  runtimePropertiesOverLimit,
+} from './limits.js';
 export { consoleToLogger, logStream } from './log-bridge.js';
 export {
   Automator,

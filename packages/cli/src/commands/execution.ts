@@ -15,6 +15,7 @@ import { progressReporter } from '../progress/reporter.js';
 import { failureReport } from '../render.js';
 import { lockExecution, openState, type State, type StateOptions, workDir } from '../state.js';
 import { instanceCeiling } from './common.js';
+import { executionLimits } from './limits.js';
 import { deploymentOutputs, outputsText } from './outputs.js';
 import type { PluginDirOptions } from './plugin-search.js';
 import { pluginDispatcher, workerDispatcher } from './plugins.js';
@@ -160,7 +161,7 @@ export async function runExecution(
       secrets: () => state.secrets.all(),
       sealer: state.secrets.sealer(),
       workdir: workDir(state.dir),
-      ...maxLogBytes(),
+      ...executionLimits(),
       onEvent: (event) => {
         if (event.type === 'log') {
           logs.push(event);
@@ -266,13 +267,3 @@ export const runOptions = (command: Command) =>
       'after',
       '\nOn a terminal, progress is drawn live (a line per node); through a pipe or with CI set,\none timestamped line per event. NO_COLOR=1 turns colours off.',
     );
-
-/** WEFT_MAX_LOG_BYTES, the longest log line or event message stored, when set. */
-function maxLogBytes(): { maxEventBytes?: number } {
-  const text = process.env.WEFT_MAX_LOG_BYTES;
-  if (text === undefined || text === '') return {};
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 256)
-    throw new UsageError(`WEFT_MAX_LOG_BYTES must be a whole number of bytes, 256 or more, not '${text}'`);
-  return { maxEventBytes: value };
-}

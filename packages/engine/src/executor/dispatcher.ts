@@ -1,6 +1,7 @@
 import type {
   ErrorCause,
   InstanceContext,
+  Limits,
   NodeContext,
   WorkflowFunction,
   WorkflowRunContext,
@@ -51,6 +52,8 @@ export interface OperationCall {
   maxRetries: number;
   /** Aborted on `cancel --force` and on timeout. */
   signal: AbortSignal;
+  /** What the engine stores at most of what the operation hands back (ctx.limits). */
+  limits: Limits;
   /** ctx.instance.update(): saves these runtime properties now (they are also saved at the end). */
   update(instanceId: string, runtimeProperties: RuntimeProperties): Promise<void>;
   log(level: LogLevel, message: string): void;

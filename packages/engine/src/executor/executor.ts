@@ -4,8 +4,11 @@ import {
   ConflictError,
   type ErrorCause,
   isPrototypeKey,
+  LimitError,
+  type Limits,
   prototypeKeyReason,
   type RunningNode,
+  runtimePropertiesOverLimit,
   WeftError,
   type WorkflowTaskOutcome,
   type WorkflowTaskRequest,
@@ -41,6 +44,7 @@ import type {
   Outcome,
   RuntimeProperties,
 } from './dispatcher.js';
+import { checkResult, effectiveLimits, limitFailure } from './limits.js';
 import { Masker } from './masker.js';
 import { applyChanges, changedKeys } from './runtime-properties.js';
 import { type RuntimeLookups, RuntimeValueError, resolveRuntime } from './runtime-values.js';
@@ -66,6 +70,8 @@ export interface ExecutorOptions {
   workdir?: string;
   /** The longest event message (a log line) stored, in bytes (default {@link DEFAULT_MAX_EVENT_BYTES}). */
   maxEventBytes?: number;
+  /** The most stored of what an operation hands back (default: the SDK's DEFAULT_LIMITS). */
+  limits?: Partial<Limits>;
 }
 
 /** 64 KiB: a log line longer than this is kept cut, with a marker saying how much was dropped. */
@@ -267,6 +273,7 @@ class ExecutionRun {
   private readonly waiters = new Map<number, ((outcome: WorkflowTaskOutcome) => void)[]>();
   /** Why the store stopped taking this run's changes; from then on nothing more is written. */
   private storeError: Error | undefined;
+  private readonly limits: Limits;
 
   constructor(
     private readonly options: ExecutorOptions,
@@ -280,6 +287,7 @@ class ExecutionRun {
     this.workdirBase = options.workdir ?? join(tmpdir(), 'weft-work');
     this.model = deployment.model as unknown as DeploymentModel;
     this.concurrency = Math.max(1, options.concurrency ?? 8);
+    this.limits = effectiveLimits(options.limits);
     this.byId = [];
     for (const task of tasks) this.byId[task.id] = task;
     this.workflowTask = this.byId[0]?.kind === 'workflow' ? this.byId[0] : undefined;
@@ -736,6 +744,12 @@ class ExecutionRun {
         `node instance ${instanceId} is at version ${entry.record.version}, not ${update.version}: it changed since it was read (refresh_node_instances reads it again)`,
       );
     if (update.runtimeProperties) {
+      const tooLarge = runtimePropertiesOverLimit(
+        instanceId,
+        update.runtimeProperties,
+        this.limits.runtimePropertiesBytes,
+      );
+      if (tooLarge) throw tooLarge;
       entry.record.runtimeProperties = structuredClone(update.runtimeProperties);
       entry.dirty = true;
       this.dirtyInstances.add(entry);
@@ -1261,6 +1275,7 @@ class ExecutionRun {
         retryNumber: task.attempt,
         maxRetries: this.maxRetries(model),
         signal: controller.signal,
+        limits: this.limits,
         update: (instanceId, props) => this.saveNow(instanceId, props, snapshots),
         log: (level: LogLevel, message: string) => {
           this.event({ type: 'log', level, message }, task);
@@ -1362,7 +1377,9 @@ class ExecutionRun {
       return;
     }
     const conflict = this.mergeRuntimeProperties(outcome.runtimeProperties, snapshots);
-    if (conflict && outcome.type === 'succeeded') {
+    // Too much to store fails the operation whatever it said; a conflict fails only a success.
+    if (conflict instanceof LimitError) outcome = limitFailure(conflict);
+    else if (conflict && outcome.type === 'succeeded') {
       outcome = {
         type: 'failed',
         recoverable: true,
@@ -1385,6 +1402,7 @@ class ExecutionRun {
     snapshots: Map<string, RuntimeProperties>,
   ): Promise<void> {
     const conflict = this.mergeRuntimeProperties({ [instanceId]: props }, snapshots);
+    if (conflict instanceof LimitError) throw conflict;
     if (conflict) throw new ConflictError(conflict);
     // Later changes are measured from what is now saved.
     snapshots.set(instanceId, structuredClone(props));
@@ -1394,12 +1412,13 @@ class ExecutionRun {
   /**
    * Applies what an operation changed in runtime properties onto the current values. Changes
    * made meanwhile by other operations to other keys are kept; a change to the same key by both
-   * is a conflict and nothing is applied.
+   * is a conflict (its message is returned) and nothing is applied; so are runtime properties
+   * that would be over their size limit (the LimitError is returned).
    */
   private mergeRuntimeProperties(
     touched: Record<string, RuntimeProperties>,
     snapshots: Map<string, RuntimeProperties>,
-  ): string | undefined {
+  ): string | LimitError | undefined {
     for (const [instanceId, props] of Object.entries(touched)) {
       const entry = this.instances.get(instanceId);
       const before = snapshots.get(instanceId);
@@ -1414,7 +1433,10 @@ class ExecutionRun {
       if (clash.length > 0) {
         return `update conflict: runtime properties ${clash.map((k) => `'${k}'`).join(', ')} of ${instanceId} were changed by another operation at the same time`;
       }
-      entry.record.runtimeProperties = applyChanges(entry.record.runtimeProperties, props, ours);
+      const merged = applyChanges(entry.record.runtimeProperties, props, ours);
+      const tooLarge = runtimePropertiesOverLimit(instanceId, merged, this.limits.runtimePropertiesBytes);
+      if (tooLarge) return tooLarge;
+      entry.record.runtimeProperties = merged;
       entry.dirty = true;
       this.dirtyInstances.add(entry);
       snapshots.set(instanceId, structuredClone(props));
@@ -1422,7 +1444,8 @@ class ExecutionRun {
     return undefined;
   }
 
-  private finishOperation(task: TaskRecord, outcome: Outcome, model?: OperationModel): void {
+  private finishOperation(task: TaskRecord, given: Outcome, model?: OperationModel): void {
+    const outcome = checkResult(given, this.limits.resultBytes);
     if (outcome.type === 'succeeded') {
       this.setTask(task, { state: 'succeeded', error: null, result: outcome.returned ?? null });
       this.event(

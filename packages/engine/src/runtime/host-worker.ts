@@ -3,7 +3,7 @@
  * forked it. ctx calls (runtime property updates, logs) go back to the engine over IPC. It ends
  * when the engine goes away.
  */
-import { ConflictError } from '@weft/sdk';
+import { ConflictError, LimitError } from '@weft/sdk';
 import type { LogLevel, OperationCall, Outcome } from '../executor/dispatcher.js';
 import type { FromWorker, ToWorker } from './host-protocol.js';
 import { InProcessDispatcher, type InProcessOperation } from './in-process.js';
@@ -60,14 +60,18 @@ async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Outcome
   }
 }
 
+/** Why the engine refused an update, as the error the engine raised (a plugin may tell them apart). */
+function updateError(message: string, type: string | undefined): Error {
+  if (type === 'ConflictError') return new ConflictError(message);
+  if (type === 'LimitError') return new LimitError(message);
+  return new Error(message);
+}
+
 process.on('message', (message: ToWorker) => {
   if (message.type === 'updated') {
     const pending = pendingUpdates.get(message.requestId);
     pendingUpdates.delete(message.requestId);
-    if (message.error)
-      pending?.reject(
-        message.errorType === 'ConflictError' ? new ConflictError(message.error) : new Error(message.error),
-      );
+    if (message.error) pending?.reject(updateError(message.error, message.errorType));
     else pending?.resolve();
     return;
   }

@@ -1,6 +1,8 @@
 import {
+  DEFAULT_LIMITS,
   type InstanceContext,
   isPrototypeKey,
+  type Limits,
   type NodeContext,
   NonRecoverableError,
   type OperationContext,
@@ -29,6 +31,8 @@ export interface OperationContextSource {
   /** -1 for unlimited. */
   maxRetries: number;
   signal: AbortSignal;
+  /** ctx.limits (default: {@link DEFAULT_LIMITS}). */
+  limits?: Limits;
   /** The node and instance the operation runs for (for relationship operations: its own side). */
   node: NodeContext;
   instance: InstanceView;
@@ -114,6 +118,7 @@ export function operationContext(source: OperationContextSource): BuiltContext {
       error: (m) => source.log('error', m),
     },
     signal: source.signal,
+    limits: { ...(source.limits ?? DEFAULT_LIMITS) },
   };
   if (source.host) ctx.host = { node: source.host.node, instance: instanceContext(source.host.instance) };
   if (source.relationship) {

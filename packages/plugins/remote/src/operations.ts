@@ -315,7 +315,7 @@ export const run_script = operation(async (ctx, inputs: Record<string, Json>) =>
       await session.writeFile(destination, content, '600');
       return destination;
     });
-    const server = await CtxServer.start(tree, state, { secretPath: true });
+    const server = await CtxServer.start(tree, state, { secretPath: true, limits: ctx.limits });
     try {
       const { client, socketUrl } = await ctxCommand(ctx, session, server, scriptPath);
       const env = socketUrl === undefined ? options.env : { ...options.env, CTX_SOCKET_URL: socketUrl };

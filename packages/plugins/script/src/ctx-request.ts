@@ -1,5 +1,5 @@
 import { isPrototypeKey, type Json, prototypeKeyReason, WeftError } from '@weft/sdk';
-import { getPath, setPath } from './path-access.js';
+import { getPath, parsePath, setPath } from './path-access.js';
 
 /**
  * What a `ctx` call walks, as Cloudify's ctx proxy walks its Python ctx object: namespaces of
@@ -15,7 +15,29 @@ export class MapRef {
     readonly value: Record<string, Json>,
     readonly name: string,
     readonly writable: boolean,
+    /** Judges the map after each write (a size limit); what it throws undoes the write. */
+    readonly check?: (value: Record<string, Json>) => void,
   ) {}
+}
+
+/** Runs a write of the given top-level keys; refused by the map's check, it changes nothing. */
+function checkedWrite(map: MapRef, keys: readonly string[], write: () => void): void {
+  if (!map.check) {
+    write();
+    return;
+  }
+  // Copies: a path write changes the values it goes through in place.
+  const before = keys.map((key) => [key, structuredClone(map.value[key])] as const);
+  write();
+  try {
+    map.check(map.value);
+  } catch (error) {
+    for (const [key, value] of before) {
+      if (value === undefined) delete map.value[key];
+      else map.value[key] = value;
+    }
+    throw error;
+  }
 }
 
 type Implementation = (args: Json[]) => unknown;
@@ -128,7 +150,7 @@ function mapMethod(map: MapRef, name: string): Callable | undefined {
           if (!isMap(values))
             throw new CtxRequestError(`${map.name} update needs a map (give it as @'{...}')`);
           for (const name of Object.keys(values)) key(name);
-          Object.assign(value, values);
+          checkedWrite(map, Object.keys(values), () => Object.assign(value, values));
           return null;
         },
         1,
@@ -193,7 +215,8 @@ export async function processCtxRequest(root: Namespace, args: Json[]): Promise<
       }
       if (remaining === 2) {
         if (!current.writable) throw new CtxRequestError(`${current.name} cannot be changed`);
-        setPath(current.value, arg, args[index + 1]!);
+        const map = current;
+        checkedWrite(map, [String(parsePath(arg)[0])], () => setPath(map.value, arg, args[index + 1]!));
         return null;
       }
       throw new CtxRequestError(

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Json, pythonJson, pythonStr } from '@weft/sdk';
+import { DEFAULT_LIMITS, type Json, LimitError, type Limits, pythonJson, pythonStr } from '@weft/sdk';
 import { CtxRequestError, type Namespace, processCtxRequest } from './ctx-request.js';
 import type { ScriptState } from './ctx-tree.js';
 
-/** A request body larger than this is refused (a runtime property of 16 MiB is a mistake). */
-const MAX_BODY = 16 * 1024 * 1024;
+/** Room in a ctx request for the call around the value it carries (member names, a path). */
+const CALL_ROOM = 64 * 1024;
 
 /**
  * The ctx endpoint of one running operation, on loopback (so concurrent scripts never reach
@@ -24,6 +24,8 @@ export class CtxServer {
     private readonly state: ScriptState,
     /** The URL path requests must go to: `/`, or a random one where others can reach the port. */
     readonly path: string,
+    /** A larger request carries more than the engine would store of it: it is refused. */
+    private readonly maxBody: number,
   ) {
     this.server = createServer((request, response) => {
       void this.handle(request, response);
@@ -35,14 +37,21 @@ export class CtxServer {
   /**
    * Starts the endpoint. With `secretPath`, it answers only at a random URL path: every user of
    * the machine (or of a host the port is forwarded to) can reach the port; the path is the password.
+   * `limits` are the operation's (ctx.limits): they bound a request's size.
    */
   static async start(
     root: Namespace,
     state: ScriptState,
-    options: { secretPath?: boolean } = {},
+    options: { secretPath?: boolean; limits?: Limits } = {},
   ): Promise<CtxServer> {
     const path = options.secretPath ? `/${randomBytes(24).toString('hex')}` : '/';
-    const server = new CtxServer(root, state, path);
+    const { runtimePropertiesBytes, resultBytes } = options.limits ?? DEFAULT_LIMITS;
+    const server = new CtxServer(
+      root,
+      state,
+      path,
+      Math.max(runtimePropertiesBytes, resultBytes) + CALL_ROOM,
+    );
     await new Promise<void>((resolve, reject) => {
       server.server.once('error', reject);
       server.server.listen(0, '127.0.0.1', () => resolve());
@@ -65,27 +74,41 @@ export class CtxServer {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    let body: Buffer;
-    try {
-      body = await readBody(request);
-    } catch (error) {
-      response.writeHead(413).end((error as Error).message);
-      return;
-    }
     if (request.method !== 'POST') {
       response.writeHead(405, { allow: 'POST' }).end('the ctx endpoint takes POST requests\n');
       return;
     }
     const base = this.path === '/' ? '' : this.path;
-    if (request.url === `${base}/text`) await this.answerText(request, body, response);
-    else if (request.url === this.path || (base === '' && request.url === ''))
-      await this.answerJson(body, response);
-    else response.writeHead(404).end('not found\n');
+    const text = request.url === `${base}/text`;
+    // Checked before the body is read: anyone may reach the port, only the script knows the path.
+    if (!text && request.url !== this.path && !(base === '' && request.url === '')) {
+      response.writeHead(404).end('not found\n');
+      return;
+    }
+    let body: Buffer | undefined;
+    try {
+      body = await readBody(request, this.maxBody);
+    } catch {
+      response.destroy();
+      return;
+    }
+    if (text) await this.answerText(request, body, response);
+    else await this.answerJson(body, response);
   }
 
-  private async answerJson(body: Buffer, response: ServerResponse): Promise<void> {
+  /** What a request over the size bound is answered; the operation fails with it too, as with a write over the limit. */
+  private tooLarge(): LimitError {
+    const error = new LimitError(
+      `the ctx request is over ${this.maxBody.toLocaleString('en-US')} bytes: more than the engine stores of one instance's runtime properties or of a returned value; WEFT_MAX_RUNTIME_PROPERTIES_BYTES or WEFT_MAX_RESULT_BYTES raises it`,
+    );
+    this.state.stop = { kind: 'abort', message: error.message };
+    return error;
+  }
+
+  private async answerJson(body: Buffer | undefined, response: ServerResponse): Promise<void> {
     let answer: { type: string; payload: unknown };
     try {
+      if (!body) throw this.tooLarge();
       const parsed = JSON.parse(body.toString('utf8')) as { args?: unknown };
       if (!Array.isArray(parsed.args)) throw new CtxRequestError('the request has no "args" list');
       answer = await this.process(parsed.args as Json[]);
@@ -100,12 +123,17 @@ export class CtxServer {
     response.end(text);
   }
 
-  private async answerText(request: IncomingMessage, body: Buffer, response: ServerResponse): Promise<void> {
+  private async answerText(
+    request: IncomingMessage,
+    body: Buffer | undefined,
+    response: ServerResponse,
+  ): Promise<void> {
     const json = request.headers['x-ctx-json'] === '1';
     const prefix = String(request.headers['x-ctx-prefix'] ?? '@');
     let out: string;
     let exit = 0;
     try {
+      if (!body) throw this.tooLarge();
       const raw = body.toString('utf8').split('\0');
       raw.pop(); // every argument ends with a NUL, so the last piece is empty
       const args = raw.map((arg) => parseArg(arg, prefix));
@@ -168,20 +196,20 @@ function plain(payload: unknown): string {
   return empty ? '' : pythonStr(payload);
 }
 
-function readBody(request: IncomingMessage): Promise<Buffer> {
+/**
+ * The request's body, or undefined when it is over `maxBytes`: the rest is then read and dropped,
+ * so that the client, which sends all of it before it reads, gets the answer.
+ */
+function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] | undefined = [];
     let size = 0;
     request.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(new Error(`a ctx request may hold at most ${MAX_BODY} bytes`));
-        request.destroy();
-        return;
-      }
-      chunks.push(chunk);
+      if (size > maxBytes) chunks = undefined;
+      chunks?.push(chunk);
     });
-    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('end', () => resolve(chunks && Buffer.concat(chunks)));
     request.on('error', reject);
   });
 }

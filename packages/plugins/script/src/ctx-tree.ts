@@ -1,4 +1,10 @@
-import type { InstanceContext, Json, NodeContext, OperationContext } from '@weft/sdk';
+import {
+  type InstanceContext,
+  type Json,
+  type NodeContext,
+  type OperationContext,
+  runtimePropertiesOverLimit,
+} from '@weft/sdk';
 import { Callable, CtxRequestError, MapRef, Namespace } from './ctx-request.js';
 
 /** How a script asked its operation to end, whatever its exit code. */
@@ -37,12 +43,29 @@ function nodeNamespace(node: NodeContext): Namespace {
   });
 }
 
-function instanceNamespace(instance: InstanceContext): Namespace {
+/**
+ * Runtime properties a write would take over the size limit: the write is refused (the ctx call
+ * fails), and the operation fails with that error however the script ends, as the engine would
+ * refuse to store them anyway.
+ */
+function sizeCheck(ctx: OperationContext, state: ScriptState, instanceId: string) {
+  return (value: Record<string, Json>) => {
+    const error = runtimePropertiesOverLimit(instanceId, value, ctx.limits.runtimePropertiesBytes);
+    if (!error) return;
+    state.stop = { kind: 'abort', message: error.message };
+    throw error;
+  };
+}
+
+function instanceNamespace(
+  instance: InstanceContext,
+  check: (value: Record<string, Json>) => void,
+): Namespace {
   return new Namespace({
     id: instance.id,
     index: instance.index,
     host_ip: instance.hostIp ?? null,
-    runtime_properties: new MapRef(instance.runtimeProperties, 'runtime properties', true),
+    runtime_properties: new MapRef(instance.runtimeProperties, 'runtime properties', true, check),
     relationships: instance.relationships.map((r) => ({
       type: r.type,
       type_hierarchy: r.typeHierarchy,
@@ -127,7 +150,7 @@ export function ctxTree(
     workflow_id: ctx.execution.workflow,
     tenant_name: 'default_tenant',
     node: nodeNamespace(ctx.node),
-    instance: instanceNamespace(ctx.instance),
+    instance: instanceNamespace(ctx.instance, sizeCheck(ctx, state, ctx.instance.id)),
     deployment: new Namespace({ id: ctx.deployment.id }),
     blueprint: new Namespace({ id: ctx.blueprint.id }),
     operation: new Namespace({
@@ -211,7 +234,7 @@ export function ctxTree(
     if (end)
       members[side] = new Namespace({
         node: nodeNamespace(end.node),
-        instance: instanceNamespace(end.instance),
+        instance: instanceNamespace(end.instance, sizeCheck(ctx, state, end.instance.id)),
       });
   }
   return new Namespace(members);

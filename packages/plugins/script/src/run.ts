@@ -193,6 +193,7 @@ export const run = operation(async (ctx: OperationContext, inputs: Record<string
   // At a random path: other users of this machine can reach a loopback port too.
   const server = await CtxServer.start(ctxTree(ctx, state, scriptInputs(inputs)), state, {
     secretPath: true,
+    limits: ctx.limits,
   });
   let exit: Exit;
   try {

@@ -120,3 +120,62 @@ test("a script's ctx mistakes are Weft usage errors with codes of their own", ()
     assert.deepEqual([error.code, error.kind], [code, 'usage']);
   }
 });
+
+test('a write taking runtime properties over the size limit is refused whole and aborts the operation', async () => {
+  const { ctx, state, server, call } = await endpoint({ runtimeProperties: { a: { b: 1 }, kept: 'yes' } });
+  ctx.limits.runtimePropertiesBytes = 100;
+  const before = structuredClone(ctx.instance.runtimeProperties);
+  const big = 'x'.repeat(100);
+  const message = (bytes: number) =>
+    `the runtime properties of ${ctx.instance.id} would be ${bytes} bytes of JSON: over the 100-byte limit for one instance's runtime properties; WEFT_MAX_RUNTIME_PROPERTIES_BYTES raises it`;
+  // A path into an existing map, a new key, and update: each refused, each leaving the map as it was.
+  for (const [args, bytes] of [
+    [['instance', 'runtime-properties', 'a.c', big], 133],
+    [['instance', 'runtime-properties', 'new', big], 135],
+    [['instance', 'runtime_properties', 'update', { values: { a: big, other: 1 } }], 131],
+  ] as const) {
+    assert.deepEqual(await call([...args]), {
+      type: 'error',
+      payload: { type: 'LimitError', message: message(bytes), traceback: '' },
+    });
+    assert.deepEqual(ctx.instance.runtimeProperties, before);
+  }
+  assert.deepEqual(state.stop, { kind: 'abort', message: message(131) });
+  // The ctx command's form: exit 1, one line.
+  const response = await fetch(`${server.url}/text`, {
+    method: 'POST',
+    body: ['instance', 'runtime-properties', 'new', big].map((a) => `${a}\0`).join(''),
+  });
+  assert.equal(response.headers.get('x-ctx-exit'), '1');
+  assert.equal(await response.text(), `ctx: ${message(135)}\n.`);
+  // Under the limit, writes go on as before.
+  assert.deepEqual(await call(['instance', 'runtime-properties', 'a.c', 'small']), {
+    type: 'result',
+    payload: null,
+  });
+  assert.deepEqual(ctx.instance.runtimeProperties, { a: { b: 1, c: 'small' }, kept: 'yes' });
+});
+
+test('a request larger than anything the engine would store of it is read to its end, refused, and aborts', async () => {
+  const ctx = mockContext({ nodeName: 'web' });
+  const state: ScriptState = {};
+  const limits = { runtimePropertiesBytes: 1000, resultBytes: 2000 };
+  const server = await CtxServer.start(ctxTree(ctx, state, {}), state, { secretPath: true, limits });
+  servers.push(server);
+  const message =
+    "the ctx request is over 67,536 bytes: more than the engine stores of one instance's runtime properties or of a returned value; WEFT_MAX_RUNTIME_PROPERTIES_BYTES or WEFT_MAX_RESULT_BYTES raises it";
+  const args = ['instance', 'runtime-properties', 'big', 'x'.repeat(70_000)];
+  const text = await fetch(`${server.url}/text`, {
+    method: 'POST',
+    body: args.map((a) => `${a}\0`).join(''),
+  });
+  assert.equal(text.headers.get('x-ctx-exit'), '1');
+  assert.equal(await text.text(), `ctx: ${message}\n.`);
+  const json = await fetch(server.url, { method: 'POST', body: JSON.stringify({ args }) });
+  assert.deepEqual(await json.json(), {
+    type: 'error',
+    payload: { type: 'LimitError', message, traceback: '' },
+  });
+  assert.deepEqual(ctx.instance.runtimeProperties, {});
+  assert.deepEqual(state.stop, { kind: 'abort', message });
+});

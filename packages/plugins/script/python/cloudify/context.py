@@ -37,8 +37,9 @@ class _RuntimeProperties(dict):
         self._saved[key] = copy.deepcopy(value)
 
     def __setitem__(self, key, value):
-        super().__setitem__(key, value)
+        # Sent first: a value the endpoint refuses (over the size limit) is not kept here either.
         self._set(key, value)
+        super().__setitem__(key, value)
 
     def __delitem__(self, key):
         super().__delitem__(key)
