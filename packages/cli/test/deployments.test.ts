@@ -51,14 +51,14 @@ describe('weft exec', () => {
       const s = fresh();
       assert.equal(s.run(['install', BLUEPRINT, '-d', 'web']).code, 0);
       const runnable =
-        'execute_operation, heal, install, reinstall, restart, rollback, scale, start, stop, uninstall, update';
+        'check_drift, check_status, execute_operation, heal, install, reinstall, restart, rollback, scale, start, stop, uninstall, update';
       const unknown = s.run(['exec', 'deploy']);
       assert.equal(unknown.code, 2, show(unknown));
       assert.equal(unknown.stderr, `error: unknown workflow 'deploy'; this deployment can run ${runnable}\n`);
       const rollback = s.run(['exec', 'rollback']);
       assert.equal(rollback.code, 2, show(rollback));
       assert.match(rollback.stderr, /succeeded and it was never updated: there is nothing to roll back/);
-      for (const workflow of ['check_drift', 'pull']) {
+      for (const workflow of ['pull']) {
         const r = s.run(['exec', workflow]);
         assert.equal(r.code, 2, show(r));
         assert.equal(

@@ -231,7 +231,7 @@ describe('workflow scripts (weft exec NAME with workflows: NAME: scripts/x.py)',
     assert.equal(unknown.code, 2, show(unknown));
     assert.match(
       unknown.stderr,
-      /can run each, execute_operation, failing, gated, graph, heal, .*, shell, .*, workflow$/m,
+      /can run check_drift, check_status, each, execute_operation, failing, gated, graph, heal, .*, shell, .*, workflow$/m,
     );
   });
 

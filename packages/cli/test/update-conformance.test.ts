@@ -960,14 +960,15 @@ describe("cloudify-manager's deployment-update integration tests", { concurrency
   // ---------------------------------------------------------------------------------------------
   // Beyond cloudify-manager's tests: what its update workflow does that no test there checks.
 
-  test('ignore_failure: a removed instance failing to uninstall is ignored, an added one failing to install is not', {
-    ...LIMIT,
-    todo: 'BUG: weft update --ignore-failure ignores every failing operation of the update (the install of added instances, the install half of reinstalls, update operations), not only those of uninstalls',
-  }, async () => {
-    const c = await installed('ignore_failure');
-    const run = await c.run(['update', c.modification, '-d', 'dep', '--ignore-failure']);
-    // site1's failing stop is ignored; site2's failing create fails the update.
-    assert.equal(run.code, 1, describeRun(run));
-    assert.match(run.stderr, /failed task: cloudify\.interfaces\.lifecycle\.create on site2_/);
-  });
+  test(
+    'ignore_failure: a removed instance failing to uninstall is ignored, an added one failing to install is not',
+    LIMIT,
+    async () => {
+      const c = await installed('ignore_failure');
+      const run = await c.run(['update', c.modification, '-d', 'dep', '--ignore-failure']);
+      // site1's failing stop is ignored; site2's failing create fails the update.
+      assert.equal(run.code, 1, describeRun(run));
+      assert.match(run.stderr, /failed task: cloudify\.interfaces\.lifecycle\.create on site2_/);
+    },
+  );
 });

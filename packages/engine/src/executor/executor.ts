@@ -312,7 +312,10 @@ class ExecutionRun {
       typeof params.task_retry_interval === 'number'
         ? params.task_retry_interval
         : DEFAULT_TASK_RETRY_INTERVAL;
-    this.ignoreFailure = params.ignore_failure === true;
+    // An update's (or rollback's) ignore_failure is on the tasks that uninstall, not on the whole
+    // execution: as Cloudify, a failing install or update operation still fails the update.
+    this.ignoreFailure =
+      params.ignore_failure === true && execution.workflow !== 'update' && execution.workflow !== 'rollback';
     for (const value of secrets.values()) this.masker.add(value);
   }
 
