@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -320,6 +320,44 @@ describe('plugin modules', () => {
     assert.equal(lookup(module, 'say.ok'), undefined, "'say' is an export without 'ok'");
     assert.equal(lookup(module, 'tasks.nothing'), undefined);
     assert.equal(lookup(module, 'nothing'), undefined);
+  });
+
+  test('the resolve hook that lends the engine its @weft/sdk is needed only where a module may import it unresolved', async () => {
+    const { mayNeedSdkHook } = await import('../src/runtime/plugin-module.js');
+    const dir = mkdtempSync(join(tmpdir(), 'weft-sdk-hook-'));
+    const file = (name: string, source: string) => {
+      mkdirSync(dirname(join(dir, name)), { recursive: true });
+      writeFileSync(join(dir, name), source);
+      return join(dir, name);
+    };
+    const plain = file(
+      'plain.mjs',
+      "import { readFileSync } from 'node:fs';\nimport os from 'os';\nexport { helper } from './lib/helper.mjs';\nexport function op() { return import('node:path'); }\n",
+    );
+    file('lib/helper.mjs', "import { a } from '../lib/more.js';\nexport const helper = a;\n");
+    file('lib/more.js', 'export const a = 1;\n');
+    assert.equal(mayNeedSdkHook(plain), false, 'built-ins and its own modules only');
+    const deep = file('deep.mjs', "export * from './lib/sdk-user.mjs';\n");
+    file('lib/sdk-user.mjs', "export { operation } from '@weft/sdk';\n");
+    assert.equal(mayNeedSdkHook(deep), true, 'one of its modules imports the SDK');
+    assert.equal(mayNeedSdkHook(file('pkg.mjs', "import x from 'some-package';\n")), true, 'a package');
+    assert.equal(mayNeedSdkHook(file('computed.mjs', 'const n = "x";\nawait import(n);\n')), true);
+    assert.equal(mayNeedSdkHook(file('missing.mjs', "import './nowhere.mjs';\n")), true);
+    // In an npm project that has the SDK, it resolves by itself (for its packages too).
+    file('project/node_modules/@weft/sdk/package.json', '{"name": "@weft/sdk"}');
+    assert.equal(mayNeedSdkHook(file('project/index.mjs', "import '@weft/sdk';\nimport 'pkg';\n")), false);
+  });
+
+  test("a plugin outside any npm project whose own module imports @weft/sdk gets the engine's", async () => {
+    const { loadModule } = await import('../src/runtime/plugin-module.js');
+    const dir = mkdtempSync(join(tmpdir(), 'weft-sdk-deep-'));
+    writeFileSync(join(dir, 'index.mjs'), "export { create } from './tasks.mjs';\n");
+    writeFileSync(
+      join(dir, 'tasks.mjs'),
+      "import { operation } from '@weft/sdk';\nexport const create = operation(() => {});\n",
+    );
+    const module = await loadModule(join(dir, 'index.mjs'));
+    assert.equal(typeof module.create, 'function');
   });
 
   test('a TypeScript syntax error is reported with its file:line:col', async () => {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import Module, { register } from 'node:module';
-import { join } from 'node:path';
+import Module, { isBuiltin, register } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export type Loaded = Record<string, unknown>;
@@ -38,22 +38,29 @@ export function lookup(module: Loaded, path: string): unknown {
 
 const TYPESCRIPT = /\.(ts|mts|cts)$/;
 
+let patched = false;
 let hooked = false;
 
 type ResolveFilename = (request: string, ...rest: unknown[]) => string;
 
 /**
  * Lets plugins without a copy of the SDK of their own (a plugin directory outside any npm
- * project) import the engine's, once per process. ES modules resolve through a hook; TypeScript
- * outside a `"type": "module"` package is compiled to CommonJS, whose `require` resolves through
- * Module._resolveFilename, so that gets the same fallback (as module-alias does).
+ * project) import the engine's, once per process. TypeScript outside a `"type": "module"`
+ * package is compiled to CommonJS, whose `require` resolves through Module._resolveFilename,
+ * which gets the fallback (as module-alias does). ES modules resolve through a hook, which runs on
+ * a thread of its own that every later import waits on: it is registered only for a plugin that
+ * may need it (see {@link mayNeedSdkHook}).
  */
-function provideSdk(): void {
-  if (hooked) return;
-  hooked = true;
-  const sdkUrl = import.meta.resolve('@weft/sdk');
-  register(new URL('./sdk-resolve-hook.js', import.meta.url), { data: { sdkUrl } });
-  const sdkPath = fileURLToPath(sdkUrl);
+function provideSdk(hook: boolean): void {
+  if (hook && !hooked) {
+    hooked = true;
+    register(new URL('./sdk-resolve-hook.js', import.meta.url), {
+      data: { sdkUrl: import.meta.resolve('@weft/sdk') },
+    });
+  }
+  if (patched) return;
+  patched = true;
+  const sdkPath = fileURLToPath(import.meta.resolve('@weft/sdk'));
   const modules = Module as unknown as { _resolveFilename: ResolveFilename };
   const resolveFilename = modules._resolveFilename;
   modules._resolveFilename = function (this: unknown, request, ...rest) {
@@ -67,11 +74,52 @@ function provideSdk(): void {
   };
 }
 
+/** Whether `@weft/sdk` resolves from a module in `dir` by itself: a node_modules above it has it. */
+function sdkInstalledAbove(dir: string): boolean {
+  for (let at = dir; ; at = dirname(at)) {
+    if (existsSync(join(at, 'node_modules', '@weft', 'sdk', 'package.json'))) return true;
+    if (dirname(at) === at) return false;
+  }
+}
+
+/** Module specifiers in JavaScript source: static imports and re-exports, and `import(...)`. */
+const SPECIFIER = /\b(?:from|import)\s*\(?\s*(['"])([^'"\n]+)\1|\bimport\s*\(/g;
+
+/**
+ * Whether importing the ES module `file` might ask for `@weft/sdk` where it does not resolve, so
+ * that the resolve hook is needed. Read from the source (the plugin's own modules, followed through
+ * relative imports): no when every import is a built-in or one of its own modules and none names
+ * the SDK, or when the SDK is installed above it (then so it is for the packages it imports);
+ * otherwise (a package that might import the SDK, an `import()` of a computed name, a module that
+ * cannot be read) yes, as it always was before.
+ */
+export function mayNeedSdkHook(file: string, seen = new Set<string>()): boolean {
+  if (seen.has(file)) return false;
+  seen.add(file);
+  if (sdkInstalledAbove(dirname(file))) return false;
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch {
+    return true;
+  }
+  if (source.includes('@weft/sdk')) return true;
+  for (const [, quote, specifier] of source.matchAll(SPECIFIER)) {
+    if (quote === undefined || specifier === undefined) return true;
+    if (isBuiltin(specifier)) continue;
+    if (!/^\.{1,2}\//.test(specifier)) return true;
+    if (mayNeedSdkHook(resolve(dirname(file), specifier), seen)) return true;
+  }
+  return false;
+}
+
 /** Imports a plugin's entry module; TypeScript sources are compiled as they load (tsx). */
 export async function loadModule(path: string): Promise<Loaded> {
-  provideSdk();
   const entry = entryOf(path);
-  if (TYPESCRIPT.test(entry)) {
+  const typescript = TYPESCRIPT.test(entry);
+  // tsx resolves through hooks of its own anyway.
+  provideSdk(typescript || mayNeedSdkHook(entry));
+  if (typescript) {
     const { tsImport } = await import('tsx/esm/api');
     return (await tsImport(pathToFileURL(entry).href, import.meta.url)) as Loaded;
   }
