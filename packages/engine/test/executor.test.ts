@@ -453,6 +453,61 @@ workflows:
   });
 });
 
+describe('commits', () => {
+  test('quick operations go out many to a commit; what depends on a task is sent only once its success is stored; few are sent ahead of a free slot', async () => {
+    const inner = await openStore(join(mkdtempSync(join(tmpdir(), 'weft-commits-')), 'weft.db'));
+    const batches: Batch[] = [];
+    const store = new Proxy(inner, {
+      get(target, key) {
+        if (key === 'applyBatch')
+          return async (batch: Batch) => {
+            await target.applyBatch(batch);
+            batches.push(structuredClone(batch));
+          };
+        const value = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as Store;
+    const concurrency = 4;
+    const h = await harness(
+      `${HEAD}
+node_templates:
+  n:
+    type: cloudify.nodes.Root
+    capabilities: {scalable: {properties: {default_instances: 150}}}
+    interfaces: {cloudify.interfaces.lifecycle: {create: p.op, configure: p.op, start: p.op}}
+`,
+      { store, concurrency, operations: { 'p.op': noop } },
+    );
+    const execution = await startExecution({
+      store,
+      dispatcher: new InProcessDispatcher({}),
+      deploymentId: 'dep',
+      workflow: 'install',
+    });
+    const tasks = await store.listTasks(execution.id);
+    const result = await h.executor.run(execution.id);
+    assert.equal(result.status, 'terminated');
+    assert.equal(h.calls.length, 450);
+    assert.ok(batches.length < 450 / 12, `${batches.length} commits for 450 operations`);
+    const stored = new Map(tasks.map((t) => [t.id, t.state as string]));
+    for (const batch of batches) {
+      for (const change of batch.tasks ?? []) stored.set(change.id, change.state);
+      for (const change of batch.tasks ?? []) {
+        if (change.state !== 'sent') continue;
+        for (const dep of tasks[change.id]!.dependsOn)
+          assert.equal(
+            stored.get(dep),
+            'succeeded',
+            `task ${change.id} sent before task ${dep} is stored done`,
+          );
+      }
+      const sent = [...stored.values()].filter((state) => state === 'sent').length;
+      assert.ok(sent <= concurrency * 9, `${sent} tasks stored as sent at once`);
+    }
+  });
+});
+
 describe('one execution at a time', () => {
   test('a second execution on a busy deployment is refused with a clear message', async () => {
     const h = await harness(`${HEAD}

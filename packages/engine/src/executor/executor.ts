@@ -140,7 +140,27 @@ export class WorkflowRequestError extends WeftError {
   }
 }
 
-const now = () => new Date().toISOString();
+/** The time as an ISO string; formatted once per millisecond (a batch asks for it thousands of times). */
+let lastMs = 0;
+let lastIso = '';
+const now = (): string => {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+};
+
+/**
+ * How long a change that nothing waits for (a task shown started, a log line, the success of a
+ * task that nothing waits on yet) may wait to go out with the next commit, so that a commit
+ * carries many (ms). What must be stored before something else happens is committed at once.
+ */
+export const COMMIT_WINDOW_MS = 20;
+
+/** The most operations sent ahead of a free slot, in multiples of the concurrency. */
+const MAX_AHEAD = 8;
 
 interface InstanceEntry {
   record: NodeInstanceRecord;
@@ -231,10 +251,23 @@ class ExecutionRun {
   private pumping = false;
   /** Operations whose 'sent' state is being written. */
   private sending = 0;
+  /**
+   * How many operations may be sent (their 'sent' state written) ahead of a free slot: twice as
+   * many as the slots took between the last two commits, so that while operations end faster
+   * than commits are written, the slots do not wait on commits and a commit carries many. At
+   * least the concurrency, at most MAX_AHEAD times it. Those are what a crash leaves looking in
+   * flight though they never started: operations that would have started within about two
+   * commits' time.
+   */
+  private ahead: number;
+  /** Operations started since the last commit began. */
+  private startedSinceFlush = 0;
   /** Operations sent and waiting for a free slot, with what starts each. */
   private readonly waitingForSlot = new Queue();
   private readonly dispatchers = new Map<number, { model: OperationModel; start: () => Promise<void> }>();
   private scheduled = false;
+  /** The commit of changes nothing waits for, due within COMMIT_WINDOW_MS. */
+  private deferred: NodeJS.Timeout | undefined;
   private readonly inFlight = new Map<number, AbortController>();
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private running = 0;
@@ -245,6 +278,12 @@ class ExecutionRun {
   private stop: Stop | undefined;
   private failure: { taskId: number; message: string; causes: ErrorCause[] } | undefined;
   private batch: Batch = {};
+  /**
+   * The batch's change of each task and state of each instance, by id: a later change in the same
+   * batch replaces an earlier one (the commit stores only where they ended).
+   */
+  private batchTasks = new Map<number, NonNullable<Batch['tasks']>[number]>();
+  private batchStates = new Map<string, NonNullable<Batch['instanceStates']>[number]>();
   private afterCommit: (() => void)[] = [];
   private flushing: Promise<void> | undefined;
   private finished = false;
@@ -288,6 +327,7 @@ class ExecutionRun {
     this.model = deployment.model as unknown as DeploymentModel;
     this.concurrency = Math.max(1, options.concurrency ?? 8);
     this.limits = effectiveLimits(options.limits);
+    this.ahead = this.concurrency;
     this.byId = [];
     for (const task of tasks) this.byId[task.id] = task;
     this.workflowTask = this.byId[0]?.kind === 'workflow' ? this.byId[0] : undefined;
@@ -424,7 +464,7 @@ class ExecutionRun {
 
   private setTask(task: TaskRecord, patch: Partial<TaskRecord>): void {
     Object.assign(task, patch, { updatedAt: now() });
-    (this.batch.tasks ??= []).push({
+    const change = {
       executionId: task.executionId,
       id: task.id,
       state: task.state,
@@ -432,7 +472,23 @@ class ExecutionRun {
       notBefore: task.notBefore,
       error: task.error,
       result: task.result,
-    });
+    };
+    const queued = this.batchTasks.get(task.id);
+    if (queued) Object.assign(queued, change);
+    else {
+      (this.batch.tasks ??= []).push(change);
+      this.batchTasks.set(task.id, change);
+    }
+  }
+
+  private setInstanceState(id: string, state: InstanceState): void {
+    const queued = this.batchStates.get(id);
+    if (queued) queued.state = state;
+    else {
+      const change = { id, state };
+      (this.batch.instanceStates ??= []).push(change);
+      this.batchStates.set(id, change);
+    }
   }
 
   private event(
@@ -465,6 +521,13 @@ class ExecutionRun {
     const batch = this.batch;
     const callbacks = this.afterCommit;
     this.batch = {};
+    this.batchTasks = new Map();
+    this.batchStates = new Map();
+    this.ahead = Math.min(
+      this.concurrency * MAX_AHEAD,
+      Math.max(this.concurrency, this.startedSinceFlush * 2, this.ahead >> 1),
+    );
+    this.startedSinceFlush = 0;
     this.afterCommit = [];
     for (const entry of this.dirtyInstances) {
       const { sealer } = this.options;
@@ -527,9 +590,22 @@ class ExecutionRun {
     if (then) this.afterCommit.push(then);
     if (this.scheduled) return;
     this.scheduled = true;
+    if (this.deferred) {
+      clearTimeout(this.deferred);
+      this.deferred = undefined;
+    }
     // After the current phase of the event loop: every timer or I/O callback due now adds to the
     // same commit.
     setImmediate(() => void this.drain());
+  }
+
+  /** Queues a change that nothing waits for: it is committed with the next commit, within COMMIT_WINDOW_MS. */
+  private commitSoon(): void {
+    if (this.scheduled || this.deferred) return;
+    this.deferred = setTimeout(() => {
+      this.deferred = undefined;
+      this.commit();
+    }, COMMIT_WINDOW_MS);
   }
 
   /** Writes what is queued once the flush in progress (if any) is done; one drain at a time. */
@@ -566,9 +642,9 @@ class ExecutionRun {
           else this.startWorkflow(task);
           continue;
         }
-        // Up to twice the concurrency are being sent (their 'sent' state written) or running, so
-        // commits carry many tasks; at most `concurrency` run at once.
-        if (this.running + this.sending + this.waitingForSlot.size >= this.concurrency * 2) break;
+        // Up to `ahead` more than the concurrency are being sent (their 'sent' state written) or
+        // running, so commits carry many tasks; at most `concurrency` run at once.
+        if (this.running + this.sending + this.waitingForSlot.size >= this.concurrency + this.ahead) break;
         this.ready.shift();
         this.startOperation(task);
       }
@@ -582,10 +658,10 @@ class ExecutionRun {
     const state = task.targetState as InstanceState;
     if (entry) {
       entry.record.state = state;
-      (this.batch.instanceStates ??= []).push({ id: task.instanceId, state });
+      this.setInstanceState(task.instanceId, state);
     }
     this.setTask(task, { state: 'succeeded' });
-    this.commit();
+    this.commitSoon();
     this.unlock(task);
   }
 
@@ -631,7 +707,7 @@ class ExecutionRun {
       task.instanceId ? task : undefined,
     );
     this.setTask(task, { state: 'succeeded' });
-    this.commit();
+    this.commitSoon();
     this.unlock(task);
   }
 
@@ -672,7 +748,7 @@ class ExecutionRun {
             signal: controller.signal,
             log: (level, message) => {
               this.event({ type: 'log', level, message }, task);
-              this.commit();
+              this.commitSoon();
             },
             nodes: async () => this.runningNodes(),
             submit: (requests) => this.submit(requests),
@@ -759,7 +835,7 @@ class ExecutionRun {
     }
     if (update.state) {
       entry.record.state = update.state as InstanceState;
-      (this.batch.instanceStates ??= []).push({ id: instanceId, state: update.state as InstanceState });
+      this.setInstanceState(instanceId, update.state as InstanceState);
     }
     await new Promise<void>((resolve) => this.commit(resolve));
     return entry.record.version;
@@ -1182,7 +1258,7 @@ class ExecutionRun {
     }
     this.setTask(task, { state: 'sent' });
     this.sending++;
-    this.commit(() => {
+    const sent = () => {
       this.sending--;
       this.waitingForSlot.push(task.id);
       this.dispatchers.set(task.id, {
@@ -1190,7 +1266,14 @@ class ExecutionRun {
         start: () => this.dispatch(task, model, node, entry, rel, inputs),
       });
       this.fillSlots();
-    });
+    };
+    // While the operations already sent keep every slot busy for a while, this one goes out with
+    // a later commit (fillSlots commits at once when a slot would be left waiting).
+    if (this.waitingForSlot.size < this.concurrency) this.commit(sent);
+    else {
+      this.afterCommit.push(sent);
+      this.commitSoon();
+    }
   }
 
   /** Dispatches sent tasks while fewer than `concurrency` operations run. */
@@ -1219,10 +1302,13 @@ class ExecutionRun {
         task,
       );
       started = true;
+      this.startedSinceFlush++;
       void start();
     }
-    // Stored (and reported) now, not with whatever commits next: a quiet operation shows as running.
-    if (started) this.commit();
+    // A free slot waits for operations whose 'sent' state is not stored yet.
+    if (this.running < this.concurrency && this.sending > 0 && !this.stop) this.commit();
+    // Stored (and reported) soon, not only with whatever commits next: a quiet operation shows as running.
+    else if (started) this.commitSoon();
   }
 
   private pluginInfo(model: OperationModel): OperationCall['plugin'] {
@@ -1282,7 +1368,7 @@ class ExecutionRun {
         update: (instanceId, props) => this.saveNow(instanceId, props, snapshots),
         log: (level: LogLevel, message: string) => {
           this.event({ type: 'log', level, message }, task);
-          this.commit();
+          this.commitSoon();
         },
       };
       if (rel) {
@@ -1462,7 +1548,8 @@ class ExecutionRun {
         },
         task,
       );
-      this.commit();
+      // What depends on it is sent only with a later commit, which stores this first.
+      this.commitSoon();
       this.unlock(task);
       return;
     }
@@ -1623,6 +1710,7 @@ class ExecutionRun {
     }
     this.finished = true;
     if (this.cancelPoll) clearInterval(this.cancelPoll);
+    if (this.deferred) clearTimeout(this.deferred);
     for (const timer of this.timers.values()) clearTimeout(timer);
     let status: ExecutionRecord['status'];
     let error: Json = null;
