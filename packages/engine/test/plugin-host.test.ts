@@ -160,6 +160,17 @@ describe('plugin host: operations run in worker processes', () => {
     assert.equal(fine?.state !== 'uninitialized' && typeof fine?.runtimeProperties.pid, 'number');
   });
 
+  test('what JSON cannot hold (a BigInt) fails the operation that handed it back, not the run', async () => {
+    const { result, failures, store } = await run({ big: 'bigint', fine: 'ok' });
+    assert.equal(result.status, 'failed');
+    assert.match(
+      failures.get('big')?.message ?? '',
+      /what the operation handed back cannot be stored as JSON: .*BigInt/,
+    );
+    const fine = (await store.listInstances('dep')).find((i) => i.node === 'fine');
+    assert.equal(typeof fine?.runtimeProperties.pid, 'number');
+  });
+
   test('what a plugin prints is logged under the operation that printed it, in order, none lost', async () => {
     for (const perWorker of [1, 3]) {
       const { result, events } = await run(

@@ -47,8 +47,9 @@ async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Outcome
     update: (instanceId, runtimeProperties) =>
       new Promise<void>((resolve, reject) => {
         const requestId = nextRequest++;
-        pendingUpdates.set(requestId, { resolve, reject });
+        // Sent as JSON: what JSON cannot hold (a BigInt, a cycle) is refused here.
         send({ type: 'update', id: message.id, requestId, instanceId, runtimeProperties });
+        pendingUpdates.set(requestId, { resolve, reject });
       }),
     log: (level, text) => log(message.id, level, text),
   };
@@ -82,7 +83,23 @@ process.on('message', (message: ToWorker) => {
   runAs(message.id, () => run(message)).then(
     (outcome) => {
       finish(message.id, log);
-      send({ type: 'result', id: message.id, outcome });
+      try {
+        send({ type: 'result', id: message.id, outcome });
+      } catch (error) {
+        // Messages go as JSON, as the store keeps them: a value it cannot hold fails the operation.
+        send({
+          type: 'result',
+          id: message.id,
+          outcome: {
+            type: 'failed',
+            recoverable: false,
+            errorType: 'PluginError',
+            message: `what the operation handed back cannot be stored as JSON: ${(error as Error).message}`,
+            causes: [],
+            runtimeProperties: {},
+          },
+        });
+      }
     },
     (error: unknown) => {
       finish(message.id, log);

@@ -59,7 +59,8 @@ class Worker {
     this.child = fork(WORKER, [], {
       execArgv: [`--max-old-space-size=${memoryLimitMb}`],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      serialization: 'advanced',
+      // JSON, what the store keeps anyway: several times quicker than 'advanced' for these messages.
+      serialization: 'json',
       // Its own process group, so that killing it on a timeout or cancel ends what the plugin
       // started as well (as the script plugin does for a script's processes).
       detached: true,
