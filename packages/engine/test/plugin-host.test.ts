@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -158,6 +158,29 @@ describe('plugin host: operations run in worker processes', () => {
     // The engine lived on, and a healthy operation next to them succeeded.
     const fine = (await store.listInstances('dep')).find((i) => i.node === 'fine');
     assert.equal(fine?.state !== 'uninitialized' && typeof fine?.runtimeProperties.pid, 'number');
+  });
+
+  test('quick operations are served by a worker per processor, operations that run long get one each', {
+    timeout: 60_000,
+  }, async () => {
+    const quick = await run(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`q${i}`, 'quick'])));
+    assert.equal(quick.result.status, 'terminated', JSON.stringify(quick.result.error));
+    const pids = new Set((await quick.store.listInstances('dep')).map((i) => i.runtimeProperties.pid));
+    assert.ok(pids.size <= Math.min(8, availableParallelism()), `${pids.size} worker processes`);
+    // Six operations that end only once all six run at once, each in a worker of its own.
+    process.env.WEFT_TEST_RENDEZVOUS = mkdtempSync(join(tmpdir(), 'weft-rendezvous-'));
+    process.env.WEFT_TEST_RENDEZVOUS_COUNT = '6';
+    try {
+      const long = await run(
+        Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`r${i}`, 'rendezvous'])),
+      );
+      assert.equal(long.result.status, 'terminated', JSON.stringify(long.result.error));
+      const own = new Set((await long.store.listInstances('dep')).map((i) => i.runtimeProperties.pid));
+      assert.equal(own.size, 6);
+    } finally {
+      delete process.env.WEFT_TEST_RENDEZVOUS;
+      delete process.env.WEFT_TEST_RENDEZVOUS_COUNT;
+    }
   });
 
   test('what JSON cannot hold (a BigInt) fails the operation that handed it back, not the run', async () => {

@@ -19,4 +19,5 @@ export type FromWorker =
       instanceId: string;
       runtimeProperties: RuntimeProperties;
     }
-  | { type: 'result'; id: number; outcome: Outcome };
+  /** `ms`: how long the operation ran in the worker. */
+  | { type: 'result'; id: number; outcome: Outcome; ms: number };

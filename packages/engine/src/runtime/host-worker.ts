@@ -13,6 +13,8 @@ import { captureOutput, finish, runAs } from './worker-output.js';
 const modules = new Map<string, Promise<Loaded>>();
 const running = new Map<number, AbortController>();
 const pendingUpdates = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+/** When each running operation's function was called, its module loaded (performance.now()). */
+const calledAt = new Map<number, number>();
 let nextRequest = 0;
 
 function send(message: FromWorker): void {
@@ -41,6 +43,7 @@ async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Outcome
   }
   const controller = new AbortController();
   running.set(message.id, controller);
+  calledAt.set(message.id, performance.now());
   const call: OperationCall = {
     ...message.call,
     signal: controller.signal,
@@ -80,43 +83,42 @@ process.on('message', (message: ToWorker) => {
     running.get(message.id)?.abort(new Error('cancelled'));
     return;
   }
-  runAs(message.id, () => run(message)).then(
-    (outcome) => {
-      finish(message.id, log);
-      try {
-        send({ type: 'result', id: message.id, outcome });
-      } catch (error) {
-        // Messages go as JSON, as the store keeps them: a value it cannot hold fails the operation.
-        send({
-          type: 'result',
-          id: message.id,
-          outcome: {
-            type: 'failed',
-            recoverable: false,
-            errorType: 'PluginError',
-            message: `what the operation handed back cannot be stored as JSON: ${(error as Error).message}`,
-            causes: [],
-            runtimeProperties: {},
-          },
-        });
-      }
-    },
-    (error: unknown) => {
-      finish(message.id, log);
+  const failed = (errorType: string, text: string): Outcome => ({
+    type: 'failed',
+    recoverable: false,
+    errorType,
+    message: text,
+    causes: [],
+    runtimeProperties: {},
+  });
+  const result = (outcome: Outcome) => {
+    finish(message.id, log);
+    // How long the operation ran, what the engine sizes its pool of workers by (a module's loading excluded).
+    const ms = performance.now() - (calledAt.get(message.id) ?? performance.now());
+    calledAt.delete(message.id);
+    try {
+      send({ type: 'result', id: message.id, outcome, ms });
+    } catch (error) {
+      // Messages go as JSON, as the store keeps them: a value it cannot hold fails the operation.
       send({
         type: 'result',
         id: message.id,
-        outcome: {
-          type: 'failed',
-          // A module that does not load will not load on a retry either.
-          recoverable: false,
-          errorType: error instanceof Error ? error.name : 'Error',
-          message: `cannot load plugin: ${error instanceof Error ? error.message : String(error)}`,
-          causes: [],
-          runtimeProperties: {},
-        },
+        outcome: failed(
+          'PluginError',
+          `what the operation handed back cannot be stored as JSON: ${(error as Error).message}`,
+        ),
+        ms,
       });
-    },
+    }
+  };
+  runAs(message.id, () => run(message)).then(result, (error: unknown) =>
+    // A module that does not load will not load on a retry either.
+    result(
+      failed(
+        error instanceof Error ? error.name : 'Error',
+        `cannot load plugin: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+    ),
   );
 });
 

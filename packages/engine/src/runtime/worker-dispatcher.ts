@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type {
@@ -15,6 +16,32 @@ import type { WorkerSettings } from './plugins.js';
 
 /** How long an aborted operation has to end by itself before its worker process is killed. */
 const ABORT_GRACE_MS = 1000;
+
+/**
+ * A plugin's pool grows past one worker per processor only when an operation would wait longer
+ * than this for a worker (ms): starting a worker costs a process start-up (about 100 ms of
+ * processor time), which quick operations never win back.
+ */
+const GROW_AFTER_MS = 5;
+
+/**
+ * How long operations must have been running for the pool to take them for long ones before any
+ * has ended (ms): longer than the engine may be kept from reading a result that is in.
+ */
+const LONG_RUNNING_MS = 250;
+
+/** How many of the last operations' times the pool goes by. */
+const RUNS_KEPT = 15;
+
+/**
+ * How long an operation typically runs (ms): the median of the last ones' times, 0 before there
+ * are three (a worker's first operation is not among them: that is mostly warming up). A median:
+ * on a loaded machine a quick operation is now and then kept from its processor for a while.
+ */
+function typicalRun(runs: readonly number[]): number {
+  if (runs.length < 3) return 0;
+  return [...runs].sort((a, b) => a - b)[runs.length >> 1]!;
+}
 
 const WORKER = fileURLToPath(new URL('./host-worker.js', import.meta.url));
 
@@ -34,6 +61,22 @@ interface Running {
   id: number;
   call: OperationCall;
   resolve: (outcome: Outcome) => void;
+  /** When it was sent to its worker (performance.now()), once the worker is up. */
+  sentAt?: number;
+}
+
+/** A plugin's workers, the operations waiting for one, and how long its operations take. */
+interface Pool {
+  workers: Worker[];
+  waiting: { claim: Running; take: (worker: Worker) => void }[];
+  capacity: number;
+  memoryLimitMb: number;
+  /** How long the last operations ran in their workers (ms), as the workers measured it. */
+  runs: number[];
+  /** A growth check is due (see WorkerDispatcher.check). */
+  checking: boolean;
+  /** Since when checks have found that operations would wait too long (performance.now()). */
+  slowSince?: number;
 }
 
 /** One plugin worker process, running up to `capacity` operations at once. */
@@ -48,6 +91,10 @@ function shortLine(line: string): string {
 class Worker {
   readonly child: ChildProcess;
   readonly running = new Map<number, Running>();
+  /** The process has started and can take operations. */
+  up = false;
+  /** Operations it ran to their end. */
+  private ran = 0;
   private readonly stderr: string[] = [];
   private readonly ready: Promise<void>;
 
@@ -55,6 +102,7 @@ class Worker {
     private readonly memoryLimitMb: number,
     readonly capacity: number,
     private readonly onGone: (worker: Worker) => void,
+    private readonly onRan: (ms: number) => void,
   ) {
     this.child = fork(WORKER, [], {
       execArgv: [`--max-old-space-size=${memoryLimitMb}`],
@@ -66,7 +114,10 @@ class Worker {
       detached: true,
     });
     this.ready = new Promise((resolveReady) => {
-      this.child.once('message', () => resolveReady());
+      this.child.once('message', () => {
+        this.up = true;
+        resolveReady();
+      });
     });
     // What the plugin prints reaches the engine over IPC (worker-output.ts), each line with its
     // operation. What is left on the streams (Node's own report of a crash) is shown in the logs of
@@ -107,6 +158,8 @@ class Worker {
       );
     } else if (message.type === 'result') {
       this.running.delete(message.id);
+      // The first one's time is mostly warming up (compiling, lazy loading): it says little.
+      if (this.ran++ > 0) this.onRan(message.ms);
       running.resolve(message.outcome);
     }
   }
@@ -122,6 +175,7 @@ class Worker {
     return new Promise<Outcome>((resolveRun) => {
       claim.resolve = resolveRun;
       const { signal: _signal, update: _update, log: _log, ...data } = call;
+      claim.sentAt = performance.now();
       this.send({ type: 'run', id, entry, function: fn, call: data });
       // Cancel --force and timeouts fire the operation's own signal first, so that it can end
       // what it started (a script's processes); the worker is killed if it is still at it then.
@@ -207,11 +261,16 @@ class Worker {
  * only the tasks its worker runs (one, unless the plugin runs several per worker); its worker is
  * replaced. Custom workflow functions and the resumable flags are read from the plugin modules
  * in this process, which imports a module only when one of them is asked for.
+ *
+ * A pool starts workers as operations need them, at once up to one per processor, and past that
+ * only while operations would wait more than GROW_AFTER_MS for one (up to `poolSize`): quick
+ * operations are served by a few workers as well as by many, without each start-up's cost.
  */
 export class WorkerDispatcher implements Dispatcher {
   private readonly modules: ModuleDispatcher;
-  private readonly pools = new Map<string, Worker[]>();
-  private readonly queues = new Map<string, (() => void)[]>();
+  private readonly pools = new Map<string, Pool>();
+  /** Workers a pool starts as soon as operations need them. */
+  private readonly eager = availableParallelism();
   private nextId = 0;
   private closed = false;
   private readonly poolSize: number;
@@ -246,45 +305,130 @@ export class WorkerDispatcher implements Dispatcher {
     return this.modules.runWorkflow(call);
   }
 
-  /**
-   * A slot on a worker of the plugin: the least busy one with room, else a new worker while the
-   * pool has room, else the next slot to free up.
-   */
-  private async acquire(plugin: string, claim: Running): Promise<Worker> {
-    const pool = this.pools.get(plugin) ?? [];
-    this.pools.set(plugin, pool);
-    const settings = this.settings.get(plugin);
-    const capacity = settings?.operationsPerWorker ?? 1;
-    const memoryLimitMb = settings?.memoryLimitMb ?? this.memoryLimitMb;
-    for (;;) {
-      // Claimed in the same turn it is found, so no other task can take it meanwhile.
-      let best: Worker | undefined;
-      for (const worker of pool)
-        if (!worker.full && (!best || worker.running.size < best.running.size)) best = worker;
-      if (best) {
-        best.running.set(claim.id, claim);
-        return best;
-      }
-      if (pool.length < this.poolSize) {
-        const worker = new Worker(memoryLimitMb, capacity, (gone) => {
-          const index = pool.indexOf(gone);
-          if (index >= 0) pool.splice(index, 1);
-          this.release(plugin);
-        });
-        pool.push(worker);
-        worker.running.set(claim.id, claim);
-        return worker;
-      }
-      await new Promise<void>((resolveTurn) => {
-        const queue = this.queues.get(plugin) ?? [];
-        queue.push(resolveTurn);
-        this.queues.set(plugin, queue);
-      });
+  private pool(plugin: string): Pool {
+    let pool = this.pools.get(plugin);
+    if (!pool) {
+      const settings = this.settings.get(plugin);
+      pool = {
+        workers: [],
+        waiting: [],
+        capacity: settings?.operationsPerWorker ?? 1,
+        memoryLimitMb: settings?.memoryLimitMb ?? this.memoryLimitMb,
+        checking: false,
+        runs: [],
+      };
+      this.pools.set(plugin, pool);
     }
+    return pool;
   }
 
-  private release(plugin: string): void {
-    this.queues.get(plugin)?.shift()?.();
+  /**
+   * A slot on a worker of the plugin: the least busy one with room, else a new worker while the
+   * pool has fewer than one per processor, else the next slot to free up (or a worker started
+   * because operations wait too long).
+   */
+  private acquire(plugin: string, claim: Running): Worker | Promise<Worker> {
+    const pool = this.pool(plugin);
+    // Claimed in the same turn it is found, so no other task can take it meanwhile.
+    const free = this.freeWorker(pool);
+    if (free) {
+      free.running.set(claim.id, claim);
+      return free;
+    }
+    if (pool.workers.length < Math.min(this.eager, this.poolSize)) return this.start(pool, claim);
+    return new Promise<Worker>((take) => {
+      pool.waiting.push({ claim, take });
+      this.check(pool);
+    });
+  }
+
+  private freeWorker(pool: Pool): Worker | undefined {
+    let best: Worker | undefined;
+    for (const worker of pool.workers)
+      if (!worker.full && (!best || worker.running.size < best.running.size)) best = worker;
+    return best;
+  }
+
+  /** Starts a worker for the pool, with `claim` on it. */
+  private start(pool: Pool, claim: Running): Worker {
+    const worker = new Worker(
+      pool.memoryLimitMb,
+      pool.capacity,
+      (gone) => {
+        const index = pool.workers.indexOf(gone);
+        if (index >= 0) pool.workers.splice(index, 1);
+        this.serve(pool);
+      },
+      (ms) => {
+        pool.runs.push(ms);
+        if (pool.runs.length > RUNS_KEPT) pool.runs.shift();
+      },
+    );
+    pool.workers.push(worker);
+    worker.running.set(claim.id, claim);
+    return worker;
+  }
+
+  /** Hands free slots to waiting operations; a pool that lost workers starts others for them. */
+  private serve(pool: Pool): void {
+    while (pool.waiting.length > 0) {
+      const worker = this.freeWorker(pool);
+      if (!worker && pool.workers.length >= Math.min(this.eager, this.poolSize)) break;
+      const { claim, take } = pool.waiting.shift()!;
+      if (worker) worker.running.set(claim.id, claim);
+      take(worker ?? this.start(pool, claim));
+    }
+    if (pool.waiting.length > 0) this.check(pool);
+  }
+
+  /**
+   * While operations wait: starts workers for them when the wait would be longer than
+   * GROW_AFTER_MS, judged from how long operations run: the workers' own measure of those that
+   * ended, or, when every running one has been at it for LONG_RUNNING_MS, that (the engine may
+   * have been too busy for a moment to read results that are in, so a shorter time says
+   * nothing). Looked at again every GROW_AFTER_MS while operations wait; workers start when two
+   * checks that far apart found so (one slow operation does not make the pool grow).
+   */
+  private check(pool: Pool): void {
+    if (pool.checking || this.closed) return;
+    pool.checking = true;
+    setImmediate(() => {
+      pool.checking = false;
+      if (pool.waiting.length === 0 || this.closed) {
+        pool.slowSince = undefined;
+        return;
+      }
+      const now = performance.now();
+      let up = 0;
+      let shortest = Number.POSITIVE_INFINITY;
+      for (const worker of pool.workers) {
+        if (!worker.up) continue;
+        up++;
+        for (const running of worker.running.values())
+          if (running.sentAt !== undefined) shortest = Math.min(shortest, now - running.sentAt);
+      }
+      // Workers still starting will take the first waiting operations.
+      if (up === pool.workers.length && up > 0) {
+        const long = shortest !== Number.POSITIVE_INFINITY && shortest >= LONG_RUNNING_MS;
+        const runMs = Math.max(typicalRun(pool.runs), long ? shortest : 0);
+        const wait = Math.ceil(pool.waiting.length / (up * pool.capacity)) * runMs;
+        if (wait <= GROW_AFTER_MS) pool.slowSince = undefined;
+        else pool.slowSince ??= now;
+        if (pool.slowSince !== undefined && now - pool.slowSince >= GROW_AFTER_MS)
+          while (pool.waiting.length > 0 && pool.workers.length < this.poolSize) {
+            const { claim, take } = pool.waiting.shift()!;
+            const worker = this.start(pool, claim);
+            // A worker that runs several operations takes more of those waiting.
+            for (let more = 1; more < pool.capacity && pool.waiting.length > 0; more++) {
+              const next = pool.waiting.shift()!;
+              worker.running.set(next.claim.id, next.claim);
+              next.take(worker);
+            }
+            take(worker);
+          }
+      }
+      if (pool.waiting.length > 0) setTimeout(() => this.check(pool), GROW_AFTER_MS).unref();
+    });
   }
 
   async run(given: OperationCall): Promise<Outcome> {
@@ -303,18 +447,19 @@ export class WorkerDispatcher implements Dispatcher {
         runtimeProperties: {},
       };
     const claim: Running = { id: this.nextId++, call, resolve: () => {} };
+    const pool = this.pool(model.plugin!);
     const worker = await this.acquire(model.plugin!, claim);
     try {
       return await worker.run(claim, entry, model.function);
     } finally {
-      this.release(model.plugin!);
+      this.serve(pool);
     }
   }
 
   /** Ends every worker process; no operation starts after. */
   async close(): Promise<void> {
     this.closed = true;
-    const workers = [...this.pools.values()].flat();
+    const workers = [...this.pools.values()].flatMap((pool) => pool.workers);
     this.pools.clear();
     await Promise.all(workers.map((worker) => worker.stop()));
   }
