@@ -97,22 +97,38 @@ export async function progressReporter(
     );
   };
   let ended = false;
-  if (mode === 'plain')
+  if (mode === 'plain') {
+    // The events of a commit come one after another: their lines go out in one write.
+    let lines = '';
+    const flush = () => {
+      if (lines === '') return;
+      stdout.write(lines);
+      lines = '';
+    };
+    const print = (line: string) => {
+      if (lines === '') queueMicrotask(flush);
+      lines += `${line}\n`;
+    };
     return {
       showsLogs: true,
-      say,
+      say: (text) => {
+        flush();
+        say(text);
+      },
       event: (event) => {
         tracker.apply(event);
         const note = policy(event);
-        if (note) stdout.write(`${note}\n`);
-        if (shown(event)) stdout.write(`${eventLine(event)}\n`);
+        if (note) print(note);
+        if (shown(event)) print(eventLine(event));
       },
       end: async () => {
         if (ended) return;
         ended = true;
+        flush();
         stdout.write(`${summaryLine(tracker, Date.now())}\n`);
       },
     };
+  }
   const view = new LiveView(tracker, stdout, colorEnabled(process.env, true));
   return {
     showsLogs: true,
