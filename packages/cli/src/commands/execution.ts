@@ -150,39 +150,44 @@ export async function runExecution(
   const dispatcher = workerDispatcher(model, flags, state.dir);
   await dispatcher.load();
   const unlock = lockExecution(state.dir, execution.id);
-  const logs: EventRecord[] = [];
-  const progress = await progressReporter(state.store, execution, model, flags.json === true);
-  const interrupts = interruptHandler((text) => progress.say(text));
   try {
-    const executor = new Executor({
-      store: state.store,
-      dispatcher,
-      concurrency: integer(flags.concurrency, '--concurrency', 1) ?? 8,
-      secrets: () => state.secrets.all(),
-      sealer: state.secrets.sealer(),
-      workdir: workDir(state.dir),
-      ...executionLimits(),
-      onEvent: (event) => {
-        if (event.type === 'log') {
-          logs.push(event);
-          if (logs.length > 10) logs.shift();
-        }
-        progress.event(event);
-      },
-    });
-    const result = await executor.run(execution.id, { retryInFlight, ...interrupts.options });
-    await finishExecution(state.store, result);
-    await progress.end();
-    // The last log lines only when they were not shown as they came (--quiet).
-    if (interruptedNow(result)) process.stderr.write(`${await interruptReport(state, result, flags)}\n`);
-    else if (result.status !== 'terminated' && !flags.json)
-      process.stderr.write(
-        `${failureReport(result, progress.showsLogs ? [] : logs, stateArguments(flags))}\n`,
-      );
-    return result;
+    // Read once: the reporter counts them, the executor runs them.
+    const tasks = await state.store.listTasks(execution.id);
+    const progress = await progressReporter(state.store, execution, model, flags.json === true, tasks);
+    const interrupts = interruptHandler((text) => progress.say(text));
+    const logs: EventRecord[] = [];
+    try {
+      const executor = new Executor({
+        store: state.store,
+        dispatcher,
+        concurrency: integer(flags.concurrency, '--concurrency', 1) ?? 8,
+        secrets: () => state.secrets.all(),
+        sealer: state.secrets.sealer(),
+        workdir: workDir(state.dir),
+        ...executionLimits(),
+        onEvent: (event) => {
+          if (event.type === 'log') {
+            logs.push(event);
+            if (logs.length > 10) logs.shift();
+          }
+          progress.event(event);
+        },
+      });
+      const result = await executor.run(execution.id, { retryInFlight, tasks, ...interrupts.options });
+      await finishExecution(state.store, result);
+      await progress.end();
+      // The last log lines only when they were not shown as they came (--quiet).
+      if (interruptedNow(result)) process.stderr.write(`${await interruptReport(state, result, flags)}\n`);
+      else if (result.status !== 'terminated' && !flags.json)
+        process.stderr.write(
+          `${failureReport(result, progress.showsLogs ? [] : logs, stateArguments(flags))}\n`,
+        );
+      return result;
+    } finally {
+      interrupts.detach();
+      await progress.end();
+    }
   } finally {
-    interrupts.detach();
-    await progress.end();
     await dispatcher.close();
     unlock();
   }

@@ -11,6 +11,7 @@ import {
   type Json,
   type OperationModel,
   type Store,
+  type TaskRecord,
 } from '@weft/engine';
 import { progressMode, verbosity } from '../output.js';
 import { eventLine } from '../render.js';
@@ -58,21 +59,20 @@ export function retryPolicyLine(
   return `A failed operation is retried ${times}, ${interval} s apart (${sources.join(', ')})`;
 }
 
+/** `tasks`: the execution's tasks as stored when it starts (read once, for the executor too). */
 export async function progressReporter(
   store: Store,
   execution: ExecutionRecord,
   model: DeploymentModel,
   json: boolean,
+  tasks: TaskRecord[],
 ): Promise<Reporter> {
   const stdout = process.stdout;
   const level = verbosity();
   const mode = progressMode(json || level === 'quiet', stdout.isTTY === true, process.env);
   const say = (text: string) => process.stderr.write(`${text}\n`);
   if (mode === 'json') return { event: () => {}, say, end: async () => {}, showsLogs: false };
-  const [instances, tasks] = await Promise.all([
-    store.listInstances(execution.deploymentId),
-    store.listTasks(execution.id),
-  ]);
+  const instances = await store.listInstances(execution.deploymentId);
   const tracker = new ProgressTracker(
     {
       workflow: execution.workflow,

@@ -104,6 +104,11 @@ export interface RunOptions {
    * abandoned as they are, in flight, so that a resume decides whether they may run again.
    */
   interruptNow?: AbortSignal;
+  /**
+   * The execution's tasks as just read from the store, when the caller has them (they are not read
+   * again); the executor changes them as it runs.
+   */
+  tasks?: TaskRecord[];
 }
 
 /**
@@ -198,7 +203,7 @@ export class Executor {
       return { ...execution, status: 'failed', error: { message, causes: [], task: null }, endedAt };
     }
     const [tasks, instances] = await Promise.all([
-      store.listTasks(executionId),
+      runOptions.tasks ?? store.listTasks(executionId),
       store.listInstances(deployment.id),
     ]);
     const run = new ExecutionRun(this.options, execution, deployment, tasks, instances, secrets);
