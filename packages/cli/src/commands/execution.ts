@@ -150,6 +150,8 @@ export async function runExecution(
   const dispatcher = workerDispatcher(model, flags, state.dir);
   await dispatcher.load();
   const unlock = lockExecution(state.dir, execution.id);
+  // Workers start up while the execution is read and prepared.
+  dispatcher.warmUp();
   try {
     // Read once: the reporter counts them, the executor runs them.
     const tasks = await state.store.listTasks(execution.id);

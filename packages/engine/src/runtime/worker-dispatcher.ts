@@ -9,7 +9,7 @@ import type {
   WorkflowCall,
   WorkflowFunction,
 } from '../executor/dispatcher.js';
-import type { DeploymentModel, OperationModel } from '../model/deployment-model.js';
+import { allOperations, type DeploymentModel, type OperationModel } from '../model/deployment-model.js';
 import type { FromWorker, ToWorker } from './host-protocol.js';
 import { ModuleDispatcher, type ModuleDispatcherOptions } from './module-dispatcher.js';
 import type { WorkerSettings } from './plugins.js';
@@ -277,7 +277,10 @@ export class WorkerDispatcher implements Dispatcher {
   private readonly memoryLimitMb: number;
   private readonly settings: ReadonlyMap<string, WorkerSettings>;
 
-  constructor(model: DeploymentModel, options: WorkerOptions & ModuleDispatcherOptions = {}) {
+  constructor(
+    private readonly model: DeploymentModel,
+    options: WorkerOptions & ModuleDispatcherOptions = {},
+  ) {
     this.modules = new ModuleDispatcher(model, options);
     this.poolSize = options.poolSize ?? 8;
     this.memoryLimitMb = options.memoryLimitMb ?? 1024;
@@ -350,7 +353,7 @@ export class WorkerDispatcher implements Dispatcher {
   }
 
   /** Starts a worker for the pool, with `claim` on it. */
-  private start(pool: Pool, claim: Running): Worker {
+  private start(pool: Pool, claim?: Running): Worker {
     const worker = new Worker(
       pool.memoryLimitMb,
       pool.capacity,
@@ -365,8 +368,32 @@ export class WorkerDispatcher implements Dispatcher {
       },
     );
     pool.workers.push(worker);
-    worker.running.set(claim.id, claim);
+    if (claim) worker.running.set(claim.id, claim);
     return worker;
+  }
+
+  /**
+   * Starts a worker for each of the plugins the deployment's operations use most (one per
+   * processor at most), so that they are up when the first operations come: a worker's start-up
+   * then overlaps the engine's own (reading the execution, the first commit).
+   */
+  warmUp(): void {
+    const uses = new Map<string, number>();
+    for (const operation of allOperations(this.model)) {
+      // A script runs as the script plugin's `run`; a plugin operation without a function runs nothing.
+      const plugin =
+        operation.kind === 'script'
+          ? 'script'
+          : operation.function !== undefined
+            ? operation.plugin
+            : undefined;
+      if (plugin && this.modules.entryOf(plugin)) uses.set(plugin, (uses.get(plugin) ?? 0) + 1);
+    }
+    const most = [...uses].sort((a, b) => b[1] - a[1]).slice(0, Math.min(this.eager, this.poolSize));
+    for (const [plugin] of most) {
+      const pool = this.pool(plugin);
+      if (pool.workers.length === 0 && !this.closed) this.start(pool);
+    }
   }
 
   /** Hands free slots to waiting operations; a pool that lost workers starts others for them. */
