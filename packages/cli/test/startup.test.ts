@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Command } from 'commander';
@@ -29,8 +30,14 @@ function loadedModules(args: string[]): string[] {
 const threeTier = join('examples', 'three-tier', 'blueprint.yaml');
 
 describe('start-up', () => {
-  test('weft --version loads no command and nothing of the engine but its diagnostics', () => {
-    const loaded = loadedModules(['--version']);
+  test('weft --version loads nothing but the command itself; with other arguments, no command and nothing of the engine but its diagnostics', () => {
+    assert.deepEqual(loadedModules(['--version']), ['packages/cli/bin/weft.js']);
+    const version = spawnSync(process.execPath, [weftBin, '-v'], { encoding: 'utf8' });
+    assert.equal(
+      version.stdout,
+      `${JSON.parse(readFileSync(join(repoRoot, 'packages', 'cli', 'package.json'), 'utf8')).version}\n`,
+    );
+    const loaded = loadedModules(['--quiet', '--version']);
     assert.deepEqual(
       loaded.filter((path) => path.includes('/engine/') && !path.endsWith('/dsl/diagnostics.js')),
       [],
