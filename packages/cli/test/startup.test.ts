@@ -60,6 +60,16 @@ describe('start-up', () => {
       );
     for (const other of ['run.js', 'inspect.js', 'plugins.js', 'secrets.js', 'plan.js'])
       assert.ok(!loaded.some((path) => path.endsWith(`/commands/${other}`)), `${other} is loaded`);
+    // The RE2 engine (a CommonJS module, which NODE_DEBUG=module reports) only for a blueprint
+    // with a `pattern` constraint: three-tier has one, hello-files none.
+    const re2 = (blueprint: string) =>
+      spawnSync(process.execPath, [weftBin, 'validate', join('examples', blueprint, 'blueprint.yaml')], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        env: { ...process.env, NODE_DEBUG: 'module' },
+      }).stderr.includes('/re2js/');
+    assert.equal(re2('three-tier'), true);
+    assert.equal(re2('hello-files'), false);
   });
 
   test('each command module defines exactly the commands it is listed for', async () => {

@@ -1,4 +1,5 @@
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS } from 're2js';
 import type { Diagnostics } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
 import { functionName } from './functions.js';
@@ -145,6 +146,18 @@ const BUILDERS: Record<ConstraintName, Builder> = {
   },
 };
 
+let re2: typeof RE2JS | undefined;
+
+/**
+ * re2js (260 KB of JavaScript) is loaded when a pattern is first compiled: most blueprints have
+ * none, and every command that reads one would pay for loading it (about 20 ms). Its CommonJS
+ * build, since an ES module cannot be imported synchronously; nothing else here uses it.
+ */
+function re2js(): typeof RE2JS {
+  re2 ??= (createRequire(import.meta.url)('re2js') as typeof import('re2js')).RE2JS;
+  return re2;
+}
+
 /**
  * Compiles a `pattern` for RE2, whose matching takes time linear in the value (a backtracking
  * engine takes exponential time on patterns like `(a+)+$`), or says why it cannot be used.
@@ -153,7 +166,7 @@ const BUILDERS: Record<ConstraintName, Builder> = {
 function compilePattern(pattern: string): RE2JS | string {
   const re2Syntax = pattern.replace(/\\[\s\S]/g, (sequence) => (sequence === '\\Z' ? '\\z' : sequence));
   try {
-    return RE2JS.compile(re2Syntax);
+    return re2js().compile(re2Syntax);
   } catch (error) {
     const reason = (error as Error).message.replace(/^error parsing regexp: /, '');
     if (!validInJavaScript(pattern))
