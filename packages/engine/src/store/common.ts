@@ -261,6 +261,71 @@ export function rowReaders<J>(json: <T = Json>(value: J | null) => T) {
   };
 }
 /**
+ * The rows both backends write, by table, as column name -> value: `json` makes a JSON value what
+ * the backend binds (SQLite: its text; PostgreSQL: the value, sent inside one jsonb array) and
+ * `flag` a boolean (SQLite has none: 1 or 0).
+ */
+export function rowWriters<J, F>(json: (value: Json | undefined) => J, flag: (value: boolean) => F) {
+  return {
+    instance: (i: NodeInstanceRecord) => ({
+      id: i.id,
+      deployment_id: i.deploymentId,
+      node: i.node,
+      idx: i.index,
+      state: i.state,
+      runtime_properties: json(i.runtimeProperties),
+      version: i.version,
+      contained_in: i.containedIn ?? null,
+      host_id: i.hostId ?? null,
+      relationships: json(i.relationships),
+      scaling_groups: json(i.scalingGroups),
+    }),
+    task: (t: TaskRecord) => ({
+      execution_id: t.executionId,
+      id: t.id,
+      kind: t.kind,
+      instance_id: t.instanceId,
+      node: t.node,
+      operation: t.operation ?? null,
+      target_state: t.targetState ?? null,
+      relationship: json(t.relationship),
+      depends_on: json(t.dependsOn),
+      inputs: json(t.inputs),
+      ignore_failure: flag(t.ignoreFailure === true),
+      state: t.state,
+      attempt: t.attempt,
+      not_before: t.notBefore ?? null,
+      error: json(t.error),
+      result: json(t.result),
+      updated_at: t.updatedAt,
+    }),
+    /** A task's change in a batch (its updated_at is the batch's). */
+    taskChange: (t: BatchTask) => ({
+      execution_id: t.executionId,
+      id: t.id,
+      state: t.state,
+      attempt: t.attempt,
+      not_before: t.notBefore ?? null,
+      error: json(t.error),
+      result: json(t.result),
+    }),
+    event: (e: EventRecord) => ({
+      execution_id: e.executionId ?? null,
+      deployment_id: e.deploymentId ?? null,
+      node: e.node ?? null,
+      instance_id: e.instanceId ?? null,
+      operation: e.operation ?? null,
+      task_id: e.taskId ?? null,
+      type: e.type,
+      level: e.level,
+      message: cleanText(e.message),
+      data: json(e.data),
+      emitted_at: e.timestamp,
+    }),
+  };
+}
+
+/**
  * The SELECT of events for a query, with its parameters; `placeholder(n)` writes the n-th
  * parameter (1-based) as the backend wants it. The last N are taken newest first, then put back
  * in order.

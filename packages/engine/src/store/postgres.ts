@@ -21,7 +21,6 @@ function isDatabaseError(error: unknown): error is Error & { code: string; const
 }
 
 import {
-  cleanText,
   type DeploymentRow,
   type DeploymentVersionRow,
   deploymentSummaries,
@@ -34,6 +33,7 @@ import {
   lastByKey,
   nowIso,
   rowReaders,
+  rowWriters,
   type TaskRow,
   taskKey,
   taskName,
@@ -43,7 +43,6 @@ import {
 import { pendingMigrations, postgresMigrations } from './migrations.js';
 import {
   ActiveExecutionError,
-  AlreadyExistsError,
   type Batch,
   type BlueprintRecord,
   type DeploymentChange,
@@ -60,8 +59,16 @@ import {
   type Store,
   StoreConnectionError,
   type TaskRecord,
-  VersionConflictError,
 } from './types.js';
+import {
+  addInstancesError,
+  batchError,
+  createDeploymentError,
+  createExecutionError,
+  type Lookup,
+  type Violation,
+  versionError,
+} from './violations.js';
 
 export interface PostgresStoreOptions {
   /**
@@ -71,8 +78,12 @@ export interface PostgresStoreOptions {
   schema?: string;
 }
 
-/** pg returns jsonb columns parsed (SQL NULL as null). */
+/** pg returns jsonb columns parsed (SQL NULL as null); rows are written as one jsonb array. */
 const read = rowReaders<Json>(<T>(value: Json | null) => (value ?? null) as T);
+const write = rowWriters(
+  (value) => value ?? null,
+  (flag) => flag,
+);
 
 /** Advisory lock keys (first half; the second is a hash of the schema so schemas do not contend). */
 const LOCK_MIGRATE = 0x57460001;
@@ -119,8 +130,15 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   return PostgresStore.open(url, options);
 }
 
-function violates(error: unknown, code: '23505' | '23503', constraint: string): boolean {
-  return isDatabaseError(error) && error.code === code && error.constraint === constraint;
+/** The constraint a write broke, from the server's error code and the constraint's name. */
+function violation(error: unknown): Violation | undefined {
+  if (!isDatabaseError(error)) return undefined;
+  if (error.code === '23503') return 'missing reference';
+  if (error.code !== '23505') return undefined;
+  if (error.constraint === 'deployments_pkey') return 'deployment exists';
+  if (error.constraint === 'executions_pkey') return 'execution exists';
+  if (error.constraint === 'executions_one_active') return 'active execution';
+  return undefined;
 }
 
 const INSTANCE_COLUMNS =
@@ -167,6 +185,25 @@ const INSERT_EVENTS = `INSERT INTO events (${EVENT_COLUMNS})
 
 export class PostgresStore implements Store {
   private closed = false;
+
+  /** What the errors of broken constraints look up. */
+  private readonly look: Lookup = {
+    exists: async (table, id) =>
+      (await this.read(`SELECT 1 FROM ${table} WHERE id = $1`, [id])).rows.length > 0,
+    activeExecution: async (deploymentId) =>
+      (
+        await this.read<{ id: string; workflow: string }>(
+          `SELECT id, workflow FROM executions WHERE deployment_id = $1 AND ${ACTIVE_STATUS_SQL}`,
+          [deploymentId],
+        )
+      ).rows[0],
+    deploymentOf: async (executionId) =>
+      (
+        await this.read<{ deployment_id: string }>('SELECT deployment_id FROM executions WHERE id = $1', [
+          executionId,
+        ])
+      ).rows[0]?.deployment_id,
+  };
 
   private constructor(private readonly pool: Pool) {}
 
@@ -381,17 +418,7 @@ export class PostgresStore implements Store {
         await insertInstances(client, instances);
       });
     } catch (error) {
-      if (violates(error, '23505', 'deployments_pkey')) {
-        throw new AlreadyExistsError('deployment', deployment.id, { cause: error });
-      }
-      if (violates(error, '23503', 'deployments_blueprint_id_fkey')) {
-        throw new NotFoundError('blueprint', deployment.blueprintId);
-      }
-      if (violates(error, '23503', 'node_instances_deployment_id_fkey')) {
-        const stray = instances.find((i) => i.deploymentId !== deployment.id);
-        if (stray) throw new NotFoundError('deployment', stray.deploymentId);
-      }
-      throw error;
+      throw (await createDeploymentError(violation(error), error, deployment, instances, this.look)) ?? error;
     }
   }
 
@@ -465,17 +492,7 @@ export class PostgresStore implements Store {
     try {
       await this.tx((client) => insertInstances(client, instances));
     } catch (error) {
-      if (violates(error, '23503', 'node_instances_deployment_id_fkey')) {
-        const ids = [...new Set(instances.map((i) => i.deploymentId))];
-        const found = await this.read<{ id: string }>(
-          'SELECT id FROM deployments WHERE id = ANY($1::text[])',
-          [ids],
-        );
-        const present = new Set(found.rows.map((r) => r.id));
-        const missing = ids.find((id) => !present.has(id));
-        if (missing !== undefined) throw new NotFoundError('deployment', missing);
-      }
-      throw error;
+      throw (await addInstancesError(violation(error), instances, this.look)) ?? error;
     }
   }
 
@@ -519,9 +536,7 @@ export class PostgresStore implements Store {
     const current = await this.read<{ version: number }>('SELECT version FROM node_instances WHERE id = $1', [
       id,
     ]);
-    const found = current.rows[0];
-    if (!found) throw new NotFoundError('node instance', id);
-    throw new VersionConflictError(id, expectedVersion, found.version);
+    throw versionError(id, expectedVersion, current.rows[0]?.version);
   }
 
   // Executions and tasks
@@ -554,34 +569,17 @@ export class PostgresStore implements Store {
         });
         return;
       } catch (error) {
-        if (violates(error, '23505', 'executions_one_active')) {
-          const active = await this.activeExecution(execution.deploymentId);
-          if (active) throw new ActiveExecutionError(execution.deploymentId, active.id, active.workflow);
+        const found = violation(error);
+        const translated = await createExecutionError(found, error, execution, tasks, this.look);
+        if (translated) throw translated;
+        if (found === 'active execution') {
           // It ended between our insert and the look-up: try again.
           if (attempt < ACTIVE_RETRIES) continue;
           throw new ActiveExecutionError(execution.deploymentId, '?', '?');
         }
-        if (violates(error, '23505', 'executions_pkey')) {
-          throw new AlreadyExistsError('execution', execution.id, { cause: error });
-        }
-        if (violates(error, '23503', 'executions_deployment_id_fkey')) {
-          throw new NotFoundError('deployment', execution.deploymentId);
-        }
-        if (violates(error, '23503', 'tasks_execution_id_fkey')) {
-          const stray = tasks.find((t) => t.executionId !== execution.id);
-          if (stray) throw new NotFoundError('execution', stray.executionId);
-        }
         throw error;
       }
     }
-  }
-
-  private async activeExecution(deploymentId: string): Promise<{ id: string; workflow: string } | undefined> {
-    const result = await this.read<{ id: string; workflow: string }>(
-      `SELECT id, workflow FROM executions WHERE deployment_id = $1 AND ${ACTIVE_STATUS_SQL}`,
-      [deploymentId],
-    );
-    return result.rows[0];
   }
 
   async getExecution(id: string): Promise<ExecutionRecord | undefined> {
@@ -617,17 +615,7 @@ export class PostgresStore implements Store {
           // A task may appear several times in a batch (sent, then started): the last entry wins.
           const tasks = lastByKey(batch.tasks, taskKey);
           const updated = await client.query<{ execution_id: string; id: number }>(UPDATE_TASKS, [
-            jsonText(
-              tasks.map((t) => ({
-                execution_id: t.executionId,
-                id: t.id,
-                state: t.state,
-                attempt: t.attempt,
-                not_before: t.notBefore,
-                error: t.error,
-                result: t.result,
-              })),
-            ),
+            jsonText(tasks.map(write.taskChange)),
             nowIso(),
           ]);
           if (updated.rows.length !== tasks.length) {
@@ -657,39 +645,14 @@ export class PostgresStore implements Store {
         }
         if (batch.events?.length) {
           await client.query(ADVISORY_LOCK, [LOCK_EVENTS]);
+          // In order: seq follows `i`.
           await client.query(INSERT_EVENTS, [
-            jsonText(
-              batch.events.map((e, i) => ({
-                i,
-                execution_id: e.executionId,
-                deployment_id: e.deploymentId,
-                node: e.node,
-                instance_id: e.instanceId,
-                operation: e.operation,
-                task_id: e.taskId,
-                type: e.type,
-                level: e.level,
-                message: cleanText(e.message),
-                data: e.data,
-                emitted_at: e.timestamp,
-              })),
-            ),
+            jsonText(batch.events.map((e, i) => ({ i, ...write.event(e) }))),
           ]);
         }
       });
     } catch (error) {
-      if (batch.execution && violates(error, '23505', 'executions_one_active')) {
-        const own = await this.read<{ deployment_id: string }>(
-          'SELECT deployment_id FROM executions WHERE id = $1',
-          [batch.execution.id],
-        );
-        const deploymentId = own.rows[0]?.deployment_id;
-        const active = deploymentId === undefined ? undefined : await this.activeExecution(deploymentId);
-        if (deploymentId !== undefined && active) {
-          throw new ActiveExecutionError(deploymentId, active.id, active.workflow);
-        }
-      }
-      throw error;
+      throw (await batchError(violation(error), batch, this.look)) ?? error;
     }
   }
 
@@ -762,23 +725,7 @@ async function insertInstances(
   instances: readonly NodeInstanceRecord[],
 ): Promise<void> {
   if (instances.length === 0) return;
-  await client.query(INSERT_INSTANCES, [
-    jsonText(
-      instances.map((i) => ({
-        id: i.id,
-        deployment_id: i.deploymentId,
-        node: i.node,
-        idx: i.index,
-        state: i.state,
-        runtime_properties: i.runtimeProperties,
-        version: i.version,
-        contained_in: i.containedIn,
-        host_id: i.hostId,
-        relationships: i.relationships,
-        scaling_groups: i.scalingGroups,
-      })),
-    ),
-  ]);
+  await client.query(INSERT_INSTANCES, [jsonText(instances.map(write.instance))]);
 }
 
 /** Inside a transaction: a deployment change (see DeploymentChange). */
@@ -816,29 +763,7 @@ async function writeDeploymentChange(client: PoolClient, change: DeploymentChang
 }
 
 async function insertTasks(client: PoolClient, tasks: readonly TaskRecord[]): Promise<void> {
-  await client.query(INSERT_TASKS, [
-    jsonText(
-      tasks.map((t) => ({
-        execution_id: t.executionId,
-        id: t.id,
-        kind: t.kind,
-        instance_id: t.instanceId,
-        node: t.node,
-        operation: t.operation,
-        target_state: t.targetState,
-        relationship: t.relationship,
-        depends_on: t.dependsOn,
-        inputs: t.inputs,
-        ignore_failure: t.ignoreFailure === true,
-        state: t.state,
-        attempt: t.attempt,
-        not_before: t.notBefore,
-        error: t.error,
-        result: t.result,
-        updated_at: t.updatedAt,
-      })),
-    ),
-  ]);
+  await client.query(INSERT_TASKS, [jsonText(tasks.map(write.task))]);
 }
 
 /** Inside a transaction: the compare-and-set of runtime properties for several instances. */
@@ -865,8 +790,6 @@ async function writeRuntimeProperties(client: PoolClient, writes: NonNullable<Ba
     );
     const versions = new Map(current.rows.map((r) => [r.id, r.version]));
     const first = failed[0]!;
-    const actual = versions.get(first.id);
-    if (actual === undefined) throw new NotFoundError('node instance', first.id);
-    throw new VersionConflictError(first.id, first.expectedVersion, actual);
+    throw versionError(first.id, first.expectedVersion, versions.get(first.id));
   }
 }

@@ -10,7 +10,6 @@
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import {
-  cleanText,
   type DeploymentRow,
   type DeploymentVersionRow,
   deploymentSummaries,
@@ -23,6 +22,7 @@ import {
   nowIso,
   parseJson,
   rowReaders,
+  rowWriters,
   type TaskRow,
   taskName,
   toBuffer,
@@ -30,8 +30,6 @@ import {
 } from './common.js';
 import { pendingMigrations, sqliteMigrations } from './migrations.js';
 import {
-  ActiveExecutionError,
-  AlreadyExistsError,
   type Batch,
   type BlueprintRecord,
   type DeploymentChange,
@@ -47,11 +45,20 @@ import {
   type SecretRecord,
   type Store,
   type TaskRecord,
-  VersionConflictError,
 } from './types.js';
+import {
+  addInstancesError,
+  batchError,
+  createDeploymentError,
+  createExecutionError,
+  type Lookup,
+  type Violation,
+  versionError,
+} from './violations.js';
 
-/** SQLite returns JSON columns as text. */
+/** SQLite returns JSON columns as text, and takes them as text; it has no booleans but 1 and 0. */
 const read = rowReaders<string>(parseJson);
+const write = rowWriters(jsonText, (flag) => (flag ? 1 : 0));
 
 /** How long a connection waits for another process's write lock before failing (ms). */
 export const SQLITE_BUSY_TIMEOUT_MS = 15_000;
@@ -108,40 +115,67 @@ interface SecretRow {
   updated_at: string;
 }
 
-function errorCode(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+/** The constraint a write broke, from SQLite's error code and message (which names the columns). */
+function violation(error: unknown): Violation | undefined {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return 'missing reference';
+  if (code !== 'SQLITE_CONSTRAINT_UNIQUE' && code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') return undefined;
+  const { message } = error as Error;
+  if (message.includes('deployments.id')) return 'deployment exists';
+  if (message.includes('executions.deployment_id')) return 'active execution';
+  if (message.includes('executions.id')) return 'execution exists';
+  return undefined;
 }
 
-function isUniqueViolation(error: unknown, column: string): boolean {
-  return (
-    (errorCode(error) === 'SQLITE_CONSTRAINT_UNIQUE' ||
-      errorCode(error) === 'SQLITE_CONSTRAINT_PRIMARYKEY') &&
-    (error as Error).message.includes(column)
-  );
-}
+/** An INSERT of `columns` from the named parameters of a row (rowWriters). */
+const insert = (table: string, columns: string) =>
+  `INSERT INTO ${table} (${columns}) VALUES (${columns
+    .split(', ')
+    .map((c) => `@${c}`)
+    .join(', ')})`;
 
-function isForeignKeyViolation(error: unknown): boolean {
-  return errorCode(error) === 'SQLITE_CONSTRAINT_FOREIGNKEY';
-}
+const INSERT_INSTANCE = insert(
+  'node_instances',
+  'id, deployment_id, node, idx, state, runtime_properties, version, contained_in, host_id, relationships, scaling_groups',
+);
 
-const INSERT_INSTANCE = `INSERT INTO node_instances
-  (id, deployment_id, node, idx, state, runtime_properties, version, contained_in, host_id, relationships, scaling_groups)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const INSERT_TASK = insert(
+  'tasks',
+  'execution_id, id, kind, instance_id, node, operation, target_state, relationship, depends_on, inputs, ignore_failure, state, attempt, not_before, error, result, updated_at',
+);
 
-const INSERT_TASK = `INSERT INTO tasks
-  (execution_id, id, kind, instance_id, node, operation, target_state, relationship, depends_on, inputs,
-   ignore_failure, state, attempt, not_before, error, result, updated_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+/** A task's change (rowWriters' taskChange), and the batch's time. */
+const UPDATE_TASK = `UPDATE tasks SET state = @state, attempt = @attempt, not_before = @not_before, error = @error,
+  result = @result, updated_at = ? WHERE execution_id = @execution_id AND id = @id`;
 
-const INSERT_EVENT = `INSERT INTO events
-  (execution_id, deployment_id, node, instance_id, operation, task_id, type, level, message, data, emitted_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const INSERT_EVENT = insert(
+  'events',
+  'execution_id, deployment_id, node, instance_id, operation, task_id, type, level, message, data, emitted_at',
+);
 
 export class SqliteStore implements Store {
   private readonly statements = new Map<string, Database.Statement>();
   private closed = false;
 
-  private constructor(private readonly db: Database.Database) {}
+  /** What the errors of broken constraints look up. */
+  private readonly look: Lookup;
+
+  private constructor(private readonly db: Database.Database) {
+    this.look = {
+      exists: async (table, id) => this.stmt(`SELECT 1 FROM ${table} WHERE id = ?`).get(id) !== undefined,
+      activeExecution: async (deploymentId) =>
+        this.stmt(
+          `SELECT id, workflow FROM executions
+           WHERE deployment_id = ? AND status IN ('pending', 'started', 'cancelling', 'force_cancelling')`,
+        ).get(deploymentId) as { id: string; workflow: string } | undefined,
+      deploymentOf: async (executionId) =>
+        (
+          this.stmt('SELECT deployment_id FROM executions WHERE id = ?').get(executionId) as
+            | { deployment_id: string }
+            | undefined
+        )?.deployment_id,
+    };
+  }
 
   static async open(path: string): Promise<SqliteStore> {
     if (path !== ':memory:' && path !== '') ownerOnly(path);
@@ -245,38 +279,13 @@ export class SqliteStore implements Store {
         this.insertInstances(instances);
       });
     } catch (error) {
-      if (isUniqueViolation(error, 'deployments.id')) {
-        throw new AlreadyExistsError('deployment', deployment.id, { cause: error });
-      }
-      if (isForeignKeyViolation(error)) {
-        // The only foreign keys written here are the blueprint (deployment) and the deployment
-        // (instances, which must belong to this deployment).
-        const blueprint = this.stmt('SELECT 1 FROM blueprints WHERE id = ?').get(deployment.blueprintId);
-        if (!blueprint) throw new NotFoundError('blueprint', deployment.blueprintId);
-        const stray = instances.find((i) => i.deploymentId !== deployment.id);
-        if (stray) throw new NotFoundError('deployment', stray.deploymentId);
-      }
-      throw error;
+      throw (await createDeploymentError(violation(error), error, deployment, instances, this.look)) ?? error;
     }
   }
 
   private insertInstances(instances: readonly NodeInstanceRecord[]): void {
     const insert = this.stmt(INSERT_INSTANCE);
-    for (const i of instances) {
-      insert.run(
-        i.id,
-        i.deploymentId,
-        i.node,
-        i.index,
-        i.state,
-        jsonText(i.runtimeProperties),
-        i.version,
-        i.containedIn ?? null,
-        i.hostId ?? null,
-        jsonText(i.relationships),
-        jsonText(i.scalingGroups),
-      );
-    }
+    for (const i of instances) insert.run(write.instance(i));
   }
 
   async getDeployment(id: string): Promise<DeploymentRecord | undefined> {
@@ -352,12 +361,7 @@ export class SqliteStore implements Store {
     try {
       this.write(() => this.insertInstances(instances));
     } catch (error) {
-      if (isForeignKeyViolation(error)) {
-        const exists = this.stmt('SELECT 1 FROM deployments WHERE id = ?');
-        const missing = instances.find((i) => !exists.get(i.deploymentId));
-        if (missing) throw new NotFoundError('deployment', missing.deploymentId);
-      }
-      throw error;
+      throw (await addInstancesError(violation(error), instances, this.look)) ?? error;
     }
   }
 
@@ -396,8 +400,7 @@ export class SqliteStore implements Store {
     const current = this.stmt('SELECT version FROM node_instances WHERE id = ?').get(id) as
       | { version: number }
       | undefined;
-    if (!current) throw new NotFoundError('node instance', id);
-    throw new VersionConflictError(id, expectedVersion, current.version);
+    throw versionError(id, expectedVersion, current?.version);
   }
 
   // Executions and tasks
@@ -427,18 +430,9 @@ export class SqliteStore implements Store {
         if (change) this.writeDeploymentChange(change);
       });
     } catch (error) {
-      this.rethrowExecutionError(error, execution.deploymentId);
-      if (isUniqueViolation(error, 'executions.id')) {
-        throw new AlreadyExistsError('execution', execution.id, { cause: error });
-      }
-      if (isForeignKeyViolation(error)) {
-        if (!this.stmt('SELECT 1 FROM deployments WHERE id = ?').get(execution.deploymentId)) {
-          throw new NotFoundError('deployment', execution.deploymentId);
-        }
-        const stray = tasks.find((t) => t.executionId !== execution.id);
-        if (stray) throw new NotFoundError('execution', stray.executionId);
-      }
-      throw error;
+      // Writers are serialised and the failed transaction is rolled back: an active execution it
+      // collided with is still there.
+      throw (await createExecutionError(violation(error), error, execution, tasks, this.look)) ?? error;
     }
   }
 
@@ -491,38 +485,7 @@ export class SqliteStore implements Store {
 
   private insertTasks(tasks: readonly TaskRecord[]): void {
     const insert = this.stmt(INSERT_TASK);
-    for (const t of tasks) {
-      insert.run(
-        t.executionId,
-        t.id,
-        t.kind,
-        t.instanceId,
-        t.node,
-        t.operation ?? null,
-        t.targetState ?? null,
-        jsonText(t.relationship),
-        jsonText(t.dependsOn),
-        jsonText(t.inputs),
-        t.ignoreFailure === true ? 1 : 0,
-        t.state,
-        t.attempt,
-        t.notBefore ?? null,
-        jsonText(t.error),
-        jsonText(t.result),
-        t.updatedAt,
-      );
-    }
-  }
-
-  /** Turns a violation of the one-active-execution index into ActiveExecutionError. */
-  private rethrowExecutionError(error: unknown, deploymentId: string): void {
-    if (!isUniqueViolation(error, 'executions.deployment_id')) return;
-    const active = this.stmt(
-      `SELECT id, workflow FROM executions
-       WHERE deployment_id = ? AND status IN ('pending', 'started', 'cancelling', 'force_cancelling')`,
-    ).get(deploymentId) as { id: string; workflow: string } | undefined;
-    // Writers are serialised and the failed transaction is rolled back: the active one is still there.
-    throw new ActiveExecutionError(deploymentId, active?.id ?? '?', active?.workflow ?? '?');
+    for (const t of tasks) insert.run(write.task(t));
   }
 
   async getExecution(id: string): Promise<ExecutionRecord | undefined> {
@@ -558,24 +521,11 @@ export class SqliteStore implements Store {
         }
         if (batch.newTasks?.length) this.insertTasks(batch.newTasks);
         if (batch.tasks?.length) {
-          const update = this.stmt(
-            `UPDATE tasks SET state = ?, attempt = ?, not_before = ?, error = ?, result = ?, updated_at = ?
-             WHERE execution_id = ? AND id = ?`,
-          );
+          const update = this.stmt(UPDATE_TASK);
           const at = nowIso();
-          for (const t of batch.tasks) {
-            const r = update.run(
-              t.state,
-              t.attempt,
-              t.notBefore ?? null,
-              jsonText(t.error),
-              jsonText(t.result),
-              at,
-              t.executionId,
-              t.id,
-            );
-            if (r.changes === 0) throw new NotFoundError('task', taskName(t));
-          }
+          for (const t of batch.tasks)
+            if (update.run(write.taskChange(t), at).changes === 0)
+              throw new NotFoundError('task', taskName(t));
         }
         if (batch.instanceStates?.length) {
           const update = this.stmt('UPDATE node_instances SET state = ? WHERE id = ?');
@@ -596,17 +546,11 @@ export class SqliteStore implements Store {
         }
         if (batch.events?.length) {
           const insert = this.stmt(INSERT_EVENT);
-          for (const e of batch.events) insert.run(...eventValues(e));
+          for (const e of batch.events) insert.run(write.event(e));
         }
       });
     } catch (error) {
-      if (batch.execution && isUniqueViolation(error, 'executions.deployment_id')) {
-        const row = this.stmt('SELECT deployment_id FROM executions WHERE id = ?').get(batch.execution.id) as
-          | { deployment_id: string }
-          | undefined;
-        if (row) this.rethrowExecutionError(error, row.deployment_id);
-      }
-      throw error;
+      throw (await batchError(violation(error), batch, this.look)) ?? error;
     }
   }
 
@@ -649,20 +593,4 @@ export class SqliteStore implements Store {
   async deleteSecret(key: string): Promise<boolean> {
     return this.write(() => this.stmt('DELETE FROM secrets WHERE key = ?').run(key)).changes > 0;
   }
-}
-
-function eventValues(e: EventRecord): (string | number | null)[] {
-  return [
-    e.executionId ?? null,
-    e.deploymentId ?? null,
-    e.node ?? null,
-    e.instanceId ?? null,
-    e.operation ?? null,
-    e.taskId ?? null,
-    e.type,
-    e.level,
-    cleanText(e.message),
-    jsonText(e.data),
-    e.timestamp,
-  ];
 }
