@@ -1,0 +1,55 @@
+// Heat-style resources changed by `weft update` (not only by execute_operation): the changed
+// blueprint drives the resource's update, in place for update-allowed properties, else replaced.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { NO_WEFT_ENVIRONMENT, ok, tempDir, weft } from '@weft/testing/cli';
+
+const blueprint = (length: number, value: string) => `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml, plugin:utilities]
+node_templates:
+  password:
+    type: weft.nodes.RandomString
+    properties: {length: ${length}}
+  greeting:
+    type: weft.nodes.Value
+    properties: {type: string, value: ${value}}
+outputs:
+  password: {value: {get_attribute: [password, value]}}
+  greeting: {value: {get_attribute: [greeting, value]}}
+`;
+
+test('weft update replaces a resource whose changed property cannot change in place, new before old', {
+  timeout: 120_000,
+}, () => {
+  const dir = tempDir('weft-utilities-update-');
+  const state = ['--state-dir', join(dir, '.weft')];
+  const run = (args: string[]) =>
+    ok(weft([...args, ...state], { cwd: dir, env: { ...NO_WEFT_ENVIRONMENT, CI: 'true' } }));
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  run(['install', file('v1.yaml', blueprint(12, 'hello')), '-d', 'r']);
+  const outputs = () =>
+    JSON.parse(run(['outputs', '-d', 'r', '--json']).stdout).outputs as Record<string, string>;
+  const before = outputs();
+  assert.equal(before.password!.length, 12);
+  const plan = JSON.parse(
+    run(['plan', file('v2.yaml', blueprint(20, 'bonjour')), '-d', 'r', '--json']).stdout,
+  );
+  assert.deepEqual(
+    plan.operations.map((o: { operation: string }) => o.operation),
+    ['weft.interfaces.resource.update', 'weft.interfaces.resource.update'],
+  );
+  const updated = run(['update', join(dir, 'v2.yaml'), '-d', 'r']);
+  assert.match(
+    updated.stdout,
+    /replacing RandomString password_\w+: length cannot be updated in place; creating a new resource, then deleting the old one/,
+  );
+  const after = outputs();
+  assert.equal(after.password!.length, 20);
+  assert.notEqual(after.password, before.password);
+  assert.equal(after.greeting, 'bonjour');
+});
