@@ -82,7 +82,8 @@ async function install(state: State, blueprintArg: string, flags: InstallFlags):
   // Secrets that cannot be read stop here, before an execution exists.
   await state.secrets.all();
   const unfinished = await unfinishedInstall(state, deploymentId, flags);
-  if (!unfinished && existing && (await alreadyInstalled(state, deploymentId, flags))) return;
+  // Also when this process created the deployment: another may have installed it meanwhile.
+  if (!unfinished && (await alreadyInstalled(state, deploymentId, flags))) return;
   const execution = unfinished ?? (await startInstall(state, deploymentId, flags));
   const result = await runExecution(state, execution, flags, flags.retryInFlight === true);
   if (result.status === 'terminated') await printOutputs(state, deploymentId, flags.json);
@@ -183,8 +184,13 @@ async function unfinishedInstall(
       ['pending', 'started', 'interrupted'].includes(e.status) &&
       !runnerOf(state.dir, e.id),
   );
-  if (unfinished) inform(`Continuing install execution ${unfinished.id}, which was interrupted`, flags.json);
-  return unfinished;
+  if (!unfinished) return undefined;
+  // Read again now that no process holds it: the one that ran it may have finished it since the
+  // list was read (and released it after storing how it ended).
+  const now = await state.store.getExecution(unfinished.id);
+  if (!now || !['pending', 'started', 'interrupted'].includes(now.status)) return undefined;
+  inform(`Continuing install execution ${now.id}, which was interrupted`, flags.json);
+  return now;
 }
 
 /**
