@@ -1526,6 +1526,7 @@ describe('PostgreSQL specifics', { skip: pgSkip }, () => {
         [
           'blueprint_files',
           'blueprints',
+          'deployment_versions',
           'deployments',
           'events',
           'executions',
