@@ -7,6 +7,7 @@ export {
 } from './deployment/changes.js';
 export {
   createDeployment,
+  DEPLOYMENT_UPDATE_WORKFLOWS,
   finishExecution,
   type PreparedDeployment,
   prepareDeployment,

@@ -1,5 +1,12 @@
 /** The commands that run or steer executions: install, uninstall, exec, resume, cancel. */
-import { type DeploymentModel, type ExecutionRecord, isLive, type Json, parseScalarText } from '@weft/engine';
+import {
+  DEPLOYMENT_UPDATE_WORKFLOWS,
+  type DeploymentModel,
+  type ExecutionRecord,
+  isLive,
+  type Json,
+  parseScalarText,
+} from '@weft/engine';
 import { isPrototypeKey, prototypeKeyReason } from '@weft/sdk';
 import type { Command } from 'commander';
 import { confirm } from '../confirm.js';
@@ -97,10 +104,7 @@ async function exec(state: State, workflow: string, flags: ExecFlags): Promise<v
       throw new UsageError(`-p ${pair}: ${prototypeKeyReason(pair.slice(0, at))}`);
     params[pair.slice(0, at)] = parseScalarText(pair.slice(at + 1)) as Json;
   }
-  if (
-    (workflow === 'update' || workflow === 'rollback') &&
-    (await ownWorkflow(state, deploymentId, workflow))
-  ) {
+  if (DEPLOYMENT_UPDATE_WORKFLOWS.includes(workflow) && (await ownWorkflow(state, deploymentId, workflow))) {
     const { execUpdate, rollback } = await import('./update.js');
     if (workflow === 'update') await execUpdate(state, deploymentId, params, flags);
     else await rollback(state, deploymentId, params, flags);

@@ -9,7 +9,7 @@ import {
   waves,
 } from '@weft/engine';
 import { SCHEMA_VERSION } from '../output.js';
-import { colorEnabled, type Style } from '../progress/style.js';
+import { colorEnabled, type Style, styled } from '../progress/style.js';
 
 /** What the JSON document of an update plan holds (`weft plan -d DEP --json`, `weft update --json`). */
 export interface UpdatePlanJson {
@@ -149,21 +149,9 @@ const shown = (value: unknown): string => (value === undefined ? '(none)' : JSON
 /** The plan as lines for a person; coloured when the output is a terminal that takes colour. */
 export function updatePlanText(plan: UpdatePlanJson, stream: { isTTY?: boolean }): string {
   const color = colorEnabled(process.env, stream.isTTY === true);
-  const paint = (text: string, style: Style) => {
-    if (!color) return text;
-    const codes: Record<Style, string> = {
-      bold: '1',
-      dim: '2',
-      red: '31',
-      green: '32',
-      yellow: '33',
-      cyan: '36',
-    };
-    return `\x1b[${codes[style]}m${text}\x1b[0m`;
-  };
   const mark = (kind: string) => {
     const [symbol, style] = MARK[kind] ?? ['~', 'yellow'];
-    return paint(symbol.padStart(3), style);
+    return styled(symbol.padStart(3), style, color);
   };
   if (!plan.changes) return `Deployment '${plan.deploymentId}': no changes.\n`;
   const out: string[] = [`Deployment '${plan.deploymentId}' would change:`];

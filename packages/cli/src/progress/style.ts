@@ -24,6 +24,11 @@ export type Line = Segment[];
 
 export const seg = (text: string, style?: Style): Segment => (style ? { text, style } : { text });
 
+/** A text in a style, when `color` is on. */
+export function styled(text: string, style: Style, color: boolean): string {
+  return color ? `${CODES[style][0]}${text}${CODES[style][1]}` : text;
+}
+
 /** The line as text of at most `width` characters, with colour codes when `color` is on. */
 export function paint(line: Line, width: number, color: boolean): string {
   let out = '';
@@ -32,7 +37,7 @@ export function paint(line: Line, width: number, color: boolean): string {
     if (left <= 0) break;
     const part = text.length > left ? `${text.slice(0, Math.max(0, left - 1))}…` : text;
     left -= part.length;
-    out += color && style ? `${CODES[style][0]}${part}${CODES[style][1]}` : part;
+    out += style ? styled(part, style, color) : part;
   }
   return out;
 }

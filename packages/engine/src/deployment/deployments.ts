@@ -343,7 +343,7 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
 }
 
 /** The workflows of the deployment update, which the CLI starts with their own planning (deployment/update.ts). */
-const DEPLOYMENT_UPDATE_WORKFLOWS = ['update', 'rollback'];
+export const DEPLOYMENT_UPDATE_WORKFLOWS: readonly string[] = ['update', 'rollback'];
 
 /**
  * The workflows a deployment can run, sorted: the built-in ones (unless the blueprint maps the
