@@ -29,10 +29,21 @@ export const COMMAND_MODULES: { names: string[]; load: () => Promise<Define> }[]
   { names: ['check'], load: async () => (await import('./commands/check.js')).checkCommand },
   { names: ['secrets'], load: async () => (await import('./commands/secrets.js')).secretCommands },
   { names: ['plugins'], load: async () => (await import('./commands/plugins.js')).pluginCommands },
+  { names: ['serve'], load: async () => (await import('./commands/serve.js')).serveCommand },
 ];
 
 /** Every command that loads a blueprint or runs operations searches --plugin-dir too. */
-const PLUGIN_DIR_COMMANDS = ['validate', 'plan', 'install', 'update', 'check', 'uninstall', 'exec', 'resume'];
+const PLUGIN_DIR_COMMANDS = [
+  'validate',
+  'plan',
+  'install',
+  'update',
+  'check',
+  'uninstall',
+  'exec',
+  'resume',
+  'serve',
+];
 
 /** The program with its global options and no commands. */
 function root(): Command {

@@ -1,0 +1,94 @@
+/** `weft serve`: the REST API (the service shape) on PostgreSQL, or on SQLite for one machine. */
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { UsageError } from '../output.js';
+import { type StateOptions, stateDir, stateOptions } from '../state.js';
+import type { PluginDirOptions } from './plugin-search.js';
+import { pluginSearchDirs } from './plugin-search.js';
+
+type ServeFlags = StateOptions &
+  PluginDirOptions & { listen?: string; initAdmin?: string | boolean; log?: boolean };
+
+const DEFAULT_LISTEN = '127.0.0.1:8080';
+
+export function serveCommand(program: Command): void {
+  stateOptions(
+    program
+      .command('serve')
+      .description('run the REST API (users, tenants, deployments, executions) at /api/v1')
+      .option('--listen <HOST:PORT>', `where to listen (default ${DEFAULT_LISTEN})`)
+      .option(
+        '--init-admin [NAME]',
+        'create the first superuser (default name admin; password from WEFT_ADMIN_PASSWORD, else generated) and print a token for it once',
+      )
+      .option('--log', 'log every request as a JSON line (tokens are never logged)'),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  weft serve --db postgres://weft@db.example/weft --listen 0.0.0.0:8080 --init-admin
+  weft serve --listen 127.0.0.1:9000        (SQLite in the state directory: one machine)
+
+The API document is at /api/v1/openapi.json and can be browsed at /api/v1/docs.
+WEFT_INIT_ADMIN=NAME does what --init-admin NAME does.`,
+    )
+    .action((flags: ServeFlags) => serve(flags));
+}
+
+/** HOST:PORT, :PORT or PORT; IPv6 hosts in brackets. */
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d+)$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || !Number.isInteger(port) || port > 65535)
+    throw new UsageError(`--listen ${text}: expected HOST:PORT, e.g. ${DEFAULT_LISTEN}`);
+  return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  const { host, port } = parseListen(flags.listen ?? DEFAULT_LISTEN);
+  const dir = stateDir(flags);
+  const database = flags.db ?? process.env.WEFT_DATABASE_URL;
+  if (database !== undefined && !/^postgres(ql)?:\/\//i.test(database))
+    throw new UsageError(`--db ${database}: the server takes a postgres:// URL (or none: SQLite in ${dir})`);
+  const { AlreadyInitialisedError, initAdmin, startServer } = await import('@weft/server');
+  const server = await startServer({
+    stateDir: dir,
+    database,
+    pluginDirs: pluginSearchDirs(flags, dir).map((d) => d.dir),
+    log: flags.log === true,
+    host,
+    port,
+  });
+  const adminName =
+    typeof flags.initAdmin === 'string'
+      ? flags.initAdmin
+      : flags.initAdmin
+        ? 'admin'
+        : process.env.WEFT_INIT_ADMIN;
+  if (adminName) {
+    const given = process.env.WEFT_ADMIN_PASSWORD;
+    const password = given || randomBytes(18).toString('base64url');
+    try {
+      const { token } = await initAdmin(server.context.access, adminName, password);
+      process.stdout.write(
+        `Created superuser '${adminName}'${given ? '' : ` with password ${password}`}\nIts API token (shown once): ${token}\n`,
+      );
+    } catch (error) {
+      await server.close();
+      if (error instanceof AlreadyInitialisedError) throw new UsageError(error.message);
+      throw error;
+    }
+  }
+  process.stdout.write(`Weft API listening on ${server.url}/api/v1 (reference: ${server.url}/api/v1/docs)\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      process.stdout.write('Stopping: running executions are left to resume on the next start\n');
+      void server.close().then(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,127 @@
+/**
+ * The HTTP application: security headers, rate limits, one error shape, the access guard before
+ * every handler, every request validated and every response checked against the schemas that also
+ * make the OpenAPI document (/api/v1/openapi.json, browsable at /api/v1/docs).
+ */
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import { type Access, authGuard } from './auth/guard.js';
+import type { Api, ServerContext } from './context.js';
+import { errorHandler } from './errors.js';
+import { authRoutes } from './routes/auth.js';
+import { healthRoutes, SERVER_VERSION } from './routes/health.js';
+import { tenantRoutes } from './routes/tenants.js';
+import { userRoutes } from './routes/users.js';
+import { ErrorBody } from './schemas/common.js';
+
+export const API_PREFIX = '/api/v1';
+
+/** A route as the access tests walk them. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  access: Access | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route with its access rule, in the order they were declared. */
+    weftRoutes: RouteEntry[];
+  }
+}
+
+/** Request bodies larger than this are refused (413), except where a route allows more. */
+export const BODY_LIMIT = 1024 * 1024;
+
+/**
+ * Responses are checked against their schema before they are sent: a handler that would answer
+ * something the document does not promise fails loudly (500, logged) instead.
+ */
+function responseSerializer() {
+  return ({ schema }: { schema: unknown }) => {
+    // One Ajv per schema: the same named schemas ($id) are embedded in many responses. Fields
+    // a schema does not name are dropped, as fast-json-stringify would: nothing undocumented leaks.
+    const ajv = new Ajv({ allErrors: false, strict: false, removeAdditional: 'all' });
+    addFormats.default(ajv);
+    const validate = ajv.compile(schema as object);
+    return (data: unknown) => {
+      // Validated on a copy: dropping fields must not change what the handler still holds.
+      const copy = structuredClone(data);
+      if (!validate(copy))
+        throw new Error(`response does not match its schema: ${ajv.errorsText(validate.errors)}`);
+      return JSON.stringify(copy);
+    };
+  };
+}
+
+export async function buildApp(
+  context: ServerContext,
+  options: Pick<FastifyServerOptions, 'logger'> = {},
+): Promise<Api> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: BODY_LIMIT,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setSerializerCompiler(responseSerializer());
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({
+      code: 'not_found',
+      message: `no route ${request.method} ${request.url.split('?')[0]}`,
+      details: null,
+    });
+  });
+  const table: RouteEntry[] = [];
+  app.decorate('weftRoutes', table);
+  app.addHook('onRoute', (route) => {
+    // The documentation's own routes are public, like the document.
+    if (route.url.startsWith(`${API_PREFIX}/docs`)) route.config = { ...route.config, access: 'public' };
+    for (const method of [route.method].flat())
+      if (method !== 'HEAD') table.push({ method, url: route.url, access: route.config?.access });
+  });
+  app.addHook('onRequest', authGuard(context.access, context.tenants));
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: { 'script-src': ["'self'"], 'style-src': ["'self'", 'https:', "'unsafe-inline'"] },
+    },
+  });
+  await app.register(rateLimit, { global: false });
+  app.addSchema(ErrorBody);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Weft API',
+        version: SERVER_VERSION,
+        description:
+          "Weft's REST API: blueprints, deployments, executions, events, secrets, plugins, users and tenants. Send a token as `Authorization: Bearer TOKEN` (POST /auth/login gives one) and the tenant to act in as the `Tenant` header.",
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: `${API_PREFIX}/docs`, staticCSP: true });
+
+  await app.register(
+    async (api) => {
+      const typed = api as unknown as Api;
+      typed.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
+        app.swagger(),
+      );
+      await healthRoutes(typed, context);
+      await authRoutes(typed, context);
+      await userRoutes(typed, context);
+      await tenantRoutes(typed, context);
+    },
+    { prefix: API_PREFIX },
+  );
+  return app;
+}

@@ -1,0 +1,104 @@
+/**
+ * Who may call a route, declared on the route (`config.access`) and checked before its handler:
+ * 'public' (health, the API document, login), 'user' (any signed-in user: their own tokens),
+ * 'superuser' (users and tenants), or a role within the request's tenant. A route that declares
+ * nothing is refused to everyone: forgetting cannot open one.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { forbidden, unauthorized } from '../errors.js';
+import { type AccessStore, ROLES, type Role, type UserRecord } from '../store/access.js';
+import type { TenantState, TenantStores } from '../tenants.js';
+import { parseToken, secretMatches } from './tokens.js';
+
+export type Access = 'public' | 'user' | 'superuser' | Role;
+
+export interface Caller {
+  user: UserRecord;
+  tokenId: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+  interface FastifyRequest {
+    caller?: Caller;
+    /** The tenant a tenant route acts in, and the caller's role there. */
+    tenant?: TenantState & { role: Role };
+  }
+}
+
+/** The header that names the tenant a request acts in (as Cloudify's `Tenant`). */
+export const TENANT_HEADER = 'tenant';
+
+const rank = (role: Role) => ROLES.indexOf(role);
+
+/** Token uses are recorded at most this often per token. */
+const TOUCH_EVERY_MS = 60_000;
+
+export function authGuard(access: AccessStore, tenants: TenantStores) {
+  const touched = new Map<string, number>();
+
+  async function caller(request: FastifyRequest): Promise<Caller> {
+    const header = request.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!match) throw unauthorized();
+    const parsed = parseToken(match[1]!);
+    const token = parsed && (await access.getToken(parsed.id));
+    if (!parsed || !token || !secretMatches(token.secretHash, parsed.secret))
+      throw unauthorized('the token is not valid (revoked, or never issued)');
+    const now = Date.now();
+    if (token.expiresAt && Date.parse(token.expiresAt) <= now) throw unauthorized('the token has expired');
+    const user = await access.getUser(token.user);
+    if (!user) throw unauthorized('the token is not valid (its user was deleted)');
+    if (now - (touched.get(token.id) ?? 0) > TOUCH_EVERY_MS) {
+      touched.set(token.id, now);
+      await access.touchToken(token.id, new Date(now).toISOString());
+    }
+    return { user, tokenId: token.id };
+  }
+
+  /** The tenant named by the header, else the caller's only one, else default_tenant. */
+  async function tenantOf(request: FastifyRequest, who: Caller, needed: Role) {
+    const named = request.headers[TENANT_HEADER];
+    const memberships = await access.listMemberships({ user: who.user.name });
+    let name: string | undefined = typeof named === 'string' && named !== '' ? named : undefined;
+    if (name === undefined) {
+      if (memberships.length === 1) name = memberships[0]!.tenant;
+      else if (memberships.some((m) => m.tenant === DEFAULT_TENANT) || who.user.superuser)
+        name = DEFAULT_TENANT;
+      else throw forbidden(`name the tenant to act in with the '${TENANT_HEADER}' header`);
+    }
+    const role: Role | undefined = who.user.superuser
+      ? 'admin'
+      : memberships.find((m) => m.tenant === name)?.role;
+    if (!role || !(await access.getTenant(name)))
+      throw forbidden(`user '${who.user.name}' is not a member of tenant '${name}'`);
+    if (rank(role) < rank(needed))
+      throw forbidden(
+        `this needs the ${needed} role in tenant '${name}'; user '${who.user.name}' is ${role}`,
+      );
+    return { ...(await tenants.get(name)), role };
+  }
+
+  return async function guard(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const required = request.routeOptions.config.access;
+    if (required === 'public') return;
+    // Also for routes that were not found: their 404 must not tell who may ask.
+    const who = await caller(request);
+    request.caller = who;
+    if (required === undefined) {
+      if (request.routeOptions.url === undefined) return;
+      throw forbidden('this route declares no access rule');
+    }
+    if (required === 'user') return;
+    if (required === 'superuser') {
+      if (!who.user.superuser) throw forbidden('this needs a superuser');
+      return;
+    }
+    request.tenant = await tenantOf(request, who, required);
+  };
+}
+
+/** The tenant a new server creates, as Cloudify's. */
+export const DEFAULT_TENANT = 'default_tenant';

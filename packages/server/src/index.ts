@@ -1,0 +1,12 @@
+export { API_PREFIX, buildApp, type RouteEntry } from './app.js';
+export { DEFAULT_TENANT, TENANT_HEADER } from './auth/guard.js';
+export type { ServerContext } from './context.js';
+export {
+  AlreadyInitialisedError,
+  createServer,
+  initAdmin,
+  openAccessStore,
+  type RunningServer,
+  type ServerOptions,
+  startServer,
+} from './server.js';

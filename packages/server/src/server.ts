@@ -1,0 +1,105 @@
+/** `weft serve`: opens the server's stores, makes sure the default tenant exists, and listens. */
+import { join } from 'node:path';
+import { buildApp } from './app.js';
+import { DEFAULT_TENANT } from './auth/guard.js';
+import { issueToken } from './auth/issue.js';
+import { hashPassword } from './auth/passwords.js';
+import type { Api, ServerContext } from './context.js';
+import type { AccessStore } from './store/access.js';
+import { openPostgresSql, openSqliteSql } from './store/sql.js';
+import { SqlAccessStore } from './store/sql-access.js';
+import { TenantStores } from './tenants.js';
+
+export interface ServerOptions {
+  /** postgres:// URL; without one, SQLite files in `stateDir` (a single-machine server). */
+  database?: string;
+  stateDir: string;
+  pluginDirs: string[];
+  /** Log requests (pino, as JSON lines on stdout); Authorization headers are never logged. */
+  log?: boolean;
+}
+
+export interface RunningServer {
+  app: Api;
+  context: ServerContext;
+  /** Where it listens, e.g. http://127.0.0.1:8080. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The schema the server's own tables live in, beside the tenants' schemas. */
+const ACCESS_SCHEMA = 'weft_access';
+
+export async function openAccessStore(
+  options: Pick<ServerOptions, 'database' | 'stateDir'>,
+): Promise<AccessStore> {
+  const sql = options.database
+    ? await openPostgresSql(options.database, ACCESS_SCHEMA)
+    : openSqliteSql(join(options.stateDir, 'server.db'));
+  const access = new SqlAccessStore(sql);
+  await access.migrate();
+  if (!(await access.getTenant(DEFAULT_TENANT)))
+    await access
+      .createTenant({ name: DEFAULT_TENANT, createdAt: new Date().toISOString() })
+      .catch(async (error) => {
+        // Another server process made it first.
+        if (!(await access.getTenant(DEFAULT_TENANT))) throw error;
+      });
+  return access;
+}
+
+/** Builds the server on its stores (not listening yet: `listen` does that). */
+export async function createServer(options: ServerOptions): Promise<{ app: Api; context: ServerContext }> {
+  const access = await openAccessStore(options);
+  const context: ServerContext = {
+    access,
+    tenants: new TenantStores(options.stateDir, options.database),
+    stateDir: options.stateDir,
+    pluginDirs: options.pluginDirs,
+  };
+  const app = await buildApp(context, {
+    logger: options.log ? { redact: ['req.headers.authorization'] } : false,
+  });
+  app.addHook('onClose', async () => {
+    await context.tenants.close();
+    await access.close();
+  });
+  return { app, context };
+}
+
+export async function startServer(
+  options: ServerOptions & { host: string; port: number },
+): Promise<RunningServer> {
+  const { app, context } = await createServer(options);
+  const url = await app.listen({ host: options.host, port: options.port });
+  return { app, context, url, close: () => app.close() };
+}
+
+/**
+ * Creates the first superuser (admin of the default tenant) and a token that does not expire,
+ * returned to be printed once. Refused when the server already has users.
+ */
+export async function initAdmin(
+  access: AccessStore,
+  name: string,
+  password: string,
+): Promise<{ token: string }> {
+  if ((await access.listUsers()).length > 0) throw new AlreadyInitialisedError();
+  await access.createUser({
+    name,
+    passwordHash: await hashPassword(password),
+    superuser: true,
+    createdAt: new Date().toISOString(),
+  });
+  await access.setMembership({ tenant: DEFAULT_TENANT, user: name, role: 'admin' });
+  return { token: (await issueToken(access, name, 'created by --init-admin', 0)).token };
+}
+
+export class AlreadyInitialisedError extends Error {
+  constructor() {
+    super(
+      'the server already has users: --init-admin only makes the first one (log in, or create users with POST /api/v1/users)',
+    );
+    this.name = 'AlreadyInitialisedError';
+  }
+}

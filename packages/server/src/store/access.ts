@@ -1,0 +1,98 @@
+/**
+ * What the server keeps beside the engine's per-tenant stores: tenants, users, their roles in each
+ * tenant, API tokens, and the names users give to uploaded blueprints. One implementation over
+ * SQLite or PostgreSQL (sql-access.ts); SQL lives only in this folder.
+ */
+
+/** Roles within a tenant, weakest first: each can do what the ones before it can. */
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface TenantRecord {
+  name: string;
+  createdAt: string;
+}
+
+export interface UserRecord {
+  name: string;
+  /** argon2id PHC string; never leaves the server. */
+  passwordHash: string;
+  /** Manages users and tenants, and is admin in every tenant. */
+  superuser: boolean;
+  createdAt: string;
+}
+
+export interface MembershipRecord {
+  tenant: string;
+  user: string;
+  role: Role;
+}
+
+export interface TokenRecord {
+  /** Public part of the token, shown in lists (the secret part is only ever stored hashed). */
+  id: string;
+  user: string;
+  /** sha256 of the secret part (hex): tokens are random, so a slow hash buys nothing. */
+  secretHash: string;
+  description: string;
+  /** ISO time after which the token is refused, or null for one that does not expire. */
+  expiresAt: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+/** A blueprint uploaded under a name: the files are in the tenant's engine store by content hash. */
+export interface NamedBlueprintRecord {
+  tenant: string;
+  id: string;
+  /** The engine store's blueprint id (content hash of the files). */
+  contentId: string;
+  mainFile: string;
+  description: string | null;
+  createdBy: string;
+  createdAt: string;
+}
+
+export interface AccessStore {
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  createTenant(tenant: TenantRecord): Promise<void>;
+  getTenant(name: string): Promise<TenantRecord | undefined>;
+  listTenants(): Promise<TenantRecord[]>;
+  /** Deletes the tenant's memberships and named blueprints with it. */
+  deleteTenant(name: string): Promise<boolean>;
+
+  createUser(user: UserRecord): Promise<void>;
+  getUser(name: string): Promise<UserRecord | undefined>;
+  listUsers(): Promise<UserRecord[]>;
+  updateUser(name: string, change: Partial<Pick<UserRecord, 'passwordHash' | 'superuser'>>): Promise<boolean>;
+  /** Deletes the user's memberships and tokens with it. */
+  deleteUser(name: string): Promise<boolean>;
+  countSuperusers(): Promise<number>;
+
+  /** Gives a user a role in a tenant (replacing the one they had). */
+  setMembership(membership: MembershipRecord): Promise<void>;
+  deleteMembership(tenant: string, user: string): Promise<boolean>;
+  listMemberships(query: { tenant?: string; user?: string }): Promise<MembershipRecord[]>;
+
+  createToken(token: TokenRecord): Promise<void>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  listTokens(user: string): Promise<TokenRecord[]>;
+  deleteToken(id: string): Promise<boolean>;
+  /** Records a use (at most once a minute per token is enough for "last used"). */
+  touchToken(id: string, at: string): Promise<void>;
+
+  putBlueprint(blueprint: NamedBlueprintRecord): Promise<void>;
+  getBlueprint(tenant: string, id: string): Promise<NamedBlueprintRecord | undefined>;
+  listBlueprints(tenant: string): Promise<NamedBlueprintRecord[]>;
+  deleteBlueprint(tenant: string, id: string): Promise<boolean>;
+}
+
+/** A record with that key is already stored. */
+export class DuplicateError extends Error {
+  constructor(readonly what: string) {
+    super(`${what} already exists`);
+    this.name = 'DuplicateError';
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Each tenant's deployments live in an engine store of their own: a PostgreSQL schema per tenant
+ * in the server's database, or an SQLite file per tenant under the state directory. A tenant can
+ * then reach nothing of another one, not even by id: there is no query that spans two.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadSecretKey, openPostgresStore, openSqliteStore, Secrets, type Store } from '@weft/engine';
+
+/** Tenant names: also schema and directory names, so a safe alphabet. */
+export const TENANT_NAME = /^[a-z][a-z0-9_]{0,39}$/;
+
+export interface TenantState {
+  name: string;
+  store: Store;
+  secrets: Secrets;
+  /** Where plugins keep their per-deployment work directories for this tenant. */
+  workDir: string;
+}
+
+export class TenantStores {
+  private readonly open = new Map<string, Promise<TenantState>>();
+
+  /**
+   * `database`: a postgres:// URL, or undefined for SQLite files under `stateDir`. The secret key
+   * is the server's (in `stateDir`), shared by its tenants.
+   */
+  constructor(
+    private readonly stateDir: string,
+    private readonly database: string | undefined,
+  ) {}
+
+  /** The tenant's store, opened (and its schema created or upgraded) on first use. */
+  get(name: string): Promise<TenantState> {
+    let state = this.open.get(name);
+    if (!state) {
+      state = this.openTenant(name);
+      this.open.set(name, state);
+      state.catch(() => this.open.delete(name));
+    }
+    return state;
+  }
+
+  private async openTenant(name: string): Promise<TenantState> {
+    if (!TENANT_NAME.test(name)) throw new Error(`bad tenant name '${name}'`);
+    const dir = join(this.stateDir, 'tenants', name);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const store = this.database
+      ? await openPostgresStore(this.database, { schema: `weft_tenant_${name}` })
+      : await openSqliteStore(join(dir, 'weft.db'));
+    await store.migrate();
+    const secrets = new Secrets(store, () => loadSecretKey(this.stateDir));
+    return { name, store, secrets, workDir: join(dir, 'work') };
+  }
+
+  /** The tenants opened so far. */
+  async opened(): Promise<TenantState[]> {
+    const all = await Promise.allSettled(this.open.values());
+    return all.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  }
+
+  async close(): Promise<void> {
+    const states = await this.opened();
+    this.open.clear();
+    await Promise.all(states.map((s) => s.store.close()));
+  }
+}

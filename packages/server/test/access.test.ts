@@ -1,0 +1,195 @@
+/** Users, tenants, tokens and the access rule of every route, over real HTTP, on both stores. */
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { newToken } from '../src/auth/tokens.js';
+import { type Backend, type Doc, startTestServer, type TestServer, userWithRole } from './harness.js';
+
+const errorShape = (body: Doc) => {
+  assert.equal(typeof body.code, 'string');
+  assert.equal(typeof body.message, 'string');
+  assert.ok('details' in body);
+};
+
+for (const backend of ['sqlite', 'postgres'] as Backend[]) {
+  describe(`access (${backend})`, () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startTestServer(backend);
+    });
+    after(() => server.stop());
+
+    test('health and the API document need no token; the document is OpenAPI 3.1 and lists the routes', async () => {
+      const health = await server.api('GET', '/health', { token: null });
+      assert.equal(health.status, 200);
+      assert.equal(health.body.status, 'ok');
+      const doc = await server.api('GET', '/openapi.json', { token: null });
+      assert.equal(doc.status, 200);
+      assert.equal(doc.body.openapi, '3.1.0');
+      assert.ok(doc.body.paths['/api/v1/users']?.post, 'POST /users is documented');
+      assert.deepEqual(doc.body.components.securitySchemes.bearer, { type: 'http', scheme: 'bearer' });
+      const page = await fetch(`${server.url}/api/v1/docs/`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<html/i);
+    });
+
+    test('a password gives a token; the token works until it is revoked', async () => {
+      const wrong = await server.api('POST', '/auth/login', {
+        token: null,
+        body: { username: 'admin', password: 'not-it' },
+      });
+      assert.equal(wrong.status, 401);
+      errorShape(wrong.body);
+      const login = await server.api('POST', '/auth/login', {
+        token: null,
+        body: { username: 'admin', password: 'admin-password', description: 'laptop' },
+      });
+      assert.equal(login.status, 201);
+      assert.match(login.body.token, /^weft_[0-9a-f]{16}_/);
+      const me = await server.api('GET', '/auth/me', { token: login.body.token });
+      assert.equal(me.status, 200);
+      assert.equal(me.body.name, 'admin');
+      assert.deepEqual(me.body.tenants, [{ tenant: 'default_tenant', role: 'admin' }]);
+      const tokens = await server.api('GET', '/tokens', { token: login.body.token });
+      assert.ok(tokens.body.some((t: Doc) => t.id === login.body.id && t.description === 'laptop'));
+      assert.ok(
+        tokens.body.every((t: Doc) => !('token' in t) && !('secretHash' in t)),
+        'no secrets in lists',
+      );
+      const revoked = await server.api('DELETE', `/tokens/${login.body.id}`, { token: login.body.token });
+      assert.equal(revoked.status, 204);
+      const after = await server.api('GET', '/auth/me', { token: login.body.token });
+      assert.equal(after.status, 401);
+      errorShape(after.body);
+    });
+
+    test('an expired token and a forged one are refused', async () => {
+      const made = newToken();
+      await server.context.access.createToken({
+        id: made.id,
+        user: 'admin',
+        secretHash: made.secretHash,
+        description: 'old',
+        expiresAt: new Date(Date.now() - 1000).toISOString(),
+        createdAt: new Date().toISOString(),
+        lastUsedAt: null,
+      });
+      const expired = await server.api('GET', '/auth/me', { token: made.token });
+      assert.equal(expired.status, 401);
+      assert.match(expired.body.message, /expired/);
+      const forged = `${server.adminToken.slice(0, -4)}AAAA`;
+      assert.equal((await server.api('GET', '/auth/me', { token: forged })).status, 401);
+    });
+
+    test('users: created, listed without password hashes, the last superuser kept', async () => {
+      const made = await server.api('POST', '/users', {
+        body: { name: 'carol', password: 'carol-password' },
+      });
+      assert.equal(made.status, 201);
+      assert.equal(
+        (await server.api('POST', '/users', { body: { name: 'carol', password: 'x-password' } })).status,
+        409,
+      );
+      const short = await server.api('POST', '/users', { body: { name: 'dave', password: 'short' } });
+      assert.equal(short.status, 400);
+      errorShape(short.body);
+      const list = await server.api('GET', '/users');
+      assert.deepEqual(
+        list.body.map((u: Doc) => u.name),
+        ['admin', 'carol'],
+      );
+      assert.doesNotMatch(JSON.stringify(list.body), /argon2/);
+      const last = await server.api('DELETE', '/users/admin');
+      assert.equal(last.status, 409);
+      assert.match(last.body.message, /last superuser/);
+      assert.equal((await server.api('DELETE', '/users/carol')).status, 204);
+      assert.equal((await server.api('GET', '/users/carol')).status, 404);
+    });
+
+    test('roles: a viewer cannot manage users; a member of one tenant cannot act in another', async () => {
+      const viewer = await userWithRole(server, 'vera', 'team_a', 'viewer');
+      const refused = await server.api('GET', '/users', { token: viewer });
+      assert.equal(refused.status, 403);
+      errorShape(refused.body);
+      const me = await server.api('GET', '/auth/me', { token: viewer });
+      assert.deepEqual(me.body.tenants, [{ tenant: 'team_a', role: 'viewer' }]);
+      const other = await server.api('GET', '/auth/me', { token: viewer, tenant: 'default_tenant' });
+      assert.equal(other.status, 200, 'the user route does not depend on a tenant');
+    });
+
+    test('every route but the public ones refuses a request without a token, and superuser routes a viewer', async () => {
+      const viewer = await userWithRole(server, 'walker', 'team_w', 'viewer');
+      const routes = server.app.weftRoutes.filter((r) => r.url.startsWith('/api/v1'));
+      assert.ok(routes.length >= 15, `${routes.length} routes`);
+      for (const route of routes) {
+        const path = route.url.replace('/api/v1', '').replace(/:[a-z]+/gi, 'x');
+        if (route.access === 'public') continue;
+        assert.notEqual(route.access, undefined, `${route.method} ${route.url} declares its access`);
+        const none = await server.api(route.method, path, {
+          token: null,
+          body: route.method === 'GET' || route.method === 'DELETE' ? undefined : {},
+        });
+        assert.equal(none.status, 401, `${route.method} ${route.url} without a token`);
+        errorShape(none.body);
+        if (route.access === 'superuser') {
+          const low = await server.api(route.method, path, {
+            token: viewer,
+            body: route.method === 'GET' || route.method === 'DELETE' ? undefined : {},
+          });
+          assert.equal(low.status, 403, `${route.method} ${route.url} as a viewer`);
+        }
+      }
+    });
+
+    test('an unknown route is 401 without a token (nothing to learn) and 404 with one', async () => {
+      assert.equal((await server.api('GET', '/nothing-here', { token: null })).status, 401);
+      const found = await server.api('GET', '/nothing-here');
+      assert.equal(found.status, 404);
+      errorShape(found.body);
+    });
+
+    test('bodies: too large is 413, malformed JSON is 400, both in the error shape', async () => {
+      const big = await server.api('POST', '/tenants', {
+        body: JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }),
+      });
+      assert.equal(big.status, 413);
+      errorShape(big.body);
+      const bad = await server.api('POST', '/tenants', { body: '{"name":' });
+      assert.equal(bad.status, 400);
+      errorShape(bad.body);
+    });
+
+    test('responses carry security headers', async () => {
+      const response = await server.api('GET', '/health', { token: null });
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+      assert.ok(response.headers.get('content-security-policy'));
+    });
+
+    if (backend === 'sqlite')
+      test("the server's database is readable by its owner only", () => {
+        assert.equal(statSync(join(server.stateDir, 'server.db')).mode & 0o777, 0o600);
+      });
+  });
+}
+
+describe('login rate limit', () => {
+  test('the eleventh login in a minute from one address is refused (429)', async () => {
+    const server = await startTestServer('sqlite');
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 11; i++)
+        statuses.push(
+          (
+            await server.api('POST', '/auth/login', {
+              token: null,
+              body: { username: 'admin', password: 'wrong' },
+            })
+          ).status,
+        );
+      assert.deepEqual(statuses, [...Array(10).fill(401), 429]);
+    } finally {
+      await server.stop();
+    }
+  });
+});
