@@ -15,6 +15,8 @@ import { type Access, authGuard } from './auth/guard.js';
 import type { Api, ServerContext } from './context.js';
 import { errorHandler } from './errors.js';
 import { authRoutes } from './routes/auth.js';
+import { eventRoutes } from './routes/events.js';
+import { executionRoutes } from './routes/executions.js';
 import { healthRoutes, SERVER_VERSION } from './routes/health.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { userRoutes } from './routes/users.js';
@@ -62,10 +64,10 @@ function responseSerializer() {
 
 export async function buildApp(
   context: ServerContext,
-  options: Pick<FastifyServerOptions, 'logger'> = {},
+  options: Pick<FastifyServerOptions, 'loggerInstance'> = {},
 ): Promise<Api> {
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: false }),
     bodyLimit: BODY_LIMIT,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -120,6 +122,8 @@ export async function buildApp(
       await authRoutes(typed, context);
       await userRoutes(typed, context);
       await tenantRoutes(typed, context);
+      await executionRoutes(typed, context);
+      await eventRoutes(typed, context);
     },
     { prefix: API_PREFIX },
   );

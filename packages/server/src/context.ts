@@ -8,6 +8,9 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import type { EventNotifier } from './executions/notifier.js';
+import type { ExecutionRunner } from './executions/runner.js';
+import type { ServerPlugins } from './plugins.js';
 import type { AccessStore } from './store/access.js';
 import type { TenantStores } from './tenants.js';
 
@@ -16,8 +19,12 @@ export interface ServerContext {
   tenants: TenantStores;
   /** The server's state directory (SQLite files, the secret key, plugin work directories). */
   stateDir: string;
-  /** Directories searched for plugins, first match first. */
-  pluginDirs: string[];
+  /** The plugins in the server's plugin directories (first match first). */
+  plugins: ServerPlugins;
+  /** Runs executions in this process. */
+  runner: ExecutionRunner;
+  /** Wakes event streams when events are stored. */
+  notifier: EventNotifier;
 }
 
 /** The Fastify instance routes are declared on: request and reply types come from the schemas. */

@@ -1,10 +1,14 @@
 /** `weft serve`: opens the server's stores, makes sure the default tenant exists, and listens. */
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { DEFAULT_TENANT } from './auth/guard.js';
 import { issueToken } from './auth/issue.js';
 import { hashPassword } from './auth/passwords.js';
 import type { Api, ServerContext } from './context.js';
+import { EventNotifier } from './executions/notifier.js';
+import { ExecutionRunner } from './executions/runner.js';
+import { ServerPlugins } from './plugins.js';
 import type { AccessStore } from './store/access.js';
 import { openPostgresSql, openSqliteSql } from './store/sql.js';
 import { SqlAccessStore } from './store/sql-access.js';
@@ -51,27 +55,34 @@ export async function openAccessStore(
 /** Builds the server on its stores (not listening yet: `listen` does that). */
 export async function createServer(options: ServerOptions): Promise<{ app: Api; context: ServerContext }> {
   const access = await openAccessStore(options);
+  const tenants = new TenantStores(options.stateDir, options.database);
+  const notifier = new EventNotifier();
+  const plugins = new ServerPlugins(options.pluginDirs);
+  const logger = options.log ? pino({ redact: ['req.headers.authorization'] }) : pino({ level: 'silent' });
   const context: ServerContext = {
     access,
-    tenants: new TenantStores(options.stateDir, options.database),
+    tenants,
     stateDir: options.stateDir,
-    pluginDirs: options.pluginDirs,
+    plugins,
+    notifier,
+    runner: new ExecutionRunner(tenants, plugins, notifier, logger),
   };
-  const app = await buildApp(context, {
-    logger: options.log ? { redact: ['req.headers.authorization'] } : false,
-  });
+  const app = await buildApp(context, { loggerInstance: logger });
   app.addHook('onClose', async () => {
-    await context.tenants.close();
+    await context.runner.stop();
+    await tenants.close();
     await access.close();
   });
   return { app, context };
 }
 
+/** Listens, then resumes the executions a previous server process left running. */
 export async function startServer(
   options: ServerOptions & { host: string; port: number },
 ): Promise<RunningServer> {
   const { app, context } = await createServer(options);
   const url = await app.listen({ host: options.host, port: options.port });
+  await context.runner.resumeLeftRunning(context.access);
   return { app, context, url, close: () => app.close() };
 }
 

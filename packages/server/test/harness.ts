@@ -4,7 +4,9 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createDeployment, fileSystemReader, type Store, type ValueMap } from '@weft/engine';
 import pg from 'pg';
 import { initAdmin, type RunningServer, startServer } from '../src/index.js';
 
@@ -40,7 +42,7 @@ export interface ApiResponse {
 }
 
 /** A database only this server uses. */
-async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `weft_srv_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   const admin = new pg.Client({ connectionString: POSTGRES });
   await admin.connect();
@@ -124,4 +126,81 @@ export async function userWithRole(
   });
   if (login.status !== 201) throw new Error(JSON.stringify(login.body));
   return login.body.token;
+}
+
+/** The test fixtures (in the source tree: tsc does not copy them). */
+export const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures');
+
+/** Creates a deployment in a tenant's store from a blueprint directory, as the engine does. */
+export async function deploy(
+  tenant: { store: Store },
+  blueprintPath: string,
+  deploymentId: string,
+  inputs: Record<string, unknown>,
+): Promise<void> {
+  const { store } = tenant;
+  const made = await createDeployment({
+    store,
+    reader: fileSystemReader({}),
+    blueprintPath,
+    deploymentId,
+    inputs: inputs as ValueMap,
+  });
+  if (!made.deployment) throw new Error(made.problems.problems.map((p) => p.message).join('\n'));
+}
+
+export interface SseMessage {
+  id?: string;
+  event: string;
+  data: string;
+}
+
+/**
+ * Reads a Server-Sent Events stream: messages until `until` says stop (the connection is then
+ * closed), or until the server ends it.
+ */
+export async function readStream(
+  url: string,
+  headers: Record<string, string>,
+  until: (message: SseMessage, all: SseMessage[]) => boolean = () => false,
+): Promise<{ status: number; contentType: string | null; messages: SseMessage[] }> {
+  const abort = new AbortController();
+  const response = await fetch(url, { headers, signal: abort.signal });
+  const messages: SseMessage[] = [];
+  if (!response.ok || !response.body)
+    return { status: response.status, contentType: response.headers.get('content-type'), messages };
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for await (const chunk of response.body) {
+      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        end = buffer.indexOf('\n\n');
+        const message: SseMessage = { event: 'message', data: '' };
+        let any = false;
+        for (const line of frame.split('\n')) {
+          if (line.startsWith(':')) continue;
+          const at = line.indexOf(':');
+          const field = line.slice(0, at);
+          const value = line.slice(at + 1).replace(/^ /, '');
+          any = true;
+          if (field === 'id') message.id = value;
+          else if (field === 'event') message.event = value;
+          else if (field === 'data') message.data += value;
+        }
+        if (!any) continue;
+        messages.push(message);
+        if (until(message, messages)) {
+          abort.abort();
+          return { status: response.status, contentType: response.headers.get('content-type'), messages };
+        }
+      }
+    }
+  } catch (error) {
+    if (!abort.signal.aborted) throw error;
+  }
+  return { status: response.status, contentType: response.headers.get('content-type'), messages };
 }

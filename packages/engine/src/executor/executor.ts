@@ -179,7 +179,17 @@ type Stop = 'failure' | 'cancel' | 'force' | 'interrupt' | 'interrupt-now';
 
 /** Runs one execution's task graph to its end: parallel, retried, persisted, cancellable, resumable. */
 export class Executor {
+  private readonly running = new Set<ExecutionRun>();
+
   constructor(private readonly options: ExecutorOptions) {}
+
+  /**
+   * Makes the executions this executor runs read their status now (a cancel was just stored)
+   * instead of at their next poll.
+   */
+  async checkCancel(): Promise<void> {
+    await Promise.all([...this.running].map((run) => run.checkCancel()));
+  }
 
   async run(executionId: string, runOptions: RunOptions = {}): Promise<ExecutionRecord> {
     const { store } = this.options;
@@ -207,7 +217,12 @@ export class Executor {
       store.listInstances(deployment.id),
     ]);
     const run = new ExecutionRun(this.options, execution, deployment, tasks, instances, secrets);
-    return run.start(runOptions);
+    this.running.add(run);
+    try {
+      return await run.start(runOptions);
+    } finally {
+      this.running.delete(run);
+    }
   }
 }
 
@@ -1628,7 +1643,8 @@ class ExecutionRun {
     this.maybeFinish();
   }
 
-  private async checkCancel(): Promise<void> {
+  /** Reads the execution's status and stops as a cancel asks (every `cancelPollMs`, or when told). */
+  async checkCancel(): Promise<void> {
     if (this.finished || this.stop === 'force') return;
     const current = await this.store.getExecution(this.execution.id).catch(() => undefined);
     if (!current) return;

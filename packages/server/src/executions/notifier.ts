@@ -1,0 +1,54 @@
+/**
+ * Tells event streams that a tenant has new events stored, so that they read them at once instead
+ * of polling. The events themselves are always read from the store (ordered by seq, resumable by
+ * Last-Event-ID); a notification only says "look now".
+ */
+import { EventEmitter } from 'node:events';
+
+export class EventNotifier {
+  private readonly emitter = new EventEmitter();
+  /** Notifications so far, per tenant: a reader that saw N and finds more must look again. */
+  private readonly counts = new Map<string, number>();
+
+  constructor() {
+    // One listener per open stream: many streams are normal, not a leak.
+    this.emitter.setMaxListeners(0);
+  }
+
+  notify(tenant: string): void {
+    this.counts.set(tenant, this.seen(tenant) + 1);
+    this.emitter.emit(tenant);
+  }
+
+  /** The count to pass to {@link next}, taken before reading the store. */
+  seen(tenant: string): number {
+    return this.counts.get(tenant) ?? 0;
+  }
+
+  /**
+   * Resolves at the next notification for `tenant` after the `seen` one (at once when there was
+   * one since), after `timeoutMs`, or when `signal` aborts.
+   */
+  next(
+    tenant: string,
+    seen: number,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<'notified' | 'timeout' | 'aborted'> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve('aborted');
+      if (this.seen(tenant) !== seen) return resolve('notified');
+      const done = (why: 'notified' | 'timeout' | 'aborted') => () => {
+        clearTimeout(timer);
+        this.emitter.off(tenant, notified);
+        signal.removeEventListener('abort', aborted);
+        resolve(why);
+      };
+      const notified = done('notified');
+      const aborted = done('aborted');
+      const timer = setTimeout(done('timeout'), timeoutMs);
+      this.emitter.on(tenant, notified);
+      signal.addEventListener('abort', aborted, { once: true });
+    });
+  }
+}

@@ -1,0 +1,93 @@
+/** Executions, their tasks and events as the API shows them. */
+import { Type } from 'typebox';
+
+const Time = Type.String({ format: 'date-time' });
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
+  Type.Union([schema, Type.Null()]);
+
+export const ExecutionStatus = Type.Union(
+  [
+    Type.Literal('pending'),
+    Type.Literal('started'),
+    Type.Literal('cancelling'),
+    Type.Literal('force_cancelling'),
+    Type.Literal('cancelled'),
+    Type.Literal('terminated'),
+    Type.Literal('failed'),
+    Type.Literal('interrupted'),
+  ],
+  { description: 'terminated means it succeeded (as Cloudify names it)' },
+);
+
+export const Execution = Type.Object(
+  {
+    id: Type.String(),
+    deploymentId: Type.String(),
+    workflow: Type.String(),
+    parameters: Type.Record(Type.String(), Type.Unknown()),
+    status: ExecutionStatus,
+    error: Type.Unknown({
+      description: 'why it failed or was interrupted: {message, task?, causes?...}, or null',
+    }),
+    createdAt: Time,
+    startedAt: Nullable(Time),
+    endedAt: Nullable(Time),
+    running: Type.Boolean({ description: 'whether this server is running it now' }),
+  },
+  { $id: 'Execution' },
+);
+
+export const Task = Type.Object(
+  {
+    id: Type.Integer(),
+    kind: Type.String(),
+    instanceId: Type.String(),
+    node: Type.String(),
+    operation: Nullable(Type.String()),
+    targetState: Nullable(Type.String()),
+    dependsOn: Type.Array(Type.Integer()),
+    state: Type.String(),
+    attempt: Type.Integer(),
+    error: Type.Unknown(),
+    updatedAt: Type.String(),
+  },
+  { $id: 'Task' },
+);
+
+export const Level = Type.Union([
+  Type.Literal('debug'),
+  Type.Literal('info'),
+  Type.Literal('warning'),
+  Type.Literal('error'),
+]);
+
+export const Event = Type.Object(
+  {
+    seq: Type.Integer({ description: 'increasing; the id of the SSE event, for Last-Event-ID' }),
+    executionId: Nullable(Type.String()),
+    deploymentId: Nullable(Type.String()),
+    node: Nullable(Type.String()),
+    instanceId: Nullable(Type.String()),
+    operation: Nullable(Type.String()),
+    taskId: Nullable(Type.Integer()),
+    type: Type.String({ description: 'workflow_started, task_started, task_succeeded, task_failed, log...' }),
+    level: Level,
+    message: Type.String(),
+    data: Type.Unknown(),
+    timestamp: Type.String(),
+  },
+  { $id: 'Event' },
+);
+
+export const Paging = {
+  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+};
+
+export const page = <T extends Parameters<typeof Type.Array>[0]>(item: T) =>
+  Type.Object({
+    items: Type.Array(item),
+    total: Type.Integer({ description: 'how many match, over every page' }),
+    offset: Type.Integer(),
+    size: Type.Integer(),
+  });
