@@ -16,6 +16,7 @@ export {
 } from './deployment/deployments.js';
 export { type CheckOutcome, type DriftReport, driftReport, type InstanceCheck } from './deployment/drift.js';
 export { evaluateOutputs } from './deployment/outputs.js';
+export type { OperationFunctionOf } from './deployment/replacements.js';
 export { type DeploymentStatus, deploymentStatus, isLive } from './deployment/status.js';
 export {
   deploymentFingerprint,
@@ -78,6 +79,7 @@ export {
   finalModel,
   type InstanceAction,
   planUpdate,
+  type Replacement,
   UPDATE_PARAMETER_DEFAULTS,
   type UpdateParameters,
   type UpdatePlan,

@@ -64,6 +64,7 @@ export {
   type ResourceState,
   type TemplateDiff,
   type Token,
+  type UpdatePreview,
   UpdateReplace,
 } from './resource.js';
 export { resourceOperations } from './resource-lifecycle.js';

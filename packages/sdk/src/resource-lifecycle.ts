@@ -15,6 +15,7 @@ import {
   type ResourceOperationsOptions,
   type ResourceState,
   type Token,
+  type UpdatePreview,
   UpdateReplace,
 } from './resource.js';
 import {
@@ -87,6 +88,8 @@ class ResourceLifecycle<R extends Resource<object>> {
   private readonly name: string;
   private readonly schemaProblems: Problem[];
   private readonly supportsSnapshot: boolean;
+  private readonly supportsCheck: boolean;
+  private readonly updatesInPlace: boolean;
 
   constructor(
     private readonly cls: ResourceClass<R>,
@@ -95,6 +98,8 @@ class ResourceLifecycle<R extends Resource<object>> {
     this.name = cls.name;
     this.schemaProblems = schemaProblemsOf(cls);
     this.supportsSnapshot = cls.prototype.handleSnapshotDelete !== Resource.prototype.handleSnapshotDelete;
+    this.supportsCheck = cls.prototype.handleCheck !== Resource.prototype.handleCheck;
+    this.updatesInPlace = cls.prototype.handleUpdate !== Resource.prototype.handleUpdate;
   }
 
   private get pollInterval(): number {
@@ -291,6 +296,8 @@ class ResourceLifecycle<R extends Resource<object>> {
       check: (token) => resource.checkCreateComplete(token),
       extra,
     });
+    // A failed check was of the resource this one replaces.
+    delete heatRecord(ctx).check;
     ctx.logger.info(
       `${this.name} created${resource.resourceId ? ` (resource id ${resource.resourceId})` : ''}`,
     );
@@ -562,6 +569,14 @@ class ResourceLifecycle<R extends Resource<object>> {
       );
     }
     const next = await this.validated(ctx, this.requestedProperties(ctx, heat, inputs));
+    if (heat.check?.status === 'FAILED') {
+      // As Heat replaces a resource in CHECK_FAILED: what failed its check is made anew.
+      ctx.logger.warning(
+        `replacing ${this.name} ${ctx.instance.id}: it failed its last check (${heat.check.reason}); ${this.replacementOrder(heat)}`,
+      );
+      await this.replace(ctx, next);
+      return;
+    }
     const changed = Object.keys(propertyDiff(heat.properties ?? {}, next));
     if (changed.length === 0) {
       ctx.logger.info(`${this.name} ${ctx.instance.id}: no property changed; nothing to update`);
@@ -577,6 +592,39 @@ class ResourceLifecycle<R extends Resource<object>> {
     }
     ctx.logger.info(`updating ${this.name} ${ctx.instance.id} in place: ${changed.join(', ')}`);
     await this.updateInPlace(ctx, next);
+  }
+
+  /**
+   * What an update from `before` to `after` would do, from the schema alone (Heat's
+   * preview_update): the same test update makes, on the values as written, defaults applied.
+   */
+  preview(before: Record<string, Json>, after: Record<string, Json>): UpdatePreview | undefined {
+    const schema = this.cls.properties;
+    const given = (properties: Record<string, Json>, key: string): Json | undefined => {
+      const value = properties[key];
+      return value === undefined || value === null ? (schema[key]!.default as Json | undefined) : value;
+    };
+    const changed = Object.keys(schema).filter((key) => !jsonEqual(given(before, key), given(after, key)));
+    if (changed.length === 0) return undefined;
+    const forcedBy = changed.filter((key) => schema[key]!.updateAllowed !== true);
+    const deletesFirst = this.options.deleteBeforeReplace ?? this.cls.deleteBeforeReplace ?? false;
+    if (forcedBy.length > 0)
+      return {
+        action: 'replace',
+        changed,
+        forcedBy,
+        reason: `${forcedBy.join(', ')} cannot be updated in place`,
+        deletesFirst,
+      };
+    if (!this.updatesInPlace)
+      return {
+        action: 'replace',
+        changed,
+        forcedBy,
+        reason: `${this.name} cannot be updated in place`,
+        deletesFirst,
+      };
+    return { action: 'update', changed };
   }
 
   /** Goes on with an update or replacement an earlier run started (false when there is none), after deleting a failed replacement. */
@@ -662,6 +710,65 @@ class ResourceLifecycle<R extends Resource<object>> {
     ctx.logger.info(`${this.name} ${ctx.instance.id} resumed`);
   }
 
+  /** What the record alone says is wrong with the resource, if anything. */
+  private static recordProblem(heat: HeatRecord): string | undefined {
+    if (heat.pending) return `its ${heat.pending.action.toLowerCase()} is unfinished`;
+    if (!heat.state || heat.properties === undefined) return 'it was never created';
+    const { action, status, reason } = heat.state;
+    if (status === 'FAILED') return `its last ${action.toLowerCase()} failed${reason ? `: ${reason}` : ''}`;
+    if (!resourceExists(heat)) return 'it was deleted';
+    return undefined;
+  }
+
+  /** Keeps the failed check in the record (the next update replaces the resource) and fails for good. */
+  private async failCheck(ctx: OperationContext, heat: HeatRecord, reason: string): Promise<never> {
+    heat.check = { status: 'FAILED', reason };
+    await ctx.instance.update();
+    throw new NonRecoverableError(`${this.name} ${ctx.instance.id} failed its check: ${reason}`);
+  }
+
+  /**
+   * Heat's check: the record first, then handleCheck and its polls. A class without handleCheck
+   * gets the record's check alone (Heat says "CHECK not supported" and completes).
+   */
+  async check(ctx: OperationContext): Promise<void> {
+    const heat = heatRecord(ctx);
+    const problem = ResourceLifecycle.recordProblem(heat);
+    if (problem) return this.failCheck(ctx, heat, problem);
+    if (!this.supportsCheck) {
+      delete heat.check;
+      ctx.logger.info(`${this.name} ${ctx.instance.id}: its record is as expected (it has no handleCheck)`);
+      return;
+    }
+    const resource = this.instantiate(ctx, heat.properties ?? {});
+    // A poll goes on with the token of the handleCheck of this task; any other run starts over.
+    const polling = heat.check?.status === 'IN_PROGRESS' && ctx.operation.retryNumber > 0;
+    let done: boolean;
+    try {
+      let token: Json = heat.check?.token ?? null;
+      if (!polling) {
+        const returned = await resource.handleCheck();
+        token = returned === undefined ? null : returned;
+        heat.check = { status: 'IN_PROGRESS', token };
+      }
+      done = await resource.checkCheckComplete(structuredClone(token));
+    } catch (error) {
+      return this.failCheck(ctx, heat, messageOf(error));
+    }
+    if (!done) {
+      const { retryNumber, maxRetries } = ctx.operation;
+      if (maxRetries >= 0 && retryNumber >= maxRetries)
+        return this.failCheck(
+          ctx,
+          heat,
+          `not complete after ${retryNumber + 1} polls ${this.pollInterval} s apart (the operation's retries ran out)`,
+        );
+      ctx.operation.retry(`waiting for the check of ${this.name} to complete`, this.pollInterval);
+    }
+    delete heat.check;
+    ctx.logger.info(`${this.name} ${ctx.instance.id} passed its check`);
+  }
+
   async attributes(ctx: OperationContext, inputs: Record<string, Json>): Promise<void> {
     const heat = heatRecord(ctx);
     const names = this.requestedAttributes(inputs);
@@ -683,7 +790,7 @@ class ResourceLifecycle<R extends Resource<object>> {
   }
 }
 
-type LifecycleOperation = 'create' | 'delete' | 'update' | 'suspend' | 'resume' | 'attributes';
+type LifecycleOperation = 'create' | 'delete' | 'update' | 'suspend' | 'resume' | 'attributes' | 'check';
 
 /** An operation running one lifecycle method, leaving no empty record behind. */
 function lifecycleOperation<R extends Resource<object>>(
@@ -707,7 +814,7 @@ function lifecycleOperation<R extends Resource<object>>(
  *
  * ```ts
  * const ops = resourceOperations(Server);
- * export const { create, update, suspend, resume, attributes } = ops;
+ * export const { create, update, suspend, resume, attributes, check } = ops;
  * export const remove = ops.delete; // `delete` is a reserved word: name it in plugin.yaml as remove
  * ```
  *
@@ -725,9 +832,13 @@ export function resourceOperations<R extends Resource<object>>(
       checkProperties: (properties: Record<string, Json>) => lifecycle.checkProperties(properties),
     }),
     delete: lifecycleOperation(lifecycle, 'delete'),
-    update: lifecycleOperation(lifecycle, 'update'),
+    update: Object.assign(lifecycleOperation(lifecycle, 'update'), {
+      preview: (before: Record<string, Json>, after: Record<string, Json>) =>
+        lifecycle.preview(before, after),
+    }),
     suspend: lifecycleOperation(lifecycle, 'suspend'),
     resume: lifecycleOperation(lifecycle, 'resume'),
     attributes: lifecycleOperation(lifecycle, 'attributes'),
+    check: lifecycleOperation(lifecycle, 'check'),
   };
 }

@@ -3,7 +3,7 @@ import { NonRecoverableError } from './errors.js';
 import type { Resource, ResourceClass, ResourceOperations, ResourceOperationsOptions } from './resource.js';
 import { resourceOperations } from './resource-lifecycle.js';
 
-const OPERATIONS = ['create', 'delete', 'update', 'suspend', 'resume', 'attributes'] as const;
+const OPERATIONS = ['create', 'delete', 'update', 'suspend', 'resume', 'attributes', 'check'] as const;
 
 /**
  * Heat's resource mapping: node type names to Resource classes. Export it from a plugin module
@@ -48,5 +48,11 @@ export function resourceMapping(
     properties,
     typeHierarchy = [],
   ) => (await mapped(typeHierarchy)?.create.checkProperties(properties)) ?? [];
-  return { ...operations, create: Object.assign(operations.create, { checkProperties }) };
+  const preview: ResourceOperations['update']['preview'] = (before, after, typeHierarchy = []) =>
+    mapped(typeHierarchy)?.update.preview(before, after);
+  return {
+    ...operations,
+    create: Object.assign(operations.create, { checkProperties }),
+    update: Object.assign(operations.update, { preview }),
+  };
 }

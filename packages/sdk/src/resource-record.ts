@@ -39,9 +39,23 @@ export interface Condemned {
   why: 'replaced' | 'failed replacement';
 }
 
+/**
+ * A check of the resource (Heat's CHECK action) that is polling or failed; one that passed leaves
+ * nothing, so that checking a healthy deployment changes nothing stored. Kept apart from `state`,
+ * which stays the last action that changed the resource, so that a check changes nothing the
+ * other operations go by (a suspended resource stays suspended, as resume wants it).
+ */
+export interface CheckRecord {
+  status: 'IN_PROGRESS' | 'FAILED';
+  reason?: string;
+  /** While polling: what handleCheck returned. */
+  token?: Json;
+}
+
 /** What is kept between runs of a resource's operations, in the `heat` runtime property. */
 export interface HeatRecord {
   state?: ResourceState;
+  check?: CheckRecord;
   /** The properties the resource was created (or last updated) with, validated. */
   properties?: Record<string, Json>;
   pending?: Pending;

@@ -171,6 +171,22 @@ export abstract class Resource<P extends object = Record<string, Json>> {
     return true;
   }
 
+  /**
+   * Checks that the physical resource is in its expected state (Heat's handle_check): throw,
+   * saying why, when it is not (it is gone, stopped, not answering); a token returned is polled
+   * with checkCheckComplete. `check` runs it after the record's own check (the resource exists,
+   * nothing is unfinished, its last action did not fail); a class without it gets that one only.
+   * A failed check is kept in the record, and the next update replaces the resource, as Heat
+   * replaces one in CHECK_FAILED.
+   */
+  handleCheck(): Token | Promise<Token> {
+    return undefined;
+  }
+
+  checkCheckComplete(_token: Json): boolean | Promise<boolean> {
+    return true;
+  }
+
   handleDelete(): Token | Promise<Token> {
     return undefined;
   }
@@ -242,9 +258,40 @@ export interface ResourceOperations {
    * resource has now), else the node's properties. In place through handleUpdate when every
    * changed property is updateAllowed, else by replacing the resource.
    */
-  update: OperationFunction & { resumable: boolean };
+  update: OperationFunction & {
+    resumable: boolean;
+    /**
+     * What updating from the `before` properties to the `after` ones would do (of a node of the
+     * given type hierarchy), from the class's schema alone: undefined when no property of the
+     * schema changes (or no class is mapped to the type). Values are compared as written,
+     * defaults applied; one computed at run time (get_attribute) counts as changed when its
+     * expression does. handleUpdate may still throw UpdateReplace.
+     */
+    preview(
+      before: Record<string, Json>,
+      after: Record<string, Json>,
+      typeHierarchy?: string[],
+    ): UpdatePreview | undefined;
+  };
   suspend: OperationFunction & { resumable: boolean };
   resume: OperationFunction & { resumable: boolean };
   /** Writes resolveAttribute's value of every attribute (or of the `names` input) into runtime properties. */
   attributes: OperationFunction & { resumable: boolean };
+  /**
+   * Heat's check: what the record tells (the resource exists, nothing is unfinished, its last
+   * action did not fail), then handleCheck, polled with checkCheckComplete. Fails, without
+   * retrying, when the resource is not as expected; name it as the node's
+   * `cloudify.interfaces.validation.check_status`, which `weft check` runs.
+   */
+  check: OperationFunction & { resumable: boolean };
 }
+
+/**
+ * What an update from one set of a node's properties to another would do to its resource, told
+ * before anything runs (Heat's preview_update): replace it, with the changed properties that are
+ * not updateAllowed (none when the class has no handleUpdate at all) and whether the old one is
+ * deleted first (deleteBeforeReplace), or update it in place.
+ */
+export type UpdatePreview =
+  | { action: 'update'; changed: string[] }
+  | { action: 'replace'; changed: string[]; forcedBy: string[]; reason: string; deletesFirst: boolean };

@@ -4,6 +4,7 @@ import {
   type Json,
   type Masker,
   type NodeDiff,
+  type Replacement,
   type UpdatePlan,
   type ValueChange,
   waves,
@@ -16,10 +17,16 @@ export interface UpdatePlanJson {
   schemaVersion: number;
   deploymentId: string;
   changes: boolean;
-  /** Each node that changes, with what the update does to it. */
-  nodes: (NodeDiff & { action: 'add' | 'remove' | 'update' | 'reinstall' | 'relink' | 'none' })[];
+  /**
+   * Each node that changes, with what the update does to it; a Heat-style resource that its
+   * update replaces says why (the properties that force it).
+   */
+  nodes: (NodeDiff & {
+    action: 'add' | 'remove' | 'update' | 'replace' | 'reinstall' | 'relink' | 'none';
+    replacement?: Replacement;
+  })[];
   /** Each node instance that takes part. */
-  instances: { id: string; node: string; action: InstanceAction }[];
+  instances: { id: string; node: string; action: InstanceAction | 'replace' }[];
   inputs: ValueChange[];
   outputs: ValueChange[];
   capabilities: ValueChange[];
@@ -56,6 +63,11 @@ function maskChanges(changes: ValueChange[], masker: Masker): ValueChange[] {
   });
 }
 
+/** An instance's action, `replace` where its resource's update replaces the resource. */
+function instanceAction(plan: UpdatePlan, id: string, action: InstanceAction): InstanceAction | 'replace' {
+  return action === 'update' && plan.replacements[id] ? 'replace' : action;
+}
+
 /** The node's action: what most of its instances go through (a node without instances: by its change). */
 function nodeAction(
   node: NodeDiff,
@@ -66,8 +78,8 @@ function nodeAction(
   if (node.change === 'removed') return 'remove';
   const actions = Object.entries(plan.actions)
     .filter(([id]) => instanceNode.get(id) === node.node)
-    .map(([, action]) => action);
-  for (const action of ['reinstall', 'update', 'remove', 'add', 'relink'] as const)
+    .map(([id, action]) => instanceAction(plan, id, action));
+  for (const action of ['reinstall', 'replace', 'update', 'remove', 'add', 'relink'] as const)
     if (actions.includes(action)) return action;
   return 'none';
 }
@@ -99,19 +111,30 @@ export function updatePlanJson(
   // Waves are numbered among operation waves only (state changes make no wave of their own).
   const numbers = [...new Set(operations.map((o) => o.wave))];
   for (const o of operations) o.wave = numbers.indexOf(o.wave) + 1;
-  const nodes = plan.diff.nodes.map((node) => ({
-    ...node,
-    properties: maskChanges(node.properties, masker),
-    operations: node.operations.map(({ name, change }) => ({ name, change })),
-    action: nodeAction(node, plan, instanceNode),
-  }));
+  const nodes = plan.diff.nodes.map((node) => {
+    const action = nodeAction(node, plan, instanceNode);
+    const entry: UpdatePlanJson['nodes'][number] = {
+      ...node,
+      properties: maskChanges(node.properties, masker),
+      operations: node.operations.map(({ name, change }) => ({ name, change })),
+      action,
+    };
+    // Every instance of a node is replaced for the same reason: the node's properties changed.
+    const replaced = Object.keys(plan.replacements).find((id) => instanceNode.get(id) === node.node);
+    if (action === 'replace' && replaced) entry.replacement = plan.replacements[replaced];
+    return entry;
+  });
   const document: UpdatePlanJson = {
     schemaVersion: SCHEMA_VERSION,
     deploymentId,
     changes: false,
     nodes,
     instances: Object.entries(plan.actions)
-      .map(([id, action]) => ({ id, node: instanceNode.get(id) ?? '', action }))
+      .map(([id, action]) => ({
+        id,
+        node: instanceNode.get(id) ?? '',
+        action: instanceAction(plan, id, action),
+      }))
       .sort((a, b) => a.node.localeCompare(b.node) || a.id.localeCompare(b.id)),
     inputs: maskChanges(inputs, masker),
     outputs: maskChanges(plan.diff.outputs, masker),
@@ -142,6 +165,7 @@ const MARK: Record<string, [string, Style]> = {
   relink: ['~', 'yellow'],
   none: ['~', 'yellow'],
   reinstall: ['-/+', 'red'],
+  replace: ['-/+', 'red'],
 };
 
 const shown = (value: unknown): string => (value === undefined ? '(none)' : JSON.stringify(value));
@@ -174,12 +198,17 @@ export function updatePlanText(plan: UpdatePlanJson, stream: { isTTY?: boolean }
       if (node.instances) notes.push(`instances ${node.instances.before} -> ${node.instances.after}`);
       if (node.action === 'reinstall') notes.push('reinstalled');
       if (node.action === 'update') notes.push('updated in place');
+      if (node.replacement)
+        notes.push(
+          `replaced, ${node.replacement.deletesFirst ? 'old deleted first' : 'new created before old deleted'}: ${node.replacement.reason}`,
+        );
       out.push(
         `${mark(node.action === 'none' ? node.change : node.action)} ${node.node}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`,
       );
+      const forcing = new Set(node.replacement?.properties);
       for (const p of node.properties)
         out.push(
-          `      ${mark(p.change)} properties.${p.name}${p.change === 'modified' ? `: ${shown(p.before)} -> ${shown(p.after)}` : p.change === 'added' ? `: ${shown(p.after)}` : ''}`,
+          `      ${mark(p.change)} properties.${p.name}${p.change === 'modified' ? `: ${shown(p.before)} -> ${shown(p.after)}` : p.change === 'added' ? `: ${shown(p.after)}` : ''}${forcing.has(p.name) ? ' (forces replacement)' : ''}`,
         );
       for (const o of node.operations) out.push(`      ${mark(o.change)} operation ${o.name}`);
       for (const r of node.relationships.added)

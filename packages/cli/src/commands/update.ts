@@ -151,11 +151,14 @@ export async function printUpdatePlan(
   const next = await prepareNextVersion(state, deployment, blueprint, flags, true);
   if (!next) return;
   const parameters = updateParameters(flags);
+  // The plugins are loaded (nothing of theirs runs) to tell which resources would be replaced.
+  const dispatcher = pluginDispatcher(next.deployment.model as unknown as DeploymentModel, flags, state.dir);
   const plan = await planDeploymentUpdate({
     store: state.store,
     deploymentId: deployment.id,
     next: nextVersion(next),
     parameters,
+    operationFunction: (operation) => dispatcher.operationFunction(operation),
     ...instanceCeiling(),
   });
   if (flags.out) {
@@ -268,10 +271,13 @@ async function runUpdate(
     parameters,
     workflow,
     refresh,
+    operationFunction: (operation) => dispatcher.operationFunction(operation),
     ...instanceCeiling(),
   });
-  const count = (action: string) => Object.values(plan.actions).filter((a) => a === action).length;
-  const parts = (['add', 'remove', 'update', 'reinstall', 'relink', 'install'] as const)
+  const count = (action: string) =>
+    Object.entries(plan.actions).filter(([id, a]) => (plan.replacements[id] ? 'replace' : a) === action)
+      .length;
+  const parts = (['add', 'remove', 'update', 'replace', 'reinstall', 'relink', 'install'] as const)
     .filter((action) => count(action) > 0)
     .map((action) => `${count(action)} to ${action}`);
   inform(

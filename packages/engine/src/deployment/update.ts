@@ -9,6 +9,7 @@ import type { BlueprintRecord, DeploymentVersionRecord, ExecutionRecord, Store }
 import { EXECUTION_PARAMETERS, WorkflowError } from '../workflows/builtin.js';
 import { finalModel, planUpdate, type UpdatePlan, updateParameters } from '../workflows/update.js';
 import { blueprintId, type PreparedDeployment, taskRecords } from './deployments.js';
+import { type OperationFunctionOf, resourceReplacements } from './replacements.js';
 
 const now = () => new Date().toISOString();
 
@@ -47,6 +48,11 @@ export interface PlanDeploymentUpdateOptions {
   maxInstances?: number;
   /** Instances a check found drifted or unhealthy: updated or reinstalled whatever changed. */
   refresh?: string[];
+  /**
+   * The functions the operations run (plugin modules loaded): with it, the plan tells which
+   * Heat-style resources the update replaces rather than updates in place (`replacements`).
+   */
+  operationFunction?: OperationFunctionOf;
 }
 
 const UPDATE_PARAMETER_NAMES = [
@@ -66,14 +72,18 @@ export async function planDeploymentUpdate(
   const deployment = await options.store.getDeployment(options.deploymentId);
   if (!deployment) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
   const instances = await options.store.listInstances(deployment.id);
-  return planUpdate(
-    deployment.model as unknown as DeploymentModel,
+  const current = deployment.model as unknown as DeploymentModel;
+  const plan = planUpdate(
+    current,
     instances,
     options.next.model as unknown as DeploymentModel,
     deployment.id,
     { ...updateParameters(options.parameters ?? {}), restore: options.restore === true, refresh },
     options.maxInstances,
   );
+  if (options.operationFunction)
+    plan.replacements = await resourceReplacements(plan, current, options.operationFunction);
+  return plan;
 }
 
 /**

@@ -121,10 +121,13 @@ export class ModuleDispatcher implements Dispatcher {
     return fn;
   }
 
+  /** The function an operation runs, with what its plugin attached to it (such as `resumable`). */
+  operationFunction(model: OperationModel): Promise<InProcessOperation | undefined> {
+    return this.fn(scriptRunnerModel(model));
+  }
+
   async resumable(model: OperationModel): Promise<boolean> {
-    return (
-      ((await this.fn(scriptRunnerModel(model))) as { resumable?: boolean } | undefined)?.resumable === true
-    );
+    return ((await this.operationFunction(model)) as { resumable?: boolean } | undefined)?.resumable === true;
   }
 
   async workflow(plugin: string, fn: string): Promise<WorkflowFunction | undefined> {

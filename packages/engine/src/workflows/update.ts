@@ -49,7 +49,7 @@ const UPDATING_OPERATIONS = [
   `${LIFECYCLE}.update_config`,
   `${LIFECYCLE}.update_apply`,
 ];
-const RESOURCE_UPDATE = 'weft.interfaces.resource.update';
+export const RESOURCE_UPDATE = 'weft.interfaces.resource.update';
 
 /** The update workflow's parameters, as Cloudify names them. */
 export interface UpdateParameters {
@@ -79,6 +79,18 @@ export const UPDATE_PARAMETER_DEFAULTS: UpdateParameters = {
 /** What an instance of the deployment goes through in the update. */
 export type InstanceAction = 'add' | 'remove' | 'reinstall' | 'update' | 'relink' | 'install';
 
+/**
+ * Why a Heat-style resource's update replaces it (the resource is created anew and the old one
+ * deleted) instead of updating it in place: the changed properties that are not updateAllowed
+ * (none when its class cannot update in place at all), that said in words, and whether the old
+ * one is deleted before the new one is created (else after).
+ */
+export interface Replacement {
+  properties: string[];
+  reason: string;
+  deletesFirst: boolean;
+}
+
 export interface UpdatePlan {
   diff: ModelDiff;
   /**
@@ -96,6 +108,11 @@ export interface UpdatePlan {
   finalRelationships: Record<string, RelationshipInstance[]>;
   /** What each instance that takes part goes through. */
   actions: Record<string, InstanceAction>;
+  /**
+   * Instances whose update (action `update`) replaces their resource, by id: known only from the
+   * plugin's resource classes, so filled in by whoever has them loaded (resourceReplacements).
+   */
+  replacements: Record<string, Replacement>;
   graph: TaskGraph;
 }
 
@@ -468,6 +485,7 @@ export function planUpdate(
     relationships,
     finalRelationships,
     actions,
+    replacements: {},
     graph,
   };
 }

@@ -4,7 +4,7 @@
 // passes (TCP or HTTP, polled on the engine's retry timer); a process that exits first fails the
 // create at once, with the log's last lines. Delete stops the process group: SIGTERM, then
 // SIGKILL after stop_timeout; a process already gone is fine. Any change replaces it (a restart).
-// Its log file is emptied at each start.
+// Its log file is emptied at each start. Its check fails when the process is gone or unhealthy.
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
@@ -208,6 +208,24 @@ export class LocalProcess extends Resource<LocalProcessProperties> {
     }
     this.ctx.logger.info(`${this.label(started.pid)} is up: ${describeCheck(this.check)}`);
     return true;
+  }
+
+  /** The process it started still runs (not another one under its pid) and passes its health check. */
+  override async handleCheck(): Promise<null> {
+    const started = this.started;
+    if (!started) throw new Error('no process was started');
+    if (!isRunning(started)) {
+      const how = exitOf(started.pid);
+      throw new Error(`${this.label(started.pid)} is not running${how ? ` (${how})` : ''}`);
+    }
+    try {
+      await runCheck(this.check);
+    } catch (error) {
+      throw new Error(
+        `${this.label(started.pid)} runs but is not healthy: ${describeCheck(this.check)} failed (${(error as Error).message})`,
+      );
+    }
+    return null;
   }
 
   override handleDelete(): Json {
