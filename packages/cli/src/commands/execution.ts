@@ -11,7 +11,7 @@ import {
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, printJson, UsageError } from '../output.js';
-import { progressReporter } from '../progress/reporter.js';
+import { progressReporter, storeProgressSource } from '../progress/reporter.js';
 import { failureReport } from '../render.js';
 import { lockExecution, openState, type State, type StateOptions, workDir } from '../state.js';
 import { instanceCeiling } from './common.js';
@@ -155,7 +155,12 @@ export async function runExecution(
   try {
     // Read once: the reporter counts them, the executor runs them.
     const tasks = await state.store.listTasks(execution.id);
-    const progress = await progressReporter(state.store, execution, model, flags.json === true, tasks);
+    const progress = await progressReporter(
+      storeProgressSource(state.store, execution.deploymentId, model),
+      execution,
+      flags.json === true,
+      tasks,
+    );
     const interrupts = interruptHandler((text) => progress.say(text));
     const logs: EventRecord[] = [];
     try {

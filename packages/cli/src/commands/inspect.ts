@@ -16,6 +16,7 @@ import {
 import type { Command } from 'commander';
 import { confirm } from '../confirm.js';
 import { EXIT, jsonLine, printJson, UsageError } from '../output.js';
+import { remoteEvents, remoteExecutions, remoteOr } from '../remote/commands.js';
 import { eventLine } from '../render.js';
 import { deploymentFor, openState, type State, type StateOptions, stateOptions, workDir } from '../state.js';
 import { deploymentOutputs, outputsText } from './outputs.js';
@@ -165,16 +166,24 @@ function executionsCommand(program: Command): void {
   )
     .addHelpText('after', '\nExamples:\n  weft executions\n  weft executions -d prod --json')
     .action((flags: Flags) =>
-      reading(flags, async (state) => {
-        if (flags.deploymentId) await deploymentFor(state.store, flags.deploymentId);
-        const executions = await state.store.listExecutions(flags.deploymentId);
-        print(flags.json, { executions }, () =>
-          executions.length === 0
-            ? `No executions${flags.deploymentId ? ` of deployment '${flags.deploymentId}'` : ''} yet\n`
-            : executions.map((e) => executionLine(e, !flags.deploymentId)).join(''),
-        );
-      }),
+      remoteOr(
+        flags,
+        (client) => remoteExecutions(client, flags.deploymentId, flags.json, executionLine),
+        () => localExecutions(flags),
+      ),
     );
+}
+
+function localExecutions(flags: Flags): Promise<void> {
+  return reading(flags, async (state) => {
+    if (flags.deploymentId) await deploymentFor(state.store, flags.deploymentId);
+    const executions = await state.store.listExecutions(flags.deploymentId);
+    print(flags.json, { executions }, () =>
+      executions.length === 0
+        ? `No executions${flags.deploymentId ? ` of deployment '${flags.deploymentId}'` : ''} yet\n`
+        : executions.map((e) => executionLine(e, !flags.deploymentId)).join(''),
+    );
+  });
 }
 
 type EventsFlags = Flags & {
@@ -204,10 +213,28 @@ function eventsCommand(program: Command): void {
       'after',
       '\nExamples:\n  weft events --follow\n  weft events --level warning --node db --tail 20\n  weft events -e EXECUTION_ID --json   (one JSON object a line)',
     )
-    .action((flags: EventsFlags) => reading(flags, (state) => events(state, flags)));
+    .action((flags: EventsFlags) =>
+      remoteOr(
+        flags,
+        (client) => {
+          const filter = eventsFilter(flags);
+          return remoteEvents(client, {
+            ...(flags.execution !== undefined && { executionId: flags.execution }),
+            ...(flags.deploymentId !== undefined && { deploymentId: flags.deploymentId }),
+            ...(filter.minLevel !== undefined && { level: filter.minLevel }),
+            ...(filter.node !== undefined && { node: filter.node }),
+            ...(filter.last !== undefined && { tail: filter.last }),
+            follow: flags.follow === true,
+            json: flags.json === true,
+          });
+        },
+        () => reading(flags, (state) => events(state, flags)),
+      ),
+    );
 }
 
-async function events(state: State, flags: EventsFlags): Promise<void> {
+/** --level, --node and --tail, checked. */
+function eventsFilter(flags: EventsFlags): EventQuery {
   const filter: EventQuery = {};
   if (flags.level !== undefined) {
     const level = flags.level.toLowerCase() as EventRecord['level'];
@@ -222,6 +249,11 @@ async function events(state: State, flags: EventsFlags): Promise<void> {
       throw new UsageError(`--tail must be a whole number >= 0, got '${flags.tail}'`);
     filter.last = n;
   }
+  return filter;
+}
+
+async function events(state: State, flags: EventsFlags): Promise<void> {
+  const filter = eventsFilter(flags);
   const execution = await eventsExecution(state, flags);
   const executionId = execution.id;
   let after = 0;

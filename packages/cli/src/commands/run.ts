@@ -11,6 +11,7 @@ import { isPrototypeKey, prototypeKeyReason } from '@weft/sdk';
 import type { Command } from 'commander';
 import { confirm } from '../confirm.js';
 import { EXIT, printJson, UsageError } from '../output.js';
+import { remoteCancel, remoteExec, remoteOr, remoteResume, remoteUninstall } from '../remote/commands.js';
 import { deploymentFor, runnerOf, type State, type StateOptions, stateOptions } from '../state.js';
 import {
   execute,
@@ -52,12 +53,23 @@ function uninstallCommand(program: Command): void {
       'after',
       '\nExamples:\n  weft uninstall\n  weft uninstall -d prod --ignore-failure --task-retries 0',
     )
-    .action((flags: UninstallFlags) => withState(flags, (state) => uninstall(state, flags)));
+    .action((flags: UninstallFlags) =>
+      remoteOr(
+        flags,
+        (client) => remoteUninstall(client, flags.deploymentId, uninstallParameters(flags), flags),
+        () => withState(flags, (state) => uninstall(state, flags)),
+      ),
+    );
 }
+
+const uninstallParameters = (flags: UninstallFlags): Record<string, Json> => ({
+  ...executionParameters(flags),
+  ...(flags.ignoreFailure ? { ignore_failure: true } : {}),
+});
 
 async function uninstall(state: State, flags: UninstallFlags): Promise<void> {
   const deploymentId = await deploymentFor(state.store, flags.deploymentId);
-  const params = { ...executionParameters(flags), ...(flags.ignoreFailure ? { ignore_failure: true } : {}) };
+  const params = uninstallParameters(flags);
   const live = (await state.store.listInstances(deploymentId)).filter((i) => isLive(i.state)).length;
   const question = `Uninstall deployment '${deploymentId}' (${live} live ${live === 1 ? 'instance' : 'instances'})?`;
   if (!flags.yes && !(await confirm(question))) {
@@ -90,12 +102,24 @@ function execCommand(program: Command): void {
       '\nExamples:\n  weft exec execute_operation -p operation=cloudify.interfaces.lifecycle.start -p node_ids=[web]\n  weft exec heal -p node_instance_id=web_a1b2c3',
     )
     .action((workflow: string, flags: ExecFlags) =>
-      withState(flags, (state) => exec(state, workflow, flags)),
+      remoteOr(
+        flags,
+        (client) =>
+          remoteExec(
+            client,
+            flags.deploymentId,
+            workflow,
+            execParameters(flags),
+            flags,
+            flags.allowCustomParameters === true,
+          ),
+        () => withState(flags, (state) => exec(state, workflow, flags)),
+      ),
     );
 }
 
-async function exec(state: State, workflow: string, flags: ExecFlags): Promise<void> {
-  const deploymentId = await deploymentFor(state.store, flags.deploymentId);
+/** -p KEY=VALUE (read as YAML) over --task-retries and --task-retry-interval. */
+function execParameters(flags: ExecFlags): Record<string, Json> {
   const params: Record<string, Json> = { ...executionParameters(flags) };
   for (const pair of flags.parameter ?? []) {
     const at = pair.indexOf('=');
@@ -104,6 +128,12 @@ async function exec(state: State, workflow: string, flags: ExecFlags): Promise<v
       throw new UsageError(`-p ${pair}: ${prototypeKeyReason(pair.slice(0, at))}`);
     params[pair.slice(0, at)] = parseScalarText(pair.slice(at + 1)) as Json;
   }
+  return params;
+}
+
+async function exec(state: State, workflow: string, flags: ExecFlags): Promise<void> {
+  const deploymentId = await deploymentFor(state.store, flags.deploymentId);
+  const params = execParameters(flags);
   if (DEPLOYMENT_UPDATE_WORKFLOWS.includes(workflow) && (await ownWorkflow(state, deploymentId, workflow))) {
     const { execUpdate, rollback } = await import('./update.js');
     if (workflow === 'update') await execUpdate(state, deploymentId, params, flags);
@@ -144,7 +174,11 @@ function resumeCommand(program: Command): void {
       '\nExamples:\n  weft resume\n  weft resume 0b6f2c1e-1d2a-4e0b-9f63-2a4c2e8d9a10 --retry-in-flight',
     )
     .action((executionId: string | undefined, flags: ResumeFlags) =>
-      withState(flags, (state) => resume(state, executionId, flags)),
+      remoteOr(
+        flags,
+        (client) => remoteResume(client, executionId, flags.deploymentId, flags),
+        () => withState(flags, (state) => resume(state, executionId, flags)),
+      ),
     );
 }
 
@@ -191,7 +225,11 @@ function cancelCommand(program: Command): void {
   )
     .addHelpText('after', '\nExamples:\n  weft cancel\n  weft cancel -d prod --force')
     .action((executionId: string | undefined, flags: CancelFlags) =>
-      withState(flags, (state) => cancel(state, executionId, flags)),
+      remoteOr(
+        flags,
+        (client) => remoteCancel(client, executionId, flags.deploymentId, flags),
+        () => withState(flags, (state) => cancel(state, executionId, flags)),
+      ),
     );
 }
 

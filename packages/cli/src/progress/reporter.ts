@@ -11,13 +11,12 @@ import {
   type Json,
   type OperationModel,
   type Store,
-  type TaskRecord,
 } from '@weft/engine';
 import { progressMode, verbosity } from '../output.js';
 import { eventLine } from '../render.js';
 import { LiveView } from './live.js';
 import { colorEnabled, duration } from './style.js';
-import { ProgressTracker } from './tracker.js';
+import { ProgressTracker, type TrackedInstance, type TrackedTask } from './tracker.js';
 
 export interface Reporter {
   event(event: EventRecord): void;
@@ -59,20 +58,42 @@ export function retryPolicyLine(
   return `A failed operation is retried ${times}, ${interval} s apart (${sources.join(', ')})`;
 }
 
+/** What the progress of an execution is drawn from: its deployment, local or on a server. */
+export interface ProgressSource {
+  /** The deployment's nodes, in the order the live view lists them. */
+  nodes: string[];
+  /** The deployment's instances as stored now. */
+  instances(): Promise<TrackedInstance[]>;
+  /** An operation's own retry settings, where known. */
+  operation(node: string, name: string): Pick<OperationModel, 'maxRetries' | 'retryInterval'> | undefined;
+}
+
+/** The progress source of a deployment in a local store. */
+export function storeProgressSource(
+  store: Store,
+  deploymentId: string,
+  model: DeploymentModel,
+): ProgressSource {
+  return {
+    nodes: Object.keys(model.nodes),
+    instances: () => store.listInstances(deploymentId),
+    operation: (node, name) => model.nodes[node]?.operations[name],
+  };
+}
+
 /** `tasks`: the execution's tasks as stored when it starts (read once, for the executor too). */
 export async function progressReporter(
-  store: Store,
+  source: ProgressSource,
   execution: ExecutionRecord,
-  model: DeploymentModel,
   json: boolean,
-  tasks: TaskRecord[],
+  tasks: TrackedTask[],
 ): Promise<Reporter> {
   const stdout = process.stdout;
   const level = verbosity();
   const mode = progressMode(json || level === 'quiet', stdout.isTTY === true, process.env);
   const say = (text: string) => process.stderr.write(`${text}\n`);
   if (mode === 'json') return { event: () => {}, say, end: async () => {}, showsLogs: false };
-  const instances = await store.listInstances(execution.deploymentId);
+  const instances = await source.instances();
   const tracker = new ProgressTracker(
     {
       workflow: execution.workflow,
@@ -80,7 +101,7 @@ export async function progressReporter(
       startedAt: Date.now(),
       ignoreFailure: execution.parameters.ignore_failure === true,
     },
-    Object.keys(model.nodes),
+    source.nodes,
     instances,
     tasks,
   );
@@ -90,9 +111,8 @@ export async function progressReporter(
   const policy = (event: EventRecord): string | undefined => {
     if (policyShown || event.type !== 'task_rescheduled' || event.level !== 'warning') return undefined;
     policyShown = true;
-    const node = event.node === null ? undefined : model.nodes[event.node];
     return retryPolicyLine(
-      event.operation ? node?.operations[event.operation] : undefined,
+      event.node !== null && event.operation ? source.operation(event.node, event.operation) : undefined,
       execution.parameters,
     );
   };
@@ -142,7 +162,7 @@ export async function progressReporter(
       if (ended) return;
       ended = true;
       // The summary shows the states as stored; if they cannot be read, as tracked.
-      const stored = await store.listInstances(execution.deploymentId).catch(() => []);
+      const stored = await source.instances().catch(() => []);
       tracker.syncInstances(stored);
       view.end();
     },

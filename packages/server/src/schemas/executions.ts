@@ -46,6 +46,7 @@ export const Task = Type.Object(
     operation: Nullable(Type.String()),
     targetState: Nullable(Type.String()),
     dependsOn: Type.Array(Type.Integer()),
+    ignoreFailure: Type.Boolean({ description: 'a failure of this task does not fail the execution' }),
     state: Type.String(),
     attempt: Type.Integer(),
     error: Type.Unknown(),
