@@ -3,12 +3,15 @@
  * in the server's database, or an SQLite file per tenant under the state directory. A tenant can
  * then reach nothing of another one, not even by id: there is no query that spans two.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSecretKey, openPostgresStore, openSqliteStore, Secrets, type Store } from '@weft/engine';
+import { dropPostgresSchema } from './store/sql.js';
 
 /** Tenant names: also schema and directory names, so a safe alphabet. */
 export const TENANT_NAME = /^[a-z][a-z0-9_]{0,39}$/;
+
+const schemaOf = (tenant: string) => `weft_tenant_${tenant}`;
 
 export interface TenantState {
   name: string;
@@ -46,11 +49,23 @@ export class TenantStores {
     const dir = join(this.stateDir, 'tenants', name);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const store = this.database
-      ? await openPostgresStore(this.database, { schema: `weft_tenant_${name}` })
+      ? await openPostgresStore(this.database, { schema: schemaOf(name) })
       : await openSqliteStore(join(dir, 'weft.db'));
     await store.migrate();
     const secrets = new Secrets(store, () => loadSecretKey(this.stateDir));
     return { name, store, secrets, workDir: join(dir, 'work') };
+  }
+
+  /**
+   * Deletes everything a tenant's store holds (its schema, or its directory with the SQLite file
+   * and work directories), so that a tenant made later under the same name starts empty.
+   */
+  async destroy(name: string): Promise<void> {
+    const open = this.open.get(name);
+    this.open.delete(name);
+    if (open) await (await open.catch(() => undefined))?.store.close();
+    if (this.database) await dropPostgresSchema(this.database, schemaOf(name));
+    rmSync(join(this.stateDir, 'tenants', name), { recursive: true, force: true });
   }
 
   /** The tenants opened so far. */

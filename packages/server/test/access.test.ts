@@ -118,6 +118,18 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       assert.equal(other.status, 200, 'the user route does not depend on a tenant');
     });
 
+    test('a deleted tenant takes its data with it: one made again under its name starts empty', async () => {
+      assert.equal((await server.api('POST', '/tenants', { body: { name: 'gone' } })).status, 201);
+      const before = await server.context.tenants.get('gone');
+      await before.secrets.set('db_password', 'hunter22');
+      assert.equal((await server.api('DELETE', '/tenants/gone')).status, 204);
+      assert.equal((await server.api('POST', '/tenants', { body: { name: 'gone' } })).status, 201);
+      const again = await server.context.tenants.get('gone');
+      assert.deepEqual(await again.secrets.list(), []);
+      const main = await server.api('DELETE', '/tenants/default_tenant');
+      assert.equal(main.status, 409);
+    });
+
     test('every route but the public ones refuses a request without a token, and superuser routes a viewer', async () => {
       const viewer = await userWithRole(server, 'walker', 'team_w', 'viewer');
       const routes = server.app.weftRoutes.filter((r) => r.url.startsWith('/api/v1'));

@@ -1,5 +1,6 @@
 /** Tenants and who belongs to them with which role (superusers manage them). */
 import { Type } from 'typebox';
+import { DEFAULT_TENANT } from '../auth/guard.js';
 import type { Api, ServerContext } from '../context.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
 import { Member, Tenant } from '../schemas/access.js';
@@ -72,7 +73,11 @@ export async function tenantRoutes(app: Api, context: ServerContext): Promise<vo
         throw conflict(
           `tenant '${tenant.name}' still has ${deployments.length} deployment(s): delete them first`,
         );
+      if (tenant.name === DEFAULT_TENANT)
+        throw conflict(`the default tenant '${DEFAULT_TENANT}' cannot be deleted`);
       await access.deleteTenant(tenant.name);
+      // Its secrets and history go with it: a tenant made later under this name starts empty.
+      await context.tenants.destroy(tenant.name);
       return reply.status(204).send(null);
     },
   );

@@ -96,3 +96,15 @@ export async function openPostgresSql(url: string, schema: string): Promise<Sql>
   });
   return on(pool);
 }
+
+/** Drops a schema and everything in it (a deleted tenant's tables). */
+export async function dropPostgresSchema(url: string, schema: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad schema name '${schema}'`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
