@@ -21,6 +21,7 @@ import {
 } from './executor.js';
 import { generateBlueprint } from './generate.js';
 import { pluginInstall, type ScriptRun, scriptInstall } from './scripts.js';
+import { type ServerBench, serverBench } from './server.js';
 import { type UpdatePlanResult, updatePlan } from './update.js';
 
 interface Result {
@@ -95,6 +96,7 @@ if (caseArg > 0) {
     if (kind === 'scripts') return scriptInstall(Number(a), Number(b));
     if (kind === 'plugin-install') return pluginInstall(Number(a));
     if (kind === 'update-plan') return updatePlan(Number(a));
+    if (kind === 'server') return serverBench();
     throw new Error(`unknown case ${kind}`);
   };
   process.stdout.write(JSON.stringify(await out()));
@@ -199,5 +201,15 @@ if (caseArg > 0) {
   const parallel = inChild<ScriptRun>(['scripts', String(scriptNodes), '8']);
   console.log(
     `install of ${scriptNodes} script nodes at concurrency 8: ${Math.round(parallel.operationsMs)} ms of operations (${(parallel.operationsMs / scriptNodes).toFixed(1)} ms per operation amortised), ${Math.round(parallel.commandMs)} ms for the whole command`,
+  );
+
+  console.log('');
+  console.log('== Service: weft serve on PostgreSQL, 20 executions running (each logging every 50 ms) ==');
+  const api = inChild<ServerBench>(['server']);
+  console.log(
+    `GET /api/v1/deployments/:id with a token, 50 concurrent clients for 10 s: ${api.requestsPerSecond} requests/s, p50 ${api.p50Ms} ms, p99 ${api.p99Ms} ms, ${api.errors} errors (target: >= 2,000 requests/s, p99 < 50 ms)`,
+  );
+  console.log(
+    `event stream delivery, from the operation's log call to the client: p50 ${api.sseP50Ms} ms, p99 ${api.sseP99Ms} ms over ${api.sseEvents} events (target: p99 < 100 ms)`,
   );
 }

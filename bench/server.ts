@@ -1,0 +1,192 @@
+/**
+ * The service shape under load: a real `weft serve` on PostgreSQL (a database of its own), 20
+ * executions running whose operations log a line every 50 ms, 50 concurrent clients reading one
+ * deployment with a token, and an event stream timed from each log call to its arrival.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createDeployment, fileSystemReader, openPostgresStore } from '@weft/engine';
+import autocannon from 'autocannon';
+import pg from 'pg';
+
+const POSTGRES = process.env.WEFT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const weftBin = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'packages',
+  'cli',
+  'bin',
+  'weft.js',
+);
+
+const BUSY = 20;
+const CLIENTS = 50;
+const SECONDS = 10;
+
+const BLUEPRINT = `tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - http://cloudify.co/spec/cloudify/6.4.0/types.yaml
+inputs:
+  stop: { type: string }
+plugins:
+  ticker:
+    executor: central_deployment_agent
+    source: plugin/index.mjs
+node_types:
+  bench.Ticker:
+    derived_from: cloudify.nodes.Root
+    properties:
+      stop: { type: string }
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: ticker.tick
+node_templates:
+  ticker:
+    type: bench.Ticker
+    properties:
+      stop: { get_input: stop }
+`;
+
+// Logs the time of each log call, every 50 ms, until the stop file exists.
+const PLUGIN = `import { existsSync } from 'node:fs';
+export async function tick(ctx) {
+  while (!existsSync(ctx.node.properties.stop)) {
+    ctx.logger.info('tick ' + Date.now());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+`;
+
+export interface ServerBench {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  sseEvents: number;
+  sseP50Ms: number;
+  sseP99Ms: number;
+}
+
+/** Waits for the server's first lines: its token, then where it listens. */
+function startup(child: ChildProcess): Promise<{ token: string; base: string }> {
+  return new Promise((resolve, reject) => {
+    let token: string | undefined;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      token ??= /API token.*?(weft_\S+)/.exec(line)?.[1];
+      const base = /listening on (\S+)\/api\/v1/.exec(line)?.[1];
+      if (base && token) resolve({ token, base });
+    });
+    child.on('exit', (code) => reject(new Error(`weft serve ended (${code}) before it listened`)));
+  });
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
+
+/** Reads an event stream, timing each tick from its log call until `signal` aborts. */
+async function timeTicks(url: string, token: string, signal: AbortSignal): Promise<number[]> {
+  const delays: number[] = [];
+  try {
+    const response = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal });
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body!) {
+      const now = Date.now();
+      for (const match of decoder.decode(chunk as Uint8Array, { stream: true }).matchAll(/tick (\d{13})/g))
+        delays.push(now - Number(match[1]));
+    }
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  }
+  return delays;
+}
+
+export async function serverBench(): Promise<ServerBench> {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-bench-server-'));
+  const database = `weft_bench_${process.pid}`;
+  const admin = new pg.Client({ connectionString: POSTGRES });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${database}`);
+  const url = new URL(POSTGRES);
+  url.pathname = `/${database}`;
+  const blueprintDir = join(dir, 'blueprint');
+  mkdirSync(join(blueprintDir, 'plugin'), { recursive: true });
+  writeFileSync(join(blueprintDir, 'blueprint.yaml'), BLUEPRINT);
+  writeFileSync(join(blueprintDir, 'plugin', 'index.mjs'), PLUGIN);
+  const stop = join(dir, 'stop');
+  const server = spawn(
+    process.execPath,
+    [
+      weftBin,
+      'serve',
+      '--state-dir',
+      join(dir, 'state'),
+      '--db',
+      url.toString(),
+      '--listen',
+      '127.0.0.1:0',
+      '--init-admin',
+    ],
+    { env: { ...process.env, WEFT_ADMIN_PASSWORD: 'bench-password' }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    const { token, base } = await startup(server);
+    const store = await openPostgresStore(url.toString(), { schema: 'weft_tenant_default_tenant' });
+    await store.migrate();
+    for (let i = 0; i <= BUSY; i++)
+      await createDeployment({
+        store,
+        reader: fileSystemReader({}),
+        blueprintPath: join(blueprintDir, 'blueprint.yaml'),
+        deploymentId: `d${i}`,
+        inputs: { stop },
+      });
+    await store.close();
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const executions: string[] = [];
+    for (let i = 1; i <= BUSY; i++) {
+      const started = await fetch(`${base}/api/v1/executions`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ deploymentId: `d${i}`, workflowId: 'install' }),
+      });
+      executions.push(((await started.json()) as { id: string }).id);
+    }
+    const streams = new AbortController();
+    const ticks = timeTicks(
+      `${base}/api/v1/events/stream?executionId=${executions[0]}`,
+      token,
+      streams.signal,
+    );
+    const load = await autocannon({
+      url: `${base}/api/v1/deployments/d0`,
+      connections: CLIENTS,
+      duration: SECONDS,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    streams.abort();
+    const delays = (await ticks).sort((a, b) => a - b);
+    writeFileSync(stop, '');
+    return {
+      requestsPerSecond: Math.round(load.requests.average),
+      p50Ms: load.latency.p50,
+      p99Ms: load.latency.p99,
+      errors: load.errors + load.non2xx,
+      sseEvents: delays.length,
+      sseP50Ms: percentile(delays, 50),
+      sseP99Ms: percentile(delays, 99),
+    };
+  } finally {
+    writeFileSync(stop, '');
+    server.kill('SIGTERM');
+    await new Promise((resolve) => server.once('exit', resolve));
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
