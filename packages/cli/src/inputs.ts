@@ -8,7 +8,7 @@ import {
   parseYaml,
   type ValueMap,
 } from '@weft/engine/language';
-import { isPrototypeKey, prototypeKeyReason } from '@weft/sdk';
+import { isPrototypeKey, prototypeKeyReason, setOwn } from '@weft/sdk';
 
 /**
  * Reads `-i` arguments: `KEY=VALUE` (the value read as a YAML scalar, so `port=8080` is an
@@ -19,7 +19,7 @@ export function readInputs(args: string[], diagnostics: Diagnostics): ValueMap {
   // The first mapping read is kept as is, so problems in an inputs file point into it.
   const merge = (values: ValueMap) => {
     if (!result) result = values;
-    else for (const [k, v] of Object.entries(values)) result[k] = v;
+    else for (const [k, v] of Object.entries(values)) setOwn(result, k, v);
   };
   for (const arg of args) {
     const looksLikeFile = !arg.includes('=') || /\.(ya?ml|json)$/i.test(arg);

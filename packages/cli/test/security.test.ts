@@ -163,6 +163,118 @@ node_templates:
     assert.deepEqual(second?.runtimeProperties, { seen: 'none' });
   });
 
+  test(
+    'a __proto__ key in a blueprint, its inputs files and runtime properties stays data through merges',
+    LIMIT,
+    () => {
+      const dir = tempDir();
+      // JSON text, as a document written by hand or by another tool would have it.
+      const hostile = '{"__proto__": {"polluted": "yes"}}';
+      writeFileSync(
+        join(dir, 'write.sh'),
+        `#!/bin/sh\nctx instance runtime-properties result @'{"nested": ${hostile}}'\n`,
+      );
+      writeFileSync(
+        join(dir, 'read.sh'),
+        '#!/bin/sh\nctx instance runtime-properties seen "$(ctx instance runtime-properties get polluted none)"\n',
+      );
+      writeFileSync(
+        join(dir, 'blueprint.yaml'),
+        `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+data_types:
+  settings:
+    properties:
+      options: {}
+inputs:
+  first: {default: {}}
+  second: {default: {}}
+node_types:
+  app:
+    derived_from: cloudify.nodes.Root
+    properties:
+      settings: {type: settings, default: {options: {color: blue}}}
+node_templates:
+  app:
+    type: app
+    properties:
+      settings: {options: ${hostile}}
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: write.sh}
+  reader:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: read.sh}
+    relationships: [{type: cloudify.relationships.depends_on, target: app}]
+outputs:
+  settings: {value: {get_property: [app, settings]}}
+  merged: {value: {merge: [{color: blue}, ${hostile}]}}
+  second: {value: {get_input: second}}
+  result: {value: {get_attribute: [app, result]}}
+`,
+      );
+      writeFileSync(join(dir, 'first.json'), '{"first": {"a": 1}}');
+      writeFileSync(join(dir, 'second.json'), `{"second": ${hostile}}`);
+      const state = join(dir, 'state');
+      const install = weft([
+        'install',
+        join(dir, 'blueprint.yaml'),
+        '-i',
+        join(dir, 'first.json'),
+        '-i',
+        join(dir, 'second.json'),
+        '--state-dir',
+        state,
+      ]);
+      assert.equal(install.code, 0, show(install));
+      const outputs = weft(['outputs', '--json', '--state-dir', state]);
+      assert.equal(outputs.code, 0, show(outputs));
+      // What the document said, key for key: the data-typed property laid over its default, the
+      // merge function, the second inputs file laid over the first, what the script saved.
+      const polluter = JSON.parse(hostile);
+      assert.deepEqual(JSON.parse(outputs.stdout).outputs, {
+        settings: { options: { color: 'blue', ...polluter } },
+        merged: { color: 'blue', ...polluter },
+        second: polluter,
+        result: { nested: polluter },
+      });
+      const instances = weft(['instances', '--json', '--state-dir', state]);
+      assert.equal(instances.code, 0, show(instances));
+      const reader = (
+        JSON.parse(instances.stdout).instances as { node: string; runtimeProperties: object }[]
+      ).find((i) => i.node === 'reader');
+      assert.deepEqual(
+        reader?.runtimeProperties,
+        { seen: 'none' },
+        "the worker's objects have no polluted key",
+      );
+    },
+  );
+
+  test(
+    'a second inputs file cannot give an input named __proto__: it is reported as unknown, exit 2',
+    LIMIT,
+    () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'first.json'), '{}');
+      writeFileSync(join(dir, 'second.json'), '{"__proto__": {"polluted": "yes"}}');
+      const r = weft([
+        'install',
+        BLUEPRINT,
+        '-d',
+        'web',
+        '-i',
+        join(dir, 'first.json'),
+        '-i',
+        join(dir, 'second.json'),
+        '--state-dir',
+        join(dir, 'state'),
+      ]);
+      assert.equal(r.code, 2, show(r));
+      assert.match(r.stderr, /the blueprint declares no input '__proto__'/);
+    },
+  );
+
   test('-i and -p refuse them as names, exit 2', LIMIT, () => {
     const state = tempDir();
     const bad = weft(['install', BLUEPRINT, '-d', 'web', '-i', '__proto__=1', '--state-dir', state]);

@@ -20,7 +20,7 @@ export {
   RecoverableError,
   WeftError,
 } from './errors.js';
-export { isPrototypeKey, prototypeKeyReason } from './keys.js';
+export { isPrototypeKey, prototypeKeyReason, setOwn } from './keys.js';
 export {
   DEFAULT_LIMITS,
   LimitError,

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { relative } from 'node:path';
+import { setOwn } from '@weft/sdk';
 import type { Diagnostics } from '../dsl/diagnostics.js';
 import type { BlueprintReader } from '../dsl/reader.js';
 import type { ValueMap } from '../dsl/yaml-source.js';
@@ -262,8 +263,8 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
         throw new WorkflowError(
           `workflow '${options.workflow}' parameter '${name}' must be ${wrong}, got ${JSON.stringify(given[name])}`,
         );
-      parameters[name] = given[name]!;
-    } else if (p.default !== undefined) parameters[name] = p.default;
+      setOwn(parameters, name, given[name]!);
+    } else if (p.default !== undefined) setOwn(parameters, name, p.default);
     else if (p.required)
       throw new WorkflowError(
         `workflow '${options.workflow}' needs the parameter '${name}' (-p ${name}=VALUE)`,
@@ -283,7 +284,7 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
       throw new WorkflowError(
         `workflow '${options.workflow}' parameter '${name}' must be ${wrong}, got ${JSON.stringify(value)}`,
       );
-    parameters[name] = value;
+    setOwn(parameters, name, value);
   }
   const instances = await store.listInstances(deployment.id);
   const builtinParameters =

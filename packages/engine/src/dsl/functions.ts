@@ -1,7 +1,8 @@
+import { setOwn } from '@weft/sdk';
 import type { SecretReference } from './blueprint-types.js';
 import { type Diagnostics, didYouMean, type Loc, nearest, shown } from './diagnostics.js';
 import { type DslVersion, FEATURE_SINCE, type Feature, supports } from './versions.js';
-import { isMapping, keyLocOf, locOf, setEntry, type Value, type ValueMap } from './yaml-source.js';
+import { isMapping, keyLocOf, locOf, type Value, type ValueMap } from './yaml-source.js';
 
 /** Evaluated when planning whenever their arguments are known. */
 const STATIC_FUNCTIONS = [
@@ -380,7 +381,7 @@ export function evaluateStatic(value: Value, env: EvalEnv): Value {
   if (!fn) {
     const out: ValueMap = {};
     for (const [k, v] of Object.entries(value)) {
-      setEntry(out, k, evaluateStatic(v, env));
+      setOwn(out, k, evaluateStatic(v, env));
     }
     return out;
   }
@@ -437,7 +438,8 @@ export function evaluateStatic(value: Value, env: EvalEnv): Value {
       return list.map(toText).join('');
     case 'merge': {
       const out: ValueMap = {};
-      for (const item of list) if (isMapping(item)) Object.assign(out, item);
+      for (const item of list)
+        if (isMapping(item)) for (const [key, value] of Object.entries(item)) setOwn(out, key, value);
       return out;
     }
     case 'string_find':

@@ -1,4 +1,5 @@
-import { isMapping, setEntry, setLoc, setLocRenamed, type Value, type ValueMap } from './yaml-source.js';
+import { setOwn } from '@weft/sdk';
+import { isMapping, setLoc, setLocRenamed, type Value, type ValueMap } from './yaml-source.js';
 
 /** Names under `cloudify.` are the overridable standard types and are never namespaced. */
 function prefixed(prefix: string, name: Value): Value {
@@ -14,7 +15,7 @@ function copyMap(source: ValueMap, edit: (key: string, value: Value) => [string,
   const renames = new Map<string, string>();
   for (const [key, value] of Object.entries(source)) {
     const [k, v] = edit(key, value);
-    setEntry(out, k, v);
+    setOwn(out, k, v);
     renames.set(k, key);
   }
   setLocRenamed(out, source, renames);

@@ -1,3 +1,4 @@
+import { setOwn } from '@weft/sdk';
 import type { DataType, PropertySchema, Schema } from './blueprint-types.js';
 import { parseConstraints } from './constraints.js';
 import { type Diagnostics, didYouMean, type Loc, shown } from './diagnostics.js';
@@ -420,7 +421,7 @@ export function applySchema(
       !functionName(prop.default)
         ? deepMerge(prop.default, value)
         : value;
-    out[name] = checkValue(merged, prop, `${path}.${name}`, locOf(values, name), ctx);
+    setOwn(out, name, checkValue(merged, prop, `${path}.${name}`, locOf(values, name), ctx));
   }
   for (const prop of schema.values()) {
     if (Object.hasOwn(out, prop.name)) {
@@ -435,22 +436,25 @@ export function applySchema(
       continue;
     }
     if (prop.hasDefault) {
-      out[prop.name] =
+      setOwn(
+        out,
+        prop.name,
         prop.type && ctx.dataTypes.has(prop.type) && isMapping(prop.default)
           ? checkValue(prop.default!, prop, `${path}.${prop.name}`, prop.defaultAt ?? prop.at, {
               ...ctx,
               diagnostics: ctx.diagnostics,
             })
-          : prop.default!;
+          : prop.default!,
+      );
     } else if (prop.type && ctx.dataTypes.has(prop.type) && !prop.required) {
       // An optional data-typed property with no value stays unset.
     } else if (prop.type && ctx.dataTypes.has(prop.type) && allDefaulted(prop.type, ctx)) {
-      out[prop.name] = applySchema(
-        {},
-        dataTypeSchema(prop.type, ctx.dataTypes),
-        `${path}.${prop.name}`,
-        ctx,
-        { what: `data type '${prop.type}'` },
+      setOwn(
+        out,
+        prop.name,
+        applySchema({}, dataTypeSchema(prop.type, ctx.dataTypes), `${path}.${prop.name}`, ctx, {
+          what: `data type '${prop.type}'`,
+        }),
       );
     } else if (prop.required && !options.skipRequired) {
       ctx.diagnostics.add(
@@ -469,8 +473,13 @@ export function applySchema(
 export function deepMerge(base: ValueMap, override: ValueMap): ValueMap {
   const out: ValueMap = { ...base };
   for (const [key, value] of Object.entries(override)) {
-    const under = out[key];
-    out[key] = isMapping(under) && isMapping(value) && !functionName(value) ? deepMerge(under, value) : value;
+    // Own entries only: out["__proto__"] would otherwise be Object.prototype, a mapping to merge into.
+    const under = Object.hasOwn(out, key) ? out[key] : undefined;
+    setOwn(
+      out,
+      key,
+      isMapping(under) && isMapping(value) && !functionName(value) ? deepMerge(under, value) : value,
+    );
   }
   setLoc(out, override);
   return out;

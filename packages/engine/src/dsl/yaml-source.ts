@@ -1,3 +1,4 @@
+import { setOwn } from '@weft/sdk';
 import {
   type AliasEvent,
   boolYaml11Tag,
@@ -88,13 +89,6 @@ export function setLocRenamed(target: object, from: object, renames: Map<string,
     copy.valueAt.push(i >= 0 ? info.valueAt[i]! : info.self);
   }
   positions.set(target, copy);
-}
-
-/** Sets a mapping entry; "__proto__" is stored as data instead of changing the prototype. */
-export function setEntry(map: ValueMap, key: string, value: Value): void {
-  if (key === '__proto__')
-    Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
-  else map[key] = value;
 }
 
 export function isMapping(value: unknown): value is ValueMap {
@@ -252,7 +246,7 @@ class ValueBuilder {
       this.diagnostics.add('yaml', pending.at, '', `duplicate key '${pending.key}'`);
       return;
     }
-    setEntry(map, pending.key, value);
+    setOwn(map, pending.key, value);
     parent.positions.names!.push(pending.key);
     parent.positions.keyAt!.push(pending.at.offset);
     parent.positions.valueAt.push(at.offset);
@@ -276,7 +270,7 @@ class ValueBuilder {
         const from = positions.get(source);
         for (const [key, value] of Object.entries(source)) {
           if (Object.hasOwn(map, key)) continue;
-          setEntry(map, key, value);
+          setOwn(map, key, value);
           const i = from ? slot(from, key) : -1;
           frame.positions.names!.push(key);
           frame.positions.keyAt!.push(i >= 0 ? from!.keyAt![i]! : merge.at.offset);

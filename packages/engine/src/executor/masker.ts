@@ -1,3 +1,4 @@
+import { setOwn } from '@weft/sdk';
 import type { Value } from '../dsl/yaml-source.js';
 import { SEALED_TEXT } from '../secrets/sealed.js';
 import type { Json } from '../store/types.js';
@@ -76,7 +77,7 @@ export class Masker {
     if (Array.isArray(value)) return value.map((v) => this.maskJson(v));
     if (value !== null && typeof value === 'object') {
       const out: Record<string, Json> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = this.maskJson(v);
+      for (const [k, v] of Object.entries(value)) setOwn(out, k, this.maskJson(v));
       return out;
     }
     return value;

@@ -1,4 +1,4 @@
-import { WeftError } from '@weft/sdk';
+import { setOwn, WeftError } from '@weft/sdk';
 import { evaluateStatic, functionName, walkPath } from '../dsl/functions.js';
 import { isMapping, type Value, type ValueMap } from '../dsl/yaml-source.js';
 
@@ -46,7 +46,7 @@ export function resolveRuntime(value: Value, lookups: RuntimeLookups): Value {
   const fn = functionName(value);
   if (!fn) {
     const out: ValueMap = {};
-    for (const [k, v] of Object.entries(value)) out[k] = resolveRuntime(v, lookups);
+    for (const [k, v] of Object.entries(value)) setOwn(out, k, resolveRuntime(v, lookups));
     return out;
   }
   const args = resolveRuntime(value[fn]!, lookups);

@@ -1,3 +1,4 @@
+import { setOwn } from '@weft/sdk';
 import { CONTAINED_IN, checkCounts } from '../dsl/blueprint.js';
 import type { Blueprint, InstanceCounts, Interfaces, NodeTemplate } from '../dsl/blueprint-types.js';
 import { Diagnostics, type Loc } from '../dsl/diagnostics.js';
@@ -155,9 +156,10 @@ class PropertyEvaluator {
           const at = own
             ? locOf(op.templateInputs ?? op.inputs, input)
             : (op.inputSchemas?.get(input)?.defaultAt ?? op.at);
-          evaluated[input] = evaluateStatic(
-            raw,
-            this.env(self, `${base}.${iface}.${name}.inputs.${input}`, at),
+          setOwn(
+            evaluated,
+            input,
+            evaluateStatic(raw, this.env(self, `${base}.${iface}.${name}.inputs.${input}`, at)),
           );
         }
         inputs.set(`${iface}.${name}`, evaluated);
@@ -203,7 +205,7 @@ class PropertyEvaluator {
     const out: ValueMap = {};
     for (const name of Object.keys(template.properties)) {
       const found = this.property(node, name);
-      out[name] = typeof found === 'object' ? found.value : null;
+      setOwn(out, name, typeof found === 'object' ? found.value : null);
     }
     this.evaluated.set(node, out);
     return out;

@@ -1,3 +1,4 @@
+import { setOwn } from '@weft/sdk';
 import type { Json } from '../store/types.js';
 
 /**
@@ -25,7 +26,7 @@ export function sealStrings(value: Json, sealer: Sealer, holdsSecret: (text: str
   if (Array.isArray(value)) return value.map((v) => sealStrings(v, sealer, holdsSecret));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, Json> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = sealStrings(v, sealer, holdsSecret);
+    for (const [k, v] of Object.entries(value)) setOwn(out, k, sealStrings(v, sealer, holdsSecret));
     return out;
   }
   return value;
@@ -37,7 +38,7 @@ export function openStrings(value: Json, sealer: Sealer): Json {
   if (Array.isArray(value)) return value.map((v) => openStrings(v, sealer));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, Json> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = openStrings(v, sealer);
+    for (const [k, v] of Object.entries(value)) setOwn(out, k, openStrings(v, sealer));
     return out;
   }
   return value;

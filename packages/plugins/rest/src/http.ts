@@ -2,7 +2,7 @@
 // cannot be reached), TLS verification from `verify`, a client certificate from `cert`, timeouts,
 // the payload in the call's payload_format, and the response read whole.
 import { existsSync, readFileSync } from 'node:fs';
-import { NonRecoverableError, RecoverableError } from '@weft/sdk';
+import { NonRecoverableError, RecoverableError, setOwn } from '@weft/sdk';
 import { Agent, request } from 'undici';
 import type { Value } from './translate.js';
 
@@ -161,7 +161,7 @@ function cookiesOf(setCookie: string | string[] | undefined): Record<string, str
   for (const line of Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : []) {
     const pair = line.split(';', 1)[0] ?? '';
     const eq = pair.indexOf('=');
-    if (eq > 0) cookies[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+    if (eq > 0) setOwn(cookies, pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
   }
   return cookies;
 }
@@ -206,7 +206,8 @@ async function send(
     const text = await answer.body.text();
     const flat: Record<string, string> = {};
     for (const [name, value] of Object.entries(answer.headers)) {
-      if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+      if (value !== undefined)
+        setOwn(flat, name.toLowerCase(), Array.isArray(value) ? value.join(', ') : value);
     }
     return {
       status: answer.statusCode,

@@ -1,5 +1,6 @@
 // Python literals (what `ast.literal_eval` reads): dicts, lists, tuples, strings, numbers, True,
 // False and None; JSON's true, false and null are taken too, since `tojson` output lands here.
+import { setOwn } from '@weft/sdk';
 import type { Value } from './translate.js';
 
 class Parser {
@@ -70,7 +71,7 @@ class Parser {
       if (key === undefined || key === null || typeof key === 'object' || !this.expect(':')) return undefined;
       const value = this.value();
       if (value === undefined) return undefined;
-      out[String(key)] = value;
+      setOwn(out, String(key), value);
       if (!this.expect(',') && !this.expect('}')) return undefined;
       if (this.text[this.at - 1] === '}') return out;
     }

@@ -4,7 +4,13 @@
 // operation's `params` input. Results go into the instance's runtime properties: by default
 // `result_properties` (the translated values) and `calls` (the calls as rendered); with
 // `remove_calls` the translated values themselves; under `save_path` when given.
-import { NonRecoverableError, type OperationContext, operation } from '@weft/sdk';
+import {
+  isPrototypeKey,
+  NonRecoverableError,
+  type OperationContext,
+  operation,
+  prototypeKeyReason,
+} from '@weft/sdk';
 import { runTemplate } from './calls.js';
 import type { Value } from './translate.js';
 
@@ -86,8 +92,12 @@ async function runAndSave(
     },
   });
   const saved: Map = run.remove_calls === true ? results.result_properties : { ...results };
-  if (typeof run.save_path === 'string' && run.save_path !== '') store[run.save_path] = saved;
-  else Object.assign(store, saved);
+  if (typeof run.save_path === 'string' && run.save_path !== '') {
+    // A runtime property of that name would replace the prototype of the runtime properties.
+    if (isPrototypeKey(run.save_path))
+      throw new NonRecoverableError(`save_path: ${prototypeKeyReason(run.save_path)}`);
+    store[run.save_path] = saved;
+  } else Object.assign(store, saved);
 }
 
 function templateRun(inputs: Map, params: Map): TemplateRun {

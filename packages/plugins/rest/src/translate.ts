@@ -10,7 +10,7 @@
 //   v3  {destination: response path}: a missing path saves null.
 //
 // `auto` (the default) is v2 when the rules look like v2, else v1.
-import { NonRecoverableError } from '@weft/sdk';
+import { isPrototypeKey, NonRecoverableError, prototypeKeyReason } from '@weft/sdk';
 
 export type Value = unknown;
 type Store = Record<string, Value>;
@@ -37,12 +37,23 @@ function step(container: Value, key: Value): Value {
   );
 }
 
+/**
+ * A key of a destination path, refused when it reaches the shared prototypes: the maps on the way
+ * are walked and made, so `[__proto__, x]` would otherwise set `x` on every object of the process.
+ */
+function destinationKey(key: Value): string {
+  const slot = String(key);
+  if (isPrototypeKey(slot))
+    throw new NonRecoverableError(`response_translation: ${prototypeKeyReason(slot)}`);
+  return slot;
+}
+
 /** Sets `path` (keys and list indexes) in `store` to `value`, creating maps on the way. */
 function save(store: Store, path: Value[], value: Value): void {
   let here: Value = store;
   path.forEach((key, i) => {
     const last = i === path.length - 1;
-    const slot = String(key);
+    const slot = destinationKey(key);
     if (Array.isArray(here)) {
       const index = Number(key);
       if (last) here[index] = value;
@@ -79,7 +90,7 @@ function elementPath(destination: Value[], index: number): Value[] {
 function prepareList(store: Store, destination: Value[], count: number): void {
   let here: Store = store;
   for (let i = 0; i < destination.length; i++) {
-    const key = String(destination[i]);
+    const key = destinationKey(destination[i]);
     if (i === destination.length - 1 || Array.isArray(destination[i + 1])) {
       here[key] = Array.from({ length: count }, () => ({}));
       return;
@@ -140,7 +151,7 @@ function translateV3(response: Value, rules: Value, store: Store): void {
     throw new NonRecoverableError(
       `response_translation (v3): expected a map of names to response paths, not ${describe(rules)}`,
     );
-  for (const [name, path] of Object.entries(rules)) store[name] = lookup(response, path);
+  for (const [name, path] of Object.entries(rules)) store[destinationKey(name)] = lookup(response, path);
 }
 
 function looksLikeV2(rules: Value): rules is Value[] {

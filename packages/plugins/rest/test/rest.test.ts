@@ -478,6 +478,37 @@ describe('cloudify.rest.Requests execute', () => {
     assert.ok(Date.now() - started < 1500);
   });
 
+  test('a response whose keys include __proto__ is saved as data; a destination through __proto__ is refused', async () => {
+    const hostile = '{"__proto__": {"polluted": "yes"}, "name": "x", "list": [{"v": 1}]}';
+    http.route('GET', '/hostile', { headers: { 'content-type': 'application/json' }, body: hostile });
+    const ctx = context();
+    await execute(ctx, {
+      template_file: blueprintFiles(
+        'rest_calls:\n  - {path: /hostile, method: GET, response_translation: [body]}\n',
+      ),
+    });
+    const saved = (ctx.mock.runtimeProperties.result_properties as Record<string, unknown>).body;
+    assert.deepEqual(saved, JSON.parse(hostile));
+    assert.ok(Object.hasOwn(saved as object, '__proto__'));
+
+    const reason = 'cannot be a key: it would reach the prototype every object shares';
+    for (const [rules, save_path, key] of [
+      ['[[[name], [__proto__, polluted]]]', undefined, '__proto__'],
+      ['{name: [constructor, prototype, polluted]}', undefined, 'constructor'],
+      ['[[[list, [v]], [__proto__, [polluted]]]]', undefined, '__proto__'],
+      ['{__proto__: [name]}\n    translation_format: v3', undefined, '__proto__'],
+      ['[name]', '__proto__', '__proto__'],
+    ] as const) {
+      const template = `rest_calls:\n  - path: /hostile\n    method: GET\n    response_translation: ${rules}\n`;
+      const error = await rejection(
+        execute(context(), { template_file: blueprintFiles(template), ...(save_path && { save_path }) }),
+      );
+      assert.ok(error instanceof NonRecoverableError, String(error));
+      assert.match(error.message, new RegExp(`^(response_translation|save_path): '${key}' ${reason}$`));
+    }
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
   test('bad templates get one-line messages', async () => {
     for (const [text, message] of [
       ['rest_calls: [\n', /template is not valid YAML/],
