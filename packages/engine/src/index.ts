@@ -6,6 +6,7 @@ export {
   diffInputs,
 } from './deployment/changes.js';
 export {
+  blueprintId,
   createDeployment,
   DEPLOYMENT_UPDATE_WORKFLOWS,
   finishExecution,

@@ -15,9 +15,14 @@ import { type Access, authGuard } from './auth/guard.js';
 import type { Api, ServerContext } from './context.js';
 import { errorHandler } from './errors.js';
 import { authRoutes } from './routes/auth.js';
+import { blueprintRoutes } from './routes/blueprints.js';
+import { deploymentRoutes } from './routes/deployments.js';
 import { eventRoutes } from './routes/events.js';
 import { executionRoutes } from './routes/executions.js';
 import { healthRoutes, SERVER_VERSION } from './routes/health.js';
+import { nodeInstanceRoutes } from './routes/node-instances.js';
+import { pluginRoutes } from './routes/plugins.js';
+import { secretRoutes } from './routes/secrets.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { userRoutes } from './routes/users.js';
 import { ErrorBody } from './schemas/common.js';
@@ -124,6 +129,12 @@ export async function buildApp(
       await tenantRoutes(typed, context);
       await executionRoutes(typed, context);
       await eventRoutes(typed, context);
+      // In a context of its own: only its upload route reads YAML and archives.
+      await typed.register(async (scope) => blueprintRoutes(scope as unknown as Api, context));
+      await deploymentRoutes(typed, context);
+      await nodeInstanceRoutes(typed, context);
+      await secretRoutes(typed, context);
+      await pluginRoutes(typed, context);
     },
     { prefix: API_PREFIX },
   );

@@ -31,6 +31,7 @@ export const notFound = (what: string, id: string) =>
   new ApiError(404, 'not_found', `${what} '${id}' not found`);
 export const conflict = (message: string, details: unknown = null) =>
   new ApiError(409, 'conflict', message, details);
+export const tooLarge = (message: string) => new ApiError(413, 'too_large', message);
 export const unprocessable = (message: string, details: unknown = null) =>
   new ApiError(422, 'invalid', message, details);
 

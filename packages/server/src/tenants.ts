@@ -19,6 +19,11 @@ export interface TenantState {
   secrets: Secrets;
   /** Where plugins keep their per-deployment work directories for this tenant. */
   workDir: string;
+  /**
+   * Where stored blueprints are written out as files, one directory per content hash: the
+   * deployments made from them run from there (scripts, resources).
+   */
+  blueprintsDir: string;
 }
 
 export class TenantStores {
@@ -53,7 +58,7 @@ export class TenantStores {
       : await openSqliteStore(join(dir, 'weft.db'));
     await store.migrate();
     const secrets = new Secrets(store, () => loadSecretKey(this.stateDir));
-    return { name, store, secrets, workDir: join(dir, 'work') };
+    return { name, store, secrets, workDir: join(dir, 'work'), blueprintsDir: join(dir, 'blueprints') };
   }
 
   /**

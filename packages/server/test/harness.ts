@@ -27,6 +27,7 @@ export interface RequestOptions {
   /** A token, or null for none (default: the admin's). */
   token?: string | null;
   tenant?: string;
+  /** JSON, or a string or bytes sent as they are (with a content-type header of the test's). */
   body?: unknown;
   headers?: Record<string, string>;
 }
@@ -61,13 +62,16 @@ export async function freshDatabase(): Promise<{ url: string; drop(): Promise<vo
   };
 }
 
-export async function startTestServer(backend: Backend = 'sqlite'): Promise<TestServer> {
+export async function startTestServer(
+  backend: Backend = 'sqlite',
+  options: { pluginDirs?: string[] } = {},
+): Promise<TestServer> {
   const stateDir = mkdtempSync(join(tmpdir(), 'weft-server-'));
   const database = backend === 'postgres' ? await freshDatabase() : undefined;
   const server = await startServer({
     stateDir,
     database: database?.url,
-    pluginDirs: [],
+    pluginDirs: options.pluginDirs ?? [],
     host: '127.0.0.1',
     port: 0,
   });
@@ -80,7 +84,10 @@ export async function startTestServer(backend: Backend = 'sqlite'): Promise<Test
     let body: string | undefined;
     if (options.body !== undefined) {
       headers['content-type'] ??= 'application/json';
-      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+      body =
+        typeof options.body === 'string' || options.body instanceof Uint8Array
+          ? (options.body as string)
+          : JSON.stringify(options.body);
     }
     const response = await fetch(`${server.url}/api/v1${path}`, { method, headers, body });
     const text = await response.text();

@@ -4,6 +4,8 @@
  * stops, the running executions stop starting operations and wait for the running ones (a while),
  * then are interrupted; when it starts again they are resumed, as they are after a crash.
  */
+
+import { existsSync } from 'node:fs';
 import {
   type DeploymentModel,
   type ExecutionRecord,
@@ -12,6 +14,7 @@ import {
   type InterruptedError,
 } from '@weft/engine';
 import type { FastifyBaseLogger } from 'fastify';
+import { storedBlueprintDir } from '../blueprints/stored.js';
 import type { ServerPlugins } from '../plugins.js';
 import type { AccessStore } from '../store/access.js';
 import type { TenantState, TenantStores } from '../tenants.js';
@@ -93,6 +96,9 @@ export class ExecutionRunner {
     if (!deployment)
       throw new Error(`deployment '${execution.deploymentId}' of execution ${execution.id} is gone`);
     const model = deployment.model as unknown as DeploymentModel;
+    // Operations read scripts and resources from the blueprint's files: written out again from
+    // the store when this machine does not have them (a state directory restored elsewhere).
+    if (!existsSync(model.blueprint.baseDir)) await storedBlueprintDir(tenant, deployment.blueprintId);
     const dispatcher = this.plugins.workerDispatcher(model);
     await dispatcher.load();
     dispatcher.warmUp();

@@ -1,5 +1,5 @@
 /** Schemas shared by the routes: the error body, roles, paging. They validate and document. */
-import { Type } from 'typebox';
+import { type TSchema, Type } from 'typebox';
 import { ROLES } from '../store/access.js';
 
 export const ErrorBody = Type.Object(
@@ -33,3 +33,20 @@ export const AUTH_ERRORS = {
 
 export const NameParams = Type.Object({ name: Name });
 export const IdParams = Type.Object({ id: Name });
+
+/** A value or null. */
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/** A page of a list: `items` from `offset`, at most `size` of them, of `total`. */
+export const Page = <T extends TSchema>(item: T) =>
+  Type.Object({
+    items: Type.Array(item),
+    total: Type.Integer(),
+    offset: Type.Integer(),
+    size: Type.Integer(),
+  });
+
+export const PageQuery = {
+  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+};

@@ -51,6 +51,42 @@ export interface NamedBlueprintRecord {
   description: string | null;
   createdBy: string;
   createdAt: string;
+  /** What the blueprint declares (inputs, nodes, workflows...), as the upload's validation found it. */
+  details: BlueprintDetails;
+}
+
+/** A schema entry of an input or workflow parameter, as a person filling it in needs it. */
+export interface ParameterDetails {
+  name: string;
+  type: string | null;
+  description: string | null;
+  required: boolean;
+  /** Absent when there is no default. */
+  default?: unknown;
+  constraints: { name: string; argument: unknown }[];
+}
+
+export interface BlueprintDetails {
+  dslVersion: string;
+  inputs: ParameterDetails[];
+  nodes: { name: string; type: string; typeHierarchy: string[] }[];
+  workflows: { name: string; parameters: ParameterDetails[] }[];
+  outputs: { name: string; description: string | null }[];
+  capabilities: { name: string; description: string | null }[];
+  /** The plugins it declares. */
+  plugins: string[];
+}
+
+/**
+ * Which named blueprint a deployment was created from, and by whom (the deployment itself is in
+ * the tenant's engine store, which knows only the content hash).
+ */
+export interface NamedDeploymentRecord {
+  tenant: string;
+  id: string;
+  blueprint: string;
+  createdBy: string;
+  createdAt: string;
 }
 
 export interface AccessStore {
@@ -86,7 +122,14 @@ export interface AccessStore {
   putBlueprint(blueprint: NamedBlueprintRecord): Promise<void>;
   getBlueprint(tenant: string, id: string): Promise<NamedBlueprintRecord | undefined>;
   listBlueprints(tenant: string): Promise<NamedBlueprintRecord[]>;
+  /** Throws InUseError while a deployment refers to it. */
   deleteBlueprint(tenant: string, id: string): Promise<boolean>;
+
+  /** Throws DuplicateError for an id taken, MissingReferenceError when the blueprint is gone. */
+  createDeployment(deployment: NamedDeploymentRecord): Promise<void>;
+  getDeployment(tenant: string, id: string): Promise<NamedDeploymentRecord | undefined>;
+  listDeployments(tenant: string, query?: { blueprint?: string }): Promise<NamedDeploymentRecord[]>;
+  deleteDeployment(tenant: string, id: string): Promise<boolean>;
 }
 
 /** A record with that key is already stored. */
@@ -94,5 +137,21 @@ export class DuplicateError extends Error {
   constructor(readonly what: string) {
     super(`${what} already exists`);
     this.name = 'DuplicateError';
+  }
+}
+
+/** A record others refer to cannot be deleted. */
+export class InUseError extends Error {
+  constructor(readonly what: string) {
+    super(`${what} is in use`);
+    this.name = 'InUseError';
+  }
+}
+
+/** A record refers to one that does not exist (any more). */
+export class MissingReferenceError extends Error {
+  constructor(readonly what: string) {
+    super(`${what} does not exist`);
+    this.name = 'MissingReferenceError';
   }
 }

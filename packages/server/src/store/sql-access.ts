@@ -1,9 +1,13 @@
 /** The AccessStore on SQLite or PostgreSQL: the same statements on both (sql.ts runs them). */
 import {
   type AccessStore,
+  type BlueprintDetails,
   DuplicateError,
+  InUseError,
   type MembershipRecord,
+  MissingReferenceError,
   type NamedBlueprintRecord,
+  type NamedDeploymentRecord,
   type Role,
   type TenantRecord,
   type TokenRecord,
@@ -29,6 +33,16 @@ const MIGRATIONS: string[][] = [
       tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE, id TEXT NOT NULL,
       content_id TEXT NOT NULL, main_file TEXT NOT NULL, description TEXT, created_by TEXT NOT NULL,
       created_at TEXT NOT NULL, PRIMARY KEY (tenant, id))`,
+  ],
+  [
+    // What the blueprint declares, as JSON text: shown without parsing the blueprint again.
+    `ALTER TABLE blueprints ADD COLUMN details TEXT`,
+    // A named blueprint cannot be deleted while a deployment refers to it (the foreign key says so).
+    `CREATE TABLE deployments (
+      tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE, id TEXT NOT NULL,
+      blueprint TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL,
+      PRIMARY KEY (tenant, id), FOREIGN KEY (tenant, blueprint) REFERENCES blueprints(tenant, id))`,
+    `CREATE INDEX deployments_by_blueprint ON deployments (tenant, blueprint)`,
   ],
 ];
 
@@ -57,6 +71,15 @@ interface BlueprintRow {
   description: string | null;
   created_by: string;
   created_at: string;
+  details: string | null;
+}
+
+interface DeploymentRow {
+  tenant: string;
+  id: string;
+  blueprint: string;
+  created_by: string;
+  created_at: string;
 }
 
 const user = (row: UserRow): UserRecord => ({
@@ -82,6 +105,15 @@ const blueprint = (row: BlueprintRow): NamedBlueprintRecord => ({
   contentId: row.content_id,
   mainFile: row.main_file,
   description: row.description,
+  createdBy: row.created_by,
+  createdAt: row.created_at,
+  details: JSON.parse(row.details ?? 'null') as BlueprintDetails,
+});
+
+const deployment = (row: DeploymentRow): NamedDeploymentRecord => ({
+  tenant: row.tenant,
+  id: row.id,
+  blueprint: row.blueprint,
   createdBy: row.created_by,
   createdAt: row.created_at,
 });
@@ -262,8 +294,8 @@ export class SqlAccessStore implements AccessStore {
   async putBlueprint(record: NamedBlueprintRecord): Promise<void> {
     await this.insert(
       `blueprint '${record.id}'`,
-      `INSERT INTO blueprints (tenant, id, content_id, main_file, description, created_by, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO blueprints (tenant, id, content_id, main_file, description, created_by, created_at, details)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         record.tenant,
         record.id,
@@ -272,6 +304,7 @@ export class SqlAccessStore implements AccessStore {
         record.description,
         record.createdBy,
         record.createdAt,
+        JSON.stringify(record.details),
       ],
     );
   }
@@ -291,6 +324,53 @@ export class SqlAccessStore implements AccessStore {
   }
 
   async deleteBlueprint(tenant: string, id: string): Promise<boolean> {
-    return (await this.sql.run('DELETE FROM blueprints WHERE tenant = ? AND id = ?', [tenant, id])) > 0;
+    try {
+      return (await this.sql.run('DELETE FROM blueprints WHERE tenant = ? AND id = ?', [tenant, id])) > 0;
+    } catch (error) {
+      if (this.sql.isForeignKeyViolation(error)) throw new InUseError(`blueprint '${id}'`);
+      throw error;
+    }
+  }
+
+  async createDeployment(record: NamedDeploymentRecord): Promise<void> {
+    try {
+      await this.insert(
+        `deployment '${record.id}'`,
+        'INSERT INTO deployments (tenant, id, blueprint, created_by, created_at) VALUES (?, ?, ?, ?, ?)',
+        [record.tenant, record.id, record.blueprint, record.createdBy, record.createdAt],
+      );
+    } catch (error) {
+      if (this.sql.isForeignKeyViolation(error))
+        throw new MissingReferenceError(`blueprint '${record.blueprint}'`);
+      throw error;
+    }
+  }
+
+  async getDeployment(tenant: string, id: string): Promise<NamedDeploymentRecord | undefined> {
+    const [row] = await this.sql.all<DeploymentRow>('SELECT * FROM deployments WHERE tenant = ? AND id = ?', [
+      tenant,
+      id,
+    ]);
+    return row && deployment(row);
+  }
+
+  async listDeployments(
+    tenant: string,
+    query: { blueprint?: string } = {},
+  ): Promise<NamedDeploymentRecord[]> {
+    const rows =
+      query.blueprint === undefined
+        ? await this.sql.all<DeploymentRow>('SELECT * FROM deployments WHERE tenant = ? ORDER BY id', [
+            tenant,
+          ])
+        : await this.sql.all<DeploymentRow>(
+            'SELECT * FROM deployments WHERE tenant = ? AND blueprint = ? ORDER BY id',
+            [tenant, query.blueprint],
+          );
+    return rows.map(deployment);
+  }
+
+  async deleteDeployment(tenant: string, id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM deployments WHERE tenant = ? AND id = ?', [tenant, id])) > 0;
   }
 }

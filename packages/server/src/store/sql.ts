@@ -15,6 +15,8 @@ export interface Sql {
   transaction<T>(body: (sql: Sql) => Promise<T>): Promise<T>;
   /** Whether `error` is a broken unique or primary key constraint. */
   isDuplicate(error: unknown): boolean;
+  /** Whether `error` is a broken foreign key (a reference to a missing row, or to a row deleted). */
+  isForeignKeyViolation(error: unknown): boolean;
   close(): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export function openSqliteSql(path: string): Sql {
       const code = (error as { code?: unknown }).code;
       return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
     },
+    isForeignKeyViolation: (error) => (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY',
     close: async () => {
       db.close();
     },
@@ -92,6 +95,7 @@ export async function openPostgresSql(url: string, schema: string): Promise<Sql>
       }
     },
     isDuplicate: (error) => (error as { code?: unknown }).code === '23505',
+    isForeignKeyViolation: (error) => (error as { code?: unknown }).code === '23503',
     close: () => pool.end(),
   });
   return on(pool);

@@ -1,0 +1,231 @@
+/**
+ * Stored blueprints as the engine reads them: each one's files written out once under the tenant's
+ * blueprints directory (by content hash, so a directory never changes), loaded with the server's
+ * plugins and with `NS--blueprint:ID` imports resolved to the tenant's stored blueprints.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
+import {
+  type Blueprint,
+  type BlueprintReader,
+  checkPluginFunctions,
+  fileSystemReader,
+  type LoadResult,
+  loadBlueprint,
+  type PluginSet,
+  type Problem,
+  type PropertySchema,
+} from '@weft/engine';
+import type { ServerContext } from '../context.js';
+import type { BlueprintDetails, ParameterDetails } from '../store/access.js';
+import type { TenantState } from '../tenants.js';
+
+/** Writes files (relative path -> content) into a directory that does not exist yet. */
+export function writeFiles(dir: string, files: Iterable<[string, Uint8Array]>): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const [path, content] of files) {
+    const file = join(dir, path);
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(file, content, { mode: 0o600 });
+  }
+}
+
+/** A new, empty directory beside the stored blueprints, for an upload being checked. */
+export function stagingDir(tenant: TenantState): string {
+  const dir = join(tenant.blueprintsDir, `.upload-${randomBytes(8).toString('hex')}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+/**
+ * Moves a checked upload into place as the files of blueprint `contentId`; when they are already
+ * there (the same files were uploaded before), the upload is dropped.
+ */
+export function keepStaged(tenant: TenantState, staged: string, contentId: string): string {
+  const dir = join(tenant.blueprintsDir, contentId);
+  try {
+    renameSync(staged, dir);
+  } catch (error) {
+    if (!['EEXIST', 'ENOTEMPTY'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    rmSync(staged, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/**
+ * The directory holding stored blueprint `contentId`'s files, written out from the engine store
+ * when this machine does not have them yet. Undefined when the store has no such blueprint.
+ */
+export async function storedBlueprintDir(
+  tenant: TenantState,
+  contentId: string,
+): Promise<string | undefined> {
+  const dir = join(tenant.blueprintsDir, contentId);
+  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory()) return dir;
+  const record = await tenant.store.getBlueprint(contentId);
+  if (!record) return undefined;
+  const staged = stagingDir(tenant);
+  writeFiles(staged, Object.entries(record.files));
+  return keepStaged(tenant, staged, contentId);
+}
+
+export interface StoredLoader {
+  /** Runs `load` with a reader whose `blueprint:ID` imports find the tenant's stored blueprints. */
+  load<T>(load: (reader: BlueprintReader) => T): Promise<T>;
+  /** The named blueprints imported, by the directory their files are in. */
+  imported: Map<string, string>;
+  plugins: PluginSet;
+}
+
+/**
+ * Loading is synchronous and stored blueprints are read asynchronously: the blueprint is loaded,
+ * the stored blueprints it asked for and did not get are fetched, and it is loaded again, until it
+ * asks for none it has not been given (each round adds at least one, so this ends).
+ */
+export function storedLoader(context: ServerContext, tenant: TenantState): StoredLoader {
+  const plugins = context.plugins.set;
+  const mainFiles = new Map<string, string | undefined>();
+  const imported = new Map<string, string>();
+  return {
+    plugins,
+    imported,
+    async load(load) {
+      for (;;) {
+        const wanted = new Set<string>();
+        const reader = fileSystemReader({
+          resolvePlugin: plugins.resolvePlugin,
+          resolveBlueprint: (id) => {
+            if (mainFiles.has(id)) return mainFiles.get(id);
+            wanted.add(id);
+            return undefined;
+          },
+        });
+        const result = load(reader);
+        if (wanted.size === 0) return result;
+        for (const id of wanted) {
+          const named = await context.access.getBlueprint(tenant.name, id);
+          const dir = named && (await storedBlueprintDir(tenant, named.contentId));
+          mainFiles.set(id, dir && join(dir, named.mainFile));
+          if (dir) imported.set(dir, id);
+        }
+      }
+    },
+  };
+}
+
+/**
+ * Validates a blueprint as `weft validate` does: every problem at once; plugins that are not
+ * installed and secrets the tenant does not hold are warnings.
+ */
+export async function validateBlueprint(
+  context: ServerContext,
+  tenant: TenantState,
+  mainFile: string,
+): Promise<{ result: LoadResult; loader: StoredLoader }> {
+  const loader = storedLoader(context, tenant);
+  const result = await loader.load((reader) =>
+    loadBlueprint(mainFile, { reader, deploymentId: 'validate', validateOnly: true }),
+  );
+  const blueprint = result.blueprint;
+  if (blueprint) {
+    const declared = Object.fromEntries(
+      [...blueprint.plugins.values()].map((p) => [
+        p.name,
+        p.packageVersion !== undefined ? { packageVersion: p.packageVersion } : {},
+      ]),
+    );
+    await checkPluginFunctions(
+      blueprint,
+      loader.plugins.entriesFor({ plugins: declared }),
+      result.problems,
+      'warn',
+    );
+    const stored = new Set((await tenant.store.listSecrets()).map((s) => s.key));
+    for (const { name, at, path } of blueprint.secretReferences.values())
+      if (!stored.has(name))
+        result.problems.warn(
+          'missing-secret',
+          at,
+          path,
+          `get_secret: no secret '${name}' in tenant '${tenant.name}'; set it before installing (PUT /secrets/${name})`,
+        );
+  }
+  return { result, loader };
+}
+
+/** A problem as the API reports it: files relative to the blueprint, no server paths. */
+export interface ProblemView {
+  code: string;
+  file: string | null;
+  line: number | null;
+  column: number | null;
+  path: string;
+  message: string;
+}
+
+/**
+ * Problems with their files named as the uploader knows them: relative to the blueprint's
+ * directory, `blueprint:ID/FILE` in an imported stored blueprint, else the file's name alone
+ * (the standard library, a plugin's types).
+ */
+export function problemViews(
+  problems: Problem[],
+  root: string,
+  imported: Map<string, string>,
+): ProblemView[] {
+  const places: [string, string][] = [
+    [root, ''],
+    ...[...imported].map(([dir, id]): [string, string] => [dir, `blueprint:${id}/`]),
+  ];
+  const shown = (file: string): string => {
+    for (const [dir, prefix] of places) {
+      const rel = relative(dir, file);
+      if (!rel.startsWith('..') && !rel.startsWith(sep)) return `${prefix}${rel}`;
+    }
+    return file.split(sep).pop() ?? file;
+  };
+  const scrub = (message: string) =>
+    places.reduce((text, [dir, prefix]) => text.split(`${dir}${sep}`).join(prefix), message);
+  return problems.map((p) => ({
+    code: p.code,
+    file: p.file !== undefined ? shown(p.file) : null,
+    line: p.line ?? null,
+    column: p.col ?? null,
+    path: p.path,
+    message: scrub(p.message),
+  }));
+}
+
+function parameter(schema: PropertySchema): ParameterDetails {
+  return {
+    name: schema.name,
+    type: schema.type ?? null,
+    description: schema.description ?? null,
+    required: schema.required && !schema.hasDefault,
+    ...(schema.hasDefault ? { default: schema.default ?? null } : {}),
+    constraints: schema.constraints.map((c) => ({ name: c.name, argument: c.argument })),
+  };
+}
+
+/** What a blueprint declares, for those who will deploy it. */
+export function blueprintDetails(blueprint: Blueprint): BlueprintDetails {
+  const described = (defs: Map<string, { name: string; description?: string }>) =>
+    [...defs.values()].map((d) => ({ name: d.name, description: d.description ?? null }));
+  return {
+    dslVersion: blueprint.version,
+    inputs: [...blueprint.inputs.values()].map(parameter),
+    nodes: [...blueprint.nodeTemplates.values()].map((n) => ({
+      name: n.name,
+      type: n.type,
+      typeHierarchy: n.hierarchy,
+    })),
+    workflows: [...blueprint.workflows.values()].map((w) => ({
+      name: w.name,
+      parameters: [...w.parameters.values()].map(parameter),
+    })),
+    outputs: described(blueprint.outputs),
+    capabilities: described(blueprint.capabilities),
+    plugins: [...blueprint.plugins.keys()],
+  };
+}

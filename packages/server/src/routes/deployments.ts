@@ -1,0 +1,279 @@
+/**
+ * Deployments: created from a named blueprint and inputs (nothing runs: an execution does that),
+ * listed with their status, shown, deleted, and their outputs evaluated from stored state.
+ */
+import { join } from 'node:path';
+import {
+  ACTIVE_EXECUTION_STATUSES,
+  type DeploymentModel,
+  type DeploymentRecord,
+  deploymentStatus,
+  type ExecutionRecord,
+  evaluateOutputs,
+  type InstanceState,
+  isLive,
+  type Json,
+  prepareDeployment,
+  type Store,
+  type ValueMap,
+} from '@weft/engine';
+import type { Static } from 'typebox';
+import { Type } from 'typebox';
+import { problemViews, storedBlueprintDir, storedLoader } from '../blueprints/stored.js';
+import type { Api, ServerContext } from '../context.js';
+import { conflict, notFound, unprocessable } from '../errors.js';
+import { tenantMasker } from '../masking.js';
+import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
+import { Deployment, DeploymentSummary } from '../schemas/deployments.js';
+import { DuplicateError, MissingReferenceError, type NamedDeploymentRecord } from '../store/access.js';
+import type { TenantState } from '../tenants.js';
+
+type Summary = Static<typeof DeploymentSummary>;
+
+const executionBrief = (e: ExecutionRecord | null) =>
+  e && { id: e.id, workflow: e.workflow, status: e.status, createdAt: e.createdAt, endedAt: e.endedAt };
+
+/** A deployment's status, instance counts and last execution, read from the engine store. */
+async function summaryOf(
+  store: Store,
+  deployment: Pick<DeploymentRecord, 'id' | 'createdAt'>,
+  named: NamedDeploymentRecord | undefined,
+): Promise<Summary> {
+  const instanceStates: Partial<Record<InstanceState, number>> = {};
+  for (const i of await store.listInstances(deployment.id))
+    instanceStates[i.state] = (instanceStates[i.state] ?? 0) + 1;
+  const last = (await store.listExecutions(deployment.id)).at(-1) ?? null;
+  return {
+    id: deployment.id,
+    blueprintId: named?.blueprint ?? null,
+    status: deploymentStatus(instanceStates, last),
+    createdAt: deployment.createdAt,
+    createdBy: named?.createdBy ?? null,
+    instanceStates: instanceStates as Record<string, number>,
+    lastExecution: executionBrief(last),
+  };
+}
+
+export async function deploymentRoutes(app: Api, context: ServerContext): Promise<void> {
+  const { access } = context;
+
+  const read = async (tenant: TenantState, id: string) => {
+    const deployment = await tenant.store.getDeployment(id);
+    if (!deployment) throw notFound('deployment', id);
+    return deployment;
+  };
+
+  const view = async (
+    tenant: TenantState,
+    deployment: DeploymentRecord,
+  ): Promise<Static<typeof Deployment>> => {
+    const model = deployment.model as unknown as DeploymentModel;
+    const instances = await tenant.store.listInstances(deployment.id);
+    const masker = await tenantMasker(tenant);
+    return {
+      ...(await summaryOf(tenant.store, deployment, await access.getDeployment(tenant.name, deployment.id))),
+      inputs: masker.maskJson(deployment.inputs) as Record<string, Json>,
+      // By name: PostgreSQL's jsonb does not keep the order the blueprint gave.
+      nodes: Object.values(model.nodes)
+        .filter((n) => !n.removed)
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((n) => ({
+          id: n.name,
+          type: n.type,
+          instances: instances.filter((i) => i.node === n.name).length,
+        })),
+      workflows: Object.entries(model.workflows)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([name, w]) => ({
+          name,
+          parameters: masker.maskJson(w.parameters as unknown as Json) as never,
+        })),
+    };
+  };
+
+  app.put(
+    '/deployments/:id',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['deployments'],
+        summary: 'Create a deployment of a blueprint with inputs (it runs nothing: start an install)',
+        params: IdParams,
+        body: Type.Object({
+          blueprintId: Name,
+          inputs: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        }),
+        response: { 201: Deployment, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, ...AUTH_ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const tenant = request.tenant!;
+      const { id } = request.params;
+      const blueprint = await access.getBlueprint(tenant.name, request.body.blueprintId);
+      if (!blueprint) throw notFound('blueprint', request.body.blueprintId);
+      if (await tenant.store.getDeployment(id)) throw conflict(`deployment '${id}' already exists`);
+      // The name is taken first, so that the blueprint cannot be deleted while it is being deployed.
+      try {
+        await access.createDeployment({
+          tenant: tenant.name,
+          id,
+          blueprint: blueprint.id,
+          createdBy: request.caller!.user.name,
+          createdAt: new Date().toISOString(),
+        });
+      } catch (error) {
+        if (error instanceof DuplicateError) throw conflict(`deployment '${id}' already exists`);
+        if (error instanceof MissingReferenceError) throw notFound('blueprint', blueprint.id);
+        throw error;
+      }
+      let deployment: DeploymentRecord;
+      try {
+        const dir = await storedBlueprintDir(tenant, blueprint.contentId);
+        if (!dir) throw notFound('blueprint', blueprint.id);
+        const loader = storedLoader(context, tenant);
+        const { problems, prepared } = await loader.load((reader) =>
+          prepareDeployment({
+            reader,
+            blueprintPath: join(dir, blueprint.mainFile),
+            deploymentId: id,
+            inputs: (request.body.inputs ?? {}) as ValueMap,
+          }),
+        );
+        if (!prepared) {
+          const views = problemViews(problems.sorted(), dir, loader.imported);
+          throw unprocessable(
+            `the deployment cannot be created: ${views.length} ${views.length === 1 ? 'problem' : 'problems'}`,
+            views,
+          );
+        }
+        // The deployment refers to the blueprint as uploaded (every file of it, scripts and
+        // resources included), not only to the files its plan read.
+        deployment = { ...prepared.deployment, blueprintId: blueprint.contentId };
+        await tenant.store.createDeployment(deployment, prepared.instances);
+      } catch (error) {
+        await access.deleteDeployment(tenant.name, id);
+        throw error;
+      }
+      return reply.status(201).send(await view(tenant, deployment));
+    },
+  );
+
+  app.get(
+    '/deployments',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['deployments'],
+        summary: "The tenant's deployments with their status, a page at a time",
+        querystring: Type.Object({ blueprintId: Type.Optional(Name), ...PageQuery }),
+        response: { 200: Page(DeploymentSummary), ...AUTH_ERRORS },
+      },
+    },
+    async (request) => {
+      const tenant = request.tenant!;
+      const { blueprintId: blueprint, offset = 0, size = 100 } = request.query;
+      const named = new Map((await access.listDeployments(tenant.name)).map((d) => [d.id, d]));
+      const all = (await tenant.store.listDeploymentSummaries()).filter(
+        (d) => blueprint === undefined || named.get(d.id)?.blueprint === blueprint,
+      );
+      return {
+        items: all.slice(offset, offset + size).map((d) => ({
+          id: d.id,
+          blueprintId: named.get(d.id)?.blueprint ?? null,
+          status: deploymentStatus(d.instanceStates, d.lastExecution),
+          createdAt: d.createdAt,
+          createdBy: named.get(d.id)?.createdBy ?? null,
+          instanceStates: d.instanceStates as Record<string, number>,
+          lastExecution: executionBrief(d.lastExecution),
+        })),
+        total: all.length,
+        offset,
+        size,
+      };
+    },
+  );
+
+  app.get(
+    '/deployments/:id',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['deployments'],
+        summary: 'A deployment: status, inputs (secrets masked), nodes, workflows',
+        params: IdParams,
+        response: { 200: Deployment, 404: ErrorBody, ...AUTH_ERRORS },
+      },
+    },
+    async (request) => view(request.tenant!, await read(request.tenant!, request.params.id)),
+  );
+
+  app.delete(
+    '/deployments/:id',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['deployments'],
+        summary: 'Delete a deployment that runs nothing and has no live instances (or ?force=true)',
+        params: IdParams,
+        querystring: Type.Object({
+          force: Type.Optional(
+            Type.Boolean({ description: 'delete it even with live instances (they are left as they are)' }),
+          ),
+        }),
+        response: { 204: Type.Null(), 404: ErrorBody, 409: ErrorBody, ...AUTH_ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const tenant = request.tenant!;
+      const deployment = await read(tenant, request.params.id);
+      const active = (await tenant.store.listExecutions(deployment.id)).find((e) =>
+        ACTIVE_EXECUTION_STATUSES.includes(e.status),
+      );
+      if (active)
+        throw conflict(
+          `deployment '${deployment.id}' has a running execution ${active.id} (${active.workflow}): wait for it or cancel it`,
+          { execution: active.id },
+        );
+      const live = (await tenant.store.listInstances(deployment.id)).filter((i) => isLive(i.state));
+      if (live.length > 0 && request.query.force !== true)
+        throw conflict(
+          `deployment '${deployment.id}' has ${live.length} live node instance(s): uninstall it first, or delete it with ?force=true`,
+          { liveInstances: live.map((i) => i.id) },
+        );
+      await tenant.store.deleteDeployment(deployment.id);
+      await access.deleteDeployment(tenant.name, deployment.id);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/deployments/:id/outputs',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['deployments'],
+        summary: "A deployment's outputs and capabilities, evaluated from its stored state (secrets masked)",
+        params: IdParams,
+        response: {
+          200: Type.Object({
+            deploymentId: Type.String(),
+            outputs: Type.Record(Type.String(), Type.Unknown()),
+            capabilities: Type.Record(Type.String(), Type.Unknown()),
+          }),
+          404: ErrorBody,
+          ...AUTH_ERRORS,
+        },
+      },
+    },
+    async (request) => {
+      const tenant = request.tenant!;
+      const deployment = await read(tenant, request.params.id);
+      const secrets = await tenant.secrets.all();
+      return {
+        deploymentId: deployment.id,
+        outputs: await evaluateOutputs(tenant.store, deployment.id, secrets),
+        capabilities: await evaluateOutputs(tenant.store, deployment.id, secrets, 'capabilities'),
+      };
+    },
+  );
+}

@@ -1,0 +1,215 @@
+/** Deployments, node instances and outputs over real HTTP, on both stores; secrets masked wherever state is shown. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type Backend, type Doc, startTestServer, type TestServer } from './harness.js';
+
+const YAML = { 'content-type': 'application/yaml' };
+
+const WEB = `tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - http://cloudify.co/spec/cloudify/6.4.0/types.yaml
+inputs:
+  name: {type: string}
+  port: {type: integer, default: 8080}
+node_templates:
+  host:
+    type: cloudify.nodes.Root
+  app:
+    type: cloudify.nodes.Root
+    relationships:
+      - {type: cloudify.relationships.contained_in, target: host}
+outputs:
+  endpoint: {value: {concat: [{get_input: name}, ':', {get_input: port}]}}
+  address: {value: {get_attribute: [host, address]}}
+  password: {value: {get_secret: db_password}}
+`;
+
+for (const backend of ['sqlite', 'postgres'] as Backend[]) {
+  describe(`deployments (${backend})`, () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startTestServer(backend);
+      for (const [id, text] of [
+        ['web', WEB],
+        ['web2', WEB.replace('port: {type: integer, default: 8080}', 'port: {type: integer, default: 9090}')],
+      ]) {
+        const made = await server.api('PUT', `/blueprints/${id}`, { body: text, headers: YAML });
+        assert.equal(made.status, 201, JSON.stringify(made.body));
+      }
+    });
+    after(() => server.stop());
+
+    const store = async () => (await server.context.tenants.get('default_tenant')).store;
+
+    test('created from a blueprint and inputs: nothing runs, its nodes and inputs are shown', async () => {
+      const made = await server.api('PUT', '/deployments/prod', {
+        body: { blueprintId: 'web', inputs: { name: 'shop' } },
+      });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      assert.equal(made.body.id, 'prod');
+      assert.equal(made.body.blueprintId, 'web');
+      assert.equal(made.body.status, 'created');
+      assert.equal(made.body.createdBy, 'admin');
+      assert.equal(made.body.lastExecution, null);
+      assert.deepEqual(made.body.inputs, { name: 'shop', port: 8080 });
+      assert.deepEqual(
+        made.body.nodes.map((n: Doc) => [n.id, n.instances]),
+        [
+          ['app', 1],
+          ['host', 1],
+        ],
+      );
+      assert.deepEqual(made.body.instanceStates, { uninitialized: 2 });
+      assert.ok(made.body.workflows.some((w: Doc) => w.name === 'install'));
+      assert.deepEqual(await (await store()).listExecutions('prod'), []);
+      assert.equal(
+        (
+          await server.api('PUT', '/deployments/prod', {
+            body: { blueprintId: 'web', inputs: { name: 'x' } },
+          })
+        ).status,
+        409,
+      );
+      const shown = await server.api('GET', '/deployments/prod');
+      assert.deepEqual(shown.body, made.body);
+    });
+
+    test('bad inputs are 422 with every problem; an unknown blueprint is 404; nothing is kept', async () => {
+      const bad = await server.api('PUT', '/deployments/bad', {
+        body: { blueprintId: 'web', inputs: { port: 'eighty', colour: 'red' } },
+      });
+      assert.equal(bad.status, 422, JSON.stringify(bad.body));
+      const paths = bad.body.details.map((p: Doc) => p.path).sort();
+      assert.deepEqual(paths, ['inputs.colour', 'inputs.name', 'inputs.port']);
+      assert.equal((await server.api('GET', '/deployments/bad')).status, 404);
+      const unknown = await server.api('PUT', '/deployments/bad', { body: { blueprintId: 'nope' } });
+      assert.equal(unknown.status, 404);
+      // The name was not kept by the refusals.
+      const good = await server.api('PUT', '/deployments/bad', {
+        body: { blueprintId: 'web', inputs: { name: 'x' } },
+      });
+      assert.equal(good.status, 201);
+      assert.equal((await server.api('DELETE', '/deployments/bad')).status, 204);
+    });
+
+    test('listed a page at a time, and by blueprint', async () => {
+      for (const [id, blueprintId] of [
+        ['a1', 'web'],
+        ['a2', 'web2'],
+        ['a3', 'web2'],
+      ])
+        assert.equal(
+          (await server.api('PUT', `/deployments/${id}`, { body: { blueprintId, inputs: { name: id } } }))
+            .status,
+          201,
+        );
+      const page = await server.api('GET', '/deployments?offset=1&size=2');
+      assert.equal(page.status, 200);
+      assert.equal(page.body.total, 4);
+      assert.deepEqual(
+        page.body.items.map((d: Doc) => d.id),
+        ['a1', 'a2'],
+      );
+      assert.equal(page.body.items[0].status, 'created');
+      const web2 = await server.api('GET', '/deployments?blueprintId=web2');
+      assert.deepEqual(
+        web2.body.items.map((d: Doc) => [d.id, d.blueprintId]),
+        [
+          ['a2', 'web2'],
+          ['a3', 'web2'],
+        ],
+      );
+    });
+
+    test('node instances: by deployment and node; runtime properties and outputs with secrets masked', async () => {
+      assert.equal(
+        (await server.api('PUT', '/secrets/db_password', { body: { value: 'hunter2-secret' } })).status,
+        201,
+      );
+      const list = await server.api('GET', '/node-instances?deploymentId=prod');
+      assert.equal(list.status, 200);
+      assert.equal(list.body.total, 2);
+      const host = list.body.items.find((i: Doc) => i.node === 'host');
+      const app = list.body.items.find((i: Doc) => i.node === 'app');
+      assert.equal(app.containedIn, host.id);
+      assert.deepEqual(app.relationships, [
+        { type: 'cloudify.relationships.contained_in', target: 'host', targetId: host.id },
+      ]);
+      const byNode = await server.api('GET', '/node-instances?nodeId=host');
+      assert.ok(byNode.body.items.every((i: Doc) => i.node === 'host'));
+      assert.equal(byNode.body.total, 4, 'one host in each of the four deployments');
+      assert.equal((await server.api('GET', '/node-instances?deploymentId=nope')).status, 404);
+
+      await (await store()).updateRuntimeProperties(
+        host.id,
+        { address: '10.0.0.7', dsn: 'postgres://shop:hunter2-secret@db/shop' },
+        0,
+      );
+      const one = await server.api('GET', `/node-instances/${host.id}`);
+      assert.equal(one.status, 200);
+      assert.deepEqual(one.body.runtimeProperties, {
+        address: '10.0.0.7',
+        dsn: 'postgres://shop:******@db/shop',
+      });
+      assert.equal(one.body.version, 1);
+      assert.equal((await server.api('GET', '/node-instances/nope_123')).status, 404);
+
+      const outputs = await server.api('GET', '/deployments/prod/outputs');
+      assert.equal(outputs.status, 200);
+      assert.deepEqual(outputs.body, {
+        deploymentId: 'prod',
+        outputs: { endpoint: 'shop:8080', address: '10.0.0.7', password: '******' },
+        capabilities: {},
+      });
+      assert.doesNotMatch(JSON.stringify(outputs.body), /hunter2/);
+      assert.equal((await server.api('GET', '/deployments/nope/outputs')).status, 404);
+    });
+
+    test('inputs that hold a secret value are shown masked', async () => {
+      await server.api('PUT', '/secrets/api_token', { body: { value: 'tok-very-secret' } });
+      const made = await server.api('PUT', '/deployments/masked', {
+        body: { blueprintId: 'web', inputs: { name: 'tok-very-secret' } },
+      });
+      assert.equal(made.status, 201);
+      assert.equal(made.body.inputs.name, '******');
+      assert.equal((await server.api('GET', '/deployments/masked')).body.inputs.name, '******');
+    });
+
+    test('deleting: refused while an execution runs, and with live instances unless forced', async () => {
+      const made = await server.api('PUT', '/deployments/doomed', {
+        body: { blueprintId: 'web', inputs: { name: 'd' } },
+      });
+      assert.equal(made.status, 201);
+      const engine = await store();
+      const [host] = (await engine.listInstances('doomed')).filter((i) => i.node === 'host');
+      const at = new Date().toISOString();
+      await engine.createExecution(
+        {
+          id: 'exec-1',
+          deploymentId: 'doomed',
+          workflow: 'install',
+          parameters: {},
+          status: 'started',
+          error: null,
+          createdAt: at,
+          startedAt: at,
+          endedAt: null,
+        },
+        [],
+      );
+      await engine.applyBatch({ instanceStates: [{ id: host!.id, state: 'started' }] });
+      const running = await server.api('DELETE', '/deployments/doomed');
+      assert.equal(running.status, 409);
+      assert.match(running.body.message, /running execution exec-1/);
+      assert.equal((await server.api('GET', '/deployments/doomed')).body.status, 'running');
+      await engine.applyBatch({ execution: { id: 'exec-1', status: 'terminated', endedAt: at } });
+      const live = await server.api('DELETE', '/deployments/doomed');
+      assert.equal(live.status, 409);
+      assert.deepEqual(live.body.details, { liveInstances: [host!.id] });
+      assert.equal((await server.api('DELETE', '/deployments/doomed?force=true')).status, 204);
+      assert.equal((await server.api('GET', '/deployments/doomed')).status, 404);
+      assert.equal((await server.api('DELETE', '/deployments/doomed')).status, 404);
+      assert.equal(await engine.getInstance(host!.id), undefined);
+    });
+  });
+}
