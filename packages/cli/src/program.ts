@@ -31,6 +31,7 @@ export const COMMAND_MODULES: { names: string[]; load: () => Promise<Define> }[]
   { names: ['plugins'], load: async () => (await import('./commands/plugins.js')).pluginCommands },
   { names: ['serve'], load: async () => (await import('./commands/serve.js')).serveCommand },
   { names: ['profiles'], load: async () => (await import('./commands/profiles.js')).profileCommands },
+  { names: ['blueprints'], load: async () => (await import('./commands/blueprints.js')).blueprintCommands },
 ];
 
 /** Every command that loads a blueprint or runs operations searches --plugin-dir too. */

@@ -2,6 +2,7 @@
  * `weft check`: runs the check_status and check_drift workflows on a deployment and reports the
  * instances whose real state differs from what was recorded, and how to bring them back.
  */
+
 import {
   type DeploymentModel,
   type DriftReport,
@@ -11,6 +12,7 @@ import {
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, printJson } from '../output.js';
+import { requireLocal } from '../remote/profiles.js';
 import { deploymentFor, type State, stateOptions } from '../state.js';
 import { instanceCeiling } from './common.js';
 import {
@@ -107,13 +109,14 @@ Examples:
   weft check -d app
   weft check -d app --json | jq '.drifted'`,
     )
-    .action((flags: RunFlags & { deploymentId?: string }) =>
-      withState(flags, async (state) => {
+    .action((flags: RunFlags & { deploymentId?: string }) => {
+      requireLocal(flags, 'check');
+      return withState(flags, async (state) => {
         const deploymentId = await deploymentFor(state.store, flags.deploymentId);
         const { report, executions } = await checkDeployment(state, deploymentId, flags);
         if (flags.json) printJson({ deploymentId, ...report, executions: executions.map((e) => e.id) });
         else process.stdout.write(reportText(deploymentId, report));
         process.exitCode = executions.every((e) => e.status === 'terminated') ? EXIT.ok : EXIT.failed;
-      }),
-    );
+      });
+    });
 }

@@ -1,4 +1,5 @@
 /** The commands that show what is stored: outputs, instances, executions, events, deployments. */
+
 import { rmSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import {
@@ -17,6 +18,13 @@ import type { Command } from 'commander';
 import { confirm } from '../confirm.js';
 import { EXIT, jsonLine, printJson, UsageError } from '../output.js';
 import { remoteEvents, remoteExecutions, remoteOr } from '../remote/commands.js';
+import {
+  remoteDeleteDeployment,
+  remoteDeployments,
+  remoteInstancesCommand,
+  remoteOutputs,
+} from '../remote/inspect.js';
+import { requireLocal } from '../remote/profiles.js';
 import { eventLine } from '../render.js';
 import { deploymentFor, openState, type State, type StateOptions, stateOptions, workDir } from '../state.js';
 import { deploymentOutputs, outputsText } from './outputs.js';
@@ -86,7 +94,11 @@ function outputsCommand(program: Command): void {
       '\nExamples:\n  weft outputs\n  weft outputs -d prod --json\n  curl "$(weft outputs endpoint --raw)"',
     )
     .action((name: string | undefined, flags: OutputsFlags) =>
-      reading(flags, (state) => outputs(state, name, flags)),
+      remoteOr(
+        flags,
+        (client) => remoteOutputs(client, flags.deploymentId, name, flags),
+        () => reading(flags, (state) => outputs(state, name, flags)),
+      ),
     );
 }
 
@@ -134,24 +146,32 @@ function instancesCommand(program: Command): void {
       "\nExamples:\n  weft instances\n  weft instances --json | jq '.instances[] | {id, state}'",
     )
     .action((flags: Flags) =>
-      reading(flags, async (state) => {
-        const id = await deploymentFor(state.store, flags.deploymentId);
-        // Values sealed because they hold a secret show as the mask.
-        const masker = new Masker();
-        const instances = (await state.store.listInstances(id)).map((i) => ({
-          ...i,
-          runtimeProperties: masker.maskJson(i.runtimeProperties) as Record<string, Json>,
-        }));
-        print(flags.json, { deployment: id, instances }, () =>
-          instances
-            .map(
-              (i) =>
-                `${i.id}  ${i.state}${Object.keys(i.runtimeProperties).length ? `  ${JSON.stringify(i.runtimeProperties)}` : ''}\n`,
-            )
-            .join(''),
-        );
-      }),
+      remoteOr(
+        flags,
+        (client) => remoteInstancesCommand(client, flags.deploymentId, flags.json),
+        () => localInstances(flags),
+      ),
     );
+}
+
+function localInstances(flags: Flags): Promise<void> {
+  return reading(flags, async (state) => {
+    const id = await deploymentFor(state.store, flags.deploymentId);
+    // Values sealed because they hold a secret show as the mask.
+    const masker = new Masker();
+    const instances = (await state.store.listInstances(id)).map((i) => ({
+      ...i,
+      runtimeProperties: masker.maskJson(i.runtimeProperties) as Record<string, Json>,
+    }));
+    print(flags.json, { deployment: id, instances }, () =>
+      instances
+        .map(
+          (i) =>
+            `${i.id}  ${i.state}${Object.keys(i.runtimeProperties).length ? `  ${JSON.stringify(i.runtimeProperties)}` : ''}\n`,
+        )
+        .join(''),
+    );
+  });
 }
 
 function executionLine(e: ExecutionRecord, withDeployment: boolean): string {
@@ -319,6 +339,20 @@ function table(header: string[], rows: string[][]): string {
     .join('');
 }
 
+function localDeployments(flags: Flags): Promise<void> {
+  return reading(flags, async (state) => {
+    const all = (await state.store.listDeploymentSummaries()).map((d) => ({
+      ...d,
+      status: deploymentStatus(d.instanceStates, d.lastExecution),
+    }));
+    print(flags.json, { deployments: all }, () =>
+      all.length === 0
+        ? 'No deployments here yet (weft install BLUEPRINT creates one)\n'
+        : deploymentLines(all),
+    );
+  });
+}
+
 function deploymentsCommands(program: Command): void {
   const deployments = program
     .command('deployments')
@@ -333,17 +367,14 @@ function deploymentsCommands(program: Command): void {
       .description('list deployments: status, blueprint and last execution')
       .option('--json', 'print JSON'),
   ).action((flags: Flags) =>
-    reading(flags, async (state) => {
-      const all = (await state.store.listDeploymentSummaries()).map((d) => ({
-        ...d,
-        status: deploymentStatus(d.instanceStates, d.lastExecution),
-      }));
-      print(flags.json, { deployments: all }, () =>
-        all.length === 0
-          ? 'No deployments here yet (weft install BLUEPRINT creates one)\n'
-          : deploymentLines(all),
-      );
-    }),
+    remoteOr(
+      flags,
+      (client) =>
+        remoteDeployments(client, flags.json, (rows) =>
+          table(['DEPLOYMENT', 'STATUS', 'BLUEPRINT', 'LAST EXECUTION'], rows),
+        ),
+      () => localDeployments(flags),
+    ),
   );
   common(
     deployments
@@ -351,8 +382,9 @@ function deploymentsCommands(program: Command): void {
       .description(
         'list the versions of a deployment: what it was created from, then each update and rollback',
       ),
-  ).action((flags: Flags) =>
-    reading(flags, async (state) => {
+  ).action((flags: Flags) => {
+    requireLocal(flags, 'deployments history');
+    return reading(flags, async (state) => {
       const id = await deploymentFor(state.store, flags.deploymentId);
       const versions = await deploymentHistory(state.store, id);
       print(flags.json, { deploymentId: id, versions }, () =>
@@ -360,8 +392,8 @@ function deploymentsCommands(program: Command): void {
           ? `Deployment '${id}' was never updated: it is as it was created (weft update changes it)\n`
           : historyLines(versions),
       );
-    }),
-  );
+    });
+  });
   stateOptions(
     deployments
       .command('delete')
@@ -373,34 +405,42 @@ function deploymentsCommands(program: Command): void {
       .option('-y, --yes', 'do not ask for confirmation on a terminal')
       .option('--json', 'print JSON'),
   ).action((id: string, flags: Flags & { force?: boolean; yes?: boolean }) =>
-    reading(flags, async (state) => {
-      if (!(await state.store.getDeployment(id))) throw new UsageError(`no deployment '${id}'`);
-      // As Cloudify: a running execution always stops it; live instances unless forced.
-      const active = (await state.store.listExecutions(id)).find((e) => ACTIVE.includes(e.status));
-      if (active)
-        throw new UsageError(
-          `deployment '${id}' has a running execution ${active.id} (${active.workflow}); cancel it first`,
-        );
-      const live = await liveInstances(state.store, id);
-      const names = live.map((i) => `${i.id} (${i.state})`).join(', ');
-      if (live.length > 0 && !flags.force)
-        throw new UsageError(
-          `deployment '${id}' has ${live.length} live ${live.length === 1 ? 'instance' : 'instances'}: ${names}; uninstall it first (weft uninstall -d ${id}), or delete it anyway with --force (they are forgotten, not uninstalled)`,
-        );
-      const question =
-        live.length > 0
-          ? `Delete deployment '${id}' with its ${live.length} live ${live.length === 1 ? 'instance' : 'instances'} (${names}), which are not uninstalled but forgotten?`
-          : `Delete deployment '${id}' and everything stored for it?`;
-      if (!flags.yes && !(await confirm(question))) {
-        process.stderr.write('Nothing deleted\n');
-        process.exitCode = EXIT.failed;
-        return;
-      }
-      await state.store.deleteDeployment(id);
-      rmSync(join(workDir(state.dir), id), { recursive: true, force: true });
-      print(flags.json, { deleted: id }, () => `Deployment '${id}' deleted\n`);
-    }),
+    remoteOr(
+      flags,
+      (client) => remoteDeleteDeployment(client, id, flags),
+      () => localDelete(id, flags),
+    ),
   );
+}
+
+function localDelete(id: string, flags: Flags & { force?: boolean; yes?: boolean }): Promise<void> {
+  return reading(flags, async (state) => {
+    if (!(await state.store.getDeployment(id))) throw new UsageError(`no deployment '${id}'`);
+    // As Cloudify: a running execution always stops it; live instances unless forced.
+    const active = (await state.store.listExecutions(id)).find((e) => ACTIVE.includes(e.status));
+    if (active)
+      throw new UsageError(
+        `deployment '${id}' has a running execution ${active.id} (${active.workflow}); cancel it first`,
+      );
+    const live = await liveInstances(state.store, id);
+    const names = live.map((i) => `${i.id} (${i.state})`).join(', ');
+    if (live.length > 0 && !flags.force)
+      throw new UsageError(
+        `deployment '${id}' has ${live.length} live ${live.length === 1 ? 'instance' : 'instances'}: ${names}; uninstall it first (weft uninstall -d ${id}), or delete it anyway with --force (they are forgotten, not uninstalled)`,
+      );
+    const question =
+      live.length > 0
+        ? `Delete deployment '${id}' with its ${live.length} live ${live.length === 1 ? 'instance' : 'instances'} (${names}), which are not uninstalled but forgotten?`
+        : `Delete deployment '${id}' and everything stored for it?`;
+    if (!flags.yes && !(await confirm(question))) {
+      process.stderr.write('Nothing deleted\n');
+      process.exitCode = EXIT.failed;
+      return;
+    }
+    await state.store.deleteDeployment(id);
+    rmSync(join(workDir(state.dir), id), { recursive: true, force: true });
+    print(flags.json, { deleted: id }, () => `Deployment '${id}' deleted\n`);
+  });
 }
 
 interface VersionView {

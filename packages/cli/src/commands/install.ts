@@ -14,6 +14,8 @@ import {
 import type { Command } from 'commander';
 import { readInputs } from '../inputs.js';
 import { EXIT, inform, printProblems, UsageError } from '../output.js';
+import { remoteOr } from '../remote/commands.js';
+import { remoteInstall } from '../remote/install.js';
 import { runnerOf, type State, stateOptions } from '../state.js';
 import {
   blueprintFile,
@@ -67,7 +69,11 @@ Examples:
   weft install blueprint.yaml --json > result.json`,
     )
     .action((blueprint: string, flags: InstallFlags) =>
-      withState(flags, (state) => install(state, blueprint, flags), { create: true }),
+      remoteOr(
+        flags,
+        (client) => remoteInstall(client, blueprintFile(blueprint), flags),
+        () => withState(flags, (state) => install(state, blueprint, flags), { create: true }),
+      ),
     );
 }
 

@@ -1,6 +1,7 @@
 import { type PlanJson, planToJson } from '@weft/engine/language';
 import type { Command } from 'commander';
 import { EXIT, printJson, printProblems, printWarnings, UsageError } from '../output.js';
+import { requireLocal } from '../remote/profiles.js';
 import type { StateOptions } from '../state.js';
 import {
   type BlueprintOptions,
@@ -103,6 +104,7 @@ Examples:
         blueprint: string,
         options: BlueprintOptions & StateOptions & { json?: boolean; out?: string },
       ) => {
+        if (options.deploymentId) requireLocal(options, 'plan -d');
         if (options.deploymentId && (await planUpdateOf(blueprint, options))) return;
         if (options.out)
           throw new UsageError('--out saves the plan of an update: name an existing deployment with -d');

@@ -2,6 +2,7 @@
  * `weft plugins list|validate|install|remove`, and the dispatchers that run the operations of the
  * plugins found where plugin-search.ts looks.
  */
+
 import { spawnSync } from 'node:child_process';
 import {
   cpSync,
@@ -31,6 +32,9 @@ import {
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, printJson, UsageError } from '../output.js';
+import { remoteOr } from '../remote/commands.js';
+import { remotePlugins } from '../remote/inspect.js';
+import { requireLocal } from '../remote/profiles.js';
 import { openState, stateDir } from '../state.js';
 import { pluginDirOption } from './options.js';
 import {
@@ -504,7 +508,14 @@ Examples:
     ),
   )
     .option('--json', 'print JSON')
-    .action((flags: PluginDirOptions & { json?: boolean }) => list(flags));
+    .action((flags: PluginDirOptions & { json?: boolean }) =>
+      remoteOr(
+        // --plugin-dir names local directories: listing them is local too.
+        { ...flags, ...(flags.pluginDir ? { stateDir: flags.stateDir ?? '' } : {}) },
+        (client) => remotePlugins(client, flags.json),
+        async () => list(flags),
+      ),
+    );
   pluginDirOption(
     stateDirOption(
       plugins
@@ -526,7 +537,10 @@ Examples:
   )
     .option('--force', 'replace an installed plugin of the same name')
     .option('--json', 'print JSON')
-    .action((source: string, flags: InstallFlags) => install(source, flags));
+    .action((source: string, flags: InstallFlags) => {
+      requireLocal(flags, 'plugins install');
+      return install(source, flags);
+    });
   stateDirOption(
     plugins
       .command('remove')
@@ -539,7 +553,8 @@ Examples:
     )
     .option('--force', 'remove it even while deployments or other plugins use it')
     .option('--json', 'print JSON')
-    .action((name: string, flags: { stateDir?: string; db?: string; json?: boolean; force?: boolean }) =>
-      remove(name, flags),
-    );
+    .action((name: string, flags: { stateDir?: string; db?: string; json?: boolean; force?: boolean }) => {
+      requireLocal(flags, 'plugins remove');
+      return remove(name, flags);
+    });
 }

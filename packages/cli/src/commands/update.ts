@@ -28,6 +28,7 @@ import {
 import type { Command } from 'commander';
 import { readInputs } from '../inputs.js';
 import { EXIT, inform, printJson, printProblems, UsageError } from '../output.js';
+import { requireLocal } from '../remote/profiles.js';
 import type { State } from '../state.js';
 import { stateOptions } from '../state.js';
 import { blueprintFile, checkOperationFunctions, instanceCeiling, loadFromArgs } from './common.js';
@@ -426,7 +427,8 @@ Examples:
   weft update blueprint-v2.yaml -d app -i replicas=3
   weft update blueprint-v2.yaml -d app --reinstall-list web_1a2b3c --install-first`,
     )
-    .action((blueprint: string | undefined, flags: UpdateFlags) =>
-      withState(flags, (state) => update(state, blueprint, flags)),
-    );
+    .action((blueprint: string | undefined, flags: UpdateFlags) => {
+      requireLocal(flags, 'update');
+      return withState(flags, (state) => update(state, blueprint, flags));
+    });
 }

@@ -135,19 +135,19 @@ export class ApiClient {
       }
       const decoder = new TextDecoder();
       let buffer = '';
+      let done = false;
       try {
+        // Leaving the loop early (done) cancels the stream: the connection is closed.
         for await (const chunk of response.body) {
           buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          for (let end = buffer.indexOf('\n\n'); end >= 0 && !done; end = buffer.indexOf('\n\n')) {
             const event = parseFrame(buffer.slice(0, end));
             buffer = buffer.slice(end + 2);
             if (!event) continue;
             if (event.id !== undefined) lastId = event.id;
-            if (onEvent(event) === true) {
-              await response.body.cancel();
-              return;
-            }
+            done = onEvent(event) === true;
           }
+          if (done) break;
         }
         return;
       } catch (error) {

@@ -11,8 +11,8 @@ import {
 import { Type } from 'typebox';
 import type { Api, ServerContext } from '../context.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
-import { AUTH_ERRORS, ErrorBody, IdParams, Name } from '../schemas/common.js';
-import { Execution, ExecutionStatus, Paging, page, Task } from '../schemas/executions.js';
+import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
+import { Execution, ExecutionStatus, Task } from '../schemas/executions.js';
 
 export async function executionRoutes(app: Api, context: ServerContext): Promise<void> {
   const { runner, plugins } = context;
@@ -93,9 +93,9 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
           deploymentId: Type.Optional(Name),
           status: Type.Optional(ExecutionStatus),
           workflowId: Type.Optional(Type.String()),
-          ...Paging,
+          ...PageQuery,
         }),
-        response: { 200: page(Execution), ...AUTH_ERRORS },
+        response: { 200: Page(Execution), ...AUTH_ERRORS },
       },
     },
     async (request) => {

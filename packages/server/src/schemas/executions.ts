@@ -79,16 +79,3 @@ export const Event = Type.Object(
   },
   { $id: 'Event' },
 );
-
-export const Paging = {
-  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
-  size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-};
-
-export const page = <T extends Parameters<typeof Type.Array>[0]>(item: T) =>
-  Type.Object({
-    items: Type.Array(item),
-    total: Type.Integer({ description: 'how many match, over every page' }),
-    offset: Type.Integer(),
-    size: Type.Integer(),
-  });
