@@ -24,7 +24,7 @@ const weftBin = join(
   'weft.js',
 );
 
-const BUSY = 20;
+const BUSY = Number(process.env.WEFT_BENCH_BUSY ?? 20);
 const CLIENTS = 50;
 const SECONDS = 10;
 

@@ -51,11 +51,12 @@ export const BODY_LIMIT = 1024 * 1024;
  * something the document does not promise fails loudly (500, logged) instead.
  */
 function responseSerializer() {
+  // One Ajv for every response schema: the named schemas ($id) embedded in many of them are not
+  // registered (addUsedSchema), so the same one may be compiled again. Fields a schema does not
+  // name are dropped, as fast-json-stringify would: nothing undocumented leaks.
+  const ajv = new Ajv({ allErrors: false, strict: false, removeAdditional: 'all', addUsedSchema: false });
+  addFormats.default(ajv);
   return ({ schema }: { schema: unknown }) => {
-    // One Ajv per schema: the same named schemas ($id) are embedded in many responses. Fields
-    // a schema does not name are dropped, as fast-json-stringify would: nothing undocumented leaks.
-    const ajv = new Ajv({ allErrors: false, strict: false, removeAdditional: 'all' });
-    addFormats.default(ajv);
     const validate = ajv.compile(schema as object);
     return (data: unknown) => {
       // Validated on a copy: dropping fields must not change what the handler still holds.

@@ -2,12 +2,21 @@
 import { Masker } from '@weft/engine';
 import type { TenantState } from './tenants.js';
 
+/** The masker made last per tenant, with the secrets' names and change times it was made from. */
+const made = new WeakMap<TenantState, { version: string; masker: Masker }>();
+
 /**
  * A masker for every secret of the tenant (and for sealed runtime property values, which any
  * masker hides): values given as inputs or written as runtime properties are shown as the mask.
+ * The secrets are decrypted again only when one was added, changed or deleted since the last one
+ * (their list, one query, says so), whichever process changed it.
  */
 export async function tenantMasker(tenant: TenantState): Promise<Masker> {
+  const version = (await tenant.secrets.list()).map((s) => `${s.key}\u0000${s.updatedAt}`).join('\u0001');
+  const last = made.get(tenant);
+  if (last?.version === version) return last.masker;
   const masker = new Masker();
   for (const value of (await tenant.secrets.all()).values()) masker.add(value);
+  made.set(tenant, { version, masker });
   return masker;
 }

@@ -10,6 +10,7 @@ import { EventNotifier } from './executions/notifier.js';
 import { ExecutionRunner } from './executions/runner.js';
 import { ServerPlugins } from './plugins.js';
 import type { AccessStore } from './store/access.js';
+import { cachedAccess } from './store/cached-access.js';
 import { openPostgresSql, openSqliteSql } from './store/sql.js';
 import { SqlAccessStore } from './store/sql-access.js';
 import { TenantStores } from './tenants.js';
@@ -40,7 +41,7 @@ export async function openAccessStore(
   const sql = options.database
     ? await openPostgresSql(options.database, ACCESS_SCHEMA)
     : openSqliteSql(join(options.stateDir, 'server.db'));
-  const access = new SqlAccessStore(sql);
+  const access = cachedAccess(new SqlAccessStore(sql));
   await access.migrate();
   if (!(await access.getTenant(DEFAULT_TENANT)))
     await access

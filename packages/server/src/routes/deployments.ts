@@ -13,6 +13,7 @@ import {
   type InstanceState,
   isLive,
   type Json,
+  type NodeInstanceRecord,
   prepareDeployment,
   type Store,
   type ValueMap,
@@ -38,9 +39,10 @@ async function summaryOf(
   store: Store,
   deployment: Pick<DeploymentRecord, 'id' | 'createdAt'>,
   named: NamedDeploymentRecord | undefined,
+  instances?: NodeInstanceRecord[],
 ): Promise<Summary> {
   const instanceStates: Partial<Record<InstanceState, number>> = {};
-  for (const i of await store.listInstances(deployment.id))
+  for (const i of instances ?? (await store.listInstances(deployment.id)))
     instanceStates[i.state] = (instanceStates[i.state] ?? 0) + 1;
   const last = (await store.listExecutions(deployment.id)).at(-1) ?? null;
   return {
@@ -68,10 +70,13 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
     deployment: DeploymentRecord,
   ): Promise<Static<typeof Deployment>> => {
     const model = deployment.model as unknown as DeploymentModel;
-    const instances = await tenant.store.listInstances(deployment.id);
-    const masker = await tenantMasker(tenant);
+    const [instances, masker, named] = await Promise.all([
+      tenant.store.listInstances(deployment.id),
+      tenantMasker(tenant),
+      access.getDeployment(tenant.name, deployment.id),
+    ]);
     return {
-      ...(await summaryOf(tenant.store, deployment, await access.getDeployment(tenant.name, deployment.id))),
+      ...(await summaryOf(tenant.store, deployment, named, instances)),
       inputs: masker.maskJson(deployment.inputs) as Record<string, Json>,
       // By name: PostgreSQL's jsonb does not keep the order the blueprint gave.
       nodes: Object.values(model.nodes)
