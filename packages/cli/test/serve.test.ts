@@ -42,3 +42,35 @@ test('weft serve refuses a bad --listen and a database URL that is not PostgreSQ
   assert.equal(db.code, 2);
   assert.match(db.stderr, /takes a postgres:\/\/ URL/);
 });
+
+test('weft serve --log logs requests as JSON lines without passwords, tokens or secret values', async () => {
+  const dir = tempDir();
+  const env = { ...NO_WEFT_ENVIRONMENT, WEFT_ADMIN_PASSWORD: 'a-logged-password' };
+  const server = weftInBackground(
+    ['serve', '--state-dir', dir, '--listen', '127.0.0.1:0', '--init-admin', '--log'],
+    env,
+  );
+  const token = /(weft_\S+)/.exec(await server.line(/API token/))![1]!;
+  const url = /listening on (\S+)\/api\/v1/.exec(await server.line(/listening on/))![1]!;
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const login = await fetch(`${url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: 'a-logged-password' }),
+  });
+  const second = ((await login.json()) as { token: string }).token;
+  const put = await fetch(`${url}/api/v1/secrets/db_password`, {
+    method: 'PUT',
+    headers,
+    body: JSON.stringify({ value: 'sEcReT-vAlUe-42' }),
+  });
+  assert.equal(put.status, 201);
+  const read = await fetch(`${url}/api/v1/secrets/db_password`, { headers });
+  assert.equal(((await read.json()) as { value: string }).value, 'sEcReT-vAlUe-42');
+  server.child.kill('SIGTERM');
+  assert.equal(await server.exit, 0);
+  const logged = server.lines.slice(server.lines.findIndex((l) => /listening on/.test(l)) + 1).join('\n');
+  assert.match(logged, /"url":"\/api\/v1\/secrets\/db_password"/, 'requests are logged');
+  for (const secret of ['a-logged-password', 'sEcReT-vAlUe-42', token.split('_')[2]!, second.split('_')[2]!])
+    assert.ok(!logged.includes(secret), `the log holds ${secret}`);
+});
