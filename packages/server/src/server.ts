@@ -58,7 +58,7 @@ export async function createServer(options: ServerOptions): Promise<{ app: Api; 
   const access = await openAccessStore(options);
   const tenants = new TenantStores(options.stateDir, options.database);
   const notifier = new EventNotifier();
-  const plugins = new ServerPlugins(options.pluginDirs);
+  const plugins = new ServerPlugins(join(options.stateDir, 'plugins'), options.pluginDirs);
   const logger = options.log ? pino({ redact: ['req.headers.authorization'] }) : pino({ level: 'silent' });
   const context: ServerContext = {
     access,

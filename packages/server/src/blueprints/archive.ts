@@ -6,9 +6,10 @@
  * fill the disk or the memory (a "bomb").
  */
 import { gunzipSync } from 'node:zlib';
+import type { FastifyInstance } from 'fastify';
 import { Parser, type ReadEntry } from 'tar';
 import yauzl from 'yauzl';
-import { tooLarge, unprocessable } from '../errors.js';
+import { ApiError, tooLarge, unprocessable } from '../errors.js';
 
 /** The most bytes an upload may have on the wire (the route's body limit). */
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
@@ -18,6 +19,34 @@ export const MAX_UNPACKED_BYTES = 100 * 1024 * 1024;
 export const MAX_ENTRIES = 5000;
 
 export type UploadKind = 'yaml' | 'tar.gz' | 'tar' | 'zip';
+
+/**
+ * Makes the routes of `app` (a context of their own) take YAML and archives as raw bytes, up to
+ * MAX_UPLOAD_BYTES: everywhere else a body is JSON.
+ */
+export function acceptUploads(app: FastifyInstance): void {
+  app.addContentTypeParser(
+    Object.keys(UPLOAD_TYPES),
+    { parseAs: 'buffer', bodyLimit: MAX_UPLOAD_BYTES },
+    (_request, body, done) => done(null, body),
+  );
+}
+
+/** An upload's bytes and what its Content-Type says they are; 415 when it is none of UPLOAD_TYPES. */
+export function upload(
+  contentType: string | undefined,
+  body: unknown,
+  what: string,
+): { kind: UploadKind; bytes: Buffer } {
+  const kind = UPLOAD_TYPES[(contentType ?? '').split(';')[0]!.trim().toLowerCase()];
+  if (!kind || !Buffer.isBuffer(body))
+    throw new ApiError(
+      415,
+      'unsupported_media_type',
+      `send the ${what} as ${Object.keys(UPLOAD_TYPES).join(', ')}`,
+    );
+  return { kind, bytes: body };
+}
 
 /** Content types an upload may have, and what each is. */
 export const UPLOAD_TYPES: Record<string, UploadKind> = {

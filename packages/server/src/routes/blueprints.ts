@@ -10,10 +10,11 @@ import { create as createTar } from 'tar';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
 import {
+  acceptUploads,
   archiveFiles,
   MAX_UPLOAD_BYTES,
   safeRelativePath,
-  UPLOAD_TYPES,
+  upload,
   withMainFile,
 } from '../blueprints/archive.js';
 import {
@@ -26,7 +27,7 @@ import {
   writeFiles,
 } from '../blueprints/stored.js';
 import type { Api, ServerContext } from '../context.js';
-import { ApiError, conflict, notFound, unprocessable } from '../errors.js';
+import { conflict, notFound, unprocessable } from '../errors.js';
 import { Blueprint, BlueprintSummary, UploadedBlueprint } from '../schemas/blueprints.js';
 import { AUTH_ERRORS, ErrorBody, IdParams } from '../schemas/common.js';
 import { DuplicateError, InUseError, type NamedBlueprintRecord } from '../store/access.js';
@@ -44,9 +45,6 @@ const blueprintView = (b: NamedBlueprintRecord): Static<typeof Blueprint> => ({
   ...b.details,
 });
 
-/** The upload's body as bytes, whatever its declared type (the type says how to read them). */
-const rawBody = { parseAs: 'buffer', bodyLimit: MAX_UPLOAD_BYTES } as const;
-
 export async function blueprintRoutes(app: Api, context: ServerContext): Promise<void> {
   const { access } = context;
   const read = async (tenant: string, id: string) => {
@@ -55,8 +53,7 @@ export async function blueprintRoutes(app: Api, context: ServerContext): Promise
     return blueprint;
   };
 
-  // Only this route's context reads YAML and archives: everywhere else a body is JSON.
-  app.addContentTypeParser(Object.keys(UPLOAD_TYPES), rawBody, (_request, body, done) => done(null, body));
+  acceptUploads(app as never);
 
   app.put(
     '/blueprints/:id',
@@ -90,19 +87,13 @@ export async function blueprintRoutes(app: Api, context: ServerContext): Promise
     async (request, reply) => {
       const tenant = request.tenant!;
       const { id } = request.params;
-      const kind = UPLOAD_TYPES[(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()];
-      if (!kind || !Buffer.isBuffer(request.body))
-        throw new ApiError(
-          415,
-          'unsupported_media_type',
-          `send the blueprint as ${Object.keys(UPLOAD_TYPES).join(', ')}`,
-        );
+      const { kind, bytes } = upload(request.headers['content-type'], request.body, 'blueprint');
       if (await access.getBlueprint(tenant.name, id)) throw conflict(`blueprint '${id}' already exists`);
       const mainFile = safeRelativePath(request.query.main_file ?? 'blueprint.yaml', 'main_file');
       const files =
         kind === 'yaml'
-          ? new Map([[mainFile, request.body]])
-          : withMainFile(await archiveFiles(kind, request.body), mainFile);
+          ? new Map([[mainFile, bytes]])
+          : withMainFile(await archiveFiles(kind, bytes), mainFile);
       const staged = stagingDir(tenant);
       try {
         writeFiles(staged, files);
