@@ -84,6 +84,8 @@ interface Pool {
   memoryLimitMb: number;
   /** How long the last operations ran in their workers (ms), as the workers measured it. */
   runs: number[];
+  /** Its operations typically run under QUICK_RUN_MS (judged when one ends, not per look). */
+  quick: boolean;
   /** A growth check is due (see WorkerDispatcher.check). */
   checking: boolean;
   /** Since when checks have found that operations would wait too long (performance.now()). */
@@ -370,6 +372,7 @@ export class WorkerDispatcher implements Dispatcher {
         memoryLimitMb: settings?.memoryLimitMb ?? this.memoryLimitMb,
         checking: false,
         runs: [],
+        quick: false,
       };
       this.pools.set(plugin, pool);
     }
@@ -416,8 +419,9 @@ export class WorkerDispatcher implements Dispatcher {
       (ms) => {
         pool.runs.push(ms);
         if (pool.runs.length > RUNS_KEPT) pool.runs.shift();
+        pool.quick = pool.runs.length >= 3 && typicalRun(pool.runs) <= QUICK_RUN_MS;
       },
-      () => pool.runs.length >= 3 && typicalRun(pool.runs) <= QUICK_RUN_MS,
+      () => pool.quick,
     );
     pool.workers.push(worker);
     if (claim) worker.running.set(claim.id, claim);
