@@ -230,8 +230,10 @@ class Worker {
         'abort',
         () => {
           this.send({ type: 'abort', id });
+          // Still queued behind another operation, it is not what keeps the worker busy: that
+          // one's own abort or timeout decides for the worker.
           const kill = setTimeout(() => {
-            if (this.running.has(id)) this.killGroup();
+            if (this.started().includes(claim)) this.killGroup();
           }, ABORT_GRACE_MS);
           kill.unref();
         },
