@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { deploy, fixtures, startTestServer, type TestServer } from '@weft/server/test/harness';
+import { deploy, fixtures, startTestServer, type TestServer, userWithRole } from '@weft/server/test/harness';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { backgroundLuminance, chromiumSkip, horizontalOverflow, launch, screenshot } from './browser.js';
 
@@ -20,7 +20,9 @@ describe('web UI', { skip }, () => {
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
+  let failedId: string;
   const gate = () => join(server.stateDir, 'gate');
+  const executionIdOf = (url: string) => decodeURIComponent(new URL(url).pathname.split('/').pop()!);
 
   before(async () => {
     server = await startTestServer();
@@ -86,7 +88,7 @@ describe('web UI', { skip }, () => {
     await page.getByLabel('Workflow', { exact: true }).fill('install');
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await page.waitForURL(/\/executions\/[^/]+$/);
-    const id = decodeURIComponent(new URL(page.url()).pathname.split('/').pop()!);
+    const id = executionIdOf(page.url());
 
     // Held at the gate: the page shows the operation that runs now and its log line.
     await page.locator('.running li', { hasText: 'start on gated_' }).first().waitFor();
@@ -186,6 +188,71 @@ describe('web UI', { skip }, () => {
       if (viewport.width < 500) await screenshot(page, 'deployment-narrow');
     }
     await page.setViewportSize({ width: 1280, height: 720 });
+  });
+
+  test('a failed install shows the failed task and its error; parameters typed as YAML reach the workflow', async () => {
+    const tenant = await server.context.tenants.get('default_tenant');
+    // Its operations append to a directory, which fails (EISDIR): at once, with task_retries 0.
+    await deploy(tenant, gateBlueprint, 'broken', { record: server.stateDir, count: 1 });
+    await page.goto(`${server.url}/executions?start=1&deploymentId=broken`);
+    await page.getByLabel('Workflow', { exact: true }).fill('install');
+    await page.getByLabel(/^Parameters/).fill('task_retries: 0\ntask_retry_interval: 0');
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await page.waitForURL(/\/executions\/[^/?]+$/);
+    failedId = executionIdOf(page.url());
+    await page.getByTestId('execution-status').getByText('failed').waitFor();
+    const failure = page.locator('.failure', { hasText: 'Failed: create on base_' });
+    assert.match((await failure.locator('h3').textContent()) ?? '', /\(attempt 1\)/);
+    await failure.waitFor();
+    assert.match((await failure.textContent()) ?? '', /EISDIR/);
+    await page.locator('.failure', { hasText: 'Why it stopped' }).waitFor();
+    assert.ok(await page.getByRole('button', { name: 'Resume' }).isVisible(), 'resume is offered');
+    const stored = await server.api('GET', `/executions/${failedId}`);
+    assert.deepEqual(stored.body.parameters, { task_retries: 0, task_retry_interval: 0 });
+    await screenshot(page, 'execution-failed');
+  });
+
+  test('cancel stops a running install; resume from the page finishes it', async () => {
+    const tenant = await server.context.tenants.get('default_tenant');
+    const held = join(server.stateDir, 'gate-held');
+    await deploy(tenant, gateBlueprint, 'held', {
+      record: join(server.stateDir, 'record-held'),
+      gate: held,
+      count: 1,
+    });
+    const started = await server.api('POST', '/executions', {
+      body: { deploymentId: 'held', workflowId: 'install' },
+    });
+    assert.equal(started.status, 201);
+    await page.goto(`${server.url}/executions/${started.body.id}`);
+    await page.locator('.event', { hasText: 'waiting at' }).first().waitFor();
+    await page.getByRole('button', { name: 'Cancel', exact: true }).click();
+    await page.getByTestId('execution-status').getByText('cancelling').waitFor();
+    writeFileSync(held, '');
+    await page.getByTestId('execution-status').getByText('cancelled').waitFor();
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.getByTestId('execution-status').getByText('succeeded').waitFor();
+    assert.equal((await server.api('GET', `/executions/${started.body.id}`)).body.status, 'terminated');
+  });
+
+  test('a viewer sees no control an operator has', async () => {
+    await userWithRole(server, 'vera', 'default_tenant', 'viewer');
+    const viewer = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    try {
+      const own = await viewer.newPage();
+      await own.goto(server.url);
+      await own.getByLabel('User name').fill('vera');
+      await own.getByLabel('Password').fill('vera-password');
+      await own.getByRole('button', { name: 'Log in' }).click();
+      await own.getByRole('row', { name: /broken install failed/ }).waitFor();
+      assert.equal(await own.getByRole('button', { name: 'Start a workflow' }).count(), 0);
+      await own.goto(`${server.url}/executions/${failedId}`);
+      await own.getByTestId('execution-status').getByText('failed').waitFor();
+      assert.equal(await own.getByRole('button', { name: 'Resume' }).count(), 0);
+      assert.equal(await own.getByRole('button', { name: /Cancel/ }).count(), 0);
+    } finally {
+      await viewer.close();
+    }
   });
 
   test('logging out revokes the token and shows the login page', async () => {

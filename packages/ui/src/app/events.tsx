@@ -105,12 +105,15 @@ export function EventList({ events, live }: { events: WeftEvent[]; live: boolean
   );
 }
 
-/** Follows events matching `filter` for as long as the component is shown or the filter stays the same. */
-export function useEventStream(filter: StreamFilter, onEnd?: (status: string) => void) {
+/**
+ * Follows events matching `filter` for as long as the component is shown or the filter stays the
+ * same; a new `epoch` follows again from the start (after an ended execution was resumed).
+ */
+export function useEventStream(filter: StreamFilter, onEnd?: (status: string) => void, epoch = 0) {
   const [events, setEvents] = useState<WeftEvent[]>([]);
   const [error, setError] = useState<Error>();
   const [live, setLive] = useState(false);
-  const key = JSON.stringify(filter);
+  const key = JSON.stringify([filter, epoch]);
   useEffect(() => {
     setEvents([]);
     setError(undefined);

@@ -77,7 +77,9 @@ export function ExecutionPage({ id }: { id: string }) {
     execution.reload();
     tasks.reload();
   }, REFRESH_MS);
-  const stream = useEventStream({ executionId: id }, refresh);
+  // A resumed execution has a stream again: the one that ended with it is opened anew.
+  const [epoch, setEpoch] = useState(0);
+  const stream = useEventStream({ executionId: id }, refresh, epoch);
   const [filter, setFilter] = useState<LogFilter>({ level: 'info', node: '' });
   const [actionError, setActionError] = useState<Error>();
   const [retryInFlight, setRetryInFlight] = useState(false);
@@ -91,6 +93,7 @@ export function ExecutionPage({ id }: { id: string }) {
     setActionError(undefined);
     try {
       await request('POST', `/executions/${encodeURIComponent(id)}/${path}`, body);
+      if (path === 'resume') setEpoch((n) => n + 1);
       execution.reload();
       tasks.reload();
     } catch (error) {
@@ -104,7 +107,8 @@ export function ExecutionPage({ id }: { id: string }) {
   const active = e !== undefined && ACTIVE_STATUSES.includes(e.status);
   const running = list.filter((t) => RUNNING.has(t.state));
   const failed = list.filter((t) => t.state === 'failed' && !t.ignoreFailure);
-  const retried = list.filter((t) => t.attempt > 1 && t.kind === 'operation');
+  // Attempts count from 0: a task with attempt 1 runs for the second time.
+  const retried = list.filter((t) => t.attempt > 0 && t.kind === 'operation');
   const counts = TASK_STATES.map((state) => ({ state, count: list.filter((t) => t.state === state).length }));
   const nodes = [...new Set(list.map((t) => t.node).filter(Boolean))];
 
@@ -208,7 +212,7 @@ export function ExecutionPage({ id }: { id: string }) {
             <ErrorDetail
               key={task.id}
               error={task.error}
-              title={`Failed: ${taskLabel(task)} (attempt ${task.attempt})`}
+              title={`Failed: ${taskLabel(task)} (attempt ${task.attempt + 1})`}
             />
           ))}
           <div class="columns">
@@ -223,7 +227,7 @@ export function ExecutionPage({ id }: { id: string }) {
                   {running.map((t) => (
                     <li key={t.id}>
                       <span class="spinner" aria-hidden="true" /> {taskLabel(t)}
-                      {t.attempt > 1 && <span class="muted"> (attempt {t.attempt})</span>}
+                      {t.attempt > 0 && <span class="muted"> (attempt {t.attempt + 1})</span>}
                     </li>
                   ))}
                 </ul>
@@ -234,7 +238,7 @@ export function ExecutionPage({ id }: { id: string }) {
                   <ul>
                     {retried.map((t) => (
                       <li key={t.id}>
-                        {taskLabel(t)}: attempt {t.attempt}, <Status status={t.state} />
+                        {taskLabel(t)}: attempt {t.attempt + 1}, <Status status={t.state} />
                       </li>
                     ))}
                   </ul>
