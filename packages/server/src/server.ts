@@ -13,6 +13,7 @@ import type { AccessStore } from './store/access.js';
 import { openPostgresSql, openSqliteSql } from './store/sql.js';
 import { SqlAccessStore } from './store/sql-access.js';
 import { TenantStores } from './tenants.js';
+import { JobHub, type QueueOptions } from './workers/queue-dispatcher.js';
 
 export interface ServerOptions {
   /** postgres:// URL; without one, SQLite files in `stateDir` (a single-machine server). */
@@ -21,6 +22,11 @@ export interface ServerOptions {
   pluginDirs: string[];
   /** Log requests (pino, as JSON lines on stdout); Authorization headers are never logged. */
   log?: boolean;
+  /**
+   * Run operations on `weft worker` processes (pg-boss queues in `database`) instead of in this
+   * process. Needs a postgres:// database.
+   */
+  workers?: QueueOptions;
 }
 
 export interface RunningServer {
@@ -54,7 +60,10 @@ export async function openAccessStore(
 
 /** Builds the server on its stores (not listening yet: `listen` does that). */
 export async function createServer(options: ServerOptions): Promise<{ app: Api; context: ServerContext }> {
+  if (options.workers && !options.database)
+    throw new Error('workers take operations from PostgreSQL: start the server with a postgres:// database');
   const access = await openAccessStore(options);
+  const workers = options.workers && (await JobHub.open(options.database!, options.workers));
   const tenants = new TenantStores(options.stateDir, options.database);
   const notifier = new EventNotifier();
   const plugins = new ServerPlugins(options.pluginDirs);
@@ -65,11 +74,12 @@ export async function createServer(options: ServerOptions): Promise<{ app: Api; 
     stateDir: options.stateDir,
     plugins,
     notifier,
-    runner: new ExecutionRunner(tenants, plugins, notifier, logger),
+    runner: new ExecutionRunner(tenants, plugins, notifier, logger, workers),
   };
   const app = await buildApp(context, { loggerInstance: logger });
   app.addHook('onClose', async () => {
     await context.runner.stop();
+    await workers?.close();
     await tenants.close();
     await access.close();
   });
