@@ -5,11 +5,12 @@
  * its lease ends (a resumable operation runs again; another is reported lost).
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openPostgresStore } from '@weft/engine';
 import { type Background, NO_WEFT_ENVIRONMENT, tempDir, weftInBackground } from '@weft/testing/cli';
+import pg from 'pg';
 import { deploy, fixtures, freshDatabase, readStream } from './harness.js';
 
 const blueprint = join(fixtures, 'spread', 'blueprint.yaml');
@@ -35,6 +36,8 @@ interface Cluster {
   execution(id: string): Promise<{ status: string; error: { message: string } | null }>;
   /** The record's lines as [what, instance, worker]. */
   runs(): string[][];
+  /** Resolves when the record has a line starting with `prefix` (watched, not polled). */
+  recorded(prefix: string): Promise<void>;
 }
 
 async function cluster(
@@ -103,6 +106,23 @@ async function cluster(
       const response = await fetch(`${url}/api/v1/executions/${id}`, { headers });
       return (await response.json()) as { status: string; error: { message: string } | null };
     },
+    recorded: (prefix) =>
+      new Promise<void>((resolve) => {
+        const found = () =>
+          readFileSync(record, 'utf8')
+            .split('\n')
+            .some((l) => l.startsWith(prefix));
+        const watcher = watch(record, () => {
+          if (found()) {
+            watcher.close();
+            resolve();
+          }
+        });
+        if (found()) {
+          watcher.close();
+          resolve();
+        }
+      }),
     runs: () =>
       readFileSync(record, 'utf8')
         .split('\n')
@@ -193,6 +213,43 @@ describe('weft worker processes run the operations of weft serve --workers', () 
       configure.map(([what, , worker]) => `${what} ${worker}`),
       [`configure-begin ${holder}`],
       'it did not run again',
+    );
+  });
+
+  test('force-cancel reaches the job no worker has taken (cancelled in pg-boss) and the running one (aborted)', async () => {
+    const gate = join(tempDir(), 'gate.start');
+    const c = await cluster(drops, { count: 1, gate }, { agentWait: 1 });
+    await c.startWorker('a');
+    const id = await c.install();
+    const seen = new Set<string>();
+    // The gated start runs on the worker; the host's operation waits: no worker takes its queue.
+    await c.follow(id, (data) => {
+      if (data.includes('waiting at')) seen.add('running');
+      if (data.includes('waiting for an agent')) seen.add('queued');
+      return seen.size === 2;
+    });
+    const cancel = await fetch(`${c.url}/api/v1/executions/${id}/cancel`, {
+      method: 'POST',
+      headers: c.headers,
+      body: JSON.stringify({ force: true }),
+    });
+    assert.equal(cancel.status, 200, await cancel.clone().text());
+    assert.equal((await c.follow(id)).status, 'cancelled');
+    await c.recorded('start-aborted gated');
+    const db = new pg.Client({ connectionString: c.database });
+    await db.connect();
+    const jobs = await db.query<{ name: string; state: string }>(
+      "SELECT name, state FROM pgboss.job WHERE state <> 'completed' ORDER BY name",
+    );
+    await db.end();
+    assert.deepEqual(
+      jobs.rows.map((j) => `${j.name} ${j.state}`).sort(),
+      [`central_deployment_agent cancelled`, `${c.vm} cancelled`].sort(),
+    );
+    const after = c.runs().filter(([what, instance]) => what === 'on-host' || instance!.startsWith('gated'));
+    assert.deepEqual(
+      after.map(([what]) => what!).filter((what) => what.startsWith('start') || what === 'on-host'),
+      ['start-begin', 'start-aborted'],
     );
   });
 });

@@ -5,8 +5,7 @@ import { type StateOptions, stateDir, stateOptions } from '../state.js';
 import type { PluginDirOptions } from './plugin-search.js';
 import { pluginSearchDirs } from './plugin-search.js';
 
-type WorkerFlags = StateOptions &
-  PluginDirOptions & { queue?: string[]; concurrency?: string; name?: string };
+type WorkerFlags = StateOptions & PluginDirOptions & { queue?: string[]; concurrency?: string };
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -20,8 +19,7 @@ export function workerCommand(program: Command): void {
         'a queue to take operations from (repeatable; default central_deployment_agent); a host instance id makes this the agent of that host (host_agent operations)',
         collect,
       )
-      .option('--concurrency <N>', 'operations run at once, per queue (default 8)')
-      .option('--name <NAME>', 'how this worker names itself (default HOST:PID)'),
+      .option('--concurrency <N>', 'operations run at once, per queue (default 8)'),
   )
     .addHelpText(
       'after',
@@ -54,7 +52,6 @@ async function work(flags: WorkerFlags): Promise<void> {
     concurrency,
     stateDir: dir,
     pluginDirs: pluginSearchDirs(flags, dir).map((d) => d.dir),
-    name: flags.name,
   });
   process.stdout.write(`Weft worker ${worker.name} taking operations from ${worker.queues.join(', ')}\n`);
   await new Promise<void>((resolve) => {

@@ -38,7 +38,13 @@ export class JobSignals {
 
   private async connect(): Promise<void> {
     const client = new pg.Client({ connectionString: this.url, application_name: 'weft-signals' });
-    client.on('notification', (message) => this.onMessage(message.channel, message.payload ?? ''));
+    client.on('notification', (message) => {
+      try {
+        this.onMessage(message.channel, message.payload ?? '');
+      } catch {
+        // A payload that is not one of ours (anyone who can connect can NOTIFY): nothing to do.
+      }
+    });
     client.on('error', () => this.lost(client));
     client.on('end', () => this.lost(client));
     await client.connect();

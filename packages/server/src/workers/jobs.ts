@@ -54,8 +54,6 @@ export interface Reply {
   attempt: number;
   /** Every log line of the operation, in order (those already sent live are skipped by index). */
   logs: LogLine[];
-  /** The worker that ran it (`weft worker --name`, else host:pid). */
-  worker: string;
 }
 
 /** A log line sent while the operation runs: `n` is its index among the attempt's lines. */

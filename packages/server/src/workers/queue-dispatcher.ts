@@ -182,18 +182,36 @@ export class JobHub {
     const job = await this.boss.getJobById(entry.queue, id, { includeArchive: true }).catch(() => null);
     if (!job || !this.awaited.has(id)) return;
     if (job.state === 'completed') {
-      const reply = JSON.parse(entry.open((job.output as unknown as JobOutput).reply)) as Reply;
+      const output = job.output as Partial<JobOutput> | null;
+      let reply: Reply;
+      try {
+        reply = JSON.parse(entry.open(output!.reply!)) as Reply;
+      } catch (error) {
+        // Completed by pg-boss itself (the worker failed before its reply), or sealed with another key.
+        const why =
+          output?.reply === undefined
+            ? 'without a reply'
+            : `with a reply this server cannot open: ${(error as Error).message}`;
+        this.settle(id, failure('WorkerError', `a worker completed ${entry.call.operation} ${why}`, true));
+        return;
+      }
       const sent = reply.attempt === entry.attempt ? entry.nextLog : 0;
       for (const line of reply.logs.slice(sent)) entry.call.log(line.level, line.message);
       this.settle(id, reply.outcome);
     } else if (job.state === 'failed') {
+      // Failed by pg-boss: its lease expired each time it was taken, or a worker could not run it.
+      const output = job.output as { message?: string; value?: { message?: string } } | null;
+      const message = output?.message ?? output?.value?.message;
+      const lost = message === undefined || /timeout in active state/.test(message);
       this.settle(
         id,
-        failure(
-          'WorkerLost',
-          `worker lost while running ${entry.call.operation} (${job.retryCount + 1} workers took it, none finished it)`,
-          true,
-        ),
+        lost
+          ? failure(
+              'WorkerLost',
+              `worker lost while running ${entry.call.operation} (${job.retryCount + 1} workers took it, none finished it)`,
+              true,
+            )
+          : failure('WorkerError', `a worker could not run ${entry.call.operation}: ${message}`, true),
       );
     } else if ((job.state === 'created' || job.state === 'retry') && entry.reported !== job.state) {
       entry.reported = job.state;

@@ -43,11 +43,10 @@ export interface WorkerOptions {
   /** Plugin work directories, blueprint copies, and the secret key (unless WEFT_SECRET_KEY). */
   stateDir: string;
   pluginDirs: string[];
-  /** How this worker names itself in replies (default host:pid). */
-  name?: string;
 }
 
 export interface RunningWorker {
+  /** host:pid, as errors name it. */
   name: string;
   queues: string[];
   close(): Promise<void>;
@@ -81,7 +80,7 @@ class QueueWorker implements RunningWorker {
   private closing = false;
 
   constructor(private readonly options: WorkerOptions) {
-    this.name = options.name ?? `${hostname()}:${process.pid}`;
+    this.name = `${hostname()}:${process.pid}`;
     this.queues = options.queues?.length ? [...new Set(options.queues)] : [SHARED_QUEUE];
     this.tenants = new TenantStores(options.stateDir, options.database);
     this.plugins = new ServerPlugins(options.pluginDirs);
@@ -131,16 +130,16 @@ class QueueWorker implements RunningWorker {
   private async take(queue: string, job: PgBoss.JobWithMetadata<OperationJob>): Promise<void> {
     const logs: LogLine[] = [];
     let outcome: Outcome;
-    let tenant: TenantState | undefined;
+    // Without its tenant's store and key, nothing can be run or answered: the job fails back to
+    // pg-boss (another worker may be able to), by the error thrown here.
+    const tenant = await this.tenants.get(job.data.tenant);
     try {
-      tenant = await this.tenants.get(job.data.tenant);
       const call = JSON.parse(tenant.secrets.sealer().open(job.data.call)) as CallData;
       outcome = await this.runOperation(tenant, job, call, logs);
     } catch (error) {
       outcome = failure('WorkerError', `worker ${this.name}: ${(error as Error).message}`, true);
     }
-    if (!tenant) return;
-    const reply: Reply = { outcome, attempt: job.retryCount, logs, worker: this.name };
+    const reply: Reply = { outcome, attempt: job.retryCount, logs };
     const output: JobOutput = { reply: tenant.secrets.sealer().seal(JSON.stringify(reply)) };
     // Completes only a job still active: not one cancelled meanwhile, nor one whose lease ended
     // and that another worker holds now.
