@@ -16,6 +16,8 @@ export class JobSignals {
   private client: pg.Client | undefined;
   private closed = false;
   private failures = 0;
+  /** The last notification sent: each waits for the one before (pg deprecates overlapping queries). */
+  private sending: Promise<boolean> = Promise.resolve(true);
 
   private constructor(
     private readonly url: string,
@@ -75,15 +77,19 @@ export class JobSignals {
    * others in the order they were sent. False when it could not be sent (connection down): the
    * receiver makes up for it from the jobs' tables.
    */
-  async notify(channel: string, payload: string): Promise<boolean> {
-    const client = this.client;
-    if (!client || Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) return false;
-    try {
-      await client.query('SELECT pg_notify($1, $2)', [channel, payload]);
-      return true;
-    } catch {
-      return false;
-    }
+  notify(channel: string, payload: string): Promise<boolean> {
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) return Promise.resolve(false);
+    this.sending = this.sending.then(async () => {
+      const client = this.client;
+      if (!client) return false;
+      try {
+        await client.query('SELECT pg_notify($1, $2)', [channel, payload]);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    return this.sending;
   }
 
   async close(): Promise<void> {
