@@ -30,6 +30,7 @@ export const COMMAND_MODULES: { names: string[]; load: () => Promise<Define> }[]
   { names: ['secrets'], load: async () => (await import('./commands/secrets.js')).secretCommands },
   { names: ['plugins'], load: async () => (await import('./commands/plugins.js')).pluginCommands },
   { names: ['serve'], load: async () => (await import('./commands/serve.js')).serveCommand },
+  { names: ['worker'], load: async () => (await import('./commands/worker.js')).workerCommand },
   { names: ['profiles'], load: async () => (await import('./commands/profiles.js')).profileCommands },
   { names: ['blueprints'], load: async () => (await import('./commands/blueprints.js')).blueprintCommands },
 ];
@@ -45,6 +46,7 @@ const PLUGIN_DIR_COMMANDS = [
   'exec',
   'resume',
   'serve',
+  'worker',
 ];
 
 /** The program with its global options and no commands. */

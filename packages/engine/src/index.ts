@@ -34,7 +34,13 @@ export {
   saveUpdatePlan,
   startDeploymentUpdate,
 } from './deployment/update.js';
-export type { Dispatcher, OperationCall, Outcome, WorkflowFunction } from './executor/dispatcher.js';
+export type {
+  Dispatcher,
+  OperationCall,
+  Outcome,
+  WorkflowCall,
+  WorkflowFunction,
+} from './executor/dispatcher.js';
 export {
   DEFAULT_TASK_RETRIES,
   DEFAULT_TASK_RETRY_INTERVAL,

@@ -10,3 +10,5 @@ export {
   type ServerOptions,
   startServer,
 } from './server.js';
+export type { QueueOptions } from './workers/queue-dispatcher.js';
+export { type RunningWorker, startWorker, type WorkerOptions } from './workers/worker.js';

@@ -14,6 +14,7 @@ import { cachedAccess } from './store/cached-access.js';
 import { openPostgresSql, openSqliteSql } from './store/sql.js';
 import { SqlAccessStore } from './store/sql-access.js';
 import { TenantStores } from './tenants.js';
+import { JobHub, type QueueOptions } from './workers/queue-dispatcher.js';
 
 export interface ServerOptions {
   /** postgres:// URL; without one, SQLite files in `stateDir` (a single-machine server). */
@@ -22,6 +23,11 @@ export interface ServerOptions {
   pluginDirs: string[];
   /** Log requests (pino, as JSON lines on stdout); Authorization headers are never logged. */
   log?: boolean;
+  /**
+   * Run operations on `weft worker` processes (pg-boss queues in `database`) instead of in this
+   * process. Needs a postgres:// database.
+   */
+  workers?: QueueOptions;
 }
 
 export interface RunningServer {
@@ -55,7 +61,10 @@ export async function openAccessStore(
 
 /** Builds the server on its stores (not listening yet: `listen` does that). */
 export async function createServer(options: ServerOptions): Promise<{ app: Api; context: ServerContext }> {
+  if (options.workers && !options.database)
+    throw new Error('workers take operations from PostgreSQL: start the server with a postgres:// database');
   const access = await openAccessStore(options);
+  const workers = options.workers && (await JobHub.open(options.database!, options.workers));
   const tenants = new TenantStores(options.stateDir, options.database);
   const notifier = new EventNotifier();
   const plugins = new ServerPlugins(join(options.stateDir, 'plugins'), options.pluginDirs);
@@ -66,11 +75,12 @@ export async function createServer(options: ServerOptions): Promise<{ app: Api; 
     stateDir: options.stateDir,
     plugins,
     notifier,
-    runner: new ExecutionRunner(tenants, plugins, notifier, logger),
+    runner: new ExecutionRunner(tenants, plugins, notifier, logger, workers),
   };
   const app = await buildApp(context, { loggerInstance: logger });
   app.addHook('onClose', async () => {
     await context.runner.stop();
+    await workers?.close();
     await tenants.close();
     await access.close();
   });

@@ -7,7 +7,14 @@ import type { PluginDirOptions } from './plugin-search.js';
 import { pluginSearchDirs } from './plugin-search.js';
 
 type ServeFlags = StateOptions &
-  PluginDirOptions & { listen?: string; initAdmin?: string | boolean; log?: boolean };
+  PluginDirOptions & {
+    listen?: string;
+    initAdmin?: string | boolean;
+    log?: boolean;
+    workers?: boolean;
+    lease?: string;
+    agentWait?: string;
+  };
 
 const DEFAULT_LISTEN = '127.0.0.1:8080';
 
@@ -23,7 +30,19 @@ export function serveCommand(program: Command): void {
         '--init-admin [NAME]',
         'create the first superuser (default name admin; password from WEFT_ADMIN_PASSWORD, else generated) and print a token for it once',
       )
-      .option('--log', 'log every request as a JSON line (tokens are never logged)'),
+      .option('--log', 'log every request as a JSON line (tokens are never logged)')
+      .option(
+        '--workers',
+        'run operations on weft worker processes (job queues in the --db PostgreSQL) instead of in this process',
+      )
+      .option(
+        '--lease <SECONDS>',
+        'with --workers: how long a worker holds an operation before another takes it over (default 300; an operation with a longer timeout: its timeout)',
+      )
+      .option(
+        '--agent-wait <SECONDS>',
+        'with --workers: after how long an operation no worker has taken is reported as waiting for an agent (default 30)',
+      ),
   )
     .addHelpText(
       'after',
@@ -47,18 +66,36 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
 }
 
+/** A whole number of seconds, at least 1 (pg-boss counts leases in seconds). */
+function seconds(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1)
+    throw new UsageError(`${option} ${text}: expected a whole number of seconds, at least 1`);
+  return value;
+}
+
 async function serve(flags: ServeFlags): Promise<void> {
   const { host, port } = parseListen(flags.listen ?? DEFAULT_LISTEN);
   const dir = stateDir(flags);
   const database = flags.db ?? process.env.WEFT_DATABASE_URL;
   if (database !== undefined && !/^postgres(ql)?:\/\//i.test(database))
     throw new UsageError(`--db ${database}: the server takes a postgres:// URL (or none: SQLite in ${dir})`);
+  if (flags.workers && database === undefined)
+    throw new UsageError('--workers: the workers take operations from PostgreSQL: give --db postgres://...');
+  const workers = flags.workers
+    ? {
+        leaseSeconds: seconds('--lease', flags.lease),
+        agentWaitSeconds: seconds('--agent-wait', flags.agentWait),
+      }
+    : undefined;
   const { AlreadyInitialisedError, initAdmin, startServer } = await import('@weft/server');
   const server = await startServer({
     stateDir: dir,
     database,
     pluginDirs: pluginSearchDirs(flags, dir).map((d) => d.dir),
     log: flags.log === true,
+    workers,
     host,
     port,
   });

@@ -18,6 +18,7 @@ import { storedBlueprintDir } from '../blueprints/stored.js';
 import type { ServerPlugins } from '../plugins.js';
 import type { AccessStore } from '../store/access.js';
 import type { TenantState, TenantStores } from '../tenants.js';
+import { type JobHub, QueueDispatcher } from '../workers/queue-dispatcher.js';
 import type { EventNotifier } from './notifier.js';
 
 /** Operations running at once per execution, as the CLI's default. */
@@ -29,6 +30,8 @@ const STOP_GRACE_MS = 10_000;
 interface Run {
   done: Promise<ExecutionRecord | undefined>;
   executor?: Executor;
+  /** With workers: where the run's jobs are, to cancel those not taken yet. */
+  queued?: JobHub;
   interrupt: AbortController;
   interruptNow: AbortController;
 }
@@ -42,6 +45,8 @@ export class ExecutionRunner {
     private readonly plugins: ServerPlugins,
     private readonly notifier: EventNotifier,
     private readonly log: FastifyBaseLogger,
+    /** With workers (`weft serve --workers`): operations go to their queues instead of running here. */
+    private readonly workers?: JobHub,
   ) {}
 
   private key = (tenant: string, executionId: string) => `${tenant}\u0000${executionId}`;
@@ -53,7 +58,10 @@ export class ExecutionRunner {
 
   /** After a cancel was stored: the run reads it now rather than at its next poll. */
   async cancelStored(tenant: string, executionId: string): Promise<void> {
-    await this.runs.get(this.key(tenant, executionId))?.executor?.checkCancel();
+    const run = this.runs.get(this.key(tenant, executionId));
+    await run?.executor?.checkCancel();
+    // Jobs no worker has taken are operations that have not started: a cancel stops them too.
+    await run?.queued?.cancelQueued(executionId);
   }
 
   /**
@@ -99,9 +107,11 @@ export class ExecutionRunner {
     // Operations read scripts and resources from the blueprint's files: written out again from
     // the store when this machine does not have them (a state directory restored elsewhere).
     if (!existsSync(model.blueprint.baseDir)) await storedBlueprintDir(tenant, deployment.blueprintId);
-    const dispatcher = this.plugins.workerDispatcher(model);
-    await dispatcher.load();
-    dispatcher.warmUp();
+    const local = this.plugins.workerDispatcher(model);
+    await local.load();
+    if (this.workers) run.queued = this.workers;
+    else local.warmUp();
+    const dispatcher = this.workers ? new QueueDispatcher(this.workers, tenant, model, local) : local;
     try {
       const executor = new Executor({
         store: tenant.store,
@@ -121,7 +131,7 @@ export class ExecutionRunner {
       await finishExecution(tenant.store, result);
       return result;
     } finally {
-      await dispatcher.close();
+      await local.close();
     }
   }
 

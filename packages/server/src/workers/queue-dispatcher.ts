@@ -1,0 +1,275 @@
+/**
+ * Operations run by `weft worker` processes: each becomes a pg-boss job on the queue of its
+ * executor, and the run waits for the job's end.
+ *
+ * How the end is learnt: the worker completes the job in pg-boss (its output holds the sealed
+ * Outcome), then notifies `weft_job_done`; this process LISTENs and reads the job. pg-boss 10 has
+ * no completion events and its `work` only polls (half a second at best), so LISTEN/NOTIFY is
+ * what makes a round trip take milliseconds. A notification missed while the listening
+ * connection was down is made up for at reconnection (every awaited job is read), and a watch per
+ * job, every `agentWaitSeconds`, reads a job that has not ended: it reports a job no worker has
+ * taken ("waiting for an agent"), and one that pg-boss failed because every worker that took it
+ * was lost.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type {
+  DeploymentModel,
+  Dispatcher,
+  OperationCall,
+  OperationModel,
+  Outcome,
+  WorkerDispatcher,
+  WorkflowCall,
+  WorkflowFunction,
+} from '@weft/engine';
+import type PgBoss from 'pg-boss';
+import { JobSignals } from '../store/job-signals.js';
+import type { TenantState } from '../tenants.js';
+import {
+  type CallData,
+  CHANNELS,
+  failure,
+  type JobOutput,
+  type LiveLog,
+  LOST_RETRIES,
+  type OperationJob,
+  openBoss,
+  Queues,
+  queueOf,
+  type Reply,
+} from './jobs.js';
+
+export interface QueueOptions {
+  /**
+   * Seconds a worker holds a job before pg-boss hands it to another (its lease): a worker that is
+   * killed or loses its machine is replaced that long after it took the job. An operation with a
+   * longer timeout holds its job for its timeout. Default 300.
+   */
+  leaseSeconds?: number;
+  /** After how long a job no worker has taken is reported as waiting for an agent. Default 30. */
+  agentWaitSeconds?: number;
+}
+
+interface Awaited {
+  queue: string;
+  call: OperationCall;
+  /** Opens what the tenant's secret key sealed (the reply). */
+  open: (sealed: string) => string;
+  resolve: (outcome: Outcome) => void;
+  /** The attempt whose lines are being passed on (a job taken again starts its lines anew). */
+  attempt: number;
+  /** Index of the attempt's next log line to pass on (lines before it were sent live). */
+  nextLog: number;
+  /** A live line was missed: the rest come with the reply, in order. */
+  liveBroken: boolean;
+  /** The state the watch last reported (so each is reported once). */
+  reported?: string;
+  watch?: NodeJS.Timeout;
+}
+
+/** One per server process: the pg-boss connection, the notifications, the jobs being awaited. */
+export class JobHub {
+  private readonly awaited = new Map<string, Awaited>();
+  private readonly queues: Queues;
+  readonly leaseSeconds: number;
+  readonly agentWaitSeconds: number;
+
+  private constructor(
+    private readonly boss: PgBoss,
+    private signals: JobSignals | undefined,
+    options: QueueOptions,
+  ) {
+    this.queues = new Queues(boss);
+    this.leaseSeconds = options.leaseSeconds ?? 300;
+    this.agentWaitSeconds = options.agentWaitSeconds ?? 30;
+  }
+
+  static async open(database: string, options: QueueOptions = {}): Promise<JobHub> {
+    const lease = options.leaseSeconds ?? 300;
+    // Expired leases are looked for a few times per lease (pg-boss: at least every second).
+    const boss = await openBoss(database, Math.max(1, Math.min(60, Math.floor(lease / 2))));
+    const hub = new JobHub(boss, undefined, options);
+    hub.signals = await JobSignals.open(
+      database,
+      [CHANNELS.done, CHANNELS.log],
+      (channel, payload) => hub.onSignal(channel, payload),
+      () => {
+        for (const id of hub.awaited.keys()) void hub.look(id);
+      },
+    );
+    return hub;
+  }
+
+  /** Queues the operation and resolves with its outcome. */
+  async run(tenant: TenantState, modelHash: string, call: OperationCall, queue: string): Promise<Outcome> {
+    const { signal, update: _update, log: _log, ...data } = call;
+    if (signal.aborted)
+      return failure('Cancelled', `${call.operation} was cancelled before it was queued`, false);
+    await this.queues.ensure(queue);
+    const id = randomUUID();
+    const sealer = tenant.secrets.sealer();
+    const job: OperationJob = {
+      tenant: tenant.name,
+      deploymentId: call.deploymentId,
+      modelHash,
+      call: sealer.seal(JSON.stringify(data satisfies CallData)),
+    };
+    const timeout = call.model.timeout;
+    // An operation may run for its whole timeout: its job is not taken from a live worker before.
+    const expireInSeconds = Math.ceil(Math.max(this.leaseSeconds, timeout ? timeout + 10 : 0));
+    const done = new Promise<Outcome>((resolve) => {
+      const open = (sealed: string) => sealer.open(sealed);
+      const entry: Awaited = { queue, call, open, resolve, attempt: 0, nextLog: 0, liveBroken: false };
+      this.awaited.set(id, entry);
+      entry.watch = setInterval(() => void this.look(id), this.agentWaitSeconds * 1000);
+      entry.watch.unref();
+    });
+    await this.boss.send(queue, job, { id, expireInSeconds, retryLimit: LOST_RETRIES, retryDelay: 0 });
+    await this.signals?.notify(CHANNELS.queued, queue);
+    const onAbort = () => void this.cancel(id, 'cancelled');
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await done;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Cancels a job: pg-boss will not hand it out, and the worker running it aborts its operation.
+   * The run ends at once with a failure (the executor reports a cancel or a timeout its own way).
+   */
+  private async cancel(id: string, why: string): Promise<void> {
+    const entry = this.awaited.get(id);
+    if (!entry) return;
+    this.settle(id, failure('Cancelled', `${entry.call.operation} ${why}`, false));
+    await this.boss.cancel(entry.queue, id).catch(() => {});
+    await this.signals?.notify(CHANNELS.cancel, id);
+  }
+
+  /** Cancels the jobs of an execution that no worker has taken yet (a cancel was stored). */
+  async cancelQueued(executionId: string): Promise<void> {
+    for (const [id, entry] of [...this.awaited]) {
+      if (entry.call.executionId !== executionId) continue;
+      const job = await this.boss.getJobById(entry.queue, id).catch(() => null);
+      if (job && (job.state === 'created' || job.state === 'retry'))
+        await this.cancel(id, 'was cancelled before a worker took it');
+    }
+  }
+
+  private onSignal(channel: string, payload: string): void {
+    if (channel === CHANNELS.done) {
+      const { id } = JSON.parse(payload) as { id: string };
+      if (this.awaited.has(id)) void this.look(id);
+    } else if (channel === CHANNELS.log) {
+      const line = JSON.parse(payload) as LiveLog;
+      const entry = this.awaited.get(line.id);
+      if (!entry || line.attempt < entry.attempt) return;
+      if (line.attempt > entry.attempt)
+        Object.assign(entry, { attempt: line.attempt, nextLog: 0, liveBroken: false });
+      if (entry.liveBroken) return;
+      if (line.n === entry.nextLog) {
+        entry.call.log(line.level, line.message);
+        entry.nextLog++;
+      } else if (line.n > entry.nextLog) entry.liveBroken = true;
+    }
+  }
+
+  /** Reads an awaited job and acts on its state. */
+  private async look(id: string): Promise<void> {
+    const entry = this.awaited.get(id);
+    if (!entry) return;
+    const job = await this.boss.getJobById(entry.queue, id, { includeArchive: true }).catch(() => null);
+    if (!job || !this.awaited.has(id)) return;
+    if (job.state === 'completed') {
+      const output = job.output as Partial<JobOutput> | null;
+      let reply: Reply;
+      try {
+        reply = JSON.parse(entry.open(output!.reply!)) as Reply;
+      } catch (error) {
+        // Completed by pg-boss itself (the worker failed before its reply), or sealed with another key.
+        const why =
+          output?.reply === undefined
+            ? 'without a reply'
+            : `with a reply this server cannot open: ${(error as Error).message}`;
+        this.settle(id, failure('WorkerError', `a worker completed ${entry.call.operation} ${why}`, true));
+        return;
+      }
+      const sent = reply.attempt === entry.attempt ? entry.nextLog : 0;
+      for (const line of reply.logs.slice(sent)) entry.call.log(line.level, line.message);
+      this.settle(id, reply.outcome);
+    } else if (job.state === 'failed') {
+      // Failed by pg-boss: its lease expired each time it was taken, or a worker could not run it.
+      const output = job.output as { message?: string; value?: { message?: string } } | null;
+      const message = output?.message ?? output?.value?.message;
+      const lost = message === undefined || /timeout in active state/.test(message);
+      this.settle(
+        id,
+        lost
+          ? failure(
+              'WorkerLost',
+              `worker lost while running ${entry.call.operation} (${job.retryCount + 1} workers took it, none finished it)`,
+              true,
+            )
+          : failure('WorkerError', `a worker could not run ${entry.call.operation}: ${message}`, true),
+      );
+    } else if ((job.state === 'created' || job.state === 'retry') && entry.reported !== job.state) {
+      entry.reported = job.state;
+      entry.call.log(
+        'warning',
+        `waiting for an agent on queue '${entry.queue}': no worker has taken ${entry.call.operation} for ${this.agentWaitSeconds} s`,
+      );
+    } else if (job.state === 'active') entry.reported = undefined;
+  }
+
+  private settle(id: string, outcome: Outcome): void {
+    const entry = this.awaited.get(id);
+    if (!entry) return;
+    this.awaited.delete(id);
+    clearInterval(entry.watch);
+    entry.resolve(outcome);
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.awaited.keys()])
+      this.settle(id, failure('PluginHostClosed', 'the server stopped while the operation was queued', true));
+    await this.signals?.close();
+    await this.boss.stop({ graceful: false, wait: true });
+  }
+}
+
+/**
+ * The dispatcher of an execution run with workers: operations go to the queue of their executor;
+ * what is asked of plugins in the engine's own process (resumable flags, custom workflow functions,
+ * workflow scripts) is answered by `local`, the plugin host of this process.
+ */
+export class QueueDispatcher implements Dispatcher {
+  private readonly modelHash: string;
+
+  constructor(
+    private readonly hub: JobHub,
+    private readonly tenant: TenantState,
+    private readonly model: DeploymentModel,
+    private readonly local: WorkerDispatcher,
+  ) {
+    this.modelHash = createHash('sha256').update(JSON.stringify(model)).digest('hex');
+  }
+
+  run(call: OperationCall): Promise<Outcome> {
+    const routed = queueOf(call, this.model);
+    if ('problem' in routed) return Promise.resolve(failure('NoAgentQueue', routed.problem, false));
+    return this.hub.run(this.tenant, this.modelHash, call, routed.queue);
+  }
+
+  resumable(model: OperationModel): Promise<boolean> {
+    return this.local.resumable(model);
+  }
+
+  workflow(plugin: string, fn: string): Promise<WorkflowFunction | undefined> {
+    return this.local.workflow(plugin, fn);
+  }
+
+  runWorkflow(call: WorkflowCall): Promise<Outcome> {
+    return this.local.runWorkflow(call);
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * `weft serve --workers` with `weft worker` processes on a PostgreSQL database of their own: the
+ * operations of an install are spread over the workers, a host_agent operation runs on the worker
+ * of its host's queue, and a worker killed with SIGKILL mid-operation is replaced by another once
+ * its lease ends (a resumable operation runs again; another is reported lost).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, watch, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { openPostgresStore } from '@weft/engine';
+import { type Background, NO_WEFT_ENVIRONMENT, tempDir, weftInBackground } from '@weft/testing/cli';
+import pg from 'pg';
+import { deploy, fixtures, freshDatabase, readStream } from './harness.js';
+
+const blueprint = join(fixtures, 'spread', 'blueprint.yaml');
+
+/** Every process shares the secret key: the server seals what it queues with it. */
+const ENV = {
+  ...NO_WEFT_ENVIRONMENT,
+  WEFT_SECRET_KEY: 'workers-test-key',
+  WEFT_ADMIN_PASSWORD: 'workers-password',
+};
+
+interface Cluster {
+  url: string;
+  headers: Record<string, string>;
+  database: string;
+  record: string;
+  dir: string;
+  startWorker(tag: string, ...args: string[]): Promise<Background>;
+  /** Starts an install of the deployment; resolves with the execution id. */
+  install(): Promise<string>;
+  /** The stream's events until the execution ends, and how it ended. */
+  follow(id: string, until?: (data: string) => boolean): Promise<{ logs: string[]; status?: string }>;
+  execution(id: string): Promise<{ status: string; error: { message: string } | null }>;
+  /** The record's lines as [what, instance, worker]. */
+  runs(): string[][];
+  /** Resolves when the record has a line starting with `prefix` (watched, not polled). */
+  recorded(prefix: string): Promise<void>;
+}
+
+async function cluster(
+  drops: (() => Promise<void>)[],
+  inputs: Record<string, unknown>,
+  { lease = 300, agentWait = 30 } = {},
+): Promise<Cluster & { vm: string }> {
+  const dir = tempDir();
+  const database = await freshDatabase();
+  drops.push(database.drop);
+  const record = join(dir, 'record');
+  writeFileSync(record, '');
+  const store = await openPostgresStore(database.url, { schema: 'weft_tenant_default_tenant' });
+  await store.migrate();
+  await deploy({ store }, blueprint, 'spread', { record, ...inputs });
+  const vm = (await store.listInstances('spread')).find((i) => i.node === 'vm')!.id;
+  await store.close();
+  const server = weftInBackground(
+    [
+      'serve',
+      ...['--state-dir', join(dir, 'server'), '--listen', '127.0.0.1:0', '--db', database.url],
+      ...['--workers', '--lease', String(lease), '--agent-wait', String(agentWait), '--init-admin'],
+    ],
+    ENV,
+  );
+  const token = /(weft_\S+)/.exec(await server.line(/API token/))![1]!;
+  const url = /listening on (\S+)\/api\/v1/.exec(await server.line(/listening on/))![1]!;
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  return {
+    url,
+    headers,
+    database: database.url,
+    record,
+    dir,
+    vm,
+    startWorker: async (tag, ...args) => {
+      const worker = weftInBackground(
+        ['worker', '--db', database.url, '--state-dir', join(dir, `worker-${tag}`), ...args],
+        { ...ENV, WEFT_TEST_WORKER: tag },
+      );
+      await worker.line(/taking operations from/);
+      return worker;
+    },
+    install: async () => {
+      const started = await fetch(`${url}/api/v1/executions`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ deploymentId: 'spread', workflowId: 'install' }),
+      });
+      assert.equal(started.status, 201, await started.clone().text());
+      return ((await started.json()) as { id: string }).id;
+    },
+    follow: async (id, until) => {
+      const { messages } = await readStream(
+        `${url}/api/v1/events/stream?executionId=${id}`,
+        headers,
+        (m) => m.event === 'end' || (until !== undefined && m.event === 'log' && until(m.data)),
+      );
+      const end = messages.find((m) => m.event === 'end');
+      return {
+        logs: messages.filter((m) => m.event === 'log').map((m) => JSON.parse(m.data).message as string),
+        status: end ? (JSON.parse(end.data) as { status: string }).status : undefined,
+      };
+    },
+    execution: async (id) => {
+      const response = await fetch(`${url}/api/v1/executions/${id}`, { headers });
+      return (await response.json()) as { status: string; error: { message: string } | null };
+    },
+    recorded: (prefix) =>
+      new Promise<void>((resolve) => {
+        const found = () =>
+          readFileSync(record, 'utf8')
+            .split('\n')
+            .some((l) => l.startsWith(prefix));
+        const watcher = watch(record, () => {
+          if (found()) {
+            watcher.close();
+            resolve();
+          }
+        });
+        if (found()) {
+          watcher.close();
+          resolve();
+        }
+      }),
+    runs: () =>
+      readFileSync(record, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.split(' ')),
+  };
+}
+
+describe('weft worker processes run the operations of weft serve --workers', () => {
+  const drops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const drop of drops) await drop();
+  });
+
+  test('an install is spread over two workers; the host_agent operation waits for the agent of its host', async () => {
+    const c = await cluster(drops, { count: 8 }, { agentWait: 1 });
+    await c.startWorker('a', '--concurrency', '2');
+    await c.startWorker('b', '--concurrency', '2');
+    const id = await c.install();
+    // No worker takes the host's queue yet: the operation is reported as waiting, not hung.
+    const waiting = `waiting for an agent on queue '${c.vm}'`;
+    await c.follow(id, (data) => data.includes(waiting));
+    await c.startWorker('host', '--queue', c.vm);
+    const { logs, status } = await c.follow(id);
+    assert.equal(logs.filter((l) => l.startsWith(waiting)).length, 1, 'reported once');
+    assert.equal(status, 'terminated', (await c.execution(id)).error?.message);
+    const runs = c.runs();
+    const shared = runs.filter(([what]) => what !== 'on-host');
+    // 9 Work instances (8 + gated): create, configure (begin, end), start (begin, end).
+    assert.equal(shared.length, 45);
+    const by = (tag: string) => shared.filter(([, , worker]) => worker === tag).length;
+    assert.ok(by('a') > 0 && by('b') > 0, `both workers ran operations: a ${by('a')}, b ${by('b')}`);
+    assert.equal(by('a') + by('b'), 45, 'only the two shared-queue workers ran them');
+    const onHost = runs.filter(([what]) => what === 'on-host');
+    assert.deepEqual(
+      onHost.map(([, , worker]) => worker),
+      ['host'],
+    );
+    // The plugins' log lines reached the execution's event stream, once each.
+    for (const instance of shared.filter(([what]) => what === 'create').map(([, i]) => i))
+      assert.equal(logs.filter((l) => l.startsWith(`creating ${instance} on `)).length, 1);
+  });
+
+  /** Starts two workers and an install whose `gated` node waits at `gate`; kills the worker there. */
+  async function killHolder(phase: 'start' | 'configure') {
+    const gate = join(tempDir(), `gate.${phase}`);
+    // A short lease: the killed worker's job is taken again about 3 s after it took it.
+    const c = await cluster(drops, { count: 1, gate }, { lease: 3 });
+    const workers = { a: await c.startWorker('a'), b: await c.startWorker('b') };
+    await c.startWorker('host', '--queue', c.vm);
+    const id = await c.install();
+    const first = await c.follow(id, (data) => /waiting at/.test(data));
+    const holder = /on (a|b)$/.exec(first.logs.at(-1)!)![1] as 'a' | 'b';
+    workers[holder].child.kill('SIGKILL');
+    await workers[holder].exit;
+    return { c, id, gate, holder, other: holder === 'a' ? 'b' : 'a' };
+  }
+
+  test('a worker killed mid-operation: another runs the resumable operation again after the lease', async () => {
+    const { c, id, gate, holder, other } = await killHolder('start');
+    const again = await c.follow(id, (data) => data.includes(`waiting at ${gate} on ${other}`));
+    assert.match(again.logs.join('\n'), /was lost; running it again/);
+    writeFileSync(gate, '');
+    const end = await c.follow(id);
+    assert.equal(end.status, 'terminated', (await c.execution(id)).error?.message);
+    const gated = c
+      .runs()
+      .filter(([what, instance]) => what!.startsWith('start-') && instance!.startsWith('gated'));
+    assert.deepEqual(
+      gated.map(([what, , worker]) => `${what} ${worker}`),
+      [`start-begin ${holder}`, `start-begin ${other}`, `start-end ${other}`],
+    );
+  });
+
+  test('a worker killed mid-operation: an operation that is not resumable fails, "worker lost while running"', async () => {
+    const { c, id, holder } = await killHolder('configure');
+    const end = await c.follow(id);
+    assert.equal(end.status, 'failed');
+    const execution = await c.execution(id);
+    assert.match(
+      execution.error!.message,
+      /worker lost while running cloudify\.interfaces\.lifecycle\.configure/,
+    );
+    const configure = c
+      .runs()
+      .filter(([what, instance]) => what!.startsWith('configure-') && instance!.startsWith('gated'));
+    assert.deepEqual(
+      configure.map(([what, , worker]) => `${what} ${worker}`),
+      [`configure-begin ${holder}`],
+      'it did not run again',
+    );
+  });
+
+  test('force-cancel reaches the job no worker has taken (cancelled in pg-boss) and the running one (aborted)', async () => {
+    const gate = join(tempDir(), 'gate.start');
+    const c = await cluster(drops, { count: 1, gate }, { agentWait: 1 });
+    await c.startWorker('a');
+    const id = await c.install();
+    const seen = new Set<string>();
+    // The gated start runs on the worker; the host's operation waits: no worker takes its queue.
+    await c.follow(id, (data) => {
+      if (data.includes('waiting at')) seen.add('running');
+      if (data.includes('waiting for an agent')) seen.add('queued');
+      return seen.size === 2;
+    });
+    const cancel = await fetch(`${c.url}/api/v1/executions/${id}/cancel`, {
+      method: 'POST',
+      headers: c.headers,
+      body: JSON.stringify({ force: true }),
+    });
+    assert.equal(cancel.status, 200, await cancel.clone().text());
+    assert.equal((await c.follow(id)).status, 'cancelled');
+    await c.recorded('start-aborted gated');
+    const db = new pg.Client({ connectionString: c.database });
+    await db.connect();
+    const jobs = await db.query<{ name: string; state: string }>(
+      "SELECT name, state FROM pgboss.job WHERE state <> 'completed' ORDER BY name",
+    );
+    await db.end();
+    assert.deepEqual(
+      jobs.rows.map((j) => `${j.name} ${j.state}`).sort(),
+      [`central_deployment_agent cancelled`, `${c.vm} cancelled`].sort(),
+    );
+    const after = c.runs().filter(([what, instance]) => what === 'on-host' || instance!.startsWith('gated'));
+    assert.deepEqual(
+      after.map(([what]) => what!).filter((what) => what.startsWith('start') || what === 'on-host'),
+      ['start-begin', 'start-aborted'],
+    );
+  });
+});
