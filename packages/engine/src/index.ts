@@ -13,9 +13,7 @@ export {
   type PreparedDeployment,
   prepareDeployment,
   runnableWorkflows,
-  type StartedExecution,
   startExecution,
-  startExecutionWithTasks,
 } from './deployment/deployments.js';
 export { type CheckOutcome, type DriftReport, driftReport, type InstanceCheck } from './deployment/drift.js';
 export { evaluateOutputs } from './deployment/outputs.js';

@@ -9,8 +9,7 @@ import {
   describeChanges,
   type ExecutionRecord,
   fileSystemReader,
-  type StartedExecution,
-  startExecutionWithTasks,
+  startExecution,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { readInputs } from '../inputs.js';
@@ -91,14 +90,8 @@ async function install(state: State, blueprintArg: string, flags: InstallFlags):
   const unfinished = await unfinishedInstall(state, deploymentId, flags);
   // Also when this process created the deployment: another may have installed it meanwhile.
   if (!unfinished && (await alreadyInstalled(state, deploymentId, flags))) return;
-  const started = unfinished ? { execution: unfinished } : await startInstall(state, deploymentId, flags);
-  const result = await runExecution(
-    state,
-    started.execution,
-    flags,
-    flags.retryInFlight === true,
-    'tasks' in started ? started.tasks : undefined,
-  );
+  const execution = unfinished ?? (await startInstall(state, deploymentId, flags));
+  const result = await runExecution(state, execution, flags, flags.retryInFlight === true);
   if (result.status === 'terminated') await printOutputs(state, deploymentId, flags.json);
   finish(
     result,
@@ -233,11 +226,11 @@ async function startInstall(
   state: State,
   deploymentId: string,
   flags: InstallFlags,
-): Promise<StartedExecution> {
+): Promise<ExecutionRecord> {
   const deployment = await state.store.getDeployment(deploymentId);
   const dispatcher = pluginDispatcher(deployment!.model as unknown as DeploymentModel, flags, state.dir);
   await dispatcher.load();
-  return startExecutionWithTasks({
+  return startExecution({
     store: state.store,
     dispatcher,
     deploymentId,

@@ -7,7 +7,6 @@ import type { ValueMap } from '../dsl/yaml-source.js';
 import type { Dispatcher } from '../executor/dispatcher.js';
 import { loadBlueprint } from '../load-blueprint.js';
 import { allOperations, type DeploymentModel, deploymentModel } from '../model/deployment-model.js';
-import { asStored } from '../store/common.js';
 import type {
   BlueprintRecord,
   DeploymentRecord,
@@ -234,20 +233,6 @@ export interface StartExecutionOptions {
  * execution that has not ended (ActiveExecutionError).
  */
 export async function startExecution(options: StartExecutionOptions): Promise<ExecutionRecord> {
-  return (await startExecutionWithTasks(options)).execution;
-}
-
-/** An execution just created, and its tasks as the store now holds them. */
-export interface StartedExecution {
-  execution: ExecutionRecord;
-  tasks: TaskRecord[];
-}
-
-/**
- * startExecution, also giving the tasks it stored: whoever runs the execution at once need not
- * read them back (thousands of rows for a large deployment).
- */
-export async function startExecutionWithTasks(options: StartExecutionOptions): Promise<StartedExecution> {
   const { store } = options;
   const deployment = await store.getDeployment(options.deploymentId);
   if (!deployment) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
@@ -349,19 +334,13 @@ export async function startExecutionWithTasks(options: StartExecutionOptions): P
     startedAt: null,
     endedAt: null,
   };
-  const tasks = taskRecords(execution.id, graph);
-  await store.createExecution(execution, tasks);
+  await store.createExecution(execution, taskRecords(execution.id, graph));
   if (scale && scale.added.length > 0) {
     await store.addInstances(scale.added);
     for (const [id, relationships] of scale.relationships)
       await store.setInstanceRelationships(id, relationships as unknown as Json);
   }
-  // As read back: a value JSON does not hold as given (-0, NaN, U+0000) is held as stored.
-  for (const task of tasks) {
-    if (task.inputs !== null) task.inputs = asStored(task.inputs);
-    if (task.relationship !== null) task.relationship = asStored(task.relationship);
-  }
-  return { execution, tasks };
+  return execution;
 }
 
 /** The workflows of the deployment update, which the CLI starts with their own planning (deployment/update.ts). */

@@ -333,8 +333,6 @@ class ExecutionRun {
   /** Why the store stopped taking this run's changes; from then on nothing more is written. */
   private storeError: Error | undefined;
   private readonly limits: Limits;
-  /** ctx.blueprint.id, the same for every operation. */
-  private readonly blueprintId: string;
 
   constructor(
     private readonly options: ExecutorOptions,
@@ -349,7 +347,6 @@ class ExecutionRun {
     this.model = deployment.model as unknown as DeploymentModel;
     this.concurrency = Math.max(1, options.concurrency ?? 8);
     this.limits = effectiveLimits(options.limits);
-    this.blueprintId = blueprintName(this.model.blueprint.baseDir);
     this.ahead = this.concurrency;
     this.byId = [];
     for (const task of tasks) this.byId[task.id] = task;
@@ -760,7 +757,7 @@ class ExecutionRun {
       outcome = dispatcher.runWorkflow
         ? await dispatcher.runWorkflow({
             deploymentId: this.deployment.id,
-            blueprintId: this.blueprintId,
+            blueprintId: blueprintName(this.model.blueprint.baseDir),
             blueprintDir: this.model.blueprint.baseDir,
             plugin: { name: 'script', workdir: join(this.workdirBase, this.deployment.id, 'script') },
             executionId: this.execution.id,
@@ -1373,7 +1370,7 @@ class ExecutionRun {
     try {
       const call: OperationCall = {
         deploymentId: this.deployment.id,
-        blueprintId: this.blueprintId,
+        blueprintId: blueprintName(this.model.blueprint.baseDir),
         blueprintDir: this.model.blueprint.baseDir,
         plugin: this.pluginInfo(model),
         executionId: this.execution.id,
