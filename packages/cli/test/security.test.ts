@@ -250,6 +250,56 @@ outputs:
       );
     },
   );
+  test(
+    'nodes named __proto__ and constructor run like any other; names of Object members are unknown names',
+    LIMIT,
+    () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'mark.sh'), '#!/bin/sh\nctx instance runtime-properties ran yes\n');
+      writeFileSync(
+        join(dir, 'blueprint.yaml'),
+        `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+node_templates:
+  __proto__:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: mark.sh}
+  constructor:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle: {create: mark.sh}
+    relationships: [{type: cloudify.relationships.depends_on, target: __proto__}]
+outputs:
+  proto: {value: {get_attribute: [__proto__, ran]}}
+`,
+      );
+      const state = join(dir, 'state');
+      const install = weft(['install', join(dir, 'blueprint.yaml'), '-d', 'd', '--state-dir', state]);
+      assert.equal(install.code, 0, show(install));
+      const instances = weft(['instances', '--json', '-d', 'd', '--state-dir', state]);
+      const listed = JSON.parse(instances.stdout).instances as {
+        node: string;
+        state: string;
+        runtimeProperties: object;
+      }[];
+      assert.deepEqual(listed.map((i) => [i.node, i.state, i.runtimeProperties]).sort(), [
+        ['__proto__', 'started', { ran: 'yes' }],
+        ['constructor', 'started', { ran: 'yes' }],
+      ]);
+      const outputs = weft(['outputs', 'proto', '--raw', '-d', 'd', '--state-dir', state]);
+      assert.equal(outputs.stdout.trim(), 'yes', show(outputs));
+      for (const [args, message] of [
+        [['-p', 'operation=x', '-p', 'node_ids=[toString]'], /node_ids names unknown node 'toString'/],
+        [['-p', 'scalable_entity_name=valueOf'], /'valueOf' is neither a node nor a scaling group/],
+      ] as const) {
+        const workflow = args[1] === 'operation=x' ? 'execute_operation' : 'scale';
+        const r = weft(['exec', workflow, '-d', 'd', ...args, '--state-dir', state]);
+        assert.equal(r.code, 2, show(r));
+        assert.match(r.stderr, message);
+      }
+    },
+  );
 
   test(
     'a second inputs file cannot give an input named __proto__: it is reported as unknown, exit 2',

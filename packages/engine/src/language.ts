@@ -17,6 +17,7 @@ export {
   blueprintName,
   type DeploymentModel,
   deploymentModel,
+  modelOf,
   type NodeModel,
   type OperationModel,
   type RelationshipModel,

@@ -19,6 +19,7 @@ import {
   type InProcessOperation,
   type Json,
   ModuleDispatcher,
+  modelOf,
   type NodeInstanceRecord,
   openSqliteStore,
   type Problem,
@@ -323,7 +324,7 @@ export async function workflowTest(
         problems,
       );
     }
-    const model = created.deployment.model as unknown as DeploymentModel;
+    const model = modelOf(created.deployment.model);
     let dispatcher: Dispatcher;
     if (options.operations) dispatcher = new InProcessDispatcher(options.operations);
     else {

@@ -3,13 +3,7 @@
  * instances whose real state differs from what was recorded, and how to bring them back.
  */
 
-import {
-  type DeploymentModel,
-  type DriftReport,
-  driftReport,
-  type ExecutionRecord,
-  startExecution,
-} from '@weft/engine';
+import { type DriftReport, driftReport, type ExecutionRecord, modelOf, startExecution } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, printJson } from '../output.js';
 import { requireLocal } from '../remote/profiles.js';
@@ -33,7 +27,7 @@ export async function checkDeployment(
 ): Promise<{ report: DriftReport; executions: ExecutionRecord[] }> {
   await state.secrets.all();
   const deployment = await state.store.getDeployment(deploymentId);
-  const dispatcher = pluginDispatcher(deployment!.model as unknown as DeploymentModel, flags, state.dir);
+  const dispatcher = pluginDispatcher(modelOf(deployment!.model), flags, state.dir);
   requirePlugins(dispatcher, deploymentId);
   await dispatcher.load();
   const executions: ExecutionRecord[] = [];

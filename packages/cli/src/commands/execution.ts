@@ -1,12 +1,12 @@
 /** What the commands that run executions share: their options, running one to its end, its result. */
 import {
-  type DeploymentModel,
   type EventRecord,
   type ExecutionRecord,
   Executor,
   finishExecution,
   type InterruptedError,
   type Json,
+  modelOf,
   startExecution,
 } from '@weft/engine';
 import type { Command } from 'commander';
@@ -146,7 +146,7 @@ export async function runExecution(
   retryInFlight = false,
 ): Promise<ExecutionRecord> {
   const deployment = await state.store.getDeployment(execution.deploymentId);
-  const model = deployment!.model as unknown as DeploymentModel;
+  const model = modelOf(deployment!.model);
   const dispatcher = workerDispatcher(model, flags, state.dir);
   await dispatcher.load();
   const unlock = lockExecution(state.dir, execution.id);
@@ -211,7 +211,7 @@ export async function execute(
 ): Promise<void> {
   await state.secrets.all();
   const deployment = await state.store.getDeployment(deploymentId);
-  const dispatcher = pluginDispatcher(deployment!.model as unknown as DeploymentModel, flags, state.dir);
+  const dispatcher = pluginDispatcher(modelOf(deployment!.model), flags, state.dir);
   requirePlugins(dispatcher, deploymentId);
   await dispatcher.load();
   const execution = await startExecution({

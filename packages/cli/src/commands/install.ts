@@ -2,13 +2,13 @@
 import {
   AlreadyExistsError,
   createDeployment,
-  type DeploymentModel,
   type DeploymentRecord,
   Diagnostics,
   deploymentChanges,
   describeChanges,
   type ExecutionRecord,
   fileSystemReader,
+  modelOf,
   startExecution,
 } from '@weft/engine';
 import type { Command } from 'commander';
@@ -228,7 +228,7 @@ async function startInstall(
   flags: InstallFlags,
 ): Promise<ExecutionRecord> {
   const deployment = await state.store.getDeployment(deploymentId);
-  const dispatcher = pluginDispatcher(deployment!.model as unknown as DeploymentModel, flags, state.dir);
+  const dispatcher = pluginDispatcher(modelOf(deployment!.model), flags, state.dir);
   await dispatcher.load();
   return startExecution({
     store: state.store,

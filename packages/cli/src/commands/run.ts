@@ -1,10 +1,10 @@
 /** The commands that run or steer executions: install, uninstall, exec, resume, cancel. */
 import {
   DEPLOYMENT_UPDATE_WORKFLOWS,
-  type DeploymentModel,
   type ExecutionRecord,
   isLive,
   type Json,
+  modelOf,
   parseScalarText,
 } from '@weft/engine';
 import { isPrototypeKey, prototypeKeyReason } from '@weft/sdk';
@@ -149,7 +149,7 @@ async function exec(state: State, workflow: string, flags: ExecFlags): Promise<v
  */
 async function ownWorkflow(state: State, deploymentId: string, workflow: string): Promise<boolean> {
   const deployment = await state.store.getDeployment(deploymentId);
-  const mapped = (deployment?.model as unknown as DeploymentModel | undefined)?.workflows[workflow];
+  const mapped = (deployment && modelOf(deployment.model))?.workflows[workflow];
   return !mapped || mapped.plugin === 'default_workflows';
 }
 
@@ -200,10 +200,7 @@ async function resume(state: State, executionId: string | undefined, flags: Resu
   if (execution.status === 'terminated')
     throw new UsageError(`execution ${execution.id} has already succeeded`);
   const deployment = await state.store.getDeployment(execution.deploymentId);
-  requirePlugins(
-    pluginDispatcher(deployment!.model as unknown as DeploymentModel, flags, state.dir),
-    execution.deploymentId,
-  );
+  requirePlugins(pluginDispatcher(modelOf(deployment!.model), flags, state.dir), execution.deploymentId);
   const result = await runExecution(state, execution, flags, flags.retryInFlight === true);
   if (result.status === 'terminated' && execution.workflow === 'install')
     await printOutputs(state, execution.deploymentId, flags.json);

@@ -5,7 +5,6 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  type DeploymentModel,
   type DeploymentRecord,
   Diagnostics,
   diffInputs,
@@ -14,6 +13,7 @@ import {
   finalModel,
   type Json,
   Masker,
+  modelOf,
   type NextVersion,
   nextVersion,
   type PreparedDeployment,
@@ -153,7 +153,7 @@ export async function printUpdatePlan(
   if (!next) return;
   const parameters = updateParameters(flags);
   // The plugins are loaded (nothing of theirs runs) to tell which resources would be replaced.
-  const dispatcher = pluginDispatcher(next.deployment.model as unknown as DeploymentModel, flags, state.dir);
+  const dispatcher = pluginDispatcher(modelOf(next.deployment.model), flags, state.dir);
   const plan = await planDeploymentUpdate({
     store: state.store,
     deploymentId: deployment.id,
@@ -206,7 +206,7 @@ async function update(state: State, blueprint: string | undefined, flags: Update
       throw new UsageError(
         "name the blueprint to update the inputs with (the deployment's own, to change only them)",
       );
-    const model = finalModel(deployment.model as unknown as DeploymentModel) as unknown as Json;
+    const model = finalModel(modelOf(deployment.model)) as unknown as Json;
     version = {
       next: { blueprintId: deployment.blueprintId, inputs: deployment.inputs, model },
       parameters: updateParameters(flags),
@@ -262,7 +262,7 @@ async function runUpdate(
   refresh: string[] = [],
 ): Promise<ExecutionRecord> {
   await state.secrets.all();
-  const dispatcher = pluginDispatcher(next.model as unknown as DeploymentModel, flags, state.dir);
+  const dispatcher = pluginDispatcher(modelOf(next.model), flags, state.dir);
   requirePlugins(dispatcher, deploymentId);
   await dispatcher.load();
   const { execution, plan } = await startDeploymentUpdate({
@@ -370,7 +370,7 @@ export async function execUpdate(
 ): Promise<void> {
   const deployment = await existingDeployment(state, deploymentId);
   const { blueprint, inputs, ...rest } = params;
-  const model = deployment.model as unknown as DeploymentModel;
+  const model = modelOf(deployment.model);
   const path = typeof blueprint === 'string' ? blueprint : model.blueprint.mainFile;
   if (inputs !== undefined && (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)))
     throw new UsageError("workflow 'update' parameter 'inputs' must be a map of input names to values");

@@ -6,7 +6,7 @@ import type { BlueprintReader } from '../dsl/reader.js';
 import type { ValueMap } from '../dsl/yaml-source.js';
 import type { Dispatcher } from '../executor/dispatcher.js';
 import { loadBlueprint } from '../load-blueprint.js';
-import { allOperations, type DeploymentModel, deploymentModel } from '../model/deployment-model.js';
+import { allOperations, type DeploymentModel, deploymentModel, modelOf } from '../model/deployment-model.js';
 import type {
   BlueprintRecord,
   DeploymentRecord,
@@ -236,7 +236,7 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   const { store } = options;
   const deployment = await store.getDeployment(options.deploymentId);
   if (!deployment) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
-  const model = deployment.model as unknown as DeploymentModel;
+  const model = modelOf(deployment.model);
   const given = options.parameters ?? {};
   const custom = model.workflows[options.workflow];
   const builtin = builtinWorkflow(model, options.workflow);
@@ -381,11 +381,7 @@ export async function finishExecution(store: Store, execution: ExecutionRecord):
     return;
   }
   const deployment = await store.getDeployment(execution.deploymentId);
-  if (
-    !deployment ||
-    builtinWorkflow(deployment.model as unknown as DeploymentModel, execution.workflow) !== 'scale'
-  )
-    return;
+  if (!deployment || builtinWorkflow(modelOf(deployment.model), execution.workflow) !== 'scale') return;
   const stored = (await store.getExecution(execution.id)) ?? execution;
   const removed = stored.parameters.removed_instances;
   if (!Array.isArray(removed) || removed.length === 0) return;

@@ -1,7 +1,7 @@
 import type { Value } from '../dsl/yaml-source.js';
 import { Masker } from '../executor/masker.js';
 import { RuntimeValueError, resolveRuntime } from '../executor/runtime-values.js';
-import type { DeploymentModel } from '../model/deployment-model.js';
+import { modelOf } from '../model/deployment-model.js';
 import type { NodeInstanceRecord, Store } from '../store/types.js';
 
 /**
@@ -17,7 +17,7 @@ export async function evaluateOutputs(
 ): Promise<Record<string, Value>> {
   const deployment = await store.getDeployment(deploymentId);
   if (!deployment) throw new RuntimeValueError(`deployment '${deploymentId}' not found`);
-  const model = deployment.model as unknown as DeploymentModel;
+  const model = modelOf(deployment.model);
   const instances = await store.listInstances(deploymentId);
   const byNode = new Map<string, NodeInstanceRecord[]>();
   for (const i of instances) byNode.set(i.node, [...(byNode.get(i.node) ?? []), i]);

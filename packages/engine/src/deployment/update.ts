@@ -4,7 +4,7 @@
 // A rollback is an update back to the version before the last one.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Json } from '@weft/sdk';
-import type { DeploymentModel } from '../model/deployment-model.js';
+import { modelOf } from '../model/deployment-model.js';
 import type { BlueprintRecord, DeploymentVersionRecord, ExecutionRecord, Store } from '../store/types.js';
 import { EXECUTION_PARAMETERS, WorkflowError } from '../workflows/builtin.js';
 import { finalModel, planUpdate, type UpdatePlan, updateParameters } from '../workflows/update.js';
@@ -72,11 +72,11 @@ export async function planDeploymentUpdate(
   const deployment = await options.store.getDeployment(options.deploymentId);
   if (!deployment) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
   const instances = await options.store.listInstances(deployment.id);
-  const current = deployment.model as unknown as DeploymentModel;
+  const current = modelOf(deployment.model);
   const plan = planUpdate(
     current,
     instances,
-    options.next.model as unknown as DeploymentModel,
+    modelOf(options.next.model),
     deployment.id,
     { ...updateParameters(options.parameters ?? {}), restore: options.restore === true, refresh },
     options.maxInstances,
@@ -112,7 +112,7 @@ export async function startDeploymentUpdate(
       version: 1,
       blueprintId: deployment.blueprintId,
       inputs: deployment.inputs,
-      model: finalModel(deployment.model as unknown as DeploymentModel) as unknown as Json,
+      model: finalModel(modelOf(deployment.model)) as unknown as Json,
       executionId: null,
       createdAt: deployment.createdAt,
     });
@@ -189,7 +189,7 @@ export async function finishDeploymentUpdate(store: Store, execution: ExecutionR
   const record = execution.parameters.update as unknown as UpdateRecord | undefined;
   const deployment = await store.getDeployment(execution.deploymentId);
   if (!record || !deployment) return;
-  const model = deployment.model as unknown as DeploymentModel;
+  const model = modelOf(deployment.model);
   const present = new Set((await store.listInstances(deployment.id)).map((i) => i.id));
   await store.changeDeployment({
     deploymentId: deployment.id,

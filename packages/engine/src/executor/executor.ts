@@ -18,6 +18,7 @@ import type { Value, ValueMap } from '../dsl/yaml-source.js';
 import {
   blueprintName,
   type DeploymentModel,
+  modelOf,
   type NodeModel,
   type OperationModel,
 } from '../model/deployment-model.js';
@@ -344,7 +345,7 @@ class ExecutionRun {
   ) {
     this.store = options.store;
     this.workdirBase = options.workdir ?? join(tmpdir(), 'weft-work');
-    this.model = deployment.model as unknown as DeploymentModel;
+    this.model = modelOf(deployment.model);
     this.concurrency = Math.max(1, options.concurrency ?? 8);
     this.limits = effectiveLimits(options.limits);
     this.ahead = this.concurrency;

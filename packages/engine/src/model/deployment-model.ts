@@ -119,7 +119,7 @@ function operationsOf(
 }
 
 function workflowModel(def: WorkflowDef): WorkflowModel {
-  const parameters: WorkflowModel['parameters'] = {};
+  const parameters: WorkflowModel['parameters'] = Object.create(null);
   for (const p of def.parameters.values()) {
     parameters[p.name] = { required: p.required && !p.hasDefault };
     if (p.type) parameters[p.name]!.type = p.type;
@@ -143,10 +143,42 @@ export function allOperations(model: Pick<DeploymentModel, 'nodes'>): OperationM
   ]);
 }
 
+/**
+ * A deployment's model as the engine reads it: the stored JSON, with every map keyed by a name
+ * that comes from a blueprint or a user (nodes, operations, workflows, groups...) made
+ * prototype-less, so that a lookup of `toString` or `constructor` finds nothing and a node named
+ * `__proto__` is a node like any other. The maps are changed in place, which costs one pass over
+ * the nodes and is idempotent.
+ */
+export function modelOf(json: unknown): DeploymentModel {
+  const model = json as DeploymentModel;
+  for (const map of [
+    model.nodes,
+    model.outputs,
+    model.capabilities,
+    model.workflows,
+    model.groups,
+    model.scalingGroups,
+    model.plugins,
+  ])
+    if (map) Object.setPrototypeOf(map, null);
+  for (const node of Object.values(model.nodes ?? {})) {
+    Object.setPrototypeOf(node.operations, null);
+    Object.setPrototypeOf(node.properties, null);
+    for (const rel of node.relationships) {
+      Object.setPrototypeOf(rel.sourceOperations, null);
+      Object.setPrototypeOf(rel.targetOperations, null);
+    }
+  }
+  for (const workflow of Object.values(model.workflows ?? {}))
+    Object.setPrototypeOf(workflow.parameters, null);
+  return model;
+}
+
 /** The stored model of a planned deployment. */
 export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
   const { blueprint } = plan;
-  const nodes: Record<string, NodeModel> = {};
+  const nodes: Record<string, NodeModel> = Object.create(null);
   for (const node of plan.nodes.values()) {
     const declared: string[] = [];
     for (const [iface, ops] of node.interfaces)
@@ -180,7 +212,7 @@ export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
     if (node.host) model.host = node.host;
     nodes[node.name] = model;
   }
-  const scalingGroups: DeploymentModel['scalingGroups'] = {};
+  const scalingGroups: DeploymentModel['scalingGroups'] = Object.create(null);
   for (const policy of blueprint.policies.values()) {
     if (policy.type !== 'cloudify.policies.scaling') continue;
     const counts = {
@@ -190,7 +222,7 @@ export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
     };
     for (const target of policy.targets) scalingGroups[target] = counts;
   }
-  const plugins: DeploymentModel['plugins'] = {};
+  const plugins: DeploymentModel['plugins'] = Object.create(null);
   for (const plugin of blueprint.plugins.values()) {
     plugins[plugin.name] = { properties: plugin.properties };
     if (plugin.executor) plugins[plugin.name]!.executor = plugin.executor;
@@ -198,7 +230,7 @@ export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
     if (plugin.packageName) plugins[plugin.name]!.packageName = plugin.packageName;
     if (plugin.packageVersion) plugins[plugin.name]!.packageVersion = plugin.packageVersion;
   }
-  return {
+  return modelOf({
     formatVersion: 1,
     blueprint: { mainFile: blueprint.mainFile, baseDir: blueprint.baseDir, dslVersion: blueprint.version },
     nodes,
@@ -208,5 +240,5 @@ export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
     groups: Object.fromEntries([...blueprint.groups.values()].map((g) => [g.name, { members: g.members }])),
     scalingGroups,
     plugins,
-  };
+  });
 }

@@ -7,11 +7,11 @@
 
 import { existsSync } from 'node:fs';
 import {
-  type DeploymentModel,
   type ExecutionRecord,
   Executor,
   finishExecution,
   type InterruptedError,
+  modelOf,
 } from '@weft/engine';
 import type { FastifyBaseLogger } from 'fastify';
 import { storedBlueprintDir } from '../blueprints/stored.js';
@@ -103,7 +103,7 @@ export class ExecutionRunner {
     const deployment = await tenant.store.getDeployment(execution.deploymentId);
     if (!deployment)
       throw new Error(`deployment '${execution.deploymentId}' of execution ${execution.id} is gone`);
-    const model = deployment.model as unknown as DeploymentModel;
+    const model = modelOf(deployment.model);
     // Operations read scripts and resources from the blueprint's files: written out again from
     // the store when this machine does not have them (a state directory restored elsewhere).
     if (!existsSync(model.blueprint.baseDir)) await storedBlueprintDir(tenant, deployment.blueprintId);

@@ -5,7 +5,6 @@
 import { join } from 'node:path';
 import {
   ACTIVE_EXECUTION_STATUSES,
-  type DeploymentModel,
   type DeploymentRecord,
   deploymentStatus,
   type ExecutionRecord,
@@ -13,6 +12,7 @@ import {
   type InstanceState,
   isLive,
   type Json,
+  modelOf,
   type NodeInstanceRecord,
   prepareDeployment,
   type Store,
@@ -69,7 +69,7 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
     tenant: TenantState,
     deployment: DeploymentRecord,
   ): Promise<Static<typeof Deployment>> => {
-    const model = deployment.model as unknown as DeploymentModel;
+    const model = modelOf(deployment.model);
     const [instances, masker, named] = await Promise.all([
       tenant.store.listInstances(deployment.id),
       tenantMasker(tenant),

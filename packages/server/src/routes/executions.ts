@@ -5,6 +5,7 @@ import {
   type DeploymentModel,
   type ExecutionRecord,
   type Json,
+  modelOf,
   type Store,
   startExecution,
 } from '@weft/engine';
@@ -60,7 +61,7 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
       const { deploymentId, workflowId } = request.body;
       const deployment = await tenant.store.getDeployment(deploymentId);
       if (!deployment) throw notFound('deployment', deploymentId);
-      const model = deployment.model as unknown as DeploymentModel;
+      const model = modelOf(deployment.model);
       const mapped = model.workflows[workflowId];
       if (
         DEPLOYMENT_UPDATE_WORKFLOWS.includes(workflowId) &&
@@ -207,7 +208,7 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         throw conflict(`execution ${execution.id} has already succeeded`);
       if (runner.isRunning(tenant.name, execution.id)) throw conflict(`execution ${execution.id} is running`);
       const deployment = await tenant.store.getDeployment(execution.deploymentId);
-      pluginsFor(deployment!.model as unknown as DeploymentModel, execution.deploymentId);
+      pluginsFor(modelOf(deployment!.model), execution.deploymentId);
       void runner.run(tenant, execution, request.body?.retryInFlight === true);
       return reply.status(202).send(view(tenant.name, execution));
     },

@@ -5,14 +5,14 @@
  */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
-import type { DeploymentModel, DeploymentRecord, Store } from '@weft/engine';
+import { type DeploymentModel, type DeploymentRecord, modelOf, type Store } from '@weft/engine';
 
 export async function withLocalBlueprint(
   store: Store,
   deployment: DeploymentRecord,
   cacheDir: string,
 ): Promise<DeploymentModel> {
-  const model = deployment.model as unknown as DeploymentModel;
+  const model = modelOf(deployment.model);
   if (existsSync(model.blueprint.baseDir)) return model;
   const dir = join(cacheDir, deployment.blueprintId);
   if (!existsSync(dir)) {
