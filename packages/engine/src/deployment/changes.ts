@@ -1,4 +1,4 @@
-import { isDeepStrictEqual } from 'node:util';
+import { jsonEqual } from '../model/json-equal.js';
 import { diffValues, type ValueChange } from '../model/model-diff.js';
 import { asStored } from '../store/common.js';
 import type { BlueprintRecord, DeploymentRecord, Json } from '../store/types.js';
@@ -48,19 +48,19 @@ export function deploymentChanges(
   next: PreparedDeployment,
 ): DeploymentChanges | undefined {
   // The stored inputs went through JSON; the given ones must too to be compared.
-  const inputs = compare(deployment.inputs, asStored(next.deployment.inputs), isDeepStrictEqual);
+  const inputs = compare(deployment.inputs, asStored(next.deployment.inputs), jsonEqual);
   if (deployment.blueprintId === next.blueprint.id && empty(inputs)) return undefined;
   const before = deployment.model as Record<string, unknown>;
   const after = next.deployment.model as Record<string, unknown>;
   const other = [...new Set([...Object.keys(before), ...Object.keys(after)])]
-    .filter((key) => key !== 'blueprint' && key !== 'nodes' && !isDeepStrictEqual(before[key], after[key]))
+    .filter((key) => key !== 'blueprint' && key !== 'nodes' && !jsonEqual(before[key], after[key]))
     .sort();
   return {
     files: compare(blueprint?.files ?? {}, next.blueprint.files, (a, b) => Buffer.compare(a, b) === 0),
     nodes: compare(
       (before.nodes ?? {}) as Record<string, unknown>,
       (after.nodes ?? {}) as Record<string, unknown>,
-      isDeepStrictEqual,
+      jsonEqual,
     ),
     other,
     inputs: [...inputs.added, ...inputs.removed, ...inputs.changed].sort(),

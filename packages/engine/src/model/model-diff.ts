@@ -1,8 +1,9 @@
 // What differs between two deployment models: the base of a deployment update's plan and of the
 // diff `weft plan -d` prints. Pure: two models in, a description of their differences out.
-import { isDeepStrictEqual } from 'node:util';
+
 import type { Value } from '../dsl/yaml-source.js';
 import type { DeploymentModel, NodeModel, RelationshipModel } from './deployment-model.js';
+import { jsonEqual } from './json-equal.js';
 
 export type Change = 'added' | 'removed' | 'modified';
 
@@ -55,7 +56,7 @@ export function diffValues<T>(before: Record<string, T>, after: Record<string, T
   const changes: ValueChange[] = [];
   for (const name of Object.keys(after).sort()) {
     if (!Object.hasOwn(before, name)) changes.push({ name, change: 'added', after: after[name] as Value });
-    else if (!isDeepStrictEqual(before[name], after[name]))
+    else if (!jsonEqual(before[name], after[name]))
       changes.push({ name, change: 'modified', before: before[name] as Value, after: after[name] as Value });
   }
   for (const name of Object.keys(before).sort())
@@ -111,7 +112,7 @@ function nodeDiff(before: NodeModel, after: NodeModel): NodeDiff | undefined {
       added: added.map((i) => ref(after.relationships[i]!, i)),
       removed: removed.map((i) => ref(before.relationships[i]!, i)),
       modified: pairs
-        .filter(([o, n]) => !isDeepStrictEqual(before.relationships[o], after.relationships[n]))
+        .filter(([o, n]) => !jsonEqual(before.relationships[o], after.relationships[n]))
         .map(([, n]) => ref(after.relationships[n]!, n)),
     },
   };
@@ -127,8 +128,8 @@ function nodeDiff(before: NodeModel, after: NodeModel): NodeDiff | undefined {
     diff.instances ||
     diff.properties.length + diff.operations.length + r.added.length + r.removed.length + r.modified.length >
       0 ||
-    !isDeepStrictEqual(before.typeHierarchy, after.typeHierarchy) ||
-    !isDeepStrictEqual(before.declaredOperations, after.declaredOperations) ||
+    !jsonEqual(before.typeHierarchy, after.typeHierarchy) ||
+    !jsonEqual(before.declaredOperations, after.declaredOperations) ||
     before.counts.min !== after.counts.min ||
     before.counts.max !== after.counts.max;
   return changed ? diff : undefined;

@@ -1,11 +1,12 @@
 // The deployment update: from a deployment (its model and instances) and a new model, what the
 // update changes and the task graph that applies it, as Cloudify's deployment update does.
 // Pure: the caller stores the plan with the execution and applies its end once it has succeeded.
-import { isDeepStrictEqual } from 'node:util';
+
 import type { Json } from '@weft/sdk';
 import type { DeploymentModel, NodeModel, RelationshipModel } from '../model/deployment-model.js';
 import { InstanceIdFactory } from '../model/instance-ids.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
+import { jsonEqual } from '../model/json-equal.js';
 import { diffModels, type ModelDiff, matchRelationships } from '../model/model-diff.js';
 import { DEFAULT_MAX_INSTANCES, type RelationshipInstance } from '../model/plan.js';
 import {
@@ -191,7 +192,7 @@ function refuseUnsupported(diff: ModelDiff, before: DeploymentModel, after: Depl
     const old = before.nodes[change.node]!.relationships;
     const now = after.nodes[change.node]!.relationships;
     for (const [o, n] of matchRelationships(old, now).pairs)
-      if (!isDeepStrictEqual(old[o]!.properties, now[n]!.properties))
+      if (!jsonEqual(old[o]!.properties, now[n]!.properties))
         problems.push(
           `the properties of node '${change.node}'s ${now[n]!.type} relationship to '${now[n]!.target}' would change`,
         );
