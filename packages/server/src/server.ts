@@ -11,6 +11,11 @@ import { ExecutionRunner } from './executions/runner.js';
 import { ServerPlugins } from './plugins.js';
 import type { AccessStore } from './store/access.js';
 import { cachedAccess } from './store/cached-access.js';
+import {
+  type ExecutionClaims,
+  PostgresExecutionClaims,
+  soleProcessClaims,
+} from './store/execution-claims.js';
 import { openPostgresSql, openSqliteSql } from './store/sql.js';
 import { SqlAccessStore } from './store/sql-access.js';
 import { TenantStores } from './tenants.js';
@@ -28,6 +33,11 @@ export interface ServerOptions {
    * process. Needs a postgres:// database.
    */
   workers?: QueueOptions;
+  /**
+   * With a postgres:// database, how often (ms) this server looks for executions that no live
+   * server process runs (one sharing the database died or stopped) to take them over. Default 5 s.
+   */
+  takeOverIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -69,17 +79,17 @@ export async function createServer(options: ServerOptions): Promise<{ app: Api; 
   const notifier = new EventNotifier();
   const plugins = new ServerPlugins(join(options.stateDir, 'plugins'), options.pluginDirs);
   const logger = options.log ? pino({ redact: ['req.headers.authorization'] }) : pino({ level: 'silent' });
-  const context: ServerContext = {
-    access,
-    tenants,
-    stateDir: options.stateDir,
-    plugins,
-    notifier,
-    runner: new ExecutionRunner(tenants, plugins, notifier, logger, workers),
-  };
+  // Servers sharing a PostgreSQL database each run the executions they claim; a lone server
+  // on SQLite files runs them all.
+  const claims: ExecutionClaims = options.database
+    ? new PostgresExecutionClaims(options.database, () => runner.claimsLost())
+    : soleProcessClaims();
+  const runner = new ExecutionRunner(tenants, plugins, notifier, logger, claims, workers);
+  const context: ServerContext = { access, tenants, stateDir: options.stateDir, plugins, notifier, runner };
   const app = await buildApp(context, { loggerInstance: logger });
   app.addHook('onClose', async () => {
     await context.runner.stop();
+    await claims.close();
     await workers?.close();
     await tenants.close();
     await access.close();
@@ -87,13 +97,17 @@ export async function createServer(options: ServerOptions): Promise<{ app: Api; 
   return { app, context };
 }
 
-/** Listens, then resumes the executions a previous server process left running. */
+/**
+ * Listens, then resumes the executions a previous server process left running; with PostgreSQL,
+ * goes on taking over those that other server processes sharing the database leave.
+ */
 export async function startServer(
   options: ServerOptions & { host: string; port: number },
 ): Promise<RunningServer> {
   const { app, context } = await createServer(options);
   const url = await app.listen({ host: options.host, port: options.port });
   await context.runner.resumeLeftRunning(context.access);
+  if (options.database) context.runner.takeOverEvery(context.access, options.takeOverIntervalMs ?? 5000);
   return { app, context, url, close: () => app.close() };
 }
 

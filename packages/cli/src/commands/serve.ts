@@ -14,6 +14,7 @@ type ServeFlags = StateOptions &
     workers?: boolean;
     lease?: string;
     agentWait?: string;
+    takeOverEvery?: string;
   };
 
 const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -40,6 +41,10 @@ export function serveCommand(program: Command): void {
       .option(
         '--agent-wait <SECONDS>',
         'with --workers: after how long an operation no worker has taken is reported as waiting for an agent (default 30)',
+      )
+      .option(
+        '--take-over-every <SECONDS>',
+        'with --db: how often to look for executions no live server runs (another server on the database died or stopped) and take them over (default 5)',
       ),
   )
     .addHelpText(
@@ -87,6 +92,17 @@ async function serve(flags: ServeFlags): Promise<void> {
         agentWaitSeconds: seconds('--agent-wait', flags.agentWait),
       }
     : undefined;
+  let takeOverIntervalMs: number | undefined;
+  if (flags.takeOverEvery !== undefined) {
+    const value = Number(flags.takeOverEvery);
+    if (!(value > 0))
+      throw new UsageError(`--take-over-every ${flags.takeOverEvery}: expected a number of seconds above 0`);
+    if (database === undefined)
+      throw new UsageError(
+        '--take-over-every: servers take over from each other on a shared --db postgres://...',
+      );
+    takeOverIntervalMs = value * 1000;
+  }
   const { AlreadyInitialisedError, initAdmin, startServer } = await import('@weft/server');
   const server = await startServer({
     stateDir: dir,
@@ -94,6 +110,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     pluginDirs: pluginSearchDirs(flags, dir).map((d) => d.dir),
     log: flags.log === true,
     workers,
+    ...(takeOverIntervalMs !== undefined ? { takeOverIntervalMs } : {}),
     host,
     port,
   });

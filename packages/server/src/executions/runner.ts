@@ -3,6 +3,10 @@
  * and durability as the CLI. Each stored event wakes the tenant's event streams. When the server
  * stops, the running executions stop starting operations and wait for the running ones (a while),
  * then are interrupted; when it starts again they are resumed, as they are after a crash.
+ *
+ * Several server processes may share one PostgreSQL database: a process runs an execution only
+ * while it holds the execution's claim, and each one looks now and then for executions left
+ * running with no live claim (their process died or stopped) and takes them over.
  */
 
 import { existsSync } from 'node:fs';
@@ -17,6 +21,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { storedBlueprintDir } from '../blueprints/stored.js';
 import type { ServerPlugins } from '../plugins.js';
 import type { AccessStore } from '../store/access.js';
+import type { ExecutionClaims } from '../store/execution-claims.js';
 import type { TenantState, TenantStores } from '../tenants.js';
 import { type JobHub, QueueDispatcher } from '../workers/queue-dispatcher.js';
 import type { EventNotifier } from './notifier.js';
@@ -39,12 +44,16 @@ interface Run {
 export class ExecutionRunner {
   private readonly runs = new Map<string, Run>();
   private stopping = false;
+  private takeOverTimer: NodeJS.Timeout | undefined;
+  /** The take-over pass under way, if one is: passes never overlap. */
+  private takingOver: Promise<unknown> | undefined;
 
   constructor(
     private readonly tenants: TenantStores,
     private readonly plugins: ServerPlugins,
     private readonly notifier: EventNotifier,
     private readonly log: FastifyBaseLogger,
+    private readonly claims: ExecutionClaims,
     /** With workers (`weft serve --workers`): operations go to their queues instead of running here. */
     private readonly workers?: JobHub,
   ) {}
@@ -56,6 +65,11 @@ export class ExecutionRunner {
     return this.runs.has(this.key(tenant, executionId));
   }
 
+  /** Whether this server or another live one sharing its database is running the execution. */
+  async isRunningAnywhere(tenant: string, executionId: string): Promise<boolean> {
+    return this.isRunning(tenant, executionId) || (await this.claims.heldElsewhere(tenant, executionId));
+  }
+
   /** After a cancel was stored: the run reads it now rather than at its next poll. */
   async cancelStored(tenant: string, executionId: string): Promise<void> {
     const run = this.runs.get(this.key(tenant, executionId));
@@ -65,13 +79,16 @@ export class ExecutionRunner {
   }
 
   /**
-   * Runs (or resumes) the execution in the background; resolves with how it ended. Plugins the
-   * deployment needs were checked when it was started.
+   * Runs (or resumes) the execution in the background; resolves with how it ended, or undefined
+   * when another server process holds it (or, with `onlyIfLeftRunning`, when it no longer needs
+   * anyone: it ended or was taken meanwhile). Plugins the deployment needs were checked when it
+   * was started.
    */
   run(
     tenant: TenantState,
     execution: ExecutionRecord,
     retryInFlight = false,
+    onlyIfLeftRunning = false,
   ): Promise<ExecutionRecord | undefined> {
     const key = this.key(tenant.name, execution.id);
     const running = this.runs.get(key);
@@ -81,7 +98,9 @@ export class ExecutionRunner {
       interruptNow: new AbortController(),
       done: Promise.resolve(undefined),
     };
-    run.done = this.execute(tenant, execution, retryInFlight, run)
+    run.done = this.claimed(tenant, execution, onlyIfLeftRunning, () =>
+      this.execute(tenant, execution, retryInFlight, run),
+    )
       .catch((error: unknown) => {
         this.log.error({ err: error, execution: execution.id, tenant: tenant.name }, 'execution run failed');
         return undefined;
@@ -92,6 +111,32 @@ export class ExecutionRunner {
       });
     this.runs.set(key, run);
     return run.done;
+  }
+
+  /**
+   * Runs `body` while holding the execution's claim. What a list showed may be old by the time the
+   * claim is held (the process that held it may just have finished it): read again then.
+   */
+  private async claimed(
+    tenant: TenantState,
+    execution: ExecutionRecord,
+    onlyIfLeftRunning: boolean,
+    body: () => Promise<ExecutionRecord>,
+  ): Promise<ExecutionRecord | undefined> {
+    if (!(await this.claims.claim(tenant.name, execution.id))) return undefined;
+    try {
+      if (onlyIfLeftRunning) {
+        const now = await tenant.store.getExecution(execution.id);
+        if (!now || !leftRunning(now)) return undefined;
+        this.log.info(
+          { execution: execution.id, tenant: tenant.name },
+          'resuming an execution no server process runs',
+        );
+      }
+      return await body();
+    } finally {
+      await this.claims.release(tenant.name, execution.id);
+    }
   }
 
   private async execute(
@@ -136,37 +181,75 @@ export class ExecutionRunner {
   }
 
   /**
-   * Resumes what a previous server process left running: executions still active (it was killed),
-   * and those it interrupted itself when it stopped, unless an operation that cannot safely run
-   * twice was in flight (a person decides those: resume with retryInFlight).
+   * Resumes what no live server process runs: executions still active whose process was killed,
+   * and those a server interrupted itself when it stopped, unless an operation that cannot safely
+   * run twice was in flight (a person decides those: resume with retryInFlight). An execution
+   * asked to stop that nothing runs any more ends here, as `weft cancel` ends one.
    */
   async resumeLeftRunning(access: AccessStore): Promise<number> {
     let resumed = 0;
     for (const { name } of await access.listTenants()) {
+      if (this.stopping) break;
       const tenant = await this.tenants.get(name);
       for (const execution of await tenant.store.listExecutions()) {
+        if (this.isRunning(name, execution.id)) continue;
         if (execution.status === 'cancelling' || execution.status === 'force_cancelling') {
-          // Asked to stop, and nothing runs it any more: it ends here, as `weft cancel` ends one.
-          await tenant.store.applyBatch({
-            execution: { id: execution.id, status: 'cancelled', endedAt: new Date().toISOString() },
-          });
+          if (!(await this.claims.claim(name, execution.id))) continue;
+          try {
+            const now = await tenant.store.getExecution(execution.id);
+            if (now?.status === 'cancelling' || now?.status === 'force_cancelling')
+              await tenant.store.applyBatch({
+                execution: { id: execution.id, status: 'cancelled', endedAt: new Date().toISOString() },
+              });
+          } finally {
+            await this.claims.release(name, execution.id);
+          }
           continue;
         }
         if (!leftRunning(execution)) continue;
-        this.log.info(
-          { execution: execution.id, tenant: name },
-          'resuming an execution the server left running',
-        );
-        void this.run(tenant, execution);
+        void this.run(tenant, execution, false, true);
         resumed++;
       }
     }
     return resumed;
   }
 
+  /**
+   * Looks every `intervalMs` for executions no live server process runs, and takes them over:
+   * with several servers on one database, the work of one that died goes on in another.
+   */
+  takeOverEvery(access: AccessStore, intervalMs: number): void {
+    this.takeOverTimer = setInterval(() => {
+      if (this.takingOver || this.stopping) return;
+      this.takingOver = this.resumeLeftRunning(access)
+        .catch((error: unknown) =>
+          this.log.error({ err: error }, 'looking for executions to take over failed'),
+        )
+        .finally(() => {
+          this.takingOver = undefined;
+        });
+    }, intervalMs);
+    this.takeOverTimer.unref();
+  }
+
+  /**
+   * The claims were lost (their connection broke): another process may take the executions over
+   * now, so none may go on here. Running operations are aborted; the executions end interrupted
+   * and are resumed by whichever process claims them next.
+   */
+  claimsLost(): void {
+    this.log.error('lost the database connection that holds the executions: interrupting them');
+    for (const run of this.runs.values()) {
+      run.interrupt.abort();
+      run.interruptNow.abort();
+    }
+  }
+
   /** Stops every run: no new operations, a grace period for the running ones, then abort. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.takeOverTimer);
+    await this.takingOver;
     const runs = [...this.runs.values()];
     for (const run of runs) run.interrupt.abort();
     const all = Promise.all(runs.map((r) => r.done));

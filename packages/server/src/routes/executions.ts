@@ -169,7 +169,8 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         throw conflict(
           `execution ${execution.id} is ${execution.status}; only a running one can be cancelled`,
         );
-      if (runner.isRunning(tenant.name, execution.id)) {
+      // The process running it (this one or another server on the same database) reads the cancel.
+      if (await runner.isRunningAnywhere(tenant.name, execution.id)) {
         const status = request.body?.force ? 'force_cancelling' : 'cancelling';
         await tenant.store.applyBatch({ execution: { id: execution.id, status } });
         await runner.cancelStored(tenant.name, execution.id);
@@ -206,7 +207,8 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
       const execution = await read(tenant.store, request.params.id);
       if (execution.status === 'terminated')
         throw conflict(`execution ${execution.id} has already succeeded`);
-      if (runner.isRunning(tenant.name, execution.id)) throw conflict(`execution ${execution.id} is running`);
+      if (await runner.isRunningAnywhere(tenant.name, execution.id))
+        throw conflict(`execution ${execution.id} is running`);
       const deployment = await tenant.store.getDeployment(execution.deploymentId);
       pluginsFor(modelOf(deployment!.model), execution.deploymentId);
       void runner.run(tenant, execution, request.body?.retryInFlight === true);

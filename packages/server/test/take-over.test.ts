@@ -1,0 +1,94 @@
+/**
+ * Two `weft serve` processes on one PostgreSQL database: an execution is run by one of them only,
+ * and when that one is killed with SIGKILL the other takes the execution over (its resumable
+ * operation in flight runs again; nothing that had finished runs twice).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { openPostgresStore } from '@weft/engine';
+import { NO_WEFT_ENVIRONMENT, tempDir, weftInBackground } from '@weft/testing/cli';
+import { deploy, fixtures, freshDatabase, readStream } from './harness.js';
+
+const blueprint = join(fixtures, 'gate', 'blueprint.yaml');
+
+async function serve(dir: string, database: string, first: boolean) {
+  const args = ['serve', '--state-dir', dir, '--listen', '127.0.0.1:0', '--db', database];
+  args.push('--take-over-every', '0.2');
+  if (first) args.push('--init-admin');
+  const server = weftInBackground(args, {
+    ...NO_WEFT_ENVIRONMENT,
+    WEFT_ADMIN_PASSWORD: 'take-over-password',
+  });
+  const token = first ? /(weft_\S+)/.exec(await server.line(/API token/))![1]! : undefined;
+  const url = /listening on (\S+)\/api\/v1/.exec(await server.line(/listening on/))![1]!;
+  return { server, url, token };
+}
+
+describe('servers sharing a PostgreSQL database', () => {
+  const drops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const drop of drops) await drop();
+  });
+
+  test('run each execution in one process; when it is killed another takes the execution over', async () => {
+    const dir = tempDir();
+    const database = await freshDatabase();
+    drops.push(database.drop);
+    const first = await serve(dir, database.url, true);
+    const second = await serve(dir, database.url, false);
+    try {
+      const headers = { authorization: `Bearer ${first.token}`, 'content-type': 'application/json' };
+      const record = join(dir, 'record');
+      const gate = join(dir, 'gate');
+      const store = await openPostgresStore(database.url, { schema: 'weft_tenant_default_tenant' });
+      await store.migrate();
+      await deploy({ store }, blueprint, 'shared', { record, gate, count: 1 });
+      await store.close();
+
+      const started = await fetch(`${first.url}/api/v1/executions`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ deploymentId: 'shared', workflowId: 'install' }),
+      });
+      assert.equal(started.status, 201);
+      const { id } = (await started.json()) as { id: string };
+      const stream = `/api/v1/events/stream?executionId=${id}`;
+      await readStream(
+        `${first.url}${stream}`,
+        headers,
+        (m) => m.event === 'log' && /waiting at/.test(m.data),
+      );
+
+      // The other server knows it runs elsewhere: it neither resumes it nor ends it.
+      const resume = await fetch(`${second.url}/api/v1/executions/${id}/resume`, {
+        method: 'POST',
+        headers,
+        body: '{}',
+      });
+      assert.equal(resume.status, 409, await resume.text());
+
+      first.server.child.kill('SIGKILL');
+      await first.server.exit;
+      // The survivor runs `start` again: it waits at the gate once more.
+      await readStream(
+        `${second.url}${stream}`,
+        headers,
+        (m, all) => m.event === 'log' && all.filter((x) => /waiting at/.test(x.data)).length === 2,
+      );
+      writeFileSync(gate, '');
+      const end = await readStream(`${second.url}${stream}`, headers, (m) => m.event === 'end');
+      assert.deepEqual(JSON.parse(end.messages.at(-1)!.data), { status: 'terminated' });
+      const runs = readFileSync(record, 'utf8').split('\n').filter(Boolean);
+      const count = (prefix: string) => runs.filter((line) => line.startsWith(prefix)).length;
+      assert.equal(count('create '), 3, 'each create ran once');
+      assert.equal(count('start-begin gated'), 2, 'the start in flight ran again, once, on the survivor');
+      assert.equal(count('start-end '), 3, 'each start finished once');
+    } finally {
+      first.server.child.kill('SIGKILL');
+      second.server.child.kill('SIGTERM');
+      await Promise.all([first.server.exit, second.server.exit]);
+    }
+  });
+});
