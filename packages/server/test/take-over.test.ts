@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openPostgresStore } from '@weft/engine';
 import { NO_WEFT_ENVIRONMENT, tempDir, weftInBackground } from '@weft/testing/cli';
+import pg from 'pg';
 import { deploy, fixtures, freshDatabase, readStream } from './harness.js';
 
 const blueprint = join(fixtures, 'gate', 'blueprint.yaml');
@@ -89,6 +90,61 @@ describe('servers sharing a PostgreSQL database', () => {
       first.server.child.kill('SIGKILL');
       second.server.child.kill('SIGTERM');
       await Promise.all([first.server.exit, second.server.exit]);
+    }
+  });
+
+  test('a server that loses the connection holding its claims interrupts its runs, then claims and resumes them', async () => {
+    const dir = tempDir();
+    const database = await freshDatabase();
+    drops.push(database.drop);
+    const only = await serve(dir, database.url, true);
+    try {
+      const headers = { authorization: `Bearer ${only.token}`, 'content-type': 'application/json' };
+      const record = join(dir, 'record');
+      const gate = join(dir, 'gate');
+      const store = await openPostgresStore(database.url, { schema: 'weft_tenant_default_tenant' });
+      await store.migrate();
+      await deploy({ store }, blueprint, 'lost', { record, gate, count: 1 });
+      await store.close();
+      const started = await fetch(`${only.url}/api/v1/executions`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ deploymentId: 'lost', workflowId: 'install' }),
+      });
+      const { id } = (await started.json()) as { id: string };
+      const stream = `${only.url}/api/v1/events/stream?executionId=${id}`;
+      await readStream(stream, headers, (m) => m.event === 'log' && /waiting at/.test(m.data));
+
+      // As a database restart or a network cut would: the claims' connection ends.
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      try {
+        const { rowCount } = await admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE application_name = 'weft-claims' AND datname = current_database()`,
+        );
+        assert.equal(rowCount, 1);
+      } finally {
+        await admin.end();
+      }
+      // Interrupted at once (the gate is still closed), then claimed again and resumed. The
+      // execution's own stream ends with the interruption: the deployment's goes on.
+      await readStream(
+        `${only.url}/api/v1/events/stream?deploymentId=lost`,
+        headers,
+        (m, all) => m.event === 'log' && all.filter((x) => /waiting at/.test(x.data)).length === 2,
+      );
+      const interrupted = await fetch(`${only.url}/api/v1/events?executionId=${id}&limit=1000`, { headers });
+      assert.match(await interrupted.text(), /interrupted/);
+      writeFileSync(gate, '');
+      const end = await readStream(stream, headers, (m) => m.event === 'end');
+      assert.deepEqual(JSON.parse(end.messages.at(-1)!.data), { status: 'terminated' });
+      const runs = readFileSync(record, 'utf8').split('\n').filter(Boolean);
+      assert.equal(runs.filter((line) => line.startsWith('create ')).length, 3, 'each create ran once');
+      assert.equal(runs.filter((line) => line.startsWith('start-begin gated')).length, 2);
+    } finally {
+      only.server.child.kill('SIGTERM');
+      await only.server.exit;
     }
   });
 });
