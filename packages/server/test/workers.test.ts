@@ -24,6 +24,10 @@ const ENV = {
 
 interface Cluster {
   url: string;
+  /** The `weft serve --workers` process. */
+  server: Background;
+  /** Starts another server process on the same database (no admin made, workers on). */
+  startServer(...args: string[]): Promise<{ server: Background; url: string }>;
   headers: Record<string, string>;
   database: string;
   record: string;
@@ -55,19 +59,26 @@ async function cluster(
   await deploy({ store }, blueprint, 'spread', { record, ...inputs });
   const vm = (await store.listInstances('spread')).find((i) => i.node === 'vm')!.id;
   await store.close();
-  const server = weftInBackground(
-    [
-      'serve',
-      ...['--state-dir', join(dir, 'server'), '--listen', '127.0.0.1:0', '--db', database.url],
-      ...['--workers', '--lease', String(lease), '--agent-wait', String(agentWait), '--init-admin'],
-    ],
-    ENV,
-  );
+  const serve = async (tag: string, ...args: string[]) => {
+    const server = weftInBackground(
+      [
+        'serve',
+        ...['--state-dir', join(dir, tag), '--listen', '127.0.0.1:0', '--db', database.url],
+        ...['--workers', '--lease', String(lease), '--agent-wait', String(agentWait), ...args],
+      ],
+      ENV,
+    );
+    const url = /listening on (\S+)\/api\/v1/.exec(await server.line(/listening on/))![1]!;
+    return { server, url };
+  };
+  const { server, url } = await serve('server', '--init-admin');
   const token = /(weft_\S+)/.exec(await server.line(/API token/))![1]!;
-  const url = /listening on (\S+)\/api\/v1/.exec(await server.line(/listening on/))![1]!;
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  let servers = 0;
   return {
     url,
+    server,
+    startServer: (...args) => serve(`server-${++servers}`, ...args),
     headers,
     database: database.url,
     record,
@@ -251,5 +262,42 @@ describe('weft worker processes run the operations of weft serve --workers', () 
       after.map(([what]) => what!).filter((what) => what.startsWith('start') || what === 'on-host'),
       ['start-begin', 'start-aborted'],
     );
+  });
+
+  test('the server killed while a worker runs an operation that is not resumable: another server takes the execution over and waits for that job, which runs once', async () => {
+    const gate = join(tempDir(), 'gate.configure');
+    const c = await cluster(drops, { count: 1, gate });
+    await c.startWorker('a');
+    await c.startWorker('host', '--queue', c.vm);
+    const other = await c.startServer('--take-over-every', '0.2');
+    const id = await c.install();
+    await c.follow(id, (data) => /waiting at/.test(data));
+    c.server.child.kill('SIGKILL');
+    await c.server.exit;
+    // The other server resumes it, finding the configure job where the worker still runs it.
+    const resumed = await readStream(
+      `${other.url}/api/v1/events/stream?executionId=${id}`,
+      c.headers,
+      (m) => m.event === 'workflow_resumed' || m.event === 'end',
+    );
+    assert.equal(resumed.messages.at(-1)!.event, 'workflow_resumed');
+    writeFileSync(gate, '');
+    const end = await readStream(
+      `${other.url}/api/v1/events/stream?executionId=${id}`,
+      c.headers,
+      (m) => m.event === 'end',
+    );
+    assert.deepEqual(JSON.parse(end.messages.at(-1)!.data), { status: 'terminated' });
+    const gated = c
+      .runs()
+      .filter(([what, instance]) => what!.startsWith('configure-') && instance!.startsWith('gated'));
+    assert.deepEqual(
+      gated.map(([what, , worker]) => `${what} ${worker}`),
+      ['configure-begin a', 'configure-end a'],
+      'it ran once, on the worker that had it',
+    );
+    assert.equal(c.runs().filter(([what]) => what === 'create').length, 2, 'each create ran once');
+    other.server.child.kill('SIGTERM');
+    await other.server.exit;
   });
 });

@@ -48,6 +48,12 @@ export interface OperationCall {
   /** The instance the operation's instance is contained in, when it has one. */
   host?: Side;
   retryNumber: number;
+  /**
+   * The operation was in flight when the execution stopped (its process died) and this is its
+   * first run since: a dispatcher that sent it elsewhere (a queue) attaches to it where it still
+   * runs, or takes the outcome it reached, rather than starting it again.
+   */
+  reattach?: boolean;
   /** -1 for unlimited. */
   maxRetries: number;
   /** Aborted on `cancel --force` and on timeout. */
@@ -97,6 +103,11 @@ export interface Dispatcher {
   run(call: OperationCall): Promise<Outcome>;
   /** Whether an operation may run again after a crash that interrupted it. */
   resumable?(model: OperationModel): boolean | Promise<boolean>;
+  /**
+   * Operations run outside the executor's process and outlive it: one in flight when the
+   * execution stopped is found again (`OperationCall.reattach`), so resuming never runs it twice.
+   */
+  readonly reattaches?: boolean;
   /** Workflow functions declared by plugins (custom workflows). */
   workflow?(plugin: string, fn: string): WorkflowFunction | undefined | Promise<WorkflowFunction | undefined>;
   /** Runs a workflow script (`workflows: NAME: scripts/x.py`) through the script plugin. */

@@ -290,6 +290,8 @@ class ExecutionRun {
   /** The commit of changes nothing waits for, due within COMMIT_WINDOW_MS. */
   private deferred: NodeJS.Timeout | undefined;
   private readonly inFlight = new Map<number, AbortController>();
+  /** Tasks in flight when the execution stopped, not run since (their calls re-attach). */
+  private readonly resumedInFlight = new Set<number>();
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private running = 0;
   private inCallbacks = false;
@@ -397,8 +399,13 @@ class ExecutionRun {
       if (!task) continue;
       if (task.state === 'sent' || task.state === 'started') {
         const model = task.kind === 'operation' ? this.operationModel(task) : undefined;
+        const { dispatcher } = this.options;
         const safe =
-          !model || runOptions.retryInFlight || (await this.options.dispatcher.resumable?.(model)) === true;
+          !model ||
+          runOptions.retryInFlight ||
+          dispatcher.reattaches === true ||
+          (await dispatcher.resumable?.(model)) === true;
+        if (model && dispatcher.reattaches) this.resumedInFlight.add(task.id);
         if (safe) this.setTask(task, { state: 'pending' });
         else interrupted.push(task);
       } else if (resuming && !this.isChild(task) && (task.state === 'failed' || task.state === 'cancelled')) {
@@ -1383,6 +1390,7 @@ class ExecutionRun {
         node: this.nodeView(node, entry.record.id),
         instance: viewOf(entry.record),
         retryNumber: task.attempt,
+        ...(this.resumedInFlight.delete(task.id) ? { reattach: true } : {}),
         maxRetries: this.maxRetries(model),
         signal: controller.signal,
         limits: this.limits,

@@ -11,7 +11,7 @@
  * taken ("waiting for an agent"), and one that pg-boss failed because every worker that took it
  * was lost.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type {
   DeploymentModel,
   Dispatcher,
@@ -67,6 +67,18 @@ interface Awaited {
   watch?: NodeJS.Timeout;
 }
 
+/**
+ * The job of one attempt of one operation, the same in every server process: a process that
+ * takes an execution over finds the jobs its previous owner queued. A UUID, as pg-boss wants.
+ */
+function jobId(tenant: string, call: Pick<OperationCall, 'executionId' | 'taskId' | 'retryNumber'>): string {
+  const hex = createHash('sha256')
+    .update(`${tenant}\u0000${call.executionId}\u0000${call.taskId}\u0000${call.retryNumber}`)
+    .digest('hex');
+  const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
 /** One per server process: the pg-boss connection, the notifications, the jobs being awaited. */
 export class JobHub {
   private readonly awaited = new Map<string, Awaited>();
@@ -100,13 +112,17 @@ export class JobHub {
     return hub;
   }
 
-  /** Queues the operation and resolves with its outcome. */
+  /**
+   * Queues the operation and resolves with its outcome. A call that re-attaches (its execution was
+   * resumed, by this process or another, while the operation was in flight) finds its job again
+   * by its id and waits for it, or takes the outcome it already has, instead of queueing it anew.
+   */
   async run(tenant: TenantState, modelHash: string, call: OperationCall, queue: string): Promise<Outcome> {
-    const { signal, update: _update, log: _log, ...data } = call;
+    const { signal, update: _update, log: _log, reattach, ...data } = call;
     if (signal.aborted)
       return failure('Cancelled', `${call.operation} was cancelled before it was queued`, false);
     await this.queues.ensure(queue);
-    const id = randomUUID();
+    const id = jobId(tenant.name, call);
     const sealer = tenant.secrets.sealer();
     const job: OperationJob = {
       tenant: tenant.name,
@@ -124,8 +140,20 @@ export class JobHub {
       entry.watch = setInterval(() => void this.look(id), this.agentWaitSeconds * 1000);
       entry.watch.unref();
     });
-    await this.boss.send(queue, job, { id, expireInSeconds, retryLimit: LOST_RETRIES, retryDelay: 0 });
-    await this.signals?.notify(CHANNELS.queued, queue);
+    const found = reattach ? await this.boss.getJobById(queue, id, { includeArchive: true }) : null;
+    if (found && found.state !== 'cancelled') {
+      // Queued, running, or ended while no process awaited it: its end is read as if awaited.
+      void this.look(id);
+    } else {
+      const options = { id, expireInSeconds, retryLimit: LOST_RETRIES, retryDelay: 0 };
+      if ((await this.boss.send(queue, job, options)) === null) {
+        // The id is held by a job of an earlier run of this attempt that ended (cancelled, or the
+        // execution failed and is being resumed): this one replaces it.
+        await this.boss.deleteJob(queue, id);
+        await this.boss.send(queue, job, options);
+      }
+      await this.signals?.notify(CHANNELS.queued, queue);
+    }
     const onAbort = () => void this.cancel(id, 'cancelled');
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -245,6 +273,8 @@ export class JobHub {
  */
 export class QueueDispatcher implements Dispatcher {
   private readonly modelHash: string;
+  /** A job outlives the server that queued it: a server resuming the execution finds it again. */
+  readonly reattaches = true;
 
   constructor(
     private readonly hub: JobHub,
