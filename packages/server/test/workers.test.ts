@@ -300,4 +300,81 @@ describe('weft worker processes run the operations of weft serve --workers', () 
     other.server.child.kill('SIGTERM');
     await other.server.exit;
   });
+
+  /** Resolves when the record has at least `count` lines (watched, not polled). */
+  function recordedLines(record: string, count: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const enough = () => readFileSync(record, 'utf8').split('\n').length - 1 >= count;
+      const watcher = watch(record, () => {
+        if (enough()) {
+          watcher.close();
+          resolve();
+        }
+      });
+      if (enough()) {
+        watcher.close();
+        resolve();
+      }
+    });
+  }
+
+  const KILL_POINTS = Number(process.env.WEFT_TEST_KILL_POINTS ?? 3);
+  for (let point = 0; point < KILL_POINTS; point++) {
+    test(`kill point ${point + 1} of ${KILL_POINTS}: a worker and the server killed mid-install; the install finishes on the other server, nothing lost, only what was in flight on the killed worker run twice`, async () => {
+      // Kill points from a seeded generator: the same points on every run of the suite.
+      let seed = 7919 * (point + 1);
+      const random = () => {
+        seed = (seed * 48271) % 2147483647;
+        return seed / 2147483647;
+      };
+      const count = 100;
+      // 100 Work instances and gated: create, configure (begin, end), start (begin, end); on-host.
+      const lines = (count + 1) * 5 + 1;
+      const c = await cluster(drops, { count }, { lease: 10 });
+      const workers = await Promise.all(
+        ['a', 'b', 'c'].map((tag) => c.startWorker(tag, '--concurrency', '4')),
+      );
+      await c.startWorker('host', '--queue', c.vm);
+      const other = await c.startServer('--take-over-every', '0.2');
+      const id = await c.install();
+      const workerKill = Math.floor(lines * (0.1 + 0.4 * random()));
+      const serverKill = workerKill + Math.floor(lines * 0.4 * random());
+      await recordedLines(c.record, workerKill);
+      workers[0]!.child.kill('SIGKILL');
+      await workers[0]!.exit;
+      await recordedLines(c.record, serverKill);
+      c.server.child.kill('SIGKILL');
+      await c.server.exit;
+      const end = await readStream(
+        `${other.url}/api/v1/events/stream?executionId=${id}`,
+        c.headers,
+        (m) => m.event === 'end',
+      );
+      assert.deepEqual(
+        JSON.parse(end.messages.at(-1)!.data),
+        { status: 'terminated' },
+        `kills at ${workerKill}, ${serverKill}`,
+      );
+      const instances = await fetch(`${other.url}/api/v1/node-instances?deploymentId=spread&size=1000`, {
+        headers: c.headers,
+      });
+      const { items } = (await instances.json()) as { items: { node: string; state: string }[] };
+      assert.equal(items.length, count + 3);
+      assert.deepEqual([...new Set(items.map((i) => i.state))], ['started'], 'every instance started');
+      // Each operation ran to its end at least once; more than once only if it was in flight on
+      // the killed worker (4 at a time), never because the server was killed.
+      const runs = c.runs();
+      const ends = new Map<string, number>();
+      for (const [what, instance] of runs)
+        if (what === 'create' || what!.endsWith('-end'))
+          ends.set(`${what} ${instance}`, (ends.get(`${what} ${instance}`) ?? 0) + 1);
+      assert.equal(ends.size, (count + 1) * 3, 'every create, configure and start ended');
+      const twice = [...ends].filter(([, n]) => n > 1);
+      assert.ok(twice.length <= 4, `ran again: ${twice.map(([k]) => k).join(', ')}`);
+      for (const [, , worker] of runs.filter(([, , w]) => w !== 'a')) assert.notEqual(worker, undefined);
+      for (const w of workers.slice(1)) w.child.kill('SIGTERM');
+      other.server.child.kill('SIGTERM');
+      await other.server.exit;
+    });
+  }
 });

@@ -141,25 +141,46 @@ export class JobHub {
       entry.watch.unref();
     });
     const found = reattach ? await this.boss.getJobById(queue, id, { includeArchive: true }) : null;
-    if (found && found.state !== 'cancelled') {
-      // Queued, running, or ended while no process awaited it: its end is read as if awaited.
-      void this.look(id);
-    } else {
+    // Queued, running, or ended while no process awaited it: its end is read as if awaited.
+    let attach = found !== null && found.state !== 'cancelled';
+    if (!attach) {
       const options = { id, expireInSeconds, retryLimit: LOST_RETRIES, retryDelay: 0 };
       if ((await this.boss.send(queue, job, options)) === null) {
-        // The id is held by a job of an earlier run of this attempt that ended (cancelled, or the
-        // execution failed and is being resumed): this one replaces it.
-        await this.boss.deleteJob(queue, id);
-        await this.boss.send(queue, job, options);
+        // A job of this attempt exists though the executor did not know it was sent: its previous
+        // owner queued it and died before it could store so. One that is queued, running or
+        // succeeded is this operation's; one that ended otherwise (cancelled, failed, or a
+        // failed execution resumed from attempt 0) is replaced by this one.
+        const held = await this.boss.getJobById(queue, id, { includeArchive: true });
+        attach = held !== null && this.stillHolds(held, sealer);
+        if (!attach) {
+          await this.boss.deleteJob(queue, id);
+          await this.boss.send(queue, job, options);
+        }
       }
-      await this.signals?.notify(CHANNELS.queued, queue);
+      if (!attach) await this.signals?.notify(CHANNELS.queued, queue);
     }
+    if (attach) void this.look(id);
     const onAbort = () => void this.cancel(id, 'cancelled');
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       return await done;
     } finally {
       signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Whether an existing job of an attempt still stands for it: queued, running, or succeeded. */
+  private stillHolds(
+    job: { state: string; output: unknown },
+    sealer: { open(sealed: string): string },
+  ): boolean {
+    if (job.state === 'created' || job.state === 'retry' || job.state === 'active') return true;
+    if (job.state !== 'completed') return false;
+    try {
+      const reply = JSON.parse(sealer.open((job.output as Partial<JobOutput>).reply!)) as Reply;
+      return reply.outcome.type === 'succeeded';
+    } catch {
+      return false;
     }
   }
 
