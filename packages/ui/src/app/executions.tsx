@@ -66,25 +66,11 @@ export function StartForm({ deploymentId, onCancel }: { deploymentId?: string; o
     <form class="card start-form" onSubmit={submit} aria-labelledby="start-title">
       <h2 id="start-title">Start a workflow</h2>
       <div class="row">
-        {/* The server's deployments to choose from; a name to type where it cannot list them. */}
+        {/* The server's deployments to choose from (none to choose until they are read); a name to
+            type where the server cannot list them. */}
         <label for="start-deployment">
           Deployment
-          {known ? (
-            <select
-              id="start-deployment"
-              name="deployment"
-              required
-              value={deployment}
-              onChange={(e) => setDeployment((e.target as HTMLSelectElement).value)}
-            >
-              <option value="">Choose…</option>
-              {known.map((d) => (
-                <option key={d.id} value={d.id}>
-                  {d.id}
-                </option>
-              ))}
-            </select>
-          ) : (
+          {deployments.error ? (
             <input
               id="start-deployment"
               name="deployment"
@@ -92,6 +78,22 @@ export function StartForm({ deploymentId, onCancel }: { deploymentId?: string; o
               value={deployment}
               onInput={(e) => setDeployment((e.target as HTMLInputElement).value)}
             />
+          ) : (
+            <select
+              id="start-deployment"
+              name="deployment"
+              required
+              disabled={!known}
+              value={deployment}
+              onChange={(e) => setDeployment((e.target as HTMLSelectElement).value)}
+            >
+              <option value="">{known ? 'Choose…' : 'Loading…'}</option>
+              {known?.map((d) => (
+                <option key={d.id} value={d.id}>
+                  {d.id}
+                </option>
+              ))}
+            </select>
           )}
         </label>
         <label>
