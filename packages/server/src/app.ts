@@ -26,6 +26,7 @@ import { secretRoutes } from './routes/secrets.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { userRoutes } from './routes/users.js';
 import { ErrorBody } from './schemas/common.js';
+import { isWebUiPath, webUi } from './web-ui.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -80,6 +81,7 @@ export async function buildApp(
   app.setSerializerCompiler(responseSerializer());
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
+    if (app.webUiPage(request, reply)) return;
     void reply.status(404).send({
       code: 'not_found',
       message: `no route ${request.method} ${request.url.split('?')[0]}`,
@@ -89,12 +91,16 @@ export async function buildApp(
   const table: RouteEntry[] = [];
   app.decorate('weftRoutes', table);
   app.addHook('onRoute', (route) => {
-    // The documentation's own routes are public, like the document.
-    if (route.url.startsWith(`${API_PREFIX}/docs`)) route.config = { ...route.config, access: 'public' };
+    // The documentation's own routes are public, like the document; so are the web UI's files.
+    if (route.url.startsWith(`${API_PREFIX}/docs`) || isWebUiPath(route.url, API_PREFIX))
+      route.config = { ...route.config, access: 'public' };
     for (const method of [route.method].flat())
       if (method !== 'HEAD') table.push({ method, url: route.url, access: route.config?.access });
   });
-  app.addHook('onRequest', authGuard(context.access, context.tenants));
+  app.addHook(
+    'onRequest',
+    authGuard(context.access, context.tenants, (url) => isWebUiPath(url, API_PREFIX)),
+  );
 
   await app.register(helmet, {
     contentSecurityPolicy: {
@@ -139,5 +145,6 @@ export async function buildApp(
     },
     { prefix: API_PREFIX },
   );
+  await webUi(app, API_PREFIX);
   return app;
 }

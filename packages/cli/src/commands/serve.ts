@@ -23,7 +23,9 @@ export function serveCommand(program: Command): void {
   stateOptions(
     program
       .command('serve')
-      .description('run the REST API (users, tenants, deployments, executions) at /api/v1')
+      .description(
+        'run the REST API (users, tenants, deployments, executions) at /api/v1 and the web UI at /',
+      )
       .option('--listen <HOST:PORT>', `where to listen (default ${DEFAULT_LISTEN})`)
       .option(
         '--init-admin [NAME]',

@@ -36,7 +36,15 @@ const rank = (role: Role) => ROLES.indexOf(role);
 /** Token uses are recorded at most this often per token. */
 const TOUCH_EVERY_MS = 60_000;
 
-export function authGuard(access: AccessStore, tenants: TenantStores) {
+/**
+ * @param isPublicPath paths outside the API (the web UI's pages): a request for one that matches no
+ * route is answered without a token (with the UI's page), while the API's unknown routes need one.
+ */
+export function authGuard(
+  access: AccessStore,
+  tenants: TenantStores,
+  isPublicPath: (url: string) => boolean,
+) {
   const touched = new Map<string, number>();
 
   async function caller(request: FastifyRequest): Promise<Caller> {
@@ -84,6 +92,7 @@ export function authGuard(access: AccessStore, tenants: TenantStores) {
   return async function guard(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const required = request.routeOptions.config.access;
     if (required === 'public') return;
+    if (request.routeOptions.url === undefined && isPublicPath(request.url.split('?')[0]!)) return;
     // Also for routes that were not found: their 404 must not tell who may ask.
     const who = await caller(request);
     request.caller = who;
