@@ -20,9 +20,11 @@ import {
   wideGraph,
 } from './executor.js';
 import { generateBlueprint } from './generate.js';
+import { type HotPlanResult, hotPlan } from './hot.js';
 import { pluginInstall, type ScriptRun, scriptInstall } from './scripts.js';
 import { type ServerBench, serverBench } from './server.js';
 import { type UpdatePlanResult, updatePlan } from './update.js';
+import { type WorkersBench, workersBench } from './workers.js';
 
 interface Result {
   templates: number;
@@ -96,7 +98,9 @@ if (caseArg > 0) {
     if (kind === 'scripts') return scriptInstall(Number(a), Number(b));
     if (kind === 'plugin-install') return pluginInstall(Number(a));
     if (kind === 'update-plan') return updatePlan(Number(a));
+    if (kind === 'hot') return hotPlan(Number(a));
     if (kind === 'server') return serverBench();
+    if (kind === 'workers') return workersBench(Number(a));
     throw new Error(`unknown case ${kind}`);
   };
   process.stdout.write(JSON.stringify(await out()));
@@ -123,6 +127,18 @@ if (caseArg > 0) {
   console.log(
     `target: 10,000 templates / 50,000 instances under 2000 ms and 500 MB -> ${large.totalMs < 2000 && large.peakRssMb < 500 ? 'met' : 'NOT met'}`,
   );
+
+  console.log('');
+  console.log('== HOT templates: parse + validate + plan of a generated Heat template ==');
+  console.log('resources  instances  parse+validate+plan  peak RSS');
+  for (const size of [1000, 5000]) {
+    const h = inChild<HotPlanResult>(['hot', String(size)]);
+    console.log(
+      `${String(h.resources).padStart(9)}  ${String(h.instances).padStart(9)}  ${`${h.ms} ms`.padStart(19)}  ${h.peakRssMb} MB`,
+    );
+    if (size === 5000)
+      console.log(`target: 5,000 resources under 1000 ms -> ${h.ms < 1000 ? 'met' : 'NOT met'}`);
+  }
 
   console.log('');
   console.log(
@@ -207,9 +223,27 @@ if (caseArg > 0) {
   console.log('== Service: weft serve on PostgreSQL, 20 executions running (each logging every 50 ms) ==');
   const api = inChild<ServerBench>(['server']);
   console.log(
-    `GET /api/v1/deployments/:id with a token, 50 concurrent clients for 10 s: ${api.requestsPerSecond} requests/s, p50 ${api.p50Ms} ms, p99 ${api.p99Ms} ms, ${api.errors} errors (target: >= 2,000 requests/s, p99 < 50 ms)`,
+    `GET /api/v1/deployments/:id with a token, 50 concurrent clients for 10 s: ${api.requestsPerSecond} requests/s, p50 ${api.p50Ms} ms, p99 ${api.p99Ms} ms, ${api.errors} errors (target: >= 2,000 requests/s, p99 < 50 ms); the server spent ${api.serverCpuMsPerRequest} ms of CPU per request`,
   );
   console.log(
     `event stream delivery, from the operation's log call to the client: p50 ${api.sseP50Ms} ms, p99 ${api.sseP99Ms} ms over ${api.sseEvents} events (target: p99 < 100 ms)`,
+  );
+
+  console.log('');
+  console.log(
+    '== Workers: weft serve --workers and weft worker processes on one PostgreSQL (pg-boss queues) ==',
+  );
+  const workerRuns = inChild<WorkersBench>(['workers', process.env.WEFT_BENCH_WORKER_INSTANCES ?? '1000']);
+  const perSecond = (ms: number) => Math.round((workerRuns.instances / ms) * 1000);
+  for (const { workers, ms } of workerRuns.byWorkers)
+    console.log(
+      `install of ${workerRuns.instances} no-op operations on ${workers} worker process${workers > 1 ? 'es' : ''} (concurrency 8 each): ${Math.round(ms)} ms, ${perSecond(ms)} tasks/s, ${(ms / workerRuns.instances).toFixed(2)} ms per operation`,
+    );
+  const four = workerRuns.byWorkers.at(-1)!;
+  console.log(
+    `the same install run by the server itself: ${Math.round(workerRuns.inProcessMs)} ms, ${perSecond(workerRuns.inProcessMs)} tasks/s; the queue path adds ${((four.ms - workerRuns.inProcessMs) / workerRuns.instances).toFixed(2)} ms per operation with 4 workers (target: >= 5,000 tasks/s with 4 workers -> ${perSecond(four.ms) >= 5000 ? 'met' : 'NOT met'})`,
+  );
+  console.log(
+    `take-over: a worker killed with SIGKILL mid-operation, the operation begins on another ${workerRuns.takeOverMs} ms later with a ${workerRuns.leaseSeconds} s lease (${workerRuns.takeOverMs - workerRuns.leaseSeconds * 1000} ms beyond the lease; target < 1000 ms)`,
   );
 }

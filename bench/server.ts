@@ -4,7 +4,7 @@
  * deployment with a token, and an event stream timed from each log call to its arrival.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,8 +13,8 @@ import { createDeployment, fileSystemReader, openPostgresStore } from '@weft/eng
 import autocannon from 'autocannon';
 import pg from 'pg';
 
-const POSTGRES = process.env.WEFT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const weftBin = join(
+export const POSTGRES = process.env.WEFT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const weftBin = join(
   dirname(fileURLToPath(import.meta.url)),
   '..',
   '..',
@@ -27,6 +27,8 @@ const weftBin = join(
 const BUSY = Number(process.env.WEFT_BENCH_BUSY ?? 20);
 const CLIENTS = 50;
 const SECONDS = 10;
+/** How long the server's CPU use is measured with the executions running and no requests. */
+const QUIET_MS = 3000;
 
 const BLUEPRINT = `tosca_definitions_version: cloudify_dsl_1_4
 imports:
@@ -67,13 +69,19 @@ export interface ServerBench {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /**
+   * CPU time (user + system) the server process spent per request under load, less what it spends
+   * on the running executions alone: on a shared machine, a figure that does not depend on what
+   * else runs.
+   */
+  serverCpuMsPerRequest: number;
   sseEvents: number;
   sseP50Ms: number;
   sseP99Ms: number;
 }
 
 /** Waits for the server's first lines: its token, then where it listens. */
-function startup(child: ChildProcess): Promise<{ token: string; base: string }> {
+export function startup(child: ChildProcess): Promise<{ token: string; base: string }> {
   return new Promise((resolve, reject) => {
     let token: string | undefined;
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -84,6 +92,20 @@ function startup(child: ChildProcess): Promise<{ token: string; base: string }> 
     child.on('exit', (code) => reject(new Error(`weft serve ended (${code}) before it listened`)));
   });
 }
+
+/** CPU time (ms) a process has used so far, from /proc (Linux); NaN where there is none. */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+/** Linux's USER_HZ: /proc counts CPU time in these. */
+const CLOCK_TICKS = 100;
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
@@ -105,9 +127,30 @@ async function timeTicks(url: string, token: string, signal: AbortSignal): Promi
   return delays;
 }
 
-export async function serverBench(): Promise<ServerBench> {
-  const dir = mkdtempSync(join(tmpdir(), 'weft-bench-server-'));
-  const database = `weft_bench_${process.pid}`;
+/** Waits until every execution's operation has logged: from then on, the load is steady. */
+async function allTicking(base: string, headers: Record<string, string>, executions: Set<string>) {
+  const ticking = new Set<string>();
+  let after = 0;
+  while (ticking.size < executions.size) {
+    const page = (await (await fetch(`${base}/api/v1/events?after=${after}`, { headers })).json()) as {
+      items: { executionId: string; message: string }[];
+      last: number;
+    };
+    for (const event of page.items)
+      if (event.message.startsWith('tick ') && executions.has(event.executionId))
+        ticking.add(event.executionId);
+    after = page.last;
+    if (page.items.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * A PostgreSQL database of the bench's own (made anew) and a directory holding a blueprint and
+ * its plugin module; `admin` is connected to the bench's database, to drop it at the end.
+ */
+export async function benchSetup(name: string, blueprint: string, plugin: string) {
+  const dir = mkdtempSync(join(tmpdir(), `weft-bench-${name}-`));
+  const database = `weft_bench_${name}_${process.pid}`;
   const admin = new pg.Client({ connectionString: POSTGRES });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
@@ -116,8 +159,13 @@ export async function serverBench(): Promise<ServerBench> {
   url.pathname = `/${database}`;
   const blueprintDir = join(dir, 'blueprint');
   mkdirSync(join(blueprintDir, 'plugin'), { recursive: true });
-  writeFileSync(join(blueprintDir, 'blueprint.yaml'), BLUEPRINT);
-  writeFileSync(join(blueprintDir, 'plugin', 'index.mjs'), PLUGIN);
+  writeFileSync(join(blueprintDir, 'blueprint.yaml'), blueprint);
+  writeFileSync(join(blueprintDir, 'plugin', 'index.mjs'), plugin);
+  return { dir, database, admin, url, blueprintDir };
+}
+
+export async function serverBench(): Promise<ServerBench> {
+  const { dir, database, admin, url, blueprintDir } = await benchSetup('server', BLUEPRINT, PLUGIN);
   const stop = join(dir, 'stop');
   const server = spawn(
     process.execPath,
@@ -163,12 +211,20 @@ export async function serverBench(): Promise<ServerBench> {
       token,
       streams.signal,
     );
+    await allTicking(base, headers, new Set(executions));
+    // What the executions alone cost the server, to tell the requests' share apart.
+    const quietStart = cpuMs(server.pid!);
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    const quietPerMs = (cpuMs(server.pid!) - quietStart) / QUIET_MS;
+    const cpuBefore = cpuMs(server.pid!);
+    const loadStart = performance.now();
     const load = await autocannon({
       url: `${base}/api/v1/deployments/d0`,
       connections: CLIENTS,
       duration: SECONDS,
       headers: { authorization: `Bearer ${token}` },
     });
+    const cpuDuring = cpuMs(server.pid!) - cpuBefore - quietPerMs * (performance.now() - loadStart);
     streams.abort();
     const delays = (await ticks).sort((a, b) => a - b);
     writeFileSync(stop, '');
@@ -177,6 +233,7 @@ export async function serverBench(): Promise<ServerBench> {
       p50Ms: load.latency.p50,
       p99Ms: load.latency.p99,
       errors: load.errors + load.non2xx,
+      serverCpuMsPerRequest: Number((cpuDuring / load.requests.total).toFixed(3)),
       sseEvents: delays.length,
       sseP50Ms: percentile(delays, 50),
       sseP99Ms: percentile(delays, 99),

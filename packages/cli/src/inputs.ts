@@ -8,7 +8,29 @@ import {
   parseYaml,
   type ValueMap,
 } from '@weft/engine/language';
-import { isPrototypeKey, prototypeKeyReason, setOwn } from '@weft/sdk';
+import { isPrototypeKey, prototypeKeyReason, setOwn } from '@weft/sdk/keys';
+
+/**
+ * Reads `-p KEY=VALUE` arguments, a HOT template's parameters as Heat's client takes them: the
+ * value is text (the parameter's type reads it: `-p count=3` is a number for a number parameter).
+ */
+export function readParameters(args: string[], diagnostics: Diagnostics): ValueMap {
+  const result: ValueMap = {};
+  for (const arg of args) {
+    const at = arg.indexOf('=');
+    const key = arg.slice(0, at);
+    if (at <= 0) {
+      diagnostics.add('bad-inputs', undefined, '', `-p ${arg}: expected KEY=VALUE`);
+      continue;
+    }
+    if (isPrototypeKey(key)) {
+      diagnostics.add('bad-inputs', undefined, '', `-p ${arg}: ${prototypeKeyReason(key)}`);
+      continue;
+    }
+    setOwn(result, key, arg.slice(at + 1));
+  }
+  return result;
+}
 
 /**
  * Reads `-i` arguments: `KEY=VALUE` (the value read as a YAML scalar, so `port=8080` is an

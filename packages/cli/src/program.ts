@@ -27,12 +27,14 @@ export const COMMAND_MODULES: { names: string[]; load: () => Promise<Define> }[]
   },
   { names: ['update'], load: async () => (await import('./commands/update.js')).updateCommand },
   { names: ['check'], load: async () => (await import('./commands/check.js')).checkCommand },
+  { names: ['signal'], load: async () => (await import('./commands/signal.js')).signalCommand },
   { names: ['secrets'], load: async () => (await import('./commands/secrets.js')).secretCommands },
   { names: ['plugins'], load: async () => (await import('./commands/plugins.js')).pluginCommands },
   { names: ['serve'], load: async () => (await import('./commands/serve.js')).serveCommand },
   { names: ['worker'], load: async () => (await import('./commands/worker.js')).workerCommand },
   { names: ['profiles'], load: async () => (await import('./commands/profiles.js')).profileCommands },
   { names: ['blueprints'], load: async () => (await import('./commands/blueprints.js')).blueprintCommands },
+  { names: ['devstack'], load: async () => (await import('./commands/devstack.js')).devstackCommands },
 ];
 
 /** Every command that loads a blueprint or runs operations searches --plugin-dir too. */

@@ -51,7 +51,7 @@ describe('weft exec', () => {
       const s = fresh();
       assert.equal(s.run(['install', BLUEPRINT, '-d', 'web']).code, 0);
       const runnable =
-        'check_drift, check_status, execute_operation, heal, install, reinstall, restart, rollback, scale, start, stop, uninstall, update';
+        'check_drift, check_status, execute_operation, heal, install, reinstall, restart, resume, rollback, scale, start, stop, suspend, uninstall, update';
       const unknown = s.run(['exec', 'deploy']);
       assert.equal(unknown.code, 2, show(unknown));
       assert.equal(unknown.stderr, `error: unknown workflow 'deploy'; this deployment can run ${runnable}\n`);

@@ -1,9 +1,11 @@
 // Every example's README, followed as a new user would: in a fresh state directory, the README's
 // quick start command first, then the example README's commands in order, each of which must
-// succeed. `npx weft ARGS` runs this checkout's weft; `curl URL` is a GET that must answer 2xx.
+// succeed. `npx weft ARGS` runs this checkout's weft; `curl URL` is a GET that must answer 2xx;
+// `bash examples/NAME/SCRIPT` runs a script of the example (one that prepares its files).
 // The ports the READMEs name are replaced by free ones, so that the test does not depend on what
 // else listens on this machine; that the READMEs' own ports do not collide is checked apart.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -126,7 +128,10 @@ describe('every example README works when followed after the quick start', () =>
             (_, prefix: string, port: string) => `${prefix}${free.get(Number(port))}`,
           );
           if (line.startsWith('npx weft ')) run(line);
-          else if (line.startsWith('curl ')) {
+          else if (line.startsWith(`bash examples/${example.name}/`)) {
+            const script = spawnSync('bash', words(line).slice(1), { cwd: repoRoot, encoding: 'utf8' });
+            assert.equal(script.status, 0, `${line}\n${script.stdout}${script.stderr}`);
+          } else if (line.startsWith('curl ')) {
             const url = words(line)[1] as string;
             const response = await fetch(url);
             assert.ok(response.ok, `${written}: HTTP ${response.status}`);

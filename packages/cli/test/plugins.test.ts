@@ -175,10 +175,11 @@ describe('weft plugins list', () => {
         ['rest', 'built-in'],
         ['fabric', 'built-in'],
         ['utilities', 'built-in'],
+        ['devstack', 'built-in'],
       ],
     );
     // Each is valid as a plugin of its own (the script plugin's declaration matches the standard library's).
-    for (const dir of ['script', 'rest', 'remote', 'utilities'])
+    for (const dir of ['script', 'rest', 'remote', 'utilities', 'devstack'])
       assert.match(
         ok(weft(['plugins', 'validate', join(repoRoot, 'packages', 'plugins', dir)], cwd)).stdout,
         /^valid: plugin /,

@@ -3,47 +3,17 @@
  * real `weft serve` in another process, with the same output and exit codes as local ones.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { NO_WEFT_ENVIRONMENT, tempDir, weftAsync, weftBin } from '@weft/testing/cli';
-import { repoRoot } from './helpers.js';
+import { tempDir } from '@weft/testing/cli';
+import { repoRoot, serveForCli } from './helpers.js';
 
 const hello = join(repoRoot, 'examples', 'hello-files');
 
 // One test: the background server is stopped after each test (@weft/testing's afterEach).
 test('the CLI against a server: install, inspect, secrets, blueprints, problems, uninstall, delete', async (t) => {
-  const state = tempDir();
-  // Not weftInBackground: @weft/testing stops those after each (sub)test.
-  const server = spawn(
-    process.execPath,
-    [weftBin, 'serve', '--state-dir', state, '--listen', '127.0.0.1:0', '--init-admin'],
-    {
-      env: { ...process.env, ...NO_WEFT_ENVIRONMENT, WEFT_ADMIN_PASSWORD: 'remote-password' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  t.after(() => {
-    server.kill();
-  });
-  const lines = createInterface({ input: server.stdout });
-  let token = '';
-  let url = '';
-  for await (const line of lines) {
-    token ||= /API token.*?(weft_\S+)/.exec(line)?.[1] ?? '';
-    url = /listening on (\S+)\/api\/v1/.exec(line)?.[1] ?? '';
-    if (url) break;
-  }
-  const env = {
-    ...NO_WEFT_ENVIRONMENT,
-    WEFT_CONFIG_DIR: tempDir(),
-    WEFT_SERVER: url,
-    WEFT_TOKEN: token,
-    CI: 'true',
-  };
-  const run = (args: string[]) => weftAsync(args, { env });
+  const { server, run } = await serveForCli(t);
 
   await t.test(
     'install uploads the blueprint, creates the deployment, follows the install and prints outputs',

@@ -10,14 +10,22 @@ export {
   createDeployment,
   DEPLOYMENT_UPDATE_WORKFLOWS,
   finishExecution,
+  isDeploymentUpdate,
+  listedWorkflows,
   type PreparedDeployment,
   prepareDeployment,
   runnableWorkflows,
+  type StartedExecution,
   startExecution,
+  startExecutionWithTasks,
+  type WorkflowParameter,
+  workflowParameters,
 } from './deployment/deployments.js';
 export { type CheckOutcome, type DriftReport, driftReport, type InstanceCheck } from './deployment/drift.js';
+export { type DeploymentVersionView, deploymentHistory } from './deployment/history.js';
 export { evaluateOutputs } from './deployment/outputs.js';
 export type { OperationFunctionOf } from './deployment/replacements.js';
+export { openDeployment, sealDeployment } from './deployment/sealed-deployment.js';
 export { type DeploymentStatus, deploymentStatus, isLive } from './deployment/status.js';
 export {
   deploymentFingerprint,
@@ -32,6 +40,7 @@ export {
   saveUpdatePlan,
   startDeploymentUpdate,
 } from './deployment/update.js';
+export { CONTAINED_IN } from './dsl/blueprint.js';
 export type {
   Dispatcher,
   OperationCall,
@@ -48,7 +57,7 @@ export {
   type InterruptedError,
   type RunOptions,
 } from './executor/executor.js';
-export { Masker } from './executor/masker.js';
+export { MASK, Masker } from './executor/masker.js';
 export { loadSecretKey } from './io/secret-key.js';
 export * from './language.js';
 export {
@@ -80,6 +89,7 @@ export { WorkerDispatcher, type WorkerOptions } from './runtime/worker-dispatche
 export { SecretKeyError } from './secrets/crypto.js';
 export { parseSecret, Secrets } from './secrets/secrets.js';
 export * from './store/index.js';
+export { type UpdatePlanDocument, updatePlanDocument } from './update-plan-report.js';
 export { BUILTIN_WORKFLOWS, WorkflowError } from './workflows/builtin.js';
 export { installGraph, type Task, type TaskGraph, uninstallGraph, waves } from './workflows/lifecycle.js';
 export {

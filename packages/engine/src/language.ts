@@ -11,17 +11,21 @@ export type { BlueprintReader } from './dsl/reader.js';
 export { DSL_VERSIONS, type DslVersion } from './dsl/versions.js';
 export type { Value, ValueMap } from './dsl/yaml-source.js';
 export { isMapping, limits, parseScalarText, parseYaml } from './dsl/yaml-source.js';
+export { registerCustomConstraint } from './hot/parameters.js';
+export { heatResourceState, heatStackState } from './hot/states.js';
 export { fileSystemReader } from './io/fs-reader.js';
 export { type LoadOptions, type LoadResult, loadBlueprint } from './load-blueprint.js';
 export {
   blueprintName,
   type DeploymentModel,
   deploymentModel,
+  hiddenValues,
   modelOf,
   type NodeModel,
   type OperationModel,
   type RelationshipModel,
   type WorkflowModel,
+  workflowModels,
 } from './model/deployment-model.js';
 export { bindInputs } from './model/inputs.js';
 export { seededRandom } from './model/instance-ids.js';
@@ -39,12 +43,14 @@ export {
   compareVersions,
   type DiscoveredPlugin,
   discoverPlugins,
+  PLUGIN_CODE_PROBLEMS,
   PLUGIN_JSON,
   PLUGIN_YAML,
   PluginError,
   PluginSet,
   pluginDirOf,
   readPlugin,
+  runsInstalled,
   validatePlugin,
   validatePluginCode,
   versionMatches,

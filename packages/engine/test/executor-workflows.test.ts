@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { NonRecoverableError } from '@weft/sdk';
-import { startExecution } from '../src/deployment/deployments.js';
+import { startExecution, startExecutionWithTasks } from '../src/deployment/deployments.js';
 import { evaluateOutputs } from '../src/deployment/outputs.js';
 import type { Value } from '../src/dsl/yaml-source.js';
 import type { WorkflowFunction } from '../src/executor/dispatcher.js';
@@ -499,6 +499,27 @@ node_templates:
   }
 
   const run = (h: Harness, params: Record<string, Json>) => h.execute('execute_operation', params);
+
+  test(
+    'the tasks a new execution hands back are those stored, operation_kwargs as JSON holds them',
+    LIMIT,
+    async () => {
+      const { h } = await setup();
+      const { execution, tasks } = await startExecutionWithTasks({
+        store: h.store,
+        dispatcher: new InProcessDispatcher({}),
+        deploymentId: 'dep',
+        workflow: 'execute_operation',
+        parameters: { operation: 'maint.ping', operation_kwargs: { text: 'a\u0000b', zero: -0 } },
+      });
+      assert.deepEqual(tasks, await h.store.listTasks(execution.id));
+      const inputs = tasks.filter((t) => t.kind === 'operation').map((t) => t.inputs);
+      assert.deepEqual(
+        inputs,
+        [0, 1, 2].map(() => ({ text: 'a\uFFFDb', zero: 0 })),
+      );
+    },
+  );
 
   test('by full name and by short name, on every instance, with the operation inputs', LIMIT, async () => {
     const { h, pings } = await setup();

@@ -289,6 +289,27 @@ describe('plugin host: operations run in worker processes', () => {
     );
   });
 
+  test('quick operations queued on a worker that crashes run on another, only the crashing one fails', async () => {
+    // Quick operations are handed to workers ahead of a free slot: those queued behind the one that
+    // ends its process never started, so they must not fail with it.
+    const nodes: Record<string, string> = {};
+    for (let i = 10; i < 50; i++) nodes[`q${i}`] = i === 30 ? 'exits' : 'quick';
+    const { result, failures, events } = await run(nodes);
+    assert.equal(result.status, 'failed');
+    assert.match(failures.get('q30')?.message ?? '', /the plugin process exited with code 3/);
+    // Operations still running in that process when it ended (a loaded machine) fail with it;
+    // every other operation that started ran to its end (the failure stops the rest from starting).
+    const nodesOf = (type: string) => events.filter((e) => e.type === type).map((e) => e.node!);
+    const started = nodesOf('task_started').filter((node) => node !== 'q30');
+    for (const [node, failure] of failures) {
+      assert.ok(node === 'q30' || started.includes(node), `${node} failed without starting`);
+      assert.match(failure.message, /the plugin process exited with code 3/, node);
+    }
+    assert.ok(failures.size <= 8, `${[...failures.keys()]} failed: more than one process's share`);
+    assert.ok(started.length >= 20, `${started.length} started`);
+    assert.deepEqual(nodesOf('task_succeeded').sort(), started.filter((node) => !failures.has(node)).sort());
+  });
+
   test('a crashed worker is replaced: the next operation runs in a fresh process', async () => {
     const first = await run({ e: 'exits' });
     assert.equal(first.result.status, 'failed');

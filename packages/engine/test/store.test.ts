@@ -451,6 +451,27 @@ export function storeSuite(name: string, open: () => Promise<Store>, hooks: Suit
         store.changeDeployment({ deploymentId: uid('nope'), deployment: { model: {} } }),
         NotFoundError,
       );
+      // An instance moves to another node (a HOT resource whose type changes); one that is not
+      // the deployment's cannot, and nothing of that change is kept.
+      await assert.rejects(
+        store.changeDeployment({
+          deploymentId: world.deployment.id,
+          deployment: { model: { moved: false } },
+          moveInstances: { [world.app.id]: 'app@replaced', [uid('nope')]: 'x' },
+        }),
+        NotFoundError,
+      );
+      assert.equal((await store.getInstance(world.app.id))?.node, world.app.node);
+      assert.deepEqual((await store.getDeployment(world.deployment.id))?.model, { final: true });
+      await store.changeDeployment({
+        deploymentId: world.deployment.id,
+        moveInstances: { [world.app.id]: 'app@replaced' },
+      });
+      assert.deepEqual(await store.getInstance(world.app.id), {
+        ...world.app,
+        node: 'app@replaced',
+        relationships: [],
+      });
       // Versions go with their deployment.
       await store.deleteDeployment(world.deployment.id);
       assert.deepEqual(await store.listDeploymentVersions(world.deployment.id), []);
@@ -1050,6 +1071,53 @@ export function storeSuite(name: string, open: () => Promise<Store>, hooks: Suit
       assert.deepEqual(b.instanceStates, {});
       assert.equal(b.lastExecution, null);
       await endExecution(store, second.id);
+    });
+
+    test('getDeploymentDetail: the record, instances per node and state, the latest execution, a secrets version', async () => {
+      const blueprint = blueprintRecord();
+      await store.putBlueprint(blueprint);
+      const shop = deploymentRecord(blueprint.id, uid('shop'));
+      await store.createDeployment(shop, [
+        instanceRecord(shop.id, 'vm', 0, { state: 'started' }),
+        instanceRecord(shop.id, 'vm', 1, { state: 'started' }),
+        instanceRecord(shop.id, 'vm', 2, { state: 'deleted' }),
+        instanceRecord(shop.id, 'app', 0, { state: 'started' }),
+      ]);
+      assert.equal(await store.getDeploymentDetail(uid('none')), undefined);
+      const before = await store.getDeploymentDetail(shop.id);
+      assert.deepEqual(before?.deployment, shop);
+      assert.equal(before?.lastExecution, null);
+      const counts = (before?.instanceCounts ?? []).map((c) => `${c.node}/${c.state}=${c.count}`).sort();
+      assert.deepEqual(counts, ['app/started=1', 'vm/deleted=1', 'vm/started=2']);
+      const first = executionRecord(shop.id, { createdAt: '2030-01-01T00:01:00.000Z' });
+      await store.createExecution(first, []);
+      await endExecution(store, first.id, 'failed');
+      const second = executionRecord(shop.id, { id: `${first.id}z`, createdAt: '2030-01-01T00:01:00.000Z' });
+      await store.createExecution(second, []);
+      const after = await store.getDeploymentDetail(shop.id);
+      assert.deepEqual(after?.lastExecution, await store.getExecution(second.id));
+      await endExecution(store, second.id);
+
+      // The secrets version: the same until a secret is added, changed or deleted.
+      const version = await store.secretsVersion();
+      assert.equal(after?.secretsVersion, version);
+      assert.equal(await store.secretsVersion(), version);
+      const key = uid('key');
+      const secret = {
+        key,
+        ciphertext: bytes(1),
+        createdAt: '2030-01-01T00:00:00.000Z',
+        updatedAt: '2030-01-01T00:00:00.000Z',
+      };
+      await store.putSecret(secret);
+      const added = await store.secretsVersion();
+      assert.notEqual(added, version);
+      await store.putSecret({ ...secret, ciphertext: bytes(2), updatedAt: '2030-01-01T00:00:01.000Z' });
+      const changed = await store.secretsVersion();
+      assert.notEqual(changed, added);
+      assert.equal((await store.getDeploymentDetail(shop.id))?.secretsVersion, changed);
+      await store.deleteSecret(key);
+      assert.equal(await store.secretsVersion(), version);
     });
 
     test('events: NUL characters are stored as U+FFFD rather than failing the batch', async () => {

@@ -36,6 +36,7 @@ export {
   type AutomatorTaskName,
   LOOM_PROGRESS_KEY,
   LOOM_RESULTS_KEY,
+  LOOM_SERVICE_KEY,
   type LoomOperationsOptions,
   type LoomTask,
   type LoomTaskName,
@@ -47,6 +48,7 @@ export {
   type TaskOutcome,
   type TaskResult,
 } from './loom.js';
+export { LOOM_RESOURCE_TYPES_PROPERTY } from './loom-keys.js';
 export { pythonJson, pythonStr } from './python-text.js';
 export {
   DELETION_POLICY_PROPERTY,

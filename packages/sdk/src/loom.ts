@@ -1,11 +1,27 @@
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
 import { format } from 'node:util';
 import { type Logger, type OperationContext, type OperationFunction, operation } from './context.js';
 import { NonRecoverableError } from './errors.js';
+import { LOOM_RESOURCE_TYPES_PROPERTY } from './loom-keys.js';
 import type { Json } from './workflow.js';
 
-/** What a Loom task returns: a status, an optional message, and key/values for later tasks. */
+/**
+ * What a Loom task returns: a status, an optional message, and key/values for later tasks. The
+ * status may also be Loom's number: 0 is success, anything else a failure.
+ */
 export interface TaskResult {
-  status: 'ok' | 'failed';
+  status: 'ok' | 'failed' | number;
   /** Why it failed (the NonRecoverableError's message), or a note. */
   message?: string;
   /** Stored in the instance's `loom` runtime property (merged) and handed to later tasks as `config`. */
@@ -40,6 +56,13 @@ export interface LoomTask {
   properties: Record<string, Json>;
   /** The node instance the task runs for. */
   instanceId: string;
+  /**
+   * The directory the plugin's resources are staged in for the task (Coopr's work directory of
+   * the plugin type, which its worker runs a task in): `RESOURCETYPE/NAME` for each of them.
+   */
+  workdir: string;
+  /** The staged resources' paths, by resource type and name (`resources.scripts['setup.sh']`). */
+  resources: Record<string, Record<string, string>>;
 }
 
 export type TaskOutcome = TaskResult | Promise<TaskResult>;
@@ -48,6 +71,13 @@ export type TaskOutcome = TaskResult | Promise<TaskResult>;
 export const LOOM_RESULTS_KEY = 'loom';
 /** The runtime property recording which tasks of an unfinished operation are done. */
 export const LOOM_PROGRESS_KEY = 'loom_progress';
+/**
+ * The runtime property holding an automator's service state, as Loom keeps it: `started` once its
+ * start operation (INITIALIZE, START) is done, `stopped` once its stop operation (STOP) is; gone
+ * with the service (delete). Cloudify's start and stop workflows leave instance states as they are,
+ * so this is where a stopped service shows.
+ */
+export const LOOM_SERVICE_KEY = 'loom_service';
 
 abstract class LoomPlugin {
   readonly ctx: OperationContext;
@@ -136,8 +166,14 @@ export interface ProviderOperations {
   delete: LoomOperation;
 }
 
-/** An automator's operations: create (bootstrap, install), configure, start (initialize, start), stop, delete (remove). */
+/**
+ * An automator's operations: create (bootstrap, install), configure, start (initialize, start),
+ * stop, delete (remove), and bootstrap alone: what install runs once per host for the automator
+ * before its services' tasks there (Loom's cluster-wide BOOTSTRAP), after which the BOOTSTRAP of
+ * create finds the host bootstrapped and is not run again.
+ */
 export interface AutomatorOperations {
+  bootstrap: LoomOperation;
   create: LoomOperation;
   configure: LoomOperation;
   start: LoomOperation;
@@ -156,6 +192,7 @@ const PROVIDER_PLAN: Record<keyof ProviderOperations, ProviderTaskName[]> = {
 };
 
 const AUTOMATOR_PLAN: Record<keyof AutomatorOperations, AutomatorTaskName[]> = {
+  bootstrap: ['bootstrap'],
   create: ['bootstrap', 'install'],
   configure: ['configure'],
   start: ['initialize', 'start'],
@@ -189,9 +226,129 @@ interface Progress {
 
 function checkResult(value: unknown): value is TaskResult {
   if (!isMap(value)) return false;
-  if (value.status !== 'ok' && value.status !== 'failed') return false;
+  if (value.status !== 'ok' && value.status !== 'failed' && !Number.isInteger(value.status)) return false;
   if (value.result !== undefined && !isMap(value.result)) return false;
   return true;
+}
+
+const failed = (result: TaskResult) => result.status !== 'ok' && result.status !== 0;
+
+/**
+ * A machine's address and SSH credentials in a provider's results, as Loom's providers write them
+ * (`ipaddress`, or `ipaddresses.access_v4`; `ssh-auth` with `user`, `password`, `identityfile`),
+ * set where Weft's plugins look for them on a Compute host: the `ip` runtime property (the
+ * contained instances' host ip) and `agent_config` (user, password, key: what the remote plugin
+ * connects with).
+ */
+function machineAccess(rp: Record<string, Json>, results: Record<string, Json>): void {
+  const addresses = isMap(results.ipaddresses) ? results.ipaddresses : {};
+  const ip = results.ipaddress ?? addresses.access_v4;
+  if (typeof ip === 'string' && ip !== '') rp.ip = ip;
+  const auth = results['ssh-auth'];
+  if (isMap(auth)) {
+    const agent: Record<string, Json> = isMap(rp.agent_config) ? { ...rp.agent_config } : {};
+    if (typeof auth.user === 'string') agent.user = auth.user;
+    if (typeof auth.password === 'string') agent.password = auth.password;
+    if (typeof auth.identityfile === 'string') agent.key = auth.identityfile;
+    rp.agent_config = agent;
+  }
+}
+
+/**
+ * Loom bootstraps each host once for an automator (a cluster-wide BOOTSTRAP stage), not once per
+ * service: the automators that bootstrapped a host are recorded in the plugin's work directory,
+ * by host instance, with the host's `providerid` (a machine made again is bootstrapped again), and
+ * forgotten when the host is deleted.
+ */
+function bootstrapMarker(ctx: OperationContext, automator: string): string | undefined {
+  const host = ctx.instance.hostId;
+  return host ? join(ctx.plugin.workdir, 'loom-bootstrap', host, automator) : undefined;
+}
+
+/** What a marker records: the machine it was written for. */
+const machineOf = (ctx: OperationContext) => `${JSON.stringify(hostResults(ctx).providerid ?? null)}\n`;
+
+function bootstrapped(ctx: OperationContext, marker: string): boolean {
+  try {
+    return readFileSync(marker, 'utf8') === machineOf(ctx);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Waits until this operation may bootstrap the host (true: it holds the claim, and must release
+ * it) or another service of the host has (false). A claim left by another execution (a crash)
+ * is taken over.
+ */
+async function claimBootstrap(ctx: OperationContext, marker: string): Promise<boolean> {
+  const claim = `${marker}.claim`;
+  mkdirSync(join(marker, '..'), { recursive: true });
+  for (;;) {
+    if (bootstrapped(ctx, marker)) return false;
+    try {
+      writeFileSync(claim, `${ctx.execution.id}\n`, { flag: 'wx' });
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let owner = '';
+    try {
+      owner = readFileSync(claim, 'utf8').trim();
+    } catch {
+      continue; // released meanwhile
+    }
+    if (owner !== ctx.execution.id) {
+      rmSync(claim, { force: true });
+      continue;
+    }
+    // Another service of this host bootstraps it now: its BOOTSTRAP ends soon, in success or not.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (ctx.signal.aborted)
+      throw new NonRecoverableError('cancelled while waiting for the BOOTSTRAP of the host');
+  }
+}
+
+/**
+ * Coopr's resources, as its provisioner activates them for a task: each resource of a declared
+ * type, `resources/TYPE/NAME` in the plugin's directory (where Coopr's plugins ship theirs), is
+ * put at `TYPE/NAME` of the task's work directory: a `file` copied with the type's
+ * `permissions`, an `archive` (a `.tar.gz` or `.tgz`, or a directory) unpacked or copied. The
+ * directory is the plugin's work directory for the instance, made anew for each operation, so
+ * that what a task changes there does not reach another instance's.
+ */
+function stageResources(
+  ctx: OperationContext,
+  kind: 'provider' | 'automator',
+): { workdir: string; resources: Record<string, Record<string, string>> } {
+  const type = ctx.node.type.replace(/^loom\.(provider|automator)\./, '');
+  const workdir = join(ctx.plugin.workdir, `${kind}types`, type, ctx.instance.id);
+  rmSync(workdir, { recursive: true, force: true });
+  mkdirSync(workdir, { recursive: true });
+  const resources: Record<string, Record<string, string>> = {};
+  const declared = ctx.node.properties[LOOM_RESOURCE_TYPES_PROPERTY];
+  for (const [resourceType, spec] of Object.entries(isMap(declared) ? declared : {})) {
+    const from = ctx.plugin.prefix ? join(ctx.plugin.prefix, 'resources', resourceType) : undefined;
+    if (!from || !existsSync(from) || !isMap(spec)) continue;
+    const into = join(workdir, resourceType);
+    mkdirSync(into, { recursive: true });
+    const staged: Record<string, string> = {};
+    for (const entry of readdirSync(from, { withFileTypes: true })) {
+      const source = join(from, entry.name);
+      if (spec.format === 'archive' && entry.isFile() && /\.(tar\.gz|tgz)$/.test(entry.name)) {
+        execFileSync('tar', ['-xzf', source, '-C', into], { stdio: 'pipe' });
+        const name = entry.name.replace(/\.(tar\.gz|tgz)$/, '');
+        staged[name] = join(into, name);
+      } else {
+        cpSync(source, join(into, entry.name), { recursive: true });
+        if (spec.format === 'file' && typeof spec.permissions === 'string')
+          chmodSync(join(into, entry.name), Number.parseInt(spec.permissions, 8));
+        staged[entry.name] = join(into, entry.name);
+      }
+    }
+    resources[resourceType] = staged;
+  }
+  return { workdir, resources };
 }
 
 /**
@@ -226,51 +383,96 @@ export function loomOperations(
         LoomTaskName,
         (c: Record<string, Json>, t: LoomTask) => TaskOutcome
       >;
+      const service = rp[LOOM_SERVICE_KEY];
+      const staged = stageResources(ctx, isProvider ? 'provider' : 'automator');
       for (const name of tasks) {
         if (progress.done.includes(name)) {
           ctx.logger.debug(`${cls.name} ${name} already done`);
           continue;
         }
-        const config = { ...hostResults(ctx), ...ownResults(ctx) };
-        const task: LoomTask = {
-          name,
-          taskName: name.toUpperCase(),
-          config: structuredClone(config),
-          fields: structuredClone(inputs ?? {}),
-          properties: structuredClone(ctx.node.properties),
-          instanceId: ctx.instance.id,
-        };
-        ctx.logger.info(`${cls.name}: ${task.taskName}`);
-        const returned: unknown = await plugin[name].call(plugin, task.config, task);
-        if (!checkResult(returned)) {
-          throw new NonRecoverableError(
-            `${cls.name} ${name} returned ${JSON.stringify(returned) ?? String(returned)}, not { status: 'ok' | 'failed', result? }`,
-          );
+        // Loom initializes a service once, when the cluster is created: its START_SERVICES and
+        // RESTART_SERVICES run START alone. Nor does it stop a service that is stopped.
+        const skip =
+          name === 'initialize' && service !== undefined
+            ? 'INITIALIZE ran when the service was first started'
+            : name === 'stop' && service === 'stopped'
+              ? 'the service is stopped'
+              : undefined;
+        if (skip) {
+          ctx.logger.info(`${cls.name}: ${name.toUpperCase()} not run: ${skip}`);
+          continue;
         }
-        // Captured output, a log line per line; stderr is an error only when the task failed.
-        for (const line of lines(returned.stdout)) ctx.logger.info(line);
-        for (const line of lines(returned.stderr))
-          if (returned.status === 'failed') ctx.logger.error(line);
-          else ctx.logger.warning(line);
-        // Stored with what came from the host, so that instances contained in this one, at any
-        // depth, see the machine's values too.
-        const results = { ...config, ...structuredClone(returned.result ?? {}) };
-        if (Object.keys(results).length > 0) rp[LOOM_RESULTS_KEY] = results;
-        if (returned.status === 'failed') {
+        const marker = name === 'bootstrap' ? bootstrapMarker(ctx, cls.name) : undefined;
+        if (marker && !(await claimBootstrap(ctx, marker))) {
+          ctx.logger.info(`${cls.name}: BOOTSTRAP of ${ctx.instance.hostId} done before, not run again`);
+          progress.done.push(name);
+          continue;
+        }
+        try {
+          const config = { ...hostResults(ctx), ...ownResults(ctx) };
+          const task: LoomTask = {
+            name,
+            taskName: name.toUpperCase(),
+            config: structuredClone(config),
+            fields: structuredClone(inputs ?? {}),
+            properties: structuredClone(ctx.node.properties),
+            instanceId: ctx.instance.id,
+            ...staged,
+          };
+          ctx.logger.info(`${cls.name}: ${task.taskName}`);
+          const returned: unknown = await plugin[name].call(plugin, task.config, task);
+          if (!checkResult(returned)) {
+            throw new NonRecoverableError(
+              `${cls.name} ${name} returned ${JSON.stringify(returned) ?? String(returned)}, not { status: 'ok' | 'failed' | 0 | error number, result? }`,
+            );
+          }
+          // Stored with what came from the host, so that instances contained in this one, at any
+          // depth, see the machine's values too.
+          const results = { ...config, ...structuredClone(returned.result ?? {}) };
+          if (Object.keys(results).length > 0) rp[LOOM_RESULTS_KEY] = results;
+          if (isProvider) machineAccess(rp, results);
+          if (!failed(returned)) {
+            if (marker) writeFileSync(marker, machineOf(ctx));
+            progress.done.push(name);
+          }
           rp[LOOM_PROGRESS_KEY] = progress as unknown as Json;
+          // Saved before the captured output is logged: the credentials among the results (ssh-auth)
+          // are then known to the engine as secrets, and masked in that output.
           await ctx.instance.update();
-          throw new NonRecoverableError(returned.message ?? `${cls.name} ${name} failed`, {
-            causes: returned.stderr ? [{ type: 'stderr', message: returned.stderr }] : [],
-          });
+          // Captured output, a log line per line; stderr is an error only when the task failed.
+          for (const line of lines(returned.stdout)) ctx.logger.info(line);
+          for (const line of lines(returned.stderr))
+            if (failed(returned)) ctx.logger.error(line);
+            else ctx.logger.warning(line);
+          if (failed(returned)) {
+            throw new NonRecoverableError(
+              returned.message ??
+                `${cls.name} ${name} failed${typeof returned.status === 'number' ? ` (status ${returned.status})` : ''}`,
+              {
+                causes: returned.stderr ? [{ type: 'stderr', message: returned.stderr }] : [],
+              },
+            );
+          }
+          if (returned.message) ctx.logger.info(returned.message);
+        } finally {
+          if (marker) rmSync(`${marker}.claim`, { force: true });
         }
-        if (returned.message) ctx.logger.info(returned.message);
-        progress.done.push(name);
-        rp[LOOM_PROGRESS_KEY] = progress as unknown as Json;
-        await ctx.instance.update();
       }
       delete rp[LOOM_PROGRESS_KEY];
-      // The machine or service is gone: so are its results.
-      if (finishing.has(opName)) delete rp[LOOM_RESULTS_KEY];
+      if (opName === 'start') rp[LOOM_SERVICE_KEY] = 'started';
+      if (opName === 'stop') rp[LOOM_SERVICE_KEY] = 'stopped';
+      // The machine or service is gone: so are its results (and a machine's address).
+      if (finishing.has(opName)) {
+        delete rp[LOOM_RESULTS_KEY];
+        delete rp[LOOM_SERVICE_KEY];
+        if (isProvider) {
+          for (const key of ['ip', 'agent_config']) delete rp[key];
+          rmSync(join(ctx.plugin.workdir, 'loom-bootstrap', ctx.instance.id), {
+            recursive: true,
+            force: true,
+          });
+        }
+      }
     };
 
   const ops: Record<string, LoomOperation> = {};

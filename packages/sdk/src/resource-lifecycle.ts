@@ -560,26 +560,37 @@ class ResourceLifecycle<R extends Resource<object>> {
 
   async update(ctx: OperationContext, inputs: Record<string, Json>): Promise<void> {
     const heat = heatRecord(ctx);
-    if (await this.continueUpdate(ctx, heat)) return;
-    if (!resourceExists(heat))
+    // What an earlier run left unfinished is finished first; then the resource is brought to the
+    // properties asked for now, which differ when this is another update (a rollback after a
+    // cancelled one) rather than the same one resumed.
+    const continued = await this.continueUpdate(ctx, heat);
+    // As Heat's Resource._needs_update: a resource in CHECK_FAILED, or whose last action failed
+    // (a failed create too, where nothing may exist), is made anew whatever changed.
+    const failed =
+      heat.check?.status === 'FAILED'
+        ? `it failed its last check (${heat.check.reason})`
+        : heat.state?.status === 'FAILED' && heat.properties !== undefined
+          ? `its last ${heat.state.action.toLowerCase()} failed${heat.state.reason ? ` (${heat.state.reason})` : ''}`
+          : undefined;
+    if (!failed && !resourceExists(heat))
       throw new NonRecoverableError(`${this.name} ${ctx.instance.id} cannot be updated: it does not exist`);
-    if (heat.state?.action === 'SUSPEND') {
+    if (heat.state?.action === 'SUSPEND' && !failed) {
       throw new NonRecoverableError(
         `${this.name} ${ctx.instance.id} is suspended; resume it before updating it`,
       );
     }
     const next = await this.validated(ctx, this.requestedProperties(ctx, heat, inputs));
-    if (heat.check?.status === 'FAILED') {
-      // As Heat replaces a resource in CHECK_FAILED: what failed its check is made anew.
+    if (failed) {
       ctx.logger.warning(
-        `replacing ${this.name} ${ctx.instance.id}: it failed its last check (${heat.check.reason}); ${this.replacementOrder(heat)}`,
+        `replacing ${this.name} ${ctx.instance.id}: ${failed}; ${this.replacementOrder(heat)}`,
       );
       await this.replace(ctx, next);
       return;
     }
     const changed = Object.keys(propertyDiff(heat.properties ?? {}, next));
     if (changed.length === 0) {
-      ctx.logger.info(`${this.name} ${ctx.instance.id}: no property changed; nothing to update`);
+      if (!continued)
+        ctx.logger.info(`${this.name} ${ctx.instance.id}: no property changed; nothing to update`);
       return;
     }
     const fixed = changed.filter((key) => this.cls.properties[key]?.updateAllowed !== true);
@@ -624,6 +635,13 @@ class ResourceLifecycle<R extends Resource<object>> {
         reason: `${this.name} cannot be updated in place`,
         deletesFirst,
       };
+    const withDefaults: Record<string, Json> = {};
+    for (const key of Object.keys(schema)) {
+      const value = given(after, key);
+      if (value !== undefined) withDefaults[key] = value;
+    }
+    const reason = this.cls.needsReplace(changed, withDefaults);
+    if (reason !== undefined) return { action: 'replace', changed, forcedBy, reason, deletesFirst };
     return { action: 'update', changed };
   }
 
@@ -833,6 +851,7 @@ export function resourceOperations<R extends Resource<object>>(
     }),
     delete: lifecycleOperation(lifecycle, 'delete'),
     update: Object.assign(lifecycleOperation(lifecycle, 'update'), {
+      deletesFirst: () => options.deleteBeforeReplace ?? cls.deleteBeforeReplace ?? false,
       preview: (before: Record<string, Json>, after: Record<string, Json>) =>
         lifecycle.preview(before, after),
     }),

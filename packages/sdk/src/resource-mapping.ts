@@ -50,9 +50,11 @@ export function resourceMapping(
   ) => (await mapped(typeHierarchy)?.create.checkProperties(properties)) ?? [];
   const preview: ResourceOperations['update']['preview'] = (before, after, typeHierarchy = []) =>
     mapped(typeHierarchy)?.update.preview(before, after);
+  const deletesFirst: ResourceOperations['update']['deletesFirst'] = (typeHierarchy = []) =>
+    mapped(typeHierarchy)?.update.deletesFirst() ?? false;
   return {
     ...operations,
     create: Object.assign(operations.create, { checkProperties }),
-    update: Object.assign(operations.update, { preview }),
+    update: Object.assign(operations.update, { preview, deletesFirst }),
   };
 }

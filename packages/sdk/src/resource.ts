@@ -110,6 +110,15 @@ export abstract class Resource<P extends object = Record<string, Json>> {
     return [];
   }
 
+  /**
+   * Why changing these properties replaces the resource although each is `updateAllowed`
+   * (Heat's needs_replace_with_prop_diff), or undefined. It lets a plan say so beforehand; a
+   * class that implements it throws UpdateReplace from handleUpdate in the same case.
+   */
+  static needsReplace(_changed: string[], _after: Record<string, Json>): string | undefined {
+    return undefined;
+  }
+
   readonly ctx: OperationContext;
   /** The validated properties, defaults applied. */
   readonly properties: P;
@@ -220,6 +229,7 @@ export interface ResourceClass<R extends Resource<object> = Resource<object>> {
   deleteBeforeReplace: boolean;
   pollInterval: number;
   validate(properties: Record<string, Json>): Problem[] | Promise<Problem[]>;
+  needsReplace(changed: string[], after: Record<string, Json>): string | undefined;
 }
 
 export interface ResourceOperationsOptions {
@@ -260,6 +270,11 @@ export interface ResourceOperations {
    */
   update: OperationFunction & {
     resumable: boolean;
+    /**
+     * Whether replacing a resource (of a node of the given type hierarchy) deletes the old one
+     * before creating the new one (deleteBeforeReplace), else after.
+     */
+    deletesFirst(typeHierarchy?: string[]): boolean;
     /**
      * What updating from the `before` properties to the `after` ones would do (of a node of the
      * given type hierarchy), from the class's schema alone: undefined when no property of the

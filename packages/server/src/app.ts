@@ -8,14 +8,16 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { type Access, authGuard } from './auth/guard.js';
 import type { Api, ServerContext } from './context.js';
 import { errorHandler } from './errors.js';
+import { absentBodyIsEmpty, emptyJsonIsAbsent, markOptionalBodies } from './optional-body.js';
 import { authRoutes } from './routes/auth.js';
 import { blueprintRoutes } from './routes/blueprints.js';
+import { deploymentUpdateRoutes } from './routes/deployment-updates.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { eventRoutes } from './routes/events.js';
 import { executionRoutes } from './routes/executions.js';
@@ -49,23 +51,38 @@ export const BODY_LIMIT = 1024 * 1024;
 
 /**
  * Responses are checked against their schema before they are sent: a handler that would answer
- * something the document does not promise fails loudly (500, logged) instead.
+ * something the document does not promise fails loudly (500, logged) instead. Then Fastify's own
+ * serializer (fast-json-stringify, compiled from the same schema) writes the body, leaving out
+ * any field the schema does not name: nothing undocumented leaks.
  */
-function responseSerializer() {
+function responseValidator() {
   // One Ajv for every response schema: the named schemas ($id) embedded in many of them are not
-  // registered (addUsedSchema), so the same one may be compiled again. Fields a schema does not
-  // name are dropped, as fast-json-stringify would: nothing undocumented leaks.
-  const ajv = new Ajv({ allErrors: false, strict: false, removeAdditional: 'all', addUsedSchema: false });
+  // registered (addUsedSchema), so the same one may be compiled again.
+  const ajv = new Ajv({ allErrors: false, strict: false, addUsedSchema: false });
   addFormats.default(ajv);
-  return ({ schema }: { schema: unknown }) => {
-    const validate = ajv.compile(schema as object);
-    return (data: unknown) => {
-      // Validated on a copy: dropping fields must not change what the handler still holds.
-      const copy = structuredClone(data);
-      if (!validate(copy))
-        throw new Error(`response does not match its schema: ${ajv.errorsText(validate.errors)}`);
-      return JSON.stringify(copy);
-    };
+  const compiled = new WeakMap<object, ValidateFunction>();
+  const validatorOf = (schema: object) => {
+    let validate = compiled.get(schema);
+    if (!validate) {
+      validate = ajv.compile(schema);
+      compiled.set(schema, validate);
+    }
+    return validate;
+  };
+  return (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: unknown,
+    done: (error: Error | null, payload?: unknown) => void,
+  ) => {
+    const responses = request.routeOptions.schema?.response as Record<string, object> | undefined;
+    const status = reply.statusCode;
+    const schema = responses?.[status] ?? responses?.[`${Math.floor(status / 100)}xx`] ?? responses?.default;
+    if (!schema) return done(null, payload);
+    const validate = validatorOf(schema);
+    if (!validate(payload))
+      return done(new Error(`response does not match its schema: ${ajv.errorsText(validate.errors)}`));
+    done(null, payload);
   };
 }
 
@@ -78,7 +95,9 @@ export async function buildApp(
     bodyLimit: BODY_LIMIT,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.setSerializerCompiler(responseSerializer());
+  app.addHook('preSerialization', responseValidator());
+  emptyJsonIsAbsent(app);
+  app.addHook('preValidation', absentBodyIsEmpty);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     if (app.webUiPage(request, reply)) return;
@@ -121,6 +140,8 @@ export async function buildApp(
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    transformObject: (document) =>
+      markOptionalBodies('openapiObject' in document ? document.openapiObject : {}),
   });
   await app.register(swaggerUi, { routePrefix: `${API_PREFIX}/docs`, staticCSP: true });
 
@@ -139,6 +160,7 @@ export async function buildApp(
       // In a context of its own: only its upload route reads YAML and archives.
       await typed.register(async (scope) => blueprintRoutes(scope as unknown as Api, context));
       await deploymentRoutes(typed, context);
+      await deploymentUpdateRoutes(typed, context);
       await nodeInstanceRoutes(typed, context);
       await secretRoutes(typed, context);
       await pluginRoutes(typed, context);

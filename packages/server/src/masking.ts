@@ -2,17 +2,18 @@
 import { Masker } from '@weft/engine';
 import type { TenantState } from './tenants.js';
 
-/** The masker made last per tenant, with the secrets' names and change times it was made from. */
+/** The masker made last per tenant, with the version of the secrets it was made from. */
 const made = new WeakMap<TenantState, { version: string; masker: Masker }>();
 
 /**
  * A masker for every secret of the tenant (and for sealed runtime property values, which any
  * masker hides): values given as inputs or written as runtime properties are shown as the mask.
  * The secrets are decrypted again only when one was added, changed or deleted since the last one
- * (their list, one query, says so), whichever process changed it.
+ * (their version, one small query, says so), whichever process changed it. `version` is the one a
+ * read already brought (DeploymentDetail.secretsVersion).
  */
-export async function tenantMasker(tenant: TenantState): Promise<Masker> {
-  const version = (await tenant.secrets.list()).map((s) => `${s.key}\u0000${s.updatedAt}`).join('\u0001');
+export async function tenantMasker(tenant: TenantState, version?: string): Promise<Masker> {
+  version ??= await tenant.store.secretsVersion();
   const last = made.get(tenant);
   if (last?.version === version) return last.masker;
   const masker = new Masker();

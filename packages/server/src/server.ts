@@ -6,6 +6,7 @@ import { DEFAULT_TENANT } from './auth/guard.js';
 import { issueToken } from './auth/issue.js';
 import { hashPassword } from './auth/passwords.js';
 import type { Api, ServerContext } from './context.js';
+import { relayEvents } from './executions/event-relay.js';
 import { EventNotifier } from './executions/notifier.js';
 import { ExecutionRunner } from './executions/runner.js';
 import { ServerPlugins } from './plugins.js';
@@ -17,7 +18,7 @@ import {
   soleProcessClaims,
 } from './store/execution-claims.js';
 import { openPostgresSql, openSqliteSql } from './store/sql.js';
-import { SqlAccessStore } from './store/sql-access.js';
+import { ACCESS_SCHEMA, SqlAccessStore } from './store/sql-access.js';
 import { TenantStores } from './tenants.js';
 import { JobHub, type QueueOptions } from './workers/queue-dispatcher.js';
 
@@ -48,9 +49,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The schema the server's own tables live in, beside the tenants' schemas. */
-const ACCESS_SCHEMA = 'weft_access';
-
 export async function openAccessStore(
   options: Pick<ServerOptions, 'database' | 'stateDir'>,
 ): Promise<AccessStore> {
@@ -77,7 +75,8 @@ export async function createServer(options: ServerOptions): Promise<{ app: Api; 
   const workers = options.workers && (await JobHub.open(options.database!, options.workers));
   const tenants = new TenantStores(options.stateDir, options.database);
   const notifier = new EventNotifier();
-  const plugins = new ServerPlugins(join(options.stateDir, 'plugins'), options.pluginDirs);
+  const relay = options.database ? await relayEvents(options.database, notifier) : undefined;
+  const plugins = new ServerPlugins(join(options.stateDir, 'plugins'), options.pluginDirs, access);
   const logger = options.log ? pino({ redact: ['req.headers.authorization'] }) : pino({ level: 'silent' });
   // Servers sharing a PostgreSQL database each run the executions they claim; a lone server
   // on SQLite files runs them all.
@@ -91,6 +90,7 @@ export async function createServer(options: ServerOptions): Promise<{ app: Api; 
     await context.runner.stop();
     await claims.close();
     await workers?.close();
+    await relay?.close();
     await tenants.close();
     await access.close();
   });
@@ -105,8 +105,15 @@ export async function startServer(
   options: ServerOptions & { host: string; port: number },
 ): Promise<RunningServer> {
   const { app, context } = await createServer(options);
-  const url = await app.listen({ host: options.host, port: options.port });
-  await context.runner.resumeLeftRunning(context.access);
+  let url: string;
+  try {
+    url = await app.listen({ host: options.host, port: options.port });
+    await context.runner.resumeLeftRunning(context.access);
+  } catch (error) {
+    // Its connections and timers would keep the process up, serving nothing (a port in use).
+    await app.close().catch(() => {});
+    throw error;
+  }
   if (options.database) context.runner.takeOverEvery(context.access, options.takeOverIntervalMs ?? 5000);
   return { app, context, url, close: () => app.close() };
 }

@@ -118,6 +118,23 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       assert.equal(other.status, 200, 'the user route does not depend on a tenant');
     });
 
+    test('a role taken away or lowered applies to the next request, however recently the token was let in', async () => {
+      const token = await userWithRole(server, 'rita', 'team_r', 'operator');
+      const write = () => server.api('PUT', '/secrets/rita_key', { token, body: { value: 'v' } });
+      assert.equal((await write()).status, 201);
+      assert.equal((await server.api('GET', '/secrets', { token })).status, 200);
+      assert.equal(
+        (await server.api('PUT', '/tenants/team_r/members/rita', { body: { role: 'viewer' } })).status,
+        200,
+      );
+      assert.equal((await write()).status, 403, 'a viewer now');
+      assert.equal((await server.api('GET', '/secrets', { token })).status, 200);
+      assert.equal((await server.api('DELETE', '/tenants/team_r/members/rita')).status, 204);
+      assert.equal((await server.api('GET', '/secrets', { token })).status, 403, 'no longer a member');
+      assert.equal((await server.api('DELETE', '/users/rita')).status, 204);
+      assert.equal((await server.api('GET', '/auth/me', { token })).status, 401, 'the user is gone');
+    });
+
     test('a deleted tenant takes its data with it: one made again under its name starts empty', async () => {
       assert.equal((await server.api('POST', '/tenants', { body: { name: 'gone' } })).status, 201);
       const before = await server.context.tenants.get('gone');
@@ -130,10 +147,17 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       assert.equal(main.status, 409);
     });
 
-    test('every route but the public ones refuses a request without a token, and a viewer the routes above viewer', async () => {
-      const viewer = await userWithRole(server, 'walker', 'team_w', 'viewer');
+    test('every route but the public ones refuses a request without a token, and one with the role just below its own', async () => {
+      // Just below each rule: a viewer for operator routes, an operator for admin routes, a
+      // tenant's admin (not a superuser) for superuser routes.
+      const below: Record<string, string> = {
+        operator: await userWithRole(server, 'walker', 'team_w', 'viewer'),
+        admin: await userWithRole(server, 'walker_op', 'team_w', 'operator'),
+        superuser: await userWithRole(server, 'walker_admin', 'team_w', 'admin'),
+      };
       const routes = server.app.weftRoutes.filter((r) => r.url.startsWith('/api/v1'));
-      assert.ok(routes.length >= 15, `${routes.length} routes`);
+      assert.ok(routes.length >= 50, `${routes.length} routes`);
+      let refused = 0;
       for (const route of routes) {
         const path = route.url.replace('/api/v1', '').replace(/:[a-z]+/gi, 'x');
         if (route.access === 'public') continue;
@@ -144,14 +168,18 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
         });
         assert.equal(none.status, 401, `${route.method} ${route.url} without a token`);
         errorShape(none.body);
-        if (['superuser', 'operator', 'admin'].includes(route.access!)) {
+        const token = below[route.access!];
+        if (token) {
           const low = await server.api(route.method, path, {
-            token: viewer,
+            token,
             body: route.method === 'GET' || route.method === 'DELETE' ? undefined : {},
           });
-          assert.equal(low.status, 403, `${route.method} ${route.url} as a viewer`);
+          assert.equal(low.status, 403, `${route.method} ${route.url} with the role below ${route.access}`);
+          errorShape(low.body);
+          refused++;
         }
       }
+      assert.ok(refused >= 20, `${refused} routes refused the role below theirs`);
     });
 
     test('a user of one tenant gets 404 for what another tenant holds, as if it did not exist', async () => {
@@ -182,20 +210,62 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       );
       const instances = await server.api('GET', '/node-instances?deploymentId=dep_a', { token: alice });
       const instance = instances.body.items[0].id;
+      const started = await server.api('POST', '/executions', {
+        token: alice,
+        body: { deploymentId: 'dep_a', workflowId: 'install' },
+      });
+      assert.equal(started.status, 201);
+      const execution = started.body.id as string;
 
-      for (const [method, path] of [
+      const probes = [
         ['GET', '/blueprints/bp_a'],
         ['GET', '/blueprints/bp_a/archive'],
         ['DELETE', '/blueprints/bp_a'],
         ['GET', '/deployments/dep_a'],
         ['GET', '/deployments/dep_a/outputs'],
+        ['GET', '/deployments/dep_a/versions'],
         ['DELETE', '/deployments/dep_a'],
+        ['POST', '/deployments/dep_a/update-plan'],
+        ['POST', '/deployments/dep_a/updates'],
+        ['POST', '/deployments/dep_a/rollback'],
         ['GET', `/node-instances/${instance}`],
         ['GET', '/node-instances?deploymentId=dep_a'],
         ['GET', '/secrets/key_a'],
         ['DELETE', '/secrets/key_a'],
-      ]) {
-        const answer = await server.api(method!, path!, { token: bert });
+        ['GET', `/executions/${execution}`],
+        ['GET', `/executions/${execution}/tasks`],
+        ['POST', `/executions/${execution}/cancel`],
+        ['POST', `/executions/${execution}/resume`],
+        ['GET', `/events/stream?executionId=${execution}`],
+      ];
+      // Every tenant route that names something by id is among them (PUT makes one under the
+      // name given, which another tenant may use too: shown below for deployments; plugins are
+      // the server's, shared by every tenant).
+      const probed = (route: { method: string; url: string }) =>
+        probes.some(
+          ([method, path]) =>
+            method === route.method &&
+            new RegExp(`^${route.url.replace('/api/v1', '').replace(/:[a-z]+/gi, '[^/?]+')}$`).test(
+              path!.split('?')[0]!,
+            ),
+        );
+      const tenantRoutes = server.app.weftRoutes.filter(
+        (r) =>
+          ['viewer', 'operator', 'admin'].includes(r.access!) &&
+          r.url.includes('/:') &&
+          r.method !== 'PUT' &&
+          !r.url.startsWith('/api/v1/plugins'),
+      );
+      assert.deepEqual(
+        tenantRoutes.filter((r) => !probed(r)).map((r) => `${r.method} ${r.url}`),
+        [],
+        'tenant routes with an id not probed from another tenant',
+      );
+      for (const [method, path] of probes) {
+        const answer = await server.api(method!, path!, {
+          token: bert,
+          ...(method === 'POST' ? { body: {} } : {}),
+        });
         assert.equal(answer.status, 404, `${method} ${path} from tenant_b`);
         assert.equal(answer.body.code, 'not_found');
         assert.doesNotMatch(JSON.stringify(answer.body), /tenant-a-only|cloudify/);
@@ -232,6 +302,47 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       const bad = await server.api('POST', '/tenants', { body: '{"name":' });
       assert.equal(bad.status, 400);
       errorShape(bad.body);
+      assert.match(bad.body.message, /^the request body is not valid JSON: Unexpected end of JSON input/);
+    });
+
+    test('an empty body sent as application/json: {} on every route whose body is optional, a 400 naming the fields on the others', async () => {
+      const doc = (await server.api('GET', '/openapi.json')).body;
+      const withBodies: { method: string; path: string; optional: boolean }[] = [];
+      for (const [path, operations] of Object.entries(doc.paths as Record<string, Doc>))
+        for (const [method, operation] of Object.entries(operations as Record<string, Doc>))
+          if (operation.requestBody)
+            withBodies.push({
+              method: method.toUpperCase(),
+              // Ids that do not exist: the handler, reached past validation, says so (404).
+              path: path.replace(/^\/api\/v1/, '').replace(/\{[^}]+\}/g, 'no-such-id'),
+              optional: operation.requestBody.required === false,
+            });
+      const optional = withBodies.filter((r) => r.optional);
+      assert.ok(optional.length >= 6, JSON.stringify(optional));
+      for (const { method, path } of optional)
+        for (const [body, type] of [
+          ['', 'application/json'],
+          ['  \n', 'application/json; charset=utf-8'],
+        ] as const) {
+          const empty = await server.api(method, path, { body, headers: { 'content-type': type } });
+          const braces = await server.api(method, path, { body: {} });
+          assert.notEqual(empty.status, 400, `${method} ${path}: ${JSON.stringify(empty.body)}`);
+          assert.deepEqual([empty.status, empty.body], [braces.status, braces.body], `${method} ${path}`);
+        }
+      // With ids that exist: the handler's own answer to {}.
+      const me = await server.api('PATCH', '/users/admin', { body: '' });
+      assert.equal(me.status, 200, JSON.stringify(me.body));
+      assert.equal(me.body.name, 'admin');
+      for (const { method, path } of withBodies.filter((r) => !r.optional)) {
+        const empty = await server.api(method, path, { body: '' });
+        assert.equal(empty.status, 400, `${method} ${path}`);
+        errorShape(empty.body);
+        assert.match(empty.body.message, /^the request needs a JSON body with \w+/, `${method} ${path}`);
+      }
+      const malformed = await server.api('POST', '/executions/no-such-id/cancel', { body: '{"force": tru' });
+      assert.equal(malformed.status, 400);
+      assert.equal(malformed.body.code, 'bad_request');
+      assert.match(malformed.body.message, /^the request body is not valid JSON: /);
     });
 
     test('responses carry security headers', async () => {

@@ -81,3 +81,39 @@ export function zipArchive(entries: ArchiveEntry[]): Buffer {
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, directory, end]);
 }
+
+/**
+ * A plugin whose create operation records who it greets (and which upload did), and which weft
+ * worker ran it (WEFT_TEST_WORKER), or 'server'.
+ */
+export function greeter(word = 'hello', dir = 'package'): ArchiveEntry[] {
+  return [
+    {
+      path: `${dir}/plugin.yaml`,
+      content:
+        "plugins:\n  greet:\n    executor: central_deployment_agent\n    package_version: '1.0'\nnode_types:\n  greet.Thing:\n    derived_from: cloudify.nodes.Root\n    interfaces:\n      cloudify.interfaces.lifecycle:\n        create: greet.create\n",
+    },
+    {
+      path: `${dir}/package.json`,
+      content: JSON.stringify({
+        name: 'weft-plugin-greet',
+        version: '1.0.0',
+        type: 'module',
+        main: 'index.js',
+      }),
+    },
+    {
+      path: `${dir}/index.js`,
+      content: `export async function create(ctx) { ctx.instance.runtimeProperties.said = '${word} ' + ctx.node.name; ctx.instance.runtimeProperties.ran_by = process.env.WEFT_TEST_WORKER ?? 'server'; }\n`,
+    },
+  ];
+}
+
+/** A blueprint with one node of the greeter's type. */
+export const BLUEPRINT = [
+  'tosca_definitions_version: cloudify_dsl_1_4',
+  'imports: [http://cloudify.co/spec/cloudify/6.4.0/types.yaml, plugin:greet]',
+  'node_templates:',
+  '  world: {type: greet.Thing}',
+  '',
+].join('\n');

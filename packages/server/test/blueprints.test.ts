@@ -118,10 +118,10 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       });
       assert.equal(made.body.inputs.find((i: Doc) => i.name === 'name').required, true);
       assert.deepEqual(
-        made.body.nodes.map((n: Doc) => [n.name, n.type]),
+        made.body.nodes.map((n: Doc) => [n.name, n.type, n.containedIn, n.relationships]),
         [
-          ['host', 'cloudify.nodes.Compute'],
-          ['app', 'cloudify.nodes.Root'],
+          ['host', 'cloudify.nodes.Compute', null, []],
+          ['app', 'cloudify.nodes.Root', 'host', []],
         ],
       );
       assert.ok(made.body.workflows.some((w: Doc) => w.name === 'install'));
@@ -355,6 +355,10 @@ node_templates:
         version: '1.2.0',
         packageName: 'weft-demo',
         format: 'plugin.yaml',
+        source: 'directory',
+        uploadedBy: null,
+        uploadedAt: null,
+        sha256: null,
         usable: true,
         problems: [],
       });

@@ -1,9 +1,12 @@
 /** Deployments, node instances and outputs over real HTTP, on both stores; secrets masked wherever state is shown. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type Backend, type Doc, startTestServer, type TestServer } from './harness.js';
 
 const YAML = { 'content-type': 'application/yaml' };
+/** The plugins that ship with Weft (this file is packages/server/dist/test/). */
+const BUILT_IN_PLUGINS = fileURLToPath(new URL('../../../plugins', import.meta.url));
 
 const WEB = `tosca_definitions_version: cloudify_dsl_1_4
 imports:
@@ -22,6 +25,19 @@ outputs:
   endpoint: {value: {concat: [{get_input: name}, ':', {get_input: port}]}}
   address: {value: {get_attribute: [host, address]}}
   password: {value: {get_secret: db_password}}
+`;
+
+const HOT = `heat_template_version: 2018-08-31
+parameters:
+  db_password: {type: string, hidden: true, default: default-hidden-pw}
+  name: {type: string, default: shop}
+resources:
+  password:
+    type: OS::Heat::Value
+    properties: {value: {get_param: db_password}}
+outputs:
+  password: {value: {get_param: db_password}}
+  name: {value: {get_param: name}}
 `;
 
 for (const backend of ['sqlite', 'postgres'] as Backend[]) {
@@ -72,6 +88,23 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       );
       const shown = await server.api('GET', '/deployments/prod');
       assert.deepEqual(shown.body, made.body);
+    });
+
+    test("a blueprint lists the workflows and parameters a deployment of it lists (the engine's)", async () => {
+      const deployment = await server.api('GET', '/deployments/prod');
+      const blueprint = await server.api('GET', '/blueprints/web');
+      assert.equal(blueprint.status, 200);
+      const byName = (workflows: Doc[], names: (p: Doc) => string[]) =>
+        Object.fromEntries(workflows.map((w) => [w.name, names(w.parameters).sort()]));
+      const listed = byName(blueprint.body.workflows, (ps) => ps.map((p: Doc) => p.name));
+      assert.deepEqual(listed, byName(deployment.body.workflows, Object.keys));
+      assert.deepEqual(listed.install, ['node_ids', 'node_instance_ids', 'type_names']);
+      assert.ok(!('install_new_agents' in listed) && 'update' in listed);
+      const install = blueprint.body.workflows.find((w: Doc) => w.name === 'install');
+      assert.deepEqual(
+        install.parameters.find((p: Doc) => p.name === 'node_ids'),
+        { name: 'node_ids', type: 'list', description: null, required: false, default: [], constraints: [] },
+      );
     });
 
     test('bad inputs are 422 with every problem; an unknown blueprint is 404; nothing is kept', async () => {
@@ -173,6 +206,34 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       assert.equal(made.status, 201);
       assert.equal(made.body.inputs.name, '******');
       assert.equal((await server.api('GET', '/deployments/masked')).body.inputs.name, '******');
+    });
+
+    test("a HOT template's hidden parameters are shown masked: inputs, outputs", async () => {
+      // HOT's resource types are the utilities plugin's, which this server is given.
+      const hot = await startTestServer(backend, { pluginDirs: [BUILT_IN_PLUGINS] });
+      after(() => hot.stop());
+      const put = await hot.api('PUT', '/blueprints/hot', { body: HOT, headers: YAML });
+      assert.equal(put.status, 201, JSON.stringify(put.body));
+      const made = await hot.api('PUT', '/deployments/hot', {
+        body: { blueprintId: 'hot', inputs: { db_password: 'given-hidden-pw' } },
+      });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      assert.deepEqual(made.body.inputs, { db_password: '******', name: 'shop' });
+      const shown = [
+        made.body,
+        (await hot.api('GET', '/deployments/hot')).body,
+        (await hot.api('GET', '/deployments')).body,
+        (await hot.api('GET', '/deployments/hot/outputs')).body,
+      ];
+      assert.deepEqual(shown[3].outputs, { password: '******', name: 'shop' });
+      assert.doesNotMatch(JSON.stringify(shown), /hidden-pw/);
+      // Only that deployment's: the same text as another deployment's plain input is shown.
+      assert.equal((await hot.api('PUT', '/blueprints/web', { body: WEB, headers: YAML })).status, 201);
+      const plain = await hot.api('PUT', '/deployments/plain', {
+        body: { blueprintId: 'web', inputs: { name: 'given-hidden-pw' } },
+      });
+      assert.equal(plain.status, 201, JSON.stringify(plain.body));
+      assert.equal(plain.body.inputs.name, 'given-hidden-pw');
     });
 
     test('deleting: refused while an execution runs, and with live instances unless forced', async () => {

@@ -10,6 +10,11 @@ import { after, describe, test } from 'node:test';
 import { openPostgresStore } from '@weft/engine';
 import { NO_WEFT_ENVIRONMENT, tempDir, weftInBackground } from '@weft/testing/cli';
 import pg from 'pg';
+import { relayEvents } from '../src/executions/event-relay.js';
+import { EventNotifier } from '../src/executions/notifier.js';
+import { ExecutionRunner } from '../src/executions/runner.js';
+import { PostgresExecutionClaims } from '../src/store/execution-claims.js';
+import type { TenantState } from '../src/tenants.js';
 import { deploy, fixtures, freshDatabase, readStream } from './harness.js';
 
 const blueprint = join(fixtures, 'gate', 'blueprint.yaml');
@@ -31,6 +36,57 @@ describe('servers sharing a PostgreSQL database', () => {
   const drops: (() => Promise<void>)[] = [];
   after(async () => {
     for (const drop of drops) await drop();
+  });
+
+  test('a new execution is claimed before it is stored, so no other server can take it in between', async () => {
+    const database = await freshDatabase();
+    drops.push(database.drop);
+    const mine = new PostgresExecutionClaims(database.url, () => {});
+    const other = new PostgresExecutionClaims(database.url, () => {});
+    try {
+      // Only the claims matter here: creating the execution fails before anything would run it.
+      const unused = undefined as never;
+      const runner = new ExecutionRunner(unused, unused, unused, unused, mine);
+      let created = '';
+      await assert.rejects(
+        runner.start({ name: 'claims' } as TenantState, async (id) => {
+          created = id;
+          assert.equal(await other.heldElsewhere('claims', id), true);
+          assert.equal(await other.claim('claims', id), false);
+          throw new Error('not stored');
+        }),
+        /not stored/,
+      );
+      // An execution that could not be stored leaves no claim behind.
+      assert.equal(await other.claim('claims', created), true);
+    } finally {
+      await mine.close();
+      await other.close();
+    }
+  });
+
+  test("a server's streams are woken by the events another server stores, each notification once", async () => {
+    const database = await freshDatabase();
+    drops.push(database.drop);
+    const [a, b] = [new EventNotifier(), new EventNotifier()];
+    const relays = [await relayEvents(database.url, a), await relayEvents(database.url, b)];
+    const never = new AbortController().signal;
+    try {
+      const fromA = b.next('t', b.seen('t'), 60_000, never);
+      a.notify('t');
+      assert.equal(await fromA, 'notified', "b's stream was woken by a's event, not by its keep-alive");
+      // PostgreSQL hands a its own notification before b's later one: a counts its own event
+      // once (not again when it comes back) and b's once.
+      const seen = a.seen('t');
+      const fromB = a.next('t', seen, 60_000, never);
+      b.notify('t');
+      assert.equal(await fromB, 'notified');
+      assert.equal(a.seen('t'), seen + 1);
+      // Another tenant's streams are not woken.
+      assert.equal(b.seen('other'), 0);
+    } finally {
+      for (const relay of relays) await relay.close();
+    }
   });
 
   test('run each execution in one process; when it is killed another takes the execution over', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -20,6 +21,8 @@ import { type MockOperationContext, mockContext } from '../src/index.js';
 
 class FakeInstance {
   saved: Record<string, Json> = {};
+  /** Its own work directory: what a plugin records there (BOOTSTRAP done on a host) starts empty. */
+  readonly workdir = mkdtempSync(join(tmpdir(), 'weft-loom-test-'));
   /** What the operations logged, as `level: message`. */
   logs: string[] = [];
 
@@ -35,7 +38,7 @@ class FakeInstance {
       deploymentId: 'dep',
       executionId: 'exec',
       blueprintDir: '.',
-      plugin: { workdir: join(tmpdir(), 'weft-loom-test-workdir') },
+      plugin: { workdir: this.workdir },
       nodeName: this.id,
       nodeType: 'loom.Node',
       typeHierarchy: ['loom.Node'],
@@ -224,7 +227,14 @@ describe('Loom automator', () => {
     assert.equal(app.saved.loom, undefined);
     assert.ok(app.logs.includes('error: warning: no cache'));
     assert.ok(app.logs.includes('warning: apt: 1 warning'));
-    assert.deepEqual(Object.keys(shell).sort(), ['configure', 'create', 'delete', 'start', 'stop']);
+    assert.deepEqual(Object.keys(shell).sort(), [
+      'bootstrap',
+      'configure',
+      'create',
+      'delete',
+      'start',
+      'stop',
+    ]);
   });
 
   test('results reach instances contained at any depth (machine -> app -> module)', async () => {

@@ -4,9 +4,12 @@
  * (CI), where that fails.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { TestServer } from '@weft/server/test/harness';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { writeTar } from '../src/app/archive.js';
 
 export const CHROMIUM = process.env.WEFT_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -19,6 +22,21 @@ export function chromiumSkip(): string | undefined {
   return reason;
 }
 
+/** A session for the UI made from a token (as its login page keeps it), to open pages signed in. */
+export async function sessionFor(server: TestServer, username: string, password: string): Promise<string> {
+  const issued = (await server.api('POST', '/auth/login', { token: null, body: { username, password } }))
+    .body;
+  const me = (await server.api('GET', '/auth/me', { token: issued.token })).body;
+  return JSON.stringify({
+    token: issued.token,
+    tokenId: issued.id,
+    user: me.name,
+    superuser: me.superuser,
+    tenants: me.tenants,
+    tenant: 'default_tenant',
+  });
+}
+
 export function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -28,8 +46,8 @@ export function launch(): Promise<Browser> {
   });
 }
 
-/** Screenshots of the main pages, kept as test artifacts. */
-export const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '..', 'screenshots');
+/** Screenshots of the main pages, kept as test artifacts: WEFT_UI_SCREENSHOTS, or a directory under the OS's tmp. */
+export const SCREENSHOTS = process.env.WEFT_UI_SCREENSHOTS ?? join(tmpdir(), 'weft-ui-screenshots');
 
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
@@ -60,3 +78,10 @@ export const backgroundLuminance = (page: Page) =>
       .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
     return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
   });
+
+/** A tar.gz of the given files, written by the UI's own tar writer: the tests need no tar binary. */
+export function tarGz(files: Record<string, string | Buffer>): Buffer {
+  return gzipSync(
+    writeTar(Object.entries(files).map(([path, content]) => ({ path, content: Buffer.from(content) }))),
+  );
+}

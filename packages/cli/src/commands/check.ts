@@ -6,7 +6,8 @@
 import { type DriftReport, driftReport, type ExecutionRecord, modelOf, startExecution } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, printJson } from '../output.js';
-import { requireLocal } from '../remote/profiles.js';
+import { remoteOr } from '../remote/commands.js';
+import { remoteDeploymentFor } from '../remote/run.js';
 import { deploymentFor, type State, stateOptions } from '../state.js';
 import { instanceCeiling } from './common.js';
 import {
@@ -18,6 +19,9 @@ import {
   withState,
 } from './execution.js';
 import { pluginDispatcher } from './plugins.js';
+
+/** The workflows a check runs, in order: what each found makes the drift report. */
+export const CHECK_WORKFLOWS = ['check_status', 'check_drift'];
 
 /** Runs check_status then check_drift on the deployment's started instances; what they found. */
 export async function checkDeployment(
@@ -31,7 +35,7 @@ export async function checkDeployment(
   requirePlugins(dispatcher, deploymentId);
   await dispatcher.load();
   const executions: ExecutionRecord[] = [];
-  for (const workflow of ['check_status', 'check_drift']) {
+  for (const workflow of CHECK_WORKFLOWS) {
     const execution = await startExecution({
       store: state.store,
       dispatcher,
@@ -103,14 +107,30 @@ Examples:
   weft check -d app
   weft check -d app --json | jq '.drifted'`,
     )
-    .action((flags: RunFlags & { deploymentId?: string }) => {
-      requireLocal(flags, 'check');
-      return withState(flags, async (state) => {
-        const deploymentId = await deploymentFor(state.store, flags.deploymentId);
-        const { report, executions } = await checkDeployment(state, deploymentId, flags);
-        if (flags.json) printJson({ deploymentId, ...report, executions: executions.map((e) => e.id) });
-        else process.stdout.write(reportText(deploymentId, report));
-        process.exitCode = executions.every((e) => e.status === 'terminated') ? EXIT.ok : EXIT.failed;
-      });
-    });
+    .action((flags: RunFlags & { deploymentId?: string }) =>
+      remoteOr(
+        flags,
+        async (client) => {
+          const { remoteCheckDeployment } = await import('../remote/check.js');
+          const deploymentId = await remoteDeploymentFor(client, flags.deploymentId);
+          printCheck(deploymentId, await remoteCheckDeployment(client, deploymentId, flags), flags.json);
+        },
+        () =>
+          withState(flags, async (state) => {
+            const deploymentId = await deploymentFor(state.store, flags.deploymentId);
+            printCheck(deploymentId, await checkDeployment(state, deploymentId, flags), flags.json);
+          }),
+      ),
+    );
+}
+
+/** What the checks found, as text or JSON; exit 1 when one of them did not succeed. */
+function printCheck(
+  deploymentId: string,
+  { report, executions }: { report: DriftReport; executions: ExecutionRecord[] },
+  json: boolean | undefined,
+): void {
+  if (json) printJson({ deploymentId, ...report, executions: executions.map((e) => e.id) });
+  else process.stdout.write(reportText(deploymentId, report));
+  process.exitCode = executions.every((e) => e.status === 'terminated') ? EXIT.ok : EXIT.failed;
 }

@@ -8,15 +8,38 @@ import {
   type LoadResult,
   loadBlueprint,
   type MissingPlugins,
+  runsInstalled,
+  type ValueMap,
 } from '@weft/engine/language';
-import { readInputs } from '../inputs.js';
+import { readInputs, readParameters } from '../inputs.js';
 import { UsageError } from '../output.js';
 import type { StateOptions } from '../state.js';
-import { installedPlugins, type PluginDirOptions, pluginResolver } from './plugin-search.js';
+import { installedPlugins, type PluginDirOptions, pluginReaderOptions } from './plugin-search.js';
 
 export interface BlueprintOptions extends PluginDirOptions {
   input?: string[];
   deploymentId?: string;
+  /** A HOT template's environment files (-e) and parameters (-p). */
+  environment?: string[];
+  parameter?: string[];
+}
+
+/** The inputs given with -i and, for a HOT template, its parameters given with -p (which win). */
+export function givenInputs(
+  options: Pick<BlueprintOptions, 'input' | 'parameter'>,
+  problems: Diagnostics,
+): ValueMap | undefined {
+  const inputs = options.input?.length ? readInputs(options.input, problems) : undefined;
+  const parameters = options.parameter?.length ? readParameters(options.parameter, problems) : undefined;
+  if (!inputs && !parameters) return undefined;
+  return Object.assign(inputs ?? {}, parameters);
+}
+
+/** The environment files given with -e, as absolute paths. */
+export function environmentFiles(options: Pick<BlueprintOptions, 'environment'>): {
+  environments?: string[];
+} {
+  return options.environment?.length ? { environments: options.environment.map((e) => resolve(e)) } : {};
 }
 
 /**
@@ -48,18 +71,18 @@ export function loadFromArgs(
   validateOnly: boolean,
 ): LoadResult {
   const inputProblems = new Diagnostics();
-  const inputs =
-    options.input && options.input.length > 0 ? readInputs(options.input, inputProblems) : undefined;
+  const inputs = givenInputs(options, inputProblems);
   if (!inputProblems.ok) return { problems: inputProblems };
   const deploymentId = options.deploymentId ?? defaultDeploymentId(blueprint);
   if (!/^[A-Za-z0-9_.-]+$/.test(deploymentId)) {
     throw new UsageError(`deployment id '${deploymentId}' may only hold letters, digits, '_', '.' and '-'`);
   }
   return loadBlueprint(blueprintFile(blueprint), {
-    reader: fileSystemReader({ resolvePlugin: pluginResolver(options) }),
+    reader: fileSystemReader(pluginReaderOptions(options)),
     deploymentId,
     ...instanceCeiling(),
     ...(inputs !== undefined ? { inputs } : {}),
+    ...environmentFiles(options),
     validateOnly,
   });
 }
@@ -78,7 +101,7 @@ export async function checkOperationFunctions(
   const blueprint = result.blueprint;
   if (!blueprint) return;
   const plugins = [...blueprint.plugins.values()];
-  const needed = plugins.some((p) => !p.source || /^[a-z]+:\/\//i.test(p.source));
+  const needed = plugins.some((p) => runsInstalled(p.source));
   const declared = Object.fromEntries(
     plugins.map((p) => [p.name, p.packageVersion !== undefined ? { packageVersion: p.packageVersion } : {}]),
   );

@@ -8,6 +8,7 @@ import {
   type Json,
   modelOf,
   startExecution,
+  type TaskRecord,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, printJson, UsageError } from '../output.js';
@@ -138,12 +139,17 @@ async function interruptReport(state: State, execution: ExecutionRecord, flags: 
   ].join('\n');
 }
 
-/** Runs (or resumes) an execution to its end, printing events as they are stored. */
+/**
+ * Runs (or resumes) an execution to its end, printing events as they are stored. `created`: its
+ * tasks as this process just created them (they are not read back unless another process may
+ * have run the execution meanwhile).
+ */
 export async function runExecution(
   state: State,
   execution: ExecutionRecord,
   flags: RunFlags,
   retryInFlight = false,
+  created?: TaskRecord[],
 ): Promise<ExecutionRecord> {
   const deployment = await state.store.getDeployment(execution.deploymentId);
   const model = modelOf(deployment!.model);
@@ -153,8 +159,11 @@ export async function runExecution(
   // Workers start up while the execution is read and prepared.
   dispatcher.warmUp();
   try {
-    // Read once: the reporter counts them, the executor runs them.
-    const tasks = await state.store.listTasks(execution.id);
+    // Read once: the reporter counts them, the executor runs them. The ones just created are as
+    // stored while the execution is still pending: a run by another process (that found it
+    // unfinished before this one took the lock) would have marked it started first.
+    const pending = created && (await state.store.getExecution(execution.id))?.status === 'pending';
+    const tasks = pending ? created : await state.store.listTasks(execution.id);
     const progress = await progressReporter(
       storeProgressSource(state.store, execution.deploymentId, model),
       execution,

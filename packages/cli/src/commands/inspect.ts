@@ -4,14 +4,20 @@ import { rmSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import {
   type DeploymentSummary,
+  type DeploymentVersionView,
+  deploymentHistory,
   deploymentStatus,
   EVENT_LEVELS,
   type EventQuery,
   type EventRecord,
   type ExecutionRecord,
+  heatResourceState,
+  heatStackState,
+  hiddenValues,
   isLive,
   type Json,
   Masker,
+  modelOf,
   type Store,
 } from '@weft/engine';
 import type { Command } from 'commander';
@@ -24,7 +30,6 @@ import {
   remoteInstancesCommand,
   remoteOutputs,
 } from '../remote/inspect.js';
-import { requireLocal } from '../remote/profiles.js';
 import { eventLine } from '../render.js';
 import { deploymentFor, openState, type State, type StateOptions, stateOptions, workDir } from '../state.js';
 import { deploymentOutputs, outputsText } from './outputs.js';
@@ -157,19 +162,30 @@ function instancesCommand(program: Command): void {
 function localInstances(flags: Flags): Promise<void> {
   return reading(flags, async (state) => {
     const id = await deploymentFor(state.store, flags.deploymentId);
-    // Values sealed because they hold a secret show as the mask.
+    // Values sealed because they hold a secret show as the mask, as do a HOT stack's hidden
+    // parameters' values (in the properties its resources keep).
     const masker = new Masker();
+    // A HOT stack's resources and the stack itself are shown with Heat's state names too.
+    const deployment = await state.store.getDeployment(id);
+    if (deployment) for (const value of hiddenValues(deployment)) masker.add(value);
+    const hot = deployment ? modelOf(deployment.model).blueprint.heatTemplateVersion !== undefined : false;
     const instances = (await state.store.listInstances(id)).map((i) => ({
       ...i,
+      ...(hot ? { heatState: heatResourceState(i) } : {}),
       runtimeProperties: masker.maskJson(i.runtimeProperties) as Record<string, Json>,
     }));
-    print(flags.json, { deployment: id, instances }, () =>
-      instances
-        .map(
-          (i) =>
-            `${i.id}  ${i.state}${Object.keys(i.runtimeProperties).length ? `  ${JSON.stringify(i.runtimeProperties)}` : ''}\n`,
-        )
-        .join(''),
+    const stackState = hot ? heatStackState(await state.store.listExecutions(id)) : undefined;
+    print(
+      flags.json,
+      { deployment: id, ...(stackState ? { stackState } : {}), instances },
+      () =>
+        (stackState ? `Stack ${id}: ${stackState}\n` : '') +
+        instances
+          .map(
+            (i) =>
+              `${i.id}  ${i.heatState ?? i.state}${Object.keys(i.runtimeProperties).length ? `  ${JSON.stringify(i.runtimeProperties)}` : ''}\n`,
+          )
+          .join(''),
     );
   });
 }
@@ -383,16 +399,28 @@ function deploymentsCommands(program: Command): void {
         'list the versions of a deployment: what it was created from, then each update and rollback',
       ),
   ).action((flags: Flags) => {
-    requireLocal(flags, 'deployments history');
-    return reading(flags, async (state) => {
-      const id = await deploymentFor(state.store, flags.deploymentId);
-      const versions = await deploymentHistory(state.store, id);
+    const show = (id: string, versions: DeploymentVersionView[]) =>
       print(flags.json, { deploymentId: id, versions }, () =>
         versions.length === 0
           ? `Deployment '${id}' was never updated: it is as it was created (weft update changes it)\n`
           : historyLines(versions),
       );
-    });
+    return remoteOr(
+      flags,
+      async (client) => {
+        const { remoteDeploymentFor } = await import('../remote/run.js');
+        const id = await remoteDeploymentFor(client, flags.deploymentId);
+        show(
+          id,
+          await client.get<DeploymentVersionView[]>(`/deployments/${encodeURIComponent(id)}/versions`),
+        );
+      },
+      () =>
+        reading(flags, async (state) => {
+          const id = await deploymentFor(state.store, flags.deploymentId);
+          show(id, await deploymentHistory(state.store, id));
+        }),
+    );
   });
   stateOptions(
     deployments
@@ -443,46 +471,7 @@ function localDelete(id: string, flags: Flags & { force?: boolean; yes?: boolean
   });
 }
 
-interface VersionView {
-  version: number;
-  current: boolean;
-  createdAt: string;
-  blueprintId: string;
-  /** The main blueprint file the version was made from. */
-  blueprint: string | null;
-  inputs: Record<string, Json>;
-  /** The update or rollback that brought the deployment to it (null for what it was created from). */
-  execution: { id: string; workflow: string; status: string } | null;
-}
-
-/**
- * The deployment's versions, oldest first. The current one is the latest whose execution
- * succeeded (or the first): a failed update leaves the deployment between two versions.
- */
-async function deploymentHistory(store: Store, deploymentId: string): Promise<VersionView[]> {
-  const versions = await store.listDeploymentVersions(deploymentId);
-  const executions = new Map((await store.listExecutions(deploymentId)).map((e) => [e.id, e]));
-  const views: VersionView[] = versions.map((v) => {
-    const execution = v.executionId ? executions.get(v.executionId) : undefined;
-    const model = v.model as { blueprint?: { mainFile?: string } };
-    return {
-      version: v.version,
-      current: false,
-      createdAt: v.createdAt,
-      blueprintId: v.blueprintId,
-      blueprint: model.blueprint?.mainFile ?? null,
-      inputs: v.inputs,
-      execution: execution
-        ? { id: execution.id, workflow: execution.workflow, status: execution.status }
-        : null,
-    };
-  });
-  const current = views.findLast((v) => v.execution === null || v.execution.status === 'terminated');
-  if (current) current.current = true;
-  return views;
-}
-
-function historyLines(versions: VersionView[]): string {
+function historyLines(versions: DeploymentVersionView[]): string {
   const rows = versions.map((v) => [
     `${v.current ? '*' : ' '} ${v.version}`,
     v.createdAt,

@@ -9,10 +9,11 @@ import {
   type ExecutionRecord,
   fileSystemReader,
   modelOf,
-  startExecution,
+  openDeployment,
+  type StartedExecution,
+  startExecutionWithTasks,
 } from '@weft/engine';
 import type { Command } from 'commander';
-import { readInputs } from '../inputs.js';
 import { EXIT, inform, printProblems, UsageError } from '../output.js';
 import { remoteOr } from '../remote/commands.js';
 import { remoteInstall } from '../remote/install.js';
@@ -21,6 +22,8 @@ import {
   blueprintFile,
   checkOperationFunctions,
   defaultDeploymentId,
+  environmentFiles,
+  givenInputs,
   instanceCeiling,
   loadFromArgs,
 } from './common.js';
@@ -33,31 +36,43 @@ import {
   runOptions,
   withState,
 } from './execution.js';
-import { collect } from './options.js';
+import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
-import { pluginResolver } from './plugin-search.js';
+import { pluginReaderOptions } from './plugin-search.js';
 import { pluginDispatcher } from './plugins.js';
-import { prepareNextVersion } from './update.js';
+import { prepareNextVersion, rollback } from './update.js';
 
-type InstallFlags = RunFlags & { input?: string[]; retryInFlight?: boolean };
+type InstallFlags = RunFlags & {
+  input?: string[];
+  parameter?: string[];
+  environment?: string[];
+  retryInFlight?: boolean;
+  rollbackOnFailure?: boolean;
+};
 
 export function installCommand(program: Command): void {
-  runOptions(
-    stateOptions(
-      program
-        .command('install')
-        .description('create the deployment (if new) and run the install workflow')
-        .argument('<blueprint>', 'the main blueprint file, or a directory holding blueprint.yaml')
-        .option('-d, --deployment-id <ID>', 'deployment id (default: the blueprint directory name)')
-        .option(
-          '-i, --input <KEY=VALUE|FILE>',
-          'an input value or a YAML/JSON inputs file (repeatable)',
-          collect,
-        )
-        .option(
-          '--retry-in-flight',
-          'when continuing an interrupted install, also run again the operations it interrupted that are not resumable',
-        ),
+  heatOptions(
+    runOptions(
+      stateOptions(
+        program
+          .command('install')
+          .description('create the deployment (if new) and run the install workflow')
+          .argument('<blueprint>', 'the main blueprint file, or a directory holding blueprint.yaml')
+          .option('-d, --deployment-id <ID>', 'deployment id (default: the blueprint directory name)')
+          .option(
+            '-i, --input <KEY=VALUE|FILE>',
+            'an input value or a YAML/JSON inputs file (repeatable)',
+            collect,
+          )
+          .option(
+            '--retry-in-flight',
+            'when continuing an interrupted install, also run again the operations it interrupted that are not resumable',
+          )
+          .option(
+            '--rollback-on-failure',
+            "when the install fails, uninstall what it created (Heat's rollback of a failed create)",
+          ),
+      ),
     ),
   )
     .addHelpText(
@@ -66,7 +81,8 @@ export function installCommand(program: Command): void {
 Examples:
   weft install examples/hello-files/blueprint.yaml -i title="Hi there"
   weft install blueprint.yaml -d prod -i inputs.yaml --concurrency 16
-  weft install blueprint.yaml --json > result.json`,
+  weft install blueprint.yaml --json > result.json
+  weft install template.yaml -e env.yaml -p count=3   # a HOT template`,
     )
     .action((blueprint: string, flags: InstallFlags) =>
       remoteOr(
@@ -90,8 +106,21 @@ async function install(state: State, blueprintArg: string, flags: InstallFlags):
   const unfinished = await unfinishedInstall(state, deploymentId, flags);
   // Also when this process created the deployment: another may have installed it meanwhile.
   if (!unfinished && (await alreadyInstalled(state, deploymentId, flags))) return;
-  const execution = unfinished ?? (await startInstall(state, deploymentId, flags));
-  const result = await runExecution(state, execution, flags, flags.retryInFlight === true);
+  const started = unfinished ? { execution: unfinished } : await startInstall(state, deploymentId, flags);
+  const result = await runExecution(
+    state,
+    started.execution,
+    flags,
+    flags.retryInFlight === true,
+    'tasks' in started ? started.tasks : undefined,
+  );
+  if (result.status === 'failed' && flags.rollbackOnFailure) {
+    inform(`The install failed: rolling deployment '${deploymentId}' back`, flags.json);
+    await rollback(state, deploymentId, executionParameters(flags), flags);
+    // The install failed, whatever the rollback did.
+    process.exitCode = EXIT.failed;
+    return;
+  }
   if (result.status === 'terminated') await printOutputs(state, deploymentId, flags.json);
   finish(
     result,
@@ -125,7 +154,7 @@ async function create(
   flags: InstallFlags,
 ): Promise<boolean> {
   const problems = new Diagnostics();
-  const inputs = flags.input?.length ? readInputs(flags.input, problems) : {};
+  const inputs = givenInputs(flags, problems) ?? {};
   if (!problems.ok) return refuse(problems, flags);
   const checked = await checkBlueprint(blueprint, deploymentId, flags);
   if (!checked.problems.ok) return refuse(checked.problems, flags);
@@ -133,10 +162,12 @@ async function create(
   try {
     created = await createDeployment({
       store: state.store,
-      reader: fileSystemReader({ resolvePlugin: pluginResolver(flags, state.dir) }),
+      sealer: state.secrets.sealer(),
+      reader: fileSystemReader(pluginReaderOptions(flags, state.dir)),
       blueprintPath: blueprint,
       deploymentId,
       inputs,
+      ...environmentFiles(flags),
       ...instanceCeiling(),
     });
   } catch (error) {
@@ -161,10 +192,12 @@ async function create(
  */
 async function requireSameBlueprint(
   state: State,
-  existing: DeploymentRecord,
+  stored: DeploymentRecord,
   blueprint: string,
   flags: InstallFlags,
 ): Promise<boolean> {
+  // Compared with the inputs as given: a sealed value differs from the same value given again.
+  const existing = openDeployment(stored, state.secrets.sealer());
   const prepared = await prepareNextVersion(state, existing, blueprint, flags, false);
   if (!prepared) return false;
   const changes = deploymentChanges(existing, await state.store.getBlueprint(existing.blueprintId), prepared);
@@ -226,11 +259,11 @@ async function startInstall(
   state: State,
   deploymentId: string,
   flags: InstallFlags,
-): Promise<ExecutionRecord> {
+): Promise<StartedExecution> {
   const deployment = await state.store.getDeployment(deploymentId);
   const dispatcher = pluginDispatcher(modelOf(deployment!.model), flags, state.dir);
   await dispatcher.load();
-  return startExecution({
+  return startExecutionWithTasks({
     store: state.store,
     dispatcher,
     deploymentId,

@@ -1,7 +1,8 @@
-import { type PlanJson, planToJson } from '@weft/engine/language';
+import type { Json } from '@weft/engine';
+import { type DeploymentPlan, type PlanJson, planToJson } from '@weft/engine/language';
 import type { Command } from 'commander';
 import { EXIT, printJson, printProblems, printWarnings, UsageError } from '../output.js';
-import { requireLocal } from '../remote/profiles.js';
+import { serverFor } from '../remote/profiles.js';
 import type { StateOptions } from '../state.js';
 import {
   type BlueprintOptions,
@@ -9,7 +10,7 @@ import {
   checkSecretReferences,
   loadFromArgs,
 } from './common.js';
-import { collect } from './options.js';
+import { collect, heatOptions } from './options.js';
 
 function printPlan(plan: PlanJson): void {
   const out: string[] = [];
@@ -48,6 +49,20 @@ function printPlan(plan: PlanJson): void {
 }
 
 /**
+ * The plan with a HOT template's hidden parameters' values masked wherever they appear (its
+ * inputs, and the properties and outputs made from them). The masker (with the runtime) is loaded
+ * only for a template that has some.
+ */
+async function maskHidden(json: PlanJson, plan: DeploymentPlan): Promise<PlanJson> {
+  const hidden = plan.blueprint.hiddenInputs ?? [];
+  if (hidden.length === 0) return json;
+  const { Masker } = await import('@weft/engine');
+  const masker = new Masker();
+  for (const name of hidden) masker.add(plan.inputs.get(name) ?? null);
+  return masker.maskJson(json as unknown as Json) as unknown as PlanJson;
+}
+
+/**
  * With -d naming a deployment that exists, the plan is the diff an update would apply; false
  * when there is no such deployment (a new one is planned).
  */
@@ -58,10 +73,12 @@ async function planUpdateOf(
   const { openState } = await import('../state.js');
   const state = await openState(options, { create: false });
   try {
-    const deployment = await state.store.getDeployment(options.deploymentId!);
-    if (!deployment) return false;
+    const stored = await state.store.getDeployment(options.deploymentId!);
+    if (!stored) return false;
     const { printUpdatePlan } = await import('./update.js');
-    await printUpdatePlan(state, deployment, blueprint, options);
+    const { openDeployment } = await import('@weft/engine');
+    // Compared with the inputs as given: a sealed value differs from the same value given again.
+    await printUpdatePlan(state, openDeployment(stored, state.secrets.sealer()), blueprint, options);
     return true;
   } finally {
     await state.close();
@@ -69,42 +86,69 @@ async function planUpdateOf(
 }
 
 export function planCommand(program: Command): void {
-  program
-    .command('plan')
-    .description('show the node instances, hosts, dependencies and install order a deployment would get')
-    .argument('<blueprint>', 'the main blueprint file')
-    .option('-i, --input <KEY=VALUE|FILE>', 'an input value or a YAML/JSON inputs file (repeatable)', collect)
-    .option(
-      '--state-dir <DIR>',
-      'the state directory whose deployments and plugins/ are used (default ./.weft, or WEFT_HOME)',
-    )
-    .option(
-      '--db <URL>',
-      'a PostgreSQL URL (postgres://...) instead of the local SQLite file (or WEFT_DATABASE_URL)',
-    )
-    .option(
-      '-d, --deployment-id <ID>',
-      'an existing deployment: show what updating it would change; else the id of a new one (default: the blueprint directory name)',
-    )
-    .option('--json', 'print the plan as JSON (shape documented in the README)')
-    .option(
-      '--out <FILE>',
-      'with -d naming a deployment: also save the update plan, for weft update --plan FILE',
-    )
+  heatOptions(
+    program
+      .command('plan')
+      .description('show the node instances, hosts, dependencies and install order a deployment would get')
+      .argument('[blueprint]', 'the main blueprint file (with a server and -d: see -b)')
+      .option(
+        '-i, --input <KEY=VALUE|FILE>',
+        'an input value or a YAML/JSON inputs file (repeatable)',
+        collect,
+      )
+      .option(
+        '--state-dir <DIR>',
+        'the state directory whose deployments and plugins/ are used (default ./.weft, or WEFT_HOME)',
+      )
+      .option(
+        '--db <URL>',
+        'a PostgreSQL URL (postgres://...) instead of the local SQLite file (or WEFT_DATABASE_URL)',
+      )
+      .option(
+        '-d, --deployment-id <ID>',
+        'an existing deployment: show what updating it would change; else the id of a new one (default: the blueprint directory name)',
+      )
+      .option(
+        '-b, --blueprint-id <ID>',
+        "with a server and -d: the stored blueprint to plan the update to (weft blueprints upload; default: the deployment's own)",
+      )
+      .option('--json', 'print the plan as JSON (shape documented in the README)')
+      .option(
+        '--out <FILE>',
+        'with -d naming a deployment: also save the update plan, for weft update --plan FILE',
+      ),
+  )
     .addHelpText(
       'after',
       `
 Examples:
   weft plan examples/three-tier/blueprint.yaml
   weft plan blueprint.yaml -i port=8080 --json
-  weft plan blueprint-v2.yaml -d app        # the changes an update of deployment app would make`,
+  weft plan blueprint-v2.yaml -d app        # the changes an update of deployment app would make
+  weft plan -b app-v2 -d app                # with a server: the same, to a blueprint uploaded there`,
     )
     .action(
       async (
-        blueprint: string,
-        options: BlueprintOptions & StateOptions & { json?: boolean; out?: string },
+        blueprint: string | undefined,
+        options: BlueprintOptions & StateOptions & { json?: boolean; out?: string; blueprintId?: string },
       ) => {
-        if (options.deploymentId) requireLocal(options, 'plan -d');
+        const server = options.deploymentId ? serverFor(options) : undefined;
+        if (server) {
+          const { ApiClient } = await import('../remote/client.js');
+          const { refuseBlueprintPath, refuseLocalOnly, remoteUpdatePlan } = await import(
+            '../remote/update.js'
+          );
+          refuseLocalOnly(options, 'plan -d');
+          refuseBlueprintPath(blueprint, 'plan');
+          return remoteUpdatePlan(new ApiClient(server), options);
+        }
+        if (options.blueprintId !== undefined && !options.deploymentId)
+          throw new UsageError('-b plans the update of a deployment on a server: name it with -d DEPLOYMENT');
+        if (options.blueprintId !== undefined) {
+          const { blueprintIdLocally } = await import('./update.js');
+          throw blueprintIdLocally();
+        }
+        if (blueprint === undefined) throw new UsageError('name the blueprint file to plan');
         if (options.deploymentId && (await planUpdateOf(blueprint, options))) return;
         if (options.out)
           throw new UsageError('--out saves the plan of an update: name an existing deployment with -d');
@@ -118,7 +162,7 @@ Examples:
           return;
         }
         printWarnings(problems);
-        const json = planToJson(plan);
+        const json = await maskHidden(planToJson(plan), plan);
         if (options.json) printJson(json);
         else printPlan(json);
       },

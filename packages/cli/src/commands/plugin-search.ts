@@ -28,9 +28,9 @@ export function isDirectory(path: string): boolean {
   }
 }
 
-const BUILT_IN = ['script', 'rest', 'remote', 'utilities'].map((name) => `@weft/plugin-${name}`);
+const BUILT_IN = ['script', 'rest', 'remote', 'utilities', 'devstack'].map((name) => `@weft/plugin-${name}`);
 
-/** The plugins that ship with Weft (script, REST, remote commands, utilities): their directories. */
+/** The plugins that ship with Weft (script, REST, remote commands, utilities, DevStack): their directories. */
 export function builtInPluginDirs(): string[] {
   const require = createRequire(import.meta.url);
   return BUILT_IN.map((name) => dirname(require.resolve(`${name}/package.json`)));
@@ -81,4 +81,15 @@ export function pluginResolver(
   pluginSearchDirs(options, stateDirPath); // a bad --plugin-dir is reported even when nothing is imported
   // A plugin that cannot be used throws a PluginError: a usage error (exit 2).
   return (name, version) => installedPlugins(options, stateDirPath).resolvePlugin(name, version);
+}
+
+/** What fileSystemReader needs to find installed plugins: their types files, and their names. */
+export function pluginReaderOptions(
+  options: PluginDirOptions,
+  stateDirPath?: string,
+): { resolvePlugin: ReturnType<typeof pluginResolver>; pluginNames: () => string[] } {
+  return {
+    resolvePlugin: pluginResolver(options, stateDirPath),
+    pluginNames: () => [...new Set(installedPlugins(options, stateDirPath).plugins.map((p) => p.name))],
+  };
 }

@@ -15,6 +15,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import {
   type DeploymentModel,
@@ -22,19 +23,22 @@ import {
   discoverPlugins,
   formatProblem,
   ModuleDispatcher,
+  PLUGIN_CODE_PROBLEMS,
   PluginSet,
   type Problem,
   pluginDirOf,
   readPlugin,
+  runsInstalled,
   validatePluginCode,
   WorkerDispatcher,
   type WorkerSettings,
 } from '@weft/engine';
 import type { Command } from 'commander';
+import { create as createTar } from 'tar';
 import { EXIT, printJson, UsageError } from '../output.js';
+import { type ApiClient, ApiRefusal } from '../remote/client.js';
 import { remoteOr } from '../remote/commands.js';
-import { remotePlugins } from '../remote/inspect.js';
-import { requireLocal } from '../remote/profiles.js';
+import { type PluginView, remotePlugins } from '../remote/inspect.js';
 import { openState, stateDir } from '../state.js';
 import { pluginDirOption } from './options.js';
 import {
@@ -65,7 +69,7 @@ function pluginEntries(
   options: PluginDirOptions,
   stateDirPath?: string,
 ): Map<string, string> {
-  const needed = Object.values(model.plugins).some((p) => !p.source || /^[a-z]+:\/\//i.test(p.source));
+  const needed = Object.values(model.plugins).some((p) => runsInstalled(p.source));
   return needed ? installedPlugins(options, stateDirPath).entriesFor(model) : new Map<string, string>();
 }
 
@@ -309,9 +313,6 @@ function installDependencies(dir: string, base: string, staging: string, source:
   renameSync(join(work, 'node_modules'), join(dir, 'node_modules'));
 }
 
-/** Problems with a plugin's code, which refuse its installation. */
-const CODE_PROBLEMS = new Set(['unknown-function', 'plugin-load', 'plugin-entry']);
-
 interface InstallFlags {
   stateDir?: string;
   force?: boolean;
@@ -326,6 +327,67 @@ function refusal(source: string, problems: Problem[], dir: string): UsageError {
       ? `cannot install ${source}: ${all[0]}`
       : `cannot install ${source}: ${all.length} problems:\n${all.map((line) => `  ${line}`).join('\n')}`,
   );
+}
+
+/**
+ * Installs a plugin on the server: fetched and given its npm dependencies here as for a local
+ * install, then sent as a tar.gz of its directory, which the server checks and keeps.
+ */
+async function remoteInstall(client: ApiClient, source: string, flags: InstallFlags): Promise<void> {
+  const staging = mkdtempSync(join(tmpdir(), 'weft-plugin-'));
+  try {
+    const { dir, origin } = fetchPlugin(source, staging, staging);
+    const plugin = readPlugin(dir);
+    if (!plugin) throw new UsageError(`${source} holds no plugin.yaml or plugin.json`);
+    if (plugin.problems.length > 0) throw refusal(source, plugin.problems, dir);
+    installDependencies(dir, origin.kind === 'path' ? origin.source : dir, staging, source);
+    const archive = await streamBytes(
+      createTar({ gzip: true, cwd: dir, portable: true }, readdirSync(dir).sort()),
+    );
+    const query = flags.force ? '?force=true' : '';
+    const made = await client
+      .upload<PluginView>('POST', `/plugins${query}`, 'application/gzip', archive)
+      .catch((error: unknown) => {
+        if (error instanceof ApiRefusal && error.status === 409 && !flags.force)
+          throw new UsageError(
+            `plugin '${plugin.name}' is already installed on ${client.server.url}; remove it first (weft plugins remove ${plugin.name}) or use --force`,
+          );
+        if (error instanceof ApiRefusal) throw new UsageError(`cannot install ${source}: ${error.message}`);
+        throw error;
+      });
+    if (flags.json) printJson({ ...made, origin });
+    else
+      process.stdout.write(
+        `Installed plugin '${made.name}'${made.version ? ` ${made.version}` : ''} on ${client.server.url} (from ${originText(origin)})\n`,
+      );
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+async function streamBytes(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+async function remoteRemove(
+  client: ApiClient,
+  name: string,
+  flags: { json?: boolean; force?: boolean },
+): Promise<void> {
+  if (!PLUGIN_NAME.test(name)) throw new UsageError(`'${name}' is not a plugin name`);
+  await client
+    .request('DELETE', `/plugins/${name}${flags.force ? '?force=true' : ''}`)
+    .catch((error: unknown) => {
+      if (error instanceof ApiRefusal && error.status === 404)
+        throw new UsageError(`no plugin '${name}' is installed on ${client.server.url}`);
+      if (error instanceof ApiRefusal && error.status === 409 && error.body.details)
+        throw new UsageError(`${error.message.replace('?force=true', '--force')}`);
+      throw error;
+    });
+  if (flags.json) printJson({ name, removed: [client.server.url] });
+  else process.stdout.write(`Removed plugin '${name}' from ${client.server.url}\n`);
 }
 
 async function install(source: string, flags: InstallFlags): Promise<void> {
@@ -345,7 +407,7 @@ async function install(source: string, flags: InstallFlags): Promise<void> {
       plugin,
       ...installedPlugins(flags).plugins.filter((p) => p.name !== plugin.name),
     ]);
-    const code = (await validatePluginCode(plugin, others)).filter((p) => CODE_PROBLEMS.has(p.code));
+    const code = (await validatePluginCode(plugin, others)).filter((p) => PLUGIN_CODE_PROBLEMS.has(p.code));
     if (code.length > 0) throw refusal(source, code, dir);
     const target = join(root, plugin.name);
     if (existsSync(target)) {
@@ -386,8 +448,7 @@ async function usersOf(
     for (const deployment of await opened.store.listDeployments()) {
       const declared = (deployment.model as { plugins?: Record<string, { source?: string }> } | null)
         ?.plugins?.[name];
-      if (declared && (!declared.source || /^[a-z]+:\/\//i.test(declared.source)))
-        users.push(`deployment '${deployment.id}'`);
+      if (declared && runsInstalled(declared.source)) users.push(`deployment '${deployment.id}'`);
     }
   } finally {
     await opened.close();
@@ -529,7 +590,9 @@ Examples:
   stateDirOption(
     plugins
       .command('install')
-      .description("copy a plugin into the state directory's plugins/NAME")
+      .description(
+        "copy a plugin into the state directory's plugins/NAME; with a server profile, pack it and upload it to the server (a superuser's token)",
+      )
       .argument(
         '<source>',
         'a directory, a .tgz package, git+URL#REF (branch, tag or commit), or an npm package name',
@@ -537,14 +600,19 @@ Examples:
   )
     .option('--force', 'replace an installed plugin of the same name')
     .option('--json', 'print JSON')
-    .action((source: string, flags: InstallFlags) => {
-      requireLocal(flags, 'plugins install');
-      return install(source, flags);
-    });
+    .action((source: string, flags: InstallFlags) =>
+      remoteOr(
+        flags,
+        (client) => remoteInstall(client, source, flags),
+        () => install(source, flags),
+      ),
+    );
   stateDirOption(
     plugins
       .command('remove')
-      .description("delete an installed plugin from the state directory's plugins/")
+      .description(
+        "delete an installed plugin from the state directory's plugins/, or one uploaded to the server",
+      )
       .argument('<name>', 'the plugin name'),
   )
     .option(
@@ -553,8 +621,11 @@ Examples:
     )
     .option('--force', 'remove it even while deployments or other plugins use it')
     .option('--json', 'print JSON')
-    .action((name: string, flags: { stateDir?: string; db?: string; json?: boolean; force?: boolean }) => {
-      requireLocal(flags, 'plugins remove');
-      return remove(name, flags);
-    });
+    .action((name: string, flags: { stateDir?: string; db?: string; json?: boolean; force?: boolean }) =>
+      remoteOr(
+        flags,
+        (client) => remoteRemove(client, name, flags),
+        () => remove(name, flags),
+      ),
+    );
 }

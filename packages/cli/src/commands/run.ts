@@ -1,7 +1,7 @@
 /** The commands that run or steer executions: install, uninstall, exec, resume, cancel. */
 import {
-  DEPLOYMENT_UPDATE_WORKFLOWS,
   type ExecutionRecord,
+  isDeploymentUpdate,
   isLive,
   type Json,
   modelOf,
@@ -104,15 +104,25 @@ function execCommand(program: Command): void {
     .action((workflow: string, flags: ExecFlags) =>
       remoteOr(
         flags,
-        (client) =>
-          remoteExec(
+        async (client) => {
+          let deploymentId = flags.deploymentId;
+          if (workflow === 'rollback') {
+            // The deployment update's rollback, unless the blueprint has a 'rollback' of its own.
+            const { remoteRollback, remoteRunsDeploymentUpdate } = await import('../remote/update.js');
+            const { remoteDeploymentFor } = await import('../remote/run.js');
+            deploymentId = await remoteDeploymentFor(client, deploymentId);
+            if (await remoteRunsDeploymentUpdate(client, deploymentId, workflow))
+              return remoteRollback(client, deploymentId, execParameters(flags), flags);
+          }
+          return remoteExec(
             client,
-            flags.deploymentId,
+            deploymentId,
             workflow,
             execParameters(flags),
             flags,
             flags.allowCustomParameters === true,
-          ),
+          );
+        },
         () => withState(flags, (state) => exec(state, workflow, flags)),
       ),
     );
@@ -134,23 +144,14 @@ function execParameters(flags: ExecFlags): Record<string, Json> {
 async function exec(state: State, workflow: string, flags: ExecFlags): Promise<void> {
   const deploymentId = await deploymentFor(state.store, flags.deploymentId);
   const params = execParameters(flags);
-  if (DEPLOYMENT_UPDATE_WORKFLOWS.includes(workflow) && (await ownWorkflow(state, deploymentId, workflow))) {
+  const deployment = await state.store.getDeployment(deploymentId);
+  if (deployment && isDeploymentUpdate(modelOf(deployment.model), workflow)) {
     const { execUpdate, rollback } = await import('./update.js');
     if (workflow === 'update') await execUpdate(state, deploymentId, params, flags);
     else await rollback(state, deploymentId, params, flags);
     return;
   }
   await execute(state, deploymentId, workflow, params, flags, flags.allowCustomParameters);
-}
-
-/**
- * Whether Weft runs the workflow itself: update and rollback are the deployment update's, unless
- * the blueprint maps the name to a workflow of its own plugin.
- */
-async function ownWorkflow(state: State, deploymentId: string, workflow: string): Promise<boolean> {
-  const deployment = await state.store.getDeployment(deploymentId);
-  const mapped = (deployment && modelOf(deployment.model))?.workflows[workflow];
-  return !mapped || mapped.plugin === 'default_workflows';
 }
 
 type ResumeFlags = RunFlags & { retryInFlight?: boolean };

@@ -38,7 +38,7 @@ export function serveCommand(program: Command): void {
       )
       .option(
         '--lease <SECONDS>',
-        'with --workers: how long a worker holds an operation before another takes it over (default 300; an operation with a longer timeout: its timeout)',
+        'with --workers: how long a worker holds an operation without renewing it before another takes it over (renewed while it runs; default 30)',
       )
       .option(
         '--agent-wait <SECONDS>',

@@ -1,158 +1,14 @@
 /** How a deployment update's plan is shown: `+ - ~ -/+` lines for a person, or a JSON document. */
-import {
-  type InstanceAction,
-  type Json,
-  type Masker,
-  type NodeDiff,
-  type Replacement,
-  type UpdatePlan,
-  type ValueChange,
-  waves,
-} from '@weft/engine';
+import { type UpdatePlanDocument, updatePlanDocument, type ValueChange } from '@weft/engine';
 import { SCHEMA_VERSION } from '../output.js';
 import { colorEnabled, type Style, styled } from '../progress/style.js';
 
-/** What the JSON document of an update plan holds (`weft plan -d DEP --json`, `weft update --json`). */
-export interface UpdatePlanJson {
-  schemaVersion: number;
-  deploymentId: string;
-  changes: boolean;
-  /**
-   * Each node that changes, with what the update does to it; a Heat-style resource that its
-   * update replaces says why (the properties that force it).
-   */
-  nodes: (NodeDiff & {
-    action: 'add' | 'remove' | 'update' | 'replace' | 'reinstall' | 'relink' | 'none';
-    replacement?: Replacement;
-  })[];
-  /** Each node instance that takes part. */
-  instances: { id: string; node: string; action: InstanceAction | 'replace' }[];
-  inputs: ValueChange[];
-  outputs: ValueChange[];
-  capabilities: ValueChange[];
-  workflows: { name: string; change: string }[];
-  groups: ValueChange[];
-  /** The operations the update runs, wave by wave (a wave's operations may run in parallel). */
-  operations: {
-    wave: number;
-    instance: string;
-    operation: string;
-    side?: 'source' | 'target';
-    target?: string;
-  }[];
-}
+/** What the JSON document of an update plan holds: the engine's, with the CLI's schema version. */
+export type UpdatePlanJson = UpdatePlanDocument & { schemaVersion: number };
 
-/** Values are shown masked: a secret given as an input or property never reaches the terminal. */
-function masked(value: Json | undefined, masker: Masker): Json | undefined {
-  if (value === undefined) return undefined;
-  // A number or boolean given where a secret's text is (an input of type integer) is masked too.
-  if (typeof value === 'number' || typeof value === 'boolean')
-    return masker.mask(String(value)) === String(value) ? value : masker.mask(String(value));
-  if (Array.isArray(value)) return value.map((v) => masked(v, masker)!);
-  if (value !== null && typeof value === 'object')
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, masked(v, masker)!]));
-  return masker.maskJson(value);
-}
-
-function maskChanges(changes: ValueChange[], masker: Masker): ValueChange[] {
-  return changes.map((c) => {
-    const out: ValueChange = { name: c.name, change: c.change };
-    if (c.before !== undefined) out.before = masked(c.before as Json, masker) as ValueChange['before'];
-    if (c.after !== undefined) out.after = masked(c.after as Json, masker) as ValueChange['after'];
-    return out;
-  });
-}
-
-/** An instance's action, `replace` where its resource's update replaces the resource. */
-function instanceAction(plan: UpdatePlan, id: string, action: InstanceAction): InstanceAction | 'replace' {
-  return action === 'update' && plan.replacements[id] ? 'replace' : action;
-}
-
-/** The node's action: what most of its instances go through (a node without instances: by its change). */
-function nodeAction(
-  node: NodeDiff,
-  plan: UpdatePlan,
-  instanceNode: Map<string, string>,
-): UpdatePlanJson['nodes'][number]['action'] {
-  if (node.change === 'added') return 'add';
-  if (node.change === 'removed') return 'remove';
-  const actions = Object.entries(plan.actions)
-    .filter(([id]) => instanceNode.get(id) === node.node)
-    .map(([id, action]) => instanceAction(plan, id, action));
-  for (const action of ['reinstall', 'replace', 'update', 'remove', 'add', 'relink'] as const)
-    if (actions.includes(action)) return action;
-  return 'none';
-}
-
-export function updatePlanJson(
-  deploymentId: string,
-  plan: UpdatePlan,
-  instances: { id: string; node: string }[],
-  inputs: ValueChange[],
-  masker: Masker,
-): UpdatePlanJson {
-  const instanceNode = new Map([...instances, ...plan.added].map((i) => [i.id, i.node]));
-  const operations: UpdatePlanJson['operations'] = [];
-  waves(plan.graph).forEach((wave, index) => {
-    for (const task of wave) {
-      if (task.kind !== 'operation' || !task.operation) continue;
-      const step: UpdatePlanJson['operations'][number] = {
-        wave: index + 1,
-        instance: task.instanceId,
-        operation: task.operation,
-      };
-      if (task.relationship) {
-        step.side = task.relationship.side;
-        step.target = task.relationship.targetId;
-      }
-      operations.push(step);
-    }
-  });
-  // Waves are numbered among operation waves only (state changes make no wave of their own).
-  const numbers = [...new Set(operations.map((o) => o.wave))];
-  for (const o of operations) o.wave = numbers.indexOf(o.wave) + 1;
-  const nodes = plan.diff.nodes.map((node) => {
-    const action = nodeAction(node, plan, instanceNode);
-    const entry: UpdatePlanJson['nodes'][number] = {
-      ...node,
-      properties: maskChanges(node.properties, masker),
-      operations: node.operations.map(({ name, change }) => ({ name, change })),
-      action,
-    };
-    // Every instance of a node is replaced for the same reason: the node's properties changed.
-    const replaced = Object.keys(plan.replacements).find((id) => instanceNode.get(id) === node.node);
-    if (action === 'replace' && replaced) entry.replacement = plan.replacements[replaced];
-    return entry;
-  });
-  const document: UpdatePlanJson = {
-    schemaVersion: SCHEMA_VERSION,
-    deploymentId,
-    changes: false,
-    nodes,
-    instances: Object.entries(plan.actions)
-      .map(([id, action]) => ({
-        id,
-        node: instanceNode.get(id) ?? '',
-        action: instanceAction(plan, id, action),
-      }))
-      .sort((a, b) => a.node.localeCompare(b.node) || a.id.localeCompare(b.id)),
-    inputs: maskChanges(inputs, masker),
-    outputs: maskChanges(plan.diff.outputs, masker),
-    capabilities: maskChanges(plan.diff.capabilities, masker),
-    workflows: plan.diff.workflows.map(({ name, change }) => ({ name, change })),
-    groups: plan.diff.groups,
-    operations,
-  };
-  document.changes =
-    nodes.length +
-      document.instances.length +
-      inputs.length +
-      document.outputs.length +
-      document.capabilities.length +
-      document.workflows.length +
-      document.groups.length >
-    0;
-  return document;
+/** The plan as the JSON document `weft plan -d DEP --json` and `weft update --json` print. */
+export function updatePlanJson(...args: Parameters<typeof updatePlanDocument>): UpdatePlanJson {
+  return { schemaVersion: SCHEMA_VERSION, ...updatePlanDocument(...args) };
 }
 
 const MARK: Record<string, [string, Style]> = {
@@ -249,4 +105,44 @@ export function updatePlanText(plan: UpdatePlanJson, stream: { isTTY?: boolean }
     out.push(`  ${String(step.wave).padStart(3)}. ${step.instance} ${step.operation}${where}`);
   }
   return `${out.join('\n')}\n`;
+}
+
+/** Heat's preview of a stack update (`stack update --dry-run`): each resource in one category. */
+export interface HeatPreview {
+  added: string[];
+  deleted: string[];
+  updated: string[];
+  replaced: string[];
+  unchanged: string[];
+}
+
+/** The update plan in Heat's categories; `nodes` are every node before or after the update. */
+export function heatPreview(plan: UpdatePlanJson, nodes: string[]): HeatPreview {
+  const preview: HeatPreview = { added: [], deleted: [], updated: [], replaced: [], unchanged: [] };
+  const actions = new Map<string, string>(plan.nodes.map((n) => [n.node, n.action]));
+  // A node whose own definition stays may still be updated: it reads one that changes.
+  for (const instance of plan.instances)
+    if ((actions.get(instance.node) ?? 'none') === 'none') actions.set(instance.node, instance.action);
+  for (const node of [...nodes].sort()) {
+    const action = actions.get(node) ?? 'none';
+    const category: keyof HeatPreview =
+      action === 'add'
+        ? 'added'
+        : action === 'remove'
+          ? 'deleted'
+          : action === 'replace' || action === 'reinstall'
+            ? 'replaced'
+            : action === 'update' || action === 'relink'
+              ? 'updated'
+              : 'unchanged';
+    preview[category].push(node);
+  }
+  return preview;
+}
+
+export function heatPreviewText(deploymentId: string, preview: HeatPreview): string {
+  const lines = [`Stack ${deploymentId} (dry run, nothing changed):`];
+  for (const [category, names] of Object.entries(preview))
+    lines.push(`  ${`${category}:`.padEnd(11)}${names.length ? names.join(', ') : '-'}`);
+  return `${lines.join('\n')}\n`;
 }

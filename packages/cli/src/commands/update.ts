@@ -7,31 +7,43 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import {
   type DeploymentRecord,
   Diagnostics,
+  type DriftReport,
   diffInputs,
   type ExecutionRecord,
   fileSystemReader,
   finalModel,
+  heatStackState,
+  hiddenValues,
   type Json,
+  MASK,
   Masker,
   modelOf,
   type NextVersion,
   nextVersion,
+  openDeployment,
   type PreparedDeployment,
   planDeploymentUpdate,
   prepareDeployment,
   rollbackTarget,
+  type SavedUpdatePlan,
   savedUpdateVersion,
   saveUpdatePlan,
   startDeploymentUpdate,
   type ValueMap,
 } from '@weft/engine';
 import type { Command } from 'commander';
-import { readInputs } from '../inputs.js';
 import { EXIT, inform, printJson, printProblems, UsageError } from '../output.js';
-import { requireLocal } from '../remote/profiles.js';
+import { remoteOr } from '../remote/commands.js';
 import type { State } from '../state.js';
 import { stateOptions } from '../state.js';
-import { blueprintFile, checkOperationFunctions, instanceCeiling, loadFromArgs } from './common.js';
+import {
+  blueprintFile,
+  checkOperationFunctions,
+  environmentFiles,
+  givenInputs,
+  instanceCeiling,
+  loadFromArgs,
+} from './common.js';
 import {
   executionParameters,
   finish,
@@ -42,14 +54,17 @@ import {
   runOptions,
   withState,
 } from './execution.js';
-import { collect } from './options.js';
+import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
-import { pluginResolver } from './plugin-search.js';
+import { pluginReaderOptions } from './plugin-search.js';
 import { pluginDispatcher } from './plugins.js';
-import { updatePlanJson, updatePlanText } from './update-view.js';
+import { ROLLBACK_HISTORY, rollbackUninstalls } from './rollback-choice.js';
+import { heatPreview, heatPreviewText, updatePlanJson, updatePlanText } from './update-view.js';
 
 export interface NextVersionFlags extends RunFlags {
   input?: string[];
+  parameter?: string[];
+  environment?: string[];
 }
 
 /**
@@ -64,9 +79,9 @@ export async function prepareNextVersion(
   blueprint: string,
   flags: NextVersionFlags,
   mergeInputs: boolean,
-): Promise<PreparedDeployment | undefined> {
+): Promise<(PreparedDeployment & { hidden?: string[] }) | undefined> {
   const problems = new Diagnostics();
-  const given = flags.input?.length ? readInputs(flags.input, problems) : undefined;
+  const given = givenInputs(flags, problems);
   if (!problems.ok) return refused(problems, flags);
   const checked = loadFromArgs(blueprint, { ...flags, deploymentId: existing.id }, true);
   await checkOperationFunctions(checked, flags);
@@ -75,16 +90,46 @@ export async function prepareNextVersion(
   const kept = Object.fromEntries(
     Object.entries(existing.inputs).filter(([name]) => declared.has(name)),
   ) as ValueMap;
-  const inputs = given === undefined ? kept : mergeInputs ? { ...kept, ...given } : given;
+  // A HOT stack is updated to the parameters and environments given, as Heat's stack update
+  // (without --existing) does: the others take their defaults again.
+  const inputs = checked.hot
+    ? (given ?? {})
+    : given === undefined
+      ? kept
+      : mergeInputs
+        ? { ...kept, ...given }
+        : given;
   const { problems: planProblems, prepared } = prepareDeployment({
-    reader: fileSystemReader({ resolvePlugin: pluginResolver(flags, state.dir) }),
+    reader: fileSystemReader(pluginReaderOptions(flags, state.dir)),
     blueprintPath: blueprintFile(blueprint),
     deploymentId: existing.id,
     inputs,
+    ...environmentFiles(flags),
     ...instanceCeiling(),
   });
   if (!prepared) return refused(planProblems, flags);
-  return prepared;
+  const immutable = (checked.hot?.immutable ?? []).filter(
+    (name) =>
+      Object.hasOwn(existing.inputs, name) &&
+      JSON.stringify(existing.inputs[name]) !== JSON.stringify(prepared.deployment.inputs[name]),
+  );
+  if (immutable.length > 0) {
+    planProblems.add(
+      'immutable-parameter',
+      undefined,
+      'parameters',
+      `The following parameters are immutable and may not be updated: ${immutable.join(', ')}`,
+    );
+    return refused(planProblems, flags);
+  }
+  return checked.hot ? { ...prepared, hidden: checked.hot.hidden } : prepared;
+}
+
+/** -b names a blueprint stored on a server; locally the blueprint is a file. */
+export function blueprintIdLocally(): UsageError {
+  return new UsageError(
+    '-b/--blueprint-id names a blueprint stored on a server (weft profiles use NAME); locally, give the blueprint file instead',
+  );
 }
 
 function refused(problems: Diagnostics, flags: { json?: boolean }): undefined {
@@ -93,7 +138,9 @@ function refused(problems: Diagnostics, flags: { json?: boolean }): undefined {
   return undefined;
 }
 
-type UpdateFlags = NextVersionFlags & {
+export type UpdateFlags = NextVersionFlags & {
+  /** With a server: the stored blueprint to update to. */
+  blueprintId?: string;
   skipInstall?: boolean;
   skipUninstall?: boolean;
   skipReinstall?: boolean;
@@ -101,6 +148,7 @@ type UpdateFlags = NextVersionFlags & {
   ignoreFailure?: boolean;
   installFirst?: boolean;
   preview?: boolean;
+  dryRun?: boolean;
   rollbackOnFailure?: boolean;
   /** plan -d: where to save the plan. */
   out?: string;
@@ -110,7 +158,7 @@ type UpdateFlags = NextVersionFlags & {
 };
 
 /** The update workflow's parameters from the command's flags, as Cloudify names them. */
-function updateParameters(flags: UpdateFlags): Record<string, Json> {
+export function updateParameters(flags: UpdateFlags): Record<string, Json> {
   return {
     ...executionParameters(flags),
     skip_install: flags.skipInstall === true,
@@ -131,15 +179,36 @@ async function existingDeployment(state: State, id: string | undefined): Promise
       `no deployment '${id}' in ${state.location}${ids.length > 0 ? ` (there are: ${ids.join(', ')})` : ''}; weft install creates one`,
     );
   }
-  return deployment;
+  // Its inputs are kept or compared as they were given: opened.
+  return openDeployment(deployment, state.secrets.sealer());
 }
 
-/** Secret values, so that a diff never shows one. */
-async function secretMasker(state: State): Promise<Masker> {
+/** Secret values and the deployment's hidden inputs' values, so that a diff never shows one. */
+async function secretMasker(state: State, deployment: DeploymentRecord): Promise<Masker> {
   const masker = new Masker();
   const secrets = await state.secrets.all().catch(() => new Map());
   for (const value of secrets.values()) masker.add(value);
+  for (const value of hiddenValues(deployment)) masker.add(value);
   return masker;
+}
+
+/** Writes a saved plan (`weft plan -d DEP --out FILE`) and says how to apply it. */
+export function writeSavedPlan(file: string, saved: SavedUpdatePlan, json: boolean | undefined): void {
+  // It holds the inputs, which may be secret: for its owner only.
+  writeFileSync(file, `${JSON.stringify(saved)}\n`, { mode: 0o600 });
+  inform(`Plan saved to ${file}; apply it with: weft update -d ${saved.deploymentId} --plan ${file}`, json);
+}
+
+/** What `--refresh` updates: the instances the check found drifted or unhealthy (said to the user). */
+export function refreshTargets(report: DriftReport, json: boolean | undefined): string[] {
+  const refresh = [...new Set([...report.drifted, ...report.unhealthy])];
+  inform(
+    refresh.length > 0
+      ? `Drifted or unhealthy, to update or reinstall: ${refresh.join(', ')}`
+      : 'No instance drifted or is unhealthy',
+    json,
+  );
+  return refresh;
 }
 
 /** Prints what an update of the deployment to this blueprint and these inputs would change. */
@@ -156,50 +225,82 @@ export async function printUpdatePlan(
   const dispatcher = pluginDispatcher(modelOf(next.deployment.model), flags, state.dir);
   const plan = await planDeploymentUpdate({
     store: state.store,
+    sealer: state.secrets.sealer(),
     deploymentId: deployment.id,
     next: nextVersion(next),
     parameters,
     operationFunction: (operation) => dispatcher.operationFunction(operation),
     ...instanceCeiling(),
   });
-  if (flags.out) {
-    const saved = await saveUpdatePlan(
-      state.store,
-      deployment.id,
-      { ...nextVersion(next), blueprint: next.blueprint },
-      parameters,
-    );
-    // It holds the inputs, which may be secret: for its owner only.
-    writeFileSync(flags.out, `${JSON.stringify(saved)}\n`, { mode: 0o600 });
-    inform(
-      `Plan saved to ${flags.out}; apply it with: weft update -d ${deployment.id} --plan ${flags.out}`,
+  if (flags.out)
+    writeSavedPlan(
+      flags.out,
+      await saveUpdatePlan(
+        state.store,
+        deployment.id,
+        { ...nextVersion(next), blueprint: next.blueprint },
+        parameters,
+      ),
       flags.json,
     );
-  }
   const instances = await state.store.listInstances(deployment.id);
+  const masker = (await secretMasker(state, deployment)).with(hiddenValues(next.deployment));
+  // A HOT template's hidden parameters are masked as secrets are, before and after.
+  for (const name of next.hidden ?? [])
+    for (const value of [deployment.inputs[name], next.deployment.inputs[name]])
+      if (value !== undefined && value !== null && value !== '')
+        masker.add(typeof value === 'object' ? JSON.stringify(value) : String(value));
   const document = updatePlanJson(
     deployment.id,
     plan,
     instances,
-    diffInputs(deployment.inputs, next.deployment.inputs),
-    await secretMasker(state),
+    diffInputs(deployment.inputs, next.deployment.inputs).map((change) =>
+      next.hidden?.includes(change.name)
+        ? {
+            name: change.name,
+            change: change.change,
+            ...(change.before !== undefined ? { before: MASK } : {}),
+            ...(change.after !== undefined ? { after: MASK } : {}),
+          }
+        : change,
+    ),
+    masker,
   );
+  if (flags.dryRun) {
+    const names = new Set([
+      ...Object.keys(modelOf(deployment.model).nodes),
+      ...Object.keys(modelOf(next.deployment.model).nodes),
+    ]);
+    const preview = heatPreview(document, [...names]);
+    if (flags.json)
+      printJson({ schemaVersion: document.schemaVersion, deploymentId: deployment.id, ...preview });
+    else process.stdout.write(heatPreviewText(deployment.id, preview));
+    return;
+  }
   if (flags.json) printJson(document);
   else process.stdout.write(updatePlanText(document, process.stdout));
 }
 
+/** As Heat: a suspended HOT stack (its last action a suspend) is resumed before it is updated. */
+async function refuseSuspended(state: State, deployment: DeploymentRecord): Promise<void> {
+  if (modelOf(deployment.model).blueprint.heatTemplateVersion === undefined) return;
+  if (!heatStackState(await state.store.listExecutions(deployment.id)).startsWith('SUSPEND_')) return;
+  throw new UsageError(
+    `Updating a stack when it is suspended is not supported: resume it first (weft exec resume -d ${deployment.id})`,
+  );
+}
+
 async function update(state: State, blueprint: string | undefined, flags: UpdateFlags): Promise<void> {
   const deployment = await existingDeployment(state, flags.deploymentId);
-  if (blueprint !== undefined && flags.plan !== undefined)
-    throw new UsageError('name the new blueprint or a saved plan (--plan FILE), not both');
-  if (blueprint === undefined && flags.plan === undefined && !flags.refresh)
+  if (!flags.dryRun && !flags.preview) await refuseSuspended(state, deployment);
+  const saved = givenSavedPlan(flags, blueprint);
+  if (blueprint === undefined && saved === undefined && !flags.refresh)
     throw new UsageError(
       'name the new blueprint, or a saved plan with --plan FILE (or --refresh alone to bring back what drifted)',
     );
   let version: { next: NextVersion; parameters: Record<string, Json> };
-  if (flags.plan !== undefined) {
-    if (flags.input?.length) throw new UsageError('a saved plan holds its inputs: -i cannot change them');
-    version = await savedUpdateVersion(state.store, deployment.id, readSavedPlan(flags.plan));
+  if (saved !== undefined) {
+    version = await savedUpdateVersion(state.store, deployment.id, saved);
   } else if (blueprint === undefined) {
     // --refresh alone: the deployment's own version, with what drifted brought back.
     if (flags.input?.length)
@@ -212,7 +313,7 @@ async function update(state: State, blueprint: string | undefined, flags: Update
       parameters: updateParameters(flags),
     };
   } else {
-    if (flags.preview) return printUpdatePlan(state, deployment, blueprint, flags);
+    if (flags.preview || flags.dryRun) return printUpdatePlan(state, deployment, blueprint, flags);
     const next = await prepareNextVersion(state, deployment, blueprint, flags, true);
     if (!next) return;
     version = { next: nextVersion(next), parameters: updateParameters(flags) };
@@ -221,13 +322,7 @@ async function update(state: State, blueprint: string | undefined, flags: Update
   if (flags.refresh) {
     const { checkDeployment } = await import('./check.js');
     const { report } = await checkDeployment(state, deployment.id, flags);
-    refresh = [...new Set([...report.drifted, ...report.unhealthy])];
-    inform(
-      refresh.length > 0
-        ? `Drifted or unhealthy, to update or reinstall: ${refresh.join(', ')}`
-        : 'No instance drifted or is unhealthy',
-      flags.json,
-    );
+    refresh = refreshTargets(report, flags.json);
   }
   const result = await runUpdate(
     state,
@@ -238,9 +333,13 @@ async function update(state: State, blueprint: string | undefined, flags: Update
     'update',
     refresh,
   );
-  if (result.status !== 'terminated' && flags.rollbackOnFailure) {
+  // As Heat's stack cancel (cancel_update): a HOT stack whose update is cancelled rolls back to
+  // its previous template.
+  const cancelledStack =
+    result.status === 'cancelled' && modelOf(deployment.model).blueprint.heatTemplateVersion !== undefined;
+  if (result.status !== 'terminated' && (flags.rollbackOnFailure || cancelledStack)) {
     inform(
-      `The update failed: rolling deployment '${deployment.id}' back to its previous version`,
+      `The update ${result.status === 'cancelled' ? 'was cancelled' : 'failed'}: rolling deployment '${deployment.id}' back to its previous version`,
       flags.json,
     );
     await rollback(state, deployment.id, executionParameters(flags), flags);
@@ -267,6 +366,7 @@ async function runUpdate(
   await dispatcher.load();
   const { execution, plan } = await startDeploymentUpdate({
     store: state.store,
+    sealer: state.secrets.sealer(),
     deploymentId,
     next,
     parameters,
@@ -301,6 +401,19 @@ async function reportUpdate(state: State, deploymentId: string, result: Executio
   );
 }
 
+/**
+ * The saved plan --plan names, read; refused with a blueprint (a file, or -b with a server) or
+ * with inputs, which the plan holds.
+ */
+export function givenSavedPlan(flags: UpdateFlags, blueprint: string | undefined): unknown {
+  if (flags.plan === undefined) return undefined;
+  if (blueprint !== undefined)
+    throw new UsageError('name the new blueprint or a saved plan (--plan FILE), not both');
+  const given = flags.input?.length ? '-i' : flags.parameter?.length ? '-p' : undefined;
+  if (given) throw new UsageError(`a saved plan holds its inputs: ${given} cannot change them`);
+  return readSavedPlan(flags.plan);
+}
+
 function readSavedPlan(file: string): unknown {
   let text: string;
   try {
@@ -330,17 +443,9 @@ export async function rollback(
   flags: RunFlags,
 ): Promise<void> {
   const last = (await state.store.listExecutions(deploymentId))
-    .filter((e) => ['install', 'update', 'rollback'].includes(e.workflow))
+    .filter((e) => ROLLBACK_HISTORY.includes(e.workflow))
     .at(-1);
-  if (last?.workflow === 'install') {
-    if (last.status === 'terminated')
-      throw new UsageError(
-        `the install of deployment '${deploymentId}' succeeded and it was never updated: there is nothing to roll back (weft uninstall -d ${deploymentId} tears it down)`,
-      );
-    inform(
-      `Rolling back the unfinished install of deployment '${deploymentId}': uninstalling what it created`,
-      flags.json,
-    );
+  if (rollbackUninstalls(last, deploymentId, flags.json)) {
     const { execute } = await import('./execution.js');
     await execute(state, deploymentId, 'uninstall', params, flags);
     return;
@@ -369,54 +474,74 @@ export async function execUpdate(
   flags: RunFlags,
 ): Promise<void> {
   const deployment = await existingDeployment(state, deploymentId);
+  await refuseSuspended(state, deployment);
   const { blueprint, inputs, ...rest } = params;
   const model = modelOf(deployment.model);
   const path = typeof blueprint === 'string' ? blueprint : model.blueprint.mainFile;
   if (inputs !== undefined && (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)))
     throw new UsageError("workflow 'update' parameter 'inputs' must be a map of input names to values");
   const given = inputs ? Object.entries(inputs).map(([k, v]) => `${k}=${JSON.stringify(v)}`) : [];
-  const next = await prepareNextVersion(state, deployment, path, { ...flags, input: given }, true);
+  const next = await prepareNextVersion(
+    state,
+    deployment,
+    path,
+    { ...flags, input: given, parameter: [] },
+    true,
+  );
   if (!next) return;
   const result = await runUpdate(state, deployment.id, nextVersion(next), rest, flags, 'update');
   await reportUpdate(state, deployment.id, result, flags);
 }
 
 export function updateCommand(program: Command): void {
-  runOptions(
-    stateOptions(
-      program
-        .command('update')
-        .description("change a deployment to a new blueprint or new inputs (Cloudify's deployment update)")
-        .argument('[blueprint]', 'the main blueprint file, or a directory holding blueprint.yaml')
-        .option('-d, --deployment-id <ID>', 'the deployment to update')
-        .option(
-          '--plan <FILE>',
-          'apply a plan saved by weft plan -d DEP --out FILE (refused if the deployment changed since)',
-        )
-        .option(
-          '-i, --input <KEY=VALUE|FILE>',
-          'an input value or a YAML/JSON inputs file (repeatable); inputs not given keep their values',
-          collect,
-        )
-        .option('--skip-install', 'do not install the node instances the update adds')
-        .option('--skip-uninstall', 'do not uninstall the node instances the update removes')
-        .option('--skip-reinstall', 'do not reinstall changed node instances that have no update operations')
-        .option(
-          '--reinstall-list <IDS>',
-          'node instances to reinstall, comma-separated (repeatable)',
-          collect,
-        )
-        .option('--ignore-failure', 'go on when uninstalling removed instances fails')
-        .option('--install-first', 'install what is added before uninstalling what is removed')
-        .option('--preview', 'print what the update would change (as weft plan -d) and run nothing')
-        .option(
-          '--refresh',
-          "first run check_status and check_drift, and update in place or reinstall what drifted or is unhealthy (alone: with the deployment's own blueprint)",
-        )
-        .option(
-          '--rollback-on-failure',
-          'when the update fails, roll the deployment back to its previous version',
-        ),
+  heatOptions(
+    runOptions(
+      stateOptions(
+        program
+          .command('update')
+          .description("change a deployment to a new blueprint or new inputs (Cloudify's deployment update)")
+          .argument('[blueprint]', 'the main blueprint file, or a directory holding blueprint.yaml')
+          .option('-d, --deployment-id <ID>', 'the deployment to update')
+          .option(
+            '-b, --blueprint-id <ID>',
+            "with a server: the stored blueprint to update to (weft blueprints upload; default: the deployment's own)",
+          )
+          .option(
+            '--plan <FILE>',
+            'apply a plan saved by weft plan -d DEP --out FILE (refused if the deployment changed since)',
+          )
+          .option(
+            '-i, --input <KEY=VALUE|FILE>',
+            'an input value or a YAML/JSON inputs file (repeatable); inputs not given keep their values',
+            collect,
+          )
+          .option('--skip-install', 'do not install the node instances the update adds')
+          .option('--skip-uninstall', 'do not uninstall the node instances the update removes')
+          .option(
+            '--skip-reinstall',
+            'do not reinstall changed node instances that have no update operations',
+          )
+          .option(
+            '--reinstall-list <IDS>',
+            'node instances to reinstall, comma-separated (repeatable)',
+            collect,
+          )
+          .option('--ignore-failure', 'go on when uninstalling removed instances fails')
+          .option('--install-first', 'install what is added before uninstalling what is removed')
+          .option('--preview', 'print what the update would change (as weft plan -d) and run nothing')
+          .option(
+            '--dry-run',
+            "print what the update would do to each resource, as Heat's stack update --dry-run (added, deleted, updated, replaced, unchanged), and run nothing",
+          )
+          .option(
+            '--refresh',
+            "first run check_status and check_drift, and update in place or reinstall what drifted or is unhealthy (alone: with the deployment's own blueprint)",
+          )
+          .option(
+            '--rollback-on-failure',
+            'when the update fails, roll the deployment back to its previous version',
+          ),
+      ),
     ),
   )
     .addHelpText(
@@ -425,10 +550,22 @@ export function updateCommand(program: Command): void {
 Examples:
   weft plan blueprint-v2.yaml -d app          # what the update would change
   weft update blueprint-v2.yaml -d app -i replicas=3
-  weft update blueprint-v2.yaml -d app --reinstall-list web_1a2b3c --install-first`,
+  weft update blueprint-v2.yaml -d app --reinstall-list web_1a2b3c --install-first
+  weft update -b app-v2 -d app                # with a server: to a blueprint uploaded there`,
     )
-    .action((blueprint: string | undefined, flags: UpdateFlags) => {
-      requireLocal(flags, 'update');
-      return withState(flags, (state) => update(state, blueprint, flags));
-    });
+    .action((blueprint: string | undefined, flags: UpdateFlags) =>
+      remoteOr(
+        flags,
+        async (client) => {
+          const { refuseBlueprintPath, refuseLocalOnly, remoteUpdate } = await import('../remote/update.js');
+          refuseLocalOnly(flags, 'update');
+          refuseBlueprintPath(blueprint, 'update');
+          await remoteUpdate(client, flags);
+        },
+        () => {
+          if (flags.blueprintId !== undefined) throw blueprintIdLocally();
+          return withState(flags, (state) => update(state, blueprint, flags));
+        },
+      ),
+    );
 }

@@ -6,19 +6,25 @@ import {
   checkSecretReferences,
   loadFromArgs,
 } from './common.js';
-import { collect } from './options.js';
+import { collect, heatOptions } from './options.js';
 
 export function validateCommand(program: Command): void {
-  program
-    .command('validate')
-    .description('check a blueprint (and inputs, when given) and report every problem at once')
-    .argument('<blueprint>', 'the main blueprint file')
-    .option('-i, --input <KEY=VALUE|FILE>', 'an input value or a YAML/JSON inputs file (repeatable)', collect)
-    .option(
-      '--state-dir <DIR>',
-      'the state directory whose plugins/ is searched (default ./.weft, or WEFT_HOME)',
-    )
-    .option('--json', 'print the result as JSON')
+  heatOptions(
+    program
+      .command('validate')
+      .description('check a blueprint (and inputs, when given) and report every problem at once')
+      .argument('<blueprint>', 'the main blueprint file')
+      .option(
+        '-i, --input <KEY=VALUE|FILE>',
+        'an input value or a YAML/JSON inputs file (repeatable)',
+        collect,
+      )
+      .option(
+        '--state-dir <DIR>',
+        'the state directory whose plugins/ is searched (default ./.weft, or WEFT_HOME)',
+      )
+      .option('--json', 'print the result as JSON'),
+  )
     .addHelpText(
       'after',
       `
@@ -27,7 +33,8 @@ Without -i only the blueprint is checked; with -i the inputs are bound and check
 
 Examples:
   weft validate blueprint.yaml
-  weft validate blueprint.yaml -i port=8080 -i inputs.yaml`,
+  weft validate blueprint.yaml -i port=8080 -i inputs.yaml
+  weft validate template.yaml -e env.yaml -p flavor=small   # a HOT template`,
     )
     .action(async (blueprint: string, options: BlueprintOptions & { json?: boolean }) => {
       const result = loadFromArgs(blueprint, options, true);

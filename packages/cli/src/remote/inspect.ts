@@ -153,10 +153,12 @@ export async function remoteDeleteBlueprint(client: ApiClient, id: string, json:
   print(json, { deleted: id }, () => `Blueprint '${id}' deleted\n`);
 }
 
-interface PluginView {
+export interface PluginView {
   name: string;
   version: string | null;
   format: string;
+  source: 'uploaded' | 'directory';
+  uploadedBy: string | null;
   problems: { message: string }[];
 }
 
@@ -168,7 +170,7 @@ export async function remotePlugins(client: ApiClient, json: boolean | undefined
       : all
           .map(
             (p) =>
-              `${p.name}  ${p.version ?? '-'}  ${p.format}${p.problems.length ? `  (${p.problems.length} problems)` : ''}\n`,
+              `${p.name}  ${p.version ?? '-'}  ${p.source === 'uploaded' ? `uploaded by ${p.uploadedBy}` : "in the server's plugin directories"}${p.problems.length ? `  (${p.problems.length} problems)` : ''}\n`,
           )
           .join(''),
   );

@@ -107,13 +107,13 @@ export function serverFor(flags: { stateDir?: string; db?: string }): Server | u
 }
 
 /**
- * For the commands that do not act on a server yet: refused while one is in use, rather than
- * quietly acting on local state the user did not mean.
+ * For the commands that do not act on a server: refused while one is in use, rather than quietly
+ * acting on local state the user did not mean.
  */
 export function requireLocal(flags: { stateDir?: string; db?: string }, command: string): void {
   const server = serverFor(flags);
   if (server)
     throw new UsageError(
-      `weft ${command} does not act on a server yet (${server.name === 'WEFT_SERVER' ? 'WEFT_SERVER is set' : `profile '${server.name}' is in use`}): give --state-dir to act on local state, or run weft profiles use local`,
+      `weft ${command} does not act on a server (${server.name === 'WEFT_SERVER' ? 'WEFT_SERVER is set' : `profile '${server.name}' is in use`}): give --state-dir to act on local state, or run weft profiles use local`,
     );
 }

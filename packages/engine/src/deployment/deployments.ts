@@ -7,6 +7,8 @@ import type { ValueMap } from '../dsl/yaml-source.js';
 import type { Dispatcher } from '../executor/dispatcher.js';
 import { loadBlueprint } from '../load-blueprint.js';
 import { allOperations, type DeploymentModel, deploymentModel, modelOf } from '../model/deployment-model.js';
+import type { Sealer } from '../secrets/sealed.js';
+import { asStored } from '../store/common.js';
 import type {
   BlueprintRecord,
   DeploymentRecord,
@@ -26,6 +28,8 @@ import {
 import { customGraph, isScriptWorkflow, scriptWorkflowGraph } from '../workflows/custom.js';
 import type { TaskGraph } from '../workflows/lifecycle.js';
 import { planScale, type ScalePlan } from '../workflows/scale.js';
+import { UPDATE_PARAMETER_DEFAULTS, type UpdateParameters } from '../workflows/update.js';
+import { sealDeployment } from './sealed-deployment.js';
 import { finishDeploymentUpdate } from './update.js';
 
 const now = () => new Date().toISOString();
@@ -38,6 +42,10 @@ export interface CreateDeploymentOptions {
   inputs?: ValueMap;
   /** The most node instances the deployment may have (the planner's default otherwise). */
   maxInstances?: number;
+  /** A HOT template's environment files, merged in this order. */
+  environments?: string[];
+  /** Seals the values of hidden inputs where the deployment is stored (see sealed-deployment.ts). */
+  sealer?: Sealer;
 }
 
 /** What creating a deployment stores: its blueprint's files, the deployment and its instances. */
@@ -68,6 +76,7 @@ export function prepareDeployment(options: Omit<CreateDeploymentOptions, 'store'
     deploymentId: options.deploymentId,
     inputs: options.inputs ?? {},
     ...(options.maxInstances !== undefined ? { maxInstances: options.maxInstances } : {}),
+    ...(options.environments ? { environments: options.environments } : {}),
   });
   if (!plan || !problems.ok) return { problems };
   const model = deploymentModel(plan);
@@ -123,9 +132,12 @@ export async function createDeployment(
 ): Promise<{ problems: Diagnostics; deployment?: DeploymentRecord; instances?: NodeInstanceRecord[] }> {
   const { problems, prepared } = prepareDeployment(options);
   if (!prepared) return { problems };
+  const deployment = options.sealer
+    ? sealDeployment(prepared.deployment, options.sealer)
+    : prepared.deployment;
   await options.store.putBlueprint(prepared.blueprint);
-  await options.store.createDeployment(prepared.deployment, prepared.instances);
-  return { problems, deployment: prepared.deployment, instances: prepared.instances };
+  await options.store.createDeployment(deployment, prepared.instances);
+  return { problems, deployment, instances: prepared.instances };
 }
 
 export function taskRecords(executionId: string, graph: TaskGraph): TaskRecord[] {
@@ -194,7 +206,7 @@ const BUILTIN_FUNCTIONS: Record<string, string> = {
  * blueprint maps the name elsewhere; and for a workflow of the blueprint mapped to one of
  * Cloudify's (`my_scale: default_workflows.cloudify.plugins.workflows.scale`), that one.
  */
-function builtinWorkflow(model: DeploymentModel, name: string): string | undefined {
+function builtinWorkflow(model: Pick<DeploymentModel, 'workflows'>, name: string): string | undefined {
   const custom = model.workflows[name];
   if (custom && custom.plugin !== 'default_workflows') return undefined;
   if (BUILTIN_WORKFLOWS[name]) return name;
@@ -216,6 +228,91 @@ function aliasParameters(fn: string | undefined, builtin: string, given: Record<
   return parameters;
 }
 
+/** A parameter of a workflow as the engine takes it. */
+export interface WorkflowParameter {
+  type?: string;
+  default?: Json;
+  required: boolean;
+  description?: string;
+}
+
+/**
+ * The parameters the deployment's workflow `name` takes when started (startExecution checks the
+ * given ones against these): a built-in's are Weft's, with the descriptions the blueprint's types
+ * give them; a blueprint workflow's are those it declares. Undefined for an unknown workflow.
+ */
+export function workflowParameters(
+  model: Pick<DeploymentModel, 'workflows'>,
+  name: string,
+): Record<string, WorkflowParameter> | undefined {
+  const custom = model.workflows[name];
+  const declared: Record<string, WorkflowParameter> = {};
+  if (builtinWorkflow(model, name) === name) {
+    for (const [parameter, value] of Object.entries(BUILTIN_WORKFLOWS[name]!)) {
+      const description = custom?.parameters[parameter]?.description;
+      declared[parameter] = {
+        default: value,
+        required: false,
+        type: BUILTIN_PARAMETER_TYPES[parameter],
+        ...(description !== undefined && { description }),
+      };
+    }
+    return declared;
+  }
+  if (!custom) return undefined;
+  // As Cloudify, a workflow script is the default of its `script_path` parameter (-p chooses another).
+  if (isScriptWorkflow(custom) && custom.function === custom.mapping)
+    declared.script_path = { default: custom.function, required: false, type: 'string' };
+  for (const [parameter, p] of Object.entries(custom.parameters))
+    declared[parameter] = {
+      default: p.default as Json,
+      required: p.required,
+      ...(p.type && { type: p.type }),
+      ...(p.description !== undefined && { description: p.description }),
+    };
+  return declared;
+}
+
+/** The types of the deployment update's parameters (workflows/update.ts reads them so). */
+const UPDATE_PARAMETER_TYPES: Record<keyof UpdateParameters, string> = {
+  skip_install: 'boolean',
+  skip_uninstall: 'boolean',
+  skip_reinstall: 'boolean',
+  reinstall_list: 'list',
+  ignore_failure: 'boolean',
+  install_first: 'boolean',
+};
+
+/**
+ * The deployment's workflows with the parameters Weft takes for each, sorted by name, for a
+ * listing: every workflow of the blueprint but those its types declare for Cloudify's manager
+ * that Weft does not run (install_new_agents, pull...); the deployment update's (update and
+ * rollback, the update back to the version before) with the update's parameters.
+ */
+export function listedWorkflows(
+  model: Pick<DeploymentModel, 'workflows'>,
+): { name: string; parameters: Record<string, WorkflowParameter> }[] {
+  const listed: { name: string; parameters: Record<string, WorkflowParameter> }[] = [];
+  for (const name of [...new Set([...Object.keys(model.workflows), ...DEPLOYMENT_UPDATE_WORKFLOWS])].sort()) {
+    const custom = model.workflows[name];
+    const builtin = !custom || custom.plugin === 'default_workflows';
+    if (isDeploymentUpdate(model, name)) {
+      const parameters: Record<string, WorkflowParameter> = {};
+      for (const [parameter, value] of Object.entries(UPDATE_PARAMETER_DEFAULTS))
+        parameters[parameter] = {
+          default: value as Json,
+          required: false,
+          type: UPDATE_PARAMETER_TYPES[parameter as keyof UpdateParameters],
+        };
+      listed.push({ name, parameters });
+      continue;
+    }
+    if (builtin && !builtinWorkflow(model, name)) continue;
+    listed.push({ name, parameters: workflowParameters(model, name)! });
+  }
+  return listed;
+}
+
 export interface StartExecutionOptions {
   store: Store;
   dispatcher: Dispatcher;
@@ -226,6 +323,11 @@ export interface StartExecutionOptions {
   allowCustomParameters?: boolean;
   /** The most node instances a scale may leave the deployment with (the planner's default otherwise). */
   maxInstances?: number;
+  /**
+   * The new execution's id, when the caller needs it before the execution is stored (a server
+   * claims it first, so that no other server takes it for one left running). A new UUID otherwise.
+   */
+  id?: string;
 }
 
 /**
@@ -233,6 +335,20 @@ export interface StartExecutionOptions {
  * execution that has not ended (ActiveExecutionError).
  */
 export async function startExecution(options: StartExecutionOptions): Promise<ExecutionRecord> {
+  return (await startExecutionWithTasks(options)).execution;
+}
+
+/** An execution just created, and its tasks as the store now holds them. */
+export interface StartedExecution {
+  execution: ExecutionRecord;
+  tasks: TaskRecord[];
+}
+
+/**
+ * startExecution, also giving the tasks it stored: whoever runs the execution at once need not
+ * read them back (thousands of rows for a large deployment).
+ */
+export async function startExecutionWithTasks(options: StartExecutionOptions): Promise<StartedExecution> {
   const { store } = options;
   const deployment = await store.getDeployment(options.deploymentId);
   if (!deployment) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
@@ -240,17 +356,8 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
   const given = options.parameters ?? {};
   const custom = model.workflows[options.workflow];
   const builtin = builtinWorkflow(model, options.workflow);
-  const declared: Record<string, { default?: Json; required: boolean; type?: string }> = {};
-  if (builtin === options.workflow) {
-    for (const [name, value] of Object.entries(BUILTIN_WORKFLOWS[builtin]!))
-      declared[name] = { default: value, required: false, type: BUILTIN_PARAMETER_TYPES[name] };
-  } else if (custom) {
-    // As Cloudify, a workflow script is the default of its `script_path` parameter (-p chooses another).
-    if (isScriptWorkflow(custom) && custom.function === custom.mapping)
-      declared.script_path = { default: custom.function, required: false, type: 'string' };
-    for (const [name, p] of Object.entries(custom.parameters))
-      declared[name] = { default: p.default as Json, required: p.required, ...(p.type && { type: p.type }) };
-  } else {
+  const declared = workflowParameters(model, options.workflow);
+  if (!declared) {
     throw new WorkflowError(
       `unknown workflow '${options.workflow}'; this deployment can run ${(await runnableWorkflows(model, options.dispatcher)).join(', ')}`,
     );
@@ -324,7 +431,7 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
     graph = await customGraph(options.workflow, fn, deployment.id, model, instances, parameters);
   }
   const execution: ExecutionRecord = {
-    id: randomUUID(),
+    id: options.id ?? randomUUID(),
     deploymentId: deployment.id,
     workflow: options.workflow,
     parameters,
@@ -334,17 +441,32 @@ export async function startExecution(options: StartExecutionOptions): Promise<Ex
     startedAt: null,
     endedAt: null,
   };
-  await store.createExecution(execution, taskRecords(execution.id, graph));
+  const tasks = taskRecords(execution.id, graph);
+  await store.createExecution(execution, tasks);
   if (scale && scale.added.length > 0) {
     await store.addInstances(scale.added);
     for (const [id, relationships] of scale.relationships)
       await store.setInstanceRelationships(id, relationships as unknown as Json);
   }
-  return execution;
+  // As read back: a value JSON does not hold as given (-0, NaN, U+0000) is held as stored.
+  for (const task of tasks) {
+    if (task.inputs !== null) task.inputs = asStored(task.inputs);
+    if (task.relationship !== null) task.relationship = asStored(task.relationship);
+  }
+  return { execution, tasks };
 }
 
 /** The workflows of the deployment update, which the CLI starts with their own planning (deployment/update.ts). */
 export const DEPLOYMENT_UPDATE_WORKFLOWS: readonly string[] = ['update', 'rollback'];
+
+/**
+ * Whether `workflow` is the deployment update's (update, or rollback: started with their own
+ * planning), not a workflow of the blueprint's own plugin that took the name.
+ */
+export function isDeploymentUpdate(model: Pick<DeploymentModel, 'workflows'>, workflow: string): boolean {
+  const mapped = model.workflows[workflow];
+  return DEPLOYMENT_UPDATE_WORKFLOWS.includes(workflow) && (!mapped || mapped.plugin === 'default_workflows');
+}
 
 /**
  * The workflows a deployment can run, sorted: the built-in ones (unless the blueprint maps the

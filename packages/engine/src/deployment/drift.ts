@@ -30,7 +30,10 @@ export interface DriftReport {
   drifted: string[];
 }
 
-function outcome(task: TaskRecord | undefined): CheckOutcome {
+/** What a report reads of a check's task (all a server's API shows of one has). */
+type CheckTask = Pick<TaskRecord, 'instanceId' | 'operation' | 'relationship' | 'state' | 'error' | 'result'>;
+
+function outcome(task: CheckTask | undefined): CheckOutcome {
   if (!task || (task.state !== 'succeeded' && task.state !== 'failed')) return { checked: false };
   if (task.state === 'failed') {
     const error = task.error as { message?: string } | null;
@@ -58,11 +61,11 @@ function drifted(o: CheckOutcome): boolean {
 }
 
 export function driftReport(
-  instances: NodeInstanceRecord[],
-  statusTasks: TaskRecord[],
-  driftTasks: TaskRecord[],
+  instances: Pick<NodeInstanceRecord, 'id' | 'node' | 'state'>[],
+  statusTasks: CheckTask[],
+  driftTasks: CheckTask[],
 ): DriftReport {
-  const own = (tasks: TaskRecord[], operation: string) =>
+  const own = (tasks: CheckTask[], operation: string) =>
     new Map(tasks.filter((t) => t.operation === operation && !t.relationship).map((t) => [t.instanceId, t]));
   const statuses = own(statusTasks, CHECK_STATUS);
   const drifts = own(driftTasks, CHECK_DRIFT);

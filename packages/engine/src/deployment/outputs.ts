@@ -1,13 +1,13 @@
 import type { Value } from '../dsl/yaml-source.js';
 import { Masker } from '../executor/masker.js';
 import { RuntimeValueError, resolveRuntime } from '../executor/runtime-values.js';
-import { modelOf } from '../model/deployment-model.js';
+import { hiddenValues, modelOf } from '../model/deployment-model.js';
 import type { NodeInstanceRecord, Store } from '../store/types.js';
 
 /**
  * A deployment's outputs (or capabilities) evaluated from stored state: get_attribute reads
  * runtime properties first, then node properties. For a node with several instances it gives
- * the list of their values. Secrets are masked.
+ * the list of their values. Secrets and hidden inputs are masked.
  */
 export async function evaluateOutputs(
   store: Store,
@@ -23,6 +23,7 @@ export async function evaluateOutputs(
   for (const i of instances) byNode.set(i.node, [...(byNode.get(i.node) ?? []), i]);
   const masker = new Masker();
   for (const value of secrets.values()) masker.add(value);
+  for (const value of hiddenValues(deployment)) masker.add(value);
   const out: Record<string, Value> = {};
   for (const [name, value] of Object.entries(model[section])) {
     const evaluate = (pick: (node: string) => NodeInstanceRecord | undefined) =>

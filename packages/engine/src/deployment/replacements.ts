@@ -11,11 +11,25 @@ export type OperationFunctionOf = (operation: OperationModel) => Promise<unknown
 
 /** What the SDK attaches to a resource's update operation. */
 interface Previewing {
+  deletesFirst?: (typeHierarchy: string[]) => boolean;
   preview?: (
     before: Record<string, Json>,
     after: Record<string, Json>,
     typeHierarchy: string[],
   ) => UpdatePreview | undefined;
+}
+
+/** Whether the class of a node's resources deletes the old one before creating its replacement. */
+async function classDeletesFirst(node: NodeModel, functionOf: OperationFunctionOf): Promise<boolean> {
+  const operation = node.operations[RESOURCE_UPDATE];
+  if (!operation) return false;
+  try {
+    const update = (await functionOf(operation)) as Previewing | undefined;
+    return typeof update?.deletesFirst === 'function' && update.deletesFirst(node.typeHierarchy);
+  } catch {
+    // As nodeReplacement: the module's problem is reported where the update loads it to run.
+    return false;
+  }
 }
 
 async function nodeReplacement(
@@ -44,17 +58,27 @@ async function nodeReplacement(
     : undefined;
 }
 
-/** The instances of the plan whose resource update replaces the resource, by id, and why. */
+/**
+ * The instances of the plan whose resource update replaces the resource, by id, and why: those
+ * the plan replaces already (a HOT resource left FAILED, or whose type changes), in the order
+ * their class replaces them, and those whose changed properties force it.
+ */
 export async function resourceReplacements(
   plan: UpdatePlan,
   before: DeploymentModel,
   functionOf: OperationFunctionOf,
 ): Promise<Record<string, Replacement>> {
   const byNode = new Map<string, Replacement | undefined>();
-  const replacements: Record<string, Replacement> = {};
+  const replacements: Record<string, Replacement> = { ...plan.replacements };
   for (const task of plan.graph.tasks) {
     if (task.operation !== RESOURCE_UPDATE || task.relationship || plan.actions[task.instanceId] !== 'update')
       continue;
+    const planned = replacements[task.instanceId];
+    if (planned) {
+      const deletesFirst = await classDeletesFirst(plan.transition.nodes[task.node]!, functionOf);
+      replacements[task.instanceId] = { ...planned, deletesFirst };
+      continue;
+    }
     if (!byNode.has(task.node))
       byNode.set(
         task.node,

@@ -24,7 +24,7 @@ export function isLive(state: InstanceState | string): boolean {
 
 export function deploymentStatus(
   instanceStates: Partial<Record<InstanceState, number>>,
-  lastExecution: Pick<ExecutionRecord, 'status'> | null,
+  lastExecution: (Pick<ExecutionRecord, 'status'> & { workflow?: string }) | null,
 ): DeploymentStatus {
   const status = lastExecution?.status;
   if (status && ACTIVE_EXECUTION_STATUSES.includes(status)) return 'running';
@@ -33,6 +33,10 @@ export function deploymentStatus(
   const total = counts.reduce((sum, [, n]) => sum + (n ?? 0), 0);
   const live = counts.reduce((sum, [state, n]) => sum + (isLive(state) ? (n ?? 0) : 0), 0);
   if (total > 0 && (instanceStates.started ?? 0) === total) return 'installed';
+  // A deployment without instances (a HOT template of parameters and outputs only) is as its
+  // last install or update left it.
+  if (total === 0 && (lastExecution?.workflow === 'install' || lastExecution?.workflow === 'update'))
+    return 'installed';
   if (live === 0) return lastExecution ? 'uninstalled' : 'created';
   return 'partial';
 }

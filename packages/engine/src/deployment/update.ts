@@ -5,11 +5,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Json } from '@weft/sdk';
 import { modelOf } from '../model/deployment-model.js';
+import { openStrings, type Sealer } from '../secrets/sealed.js';
 import type { BlueprintRecord, DeploymentVersionRecord, ExecutionRecord, Store } from '../store/types.js';
 import { EXECUTION_PARAMETERS, WorkflowError } from '../workflows/builtin.js';
 import { finalModel, planUpdate, type UpdatePlan, updateParameters } from '../workflows/update.js';
 import { blueprintId, type PreparedDeployment, taskRecords } from './deployments.js';
 import { type OperationFunctionOf, resourceReplacements } from './replacements.js';
+import { openDeployment, sealDeployment } from './sealed-deployment.js';
 
 const now = () => new Date().toISOString();
 
@@ -53,6 +55,8 @@ export interface PlanDeploymentUpdateOptions {
    * Heat-style resources the update replaces rather than updates in place (`replacements`).
    */
   operationFunction?: OperationFunctionOf;
+  /** Opens the stored deployment's sealed values, and seals the new version's (sealed-deployment.ts). */
+  sealer?: Sealer;
 }
 
 const UPDATE_PARAMETER_NAMES = [
@@ -69,14 +73,17 @@ export async function planDeploymentUpdate(
   options: PlanDeploymentUpdateOptions & { restore?: boolean },
 ): Promise<UpdatePlan> {
   const refresh = options.refresh ?? [];
-  const deployment = await options.store.getDeployment(options.deploymentId);
-  if (!deployment) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
+  const stored = await options.store.getDeployment(options.deploymentId);
+  if (!stored) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
+  // Compared as given: a sealed value differs from the same value given again.
+  const deployment = openDeployment(stored, options.sealer);
   const instances = await options.store.listInstances(deployment.id);
   const current = modelOf(deployment.model);
   const plan = planUpdate(
     current,
     instances,
-    modelOf(options.next.model),
+    // A rollback's next version is a stored one: sealed.
+    modelOf(options.sealer ? openStrings(options.next.model, options.sealer) : options.next.model),
     deployment.id,
     { ...updateParameters(options.parameters ?? {}), restore: options.restore === true, refresh },
     options.maxInstances,
@@ -91,12 +98,23 @@ export async function planDeploymentUpdate(
  * transition model, the added instances and the new version in the same transaction.
  */
 export async function startDeploymentUpdate(
-  options: PlanDeploymentUpdateOptions & { workflow?: 'update' | 'rollback' },
+  options: PlanDeploymentUpdateOptions & {
+    workflow?: 'update' | 'rollback';
+    /** The execution's id when the caller needs it before it is stored (as startExecution's). */
+    id?: string;
+  },
 ): Promise<{ execution: ExecutionRecord; plan: UpdatePlan }> {
-  const { store, next } = options;
+  const { store, sealer } = options;
   const workflow = options.workflow ?? 'update';
   const deployment = await store.getDeployment(options.deploymentId);
   if (!deployment) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
+  const stored = deployment;
+  // Only what is sealed: the rest of the stored record (its blueprint id) is not the next version's.
+  const seal = (model: Json, inputs: Record<string, Json>) => {
+    if (!sealer) return { model, inputs };
+    const sealed = sealDeployment({ ...stored, model, inputs }, sealer);
+    return { model: sealed.model, inputs: sealed.inputs };
+  };
   const given = options.parameters ?? {};
   for (const name of Object.keys(given))
     if (!UPDATE_PARAMETER_NAMES.includes(name) && !EXECUTION_PARAMETERS.includes(name))
@@ -104,6 +122,7 @@ export async function startDeploymentUpdate(
         `workflow '${workflow}' has no parameter '${name}' (it has: ${UPDATE_PARAMETER_NAMES.join(', ')})`,
       );
   const plan = await planDeploymentUpdate({ ...options, restore: workflow === 'rollback' });
+  const next = { ...options.next, ...seal(options.next.model, options.next.inputs) };
   const versions = await store.listDeploymentVersions(deployment.id);
   const recorded: DeploymentVersionRecord[] = [];
   if (versions.length === 0)
@@ -124,7 +143,7 @@ export async function startDeploymentUpdate(
     toVersion: fromVersion + 1,
   };
   const execution: ExecutionRecord = {
-    id: randomUUID(),
+    id: options.id ?? randomUUID(),
     deploymentId: deployment.id,
     workflow,
     parameters: {
@@ -151,12 +170,13 @@ export async function startDeploymentUpdate(
   await store.createExecution(execution, taskRecords(execution.id, plan.graph), {
     deploymentId: deployment.id,
     deployment: {
-      model: plan.transition as unknown as Json,
+      model: seal(plan.transition as unknown as Json, options.next.inputs).model,
       blueprintId: next.blueprintId,
       inputs: next.inputs,
     },
     addInstances: plan.added,
     relationships: plan.relationships as unknown as Record<string, Json>,
+    moveInstances: plan.retired,
     versions: recorded,
   });
   return { execution, plan };

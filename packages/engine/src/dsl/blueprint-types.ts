@@ -15,6 +15,11 @@ export interface PropertySchema {
   constraints: Constraint[];
   displayLabel?: string;
   hidden?: boolean;
+  /**
+   * false: the value is the blueprint author's alone (a Loom admin field without `override`): it
+   * may not come from a deployment input, nor be replaced by an execution's operation inputs.
+   */
+  override?: boolean;
   at?: Loc;
   /** Where the default value and the type name are written. */
   defaultAt?: Loc;
@@ -185,6 +190,10 @@ export interface Blueprint {
   files: string[];
   /** The secrets named literally by get_secret calls, where each is first named. */
   secretReferences: Map<string, SecretReference>;
+  /** Set when the blueprint was read from a HOT template: its heat_template_version. */
+  heatTemplateVersion?: string;
+  /** For a HOT template: the inputs made from its `hidden` parameters (masked wherever shown). */
+  hiddenInputs?: string[];
 }
 
 /** A get_secret call with a literal name, which a store can be asked about before anything runs. */

@@ -21,7 +21,9 @@ import {
   checkFunctions,
   type FunctionScope,
   functionName,
+  hasCall,
   hasRuntimeCall,
+  inputsReadIn,
   type ScopeKind,
 } from './functions.js';
 import { checkGroupPolicies, parsePolicyDefinitions } from './group-policies.js';
@@ -39,6 +41,7 @@ import {
   applySchema,
   checkSchema,
   checkValue,
+  notOverridable,
   parseSchema,
   parseSchemaEntry,
   type ValueContext,
@@ -132,6 +135,7 @@ class Builder {
     readonly loaded: LoadedBlueprint,
     readonly reader: BlueprintReader,
     diagnostics: Diagnostics,
+    private readonly heatValues = false,
   ) {
     this.diagnostics = diagnostics;
     this.version = loaded.version;
@@ -159,7 +163,12 @@ class Builder {
   }
 
   get valueContext(): ValueContext {
-    return { version: this.version, dataTypes: this.bp.dataTypes, diagnostics: this.diagnostics };
+    return {
+      version: this.version,
+      dataTypes: this.bp.dataTypes,
+      diagnostics: this.diagnostics,
+      ...(this.heatValues ? { heatValues: true } : {}),
+    };
   }
 
   entries(section: SectionName): Entry[] {
@@ -584,6 +593,20 @@ class Builder {
           at: def.properties === undefined ? entry.keyAt : locOf(def, 'properties'),
         });
         this.checkFunctionsIn(rawProps, `${path}.properties`, def, 'properties', 'node-properties');
+        // An input that a hidden property (a Loom manifest's sensitive field) reads is hidden as
+        // well: masked wherever shown, sealed where the deployment is stored.
+        for (const [name, value] of Object.entries(rawProps))
+          if (type.properties.get(name)?.hidden === true)
+            for (const input of inputsReadIn(value))
+              if (!this.bp.hiddenInputs?.includes(input)) (this.bp.hiddenInputs ??= []).push(input);
+        for (const [name, value] of Object.entries(rawProps))
+          if (type.properties.get(name)?.override === false && hasCall(value, 'get_input'))
+            this.diagnostics.add(
+              'not-overridable',
+              locOf(rawProps, name),
+              `${path}.properties.${name}`,
+              notOverridable(name, type.name, 'a deployment input'),
+            );
         const external = rawProps.use_external_resource;
         // It decides which required properties may be left out, so it must be known now.
         if (external !== undefined && typeof external !== 'boolean')
@@ -602,6 +625,18 @@ class Builder {
         'template',
         this,
       );
+      // An operation's inputs are the fields its task gets: one named after a fixed property is
+      // the blueprint's to give, not a deployment input's.
+      for (const [iface, ops] of templateIfaces)
+        for (const [opName, op] of ops)
+          for (const [name, value] of Object.entries(op.inputs))
+            if (type.properties.get(name)?.override === false && hasCall(value, 'get_input'))
+              this.diagnostics.add(
+                'not-overridable',
+                locOf(op.inputs, name),
+                `${path}.interfaces.${iface}.${opName}.inputs.${name}`,
+                notOverridable(name, type.name, 'a deployment input'),
+              );
       const interfaces = applyTemplateInterfaces(
         type.interfaces,
         templateIfaces,
@@ -1356,12 +1391,19 @@ export function checkCounts(
     diagnostics.add('bad-value', at, path, `min_instances (${min}) is greater than max_instances (${max})`);
 }
 
-/** Reads a blueprint and everything it imports into a validated model; every problem is collected. */
-export function parseBlueprint(mainFile: string, reader: BlueprintReader): ParseResult {
-  const diagnostics = new Diagnostics();
-  const loaded = loadImports(mainFile, reader, diagnostics);
+/**
+ * Reads a blueprint and everything it imports into a validated model; every problem is collected.
+ * `mainDocument` is the main file as another front end (HOT) read it, with its problems so far.
+ */
+export function parseBlueprint(
+  mainFile: string,
+  reader: BlueprintReader,
+  mainDocument?: ValueMap,
+  diagnostics = new Diagnostics(),
+): ParseResult {
+  const loaded = loadImports(mainFile, reader, diagnostics, mainDocument);
   if (!loaded) return { problems: diagnostics };
-  const blueprint = new Builder(loaded, reader, diagnostics).build();
+  const blueprint = new Builder(loaded, reader, diagnostics, mainDocument !== undefined).build();
   const locate = pathLocator(loaded);
   diagnostics.placeUnplaced(locate);
   return { blueprint, problems: diagnostics, locate };

@@ -163,7 +163,7 @@ function re2js(): typeof RE2JS {
  * engine takes exponential time on patterns like `(a+)+$`), or says why it cannot be used.
  * Python's `\Z` (end of text) is RE2's `\z`; lookaround and backreferences have no RE2 form.
  */
-function compilePattern(pattern: string): RE2JS | string {
+export function compilePattern(pattern: string): RE2JS | string {
   const re2Syntax = pattern.replace(/\\[\s\S]/g, (sequence) => (sequence === '\\Z' ? '\\z' : sequence));
   try {
     return re2js().compile(re2Syntax);

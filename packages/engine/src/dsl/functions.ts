@@ -1,4 +1,4 @@
-import { setOwn } from '@weft/sdk';
+import { setOwn } from '@weft/sdk/keys';
 import type { SecretReference } from './blueprint-types.js';
 import { type Diagnostics, didYouMean, type Loc, nearest, shown } from './diagnostics.js';
 import { type DslVersion, FEATURE_SINCE, type Feature, supports } from './versions.js';
@@ -29,6 +29,8 @@ const RUNTIME_FUNCTIONS = [
   'get_label',
   'get_sys',
   'get_consumers',
+  // A HOT template's get_resource / get_attr and what is computed from them (hot/functions.ts).
+  '$heat',
 ] as const;
 
 export const FUNCTION_NAMES: readonly string[] = [...STATIC_FUNCTIONS, ...RUNTIME_FUNCTIONS];
@@ -52,12 +54,26 @@ export function functionName(value: Value | undefined): string | undefined {
   return FUNCTION_NAMES.includes(keys[0]!) ? keys[0] : undefined;
 }
 
-/** True when the value contains an intrinsic function call anywhere. */
-export function hasCall(value: Value): boolean {
-  if (functionName(value)) return true;
-  if (Array.isArray(value)) return value.some(hasCall);
-  if (isMapping(value)) return Object.values(value).some(hasCall);
+/** True when the value contains an intrinsic function call (of function `name`, when given) anywhere. */
+export function hasCall(value: Value, name?: string): boolean {
+  const fn = functionName(value);
+  if (fn && (name === undefined || fn === name)) return true;
+  if (Array.isArray(value)) return value.some((v) => hasCall(v, name));
+  if (isMapping(value)) return Object.values(value).some((v) => hasCall(v, name));
   return false;
+}
+
+/** The names of the inputs that `get_input` calls in the value read (`{get_input: [name, key]}` reads `name`). */
+export function inputsReadIn(value: Value): string[] {
+  const fn = functionName(value);
+  if (fn === 'get_input') {
+    const arg = (value as ValueMap)[fn]!;
+    const name = Array.isArray(arg) ? arg[0] : arg;
+    return typeof name === 'string' ? [name] : inputsReadIn(name as Value);
+  }
+  if (Array.isArray(value)) return value.flatMap(inputsReadIn);
+  if (isMapping(value)) return Object.values(value).flatMap(inputsReadIn);
+  return [];
 }
 
 /** True when the value contains a call that can only be evaluated at run time. */
@@ -133,6 +149,8 @@ export function checkFunctions(
     for (const k of keys) checkFunctions(value[k]!, `${path}.${k}`, value, k, scope);
     return;
   }
+  // A HOT expression was checked by the HOT front end, in its own language.
+  if (fn === '$heat') return;
   const at = locOf(container, key) ?? fallbackAt;
   const args = value[fn]!;
   const report = (message: string, code = 'bad-function') =>

@@ -16,6 +16,8 @@ import {
   isMapping,
   keyLocOf,
   locOf,
+  type ParsedJson,
+  parsedFromJson,
   parseYaml,
   setLoc,
   type Value,
@@ -141,6 +143,16 @@ function linksOutside(reader: BlueprintReader, root: string, file: string): bool
   return real !== undefined && realRoot !== undefined && !within(realRoot, real);
 }
 
+/**
+ * A standard library file as its cache beside it (`types.yaml.json`, made by
+ * scripts/stdlib-cache.mjs) holds it, when the cache was made from this text.
+ */
+function stdlibCached(path: string, text: string, reader: BlueprintReader): Value | undefined {
+  if (dirname(path) !== STDLIB_DIR || !reader.isFile(`${path}.json`)) return undefined;
+  const cache = JSON.parse(new TextDecoder().decode(reader.read(`${path}.json`))) as ParsedJson;
+  return parsedFromJson(cache, text, path);
+}
+
 function readDocument(
   path: string,
   reader: BlueprintReader,
@@ -158,7 +170,7 @@ function readDocument(
   }
   const text = decodeSource(bytes, path, diagnostics);
   if (text === undefined) return undefined;
-  const doc = parseYaml(text, path, diagnostics);
+  const doc = stdlibCached(path, text, reader) ?? parseYaml(text, path, diagnostics);
   if (doc === undefined) return undefined;
   // An empty imported file adds nothing (as in Cloudify); an empty main file is no blueprint.
   if (doc === null && importedAt) return {};
@@ -182,10 +194,12 @@ export function loadImports(
   mainFile: string,
   reader: BlueprintReader,
   diagnostics: Diagnostics,
+  mainDocument?: ValueMap,
 ): LoadedBlueprint | undefined {
   const main = resolve(mainFile);
   const baseDir = dirname(main);
-  const mainDoc = readDocument(main, reader, diagnostics, undefined, '');
+  // Another front end (HOT) may have made the main document from the file already.
+  const mainDoc = mainDocument ?? readDocument(main, reader, diagnostics, undefined, '');
   if (!mainDoc) return undefined;
 
   const versionValue = mainDoc.tosca_definitions_version;

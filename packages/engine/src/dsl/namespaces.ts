@@ -1,4 +1,4 @@
-import { setOwn } from '@weft/sdk';
+import { setOwn } from '@weft/sdk/keys';
 import { isMapping, setLoc, setLocRenamed, type Value, type ValueMap } from './yaml-source.js';
 
 /** Names under `cloudify.` are the overridable standard types and are never namespaced. */

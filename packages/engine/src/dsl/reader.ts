@@ -18,6 +18,8 @@ export interface BlueprintReader {
    * Throws, with a message saying why, for a plugin that is installed but cannot be used.
    */
   resolvePlugin?(name: string, version: string | undefined): string | undefined;
+  /** The names of the installed plugins (a HOT template's types are looked up among theirs). */
+  pluginNames?(): string[];
   /** The main file of a stored blueprint (for `ns--blueprint:ID` imports). */
   resolveBlueprint?(id: string): string | undefined;
 }

@@ -1,4 +1,4 @@
-import { setOwn } from '@weft/sdk';
+import { setOwn } from '@weft/sdk/keys';
 import type { DataType, PropertySchema, Schema } from './blueprint-types.js';
 import { parseConstraints } from './constraints.js';
 import { type Diagnostics, didYouMean, type Loc, shown } from './diagnostics.js';
@@ -50,9 +50,15 @@ const SCHEMA_KEYS: Record<string, Feature | null> = {
   constraints: null,
   display_label: 'display_label',
   hidden: 'hidden',
+  override: null,
   item_type: 'item_type',
   display: null,
 };
+
+/** Why a value for a property declared `override: false` is refused where it comes from `source`. */
+export function notOverridable(property: string, type: string, source: string): string {
+  return `'${property}' of ${type} is fixed by the blueprint (a Loom field without override: true): it cannot be given by ${source}`;
+}
 
 export interface ValueContext {
   version: DslVersion;
@@ -66,6 +72,22 @@ export interface ValueContext {
   strictText?: boolean;
   /** Checking a schema's defaults: a data-typed one need not set every required field. */
   partialDefaults?: boolean;
+  /**
+   * Values of a HOT template: as Heat's properties do, a number or boolean given as text (a
+   * string parameter's value) is read as one.
+   */
+  heatValues?: boolean;
+}
+
+/** Heat's reading of text as an integer, a number or a boolean (heat/engine/properties.py). */
+function heatValue(value: Value, type: string | undefined): Value {
+  if (typeof value !== 'string') return value;
+  const text = value.trim();
+  if ((type === 'integer' || type === 'float') && text !== '' && Number.isFinite(Number(text)))
+    return Number(text);
+  if (type === 'boolean' && ['true', 'false'].includes(text.toLowerCase()))
+    return text.toLowerCase() === 'true';
+  return value;
 }
 
 function gate(
@@ -180,13 +202,14 @@ export function parseSchemaEntry(
     prop.hasDefault = true;
     prop.defaultAt = locOf(def, 'default');
   }
-  for (const flag of ['required', 'hidden'] as const) {
+  for (const flag of ['required', 'hidden', 'override'] as const) {
     const v = def[flag];
     if (v === undefined) continue;
     if (typeof v !== 'boolean')
       ctx.diagnostics.add('type-mismatch', locOf(def, flag), `${defPath}.${flag}`, 'expected true or false');
     else if (flag === 'required') prop.required = v;
-    else prop.hidden = v;
+    else if (flag === 'hidden') prop.hidden = v;
+    else prop.override = v;
   }
   prop.constraints = parseConstraints(
     def.constraints ?? null,
@@ -276,6 +299,7 @@ export function checkValue(
 ): Value {
   if (functionName(value) || hasRuntimeCall(value)) return value;
   const type = schema.type;
+  if (ctx.heatValues) value = heatValue(value, type);
   const mismatch = (expected: string) => {
     ctx.diagnostics.add('type-mismatch', at, path, `expected ${expected}, got ${describe(value)}`);
   };

@@ -13,16 +13,19 @@ import {
   type WorkflowTaskOutcome,
   type WorkflowTaskRequest,
 } from '@weft/sdk';
+import { openDeployment } from '../deployment/sealed-deployment.js';
 import { hasRuntimeCall } from '../dsl/functions.js';
 import type { Value, ValueMap } from '../dsl/yaml-source.js';
 import {
   blueprintName,
   type DeploymentModel,
+  hiddenValues,
   modelOf,
   type NodeModel,
   type OperationModel,
 } from '../model/deployment-model.js';
 import type { RelationshipInstance } from '../model/plan.js';
+import { credentialsIn } from '../secrets/credentials.js';
 import { openStrings, type Sealer, sealStrings } from '../secrets/sealed.js';
 import type {
   Batch,
@@ -199,8 +202,10 @@ export class Executor {
     if (execution.status === 'terminated') {
       throw new ExecutionStateError(`execution ${executionId} (${execution.workflow}) has already finished`);
     }
-    const deployment = await store.getDeployment(execution.deploymentId);
-    if (!deployment) throw new ExecutionStateError(`deployment '${execution.deploymentId}' not found`);
+    const stored = await store.getDeployment(execution.deploymentId);
+    if (!stored) throw new ExecutionStateError(`deployment '${execution.deploymentId}' not found`);
+    // Operations get the values of hidden inputs as given, not sealed.
+    const deployment = openDeployment(stored, this.options.sealer);
     let secrets: Map<string, Value>;
     try {
       secrets = this.options.secrets ? await this.options.secrets() : new Map<string, Value>();
@@ -268,6 +273,8 @@ class ExecutionRun {
   /** Whether a node's properties hold run-time calls, by node name (looked at once). */
   private readonly runtimeCallsIn = new Map<string, boolean>();
   private readonly masker = new Masker();
+  /** The credentials found in runtime properties so far (see learnCredentials). */
+  private readonly credentials = new Set<string>();
   private readonly ready = new Queue();
   private pumping = false;
   /** Operations whose 'sent' state is being written. */
@@ -336,6 +343,8 @@ class ExecutionRun {
   /** Why the store stopped taking this run's changes; from then on nothing more is written. */
   private storeError: Error | undefined;
   private readonly limits: Limits;
+  /** ctx.blueprint.id, the same for every operation. */
+  private readonly blueprintId: string;
 
   constructor(
     private readonly options: ExecutorOptions,
@@ -350,6 +359,7 @@ class ExecutionRun {
     this.model = modelOf(deployment.model);
     this.concurrency = Math.max(1, options.concurrency ?? 8);
     this.limits = effectiveLimits(options.limits);
+    this.blueprintId = blueprintName(this.model.blueprint.baseDir);
     this.ahead = this.concurrency;
     this.byId = [];
     for (const task of tasks) this.byId[task.id] = task;
@@ -364,6 +374,7 @@ class ExecutionRun {
     for (const record of instances) {
       if (options.sealer)
         record.runtimeProperties = openStrings(record.runtimeProperties, options.sealer) as RuntimeProperties;
+      this.learnCredentials(record.runtimeProperties);
       this.instances.set(record.id, { record, persistedVersion: record.version, dirty: false });
       const list = this.instancesByNode.get(record.node) ?? [];
       list.push(record);
@@ -380,6 +391,7 @@ class ExecutionRun {
     this.ignoreFailure =
       params.ignore_failure === true && execution.workflow !== 'update' && execution.workflow !== 'rollback';
     for (const value of secrets.values()) this.masker.add(value);
+    for (const value of hiddenValues(deployment)) this.masker.add(value);
   }
 
   start(runOptions: RunOptions): Promise<ExecutionRecord> {
@@ -765,7 +777,7 @@ class ExecutionRun {
       outcome = dispatcher.runWorkflow
         ? await dispatcher.runWorkflow({
             deploymentId: this.deployment.id,
-            blueprintId: blueprintName(this.model.blueprint.baseDir),
+            blueprintId: this.blueprintId,
             blueprintDir: this.model.blueprint.baseDir,
             plugin: { name: 'script', workdir: join(this.workdirBase, this.deployment.id, 'script') },
             executionId: this.execution.id,
@@ -858,6 +870,7 @@ class ExecutionRun {
       );
       if (tooLarge) throw tooLarge;
       entry.record.runtimeProperties = structuredClone(update.runtimeProperties);
+      this.learnCredentials(entry.record.runtimeProperties);
       entry.dirty = true;
       this.dirtyInstances.add(entry);
     }
@@ -1160,15 +1173,12 @@ class ExecutionRun {
       runtime = hasRuntimeCall(node.properties as ValueMap);
       this.runtimeCallsIn.set(node.name, runtime);
     }
-    return {
-      id: node.name,
-      name: node.name,
-      type: node.type,
-      typeHierarchy: node.typeHierarchy,
-      properties: (runtime
-        ? resolveRuntime(node.properties as ValueMap, this.lookups(instanceId, null))
-        : node.properties) as Record<string, Json>,
-    };
+    const properties = (
+      runtime ? resolveRuntime(node.properties as ValueMap, this.lookups(instanceId, null)) : node.properties
+    ) as Record<string, Json>;
+    // What a hidden property evaluates to (a concat with a secret, an attribute) is a secret too.
+    for (const name of node.hiddenProperties ?? []) this.masker.add(properties[name] as Value);
+    return { id: node.name, name: node.name, type: node.type, typeHierarchy: node.typeHierarchy, properties };
   }
 
   private instanceView(record: NodeInstanceRecord): InstanceView {
@@ -1378,7 +1388,7 @@ class ExecutionRun {
     try {
       const call: OperationCall = {
         deploymentId: this.deployment.id,
-        blueprintId: blueprintName(this.model.blueprint.baseDir),
+        blueprintId: this.blueprintId,
         blueprintDir: this.model.blueprint.baseDir,
         plugin: this.pluginInfo(model),
         executionId: this.execution.id,
@@ -1513,6 +1523,18 @@ class ExecutionRun {
     this.pump();
   }
 
+  /**
+   * Credentials an operation left in runtime properties (a provider's SSH password) are secrets
+   * from then on: masked in later events and logs, and sealed when stored.
+   */
+  private learnCredentials(runtimeProperties: RuntimeProperties): void {
+    for (const value of credentialsIn(runtimeProperties))
+      if (!this.credentials.has(value)) {
+        this.credentials.add(value);
+        this.masker.add(value);
+      }
+  }
+
   /** ctx.instance.update(): merge now and wait until it is stored. */
   private async saveNow(
     instanceId: string,
@@ -1555,6 +1577,7 @@ class ExecutionRun {
       const tooLarge = runtimePropertiesOverLimit(instanceId, merged, this.limits.runtimePropertiesBytes);
       if (tooLarge) return tooLarge;
       entry.record.runtimeProperties = merged;
+      this.learnCredentials(merged);
       entry.dirty = true;
       this.dirtyInstances.add(entry);
       snapshots.set(instanceId, structuredClone(props));

@@ -55,6 +55,18 @@ export class Masker {
     if (escaped !== text) this.values.add(escaped);
   }
 
+  /**
+   * This masker, or when there are `more` values to hide a copy that hides them too (a shared
+   * masker, a tenant's, is not changed for what one deployment hides).
+   */
+  with(more: Value[]): Masker {
+    if (more.length === 0) return this;
+    const copy = new Masker();
+    for (const value of this.values) copy.values.add(value);
+    for (const value of more) copy.add(value);
+    return copy;
+  }
+
   /** Whether `text` holds a secret (in any of the forms masked). */
   reveals(text: string): boolean {
     for (const value of this.values) if (text.includes(value)) return true;

@@ -1,6 +1,8 @@
-import { setOwn, WeftError } from '@weft/sdk';
+import { RESOURCE_ID_KEY, RESOURCE_STATE_KEY, setOwn, WeftError } from '@weft/sdk';
 import { evaluateStatic, functionName, walkPath } from '../dsl/functions.js';
 import { isMapping, type Value, type ValueMap } from '../dsl/yaml-source.js';
+import { evaluateRuntime, HotFunctionError, RUNTIME_KEY } from '../hot/functions.js';
+import { hotVersion } from '../hot/versions.js';
 
 /** Where run-time functions read from. */
 export interface RuntimeLookups {
@@ -49,6 +51,7 @@ export function resolveRuntime(value: Value, lookups: RuntimeLookups): Value {
     for (const [k, v] of Object.entries(value)) setOwn(out, k, resolveRuntime(v, lookups));
     return out;
   }
+  if (fn === RUNTIME_KEY) return heatExpression(value[fn]!, lookups);
   const args = resolveRuntime(value[fn]!, lookups);
   const list = Array.isArray(args) ? args : [args];
   switch (fn) {
@@ -83,5 +86,42 @@ export function resolveRuntime(value: Value, lookups: RuntimeLookups): Value {
       if (problems.length > 0) throw new RuntimeValueError(problems.join('; '));
       return result;
     }
+  }
+}
+
+/**
+ * A HOT template's run-time expression: get_resource is the resource's id, get_attr its
+ * attribute (runtime properties first, then properties, as get_attribute; the attribute alone
+ * is every attribute).
+ */
+function heatExpression(stored: Value, lookups: RuntimeLookups): Value {
+  const { version, expression } = isMapping(stored) ? stored : {};
+  const found = (name: string) => {
+    const instance = lookups.instanceFor(name);
+    if (typeof instance === 'string') throw new RuntimeValueError(`get_attr: ${instance}`);
+    return instance;
+  };
+  try {
+    return evaluateRuntime(expression ?? null, hotVersion(version) ?? '2021-04-16', {
+      resourceId: (name) => found(name).runtimeProperties[RESOURCE_ID_KEY] ?? null,
+      attribute: (name, attribute) => {
+        const instance = found(name);
+        if (attribute === undefined) {
+          const all: ValueMap = {};
+          for (const [k, v] of Object.entries(instance.runtimeProperties))
+            if (k !== RESOURCE_STATE_KEY && k !== RESOURCE_ID_KEY) setOwn(all, k, v);
+          return all;
+        }
+        if (Object.hasOwn(instance.runtimeProperties, attribute))
+          return instance.runtimeProperties[attribute]!;
+        // A property computed from other resources (a Value's value) is read as it is now.
+        if (Object.hasOwn(instance.properties, attribute))
+          return resolveRuntime(instance.properties[attribute]!, lookups);
+        return null;
+      },
+    });
+  } catch (error) {
+    if (error instanceof HotFunctionError) throw new RuntimeValueError(error.message);
+    throw error;
   }
 }

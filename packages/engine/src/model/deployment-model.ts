@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
-import type { Interfaces, Operation, WorkflowDef } from '../dsl/blueprint-types.js';
+import type { Blueprint, Interfaces, Operation, WorkflowDef } from '../dsl/blueprint-types.js';
+import { hasRuntimeCall } from '../dsl/functions.js';
 import type { Value, ValueMap } from '../dsl/yaml-source.js';
 import type { DeploymentPlan } from './plan.js';
 
@@ -17,7 +18,17 @@ export function blueprintName(baseDir: string): string {
  */
 export interface DeploymentModel {
   formatVersion: 1;
-  blueprint: { mainFile: string; baseDir: string; dslVersion: string };
+  /**
+   * heatTemplateVersion: set for a HOT template (shown with Heat's state names); hiddenInputs: its
+   * parameters declared `hidden`, whose values are masked wherever they could be shown.
+   */
+  blueprint: {
+    mainFile: string;
+    baseDir: string;
+    dslVersion: string;
+    heatTemplateVersion?: string;
+    hiddenInputs?: string[];
+  };
   nodes: Record<string, NodeModel>;
   outputs: Record<string, Value>;
   capabilities: Record<string, Value>;
@@ -76,6 +87,16 @@ export interface NodeModel {
   relationships: RelationshipModel[];
   host?: string;
   counts: { default: number; min: number; max: number };
+  /**
+   * Properties its type declares `hidden` (a Loom manifest's sensitive fields): their values are
+   * secrets, masked wherever they would be shown.
+   */
+  hiddenProperties?: string[];
+  /**
+   * Properties its type declares `override: false` (a Loom manifest's admin fields without
+   * override): execute_operation refuses operation_kwargs naming them.
+   */
+  fixedProperties?: string[];
   /** Set while a deployment update that removed it runs: kept for the uninstall of its instances. */
   removed?: true;
 }
@@ -118,6 +139,11 @@ function operationsOf(
   return out;
 }
 
+/** A blueprint's workflows as a deployment of it holds them. */
+export function workflowModels(blueprint: Pick<Blueprint, 'workflows'>): Record<string, WorkflowModel> {
+  return Object.fromEntries([...blueprint.workflows.values()].map((w) => [w.name, workflowModel(w)]));
+}
+
 function workflowModel(def: WorkflowDef): WorkflowModel {
   const parameters: WorkflowModel['parameters'] = Object.create(null);
   for (const p of def.parameters.values()) {
@@ -141,6 +167,34 @@ export function allOperations(model: Pick<DeploymentModel, 'nodes'>): OperationM
       ...Object.values(r.targetOperations),
     ]),
   ]);
+}
+
+/**
+ * The values of a deployment's hidden inputs (a HOT template's `hidden: true` parameters): a
+ * Masker is given them beside the secrets' values, so that they are masked as secrets are.
+ */
+function hiddenInputValues(deployment: { model: unknown; inputs: Record<string, unknown> }): Value[] {
+  const names = (deployment.model as Partial<DeploymentModel> | null)?.blueprint?.hiddenInputs ?? [];
+  return names
+    .filter((name) => Object.hasOwn(deployment.inputs, name))
+    .map((name) => deployment.inputs[name] as Value);
+}
+
+/**
+ * The values a deployment keeps hidden, known before anything runs: its hidden inputs' values (a
+ * HOT template's `hidden: true` parameters) and the values given to properties that node types
+ * declare hidden (a Loom manifest's sensitive fields), where those are not evaluated at run time.
+ * Secrets' values are masked besides these.
+ */
+export function hiddenValues(deployment: { model: unknown; inputs: Record<string, unknown> }): Value[] {
+  const values = hiddenInputValues(deployment);
+  const nodes = (deployment.model as Partial<DeploymentModel> | null)?.nodes ?? {};
+  for (const node of Object.values(nodes))
+    for (const name of node.hiddenProperties ?? []) {
+      const value = node.properties[name];
+      if (value !== undefined && !hasRuntimeCall(value)) values.push(value);
+    }
+  return values;
 }
 
 /**
@@ -210,6 +264,14 @@ export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
       counts: node.counts,
     };
     if (node.host) model.host = node.host;
+    const hidden = [...(blueprint.nodeTypes.get(node.type)?.properties.values() ?? [])]
+      .filter((p) => p.hidden === true)
+      .map((p) => p.name);
+    if (hidden.length > 0) model.hiddenProperties = hidden;
+    const fixed = [...(blueprint.nodeTypes.get(node.type)?.properties.values() ?? [])]
+      .filter((p) => p.override === false)
+      .map((p) => p.name);
+    if (fixed.length > 0) model.fixedProperties = fixed;
     nodes[node.name] = model;
   }
   const scalingGroups: DeploymentModel['scalingGroups'] = Object.create(null);
@@ -232,11 +294,17 @@ export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
   }
   return modelOf({
     formatVersion: 1,
-    blueprint: { mainFile: blueprint.mainFile, baseDir: blueprint.baseDir, dslVersion: blueprint.version },
+    blueprint: {
+      mainFile: blueprint.mainFile,
+      baseDir: blueprint.baseDir,
+      dslVersion: blueprint.version,
+      ...(blueprint.heatTemplateVersion ? { heatTemplateVersion: blueprint.heatTemplateVersion } : {}),
+      ...(blueprint.hiddenInputs?.length ? { hiddenInputs: blueprint.hiddenInputs } : {}),
+    },
     nodes,
     outputs: Object.fromEntries(plan.outputs),
     capabilities: Object.fromEntries(plan.capabilities),
-    workflows: Object.fromEntries([...blueprint.workflows.values()].map((w) => [w.name, workflowModel(w)])),
+    workflows: workflowModels(blueprint),
     groups: Object.fromEntries([...blueprint.groups.values()].map((g) => [g.name, { members: g.members }])),
     scalingGroups,
     plugins,

@@ -1,4 +1,4 @@
-import { setOwn } from '@weft/sdk';
+import { setOwn } from '@weft/sdk/keys';
 import { CONTAINED_IN, checkCounts } from '../dsl/blueprint.js';
 import type { Blueprint, InstanceCounts, Interfaces, NodeTemplate } from '../dsl/blueprint-types.js';
 import { Diagnostics, type Loc } from '../dsl/diagnostics.js';

@@ -1,7 +1,8 @@
 /**
- * A plugin worker process: runs one plugin's operations, one at a time, for the engine that
- * forked it. ctx calls (runtime property updates, logs) go back to the engine over IPC. It ends
- * when the engine goes away.
+ * A plugin worker process: runs one plugin's operations, as many at a time as its first argument
+ * says (the plugin's operations_per_worker), for the engine that forked it; the engine may hand it
+ * more, which wait their turn here in the order they came. ctx calls (runtime property updates,
+ * logs) go back to the engine over IPC. It ends when the engine goes away.
  */
 import { ConflictError, LimitError } from '@weft/sdk';
 import type { LogLevel, OperationCall, Outcome } from '../executor/dispatcher.js';
@@ -16,15 +17,65 @@ const pendingUpdates = new Map<number, { resolve: () => void; reject: (error: Er
 /** When each running operation's function was called, its module loaded (performance.now()). */
 const calledAt = new Map<number, number>();
 let nextRequest = 0;
+type RunMessage = Extract<ToWorker, { type: 'run' }>;
+/** Operations at most running at once; those handed over past it wait in `queued`. */
+const slots = Math.max(1, Number(process.argv[2]) || 1);
+const queued: RunMessage[] = [];
+let busy = 0;
+
+const failed = (errorType: string, text: string): Outcome => ({
+  type: 'failed',
+  recoverable: false,
+  errorType,
+  message: text,
+  causes: [],
+  runtimeProperties: {},
+});
+
+/** Messages for the engine, sent together at the end of the current step (one write for them all). */
+let outbox: FromWorker[] = [];
 
 function send(message: FromWorker): void {
-  process.send?.(message);
+  if (outbox.length === 0) process.nextTick(flush);
+  outbox.push(message);
+}
+
+function flush(): void {
+  const messages = outbox;
+  outbox = [];
+  try {
+    process.send?.(messages);
+  } catch {
+    // Something in them JSON cannot hold (a BigInt, a cycle): sent one by one, the one refused is
+    // answered for.
+    for (const message of messages) sendAlone(message);
+  }
+}
+
+function sendAlone(message: FromWorker): void {
+  try {
+    process.send?.([message]);
+  } catch (error) {
+    const why = (error as Error).message;
+    if (message.type === 'result') {
+      // Messages go as JSON, as the store keeps them: a value it cannot hold fails the operation.
+      const outcome = failed(
+        'PluginError',
+        `what the operation handed back cannot be stored as JSON: ${why}`,
+      );
+      process.send?.([{ ...message, outcome }]);
+    } else if (message.type === 'update') {
+      const pending = pendingUpdates.get(message.requestId);
+      pendingUpdates.delete(message.requestId);
+      pending?.reject(error as Error);
+    }
+  }
 }
 
 const log = (id: number, level: LogLevel, message: string) => send({ type: 'log', id, level, message });
 captureOutput(log);
 
-async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Outcome> {
+async function run(message: RunMessage): Promise<Outcome> {
   let module = modules.get(message.entry);
   if (!module) {
     module = loadModule(message.entry);
@@ -50,9 +101,9 @@ async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Outcome
     update: (instanceId, runtimeProperties) =>
       new Promise<void>((resolve, reject) => {
         const requestId = nextRequest++;
-        // Sent as JSON: what JSON cannot hold (a BigInt, a cycle) is refused here.
-        send({ type: 'update', id: message.id, requestId, instanceId, runtimeProperties });
         pendingUpdates.set(requestId, { resolve, reject });
+        // Sent as JSON: what JSON cannot hold (a BigInt, a cycle) is refused (sendAlone).
+        send({ type: 'update', id: message.id, requestId, instanceId, runtimeProperties });
       }),
     log: (level, text) => log(message.id, level, text),
   };
@@ -71,45 +122,17 @@ function updateError(message: string, type: string | undefined): Error {
   return new Error(message);
 }
 
-process.on('message', (message: ToWorker) => {
-  if (message.type === 'updated') {
-    const pending = pendingUpdates.get(message.requestId);
-    pendingUpdates.delete(message.requestId);
-    if (message.error) pending?.reject(updateError(message.error, message.errorType));
-    else pending?.resolve();
-    return;
-  }
-  if (message.type === 'abort') {
-    running.get(message.id)?.abort(new Error('cancelled'));
-    return;
-  }
-  const failed = (errorType: string, text: string): Outcome => ({
-    type: 'failed',
-    recoverable: false,
-    errorType,
-    message: text,
-    causes: [],
-    runtimeProperties: {},
-  });
+/** Runs an operation now; once it ends, the next one waiting starts. */
+function start(message: RunMessage): void {
+  busy++;
   const result = (outcome: Outcome) => {
     finish(message.id, log);
     // How long the operation ran, what the engine sizes its pool of workers by (a module's loading excluded).
     const ms = performance.now() - (calledAt.get(message.id) ?? performance.now());
     calledAt.delete(message.id);
-    try {
-      send({ type: 'result', id: message.id, outcome, ms });
-    } catch (error) {
-      // Messages go as JSON, as the store keeps them: a value it cannot hold fails the operation.
-      send({
-        type: 'result',
-        id: message.id,
-        outcome: failed(
-          'PluginError',
-          `what the operation handed back cannot be stored as JSON: ${(error as Error).message}`,
-        ),
-        ms,
-      });
-    }
+    send({ type: 'result', id: message.id, outcome, ms });
+    busy--;
+    startWaiting();
   };
   runAs(message.id, () => run(message)).then(result, (error: unknown) =>
     // A module that does not load will not load on a retry either.
@@ -120,6 +143,36 @@ process.on('message', (message: ToWorker) => {
       ),
     ),
   );
+}
+
+function startWaiting(): void {
+  while (busy < slots && queued.length > 0) start(queued.shift()!);
+}
+
+function receive(message: ToWorker): void {
+  if (message.type === 'updated') {
+    const pending = pendingUpdates.get(message.requestId);
+    pendingUpdates.delete(message.requestId);
+    if (message.error) pending?.reject(updateError(message.error, message.errorType));
+    else pending?.resolve();
+  } else if (message.type === 'abort') {
+    running.get(message.id)?.abort(new Error('cancelled'));
+    const at = queued.findIndex((waiting) => waiting.id === message.id);
+    if (at >= 0) {
+      queued.splice(at, 1);
+      send({
+        type: 'result',
+        id: message.id,
+        outcome: failed('Cancelled', 'cancelled before it started'),
+        ms: 0,
+      });
+    }
+  } else queued.push(message);
+}
+
+process.on('message', (messages: ToWorker[]) => {
+  for (const message of messages) receive(message);
+  startWaiting();
 });
 
 // The engine went away (it crashed or was killed): nothing is left to work for.

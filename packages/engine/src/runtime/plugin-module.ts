@@ -16,16 +16,45 @@ export function entryOf(path: string): string {
   return join(path, 'index.js');
 }
 
+const loomOperationsOf = new WeakMap<object, Loaded>();
+
+/**
+ * The SDK's Loom classes, loaded with the first module that exports a class: a command that
+ * loads only ordinary plugin modules (weft validate) does not load the plugin API.
+ */
+let sdk: typeof import('@weft/sdk') | undefined;
+
+const isClass = (value: unknown) =>
+  typeof value === 'function' && /^class\b/.test(Function.prototype.toString.call(value));
+
+/**
+ * A Loom Provider or Automator class stands for its operations (loomOperations), so that a Loom
+ * manifest's `classname` names what its node types run: `NAME.ShellAutomator.create`.
+ */
+function asOperations(value: unknown): unknown {
+  if (typeof value !== 'function' || !sdk) return value;
+  const proto = (value as { prototype?: unknown }).prototype;
+  if (!(proto instanceof sdk.Provider) && !(proto instanceof sdk.Automator)) return value;
+  let ops = loomOperationsOf.get(value);
+  if (!ops) {
+    ops = sdk.loomOperations(value as never) as unknown as Loaded;
+    loomOperationsOf.set(value, ops);
+  }
+  return ops;
+}
+
 /**
  * `a.b.c` looked up as an export named `a.b.c`, then as nested properties (`export const a =
- * { b: { c } }`), then, when the module exports nothing named `a` (a Cloudify module path such as
- * `tasks.create`), by its last part. `say.ok` where `say` is an export without `ok` is not found.
+ * { b: { c } }`, or a Loom class `a` with its operations), then, when the module exports nothing
+ * named `a` (a Cloudify module path such as `tasks.create`), by its last part. `say.ok` where
+ * `say` is an export without `ok` is not found.
  */
 export function lookup(module: Loaded, path: string): unknown {
   if (path in module) return module[path];
   const parts = path.split('.');
   let current: unknown = module;
   for (const part of parts) {
+    current = asOperations(current);
     if (current === null || (typeof current !== 'object' && typeof current !== 'function')) {
       current = undefined;
       break;
@@ -119,9 +148,11 @@ export async function loadModule(path: string): Promise<Loaded> {
   const typescript = TYPESCRIPT.test(entry);
   // tsx resolves through hooks of its own anyway.
   provideSdk(typescript || mayNeedSdkHook(entry));
+  let loaded: Loaded;
   if (typescript) {
     const { tsImport } = await import('tsx/esm/api');
-    return (await tsImport(pathToFileURL(entry).href, import.meta.url)) as Loaded;
-  }
-  return (await import(pathToFileURL(entry).href)) as Loaded;
+    loaded = (await tsImport(pathToFileURL(entry).href, import.meta.url)) as Loaded;
+  } else loaded = (await import(pathToFileURL(entry).href)) as Loaded;
+  if (!sdk && Object.values(loaded).some(isClass)) sdk = await import('@weft/sdk');
+  return loaded;
 }

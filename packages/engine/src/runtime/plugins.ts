@@ -21,13 +21,15 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { WeftError } from '@weft/sdk';
+import { WeftError } from '@weft/sdk/errors';
 import { parseBlueprint } from '../dsl/blueprint.js';
 import { Diagnostics, type Loc, type Problem, SourceFile } from '../dsl/diagnostics.js';
 import type { BlueprintReader } from '../dsl/reader.js';
 import { DSL_VERSIONS, isDslVersion } from '../dsl/versions.js';
 import { decodeSource, isMapping, keyLocOf, locOf, parseYaml, type Value } from '../dsl/yaml-source.js';
+import { generatedFile } from '../io/generated-files.js';
 import { checkOwnFunctions } from './check-functions.js';
+import { isLoomManifest, loomTypesFile, loomTypesYaml, readLoomManifest } from './loom-manifest.js';
 
 export const PLUGIN_YAML = 'plugin.yaml';
 export const PLUGIN_JSON = 'plugin.json';
@@ -61,7 +63,7 @@ export interface DiscoveredPlugin {
   dir: string;
   /** The searched directory it was found in (absolute). */
   searchDir: string;
-  format: 'plugin.yaml' | 'plugin.json';
+  format: 'plugin.yaml' | 'plugin.json' | 'loom';
   /** The plugin.yaml or plugin.json file. */
   definition: string;
   /** The YAML file `plugin:NAME` imports (plugin.yaml itself, or plugin.json `types`). */
@@ -413,8 +415,83 @@ function readJsonPlugin(dir: string, searchDir: string, file: string): Discovere
   return plugin;
 }
 
+/**
+ * A Loom manifest: plugin.json, or (as Coopr's plugin manager scans `plugins/*\/*.json`) any other
+ * JSON file of the directory that lists providertypes or automatortypes.
+ */
+function loomManifestIn(dir: string): string | undefined {
+  const names = readdirSync(dir)
+    .filter((name) => name.endsWith('.json') && name !== 'package.json' && name !== 'package-lock.json')
+    .sort((a, b) => (a === PLUGIN_JSON ? -1 : b === PLUGIN_JSON ? 1 : a.localeCompare(b)));
+  for (const name of names) {
+    const file = join(dir, name);
+    if (!isFile(file)) continue;
+    try {
+      if (isLoomManifest(JSON.parse(readFileSync(file, 'utf8')))) return file;
+    } catch {
+      // Not JSON: not a manifest (plugin.json's own problems are reported by readJsonPlugin).
+    }
+  }
+  return undefined;
+}
+
+function readLoomPlugin(dir: string, searchDir: string, file: string): DiscoveredPlugin {
+  const problems = new Diagnostics();
+  const text = readFileSync(file, 'utf8');
+  const def = JSON.parse(text) as Record<string, unknown>;
+  const plugin: DiscoveredPlugin = {
+    name: basename(dir),
+    dir,
+    searchDir,
+    format: 'loom',
+    definition: file,
+    requires: [],
+    problems: problems.problems,
+  };
+  // JSON is YAML: read again for where each key is written (the problems point there).
+  const positioned = parseYaml(text, file, new Diagnostics());
+  const keyAt = (path: string[]): Loc => {
+    let node: unknown = positioned;
+    let at: Loc | undefined;
+    for (const key of path) {
+      if (!isMapping(node)) break;
+      at = keyLocOf(node, key) ?? at;
+      node = node[key];
+    }
+    return at ?? fileStart(file, text);
+  };
+  const manifest = readLoomManifest(def, keyAt, problems);
+  if (NAME.test(manifest.name)) plugin.name = manifest.name;
+  else
+    problems.add(
+      'plugin-name',
+      keyAt(['name']),
+      'name',
+      manifest.name === ''
+        ? "missing 'name' field: the plugin name"
+        : `${JSON.stringify(manifest.name)} is not a usable plugin name (letters, digits, '_' and '-')`,
+    );
+  if (isFile(join(dir, 'package.json'))) {
+    const pkg = readPackageJson(join(dir, 'package.json'), problems);
+    if (typeof pkg?.version === 'string') plugin.version = pkg.version;
+  }
+  const entry = findEntry(dir, undefined, undefined, problems);
+  if (entry) plugin.entry = entry;
+  else
+    problems.add(
+      'plugin-entry',
+      keyAt([]),
+      '',
+      'no entry module (package.json main, index.js, index.mjs or index.ts) exports the classes the manifest names',
+    );
+  if (problems.ok) plugin.typesFile = loomTypesFile(file, loomTypesYaml(manifest, plugin.version));
+  return plugin;
+}
+
 /** Reads the plugin in `dir`, or undefined when the directory holds no plugin definition. */
 export function readPlugin(dir: string, searchDir = dir): DiscoveredPlugin | undefined {
+  const loom = loomManifestIn(dir);
+  if (loom) return readLoomPlugin(dir, searchDir, loom);
   const json = join(dir, PLUGIN_JSON);
   if (isFile(json)) return readJsonPlugin(dir, searchDir, json);
   const yaml = join(dir, PLUGIN_YAML);
@@ -422,17 +499,22 @@ export function readPlugin(dir: string, searchDir = dir): DiscoveredPlugin | und
   return undefined;
 }
 
+/** Whether a directory holds a plugin definition (plugin.json, plugin.yaml or a Loom manifest). */
+function holdsPlugin(dir: string): boolean {
+  return (
+    isFile(join(dir, PLUGIN_JSON)) || isFile(join(dir, PLUGIN_YAML)) || loomManifestIn(dir) !== undefined
+  );
+}
+
 /** The plugin directories under (or at) a searched directory, skipping tests/ and the like. */
 function pluginDirsIn(searchDir: string): string[] {
   if (!isDirectory(searchDir)) return [];
-  if (isFile(join(searchDir, PLUGIN_JSON)) || isFile(join(searchDir, PLUGIN_YAML))) return [searchDir];
+  if (holdsPlugin(searchDir)) return [searchDir];
   return readdirSync(searchDir)
     .filter((name) => !SKIPPED.has(name) && !name.startsWith('.'))
     .sort()
     .map((name) => join(searchDir, name))
-    .filter(
-      (path) => isDirectory(path) && (isFile(join(path, PLUGIN_JSON)) || isFile(join(path, PLUGIN_YAML))),
-    );
+    .filter((path) => isDirectory(path) && holdsPlugin(path));
 }
 
 /**
@@ -653,6 +735,23 @@ function checkedTypes(
 }
 
 /**
+ * Whether a plugin a blueprint declares with this `source:` runs from the installed plugins (the
+ * plugin directories), rather than from files of the blueprint: with no source, or a URL.
+ */
+export const runsInstalled = (source: string | undefined): boolean => !source || /^[a-z]+:\/\//i.test(source);
+
+/**
+ * Problems of {@link validatePluginCode} that refuse a plugin's installation (its code does not
+ * load, or lacks what its types name); the others (a plugin it requires missing) may be fixed by
+ * installing another one next.
+ */
+export const PLUGIN_CODE_PROBLEMS: ReadonlySet<string> = new Set([
+  'unknown-function',
+  'plugin-load',
+  'plugin-entry',
+]);
+
+/**
  * {@link validatePlugin}, then the plugin's code: its entry module loads, and every operation of
  * its own types that names it is a function the module exports.
  */
@@ -697,8 +796,9 @@ function parsePluginTypes(
   ].join('');
   const text = `tosca_definitions_version: ${version}\nimports:\n  - cloudify/types/types.yaml\n  - plugin:${plugin.name}\n${templates ? `node_templates:\n${templates}` : ''}`;
   const reader: BlueprintReader = {
-    read: (path) => (path === main ? new TextEncoder().encode(text) : readFileSync(path)),
-    isFile: (path) => path === main || isFile(path),
+    read: (path) =>
+      path === main ? new TextEncoder().encode(text) : (generatedFile(path) ?? readFileSync(path)),
+    isFile: (path) => path === main || generatedFile(path) !== undefined || isFile(path),
     resolvePlugin: (name, asked) =>
       name === plugin.name && (asked === undefined || versionMatches(plugin.version, asked))
         ? types
@@ -709,7 +809,8 @@ function parsePluginTypes(
 
 function readDeclaredVersion(path: string): string | undefined {
   try {
-    const doc: Value | undefined = parseYaml(readFileSync(path, 'utf8'), path, new Diagnostics());
+    const text = new TextDecoder().decode(generatedFile(path) ?? readFileSync(path));
+    const doc: Value | undefined = parseYaml(text, path, new Diagnostics());
     const version = isMapping(doc) ? doc.tosca_definitions_version : undefined;
     return isDslVersion(version) ? version : undefined;
   } catch {

@@ -30,6 +30,16 @@ const GROW_AFTER_MS = 5;
  */
 const LONG_RUNNING_MS = 250;
 
+/**
+ * While a plugin's operations typically run under this (ms), a worker is handed operations ahead
+ * of a free slot (QUEUED_PER_SLOT per slot) and queues them: it starts the next as soon as one
+ * ends, instead of idling for a round trip through the engine, and results and operations cross
+ * the channel several to a message. One queued behind an operation that turns out slow waits for
+ * it: only a few, and only while operations are this quick.
+ */
+const QUICK_RUN_MS = 1;
+const QUEUED_PER_SLOT = 3;
+
 /** How many of the last operations' times the pool goes by. */
 const RUNS_KEPT = 15;
 
@@ -60,7 +70,8 @@ export interface WorkerOptions {
 interface Running {
   id: number;
   call: OperationCall;
-  resolve: (outcome: Outcome) => void;
+  /** Without an outcome: it was queued on a worker that went away before starting it. */
+  resolve: (outcome: Outcome | undefined) => void;
   /** When it was sent to its worker (performance.now()), once the worker is up. */
   sentAt?: number;
 }
@@ -73,6 +84,8 @@ interface Pool {
   memoryLimitMb: number;
   /** How long the last operations ran in their workers (ms), as the workers measured it. */
   runs: number[];
+  /** Its operations typically run under QUICK_RUN_MS (judged when one ends, not per look). */
+  quick: boolean;
   /** A growth check is due (see WorkerDispatcher.check). */
   checking: boolean;
   /** Since when checks have found that operations would wait too long (performance.now()). */
@@ -90,7 +103,10 @@ function shortLine(line: string): string {
 
 class Worker {
   readonly child: ChildProcess;
+  /** The operations handed to it, the ones sent in the order they were sent (it starts them so). */
   readonly running = new Map<number, Running>();
+  /** Messages to send at the end of the engine's current step (see send). */
+  private outbox: ToWorker[] = [];
   /** The process has started and can take operations. */
   up = false;
   /** Operations it ran to their end. */
@@ -103,8 +119,10 @@ class Worker {
     readonly capacity: number,
     private readonly onGone: (worker: Worker) => void,
     private readonly onRan: (ms: number) => void,
+    /** Whether it takes operations ahead of a free slot now (QUICK_RUN_MS). */
+    private readonly queueing: () => boolean,
   ) {
-    this.child = fork(WORKER, [], {
+    this.child = fork(WORKER, [String(capacity)], {
       execArgv: [`--max-old-space-size=${memoryLimitMb}`],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // JSON, what the store keeps anyway: several times quicker than 'advanced' for these messages.
@@ -124,20 +142,35 @@ class Worker {
     // the operations it may belong to, cut short: a TypeScript module's source line is the whole
     // compiled module.
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      for (const running of this.running.values()) running.call.log('info', shortLine(line));
+      for (const running of this.started()) running.call.log('info', shortLine(line));
     });
     createInterface({ input: this.child.stderr! }).on('line', (full) => {
       const line = shortLine(full);
       this.stderr.push(line);
       if (this.stderr.length > 20) this.stderr.shift();
-      for (const running of this.running.values()) running.call.log('warning', line);
+      for (const running of this.started()) running.call.log('warning', line);
     });
-    this.child.on('message', (message: FromWorker) => this.receive(message));
+    this.child.on('message', (messages: FromWorker[]) => {
+      for (const message of messages) this.receive(message);
+    });
     this.child.on('exit', (code, signal) => this.gone(code, signal));
   }
 
   get full(): boolean {
-    return this.running.size >= this.capacity;
+    return this.running.size >= this.capacity * (this.queueing() ? 1 + QUEUED_PER_SLOT : 1);
+  }
+
+  /**
+   * The operations it may have started: the first `capacity` of those sent (it queues the rest and
+   * starts them in the order they came, as slots free up).
+   */
+  private started(): Running[] {
+    const started: Running[] = [];
+    for (const running of this.running.values()) {
+      if (started.length === this.capacity) break;
+      if (running.sentAt !== undefined) started.push(running);
+    }
+    return started;
   }
 
   private receive(message: FromWorker): void {
@@ -164,18 +197,32 @@ class Worker {
     }
   }
 
+  /**
+   * Messages go out together once the engine's current step is done (every operation and answer
+   * it produced for this worker), one write and one wake-up of the worker for them all.
+   */
   private send(message: ToWorker): void {
-    if (this.child.connected) this.child.send(message);
+    if (this.outbox.length === 0) process.nextTick(() => this.flush());
+    this.outbox.push(message);
+  }
+
+  private flush(): void {
+    const messages = this.outbox;
+    this.outbox = [];
+    if (this.child.connected) this.child.send(messages);
   }
 
   /** Runs an operation on this worker, whose slot `claim` already holds. */
-  async run(claim: Running, entry: string, fn: string): Promise<Outcome> {
+  async run(claim: Running, entry: string, fn: string): Promise<Outcome | undefined> {
     await this.ready;
     const { id, call } = claim;
-    return new Promise<Outcome>((resolveRun) => {
+    return new Promise<Outcome | undefined>((resolveRun) => {
       claim.resolve = resolveRun;
       const { signal: _signal, update: _update, log: _log, ...data } = call;
       claim.sentAt = performance.now();
+      // Last in the order of those sent, the order the worker starts them in.
+      this.running.delete(id);
+      this.running.set(id, claim);
       this.send({ type: 'run', id, entry, function: fn, call: data });
       // Cancel --force and timeouts fire the operation's own signal first, so that it can end
       // what it started (a script's processes); the worker is killed if it is still at it then.
@@ -183,8 +230,10 @@ class Worker {
         'abort',
         () => {
           this.send({ type: 'abort', id });
+          // Still queued behind another operation, it is not what keeps the worker busy: that
+          // one's own abort or timeout decides for the worker.
           const kill = setTimeout(() => {
-            if (this.running.has(id)) this.killGroup();
+            if (this.started().includes(claim)) this.killGroup();
           }, ABORT_GRACE_MS);
           kill.unref();
         },
@@ -204,9 +253,15 @@ class Worker {
       : signal
         ? `was killed (${signal})`
         : `exited with code ${code}`;
-    const running = [...this.running.values()];
+    const started = new Set(this.started());
+    const lost: Running[] = [];
+    for (const running of this.running.values()) {
+      // Sent and still queued on it: it never started, so another worker runs it.
+      if (running.sentAt !== undefined && !started.has(running)) running.resolve(undefined);
+      else lost.push(running);
+    }
     this.running.clear();
-    for (const { call, resolve } of running)
+    for (const { call, resolve } of lost)
       resolve({
         type: 'failed',
         recoverable: !call.signal.aborted,
@@ -319,6 +374,7 @@ export class WorkerDispatcher implements Dispatcher {
         memoryLimitMb: settings?.memoryLimitMb ?? this.memoryLimitMb,
         checking: false,
         runs: [],
+        quick: false,
       };
       this.pools.set(plugin, pool);
     }
@@ -365,7 +421,9 @@ export class WorkerDispatcher implements Dispatcher {
       (ms) => {
         pool.runs.push(ms);
         if (pool.runs.length > RUNS_KEPT) pool.runs.shift();
+        pool.quick = pool.runs.length >= 3 && typicalRun(pool.runs) <= QUICK_RUN_MS;
       },
+      () => pool.quick,
     );
     pool.workers.push(worker);
     if (claim) worker.running.set(claim.id, claim);
@@ -464,22 +522,28 @@ export class WorkerDispatcher implements Dispatcher {
     const entry = model.plugin ? this.modules.entryOf(model.plugin) : undefined;
     // Plugins without a module are answered (with a clear error) in this process.
     if (!entry || !model.function) return this.modules.run(call);
-    if (this.closed)
-      return {
-        type: 'failed',
-        recoverable: true,
-        errorType: 'PluginHostClosed',
-        message: `${call.operation} was not run: the plugin host has shut down`,
-        causes: [],
-        runtimeProperties: {},
-      };
     const claim: Running = { id: this.nextId++, call, resolve: () => {} };
     const pool = this.pool(model.plugin!);
-    const worker = await this.acquire(model.plugin!, claim);
-    try {
-      return await worker.run(claim, entry, model.function);
-    } finally {
-      this.serve(pool);
+    for (;;) {
+      if (this.closed)
+        return {
+          type: 'failed',
+          recoverable: true,
+          errorType: 'PluginHostClosed',
+          message: `${call.operation} was not run: the plugin host has shut down`,
+          causes: [],
+          runtimeProperties: {},
+        };
+      const worker = await this.acquire(model.plugin!, claim);
+      let outcome: Outcome | undefined;
+      try {
+        outcome = await worker.run(claim, entry, model.function);
+      } finally {
+        this.serve(pool);
+      }
+      if (outcome) return outcome;
+      // It was queued on a worker that went away before starting it: it waits for another.
+      claim.sentAt = undefined;
     }
   }
 

@@ -1,4 +1,6 @@
 /** Helpers both store backends share: JSON and byte encoding, batch normalisation, row mapping. */
+import { setOwn } from '@weft/sdk';
+import { MASK } from '../executor/masker.js';
 import {
   type Batch,
   type DeploymentRecord,
@@ -363,6 +365,18 @@ export function eventSelect(
 }
 
 /** Deployment summaries from what each backend reads: deployments, instance counts, latest executions. */
+/**
+ * A deployment's inputs as a summary shows them: those of a HOT template's hidden parameters
+ * (the model's blueprint.hiddenInputs) as the mask, so a list never holds their values.
+ */
+export function maskHiddenInputs(inputs: Record<string, Json>, hidden: Json): Record<string, Json> {
+  if (!Array.isArray(hidden) || hidden.length === 0) return inputs;
+  const out = { ...inputs };
+  for (const name of hidden)
+    if (typeof name === 'string' && Object.hasOwn(out, name)) setOwn(out, name, MASK);
+  return out;
+}
+
 export function deploymentSummaries(
   deployments: Omit<DeploymentSummary, 'instanceStates' | 'lastExecution'>[],
   counts: { deploymentId: string; state: string; count: number }[],

@@ -31,6 +31,7 @@ import {
   type InstanceRow,
   jsonText,
   lastByKey,
+  maskHiddenInputs,
   nowIso,
   rowReaders,
   rowWriters,
@@ -46,12 +47,14 @@ import {
   type Batch,
   type BlueprintRecord,
   type DeploymentChange,
+  type DeploymentDetail,
   type DeploymentRecord,
   type DeploymentSummary,
   type DeploymentVersionRecord,
   type EventQuery,
   type EventRecord,
   type ExecutionRecord,
+  type InstanceState,
   type Json,
   type NodeInstanceRecord,
   NotFoundError,
@@ -79,6 +82,9 @@ export interface PostgresStoreOptions {
 }
 
 /** pg returns jsonb columns parsed (SQL NULL as null); rows are written as one jsonb array. */
+/** The secrets' names and change times, in a few bytes. */
+const SECRETS_VERSION = `SELECT COUNT(*) || ':' || COALESCE(md5(string_agg(key || ':' || updated_at, ',' ORDER BY key)), '') AS version FROM secrets`;
+
 const read = rowReaders<Json>(<T>(value: Json | null) => (value ?? null) as T);
 const write = rowWriters(
   (value) => value ?? null,
@@ -433,10 +439,40 @@ export class PostgresStore implements Store {
     return result.rows.map(read.deployment);
   }
 
+  async getDeploymentDetail(id: string): Promise<DeploymentDetail | undefined> {
+    const result = await this.read<
+      DeploymentRow<Json> & {
+        instance_counts: [string, InstanceState, number][];
+        last_execution: ExecutionRow<Json> | null;
+        secrets_version: string;
+      }
+    >(
+      `SELECT d.*,
+         (SELECT COALESCE(jsonb_agg(jsonb_build_array(c.node, c.state, c.n)), '[]'::jsonb)
+            FROM (SELECT node, state, COUNT(*) AS n FROM node_instances
+                  WHERE deployment_id = d.id GROUP BY node, state) c) AS instance_counts,
+         (SELECT to_jsonb(e) FROM executions e WHERE e.deployment_id = d.id
+            ORDER BY e.created_at DESC, e.id DESC LIMIT 1) AS last_execution,
+         (${SECRETS_VERSION}) AS secrets_version
+       FROM deployments d WHERE d.id = $1`,
+      [id],
+    );
+    const row = result.rows[0];
+    return (
+      row && {
+        deployment: read.deployment(row),
+        instanceCounts: row.instance_counts.map(([node, state, count]) => ({ node, state, count })),
+        lastExecution: row.last_execution && read.execution(row.last_execution),
+        secretsVersion: row.secrets_version,
+      }
+    );
+  }
+
   async listDeploymentSummaries(): Promise<DeploymentSummary[]> {
     const [deployments, counts, latest] = await Promise.all([
-      this.read<Omit<DeploymentRow<Json>, 'model'> & { blueprint_path: string | null }>(
-        `SELECT id, blueprint_id, inputs, created_at, model->'blueprint'->>'mainFile' AS blueprint_path
+      this.read<Omit<DeploymentRow<Json>, 'model'> & { blueprint_path: string | null; hidden_inputs: Json }>(
+        `SELECT id, blueprint_id, inputs, created_at, model->'blueprint'->>'mainFile' AS blueprint_path,
+           model->'blueprint'->'hiddenInputs' AS hidden_inputs
          FROM deployments ORDER BY created_at, id`,
       ),
       this.read<{ deploymentId: string; state: string; count: string }>(
@@ -451,7 +487,7 @@ export class PostgresStore implements Store {
         id: r.id,
         blueprintId: r.blueprint_id,
         blueprintPath: r.blueprint_path,
-        inputs: r.inputs as Record<string, Json>,
+        inputs: maskHiddenInputs(r.inputs as Record<string, Json>, r.hidden_inputs),
         createdAt: r.created_at,
       })),
       counts.rows.map((r) => ({ ...r, count: Number(r.count) })),
@@ -697,6 +733,10 @@ export class PostgresStore implements Store {
     return result.rows.map((r) => ({ key: r.key, createdAt: r.created_at, updatedAt: r.updated_at }));
   }
 
+  async secretsVersion(): Promise<string> {
+    return (await this.read<{ version: string }>(SECRETS_VERSION)).rows[0]!.version;
+  }
+
   async deleteSecret(key: string): Promise<boolean> {
     const result = await this.write('DELETE FROM secrets WHERE key = $1', [key]);
     return (result.rowCount ?? 0) > 0;
@@ -746,6 +786,13 @@ async function writeDeploymentChange(client: PoolClient, change: DeploymentChang
       instance,
       jsonText(list),
     ]);
+    if (result.rowCount === 0) throw new NotFoundError('node instance', instance);
+  }
+  for (const [instance, node] of Object.entries(change.moveInstances ?? {})) {
+    const result = await client.query(
+      'UPDATE node_instances SET node = $3 WHERE id = $1 AND deployment_id = $2',
+      [instance, id, node],
+    );
     if (result.rowCount === 0) throw new NotFoundError('node instance', instance);
   }
   if (change.removeInstances?.length)

@@ -57,6 +57,8 @@ export interface DeploymentChange {
   addInstances?: NodeInstanceRecord[];
   /** New relationship instances, by node instance id. */
   relationships?: Record<string, Json>;
+  /** Node instances that move to another node of the model, by id: the node's name. */
+  moveInstances?: Record<string, string>;
   removeInstances?: string[];
   /** Versions to record (their blueprints must be stored). */
   versions?: DeploymentVersionRecord[];
@@ -267,6 +269,23 @@ export interface DeploymentSummary {
   lastExecution: ExecutionRecord | null;
 }
 
+/**
+ * A deployment with what a detail view shows of it, read at once: its record, how many of its
+ * instances are in each state per node, its last execution, and a version of the store's secrets.
+ */
+export interface DeploymentDetail {
+  deployment: DeploymentRecord;
+  /** Instances per node and state (only the pairs that have some). */
+  instanceCounts: { node: string; state: InstanceState; count: number }[];
+  /** Its most recently created execution, if any. */
+  lastExecution: ExecutionRecord | null;
+  /**
+   * Changes when a secret is added, changed or deleted: a masker made from the secrets can be
+   * kept while it stays the same.
+   */
+  secretsVersion: string;
+}
+
 export interface Store {
   /** Creates or upgrades the schema (versioned migrations); safe to call every time. */
   migrate(): Promise<void>;
@@ -281,6 +300,8 @@ export interface Store {
   listDeployments(): Promise<DeploymentRecord[]>;
   /** Every deployment with its status, without its model, in order of creation. */
   listDeploymentSummaries(): Promise<DeploymentSummary[]>;
+  /** A deployment with its instance counts, last execution and secrets version (one round trip). */
+  getDeploymentDetail(id: string): Promise<DeploymentDetail | undefined>;
   /** Replaces the deployment model (after scale or update). */
   updateDeploymentModel(id: string, model: Json): Promise<void>;
   /** Deletes a deployment and everything under it (instances, executions, tasks, events). */
@@ -323,4 +344,6 @@ export interface Store {
   listSecrets(): Promise<Pick<SecretRecord, 'key' | 'createdAt' | 'updatedAt'>[]>;
   /** Returns false when there was no such secret. */
   deleteSecret(key: string): Promise<boolean>;
+  /** Changes when a secret is added, changed or deleted (as DeploymentDetail.secretsVersion). */
+  secretsVersion(): Promise<string>;
 }

@@ -1,5 +1,6 @@
 import type { Json } from '@weft/sdk';
-import { WeftError } from '@weft/sdk';
+import { WeftError } from '@weft/sdk/errors';
+import { notOverridable } from '../dsl/values.js';
 import type { DeploymentModel } from '../model/deployment-model.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
 import type { RelationshipInstance } from '../model/plan.js';
@@ -23,9 +24,9 @@ export class WorkflowError extends WeftError {
 
 /** The built-in workflows and their parameters (with defaults), as Cloudify declares them. */
 export const BUILTIN_WORKFLOWS: Record<string, Record<string, Json>> = {
-  install: {},
-  uninstall: { ignore_failure: false },
-  reinstall: { ignore_failure: false },
+  install: { type_names: [], node_ids: [], node_instance_ids: [] },
+  uninstall: { ignore_failure: false, type_names: [], node_ids: [], node_instance_ids: [] },
+  reinstall: { ignore_failure: false, type_names: [], node_ids: [], node_instance_ids: [] },
   start: {
     operation_parms: {},
     run_by_dependency_order: true,
@@ -61,6 +62,8 @@ export const BUILTIN_WORKFLOWS: Record<string, Record<string, Json>> = {
   check_status: { run_by_dependency_order: false, type_names: [], node_ids: [], node_instance_ids: [] },
   check_drift: { run_by_dependency_order: false, type_names: [], node_ids: [], node_instance_ids: [] },
   scale: { scalable_entity_name: null, delta: 1, scale_compute: false, ignore_failure: false },
+  suspend: {},
+  resume: {},
 };
 
 const START_OPERATIONS = [
@@ -107,6 +110,7 @@ export function lifecycleInstances(instances: NodeInstanceRecord[]): LifecycleIn
     id: i.id,
     node: i.node,
     relationships: i.relationships as unknown as RelationshipInstance[],
+    hostId: i.hostId,
   }));
 }
 
@@ -225,6 +229,10 @@ function operationSteps(
   return { workflow, tasks };
 }
 
+/** The operations Heat's stack suspend and resume run on each resource (a Resource class's). */
+export const RESOURCE_SUSPEND = 'weft.interfaces.resource.suspend';
+export const RESOURCE_RESUME = 'weft.interfaces.resource.resume';
+
 export const CHECK_STATUS = 'cloudify.interfaces.validation.check_status';
 export const CHECK_DRIFT = 'cloudify.interfaces.lifecycle.check_drift';
 
@@ -323,6 +331,13 @@ function executeOperation(
       );
     const op = model.nodes[instance.node]!.operations[name];
     if (!op) continue; // declared without an implementation: nothing to run
+    // Whatever allow_kwargs_override says: a fixed field is the blueprint's (Loom refuses a
+    // user's value for an admin field without override).
+    const fixed = Object.keys(kwargs).find((k) => model.nodes[instance.node]!.fixedProperties?.includes(k));
+    if (fixed !== undefined)
+      throw new WorkflowError(
+        `execute_operation: operation_kwargs: ${notOverridable(fixed, model.nodes[instance.node]!.type, "an execution's operation_kwargs")}`,
+      );
     if (params.allow_kwargs_override !== true) {
       const clash = Object.keys(kwargs).filter((k) => Object.hasOwn(op.inputs, k));
       if (clash.length > 0) {
@@ -369,20 +384,70 @@ export function reinstallGraph(
   ignoreUninstallFailure: boolean,
 ): TaskGraph {
   const set = only(instances, (i) => chosen.has(i.id));
-  const related: LifecycleInstance[] = instances
+  const related = relatedInto(instances, chosen, chosen);
+  const teardown = uninstallGraph(nodes, [...lifecycleInstances(set), ...related]);
+  if (ignoreUninstallFailure) for (const task of teardown.tasks) task.ignoreFailure = true;
+  return chain(teardown, installGraph(nodes, [...lifecycleInstances(set), ...related]), workflow);
+}
+
+/**
+ * Instances left out of a workflow's choice that are installed and have relationships to the
+ * instances it works on (`into`): only those relationships' establish (install) or unlink
+ * (uninstall) run, as Cloudify does for the `related_nodes` of install, uninstall and reinstall.
+ */
+function relatedInto(
+  instances: NodeInstanceRecord[],
+  chosen: Set<string>,
+  into: Set<string>,
+): LifecycleInstance[] {
+  return instances
     .filter((i) => !chosen.has(i.id) && !NOT_INSTALLED.has(i.state))
     .map((i) => ({
       id: i.id,
       node: i.node,
       relationships: (i.relationships as unknown as RelationshipInstance[]).filter((r) =>
-        chosen.has(r.targetId),
+        into.has(r.targetId),
       ),
       related: true,
     }))
     .filter((i) => i.relationships.length > 0);
-  const teardown = uninstallGraph(nodes, [...lifecycleInstances(set), ...related]);
-  if (ignoreUninstallFailure) for (const task of teardown.tasks) task.ignoreFailure = true;
-  return chain(teardown, installGraph(nodes, [...lifecycleInstances(set), ...related]), workflow);
+}
+
+/**
+ * Install, uninstall or reinstall of the instances chosen by type_names, node_ids and
+ * node_instance_ids (all of them when none is given), as Cloudify's: instances left out with
+ * relationships into the chosen ones establish them once their targets are installed, and unlink
+ * them before their targets are torn down.
+ */
+function lifecycleGraph(
+  workflow: 'install' | 'uninstall' | 'reinstall',
+  model: DeploymentModel,
+  instances: NodeInstanceRecord[],
+  params: Record<string, Json>,
+): TaskGraph {
+  const nodes = model.nodes;
+  const chosen = new Set(selectInstances(model, instances, params, workflow).map((i) => i.id));
+  const part = (keep: (i: NodeInstanceRecord) => boolean) => {
+    const set = only(instances, (i) => chosen.has(i.id) && keep(i));
+    const related = relatedInto(instances, chosen, new Set(set.map((i) => i.id)));
+    return [...lifecycleInstances(set), ...related];
+  };
+  const installed = (i: NodeInstanceRecord) => !NOT_INSTALLED.has(i.state);
+  // Instances already started are left alone by install, as Cloudify does.
+  if (workflow === 'install')
+    return installGraph(
+      nodes,
+      part((i) => i.state !== 'started'),
+    );
+  if (workflow === 'uninstall') return uninstallGraph(nodes, part(installed));
+  return chain(
+    uninstallGraph(nodes, part(installed)),
+    installGraph(
+      nodes,
+      part(() => true),
+    ),
+    'reinstall',
+  );
 }
 
 /** Builds the task graph of a built-in workflow over the deployment's current instances. */
@@ -395,16 +460,9 @@ export function builtinGraph(
   const nodes = model.nodes;
   switch (workflow) {
     case 'install':
-      // Instances already started are left alone, as Cloudify does.
-      return installGraph(nodes, lifecycleInstances(only(instances, (i) => i.state !== 'started')));
     case 'uninstall':
-      return uninstallGraph(nodes, lifecycleInstances(only(instances, (i) => !NOT_INSTALLED.has(i.state))));
     case 'reinstall':
-      return chain(
-        uninstallGraph(nodes, lifecycleInstances(only(instances, (i) => !NOT_INSTALLED.has(i.state)))),
-        installGraph(nodes, lifecycleInstances(instances)),
-        'reinstall',
-      );
+      return lifecycleGraph(workflow, model, instances, params);
     case 'start':
     case 'stop':
     case 'restart': {
@@ -424,6 +482,17 @@ export function builtinGraph(
     case 'check_status':
     case 'check_drift':
       return checkGraph(workflow, model, instances, params);
+    case 'suspend':
+    case 'resume':
+      // Heat's stack suspend and resume: every created resource's, a resource suspended after
+      // those that depend on it and resumed before them. A node without the operation has none.
+      return operationSteps(
+        model,
+        instances.filter((i) => i.state === 'started'),
+        [workflow === 'suspend' ? RESOURCE_SUSPEND : RESOURCE_RESUME],
+        workflow,
+        workflow === 'suspend',
+      );
     case 'heal': {
       const id = params.node_instance_id;
       if (typeof id !== 'string' || !instances.some((i) => i.id === id)) {

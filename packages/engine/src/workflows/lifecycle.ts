@@ -11,6 +11,8 @@ export interface LifecycleInstance {
   id: string;
   node: string;
   relationships: RelationshipInstance[];
+  /** The Compute instance it runs on (itself for a Compute), when known. */
+  hostId?: string | null;
   /**
    * An instance left as it is whose relationships (those listed) lead into the graph: only those
    * relationships' establish (install) or unlink (uninstall) run, after the target is installed
@@ -55,6 +57,12 @@ export interface TaskGraph {
 }
 
 const LIFECYCLE = 'cloudify.interfaces.lifecycle';
+/**
+ * A Loom automator's BOOTSTRAP (the node types generated from a Loom manifest declare it): run by
+ * install once per host for each automator its services use, before any of their tasks there.
+ */
+export const LOOM_AUTOMATOR_INTERFACE = 'loom.interfaces.automator';
+export const LOOM_BOOTSTRAP = `${LOOM_AUTOMATOR_INTERFACE}.bootstrap`;
 const RELATIONSHIP_LIFECYCLE = 'cloudify.interfaces.relationship_lifecycle';
 
 type Step =
@@ -246,7 +254,49 @@ function lifecycleGraph(
       if (!after.first.dependsOn.includes(awaited.id)) after.first.dependsOn.push(awaited.id);
     }
   }
+  if (!reversed) addBootstraps(builder, nodes, instances, ends);
   return { workflow, tasks: builder.tasks };
+}
+
+/**
+ * Loom's cluster-wide BOOTSTRAP stage: for each host, one task per automator (told apart by the
+ * implementation of their bootstrap operation) that its services in the graph use, run on the
+ * first of those services once the host is started; every automator service on the host starts
+ * its tasks after all of the host's BOOTSTRAPs. (An instance on no host bootstraps in its create.)
+ */
+function addBootstraps(
+  builder: GraphBuilder,
+  nodes: Record<string, LifecycleNode>,
+  instances: LifecycleInstance[],
+  ends: Map<string, Ends>,
+): void {
+  const byHost = new Map<string, { services: Ends[]; bootstraps: Map<string, Task> }>();
+  for (const instance of instances) {
+    const def = operationOf(nodes[instance.node]!.operations, LOOM_BOOTSTRAP);
+    const own = ends.get(instance.id);
+    if (!def || !own || instance.related || !instance.hostId || instance.hostId === instance.id) continue;
+    let host = byHost.get(instance.hostId);
+    if (!host) byHost.set(instance.hostId, (host = { services: [], bootstraps: new Map() }));
+    host.services.push(own);
+    if (host.bootstraps.has(def.implementation)) continue;
+    const started = ends.get(instance.hostId)?.last;
+    host.bootstraps.set(
+      def.implementation,
+      builder.add({
+        id: -1,
+        kind: 'operation',
+        instanceId: instance.id,
+        node: instance.node,
+        operation: LOOM_BOOTSTRAP,
+        operationDef: def,
+        dependsOn: started ? [started.id] : [],
+      }),
+    );
+  }
+  for (const { services, bootstraps } of byHost.values())
+    for (const service of services)
+      for (const bootstrap of bootstraps.values())
+        if (!service.first.dependsOn.includes(bootstrap.id)) service.first.dependsOn.push(bootstrap.id);
 }
 
 export function installGraph(

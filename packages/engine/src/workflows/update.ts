@@ -3,6 +3,8 @@
 // Pure: the caller stores the plan with the execution and applies its end once it has succeeded.
 
 import type { Json } from '@weft/sdk';
+import { runtimeReferences } from '../hot/functions.js';
+import { heatResourceState } from '../hot/states.js';
 import type { DeploymentModel, NodeModel, RelationshipModel } from '../model/deployment-model.js';
 import { InstanceIdFactory } from '../model/instance-ids.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
@@ -51,6 +53,8 @@ const UPDATING_OPERATIONS = [
   `${LIFECYCLE}.update_apply`,
 ];
 export const RESOURCE_UPDATE = 'weft.interfaces.resource.update';
+/** The operation of a HOT ResourceGroup's node that pauses between batches of a rolling update. */
+const ROLLING_PAUSE = 'weft.interfaces.rolling_update.pause';
 
 /** The update workflow's parameters, as Cloudify names them. */
 export interface UpdateParameters {
@@ -107,6 +111,11 @@ export interface UpdatePlan {
   relationships: Record<string, RelationshipInstance[]>;
   /** Their relationship lists once it has succeeded (without those it unlinked). */
   finalRelationships: Record<string, RelationshipInstance[]>;
+  /**
+   * Instances of HOT resources whose type changes, moved (when the update starts) to a node that
+   * keeps their old definition, by id: the node's name. They are removed once replaced.
+   */
+  retired: Record<string, string>;
   /** What each instance that takes part goes through. */
   actions: Record<string, InstanceAction>;
   /**
@@ -174,13 +183,18 @@ function updateOperations(node: NodeModel): string[] {
 
 /**
  * What an update cannot do, refused before anything is stored or run (as Cloudify refuses its
- * "unsupported steps"): a node changing type or host, a relationship changing its properties,
- * groups changing.
+ * "unsupported steps"): a node changing type (but in a HOT stack, where Heat replaces the
+ * resource) or host, a relationship changing its properties, groups changing.
  */
-function refuseUnsupported(diff: ModelDiff, before: DeploymentModel, after: DeploymentModel): void {
+function refuseUnsupported(
+  diff: ModelDiff,
+  before: DeploymentModel,
+  after: DeploymentModel,
+  heat: boolean,
+): void {
   const problems: string[] = [];
   for (const change of diff.nodes) {
-    if (change.type)
+    if (change.type && !heat)
       problems.push(
         `node '${change.node}' would change its type from ${change.type.before} to ${change.type.after}`,
       );
@@ -223,12 +237,34 @@ export function planUpdate(
       throw new WorkflowError(
         `update: reinstall_list names '${id}', which is not an instance of this deployment`,
       );
-  refuseUnsupported(diff, before, finalModel(after));
+  const heat = after.blueprint.heatTemplateVersion !== undefined;
+  refuseUnsupported(diff, before, finalModel(after), heat);
 
   // Instances that go: those of removed nodes (a node's removal removes what it contains too, as
   // what it contains would otherwise move), and the newest of nodes whose blueprint count fell.
   const removed = new Set<string>();
   for (const i of instances) if (!after.nodes[i.node]) removed.add(i.id);
+  // A HOT resource whose type changes is replaced, as Heat does (UpdateReplace): a resource of
+  // the new type is created, then the old one deleted by its own type's operations.
+  const retyped = new Set(
+    heat ? diff.nodes.filter((n) => n.change === 'modified' && n.type).map((n) => n.node) : [],
+  );
+  // The old definition is kept under a name of its own (`NAME@replaced`), to which the old
+  // instances move while the update runs, so that they are deleted by their own type's operations
+  // (and a failed update leaves them as a resource of their own, deleted by the next update).
+  const retiredNodes = new Map<string, string>();
+  for (const name of retyped) {
+    let retiredName = `${name}@replaced`;
+    for (let n = 2; before.nodes[retiredName] || after.nodes[retiredName]; n++)
+      retiredName = `${name}@replaced${n}`;
+    retiredNodes.set(name, retiredName);
+  }
+  const retired: Record<string, string> = {};
+  for (const i of instances)
+    if (retyped.has(i.node)) {
+      removed.add(i.id);
+      retired[i.id] = retiredNodes.get(i.node)!;
+    }
   const perParent = (node: string, pool: NodeInstanceRecord[]) => {
     const groups = new Map<string, NodeInstanceRecord[]>();
     for (const i of pool) {
@@ -310,7 +346,7 @@ export function planUpdate(
       }
   }
   for (const change of diff.nodes) {
-    if (change.change !== 'added') continue;
+    if (change.change !== 'added' && !retyped.has(change.node)) continue;
     const host = after.nodes[change.node]!.host;
     // Under a host that is added too, it comes with the host's instances.
     if (host && !before.nodes[host]) continue;
@@ -327,10 +363,12 @@ export function planUpdate(
   const transition: DeploymentModel = { ...after, nodes: { ...after.nodes } };
   for (const [name, node] of Object.entries(before.nodes))
     if (!after.nodes[name]) transition.nodes[name] = { ...node, removed: true };
+  for (const [name, retiredName] of retiredNodes)
+    transition.nodes[retiredName] = { ...before.nodes[name]!, name: retiredName, removed: true };
   const matches = new Map<string, ReturnType<typeof matchRelationships>>();
   for (const name of Object.keys(after.nodes)) {
     const old = before.nodes[name];
-    if (!old) continue;
+    if (!old || retyped.has(name)) continue;
     const match = matchRelationships(old.relationships, after.nodes[name]!.relationships);
     matches.set(name, match);
     if (match.removed.length > 0)
@@ -436,6 +474,47 @@ export function planUpdate(
       else if (!params.skip_reinstall) reinstall.add(i.id);
     }
   }
+  // In a HOT stack, a resource left FAILED (its create, update or check failed) is replaced,
+  // whether or not its definition changed, as Heat's Resource._needs_update raises
+  // UpdateReplace for a resource in a FAILED state. Not in a rollback, which puts the resources
+  // back as they were.
+  const replacements: Record<string, Replacement> = {};
+  const revived = new Set<string>();
+  if (heat && !params.restore)
+    for (const i of staying) {
+      if (NOT_INSTALLED.has(i.state) || params.reinstall_list.includes(i.id)) continue;
+      const state = heatResourceState(i);
+      if (!state.endsWith('_FAILED')) continue;
+      if (!Object.hasOwn(after.nodes[i.node]!.operations, RESOURCE_UPDATE)) continue;
+      update.set(i.id, [RESOURCE_UPDATE]);
+      replacements[i.id] = { properties: [], reason: `it is ${state}`, deletesFirst: false };
+      if (i.state !== 'started') revived.add(i.id);
+    }
+  // In a HOT stack, a resource whose properties read one that changes is updated too (its update
+  // evaluates them again), as Heat updates what depends on a changed resource.
+  if (heat) {
+    const changedNodes = new Set([
+      ...added.map((i) => i.node),
+      ...diff.nodes.filter((n) => n.change === 'added').map((n) => n.node),
+    ]);
+    for (const id of [...update.keys(), ...reinstall]) changedNodes.add(byId.get(id)!.node);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const node of Object.values(after.nodes)) {
+        if (changedNodes.has(node.name)) continue;
+        const reads = runtimeReferences(node.properties);
+        if (![...reads].some((name) => changedNodes.has(name))) continue;
+        changedNodes.add(node.name);
+        grew = true;
+        const operations = updateOperations(node);
+        for (const i of staying) {
+          if (i.node !== node.name || i.state !== 'started' || update.has(i.id)) continue;
+          if (operations.length > 0) update.set(i.id, operations);
+          else if (!params.skip_reinstall) reinstall.add(i.id);
+        }
+      }
+    }
+  }
   // Instances a check found drifted or unhealthy (update --refresh): updated in place where their
   // node can be, else reinstalled (as Cloudify's update does after its drift check).
   for (const id of params.refresh ?? []) {
@@ -462,6 +541,15 @@ export function planUpdate(
       : [],
   );
   for (const id of restored) actions[id] = 'install';
+  for (const change of diff.nodes)
+    if (change.type && retyped.has(change.node))
+      for (const i of instances)
+        if (i.node === change.node)
+          replacements[i.id] = {
+            properties: [],
+            reason: `its type changes from ${change.type.before} to ${change.type.after}`,
+            deletesFirst: false,
+          };
 
   const graph = updateGraph({
     nodes: transition.nodes,
@@ -476,7 +564,10 @@ export function planUpdate(
     reinstall,
     update,
     restored,
+    revived,
+    retired,
     params,
+    heat,
   });
   return {
     diff,
@@ -485,8 +576,9 @@ export function planUpdate(
     removed: [...removed],
     relationships,
     finalRelationships,
+    retired,
     actions,
-    replacements: {},
+    replacements,
     graph,
   };
 }
@@ -504,7 +596,13 @@ interface GraphParts {
   reinstall: Set<string>;
   update: Map<string, string[]>;
   restored: Set<string>;
+  /** Updated instances that are not started (their create failed): started once replaced. */
+  revived: Set<string>;
+  /** Removed instances that move to the node of their old definition (UpdatePlan.retired). */
+  retired: Record<string, string>;
   params: UpdateParameters;
+  /** A HOT stack: what is added is made first, as Heat creates new resources before it updates those that read them. */
+  heat?: boolean;
 }
 
 /**
@@ -530,7 +628,10 @@ function updateGraph(parts: GraphParts): TaskGraph {
     for (const r of rels) unlinks.push(...addRelationshipTasks(uninstall, model, source, r, 'unlink', []));
   }
   const leaving = only(parts.instances, (i) => parts.removed.has(i.id) && !NOT_INSTALLED.has(i.state));
-  const teardown = uninstallGraph(nodes, lifecycleInstances(leaving));
+  const teardown = uninstallGraph(
+    nodes,
+    lifecycleInstances(leaving).map((i) => ({ ...i, node: parts.retired[i.id] ?? i.node })),
+  );
   const offset = uninstall.tasks.length;
   for (const task of teardown.tasks)
     uninstall.tasks.push({
@@ -571,6 +672,18 @@ function updateGraph(parts: GraphParts): TaskGraph {
         if (!firsts.has(id)) firsts.set(id, task);
         ends.set(id, task.id);
       }
+      if (parts.revived.has(id)) {
+        const task: Task = {
+          id: changes.tasks.length,
+          kind: 'state',
+          instanceId: id,
+          node: instance.node,
+          state: 'started',
+          dependsOn: [ends.get(id)!],
+        };
+        changes.tasks.push(task);
+        ends.set(id, task.id);
+      }
     }
     for (const [id, first] of firsts)
       for (const r of parts.finalRelationships[id] ?? relationshipsOf(byId.get(id)!)) {
@@ -578,6 +691,7 @@ function updateGraph(parts: GraphParts): TaskGraph {
         if (awaited !== undefined && !first.dependsOn.includes(awaited)) first.dependsOn.push(awaited);
       }
   }
+  if (parts.heat) rollInBatches(changes, parts);
   // ...and the reinstalls, over the relationships the instances keep (their removed ones are
   // unlinked already; the new ones to instances not installed yet establish with those).
   if (parts.reinstall.size > 0) {
@@ -608,7 +722,96 @@ function updateGraph(parts: GraphParts): TaskGraph {
 
   const removing = params.skip_uninstall ? empty() : uninstall;
   const adding = params.skip_install ? empty() : install;
+  if (parts.heat) return chain(chain(adding, changes, 'update'), removing, 'update');
   return params.install_first
     ? chain(chain(changes, adding, 'update'), removing, 'update')
     : chain(chain(removing, changes, 'update'), adding, 'update');
+}
+
+/**
+ * How many members each batch of a rolling update gives the new definition, as Heat's
+ * ResourceGroup._get_batches (heat/scaling/rolling_update.py next_batch) counts them for a group
+ * of `size` members: at most max_batch_size at once, and while min_in_service would not be kept,
+ * batches that Heat runs at a higher capacity (its new members made before old ones go).
+ */
+export function rollingBatches(size: number, maxBatchSize: number, minInService: number): number[] {
+  const batches: number[] = [];
+  let current = size;
+  let updated = 0;
+  while (!(updated >= current && current === size)) {
+    const min = Math.min(minInService, size, current);
+    const batch = Math.min(maxBatchSize, Math.max(size - updated, 0));
+    const capacity = batch + Math.max(Math.min(current, size - batch), min);
+    batches.push(batch);
+    updated += batch - Math.max(capacity - Math.max(current, size), 0);
+    current = capacity;
+  }
+  return batches;
+}
+
+/**
+ * A HOT ResourceGroup with an update_policy rolling_update has its members updated (or replaced)
+ * in batches, as Heat's ResourceGroup does: the highest indices first, at most max_batch_size
+ * members at once, one batch after the other, pausing pause_time seconds between them (a task of
+ * the group's node).
+ */
+function rollInBatches(changes: TaskGraph, parts: GraphParts): void {
+  for (const [name, node] of Object.entries(parts.nodes)) {
+    const policy = node.properties.rolling_update as Record<string, number> | undefined;
+    if (node.removed || !policy || typeof policy !== 'object') continue;
+    const memberOf = (nodeName: string): number | undefined => {
+      const match = /^(\d+)(\.|$)/.exec(
+        nodeName.startsWith(`${name}.`) ? nodeName.slice(name.length + 1) : '',
+      );
+      return match ? Number(match[1]) : undefined;
+    };
+    // The members there are (their own nodes, named NAME.INDEX), highest index first.
+    const members = [
+      ...new Set(
+        parts.staying
+          .filter((i) => i.node === `${name}.${memberOf(i.node)}` && !parts.nodes[i.node]?.removed)
+          .map((i) => memberOf(i.node)!),
+      ),
+    ].sort((a, b) => b - a);
+    const tasksOf = new Map<number, Task[]>();
+    for (const task of changes.tasks) {
+      const member = memberOf(task.node);
+      if (member !== undefined) tasksOf.set(member, [...(tasksOf.get(member) ?? []), task]);
+    }
+    if (tasksOf.size === 0) continue;
+    const batches: Task[][] = [];
+    let next = 0;
+    for (const size of rollingBatches(
+      members.length,
+      policy.max_batch_size ?? 1,
+      policy.min_in_service ?? 0,
+    )) {
+      const batch = members.slice(next, next + size).flatMap((m) => tasksOf.get(m) ?? []);
+      next += size;
+      if (batch.length > 0) batches.push(batch);
+    }
+    const parent = parts.staying.find((i) => i.node === name);
+    const pause = node.operations[ROLLING_PAUSE];
+    const seconds = policy.pause_time ?? 0;
+    batches.forEach((batch, index) => {
+      if (index === 0) return;
+      let gate = batches[index - 1]!.map((t) => t.id);
+      if (parent && pause && seconds > 0) {
+        const task: Task = {
+          id: changes.tasks.length,
+          kind: 'operation',
+          instanceId: parent.id,
+          node: name,
+          operation: ROLLING_PAUSE,
+          operationDef: pause,
+          dependsOn: gate,
+          inputs: { seconds, batch: index },
+        };
+        changes.tasks.push(task);
+        gate = [task.id];
+      }
+      const inBatch = new Set(batch.map((t) => t.id));
+      for (const task of batch) if (!task.dependsOn.some((d) => inBatch.has(d))) task.dependsOn.push(...gate);
+    });
+  }
 }

@@ -97,11 +97,16 @@ function isRecord(value: unknown): value is Record<string, Json> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** The host node's `agent_config` (or the older `cloudify_agent`), when the node runs on one. */
+/**
+ * The host node's `agent_config` (or the older `cloudify_agent`), when the node runs on one, with
+ * the host instance's `agent_config` runtime property laid over it: what a provider that made the
+ * machine found out (a Loom provider's `ssh-auth`).
+ */
 function agentConfig(ctx: OperationContext): AgentConfig {
   const properties = ctx.host?.node.properties ?? {};
-  const config = properties.agent_config ?? properties.cloudify_agent;
-  if (!isRecord(config)) return {};
+  const declared = properties.agent_config ?? properties.cloudify_agent;
+  const found = ctx.host?.instance.runtimeProperties.agent_config;
+  const config = { ...(isRecord(declared) ? declared : {}), ...(isRecord(found) ? found : {}) };
   const agent: AgentConfig = {};
   if (typeof config.user === 'string' && config.user !== '') agent.user = config.user;
   if (typeof config.key === 'string' && config.key !== '') agent.key = config.key;

@@ -101,6 +101,24 @@ for (const kind of SSH_SERVERS)
         assert.deepEqual(await run_commands(ctx, { commands: ['whoami'] }), [sshd.user]);
       });
 
+      test("a Loom provider's ssh-auth on the host instance (agent_config runtime property) wins over the node's", async () => {
+        const ctx = mockContext({ blueprintDir, hostIp: '127.0.0.1' });
+        ctx.host = {
+          node: {
+            id: 'vm',
+            name: 'vm',
+            type: 'cloudify.nodes.Compute',
+            typeHierarchy: ['cloudify.nodes.Root', 'cloudify.nodes.Compute'],
+            properties: { agent_config: { user: 'nobody-here', key: sshd.strangerKey, port: sshd.port } },
+          },
+          instance: {
+            ...ctx.instance,
+            runtimeProperties: { ip: '127.0.0.1', agent_config: { user: sshd.user, key: sshd.privateKey } },
+          },
+        };
+        assert.deepEqual(await run_commands(ctx, { commands: ['whoami'] }), [sshd.user]);
+      });
+
       test('a key the server does not know is a non-recoverable authentication failure that names no secret', async () => {
         const ctx = mockContext({ blueprintDir });
         await assert.rejects(

@@ -179,7 +179,7 @@ interface Live {
   clients: Set<ssh2.Connection>;
 }
 
-function sshServer(keys: Keys, allowForwarding: boolean, live: Live): ssh2.Server {
+function sshServer(keys: Keys, allowForwarding: boolean, live: Live, password?: string): ssh2.Server {
   const userKey = ssh2.utils.parseKey(keys.user.public);
   if (userKey instanceof Error) throw userKey;
   return new ssh2.Server({ hostKeys: [keys.host.private] }, (client) => {
@@ -191,6 +191,11 @@ function sshServer(keys: Keys, allowForwarding: boolean, live: Live): ssh2.Serve
       for (const listener of listeners.values()) listener.close();
     });
     client.on('authentication', (auth) => {
+      if (auth.method === 'password' && password !== undefined) {
+        if (auth.username === userInfo().username && auth.password === password) auth.accept();
+        else auth.reject();
+        return;
+      }
       if (auth.method !== 'publickey') {
         auth.reject(['publickey', 'password']);
         return;
@@ -233,10 +238,11 @@ function sshServer(keys: Keys, allowForwarding: boolean, live: Live): ssh2.Serve
   });
 }
 
-async function startSsh2Server(): Promise<SshServer> {
+/** ssh2's server; with `password`, the user logs in with that password too. */
+export async function startSsh2Server(password?: string): Promise<SshServer> {
   const pair = keys();
   const live: Live = { commands: new Set(), clients: new Set() };
-  const servers = [sshServer(pair, true, live), sshServer(pair, false, live)];
+  const servers = [sshServer(pair, true, live, password), sshServer(pair, false, live, password)];
   const ports: number[] = [];
   for (const server of servers) {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -326,6 +332,6 @@ function openSshSkip(): string | undefined {
 }
 
 export const SSH_SERVERS: SshServerKind[] = [
-  { name: "ssh2's server", skip: undefined, start: startSsh2Server },
+  { name: "ssh2's server", skip: undefined, start: () => startSsh2Server() },
   { name: 'OpenSSH sshd', skip: openSshSkip(), start: startOpenSsh },
 ];

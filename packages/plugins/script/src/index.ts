@@ -1,4 +1,6 @@
+import { resourceMapping } from '@weft/sdk';
 import { run } from './run.js';
+import { SoftwareConfig, SoftwareDeployment } from './software.js';
 import { execute_workflow } from './workflow.js';
 
 // Runs workflow scripts (the engine calls it; as Cloudify's script_runner.tasks.execute_workflow).
@@ -11,3 +13,9 @@ export const script_runner = { tasks: { run } };
 export { CtxServer } from './ctx-server.js';
 export { ctxTree, type Download, type ScriptState, type Stop } from './ctx-tree.js';
 export { CTX_COMMAND } from './script-file.js';
+
+// Heat's software configs, run on this machine (OS::Heat::SoftwareConfig, SoftwareDeployment).
+export const resources = resourceMapping({
+  'weft.nodes.SoftwareConfig': SoftwareConfig,
+  'weft.nodes.SoftwareDeployment': SoftwareDeployment,
+});

@@ -90,6 +90,13 @@ function scriptSpec(inputs: Record<string, Json>): ScriptSpec {
   );
 }
 
+/** This process's environment without the engine's own variables, for a script to start from. */
+export function ownEnvironment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) if (!PRIVATE_ENV.test(name)) env[name] = value;
+  return env;
+}
+
 /**
  * The environment of a script, as Cloudify builds it: this process's, every other operation
  * input (see asText), `process.env`, the ctx endpoint, and the plugin's `ctx` command
@@ -100,8 +107,7 @@ export function environment(
   options: ProcessOptions,
   ctxUrl: string,
 ): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!PRIVATE_ENV.test(name)) env[name] = value;
+  const env = ownEnvironment();
   const exported = (name: string) => name !== '' && !name.includes('=') && !name.includes('\0');
   for (const [name, value] of Object.entries(scriptInputs(inputs)))
     if (exported(name)) env[name] = asText(value);
@@ -120,12 +126,19 @@ export interface Exit {
   stderr: string[];
 }
 
+/** Told of each output line as it comes, besides the log (to keep the whole output). */
+export interface OutputLines {
+  stdout(line: string): void;
+  stderr(line: string): void;
+}
+
 /** Runs the command, its output lines going to the operation's log; ends it (and its children) on abort. */
 export function execute(
   ctx: Pick<OperationContext, 'signal' | 'logger'>,
   argv: string[],
   env: NodeJS.ProcessEnv,
   cwd: string | undefined,
+  lines?: OutputLines,
 ): Promise<Exit> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
@@ -144,8 +157,12 @@ export function execute(
       }
     };
     ctx.signal.addEventListener('abort', kill, { once: true });
-    createInterface({ input: child.stdout! }).on('line', (line) => ctx.logger.info(line));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      lines?.stdout(line);
+      ctx.logger.info(line);
+    });
     createInterface({ input: child.stderr! }).on('line', (line) => {
+      lines?.stderr(line);
       stderr.push(line);
       if (stderr.length > STDERR_TAIL) stderr.shift();
       ctx.logger.info(`<err> ${line}`);

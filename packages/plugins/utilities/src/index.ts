@@ -7,8 +7,15 @@ import { resourceMapping } from '@weft/sdk';
 import { LocalProcess } from './local-process.js';
 import { NoOp } from './no-op.js';
 import { RandomString } from './random-string.js';
+
+export { pause } from './rolling-update.js';
+
 import { TestResource } from './test-resource.js';
 import { Value } from './value.js';
+import { WaitCondition, WaitConditionHandle } from './wait-condition.js';
+
+export { HANDLE_NODE_TYPE, SIGNAL_DIR } from './wait-condition.js';
+export { handleToken, SignalError, signalProblem, writeSignal } from './wait-signals.js';
 
 export const resources = resourceMapping({
   'weft.nodes.RandomString': RandomString,
@@ -16,4 +23,6 @@ export const resources = resourceMapping({
   'weft.nodes.NoOp': NoOp,
   'weft.nodes.TestResource': TestResource,
   'weft.nodes.LocalProcess': LocalProcess,
+  'weft.nodes.WaitConditionHandle': WaitConditionHandle,
+  'weft.nodes.WaitCondition': WaitCondition,
 });

@@ -127,14 +127,20 @@ export class TestResource extends Resource<TestResourceProperties> {
     return this.done(token as unknown as Wait);
   }
 
+  /** As Heat's TestResource: a new value replaces it when update_replace is set. */
+  static override needsReplace(changed: string[], after: Record<string, Json>): string | undefined {
+    return changed.includes('value') && after.update_replace === true
+      ? 'value changed and update_replace is set'
+      : undefined;
+  }
+
   override handleUpdate(snippet: ResourceDefinition, _diff: unknown, changed: PropertyDiff): Json {
     const next = snippet.properties as unknown as TestResourceProperties;
-    if ('value' in changed && next.update_replace) {
-      throw new UpdateReplace(`value changed and update_replace is set`);
-    }
+    const replace = TestResource.needsReplace(Object.keys(changed), next as unknown as Record<string, Json>);
+    if (replace) throw new UpdateReplace(replace);
     this.ctx.instance.runtimeProperties[FAILED_ATTEMPTS] = 0;
-    // As in Heat: only a new value takes the update's time (and may fail).
-    if (!('value' in changed)) return { ...this.wait('update', next, 0), fail: false, failTimes: 0 };
+    // As in Heat: only a new value takes the update's time; `fail` fails any update.
+    if (!('value' in changed)) return { ...this.wait('update', next, 0), failTimes: 0 };
     if (!next.fail) this.ctx.instance.runtimeProperties.output = next.value;
     return { ...this.wait('update', next) };
   }

@@ -7,6 +7,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { forbidden, unauthorized } from '../errors.js';
 import { type AccessStore, ROLES, type Role, type UserRecord } from '../store/access.js';
+import { CACHE_MS, writesOf } from '../store/cached-access.js';
 import type { TenantState, TenantStores } from '../tenants.js';
 import { parseToken, secretMatches } from './tokens.js';
 
@@ -36,6 +37,33 @@ const rank = (role: Role) => ROLES.indexOf(role);
 /** Token uses are recorded at most this often per token. */
 const TOUCH_EVERY_MS = 60_000;
 
+/** Tokens (and user-and-tenant pairs) whose checks are remembered, at most; then it starts again. */
+const REMEMBERED = 10_000;
+
+/**
+ * What was worked out from the access store's answers, kept as long as those answers are
+ * (CACHE_MS, and no write through this process since): a request with a token seen just before
+ * is then let in without hashing its secret or looking anything up again.
+ */
+class Remembered<T> {
+  private readonly kept = new Map<string, { at: number; writes: number; value: T }>();
+
+  constructor(private readonly access: AccessStore) {}
+
+  get(key: string, now: number): T | undefined {
+    const hit = this.kept.get(key);
+    if (!hit) return undefined;
+    if (now - hit.at < CACHE_MS && hit.writes === writesOf(this.access)) return hit.value;
+    this.kept.delete(key);
+    return undefined;
+  }
+
+  set(key: string, now: number, writes: number, value: T): void {
+    if (this.kept.size >= REMEMBERED) this.kept.clear();
+    this.kept.set(key, { at: now, writes, value });
+  }
+}
+
 /**
  * @param isPublicPath paths outside the API (the web UI's pages): a request for one that matches no
  * route is answered without a token (with the UI's page), while the API's unknown routes need one.
@@ -46,29 +74,65 @@ export function authGuard(
   isPublicPath: (url: string) => boolean,
 ) {
   const touched = new Map<string, number>();
+  const callers = new Remembered<{ caller: Caller; expiresAt: number }>(access);
+  const roles = new Remembered<{ tenant: string; role: Role }>(access);
 
   async function caller(request: FastifyRequest): Promise<Caller> {
     const header = request.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match) throw unauthorized();
+    const now = Date.now();
+    const known = callers.get(match[1]!, now);
+    if (known && known.expiresAt > now) {
+      await touch(known.caller.tokenId, now);
+      return known.caller;
+    }
+    const writes = writesOf(access);
     const parsed = parseToken(match[1]!);
     const token = parsed && (await access.getToken(parsed.id));
     if (!parsed || !token || !secretMatches(token.secretHash, parsed.secret))
       throw unauthorized('the token is not valid (revoked, or never issued)');
-    const now = Date.now();
-    if (token.expiresAt && Date.parse(token.expiresAt) <= now) throw unauthorized('the token has expired');
+    const expiresAt = token.expiresAt ? Date.parse(token.expiresAt) : Number.POSITIVE_INFINITY;
+    if (expiresAt <= now) throw unauthorized('the token has expired');
     const user = await access.getUser(token.user);
     if (!user) throw unauthorized('the token is not valid (its user was deleted)');
-    if (now - (touched.get(token.id) ?? 0) > TOUCH_EVERY_MS) {
-      touched.set(token.id, now);
-      await access.touchToken(token.id, new Date(now).toISOString());
-    }
-    return { user, tokenId: token.id };
+    const found = { user, tokenId: token.id };
+    callers.set(match[1]!, now, writes, { caller: found, expiresAt });
+    await touch(token.id, now);
+    return found;
+  }
+
+  /** Records the token's use, once a minute at most. */
+  async function touch(tokenId: string, now: number): Promise<void> {
+    if (now - (touched.get(tokenId) ?? 0) <= TOUCH_EVERY_MS) return;
+    touched.set(tokenId, now);
+    await access.touchToken(tokenId, new Date(now).toISOString());
   }
 
   /** The tenant named by the header, else the caller's only one, else default_tenant. */
   async function tenantOf(request: FastifyRequest, who: Caller, needed: Role) {
     const named = request.headers[TENANT_HEADER];
+    const key = `${who.user.name}\u0000${typeof named === 'string' ? named : ''}`;
+    const now = Date.now();
+    const writes = writesOf(access);
+    let known = roles.get(key, now);
+    if (!known) {
+      known = await roleIn(named, who);
+      roles.set(key, now, writes, known);
+    }
+    const { tenant: name, role } = known;
+    if (rank(role) < rank(needed))
+      throw forbidden(
+        `this needs the ${needed} role in tenant '${name}'; user '${who.user.name}' is ${role}`,
+      );
+    return { ...(await tenants.get(name)), role };
+  }
+
+  /** The tenant a request acts in and the caller's role there; refused when they have none. */
+  async function roleIn(
+    named: string | string[] | undefined,
+    who: Caller,
+  ): Promise<{ tenant: string; role: Role }> {
     const memberships = await access.listMemberships({ user: who.user.name });
     let name: string | undefined = typeof named === 'string' && named !== '' ? named : undefined;
     if (name === undefined) {
@@ -82,11 +146,7 @@ export function authGuard(
       : memberships.find((m) => m.tenant === name)?.role;
     if (!role || !(await access.getTenant(name)))
       throw forbidden(`user '${who.user.name}' is not a member of tenant '${name}'`);
-    if (rank(role) < rank(needed))
-      throw forbidden(
-        `this needs the ${needed} role in tenant '${name}'; user '${who.user.name}' is ${role}`,
-      );
-    return { ...(await tenants.get(name)), role };
+    return { tenant: name, role };
   }
 
   return async function guard(request: FastifyRequest, _reply: FastifyReply): Promise<void> {

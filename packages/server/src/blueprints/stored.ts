@@ -9,16 +9,23 @@ import { dirname, join, relative, sep } from 'node:path';
 import {
   type Blueprint,
   type BlueprintReader,
+  CONTAINED_IN,
   checkPluginFunctions,
   fileSystemReader,
   type LoadResult,
+  listedWorkflows,
   loadBlueprint,
   type PluginSet,
+  type PreparedDeployment,
   type Problem,
   type PropertySchema,
+  prepareDeployment,
+  type ValueMap,
+  workflowModels,
 } from '@weft/engine';
 import type { ServerContext } from '../context.js';
-import type { BlueprintDetails, ParameterDetails } from '../store/access.js';
+import { notFound, unprocessable } from '../errors.js';
+import type { BlueprintDetails, NamedBlueprintRecord, ParameterDetails } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
 
 /** Writes files (relative path -> content) into a directory that does not exist yet. */
@@ -83,8 +90,8 @@ export interface StoredLoader {
  * the stored blueprints it asked for and did not get are fetched, and it is loaded again, until it
  * asks for none it has not been given (each round adds at least one, so this ends).
  */
-export function storedLoader(context: ServerContext, tenant: TenantState): StoredLoader {
-  const plugins = context.plugins.set;
+export async function storedLoader(context: ServerContext, tenant: TenantState): Promise<StoredLoader> {
+  const plugins = await context.plugins.sync();
   const mainFiles = new Map<string, string | undefined>();
   const imported = new Map<string, string>();
   return {
@@ -123,7 +130,7 @@ export async function validateBlueprint(
   tenant: TenantState,
   mainFile: string,
 ): Promise<{ result: LoadResult; loader: StoredLoader }> {
-  const loader = storedLoader(context, tenant);
+  const loader = await storedLoader(context, tenant);
   const result = await loader.load((reader) =>
     loadBlueprint(mainFile, { reader, deploymentId: 'validate', validateOnly: true }),
   );
@@ -215,17 +222,68 @@ export function blueprintDetails(blueprint: Blueprint): BlueprintDetails {
   return {
     dslVersion: blueprint.version,
     inputs: [...blueprint.inputs.values()].map(parameter),
-    nodes: [...blueprint.nodeTemplates.values()].map((n) => ({
-      name: n.name,
-      type: n.type,
-      typeHierarchy: n.hierarchy,
-    })),
-    workflows: [...blueprint.workflows.values()].map((w) => ({
-      name: w.name,
-      parameters: [...w.parameters.values()].map(parameter),
-    })),
+    // With the links the topology is drawn from: what the parser resolved (imports, namespaces,
+    // derived relationship types), which the blueprint's main file alone does not tell.
+    nodes: [...blueprint.nodeTemplates.values()].map((n) => {
+      const host = n.relationships.find((r) => r.hierarchy.includes(CONTAINED_IN));
+      return {
+        name: n.name,
+        type: n.type,
+        typeHierarchy: n.hierarchy,
+        containedIn: host?.target ?? null,
+        relationships: n.relationships
+          .filter((r) => r !== host)
+          .map((r) => ({ type: r.type, target: r.target })),
+      };
+    }),
+    // The parameters the engine takes, as a deployment of it lists them.
+    workflows: listedWorkflows({ workflows: workflowModels(blueprint) }).map(
+      ({ name: workflow, parameters }) => ({
+        name: workflow,
+        parameters: Object.entries(parameters).map(([name, p]) => ({
+          name,
+          type: p.type ?? null,
+          description: p.description ?? null,
+          required: p.required,
+          ...(p.default !== undefined ? { default: p.default } : {}),
+          constraints: (blueprint.workflows.get(workflow)?.parameters.get(name)?.constraints ?? []).map(
+            (c) => ({
+              name: c.name,
+              argument: c.argument,
+            }),
+          ),
+        })),
+      }),
+    ),
     outputs: described(blueprint.outputs),
     capabilities: described(blueprint.capabilities),
     plugins: [...blueprint.plugins.keys()],
   };
+}
+
+/**
+ * Plans a deployment of a stored blueprint with inputs, as creating it or updating it to that
+ * blueprint does: the deployment refers to the blueprint as uploaded (every file of it, scripts
+ * and resources included), not only to the files its plan read. Bad inputs or a blueprint that no
+ * longer loads are a 422 with every problem.
+ */
+export async function prepareStored(
+  context: ServerContext,
+  tenant: TenantState,
+  blueprint: NamedBlueprintRecord,
+  deploymentId: string,
+  inputs: ValueMap,
+  refusal: string,
+): Promise<PreparedDeployment> {
+  const dir = await storedBlueprintDir(tenant, blueprint.contentId);
+  if (!dir) throw notFound('blueprint', blueprint.id);
+  const loader = await storedLoader(context, tenant);
+  const { problems, prepared } = await loader.load((reader) =>
+    prepareDeployment({ reader, blueprintPath: join(dir, blueprint.mainFile), deploymentId, inputs }),
+  );
+  if (!prepared) {
+    const views = problemViews(problems.sorted(), dir, loader.imported);
+    throw unprocessable(`${refusal}: ${views.length} ${views.length === 1 ? 'problem' : 'problems'}`, views);
+  }
+  return { ...prepared, deployment: { ...prepared.deployment, blueprintId: blueprint.contentId } };
 }

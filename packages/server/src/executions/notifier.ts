@@ -15,9 +15,28 @@ export class EventNotifier {
     this.emitter.setMaxListeners(0);
   }
 
+  /** Where notifications also go: the other server processes sharing the database, if any. */
+  private relay: ((tenant: string) => void) | undefined;
+
+  relayTo(relay: (tenant: string) => void): void {
+    this.relay = relay;
+  }
+
+  /** New events of `tenant` were stored by this process. */
   notify(tenant: string): void {
+    this.notifyHere(tenant);
+    this.relay?.(tenant);
+  }
+
+  /** Wakes this process's streams of `tenant` (another process stored its events). */
+  notifyHere(tenant: string): void {
     this.counts.set(tenant, this.seen(tenant) + 1);
     this.emitter.emit(tenant);
+  }
+
+  /** Wakes every stream of this process. */
+  notifyEveryoneHere(): void {
+    for (const tenant of this.emitter.eventNames()) this.notifyHere(String(tenant));
   }
 
   /** The count to pass to {@link next}, taken before reading the store. */

@@ -9,6 +9,7 @@
  * running with no live claim (their process died or stopped) and takes them over.
  */
 
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import {
   type ExecutionRecord,
@@ -79,6 +80,29 @@ export class ExecutionRunner {
   }
 
   /**
+   * Creates an execution with `create` and runs it in the background. Its claim is taken before it
+   * is stored: otherwise another server looking for executions left running could find it pending
+   * with no claim, in the moment between, and take it.
+   */
+  async start(
+    tenant: TenantState,
+    create: (id: string) => Promise<ExecutionRecord>,
+  ): Promise<ExecutionRecord> {
+    const id = randomUUID();
+    if (!(await this.claims.claim(tenant.name, id)))
+      throw new Error(`execution ${id} is claimed by another server process before it exists`);
+    let execution: ExecutionRecord;
+    try {
+      execution = await create(id);
+    } catch (error) {
+      await this.claims.release(tenant.name, id);
+      throw error;
+    }
+    void this.run(tenant, execution, false, false, true);
+    return execution;
+  }
+
+  /**
    * Runs (or resumes) the execution in the background; resolves with how it ended, or undefined
    * when another server process holds it (or, with `onlyIfLeftRunning`, when it no longer needs
    * anyone: it ended or was taken meanwhile). Plugins the deployment needs were checked when it
@@ -89,6 +113,8 @@ export class ExecutionRunner {
     execution: ExecutionRecord,
     retryInFlight = false,
     onlyIfLeftRunning = false,
+    /** The claim is held already (taken by `start`). */
+    claimHeld = false,
   ): Promise<ExecutionRecord | undefined> {
     const key = this.key(tenant.name, execution.id);
     const running = this.runs.get(key);
@@ -98,7 +124,7 @@ export class ExecutionRunner {
       interruptNow: new AbortController(),
       done: Promise.resolve(undefined),
     };
-    run.done = this.claimed(tenant, execution, onlyIfLeftRunning, () =>
+    run.done = this.claimed(tenant, execution, onlyIfLeftRunning, claimHeld, () =>
       this.execute(tenant, execution, retryInFlight, run),
     )
       .catch((error: unknown) => {
@@ -121,9 +147,10 @@ export class ExecutionRunner {
     tenant: TenantState,
     execution: ExecutionRecord,
     onlyIfLeftRunning: boolean,
+    claimHeld: boolean,
     body: () => Promise<ExecutionRecord>,
   ): Promise<ExecutionRecord | undefined> {
-    if (!(await this.claims.claim(tenant.name, execution.id))) return undefined;
+    if (!claimHeld && !(await this.claims.claim(tenant.name, execution.id))) return undefined;
     try {
       if (onlyIfLeftRunning) {
         const now = await tenant.store.getExecution(execution.id);
@@ -152,11 +179,15 @@ export class ExecutionRunner {
     // Operations read scripts and resources from the blueprint's files: written out again from
     // the store when this machine does not have them (a state directory restored elsewhere).
     if (!existsSync(model.blueprint.baseDir)) await storedBlueprintDir(tenant, deployment.blueprintId);
+    // Plugins uploaded through another server process sharing the database are unpacked first.
+    await this.plugins.sync();
     const local = this.plugins.workerDispatcher(model);
     await local.load();
     if (this.workers) run.queued = this.workers;
     else local.warmUp();
-    const dispatcher = this.workers ? new QueueDispatcher(this.workers, tenant, model, local) : local;
+    const dispatcher = this.workers
+      ? new QueueDispatcher(this.workers, tenant, model, local, this.plugins.uploadsHash())
+      : local;
     try {
       const executor = new Executor({
         store: tenant.store,

@@ -2,59 +2,35 @@
  * Deployments: created from a named blueprint and inputs (nothing runs: an execution does that),
  * listed with their status, shown, deleted, and their outputs evaluated from stored state.
  */
-import { join } from 'node:path';
 import {
   ACTIVE_EXECUTION_STATUSES,
+  type DeploymentDetail,
   type DeploymentRecord,
   deploymentStatus,
   type ExecutionRecord,
   evaluateOutputs,
-  type InstanceState,
+  hiddenValues,
+  isDeploymentUpdate,
   isLive,
   type Json,
+  listedWorkflows,
   modelOf,
-  type NodeInstanceRecord,
-  prepareDeployment,
-  type Store,
+  sealDeployment,
   type ValueMap,
 } from '@weft/engine';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
-import { problemViews, storedBlueprintDir, storedLoader } from '../blueprints/stored.js';
+import { prepareStored } from '../blueprints/stored.js';
 import type { Api, ServerContext } from '../context.js';
-import { conflict, notFound, unprocessable } from '../errors.js';
+import { conflict, notFound } from '../errors.js';
 import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
 import { Deployment, DeploymentSummary } from '../schemas/deployments.js';
-import { DuplicateError, MissingReferenceError, type NamedDeploymentRecord } from '../store/access.js';
+import { DuplicateError, MissingReferenceError } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
-
-type Summary = Static<typeof DeploymentSummary>;
 
 const executionBrief = (e: ExecutionRecord | null) =>
   e && { id: e.id, workflow: e.workflow, status: e.status, createdAt: e.createdAt, endedAt: e.endedAt };
-
-/** A deployment's status, instance counts and last execution, read from the engine store. */
-async function summaryOf(
-  store: Store,
-  deployment: Pick<DeploymentRecord, 'id' | 'createdAt'>,
-  named: NamedDeploymentRecord | undefined,
-  instances?: NodeInstanceRecord[],
-): Promise<Summary> {
-  const instanceStates: Partial<Record<InstanceState, number>> = {};
-  for (const i of instances ?? (await store.listInstances(deployment.id)))
-    instanceStates[i.state] = (instanceStates[i.state] ?? 0) + 1;
-  const last = (await store.listExecutions(deployment.id)).at(-1) ?? null;
-  return {
-    id: deployment.id,
-    blueprintId: named?.blueprint ?? null,
-    status: deploymentStatus(instanceStates, last),
-    createdAt: deployment.createdAt,
-    createdBy: named?.createdBy ?? null,
-    instanceStates: instanceStates as Record<string, number>,
-    lastExecution: executionBrief(last),
-  };
-}
 
 export async function deploymentRoutes(app: Api, context: ServerContext): Promise<void> {
   const { access } = context;
@@ -65,35 +41,49 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
     return deployment;
   };
 
-  const view = async (
-    tenant: TenantState,
-    deployment: DeploymentRecord,
-  ): Promise<Static<typeof Deployment>> => {
+  /** The deployment as GET /deployments/:id shows it, from one read of the store. */
+  const view = async (tenant: TenantState, detail: DeploymentDetail): Promise<Static<typeof Deployment>> => {
+    const { deployment, instanceCounts, lastExecution } = detail;
     const model = modelOf(deployment.model);
-    const [instances, masker, named] = await Promise.all([
-      tenant.store.listInstances(deployment.id),
-      tenantMasker(tenant),
+    const [masker, named] = await Promise.all([
+      // A HOT template's hidden parameters are masked as secrets are.
+      tenantMasker(tenant, detail.secretsVersion).then((m) => m.with(hiddenValues(deployment))),
       access.getDeployment(tenant.name, deployment.id),
     ]);
+    const instanceStates: Record<string, number> = {};
+    const perNode = new Map<string, number>();
+    for (const { node, state, count } of instanceCounts) {
+      instanceStates[state] = (instanceStates[state] ?? 0) + count;
+      perNode.set(node, (perNode.get(node) ?? 0) + count);
+    }
     return {
-      ...(await summaryOf(tenant.store, deployment, named, instances)),
+      id: deployment.id,
+      blueprintId: named?.blueprint ?? null,
+      status: deploymentStatus(instanceStates, lastExecution),
+      createdAt: deployment.createdAt,
+      createdBy: named?.createdBy ?? null,
+      instanceStates,
+      lastExecution: executionBrief(lastExecution),
       inputs: masker.maskJson(deployment.inputs) as Record<string, Json>,
       // By name: PostgreSQL's jsonb does not keep the order the blueprint gave.
       nodes: Object.values(model.nodes)
         .filter((n) => !n.removed)
         .sort((a, b) => a.name.localeCompare(b.name))
-        .map((n) => ({
-          id: n.name,
-          type: n.type,
-          instances: instances.filter((i) => i.node === n.name).length,
-        })),
-      workflows: Object.entries(model.workflows)
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([name, w]) => ({
-          name,
-          parameters: masker.maskJson(w.parameters as unknown as Json) as never,
-        })),
+        .map((n) => ({ id: n.name, type: n.type, instances: perNode.get(n.name) ?? 0 })),
+      // The parameters the engine takes, which for Cloudify's built-in workflows are not always
+      // those the blueprint's types declare; workflows Weft does not run are left out.
+      workflows: listedWorkflows(model).map(({ name, parameters }) => ({
+        name,
+        parameters: masker.maskJson(parameters as unknown as Json) as never,
+        deploymentUpdate: isDeploymentUpdate(model, name),
+      })),
     };
+  };
+
+  const detailOf = async (tenant: TenantState, id: string) => {
+    const detail = await tenant.store.getDeploymentDetail(id);
+    if (!detail) throw notFound('deployment', id);
+    return detail;
   };
 
   app.put(
@@ -133,33 +123,21 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
       }
       let deployment: DeploymentRecord;
       try {
-        const dir = await storedBlueprintDir(tenant, blueprint.contentId);
-        if (!dir) throw notFound('blueprint', blueprint.id);
-        const loader = storedLoader(context, tenant);
-        const { problems, prepared } = await loader.load((reader) =>
-          prepareDeployment({
-            reader,
-            blueprintPath: join(dir, blueprint.mainFile),
-            deploymentId: id,
-            inputs: (request.body.inputs ?? {}) as ValueMap,
-          }),
+        const prepared = await prepareStored(
+          context,
+          tenant,
+          blueprint,
+          id,
+          (request.body.inputs ?? {}) as ValueMap,
+          'the deployment cannot be created',
         );
-        if (!prepared) {
-          const views = problemViews(problems.sorted(), dir, loader.imported);
-          throw unprocessable(
-            `the deployment cannot be created: ${views.length} ${views.length === 1 ? 'problem' : 'problems'}`,
-            views,
-          );
-        }
-        // The deployment refers to the blueprint as uploaded (every file of it, scripts and
-        // resources included), not only to the files its plan read.
-        deployment = { ...prepared.deployment, blueprintId: blueprint.contentId };
+        deployment = sealDeployment(prepared.deployment, tenant.secrets.sealer());
         await tenant.store.createDeployment(deployment, prepared.instances);
       } catch (error) {
         await access.deleteDeployment(tenant.name, id);
         throw error;
       }
-      return reply.status(201).send(await view(tenant, deployment));
+      return reply.status(201).send(await view(tenant, await detailOf(tenant, deployment.id)));
     },
   );
 
@@ -209,7 +187,7 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
         response: { 200: Deployment, 404: ErrorBody, ...AUTH_ERRORS },
       },
     },
-    async (request) => view(request.tenant!, await read(request.tenant!, request.params.id)),
+    async (request) => view(request.tenant!, await detailOf(request.tenant!, request.params.id)),
   );
 
   app.delete(

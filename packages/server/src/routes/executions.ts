@@ -1,9 +1,9 @@
 /** Executions: start any workflow with parameters, list and read them, cancel, resume. */
 import {
   ACTIVE_EXECUTION_STATUSES,
-  DEPLOYMENT_UPDATE_WORKFLOWS,
   type DeploymentModel,
   type ExecutionRecord,
+  isDeploymentUpdate,
   type Json,
   modelOf,
   type Store,
@@ -12,6 +12,7 @@ import {
 import { Type } from 'typebox';
 import type { Api, ServerContext } from '../context.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
+import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
 import { Execution, ExecutionStatus, Task } from '../schemas/executions.js';
 
@@ -28,17 +29,8 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
     running: runner.isRunning(tenant, execution.id),
   });
 
-  /** Refuses a deployment whose operations name plugins this server does not have. */
-  const pluginsFor = (model: DeploymentModel, deploymentId: string) => {
-    const dispatcher = plugins.moduleDispatcher(model);
-    const missing = dispatcher.missingPlugins();
-    if (missing.length > 0)
-      throw unprocessable(
-        `deployment '${deploymentId}' uses plugins this server does not have: ${missing.join(', ')}`,
-        { missingPlugins: missing },
-      );
-    return dispatcher;
-  };
+  const pluginsFor = (model: DeploymentModel, deploymentId: string) =>
+    plugins.requiredBy(model, deploymentId);
 
   app.post(
     '/executions',
@@ -62,23 +54,23 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
       const deployment = await tenant.store.getDeployment(deploymentId);
       if (!deployment) throw notFound('deployment', deploymentId);
       const model = modelOf(deployment.model);
-      const mapped = model.workflows[workflowId];
-      if (
-        DEPLOYMENT_UPDATE_WORKFLOWS.includes(workflowId) &&
-        (!mapped || mapped.plugin === 'default_workflows')
-      )
-        throw unprocessable(`'${workflowId}' (the deployment update) cannot be started through the API yet`);
-      const dispatcher = pluginsFor(model, deploymentId);
+      if (isDeploymentUpdate(model, workflowId))
+        throw unprocessable(
+          `'${workflowId}' (the deployment update) is started with POST /deployments/${deploymentId}/${workflowId === 'update' ? 'updates' : 'rollback'}`,
+        );
+      const dispatcher = await pluginsFor(model, deploymentId);
       await dispatcher.load();
-      const execution = await startExecution({
-        store: tenant.store,
-        dispatcher,
-        deploymentId,
-        workflow: workflowId,
-        parameters: (request.body.parameters ?? {}) as Record<string, Json>,
-        allowCustomParameters: request.body.allowCustomParameters === true,
-      });
-      void runner.run(tenant, execution);
+      const execution = await runner.start(tenant, (id) =>
+        startExecution({
+          id,
+          store: tenant.store,
+          dispatcher,
+          deploymentId,
+          workflow: workflowId,
+          parameters: (request.body.parameters ?? {}) as Record<string, Json>,
+          allowCustomParameters: request.body.allowCustomParameters === true,
+        }),
+      );
       return reply.status(201).send(view(tenant.name, execution));
     },
   );
@@ -144,9 +136,13 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
       },
     },
     async (request) => {
-      const { store } = request.tenant!;
-      await read(store, request.params.id);
-      return store.listTasks(request.params.id);
+      const tenant = request.tenant!;
+      await read(tenant.store, request.params.id);
+      const masker = await tenantMasker(tenant);
+      return (await tenant.store.listTasks(request.params.id)).map((task) => ({
+        ...task,
+        result: masker.maskJson(task.result),
+      }));
     },
   );
 
@@ -158,7 +154,7 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         tags: ['executions'],
         summary: 'Stop starting operations (force: also stop the running ones)',
         params: IdParams,
-        body: Type.Optional(Type.Object({ force: Type.Optional(Type.Boolean()) })),
+        body: Type.Object({ force: Type.Optional(Type.Boolean()) }),
         response: { 200: Execution, 404: ErrorBody, 409: ErrorBody, ...AUTH_ERRORS },
       },
     },
@@ -171,7 +167,7 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         );
       // The process running it (this one or another server on the same database) reads the cancel.
       if (await runner.isRunningAnywhere(tenant.name, execution.id)) {
-        const status = request.body?.force ? 'force_cancelling' : 'cancelling';
+        const status = request.body.force ? 'force_cancelling' : 'cancelling';
         await tenant.store.applyBatch({ execution: { id: execution.id, status } });
         await runner.cancelStored(tenant.name, execution.id);
       } else {
@@ -192,13 +188,11 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         tags: ['executions'],
         summary: 'Continue an execution that failed, was cancelled or interrupted',
         params: IdParams,
-        body: Type.Optional(
-          Type.Object({
-            retryInFlight: Type.Optional(
-              Type.Boolean({ description: 'also run again interrupted operations that are not resumable' }),
-            ),
-          }),
-        ),
+        body: Type.Object({
+          retryInFlight: Type.Optional(
+            Type.Boolean({ description: 'also run again interrupted operations that are not resumable' }),
+          ),
+        }),
         response: { 202: Execution, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, ...AUTH_ERRORS },
       },
     },
@@ -210,8 +204,8 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
       if (await runner.isRunningAnywhere(tenant.name, execution.id))
         throw conflict(`execution ${execution.id} is running`);
       const deployment = await tenant.store.getDeployment(execution.deploymentId);
-      pluginsFor(modelOf(deployment!.model), execution.deploymentId);
-      void runner.run(tenant, execution, request.body?.retryInFlight === true);
+      await pluginsFor(modelOf(deployment!.model), execution.deploymentId);
+      void runner.run(tenant, execution, request.body.retryInFlight === true);
       return reply.status(202).send(view(tenant.name, execution));
     },
   );

@@ -42,7 +42,20 @@ const detailFields = {
   dslVersion: Type.String(),
   inputs: Type.Array(Parameter),
   nodes: Type.Array(
-    Type.Object({ name: Type.String(), type: Type.String(), typeHierarchy: Type.Array(Type.String()) }),
+    Type.Object({
+      name: Type.String(),
+      type: Type.String(),
+      typeHierarchy: Type.Array(Type.String()),
+      containedIn: Type.Optional(
+        Type.Union([Type.String(), Type.Null()], { description: 'the node its contained_in names' }),
+      ),
+      relationships: Type.Optional(
+        Type.Array(Type.Object({ type: Type.String(), target: Type.String() }), {
+          description:
+            'its other relationships (both absent for a blueprint uploaded before they were recorded)',
+        }),
+      ),
+    }),
   ),
   workflows: Type.Array(Type.Object({ name: Type.String(), parameters: Type.Array(Parameter) })),
   outputs: Type.Array(Described),

@@ -55,6 +55,10 @@ export const Deployment = Type.Object(
             description: Type.Optional(Type.String()),
           }),
         ),
+        deploymentUpdate: Type.Boolean({
+          description:
+            "the deployment update's (started with POST /deployments/ID/updates or /rollback), not a workflow of the blueprint's own plugin",
+        }),
       }),
     ),
   },

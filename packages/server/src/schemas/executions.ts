@@ -50,6 +50,10 @@ export const Task = Type.Object(
     state: Type.String(),
     attempt: Type.Integer(),
     error: Type.Unknown(),
+    result: Type.Unknown({ description: 'what the operation returned (secret values masked)' }),
+    relationship: Type.Unknown({
+      description: 'for a relationship operation: {side, sourceId, targetId, targetNode, type, index}',
+    }),
     updatedAt: Type.String(),
   },
   { $id: 'Task' },

@@ -69,7 +69,15 @@ export interface ParameterDetails {
 export interface BlueprintDetails {
   dslVersion: string;
   inputs: ParameterDetails[];
-  nodes: { name: string; type: string; typeHierarchy: string[] }[];
+  nodes: {
+    name: string;
+    type: string;
+    typeHierarchy: string[];
+    /** The node it is contained in; absent in what was stored before it was recorded. */
+    containedIn?: string | null;
+    /** Its other relationships; absent in what was stored before they were recorded. */
+    relationships?: { type: string; target: string }[];
+  }[];
   workflows: { name: string; parameters: ParameterDetails[] }[];
   outputs: { name: string; description: string | null }[];
   capabilities: { name: string; description: string | null }[];
@@ -87,6 +95,22 @@ export interface NamedDeploymentRecord {
   blueprint: string;
   createdBy: string;
   createdAt: string;
+}
+
+/**
+ * A plugin uploaded through the API, kept in the database so that every server process sharing
+ * it can unpack and use it.
+ */
+export interface StoredPluginRecord {
+  name: string;
+  version: string | null;
+  /** sha256 of the archive (hex): a server process holding another one unpacks this one again. */
+  sha256: string;
+  /** How the archive was sent. */
+  kind: 'tar.gz' | 'tar' | 'zip';
+  size: number;
+  uploadedBy: string;
+  uploadedAt: string;
 }
 
 export interface AccessStore {
@@ -130,6 +154,14 @@ export interface AccessStore {
   getDeployment(tenant: string, id: string): Promise<NamedDeploymentRecord | undefined>;
   listDeployments(tenant: string, query?: { blueprint?: string }): Promise<NamedDeploymentRecord[]>;
   deleteDeployment(tenant: string, id: string): Promise<boolean>;
+  /** The blueprint a deployment is now of (an update); MissingReferenceError when it is gone. */
+  setDeploymentBlueprint(tenant: string, id: string, blueprint: string): Promise<boolean>;
+
+  /** Stores an uploaded plugin, replacing the one of that name; throws DuplicateError unless `replace`. */
+  putPlugin(plugin: StoredPluginRecord, archive: Buffer, replace: boolean): Promise<void>;
+  listPlugins(): Promise<StoredPluginRecord[]>;
+  getPluginArchive(name: string): Promise<{ sha256: string; archive: Buffer } | undefined>;
+  deletePlugin(name: string): Promise<boolean>;
 }
 
 /** A record with that key is already stored. */

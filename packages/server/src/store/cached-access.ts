@@ -21,10 +21,22 @@ const CACHED = [
 /** Methods that change nothing a cached answer holds (last use is not read from the cache). */
 const HARMLESS = new Set<string>(['touchToken', 'migrate', 'close']);
 
+/**
+ * Read on an AccessStore made by cachedAccess: a number that changes at every write made through
+ * it, so that what was worked out from its answers (the caller of a token) is known still good.
+ */
+export const WRITES = Symbol('writes');
+
+/** How many writes went through `access`; NaN (equal to nothing) for a store without a cache. */
+export const writesOf = (access: AccessStore): number =>
+  (access as unknown as { [WRITES]?: number })[WRITES] ?? Number.NaN;
+
 export function cachedAccess(store: AccessStore, now: () => number = Date.now): AccessStore {
   const kept = new Map<string, { at: number; value: Promise<unknown> }>();
+  let writes = 0;
   return new Proxy(store, {
     get(target, name, receiver) {
+      if (name === WRITES) return writes;
       const original = Reflect.get(target, name, receiver);
       if (typeof original !== 'function' || typeof name !== 'string') return original;
       if ((CACHED as readonly string[]).includes(name))
@@ -42,9 +54,11 @@ export function cachedAccess(store: AccessStore, now: () => number = Date.now): 
       // A write: whatever is kept may be out of date.
       return (...args: unknown[]) => {
         kept.clear();
-        return (original as (...a: unknown[]) => Promise<unknown>)
-          .apply(target, args)
-          .finally(() => kept.clear());
+        writes++;
+        return (original as (...a: unknown[]) => Promise<unknown>).apply(target, args).finally(() => {
+          kept.clear();
+          writes++;
+        });
       };
     },
   });

@@ -16,8 +16,9 @@ export class JobSignals {
   private client: pg.Client | undefined;
   private closed = false;
   private failures = 0;
-  /** The last notification sent: each waits for the one before (pg deprecates overlapping queries). */
-  private sending: Promise<boolean> = Promise.resolve(true);
+  /** Notifications waiting for the one query in flight (pg deprecates overlapping queries). */
+  private pending: { channel: string; payload: string; sent: (ok: boolean) => void }[] = [];
+  private flushing = false;
 
   private constructor(
     private readonly url: string,
@@ -74,22 +75,38 @@ export class JobSignals {
 
   /**
    * Sends a notification on the listening connection: the notifications of one process reach the
-   * others in the order they were sent. False when it could not be sent (connection down): the
-   * receiver makes up for it from the jobs' tables.
+   * others in the order they were sent. Those asked for while one query is in flight go together
+   * in the next (one statement, in order; PostgreSQL folds identical ones of a statement into
+   * one). False when it could not be sent (connection down): the receiver makes up for it from
+   * the jobs' tables.
    */
   notify(channel: string, payload: string): Promise<boolean> {
     if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) return Promise.resolve(false);
-    this.sending = this.sending.then(async () => {
+    const sent = new Promise<boolean>((resolve) => this.pending.push({ channel, payload, sent: resolve }));
+    if (!this.flushing) void this.flush();
+    return sent;
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      let ok = false;
       const client = this.client;
-      if (!client) return false;
-      try {
-        await client.query('SELECT pg_notify($1, $2)', [channel, payload]);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    return this.sending;
+      if (client)
+        try {
+          await client.query(
+            'SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS n(channel, payload, i) ORDER BY i',
+            [batch.map((n) => n.channel), batch.map((n) => n.payload)],
+          );
+          ok = true;
+        } catch {
+          ok = false;
+        }
+      for (const n of batch) n.sent(ok);
+    }
+    this.flushing = false;
   }
 
   async close(): Promise<void> {

@@ -9,11 +9,15 @@ import {
   type NamedBlueprintRecord,
   type NamedDeploymentRecord,
   type Role,
+  type StoredPluginRecord,
   type TenantRecord,
   type TokenRecord,
   type UserRecord,
 } from './access.js';
 import type { Sql } from './sql.js';
+
+/** The PostgreSQL schema the server's own tables live in, beside the tenants' schemas. */
+export const ACCESS_SCHEMA = 'weft_access';
 
 /** Each entry brings the schema from the version before it; applied in order, once. */
 const MIGRATIONS: string[][] = [
@@ -44,7 +48,32 @@ const MIGRATIONS: string[][] = [
       PRIMARY KEY (tenant, id), FOREIGN KEY (tenant, blueprint) REFERENCES blueprints(tenant, id))`,
     `CREATE INDEX deployments_by_blueprint ON deployments (tenant, blueprint)`,
   ],
+  [
+    // The archive as base64 text: one column type that both databases store the same way.
+    `CREATE TABLE plugins (name TEXT PRIMARY KEY, version TEXT, sha256 TEXT NOT NULL, kind TEXT NOT NULL,
+      size INTEGER NOT NULL, archive TEXT NOT NULL, uploaded_by TEXT NOT NULL, uploaded_at TEXT NOT NULL)`,
+  ],
 ];
+
+interface PluginRow {
+  name: string;
+  version: string | null;
+  sha256: string;
+  kind: string;
+  size: number | string;
+  uploaded_by: string;
+  uploaded_at: string;
+}
+
+const plugin = (row: PluginRow): StoredPluginRecord => ({
+  name: row.name,
+  version: row.version,
+  sha256: row.sha256,
+  kind: row.kind as StoredPluginRecord['kind'],
+  size: Number(row.size),
+  uploadedBy: row.uploaded_by,
+  uploadedAt: row.uploaded_at,
+});
 
 interface UserRow {
   name: string;
@@ -370,7 +399,63 @@ export class SqlAccessStore implements AccessStore {
     return rows.map(deployment);
   }
 
+  async setDeploymentBlueprint(tenant: string, id: string, blueprint: string): Promise<boolean> {
+    try {
+      return (
+        (await this.sql.run('UPDATE deployments SET blueprint = ? WHERE tenant = ? AND id = ?', [
+          blueprint,
+          tenant,
+          id,
+        ])) > 0
+      );
+    } catch (error) {
+      if (this.sql.isForeignKeyViolation(error)) throw new MissingReferenceError(`blueprint '${blueprint}'`);
+      throw error;
+    }
+  }
+
   async deleteDeployment(tenant: string, id: string): Promise<boolean> {
     return (await this.sql.run('DELETE FROM deployments WHERE tenant = ? AND id = ?', [tenant, id])) > 0;
+  }
+
+  async putPlugin(record: StoredPluginRecord, archive: Buffer, replace: boolean): Promise<void> {
+    const params = [
+      record.name,
+      record.version,
+      record.sha256,
+      record.kind,
+      record.size,
+      archive.toString('base64'),
+      record.uploadedBy,
+      record.uploadedAt,
+    ];
+    const insert = `INSERT INTO plugins (name, version, sha256, kind, size, archive, uploaded_by, uploaded_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
+    if (!replace) return this.insert(`plugin '${record.name}'`, insert, params);
+    await this.sql.run(
+      `${insert} ON CONFLICT (name) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256,
+        kind = excluded.kind, size = excluded.size, archive = excluded.archive,
+        uploaded_by = excluded.uploaded_by, uploaded_at = excluded.uploaded_at`,
+      params,
+    );
+  }
+
+  async listPlugins(): Promise<StoredPluginRecord[]> {
+    const rows = await this.sql.all<PluginRow>(
+      'SELECT name, version, sha256, kind, size, uploaded_by, uploaded_at FROM plugins ORDER BY name',
+    );
+    return rows.map(plugin);
+  }
+
+  async getPluginArchive(name: string): Promise<{ sha256: string; archive: Buffer } | undefined> {
+    const [row] = await this.sql.all<{ sha256: string; archive: string }>(
+      'SELECT sha256, archive FROM plugins WHERE name = ?',
+      [name],
+    );
+    return row && { sha256: row.sha256, archive: Buffer.from(row.archive, 'base64') };
+  }
+
+  async deletePlugin(name: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM plugins WHERE name = ?', [name])) > 0;
   }
 }

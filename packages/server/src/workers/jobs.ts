@@ -4,7 +4,9 @@
  * of the server's database).
  */
 import type { DeploymentModel, OperationCall, Outcome } from '@weft/engine';
+import pg from 'pg';
 import PgBoss from 'pg-boss';
+import { BOSS_SCHEMA } from '../store/job-leases.js';
 
 /** The queue of operations run by `central_deployment_agent`: any worker started without --queue. */
 export const SHARED_QUEUE = 'central_deployment_agent';
@@ -12,7 +14,7 @@ export const SHARED_QUEUE = 'central_deployment_agent';
 export const CHANNELS = {
   /** Payload: the queue a job was put on (workers of that queue fetch at once). */
   queued: 'weft_job_queued',
-  /** Payload: {queue, id} of a job completed (the server reads its output). */
+  /** Payload: {queue, id} of a job completed, with its output ({@link JobOutput}) when it fits. */
   done: 'weft_job_done',
   /** Payload: the id of a job to stop (the worker running it aborts its operation). */
   cancel: 'weft_job_cancel',
@@ -34,6 +36,11 @@ export interface OperationJob {
   deploymentId: string;
   /** A hash of the deployment model the execution runs: workers cache what they built from it. */
   modelHash: string;
+  /**
+   * The uploaded plugins the server ran the execution with (ServerPlugins.uploadsHash): a worker
+   * with other versions unpacked syncs them from the database first.
+   */
+  uploadsHash: string;
   /** The CallData as JSON, sealed with the secret key: its inputs may hold secrets' values. */
   call: string;
 }
@@ -92,6 +99,7 @@ export function queueOf(call: CallData, model: DeploymentModel): { queue: string
 export async function openBoss(database: string, maintenanceSeconds: number): Promise<PgBoss> {
   const boss = new PgBoss({
     connectionString: database,
+    schema: BOSS_SCHEMA,
     application_name: 'weft-jobs',
     max: 4,
     supervise: true,
@@ -105,20 +113,51 @@ export async function openBoss(database: string, maintenanceSeconds: number): Pr
   return boss;
 }
 
-/** Creates queues once per process (creating one that exists is a no-op in pg-boss). */
+/** The advisory lock that makes the processes of one database create queues one at a time. */
+const QUEUE_CREATION_LOCK = 0x77656674_0001;
+
+/**
+ * Creates queues once per process. pg-boss's create_queue (a row, then a partition of the job
+ * table) takes its locks in an order that deadlocks when processes create queues at once, as
+ * workers starting together do ("deadlock detected", seen with three workers). So a queue that
+ * is missing is created under a session advisory lock, on a connection of its own: one process
+ * of the database at a time, and a process that dies holding it frees it with its session. One
+ * that exists is only looked up.
+ */
 export class Queues {
   private readonly made = new Map<string, Promise<void>>();
+  private last: Promise<void> = Promise.resolve();
 
-  constructor(private readonly boss: PgBoss) {}
+  constructor(
+    private readonly boss: PgBoss,
+    private readonly database: string,
+  ) {}
 
   ensure(name: string): Promise<void> {
     let made = this.made.get(name);
     if (!made) {
-      made = this.boss.createQueue(name, { name, retryLimit: LOST_RETRIES, retryDelay: 0 });
+      // One at a time in this process too: one connection for the lock, not one per queue.
+      made = this.last.then(() => this.create(name));
+      this.last = made.catch(() => {});
       this.made.set(name, made);
       made.catch(() => this.made.delete(name));
     }
     return made;
+  }
+
+  private async create(name: string): Promise<void> {
+    if ((await this.boss.getQueue(name)) !== null) return;
+    const lock = new pg.Client({ connectionString: this.database, application_name: 'weft-jobs' });
+    await lock.connect();
+    try {
+      await lock.query('SELECT pg_advisory_lock($1)', [QUEUE_CREATION_LOCK]);
+      // Another process may have made it while this one waited.
+      if ((await this.boss.getQueue(name)) === null)
+        await this.boss.createQueue(name, { name, retryLimit: LOST_RETRIES, retryDelay: 0 });
+    } finally {
+      // Ending the session releases the lock.
+      await lock.end().catch(() => {});
+    }
   }
 }
 

@@ -23,6 +23,7 @@ import type {
   WorkflowFunction,
 } from '@weft/engine';
 import type PgBoss from 'pg-boss';
+import { queuesWithJobsHandedBack } from '../store/job-leases.js';
 import { JobSignals } from '../store/job-signals.js';
 import type { TenantState } from '../tenants.js';
 import {
@@ -41,9 +42,10 @@ import {
 
 export interface QueueOptions {
   /**
-   * Seconds a worker holds a job before pg-boss hands it to another (its lease): a worker that is
-   * killed or loses its machine is replaced that long after it took the job. An operation with a
-   * longer timeout holds its job for its timeout. Default 300.
+   * Seconds a worker holds a job before pg-boss hands it to another (its lease): a worker renews
+   * it a few times per lease while the operation runs, so one that is killed or loses its machine
+   * is replaced about that long after its last renewal, and a long operation keeps its job.
+   * Default 30.
    */
   leaseSeconds?: number;
   /** After how long a job no worker has taken is reported as waiting for an agent. Default 30. */
@@ -79,6 +81,9 @@ function jobId(tenant: string, call: Pick<OperationCall, 'executionId' | 'taskId
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** How long a worker holds a job between renewals when the server is not told otherwise. */
+export const DEFAULT_LEASE_SECONDS = 30;
+
 /** One per server process: the pg-boss connection, the notifications, the jobs being awaited. */
 export class JobHub {
   private readonly awaited = new Map<string, Awaited>();
@@ -88,19 +93,23 @@ export class JobHub {
 
   private constructor(
     private readonly boss: PgBoss,
+    database: string,
     private signals: JobSignals | undefined,
     options: QueueOptions,
   ) {
-    this.queues = new Queues(boss);
-    this.leaseSeconds = options.leaseSeconds ?? 300;
+    this.queues = new Queues(boss, database);
+    this.leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
     this.agentWaitSeconds = options.agentWaitSeconds ?? 30;
   }
 
   static async open(database: string, options: QueueOptions = {}): Promise<JobHub> {
-    const lease = options.leaseSeconds ?? 300;
-    // Expired leases are looked for a few times per lease (pg-boss: at least every second).
-    const boss = await openBoss(database, Math.max(1, Math.min(60, Math.floor(lease / 2))));
-    const hub = new JobHub(boss, undefined, options);
+    // Expired leases are looked for every second (by one process of all those on the database,
+    // pg-boss sees to that): a lost worker's job is handed out again within a second of its lease.
+    const boss = await openBoss(database, 1);
+    const hub = new JobHub(boss, database, undefined, options);
+    // Run after each look for expired leases (here, when this process's turn): a job it handed
+    // back is taken within a second rather than at a worker's next poll.
+    boss.on('maintenance', () => void hub.wakeForHandedBack());
     hub.signals = await JobSignals.open(
       database,
       [CHANNELS.done, CHANNELS.log],
@@ -117,7 +126,12 @@ export class JobHub {
    * resumed, by this process or another, while the operation was in flight) finds its job again
    * by its id and waits for it, or takes the outcome it already has, instead of queueing it anew.
    */
-  async run(tenant: TenantState, modelHash: string, call: OperationCall, queue: string): Promise<Outcome> {
+  async run(
+    tenant: TenantState,
+    built: Pick<OperationJob, 'modelHash' | 'uploadsHash'>,
+    call: OperationCall,
+    queue: string,
+  ): Promise<Outcome> {
     const { signal, update: _update, log: _log, reattach, ...data } = call;
     if (signal.aborted)
       return failure('Cancelled', `${call.operation} was cancelled before it was queued`, false);
@@ -127,12 +141,10 @@ export class JobHub {
     const job: OperationJob = {
       tenant: tenant.name,
       deploymentId: call.deploymentId,
-      modelHash,
+      ...built,
       call: sealer.seal(JSON.stringify(data satisfies CallData)),
     };
-    const timeout = call.model.timeout;
-    // An operation may run for its whole timeout: its job is not taken from a live worker before.
-    const expireInSeconds = Math.ceil(Math.max(this.leaseSeconds, timeout ? timeout + 10 : 0));
+    const expireInSeconds = this.leaseSeconds;
     const done = new Promise<Outcome>((resolve) => {
       const open = (sealed: string) => sealer.open(sealed);
       const entry: Awaited = { queue, call, open, resolve, attempt: 0, nextLog: 0, liveBroken: false };
@@ -206,10 +218,18 @@ export class JobHub {
     }
   }
 
+  private async wakeForHandedBack(): Promise<void> {
+    if (this.awaited.size === 0) return;
+    const queues = await queuesWithJobsHandedBack(this.boss.getDb()).catch(() => []);
+    for (const queue of queues) await this.signals?.notify(CHANNELS.queued, queue);
+  }
+
   private onSignal(channel: string, payload: string): void {
     if (channel === CHANNELS.done) {
-      const { id } = JSON.parse(payload) as { id: string };
-      if (this.awaited.has(id)) void this.look(id);
+      const { id, ...output } = JSON.parse(payload) as { id: string } & Partial<JobOutput>;
+      const entry = this.awaited.get(id);
+      if (entry && output.reply !== undefined) this.completed(id, entry, output);
+      else if (entry) void this.look(id);
     } else if (channel === CHANNELS.log) {
       const line = JSON.parse(payload) as LiveLog;
       const entry = this.awaited.get(line.id);
@@ -230,24 +250,8 @@ export class JobHub {
     if (!entry) return;
     const job = await this.boss.getJobById(entry.queue, id, { includeArchive: true }).catch(() => null);
     if (!job || !this.awaited.has(id)) return;
-    if (job.state === 'completed') {
-      const output = job.output as Partial<JobOutput> | null;
-      let reply: Reply;
-      try {
-        reply = JSON.parse(entry.open(output!.reply!)) as Reply;
-      } catch (error) {
-        // Completed by pg-boss itself (the worker failed before its reply), or sealed with another key.
-        const why =
-          output?.reply === undefined
-            ? 'without a reply'
-            : `with a reply this server cannot open: ${(error as Error).message}`;
-        this.settle(id, failure('WorkerError', `a worker completed ${entry.call.operation} ${why}`, true));
-        return;
-      }
-      const sent = reply.attempt === entry.attempt ? entry.nextLog : 0;
-      for (const line of reply.logs.slice(sent)) entry.call.log(line.level, line.message);
-      this.settle(id, reply.outcome);
-    } else if (job.state === 'failed') {
+    if (job.state === 'completed') this.completed(id, entry, job.output as Partial<JobOutput> | null);
+    else if (job.state === 'failed') {
       // Failed by pg-boss: its lease expired each time it was taken, or a worker could not run it.
       const output = job.output as { message?: string; value?: { message?: string } } | null;
       const message = output?.message ?? output?.value?.message;
@@ -269,6 +273,25 @@ export class JobHub {
         `waiting for an agent on queue '${entry.queue}': no worker has taken ${entry.call.operation} for ${this.agentWaitSeconds} s`,
       );
     } else if (job.state === 'active') entry.reported = undefined;
+  }
+
+  /** Ends an awaited job that a worker completed, with its output. */
+  private completed(id: string, entry: Awaited, output: Partial<JobOutput> | null): void {
+    let reply: Reply;
+    try {
+      reply = JSON.parse(entry.open(output!.reply!)) as Reply;
+    } catch (error) {
+      // Completed by pg-boss itself (the worker failed before its reply), or sealed with another key.
+      const why =
+        output?.reply === undefined
+          ? 'without a reply'
+          : `with a reply this server cannot open: ${(error as Error).message}`;
+      this.settle(id, failure('WorkerError', `a worker completed ${entry.call.operation} ${why}`, true));
+      return;
+    }
+    const sent = reply.attempt === entry.attempt ? entry.nextLog : 0;
+    for (const line of reply.logs.slice(sent)) entry.call.log(line.level, line.message);
+    this.settle(id, reply.outcome);
   }
 
   private settle(id: string, outcome: Outcome): void {
@@ -293,7 +316,7 @@ export class JobHub {
  * workflow scripts) is answered by `local`, the plugin host of this process.
  */
 export class QueueDispatcher implements Dispatcher {
-  private readonly modelHash: string;
+  private readonly built: Pick<OperationJob, 'modelHash' | 'uploadsHash'>;
   /** A job outlives the server that queued it: a server resuming the execution finds it again. */
   readonly reattaches = true;
 
@@ -302,14 +325,15 @@ export class QueueDispatcher implements Dispatcher {
     private readonly tenant: TenantState,
     private readonly model: DeploymentModel,
     private readonly local: WorkerDispatcher,
+    uploadsHash: string,
   ) {
-    this.modelHash = createHash('sha256').update(JSON.stringify(model)).digest('hex');
+    this.built = { modelHash: createHash('sha256').update(JSON.stringify(model)).digest('hex'), uploadsHash };
   }
 
   run(call: OperationCall): Promise<Outcome> {
     const routed = queueOf(call, this.model);
     if ('problem' in routed) return Promise.resolve(failure('NoAgentQueue', routed.problem, false));
-    return this.hub.run(this.tenant, this.modelHash, call, routed.queue);
+    return this.hub.run(this.tenant, this.built, call, routed.queue);
   }
 
   resumable(model: OperationModel): Promise<boolean> {

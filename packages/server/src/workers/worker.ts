@@ -4,7 +4,8 @@
  * each job with the operation's Outcome and the log lines it wrote. Log lines are also sent live
  * (NOTIFY), so a follower of the execution sees them as they come.
  *
- * A job taken again after its worker was lost (pg-boss hands it out again once the lease expired)
+ * A worker renews the lease of each job it runs while the operation runs, so a lease can be short:
+ * a job taken again after its worker was lost (pg-boss hands it out again once the lease expired)
  * runs again only if its operation is resumable; otherwise it is completed as failed, "worker lost
  * while running", for the execution's retry policy to judge.
  */
@@ -13,9 +14,13 @@ import { join } from 'node:path';
 import type { DeploymentModel, Json, OperationCall, Outcome, WorkerDispatcher } from '@weft/engine';
 import type PgBoss from 'pg-boss';
 import { ServerPlugins } from '../plugins.js';
+import { renewLease } from '../store/job-leases.js';
 import { JobSignals } from '../store/job-signals.js';
+import { openPostgresSql } from '../store/sql.js';
+import { ACCESS_SCHEMA, SqlAccessStore } from '../store/sql-access.js';
 import { type TenantState, TenantStores } from '../tenants.js';
 import { withLocalBlueprint } from './blueprints.js';
+import { JobLoop } from './job-loop.js';
 import {
   type CallData,
   CHANNELS,
@@ -33,6 +38,9 @@ import {
 
 /** How long a stopping worker lets running operations finish before it gives their jobs back. */
 const STOP_GRACE_MS = 10_000;
+
+/** How often an idle slot asks for a job when no notification woke it. */
+const POLL_MS = 2_000;
 
 export interface WorkerOptions {
   database: string;
@@ -61,7 +69,13 @@ interface Prepared {
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
   const worker = new QueueWorker(options);
-  await worker.start();
+  try {
+    await worker.start();
+  } catch (error) {
+    // What it opened (connections, timers) would keep the process alive with nothing to do.
+    await worker.close().catch(() => {});
+    throw error;
+  }
   return worker;
 }
 
@@ -71,11 +85,16 @@ class QueueWorker implements RunningWorker {
   private boss: PgBoss | undefined;
   private signals: JobSignals | undefined;
   private readonly tenants: TenantStores;
-  private readonly plugins: ServerPlugins;
-  /** pg-boss work loop ids by queue, woken when a job is queued there. */
-  private readonly loops = new Map<string, string[]>();
+  /** Where uploaded plugins come from: the server's tables, read only (the server migrates them). */
+  private access: SqlAccessStore | undefined;
+  /** Made by start(), on the access store. */
+  private plugins!: ServerPlugins;
+  /** What takes each queue's jobs, woken when a job is queued there. */
+  private readonly loops = new Map<string, JobLoop<OperationJob>>();
   /** Operations running, by job id, to abort on a cancel. */
   private readonly running = new Map<string, AbortController>();
+  /** Set when a stopping worker gives its running jobs back instead of completing them. */
+  private givingBack = false;
   private readonly prepared = new Map<string, Promise<Prepared>>();
   private closing = false;
 
@@ -83,10 +102,15 @@ class QueueWorker implements RunningWorker {
     this.name = `${hostname()}:${process.pid}`;
     this.queues = options.queues?.length ? [...new Set(options.queues)] : [SHARED_QUEUE];
     this.tenants = new TenantStores(options.stateDir, options.database);
-    this.plugins = new ServerPlugins(join(options.stateDir, 'plugins'), options.pluginDirs);
   }
 
   async start(): Promise<void> {
+    this.access = new SqlAccessStore(await openPostgresSql(this.options.database, ACCESS_SCHEMA));
+    this.plugins = new ServerPlugins(
+      join(this.options.stateDir, 'plugins'),
+      this.options.pluginDirs,
+      this.access,
+    );
     this.boss = await openBoss(this.options.database, 15);
     this.signals = await JobSignals.open(
       this.options.database,
@@ -95,26 +119,15 @@ class QueueWorker implements RunningWorker {
       // Jobs queued while the connection was down: look now rather than at the next poll.
       () => this.wake(...this.queues),
     );
-    const queues = new Queues(this.boss);
+    const queues = new Queues(this.boss, this.options.database);
     const concurrency = this.options.concurrency ?? 8;
     for (const queue of this.queues) {
       await queues.ensure(queue);
-      const ids: string[] = [];
-      for (let i = 0; i < concurrency; i++) {
-        ids.push(
-          await this.boss.work<OperationJob>(
-            queue,
-            // The poll is pg-boss's fallback; a NOTIFY from the server wakes the loops at once.
-            { includeMetadata: true, batchSize: 1, pollingIntervalSeconds: 2 },
-            async ([job]) => {
-              if (job) await this.take(queue, job);
-              // A loop that found a job looks for the next one at once (pg-boss waits otherwise).
-              this.boss?.notifyWorker(ids[i]!);
-            },
-          ),
-        );
-      }
-      this.loops.set(queue, ids);
+      // The poll is a fallback; a NOTIFY from the server wakes the loop at once.
+      this.loops.set(
+        queue,
+        new JobLoop(this.boss, queue, concurrency, (job) => this.take(queue, job), POLL_MS),
+      );
     }
   }
 
@@ -124,7 +137,7 @@ class QueueWorker implements RunningWorker {
   }
 
   private wake(...queues: string[]): void {
-    for (const queue of queues) for (const id of this.loops.get(queue) ?? []) this.boss?.notifyWorker(id);
+    for (const queue of queues) this.loops.get(queue)?.wake();
   }
 
   private async take(queue: string, job: PgBoss.JobWithMetadata<OperationJob>): Promise<void> {
@@ -133,28 +146,48 @@ class QueueWorker implements RunningWorker {
     // Without its tenant's store and key, nothing can be run or answered: the job fails back to
     // pg-boss (another worker may be able to), by the error thrown here.
     const tenant = await this.tenants.get(job.data.tenant);
+    // Held from here (preparing the deployment can take a while) until the job is completed.
+    const controller = new AbortController();
+    this.running.set(job.id, controller);
+    const release = this.holdLease(queue, job, controller);
     try {
-      const call = JSON.parse(tenant.secrets.sealer().open(job.data.call)) as CallData;
-      outcome = await this.runOperation(tenant, job, call, logs);
-    } catch (error) {
-      outcome = failure('WorkerError', `worker ${this.name}: ${(error as Error).message}`, true);
+      try {
+        const call = JSON.parse(tenant.secrets.sealer().open(job.data.call)) as CallData;
+        outcome = await this.runOperation(tenant, job, call, controller.signal, logs);
+      } catch (error) {
+        outcome = failure('WorkerError', `worker ${this.name}: ${(error as Error).message}`, true);
+      }
+      if (this.givingBack) {
+        // Handed out again at once (as if its lease had ended): a resumable operation runs again
+        // on another worker, another is reported lost there.
+        await this.boss!.fail(queue, job.id, { message: `worker ${this.name} stopped` }).catch(() => {});
+        return;
+      }
+      const reply: Reply = { outcome, attempt: job.retryCount, logs };
+      const output: JobOutput = { reply: tenant.secrets.sealer().seal(JSON.stringify(reply)) };
+      // Completes only a job still active: not one cancelled meanwhile, nor one whose lease ended
+      // and that another worker holds now.
+      // pg-boss 10 answers {affected} (its typings say void).
+      const completed = (await this.boss!.complete(queue, job.id, output).catch(
+        () => undefined,
+      )) as unknown as { affected: number } | undefined;
+      // The reply goes with the notification when it fits, so the server need not read the job.
+      if (
+        completed?.affected === 1 &&
+        !(await this.signals?.notify(CHANNELS.done, JSON.stringify({ queue, id: job.id, ...output })))
+      )
+        await this.signals?.notify(CHANNELS.done, JSON.stringify({ queue, id: job.id }));
+    } finally {
+      release();
+      this.running.delete(job.id);
     }
-    const reply: Reply = { outcome, attempt: job.retryCount, logs };
-    const output: JobOutput = { reply: tenant.secrets.sealer().seal(JSON.stringify(reply)) };
-    // Completes only a job still active: not one cancelled meanwhile, nor one whose lease ended
-    // and that another worker holds now.
-    // pg-boss 10 answers {affected} (its typings say void).
-    const completed = (await this.boss!.complete(queue, job.id, output).catch(() => undefined)) as unknown as
-      | { affected: number }
-      | undefined;
-    if (completed?.affected === 1)
-      await this.signals?.notify(CHANNELS.done, JSON.stringify({ queue, id: job.id }));
   }
 
   private async runOperation(
     tenant: TenantState,
     job: PgBoss.JobWithMetadata<OperationJob>,
     data: CallData,
+    signal: AbortSignal,
     logs: LogLine[],
   ): Promise<Outcome> {
     const prepared = await this.prepare(tenant, job.data);
@@ -173,12 +206,10 @@ class QueueWorker implements RunningWorker {
         );
       log('warning', `the worker running ${data.operation} was lost; running it again`);
     }
-    const controller = new AbortController();
-    this.running.set(job.id, controller);
-    // The job is another worker's once its lease ends (and the operation's own timeout is the
-    // executor's, which cancels the job then): whichever comes first stops it here.
-    const limits = [job.expireInSeconds, data.model.timeout].filter((s): s is number => !!s);
-    const timer = setTimeout(() => controller.abort(new Error('timeout')), Math.min(...limits) * 1000);
+    // The operation's timeout is the executor's, which cancels the job then; this is a backstop
+    // for a cancel that does not arrive.
+    const timeout = data.model.timeout;
+    const timed = timeout ? AbortSignal.any([signal, AbortSignal.timeout(timeout * 1000)]) : signal;
     const updates = new Map<string, Record<string, Json>>();
     prepared.running++;
     try {
@@ -186,7 +217,7 @@ class QueueWorker implements RunningWorker {
         ...data,
         blueprintDir: prepared.model.blueprint.baseDir,
         plugin: { ...data.plugin, workdir: join(tenant.workDir, data.deploymentId, data.plugin.name) },
-        signal: controller.signal,
+        signal: timed,
         // Saved with the outcome: the engine merges them then, as it merges what the operation changed.
         update: async (instanceId, props) => {
           updates.set(instanceId, structuredClone(props));
@@ -198,10 +229,48 @@ class QueueWorker implements RunningWorker {
         if (!(instanceId in outcome.runtimeProperties)) outcome.runtimeProperties[instanceId] = props;
       return outcome;
     } finally {
-      clearTimeout(timer);
-      this.running.delete(job.id);
       prepared.running--;
     }
+  }
+
+  /**
+   * Renews the job's lease a few times per lease while its operation runs. The operation is
+   * aborted when the job is no longer this worker's (cancelled, or handed out again) or when the
+   * lease could not be renewed before it ended (the database unreachable): another worker may
+   * hold the job by then. Returns what stops the renewals.
+   */
+  private holdLease(
+    queue: string,
+    job: PgBoss.JobWithMetadata<OperationJob>,
+    controller: AbortController,
+  ): () => void {
+    const leaseMs = job.expireInSeconds * 1000;
+    let heldUntil = Date.now() + leaseMs;
+    let renewing = false;
+    const beat = setInterval(
+      async () => {
+        if (renewing) return;
+        if (Date.now() >= heldUntil) {
+          controller.abort(
+            new Error(`its lease of ${job.expireInSeconds} s ended before it could be renewed`),
+          );
+          return;
+        }
+        renewing = true;
+        const asked = Date.now();
+        try {
+          const target = { queue, id: job.id, retryCount: job.retryCount };
+          if (await renewLease(this.boss!.getDb(), target, job.expireInSeconds)) heldUntil = asked + leaseMs;
+          else controller.abort(new Error('its job was taken back (cancelled, or given to another worker)'));
+        } catch {
+          // Unreachable database: tried again at the next beat, until the lease ends.
+        } finally {
+          renewing = false;
+        }
+      },
+      Math.max(200, leaseMs / 3),
+    );
+    return () => clearInterval(beat);
   }
 
   /**
@@ -211,7 +280,7 @@ class QueueWorker implements RunningWorker {
    */
   private prepare(tenant: TenantState, job: OperationJob): Promise<Prepared> {
     const deploymentKey = `${tenant.name}\u0000${job.deploymentId}\u0000`;
-    const key = `${deploymentKey}${job.modelHash}`;
+    const key = `${deploymentKey}${job.modelHash}\u0000${job.uploadsHash}`;
     let prepared = this.prepared.get(key);
     if (prepared) return prepared;
     prepared = (async () => {
@@ -222,6 +291,9 @@ class QueueWorker implements RunningWorker {
         deployment,
         join(this.options.stateDir, 'blueprints', tenant.name),
       );
+      // The uploaded plugins as the server ran the execution with them: unpacked from the
+      // database when this machine has other versions (or none).
+      if (this.plugins.uploadsHash() !== job.uploadsHash) await this.plugins.sync();
       const dispatcher = this.plugins.workerDispatcher(model);
       await dispatcher.load();
       return { model, dispatcher, running: 0 };
@@ -250,13 +322,20 @@ class QueueWorker implements RunningWorker {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    await this.boss?.stop({ graceful: true, wait: true, timeout: STOP_GRACE_MS });
+    const finished = Promise.all([...this.loops.values()].map((loop) => loop.stop()));
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([finished, new Promise((resolve) => (grace = setTimeout(resolve, STOP_GRACE_MS)))]);
+    clearTimeout(grace);
+    this.givingBack = true;
     for (const controller of this.running.values()) controller.abort(new Error('the worker stopped'));
+    await finished;
+    await this.boss?.stop({ graceful: false, wait: true });
     await this.signals?.close();
     const prepared = await Promise.allSettled(this.prepared.values());
     await Promise.all(
       prepared.flatMap((p) => (p.status === 'fulfilled' ? [p.value.dispatcher.close()] : [])),
     );
     await this.tenants.close();
+    await this.access?.close();
   }
 }

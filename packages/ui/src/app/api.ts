@@ -106,6 +106,26 @@ export async function request<T>(
 
 export const get = <T>(path: string) => request<T>('GET', path);
 
+/** A request whose body is not JSON (an uploaded file) or whose answer is not (an archive). */
+async function raw(method: string, path: string, body?: { data: BodyInit; type: string }): Promise<Response> {
+  const session = loadSession();
+  const headers = headersFor(session);
+  if (body) headers['content-type'] = body.type;
+  const response = await fetch(`${API}${path}`, { method, headers, body: body?.data });
+  if (!response.ok) {
+    const error = await errorOf(response);
+    if (error.status === 401 && session) onUnauthorized();
+    throw error;
+  }
+  return response;
+}
+
+/** Sends a file as the body, as its content type says; the answer is JSON. */
+export const upload = async <T>(method: string, path: string, data: BodyInit, type: string): Promise<T> =>
+  (await (await raw(method, path, { data, type })).json()) as T;
+
+export const getBytes = async (path: string): Promise<ArrayBuffer> => (await raw('GET', path)).arrayBuffer();
+
 /** A query string from the given values, leaving out the empty ones. */
 export function query(values: Record<string, string | number | undefined>): string {
   const params = new URLSearchParams();
@@ -193,13 +213,23 @@ export interface WeftEvent {
 
 export interface Deployment {
   id: string;
-  blueprintId: string;
+  blueprintId: string | null;
+  status?: string;
   inputs?: Record<string, unknown>;
   createdAt: string;
+  createdBy?: string | null;
   instanceStates?: Record<string, number>;
-  lastExecution?: Execution | null;
-  /** Workflows by name, where the API gives them. */
-  workflows?: Record<string, unknown> | string[];
+  lastExecution?: Pick<Execution, 'id' | 'workflow' | 'status' | 'createdAt' | 'endedAt'> | null;
+  nodes?: { id: string; type: string; instances: number }[];
+  workflows?: { name: string; parameters: Record<string, WorkflowParameter> }[];
+}
+
+/** A workflow's parameter as a deployment declares it. */
+export interface WorkflowParameter {
+  type?: string;
+  default?: unknown;
+  required: boolean;
+  description?: string;
 }
 
 export interface RelationshipInstance {
@@ -218,6 +248,52 @@ export interface NodeInstance {
   containedIn?: string | null;
   hostId?: string | null;
   relationships?: RelationshipInstance[] | null;
+}
+
+/** A problem the API found in a blueprint or inputs, at its place. */
+export interface Problem {
+  code: string;
+  file: string | null;
+  line: number | null;
+  column: number | null;
+  path: string;
+  message: string;
+}
+
+/** A declared input or workflow parameter, as a blueprint gives it. */
+export interface BlueprintParameter {
+  name: string;
+  type: string | null;
+  description: string | null;
+  required: boolean;
+  default?: unknown;
+  constraints: { name: string; argument: unknown }[];
+}
+
+export interface BlueprintSummary {
+  id: string;
+  mainFile: string;
+  description: string | null;
+  createdAt: string;
+  createdBy: string;
+}
+
+export interface Blueprint extends BlueprintSummary {
+  dslVersion: string;
+  inputs: BlueprintParameter[];
+  nodes: {
+    name: string;
+    type: string;
+    typeHierarchy: string[];
+    containedIn?: string | null;
+    relationships?: { type: string; target: string }[];
+  }[];
+  workflows: { name: string; parameters: BlueprintParameter[] }[];
+  outputs: { name: string; description: string | null }[];
+  capabilities: { name: string; description: string | null }[];
+  plugins: string[];
+  /** Only in the answer to an upload. */
+  warnings?: Problem[];
 }
 
 export interface Me {

@@ -1,13 +1,16 @@
 /** The application: the login page, or the pages of the signed-in user in the chosen tenant. */
 import { createContext } from 'preact';
 import { useContext, useEffect, useState } from 'preact/hooks';
+import { AdminPage } from './admin.js';
 import { loadSession, type Role, request, type Session, saveSession, setUnauthorizedHandler } from './api.js';
+import { BlueprintPage, Blueprints } from './blueprints.js';
 import { DeploymentPage, Deployments } from './deployments.js';
 import { EventsPage } from './events.js';
 import { ExecutionPage } from './execution.js';
 import { Executions } from './executions.js';
 import { Login } from './login.js';
 import { navigate, useLocation } from './router.js';
+import { chooseTheme, type ThemeChoice, themeChoice } from './theme.js';
 
 export const SessionContext = createContext<Session | null>(null);
 
@@ -25,7 +28,9 @@ export function useCan(role: Role): boolean {
 const NAV = [
   { path: '/executions', label: 'Executions' },
   { path: '/deployments', label: 'Deployments' },
+  { path: '/blueprints', label: 'Blueprints' },
   { path: '/events', label: 'Events' },
+  { path: '/admin', label: 'Admin' },
 ];
 
 function route(path: string) {
@@ -33,8 +38,30 @@ function route(path: string) {
   if (section === 'executions' && id) return <ExecutionPage id={id} />;
   if (section === 'deployments' && id) return <DeploymentPage id={id} />;
   if (section === 'deployments') return <Deployments />;
+  if (section === 'blueprints' && id) return <BlueprintPage id={id} />;
+  if (section === 'blueprints') return <Blueprints />;
   if (section === 'events') return <EventsPage />;
+  if (section === 'admin') return <AdminPage />;
   return <Executions />;
+}
+
+function ThemePicker() {
+  const [choice, setChoice] = useState<ThemeChoice>(themeChoice);
+  return (
+    <select
+      aria-label="Theme"
+      value={choice}
+      onChange={(event) => {
+        const next = (event.target as HTMLSelectElement).value as ThemeChoice;
+        chooseTheme(next);
+        setChoice(next);
+      }}
+    >
+      <option value="system">System theme</option>
+      <option value="light">Light</option>
+      <option value="dark">Dark</option>
+    </select>
+  );
 }
 
 export function App() {
@@ -103,6 +130,7 @@ export function App() {
           ) : (
             <span class="muted">{session.tenant}</span>
           )}
+          <ThemePicker />
           <span class="user">{session.user}</span>
           <button type="button" onClick={logout}>
             Log out

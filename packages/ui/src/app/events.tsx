@@ -55,7 +55,9 @@ export function LogFilters({
           list="log-nodes"
           value={filter.node}
           placeholder="any"
-          onChange={(e) => onChange({ ...filter, node: (e.target as HTMLInputElement).value.trim() })}
+          // As typed, not on change: the list re-renders as events arrive, and a controlled field
+          // whose state lagged behind what was typed would be reset to it.
+          onInput={(e) => onChange({ ...filter, node: (e.target as HTMLInputElement).value.trim() })}
         />
         <datalist id="log-nodes">
           {nodes.map((n) => (
@@ -94,7 +96,7 @@ export function EventList({ events, live }: { events: WeftEvent[]; live: boolean
         <div key={event.seq} class={`event level-${event.level}`} data-type={event.type}>
           <time dateTime={event.timestamp}>{new Date(event.timestamp).toLocaleTimeString()}</time>
           <span class="level">{event.level}</span>
-          <span class="where">{event.instanceId ?? event.node ?? ''}</span>
+          <span class="where">{event.instanceId || event.node || ''}</span>
           <span class="message">
             {event.operation && <span class="muted">{event.operation.split('.').pop()}: </span>}
             {event.message}

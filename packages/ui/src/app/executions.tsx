@@ -1,14 +1,24 @@
 /** Executions: the list (filtered, paged) and the form that starts a workflow. */
 import { useState } from 'preact/hooks';
 import { parse } from 'yaml';
-import { ApiError, type Deployment, type Execution, get, type Page as Paged, query, request } from './api.js';
+import {
+  ApiError,
+  type Deployment,
+  type Execution,
+  get,
+  type Page as Paged,
+  query,
+  request,
+  type WorkflowParameter,
+} from './api.js';
 import { useCan } from './app.js';
+import { fieldTexts, ParameterFields, type ParameterSpec, readParameters } from './parameters.js';
 import { navigate, useLocation } from './router.js';
-import { ErrorNote, Page, Status, useLoad, When } from './ui.js';
+import { ErrorNote, ListActions, Page, Status, useLoad, When } from './ui.js';
 
 const PAGE_SIZE = 25;
 const STATUSES = ['pending', 'started', 'cancelling', 'cancelled', 'terminated', 'failed', 'interrupted'];
-/** Cloudify's built-in workflows: offered when the server does not list a deployment's own. */
+/** Cloudify's built-in workflows: suggested when the server does not list a deployment's own. */
 const BUILT_IN_WORKFLOWS = ['install', 'uninstall', 'heal', 'scale', 'execute_operation', 'reinstall'];
 
 /** Parameters as typed: YAML (of which JSON is a part); an object, or nothing. */
@@ -21,38 +31,82 @@ export function parseParameters(text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-const workflowsOf = (deployment: Deployment | undefined): string[] => {
-  const given = deployment?.workflows;
-  if (Array.isArray(given)) return given;
-  if (given && typeof given === 'object') return Object.keys(given);
-  return BUILT_IN_WORKFLOWS;
-};
+/** Parameters every workflow accepts (the engine's execution parameters). */
+const EXECUTION_PARAMETERS: ParameterSpec[] = [
+  {
+    name: 'task_retries',
+    type: 'integer',
+    required: false,
+    description: 'how many times a failed operation is tried again (-1: without end)',
+    constraints: [{ name: 'greater_or_equal', argument: -1 }],
+  },
+  {
+    name: 'task_retry_interval',
+    type: 'float',
+    required: false,
+    description: 'seconds between tries',
+    constraints: [{ name: 'greater_or_equal', argument: 0 }],
+  },
+];
+
+/** A workflow's declared parameters, then the execution parameters, as the form has fields for them. */
+export function workflowSpecs(
+  workflow: { parameters: Record<string, WorkflowParameter> } | undefined,
+): ParameterSpec[] {
+  const declared = Object.entries(workflow?.parameters ?? {}).map(([name, p]) => ({
+    name,
+    type: p.type,
+    description: p.description,
+    required: p.required,
+    default: p.default,
+  }));
+  return [...declared, ...EXECUTION_PARAMETERS.filter((e) => !declared.some((d) => d.name === e.name))];
+}
 
 export function StartForm({ deploymentId, onCancel }: { deploymentId?: string; onCancel(): void }) {
   const deployments = useLoad(() => get<Paged<Deployment>>('/deployments?size=1000'), []);
   const [deployment, setDeployment] = useState(deploymentId ?? '');
+  // The chosen deployment in full: its workflows and their parameters.
+  const chosen = useLoad(
+    () =>
+      deployment
+        ? get<Deployment>(`/deployments/${encodeURIComponent(deployment)}`)
+        : Promise.resolve(undefined),
+    [deployment],
+  );
+  const workflows = chosen.data?.workflows;
+  const [workflowName, setWorkflowName] = useState('install');
+  const workflow = workflows?.find((w) => w.name === workflowName);
+  const specs = workflowSpecs(workflow);
   const [error, setError] = useState<Error>();
+  const [problems, setProblems] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
   const known = deployments.data?.items;
-  const chosen = known?.find((d) => d.id === deployment);
 
   const submit = async (event: Event) => {
     event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
+    const element = event.currentTarget as HTMLFormElement;
+    const form = new FormData(element);
     setError(undefined);
-    let parameters: Record<string, unknown>;
+    const read = readParameters(specs, fieldTexts(element, specs));
+    setProblems(read.ok ? {} : read.problems);
+    if (!read.ok) {
+      setError(new Error('Some parameters are not right: see the fields marked.'));
+      return;
+    }
+    let others: Record<string, unknown>;
     try {
-      parameters = parseParameters(String(form.get('parameters') ?? ''));
+      others = parseParameters(String(form.get('parameters') ?? ''));
     } catch (caught) {
-      setError(new Error(`Parameters: ${(caught as Error).message}`));
+      setError(new Error(`Other parameters: ${(caught as Error).message}`));
       return;
     }
     setBusy(true);
     try {
       const started = await request<Execution>('POST', '/executions', {
         deploymentId: deployment,
-        workflowId: String(form.get('workflow')),
-        parameters,
+        workflowId: workflowName,
+        parameters: { ...others, ...read.values },
         allowCustomParameters: form.get('custom') === 'on',
       });
       navigate(`/executions/${encodeURIComponent(started.id)}`);
@@ -63,20 +117,20 @@ export function StartForm({ deploymentId, onCancel }: { deploymentId?: string; o
   };
 
   return (
-    <form class="card start-form" onSubmit={submit} aria-labelledby="start-title">
+    <form class="card start-form" onSubmit={submit} aria-labelledby="start-title" noValidate>
       <h2 id="start-title">Start a workflow</h2>
       <div class="row">
         {/* The server's deployments to choose from (none to choose until they are read); a name to
             type where the server cannot list them. */}
-        <label for="start-deployment">
-          Deployment
+        <div class="field">
+          <label for="start-deployment">Deployment</label>
           {deployments.error ? (
             <input
               id="start-deployment"
               name="deployment"
               required
               value={deployment}
-              onInput={(e) => setDeployment((e.target as HTMLInputElement).value)}
+              onChange={(e) => setDeployment((e.target as HTMLInputElement).value)}
             />
           ) : (
             <select
@@ -95,24 +149,67 @@ export function StartForm({ deploymentId, onCancel }: { deploymentId?: string; o
               ))}
             </select>
           )}
-        </label>
-        <label>
-          Workflow
-          <input name="workflow" required list="workflows" defaultValue="install" />
+        </div>
+        <div class="field">
+          <label for="start-workflow">Workflow</label>
+          {chosen.error ? (
+            // The deployment's workflows cannot be read: a name, as typed.
+            <input
+              id="start-workflow"
+              name="workflow"
+              required
+              list="workflows"
+              value={workflowName}
+              onInput={(e) => setWorkflowName((e.target as HTMLInputElement).value)}
+            />
+          ) : (
+            // Nothing to choose until a deployment is chosen and its workflows read.
+            <select
+              id="start-workflow"
+              name="workflow"
+              disabled={!workflows}
+              value={workflows ? workflowName : ''}
+              onChange={(e) => {
+                setWorkflowName((e.target as HTMLSelectElement).value);
+                setProblems({});
+              }}
+            >
+              {!workflow && (
+                <option value="">
+                  {!deployment ? 'Choose a deployment' : workflows ? 'Choose…' : 'Loading…'}
+                </option>
+              )}
+              {workflows?.map((w) => (
+                <option key={w.name} value={w.name}>
+                  {w.name}
+                </option>
+              ))}
+            </select>
+          )}
           <datalist id="workflows">
-            {workflowsOf(chosen).map((w) => (
+            {BUILT_IN_WORKFLOWS.map((w) => (
               <option key={w} value={w} />
             ))}
           </datalist>
-        </label>
+        </div>
       </div>
-      <label>
-        Parameters <span class="muted">(YAML or JSON)</span>
-        <textarea name="parameters" rows={5} spellcheck={false} placeholder="node_ids: [web_1]" />
-      </label>
-      <label class="inline">
-        <input type="checkbox" name="custom" /> Allow parameters the workflow does not declare
-      </label>
+      <ErrorNote error={chosen.error} />
+      {workflow && (
+        <fieldset class="workflow-parameters" key={`${deployment}/${workflow.name}`}>
+          <legend>Parameters of {workflow.name}</legend>
+          <ParameterFields specs={specs} prefix="start" problems={problems} />
+        </fieldset>
+      )}
+      <details open={!workflows}>
+        <summary>Other parameters</summary>
+        <label>
+          Parameters <span class="muted">(YAML or JSON; the fields above win)</span>
+          <textarea name="parameters" rows={4} spellcheck={false} placeholder="node_ids: [web_1]" />
+        </label>
+        <label class="inline">
+          <input type="checkbox" name="custom" /> Allow parameters the workflow does not declare
+        </label>
+      </details>
       {error && (
         <div class="error" role="alert">
           <p>{error.message}</p>
@@ -122,7 +219,7 @@ export function StartForm({ deploymentId, onCancel }: { deploymentId?: string; o
         </div>
       )}
       <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
+        <button type="submit" class="primary" disabled={busy || (!chosen.error && !workflow)}>
           Start
         </button>
         <button type="button" onClick={onCancel}>
@@ -152,16 +249,10 @@ export function Executions() {
     <Page
       title="Executions"
       actions={
-        <>
-          <button type="button" onClick={list.reload}>
-            Refresh
-          </button>
-          {canStart && !starting && (
-            <button type="button" class="primary" onClick={() => setStarting(true)}>
-              Start a workflow
-            </button>
-          )}
-        </>
+        <ListActions
+          reload={list.reload}
+          add={{ label: 'Start a workflow', shown: canStart && !starting, open: () => setStarting(true) }}
+        />
       }
     >
       {starting && <StartForm deploymentId={deploymentId || undefined} onCancel={() => setStarting(false)} />}
@@ -246,23 +337,28 @@ export function Pager({
   total,
   size,
   go,
+  labels = ['Newer', 'Older'],
+  name = 'Pages',
 }: {
   offset: number;
   total: number;
   size: number;
   go(offset: number): void;
+  /** The buttons' words: lists by time say newer and older. */
+  labels?: [string, string];
+  name?: string;
 }) {
   if (total <= size) return null;
   return (
-    <nav class="pager" aria-label="Pages">
+    <nav class="pager" aria-label={name}>
       <button type="button" disabled={offset === 0} onClick={() => go(Math.max(0, offset - size))}>
-        Newer
+        {labels[0]}
       </button>
       <span>
         {offset + 1}–{Math.min(offset + size, total)} of {total}
       </span>
       <button type="button" disabled={offset + size >= total} onClick={() => go(offset + size)}>
-        Older
+        {labels[1]}
       </button>
     </nav>
   );

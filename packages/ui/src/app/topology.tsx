@@ -1,18 +1,21 @@
 /**
  * A deployment's topology: one box per node, nested in the node that contains it (the instances'
  * containedIn), relationships as arrows, each box coloured by its instances' states. The graph is
- * laid out by elkjs (loaded on first use: it is most of the UI's weight); a layout is computed
- * again only when the graph's shape changes, not when states change, so live updates cost a
- * re-render only.
+ * laid out by elkjs in a Web Worker, started as a deployment page opens, while its data loads: the
+ * library is most of the UI's weight and a layout would otherwise hold the page. A layout is
+ * computed again only when the graph's shape changes, not when states change, so live updates
+ * cost a re-render only.
  */
-import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
-import { useEffect, useMemo, useState } from 'preact/hooks';
-import type { NodeInstance } from './api.js';
+import Elk, { type ELK, type ElkExtendedEdge, type ElkNode } from 'elkjs/lib/elk-api.js';
+import { useEffect, useState } from 'preact/hooks';
+import type { Blueprint, NodeInstance } from './api.js';
 
 export interface TopologyNode {
   id: string;
   parent: string | null;
   instances: NodeInstance[];
+  /** Its node type, where the topology comes from a blueprint. */
+  type?: string;
 }
 
 export interface Topology {
@@ -47,6 +50,27 @@ export function topologyOf(instances: NodeInstance[]): Topology {
   return { nodes: [...nodes.values()], edges: [...edges.values()] };
 }
 
+/**
+ * A blueprint's topology from its node templates as the server parsed them (with what imports
+ * and namespaces bring): the node each is contained in nests it, other relationships are arrows.
+ */
+export function blueprintTopology(templates: Blueprint['nodes']): Topology {
+  const names = new Set(templates.map((t) => t.name));
+  return {
+    nodes: templates.map((t) => ({
+      id: t.name,
+      parent: t.containedIn && names.has(t.containedIn) ? t.containedIn : null,
+      instances: [],
+      type: t.type,
+    })),
+    edges: templates.flatMap((t) =>
+      (t.relationships ?? [])
+        .filter((r) => names.has(r.target) && r.target !== t.name)
+        .map((r) => ({ source: t.name, target: r.target, type: r.type })),
+    ),
+  };
+}
+
 const BUSY = new Set(['initializing', 'creating', 'configuring', 'starting', 'stopping', 'deleting']);
 const UP = new Set(['started']);
 const DOWN = new Set(['uninitialized', 'deleted']);
@@ -65,13 +89,19 @@ export const stateCounts = (instances: NodeInstance[]) => {
   return [...counts.entries()].map(([state, count]) => `${count} ${state}`).join(' · ');
 };
 
-type ElkConstructor = new () => { layout(graph: ElkNode): Promise<ElkNode> };
+/** The layout worker's file, named with its content hash by the build. */
+declare const LAYOUT_WORKER_URL: string;
 
-async function layout(topology: Topology): Promise<ElkNode> {
-  const loaded = (await import('elkjs/lib/elk.bundled.js')) as unknown as {
-    default: ElkConstructor | { default: ElkConstructor };
-  };
-  const Elk = 'default' in loaded.default ? loaded.default.default : loaded.default;
+let elk: ELK | undefined;
+
+/** Starts the layout worker (once per tab) so that it is ready when a topology is to be drawn. */
+export function startLayoutWorker(): ELK {
+  // A CommonJS module: its constructor is its default export, which elkjs also sets as .default.
+  elk ??= new Elk.default({ workerUrl: LAYOUT_WORKER_URL });
+  return elk;
+}
+
+function layout(topology: Topology): Promise<ElkNode> {
   const children = new Map<string | null, ElkNode[]>();
   const elkNode = new Map<string, ElkNode>();
   for (const node of topology.nodes) {
@@ -94,7 +124,7 @@ async function layout(topology: Topology): Promise<ElkNode> {
     sources: [e.source],
     targets: [e.target],
   }));
-  return new Elk().layout({
+  return startLayoutWorker().layout({
     id: 'root',
     layoutOptions: {
       'elk.algorithm': 'layered',
@@ -142,16 +172,19 @@ function place(graph: ElkNode): { boxes: Placed[]; offsets: Map<string, { x: num
   return { boxes, offsets };
 }
 
+/** What a box says under its name: its instances' states, or its type where it has none (a blueprint's). */
+const describe = (node: TopologyNode) =>
+  node.instances.length > 0 ? stateCounts(node.instances) : (node.type ?? '');
+
 export function TopologyGraph({
-  instances,
+  topology,
   selected,
   onSelect,
 }: {
-  instances: NodeInstance[];
+  topology: Topology;
   selected: string;
   onSelect(node: string): void;
 }) {
-  const topology = useMemo(() => topologyOf(instances), [instances]);
   // The layout depends on the shape only: states changing during an execution keep it.
   const shape = JSON.stringify([topology.nodes.map((n) => [n.id, n.parent]), topology.edges]);
   const [graph, setGraph] = useState<ElkNode>();
@@ -196,8 +229,8 @@ export function TopologyGraph({
         </defs>
         {boxes.map((box) => {
           const node = byId.get(box.id)!;
-          const tone = toneOf(node.instances);
-          const label = `${box.id}: ${stateCounts(node.instances)}`;
+          const tone = node.instances.length > 0 ? toneOf(node.instances) : 'idle';
+          const label = `${box.id}: ${describe(node)}`;
           return (
             // biome-ignore lint/a11y/useSemanticElements: an SVG group cannot be a button element
             <g
@@ -223,11 +256,11 @@ export function TopologyGraph({
               <rect width={box.width} height={box.height} rx="6" />
               <text x="10" y="20" class="node-name">
                 {box.id}
-                {box.container && <tspan class="node-states"> · {stateCounts(node.instances)}</tspan>}
+                {box.container && <tspan class="node-states"> · {describe(node)}</tspan>}
               </text>
               {!box.container && (
                 <text x="10" y="42" class="node-states">
-                  {stateCounts(node.instances)}
+                  {describe(node)}
                 </text>
               )}
             </g>

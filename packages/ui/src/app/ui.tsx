@@ -10,39 +10,62 @@ export interface Loaded<T> {
   reload(): void;
 }
 
-/** Loads once per change of `deps`; `reload` loads again keeping what is shown meanwhile. */
+/**
+ * Loads once per change of `deps`; `reload` loads again keeping what is shown meanwhile. A reload
+ * asked for while a load is under way waits for it and is made once after it: an answer is never
+ * thrown away for a newer question (live pages ask faster than a big answer comes).
+ */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({ loading: true });
   const [tick, setTick] = useState(0);
   const latest = useRef(0);
+  const inFlight = useRef(false);
+  const again = useRef(false);
   useEffect(() => {
     const call = ++latest.current;
+    inFlight.current = true;
     setState((previous) => ({ ...previous, loading: true }));
+    const settle = (next: { data?: T; error?: Error }) => {
+      if (call !== latest.current) return;
+      inFlight.current = false;
+      setState({ ...next, loading: false });
+      if (again.current) {
+        again.current = false;
+        setTick((t) => t + 1);
+      }
+    };
     load().then(
-      (data) => {
-        if (call === latest.current) setState({ data, loading: false });
-      },
-      (error: Error) => {
-        if (call === latest.current) setState({ error, loading: false });
-      },
+      (data) => settle({ data }),
+      (error: Error) => settle({ error }),
     );
   }, [...deps, tick]);
-  const reload = useCallback(() => setTick((t) => t + 1), []);
+  const reload = useCallback(() => {
+    if (inFlight.current) again.current = true;
+    else setTick((t) => t + 1);
+  }, []);
   return { data: state.data, error: state.error, loading: state.loading, reload };
 }
 
-/** Calls `fn` at most once per `ms`, the last call always made (state refreshes after bursts of events). */
+/**
+ * Calls `fn` at most once per `ms`: at once when it has not been called for that long (a change
+ * shows without waiting), else once at the end of the interval (bursts of events make one refresh).
+ */
 export function useThrottle(fn: () => void, ms: number): () => void {
   const latest = useRef(fn);
   latest.current = fn;
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const last = useRef(Number.NEGATIVE_INFINITY);
   useEffect(() => () => clearTimeout(timer.current), []);
   return useCallback(() => {
     if (timer.current !== undefined) return;
-    timer.current = setTimeout(() => {
+    const wait = last.current + ms - performance.now();
+    const call = () => {
       timer.current = undefined;
+      last.current = performance.now();
       latest.current();
-    }, ms);
+    };
+    if (wait <= 0) call();
+    else timer.current = setTimeout(call, wait);
   }, [ms]);
 }
 
@@ -63,6 +86,11 @@ export function ErrorNote({ error }: { error: Error | undefined }) {
 
 const STATUS_TONE: Record<string, string> = {
   terminated: 'ok',
+  installed: 'ok',
+  running: 'busy',
+  partial: 'warn',
+  created: 'idle',
+  uninstalled: 'idle',
   succeeded: 'ok',
   started: 'busy',
   sent: 'busy',
@@ -111,6 +139,31 @@ export function Page({
       </header>
       {children}
     </section>
+  );
+}
+
+/**
+ * A list page's actions: Refresh, and the page's way to add to the list (shown to those allowed,
+ * while its form is closed).
+ */
+export function ListActions({
+  reload,
+  add,
+}: {
+  reload: () => void;
+  add: { label: string; shown: boolean; open: () => void };
+}) {
+  return (
+    <>
+      <button type="button" onClick={reload}>
+        Refresh
+      </button>
+      {add.shown && (
+        <button type="button" class="primary" onClick={add.open}>
+          {add.label}
+        </button>
+      )}
+    </>
   );
 }
 

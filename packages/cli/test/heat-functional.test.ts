@@ -1,0 +1,145 @@
+// Heat's own functional tests (openstack/heat, heat_integrationtests/functional), turned into
+// cases of ours: each case's templates, environments and parameters as the Heat test has them,
+// run through `weft` step by step (create, update, preview, delete), checking the states,
+// outputs, resources and errors the Heat test asserts. The cases are in
+// conformance/heat-functional.yaml, each naming the Heat test it comes from.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Diagnostics, parseYaml } from '@weft/engine/language';
+import { NO_WEFT_ENVIRONMENT } from '@weft/testing/cli';
+import { repoRoot, tempDir, weft } from './helpers.js';
+
+interface Step {
+  /** create (install), update, preview (update --dry-run), delete (uninstall), validate. */
+  action: 'create' | 'update' | 'preview' | 'delete' | 'validate';
+  template?: string;
+  environments?: string[];
+  parameters?: Record<string, string | number | boolean>;
+  rollback?: boolean;
+  expect: {
+    stack?: string;
+    outputs?: Record<string, unknown>;
+    /** Lengths of outputs (strings or lists). */
+    lengths?: Record<string, number>;
+    /** Node name to Heat state; `absent` for none, `present` for one in any state but deleted. */
+    resources?: Record<string, string>;
+    /** How many top-level resources (nodes without a dot) the stack has. */
+    count?: number;
+    /** Outputs that changed, and that stayed, since the outputs were last read. */
+    changed?: string[];
+    same?: string[];
+    preview?: Record<string, string[]>;
+    /** A problem the command reports (exit 2 unless `code` says otherwise). */
+    error?: string;
+    code?: number;
+  };
+}
+
+interface Case {
+  name: string;
+  files: Record<string, string>;
+  steps: Step[];
+}
+
+const file = join(repoRoot, 'packages', 'cli', 'test', 'conformance', 'heat-functional.yaml');
+const cases = parseYaml(readFileSync(file, 'utf8'), file, new Diagnostics()) as unknown as Case[];
+
+function run(dir: string, args: string[]) {
+  return weft([...args, '--state-dir', join(dir, '.weft')], {
+    cwd: dir,
+    env: { ...NO_WEFT_ENVIRONMENT, CI: 'true' },
+    timeoutMs: 90_000,
+  });
+}
+
+function argsOf(step: Step): string[] {
+  const args = step.template ? [step.template] : [];
+  for (const env of step.environments ?? []) args.push('-e', env);
+  for (const [k, v] of Object.entries(step.parameters ?? {})) args.push('-p', `${k}=${v}`);
+  return args;
+}
+
+function runCase(c: Case): void {
+  const dir = tempDir('weft-heat-');
+  for (const [name, text] of Object.entries(c.files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  let last: Record<string, unknown> = {};
+  c.steps.forEach((step, index) => {
+    const where = `${c.name}, step ${index + 1} (${step.action})`;
+    const command: Record<Step['action'], string[]> = {
+      create: [
+        'install',
+        ...argsOf(step),
+        '-d',
+        'stack',
+        ...(step.rollback ? ['--rollback-on-failure'] : []),
+      ],
+      update: ['update', ...argsOf(step), '-d', 'stack', ...(step.rollback ? ['--rollback-on-failure'] : [])],
+      preview: ['update', ...argsOf(step), '-d', 'stack', '--dry-run', '--json'],
+      delete: ['uninstall', '-d', 'stack', '--yes'],
+      validate: ['validate', ...argsOf(step)],
+    };
+    const result = run(dir, command[step.action]);
+    const { expect } = step;
+    const output = `${result.stdout}\n${result.stderr}`;
+    if (expect.error !== undefined) {
+      assert.equal(result.code, expect.code ?? 2, `${where}: exit code\n${output}`);
+      assert.ok(output.includes(expect.error), `${where}: expected "${expect.error}" in\n${output}`);
+    } else assert.equal(result.code, expect.code ?? 0, `${where}: exit code\n${output}`);
+    if (expect.preview) {
+      const preview = JSON.parse(result.stdout) as Record<string, string[]>;
+      for (const [category, names] of Object.entries(expect.preview))
+        assert.deepEqual(preview[category], names, `${where}: ${category}`);
+    }
+    if (expect.stack || expect.resources || expect.count !== undefined) {
+      const listed = JSON.parse(run(dir, ['instances', '-d', 'stack', '--json']).stdout) as {
+        stackState: string;
+        instances: { node: string; heatState: string }[];
+      };
+      if (expect.stack) assert.equal(listed.stackState, expect.stack, `${where}: stack state`);
+      const live = listed.instances.filter((i) => i.heatState !== 'DELETE_COMPLETE');
+      for (const [node, state] of Object.entries(expect.resources ?? {})) {
+        const found = listed.instances.find((i) => i.node === node);
+        if (state === 'absent')
+          assert.ok(!found || found.heatState === 'DELETE_COMPLETE', `${where}: ${node} is absent`);
+        else if (state === 'present')
+          assert.ok(found && found.heatState !== 'DELETE_COMPLETE', `${where}: ${node} is there`);
+        else assert.equal(found?.heatState, state, `${where}: ${node}`);
+      }
+      if (expect.count !== undefined)
+        assert.equal(live.filter((i) => !i.node.includes('.')).length, expect.count, `${where}: resources`);
+    }
+    if (expect.outputs || expect.lengths || expect.changed || expect.same) {
+      const outputs = JSON.parse(run(dir, ['outputs', '-d', 'stack', '--json']).stdout).outputs as Record<
+        string,
+        unknown
+      >;
+      for (const name of expect.changed ?? [])
+        assert.notDeepEqual(outputs[name], last[name], `${where}: output ${name} changed`);
+      for (const name of expect.same ?? [])
+        assert.deepEqual(outputs[name], last[name], `${where}: output ${name} stayed`);
+      last = outputs;
+      for (const [name, value] of Object.entries(expect.outputs ?? {}))
+        assert.deepEqual(outputs[name], value, `${where}: output ${name}`);
+      for (const [name, length] of Object.entries(expect.lengths ?? {})) {
+        const value = outputs[name];
+        // Python's len(): characters of a string, items of a list, keys of a map.
+        const size =
+          typeof value === 'string' || Array.isArray(value)
+            ? value.length
+            : value && typeof value === 'object'
+              ? Object.keys(value).length
+              : undefined;
+        assert.equal(size, length, `${where}: length of ${name}`);
+      }
+    }
+  });
+}
+
+describe(`Heat functional tests (${cases.length} cases)`, { concurrency: 2 }, () => {
+  for (const c of cases) test(c.name, { timeout: 300_000 }, () => runCase(c));
+});

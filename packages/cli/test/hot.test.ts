@@ -1,0 +1,758 @@
+// HOT templates through the CLI: -e environments and -p parameters, Heat's state names, a failed
+// create rolled back, update --dry-run in Heat's categories, in place or replaced, immutable
+// parameters refused. Real processes on a real SQLite state directory.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { NO_WEFT_ENVIRONMENT, ok, weftInBackground } from '@weft/testing/cli';
+import { fixtures, tempDir, weft } from './helpers.js';
+
+const LIMIT = { timeout: 120_000 };
+
+const TEMPLATE = `heat_template_version: 2018-08-31
+description: A password, a greeting made from it, and a resource that takes its time
+parameters:
+  length:
+    type: number
+    default: 12
+    constraints: [{range: {min: 8, max: 64}}]
+  name: {type: string}
+  region: {type: string, default: one, immutable: true}
+  token: {type: string, default: first-token-value, hidden: true}
+resources:
+  password:
+    type: My::Password
+    properties: {length: {get_param: length}}
+  greeting:
+    type: OS::Heat::Value
+    properties:
+      value:
+        str_replace:
+          template: hello NAME (LEN)
+          params: {NAME: {get_param: name}, LEN: {get_attr: [password, value]}}
+  slow:
+    type: OS::Heat::TestResource
+    depends_on: greeting
+    properties: {value: {get_param: name}, wait_secs: 0.2}
+outputs:
+  greeting: {value: {get_attr: [greeting, value]}}
+  slow: {value: {get_attr: [slow, output]}}
+`;
+
+const ENV = `parameters: {name: env}
+resource_registry:
+  My::Password: OS::Heat::RandomString
+`;
+
+const FAILING = `heat_template_version: 2013-05-23
+resources:
+  first: {type: OS::Heat::RandomString}
+  broken:
+    type: OS::Heat::TestResource
+    depends_on: first
+    properties: {fail: true}
+`;
+
+// A password from an environment file, a key from --parameter, both hidden: the password also
+// reaches a resource's attribute, the key a TestResource's value, and both the outputs; the
+// greeting is not hidden.
+const HIDDEN = `heat_template_version: 2018-08-31
+parameters:
+  db_password: {type: string, hidden: true}
+  api_key: {type: string, hidden: true, default: the-default-key}
+  greeting: {type: string, default: plain-greeting}
+resources:
+  password:
+    type: OS::Heat::Value
+    properties: {value: {get_param: db_password}}
+  keyed:
+    type: OS::Heat::TestResource
+    properties:
+      value: {str_replace: {template: key=KEY, params: {KEY: {get_param: api_key}}}}
+outputs:
+  password: {value: {get_param: db_password}}
+  attribute: {value: {get_attr: [password, value]}}
+  keyed: {value: {get_attr: [keyed, output]}}
+  greeting: {value: {get_param: greeting}}
+`;
+
+// A resource whose property is not valid fails with an error quoting the value: a hidden one.
+const HIDDEN_FAILING = `heat_template_version: 2018-08-31
+parameters:
+  db_password: {type: string, hidden: true}
+resources:
+  password:
+    type: OS::Heat::Value
+    properties: {value: {get_param: db_password}}
+  waiting:
+    type: OS::Heat::TestResource
+    properties: {wait_secs: {get_attr: [password, value]}}
+`;
+
+// TestResource, a plugin's Gate (a Resource class with suspend and resume handlers, told to fail
+// its suspend by `stuck`) and RandomString, each depending on the one before.
+const SUSPENDED = `heat_template_version: 2018-08-31
+parameters:
+  stuck: {type: boolean, default: false}
+resources:
+  first: {type: OS::Heat::TestResource}
+  gate:
+    type: Weft::Test::Gate
+    depends_on: first
+    properties: {fail_suspend: {get_param: stuck}}
+  last: {type: OS::Heat::RandomString, depends_on: gate}
+`;
+
+function project(env: Record<string, string> = {}) {
+  const dir = tempDir('weft-hot-');
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    return name;
+  };
+  const run = (args: string[]) =>
+    weft([...args, '--state-dir', join(dir, '.weft')], {
+      cwd: dir,
+      env: { ...NO_WEFT_ENVIRONMENT, CI: 'true', ...env },
+    });
+  const instances = () =>
+    JSON.parse(ok(run(['instances', '-d', 'stack', '--json'])).stdout) as {
+      stackState: string;
+      instances: {
+        id: string;
+        node: string;
+        heatState: string;
+        runtimeProperties: Record<string, unknown>;
+      }[];
+    };
+  const outputs = () =>
+    JSON.parse(ok(run(['outputs', '-d', 'stack', '--json'])).stdout).outputs as Record<string, unknown>;
+  return { dir, file, run, instances, outputs };
+}
+
+describe('HOT templates through the CLI', { concurrency: true }, () => {
+  test('install with -e and -p, Heat state names, then uninstall', LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', TEMPLATE);
+    p.file('env.yaml', ENV);
+    ok(p.run(['validate', 'template.yaml', '-e', 'env.yaml']));
+    ok(p.run(['install', 'template.yaml', '-e', 'env.yaml', '-p', 'length=16', '-d', 'stack']));
+    const outputs = p.outputs();
+    assert.match(String(outputs.greeting), /^hello env \([A-Za-z0-9]{16}\)$/);
+    assert.equal(outputs.slow, 'env');
+    const listed = p.instances();
+    assert.equal(listed.stackState, 'CREATE_COMPLETE');
+    assert.deepEqual(listed.instances.map((i) => `${i.node} ${i.heatState}`).sort(), [
+      'greeting CREATE_COMPLETE',
+      'password CREATE_COMPLETE',
+      'slow CREATE_COMPLETE',
+    ]);
+    const text = ok(p.run(['instances', '-d', 'stack'])).stdout;
+    assert.match(text, /^Stack stack: CREATE_COMPLETE\n/);
+    ok(p.run(['uninstall', '-d', 'stack']));
+    const after = p.instances();
+    assert.equal(after.stackState, 'DELETE_COMPLETE');
+    assert.ok(after.instances.every((i) => i.heatState === 'DELETE_COMPLETE'));
+  });
+
+  test('every problem of a template and its parameters at once, with file:line:col, exit 2', LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', TEMPLATE);
+    const run = p.run(['install', 'template.yaml', '-p', 'length=4', '-d', 'stack']);
+    assert.equal(run.code, 2, run.stderr);
+    const lines = run.stderr.trim().split('\n');
+    assert.ok(
+      lines.includes("template.yaml:5:5 parameters.length: parameter 'length': value must be at least 8"),
+      run.stderr,
+    );
+    assert.ok(
+      lines.some((l) =>
+        /^template\.yaml:8:9 parameters\.name: the parameter 'name' was not provided/.test(l),
+      ),
+      run.stderr,
+    );
+    assert.ok(
+      lines.some((l) =>
+        /^template\.yaml:13:11 resources\.password\.type: unknown resource type 'My::Password'/.test(l),
+      ),
+      run.stderr,
+    );
+    assert.equal(lines.length, 4, run.stderr);
+    assert.ok(!run.stderr.includes('    at '), 'no stack trace');
+    assert.equal(p.run(['deployments', '--json']).stdout.includes('"stack"'), false, 'nothing stored');
+  });
+
+  test('a failed create is rolled back with --rollback-on-failure: ROLLBACK_COMPLETE', LIMIT, () => {
+    const p = project();
+    p.file('fail.yaml', FAILING);
+    const failed = p.run(['install', 'fail.yaml', '-d', 'stack', '--rollback-on-failure']);
+    assert.equal(failed.code, 1, failed.stderr);
+    const listed = p.instances();
+    assert.equal(listed.stackState, 'ROLLBACK_COMPLETE');
+    assert.ok(
+      listed.instances.every((i) => i.heatState === 'DELETE_COMPLETE'),
+      JSON.stringify(listed),
+    );
+    const q = project();
+    q.file('fail.yaml', FAILING);
+    assert.equal(q.run(['install', 'fail.yaml', '-d', 'stack']).code, 1);
+    const kept = q.instances();
+    assert.equal(kept.stackState, 'CREATE_FAILED');
+    assert.deepEqual(kept.instances.map((i) => `${i.node} ${i.heatState}`).sort(), [
+      'broken CREATE_FAILED',
+      'first CREATE_COMPLETE',
+    ]);
+  });
+
+  test(
+    'update: --dry-run in Heat categories, in place and replaced, dependents updated, immutable refused',
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', TEMPLATE);
+      p.file('env.yaml', ENV);
+      ok(p.run(['install', 'template.yaml', '-e', 'env.yaml', '-d', 'stack']));
+      const before = p.outputs();
+      const password = p.instances().instances.find((i) => i.node === 'password')!;
+      const dry = ok(
+        p.run([
+          'update',
+          'template.yaml',
+          '-e',
+          'env.yaml',
+          '-p',
+          'length=20',
+          '-d',
+          'stack',
+          '--dry-run',
+          '--json',
+        ]),
+      );
+      assert.deepEqual(
+        (({ added, deleted, updated, replaced, unchanged }) => ({
+          added,
+          deleted,
+          updated,
+          replaced,
+          unchanged,
+        }))(JSON.parse(dry.stdout)),
+        { added: [], deleted: [], updated: ['greeting'], replaced: ['password'], unchanged: ['slow'] },
+      );
+      assert.equal(JSON.stringify(p.outputs()), JSON.stringify(before), 'a dry run changes nothing');
+      ok(p.run(['update', 'template.yaml', '-e', 'env.yaml', '-p', 'length=20', '-d', 'stack']));
+      const after = p.outputs();
+      assert.match(
+        String(after.greeting),
+        /^hello env \([A-Za-z0-9]{20}\)$/,
+        'the greeting took the new password in place',
+      );
+      const listed = p.instances();
+      assert.equal(listed.stackState, 'UPDATE_COMPLETE');
+      const replaced = listed.instances.find((i) => i.node === 'password')!;
+      assert.notEqual(replaced.runtimeProperties.value, password.runtimeProperties.value);
+      assert.equal(listed.instances.find((i) => i.node === 'slow')!.heatState, 'CREATE_COMPLETE');
+      // In place: a TestResource's value.
+      ok(
+        p.run([
+          'update',
+          'template.yaml',
+          '-p',
+          'name=bob',
+          '-p',
+          'length=20',
+          '-e',
+          'env.yaml',
+          '-d',
+          'stack',
+        ]),
+      );
+      assert.equal(p.outputs().slow, 'bob');
+      assert.equal(p.instances().instances.find((i) => i.node === 'slow')!.heatState, 'UPDATE_COMPLETE');
+      // A hidden parameter's values are masked in a plan.
+      const plan = ok(
+        p.run([
+          'plan',
+          'template.yaml',
+          '-e',
+          'env.yaml',
+          '-p',
+          'name=bob',
+          '-p',
+          'length=20',
+          '-p',
+          'token=second-token-value',
+          '-d',
+          'stack',
+        ]),
+      ).stdout;
+      assert.ok(plan.includes('~ token: "******" -> "******"'), plan);
+      assert.ok(!plan.includes('token-value'), plan);
+      const refused = p.run(['update', 'template.yaml', '-e', 'env.yaml', '-p', 'region=two', '-d', 'stack']);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /The following parameters are immutable and may not be updated: region/);
+    },
+  );
+
+  test('hidden parameters are masked in every output, event, listing, plan and failure', LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', HIDDEN);
+    p.file('failing.yaml', HIDDEN_FAILING);
+    p.file('env.yaml', 'parameters: {db_password: Pw-From-Environment}\n');
+    const values = ['Pw-From-Environment', 'Key-From-Parameter'];
+    const shown: string[] = [];
+    const capture = (args: string[], code = 0) => {
+      const run = p.run(args);
+      assert.equal(run.code, code, `${args.join(' ')}: ${run.stderr}`);
+      // The command, not its arguments (which hold the values given).
+      shown.push(`[weft ${args[0]}]\n${run.stdout}\n${run.stderr}`);
+      return run;
+    };
+    const secretArgs = ['-e', 'env.yaml', '--parameter', 'api_key=Key-From-Parameter'];
+    capture(['plan', 'template.yaml', ...secretArgs, '-d', 'stack']);
+    capture(['plan', 'template.yaml', ...secretArgs, '-d', 'stack', '--json']);
+    capture(['install', 'template.yaml', ...secretArgs, '-d', 'stack', '--verbose']);
+    capture(['install', 'template.yaml', ...secretArgs, '-d', 'stack', '--json']);
+    const outputs = JSON.parse(capture(['outputs', '-d', 'stack', '--json']).stdout).outputs;
+    // A string holding a hidden value is stored sealed, and shown as the mask whole.
+    assert.deepEqual(outputs, {
+      password: '******',
+      attribute: '******',
+      keyed: '******',
+      greeting: 'plain-greeting',
+    });
+    capture(['outputs', 'password', '-d', 'stack']);
+    capture(['instances', '-d', 'stack', '--json']);
+    capture(['instances', '-d', 'stack']);
+    capture(['events', '-d', 'stack', '--json']);
+    capture(['deployments', '--json']);
+    capture(['deployments', 'history', '-d', 'stack', '--json']);
+    const newKey = [...secretArgs.slice(0, 3), 'api_key=Another-Key-Value'];
+    values.push('Another-Key-Value');
+    capture(['update', 'template.yaml', ...newKey, '-d', 'stack', '--dry-run', '--json']);
+    capture(['update', 'template.yaml', ...newKey, '-d', 'stack', '--verbose']);
+    capture(['outputs', '-d', 'stack']);
+    capture(['events', '-d', 'stack', '--json']);
+    capture(['deployments', 'history', '-d', 'stack', '--json']);
+    const failed = capture(['install', 'failing.yaml', '-e', 'env.yaml', '-d', 'failing', '--verbose'], 1);
+    assert.match(failed.stderr, /wait_secs: "\*\*\*\*\*\*" is not a number/);
+    capture(['events', '-d', 'failing', '--json']);
+    capture(['executions', '-d', 'failing', '--json']);
+    capture(['instances', '-d', 'failing', '--json']);
+    const all = shown.join('\n');
+    for (const value of values) assert.ok(!all.includes(value), `${value} is shown:\n${all}`);
+    // What is masked is what the template declares hidden, not every parameter.
+    assert.ok(all.includes('"greeting": "plain-greeting"'), all);
+  });
+
+  test('suspend and resume: in reverse and in dependency order, Heat states, a failed suspend', LIMIT, () => {
+    const p = project({ WEFT_PLUGIN_DIRS: join(fixtures, 'heat-plugins') });
+    p.file('template.yaml', SUSPENDED);
+    ok(p.run(['install', 'template.yaml', '-d', 'stack']));
+    const states = () =>
+      Object.fromEntries(p.instances().instances.map((i) => [i.node, i.heatState])) as Record<string, string>;
+    /** The nodes in the order the latest execution's operations started (events are JSON lines). */
+    const order = () =>
+      ok(p.run(['events', '-d', 'stack', '--json']))
+        .stdout.trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { type: string; node: string | null })
+        .filter((e) => e.type === 'task_started')
+        .map((e) => e.node);
+    const gateOpen = () => p.instances().instances.find((i) => i.node === 'gate')!.runtimeProperties.open;
+    ok(p.run(['exec', 'suspend', '-d', 'stack']));
+    assert.deepEqual(order(), ['last', 'gate', 'first'], 'dependents are suspended first');
+    assert.equal(p.instances().stackState, 'SUSPEND_COMPLETE');
+    assert.deepEqual(states(), {
+      first: 'SUSPEND_COMPLETE',
+      gate: 'SUSPEND_COMPLETE',
+      last: 'SUSPEND_COMPLETE',
+    });
+    assert.equal(gateOpen(), false, "the gate's handleSuspend ran");
+    // As Heat: a suspended stack is not updated.
+    const refused = p.run(['update', 'template.yaml', '-d', 'stack']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /Updating a stack when it is suspended is not supported/);
+    ok(p.run(['exec', 'resume', '-d', 'stack']));
+    assert.deepEqual(order(), ['first', 'gate', 'last'], 'dependencies are resumed first');
+    assert.equal(p.instances().stackState, 'RESUME_COMPLETE');
+    assert.deepEqual(states(), {
+      first: 'RESUME_COMPLETE',
+      gate: 'RESUME_COMPLETE',
+      last: 'RESUME_COMPLETE',
+    });
+    assert.equal(gateOpen(), true, "the gate's handleResume ran");
+    ok(p.run(['update', 'template.yaml', '-d', 'stack']));
+
+    // A suspend that fails: what depends on it was suspended, what it depends on was not.
+    const q = project({ WEFT_PLUGIN_DIRS: join(fixtures, 'heat-plugins') });
+    q.file('template.yaml', SUSPENDED);
+    ok(q.run(['install', 'template.yaml', '-d', 'stack', '-p', 'stuck=true']));
+    const failed = q.run(['exec', 'suspend', '-d', 'stack']);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /error: the gate is stuck open/);
+    const listed = q.instances();
+    assert.equal(listed.stackState, 'SUSPEND_FAILED');
+    assert.deepEqual(Object.fromEntries(listed.instances.map((i) => [i.node, i.heatState])), {
+      first: 'CREATE_COMPLETE',
+      gate: 'SUSPEND_FAILED',
+      last: 'SUSPEND_COMPLETE',
+    });
+  });
+});
+
+// A resource whose type changes (here through the alias the environment maps it to, as in
+// Heat's test_stack_update_alias_changes) and a resource that reads it.
+const RETYPED = `heat_template_version: 2018-08-31
+resources:
+  test1: {type: My::TestResource}
+  reader:
+    type: OS::Heat::Value
+    properties: {value: {get_resource: test1}}
+outputs:
+  id: {value: {get_resource: test1}}
+  read: {value: {get_attr: [reader, value]}}
+`;
+
+const RETYPED_FAILING = RETYPED.replace(
+  '{type: My::TestResource}',
+  '{type: OS::Heat::TestResource, properties: {fail: true}}',
+);
+
+const FLAKY = `heat_template_version: 2018-08-31
+parameters:
+  fail: {type: boolean, default: false}
+resources:
+  test1:
+    type: OS::Heat::TestResource
+    properties: {value: one, fail: {get_param: fail}}
+  other: {type: OS::Heat::RandomString}
+outputs:
+  value: {value: {get_attr: [test1, output]}}
+  other: {value: {get_attr: [other, value]}}
+`;
+
+/** Index of the first line of the log matching `pattern` (-1 when none). */
+const lineOf = (log: string, pattern: RegExp) => log.split('\n').findIndex((l) => pattern.test(l));
+
+/** Whether a TestResource replacement's log has the new one created, then the old one deleted. */
+const createdThenDeleted = (log: string) => {
+  const created = lineOf(log, /TestResource created/);
+  return created >= 0 && lineOf(log.split('\n').slice(created).join('\n'), /TestResource (\S+ )?deleted/) > 0;
+};
+
+describe('HOT stack updates that replace resources', { concurrency: true }, () => {
+  test('a resource whose type changes is replaced: the new one created, then the old deleted', LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', RETYPED);
+    p.file('random.yaml', 'resource_registry: {"My::TestResource": OS::Heat::RandomString}\n');
+    p.file('test.yaml', 'resource_registry: {"My::TestResource": OS::Heat::TestResource}\n');
+    ok(p.run(['install', 'template.yaml', '-e', 'random.yaml', '-d', 'stack']));
+    const before = p.instances().instances.find((i) => i.node === 'test1')!;
+    const first = p.outputs();
+
+    const preview = JSON.parse(
+      ok(p.run(['update', 'template.yaml', '-e', 'test.yaml', '-d', 'stack', '--dry-run', '--json'])).stdout,
+    );
+    assert.deepEqual(preview.replaced, ['test1']);
+    assert.deepEqual(preview.updated, ['reader']);
+    const plan = ok(p.run(['plan', '-d', 'stack', 'template.yaml', '-e', 'test.yaml'])).stdout;
+    assert.match(
+      plan,
+      /test1 \(type OS::Heat::RandomString -> OS::Heat::TestResource; replaced, new created before old deleted: its type changes/,
+    );
+
+    const log = ok(p.run(['update', 'template.yaml', '-e', 'test.yaml', '-d', 'stack'])).stdout;
+    const listed = p.instances();
+    assert.equal(listed.stackState, 'UPDATE_COMPLETE');
+    const now = listed.instances.filter((i) => i.node === 'test1');
+    assert.equal(now.length, 1, 'one test1, the old one is gone');
+    assert.notEqual(now[0]!.id, before.id);
+    assert.equal(now[0]!.heatState, 'CREATE_COMPLETE');
+    assert.equal(now[0]!.runtimeProperties.output, 'test_string', 'it is a TestResource now');
+    const created = lineOf(log, new RegExp(`\\[${now[0]!.id} create\\] .*lifecycle.create succeeded`));
+    const updated = lineOf(log, /\[reader_\w+ update\] .*resource.update succeeded/);
+    const deleted = lineOf(log, new RegExp(`\\[${before.id} delete\\] RandomString ${before.id} deleted`));
+    assert.ok(created >= 0 && updated > created && deleted > updated, log);
+    const outputs = p.outputs();
+    assert.notEqual(outputs.id, first.id, "the resource's id changed");
+    assert.equal(outputs.read, outputs.id, 'what reads it reads the new one');
+  });
+
+  test('a type change whose create fails: the rollback returns the resource to its old type', LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', RETYPED);
+    p.file('random.yaml', 'resource_registry: {"My::TestResource": OS::Heat::RandomString}\n');
+    p.file('fail.yaml', RETYPED_FAILING);
+    ok(p.run(['install', 'template.yaml', '-e', 'random.yaml', '-d', 'stack']));
+    const failed = p.run(['update', 'fail.yaml', '-d', 'stack', '--rollback-on-failure']);
+    assert.equal(failed.code, 1, failed.stderr);
+    const listed = p.instances();
+    assert.equal(listed.stackState, 'ROLLBACK_COMPLETE');
+    assert.deepEqual(listed.instances.map((i) => i.node).sort(), ['reader', 'test1']);
+    const test1 = listed.instances.find((i) => i.node === 'test1')!;
+    assert.equal(String(test1.runtimeProperties.value).length, 32, 'a RandomString again');
+
+    // Without the rollback, the old resource stays (as test1@replaced) until the next update.
+    const q = project();
+    q.file('template.yaml', RETYPED);
+    q.file('random.yaml', 'resource_registry: {"My::TestResource": OS::Heat::RandomString}\n');
+    q.file('fail.yaml', RETYPED_FAILING);
+    ok(q.run(['install', 'template.yaml', '-e', 'random.yaml', '-d', 'stack']));
+    assert.equal(q.run(['update', 'fail.yaml', '-d', 'stack']).code, 1);
+    const states = () => Object.fromEntries(q.instances().instances.map((i) => [i.node, i.heatState]));
+    assert.deepEqual(states(), {
+      reader: 'CREATE_COMPLETE',
+      test1: 'CREATE_FAILED',
+      'test1@replaced': 'CREATE_COMPLETE',
+    });
+    ok(q.run(['update', 'template.yaml', '-e', 'random.yaml', '-d', 'stack']));
+    assert.deepEqual(Object.keys(states()).sort(), ['reader', 'test1']);
+  });
+
+  test('Cloudify DSL still refuses a node whose type changes', LIMIT, () => {
+    const p = project();
+    const blueprint = (type: string) => `tosca_definitions_version: cloudify_dsl_1_5
+imports: [cloudify/types/types.yaml]
+node_templates:
+  thing: {type: ${type}}
+`;
+    p.file('a.yaml', blueprint('cloudify.nodes.Root'));
+    p.file('b.yaml', blueprint('cloudify.nodes.Compute'));
+    ok(p.run(['install', 'a.yaml', '-d', 'stack']));
+    const refused = p.run(['update', 'b.yaml', '-d', 'stack', '--dry-run']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /node 'thing' would change its type from cloudify.nodes.Root to cloudify.nodes.Compute/,
+    );
+  });
+
+  test('a resource whose create failed is replaced by the next update', LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', FLAKY);
+    assert.equal(p.run(['install', 'template.yaml', '-d', 'stack', '-p', 'fail=true']).code, 1);
+    const failed = p.instances().instances.find((i) => i.node === 'test1')!;
+    assert.equal(failed.heatState, 'CREATE_FAILED');
+    const other = p.instances().instances.find((i) => i.node === 'other')!;
+    // The same template: the failed resource is replaced (and fails again), nothing else changes.
+    const preview = JSON.parse(
+      ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'fail=true', '--dry-run', '--json'])).stdout,
+    );
+    const { added, deleted, updated, replaced, unchanged } = preview;
+    assert.deepEqual(
+      { added, deleted, updated, replaced, unchanged },
+      { added: [], deleted: [], updated: [], replaced: ['test1'], unchanged: ['other'] },
+    );
+    const again = p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'fail=true']);
+    assert.equal(again.code, 1, again.stderr);
+    assert.match(again.stdout + again.stderr, /replacing TestResource test1_\w+: its last create failed/);
+    assert.equal(p.instances().stackState, 'UPDATE_FAILED');
+    // Fixed: replaced, the new one created before the failed one is deleted.
+    const log = ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'fail=false'])).stdout;
+    assert.ok(createdThenDeleted(log), log);
+    const listed = p.instances();
+    assert.equal(listed.stackState, 'UPDATE_COMPLETE');
+    const test1 = listed.instances.find((i) => i.node === 'test1')!;
+    assert.equal(test1.heatState, 'UPDATE_COMPLETE');
+    assert.equal(test1.id, failed.id);
+    assert.deepEqual(
+      listed.instances.find((i) => i.node === 'other'),
+      other,
+      'other is untouched',
+    );
+    assert.equal(p.outputs().value, 'one');
+    // Nothing failed now: the same template changes nothing.
+    const none = JSON.parse(
+      ok(p.run(['update', 'template.yaml', '-d', 'stack', '--dry-run', '--json'])).stdout,
+    );
+    assert.deepEqual(none.unchanged, ['other', 'test1']);
+  });
+
+  test(
+    'a resource that failed its check (CHECK_FAILED) is replaced by an update of the same template',
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', FLAKY);
+      ok(p.run(['install', 'template.yaml', '-d', 'stack']));
+      // An update that fails leaves test1 UPDATE_FAILED; the check then finds it CHECK_FAILED.
+      assert.equal(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'fail=true']).code, 1);
+      ok(p.run(['exec', 'check_status', '-d', 'stack']));
+      const states = () => Object.fromEntries(p.instances().instances.map((i) => [i.node, i.heatState]));
+      assert.deepEqual(states(), { other: 'CREATE_COMPLETE', test1: 'CHECK_FAILED' });
+      const preview = JSON.parse(
+        ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'fail=true', '--dry-run', '--json']))
+          .stdout,
+      );
+      assert.deepEqual(preview.replaced, ['test1']);
+      const text = ok(p.run(['plan', '-d', 'stack', 'template.yaml', '-p', 'fail=false'])).stdout;
+      assert.match(text, /^-\/\+ test1_\w+$/m);
+      const log = ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'fail=false'])).stdout;
+      assert.match(log, /replacing TestResource test1_\w+: it failed its last check/);
+      assert.ok(createdThenDeleted(log), log);
+      assert.deepEqual(states(), { other: 'CREATE_COMPLETE', test1: 'UPDATE_COMPLETE' });
+    },
+  );
+});
+
+// Heat's ResourceGroupUpdatePolicyTest template (test_resource_group.py), with 5 members.
+const ROLLING = (policy: string, value: string, replace = false) => `heat_template_version: '2015-04-30'
+resources:
+  random_group:
+    type: OS::Heat::ResourceGroup
+    update_policy:
+      rolling_update: ${policy}
+    properties:
+      count: 5
+      resource_def:
+        type: OS::Heat::TestResource
+        properties:
+          value: ${value}
+          update_replace: ${replace}
+`;
+
+/**
+ * The batches an update's log shows for the group's members: members whose updates ran together,
+ * in order, each batch started once the one before had ended (and its pause, if any, was over).
+ */
+function batchesOf(log: string): { batches: number[][]; pauses: number } {
+  const lines = log.split('\n');
+  const runs = new Map<number, { start: number; end: number }>();
+  lines.forEach((line, at) => {
+    const match = /\[random_group\.(\d+)_\w+ update\] weft\.interfaces\.resource\.update( succeeded)?$/.exec(
+      line,
+    );
+    if (!match) return;
+    const member = Number(match[1]);
+    const run = runs.get(member) ?? { start: at, end: -1 };
+    if (match[2]) run.end = at;
+    runs.set(member, run);
+  });
+  const batches: number[][] = [];
+  let end = -1;
+  for (const [member, run] of [...runs].sort((a, b) => a[1].start - b[1].start)) {
+    assert.ok(run.end > run.start, `member ${member} updated\n${log}`);
+    if (run.start > end) batches.push([]);
+    batches.at(-1)!.push(member);
+    end = Math.max(end, run.end);
+  }
+  for (const batch of batches) batch.sort((a, b) => b - a);
+  return {
+    batches,
+    pauses: lines.filter((l) => /rolling update of random_group: pause after batch \d+ over/.test(l)).length,
+  };
+}
+
+describe('HOT ResourceGroup rolling_update', { concurrency: true }, () => {
+  test(
+    'members are updated in batches of max_batch_size, highest index first, pausing between',
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('initial.yaml', ROLLING('{min_in_service: 1, max_batch_size: 2, pause_time: 0.5}', 'initial'));
+      p.file('updated.yaml', ROLLING('{min_in_service: 1, max_batch_size: 2, pause_time: 0.5}', 'updated'));
+      ok(p.run(['install', 'initial.yaml', '-d', 'stack']));
+      const plan = ok(p.run(['plan', '-d', 'stack', 'updated.yaml'])).stdout;
+      assert.equal(plan.match(/random_group_\w+ weft\.interfaces\.rolling_update\.pause/g)?.length, 2, plan);
+      const { batches, pauses } = batchesOf(ok(p.run(['update', 'updated.yaml', '-d', 'stack'])).stdout);
+      assert.deepEqual(batches, [[4, 3], [2, 1], [0]]);
+      assert.equal(pauses, 2);
+      const listed = p.instances();
+      assert.equal(listed.stackState, 'UPDATE_COMPLETE');
+      const members = listed.instances.filter((i) => i.node.startsWith('random_group.'));
+      assert.equal(members.length, 5);
+      for (const member of members) {
+        assert.equal(member.heatState, 'UPDATE_COMPLETE', member.node);
+        assert.equal(member.runtimeProperties.output, 'updated', member.node);
+      }
+    },
+  );
+
+  test(
+    "Heat's rolling cases: replace in batches of 3 keeping 1 in service; a huge batch size is one batch",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('initial.yaml', ROLLING("{min_in_service: '1', max_batch_size: '3', pause_time: 0}", 'initial'));
+      // test_resource_group_update_replace: every member replaced, in batches of 3.
+      p.file(
+        'replace.yaml',
+        ROLLING("{min_in_service: '1', max_batch_size: '3', pause_time: 0}", 'updated', true),
+      );
+      // test_resource_group_update_huge_batch_size: all at once.
+      p.file('huge.yaml', ROLLING("{min_in_service: '0', max_batch_size: '20'}", 'again', true));
+      ok(p.run(['install', 'initial.yaml', '-d', 'stack']));
+      const preview = JSON.parse(
+        ok(p.run(['update', 'replace.yaml', '-d', 'stack', '--dry-run', '--json'])).stdout,
+      );
+      assert.deepEqual(
+        preview.replaced,
+        [0, 1, 2, 3, 4].map((i) => `random_group.${i}`),
+      );
+      const replaced = ok(p.run(['update', 'replace.yaml', '-d', 'stack'])).stdout;
+      assert.deepEqual(batchesOf(replaced), {
+        batches: [
+          [4, 3, 2],
+          [1, 0],
+        ],
+        pauses: 0,
+      });
+      assert.equal(replaced.match(/TestResource replaced/g)?.length, 5, replaced);
+      const huge = ok(p.run(['update', 'huge.yaml', '-d', 'stack'])).stdout;
+      assert.deepEqual(batchesOf(huge), { batches: [[4, 3, 2, 1, 0]], pauses: 0 });
+      const listed = p.instances().instances.filter((i) => i.node.startsWith('random_group.'));
+      assert.deepEqual(
+        listed.map((i) => i.runtimeProperties.output),
+        ['again', 'again', 'again', 'again', 'again'],
+      );
+    },
+  );
+});
+
+describe('HOT stack update cancelled', () => {
+  // Heat's test_stack_cancel.py template, with shorter updates: long enough for the cancel to come
+  // while test1's update runs, short going back.
+  const BEFORE = `heat_template_version: pike
+resources:
+  test1:
+    type: OS::Heat::TestResource
+    properties: {value: Test1, action_wait_secs: {update: 1}}
+  test2:
+    type: OS::Heat::TestResource
+    properties: {value: Test1}
+    depends_on: [test1]
+`;
+
+  test(
+    'weft cancel during an update rolls the stack back to its previous template (ROLLBACK_COMPLETE)',
+    LIMIT,
+    async () => {
+      const p = project();
+      p.file('before.yaml', BEFORE);
+      p.file(
+        'after.yaml',
+        BEFORE.replaceAll('value: Test1', 'value: Test2').replace('update: 1', 'update: 10'),
+      );
+      ok(p.run(['install', 'before.yaml', '-d', 'stack']));
+      const update = weftInBackground(
+        ['update', join(p.dir, 'after.yaml'), '-d', 'stack', '--state-dir', join(p.dir, '.weft')],
+        { ...NO_WEFT_ENVIRONMENT, CI: 'true' },
+      );
+      await update.line(/\[test1_\w+ update\] test1_\w+ waits 10 s \(update\)$/);
+      ok(p.run(['cancel', '-d', 'stack']));
+      assert.equal(await update.exit, 1, update.lines.join('\n'));
+      const log = `${update.lines.join('\n')}\n${update.stderr()}`;
+      assert.match(log, /The update was cancelled: rolling deployment 'stack' back to its previous version/);
+      assert.doesNotMatch(log, /test2_\w+ update\] updating/, 'test2 was never updated');
+      const listed = p.instances();
+      assert.equal(listed.stackState, 'ROLLBACK_COMPLETE');
+      assert.deepEqual(
+        Object.fromEntries(listed.instances.map((i) => [i.node, i.runtimeProperties.output])),
+        {
+          test1: 'Test1',
+          test2: 'Test1',
+        },
+      );
+    },
+  );
+});

@@ -1,0 +1,242 @@
+/**
+ * Heat environments (heat/common/environment_format.py, doc/source/template_guide/environment.rst):
+ * `parameters`, `parameter_defaults`, `resource_registry`, `encrypted_param_names`,
+ * `event_sinks`, `parameter_merge_strategies`. Several are merged in the order given, each over
+ * the ones before, as `openstack stack create -e a.yaml -e b.yaml` merges them.
+ */
+import { dirname, resolve } from 'node:path';
+import { type Diagnostics, didYouMean, type Loc } from '../dsl/diagnostics.js';
+import type { BlueprintReader } from '../dsl/reader.js';
+import {
+  decodeSource,
+  isMapping,
+  keyLocOf,
+  locOf,
+  parseYaml,
+  type Value,
+  type ValueMap,
+} from '../dsl/yaml-source.js';
+
+const SECTIONS = [
+  'parameters',
+  'parameter_defaults',
+  'resource_registry',
+  'encrypted_param_names',
+  'event_sinks',
+  'parameter_merge_strategies',
+];
+
+/** A resource_registry entry: another type's name, or a template file (absolute path). */
+export interface RegistryTarget {
+  type?: string;
+  template?: string;
+  /** Where the entry is written. */
+  at: ReturnType<typeof locOf>;
+}
+
+export interface Environment {
+  parameters: ValueMap;
+  parameterDefaults: ValueMap;
+  /** Type name (or a `prefix*` wildcard) to what it stands for. */
+  registry: Map<string, RegistryTarget>;
+  /** Resource name to its own registry (`resources: {NAME: {TYPE: TARGET}}`). */
+  resourceRegistry: Map<string, Map<string, RegistryTarget>>;
+  /** The environment files read (stored with the deployment). */
+  files: string[];
+  /** Where each parameter value is written (`parameters.NAME`, `parameter_defaults.NAME`). */
+  places: Map<string, Loc | undefined>;
+}
+
+export function emptyEnvironment(): Environment {
+  return {
+    parameters: {},
+    parameterDefaults: {},
+    registry: new Map(),
+    resourceRegistry: new Map(),
+    files: [],
+    places: new Map(),
+  };
+}
+
+/** Reads environment files and merges them in order. */
+export function readEnvironments(
+  paths: string[],
+  reader: BlueprintReader,
+  diagnostics: Diagnostics,
+): Environment {
+  const env = emptyEnvironment();
+  for (const path of paths) {
+    const file = resolve(path);
+    let bytes: Uint8Array;
+    try {
+      bytes = reader.read(file);
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : String(error);
+      diagnostics.add('environment', undefined, '', `cannot read environment '${path}': ${reason}`);
+      continue;
+    }
+    const text = decodeSource(bytes, file, diagnostics);
+    if (text === undefined) continue;
+    const doc = parseYaml(text, file, diagnostics);
+    if (doc === undefined) continue;
+    env.files.push(file);
+    if (doc === null) continue;
+    if (!isMapping(doc)) {
+      diagnostics.add('not-a-mapping', locOf(doc), '', 'an environment must be a YAML mapping');
+      continue;
+    }
+    mergeEnvironment(env, doc, dirname(file), diagnostics);
+  }
+  return env;
+}
+
+function mergeEnvironment(env: Environment, doc: ValueMap, baseDir: string, diagnostics: Diagnostics): void {
+  for (const key of Object.keys(doc))
+    if (!SECTIONS.includes(key))
+      diagnostics.add(
+        'unknown-key',
+        keyLocOf(doc, key),
+        key,
+        `unknown environment section (the sections are ${SECTIONS.join(', ')})${didYouMean(key, SECTIONS)}`,
+      );
+  for (const section of ['parameters', 'parameter_defaults'] as const) {
+    const value = doc[section];
+    if (value === undefined || value === null) continue;
+    if (!isMapping(value)) {
+      diagnostics.add(
+        'type-mismatch',
+        locOf(doc, section),
+        section,
+        'expected a mapping of parameter names to values',
+      );
+      continue;
+    }
+    const into = section === 'parameters' ? env.parameters : env.parameterDefaults;
+    for (const [name, v] of Object.entries(value)) {
+      into[name] = v;
+      env.places.set(`${section}.${name}`, locOf(value, name));
+    }
+  }
+  if (doc.event_sinks !== undefined)
+    diagnostics.warn(
+      'event-sinks',
+      keyLocOf(doc, 'event_sinks'),
+      'event_sinks',
+      'event_sinks are ignored: Weft keeps the events of every execution itself (weft events)',
+    );
+  const registry = doc.resource_registry;
+  if (registry === undefined || registry === null) return;
+  if (!isMapping(registry)) {
+    diagnostics.add(
+      'type-mismatch',
+      locOf(doc, 'resource_registry'),
+      'resource_registry',
+      'expected a mapping',
+    );
+    return;
+  }
+  for (const [name, target] of Object.entries(registry)) {
+    const path = `resource_registry.${name}`;
+    if (name === 'resources') {
+      if (!isMapping(target)) {
+        diagnostics.add(
+          'type-mismatch',
+          locOf(registry, name),
+          path,
+          'expected a mapping of resource names to their registries',
+        );
+        continue;
+      }
+      for (const [resource, entries] of Object.entries(target)) {
+        if (!isMapping(entries)) {
+          diagnostics.add(
+            'type-mismatch',
+            locOf(target, resource),
+            `${path}.${resource}`,
+            'expected a mapping of types to types or template files',
+          );
+          continue;
+        }
+        const own = env.resourceRegistry.get(resource) ?? new Map<string, RegistryTarget>();
+        for (const [type, to] of Object.entries(entries)) {
+          // Hooks and restricted actions pause or refuse Heat's own actions; Weft has no such pauses.
+          if (type === 'hooks' || type === 'restricted_actions') {
+            diagnostics.warn(
+              'registry',
+              keyLocOf(entries, type),
+              `${path}.${resource}.${type}`,
+              `${type} are not supported and are ignored`,
+            );
+            continue;
+          }
+          const read = registryTarget(to, baseDir, entries, type, `${path}.${resource}.${type}`, diagnostics);
+          if (read) own.set(type, read);
+        }
+        env.resourceRegistry.set(resource, own);
+      }
+      continue;
+    }
+    if (name === 'base_url') continue;
+    const read = registryTarget(target, baseDir, registry, name, path, diagnostics);
+    if (read) env.registry.set(name, read);
+  }
+}
+
+function registryTarget(
+  value: Value,
+  baseDir: string,
+  container: ValueMap,
+  key: string,
+  path: string,
+  diagnostics: Diagnostics,
+): RegistryTarget | undefined {
+  const at = locOf(container, key);
+  if (typeof value !== 'string') {
+    diagnostics.add('type-mismatch', at, path, 'expected a resource type or a template file');
+    return undefined;
+  }
+  if (isTemplateFile(value)) {
+    if (/^[a-z]+:\/\//i.test(value)) {
+      diagnostics.add('bad-value', at, path, `template URLs are not fetched: use a local file (${value})`);
+      return undefined;
+    }
+    return { template: resolve(baseDir, value.replace(/^file:\/\//, '')), at };
+  }
+  return { type: value, at };
+}
+
+/** A type that names a template file (Heat: ends in .yaml, .template or .json, or is a URL). */
+export function isTemplateFile(type: string): boolean {
+  return /\.(ya?ml|template|json)$/i.test(type) || /^[a-z]+:\/\//i.test(type);
+}
+
+/**
+ * What a type stands for in this environment, for a resource (its own registry first), following
+ * aliases; wildcards (`OS::Nova::*`) match by prefix.
+ */
+export function resolveType(env: Environment, resource: string, type: string): RegistryTarget | undefined {
+  let current: RegistryTarget = { type, at: undefined };
+  const seen = new Set<string>();
+  for (;;) {
+    const name = current.type!;
+    if (seen.has(name)) return current;
+    seen.add(name);
+    const next =
+      env.resourceRegistry.get(resource)?.get(name) ?? env.registry.get(name) ?? wildcard(env.registry, name);
+    if (!next) return current;
+    if (next.template !== undefined) return next;
+    current = next;
+  }
+}
+
+function wildcard(registry: Map<string, RegistryTarget>, name: string): RegistryTarget | undefined {
+  for (const [pattern, target] of registry) {
+    if (!pattern.endsWith('*')) continue;
+    const prefix = pattern.slice(0, -1);
+    if (!name.startsWith(prefix)) continue;
+    if (target.type?.endsWith('*'))
+      return { ...target, type: target.type.slice(0, -1) + name.slice(prefix.length) };
+    return target;
+  }
+  return undefined;
+}

@@ -1,0 +1,73 @@
+/**
+ * Heat's names for the states of stacks and resources (heat/engine/status.py, resource.py):
+ * ACTION_STATUS, e.g. CREATE_COMPLETE, UPDATE_FAILED, as `openstack stack resource list` shows.
+ */
+import { isMapping, type Value } from '../dsl/yaml-source.js';
+
+/** The Heat action each workflow is, for a stack. */
+const WORKFLOW_ACTIONS: Record<string, string> = {
+  install: 'CREATE',
+  uninstall: 'DELETE',
+  update: 'UPDATE',
+  rollback: 'ROLLBACK',
+  suspend: 'SUSPEND',
+  resume: 'RESUME',
+  check_status: 'CHECK',
+  check_drift: 'CHECK',
+};
+
+/**
+ * A stack's state from its executions (oldest first): the latest one's action and how it stands.
+ * An uninstall right after a failed install is the rollback of a failed create, as Heat names it.
+ */
+export function heatStackState(executions: { workflow: string; status: string }[]): string {
+  const execution = executions.at(-1);
+  if (!execution) return 'INIT_COMPLETE';
+  const before = executions.at(-2);
+  const rollback =
+    execution.workflow === 'uninstall' && before?.workflow === 'install' && before.status === 'failed';
+  const action = rollback
+    ? 'ROLLBACK'
+    : (WORKFLOW_ACTIONS[execution.workflow] ?? execution.workflow.toUpperCase());
+  const status =
+    execution.status === 'terminated'
+      ? 'COMPLETE'
+      : ['pending', 'started', 'cancelling', 'force_cancelling'].includes(execution.status)
+        ? 'IN_PROGRESS'
+        : 'FAILED';
+  return `${action}_${status}`;
+}
+
+/**
+ * A resource's state: what its resource class recorded (the `heat` runtime property: the last
+ * action and its status; a failed check is CHECK_FAILED), else what its instance's state means.
+ */
+export function heatResourceState(instance: {
+  state: string;
+  runtimeProperties: Record<string, unknown>;
+}): string {
+  const heat = instance.runtimeProperties.heat as Value | undefined;
+  if (isMapping(heat)) {
+    const check = heat.check;
+    if (isMapping(check) && check.status === 'FAILED') return 'CHECK_FAILED';
+    const state = heat.state;
+    if (isMapping(state) && typeof state.action === 'string' && typeof state.status === 'string') {
+      // A resource whose instance was deleted is deleted, whatever its class recorded last.
+      if (instance.state === 'deleted') return 'DELETE_COMPLETE';
+      return `${state.action}_${state.status}`;
+    }
+  }
+  switch (instance.state) {
+    case 'uninitialized':
+      return 'INIT_COMPLETE';
+    case 'deleted':
+      return 'DELETE_COMPLETE';
+    case 'started':
+      return 'CREATE_COMPLETE';
+    case 'stopping':
+    case 'deleting':
+      return 'DELETE_IN_PROGRESS';
+    default:
+      return 'CREATE_IN_PROGRESS';
+  }
+}

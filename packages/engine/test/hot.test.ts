@@ -1,0 +1,795 @@
+// The HOT front end: templates read into the deployment model, with Heat's versions, parameters,
+// conditions, functions, environments, groups and nested stacks, and every problem at once with
+// its place in the template.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { formatProblem } from '../src/dsl/diagnostics.js';
+import type { Value, ValueMap } from '../src/dsl/yaml-source.js';
+import { resolveRuntime } from '../src/executor/runtime-values.js';
+import { applyFunction, evaluateRuntime } from '../src/hot/functions.js';
+import { registerCustomConstraint } from '../src/hot/parameters.js';
+import { hotVersion } from '../src/hot/versions.js';
+import { fileSystemReader } from '../src/io/fs-reader.js';
+import { type LoadResult, loadBlueprint } from '../src/load-blueprint.js';
+import { rollingBatches } from '../src/workflows/update.js';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+const UTILITIES = join(repoRoot, 'packages', 'plugins', 'utilities', 'plugin.yaml');
+
+interface Loaded extends LoadResult {
+  dir: string;
+  lines: string[];
+}
+
+/** Loads `template` (with other files beside it) as `weft plan` would; `lines` are its problems as printed. */
+function load(
+  template: string,
+  options: {
+    files?: Record<string, string>;
+    parameters?: ValueMap;
+    environments?: string[];
+    validateOnly?: boolean;
+  } = {},
+): Loaded {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-hot-'));
+  writeFileSync(join(dir, 'template.yaml'), template);
+  for (const [name, text] of Object.entries(options.files ?? {})) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  const result = loadBlueprint(join(dir, 'template.yaml'), {
+    reader: fileSystemReader({ resolvePlugin: (name) => (name === 'utilities' ? UTILITIES : undefined) }),
+    deploymentId: 'stack',
+    ...(options.validateOnly ? { validateOnly: true } : { inputs: options.parameters ?? {} }),
+    environments: (options.environments ?? []).map((e) => join(dir, e)),
+  });
+  return { ...result, dir, lines: result.problems.sorted().map((p) => formatProblem(p, dir)) };
+}
+
+function ok(result: Loaded): Loaded {
+  assert.deepEqual(result.lines, [], 'no problems');
+  return result;
+}
+
+function node(result: Loaded, name: string) {
+  const found = result.blueprint?.nodeTemplates.get(name);
+  assert.ok(
+    found,
+    `node ${name} exists (nodes: ${[...(result.blueprint?.nodeTemplates.keys() ?? [])].join(', ')})`,
+  );
+  return found;
+}
+
+function dependencies(result: Loaded, name: string): string[] {
+  return node(result, name)
+    .relationships.map((r) => r.target)
+    .sort();
+}
+
+/** A run-time value evaluated against instances whose runtime properties are given per node. */
+function atRunTime(value: Value, nodes: Record<string, ValueMap>): Value {
+  return resolveRuntime(value, {
+    instanceFor: (entity) =>
+      nodes[entity]
+        ? { id: `${entity}_1`, index: 0, runtimeProperties: nodes[entity]!, properties: {} }
+        : `no node '${entity}'`,
+    secret: () => undefined,
+  });
+}
+
+describe('HOT versions', () => {
+  test('dates and release names are versions; others are not', () => {
+    assert.equal(hotVersion('2013-05-23'), '2013-05-23');
+    assert.equal(hotVersion('wallaby'), '2021-04-16');
+    assert.equal(hotVersion('newton'), '2016-10-14');
+    assert.equal(hotVersion('2019-01-01'), undefined);
+    const bad = load('heat_template_version: 2019-01-01\nresources: {}\n');
+    assert.match(
+      bad.lines[0]!,
+      /^template\.yaml:1:24 heat_template_version: unknown version '2019-01-01'; known versions are 2013-05-23, .*, 2021-04-16, newton, .*wallaby$/,
+    );
+  });
+
+  test('each function and section from the version Heat introduced it in', () => {
+    const result = load(`heat_template_version: 2015-10-15
+conditions: {}
+resources:
+  v:
+    type: OS::Heat::Value
+    properties:
+      value: {map_merge: [{a: 1}, {b: 2}]}
+  w:
+    type: OS::Heat::Value
+    condition: true
+    properties:
+      value: {str_split: [',', 'a,b']}
+`);
+    assert.deepEqual(result.lines, [
+      "template.yaml:2:1 conditions: 'conditions' needs heat_template_version 2016-10-14 or later (this template is 2015-10-15)",
+      'template.yaml:7:14 resources.v.properties.value: map_merge needs heat_template_version 2016-04-08 or later (this template is 2015-10-15)',
+      "template.yaml:10:5 resources.w.condition: 'condition' needs heat_template_version 2016-10-14 or later (this template is 2015-10-15)",
+    ]);
+    ok(
+      load(
+        'heat_template_version: 2016-04-08\nresources:\n  v:\n    type: OS::Heat::Value\n    properties:\n      value: {map_merge: [{a: 1}, {b: 2}]}\n',
+      ),
+    );
+  });
+
+  test('CloudFormation functions and yaql are refused, saying what to use', () => {
+    const result = load(`heat_template_version: pike
+resources:
+  v:
+    type: OS::Heat::Value
+    properties:
+      value: {'Fn::Join': ['-', [a, b]]}
+  w:
+    type: OS::Heat::Value
+    properties:
+      value: {yaql: {expression: '$.data', data: {}}}
+`);
+    assert.deepEqual(result.lines, [
+      "template.yaml:6:14 resources.v.properties.value: the CloudFormation function 'Fn::Join' is not supported in HOT templates; use list_join",
+      'template.yaml:10:14 resources.w.properties.value: yaql: YAQL expressions are not supported by Weft (no faithful YAQL implementation here); compute the value with the other functions (map_merge, list_concat, filter, repeat, str_replace, if)',
+    ]);
+  });
+});
+
+describe('HOT parameters', () => {
+  const template = `heat_template_version: 2017-02-24
+parameters:
+  size:
+    type: number
+    default: 4
+    constraints:
+      - range: {min: 2, max: 10}
+      - modulo: {step: 2, offset: 0}
+  name:
+    type: string
+    constraints:
+      - length: {min: 3}
+      - allowed_pattern: '[a-z]+'
+        description: lowercase letters only
+  zones:
+    type: comma_delimited_list
+    default: 'a, b'
+  config:
+    type: json
+    default: {k: v}
+  debug:
+    type: boolean
+    default: 'yes'
+  password:
+    type: string
+    hidden: true
+    default: s3cret
+    constraints:
+      - length: {max: 8}
+resources: {}
+outputs:
+  all:
+    value: [{get_param: size}, {get_param: name}, {get_param: zones}, {get_param: [config, k]}, {get_param: debug}]
+`;
+
+  test('values given on the command line are read by type and checked', () => {
+    const result = load(template, { parameters: { name: 'web', size: '6', password: 'short' } });
+    ok(result);
+    assert.deepEqual(result.blueprint?.outputs.get('all')?.value, [6, 'web', ['a', 'b'], 'v', true]);
+    assert.deepEqual(result.plan?.inputs.get('zones'), ['a', 'b']);
+    assert.deepEqual(result.hot?.hidden, ['password']);
+  });
+
+  test('every broken constraint, missing and unknown parameter at once; a hidden value is never shown', () => {
+    const result = load(template, { parameters: { size: 7, nme: 'x' } });
+    assert.deepEqual(result.lines, [
+      "parameters.nme: the template has no parameter 'nme'; did you mean 'name'?",
+      "template.yaml:4:5 parameters.size: parameter 'size': 7 is not a multiple of 2 with an offset of 0",
+      "template.yaml:10:5 parameters.name: the parameter 'name' was not provided (pass it with -p name=VALUE or in an environment's parameters)",
+    ]);
+    const bad = load(template, { parameters: { name: 'ABC', password: 'waytoolongsecret' } });
+    assert.ok(
+      bad.lines.some((l) => l.endsWith("parameter 'name': lowercase letters only")),
+      bad.lines.join('\n'),
+    );
+    assert.ok(
+      bad.lines.some((l) =>
+        l.endsWith("parameter 'password': the value given does not satisfy its constraints"),
+      ),
+    );
+    assert.ok(!bad.lines.join('\n').includes('waytoolongsecret'));
+  });
+
+  test('custom constraints come from a registry plugins add to', () => {
+    registerCustomConstraint('test.even_length', (v) =>
+      String(v).length % 2 === 0 ? undefined : 'odd length',
+    );
+    const t = (c: string) => `heat_template_version: 2013-05-23
+parameters:
+  p: {type: string, constraints: [{custom_constraint: ${c}}]}
+resources: {}
+`;
+    ok(load(t('test.even_length'), { parameters: { p: 'ab' } }));
+    assert.match(
+      load(t('test.even_length'), { parameters: { p: 'abc' } }).lines[0]!,
+      /parameter 'p': odd length$/,
+    );
+    assert.match(
+      load(t('ip_addr'), { parameters: { p: '10.0.0.300' } }).lines[0]!,
+      /is not a valid IP address/,
+    );
+    assert.match(
+      load(t('nova.flavor'), { parameters: { p: 'x' } }).lines[0]!,
+      /unknown custom constraint 'nova.flavor'.*registerCustomConstraint/,
+    );
+  });
+
+  test('allowed_pattern is matched in linear time, on the whole value', () => {
+    const t = `heat_template_version: 2013-05-23
+parameters:
+  p: {type: string, constraints: [{allowed_pattern: '(a+)+$'}]}
+resources: {}
+`;
+    const started = Date.now();
+    assert.match(load(t, { parameters: { p: `${'a'.repeat(5000)}b` } }).lines[0]!, /does not match pattern/);
+    assert.ok(Date.now() - started < 2000);
+    assert.match(
+      load(t.replace('(a+)+$', '[a-z]'), { parameters: { p: 'ab' } }).lines[0]!,
+      /does not match pattern/,
+    );
+  });
+
+  test('parameter_groups name declared parameters, each once', () => {
+    const result = load(`heat_template_version: 2013-05-23
+parameter_groups:
+  - label: one
+    parameters: [a, b]
+  - parameters: [a]
+parameters:
+  a: {type: string, default: x}
+resources: {}
+`);
+    assert.deepEqual(result.lines, [
+      "template.yaml:4:21 parameter_groups[0].parameters[1]: the parameter 'b' is not defined in the template",
+      "template.yaml:5:18 parameter_groups[1].parameters[0]: the parameter 'a' is in more than one group",
+    ]);
+  });
+});
+
+describe('HOT functions', () => {
+  const v = '2021-04-16' as const;
+
+  test('str_replace: longer placeholders first, JSON for maps; strict and very strict', () => {
+    assert.equal(
+      applyFunction(
+        'str_replace',
+        { template: 'HOST HOSTNAME $x', params: { HOST: 'h', HOSTNAME: 'n', $x: { b: 1, a: [1] } } },
+        v,
+      ),
+      'h n {"a": [1], "b": 1}',
+    );
+    assert.throws(
+      () => applyFunction('str_replace_strict', { template: 'a', params: { b: 'c' } }, v),
+      /not found in the template: b/,
+    );
+    assert.throws(
+      () => applyFunction('str_replace_vstrict', { template: 'a', params: { a: '' } }, v),
+      /empty value for param a/,
+    );
+    assert.equal(applyFunction('str_replace_strict', { template: 'a', params: { a: null } }, v), '');
+  });
+
+  test('the other functions, as Heat computes them', () => {
+    assert.equal(
+      applyFunction('list_join', [', ', ['a', 'b'], ['c'], [{ k: 'v' }]], v),
+      'a, b, c, {"k": "v"}',
+    );
+    assert.throws(
+      () => applyFunction('list_join', ['-', ['a'], ['b']], '2015-04-30'),
+      /several lists need 2015-10-15/,
+    );
+    assert.equal(
+      applyFunction('digest', ['sha256', 'abc'], v),
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
+    assert.deepEqual(applyFunction('str_split', [',', 'a,b,c'], v), ['a', 'b', 'c']);
+    assert.equal(applyFunction('str_split', [',', 'a,b,c', 1], v), 'b');
+    assert.throws(() => applyFunction('str_split', [',', 'a,b', 5], v), /between 0 and 1/);
+    assert.deepEqual(applyFunction('map_merge', [{ a: 1, b: 1 }, { b: 2 }], v), { a: 1, b: 2 });
+    assert.deepEqual(
+      applyFunction(
+        'map_replace',
+        [
+          { k1: 'v1', k2: 'v2' },
+          { keys: { k1: 'K1' }, values: { v2: 'V2' } },
+        ],
+        v,
+      ),
+      { K1: 'v1', k2: 'V2' },
+    );
+    assert.throws(
+      () => applyFunction('map_replace', [{ a: 1, b: 2 }, { keys: { a: 'b' } }], v),
+      /collides with a key in the input map/,
+    );
+    assert.deepEqual(
+      applyFunction(
+        'filter',
+        [
+          [2, null],
+          [1, 2, null, 3],
+        ],
+        v,
+      ),
+      [1, 3],
+    );
+    assert.deepEqual(
+      applyFunction(
+        'list_concat_unique',
+        [
+          [1, 2],
+          [2, 3],
+        ],
+        v,
+      ),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      applyFunction(
+        'list_concat',
+        [
+          [1, 2],
+          [2, 3],
+        ],
+        v,
+      ),
+      [1, 2, 2, 3],
+    );
+    assert.equal(applyFunction('contains', ['a', ['a', 'b']], v), true);
+    assert.equal(
+      applyFunction(
+        'make_url',
+        {
+          scheme: 'https',
+          username: 'u s',
+          host: '::1',
+          port: 8080,
+          path: 'a b',
+          query: { q: 'x/y z' },
+          fragment: 'f',
+        },
+        v,
+      ),
+      'https://u%20s@[::1]:8080/a%20b?q=x/y+z#f',
+    );
+  });
+
+  test('repeat, with permutations and without; conditions and if (two arguments elide from wallaby)', () => {
+    const result = ok(
+      load(`heat_template_version: wallaby
+parameters:
+  env: {type: string, default: prod}
+conditions:
+  prod: {equals: [{get_param: env}, prod]}
+  dev: {not: prod}
+  either: {or: [prod, dev]}
+  listed: {contains: [{get_param: env}, [prod, test]]}
+resources: {}
+outputs:
+  pairs:
+    value: {repeat: {for_each: {'%a%': [x, y], '%b%': [1, 2]}, template: '%a%%b%'}}
+  zipped:
+    value: {repeat: {for_each: {'%a%': [x, y], '%b%': [1, 2]}, template: {'k%a%': '%b%'}, permutations: false}}
+  chosen:
+    value: [{if: [prod, 'on', 'off']}, {if: [dev, dropped]}, {if: [{and: [either, listed]}, both, neither]}]
+  only_dev:
+    condition: dev
+    value: never
+`),
+    );
+    const outputs = result.blueprint!.outputs;
+    assert.deepEqual(outputs.get('pairs')?.value, ['x1', 'x2', 'y1', 'y2']);
+    assert.deepEqual(outputs.get('zipped')?.value, [{ kx: '1' }, { ky: '2' }]);
+    assert.deepEqual(outputs.get('chosen')?.value, ['on', 'both']);
+    assert.equal(outputs.get('only_dev')?.value, null, 'an output whose condition is false has no value');
+  });
+
+  test('a condition that refers to itself, and an unknown one, are reported', () => {
+    const result = load(`heat_template_version: newton
+conditions:
+  a: {not: b}
+  b: {and: [a, true]}
+resources:
+  r: {type: OS::Heat::None, condition: c}
+`);
+    assert.ok(
+      result.lines.some((l) => l.includes('refers to itself')),
+      result.lines.join('\n'),
+    );
+    assert.ok(
+      result.lines.some((l) => l.startsWith('template.yaml:6:40 resources.r.condition: unknown condition')),
+      result.lines.join('\n'),
+    );
+  });
+});
+
+describe('HOT resources', () => {
+  test('get_resource and get_attr make dependencies and run-time values; conditions leave resources out', () => {
+    const result = ok(
+      load(`heat_template_version: 2018-08-31
+parameters:
+  with_extra: {type: boolean, default: false}
+conditions:
+  extra: {get_param: with_extra}
+resources:
+  pw: {type: OS::Heat::RandomString, properties: {length: 8}}
+  extra: {type: OS::Heat::None, condition: extra}
+  v:
+    type: OS::Heat::Value
+    depends_on: [extra]
+    properties:
+      value: {str_replace: {template: 'id=ID pw=PW', params: {ID: {get_resource: pw}, PW: {get_attr: [pw, value]}}}}
+  t:
+    type: OS::Heat::TestResource
+    deletion_policy: retain
+    properties: {value: {get_attr: [v, value]}, wait_secs: null}
+outputs:
+  v: {value: {get_attr: [v, value]}}
+  extra: {value: {get_resource: extra}}
+`),
+    );
+    assert.deepEqual([...result.blueprint!.nodeTemplates.keys()].sort(), ['pw', 't', 'v']);
+    assert.deepEqual(dependencies(result, 'v'), ['pw']);
+    assert.deepEqual(dependencies(result, 't'), ['v']);
+    assert.equal(node(result, 't').type, 'OS::Heat::TestResource');
+    assert.deepEqual(node(result, 't').hierarchy.slice(-2), [
+      'weft.nodes.TestResource',
+      'OS::Heat::TestResource',
+    ]);
+    assert.equal(node(result, 't').properties.deletion_policy, 'Retain');
+    assert.equal(node(result, 't').properties.wait_secs, 0, 'a null property takes its default');
+    const value = node(result, 'v').properties.value!;
+    // As in Heat, a RandomString's reference (get_resource) is its value.
+    assert.equal(atRunTime(value, { pw: { resource_id: 'pw-id', value: 'secret' } }), 'id=secret pw=secret');
+    assert.equal(result.blueprint!.outputs.get('extra')?.value, null);
+    // Install order: pw, then v, then t.
+    assert.deepEqual(
+      result.plan!.instances.map((i) => i.node),
+      ['pw', 'v', 't'].filter((n) => result.plan!.instances.some((i) => i.node === n)),
+    );
+  });
+
+  test('every problem at once: unknown types, resources, keys, policies, and a dependency cycle', () => {
+    const result = load(`heat_template_version: 2016-10-14
+resources:
+  a:
+    type: OS::Heat::RandomStrin
+    properties: {length: 8}
+  b:
+    type: OS::Nova::Server
+  c:
+    type: OS::Heat::Value
+    depends_on: nothere
+    deletion_policy: Keep
+    propertes: {}
+  d:
+    type: OS::Heat::Value
+    properties: {value: {get_attr: [e, value]}}
+  e:
+    type: OS::Heat::Value
+    properties: {value: {get_attr: [d, value]}}
+  f:
+    type: OS::Heat::RandomString
+    properties: {length: 0, colour: red}
+`);
+    const text = result.lines.join('\n');
+    for (const expected of [
+      "template.yaml:4:11 resources.a.type: unknown resource type 'OS::Heat::RandomStrin' (the types here are",
+      "with -e env.yaml); did you mean 'OS::Heat::RandomString'?",
+      "template.yaml:7:11 resources.b.type: unknown resource type 'OS::Nova::Server'",
+      "template.yaml:10:17 resources.c.depends_on: the template has no resource 'nothere'",
+      "template.yaml:11:22 resources.c.deletion_policy: invalid deletion policy 'Keep'; one of Delete, Retain, Snapshot, delete, retain, snapshot",
+      "template.yaml:12:5 resources.c.propertes: unknown resource key; did you mean 'properties'?",
+      'template.yaml:14:5 resources.d: circular dependency: d -> e -> d',
+      'resources.f.properties.colour',
+    ])
+      assert.ok(text.includes(expected), `expected ${expected} in:\n${text}`);
+    assert.match(
+      text,
+      /OS::Nova::Server' \(the types here are .*a plugin's type, or a type an environment's resource_registry maps/,
+    );
+    assert.doesNotMatch(text, /relationship cycle|not defined yet/);
+  });
+
+  test('ResourceGroup: members by count with %index%, removal policies, get_attr over members', () => {
+    const result = ok(
+      load(`heat_template_version: 2016-10-14
+resources:
+  group:
+    type: OS::Heat::ResourceGroup
+    properties:
+      count: 3
+      removal_policies: [{resource_list: ['1']}]
+      resource_def:
+        type: OS::Heat::TestResource
+        properties: {value: 'member-%index%'}
+  after:
+    type: OS::Heat::Value
+    properties:
+      value: {get_attr: [group, output]}
+outputs:
+  refs: {value: {get_attr: [group, refs]}}
+  second: {value: {get_attr: [group, resource.2, output]}}
+  map: {value: {get_attr: [group, refs_map]}}
+`),
+    );
+    const names = [...result.blueprint!.nodeTemplates.keys()].sort();
+    assert.deepEqual(names, ['after', 'group', 'group.0', 'group.2', 'group.3']);
+    assert.equal(node(result, 'group.2').properties.value, 'member-2');
+    assert.deepEqual(dependencies(result, 'group'), ['group.0', 'group.2', 'group.3']);
+    assert.deepEqual(dependencies(result, 'after'), ['group']);
+    const state = {
+      'group.0': { output: 'o0', resource_id: 'r0' },
+      'group.2': { output: 'o2', resource_id: 'r2' },
+      'group.3': { output: 'o3', resource_id: 'r3' },
+    };
+    assert.deepEqual(atRunTime(node(result, 'after').properties.value!, state), ['o0', 'o2', 'o3']);
+    const outputs = result.blueprint!.outputs;
+    assert.deepEqual(atRunTime(outputs.get('refs')!.value, state), ['r0', 'r2', 'r3']);
+    assert.equal(atRunTime(outputs.get('second')!.value, state), 'o2');
+    assert.deepEqual(atRunTime(outputs.get('map')!.value, state), { 0: 'r0', 2: 'r2', 3: 'r3' });
+  });
+
+  test('ResourceChain: each member after the previous unless concurrent', () => {
+    const result = ok(
+      load(`heat_template_version: 2016-04-08
+resources:
+  chain:
+    type: OS::Heat::ResourceChain
+    properties:
+      resources: [OS::Heat::None, OS::Heat::RandomString, OS::Heat::None]
+      resource_properties: {}
+`),
+    );
+    assert.deepEqual(dependencies(result, 'chain.1'), ['chain.0']);
+    assert.deepEqual(dependencies(result, 'chain.2'), ['chain.1']);
+    assert.deepEqual(dependencies(result, 'chain'), ['chain.0', 'chain.1', 'chain.2']);
+  });
+
+  test('nested stacks: a template file as a type, OS::Heat::Stack, outputs as attributes, resource_facade', () => {
+    const result = ok(
+      load(
+        `heat_template_version: 2016-10-14
+resources:
+  first: {type: OS::Heat::RandomString}
+  app:
+    type: app.yaml
+    metadata: {role: web}
+    properties: {prefix: {get_attr: [first, value]}}
+  inline:
+    type: OS::Heat::Stack
+    properties:
+      template: {get_file: inline.yaml}
+      parameters: {n: 3}
+outputs:
+  greeting: {value: {get_attr: [app, greeting]}}
+  role: {value: {get_attr: [app, role]}}
+  n: {value: {get_attr: [inline, n]}}
+`,
+        {
+          files: {
+            'app.yaml': `heat_template_version: 2016-10-14
+parameters:
+  prefix: {type: string}
+resources:
+  inner:
+    type: OS::Heat::Value
+    properties: {value: {list_join: ['-', [{get_param: prefix}, hello]]}}
+outputs:
+  greeting: {value: {get_attr: [inner, value]}}
+  role: {value: {resource_facade: metadata}}
+`,
+            'inline.yaml': `heat_template_version: 2013-05-23
+parameters:
+  n: {type: number}
+resources: {}
+outputs:
+  n: {value: {get_param: n}}
+`,
+          },
+        },
+      ),
+    );
+    assert.deepEqual(dependencies(result, 'app.inner'), ['first']);
+    assert.deepEqual(dependencies(result, 'app'), ['app.inner', 'first']);
+    assert.equal(node(result, 'app').type, 'weft.heat.TemplateResource');
+    const outputs = result.blueprint!.outputs;
+    assert.equal(
+      atRunTime(outputs.get('greeting')!.value, { 'app.inner': {} }),
+      null,
+      'read from the inner resource',
+    );
+    assert.equal(
+      atRunTime(node(result, 'app.inner').properties.value!, { first: { value: 'abc' } }),
+      'abc-hello',
+    );
+    assert.deepEqual(outputs.get('role')?.value, { role: 'web' });
+    assert.equal(outputs.get('n')?.value, 3);
+    assert.ok(result.blueprint!.files.some((f) => f.endsWith('app.yaml')));
+    assert.ok(result.blueprint!.files.some((f) => f.endsWith('inline.yaml')));
+  });
+});
+
+describe('HOT plugin types', () => {
+  test("an installed plugin's node type is a resource type under its Heat name", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-hot-plugin-'));
+    writeFileSync(
+      join(dir, 'plugin.yaml'),
+      `plugins:
+  foo: {executor: central_deployment_agent, package_name: foo, package_version: '1.0'}
+node_types:
+  My::Resource::Foo:
+    derived_from: cloudify.nodes.Root
+    properties:
+      size: {type: integer, default: 1}
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: foo.resources.create
+`,
+    );
+    writeFileSync(
+      join(dir, 'template.yaml'),
+      `heat_template_version: 2018-08-31
+resources:
+  foo:
+    type: My::Resource::Foo
+    properties: {size: '3'}
+  bar:
+    type: My::Resource::Bar
+`,
+    );
+    const result = loadBlueprint(join(dir, 'template.yaml'), {
+      reader: fileSystemReader({
+        resolvePlugin: (name) =>
+          name === 'utilities' ? UTILITIES : name === 'foo' ? join(dir, 'plugin.yaml') : undefined,
+        pluginNames: () => ['utilities', 'foo'],
+      }),
+      deploymentId: 'stack',
+      inputs: {},
+    });
+    const lines = result.problems.sorted().map((p) => formatProblem(p, dir));
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(
+      lines[0]!,
+      /^template\.yaml:7:11 resources\.bar\.type: unknown resource type 'My::Resource::Bar' \(.*a plugin's type/,
+    );
+    writeFileSync(
+      join(dir, 'template.yaml'),
+      readFileSync(join(dir, 'template.yaml'), 'utf8').replace(/ {2}bar:\n.*\n/, ''),
+    );
+    const fixed = loadBlueprint(join(dir, 'template.yaml'), {
+      reader: fileSystemReader({
+        resolvePlugin: (name) =>
+          name === 'utilities' ? UTILITIES : name === 'foo' ? join(dir, 'plugin.yaml') : undefined,
+        pluginNames: () => ['utilities', 'foo'],
+      }),
+      deploymentId: 'stack',
+      inputs: {},
+    });
+    assert.deepEqual(fixed.problems.problems, []);
+    const foo = fixed.blueprint!.nodeTemplates.get('foo')!;
+    assert.equal(foo.type, 'My::Resource::Foo');
+    assert.equal(foo.properties.size, 3, 'text read as the integer its schema wants');
+  });
+});
+
+describe('HOT environments', () => {
+  test('merged in order: parameters, parameter_defaults, registry aliases, template files, per-resource', () => {
+    const result = ok(
+      load(
+        `heat_template_version: 2016-10-14
+parameters:
+  a: {type: string, default: template}
+  b: {type: string, default: template}
+  c: {type: string, default: template}
+resources:
+  one: {type: My::Value, properties: {value: {get_param: a}}}
+  two: {type: My::Thing}
+  three: {type: My::Thing}
+outputs:
+  values: {value: [{get_param: a}, {get_param: b}, {get_param: c}]}
+`,
+        {
+          parameters: { c: 'command line' },
+          environments: ['one.yaml', 'two.yaml'],
+          files: {
+            'one.yaml': `parameters: {a: first}
+parameter_defaults: {b: first-default}
+resource_registry:
+  My::Value: OS::Heat::Value
+  My::Thing: thing.yaml
+event_sinks: []
+`,
+            'two.yaml': `parameters: {a: second, c: env}
+resource_registry:
+  resources:
+    three: {My::Thing: OS::Heat::None}
+`,
+            'thing.yaml': 'heat_template_version: 2013-05-23\nresources:\n  inner: {type: OS::Heat::None}\n',
+          },
+        },
+      ),
+    );
+    assert.deepEqual(result.blueprint!.outputs.get('values')?.value, [
+      'second',
+      'first-default',
+      'command line',
+    ]);
+    assert.equal(node(result, 'one').type, 'OS::Heat::Value');
+    assert.equal(node(result, 'two').type, 'weft.heat.TemplateResource');
+    assert.ok(result.blueprint!.nodeTemplates.has('two.inner'));
+    assert.equal(node(result, 'three').type, 'OS::Heat::None');
+    assert.ok(result.problems.warnings.some((w) => w.message.startsWith('event_sinks are ignored')));
+  });
+
+  test('a bad environment is reported where it is', () => {
+    const result = load('heat_template_version: 2013-05-23\nresources: {}\n', {
+      environments: ['env.yaml'],
+      files: { 'env.yaml': 'paramters: {a: 1}\nparameters: {a: 1}\n' },
+    });
+    assert.deepEqual(result.lines, [
+      "env.yaml:1:1 paramters: unknown environment section (the sections are parameters, parameter_defaults, resource_registry, encrypted_param_names, event_sinks, parameter_merge_strategies); did you mean 'parameters'?",
+      "env.yaml:2:17 parameters.a: the environment sets parameter 'a', which the template does not declare",
+    ]);
+  });
+});
+
+describe('HOT run-time expressions', () => {
+  test('keep their template version: list_join of maps is JSON only from 2015-10-15', () => {
+    const expression = { list_join: ['-', [{ get_attr: ['r', 'm'] }]] };
+    const resources = { resourceId: () => null, attribute: () => ({ k: 'v' }) };
+    assert.equal(evaluateRuntime(expression, '2021-04-16', resources), '{"k": "v"}');
+    assert.throws(
+      () => evaluateRuntime(expression, '2015-04-30', resources),
+      /items to join must be strings/,
+    );
+  });
+});
+
+describe('HOT ResourceGroup rolling_update', () => {
+  test("batches as Heat's ResourceGroup._get_batches counts them", () => {
+    // Heat's numbers (heat/scaling/rolling_update.py) for a group of 10 members, and of 5.
+    assert.deepEqual(rollingBatches(10, 3, 1), [3, 3, 3, 1]);
+    assert.deepEqual(rollingBatches(10, 4, 8), [4, 4, 4, 0]);
+    assert.deepEqual(rollingBatches(10, 20, 0), [10]);
+    assert.deepEqual(rollingBatches(10, 1, 20), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+    assert.deepEqual(rollingBatches(5, 2, 0), [2, 2, 1]);
+    assert.deepEqual(rollingBatches(0, 2, 0), []);
+  });
+
+  test('the policy is read with its defaults (numbers as strings too) and checked', () => {
+    const template = (policy: string) => `heat_template_version: 2015-04-30
+resources:
+  group:
+    type: OS::Heat::ResourceGroup
+    update_policy: ${policy}
+    properties:
+      count: 2
+      resource_def: {type: OS::Heat::RandomString}
+`;
+    const read = ok(load(template("{rolling_update: {min_in_service: '1', max_batch_size: 3}}")));
+    assert.deepEqual(node(read, 'group').properties.rolling_update, {
+      min_in_service: 1,
+      max_batch_size: 3,
+      pause_time: 0,
+    });
+    const bad = load(template('{rolling_update: {max_batch_size: 0, pause: 1}, batch_updates: {}}'));
+    assert.deepEqual(bad.lines, [
+      'template.yaml:5:54 resources.group.update_policy.rolling_update.max_batch_size: max_batch_size must be a whole number of 1 or more, got 0',
+      'template.yaml:5:57 resources.group.update_policy.rolling_update.pause: unknown key of rolling_update',
+      'template.yaml:5:68 resources.group.update_policy.batch_updates: unknown update_policy of OS::Heat::ResourceGroup',
+    ]);
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * Event streams across server processes sharing one PostgreSQL database: an execution's events
+ * are stored by the process running it, while a client may follow them through any other (behind
+ * a load balancer). Each process tells the others "tenant T has new events" with a NOTIFY, and
+ * wakes its own streams when another process says so; the events are read from the store as ever.
+ */
+import { randomUUID } from 'node:crypto';
+import { JobSignals } from '../store/job-signals.js';
+import type { EventNotifier } from './notifier.js';
+
+const CHANNEL = 'weft_events';
+
+export async function relayEvents(database: string, notifier: EventNotifier): Promise<JobSignals> {
+  // A process hears its own notifications too: they carry where they come from, to skip those.
+  const origin = randomUUID();
+  const signals = await JobSignals.open(
+    database,
+    [CHANNEL],
+    (_channel, payload) => {
+      // origin:tenant (a UUID has no colon; PostgreSQL text holds no NUL byte).
+      const at = payload.indexOf(':');
+      if (at < 0 || payload.slice(0, at) === origin) return;
+      notifier.notifyHere(payload.slice(at + 1));
+    },
+    // Notifications missed while the connection was down: every stream looks again.
+    () => notifier.notifyEveryoneHere(),
+  );
+  // At most one notification per tenant in flight, and one more after it, however many events
+  // are stored meanwhile: a stream reads all that is new when it wakes.
+  const sending = new Set<string>();
+  const again = new Set<string>();
+  const send = (tenant: string): void => {
+    if (sending.has(tenant)) {
+      again.add(tenant);
+      return;
+    }
+    sending.add(tenant);
+    void signals.notify(CHANNEL, `${origin}:${tenant}`).then(() => {
+      sending.delete(tenant);
+      if (again.delete(tenant)) send(tenant);
+    });
+  };
+  notifier.relayTo(send);
+  return signals;
+}
