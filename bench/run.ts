@@ -90,7 +90,11 @@ if (caseArg > 0) {
   const [kind, a, b] = process.argv.slice(caseArg + 1);
   const out = async (): Promise<unknown> => {
     if (kind === 'parse') return measure(Number(a));
-    if (kind === 'install') return installUninstall(stores.find((s) => s.name === a)!, Number(b));
+    if (kind === 'install') {
+      const store = stores.find((s) => s.name.toLowerCase() === a?.toLowerCase());
+      if (!store) throw new Error(`unknown store '${a}': one of ${stores.map((s) => s.name).join(', ')}`);
+      return installUninstall(store, Number(b));
+    }
     if (kind === 'retry') return retryStorm();
     if (kind === 'wide') return wideGraph();
     if (kind === 'host') return hostRoundTrip();

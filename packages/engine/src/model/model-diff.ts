@@ -97,8 +97,8 @@ const ref = (r: RelationshipModel, index: number): RelationshipRef => ({
 });
 
 function nodeDiff(before: NodeModel, after: NodeModel): NodeDiff | undefined {
-  // Most nodes do not change: one comparison of their JSON tells (a model is built in one order).
-  if (JSON.stringify(before) === JSON.stringify(after)) return undefined;
+  // Most nodes do not change: one walk over both tells, without building their JSON.
+  if (jsonEqual(before, after)) return undefined;
   const { pairs, added, removed } = matchRelationships(before.relationships, after.relationships);
   const diff: NodeDiff = {
     node: after.name,
