@@ -26,7 +26,7 @@ import {
   WorkflowError,
 } from '../workflows/builtin.js';
 import { customGraph, isScriptWorkflow, scriptWorkflowGraph } from '../workflows/custom.js';
-import type { TaskGraph } from '../workflows/lifecycle.js';
+import { numberedByWave, type TaskGraph } from '../workflows/lifecycle.js';
 import { planScale, type ScalePlan } from '../workflows/scale.js';
 import { UPDATE_PARAMETER_DEFAULTS, type UpdateParameters } from '../workflows/update.js';
 import { sealDeployment } from './sealed-deployment.js';
@@ -142,7 +142,7 @@ export async function createDeployment(
 
 export function taskRecords(executionId: string, graph: TaskGraph): TaskRecord[] {
   const at = now();
-  return graph.tasks.map((t) => ({
+  return numberedByWave(graph).tasks.map((t) => ({
     executionId,
     id: t.id,
     kind: t.kind,
