@@ -39,7 +39,13 @@ export class ShellyAutomator extends Automator {
 }
 `;
 
-/** A project directory with the plugin under plugins/ and the blueprint's node templates. */
+/** What puts a service on the machine every project has (a Loom service runs on a host). */
+const ON_MACHINE = '    relationships: [{ type: cloudify.relationships.contained_in, target: machine }]\n';
+
+/**
+ * A project directory with the plugin under plugins/ and the blueprint's node templates, after a
+ * `machine` (a Compute at 127.0.0.1) for them to be on.
+ */
 function project(nodeTemplates: string, env: NodeJS.ProcessEnv = {}) {
   const dir = tempDir('weft-loom-cli-');
   const plugin = join(dir, 'plugins', 'shelly');
@@ -57,6 +63,7 @@ imports:
   - cloudify/types/types.yaml
   - plugin:shelly
 node_templates:
+  machine: { type: cloudify.nodes.Compute, properties: { ip: 127.0.0.1, agent_config: { install_method: none } } }
 ${nodeTemplates}`,
   );
   const state = (...args: string[]) => weft([...args, '--state-dir', join(dir, '.weft')], { cwd: dir, env });
@@ -70,13 +77,13 @@ describe('Loom manifests through the weft command', () => {
     type: loom.automator.shelly
     properties:
       args: -v
-`);
+${ON_MACHINE}`);
     for (const command of ['validate', 'install']) {
       const r = run(command, 'blueprint.yaml');
       assert.equal(r.code, 2, show(r));
       assert.equal(
         r.stderr,
-        "blueprint.yaml:9:7 node_templates.site.properties.script: required property 'script' of type 'loom.automator.shelly' is not set\n1 problem found\n",
+        "blueprint.yaml:10:7 node_templates.site.properties.script: required property 'script' of type 'loom.automator.shelly' is not set\n1 problem found\n",
       );
       assert.equal(r.stdout, '');
     }
@@ -88,11 +95,45 @@ describe('Loom manifests through the weft command', () => {
     type: loom.automator.shelly
     properties:
       script: ./setup.sh
-`);
+${ON_MACHINE}`);
     const install = given.run('install', 'blueprint.yaml', '-d', 'site');
     assert.equal(install.code, 0, show(install));
     const events = given.state('events', '--json', '-d', 'site');
     assert.match(events.stdout, /ran \.\/setup\.sh/);
+  });
+
+  test('a Loom service on no machine is refused at its place, exit 2: Coopr runs every service on a cluster node', () => {
+    const { run, state } = project(`  site:
+    type: loom.automator.shelly
+    properties:
+      script: ./setup.sh
+  module:
+    type: loom.automator.shelly
+    properties:
+      script: ./module.sh
+    relationships: [{ type: cloudify.relationships.contained_in, target: holder }]
+  holder:
+    type: cloudify.nodes.Root
+  inner:
+    type: loom.automator.shelly
+    properties:
+      script: ./inner.sh
+    relationships: [{ type: cloudify.relationships.contained_in, target: app }]
+  app:
+    type: cloudify.nodes.SoftwareComponent
+${ON_MACHINE}`);
+    const hint = (name: string) =>
+      `'${name}' is a Loom service (loom.automator.shelly) on no machine: Coopr runs every service on a cluster node, whose BOOTSTRAP and provider results its tasks get; contain it in a host (a loom.provider node, or any cloudify.nodes.Compute) with cloudify.relationships.contained_in`;
+    for (const args of [['validate'], ['install', '-d', 'site']]) {
+      const r = run(args[0]!, 'blueprint.yaml', ...args.slice(1));
+      assert.equal(r.code, 2, show(r));
+      assert.equal(
+        r.stderr,
+        `blueprint.yaml:7:3 node_templates.site: ${hint('site')}\nblueprint.yaml:11:3 node_templates.module: ${hint('module')}\n2 problems found\n`,
+        'inner is on the machine through app',
+      );
+    }
+    assert.doesNotMatch(state('deployments', 'list', '--json').stdout, /site/, 'nothing stored');
   });
 
   test('the node types generated from a manifest are written nowhere: a problem in them names them beside the manifest', () => {
@@ -102,7 +143,7 @@ describe('Loom manifests through the weft command', () => {
     type: loom.automator.shelly
     properties:
       script: ./setup.sh
-`,
+${ON_MACHINE}`,
       { TMPDIR: tmp },
     );
     const validate = run('validate', 'blueprint.yaml');
@@ -148,7 +189,7 @@ describe('Loom manifests through the weft command', () => {
     properties:
       script: ./setup.sh
       token: { get_input: token }
-inputs:
+${ON_MACHINE}inputs:
   token:
     type: string
 outputs:
@@ -237,7 +278,7 @@ outputs:
         configure:
           inputs:
             args: { concat: [-v, { get_input: script }] }
-inputs:
+${ON_MACHINE}inputs:
   script:
     default: ./setup.sh
   token:
@@ -249,8 +290,8 @@ inputs:
       assert.equal(
         r.stderr,
         [
-          "blueprint.yaml:9:15 node_templates.site.properties.script: 'script' of loom.automator.shelly is fixed by the blueprint (a Loom field without override: true): it cannot be given by a deployment input",
-          "blueprint.yaml:15:19 node_templates.site.interfaces.cloudify.interfaces.lifecycle.configure.inputs.args: 'args' of loom.automator.shelly is fixed by the blueprint (a Loom field without override: true): it cannot be given by a deployment input",
+          "blueprint.yaml:10:15 node_templates.site.properties.script: 'script' of loom.automator.shelly is fixed by the blueprint (a Loom field without override: true): it cannot be given by a deployment input",
+          "blueprint.yaml:16:19 node_templates.site.interfaces.cloudify.interfaces.lifecycle.configure.inputs.args: 'args' of loom.automator.shelly is fixed by the blueprint (a Loom field without override: true): it cannot be given by a deployment input",
           '2 problems found',
           '',
         ].join('\n'),
@@ -401,7 +442,7 @@ ${service('db', 'chef')}${service('web', 'chef')}${service('agent', 'shell')}`,
     type: loom.automator.shelly
     properties:
       script: scripts/hello.sh
-`);
+${ON_MACHINE}`);
     const plugin = join(dir, 'plugins', 'shelly');
     const manifest = structuredClone(MANIFEST);
     Object.assign(manifest.shelly.resourceTypes, { cookbooks: { format: 'archive' } });

@@ -33,9 +33,9 @@
  */
 import { basename, dirname, join } from 'node:path';
 import { LOOM_RESOURCE_TYPES_PROPERTY } from '@weft/sdk/loom-keys';
+import { LOOM_AUTOMATOR_INTERFACE } from '../dsl/blueprint-types.js';
 import type { Diagnostics, Loc } from '../dsl/diagnostics.js';
 import { setGeneratedFile } from '../io/generated-files.js';
-import { LOOM_AUTOMATOR_INTERFACE } from '../workflows/lifecycle.js';
 
 export interface LoomField {
   name: string;
