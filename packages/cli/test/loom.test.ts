@@ -437,6 +437,94 @@ ${service('db', 'chef')}${service('web', 'chef')}${service('agent', 'shell')}`,
     assert.equal(messages.filter((m) => /BOOTSTRAP of .* done before, not run again/.test(m)).length, 9);
   });
 
+  test("a service's BOOTSTRAP results reach the later tasks of the other services on its host, as Coopr's node results", () => {
+    const dir = tempDir('weft-loom-results-');
+    const plugin = join(dir, 'plugins', 'pair');
+    mkdirSync(plugin, { recursive: true });
+    writeFileSync(
+      join(plugin, 'pair.json'),
+      JSON.stringify({
+        name: 'pair',
+        providertypes: ['box'],
+        automatortypes: ['chef', 'shell'],
+        box: { name: 'box', classname: 'Box', parameters: {} },
+        chef: { name: 'chef', classname: 'Chef', parameters: {} },
+        shell: { name: 'shell', classname: 'Shell', parameters: {} },
+      }),
+    );
+    writeFileSync(
+      join(plugin, 'index.js'),
+      `import { Automator, Provider } from '@weft/sdk';
+export class Box extends Provider {
+  create(_config, task) { return { status: 0, result: { providerid: 'vm-' + task.instanceId, ipaddress: '127.0.0.1' } }; }
+  confirm() { return { status: 0 }; }
+  delete() { return { status: 0 }; }
+}
+export class Chef extends Automator {
+  bootstrap(config) { return { status: 0, result: { chef_home: '/opt/chef/' + config.providerid } }; }
+}
+export class Shell extends Automator {
+  install(config, task) { this.output(task.taskName + ' of ' + task.instanceId + ' sees chef_home=' + config.chef_home); return { status: 0 }; }
+  configure(config, task) { return this.install(config, task); }
+}
+`,
+    );
+    writeFileSync(
+      join(plugin, 'package.json'),
+      JSON.stringify({ name: 'pair', version: '1.0.0', type: 'module', main: 'index.js' }),
+    );
+    const on = (host: string) =>
+      `    relationships: [{ type: cloudify.relationships.contained_in, target: ${host} }]\n`;
+    writeFileSync(
+      join(dir, 'blueprint.yaml'),
+      `tosca_definitions_version: cloudify_dsl_1_5
+imports:
+  - cloudify/types/types.yaml
+  - plugin:pair
+node_templates:
+  box:
+    type: loom.provider.box
+    capabilities: { scalable: { properties: { default_instances: 2 } } }
+  cookbooks:
+    type: loom.automator.chef
+${on('box')}  agent:
+    type: loom.automator.shell
+${on('box')}`,
+    );
+    const run = (...args: string[]) =>
+      weft([...args, '--state-dir', join(dir, '.weft'), '--plugin-dir', join(dir, 'plugins')], { cwd: dir });
+    const state = (...args: string[]) => weft([...args, '--state-dir', join(dir, '.weft')], { cwd: dir });
+    const install = run('install', 'blueprint.yaml', '-d', 'pair');
+    assert.equal(install.code, 0, show(install));
+    const { instances } = JSON.parse(state('instances', '-d', 'pair', '--json').stdout) as {
+      instances: { id: string; node: string; hostId?: string }[];
+    };
+    const boxes = instances.filter((i) => i.node === 'box').map((i) => i.id);
+    assert.equal(boxes.length, 2);
+    const events = state('events', '-d', 'pair', '--json');
+    const seen = events.stdout
+      .trim()
+      .split('\n')
+      .map((line) => String((JSON.parse(line) as { message?: string }).message ?? ''))
+      .filter((m) => / sees chef_home=/.test(m))
+      .sort();
+    const agents = instances.filter((i) => i.node === 'agent');
+    assert.deepEqual(
+      seen,
+      agents
+        .flatMap((agent) =>
+          ['CONFIGURE', 'INSTALL'].map(
+            (task) => `${task} of ${agent.id} sees chef_home=/opt/chef/vm-${agent.hostId}`,
+          ),
+        )
+        .sort(),
+      "each agent sees the chef BOOTSTRAP of its own machine's",
+    );
+    assert.ok(agents.every((agent) => boxes.includes(agent.hostId!)));
+    const uninstall = run('uninstall', '-d', 'pair', '--yes');
+    assert.equal(uninstall.code, 0, show(uninstall));
+  });
+
   test("resourceTypes: the plugin's resources are staged into each task's work directory as Coopr's worker has them", () => {
     const { dir, run, state } = project(`  site:
     type: loom.automator.shelly
