@@ -2,12 +2,12 @@
 // required of the blueprint.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { describeRun as show } from '@weft/testing/cli';
 import Database from 'better-sqlite3';
-import { tempDir, weft } from './helpers.js';
+import { repoRoot, tempDir, weft } from './helpers.js';
 
 const MANIFEST = {
   name: 'shelly',
@@ -523,6 +523,29 @@ ${on('box')}`,
     assert.ok(agents.every((agent) => boxes.includes(agent.hostId!)));
     const uninstall = run('uninstall', '-d', 'pair', '--yes');
     assert.equal(uninstall.code, 0, show(uninstall));
+  });
+
+  test("examples/loom-provider: the automator runs its scripts on the machine the provider made, whatever the machines' root", () => {
+    const example = join(repoRoot, 'examples', 'loom-provider');
+    const cwd = tempDir('weft-loom-example-');
+    const root = join(cwd, 'machines');
+    const state = (...args: string[]) => weft([...args, '--state-dir', join(cwd, '.weft')], { cwd });
+    const run = (...args: string[]) => state(...args, '--plugin-dir', join(example, 'plugins'));
+    assert.equal(state('secrets', 'set', 'localdir_api_token', 'example-token').code, 0);
+    const install = run('install', join(example, 'blueprint.yaml'), '-d', 'machines', '-i', `root=${root}`);
+    assert.equal(install.code, 0, show(install));
+    const [machine] = readdirSync(root);
+    assert.match(machine ?? '', /^machine_\w+-large$/);
+    assert.equal(
+      readFileSync(join(root, machine!, 'index.html'), 'utf8'),
+      `hello from ${machine}.local (127.0.0.1)\n`,
+      'written by the service, in the machine',
+    );
+    assert.ok(existsSync(join(root, machine!, 'index.bak')), 'configure ran there too');
+    assert.deepEqual(readdirSync(cwd).sort(), ['.weft', 'machines'], 'nothing written where weft ran');
+    const uninstall = run('uninstall', '-d', 'machines', '--yes');
+    assert.equal(uninstall.code, 0, show(uninstall));
+    assert.deepEqual(readdirSync(root), [], 'the machine is gone');
   });
 
   test("resourceTypes: the plugin's resources are staged into each task's work directory as Coopr's worker has them", () => {
