@@ -267,6 +267,118 @@ outputs:
     assert.equal(uninstall.code, 0, show(uninstall));
   });
 
+  test('sensitive numbers and booleans are sealed in the SQLite file too, and reach the automator, re-runs and update plans as they were', () => {
+    const pin = 73915 + (Date.now() % 1000) * 100_000;
+    const { run, state, dir } = project(`  site:
+    type: loom.automator.shelly
+    properties:
+      script: ./setup.sh
+      pin: { get_input: pin }
+      secure: { get_input: secure }
+${ON_MACHINE}inputs:
+  pin:
+    type: integer
+  secure:
+    type: boolean
+`);
+    const plugin = join(dir, 'plugins', 'shelly');
+    const fields = {
+      ...MANIFEST.shelly.parameters.admin.fields,
+      pin: { label: 'PIN', type: 'number', sensitive: true, default: 0, override: true },
+      secure: { label: 'Secure', type: 'checkbox', sensitive: true, default: false, override: true },
+    };
+    writeFileSync(
+      join(plugin, 'shelly.json'),
+      JSON.stringify({
+        ...MANIFEST,
+        shelly: {
+          ...MANIFEST.shelly,
+          parameters: { admin: { ...MANIFEST.shelly.parameters.admin, fields } },
+        },
+      }),
+    );
+    writeFileSync(
+      join(plugin, 'index.js'),
+      `import { Automator } from '@weft/sdk';
+export class ShellyAutomator extends Automator {
+  install(_config, task) {
+    const { pin, secure } = task.properties;
+    return { status: 0, stdout: 'got a ' + typeof pin + ' one less than ' + (pin + 1) + ' and a ' + typeof secure + ' not ' + !secure };
+  }
+}
+`,
+    );
+    const inputs = ['-i', `pin=${pin}`, '-i', 'secure=true'];
+    const install = run('install', 'blueprint.yaml', '-d', 'site', ...inputs);
+    assert.equal(install.code, 0, show(install));
+    const events = state('events', '-d', 'site');
+    assert.match(events.stdout, new RegExp(`got a number one less than ${pin + 1} and a boolean not false`));
+    const files = () =>
+      readdirSync(join(dir, '.weft'))
+        .filter((f) => f.startsWith('weft.db'))
+        .map((f) => readFileSync(join(dir, '.weft', f), 'latin1'));
+    const db = new Database(join(dir, '.weft', 'weft.db'), { readonly: true });
+    const row = db.prepare('SELECT inputs, model FROM deployments WHERE id = ?').get('site') as {
+      inputs: string;
+      model: string;
+    };
+    db.close();
+    const { properties } = JSON.parse(row.model).nodes.site;
+    for (const value of [
+      JSON.parse(row.inputs).pin,
+      JSON.parse(row.inputs).secure,
+      properties.pin,
+      properties.secure,
+    ])
+      assert.match(value, /^weft:sealed:json:1:/);
+    for (const bytes of files())
+      assert.ok(!bytes.includes(String(pin)), 'not in clear in the database files');
+    for (const command of [
+      ['deployments', 'list', '--json'],
+      ['instances', '-d', 'site', '--json'],
+    ]) {
+      const r = state(...command);
+      assert.equal(r.code, 0, show(r));
+      assert.ok(!r.stdout.includes(String(pin)), `${command.join(' ')}: ${r.stdout}`);
+    }
+
+    // Opened as they were given: the same inputs are the same deployment.
+    const again = run('install', 'blueprint.yaml', '-d', 'site', ...inputs);
+    assert.equal(again.code, 0, show(again));
+    const same = run('plan', 'blueprint.yaml', '-d', 'site', ...inputs, '--json');
+    assert.equal(same.code, 0, show(same));
+    assert.deepEqual(JSON.parse(same.stdout).inputs, [], same.stdout);
+    // Not pin + 1, which the automator printed.
+    const other = pin + 7;
+    const changed = run(
+      'plan',
+      'blueprint.yaml',
+      '-d',
+      'site',
+      '-i',
+      `pin=${other}`,
+      '-i',
+      'secure=true',
+      '--json',
+    );
+    assert.equal(changed.code, 0, show(changed));
+    assert.deepEqual(JSON.parse(changed.stdout).inputs, [
+      { name: 'pin', change: 'modified', before: '******', after: '******' },
+    ]);
+    const update = run('update', 'blueprint.yaml', '-d', 'site', '-i', `pin=${other}`, '-i', 'secure=true');
+    assert.equal(update.code, 0, show(update));
+    assert.match(
+      state('events', '-d', 'site').stdout,
+      new RegExp(`one less than ${other + 1} and`),
+      'reinstalled with it',
+    );
+    for (const bytes of files())
+      assert.ok(
+        !bytes.includes(String(pin)) && !bytes.includes(String(other)),
+        'not in clear after the update',
+      );
+  });
+
   test('override: a fixed field from a deployment input is refused at its place, and by execute_operation, exit 2', () => {
     const { run, state, dir } = project(`  site:
     type: loom.automator.shelly

@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Json } from '@weft/sdk';
 import { modelOf } from '../model/deployment-model.js';
-import { openStrings, type Sealer } from '../secrets/sealed.js';
+import { openSealed, type Sealer } from '../secrets/sealed.js';
 import type { BlueprintRecord, DeploymentVersionRecord, ExecutionRecord, Store } from '../store/types.js';
 import { EXECUTION_PARAMETERS, WorkflowError } from '../workflows/builtin.js';
 import { finalModel, planUpdate, type UpdatePlan, updateParameters } from '../workflows/update.js';
@@ -83,7 +83,7 @@ export async function planDeploymentUpdate(
     current,
     instances,
     // A rollback's next version is a stored one: sealed.
-    modelOf(options.sealer ? openStrings(options.next.model, options.sealer) : options.next.model),
+    modelOf(options.sealer ? openSealed(options.next.model, options.sealer) : options.next.model),
     deployment.id,
     { ...updateParameters(options.parameters ?? {}), restore: options.restore === true, refresh },
     options.maxInstances,
