@@ -379,6 +379,85 @@ export class ShellyAutomator extends Automator {
       );
   });
 
+  test('a saved update plan holds sensitive and secret-valued inputs sealed; update --plan applies them, and refuses a changed one', () => {
+    const stamp = Date.now().toString(36);
+    const first = `first-token-${stamp}`;
+    const next = `next-token-${stamp}`;
+    const motd = `secret-motd-${stamp}`;
+    const { run, state, dir } = project(`  site:
+    type: loom.automator.shelly
+    properties:
+      script: ./setup.sh
+      token: { get_input: token }
+${ON_MACHINE}inputs:
+  token:
+    type: string
+  motd:
+    type: string
+    default: hello
+`);
+    writeFileSync(
+      join(dir, 'plugins', 'shelly', 'index.js'),
+      `import { Automator } from '@weft/sdk';
+export class ShellyAutomator extends Automator {
+  install(_config, task) {
+    return { status: 0, stdout: 'token backwards: ' + [...task.properties.token].reverse().join('') };
+  }
+}
+`,
+    );
+    const backwards = (text: string) => [...text].reverse().join('');
+    const install = run('install', 'blueprint.yaml', '-d', 'site', '-i', `token=${first}`);
+    assert.equal(install.code, 0, show(install));
+    // An input that is not sensitive, given a secret's value: the plan masks it, the file seals it.
+    assert.equal(state('secrets', 'set', 'motd', motd).code, 0);
+    const file = join(dir, 'plan.json');
+    const plan = run(
+      'plan',
+      'blueprint.yaml',
+      '-d',
+      'site',
+      '-i',
+      `token=${next}`,
+      '-i',
+      `motd=${motd}`,
+      '--out',
+      file,
+      '--json',
+    );
+    assert.equal(plan.code, 0, show(plan));
+    assert.ok(!plan.stdout.includes(next) && !plan.stdout.includes(motd), plan.stdout);
+    const bytes = readFileSync(file, 'latin1');
+    for (const value of [next, motd, first])
+      assert.ok(!bytes.includes(value), `${value} is not in the saved plan in clear`);
+    const saved = JSON.parse(bytes);
+    assert.match(saved.next.inputs.token, /^weft:sealed:1:/);
+    assert.match(saved.next.inputs.motd, /^weft:sealed:1:/);
+    assert.match(saved.next.model.nodes.site.properties.token, /^weft:sealed:1:/);
+
+    // A sealed value changed in the file does not open: refused, as a changed blueprint file is.
+    const sealed = saved.next.inputs.token as string;
+    const changed = { ...saved, next: { ...saved.next, inputs: { ...saved.next.inputs } } };
+    changed.next.inputs.token = `${sealed.slice(0, -6)}${sealed.slice(-6, -2) === 'AAAA' ? 'BBBB' : 'AAAA'}${sealed.slice(-2)}`;
+    writeFileSync(join(dir, 'changed.json'), JSON.stringify(changed));
+    const refused = run('update', '-d', 'site', '--plan', join(dir, 'changed.json'));
+    assert.equal(refused.code, 2, show(refused));
+    assert.match(refused.stderr, /the saved plan's sealed values do not open with this secret key/);
+
+    const update = run('update', '-d', 'site', '--plan', file);
+    assert.equal(update.code, 0, show(update));
+    const events = state('events', '-d', 'site');
+    assert.match(
+      events.stdout,
+      new RegExp(`token backwards: ${backwards(next)}`),
+      'the update got the new token',
+    );
+    const db = new Database(join(dir, '.weft', 'weft.db'), { readonly: true });
+    const row = db.prepare('SELECT inputs FROM deployments WHERE id = ?').get('site') as { inputs: string };
+    db.close();
+    assert.match(JSON.parse(row.inputs).token, /^weft:sealed:1:/, 'stored sealed, as given');
+  });
+
   test('override: a fixed field from a deployment input is refused at its place, and by execute_operation, exit 2', () => {
     const { run, state, dir } = project(`  site:
     type: loom.automator.shelly

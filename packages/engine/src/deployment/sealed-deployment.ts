@@ -15,11 +15,11 @@ import type { DeploymentRecord, Json } from '../store/types.js';
  * that read a deployment without running it (plan, outputs, lists) see the mask in place of the
  * value.
  */
-export function sealDeployment(
-  deployment: DeploymentRecord,
+export function sealDeployment<T extends Pick<DeploymentRecord, 'inputs' | 'model'>>(
+  deployment: T,
   sealer: Sealer,
   secrets?: Masker,
-): DeploymentRecord {
+): T {
   const hidden = hiddenValues(deployment);
   if (hidden.length === 0 && !secrets) return deployment;
   const masker = (secrets ?? new Masker()).with(hidden);
