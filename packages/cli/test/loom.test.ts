@@ -309,6 +309,10 @@ export class ShellyAutomator extends Automator {
 `,
     );
     const inputs = ['-i', `pin=${pin}`, '-i', 'secure=true'];
+    const plan = run('plan', 'blueprint.yaml', ...inputs, '--json');
+    assert.equal(plan.code, 0, show(plan));
+    assert.ok(!plan.stdout.includes(String(pin)), plan.stdout);
+    assert.deepEqual(JSON.parse(plan.stdout).inputs, { pin: '******', secure: '******' });
     const install = run('install', 'blueprint.yaml', '-d', 'site', ...inputs);
     assert.equal(install.code, 0, show(install));
     const events = state('events', '-d', 'site');
