@@ -2,12 +2,12 @@
 // required of the blueprint.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { describeRun as show } from '@weft/testing/cli';
 import Database from 'better-sqlite3';
-import { tempDir, weft } from './helpers.js';
+import { repoRoot, tempDir, weft } from './helpers.js';
 
 const MANIFEST = {
   name: 'shelly',
@@ -39,7 +39,13 @@ export class ShellyAutomator extends Automator {
 }
 `;
 
-/** A project directory with the plugin under plugins/ and the blueprint's node templates. */
+/** What puts a service on the machine every project has (a Loom service runs on a host). */
+const ON_MACHINE = '    relationships: [{ type: cloudify.relationships.contained_in, target: machine }]\n';
+
+/**
+ * A project directory with the plugin under plugins/ and the blueprint's node templates, after a
+ * `machine` (a Compute at 127.0.0.1) for them to be on.
+ */
 function project(nodeTemplates: string, env: NodeJS.ProcessEnv = {}) {
   const dir = tempDir('weft-loom-cli-');
   const plugin = join(dir, 'plugins', 'shelly');
@@ -57,6 +63,7 @@ imports:
   - cloudify/types/types.yaml
   - plugin:shelly
 node_templates:
+  machine: { type: cloudify.nodes.Compute, properties: { ip: 127.0.0.1, agent_config: { install_method: none } } }
 ${nodeTemplates}`,
   );
   const state = (...args: string[]) => weft([...args, '--state-dir', join(dir, '.weft')], { cwd: dir, env });
@@ -70,13 +77,13 @@ describe('Loom manifests through the weft command', () => {
     type: loom.automator.shelly
     properties:
       args: -v
-`);
+${ON_MACHINE}`);
     for (const command of ['validate', 'install']) {
       const r = run(command, 'blueprint.yaml');
       assert.equal(r.code, 2, show(r));
       assert.equal(
         r.stderr,
-        "blueprint.yaml:9:7 node_templates.site.properties.script: required property 'script' of type 'loom.automator.shelly' is not set\n1 problem found\n",
+        "blueprint.yaml:10:7 node_templates.site.properties.script: required property 'script' of type 'loom.automator.shelly' is not set\n1 problem found\n",
       );
       assert.equal(r.stdout, '');
     }
@@ -88,11 +95,45 @@ describe('Loom manifests through the weft command', () => {
     type: loom.automator.shelly
     properties:
       script: ./setup.sh
-`);
+${ON_MACHINE}`);
     const install = given.run('install', 'blueprint.yaml', '-d', 'site');
     assert.equal(install.code, 0, show(install));
     const events = given.state('events', '--json', '-d', 'site');
     assert.match(events.stdout, /ran \.\/setup\.sh/);
+  });
+
+  test('a Loom service on no machine is refused at its place, exit 2: Coopr runs every service on a cluster node', () => {
+    const { run, state } = project(`  site:
+    type: loom.automator.shelly
+    properties:
+      script: ./setup.sh
+  module:
+    type: loom.automator.shelly
+    properties:
+      script: ./module.sh
+    relationships: [{ type: cloudify.relationships.contained_in, target: holder }]
+  holder:
+    type: cloudify.nodes.Root
+  inner:
+    type: loom.automator.shelly
+    properties:
+      script: ./inner.sh
+    relationships: [{ type: cloudify.relationships.contained_in, target: app }]
+  app:
+    type: cloudify.nodes.SoftwareComponent
+${ON_MACHINE}`);
+    const hint = (name: string) =>
+      `'${name}' is a Loom service (loom.automator.shelly) on no machine: Coopr runs every service on a cluster node, whose BOOTSTRAP and provider results its tasks get; contain it in a host (a loom.provider node, or any cloudify.nodes.Compute) with cloudify.relationships.contained_in`;
+    for (const args of [['validate'], ['install', '-d', 'site']]) {
+      const r = run(args[0]!, 'blueprint.yaml', ...args.slice(1));
+      assert.equal(r.code, 2, show(r));
+      assert.equal(
+        r.stderr,
+        `blueprint.yaml:7:3 node_templates.site: ${hint('site')}\nblueprint.yaml:11:3 node_templates.module: ${hint('module')}\n2 problems found\n`,
+        'inner is on the machine through app',
+      );
+    }
+    assert.doesNotMatch(state('deployments', 'list', '--json').stdout, /site/, 'nothing stored');
   });
 
   test('the node types generated from a manifest are written nowhere: a problem in them names them beside the manifest', () => {
@@ -102,7 +143,7 @@ describe('Loom manifests through the weft command', () => {
     type: loom.automator.shelly
     properties:
       script: ./setup.sh
-`,
+${ON_MACHINE}`,
       { TMPDIR: tmp },
     );
     const validate = run('validate', 'blueprint.yaml');
@@ -148,7 +189,7 @@ describe('Loom manifests through the weft command', () => {
     properties:
       script: ./setup.sh
       token: { get_input: token }
-inputs:
+${ON_MACHINE}inputs:
   token:
     type: string
 outputs:
@@ -226,6 +267,201 @@ outputs:
     assert.equal(uninstall.code, 0, show(uninstall));
   });
 
+  test('sensitive numbers and booleans are sealed in the SQLite file too, and reach the automator, re-runs and update plans as they were', () => {
+    const pin = 73915 + (Date.now() % 1000) * 100_000;
+    const { run, state, dir } = project(`  site:
+    type: loom.automator.shelly
+    properties:
+      script: ./setup.sh
+      pin: { get_input: pin }
+      secure: { get_input: secure }
+${ON_MACHINE}inputs:
+  pin:
+    type: integer
+  secure:
+    type: boolean
+`);
+    const plugin = join(dir, 'plugins', 'shelly');
+    const fields = {
+      ...MANIFEST.shelly.parameters.admin.fields,
+      pin: { label: 'PIN', type: 'number', sensitive: true, default: 0, override: true },
+      secure: { label: 'Secure', type: 'checkbox', sensitive: true, default: false, override: true },
+    };
+    writeFileSync(
+      join(plugin, 'shelly.json'),
+      JSON.stringify({
+        ...MANIFEST,
+        shelly: {
+          ...MANIFEST.shelly,
+          parameters: { admin: { ...MANIFEST.shelly.parameters.admin, fields } },
+        },
+      }),
+    );
+    writeFileSync(
+      join(plugin, 'index.js'),
+      `import { Automator } from '@weft/sdk';
+export class ShellyAutomator extends Automator {
+  install(_config, task) {
+    const { pin, secure } = task.properties;
+    return { status: 0, stdout: 'got a ' + typeof pin + ' one less than ' + (pin + 1) + ' and a ' + typeof secure + ' not ' + !secure };
+  }
+}
+`,
+    );
+    const inputs = ['-i', `pin=${pin}`, '-i', 'secure=true'];
+    const plan = run('plan', 'blueprint.yaml', ...inputs, '--json');
+    assert.equal(plan.code, 0, show(plan));
+    assert.ok(!plan.stdout.includes(String(pin)), plan.stdout);
+    assert.deepEqual(JSON.parse(plan.stdout).inputs, { pin: '******', secure: '******' });
+    const install = run('install', 'blueprint.yaml', '-d', 'site', ...inputs);
+    assert.equal(install.code, 0, show(install));
+    const events = state('events', '-d', 'site');
+    assert.match(events.stdout, new RegExp(`got a number one less than ${pin + 1} and a boolean not false`));
+    const files = () =>
+      readdirSync(join(dir, '.weft'))
+        .filter((f) => f.startsWith('weft.db'))
+        .map((f) => readFileSync(join(dir, '.weft', f), 'latin1'));
+    const db = new Database(join(dir, '.weft', 'weft.db'), { readonly: true });
+    const row = db.prepare('SELECT inputs, model FROM deployments WHERE id = ?').get('site') as {
+      inputs: string;
+      model: string;
+    };
+    db.close();
+    const { properties } = JSON.parse(row.model).nodes.site;
+    for (const value of [
+      JSON.parse(row.inputs).pin,
+      JSON.parse(row.inputs).secure,
+      properties.pin,
+      properties.secure,
+    ])
+      assert.match(value, /^weft:sealed:json:1:/);
+    for (const bytes of files())
+      assert.ok(!bytes.includes(String(pin)), 'not in clear in the database files');
+    for (const command of [
+      ['deployments', 'list', '--json'],
+      ['instances', '-d', 'site', '--json'],
+    ]) {
+      const r = state(...command);
+      assert.equal(r.code, 0, show(r));
+      assert.ok(!r.stdout.includes(String(pin)), `${command.join(' ')}: ${r.stdout}`);
+    }
+
+    // Opened as they were given: the same inputs are the same deployment.
+    const again = run('install', 'blueprint.yaml', '-d', 'site', ...inputs);
+    assert.equal(again.code, 0, show(again));
+    const same = run('plan', 'blueprint.yaml', '-d', 'site', ...inputs, '--json');
+    assert.equal(same.code, 0, show(same));
+    assert.deepEqual(JSON.parse(same.stdout).inputs, [], same.stdout);
+    // Not pin + 1, which the automator printed.
+    const other = pin + 7;
+    const changed = run(
+      'plan',
+      'blueprint.yaml',
+      '-d',
+      'site',
+      '-i',
+      `pin=${other}`,
+      '-i',
+      'secure=true',
+      '--json',
+    );
+    assert.equal(changed.code, 0, show(changed));
+    assert.deepEqual(JSON.parse(changed.stdout).inputs, [
+      { name: 'pin', change: 'modified', before: '******', after: '******' },
+    ]);
+    const update = run('update', 'blueprint.yaml', '-d', 'site', '-i', `pin=${other}`, '-i', 'secure=true');
+    assert.equal(update.code, 0, show(update));
+    assert.match(
+      state('events', '-d', 'site').stdout,
+      new RegExp(`one less than ${other + 1} and`),
+      'reinstalled with it',
+    );
+    for (const bytes of files())
+      assert.ok(
+        !bytes.includes(String(pin)) && !bytes.includes(String(other)),
+        'not in clear after the update',
+      );
+  });
+
+  test('a saved update plan holds sensitive and secret-valued inputs sealed; update --plan applies them, and refuses a changed one', () => {
+    const stamp = Date.now().toString(36);
+    const first = `first-token-${stamp}`;
+    const next = `next-token-${stamp}`;
+    const motd = `secret-motd-${stamp}`;
+    const { run, state, dir } = project(`  site:
+    type: loom.automator.shelly
+    properties:
+      script: ./setup.sh
+      token: { get_input: token }
+${ON_MACHINE}inputs:
+  token:
+    type: string
+  motd:
+    type: string
+    default: hello
+`);
+    writeFileSync(
+      join(dir, 'plugins', 'shelly', 'index.js'),
+      `import { Automator } from '@weft/sdk';
+export class ShellyAutomator extends Automator {
+  install(_config, task) {
+    return { status: 0, stdout: 'token backwards: ' + [...task.properties.token].reverse().join('') };
+  }
+}
+`,
+    );
+    const backwards = (text: string) => [...text].reverse().join('');
+    const install = run('install', 'blueprint.yaml', '-d', 'site', '-i', `token=${first}`);
+    assert.equal(install.code, 0, show(install));
+    // An input that is not sensitive, given a secret's value: the plan masks it, the file seals it.
+    assert.equal(state('secrets', 'set', 'motd', motd).code, 0);
+    const file = join(dir, 'plan.json');
+    const plan = run(
+      'plan',
+      'blueprint.yaml',
+      '-d',
+      'site',
+      '-i',
+      `token=${next}`,
+      '-i',
+      `motd=${motd}`,
+      '--out',
+      file,
+      '--json',
+    );
+    assert.equal(plan.code, 0, show(plan));
+    assert.ok(!plan.stdout.includes(next) && !plan.stdout.includes(motd), plan.stdout);
+    const bytes = readFileSync(file, 'latin1');
+    for (const value of [next, motd, first])
+      assert.ok(!bytes.includes(value), `${value} is not in the saved plan in clear`);
+    const saved = JSON.parse(bytes);
+    assert.match(saved.next.inputs.token, /^weft:sealed:1:/);
+    assert.match(saved.next.inputs.motd, /^weft:sealed:1:/);
+    assert.match(saved.next.model.nodes.site.properties.token, /^weft:sealed:1:/);
+
+    // A sealed value changed in the file does not open: refused, as a changed blueprint file is.
+    const sealed = saved.next.inputs.token as string;
+    const changed = { ...saved, next: { ...saved.next, inputs: { ...saved.next.inputs } } };
+    changed.next.inputs.token = `${sealed.slice(0, -6)}${sealed.slice(-6, -2) === 'AAAA' ? 'BBBB' : 'AAAA'}${sealed.slice(-2)}`;
+    writeFileSync(join(dir, 'changed.json'), JSON.stringify(changed));
+    const refused = run('update', '-d', 'site', '--plan', join(dir, 'changed.json'));
+    assert.equal(refused.code, 2, show(refused));
+    assert.match(refused.stderr, /the saved plan's sealed values do not open with this secret key/);
+
+    const update = run('update', '-d', 'site', '--plan', file);
+    assert.equal(update.code, 0, show(update));
+    const events = state('events', '-d', 'site');
+    assert.match(
+      events.stdout,
+      new RegExp(`token backwards: ${backwards(next)}`),
+      'the update got the new token',
+    );
+    const db = new Database(join(dir, '.weft', 'weft.db'), { readonly: true });
+    const row = db.prepare('SELECT inputs FROM deployments WHERE id = ?').get('site') as { inputs: string };
+    db.close();
+    assert.match(JSON.parse(row.inputs).token, /^weft:sealed:1:/, 'stored sealed, as given');
+  });
+
   test('override: a fixed field from a deployment input is refused at its place, and by execute_operation, exit 2', () => {
     const { run, state, dir } = project(`  site:
     type: loom.automator.shelly
@@ -237,7 +473,7 @@ outputs:
         configure:
           inputs:
             args: { concat: [-v, { get_input: script }] }
-inputs:
+${ON_MACHINE}inputs:
   script:
     default: ./setup.sh
   token:
@@ -249,8 +485,8 @@ inputs:
       assert.equal(
         r.stderr,
         [
-          "blueprint.yaml:9:15 node_templates.site.properties.script: 'script' of loom.automator.shelly is fixed by the blueprint (a Loom field without override: true): it cannot be given by a deployment input",
-          "blueprint.yaml:15:19 node_templates.site.interfaces.cloudify.interfaces.lifecycle.configure.inputs.args: 'args' of loom.automator.shelly is fixed by the blueprint (a Loom field without override: true): it cannot be given by a deployment input",
+          "blueprint.yaml:10:15 node_templates.site.properties.script: 'script' of loom.automator.shelly is fixed by the blueprint (a Loom field without override: true): it cannot be given by a deployment input",
+          "blueprint.yaml:16:19 node_templates.site.interfaces.cloudify.interfaces.lifecycle.configure.inputs.args: 'args' of loom.automator.shelly is fixed by the blueprint (a Loom field without override: true): it cannot be given by a deployment input",
           '2 problems found',
           '',
         ].join('\n'),
@@ -396,12 +632,123 @@ ${service('db', 'chef')}${service('web', 'chef')}${service('agent', 'shell')}`,
     assert.equal(messages.filter((m) => /BOOTSTRAP of .* done before, not run again/.test(m)).length, 9);
   });
 
+  test("a service's BOOTSTRAP results reach the later tasks of the other services on its host, as Coopr's node results", () => {
+    const dir = tempDir('weft-loom-results-');
+    const plugin = join(dir, 'plugins', 'pair');
+    mkdirSync(plugin, { recursive: true });
+    writeFileSync(
+      join(plugin, 'pair.json'),
+      JSON.stringify({
+        name: 'pair',
+        providertypes: ['box'],
+        automatortypes: ['chef', 'shell'],
+        box: { name: 'box', classname: 'Box', parameters: {} },
+        chef: { name: 'chef', classname: 'Chef', parameters: {} },
+        shell: { name: 'shell', classname: 'Shell', parameters: {} },
+      }),
+    );
+    writeFileSync(
+      join(plugin, 'index.js'),
+      `import { Automator, Provider } from '@weft/sdk';
+export class Box extends Provider {
+  create(_config, task) { return { status: 0, result: { providerid: 'vm-' + task.instanceId, ipaddress: '127.0.0.1' } }; }
+  confirm() { return { status: 0 }; }
+  delete() { return { status: 0 }; }
+}
+export class Chef extends Automator {
+  bootstrap(config) { return { status: 0, result: { chef_home: '/opt/chef/' + config.providerid } }; }
+}
+export class Shell extends Automator {
+  install(config, task) { this.output(task.taskName + ' of ' + task.instanceId + ' sees chef_home=' + config.chef_home); return { status: 0 }; }
+  configure(config, task) { return this.install(config, task); }
+}
+`,
+    );
+    writeFileSync(
+      join(plugin, 'package.json'),
+      JSON.stringify({ name: 'pair', version: '1.0.0', type: 'module', main: 'index.js' }),
+    );
+    const on = (host: string) =>
+      `    relationships: [{ type: cloudify.relationships.contained_in, target: ${host} }]\n`;
+    writeFileSync(
+      join(dir, 'blueprint.yaml'),
+      `tosca_definitions_version: cloudify_dsl_1_5
+imports:
+  - cloudify/types/types.yaml
+  - plugin:pair
+node_templates:
+  box:
+    type: loom.provider.box
+    capabilities: { scalable: { properties: { default_instances: 2 } } }
+  cookbooks:
+    type: loom.automator.chef
+${on('box')}  agent:
+    type: loom.automator.shell
+${on('box')}`,
+    );
+    const run = (...args: string[]) =>
+      weft([...args, '--state-dir', join(dir, '.weft'), '--plugin-dir', join(dir, 'plugins')], { cwd: dir });
+    const state = (...args: string[]) => weft([...args, '--state-dir', join(dir, '.weft')], { cwd: dir });
+    const install = run('install', 'blueprint.yaml', '-d', 'pair');
+    assert.equal(install.code, 0, show(install));
+    const { instances } = JSON.parse(state('instances', '-d', 'pair', '--json').stdout) as {
+      instances: { id: string; node: string; hostId?: string }[];
+    };
+    const boxes = instances.filter((i) => i.node === 'box').map((i) => i.id);
+    assert.equal(boxes.length, 2);
+    const events = state('events', '-d', 'pair', '--json');
+    const seen = events.stdout
+      .trim()
+      .split('\n')
+      .map((line) => String((JSON.parse(line) as { message?: string }).message ?? ''))
+      .filter((m) => / sees chef_home=/.test(m))
+      .sort();
+    const agents = instances.filter((i) => i.node === 'agent');
+    assert.deepEqual(
+      seen,
+      agents
+        .flatMap((agent) =>
+          ['CONFIGURE', 'INSTALL'].map(
+            (task) => `${task} of ${agent.id} sees chef_home=/opt/chef/vm-${agent.hostId}`,
+          ),
+        )
+        .sort(),
+      "each agent sees the chef BOOTSTRAP of its own machine's",
+    );
+    assert.ok(agents.every((agent) => boxes.includes(agent.hostId!)));
+    const uninstall = run('uninstall', '-d', 'pair', '--yes');
+    assert.equal(uninstall.code, 0, show(uninstall));
+  });
+
+  test("examples/loom-provider: the automator runs its scripts on the machine the provider made, whatever the machines' root", () => {
+    const example = join(repoRoot, 'examples', 'loom-provider');
+    const cwd = tempDir('weft-loom-example-');
+    const root = join(cwd, 'machines');
+    const state = (...args: string[]) => weft([...args, '--state-dir', join(cwd, '.weft')], { cwd });
+    const run = (...args: string[]) => state(...args, '--plugin-dir', join(example, 'plugins'));
+    assert.equal(state('secrets', 'set', 'localdir_api_token', 'example-token').code, 0);
+    const install = run('install', join(example, 'blueprint.yaml'), '-d', 'machines', '-i', `root=${root}`);
+    assert.equal(install.code, 0, show(install));
+    const [machine] = readdirSync(root);
+    assert.match(machine ?? '', /^machine_\w+-large$/);
+    assert.equal(
+      readFileSync(join(root, machine!, 'index.html'), 'utf8'),
+      `hello from ${machine}.local (127.0.0.1)\n`,
+      'written by the service, in the machine',
+    );
+    assert.ok(existsSync(join(root, machine!, 'index.bak')), 'configure ran there too');
+    assert.deepEqual(readdirSync(cwd).sort(), ['.weft', 'machines'], 'nothing written where weft ran');
+    const uninstall = run('uninstall', '-d', 'machines', '--yes');
+    assert.equal(uninstall.code, 0, show(uninstall));
+    assert.deepEqual(readdirSync(root), [], 'the machine is gone');
+  });
+
   test("resourceTypes: the plugin's resources are staged into each task's work directory as Coopr's worker has them", () => {
     const { dir, run, state } = project(`  site:
     type: loom.automator.shelly
     properties:
       script: scripts/hello.sh
-`);
+${ON_MACHINE}`);
     const plugin = join(dir, 'plugins', 'shelly');
     const manifest = structuredClone(MANIFEST);
     Object.assign(manifest.shelly.resourceTypes, { cookbooks: { format: 'archive' } });

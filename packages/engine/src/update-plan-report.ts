@@ -39,14 +39,7 @@ export interface UpdatePlanDocument {
 
 /** Values are shown masked: a secret given as an input or property never reaches the terminal. */
 function masked(value: Json | undefined, masker: Masker): Json | undefined {
-  if (value === undefined) return undefined;
-  // A number or boolean given where a secret's text is (an input of type integer) is masked too.
-  if (typeof value === 'number' || typeof value === 'boolean')
-    return masker.mask(String(value)) === String(value) ? value : masker.mask(String(value));
-  if (Array.isArray(value)) return value.map((v) => masked(v, masker)!);
-  if (value !== null && typeof value === 'object')
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, masked(v, masker)!]));
-  return masker.maskJson(value);
+  return value === undefined ? undefined : masker.maskValue(value);
 }
 
 function maskChanges(changes: ValueChange[], masker: Masker): ValueChange[] {

@@ -24,7 +24,10 @@ export interface TaskResult {
   status: 'ok' | 'failed' | number;
   /** Why it failed (the NonRecoverableError's message), or a note. */
   message?: string;
-  /** Stored in the instance's `loom` runtime property (merged) and handed to later tasks as `config`. */
+  /**
+   * Stored in the instance's `loom` runtime property (merged) and handed to later tasks as
+   * `config`: a service's to the later tasks of every service on its host, as Coopr's node results.
+   */
   result?: Record<string, Json>;
   /** Captured output, sent to the logs (Loom's @result['stdout'] / ['stderr']). */
   stdout?: string;
@@ -48,7 +51,11 @@ export interface LoomTask {
   name: LoomTaskName;
   /** Loom's task name, e.g. `CONFIRM`. */
   taskName: string;
-  /** Results of earlier tasks: the host's, then this instance's own (which win). */
+  /**
+   * Results of earlier tasks: the host's (a machine's provider results), then, for a service, what
+   * the tasks of the services on the host (its own, and their BOOTSTRAPs, included) returned, a
+   * later value of a key winning; for an instance on no host, its own.
+   */
   config: Record<string, Json>;
   /** The operation's inputs (the service action's fields). */
   fields: Record<string, Json>;
@@ -69,6 +76,16 @@ export type TaskOutcome = TaskResult | Promise<TaskResult>;
 
 /** The runtime property holding the merged results of an instance's tasks. */
 export const LOOM_RESULTS_KEY = 'loom';
+/**
+ * The prefix of the host's runtime properties that hold what the tasks of the services on it
+ * returned: `loom:INSTANCE` for a service's tasks, `loom:bootstrap:AUTOMATOR` for the host's
+ * BOOTSTRAP by an automator. Each holds, by task, when it returned (`at`) and its `result`. As
+ * Coopr merges every task's results into its cluster node's, which all later tasks on the node
+ * get, the tasks of every service on a host see them; a key per service, as Weft runs the
+ * services of a host at the same time (Coopr runs one task per node at a time), so that no two
+ * change the same runtime property.
+ */
+const LOOM_PUBLISHED_PREFIX = 'loom:';
 /** The runtime property recording which tasks of an unfinished operation are done. */
 export const LOOM_PROGRESS_KEY = 'loom_progress';
 /**
@@ -204,10 +221,54 @@ function isMap(value: unknown): value is Record<string, Json> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** Loom values of the instance this one is contained in (ctx.host), if any. */
+interface Published {
+  at: string;
+  result: Record<string, Json>;
+}
+
+function isPublished(value: Json): value is Json & Published {
+  return isMap(value) && typeof value.at === 'string' && isMap(value.result);
+}
+
+/**
+ * Loom values of the instance this one is contained in (ctx.host), if any: its own (a machine's,
+ * from its provider), then what the tasks of the services on it returned, in the order they
+ * returned it, so that a later value of a key wins, as in Coopr's node results.
+ */
 function hostResults(ctx: OperationContext): Record<string, Json> {
-  const loom = ctx.host?.instance.runtimeProperties[LOOM_RESULTS_KEY];
-  return isMap(loom) ? loom : {};
+  const rp = ctx.host?.instance.runtimeProperties ?? {};
+  const published: Published[] = [];
+  for (const [key, value] of Object.entries(rp))
+    if (key.startsWith(LOOM_PUBLISHED_PREFIX) && isMap(value))
+      published.push(...Object.values(value).filter(isPublished));
+  published.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  const own = rp[LOOM_RESULTS_KEY];
+  return Object.assign({}, isMap(own) ? own : {}, ...published.map((p) => p.result));
+}
+
+/**
+ * Where a task's results are published on the host: the BOOTSTRAP's stay with the host, which
+ * is bootstrapped for the automator once; a service's go with the service (delete).
+ */
+function publishedKey(ctx: OperationContext, automator: string, task: LoomTaskName): string {
+  return task === 'bootstrap'
+    ? `${LOOM_PUBLISHED_PREFIX}bootstrap:${automator}`
+    : `${LOOM_PUBLISHED_PREFIX}${ctx.instance.id}`;
+}
+
+/** Publishes what a service's task returned on its host, for the later tasks of every service there. */
+async function publish(
+  ctx: OperationContext,
+  automator: string,
+  task: LoomTaskName,
+  result: Record<string, Json>,
+): Promise<void> {
+  const host = ctx.host?.instance;
+  if (!host || Object.keys(result).length === 0) return;
+  const key = publishedKey(ctx, automator, task);
+  const entries = isMap(host.runtimeProperties[key]) ? { ...host.runtimeProperties[key] } : {};
+  entries[task] = { at: new Date().toISOString(), result: structuredClone(result) } as unknown as Json;
+  await host.update({ [key]: entries });
 }
 
 function lines(text: string | undefined): string[] {
@@ -409,7 +470,9 @@ export function loomOperations(
           continue;
         }
         try {
-          const config = { ...hostResults(ctx), ...ownResults(ctx) };
+          // A service's own results are among those published on its host (all of them, there).
+          const config =
+            !isProvider && ctx.host ? hostResults(ctx) : { ...hostResults(ctx), ...ownResults(ctx) };
           const task: LoomTask = {
             name,
             taskName: name.toUpperCase(),
@@ -431,6 +494,8 @@ export function loomOperations(
           const results = { ...config, ...structuredClone(returned.result ?? {}) };
           if (Object.keys(results).length > 0) rp[LOOM_RESULTS_KEY] = results;
           if (isProvider) machineAccess(rp, results);
+          // Whatever the status, as Coopr adds a finished task's results to its node's.
+          else await publish(ctx, cls.name, name, returned.result ?? {});
           if (!failed(returned)) {
             if (marker) writeFileSync(marker, machineOf(ctx));
             progress.done.push(name);
@@ -465,8 +530,14 @@ export function loomOperations(
       if (finishing.has(opName)) {
         delete rp[LOOM_RESULTS_KEY];
         delete rp[LOOM_SERVICE_KEY];
+        const published = publishedKey(ctx, cls.name, 'remove');
+        if (!isProvider && ctx.host && Object.hasOwn(ctx.host.instance.runtimeProperties, published)) {
+          delete ctx.host.instance.runtimeProperties[published];
+          await ctx.host.instance.update();
+        }
         if (isProvider) {
           for (const key of ['ip', 'agent_config']) delete rp[key];
+          for (const key of Object.keys(rp)) if (key.startsWith(LOOM_PUBLISHED_PREFIX)) delete rp[key];
           rmSync(join(ctx.plugin.workdir, 'loom-bootstrap', ctx.instance.id), {
             recursive: true,
             force: true,

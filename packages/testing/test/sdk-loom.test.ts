@@ -74,6 +74,8 @@ class FakeInstance {
       return error;
     } finally {
       this.saved = structuredClone(ctx.instance.runtimeProperties);
+      // A service publishes its tasks' results on its host.
+      if (this.host && ctx.host) this.host.saved = structuredClone(ctx.host.instance.runtimeProperties);
       this.logs.push(...ctx.mock.logs.map((l) => `${l.level}: ${l.message}`));
     }
   }
@@ -223,8 +225,12 @@ describe('Loom automator', () => {
     assert.equal(calls[4]!.config.port, 8080);
     assert.equal(calls[5]!.config.pid, 123);
     assert.equal(calls[6]!.config.pid, 123);
-    // Results are gone from the instance after remove.
+    // Results are gone from the instance after remove, and from its host but for the BOOTSTRAP's.
     assert.equal(app.saved.loom, undefined);
+    assert.deepEqual(
+      Object.keys(vm.saved).filter((key) => key.startsWith('loom:')),
+      ['loom:bootstrap:Shell'],
+    );
     assert.ok(app.logs.includes('error: warning: no cache'));
     assert.ok(app.logs.includes('warning: apt: 1 warning'));
     assert.deepEqual(Object.keys(shell).sort(), [

@@ -7,46 +7,62 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Automator, Provider } from '@weft/sdk';
 
-/** A "machine" is a directory under `root`; it answers on 127.0.0.1. */
+/**
+ * A "machine" is a directory under `root`; it answers on 127.0.0.1. Besides Loom's usual results
+ * (`providerid`, `ssh-auth`, `ipaddress`, `hostname`), it returns the machine's `directory`: what
+ * the later tasks on it, an automator's included, get in their config, where a real provider's
+ * automators find the `ipaddress` and `ssh-auth` to reach the machine with.
+ */
 export class LocalDirProvider extends Provider {
   create(_config, task) {
     const { root, flavor, api_token: token } = task.properties;
     if (!token) return { status: 1, stderr: 'no API token' };
     const providerid = `${task.instanceId}-${flavor}`;
-    mkdirSync(join(root, providerid), { recursive: true });
+    const directory = join(root, providerid);
+    mkdirSync(directory, { recursive: true });
     this.output(`requested machine ${providerid}`);
     return {
       status: 0,
-      result: { providerid, 'ssh-auth': { user: userInfo().username, identityfile: '~/.ssh/id_rsa' } },
+      result: {
+        providerid,
+        directory,
+        'ssh-auth': { user: userInfo().username, identityfile: '~/.ssh/id_rsa' },
+      },
     };
   }
 
-  confirm(config, task) {
-    const dir = join(task.properties.root, config.providerid);
-    if (!existsSync(dir)) return { status: 1, stderr: `machine ${config.providerid} is gone` };
-    writeFileSync(join(dir, 'hostname'), `${config.providerid}.local\n`);
+  confirm(config) {
+    if (!existsSync(config.directory)) return { status: 1, stderr: `machine ${config.providerid} is gone` };
+    writeFileSync(join(config.directory, 'hostname'), `${config.providerid}.local\n`);
     return { status: 0, result: { ipaddress: '127.0.0.1', hostname: `${config.providerid}.local` } };
   }
 
-  delete(config, task) {
-    if (config.providerid)
-      rmSync(join(task.properties.root, config.providerid), { recursive: true, force: true });
+  delete(config) {
+    if (config.directory) rmSync(config.directory, { recursive: true, force: true });
     return { status: 0 };
   }
 }
 
-/** Runs a service action's script with bash in the machine's directory. */
+/**
+ * Runs a service action's script with bash on the machine, in its directory. An automator knows
+ * its machine only by what the provider returned (the task's config); its node's properties are
+ * the service's own (`script`, `args`).
+ */
 export class LocalShellAutomator extends Automator {
   run(config, task) {
     const script = task.fields.script ?? task.properties.script;
     if (!script) return { status: 0 };
-    const cwd = join(task.properties.root ?? '/tmp/weft-loom-machines', config.providerid ?? '');
+    if (!config.directory)
+      return {
+        status: 1,
+        stderr: 'no machine directory in the config: is the service on a localdir machine?',
+      };
     const args = String(task.fields.args ?? task.properties.args ?? '')
       .split(' ')
       .filter(Boolean);
     try {
       const stdout = execFileSync('bash', ['-c', script, 'script', ...args], {
-        cwd: existsSync(cwd) ? cwd : undefined,
+        cwd: config.directory,
         encoding: 'utf8',
         env: {
           ...process.env,

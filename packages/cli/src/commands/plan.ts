@@ -59,7 +59,15 @@ async function maskHidden(json: PlanJson, plan: DeploymentPlan): Promise<PlanJso
   const { Masker } = await import('@weft/engine');
   const masker = new Masker();
   for (const name of hidden) masker.add(plan.inputs.get(name) ?? null);
-  return masker.maskJson(json as unknown as Json) as unknown as PlanJson;
+  const masked = masker.maskJson(json as unknown as Json) as unknown as PlanJson;
+  // Values (a sensitive number or boolean among them) are masked whatever their type.
+  const value = <T>(v: T): T => masker.maskValue(v as Json) as T;
+  return {
+    ...masked,
+    inputs: value(json.inputs),
+    nodes: masked.nodes.map((node, i) => ({ ...node, properties: value(json.nodes[i]!.properties) })),
+    outputs: value(json.outputs),
+  };
 }
 
 /**

@@ -194,7 +194,7 @@ async function secretMasker(state: State, deployment: DeploymentRecord): Promise
 
 /** Writes a saved plan (`weft plan -d DEP --out FILE`) and says how to apply it. */
 export function writeSavedPlan(file: string, saved: SavedUpdatePlan, json: boolean | undefined): void {
-  // It holds the inputs, which may be secret: for its owner only.
+  // It holds the inputs (the secret ones sealed): for its owner only.
   writeFileSync(file, `${JSON.stringify(saved)}\n`, { mode: 0o600 });
   inform(`Plan saved to ${file}; apply it with: weft update -d ${saved.deploymentId} --plan ${file}`, json);
 }
@@ -232,19 +232,22 @@ export async function printUpdatePlan(
     operationFunction: (operation) => dispatcher.operationFunction(operation),
     ...instanceCeiling(),
   });
+  const secrets = await secretMasker(state, deployment);
   if (flags.out)
     writeSavedPlan(
       flags.out,
+      // What the plan masks, the file holds sealed.
       await saveUpdatePlan(
         state.store,
         deployment.id,
         { ...nextVersion(next), blueprint: next.blueprint },
         parameters,
+        { sealer: state.secrets.sealer(), secrets },
       ),
       flags.json,
     );
   const instances = await state.store.listInstances(deployment.id);
-  const masker = (await secretMasker(state, deployment)).with(hiddenValues(next.deployment));
+  const masker = secrets.with(hiddenValues(next.deployment));
   // A HOT template's hidden parameters are masked as secrets are, before and after.
   for (const name of next.hidden ?? [])
     for (const value of [deployment.inputs[name], next.deployment.inputs[name]])
@@ -300,7 +303,7 @@ async function update(state: State, blueprint: string | undefined, flags: Update
     );
   let version: { next: NextVersion; parameters: Record<string, Json> };
   if (saved !== undefined) {
-    version = await savedUpdateVersion(state.store, deployment.id, saved);
+    version = await savedUpdateVersion(state.store, deployment.id, saved, state.secrets.sealer());
   } else if (blueprint === undefined) {
     // --refresh alone: the deployment's own version, with what drifted brought back.
     if (flags.input?.length)

@@ -4,8 +4,10 @@
 // A rollback is an update back to the version before the last one.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Json } from '@weft/sdk';
+import type { Masker } from '../executor/masker.js';
 import { modelOf } from '../model/deployment-model.js';
-import { openStrings, type Sealer } from '../secrets/sealed.js';
+import { SecretKeyError } from '../secrets/crypto.js';
+import { openSealed, type Sealer } from '../secrets/sealed.js';
 import type { BlueprintRecord, DeploymentVersionRecord, ExecutionRecord, Store } from '../store/types.js';
 import { EXECUTION_PARAMETERS, WorkflowError } from '../workflows/builtin.js';
 import { finalModel, planUpdate, type UpdatePlan, updateParameters } from '../workflows/update.js';
@@ -83,7 +85,7 @@ export async function planDeploymentUpdate(
     current,
     instances,
     // A rollback's next version is a stored one: sealed.
-    modelOf(options.sealer ? openStrings(options.next.model, options.sealer) : options.next.model),
+    modelOf(options.sealer ? openSealed(options.next.model, options.sealer) : options.next.model),
     deployment.id,
     { ...updateParameters(options.parameters ?? {}), restore: options.restore === true, refresh },
     options.maxInstances,
@@ -252,12 +254,19 @@ export interface SavedUpdatePlan {
   };
 }
 
+/**
+ * The update plan to save. With `sealing`, its secret values are sealed with the secret key (as
+ * where a deployment is stored: the hidden inputs' and hidden properties' values, and what the
+ * `secrets` masker hides), so that the file holds none in clear; applying it opens them.
+ */
 export async function saveUpdatePlan(
   store: Store,
   deploymentId: string,
-  next: NextVersion & { blueprint: BlueprintRecord },
+  given: NextVersion & { blueprint: BlueprintRecord },
   parameters: Record<string, Json>,
+  sealing?: { sealer: Sealer; secrets?: Masker },
 ): Promise<SavedUpdatePlan> {
+  const next = sealing ? sealDeployment(given, sealing.sealer, sealing.secrets) : given;
   const files: Record<string, string> = {};
   for (const [path, content] of Object.entries(next.blueprint.files))
     files[path] = Buffer.from(content).toString('base64');
@@ -282,13 +291,15 @@ export async function saveUpdatePlan(
 }
 
 /**
- * The version a saved plan goes to, once checked: refused (WorkflowError) when the file is not a
- * saved plan, is for another deployment, or the deployment has changed since it was made.
+ * The version a saved plan goes to, once checked, its sealed values opened with `sealer`: refused
+ * (WorkflowError) when the file is not a saved plan, is for another deployment, the deployment
+ * has changed since it was made, or a sealed value does not open (another key, or changed).
  */
 export async function savedUpdateVersion(
   store: Store,
   deploymentId: string,
   saved: unknown,
+  sealer?: Sealer,
 ): Promise<{ next: NextVersion; parameters: Record<string, Json> }> {
   const plan = saved as Partial<SavedUpdatePlan> | null;
   if (plan?.format !== 'weft-update-plan' || plan.formatVersion !== 1 || !plan.next?.blueprint?.files)
@@ -307,8 +318,19 @@ export async function savedUpdateVersion(
   const blueprint: BlueprintRecord = { ...plan.next.blueprint, files };
   if (blueprintId(files) !== blueprint.id)
     throw new WorkflowError("the saved plan's blueprint files do not match its id: the file was changed");
+  let { inputs, model } = plan.next;
+  if (sealer)
+    try {
+      inputs = openSealed(inputs, sealer) as Record<string, Json>;
+      model = openSealed(model, sealer);
+    } catch (error) {
+      if (!(error instanceof SecretKeyError)) throw error;
+      throw new WorkflowError(
+        "the saved plan's sealed values do not open with this secret key: it was saved with another one, or changed",
+      );
+    }
   return {
-    next: { blueprintId: blueprint.id, inputs: plan.next.inputs, model: plan.next.model, blueprint },
+    next: { blueprintId: blueprint.id, inputs, model, blueprint },
     parameters: plan.parameters ?? {},
   };
 }

@@ -66,6 +66,12 @@ export interface Operation {
 /** interface name -> operation name -> operation */
 export type Interfaces = Map<string, Map<string, Operation>>;
 
+/**
+ * The interface of a Loom automator's BOOTSTRAP, which the node types generated from a Loom
+ * manifest declare: a node with it is a Loom service, which runs on a machine (its host).
+ */
+export const LOOM_AUTOMATOR_INTERFACE = 'loom.interfaces.automator';
+
 export interface NodeType {
   name: string;
   derivedFrom?: string;

@@ -1,19 +1,20 @@
-import type {
-  Blueprint,
-  DataType,
-  GroupDef,
-  InstanceCounts,
-  Interfaces,
-  NodeTemplate,
-  NodeType,
-  Operation,
-  OutputDef,
-  PluginDef,
-  PolicyDef,
-  RelationshipTemplate,
-  RelationshipType,
-  Schema,
-  WorkflowDef,
+import {
+  type Blueprint,
+  type DataType,
+  type GroupDef,
+  type InstanceCounts,
+  type Interfaces,
+  LOOM_AUTOMATOR_INTERFACE,
+  type NodeTemplate,
+  type NodeType,
+  type Operation,
+  type OutputDef,
+  type PluginDef,
+  type PolicyDef,
+  type RelationshipTemplate,
+  type RelationshipType,
+  type Schema,
+  type WorkflowDef,
 } from './blueprint-types.js';
 import { checkDeploymentSettings, checkLabels } from './deployment-settings.js';
 import { Diagnostics, didYouMean, type Loc, shown } from './diagnostics.js';
@@ -118,6 +119,7 @@ const SCALING_PROPERTIES = [
 
 export const ROOT_RELATIONSHIP = 'cloudify.relationships.depends_on';
 export const CONTAINED_IN = 'cloudify.relationships.contained_in';
+const COMPUTE = 'cloudify.nodes.Compute';
 
 export interface ParseResult {
   blueprint?: Blueprint;
@@ -1327,6 +1329,33 @@ class Builder {
     }
   }
 
+  /**
+   * A Loom service (a node of an automator type) is on a machine: Coopr places every service on a
+   * cluster node, whose BOOTSTRAP, provider results (ssh-auth, ipaddress) and earlier tasks'
+   * results its tasks get. One contained in no Compute has none of them, so it is refused.
+   */
+  checkLoomServicesHosted(): void {
+    for (const template of this.bp.nodeTemplates.values()) {
+      if (!template.interfaces.get(LOOM_AUTOMATOR_INTERFACE)?.has('bootstrap')) continue;
+      const seen = new Set<string>();
+      let current: NodeTemplate | undefined = template;
+      while (current && !current.hierarchy.includes(COMPUTE) && !seen.has(current.name)) {
+        seen.add(current.name);
+        const host: string | undefined = current.relationships.find((r) =>
+          r.hierarchy.includes(CONTAINED_IN),
+        )?.target;
+        current = host === undefined ? undefined : this.bp.nodeTemplates.get(host);
+      }
+      if (current?.hierarchy.includes(COMPUTE)) continue;
+      this.diagnostics.add(
+        'loom-service-without-host',
+        template.at,
+        `node_templates.${template.name}`,
+        `'${template.name}' is a Loom service (${template.type}) on no machine: Coopr runs every service on a cluster node, whose BOOTSTRAP and provider results its tasks get; contain it in a host (a loom.provider node, or any ${COMPUTE}) with ${CONTAINED_IN}`,
+      );
+    }
+  }
+
   /** At most one host per node, and no cycles through relationships. */
   checkTemplateGraph(): void {
     for (const template of this.bp.nodeTemplates.values()) {
@@ -1340,6 +1369,7 @@ class Builder {
         );
       }
     }
+    this.checkLoomServicesHosted();
     const state = new Map<string, 'visiting' | 'done'>();
     const stack: string[] = [];
     const reported = new Set<string>();

@@ -26,7 +26,7 @@ import {
 } from '../model/deployment-model.js';
 import type { RelationshipInstance } from '../model/plan.js';
 import { credentialsIn } from '../secrets/credentials.js';
-import { openStrings, type Sealer, sealStrings } from '../secrets/sealed.js';
+import { openSealed, type Sealer, sealValues } from '../secrets/sealed.js';
 import type {
   Batch,
   DeploymentRecord,
@@ -373,7 +373,7 @@ class ExecutionRun {
     }
     for (const record of instances) {
       if (options.sealer)
-        record.runtimeProperties = openStrings(record.runtimeProperties, options.sealer) as RuntimeProperties;
+        record.runtimeProperties = openSealed(record.runtimeProperties, options.sealer) as RuntimeProperties;
       this.learnCredentials(record.runtimeProperties);
       this.instances.set(record.id, { record, persistedVersion: record.version, dirty: false });
       const list = this.instancesByNode.get(record.node) ?? [];
@@ -574,8 +574,10 @@ class ExecutionRun {
       (batch.runtimeProperties ??= []).push({
         id: entry.record.id,
         runtimeProperties: sealer
-          ? (sealStrings(entry.record.runtimeProperties, sealer, (text) =>
-              this.masker.reveals(text),
+          ? (sealValues(
+              entry.record.runtimeProperties,
+              sealer,
+              (value) => typeof value === 'string' && this.masker.reveals(value),
             ) as RuntimeProperties)
           : entry.record.runtimeProperties,
         expectedVersion: entry.persistedVersion,

@@ -84,6 +84,27 @@ export class Masker {
     return out;
   }
 
+  /**
+   * A value shown as a value (an input, a property, an output): masked as maskJson does, and a
+   * number or boolean whose text holds a secret (an integer input given a secret's value, a
+   * sensitive number or checkbox) masked too. Not for documents whose other numbers and booleans
+   * say how things are (counts, flags): those would be masked with them.
+   */
+  maskValue(value: Json): Json {
+    if (typeof value === 'number' || typeof value === 'boolean') {
+      const text = String(value);
+      const masked = this.mask(text);
+      return masked === text ? value : masked;
+    }
+    if (Array.isArray(value)) return value.map((v) => this.maskValue(v));
+    if (value !== null && typeof value === 'object') {
+      const out: Record<string, Json> = {};
+      for (const [k, v] of Object.entries(value)) setOwn(out, k, this.maskValue(v));
+      return out;
+    }
+    return typeof value === 'string' ? this.mask(value) : value;
+  }
+
   maskJson(value: Json): Json {
     if (typeof value === 'string') return this.mask(value);
     if (Array.isArray(value)) return value.map((v) => this.maskJson(v));

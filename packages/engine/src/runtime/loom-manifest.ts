@@ -10,7 +10,8 @@
  * Every type a manifest lists under `providertypes` / `automatortypes` becomes a node type that
  * `plugin:NAME` imports, generated from its fields, so that nobody writes node types by hand:
  * `loom.provider.TYPE` (a Compute host: create runs CREATE then CONFIRM, delete DELETE) and
- * `loom.automator.TYPE` (a software component: create runs BOOTSTRAP then INSTALL, configure,
+ * `loom.automator.TYPE` (a service, on a host as in Coopr, where a node contained in no Compute is
+ * refused; create runs BOOTSTRAP then INSTALL, configure,
  * start runs INITIALIZE then START, stop, delete REMOVE; `loom.interfaces.automator.bootstrap`
  * runs BOOTSTRAP alone, which install runs once per host and automator before the services'
  * tasks there, so that create's finds the host bootstrapped), their operations
@@ -33,9 +34,9 @@
  */
 import { basename, dirname, join } from 'node:path';
 import { LOOM_RESOURCE_TYPES_PROPERTY } from '@weft/sdk/loom-keys';
+import { LOOM_AUTOMATOR_INTERFACE } from '../dsl/blueprint-types.js';
 import type { Diagnostics, Loc } from '../dsl/diagnostics.js';
 import { setGeneratedFile } from '../io/generated-files.js';
-import { LOOM_AUTOMATOR_INTERFACE } from '../workflows/lifecycle.js';
 
 export interface LoomField {
   name: string;

@@ -7,38 +7,68 @@ import type { Json } from '../store/types.js';
  * secret key. The executor opens them when it loads an execution, so operations (and
  * get_attribute) see the value they wrote; everything that shows stored state shows a sealed
  * string as the mask. A string is sealed, not a secret's occurrence in it, so what the operation
- * wrote comes back exactly.
+ * wrote comes back exactly. A value that is not a string (a deployment's sensitive number or
+ * boolean) is sealed as its JSON, under `weft:sealed:json:1:`, and opens to the value it was.
  */
 export const SEALED_PREFIX = 'weft:sealed:1:';
+/** The prefix of a sealed value that is not a string: what follows is as after SEALED_PREFIX. */
+export const SEALED_JSON_PREFIX = 'weft:sealed:json:1:';
 
-/** A sealed string wherever it appears in text (base64 after the prefix). */
-export const SEALED_TEXT = /weft:sealed:1:[A-Za-z0-9+/]+=*/g;
+/** A sealed value wherever it appears in text (base64 after the prefix). */
+export const SEALED_TEXT = /weft:sealed:(?:json:)?1:[A-Za-z0-9+/]+=*/g;
 
 export interface Sealer {
+  /** `SEALED_PREFIX` and the base64 of the text encrypted. */
   seal(text: string): string;
   /** Throws when the text was sealed with another key. */
   open(sealed: string): string;
 }
 
-/** `value` with every string that `holdsSecret` sealed. */
-export function sealStrings(value: Json, sealer: Sealer, holdsSecret: (text: string) => boolean): Json {
-  if (typeof value === 'string') return holdsSecret(value) ? sealer.seal(value) : value;
-  if (Array.isArray(value)) return value.map((v) => sealStrings(v, sealer, holdsSecret));
+/** Whether a value is sealed (a string or not). */
+export function isSealed(value: unknown): boolean {
+  return (
+    typeof value === 'string' && (value.startsWith(SEALED_PREFIX) || value.startsWith(SEALED_JSON_PREFIX))
+  );
+}
+
+/** A value sealed whole: a string as a sealed string, any other JSON as sealed JSON. */
+export function sealValue(value: Json, sealer: Sealer): string {
+  if (typeof value === 'string') return sealer.seal(value);
+  return `${SEALED_JSON_PREFIX}${sealer.seal(JSON.stringify(value)).slice(SEALED_PREFIX.length)}`;
+}
+
+/**
+ * `value` with every string and number that `holdsSecret` tells holds a secret sealed. Booleans
+ * and null are left: sealing every `true` would hide what is not secret, and where a type says
+ * one is secret it is sealed by its place (sealValue).
+ */
+export function sealValues(
+  value: Json,
+  sealer: Sealer,
+  holdsSecret: (value: string | number) => boolean,
+): Json {
+  if (typeof value === 'string' || typeof value === 'number')
+    return holdsSecret(value) ? sealValue(value, sealer) : value;
+  if (Array.isArray(value)) return value.map((v) => sealValues(v, sealer, holdsSecret));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, Json> = {};
-    for (const [k, v] of Object.entries(value)) setOwn(out, k, sealStrings(v, sealer, holdsSecret));
+    for (const [k, v] of Object.entries(value)) setOwn(out, k, sealValues(v, sealer, holdsSecret));
     return out;
   }
   return value;
 }
 
-/** `value` with every sealed string opened. */
-export function openStrings(value: Json, sealer: Sealer): Json {
-  if (typeof value === 'string') return value.startsWith(SEALED_PREFIX) ? sealer.open(value) : value;
-  if (Array.isArray(value)) return value.map((v) => openStrings(v, sealer));
+/** `value` with every sealed value opened: a string to the string, sealed JSON to its value. */
+export function openSealed(value: Json, sealer: Sealer): Json {
+  if (typeof value === 'string') {
+    if (value.startsWith(SEALED_JSON_PREFIX))
+      return JSON.parse(sealer.open(`${SEALED_PREFIX}${value.slice(SEALED_JSON_PREFIX.length)}`)) as Json;
+    return value.startsWith(SEALED_PREFIX) ? sealer.open(value) : value;
+  }
+  if (Array.isArray(value)) return value.map((v) => openSealed(v, sealer));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, Json> = {};
-    for (const [k, v] of Object.entries(value)) setOwn(out, k, openStrings(v, sealer));
+    for (const [k, v] of Object.entries(value)) setOwn(out, k, openSealed(v, sealer));
     return out;
   }
   return value;

@@ -1,4 +1,5 @@
 import type { Json } from '@weft/sdk';
+import { LOOM_AUTOMATOR_INTERFACE } from '../dsl/blueprint-types.js';
 import type { DeploymentModel, NodeModel, OperationModel } from '../model/deployment-model.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
 import type { RelationshipInstance } from '../model/plan.js';
@@ -61,7 +62,6 @@ const LIFECYCLE = 'cloudify.interfaces.lifecycle';
  * A Loom automator's BOOTSTRAP (the node types generated from a Loom manifest declare it): run by
  * install once per host for each automator its services use, before any of their tasks there.
  */
-export const LOOM_AUTOMATOR_INTERFACE = 'loom.interfaces.automator';
 export const LOOM_BOOTSTRAP = `${LOOM_AUTOMATOR_INTERFACE}.bootstrap`;
 const RELATIONSHIP_LIFECYCLE = 'cloudify.interfaces.relationship_lifecycle';
 

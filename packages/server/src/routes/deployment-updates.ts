@@ -93,7 +93,7 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
    * stored blueprint and its inputs: the server runs only what it made itself.
    */
   const savedVersionOf = async (tenant: TenantState, deployment: DeploymentRecord, plan: unknown) => {
-    const saved = await savedUpdateVersion(tenant.store, deployment.id, plan);
+    const saved = await savedUpdateVersion(tenant.store, deployment.id, plan, tenant.secrets.sealer());
     const blueprint = (await access.listBlueprints(tenant.name)).find(
       (b) => b.contentId === saved.next.blueprintId,
     );
@@ -158,22 +158,28 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
         parameters,
         operationFunction: (operation) => dispatcher.operationFunction(operation),
       });
+      const masker = await tenantMasker(tenant);
       const document = updatePlanDocument(
         deployment.id,
         plan,
         await tenant.store.listInstances(deployment.id),
         diffInputs(deployment.inputs, next.inputs),
-        await tenantMasker(tenant),
+        masker,
       );
       if (!request.body.save) return document;
       // With the stored files (by content id), which the plan is checked against when applied.
       const files = await tenant.store.getBlueprint(blueprint.contentId);
       if (!files) throw notFound('blueprint', blueprint.id);
+      // What the plan masks, the saved plan holds sealed with the tenant's key.
       const saved = await saveUpdatePlan(
         tenant.store,
         deployment.id,
         { ...next, blueprint: files },
         parameters,
+        {
+          sealer: tenant.secrets.sealer(),
+          secrets: masker,
+        },
       );
       return { ...document, saved };
     },
