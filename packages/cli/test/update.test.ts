@@ -493,6 +493,45 @@ node_templates:
     assert.match(plan.stdout, /~ port: 80 -> "\*\*\*\*\*\*"/);
   });
 
+  test('an update given some inputs keeps the others, required ones included', LIMIT, () => {
+    const p = project();
+    const blueprint = p.file(
+      'two.yaml',
+      `tosca_definitions_version: cloudify_dsl_1_5
+imports: [cloudify/types/types.yaml]
+inputs:
+  a: {type: string}
+  b: {type: string}
+node_templates:
+  n: {type: cloudify.nodes.Root, properties: {}}
+outputs:
+  both: {value: {concat: [{get_input: a}, {get_input: b}]}}
+`,
+    );
+    ok(p.run(['install', blueprint, '-d', 'app', '-i', 'a=1', '-i', 'b=2']));
+    const plan = ok(p.run(['plan', blueprint, '-d', 'app', '-i', 'a=3']));
+    assert.match(plan.stdout, /a: "?1"? -> "?3"?/);
+    ok(p.run(['update', blueprint, '-d', 'app', '-i', 'a=3']));
+    ok(p.run(['exec', 'update', '-d', 'app', '-p', 'inputs={b: "4"}']));
+    assert.deepEqual(JSON.parse(ok(p.run(['outputs', '-d', 'app', '--json'])).stdout).outputs, {
+      both: '34',
+    });
+    // An input the deployment never had is still required.
+    const missing = p.run([
+      'update',
+      p.file(
+        'three.yaml',
+        readFileSync(blueprint, 'utf8').replace('inputs:', 'inputs:\n  c: {type: string}'),
+      ),
+      '-d',
+      'app',
+      '-i',
+      'a=5',
+    ]);
+    assert.equal(missing.code, 2, describeRun(missing));
+    assert.match(missing.stderr, /three\.yaml:\d+:\d+ inputs\.c: required input 'c' has no value/);
+  });
+
   test(
     'exec update takes the parameters as a workflow; without a blueprint it updates the inputs',
     LIMIT,

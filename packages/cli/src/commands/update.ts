@@ -83,7 +83,10 @@ export async function prepareNextVersion(
   const problems = new Diagnostics();
   const given = givenInputs(flags, problems);
   if (!problems.ok) return refused(problems, flags);
-  const checked = loadFromArgs(blueprint, { ...flags, deploymentId: existing.id }, true);
+  // Checked without the inputs given: those not given keep the deployment's values, so a
+  // required input the deployment has is not missing (the merged inputs are checked below).
+  const { input: _input, parameter: _parameter, ...blueprintFlags } = flags;
+  const checked = loadFromArgs(blueprint, { ...blueprintFlags, deploymentId: existing.id }, true);
   await checkOperationFunctions(checked, flags);
   if (!checked.problems.ok || !checked.blueprint) return refused(checked.problems, flags);
   const declared = checked.blueprint.inputs;
