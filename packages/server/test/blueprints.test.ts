@@ -141,6 +141,31 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       assert.deepEqual(shown.body.inputs, made.body.inputs);
     });
 
+    test('a blueprint stored without its topology links gets them, worked out once from its files', async () => {
+      const made = await server.api('PUT', '/blueprints/older', { body: HELLO, headers: YAML });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      // As a server that did not record the links stored it.
+      const { access } = server.context;
+      const stored = (await access.getBlueprint('default_tenant', 'older'))!;
+      const nodes = stored.details.nodes.map(({ name, type, typeHierarchy }) => ({
+        name,
+        type,
+        typeHierarchy,
+      }));
+      await access.setBlueprintDetails('default_tenant', 'older', { ...stored.details, nodes });
+      const shown = await server.api('GET', '/blueprints/older');
+      assert.equal(shown.status, 200);
+      assert.deepEqual(
+        shown.body.nodes.map((n: Doc) => [n.name, n.containedIn, n.relationships]),
+        [
+          ['host', null, []],
+          ['app', 'host', []],
+        ],
+      );
+      const now = (await access.getBlueprint('default_tenant', 'older'))!;
+      assert.equal(now.details.nodes[1]!.containedIn, 'host', 'stored again with the links');
+    });
+
     test('an invalid blueprint is 422 with every problem, placed in its file, and nothing is stored', async () => {
       const bad = HELLO.replace('type: integer', 'type: integr').replace('target: host', 'target: nowhere');
       const refused = await server.api('PUT', '/blueprints/bad', { body: bad, headers: YAML });

@@ -4,6 +4,7 @@
  * server takes to show on that page while an install of the 1,000 runs. Prints the figures.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { deploy, fixtures, startTestServer, type TestServer } from '@weft/server/test/harness';
@@ -49,13 +50,17 @@ describe('web UI bench', { skip }, () => {
   let server: TestServer;
   let browser: Browser;
   let page: Page;
+  /** The gated instances' start waits until this file exists: the install lasts until the page follows it. */
+  let gate: string;
 
   before(async () => {
     server = await startTestServer();
     const tenant = await server.context.tenants.get('default_tenant');
     // base and last, and 998 instances of gated between them.
+    gate = join(server.stateDir, 'gate');
     await deploy(tenant, join(fixtures, 'gate', 'blueprint.yaml'), 'big', {
       record: join(server.stateDir, 'record'),
+      gate,
       count: INSTANCES - 2,
     });
     browser = await launch();
@@ -102,16 +107,19 @@ describe('web UI bench', { skip }, () => {
       body: { deploymentId: 'big', workflowId: 'install' },
     });
     assert.equal(started.status, 201);
-    // Found running (the page asks while idle), followed live, then done.
+    // Found running (the page asks while idle) and followed live; then the gated starts go on.
     await page.getByTestId('live').waitFor();
+    const liveAt = Date.now();
+    writeFileSync(gate, '');
     await page.getByTestId('live').waitFor({ state: 'detached', timeout: 300_000 });
     const execution = await server.api('GET', `/executions/${started.body.id}`);
     assert.equal(execution.body.status, 'terminated');
     const seen = await page.evaluate(
       () => (window as unknown as { weftBench: { seen: Record<string, number> } }).weftBench.seen,
     );
-    // Each state an instance on the page took, from the task that set it to the frame showing it.
-    // States that came and went within one refresh are not shown, and not counted.
+    // Each state an instance on the page took while the page followed the run, from the task that
+    // set it to the frame showing it. States that came and went within one refresh are not shown,
+    // and not counted.
     const tasks = (await server.api('GET', `/executions/${started.body.id}/tasks`)).body as {
       kind: string;
       instanceId: string;
@@ -120,7 +128,8 @@ describe('web UI bench', { skip }, () => {
     }[];
     const latencies: number[] = [];
     for (const task of tasks) {
-      if (task.kind !== 'state' || !shown.includes(task.instanceId)) continue;
+      if (task.kind !== 'state' || !shown.includes(task.instanceId) || Date.parse(task.updatedAt) < liveAt)
+        continue;
       const at = seen[`${task.instanceId} ${task.targetState}`];
       if (at !== undefined) latencies.push(at - Date.parse(task.updatedAt));
     }

@@ -215,6 +215,26 @@ function parameter(schema: PropertySchema): ParameterDetails {
   };
 }
 
+/**
+ * The blueprint with the links its topology is drawn from: a blueprint stored by a server that
+ * did not record them (containedIn, relationships) has its details worked out again from its
+ * files, once, and stored. One that no longer loads (a plugin gone) is shown as it was stored.
+ */
+export async function withTopology(
+  context: ServerContext,
+  tenant: TenantState,
+  blueprint: NamedBlueprintRecord,
+): Promise<NamedBlueprintRecord> {
+  if (blueprint.details.nodes.every((node) => node.containedIn !== undefined)) return blueprint;
+  const dir = await storedBlueprintDir(tenant, blueprint.contentId);
+  if (!dir) return blueprint;
+  const { result } = await validateBlueprint(context, tenant, join(dir, blueprint.mainFile));
+  if (!result.blueprint) return blueprint;
+  const details = blueprintDetails(result.blueprint);
+  await context.access.setBlueprintDetails(tenant.name, blueprint.id, details);
+  return { ...blueprint, details };
+}
+
 /** What a blueprint declares, for those who will deploy it. */
 export function blueprintDetails(blueprint: Blueprint): BlueprintDetails {
   const described = (defs: Map<string, { name: string; description?: string }>) =>

@@ -24,6 +24,7 @@ import {
   stagingDir,
   storedBlueprintDir,
   validateBlueprint,
+  withTopology,
   writeFiles,
 } from '../blueprints/stored.js';
 import type { Api, ServerContext } from '../context.js';
@@ -163,7 +164,10 @@ export async function blueprintRoutes(app: Api, context: ServerContext): Promise
         response: { 200: Blueprint, 404: ErrorBody, ...AUTH_ERRORS },
       },
     },
-    async (request) => blueprintView(await read(request.tenant!.name, request.params.id)),
+    async (request) => {
+      const tenant = request.tenant!;
+      return blueprintView(await withTopology(context, tenant, await read(tenant.name, request.params.id)));
+    },
   );
 
   app.get(

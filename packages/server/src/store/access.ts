@@ -146,6 +146,8 @@ export interface AccessStore {
   putBlueprint(blueprint: NamedBlueprintRecord): Promise<void>;
   getBlueprint(tenant: string, id: string): Promise<NamedBlueprintRecord | undefined>;
   listBlueprints(tenant: string): Promise<NamedBlueprintRecord[]>;
+  /** Replaces what is stored of what the blueprint declares (worked out again by a newer server). */
+  setBlueprintDetails(tenant: string, id: string, details: BlueprintDetails): Promise<void>;
   /** Throws InUseError while a deployment refers to it. */
   deleteBlueprint(tenant: string, id: string): Promise<boolean>;
 

@@ -352,6 +352,14 @@ export class SqlAccessStore implements AccessStore {
     ).map(blueprint);
   }
 
+  async setBlueprintDetails(tenant: string, id: string, details: BlueprintDetails): Promise<void> {
+    await this.sql.run('UPDATE blueprints SET details = ? WHERE tenant = ? AND id = ?', [
+      JSON.stringify(details),
+      tenant,
+      id,
+    ]);
+  }
+
   async deleteBlueprint(tenant: string, id: string): Promise<boolean> {
     try {
       return (await this.sql.run('DELETE FROM blueprints WHERE tenant = ? AND id = ?', [tenant, id])) > 0;
