@@ -319,20 +319,14 @@ export function uninstallGraph(
  */
 export function waves(graph: TaskGraph): Task[][] {
   const level = new Array<number>(graph.tasks.length).fill(-1);
-  const dependents = new Map<number, number[]>();
+  const dependents: number[][] = graph.tasks.map(() => []);
   const remaining = graph.tasks.map((t) => t.dependsOn.length);
-  for (const task of graph.tasks) {
-    for (const dep of task.dependsOn) {
-      const list = dependents.get(dep);
-      if (list) list.push(task.id);
-      else dependents.set(dep, [task.id]);
-    }
-  }
+  for (const task of graph.tasks) for (const dep of task.dependsOn) dependents[dep]!.push(task.id);
   const queue = graph.tasks.filter((t) => t.dependsOn.length === 0).map((t) => t.id);
   for (const id of queue) level[id] = 0;
   for (let head = 0; head < queue.length; head++) {
     const id = queue[head]!;
-    for (const next of dependents.get(id) ?? []) {
+    for (const next of dependents[id]!) {
       level[next] = Math.max(level[next]!, level[id]! + 1);
       if (--remaining[next]! === 0) queue.push(next);
     }
