@@ -21,6 +21,7 @@ import {
   blueprintDetails,
   keepStaged,
   problemViews,
+  refuseOutside,
   stagingDir,
   storedBlueprintDir,
   validateBlueprint,
@@ -73,6 +74,13 @@ export async function blueprintRoutes(app: Api, context: ServerContext): Promise
               description: 'the main file in the archive (default blueprint.yaml)',
             }),
           ),
+          environment: Type.Optional(
+            Type.Array(Type.String({ maxLength: 500 }), {
+              maxItems: 100,
+              description:
+                "a HOT template's environment files in the archive (repeatable, merged in this order, as -e): the template is checked with them, as its resource types may be ones only an environment maps",
+            }),
+          ),
         }),
         response: {
           201: UploadedBlueprint,
@@ -94,10 +102,17 @@ export async function blueprintRoutes(app: Api, context: ServerContext): Promise
         kind === 'yaml'
           ? new Map([[mainFile, bytes]])
           : withMainFile(await archiveFiles(kind, bytes), mainFile);
+      const environments = (request.query.environment ?? []).map((path) =>
+        safeRelativePath(path, 'environment'),
+      );
+      const absent = environments.find((path) => !files.has(path));
+      if (absent !== undefined) throw unprocessable(`environment '${absent}' is not in the upload`);
       const staged = stagingDir(tenant);
       try {
         writeFiles(staged, files);
-        const { result, loader } = await validateBlueprint(context, tenant, join(staged, mainFile));
+        const staging = environments.map((path) => join(staged, path));
+        refuseOutside(staged, staging);
+        const { result, loader } = await validateBlueprint(context, tenant, join(staged, mainFile), staging);
         if (!result.problems.ok || !result.blueprint) {
           const problems = problemViews(result.problems.sorted(), staged, loader.imported);
           throw unprocessable(

@@ -1,0 +1,74 @@
+/**
+ * A deployment's next version made from a blueprint and the inputs given, as the CLI's `weft
+ * update` and the server's update both make it: which inputs the blueprint is planned with (kept,
+ * merged or given, and for a HOT template the ones given only, as Heat's stack update), and the
+ * HOT template's immutable parameters refused when they change.
+ */
+import type { ValueMap } from '../dsl/yaml-source.js';
+import type { LoadResult } from '../load-blueprint.js';
+import type { DeploymentRecord } from '../store/types.js';
+import { type CreateDeploymentOptions, type PreparedDeployment, prepareDeployment } from './deployments.js';
+
+export interface NextVersionOptions
+  extends Omit<CreateDeploymentOptions, 'store' | 'inputs' | 'deploymentId' | 'sealer'> {
+  /** The deployment as stored, its sealed values opened. */
+  existing: DeploymentRecord;
+  /** The blueprint as validated (loadBlueprint): the inputs it declares, whether it is a HOT template. */
+  checked: LoadResult;
+  /** The inputs (a HOT template's parameters) given for the update, if any. */
+  given: ValueMap | undefined;
+  /** Whether inputs given are merged over the kept ones (an update) or replace them (a comparison). */
+  mergeInputs: boolean;
+}
+
+/**
+ * The inputs the next version is planned with. Inputs not given keep the deployment's values where
+ * the blueprint still declares them (given ones are merged over them, as Cloudify's update does).
+ * A HOT stack is updated to the parameters and environments given, as Heat's stack update (without
+ * --existing) does: the others take their defaults again.
+ */
+export function nextInputs(
+  existing: DeploymentRecord,
+  checked: LoadResult,
+  given: ValueMap | undefined,
+  mergeInputs: boolean,
+): ValueMap {
+  if (checked.hot) return given ?? {};
+  const declared = checked.blueprint?.inputs ?? new Map();
+  const kept = Object.fromEntries(
+    Object.entries(existing.inputs).filter(([name]) => declared.has(name)),
+  ) as ValueMap;
+  if (given === undefined) return kept;
+  return mergeInputs ? { ...kept, ...given } : given;
+}
+
+/**
+ * Plans the next version (prepareDeployment with the inputs above); undefined `prepared`, with the
+ * problems, when the blueprint or the inputs are bad or an immutable parameter would change.
+ */
+export function prepareUpdateVersion(options: NextVersionOptions): ReturnType<typeof prepareDeployment> & {
+  prepared?: PreparedDeployment & { hidden?: string[] };
+} {
+  const { existing, checked, given, mergeInputs, ...rest } = options;
+  const { problems, prepared } = prepareDeployment({
+    ...rest,
+    deploymentId: existing.id,
+    inputs: nextInputs(existing, checked, given, mergeInputs),
+  });
+  if (!prepared) return { problems };
+  const immutable = (checked.hot?.immutable ?? []).filter(
+    (name) =>
+      Object.hasOwn(existing.inputs, name) &&
+      JSON.stringify(existing.inputs[name]) !== JSON.stringify(prepared.deployment.inputs[name]),
+  );
+  if (immutable.length > 0) {
+    problems.add(
+      'immutable-parameter',
+      undefined,
+      'parameters',
+      `The following parameters are immutable and may not be updated: ${immutable.join(', ')}`,
+    );
+    return { problems };
+  }
+  return { problems, prepared: checked.hot ? { ...prepared, hidden: checked.hot.hidden } : prepared };
+}
