@@ -16,6 +16,7 @@ parameters:
   name: {type: string, default: anon}
   length: {type: number, default: 12}
   region: {type: string, default: one, immutable: true}
+  token: {type: string, default: first-token-value, hidden: true}
 resources:
   password:
     type: My::Password
@@ -115,19 +116,33 @@ test('the CLI with a server does what it does locally', async (t) => {
       assert.deepEqual(await outputs('remote', 'stack'), { greeting: 'hello env in one', length: 12 });
       assert.deepEqual(await outputs('remote', 'stack'), await outputs('local', 'stack'));
 
-      // The plan: the same document (instance ids aside) as the local one.
-      const plan = ['-d', 'stack', '-e', 'envs/env.yaml', '-p', 'length=30', '--json'];
-      const ownPlan = local(['plan', 'stack/template.yaml', ...plan]);
-      const serverPlan = await remote(['plan', ...plan]);
-      ok(ownPlan, 'local plan');
-      ok(serverPlan, 'remote plan');
+      // The plan: the same document (instance ids aside) as the local one, as text and JSON,
+      // the hidden parameter masked in both.
       const ids = (text: string) => text.replace(/_[0-9a-z]{6}\b/g, '_*');
-      assert.equal(ids(serverPlan.stdout), ids(ownPlan.stdout));
-      assert.deepEqual(
-        JSON.parse(serverPlan.stdout).inputs.map((i: { name: string }) => i.name),
-        ['length'],
-        'the environment is applied again: only the length changes',
-      );
+      for (const json of [[], ['--json']]) {
+        const plan = [
+          '-d',
+          'stack',
+          '-e',
+          'envs/env.yaml',
+          '-p',
+          'length=30',
+          '-p',
+          'token=second-token-value',
+        ];
+        const ownPlan = local(['plan', 'stack/template.yaml', ...plan, ...json]);
+        const serverPlan = await remote(['plan', ...plan, ...json]);
+        ok(ownPlan, 'local plan');
+        ok(serverPlan, 'remote plan');
+        assert.equal(ids(serverPlan.stdout), ids(ownPlan.stdout));
+        assert.ok(!serverPlan.stdout.includes('token-value'), serverPlan.stdout);
+        if (json.length > 0)
+          assert.deepEqual(
+            JSON.parse(serverPlan.stdout).inputs.map((i: { name: string }) => i.name),
+            ['length', 'token'],
+            'the environment is applied again: its name is unchanged',
+          );
+      }
 
       const update = ['-d', 'stack', '-e', 'envs/env.yaml', '-p', 'length=20'];
       ok(local(['update', 'stack/template.yaml', ...update]), 'local update');

@@ -27,6 +27,7 @@ export {
   type NextVersionOptions,
   nextInputs,
   prepareUpdateVersion,
+  updateInputChanges,
 } from './deployment/next-version.js';
 export { evaluateOutputs } from './deployment/outputs.js';
 export type { OperationFunctionOf } from './deployment/replacements.js';

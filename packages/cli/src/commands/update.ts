@@ -10,14 +10,12 @@ import {
   type DeploymentRecord,
   Diagnostics,
   type DriftReport,
-  diffInputs,
   type ExecutionRecord,
   fileSystemReader,
   finalModel,
   heatStackState,
   hiddenValues,
   type Json,
-  MASK,
   Masker,
   modelOf,
   type NextVersion,
@@ -31,6 +29,7 @@ import {
   savedUpdateVersion,
   saveUpdatePlan,
   startDeploymentUpdate,
+  updateInputChanges,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, inform, printJson, printProblems, UsageError } from '../output.js';
@@ -219,28 +218,9 @@ export async function printUpdatePlan(
       flags.json,
     );
   const instances = await state.store.listInstances(deployment.id);
-  const masker = (await secretMasker(state, deployment)).with(hiddenValues(next.deployment));
   // A HOT template's hidden parameters are masked as secrets are, before and after.
-  for (const name of next.hidden ?? [])
-    for (const value of [deployment.inputs[name], next.deployment.inputs[name]])
-      if (value !== undefined && value !== null && value !== '')
-        masker.add(typeof value === 'object' ? JSON.stringify(value) : String(value));
-  const document = updatePlanJson(
-    deployment.id,
-    plan,
-    instances,
-    diffInputs(deployment.inputs, next.deployment.inputs).map((change) =>
-      next.hidden?.includes(change.name)
-        ? {
-            name: change.name,
-            change: change.change,
-            ...(change.before !== undefined ? { before: MASK } : {}),
-            ...(change.after !== undefined ? { after: MASK } : {}),
-          }
-        : change,
-    ),
-    masker,
-  );
+  const { inputs, masker } = updateInputChanges(deployment, next, await secretMasker(state, deployment));
+  const document = updatePlanJson(deployment.id, plan, instances, inputs, masker);
   if (flags.dryRun) {
     const names = new Set([
       ...Object.keys(modelOf(deployment.model).nodes),

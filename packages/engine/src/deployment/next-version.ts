@@ -4,9 +4,13 @@
  * merged or given, and for a HOT template the ones given only, as Heat's stack update), and the
  * HOT template's immutable parameters refused when they change.
  */
-import type { ValueMap } from '../dsl/yaml-source.js';
+import type { Value, ValueMap } from '../dsl/yaml-source.js';
+import { MASK, type Masker } from '../executor/masker.js';
 import type { LoadResult } from '../load-blueprint.js';
+import { hiddenValues } from '../model/deployment-model.js';
+import type { ValueChange } from '../model/model-diff.js';
 import type { DeploymentRecord } from '../store/types.js';
+import { diffInputs } from './changes.js';
 import { type CreateDeploymentOptions, type PreparedDeployment, prepareDeployment } from './deployments.js';
 
 export interface NextVersionOptions
@@ -71,4 +75,33 @@ export function prepareUpdateVersion(options: NextVersionOptions): ReturnType<ty
     return { problems };
   }
   return { problems, prepared: checked.hot ? { ...prepared, hidden: checked.hot.hidden } : prepared };
+}
+
+/**
+ * The inputs an update changes, as its plan shows them, and the masker for the plan: a HOT
+ * template's hidden parameters' values masked wherever they appear, before and after, as secrets
+ * are, and their changes shown masked.
+ */
+export function updateInputChanges(
+  existing: DeploymentRecord,
+  next: { deployment: DeploymentRecord; hidden?: string[] },
+  masker: Masker,
+): { inputs: ValueChange[]; masker: Masker } {
+  const hidden = next.hidden ?? [];
+  const values: Value[] = [...hiddenValues(existing), ...hiddenValues(next.deployment)];
+  for (const name of hidden)
+    for (const value of [existing.inputs[name], next.deployment.inputs[name]])
+      if (value !== undefined && value !== null && value !== '')
+        values.push(typeof value === 'object' ? JSON.stringify(value) : String(value));
+  const inputs = diffInputs(existing.inputs, next.deployment.inputs).map((change) =>
+    hidden.includes(change.name)
+      ? {
+          name: change.name,
+          change: change.change,
+          ...(change.before !== undefined ? { before: MASK } : {}),
+          ...(change.after !== undefined ? { after: MASK } : {}),
+        }
+      : change,
+  );
+  return { inputs, masker: masker.with(values) };
 }

@@ -3,7 +3,7 @@
  * environment files themselves and the templates their resource_registry names, with what those
  * read in turn (nested templates, get_file). What a client sends a server with `-e`.
  */
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { Diagnostics } from '../dsl/diagnostics.js';
 import type { BlueprintReader } from '../dsl/reader.js';
 import { readEnvironments } from './environment.js';
@@ -18,15 +18,26 @@ export interface EnvironmentFiles {
   problems: Diagnostics;
 }
 
-export function environmentFiles(paths: string[], reader: BlueprintReader): EnvironmentFiles {
+/**
+ * With `within`, a file outside that directory is named but not read (as if it were not there):
+ * a server learns what a request's environment names without opening files of its own.
+ */
+export function environmentFiles(
+  paths: string[],
+  reader: BlueprintReader,
+  within?: string,
+): EnvironmentFiles {
   const read = new Set<string>();
   const named = new Set<string>();
   const recording: BlueprintReader = {
     ...reader,
     read: (path) => {
-      named.add(resolve(path));
-      const bytes = reader.read(path);
-      read.add(resolve(path));
+      const file = resolve(path);
+      named.add(file);
+      if (within !== undefined && relative(within, file).startsWith('..'))
+        throw Object.assign(new Error(`${file} is outside ${within}`), { code: 'ENOENT' });
+      const bytes = reader.read(file);
+      read.add(file);
       return bytes;
     },
   };

@@ -292,7 +292,7 @@ interface StagedEnvironment {
  * reads no file of its own on a request's behalf.
  */
 export function refuseOutside(dir: string, environments: string[]): void {
-  const outside = environmentFiles(environments, fileSystemReader()).named.filter((file) =>
+  const outside = environmentFiles(environments, fileSystemReader(), dir).named.filter((file) =>
     relative(dir, file).startsWith('..'),
   );
   if (outside.length > 0)
@@ -348,7 +348,7 @@ export async function prepareStored(
   inputs: StoredInputs,
   refusal: string,
   environment?: Static<typeof Environment>,
-): Promise<PreparedDeployment> {
+): Promise<PreparedDeployment & { hidden?: string[] }> {
   const dir = await storedBlueprintDir(tenant, blueprint.contentId);
   if (!dir) throw notFound('blueprint', blueprint.id);
   const loader = await storedLoader(context, tenant);

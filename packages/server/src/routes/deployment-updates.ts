@@ -8,7 +8,6 @@
 import {
   type DeploymentRecord,
   deploymentHistory,
-  diffInputs,
   type ExecutionRecord,
   type Json,
   type ModuleDispatcher,
@@ -20,6 +19,7 @@ import {
   savedUpdateVersion,
   saveUpdatePlan,
   startDeploymentUpdate,
+  updateInputChanges,
   updatePlanDocument,
   type ValueMap,
 } from '@weft/engine';
@@ -70,13 +70,14 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
     if (!blueprint) throw notFound('blueprint', name);
     // Its inputs as they were given: a sealed value differs from the same value given again.
     const existing = openDeployment(deployment, tenant.secrets.sealer());
-    return preparedVersion(
+    const version = await preparedVersion(
       tenant,
       deployment,
       blueprint,
       { existing, given: body.inputs as ValueMap | undefined },
       body.environment,
     );
+    return { ...version, existing };
   };
 
   /** The version the stored blueprint makes with these inputs, and the plugins it needs. */
@@ -104,7 +105,7 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
     // Loaded, not run: they tell which Heat-style resources the update replaces.
     const dispatcher = await plugins.requiredBy(modelOf(next.model), deployment.id);
     await dispatcher.load();
-    return { blueprint, next, dispatcher };
+    return { blueprint, next, dispatcher, prepared };
   };
 
   /**
@@ -175,7 +176,11 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
     async (request) => {
       const tenant = request.tenant!;
       const deployment = await read(tenant, request.params.id);
-      const { blueprint, next, dispatcher } = await nextVersionOf(tenant, deployment, request.body);
+      const { blueprint, next, dispatcher, prepared, existing } = await nextVersionOf(
+        tenant,
+        deployment,
+        request.body,
+      );
       const parameters = (request.body.parameters ?? {}) as Record<string, Json>;
       const plan = await planDeploymentUpdate({
         store: tenant.store,
@@ -185,12 +190,14 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
         parameters,
         operationFunction: (operation) => dispatcher.operationFunction(operation),
       });
+      // A HOT template's hidden parameters masked as secrets are, as the local plan masks them.
+      const { inputs, masker } = updateInputChanges(existing, prepared, await tenantMasker(tenant));
       const document = updatePlanDocument(
         deployment.id,
         plan,
         await tenant.store.listInstances(deployment.id),
-        diffInputs(deployment.inputs, next.inputs),
-        await tenantMasker(tenant),
+        inputs,
+        masker,
       );
       if (!request.body.save) return document;
       // With the stored files (by content id), which the plan is checked against when applied.
