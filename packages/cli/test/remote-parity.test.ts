@@ -167,6 +167,32 @@ test('the CLI with a server does what it does locally', async (t) => {
       assert.match(serverBad.stderr, /^envs\/templates\/broken\.yaml:3:\d+ /);
       // The deployment's own template is on the server: named as it is stored.
       assert.equal(serverBad.stderr.replace(/^template\.yaml/gm, 'stack/template.yaml'), ownBad.stderr);
+      // Uploaded with an environment, a template is checked with it as weft validate -e checks it.
+      const ownCheck = local(['validate', 'stack/template.yaml', '-e', 'envs/bad.yaml']);
+      const upload = await remote([
+        'blueprints',
+        'upload',
+        'stack/template.yaml',
+        '--id',
+        'checked',
+        '-e',
+        'envs/bad.yaml',
+      ]);
+      assert.equal(upload.code, 2, upload.stderr);
+      assert.equal(upload.stderr, ownCheck.stderr);
+      ok(
+        await remote([
+          'blueprints',
+          'upload',
+          'stack/template.yaml',
+          '--id',
+          'checked',
+          '-e',
+          'envs/env.yaml',
+        ]),
+        'upload -e',
+      );
+
       // An environment file that is not there: refused before anything is sent, with the local
       // command's message (which goes on with what the template then lacks).
       const missing = ['-d', 'stack', '-e', 'envs/none.yaml'];
