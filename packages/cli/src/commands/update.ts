@@ -5,7 +5,6 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  updateParameters as checkedUpdateParameters,
   checkUpdateParameterNames,
   type DeploymentRecord,
   Diagnostics,
@@ -24,6 +23,7 @@ import {
   type PreparedDeployment,
   planDeploymentUpdate,
   prepareUpdateVersion,
+  updateParameters as readUpdateParameters,
   rollbackTarget,
   type SavedUpdatePlan,
   savedUpdateVersion,
@@ -439,7 +439,8 @@ export function execUpdateParameters(params: Record<string, Json>): {
   if (inputs !== undefined && (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)))
     throw new UsageError("workflow 'update' parameter 'inputs' must be a map of input names to values");
   checkUpdateParameterNames('update', parameters);
-  checkedUpdateParameters(parameters);
+  // Read as the engine reads them when the update starts: one not of its type is refused here.
+  readUpdateParameters(parameters);
   return {
     ...(typeof blueprint === 'string' ? { blueprint } : {}),
     ...(inputs ? { inputs } : {}),

@@ -185,7 +185,7 @@ export interface ProblemView {
 }
 
 /** How a problem's file among a request's environment files is named: this, then its path as sent. */
-export const ENVIRONMENT_PREFIX = 'environment:';
+const ENVIRONMENT_PREFIX = 'environment:';
 
 /**
  * Problems with their files named as the uploader knows them: relative to the blueprint's
