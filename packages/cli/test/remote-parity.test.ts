@@ -6,6 +6,7 @@
  * without a blueprint refused; `weft exec update` run as the deployment update.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -191,6 +192,16 @@ test('the CLI with a server does what it does locally', async (t) => {
           'envs/env.yaml',
         ]),
         'upload -e',
+      );
+      // Stored without the environment file (it holds parameter values), with the template it names.
+      const download = await fetch(`${url}/api/v1/blueprints/checked/archive`, {
+        headers: { authorization: `Bearer ${env.WEFT_TOKEN}` },
+      });
+      const archived = join(root, 'checked.tar.gz');
+      writeFileSync(archived, Buffer.from(await download.arrayBuffer()));
+      assert.deepEqual(
+        execFileSync('tar', ['tzf', archived], { encoding: 'utf8' }).trim().split('\n').sort(),
+        ['.weft-environment/templates/password.yaml', 'template.yaml'],
       );
 
       // An environment file that is not there: refused before anything is sent, with the local

@@ -78,7 +78,7 @@ export async function blueprintRoutes(app: Api, context: ServerContext): Promise
             Type.Array(Type.String({ maxLength: 500 }), {
               maxItems: 100,
               description:
-                "a HOT template's environment files in the archive (repeatable, merged in this order, as -e): the template is checked with them, as its resource types may be ones only an environment maps",
+                "a HOT template's environment files in the archive (repeatable, merged in this order, as -e): the template is checked with them, as its resource types may be ones only an environment maps; they are not stored with it (the files they name are)",
             }),
           ),
         }),
@@ -105,8 +105,9 @@ export async function blueprintRoutes(app: Api, context: ServerContext): Promise
       const environments = (request.query.environment ?? []).map((path) =>
         safeRelativePath(path, 'environment'),
       );
-      const absent = environments.find((path) => !files.has(path));
-      if (absent !== undefined) throw unprocessable(`environment '${absent}' is not in the upload`);
+      const absent = environments.find((path) => !files.has(path) || path === mainFile);
+      if (absent !== undefined)
+        throw unprocessable(`environment '${absent}' is not an environment file in the upload`);
       const staged = stagingDir(tenant);
       try {
         writeFiles(staged, files);
@@ -119,6 +120,12 @@ export async function blueprintRoutes(app: Api, context: ServerContext): Promise
             `the blueprint has ${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}`,
             problems,
           );
+        }
+        // The environment files hold parameter values (hidden ones too) given again with each
+        // deployment: they check the template and are not stored with it.
+        for (const path of environments) {
+          files.delete(path);
+          rmSync(join(staged, path));
         }
         const record = {
           id: blueprintId(Object.fromEntries(files)),
