@@ -1,8 +1,9 @@
 /**
- * The deployment update on a server: `weft plan -d DEP`, `weft update` and `weft exec rollback`.
- * The blueprint is one stored on the server (`weft blueprints upload`, then `-b ID`), as the API
- * takes it; without one, the deployment's own (an inputs-only update). Printed and followed as the
- * local commands print and follow theirs.
+ * The deployment update on a server: `weft plan -d DEP`, `weft update`, `weft exec update` and
+ * `weft exec rollback`. The blueprint is one stored on the server (`weft blueprints upload`, then
+ * `-b ID`), as the API takes it; without one, the deployment's own (an inputs-only update). A HOT
+ * template's `-e` environment files go with the request. Printed and followed as the local
+ * commands print and follow theirs.
  */
 import { existsSync } from 'node:fs';
 import {
