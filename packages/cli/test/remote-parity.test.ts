@@ -80,6 +80,13 @@ test('the CLI with a server does what it does locally', async (t) => {
     'envs/templates/broken.yaml':
       'heat_template_version: 2018-08-31\nresources:\n  value: {type: OS::Heat::Vaule}\n',
     'envs/outside.yaml': 'resource_registry:\n  My::Password: /etc/weft-no-such/password.yaml\n',
+    // An environment next to the template, naming a template there that reads a file next to it.
+    'files/template.yaml':
+      'heat_template_version: 2018-08-31\nresources:\n  thing: {type: My::Thing}\noutputs:\n  text: {value: {get_attr: [thing, text]}}\n',
+    'files/thing.yaml':
+      'heat_template_version: 2018-08-31\nresources:\n  v: {type: OS::Heat::Value, properties: {value: {get_file: config.txt}}}\noutputs:\n  text: {value: {get_attr: [v, value]}}\n',
+    'files/config.txt': 'from a file',
+    'files/env.yaml': 'resource_registry:\n  My::Thing: thing.yaml\n',
     'app/blueprint.yaml': APP(''),
     'app-v2/blueprint.yaml': APP('  cache: {type: cloudify.nodes.Root}\n'),
   });
@@ -220,6 +227,19 @@ test('the CLI with a server does what it does locally', async (t) => {
       );
     },
   );
+
+  await t.test('-e: a template the environment names reads a file next to it, as locally', async () => {
+    const install = ['install', 'files/template.yaml', '-d', 'files', '-e', 'files/env.yaml'];
+    ok(local(install), 'local install');
+    ok(await remote(install), 'remote install');
+    assert.deepEqual(await outputs('remote', 'files'), { text: 'from a file' });
+    assert.deepEqual(await outputs('remote', 'files'), await outputs('local', 'files'));
+    write(root, { 'files/config.txt': 'changed' });
+    const update = ['-d', 'files', '-e', 'files/env.yaml'];
+    ok(local(['update', 'files/template.yaml', ...update]), 'local update');
+    ok(await remote(['update', ...update]), 'remote update');
+    assert.deepEqual(await outputs('remote', 'files'), { text: 'changed' });
+  });
 
   await t.test('-e through the API: validated, and confined to the files sent', async () => {
     const file = (text: string) => Buffer.from(text).toString('base64');

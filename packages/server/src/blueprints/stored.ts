@@ -199,10 +199,11 @@ export function problemViews(
   imported: Map<string, string>,
   environmentDir?: string,
 ): ProblemView[] {
+  // The environment's directory first: it may be inside the blueprint's.
   const places: [string, string][] = [
+    ...(environmentDir ? [[environmentDir, ENVIRONMENT_PREFIX] as [string, string]] : []),
     [root, ''],
     ...[...imported].map(([dir, id]): [string, string] => [dir, `blueprint:${id}/`]),
-    ...(environmentDir ? [[environmentDir, ENVIRONMENT_PREFIX] as [string, string]] : []),
   ];
   const shown = (file: string): string => {
     for (const [dir, prefix] of places) {
@@ -301,8 +302,13 @@ export function refuseOutside(dir: string, environments: string[]): void {
     );
 }
 
-/** Writes a request's environment files into a new directory, with paths that stay in it. */
-function stageEnvironment(tenant: TenantState, environment: Static<typeof Environment>): StagedEnvironment {
+/**
+ * Writes a request's environment files, with paths that stay in it, into a new directory inside
+ * the stored blueprint's (removed once loaded; nothing lists that directory, the store lists its
+ * files): the templates the environment names read files next to them with get_file as the main
+ * template's directory allows it, as when the environment is in the blueprint's directory locally.
+ */
+function stageEnvironment(blueprintDir: string, environment: Static<typeof Environment>): StagedEnvironment {
   const files = Object.entries(environment.files).map(([path, content]): [string, Uint8Array] => [
     safeRelativePath(path, 'environment.files'),
     Buffer.from(content, 'base64'),
@@ -312,7 +318,7 @@ function stageEnvironment(tenant: TenantState, environment: Static<typeof Enviro
   const missing = order.find((path) => !names.has(path));
   if (missing !== undefined)
     throw unprocessable(`environment.order: '${missing}' is not among environment.files`);
-  const dir = stagingDir(tenant);
+  const dir = join(blueprintDir, `.environment-${randomBytes(8).toString('hex')}`);
   const staged = { dir, paths: order.map((path) => join(dir, path)) };
   try {
     writeFiles(dir, files);
@@ -352,7 +358,7 @@ export async function prepareStored(
   const dir = await storedBlueprintDir(tenant, blueprint.contentId);
   if (!dir) throw notFound('blueprint', blueprint.id);
   const loader = await storedLoader(context, tenant);
-  const staged = environment ? stageEnvironment(tenant, environment) : undefined;
+  const staged = environment ? stageEnvironment(dir, environment) : undefined;
   try {
     const blueprintPath = join(dir, blueprint.mainFile);
     const environments = staged ? { environments: staged.paths } : {};
