@@ -2,7 +2,7 @@
  * The deployment update through the CLI against a real `weft serve` in another process (SQLite):
  * `weft plan -d` prints the server's plan as the local command prints its own, `weft update -b`
  * updates to a stored blueprint and follows it live, `weft exec rollback` brings it back, and the
- * local-only options are refused by name.
+ * local-only options are refused by name (`-e` is not one: remote-parity.test.ts).
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -148,7 +148,6 @@ test('the deployment update against a server: plan, update, rollback, refusals',
       assert.match(planPath.stderr, /weft blueprints upload /);
       for (const [option, args] of [
         ['--dry-run', ['--dry-run']],
-        ['-e/--environment', ['-e', join(root, 'env.yaml')]],
         ['--plugin-dir', ['--plugin-dir', root]],
       ] as const) {
         const r = await run(['update', '-d', 'app', '-b', 'app-v2', ...args]);
@@ -156,9 +155,9 @@ test('the deployment update against a server: plan, update, rollback, refusals',
         assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
         assert.ok(r.stderr.includes(`${option} is not available for weft update with a server`), r.stderr);
       }
-      const environment = await run(['plan', '-d', 'app', '-b', 'app-v2', '-e', join(root, 'env.yaml')]);
-      assert.equal(environment.code, 2);
-      assert.match(environment.stderr, /-e\/--environment is not available for weft plan -d with a server/);
+      const pluginDir = await run(['plan', '-d', 'app', '-b', 'app-v2', '--plugin-dir', root]);
+      assert.equal(pluginDir.code, 2);
+      assert.match(pluginDir.stderr, /--plugin-dir is not available for weft plan -d with a server/);
       const locally = await run(['update', '-d', 'app', '-b', 'app-v2', ...local]);
       assert.equal(locally.code, 2);
       assert.match(locally.stderr, /-b\/--blueprint-id names a blueprint stored on a server/);

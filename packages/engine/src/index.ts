@@ -23,11 +23,18 @@ export {
 } from './deployment/deployments.js';
 export { type CheckOutcome, type DriftReport, driftReport, type InstanceCheck } from './deployment/drift.js';
 export { type DeploymentVersionView, deploymentHistory } from './deployment/history.js';
+export {
+  type NextVersionOptions,
+  nextInputs,
+  prepareUpdateVersion,
+  updateInputChanges,
+} from './deployment/next-version.js';
 export { evaluateOutputs } from './deployment/outputs.js';
 export type { OperationFunctionOf } from './deployment/replacements.js';
 export { openDeployment, sealDeployment } from './deployment/sealed-deployment.js';
 export { type DeploymentStatus, deploymentStatus, isLive } from './deployment/status.js';
 export {
+  checkUpdateParameterNames,
   deploymentFingerprint,
   finishDeploymentUpdate,
   type NextVersion,

@@ -5,6 +5,7 @@ import { ApiClient } from '../remote/client.js';
 import { remoteBlueprints, remoteDeleteBlueprint } from '../remote/inspect.js';
 import { uploadBlueprint } from '../remote/install.js';
 import { activeServer } from '../remote/profiles.js';
+import { collect } from './options.js';
 
 /** The server in use: these commands have no local meaning (a local install reads files as they are). */
 function client(): ApiClient {
@@ -29,9 +30,14 @@ export function blueprintCommands(program: Command): void {
     .description("upload a blueprint's directory (checked by the server as weft validate checks it)")
     .argument('<blueprint>', 'the main blueprint file, or a directory holding blueprint.yaml')
     .option('--id <ID>', "the blueprint's id (default: its directory's name)")
+    .option(
+      '-e, --environment <FILE>',
+      "a HOT template's environment file to check it with, uploaded with it (repeatable, merged in order)",
+      collect,
+    )
     .option('--json', 'print JSON')
-    .action((blueprint: string, flags: { id?: string; json?: boolean }) =>
-      uploadBlueprint(client(), blueprint, flags.id, flags.json),
+    .action((blueprint: string, flags: { id?: string; environment?: string[]; json?: boolean }) =>
+      uploadBlueprint(client(), blueprint, flags),
     );
   blueprints
     .command('list', { isDefault: true })

@@ -1,5 +1,6 @@
 /** The commands that run or steer executions: install, uninstall, exec, resume, cancel. */
 import {
+  DEPLOYMENT_UPDATE_WORKFLOWS,
   type ExecutionRecord,
   isDeploymentUpdate,
   isLive,
@@ -106,13 +107,18 @@ function execCommand(program: Command): void {
         flags,
         async (client) => {
           let deploymentId = flags.deploymentId;
-          if (workflow === 'rollback') {
-            // The deployment update's rollback, unless the blueprint has a 'rollback' of its own.
-            const { remoteRollback, remoteRunsDeploymentUpdate } = await import('../remote/update.js');
+          if (DEPLOYMENT_UPDATE_WORKFLOWS.includes(workflow)) {
+            // The deployment update's update or rollback (started through their own routes, as
+            // locally with their own planning), unless the blueprint has a workflow of that name.
+            const { remoteExecUpdate, remoteRollback, remoteRunsDeploymentUpdate } = await import(
+              '../remote/update.js'
+            );
             const { remoteDeploymentFor } = await import('../remote/run.js');
             deploymentId = await remoteDeploymentFor(client, deploymentId);
             if (await remoteRunsDeploymentUpdate(client, deploymentId, workflow))
-              return remoteRollback(client, deploymentId, execParameters(flags), flags);
+              return workflow === 'update'
+                ? remoteExecUpdate(client, deploymentId, execParameters(flags), flags)
+                : remoteRollback(client, deploymentId, execParameters(flags), flags);
           }
           return remoteExec(
             client,

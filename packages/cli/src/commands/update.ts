@@ -5,17 +5,16 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
+  checkUpdateParameterNames,
   type DeploymentRecord,
   Diagnostics,
   type DriftReport,
-  diffInputs,
   type ExecutionRecord,
   fileSystemReader,
   finalModel,
   heatStackState,
   hiddenValues,
   type Json,
-  MASK,
   Masker,
   modelOf,
   type NextVersion,
@@ -23,13 +22,14 @@ import {
   openDeployment,
   type PreparedDeployment,
   planDeploymentUpdate,
-  prepareDeployment,
+  prepareUpdateVersion,
+  updateParameters as readUpdateParameters,
   rollbackTarget,
   type SavedUpdatePlan,
   savedUpdateVersion,
   saveUpdatePlan,
   startDeploymentUpdate,
-  type ValueMap,
+  updateInputChanges,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, inform, printJson, printProblems, UsageError } from '../output.js';
@@ -68,10 +68,9 @@ export interface NextVersionFlags extends RunFlags {
 }
 
 /**
- * The deployment as the blueprint and inputs would make it, planned against its id. Inputs not
- * given keep the deployment's values where the blueprint still declares them (new ones are
- * merged over them, as Cloudify's update does). Undefined, with the problems printed (exit 2),
- * when the blueprint or the inputs are bad.
+ * The deployment as the blueprint and inputs would make it, planned against its id, with the
+ * inputs the engine's nextInputs chooses (the server's update chooses them the same way).
+ * Undefined, with the problems printed (exit 2), when the blueprint or the inputs are bad.
  */
 export async function prepareNextVersion(
   state: State,
@@ -89,43 +88,18 @@ export async function prepareNextVersion(
   const checked = loadFromArgs(blueprint, { ...blueprintFlags, deploymentId: existing.id }, true);
   await checkOperationFunctions(checked, flags);
   if (!checked.problems.ok || !checked.blueprint) return refused(checked.problems, flags);
-  const declared = checked.blueprint.inputs;
-  const kept = Object.fromEntries(
-    Object.entries(existing.inputs).filter(([name]) => declared.has(name)),
-  ) as ValueMap;
-  // A HOT stack is updated to the parameters and environments given, as Heat's stack update
-  // (without --existing) does: the others take their defaults again.
-  const inputs = checked.hot
-    ? (given ?? {})
-    : given === undefined
-      ? kept
-      : mergeInputs
-        ? { ...kept, ...given }
-        : given;
-  const { problems: planProblems, prepared } = prepareDeployment({
+  const { problems: planProblems, prepared } = prepareUpdateVersion({
     reader: fileSystemReader(pluginReaderOptions(flags, state.dir)),
     blueprintPath: blueprintFile(blueprint),
-    deploymentId: existing.id,
-    inputs,
+    existing,
+    checked,
+    given,
+    mergeInputs,
     ...environmentFiles(flags),
     ...instanceCeiling(),
   });
   if (!prepared) return refused(planProblems, flags);
-  const immutable = (checked.hot?.immutable ?? []).filter(
-    (name) =>
-      Object.hasOwn(existing.inputs, name) &&
-      JSON.stringify(existing.inputs[name]) !== JSON.stringify(prepared.deployment.inputs[name]),
-  );
-  if (immutable.length > 0) {
-    planProblems.add(
-      'immutable-parameter',
-      undefined,
-      'parameters',
-      `The following parameters are immutable and may not be updated: ${immutable.join(', ')}`,
-    );
-    return refused(planProblems, flags);
-  }
-  return checked.hot ? { ...prepared, hidden: checked.hot.hidden } : prepared;
+  return prepared;
 }
 
 /** -b names a blueprint stored on a server; locally the blueprint is a file. */
@@ -235,43 +209,23 @@ export async function printUpdatePlan(
     operationFunction: (operation) => dispatcher.operationFunction(operation),
     ...instanceCeiling(),
   });
-  const secrets = await secretMasker(state, deployment);
+  // A HOT template's hidden parameters are masked as secrets are, before and after; what the plan
+  // masks, a saved plan holds sealed.
+  const { inputs, masker } = updateInputChanges(deployment, next, await secretMasker(state, deployment));
   if (flags.out)
     writeSavedPlan(
       flags.out,
-      // What the plan masks, the file holds sealed.
       await saveUpdatePlan(
         state.store,
         deployment.id,
         { ...nextVersion(next), blueprint: next.blueprint },
         parameters,
-        { sealer: state.secrets.sealer(), secrets },
+        { sealer: state.secrets.sealer(), secrets: masker },
       ),
       flags.json,
     );
   const instances = await state.store.listInstances(deployment.id);
-  const masker = secrets.with(hiddenValues(next.deployment));
-  // A HOT template's hidden parameters are masked as secrets are, before and after.
-  for (const name of next.hidden ?? [])
-    for (const value of [deployment.inputs[name], next.deployment.inputs[name]])
-      if (value !== undefined && value !== null && value !== '')
-        masker.add(typeof value === 'object' ? JSON.stringify(value) : String(value));
-  const document = updatePlanJson(
-    deployment.id,
-    plan,
-    instances,
-    diffInputs(deployment.inputs, next.deployment.inputs).map((change) =>
-      next.hidden?.includes(change.name)
-        ? {
-            name: change.name,
-            change: change.change,
-            ...(change.before !== undefined ? { before: MASK } : {}),
-            ...(change.after !== undefined ? { after: MASK } : {}),
-          }
-        : change,
-    ),
-    masker,
-  );
+  const document = updatePlanJson(deployment.id, plan, instances, inputs, masker);
   if (flags.dryRun) {
     const names = new Set([
       ...Object.keys(modelOf(deployment.model).nodes),
@@ -309,10 +263,7 @@ async function update(state: State, blueprint: string | undefined, flags: Update
     version = await savedUpdateVersion(state.store, deployment.id, saved, state.secrets.sealer());
   } else if (blueprint === undefined) {
     // --refresh alone: the deployment's own version, with what drifted brought back.
-    if (flags.input?.length)
-      throw new UsageError(
-        "name the blueprint to update the inputs with (the deployment's own, to change only them)",
-      );
+    refuseRefreshInputs(flags, blueprint, saved);
     const model = finalModel(modelOf(deployment.model)) as unknown as Json;
     version = {
       next: { blueprintId: deployment.blueprintId, inputs: deployment.inputs, model },
@@ -408,6 +359,17 @@ async function reportUpdate(state: State, deploymentId: string, result: Executio
 }
 
 /**
+ * `--refresh` without a blueprint (or a saved plan) updates to the deployment's own version:
+ * inputs given with it are refused, locally and with a server alike.
+ */
+export function refuseRefreshInputs(flags: UpdateFlags, blueprint: string | undefined, saved: unknown): void {
+  if (flags.refresh && blueprint === undefined && saved === undefined && flags.input?.length)
+    throw new UsageError(
+      "name the blueprint to update the inputs with (the deployment's own, to change only them)",
+    );
+}
+
+/**
  * The saved plan --plan names, read; refused with a blueprint (a file, or -b with a server) or
  * with inputs, which the plan holds.
  */
@@ -469,6 +431,29 @@ export async function rollback(
 }
 
 /**
+ * `weft exec update`'s parameters, as Cloudify names them: the blueprint (a file locally, a stored
+ * blueprint's id with a server), the inputs (a map), and the update workflow's own, refused here
+ * when it does not have them or they are not of their type, locally and with a server alike.
+ */
+export function execUpdateParameters(params: Record<string, Json>): {
+  blueprint?: string;
+  inputs?: Record<string, Json>;
+  parameters: Record<string, Json>;
+} {
+  const { blueprint, inputs, ...parameters } = params;
+  if (inputs !== undefined && (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)))
+    throw new UsageError("workflow 'update' parameter 'inputs' must be a map of input names to values");
+  checkUpdateParameterNames('update', parameters);
+  // Read as the engine reads them when the update starts: one not of its type is refused here.
+  readUpdateParameters(parameters);
+  return {
+    ...(typeof blueprint === 'string' ? { blueprint } : {}),
+    ...(inputs ? { inputs } : {}),
+    parameters,
+  };
+}
+
+/**
  * `weft exec update -p blueprint=PATH [-p inputs={...}] [-p skip_install=true ...]`: the update
  * as a workflow with Cloudify's parameters; without `blueprint`, the deployment's own (an
  * inputs-only update).
@@ -481,11 +466,9 @@ export async function execUpdate(
 ): Promise<void> {
   const deployment = await existingDeployment(state, deploymentId);
   await refuseSuspended(state, deployment);
-  const { blueprint, inputs, ...rest } = params;
+  const { blueprint, inputs, parameters: rest } = execUpdateParameters(params);
   const model = modelOf(deployment.model);
-  const path = typeof blueprint === 'string' ? blueprint : model.blueprint.mainFile;
-  if (inputs !== undefined && (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)))
-    throw new UsageError("workflow 'update' parameter 'inputs' must be a map of input names to values");
+  const path = blueprint ?? model.blueprint.mainFile;
   const given = inputs ? Object.entries(inputs).map(([k, v]) => `${k}=${JSON.stringify(v)}`) : [];
   const next = await prepareNextVersion(
     state,

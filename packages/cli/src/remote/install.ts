@@ -4,14 +4,17 @@
  * started and followed as a local one is. A deployment that exists is continued, or left as it is
  * when installed.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { Diagnostics, type ExecutionRecord, type Json, type Problem } from '@weft/engine';
 import { create as createTar } from 'tar';
-import { readInputs } from '../inputs.js';
+import { givenInputs } from '../commands/common.js';
 import { EXIT, inform, printJson, printProblems } from '../output.js';
 import { type ApiClient, ApiRefusal } from './client.js';
 import { finishRemote } from './commands.js';
+import { ENVIRONMENT_DIR, type SentEnvironment, sentEnvironment } from './environment.js';
+import { printServerProblems } from './problems.js';
 import { followExecution, remoteExecute } from './run.js';
 
 /** Directories never uploaded with a blueprint: state, dependencies, version control. */
@@ -20,6 +23,9 @@ const SKIPPED = new Set(['.weft', 'node_modules', '.git']);
 export interface RemoteInstallFlags {
   deploymentId?: string;
   input?: string[];
+  /** A HOT template's parameters (-p) and environment files (-e), as the local command takes them. */
+  parameter?: string[];
+  environment?: string[];
   json?: boolean;
   taskRetries?: string;
   taskRetryInterval?: string;
@@ -46,34 +52,43 @@ function blueprintFiles(dir: string): string[] {
   return files.sort();
 }
 
-/** The blueprint's directory as a tar.gz, in memory. */
-async function archive(dir: string): Promise<Uint8Array> {
+/** Files under `dir` (relative paths) as a tar.gz, in memory. */
+async function tarOf(dir: string, files: string[]): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
-  const stream = createTar({ gzip: true, cwd: dir, portable: true }, blueprintFiles(dir));
+  const stream = createTar({ gzip: true, cwd: dir, portable: true }, files);
   for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks);
 }
 
-/** The server's problems with the blueprint, printed as local ones are (paths on this machine), exit 2. */
-function printServerProblems(error: ApiRefusal, blueprintDir: string, json: boolean): boolean {
-  const list = error.body.details;
-  if (!Array.isArray(list) || list.length === 0) return false;
-  const problems = new Diagnostics();
-  for (const p of list as {
-    code: string;
-    file?: string;
-    line?: number;
-    column?: number;
-    path: string;
-    message: string;
-  }[]) {
-    const problem: Problem = { code: p.code, path: p.path, message: p.message };
-    if (p.file) Object.assign(problem, { file: join(blueprintDir, p.file), line: p.line, col: p.column });
-    problems.problems.push(problem);
+/**
+ * The blueprint's directory as a tar.gz, in memory, with the environment's files (-e) under
+ * ENVIRONMENT_DIR when there are some; and the query naming them for the upload.
+ */
+async function archive(
+  dir: string,
+  environment?: SentEnvironment,
+): Promise<{ bytes: Uint8Array; query: string }> {
+  const files = blueprintFiles(dir);
+  if (!environment) return { bytes: await tarOf(dir, files), query: '' };
+  const staged = mkdtempSync(join(tmpdir(), 'weft-upload-'));
+  try {
+    for (const file of files) {
+      mkdirSync(dirname(join(staged, file)), { recursive: true });
+      copyFileSync(join(dir, file), join(staged, file));
+    }
+    const added = Object.entries(environment.environment.files).map(([path, content]) => {
+      const file = `${ENVIRONMENT_DIR}/${path}`;
+      mkdirSync(dirname(join(staged, file)), { recursive: true });
+      writeFileSync(join(staged, file), Buffer.from(content, 'base64'));
+      return file;
+    });
+    const query = environment.environment.order
+      .map((path) => `&environment=${encodeURIComponent(`${ENVIRONMENT_DIR}/${path}`)}`)
+      .join('');
+    return { bytes: await tarOf(staged, [...files, ...added]), query };
+  } finally {
+    rmSync(staged, { recursive: true, force: true });
   }
-  printProblems(problems, json);
-  process.exitCode = EXIT.badInput;
-  return true;
 }
 
 export async function remoteInstall(
@@ -85,12 +100,14 @@ export async function remoteInstall(
   const dir = dirname(mainFile);
   const deploymentId = flags.deploymentId ?? basename(dir).replace(/[^A-Za-z0-9_.-]+/g, '-');
   const problems = new Diagnostics();
-  const inputs = flags.input?.length ? (readInputs(flags.input, problems) as Record<string, Json>) : {};
+  const inputs = (givenInputs(flags, problems) ?? {}) as Record<string, Json>;
   if (!problems.ok) {
     printProblems(problems, flags.json === true);
     process.exitCode = EXIT.badInput;
     return;
   }
+  const environment = sentEnvironment(flags);
+  if (environment === null) return;
   let deployment = await client
     .get<DeploymentView>(`/deployments/${encodeURIComponent(deploymentId)}`)
     .catch((error: unknown) => {
@@ -99,16 +116,16 @@ export async function remoteInstall(
     });
   if (!deployment) {
     try {
-      await upload(client, deploymentId, dir, relative(dir, mainFile));
+      await upload(client, deploymentId, dir, relative(dir, mainFile), environment);
       await client.request('PUT', `/deployments/${encodeURIComponent(deploymentId)}`, {
         blueprintId: deploymentId,
         inputs,
+        ...(environment ? { environment: environment.environment } : {}),
       });
     } catch (error) {
       if (
         error instanceof ApiRefusal &&
-        error.status === 422 &&
-        printServerProblems(error, dir, flags.json === true)
+        printServerProblems(error, flags.json === true, { blueprintDir: dir, environment })
       )
         return;
       throw error;
@@ -146,9 +163,15 @@ export async function remoteInstall(
  * Uploads the blueprint under the deployment's id. A blueprint of that id that no deployment uses
  * (an earlier attempt that stopped there) is replaced.
  */
-async function upload(client: ApiClient, id: string, dir: string, mainFile: string): Promise<void> {
-  const path = `/blueprints/${encodeURIComponent(id)}?main_file=${encodeURIComponent(mainFile)}`;
-  const bytes = await archive(dir);
+async function upload(
+  client: ApiClient,
+  id: string,
+  dir: string,
+  mainFile: string,
+  environment: SentEnvironment | undefined,
+): Promise<void> {
+  const { bytes, query } = await archive(dir, environment);
+  const path = `/blueprints/${encodeURIComponent(id)}?main_file=${encodeURIComponent(mainFile)}${query}`;
   try {
     await client.upload('PUT', path, 'application/gzip', bytes);
   } catch (error) {
@@ -172,25 +195,30 @@ export async function printRemoteOutputs(client: ApiClient, deploymentId: string
 export async function uploadBlueprint(
   client: ApiClient,
   blueprint: string,
-  id: string | undefined,
-  json: boolean | undefined,
+  flags: { id?: string; environment?: string[]; json?: boolean },
 ): Promise<void> {
   const file = statSync(blueprint, { throwIfNoEntry: false })?.isDirectory()
     ? join(blueprint, 'blueprint.yaml')
     : resolve(blueprint);
   const dir = dirname(file);
-  const name = id ?? basename(dir).replace(/[^A-Za-z0-9_.-]+/g, '-');
+  const name = flags.id ?? basename(dir).replace(/[^A-Za-z0-9_.-]+/g, '-');
+  const environment = sentEnvironment(flags);
+  if (environment === null) return;
+  const { bytes, query } = await archive(dir, environment);
   try {
     const uploaded = await client.upload<{ id: string; warnings: Problem[] }>(
       'PUT',
-      `/blueprints/${encodeURIComponent(name)}?main_file=${encodeURIComponent(relative(dir, file))}`,
+      `/blueprints/${encodeURIComponent(name)}?main_file=${encodeURIComponent(relative(dir, file))}${query}`,
       'application/gzip',
-      await archive(dir),
+      bytes,
     );
-    if (json) printJson({ blueprint: uploaded });
+    if (flags.json) printJson({ blueprint: uploaded });
     else process.stdout.write(`Blueprint '${uploaded.id}' uploaded to ${client.server.url}\n`);
   } catch (error) {
-    if (error instanceof ApiRefusal && error.status === 422 && printServerProblems(error, dir, json === true))
+    if (
+      error instanceof ApiRefusal &&
+      printServerProblems(error, flags.json === true, { blueprintDir: dir, environment })
+    )
       return;
     throw error;
   }

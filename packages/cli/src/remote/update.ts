@@ -1,9 +1,11 @@
 /**
- * The deployment update on a server: `weft plan -d DEP`, `weft update` and `weft exec rollback`.
- * The blueprint is one stored on the server (`weft blueprints upload`, then `-b ID`), as the API
- * takes it; without one, the deployment's own (an inputs-only update). Printed and followed as the
- * local commands print and follow theirs.
+ * The deployment update on a server: `weft plan -d DEP`, `weft update`, `weft exec update` and
+ * `weft exec rollback`. The blueprint is one stored on the server (`weft blueprints upload`, then
+ * `-b ID`), as the API takes it; without one, the deployment's own (an inputs-only update). A HOT
+ * template's `-e` environment files go with the request. Printed and followed as the local
+ * commands print and follow theirs.
  */
+import { existsSync } from 'node:fs';
 import {
   Diagnostics,
   type ExecutionRecord,
@@ -15,17 +17,21 @@ import { givenInputs } from '../commands/common.js';
 import { executionParameters } from '../commands/execution.js';
 import { ROLLBACK_HISTORY, rollbackUninstalls } from '../commands/rollback-choice.js';
 import {
+  execUpdateParameters,
   givenSavedPlan,
   refreshTargets,
+  refuseRefreshInputs,
   type UpdateFlags,
   updateParameters,
   writeSavedPlan,
 } from '../commands/update.js';
 import { updatePlanText } from '../commands/update-view.js';
 import { EXIT, inform, printJson, printProblems, SCHEMA_VERSION, UsageError } from '../output.js';
-import type { ApiClient } from './client.js';
+import { type ApiClient, ApiRefusal } from './client.js';
 import { finishRemote } from './commands.js';
+import { type SentEnvironment, sentEnvironment } from './environment.js';
 import { printRemoteOutputs } from './install.js';
+import { printServerProblems } from './problems.js';
 import { followExecution, type RemoteRunFlags } from './run.js';
 
 type Page<T> = { items: T[]; total: number };
@@ -38,7 +44,6 @@ export type RemoteUpdateFlags = UpdateFlags & { deploymentId?: string };
  */
 const LOCAL_ONLY: Record<string, string> = {
   dryRun: '--dry-run',
-  environment: '-e/--environment',
   pluginDir: '--plugin-dir',
   concurrency: '--concurrency',
 };
@@ -68,11 +73,17 @@ function deploymentOf(flags: RemoteUpdateFlags, command: string): string {
   return flags.deploymentId;
 }
 
+/** An update's request: its body, and the environment files it sends (where the server's problems are). */
+interface UpdateRequest {
+  body: Record<string, Json>;
+  environment?: SentEnvironment;
+}
+
 /**
- * The API's request body from the flags: blueprint, inputs (-i, and a HOT template's -p) and
- * Cloudify's update parameters, as the local command reads them.
+ * The API's request body from the flags: blueprint, inputs (-i, and a HOT template's -p), its
+ * environment files (-e) and Cloudify's update parameters, as the local command reads them.
  */
-function requestBody(flags: RemoteUpdateFlags): Record<string, Json> | undefined {
+function updateRequest(flags: RemoteUpdateFlags): UpdateRequest | undefined {
   const problems = new Diagnostics();
   const inputs = givenInputs(flags, problems) as Record<string, Json> | undefined;
   if (!problems.ok) {
@@ -80,23 +91,55 @@ function requestBody(flags: RemoteUpdateFlags): Record<string, Json> | undefined
     process.exitCode = EXIT.badInput;
     return undefined;
   }
+  const environment = sentEnvironment(flags);
+  if (environment === null) return undefined;
   return {
-    ...(flags.blueprintId !== undefined ? { blueprintId: flags.blueprintId } : {}),
-    ...(inputs ? { inputs } : {}),
-    parameters: updateParameters(flags),
+    body: {
+      ...(flags.blueprintId !== undefined ? { blueprintId: flags.blueprintId } : {}),
+      ...(inputs ? { inputs } : {}),
+      ...(environment ? { environment: environment.environment as unknown as Json } : {}),
+      parameters: updateParameters(flags),
+    },
+    ...(environment ? { environment } : {}),
   };
+}
+
+/**
+ * Sends an update's request; the server's problems with the blueprint and inputs are printed as
+ * the local command prints its own (exit 2), and undefined answered.
+ */
+async function sendUpdate<T>(
+  client: ApiClient,
+  path: string,
+  request: UpdateRequest,
+  json: boolean | undefined,
+): Promise<T | undefined> {
+  try {
+    return await client.request<T>('POST', path, request.body);
+  } catch (error) {
+    if (
+      error instanceof ApiRefusal &&
+      printServerProblems(error, json === true, { environment: request.environment })
+    )
+      return undefined;
+    throw error;
+  }
 }
 
 /** `weft plan -d DEP` with a server: the server's plan, printed as the local one (saved with --out). */
 export async function remoteUpdatePlan(client: ApiClient, flags: RemoteUpdateFlags): Promise<void> {
   const deploymentId = deploymentOf(flags, 'plan an update of');
-  const body = requestBody(flags);
-  if (!body) return;
-  const { saved, ...document } = await client.request<UpdatePlanDocument & { saved?: SavedUpdatePlan }>(
-    'POST',
+  const request = updateRequest(flags);
+  if (!request) return;
+  if (flags.out) request.body.save = true;
+  const answer = await sendUpdate<UpdatePlanDocument & { saved?: SavedUpdatePlan }>(
+    client,
     `/deployments/${encodeURIComponent(deploymentId)}/update-plan`,
-    { ...body, ...(flags.out ? { save: true } : {}) },
+    request,
+    flags.json,
   );
+  if (!answer) return;
+  const { saved, ...document } = answer;
   if (flags.out && saved) writeSavedPlan(flags.out, saved, flags.json);
   const plan = { schemaVersion: SCHEMA_VERSION, ...document };
   if (flags.json) printJson(plan);
@@ -112,18 +155,21 @@ export async function remoteUpdate(client: ApiClient, flags: RemoteUpdateFlags):
   if (flags.preview) return remoteUpdatePlan(client, flags);
   const deploymentId = deploymentOf(flags, 'update');
   const saved = givenSavedPlan(flags, flags.blueprintId);
-  const body = saved === undefined ? requestBody(flags) : { plan: saved as Json };
-  if (!body) return;
+  refuseRefreshInputs(flags, flags.blueprintId, saved);
+  const request = saved === undefined ? updateRequest(flags) : { body: { plan: saved as Json } };
+  if (!request) return;
   if (flags.refresh) {
     const { remoteCheckDeployment } = await import('./check.js');
     const { report } = await remoteCheckDeployment(client, deploymentId, flags);
-    body.refresh = refreshTargets(report, flags.json);
+    request.body.refresh = refreshTargets(report, flags.json);
   }
-  const started = await client.request<ExecutionRecord>(
-    'POST',
+  const started = await sendUpdate<ExecutionRecord>(
+    client,
     `/deployments/${encodeURIComponent(deploymentId)}/updates`,
-    body,
+    request,
+    flags.json,
   );
+  if (!started) return;
   inform(
     `Updating deployment '${deploymentId}' on ${client.server.url}${flags.blueprintId ? ` to blueprint '${flags.blueprintId}'` : saved !== undefined ? ` to the plan saved in ${flags.plan}` : ''}`,
     flags.json,
@@ -154,6 +200,55 @@ async function reportRemoteUpdate(
       `Deployment '${deploymentId}' is between two versions: the new blueprint is in place, not every change is. Continue with weft resume ${result.id}, go back with weft exec rollback -d ${deploymentId}, or run weft update again.\n`,
     );
   finishRemote(result, flags.json);
+}
+
+/**
+ * `weft exec update` with a server: the deployment update with the workflow's parameters as the
+ * local command takes them. `blueprint` names a blueprint stored on the server, as -b does for
+ * `weft update` (a path on this machine is refused with the way to store it); without it, the
+ * deployment's own (an inputs-only update).
+ */
+export async function remoteExecUpdate(
+  client: ApiClient,
+  deploymentId: string,
+  params: Record<string, Json>,
+  flags: RemoteRunFlags,
+): Promise<void> {
+  const { blueprint, inputs, parameters } = execUpdateParameters(params);
+  if (blueprint !== undefined && existsSync(blueprint) && !(await isStored(client, blueprint)))
+    throw new UsageError(
+      `with a server, weft exec update takes a blueprint stored on it, not a path: weft blueprints upload ${blueprint} --id ID, then weft exec update -d ${deploymentId} -p blueprint=ID`,
+    );
+  const started = await sendUpdate<ExecutionRecord>(
+    client,
+    `/deployments/${encodeURIComponent(deploymentId)}/updates`,
+    {
+      body: {
+        ...(blueprint !== undefined ? { blueprintId: blueprint } : {}),
+        ...(inputs ? { inputs } : {}),
+        parameters,
+      },
+    },
+    flags.json,
+  );
+  if (!started) return;
+  inform(
+    `Updating deployment '${deploymentId}' on ${client.server.url}${blueprint !== undefined ? ` to blueprint '${blueprint}'` : ''}`,
+    flags.json,
+  );
+  await reportRemoteUpdate(client, deploymentId, await followExecution(client, started, flags), flags);
+}
+
+/** Whether the server stores a blueprint of this name. */
+async function isStored(client: ApiClient, name: string): Promise<boolean> {
+  try {
+    await client.get(`/blueprints/${encodeURIComponent(name)}`);
+    return true;
+  } catch (error) {
+    // 400: not a name the server could store a blueprint under.
+    if (error instanceof ApiRefusal && (error.status === 404 || error.status === 400)) return false;
+    throw error;
+  }
 }
 
 /** Whether the server runs `workflow` as the deployment update's, not as the blueprint's own. */

@@ -96,6 +96,21 @@ export async function planDeploymentUpdate(
 }
 
 /**
+ * Refuses (WorkflowError) a parameter the update workflow does not have; also checked where the
+ * update is started on a server, so that the refusal is the same there.
+ */
+export function checkUpdateParameterNames(
+  workflow: 'update' | 'rollback',
+  given: Record<string, Json>,
+): void {
+  for (const name of Object.keys(given))
+    if (!UPDATE_PARAMETER_NAMES.includes(name) && !EXECUTION_PARAMETERS.includes(name))
+      throw new WorkflowError(
+        `workflow '${workflow}' has no parameter '${name}' (it has: ${UPDATE_PARAMETER_NAMES.join(', ')})`,
+      );
+}
+
+/**
  * Plans the update and creates its execution (pending), storing the new blueprint, the
  * transition model, the added instances and the new version in the same transaction.
  */
@@ -118,11 +133,7 @@ export async function startDeploymentUpdate(
     return { model: sealed.model, inputs: sealed.inputs };
   };
   const given = options.parameters ?? {};
-  for (const name of Object.keys(given))
-    if (!UPDATE_PARAMETER_NAMES.includes(name) && !EXECUTION_PARAMETERS.includes(name))
-      throw new WorkflowError(
-        `workflow '${workflow}' has no parameter '${name}' (it has: ${UPDATE_PARAMETER_NAMES.join(', ')})`,
-      );
+  checkUpdateParameterNames(workflow, given);
   const plan = await planDeploymentUpdate({ ...options, restore: workflow === 'rollback' });
   const next = { ...options.next, ...seal(options.next.model, options.next.inputs) };
   const versions = await store.listDeploymentVersions(deployment.id);

@@ -11,6 +11,8 @@ import {
   type BlueprintReader,
   CONTAINED_IN,
   checkPluginFunctions,
+  type DeploymentRecord,
+  environmentFiles,
   fileSystemReader,
   type LoadResult,
   listedWorkflows,
@@ -20,13 +22,17 @@ import {
   type Problem,
   type PropertySchema,
   prepareDeployment,
+  prepareUpdateVersion,
   type ValueMap,
   workflowModels,
 } from '@weft/engine';
+import type { Static } from 'typebox';
 import type { ServerContext } from '../context.js';
 import { notFound, unprocessable } from '../errors.js';
+import type { Environment } from '../schemas/environment.js';
 import type { BlueprintDetails, NamedBlueprintRecord, ParameterDetails } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
+import { safeRelativePath } from './archive.js';
 
 /** Writes files (relative path -> content) into a directory that does not exist yet. */
 export function writeFiles(dir: string, files: Iterable<[string, Uint8Array]>): void {
@@ -122,17 +128,24 @@ export async function storedLoader(context: ServerContext, tenant: TenantState):
 }
 
 /**
- * Validates a blueprint as `weft validate` does: every problem at once; plugins that are not
- * installed and secrets the tenant does not hold are warnings.
+ * Validates a blueprint as `weft validate` does (with a HOT template's environment files, as -e):
+ * every problem at once; plugins that are not installed and secrets the tenant does not hold are
+ * warnings.
  */
 export async function validateBlueprint(
   context: ServerContext,
   tenant: TenantState,
   mainFile: string,
+  environments: string[] = [],
 ): Promise<{ result: LoadResult; loader: StoredLoader }> {
   const loader = await storedLoader(context, tenant);
   const result = await loader.load((reader) =>
-    loadBlueprint(mainFile, { reader, deploymentId: 'validate', validateOnly: true }),
+    loadBlueprint(mainFile, {
+      reader,
+      deploymentId: 'validate',
+      validateOnly: true,
+      ...(environments.length > 0 ? { environments } : {}),
+    }),
   );
   const blueprint = result.blueprint;
   if (blueprint) {
@@ -171,17 +184,24 @@ export interface ProblemView {
   message: string;
 }
 
+/** How a problem's file among a request's environment files is named: this, then its path as sent. */
+const ENVIRONMENT_PREFIX = 'environment:';
+
 /**
  * Problems with their files named as the uploader knows them: relative to the blueprint's
- * directory, `blueprint:ID/FILE` in an imported stored blueprint, else the file's name alone
- * (the standard library, a plugin's types).
+ * directory, `blueprint:ID/FILE` in an imported stored blueprint, `environment:FILE` among the
+ * environment files sent with the request, else the file's name alone (the standard library, a
+ * plugin's types).
  */
 export function problemViews(
   problems: Problem[],
   root: string,
   imported: Map<string, string>,
+  environmentDir?: string,
 ): ProblemView[] {
+  // The environment's directory first: it may be inside the blueprint's.
   const places: [string, string][] = [
+    ...(environmentDir ? [[environmentDir, ENVIRONMENT_PREFIX] as [string, string]] : []),
     [root, ''],
     ...[...imported].map(([dir, id]): [string, string] => [dir, `blueprint:${id}/`]),
   ];
@@ -281,29 +301,123 @@ export function blueprintDetails(blueprint: Blueprint): BlueprintDetails {
   };
 }
 
+/** A request's environment written out to load the blueprint with; removed once loaded. */
+interface StagedEnvironment {
+  dir: string;
+  /** The environment files, absolute, in the order they are merged. */
+  paths: string[];
+}
+
 /**
- * Plans a deployment of a stored blueprint with inputs, as creating it or updating it to that
- * blueprint does: the deployment refers to the blueprint as uploaded (every file of it, scripts
- * and resources included), not only to the files its plan read. Bad inputs or a blueprint that no
- * longer loads are a 422 with every problem.
+ * Refuses (422) environments that name files outside `dir` (an absolute path, a `..`): the server
+ * reads no file of its own on a request's behalf.
+ */
+export function refuseOutside(dir: string, environments: string[]): void {
+  const outside = environmentFiles(environments, fileSystemReader(), dir).named.filter((file) =>
+    relative(dir, file).startsWith('..'),
+  );
+  if (outside.length > 0)
+    throw unprocessable(
+      `the environment names files it was not sent with: ${outside.map((file) => relative(dir, file)).join(', ')} (name files next to the environment, relative to it)`,
+    );
+}
+
+/**
+ * Writes a request's environment files, with paths that stay in it, into a new directory inside
+ * the stored blueprint's (removed once loaded; nothing lists that directory, the store lists its
+ * files): the templates the environment names read files next to them with get_file as the main
+ * template's directory allows it, as when the environment is in the blueprint's directory locally.
+ */
+function stageEnvironment(blueprintDir: string, environment: Static<typeof Environment>): StagedEnvironment {
+  const files = Object.entries(environment.files).map(([path, content]): [string, Uint8Array] => [
+    safeRelativePath(path, 'environment.files'),
+    Buffer.from(content, 'base64'),
+  ]);
+  const names = new Set(files.map(([path]) => path));
+  const order = environment.order.map((path) => safeRelativePath(path, 'environment.order'));
+  const missing = order.find((path) => !names.has(path));
+  if (missing !== undefined)
+    throw unprocessable(`environment.order: '${missing}' is not among environment.files`);
+  const dir = join(blueprintDir, `.environment-${randomBytes(8).toString('hex')}`);
+  const staged = { dir, paths: order.map((path) => join(dir, path)) };
+  try {
+    writeFiles(dir, files);
+    refuseOutside(dir, staged.paths);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return staged;
+}
+
+/** What a stored blueprint is planned with: inputs as they are, or those of an update of a deployment. */
+export type StoredInputs =
+  | { inputs: ValueMap }
+  | {
+      /** The deployment updated, its sealed values opened. */
+      existing: DeploymentRecord;
+      /** The inputs given for the update: chosen with the deployment's as `weft update` chooses them. */
+      given: ValueMap | undefined;
+    };
+
+/**
+ * Plans a deployment of a stored blueprint with inputs (and a HOT template's environment), as
+ * creating it or updating it to that blueprint does: the deployment refers to the blueprint as
+ * uploaded (every file of it, scripts and resources included), not only to the files its plan
+ * read. Bad inputs or a blueprint that no longer loads are a 422 with every problem.
  */
 export async function prepareStored(
   context: ServerContext,
   tenant: TenantState,
   blueprint: NamedBlueprintRecord,
   deploymentId: string,
-  inputs: ValueMap,
+  inputs: StoredInputs,
   refusal: string,
-): Promise<PreparedDeployment> {
+  environment?: Static<typeof Environment>,
+): Promise<PreparedDeployment & { hidden?: string[] }> {
   const dir = await storedBlueprintDir(tenant, blueprint.contentId);
   if (!dir) throw notFound('blueprint', blueprint.id);
   const loader = await storedLoader(context, tenant);
-  const { problems, prepared } = await loader.load((reader) =>
-    prepareDeployment({ reader, blueprintPath: join(dir, blueprint.mainFile), deploymentId, inputs }),
-  );
-  if (!prepared) {
-    const views = problemViews(problems.sorted(), dir, loader.imported);
-    throw unprocessable(`${refusal}: ${views.length} ${views.length === 1 ? 'problem' : 'problems'}`, views);
+  const staged = environment ? stageEnvironment(dir, environment) : undefined;
+  try {
+    const blueprintPath = join(dir, blueprint.mainFile);
+    const environments = staged ? { environments: staged.paths } : {};
+    const { problems, prepared } = await loader.load((reader) => {
+      if ('inputs' in inputs)
+        return prepareDeployment({
+          reader,
+          blueprintPath,
+          deploymentId,
+          inputs: inputs.inputs,
+          ...environments,
+        });
+      // The same choice of inputs (and refusal of immutable parameters) as the local update's.
+      const checked = loadBlueprint(blueprintPath, {
+        reader,
+        deploymentId,
+        validateOnly: true,
+        ...environments,
+      });
+      if (!checked.blueprint || !checked.problems.ok) return { problems: checked.problems };
+      return prepareUpdateVersion({
+        reader,
+        blueprintPath,
+        existing: inputs.existing,
+        checked,
+        given: inputs.given,
+        mergeInputs: true,
+        ...environments,
+      });
+    });
+    if (!prepared) {
+      const views = problemViews(problems.sorted(), dir, loader.imported, staged?.dir);
+      throw unprocessable(
+        `${refusal}: ${views.length} ${views.length === 1 ? 'problem' : 'problems'}`,
+        views,
+      );
+    }
+    return { ...prepared, deployment: { ...prepared.deployment, blueprintId: blueprint.contentId } };
+  } finally {
+    if (staged) rmSync(staged.dir, { recursive: true, force: true });
   }
-  return { ...prepared, deployment: { ...prepared.deployment, blueprintId: blueprint.contentId } };
 }

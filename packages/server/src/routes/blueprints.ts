@@ -21,6 +21,7 @@ import {
   blueprintDetails,
   keepStaged,
   problemViews,
+  refuseOutside,
   stagingDir,
   storedBlueprintDir,
   validateBlueprint,
@@ -74,6 +75,13 @@ export async function blueprintRoutes(app: Api, context: ServerContext): Promise
               description: 'the main file in the archive (default blueprint.yaml)',
             }),
           ),
+          environment: Type.Optional(
+            Type.Array(Type.String({ maxLength: 500 }), {
+              maxItems: 100,
+              description:
+                "a HOT template's environment files in the archive (repeatable, merged in this order, as -e): the template is checked with them, as its resource types may be ones only an environment maps; they are not stored with it (the files they name are)",
+            }),
+          ),
         }),
         response: {
           201: UploadedBlueprint,
@@ -95,16 +103,30 @@ export async function blueprintRoutes(app: Api, context: ServerContext): Promise
         kind === 'yaml'
           ? new Map([[mainFile, bytes]])
           : withMainFile(await archiveFiles(kind, bytes), mainFile);
+      const environments = (request.query.environment ?? []).map((path) =>
+        safeRelativePath(path, 'environment'),
+      );
+      const absent = environments.find((path) => !files.has(path) || path === mainFile);
+      if (absent !== undefined)
+        throw unprocessable(`environment '${absent}' is not an environment file in the upload`);
       const staged = stagingDir(tenant);
       try {
         writeFiles(staged, files);
-        const { result, loader } = await validateBlueprint(context, tenant, join(staged, mainFile));
+        const staging = environments.map((path) => join(staged, path));
+        refuseOutside(staged, staging);
+        const { result, loader } = await validateBlueprint(context, tenant, join(staged, mainFile), staging);
         if (!result.problems.ok || !result.blueprint) {
           const problems = problemViews(result.problems.sorted(), staged, loader.imported);
           throw unprocessable(
             `the blueprint has ${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}`,
             problems,
           );
+        }
+        // The environment files hold parameter values (hidden ones too) given again with each
+        // deployment: they check the template and are not stored with it.
+        for (const path of environments) {
+          files.delete(path);
+          rmSync(join(staged, path));
         }
         const record = {
           id: blueprintId(Object.fromEntries(files)),

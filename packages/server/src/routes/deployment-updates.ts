@@ -8,31 +8,45 @@
 import {
   type DeploymentRecord,
   deploymentHistory,
-  diffInputs,
   type ExecutionRecord,
   type Json,
   type ModuleDispatcher,
   modelOf,
   type NextVersion,
+  openDeployment,
   planDeploymentUpdate,
   rollbackTarget,
   savedUpdateVersion,
   saveUpdatePlan,
   startDeploymentUpdate,
+  updateInputChanges,
   updatePlanDocument,
   type ValueMap,
 } from '@weft/engine';
 import { type Static, Type } from 'typebox';
+import { Compile } from 'typebox/compile';
 import { MAX_UPLOAD_BYTES } from '../blueprints/archive.js';
-import { prepareStored } from '../blueprints/stored.js';
+import { prepareStored, type StoredInputs } from '../blueprints/stored.js';
 import type { Api, ServerContext } from '../context.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
 import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams } from '../schemas/common.js';
+import { Environment } from '../schemas/environment.js';
 import { Execution } from '../schemas/executions.js';
 import { DeploymentVersion, UpdatePlan, UpdatePlanRequest, UpdateRequest } from '../schemas/updates.js';
 import { MissingReferenceError, type NamedBlueprintRecord } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
+
+const checkEnvironment = Compile(Environment);
+
+/** The environment a saved plan was made with (update-plan with save), checked as a request's. */
+function savedEnvironment(plan: unknown): Static<typeof Environment> | undefined {
+  const environment = (plan as { environment?: unknown } | null)?.environment;
+  if (environment === undefined) return undefined;
+  if (!checkEnvironment.Check(environment))
+    throw unprocessable("the saved plan's environment is not one update-plan saved: plan the update again");
+  return environment;
+}
 
 export async function deploymentUpdateRoutes(app: Api, context: ServerContext): Promise<void> {
   const { access, runner, plugins } = context;
@@ -54,11 +68,16 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
       throw unprocessable(`name the blueprint to update deployment '${deployment.id}' to (blueprintId)`);
     const blueprint = await access.getBlueprint(tenant.name, name);
     if (!blueprint) throw notFound('blueprint', name);
-    const declared = new Set(blueprint.details.inputs.map((i) => i.name));
-    const kept = Object.fromEntries(
-      Object.entries(deployment.inputs).filter(([input]) => declared.has(input)),
+    // Its inputs as they were given: a sealed value differs from the same value given again.
+    const existing = openDeployment(deployment, tenant.secrets.sealer());
+    const version = await preparedVersion(
+      tenant,
+      deployment,
+      blueprint,
+      { existing, given: body.inputs as ValueMap | undefined },
+      body.environment,
     );
-    return preparedVersion(tenant, deployment, blueprint, { ...kept, ...(body.inputs ?? {}) } as ValueMap);
+    return { ...version, existing };
   };
 
   /** The version the stored blueprint makes with these inputs, and the plugins it needs. */
@@ -66,7 +85,8 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
     tenant: TenantState,
     deployment: DeploymentRecord,
     blueprint: NamedBlueprintRecord,
-    inputs: ValueMap,
+    inputs: StoredInputs,
+    environment: Static<typeof Environment> | undefined,
   ) => {
     const prepared = await prepareStored(
       context,
@@ -75,6 +95,7 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
       deployment.id,
       inputs,
       `deployment '${deployment.id}' cannot be updated to blueprint '${blueprint.id}'`,
+      environment,
     );
     const next: NextVersion = {
       blueprintId: prepared.deployment.blueprintId,
@@ -84,13 +105,14 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
     // Loaded, not run: they tell which Heat-style resources the update replaces.
     const dispatcher = await plugins.requiredBy(modelOf(next.model), deployment.id);
     await dispatcher.load();
-    return { blueprint, next, dispatcher };
+    return { blueprint, next, dispatcher, prepared };
   };
 
   /**
    * The version a saved plan goes to, once the engine has checked it (the same deployment,
    * unchanged since, the blueprint's files as they were). Its model is made again here from the
-   * stored blueprint and its inputs: the server runs only what it made itself.
+   * stored blueprint, its inputs and the environment it was planned with: the server runs only
+   * what it made itself.
    */
   const savedVersionOf = async (tenant: TenantState, deployment: DeploymentRecord, plan: unknown) => {
     const saved = await savedUpdateVersion(tenant.store, deployment.id, plan, tenant.secrets.sealer());
@@ -101,7 +123,13 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
       throw conflict(
         `the blueprint the saved plan updates deployment '${deployment.id}' to is no longer stored: plan the update again`,
       );
-    const version = await preparedVersion(tenant, deployment, blueprint, saved.next.inputs as ValueMap);
+    const version = await preparedVersion(
+      tenant,
+      deployment,
+      blueprint,
+      { inputs: saved.next.inputs as ValueMap },
+      savedEnvironment(plan),
+    );
     return { ...version, parameters: saved.parameters };
   };
 
@@ -148,7 +176,11 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
     async (request) => {
       const tenant = request.tenant!;
       const deployment = await read(tenant, request.params.id);
-      const { blueprint, next, dispatcher } = await nextVersionOf(tenant, deployment, request.body);
+      const { blueprint, next, dispatcher, prepared, existing } = await nextVersionOf(
+        tenant,
+        deployment,
+        request.body,
+      );
       const parameters = (request.body.parameters ?? {}) as Record<string, Json>;
       const plan = await planDeploymentUpdate({
         store: tenant.store,
@@ -158,12 +190,13 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
         parameters,
         operationFunction: (operation) => dispatcher.operationFunction(operation),
       });
-      const masker = await tenantMasker(tenant);
+      // A HOT template's hidden parameters masked as secrets are, as the local plan masks them.
+      const { inputs, masker } = updateInputChanges(existing, prepared, await tenantMasker(tenant));
       const document = updatePlanDocument(
         deployment.id,
         plan,
         await tenant.store.listInstances(deployment.id),
-        diffInputs(deployment.inputs, next.inputs),
+        inputs,
         masker,
       );
       if (!request.body.save) return document;
@@ -181,7 +214,9 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
           secrets: masker,
         },
       );
-      return { ...document, saved };
+      // With the environment it was planned with, to make the same version again when applied.
+      const environment = request.body.environment;
+      return { ...document, saved: environment ? { ...saved, environment } : saved };
     },
   );
 

@@ -26,6 +26,7 @@ import { conflict, notFound } from '../errors.js';
 import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
 import { Deployment, DeploymentSummary } from '../schemas/deployments.js';
+import { Environment } from '../schemas/environment.js';
 import { DuplicateError, MissingReferenceError } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
 
@@ -97,6 +98,7 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
         body: Type.Object({
           blueprintId: Name,
           inputs: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          environment: Type.Optional(Environment),
         }),
         response: { 201: Deployment, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, ...AUTH_ERRORS },
       },
@@ -128,8 +130,9 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
           tenant,
           blueprint,
           id,
-          (request.body.inputs ?? {}) as ValueMap,
+          { inputs: (request.body.inputs ?? {}) as ValueMap },
           'the deployment cannot be created',
+          request.body.environment,
         );
         deployment = sealDeployment(prepared.deployment, tenant.secrets.sealer());
         await tenant.store.createDeployment(deployment, prepared.instances);

@@ -1,6 +1,7 @@
 /** The deployment update as the API takes and shows it: its request, and its plan. */
 import { Type } from 'typebox';
 import { Name } from './common.js';
+import { Environment } from './environment.js';
 
 const Change = Type.Union([Type.Literal('added'), Type.Literal('removed'), Type.Literal('modified')]);
 
@@ -27,9 +28,11 @@ const UpdateFields = {
   blueprintId: Type.Optional(Name),
   inputs: Type.Optional(
     Type.Record(Type.String(), Type.Unknown(), {
-      description: "merged over the deployment's inputs that the blueprint still declares",
+      description:
+        "merged over the deployment's inputs that the blueprint still declares; for a HOT template, its parameters: those not given take their defaults again, as Heat's stack update",
     }),
   ),
+  environment: Type.Optional(Environment),
   parameters: Type.Optional(
     Type.Object(
       {
