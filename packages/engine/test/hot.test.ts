@@ -558,6 +558,24 @@ resources:
     assert.deepEqual(dependencies(result, 'chain'), ['chain.0', 'chain.1', 'chain.2']);
   });
 
+  test("a template file as a type outside the template's directory is refused, unread", () => {
+    const outside = mkdtempSync(join(tmpdir(), 'weft-hot-outside-'));
+    writeFileSync(join(outside, 'secret.yaml'), 'not: [a template\n');
+    for (const type of [
+      join(outside, 'secret.yaml'),
+      `file://${join(outside, 'secret.yaml')}`,
+      '../x/secret.yaml',
+    ]) {
+      const result = load(`heat_template_version: 2016-10-14
+resources:
+  app: {type: '${type}'}
+`);
+      assert.deepEqual(result.lines, [
+        `template.yaml:3:15 resources.app.type: template '${type}' is outside the template's directory`,
+      ]);
+    }
+  });
+
   test('nested stacks: a template file as a type, OS::Heat::Stack, outputs as attributes, resource_facade', () => {
     const result = ok(
       load(

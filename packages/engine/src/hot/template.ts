@@ -754,12 +754,19 @@ class Stack {
         );
         return undefined;
       }
-      return this.nestedStack(
-        node,
-        resolve(dirname(this.file), resolved.replace(/^file:\/\//, '')),
-        spec,
-        spec.typeAt,
-      );
+      const file = resolve(dirname(this.file), resolved.replace(/^file:\/\//, ''));
+      // As get_file: a template names files beside it, never one elsewhere on the machine that
+      // reads it (a server reading an uploaded template).
+      if (relative(this.shared.baseDir, file).startsWith('..')) {
+        this.diagnostics.add(
+          'bad-value',
+          spec.typeAt,
+          `${spec.path}.type`,
+          `template '${resolved}' is outside the template's directory`,
+        );
+        return undefined;
+      }
+      return this.nestedStack(node, file, spec, spec.typeAt);
     }
     if (resolved === 'OS::Heat::ResourceGroup') return this.resourceGroup(node, spec);
     if (resolved === 'OS::Heat::ResourceChain') return this.resourceChain(node, spec);
