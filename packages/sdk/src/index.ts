@@ -51,6 +51,8 @@ export {
 export { LOOM_RESOURCE_TYPES_PROPERTY } from './loom-keys.js';
 export { pythonJson, pythonStr } from './python-text.js';
 export {
+  type AbandonedResource,
+  ADOPT_KEY,
   DELETION_POLICY_PROPERTY,
   type DeletionPolicy,
   PropertiesError,

@@ -1,6 +1,8 @@
 import { type OperationContext, operation } from './context.js';
 import { NonRecoverableError } from './errors.js';
 import {
+  type AbandonedResource,
+  ADOPT_KEY,
   DELETION_POLICY_PROPERTY,
   type DeletionPolicy,
   PropertiesError,
@@ -41,6 +43,7 @@ const VERB: Record<ResourceAction, string> = {
   DELETE: 'deleted',
   SUSPEND: 'suspended',
   RESUME: 'resumed',
+  ADOPT: 'adopted',
 };
 
 const HANDLER: Record<ResourceAction, string> = {
@@ -49,6 +52,7 @@ const HANDLER: Record<ResourceAction, string> = {
   DELETE: 'handleDelete',
   SUSPEND: 'handleSuspend',
   RESUME: 'handleResume',
+  ADOPT: 'handleAdopt',
 };
 
 function messageOf(error: unknown): string {
@@ -503,6 +507,11 @@ class ResourceLifecycle<R extends Resource<object>> {
 
   async create(ctx: OperationContext): Promise<void> {
     const heat = heatRecord(ctx);
+    const adopt = ctx.instance.runtimeProperties[ADOPT_KEY];
+    if (adopt !== undefined && (!heat.pending || heat.pending.action === 'ADOPT')) {
+      await this.adopt(ctx, adopt);
+      return;
+    }
     if (heat.pending?.action === 'CREATE' && heat.pending.replace !== undefined) {
       await this.replace(ctx, heat.pending.replace);
       return;
@@ -524,6 +533,30 @@ class ResourceLifecycle<R extends Resource<object>> {
     if (heat.state?.action === 'DELETE') ctx.instance.runtimeProperties[RESOURCE_ID_KEY] = null;
     ctx.logger.info(`creating ${this.name} ${ctx.instance.id}`);
     await this.refreshAttributes(ctx, await this.createResource(ctx, properties));
+  }
+
+  /**
+   * Heat's adopt: the resource takes its id and data from the stack's abandon data instead of
+   * being created (handleAdopt); none given (the resource was not in it) fails, as in Heat.
+   */
+  private async adopt(ctx: OperationContext, given: Json): Promise<void> {
+    const heat = heatRecord(ctx);
+    const properties = await this.validated(ctx, ctx.node.properties);
+    heat.properties = properties;
+    const resource = this.instantiate(ctx, properties);
+    const data = (
+      given && typeof given === 'object' && !Array.isArray(given) ? given : {}
+    ) as AbandonedResource;
+    ctx.logger.info(`adopting ${this.name} ${ctx.instance.id}`);
+    await this.runAction(ctx, 'ADOPT', {
+      handle: () => resource.handleAdopt(structuredClone(data)),
+      check: () => true,
+    });
+    delete ctx.instance.runtimeProperties[ADOPT_KEY];
+    ctx.logger.info(
+      `${this.name} adopted${resource.resourceId ? ` (resource id ${resource.resourceId})` : ''}`,
+    );
+    await this.refreshAttributes(ctx, resource);
   }
 
   async delete(ctx: OperationContext): Promise<void> {

@@ -1,0 +1,226 @@
+/**
+ * `weft stack`: what Heat does to a stack as a whole besides running workflows on it. `abandon`
+ * prints the stack's abandon data (Heat's Stack.prepare_abandon) and forgets the deployment
+ * without deleting its resources; `weft install TEMPLATE --adopt FILE` takes them over again.
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ACTIVE_EXECUTION_STATUSES,
+  type DeploymentRecord,
+  Diagnostics,
+  formatProblem,
+  heatResourceState,
+  heatStackState,
+  isAdoptedStack,
+  isLive,
+  isMapping,
+  type Json,
+  locOf,
+  modelOf,
+  parseYaml,
+  type Store,
+} from '@weft/engine';
+import { ADOPT_KEY, RESOURCE_ID_KEY, RESOURCE_STATE_KEY } from '@weft/sdk';
+import type { Command } from 'commander';
+import { UsageError } from '../output.js';
+import { deploymentFor, type StateOptions, stateOptions, workDir } from '../state.js';
+import { withState } from './execution.js';
+
+type AbandonFlags = StateOptions & { deploymentId?: string; outputFile?: string };
+
+export function stackCommands(program: Command): void {
+  const stack = program
+    .command('stack')
+    .description("Heat's whole-stack actions on a HOT deployment: abandon (and install --adopt)");
+  stateOptions(
+    stack
+      .command('abandon')
+      .description(
+        "print the stack's abandon data (JSON) and forget the deployment, leaving its resources in place",
+      )
+      .option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)')
+      .option('-O, --output-file <FILE>', 'write the abandon data to FILE instead of printing it'),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  weft stack abandon -d web > web.json\n  weft install template.yaml -d web --adopt web.json',
+    )
+    .action((flags: AbandonFlags) => withState(flags, (state) => abandon(state.store, state.dir, flags)));
+}
+
+/** Heat's ACTION_STATUS split into its action and status. */
+function splitState(state: string): { action: string; status: string } {
+  const m = /^(.*)_(COMPLETE|FAILED|IN_PROGRESS)$/.exec(state);
+  return m ? { action: m[1]!, status: m[2]! } : { action: state, status: '' };
+}
+
+/** The deployment, refused unless it was made from a HOT template. */
+export async function hotDeployment(store: Store, given: string | undefined): Promise<DeploymentRecord> {
+  const id = await deploymentFor(store, given);
+  const deployment = (await store.getDeployment(id))!;
+  if (modelOf(deployment.model).blueprint.heatTemplateVersion === undefined)
+    throw new UsageError(
+      `deployment '${id}' is not a Heat stack (it was not made from a heat_template_version template)`,
+    );
+  return deployment;
+}
+
+/** The template the deployment was made from, as Heat keeps it in the abandon data (parsed). */
+async function templateOf(store: Store, deployment: DeploymentRecord): Promise<Json> {
+  const blueprint = await store.getBlueprint(deployment.blueprintId);
+  const bytes = blueprint?.files[blueprint.mainFile];
+  if (!blueprint || !bytes) return null;
+  const parsed = parseYaml(new TextDecoder().decode(bytes), blueprint.mainFile, new Diagnostics());
+  return JSON.parse(JSON.stringify(parsed ?? null)) as Json;
+}
+
+/** What Heat's Stack.prepare_abandon returns: the stack, its template and every resource's id and data. */
+export async function abandonData(store: Store, deployment: DeploymentRecord): Promise<Record<string, Json>> {
+  const model = modelOf(deployment.model);
+  const resources: Record<string, Json> = {};
+  const instances = await store.listInstances(deployment.id);
+  for (const instance of instances) {
+    if (!isLive(instance.state) || model.nodes[instance.node] === undefined) continue;
+    const { action, status } = splitState(heatResourceState(instance));
+    const data: Record<string, Json> = {};
+    for (const [key, value] of Object.entries(instance.runtimeProperties))
+      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY) data[key] = value;
+    const id = instance.runtimeProperties[RESOURCE_ID_KEY];
+    // A node of several instances (not made by HOT itself) names each by its instance.
+    const name = Object.hasOwn(resources, instance.node) ? instance.id : instance.node;
+    resources[name] = {
+      name,
+      resource_id: typeof id === 'string' ? id : null,
+      type: model.nodes[instance.node]!.type,
+      action,
+      status,
+      metadata: {},
+      resource_data: data,
+    };
+  }
+  const { action, status } = splitState(
+    heatStackState(await store.listExecutions(deployment.id), isAdoptedStack(instances)),
+  );
+  return {
+    name: deployment.id,
+    id: deployment.id,
+    action,
+    status,
+    template: await templateOf(store, deployment),
+    resources: nested(resources),
+  };
+}
+
+/** The nearest resource whose member (`PARENT.MEMBER`) this one is: a group's, a nested stack's. */
+function parentOf(name: string, resources: Record<string, Json>): string | undefined {
+  const parts = name.split('.');
+  for (let i = parts.length - 1; i > 0; i--) {
+    const candidate = parts.slice(0, i).join('.');
+    if (Object.hasOwn(resources, candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * The resources by node name, the members of groups and nested stacks moved under their parent's
+ * `resources` by their own name, as Heat's abandon data holds a nested stack's.
+ */
+function nested(flat: Record<string, Json>): Record<string, Json> {
+  const top: Record<string, Json> = {};
+  for (const [name, entry] of Object.entries(flat)) {
+    const parent = parentOf(name, flat);
+    if (parent === undefined) {
+      top[name] = entry;
+      continue;
+    }
+    const holder = flat[parent] as Record<string, Json>;
+    const members = (holder.resources ??= {}) as Record<string, Json>;
+    const own = name.slice(parent.length + 1);
+    // The same object, so that members of its own that come later land in it.
+    (entry as Record<string, Json>).name = own;
+    members[own] = entry;
+  }
+  return top;
+}
+
+/** Abandon data's resources by node name again: a member under its parent's `resources` is `PARENT.MEMBER`. */
+function flattened(resources: Record<string, Json>, prefix = '', into: Record<string, Json> = {}) {
+  for (const [name, entry] of Object.entries(resources)) {
+    into[prefix + name] = entry;
+    if (isMapping(entry) && isMapping(entry.resources))
+      flattened(entry.resources as Record<string, Json>, `${prefix}${name}.`, into);
+  }
+  return into;
+}
+
+async function abandon(store: Store, dir: string, flags: AbandonFlags): Promise<void> {
+  const deployment = await hotDeployment(store, flags.deploymentId);
+  const id = deployment.id;
+  // As Heat, which abandons a stack under its lock: not while an action runs on it.
+  const active = (await store.listExecutions(id)).find((e) => ACTIVE_EXECUTION_STATUSES.includes(e.status));
+  if (active)
+    throw new UsageError(
+      `stack '${id}' has a running execution ${active.id} (${active.workflow}); wait for it or cancel it first`,
+    );
+  const data = await abandonData(store, deployment);
+  // Written (or printed) before anything is forgotten, so that what adopts it is never lost.
+  // Heat's shape as it is, without the schemaVersion of weft's own JSON documents.
+  const text = `${JSON.stringify(data, null, 2)}\n`;
+  if (flags.outputFile) writeFileSync(flags.outputFile, text);
+  else process.stdout.write(text);
+  await store.deleteDeployment(id);
+  rmSync(join(workDir(dir), id), { recursive: true, force: true });
+  if (flags.outputFile) process.stderr.write(`Stack '${id}' abandoned; its data is in ${flags.outputFile}\n`);
+}
+
+/**
+ * The resources of an abandon data file, by name, for `weft install --adopt` (Heat's
+ * adopt_stack_data): a problem with the file is one line with its place, exit 2.
+ */
+export function readAdoptFile(file: string): Record<string, Json> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read the adopt file ${file}: ${(error as Error).message}`);
+  }
+  const problems = new Diagnostics();
+  const doc = parseYaml(text, file, problems);
+  if (problems.ok && !isMapping(doc))
+    problems.add(
+      'bad-value',
+      locOf(doc),
+      '',
+      'abandon data must be a mapping (what weft stack abandon prints)',
+    );
+  else if (problems.ok && isMapping(doc) && !isMapping(doc.resources))
+    problems.add(
+      'bad-value',
+      doc.resources === undefined ? locOf(doc) : locOf(doc, 'resources'),
+      'resources',
+      'abandon data must have a mapping of resources, by name (what weft stack abandon prints)',
+    );
+  const first = problems.sorted()[0];
+  if (first) throw new UsageError(formatProblem(first));
+  return flattened(JSON.parse(JSON.stringify((doc as { resources: Json }).resources)));
+}
+
+/**
+ * Makes each instance of a new deployment adopt its resource when its install creates it: the
+ * abandon data's entry for its node, or none (whose adopt then fails, as in Heat).
+ */
+export async function markForAdoption(
+  store: Store,
+  deploymentId: string,
+  resources: Record<string, Json>,
+): Promise<void> {
+  for (const instance of await store.listInstances(deploymentId)) {
+    const given = Object.hasOwn(resources, instance.node) ? resources[instance.node] : undefined;
+    await store.updateRuntimeProperties(
+      instance.id,
+      { ...instance.runtimeProperties, [ADOPT_KEY]: given ?? {} },
+      instance.version,
+    );
+  }
+}
