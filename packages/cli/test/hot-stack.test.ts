@@ -1,6 +1,6 @@
 // Heat's whole-stack actions on a HOT deployment through the CLI: abandon (the stack's data
-// printed, the deployment forgotten, its resources left in place) and install --adopt (a stack
-// that takes them over). Heat's heat_integrationtests/functional/test_abandon_adopt.py cases, with
+// printed, the deployment forgotten, its resources left in place), install --adopt (a stack
+// that takes them over), snapshots and restore. Heat's heat_integrationtests/functional/test_abandon_adopt.py cases, with
 // a file resource whose existence shows what was deleted and what was not. Real processes on a
 // real SQLite state directory.
 import assert from 'node:assert/strict';
@@ -283,5 +283,105 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
     const exists = p.run(['install', 'template.yaml', '-d', 'hot', '-p', 'path=x', '--adopt', 'good.json']);
     assert.equal(exists.code, 2, exists.stderr);
     assert.match(exists.stderr, /^error: deployment 'hot' exists; --adopt creates a new stack/);
+  });
+});
+
+// A password whose length a parameter sets (a change replaces it) and a value made from it.
+const PASSWORD = `heat_template_version: 2018-08-31
+parameters:
+  length: {type: number, default: 12}
+resources:
+  password:
+    type: OS::Heat::RandomString
+    properties: {length: {get_param: length}}
+  greeting:
+    type: OS::Heat::Value
+    properties: {value: {str_replace: {template: hello $p, params: {$p: {get_attr: [password, value]}}}}}
+outputs:
+  password: {value: {get_attr: [password, value]}}
+  greeting: {value: {get_attr: [greeting, value]}}
+`;
+
+describe('HOT stack snapshots and restore', { concurrency: true }, () => {
+  test("a RandomString's value survives snapshot, an update that replaces it, and restore", LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', PASSWORD);
+    ok(p.run(['install', 'template.yaml', '-d', 'stack']));
+    const before = p.outputs('stack');
+    assert.equal((before.password as string).length, 12);
+
+    const taken = JSON.parse(ok(p.run(['stack', 'snapshot', '-d', 'stack', 'first', '--json'])).stdout) as {
+      snapshot: { id: string; name: string; status: string };
+    };
+    assert.equal(taken.snapshot.name, 'first');
+    assert.equal(taken.snapshot.status, 'COMPLETE');
+    const listed = JSON.parse(ok(p.run(['stack', 'snapshots', '-d', 'stack', '--json'])).stdout) as {
+      snapshots: { id: string; name: string }[];
+    };
+    assert.deepEqual(
+      listed.snapshots.map((s) => [s.id, s.name]),
+      [[taken.snapshot.id, 'first']],
+    );
+    const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', 'first'])).stdout) as {
+      id: string;
+      data: Abandoned;
+    };
+    assert.equal(shown.id, taken.snapshot.id);
+    assert.equal(shown.data.resources.password!.resource_data.value, before.password);
+    assert.equal(shown.data.template.heat_template_version, '2018-08-31');
+
+    // An update that replaces the password (a new value), then the restore that brings it back.
+    ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'length=20']));
+    const changed = p.outputs('stack');
+    assert.equal((changed.password as string).length, 20);
+    assert.notEqual(changed.password, before.password);
+    const restored = ok(p.run(['stack', 'restore', '-d', 'stack', taken.snapshot.id]));
+    assert.match(restored.stdout + restored.stderr, /restoring RandomString/);
+    assert.deepEqual(p.outputs('stack'), before, "the snapshot's values are back");
+    const password = p.instances('stack').instances.find((i) => i.node === 'password')!;
+    assert.deepEqual((password.runtimeProperties.heat as { properties: unknown }).properties, { length: 12 });
+    assert.ok(
+      p.instances('stack').instances.every((i) => !('heat_restore' in i.runtimeProperties)),
+      'what the snapshot kept is left on no instance',
+    );
+    // The restore is over: the next replacement makes a new value.
+    ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'length=16']));
+    assert.notEqual(p.outputs('stack').password, before.password);
+
+    assert.match(ok(p.run(['stack', 'snapshot-delete', '-d', 'stack', 'first'])).stderr, /deleted/);
+    assert.match(ok(p.run(['stack', 'snapshots', '-d', 'stack'])).stdout, /has no snapshots/);
+    const gone = p.run(['stack', 'restore', '-d', 'stack', 'first']);
+    assert.equal(gone.code, 2, gone.stderr);
+    assert.match(gone.stderr, /^error: stack 'stack' has no snapshot 'first' \(it has none/);
+  });
+
+  test('bad input: one line, exit 2', LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', PASSWORD);
+    p.file(
+      'blueprint.yaml',
+      'tosca_definitions_version: cloudify_dsl_1_3\nimports: [cloudify/types/types.yaml]\nnode_templates:\n  n: {type: cloudify.nodes.Root}\n',
+    );
+    ok(p.run(['install', 'blueprint.yaml', '-d', 'plain']));
+    ok(p.run(['install', 'template.yaml', '-d', 'stack']));
+    ok(p.run(['stack', 'snapshot', '-d', 'stack', 'one']));
+    const checks: [string[], RegExp][] = [
+      [['stack', 'snapshot', '-d', 'plain'], /^error: deployment 'plain' is not a Heat stack/],
+      [['stack', 'snapshots', '-d', 'plain'], /^error: deployment 'plain' is not a Heat stack/],
+      [['stack', 'restore', '-d', 'plain', 'one'], /^error: deployment 'plain' is not a Heat stack/],
+      [['stack', 'snapshot', '-d', 'nothing'], /^error: no deployment 'nothing'/],
+      [
+        ['stack', 'snapshot-show', '-d', 'stack', 'two'],
+        /^error: stack 'stack' has no snapshot 'two' \(it has: one\)/,
+      ],
+      [['stack', 'snapshot-delete', '-d', 'stack', 'two'], /^error: stack 'stack' has no snapshot 'two'/],
+      [['stack', 'restore', '-d', 'stack', 'two'], /^error: stack 'stack' has no snapshot 'two'/],
+    ];
+    for (const [args, message] of checks) {
+      const result = p.run(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message, args.join(' '));
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    }
   });
 });

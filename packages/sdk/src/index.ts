@@ -59,6 +59,7 @@ export {
   type PropertyDiff,
   RESOURCE_ID_KEY,
   RESOURCE_STATE_KEY,
+  RESTORE_KEY,
   Resource,
   type ResourceAction,
   type ResourceClass,

@@ -4,3 +4,9 @@
  * Its own module, so that showing a stack's state does not load the SDK's runtime.
  */
 export const ADOPT_KEY = 'heat_adopt';
+
+/**
+ * The runtime property holding, during a restore from a snapshot (Heat's stack restore), what the
+ * snapshot kept of the resource: one made anew then is brought back by its class's handleRestore.
+ */
+export const RESTORE_KEY = 'heat_restore';

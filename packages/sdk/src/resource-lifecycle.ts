@@ -9,6 +9,7 @@ import {
   type PropertyDiff,
   RESOURCE_ID_KEY,
   RESOURCE_STATE_KEY,
+  RESTORE_KEY,
   Resource,
   type ResourceAction,
   type ResourceClass,
@@ -295,8 +296,15 @@ class ResourceLifecycle<R extends Resource<object>> {
   ): Promise<R> {
     heatRecord(ctx).properties = properties;
     const resource = this.instantiate(ctx, properties);
+    // Made anew during a restore from a snapshot that kept it: brought back as it was.
+    const kept = ctx.instance.runtimeProperties[RESTORE_KEY];
+    const restoring = kept !== null && typeof kept === 'object' && !Array.isArray(kept);
+    if (restoring) ctx.logger.info(`restoring ${this.name} ${ctx.instance.id} from the snapshot`);
     await this.runAction(ctx, 'CREATE', {
-      handle: () => resource.handleCreate(),
+      handle: () =>
+        restoring
+          ? resource.handleRestore(structuredClone(kept) as AbandonedResource)
+          : resource.handleCreate(),
       check: (token) => resource.checkCreateComplete(token),
       extra,
     });

@@ -40,7 +40,7 @@ export const RESOURCE_STATE_KEY = 'heat';
 export const RESOURCE_ID_KEY = 'resource_id';
 /** The node property that may choose the deletion policy per node (Delete, Retain or Snapshot). */
 export const DELETION_POLICY_PROPERTY = 'deletion_policy';
-export { ADOPT_KEY } from './resource-keys.js';
+export { ADOPT_KEY, RESTORE_KEY } from './resource-keys.js';
 
 /**
  * What a stack's abandon data holds of one resource (Heat's Resource.prepare_abandon), and what
@@ -243,6 +243,16 @@ export abstract class Resource<P extends object = Record<string, Json>> {
       if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY) runtime[key] = value;
     }
     return undefined;
+  }
+
+  /**
+   * Brings the resource back from a snapshot when a restore makes it anew (Heat's handle_restore):
+   * called instead of handleCreate with what the snapshot kept of it (its id and data), for a
+   * class whose resource is data that can be made again as it was (a RandomString's value).
+   * A class without it is created as new.
+   */
+  handleRestore(_data: AbandonedResource): Token | Promise<Token> {
+    return this.handleCreate();
   }
 
   /** The value of an attribute named in `static attributes`; undefined when unknown (stored as null). */

@@ -3,6 +3,7 @@
  * prints the stack's abandon data (Heat's Stack.prepare_abandon) and forgets the deployment
  * without deleting its resources; `weft install TEMPLATE --adopt FILE` takes them over again.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -19,20 +20,30 @@ import {
   locOf,
   modelOf,
   parseYaml,
+  type SnapshotRecord,
   type Store,
 } from '@weft/engine';
-import { ADOPT_KEY, RESOURCE_ID_KEY, RESOURCE_STATE_KEY } from '@weft/sdk';
+import { ADOPT_KEY, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY } from '@weft/sdk';
 import type { Command } from 'commander';
-import { UsageError } from '../output.js';
-import { deploymentFor, type StateOptions, stateOptions, workDir } from '../state.js';
-import { withState } from './execution.js';
+import { printJson, UsageError } from '../output.js';
+import { deploymentFor, type State, type StateOptions, stateOptions, workDir } from '../state.js';
+import { executionParameters, type RunFlags, runOptions, withState } from './execution.js';
+import { refuseSuspended, reportUpdate, runUpdate } from './update.js';
 
 type AbandonFlags = StateOptions & { deploymentId?: string; outputFile?: string };
+
+type SnapshotFlags = StateOptions & { deploymentId?: string; json?: boolean };
+
+const deploymentOption = (command: Command) =>
+  command.option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)');
 
 export function stackCommands(program: Command): void {
   const stack = program
     .command('stack')
-    .description("Heat's whole-stack actions on a HOT deployment: abandon (and install --adopt)");
+    .description(
+      "Heat's whole-stack actions on a HOT deployment: abandon (and install --adopt), snapshots and restore",
+    );
+  snapshotCommands(stack);
   stateOptions(
     stack
       .command('abandon')
@@ -215,12 +226,192 @@ export async function markForAdoption(
   deploymentId: string,
   resources: Record<string, Json>,
 ): Promise<void> {
+  await markInstances(store, deploymentId, ADOPT_KEY, (node) =>
+    Object.hasOwn(resources, node) ? resources[node] : {},
+  );
+}
+
+/** Sets a runtime property of each instance of the deployment to `value` of its node (removed when undefined). */
+async function markInstances(
+  store: Store,
+  deploymentId: string,
+  key: string,
+  value: (node: string) => Json | undefined,
+): Promise<void> {
   for (const instance of await store.listInstances(deploymentId)) {
-    const given = Object.hasOwn(resources, instance.node) ? resources[instance.node] : undefined;
-    await store.updateRuntimeProperties(
-      instance.id,
-      { ...instance.runtimeProperties, [ADOPT_KEY]: given ?? {} },
-      instance.version,
+    const given = Object.hasOwn(instance.runtimeProperties, key);
+    const next = value(instance.node);
+    if (next === undefined && !given) continue;
+    const runtimeProperties = { ...instance.runtimeProperties };
+    if (next === undefined) delete runtimeProperties[key];
+    else runtimeProperties[key] = next;
+    await store.updateRuntimeProperties(instance.id, runtimeProperties, instance.version);
+  }
+}
+
+function snapshotCommands(stack: Command): void {
+  stateOptions(
+    deploymentOption(
+      stack
+        .command('snapshot')
+        .description("take a snapshot of the stack: its template, parameters and each resource's data")
+        .argument('[name]', "the snapshot's name (default: its id)")
+        .option('--json', 'print the snapshot as JSON'),
+    ),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  weft stack snapshot -d web before-upgrade\n  weft stack snapshots -d web',
+    )
+    .action((name: string | undefined, flags: SnapshotFlags) =>
+      withState(flags, (state) => takeSnapshot(state.store, name, flags)),
     );
+  stateOptions(
+    deploymentOption(
+      stack.command('snapshots').description("list the stack's snapshots").option('--json', 'print JSON'),
+    ),
+  ).action((flags: SnapshotFlags) => withState(flags, (state) => listSnapshots(state.store, flags)));
+  stateOptions(
+    deploymentOption(
+      stack
+        .command('snapshot-show')
+        .description('print a snapshot (JSON): its name, time and data')
+        .argument('<snapshot>', 'its id or name'),
+    ),
+  ).action((snapshot: string, flags: SnapshotFlags) =>
+    withState(flags, async (state) => {
+      const deployment = await hotDeployment(state.store, flags.deploymentId);
+      process.stdout.write(
+        `${JSON.stringify(snapshotView(await findSnapshot(state.store, deployment.id, snapshot), true), null, 2)}\n`,
+      );
+    }),
+  );
+  stateOptions(
+    deploymentOption(
+      stack
+        .command('snapshot-delete')
+        .description('delete a snapshot')
+        .argument('<snapshot>', 'its id or name'),
+    ),
+  ).action((snapshot: string, flags: SnapshotFlags) =>
+    withState(flags, async (state) => {
+      const deployment = await hotDeployment(state.store, flags.deploymentId);
+      const found = await findSnapshot(state.store, deployment.id, snapshot);
+      if (!(await state.store.deleteSnapshot(deployment.id, found.id)))
+        throw new UsageError(`stack '${deployment.id}' has no snapshot '${snapshot}'`);
+      process.stderr.write(`Snapshot ${found.id} (${found.name}) deleted\n`);
+    }),
+  );
+  runOptions(
+    stateOptions(
+      deploymentOption(
+        stack
+          .command('restore')
+          .description(
+            'bring the stack back to a snapshot: an update to its template and parameters, resources made anew restored from its data',
+          )
+          .argument('<snapshot>', 'its id or name'),
+      ),
+    ),
+  ).action((snapshot: string, flags: SnapshotFlags & RunFlags) =>
+    withState(flags, (state) => restore(state, snapshot, flags)),
+  );
+}
+
+/** A snapshot as Heat shows one: without its data in a list. */
+function snapshotView(snapshot: SnapshotRecord, withData: boolean): Record<string, Json> {
+  return {
+    id: snapshot.id,
+    name: snapshot.name,
+    status: 'COMPLETE',
+    creation_time: snapshot.createdAt,
+    ...(withData ? { data: snapshot.data } : {}),
+  };
+}
+
+/** One of the stack's snapshots, by id or name; an unknown one is bad input. */
+async function findSnapshot(store: Store, deploymentId: string, given: string): Promise<SnapshotRecord> {
+  const all = await store.listSnapshots(deploymentId);
+  const byId = all.find((s) => s.id === given);
+  if (byId) return byId;
+  const named = all.filter((s) => s.name === given);
+  if (named.length === 1) return named[0]!;
+  if (named.length > 1)
+    throw new UsageError(
+      `stack '${deploymentId}' has ${named.length} snapshots named '${given}' (${named.map((s) => s.id).join(', ')}); give its id`,
+    );
+  throw new UsageError(
+    `stack '${deploymentId}' has no snapshot '${given}'${all.length > 0 ? ` (it has: ${all.map((s) => s.name).join(', ')})` : ' (it has none: weft stack snapshot takes one)'}`,
+  );
+}
+
+/** Refuses a stack an execution is running on (Heat refuses a stack action in progress). */
+async function refuseActive(store: Store, id: string, what: string): Promise<void> {
+  const active = (await store.listExecutions(id)).find((e) => ACTIVE_EXECUTION_STATUSES.includes(e.status));
+  if (active)
+    throw new UsageError(
+      `stack '${id}' has a running execution ${active.id} (${active.workflow}); ${what} it once that has ended`,
+    );
+}
+
+async function takeSnapshot(store: Store, name: string | undefined, flags: SnapshotFlags): Promise<void> {
+  const deployment = await hotDeployment(store, flags.deploymentId);
+  await refuseActive(store, deployment.id, 'snapshot');
+  const id = randomUUID();
+  const snapshot: SnapshotRecord = {
+    id,
+    deploymentId: deployment.id,
+    name: name ?? id,
+    blueprintId: deployment.blueprintId,
+    inputs: deployment.inputs,
+    model: deployment.model,
+    data: await abandonData(store, deployment),
+    createdAt: new Date().toISOString(),
+  };
+  await store.putSnapshot(snapshot);
+  if (flags.json) printJson({ snapshot: snapshotView(snapshot, false) });
+  else process.stdout.write(`Snapshot ${id} (${snapshot.name}) of stack '${deployment.id}' taken\n`);
+}
+
+async function listSnapshots(store: Store, flags: SnapshotFlags): Promise<void> {
+  const deployment = await hotDeployment(store, flags.deploymentId);
+  const all = (await store.listSnapshots(deployment.id)).map((s) => snapshotView(s, false));
+  if (flags.json) {
+    printJson({ deployment: deployment.id, snapshots: all });
+    return;
+  }
+  if (all.length === 0) {
+    process.stdout.write(`Stack '${deployment.id}' has no snapshots (weft stack snapshot takes one)\n`);
+    return;
+  }
+  for (const s of all) process.stdout.write(`${s.id}  ${s.name}  ${s.status}  ${s.creation_time}\n`);
+}
+
+/**
+ * Heat's stack restore: an update to the snapshot's template and parameters, in which a resource
+ * made anew (replaced, or created again) is brought back from what the snapshot kept of it
+ * (Resource.handleRestore) instead of created as new.
+ */
+async function restore(state: State, given: string, flags: SnapshotFlags & RunFlags): Promise<void> {
+  const deployment = await hotDeployment(state.store, flags.deploymentId);
+  const snapshot = await findSnapshot(state.store, deployment.id, given);
+  await refuseActive(state.store, deployment.id, 'restore');
+  await refuseSuspended(state, deployment);
+  const data = snapshot.data as { resources?: Record<string, Json> } | null;
+  const kept = flattened(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
+  await markInstances(state.store, deployment.id, RESTORE_KEY, (node) => kept[node]);
+  try {
+    const result = await runUpdate(
+      state,
+      deployment.id,
+      { blueprintId: snapshot.blueprintId, inputs: snapshot.inputs, model: snapshot.model },
+      executionParameters(flags),
+      flags,
+      'update',
+    );
+    await reportUpdate(state, deployment.id, result, flags);
+  } finally {
+    // What the snapshot kept is for this restore only: a later replacement makes a new resource.
+    await markInstances(state.store, deployment.id, RESTORE_KEY, () => undefined);
   }
 }
