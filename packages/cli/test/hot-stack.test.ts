@@ -96,14 +96,26 @@ interface AbandonedResource {
   resources?: Record<string, AbandonedResource>;
 }
 
-function project() {
+/** Where the state is: the state directory's SQLite file, or a PostgreSQL schema of the test's own. */
+const backends: { name: string; args: () => string[] }[] = [
+  { name: 'SQLite', args: () => [] },
+  {
+    name: 'PostgreSQL',
+    args: () => [
+      '--db',
+      `postgres://postgres@127.0.0.1:5432/test?schema=weft_hot_stack_${process.pid}_${Math.random().toString(36).slice(2, 8)}`,
+    ],
+  },
+];
+
+function project(store: string[] = []) {
   const dir = tempDir('weft-hot-stack-');
   const file = (name: string, text: string) => {
     writeFileSync(join(dir, name), text);
     return name;
   };
   const run = (args: string[]) =>
-    weft([...args, '--state-dir', join(dir, '.weft')], {
+    weft([...args, '--state-dir', join(dir, '.weft'), ...store], {
       cwd: dir,
       env: { ...NO_WEFT_ENVIRONMENT, CI: 'true', WEFT_PLUGIN_DIRS: join(fixtures, 'heat-plugins') },
     });
@@ -123,68 +135,69 @@ function project() {
 }
 
 describe('HOT stack abandon and adopt', { concurrency: true }, () => {
-  test(
-    'abandon prints the stack and leaves its resources; adopt takes them over; delete deletes them',
-    LIMIT,
-    () => {
-      const p = project();
-      p.file('template.yaml', TEMPLATE);
-      const path = join(p.dir, 'resource.txt');
-      ok(p.run(['install', 'template.yaml', '-d', 'a', '-p', `path=${path}`]));
-      const before = p.outputs('a');
-      const idsBefore = p.ids('a');
-      assert.equal(readFileSync(path, 'utf8'), before.secret);
+  for (const backend of backends)
+    test(
+      `abandon prints the stack and leaves its resources; adopt takes them over; delete deletes them (${backend.name})`,
+      LIMIT,
+      () => {
+        const p = project(backend.args());
+        p.file('template.yaml', TEMPLATE);
+        const path = join(p.dir, 'resource.txt');
+        ok(p.run(['install', 'template.yaml', '-d', 'a', '-p', `path=${path}`]));
+        const before = p.outputs('a');
+        const idsBefore = p.ids('a');
+        assert.equal(readFileSync(path, 'utf8'), before.secret);
 
-      const abandoned = ok(p.run(['stack', 'abandon', '-d', 'a']));
-      const data = JSON.parse(abandoned.stdout) as Abandoned;
-      assert.equal(data.name, 'a');
-      assert.equal(data.id, 'a');
-      assert.equal(`${data.action}_${data.status}`, 'CREATE_COMPLETE');
-      assert.equal(data.template.heat_template_version, '2014-10-16');
-      assert.deepEqual(Object.keys(data.resources).sort(), ['file', 'secret', 'test1', 'test2']);
-      assert.deepEqual(data.resources.secret, {
-        name: 'secret',
-        resource_id: idsBefore.secret,
-        type: 'OS::Heat::RandomString',
-        action: 'CREATE',
-        status: 'COMPLETE',
-        metadata: {},
-        resource_data: { value: before.secret },
-      });
-      assert.equal(data.resources.file!.resource_id, path);
-      // The deployment is gone, what it made is not.
-      assert.doesNotMatch(p.deployments(), /\ba\b/);
-      assert.ok(existsSync(path), 'abandon deleted the file');
+        const abandoned = ok(p.run(['stack', 'abandon', '-d', 'a']));
+        const data = JSON.parse(abandoned.stdout) as Abandoned;
+        assert.equal(data.name, 'a');
+        assert.equal(data.id, 'a');
+        assert.equal(`${data.action}_${data.status}`, 'CREATE_COMPLETE');
+        assert.equal(data.template.heat_template_version, '2014-10-16');
+        assert.deepEqual(Object.keys(data.resources).sort(), ['file', 'secret', 'test1', 'test2']);
+        assert.deepEqual(data.resources.secret, {
+          name: 'secret',
+          resource_id: idsBefore.secret,
+          type: 'OS::Heat::RandomString',
+          action: 'CREATE',
+          status: 'COMPLETE',
+          metadata: {},
+          resource_data: { value: before.secret },
+        });
+        assert.equal(data.resources.file!.resource_id, path);
+        // The deployment is gone, what it made is not.
+        assert.doesNotMatch(p.deployments(), /\ba\b/);
+        assert.ok(existsSync(path), 'abandon deleted the file');
 
-      p.file('abandon.json', abandoned.stdout);
-      const adopted = ok(
-        p.run(['install', 'template.yaml', '-d', 'b', '-p', `path=${path}`, '--adopt', 'abandon.json']),
-      );
-      assert.match(adopted.stdout + adopted.stderr, /RandomString adopted/);
-      assert.deepEqual(p.outputs('b'), before, 'the adopted stack has the same outputs');
-      assert.deepEqual(p.ids('b'), idsBefore, 'the adopted stack has the same resource ids');
-      assert.equal(p.instances('b').stackState, 'ADOPT_COMPLETE');
-      assert.deepEqual(p.states('b'), {
-        file: 'ADOPT_COMPLETE',
-        secret: 'ADOPT_COMPLETE',
-        test1: 'ADOPT_COMPLETE',
-        test2: 'ADOPT_COMPLETE',
-      });
-      assert.equal(readFileSync(path, 'utf8'), before.secret, 'adopting did not create the file again');
-      // An adopted stack is a stack like any other: abandoned again it tells the same, and deleted
-      // it deletes its resources.
-      assert.match(
-        ok(p.run(['stack', 'abandon', '-d', 'b', '-O', 'again.json'])).stderr,
-        /Stack 'b' abandoned/,
-      );
-      const again = JSON.parse(readFileSync(join(p.dir, 'again.json'), 'utf8')) as Abandoned;
-      assert.equal(`${again.action}_${again.status}`, 'ADOPT_COMPLETE');
-      assert.equal(again.resources.secret!.resource_data.value, before.secret);
-      ok(p.run(['install', 'template.yaml', '-d', 'c', '-p', `path=${path}`, '--adopt', 'again.json']));
-      ok(p.run(['uninstall', '-d', 'c', '-y']));
-      assert.ok(!existsSync(path), 'deleting the adopted stack deleted the file');
-    },
-  );
+        p.file('abandon.json', abandoned.stdout);
+        const adopted = ok(
+          p.run(['install', 'template.yaml', '-d', 'b', '-p', `path=${path}`, '--adopt', 'abandon.json']),
+        );
+        assert.match(adopted.stdout + adopted.stderr, /RandomString adopted/);
+        assert.deepEqual(p.outputs('b'), before, 'the adopted stack has the same outputs');
+        assert.deepEqual(p.ids('b'), idsBefore, 'the adopted stack has the same resource ids');
+        assert.equal(p.instances('b').stackState, 'ADOPT_COMPLETE');
+        assert.deepEqual(p.states('b'), {
+          file: 'ADOPT_COMPLETE',
+          secret: 'ADOPT_COMPLETE',
+          test1: 'ADOPT_COMPLETE',
+          test2: 'ADOPT_COMPLETE',
+        });
+        assert.equal(readFileSync(path, 'utf8'), before.secret, 'adopting did not create the file again');
+        // An adopted stack is a stack like any other: abandoned again it tells the same, and deleted
+        // it deletes its resources.
+        assert.match(
+          ok(p.run(['stack', 'abandon', '-d', 'b', '-O', 'again.json'])).stderr,
+          /Stack 'b' abandoned/,
+        );
+        const again = JSON.parse(readFileSync(join(p.dir, 'again.json'), 'utf8')) as Abandoned;
+        assert.equal(`${again.action}_${again.status}`, 'ADOPT_COMPLETE');
+        assert.equal(again.resources.secret!.resource_data.value, before.secret);
+        ok(p.run(['install', 'template.yaml', '-d', 'c', '-p', `path=${path}`, '--adopt', 'again.json']));
+        ok(p.run(['uninstall', '-d', 'c', '-y']));
+        assert.ok(!existsSync(path), 'deleting the adopted stack deleted the file');
+      },
+    );
 
   test("a nested stack's resources: abandoned under it, adopted on their own", LIMIT, () => {
     const p = project();
@@ -303,57 +316,66 @@ outputs:
 `;
 
 describe('HOT stack snapshots and restore', { concurrency: true }, () => {
-  test("a RandomString's value survives snapshot, an update that replaces it, and restore", LIMIT, () => {
-    const p = project();
-    p.file('template.yaml', PASSWORD);
-    ok(p.run(['install', 'template.yaml', '-d', 'stack']));
-    const before = p.outputs('stack');
-    assert.equal((before.password as string).length, 12);
+  for (const backend of backends)
+    test(
+      `a RandomString's value survives snapshot, an update that replaces it, and restore (${backend.name})`,
+      LIMIT,
+      () => {
+        const p = project(backend.args());
+        p.file('template.yaml', PASSWORD);
+        ok(p.run(['install', 'template.yaml', '-d', 'stack']));
+        const before = p.outputs('stack');
+        assert.equal((before.password as string).length, 12);
 
-    const taken = JSON.parse(ok(p.run(['stack', 'snapshot', '-d', 'stack', 'first', '--json'])).stdout) as {
-      snapshot: { id: string; name: string; status: string };
-    };
-    assert.equal(taken.snapshot.name, 'first');
-    assert.equal(taken.snapshot.status, 'COMPLETE');
-    const listed = JSON.parse(ok(p.run(['stack', 'snapshots', '-d', 'stack', '--json'])).stdout) as {
-      snapshots: { id: string; name: string }[];
-    };
-    assert.deepEqual(
-      listed.snapshots.map((s) => [s.id, s.name]),
-      [[taken.snapshot.id, 'first']],
+        const taken = JSON.parse(
+          ok(p.run(['stack', 'snapshot', '-d', 'stack', 'first', '--json'])).stdout,
+        ) as {
+          snapshot: { id: string; name: string; status: string };
+        };
+        assert.equal(taken.snapshot.name, 'first');
+        assert.equal(taken.snapshot.status, 'COMPLETE');
+        const listed = JSON.parse(ok(p.run(['stack', 'snapshots', '-d', 'stack', '--json'])).stdout) as {
+          snapshots: { id: string; name: string }[];
+        };
+        assert.deepEqual(
+          listed.snapshots.map((s) => [s.id, s.name]),
+          [[taken.snapshot.id, 'first']],
+        );
+        const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', 'first'])).stdout) as {
+          id: string;
+          data: Abandoned;
+        };
+        assert.equal(shown.id, taken.snapshot.id);
+        assert.equal(shown.data.resources.password!.resource_data.value, before.password);
+        assert.equal(shown.data.template.heat_template_version, '2018-08-31');
+
+        // An update that replaces the password (a new value), then the restore that brings it back.
+        ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'length=20']));
+        const changed = p.outputs('stack');
+        assert.equal((changed.password as string).length, 20);
+        assert.notEqual(changed.password, before.password);
+        const restored = ok(p.run(['stack', 'restore', '-d', 'stack', taken.snapshot.id]));
+        assert.match(restored.stdout + restored.stderr, /restoring RandomString/);
+        assert.deepEqual(p.outputs('stack'), before, "the snapshot's values are back");
+        const password = p.instances('stack').instances.find((i) => i.node === 'password')!;
+        assert.deepEqual((password.runtimeProperties.heat as { properties: unknown }).properties, {
+          length: 12,
+        });
+        assert.ok(
+          p.instances('stack').instances.every((i) => !('heat_restore' in i.runtimeProperties)),
+          'what the snapshot kept is left on no instance',
+        );
+        // The restore is over: the next replacement makes a new value.
+        ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'length=16']));
+        assert.notEqual(p.outputs('stack').password, before.password);
+
+        assert.match(ok(p.run(['stack', 'snapshot-delete', '-d', 'stack', 'first'])).stderr, /deleted/);
+        assert.match(ok(p.run(['stack', 'snapshots', '-d', 'stack'])).stdout, /has no snapshots/);
+        const gone = p.run(['stack', 'restore', '-d', 'stack', 'first']);
+        assert.equal(gone.code, 2, gone.stderr);
+        assert.match(gone.stderr, /^error: stack 'stack' has no snapshot 'first' \(it has none/);
+      },
     );
-    const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', 'first'])).stdout) as {
-      id: string;
-      data: Abandoned;
-    };
-    assert.equal(shown.id, taken.snapshot.id);
-    assert.equal(shown.data.resources.password!.resource_data.value, before.password);
-    assert.equal(shown.data.template.heat_template_version, '2018-08-31');
-
-    // An update that replaces the password (a new value), then the restore that brings it back.
-    ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'length=20']));
-    const changed = p.outputs('stack');
-    assert.equal((changed.password as string).length, 20);
-    assert.notEqual(changed.password, before.password);
-    const restored = ok(p.run(['stack', 'restore', '-d', 'stack', taken.snapshot.id]));
-    assert.match(restored.stdout + restored.stderr, /restoring RandomString/);
-    assert.deepEqual(p.outputs('stack'), before, "the snapshot's values are back");
-    const password = p.instances('stack').instances.find((i) => i.node === 'password')!;
-    assert.deepEqual((password.runtimeProperties.heat as { properties: unknown }).properties, { length: 12 });
-    assert.ok(
-      p.instances('stack').instances.every((i) => !('heat_restore' in i.runtimeProperties)),
-      'what the snapshot kept is left on no instance',
-    );
-    // The restore is over: the next replacement makes a new value.
-    ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'length=16']));
-    assert.notEqual(p.outputs('stack').password, before.password);
-
-    assert.match(ok(p.run(['stack', 'snapshot-delete', '-d', 'stack', 'first'])).stderr, /deleted/);
-    assert.match(ok(p.run(['stack', 'snapshots', '-d', 'stack'])).stdout, /has no snapshots/);
-    const gone = p.run(['stack', 'restore', '-d', 'stack', 'first']);
-    assert.equal(gone.code, 2, gone.stderr);
-    assert.match(gone.stderr, /^error: stack 'stack' has no snapshot 'first' \(it has none/);
-  });
 
   test('bad input: one line, exit 2', LIMIT, () => {
     const p = project();
