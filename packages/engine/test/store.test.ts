@@ -1629,6 +1629,7 @@ describe('PostgreSQL specifics', { skip: pgSkip }, () => {
           'node_instances',
           'schema_migrations',
           'secrets',
+          'snapshots',
           'tasks',
         ],
       );

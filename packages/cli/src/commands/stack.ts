@@ -169,11 +169,7 @@ async function abandon(store: Store, dir: string, flags: AbandonFlags): Promise<
   const deployment = await hotDeployment(store, flags.deploymentId);
   const id = deployment.id;
   // As Heat, which abandons a stack under its lock: not while an action runs on it.
-  const active = (await store.listExecutions(id)).find((e) => ACTIVE_EXECUTION_STATUSES.includes(e.status));
-  if (active)
-    throw new UsageError(
-      `stack '${id}' has a running execution ${active.id} (${active.workflow}); wait for it or cancel it first`,
-    );
+  await refuseActive(store, id, 'abandon');
   const data = await abandonData(store, deployment);
   // Written (or printed) before anything is forgotten, so that what adopts it is never lost.
   // Heat's shape as it is, without the schemaVersion of weft's own JSON documents.
