@@ -26,6 +26,7 @@ import {
 import { ADOPT_KEY, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY } from '@weft/sdk';
 import type { Command } from 'commander';
 import { printJson, UsageError } from '../output.js';
+import { requireLocal } from '../remote/profiles.js';
 import { deploymentFor, type State, type StateOptions, stateOptions, workDir } from '../state.js';
 import { executionParameters, type RunFlags, runOptions, withState } from './execution.js';
 import { refuseSuspended, reportUpdate, runUpdate } from './update.js';
@@ -57,7 +58,15 @@ export function stackCommands(program: Command): void {
       'after',
       '\nExamples:\n  weft stack abandon -d web > web.json\n  weft install template.yaml -d web --adopt web.json',
     )
-    .action((flags: AbandonFlags) => withState(flags, (state) => abandon(state.store, state.dir, flags)));
+    .action((flags: AbandonFlags) =>
+      local(flags, 'abandon', (state) => abandon(state.store, state.dir, flags)),
+    );
+}
+
+/** Runs a `weft stack` command on local state; refused while a server is in use (it has no such route). */
+function local(flags: StateOptions, command: string, body: (state: State) => Promise<void>): Promise<void> {
+  requireLocal(flags, `stack ${command}`);
+  return withState(flags, body);
 }
 
 /** Heat's ACTION_STATUS split into its action and status. */
@@ -260,13 +269,13 @@ function snapshotCommands(stack: Command): void {
       '\nExamples:\n  weft stack snapshot -d web before-upgrade\n  weft stack snapshots -d web',
     )
     .action((name: string | undefined, flags: SnapshotFlags) =>
-      withState(flags, (state) => takeSnapshot(state.store, name, flags)),
+      local(flags, 'snapshot', (state) => takeSnapshot(state.store, name, flags)),
     );
   stateOptions(
     deploymentOption(
       stack.command('snapshots').description("list the stack's snapshots").option('--json', 'print JSON'),
     ),
-  ).action((flags: SnapshotFlags) => withState(flags, (state) => listSnapshots(state.store, flags)));
+  ).action((flags: SnapshotFlags) => local(flags, 'snapshots', (state) => listSnapshots(state.store, flags)));
   stateOptions(
     deploymentOption(
       stack
@@ -275,7 +284,7 @@ function snapshotCommands(stack: Command): void {
         .argument('<snapshot>', 'its id or name'),
     ),
   ).action((snapshot: string, flags: SnapshotFlags) =>
-    withState(flags, async (state) => {
+    local(flags, 'snapshot-show', async (state) => {
       const deployment = await hotDeployment(state.store, flags.deploymentId);
       process.stdout.write(
         `${JSON.stringify(snapshotView(await findSnapshot(state.store, deployment.id, snapshot), true), null, 2)}\n`,
@@ -290,7 +299,7 @@ function snapshotCommands(stack: Command): void {
         .argument('<snapshot>', 'its id or name'),
     ),
   ).action((snapshot: string, flags: SnapshotFlags) =>
-    withState(flags, async (state) => {
+    local(flags, 'snapshot-delete', async (state) => {
       const deployment = await hotDeployment(state.store, flags.deploymentId);
       const found = await findSnapshot(state.store, deployment.id, snapshot);
       if (!(await state.store.deleteSnapshot(deployment.id, found.id)))
@@ -310,7 +319,7 @@ function snapshotCommands(stack: Command): void {
       ),
     ),
   ).action((snapshot: string, flags: SnapshotFlags & RunFlags) =>
-    withState(flags, (state) => restore(state, snapshot, flags)),
+    local(flags, 'restore', (state) => restore(state, snapshot, flags)),
   );
 }
 
