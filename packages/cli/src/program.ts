@@ -27,6 +27,7 @@ export const COMMAND_MODULES: { names: string[]; load: () => Promise<Define> }[]
   },
   { names: ['update'], load: async () => (await import('./commands/update.js')).updateCommand },
   { names: ['check'], load: async () => (await import('./commands/check.js')).checkCommand },
+  { names: ['stack'], load: async () => (await import('./commands/stack.js')).stackCommands },
   { names: ['signal'], load: async () => (await import('./commands/signal.js')).signalCommand },
   { names: ['secrets'], load: async () => (await import('./commands/secrets.js')).secretCommands },
   { names: ['plugins'], load: async () => (await import('./commands/plugins.js')).pluginCommands },

@@ -61,12 +61,14 @@ describe('start-up', () => {
     for (const other of ['run.js', 'inspect.js', 'plugins.js', 'secrets.js', 'plan.js'])
       assert.ok(!loaded.some((path) => path.endsWith(`/commands/${other}`)), `${other} is loaded`);
     // Of the SDK, only what the language uses (its errors, key helpers, the Loom property the
-    // generated types declare and, for HOT's functions, Python's text of values), not the plugin API.
+    // generated types declare, for HOT's functions Python's text of values, and the adopt key that
+    // a stack's state looks for), not the plugin API.
     assert.deepEqual(loaded.filter((path) => path.includes('/sdk/')).sort(), [
       'packages/sdk/dist/src/errors.js',
       'packages/sdk/dist/src/keys.js',
       'packages/sdk/dist/src/loom-keys.js',
       'packages/sdk/dist/src/python-text.js',
+      'packages/sdk/dist/src/resource-keys.js',
     ]);
     // The RE2 engine (a CommonJS module, which NODE_DEBUG=module reports) only for a blueprint
     // with a `pattern` constraint: three-tier has one, hello-files none.

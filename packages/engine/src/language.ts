@@ -10,12 +10,12 @@ export { BlueprintError, Diagnostics, formatProblem, type Problem } from './dsl/
 export type { BlueprintReader } from './dsl/reader.js';
 export { DSL_VERSIONS, type DslVersion } from './dsl/versions.js';
 export type { Value, ValueMap } from './dsl/yaml-source.js';
-export { isMapping, limits, parseScalarText, parseYaml } from './dsl/yaml-source.js';
+export { isMapping, limits, locOf, parseScalarText, parseYaml } from './dsl/yaml-source.js';
 export { type EnvironmentFiles, environmentFiles } from './hot/environment-files.js';
 export { registerCustomConstraint } from './hot/parameters.js';
-export { heatResourceState, heatStackState } from './hot/states.js';
+export { heatResourceState, heatStackState, isAdoptedStack } from './hot/states.js';
 export { fileSystemReader } from './io/fs-reader.js';
-export { type LoadOptions, type LoadResult, loadBlueprint } from './load-blueprint.js';
+export { isHotTemplate, type LoadOptions, type LoadResult, loadBlueprint } from './load-blueprint.js';
 export {
   blueprintName,
   type DeploymentModel,

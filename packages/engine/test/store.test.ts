@@ -477,6 +477,34 @@ export function storeSuite(name: string, open: () => Promise<Store>, hooks: Suit
       assert.deepEqual(await store.listDeploymentVersions(world.deployment.id), []);
     });
 
+    test('snapshots: listed oldest first by deployment, deleted one by one, gone with their deployment', async () => {
+      const world = await makeWorld(store);
+      const other = await makeWorld(store);
+      const snapshot = (n: number, deploymentId = world.deployment.id) => ({
+        id: uid('snap'),
+        deploymentId,
+        name: `snap-${n}`,
+        blueprintId: world.blueprint.id,
+        inputs: { n },
+        model: { tricky: trickyObject() },
+        data: { resources: { secret: { resource_data: { value: `v${n}` } } } },
+        createdAt: `2024-01-0${n}T00:00:00.000Z`,
+      });
+      const second = snapshot(2);
+      const first = snapshot(1);
+      const elsewhere = snapshot(3, other.deployment.id);
+      for (const s of [second, first, elsewhere]) await store.putSnapshot(s);
+      assert.deepEqual(await store.listSnapshots(world.deployment.id), [first, second]);
+      await assert.rejects(store.putSnapshot({ ...snapshot(4), deploymentId: uid('nope') }));
+      assert.equal(await store.deleteSnapshot(other.deployment.id, first.id), false, 'of another deployment');
+      assert.equal(await store.deleteSnapshot(world.deployment.id, first.id), true);
+      assert.equal(await store.deleteSnapshot(world.deployment.id, first.id), false);
+      assert.deepEqual(await store.listSnapshots(world.deployment.id), [second]);
+      await store.deleteDeployment(world.deployment.id);
+      assert.deepEqual(await store.listSnapshots(world.deployment.id), []);
+      assert.deepEqual(await store.listSnapshots(other.deployment.id), [elsewhere]);
+    });
+
     test('instances: listed by node then index; added and removed', async () => {
       const world = await makeWorld(store);
       const extra = [
@@ -1601,6 +1629,7 @@ describe('PostgreSQL specifics', { skip: pgSkip }, () => {
           'node_instances',
           'schema_migrations',
           'secrets',
+          'snapshots',
           'tasks',
         ],
       );

@@ -51,12 +51,15 @@ export {
 export { LOOM_RESOURCE_TYPES_PROPERTY } from './loom-keys.js';
 export { pythonJson, pythonStr } from './python-text.js';
 export {
+  type AbandonedResource,
+  ADOPT_KEY,
   DELETION_POLICY_PROPERTY,
   type DeletionPolicy,
   PropertiesError,
   type PropertyDiff,
   RESOURCE_ID_KEY,
   RESOURCE_STATE_KEY,
+  RESTORE_KEY,
   Resource,
   type ResourceAction,
   type ResourceClass,

@@ -1,12 +1,15 @@
 import { type OperationContext, operation } from './context.js';
 import { NonRecoverableError } from './errors.js';
 import {
+  type AbandonedResource,
+  ADOPT_KEY,
   DELETION_POLICY_PROPERTY,
   type DeletionPolicy,
   PropertiesError,
   type PropertyDiff,
   RESOURCE_ID_KEY,
   RESOURCE_STATE_KEY,
+  RESTORE_KEY,
   Resource,
   type ResourceAction,
   type ResourceClass,
@@ -41,6 +44,7 @@ const VERB: Record<ResourceAction, string> = {
   DELETE: 'deleted',
   SUSPEND: 'suspended',
   RESUME: 'resumed',
+  ADOPT: 'adopted',
 };
 
 const HANDLER: Record<ResourceAction, string> = {
@@ -49,6 +53,7 @@ const HANDLER: Record<ResourceAction, string> = {
   DELETE: 'handleDelete',
   SUSPEND: 'handleSuspend',
   RESUME: 'handleResume',
+  ADOPT: 'handleAdopt',
 };
 
 function messageOf(error: unknown): string {
@@ -291,8 +296,15 @@ class ResourceLifecycle<R extends Resource<object>> {
   ): Promise<R> {
     heatRecord(ctx).properties = properties;
     const resource = this.instantiate(ctx, properties);
+    // Made anew during a restore from a snapshot that kept it: brought back as it was.
+    const kept = ctx.instance.runtimeProperties[RESTORE_KEY];
+    const restoring = kept !== null && typeof kept === 'object' && !Array.isArray(kept);
+    if (restoring) ctx.logger.info(`restoring ${this.name} ${ctx.instance.id} from the snapshot`);
     await this.runAction(ctx, 'CREATE', {
-      handle: () => resource.handleCreate(),
+      handle: () =>
+        restoring
+          ? resource.handleRestore(structuredClone(kept) as AbandonedResource)
+          : resource.handleCreate(),
       check: (token) => resource.checkCreateComplete(token),
       extra,
     });
@@ -503,6 +515,11 @@ class ResourceLifecycle<R extends Resource<object>> {
 
   async create(ctx: OperationContext): Promise<void> {
     const heat = heatRecord(ctx);
+    const adopt = ctx.instance.runtimeProperties[ADOPT_KEY];
+    if (adopt !== undefined && (!heat.pending || heat.pending.action === 'ADOPT')) {
+      await this.adopt(ctx, adopt);
+      return;
+    }
     if (heat.pending?.action === 'CREATE' && heat.pending.replace !== undefined) {
       await this.replace(ctx, heat.pending.replace);
       return;
@@ -524,6 +541,30 @@ class ResourceLifecycle<R extends Resource<object>> {
     if (heat.state?.action === 'DELETE') ctx.instance.runtimeProperties[RESOURCE_ID_KEY] = null;
     ctx.logger.info(`creating ${this.name} ${ctx.instance.id}`);
     await this.refreshAttributes(ctx, await this.createResource(ctx, properties));
+  }
+
+  /**
+   * Heat's adopt: the resource takes its id and data from the stack's abandon data instead of
+   * being created (handleAdopt); none given (the resource was not in it) fails, as in Heat.
+   */
+  private async adopt(ctx: OperationContext, given: Json): Promise<void> {
+    const heat = heatRecord(ctx);
+    const properties = await this.validated(ctx, ctx.node.properties);
+    heat.properties = properties;
+    const resource = this.instantiate(ctx, properties);
+    const data = (
+      given && typeof given === 'object' && !Array.isArray(given) ? given : {}
+    ) as AbandonedResource;
+    ctx.logger.info(`adopting ${this.name} ${ctx.instance.id}`);
+    await this.runAction(ctx, 'ADOPT', {
+      handle: () => resource.handleAdopt(structuredClone(data)),
+      check: () => true,
+    });
+    delete ctx.instance.runtimeProperties[ADOPT_KEY];
+    ctx.logger.info(
+      `${this.name} adopted${resource.resourceId ? ` (resource id ${resource.resourceId})` : ''}`,
+    );
+    await this.refreshAttributes(ctx, resource);
   }
 
   async delete(ctx: OperationContext): Promise<void> {

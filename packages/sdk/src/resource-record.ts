@@ -85,6 +85,6 @@ export function resourceExists(heat: HeatRecord): boolean {
   const s = heat.state;
   if (!s || heat.properties === undefined) return false;
   if (s.action === 'DELETE') return s.status !== 'COMPLETE';
-  if (s.action === 'CREATE') return s.status === 'COMPLETE';
+  if (s.action === 'CREATE' || s.action === 'ADOPT') return s.status === 'COMPLETE';
   return true;
 }

@@ -1,5 +1,6 @@
 import type { OperationContext, OperationFunction } from './context.js';
 import { NonRecoverableError, WeftError } from './errors.js';
+import { ADOPT_KEY } from './resource-keys.js';
 import type { HeatRecord } from './resource-record.js';
 import { type AttributesSchema, formatProblem, type Problem, type PropertiesSchema } from './schema.js';
 import type { Json } from './workflow.js';
@@ -7,7 +8,7 @@ import type { Json } from './workflow.js';
 /** What happens to the physical resource when its node instance is deleted (Heat's deletion_policy). */
 export type DeletionPolicy = 'Delete' | 'Retain' | 'Snapshot';
 
-export type ResourceAction = 'CREATE' | 'UPDATE' | 'DELETE' | 'SUSPEND' | 'RESUME';
+export type ResourceAction = 'CREATE' | 'UPDATE' | 'DELETE' | 'SUSPEND' | 'RESUME' | 'ADOPT';
 
 /** A resource's state as Heat reports it: the last action and how it went. */
 export interface ResourceState {
@@ -39,6 +40,22 @@ export const RESOURCE_STATE_KEY = 'heat';
 export const RESOURCE_ID_KEY = 'resource_id';
 /** The node property that may choose the deletion policy per node (Delete, Retain or Snapshot). */
 export const DELETION_POLICY_PROPERTY = 'deletion_policy';
+export { ADOPT_KEY, RESTORE_KEY } from './resource-keys.js';
+
+/**
+ * What a stack's abandon data holds of one resource (Heat's Resource.prepare_abandon), and what
+ * adopting it starts from: its id, its data (the runtime properties besides the record and the
+ * id: a RandomString's value), its metadata.
+ */
+export interface AbandonedResource {
+  name?: string;
+  type?: string;
+  action?: string;
+  status?: string;
+  resource_id?: string | null;
+  resource_data?: Record<string, Json>;
+  metadata?: Record<string, Json>;
+}
 
 /**
  * Thrown by handleUpdate when a change cannot be applied in place: the resource is replaced
@@ -210,6 +227,32 @@ export abstract class Resource<P extends object = Record<string, Json>> {
 
   checkDeleteComplete(_token: Json): boolean | Promise<boolean> {
     return true;
+  }
+
+  /**
+   * Takes over an existing resource instead of creating one (Heat's handle_adopt): by default,
+   * as Heat's, its id and data from the abandon data; a resource without an id cannot be adopted.
+   */
+  handleAdopt(data: AbandonedResource): Token | Promise<Token> {
+    if (typeof data.resource_id !== 'string' || data.resource_id === '') {
+      throw new NonRecoverableError('Resource ID was not provided.');
+    }
+    this.resourceId = data.resource_id;
+    const runtime = this.ctx.instance.runtimeProperties;
+    for (const [key, value] of Object.entries(data.resource_data ?? {})) {
+      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY) runtime[key] = value;
+    }
+    return undefined;
+  }
+
+  /**
+   * Brings the resource back from a snapshot when a restore makes it anew (Heat's handle_restore):
+   * called instead of handleCreate with what the snapshot kept of it (its id and data), for a
+   * class whose resource is data that can be made again as it was (a RandomString's value).
+   * A class without it is created as new.
+   */
+  handleRestore(_data: AbandonedResource): Token | Promise<Token> {
+    return this.handleCreate();
   }
 
   /** The value of an attribute named in `static attributes`; undefined when unknown (stored as null). */

@@ -14,6 +14,7 @@ import {
   heatResourceState,
   heatStackState,
   hiddenValues,
+  isAdoptedStack,
   isLive,
   type Json,
   Masker,
@@ -174,7 +175,9 @@ function localInstances(flags: Flags): Promise<void> {
       ...(hot ? { heatState: heatResourceState(i) } : {}),
       runtimeProperties: masker.maskJson(i.runtimeProperties) as Record<string, Json>,
     }));
-    const stackState = hot ? heatStackState(await state.store.listExecutions(id)) : undefined;
+    const stackState = hot
+      ? heatStackState(await state.store.listExecutions(id), isAdoptedStack(instances))
+      : undefined;
     print(
       flags.json,
       { deployment: id, ...(stackState ? { stackState } : {}), instances },

@@ -8,6 +8,8 @@ import {
   describeChanges,
   type ExecutionRecord,
   fileSystemReader,
+  isHotTemplate,
+  type Json,
   modelOf,
   openDeployment,
   type StartedExecution,
@@ -40,6 +42,7 @@ import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
 import { pluginReaderOptions } from './plugin-search.js';
 import { pluginDispatcher } from './plugins.js';
+import { markForAdoption, readAdoptFile } from './stack.js';
 import { prepareNextVersion, rollback } from './update.js';
 
 type InstallFlags = RunFlags & {
@@ -48,6 +51,7 @@ type InstallFlags = RunFlags & {
   environment?: string[];
   retryInFlight?: boolean;
   rollbackOnFailure?: boolean;
+  adopt?: string;
 };
 
 export function installCommand(program: Command): void {
@@ -71,6 +75,10 @@ export function installCommand(program: Command): void {
           .option(
             '--rollback-on-failure',
             "when the install fails, uninstall what it created (Heat's rollback of a failed create)",
+          )
+          .option(
+            '--adopt <FILE>',
+            "create a HOT stack that takes over the resources of abandon data (weft stack abandon) instead of creating them (Heat's stack adopt)",
           ),
       ),
     ),
@@ -82,12 +90,19 @@ Examples:
   weft install examples/hello-files/blueprint.yaml -i title="Hi there"
   weft install blueprint.yaml -d prod -i inputs.yaml --concurrency 16
   weft install blueprint.yaml --json > result.json
-  weft install template.yaml -e env.yaml -p count=3   # a HOT template`,
+  weft install template.yaml -e env.yaml -p count=3   # a HOT template
+  weft install template.yaml -d web --adopt web.json  # adopt an abandoned stack`,
     )
     .action((blueprint: string, flags: InstallFlags) =>
       remoteOr(
         flags,
-        (client) => remoteInstall(client, blueprintFile(blueprint), flags),
+        async (client) => {
+          if (flags.adopt !== undefined)
+            throw new UsageError(
+              '--adopt works on a local state directory or database, not through a server',
+            );
+          await remoteInstall(client, blueprintFile(blueprint), flags);
+        },
         () => withState(flags, (state) => install(state, blueprint, flags), { create: true }),
       ),
     );
@@ -97,10 +112,12 @@ async function install(state: State, blueprintArg: string, flags: InstallFlags):
   const blueprint = blueprintFile(blueprintArg);
   const deploymentId = flags.deploymentId ?? defaultDeploymentId(blueprint);
   const existing = await state.store.getDeployment(deploymentId);
+  const adopted = flags.adopt === undefined ? undefined : adoptData(blueprint, flags.adopt, flags, existing);
   const ready = existing
     ? await requireSameBlueprint(state, existing, blueprint, flags)
     : await create(state, blueprint, deploymentId, flags);
   if (!ready) return;
+  if (adopted) await markForAdoption(state.store, deploymentId, adopted);
   // Secrets that cannot be read stop here, before an execution exists.
   await state.secrets.all();
   const unfinished = await unfinishedInstall(state, deploymentId, flags);
@@ -127,6 +144,22 @@ async function install(state: State, blueprintArg: string, flags: InstallFlags):
     flags.json,
     flags.json && result.status === 'terminated' ? { ...(await deploymentOutputs(state, deploymentId)) } : {},
   );
+}
+
+/** The resources of `--adopt FILE`, read before anything is stored: only a new HOT stack adopts. */
+function adoptData(
+  blueprint: string,
+  file: string,
+  flags: InstallFlags,
+  existing: DeploymentRecord | undefined,
+): Record<string, Json> {
+  if (!isHotTemplate(blueprint, fileSystemReader(pluginReaderOptions(flags))))
+    throw new UsageError(`--adopt takes a HOT template (heat_template_version); ${blueprint} is not one`);
+  if (existing)
+    throw new UsageError(
+      `deployment '${existing.id}' exists; --adopt creates a new stack (give it another id with -d)`,
+    );
+  return readAdoptFile(file);
 }
 
 /** Prints problems (exit 2) and says that nothing goes on. */

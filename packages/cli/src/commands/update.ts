@@ -242,7 +242,7 @@ export async function printUpdatePlan(
 }
 
 /** As Heat: a suspended HOT stack (its last action a suspend) is resumed before it is updated. */
-async function refuseSuspended(state: State, deployment: DeploymentRecord): Promise<void> {
+export async function refuseSuspended(state: State, deployment: DeploymentRecord): Promise<void> {
   if (modelOf(deployment.model).blueprint.heatTemplateVersion === undefined) return;
   if (!heatStackState(await state.store.listExecutions(deployment.id)).startsWith('SUSPEND_')) return;
   throw new UsageError(
@@ -308,7 +308,7 @@ async function update(state: State, blueprint: string | undefined, flags: Update
 }
 
 /** Starts an update (or a rollback) to the given version and runs it to its end. */
-async function runUpdate(
+export async function runUpdate(
   state: State,
   deploymentId: string,
   next: NextVersion,
@@ -345,7 +345,12 @@ async function runUpdate(
   return runExecution(state, execution, flags);
 }
 
-async function reportUpdate(state: State, deploymentId: string, result: ExecutionRecord, flags: RunFlags) {
+export async function reportUpdate(
+  state: State,
+  deploymentId: string,
+  result: ExecutionRecord,
+  flags: RunFlags,
+) {
   if (result.status === 'terminated') await printOutputs(state, deploymentId, flags.json);
   else if (!flags.json)
     process.stderr.write(

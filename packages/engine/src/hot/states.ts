@@ -2,6 +2,7 @@
  * Heat's names for the states of stacks and resources (heat/engine/status.py, resource.py):
  * ACTION_STATUS, e.g. CREATE_COMPLETE, UPDATE_FAILED, as `openstack stack resource list` shows.
  */
+import { ADOPT_KEY } from '@weft/sdk/resource-keys';
 import { isMapping, type Value } from '../dsl/yaml-source.js';
 
 /** The Heat action each workflow is, for a stack. */
@@ -18,9 +19,10 @@ const WORKFLOW_ACTIONS: Record<string, string> = {
 
 /**
  * A stack's state from its executions (oldest first): the latest one's action and how it stands.
- * An uninstall right after a failed install is the rollback of a failed create, as Heat names it.
+ * An uninstall right after a failed install is the rollback of a failed create, as Heat names it;
+ * the install of a stack made by adopting resources (`adopted`) is Heat's ADOPT.
  */
-export function heatStackState(executions: { workflow: string; status: string }[]): string {
+export function heatStackState(executions: { workflow: string; status: string }[], adopted = false): string {
   const execution = executions.at(-1);
   if (!execution) return 'INIT_COMPLETE';
   const before = executions.at(-2);
@@ -28,7 +30,9 @@ export function heatStackState(executions: { workflow: string; status: string }[
     execution.workflow === 'uninstall' && before?.workflow === 'install' && before.status === 'failed';
   const action = rollback
     ? 'ROLLBACK'
-    : (WORKFLOW_ACTIONS[execution.workflow] ?? execution.workflow.toUpperCase());
+    : adopted && execution.workflow === 'install'
+      ? 'ADOPT'
+      : (WORKFLOW_ACTIONS[execution.workflow] ?? execution.workflow.toUpperCase());
   const status =
     execution.status === 'terminated'
       ? 'COMPLETE'
@@ -70,4 +74,18 @@ export function heatResourceState(instance: {
     default:
       return 'CREATE_IN_PROGRESS';
   }
+}
+
+/**
+ * Whether a stack was made by adopting resources (weft install --adopt): its resources were
+ * marked to adopt theirs, or did.
+ */
+export function isAdoptedStack(instances: { runtimeProperties: Record<string, unknown> }[]): boolean {
+  return instances.some((i) => {
+    const heat = i.runtimeProperties.heat as Value | undefined;
+    return (
+      i.runtimeProperties[ADOPT_KEY] !== undefined ||
+      (isMapping(heat) && isMapping(heat.state) && heat.state.action === 'ADOPT')
+    );
+  });
 }

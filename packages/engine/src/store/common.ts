@@ -13,6 +13,7 @@ import {
   type InstanceState,
   type Json,
   type NodeInstanceRecord,
+  type SnapshotRecord,
   type TaskRecord,
 } from './types.js';
 
@@ -166,6 +167,17 @@ export interface DeploymentVersionRow<J> {
   created_at: string;
 }
 
+export interface SnapshotRow<J> {
+  id: string;
+  deployment_id: string;
+  name: string;
+  blueprint_id: string;
+  inputs: J;
+  model: J;
+  data: J;
+  created_at: string;
+}
+
 export interface EventRow<J> {
   seq: number | string;
   execution_id: string | null;
@@ -201,6 +213,16 @@ export function rowReaders<J>(json: <T = Json>(value: J | null) => T) {
       inputs: json(r.inputs),
       model: json(r.model),
       executionId: r.execution_id,
+      createdAt: r.created_at,
+    }),
+    snapshot: (r: SnapshotRow<J>): SnapshotRecord => ({
+      id: r.id,
+      deploymentId: r.deployment_id,
+      name: r.name,
+      blueprintId: r.blueprint_id,
+      inputs: json(r.inputs),
+      model: json(r.model),
+      data: json(r.data),
       createdAt: r.created_at,
     }),
     instance: (r: InstanceRow<J>): NodeInstanceRecord => ({

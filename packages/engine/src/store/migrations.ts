@@ -135,6 +135,23 @@ CREATE TABLE deployment_versions (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'stack snapshots',
+    sql: `
+CREATE TABLE snapshots (
+  id TEXT PRIMARY KEY,
+  deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  blueprint_id TEXT NOT NULL REFERENCES blueprints(id),
+  inputs TEXT NOT NULL,
+  model TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX snapshots_deployment ON snapshots (deployment_id, created_at);
+`,
+  },
 ];
 
 /** Text columns that are sorted on use the "C" collation, so that order is bytewise as in SQLite. */
@@ -249,6 +266,23 @@ CREATE TABLE deployment_versions (
   created_at TEXT NOT NULL,
   PRIMARY KEY (deployment_id, version)
 );
+`,
+  },
+  {
+    version: 3,
+    name: 'stack snapshots',
+    sql: `
+CREATE TABLE snapshots (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  deployment_id TEXT COLLATE "C" NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  blueprint_id TEXT COLLATE "C" NOT NULL REFERENCES blueprints(id),
+  inputs JSONB NOT NULL,
+  model JSONB NOT NULL,
+  data JSONB NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX snapshots_deployment ON snapshots (deployment_id, created_at);
 `,
   },
 ];

@@ -35,6 +35,7 @@ import {
   nowIso,
   rowReaders,
   rowWriters,
+  type SnapshotRow,
   type TaskRow,
   taskKey,
   taskName,
@@ -59,6 +60,7 @@ import {
   type NodeInstanceRecord,
   NotFoundError,
   type SecretRecord,
+  type SnapshotRecord,
   type Store,
   StoreConnectionError,
   type TaskRecord,
@@ -547,6 +549,39 @@ export class PostgresStore implements Store {
       [deploymentId],
     );
     return result.rows.map(read.deploymentVersion);
+  }
+
+  async putSnapshot(snapshot: SnapshotRecord): Promise<void> {
+    await this.write(
+      `INSERT INTO snapshots (id, deployment_id, name, blueprint_id, inputs, model, data, created_at)
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8)`,
+      [
+        snapshot.id,
+        snapshot.deploymentId,
+        snapshot.name,
+        snapshot.blueprintId,
+        jsonText(snapshot.inputs),
+        jsonText(snapshot.model),
+        jsonText(snapshot.data),
+        snapshot.createdAt,
+      ],
+    );
+  }
+
+  async listSnapshots(deploymentId: string): Promise<SnapshotRecord[]> {
+    const result = await this.read<SnapshotRow<Json>>(
+      'SELECT * FROM snapshots WHERE deployment_id = $1 ORDER BY created_at, id',
+      [deploymentId],
+    );
+    return result.rows.map(read.snapshot);
+  }
+
+  async deleteSnapshot(deploymentId: string, id: string): Promise<boolean> {
+    const result = await this.write('DELETE FROM snapshots WHERE deployment_id = $1 AND id = $2', [
+      deploymentId,
+      id,
+    ]);
+    return (result.rowCount ?? 0) > 0;
   }
 
   async setInstanceRelationships(id: string, relationships: Json): Promise<void> {

@@ -24,6 +24,7 @@ import {
   parseJson,
   rowReaders,
   rowWriters,
+  type SnapshotRow,
   type TaskRow,
   taskName,
   toBuffer,
@@ -46,6 +47,7 @@ import {
   type NodeInstanceRecord,
   NotFoundError,
   type SecretRecord,
+  type SnapshotRecord,
   type Store,
   type TaskRecord,
 } from './types.js';
@@ -542,6 +544,38 @@ export class SqliteStore implements Store {
       deploymentId,
     ) as DeploymentVersionRow<string>[];
     return rows.map(read.deploymentVersion);
+  }
+
+  async putSnapshot(snapshot: SnapshotRecord): Promise<void> {
+    this.write(() =>
+      this.stmt(
+        `INSERT INTO snapshots (id, deployment_id, name, blueprint_id, inputs, model, data, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        snapshot.id,
+        snapshot.deploymentId,
+        snapshot.name,
+        snapshot.blueprintId,
+        jsonText(snapshot.inputs),
+        jsonText(snapshot.model),
+        jsonText(snapshot.data),
+        snapshot.createdAt,
+      ),
+    );
+  }
+
+  async listSnapshots(deploymentId: string): Promise<SnapshotRecord[]> {
+    const rows = this.stmt('SELECT * FROM snapshots WHERE deployment_id = ? ORDER BY created_at, id').all(
+      deploymentId,
+    ) as SnapshotRow<string>[];
+    return rows.map(read.snapshot);
+  }
+
+  async deleteSnapshot(deploymentId: string, id: string): Promise<boolean> {
+    const result = this.write(() =>
+      this.stmt('DELETE FROM snapshots WHERE deployment_id = ? AND id = ?').run(deploymentId, id),
+    );
+    return result.changes > 0;
   }
 
   private insertTasks(tasks: readonly TaskRecord[]): void {

@@ -47,6 +47,23 @@ export interface DeploymentVersionRecord {
 }
 
 /**
+ * A snapshot of a HOT stack (Heat's stack snapshot): the version it was at (its blueprint, inputs
+ * and model) and what each resource held then (the resources of its abandon data), for a restore
+ * to bring it back to.
+ */
+export interface SnapshotRecord {
+  id: string;
+  deploymentId: string;
+  name: string;
+  blueprintId: string;
+  inputs: Record<string, Json>;
+  model: Json;
+  /** Heat's snapshot data: the stack's abandon data (its resources with their ids and data). */
+  data: Json;
+  createdAt: string;
+}
+
+/**
  * Changes to a deployment written all or nothing: with the execution that makes them (an update's
  * new model, the instances it adds) or when it has ended (the instances it removed).
  */
@@ -330,6 +347,12 @@ export interface Store {
   changeDeployment(change: DeploymentChange): Promise<void>;
   /** The deployment's recorded versions, oldest first (none before its first update). */
   listDeploymentVersions(deploymentId: string): Promise<DeploymentVersionRecord[]>;
+  /** Stores a snapshot of a deployment (its blueprint must be stored). */
+  putSnapshot(snapshot: SnapshotRecord): Promise<void>;
+  /** The deployment's snapshots, oldest first. */
+  listSnapshots(deploymentId: string): Promise<SnapshotRecord[]>;
+  /** Deletes one of the deployment's snapshots; false when it has none of that id. */
+  deleteSnapshot(deploymentId: string, id: string): Promise<boolean>;
   getExecution(id: string): Promise<ExecutionRecord | undefined>;
   listExecutions(deploymentId?: string): Promise<ExecutionRecord[]>;
   listTasks(executionId: string): Promise<TaskRecord[]>;

@@ -4,6 +4,7 @@
 // in place, so any change (a new `salt`, typically) replaces the resource: a new string.
 import { randomInt } from 'node:crypto';
 import {
+  type AbandonedResource,
   AllowedValues,
   type Json,
   Length,
@@ -154,6 +155,15 @@ export class RandomString extends Resource<RandomStringProperties> {
   override handleCreate(): null {
     // The string is the resource: kept in runtime properties, never logged.
     this.ctx.instance.runtimeProperties.value = generate(this.properties);
+    this.resourceId = this.ctx.instance.id;
+    return null;
+  }
+
+  /** As it was: the value the snapshot kept (a snapshot without one gets a new value). */
+  override handleRestore(data: AbandonedResource): null {
+    const value = data.resource_data?.value;
+    if (typeof value !== 'string') return this.handleCreate();
+    this.ctx.instance.runtimeProperties.value = value;
     this.resourceId = this.ctx.instance.id;
     return null;
   }

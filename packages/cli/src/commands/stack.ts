@@ -1,0 +1,422 @@
+/**
+ * `weft stack`: what Heat does to a stack as a whole besides running workflows on it. `abandon`
+ * prints the stack's abandon data (Heat's Stack.prepare_abandon) and forgets the deployment
+ * without deleting its resources; `weft install TEMPLATE --adopt FILE` takes them over again.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ACTIVE_EXECUTION_STATUSES,
+  type DeploymentRecord,
+  Diagnostics,
+  formatProblem,
+  heatResourceState,
+  heatStackState,
+  isAdoptedStack,
+  isLive,
+  isMapping,
+  type Json,
+  locOf,
+  modelOf,
+  parseYaml,
+  type SnapshotRecord,
+  type Store,
+} from '@weft/engine';
+import { ADOPT_KEY, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY } from '@weft/sdk';
+import type { Command } from 'commander';
+import { printJson, UsageError } from '../output.js';
+import { requireLocal } from '../remote/profiles.js';
+import { deploymentFor, type State, type StateOptions, stateOptions, workDir } from '../state.js';
+import { executionParameters, type RunFlags, runOptions, withState } from './execution.js';
+import { refuseSuspended, reportUpdate, runUpdate } from './update.js';
+
+type AbandonFlags = StateOptions & { deploymentId?: string; outputFile?: string };
+
+type SnapshotFlags = StateOptions & { deploymentId?: string; json?: boolean };
+
+const deploymentOption = (command: Command) =>
+  command.option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)');
+
+export function stackCommands(program: Command): void {
+  const stack = program
+    .command('stack')
+    .description(
+      "Heat's whole-stack actions on a HOT deployment: abandon (and install --adopt), snapshots and restore",
+    );
+  snapshotCommands(stack);
+  stateOptions(
+    stack
+      .command('abandon')
+      .description(
+        "print the stack's abandon data (JSON) and forget the deployment, leaving its resources in place",
+      )
+      .option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)')
+      .option('-O, --output-file <FILE>', 'write the abandon data to FILE instead of printing it'),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  weft stack abandon -d web > web.json\n  weft install template.yaml -d web --adopt web.json',
+    )
+    .action((flags: AbandonFlags) =>
+      local(flags, 'abandon', (state) => abandon(state.store, state.dir, flags)),
+    );
+}
+
+/** Runs a `weft stack` command on local state; refused while a server is in use (it has no such route). */
+function local(flags: StateOptions, command: string, body: (state: State) => Promise<void>): Promise<void> {
+  requireLocal(flags, `stack ${command}`);
+  return withState(flags, body);
+}
+
+/** Heat's ACTION_STATUS split into its action and status. */
+function splitState(state: string): { action: string; status: string } {
+  const m = /^(.*)_(COMPLETE|FAILED|IN_PROGRESS)$/.exec(state);
+  return m ? { action: m[1]!, status: m[2]! } : { action: state, status: '' };
+}
+
+/** The deployment, refused unless it was made from a HOT template. */
+export async function hotDeployment(store: Store, given: string | undefined): Promise<DeploymentRecord> {
+  const id = await deploymentFor(store, given);
+  const deployment = (await store.getDeployment(id))!;
+  if (modelOf(deployment.model).blueprint.heatTemplateVersion === undefined)
+    throw new UsageError(
+      `deployment '${id}' is not a Heat stack (it was not made from a heat_template_version template)`,
+    );
+  return deployment;
+}
+
+/** The template the deployment was made from, as Heat keeps it in the abandon data (parsed). */
+async function templateOf(store: Store, deployment: DeploymentRecord): Promise<Json> {
+  const blueprint = await store.getBlueprint(deployment.blueprintId);
+  const bytes = blueprint?.files[blueprint.mainFile];
+  if (!blueprint || !bytes) return null;
+  const parsed = parseYaml(new TextDecoder().decode(bytes), blueprint.mainFile, new Diagnostics());
+  return JSON.parse(JSON.stringify(parsed ?? null)) as Json;
+}
+
+/** What Heat's Stack.prepare_abandon returns: the stack, its template and every resource's id and data. */
+export async function abandonData(store: Store, deployment: DeploymentRecord): Promise<Record<string, Json>> {
+  const model = modelOf(deployment.model);
+  const resources: Record<string, Json> = {};
+  const instances = await store.listInstances(deployment.id);
+  for (const instance of instances) {
+    if (!isLive(instance.state) || model.nodes[instance.node] === undefined) continue;
+    const { action, status } = splitState(heatResourceState(instance));
+    const data: Record<string, Json> = {};
+    for (const [key, value] of Object.entries(instance.runtimeProperties))
+      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY) data[key] = value;
+    const id = instance.runtimeProperties[RESOURCE_ID_KEY];
+    // A node of several instances (not made by HOT itself) names each by its instance.
+    const name = Object.hasOwn(resources, instance.node) ? instance.id : instance.node;
+    resources[name] = {
+      name,
+      resource_id: typeof id === 'string' ? id : null,
+      type: model.nodes[instance.node]!.type,
+      action,
+      status,
+      metadata: {},
+      resource_data: data,
+    };
+  }
+  const { action, status } = splitState(
+    heatStackState(await store.listExecutions(deployment.id), isAdoptedStack(instances)),
+  );
+  return {
+    name: deployment.id,
+    id: deployment.id,
+    action,
+    status,
+    template: await templateOf(store, deployment),
+    resources: nested(resources),
+  };
+}
+
+/** The nearest resource whose member (`PARENT.MEMBER`) this one is: a group's, a nested stack's. */
+function parentOf(name: string, resources: Record<string, Json>): string | undefined {
+  const parts = name.split('.');
+  for (let i = parts.length - 1; i > 0; i--) {
+    const candidate = parts.slice(0, i).join('.');
+    if (Object.hasOwn(resources, candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * The resources by node name, the members of groups and nested stacks moved under their parent's
+ * `resources` by their own name, as Heat's abandon data holds a nested stack's.
+ */
+function nested(flat: Record<string, Json>): Record<string, Json> {
+  const top: Record<string, Json> = {};
+  for (const [name, entry] of Object.entries(flat)) {
+    const parent = parentOf(name, flat);
+    if (parent === undefined) {
+      top[name] = entry;
+      continue;
+    }
+    const holder = flat[parent] as Record<string, Json>;
+    const members = (holder.resources ??= {}) as Record<string, Json>;
+    const own = name.slice(parent.length + 1);
+    // The same object, so that members of its own that come later land in it.
+    (entry as Record<string, Json>).name = own;
+    members[own] = entry;
+  }
+  return top;
+}
+
+/** Abandon data's resources by node name again: a member under its parent's `resources` is `PARENT.MEMBER`. */
+function flattened(resources: Record<string, Json>, prefix = '', into: Record<string, Json> = {}) {
+  for (const [name, entry] of Object.entries(resources)) {
+    into[prefix + name] = entry;
+    if (isMapping(entry) && isMapping(entry.resources))
+      flattened(entry.resources as Record<string, Json>, `${prefix}${name}.`, into);
+  }
+  return into;
+}
+
+async function abandon(store: Store, dir: string, flags: AbandonFlags): Promise<void> {
+  const deployment = await hotDeployment(store, flags.deploymentId);
+  const id = deployment.id;
+  // As Heat, which abandons a stack under its lock: not while an action runs on it.
+  await refuseActive(store, id, 'abandon');
+  const data = await abandonData(store, deployment);
+  // Written (or printed) before anything is forgotten, so that what adopts it is never lost.
+  // Heat's shape as it is, without the schemaVersion of weft's own JSON documents.
+  const text = `${JSON.stringify(data, null, 2)}\n`;
+  if (flags.outputFile) writeFileSync(flags.outputFile, text);
+  else process.stdout.write(text);
+  await store.deleteDeployment(id);
+  rmSync(join(workDir(dir), id), { recursive: true, force: true });
+  if (flags.outputFile) process.stderr.write(`Stack '${id}' abandoned; its data is in ${flags.outputFile}\n`);
+}
+
+/**
+ * The resources of an abandon data file, by name, for `weft install --adopt` (Heat's
+ * adopt_stack_data): a problem with the file is one line with its place, exit 2.
+ */
+export function readAdoptFile(file: string): Record<string, Json> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read the adopt file ${file}: ${(error as Error).message}`);
+  }
+  const problems = new Diagnostics();
+  const doc = parseYaml(text, file, problems);
+  if (problems.ok && !isMapping(doc))
+    problems.add(
+      'bad-value',
+      locOf(doc),
+      '',
+      'abandon data must be a mapping (what weft stack abandon prints)',
+    );
+  else if (problems.ok && isMapping(doc) && !isMapping(doc.resources))
+    problems.add(
+      'bad-value',
+      doc.resources === undefined ? locOf(doc) : locOf(doc, 'resources'),
+      'resources',
+      'abandon data must have a mapping of resources, by name (what weft stack abandon prints)',
+    );
+  const first = problems.sorted()[0];
+  if (first) throw new UsageError(formatProblem(first));
+  return flattened(JSON.parse(JSON.stringify((doc as { resources: Json }).resources)));
+}
+
+/**
+ * Makes each instance of a new deployment adopt its resource when its install creates it: the
+ * abandon data's entry for its node, or none (whose adopt then fails, as in Heat).
+ */
+export async function markForAdoption(
+  store: Store,
+  deploymentId: string,
+  resources: Record<string, Json>,
+): Promise<void> {
+  await markInstances(store, deploymentId, ADOPT_KEY, (node) =>
+    Object.hasOwn(resources, node) ? resources[node] : {},
+  );
+}
+
+/** Sets a runtime property of each instance of the deployment to `value` of its node (removed when undefined). */
+async function markInstances(
+  store: Store,
+  deploymentId: string,
+  key: string,
+  value: (node: string) => Json | undefined,
+): Promise<void> {
+  for (const instance of await store.listInstances(deploymentId)) {
+    const given = Object.hasOwn(instance.runtimeProperties, key);
+    const next = value(instance.node);
+    if (next === undefined && !given) continue;
+    const runtimeProperties = { ...instance.runtimeProperties };
+    if (next === undefined) delete runtimeProperties[key];
+    else runtimeProperties[key] = next;
+    await store.updateRuntimeProperties(instance.id, runtimeProperties, instance.version);
+  }
+}
+
+function snapshotCommands(stack: Command): void {
+  stateOptions(
+    deploymentOption(
+      stack
+        .command('snapshot')
+        .description("take a snapshot of the stack: its template, parameters and each resource's data")
+        .argument('[name]', "the snapshot's name (default: its id)")
+        .option('--json', 'print the snapshot as JSON'),
+    ),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  weft stack snapshot -d web before-upgrade\n  weft stack snapshots -d web',
+    )
+    .action((name: string | undefined, flags: SnapshotFlags) =>
+      local(flags, 'snapshot', (state) => takeSnapshot(state.store, name, flags)),
+    );
+  stateOptions(
+    deploymentOption(
+      stack.command('snapshots').description("list the stack's snapshots").option('--json', 'print JSON'),
+    ),
+  ).action((flags: SnapshotFlags) => local(flags, 'snapshots', (state) => listSnapshots(state.store, flags)));
+  stateOptions(
+    deploymentOption(
+      stack
+        .command('snapshot-show')
+        .description('print a snapshot (JSON): its name, time and data')
+        .argument('<snapshot>', 'its id or name'),
+    ),
+  ).action((snapshot: string, flags: SnapshotFlags) =>
+    local(flags, 'snapshot-show', async (state) => {
+      const deployment = await hotDeployment(state.store, flags.deploymentId);
+      process.stdout.write(
+        `${JSON.stringify(snapshotView(await findSnapshot(state.store, deployment.id, snapshot), true), null, 2)}\n`,
+      );
+    }),
+  );
+  stateOptions(
+    deploymentOption(
+      stack
+        .command('snapshot-delete')
+        .description('delete a snapshot')
+        .argument('<snapshot>', 'its id or name'),
+    ),
+  ).action((snapshot: string, flags: SnapshotFlags) =>
+    local(flags, 'snapshot-delete', async (state) => {
+      const deployment = await hotDeployment(state.store, flags.deploymentId);
+      const found = await findSnapshot(state.store, deployment.id, snapshot);
+      if (!(await state.store.deleteSnapshot(deployment.id, found.id)))
+        throw new UsageError(`stack '${deployment.id}' has no snapshot '${snapshot}'`);
+      process.stderr.write(`Snapshot ${found.id} (${found.name}) deleted\n`);
+    }),
+  );
+  runOptions(
+    stateOptions(
+      deploymentOption(
+        stack
+          .command('restore')
+          .description(
+            'bring the stack back to a snapshot: an update to its template and parameters, resources made anew restored from its data',
+          )
+          .argument('<snapshot>', 'its id or name'),
+      ),
+    ),
+  ).action((snapshot: string, flags: SnapshotFlags & RunFlags) =>
+    local(flags, 'restore', (state) => restore(state, snapshot, flags)),
+  );
+}
+
+/** A snapshot as Heat shows one: without its data in a list. */
+function snapshotView(snapshot: SnapshotRecord, withData: boolean): Record<string, Json> {
+  return {
+    id: snapshot.id,
+    name: snapshot.name,
+    status: 'COMPLETE',
+    creation_time: snapshot.createdAt,
+    ...(withData ? { data: snapshot.data } : {}),
+  };
+}
+
+/** One of the stack's snapshots, by id or name; an unknown one is bad input. */
+async function findSnapshot(store: Store, deploymentId: string, given: string): Promise<SnapshotRecord> {
+  const all = await store.listSnapshots(deploymentId);
+  const byId = all.find((s) => s.id === given);
+  if (byId) return byId;
+  const named = all.filter((s) => s.name === given);
+  if (named.length === 1) return named[0]!;
+  if (named.length > 1)
+    throw new UsageError(
+      `stack '${deploymentId}' has ${named.length} snapshots named '${given}' (${named.map((s) => s.id).join(', ')}); give its id`,
+    );
+  throw new UsageError(
+    `stack '${deploymentId}' has no snapshot '${given}'${all.length > 0 ? ` (it has: ${all.map((s) => s.name).join(', ')})` : ' (it has none: weft stack snapshot takes one)'}`,
+  );
+}
+
+/** Refuses a stack an execution is running on (Heat refuses a stack action in progress). */
+async function refuseActive(store: Store, id: string, what: string): Promise<void> {
+  const active = (await store.listExecutions(id)).find((e) => ACTIVE_EXECUTION_STATUSES.includes(e.status));
+  if (active)
+    throw new UsageError(
+      `stack '${id}' has a running execution ${active.id} (${active.workflow}); ${what} it once that has ended`,
+    );
+}
+
+async function takeSnapshot(store: Store, name: string | undefined, flags: SnapshotFlags): Promise<void> {
+  const deployment = await hotDeployment(store, flags.deploymentId);
+  await refuseActive(store, deployment.id, 'snapshot');
+  const id = randomUUID();
+  const snapshot: SnapshotRecord = {
+    id,
+    deploymentId: deployment.id,
+    name: name ?? id,
+    blueprintId: deployment.blueprintId,
+    inputs: deployment.inputs,
+    model: deployment.model,
+    data: await abandonData(store, deployment),
+    createdAt: new Date().toISOString(),
+  };
+  await store.putSnapshot(snapshot);
+  if (flags.json) printJson({ snapshot: snapshotView(snapshot, false) });
+  else process.stdout.write(`Snapshot ${id} (${snapshot.name}) of stack '${deployment.id}' taken\n`);
+}
+
+async function listSnapshots(store: Store, flags: SnapshotFlags): Promise<void> {
+  const deployment = await hotDeployment(store, flags.deploymentId);
+  const all = (await store.listSnapshots(deployment.id)).map((s) => snapshotView(s, false));
+  if (flags.json) {
+    printJson({ deployment: deployment.id, snapshots: all });
+    return;
+  }
+  if (all.length === 0) {
+    process.stdout.write(`Stack '${deployment.id}' has no snapshots (weft stack snapshot takes one)\n`);
+    return;
+  }
+  for (const s of all) process.stdout.write(`${s.id}  ${s.name}  ${s.status}  ${s.creation_time}\n`);
+}
+
+/**
+ * Heat's stack restore: an update to the snapshot's template and parameters, in which a resource
+ * made anew (replaced, or created again) is brought back from what the snapshot kept of it
+ * (Resource.handleRestore) instead of created as new.
+ */
+async function restore(state: State, given: string, flags: SnapshotFlags & RunFlags): Promise<void> {
+  const deployment = await hotDeployment(state.store, flags.deploymentId);
+  const snapshot = await findSnapshot(state.store, deployment.id, given);
+  await refuseActive(state.store, deployment.id, 'restore');
+  await refuseSuspended(state, deployment);
+  const data = snapshot.data as { resources?: Record<string, Json> } | null;
+  const kept = flattened(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
+  await markInstances(state.store, deployment.id, RESTORE_KEY, (node) => kept[node]);
+  try {
+    const result = await runUpdate(
+      state,
+      deployment.id,
+      { blueprintId: snapshot.blueprintId, inputs: snapshot.inputs, model: snapshot.model },
+      executionParameters(flags),
+      flags,
+      'update',
+    );
+    await reportUpdate(state, deployment.id, result, flags);
+  } finally {
+    // What the snapshot kept is for this restore only: a later replacement makes a new resource.
+    await markInstances(state.store, deployment.id, RESTORE_KEY, () => undefined);
+  }
+}

@@ -1,0 +1,427 @@
+// Heat's whole-stack actions on a HOT deployment through the CLI: abandon (the stack's data
+// printed, the deployment forgotten, its resources left in place), install --adopt (a stack
+// that takes them over), snapshots and restore. Heat's heat_integrationtests/functional/test_abandon_adopt.py cases, with
+// a file resource whose existence shows what was deleted and what was not. Real processes on a
+// real SQLite state directory.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { NO_WEFT_ENVIRONMENT, ok } from '@weft/testing/cli';
+import { fixtures, tempDir, weft } from './helpers.js';
+
+const LIMIT = { timeout: 120_000 };
+
+// Heat's AbandonAdoptTest template, with a RandomString (its value is data of its own) and a file.
+const TEMPLATE = `heat_template_version: 2014-10-16
+parameters:
+  path: {type: string}
+resources:
+  test1:
+    type: OS::Heat::TestResource
+    properties:
+      value: test_value_1
+  test2:
+    type: OS::Heat::TestResource
+    properties:
+      value: test_value_2
+  secret:
+    type: OS::Heat::RandomString
+  file:
+    type: Weft::Test::File
+    properties:
+      path: {get_param: path}
+      content: {get_attr: [secret, value]}
+outputs:
+  test1_output:
+    value: {get_attr: [test1, output]}
+  test2_output:
+    value: {get_attr: [test2, output]}
+  secret:
+    value: {get_attr: [secret, value]}
+`;
+
+// Heat's NestedStackAdoptTest templates.
+const PARENT = `heat_template_version: 2014-10-16
+resources:
+  parent_resource:
+    type: OS::Heat::TestResource
+    properties:
+      value: parent_value
+  nested:
+    type: nested.yaml
+outputs:
+  parent_output:
+    value: {get_attr: [parent_resource, output]}
+  nested_output1:
+    value: {get_attr: [nested, nested_output1]}
+  nested_output2:
+    value: {get_attr: [nested, nested_output2]}
+`;
+
+const NESTED = `heat_template_version: 2014-10-16
+resources:
+  nested_resource1:
+    type: OS::Heat::TestResource
+    properties:
+      value: nested_value_1
+  nested_resource2:
+    type: OS::Heat::TestResource
+    properties:
+      value: nested_value_2
+outputs:
+  nested_output1:
+    value: {get_attr: [nested_resource1, output]}
+  nested_output2:
+    value: {get_attr: [nested_resource2, output]}
+`;
+
+interface Abandoned {
+  name: string;
+  id: string;
+  action: string;
+  status: string;
+  template: Record<string, unknown>;
+  resources: Record<string, AbandonedResource>;
+}
+
+interface AbandonedResource {
+  name: string;
+  resource_id: string | null;
+  type: string;
+  action: string;
+  status: string;
+  metadata: Record<string, unknown>;
+  resource_data: Record<string, unknown>;
+  resources?: Record<string, AbandonedResource>;
+}
+
+/** Where the state is: the state directory's SQLite file, or a PostgreSQL schema of the test's own. */
+const backends: { name: string; args: () => string[] }[] = [
+  { name: 'SQLite', args: () => [] },
+  {
+    name: 'PostgreSQL',
+    args: () => [
+      '--db',
+      `postgres://postgres@127.0.0.1:5432/test?schema=weft_hot_stack_${process.pid}_${Math.random().toString(36).slice(2, 8)}`,
+    ],
+  },
+];
+
+function project(store: string[] = []) {
+  const dir = tempDir('weft-hot-stack-');
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    return name;
+  };
+  const run = (args: string[]) =>
+    weft([...args, '--state-dir', join(dir, '.weft'), ...store], {
+      cwd: dir,
+      env: { ...NO_WEFT_ENVIRONMENT, CI: 'true', WEFT_PLUGIN_DIRS: join(fixtures, 'heat-plugins') },
+    });
+  const instances = (id: string) =>
+    JSON.parse(ok(run(['instances', '-d', id, '--json'])).stdout) as {
+      stackState: string;
+      instances: { node: string; heatState: string; runtimeProperties: Record<string, unknown> }[];
+    };
+  const ids = (id: string) =>
+    Object.fromEntries(instances(id).instances.map((i) => [i.node, i.runtimeProperties.resource_id]));
+  const states = (id: string) =>
+    Object.fromEntries(instances(id).instances.map((i) => [i.node, i.heatState]));
+  const outputs = (id: string) =>
+    JSON.parse(ok(run(['outputs', '-d', id, '--json'])).stdout).outputs as Record<string, unknown>;
+  const deployments = () => ok(run(['deployments'])).stdout;
+  return { dir, file, run, ids, states, instances, outputs, deployments };
+}
+
+describe('HOT stack abandon and adopt', { concurrency: true }, () => {
+  for (const backend of backends)
+    test(
+      `abandon prints the stack and leaves its resources; adopt takes them over; delete deletes them (${backend.name})`,
+      LIMIT,
+      () => {
+        const p = project(backend.args());
+        p.file('template.yaml', TEMPLATE);
+        const path = join(p.dir, 'resource.txt');
+        ok(p.run(['install', 'template.yaml', '-d', 'a', '-p', `path=${path}`]));
+        const before = p.outputs('a');
+        const idsBefore = p.ids('a');
+        assert.equal(readFileSync(path, 'utf8'), before.secret);
+
+        const abandoned = ok(p.run(['stack', 'abandon', '-d', 'a']));
+        const data = JSON.parse(abandoned.stdout) as Abandoned;
+        assert.equal(data.name, 'a');
+        assert.equal(data.id, 'a');
+        assert.equal(`${data.action}_${data.status}`, 'CREATE_COMPLETE');
+        assert.equal(data.template.heat_template_version, '2014-10-16');
+        assert.deepEqual(Object.keys(data.resources).sort(), ['file', 'secret', 'test1', 'test2']);
+        assert.deepEqual(data.resources.secret, {
+          name: 'secret',
+          resource_id: idsBefore.secret,
+          type: 'OS::Heat::RandomString',
+          action: 'CREATE',
+          status: 'COMPLETE',
+          metadata: {},
+          resource_data: { value: before.secret },
+        });
+        assert.equal(data.resources.file!.resource_id, path);
+        // The deployment is gone, what it made is not.
+        assert.doesNotMatch(p.deployments(), /\ba\b/);
+        assert.ok(existsSync(path), 'abandon deleted the file');
+
+        p.file('abandon.json', abandoned.stdout);
+        const adopted = ok(
+          p.run(['install', 'template.yaml', '-d', 'b', '-p', `path=${path}`, '--adopt', 'abandon.json']),
+        );
+        assert.match(adopted.stdout + adopted.stderr, /RandomString adopted/);
+        assert.deepEqual(p.outputs('b'), before, 'the adopted stack has the same outputs');
+        assert.deepEqual(p.ids('b'), idsBefore, 'the adopted stack has the same resource ids');
+        assert.equal(p.instances('b').stackState, 'ADOPT_COMPLETE');
+        assert.deepEqual(p.states('b'), {
+          file: 'ADOPT_COMPLETE',
+          secret: 'ADOPT_COMPLETE',
+          test1: 'ADOPT_COMPLETE',
+          test2: 'ADOPT_COMPLETE',
+        });
+        assert.equal(readFileSync(path, 'utf8'), before.secret, 'adopting did not create the file again');
+        // An adopted stack is a stack like any other: abandoned again it tells the same, and deleted
+        // it deletes its resources.
+        assert.match(
+          ok(p.run(['stack', 'abandon', '-d', 'b', '-O', 'again.json'])).stderr,
+          /Stack 'b' abandoned/,
+        );
+        const again = JSON.parse(readFileSync(join(p.dir, 'again.json'), 'utf8')) as Abandoned;
+        assert.equal(`${again.action}_${again.status}`, 'ADOPT_COMPLETE');
+        assert.equal(again.resources.secret!.resource_data.value, before.secret);
+        ok(p.run(['install', 'template.yaml', '-d', 'c', '-p', `path=${path}`, '--adopt', 'again.json']));
+        ok(p.run(['uninstall', '-d', 'c', '-y']));
+        assert.ok(!existsSync(path), 'deleting the adopted stack deleted the file');
+      },
+    );
+
+  test("a nested stack's resources: abandoned under it, adopted on their own", LIMIT, () => {
+    const p = project();
+    p.file('parent.yaml', PARENT);
+    p.file('nested.yaml', NESTED);
+    ok(p.run(['install', 'parent.yaml', '-d', 'parent']));
+    const outputs = p.outputs('parent');
+    const ids = p.ids('parent');
+    const data = JSON.parse(ok(p.run(['stack', 'abandon', '-d', 'parent'])).stdout) as Abandoned;
+    assert.deepEqual(Object.keys(data.resources).sort(), ['nested', 'parent_resource']);
+    const nested = data.resources.nested!.resources!;
+    assert.equal(nested.nested_resource1!.name, 'nested_resource1');
+    assert.equal(nested.nested_resource1!.resource_id, ids['nested.nested_resource1']);
+    assert.equal(nested.nested_resource2!.resource_id, ids['nested.nested_resource2']);
+    // As Heat's test: the nested stack's resources alone, adopted into a stack of the nested template.
+    p.file('nested-adopt.json', JSON.stringify({ resources: nested }));
+    ok(p.run(['install', 'nested.yaml', '-d', 'adopted', '--adopt', 'nested-adopt.json']));
+    const adopted = p.outputs('adopted');
+    assert.equal(adopted.nested_output1, outputs.nested_output1);
+    assert.equal(adopted.nested_output2, outputs.nested_output2);
+    const adoptedIds = p.ids('adopted');
+    assert.equal(adoptedIds.nested_resource1, ids['nested.nested_resource1']);
+    assert.equal(adoptedIds.nested_resource2, ids['nested.nested_resource2']);
+  });
+
+  test('a resource the abandon data does not have fails the adopt, as in Heat', LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', TEMPLATE);
+    const path = join(p.dir, 'resource.txt');
+    ok(p.run(['install', 'template.yaml', '-d', 'a', '-p', `path=${path}`]));
+    const data = JSON.parse(ok(p.run(['stack', 'abandon', '-d', 'a'])).stdout) as Abandoned;
+    delete data.resources.test2;
+    p.file('partial.json', JSON.stringify(data));
+    const failed = p.run([
+      'install',
+      'template.yaml',
+      '-d',
+      'b',
+      '-p',
+      `path=${path}`,
+      '--adopt',
+      'partial.json',
+    ]);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /Resource ID was not provided\./);
+    assert.equal(p.states('b').test2, 'ADOPT_FAILED');
+    assert.equal(p.states('b').test1, 'ADOPT_COMPLETE');
+    assert.equal(p.instances('b').stackState, 'ADOPT_FAILED');
+  });
+
+  test('bad input: one line, exit 2, nothing stored', LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', TEMPLATE);
+    p.file(
+      'blueprint.yaml',
+      'tosca_definitions_version: cloudify_dsl_1_3\nimports: [cloudify/types/types.yaml]\nnode_templates:\n  n: {type: cloudify.nodes.Root}\n',
+    );
+    p.file('broken.json', '{"resources": [1, 2]}\n');
+    p.file('bad.json', '{"resources": {\n');
+    p.file('good.json', '{"resources": {}}\n');
+    ok(p.run(['install', 'blueprint.yaml', '-d', 'plain']));
+    const checks: [string[], RegExp][] = [
+      [['stack', 'abandon', '-d', 'plain'], /^error: deployment 'plain' is not a Heat stack/],
+      [['stack', 'abandon', '-d', 'nothing'], /^error: no deployment 'nothing'/],
+      [
+        ['install', 'template.yaml', '-d', 's', '-p', 'path=x', '--adopt', 'broken.json'],
+        /^error: broken\.json:1:15 resources: abandon data must have a mapping of resources/,
+      ],
+      [
+        ['install', 'template.yaml', '-d', 's', '-p', 'path=x', '--adopt', 'bad.json'],
+        /^error: bad\.json:\d+:\d+ /,
+      ],
+      [
+        ['install', 'template.yaml', '-d', 's', '-p', 'path=x', '--adopt', 'missing.json'],
+        /^error: cannot read the adopt file missing\.json/,
+      ],
+      [
+        ['install', 'blueprint.yaml', '-d', 's', '--adopt', 'good.json'],
+        /^error: --adopt takes a HOT template/,
+      ],
+      [
+        ['install', 'blueprint.yaml', '-d', 'plain', '--adopt', 'good.json'],
+        /^error: --adopt takes a HOT template/,
+      ],
+    ];
+    for (const [args, message] of checks) {
+      const result = p.run(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message, args.join(' '));
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    }
+    // The plain deployment is still there, and no stack was made.
+    assert.match(p.deployments(), /plain/);
+    assert.doesNotMatch(p.deployments(), /\bs\b/);
+    ok(p.run(['install', 'template.yaml', '-d', 'hot', '-p', `path=${join(p.dir, 'f')}`]));
+    const exists = p.run(['install', 'template.yaml', '-d', 'hot', '-p', 'path=x', '--adopt', 'good.json']);
+    assert.equal(exists.code, 2, exists.stderr);
+    assert.match(exists.stderr, /^error: deployment 'hot' exists; --adopt creates a new stack/);
+    // With a server in use, nothing acts on local state the user did not mean.
+    const remote = (args: string[]) =>
+      weft(args, {
+        cwd: p.dir,
+        env: { ...NO_WEFT_ENVIRONMENT, CI: 'true', WEFT_SERVER: 'http://127.0.0.1:1', WEFT_TOKEN: 'token' },
+      });
+    const abandon = remote(['stack', 'abandon', '-d', 'hot']);
+    assert.equal(abandon.code, 2, abandon.stderr);
+    assert.match(
+      abandon.stderr,
+      /^error: weft stack abandon does not act on a server \(WEFT_SERVER is set\)/,
+    );
+    const adopt = remote(['install', 'template.yaml', '-d', 'x', '--adopt', 'good.json']);
+    assert.equal(adopt.code, 2, adopt.stderr);
+    assert.match(
+      adopt.stderr,
+      /^error: --adopt works on a local state directory or database, not through a server/,
+    );
+  });
+});
+
+// A password whose length a parameter sets (a change replaces it) and a value made from it.
+const PASSWORD = `heat_template_version: 2018-08-31
+parameters:
+  length: {type: number, default: 12}
+resources:
+  password:
+    type: OS::Heat::RandomString
+    properties: {length: {get_param: length}}
+  greeting:
+    type: OS::Heat::Value
+    properties: {value: {str_replace: {template: hello $p, params: {$p: {get_attr: [password, value]}}}}}
+outputs:
+  password: {value: {get_attr: [password, value]}}
+  greeting: {value: {get_attr: [greeting, value]}}
+`;
+
+describe('HOT stack snapshots and restore', { concurrency: true }, () => {
+  for (const backend of backends)
+    test(
+      `a RandomString's value survives snapshot, an update that replaces it, and restore (${backend.name})`,
+      LIMIT,
+      () => {
+        const p = project(backend.args());
+        p.file('template.yaml', PASSWORD);
+        ok(p.run(['install', 'template.yaml', '-d', 'stack']));
+        const before = p.outputs('stack');
+        assert.equal((before.password as string).length, 12);
+
+        const taken = JSON.parse(
+          ok(p.run(['stack', 'snapshot', '-d', 'stack', 'first', '--json'])).stdout,
+        ) as {
+          snapshot: { id: string; name: string; status: string };
+        };
+        assert.equal(taken.snapshot.name, 'first');
+        assert.equal(taken.snapshot.status, 'COMPLETE');
+        const listed = JSON.parse(ok(p.run(['stack', 'snapshots', '-d', 'stack', '--json'])).stdout) as {
+          snapshots: { id: string; name: string }[];
+        };
+        assert.deepEqual(
+          listed.snapshots.map((s) => [s.id, s.name]),
+          [[taken.snapshot.id, 'first']],
+        );
+        const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', 'first'])).stdout) as {
+          id: string;
+          data: Abandoned;
+        };
+        assert.equal(shown.id, taken.snapshot.id);
+        assert.equal(shown.data.resources.password!.resource_data.value, before.password);
+        assert.equal(shown.data.template.heat_template_version, '2018-08-31');
+
+        // An update that replaces the password (a new value), then the restore that brings it back.
+        ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'length=20']));
+        const changed = p.outputs('stack');
+        assert.equal((changed.password as string).length, 20);
+        assert.notEqual(changed.password, before.password);
+        const restored = ok(p.run(['stack', 'restore', '-d', 'stack', taken.snapshot.id]));
+        assert.match(restored.stdout + restored.stderr, /restoring RandomString/);
+        assert.deepEqual(p.outputs('stack'), before, "the snapshot's values are back");
+        const password = p.instances('stack').instances.find((i) => i.node === 'password')!;
+        assert.deepEqual((password.runtimeProperties.heat as { properties: unknown }).properties, {
+          length: 12,
+        });
+        assert.ok(
+          p.instances('stack').instances.every((i) => !('heat_restore' in i.runtimeProperties)),
+          'what the snapshot kept is left on no instance',
+        );
+        // The restore is over: the next replacement makes a new value.
+        ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'length=16']));
+        assert.notEqual(p.outputs('stack').password, before.password);
+
+        assert.match(ok(p.run(['stack', 'snapshot-delete', '-d', 'stack', 'first'])).stderr, /deleted/);
+        assert.match(ok(p.run(['stack', 'snapshots', '-d', 'stack'])).stdout, /has no snapshots/);
+        const gone = p.run(['stack', 'restore', '-d', 'stack', 'first']);
+        assert.equal(gone.code, 2, gone.stderr);
+        assert.match(gone.stderr, /^error: stack 'stack' has no snapshot 'first' \(it has none/);
+      },
+    );
+
+  test('bad input: one line, exit 2', LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', PASSWORD);
+    p.file(
+      'blueprint.yaml',
+      'tosca_definitions_version: cloudify_dsl_1_3\nimports: [cloudify/types/types.yaml]\nnode_templates:\n  n: {type: cloudify.nodes.Root}\n',
+    );
+    ok(p.run(['install', 'blueprint.yaml', '-d', 'plain']));
+    ok(p.run(['install', 'template.yaml', '-d', 'stack']));
+    ok(p.run(['stack', 'snapshot', '-d', 'stack', 'one']));
+    const checks: [string[], RegExp][] = [
+      [['stack', 'snapshot', '-d', 'plain'], /^error: deployment 'plain' is not a Heat stack/],
+      [['stack', 'snapshots', '-d', 'plain'], /^error: deployment 'plain' is not a Heat stack/],
+      [['stack', 'restore', '-d', 'plain', 'one'], /^error: deployment 'plain' is not a Heat stack/],
+      [['stack', 'snapshot', '-d', 'nothing'], /^error: no deployment 'nothing'/],
+      [
+        ['stack', 'snapshot-show', '-d', 'stack', 'two'],
+        /^error: stack 'stack' has no snapshot 'two' \(it has: one\)/,
+      ],
+      [['stack', 'snapshot-delete', '-d', 'stack', 'two'], /^error: stack 'stack' has no snapshot 'two'/],
+      [['stack', 'restore', '-d', 'stack', 'two'], /^error: stack 'stack' has no snapshot 'two'/],
+    ];
+    for (const [args, message] of checks) {
+      const result = p.run(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message, args.join(' '));
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    }
+  });
+});

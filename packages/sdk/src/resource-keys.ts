@@ -1,0 +1,12 @@
+/**
+ * The runtime property that, when set before create, makes create adopt an existing resource
+ * instead of making one (Heat's stack adopt): what the stack's abandon data says of the resource.
+ * Its own module, so that showing a stack's state does not load the SDK's runtime.
+ */
+export const ADOPT_KEY = 'heat_adopt';
+
+/**
+ * The runtime property holding, during a restore from a snapshot (Heat's stack restore), what the
+ * snapshot kept of the resource: one made anew then is brought back by its class's handleRestore.
+ */
+export const RESTORE_KEY = 'heat_restore';
