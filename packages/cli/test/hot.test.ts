@@ -2,7 +2,7 @@
 // create rolled back, update --dry-run in Heat's categories, in place or replaced, immutable
 // parameters refused. Real processes on a real SQLite state directory.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { NO_WEFT_ENVIRONMENT, ok, weftInBackground } from '@weft/testing/cli';
@@ -333,6 +333,14 @@ describe('HOT templates through the CLI', { concurrency: true }, () => {
     capture(['outputs', '-d', 'stack']);
     capture(['events', '-d', 'stack', '--json']);
     capture(['deployments', 'history', '-d', 'stack', '--json']);
+    // Back to the first key: the stored model is sealed by the values the rolled-back version holds.
+    capture(['exec', 'rollback', '-d', 'stack']);
+    capture(['outputs', '-d', 'stack']);
+    const database = readdirSync(join(p.dir, '.weft'))
+      .filter((name) => name.startsWith('weft.db'))
+      .map((name) => readFileSync(join(p.dir, '.weft', name)).toString('latin1'))
+      .join('');
+    for (const value of values) assert.ok(!database.includes(value), `${value} is stored in clear`);
     const failed = capture(['install', 'failing.yaml', '-e', 'env.yaml', '-d', 'failing', '--verbose'], 1);
     assert.match(failed.stderr, /wait_secs: "\*\*\*\*\*\*" is not a number/);
     capture(['events', '-d', 'failing', '--json']);

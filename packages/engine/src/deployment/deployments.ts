@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { setOwn } from '@weft/sdk';
 import type { Diagnostics } from '../dsl/diagnostics.js';
 import type { BlueprintReader } from '../dsl/reader.js';
@@ -80,10 +80,15 @@ export function prepareDeployment(options: Omit<CreateDeploymentOptions, 'store'
   });
   if (!plan || !problems.ok) return { problems };
   const model = deploymentModel(plan);
-  // The blueprint is stored with every file that was read and every script it runs.
+  // The blueprint is stored with every file that was read and every script it runs, but its
+  // environment files: they hold parameter values (hidden ones too), which the deployment's
+  // inputs keep (sealed where hidden).
   const files: Record<string, Uint8Array> = {};
+  const environments = new Set((options.environments ?? []).map((path) => resolve(path)));
   const paths = new Set(
-    plan.blueprint.files.filter((f) => !relative(plan.blueprint.baseDir, f).startsWith('..')),
+    plan.blueprint.files.filter(
+      (f) => !relative(plan.blueprint.baseDir, f).startsWith('..') && !environments.has(resolve(f)),
+    ),
   );
   for (const op of allOperations(model))
     if (op.script?.path && !/^[a-z]+:\/\//i.test(op.script.path))

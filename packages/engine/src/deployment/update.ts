@@ -183,7 +183,12 @@ export async function startDeploymentUpdate(
   await store.createExecution(execution, taskRecords(execution.id, plan.graph), {
     deploymentId: deployment.id,
     deployment: {
-      model: seal(plan.transition as unknown as Json, options.next.inputs).model,
+      // Sealed by the values its inputs hold, opened: a rollback's inputs are a stored version's,
+      // sealed, in which no value of the (opened) transition model would be recognised.
+      model: seal(
+        plan.transition as unknown as Json,
+        sealer ? (openSealed(options.next.inputs, sealer) as Record<string, Json>) : options.next.inputs,
+      ).model,
       blueprintId: next.blueprintId,
       inputs: next.inputs,
     },

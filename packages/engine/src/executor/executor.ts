@@ -372,8 +372,12 @@ class ExecutionRun {
       }
     }
     for (const record of instances) {
+      // What was stored sealed stays a secret: masked, and sealed again when written (a hidden
+      // value of a previous version, which this run's model no longer holds, included).
       if (options.sealer)
-        record.runtimeProperties = openSealed(record.runtimeProperties, options.sealer) as RuntimeProperties;
+        record.runtimeProperties = openSealed(record.runtimeProperties, options.sealer, (text) =>
+          this.masker.add(text),
+        ) as RuntimeProperties;
       this.learnCredentials(record.runtimeProperties);
       this.instances.set(record.id, { record, persistedVersion: record.version, dirty: false });
       const list = this.instancesByNode.get(record.node) ?? [];

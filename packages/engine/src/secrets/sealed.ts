@@ -58,17 +58,23 @@ export function sealValues(
   return value;
 }
 
-/** `value` with every sealed value opened: a string to the string, sealed JSON to its value. */
-export function openSealed(value: Json, sealer: Sealer): Json {
+/**
+ * `value` with every sealed value opened: a string to the string, sealed JSON to its value.
+ * `opened` is told each string opened (for what must stay masked).
+ */
+export function openSealed(value: Json, sealer: Sealer, opened?: (text: string) => void): Json {
   if (typeof value === 'string') {
     if (value.startsWith(SEALED_JSON_PREFIX))
       return JSON.parse(sealer.open(`${SEALED_PREFIX}${value.slice(SEALED_JSON_PREFIX.length)}`)) as Json;
-    return value.startsWith(SEALED_PREFIX) ? sealer.open(value) : value;
+    if (!value.startsWith(SEALED_PREFIX)) return value;
+    const text = sealer.open(value);
+    opened?.(text);
+    return text;
   }
-  if (Array.isArray(value)) return value.map((v) => openSealed(v, sealer));
+  if (Array.isArray(value)) return value.map((v) => openSealed(v, sealer, opened));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, Json> = {};
-    for (const [k, v] of Object.entries(value)) setOwn(out, k, openSealed(v, sealer));
+    for (const [k, v] of Object.entries(value)) setOwn(out, k, openSealed(v, sealer, opened));
     return out;
   }
   return value;
