@@ -417,8 +417,17 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       const me = await server.api('PATCH', '/users/admin', { body: '' });
       assert.equal(me.status, 200, JSON.stringify(me.body));
       assert.equal(me.body.name, 'admin');
+      // The agents' routes are reached with a host agent's token only.
+      const agent = (
+        await issueToken(server.context.access, 'admin', 'agent', 0, {
+          tenant: 'default_tenant',
+          deployment: 'no-such-id',
+          host: 'no-such-id',
+        })
+      ).token;
       for (const { method, path } of withBodies.filter((r) => !r.optional)) {
-        const empty = await server.api(method, path, { body: '' });
+        const token = path.startsWith('/agent/') ? agent : undefined;
+        const empty = await server.api(method, path, { body: '', ...(token ? { token } : {}) });
         assert.equal(empty.status, 400, `${method} ${path}`);
         errorShape(empty.body);
         assert.match(empty.body.message, /^the request needs a JSON body with \w+/, `${method} ${path}`);
