@@ -2,7 +2,8 @@
  * Host agents over HTTP, with real processes on a PostgreSQL database of their own: `weft agent
  * install` makes a host's token and prints the command that starts its agent; that agent, with the
  * token alone (no database URL, no secret key), runs its host's host_agent operations and no
- * other host's; its token is refused elsewhere in the API; revoked, the agent takes no more work.
+ * other host's; its token is refused elsewhere in the API; revoked, the agent takes no more work;
+ * `--run` starts an agent in place.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -105,5 +106,21 @@ describe('host agents: weft agent install, then weft worker --server with the to
     assert.match(agent.stderr(), /refused this agent's token/);
     await c.follow(again, (data) => data.includes(`waiting for an agent on queue '${c.vm}'`));
     assert.deepEqual(onHost(), [['on-host', app, 'agent']], 'nothing more ran on the host');
+
+    // A new token, with the agent started here by --run: it takes the operation that waited.
+    const here = weftInBackground(['agent', 'install', '-d', 'spread', '--host', c.vm, '--run'], {
+      ...NO_WEFT_ENVIRONMENT,
+      WEFT_SERVER: c.url,
+      WEFT_TOKEN: admin,
+      WEFT_HOME: join(c.dir, 'agent-here'),
+      WEFT_TEST_WORKER: 'agent-here',
+    });
+    await here.line(/taking its operations from/);
+    assert.equal((await c.follow(again)).status, 'terminated', (await c.execution(again)).error?.message);
+    assert.deepEqual(onHost(), [
+      ['on-host', app, 'agent'],
+      ['on-host', app, 'agent-here'],
+    ]);
+    assert.doesNotMatch(here.lines.join('\n'), /weft_[0-9a-f]{16}_/, 'the token is not printed with --run');
   });
 });
