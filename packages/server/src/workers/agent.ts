@@ -61,16 +61,13 @@ class AgentClient {
       ...(signal ? { signal } : {}),
     });
     const text = await response.text();
-    const answer = text ? (JSON.parse(text) as T & { message?: string }) : (null as T);
+    const answer: unknown = text ? JSON.parse(text) : null;
+    const message = () => (answer as { message?: string } | null)?.message ?? `${response.status}`;
     if (response.status === 401 || response.status === 403)
-      throw new Refused(
-        `the server refused this agent's token: ${(answer as { message?: string })?.message}`,
-      );
+      throw new Refused(`the server refused this agent's token: ${message()}`);
     if (!response.ok)
-      throw new Error(
-        `${method} ${path}: the server answered ${response.status}: ${(answer as { message?: string })?.message}`,
-      );
-    return answer;
+      throw new Error(`${method} ${path}: the server answered ${response.status}: ${message()}`);
+    return answer as T;
   }
 }
 
