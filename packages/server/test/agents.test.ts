@@ -63,6 +63,11 @@ describe('host agents: weft agent install, then weft worker --server with the to
     const other = await start('other', 'install');
     const done = await c.follow(spread);
     assert.equal(done.status, 'terminated', (await c.execution(spread)).error?.message);
+    // Its log line reached the execution's events once (sent as written, and with the outcome).
+    assert.deepEqual(
+      done.logs.filter((l) => l.startsWith('on host ')),
+      [`on host ${app} by agent`],
+    );
     await c.follow(other, (data) => data.includes(`waiting for an agent on queue '${otherVm}'`));
     const onHost = () => c.runs().filter(([what]) => what === 'on-host');
     assert.deepEqual(onHost(), [['on-host', app, 'agent']]);

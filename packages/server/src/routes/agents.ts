@@ -13,7 +13,7 @@ import type { Api, ServerContext } from '../context.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
 import { AgentScope, ExpiresIn, NewToken } from '../schemas/access.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, NameParams } from '../schemas/common.js';
-import type { Reply } from '../workers/jobs.js';
+import type { LiveLog, Reply } from '../workers/jobs.js';
 import { tokenView } from './auth.js';
 
 export async function agentRoutes(app: Api, context: ServerContext): Promise<void> {
@@ -136,6 +136,33 @@ export async function agentRoutes(app: Api, context: ServerContext): Promise<voi
     },
     async (request) => ({
       held: await hub().agentRenew(request.caller!.agent!, request.params.id, request.body.retryCount),
+    }),
+  );
+
+  app.post(
+    '/agent/jobs/:id/log',
+    {
+      config: { access: 'agent' },
+      schema: {
+        tags: ['agents'],
+        summary:
+          "Pass on a log line of a job the agent runs, as it is written (the n-th of the attempt's lines)",
+        params: JobParams,
+        body: Type.Object({
+          attempt: Type.Integer({ minimum: 0 }),
+          n: Type.Integer({ minimum: 0 }),
+          level: Type.Union(['debug', 'info', 'warning', 'error'].map((l) => Type.Literal(l))),
+          message: Type.String({ maxLength: 64 * 1024 }),
+        }),
+        response: { 200: Type.Object({ sent: Type.Boolean() }), 409: ErrorBody, ...AUTH_ERRORS },
+      },
+    },
+    async (request) => ({
+      sent: await hub().agentLog(request.caller!.agent!, {
+        id: request.params.id,
+        ...request.body,
+        level: request.body.level as LiveLog['level'],
+      }),
     }),
   );
 

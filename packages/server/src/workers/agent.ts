@@ -2,9 +2,10 @@
  * `weft worker --server URL` with a host agent's token (WEFT_AGENT_TOKEN): the agent of one host,
  * on that host, with no database URL and no secret key. It takes its host's jobs from the server
  * over HTTP (a long poll, woken when one is queued there), runs them as any worker does
- * (running.ts), renews their leases and reports their outcomes through the server, and reads
- * its deployment's blueprint and the uploaded plugins from it. A job cancelled on the server is
- * learnt at the next lease renewal. A token refused (revoked) stops the agent.
+ * (running.ts), sends their log lines as they are written, renews their leases and reports their
+ * outcomes through the server, and reads its deployment's blueprint and the uploaded plugins
+ * from it. A job cancelled on the server is learnt at the next lease renewal. A token refused
+ * (revoked) stops the agent.
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -163,7 +164,19 @@ class AgentWorker implements RunningAgent {
       let outcome: Outcome;
       try {
         const prepared = await this.models.get(job.deploymentId, job, () => this.deployment());
-        const log = (level: LogLine['level'], message: string) => logs.push({ level, message });
+        // Sent as written, one after the other (the server passes them on in order); a line that
+        // does not arrive is sent again with the outcome, as every line is.
+        let sending = Promise.resolve();
+        const log = (level: LogLine['level'], message: string) => {
+          const line = { attempt: job.retryCount, n: logs.length, level, message };
+          logs.push({ level, message });
+          sending = sending.then(() =>
+            this.client.request('POST', `/agent/jobs/${job.id}/log`, line).then(
+              () => {},
+              () => {},
+            ),
+          );
+        };
         const workDir = join(this.options.stateDir, 'work', this.scope.tenant);
         outcome = await runJob(prepared, job.call, job.retryCount, workDir, controller.signal, log);
       } catch (error) {

@@ -83,6 +83,9 @@ function jobId(tenant: string, call: Pick<OperationCall, 'executionId' | 'taskId
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** Who a job was handed to: one agent's scope. */
+const agentKey = (scope: AgentScope) => `${scope.tenant}\u0000${scope.deployment}\u0000${scope.host}`;
+
 /** How long a worker holds a job between renewals when the server is not told otherwise. */
 export const DEFAULT_LEASE_SECONDS = 30;
 
@@ -92,6 +95,8 @@ export class JobHub {
   /** Host agents waiting (over HTTP) for a job on their queue: woken when one is queued there. */
   private readonly agentsWaiting = new Map<string, Set<() => void>>();
   private closed = false;
+  /** The jobs this process handed to agents and that are not reported yet: job id to its agent. */
+  private readonly handedOut = new Map<string, string>();
   private readonly queues: Queues;
   readonly leaseSeconds: number;
   readonly agentWaitSeconds: number;
@@ -348,6 +353,7 @@ export class JobHub {
             });
             continue;
           }
+          this.handedOut.set(job.id, agentKey(scope));
           taken.push({
             id: job.id,
             retryCount: job.retryCount,
@@ -392,8 +398,22 @@ export class JobHub {
     );
   }
 
+  /**
+   * Passes on a log line of a job an agent runs, as a worker on the database sends it. A job this
+   * process handed to that agent is known without a read; another (handed out by another server
+   * process) is read first.
+   */
+  async agentLog(scope: AgentScope, line: LiveLog): Promise<boolean> {
+    const ours =
+      this.handedOut.get(line.id) === agentKey(scope) ||
+      (await this.agentJob(scope, line.id, line.attempt)) !== undefined;
+    if (ours) await this.signals?.notify(CHANNELS.log, JSON.stringify(line));
+    return ours;
+  }
+
   /** Completes a job an agent ran with its reply, sealed here; false when it was not its any more. */
   async agentComplete(tenant: TenantState, scope: AgentScope, id: string, reply: Reply): Promise<boolean> {
+    this.handedOut.delete(id);
     if (!(await this.agentJob(scope, id, reply.attempt))) return false;
     const output: JobOutput = { reply: tenant.secrets.sealer().seal(JSON.stringify(reply)) };
     // pg-boss 10 answers {affected} (its typings say void).
@@ -406,6 +426,7 @@ export class JobHub {
 
   /** Hands a job back (its agent stops, or could not run it): pg-boss gives it out again. */
   async agentGiveBack(scope: AgentScope, id: string, retryCount: number, message: string): Promise<boolean> {
+    this.handedOut.delete(id);
     if (!(await this.agentJob(scope, id, retryCount))) return false;
     await this.boss.fail(scope.host, id, { message });
     return true;
