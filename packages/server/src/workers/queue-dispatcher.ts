@@ -353,6 +353,8 @@ export class JobHub {
             });
             continue;
           }
+          // A job whose agent was lost is reported elsewhere: forgotten in bulk, then read again.
+          if (this.handedOut.size >= 10_000) this.handedOut.clear();
           this.handedOut.set(job.id, agentKey(scope));
           taken.push({
             id: job.id,
