@@ -33,6 +33,7 @@ export const COMMAND_MODULES: { names: string[]; load: () => Promise<Define> }[]
   { names: ['plugins'], load: async () => (await import('./commands/plugins.js')).pluginCommands },
   { names: ['serve'], load: async () => (await import('./commands/serve.js')).serveCommand },
   { names: ['worker'], load: async () => (await import('./commands/worker.js')).workerCommand },
+  { names: ['agent'], load: async () => (await import('./commands/agent.js')).agentCommands },
   { names: ['profiles'], load: async () => (await import('./commands/profiles.js')).profileCommands },
   { names: ['blueprints'], load: async () => (await import('./commands/blueprints.js')).blueprintCommands },
   { names: ['devstack'], load: async () => (await import('./commands/devstack.js')).devstackCommands },

@@ -15,6 +15,7 @@ import { type Access, authGuard } from './auth/guard.js';
 import type { Api, ServerContext } from './context.js';
 import { errorHandler } from './errors.js';
 import { absentBodyIsEmpty, emptyJsonIsAbsent, markOptionalBodies } from './optional-body.js';
+import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
 import { blueprintRoutes } from './routes/blueprints.js';
 import { deploymentUpdateRoutes } from './routes/deployment-updates.js';
@@ -162,6 +163,7 @@ export async function buildApp(
       await deploymentRoutes(typed, context);
       await deploymentUpdateRoutes(typed, context);
       await nodeInstanceRoutes(typed, context);
+      await agentRoutes(typed, context);
       await secretRoutes(typed, context);
       await pluginRoutes(typed, context);
     },

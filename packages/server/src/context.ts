@@ -13,6 +13,7 @@ import type { ExecutionRunner } from './executions/runner.js';
 import type { ServerPlugins } from './plugins.js';
 import type { AccessStore } from './store/access.js';
 import type { TenantStores } from './tenants.js';
+import type { JobHub } from './workers/queue-dispatcher.js';
 
 export interface ServerContext {
   access: AccessStore;
@@ -25,6 +26,8 @@ export interface ServerContext {
   runner: ExecutionRunner;
   /** Wakes event streams when events are stored. */
   notifier: EventNotifier;
+  /** With workers (`weft serve --workers`): the job queues, which host agents take theirs from. */
+  workers?: JobHub;
 }
 
 /** The Fastify instance routes are declared on: request and reply types come from the schemas. */

@@ -10,5 +10,6 @@ export {
   type ServerOptions,
   startServer,
 } from './server.js';
+export { type AgentOptions, type RunningAgent, startAgent } from './workers/agent.js';
 export type { QueueOptions } from './workers/queue-dispatcher.js';
 export { type RunningWorker, startWorker, type WorkerOptions } from './workers/worker.js';

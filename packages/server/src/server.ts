@@ -84,7 +84,15 @@ export async function createServer(options: ServerOptions): Promise<{ app: Api; 
     ? new PostgresExecutionClaims(options.database, () => runner.claimsLost())
     : soleProcessClaims();
   const runner = new ExecutionRunner(tenants, plugins, notifier, logger, claims, workers);
-  const context: ServerContext = { access, tenants, stateDir: options.stateDir, plugins, notifier, runner };
+  const context: ServerContext = {
+    access,
+    tenants,
+    stateDir: options.stateDir,
+    plugins,
+    notifier,
+    runner,
+    ...(workers ? { workers } : {}),
+  };
   const app = await buildApp(context, { loggerInstance: logger });
   app.addHook('onClose', async () => {
     await context.runner.stop();

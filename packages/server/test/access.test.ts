@@ -3,8 +3,17 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { issueToken } from '../src/auth/issue.js';
 import { newToken } from '../src/auth/tokens.js';
-import { type Backend, type Doc, startTestServer, type TestServer, userWithRole } from './harness.js';
+import {
+  type Backend,
+  type Doc,
+  deploy,
+  fixtures,
+  startTestServer,
+  type TestServer,
+  userWithRole,
+} from './harness.js';
 
 const errorShape = (body: Doc) => {
   assert.equal(typeof body.code, 'string');
@@ -74,6 +83,7 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
         expiresAt: new Date(Date.now() - 1000).toISOString(),
         createdAt: new Date().toISOString(),
         lastUsedAt: null,
+        agent: null,
       });
       const expired = await server.api('GET', '/auth/me', { token: made.token });
       assert.equal(expired.status, 401);
@@ -217,7 +227,8 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       assert.equal(started.status, 201);
       const execution = started.body.id as string;
 
-      const probes = [
+      // A body where the route needs one to reach its handler.
+      const probes: [string, string, Doc?][] = [
         ['GET', '/blueprints/bp_a'],
         ['GET', '/blueprints/bp_a/archive'],
         ['DELETE', '/blueprints/bp_a'],
@@ -228,6 +239,7 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
         ['POST', '/deployments/dep_a/update-plan'],
         ['POST', '/deployments/dep_a/updates'],
         ['POST', '/deployments/dep_a/rollback'],
+        ['POST', '/deployments/dep_a/agents', { host: instance }],
         ['GET', `/node-instances/${instance}`],
         ['GET', '/node-instances?deploymentId=dep_a'],
         ['GET', '/secrets/key_a'],
@@ -246,7 +258,7 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
           ([method, path]) =>
             method === route.method &&
             new RegExp(`^${route.url.replace('/api/v1', '').replace(/:[a-z]+/gi, '[^/?]+')}$`).test(
-              path!.split('?')[0]!,
+              path.split('?')[0]!,
             ),
         );
       const tenantRoutes = server.app.weftRoutes.filter(
@@ -261,10 +273,10 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
         [],
         'tenant routes with an id not probed from another tenant',
       );
-      for (const [method, path] of probes) {
-        const answer = await server.api(method!, path!, {
+      for (const [method, path, body] of probes) {
+        const answer = await server.api(method, path, {
           token: bert,
-          ...(method === 'POST' ? { body: {} } : {}),
+          ...(method === 'POST' ? { body: body ?? {} } : {}),
         });
         assert.equal(answer.status, 404, `${method} ${path} from tenant_b`);
         assert.equal(answer.body.code, 'not_found');
@@ -284,6 +296,78 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       // And tenant_a still has all of it.
       assert.equal((await server.api('GET', '/deployments/dep_a', { token: alice })).status, 200);
       assert.equal((await server.api('GET', '/blueprints/bp_a', { token: alice })).status, 200);
+    });
+
+    test("a host agent's token: made by an operator for a host of a deployment, 403 on every route but the agent's, ended by its maker's role or a revocation", async () => {
+      const tenant = await server.context.tenants.get('default_tenant');
+      await deploy(tenant, join(fixtures, 'spread', 'blueprint.yaml'), 'agents', { record: 'r', count: 1 });
+      const instances = await tenant.store.listInstances('agents');
+      const vm = instances.find((i) => i.node === 'vm')!.id;
+      const app = instances.find((i) => i.node === 'app')!.id;
+      // Their tokens issued here: logins are rate-limited, and other tests log in.
+      const member = async (name: string, role: string) => {
+        assert.equal(
+          (await server.api('POST', '/users', { body: { name, password: `${name}-pw-long` } })).status,
+          201,
+        );
+        const put = await server.api('PUT', `/tenants/default_tenant/members/${name}`, { body: { role } });
+        assert.equal(put.status, 200);
+        return (await issueToken(server.context.access, name, 'test', 0)).token;
+      };
+      const maker = await member('agent_maker', 'operator');
+      const viewer = await member('agent_viewer', 'viewer');
+      const make = (token: string, host: string, deployment = 'agents') =>
+        server.api('POST', `/deployments/${deployment}/agents`, { token, body: { host } });
+      assert.equal((await make(viewer, vm)).status, 403, 'a viewer makes none');
+      assert.equal((await make(maker, vm, 'nowhere')).status, 404);
+      assert.equal((await make(maker, 'vm_nothing')).status, 404);
+      const notHost = await make(maker, app);
+      assert.equal(notHost.status, 422);
+      assert.match(notHost.body.message, new RegExp(`is not a host .*its host is '${vm}'`));
+      const made = await make(maker, vm);
+      assert.equal(made.status, 201);
+      assert.deepEqual(made.body.agent, { tenant: 'default_tenant', deployment: 'agents', host: vm });
+      const agent: string = made.body.token;
+
+      const scope = await server.api('GET', '/agent', { token: agent });
+      assert.equal(scope.status, 200);
+      assert.deepEqual(scope.body, { tenant: 'default_tenant', deployment: 'agents', host: vm });
+      const notAgent = await server.api('GET', '/agent', { token: maker });
+      assert.equal(notAgent.status, 403, "a user's token is not an agent's");
+      errorShape(notAgent.body);
+
+      const routes = server.app.weftRoutes.filter(
+        (r) => r.url.startsWith('/api/v1') && r.access !== 'public' && r.access !== 'agent',
+      );
+      assert.ok(routes.length >= 40, `${routes.length} routes`);
+      for (const route of routes) {
+        const path = route.url.replace('/api/v1', '').replace(/:[a-z]+/gi, 'x');
+        const refused = await server.api(route.method, path, {
+          token: agent,
+          body: route.method === 'GET' || route.method === 'DELETE' ? undefined : {},
+        });
+        assert.equal(refused.status, 403, `${route.method} ${route.url} with an agent's token`);
+        errorShape(refused.body);
+      }
+      // Not even the routes of the deployment and host it serves, nor an unknown one.
+      assert.equal((await server.api('GET', `/node-instances/${vm}`, { token: agent })).status, 403);
+      assert.equal((await server.api('GET', '/nothing-here', { token: agent })).status, 403);
+
+      const listed = await server.api('GET', '/tokens', { token: maker });
+      const entry = listed.body.find((t: Doc) => t.id === made.body.id);
+      assert.deepEqual(entry.agent, made.body.agent);
+      assert.ok(!('token' in entry), 'its secret is shown once');
+
+      // Its maker no longer runs operations there: neither does the agent.
+      const role = (r: string) =>
+        server.api('PUT', '/tenants/default_tenant/members/agent_maker', { body: { role: r } });
+      assert.equal((await role('viewer')).status, 200);
+      assert.equal((await server.api('GET', '/agent', { token: agent })).status, 403);
+      assert.equal((await role('operator')).status, 200);
+      assert.equal((await server.api('GET', '/agent', { token: agent })).status, 200);
+
+      assert.equal((await server.api('DELETE', `/tokens/${made.body.id}`, { token: maker })).status, 204);
+      assert.equal((await server.api('GET', '/agent', { token: agent })).status, 401);
     });
 
     test('an unknown route is 401 without a token (nothing to learn) and 404 with one', async () => {
@@ -333,8 +417,17 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       const me = await server.api('PATCH', '/users/admin', { body: '' });
       assert.equal(me.status, 200, JSON.stringify(me.body));
       assert.equal(me.body.name, 'admin');
+      // The agents' routes are reached with a host agent's token only.
+      const agent = (
+        await issueToken(server.context.access, 'admin', 'agent', 0, {
+          tenant: 'default_tenant',
+          deployment: 'no-such-id',
+          host: 'no-such-id',
+        })
+      ).token;
       for (const { method, path } of withBodies.filter((r) => !r.optional)) {
-        const empty = await server.api(method, path, { body: '' });
+        const token = path.startsWith('/agent/') ? agent : undefined;
+        const empty = await server.api(method, path, { body: '', ...(token ? { token } : {}) });
         assert.equal(empty.status, 400, `${method} ${path}`);
         errorShape(empty.body);
         assert.match(empty.body.message, /^the request needs a JSON body with \w+/, `${method} ${path}`);

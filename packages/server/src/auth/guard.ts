@@ -1,21 +1,26 @@
 /**
  * Who may call a route, declared on the route (`config.access`) and checked before its handler:
  * 'public' (health, the API document, login), 'user' (any signed-in user: their own tokens),
- * 'superuser' (users and tenants), or a role within the request's tenant. A route that declares
- * nothing is refused to everyone: forgetting cannot open one.
+ * 'superuser' (users and tenants), a role within the request's tenant, or 'agent' (only a host
+ * agent's token: what its worker needs to take and report its host's operations). A route that
+ * declares nothing is refused to everyone: forgetting cannot open one. A host agent's token is
+ * refused everywhere but on 'agent' routes: a stolen one reaches that host's operations only.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { forbidden, unauthorized } from '../errors.js';
-import { type AccessStore, ROLES, type Role, type UserRecord } from '../store/access.js';
+import { type AccessStore, type AgentScope, ROLES, type Role, type UserRecord } from '../store/access.js';
 import { CACHE_MS, writesOf } from '../store/cached-access.js';
 import type { TenantState, TenantStores } from '../tenants.js';
 import { parseToken, secretMatches } from './tokens.js';
 
-export type Access = 'public' | 'user' | 'superuser' | Role;
+export type Access = 'public' | 'user' | 'superuser' | 'agent' | Role;
 
 export interface Caller {
+  /** Who made the token (for a host agent's token: the operator who made it). */
   user: UserRecord;
   tokenId: string;
+  /** Set when the token is a host agent's. */
+  agent: AgentScope | null;
 }
 
 declare module 'fastify' {
@@ -96,7 +101,7 @@ export function authGuard(
     if (expiresAt <= now) throw unauthorized('the token has expired');
     const user = await access.getUser(token.user);
     if (!user) throw unauthorized('the token is not valid (its user was deleted)');
-    const found = { user, tokenId: token.id };
+    const found: Caller = { user, tokenId: token.id, agent: token.agent };
     callers.set(match[1]!, now, writes, { caller: found, expiresAt });
     await touch(token.id, now);
     return found;
@@ -128,6 +133,26 @@ export function authGuard(
     return { ...(await tenants.get(name)), role };
   }
 
+  /**
+   * A host agent's tenant, while the operator who made its token may still run operations there:
+   * taking their role away (or their tenant) takes the agent's with it.
+   */
+  async function agentTenant(who: Caller, agent: AgentScope) {
+    const key = `${who.user.name}\u0000${agent.tenant}`;
+    const now = Date.now();
+    const writes = writesOf(access);
+    let known = roles.get(key, now);
+    if (!known) {
+      known = await roleIn(agent.tenant, who);
+      roles.set(key, now, writes, known);
+    }
+    if (rank(known.role) < rank('operator'))
+      throw forbidden(
+        `the user who made this agent's token, '${who.user.name}', no longer runs operations in tenant '${agent.tenant}'`,
+      );
+    return { ...(await tenants.get(agent.tenant)), role: known.role };
+  }
+
   /** The tenant a request acts in and the caller's role there; refused when they have none. */
   async function roleIn(
     named: string | string[] | undefined,
@@ -156,6 +181,15 @@ export function authGuard(
     // Also for routes that were not found: their 404 must not tell who may ask.
     const who = await caller(request);
     request.caller = who;
+    if (who.agent) {
+      if (required !== 'agent')
+        throw forbidden(
+          `this token is the agent's of host '${who.agent.host}': it may only take and report that host's operations`,
+        );
+      request.tenant = await agentTenant(who, who.agent);
+      return;
+    }
+    if (required === 'agent') throw forbidden("this route is for host agents' tokens only");
     if (required === undefined) {
       if (request.routeOptions.url === undefined) return;
       throw forbidden('this route declares no access rule');

@@ -1,5 +1,5 @@
 /** Issuing tokens: at login, on request, and for the first admin. */
-import type { AccessStore, TokenRecord } from '../store/access.js';
+import type { AccessStore, AgentScope, TokenRecord } from '../store/access.js';
 import { newToken } from './tokens.js';
 
 /** A login's token lasts a day unless asked otherwise. */
@@ -10,6 +10,7 @@ export async function issueToken(
   user: string,
   description: string,
   expiresInSeconds: number,
+  agent: AgentScope | null = null,
 ): Promise<TokenRecord & { token: string }> {
   const made = newToken();
   const now = new Date();
@@ -21,6 +22,7 @@ export async function issueToken(
     expiresAt: expiresInSeconds > 0 ? new Date(now.getTime() + expiresInSeconds * 1000).toISOString() : null,
     createdAt: now.toISOString(),
     lastUsedAt: null,
+    agent,
   };
   await access.createToken(record);
   return { ...record, token: made.token };

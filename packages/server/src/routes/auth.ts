@@ -10,13 +10,14 @@ import type { TokenRecord } from '../store/access.js';
 import { userView } from './users.js';
 
 /** A token as the API shows it: never its secret's hash. */
-const tokenView = (token: TokenRecord) => ({
+export const tokenView = (token: TokenRecord) => ({
   id: token.id,
   user: token.user,
   description: token.description,
   expiresAt: token.expiresAt,
   createdAt: token.createdAt,
   lastUsedAt: token.lastUsedAt,
+  agent: token.agent,
 });
 
 /** Failed and successful logins alike: at most this many a minute from one address. */

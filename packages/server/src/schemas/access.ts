@@ -1,6 +1,15 @@
 /** Users, tenants, memberships and tokens as the API shows them (never a hash). */
 import { Type } from 'typebox';
-import { Role } from './common.js';
+import { Nullable, Role } from './common.js';
+
+export const AgentScope = Type.Object(
+  {
+    tenant: Type.String(),
+    deployment: Type.String(),
+    host: Type.String({ description: 'the host instance id: the queue of its host_agent operations' }),
+  },
+  { $id: 'AgentScope', description: "what a host agent's token is limited to" },
+);
 
 export const User = Type.Object(
   {
@@ -27,6 +36,7 @@ export const Token = Type.Object(
     expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     createdAt: Type.String({ format: 'date-time' }),
     lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    agent: Nullable(AgentScope),
   },
   { $id: 'Token' },
 );

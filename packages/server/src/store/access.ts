@@ -39,6 +39,18 @@ export interface TokenRecord {
   expiresAt: string | null;
   createdAt: string;
   lastUsedAt: string | null;
+  /** Set for a host agent's token: it may only take and report that host's operations. */
+  agent: AgentScope | null;
+}
+
+/**
+ * What a host agent's token is limited to: the operations that run on one host instance (its
+ * queue, named by the instance id) of one deployment of one tenant.
+ */
+export interface AgentScope {
+  tenant: string;
+  deployment: string;
+  host: string;
 }
 
 /** A blueprint uploaded under a name: the files are in the tenant's engine store by content hash. */

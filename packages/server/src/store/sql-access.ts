@@ -53,6 +53,12 @@ const MIGRATIONS: string[][] = [
     `CREATE TABLE plugins (name TEXT PRIMARY KEY, version TEXT, sha256 TEXT NOT NULL, kind TEXT NOT NULL,
       size INTEGER NOT NULL, archive TEXT NOT NULL, uploaded_by TEXT NOT NULL, uploaded_at TEXT NOT NULL)`,
   ],
+  [
+    // A host agent's token (all three set, or none): it goes with its tenant.
+    `ALTER TABLE tokens ADD COLUMN agent_tenant TEXT REFERENCES tenants(name) ON DELETE CASCADE`,
+    `ALTER TABLE tokens ADD COLUMN agent_deployment TEXT`,
+    `ALTER TABLE tokens ADD COLUMN agent_host TEXT`,
+  ],
 ];
 
 interface PluginRow {
@@ -90,6 +96,9 @@ interface TokenRow {
   expires_at: string | null;
   created_at: string;
   last_used_at: string | null;
+  agent_tenant: string | null;
+  agent_deployment: string | null;
+  agent_host: string | null;
 }
 
 interface BlueprintRow {
@@ -126,6 +135,10 @@ const token = (row: TokenRow): TokenRecord => ({
   expiresAt: row.expires_at,
   createdAt: row.created_at,
   lastUsedAt: row.last_used_at,
+  agent:
+    row.agent_tenant === null
+      ? null
+      : { tenant: row.agent_tenant, deployment: row.agent_deployment!, host: row.agent_host! },
 });
 
 const blueprint = (row: BlueprintRow): NamedBlueprintRecord => ({
@@ -285,8 +298,9 @@ export class SqlAccessStore implements AccessStore {
   createToken(record: TokenRecord): Promise<void> {
     return this.insert(
       `token '${record.id}'`,
-      `INSERT INTO tokens (id, username, secret_hash, description, expires_at, created_at, last_used_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO tokens (id, username, secret_hash, description, expires_at, created_at, last_used_at,
+         agent_tenant, agent_deployment, agent_host)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         record.id,
         record.user,
@@ -295,6 +309,9 @@ export class SqlAccessStore implements AccessStore {
         record.expiresAt,
         record.createdAt,
         record.lastUsedAt,
+        record.agent?.tenant ?? null,
+        record.agent?.deployment ?? null,
+        record.agent?.host ?? null,
       ],
     );
   }

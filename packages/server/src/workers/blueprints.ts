@@ -5,11 +5,16 @@
  */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
-import { type DeploymentModel, type DeploymentRecord, modelOf, type Store } from '@weft/engine';
+import { type DeploymentModel, type DeploymentRecord, modelOf } from '@weft/engine';
+
+/** Where a blueprint's files are read from: the store, or the server for a host agent. */
+export interface BlueprintFiles {
+  getBlueprint(id: string): Promise<{ files: Record<string, Uint8Array> } | undefined>;
+}
 
 export async function withLocalBlueprint(
-  store: Store,
-  deployment: DeploymentRecord,
+  store: BlueprintFiles,
+  deployment: Pick<DeploymentRecord, 'id' | 'blueprintId' | 'model'>,
   cacheDir: string,
 ): Promise<DeploymentModel> {
   const model = modelOf(deployment.model);

@@ -1,15 +1,14 @@
 /**
- * A worker's taker of one queue's jobs: asks pg-boss for as many jobs as it has free slots and
- * hands each over, up to `slots` at once, until stopped. pg-boss's own `work()` is not used
- * because it ends a job whose handler runs longer than the job's expiry, while a worker renews
- * its lease for as long as the operation runs. pg-boss still does everything a queue does (SKIP
- * LOCKED hand-out, retries, expiry); this only decides when to ask: when a slot frees after a
- * full fetch, when woken (a NOTIFY that jobs were queued), and every `pollMs` in case a
- * notification was missed. One fetch per wake for all free slots, rather than one per slot,
- * keeps a notification from sending every idle slot of every worker to the database.
+ * A worker's taker of one queue's jobs: asks for as many jobs as it has free slots (`fetch`: from
+ * pg-boss, or from the server for a host agent) and hands each over, up to `slots` at once, until
+ * stopped. pg-boss's own `work()` is not used because it ends a job whose handler runs longer
+ * than the job's expiry, while a worker renews its lease for as long as the operation runs.
+ * pg-boss still does everything a queue does (SKIP LOCKED hand-out, retries, expiry); this only
+ * decides when to ask: when a slot frees after a full fetch, when woken (a NOTIFY that jobs were
+ * queued), and every `pollMs` in case a notification was missed. One fetch per wake for all free
+ * slots, rather than one per slot, keeps a notification from sending every idle slot of every
+ * worker to the database.
  */
-import type PgBoss from 'pg-boss';
-
 export class JobLoop<T extends object> {
   private stopped = false;
   private running = 0;
@@ -18,10 +17,11 @@ export class JobLoop<T extends object> {
   private readonly done: Promise<void>;
 
   constructor(
-    private readonly boss: PgBoss,
-    private readonly queue: string,
+    private readonly fetch: (count: number) => Promise<T[]>,
+    /** Gives back a job that could not be taken at all. */
+    private readonly giveBack: (job: T, error: Error) => Promise<void>,
     private readonly slots: number,
-    private readonly take: (job: PgBoss.JobWithMetadata<T>) => Promise<void>,
+    private readonly take: (job: T) => Promise<void>,
     private readonly pollMs: number,
   ) {
     this.done = this.run();
@@ -44,12 +44,12 @@ export class JobLoop<T extends object> {
     while (!this.stopped) {
       this.woken = false;
       const free = this.slots - this.running;
-      let jobs: PgBoss.JobWithMetadata<T>[] = [];
+      let jobs: T[] = [];
       if (free > 0)
         try {
-          jobs = await this.boss.fetch<T>(this.queue, { batchSize: free, includeMetadata: true });
+          jobs = await this.fetch(free);
         } catch {
-          // The database is unreachable: asked again after the poll interval.
+          // The queue is unreachable: asked again after the poll interval.
         }
       for (const job of jobs) this.start(job);
       // Every free slot filled: there may be more, looked for when a slot frees (which wakes).
@@ -59,13 +59,13 @@ export class JobLoop<T extends object> {
     while (this.running > 0) await this.sleep(undefined);
   }
 
-  private start(job: PgBoss.JobWithMetadata<T>): void {
+  private start(job: T): void {
     this.running++;
     this.take(job)
       .catch((error: Error) =>
         // Not taken at all (no store or key for its tenant here): back to pg-boss, which hands
         // it out again while it has retries.
-        this.boss.fail(this.queue, job.id, { message: error.message }).catch(() => {}),
+        this.giveBack(job, error).catch(() => {}),
       )
       .finally(() => {
         this.running--;

@@ -45,6 +45,15 @@ export interface OperationJob {
   call: string;
 }
 
+/** A job as a host agent over HTTP is handed it: the call opened, with pg-boss's hold on it. */
+export interface AgentJob extends Omit<OperationJob, 'tenant' | 'call'> {
+  id: string;
+  /** How many holders had it before (it is a resumable operation's re-run, or reported lost). */
+  retryCount: number;
+  expireInSeconds: number;
+  call: CallData;
+}
+
 export interface LogLine {
   level: Parameters<OperationCall['log']>[0];
   message: string;

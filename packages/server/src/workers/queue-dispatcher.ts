@@ -23,10 +23,12 @@ import type {
   WorkflowFunction,
 } from '@weft/engine';
 import type PgBoss from 'pg-boss';
-import { queuesWithJobsHandedBack } from '../store/job-leases.js';
+import type { AgentScope } from '../store/access.js';
+import { queuesWithJobsHandedBack, renewLease } from '../store/job-leases.js';
 import { JobSignals } from '../store/job-signals.js';
 import type { TenantState } from '../tenants.js';
 import {
+  type AgentJob,
   type CallData,
   CHANNELS,
   failure,
@@ -81,12 +83,20 @@ function jobId(tenant: string, call: Pick<OperationCall, 'executionId' | 'taskId
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** Who a job was handed to: one agent's scope. */
+const agentKey = (scope: AgentScope) => `${scope.tenant}\u0000${scope.deployment}\u0000${scope.host}`;
+
 /** How long a worker holds a job between renewals when the server is not told otherwise. */
 export const DEFAULT_LEASE_SECONDS = 30;
 
 /** One per server process: the pg-boss connection, the notifications, the jobs being awaited. */
 export class JobHub {
   private readonly awaited = new Map<string, Awaited>();
+  /** Host agents waiting (over HTTP) for a job on their queue: woken when one is queued there. */
+  private readonly agentsWaiting = new Map<string, Set<() => void>>();
+  private closed = false;
+  /** The jobs this process handed to agents and that are not reported yet: job id to its agent. */
+  private readonly handedOut = new Map<string, string>();
   private readonly queues: Queues;
   readonly leaseSeconds: number;
   readonly agentWaitSeconds: number;
@@ -112,10 +122,11 @@ export class JobHub {
     boss.on('maintenance', () => void hub.wakeForHandedBack());
     hub.signals = await JobSignals.open(
       database,
-      [CHANNELS.done, CHANNELS.log],
+      [CHANNELS.done, CHANNELS.log, CHANNELS.queued],
       (channel, payload) => hub.onSignal(channel, payload),
       () => {
         for (const id of hub.awaited.keys()) void hub.look(id);
+        for (const queue of hub.agentsWaiting.keys()) hub.wakeAgents(queue);
       },
     );
     return hub;
@@ -225,7 +236,8 @@ export class JobHub {
   }
 
   private onSignal(channel: string, payload: string): void {
-    if (channel === CHANNELS.done) {
+    if (channel === CHANNELS.queued) this.wakeAgents(payload);
+    else if (channel === CHANNELS.done) {
       const { id, ...output } = JSON.parse(payload) as { id: string } & Partial<JobOutput>;
       const entry = this.awaited.get(id);
       if (entry && output.reply !== undefined) this.completed(id, entry, output);
@@ -302,7 +314,129 @@ export class JobHub {
     entry.resolve(outcome);
   }
 
+  private wakeAgents(queue: string): void {
+    for (const wake of this.agentsWaiting.get(queue) ?? []) wake();
+  }
+
+  /**
+   * Up to `max` jobs of a host agent's queue, held by it as a worker holds those it fetches; when
+   * there are none, waits up to `waitMs` for one to be queued there (a long poll: an agent over
+   * HTTP is woken as a worker on the database is, by the queue's notification). The calls come
+   * opened: the agent has no secret key, and its operations' inputs are its to read.
+   * `stillValid` is asked after each wait: a token revoked while its request waited takes nothing.
+   */
+  async agentTake(
+    tenant: TenantState,
+    scope: AgentScope,
+    max: number,
+    waitMs: number,
+    stillValid: () => Promise<boolean>,
+  ): Promise<AgentJob[]> {
+    const queue = scope.host;
+    await this.queues.ensure(queue);
+    const deadline = Date.now() + waitMs;
+    for (let waited = false; ; waited = true) {
+      if (waited && !(await stillValid())) return [];
+      // Listening before fetching: a job queued in between wakes this wait rather than being missed.
+      let wake!: () => void;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      const waiting = this.agentsWaiting.get(queue) ?? new Set();
+      this.agentsWaiting.set(queue, waiting.add(wake));
+      try {
+        const jobs = await this.boss.fetch<OperationJob>(queue, { batchSize: max, includeMetadata: true });
+        const taken: AgentJob[] = [];
+        for (const job of jobs) {
+          if (job.data.tenant !== scope.tenant || job.data.deploymentId !== scope.deployment) {
+            // A host of another deployment (or tenant) with the same instance id: not this agent's.
+            await this.boss.fail(queue, job.id, {
+              message: `not the job of the agent of ${queue} in deployment '${scope.deployment}'`,
+            });
+            continue;
+          }
+          // A job whose agent was lost is reported elsewhere: forgotten in bulk, then read again.
+          if (this.handedOut.size >= 10_000) this.handedOut.clear();
+          this.handedOut.set(job.id, agentKey(scope));
+          taken.push({
+            id: job.id,
+            retryCount: job.retryCount,
+            // pg-boss reads it from an interval: a numeric string.
+            expireInSeconds: Number(job.expireInSeconds),
+            deploymentId: job.data.deploymentId,
+            modelHash: job.data.modelHash,
+            uploadsHash: job.data.uploadsHash,
+            call: JSON.parse(tenant.secrets.sealer().open(job.data.call)) as CallData,
+          });
+        }
+        const left = deadline - Date.now();
+        if (taken.length > 0 || left <= 0 || this.closed) return taken;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([woken, new Promise((resolve) => (timer = setTimeout(resolve, left)))]);
+        clearTimeout(timer);
+      } finally {
+        waiting.delete(wake);
+        if (waiting.size === 0) this.agentsWaiting.delete(queue);
+      }
+    }
+  }
+
+  /** A job of the agent's queue that is its own (its tenant and deployment), active, at that attempt. */
+  private async agentJob(scope: AgentScope, id: string, retryCount: number) {
+    const job = await this.boss.getJobById<OperationJob>(scope.host, id).catch(() => null);
+    const ours =
+      job !== null &&
+      job.data.tenant === scope.tenant &&
+      job.data.deploymentId === scope.deployment &&
+      job.state === 'active' &&
+      job.retryCount === retryCount;
+    return ours ? job : undefined;
+  }
+
+  /** Renews the lease of a job an agent runs; false when it is not its any more (cancelled, lost). */
+  async agentRenew(scope: AgentScope, id: string, retryCount: number): Promise<boolean> {
+    const job = await this.agentJob(scope, id, retryCount);
+    return (
+      job !== undefined &&
+      renewLease(this.boss.getDb(), { queue: scope.host, id, retryCount }, job.expireInSeconds)
+    );
+  }
+
+  /**
+   * Passes on a log line of a job an agent runs, as a worker on the database sends it. A job this
+   * process handed to that agent is known without a read; another (handed out by another server
+   * process) is read first.
+   */
+  async agentLog(scope: AgentScope, line: LiveLog): Promise<boolean> {
+    const ours =
+      this.handedOut.get(line.id) === agentKey(scope) ||
+      (await this.agentJob(scope, line.id, line.attempt)) !== undefined;
+    if (ours) await this.signals?.notify(CHANNELS.log, JSON.stringify(line));
+    return ours;
+  }
+
+  /** Completes a job an agent ran with its reply, sealed here; false when it was not its any more. */
+  async agentComplete(tenant: TenantState, scope: AgentScope, id: string, reply: Reply): Promise<boolean> {
+    this.handedOut.delete(id);
+    if (!(await this.agentJob(scope, id, reply.attempt))) return false;
+    const output: JobOutput = { reply: tenant.secrets.sealer().seal(JSON.stringify(reply)) };
+    // pg-boss 10 answers {affected} (its typings say void).
+    const completed = (await this.boss.complete(scope.host, id, output)) as unknown as { affected: number };
+    if (completed.affected !== 1) return false;
+    if (!(await this.signals?.notify(CHANNELS.done, JSON.stringify({ queue: scope.host, id, ...output }))))
+      await this.signals?.notify(CHANNELS.done, JSON.stringify({ queue: scope.host, id }));
+    return true;
+  }
+
+  /** Hands a job back (its agent stops, or could not run it): pg-boss gives it out again. */
+  async agentGiveBack(scope: AgentScope, id: string, retryCount: number, message: string): Promise<boolean> {
+    this.handedOut.delete(id);
+    if (!(await this.agentJob(scope, id, retryCount))) return false;
+    await this.boss.fail(scope.host, id, { message });
+    return true;
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
+    for (const wake of [...this.agentsWaiting.values()].flatMap((set) => [...set])) wake();
     for (const id of [...this.awaited.keys()])
       this.settle(id, failure('PluginHostClosed', 'the server stopped while the operation was queued', true));
     await this.signals?.close();

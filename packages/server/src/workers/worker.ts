@@ -11,7 +11,7 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { DeploymentModel, Json, OperationCall, Outcome, WorkerDispatcher } from '@weft/engine';
+import type { Outcome } from '@weft/engine';
 import type PgBoss from 'pg-boss';
 import { ServerPlugins } from '../plugins.js';
 import { renewLease } from '../store/job-leases.js';
@@ -27,7 +27,6 @@ import {
   failure,
   type JobOutput,
   type LiveLog,
-  LOST_RETRIES,
   type LogLine,
   type OperationJob,
   openBoss,
@@ -35,6 +34,7 @@ import {
   type Reply,
   SHARED_QUEUE,
 } from './jobs.js';
+import { holdLease, PreparedModels, runJob } from './running.js';
 
 /** How long a stopping worker lets running operations finish before it gives their jobs back. */
 const STOP_GRACE_MS = 10_000;
@@ -60,13 +60,6 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-/** What a deployment's jobs run with on this machine, built once per model. */
-interface Prepared {
-  model: DeploymentModel;
-  dispatcher: WorkerDispatcher;
-  running: number;
-}
-
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
   const worker = new QueueWorker(options);
   try {
@@ -90,12 +83,13 @@ class QueueWorker implements RunningWorker {
   /** Made by start(), on the access store. */
   private plugins!: ServerPlugins;
   /** What takes each queue's jobs, woken when a job is queued there. */
-  private readonly loops = new Map<string, JobLoop<OperationJob>>();
+  private readonly loops = new Map<string, JobLoop<PgBoss.JobWithMetadata<OperationJob>>>();
   /** Operations running, by job id, to abort on a cancel. */
   private readonly running = new Map<string, AbortController>();
   /** Set when a stopping worker gives its running jobs back instead of completing them. */
   private givingBack = false;
-  private readonly prepared = new Map<string, Promise<Prepared>>();
+  /** Made by start(), with the plugins. */
+  private models!: PreparedModels;
   private closing = false;
 
   constructor(private readonly options: WorkerOptions) {
@@ -111,6 +105,7 @@ class QueueWorker implements RunningWorker {
       this.options.pluginDirs,
       this.access,
     );
+    this.models = new PreparedModels(this.plugins);
     this.boss = await openBoss(this.options.database, 15);
     this.signals = await JobSignals.open(
       this.options.database,
@@ -126,7 +121,13 @@ class QueueWorker implements RunningWorker {
       // The poll is a fallback; a NOTIFY from the server wakes the loop at once.
       this.loops.set(
         queue,
-        new JobLoop(this.boss, queue, concurrency, (job) => this.take(queue, job), POLL_MS),
+        new JobLoop<PgBoss.JobWithMetadata<OperationJob>>(
+          (count) => this.boss!.fetch<OperationJob>(queue, { batchSize: count, includeMetadata: true }),
+          (job, error) => this.boss!.fail(queue, job.id, { message: error.message }),
+          concurrency,
+          (job) => this.take(queue, job),
+          POLL_MS,
+        ),
       );
     }
   }
@@ -149,7 +150,12 @@ class QueueWorker implements RunningWorker {
     // Held from here (preparing the deployment can take a while) until the job is completed.
     const controller = new AbortController();
     this.running.set(job.id, controller);
-    const release = this.holdLease(queue, job, controller);
+    const target = { queue, id: job.id, retryCount: job.retryCount };
+    const release = holdLease(
+      job.expireInSeconds,
+      () => renewLease(this.boss!.getDb(), target, job.expireInSeconds),
+      controller,
+    );
     try {
       try {
         const call = JSON.parse(tenant.secrets.sealer().open(job.data.call)) as CallData;
@@ -190,128 +196,26 @@ class QueueWorker implements RunningWorker {
     signal: AbortSignal,
     logs: LogLine[],
   ): Promise<Outcome> {
-    const prepared = await this.prepare(tenant, job.data);
+    const prepared = await this.models.get(
+      `${tenant.name}\u0000${job.data.deploymentId}`,
+      job.data,
+      async () => {
+        const deployment = await tenant.store.getDeployment(job.data.deploymentId);
+        if (!deployment)
+          throw new Error(`deployment '${job.data.deploymentId}' is not in tenant '${tenant.name}'`);
+        return withLocalBlueprint(
+          tenant.store,
+          deployment,
+          join(this.options.stateDir, 'blueprints', tenant.name),
+        );
+      },
+    );
     const log = (level: LogLine['level'], message: string) => {
       const line: LiveLog = { id: job.id, attempt: job.retryCount, n: logs.length, level, message };
       logs.push({ level, message });
       void this.signals?.notify(CHANNELS.log, JSON.stringify(line));
     };
-    if (job.retryCount > 0) {
-      const resumable = await prepared.dispatcher.resumable(data.model);
-      if (!resumable || job.retryCount >= LOST_RETRIES)
-        return failure(
-          'WorkerLost',
-          `worker lost while running ${data.operation}${resumable ? ` (${job.retryCount} times)` : ''}`,
-          true,
-        );
-      log('warning', `the worker running ${data.operation} was lost; running it again`);
-    }
-    // The operation's timeout is the executor's, which cancels the job then; this is a backstop
-    // for a cancel that does not arrive.
-    const timeout = data.model.timeout;
-    const timed = timeout ? AbortSignal.any([signal, AbortSignal.timeout(timeout * 1000)]) : signal;
-    const updates = new Map<string, Record<string, Json>>();
-    prepared.running++;
-    try {
-      const call: OperationCall = {
-        ...data,
-        blueprintDir: prepared.model.blueprint.baseDir,
-        plugin: { ...data.plugin, workdir: join(tenant.workDir, data.deploymentId, data.plugin.name) },
-        signal: timed,
-        // Saved with the outcome: the engine merges them then, as it merges what the operation changed.
-        update: async (instanceId, props) => {
-          updates.set(instanceId, structuredClone(props));
-        },
-        log,
-      };
-      const outcome = await prepared.dispatcher.run(call);
-      for (const [instanceId, props] of updates)
-        if (!(instanceId in outcome.runtimeProperties)) outcome.runtimeProperties[instanceId] = props;
-      return outcome;
-    } finally {
-      prepared.running--;
-    }
-  }
-
-  /**
-   * Renews the job's lease a few times per lease while its operation runs. The operation is
-   * aborted when the job is no longer this worker's (cancelled, or handed out again) or when the
-   * lease could not be renewed before it ended (the database unreachable): another worker may
-   * hold the job by then. Returns what stops the renewals.
-   */
-  private holdLease(
-    queue: string,
-    job: PgBoss.JobWithMetadata<OperationJob>,
-    controller: AbortController,
-  ): () => void {
-    const leaseMs = job.expireInSeconds * 1000;
-    let heldUntil = Date.now() + leaseMs;
-    let renewing = false;
-    const beat = setInterval(
-      async () => {
-        if (renewing) return;
-        if (Date.now() >= heldUntil) {
-          controller.abort(
-            new Error(`its lease of ${job.expireInSeconds} s ended before it could be renewed`),
-          );
-          return;
-        }
-        renewing = true;
-        const asked = Date.now();
-        try {
-          const target = { queue, id: job.id, retryCount: job.retryCount };
-          if (await renewLease(this.boss!.getDb(), target, job.expireInSeconds)) heldUntil = asked + leaseMs;
-          else controller.abort(new Error('its job was taken back (cancelled, or given to another worker)'));
-        } catch {
-          // Unreachable database: tried again at the next beat, until the lease ends.
-        } finally {
-          renewing = false;
-        }
-      },
-      Math.max(200, leaseMs / 3),
-    );
-    return () => clearInterval(beat);
-  }
-
-  /**
-   * The deployment's model (its blueprint on this machine) and a plugin host for it, built once
-   * per model: a job of an execution that runs another model (after an update) gets its own, and
-   * the idle hosts of the deployment's older models are ended then.
-   */
-  private prepare(tenant: TenantState, job: OperationJob): Promise<Prepared> {
-    const deploymentKey = `${tenant.name}\u0000${job.deploymentId}\u0000`;
-    const key = `${deploymentKey}${job.modelHash}\u0000${job.uploadsHash}`;
-    let prepared = this.prepared.get(key);
-    if (prepared) return prepared;
-    prepared = (async () => {
-      const deployment = await tenant.store.getDeployment(job.deploymentId);
-      if (!deployment) throw new Error(`deployment '${job.deploymentId}' is not in tenant '${tenant.name}'`);
-      const model = await withLocalBlueprint(
-        tenant.store,
-        deployment,
-        join(this.options.stateDir, 'blueprints', tenant.name),
-      );
-      // The uploaded plugins as the server ran the execution with them: unpacked from the
-      // database when this machine has other versions (or none).
-      if (this.plugins.uploadsHash() !== job.uploadsHash) await this.plugins.sync();
-      const dispatcher = this.plugins.workerDispatcher(model);
-      await dispatcher.load();
-      return { model, dispatcher, running: 0 };
-    })();
-    for (const [other, older] of this.prepared)
-      if (other.startsWith(deploymentKey))
-        void older.then(
-          (p) => {
-            if (p.running === 0 && this.prepared.get(other) === older) {
-              this.prepared.delete(other);
-              return p.dispatcher.close();
-            }
-          },
-          () => this.prepared.delete(other),
-        );
-    this.prepared.set(key, prepared);
-    prepared.catch(() => this.prepared.delete(key));
-    return prepared;
+    return runJob(prepared, data, job.retryCount, tenant.workDir, signal, log);
   }
 
   /**
@@ -331,10 +235,7 @@ class QueueWorker implements RunningWorker {
     await finished;
     await this.boss?.stop({ graceful: false, wait: true });
     await this.signals?.close();
-    const prepared = await Promise.allSettled(this.prepared.values());
-    await Promise.all(
-      prepared.flatMap((p) => (p.status === 'fulfilled' ? [p.value.dispatcher.close()] : [])),
-    );
+    await this.models.close();
     await this.tenants.close();
     await this.access?.close();
   }

@@ -1,0 +1,131 @@
+/**
+ * Host agents over HTTP, with real processes on a PostgreSQL database of their own: `weft agent
+ * install` makes a host's token and prints the command that starts its agent; that agent, with the
+ * token alone (no database URL, no secret key), runs its host's host_agent operations and no
+ * other host's; its token is refused elsewhere in the API; revoked, the agent takes no more work;
+ * `--run` starts an agent in place.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { openPostgresStore } from '@weft/engine';
+import { NO_WEFT_ENVIRONMENT, weft, weftInBackground } from '@weft/testing/cli';
+import { blueprint, cluster } from './cluster.js';
+import { deploy } from './harness.js';
+
+describe('host agents: weft agent install, then weft worker --server with the token alone', () => {
+  const drops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const drop of drops) await drop();
+  });
+
+  test('the agent runs the host_agent operations of its host, only those; its token is refused elsewhere; revoked, it stops', {
+    timeout: 240_000,
+  }, async () => {
+    const c = await cluster(drops, { count: 1 }, { agentWait: 1 });
+    // Another deployment, whose host is another one: its host_agent operation is not this agent's.
+    const store = await openPostgresStore(c.database, { schema: 'weft_tenant_default_tenant' });
+    await deploy({ store }, blueprint, 'other', { record: c.record, count: 1 });
+    const instances = async (deployment: string) => await store.listInstances(deployment);
+    const otherVm = (await instances('other')).find((i) => i.node === 'vm')!.id;
+    const app = (await instances('spread')).find((i) => i.node === 'app')!.id;
+    await store.close();
+    await c.startWorker('shared');
+
+    const admin = c.headers.authorization!.slice('Bearer '.length);
+    const made = weft(['agent', 'install', '-d', 'spread', '--host', c.vm], {
+      env: { ...NO_WEFT_ENVIRONMENT, WEFT_SERVER: c.url, WEFT_TOKEN: admin },
+    });
+    assert.equal(made.code, 0, made.stderr);
+    const tokenId = /^Token ([0-9a-f]{16}) for the agent of host (\S+)/m.exec(made.stdout);
+    assert.equal(tokenId?.[2], c.vm);
+    const printed = /^ {2}WEFT_AGENT_TOKEN=(weft_\S+) weft (worker --server \S+)$/m.exec(made.stdout);
+    assert.ok(printed, made.stdout);
+    const agentToken = printed[1]!;
+    const agent = weftInBackground(printed[2]!.split(' '), {
+      ...NO_WEFT_ENVIRONMENT,
+      WEFT_AGENT_TOKEN: agentToken,
+      WEFT_HOME: join(c.dir, 'agent-home'),
+      WEFT_TEST_WORKER: 'agent',
+    });
+    assert.match(await agent.line(/taking its operations from/), new RegExp(`of host ${c.vm} `));
+
+    const start = async (deploymentId: string, workflowId: string, parameters = {}) => {
+      const started = await fetch(`${c.url}/api/v1/executions`, {
+        method: 'POST',
+        headers: c.headers,
+        body: JSON.stringify({ deploymentId, workflowId, parameters }),
+      });
+      assert.equal(started.status, 201, await started.clone().text());
+      return ((await started.json()) as { id: string }).id;
+    };
+    const spread = await start('spread', 'install');
+    const other = await start('other', 'install');
+    const done = await c.follow(spread);
+    assert.equal(done.status, 'terminated', (await c.execution(spread)).error?.message);
+    // Its log line reached the execution's events once (sent as written, and with the outcome).
+    assert.deepEqual(
+      done.logs.filter((l) => l.startsWith('on host ')),
+      [`on host ${app} by agent`],
+    );
+    await c.follow(other, (data) => data.includes(`waiting for an agent on queue '${otherVm}'`));
+    const onHost = () => c.runs().filter(([what]) => what === 'on-host');
+    assert.deepEqual(onHost(), [['on-host', app, 'agent']]);
+    assert.ok(
+      c
+        .runs()
+        .filter(([what]) => what !== 'on-host')
+        .every(([, , by]) => by === 'shared'),
+      'the agent ran nothing of the shared queue',
+    );
+
+    // Anywhere else in the API, the agent's token is refused.
+    const asAgent = { authorization: `Bearer ${agentToken}`, 'content-type': 'application/json' };
+    for (const [method, path] of [
+      ['GET', '/deployments'],
+      ['GET', `/node-instances/${c.vm}`],
+      ['POST', '/executions'],
+      ['GET', '/secrets'],
+    ] as const) {
+      const refused = await fetch(`${c.url}/api/v1${path}`, {
+        method,
+        headers: asAgent,
+        ...(method === 'POST'
+          ? { body: JSON.stringify({ deploymentId: 'spread', workflowId: 'install' }) }
+          : {}),
+      });
+      assert.equal(refused.status, 403, `${method} ${path}`);
+    }
+
+    // Revoked while it waits for work: the next job of its host is not taken, and the agent stops.
+    const revoked = await fetch(`${c.url}/api/v1/tokens/${tokenId![1]}`, {
+      method: 'DELETE',
+      headers: { authorization: c.headers.authorization! },
+    });
+    assert.equal(revoked.status, 204);
+    const again = await start('spread', 'execute_operation', {
+      operation: 'cloudify.interfaces.lifecycle.create',
+      node_ids: ['app'],
+    });
+    assert.equal(await agent.exit, 1);
+    assert.match(agent.stderr(), /refused this agent's token/);
+    await c.follow(again, (data) => data.includes(`waiting for an agent on queue '${c.vm}'`));
+    assert.deepEqual(onHost(), [['on-host', app, 'agent']], 'nothing more ran on the host');
+
+    // A new token, with the agent started here by --run: it takes the operation that waited.
+    const here = weftInBackground(['agent', 'install', '-d', 'spread', '--host', c.vm, '--run'], {
+      ...NO_WEFT_ENVIRONMENT,
+      WEFT_SERVER: c.url,
+      WEFT_TOKEN: admin,
+      WEFT_HOME: join(c.dir, 'agent-here'),
+      WEFT_TEST_WORKER: 'agent-here',
+    });
+    await here.line(/taking its operations from/);
+    assert.equal((await c.follow(again)).status, 'terminated', (await c.execution(again)).error?.message);
+    assert.deepEqual(onHost(), [
+      ['on-host', app, 'agent'],
+      ['on-host', app, 'agent-here'],
+    ]);
+    assert.doesNotMatch(here.lines.join('\n'), /weft_[0-9a-f]{16}_/, 'the token is not printed with --run');
+  });
+});
