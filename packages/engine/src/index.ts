@@ -41,11 +41,14 @@ export {
   nextVersion,
   type PlanDeploymentUpdateOptions,
   planDeploymentUpdate,
+  refuseSuspendedUpdate,
   rollbackTarget,
   type SavedUpdatePlan,
+  SuspendedStackError,
   savedUpdateVersion,
   saveUpdatePlan,
   startDeploymentUpdate,
+  updateWorkflowParameters,
 } from './deployment/update.js';
 export { CONTAINED_IN } from './dsl/blueprint.js';
 export type {

@@ -12,12 +12,12 @@ import {
   type Json,
   type SavedUpdatePlan,
   type UpdatePlanDocument,
+  updateWorkflowParameters,
 } from '@weft/engine';
 import { givenInputs } from '../commands/common.js';
 import { executionParameters } from '../commands/execution.js';
 import { ROLLBACK_HISTORY, rollbackUninstalls } from '../commands/rollback-choice.js';
 import {
-  execUpdateParameters,
   givenSavedPlan,
   refreshTargets,
   refuseRefreshInputs,
@@ -214,7 +214,7 @@ export async function remoteExecUpdate(
   params: Record<string, Json>,
   flags: RemoteRunFlags,
 ): Promise<void> {
-  const { blueprint, inputs, parameters } = execUpdateParameters(params);
+  const { blueprint, inputs, parameters } = updateWorkflowParameters(params);
   if (blueprint !== undefined && existsSync(blueprint) && !(await isStored(client, blueprint)))
     throw new UsageError(
       `with a server, weft exec update takes a blueprint stored on it, not a path: weft blueprints upload ${blueprint} --id ID, then weft exec update -d ${deploymentId} -p blueprint=ID`,
