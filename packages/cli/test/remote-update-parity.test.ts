@@ -6,7 +6,7 @@
  * install on an existing deployment with another blueprint or inputs refused, naming weft update.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type RunResult, serveForCli, tempDir, weft } from './helpers.js';
@@ -20,6 +20,22 @@ resources:
     properties: {value: {str_replace: {template: hello NAME, params: {NAME: {get_param: name}}}}}
 outputs:
   greeting: {value: {get_attr: [greeting, value]}}
+`;
+
+// A node whose create fails until the file its input names exists (max_retries 0: at once).
+const GATED = `tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+inputs:
+  marker: {type: string}
+node_templates:
+  gate:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: scripts/create.sh
+          inputs: {marker: {get_input: marker}}
+          max_retries: 0
 `;
 
 // A Cloudify blueprint whose outputs show its inputs.
@@ -49,6 +65,14 @@ test('the deployment update and install with a server do what they do locally', 
     'stack/template.yaml': STACK,
     'app/blueprint.yaml': APP(''),
     'app-v2/blueprint.yaml': APP('  cache: {type: cloudify.nodes.Root}\n'),
+    'gated/blueprint.yaml': GATED,
+    // A template whose environment maps a type to a template next to the environment.
+    'hot/template.yaml':
+      'heat_template_version: 2018-08-31\nresources:\n  thing: {type: My::Thing}\noutputs:\n  text: {value: {get_attr: [thing, text]}}\n',
+    'envs/thing.yaml':
+      'heat_template_version: 2018-08-31\nparameters:\n  text: {type: string, default: hi}\nresources:\n  v: {type: OS::Heat::Value, properties: {value: {get_param: text}}}\noutputs:\n  text: {value: {get_attr: [v, value]}}\n',
+    'envs/env.yaml': 'resource_registry:\n  My::Thing: thing.yaml\n',
+    'gated/scripts/create.sh': '#!/bin/sh\ntest -f "$marker" || { echo "no $marker" >&2; exit 1; }\n',
   });
   const state = join(root, 'local-state');
   const local = (args: string[]) =>
@@ -200,6 +224,90 @@ test('the deployment update and install with a server do what they do locally', 
       );
       assert.match(schema, /start the deployment update/);
       assert.match(schema, /blueprint \(a stored blueprint's id/);
+    },
+  );
+
+  await t.test(
+    'install on an existing deployment: another blueprint or other inputs refused, naming weft update',
+    async () => {
+      await both(['install', 'app/blueprint.yaml', '-d', 'web', '-i', 'port=81']);
+      // The same blueprint and inputs (those not given: the deployment's): nothing to run.
+      for (const inputs of [['-i', 'port=81'], []]) {
+        const args = ['install', 'app/blueprint.yaml', '-d', 'web', ...inputs];
+        ok(local(args), 'local install again');
+        const server = await remote(args);
+        ok(server, 'remote install again');
+        assert.match(server.stdout + server.stderr, /Deployment 'web' is already installed/);
+      }
+      // Another blueprint, or other inputs: refused with what differs, as locally (the way to change
+      // it aside: a file locally, a stored blueprint with a server).
+      for (const [args, differs] of [
+        [
+          ['install', 'app-v2/blueprint.yaml', '-d', 'web'],
+          /^ {2}files: changed blueprint\.yaml\n {2}nodes: added cache$/m,
+        ],
+        [['install', 'app/blueprint.yaml', '-d', 'web', '-i', 'port=82'], /^ {2}inputs changed: port$/m],
+      ] as const) {
+        const own = local([...args]);
+        const server = await remote([...args]);
+        assert.equal(own.code, 2, own.stderr);
+        assert.equal(server.code, 2, server.stderr);
+        assert.match(server.stderr, differs);
+        const lines = (text: string) => text.trimEnd().split('\n');
+        assert.deepEqual(lines(server.stderr).slice(0, -1), lines(own.stderr).slice(0, -1));
+        assert.match(
+          lines(server.stderr).at(-1)!,
+          /^To change the deployment: weft blueprints upload \S+ --id ID, then weft update -b ID -d web /,
+        );
+      }
+      assert.deepEqual(await workflows('web'), ['install'], 'nothing ran');
+      // A HOT template with an environment naming a template: the same again, or the template changed.
+      const hot = ['install', 'hot/template.yaml', '-d', 'hot', '-e', 'envs/env.yaml'];
+      await both(hot);
+      await both(hot);
+      write(root, {
+        'envs/thing.yaml': readFileSync(join(root, 'envs/thing.yaml'), 'utf8').replace('hi', 'ho'),
+      });
+      const ownHot = local(hot);
+      const serverHot = await remote(hot);
+      assert.equal(ownHot.code, 2, ownHot.stderr);
+      assert.equal(serverHot.code, 2, serverHot.stderr);
+      // The template the environment names is among the files sent to the server (not locally).
+      assert.match(serverHot.stderr, /^ {2}nodes: changed thing\.v$/m);
+      assert.match(ownHot.stderr, /^ {2}nodes: changed thing\.v$/m);
+      assert.deepEqual(await workflows('hot'), ['install']);
+      assert.deepEqual(await outputs('web'), { port: 81 }, 'nothing changed');
+      const blueprints = await api('GET', '/blueprints', undefined);
+      assert.ok(
+        !JSON.stringify(blueprints.body).includes('.install-'),
+        `the blueprint uploaded to compare is not left behind: ${JSON.stringify(blueprints.body)}`,
+      );
+      // Through the API: PUT of the deployment again is answered unchanged, or refused with what differs.
+      const same = await api('PUT', '/deployments/web', { blueprintId: 'web', inputs: { port: 81 } });
+      assert.equal(same.status, 200, JSON.stringify(same.body));
+      const other = await api('PUT', '/deployments/web', { blueprintId: 'web', inputs: { port: 82 } });
+      assert.equal(other.status, 409);
+      assert.deepEqual((other.body.details as { inputs: string[] }).inputs, ['port']);
+
+      // An install that failed is continued with the same blueprint and inputs, remotely as locally.
+      const marker = join(root, 'marker');
+      const gated = ['install', 'gated/blueprint.yaml', '-d', 'gated', '-i', `marker=${marker}`];
+      assert.equal(local(gated).code, 1);
+      assert.equal((await remote(gated)).code, 1);
+      const changed = await remote([
+        'install',
+        'gated/blueprint.yaml',
+        '-d',
+        'gated',
+        '-i',
+        'marker=/elsewhere',
+      ]);
+      assert.equal(changed.code, 2, changed.stderr);
+      assert.match(changed.stderr, /inputs changed: marker/);
+      writeFileSync(marker, '');
+      ok(local(gated), 'local install continued');
+      ok(await remote(gated), 'remote install continued');
+      assert.deepEqual(await workflows('gated'), ['install'], 'the same install, continued');
     },
   );
 });

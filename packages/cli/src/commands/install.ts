@@ -5,7 +5,6 @@ import {
   type DeploymentRecord,
   Diagnostics,
   deploymentChanges,
-  describeChanges,
   type ExecutionRecord,
   fileSystemReader,
   modelOf,
@@ -14,7 +13,7 @@ import {
   startExecutionWithTasks,
 } from '@weft/engine';
 import type { Command } from 'commander';
-import { EXIT, inform, printProblems, UsageError } from '../output.js';
+import { EXIT, inform, printProblems } from '../output.js';
 import { remoteOr } from '../remote/commands.js';
 import { remoteInstall } from '../remote/install.js';
 import { runnerOf, type State, stateOptions } from '../state.js';
@@ -24,6 +23,7 @@ import {
   defaultDeploymentId,
   environmentFiles,
   givenInputs,
+  installRefusal,
   instanceCeiling,
   loadFromArgs,
 } from './common.js';
@@ -202,12 +202,10 @@ async function requireSameBlueprint(
   if (!prepared) return false;
   const changes = deploymentChanges(existing, await state.store.getBlueprint(existing.blueprintId), prepared);
   if (!changes) return true;
-  throw new UsageError(
-    [
-      `deployment '${existing.id}' was created from another blueprint or other inputs; weft install does not change it:`,
-      ...describeChanges(changes).map((line) => `  ${line}`),
-      `To change the deployment: weft update ${blueprint} -d ${existing.id} (weft plan ${blueprint} -d ${existing.id} shows what it would do). To install this blueprint next to it, give it another id with -d.`,
-    ].join('\n'),
+  throw installRefusal(
+    existing.id,
+    changes,
+    `weft update ${blueprint} -d ${existing.id} (weft plan ${blueprint} -d ${existing.id} shows what it would do)`,
   );
 }
 

@@ -6,7 +6,9 @@ import {
   ACTIVE_EXECUTION_STATUSES,
   type DeploymentDetail,
   type DeploymentRecord,
+  deploymentChanges,
   deploymentStatus,
+  describeChanges,
   type ExecutionRecord,
   evaluateOutputs,
   hiddenValues,
@@ -15,6 +17,7 @@ import {
   type Json,
   listedWorkflows,
   modelOf,
+  openDeployment,
   sealDeployment,
   type ValueMap,
 } from '@weft/engine';
@@ -27,7 +30,7 @@ import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
 import { Deployment, DeploymentSummary } from '../schemas/deployments.js';
 import { Environment } from '../schemas/environment.js';
-import { DuplicateError, MissingReferenceError } from '../store/access.js';
+import { DuplicateError, MissingReferenceError, type NamedBlueprintRecord } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
 
 const executionBrief = (e: ExecutionRecord | null) =>
@@ -87,6 +90,41 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
     return detail;
   };
 
+  /**
+   * Refuses (409, with what differs) to create again a deployment that exists from another
+   * blueprint or other inputs, as `weft install` refuses it: a deployment is changed by an update.
+   */
+  const requireSameVersion = async (
+    tenant: TenantState,
+    stored: DeploymentRecord,
+    blueprint: NamedBlueprintRecord,
+    body: { inputs?: Record<string, unknown>; environment?: Static<typeof Environment> },
+  ) => {
+    // Compared with the inputs as given: a sealed value differs from the same value given again.
+    const existing = openDeployment(stored, tenant.secrets.sealer());
+    const prepared = await prepareStored(
+      context,
+      tenant,
+      blueprint,
+      stored.id,
+      { existing, given: body.inputs as ValueMap | undefined, mergeInputs: false },
+      `deployment '${stored.id}' exists; the blueprint and inputs cannot be compared with it`,
+      body.environment,
+    );
+    // The blueprint as stored, every file of it, as the deployment refers to it.
+    const files = await tenant.store.getBlueprint(blueprint.contentId);
+    if (!files) throw notFound('blueprint', blueprint.id);
+    const changes = deploymentChanges(existing, await tenant.store.getBlueprint(existing.blueprintId), {
+      ...prepared,
+      blueprint: files,
+    });
+    if (changes)
+      throw conflict(
+        `deployment '${stored.id}' was created from another blueprint or other inputs (${describeChanges(changes).join('; ')}); update it with POST /deployments/${stored.id}/updates`,
+        changes,
+      );
+  };
+
   app.put(
     '/deployments/:id',
     {
@@ -94,13 +132,22 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
       schema: {
         tags: ['deployments'],
         summary: 'Create a deployment of a blueprint with inputs (it runs nothing: start an install)',
+        description:
+          "Idempotent, as weft install is: when the deployment exists and the blueprint's files and the inputs (those not given: the deployment's) make what it was created from, it is answered unchanged (200); when they do not, 409 with the files, nodes and input names that differ in details (an update changes a deployment: POST /deployments/{id}/updates).",
         params: IdParams,
         body: Type.Object({
           blueprintId: Name,
           inputs: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
           environment: Type.Optional(Environment),
         }),
-        response: { 201: Deployment, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, ...AUTH_ERRORS },
+        response: {
+          200: Deployment,
+          201: Deployment,
+          404: ErrorBody,
+          409: ErrorBody,
+          422: ErrorBody,
+          ...AUTH_ERRORS,
+        },
       },
     },
     async (request, reply) => {
@@ -108,7 +155,11 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
       const { id } = request.params;
       const blueprint = await access.getBlueprint(tenant.name, request.body.blueprintId);
       if (!blueprint) throw notFound('blueprint', request.body.blueprintId);
-      if (await tenant.store.getDeployment(id)) throw conflict(`deployment '${id}' already exists`);
+      const present = await tenant.store.getDeployment(id);
+      if (present) {
+        await requireSameVersion(tenant, present, blueprint, request.body);
+        return reply.status(200).send(await view(tenant, await detailOf(tenant, id)));
+      }
       // The name is taken first, so that the blueprint cannot be deleted while it is being deployed.
       try {
         await access.createDeployment({
