@@ -125,6 +125,13 @@ test('the deployment update and install with a server do what they do locally', 
     assert.equal(ownExec.code, 2, ownExec.stderr);
     assert.equal(serverExec.code, 2, serverExec.stderr);
     assert.equal(serverExec.stderr, ownExec.stderr);
+    // --refresh: refused before the check runs, as locally.
+    const ownRefresh = local(['update', 'stack/template.yaml', '-d', 'stack', '--refresh']);
+    const serverRefresh = await remote(['update', '-d', 'stack', '--refresh']);
+    assert.equal(ownRefresh.code, 2, ownRefresh.stderr);
+    assert.equal(serverRefresh.code, 2, serverRefresh.stderr);
+    assert.equal(serverRefresh.stderr, ownRefresh.stderr);
+    assert.equal((await api('GET', '/deployments/stack', undefined)).body.stackStatus, 'SUSPEND_COMPLETE');
     // Through the API: a conflict with the deployment's state, for both routes.
     for (const [path, body] of [
       ['/deployments/stack/updates', {}],

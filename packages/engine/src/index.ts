@@ -41,6 +41,7 @@ export {
   nextVersion,
   type PlanDeploymentUpdateOptions,
   planDeploymentUpdate,
+  refuseSuspendedStack,
   refuseSuspendedUpdate,
   rollbackTarget,
   type SavedUpdatePlan,

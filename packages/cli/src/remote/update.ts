@@ -10,6 +10,7 @@ import {
   Diagnostics,
   type ExecutionRecord,
   type Json,
+  refuseSuspendedStack,
   type SavedUpdatePlan,
   type UpdatePlanDocument,
   updateWorkflowParameters,
@@ -159,6 +160,12 @@ export async function remoteUpdate(client: ApiClient, flags: RemoteUpdateFlags):
   const request = saved === undefined ? updateRequest(flags) : { body: { plan: saved as Json } };
   if (!request) return;
   if (flags.refresh) {
+    // A suspended stack is refused before its check runs, as locally: once checked, its last
+    // action is the check's, and the server would no longer see it suspended.
+    const { stackStatus } = await client.get<{ stackStatus?: string }>(
+      `/deployments/${encodeURIComponent(deploymentId)}`,
+    );
+    if (stackStatus !== undefined) refuseSuspendedStack(deploymentId, stackStatus);
     const { remoteCheckDeployment } = await import('./check.js');
     const { report } = await remoteCheckDeployment(client, deploymentId, flags);
     request.body.refresh = refreshTargets(report, flags.json);

@@ -163,8 +163,12 @@ export class SuspendedStackError extends WeftError {
  */
 export async function refuseSuspendedUpdate(store: Store, deployment: DeploymentRecord): Promise<void> {
   if (modelOf(deployment.model).blueprint.heatTemplateVersion === undefined) return;
-  if (heatStackState(await store.listExecutions(deployment.id)).startsWith('SUSPEND_'))
-    throw new SuspendedStackError(deployment.id);
+  refuseSuspendedStack(deployment.id, heatStackState(await store.listExecutions(deployment.id)));
+}
+
+/** The same refusal from a stack's state as Heat names it (heatStackState, a server's stackStatus). */
+export function refuseSuspendedStack(deploymentId: string, stackState: string): void {
+  if (stackState.startsWith('SUSPEND_')) throw new SuspendedStackError(deploymentId);
 }
 
 /**

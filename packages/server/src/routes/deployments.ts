@@ -11,6 +11,7 @@ import {
   describeChanges,
   type ExecutionRecord,
   evaluateOutputs,
+  heatStackState,
   hiddenValues,
   isDeploymentUpdate,
   isLive,
@@ -49,10 +50,13 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
   const view = async (tenant: TenantState, detail: DeploymentDetail): Promise<Static<typeof Deployment>> => {
     const { deployment, instanceCounts, lastExecution } = detail;
     const model = modelOf(deployment.model);
-    const [masker, named] = await Promise.all([
+    const hot = model.blueprint.heatTemplateVersion !== undefined;
+    const [masker, named, stackStatus] = await Promise.all([
       // A HOT template's hidden parameters are masked as secrets are.
       tenantMasker(tenant, detail.secretsVersion).then((m) => m.with(hiddenValues(deployment))),
       access.getDeployment(tenant.name, deployment.id),
+      // Read for a HOT template's deployment only: the others are shown from one read.
+      hot ? tenant.store.listExecutions(deployment.id).then(heatStackState) : undefined,
     ]);
     const instanceStates: Record<string, number> = {};
     const perNode = new Map<string, number>();
@@ -74,6 +78,7 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
         .filter((n) => !n.removed)
         .sort((a, b) => a.name.localeCompare(b.name))
         .map((n) => ({ id: n.name, type: n.type, instances: perNode.get(n.name) ?? 0 })),
+      ...(stackStatus !== undefined ? { stackStatus } : {}),
       // The parameters the engine takes, which for Cloudify's built-in workflows are not always
       // those the blueprint's types declare; workflows Weft does not run are left out.
       workflows: listedWorkflows(model).map(({ name, parameters }) => ({
