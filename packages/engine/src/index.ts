@@ -41,11 +41,15 @@ export {
   nextVersion,
   type PlanDeploymentUpdateOptions,
   planDeploymentUpdate,
+  refuseSuspendedStack,
+  refuseSuspendedUpdate,
   rollbackTarget,
   type SavedUpdatePlan,
+  SuspendedStackError,
   savedUpdateVersion,
   saveUpdatePlan,
   startDeploymentUpdate,
+  updateWorkflowParameters,
 } from './deployment/update.js';
 export { CONTAINED_IN } from './dsl/blueprint.js';
 export type {

@@ -41,6 +41,8 @@ const ENGINE_STATUS: Record<string, number> = {
   already_exists: 409,
   execution_active: 409,
   version_conflict: 409,
+  // A suspended HOT stack is resumed before it is updated: the deployment's state, not the request.
+  stack_suspended: 409,
 };
 
 /** The status and body an error is answered with. */

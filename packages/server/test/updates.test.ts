@@ -193,11 +193,6 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       );
       assert.deepEqual(shown.body.instanceStates, { started: 2 });
       assert.equal((await server.api('GET', '/deployments/prod/outputs')).body.outputs.endpoint, 'shop:8080');
-      const direct = await server.api('POST', '/executions', {
-        body: { deploymentId: 'prod', workflowId: 'rollback' },
-      });
-      assert.equal(direct.status, 422);
-      assert.match(direct.body.message, /POST \/deployments\/prod\/rollback/);
       const fresh = await server.api('PUT', '/deployments/fresh', {
         body: { blueprintId: 'web', inputs: { name: 'new' } },
       });
@@ -205,6 +200,12 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       const never = await server.api('POST', '/deployments/fresh/rollback', { body: {} });
       assert.equal(never.status, 422);
       assert.match(never.body.message, /never updated/);
+      // Started as a workflow, the rollback is the route's, refused the same way.
+      const direct = await server.api('POST', '/executions', {
+        body: { deploymentId: 'fresh', workflowId: 'rollback' },
+      });
+      assert.equal(direct.status, 422);
+      assert.equal(direct.body.message, never.body.message);
       assert.equal((await server.api('POST', '/deployments/nope/rollback')).status, 404);
     });
 

@@ -5,7 +5,6 @@ import {
   type DeploymentRecord,
   Diagnostics,
   deploymentChanges,
-  describeChanges,
   type ExecutionRecord,
   fileSystemReader,
   isHotTemplate,
@@ -26,6 +25,7 @@ import {
   defaultDeploymentId,
   environmentFiles,
   givenInputs,
+  installRefusal,
   instanceCeiling,
   loadFromArgs,
 } from './common.js';
@@ -235,12 +235,10 @@ async function requireSameBlueprint(
   if (!prepared) return false;
   const changes = deploymentChanges(existing, await state.store.getBlueprint(existing.blueprintId), prepared);
   if (!changes) return true;
-  throw new UsageError(
-    [
-      `deployment '${existing.id}' was created from another blueprint or other inputs; weft install does not change it:`,
-      ...describeChanges(changes).map((line) => `  ${line}`),
-      `To change the deployment: weft update ${blueprint} -d ${existing.id} (weft plan ${blueprint} -d ${existing.id} shows what it would do). To install this blueprint next to it, give it another id with -d.`,
-    ].join('\n'),
+  throw installRefusal(
+    existing.id,
+    changes,
+    `weft update ${blueprint} -d ${existing.id} (weft plan ${blueprint} -d ${existing.id} shows what it would do)`,
   );
 }
 

@@ -20,6 +20,7 @@ import {
   locOf,
   modelOf,
   parseYaml,
+  refuseSuspendedUpdate,
   type SnapshotRecord,
   type Store,
 } from '@weft/engine';
@@ -29,7 +30,7 @@ import { printJson, UsageError } from '../output.js';
 import { requireLocal } from '../remote/profiles.js';
 import { deploymentFor, type State, type StateOptions, stateOptions, workDir } from '../state.js';
 import { executionParameters, type RunFlags, runOptions, withState } from './execution.js';
-import { refuseSuspended, reportUpdate, runUpdate } from './update.js';
+import { reportUpdate, runUpdate } from './update.js';
 
 type AbandonFlags = StateOptions & { deploymentId?: string; outputFile?: string };
 
@@ -401,7 +402,7 @@ async function restore(state: State, given: string, flags: SnapshotFlags & RunFl
   const deployment = await hotDeployment(state.store, flags.deploymentId);
   const snapshot = await findSnapshot(state.store, deployment.id, given);
   await refuseActive(state.store, deployment.id, 'restore');
-  await refuseSuspended(state, deployment);
+  await refuseSuspendedUpdate(state.store, deployment);
   const data = snapshot.data as { resources?: Record<string, Json> } | null;
   const kept = flattened(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
   await markInstances(state.store, deployment.id, RESTORE_KEY, (node) => kept[node]);

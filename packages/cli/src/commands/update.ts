@@ -5,14 +5,12 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  checkUpdateParameterNames,
   type DeploymentRecord,
   Diagnostics,
   type DriftReport,
   type ExecutionRecord,
   fileSystemReader,
   finalModel,
-  heatStackState,
   hiddenValues,
   type Json,
   Masker,
@@ -23,13 +21,14 @@ import {
   type PreparedDeployment,
   planDeploymentUpdate,
   prepareUpdateVersion,
-  updateParameters as readUpdateParameters,
+  refuseSuspendedUpdate,
   rollbackTarget,
   type SavedUpdatePlan,
   savedUpdateVersion,
   saveUpdatePlan,
   startDeploymentUpdate,
   updateInputChanges,
+  updateWorkflowParameters,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, inform, printJson, printProblems, UsageError } from '../output.js';
@@ -241,18 +240,9 @@ export async function printUpdatePlan(
   else process.stdout.write(updatePlanText(document, process.stdout));
 }
 
-/** As Heat: a suspended HOT stack (its last action a suspend) is resumed before it is updated. */
-export async function refuseSuspended(state: State, deployment: DeploymentRecord): Promise<void> {
-  if (modelOf(deployment.model).blueprint.heatTemplateVersion === undefined) return;
-  if (!heatStackState(await state.store.listExecutions(deployment.id)).startsWith('SUSPEND_')) return;
-  throw new UsageError(
-    `Updating a stack when it is suspended is not supported: resume it first (weft exec resume -d ${deployment.id})`,
-  );
-}
-
 async function update(state: State, blueprint: string | undefined, flags: UpdateFlags): Promise<void> {
   const deployment = await existingDeployment(state, flags.deploymentId);
-  if (!flags.dryRun && !flags.preview) await refuseSuspended(state, deployment);
+  if (!flags.dryRun && !flags.preview) await refuseSuspendedUpdate(state.store, deployment);
   const saved = givenSavedPlan(flags, blueprint);
   if (blueprint === undefined && saved === undefined && !flags.refresh)
     throw new UsageError(
@@ -436,29 +426,6 @@ export async function rollback(
 }
 
 /**
- * `weft exec update`'s parameters, as Cloudify names them: the blueprint (a file locally, a stored
- * blueprint's id with a server), the inputs (a map), and the update workflow's own, refused here
- * when it does not have them or they are not of their type, locally and with a server alike.
- */
-export function execUpdateParameters(params: Record<string, Json>): {
-  blueprint?: string;
-  inputs?: Record<string, Json>;
-  parameters: Record<string, Json>;
-} {
-  const { blueprint, inputs, ...parameters } = params;
-  if (inputs !== undefined && (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)))
-    throw new UsageError("workflow 'update' parameter 'inputs' must be a map of input names to values");
-  checkUpdateParameterNames('update', parameters);
-  // Read as the engine reads them when the update starts: one not of its type is refused here.
-  readUpdateParameters(parameters);
-  return {
-    ...(typeof blueprint === 'string' ? { blueprint } : {}),
-    ...(inputs ? { inputs } : {}),
-    parameters,
-  };
-}
-
-/**
  * `weft exec update -p blueprint=PATH [-p inputs={...}] [-p skip_install=true ...]`: the update
  * as a workflow with Cloudify's parameters; without `blueprint`, the deployment's own (an
  * inputs-only update).
@@ -470,8 +437,8 @@ export async function execUpdate(
   flags: RunFlags,
 ): Promise<void> {
   const deployment = await existingDeployment(state, deploymentId);
-  await refuseSuspended(state, deployment);
-  const { blueprint, inputs, parameters: rest } = execUpdateParameters(params);
+  await refuseSuspendedUpdate(state.store, deployment);
+  const { blueprint, inputs, parameters: rest } = updateWorkflowParameters(params);
   const model = modelOf(deployment.model);
   const path = blueprint ?? model.blueprint.mainFile;
   const given = inputs ? Object.entries(inputs).map(([k, v]) => `${k}=${JSON.stringify(v)}`) : [];

@@ -2,14 +2,21 @@
  * `weft install` on a server: the blueprint's directory is uploaded (as tar.gz; the server checks
  * it as `weft validate` does), the deployment created from it with the inputs, and its install
  * started and followed as a local one is. A deployment that exists is continued, or left as it is
- * when installed.
+ * when installed, when the blueprint and inputs are what it was created from (else refused).
  */
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { Diagnostics, type ExecutionRecord, type Json, type Problem } from '@weft/engine';
+import {
+  type DeploymentChanges,
+  Diagnostics,
+  type ExecutionRecord,
+  type Json,
+  type Problem,
+} from '@weft/engine';
 import { create as createTar } from 'tar';
-import { givenInputs } from '../commands/common.js';
+import { givenInputs, installRefusal } from '../commands/common.js';
 import { EXIT, inform, printJson, printProblems } from '../output.js';
 import { type ApiClient, ApiRefusal } from './client.js';
 import { finishRemote } from './commands.js';
@@ -100,7 +107,7 @@ export async function remoteInstall(
   const dir = dirname(mainFile);
   const deploymentId = flags.deploymentId ?? basename(dir).replace(/[^A-Za-z0-9_.-]+/g, '-');
   const problems = new Diagnostics();
-  const inputs = (givenInputs(flags, problems) ?? {}) as Record<string, Json>;
+  const inputs = givenInputs(flags, problems) as Record<string, Json> | undefined;
   if (!problems.ok) {
     printProblems(problems, flags.json === true);
     process.exitCode = EXIT.badInput;
@@ -119,7 +126,7 @@ export async function remoteInstall(
       await upload(client, deploymentId, dir, relative(dir, mainFile), environment);
       await client.request('PUT', `/deployments/${encodeURIComponent(deploymentId)}`, {
         blueprintId: deploymentId,
-        inputs,
+        inputs: inputs ?? {},
         ...(environment ? { environment: environment.environment } : {}),
       });
     } catch (error) {
@@ -132,7 +139,16 @@ export async function remoteInstall(
     }
     inform(`Deployment '${deploymentId}' created on ${client.server.url}`, flags.json);
     deployment = await client.get<DeploymentView>(`/deployments/${encodeURIComponent(deploymentId)}`);
-  }
+  } else if (
+    !(await requireSameBlueprint(client, deploymentId, blueprint, {
+      dir,
+      mainFile: relative(dir, mainFile),
+      inputs,
+      environment,
+      json: flags.json,
+    }))
+  )
+    return;
   const last = deployment.lastExecution;
   if (deployment.status === 'installed' && last?.workflow === 'install') {
     inform(
@@ -157,6 +173,69 @@ export async function remoteInstall(
       : await remoteExecute(client, deploymentId, 'install', parameters, flags);
   if (result.status === 'terminated') await printRemoteOutputs(client, deploymentId, flags.json);
   finishRemote(result, flags.json);
+}
+
+/**
+ * `weft install` on a deployment that exists goes on only when the blueprint (and the inputs, when
+ * given) are what it was created from, as locally: the blueprint is uploaded under a name of its
+ * own for the server to compare it (PUT of the deployment again, which changes nothing), then
+ * deleted. A change is refused with what differs; false when the server's problems were printed.
+ */
+async function requireSameBlueprint(
+  client: ApiClient,
+  deploymentId: string,
+  blueprint: string,
+  given: {
+    dir: string;
+    mainFile: string;
+    inputs: Record<string, Json> | undefined;
+    environment: SentEnvironment | undefined;
+    json: boolean | undefined;
+  },
+): Promise<boolean> {
+  const { dir, inputs, environment } = given;
+  const name = `${deploymentId.slice(0, 80)}.install-${randomBytes(4).toString('hex')}`;
+  let uploaded = false;
+  try {
+    const { bytes, query } = await archive(dir, environment);
+    await client.upload(
+      'PUT',
+      `/blueprints/${encodeURIComponent(name)}?main_file=${encodeURIComponent(given.mainFile)}${query}`,
+      'application/gzip',
+      bytes,
+    );
+    uploaded = true;
+    await client.request('PUT', `/deployments/${encodeURIComponent(deploymentId)}`, {
+      blueprintId: name,
+      ...(inputs ? { inputs } : {}),
+      ...(environment ? { environment: environment.environment } : {}),
+    });
+    return true;
+  } catch (error) {
+    if (!(error instanceof ApiRefusal)) throw error;
+    if (error.status === 409 && isChanges(error.body.details))
+      throw installRefusal(
+        deploymentId,
+        error.body.details,
+        `weft blueprints upload ${blueprint} --id ID, then weft update -b ID -d ${deploymentId} (weft plan -b ID -d ${deploymentId} shows what it would do)`,
+      );
+    if (printServerProblems(error, given.json === true, { blueprintDir: dir, environment })) return false;
+    throw error;
+  } finally {
+    if (uploaded) await client.request('DELETE', `/blueprints/${encodeURIComponent(name)}`);
+  }
+}
+
+/** Whether a refusal's details are what differs from what a deployment was created from. */
+function isChanges(details: unknown): details is DeploymentChanges {
+  const changes = details as Partial<DeploymentChanges> | null;
+  return (
+    typeof changes === 'object' &&
+    changes !== null &&
+    typeof changes.files === 'object' &&
+    typeof changes.nodes === 'object' &&
+    Array.isArray(changes.inputs)
+  );
 }
 
 /**

@@ -10,14 +10,15 @@ import {
   Diagnostics,
   type ExecutionRecord,
   type Json,
+  refuseSuspendedStack,
   type SavedUpdatePlan,
   type UpdatePlanDocument,
+  updateWorkflowParameters,
 } from '@weft/engine';
 import { givenInputs } from '../commands/common.js';
 import { executionParameters } from '../commands/execution.js';
 import { ROLLBACK_HISTORY, rollbackUninstalls } from '../commands/rollback-choice.js';
 import {
-  execUpdateParameters,
   givenSavedPlan,
   refreshTargets,
   refuseRefreshInputs,
@@ -159,6 +160,12 @@ export async function remoteUpdate(client: ApiClient, flags: RemoteUpdateFlags):
   const request = saved === undefined ? updateRequest(flags) : { body: { plan: saved as Json } };
   if (!request) return;
   if (flags.refresh) {
+    // A suspended stack is refused before its check runs, as locally: once checked, its last
+    // action is the check's, and the server would no longer see it suspended.
+    const { stackStatus } = await client.get<{ stackStatus?: string }>(
+      `/deployments/${encodeURIComponent(deploymentId)}`,
+    );
+    if (stackStatus !== undefined) refuseSuspendedStack(deploymentId, stackStatus);
     const { remoteCheckDeployment } = await import('./check.js');
     const { report } = await remoteCheckDeployment(client, deploymentId, flags);
     request.body.refresh = refreshTargets(report, flags.json);
@@ -214,7 +221,7 @@ export async function remoteExecUpdate(
   params: Record<string, Json>,
   flags: RemoteRunFlags,
 ): Promise<void> {
-  const { blueprint, inputs, parameters } = execUpdateParameters(params);
+  const { blueprint, inputs, parameters } = updateWorkflowParameters(params);
   if (blueprint !== undefined && existsSync(blueprint) && !(await isStored(client, blueprint)))
     throw new UsageError(
       `with a server, weft exec update takes a blueprint stored on it, not a path: weft blueprints upload ${blueprint} --id ID, then weft exec update -d ${deploymentId} -p blueprint=ID`,

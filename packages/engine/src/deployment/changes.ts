@@ -49,19 +49,23 @@ export function deploymentChanges(
 ): DeploymentChanges | undefined {
   // The stored inputs went through JSON; the given ones must too to be compared.
   const inputs = compare(deployment.inputs, asStored(next.deployment.inputs), jsonEqual);
-  if (deployment.blueprintId === next.blueprint.id && empty(inputs)) return undefined;
   const before = deployment.model as Record<string, unknown>;
   const after = next.deployment.model as Record<string, unknown>;
   const other = [...new Set([...Object.keys(before), ...Object.keys(after)])]
     .filter((key) => key !== 'blueprint' && key !== 'nodes' && !jsonEqual(before[key], after[key]))
     .sort();
+  const nodes = compare(
+    (before.nodes ?? {}) as Record<string, unknown>,
+    (after.nodes ?? {}) as Record<string, unknown>,
+    jsonEqual,
+  );
+  // The same blueprint's files may still plan another model: a HOT environment's templates (-e)
+  // are not among them.
+  if (deployment.blueprintId === next.blueprint.id && empty(inputs) && empty(nodes) && other.length === 0)
+    return undefined;
   return {
     files: compare(blueprint?.files ?? {}, next.blueprint.files, (a, b) => Buffer.compare(a, b) === 0),
-    nodes: compare(
-      (before.nodes ?? {}) as Record<string, unknown>,
-      (after.nodes ?? {}) as Record<string, unknown>,
-      jsonEqual,
-    ),
+    nodes,
     other,
     inputs: [...inputs.added, ...inputs.removed, ...inputs.changed].sort(),
   };

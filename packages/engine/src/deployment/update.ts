@@ -4,11 +4,19 @@
 // A rollback is an update back to the version before the last one.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Json } from '@weft/sdk';
+import { WeftError } from '@weft/sdk/errors';
 import type { Masker } from '../executor/masker.js';
+import { heatStackState } from '../hot/states.js';
 import { modelOf } from '../model/deployment-model.js';
 import { SecretKeyError } from '../secrets/crypto.js';
 import { openSealed, type Sealer } from '../secrets/sealed.js';
-import type { BlueprintRecord, DeploymentVersionRecord, ExecutionRecord, Store } from '../store/types.js';
+import type {
+  BlueprintRecord,
+  DeploymentRecord,
+  DeploymentVersionRecord,
+  ExecutionRecord,
+  Store,
+} from '../store/types.js';
 import { EXECUTION_PARAMETERS, WorkflowError } from '../workflows/builtin.js';
 import { finalModel, planUpdate, type UpdatePlan, updateParameters } from '../workflows/update.js';
 import { blueprintId, type PreparedDeployment, taskRecords } from './deployments.js';
@@ -111,6 +119,59 @@ export function checkUpdateParameterNames(
 }
 
 /**
+ * The update workflow's parameters when it is started as a workflow (`weft exec update`, `POST
+ * /executions` with workflowId update), as Cloudify names them: the blueprint (a file locally, a
+ * stored blueprint's id on a server), the inputs (a map), and the update's own parameters; refused
+ * (WorkflowError) when it does not have them or they are not of their type, everywhere alike.
+ */
+export function updateWorkflowParameters(params: Record<string, Json>): {
+  blueprint?: string;
+  inputs?: Record<string, Json>;
+  parameters: Record<string, Json>;
+} {
+  const { blueprint, inputs, ...parameters } = params;
+  if (blueprint !== undefined && (typeof blueprint !== 'string' || blueprint === ''))
+    throw new WorkflowError("workflow 'update' parameter 'blueprint' must name the blueprint to update to");
+  if (inputs !== undefined && (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)))
+    throw new WorkflowError("workflow 'update' parameter 'inputs' must be a map of input names to values");
+  checkUpdateParameterNames('update', parameters);
+  // Read as the update reads them when it starts: one not of its type is refused here.
+  updateParameters(parameters);
+  return {
+    ...(blueprint !== undefined ? { blueprint } : {}),
+    ...(inputs ? { inputs } : {}),
+    parameters,
+  };
+}
+
+/** A HOT stack that is suspended: it is resumed before it is updated, as Heat requires. */
+export class SuspendedStackError extends WeftError {
+  static override readonly code = 'stack_suspended';
+  static override readonly kind = 'usage';
+  constructor(readonly deploymentId: string) {
+    super(
+      `Updating a stack when it is suspended is not supported: resume it first (weft exec resume -d ${deploymentId})`,
+    );
+    this.name = 'SuspendedStackError';
+  }
+}
+
+/**
+ * Refuses (SuspendedStackError) to update a HOT stack whose last action was a suspend, as Heat
+ * does. Checked by startDeploymentUpdate, so that every way to start an update refuses it; the
+ * CLI and the server also check it first, before the new version is loaded.
+ */
+export async function refuseSuspendedUpdate(store: Store, deployment: DeploymentRecord): Promise<void> {
+  if (modelOf(deployment.model).blueprint.heatTemplateVersion === undefined) return;
+  refuseSuspendedStack(deployment.id, heatStackState(await store.listExecutions(deployment.id)));
+}
+
+/** The same refusal from a stack's state as Heat names it (heatStackState, a server's stackStatus). */
+export function refuseSuspendedStack(deploymentId: string, stackState: string): void {
+  if (stackState.startsWith('SUSPEND_')) throw new SuspendedStackError(deploymentId);
+}
+
+/**
  * Plans the update and creates its execution (pending), storing the new blueprint, the
  * transition model, the added instances and the new version in the same transaction.
  */
@@ -132,6 +193,8 @@ export async function startDeploymentUpdate(
     const sealed = sealDeployment({ ...stored, model, inputs }, sealer);
     return { model: sealed.model, inputs: sealed.inputs };
   };
+  // A rollback puts back the version before an update; only an update is refused when suspended.
+  if (workflow === 'update') await refuseSuspendedUpdate(store, deployment);
   const given = options.parameters ?? {};
   checkUpdateParameterNames(workflow, given);
   const plan = await planDeploymentUpdate({ ...options, restore: workflow === 'rollback' });

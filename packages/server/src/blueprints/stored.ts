@@ -358,6 +358,11 @@ export type StoredInputs =
       existing: DeploymentRecord;
       /** The inputs given for the update: chosen with the deployment's as `weft update` chooses them. */
       given: ValueMap | undefined;
+      /**
+       * Whether those given are merged over the deployment's (an update, the default) or replace
+       * them (install's comparison with what the deployment was created from).
+       */
+      mergeInputs?: boolean;
     };
 
 /**
@@ -405,7 +410,7 @@ export async function prepareStored(
         existing: inputs.existing,
         checked,
         given: inputs.given,
-        mergeInputs: true,
+        mergeInputs: inputs.mergeInputs ?? true,
         ...environments,
       });
     });

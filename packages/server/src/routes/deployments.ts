@@ -6,15 +6,19 @@ import {
   ACTIVE_EXECUTION_STATUSES,
   type DeploymentDetail,
   type DeploymentRecord,
+  deploymentChanges,
   deploymentStatus,
+  describeChanges,
   type ExecutionRecord,
   evaluateOutputs,
+  heatStackState,
   hiddenValues,
   isDeploymentUpdate,
   isLive,
   type Json,
   listedWorkflows,
   modelOf,
+  openDeployment,
   sealDeployment,
   type ValueMap,
 } from '@weft/engine';
@@ -27,7 +31,7 @@ import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
 import { Deployment, DeploymentSummary } from '../schemas/deployments.js';
 import { Environment } from '../schemas/environment.js';
-import { DuplicateError, MissingReferenceError } from '../store/access.js';
+import { DuplicateError, MissingReferenceError, type NamedBlueprintRecord } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
 
 const executionBrief = (e: ExecutionRecord | null) =>
@@ -46,10 +50,13 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
   const view = async (tenant: TenantState, detail: DeploymentDetail): Promise<Static<typeof Deployment>> => {
     const { deployment, instanceCounts, lastExecution } = detail;
     const model = modelOf(deployment.model);
-    const [masker, named] = await Promise.all([
+    const hot = model.blueprint.heatTemplateVersion !== undefined;
+    const [masker, named, stackStatus] = await Promise.all([
       // A HOT template's hidden parameters are masked as secrets are.
       tenantMasker(tenant, detail.secretsVersion).then((m) => m.with(hiddenValues(deployment))),
       access.getDeployment(tenant.name, deployment.id),
+      // Read for a HOT template's deployment only: the others are shown from one read.
+      hot ? tenant.store.listExecutions(deployment.id).then(heatStackState) : undefined,
     ]);
     const instanceStates: Record<string, number> = {};
     const perNode = new Map<string, number>();
@@ -71,6 +78,7 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
         .filter((n) => !n.removed)
         .sort((a, b) => a.name.localeCompare(b.name))
         .map((n) => ({ id: n.name, type: n.type, instances: perNode.get(n.name) ?? 0 })),
+      ...(stackStatus !== undefined ? { stackStatus } : {}),
       // The parameters the engine takes, which for Cloudify's built-in workflows are not always
       // those the blueprint's types declare; workflows Weft does not run are left out.
       workflows: listedWorkflows(model).map(({ name, parameters }) => ({
@@ -87,6 +95,41 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
     return detail;
   };
 
+  /**
+   * Refuses (409, with what differs) to create again a deployment that exists from another
+   * blueprint or other inputs, as `weft install` refuses it: a deployment is changed by an update.
+   */
+  const requireSameVersion = async (
+    tenant: TenantState,
+    stored: DeploymentRecord,
+    blueprint: NamedBlueprintRecord,
+    body: { inputs?: Record<string, unknown>; environment?: Static<typeof Environment> },
+  ) => {
+    // Compared with the inputs as given: a sealed value differs from the same value given again.
+    const existing = openDeployment(stored, tenant.secrets.sealer());
+    const prepared = await prepareStored(
+      context,
+      tenant,
+      blueprint,
+      stored.id,
+      { existing, given: body.inputs as ValueMap | undefined, mergeInputs: false },
+      `deployment '${stored.id}' exists; the blueprint and inputs cannot be compared with it`,
+      body.environment,
+    );
+    // The blueprint as stored, every file of it, as the deployment refers to it.
+    const files = await tenant.store.getBlueprint(blueprint.contentId);
+    if (!files) throw notFound('blueprint', blueprint.id);
+    const changes = deploymentChanges(existing, await tenant.store.getBlueprint(existing.blueprintId), {
+      ...prepared,
+      blueprint: files,
+    });
+    if (changes)
+      throw conflict(
+        `deployment '${stored.id}' was created from another blueprint or other inputs (${describeChanges(changes).join('; ')}); update it with POST /deployments/${stored.id}/updates`,
+        changes,
+      );
+  };
+
   app.put(
     '/deployments/:id',
     {
@@ -94,13 +137,22 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
       schema: {
         tags: ['deployments'],
         summary: 'Create a deployment of a blueprint with inputs (it runs nothing: start an install)',
+        description:
+          "Idempotent, as weft install is: when the deployment exists and the blueprint's files and the inputs (those not given: the deployment's) make what it was created from, it is answered unchanged (200); when they do not, 409 with the files, nodes and input names that differ in details (an update changes a deployment: POST /deployments/{id}/updates).",
         params: IdParams,
         body: Type.Object({
           blueprintId: Name,
           inputs: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
           environment: Type.Optional(Environment),
         }),
-        response: { 201: Deployment, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, ...AUTH_ERRORS },
+        response: {
+          200: Deployment,
+          201: Deployment,
+          404: ErrorBody,
+          409: ErrorBody,
+          422: ErrorBody,
+          ...AUTH_ERRORS,
+        },
       },
     },
     async (request, reply) => {
@@ -108,7 +160,11 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
       const { id } = request.params;
       const blueprint = await access.getBlueprint(tenant.name, request.body.blueprintId);
       if (!blueprint) throw notFound('blueprint', request.body.blueprintId);
-      if (await tenant.store.getDeployment(id)) throw conflict(`deployment '${id}' already exists`);
+      const present = await tenant.store.getDeployment(id);
+      if (present) {
+        await requireSameVersion(tenant, present, blueprint, request.body);
+        return reply.status(200).send(await view(tenant, await detailOf(tenant, id)));
+      }
       // The name is taken first, so that the blueprint cannot be deleted while it is being deployed.
       try {
         await access.createDeployment({

@@ -8,16 +8,19 @@ import {
   modelOf,
   type Store,
   startExecution,
+  updateWorkflowParameters,
 } from '@weft/engine';
 import { Type } from 'typebox';
 import type { Api, ServerContext } from '../context.js';
-import { conflict, notFound, unprocessable } from '../errors.js';
+import { conflict, notFound } from '../errors.js';
+import { deploymentUpdates } from '../executions/updates.js';
 import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
 import { Execution, ExecutionStatus, Task } from '../schemas/executions.js';
 
 export async function executionRoutes(app: Api, context: ServerContext): Promise<void> {
   const { runner, plugins } = context;
+  const updates = deploymentUpdates(context);
 
   const read = async (store: Store, id: string) => {
     const execution = await store.getExecution(id);
@@ -41,8 +44,18 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         summary: 'Start a workflow on a deployment; it runs in the background',
         body: Type.Object({
           deploymentId: Name,
-          workflowId: Type.String({ minLength: 1, maxLength: 200 }),
-          parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          workflowId: Type.String({
+            minLength: 1,
+            maxLength: 200,
+            description:
+              'the workflow: one the deployment lists; update and rollback start the deployment update, as POST /deployments/{id}/updates and /deployments/{id}/rollback do',
+          }),
+          parameters: Type.Optional(
+            Type.Record(Type.String(), Type.Unknown(), {
+              description:
+                "the workflow's parameters. For update, as Cloudify names them: blueprint (a stored blueprint's id; default the deployment's own), inputs (a map, merged over the deployment's inputs the blueprint still declares) and the update's own (skip_install, skip_uninstall, skip_reinstall, reinstall_list, ignore_failure, install_first, task_retries, task_retry_interval); for rollback: the update's own",
+            }),
+          ),
           allowCustomParameters: Type.Optional(Type.Boolean()),
         }),
         response: { 201: Execution, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, ...AUTH_ERRORS },
@@ -54,10 +67,20 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
       const deployment = await tenant.store.getDeployment(deploymentId);
       if (!deployment) throw notFound('deployment', deploymentId);
       const model = modelOf(deployment.model);
-      if (isDeploymentUpdate(model, workflowId))
-        throw unprocessable(
-          `'${workflowId}' (the deployment update) is started with POST /deployments/${deploymentId}/${workflowId === 'update' ? 'updates' : 'rollback'}`,
-        );
+      const parameters = (request.body.parameters ?? {}) as Record<string, Json>;
+      // The deployment update (and its rollback) started as a workflow, as Cloudify's `cfy
+      // executions start update -p ...`: what POST /deployments/{id}/updates (or rollback) starts.
+      if (isDeploymentUpdate(model, workflowId)) {
+        if (workflowId === 'rollback')
+          return reply.status(201).send(await updates.rollback(tenant, deployment, parameters));
+        const { blueprint, inputs, parameters: rest } = updateWorkflowParameters(parameters);
+        const execution = await updates.update(tenant, deployment, {
+          ...(blueprint !== undefined ? { blueprintId: blueprint } : {}),
+          ...(inputs !== undefined ? { inputs } : {}),
+          parameters: rest,
+        });
+        return reply.status(201).send(execution);
+      }
       const dispatcher = await pluginsFor(model, deploymentId);
       await dispatcher.load();
       const execution = await runner.start(tenant, (id) =>
@@ -67,7 +90,7 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
           dispatcher,
           deploymentId,
           workflow: workflowId,
-          parameters: (request.body.parameters ?? {}) as Record<string, Json>,
+          parameters,
           allowCustomParameters: request.body.allowCustomParameters === true,
         }),
       );

@@ -43,6 +43,12 @@ export const Deployment = Type.Object(
     ...summaryFields,
     inputs: Type.Record(Type.String(), Type.Unknown(), { description: 'secret values masked' }),
     nodes: Type.Array(Type.Object({ id: Type.String(), type: Type.String(), instances: Type.Integer() })),
+    stackStatus: Type.Optional(
+      Type.String({
+        description:
+          "a HOT template's deployment only: the stack's status as Heat names it (CREATE_COMPLETE, SUSPEND_COMPLETE, UPDATE_FAILED...)",
+      }),
+    ),
     workflows: Type.Array(
       Type.Object({
         name: Type.String(),
@@ -57,7 +63,7 @@ export const Deployment = Type.Object(
         ),
         deploymentUpdate: Type.Boolean({
           description:
-            "the deployment update's (started with POST /deployments/ID/updates or /rollback), not a workflow of the blueprint's own plugin",
+            "the deployment update's (started with POST /deployments/ID/updates or /rollback, or POST /executions), not a workflow of the blueprint's own plugin",
         }),
       }),
     ),

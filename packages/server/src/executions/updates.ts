@@ -1,0 +1,228 @@
+/**
+ * The deployment update, as `weft update` runs it: to a stored blueprint and inputs (merged over
+ * the deployment's own that the blueprint still declares), with Cloudify's update parameters; and
+ * the rollback, the update back to the version before. Started the same way whether asked for by
+ * the updates route, the rollback route or `POST /executions` with workflowId update or rollback.
+ */
+import {
+  type DeploymentRecord,
+  type ExecutionRecord,
+  type Json,
+  type ModuleDispatcher,
+  modelOf,
+  type NextVersion,
+  openDeployment,
+  refuseSuspendedUpdate,
+  rollbackTarget,
+  savedUpdateVersion,
+  startDeploymentUpdate,
+  type ValueMap,
+} from '@weft/engine';
+import type { Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { prepareStored, type StoredInputs } from '../blueprints/stored.js';
+import type { ServerContext } from '../context.js';
+import { conflict, notFound, unprocessable } from '../errors.js';
+import { Environment } from '../schemas/environment.js';
+import type { UpdatePlanRequest, UpdateRequest } from '../schemas/updates.js';
+import { MissingReferenceError, type NamedBlueprintRecord } from '../store/access.js';
+import type { TenantState } from '../tenants.js';
+
+const checkEnvironment = Compile(Environment);
+
+/** The environment a saved plan was made with (update-plan with save), checked as a request's. */
+function savedEnvironment(plan: unknown): Static<typeof Environment> | undefined {
+  const environment = (plan as { environment?: unknown } | null)?.environment;
+  if (environment === undefined) return undefined;
+  if (!checkEnvironment.Check(environment))
+    throw unprocessable("the saved plan's environment is not one update-plan saved: plan the update again");
+  return environment;
+}
+
+export type DeploymentUpdates = ReturnType<typeof deploymentUpdates>;
+
+export function deploymentUpdates(context: ServerContext) {
+  const { access, runner, plugins } = context;
+
+  /** The version the update goes to, the named blueprint it is of, and the plugins it needs. */
+  const nextVersionOf = async (
+    tenant: TenantState,
+    deployment: DeploymentRecord,
+    body: Static<typeof UpdatePlanRequest>,
+  ) => {
+    const name = body.blueprintId ?? (await access.getDeployment(tenant.name, deployment.id))?.blueprint;
+    if (!name)
+      throw unprocessable(`name the blueprint to update deployment '${deployment.id}' to (blueprintId)`);
+    const blueprint = await access.getBlueprint(tenant.name, name);
+    if (!blueprint) throw notFound('blueprint', name);
+    // Its inputs as they were given: a sealed value differs from the same value given again.
+    const existing = openDeployment(deployment, tenant.secrets.sealer());
+    const version = await preparedVersion(
+      tenant,
+      deployment,
+      blueprint,
+      { existing, given: body.inputs as ValueMap | undefined },
+      body.environment,
+    );
+    return { ...version, existing };
+  };
+
+  /** The version the stored blueprint makes with these inputs, and the plugins it needs. */
+  const preparedVersion = async (
+    tenant: TenantState,
+    deployment: DeploymentRecord,
+    blueprint: NamedBlueprintRecord,
+    inputs: StoredInputs,
+    environment: Static<typeof Environment> | undefined,
+  ) => {
+    const prepared = await prepareStored(
+      context,
+      tenant,
+      blueprint,
+      deployment.id,
+      inputs,
+      `deployment '${deployment.id}' cannot be updated to blueprint '${blueprint.id}'`,
+      environment,
+    );
+    const next: NextVersion = {
+      blueprintId: prepared.deployment.blueprintId,
+      inputs: prepared.deployment.inputs,
+      model: prepared.deployment.model,
+    };
+    // Loaded, not run: they tell which Heat-style resources the update replaces.
+    const dispatcher = await plugins.requiredBy(modelOf(next.model), deployment.id);
+    await dispatcher.load();
+    return { blueprint, next, dispatcher, prepared };
+  };
+
+  /**
+   * The version a saved plan goes to, once the engine has checked it (the same deployment,
+   * unchanged since, the blueprint's files as they were). Its model is made again here from the
+   * stored blueprint, its inputs and the environment it was planned with: the server runs only
+   * what it made itself.
+   */
+  const savedVersionOf = async (tenant: TenantState, deployment: DeploymentRecord, plan: unknown) => {
+    const saved = await savedUpdateVersion(tenant.store, deployment.id, plan, tenant.secrets.sealer());
+    const blueprint = (await access.listBlueprints(tenant.name)).find(
+      (b) => b.contentId === saved.next.blueprintId,
+    );
+    if (!blueprint)
+      throw conflict(
+        `the blueprint the saved plan updates deployment '${deployment.id}' to is no longer stored: plan the update again`,
+      );
+    const version = await preparedVersion(
+      tenant,
+      deployment,
+      blueprint,
+      { inputs: saved.next.inputs as ValueMap },
+      savedEnvironment(plan),
+    );
+    return { ...version, parameters: saved.parameters };
+  };
+
+  /**
+   * Starts the update of the deployment to a stored blueprint and inputs (or to a saved plan):
+   * refused (409) for a suspended HOT stack before anything is loaded, as locally.
+   */
+  const update = async (
+    tenant: TenantState,
+    deployment: DeploymentRecord,
+    body: Static<typeof UpdateRequest>,
+  ) => {
+    await refuseSuspendedUpdate(tenant.store, deployment);
+    const { plan, refresh, ...given } = body;
+    if (plan !== undefined && Object.keys(given).length > 0)
+      throw unprocessable(
+        `a saved plan holds the blueprint, inputs and parameters: leave out ${Object.keys(given).join(', ')}`,
+      );
+    const { blueprint, next, dispatcher, parameters } =
+      plan !== undefined
+        ? await savedVersionOf(tenant, deployment, plan)
+        : { ...(await nextVersionOf(tenant, deployment, given)), parameters: given.parameters ?? {} };
+    return startUpdate(tenant, deployment.id, 'update', {
+      blueprint: blueprint.id,
+      next,
+      dispatcher,
+      parameters,
+      refresh: refresh ?? [],
+    });
+  };
+
+  /** Starts the update of the deployment back to its version before the last update. */
+  const rollback = async (
+    tenant: TenantState,
+    deployment: DeploymentRecord,
+    parameters: Record<string, unknown>,
+  ) => {
+    const { target } = await rollbackTarget(tenant.store, deployment.id);
+    const next: NextVersion = {
+      blueprintId: target.blueprintId,
+      inputs: target.inputs,
+      model: target.model,
+    };
+    const dispatcher = await plugins.requiredBy(modelOf(next.model), deployment.id);
+    await dispatcher.load();
+    // The stored blueprint of that version, by name, if it is still stored under one.
+    const named = (await access.listBlueprints(tenant.name)).find((b) => b.contentId === target.blueprintId);
+    return startUpdate(tenant, deployment.id, 'rollback', {
+      blueprint: named?.id,
+      next,
+      dispatcher,
+      parameters,
+    });
+  };
+
+  /**
+   * Starts an update (or a rollback) to `next`, claimed before it is stored; the deployment is of
+   * the named blueprint from then on (which cannot be deleted while it is), or again of the one
+   * it was of when the update cannot start.
+   */
+  async function startUpdate(
+    tenant: TenantState,
+    deploymentId: string,
+    workflow: 'update' | 'rollback',
+    options: {
+      blueprint: string | undefined;
+      next: NextVersion;
+      dispatcher: ModuleDispatcher;
+      parameters: Record<string, unknown>;
+      refresh?: string[];
+    },
+  ) {
+    const before = (await access.getDeployment(tenant.name, deploymentId))?.blueprint;
+    const name = async (blueprint: string | undefined) => {
+      if (blueprint === undefined || blueprint === before) return;
+      try {
+        await access.setDeploymentBlueprint(tenant.name, deploymentId, blueprint);
+      } catch (error) {
+        if (error instanceof MissingReferenceError) throw notFound('blueprint', blueprint);
+        throw error;
+      }
+    };
+    await name(options.blueprint);
+    let execution: ExecutionRecord;
+    try {
+      execution = await runner.start(tenant, async (id) => {
+        const started = await startDeploymentUpdate({
+          id,
+          store: tenant.store,
+          sealer: tenant.secrets.sealer(),
+          deploymentId,
+          next: options.next,
+          parameters: options.parameters as Record<string, Json>,
+          workflow,
+          refresh: options.refresh ?? [],
+          operationFunction: (operation) => options.dispatcher.operationFunction(operation),
+        });
+        return started.execution;
+      });
+    } catch (error) {
+      if (before !== undefined && options.blueprint !== undefined && options.blueprint !== before)
+        await access.setDeploymentBlueprint(tenant.name, deploymentId, before);
+      throw error;
+    }
+    return { ...execution, running: runner.isRunning(tenant.name, execution.id) };
+  }
+
+  return { nextVersionOf, update, rollback };
+}
