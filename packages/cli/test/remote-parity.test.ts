@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type RunResult, serveForCli, tempDir, weft } from './helpers.js';
+import { APP, ok, parityRig, writeFiles } from './parity.js';
 
 const TEMPLATE = `heat_template_version: 2018-08-31
 parameters:
@@ -49,30 +49,8 @@ resource_registry:
   My::Password: templates/password.yaml
 `;
 
-// A Cloudify blueprint whose outputs show its inputs.
-const APP = (extra: string) => `tosca_definitions_version: cloudify_dsl_1_4
-imports: [cloudify/types/types.yaml]
-inputs:
-  port: {type: integer, default: 80}
-node_templates:
-  db: {type: cloudify.nodes.Root}
-${extra}outputs:
-  port: {value: {get_input: port}}
-`;
-
-function write(root: string, files: Record<string, string>): void {
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(root, path, '..'), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
-}
-
-const ok = (r: RunResult, what: string) => assert.equal(r.code, 0, `${what}: ${r.stderr}`);
-
 test('the CLI with a server does what it does locally', async (t) => {
-  const { run, url, env } = await serveForCli(t, { postgres: true });
-  const root = tempDir();
-  write(root, {
+  const { root, url, env, local, remote, api } = await parityRig(t, {
     'stack/template.yaml': TEMPLATE,
     'envs/env.yaml': ENV,
     'envs/templates/password.yaml': PASSWORD,
@@ -90,14 +68,6 @@ test('the CLI with a server does what it does locally', async (t) => {
     'app/blueprint.yaml': APP(''),
     'app-v2/blueprint.yaml': APP('  cache: {type: cloudify.nodes.Root}\n'),
   });
-  const state = join(root, 'local-state');
-  // The same command on local state, from the same directory.
-  const local = (args: string[]) =>
-    weft([...args, '--state-dir', state], {
-      cwd: root,
-      env: { ...env, WEFT_SERVER: undefined, WEFT_TOKEN: undefined },
-    });
-  const remote = (args: string[]) => run(args, root);
   const outputs = async (where: 'local' | 'remote', deployment: string) => {
     const r =
       where === 'local'
@@ -105,14 +75,6 @@ test('the CLI with a server does what it does locally', async (t) => {
         : await remote(['outputs', '-d', deployment, '--json']);
     ok(r, `${where} outputs`);
     return JSON.parse(r.stdout).outputs;
-  };
-  const api = async (method: string, path: string, body: unknown) => {
-    const response = await fetch(`${url}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${env.WEFT_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
 
   await t.test(
@@ -234,7 +196,7 @@ test('the CLI with a server does what it does locally', async (t) => {
     ok(await remote(install), 'remote install');
     assert.deepEqual(await outputs('remote', 'files'), { text: 'from a file' });
     assert.deepEqual(await outputs('remote', 'files'), await outputs('local', 'files'));
-    write(root, { 'files/config.txt': 'changed' });
+    writeFiles(root, { 'files/config.txt': 'changed' });
     const update = ['-d', 'files', '-e', 'files/env.yaml'];
     ok(local(['update', 'files/template.yaml', ...update]), 'local update');
     ok(await remote(['update', ...update]), 'remote update');
@@ -312,7 +274,7 @@ test('the CLI with a server does what it does locally', async (t) => {
       ok(await remote(install), 'remote install');
       assert.equal((await outputs('remote', 'named')).greeting, 'hello bob in one');
       // Neither -e nor name given again: the name goes back to the template's default.
-      write(root, { 'envs/plain.yaml': ENV.replace('parameters: {name: env}\n', '') });
+      writeFiles(root, { 'envs/plain.yaml': ENV.replace('parameters: {name: env}\n', '') });
       const update = ['-d', 'named', '-e', 'envs/plain.yaml', '-p', 'length=16'];
       ok(local(['update', 'stack/template.yaml', ...update]), 'local update');
       ok(await remote(['update', ...update]), 'remote update');

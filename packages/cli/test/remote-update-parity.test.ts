@@ -6,10 +6,10 @@
  * install on an existing deployment with another blueprint or inputs refused, naming weft update.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type RunResult, serveForCli, tempDir, weft } from './helpers.js';
+import { APP, ok, parityRig, writeFiles } from './parity.js';
 
 const STACK = `heat_template_version: 2018-08-31
 parameters:
@@ -38,30 +38,8 @@ node_templates:
           max_retries: 0
 `;
 
-// A Cloudify blueprint whose outputs show its inputs.
-const APP = (extra: string) => `tosca_definitions_version: cloudify_dsl_1_4
-imports: [cloudify/types/types.yaml]
-inputs:
-  port: {type: integer, default: 80}
-node_templates:
-  db: {type: cloudify.nodes.Root}
-${extra}outputs:
-  port: {value: {get_input: port}}
-`;
-
-function write(root: string, files: Record<string, string>): void {
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(root, path, '..'), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
-}
-
-const ok = (r: RunResult, what: string) => assert.equal(r.code, 0, `${what}: ${r.stderr}`);
-
 test('the deployment update and install with a server do what they do locally', async (t) => {
-  const { run, url, env } = await serveForCli(t, { postgres: true });
-  const root = tempDir();
-  write(root, {
+  const { root, url, local, remote, api } = await parityRig(t, {
     'stack/template.yaml': STACK,
     'app/blueprint.yaml': APP(''),
     'app-v2/blueprint.yaml': APP('  cache: {type: cloudify.nodes.Root}\n'),
@@ -74,24 +52,9 @@ test('the deployment update and install with a server do what they do locally', 
     'envs/env.yaml': 'resource_registry:\n  My::Thing: thing.yaml\n',
     'gated/scripts/create.sh': '#!/bin/sh\ntest -f "$marker" || { echo "no $marker" >&2; exit 1; }\n',
   });
-  const state = join(root, 'local-state');
-  const local = (args: string[]) =>
-    weft([...args, '--state-dir', state], {
-      cwd: root,
-      env: { ...env, WEFT_SERVER: undefined, WEFT_TOKEN: undefined },
-    });
-  const remote = (args: string[]) => run(args, root);
   const both = async (args: string[]) => {
     ok(local(args), `local ${args.join(' ')}`);
     ok(await remote(args), `remote ${args.join(' ')}`);
-  };
-  const api = async (method: string, path: string, body: unknown) => {
-    const response = await fetch(`${url}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${env.WEFT_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   const workflows = async (deployment: string) =>
     JSON.parse((await remote(['executions', '-d', deployment, '--json'])).stdout).executions.map(
@@ -272,7 +235,7 @@ test('the deployment update and install with a server do what they do locally', 
       const hot = ['install', 'hot/template.yaml', '-d', 'hot', '-e', 'envs/env.yaml'];
       await both(hot);
       await both(hot);
-      write(root, {
+      writeFiles(root, {
         'envs/thing.yaml': readFileSync(join(root, 'envs/thing.yaml'), 'utf8').replace('hi', 'ho'),
       });
       const ownHot = local(hot);

@@ -25,7 +25,6 @@ import {
   defaultDeploymentId,
   environmentFiles,
   givenInputs,
-  installRefusal,
   instanceCeiling,
   loadFromArgs,
 } from './common.js';
@@ -38,6 +37,7 @@ import {
   runOptions,
   withState,
 } from './execution.js';
+import { installRefusal } from './install-refusal.js';
 import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
 import { pluginReaderOptions } from './plugin-search.js';

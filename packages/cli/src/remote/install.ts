@@ -16,7 +16,8 @@ import {
   type Problem,
 } from '@weft/engine';
 import { create as createTar } from 'tar';
-import { givenInputs, installRefusal } from '../commands/common.js';
+import { givenInputs } from '../commands/common.js';
+import { installRefusal } from '../commands/install-refusal.js';
 import { EXIT, inform, printJson, printProblems } from '../output.js';
 import { type ApiClient, ApiRefusal } from './client.js';
 import { finishRemote } from './commands.js';
