@@ -23,6 +23,7 @@ const KINDS: Record<string, engine.ErrorKind> = {
   ResourceError: 'failure',
   SecretKeyError: 'usage',
   StoreConnectionError: 'failure',
+  SuspendedStackError: 'usage',
   VersionConflictError: 'failure',
   WorkflowError: 'usage',
 };
