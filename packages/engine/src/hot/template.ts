@@ -484,12 +484,21 @@ class Stack {
     }
   }
 
+  /**
+   * Whether a file a template names (get_file, a template file as a type) lies outside the
+   * directory of the template the stack was made from: a template names files beside it, never one
+   * elsewhere on the machine that reads it (a server reading an uploaded template).
+   */
+  private outsideBase(file: string): boolean {
+    return relative(this.shared.baseDir, file).startsWith('..');
+  }
+
   private readFile(path: string): string {
     const base = dirname(this.file);
     const full = resolve(base, path.replace(/^file:\/\//, ''));
     if (/^[a-z]+:\/\//i.test(path) && !path.startsWith('file://'))
       throw new HotFunctionError(`get_file: URLs are not fetched, only files next to the template (${path})`);
-    if (relative(this.shared.baseDir, full).startsWith('..'))
+    if (this.outsideBase(full))
       throw new HotFunctionError(`get_file: '${path}' is outside the template's directory`);
     let bytes: Uint8Array;
     try {
@@ -755,9 +764,7 @@ class Stack {
         return undefined;
       }
       const file = resolve(dirname(this.file), resolved.replace(/^file:\/\//, ''));
-      // As get_file: a template names files beside it, never one elsewhere on the machine that
-      // reads it (a server reading an uploaded template).
-      if (relative(this.shared.baseDir, file).startsWith('..')) {
+      if (this.outsideBase(file)) {
         this.diagnostics.add(
           'bad-value',
           spec.typeAt,
