@@ -34,6 +34,7 @@ export const COMMAND_MODULES: { names: string[]; load: () => Promise<Define> }[]
   { names: ['serve'], load: async () => (await import('./commands/serve.js')).serveCommand },
   { names: ['worker'], load: async () => (await import('./commands/worker.js')).workerCommand },
   { names: ['agent'], load: async () => (await import('./commands/agent.js')).agentCommands },
+  { names: ['tokens'], load: async () => (await import('./commands/tokens.js')).tokenCommands },
   { names: ['profiles'], load: async () => (await import('./commands/profiles.js')).profileCommands },
   { names: ['blueprints'], load: async () => (await import('./commands/blueprints.js')).blueprintCommands },
   { names: ['devstack'], load: async () => (await import('./commands/devstack.js')).devstackCommands },

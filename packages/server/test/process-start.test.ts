@@ -1,8 +1,8 @@
 /**
  * Server and worker processes as they start: workers on one new database all create the shared
  * queue at once, and pg-boss's create_queue can deadlock between them, so each must end up with
- * its queues, none with "deadlock detected"; a process that cannot start (a queue name refused, a
- * port in use) ends with the reason instead of staying up with its connections open.
+ * its queues, none with "deadlock detected"; a process that cannot start (a tenant unknown, a port
+ * in use) ends with the reason instead of staying up with its connections open.
  */
 import assert from 'node:assert/strict';
 import { type AddressInfo, createServer } from 'node:net';
@@ -43,14 +43,14 @@ test('processes creating the same queues at once all get them, without the deadl
 test('a weft worker that cannot start exits with the reason instead of staying up with its connections', async () => {
   const database = await freshDatabase();
   drops.push(database.drop);
-  // pg-boss refuses the queue's name once the worker's connections are open.
+  // The tenant of its host is looked for once the worker's connections are open.
   const worker = weftInBackground(
-    ['worker', '--db', database.url, '--state-dir', tempDir(), '--queue', '!!!'],
+    ['worker', '--db', database.url, '--state-dir', tempDir(), '--queue', 'vm_x7k2p', '--tenant', 'nosuch'],
     { ...NO_WEFT_ENVIRONMENT, WEFT_SECRET_KEY: 'queues-test-key' },
   );
   const code = await worker.exit;
   assert.notEqual(code, 0);
-  assert.match(worker.stderr(), /^error: .*Name can only contain/m);
+  assert.match(worker.stderr(), /^error: there is no tenant 'nosuch' on this database \(--tenant\)$/m);
   assert.deepEqual(worker.lines, [], 'it never said it was taking operations');
 });
 

@@ -35,7 +35,7 @@ describe('weft worker processes run the operations of weft serve --workers', () 
       await c.startWorker('b', '--concurrency', '2');
       const id = await c.install();
       // No worker takes the host's queue yet: the operation is reported as waiting, not hung.
-      const waiting = `waiting for an agent on queue '${c.vm}'`;
+      const waiting = `waiting for the agent of host '${c.vm}' in tenant 'default_tenant'`;
       await c.follow(id, (data) => data.includes(waiting));
       await c.startWorker('host', '--queue', c.vm);
       const { logs, status } = await c.follow(id);
@@ -250,7 +250,7 @@ describe('weft worker processes run the operations of weft serve --workers', () 
       await db.end();
       assert.deepEqual(
         jobs.rows.map((j) => `${j.name} ${j.state}`).sort(),
-        [`central_deployment_agent cancelled`, `${c.vm} cancelled`].sort(),
+        [`central_deployment_agent cancelled`, `default_tenant/${c.vm} cancelled`].sort(),
       );
       const after = c
         .runs()

@@ -6,7 +6,7 @@ import type { PluginDirOptions } from './plugin-search.js';
 import { pluginSearchDirs } from './plugin-search.js';
 
 type WorkerFlags = StateOptions &
-  PluginDirOptions & { queue?: string[]; concurrency?: string; server?: string };
+  PluginDirOptions & { queue?: string[]; tenant?: string; concurrency?: string; server?: string };
 
 /** Where a host agent's token is given: not on the command line, where `ps` shows it. */
 export const AGENT_TOKEN_VARIABLE = 'WEFT_AGENT_TOKEN';
@@ -23,6 +23,7 @@ export function workerCommand(program: Command): void {
         'a queue to take operations from (repeatable; default central_deployment_agent); a host instance id makes this the agent of that host (host_agent operations)',
         collect,
       )
+      .option('--tenant <NAME>', 'the tenant of the hosts given with --queue (default default_tenant)')
       .option('--concurrency <N>', 'operations run at once, per queue (default 8)')
       .option(
         '--server <URL>',
@@ -35,6 +36,7 @@ export function workerCommand(program: Command): void {
 Examples:
   weft worker --db postgres://weft@db.example/weft
   weft worker --db postgres://weft@db.example/weft --queue vm_x7k2p --concurrency 2
+  weft worker --db postgres://weft@db.example/weft --queue vm_x7k2p --tenant acme
   ${AGENT_TOKEN_VARIABLE}=weft_... weft worker --server https://weft.example
 
 Secrets reach a worker sealed with the server's secret key: give it the same WEFT_SECRET_KEY (or
@@ -81,9 +83,9 @@ async function work(flags: WorkerFlags): Promise<void> {
       throw new UsageError(
         `weft worker --server takes the host agent's token from ${AGENT_TOKEN_VARIABLE}: set it`,
       );
-    if (flags.db !== undefined || flags.queue !== undefined)
+    if (flags.db !== undefined || flags.queue !== undefined || flags.tenant !== undefined)
       throw new UsageError(
-        "weft worker --server takes the queue of its token's host: give neither --db nor --queue",
+        "weft worker --server takes the queue of its token's host: give neither --db, --queue nor --tenant",
       );
     return runAgent(flags.server, token, flags);
   }
@@ -93,11 +95,20 @@ async function work(flags: WorkerFlags): Promise<void> {
       'weft worker takes its jobs from PostgreSQL: give --db postgres://... (or WEFT_DATABASE_URL)',
     );
   const concurrency = concurrencyOf(flags);
+  if (flags.tenant !== undefined) {
+    if (!/^[a-z][a-z0-9_]{0,39}$/.test(flags.tenant))
+      throw new UsageError(
+        `--tenant ${flags.tenant}: not a tenant name (a lowercase letter, then up to 39 of a-z, 0-9, _)`,
+      );
+    if (!flags.queue?.some((q) => q !== 'central_deployment_agent'))
+      throw new UsageError('--tenant names the tenant of the hosts given with --queue: give a host too');
+  }
   const dir = stateDir(flags);
   const { startWorker } = await import('@weft/server');
   const worker = await startWorker({
     database,
     queues: flags.queue,
+    ...(flags.tenant === undefined ? {} : { tenant: flags.tenant }),
     concurrency,
     stateDir: dir,
     pluginDirs: pluginSearchDirs(flags, dir).map((d) => d.dir),

@@ -140,6 +140,38 @@ export async function agentRoutes(app: Api, context: ServerContext): Promise<voi
   );
 
   app.post(
+    '/agent/jobs/:id/watch',
+    {
+      config: { access: 'agent' },
+      schema: {
+        tags: ['agents'],
+        summary:
+          'Wait up to `waitSeconds` for a job the agent runs to be cancelled; held: false as soon as it is not its any more',
+        params: JobParams,
+        body: Type.Object({
+          retryCount: Type.Integer({ minimum: 0 }),
+          waitSeconds: Type.Integer({ minimum: 0, maximum: 60 }),
+        }),
+        response: { 200: Type.Object({ held: Type.Boolean() }), 409: ErrorBody, ...AUTH_ERRORS },
+      },
+    },
+    async (request, reply) => {
+      // The agent went away (its job ended, or it stopped): the wait ends with it.
+      const gone = new AbortController();
+      reply.raw.once('close', () => gone.abort());
+      return {
+        held: await hub().agentWatch(
+          request.caller!.agent!,
+          request.params.id,
+          request.body.retryCount,
+          request.body.waitSeconds * 1000,
+          gone.signal,
+        ),
+      };
+    },
+  );
+
+  app.post(
     '/agent/jobs/:id/log',
     {
       config: { access: 'agent' },

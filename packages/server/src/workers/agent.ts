@@ -4,8 +4,9 @@
  * over HTTP (a long poll, woken when one is queued there), runs them as any worker does
  * (running.ts), sends their log lines as they are written, renews their leases and reports their
  * outcomes through the server, and reads its deployment's blueprint and the uploaded plugins
- * from it. A job cancelled on the server is learnt at the next lease renewal. A token refused
- * (revoked) stops the agent.
+ * from it. A job cancelled on the server is learnt at once: the agent keeps a request open per
+ * running job that the server answers on a cancel (the lease renewals learn it too, later). A
+ * token refused (revoked) stops the agent.
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -14,12 +15,15 @@ import { ServerPlugins, type StoredPlugins } from '../plugins.js';
 import type { AgentScope, StoredPluginRecord } from '../store/access.js';
 import { withLocalBlueprint } from './blueprints.js';
 import { JobLoop } from './job-loop.js';
-import { type AgentJob, failure, type LogLine } from './jobs.js';
+import { type AgentJob, describeQueue, failure, hostQueue, type LogLine } from './jobs.js';
 import { holdLease, PreparedModels, runJob } from './running.js';
 import type { RunningWorker } from './worker.js';
 
 /** How long one ask for jobs waits on the server for one to be queued. */
 const LONG_POLL_SECONDS = 20;
+
+/** How long one watch of a running job waits on the server for it to be cancelled. */
+const WATCH_SECONDS = 20;
 
 /** How long to wait before asking again after the server could not be reached. */
 const RETRY_MS = 2_000;
@@ -96,7 +100,7 @@ class AgentWorker implements RunningAgent {
     private readonly client: AgentClient,
     readonly scope: AgentScope,
   ) {
-    this.queues = [scope.host];
+    this.queues = [describeQueue(hostQueue(scope.tenant, scope.host))];
     this.stopped = new Promise((resolve) => (this.stop = resolve));
     const stored: StoredPlugins = {
       listPlugins: () => client.request<StoredPluginRecord[]>('GET', '/agent/plugins'),
@@ -160,6 +164,7 @@ class AgentWorker implements RunningAgent {
         ).held,
       controller,
     );
+    const watching = this.watch(job, controller);
     try {
       let outcome: Outcome;
       try {
@@ -191,9 +196,42 @@ class AgentWorker implements RunningAgent {
         // Not reported: its lease ends and it is handed out again, as if this agent were lost.
         .catch(() => {});
     } finally {
+      watching.abort();
       release();
       this.running.delete(controller);
     }
+  }
+
+  /**
+   * Keeps a request open on the server that it answers when the job is cancelled (or is not this
+   * agent's any more), asked again after each quiet answer: the operation is aborted then, at
+   * once, rather than at the next lease renewal. Returns what ends the watch.
+   */
+  private watch(job: AgentJob, controller: AbortController): AbortController {
+    const watching = new AbortController();
+    const body = { retryCount: job.retryCount, waitSeconds: WATCH_SECONDS };
+    void (async () => {
+      while (!watching.signal.aborted && !controller.signal.aborted) {
+        try {
+          const { held } = await this.client.request<{ held: boolean }>(
+            'POST',
+            `/agent/jobs/${job.id}/watch`,
+            body,
+            watching.signal,
+          );
+          if (!held && !watching.signal.aborted) {
+            controller.abort(new Error('its job was taken back (cancelled, or given to another worker)'));
+            return;
+          }
+        } catch (error) {
+          // Refused: the agent stops (its poll learns so). Unreachable: the lease renewals still
+          // learn of a cancel; asked again a little later.
+          if (error instanceof Refused || watching.signal.aborted) return;
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        }
+      }
+    })();
+    return watching;
   }
 
   /** The deployment's model, with its blueprint's files written here from what the server sends. */

@@ -6,6 +6,7 @@
 import type { DeploymentModel, OperationCall, Outcome } from '@weft/engine';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
+import { DEFAULT_TENANT } from '../auth/guard.js';
 import { BOSS_SCHEMA } from '../store/job-leases.js';
 
 /** The queue of operations run by `central_deployment_agent`: any worker started without --queue. */
@@ -86,10 +87,55 @@ export function executorOf(call: Pick<CallData, 'model'>, model: DeploymentModel
 }
 
 /**
- * The queue an operation runs on: the shared one, or for `host_agent` the queue named by the id of
- * the Compute instance its instance runs on. A message when it has none.
+ * The queue of the agent of a host: the host's instance id within its tenant. Instance ids are
+ * derived from the deployment id and node name alone, so two tenants with a deployment of the same
+ * id have hosts of the same id: the tenant is part of the queue's name, and neither tenant's
+ * agent takes the other's jobs. Tenant names have no `/`, and the shared queue's name none either.
  */
-export function queueOf(call: CallData, model: DeploymentModel): { queue: string } | { problem: string } {
+export function hostQueue(tenant: string, host: string): string {
+  return `${tenant}/${host}`;
+}
+
+/** The tenant and host of a host's queue; undefined for the shared queue. */
+export function hostOfQueue(queue: string): { tenant: string; host: string } | undefined {
+  const slash = queue.indexOf('/');
+  return slash < 0 ? undefined : { tenant: queue.slice(0, slash), host: queue.slice(slash + 1) };
+}
+
+/** A queue as people name it: the shared queue, or "host H of tenant T". */
+export function describeQueue(queue: string): string {
+  const host = hostOfQueue(queue);
+  return host ? `host ${host.host} of tenant ${host.tenant}` : queue;
+}
+
+/**
+ * The warning for an operation no worker has taken for `seconds`: whom it waits for (a worker of
+ * the shared queue, or the agent of its host) and how to start that agent.
+ */
+export function waitingMessage(
+  queue: string,
+  call: Pick<CallData, 'deploymentId' | 'operation'>,
+  seconds: number,
+): string {
+  const host = hostOfQueue(queue);
+  const taken = `no worker has taken ${call.operation} for ${seconds} s`;
+  if (!host) return `waiting for an agent on queue '${queue}': ${taken}`;
+  const tenant = host.tenant === DEFAULT_TENANT ? '' : ` --tenant ${host.tenant}`;
+  return (
+    `waiting for the agent of host '${host.host}' in tenant '${host.tenant}': ${taken} ` +
+    `(start it with weft agent install -d ${call.deploymentId} --host ${host.host}, or weft worker --queue ${host.host}${tenant})`
+  );
+}
+
+/**
+ * The queue an operation runs on: the shared one, or for `host_agent` the queue of the Compute
+ * instance its instance runs on, in its tenant ({@link hostQueue}). A message when it has none.
+ */
+export function queueOf(
+  call: CallData,
+  model: DeploymentModel,
+  tenant: string,
+): { queue: string } | { problem: string } {
   const executor = executorOf(call, model);
   if (executor !== 'host_agent') return { queue: SHARED_QUEUE };
   const host = call.instance.hostId;
@@ -97,7 +143,7 @@ export function queueOf(call: CallData, model: DeploymentModel): { queue: string
     return {
       problem: `${call.operation} runs on host_agent, but ${call.instance.id} is not on a Compute host`,
     };
-  return { queue: host };
+  return { queue: hostQueue(tenant, host) };
 }
 
 /**

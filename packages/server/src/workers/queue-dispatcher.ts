@@ -32,6 +32,7 @@ import {
   type CallData,
   CHANNELS,
   failure,
+  hostQueue,
   type JobOutput,
   type LiveLog,
   LOST_RETRIES,
@@ -40,6 +41,7 @@ import {
   Queues,
   queueOf,
   type Reply,
+  waitingMessage,
 } from './jobs.js';
 
 export interface QueueOptions {
@@ -94,6 +96,8 @@ export class JobHub {
   private readonly awaited = new Map<string, Awaited>();
   /** Host agents waiting (over HTTP) for a job on their queue: woken when one is queued there. */
   private readonly agentsWaiting = new Map<string, Set<() => void>>();
+  /** Host agents watching (over HTTP) a job they run: woken when it is cancelled, by job id. */
+  private readonly agentsWatching = new Map<string, Set<() => void>>();
   private closed = false;
   /** The jobs this process handed to agents and that are not reported yet: job id to its agent. */
   private readonly handedOut = new Map<string, string>();
@@ -122,11 +126,12 @@ export class JobHub {
     boss.on('maintenance', () => void hub.wakeForHandedBack());
     hub.signals = await JobSignals.open(
       database,
-      [CHANNELS.done, CHANNELS.log, CHANNELS.queued],
+      [CHANNELS.done, CHANNELS.log, CHANNELS.queued, CHANNELS.cancel],
       (channel, payload) => hub.onSignal(channel, payload),
       () => {
         for (const id of hub.awaited.keys()) void hub.look(id);
         for (const queue of hub.agentsWaiting.keys()) hub.wakeAgents(queue);
+        for (const wake of [...hub.agentsWatching.values()].flatMap((set) => [...set])) wake();
       },
     );
     return hub;
@@ -237,6 +242,7 @@ export class JobHub {
 
   private onSignal(channel: string, payload: string): void {
     if (channel === CHANNELS.queued) this.wakeAgents(payload);
+    else if (channel === CHANNELS.cancel) for (const wake of this.agentsWatching.get(payload) ?? []) wake();
     else if (channel === CHANNELS.done) {
       const { id, ...output } = JSON.parse(payload) as { id: string } & Partial<JobOutput>;
       const entry = this.awaited.get(id);
@@ -280,10 +286,7 @@ export class JobHub {
       );
     } else if ((job.state === 'created' || job.state === 'retry') && entry.reported !== job.state) {
       entry.reported = job.state;
-      entry.call.log(
-        'warning',
-        `waiting for an agent on queue '${entry.queue}': no worker has taken ${entry.call.operation} for ${this.agentWaitSeconds} s`,
-      );
+      entry.call.log('warning', waitingMessage(entry.queue, entry.call, this.agentWaitSeconds));
     } else if (job.state === 'active') entry.reported = undefined;
   }
 
@@ -332,7 +335,7 @@ export class JobHub {
     waitMs: number,
     stillValid: () => Promise<boolean>,
   ): Promise<AgentJob[]> {
-    const queue = scope.host;
+    const queue = hostQueue(scope.tenant, scope.host);
     await this.queues.ensure(queue);
     const deadline = Date.now() + waitMs;
     for (let waited = false; ; waited = true) {
@@ -347,9 +350,9 @@ export class JobHub {
         const taken: AgentJob[] = [];
         for (const job of jobs) {
           if (job.data.tenant !== scope.tenant || job.data.deploymentId !== scope.deployment) {
-            // A host of another deployment (or tenant) with the same instance id: not this agent's.
+            // A host of another deployment of the tenant with the same instance id: not this agent's.
             await this.boss.fail(queue, job.id, {
-              message: `not the job of the agent of ${queue} in deployment '${scope.deployment}'`,
+              message: `not the job of the agent of ${scope.host} in deployment '${scope.deployment}'`,
             });
             continue;
           }
@@ -381,7 +384,9 @@ export class JobHub {
 
   /** A job of the agent's queue that is its own (its tenant and deployment), active, at that attempt. */
   private async agentJob(scope: AgentScope, id: string, retryCount: number) {
-    const job = await this.boss.getJobById<OperationJob>(scope.host, id).catch(() => null);
+    const job = await this.boss
+      .getJobById<OperationJob>(hostQueue(scope.tenant, scope.host), id)
+      .catch(() => null);
     const ours =
       job !== null &&
       job.data.tenant === scope.tenant &&
@@ -396,8 +401,45 @@ export class JobHub {
     const job = await this.agentJob(scope, id, retryCount);
     return (
       job !== undefined &&
-      renewLease(this.boss.getDb(), { queue: scope.host, id, retryCount }, job.expireInSeconds)
+      renewLease(
+        this.boss.getDb(),
+        { queue: hostQueue(scope.tenant, scope.host), id, retryCount },
+        job.expireInSeconds,
+      )
     );
+  }
+
+  /**
+   * Answers when a job an agent runs is no longer its (cancelled: a force-cancel aborts it; or
+   * handed out again), or after `waitMs` when it still is: the agent keeps one such request open
+   * per running job, so a cancel reaches it as soon as it is notified rather than at the next
+   * lease renewal. `gone` (the agent went away) ends the wait.
+   */
+  async agentWatch(
+    scope: AgentScope,
+    id: string,
+    retryCount: number,
+    waitMs: number,
+    gone: AbortSignal,
+  ): Promise<boolean> {
+    // Listening before reading: a cancel in between wakes this wait rather than being missed.
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const watching = this.agentsWatching.get(id) ?? new Set();
+    this.agentsWatching.set(id, watching.add(wake));
+    gone.addEventListener('abort', wake, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (!(await this.agentJob(scope, id, retryCount))) return false;
+      if (this.closed) return true;
+      await Promise.race([woken, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+      return gone.aborted || (await this.agentJob(scope, id, retryCount)) !== undefined;
+    } finally {
+      clearTimeout(timer);
+      gone.removeEventListener('abort', wake);
+      watching.delete(wake);
+      if (watching.size === 0) this.agentsWatching.delete(id);
+    }
   }
 
   /**
@@ -419,10 +461,11 @@ export class JobHub {
     if (!(await this.agentJob(scope, id, reply.attempt))) return false;
     const output: JobOutput = { reply: tenant.secrets.sealer().seal(JSON.stringify(reply)) };
     // pg-boss 10 answers {affected} (its typings say void).
-    const completed = (await this.boss.complete(scope.host, id, output)) as unknown as { affected: number };
+    const queue = hostQueue(scope.tenant, scope.host);
+    const completed = (await this.boss.complete(queue, id, output)) as unknown as { affected: number };
     if (completed.affected !== 1) return false;
-    if (!(await this.signals?.notify(CHANNELS.done, JSON.stringify({ queue: scope.host, id, ...output }))))
-      await this.signals?.notify(CHANNELS.done, JSON.stringify({ queue: scope.host, id }));
+    if (!(await this.signals?.notify(CHANNELS.done, JSON.stringify({ queue, id, ...output }))))
+      await this.signals?.notify(CHANNELS.done, JSON.stringify({ queue, id }));
     return true;
   }
 
@@ -430,13 +473,16 @@ export class JobHub {
   async agentGiveBack(scope: AgentScope, id: string, retryCount: number, message: string): Promise<boolean> {
     this.handedOut.delete(id);
     if (!(await this.agentJob(scope, id, retryCount))) return false;
-    await this.boss.fail(scope.host, id, { message });
+    await this.boss.fail(hostQueue(scope.tenant, scope.host), id, { message });
     return true;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const wake of [...this.agentsWaiting.values()].flatMap((set) => [...set])) wake();
+    for (const wake of [...this.agentsWaiting.values(), ...this.agentsWatching.values()].flatMap((set) => [
+      ...set,
+    ]))
+      wake();
     for (const id of [...this.awaited.keys()])
       this.settle(id, failure('PluginHostClosed', 'the server stopped while the operation was queued', true));
     await this.signals?.close();
@@ -465,7 +511,7 @@ export class QueueDispatcher implements Dispatcher {
   }
 
   run(call: OperationCall): Promise<Outcome> {
-    const routed = queueOf(call, this.model);
+    const routed = queueOf(call, this.model, this.tenant.name);
     if ('problem' in routed) return Promise.resolve(failure('NoAgentQueue', routed.problem, false));
     return this.hub.run(this.tenant, this.built, call, routed.queue);
   }

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Outcome } from '@weft/engine';
 import type PgBoss from 'pg-boss';
+import { DEFAULT_TENANT } from '../auth/guard.js';
 import { ServerPlugins } from '../plugins.js';
 import { renewLease } from '../store/job-leases.js';
 import { JobSignals } from '../store/job-signals.js';
@@ -24,7 +25,9 @@ import { JobLoop } from './job-loop.js';
 import {
   type CallData,
   CHANNELS,
+  describeQueue,
   failure,
+  hostQueue,
   type JobOutput,
   type LiveLog,
   type LogLine,
@@ -44,8 +47,13 @@ const POLL_MS = 2_000;
 
 export interface WorkerOptions {
   database: string;
-  /** Queues to take jobs from (default: the shared one). */
+  /**
+   * Queues to take jobs from (default: the shared one): `central_deployment_agent`, or the instance
+   * id of a host, which makes this worker the agent of that host of `tenant`.
+   */
   queues?: string[];
+  /** The tenant of the hosts in `queues` (default: the default tenant). */
+  tenant?: string;
   /** Operations run at once, per queue. Default 8. */
   concurrency?: number;
   /** Plugin work directories, blueprint copies, and the secret key (unless WEFT_SECRET_KEY). */
@@ -56,6 +64,7 @@ export interface WorkerOptions {
 export interface RunningWorker {
   /** host:pid, as errors name it. */
   name: string;
+  /** The queues it takes jobs from, as people name them (describeQueue). */
   queues: string[];
   close(): Promise<void>;
 }
@@ -74,7 +83,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
 class QueueWorker implements RunningWorker {
   readonly name: string;
+  /** The pg-boss queues taken from (a host's is named with its tenant: hostQueue). */
+  private readonly queueNames: string[];
   readonly queues: string[];
+  private readonly tenant: string;
   private boss: PgBoss | undefined;
   private signals: JobSignals | undefined;
   private readonly tenants: TenantStores;
@@ -94,12 +106,22 @@ class QueueWorker implements RunningWorker {
 
   constructor(private readonly options: WorkerOptions) {
     this.name = `${hostname()}:${process.pid}`;
-    this.queues = options.queues?.length ? [...new Set(options.queues)] : [SHARED_QUEUE];
+    this.tenant = options.tenant ?? DEFAULT_TENANT;
+    const given = options.queues?.length ? [...new Set(options.queues)] : [SHARED_QUEUE];
+    this.queueNames = given.map((q) => (q === SHARED_QUEUE ? q : hostQueue(this.tenant, q)));
+    this.queues = this.queueNames.map(describeQueue);
     this.tenants = new TenantStores(options.stateDir, options.database);
   }
 
   async start(): Promise<void> {
     this.access = new SqlAccessStore(await openPostgresSql(this.options.database, ACCESS_SCHEMA));
+    // Every server makes the default tenant; another is the agent of hosts of nothing if unknown.
+    if (
+      this.tenant !== DEFAULT_TENANT &&
+      this.queueNames.some((q) => q !== SHARED_QUEUE) &&
+      !(await this.access.getTenant(this.tenant).catch(() => undefined))
+    )
+      throw new Error(`there is no tenant '${this.tenant}' on this database (--tenant)`);
     this.plugins = new ServerPlugins(
       join(this.options.stateDir, 'plugins'),
       this.options.pluginDirs,
@@ -112,11 +134,11 @@ class QueueWorker implements RunningWorker {
       [CHANNELS.queued, CHANNELS.cancel],
       (channel, payload) => this.onSignal(channel, payload),
       // Jobs queued while the connection was down: look now rather than at the next poll.
-      () => this.wake(...this.queues),
+      () => this.wake(...this.queueNames),
     );
     const queues = new Queues(this.boss, this.options.database);
     const concurrency = this.options.concurrency ?? 8;
-    for (const queue of this.queues) {
+    for (const queue of this.queueNames) {
       await queues.ensure(queue);
       // The poll is a fallback; a NOTIFY from the server wakes the loop at once.
       this.loops.set(
