@@ -145,10 +145,15 @@ afterEach(() => {
 });
 
 /** Starts `weft ARGS` in the background (`env` as in {@link WeftRunOptions}). */
-export function weftInBackground(args: string[], env: NodeJS.ProcessEnv = {}): Background {
+export function weftInBackground(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { cwd?: string } = {},
+): Background {
   const child = spawn(process.execPath, [weftBin, ...args], {
     env: environment(env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   });
   running.push(child);
   const lines: string[] = [];
