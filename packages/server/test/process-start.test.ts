@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, createServer } from 'node:net';
 import { after, test } from 'node:test';
-import { NO_WEFT_ENVIRONMENT, tempDir, weftInBackground } from '@weft/testing/cli';
+import { NO_WEFT_ENVIRONMENT, tempDir, weft, weftInBackground } from '@weft/testing/cli';
 import type PgBoss from 'pg-boss';
 import { openBoss, Queues } from '../src/workers/jobs.js';
 import { freshDatabase } from './harness.js';
@@ -52,6 +52,25 @@ test('a weft worker that cannot start exits with the reason instead of staying u
   assert.notEqual(code, 0);
   assert.match(worker.stderr(), /^error: there is no tenant 'nosuch' on this database \(--tenant\)$/m);
   assert.deepEqual(worker.lines, [], 'it never said it was taking operations');
+});
+
+test('weft worker --tenant: a name that is not a tenant name, or no host queue to go with it, is a usage error', () => {
+  const db = ['--db', 'postgres://127.0.0.1:1/nothing'];
+  for (const [args, message] of [
+    [
+      ['--queue', 'vm_x7k2p', '--tenant', 'Acme!'],
+      '--tenant Acme!: not a tenant name (a lowercase letter, then up to 39 of a-z, 0-9, _)',
+    ],
+    [['--tenant', 'acme'], '--tenant names the tenant of the hosts given with --queue: give a host too'],
+    [
+      ['--queue', 'central_deployment_agent', '--tenant', 'acme'],
+      '--tenant names the tenant of the hosts given with --queue: give a host too',
+    ],
+  ] as const) {
+    const run = weft(['worker', ...db, ...args], { env: NO_WEFT_ENVIRONMENT });
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(run.stderr, `error: ${message}\n`);
+  }
 });
 
 test('weft serve --workers on a port in use exits with the reason instead of staying up with its connections', async () => {
