@@ -231,7 +231,7 @@ describe('weft worker processes run the operations of weft serve --workers', () 
       // The gated start runs on the worker; the host's operation waits: no worker takes its queue.
       await c.follow(id, (data) => {
         if (data.includes('waiting at')) seen.add('running');
-        if (data.includes('waiting for an agent')) seen.add('queued');
+        if (data.includes(`waiting for the agent of host '${c.vm}'`)) seen.add('queued');
         return seen.size === 2;
       });
       const cancel = await fetch(`${c.url}/api/v1/executions/${id}/cancel`, {
