@@ -16,10 +16,10 @@ import { progressReporter, storeProgressSource } from '../progress/reporter.js';
 import { failureReport } from '../render.js';
 import { lockExecution, openState, type State, type StateOptions, workDir } from '../state.js';
 import { instanceCeiling } from './common.js';
+import { pluginDispatcher, workerDispatcher } from './dispatchers.js';
 import { executionLimits } from './limits.js';
 import { deploymentOutputs, outputsText } from './outputs.js';
 import type { PluginDirOptions } from './plugin-search.js';
-import { pluginDispatcher, workerDispatcher } from './plugins.js';
 
 export interface RunFlags extends StateOptions, PluginDirOptions {
   concurrency?: string;

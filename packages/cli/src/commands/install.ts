@@ -28,6 +28,7 @@ import {
   instanceCeiling,
   loadFromArgs,
 } from './common.js';
+import { pluginDispatcher } from './dispatchers.js';
 import {
   executionParameters,
   finish,
@@ -41,7 +42,6 @@ import { installRefusal } from './install-refusal.js';
 import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
 import { pluginReaderOptions } from './plugin-search.js';
-import { pluginDispatcher } from './plugins.js';
 import { markForAdoption, readAdoptFile } from './stack.js';
 import { prepareNextVersion, rollback } from './update.js';
 

@@ -14,6 +14,7 @@ import { confirm } from '../confirm.js';
 import { EXIT, printJson, UsageError } from '../output.js';
 import { remoteCancel, remoteExec, remoteOr, remoteResume, remoteUninstall } from '../remote/commands.js';
 import { deploymentFor, runnerOf, type State, type StateOptions, stateOptions } from '../state.js';
+import { pluginDispatcher } from './dispatchers.js';
 import {
   execute,
   executionParameters,
@@ -27,7 +28,6 @@ import {
 } from './execution.js';
 import { installCommand } from './install.js';
 import { collect } from './options.js';
-import { pluginDispatcher } from './plugins.js';
 
 const deploymentOption = (command: Command) =>
   command.option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)');
