@@ -208,7 +208,7 @@ async function resume(state: State, executionId: string | undefined, flags: Resu
     throw new UsageError(`execution ${execution.id} has already succeeded`);
   const deployment = await state.store.getDeployment(execution.deploymentId);
   requirePlugins(pluginDispatcher(modelOf(deployment!.model), flags, state.dir), execution.deploymentId);
-  const result = await runExecution(state, execution, flags, flags.retryInFlight === true);
+  const result = await runExecution(state, execution, flags, { retryInFlight: flags.retryInFlight === true });
   if (result.status === 'terminated' && execution.workflow === 'install')
     await printOutputs(state, execution.deploymentId, flags.json);
   finish(result, flags.json);
