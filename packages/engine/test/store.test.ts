@@ -44,6 +44,7 @@ import {
 } from '../src/store/index.js';
 import { MIGRATION_ACTIVE_STATUSES } from '../src/store/migrations.js';
 import { withDefaultUser } from '../src/store/postgres.js';
+import { WalSync } from '../src/store/wal-sync.js';
 
 const storeModule = fileURLToPath(new URL('../src/store/index.js', import.meta.url));
 
@@ -1379,7 +1380,94 @@ function runChild(script: string, env: Record<string, string>, until?: string): 
 }
 
 describe('SQLite specifics', () => {
-  test('the database file is in WAL mode; connections use synchronous=FULL and foreign keys', async () => {
+  test('a write resolves only once a sync of the WAL begun after its commit has ended', async () => {
+    const path = tempDb();
+    const store = await openSqliteStore(path);
+    try {
+      await store.migrate();
+      // Syncs are held until the test lets them end; each records whether the commit was already
+      // in the WAL (another connection sees it) when it began.
+      const syncs: { sawCommit: boolean; end: () => void }[] = [];
+      let began: () => void = () => {};
+      const reader = new Database(path, { readonly: true });
+      const committed = () =>
+        reader.prepare("SELECT count(*) AS n FROM secrets WHERE key = 'k'").get() as { n: number };
+      await (Reflect.get(store, 'wal') as WalSync).close();
+      Reflect.set(
+        store,
+        'wal',
+        new WalSync(`${path}-wal`, async () => ({
+          datasync: () =>
+            new Promise<void>((end) => {
+              syncs.push({ sawCommit: committed().n === 1, end });
+              began();
+            }),
+          close: async () => {},
+        })),
+      );
+      let resolved = false;
+      const syncBegan = new Promise<void>((resolve) => {
+        began = resolve;
+      });
+      const write = store
+        .putSecret({ key: 'k', ciphertext: bytes(1), createdAt: 'a', updatedAt: 'a' })
+        .then(() => {
+          resolved = true;
+        });
+      await syncBegan;
+      assert.equal(syncs.length, 1);
+      assert.equal(syncs[0]!.sawCommit, true, 'the sync began after the commit');
+      await new Promise((r) => setImmediate(r));
+      assert.equal(resolved, false, 'the write waits for its sync');
+      syncs[0]!.end();
+      await write;
+      assert.equal(resolved, true);
+      reader.close();
+    } finally {
+      Reflect.set(store, 'wal', undefined);
+      await store.close();
+    }
+  });
+
+  test('commits made while the WAL syncs share the next sync; a failed sync fails its writes', async () => {
+    const ends: (() => void)[] = [];
+    const fails: ((error: Error) => void)[] = [];
+    let opened = 0;
+    const wal = new WalSync('unused', async () => {
+      opened++;
+      return {
+        datasync: () =>
+          new Promise<void>((end, fail) => {
+            ends.push(end);
+            fails.push(fail);
+          }),
+        close: async () => {},
+      };
+    });
+    const first = wal.synced();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(ends.length, 1);
+    // Three commits during the first sync: one more sync covers them all, begun once it ends.
+    const later = [wal.synced(), wal.synced(), wal.synced()];
+    assert.equal(later[0], later[1]);
+    assert.equal(later[1], later[2]);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(ends.length, 1, 'the next sync waits for the running one');
+    ends[0]!();
+    await first;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(ends.length, 2);
+    fails[1]!(new Error('EIO: i/o error, fdatasync'));
+    for (const promise of later) await assert.rejects(promise, /EIO/);
+    // The next commit syncs again, on the same file.
+    const again = wal.synced();
+    await new Promise((r) => setImmediate(r));
+    ends[2]!();
+    await again;
+    assert.equal(opened, 1);
+  });
+
+  test('the database file is in WAL mode; connections use synchronous=NORMAL (the store syncs the WAL) and foreign keys', async () => {
     const path = tempDb();
     const store = await openSqliteStore(path);
     try {
@@ -1387,7 +1475,8 @@ describe('SQLite specifics', () => {
       assert.ok(store instanceof SqliteStore);
       const db = Reflect.get(store, 'db') as Database.Database;
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-      assert.equal(db.pragma('synchronous', { simple: true }), 2 /* FULL */);
+      assert.equal(db.pragma('synchronous', { simple: true }), 1 /* NORMAL */);
+      assert.ok(Reflect.get(store, 'wal') instanceof WalSync);
       assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
       assert.ok((db.pragma('busy_timeout', { simple: true }) as number) >= 5000);
       const raw = new Database(path, { readonly: true });

@@ -10,6 +10,7 @@ import { remoteOr } from '../remote/commands.js';
 import { remoteDeploymentFor } from '../remote/run.js';
 import { deploymentFor, type State, stateOptions } from '../state.js';
 import { instanceCeiling } from './common.js';
+import { pluginDispatcher } from './dispatchers.js';
 import {
   executionParameters,
   type RunFlags,
@@ -18,7 +19,6 @@ import {
   runOptions,
   withState,
 } from './execution.js';
-import { pluginDispatcher } from './plugins.js';
 
 /** The workflows a check runs, in order: what each found makes the drift report. */
 export const CHECK_WORKFLOWS = ['check_status', 'check_drift'];

@@ -1,5 +1,6 @@
 /** What the commands that run executions share: their options, running one to its end, its result. */
 import {
+  type DeploymentModel,
   type EventRecord,
   type ExecutionRecord,
   Executor,
@@ -7,8 +8,10 @@ import {
   type InterruptedError,
   type Json,
   modelOf,
+  NotFoundError,
   startExecution,
   type TaskRecord,
+  type WorkerDispatcher,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { EXIT, printJson, UsageError } from '../output.js';
@@ -16,10 +19,10 @@ import { progressReporter, storeProgressSource } from '../progress/reporter.js';
 import { failureReport } from '../render.js';
 import { lockExecution, openState, type State, type StateOptions, workDir } from '../state.js';
 import { instanceCeiling } from './common.js';
+import { pluginDispatcher, workerDispatcher } from './dispatchers.js';
 import { executionLimits } from './limits.js';
 import { deploymentOutputs, outputsText } from './outputs.js';
 import type { PluginDirOptions } from './plugin-search.js';
-import { pluginDispatcher, workerDispatcher } from './plugins.js';
 
 export interface RunFlags extends StateOptions, PluginDirOptions {
   concurrency?: string;
@@ -139,25 +142,58 @@ async function interruptReport(state: State, execution: ExecutionRecord, flags: 
   ].join('\n');
 }
 
+/** A deployment's model and the plugin host that runs its operations, its workers starting up. */
+export interface PluginHost {
+  deploymentId: string;
+  model: DeploymentModel;
+  dispatcher: WorkerDispatcher;
+}
+
 /**
- * Runs (or resumes) an execution to its end, printing events as they are stored. `created`: its
- * tasks as this process just created them (they are not read back unless another process may
- * have run the execution meanwhile).
+ * Starts the plugin host of a deployment as it is stored: its workers start up (a process start
+ * each) while the caller goes on preparing the execution. The caller closes it.
  */
+export async function startPluginHost(
+  state: State,
+  deploymentId: string,
+  flags: PluginDirOptions,
+): Promise<PluginHost> {
+  const deployment = await state.store.getDeployment(deploymentId);
+  if (!deployment) throw new NotFoundError('deployment', deploymentId);
+  const model = modelOf(deployment.model);
+  const dispatcher = workerDispatcher(model, flags, state.dir);
+  await dispatcher.load();
+  dispatcher.warmUp();
+  return { deploymentId, model, dispatcher };
+}
+
+export interface RunOptions {
+  /** Operations left in flight by a process that died are run again (resume's --retry-in-flight). */
+  retryInFlight?: boolean;
+  /**
+   * The execution's tasks as this process just created them (they are not read back unless
+   * another process may have run the execution meanwhile).
+   */
+  created?: TaskRecord[];
+  /** The deployment's plugin host, already started (startPluginHost); closed here. */
+  host?: PluginHost;
+}
+
+/** Runs (or resumes) an execution to its end, printing events as they are stored. */
 export async function runExecution(
   state: State,
   execution: ExecutionRecord,
   flags: RunFlags,
-  retryInFlight = false,
-  created?: TaskRecord[],
+  { retryInFlight = false, created, host: started }: RunOptions = {},
 ): Promise<ExecutionRecord> {
-  const deployment = await state.store.getDeployment(execution.deploymentId);
-  const model = modelOf(deployment!.model);
-  const dispatcher = workerDispatcher(model, flags, state.dir);
-  await dispatcher.load();
+  // Workers start up while the execution is read and prepared, unless they already are.
+  const host =
+    started?.deploymentId === execution.deploymentId
+      ? started
+      : await startPluginHost(state, execution.deploymentId, flags);
+  if (started && started !== host) await started.dispatcher.close();
+  const { model, dispatcher } = host;
   const unlock = lockExecution(state.dir, execution.id);
-  // Workers start up while the execution is read and prepared.
-  dispatcher.warmUp();
   try {
     // Read once: the reporter counts them, the executor runs them. The ones just created are as
     // stored while the execution is still pending: a run by another process (that found it

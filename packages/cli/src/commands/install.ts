@@ -28,6 +28,7 @@ import {
   instanceCeiling,
   loadFromArgs,
 } from './common.js';
+import { pluginDispatcher } from './dispatchers.js';
 import {
   executionParameters,
   finish,
@@ -35,13 +36,13 @@ import {
   type RunFlags,
   runExecution,
   runOptions,
+  startPluginHost,
   withState,
 } from './execution.js';
 import { installRefusal } from './install-refusal.js';
 import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
 import { pluginReaderOptions } from './plugin-search.js';
-import { pluginDispatcher } from './plugins.js';
 import { markForAdoption, readAdoptFile } from './stack.js';
 import { prepareNextVersion, rollback } from './update.js';
 
@@ -123,14 +124,20 @@ async function install(state: State, blueprintArg: string, flags: InstallFlags):
   const unfinished = await unfinishedInstall(state, deploymentId, flags);
   // Also when this process created the deployment: another may have installed it meanwhile.
   if (!unfinished && (await alreadyInstalled(state, deploymentId, flags))) return;
-  const started = unfinished ? { execution: unfinished } : await startInstall(state, deploymentId, flags);
-  const result = await runExecution(
-    state,
-    started.execution,
-    flags,
-    flags.retryInFlight === true,
-    'tasks' in started ? started.tasks : undefined,
-  );
+  // Its workers start up while the install's tasks are made and stored.
+  const host = await startPluginHost(state, deploymentId, flags);
+  let started: Awaited<ReturnType<typeof startInstall>> | { execution: ExecutionRecord };
+  try {
+    started = unfinished ? { execution: unfinished } : await startInstall(state, deploymentId, flags);
+  } catch (error) {
+    await host.dispatcher.close();
+    throw error;
+  }
+  const result = await runExecution(state, started.execution, flags, {
+    retryInFlight: flags.retryInFlight === true,
+    created: 'tasks' in started ? started.tasks : undefined,
+    host,
+  });
   if (result.status === 'failed' && flags.rollbackOnFailure) {
     inform(`The install failed: rolling deployment '${deploymentId}' back`, flags.json);
     await rollback(state, deploymentId, executionParameters(flags), flags);

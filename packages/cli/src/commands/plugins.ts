@@ -1,6 +1,5 @@
 /**
- * `weft plugins list|validate|install|remove`, and the dispatchers that run the operations of the
- * plugins found where plugin-search.ts looks.
+ * `weft plugins list|validate|install|remove`.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -18,11 +17,9 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import {
-  type DeploymentModel,
   type DiscoveredPlugin,
   discoverPlugins,
   formatProblem,
-  ModuleDispatcher,
   PLUGIN_CODE_PROBLEMS,
   PluginSet,
   type Problem,
@@ -30,8 +27,6 @@ import {
   readPlugin,
   runsInstalled,
   validatePluginCode,
-  WorkerDispatcher,
-  type WorkerSettings,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { create as createTar } from 'tar';
@@ -62,39 +57,6 @@ interface Origin {
 }
 
 const PLUGIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
-
-/** A ModuleDispatcher that also runs operations of installed plugins (those declared without a local source). */
-function pluginEntries(
-  model: DeploymentModel,
-  options: PluginDirOptions,
-  stateDirPath?: string,
-): Map<string, string> {
-  const needed = Object.values(model.plugins).some((p) => runsInstalled(p.source));
-  return needed ? installedPlugins(options, stateDirPath).entriesFor(model) : new Map<string, string>();
-}
-
-/** Plugin modules loaded in this process: for custom workflow functions, which only build task graphs. */
-export function pluginDispatcher(
-  model: DeploymentModel,
-  options: PluginDirOptions,
-  stateDirPath?: string,
-): ModuleDispatcher {
-  return new ModuleDispatcher(model, { entries: pluginEntries(model, options, stateDirPath) });
-}
-
-/** The plugin host: operations run in worker processes, a pool per plugin. */
-export function workerDispatcher(
-  model: DeploymentModel,
-  options: PluginDirOptions,
-  stateDirPath?: string,
-): WorkerDispatcher {
-  const entries = pluginEntries(model, options, stateDirPath);
-  const plugins =
-    entries.size > 0
-      ? installedPlugins(options, stateDirPath).workerSettingsFor(model)
-      : new Map<string, WorkerSettings>();
-  return new WorkerDispatcher(model, { entries, plugins });
-}
 
 function shown(path: string): string {
   const rel = relative(process.cwd(), path);

@@ -14,6 +14,7 @@ import { confirm } from '../confirm.js';
 import { EXIT, printJson, UsageError } from '../output.js';
 import { remoteCancel, remoteExec, remoteOr, remoteResume, remoteUninstall } from '../remote/commands.js';
 import { deploymentFor, runnerOf, type State, type StateOptions, stateOptions } from '../state.js';
+import { pluginDispatcher } from './dispatchers.js';
 import {
   execute,
   executionParameters,
@@ -27,7 +28,6 @@ import {
 } from './execution.js';
 import { installCommand } from './install.js';
 import { collect } from './options.js';
-import { pluginDispatcher } from './plugins.js';
 
 const deploymentOption = (command: Command) =>
   command.option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)');
@@ -208,7 +208,7 @@ async function resume(state: State, executionId: string | undefined, flags: Resu
     throw new UsageError(`execution ${execution.id} has already succeeded`);
   const deployment = await state.store.getDeployment(execution.deploymentId);
   requirePlugins(pluginDispatcher(modelOf(deployment!.model), flags, state.dir), execution.deploymentId);
-  const result = await runExecution(state, execution, flags, flags.retryInFlight === true);
+  const result = await runExecution(state, execution, flags, { retryInFlight: flags.retryInFlight === true });
   if (result.status === 'terminated' && execution.workflow === 'install')
     await printOutputs(state, execution.deploymentId, flags.json);
   finish(result, flags.json);

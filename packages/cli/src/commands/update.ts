@@ -43,6 +43,7 @@ import {
   instanceCeiling,
   loadFromArgs,
 } from './common.js';
+import { pluginDispatcher } from './dispatchers.js';
 import {
   executionParameters,
   finish,
@@ -56,7 +57,6 @@ import {
 import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
 import { pluginReaderOptions } from './plugin-search.js';
-import { pluginDispatcher } from './plugins.js';
 import { ROLLBACK_HISTORY, rollbackUninstalls } from './rollback-choice.js';
 import { heatPreview, heatPreviewText, updatePlanJson, updatePlanText } from './update-view.js';
 

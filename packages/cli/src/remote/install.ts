@@ -15,7 +15,6 @@ import {
   type Json,
   type Problem,
 } from '@weft/engine';
-import { create as createTar } from 'tar';
 import { givenInputs } from '../commands/common.js';
 import { installRefusal } from '../commands/install-refusal.js';
 import { EXIT, inform, printJson, printProblems } from '../output.js';
@@ -63,6 +62,8 @@ function blueprintFiles(dir: string): string[] {
 /** Files under `dir` (relative paths) as a tar.gz, in memory. */
 async function tarOf(dir: string, files: string[]): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
+  // Loaded here: only an install through a server sends an archive.
+  const { create: createTar } = await import('tar');
   const stream = createTar({ gzip: true, cwd: dir, portable: true }, files);
   for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks);

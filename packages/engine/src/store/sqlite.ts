@@ -1,13 +1,14 @@
 /**
  * The embedded store: SQLite through better-sqlite3 (synchronous; wrapped in async methods).
  *
- * WAL journal with synchronous = FULL: a commit is on disk before the call returns, so nothing a
- * user was told happened is lost by a crash (NORMAL may lose the last commits on power loss).
+ * WAL journal: a write's promise resolves once its commit is on disk (WalSync syncs the WAL off the
+ * event loop, as synchronous = FULL would in it), so nothing a user was told happened is lost by a
+ * crash or a power loss.
  * busy_timeout lets a second process (`weft events --follow` while `weft install` runs) read and
  * write. Write transactions start with BEGIN IMMEDIATE so that they take the write lock up front
  * and wait for it, instead of failing when a read lock cannot be upgraded.
  */
-import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, realpathSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import {
   type DeploymentRow,
@@ -60,6 +61,7 @@ import {
   type Violation,
   versionError,
 } from './violations.js';
+import { WalSync } from './wal-sync.js';
 
 /** SQLite returns JSON columns as text, and takes them as text; it has no booleans but 1 and 0. */
 const read = rowReaders<string>(parseJson);
@@ -178,7 +180,11 @@ export class SqliteStore implements Store {
   /** What the errors of broken constraints look up. */
   private readonly look: Lookup;
 
-  private constructor(private readonly db: Database.Database) {
+  private constructor(
+    private readonly db: Database.Database,
+    /** Syncs commits in WAL mode; without it SQLite syncs them itself (synchronous = FULL). */
+    private readonly wal: WalSync | undefined,
+  ) {
     this.look = {
       exists: async (table, id) => this.stmt(`SELECT 1 FROM ${table} WHERE id = ?`).get(id) !== undefined,
       activeExecution: async (deploymentId) =>
@@ -198,16 +204,20 @@ export class SqliteStore implements Store {
   static async open(path: string): Promise<SqliteStore> {
     if (path !== ':memory:' && path !== '') ownerOnly(path);
     const db = new Database(path, { timeout: SQLITE_BUSY_TIMEOUT_MS });
+    let wal = false;
     try {
       db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
       await switchToWal(db);
-      db.pragma('synchronous = FULL');
+      wal = path !== ':memory:' && path !== '' && db.pragma('journal_mode', { simple: true }) === 'wal';
+      // In WAL mode a commit's sync is WalSync's (off the event loop); FULL otherwise.
+      db.pragma(`synchronous = ${wal ? 'NORMAL' : 'FULL'}`);
       db.pragma('foreign_keys = ON');
     } catch (error) {
       db.close();
       throw error;
     }
-    return new SqliteStore(db);
+    // SQLite names the WAL after the database file, symbolic links followed.
+    return new SqliteStore(db, wal ? new WalSync(`${realpathSync(path)}-wal`) : undefined);
   }
 
   /** A prepared statement, prepared once per connection. */
@@ -239,13 +249,18 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Runs `fn` in a write transaction (BEGIN IMMEDIATE); rolls back when it throws. */
-  private write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+  /**
+   * Runs `fn` in a write transaction (BEGIN IMMEDIATE), rolled back when it throws; resolves once
+   * the commit is on disk (see WalSync).
+   */
+  private async write<T>(fn: () => T): Promise<T> {
+    const result = this.db.transaction(fn).immediate();
+    await this.wal?.synced();
+    return result;
   }
 
   async migrate(): Promise<void> {
-    this.write(() => {
+    await this.write(() => {
       this.db.exec(
         'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
       );
@@ -266,12 +281,13 @@ export class SqliteStore implements Store {
     this.closed = true;
     this.statements.clear();
     this.db.close();
+    await this.wal?.close();
   }
 
   // Blueprints
 
   async putBlueprint(blueprint: BlueprintRecord): Promise<void> {
-    this.write(() => {
+    await this.write(() => {
       const inserted = this.stmt(
         'INSERT INTO blueprints (id, main_file, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
       ).run(blueprint.id, blueprint.mainFile, blueprint.createdAt);
@@ -303,7 +319,7 @@ export class SqliteStore implements Store {
 
   async createDeployment(deployment: DeploymentRecord, instances: NodeInstanceRecord[]): Promise<void> {
     try {
-      this.write(() => {
+      await this.write(() => {
         this.stmt(
           'INSERT INTO deployments (id, blueprint_id, inputs, model, created_at) VALUES (?, ?, ?, ?, ?)',
         ).run(
@@ -389,14 +405,14 @@ export class SqliteStore implements Store {
   }
 
   async updateDeploymentModel(id: string, model: Json): Promise<void> {
-    const result = this.write(() =>
+    const result = await this.write(() =>
       this.stmt('UPDATE deployments SET model = ? WHERE id = ?').run(jsonText(model), id),
     );
     if (result.changes === 0) throw new NotFoundError('deployment', id);
   }
 
   async deleteDeployment(id: string): Promise<void> {
-    const result = this.write(() => this.stmt('DELETE FROM deployments WHERE id = ?').run(id));
+    const result = await this.write(() => this.stmt('DELETE FROM deployments WHERE id = ?').run(id));
     if (result.changes === 0) throw new NotFoundError('deployment', id);
   }
 
@@ -418,21 +434,21 @@ export class SqliteStore implements Store {
 
   async addInstances(instances: NodeInstanceRecord[]): Promise<void> {
     try {
-      this.write(() => this.insertInstances(instances));
+      await this.write(() => this.insertInstances(instances));
     } catch (error) {
       throw (await addInstancesError(violation(error), instances, this.look)) ?? error;
     }
   }
 
   async removeInstances(ids: string[]): Promise<void> {
-    this.write(() => {
+    await this.write(() => {
       const remove = this.stmt('DELETE FROM node_instances WHERE id = ?');
       for (const id of ids) remove.run(id);
     });
   }
 
   async setInstanceRelationships(id: string, relationships: Json): Promise<void> {
-    const result = this.write(() =>
+    const result = await this.write(() =>
       this.stmt('UPDATE node_instances SET relationships = ? WHERE id = ?').run(jsonText(relationships), id),
     );
     if (result.changes === 0) throw new NotFoundError('node instance', id);
@@ -443,7 +459,7 @@ export class SqliteStore implements Store {
     runtimeProperties: Record<string, Json>,
     expectedVersion: number,
   ): Promise<number> {
-    return this.write(() => this.writeRuntimeProperties(id, runtimeProperties, expectedVersion));
+    return await this.write(() => this.writeRuntimeProperties(id, runtimeProperties, expectedVersion));
   }
 
   /** Inside a write transaction: the compare-and-set of one instance's runtime properties. */
@@ -470,7 +486,7 @@ export class SqliteStore implements Store {
     change?: DeploymentChange,
   ): Promise<void> {
     try {
-      this.write(() => {
+      await this.write(() => {
         this.stmt(
           `INSERT INTO executions (id, deployment_id, workflow, parameters, status, error, created_at, started_at, ended_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -496,7 +512,7 @@ export class SqliteStore implements Store {
   }
 
   async changeDeployment(change: DeploymentChange): Promise<void> {
-    this.write(() => this.writeDeploymentChange(change));
+    await this.write(() => this.writeDeploymentChange(change));
   }
 
   /** Inside a write transaction: a deployment change (see DeploymentChange). */
@@ -547,7 +563,7 @@ export class SqliteStore implements Store {
   }
 
   async putSnapshot(snapshot: SnapshotRecord): Promise<void> {
-    this.write(() =>
+    await this.write(() =>
       this.stmt(
         `INSERT INTO snapshots (id, deployment_id, name, blueprint_id, inputs, model, data, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -572,7 +588,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteSnapshot(deploymentId: string, id: string): Promise<boolean> {
-    const result = this.write(() =>
+    const result = await this.write(() =>
       this.stmt('DELETE FROM snapshots WHERE deployment_id = ? AND id = ?').run(deploymentId, id),
     );
     return result.changes > 0;
@@ -609,7 +625,7 @@ export class SqliteStore implements Store {
 
   async applyBatch(batch: Batch): Promise<void> {
     try {
-      this.write(() => {
+      await this.write(() => {
         for (const w of batch.runtimeProperties ?? []) {
           this.writeRuntimeProperties(w.id, w.runtimeProperties, w.expectedVersion);
         }
@@ -660,7 +676,7 @@ export class SqliteStore implements Store {
   // Secrets
 
   async putSecret(secret: SecretRecord): Promise<void> {
-    this.write(() =>
+    await this.write(() =>
       this.stmt(
         `INSERT INTO secrets (key, ciphertext, created_at, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (key) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
@@ -696,6 +712,6 @@ export class SqliteStore implements Store {
   }
 
   async deleteSecret(key: string): Promise<boolean> {
-    return this.write(() => this.stmt('DELETE FROM secrets WHERE key = ?').run(key)).changes > 0;
+    return (await this.write(() => this.stmt('DELETE FROM secrets WHERE key = ?').run(key))).changes > 0;
   }
 }
