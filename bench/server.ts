@@ -170,6 +170,8 @@ export async function serverBench(): Promise<ServerBench> {
   const server = spawn(
     process.execPath,
     [
+      // e.g. WEFT_BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/x' to profile the server.
+      ...(process.env.WEFT_BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       weftBin,
       'serve',
       '--state-dir',
@@ -216,6 +218,10 @@ export async function serverBench(): Promise<ServerBench> {
     const quietStart = cpuMs(server.pid!);
     await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
     const quietPerMs = (cpuMs(server.pid!) - quietStart) / QUIET_MS;
+    if (process.env.WEFT_BENCH_VERBOSE)
+      process.stderr.write(
+        `server CPU with the executions alone: ${(quietPerMs * 100).toFixed(0)}% of a core\n`,
+      );
     const cpuBefore = cpuMs(server.pid!);
     const loadStart = performance.now();
     const load = await autocannon({

@@ -3,7 +3,8 @@ import { Masker } from '@weft/engine';
 import type { TenantState } from './tenants.js';
 
 /** The masker made last per tenant, with the version of the secrets it was made from. */
-const made = new WeakMap<TenantState, { version: string; masker: Masker }>();
+// Keyed by the tenant's store: a request's TenantState is a copy made for it (with the caller's role).
+const made = new WeakMap<TenantState['store'], { version: string; masker: Masker }>();
 
 /**
  * A masker for every secret of the tenant (and for sealed runtime property values, which any
@@ -14,10 +15,10 @@ const made = new WeakMap<TenantState, { version: string; masker: Masker }>();
  */
 export async function tenantMasker(tenant: TenantState, version?: string): Promise<Masker> {
   version ??= await tenant.store.secretsVersion();
-  const last = made.get(tenant);
+  const last = made.get(tenant.store);
   if (last?.version === version) return last.masker;
   const masker = new Masker();
   for (const value of (await tenant.secrets.all()).values()) masker.add(value);
-  made.set(tenant, { version, masker });
+  made.set(tenant.store, { version, masker });
   return masker;
 }

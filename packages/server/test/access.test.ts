@@ -239,6 +239,7 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
         ['POST', '/deployments/dep_a/update-plan'],
         ['POST', '/deployments/dep_a/updates'],
         ['POST', '/deployments/dep_a/rollback'],
+        ['POST', '/deployments/dep_a/compare', { archive: '' }],
         ['POST', '/deployments/dep_a/agents', { host: instance }],
         ['GET', `/node-instances/${instance}`],
         ['GET', '/node-instances?deploymentId=dep_a'],

@@ -1,7 +1,10 @@
 /** Deployments, node instances and outputs over real HTTP, on both stores; secrets masked wherever state is shown. */
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { tarArchive } from './archives.js';
 import { type Backend, type Doc, startTestServer, type TestServer } from './harness.js';
 
 const YAML = { 'content-type': 'application/yaml' };
@@ -88,6 +91,50 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       );
       const shown = await server.api('GET', '/deployments/prod');
       assert.deepEqual(shown.body, made.body);
+    });
+
+    test('compared with a blueprint sent with the request: same 200, differences 409, problems 422; nothing is stored', async () => {
+      const archive = (text: string, extra: Record<string, string> = {}) =>
+        tarArchive([
+          { path: 'blueprint.yaml', content: text },
+          ...Object.entries(extra).map(([path, content]) => ({ path, content })),
+        ]).toString('base64');
+      const blueprintsBefore = (await server.api('GET', '/blueprints')).body;
+      const compare = (body: Doc) => server.api('POST', '/deployments/prod/compare', { body });
+      const same = await compare({ archive: archive(WEB), inputs: { name: 'shop' } });
+      assert.equal(same.status, 200, JSON.stringify(same.body));
+      assert.deepEqual(same.body, { same: true });
+      // The inputs not given are the deployment's.
+      assert.equal((await compare({ archive: archive(WEB) })).status, 200);
+      const otherInputs = await compare({ archive: archive(WEB), inputs: { name: 'x' } });
+      assert.equal(otherInputs.status, 409, JSON.stringify(otherInputs.body));
+      assert.deepEqual(otherInputs.body.details.inputs, ['name']);
+      const otherFiles = await compare({
+        archive: archive(WEB.replace('  app:', '  cache:\n    type: cloudify.nodes.Root\n  app:'), {
+          'README.md': 'hi',
+        }),
+      });
+      assert.equal(otherFiles.status, 409, JSON.stringify(otherFiles.body));
+      assert.match(otherFiles.body.message, /deployment 'prod' was created from another blueprint/);
+      assert.deepEqual(otherFiles.body.details.nodes, { added: ['cache'], removed: [], changed: [] });
+      const broken = await compare({ archive: archive(WEB.replace('cloudify.nodes.Root', 'no.such.Type')) });
+      assert.equal(broken.status, 422, JSON.stringify(broken.body));
+      assert.ok(broken.body.details.some((p: Doc) => p.file === 'blueprint.yaml' && p.line > 0));
+      const noMain = await compare({ archive: archive(WEB), mainFile: 'other.yaml' });
+      assert.equal(noMain.status, 422);
+      assert.equal(
+        (await server.api('POST', '/deployments/nope/compare', { body: { archive: archive(WEB) } })).status,
+        404,
+      );
+      // Nothing of what was compared is kept: no blueprint, no files.
+      assert.deepEqual((await server.api('GET', '/blueprints')).body, blueprintsBefore);
+      const blueprintsDir = (await server.context.tenants.get('default_tenant')).blueprintsDir;
+      assert.deepEqual(
+        readdirSync(blueprintsDir).filter((name) => name.startsWith('.')),
+        [],
+        'no staging directory left',
+      );
+      assert.equal(readdirSync(join(blueprintsDir)).length, 2, 'the files of web and web2 only');
     });
 
     test("a blueprint lists the workflows and parameters a deployment of it lists (the engine's)", async () => {

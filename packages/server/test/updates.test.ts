@@ -3,7 +3,7 @@
  * the update execution, followed like any other; refused by role and tenant; on both stores.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -207,6 +207,107 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       assert.equal(direct.status, 422);
       assert.equal(direct.body.message, never.body.message);
       assert.equal((await server.api('POST', '/deployments/nope/rollback')).status, 404);
+    });
+
+    test('after an install that did not succeed, a rollback uninstalls what it created, as weft exec rollback does locally', async () => {
+      // A node whose create fails (not retried) after another was created.
+      const dir = join(server.stateDir, 'breaks');
+      mkdirSync(join(dir, 'plugin'), { recursive: true });
+      writeFileSync(
+        join(dir, 'blueprint.yaml'),
+        `tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - http://cloudify.co/spec/cloudify/6.4.0/types.yaml
+inputs:
+  record: {type: string}
+plugins:
+  breaks:
+    executor: central_deployment_agent
+    source: plugin/index.mjs
+node_types:
+  test.Breaks:
+    derived_from: cloudify.nodes.Root
+    properties:
+      record: {type: string}
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: breaks.create
+        delete: breaks.remove
+node_templates:
+  made:
+    type: test.Breaks
+    properties: {record: {get_input: record}}
+  broken:
+    type: test.Breaks
+    properties: {record: {get_input: record}}
+    relationships:
+      - {type: cloudify.relationships.depends_on, target: made}
+`,
+      );
+      writeFileSync(
+        join(dir, 'plugin', 'index.mjs'),
+        `import { appendFileSync } from 'node:fs';
+import { NonRecoverableError } from '@weft/sdk';
+export function create(ctx) {
+  if (ctx.node.name === 'broken') throw new NonRecoverableError('broken on purpose');
+  appendFileSync(ctx.node.properties.record, 'create ' + ctx.node.name + '\\n');
+}
+export function remove(ctx) {
+  appendFileSync(ctx.node.properties.record, 'delete ' + ctx.node.name + '\\n');
+}
+`,
+      );
+      const record = join(server.stateDir, 'breaks-record');
+      writeFileSync(record, '');
+      await deploy(
+        await server.context.tenants.get('default_tenant'),
+        join(dir, 'blueprint.yaml'),
+        'breaks',
+        {
+          record,
+        },
+      );
+      const install = await server.api('POST', '/executions', {
+        body: { deploymentId: 'breaks', workflowId: 'install' },
+      });
+      assert.equal(install.status, 201, JSON.stringify(install.body));
+      assert.equal((await ended(install.body.id)).status, 'failed');
+      assert.deepEqual(readFileSync(record, 'utf8').split('\n').filter(Boolean), ['create made']);
+      const rollback = await server.api('POST', '/deployments/breaks/rollback', { body: {} });
+      assert.equal(rollback.status, 201, JSON.stringify(rollback.body));
+      assert.equal(rollback.body.workflow, 'uninstall');
+      assert.equal(rollback.body.deploymentId, 'breaks');
+      assert.equal((await ended(rollback.body.id)).status, 'terminated');
+      assert.ok(readFileSync(record, 'utf8').split('\n').includes('delete made'));
+      assert.deepEqual((await server.api('GET', '/deployments/breaks')).body.instanceStates, { deleted: 2 });
+      // Started as a workflow, the same: the failed install is still the last of install, update, rollback.
+      const direct = await server.api('POST', '/executions', {
+        body: { deploymentId: 'breaks', workflowId: 'rollback' },
+      });
+      assert.equal(direct.status, 201, JSON.stringify(direct.body));
+      assert.equal(direct.body.workflow, 'uninstall');
+      assert.equal((await ended(direct.body.id)).status, 'terminated');
+      // After an install that succeeded and no update, there is nothing to roll back.
+      assert.equal(
+        (
+          await server.api('PUT', '/deployments/once', {
+            body: { blueprintId: 'web', inputs: { name: 'x' } },
+          })
+        ).status,
+        201,
+      );
+      const installed = await server.api('POST', '/executions', {
+        body: { deploymentId: 'once', workflowId: 'install' },
+      });
+      assert.equal((await ended(installed.body.id)).status, 'terminated');
+      const refused = await server.api('POST', '/deployments/once/rollback', { body: {} });
+      assert.equal(refused.status, 422, JSON.stringify(refused.body));
+      assert.match(refused.body.message, /install of deployment 'once' succeeded and it was never updated/);
+      const executions = (await server.api('GET', '/executions?deploymentId=once')).body.items;
+      assert.deepEqual(
+        executions.map((e: Doc) => e.workflow),
+        ['install'],
+      );
     });
 
     test('an update is refused (409) while the deployment runs another execution', async () => {

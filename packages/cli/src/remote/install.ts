@@ -4,7 +4,6 @@
  * started and followed as a local one is. A deployment that exists is continued, or left as it is
  * when installed, when the blueprint and inputs are what it was created from (else refused).
  */
-import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
@@ -179,9 +178,10 @@ export async function remoteInstall(
 
 /**
  * `weft install` on a deployment that exists goes on only when the blueprint (and the inputs, when
- * given) are what it was created from, as locally: the blueprint is uploaded under a name of its
- * own for the server to compare it (PUT of the deployment again, which changes nothing), then
- * deleted. A change is refused with what differs; false when the server's problems were printed.
+ * given) are what it was created from, as locally: the server compares the blueprint's directory,
+ * sent with the request as a tar.gz, and stores nothing of it (a CLI stopped meanwhile leaves
+ * nothing behind). A change is refused with what differs; false when the server's problems were
+ * printed.
  */
 async function requireSameBlueprint(
   client: ApiClient,
@@ -196,19 +196,15 @@ async function requireSameBlueprint(
   },
 ): Promise<boolean> {
   const { dir, inputs, environment } = given;
-  const name = `${deploymentId.slice(0, 80)}.install-${randomBytes(4).toString('hex')}`;
-  let uploaded = false;
   try {
-    const { bytes, query } = await archive(dir, environment);
-    await client.upload(
-      'PUT',
-      `/blueprints/${encodeURIComponent(name)}?main_file=${encodeURIComponent(given.mainFile)}${query}`,
-      'application/gzip',
-      bytes,
-    );
-    uploaded = true;
-    await client.request('PUT', `/deployments/${encodeURIComponent(deploymentId)}`, {
-      blueprintId: name,
+    // As the upload that made the deployment's blueprint sent it (the environment files in it).
+    const { bytes } = await archive(dir, environment);
+    await client.request('POST', `/deployments/${encodeURIComponent(deploymentId)}/compare`, {
+      archive: Buffer.from(bytes).toString('base64'),
+      mainFile: given.mainFile,
+      ...(environment
+        ? { environmentFiles: environment.environment.order.map((path) => `${ENVIRONMENT_DIR}/${path}`) }
+        : {}),
       ...(inputs ? { inputs } : {}),
       ...(environment ? { environment: environment.environment } : {}),
     });
@@ -223,8 +219,6 @@ async function requireSameBlueprint(
       );
     if (printServerProblems(error, given.json === true, { blueprintDir: dir, environment })) return false;
     throw error;
-  } finally {
-    if (uploaded) await client.request('DELETE', `/blueprints/${encodeURIComponent(name)}`);
   }
 }
 

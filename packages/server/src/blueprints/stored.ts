@@ -382,6 +382,23 @@ export async function prepareStored(
 ): Promise<PreparedDeployment & { hidden?: string[] }> {
   const dir = await storedBlueprintDir(tenant, blueprint.contentId);
   if (!dir) throw notFound('blueprint', blueprint.id);
+  return prepareIn(context, tenant, dir, blueprint, deploymentId, inputs, refusal, environment);
+}
+
+/**
+ * As {@link prepareStored}, from the blueprint's files in `dir` (a stored blueprint's, or an
+ * upload's staging directory: its problems are then by paths in the upload).
+ */
+export async function prepareIn(
+  context: ServerContext,
+  tenant: TenantState,
+  dir: string,
+  blueprint: Pick<NamedBlueprintRecord, 'contentId' | 'mainFile'>,
+  deploymentId: string,
+  inputs: StoredInputs,
+  refusal: string,
+  environment?: Static<typeof Environment>,
+): Promise<PreparedDeployment & { hidden?: string[] }> {
   const loader = await storedLoader(context, tenant);
   const staged = environment ? stageEnvironment(dir, environment) : undefined;
   try {

@@ -10,6 +10,12 @@ import type { EventNotifier } from './notifier.js';
 
 const CHANNEL = 'weft_events';
 
+/**
+ * Notifications of one tenant go to the other server processes at most this often (ms): what
+ * their streams wait at most, on top of the commit, for events another process stored.
+ */
+export const RELAY_EVERY_MS = 20;
+
 export async function relayEvents(database: string, notifier: EventNotifier): Promise<JobSignals> {
   // A process hears its own notifications too: they carry where they come from, to skip those.
   const origin = randomUUID();
@@ -26,7 +32,10 @@ export async function relayEvents(database: string, notifier: EventNotifier): Pr
     () => notifier.notifyEveryoneHere(),
   );
   // At most one notification per tenant in flight, and one more after it, however many events
-  // are stored meanwhile: a stream reads all that is new when it wakes.
+  // are stored meanwhile: a stream reads all that is new when it wakes. The next one goes
+  // RELAY_EVERY_MS after the one before at the soonest: sent again as soon as each was answered,
+  // they kept a query running on the database without a pause while executions logged (one per
+  // commit or more: measured 3,389 NOTIFY queries for 1,889 commits in the server bench).
   const sending = new Set<string>();
   const again = new Set<string>();
   const send = (tenant: string): void => {
@@ -35,9 +44,15 @@ export async function relayEvents(database: string, notifier: EventNotifier): Pr
       return;
     }
     sending.add(tenant);
+    const sentAt = Date.now();
     void signals.notify(CHANNEL, `${origin}:${tenant}`).then(() => {
-      sending.delete(tenant);
-      if (again.delete(tenant)) send(tenant);
+      const done = () => {
+        sending.delete(tenant);
+        if (again.delete(tenant)) send(tenant);
+      };
+      const wait = RELAY_EVERY_MS - (Date.now() - sentAt);
+      if (wait <= 0) done();
+      else setTimeout(done, wait).unref();
     });
   };
   notifier.relayTo(send);

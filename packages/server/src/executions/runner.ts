@@ -133,7 +133,7 @@ export class ExecutionRunner {
       })
       .finally(() => {
         this.runs.delete(key);
-        this.notifier.notify(tenant.name);
+        this.notifier.notify(tenant.name, execution.id);
       });
     this.runs.set(key, run);
     return run.done;
@@ -196,7 +196,7 @@ export class ExecutionRunner {
         secrets: () => tenant.secrets.all(),
         sealer: tenant.secrets.sealer(),
         workdir: tenant.workDir,
-        onEvent: () => this.notifier.notify(tenant.name),
+        onEvent: (event) => this.notifier.notify(tenant.name, event.executionId ?? undefined),
       });
       run.executor = executor;
       const result = await executor.run(execution.id, {

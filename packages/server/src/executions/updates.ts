@@ -1,8 +1,9 @@
 /**
  * The deployment update, as `weft update` runs it: to a stored blueprint and inputs (merged over
  * the deployment's own that the blueprint still declares), with Cloudify's update parameters; and
- * the rollback, the update back to the version before. Started the same way whether asked for by
- * the updates route, the rollback route or `POST /executions` with workflowId update or rollback.
+ * the rollback, the update back to the version before (after an install that did not succeed: its
+ * uninstall, as `weft exec rollback` does locally). Started the same way whether asked for by the
+ * updates route, the rollback route or `POST /executions` with workflowId update or rollback.
  */
 import {
   type DeploymentRecord,
@@ -16,6 +17,7 @@ import {
   rollbackTarget,
   savedUpdateVersion,
   startDeploymentUpdate,
+  startExecution,
   type ValueMap,
 } from '@weft/engine';
 import type { Static } from 'typebox';
@@ -38,6 +40,9 @@ function savedEnvironment(plan: unknown): Static<typeof Environment> | undefined
     throw unprocessable("the saved plan's environment is not one update-plan saved: plan the update again");
   return environment;
 }
+
+/** The workflows whose last run decides what a rollback undoes (as the CLI's ROLLBACK_HISTORY). */
+const ROLLBACK_HISTORY = ['install', 'update', 'rollback'];
 
 export type DeploymentUpdates = ReturnType<typeof deploymentUpdates>;
 
@@ -148,12 +153,39 @@ export function deploymentUpdates(context: ServerContext) {
     });
   };
 
-  /** Starts the update of the deployment back to its version before the last update. */
+  /**
+   * Starts the update of the deployment back to its version before the last update; after an
+   * install that did not succeed (failed, cancelled, interrupted), the uninstall of what it
+   * created instead, as `weft exec rollback` decides locally. Refused after an install that
+   * succeeded and was never updated.
+   */
   const rollback = async (
     tenant: TenantState,
     deployment: DeploymentRecord,
     parameters: Record<string, unknown>,
   ) => {
+    const last = (await tenant.store.listExecutions(deployment.id))
+      .filter((e) => ROLLBACK_HISTORY.includes(e.workflow))
+      .at(-1);
+    if (last?.workflow === 'install') {
+      if (last.status === 'terminated')
+        throw unprocessable(
+          `the install of deployment '${deployment.id}' succeeded and it was never updated: there is nothing to roll back (its uninstall tears it down)`,
+        );
+      const dispatcher = await plugins.requiredBy(modelOf(deployment.model), deployment.id);
+      await dispatcher.load();
+      const execution = await runner.start(tenant, (id) =>
+        startExecution({
+          id,
+          store: tenant.store,
+          dispatcher,
+          deploymentId: deployment.id,
+          workflow: 'uninstall',
+          parameters: parameters as Record<string, Json>,
+        }),
+      );
+      return { ...execution, running: runner.isRunning(tenant.name, execution.id) };
+    }
     const { target } = await rollbackTarget(tenant.store, deployment.id);
     const next: NextVersion = {
       blueprintId: target.blueprintId,

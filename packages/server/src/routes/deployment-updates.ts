@@ -150,7 +150,8 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
       config: { access: 'operator' },
       schema: {
         tags: ['deployments'],
-        summary: 'Update the deployment back to its version before the last update (failed or not)',
+        summary:
+          'Update the deployment back to its version before the last update (failed or not); after an install that did not succeed, uninstall what it created',
         params: IdParams,
         body: Type.Object({ parameters: UpdateRequest.properties.parameters }),
         response: { 201: Execution, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, ...AUTH_ERRORS },

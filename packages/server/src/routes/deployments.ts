@@ -2,8 +2,11 @@
  * Deployments: created from a named blueprint and inputs (nothing runs: an execution does that),
  * listed with their status, shown, deleted, and their outputs evaluated from stored state.
  */
+import { rmSync } from 'node:fs';
 import {
   ACTIVE_EXECUTION_STATUSES,
+  type BlueprintRecord,
+  blueprintId,
   type DeploymentDetail,
   type DeploymentRecord,
   deploymentChanges,
@@ -24,7 +27,14 @@ import {
 } from '@weft/engine';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
-import { prepareStored } from '../blueprints/stored.js';
+import { archiveFiles, MAX_UPLOAD_BYTES, safeRelativePath, withMainFile } from '../blueprints/archive.js';
+import {
+  prepareIn,
+  prepareStored,
+  stagingDir,
+  storedBlueprintDir,
+  writeFiles,
+} from '../blueprints/stored.js';
 import type { Api, ServerContext } from '../context.js';
 import { conflict, notFound } from '../errors.js';
 import { tenantMasker } from '../masking.js';
@@ -105,20 +115,34 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
     blueprint: NamedBlueprintRecord,
     body: { inputs?: Record<string, unknown>; environment?: Static<typeof Environment> },
   ) => {
+    // The blueprint as stored, every file of it, as the deployment refers to it.
+    const files = await tenant.store.getBlueprint(blueprint.contentId);
+    if (!files) throw notFound('blueprint', blueprint.id);
+    const dir = await storedBlueprintDir(tenant, blueprint.contentId);
+    if (!dir) throw notFound('blueprint', blueprint.id);
+    await requireSameFiles(tenant, stored, dir, files, body);
+  };
+
+  /** As requireSameVersion, with the blueprint's files given (`record`) and written out in `dir`. */
+  const requireSameFiles = async (
+    tenant: TenantState,
+    stored: DeploymentRecord,
+    dir: string,
+    files: BlueprintRecord,
+    body: { inputs?: Record<string, unknown>; environment?: Static<typeof Environment> },
+  ) => {
     // Compared with the inputs as given: a sealed value differs from the same value given again.
     const existing = openDeployment(stored, tenant.secrets.sealer());
-    const prepared = await prepareStored(
+    const prepared = await prepareIn(
       context,
       tenant,
-      blueprint,
+      dir,
+      { contentId: files.id, mainFile: files.mainFile },
       stored.id,
       { existing, given: body.inputs as ValueMap | undefined, mergeInputs: false },
       `deployment '${stored.id}' exists; the blueprint and inputs cannot be compared with it`,
       body.environment,
     );
-    // The blueprint as stored, every file of it, as the deployment refers to it.
-    const files = await tenant.store.getBlueprint(blueprint.contentId);
-    if (!files) throw notFound('blueprint', blueprint.id);
     const changes = deploymentChanges(existing, await tenant.store.getBlueprint(existing.blueprintId), {
       ...prepared,
       blueprint: files,
@@ -232,6 +256,80 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
         offset,
         size,
       };
+    },
+  );
+
+  app.post(
+    '/deployments/:id/compare',
+    {
+      config: { access: 'operator' },
+      // The archive as base64 in the JSON, and a MiB for the rest.
+      bodyLimit: Math.ceil((MAX_UPLOAD_BYTES * 4) / 3) + 1024 * 1024,
+      schema: {
+        tags: ['deployments'],
+        summary:
+          'Whether a blueprint (sent with the request, stored nowhere) and inputs make what the deployment was created from',
+        description:
+          "What PUT /deployments/{id} of a deployment that exists answers, without uploading the blueprint first: 200 when the blueprint's files and the inputs (those not given: the deployment's) make what it was created from; 409 with the files, nodes and input names that differ in details; 422 with the blueprint's problems. Nothing is stored: `weft install` of a deployment that exists asks this.",
+        params: IdParams,
+        body: Type.Object({
+          archive: Type.String({
+            contentEncoding: 'base64',
+            description: "the blueprint's directory as a tar.gz (or zip: kind), base64",
+          }),
+          kind: Type.Optional(Type.Union([Type.Literal('tar.gz'), Type.Literal('zip')])),
+          mainFile: Type.Optional(
+            Type.String({
+              maxLength: 500,
+              description: 'the main file in the archive (default blueprint.yaml)',
+            }),
+          ),
+          environmentFiles: Type.Optional(
+            Type.Array(Type.String({ maxLength: 500 }), {
+              maxItems: 100,
+              description:
+                "a HOT template's environment files in the archive, as an upload's `environment` names them: left out of the blueprint compared (the files they name are not)",
+            }),
+          ),
+          inputs: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          environment: Type.Optional(Environment),
+        }),
+        response: {
+          200: Type.Object({ same: Type.Literal(true) }),
+          404: ErrorBody,
+          409: ErrorBody,
+          413: ErrorBody,
+          422: ErrorBody,
+          ...AUTH_ERRORS,
+        },
+      },
+    },
+    async (request) => {
+      const tenant = request.tenant!;
+      const stored = await read(tenant, request.params.id);
+      const mainFile = safeRelativePath(request.body.mainFile ?? 'blueprint.yaml', 'mainFile');
+      const files = withMainFile(
+        await archiveFiles(request.body.kind ?? 'tar.gz', Buffer.from(request.body.archive, 'base64')),
+        mainFile,
+      );
+      // As an upload leaves them out of the blueprint it stores.
+      for (const path of request.body.environmentFiles ?? [])
+        files.delete(safeRelativePath(path, 'environment'));
+      const record: BlueprintRecord = {
+        id: blueprintId(Object.fromEntries(files)),
+        mainFile,
+        files: Object.fromEntries(files),
+        createdAt: new Date().toISOString(),
+      };
+      // Written out only while it is compared: nothing is left of it.
+      const staged = stagingDir(tenant);
+      try {
+        writeFiles(staged, files);
+        await requireSameFiles(tenant, stored, staged, record, request.body);
+      } finally {
+        rmSync(staged, { recursive: true, force: true });
+      }
+      return { same: true as const };
     },
   );
 

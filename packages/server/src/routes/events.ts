@@ -108,7 +108,7 @@ export async function eventRoutes(app: Api, context: ServerContext): Promise<voi
       await write(': weft event stream\n\n');
       try {
         while (!closed.signal.aborted) {
-          const seen = context.notifier.seen(tenant.name);
+          const seen = context.notifier.seen(tenant.name, filter.executionId);
           // Read before the events: whatever it stored before it ended is then read below.
           const execution =
             filter.executionId === undefined
@@ -134,8 +134,14 @@ export async function eventRoutes(app: Api, context: ServerContext): Promise<voi
             await write(`event: end\ndata: ${JSON.stringify({ status: execution.status })}\n\n`);
             break;
           }
-          if ((await context.notifier.next(tenant.name, seen, KEEPALIVE_MS, closed.signal)) === 'timeout')
-            await write(': keepalive\n\n');
+          const woken = await context.notifier.next(
+            tenant.name,
+            seen,
+            KEEPALIVE_MS,
+            closed.signal,
+            filter.executionId,
+          );
+          if (woken === 'timeout') await write(': keepalive\n\n');
         }
       } catch (error) {
         request.log.warn({ err: error }, 'event stream ended by an error');
