@@ -1686,6 +1686,52 @@ storeSuite(
 );
 
 describe('PostgreSQL specifics', { skip: pgSkip }, () => {
+  test('events are stored under the events lock: a batch waits while another transaction holds it', async () => {
+    const schema = newSchema();
+    const store = await openPostgresStore(postgresUrl, { schema });
+    const holder = new pg.Client({ connectionString: withDefaultUser(postgresUrl) });
+    await holder.connect();
+    try {
+      await store.migrate();
+      const world = await makeWorld(store);
+      const { execution } = await makeExecution(store, world, 1);
+      // Another writer of events, in the store's schema, holds the lock (seq is drawn under it, so
+      // that events become visible in seq order).
+      await holder.query(`SET search_path TO "${schema}"`);
+      await holder.query('BEGIN');
+      await holder.query(
+        "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))",
+        [0x57460002],
+      );
+      let stored = false;
+      const batch = store
+        .applyBatch({ events: [eventRecord({ executionId: execution.id, message: 'after the holder' })] })
+        .then(() => {
+          stored = true;
+        });
+      // The batch's statement waits on the advisory lock (seen in pg_locks, not guessed by a pause).
+      for (;;) {
+        const waiting = await adminQuery<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        );
+        // Stored without waiting: the lock was not taken (the assertion below says so).
+        if (waiting[0]!.n > 0 || stored) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(stored, false);
+      assert.deepEqual(await store.listEvents({ executionId: execution.id }), []);
+      await holder.query('COMMIT');
+      await batch;
+      assert.deepEqual(
+        (await store.listEvents({ executionId: execution.id })).map((e) => e.message),
+        ['after the holder'],
+      );
+    } finally {
+      await holder.end();
+      await store.close();
+    }
+  });
+
   test('openStore opens PostgreSQL for postgres:// and postgresql:// URLs', async () => {
     for (const url of [postgresUrl, postgresUrl.replace(/^postgres:/, 'postgresql:')]) {
       const store = await openStore(url);
