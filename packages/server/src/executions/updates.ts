@@ -17,7 +17,6 @@ import {
   rollbackTarget,
   savedUpdateVersion,
   startDeploymentUpdate,
-  startExecution,
   type ValueMap,
 } from '@weft/engine';
 import type { Static } from 'typebox';
@@ -29,6 +28,7 @@ import { Environment } from '../schemas/environment.js';
 import type { UpdatePlanRequest, UpdateRequest } from '../schemas/updates.js';
 import { MissingReferenceError, type NamedBlueprintRecord } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
+import { startWorkflow } from './start-workflow.js';
 
 const checkEnvironment = Compile(Environment);
 
@@ -172,18 +172,12 @@ export function deploymentUpdates(context: ServerContext) {
         throw unprocessable(
           `the install of deployment '${deployment.id}' succeeded and it was never updated: there is nothing to roll back (its uninstall tears it down)`,
         );
-      const dispatcher = await plugins.requiredBy(modelOf(deployment.model), deployment.id);
-      await dispatcher.load();
-      const execution = await runner.start(tenant, (id) =>
-        startExecution({
-          id,
-          store: tenant.store,
-          dispatcher,
-          deploymentId: deployment.id,
-          workflow: 'uninstall',
-          parameters: parameters as Record<string, Json>,
-        }),
-      );
+      const execution = await startWorkflow(context, tenant, {
+        deploymentId: deployment.id,
+        model: modelOf(deployment.model),
+        workflow: 'uninstall',
+        parameters: parameters as Record<string, Json>,
+      });
       return { ...execution, running: runner.isRunning(tenant.name, execution.id) };
     }
     const { target } = await rollbackTarget(tenant.store, deployment.id);

@@ -7,12 +7,12 @@ import {
   type Json,
   modelOf,
   type Store,
-  startExecution,
   updateWorkflowParameters,
 } from '@weft/engine';
 import { Type } from 'typebox';
 import type { Api, ServerContext } from '../context.js';
 import { conflict, notFound } from '../errors.js';
+import { startWorkflow } from '../executions/start-workflow.js';
 import { deploymentUpdates } from '../executions/updates.js';
 import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
@@ -81,19 +81,13 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         });
         return reply.status(201).send(execution);
       }
-      const dispatcher = await pluginsFor(model, deploymentId);
-      await dispatcher.load();
-      const execution = await runner.start(tenant, (id) =>
-        startExecution({
-          id,
-          store: tenant.store,
-          dispatcher,
-          deploymentId,
-          workflow: workflowId,
-          parameters,
-          allowCustomParameters: request.body.allowCustomParameters === true,
-        }),
-      );
+      const execution = await startWorkflow(context, tenant, {
+        deploymentId,
+        model,
+        workflow: workflowId,
+        parameters,
+        allowCustomParameters: request.body.allowCustomParameters === true,
+      });
       return reply.status(201).send(view(tenant.name, execution));
     },
   );
