@@ -4,7 +4,7 @@
 // a file resource whose existence shows what was deleted and what was not. Real processes on a
 // real SQLite state directory.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { NO_WEFT_ENVIRONMENT, ok } from '@weft/testing/cli';
@@ -333,6 +333,35 @@ outputs:
   greeting: {value: {get_attr: [greeting, value]}}
 `;
 
+// A secret and a file holding it (the file's content is its data), and the same without the file.
+const RESTORED = `heat_template_version: 2018-08-31
+parameters:
+  length: {type: number, default: 12}
+  path: {type: string}
+resources:
+  secret:
+    type: OS::Heat::RandomString
+    properties: {length: {get_param: length}}
+  file:
+    type: Weft::Test::File
+    properties:
+      path: {get_param: path}
+      content: {get_attr: [secret, value]}
+outputs:
+  secret: {value: {get_attr: [secret, value]}}
+`;
+
+const WITHOUT_FILE = `heat_template_version: 2018-08-31
+parameters:
+  length: {type: number, default: 12}
+resources:
+  secret:
+    type: OS::Heat::RandomString
+    properties: {length: {get_param: length}}
+outputs:
+  secret: {value: {get_attr: [secret, value]}}
+`;
+
 describe('HOT stack snapshots and restore', { concurrency: true }, () => {
   for (const backend of backends)
     test(
@@ -374,6 +403,7 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
         assert.notEqual(changed.password, before.password);
         const restored = ok(p.run(['stack', 'restore', '-d', 'stack', taken.snapshot.id]));
         assert.match(restored.stdout + restored.stderr, /restoring RandomString/);
+        assert.equal(p.instances('stack').stackState, 'RESTORE_COMPLETE');
         assert.deepEqual(p.outputs('stack'), before, "the snapshot's values are back");
         const password = p.instances('stack').instances.find((i) => i.node === 'password')!;
         assert.deepEqual((password.runtimeProperties.heat as { properties: unknown }).properties, {
@@ -394,6 +424,57 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
         assert.match(gone.stderr, /^error: stack 'stack' has no snapshot 'first' \(it has none/);
       },
     );
+
+  test(
+    'a resource removed since the snapshot comes back from its data; a failed restore is retried',
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', RESTORED);
+      p.file('without-file.yaml', WITHOUT_FILE);
+      mkdirSync(join(p.dir, 'sub'));
+      const path = join(p.dir, 'sub', 'file.txt');
+      ok(p.run(['install', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      const before = p.outputs('stack');
+      assert.equal(readFileSync(path, 'utf8'), before.secret);
+      ok(p.run(['stack', 'snapshot', '-d', 'stack', 'kept']));
+      // The file's resource is removed (its file deleted) and the secret replaced by a new one.
+      ok(p.run(['update', 'without-file.yaml', '-d', 'stack', '-p', 'length=20']));
+      assert.ok(!existsSync(path));
+      assert.notEqual(p.outputs('stack').secret, before.secret);
+
+      // The file cannot be written: the restore fails, and says so as Heat does.
+      rmSync(join(p.dir, 'sub'), { recursive: true });
+      writeFileSync(join(p.dir, 'sub'), 'not a directory');
+      const failed = p.run(['stack', 'restore', '-d', 'stack', 'kept', '--task-retries', '0']);
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.match(failed.stderr, /or restore the snapshot again \(weft stack restore -d stack /);
+      assert.equal(p.instances('stack').stackState, 'RESTORE_FAILED');
+      // The snapshot is as it was, and the restore can be run again once the cause is gone.
+      const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', 'kept'])).stdout) as {
+        data: Abandoned;
+      };
+      assert.equal(shown.data.resources.file!.resource_data.content, before.secret);
+      assert.equal(shown.data.resources.secret!.resource_data.value, before.secret);
+      rmSync(join(p.dir, 'sub'));
+      mkdirSync(join(p.dir, 'sub'));
+      const restored = ok(p.run(['stack', 'restore', '-d', 'stack', 'kept']));
+      assert.match(restored.stdout + restored.stderr, /file .*file\.txt restored from the snapshot/);
+      assert.equal(p.instances('stack').stackState, 'RESTORE_COMPLETE');
+      assert.deepEqual(p.outputs('stack'), before);
+      assert.equal(readFileSync(path, 'utf8'), before.secret, 'the file is back with what the snapshot kept');
+      assert.deepEqual(p.states('stack'), { file: 'CREATE_COMPLETE', secret: 'UPDATE_COMPLETE' });
+      assert.ok(
+        p.instances('stack').instances.every((i) => !('heat_restore' in i.runtimeProperties)),
+        'what the snapshot kept is left on no instance',
+      );
+      // The stack is one like any other again: an update makes a new secret (and file content).
+      ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', `path=${path}`, '-p', 'length=16']));
+      assert.equal(p.instances('stack').stackState, 'UPDATE_COMPLETE');
+      assert.notEqual(p.outputs('stack').secret, before.secret);
+      assert.equal(readFileSync(path, 'utf8'), p.outputs('stack').secret);
+    },
+  );
 
   test('bad input: one line, exit 2', LIMIT, () => {
     const p = project();

@@ -45,6 +45,7 @@ export {
   refuseSuspendedUpdate,
   rollbackTarget,
   type SavedUpdatePlan,
+  type StackRestore,
   SuspendedStackError,
   savedUpdateVersion,
   saveUpdatePlan,

@@ -1,6 +1,6 @@
 import type { OperationContext, OperationFunction } from './context.js';
 import { NonRecoverableError, WeftError } from './errors.js';
-import { ADOPT_KEY } from './resource-keys.js';
+import { ADOPT_KEY, RESTORE_KEY } from './resource-keys.js';
 import type { HeatRecord } from './resource-record.js';
 import { type AttributesSchema, formatProblem, type Problem, type PropertiesSchema } from './schema.js';
 import type { Json } from './workflow.js';
@@ -240,7 +240,8 @@ export abstract class Resource<P extends object = Record<string, Json>> {
     this.resourceId = data.resource_id;
     const runtime = this.ctx.instance.runtimeProperties;
     for (const [key, value] of Object.entries(data.resource_data ?? {})) {
-      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY) runtime[key] = value;
+      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY && key !== RESTORE_KEY)
+        runtime[key] = value;
     }
     return undefined;
   }

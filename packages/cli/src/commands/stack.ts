@@ -106,7 +106,8 @@ export async function abandonData(store: Store, deployment: DeploymentRecord): P
     const { action, status } = splitState(heatResourceState(instance));
     const data: Record<string, Json> = {};
     for (const [key, value] of Object.entries(instance.runtimeProperties))
-      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY) data[key] = value;
+      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY && key !== RESTORE_KEY)
+        data[key] = value;
     const id = instance.runtimeProperties[RESOURCE_ID_KEY];
     // A node of several instances (not made by HOT itself) names each by its instance.
     const name = Object.hasOwn(resources, instance.node) ? instance.id : instance.node;
@@ -405,19 +406,24 @@ async function restore(state: State, given: string, flags: SnapshotFlags & RunFl
   await refuseSuspendedUpdate(state.store, deployment);
   const data = snapshot.data as { resources?: Record<string, Json> } | null;
   const kept = flattened(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
-  await markInstances(state.store, deployment.id, RESTORE_KEY, (node) => kept[node]);
-  try {
-    const result = await runUpdate(
-      state,
-      deployment.id,
-      { blueprintId: snapshot.blueprintId, inputs: snapshot.inputs, model: snapshot.model },
-      executionParameters(flags),
-      flags,
-      'update',
-    );
-    await reportUpdate(state, deployment.id, result, flags);
-  } finally {
-    // What the snapshot kept is for this restore only: a later replacement makes a new resource.
-    await markInstances(state.store, deployment.id, RESTORE_KEY, () => undefined);
-  }
+  // The engine gives each resource what the snapshot kept of it for this restore alone (a resume
+  // of it too): the stack is RESTORE_COMPLETE once it has succeeded, RESTORE_FAILED if not, and
+  // the snapshot is left as it was, to be restored again.
+  const result = await runUpdate(
+    state,
+    deployment.id,
+    { blueprintId: snapshot.blueprintId, inputs: snapshot.inputs, model: snapshot.model },
+    executionParameters(flags),
+    flags,
+    'update',
+    [],
+    { snapshot: snapshot.id, resources: kept },
+  );
+  await reportUpdate(
+    state,
+    deployment.id,
+    result,
+    flags,
+    `restore the snapshot again (weft stack restore -d ${deployment.id} ${snapshot.id})`,
+  );
 }

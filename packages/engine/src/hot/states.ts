@@ -20,9 +20,13 @@ const WORKFLOW_ACTIONS: Record<string, string> = {
 /**
  * A stack's state from its executions (oldest first): the latest one's action and how it stands.
  * An uninstall right after a failed install is the rollback of a failed create, as Heat names it;
- * the install of a stack made by adopting resources (`adopted`) is Heat's ADOPT.
+ * the install of a stack made by adopting resources (`adopted`) is Heat's ADOPT, and an update
+ * that restores a snapshot (its `restore` parameter) Heat's RESTORE.
  */
-export function heatStackState(executions: { workflow: string; status: string }[], adopted = false): string {
+export function heatStackState(
+  executions: { workflow: string; status: string; parameters?: Record<string, unknown> }[],
+  adopted = false,
+): string {
   const execution = executions.at(-1);
   if (!execution) return 'INIT_COMPLETE';
   const before = executions.at(-2);
@@ -30,9 +34,11 @@ export function heatStackState(executions: { workflow: string; status: string }[
     execution.workflow === 'uninstall' && before?.workflow === 'install' && before.status === 'failed';
   const action = rollback
     ? 'ROLLBACK'
-    : adopted && execution.workflow === 'install'
-      ? 'ADOPT'
-      : (WORKFLOW_ACTIONS[execution.workflow] ?? execution.workflow.toUpperCase());
+    : execution.workflow === 'update' && execution.parameters?.restore !== undefined
+      ? 'RESTORE'
+      : adopted && execution.workflow === 'install'
+        ? 'ADOPT'
+        : (WORKFLOW_ACTIONS[execution.workflow] ?? execution.workflow.toUpperCase());
   const status =
     execution.status === 'terminated'
       ? 'COMPLETE'
