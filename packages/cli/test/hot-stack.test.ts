@@ -4,7 +4,7 @@
 // a file resource whose existence shows what was deleted and what was not. Real processes on a
 // real SQLite state directory.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { NO_WEFT_ENVIRONMENT, ok } from '@weft/testing/cli';
@@ -443,8 +443,9 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
       assert.ok(!existsSync(path));
       assert.notEqual(p.outputs('stack').secret, before.secret);
 
-      // The file cannot be written: the restore fails, and says so as Heat does.
-      rmSync(join(p.dir, 'sub'), { recursive: true });
+      // The file cannot be written (its directory, where its snapshot's copy is too, is put aside):
+      // the restore fails, and says so as Heat does.
+      renameSync(join(p.dir, 'sub'), join(p.dir, 'aside'));
       writeFileSync(join(p.dir, 'sub'), 'not a directory');
       const failed = p.run(['stack', 'restore', '-d', 'stack', 'kept', '--task-retries', '0']);
       assert.equal(failed.code, 1, failed.stderr);
@@ -457,7 +458,7 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
       assert.equal(shown.data.resources.file!.resource_data.content, before.secret);
       assert.equal(shown.data.resources.secret!.resource_data.value, before.secret);
       rmSync(join(p.dir, 'sub'));
-      mkdirSync(join(p.dir, 'sub'));
+      renameSync(join(p.dir, 'aside'), join(p.dir, 'sub'));
       const restored = ok(p.run(['stack', 'restore', '-d', 'stack', 'kept']));
       assert.match(restored.stdout + restored.stderr, /file .*file\.txt restored from the snapshot/);
       assert.equal(p.instances('stack').stackState, 'RESTORE_COMPLETE');
@@ -473,6 +474,69 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
       assert.equal(p.instances('stack').stackState, 'UPDATE_COMPLETE');
       assert.notEqual(p.outputs('stack').secret, before.secret);
       assert.equal(readFileSync(path, 'utf8'), p.outputs('stack').secret);
+    },
+  );
+
+  test(
+    "a snapshot runs each resource's handleSnapshot, its deletion handleDeleteSnapshot; a failed one is kept, not restored",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', RESTORED);
+      const path = join(p.dir, 'file.txt');
+      ok(p.run(['install', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      const secret = p.outputs('stack').secret as string;
+      const taken = JSON.parse(ok(p.run(['stack', 'snapshot', '-d', 'stack', 'first', '--json'])).stdout) as {
+        snapshot: { id: string; status: string };
+        execution: { workflow: string; status: string };
+      };
+      assert.equal(taken.snapshot.status, 'COMPLETE');
+      assert.deepEqual([taken.execution.workflow, taken.execution.status], ['snapshot', 'terminated']);
+      assert.equal(p.instances('stack').stackState, 'SNAPSHOT_COMPLETE');
+      assert.deepEqual(p.states('stack'), { file: 'SNAPSHOT_COMPLETE', secret: 'SNAPSHOT_COMPLETE' });
+      // What handleSnapshot kept (the copy's path) is in the snapshot's data, and the copy exists.
+      const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', 'first'])).stdout) as {
+        status: string;
+        data: Abandoned;
+      };
+      assert.equal(shown.status, 'COMPLETE');
+      assert.equal(`${shown.data.action}_${shown.data.status}`, 'SNAPSHOT_COMPLETE');
+      const backup = shown.data.resources.file!.resource_data.backup as string;
+      assert.equal(readFileSync(backup, 'utf8'), secret);
+      // A stack that was snapshotted is updated as any other.
+      ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', `path=${path}`, '-p', 'length=16']));
+      assert.equal(p.instances('stack').stackState, 'UPDATE_COMPLETE');
+
+      // Deleting the snapshot deletes the copy; the stack's state is left as it was.
+      const deleted = ok(p.run(['stack', 'snapshot-delete', '-d', 'stack', 'first']));
+      assert.match(deleted.stdout + deleted.stderr, /the snapshot of File \S+ deleted/);
+      assert.ok(!existsSync(backup), 'handleDeleteSnapshot deleted the copy');
+      assert.equal(p.instances('stack').stackState, 'UPDATE_COMPLETE');
+
+      // The file is gone behind the stack's back: its snapshot fails, the stack is SNAPSHOT_FAILED,
+      // and the snapshot is kept FAILED: shown, not restored, deleted.
+      rmSync(path);
+      const failed = p.run(['stack', 'snapshot', '-d', 'stack', 'second', '--task-retries', '0']);
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.match(failed.stdout, /Snapshot \S+ \(second\) of stack 'stack' FAILED/);
+      assert.match(failed.stderr, /ENOENT/);
+      assert.equal(p.instances('stack').stackState, 'SNAPSHOT_FAILED');
+      assert.equal(p.states('stack').file, 'SNAPSHOT_FAILED');
+      const listed = JSON.parse(ok(p.run(['stack', 'snapshots', '-d', 'stack', '--json'])).stdout) as {
+        snapshots: { name: string; status: string }[];
+      };
+      assert.deepEqual(
+        listed.snapshots.map((s) => [s.name, s.status]),
+        [['second', 'FAILED']],
+      );
+      const refused = p.run(['stack', 'restore', '-d', 'stack', 'second']);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /^error: Restoring incomplete snapshot is not supported: snapshot \S+ \(second\) is FAILED\n$/,
+      );
+      ok(p.run(['stack', 'snapshot-delete', '-d', 'stack', 'second']));
+      assert.match(ok(p.run(['stack', 'snapshots', '-d', 'stack'])).stdout, /has no snapshots/);
     },
   );
 

@@ -22,19 +22,39 @@ import {
   parseYaml,
   refuseSuspendedUpdate,
   type SnapshotRecord,
+  type StackSnapshotAction,
   type Store,
+  startStackSnapshotExecution,
 } from '@weft/engine';
 import { ADOPT_KEY, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY } from '@weft/sdk';
 import type { Command } from 'commander';
 import { printJson, UsageError } from '../output.js';
 import { requireLocal } from '../remote/profiles.js';
 import { deploymentFor, type State, type StateOptions, stateOptions, workDir } from '../state.js';
-import { executionParameters, type RunFlags, runOptions, withState } from './execution.js';
+import {
+  executionParameters,
+  finish,
+  type RunFlags,
+  requirePlugins,
+  runExecution,
+  runOptions,
+  withState,
+} from './execution.js';
+import { pluginDirOption } from './options.js';
+import { pluginDispatcher } from './plugins.js';
 import { reportUpdate, runUpdate } from './update.js';
 
 type AbandonFlags = StateOptions & { deploymentId?: string; outputFile?: string };
 
-type SnapshotFlags = StateOptions & { deploymentId?: string; json?: boolean };
+type SnapshotFlags = StateOptions & RunFlags & { deploymentId?: string; json?: boolean };
+
+/** The options of a stack command that runs resources' handlers (as an execution). */
+const handlerOptions = (command: Command) =>
+  pluginDirOption(
+    command
+      .option('--task-retries <N>', 'retries of a failing operation (-1: forever; default 5)')
+      .option('--task-retry-interval <S>', 'seconds between retries (default 3)'),
+  );
 
 const deploymentOption = (command: Command) =>
   command.option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)');
@@ -259,11 +279,15 @@ async function markInstances(
 function snapshotCommands(stack: Command): void {
   stateOptions(
     deploymentOption(
-      stack
-        .command('snapshot')
-        .description("take a snapshot of the stack: its template, parameters and each resource's data")
-        .argument('[name]', "the snapshot's name (default: its id)")
-        .option('--json', 'print the snapshot as JSON'),
+      handlerOptions(
+        stack
+          .command('snapshot')
+          .description(
+            "take a snapshot of the stack: each resource's handleSnapshot, then its template, parameters and each resource's data",
+          )
+          .argument('[name]', "the snapshot's name (default: its id)")
+          .option('--json', 'print the snapshot (and the execution that took it) as JSON'),
+      ),
     ),
   )
     .addHelpText(
@@ -271,7 +295,7 @@ function snapshotCommands(stack: Command): void {
       '\nExamples:\n  weft stack snapshot -d web before-upgrade\n  weft stack snapshots -d web',
     )
     .action((name: string | undefined, flags: SnapshotFlags) =>
-      local(flags, 'snapshot', (state) => takeSnapshot(state.store, name, flags)),
+      local(flags, 'snapshot', (state) => takeSnapshot(state, name, flags)),
     );
   stateOptions(
     deploymentOption(
@@ -295,19 +319,15 @@ function snapshotCommands(stack: Command): void {
   );
   stateOptions(
     deploymentOption(
-      stack
-        .command('snapshot-delete')
-        .description('delete a snapshot')
-        .argument('<snapshot>', 'its id or name'),
+      handlerOptions(
+        stack
+          .command('snapshot-delete')
+          .description("delete a snapshot: each resource's handleDeleteSnapshot, then the snapshot")
+          .argument('<snapshot>', 'its id or name'),
+      ),
     ),
   ).action((snapshot: string, flags: SnapshotFlags) =>
-    local(flags, 'snapshot-delete', async (state) => {
-      const deployment = await hotDeployment(state.store, flags.deploymentId);
-      const found = await findSnapshot(state.store, deployment.id, snapshot);
-      if (!(await state.store.deleteSnapshot(deployment.id, found.id)))
-        throw new UsageError(`stack '${deployment.id}' has no snapshot '${snapshot}'`);
-      process.stderr.write(`Snapshot ${found.id} (${found.name}) deleted\n`);
-    }),
+    local(flags, 'snapshot-delete', (state) => deleteSnapshot(state, snapshot, flags)),
   );
   runOptions(
     stateOptions(
@@ -325,12 +345,18 @@ function snapshotCommands(stack: Command): void {
   );
 }
 
+/** COMPLETE, or FAILED when a resource's handleSnapshot failed: kept in its data, as Heat keeps it. */
+function snapshotStatus(snapshot: SnapshotRecord): string {
+  const data = snapshot.data as { status?: Json } | null;
+  return data?.status === 'FAILED' ? 'FAILED' : 'COMPLETE';
+}
+
 /** A snapshot as Heat shows one: without its data in a list. */
 function snapshotView(snapshot: SnapshotRecord, withData: boolean): Record<string, Json> {
   return {
     id: snapshot.id,
     name: snapshot.name,
-    status: 'COMPLETE',
+    status: snapshotStatus(snapshot),
     creation_time: snapshot.createdAt,
     ...(withData ? { data: snapshot.data } : {}),
   };
@@ -361,23 +387,90 @@ async function refuseActive(store: Store, id: string, what: string): Promise<voi
     );
 }
 
-async function takeSnapshot(store: Store, name: string | undefined, flags: SnapshotFlags): Promise<void> {
+/**
+ * Runs each resource's handler of a snapshot action as an execution, as `weft exec` runs a
+ * workflow (events shown, a failure reported): the execution as it ended.
+ */
+async function runSnapshotAction(
+  state: State,
+  deploymentId: string,
+  action: StackSnapshotAction,
+  flags: SnapshotFlags,
+) {
+  await state.secrets.all();
+  const deployment = await state.store.getDeployment(deploymentId);
+  const dispatcher = pluginDispatcher(modelOf(deployment!.model), flags, state.dir);
+  requirePlugins(dispatcher, deploymentId);
+  const { execution, tasks } = await startStackSnapshotExecution({
+    store: state.store,
+    deploymentId,
+    action,
+    parameters: executionParameters(flags),
+  });
+  return runExecution(state, execution, { ...flags, json: flags.json }, false, tasks);
+}
+
+/**
+ * Heat's stack snapshot: each resource's handleSnapshot (the stack SNAPSHOT_IN_PROGRESS, then
+ * SNAPSHOT_COMPLETE or SNAPSHOT_FAILED), then the stack's data (with what the handlers kept) is
+ * stored as the snapshot, COMPLETE or FAILED as the stack ended, as Heat's save_snapshot does. A
+ * FAILED snapshot is kept (to be shown and deleted) but not restored.
+ */
+async function takeSnapshot(state: State, name: string | undefined, flags: SnapshotFlags): Promise<void> {
+  const store = state.store;
   const deployment = await hotDeployment(store, flags.deploymentId);
   await refuseActive(store, deployment.id, 'snapshot');
   const id = randomUUID();
+  const result = await runSnapshotAction(state, deployment.id, { workflow: 'snapshot', snapshot: id }, flags);
+  const now = (await store.getDeployment(deployment.id)) ?? deployment;
+  const data = await abandonData(store, now);
+  data.status = result.status === 'terminated' ? 'COMPLETE' : 'FAILED';
   const snapshot: SnapshotRecord = {
     id,
-    deploymentId: deployment.id,
+    deploymentId: now.id,
     name: name ?? id,
-    blueprintId: deployment.blueprintId,
-    inputs: deployment.inputs,
-    model: deployment.model,
-    data: await abandonData(store, deployment),
+    blueprintId: now.blueprintId,
+    inputs: now.inputs,
+    model: now.model,
+    data,
     createdAt: new Date().toISOString(),
   };
   await store.putSnapshot(snapshot);
-  if (flags.json) printJson({ snapshot: snapshotView(snapshot, false) });
-  else process.stdout.write(`Snapshot ${id} (${snapshot.name}) of stack '${deployment.id}' taken\n`);
+  if (flags.json) printJson({ snapshot: snapshotView(snapshot, false), execution: result });
+  else
+    process.stdout.write(
+      `Snapshot ${id} (${snapshot.name}) of stack '${now.id}' ${data.status === 'COMPLETE' ? 'taken' : 'FAILED (it is kept, and cannot be restored)'}\n`,
+    );
+  finish(result, false);
+}
+
+/**
+ * Heat's snapshot delete: each resource the snapshot has data of is asked to delete what its
+ * handleSnapshot made (handleDeleteSnapshot), then the snapshot is deleted. When a handler fails
+ * the snapshot is kept, to be deleted again.
+ */
+async function deleteSnapshot(state: State, given: string, flags: SnapshotFlags): Promise<void> {
+  const deployment = await hotDeployment(state.store, flags.deploymentId);
+  const found = await findSnapshot(state.store, deployment.id, given);
+  await refuseActive(state.store, deployment.id, 'delete a snapshot of');
+  const data = found.data as { resources?: Record<string, Json> } | null;
+  const kept = flattened(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
+  const result = await runSnapshotAction(
+    state,
+    deployment.id,
+    { workflow: 'delete_snapshot', snapshot: found.id, resources: kept },
+    { ...flags, json: false },
+  );
+  if (result.status !== 'terminated') {
+    process.stderr.write(
+      `Snapshot ${found.id} (${found.name}) is kept: delete it again once the failure is dealt with\n`,
+    );
+    finish(result, false);
+    return;
+  }
+  if (!(await state.store.deleteSnapshot(deployment.id, found.id)))
+    throw new UsageError(`stack '${deployment.id}' has no snapshot '${given}'`);
+  process.stderr.write(`Snapshot ${found.id} (${found.name}) deleted\n`);
 }
 
 async function listSnapshots(store: Store, flags: SnapshotFlags): Promise<void> {
@@ -402,6 +495,11 @@ async function listSnapshots(store: Store, flags: SnapshotFlags): Promise<void> 
 async function restore(state: State, given: string, flags: SnapshotFlags & RunFlags): Promise<void> {
   const deployment = await hotDeployment(state.store, flags.deploymentId);
   const snapshot = await findSnapshot(state.store, deployment.id, given);
+  // As Heat's stack_restore: a snapshot whose resources' handlers failed is not restored.
+  if (snapshotStatus(snapshot) !== 'COMPLETE')
+    throw new UsageError(
+      `Restoring incomplete snapshot is not supported: snapshot ${snapshot.id} (${snapshot.name}) is ${snapshotStatus(snapshot)}`,
+    );
   await refuseActive(state.store, deployment.id, 'restore');
   await refuseSuspendedUpdate(state.store, deployment);
   const data = snapshot.data as { resources?: Record<string, Json> } | null;
