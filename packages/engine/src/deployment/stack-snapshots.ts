@@ -8,6 +8,7 @@ import type { Json } from '@weft/sdk';
 import { modelOf } from '../model/deployment-model.js';
 import type { ExecutionRecord, Store, TaskRecord } from '../store/types.js';
 import { operationSteps, WorkflowError } from '../workflows/builtin.js';
+import type { TaskGraph } from '../workflows/lifecycle.js';
 import { taskRecords } from './deployments.js';
 
 /** The operations a stack's snapshot and the deletion of one run on each resource (a Resource class's). */
@@ -45,7 +46,7 @@ export async function startStackSnapshotExecution(options: {
   if (!deployment) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
   const model = modelOf(deployment.model);
   const started = (await store.listInstances(deployment.id)).filter((i) => i.state === 'started');
-  let graph;
+  let graph: TaskGraph;
   if (action.workflow === SNAPSHOT_WORKFLOW) {
     graph = operationSteps(model, started, [RESOURCE_SNAPSHOT], action.workflow, false);
   } else {
