@@ -199,6 +199,55 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
       },
     );
 
+  test("adopt uses the abandon data's template, as Heat's; another template is refused", LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', TEMPLATE);
+    p.file('other.yaml', TEMPLATE.replace('test_value_2', 'another_value'));
+    const path = join(p.dir, 'resource.txt');
+    ok(p.run(['install', 'template.yaml', '-d', 'a', '-p', `path=${path}`]));
+    const before = p.outputs('a');
+    const ids = p.ids('a');
+    ok(p.run(['stack', 'abandon', '-d', 'a', '-O', 'abandon.json']));
+    // A template other than the one the stack was abandoned with: refused, nothing made.
+    const refused = p.run([
+      'install',
+      'other.yaml',
+      '-d',
+      'b',
+      '-p',
+      `path=${path}`,
+      '--adopt',
+      'abandon.json',
+    ]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /^error: abandon\.json:\d+:\d+ template: the stack was abandoned with another template than other\.yaml; Heat adopts a stack with the template of its abandon data: leave other\.yaml out/,
+    );
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    assert.doesNotMatch(p.deployments(), /\bb\b/);
+    // No template: the data's, and the stack's name from it.
+    ok(p.run(['install', '--adopt', 'abandon.json', '-p', `path=${path}`]));
+    assert.equal(p.instances('a').stackState, 'ADOPT_COMPLETE');
+    assert.deepEqual(p.outputs('a'), before);
+    assert.deepEqual(p.ids('a'), ids);
+    assert.equal(readFileSync(path, 'utf8'), before.secret, 'adopting did not create the file again');
+    // The same template as a file is taken as well; without any, a plain install is refused as before.
+    ok(p.run(['stack', 'abandon', '-d', 'a', '-O', 'again.json']));
+    ok(p.run(['install', 'template.yaml', '-d', 'c', '-p', `path=${path}`, '--adopt', 'again.json']));
+    assert.equal(p.instances('c').stackState, 'ADOPT_COMPLETE');
+    const bare = p.run(['install']);
+    assert.equal(bare.code, 2, bare.stderr);
+    assert.match(bare.stderr, /^error: missing required argument 'blueprint'/);
+    p.file(
+      'nameless.json',
+      JSON.stringify({ resources: {}, template: { heat_template_version: '2014-10-16' } }),
+    );
+    const nameless = p.run(['install', '--adopt', 'nameless.json']);
+    assert.equal(nameless.code, 2, nameless.stderr);
+    assert.match(nameless.stderr, /^error: name the stack with -d ID \(nameless\.json names none\)/);
+  });
+
   test("a nested stack's resources: abandoned under it, adopted on their own", LIMIT, () => {
     const p = project();
     p.file('parent.yaml', PARENT);

@@ -212,11 +212,23 @@ async function abandon(store: Store, dir: string, flags: AbandonFlags): Promise<
   if (flags.outputFile) process.stderr.write(`Stack '${id}' abandoned; its data is in ${flags.outputFile}\n`);
 }
 
+/** What `weft install --adopt` reads of an abandon data file. */
+export interface AdoptData {
+  /** The resources, by node name (a member as `PARENT.MEMBER`). */
+  resources: Record<string, Json>;
+  /** The template the stack was abandoned with (Heat adopts the stack with it), if the data has one. */
+  template?: Json;
+  /** A problem with the template, as one line with its place in the file (`FILE:LINE:COL template: ...`). */
+  templateProblem?: (message: string) => string;
+  /** The stack's name in the data, if any. */
+  name?: string;
+}
+
 /**
- * The resources of an abandon data file, by name, for `weft install --adopt` (Heat's
- * adopt_stack_data): a problem with the file is one line with its place, exit 2.
+ * The resources of an abandon data file, by name, and its template, for `weft install --adopt`
+ * (Heat's adopt_stack_data): a problem with the file is one line with its place, exit 2.
  */
-export function readAdoptFile(file: string): Record<string, Json> {
+export function readAdoptFile(file: string): AdoptData {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -239,9 +251,33 @@ export function readAdoptFile(file: string): Record<string, Json> {
       'resources',
       'abandon data must have a mapping of resources, by name (what weft stack abandon prints)',
     );
+  else if (
+    problems.ok &&
+    isMapping(doc) &&
+    doc.template !== undefined &&
+    doc.template !== null &&
+    !isMapping(doc.template)
+  )
+    problems.add(
+      'bad-value',
+      locOf(doc, 'template'),
+      'template',
+      "the template of abandon data must be a mapping (the stack's template)",
+    );
   const first = problems.sorted()[0];
   if (first) throw new UsageError(formatProblem(first));
-  return flattened(JSON.parse(JSON.stringify((doc as { resources: Json }).resources)));
+  const data = JSON.parse(JSON.stringify(doc)) as Record<string, Json>;
+  const out: AdoptData = { resources: flattened(data.resources as Record<string, Json>) };
+  if (isMapping(data.template)) {
+    out.template = data.template;
+    out.templateProblem = (message) => {
+      const problem = new Diagnostics();
+      problem.add('bad-value', locOf(doc, 'template'), 'template', message);
+      return formatProblem(problem.sorted()[0]!);
+    };
+  }
+  if (typeof data.name === 'string' && data.name !== '') out.name = data.name;
+  return out;
 }
 
 /**
