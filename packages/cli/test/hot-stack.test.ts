@@ -4,7 +4,7 @@
 // a file resource whose existence shows what was deleted and what was not. Real processes on a
 // real SQLite state directory.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { NO_WEFT_ENVIRONMENT, ok } from '@weft/testing/cli';
@@ -199,6 +199,55 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
       },
     );
 
+  test("adopt uses the abandon data's template, as Heat's; another template is refused", LIMIT, () => {
+    const p = project();
+    p.file('template.yaml', TEMPLATE);
+    p.file('other.yaml', TEMPLATE.replace('test_value_2', 'another_value'));
+    const path = join(p.dir, 'resource.txt');
+    ok(p.run(['install', 'template.yaml', '-d', 'a', '-p', `path=${path}`]));
+    const before = p.outputs('a');
+    const ids = p.ids('a');
+    ok(p.run(['stack', 'abandon', '-d', 'a', '-O', 'abandon.json']));
+    // A template other than the one the stack was abandoned with: refused, nothing made.
+    const refused = p.run([
+      'install',
+      'other.yaml',
+      '-d',
+      'b',
+      '-p',
+      `path=${path}`,
+      '--adopt',
+      'abandon.json',
+    ]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /^error: abandon\.json:\d+:\d+ template: the stack was abandoned with another template than other\.yaml; Heat adopts a stack with the template of its abandon data: leave other\.yaml out/,
+    );
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    assert.doesNotMatch(p.deployments(), /\bb\b/);
+    // No template: the data's, and the stack's name from it.
+    ok(p.run(['install', '--adopt', 'abandon.json', '-p', `path=${path}`]));
+    assert.equal(p.instances('a').stackState, 'ADOPT_COMPLETE');
+    assert.deepEqual(p.outputs('a'), before);
+    assert.deepEqual(p.ids('a'), ids);
+    assert.equal(readFileSync(path, 'utf8'), before.secret, 'adopting did not create the file again');
+    // The same template as a file is taken as well; without any, a plain install is refused as before.
+    ok(p.run(['stack', 'abandon', '-d', 'a', '-O', 'again.json']));
+    ok(p.run(['install', 'template.yaml', '-d', 'c', '-p', `path=${path}`, '--adopt', 'again.json']));
+    assert.equal(p.instances('c').stackState, 'ADOPT_COMPLETE');
+    const bare = p.run(['install']);
+    assert.equal(bare.code, 2, bare.stderr);
+    assert.match(bare.stderr, /^error: missing required argument 'blueprint'/);
+    p.file(
+      'nameless.json',
+      JSON.stringify({ resources: {}, template: { heat_template_version: '2014-10-16' } }),
+    );
+    const nameless = p.run(['install', '--adopt', 'nameless.json']);
+    assert.equal(nameless.code, 2, nameless.stderr);
+    assert.match(nameless.stderr, /^error: name the stack with -d ID \(nameless\.json names none\)/);
+  });
+
   test("a nested stack's resources: abandoned under it, adopted on their own", LIMIT, () => {
     const p = project();
     p.file('parent.yaml', PARENT);
@@ -333,6 +382,35 @@ outputs:
   greeting: {value: {get_attr: [greeting, value]}}
 `;
 
+// A secret and a file holding it (the file's content is its data), and the same without the file.
+const RESTORED = `heat_template_version: 2018-08-31
+parameters:
+  length: {type: number, default: 12}
+  path: {type: string}
+resources:
+  secret:
+    type: OS::Heat::RandomString
+    properties: {length: {get_param: length}}
+  file:
+    type: Weft::Test::File
+    properties:
+      path: {get_param: path}
+      content: {get_attr: [secret, value]}
+outputs:
+  secret: {value: {get_attr: [secret, value]}}
+`;
+
+const WITHOUT_FILE = `heat_template_version: 2018-08-31
+parameters:
+  length: {type: number, default: 12}
+resources:
+  secret:
+    type: OS::Heat::RandomString
+    properties: {length: {get_param: length}}
+outputs:
+  secret: {value: {get_attr: [secret, value]}}
+`;
+
 describe('HOT stack snapshots and restore', { concurrency: true }, () => {
   for (const backend of backends)
     test(
@@ -374,6 +452,7 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
         assert.notEqual(changed.password, before.password);
         const restored = ok(p.run(['stack', 'restore', '-d', 'stack', taken.snapshot.id]));
         assert.match(restored.stdout + restored.stderr, /restoring RandomString/);
+        assert.equal(p.instances('stack').stackState, 'RESTORE_COMPLETE');
         assert.deepEqual(p.outputs('stack'), before, "the snapshot's values are back");
         const password = p.instances('stack').instances.find((i) => i.node === 'password')!;
         assert.deepEqual((password.runtimeProperties.heat as { properties: unknown }).properties, {
@@ -394,6 +473,121 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
         assert.match(gone.stderr, /^error: stack 'stack' has no snapshot 'first' \(it has none/);
       },
     );
+
+  test(
+    'a resource removed since the snapshot comes back from its data; a failed restore is retried',
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', RESTORED);
+      p.file('without-file.yaml', WITHOUT_FILE);
+      mkdirSync(join(p.dir, 'sub'));
+      const path = join(p.dir, 'sub', 'file.txt');
+      ok(p.run(['install', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      const before = p.outputs('stack');
+      assert.equal(readFileSync(path, 'utf8'), before.secret);
+      ok(p.run(['stack', 'snapshot', '-d', 'stack', 'kept']));
+      // The file's resource is removed (its file deleted) and the secret replaced by a new one.
+      ok(p.run(['update', 'without-file.yaml', '-d', 'stack', '-p', 'length=20']));
+      assert.ok(!existsSync(path));
+      assert.notEqual(p.outputs('stack').secret, before.secret);
+
+      // The file cannot be written (its directory, where its snapshot's copy is too, is put aside):
+      // the restore fails, and says so as Heat does.
+      renameSync(join(p.dir, 'sub'), join(p.dir, 'aside'));
+      writeFileSync(join(p.dir, 'sub'), 'not a directory');
+      const failed = p.run(['stack', 'restore', '-d', 'stack', 'kept', '--task-retries', '0']);
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.match(failed.stderr, /or restore the snapshot again \(weft stack restore -d stack /);
+      assert.equal(p.instances('stack').stackState, 'RESTORE_FAILED');
+      // The snapshot is as it was, and the restore can be run again once the cause is gone.
+      const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', 'kept'])).stdout) as {
+        data: Abandoned;
+      };
+      assert.equal(shown.data.resources.file!.resource_data.content, before.secret);
+      assert.equal(shown.data.resources.secret!.resource_data.value, before.secret);
+      rmSync(join(p.dir, 'sub'));
+      renameSync(join(p.dir, 'aside'), join(p.dir, 'sub'));
+      const restored = ok(p.run(['stack', 'restore', '-d', 'stack', 'kept']));
+      assert.match(restored.stdout + restored.stderr, /file .*file\.txt restored from the snapshot/);
+      assert.equal(p.instances('stack').stackState, 'RESTORE_COMPLETE');
+      assert.deepEqual(p.outputs('stack'), before);
+      assert.equal(readFileSync(path, 'utf8'), before.secret, 'the file is back with what the snapshot kept');
+      assert.deepEqual(p.states('stack'), { file: 'CREATE_COMPLETE', secret: 'UPDATE_COMPLETE' });
+      assert.ok(
+        p.instances('stack').instances.every((i) => !('heat_restore' in i.runtimeProperties)),
+        'what the snapshot kept is left on no instance',
+      );
+      // The stack is one like any other again: an update makes a new secret (and file content).
+      ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', `path=${path}`, '-p', 'length=16']));
+      assert.equal(p.instances('stack').stackState, 'UPDATE_COMPLETE');
+      assert.notEqual(p.outputs('stack').secret, before.secret);
+      assert.equal(readFileSync(path, 'utf8'), p.outputs('stack').secret);
+    },
+  );
+
+  test(
+    "a snapshot runs each resource's handleSnapshot, its deletion handleDeleteSnapshot; a failed one is kept, not restored",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', RESTORED);
+      const path = join(p.dir, 'file.txt');
+      ok(p.run(['install', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      const secret = p.outputs('stack').secret as string;
+      const taken = JSON.parse(ok(p.run(['stack', 'snapshot', '-d', 'stack', 'first', '--json'])).stdout) as {
+        snapshot: { id: string; status: string };
+        execution: { workflow: string; status: string };
+      };
+      assert.equal(taken.snapshot.status, 'COMPLETE');
+      assert.deepEqual([taken.execution.workflow, taken.execution.status], ['snapshot', 'terminated']);
+      assert.equal(p.instances('stack').stackState, 'SNAPSHOT_COMPLETE');
+      assert.deepEqual(p.states('stack'), { file: 'SNAPSHOT_COMPLETE', secret: 'SNAPSHOT_COMPLETE' });
+      // What handleSnapshot kept (the copy's path) is in the snapshot's data, and the copy exists.
+      const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', 'first'])).stdout) as {
+        status: string;
+        data: Abandoned;
+      };
+      assert.equal(shown.status, 'COMPLETE');
+      assert.equal(`${shown.data.action}_${shown.data.status}`, 'SNAPSHOT_COMPLETE');
+      const backup = shown.data.resources.file!.resource_data.backup as string;
+      assert.equal(readFileSync(backup, 'utf8'), secret);
+      // A stack that was snapshotted is updated as any other.
+      ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', `path=${path}`, '-p', 'length=16']));
+      assert.equal(p.instances('stack').stackState, 'UPDATE_COMPLETE');
+
+      // Deleting the snapshot deletes the copy; the stack's state is left as it was.
+      const deleted = ok(p.run(['stack', 'snapshot-delete', '-d', 'stack', 'first']));
+      assert.match(deleted.stdout + deleted.stderr, /the snapshot of File \S+ deleted/);
+      assert.ok(!existsSync(backup), 'handleDeleteSnapshot deleted the copy');
+      assert.equal(p.instances('stack').stackState, 'UPDATE_COMPLETE');
+
+      // The file is gone behind the stack's back: its snapshot fails, the stack is SNAPSHOT_FAILED,
+      // and the snapshot is kept FAILED: shown, not restored, deleted.
+      rmSync(path);
+      const failed = p.run(['stack', 'snapshot', '-d', 'stack', 'second', '--task-retries', '0']);
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.match(failed.stdout, /Snapshot \S+ \(second\) of stack 'stack' FAILED/);
+      assert.match(failed.stderr, /ENOENT/);
+      assert.equal(p.instances('stack').stackState, 'SNAPSHOT_FAILED');
+      assert.equal(p.states('stack').file, 'SNAPSHOT_FAILED');
+      const listed = JSON.parse(ok(p.run(['stack', 'snapshots', '-d', 'stack', '--json'])).stdout) as {
+        snapshots: { name: string; status: string }[];
+      };
+      assert.deepEqual(
+        listed.snapshots.map((s) => [s.name, s.status]),
+        [['second', 'FAILED']],
+      );
+      const refused = p.run(['stack', 'restore', '-d', 'stack', 'second']);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /^error: Restoring incomplete snapshot is not supported: snapshot \S+ \(second\) is FAILED\n$/,
+      );
+      ok(p.run(['stack', 'snapshot-delete', '-d', 'stack', 'second']));
+      assert.match(ok(p.run(['stack', 'snapshots', '-d', 'stack'])).stdout, /has no snapshots/);
+    },
+  );
 
   test('bad input: one line, exit 2', LIMIT, () => {
     const p = project();

@@ -32,6 +32,14 @@ export {
 export { evaluateOutputs } from './deployment/outputs.js';
 export type { OperationFunctionOf } from './deployment/replacements.js';
 export { openDeployment, sealDeployment } from './deployment/sealed-deployment.js';
+export {
+  DELETE_SNAPSHOT_WORKFLOW,
+  RESOURCE_DELETE_SNAPSHOT,
+  RESOURCE_SNAPSHOT,
+  SNAPSHOT_WORKFLOW,
+  type StackSnapshotAction,
+  startStackSnapshotExecution,
+} from './deployment/stack-snapshots.js';
 export { type DeploymentStatus, deploymentStatus, isLive } from './deployment/status.js';
 export {
   checkUpdateParameterNames,
@@ -45,6 +53,7 @@ export {
   refuseSuspendedUpdate,
   rollbackTarget,
   type SavedUpdatePlan,
+  type StackRestore,
   SuspendedStackError,
   savedUpdateVersion,
   saveUpdatePlan,

@@ -45,6 +45,7 @@ const VERB: Record<ResourceAction, string> = {
   SUSPEND: 'suspended',
   RESUME: 'resumed',
   ADOPT: 'adopted',
+  SNAPSHOT: 'snapshotted',
 };
 
 const HANDLER: Record<ResourceAction, string> = {
@@ -54,6 +55,7 @@ const HANDLER: Record<ResourceAction, string> = {
   SUSPEND: 'handleSuspend',
   RESUME: 'handleResume',
   ADOPT: 'handleAdopt',
+  SNAPSHOT: 'handleSnapshot',
 };
 
 function messageOf(error: unknown): string {
@@ -769,6 +771,68 @@ class ResourceLifecycle<R extends Resource<object>> {
     ctx.logger.info(`${this.name} ${ctx.instance.id} resumed`);
   }
 
+  /**
+   * Heat's snapshot of the resource: handleSnapshot (which keeps what it made in the resource's
+   * data) and its polls; the resource is then SNAPSHOT_COMPLETE, or SNAPSHOT_FAILED.
+   */
+  async snapshot(ctx: OperationContext): Promise<void> {
+    const heat = heatRecord(ctx);
+    if (!ResourceLifecycle.started(heat, 'SNAPSHOT')) {
+      this.refuseUnfinished(heat);
+      if (!resourceExists(heat))
+        throw new NonRecoverableError(
+          `${this.name} ${ctx.instance.id} cannot be snapshotted: it does not exist`,
+        );
+    }
+    const resource = this.instantiate(ctx, heat.properties ?? {});
+    await this.runAction(ctx, 'SNAPSHOT', {
+      handle: () => resource.handleSnapshot(),
+      check: (token) => resource.checkSnapshotComplete(token),
+    });
+    ctx.logger.info(`${this.name} ${ctx.instance.id} snapshotted`);
+  }
+
+  /**
+   * Heat's delete_snapshot of the resource: handleDeleteSnapshot with what the snapshot kept of it
+   * (the `snapshot` input), then its polls; the resource's own state is left as it is.
+   */
+  async deleteSnapshot(ctx: OperationContext, inputs: Record<string, Json>): Promise<void> {
+    const heat = heatRecord(ctx);
+    const given = inputs?.snapshot;
+    const data = (
+      given && typeof given === 'object' && !Array.isArray(given) ? given : {}
+    ) as AbandonedResource;
+    const resource = this.instantiate(ctx, heat.properties ?? {});
+    // A poll goes on with the token of the handler of this task; any other run starts over.
+    const polling = heat.snapshotDeletion !== undefined && ctx.operation.retryNumber > 0;
+    let token: Json = polling ? (heat.snapshotDeletion?.token ?? null) : null;
+    let done: boolean;
+    try {
+      if (!polling) {
+        const returned = await resource.handleDeleteSnapshot(structuredClone(data));
+        token = returned === undefined ? null : returned;
+        heat.snapshotDeletion = { token };
+        await ctx.instance.update();
+      }
+      done = await resource.checkDeleteSnapshotComplete(structuredClone(token));
+    } catch (error) {
+      delete heat.snapshotDeletion;
+      throw error;
+    }
+    if (!done) {
+      const { retryNumber, maxRetries } = ctx.operation;
+      if (maxRetries >= 0 && retryNumber >= maxRetries) {
+        delete heat.snapshotDeletion;
+        throw new NonRecoverableError(
+          `the snapshot of ${this.name} ${ctx.instance.id} was not deleted after ${retryNumber + 1} polls ${this.pollInterval} s apart: the operation's retries ran out`,
+        );
+      }
+      ctx.operation.retry(`waiting for the snapshot of ${this.name} to be deleted`, this.pollInterval);
+    }
+    delete heat.snapshotDeletion;
+    ctx.logger.info(`the snapshot of ${this.name} ${ctx.instance.id} deleted`);
+  }
+
   /** What the record alone says is wrong with the resource, if anything. */
   private static recordProblem(heat: HeatRecord): string | undefined {
     if (heat.pending) return `its ${heat.pending.action.toLowerCase()} is unfinished`;
@@ -849,7 +913,16 @@ class ResourceLifecycle<R extends Resource<object>> {
   }
 }
 
-type LifecycleOperation = 'create' | 'delete' | 'update' | 'suspend' | 'resume' | 'attributes' | 'check';
+type LifecycleOperation =
+  | 'create'
+  | 'delete'
+  | 'update'
+  | 'suspend'
+  | 'resume'
+  | 'attributes'
+  | 'check'
+  | 'snapshot'
+  | 'deleteSnapshot';
 
 /** An operation running one lifecycle method, leaving no empty record behind. */
 function lifecycleOperation<R extends Resource<object>>(
@@ -900,5 +973,7 @@ export function resourceOperations<R extends Resource<object>>(
     resume: lifecycleOperation(lifecycle, 'resume'),
     attributes: lifecycleOperation(lifecycle, 'attributes'),
     check: lifecycleOperation(lifecycle, 'check'),
+    snapshot: lifecycleOperation(lifecycle, 'snapshot'),
+    delete_snapshot: lifecycleOperation(lifecycle, 'deleteSnapshot'),
   };
 }

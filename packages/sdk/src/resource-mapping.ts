@@ -3,7 +3,17 @@ import { NonRecoverableError } from './errors.js';
 import type { Resource, ResourceClass, ResourceOperations, ResourceOperationsOptions } from './resource.js';
 import { resourceOperations } from './resource-lifecycle.js';
 
-const OPERATIONS = ['create', 'delete', 'update', 'suspend', 'resume', 'attributes', 'check'] as const;
+const OPERATIONS = [
+  'create',
+  'delete',
+  'update',
+  'suspend',
+  'resume',
+  'attributes',
+  'check',
+  'snapshot',
+  'delete_snapshot',
+] as const;
 
 /**
  * Heat's resource mapping: node type names to Resource classes. Export it from a plugin module

@@ -60,6 +60,8 @@ export interface HeatRecord {
   properties?: Record<string, Json>;
   pending?: Pending;
   condemned?: Condemned;
+  /** While the deletion of a snapshot polls: what handleDeleteSnapshot returned. */
+  snapshotDeletion?: { token: Json };
 }
 
 /** The instance's record, made (empty) when it has none. */

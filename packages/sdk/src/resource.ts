@@ -1,6 +1,6 @@
 import type { OperationContext, OperationFunction } from './context.js';
 import { NonRecoverableError, WeftError } from './errors.js';
-import { ADOPT_KEY } from './resource-keys.js';
+import { ADOPT_KEY, RESTORE_KEY } from './resource-keys.js';
 import type { HeatRecord } from './resource-record.js';
 import { type AttributesSchema, formatProblem, type Problem, type PropertiesSchema } from './schema.js';
 import type { Json } from './workflow.js';
@@ -8,7 +8,7 @@ import type { Json } from './workflow.js';
 /** What happens to the physical resource when its node instance is deleted (Heat's deletion_policy). */
 export type DeletionPolicy = 'Delete' | 'Retain' | 'Snapshot';
 
-export type ResourceAction = 'CREATE' | 'UPDATE' | 'DELETE' | 'SUSPEND' | 'RESUME' | 'ADOPT';
+export type ResourceAction = 'CREATE' | 'UPDATE' | 'DELETE' | 'SUSPEND' | 'RESUME' | 'ADOPT' | 'SNAPSHOT';
 
 /** A resource's state as Heat reports it: the last action and how it went. */
 export interface ResourceState {
@@ -230,6 +230,33 @@ export abstract class Resource<P extends object = Record<string, Json>> {
   }
 
   /**
+   * Backs the resource up when a snapshot of the stack is taken (Heat's handle_snapshot): keep
+   * what a restore needs in the resource's data (runtime properties, such as a backup's id), which
+   * the snapshot stores; a token returned is polled with checkSnapshotComplete. A class without it
+   * is only recorded SNAPSHOT_COMPLETE, as in Heat.
+   */
+  handleSnapshot(): Token | Promise<Token> {
+    return undefined;
+  }
+
+  checkSnapshotComplete(_token: Json): boolean | Promise<boolean> {
+    return true;
+  }
+
+  /**
+   * Deletes what handleSnapshot made for a snapshot that is deleted (Heat's
+   * handle_delete_snapshot), from what the snapshot kept of the resource (its `resource_data`); a
+   * token returned is polled with checkDeleteSnapshotComplete. It changes nothing of the resource.
+   */
+  handleDeleteSnapshot(_snapshot: AbandonedResource): Token | Promise<Token> {
+    return undefined;
+  }
+
+  checkDeleteSnapshotComplete(_token: Json): boolean | Promise<boolean> {
+    return true;
+  }
+
+  /**
    * Takes over an existing resource instead of creating one (Heat's handle_adopt): by default,
    * as Heat's, its id and data from the abandon data; a resource without an id cannot be adopted.
    */
@@ -240,7 +267,8 @@ export abstract class Resource<P extends object = Record<string, Json>> {
     this.resourceId = data.resource_id;
     const runtime = this.ctx.instance.runtimeProperties;
     for (const [key, value] of Object.entries(data.resource_data ?? {})) {
-      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY) runtime[key] = value;
+      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY && key !== RESTORE_KEY)
+        runtime[key] = value;
     }
     return undefined;
   }
@@ -335,6 +363,13 @@ export interface ResourceOperations {
   resume: OperationFunction & { resumable: boolean };
   /** Writes resolveAttribute's value of every attribute (or of the `names` input) into runtime properties. */
   attributes: OperationFunction & { resumable: boolean };
+  /** Heat's resource snapshot: handleSnapshot, polled with checkSnapshotComplete (the stack's snapshot runs it). */
+  snapshot: OperationFunction & { resumable: boolean };
+  /**
+   * handleDeleteSnapshot with the `snapshot` input (what the snapshot kept of the resource),
+   * polled with checkDeleteSnapshotComplete (the deletion of a stack's snapshot runs it).
+   */
+  delete_snapshot: OperationFunction & { resumable: boolean };
   /**
    * Heat's check: what the record tells (the resource exists, nothing is unfinished, its last
    * action did not fail), then handleCheck, polled with checkCheckComplete. Fails, without

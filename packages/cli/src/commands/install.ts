@@ -1,4 +1,7 @@
 /** `weft install`: create the deployment when it is new, then run (or continue) its install. */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   AlreadyExistsError,
   createDeployment,
@@ -11,9 +14,11 @@ import {
   type Json,
   modelOf,
   openDeployment,
+  parseYaml,
   type StartedExecution,
   startExecutionWithTasks,
 } from '@weft/engine';
+import { jsonEqual } from '@weft/sdk';
 import type { Command } from 'commander';
 import { EXIT, inform, printProblems, UsageError } from '../output.js';
 import { remoteOr } from '../remote/commands.js';
@@ -43,7 +48,7 @@ import { installRefusal } from './install-refusal.js';
 import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
 import { pluginReaderOptions } from './plugin-search.js';
-import { markForAdoption, readAdoptFile } from './stack.js';
+import { type AdoptData, markForAdoption, readAdoptFile } from './stack.js';
 import { prepareNextVersion, rollback } from './update.js';
 
 type InstallFlags = RunFlags & {
@@ -62,7 +67,10 @@ export function installCommand(program: Command): void {
         program
           .command('install')
           .description('create the deployment (if new) and run the install workflow')
-          .argument('<blueprint>', 'the main blueprint file, or a directory holding blueprint.yaml')
+          .argument(
+            '[blueprint]',
+            "the main blueprint file, or a directory holding blueprint.yaml (with --adopt: the abandon data's template when left out)",
+          )
           .option('-d, --deployment-id <ID>', 'deployment id (default: the blueprint directory name)')
           .option(
             '-i, --input <KEY=VALUE|FILE>',
@@ -94,31 +102,79 @@ Examples:
   weft install template.yaml -e env.yaml -p count=3   # a HOT template
   weft install template.yaml -d web --adopt web.json  # adopt an abandoned stack`,
     )
-    .action((blueprint: string, flags: InstallFlags) =>
-      remoteOr(
+    .action((blueprint: string | undefined, flags: InstallFlags) => {
+      // As commander says it of a required argument: only --adopt may leave it out.
+      if (blueprint === undefined && flags.adopt === undefined)
+        throw new UsageError("missing required argument 'blueprint'");
+      return remoteOr(
         flags,
         async (client) => {
           if (flags.adopt !== undefined)
             throw new UsageError(
               '--adopt works on a local state directory or database, not through a server',
             );
-          await remoteInstall(client, blueprintFile(blueprint), flags);
+          await remoteInstall(client, blueprintFile(blueprint!), flags);
         },
-        () => withState(flags, (state) => install(state, blueprint, flags), { create: true }),
-      ),
-    );
+        () =>
+          withState(
+            flags,
+            (state) =>
+              blueprint === undefined ? adoptWithItsTemplate(state, flags) : install(state, blueprint, flags),
+            { create: true },
+          ),
+      );
+    });
 }
 
-async function install(state: State, blueprintArg: string, flags: InstallFlags): Promise<void> {
+/**
+ * `weft install --adopt FILE` without a template: the stack is made from the template its abandon
+ * data holds, as Heat's stack adopt does (a template of its own cannot read files beside it:
+ * get_file and nested templates need the template given as a file), named as the data names it
+ * unless -d says otherwise.
+ */
+async function adoptWithItsTemplate(state: State, flags: InstallFlags): Promise<void> {
+  const data = readAdoptFile(flags.adopt!);
+  if (data.template === undefined)
+    throw new UsageError(
+      `${flags.adopt} has no template: name the template to adopt the stack with (weft install TEMPLATE --adopt ${flags.adopt})`,
+    );
+  if (flags.deploymentId === undefined && data.name === undefined)
+    throw new UsageError(`name the stack with -d ID (${flags.adopt} names none)`);
+  const dir = mkdtempSync(join(tmpdir(), 'weft-adopt-'));
+  try {
+    const file = join(dir, 'template.yaml');
+    // YAML whose top-level keys start their lines (how a HOT template is recognised), each value
+    // as JSON (which YAML reads as it is).
+    const template = data.template as Record<string, Json>;
+    const key = (name: string) => (/^[A-Za-z_]\w*$/.test(name) ? name : JSON.stringify(name));
+    writeFileSync(
+      file,
+      Object.entries(template)
+        .map(([name, value]) => `${key(name)}: ${JSON.stringify(value)}\n`)
+        .join(''),
+    );
+    await install(state, file, { ...flags, deploymentId: flags.deploymentId ?? data.name }, data);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function install(
+  state: State,
+  blueprintArg: string,
+  flags: InstallFlags,
+  given?: AdoptData,
+): Promise<void> {
   const blueprint = blueprintFile(blueprintArg);
   const deploymentId = flags.deploymentId ?? defaultDeploymentId(blueprint);
   const existing = await state.store.getDeployment(deploymentId);
-  const adopted = flags.adopt === undefined ? undefined : adoptData(blueprint, flags.adopt, flags, existing);
+  const adopted =
+    flags.adopt === undefined ? undefined : adoptData(blueprint, flags.adopt, flags, existing, given);
   const ready = existing
     ? await requireSameBlueprint(state, existing, blueprint, flags)
     : await create(state, blueprint, deploymentId, flags);
   if (!ready) return;
-  if (adopted) await markForAdoption(state.store, deploymentId, adopted);
+  if (adopted) await markForAdoption(state.store, deploymentId, adopted.resources);
   // Secrets that cannot be read stop here, before an execution exists.
   await state.secrets.all();
   const unfinished = await unfinishedInstall(state, deploymentId, flags);
@@ -153,20 +209,38 @@ async function install(state: State, blueprintArg: string, flags: InstallFlags):
   );
 }
 
-/** The resources of `--adopt FILE`, read before anything is stored: only a new HOT stack adopts. */
+/**
+ * The abandon data of `--adopt FILE`, read before anything is stored: only a new HOT stack
+ * adopts, and, as Heat makes the stack from the template in the data, a template that differs
+ * from the data's is refused (the data's is used when none is given).
+ */
 function adoptData(
   blueprint: string,
   file: string,
   flags: InstallFlags,
   existing: DeploymentRecord | undefined,
-): Record<string, Json> {
-  if (!isHotTemplate(blueprint, fileSystemReader(pluginReaderOptions(flags))))
+  given?: AdoptData,
+): AdoptData {
+  const reader = fileSystemReader(pluginReaderOptions(flags));
+  if (!isHotTemplate(blueprint, reader))
     throw new UsageError(`--adopt takes a HOT template (heat_template_version); ${blueprint} is not one`);
   if (existing)
     throw new UsageError(
       `deployment '${existing.id}' exists; --adopt creates a new stack (give it another id with -d)`,
     );
-  return readAdoptFile(file);
+  const data = given ?? readAdoptFile(file);
+  if (data.template !== undefined && !given) {
+    const problems = new Diagnostics();
+    const parsed = parseYaml(readFileSync(blueprint, 'utf8'), blueprint, problems);
+    // A template that does not parse is reported by the install as any other.
+    if (problems.ok && !jsonEqual(JSON.parse(JSON.stringify(parsed ?? null)) as Json, data.template))
+      throw new UsageError(
+        data.templateProblem!(
+          `the stack was abandoned with another template than ${blueprint}; Heat adopts a stack with the template of its abandon data: leave ${blueprint} out to adopt with that one, or delete 'template' from ${file} to adopt with ${blueprint}`,
+        ),
+      );
+  }
+  return data;
 }
 
 /** Prints problems (exit 2) and says that nothing goes on. */

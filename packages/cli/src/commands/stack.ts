@@ -22,19 +22,39 @@ import {
   parseYaml,
   refuseSuspendedUpdate,
   type SnapshotRecord,
+  type StackSnapshotAction,
   type Store,
+  startStackSnapshotExecution,
 } from '@weft/engine';
 import { ADOPT_KEY, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY } from '@weft/sdk';
 import type { Command } from 'commander';
 import { printJson, UsageError } from '../output.js';
 import { requireLocal } from '../remote/profiles.js';
 import { deploymentFor, type State, type StateOptions, stateOptions, workDir } from '../state.js';
-import { executionParameters, type RunFlags, runOptions, withState } from './execution.js';
+import { pluginDispatcher } from './dispatchers.js';
+import {
+  executionParameters,
+  finish,
+  type RunFlags,
+  requirePlugins,
+  runExecution,
+  runOptions,
+  withState,
+} from './execution.js';
+import { pluginDirOption } from './options.js';
 import { reportUpdate, runUpdate } from './update.js';
 
 type AbandonFlags = StateOptions & { deploymentId?: string; outputFile?: string };
 
-type SnapshotFlags = StateOptions & { deploymentId?: string; json?: boolean };
+type SnapshotFlags = StateOptions & RunFlags & { deploymentId?: string; json?: boolean };
+
+/** The options of a stack command that runs resources' handlers (as an execution). */
+const handlerOptions = (command: Command) =>
+  pluginDirOption(
+    command
+      .option('--task-retries <N>', 'retries of a failing operation (-1: forever; default 5)')
+      .option('--task-retry-interval <S>', 'seconds between retries (default 3)'),
+  );
 
 const deploymentOption = (command: Command) =>
   command.option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)');
@@ -106,7 +126,8 @@ export async function abandonData(store: Store, deployment: DeploymentRecord): P
     const { action, status } = splitState(heatResourceState(instance));
     const data: Record<string, Json> = {};
     for (const [key, value] of Object.entries(instance.runtimeProperties))
-      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY) data[key] = value;
+      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY && key !== RESTORE_KEY)
+        data[key] = value;
     const id = instance.runtimeProperties[RESOURCE_ID_KEY];
     // A node of several instances (not made by HOT itself) names each by its instance.
     const name = Object.hasOwn(resources, instance.node) ? instance.id : instance.node;
@@ -191,11 +212,23 @@ async function abandon(store: Store, dir: string, flags: AbandonFlags): Promise<
   if (flags.outputFile) process.stderr.write(`Stack '${id}' abandoned; its data is in ${flags.outputFile}\n`);
 }
 
+/** What `weft install --adopt` reads of an abandon data file. */
+export interface AdoptData {
+  /** The resources, by node name (a member as `PARENT.MEMBER`). */
+  resources: Record<string, Json>;
+  /** The template the stack was abandoned with (Heat adopts the stack with it), if the data has one. */
+  template?: Json;
+  /** A problem with the template, as one line with its place in the file (`FILE:LINE:COL template: ...`). */
+  templateProblem?: (message: string) => string;
+  /** The stack's name in the data, if any. */
+  name?: string;
+}
+
 /**
- * The resources of an abandon data file, by name, for `weft install --adopt` (Heat's
- * adopt_stack_data): a problem with the file is one line with its place, exit 2.
+ * The resources of an abandon data file, by name, and its template, for `weft install --adopt`
+ * (Heat's adopt_stack_data): a problem with the file is one line with its place, exit 2.
  */
-export function readAdoptFile(file: string): Record<string, Json> {
+export function readAdoptFile(file: string): AdoptData {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -218,9 +251,33 @@ export function readAdoptFile(file: string): Record<string, Json> {
       'resources',
       'abandon data must have a mapping of resources, by name (what weft stack abandon prints)',
     );
+  else if (
+    problems.ok &&
+    isMapping(doc) &&
+    doc.template !== undefined &&
+    doc.template !== null &&
+    !isMapping(doc.template)
+  )
+    problems.add(
+      'bad-value',
+      locOf(doc, 'template'),
+      'template',
+      "the template of abandon data must be a mapping (the stack's template)",
+    );
   const first = problems.sorted()[0];
   if (first) throw new UsageError(formatProblem(first));
-  return flattened(JSON.parse(JSON.stringify((doc as { resources: Json }).resources)));
+  const data = JSON.parse(JSON.stringify(doc)) as Record<string, Json>;
+  const out: AdoptData = { resources: flattened(data.resources as Record<string, Json>) };
+  if (isMapping(data.template)) {
+    out.template = data.template;
+    out.templateProblem = (message) => {
+      const problem = new Diagnostics();
+      problem.add('bad-value', locOf(doc, 'template'), 'template', message);
+      return formatProblem(problem.sorted()[0]!);
+    };
+  }
+  if (typeof data.name === 'string' && data.name !== '') out.name = data.name;
+  return out;
 }
 
 /**
@@ -258,11 +315,15 @@ async function markInstances(
 function snapshotCommands(stack: Command): void {
   stateOptions(
     deploymentOption(
-      stack
-        .command('snapshot')
-        .description("take a snapshot of the stack: its template, parameters and each resource's data")
-        .argument('[name]', "the snapshot's name (default: its id)")
-        .option('--json', 'print the snapshot as JSON'),
+      handlerOptions(
+        stack
+          .command('snapshot')
+          .description(
+            "take a snapshot of the stack: each resource's handleSnapshot, then its template, parameters and each resource's data",
+          )
+          .argument('[name]', "the snapshot's name (default: its id)")
+          .option('--json', 'print the snapshot (and the execution that took it) as JSON'),
+      ),
     ),
   )
     .addHelpText(
@@ -270,7 +331,7 @@ function snapshotCommands(stack: Command): void {
       '\nExamples:\n  weft stack snapshot -d web before-upgrade\n  weft stack snapshots -d web',
     )
     .action((name: string | undefined, flags: SnapshotFlags) =>
-      local(flags, 'snapshot', (state) => takeSnapshot(state.store, name, flags)),
+      local(flags, 'snapshot', (state) => takeSnapshot(state, name, flags)),
     );
   stateOptions(
     deploymentOption(
@@ -294,19 +355,15 @@ function snapshotCommands(stack: Command): void {
   );
   stateOptions(
     deploymentOption(
-      stack
-        .command('snapshot-delete')
-        .description('delete a snapshot')
-        .argument('<snapshot>', 'its id or name'),
+      handlerOptions(
+        stack
+          .command('snapshot-delete')
+          .description("delete a snapshot: each resource's handleDeleteSnapshot, then the snapshot")
+          .argument('<snapshot>', 'its id or name'),
+      ),
     ),
   ).action((snapshot: string, flags: SnapshotFlags) =>
-    local(flags, 'snapshot-delete', async (state) => {
-      const deployment = await hotDeployment(state.store, flags.deploymentId);
-      const found = await findSnapshot(state.store, deployment.id, snapshot);
-      if (!(await state.store.deleteSnapshot(deployment.id, found.id)))
-        throw new UsageError(`stack '${deployment.id}' has no snapshot '${snapshot}'`);
-      process.stderr.write(`Snapshot ${found.id} (${found.name}) deleted\n`);
-    }),
+    local(flags, 'snapshot-delete', (state) => deleteSnapshot(state, snapshot, flags)),
   );
   runOptions(
     stateOptions(
@@ -324,12 +381,18 @@ function snapshotCommands(stack: Command): void {
   );
 }
 
+/** COMPLETE, or FAILED when a resource's handleSnapshot failed: kept in its data, as Heat keeps it. */
+function snapshotStatus(snapshot: SnapshotRecord): string {
+  const data = snapshot.data as { status?: Json } | null;
+  return data?.status === 'FAILED' ? 'FAILED' : 'COMPLETE';
+}
+
 /** A snapshot as Heat shows one: without its data in a list. */
 function snapshotView(snapshot: SnapshotRecord, withData: boolean): Record<string, Json> {
   return {
     id: snapshot.id,
     name: snapshot.name,
-    status: 'COMPLETE',
+    status: snapshotStatus(snapshot),
     creation_time: snapshot.createdAt,
     ...(withData ? { data: snapshot.data } : {}),
   };
@@ -360,23 +423,90 @@ async function refuseActive(store: Store, id: string, what: string): Promise<voi
     );
 }
 
-async function takeSnapshot(store: Store, name: string | undefined, flags: SnapshotFlags): Promise<void> {
+/**
+ * Runs each resource's handler of a snapshot action as an execution, as `weft exec` runs a
+ * workflow (events shown, a failure reported): the execution as it ended.
+ */
+async function runSnapshotAction(
+  state: State,
+  deploymentId: string,
+  action: StackSnapshotAction,
+  flags: SnapshotFlags,
+) {
+  await state.secrets.all();
+  const deployment = await state.store.getDeployment(deploymentId);
+  const dispatcher = pluginDispatcher(modelOf(deployment!.model), flags, state.dir);
+  requirePlugins(dispatcher, deploymentId);
+  const { execution, tasks } = await startStackSnapshotExecution({
+    store: state.store,
+    deploymentId,
+    action,
+    parameters: executionParameters(flags),
+  });
+  return runExecution(state, execution, { ...flags, json: flags.json }, { created: tasks });
+}
+
+/**
+ * Heat's stack snapshot: each resource's handleSnapshot (the stack SNAPSHOT_IN_PROGRESS, then
+ * SNAPSHOT_COMPLETE or SNAPSHOT_FAILED), then the stack's data (with what the handlers kept) is
+ * stored as the snapshot, COMPLETE or FAILED as the stack ended, as Heat's save_snapshot does. A
+ * FAILED snapshot is kept (to be shown and deleted) but not restored.
+ */
+async function takeSnapshot(state: State, name: string | undefined, flags: SnapshotFlags): Promise<void> {
+  const store = state.store;
   const deployment = await hotDeployment(store, flags.deploymentId);
   await refuseActive(store, deployment.id, 'snapshot');
   const id = randomUUID();
+  const result = await runSnapshotAction(state, deployment.id, { workflow: 'snapshot', snapshot: id }, flags);
+  const now = (await store.getDeployment(deployment.id)) ?? deployment;
+  const data = await abandonData(store, now);
+  data.status = result.status === 'terminated' ? 'COMPLETE' : 'FAILED';
   const snapshot: SnapshotRecord = {
     id,
-    deploymentId: deployment.id,
+    deploymentId: now.id,
     name: name ?? id,
-    blueprintId: deployment.blueprintId,
-    inputs: deployment.inputs,
-    model: deployment.model,
-    data: await abandonData(store, deployment),
+    blueprintId: now.blueprintId,
+    inputs: now.inputs,
+    model: now.model,
+    data,
     createdAt: new Date().toISOString(),
   };
   await store.putSnapshot(snapshot);
-  if (flags.json) printJson({ snapshot: snapshotView(snapshot, false) });
-  else process.stdout.write(`Snapshot ${id} (${snapshot.name}) of stack '${deployment.id}' taken\n`);
+  if (flags.json) printJson({ snapshot: snapshotView(snapshot, false), execution: result });
+  else
+    process.stdout.write(
+      `Snapshot ${id} (${snapshot.name}) of stack '${now.id}' ${data.status === 'COMPLETE' ? 'taken' : 'FAILED (it is kept, and cannot be restored)'}\n`,
+    );
+  finish(result, false);
+}
+
+/**
+ * Heat's snapshot delete: each resource the snapshot has data of is asked to delete what its
+ * handleSnapshot made (handleDeleteSnapshot), then the snapshot is deleted. When a handler fails
+ * the snapshot is kept, to be deleted again.
+ */
+async function deleteSnapshot(state: State, given: string, flags: SnapshotFlags): Promise<void> {
+  const deployment = await hotDeployment(state.store, flags.deploymentId);
+  const found = await findSnapshot(state.store, deployment.id, given);
+  await refuseActive(state.store, deployment.id, 'delete a snapshot of');
+  const data = found.data as { resources?: Record<string, Json> } | null;
+  const kept = flattened(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
+  const result = await runSnapshotAction(
+    state,
+    deployment.id,
+    { workflow: 'delete_snapshot', snapshot: found.id, resources: kept },
+    { ...flags, json: false },
+  );
+  if (result.status !== 'terminated') {
+    process.stderr.write(
+      `Snapshot ${found.id} (${found.name}) is kept: delete it again once the failure is dealt with\n`,
+    );
+    finish(result, false);
+    return;
+  }
+  if (!(await state.store.deleteSnapshot(deployment.id, found.id)))
+    throw new UsageError(`stack '${deployment.id}' has no snapshot '${given}'`);
+  process.stderr.write(`Snapshot ${found.id} (${found.name}) deleted\n`);
 }
 
 async function listSnapshots(store: Store, flags: SnapshotFlags): Promise<void> {
@@ -401,23 +531,33 @@ async function listSnapshots(store: Store, flags: SnapshotFlags): Promise<void> 
 async function restore(state: State, given: string, flags: SnapshotFlags & RunFlags): Promise<void> {
   const deployment = await hotDeployment(state.store, flags.deploymentId);
   const snapshot = await findSnapshot(state.store, deployment.id, given);
+  // As Heat's stack_restore: a snapshot whose resources' handlers failed is not restored.
+  if (snapshotStatus(snapshot) !== 'COMPLETE')
+    throw new UsageError(
+      `Restoring incomplete snapshot is not supported: snapshot ${snapshot.id} (${snapshot.name}) is ${snapshotStatus(snapshot)}`,
+    );
   await refuseActive(state.store, deployment.id, 'restore');
   await refuseSuspendedUpdate(state.store, deployment);
   const data = snapshot.data as { resources?: Record<string, Json> } | null;
   const kept = flattened(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
-  await markInstances(state.store, deployment.id, RESTORE_KEY, (node) => kept[node]);
-  try {
-    const result = await runUpdate(
-      state,
-      deployment.id,
-      { blueprintId: snapshot.blueprintId, inputs: snapshot.inputs, model: snapshot.model },
-      executionParameters(flags),
-      flags,
-      'update',
-    );
-    await reportUpdate(state, deployment.id, result, flags);
-  } finally {
-    // What the snapshot kept is for this restore only: a later replacement makes a new resource.
-    await markInstances(state.store, deployment.id, RESTORE_KEY, () => undefined);
-  }
+  // The engine gives each resource what the snapshot kept of it for this restore alone (a resume
+  // of it too): the stack is RESTORE_COMPLETE once it has succeeded, RESTORE_FAILED if not, and
+  // the snapshot is left as it was, to be restored again.
+  const result = await runUpdate(
+    state,
+    deployment.id,
+    { blueprintId: snapshot.blueprintId, inputs: snapshot.inputs, model: snapshot.model },
+    executionParameters(flags),
+    flags,
+    'update',
+    [],
+    { snapshot: snapshot.id, resources: kept },
+  );
+  await reportUpdate(
+    state,
+    deployment.id,
+    result,
+    flags,
+    `restore the snapshot again (weft stack restore -d ${deployment.id} ${snapshot.id})`,
+  );
 }

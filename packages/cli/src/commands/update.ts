@@ -24,6 +24,7 @@ import {
   refuseSuspendedUpdate,
   rollbackTarget,
   type SavedUpdatePlan,
+  type StackRestore,
   savedUpdateVersion,
   saveUpdatePlan,
   startDeploymentUpdate,
@@ -306,6 +307,7 @@ export async function runUpdate(
   flags: RunFlags,
   workflow: 'update' | 'rollback',
   refresh: string[] = [],
+  restore?: StackRestore,
 ): Promise<ExecutionRecord> {
   await state.secrets.all();
   const dispatcher = pluginDispatcher(modelOf(next.model), flags, state.dir);
@@ -319,6 +321,7 @@ export async function runUpdate(
     parameters,
     workflow,
     refresh,
+    ...(restore ? { restore } : {}),
     operationFunction: (operation) => dispatcher.operationFunction(operation),
     ...instanceCeiling(),
   });
@@ -329,7 +332,7 @@ export async function runUpdate(
     .filter((action) => count(action) > 0)
     .map((action) => `${count(action)} to ${action}`);
   inform(
-    `${workflow === 'update' ? 'Updating' : 'Rolling back'} deployment '${deploymentId}': ${parts.length > 0 ? `node instances ${parts.join(', ')}` : 'no node instance changes'}`,
+    `${restore ? `Restoring stack '${deploymentId}' from snapshot ${restore.snapshot}` : `${workflow === 'update' ? 'Updating' : 'Rolling back'} deployment '${deploymentId}'`}: ${parts.length > 0 ? `node instances ${parts.join(', ')}` : 'no node instance changes'}`,
     flags.json,
   );
   return runExecution(state, execution, flags);
@@ -340,11 +343,12 @@ export async function reportUpdate(
   deploymentId: string,
   result: ExecutionRecord,
   flags: RunFlags,
+  again = 'run weft update again',
 ) {
   if (result.status === 'terminated') await printOutputs(state, deploymentId, flags.json);
   else if (!flags.json)
     process.stderr.write(
-      `Deployment '${deploymentId}' is between two versions: the new blueprint is in place, not every change is. Continue with weft resume ${result.id}, go back with weft exec rollback -d ${deploymentId}, or run weft update again.\n`,
+      `Deployment '${deploymentId}' is between two versions: the new blueprint is in place, not every change is. Continue with weft resume ${result.id}, go back with weft exec rollback -d ${deploymentId}, or ${again}.\n`,
     );
   finish(
     result,

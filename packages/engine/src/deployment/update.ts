@@ -5,6 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Json } from '@weft/sdk';
 import { WeftError } from '@weft/sdk/errors';
+import { RESTORE_KEY } from '@weft/sdk/resource-keys';
 import type { Masker } from '../executor/masker.js';
 import { heatStackState } from '../hot/states.js';
 import { modelOf } from '../model/deployment-model.js';
@@ -80,7 +81,7 @@ const UPDATE_PARAMETER_NAMES = [
 
 /** The update's plan against the stored deployment, without storing anything. */
 export async function planDeploymentUpdate(
-  options: PlanDeploymentUpdateOptions & { restore?: boolean },
+  options: PlanDeploymentUpdateOptions & { restore?: boolean; snapshot?: boolean },
 ): Promise<UpdatePlan> {
   const refresh = options.refresh ?? [];
   const stored = await options.store.getDeployment(options.deploymentId);
@@ -95,7 +96,12 @@ export async function planDeploymentUpdate(
     // A rollback's next version is a stored one: sealed.
     modelOf(options.sealer ? openSealed(options.next.model, options.sealer) : options.next.model),
     deployment.id,
-    { ...updateParameters(options.parameters ?? {}), restore: options.restore === true, refresh },
+    {
+      ...updateParameters(options.parameters ?? {}),
+      restore: options.restore === true,
+      snapshot: options.snapshot === true,
+      refresh,
+    },
     options.maxInstances,
   );
   if (options.operationFunction)
@@ -180,6 +186,13 @@ export async function startDeploymentUpdate(
     workflow?: 'update' | 'rollback';
     /** The execution's id when the caller needs it before it is stored (as startExecution's). */
     id?: string;
+    /**
+     * A HOT stack's restore from a snapshot (Heat's stack restore, action RESTORE): the update goes
+     * to the snapshot's version, and each instance of a node the snapshot kept data of, present or
+     * added by the update, holds that data while the restore runs (resumed too), so that a resource
+     * it makes anew is brought back from it (Resource.handleRestore) instead of created new.
+     */
+    restore?: StackRestore;
   },
 ): Promise<{ execution: ExecutionRecord; plan: UpdatePlan }> {
   const { store, sealer } = options;
@@ -197,7 +210,11 @@ export async function startDeploymentUpdate(
   if (workflow === 'update') await refuseSuspendedUpdate(store, deployment);
   const given = options.parameters ?? {};
   checkUpdateParameterNames(workflow, given);
-  const plan = await planDeploymentUpdate({ ...options, restore: workflow === 'rollback' });
+  const plan = await planDeploymentUpdate({
+    ...options,
+    restore: workflow === 'rollback',
+    snapshot: options.restore !== undefined,
+  });
   const next = { ...options.next, ...seal(options.next.model, options.next.inputs) };
   const versions = await store.listDeploymentVersions(deployment.id);
   const recorded: DeploymentVersionRecord[] = [];
@@ -212,6 +229,10 @@ export async function startDeploymentUpdate(
       createdAt: deployment.createdAt,
     });
   const fromVersion = versions.at(-1)?.version ?? 1;
+  const kept = options.restore?.resources ?? {};
+  for (const instance of plan.added)
+    if (Object.hasOwn(kept, instance.node))
+      instance.runtimeProperties = { ...instance.runtimeProperties, [RESTORE_KEY]: kept[instance.node]! };
   const record: UpdateRecord = {
     removed: plan.removed,
     relationships: plan.finalRelationships as unknown as Record<string, Json>,
@@ -226,6 +247,7 @@ export async function startDeploymentUpdate(
       ...given,
       ...(updateParameters(given) as unknown as Record<string, Json>),
       update: record as unknown as Json,
+      ...(options.restore ? { restore: options.restore.snapshot } : {}),
     },
     status: 'pending',
     error: null,
@@ -260,7 +282,40 @@ export async function startDeploymentUpdate(
     moveInstances: plan.retired,
     versions: recorded,
   });
+  // Once the execution is the deployment's (no other one runs): the instances that stay hold what
+  // the snapshot kept of theirs, and what an earlier restore left (it failed, and this is not its
+  // resume) is taken from them, being for that one alone.
+  if (options.restore || modelOf(deployment.model).blueprint.heatTemplateVersion !== undefined)
+    await markRestore(store, deployment.id, kept);
   return { execution, plan };
+}
+
+/** A restore from a snapshot: the snapshot's id and what it kept of each resource, by node name. */
+export interface StackRestore {
+  snapshot: string;
+  resources: Record<string, Json>;
+}
+
+/**
+ * Gives each instance of the deployment the data `kept` has of its node to restore from (the
+ * RESTORE_KEY runtime property), and takes it from every other one.
+ */
+async function markRestore(store: Store, deploymentId: string, kept: Record<string, Json>): Promise<void> {
+  for (const instance of await store.listInstances(deploymentId)) {
+    const has = Object.hasOwn(instance.runtimeProperties, RESTORE_KEY);
+    const wanted = Object.hasOwn(kept, instance.node);
+    if (!has && !wanted) continue;
+    if (
+      has &&
+      wanted &&
+      JSON.stringify(instance.runtimeProperties[RESTORE_KEY]) === JSON.stringify(kept[instance.node])
+    )
+      continue;
+    const runtimeProperties = { ...instance.runtimeProperties };
+    if (wanted) runtimeProperties[RESTORE_KEY] = kept[instance.node]!;
+    else delete runtimeProperties[RESTORE_KEY];
+    await store.updateRuntimeProperties(instance.id, runtimeProperties, instance.version);
+  }
 }
 
 /**
@@ -290,6 +345,8 @@ export async function finishDeploymentUpdate(store: Store, execution: ExecutionR
   const record = execution.parameters.update as unknown as UpdateRecord | undefined;
   const deployment = await store.getDeployment(execution.deploymentId);
   if (!record || !deployment) return;
+  // A restore is over: a later replacement makes a new resource.
+  if (execution.parameters.restore !== undefined) await markRestore(store, deployment.id, {});
   const model = modelOf(deployment.model);
   const present = new Set((await store.listInstances(deployment.id)).map((i) => i.id));
   await store.changeDeployment({

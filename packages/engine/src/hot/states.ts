@@ -15,24 +15,36 @@ const WORKFLOW_ACTIONS: Record<string, string> = {
   resume: 'RESUME',
   check_status: 'CHECK',
   check_drift: 'CHECK',
+  snapshot: 'SNAPSHOT',
 };
 
 /**
  * A stack's state from its executions (oldest first): the latest one's action and how it stands.
  * An uninstall right after a failed install is the rollback of a failed create, as Heat names it;
- * the install of a stack made by adopting resources (`adopted`) is Heat's ADOPT.
+ * the install of a stack made by adopting resources (`adopted`) is Heat's ADOPT, and an update
+ * that restores a snapshot (its `restore` parameter) Heat's RESTORE; taking a snapshot is
+ * SNAPSHOT, deleting one changes nothing.
  */
-export function heatStackState(executions: { workflow: string; status: string }[], adopted = false): string {
-  const execution = executions.at(-1);
+export function heatStackState(
+  executions: { workflow: string; status: string; parameters?: Record<string, unknown> }[],
+  adopted = false,
+): string {
+  // Deleting a snapshot is no action of the stack's (Heat leaves its state as it is).
+  const actions = executions.some((e) => e.workflow === 'delete_snapshot')
+    ? executions.filter((e) => e.workflow !== 'delete_snapshot')
+    : executions;
+  const execution = actions.at(-1);
   if (!execution) return 'INIT_COMPLETE';
-  const before = executions.at(-2);
+  const before = actions.at(-2);
   const rollback =
     execution.workflow === 'uninstall' && before?.workflow === 'install' && before.status === 'failed';
   const action = rollback
     ? 'ROLLBACK'
-    : adopted && execution.workflow === 'install'
-      ? 'ADOPT'
-      : (WORKFLOW_ACTIONS[execution.workflow] ?? execution.workflow.toUpperCase());
+    : execution.workflow === 'update' && execution.parameters?.restore !== undefined
+      ? 'RESTORE'
+      : adopted && execution.workflow === 'install'
+        ? 'ADOPT'
+        : (WORKFLOW_ACTIONS[execution.workflow] ?? execution.workflow.toUpperCase());
   const status =
     execution.status === 'terminated'
       ? 'COMPLETE'

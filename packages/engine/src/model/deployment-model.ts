@@ -46,6 +46,11 @@ export interface DeploymentModel {
       properties: ValueMap;
     }
   >;
+  /**
+   * Set while a deployment update runs: the plugins of `plugins` only the previous version has,
+   * kept for the operations that delete what it removes.
+   */
+  removedPlugins?: string[];
 }
 
 export interface OperationModel {

@@ -184,7 +184,7 @@ export function only(
 
 export const NOT_INSTALLED = new Set(['uninitialized', 'deleted']);
 
-function operationSteps(
+export function operationSteps(
   model: DeploymentModel,
   instances: NodeInstanceRecord[],
   operations: string[],

@@ -133,7 +133,9 @@ function unflagged(model: DeploymentModel): DeploymentModel {
     const { removed: _node, ...kept } = node;
     nodes[name] = { ...kept, relationships: node.relationships.map(({ removed: _rel, ...r }) => r) };
   }
-  return { ...model, nodes };
+  // The removed nodes are back, and so are their plugins.
+  const { removedPlugins: _plugins, ...rest } = model;
+  return { ...rest, nodes };
 }
 
 /** The model without what an update keeps only while it runs. */
@@ -145,7 +147,13 @@ export function finalModel(model: DeploymentModel): DeploymentModel {
       ? { ...node, relationships: node.relationships.filter((r) => !r.removed) }
       : node;
   }
-  return { ...model, nodes };
+  const final: DeploymentModel = { ...model, nodes };
+  if (model.removedPlugins) {
+    final.plugins = { ...model.plugins };
+    for (const name of model.removedPlugins) delete final.plugins[name];
+    delete final.removedPlugins;
+  }
+  return final;
 }
 
 const relationshipsOf = (i: NodeInstanceRecord) => i.relationships as unknown as RelationshipInstance[];
@@ -224,7 +232,7 @@ export function planUpdate(
   instances: NodeInstanceRecord[],
   after: DeploymentModel,
   deploymentId: string,
-  params: UpdateParameters & { restore?: boolean; refresh?: string[] },
+  params: UpdateParameters & { restore?: boolean; snapshot?: boolean; refresh?: string[] },
   maxInstances = DEFAULT_MAX_INSTANCES,
 ): UpdatePlan {
   // A deployment an unfinished update left between versions still has what that update removes:
@@ -361,6 +369,13 @@ export function planUpdate(
   // The transition model: the new one, with removed nodes kept and, for each node that stays,
   // its removed relationships after the new ones (so the indices of the new ones hold).
   const transition: DeploymentModel = { ...after, nodes: { ...after.nodes } };
+  // The plugins of what is removed run its deletion: the last node of a plugin's may go.
+  const removedPlugins = Object.keys(before.plugins).filter((name) => !Object.hasOwn(after.plugins, name));
+  if (removedPlugins.length > 0) {
+    transition.plugins = { ...after.plugins };
+    for (const name of removedPlugins) transition.plugins[name] = before.plugins[name]!;
+    transition.removedPlugins = removedPlugins;
+  }
   for (const [name, node] of Object.entries(before.nodes))
     if (!after.nodes[name]) transition.nodes[name] = { ...node, removed: true };
   for (const [name, retiredName] of retiredNodes)
@@ -534,10 +549,29 @@ export function planUpdate(
     actions[id] = 'reinstall';
   }
   for (const id of update.keys()) actions[id] ??= 'update';
-  // A rollback installs again what the update it undoes took down (or never got to install).
+  // A HOT stack's restore from a snapshot (Heat's stack restore) brings every resource to the
+  // snapshot's definition, whatever the model says it is: after a failed update or restore the
+  // model is already the new one while resources are not. Each one that can be updated is (its
+  // update compares the properties it has with the node's, and does nothing when they are equal),
+  // as Heat's update compares each resource with its new definition.
+  if (heat && params.snapshot)
+    for (const i of staying)
+      if (
+        i.state === 'started' &&
+        !update.has(i.id) &&
+        !reinstall.has(i.id) &&
+        Object.hasOwn(after.nodes[i.node]!.operations, RESOURCE_UPDATE)
+      ) {
+        update.set(i.id, [RESOURCE_UPDATE]);
+        actions[i.id] ??= 'update';
+      }
+  // A rollback installs again what the update it undoes took down (or never got to install), and
+  // so does a restore (what a failed update or restore did not make).
   const restored = new Set(
-    params.restore
-      ? staying.filter((i) => i.state !== 'started' && !reinstall.has(i.id)).map((i) => i.id)
+    params.restore || params.snapshot
+      ? staying
+          .filter((i) => i.state !== 'started' && !reinstall.has(i.id) && !update.has(i.id))
+          .map((i) => i.id)
       : [],
   );
   for (const id of restored) actions[id] = 'install';

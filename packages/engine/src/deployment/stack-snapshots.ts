@@ -1,0 +1,78 @@
+// A HOT stack's snapshot and the deletion of one as executions (Heat's Stack.snapshot and
+// Stack.delete_snapshot): each resource's handleSnapshot (in dependency order, as Heat's stack
+// task runs it) or handleDeleteSnapshot with what the snapshot kept of it, polled on the retry
+// timer as every handle/check pair is. They are not workflows a user starts by name: the stack
+// commands start them, with the snapshot they are for.
+import { randomUUID } from 'node:crypto';
+import type { Json } from '@weft/sdk';
+import { modelOf } from '../model/deployment-model.js';
+import type { ExecutionRecord, Store, TaskRecord } from '../store/types.js';
+import { operationSteps, WorkflowError } from '../workflows/builtin.js';
+import type { TaskGraph } from '../workflows/lifecycle.js';
+import { taskRecords } from './deployments.js';
+
+/** The operations a stack's snapshot and the deletion of one run on each resource (a Resource class's). */
+export const RESOURCE_SNAPSHOT = 'weft.interfaces.resource.snapshot';
+export const RESOURCE_DELETE_SNAPSHOT = 'weft.interfaces.resource.delete_snapshot';
+
+/** The executions' workflow names, as `weft executions` shows them. */
+export const SNAPSHOT_WORKFLOW = 'snapshot';
+export const DELETE_SNAPSHOT_WORKFLOW = 'delete_snapshot';
+
+export type StackSnapshotAction =
+  | { workflow: typeof SNAPSHOT_WORKFLOW; snapshot: string }
+  | {
+      workflow: typeof DELETE_SNAPSHOT_WORKFLOW;
+      snapshot: string;
+      /** What the snapshot kept of each resource, by node name (abandon data's resources, flattened). */
+      resources: Record<string, Json>;
+    };
+
+/**
+ * Creates the execution (pending) that takes a snapshot of the stack's resources, or deletes what
+ * they made for one: every created resource whose class has the operation (a resource of a class
+ * without handleSnapshot is recorded SNAPSHOT_COMPLETE; only those the snapshot has data of are
+ * asked to delete theirs, as in Heat).
+ */
+export async function startStackSnapshotExecution(options: {
+  store: Store;
+  deploymentId: string;
+  action: StackSnapshotAction;
+  /** task_retries, task_retry_interval. */
+  parameters?: Record<string, Json>;
+}): Promise<{ execution: ExecutionRecord; tasks: TaskRecord[] }> {
+  const { store, action } = options;
+  const deployment = await store.getDeployment(options.deploymentId);
+  if (!deployment) throw new WorkflowError(`deployment '${options.deploymentId}' not found`);
+  const model = modelOf(deployment.model);
+  const started = (await store.listInstances(deployment.id)).filter((i) => i.state === 'started');
+  let graph: TaskGraph;
+  if (action.workflow === SNAPSHOT_WORKFLOW) {
+    graph = operationSteps(model, started, [RESOURCE_SNAPSHOT], action.workflow, false);
+  } else {
+    const kept = action.resources;
+    graph = operationSteps(
+      model,
+      started.filter((i) => Object.hasOwn(kept, i.node) && kept[i.node]),
+      [RESOURCE_DELETE_SNAPSHOT],
+      action.workflow,
+      false,
+      { ordered: false },
+    );
+    for (const task of graph.tasks) task.inputs = { snapshot: kept[task.node!]! };
+  }
+  const execution: ExecutionRecord = {
+    id: randomUUID(),
+    deploymentId: deployment.id,
+    workflow: action.workflow,
+    parameters: { ...(options.parameters ?? {}), snapshot: action.snapshot },
+    status: 'pending',
+    error: null,
+    createdAt: new Date().toISOString(),
+    startedAt: null,
+    endedAt: null,
+  };
+  const tasks = taskRecords(execution.id, graph);
+  await store.createExecution(execution, tasks);
+  return { execution, tasks };
+}
