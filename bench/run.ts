@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -104,7 +104,7 @@ if (caseArg > 0) {
     if (kind === 'update-plan') return updatePlan(Number(a));
     if (kind === 'hot') return hotPlan(Number(a));
     if (kind === 'server') return serverBench();
-    if (kind === 'workers') return workersBench(Number(a));
+    if (kind === 'workers') return workersBench(Number(a), b ? b.split(',').map(Number) : undefined);
     throw new Error(`unknown case ${kind}`);
   };
   process.stdout.write(JSON.stringify(await out()));
@@ -237,15 +237,21 @@ if (caseArg > 0) {
   console.log(
     '== Workers: weft serve --workers and weft worker processes on one PostgreSQL (pg-boss queues) ==',
   );
-  const workerRuns = inChild<WorkersBench>(['workers', process.env.WEFT_BENCH_WORKER_INSTANCES ?? '1000']);
-  const perSecond = (ms: number) => Math.round((workerRuns.instances / ms) * 1000);
-  for (const { workers, ms } of workerRuns.byWorkers)
+  const workerRuns = inChild<WorkersBench>(['workers', process.env.WEFT_BENCH_WORKER_INSTANCES ?? '10000']);
+  const n = workerRuns.instances;
+  const perSecond = (ms: number) => Math.round((n / ms) * 1000);
+  const perOp = (x: number) => (x / n).toFixed(2);
+  for (const r of workerRuns.byWorkers)
     console.log(
-      `install of ${workerRuns.instances} no-op operations on ${workers} worker process${workers > 1 ? 'es' : ''} (concurrency 8 each): ${Math.round(ms)} ms, ${perSecond(ms)} tasks/s, ${(ms / workerRuns.instances).toFixed(2)} ms per operation`,
+      `install of ${n} no-op operations on ${r.workers} worker process${r.workers > 1 ? 'es' : ''} (concurrency 8 each): ${Math.round(r.ms)} ms, ${perSecond(r.ms)} tasks/s, ${perOp(r.ms)} ms per operation; CPU per operation: server ${perOp(r.serverCpuMs)} ms, workers ${perOp(r.workersCpuMs)} ms; ${perOp(r.transactions)} database transactions per operation`,
     );
   const four = workerRuns.byWorkers.at(-1)!;
+  const local = workerRuns.inProcess;
   console.log(
-    `the same install run by the server itself: ${Math.round(workerRuns.inProcessMs)} ms, ${perSecond(workerRuns.inProcessMs)} tasks/s; the queue path adds ${((four.ms - workerRuns.inProcessMs) / workerRuns.instances).toFixed(2)} ms per operation with 4 workers (target: >= 5,000 tasks/s with 4 workers -> ${perSecond(four.ms) >= 5000 ? 'met' : 'NOT met'})`,
+    `the same install run by the server itself: ${Math.round(local.ms)} ms, ${perSecond(local.ms)} tasks/s, server CPU ${perOp(local.serverCpuMs)} ms and ${perOp(local.transactions)} transactions per operation`,
+  );
+  console.log(
+    `the queue path adds per operation with ${four.workers} workers: ${perOp(four.ms - local.ms)} ms of wall time, ${perOp(four.serverCpuMs + four.workersCpuMs - local.serverCpuMs)} ms of CPU (server and workers), ${perOp(four.transactions - local.transactions)} transactions (target: >= 5,000 tasks/s with 4 workers -> ${perSecond(four.ms) >= 5000 ? 'met' : 'NOT met'}; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} CPUs)`,
   );
   console.log(
     `take-over: a worker killed with SIGKILL mid-operation, the operation begins on another ${workerRuns.takeOverMs} ms later with a ${workerRuns.leaseSeconds} s lease (${workerRuns.takeOverMs - workerRuns.leaseSeconds * 1000} ms beyond the lease; target < 1000 ms)`,

@@ -94,7 +94,7 @@ export function startup(child: ChildProcess): Promise<{ token: string; base: str
 }
 
 /** CPU time (ms) a process has used so far, from /proc (Linux); NaN where there is none. */
-function cpuMs(pid: number): number {
+export function cpuMs(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.

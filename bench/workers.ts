@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createDeployment, fileSystemReader, openPostgresStore } from '@weft/engine';
-import { benchSetup, startup, weftBin } from './server.js';
+import pg from 'pg';
+import { benchSetup, cpuMs, startup, weftBin } from './server.js';
 
 const BLUEPRINT = `tosca_definitions_version: cloudify_dsl_1_4
 imports:
@@ -49,11 +50,25 @@ create.resumable = true;
 export { create };
 `;
 
+/** One timed install. */
+export interface InstallRun {
+  ms: number;
+  /** CPU time (user + system) of the server process during the install. */
+  serverCpuMs: number;
+  /** CPU time of the `weft worker` processes (not their plugin processes) during the install. */
+  workersCpuMs: number;
+  /**
+   * Transactions committed in the database during the install (pg_stat_database): each statement
+   * outside a transaction is one, so this counts the round trips that write or read.
+   */
+  transactions: number;
+}
+
 export interface WorkersBench {
-  /** Install of `instances` no-op operations, by number of worker processes: ms. */
-  byWorkers: { workers: number; ms: number }[];
+  /** Install of `instances` no-op operations, by number of worker processes. */
+  byWorkers: ({ workers: number } & InstallRun)[];
   /** The same install run by the server's own plugin host (no queue). */
-  inProcessMs: number;
+  inProcess: InstallRun;
   instances: number;
   /** From SIGKILL of the worker running an operation to the operation beginning on another. */
   takeOverMs: number;
@@ -179,15 +194,46 @@ async function ended(s: Service, id: string): Promise<void> {
   throw new Error('the event stream ended before the execution');
 }
 
+/** Transactions committed in the database so far, as its statistics have them. */
+async function transactions(db: pg.Client): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(
+    'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()',
+  );
+  return Number(rows[0]!.n);
+}
+
+/**
+ * Backends report their statistics when idle, at most once a second, and within 10 s of going idle
+ * (PostgreSQL 15): read after that long, the count covers every statement of the install.
+ */
+const STATS_DELAY_MS = 11_000;
+
 /** An install of `instances` no-op operations on `workers` worker processes (none: in the server). */
-async function timedInstall(instances: number, workers: number): Promise<number> {
+async function timedInstall(instances: number, workers: number): Promise<InstallRun> {
   const s = await service(instances, '', workers > 0 ? ['--workers'] : []);
+  const db = new pg.Client({ connectionString: s.database });
   try {
+    await db.connect();
     for (let i = 0; i < workers; i++) await startWorker(s, `w${i}`);
+    const cpu = () => s.children.map((child) => cpuMs(child.pid!));
+    await new Promise((resolve) => setTimeout(resolve, STATS_DELAY_MS));
+    const xact0 = await transactions(db);
+    const cpu0 = cpu();
     const t0 = performance.now();
     await ended(s, await install(s));
-    return performance.now() - t0;
+    const ms = performance.now() - t0;
+    const cpu1 = cpu();
+    await new Promise((resolve) => setTimeout(resolve, STATS_DELAY_MS));
+    const spent = cpu1.map((c, i) => c - cpu0[i]!);
+    return {
+      ms,
+      serverCpuMs: Math.round(spent[0]!),
+      workersCpuMs: Math.round(spent.slice(1).reduce((a, b) => a + b, 0)),
+      // Less the two reads of the statistics themselves.
+      transactions: (await transactions(db)) - xact0 - 2,
+    };
   } finally {
+    await db.end().catch(() => {});
     await s.close();
   }
 }
@@ -235,13 +281,13 @@ async function takeOver(leaseSeconds: number): Promise<number> {
   }
 }
 
-export async function workersBench(instances: number): Promise<WorkersBench> {
+export async function workersBench(instances: number, counts = [1, 2, 4]): Promise<WorkersBench> {
   const byWorkers: WorkersBench['byWorkers'] = [];
-  for (const workers of [1, 2, 4]) byWorkers.push({ workers, ms: await timedInstall(instances, workers) });
+  for (const workers of counts) byWorkers.push({ workers, ...(await timedInstall(instances, workers)) });
   const leaseSeconds = 2;
   return {
     byWorkers,
-    inProcessMs: await timedInstall(instances, 0),
+    inProcess: await timedInstall(instances, 0),
     instances,
     takeOverMs: await takeOver(leaseSeconds),
     leaseSeconds,

@@ -24,9 +24,10 @@ import type {
 } from '@weft/engine';
 import type PgBoss from 'pg-boss';
 import type { AgentScope } from '../store/access.js';
-import { queuesWithJobsHandedBack, renewLease } from '../store/job-leases.js';
+import { insertJobs, queuesWithJobsHandedBack, renewLease } from '../store/job-leases.js';
 import { JobSignals } from '../store/job-signals.js';
 import type { TenantState } from '../tenants.js';
+import { Batches } from './batches.js';
 import {
   type AgentJob,
   type CallData,
@@ -98,6 +99,11 @@ export class JobHub {
   /** The jobs this process handed to agents and that are not reported yet: job id to its agent. */
   private readonly handedOut = new Map<string, string>();
   private readonly queues: Queues;
+  /**
+   * Jobs queued together: the operations an execution starts at once go out in one insert, which
+   * also notifies their queues. Each answers whether it was inserted (not when its id exists).
+   */
+  private readonly sends: Batches<Parameters<typeof insertJobs>[1][number], boolean>;
   readonly leaseSeconds: number;
   readonly agentWaitSeconds: number;
 
@@ -108,6 +114,10 @@ export class JobHub {
     options: QueueOptions,
   ) {
     this.queues = new Queues(boss, database);
+    this.sends = new Batches(async (jobs) => {
+      const inserted = await insertJobs(boss.getDb(), jobs, CHANNELS.queued);
+      return jobs.map((job) => inserted.has(job.id));
+    });
     this.leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
     this.agentWaitSeconds = options.agentWaitSeconds ?? 30;
   }
@@ -168,7 +178,7 @@ export class JobHub {
     let attach = found !== null && found.state !== 'cancelled';
     if (!attach) {
       const options = { id, expireInSeconds, retryLimit: LOST_RETRIES, retryDelay: 0 };
-      if ((await this.boss.send(queue, job, options)) === null) {
+      if (!(await this.sends.add({ ...options, name: queue, data: job }))) {
         // A job of this attempt exists though the executor did not know it was sent: its previous
         // owner queued it and died before it could store so. One that is queued, running or
         // succeeded is this operation's; one that ended otherwise (cancelled, failed, or a
@@ -178,9 +188,9 @@ export class JobHub {
         if (!attach) {
           await this.boss.deleteJob(queue, id);
           await this.boss.send(queue, job, options);
+          await this.signals?.notify(CHANNELS.queued, queue);
         }
       }
-      if (!attach) await this.signals?.notify(CHANNELS.queued, queue);
     }
     if (attach) void this.look(id);
     const onAbort = () => void this.cancel(id, 'cancelled');
