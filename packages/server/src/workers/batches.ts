@@ -29,7 +29,7 @@ export class Batches<T, R> {
       const batch = this.pending.splice(0, this.max);
       try {
         const results = await this.apply(batch.map((entry) => entry.item));
-        batch.forEach((entry, i) => entry.resolve(results[i]!));
+        for (const [i, entry] of batch.entries()) entry.resolve(results[i]!);
       } catch (error) {
         for (const entry of batch) entry.reject(error);
       }
