@@ -43,7 +43,21 @@ export async function queuesWithJobsHandedBack(db: PgBoss.Db): Promise<string[]>
 /** pg-boss's own statements (its `insert` answers nothing, so which jobs were new is not known). */
 const plans = createRequire(import.meta.url)('pg-boss/src/plans.js') as {
   insertJobs(schema: string): string;
+  failJobsByTimeout(schema: string): string;
+  locked(schema: string, query: string): string;
 };
+
+/** pg-boss's look for leases that ended, under its lock, as its maintenance runs it. */
+const EXPIRE_LEASES = plans.locked(BOSS_SCHEMA, plans.failJobsByTimeout(BOSS_SCHEMA));
+
+/**
+ * Hands out again the jobs whose lease ended (or fails those out of retries), as pg-boss's
+ * maintenance does: that runs once a second at best, and often every other second (each process's
+ * interval and the check that it is the first of the interval are both a second long).
+ */
+export async function expireLeases(db: PgBoss.Db): Promise<void> {
+  await db.executeSql(EXPIRE_LEASES, []);
+}
 
 /** What PostgreSQL takes as a NOTIFY payload at most (bytes, less than its 8000). */
 const MAX_NOTIFY_BYTES = 7900;

@@ -24,7 +24,7 @@ import type {
 } from '@weft/engine';
 import type PgBoss from 'pg-boss';
 import type { AgentScope } from '../store/access.js';
-import { insertJobs, queuesWithJobsHandedBack, renewLease } from '../store/job-leases.js';
+import { expireLeases, insertJobs, queuesWithJobsHandedBack, renewLease } from '../store/job-leases.js';
 import { JobSignals } from '../store/job-signals.js';
 import type { TenantState } from '../tenants.js';
 import { Batches } from './batches.js';
@@ -90,12 +90,20 @@ const agentKey = (scope: AgentScope) => `${scope.tenant}\u0000${scope.deployment
 /** How long a worker holds a job between renewals when the server is not told otherwise. */
 export const DEFAULT_LEASE_SECONDS = 30;
 
+/**
+ * How often a process awaiting jobs looks for leases that ended (ms): a lost worker's job is
+ * handed out again within that much of its lease's end (pg-boss's maintenance alone takes 1 to 2 s).
+ */
+const LEASE_CHECK_MS = 500;
+
 /** One per server process: the pg-boss connection, the notifications, the jobs being awaited. */
 export class JobHub {
   private readonly awaited = new Map<string, Awaited>();
   /** Host agents waiting (over HTTP) for a job on their queue: woken when one is queued there. */
   private readonly agentsWaiting = new Map<string, Set<() => void>>();
   private closed = false;
+  private leaseCheck: NodeJS.Timeout | undefined;
+  private checkingLeases = false;
   /** The jobs this process handed to agents and that are not reported yet: job id to its agent. */
   private readonly handedOut = new Map<string, string>();
   private readonly queues: Queues;
@@ -130,6 +138,8 @@ export class JobHub {
     // Run after each look for expired leases (here, when this process's turn): a job it handed
     // back is taken within a second rather than at a worker's next poll.
     boss.on('maintenance', () => void hub.wakeForHandedBack());
+    hub.leaseCheck = setInterval(() => void hub.checkLeases(), LEASE_CHECK_MS);
+    hub.leaseCheck.unref();
     hub.signals = await JobSignals.open(
       database,
       [CHANNELS.done, CHANNELS.log, CHANNELS.queued],
@@ -236,6 +246,20 @@ export class JobHub {
       const job = await this.boss.getJobById(entry.queue, id).catch(() => null);
       if (job && (job.state === 'created' || job.state === 'retry'))
         await this.cancel(id, 'was cancelled before a worker took it');
+    }
+  }
+
+  /** While jobs are awaited: hands out again those whose lease ended, and wakes their queues. */
+  private async checkLeases(): Promise<void> {
+    if (this.awaited.size === 0 || this.checkingLeases) return;
+    this.checkingLeases = true;
+    try {
+      await expireLeases(this.boss.getDb());
+      await this.wakeForHandedBack();
+    } catch {
+      // The database is unreachable: looked at again at the next check.
+    } finally {
+      this.checkingLeases = false;
     }
   }
 
@@ -446,6 +470,7 @@ export class JobHub {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.leaseCheck);
     for (const wake of [...this.agentsWaiting.values()].flatMap((set) => [...set])) wake();
     for (const id of [...this.awaited.keys()])
       this.settle(id, failure('PluginHostClosed', 'the server stopped while the operation was queued', true));
