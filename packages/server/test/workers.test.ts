@@ -220,6 +220,33 @@ describe('weft worker processes run the operations of weft serve --workers', () 
   );
 
   test(
+    'a worker stopped (SIGTERM) while it runs an operation lets it end, completes its job, and exits',
+    LIMIT,
+    async () => {
+      const gate = join(tempDir(), 'gate.start');
+      const c = await cluster(drops, { count: 1, gate });
+      const a = await c.startWorker('a');
+      await c.startWorker('host', '--queue', c.vm);
+      const id = await c.install();
+      await c.follow(id, (data) => /waiting at/.test(data));
+      a.child.kill('SIGTERM');
+      writeFileSync(gate, '');
+      assert.equal(await a.exit, 0, a.stderr());
+      await c.startWorker('b');
+      const end = await c.follow(id);
+      assert.equal(end.status, 'terminated', (await c.execution(id)).error?.message);
+      const gated = c
+        .runs()
+        .filter(([what, instance]) => what!.startsWith('start-') && instance!.startsWith('gated'));
+      assert.deepEqual(
+        gated.map(([what, , worker]) => `${what} ${worker}`),
+        ['start-begin a', 'start-end a'],
+        'it ran once, to its end, on the worker that was stopping',
+      );
+    },
+  );
+
+  test(
     'force-cancel reaches the job no worker has taken (cancelled in pg-boss) and the running one (aborted)',
     LIMIT,
     async () => {

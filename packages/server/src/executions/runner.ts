@@ -30,6 +30,15 @@ import type { EventNotifier } from './notifier.js';
 /** Operations running at once per execution, as the CLI's default. */
 const CONCURRENCY = 8;
 
+/**
+ * With workers (`weft serve --workers`): how many of an execution's operations may be queued or
+ * running at once. What runs at once is bounded by the workers' slots (`weft worker
+ * --concurrency`, per worker), as a Cloudify agent's pool bounds it; this only bounds the jobs one
+ * execution holds in the queue, enough to keep several workers' slots busy while the results of
+ * those that ended come back (at 8, an execution used at most 8 slots of all its workers).
+ */
+const QUEUED_PER_EXECUTION = 64;
+
 /** How long a stopping server lets running operations finish before it aborts them. */
 const STOP_GRACE_MS = 10_000;
 
@@ -192,7 +201,7 @@ export class ExecutionRunner {
       const executor = new Executor({
         store: tenant.store,
         dispatcher,
-        concurrency: CONCURRENCY,
+        concurrency: this.workers ? QUEUED_PER_EXECUTION : CONCURRENCY,
         secrets: () => tenant.secrets.all(),
         sealer: tenant.secrets.sealer(),
         workdir: tenant.workDir,

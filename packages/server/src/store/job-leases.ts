@@ -4,6 +4,7 @@
  * lease by moving that end forward while its operation runs: a short lease then finds a dead
  * worker quickly without taking a long operation from a live one.
  */
+import { createRequire } from 'node:module';
 import type PgBoss from 'pg-boss';
 
 /** The schema pg-boss keeps its tables in (the same for the server and every worker). */
@@ -37,4 +38,87 @@ export async function queuesWithJobsHandedBack(db: PgBoss.Db): Promise<string[]>
     [],
   );
   return rows.map((row: { name: string }) => row.name);
+}
+
+/** pg-boss's own statements (its `insert` answers nothing, so which jobs were new is not known). */
+const plans = createRequire(import.meta.url)('pg-boss/src/plans.js') as {
+  insertJobs(schema: string): string;
+  failJobsByTimeout(schema: string): string;
+  locked(schema: string, query: string): string;
+};
+
+/** pg-boss's look for leases that ended, under its lock, as its maintenance runs it. */
+const EXPIRE_LEASES = plans.locked(BOSS_SCHEMA, plans.failJobsByTimeout(BOSS_SCHEMA));
+
+/**
+ * Hands out again the jobs whose lease ended (or fails those out of retries), as pg-boss's
+ * maintenance does: that runs once a second at best, and often every other second (each process's
+ * interval and the check that it is the first of the interval are both a second long).
+ */
+export async function expireLeases(db: PgBoss.Db): Promise<void> {
+  await db.executeSql(EXPIRE_LEASES, []);
+}
+
+/** What PostgreSQL takes as a NOTIFY payload at most (bytes, less than its 8000). */
+const MAX_NOTIFY_BYTES = 7900;
+
+/**
+ * pg-boss's insert of many jobs (as `boss.insert`), in one statement, answering the ids of the jobs
+ * it inserted: one whose id exists already is left as it is and not among them. `queuedChannel`
+ * is notified at commit with the queue of each job inserted (PostgreSQL sends each queue once).
+ */
+export async function insertJobs(
+  db: PgBoss.Db,
+  jobs: {
+    id: string;
+    name: string;
+    data: object;
+    expireInSeconds: number;
+    retryLimit: number;
+    retryDelay: number;
+  }[],
+  queuedChannel: string,
+): Promise<Set<string>> {
+  const { rows } = await db.executeSql(
+    `WITH inserted AS (${plans.insertJobs(BOSS_SCHEMA)} RETURNING id, name)
+     SELECT id, pg_notify($7, name) FROM inserted`,
+    [JSON.stringify(jobs), null, null, null, null, null, queuedChannel],
+  );
+  return new Set(rows.map((row: { id: string }) => row.id));
+}
+
+/**
+ * Completes jobs of one queue in one statement, each with its own output, as pg-boss's `complete`
+ * does, but only a job still held at the attempt given (`retryCount`): not one cancelled, nor one
+ * whose lease ended and that is handed out again. For each job completed, `done` is notified at
+ * commit with `payload(id)` (the output when it fits). Answers the ids completed.
+ */
+export async function completeJobs(
+  db: PgBoss.Db,
+  queue: string,
+  jobs: { id: string; retryCount: number; output: object }[],
+  done: { channel: string; payload: (job: { id: string; output: object }) => string },
+): Promise<Set<string>> {
+  const payloads = jobs.map((job) => {
+    const full = done.payload(job);
+    return Buffer.byteLength(full) < MAX_NOTIFY_BYTES ? full : done.payload({ id: job.id, output: {} });
+  });
+  const { rows } = await db.executeSql(
+    `WITH completed AS (
+       UPDATE ${BOSS_SCHEMA}.job j SET completed_on = now(), state = 'completed', output = d.output
+         FROM unnest($2::uuid[], $3::int[], $4::jsonb[], $5::text[]) AS d(id, retry_count, output, payload)
+        WHERE j.name = $1 AND j.id = d.id AND j.state = 'active' AND j.retry_count = d.retry_count
+       RETURNING j.id, d.payload
+     )
+     SELECT id, pg_notify($6, payload) FROM completed`,
+    [
+      queue,
+      jobs.map((job) => job.id),
+      jobs.map((job) => job.retryCount),
+      jobs.map((job) => JSON.stringify(job.output)),
+      payloads,
+      done.channel,
+    ],
+  );
+  return new Set(rows.map((row: { id: string }) => row.id));
 }

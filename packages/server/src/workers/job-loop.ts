@@ -56,7 +56,12 @@ export class JobLoop<T extends object> {
       if (this.woken || this.stopped) continue;
       await this.sleep(jobs.length > 0 && jobs.length === free ? undefined : this.pollMs);
     }
-    while (this.running > 0) await this.sleep(undefined);
+    // Woken by each job that ends. (Left set, `woken` would end every sleep at once: a loop of
+    // microtasks that starves the I/O the running jobs wait on, and a stopping worker spun forever.)
+    while (this.running > 0) {
+      this.woken = false;
+      await this.sleep(undefined);
+    }
   }
 
   private start(job: T): void {

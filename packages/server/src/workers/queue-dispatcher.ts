@@ -24,9 +24,10 @@ import type {
 } from '@weft/engine';
 import type PgBoss from 'pg-boss';
 import type { AgentScope } from '../store/access.js';
-import { queuesWithJobsHandedBack, renewLease } from '../store/job-leases.js';
+import { expireLeases, insertJobs, queuesWithJobsHandedBack, renewLease } from '../store/job-leases.js';
 import { JobSignals } from '../store/job-signals.js';
 import type { TenantState } from '../tenants.js';
+import { Batches } from './batches.js';
 import {
   type AgentJob,
   type CallData,
@@ -91,6 +92,12 @@ const agentKey = (scope: AgentScope) => `${scope.tenant}\u0000${scope.deployment
 /** How long a worker holds a job between renewals when the server is not told otherwise. */
 export const DEFAULT_LEASE_SECONDS = 30;
 
+/**
+ * How often a process awaiting jobs looks for leases that ended (ms): a lost worker's job is
+ * handed out again within that much of its lease's end (pg-boss's maintenance alone takes 1 to 2 s).
+ */
+const LEASE_CHECK_MS = 500;
+
 /** One per server process: the pg-boss connection, the notifications, the jobs being awaited. */
 export class JobHub {
   private readonly awaited = new Map<string, Awaited>();
@@ -99,9 +106,16 @@ export class JobHub {
   /** Host agents watching (over HTTP) a job they run: woken when it is cancelled, by job id. */
   private readonly agentsWatching = new Map<string, Set<() => void>>();
   private closed = false;
+  private leaseCheck: NodeJS.Timeout | undefined;
+  private checkingLeases = false;
   /** The jobs this process handed to agents and that are not reported yet: job id to its agent. */
   private readonly handedOut = new Map<string, string>();
   private readonly queues: Queues;
+  /**
+   * Jobs queued together: the operations an execution starts at once go out in one insert, which
+   * also notifies their queues. Each answers whether it was inserted (not when its id exists).
+   */
+  private readonly sends: Batches<Parameters<typeof insertJobs>[1][number], boolean>;
   readonly leaseSeconds: number;
   readonly agentWaitSeconds: number;
 
@@ -112,6 +126,10 @@ export class JobHub {
     options: QueueOptions,
   ) {
     this.queues = new Queues(boss, database);
+    this.sends = new Batches(async (jobs) => {
+      const inserted = await insertJobs(boss.getDb(), jobs, CHANNELS.queued);
+      return jobs.map((job) => inserted.has(job.id));
+    });
     this.leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
     this.agentWaitSeconds = options.agentWaitSeconds ?? 30;
   }
@@ -124,6 +142,8 @@ export class JobHub {
     // Run after each look for expired leases (here, when this process's turn): a job it handed
     // back is taken within a second rather than at a worker's next poll.
     boss.on('maintenance', () => void hub.wakeForHandedBack());
+    hub.leaseCheck = setInterval(() => void hub.checkLeases(), LEASE_CHECK_MS);
+    hub.leaseCheck.unref();
     hub.signals = await JobSignals.open(
       database,
       [CHANNELS.done, CHANNELS.log, CHANNELS.queued, CHANNELS.cancel],
@@ -173,7 +193,7 @@ export class JobHub {
     let attach = found !== null && found.state !== 'cancelled';
     if (!attach) {
       const options = { id, expireInSeconds, retryLimit: LOST_RETRIES, retryDelay: 0 };
-      if ((await this.boss.send(queue, job, options)) === null) {
+      if (!(await this.sends.add({ ...options, name: queue, data: job }))) {
         // A job of this attempt exists though the executor did not know it was sent: its previous
         // owner queued it and died before it could store so. One that is queued, running or
         // succeeded is this operation's; one that ended otherwise (cancelled, failed, or a
@@ -183,9 +203,9 @@ export class JobHub {
         if (!attach) {
           await this.boss.deleteJob(queue, id);
           await this.boss.send(queue, job, options);
+          await this.signals?.notify(CHANNELS.queued, queue);
         }
       }
-      if (!attach) await this.signals?.notify(CHANNELS.queued, queue);
     }
     if (attach) void this.look(id);
     const onAbort = () => void this.cancel(id, 'cancelled');
@@ -231,6 +251,20 @@ export class JobHub {
       const job = await this.boss.getJobById(entry.queue, id).catch(() => null);
       if (job && (job.state === 'created' || job.state === 'retry'))
         await this.cancel(id, 'was cancelled before a worker took it');
+    }
+  }
+
+  /** While jobs are awaited: hands out again those whose lease ended, and wakes their queues. */
+  private async checkLeases(): Promise<void> {
+    if (this.awaited.size === 0 || this.checkingLeases) return;
+    this.checkingLeases = true;
+    try {
+      await expireLeases(this.boss.getDb());
+      await this.wakeForHandedBack();
+    } catch {
+      // The database is unreachable: looked at again at the next check.
+    } finally {
+      this.checkingLeases = false;
     }
   }
 
@@ -479,6 +513,7 @@ export class JobHub {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.leaseCheck);
     for (const wake of [...this.agentsWaiting.values(), ...this.agentsWatching.values()].flatMap((set) => [
       ...set,
     ]))

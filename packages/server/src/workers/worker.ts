@@ -15,11 +15,12 @@ import type { Outcome } from '@weft/engine';
 import type PgBoss from 'pg-boss';
 import { DEFAULT_TENANT } from '../auth/guard.js';
 import { ServerPlugins } from '../plugins.js';
-import { renewLease } from '../store/job-leases.js';
+import { completeJobs, renewLease } from '../store/job-leases.js';
 import { JobSignals } from '../store/job-signals.js';
 import { openPostgresSql } from '../store/sql.js';
 import { ACCESS_SCHEMA, SqlAccessStore } from '../store/sql-access.js';
 import { type TenantState, TenantStores } from '../tenants.js';
+import { Batches } from './batches.js';
 import { withLocalBlueprint } from './blueprints.js';
 import { JobLoop } from './job-loop.js';
 import {
@@ -96,6 +97,14 @@ class QueueWorker implements RunningWorker {
   private plugins!: ServerPlugins;
   /** What takes each queue's jobs, woken when a job is queued there. */
   private readonly loops = new Map<string, JobLoop<PgBoss.JobWithMetadata<OperationJob>>>();
+  /**
+   * Completions of each queue's jobs: those that end together go in one statement (which also
+   * notifies the server of each). Each answers whether its job was completed.
+   */
+  private readonly completions = new Map<
+    string,
+    Batches<Parameters<typeof completeJobs>[2][number], boolean>
+  >();
   /** Operations running, by job id, to abort on a cancel. */
   private readonly running = new Map<string, AbortController>();
   /** Set when a stopping worker gives its running jobs back instead of completing them. */
@@ -193,22 +202,32 @@ class QueueWorker implements RunningWorker {
       }
       const reply: Reply = { outcome, attempt: job.retryCount, logs };
       const output: JobOutput = { reply: tenant.secrets.sealer().seal(JSON.stringify(reply)) };
-      // Completes only a job still active: not one cancelled meanwhile, nor one whose lease ended
-      // and that another worker holds now.
-      // pg-boss 10 answers {affected} (its typings say void).
-      const completed = (await this.boss!.complete(queue, job.id, output).catch(
-        () => undefined,
-      )) as unknown as { affected: number } | undefined;
-      // The reply goes with the notification when it fits, so the server need not read the job.
-      if (
-        completed?.affected === 1 &&
-        !(await this.signals?.notify(CHANNELS.done, JSON.stringify({ queue, id: job.id, ...output })))
-      )
-        await this.signals?.notify(CHANNELS.done, JSON.stringify({ queue, id: job.id }));
+      // Completes only a job still held at this attempt: not one cancelled meanwhile, nor one whose
+      // lease ended and that another worker holds now. The reply goes with the notification when
+      // it fits, so the server need not read the job.
+      await this.complete(queue, { id: job.id, retryCount: job.retryCount, output }).catch(() => false);
     } finally {
       release();
       this.running.delete(job.id);
     }
+  }
+
+  private complete(
+    queue: string,
+    job: { id: string; retryCount: number; output: JobOutput },
+  ): Promise<boolean> {
+    let batches = this.completions.get(queue);
+    if (!batches) {
+      batches = new Batches(async (jobs) => {
+        const completed = await completeJobs(this.boss!.getDb(), queue, jobs, {
+          channel: CHANNELS.done,
+          payload: ({ id, output }) => JSON.stringify({ queue, id, ...output }),
+        });
+        return jobs.map((j) => completed.has(j.id));
+      });
+      this.completions.set(queue, batches);
+    }
+    return batches.add(job);
   }
 
   private async runOperation(
