@@ -6,6 +6,7 @@ import { DEFAULT_TENANT } from './auth/guard.js';
 import { issueToken } from './auth/issue.js';
 import { hashPassword } from './auth/passwords.js';
 import type { Api, ServerContext } from './context.js';
+import { relayCancels } from './executions/cancel-relay.js';
 import { relayEvents } from './executions/event-relay.js';
 import { EventNotifier } from './executions/notifier.js';
 import { ExecutionRunner } from './executions/runner.js';
@@ -84,6 +85,7 @@ export async function createServer(options: ServerOptions): Promise<{ app: Api; 
     ? new PostgresExecutionClaims(options.database, () => runner.claimsLost())
     : soleProcessClaims();
   const runner = new ExecutionRunner(tenants, plugins, notifier, logger, claims, workers);
+  const cancels = options.database ? await relayCancels(options.database, runner) : undefined;
   const context: ServerContext = {
     access,
     tenants,
@@ -99,6 +101,7 @@ export async function createServer(options: ServerOptions): Promise<{ app: Api; 
     await claims.close();
     await workers?.close();
     await relay?.close();
+    await cancels?.close();
     await tenants.close();
     await access.close();
   });

@@ -10,6 +10,7 @@ import { after, describe, test } from 'node:test';
 import { openPostgresStore } from '@weft/engine';
 import { NO_WEFT_ENVIRONMENT, tempDir, weftInBackground } from '@weft/testing/cli';
 import pg from 'pg';
+import { relayCancels } from '../src/executions/cancel-relay.js';
 import { relayEvents } from '../src/executions/event-relay.js';
 import { EventNotifier } from '../src/executions/notifier.js';
 import { ExecutionRunner } from '../src/executions/runner.js';
@@ -62,6 +63,34 @@ describe('servers sharing a PostgreSQL database', () => {
     } finally {
       await mine.close();
       await other.close();
+    }
+  });
+
+  test('a cancel stored through one server reaches the run in another at once, not at its next poll', {
+    timeout: 20_000,
+  }, async () => {
+    const database = await freshDatabase();
+    drops.push(database.drop);
+    const unused = undefined as never;
+    const [a, b] = [0, 1].map(() => new ExecutionRunner(unused, unused, unused, unused, unused));
+    const relays = [await relayCancels(database.url, a!), await relayCancels(database.url, b!)];
+    try {
+      // A run of execution e1 in a: its executor reads the stored status when told to.
+      let heard!: () => void;
+      const read = new Promise<void>((resolve) => {
+        heard = resolve;
+      });
+      const runs = Reflect.get(a!, 'runs') as Map<string, unknown>;
+      runs.set('t\u0000e1', { executor: { checkCancel: async () => heard() } });
+      await b!.cancelStored('t', 'e1');
+      await read;
+      // Notifications missed while a's connection was down: each of its runs reads its status.
+      let reads = 0;
+      runs.set('t\u0000e2', { executor: { checkCancel: async () => void reads++ } });
+      await a!.cancelsMissed();
+      assert.equal(reads, 1);
+    } finally {
+      for (const relay of relays) await relay.close();
     }
   });
 
