@@ -589,6 +589,54 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
     },
   );
 
+  test(
+    'a failed snapshot finished by weft resume is stored COMPLETE with what its handlers kept, and restores',
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', RESTORED);
+      const path = join(p.dir, 'file.txt');
+      ok(p.run(['install', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      const secret = p.outputs('stack').secret as string;
+      // The file is gone behind the stack's back: the snapshot fails and is stored FAILED.
+      rmSync(path);
+      const failed = p.run(['stack', 'snapshot', '-d', 'stack', 'later', '--task-retries', '0', '--json']);
+      assert.equal(failed.code, 1, failed.stderr);
+      const taken = JSON.parse(failed.stdout) as {
+        snapshot: { id: string; status: string };
+        execution: { id: string };
+      };
+      assert.equal(taken.snapshot.status, 'FAILED');
+      const status = () =>
+        (
+          JSON.parse(ok(p.run(['stack', 'snapshots', '-d', 'stack', '--json'])).stdout) as {
+            snapshots: { id: string; status: string }[];
+          }
+        ).snapshots.map((s) => [s.id, s.status]);
+      assert.deepEqual(status(), [[taken.snapshot.id, 'FAILED']]);
+      // The file is back: resuming the execution finishes the snapshot, and the stored snapshot
+      // follows it (COMPLETE, with the copy handleSnapshot made), as Heat's save_snapshot stores
+      // the stack's data and status when the snapshot action ends.
+      writeFileSync(path, secret);
+      ok(p.run(['resume', taken.execution.id, '-d', 'stack']));
+      assert.equal(p.instances('stack').stackState, 'SNAPSHOT_COMPLETE');
+      assert.deepEqual(status(), [[taken.snapshot.id, 'COMPLETE']]);
+      const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', 'later'])).stdout) as {
+        status: string;
+        data: Abandoned;
+      };
+      assert.equal(`${shown.data.action}_${shown.data.status}`, 'SNAPSHOT_COMPLETE');
+      const backup = shown.data.resources.file!.resource_data.backup as string;
+      assert.equal(readFileSync(backup, 'utf8'), secret);
+      // It is a snapshot like any other: an update changes the secret, the restore brings it back.
+      ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', `path=${path}`, '-p', 'length=16']));
+      assert.notEqual(p.outputs('stack').secret, secret);
+      ok(p.run(['stack', 'restore', '-d', 'stack', 'later']));
+      assert.equal(p.outputs('stack').secret, secret);
+      assert.equal(readFileSync(path, 'utf8'), secret);
+    },
+  );
+
   test('bad input: one line, exit 2', LIMIT, () => {
     const p = project();
     p.file('template.yaml', PASSWORD);

@@ -603,6 +603,72 @@ node_templates:
   );
 });
 
+const READ = `heat_template_version: 2018-08-31
+parameters:
+  len: {type: number, default: 8}
+  text: {type: string, default: one}
+resources:
+  random: {type: OS::Heat::RandomString, properties: {length: {get_param: len}}}
+  value: {type: OS::Heat::Value, properties: {value: {get_param: text}}}
+outputs:
+  random: {value: {get_attr: [random, value]}}
+  value: {value: {get_attr: [value, value]}}
+`;
+const READ_ADDED = `${READ}  copy_random: {value: {get_attr: [copy_random, value]}}
+  copy_value: {value: {get_attr: [copy_value, value]}}
+`.replace(
+  'outputs:',
+  `  copy_random: {type: OS::Heat::Value, properties: {value: {get_attr: [random, value]}}}
+  copy_value: {type: OS::Heat::Value, properties: {value: {get_attr: [value, value]}}}
+outputs:`,
+);
+
+describe('HOT stack updates ordered by dependencies', () => {
+  test(
+    'a resource the update adds that reads one it replaces or updates in place is made after it, from the new values',
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', READ);
+      ok(p.run(['install', 'template.yaml', '-d', 'stack']));
+      const before = p.outputs();
+      assert.equal(String(before.random).length, 8);
+      p.file('added.yaml', READ_ADDED);
+      const preview = JSON.parse(
+        ok(
+          p.run([
+            'update',
+            'added.yaml',
+            '-d',
+            'stack',
+            '-p',
+            'len=12',
+            '-p',
+            'text=two',
+            '--dry-run',
+            '--json',
+          ]),
+        ).stdout,
+      );
+      assert.deepEqual(
+        { added: preview.added, replaced: preview.replaced, updated: preview.updated },
+        { added: ['copy_random', 'copy_value'], replaced: ['random'], updated: ['value'] },
+      );
+      ok(p.run(['update', 'added.yaml', '-d', 'stack', '-p', 'len=12', '-p', 'text=two']));
+      const after = p.outputs();
+      assert.equal(String(after.random).length, 12, 'random is replaced');
+      assert.notEqual(after.random, before.random);
+      assert.equal(after.value, 'two', 'value is updated in place');
+      // The added Values read the replacement's value and the updated one, not the old ones.
+      assert.deepEqual(
+        { copy_random: after.copy_random, copy_value: after.copy_value },
+        { copy_random: after.random, copy_value: 'two' },
+      );
+      assert.equal(p.instances().stackState, 'UPDATE_COMPLETE');
+    },
+  );
+});
+
 // Heat's ResourceGroupUpdatePolicyTest template (test_resource_group.py), with 5 members.
 const ROLLING = (policy: string, value: string, replace = false) => `heat_template_version: '2015-04-30'
 resources:

@@ -496,11 +496,15 @@ export function storeSuite(name: string, open: () => Promise<Store>, hooks: Suit
       const elsewhere = snapshot(3, other.deployment.id);
       for (const s of [second, first, elsewhere]) await store.putSnapshot(s);
       assert.deepEqual(await store.listSnapshots(world.deployment.id), [first, second]);
+      // Stored again (its execution ended): its name, model and data are the new ones, its time the first.
+      const ended = { ...second, name: 'ended', inputs: { n: 5 }, data: { status: 'COMPLETE' } };
+      await store.putSnapshot({ ...ended, createdAt: '2024-01-09T00:00:00.000Z' });
+      assert.deepEqual(await store.listSnapshots(world.deployment.id), [first, ended]);
       await assert.rejects(store.putSnapshot({ ...snapshot(4), deploymentId: uid('nope') }));
       assert.equal(await store.deleteSnapshot(other.deployment.id, first.id), false, 'of another deployment');
       assert.equal(await store.deleteSnapshot(world.deployment.id, first.id), true);
       assert.equal(await store.deleteSnapshot(world.deployment.id, first.id), false);
-      assert.deepEqual(await store.listSnapshots(world.deployment.id), [second]);
+      assert.deepEqual(await store.listSnapshots(world.deployment.id), [ended]);
       await store.deleteDeployment(world.deployment.id);
       assert.deepEqual(await store.listSnapshots(world.deployment.id), []);
       assert.deepEqual(await store.listSnapshots(other.deployment.id), [elsewhere]);

@@ -23,6 +23,7 @@ import { pluginDispatcher, workerDispatcher } from './dispatchers.js';
 import { executionLimits } from './limits.js';
 import { deploymentOutputs, outputsText } from './outputs.js';
 import type { PluginDirOptions } from './plugin-search.js';
+import { saveSnapshot } from './stack.js';
 
 export interface RunFlags extends StateOptions, PluginDirOptions {
   concurrency?: string;
@@ -227,6 +228,7 @@ export async function runExecution(
       });
       const result = await executor.run(execution.id, { retryInFlight, tasks, ...interrupts.options });
       await finishExecution(state.store, result);
+      await saveSnapshot(state.store, result);
       await progress.end();
       // The last log lines only when they were not shown as they came (--quiet).
       if (interruptedNow(result)) process.stderr.write(`${await interruptReport(state, result, flags)}\n`);

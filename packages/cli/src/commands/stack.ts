@@ -10,6 +10,7 @@ import {
   ACTIVE_EXECUTION_STATUSES,
   type DeploymentRecord,
   Diagnostics,
+  type ExecutionRecord,
   formatProblem,
   heatResourceState,
   heatStackState,
@@ -21,6 +22,7 @@ import {
   modelOf,
   parseYaml,
   refuseSuspendedUpdate,
+  SNAPSHOT_WORKFLOW,
   type SnapshotRecord,
   type StackSnapshotAction,
   type Store,
@@ -381,10 +383,13 @@ function snapshotCommands(stack: Command): void {
   );
 }
 
-/** COMPLETE, or FAILED when a resource's handleSnapshot failed: kept in its data, as Heat keeps it. */
+/**
+ * COMPLETE, FAILED when a resource's handleSnapshot failed, IN_PROGRESS while its execution has
+ * not ended: kept in its data, as Heat keeps it.
+ */
 function snapshotStatus(snapshot: SnapshotRecord): string {
   const data = snapshot.data as { status?: Json } | null;
-  return data?.status === 'FAILED' ? 'FAILED' : 'COMPLETE';
+  return data?.status === 'FAILED' || data?.status === 'IN_PROGRESS' ? data.status : 'COMPLETE';
 }
 
 /** A snapshot as Heat shows one: without its data in a list. */
@@ -457,27 +462,55 @@ async function takeSnapshot(state: State, name: string | undefined, flags: Snaps
   const deployment = await hotDeployment(store, flags.deploymentId);
   await refuseActive(store, deployment.id, 'snapshot');
   const id = randomUUID();
-  const result = await runSnapshotAction(state, deployment.id, { workflow: 'snapshot', snapshot: id }, flags);
-  const now = (await store.getDeployment(deployment.id)) ?? deployment;
-  const data = await abandonData(store, now);
-  data.status = result.status === 'terminated' ? 'COMPLETE' : 'FAILED';
-  const snapshot: SnapshotRecord = {
+  // Stored IN_PROGRESS first, as Heat's stack_snapshot does; the end of the execution saves its
+  // data and status (saveSnapshot), whichever command runs it to its end (this one or a resume).
+  await store.putSnapshot({
     id,
-    deploymentId: now.id,
+    deploymentId: deployment.id,
     name: name ?? id,
+    blueprintId: deployment.blueprintId,
+    inputs: deployment.inputs,
+    model: deployment.model,
+    data: { status: 'IN_PROGRESS' },
+    createdAt: new Date().toISOString(),
+  });
+  const result = await runSnapshotAction(state, deployment.id, { workflow: 'snapshot', snapshot: id }, flags);
+  const snapshot = (await store.listSnapshots(deployment.id)).find((s) => s.id === id)!;
+  const status = snapshotStatus(snapshot);
+  if (flags.json) printJson({ snapshot: snapshotView(snapshot, false), execution: result });
+  else
+    process.stdout.write(
+      `Snapshot ${id} (${snapshot.name}) of stack '${deployment.id}' ${status === 'COMPLETE' ? 'taken' : `${status} (it is kept, and cannot be restored${status === 'FAILED' ? '' : ' until its execution ends'})`}\n`,
+    );
+  finish(result, false);
+}
+
+/**
+ * Heat's save_snapshot: once a snapshot execution has run (taken by `weft stack snapshot`, or
+ * finished by `weft resume`), the stack's data (with what the handlers kept) is stored as its
+ * snapshot, COMPLETE or FAILED as the execution ended (IN_PROGRESS while it has not). A snapshot
+ * deleted meanwhile is not stored again.
+ */
+export async function saveSnapshot(store: Store, execution: ExecutionRecord): Promise<void> {
+  if (execution.workflow !== SNAPSHOT_WORKFLOW) return;
+  const id = execution.parameters.snapshot;
+  const stored = (await store.listSnapshots(execution.deploymentId)).find((s) => s.id === id);
+  const now = await store.getDeployment(execution.deploymentId);
+  if (!stored || !now) return;
+  const data = await abandonData(store, now);
+  data.status =
+    execution.status === 'terminated'
+      ? 'COMPLETE'
+      : ACTIVE_EXECUTION_STATUSES.includes(execution.status)
+        ? 'IN_PROGRESS'
+        : 'FAILED';
+  await store.putSnapshot({
+    ...stored,
     blueprintId: now.blueprintId,
     inputs: now.inputs,
     model: now.model,
     data,
-    createdAt: new Date().toISOString(),
-  };
-  await store.putSnapshot(snapshot);
-  if (flags.json) printJson({ snapshot: snapshotView(snapshot, false), execution: result });
-  else
-    process.stdout.write(
-      `Snapshot ${id} (${snapshot.name}) of stack '${now.id}' ${data.status === 'COMPLETE' ? 'taken' : 'FAILED (it is kept, and cannot be restored)'}\n`,
-    );
-  finish(result, false);
+  });
 }
 
 /**

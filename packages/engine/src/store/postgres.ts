@@ -559,7 +559,9 @@ export class PostgresStore implements Store {
   async putSnapshot(snapshot: SnapshotRecord): Promise<void> {
     await this.write(
       `INSERT INTO snapshots (id, deployment_id, name, blueprint_id, inputs, model, data, created_at)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8)`,
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, blueprint_id = excluded.blueprint_id,
+         inputs = excluded.inputs, model = excluded.model, data = excluded.data`,
       [
         snapshot.id,
         snapshot.deploymentId,

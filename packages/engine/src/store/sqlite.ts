@@ -566,7 +566,9 @@ export class SqliteStore implements Store {
     await this.write(() =>
       this.stmt(
         `INSERT INTO snapshots (id, deployment_id, name, blueprint_id, inputs, model, data, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, blueprint_id = excluded.blueprint_id,
+           inputs = excluded.inputs, model = excluded.model, data = excluded.data`,
       ).run(
         snapshot.id,
         snapshot.deploymentId,

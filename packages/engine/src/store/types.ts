@@ -347,7 +347,7 @@ export interface Store {
   changeDeployment(change: DeploymentChange): Promise<void>;
   /** The deployment's recorded versions, oldest first (none before its first update). */
   listDeploymentVersions(deploymentId: string): Promise<DeploymentVersionRecord[]>;
-  /** Stores a snapshot of a deployment (its blueprint must be stored). */
+  /** Stores a snapshot of a deployment (its blueprint must be stored), or a new state of one stored (by id). */
   putSnapshot(snapshot: SnapshotRecord): Promise<void>;
   /** The deployment's snapshots, oldest first. */
   listSnapshots(deploymentId: string): Promise<SnapshotRecord[]>;

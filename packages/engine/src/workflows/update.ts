@@ -756,10 +756,58 @@ function updateGraph(parts: GraphParts): TaskGraph {
 
   const removing = params.skip_uninstall ? empty() : uninstall;
   const adding = params.skip_install ? empty() : install;
-  if (parts.heat) return chain(chain(adding, changes, 'update'), removing, 'update');
+  if (parts.heat) return chain(byDependencies(adding, changes, current, parts), removing, 'update');
   return params.install_first
     ? chain(chain(changes, adding, 'update'), removing, 'update')
     : chain(chain(removing, changes, 'update'), adding, 'update');
+}
+
+/**
+ * A HOT stack's added and changed resources in one graph ordered by what they read, as Heat's
+ * StackUpdate.dependencies orders an update (heat/engine/update.py): a changed resource (updated
+ * in place or replaced) that reads an added one waits for its create, and an added resource that
+ * reads a changed one waits for its update or replacement, so it is made from the new one's
+ * attributes (not the old one's). Resources that read none of the others' run at once.
+ */
+function byDependencies(
+  adding: TaskGraph,
+  changes: TaskGraph,
+  current: NodeInstanceRecord[],
+  parts: GraphParts,
+): TaskGraph {
+  const offset = adding.tasks.length;
+  const shifted: Task[] = changes.tasks.map((t) => ({
+    ...t,
+    id: t.id + offset,
+    dependsOn: t.dependsOn.map((d) => d + offset),
+  }));
+  const tasksOf = (tasks: Task[]) => {
+    const by = new Map<string, number[]>();
+    for (const t of tasks)
+      if (t.instanceId !== undefined) by.set(t.instanceId, [...(by.get(t.instanceId) ?? []), t.id]);
+    return by;
+  };
+  const installing = tasksOf(adding.tasks);
+  const changing = tasksOf(shifted);
+  const byId = new Map(current.map((i) => [i.id, i]));
+  const targets = (id: string) =>
+    (parts.finalRelationships[id] ?? (byId.has(id) ? relationshipsOf(byId.get(id)!) : [])).map(
+      (r) => r.targetId,
+    );
+  const awaits = (task: Task, ids: number[]) => {
+    for (const id of ids) if (!task.dependsOn.includes(id)) task.dependsOn.push(id);
+  };
+  // An added resource waits for the changed ones it reads...
+  const added = new Set(parts.added.map((i) => i.id));
+  for (const task of adding.tasks)
+    if (task.instanceId !== undefined && added.has(task.instanceId))
+      for (const target of targets(task.instanceId)) awaits(task, changing.get(target) ?? []);
+  // ...and a changed resource for the added ones it reads (their tasks, not its own establishes).
+  for (const task of shifted)
+    if (task.instanceId !== undefined)
+      for (const target of targets(task.instanceId))
+        if (added.has(target)) awaits(task, installing.get(target) ?? []);
+  return { workflow: 'update', tasks: [...adding.tasks.map((t) => ({ ...t })), ...shifted] };
 }
 
 /**
