@@ -9,6 +9,7 @@ import {
   type Json,
   modelOf,
   NotFoundError,
+  SNAPSHOT_WORKFLOW,
   startExecution,
   type TaskRecord,
   type WorkerDispatcher,
@@ -23,7 +24,6 @@ import { pluginDispatcher, workerDispatcher } from './dispatchers.js';
 import { executionLimits } from './limits.js';
 import { deploymentOutputs, outputsText } from './outputs.js';
 import type { PluginDirOptions } from './plugin-search.js';
-import { saveSnapshot } from './stack.js';
 
 export interface RunFlags extends StateOptions, PluginDirOptions {
   concurrency?: string;
@@ -228,7 +228,10 @@ export async function runExecution(
       });
       const result = await executor.run(execution.id, { retryInFlight, tasks, ...interrupts.options });
       await finishExecution(state.store, result);
-      await saveSnapshot(state.store, result);
+      // A HOT stack snapshot's execution stores the snapshot as it ended (loaded only then: the
+      // stack commands are not part of other runs).
+      if (result.workflow === SNAPSHOT_WORKFLOW)
+        await (await import('./stack.js')).saveSnapshot(state.store, result);
       await progress.end();
       // The last log lines only when they were not shown as they came (--quiet).
       if (interruptedNow(result)) process.stderr.write(`${await interruptReport(state, result, flags)}\n`);
