@@ -8,13 +8,11 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ACTIVE_EXECUTION_STATUSES,
+  abandonData,
   type DeploymentRecord,
   Diagnostics,
+  flattenedResources,
   formatProblem,
-  heatResourceState,
-  heatStackState,
-  isAdoptedStack,
-  isLive,
   isMapping,
   type Json,
   locOf,
@@ -24,9 +22,12 @@ import {
   type SnapshotRecord,
   type StackSnapshotAction,
   type Store,
+  snapshotResources,
+  snapshotStatus,
+  snapshotView,
   startStackSnapshotExecution,
 } from '@weft/engine';
-import { ADOPT_KEY, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY } from '@weft/sdk';
+import { ADOPT_KEY } from '@weft/sdk';
 import type { Command } from 'commander';
 import { printJson, UsageError } from '../output.js';
 import { requireLocal } from '../remote/profiles.js';
@@ -90,12 +91,6 @@ function local(flags: StateOptions, command: string, body: (state: State) => Pro
   return withState(flags, body);
 }
 
-/** Heat's ACTION_STATUS split into its action and status. */
-function splitState(state: string): { action: string; status: string } {
-  const m = /^(.*)_(COMPLETE|FAILED|IN_PROGRESS)$/.exec(state);
-  return m ? { action: m[1]!, status: m[2]! } : { action: state, status: '' };
-}
-
 /** The deployment, refused unless it was made from a HOT template. */
 export async function hotDeployment(store: Store, given: string | undefined): Promise<DeploymentRecord> {
   const id = await deploymentFor(store, given);
@@ -105,95 +100,6 @@ export async function hotDeployment(store: Store, given: string | undefined): Pr
       `deployment '${id}' is not a Heat stack (it was not made from a heat_template_version template)`,
     );
   return deployment;
-}
-
-/** The template the deployment was made from, as Heat keeps it in the abandon data (parsed). */
-async function templateOf(store: Store, deployment: DeploymentRecord): Promise<Json> {
-  const blueprint = await store.getBlueprint(deployment.blueprintId);
-  const bytes = blueprint?.files[blueprint.mainFile];
-  if (!blueprint || !bytes) return null;
-  const parsed = parseYaml(new TextDecoder().decode(bytes), blueprint.mainFile, new Diagnostics());
-  return JSON.parse(JSON.stringify(parsed ?? null)) as Json;
-}
-
-/** What Heat's Stack.prepare_abandon returns: the stack, its template and every resource's id and data. */
-export async function abandonData(store: Store, deployment: DeploymentRecord): Promise<Record<string, Json>> {
-  const model = modelOf(deployment.model);
-  const resources: Record<string, Json> = {};
-  const instances = await store.listInstances(deployment.id);
-  for (const instance of instances) {
-    if (!isLive(instance.state) || model.nodes[instance.node] === undefined) continue;
-    const { action, status } = splitState(heatResourceState(instance));
-    const data: Record<string, Json> = {};
-    for (const [key, value] of Object.entries(instance.runtimeProperties))
-      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY && key !== RESTORE_KEY)
-        data[key] = value;
-    const id = instance.runtimeProperties[RESOURCE_ID_KEY];
-    // A node of several instances (not made by HOT itself) names each by its instance.
-    const name = Object.hasOwn(resources, instance.node) ? instance.id : instance.node;
-    resources[name] = {
-      name,
-      resource_id: typeof id === 'string' ? id : null,
-      type: model.nodes[instance.node]!.type,
-      action,
-      status,
-      metadata: {},
-      resource_data: data,
-    };
-  }
-  const { action, status } = splitState(
-    heatStackState(await store.listExecutions(deployment.id), isAdoptedStack(instances)),
-  );
-  return {
-    name: deployment.id,
-    id: deployment.id,
-    action,
-    status,
-    template: await templateOf(store, deployment),
-    resources: nested(resources),
-  };
-}
-
-/** The nearest resource whose member (`PARENT.MEMBER`) this one is: a group's, a nested stack's. */
-function parentOf(name: string, resources: Record<string, Json>): string | undefined {
-  const parts = name.split('.');
-  for (let i = parts.length - 1; i > 0; i--) {
-    const candidate = parts.slice(0, i).join('.');
-    if (Object.hasOwn(resources, candidate)) return candidate;
-  }
-  return undefined;
-}
-
-/**
- * The resources by node name, the members of groups and nested stacks moved under their parent's
- * `resources` by their own name, as Heat's abandon data holds a nested stack's.
- */
-function nested(flat: Record<string, Json>): Record<string, Json> {
-  const top: Record<string, Json> = {};
-  for (const [name, entry] of Object.entries(flat)) {
-    const parent = parentOf(name, flat);
-    if (parent === undefined) {
-      top[name] = entry;
-      continue;
-    }
-    const holder = flat[parent] as Record<string, Json>;
-    const members = (holder.resources ??= {}) as Record<string, Json>;
-    const own = name.slice(parent.length + 1);
-    // The same object, so that members of its own that come later land in it.
-    (entry as Record<string, Json>).name = own;
-    members[own] = entry;
-  }
-  return top;
-}
-
-/** Abandon data's resources by node name again: a member under its parent's `resources` is `PARENT.MEMBER`. */
-function flattened(resources: Record<string, Json>, prefix = '', into: Record<string, Json> = {}) {
-  for (const [name, entry] of Object.entries(resources)) {
-    into[prefix + name] = entry;
-    if (isMapping(entry) && isMapping(entry.resources))
-      flattened(entry.resources as Record<string, Json>, `${prefix}${name}.`, into);
-  }
-  return into;
 }
 
 async function abandon(store: Store, dir: string, flags: AbandonFlags): Promise<void> {
@@ -267,7 +173,7 @@ export function readAdoptFile(file: string): AdoptData {
   const first = problems.sorted()[0];
   if (first) throw new UsageError(formatProblem(first));
   const data = JSON.parse(JSON.stringify(doc)) as Record<string, Json>;
-  const out: AdoptData = { resources: flattened(data.resources as Record<string, Json>) };
+  const out: AdoptData = { resources: flattenedResources(data.resources as Record<string, Json>) };
   if (isMapping(data.template)) {
     out.template = data.template;
     out.templateProblem = (message) => {
@@ -381,23 +287,6 @@ function snapshotCommands(stack: Command): void {
   );
 }
 
-/** COMPLETE, or FAILED when a resource's handleSnapshot failed: kept in its data, as Heat keeps it. */
-function snapshotStatus(snapshot: SnapshotRecord): string {
-  const data = snapshot.data as { status?: Json } | null;
-  return data?.status === 'FAILED' ? 'FAILED' : 'COMPLETE';
-}
-
-/** A snapshot as Heat shows one: without its data in a list. */
-function snapshotView(snapshot: SnapshotRecord, withData: boolean): Record<string, Json> {
-  return {
-    id: snapshot.id,
-    name: snapshot.name,
-    status: snapshotStatus(snapshot),
-    creation_time: snapshot.createdAt,
-    ...(withData ? { data: snapshot.data } : {}),
-  };
-}
-
 /** One of the stack's snapshots, by id or name; an unknown one is bad input. */
 async function findSnapshot(store: Store, deploymentId: string, given: string): Promise<SnapshotRecord> {
   const all = await store.listSnapshots(deploymentId);
@@ -489,8 +378,7 @@ async function deleteSnapshot(state: State, given: string, flags: SnapshotFlags)
   const deployment = await hotDeployment(state.store, flags.deploymentId);
   const found = await findSnapshot(state.store, deployment.id, given);
   await refuseActive(state.store, deployment.id, 'delete a snapshot of');
-  const data = found.data as { resources?: Record<string, Json> } | null;
-  const kept = flattened(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
+  const kept = snapshotResources(found);
   const result = await runSnapshotAction(
     state,
     deployment.id,
@@ -538,8 +426,7 @@ async function restore(state: State, given: string, flags: SnapshotFlags & RunFl
     );
   await refuseActive(state.store, deployment.id, 'restore');
   await refuseSuspendedUpdate(state.store, deployment);
-  const data = snapshot.data as { resources?: Record<string, Json> } | null;
-  const kept = flattened(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
+  const kept = snapshotResources(snapshot);
   // The engine gives each resource what the snapshot kept of it for this restore alone (a resume
   // of it too): the stack is RESTORE_COMPLETE once it has succeeded, RESTORE_FAILED if not, and
   // the snapshot is left as it was, to be restored again.
