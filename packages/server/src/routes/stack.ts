@@ -32,7 +32,6 @@ import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams } from '../schemas/common.js';
 import { Execution } from '../schemas/executions.js';
 import {
-  HandlerParameters,
   HandlerRequest,
   Snapshot,
   SnapshotParams,
