@@ -30,6 +30,8 @@ import {
 import { ADOPT_KEY } from '@weft/sdk';
 import type { Command } from 'commander';
 import { printJson, UsageError } from '../output.js';
+import type { ApiClient } from '../remote/client.js';
+import { remoteOr } from '../remote/commands.js';
 import { requireLocal } from '../remote/profiles.js';
 import { deploymentFor, type State, type StateOptions, stateOptions, workDir } from '../state.js';
 import { pluginDispatcher } from './dispatchers.js';
@@ -83,6 +85,19 @@ export function stackCommands(program: Command): void {
     .action((flags: AbandonFlags) =>
       local(flags, 'abandon', (state) => abandon(state.store, state.dir, flags)),
     );
+}
+
+/** Runs a `weft stack` snapshot command on the server in use (its snapshot routes), or on local state. */
+function remoteStack(
+  flags: StateOptions,
+  remote: (r: typeof import('../remote/stack.js'), client: ApiClient) => Promise<void>,
+  body: (state: State) => Promise<void>,
+): Promise<void> {
+  return remoteOr(
+    flags,
+    async (client) => remote(await import('../remote/stack.js'), client),
+    () => withState(flags, body),
+  );
 }
 
 /** Runs a `weft stack` command on local state; refused while a server is in use (it has no such route). */
@@ -237,13 +252,23 @@ function snapshotCommands(stack: Command): void {
       '\nExamples:\n  weft stack snapshot -d web before-upgrade\n  weft stack snapshots -d web',
     )
     .action((name: string | undefined, flags: SnapshotFlags) =>
-      local(flags, 'snapshot', (state) => takeSnapshot(state, name, flags)),
+      remoteStack(
+        flags,
+        (r, client) => r.remoteTakeSnapshot(client, name, flags),
+        (state) => takeSnapshot(state, name, flags),
+      ),
     );
   stateOptions(
     deploymentOption(
       stack.command('snapshots').description("list the stack's snapshots").option('--json', 'print JSON'),
     ),
-  ).action((flags: SnapshotFlags) => local(flags, 'snapshots', (state) => listSnapshots(state.store, flags)));
+  ).action((flags: SnapshotFlags) =>
+    remoteStack(
+      flags,
+      (r, client) => r.remoteListSnapshots(client, flags),
+      (state) => listSnapshots(state.store, flags),
+    ),
+  );
   stateOptions(
     deploymentOption(
       stack
@@ -252,12 +277,16 @@ function snapshotCommands(stack: Command): void {
         .argument('<snapshot>', 'its id or name'),
     ),
   ).action((snapshot: string, flags: SnapshotFlags) =>
-    local(flags, 'snapshot-show', async (state) => {
-      const deployment = await hotDeployment(state.store, flags.deploymentId);
-      process.stdout.write(
-        `${JSON.stringify(snapshotView(await findSnapshot(state.store, deployment.id, snapshot), true), null, 2)}\n`,
-      );
-    }),
+    remoteStack(
+      flags,
+      (r, client) => r.remoteShowSnapshot(client, snapshot, flags),
+      async (state) => {
+        const deployment = await hotDeployment(state.store, flags.deploymentId);
+        process.stdout.write(
+          `${JSON.stringify(snapshotView(await findSnapshot(state.store, deployment.id, snapshot), true), null, 2)}\n`,
+        );
+      },
+    ),
   );
   stateOptions(
     deploymentOption(
@@ -269,7 +298,11 @@ function snapshotCommands(stack: Command): void {
       ),
     ),
   ).action((snapshot: string, flags: SnapshotFlags) =>
-    local(flags, 'snapshot-delete', (state) => deleteSnapshot(state, snapshot, flags)),
+    remoteStack(
+      flags,
+      (r, client) => r.remoteDeleteSnapshot(client, snapshot, flags),
+      (state) => deleteSnapshot(state, snapshot, flags),
+    ),
   );
   runOptions(
     stateOptions(
@@ -283,7 +316,11 @@ function snapshotCommands(stack: Command): void {
       ),
     ),
   ).action((snapshot: string, flags: SnapshotFlags & RunFlags) =>
-    local(flags, 'restore', (state) => restore(state, snapshot, flags)),
+    remoteStack(
+      flags,
+      (r, client) => r.remoteRestore(client, snapshot, flags),
+      (state) => restore(state, snapshot, flags),
+    ),
   );
 }
 
