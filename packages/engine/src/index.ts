@@ -33,6 +33,14 @@ export { evaluateOutputs } from './deployment/outputs.js';
 export type { OperationFunctionOf } from './deployment/replacements.js';
 export { openDeployment, sealDeployment } from './deployment/sealed-deployment.js';
 export {
+  abandonData,
+  flattenedResources,
+  type SnapshotView,
+  snapshotResources,
+  snapshotStatus,
+  snapshotView,
+} from './deployment/stack-data.js';
+export {
   DELETE_SNAPSHOT_WORKFLOW,
   RESOURCE_DELETE_SNAPSHOT,
   RESOURCE_SNAPSHOT,

@@ -26,6 +26,7 @@ import { healthRoutes, SERVER_VERSION } from './routes/health.js';
 import { nodeInstanceRoutes } from './routes/node-instances.js';
 import { pluginRoutes } from './routes/plugins.js';
 import { secretRoutes } from './routes/secrets.js';
+import { stackRoutes } from './routes/stack.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { userRoutes } from './routes/users.js';
 import { ErrorBody } from './schemas/common.js';
@@ -162,6 +163,7 @@ export async function buildApp(
       await typed.register(async (scope) => blueprintRoutes(scope as unknown as Api, context));
       await deploymentRoutes(typed, context);
       await deploymentUpdateRoutes(typed, context);
+      await stackRoutes(typed, context);
       await nodeInstanceRoutes(typed, context);
       await agentRoutes(typed, context);
       await secretRoutes(typed, context);

@@ -8,14 +8,12 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ACTIVE_EXECUTION_STATUSES,
+  abandonData,
   type DeploymentRecord,
   Diagnostics,
   type ExecutionRecord,
+  flattenedResources,
   formatProblem,
-  heatResourceState,
-  heatStackState,
-  isAdoptedStack,
-  isLive,
   isMapping,
   type Json,
   locOf,
@@ -26,11 +24,16 @@ import {
   type SnapshotRecord,
   type StackSnapshotAction,
   type Store,
+  snapshotResources,
+  snapshotStatus,
+  snapshotView,
   startStackSnapshotExecution,
 } from '@weft/engine';
-import { ADOPT_KEY, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY } from '@weft/sdk';
+import { ADOPT_KEY } from '@weft/sdk';
 import type { Command } from 'commander';
 import { printJson, UsageError } from '../output.js';
+import type { ApiClient } from '../remote/client.js';
+import { remoteOr } from '../remote/commands.js';
 import { requireLocal } from '../remote/profiles.js';
 import { deploymentFor, type State, type StateOptions, stateOptions, workDir } from '../state.js';
 import { pluginDispatcher } from './dispatchers.js';
@@ -86,16 +89,23 @@ export function stackCommands(program: Command): void {
     );
 }
 
+/** Runs a `weft stack` snapshot command on the server in use (its snapshot routes), or on local state. */
+function remoteStack(
+  flags: StateOptions,
+  remote: (r: typeof import('../remote/stack.js'), client: ApiClient) => Promise<void>,
+  body: (state: State) => Promise<void>,
+): Promise<void> {
+  return remoteOr(
+    flags,
+    async (client) => remote(await import('../remote/stack.js'), client),
+    () => withState(flags, body),
+  );
+}
+
 /** Runs a `weft stack` command on local state; refused while a server is in use (it has no such route). */
 function local(flags: StateOptions, command: string, body: (state: State) => Promise<void>): Promise<void> {
   requireLocal(flags, `stack ${command}`);
   return withState(flags, body);
-}
-
-/** Heat's ACTION_STATUS split into its action and status. */
-function splitState(state: string): { action: string; status: string } {
-  const m = /^(.*)_(COMPLETE|FAILED|IN_PROGRESS)$/.exec(state);
-  return m ? { action: m[1]!, status: m[2]! } : { action: state, status: '' };
 }
 
 /** The deployment, refused unless it was made from a HOT template. */
@@ -107,95 +117,6 @@ export async function hotDeployment(store: Store, given: string | undefined): Pr
       `deployment '${id}' is not a Heat stack (it was not made from a heat_template_version template)`,
     );
   return deployment;
-}
-
-/** The template the deployment was made from, as Heat keeps it in the abandon data (parsed). */
-async function templateOf(store: Store, deployment: DeploymentRecord): Promise<Json> {
-  const blueprint = await store.getBlueprint(deployment.blueprintId);
-  const bytes = blueprint?.files[blueprint.mainFile];
-  if (!blueprint || !bytes) return null;
-  const parsed = parseYaml(new TextDecoder().decode(bytes), blueprint.mainFile, new Diagnostics());
-  return JSON.parse(JSON.stringify(parsed ?? null)) as Json;
-}
-
-/** What Heat's Stack.prepare_abandon returns: the stack, its template and every resource's id and data. */
-export async function abandonData(store: Store, deployment: DeploymentRecord): Promise<Record<string, Json>> {
-  const model = modelOf(deployment.model);
-  const resources: Record<string, Json> = {};
-  const instances = await store.listInstances(deployment.id);
-  for (const instance of instances) {
-    if (!isLive(instance.state) || model.nodes[instance.node] === undefined) continue;
-    const { action, status } = splitState(heatResourceState(instance));
-    const data: Record<string, Json> = {};
-    for (const [key, value] of Object.entries(instance.runtimeProperties))
-      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY && key !== RESTORE_KEY)
-        data[key] = value;
-    const id = instance.runtimeProperties[RESOURCE_ID_KEY];
-    // A node of several instances (not made by HOT itself) names each by its instance.
-    const name = Object.hasOwn(resources, instance.node) ? instance.id : instance.node;
-    resources[name] = {
-      name,
-      resource_id: typeof id === 'string' ? id : null,
-      type: model.nodes[instance.node]!.type,
-      action,
-      status,
-      metadata: {},
-      resource_data: data,
-    };
-  }
-  const { action, status } = splitState(
-    heatStackState(await store.listExecutions(deployment.id), isAdoptedStack(instances)),
-  );
-  return {
-    name: deployment.id,
-    id: deployment.id,
-    action,
-    status,
-    template: await templateOf(store, deployment),
-    resources: nested(resources),
-  };
-}
-
-/** The nearest resource whose member (`PARENT.MEMBER`) this one is: a group's, a nested stack's. */
-function parentOf(name: string, resources: Record<string, Json>): string | undefined {
-  const parts = name.split('.');
-  for (let i = parts.length - 1; i > 0; i--) {
-    const candidate = parts.slice(0, i).join('.');
-    if (Object.hasOwn(resources, candidate)) return candidate;
-  }
-  return undefined;
-}
-
-/**
- * The resources by node name, the members of groups and nested stacks moved under their parent's
- * `resources` by their own name, as Heat's abandon data holds a nested stack's.
- */
-function nested(flat: Record<string, Json>): Record<string, Json> {
-  const top: Record<string, Json> = {};
-  for (const [name, entry] of Object.entries(flat)) {
-    const parent = parentOf(name, flat);
-    if (parent === undefined) {
-      top[name] = entry;
-      continue;
-    }
-    const holder = flat[parent] as Record<string, Json>;
-    const members = (holder.resources ??= {}) as Record<string, Json>;
-    const own = name.slice(parent.length + 1);
-    // The same object, so that members of its own that come later land in it.
-    (entry as Record<string, Json>).name = own;
-    members[own] = entry;
-  }
-  return top;
-}
-
-/** Abandon data's resources by node name again: a member under its parent's `resources` is `PARENT.MEMBER`. */
-function flattened(resources: Record<string, Json>, prefix = '', into: Record<string, Json> = {}) {
-  for (const [name, entry] of Object.entries(resources)) {
-    into[prefix + name] = entry;
-    if (isMapping(entry) && isMapping(entry.resources))
-      flattened(entry.resources as Record<string, Json>, `${prefix}${name}.`, into);
-  }
-  return into;
 }
 
 async function abandon(store: Store, dir: string, flags: AbandonFlags): Promise<void> {
@@ -269,7 +190,7 @@ export function readAdoptFile(file: string): AdoptData {
   const first = problems.sorted()[0];
   if (first) throw new UsageError(formatProblem(first));
   const data = JSON.parse(JSON.stringify(doc)) as Record<string, Json>;
-  const out: AdoptData = { resources: flattened(data.resources as Record<string, Json>) };
+  const out: AdoptData = { resources: flattenedResources(data.resources as Record<string, Json>) };
   if (isMapping(data.template)) {
     out.template = data.template;
     out.templateProblem = (message) => {
@@ -333,13 +254,23 @@ function snapshotCommands(stack: Command): void {
       '\nExamples:\n  weft stack snapshot -d web before-upgrade\n  weft stack snapshots -d web',
     )
     .action((name: string | undefined, flags: SnapshotFlags) =>
-      local(flags, 'snapshot', (state) => takeSnapshot(state, name, flags)),
+      remoteStack(
+        flags,
+        (r, client) => r.remoteTakeSnapshot(client, name, flags),
+        (state) => takeSnapshot(state, name, flags),
+      ),
     );
   stateOptions(
     deploymentOption(
       stack.command('snapshots').description("list the stack's snapshots").option('--json', 'print JSON'),
     ),
-  ).action((flags: SnapshotFlags) => local(flags, 'snapshots', (state) => listSnapshots(state.store, flags)));
+  ).action((flags: SnapshotFlags) =>
+    remoteStack(
+      flags,
+      (r, client) => r.remoteListSnapshots(client, flags),
+      (state) => listSnapshots(state.store, flags),
+    ),
+  );
   stateOptions(
     deploymentOption(
       stack
@@ -348,12 +279,16 @@ function snapshotCommands(stack: Command): void {
         .argument('<snapshot>', 'its id or name'),
     ),
   ).action((snapshot: string, flags: SnapshotFlags) =>
-    local(flags, 'snapshot-show', async (state) => {
-      const deployment = await hotDeployment(state.store, flags.deploymentId);
-      process.stdout.write(
-        `${JSON.stringify(snapshotView(await findSnapshot(state.store, deployment.id, snapshot), true), null, 2)}\n`,
-      );
-    }),
+    remoteStack(
+      flags,
+      (r, client) => r.remoteShowSnapshot(client, snapshot, flags),
+      async (state) => {
+        const deployment = await hotDeployment(state.store, flags.deploymentId);
+        process.stdout.write(
+          `${JSON.stringify(snapshotView(await findSnapshot(state.store, deployment.id, snapshot), true), null, 2)}\n`,
+        );
+      },
+    ),
   );
   stateOptions(
     deploymentOption(
@@ -365,7 +300,11 @@ function snapshotCommands(stack: Command): void {
       ),
     ),
   ).action((snapshot: string, flags: SnapshotFlags) =>
-    local(flags, 'snapshot-delete', (state) => deleteSnapshot(state, snapshot, flags)),
+    remoteStack(
+      flags,
+      (r, client) => r.remoteDeleteSnapshot(client, snapshot, flags),
+      (state) => deleteSnapshot(state, snapshot, flags),
+    ),
   );
   runOptions(
     stateOptions(
@@ -379,28 +318,12 @@ function snapshotCommands(stack: Command): void {
       ),
     ),
   ).action((snapshot: string, flags: SnapshotFlags & RunFlags) =>
-    local(flags, 'restore', (state) => restore(state, snapshot, flags)),
+    remoteStack(
+      flags,
+      (r, client) => r.remoteRestore(client, snapshot, flags),
+      (state) => restore(state, snapshot, flags),
+    ),
   );
-}
-
-/**
- * COMPLETE, FAILED when a resource's handleSnapshot failed, IN_PROGRESS while its execution has
- * not ended: kept in its data, as Heat keeps it.
- */
-function snapshotStatus(snapshot: SnapshotRecord): string {
-  const data = snapshot.data as { status?: Json } | null;
-  return data?.status === 'FAILED' || data?.status === 'IN_PROGRESS' ? data.status : 'COMPLETE';
-}
-
-/** A snapshot as Heat shows one: without its data in a list. */
-function snapshotView(snapshot: SnapshotRecord, withData: boolean): Record<string, Json> {
-  return {
-    id: snapshot.id,
-    name: snapshot.name,
-    status: snapshotStatus(snapshot),
-    creation_time: snapshot.createdAt,
-    ...(withData ? { data: snapshot.data } : {}),
-  };
 }
 
 /** One of the stack's snapshots, by id or name; an unknown one is bad input. */
@@ -522,8 +445,7 @@ async function deleteSnapshot(state: State, given: string, flags: SnapshotFlags)
   const deployment = await hotDeployment(state.store, flags.deploymentId);
   const found = await findSnapshot(state.store, deployment.id, given);
   await refuseActive(state.store, deployment.id, 'delete a snapshot of');
-  const data = found.data as { resources?: Record<string, Json> } | null;
-  const kept = flattened(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
+  const kept = snapshotResources(found);
   const result = await runSnapshotAction(
     state,
     deployment.id,
@@ -571,8 +493,7 @@ async function restore(state: State, given: string, flags: SnapshotFlags & RunFl
     );
   await refuseActive(state.store, deployment.id, 'restore');
   await refuseSuspendedUpdate(state.store, deployment);
-  const data = snapshot.data as { resources?: Record<string, Json> } | null;
-  const kept = flattened(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
+  const kept = snapshotResources(snapshot);
   // The engine gives each resource what the snapshot kept of it for this restore alone (a resume
   // of it too): the stack is RESTORE_COMPLETE once it has succeeded, RESTORE_FAILED if not, and
   // the snapshot is left as it was, to be restored again.

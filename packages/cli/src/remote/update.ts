@@ -195,7 +195,7 @@ export async function remoteUpdate(client: ApiClient, flags: RemoteUpdateFlags):
   await reportRemoteUpdate(client, deploymentId, result, flags);
 }
 
-async function reportRemoteUpdate(
+export async function reportRemoteUpdate(
   client: ApiClient,
   deploymentId: string,
   result: ExecutionRecord,

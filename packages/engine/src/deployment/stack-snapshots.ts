@@ -38,6 +38,8 @@ export async function startStackSnapshotExecution(options: {
   store: Store;
   deploymentId: string;
   action: StackSnapshotAction;
+  /** The execution's id (a server claims it before the execution is stored); a new one if not given. */
+  id?: string;
   /** task_retries, task_retry_interval. */
   parameters?: Record<string, Json>;
 }): Promise<{ execution: ExecutionRecord; tasks: TaskRecord[] }> {
@@ -62,7 +64,7 @@ export async function startStackSnapshotExecution(options: {
     for (const task of graph.tasks) task.inputs = { snapshot: kept[task.node!]! };
   }
   const execution: ExecutionRecord = {
-    id: randomUUID(),
+    id: options.id ?? randomUUID(),
     deploymentId: deployment.id,
     workflow: action.workflow,
     parameters: { ...(options.parameters ?? {}), snapshot: action.snapshot },

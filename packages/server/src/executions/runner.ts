@@ -49,6 +49,8 @@ interface Run {
   queued?: JobHub;
   interrupt: AbortController;
   interruptNow: AbortController;
+  /** Run once the execution has ended here (not interrupted), before it is seen as no longer running. */
+  afterEnd?: (ended: ExecutionRecord) => Promise<void>;
 }
 
 /**
@@ -126,6 +128,11 @@ export class ExecutionRunner {
   async start(
     tenant: TenantState,
     create: (id: string) => Promise<ExecutionRecord>,
+    /**
+     * What to do once the execution has ended in this process (not when it was interrupted, nor
+     * when another process takes it over): before its event stream ends.
+     */
+    afterEnd?: (ended: ExecutionRecord) => Promise<void>,
   ): Promise<ExecutionRecord> {
     const id = randomUUID();
     if (!(await this.claims.claim(tenant.name, id)))
@@ -137,7 +144,7 @@ export class ExecutionRunner {
       await this.claims.release(tenant.name, id);
       throw error;
     }
-    void this.run(tenant, execution, false, false, true);
+    void this.run(tenant, execution, false, false, true, afterEnd);
     return execution;
   }
 
@@ -154,6 +161,7 @@ export class ExecutionRunner {
     onlyIfLeftRunning = false,
     /** The claim is held already (taken by `start`). */
     claimHeld = false,
+    afterEnd?: (ended: ExecutionRecord) => Promise<void>,
   ): Promise<ExecutionRecord | undefined> {
     const key = this.key(tenant.name, execution.id);
     const running = this.runs.get(key);
@@ -162,6 +170,7 @@ export class ExecutionRunner {
       interrupt: new AbortController(),
       interruptNow: new AbortController(),
       done: Promise.resolve(undefined),
+      ...(afterEnd ? { afterEnd } : {}),
     };
     run.done = this.claimed(tenant, execution, onlyIfLeftRunning, claimHeld, () =>
       this.execute(tenant, execution, retryInFlight, run),
@@ -245,6 +254,8 @@ export class ExecutionRunner {
         interruptNow: run.interruptNow.signal,
       });
       await finishExecution(tenant.store, result);
+      if (run.afterEnd && ['terminated', 'failed', 'cancelled'].includes(result.status))
+        await run.afterEnd(result);
       return result;
     } finally {
       await local.close();

@@ -15,7 +15,11 @@ import {
   openDeployment,
   refuseSuspendedUpdate,
   rollbackTarget,
+  type SnapshotRecord,
+  type StackRestore,
   savedUpdateVersion,
+  snapshotResources,
+  snapshotStatus,
   startDeploymentUpdate,
   type ValueMap,
 } from '@weft/engine';
@@ -213,6 +217,8 @@ export function deploymentUpdates(context: ServerContext) {
       dispatcher: ModuleDispatcher;
       parameters: Record<string, unknown>;
       refresh?: string[];
+      /** A HOT stack's restore from a snapshot (as `weft stack restore`). */
+      restore?: StackRestore;
     },
   ) {
     const before = (await access.getDeployment(tenant.name, deploymentId))?.blueprint;
@@ -238,6 +244,7 @@ export function deploymentUpdates(context: ServerContext) {
           parameters: options.parameters as Record<string, Json>,
           workflow,
           refresh: options.refresh ?? [],
+          ...(options.restore ? { restore: options.restore } : {}),
           operationFunction: (operation) => options.dispatcher.operationFunction(operation),
         });
         return started.execution;
@@ -250,5 +257,39 @@ export function deploymentUpdates(context: ServerContext) {
     return { ...execution, running: runner.isRunning(tenant.name, execution.id) };
   }
 
-  return { nextVersionOf, update, rollback };
+  /**
+   * Starts Heat's stack restore, as `weft stack restore`: an update to the snapshot's template and
+   * parameters in which a resource made anew is brought back from what the snapshot kept of it.
+   * Refused (422) for a snapshot that is not COMPLETE, (409) for a suspended stack.
+   */
+  const restore = async (
+    tenant: TenantState,
+    deployment: DeploymentRecord,
+    snapshot: SnapshotRecord,
+    parameters: Record<string, unknown>,
+  ) => {
+    // As Heat's stack_restore: a snapshot whose resources' handlers failed is not restored.
+    if (snapshotStatus(snapshot) !== 'COMPLETE')
+      throw unprocessable(
+        `Restoring incomplete snapshot is not supported: snapshot ${snapshot.id} (${snapshot.name}) is ${snapshotStatus(snapshot)}`,
+      );
+    await refuseSuspendedUpdate(tenant.store, deployment);
+    const next: NextVersion = {
+      blueprintId: snapshot.blueprintId,
+      inputs: snapshot.inputs,
+      model: snapshot.model,
+    };
+    const dispatcher = await plugins.requiredBy(modelOf(next.model), deployment.id);
+    await dispatcher.load();
+    const named = (await access.listBlueprints(tenant.name)).find((b) => b.contentId === next.blueprintId);
+    return startUpdate(tenant, deployment.id, 'update', {
+      blueprint: named?.id,
+      next,
+      dispatcher,
+      parameters,
+      restore: { snapshot: snapshot.id, resources: snapshotResources(snapshot) },
+    });
+  };
+
+  return { nextVersionOf, update, rollback, restore };
 }

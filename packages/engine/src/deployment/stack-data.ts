@@ -1,0 +1,146 @@
+// A HOT stack's abandon data (Heat's Stack.prepare_abandon) and its snapshots as Heat shows them:
+// what `weft stack` and the server's stack routes both give.
+import { ADOPT_KEY, type Json, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY } from '@weft/sdk';
+import { Diagnostics } from '../dsl/diagnostics.js';
+import { isMapping, parseYaml } from '../dsl/yaml-source.js';
+import { heatResourceState, heatStackState, isAdoptedStack } from '../hot/states.js';
+import { modelOf } from '../model/deployment-model.js';
+import type { DeploymentRecord, SnapshotRecord, Store } from '../store/types.js';
+import { isLive } from './status.js';
+
+/** Heat's ACTION_STATUS split into its action and status. */
+function splitState(state: string): { action: string; status: string } {
+  const m = /^(.*)_(COMPLETE|FAILED|IN_PROGRESS)$/.exec(state);
+  return m ? { action: m[1]!, status: m[2]! } : { action: state, status: '' };
+}
+
+/** The template the deployment was made from, as Heat keeps it in the abandon data (parsed). */
+async function templateOf(store: Store, deployment: DeploymentRecord): Promise<Json> {
+  const blueprint = await store.getBlueprint(deployment.blueprintId);
+  const bytes = blueprint?.files[blueprint.mainFile];
+  if (!blueprint || !bytes) return null;
+  const parsed = parseYaml(new TextDecoder().decode(bytes), blueprint.mainFile, new Diagnostics());
+  return JSON.parse(JSON.stringify(parsed ?? null)) as Json;
+}
+
+/** What Heat's Stack.prepare_abandon returns: the stack, its template and every resource's id and data. */
+export async function abandonData(store: Store, deployment: DeploymentRecord): Promise<Record<string, Json>> {
+  const model = modelOf(deployment.model);
+  const resources: Record<string, Json> = {};
+  const instances = await store.listInstances(deployment.id);
+  for (const instance of instances) {
+    if (!isLive(instance.state) || model.nodes[instance.node] === undefined) continue;
+    const { action, status } = splitState(heatResourceState(instance));
+    const data: Record<string, Json> = {};
+    for (const [key, value] of Object.entries(instance.runtimeProperties))
+      if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY && key !== RESTORE_KEY)
+        data[key] = value;
+    const id = instance.runtimeProperties[RESOURCE_ID_KEY];
+    // A node of several instances (not made by HOT itself) names each by its instance.
+    const name = Object.hasOwn(resources, instance.node) ? instance.id : instance.node;
+    resources[name] = {
+      name,
+      resource_id: typeof id === 'string' ? id : null,
+      type: model.nodes[instance.node]!.type,
+      action,
+      status,
+      metadata: {},
+      resource_data: data,
+    };
+  }
+  const { action, status } = splitState(
+    heatStackState(await store.listExecutions(deployment.id), isAdoptedStack(instances)),
+  );
+  return {
+    name: deployment.id,
+    id: deployment.id,
+    action,
+    status,
+    template: await templateOf(store, deployment),
+    resources: nested(resources),
+  };
+}
+
+/** The nearest resource whose member (`PARENT.MEMBER`) this one is: a group's, a nested stack's. */
+function parentOf(name: string, resources: Record<string, Json>): string | undefined {
+  const parts = name.split('.');
+  for (let i = parts.length - 1; i > 0; i--) {
+    const candidate = parts.slice(0, i).join('.');
+    if (Object.hasOwn(resources, candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * The resources by node name, the members of groups and nested stacks moved under their parent's
+ * `resources` by their own name, as Heat's abandon data holds a nested stack's.
+ */
+function nested(flat: Record<string, Json>): Record<string, Json> {
+  const top: Record<string, Json> = {};
+  for (const [name, entry] of Object.entries(flat)) {
+    const parent = parentOf(name, flat);
+    if (parent === undefined) {
+      top[name] = entry;
+      continue;
+    }
+    const holder = flat[parent] as Record<string, Json>;
+    const members = (holder.resources ??= {}) as Record<string, Json>;
+    const own = name.slice(parent.length + 1);
+    // The same object, so that members of its own that come later land in it.
+    (entry as Record<string, Json>).name = own;
+    members[own] = entry;
+  }
+  return top;
+}
+
+/** Abandon data's resources by node name again: a member under its parent's `resources` is `PARENT.MEMBER`. */
+export function flattenedResources(
+  resources: Record<string, Json>,
+  prefix = '',
+  into: Record<string, Json> = {},
+) {
+  for (const [name, entry] of Object.entries(resources)) {
+    into[prefix + name] = entry;
+    if (isMapping(entry) && isMapping(entry.resources))
+      flattenedResources(entry.resources as Record<string, Json>, `${prefix}${name}.`, into);
+  }
+  return into;
+}
+
+/** A stored snapshot's status, as Heat names it. */
+export type SnapshotStatus = 'COMPLETE' | 'FAILED' | 'IN_PROGRESS';
+
+/**
+ * COMPLETE, FAILED when a resource's handleSnapshot failed, IN_PROGRESS while its execution has
+ * not ended: kept in its data, as Heat keeps it.
+ */
+export function snapshotStatus(snapshot: SnapshotRecord): SnapshotStatus {
+  const data = snapshot.data as { status?: Json } | null;
+  return data?.status === 'FAILED' || data?.status === 'IN_PROGRESS' ? data.status : 'COMPLETE';
+}
+
+/** A snapshot as Heat shows one. */
+export interface SnapshotView {
+  [key: string]: Json;
+  id: string;
+  name: string;
+  status: SnapshotStatus;
+  creation_time: string;
+}
+
+/** A snapshot as Heat shows one: without its data in a list. */
+export function snapshotView(snapshot: SnapshotRecord, withData: boolean): SnapshotView {
+  return {
+    id: snapshot.id,
+    name: snapshot.name,
+    status: snapshotStatus(snapshot),
+    creation_time: snapshot.createdAt,
+    ...(withData ? { data: snapshot.data } : {}),
+  };
+}
+
+/** What a snapshot kept of each resource, by node name (its abandon data's resources, flattened). */
+export function snapshotResources(snapshot: SnapshotRecord): Record<string, Json> {
+  const data = snapshot.data as { resources?: Record<string, Json> } | null;
+  return flattenedResources(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
+}

@@ -1,0 +1,59 @@
+/** A HOT stack's snapshots as the API takes and shows them (as `weft stack snapshots --json`). */
+import { Type } from 'typebox';
+import { Name } from './common.js';
+import { Execution } from './executions.js';
+
+export const Snapshot = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    status: Type.Union([Type.Literal('COMPLETE'), Type.Literal('FAILED'), Type.Literal('IN_PROGRESS')], {
+      description:
+        "FAILED when a resource's handleSnapshot failed: kept, to be shown and deleted, not restored; IN_PROGRESS while its execution has not ended",
+    }),
+    creation_time: Type.String(),
+    data: Type.Optional(
+      Type.Unknown({
+        description: "the stack's abandon data when the snapshot was taken (secrets masked), with its status",
+      }),
+    ),
+  },
+  { $id: 'Snapshot' },
+);
+
+export const SnapshotParams = Type.Object({
+  id: Name,
+  snapshot: Type.String({ minLength: 1, maxLength: 200, description: "the snapshot's id or name" }),
+});
+
+/** The parameters of the execution that runs the resources' handlers. */
+export const HandlerParameters = Type.Optional(
+  Type.Object(
+    {
+      task_retries: Type.Optional(Type.Integer({ minimum: -1 })),
+      task_retry_interval: Type.Optional(Type.Number({ minimum: 0 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+export const SnapshotRequest = Type.Object(
+  {
+    name: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: "the snapshot's name (default: its id)" }),
+    ),
+    parameters: HandlerParameters,
+  },
+  { additionalProperties: false },
+);
+
+export const SnapshotStarted = Type.Object({
+  snapshot: Type.Object({
+    id: Type.String({ description: 'the snapshot is stored under this id once the execution has ended' }),
+    name: Type.String(),
+  }),
+  execution: Execution,
+});
+
+/** The body of a delete or a restore: the parameters of its execution, if any. */
+export const HandlerRequest = Type.Object({ parameters: HandlerParameters }, { additionalProperties: false });
