@@ -12,12 +12,14 @@ import { NO_WEFT_ENVIRONMENT } from '@weft/testing/cli';
 import { repoRoot, tempDir, weft } from './helpers.js';
 
 interface Step {
-  /** create (install), update, preview (update --dry-run), delete (uninstall), validate. */
-  action: 'create' | 'update' | 'preview' | 'delete' | 'validate';
+  /** create (install), update, preview (update --dry-run), delete (uninstall), validate, and the stack actions. */
+  action: 'create' | 'update' | 'preview' | 'delete' | 'validate' | 'suspend' | 'resume' | 'check';
   template?: string;
   environments?: string[];
   parameters?: Record<string, string | number | boolean>;
   rollback?: boolean;
+  /** Files written (or rewritten) before the step, as Heat's tests pass new `files` to an update. */
+  files?: Record<string, string>;
   expect: {
     stack?: string;
     outputs?: Record<string, unknown>;
@@ -30,6 +32,10 @@ interface Step {
     /** Outputs that changed, and that stayed, since the outputs were last read. */
     changed?: string[];
     same?: string[];
+    /** Groups of outputs that have the same value. */
+    equal?: string[][];
+    /** Outputs (strings) and a pattern each matches; `!pattern` for one it does not. */
+    matches?: Record<string, string>;
     preview?: Record<string, string[]>;
     /** A problem the command reports (exit 2 unless `code` says otherwise). */
     error?: string;
@@ -61,14 +67,19 @@ function argsOf(step: Step): string[] {
   return args;
 }
 
-function runCase(c: Case): void {
-  const dir = tempDir('weft-heat-');
-  for (const [name, text] of Object.entries(c.files)) {
+function writeFiles(dir: string, files: Record<string, string>): void {
+  for (const [name, text] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
     writeFileSync(join(dir, name), text);
   }
+}
+
+function runCase(c: Case): void {
+  const dir = tempDir('weft-heat-');
+  writeFiles(dir, c.files);
   let last: Record<string, unknown> = {};
   c.steps.forEach((step, index) => {
+    writeFiles(dir, step.files ?? {});
     const where = `${c.name}, step ${index + 1} (${step.action})`;
     const command: Record<Step['action'], string[]> = {
       create: [
@@ -82,6 +93,9 @@ function runCase(c: Case): void {
       preview: ['update', ...argsOf(step), '-d', 'stack', '--dry-run', '--json'],
       delete: ['uninstall', '-d', 'stack', '--yes'],
       validate: ['validate', ...argsOf(step)],
+      suspend: ['exec', 'suspend', '-d', 'stack'],
+      resume: ['exec', 'resume', '-d', 'stack'],
+      check: ['exec', 'check', '-d', 'stack'],
     };
     const result = run(dir, command[step.action]);
     const { expect } = step;
@@ -113,7 +127,7 @@ function runCase(c: Case): void {
       if (expect.count !== undefined)
         assert.equal(live.filter((i) => !i.node.includes('.')).length, expect.count, `${where}: resources`);
     }
-    if (expect.outputs || expect.lengths || expect.changed || expect.same) {
+    if (expect.outputs || expect.lengths || expect.changed || expect.same || expect.equal || expect.matches) {
       const outputs = JSON.parse(run(dir, ['outputs', '-d', 'stack', '--json']).stdout).outputs as Record<
         string,
         unknown
@@ -123,6 +137,14 @@ function runCase(c: Case): void {
       for (const name of expect.same ?? [])
         assert.deepEqual(outputs[name], last[name], `${where}: output ${name} stayed`);
       last = outputs;
+      for (const group of expect.equal ?? [])
+        for (const name of group.slice(1))
+          assert.deepEqual(outputs[name], outputs[group[0]!], `${where}: output ${name} = ${group[0]}`);
+      for (const [name, pattern] of Object.entries(expect.matches ?? {})) {
+        const negated = pattern.startsWith('!');
+        const found = new RegExp(negated ? pattern.slice(1) : pattern).test(String(outputs[name]));
+        assert.equal(found, !negated, `${where}: output ${name} (${String(outputs[name])}) ${pattern}`);
+      }
       for (const [name, value] of Object.entries(expect.outputs ?? {}))
         assert.deepEqual(outputs[name], value, `${where}: output ${name}`);
       for (const [name, length] of Object.entries(expect.lengths ?? {})) {

@@ -587,7 +587,7 @@ node_templates:
       assert.equal(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'fail=true']).code, 1);
       ok(p.run(['exec', 'check_status', '-d', 'stack']));
       const states = () => Object.fromEntries(p.instances().instances.map((i) => [i.node, i.heatState]));
-      assert.deepEqual(states(), { other: 'CREATE_COMPLETE', test1: 'CHECK_FAILED' });
+      assert.deepEqual(states(), { other: 'CHECK_COMPLETE', test1: 'CHECK_FAILED' });
       const preview = JSON.parse(
         ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'fail=true', '--dry-run', '--json']))
           .stdout,
@@ -598,7 +598,7 @@ node_templates:
       const log = ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', 'fail=false'])).stdout;
       assert.match(log, /replacing TestResource test1_\w+: it failed its last check/);
       assert.ok(createdThenDeleted(log), log);
-      assert.deepEqual(states(), { other: 'CREATE_COMPLETE', test1: 'UPDATE_COMPLETE' });
+      assert.deepEqual(states(), { other: 'CHECK_COMPLETE', test1: 'UPDATE_COMPLETE' });
     },
   );
 });

@@ -133,9 +133,64 @@ resources:
       value: {yaql: {expression: '$.data', data: {}}}
 `);
     assert.deepEqual(result.lines, [
-      "template.yaml:6:14 resources.v.properties.value: the CloudFormation function 'Fn::Join' is not supported in HOT templates; use list_join",
+      "template.yaml:6:14 resources.v.properties.value: the CloudFormation function 'Fn::Join' is only in heat_template_version 2013-05-23 (this template is 2017-09-01); use list_join",
       'template.yaml:10:14 resources.w.properties.value: yaql: YAQL expressions are not supported by Weft (no faithful YAQL implementation here); compute the value with the other functions (map_merge, list_concat, filter, repeat, str_replace, if)',
     ]);
+  });
+
+  test('the CloudFormation functions HOT versions still map (Heat hot/template.py) are evaluated in them', () => {
+    const old = load(`heat_template_version: 2013-05-23
+parameters:
+  name: {type: string, default: web}
+resources:
+  v:
+    type: OS::Heat::Value
+    properties:
+      value:
+        - {'Fn::Join': ['-', [a, b]]}
+        - {'Fn::Split': [',', 'x,y']}
+        - {'Fn::Replace': [{'%n%': {Ref: name}}, 'host-%n%']}
+        - {'Fn::Base64': text}
+        - {'Fn::Select': ['1', [p, q, r]]}
+        - {'Fn::Select': [k, {k: found}]}
+        - {'Fn::Select': [7, [p]]}
+        - {'Fn::Select': [-1, [p, q]]}
+outputs:
+  all: {value: {get_attr: [v, value]}}
+`);
+    assert.deepEqual(old.lines, []);
+    assert.deepEqual(node(old, 'v').properties.value, [
+      'a-b',
+      ['x', 'y'],
+      'host-web',
+      'text',
+      'q',
+      'found',
+      '',
+      'q',
+    ]);
+    // Fn::Select lasted until 2015-04-30; the others went with 2014-10-16; Fn::GetAZs never runs.
+    const later = (version: string, fn: string) =>
+      load(`heat_template_version: ${version}
+resources:
+  v:
+    type: OS::Heat::Value
+    properties:
+      value: {'${fn}': ['0', [a]]}
+`).lines;
+    assert.deepEqual(later('2015-04-30', 'Fn::Select'), []);
+    assert.match(
+      later('2015-10-15', 'Fn::Select')[0]!,
+      /'Fn::Select' is only in heat_template_version 2013-05-23 to 2015-04-30/,
+    );
+    assert.match(
+      later('2014-10-16', 'Fn::Join')[0]!,
+      /'Fn::Join' is only in heat_template_version 2013-05-23 \(this template is 2014-10-16\)/,
+    );
+    assert.match(
+      later('2013-05-23', 'Fn::GetAZs')[0]!,
+      /'Fn::GetAZs' is not supported in HOT templates; use a parameter/,
+    );
   });
 });
 

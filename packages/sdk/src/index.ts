@@ -60,6 +60,7 @@ export {
   RESOURCE_ID_KEY,
   RESOURCE_STATE_KEY,
   RESTORE_KEY,
+  RESTRICTED_ACTIONS_PROPERTY,
   Resource,
   type ResourceAction,
   type ResourceClass,

@@ -10,6 +10,7 @@ import {
   RESOURCE_ID_KEY,
   RESOURCE_STATE_KEY,
   RESTORE_KEY,
+  RESTRICTED_ACTIONS_PROPERTY,
   Resource,
   type ResourceAction,
   type ResourceClass,
@@ -46,6 +47,7 @@ const VERB: Record<ResourceAction, string> = {
   RESUME: 'resumed',
   ADOPT: 'adopted',
   SNAPSHOT: 'snapshotted',
+  CHECK: 'checked',
 };
 
 const HANDLER: Record<ResourceAction, string> = {
@@ -56,6 +58,7 @@ const HANDLER: Record<ResourceAction, string> = {
   RESUME: 'handleResume',
   ADOPT: 'handleAdopt',
   SNAPSHOT: 'handleSnapshot',
+  CHECK: 'handleCheck',
 };
 
 function messageOf(error: unknown): string {
@@ -150,7 +153,7 @@ class ResourceLifecycle<R extends Resource<object>> {
   ): Promise<{ values: Record<string, Json>; problems: Problem[] }> {
     const { values, problems } = await validateProperties(this.cls.properties, given, {
       unknown: this.options.unknownProperties ?? 'ignore',
-      reserved: [DELETION_POLICY_PROPERTY],
+      reserved: [DELETION_POLICY_PROPERTY, RESTRICTED_ACTIONS_PROPERTY],
     });
     problems.push(...(await this.crossChecks(structuredClone(values))));
     problems.push(...this.deletionPolicyProblems(given[DELETION_POLICY_PROPERTY]));
@@ -624,6 +627,7 @@ class ResourceLifecycle<R extends Resource<object>> {
     }
     const next = await this.validated(ctx, this.requestedProperties(ctx, heat, inputs));
     if (failed) {
+      ResourceLifecycle.refuseRestricted(ctx, 'replace');
       ctx.logger.warning(
         `replacing ${this.name} ${ctx.instance.id}: ${failed}; ${this.replacementOrder(heat)}`,
       );
@@ -636,6 +640,9 @@ class ResourceLifecycle<R extends Resource<object>> {
         ctx.logger.info(`${this.name} ${ctx.instance.id}: no property changed; nothing to update`);
       return;
     }
+    // As Heat's _check_restricted_actions: what the update would do, refused when restricted.
+    const previewed = this.preview(heat.properties ?? {}, next);
+    if (previewed) ResourceLifecycle.refuseRestricted(ctx, previewed.action);
     const fixed = changed.filter((key) => this.cls.properties[key]?.updateAllowed !== true);
     if (fixed.length > 0) {
       ctx.logger.warning(
@@ -859,7 +866,7 @@ class ResourceLifecycle<R extends Resource<object>> {
     const problem = ResourceLifecycle.recordProblem(heat);
     if (problem) return this.failCheck(ctx, heat, problem);
     if (!this.supportsCheck) {
-      delete heat.check;
+      ResourceLifecycle.checked(heat);
       ctx.logger.info(`${this.name} ${ctx.instance.id}: its record is as expected (it has no handleCheck)`);
       return;
     }
@@ -888,8 +895,27 @@ class ResourceLifecycle<R extends Resource<object>> {
         );
       ctx.operation.retry(`waiting for the check of ${this.name} to complete`, this.pollInterval);
     }
-    delete heat.check;
+    ResourceLifecycle.checked(heat);
     ctx.logger.info(`${this.name} ${ctx.instance.id} passed its check`);
+  }
+
+  /**
+   * Refuses an update or replacement the environment restricts (Heat's ResourceActionRestricted):
+   * the update fails and the resource stays as it was.
+   */
+  private static refuseRestricted(ctx: OperationContext, action: 'update' | 'replace'): void {
+    const restricted = ctx.node.properties[RESTRICTED_ACTIONS_PROPERTY];
+    if (Array.isArray(restricted) && restricted.includes(action))
+      throw new NonRecoverableError(`${action} is restricted for resource.`);
+  }
+
+  /**
+   * A passed check: the resource is CHECK_COMPLETE, as Heat's state_set leaves it, but for a
+   * suspended one, which stays SUSPEND_COMPLETE so that the stack's resume still resumes it.
+   */
+  private static checked(heat: HeatRecord): void {
+    delete heat.check;
+    if (heat.state?.action !== 'SUSPEND') heat.state = { action: 'CHECK', status: 'COMPLETE' };
   }
 
   async attributes(ctx: OperationContext, inputs: Record<string, Json>): Promise<void> {

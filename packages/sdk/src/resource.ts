@@ -8,7 +8,15 @@ import type { Json } from './workflow.js';
 /** What happens to the physical resource when its node instance is deleted (Heat's deletion_policy). */
 export type DeletionPolicy = 'Delete' | 'Retain' | 'Snapshot';
 
-export type ResourceAction = 'CREATE' | 'UPDATE' | 'DELETE' | 'SUSPEND' | 'RESUME' | 'ADOPT' | 'SNAPSHOT';
+export type ResourceAction =
+  | 'CREATE'
+  | 'UPDATE'
+  | 'DELETE'
+  | 'SUSPEND'
+  | 'RESUME'
+  | 'ADOPT'
+  | 'SNAPSHOT'
+  | 'CHECK';
 
 /** A resource's state as Heat reports it: the last action and how it went. */
 export interface ResourceState {
@@ -40,6 +48,12 @@ export const RESOURCE_STATE_KEY = 'heat';
 export const RESOURCE_ID_KEY = 'resource_id';
 /** The node property that may choose the deletion policy per node (Delete, Retain or Snapshot). */
 export const DELETION_POLICY_PROPERTY = 'deletion_policy';
+
+/**
+ * The node property naming the actions an update may not take on the resource (Heat's
+ * restricted_actions, from the environment): `update` (in place) and `replace`.
+ */
+export const RESTRICTED_ACTIONS_PROPERTY = 'restricted_actions';
 export { ADOPT_KEY, RESTORE_KEY } from './resource-keys.js';
 
 /**

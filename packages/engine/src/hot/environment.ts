@@ -41,6 +41,11 @@ export interface Environment {
   registry: Map<string, RegistryTarget>;
   /** Resource name to its own registry (`resources: {NAME: {TYPE: TARGET}}`). */
   resourceRegistry: Map<string, Map<string, RegistryTarget>>;
+  /**
+   * Resource name patterns (fnmatch's) to the actions an update may not take on the resources
+   * they match (`resources: {PATTERN: {restricted_actions: update | replace | [...]}}`).
+   */
+  restrictedActions: Map<string, Set<RestrictedAction>>;
   /** The environment files read (stored with the deployment). */
   files: string[];
   /** Where each parameter value is written (`parameters.NAME`, `parameter_defaults.NAME`). */
@@ -53,6 +58,7 @@ export function emptyEnvironment(): Environment {
     parameterDefaults: {},
     registry: new Map(),
     resourceRegistry: new Map(),
+    restrictedActions: new Map(),
     files: [],
     places: new Map(),
   };
@@ -159,8 +165,13 @@ function mergeEnvironment(env: Environment, doc: ValueMap, baseDir: string, diag
         }
         const own = env.resourceRegistry.get(resource) ?? new Map<string, RegistryTarget>();
         for (const [type, to] of Object.entries(entries)) {
-          // Hooks and restricted actions pause or refuse Heat's own actions; Weft has no such pauses.
-          if (type === 'hooks' || type === 'restricted_actions') {
+          if (type === 'restricted_actions') {
+            const actions = restrictedActions(to, entries, `${path}.${resource}.${type}`, diagnostics);
+            if (actions) env.restrictedActions.set(resource, actions);
+            continue;
+          }
+          // Hooks pause Heat's own actions until a user clears them; Weft has no such pauses.
+          if (type === 'hooks') {
             diagnostics.warn(
               'registry',
               keyLocOf(entries, type),
@@ -180,6 +191,61 @@ function mergeEnvironment(env: Environment, doc: ValueMap, baseDir: string, diag
     const read = registryTarget(target, baseDir, registry, name, path, diagnostics);
     if (read) env.registry.set(name, read);
   }
+}
+
+export type RestrictedAction = 'update' | 'replace';
+const RESTRICTED_ACTIONS: readonly RestrictedAction[] = ['update', 'replace'];
+
+function restrictedActions(
+  value: Value,
+  container: ValueMap,
+  path: string,
+  diagnostics: Diagnostics,
+): Set<RestrictedAction> | undefined {
+  const given = Array.isArray(value) ? value : [value];
+  const bad = given.filter((a) => !RESTRICTED_ACTIONS.includes(a as RestrictedAction));
+  if (bad.length > 0) {
+    diagnostics.add(
+      'bad-value',
+      locOf(container, 'restricted_actions'),
+      path,
+      `restricted_actions must be ${RESTRICTED_ACTIONS.join(' or ')}, or a list of them (not ${bad.map((a) => JSON.stringify(a)).join(', ')})`,
+    );
+    return undefined;
+  }
+  return new Set(given as RestrictedAction[]);
+}
+
+/**
+ * The actions an update may not take on the resource `name` (Heat's get_rsrc_restricted_actions:
+ * every pattern that matches the name adds its actions).
+ */
+export function restrictedActionsOf(env: Environment, name: string): RestrictedAction[] {
+  const actions = new Set<RestrictedAction>();
+  for (const [pattern, own] of env.restrictedActions)
+    if (fnmatch(name, pattern)) for (const action of own) actions.add(action);
+  return RESTRICTED_ACTIONS.filter((a) => actions.has(a));
+}
+
+/** Python's fnmatch.fnmatchcase: `*`, `?`, `[seq]` and `[!seq]`. */
+function fnmatch(name: string, pattern: string): boolean {
+  let source = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') source += '.*';
+    else if (c === '?') source += '.';
+    else if (c === '[') {
+      const end = pattern.indexOf(']', i + 2);
+      if (end < 0) source += '\\[';
+      else {
+        let set = pattern.slice(i + 1, end).replace(/\\/g, '\\\\');
+        if (set.startsWith('!')) set = `^${set.slice(1)}`;
+        source += `[${set}]`;
+        i = end;
+      }
+    } else source += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`, 's').test(name);
 }
 
 function registryTarget(
@@ -212,9 +278,19 @@ export function isTemplateFile(type: string): boolean {
 
 /**
  * What a type stands for in this environment, for a resource (its own registry first), following
- * aliases; wildcards (`OS::Nova::*`) match by prefix.
+ * aliases; wildcards (`OS::Nova::*`) match by prefix. Entries in `removed` are not there: a
+ * template resource's nested stack is given its parent's environment without the entry that
+ * mapped the parent's type to the template (Heat's get_child_environment, item_to_remove), so a
+ * template standing in for a type can itself use that type.
  */
-export function resolveType(env: Environment, resource: string, type: string): RegistryTarget | undefined {
+export function resolveType(
+  env: Environment,
+  resource: string,
+  type: string,
+  removed: ReadonlySet<RegistryTarget> = new Set(),
+): RegistryTarget | undefined {
+  const present = (target: RegistryTarget | undefined) =>
+    target && !removed.has(target) ? target : undefined;
   let current: RegistryTarget = { type, at: undefined };
   const seen = new Set<string>();
   for (;;) {
@@ -222,16 +298,22 @@ export function resolveType(env: Environment, resource: string, type: string): R
     if (seen.has(name)) return current;
     seen.add(name);
     const next =
-      env.resourceRegistry.get(resource)?.get(name) ?? env.registry.get(name) ?? wildcard(env.registry, name);
+      present(env.resourceRegistry.get(resource)?.get(name)) ??
+      present(env.registry.get(name)) ??
+      wildcard(env.registry, name, removed);
     if (!next) return current;
     if (next.template !== undefined) return next;
     current = next;
   }
 }
 
-function wildcard(registry: Map<string, RegistryTarget>, name: string): RegistryTarget | undefined {
+function wildcard(
+  registry: Map<string, RegistryTarget>,
+  name: string,
+  removed: ReadonlySet<RegistryTarget>,
+): RegistryTarget | undefined {
   for (const [pattern, target] of registry) {
-    if (!pattern.endsWith('*')) continue;
+    if (!pattern.endsWith('*') || removed.has(target)) continue;
     const prefix = pattern.slice(0, -1);
     if (!name.startsWith(prefix)) continue;
     if (target.type?.endsWith('*'))

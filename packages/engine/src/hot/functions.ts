@@ -11,8 +11,10 @@ import { pythonJson } from '@weft/sdk/python-text';
 import { shown } from '../dsl/diagnostics.js';
 import { isMapping, type Value, type ValueMap } from '../dsl/yaml-source.js';
 import {
+  CFN_FUNCTION_VERSIONS,
   CFN_FUNCTIONS,
   CONDITION_FUNCTION_SINCE,
+  cfnFunctionAvailable,
   FUNCTION_SINCE,
   functionAvailable,
   type HotVersion,
@@ -224,11 +226,19 @@ export class HotEvaluator {
   }
 
   private gate(fn: string, place: Place, condition = false): void {
-    if (CFN_FUNCTIONS.includes(fn))
+    if (CFN_FUNCTIONS.includes(fn)) {
+      if (!condition && cfnFunctionAvailable(fn, this.scope.version)) return;
+      const range = CFN_FUNCTION_VERSIONS[fn];
+      const which = !range
+        ? 'is not supported in HOT templates'
+        : range[0] === range[1]
+          ? `is only in heat_template_version ${range[0]} (this template is ${this.scope.version})`
+          : `is only in heat_template_version ${range[0]} to ${range[1]} (this template is ${this.scope.version})`;
       throw new HotFunctionError(
-        `the CloudFormation function '${fn}' is not supported in HOT templates; use ${cfnAlternative(fn)}`,
+        `the CloudFormation function '${fn}' ${which}; use ${cfnAlternative(fn)}`,
         place,
       );
+    }
     if (!functionAvailable(fn, this.scope.version, condition)) {
       const first = (condition ? CONDITION_FUNCTION_SINCE : FUNCTION_SINCE)[fn];
       throw new HotFunctionError(
@@ -303,6 +313,17 @@ export class HotEvaluator {
       }
       case 'repeat':
         return this.repeat(raw, at);
+      case 'Ref': {
+        // A parameter's value, else a resource's id (Heat's cfn Ref).
+        const name = this.value(raw, at);
+        if (typeof name !== 'string')
+          throw new HotFunctionError(`Ref expects a parameter or resource name, got ${shown(name)}`, at);
+        return this.scope.param(name) !== undefined
+          ? this.getParam(name, at)
+          : this.eval({ get_resource: name }, place);
+      }
+      case 'Fn::ResourceFacade':
+        return this.eval({ resource_facade: raw }, place);
     }
     const args = this.value(raw, at);
     if (holdsRuntime(args)) return this.defer(fn, args);
@@ -511,6 +532,20 @@ export function applyFunction(fn: string, args: Value, version: HotVersion, at?:
     case 'str_replace_strict':
     case 'str_replace_vstrict':
       return strReplace(fn, args, version, fail);
+    case 'Fn::Select':
+      return select(args, fail);
+    case 'Fn::Join':
+      return applyFunction('list_join', args, version, at);
+    case 'Fn::Split':
+      if (!Array.isArray(args) || args.length !== 2) return fail('expects [delimiter, string]');
+      return applyFunction('str_split', args, version, at);
+    case 'Fn::Replace':
+      // [{text: replacement, ...}, template]: str_replace's params and template.
+      if (!Array.isArray(args) || args.length !== 2) return fail('expects [{text: replacement}, template]');
+      return strReplace('str_replace', { template: args[1]!, params: args[0]! }, version, fail);
+    case 'Fn::Base64':
+      // Heat hands the text over as it is: the encoding is the cloud's (user data) to do.
+      return typeof args === 'string' ? args : fail('the argument must be a string');
     case 'digest': {
       if (!Array.isArray(args) || args.length !== 2 || !args.every((a) => typeof a === 'string'))
         fail('expects [algorithm, value] (strings)');
@@ -602,6 +637,38 @@ export function applyFunction(fn: string, args: Value, version: HotVersion, at?:
     default:
       return fail('is not a function of this template version');
   }
+}
+
+/**
+ * Fn::Select [index, list or map] (Heat's cfn Select): the item, or '' where there is none; a
+ * list or map given as JSON text is read as one.
+ */
+function select(args: Value, fail: (message: string) => never): Value {
+  if (!Array.isArray(args) || args.length !== 2) return fail('expects [index, collection]');
+  const [index, given] = args;
+  if (given === '') return '';
+  let collection = given;
+  if (typeof given === 'string') {
+    try {
+      collection = JSON.parse(given) as Value;
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+  }
+  if (isMapping(collection)) {
+    if (typeof index !== 'string') return fail('the index into a map must be a string');
+    return Object.hasOwn(collection, index) ? collection[index]! : '';
+  }
+  if (Array.isArray(collection)) {
+    const i = typeof index === 'string' && /^\s*[-+]?\d+\s*$/.test(index) ? Number(index) : index;
+    if (typeof i !== 'number' || !Number.isInteger(i))
+      return fail('the index into a list must be an integer');
+    // Python's indexing: -1 is the last item.
+    const at = i < 0 ? collection.length + i : i;
+    return at >= 0 && at < collection.length ? collection[at]! : '';
+  }
+  if (collection === null) return '';
+  return fail('the collection must be a list or a map');
 }
 
 function strReplace(fn: string, args: Value, version: HotVersion, fail: (message: string) => never): Value {

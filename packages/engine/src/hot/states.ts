@@ -13,6 +13,7 @@ const WORKFLOW_ACTIONS: Record<string, string> = {
   rollback: 'ROLLBACK',
   suspend: 'SUSPEND',
   resume: 'RESUME',
+  check: 'CHECK',
   check_status: 'CHECK',
   check_drift: 'CHECK',
   snapshot: 'SNAPSHOT',

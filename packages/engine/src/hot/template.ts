@@ -30,8 +30,10 @@ import {
   type Environment,
   emptyEnvironment,
   isTemplateFile,
+  type RegistryTarget,
   readEnvironments,
   resolveType,
+  restrictedActionsOf,
 } from './environment.js';
 import {
   followPath,
@@ -125,6 +127,25 @@ const ROLLING_UPDATE: Record<string, { default: number; min: number; integer: bo
  */
 const NESTED_STACK = 'weft.heat.TemplateResource';
 
+/**
+ * Workflows a stack has besides the built-in ones: Heat's stack check (`weft exec check`), the
+ * check_status workflow over the created resources in their dependency order, a failed check
+ * failing the stack's CHECK.
+ */
+const STACK_WORKFLOWS: ValueMap = {
+  check: {
+    mapping: 'default_workflows.cloudify.plugins.workflows.check_status',
+    parameters: {
+      run_by_dependency_order: { default: true },
+      heat_stack_check: {
+        default: true,
+        description:
+          "Heat's stack check: every created resource is checked (not only started ones) and a failed check fails the check",
+      },
+    },
+  },
+};
+
 /** What a resource turned into: the nodes it is, for references to it. */
 interface Built {
   /** The node that stands for the resource (its id, its dependencies). */
@@ -136,6 +157,8 @@ interface Built {
   members?: { name: string; built: Built }[];
   /** A nested stack's outputs, evaluated in it. */
   outputs?: Map<string, Value>;
+  /** A nested stack's resources (get_attr's `resource.NAME`). */
+  resources?: ReadonlyMap<string, Built>;
 }
 
 interface Shared {
@@ -154,6 +177,8 @@ interface Shared {
   /** Plugins the document imports for their types. */
   imports: Set<string>;
   depth: number;
+  /** Registry entries this stack's environment does not have (see resolveType). */
+  removed: ReadonlySet<RegistryTarget>;
 }
 
 interface Facade {
@@ -190,7 +215,8 @@ class Stack {
   private readonly conditionValues = new Map<string, boolean | 'busy'>();
   private readonly resources: ValueMap = {};
   private readonly enabled = new Set<string>();
-  private readonly built = new Map<string, Built>();
+  /** Its resources as they were built (a nested stack's parent reads them: get_attr resource.NAME). */
+  readonly built = new Map<string, Built>();
   /** Resource names a value being evaluated refers to (its implicit dependencies). */
   private refs = new Set<string>();
   readonly outputs = new Map<string, Value>();
@@ -521,11 +547,10 @@ class Stack {
       );
     if (!this.enabled.has(name)) return null;
     this.refs.add(name);
-    const built = this.built.get(name);
-    // A RandomString's reference is its value, as in Heat.
-    if (built?.type === 'OS::Heat::RandomString')
-      return { [RUNTIME_KEY]: { get_attr: [built.node, 'value'] } };
-    return { [RUNTIME_KEY]: { get_resource: built?.node ?? this.nodeName(name) } };
+    return referenceOf(
+      this.built.get(name) ?? { node: this.nodeName(name), kind: 'plain' },
+      this.shared.stackName,
+    );
   }
 
   private attrRef(name: string, attribute: string | undefined, path: Value[]): Value {
@@ -537,7 +562,7 @@ class Stack {
     this.refs.add(name);
     // Not built yet only within a dependency cycle, which is reported on its own.
     const built = this.built.get(name) ?? { node: this.nodeName(name), kind: 'plain' };
-    return attributeOf(built, attribute, path);
+    return attributeOf(built, attribute, path, this.shared.stackName);
   }
 
   /** Reads resources: their conditions first, then each resource in dependency order. */
@@ -750,8 +775,9 @@ class Stack {
    * the environment's registry maps to another type or a template file.
    */
   private makeResource(node: string, type: string, resource: string, spec: ResourceSpec): Built | undefined {
-    const target = resolveType(this.shared.env, resource, type);
-    if (target?.template !== undefined) return this.nestedStack(node, target.template, spec, target.at);
+    const target = resolveType(this.shared.env, resource, type, this.shared.removed);
+    if (target?.template !== undefined)
+      return this.nestedStack(node, target.template, spec, target.at, target);
     const resolved = target?.type ?? type;
     if (isTemplateFile(resolved)) {
       if (/^[a-z]+:\/\//i.test(resolved) && !resolved.startsWith('file://')) {
@@ -800,9 +826,20 @@ class Stack {
     if (BUILTIN_PLUGINS[resolved]) this.shared.imports.add(`plugin:${BUILTIN_PLUGINS[resolved]}`);
     this.declareType(resolved, base);
     const properties = resolved === 'OS::Heat::None' ? {} : withoutNulls(spec.properties);
-    if (spec.deletionPolicy) properties.deletion_policy = spec.deletionPolicy;
-    this.addNode(node, resolved, properties, spec);
+    this.addNode(node, resolved, this.withPolicies(properties, resource, spec), spec);
     return { node, kind: 'plain', type: resolved };
+  }
+
+  /**
+   * A built-in resource's properties with what its Resource class reads besides them: the
+   * deletion_policy, and the actions the environment restricts (Heat's restricted_actions, for
+   * the resources of the top-level stack: a nested stack's environment has none of them).
+   */
+  private withPolicies(properties: ValueMap, resource: string, spec: ResourceSpec): ValueMap {
+    if (spec.deletionPolicy) properties.deletion_policy = spec.deletionPolicy;
+    const restricted = this.prefix ? [] : restrictedActionsOf(this.shared.env, resource);
+    if (restricted.length > 0) properties.restricted_actions = restricted;
+    return properties;
   }
 
   /** The installed plugin whose plugin.yaml declares a node type of this name. */
@@ -837,6 +874,7 @@ class Stack {
       derived_from: base,
       properties: {
         deletion_policy: { type: 'string', required: false },
+        restricted_actions: { type: 'list', required: false },
         ...(base === GROUP_BASE ? { rolling_update: { type: 'dict', required: false } } : {}),
       },
     });
@@ -1098,11 +1136,22 @@ class Stack {
     file: string,
     spec: ResourceSpec,
     at: ReturnType<typeof locOf>,
+    /** The registry entry that mapped the resource's type to the template. */
+    entry?: RegistryTarget,
   ): Built | undefined {
     const doc = readTemplate(file, this.shared.reader, this.diagnostics, at, `${spec.path}.type`);
     if (!doc) return undefined;
     this.shared.files.add(file);
-    return this.buildNested(node, doc, file, NESTED_STACK, spec.properties, spec, `${spec.path}.properties`);
+    return this.buildNested(
+      node,
+      doc,
+      file,
+      NESTED_STACK,
+      spec.properties,
+      spec,
+      `${spec.path}.properties`,
+      entry,
+    );
   }
 
   private buildNested(
@@ -1113,6 +1162,7 @@ class Stack {
     parameters: ValueMap,
     spec: ResourceSpec,
     parametersPath: string,
+    entry?: RegistryTarget,
   ): Built | undefined {
     if (this.shared.depth >= 5) {
       this.diagnostics.add(
@@ -1127,7 +1177,11 @@ class Stack {
     if (!version) return undefined;
     if (spec.propertiesFrom) setLoc(parameters, spec.propertiesFrom);
     const nested = new Stack(
-      { ...this.shared, depth: this.shared.depth + 1 },
+      {
+        ...this.shared,
+        depth: this.shared.depth + 1,
+        removed: entry ? new Set([...this.shared.removed, entry]) : this.shared.removed,
+      },
       doc,
       file,
       `${node}.`,
@@ -1142,7 +1196,7 @@ class Stack {
     nested.build(withoutNulls(parameters), parametersPath, false, spec.dependencies);
     const members = Object.keys(this.shared.nodeTemplates).filter((n) => !before.has(n));
     this.addParent(node, type, members, spec);
-    return { node, kind: 'stack', outputs: nested.outputs };
+    return { node, kind: 'stack', outputs: nested.outputs, resources: nested.built };
   }
 
   /** The whole stack: parameters, conditions, resources, outputs. */
@@ -1299,7 +1353,7 @@ function replaceIndex(value: Value, indexVar: string, index: string): Value {
 }
 
 /** get_attr of a built resource: a plain node's attribute, a group's members', a nested stack's outputs. */
-function attributeOf(built: Built, attribute: string | undefined, path: Value[]): Value {
+function attributeOf(built: Built, attribute: string | undefined, path: Value[], stackName: string): Value {
   if (built.kind === 'plain')
     return {
       [RUNTIME_KEY]: { get_attr: [built.node, ...(attribute !== undefined ? [attribute] : []), ...path] },
@@ -1312,6 +1366,10 @@ function attributeOf(built: Built, attribute: string | undefined, path: Value[])
       return all;
     }
     if (attribute === 'OS::stack_id') return built.node;
+    // A template resource reaches into its stack as a group does into its members (Heat's
+    // TemplateResource.get_attribute, grouputils.get_nested_attrs).
+    if (attribute.startsWith('resource.'))
+      return nestedAttribute(attribute, path, stackName, (name) => built.resources?.get(name));
     if (!outputs.has(attribute))
       throw new HotFunctionError(
         `get_attr: the nested stack has no output '${attribute}'${didYouMean(attribute, outputs.keys())}`,
@@ -1319,36 +1377,63 @@ function attributeOf(built: Built, attribute: string | undefined, path: Value[])
     return pathOver(outputs.get(attribute)!, path);
   }
   const members = built.members ?? [];
-  const resourceId = (m: Built): Value =>
-    m.kind === 'plain' ? { [RUNTIME_KEY]: { get_resource: m.node } } : m.node;
   if (attribute === undefined) throw new HotFunctionError('get_attr of a group needs an attribute name');
   if (attribute === 'refs')
     return pathOver(
-      members.map((m) => resourceId(m.built)),
+      members.map((m) => referenceOf(m.built, stackName)),
       path,
     );
   if (attribute === 'refs_map') {
     const map: ValueMap = {};
-    for (const m of members) setOwn(map, m.name, resourceId(m.built));
+    for (const m of members) setOwn(map, m.name, referenceOf(m.built, stackName));
     return pathOver(map, path);
   }
   if (attribute === 'removed_rsrc_list') return [];
-  const member = /^resource\.([^.]+)(?:\.(.+))?$/.exec(attribute);
-  if (member) {
-    const found = members.find((m) => m.name === member[1]);
-    // As in Heat, a member the group does not have (now) has no attributes.
-    if (!found) return null;
-    const [first, ...rest] = member[2] !== undefined ? [member[2], ...path] : path;
-    if (first === undefined) return resourceId(found.built);
-    return attributeOf(found.built, String(first), rest);
-  }
+  if (attribute.startsWith('resource.'))
+    return nestedAttribute(attribute, path, stackName, (name) => members.find((m) => m.name === name)?.built);
   if (attribute === 'attributes') {
     const [name, ...rest] = path;
     const map: ValueMap = {};
-    for (const m of members) setOwn(map, m.name, attributeOf(m.built, String(name), rest));
+    for (const m of members) setOwn(map, m.name, attributeOf(m.built, String(name), rest, stackName));
     return map;
   }
-  return members.map((m) => attributeOf(m.built, attribute, path));
+  return members.map((m) => attributeOf(m.built, attribute, path, stackName));
+}
+
+/**
+ * What get_resource of a resource is (Heat's get_reference_id): a RandomString's value; a template
+ * resource's OS::stack_id output, else its stack's ARN (the stack named as its OS::stack_id names
+ * it); a plain resource's id, known at run time; a group's node.
+ */
+function referenceOf(built: Built, stackName: string): Value {
+  if (built.type === 'OS::Heat::RandomString') return { [RUNTIME_KEY]: { get_attr: [built.node, 'value'] } };
+  if (built.kind === 'plain') return { [RUNTIME_KEY]: { get_resource: built.node } };
+  if (built.kind === 'stack') {
+    const own = built.outputs?.get('OS::stack_id');
+    if (own !== undefined) return own;
+    const id = `${stackName}.${built.node}`;
+    return `arn:openstack:heat::default_tenant:stacks/${id}/${id}`;
+  }
+  return built.node;
+}
+
+/**
+ * get_attr `resource.NAME[.ATTRIBUTE]` of a group or nested stack: NAME's id, or its attribute
+ * (the rest of the key, then the path). As in Heat, a resource the stack does not have (now) has
+ * no attributes.
+ */
+function nestedAttribute(
+  key: string,
+  path: Value[],
+  stackName: string,
+  find: (name: string) => Built | undefined,
+): Value {
+  const [name, attribute] = key.slice('resource.'.length).split(/\.(.*)/s);
+  const found = find(name!);
+  if (!found) return null;
+  const [first, ...rest] = attribute ? [attribute, ...path] : path;
+  if (first === undefined) return referenceOf(found, stackName);
+  return attributeOf(found, String(first), rest, stackName);
 }
 
 /**
@@ -1458,6 +1543,7 @@ export function loadHotTemplate(
     baseDir: dirname(main),
     imports: new Set(HOT_IMPORTS),
     depth: 0,
+    removed: new Set(),
   };
   const stack = new Stack(shared, doc, main, '', version, undefined);
   stack.build(options.parameters ?? {}, 'parameters', true);
@@ -1487,6 +1573,7 @@ export function loadHotTemplate(
     node_types: shared.nodeTypes,
     node_templates: nodeTemplates,
     outputs: stack.outputSection(),
+    workflows: STACK_WORKFLOWS,
   };
   setLoc(document, doc);
   result.document = document;

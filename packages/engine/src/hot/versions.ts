@@ -82,8 +82,10 @@ export const CONDITION_FUNCTION_SINCE: Record<string, HotVersion> = {
 };
 
 /**
- * CloudFormation functions HOT once took: 2013-05-23 still maps them, later versions removed
- * them ("not supported in this version of HOT"). Weft takes none of them.
+ * CloudFormation functions a HOT template may name: 2013-05-23 maps most of them, later versions
+ * removed them (Heat's hot_funcs.Removed) but for Fn::Select, which lasted until 2015-10-15. The
+ * ones Weft evaluates are in CFN_FUNCTION_VERSIONS; the others (Fn::GetAZs, the availability zones
+ * of an OpenStack cloud, and Fn::MemberListToMap, AWS's query-string lists) are refused by name.
  */
 export const CFN_FUNCTIONS = [
   'Fn::GetAZs',
@@ -97,6 +99,22 @@ export const CFN_FUNCTIONS = [
   'Fn::GetAtt',
   'Ref',
 ];
+
+/** The first and last version Heat's HOT evaluates each CloudFormation function Weft takes in. */
+export const CFN_FUNCTION_VERSIONS: Record<string, [HotVersion, HotVersion]> = {
+  'Fn::Select': ['2013-05-23', '2015-04-30'],
+  'Fn::Join': ['2013-05-23', '2013-05-23'],
+  'Fn::Split': ['2013-05-23', '2013-05-23'],
+  'Fn::Replace': ['2013-05-23', '2013-05-23'],
+  'Fn::Base64': ['2013-05-23', '2013-05-23'],
+  'Fn::ResourceFacade': ['2013-05-23', '2013-05-23'],
+  Ref: ['2013-05-23', '2013-05-23'],
+};
+
+export function cfnFunctionAvailable(name: string, version: HotVersion): boolean {
+  const range = CFN_FUNCTION_VERSIONS[name];
+  return range !== undefined && rank(version) >= rank(range[0]) && rank(version) <= rank(range[1]);
+}
 
 export function functionAvailable(name: string, version: HotVersion, condition = false): boolean {
   const since = (condition ? CONDITION_FUNCTION_SINCE : FUNCTION_SINCE)[name];

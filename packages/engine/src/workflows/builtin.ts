@@ -91,6 +91,7 @@ export const BUILTIN_PARAMETER_TYPES: Readonly<Record<string, string>> = {
   node_instance_ids: 'list',
   ignore_failure: 'boolean',
   run_by_dependency_order: 'boolean',
+  heat_stack_check: 'boolean',
   scale_compute: 'boolean',
   allow_kwargs_override: 'boolean',
   operation_parms: 'dict',
@@ -240,6 +241,8 @@ export const CHECK_DRIFT = 'cloudify.interfaces.lifecycle.check_drift';
  * check_status and check_drift, as Cloudify runs them: the operation on every chosen started
  * instance that implements it (check_drift: also both ends of its relationships'), a failure
  * failing nothing else. What each returned, or how it failed, is the task's result or error.
+ * A stack's check (`heat_stack_check`) is Heat's: every instance that was created, or whose
+ * creation began, is checked, and a failed check fails the execution (the stack's CHECK_FAILED).
  */
 function checkGraph(
   workflow: 'check_status' | 'check_drift',
@@ -247,7 +250,10 @@ function checkGraph(
   instances: NodeInstanceRecord[],
   params: Record<string, Json>,
 ): TaskGraph {
-  const started = selectInstances(model, instances, params, workflow).filter((i) => i.state === 'started');
+  const stack = params.heat_stack_check === true;
+  const started = selectInstances(model, instances, params, workflow).filter((i) =>
+    stack ? i.state !== 'uninitialized' && i.state !== 'deleted' : i.state === 'started',
+  );
   const graph = operationSteps(
     model,
     started,
@@ -266,7 +272,7 @@ function checkGraph(
         addRelationshipTasks(graph, model, source, rel, 'check_drift', []);
       }
   }
-  for (const task of graph.tasks) task.ignoreFailure = true;
+  for (const task of graph.tasks) task.ignoreFailure = !stack;
   return graph;
 }
 
