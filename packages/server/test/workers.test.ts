@@ -290,6 +290,91 @@ describe('weft worker processes run the operations of weft serve --workers', () 
   );
 
   test(
+    'a plain cancel withdraws the job no worker has taken and lets the running one end, as a local cancel does; a resume runs the withdrawn one',
+    LIMIT,
+    async () => {
+      const gate = join(tempDir(), 'gate.start');
+      const c = await cluster(drops, { count: 1, gate }, { agentWait: 1 });
+      await c.startWorker('a');
+      const id = await c.install();
+      const seen = new Set<string>();
+      // The gated start runs on the worker; the host's operation waits: no worker takes its queue.
+      await c.follow(id, (data) => {
+        if (data.includes('waiting at')) seen.add('running');
+        if (data.includes(`waiting for the agent of host '${c.vm}'`)) seen.add('queued');
+        return seen.size === 2;
+      });
+      const cancel = await fetch(`${c.url}/api/v1/executions/${id}/cancel`, {
+        method: 'POST',
+        headers: c.headers,
+        body: '{}',
+      });
+      assert.equal(cancel.status, 200, await cancel.clone().text());
+      const stream = `${c.url}/api/v1/events/stream?executionId=${id}`;
+      await readStream(
+        stream,
+        c.headers,
+        (m) => m.event === 'task_cancelled' && m.data.includes('withdrawn'),
+      );
+      // The running operation was not aborted: it ends when its gate opens, and the execution then.
+      const opened = performance.now();
+      writeFileSync(gate, '');
+      assert.equal((await c.follow(id)).status, 'cancelled');
+      const took = performance.now() - opened;
+      assert.ok(took < 5_000, `the execution ended ${Math.round(took)} ms after its last operation could`);
+      const ran = () =>
+        c
+          .runs()
+          .filter(([what, instance]) => what === 'on-host' || instance!.startsWith('gated'))
+          .map(([what, , worker]) => `${what} ${worker}`);
+      assert.deepEqual(ran(), [
+        'create a',
+        'configure-begin a',
+        'configure-end a',
+        'start-begin a',
+        'start-end a',
+      ]);
+      const tasks = async () => {
+        const response = await fetch(`${c.url}/api/v1/executions/${id}/tasks`, { headers: c.headers });
+        const all = (await response.json()) as {
+          operation: string | null;
+          instanceId: string;
+          state: string;
+        }[];
+        const state = (node: string, op: string) =>
+          all.find(
+            (t) => t.instanceId.startsWith(node) && t.operation === `cloudify.interfaces.lifecycle.${op}`,
+          )?.state;
+        return { gated: state('gated', 'start'), host: state('app', 'create') };
+      };
+      // Stored as locally: the operation that ran succeeded, the withdrawn one never started.
+      assert.deepEqual(await tasks(), { gated: 'succeeded', host: 'pending' });
+      const db = new pg.Client({ connectionString: c.database });
+      await db.connect();
+      const jobs = await db.query<{ name: string; state: string }>(
+        "SELECT name, state FROM pgboss.job WHERE state <> 'completed' ORDER BY name",
+      );
+      await db.end();
+      // Withdrawn in pg-boss: no agent of the host takes it, whenever one starts.
+      assert.deepEqual(
+        jobs.rows.map((j) => `${j.name} ${j.state}`),
+        [`default_tenant/${c.vm} cancelled`],
+      );
+      await c.startWorker('host', '--queue', c.vm);
+      const resume = await fetch(`${c.url}/api/v1/executions/${id}/resume`, {
+        method: 'POST',
+        headers: c.headers,
+        body: '{}',
+      });
+      assert.equal(resume.status, 202, await resume.clone().text());
+      const resumed = await readStream(stream, c.headers, (m) => m.event === 'workflow_succeeded');
+      assert.ok(resumed.messages.some((m) => m.event === 'workflow_succeeded'));
+      assert.deepEqual(ran().slice(5), ['on-host host']);
+      assert.deepEqual(await tasks(), { gated: 'succeeded', host: 'succeeded' });
+    },
+  );
+
+  test(
     'the server killed while a worker runs an operation that is not resumable: another server takes the execution over and waits for that job, which runs once',
     LIMIT,
     async () => {

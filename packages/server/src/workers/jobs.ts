@@ -29,8 +29,8 @@ export const CHANNELS = {
  */
 export const LOST_RETRIES = 3;
 
-/** The operation's call without what only lives in the server process (signal, callbacks). */
-export type CallData = Omit<OperationCall, 'signal' | 'update' | 'log'>;
+/** The operation's call without what only lives in the server process (signals, callbacks). */
+export type CallData = Omit<OperationCall, 'signal' | 'withdraw' | 'update' | 'log'>;
 
 export interface OperationJob {
   tenant: string;
