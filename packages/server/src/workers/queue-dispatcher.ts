@@ -50,6 +50,7 @@ import {
   type Reply,
   waitingMessage,
 } from './jobs.js';
+import { moveOldHostQueues } from './old-queues.js';
 
 export interface QueueOptions {
   /**
@@ -145,6 +146,13 @@ export class JobHub {
     // pg-boss sees to that): a lost worker's job is handed out again within a second of its lease.
     const boss = await openBoss(database, 1);
     const hub = new JobHub(boss, database, undefined, options);
+    try {
+      await moveOldHostQueues(boss, hub.queues, database);
+    } catch (error) {
+      // Its connections would keep the process alive with nothing to do.
+      await boss.stop({ graceful: false, wait: true });
+      throw error;
+    }
     // Run after each look for expired leases (here, when this process's turn): a job it handed
     // back is taken within a second rather than at a worker's next poll.
     boss.on('maintenance', () => void hub.wakeForHandedBack());
