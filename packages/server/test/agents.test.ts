@@ -231,6 +231,68 @@ describe('host agents: weft agent install, then weft worker --server with the to
     assert.doesNotMatch(events, /not the job of the agent|lost/);
   });
 
+  test('a plain cancel lets the operation an agent runs end, keeps its outcome, and starts nothing after it', {
+    timeout: 240_000,
+  }, async () => {
+    const gate = join(tempDir(), 'gate.host');
+    const c = await cluster(drops, { count: 1, gate }, { lease: 300 });
+    await c.startWorker('shared');
+    const agent = weftInBackground(['agent', 'install', '-d', 'spread', '--host', c.vm, '--run'], {
+      ...NO_WEFT_ENVIRONMENT,
+      WEFT_SERVER: c.url,
+      WEFT_TOKEN: c.headers.authorization!.slice('Bearer '.length),
+      WEFT_HOME: join(c.dir, 'agent-home'),
+      WEFT_TEST_WORKER: 'agent',
+    });
+    await agent.line(/taking its operations from/);
+    const id = await c.install();
+    await c.follow(id, (data) => data.includes(`waiting at ${gate} on agent`));
+    const cancel = await fetch(`${c.url}/api/v1/executions/${id}/cancel`, {
+      method: 'POST',
+      headers: c.headers,
+      body: '{}',
+    });
+    assert.equal(cancel.status, 200, await cancel.clone().text());
+    assert.equal(((await cancel.json()) as { status: string }).status, 'cancelling');
+    // Not aborted: it ends when its gate opens, and the execution with it.
+    const opened = performance.now();
+    writeFileSync(gate, '');
+    const { logs, status } = await c.follow(id);
+    const took = performance.now() - opened;
+    assert.equal(status, 'cancelled');
+    assert.ok(took < 5_000, `the execution ended ${Math.round(took)} ms after its last operation could`);
+    assert.deepEqual(
+      c
+        .runs()
+        .filter(([what]) => what === 'on-host' || what === 'host-aborted')
+        .map(([what, , by]) => `${what} ${by}`),
+      ['on-host agent'],
+    );
+    assert.ok(logs.includes(`on host ${c.runs().find(([what]) => what === 'on-host')![1]} by agent`));
+    const response = await fetch(`${c.url}/api/v1/executions/${id}/tasks`, { headers: c.headers });
+    const tasks = (await response.json()) as {
+      operation: string | null;
+      node: string;
+      instanceId: string;
+      state: string;
+    }[];
+    const operations = tasks.filter((t) => t.operation !== null);
+    assert.deepEqual(
+      operations.filter((t) => t.node === 'app').map((t) => `${t.operation} ${t.state}`),
+      ['cloudify.interfaces.lifecycle.create succeeded'],
+      'the outcome of the operation that ran is stored',
+    );
+    // Nothing started after the cancel: each operation ran (it is recorded) exactly when its task
+    // succeeded; the others are pending, never started.
+    const recorded = { create: 'create', configure: 'configure-begin', start: 'start-begin' };
+    for (const task of operations) {
+      const op = task.operation!.split('.').pop() as keyof typeof recorded;
+      const what = task.node === 'app' ? 'on-host' : recorded[op];
+      const ran = c.runs().some(([w, instance]) => w === what && instance === task.instanceId);
+      assert.equal(task.state, ran ? 'succeeded' : 'pending', `${task.instanceId} ${op}`);
+    }
+  });
+
   test('force-cancel reaches the agent running a host operation at once, not at its next lease renewal', {
     timeout: 240_000,
   }, async () => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { tempDir } from '@weft/testing/cli';
 import pg from 'pg';
+import PgBoss from 'pg-boss';
 import { BLUEPRINT, greeter, tarArchive } from './archives.js';
 import { cluster } from './cluster.js';
 import { readStream } from './harness.js';
@@ -290,6 +291,91 @@ describe('weft worker processes run the operations of weft serve --workers', () 
   );
 
   test(
+    'a plain cancel withdraws the job no worker has taken and lets the running one end, as a local cancel does; a resume runs the withdrawn one',
+    LIMIT,
+    async () => {
+      const gate = join(tempDir(), 'gate.start');
+      const c = await cluster(drops, { count: 1, gate }, { agentWait: 1 });
+      await c.startWorker('a');
+      const id = await c.install();
+      const seen = new Set<string>();
+      // The gated start runs on the worker; the host's operation waits: no worker takes its queue.
+      await c.follow(id, (data) => {
+        if (data.includes('waiting at')) seen.add('running');
+        if (data.includes(`waiting for the agent of host '${c.vm}'`)) seen.add('queued');
+        return seen.size === 2;
+      });
+      const cancel = await fetch(`${c.url}/api/v1/executions/${id}/cancel`, {
+        method: 'POST',
+        headers: c.headers,
+        body: '{}',
+      });
+      assert.equal(cancel.status, 200, await cancel.clone().text());
+      const stream = `${c.url}/api/v1/events/stream?executionId=${id}`;
+      await readStream(
+        stream,
+        c.headers,
+        (m) => m.event === 'task_cancelled' && m.data.includes('withdrawn'),
+      );
+      // The running operation was not aborted: it ends when its gate opens, and the execution then.
+      const opened = performance.now();
+      writeFileSync(gate, '');
+      assert.equal((await c.follow(id)).status, 'cancelled');
+      const took = performance.now() - opened;
+      assert.ok(took < 5_000, `the execution ended ${Math.round(took)} ms after its last operation could`);
+      const ran = () =>
+        c
+          .runs()
+          .filter(([what, instance]) => what === 'on-host' || instance!.startsWith('gated'))
+          .map(([what, , worker]) => `${what} ${worker}`);
+      assert.deepEqual(ran(), [
+        'create a',
+        'configure-begin a',
+        'configure-end a',
+        'start-begin a',
+        'start-end a',
+      ]);
+      const tasks = async () => {
+        const response = await fetch(`${c.url}/api/v1/executions/${id}/tasks`, { headers: c.headers });
+        const all = (await response.json()) as {
+          operation: string | null;
+          instanceId: string;
+          state: string;
+        }[];
+        const state = (node: string, op: string) =>
+          all.find(
+            (t) => t.instanceId.startsWith(node) && t.operation === `cloudify.interfaces.lifecycle.${op}`,
+          )?.state;
+        return { gated: state('gated', 'start'), host: state('app', 'create') };
+      };
+      // Stored as locally: the operation that ran succeeded, the withdrawn one never started.
+      assert.deepEqual(await tasks(), { gated: 'succeeded', host: 'pending' });
+      const db = new pg.Client({ connectionString: c.database });
+      await db.connect();
+      const jobs = await db.query<{ name: string; state: string }>(
+        "SELECT name, state FROM pgboss.job WHERE state <> 'completed' ORDER BY name",
+      );
+      await db.end();
+      // Withdrawn in pg-boss: no agent of the host takes it, whenever one starts.
+      assert.deepEqual(
+        jobs.rows.map((j) => `${j.name} ${j.state}`),
+        [`default_tenant/${c.vm} cancelled`],
+      );
+      await c.startWorker('host', '--queue', c.vm);
+      const resume = await fetch(`${c.url}/api/v1/executions/${id}/resume`, {
+        method: 'POST',
+        headers: c.headers,
+        body: '{}',
+      });
+      assert.equal(resume.status, 202, await resume.clone().text());
+      const resumed = await readStream(stream, c.headers, (m) => m.event === 'workflow_succeeded');
+      assert.ok(resumed.messages.some((m) => m.event === 'workflow_succeeded'));
+      assert.deepEqual(ran().slice(5), ['on-host host']);
+      assert.deepEqual(await tasks(), { gated: 'succeeded', host: 'succeeded' });
+    },
+  );
+
+  test(
     'the server killed while a worker runs an operation that is not resumable: another server takes the execution over and waits for that job, which runs once',
     LIMIT,
     async () => {
@@ -325,6 +411,75 @@ describe('weft worker processes run the operations of weft serve --workers', () 
         'it ran once, on the worker that had it',
       );
       assert.equal(c.runs().filter(([what]) => what === 'create').length, 2, 'each create ran once');
+      other.server.child.kill('SIGTERM');
+      await other.server.exit;
+    },
+  );
+
+  test(
+    "jobs an earlier version left in a host queue of the old name (the host instance id alone) are moved to their tenant's host queue when a server starts: the execution it takes over finds its job there, which the host's worker runs once",
+    LIMIT,
+    async () => {
+      const c = await cluster(drops, { count: 1 }, { agentWait: 1 });
+      await c.startWorker('a');
+      const id = await c.install();
+      await c.follow(id, (data) => data.includes(`waiting for the agent of host '${c.vm}'`));
+      c.server.child.kill('SIGKILL');
+      await c.server.exit;
+      // As an earlier version leaves it: the host's job in a queue named by the host alone, with
+      // a job of another tenant's host of the same id.
+      const current = `default_tenant/${c.vm}`;
+      const boss = new PgBoss({
+        connectionString: c.database,
+        schema: 'pgboss',
+        supervise: false,
+        schedule: false,
+      });
+      await boss.start();
+      await boss.createQueue(c.vm, { name: c.vm });
+      const acme = await boss.send(c.vm, { tenant: 'acme', deploymentId: 'spread' });
+      await boss.stop({ graceful: false, wait: true });
+      const db = new pg.Client({ connectionString: c.database });
+      await db.connect();
+      const { rows: held } = await db.query<{ id: string }>(
+        'UPDATE pgboss.job SET name = $1 WHERE name = $2 RETURNING id',
+        [c.vm, current],
+      );
+      assert.equal(held.length, 1);
+      await db.query('SELECT pgboss.delete_queue($1)', [current]);
+
+      const other = await c.startServer('--take-over-every', '0.2');
+      await c.startWorker('host', '--queue', c.vm);
+      const end = await readStream(
+        `${other.url}/api/v1/events/stream?executionId=${id}`,
+        c.headers,
+        (m) => m.event === 'end',
+      );
+      assert.deepEqual(JSON.parse(end.messages.at(-1)!.data), { status: 'terminated' });
+      assert.deepEqual(
+        c
+          .runs()
+          .filter(([what]) => what === 'on-host')
+          .map(([, , worker]) => worker),
+        ['host'],
+        'the host job ran once, on the worker of its host',
+      );
+      const jobs = await db.query<{ name: string; id: string; state: string }>(
+        'SELECT name, id, state FROM pgboss.job WHERE name <> $1 ORDER BY name',
+        ['central_deployment_agent'],
+      );
+      const queues = await db.query<{ name: string }>('SELECT name FROM pgboss.queue ORDER BY name');
+      await db.end();
+      // The same job, taken where it is now: not queued again beside it.
+      assert.deepEqual(
+        jobs.rows.map((j) => `${j.name} ${j.id} ${j.state}`),
+        [`acme/${c.vm} ${acme} created`, `${current} ${held[0]!.id} completed`],
+      );
+      assert.deepEqual(
+        queues.rows.map((q) => q.name),
+        [`acme/${c.vm}`, 'central_deployment_agent', current],
+        'the old queue is gone',
+      );
       other.server.child.kill('SIGTERM');
       await other.server.exit;
     },

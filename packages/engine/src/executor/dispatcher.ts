@@ -58,6 +58,12 @@ export interface OperationCall {
   maxRetries: number;
   /** Aborted on `cancel --force` and on timeout. */
   signal: AbortSignal;
+  /**
+   * Aborted on a plain cancel, which starts no new operation and lets running ones end: a
+   * dispatcher holding the operation queued, not started yet (a job no worker has taken), gives
+   * it up then and resolves with `withdrawn`; one already running goes on to its end.
+   */
+  withdraw?: AbortSignal;
   /** What the engine stores at most of what the operation hands back (ctx.limits). */
   limits: Limits;
   /** ctx.instance.update(): saves these runtime properties now (they are also saved at the end). */
@@ -77,7 +83,12 @@ export type Outcome =
       causes: ErrorCause[];
       retryAfter?: number;
       runtimeProperties: Record<string, RuntimeProperties>;
-    };
+    }
+  /** Given up before it started (`OperationCall.withdraw`): it did not run. */
+  | { type: 'withdrawn'; message: string; runtimeProperties: Record<string, RuntimeProperties> };
+
+/** How an operation or a workflow script that ran ended. */
+export type RunOutcome = Exclude<Outcome, { type: 'withdrawn' }>;
 
 /**
  * A workflow script to run (task 0 of its execution), with what its runner's WorkflowRunContext

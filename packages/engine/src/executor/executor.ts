@@ -46,6 +46,7 @@ import type {
   NodeView,
   OperationCall,
   Outcome,
+  RunOutcome,
   RuntimeProperties,
 } from './dispatcher.js';
 import { checkResult, effectiveLimits, limitFailure } from './limits.js';
@@ -297,6 +298,8 @@ class ExecutionRun {
   /** The commit of changes nothing waits for, due within COMMIT_WINDOW_MS. */
   private deferred: NodeJS.Timeout | undefined;
   private readonly inFlight = new Map<number, AbortController>();
+  /** The operations in flight, to withdraw on a plain cancel those their dispatcher has not started. */
+  private readonly withdrawals = new Map<number, AbortController>();
   /** Tasks in flight when the execution stopped, not run since (their calls re-attach). */
   private readonly resumedInFlight = new Set<number>();
   private readonly timers = new Map<number, NodeJS.Timeout>();
@@ -769,7 +772,7 @@ class ExecutionRun {
 
   private async runWorkflowScript(task: TaskRecord, controller: AbortController): Promise<void> {
     const { dispatcher } = this.options;
-    const failed = (errorType: string, message: string): Outcome => ({
+    const failed = (errorType: string, message: string): RunOutcome => ({
       type: 'failed',
       recoverable: false,
       errorType,
@@ -824,10 +827,15 @@ class ExecutionRun {
       this.commit(() => this.maybeFinish());
       return;
     }
-    // A workflow is not retried (as in Cloudify): it decides itself what to try again.
+    // A workflow is not retried (as in Cloudify): it decides itself what to try again. (Nothing
+    // withdraws a script, which runs here.)
     this.finishOperation(
       task,
-      outcome.type === 'retry' ? failed('OperationRetry', outcome.message) : outcome,
+      outcome.type === 'retry'
+        ? failed('OperationRetry', outcome.message)
+        : outcome.type === 'withdrawn'
+          ? failed('Cancelled', outcome.message)
+          : outcome,
     );
   }
 
@@ -1382,6 +1390,8 @@ class ExecutionRun {
     const controller = new AbortController();
     this.inFlight.set(task.id, controller);
     if (this.stop === 'force') controller.abort(new Error('cancelled'));
+    const withdrawal = new AbortController();
+    this.withdrawals.set(task.id, withdrawal);
     const snapshots = new Map<string, RuntimeProperties>();
     const viewOf = (record: NodeInstanceRecord) => {
       const view = this.instanceView(record);
@@ -1409,6 +1419,7 @@ class ExecutionRun {
         ...(this.resumedInFlight.delete(task.id) ? { reattach: true } : {}),
         maxRetries: this.maxRetries(model),
         signal: controller.signal,
+        withdraw: withdrawal.signal,
         limits: this.limits,
         update: (instanceId, props) => this.saveNow(instanceId, props, snapshots),
         log: (level: LogLevel, message: string) => {
@@ -1493,6 +1504,18 @@ class ExecutionRun {
     } finally {
       if (timer) clearTimeout(timer);
       this.inFlight.delete(task.id);
+      this.withdrawals.delete(task.id);
+    }
+    if (outcome.type === 'withdrawn') {
+      // It never started: back to pending, as a task sent but not started when a cancel came.
+      this.setTask(task, { state: 'pending' });
+      this.event(
+        { type: 'task_cancelled', level: 'warning', message: `${task.operation} ${outcome.message}` },
+        task,
+      );
+      this.running--;
+      this.commit(() => this.maybeFinish());
+      return;
     }
     if (controller.signal.aborted && this.stop === 'interrupt-now') {
       // Abandoned while running: stored as in flight, for a resume to judge (its changes are dropped).
@@ -1591,7 +1614,7 @@ class ExecutionRun {
     return undefined;
   }
 
-  private finishOperation(task: TaskRecord, given: Outcome, model?: OperationModel): void {
+  private finishOperation(task: TaskRecord, given: RunOutcome, model?: OperationModel): void {
     const outcome = checkResult(given, this.limits.resultBytes);
     if (outcome.type === 'succeeded') {
       this.setTask(task, { state: 'succeeded', error: null, result: outcome.returned ?? null });
@@ -1689,8 +1712,10 @@ class ExecutionRun {
     if (current.status === 'force_cancelling') {
       this.stop = 'force';
       for (const controller of this.inFlight.values()) controller.abort(new Error('cancelled'));
-    } else if (current.status === 'cancelling' && !this.stop) this.stop = 'cancel';
-    else return;
+    } else if (current.status === 'cancelling' && !this.stop) {
+      this.stop = 'cancel';
+      for (const withdrawal of this.withdrawals.values()) withdrawal.abort(new Error('cancelled'));
+    } else return;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.maybeFinish();

@@ -1,6 +1,8 @@
 import { DEFAULT_LIMITS, type LimitError, type Limits, resultOverLimit } from '@weft/sdk';
 import type { Outcome } from './dispatcher.js';
 
+type Failed = Extract<Outcome, { type: 'failed' }>;
+
 /** The limits an execution runs with: the defaults, with those given taken instead. */
 export function effectiveLimits(given: Partial<Limits> | undefined): Limits {
   return {
@@ -10,7 +12,7 @@ export function effectiveLimits(given: Partial<Limits> | undefined): Limits {
 }
 
 /** The failure of an operation that handed back too much: not retried, as it would again. */
-export function limitFailure(error: LimitError): Outcome {
+export function limitFailure(error: LimitError): Failed {
   return {
     type: 'failed',
     recoverable: false,
@@ -22,7 +24,7 @@ export function limitFailure(error: LimitError): Outcome {
 }
 
 /** A succeeded outcome whose returned value is over the limit becomes that failure; any other stays. */
-export function checkResult(outcome: Outcome, maxBytes: number): Outcome {
+export function checkResult<T extends Outcome>(outcome: T, maxBytes: number): T | Failed {
   if (outcome.type !== 'succeeded' || outcome.returned === undefined) return outcome;
   const error = resultOverLimit(outcome.returned, maxBytes);
   return error ? limitFailure(error) : outcome;

@@ -218,7 +218,7 @@ class Worker {
     const { id, call } = claim;
     return new Promise<Outcome | undefined>((resolveRun) => {
       claim.resolve = resolveRun;
-      const { signal: _signal, update: _update, log: _log, ...data } = call;
+      const { signal: _signal, withdraw: _withdraw, update: _update, log: _log, ...data } = call;
       claim.sentAt = performance.now();
       // Last in the order of those sent, the order the worker starts them in.
       this.running.delete(id);

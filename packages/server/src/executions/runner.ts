@@ -45,8 +45,6 @@ const STOP_GRACE_MS = 10_000;
 interface Run {
   done: Promise<ExecutionRecord | undefined>;
   executor?: Executor;
-  /** With workers: where the run's jobs are, to cancel those not taken yet. */
-  queued?: JobHub;
   interrupt: AbortController;
   interruptNow: AbortController;
   /** Run once the execution has ended here (not interrupted), before it is seen as no longer running. */
@@ -103,8 +101,6 @@ export class ExecutionRunner {
   async cancelHeard(tenant: string, executionId: string): Promise<void> {
     const run = this.runs.get(this.key(tenant, executionId));
     await run?.executor?.checkCancel();
-    // Jobs no worker has taken are operations that have not started: a cancel stops them too.
-    await run?.queued?.cancelQueued(executionId);
   }
 
   /** Cancels may have been stored unheard (the relay's connection was down): every run reads its status. */
@@ -231,8 +227,7 @@ export class ExecutionRunner {
     await this.plugins.sync();
     const local = this.plugins.workerDispatcher(model);
     await local.load();
-    if (this.workers) run.queued = this.workers;
-    else local.warmUp();
+    if (!this.workers) local.warmUp();
     const dispatcher = this.workers
       ? new QueueDispatcher(this.workers, tenant, model, local, this.plugins.uploadsHash())
       : local;

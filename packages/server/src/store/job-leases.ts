@@ -29,6 +29,20 @@ export async function renewLease(
 }
 
 /**
+ * Cancels a job that no worker has taken yet, as pg-boss's `cancel` does, but only then: one a
+ * worker took meanwhile is left to run to its end. True when it was withdrawn.
+ */
+export async function withdrawJob(db: PgBoss.Db, job: { queue: string; id: string }): Promise<boolean> {
+  const { rows } = await db.executeSql(
+    `UPDATE ${BOSS_SCHEMA}.job SET completed_on = now(), state = 'cancelled'
+      WHERE name = $1 AND id = $2 AND state = 'created'
+      RETURNING id`,
+    [job.queue, job.id],
+  );
+  return rows.length === 1;
+}
+
+/**
  * The queues holding jobs handed back and ready to be taken again (a lease that ended, a worker
  * that stopped): pg-boss sends no notification for those, so their workers are woken by hand.
  */

@@ -29,8 +29,8 @@ export const CHANNELS = {
  */
 export const LOST_RETRIES = 3;
 
-/** The operation's call without what only lives in the server process (signal, callbacks). */
-export type CallData = Omit<OperationCall, 'signal' | 'update' | 'log'>;
+/** The operation's call without what only lives in the server process (signals, callbacks). */
+export type CallData = Omit<OperationCall, 'signal' | 'withdraw' | 'update' | 'log'>;
 
 export interface OperationJob {
   tenant: string;
@@ -168,7 +168,7 @@ export async function openBoss(database: string, maintenanceSeconds: number): Pr
   return boss;
 }
 
-/** The advisory lock that makes the processes of one database create queues one at a time. */
+/** The advisory lock that makes the processes of one database create (and drop) queues one at a time. */
 const QUEUE_CREATION_LOCK = 0x77656674_0001;
 
 /**
@@ -202,17 +202,27 @@ export class Queues {
 
   private async create(name: string): Promise<void> {
     if ((await this.boss.getQueue(name)) !== null) return;
-    const lock = new pg.Client({ connectionString: this.database, application_name: 'weft-jobs' });
-    await lock.connect();
-    try {
-      await lock.query('SELECT pg_advisory_lock($1)', [QUEUE_CREATION_LOCK]);
+    await withQueueLock(this.database, async () => {
       // Another process may have made it while this one waited.
       if ((await this.boss.getQueue(name)) === null)
         await this.boss.createQueue(name, { name, retryLimit: LOST_RETRIES, retryDelay: 0 });
-    } finally {
-      // Ending the session releases the lock.
-      await lock.end().catch(() => {});
-    }
+    });
+  }
+}
+
+/**
+ * Runs `fn` holding the lock that makes the processes of the database create and drop queues one
+ * at a time (see Queues), with the session that holds it.
+ */
+export async function withQueueLock<T>(database: string, fn: (session: pg.Client) => Promise<T>): Promise<T> {
+  const lock = new pg.Client({ connectionString: database, application_name: 'weft-jobs' });
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [QUEUE_CREATION_LOCK]);
+    return await fn(lock);
+  } finally {
+    // Ending the session releases the lock.
+    await lock.end().catch(() => {});
   }
 }
 

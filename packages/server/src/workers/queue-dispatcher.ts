@@ -24,7 +24,13 @@ import type {
 } from '@weft/engine';
 import type PgBoss from 'pg-boss';
 import type { AgentScope } from '../store/access.js';
-import { expireLeases, insertJobs, queuesWithJobsHandedBack, renewLease } from '../store/job-leases.js';
+import {
+  expireLeases,
+  insertJobs,
+  queuesWithJobsHandedBack,
+  renewLease,
+  withdrawJob,
+} from '../store/job-leases.js';
 import { JobSignals } from '../store/job-signals.js';
 import type { TenantState } from '../tenants.js';
 import { Batches } from './batches.js';
@@ -44,6 +50,7 @@ import {
   type Reply,
   waitingMessage,
 } from './jobs.js';
+import { moveOldHostQueues } from './old-queues.js';
 
 export interface QueueOptions {
   /**
@@ -139,6 +146,13 @@ export class JobHub {
     // pg-boss sees to that): a lost worker's job is handed out again within a second of its lease.
     const boss = await openBoss(database, 1);
     const hub = new JobHub(boss, database, undefined, options);
+    try {
+      await moveOldHostQueues(boss, hub.queues, database);
+    } catch (error) {
+      // Its connections would keep the process alive with nothing to do.
+      await boss.stop({ graceful: false, wait: true });
+      throw error;
+    }
     // Run after each look for expired leases (here, when this process's turn): a job it handed
     // back is taken within a second rather than at a worker's next poll.
     boss.on('maintenance', () => void hub.wakeForHandedBack());
@@ -168,7 +182,7 @@ export class JobHub {
     call: OperationCall,
     queue: string,
   ): Promise<Outcome> {
-    const { signal, update: _update, log: _log, reattach, ...data } = call;
+    const { signal, withdraw, update: _update, log: _log, reattach, ...data } = call;
     if (signal.aborted)
       return failure('Cancelled', `${call.operation} was cancelled before it was queued`, false);
     await this.queues.ensure(queue);
@@ -210,10 +224,14 @@ export class JobHub {
     if (attach) void this.look(id);
     const onAbort = () => void this.cancel(id, 'cancelled');
     signal.addEventListener('abort', onAbort, { once: true });
+    const onWithdraw = () => void this.withdraw(id);
+    if (withdraw?.aborted) onWithdraw();
+    else withdraw?.addEventListener('abort', onWithdraw, { once: true });
     try {
       return await done;
     } finally {
       signal.removeEventListener('abort', onAbort);
+      withdraw?.removeEventListener('abort', onWithdraw);
     }
   }
 
@@ -244,14 +262,21 @@ export class JobHub {
     await this.signals?.notify(CHANNELS.cancel, id);
   }
 
-  /** Cancels the jobs of an execution that no worker has taken yet (a cancel was stored). */
-  async cancelQueued(executionId: string): Promise<void> {
-    for (const [id, entry] of [...this.awaited]) {
-      if (entry.call.executionId !== executionId) continue;
-      const job = await this.boss.getJobById(entry.queue, id).catch(() => null);
-      if (job && (job.state === 'created' || job.state === 'retry'))
-        await this.cancel(id, 'was cancelled before a worker took it');
-    }
+  /**
+   * Withdraws a job no worker has taken (a plain cancel): the run ends as not started. One a worker
+   * holds, or one handed back after its worker was lost (it may have done part of its work), is
+   * left to end as it will, as an operation running in the server's own plugin host is.
+   */
+  private async withdraw(id: string): Promise<void> {
+    const entry = this.awaited.get(id);
+    if (!entry) return;
+    const withdrawn = await withdrawJob(this.boss.getDb(), { queue: entry.queue, id }).catch(() => false);
+    if (withdrawn)
+      this.settle(id, {
+        type: 'withdrawn',
+        message: 'was withdrawn: no worker had taken it',
+        runtimeProperties: {},
+      });
   }
 
   /** While jobs are awaited: hands out again those whose lease ended, and wakes their queues. */

@@ -38,6 +38,7 @@ import {
   type Reply,
   SHARED_QUEUE,
 } from './jobs.js';
+import { moveOldHostQueues } from './old-queues.js';
 import { holdLease, PreparedModels, runJob } from './running.js';
 
 /** How long a stopping worker lets running operations finish before it gives their jobs back. */
@@ -146,6 +147,7 @@ class QueueWorker implements RunningWorker {
       () => this.wake(...this.queueNames),
     );
     const queues = new Queues(this.boss, this.options.database);
+    await moveOldHostQueues(this.boss, queues, this.options.database);
     const concurrency = this.options.concurrency ?? 8;
     for (const queue of this.queueNames) {
       await queues.ensure(queue);
