@@ -446,15 +446,22 @@ export class PostgresStore implements Store {
     return result.rows.map(read.deployment);
   }
 
-  async getDeploymentDetail(id: string): Promise<DeploymentDetail | undefined> {
+  async getDeploymentDetail(id: string, known?: string): Promise<DeploymentDetail | undefined> {
     const result = await this.read<
       DeploymentRow<Json> & {
+        version: string;
+        changed: boolean;
         instance_counts: [string, InstanceState, number][];
         last_execution: ExecutionRow<Json> | null;
         secrets_version: string;
       }
     >(
-      `SELECT d.*,
+      // The row's xmin is its version: every UPDATE (and a new row) has a transaction id of its
+      // own. The model is sent only when the caller does not hold that version.
+      `SELECT d.xmin::text AS version, d.xmin::text IS DISTINCT FROM $2 AS changed,
+         d.id, d.blueprint_id, d.created_at,
+         CASE WHEN d.xmin::text = $2 THEN NULL ELSE d.inputs END AS inputs,
+         CASE WHEN d.xmin::text = $2 THEN NULL ELSE d.model END AS model,
          (SELECT COALESCE(jsonb_agg(jsonb_build_array(c.node, c.state, c.n)), '[]'::jsonb)
             FROM (SELECT node, state, COUNT(*) AS n FROM node_instances
                   WHERE deployment_id = d.id GROUP BY node, state) c) AS instance_counts,
@@ -462,12 +469,13 @@ export class PostgresStore implements Store {
             ORDER BY e.created_at DESC, e.id DESC LIMIT 1) AS last_execution,
          (${SECRETS_VERSION}) AS secrets_version
        FROM deployments d WHERE d.id = $1`,
-      [id],
+      [id, known ?? null],
     );
     const row = result.rows[0];
     return (
       row && {
-        deployment: read.deployment(row),
+        deployment: row.changed ? read.deployment(row) : null,
+        version: row.version,
         instanceCounts: row.instance_counts.map(([node, state, count]) => ({ node, state, count })),
         lastExecution: row.last_execution && read.execution(row.last_execution),
         secretsVersion: row.secrets_version,
