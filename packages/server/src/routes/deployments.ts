@@ -36,6 +36,7 @@ import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
 import { Deployment, DeploymentSummary } from '../schemas/deployments.js';
 import { Environment } from '../schemas/environment.js';
+import { SharedReads } from '../shared-reads.js';
 import { DuplicateError, MissingReferenceError, type NamedBlueprintRecord } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
 
@@ -82,6 +83,17 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
       ...(stackStatus !== undefined ? { stackStatus } : {}),
       workflows: shown.workflows,
     };
+  };
+
+  /**
+   * Per tenant store: many clients reading one deployment at once share the queries (see
+   * SharedReads). A view depends on the tenant only, not on who asks (its masking is the tenant's).
+   */
+  const reads = new WeakMap<TenantState['store'], SharedReads<Static<typeof Deployment>>>();
+  const sharedView = (tenant: TenantState, id: string) => {
+    let shared = reads.get(tenant.store);
+    if (!shared) reads.set(tenant.store, (shared = new SharedReads((key) => view(tenant, key))));
+    return shared.get(id);
   };
 
   /**
@@ -323,7 +335,7 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
         response: { 200: Deployment, 404: ErrorBody, ...AUTH_ERRORS },
       },
     },
-    async (request) => view(request.tenant!, request.params.id),
+    async (request) => sharedView(request.tenant!, request.params.id),
   );
 
   app.delete(
