@@ -128,6 +128,10 @@ function connectionLost(error: unknown): boolean {
   return /Connection terminated|encountered a connection error|not queryable/i.test(error.message);
 }
 
+/** Connections for transactions (pg's default), and for single reads (see the constructor). */
+const TRANSACTION_CONNECTIONS = 10;
+const READ_CONNECTIONS = 4;
+
 /** How often createExecution retries when the active execution it collided with ended meanwhile. */
 const ACTIVE_RETRIES = 3;
 
@@ -218,7 +222,15 @@ export class PostgresStore implements Store {
       ).rows[0]?.deployment_id,
   };
 
-  private constructor(private readonly pool: Pool) {}
+  /**
+   * `pool` runs transactions; `reads`, single statements that only read. Reads have connections of
+   * their own so that they never queue behind transactions: with 20 executions committing, a
+   * request's read waited about ten times as long for a connection as it ran.
+   */
+  private constructor(
+    private readonly pool: Pool,
+    private readonly reads: Pool,
+  ) {}
 
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const { schema } = options;
@@ -229,15 +241,21 @@ export class PostgresStore implements Store {
     }
     // pg is loaded only by a process that uses PostgreSQL (the CLI on SQLite starts faster).
     const { Pool } = await import('pg');
-    const pool = new Pool({
-      connectionString: withDefaultUser(url),
-      ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
-    });
-    // A connection that drops (server restart, a terminated backend) must not crash the process.
-    // Idle, the pool replaces it; checked out, the query in flight (or the next one) fails, and
-    // the client's own 'error' event, which nothing else listens to then, is expected.
-    pool.on('error', () => {});
-    pool.on('connect', (client) => client.on('error', () => {}));
+    const newPool = (max: number) => {
+      const made = new Pool({
+        connectionString: withDefaultUser(url),
+        max,
+        ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
+      });
+      // A connection that drops (server restart, a terminated backend) must not crash the process.
+      // Idle, the pool replaces it; checked out, the query in flight (or the next one) fails, and
+      // the client's own 'error' event, which nothing else listens to then, is expected.
+      made.on('error', () => {});
+      made.on('connect', (client) => client.on('error', () => {}));
+      return made;
+    };
+    const pool = newPool(TRANSACTION_CONNECTIONS);
+    const reads = newPool(READ_CONNECTIONS);
     try {
       if (schema !== undefined) {
         try {
@@ -250,10 +268,10 @@ export class PostgresStore implements Store {
         await pool.query('SELECT 1');
       }
     } catch (error) {
-      await pool.end();
+      await Promise.all([pool.end(), reads.end()]);
       throw error;
     }
-    return new PostgresStore(pool);
+    return new PostgresStore(pool, reads);
   }
 
   /**
@@ -317,7 +335,7 @@ export class PostgresStore implements Store {
 
   /** A query that only reads: run again on a new connection when the connection is lost. */
   private read<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]) {
-    return this.retrying(() => this.pool.query<R>(sql, params));
+    return this.retrying(() => this.reads.query<R>(sql, params));
   }
 
   /** One statement that writes, in a transaction of its own so that it can be run again safely. */
@@ -371,7 +389,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.reads.end()]);
   }
 
   // Blueprints
