@@ -200,6 +200,25 @@ const INSERT_EVENTS = `WITH locked AS (SELECT pg_advisory_xact_lock($2, hashtext
     type text, level text, message text, data jsonb, emitted_at text)
   ORDER BY v.i`;
 
+/**
+ * Inside a transaction (`tx`): names a statement that writes and needs no check of its result, to
+ * be sent in one query with the COMMIT (one round trip less).
+ */
+type WithCommit = (sql: string, params: readonly (string | number)[]) => void;
+
+/**
+ * `sql` with its parameters ($1...) written in as literals: a query of several statements (the
+ * simple protocol) takes no parameters.
+ */
+function withLiterals(client: PoolClient, sql: string, params: readonly (string | number)[]): string {
+  return sql.replace(/\$(\d+)/g, (_, n: string) => {
+    const value = params[Number(n) - 1];
+    if (typeof value === 'string') return client.escapeLiteral(value);
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+    throw new Error(`parameter $${n} of a statement sent with COMMIT: a string or an integer is needed`);
+  });
+}
+
 export class PostgresStore implements Store {
   private closed = false;
 
@@ -279,18 +298,21 @@ export class PostgresStore implements Store {
    * before COMMIT was sent rolled the transaction back, so it is run again whole, on a new one;
    * lost during COMMIT, the server is asked on a new connection whether it committed.
    */
-  private tx<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  private tx<T>(fn: (client: PoolClient, withCommit: WithCommit) => Promise<T>): Promise<T> {
     return this.retrying(async () => {
       const client = await this.pool.connect();
       let broken: Error | undefined;
+      let last: string | undefined;
       try {
         const [, begun] = (await client.query('BEGIN; SELECT txid_current() AS xid')) as unknown as [
           unknown,
           QueryResult<{ xid: string }>,
         ];
-        const result = await fn(client);
+        const result = await fn(client, (sql, params) => {
+          last = withLiterals(client, sql, params);
+        });
         try {
-          await client.query('COMMIT');
+          await client.query(last === undefined ? 'COMMIT' : `${last};\nCOMMIT`);
         } catch (error) {
           // A connection already found broken never sent the COMMIT: the server rolled back.
           if (connectionLost(error) && !NOT_SENT.test((error as Error).message)) {
@@ -712,7 +734,7 @@ export class PostgresStore implements Store {
 
   async applyBatch(batch: Batch): Promise<void> {
     try {
-      await this.tx(async (client) => {
+      await this.tx(async (client, withCommit) => {
         if (batch.runtimeProperties?.length) await writeRuntimeProperties(client, batch.runtimeProperties);
         if (batch.newTasks?.length) await insertTasks(client, batch.newTasks);
         if (batch.tasks?.length) {
@@ -748,8 +770,9 @@ export class PostgresStore implements Store {
           if (result.rowCount === 0) throw new NotFoundError('execution', batch.execution.id);
         }
         if (batch.events?.length) {
-          // Under the events lock, in order: seq follows `i`.
-          await client.query(INSERT_EVENTS, [
+          // Under the events lock, in order: seq follows `i`. Sent with the COMMIT, so that the
+          // lock, which every commit of the tenant's events waits for, is held for no round trip.
+          withCommit(INSERT_EVENTS, [
             jsonText(batch.events.map((e, i) => ({ i, ...write.event(e) }))),
             LOCK_EVENTS,
           ]);
