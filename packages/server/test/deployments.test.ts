@@ -91,6 +91,7 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       );
       const shown = await server.api('GET', '/deployments/prod');
       assert.deepEqual(shown.body, made.body);
+      assert.equal(shown.headers.get('content-type'), 'application/json; charset=utf-8');
     });
 
     test('compared with a blueprint sent with the request: same 200, differences 409, problems 422; nothing is stored', async () => {

@@ -89,6 +89,8 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
    * Per tenant store: many clients reading one deployment at once share the queries (see
    * SharedReads). A view depends on the tenant only, not on who asks (its masking is the tenant's).
    */
+  /** The JSON of the views sent so far (the serializer the response schema compiles, run once per view). */
+  const written = new WeakMap<object, string>();
   const reads = new WeakMap<TenantState['store'], SharedReads<Static<typeof Deployment>>>();
   const sharedView = (tenant: TenantState, id: string) => {
     let shared = reads.get(tenant.store);
@@ -335,7 +337,19 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
         response: { 200: Deployment, 404: ErrorBody, ...AUTH_ERRORS },
       },
     },
-    async (request) => sharedView(request.tenant!, request.params.id),
+    async (request, reply) => {
+      const shown = await sharedView(request.tenant!, request.params.id);
+      // A view shared by many requests is written out once (it is not changed once made).
+      const serialize = reply.getSerializationFunction('200')!;
+      return reply
+        .type('application/json; charset=utf-8')
+        .serializer((view: Record<string, unknown>) => {
+          let json = written.get(view);
+          if (json === undefined) written.set(view, (json = serialize(view)));
+          return json;
+        })
+        .send(shown);
+    },
   );
 
   app.delete(
