@@ -75,9 +75,20 @@ export interface ServerBench {
    * else runs.
    */
   serverCpuMsPerRequest: number;
+  /** Every tick the stream brought, including those logged before it connected (replayed). */
   sseEvents: number;
   sseP50Ms: number;
   sseP99Ms: number;
+  /**
+   * The ticks logged once the stream was connected and every execution was ticking: delivery as
+   * it happens, not the replay of what was logged while the executions started.
+   */
+  sseSteadyEvents: number;
+  sseSteadyP50Ms: number;
+  sseSteadyP99Ms: number;
+  /** Of those, the ticks logged while the clients read the deployment. */
+  sseLoadEvents: number;
+  sseLoadP99Ms: number;
 }
 
 /** Waits for the server's first lines: its token, then where it listens. */
@@ -110,22 +121,42 @@ const CLOCK_TICKS = 100;
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
 
-/** Reads an event stream, timing each tick from its log call until `signal` aborts. */
-async function timeTicks(url: string, token: string, signal: AbortSignal): Promise<number[]> {
-  const delays: number[] = [];
-  try {
-    const response = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal });
-    const decoder = new TextDecoder();
-    for await (const chunk of response.body!) {
-      const now = Date.now();
-      for (const match of decoder.decode(chunk as Uint8Array, { stream: true }).matchAll(/tick (\d{13})/g))
-        delays.push(now - Number(match[1]));
-    }
-  } catch (error) {
-    if (!signal.aborted) throw error;
-  }
-  return delays;
+interface Tick {
+  /** When the operation logged it (epoch ms). */
+  logged: number;
+  /** How long after that the client read it. */
+  delay: number;
 }
+
+/**
+ * Reads an event stream, timing each tick from its log call until `signal` aborts; `connected`
+ * resolves with the time the stream's response came.
+ */
+function timeTicks(url: string, token: string, signal: AbortSignal) {
+  let connected!: (at: number) => void;
+  const connectedAt = new Promise<number>((resolve) => {
+    connected = resolve;
+  });
+  const read = async () => {
+    const ticks: Tick[] = [];
+    try {
+      const response = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal });
+      connected(Date.now());
+      const decoder = new TextDecoder();
+      for await (const chunk of response.body!) {
+        const now = Date.now();
+        for (const match of decoder.decode(chunk as Uint8Array, { stream: true }).matchAll(/tick (\d{13})/g))
+          ticks.push({ logged: Number(match[1]), delay: now - Number(match[1]) });
+      }
+    } catch (error) {
+      if (!signal.aborted) throw error;
+    }
+    return ticks;
+  };
+  return { connectedAt, ticks: read() };
+}
+
+const sortedDelays = (ticks: Tick[]) => ticks.map((t) => t.delay).sort((a, b) => a - b);
 
 /** Waits until every execution's operation has logged: from then on, the load is steady. */
 async function allTicking(base: string, headers: Record<string, string>, executions: Set<string>) {
@@ -208,12 +239,14 @@ export async function serverBench(): Promise<ServerBench> {
       executions.push(((await started.json()) as { id: string }).id);
     }
     const streams = new AbortController();
-    const ticks = timeTicks(
+    const stream = timeTicks(
       `${base}/api/v1/events/stream?executionId=${executions[0]}`,
       token,
       streams.signal,
     );
     await allTicking(base, headers, new Set(executions));
+    // Ticks logged before this were replayed to the stream, or logged while the executions started.
+    const steadyFrom = Math.max(Date.now(), await stream.connectedAt);
     // What the executions alone cost the server, to tell the requests' share apart.
     const quietStart = cpuMs(server.pid!);
     await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
@@ -223,6 +256,7 @@ export async function serverBench(): Promise<ServerBench> {
         `server CPU with the executions alone: ${(quietPerMs * 100).toFixed(0)}% of a core\n`,
       );
     const cpuBefore = cpuMs(server.pid!);
+    const loadFrom = Date.now();
     const loadStart = performance.now();
     const load = await autocannon({
       url: `${base}/api/v1/deployments/d0`,
@@ -231,8 +265,14 @@ export async function serverBench(): Promise<ServerBench> {
       headers: { authorization: `Bearer ${token}` },
     });
     const cpuDuring = cpuMs(server.pid!) - cpuBefore - quietPerMs * (performance.now() - loadStart);
+    const loadTo = Date.now();
+    if (process.env.WEFT_BENCH_VERBOSE)
+      process.stderr.write(`load from ${loadFrom} to ${loadTo} (epoch ms)\n`);
     streams.abort();
-    const delays = (await ticks).sort((a, b) => a - b);
+    const ticks = await stream.ticks;
+    const delays = sortedDelays(ticks);
+    const steady = sortedDelays(ticks.filter((t) => t.logged >= steadyFrom));
+    const underLoad = sortedDelays(ticks.filter((t) => t.logged >= loadFrom && t.logged <= loadTo));
     writeFileSync(stop, '');
     return {
       requestsPerSecond: Math.round(load.requests.average),
@@ -243,6 +283,11 @@ export async function serverBench(): Promise<ServerBench> {
       sseEvents: delays.length,
       sseP50Ms: percentile(delays, 50),
       sseP99Ms: percentile(delays, 99),
+      sseSteadyEvents: steady.length,
+      sseSteadyP50Ms: percentile(steady, 50),
+      sseSteadyP99Ms: percentile(steady, 99),
+      sseLoadEvents: underLoad.length,
+      sseLoadP99Ms: percentile(underLoad, 99),
     };
   } finally {
     writeFileSync(stop, '');

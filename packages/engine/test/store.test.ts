@@ -1153,6 +1153,34 @@ export function storeSuite(name: string, open: () => Promise<Store>, hooks: Suit
       assert.equal(await store.secretsVersion(), version);
     });
 
+    test('getDeploymentDetail: without the record while its version is known, with it once the record changed', async () => {
+      const blueprint = blueprintRecord();
+      await store.putBlueprint(blueprint);
+      const shop = deploymentRecord(blueprint.id, uid('shop'));
+      await store.createDeployment(shop, [instanceRecord(shop.id, 'vm', 0, { state: 'started' })]);
+      const first = await store.getDeploymentDetail(shop.id);
+      assert.deepEqual(first?.deployment, shop);
+      const held = await store.getDeploymentDetail(shop.id, first!.version);
+      assert.equal(held?.deployment, null);
+      assert.equal(held?.version, first!.version);
+      assert.deepEqual(held?.instanceCounts, first!.instanceCounts);
+      // Another version (or none) brings the record.
+      assert.deepEqual((await store.getDeploymentDetail(shop.id, `${first!.version}x`))?.deployment, shop);
+
+      const model = { ...(shop.model as object), changed: true };
+      await store.updateDeploymentModel(shop.id, model);
+      const updated = await store.getDeploymentDetail(shop.id, first!.version);
+      assert.notEqual(updated?.version, first!.version);
+      assert.deepEqual(updated?.deployment?.model, model);
+
+      // Deleted and created again under the same id: another version, though the record is new.
+      await store.deleteDeployment(shop.id);
+      await store.createDeployment(shop, []);
+      const again = await store.getDeploymentDetail(shop.id, updated!.version);
+      assert.notEqual(again?.version, updated!.version);
+      assert.deepEqual(again?.deployment, shop);
+    });
+
     test('events: NUL characters are stored as U+FFFD rather than failing the batch', async () => {
       const world = await makeWorld(store);
       const { execution } = await makeExecution(store, world, 1);

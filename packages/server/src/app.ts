@@ -63,6 +63,11 @@ function responseValidator() {
   const ajv = new Ajv({ allErrors: false, strict: false, addUsedSchema: false });
   addFormats.default(ajv);
   const compiled = new WeakMap<object, ValidateFunction>();
+  /**
+   * The schema each payload was found to match: a payload is not changed once sent, and one
+   * shared by many requests (GET /deployments/:id's views) is checked once.
+   */
+  const checked = new WeakMap<object, object>();
   const validatorOf = (schema: object) => {
     let validate = compiled.get(schema);
     if (!validate) {
@@ -81,9 +86,12 @@ function responseValidator() {
     const status = reply.statusCode;
     const schema = responses?.[status] ?? responses?.[`${Math.floor(status / 100)}xx`] ?? responses?.default;
     if (!schema) return done(null, payload);
+    const shared = typeof payload === 'object' && payload !== null;
+    if (shared && checked.get(payload) === schema) return done(null, payload);
     const validate = validatorOf(schema);
     if (!validate(payload))
       return done(new Error(`response does not match its schema: ${ajv.errorsText(validate.errors)}`));
+    if (shared) checked.set(payload, schema);
     done(null, payload);
   };
 }

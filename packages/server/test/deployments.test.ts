@@ -91,6 +91,7 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       );
       const shown = await server.api('GET', '/deployments/prod');
       assert.deepEqual(shown.body, made.body);
+      assert.equal(shown.headers.get('content-type'), 'application/json; charset=utf-8');
     });
 
     test('compared with a blueprint sent with the request: same 200, differences 409, problems 422; nothing is stored', async () => {
@@ -281,6 +282,47 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       });
       assert.equal(plain.status, 201, JSON.stringify(plain.body));
       assert.equal(plain.body.inputs.name, 'given-hidden-pw');
+    });
+
+    test('shown as stored now, though the server keeps what it works out from the record: after a secret is added, the model changed, the deployment made again', async () => {
+      const made = await server.api('PUT', '/deployments/kept', {
+        body: { blueprintId: 'web', inputs: { name: 'kept-plain' } },
+      });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const shown = async () => (await server.api('GET', '/deployments/kept')).body;
+      assert.equal((await shown()).inputs.name, 'kept-plain');
+      assert.equal((await shown()).inputs.name, 'kept-plain', 'read again, from what is kept');
+      // A secret of that value: masked from the next read on.
+      assert.equal(
+        (await server.api('PUT', '/secrets/kept_secret', { body: { value: 'kept-plain' } })).status,
+        201,
+      );
+      assert.equal((await shown()).inputs.name, '******');
+      assert.equal((await server.api('DELETE', '/secrets/kept_secret')).status, 204);
+      assert.equal((await shown()).inputs.name, 'kept-plain');
+      // Written to the store, not through this server's routes (as another server process on the
+      // same database would): the next read shows it.
+      const engine = await store();
+      const model = (await engine.getDeployment('kept'))!.model as { nodes: Record<string, unknown> };
+      const { app: _app, ...nodes } = model.nodes;
+      await engine.updateDeploymentModel('kept', { ...model, nodes } as never);
+      assert.deepEqual(
+        (await shown()).nodes.map((n: Doc) => n.id),
+        ['host'],
+      );
+      // Deleted and made again under the same id, from other inputs and blueprint.
+      assert.equal((await server.api('DELETE', '/deployments/kept')).status, 204);
+      const again = await server.api('PUT', '/deployments/kept', {
+        body: { blueprintId: 'web2', inputs: { name: 'kept-again' } },
+      });
+      assert.equal(again.status, 201, JSON.stringify(again.body));
+      const now = await shown();
+      assert.deepEqual(now.inputs, { name: 'kept-again', port: 9090 });
+      assert.equal(now.blueprintId, 'web2');
+      assert.deepEqual(
+        now.nodes.map((n: Doc) => n.id),
+        ['app', 'host'],
+      );
     });
 
     test('deleting: refused while an execution runs, and with live instances unless forced', async () => {

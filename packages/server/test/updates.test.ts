@@ -148,6 +148,12 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
     });
 
     test('an update runs as an execution: its events stream, the deployment ends on the new blueprint and inputs', async () => {
+      // Read first: the server keeps what it worked out from this version of the deployment.
+      const before = await server.api('GET', '/deployments/prod');
+      assert.deepEqual(
+        before.body.nodes.map((n: Doc) => n.id),
+        ['app', 'host'],
+      );
       const started = await server.api('POST', '/deployments/prod/updates', {
         body: { blueprintId: 'web2', inputs: { port: 9090 }, parameters: { install_first: true } },
       });

@@ -8,6 +8,7 @@
  * write. Write transactions start with BEGIN IMMEDIATE so that they take the write lock up front
  * and wait for it, instead of failing when a read lock cannot be upgraded.
  */
+import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, openSync, realpathSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import {
@@ -354,11 +355,15 @@ export class SqliteStore implements Store {
     return rows.map(read.deployment);
   }
 
-  async getDeploymentDetail(id: string): Promise<DeploymentDetail | undefined> {
+  async getDeploymentDetail(id: string, known?: string): Promise<DeploymentDetail | undefined> {
     const row = this.stmt('SELECT * FROM deployments WHERE id = ?').get(id) as
       | DeploymentRow<string>
       | undefined;
     if (!row) return undefined;
+    // The record's text, hashed: what the caller saves by holding a version is parsing the model.
+    const version = createHash('sha256')
+      .update(JSON.stringify([row.id, row.blueprint_id, row.created_at, row.inputs, row.model]))
+      .digest('base64url');
     const counts = this.stmt(
       'SELECT node, state, COUNT(*) AS count FROM node_instances WHERE deployment_id = ? GROUP BY node, state',
     ).all(id) as { node: string; state: InstanceState; count: number }[];
@@ -366,7 +371,8 @@ export class SqliteStore implements Store {
       'SELECT * FROM executions WHERE deployment_id = ? ORDER BY created_at DESC, id DESC LIMIT 1',
     ).get(id) as ExecutionRow<string> | undefined;
     return {
-      deployment: read.deployment(row),
+      deployment: version === known ? null : read.deployment(row),
+      version,
       instanceCounts: counts,
       lastExecution: last ? read.execution(last) : null,
       secretsVersion: await this.secretsVersion(),

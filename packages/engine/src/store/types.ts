@@ -291,7 +291,13 @@ export interface DeploymentSummary {
  * instances are in each state per node, its last execution, and a version of the store's secrets.
  */
 export interface DeploymentDetail {
-  deployment: DeploymentRecord;
+  /** Null when the caller already holds this version of it (`known` of getDeploymentDetail). */
+  deployment: DeploymentRecord | null;
+  /**
+   * Changes whenever the deployment's record does (an update, a scale, being deleted and created
+   * again): a reader may keep what it worked out from the record while it stays the same.
+   */
+  version: string;
   /** Instances per node and state (only the pairs that have some). */
   instanceCounts: { node: string; state: InstanceState; count: number }[];
   /** Its most recently created execution, if any. */
@@ -317,8 +323,11 @@ export interface Store {
   listDeployments(): Promise<DeploymentRecord[]>;
   /** Every deployment with its status, without its model, in order of creation. */
   listDeploymentSummaries(): Promise<DeploymentSummary[]>;
-  /** A deployment with its instance counts, last execution and secrets version (one round trip). */
-  getDeploymentDetail(id: string): Promise<DeploymentDetail | undefined>;
+  /**
+   * A deployment with its instance counts, last execution and secrets version (one round trip);
+   * without its record (the largest part: the model) when its version is still `known`.
+   */
+  getDeploymentDetail(id: string, known?: string): Promise<DeploymentDetail | undefined>;
   /** Replaces the deployment model (after scale or update). */
   updateDeploymentModel(id: string, model: Json): Promise<void>;
   /** Deletes a deployment and everything under it (instances, executions, tasks, events). */

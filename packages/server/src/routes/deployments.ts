@@ -7,7 +7,6 @@ import {
   ACTIVE_EXECUTION_STATUSES,
   type BlueprintRecord,
   blueprintId,
-  type DeploymentDetail,
   type DeploymentRecord,
   deploymentChanges,
   deploymentStatus,
@@ -15,12 +14,7 @@ import {
   type ExecutionRecord,
   evaluateOutputs,
   heatStackState,
-  hiddenValues,
-  isDeploymentUpdate,
   isLive,
-  type Json,
-  listedWorkflows,
-  modelOf,
   openDeployment,
   sealDeployment,
   type ValueMap,
@@ -36,11 +30,13 @@ import {
   writeFiles,
 } from '../blueprints/stored.js';
 import type { Api, ServerContext } from '../context.js';
+import { heldVersion, recordView } from '../deployment-views.js';
 import { conflict, notFound } from '../errors.js';
 import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
 import { Deployment, DeploymentSummary } from '../schemas/deployments.js';
 import { Environment } from '../schemas/environment.js';
+import { SharedReads } from '../shared-reads.js';
 import { DuplicateError, MissingReferenceError, type NamedBlueprintRecord } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
 
@@ -57,17 +53,17 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
   };
 
   /** The deployment as GET /deployments/:id shows it, from one read of the store. */
-  const view = async (tenant: TenantState, detail: DeploymentDetail): Promise<Static<typeof Deployment>> => {
-    const { deployment, instanceCounts, lastExecution } = detail;
-    const model = modelOf(deployment.model);
-    const hot = model.blueprint.heatTemplateVersion !== undefined;
-    const [masker, named, stackStatus] = await Promise.all([
+  const view = async (tenant: TenantState, id: string): Promise<Static<typeof Deployment>> => {
+    const detail = await tenant.store.getDeploymentDetail(id, heldVersion(tenant, id));
+    if (!detail) throw notFound('deployment', id);
+    const { instanceCounts, lastExecution } = detail;
+    const [shown, named] = await Promise.all([
       // A HOT template's hidden parameters are masked as secrets are.
-      tenantMasker(tenant, detail.secretsVersion).then((m) => m.with(hiddenValues(deployment))),
-      access.getDeployment(tenant.name, deployment.id),
-      // Read for a HOT template's deployment only: the others are shown from one read.
-      hot ? tenant.store.listExecutions(deployment.id).then(heatStackState) : undefined,
+      recordView(tenant, id, detail, () => tenantMasker(tenant, detail.secretsVersion)),
+      access.getDeployment(tenant.name, id),
     ]);
+    // Read for a HOT template's deployment only: the others are shown from one read.
+    const stackStatus = shown.hot ? heatStackState(await tenant.store.listExecutions(id)) : undefined;
     const instanceStates: Record<string, number> = {};
     const perNode = new Map<string, number>();
     for (const { node, state, count } of instanceCounts) {
@@ -75,34 +71,31 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
       perNode.set(node, (perNode.get(node) ?? 0) + count);
     }
     return {
-      id: deployment.id,
+      id,
       blueprintId: named?.blueprint ?? null,
       status: deploymentStatus(instanceStates, lastExecution),
-      createdAt: deployment.createdAt,
+      createdAt: shown.record.createdAt,
       createdBy: named?.createdBy ?? null,
       instanceStates,
       lastExecution: executionBrief(lastExecution),
-      inputs: masker.maskJson(deployment.inputs) as Record<string, Json>,
-      // By name: PostgreSQL's jsonb does not keep the order the blueprint gave.
-      nodes: Object.values(model.nodes)
-        .filter((n) => !n.removed)
-        .sort((a, b) => a.name.localeCompare(b.name))
-        .map((n) => ({ id: n.name, type: n.type, instances: perNode.get(n.name) ?? 0 })),
+      inputs: shown.inputs,
+      nodes: shown.nodes.map((n) => ({ ...n, instances: perNode.get(n.id) ?? 0 })),
       ...(stackStatus !== undefined ? { stackStatus } : {}),
-      // The parameters the engine takes, which for Cloudify's built-in workflows are not always
-      // those the blueprint's types declare; workflows Weft does not run are left out.
-      workflows: listedWorkflows(model).map(({ name, parameters }) => ({
-        name,
-        parameters: masker.maskJson(parameters as unknown as Json) as never,
-        deploymentUpdate: isDeploymentUpdate(model, name),
-      })),
+      workflows: shown.workflows,
     };
   };
 
-  const detailOf = async (tenant: TenantState, id: string) => {
-    const detail = await tenant.store.getDeploymentDetail(id);
-    if (!detail) throw notFound('deployment', id);
-    return detail;
+  /**
+   * Per tenant store: many clients reading one deployment at once share the queries (see
+   * SharedReads). A view depends on the tenant only, not on who asks (its masking is the tenant's).
+   */
+  /** The JSON of the views sent so far (the serializer the response schema compiles, run once per view). */
+  const written = new WeakMap<object, string>();
+  const reads = new WeakMap<TenantState['store'], SharedReads<Static<typeof Deployment>>>();
+  const sharedView = (tenant: TenantState, id: string) => {
+    let shared = reads.get(tenant.store);
+    if (!shared) reads.set(tenant.store, (shared = new SharedReads((key) => view(tenant, key))));
+    return shared.get(id);
   };
 
   /**
@@ -187,7 +180,7 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
       const present = await tenant.store.getDeployment(id);
       if (present) {
         await requireSameVersion(tenant, present, blueprint, request.body);
-        return reply.status(200).send(await view(tenant, await detailOf(tenant, id)));
+        return reply.status(200).send(await view(tenant, id));
       }
       // The name is taken first, so that the blueprint cannot be deleted while it is being deployed.
       try {
@@ -220,7 +213,7 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
         await access.deleteDeployment(tenant.name, id);
         throw error;
       }
-      return reply.status(201).send(await view(tenant, await detailOf(tenant, deployment.id)));
+      return reply.status(201).send(await view(tenant, deployment.id));
     },
   );
 
@@ -344,7 +337,19 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
         response: { 200: Deployment, 404: ErrorBody, ...AUTH_ERRORS },
       },
     },
-    async (request) => view(request.tenant!, await detailOf(request.tenant!, request.params.id)),
+    async (request, reply) => {
+      const shown = await sharedView(request.tenant!, request.params.id);
+      // A view shared by many requests is written out once (it is not changed once made).
+      const serialize = reply.getSerializationFunction('200')!;
+      return reply
+        .type('application/json; charset=utf-8')
+        .serializer((view: Record<string, unknown>) => {
+          let json = written.get(view);
+          if (json === undefined) written.set(view, (json = serialize(view)));
+          return json;
+        })
+        .send(shown);
+    },
   );
 
   app.delete(
