@@ -814,6 +814,58 @@ describe('HOT ResourceGroup rolling_update', { concurrency: true }, () => {
       );
     },
   );
+  test(
+    "Heat's test_create_nested_groups_with_timeout: batch_create makes the members one batch after the other, pausing between, nested groups too",
+    LIMIT,
+    () => {
+      const p = project();
+      const group = (name: string, type: string) => `heat_template_version: rocky
+resources:
+  ${name}:
+    type: OS::Heat::ResourceGroup
+    update_policy:
+      batch_create: { max_batch_size: 1, pause_time: 1 }
+    properties:
+      count: 2
+      resource_def:
+        type: ${type}
+`;
+      p.file('parent.yaml', group('parent_group', 'child.yaml'));
+      p.file('child.yaml', group('child_group', 'value.yaml'));
+      p.file(
+        'value.yaml',
+        "heat_template_version: rocky\nresources:\n  value:\n    type: OS::Heat::Value\n    properties: {type: string, value: 'test'}\n",
+      );
+      const plan = ok(p.run(['plan', 'parent.yaml'])).stdout;
+      assert.equal(plan.match(/ weft\.interfaces\.rolling_update\.pause /g)?.length, 3, plan);
+      const log = ok(p.run(['install', 'parent.yaml', '-d', 'stack'])).stdout;
+      const started = [
+        ...log.matchAll(
+          /\[(parent_group[\w.]*)_[a-z0-9]{6} (?:create|pause)\] (?:cloudify\.interfaces\.lifecycle\.create|weft\.interfaces\.rolling_update\.pause)$/gm,
+        ),
+      ].map((m) => m[1]);
+      assert.deepEqual(started, [
+        'parent_group.0.child_group.0.value',
+        'parent_group.0.child_group.0',
+        'parent_group.0.child_group',
+        'parent_group.0.child_group.1.value',
+        'parent_group.0.child_group.1',
+        'parent_group.0.child_group',
+        'parent_group.0',
+        'parent_group',
+        'parent_group.1.child_group.0.value',
+        'parent_group.1.child_group.0',
+        'parent_group.1.child_group',
+        'parent_group.1.child_group.1.value',
+        'parent_group.1.child_group.1',
+        'parent_group.1.child_group',
+        'parent_group.1',
+        'parent_group',
+      ]);
+      assert.equal(log.match(/rolling update of \S+: pause after batch 1 over/g)?.length, 3, log);
+      assert.equal(p.instances().stackState, 'CREATE_COMPLETE');
+    },
+  );
 });
 
 describe('HOT stack update cancelled', () => {

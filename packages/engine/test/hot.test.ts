@@ -1280,5 +1280,12 @@ resources:
       'template.yaml:5:57 resources.group.update_policy.rolling_update.pause: unknown key of rolling_update',
       'template.yaml:5:68 resources.group.update_policy.batch_updates: unknown update_policy of OS::Heat::ResourceGroup',
     ]);
+    // batch_create: Heat's batch_create_schema (max_batch_size, pause_time; no min_in_service).
+    const batched = ok(load(template("{batch_create: {pause_time: '0.5'}}")));
+    assert.deepEqual(node(batched, 'group').properties.batch_create, { max_batch_size: 1, pause_time: 0.5 });
+    assert.deepEqual(load(template('{batch_create: {max_batch_size: 1.5, min_in_service: 1}}')).lines, [
+      'template.yaml:5:52 resources.group.update_policy.batch_create.max_batch_size: max_batch_size must be a whole number of 1 or more, got 1.5',
+      'template.yaml:5:57 resources.group.update_policy.batch_create.min_in_service: unknown key of batch_create',
+    ]);
   });
 });

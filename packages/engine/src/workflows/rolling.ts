@@ -3,7 +3,11 @@
 // _assemble_for_rolling_update; heat/scaling/rolling_update.py; heat/scaling/template.py
 // member_definitions), and the task graph gated batch after batch. Pure.
 
+import type { NodeModel } from '../model/deployment-model.js';
 import type { Task, TaskGraph } from './lifecycle.js';
+
+/** The operation of a HOT ResourceGroup's node that pauses between batches. */
+export const ROLLING_PAUSE = 'weft.interfaces.rolling_update.pause';
 
 /**
  * Heat's _get_batches: for each batch, the group's capacity while it runs (its target size plus
@@ -127,4 +131,65 @@ export function gateBatches(
     const inBatch = new Set(batch.map((t) => t.id));
     for (const task of batch) if (!task.dependsOn.some((d) => inBatch.has(d))) task.dependsOn.push(...gate);
   });
+}
+
+/** The member ("0", "1", ...) of group `group` a node belongs to (itself or a nested resource). */
+export function memberOf(group: string, node: string): string | undefined {
+  return (/^(\d+)(\.|$)/.exec(node.startsWith(`${group}.`) ? node.slice(group.length + 1) : '') ?? [])[1];
+}
+
+/** The pause task between two batches, on the group's own instance. */
+export function pauseTask(
+  graph: TaskGraph,
+  node: NodeModel,
+  instanceId: string | undefined,
+  seconds: number,
+): ((after: number, gate: number[]) => Task) | undefined {
+  const operation = node.operations[ROLLING_PAUSE];
+  if (!instanceId || !operation || !(seconds > 0)) return undefined;
+  return (batch, gate) => ({
+    id: graph.tasks.length,
+    kind: 'operation',
+    instanceId,
+    node: node.name,
+    operation: ROLLING_PAUSE,
+    operationDef: operation,
+    dependsOn: gate,
+    inputs: { seconds, batch },
+  });
+}
+
+/**
+ * A HOT ResourceGroup with an update_policy batch_create made by this graph has its members made
+ * in batches of max_batch_size, in index order, pausing pause_time seconds between them, as
+ * Heat's ResourceGroup.handle_create runs _replace(0, max_batch_size, pause_time) from no members.
+ */
+export function batchCreate(
+  graph: TaskGraph,
+  nodes: Record<string, NodeModel>,
+  instances: { id: string; node: string }[],
+): void {
+  for (const [name, node] of Object.entries(nodes)) {
+    const policy = node.properties.batch_create as Record<string, number> | undefined;
+    if (node.removed || !policy || typeof policy !== 'object') continue;
+    const parent = instances.find((i) => i.node === name);
+    if (!parent || !graph.tasks.some((t) => t.instanceId === parent.id)) continue;
+    const names = Object.keys(nodes)
+      .filter((n) => n === `${name}.${memberOf(name, n)}` && !nodes[n]!.removed)
+      .map((n) => memberOf(name, n)!);
+    const last = Math.max(-1, ...names.map(Number));
+    const skipped = new Set<string>();
+    for (let n = 0; n < last; n++) if (!names.includes(String(n))) skipped.add(String(n));
+    const tasks = new Map<string, Task[]>();
+    for (const task of graph.tasks) {
+      const member = memberOf(name, task.node);
+      if (member !== undefined) tasks.set(member, [...(tasks.get(member) ?? []), task]);
+    }
+    const batches = rollingBatches(
+      { members: [], outdated: new Set(), skipped, target: names.length },
+      policy.max_batch_size ?? 1,
+      0,
+    ).map((batch) => batch.create.flatMap((m) => tasks.get(m) ?? []));
+    gateBatches(graph, batches, pauseTask(graph, node, parent.id, policy.pause_time ?? 0));
+  }
 }

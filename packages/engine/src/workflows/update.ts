@@ -28,7 +28,7 @@ import {
   type TaskGraph,
   uninstallGraph,
 } from './lifecycle.js';
-import { gateBatches, rollingBatches } from './rolling.js';
+import { batchCreate, gateBatches, memberOf, pauseTask, rollingBatches } from './rolling.js';
 
 const COMPUTE = 'cloudify.nodes.Compute';
 const CONTAINED_IN = 'cloudify.relationships.contained_in';
@@ -54,8 +54,6 @@ const UPDATING_OPERATIONS = [
   `${LIFECYCLE}.update_apply`,
 ];
 export const RESOURCE_UPDATE = 'weft.interfaces.resource.update';
-/** The operation of a HOT ResourceGroup's node that pauses between batches of a rolling update. */
-const ROLLING_PAUSE = 'weft.interfaces.rolling_update.pause';
 
 /** The update workflow's parameters, as Cloudify names them. */
 export interface UpdateParameters {
@@ -744,6 +742,7 @@ function updateGraph(parts: GraphParts): TaskGraph {
     nodes,
     lifecycleInstances(only(current, (i) => addedIds.has(i.id) || parts.restored.has(i.id))),
   );
+  if (parts.heat) batchCreate(install, nodes, current);
   const tails = tailsOf(install);
   for (const [id, rels] of parts.establish) {
     const source = byId.get(id)!;
@@ -827,27 +826,25 @@ function rollInBatches(graph: TaskGraph, parts: GraphParts): void {
   for (const [name, node] of Object.entries(parts.nodes)) {
     const policy = node.properties.rolling_update as Record<string, number> | undefined;
     if (node.removed || !policy || typeof policy !== 'object') continue;
-    const memberOf = (nodeName: string): string | undefined =>
-      (/^(\d+)(\.|$)/.exec(nodeName.startsWith(`${name}.`) ? nodeName.slice(name.length + 1) : '') ?? [])[1];
-    const isMember = (i: NodeInstanceRecord) => i.node === `${name}.${memberOf(i.node)}`;
+    const isMember = (i: NodeInstanceRecord) => i.node === `${name}.${memberOf(name, i.node)}`;
     const target = Object.keys(parts.nodes).filter(
-      (n) => n === `${name}.${memberOf(n)}` && !parts.nodes[n]!.removed,
+      (n) => n === `${name}.${memberOf(name, n)}` && !parts.nodes[n]!.removed,
     );
-    const last = Math.max(-1, ...target.map((n) => Number(memberOf(n))));
+    const last = Math.max(-1, ...target.map((n) => Number(memberOf(name, n))));
     // Members the update removes below the last one kept were taken by a removal policy (names
     // are given in order, skipping only those); those above it go because the count fell.
     const skipped = new Set<string>();
     const members: string[] = [];
     for (const i of parts.instances) {
       if (!isMember(i) || addedIds.has(i.id)) continue;
-      const member = memberOf(i.node)!;
+      const member = memberOf(name, i.node)!;
       if (parts.removed.has(i.id) && Number(member) < last) skipped.add(member);
       else members.push(member);
     }
     const updating = new Map<string, Task[]>();
     const creating = new Map<string, Task[]>();
     for (const task of graph.tasks) {
-      const member = memberOf(task.node);
+      const member = memberOf(name, task.node);
       if (member === undefined) continue;
       const into = addedIds.has(task.instanceId)
         ? creating
@@ -866,23 +863,6 @@ function rollInBatches(graph: TaskGraph, parts: GraphParts): void {
       ...batch.update.flatMap((m) => updating.get(m) ?? []),
     ]);
     const parent = parts.staying.find((i) => i.node === name);
-    const pause = node.operations[ROLLING_PAUSE];
-    const seconds = policy.pause_time ?? 0;
-    gateBatches(
-      graph,
-      batches,
-      parent && pause && seconds > 0
-        ? (batch, gate) => ({
-            id: graph.tasks.length,
-            kind: 'operation',
-            instanceId: parent.id,
-            node: name,
-            operation: ROLLING_PAUSE,
-            operationDef: pause,
-            dependsOn: gate,
-            inputs: { seconds, batch },
-          })
-        : undefined,
-    );
+    gateBatches(graph, batches, pauseTask(graph, node, parent?.id, policy.pause_time ?? 0));
   }
 }
