@@ -92,6 +92,41 @@ describe('HOT wait conditions signalled with weft signal while an install waits'
   });
 
   test(
+    "signals after the wait condition completed update its data for later readers, as Heat's get_attr reads the handle afresh",
+    LIMIT,
+    async () => {
+      const p = project();
+      p.file('template.yaml', WAIT(1));
+      const install = p.background(['install', join(p.dir, 'template.yaml'), '-d', 'stack']);
+      await install.line(/waits up to 60 s for 1 signal\b/);
+      ok(await p.run(['signal', '-d', 'stack', 'handle', '--data', '{"data": "first"}']));
+      assert.equal(await install.exit, 0, install.stderr());
+      assert.equal((await p.outputs()).data, '{"1": "first"}');
+      // Signalled again by node: a new id adds its data, a known id replaces its entry.
+      ok(await p.run(['signal', '-d', 'stack', 'handle', '--data', '{"id": "web", "data": "10.0.0.5"}']));
+      ok(await p.run(['signal', '-d', 'stack', 'handle', '--data', '{"id": "1", "data": "again"}']));
+      assert.equal((await p.outputs()).data, '{"1": "again", "web": "10.0.0.5"}');
+      // And by its endpoint, as a script given curl_cli does.
+      const listed = JSON.parse(ok(await p.run(['instances', '-d', 'stack', '--json'])).stdout) as {
+        instances: { node: string; runtimeProperties: Record<string, string> }[];
+      };
+      const handle = listed.instances.find((i) => i.node === 'handle')!.runtimeProperties;
+      ok(
+        await p.run([
+          'signal',
+          '--endpoint',
+          handle.endpoint!,
+          '--token',
+          handle.token!,
+          '--data-binary',
+          '{"data": "third"}',
+        ]),
+      );
+      assert.equal((await p.outputs()).data, '{"1": "again", "3": "third", "web": "10.0.0.5"}');
+    },
+  );
+
+  test(
     'a FAILURE signal fails the wait condition with its reason; nothing after it runs',
     LIMIT,
     async () => {

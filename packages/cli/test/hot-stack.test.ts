@@ -345,24 +345,6 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
     const exists = p.run(['install', 'template.yaml', '-d', 'hot', '-p', 'path=x', '--adopt', 'good.json']);
     assert.equal(exists.code, 2, exists.stderr);
     assert.match(exists.stderr, /^error: deployment 'hot' exists; --adopt creates a new stack/);
-    // With a server in use, nothing acts on local state the user did not mean.
-    const remote = (args: string[]) =>
-      weft(args, {
-        cwd: p.dir,
-        env: { ...NO_WEFT_ENVIRONMENT, CI: 'true', WEFT_SERVER: 'http://127.0.0.1:1', WEFT_TOKEN: 'token' },
-      });
-    const abandon = remote(['stack', 'abandon', '-d', 'hot']);
-    assert.equal(abandon.code, 2, abandon.stderr);
-    assert.match(
-      abandon.stderr,
-      /^error: weft stack abandon does not act on a server \(WEFT_SERVER is set\)/,
-    );
-    const adopt = remote(['install', 'template.yaml', '-d', 'x', '--adopt', 'good.json']);
-    assert.equal(adopt.code, 2, adopt.stderr);
-    assert.match(
-      adopt.stderr,
-      /^error: --adopt works on a local state directory or database, not through a server/,
-    );
   });
 });
 

@@ -670,14 +670,19 @@ describe('HOT stack updates ordered by dependencies', () => {
 });
 
 // Heat's ResourceGroupUpdatePolicyTest template (test_resource_group.py), with 5 members.
-const ROLLING = (policy: string, value: string, replace = false) => `heat_template_version: '2015-04-30'
+const ROLLING = (
+  policy: string,
+  value: string,
+  replace = false,
+  count = 5,
+) => `heat_template_version: '2015-04-30'
 resources:
   random_group:
     type: OS::Heat::ResourceGroup
     update_policy:
       rolling_update: ${policy}
     properties:
-      count: 5
+      count: ${count}
       resource_def:
         type: OS::Heat::TestResource
         properties:
@@ -686,16 +691,18 @@ resources:
 `;
 
 /**
- * The batches an update's log shows for the group's members: members whose updates ran together,
+ * The batches an update's log shows for the group's members: members whose updates (or creates)
+ * ran together,
  * in order, each batch started once the one before had ended (and its pause, if any, was over).
  */
 function batchesOf(log: string): { batches: number[][]; pauses: number } {
   const lines = log.split('\n');
   const runs = new Map<number, { start: number; end: number }>();
   lines.forEach((line, at) => {
-    const match = /\[random_group\.(\d+)_\w+ update\] weft\.interfaces\.resource\.update( succeeded)?$/.exec(
-      line,
-    );
+    const match =
+      /\[random_group\.(\d+)_\w+ (?:update|create)\] (?:weft\.interfaces\.resource\.update|cloudify\.interfaces\.lifecycle\.create)( succeeded)?$/.exec(
+        line,
+      );
     if (!match) return;
     const member = Number(match[1]);
     const run = runs.get(member) ?? { start: at, end: -1 };
@@ -779,6 +786,84 @@ describe('HOT ResourceGroup rolling_update', { concurrency: true }, () => {
         listed.map((i) => i.runtimeProperties.output),
         ['again', 'again', 'again', 'again', 'again'],
       );
+    },
+  );
+  test(
+    "Heat's test_resource_group_update_scaleup: the member a count increase adds is made in the first batch, counting against its size",
+    LIMIT,
+    () => {
+      const p = project();
+      const policy = "{min_in_service: '1', max_batch_size: '3'}";
+      p.file('initial.yaml', ROLLING(policy, 'initial'));
+      p.file('scaleup.yaml', ROLLING(policy, 'updated', false, 6));
+      ok(p.run(['install', 'initial.yaml', '-d', 'stack']));
+      // Heat's _get_batches for 6 members from 5: (6, 3) then (6, 3); the first batch creates
+      // member 5 and updates 4 and 3.
+      const log = ok(p.run(['update', 'scaleup.yaml', '-d', 'stack'])).stdout;
+      assert.deepEqual(batchesOf(log), {
+        batches: [
+          [5, 4, 3],
+          [2, 1, 0],
+        ],
+        pauses: 0,
+      });
+      const members = p.instances().instances.filter((i) => i.node.startsWith('random_group.'));
+      assert.deepEqual(
+        members.map((i) => i.runtimeProperties.output),
+        Array(6).fill('updated'),
+      );
+    },
+  );
+  test(
+    "Heat's test_create_nested_groups_with_timeout: batch_create makes the members one batch after the other, pausing between, nested groups too",
+    LIMIT,
+    () => {
+      const p = project();
+      const group = (name: string, type: string) => `heat_template_version: rocky
+resources:
+  ${name}:
+    type: OS::Heat::ResourceGroup
+    update_policy:
+      batch_create: { max_batch_size: 1, pause_time: 1 }
+    properties:
+      count: 2
+      resource_def:
+        type: ${type}
+`;
+      p.file('parent.yaml', group('parent_group', 'child.yaml'));
+      p.file('child.yaml', group('child_group', 'value.yaml'));
+      p.file(
+        'value.yaml',
+        "heat_template_version: rocky\nresources:\n  value:\n    type: OS::Heat::Value\n    properties: {type: string, value: 'test'}\n",
+      );
+      const plan = ok(p.run(['plan', 'parent.yaml'])).stdout;
+      assert.equal(plan.match(/ weft\.interfaces\.rolling_update\.pause /g)?.length, 3, plan);
+      const log = ok(p.run(['install', 'parent.yaml', '-d', 'stack'])).stdout;
+      const started = [
+        ...log.matchAll(
+          /\[(parent_group[\w.]*)_[a-z0-9]{6} (?:create|pause)\] (?:cloudify\.interfaces\.lifecycle\.create|weft\.interfaces\.rolling_update\.pause)$/gm,
+        ),
+      ].map((m) => m[1]);
+      assert.deepEqual(started, [
+        'parent_group.0.child_group.0.value',
+        'parent_group.0.child_group.0',
+        'parent_group.0.child_group',
+        'parent_group.0.child_group.1.value',
+        'parent_group.0.child_group.1',
+        'parent_group.0.child_group',
+        'parent_group.0',
+        'parent_group',
+        'parent_group.1.child_group.0.value',
+        'parent_group.1.child_group.0',
+        'parent_group.1.child_group',
+        'parent_group.1.child_group.1.value',
+        'parent_group.1.child_group.1',
+        'parent_group.1.child_group',
+        'parent_group.1',
+        'parent_group',
+      ]);
+      assert.equal(log.match(/rolling update of \S+: pause after batch 1 over/g)?.length, 3, log);
+      assert.equal(p.instances().stackState, 'CREATE_COMPLETE');
     },
   );
 });

@@ -4,7 +4,7 @@
  * output and exit codes.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '@weft/testing/cli';
@@ -79,4 +79,60 @@ test('HOT stack snapshots against a server: taken, listed, shown, restored after
   const dir = await run(['stack', 'snapshot', '-d', 'stack', '--plugin-dir', root], root);
   assert.equal(dir.code, 2, dir.stderr);
   assert.match(dir.stderr, /--plugin-dir is not available for weft stack snapshot with a server/);
+});
+
+test("HOT stack abandon and adopt against a server: the abandon data answered and the deployment forgotten, then adopted with the data's template, its resources taken over", async (t) => {
+  const { run, url, env } = await serveForCli(t);
+  const root = tempDir();
+  writeFileSync(join(root, 'template.yaml'), PASSWORD);
+  writeFileSync(join(root, 'other.yaml'), PASSWORD.replace('default: 12', 'default: 16'));
+  const ok = async (args: string[]) => {
+    const done = await run(args, root);
+    assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
+    return done;
+  };
+  const outputs = async (id: string) =>
+    (JSON.parse((await ok(['outputs', '-d', id, '--json'])).stdout) as { outputs: Record<string, unknown> })
+      .outputs;
+  await ok(['install', 'template.yaml', '-d', 'stack']);
+  const before = await outputs('stack');
+
+  const abandoned = await ok(['stack', 'abandon', '-d', 'stack', '-O', join(root, 'stack.json')]);
+  assert.match(abandoned.stderr, /Stack 'stack' abandoned; its data is in /);
+  const data = JSON.parse(readFileSync(join(root, 'stack.json'), 'utf8')) as {
+    name: string;
+    template: { resources: unknown };
+    resources: { password: { resource_id: string; type: string } };
+  };
+  assert.equal(data.name, 'stack');
+  assert.equal(data.resources.password.type, 'OS::Heat::RandomString');
+  assert.deepEqual(data.template.resources, {
+    password: { type: 'OS::Heat::RandomString', properties: { length: { get_param: 'length' } } },
+  });
+  const gone = await run(['outputs', '-d', 'stack'], root);
+  assert.notEqual(gone.code, 0, 'the deployment is forgotten');
+  assert.match(gone.stderr, /deployment 'stack' not found/);
+
+  // Another template than the data's is refused before anything is uploaded, as locally.
+  const other = await run(['install', 'other.yaml', '-d', 'again', '--adopt', 'stack.json'], root);
+  assert.equal(other.code, 2, other.stderr);
+  assert.match(other.stderr, /the stack was abandoned with another template than/);
+  // Adopted with the data's own template, under the data's name: the same password.
+  await ok(['install', '--adopt', 'stack.json']);
+  assert.deepEqual(await outputs('stack'), before);
+  const listed = JSON.parse((await ok(['instances', '-d', 'stack', '--json'])).stdout) as {
+    instances: { node: string; runtimeProperties: { resource_id?: string } }[];
+  };
+  assert.deepEqual(
+    listed.instances.map((i) => [i.node, i.runtimeProperties.resource_id]),
+    [['password', data.resources.password.resource_id]],
+  );
+  const shown = (await (
+    await fetch(`${url}/api/v1/deployments/stack`, { headers: { authorization: `Bearer ${env.WEFT_TOKEN}` } })
+  ).json()) as { stackStatus: string };
+  assert.equal(shown.stackStatus, 'ADOPT_COMPLETE');
+  // An adopt makes a new stack only.
+  const twice = await run(['install', '--adopt', 'stack.json'], root);
+  assert.equal(twice.code, 2, twice.stderr);
+  assert.match(twice.stderr, /deployment 'stack' exists; --adopt creates a new stack/);
 });

@@ -1,4 +1,5 @@
 export { type ErrorKind, WeftError, type WorkflowContext } from '@weft/sdk';
+export { markForAdoption } from './deployment/adopt.js';
 export {
   type DeploymentChanges,
   deploymentChanges,

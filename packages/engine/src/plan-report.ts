@@ -3,6 +3,7 @@ import type { Value, ValueMap } from './dsl/yaml-source.js';
 import { deploymentModel, type OperationModel } from './model/deployment-model.js';
 import type { DeploymentPlan } from './model/plan.js';
 import { installGraph, type Task, waves } from './workflows/lifecycle.js';
+import { batchCreate } from './workflows/rolling.js';
 
 export interface PlanStepJson {
   wave: number;
@@ -53,7 +54,10 @@ function implementationOf(op: OperationModel | undefined): string {
 
 /** The install operations in waves (state changes left out; empty waves dropped). */
 export function installSteps(plan: DeploymentPlan): PlanStepJson[] {
-  const graph = installGraph(deploymentModel(plan).nodes, plan.instances);
+  const model = deploymentModel(plan);
+  const graph = installGraph(model.nodes, plan.instances);
+  // The batches of a HOT ResourceGroup's batch_create, as install runs them.
+  if (model.blueprint.heatTemplateVersion !== undefined) batchCreate(graph, model.nodes, plan.instances);
   const steps: PlanStepJson[] = [];
   let wave = 0;
   for (const tasks of waves(graph)) {

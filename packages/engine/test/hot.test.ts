@@ -15,7 +15,7 @@ import { registerCustomConstraint } from '../src/hot/parameters.js';
 import { hotVersion } from '../src/hot/versions.js';
 import { fileSystemReader } from '../src/io/fs-reader.js';
 import { type LoadResult, loadBlueprint } from '../src/load-blueprint.js';
-import { rollingBatches } from '../src/workflows/update.js';
+import { heatBatches, rollingBatches } from '../src/workflows/rolling.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const UTILITIES = join(repoRoot, 'packages', 'plugins', 'utilities', 'plugin.yaml');
@@ -832,14 +832,485 @@ describe('HOT run-time expressions', () => {
 });
 
 describe('HOT ResourceGroup rolling_update', () => {
-  test("batches as Heat's ResourceGroup._get_batches counts them", () => {
-    // Heat's numbers (heat/scaling/rolling_update.py) for a group of 10 members, and of 5.
-    assert.deepEqual(rollingBatches(10, 3, 1), [3, 3, 3, 1]);
-    assert.deepEqual(rollingBatches(10, 4, 8), [4, 4, 4, 0]);
-    assert.deepEqual(rollingBatches(10, 20, 0), [10]);
-    assert.deepEqual(rollingBatches(10, 1, 20), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
-    assert.deepEqual(rollingBatches(5, 2, 0), [2, 2, 1]);
-    assert.deepEqual(rollingBatches(0, 2, 0), []);
+  test("batches as Heat's ResourceGroup._get_batches counts them and _assemble_for_rolling_update fills them", () => {
+    // Heat's TestGetBatches scenarios (heat/tests/openstack/heat/test_resource_group.py): target
+    // count, members there are ("1".."init", "0" taken by a removal policy), max_batch_size,
+    // min_in_service, then each batch's capacity, size and the members given the new definition.
+    const scenarios: [number, number, number, number, [number, number, string[]][]][] = [
+      [
+        4,
+        4,
+        1,
+        0,
+        [
+          [4, 1, ['4']],
+          [4, 1, ['3']],
+          [4, 1, ['2']],
+          [4, 1, ['1']],
+        ],
+      ],
+      [
+        4,
+        4,
+        1,
+        4,
+        [
+          [5, 1, ['5']],
+          [5, 1, ['4']],
+          [5, 1, ['3']],
+          [5, 1, ['2']],
+          [5, 1, ['1']],
+          [4, 0, []],
+        ],
+      ],
+      [
+        4,
+        4,
+        1,
+        5,
+        [
+          [5, 1, ['5']],
+          [5, 1, ['4']],
+          [5, 1, ['3']],
+          [5, 1, ['2']],
+          [5, 1, ['1']],
+          [4, 0, []],
+        ],
+      ],
+      [
+        4,
+        4,
+        2,
+        0,
+        [
+          [4, 2, ['4', '3']],
+          [4, 2, ['2', '1']],
+        ],
+      ],
+      [
+        4,
+        4,
+        2,
+        4,
+        [
+          [6, 2, ['6', '5']],
+          [6, 2, ['4', '3']],
+          [6, 2, ['2', '1']],
+          [4, 0, []],
+        ],
+      ],
+      [
+        5,
+        5,
+        2,
+        0,
+        [
+          [5, 2, ['5', '4']],
+          [5, 2, ['3', '2']],
+          [5, 1, ['1']],
+        ],
+      ],
+      [
+        5,
+        5,
+        2,
+        4,
+        [
+          [6, 2, ['6', '5']],
+          [6, 2, ['4', '3']],
+          [6, 2, ['2', '1']],
+          [5, 0, []],
+        ],
+      ],
+      [
+        3,
+        3,
+        2,
+        0,
+        [
+          [3, 2, ['3', '2']],
+          [3, 1, ['1']],
+        ],
+      ],
+      [
+        3,
+        3,
+        2,
+        4,
+        [
+          [5, 2, ['5', '4']],
+          [5, 2, ['3', '2']],
+          [4, 1, ['1']],
+          [3, 0, []],
+        ],
+      ],
+      [4, 4, 4, 0, [[4, 4, ['4', '3', '2', '1']]]],
+      [4, 4, 5, 0, [[4, 4, ['4', '3', '2', '1']]]],
+      [
+        4,
+        4,
+        4,
+        1,
+        [
+          [5, 4, ['5', '4', '3', '2']],
+          [4, 1, ['1']],
+        ],
+      ],
+      [
+        4,
+        4,
+        6,
+        1,
+        [
+          [5, 4, ['5', '4', '3', '2']],
+          [4, 1, ['1']],
+        ],
+      ],
+      [
+        4,
+        4,
+        4,
+        2,
+        [
+          [6, 4, ['6', '5', '4', '3']],
+          [4, 2, ['2', '1']],
+        ],
+      ],
+      [
+        4,
+        4,
+        4,
+        4,
+        [
+          [8, 4, ['8', '7', '6', '5']],
+          [8, 4, ['4', '3', '2', '1']],
+          [4, 0, []],
+        ],
+      ],
+      [
+        4,
+        4,
+        5,
+        6,
+        [
+          [8, 4, ['8', '7', '6', '5']],
+          [8, 4, ['4', '3', '2', '1']],
+          [4, 0, []],
+        ],
+      ],
+      [
+        4,
+        7,
+        1,
+        0,
+        [
+          [4, 1, ['4']],
+          [4, 1, ['3']],
+          [4, 1, ['2']],
+          [4, 1, ['1']],
+        ],
+      ],
+      [
+        4,
+        7,
+        1,
+        4,
+        [
+          [5, 1, ['4']],
+          [5, 1, ['3']],
+          [5, 1, ['2']],
+          [5, 1, ['1']],
+          [4, 0, []],
+        ],
+      ],
+      [
+        4,
+        7,
+        1,
+        5,
+        [
+          [5, 1, ['4']],
+          [5, 1, ['3']],
+          [5, 1, ['2']],
+          [5, 1, ['1']],
+          [4, 0, []],
+        ],
+      ],
+      [
+        4,
+        7,
+        2,
+        0,
+        [
+          [4, 2, ['4', '3']],
+          [4, 2, ['2', '1']],
+        ],
+      ],
+      [
+        4,
+        7,
+        2,
+        4,
+        [
+          [6, 2, ['4', '3']],
+          [6, 2, ['2', '1']],
+          [4, 0, []],
+        ],
+      ],
+      [
+        5,
+        7,
+        2,
+        0,
+        [
+          [5, 2, ['5', '4']],
+          [5, 2, ['3', '2']],
+          [5, 1, ['1']],
+        ],
+      ],
+      [
+        5,
+        7,
+        2,
+        4,
+        [
+          [6, 2, ['5', '4']],
+          [6, 2, ['3', '2']],
+          [5, 1, ['1']],
+        ],
+      ],
+      [
+        4,
+        7,
+        4,
+        4,
+        [
+          [8, 4, ['8', '4', '3', '2']],
+          [5, 1, ['1']],
+          [4, 0, []],
+        ],
+      ],
+      [
+        4,
+        7,
+        5,
+        6,
+        [
+          [8, 4, ['8', '4', '3', '2']],
+          [5, 1, ['1']],
+          [4, 0, []],
+        ],
+      ],
+      [
+        6,
+        4,
+        1,
+        0,
+        [
+          [5, 1, ['5']],
+          [6, 1, ['6']],
+          [6, 1, ['4']],
+          [6, 1, ['3']],
+          [6, 1, ['2']],
+          [6, 1, ['1']],
+        ],
+      ],
+      [
+        6,
+        4,
+        1,
+        4,
+        [
+          [5, 1, ['5']],
+          [6, 1, ['6']],
+          [6, 1, ['4']],
+          [6, 1, ['3']],
+          [6, 1, ['2']],
+          [6, 1, ['1']],
+        ],
+      ],
+      [
+        6,
+        4,
+        1,
+        5,
+        [
+          [5, 1, ['5']],
+          [6, 1, ['6']],
+          [6, 1, ['4']],
+          [6, 1, ['3']],
+          [6, 1, ['2']],
+          [6, 1, ['1']],
+        ],
+      ],
+      [
+        6,
+        4,
+        2,
+        0,
+        [
+          [6, 2, ['5', '6']],
+          [6, 2, ['4', '3']],
+          [6, 2, ['2', '1']],
+        ],
+      ],
+      [
+        6,
+        4,
+        2,
+        4,
+        [
+          [6, 2, ['5', '6']],
+          [6, 2, ['4', '3']],
+          [6, 2, ['2', '1']],
+        ],
+      ],
+      [
+        6,
+        5,
+        2,
+        0,
+        [
+          [6, 2, ['6', '5']],
+          [6, 2, ['4', '3']],
+          [6, 2, ['2', '1']],
+        ],
+      ],
+      [
+        6,
+        5,
+        2,
+        4,
+        [
+          [6, 2, ['6', '5']],
+          [6, 2, ['4', '3']],
+          [6, 2, ['2', '1']],
+        ],
+      ],
+      [
+        6,
+        3,
+        2,
+        0,
+        [
+          [5, 2, ['4', '5']],
+          [6, 2, ['6', '3']],
+          [6, 2, ['2', '1']],
+        ],
+      ],
+      [
+        6,
+        3,
+        2,
+        4,
+        [
+          [5, 2, ['4', '5']],
+          [6, 2, ['6', '3']],
+          [6, 2, ['2', '1']],
+        ],
+      ],
+      [
+        6,
+        4,
+        4,
+        0,
+        [
+          [6, 4, ['5', '6', '4', '3']],
+          [6, 2, ['2', '1']],
+        ],
+      ],
+      [
+        6,
+        4,
+        5,
+        0,
+        [
+          [6, 5, ['5', '6', '4', '3', '2']],
+          [6, 1, ['1']],
+        ],
+      ],
+      [
+        6,
+        4,
+        4,
+        1,
+        [
+          [6, 4, ['5', '6', '4', '3']],
+          [6, 2, ['2', '1']],
+        ],
+      ],
+      [
+        6,
+        4,
+        6,
+        1,
+        [
+          [7, 6, ['5', '6', '7', '4', '3', '2']],
+          [6, 1, ['1']],
+        ],
+      ],
+      [
+        6,
+        4,
+        4,
+        2,
+        [
+          [6, 4, ['5', '6', '4', '3']],
+          [6, 2, ['2', '1']],
+        ],
+      ],
+      [
+        6,
+        4,
+        4,
+        4,
+        [
+          [8, 4, ['8', '7', '6', '5']],
+          [8, 4, ['4', '3', '2', '1']],
+          [6, 0, []],
+        ],
+      ],
+      [
+        6,
+        4,
+        5,
+        6,
+        [
+          [9, 5, ['9', '8', '7', '6', '5']],
+          [10, 4, ['10', '4', '3', '2']],
+          [7, 1, ['1']],
+          [6, 0, []],
+        ],
+      ],
+    ];
+    for (const [target, init, size, min, expected] of scenarios) {
+      const label = `${target}_${init}_${size}_${min}`;
+      assert.deepEqual(
+        heatBatches(target, init, size, min),
+        expected.map(([c, s]) => [c, s]),
+        label,
+      );
+      const members = Array.from({ length: init }, (_, n) => String(n + 1));
+      const batches = rollingBatches(
+        { members, outdated: new Set(members), skipped: new Set(['0']), target },
+        size,
+        min,
+      );
+      let current = new Set(members);
+      batches.forEach((batch, n) => {
+        const [capacity, , names] = expected[n]!;
+        assert.deepEqual(new Set([...batch.create, ...batch.update]), new Set(names), `${label} batch ${n}`);
+        for (const gone of batch.remove) current.delete(gone);
+        current = new Set([...current, ...batch.create]);
+        assert.deepEqual(
+          [...current].sort((a, b) => Number(a) - Number(b)),
+          Array.from({ length: capacity }, (_, i) => String(i + 1)),
+          `${label} batch ${n} members`,
+        );
+      });
+      assert.equal(batches.length, expected.length, label);
+    }
+    assert.deepEqual(heatBatches(0, 0, 2, 0), []);
   });
 
   test('the policy is read with its defaults (numbers as strings too) and checked', () => {
@@ -863,6 +1334,13 @@ resources:
       'template.yaml:5:54 resources.group.update_policy.rolling_update.max_batch_size: max_batch_size must be a whole number of 1 or more, got 0',
       'template.yaml:5:57 resources.group.update_policy.rolling_update.pause: unknown key of rolling_update',
       'template.yaml:5:68 resources.group.update_policy.batch_updates: unknown update_policy of OS::Heat::ResourceGroup',
+    ]);
+    // batch_create: Heat's batch_create_schema (max_batch_size, pause_time; no min_in_service).
+    const batched = ok(load(template("{batch_create: {pause_time: '0.5'}}")));
+    assert.deepEqual(node(batched, 'group').properties.batch_create, { max_batch_size: 1, pause_time: 0.5 });
+    assert.deepEqual(load(template('{batch_create: {max_batch_size: 1.5, min_in_service: 1}}')).lines, [
+      'template.yaml:5:52 resources.group.update_policy.batch_create.max_batch_size: max_batch_size must be a whole number of 1 or more, got 1.5',
+      'template.yaml:5:57 resources.group.update_policy.batch_create.min_in_service: unknown key of batch_create',
     ]);
   });
 });

@@ -244,6 +244,7 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
         ['GET', '/deployments/dep_a/snapshots/snap'],
         ['DELETE', '/deployments/dep_a/snapshots/snap'],
         ['POST', '/deployments/dep_a/snapshots/snap/restore'],
+        ['POST', '/deployments/dep_a/abandon'],
         ['POST', '/deployments/dep_a/compare', { archive: '' }],
         ['POST', '/deployments/dep_a/agents', { host: instance }],
         ['GET', `/node-instances/${instance}`],

@@ -174,6 +174,7 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
           ['POST', '/deployments/stack/snapshots'],
           ['DELETE', '/deployments/stack/snapshots/snap-a'],
           ['POST', '/deployments/stack/snapshots/snap-a/restore'],
+          ['POST', '/deployments/stack/abandon'],
         ] as const) {
           const refused = await server.api(method, path, method === 'POST' ? { body: {} } : {});
           assert.equal(refused.status, 409, `${method} ${path}`);
@@ -188,6 +189,55 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
         });
       }
       for (const id of ['snap-failed', 'snap-a', 'snap-b']) await tenant.store.deleteSnapshot('stack', id);
+    });
+
+    test("abandon answers the stack's abandon data and forgets it; PUT with adopt takes its resources over, refused as the CLI's --adopt", async () => {
+      assert.equal(
+        (await server.api('PUT', '/deployments/old', { body: { blueprintId: 'stack' } })).status,
+        201,
+      );
+      const install = await server.api('POST', '/executions', {
+        body: { deploymentId: 'old', workflowId: 'install' },
+      });
+      assert.equal(await ended(install.body.id), 'terminated');
+      const password = (await server.api('GET', '/deployments/old/outputs')).body.outputs.password;
+
+      const plain = await server.api('POST', '/deployments/plain/abandon', { body: {} });
+      assert.equal(plain.status, 422);
+      assert.match(plain.body.message, /^deployment 'plain' is not a Heat stack/);
+      assert.equal((await server.api('POST', '/deployments/nowhere/abandon', { body: {} })).status, 404);
+      const abandoned = await server.api('POST', '/deployments/old/abandon', { body: {} });
+      assert.equal(abandoned.status, 200, JSON.stringify(abandoned.body));
+      const data = abandoned.body;
+      assert.equal(data.name, 'old');
+      assert.equal(data.resources.password.type, 'OS::Heat::RandomString');
+      assert.equal(typeof data.resources.password.resource_id, 'string');
+      assert.equal(data.template.heat_template_version, '2018-08-31');
+      assert.equal((await server.api('GET', '/deployments/old')).status, 404);
+
+      const put = (id: string, blueprintId: string) =>
+        server.api('PUT', `/deployments/${id}`, { body: { blueprintId, adopt: data } });
+      const notHot = await put('new', 'plain');
+      assert.equal(notHot.status, 422);
+      assert.match(notHot.body.message, /^an adopt takes a HOT template \(heat_template_version\)/);
+      const other = await put('new', 'stack16');
+      assert.equal(other.status, 422);
+      assert.match(
+        other.body.message,
+        /^the stack was abandoned with another template than blueprint 'stack16'/,
+      );
+      const exists = await put('stack', 'stack');
+      assert.equal(exists.status, 409);
+      assert.match(exists.body.message, /^deployment 'stack' exists; an adopt creates a new stack/);
+      assert.equal((await server.api('GET', '/deployments/new')).status, 404, 'nothing made by a refusal');
+
+      assert.equal((await put('new', 'stack')).status, 201);
+      const adopt = await server.api('POST', '/executions', {
+        body: { deploymentId: 'new', workflowId: 'install' },
+      });
+      assert.equal(await ended(adopt.body.id), 'terminated');
+      assert.equal((await server.api('GET', '/deployments/new/outputs')).body.outputs.password, password);
+      assert.equal((await server.api('GET', '/deployments/new')).body.stackStatus, 'ADOPT_COMPLETE');
     });
   });
 }

@@ -12,6 +12,7 @@ import {
   fileSystemReader,
   isHotTemplate,
   type Json,
+  markForAdoption,
   modelOf,
   openDeployment,
   parseYaml,
@@ -48,7 +49,7 @@ import { installRefusal } from './install-refusal.js';
 import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
 import { pluginReaderOptions } from './plugin-search.js';
-import { type AdoptData, markForAdoption, readAdoptFile } from './stack.js';
+import { type AdoptData, readAdoptFile } from './stack.js';
 import { prepareNextVersion, rollback } from './update.js';
 
 type InstallFlags = RunFlags & {
@@ -109,17 +110,22 @@ Examples:
       return remoteOr(
         flags,
         async (client) => {
-          if (flags.adopt !== undefined)
-            throw new UsageError(
-              '--adopt works on a local state directory or database, not through a server',
+          if (flags.adopt === undefined) return remoteInstall(client, blueprintFile(blueprint!), flags);
+          if (blueprint === undefined)
+            return adoptWithItsTemplate(flags, (file, given, data) =>
+              remoteInstall(client, file, given, data),
             );
-          await remoteInstall(client, blueprintFile(blueprint!), flags);
+          const file = blueprintFile(blueprint);
+          // Checked as a local adopt checks it, before anything is uploaded.
+          return remoteInstall(client, file, flags, adoptData(file, flags.adopt, flags, undefined));
         },
         () =>
           withState(
             flags,
             (state) =>
-              blueprint === undefined ? adoptWithItsTemplate(state, flags) : install(state, blueprint, flags),
+              blueprint === undefined
+                ? adoptWithItsTemplate(flags, (file, given, data) => install(state, file, given, data))
+                : install(state, blueprint, flags),
             { create: true },
           ),
       );
@@ -132,7 +138,10 @@ Examples:
  * get_file and nested templates need the template given as a file), named as the data names it
  * unless -d says otherwise.
  */
-async function adoptWithItsTemplate(state: State, flags: InstallFlags): Promise<void> {
+async function adoptWithItsTemplate(
+  flags: InstallFlags,
+  run: (template: string, flags: InstallFlags, data: AdoptData) => Promise<void>,
+): Promise<void> {
   const data = readAdoptFile(flags.adopt!);
   if (data.template === undefined)
     throw new UsageError(
@@ -153,7 +162,7 @@ async function adoptWithItsTemplate(state: State, flags: InstallFlags): Promise<
         .map(([name, value]) => `${key(name)}: ${JSON.stringify(value)}\n`)
         .join(''),
     );
-    await install(state, file, { ...flags, deploymentId: flags.deploymentId ?? data.name }, data);
+    await run(file, { ...flags, deploymentId: flags.deploymentId ?? data.name }, data);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,8 +3,16 @@
  * the curl command of a handle's curl_cli): by deployment and node from a terminal, or by the
  * handle's endpoint and token from a script, which needs no access to the store.
  */
-import { modelOf } from '@weft/engine';
-import { HANDLE_NODE_TYPE, handleToken, SIGNAL_DIR, SignalError, writeSignal } from '@weft/plugin-utilities';
+import { modelOf, type NodeInstanceRecord, type Store } from '@weft/engine';
+import {
+  CONDITION_NODE_TYPE,
+  conditionData,
+  HANDLE_NODE_TYPE,
+  handleToken,
+  SIGNAL_DIR,
+  SignalError,
+  writeSignal,
+} from '@weft/plugin-utilities';
 import type { Command } from 'commander';
 import { UsageError } from '../output.js';
 import { requireLocal } from '../remote/profiles.js';
@@ -57,6 +65,56 @@ async function signal(handle: string | undefined, flags: Flags): Promise<void> {
   } catch (error) {
     if (error instanceof SignalError) throw new UsageError(error.message);
     throw error;
+  }
+  await refreshConditions(dir, flags);
+}
+
+/**
+ * The wait conditions of this handle that completed already have their `data` attribute read
+ * again, so that what reads it later (outputs, an update's get_attr) sees this signal too, as
+ * Heat's WaitCondition reads its handle's metadata afresh for every get_attr. Those still waiting
+ * write theirs when they complete. A handle signalled by --endpoint is looked up in the local
+ * state (a script's signal during an install finds its condition still waiting).
+ */
+async function refreshConditions(dir: string, flags: Flags): Promise<void> {
+  const state = await openState(flags, { create: false });
+  try {
+    const ids =
+      flags.endpoint === undefined
+        ? [await deploymentFor(state.store, flags.deploymentId)]
+        : (await state.store.listDeployments()).map((d) => d.id);
+    for (const id of ids) {
+      const instances = await state.store.listInstances(id);
+      const handle = instances.find((i) => i.runtimeProperties[SIGNAL_DIR] === dir);
+      if (handle) return await refreshData(state.store, id, handle, instances, dir);
+    }
+  } finally {
+    await state.close();
+  }
+}
+
+async function refreshData(
+  store: Store,
+  deploymentId: string,
+  handle: NodeInstanceRecord,
+  instances: NodeInstanceRecord[],
+  dir: string,
+): Promise<void> {
+  const nodes = modelOf((await store.getDeployment(deploymentId))!.model).nodes;
+  const resourceId = handle.runtimeProperties.resource_id;
+  for (const instance of instances) {
+    const heat = instance.runtimeProperties.heat as { properties?: { handle?: unknown } } | undefined;
+    if (
+      instance.state !== 'started' ||
+      !nodes[instance.node]?.typeHierarchy.includes(CONDITION_NODE_TYPE) ||
+      heat?.properties?.handle !== resourceId
+    )
+      continue;
+    await store.updateRuntimeProperties(
+      instance.id,
+      { ...instance.runtimeProperties, data: conditionData(dir) },
+      instance.version,
+    );
   }
 }
 

@@ -29,12 +29,10 @@ import {
   snapshotView,
   startStackSnapshotExecution,
 } from '@weft/engine';
-import { ADOPT_KEY } from '@weft/sdk';
 import type { Command } from 'commander';
 import { printJson, UsageError } from '../output.js';
 import type { ApiClient } from '../remote/client.js';
 import { remoteOr } from '../remote/commands.js';
-import { requireLocal } from '../remote/profiles.js';
 import { deploymentFor, type State, type StateOptions, stateOptions, workDir } from '../state.js';
 import { pluginDispatcher } from './dispatchers.js';
 import {
@@ -85,11 +83,15 @@ export function stackCommands(program: Command): void {
       '\nExamples:\n  weft stack abandon -d web > web.json\n  weft install template.yaml -d web --adopt web.json',
     )
     .action((flags: AbandonFlags) =>
-      local(flags, 'abandon', (state) => abandon(state.store, state.dir, flags)),
+      remoteStack(
+        flags,
+        (r, client) => r.remoteAbandon(client, flags),
+        (state) => abandon(state.store, state.dir, flags),
+      ),
     );
 }
 
-/** Runs a `weft stack` snapshot command on the server in use (its snapshot routes), or on local state. */
+/** Runs a `weft stack` command on the server in use (its stack routes), or on local state. */
 function remoteStack(
   flags: StateOptions,
   remote: (r: typeof import('../remote/stack.js'), client: ApiClient) => Promise<void>,
@@ -100,12 +102,6 @@ function remoteStack(
     async (client) => remote(await import('../remote/stack.js'), client),
     () => withState(flags, body),
   );
-}
-
-/** Runs a `weft stack` command on local state; refused while a server is in use (it has no such route). */
-function local(flags: StateOptions, command: string, body: (state: State) => Promise<void>): Promise<void> {
-  requireLocal(flags, `stack ${command}`);
-  return withState(flags, body);
 }
 
 /** The deployment, refused unless it was made from a HOT template. */
@@ -126,13 +122,20 @@ async function abandon(store: Store, dir: string, flags: AbandonFlags): Promise<
   await refuseActive(store, id, 'abandon');
   const data = await abandonData(store, deployment);
   // Written (or printed) before anything is forgotten, so that what adopts it is never lost.
-  // Heat's shape as it is, without the schemaVersion of weft's own JSON documents.
-  const text = `${JSON.stringify(data, null, 2)}\n`;
-  if (flags.outputFile) writeFileSync(flags.outputFile, text);
-  else process.stdout.write(text);
+  writeAbandonData(data, flags);
   await store.deleteDeployment(id);
   rmSync(join(workDir(dir), id), { recursive: true, force: true });
   if (flags.outputFile) process.stderr.write(`Stack '${id}' abandoned; its data is in ${flags.outputFile}\n`);
+}
+
+/**
+ * Prints abandon data, or writes it to --output-file: Heat's shape as it is, without the
+ * schemaVersion of weft's own JSON documents.
+ */
+export function writeAbandonData(data: Json, flags: { outputFile?: string }): void {
+  const text = `${JSON.stringify(data, null, 2)}\n`;
+  if (flags.outputFile) writeFileSync(flags.outputFile, text);
+  else process.stdout.write(text);
 }
 
 /** What `weft install --adopt` reads of an abandon data file. */
@@ -145,6 +148,8 @@ export interface AdoptData {
   templateProblem?: (message: string) => string;
   /** The stack's name in the data, if any. */
   name?: string;
+  /** The data as the file holds it (what a server's adopt takes). */
+  document: Record<string, Json>;
 }
 
 /**
@@ -190,7 +195,10 @@ export function readAdoptFile(file: string): AdoptData {
   const first = problems.sorted()[0];
   if (first) throw new UsageError(formatProblem(first));
   const data = JSON.parse(JSON.stringify(doc)) as Record<string, Json>;
-  const out: AdoptData = { resources: flattenedResources(data.resources as Record<string, Json>) };
+  const out: AdoptData = {
+    resources: flattenedResources(data.resources as Record<string, Json>),
+    document: data,
+  };
   if (isMapping(data.template)) {
     out.template = data.template;
     out.templateProblem = (message) => {
@@ -201,38 +209,6 @@ export function readAdoptFile(file: string): AdoptData {
   }
   if (typeof data.name === 'string' && data.name !== '') out.name = data.name;
   return out;
-}
-
-/**
- * Makes each instance of a new deployment adopt its resource when its install creates it: the
- * abandon data's entry for its node, or none (whose adopt then fails, as in Heat).
- */
-export async function markForAdoption(
-  store: Store,
-  deploymentId: string,
-  resources: Record<string, Json>,
-): Promise<void> {
-  await markInstances(store, deploymentId, ADOPT_KEY, (node) =>
-    Object.hasOwn(resources, node) ? resources[node] : {},
-  );
-}
-
-/** Sets a runtime property of each instance of the deployment to `value` of its node (removed when undefined). */
-async function markInstances(
-  store: Store,
-  deploymentId: string,
-  key: string,
-  value: (node: string) => Json | undefined,
-): Promise<void> {
-  for (const instance of await store.listInstances(deploymentId)) {
-    const given = Object.hasOwn(instance.runtimeProperties, key);
-    const next = value(instance.node);
-    if (next === undefined && !given) continue;
-    const runtimeProperties = { ...instance.runtimeProperties };
-    if (next === undefined) delete runtimeProperties[key];
-    else runtimeProperties[key] = next;
-    await store.updateRuntimeProperties(instance.id, runtimeProperties, instance.version);
-  }
 }
 
 function snapshotCommands(stack: Command): void {

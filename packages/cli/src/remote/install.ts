@@ -16,7 +16,8 @@ import {
 } from '@weft/engine';
 import { givenInputs } from '../commands/common.js';
 import { installRefusal } from '../commands/install-refusal.js';
-import { EXIT, inform, printJson, printProblems } from '../output.js';
+import type { AdoptData } from '../commands/stack.js';
+import { EXIT, inform, printJson, printProblems, UsageError } from '../output.js';
 import { type ApiClient, ApiRefusal } from './client.js';
 import { finishRemote } from './commands.js';
 import { ENVIRONMENT_DIR, type SentEnvironment, sentEnvironment } from './environment.js';
@@ -99,10 +100,15 @@ async function archive(
   }
 }
 
+/**
+ * With `adopt` (weft install --adopt, its file read and checked), the deployment is created to
+ * take over the resources of the abandon data (PUT /deployments/{id} with adopt): a new one only.
+ */
 export async function remoteInstall(
   client: ApiClient,
   blueprint: string,
   flags: RemoteInstallFlags,
+  adopt?: AdoptData,
 ): Promise<void> {
   const mainFile = resolve(blueprint);
   const dir = dirname(mainFile);
@@ -122,6 +128,10 @@ export async function remoteInstall(
       if (error instanceof ApiRefusal && error.status === 404) return undefined;
       throw error;
     });
+  if (deployment && adopt)
+    throw new UsageError(
+      `deployment '${deploymentId}' exists; --adopt creates a new stack (give it another id with -d)`,
+    );
   if (!deployment) {
     try {
       await upload(client, deploymentId, dir, relative(dir, mainFile), environment);
@@ -129,6 +139,7 @@ export async function remoteInstall(
         blueprintId: deploymentId,
         inputs: inputs ?? {},
         ...(environment ? { environment: environment.environment } : {}),
+        ...(adopt ? { adopt: adopt.document } : {}),
       });
     } catch (error) {
       if (

@@ -1,10 +1,11 @@
 /**
- * `weft stack snapshot|snapshots|snapshot-show|snapshot-delete|restore` with a server: the
- * server's snapshot routes, their executions followed as any other, with the local commands'
+ * `weft stack abandon|snapshot|snapshots|snapshot-show|snapshot-delete|restore` with a server:
+ * the server's stack routes, their executions followed as any other, with the local commands'
  * output and exit codes.
  */
 import type { ExecutionRecord, Json, SnapshotView } from '@weft/engine';
 import { executionParameters, type RunFlags } from '../commands/execution.js';
+import { writeAbandonData } from '../commands/stack.js';
 import { EXIT, inform, printJson } from '../output.js';
 import type { ApiClient } from './client.js';
 import { followExecution, remoteDeploymentFor } from './run.js';
@@ -97,4 +98,19 @@ export async function remoteRestore(client: ApiClient, given: string, flags: Sta
     flags.json,
   );
   await reportRemoteUpdate(client, deploymentId, await followExecution(client, started, flags), flags);
+}
+
+export async function remoteAbandon(
+  client: ApiClient,
+  flags: { deploymentId?: string; outputFile?: string },
+) {
+  const deploymentId = await remoteDeploymentFor(client, flags.deploymentId);
+  const data = await client.request<Json>(
+    'POST',
+    `/deployments/${encodeURIComponent(deploymentId)}/abandon`,
+    {},
+  );
+  writeAbandonData(data, flags);
+  if (flags.outputFile)
+    process.stderr.write(`Stack '${deploymentId}' abandoned; its data is in ${flags.outputFile}\n`);
 }

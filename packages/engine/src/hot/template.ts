@@ -113,11 +113,18 @@ const PARENT_BASE = 'weft.nodes.NoOp';
 /** A ResourceGroup's node type: a parent that can pause between the batches of a rolling update. */
 const GROUP_BASE = 'weft.nodes.ResourceGroup';
 
-/** Heat's ResourceGroup rolling_update policy: its keys, their defaults and least values. */
-const ROLLING_UPDATE: Record<string, { default: number; min: number; integer: boolean }> = {
-  min_in_service: { default: 0, min: 0, integer: true },
-  max_batch_size: { default: 1, min: 1, integer: true },
-  pause_time: { default: 0, min: 0, integer: false },
+type PolicyRules = Record<string, { default: number; min: number; integer: boolean }>;
+/** Heat's ResourceGroup update policies (rolling_update, batch_create): keys, defaults, least values. */
+const GROUP_POLICIES: Record<string, PolicyRules> = {
+  rolling_update: {
+    min_in_service: { default: 0, min: 0, integer: true },
+    max_batch_size: { default: 1, min: 1, integer: true },
+    pause_time: { default: 0, min: 0, integer: false },
+  },
+  batch_create: {
+    max_batch_size: { default: 1, min: 1, integer: true },
+    pause_time: { default: 0, min: 0, integer: false },
+  },
 };
 
 /**
@@ -875,7 +882,12 @@ class Stack {
       properties: {
         deletion_policy: { type: 'string', required: false },
         restricted_actions: { type: 'list', required: false },
-        ...(base === GROUP_BASE ? { rolling_update: { type: 'dict', required: false } } : {}),
+        ...(base === GROUP_BASE
+          ? {
+              rolling_update: { type: 'dict', required: false },
+              batch_create: { type: 'dict', required: false },
+            }
+          : {}),
       },
     });
   }
@@ -900,11 +912,11 @@ class Stack {
     type: string,
     members: string[],
     spec: ResourceSpec,
-    rollingUpdate?: ValueMap,
+    policies?: ValueMap,
   ): void {
     this.declareType(type, type === 'OS::Heat::ResourceGroup' ? GROUP_BASE : PARENT_BASE);
     const properties: ValueMap = spec.deletionPolicy ? { deletion_policy: spec.deletionPolicy } : {};
-    if (rollingUpdate) properties.rolling_update = rollingUpdate;
+    Object.assign(properties, policies);
     this.addNode(node, type, properties, {
       ...spec,
       dependencies: [...spec.dependencies, ...members],
@@ -973,63 +985,62 @@ class Stack {
       'OS::Heat::ResourceGroup',
       members.map((m) => m.built.node),
       spec,
-      this.rollingUpdate(spec),
+      this.groupPolicies(spec),
     );
     return { node, kind: 'group', members };
   }
 
-  /** A ResourceGroup's update_policy rolling_update, its defaults filled in (undefined when none). */
-  private rollingUpdate(spec: ResourceSpec): ValueMap | undefined {
+  /** A ResourceGroup's update_policy (rolling_update, batch_create), their defaults filled in. */
+  private groupPolicies(spec: ResourceSpec): ValueMap | undefined {
     const policy = spec.updatePolicy;
     if (!policy) return undefined;
     const path = `${spec.path}.update_policy`;
+    const out: ValueMap = {};
     for (const key of Object.keys(policy))
-      if (key !== 'rolling_update' && key !== 'batch_create')
+      if (!Object.hasOwn(GROUP_POLICIES, key))
         this.diagnostics.add(
           'unknown-property',
           keyLocOf(policy, key),
           `${path}.${key}`,
-          `unknown update_policy of OS::Heat::ResourceGroup${didYouMean(key, ['rolling_update', 'batch_create'])}`,
+          `unknown update_policy of OS::Heat::ResourceGroup${didYouMean(key, Object.keys(GROUP_POLICIES))}`,
         );
-    const given = policy.rolling_update;
-    if (given === undefined || given === null) return undefined;
-    if (!isMapping(given)) {
-      this.diagnostics.add(
-        'type-mismatch',
-        locOf(policy, 'rolling_update'),
-        `${path}.rolling_update`,
-        'expected a mapping',
-      );
-      return undefined;
-    }
-    const out: ValueMap = {};
-    for (const key of Object.keys(given))
-      if (!Object.hasOwn(ROLLING_UPDATE, key))
-        this.diagnostics.add(
-          'unknown-property',
-          keyLocOf(given, key),
-          `${path}.rolling_update.${key}`,
-          `unknown key of rolling_update${didYouMean(key, Object.keys(ROLLING_UPDATE))}`,
-        );
-    for (const [key, rule] of Object.entries(ROLLING_UPDATE)) {
-      const raw = given[key] ?? rule.default;
-      // As Heat's integer and number properties, a number written as a string is read as one.
-      const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
-      if (
-        typeof value !== 'number' ||
-        Number.isNaN(value) ||
-        value < rule.min ||
-        (rule.integer && !Number.isInteger(value))
-      ) {
-        this.diagnostics.add(
-          'bad-value',
-          locOf(given, key),
-          `${path}.rolling_update.${key}`,
-          `${key} must be ${rule.integer ? 'a whole number' : 'a number'} of ${rule.min} or more, got ${shown(value)}`,
-        );
+    for (const [name, rules] of Object.entries(GROUP_POLICIES)) {
+      const given = policy[name];
+      if (given === undefined || given === null) continue;
+      if (!isMapping(given)) {
+        this.diagnostics.add('type-mismatch', locOf(policy, name), `${path}.${name}`, 'expected a mapping');
         continue;
       }
-      out[key] = value;
+      for (const key of Object.keys(given))
+        if (!Object.hasOwn(rules, key))
+          this.diagnostics.add(
+            'unknown-property',
+            keyLocOf(given, key),
+            `${path}.${name}.${key}`,
+            `unknown key of ${name}${didYouMean(key, Object.keys(rules))}`,
+          );
+      const read: ValueMap = {};
+      for (const [key, rule] of Object.entries(rules)) {
+        const raw = given[key] ?? rule.default;
+        // As Heat's integer and number properties, a number written as a string is read as one.
+        const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+        if (
+          typeof value !== 'number' ||
+          Number.isNaN(value) ||
+          value < rule.min ||
+          (rule.integer && !Number.isInteger(value))
+        ) {
+          this.diagnostics.add(
+            'bad-value',
+            locOf(given, key),
+            `${path}.${name}.${key}`,
+            `${key} must be ${rule.integer ? 'a whole number' : 'a number'} of ${rule.min} or more, got ${shown(value)}`,
+          );
+          continue;
+        }
+        read[key] = value;
+      }
+      out[name] = read;
     }
     return out;
   }

@@ -12,6 +12,7 @@ import {
   type TaskGraph,
   uninstallGraph,
 } from './lifecycle.js';
+import { batchCreate } from './rolling.js';
 
 export class WorkflowError extends WeftError {
   static override readonly code = 'workflow_invalid';
@@ -440,11 +441,15 @@ function lifecycleGraph(
   };
   const installed = (i: NodeInstanceRecord) => !NOT_INSTALLED.has(i.state);
   // Instances already started are left alone by install, as Cloudify does.
-  if (workflow === 'install')
-    return installGraph(
+  if (workflow === 'install') {
+    const graph = installGraph(
       nodes,
       part((i) => i.state !== 'started'),
     );
+    // A HOT ResourceGroup with batch_create makes its members in batches.
+    if (model.blueprint.heatTemplateVersion !== undefined) batchCreate(graph, nodes, instances);
+    return graph;
+  }
   if (workflow === 'uninstall') return uninstallGraph(nodes, part(installed));
   return chain(
     uninstallGraph(nodes, part(installed)),

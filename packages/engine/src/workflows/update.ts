@@ -28,6 +28,7 @@ import {
   type TaskGraph,
   uninstallGraph,
 } from './lifecycle.js';
+import { batchCreate, gateBatches, memberOf, pauseTask, rollingBatches } from './rolling.js';
 
 const COMPUTE = 'cloudify.nodes.Compute';
 const CONTAINED_IN = 'cloudify.relationships.contained_in';
@@ -53,8 +54,6 @@ const UPDATING_OPERATIONS = [
   `${LIFECYCLE}.update_apply`,
 ];
 export const RESOURCE_UPDATE = 'weft.interfaces.resource.update';
-/** The operation of a HOT ResourceGroup's node that pauses between batches of a rolling update. */
-const ROLLING_PAUSE = 'weft.interfaces.rolling_update.pause';
 
 /** The update workflow's parameters, as Cloudify names them. */
 export interface UpdateParameters {
@@ -725,7 +724,6 @@ function updateGraph(parts: GraphParts): TaskGraph {
         if (awaited !== undefined && !first.dependsOn.includes(awaited)) first.dependsOn.push(awaited);
       }
   }
-  if (parts.heat) rollInBatches(changes, parts);
   // ...and the reinstalls, over the relationships the instances keep (their removed ones are
   // unlinked already; the new ones to instances not installed yet establish with those).
   if (parts.reinstall.size > 0) {
@@ -744,6 +742,7 @@ function updateGraph(parts: GraphParts): TaskGraph {
     nodes,
     lifecycleInstances(only(current, (i) => addedIds.has(i.id) || parts.restored.has(i.id))),
   );
+  if (parts.heat) batchCreate(install, nodes, current);
   const tails = tailsOf(install);
   for (const [id, rels] of parts.establish) {
     const source = byId.get(id)!;
@@ -756,7 +755,11 @@ function updateGraph(parts: GraphParts): TaskGraph {
 
   const removing = params.skip_uninstall ? empty() : uninstall;
   const adding = params.skip_install ? empty() : install;
-  if (parts.heat) return chain(byDependencies(adding, changes, current, parts), removing, 'update');
+  if (parts.heat) {
+    const made = byDependencies(adding, changes, current, parts);
+    rollInBatches(made, parts);
+    return chain(made, removing, 'update');
+  }
   return params.install_first
     ? chain(chain(changes, adding, 'update'), removing, 'update')
     : chain(chain(removing, changes, 'update'), adding, 'update');
@@ -811,89 +814,55 @@ function byDependencies(
 }
 
 /**
- * How many members each batch of a rolling update gives the new definition, as Heat's
- * ResourceGroup._get_batches (heat/scaling/rolling_update.py next_batch) counts them for a group
- * of `size` members: at most max_batch_size at once, and while min_in_service would not be kept,
- * batches that Heat runs at a higher capacity (its new members made before old ones go).
+ * A HOT ResourceGroup with an update_policy rolling_update whose members' definition changed has
+ * them updated (or replaced) in batches, as Heat's ResourceGroup._replace does: each batch as
+ * rollingBatches works it out (the highest indices first, at most max_batch_size members, members
+ * a count increase adds made in the first batches, counting against their size), one batch after
+ * the other, pausing pause_time seconds between them (a task of the group's node). A group whose
+ * members keep their definition is resized at once, as Heat does when resource_def is unchanged.
  */
-export function rollingBatches(size: number, maxBatchSize: number, minInService: number): number[] {
-  const batches: number[] = [];
-  let current = size;
-  let updated = 0;
-  while (!(updated >= current && current === size)) {
-    const min = Math.min(minInService, size, current);
-    const batch = Math.min(maxBatchSize, Math.max(size - updated, 0));
-    const capacity = batch + Math.max(Math.min(current, size - batch), min);
-    batches.push(batch);
-    updated += batch - Math.max(capacity - Math.max(current, size), 0);
-    current = capacity;
-  }
-  return batches;
-}
-
-/**
- * A HOT ResourceGroup with an update_policy rolling_update has its members updated (or replaced)
- * in batches, as Heat's ResourceGroup does: the highest indices first, at most max_batch_size
- * members at once, one batch after the other, pausing pause_time seconds between them (a task of
- * the group's node).
- */
-function rollInBatches(changes: TaskGraph, parts: GraphParts): void {
+function rollInBatches(graph: TaskGraph, parts: GraphParts): void {
+  const addedIds = new Set(parts.added.map((i) => i.id));
   for (const [name, node] of Object.entries(parts.nodes)) {
     const policy = node.properties.rolling_update as Record<string, number> | undefined;
     if (node.removed || !policy || typeof policy !== 'object') continue;
-    const memberOf = (nodeName: string): number | undefined => {
-      const match = /^(\d+)(\.|$)/.exec(
-        nodeName.startsWith(`${name}.`) ? nodeName.slice(name.length + 1) : '',
-      );
-      return match ? Number(match[1]) : undefined;
-    };
-    // The members there are (their own nodes, named NAME.INDEX), highest index first.
-    const members = [
-      ...new Set(
-        parts.staying
-          .filter((i) => i.node === `${name}.${memberOf(i.node)}` && !parts.nodes[i.node]?.removed)
-          .map((i) => memberOf(i.node)!),
-      ),
-    ].sort((a, b) => b - a);
-    const tasksOf = new Map<number, Task[]>();
-    for (const task of changes.tasks) {
-      const member = memberOf(task.node);
-      if (member !== undefined) tasksOf.set(member, [...(tasksOf.get(member) ?? []), task]);
+    const isMember = (i: NodeInstanceRecord) => i.node === `${name}.${memberOf(name, i.node)}`;
+    const target = Object.keys(parts.nodes).filter(
+      (n) => n === `${name}.${memberOf(name, n)}` && !parts.nodes[n]!.removed,
+    );
+    const last = Math.max(-1, ...target.map((n) => Number(memberOf(name, n))));
+    // Members the update removes below the last one kept were taken by a removal policy (names
+    // are given in order, skipping only those); those above it go because the count fell.
+    const skipped = new Set<string>();
+    const members: string[] = [];
+    for (const i of parts.instances) {
+      if (!isMember(i) || addedIds.has(i.id)) continue;
+      const member = memberOf(name, i.node)!;
+      if (parts.removed.has(i.id) && Number(member) < last) skipped.add(member);
+      else members.push(member);
     }
-    if (tasksOf.size === 0) continue;
-    const batches: Task[][] = [];
-    let next = 0;
-    for (const size of rollingBatches(
-      members.length,
+    const updating = new Map<string, Task[]>();
+    const creating = new Map<string, Task[]>();
+    for (const task of graph.tasks) {
+      const member = memberOf(name, task.node);
+      if (member === undefined) continue;
+      const into = addedIds.has(task.instanceId)
+        ? creating
+        : parts.update.has(task.instanceId)
+          ? updating
+          : undefined;
+      into?.set(member, [...(into.get(member) ?? []), task]);
+    }
+    if (updating.size === 0) continue;
+    const batches = rollingBatches(
+      { members, outdated: new Set(updating.keys()), skipped, target: target.length },
       policy.max_batch_size ?? 1,
       policy.min_in_service ?? 0,
-    )) {
-      const batch = members.slice(next, next + size).flatMap((m) => tasksOf.get(m) ?? []);
-      next += size;
-      if (batch.length > 0) batches.push(batch);
-    }
+    ).map((batch) => [
+      ...batch.create.flatMap((m) => creating.get(m) ?? []),
+      ...batch.update.flatMap((m) => updating.get(m) ?? []),
+    ]);
     const parent = parts.staying.find((i) => i.node === name);
-    const pause = node.operations[ROLLING_PAUSE];
-    const seconds = policy.pause_time ?? 0;
-    batches.forEach((batch, index) => {
-      if (index === 0) return;
-      let gate = batches[index - 1]!.map((t) => t.id);
-      if (parent && pause && seconds > 0) {
-        const task: Task = {
-          id: changes.tasks.length,
-          kind: 'operation',
-          instanceId: parent.id,
-          node: name,
-          operation: ROLLING_PAUSE,
-          operationDef: pause,
-          dependsOn: gate,
-          inputs: { seconds, batch: index },
-        };
-        changes.tasks.push(task);
-        gate = [task.id];
-      }
-      const inBatch = new Set(batch.map((t) => t.id));
-      for (const task of batch) if (!task.dependsOn.some((d) => inBatch.has(d))) task.dependsOn.push(...gate);
-    });
+    gateBatches(graph, batches, pauseTask(graph, node, parent?.id, policy.pause_time ?? 0));
   }
 }

@@ -14,7 +14,7 @@ import { TestResource } from './test-resource.js';
 import { Value } from './value.js';
 import { WaitCondition, WaitConditionHandle } from './wait-condition.js';
 
-export { HANDLE_NODE_TYPE, SIGNAL_DIR } from './wait-condition.js';
+export { CONDITION_NODE_TYPE, conditionData, HANDLE_NODE_TYPE, SIGNAL_DIR } from './wait-condition.js';
 export { handleToken, SignalError, signalProblem, writeSignal } from './wait-signals.js';
 
 export const resources = resourceMapping({

@@ -128,6 +128,19 @@ export class WaitConditionHandle extends Resource<PropertiesOf<typeof handleSche
   }
 }
 
+/** The node type of wait conditions, whose `data` `weft signal` refreshes once they completed. */
+export const CONDITION_NODE_TYPE = 'weft.nodes.WaitCondition';
+
+/**
+ * A wait condition's `data` attribute: JSON text of its handle's signals' data by id, read from
+ * the handle as it is now (Heat's _resolve_attribute reads the handle's metadata afresh).
+ */
+export function conditionData(endpoint: string): string {
+  const data: Record<string, unknown> = {};
+  for (const [id, signal] of readSignals(endpoint)) data[id] = signal.data;
+  return pythonJson(data);
+}
+
 const conditionSchema = {
   handle: {
     type: 'string',
@@ -237,9 +250,7 @@ export class WaitCondition extends Resource<ConditionProperties> {
     } catch {
       return '';
     }
-    const data: Record<string, unknown> = {};
-    for (const [id, signal] of readSignals(endpoint)) data[id] = signal.data;
-    return pythonJson(data);
+    return conditionData(endpoint);
   }
 
   /** Heat's _wait: the timeout first, then any failure, then enough successes. */

@@ -8,17 +8,28 @@ import {
   type BlueprintRecord,
   blueprintId,
   type DeploymentRecord,
+  Diagnostics,
   deploymentChanges,
   deploymentStatus,
   describeChanges,
   type ExecutionRecord,
   evaluateOutputs,
+  flattenedResources,
   heatStackState,
+  hiddenValues,
+  isAdoptedStack,
+  isDeploymentUpdate,
   isLive,
+  type Json,
+  listedWorkflows,
+  markForAdoption,
+  modelOf,
   openDeployment,
+  parseYaml,
   sealDeployment,
   type ValueMap,
 } from '@weft/engine';
+import { jsonEqual } from '@weft/sdk';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
 import { archiveFiles, MAX_UPLOAD_BYTES, safeRelativePath, withMainFile } from '../blueprints/archive.js';
@@ -31,11 +42,12 @@ import {
 } from '../blueprints/stored.js';
 import type { Api, ServerContext } from '../context.js';
 import { heldVersion, recordView } from '../deployment-views.js';
-import { conflict, notFound } from '../errors.js';
+import { conflict, notFound, unprocessable } from '../errors.js';
 import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
 import { Deployment, DeploymentSummary } from '../schemas/deployments.js';
 import { Environment } from '../schemas/environment.js';
+import { AbandonData } from '../schemas/stack.js';
 import { SharedReads } from '../shared-reads.js';
 import { DuplicateError, MissingReferenceError, type NamedBlueprintRecord } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
@@ -63,7 +75,11 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
       access.getDeployment(tenant.name, id),
     ]);
     // Read for a HOT template's deployment only: the others are shown from one read.
-    const stackStatus = shown.hot ? heatStackState(await tenant.store.listExecutions(id)) : undefined;
+    const stackStatus = shown.hot
+      ? await Promise.all([tenant.store.listExecutions(id), tenant.store.listInstances(id)]).then(
+          ([executions, instances]) => heatStackState(executions, isAdoptedStack(instances)),
+        )
+      : undefined;
     const instanceStates: Record<string, number> = {};
     const perNode = new Map<string, number>();
     for (const { node, state, count } of instanceCounts) {
@@ -147,6 +163,31 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
       );
   };
 
+  /**
+   * Refuses (422) to adopt abandon data with a blueprint that is not a HOT template, or that is
+   * not the template the data holds (Heat adopts a stack with its abandon data's template), as
+   * `weft install --adopt` does.
+   */
+  const refuseAdopt = async (
+    tenant: TenantState,
+    blueprint: NamedBlueprintRecord,
+    prepared: DeploymentRecord,
+    adopt: Static<typeof AbandonData>,
+  ) => {
+    if (modelOf(prepared.model).blueprint.heatTemplateVersion === undefined)
+      throw unprocessable(
+        `an adopt takes a HOT template (heat_template_version); blueprint '${blueprint.id}' is not one`,
+      );
+    if (adopt.template === undefined || adopt.template === null) return;
+    const record = await tenant.store.getBlueprint(blueprint.contentId);
+    const bytes = record?.files[record.mainFile];
+    const parsed = bytes && parseYaml(new TextDecoder().decode(bytes), blueprint.mainFile, new Diagnostics());
+    if (!jsonEqual(JSON.parse(JSON.stringify(parsed ?? null)) as Json, adopt.template as Json))
+      throw unprocessable(
+        `the stack was abandoned with another template than blueprint '${blueprint.id}' (${blueprint.mainFile}); Heat adopts a stack with the template of its abandon data: upload that one as the blueprint, or leave 'template' out of the data to adopt with this one`,
+      );
+  };
+
   app.put(
     '/deployments/:id',
     {
@@ -161,6 +202,11 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
           blueprintId: Name,
           inputs: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
           environment: Type.Optional(Environment),
+          adopt: Type.Optional({
+            ...AbandonData,
+            description:
+              "a HOT stack's abandon data (POST /deployments/{id}/abandon): the new deployment's resources take over those of the data when the install creates them, as Heat's stack adopt (refused when the deployment exists, the blueprint is not a HOT template, or the data's template is another one)",
+          }),
         }),
         response: {
           200: Deployment,
@@ -177,7 +223,10 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
       const { id } = request.params;
       const blueprint = await access.getBlueprint(tenant.name, request.body.blueprintId);
       if (!blueprint) throw notFound('blueprint', request.body.blueprintId);
+      const { adopt } = request.body;
       const present = await tenant.store.getDeployment(id);
+      if (present && adopt)
+        throw conflict(`deployment '${id}' exists; an adopt creates a new stack (give it another id)`);
       if (present) {
         await requireSameVersion(tenant, present, blueprint, request.body);
         return reply.status(200).send(await view(tenant, id));
@@ -207,8 +256,15 @@ export async function deploymentRoutes(app: Api, context: ServerContext): Promis
           'the deployment cannot be created',
           request.body.environment,
         );
+        if (adopt) await refuseAdopt(tenant, blueprint, prepared.deployment, adopt);
         deployment = sealDeployment(prepared.deployment, tenant.secrets.sealer());
         await tenant.store.createDeployment(deployment, prepared.instances);
+        if (adopt)
+          await markForAdoption(
+            tenant.store,
+            id,
+            flattenedResources(adopt.resources as Record<string, Json>),
+          );
       } catch (error) {
         await access.deleteDeployment(tenant.name, id);
         throw error;

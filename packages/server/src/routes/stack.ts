@@ -11,6 +11,8 @@
  * it, and is run again.
  */
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   ACTIVE_EXECUTION_STATUSES,
   abandonData,
@@ -24,7 +26,7 @@ import {
   snapshotView,
   startStackSnapshotExecution,
 } from '@weft/engine';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import type { Api, ServerContext } from '../context.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
 import { deploymentUpdates } from '../executions/updates.js';
@@ -32,6 +34,7 @@ import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams } from '../schemas/common.js';
 import { Execution } from '../schemas/executions.js';
 import {
+  AbandonData,
   HandlerRequest,
   Snapshot,
   SnapshotParams,
@@ -41,7 +44,7 @@ import {
 import type { TenantState } from '../tenants.js';
 
 export async function stackRoutes(app: Api, context: ServerContext): Promise<void> {
-  const { runner, plugins } = context;
+  const { access, runner, plugins } = context;
   const updates = deploymentUpdates(context);
 
   /** The deployment, refused (422) unless it was made from a HOT template. */
@@ -110,6 +113,31 @@ export async function stackRoutes(app: Api, context: ServerContext): Promise<voi
     );
     return { ...execution, running: runner.isRunning(tenant.name, execution.id) };
   };
+
+  app.post(
+    '/deployments/:id/abandon',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['deployments'],
+        summary:
+          "Abandon the HOT stack: answers its abandon data (Heat's stack abandon) and forgets the deployment, leaving its resources in place (PUT /deployments/{id} with adopt takes them over again)",
+        params: IdParams,
+        response: { 200: AbandonData, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, ...AUTH_ERRORS },
+      },
+    },
+    async (request) => {
+      const tenant = request.tenant!;
+      const deployment = await hotDeployment(tenant, request.params.id);
+      // As Heat, which abandons a stack under its lock: not while an action runs on it.
+      await refuseActive(tenant, deployment.id, 'abandon');
+      const data = await abandonData(tenant.store, deployment);
+      await tenant.store.deleteDeployment(deployment.id);
+      await access.deleteDeployment(tenant.name, deployment.id);
+      rmSync(join(tenant.workDir, deployment.id), { recursive: true, force: true });
+      return data as Static<typeof AbandonData>;
+    },
+  );
 
   app.get(
     '/deployments/:id/snapshots',

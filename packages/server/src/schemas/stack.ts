@@ -57,3 +57,23 @@ export const SnapshotStarted = Type.Object({
 
 /** The body of a delete or a restore: the parameters of its execution, if any. */
 export const HandlerRequest = Type.Object({ parameters: HandlerParameters }, { additionalProperties: false });
+
+/** A HOT stack's abandon data (Heat's Stack.prepare_abandon), as weft stack abandon prints it. */
+export const AbandonData = Type.Object(
+  {
+    name: Type.Optional(Type.String()),
+    id: Type.Optional(Type.String()),
+    action: Type.Optional(Type.String()),
+    status: Type.Optional(Type.String()),
+    template: Type.Optional(
+      Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
+        description: 'the template the stack was made from (parsed); an adopt refuses another one',
+      }),
+    ),
+    resources: Type.Record(Type.String(), Type.Unknown(), {
+      description:
+        "each resource's name, resource_id, type, action, status and resource_data, by name (a group's or nested stack's members under its own resources)",
+    }),
+  },
+  { additionalProperties: true },
+);

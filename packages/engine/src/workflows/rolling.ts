@@ -1,0 +1,195 @@
+// The batches of a HOT ResourceGroup's rolling update and batched create, worked out as Heat's
+// ResourceGroup does (heat/engine/resources/openstack/heat/resource_group.py _get_batches,
+// _assemble_for_rolling_update; heat/scaling/rolling_update.py; heat/scaling/template.py
+// member_definitions), and the task graph gated batch after batch. Pure.
+
+import type { NodeModel } from '../model/deployment-model.js';
+import type { Task, TaskGraph } from './lifecycle.js';
+
+/** The operation of a HOT ResourceGroup's node that pauses between batches. */
+export const ROLLING_PAUSE = 'weft.interfaces.rolling_update.pause';
+
+/**
+ * Heat's _get_batches: for each batch, the group's capacity while it runs (its target size plus
+ * the temporary members min_in_service asks for) and how many members get the new definition.
+ */
+export function heatBatches(
+  target: number,
+  current: number,
+  batchSize: number,
+  minInService: number,
+): [capacity: number, size: number][] {
+  const batches: [number, number][] = [];
+  let updated = 0;
+  // rolling_update.needs_update
+  while (!(updated >= current && current === target)) {
+    // rolling_update.next_batch
+    const min = Math.min(minInService, target, current);
+    const size = Math.min(batchSize, Math.max(target - updated, 0));
+    const capacity = size + Math.max(Math.min(current, target - size), min);
+    batches.push([capacity, size]);
+    updated += size - Math.max(capacity - Math.max(current, target), 0);
+    current = capacity;
+  }
+  return batches;
+}
+
+/** What one batch does to the group's members, by name. */
+export interface RollingBatch {
+  /** Members made in this batch (added by a count increase, or temporary ones), new definition. */
+  create: string[];
+  /** Existing members given the new definition (updated in place or replaced). */
+  update: string[];
+  /** Members that leave the group in this batch (beyond its capacity now). */
+  remove: string[];
+}
+
+export interface GroupState {
+  /** The members there are (not removed by a removal policy), by name. */
+  members: string[];
+  /** Those of them whose definition is not the new one yet. */
+  outdated: Set<string>;
+  /** The member names a removal policy took out, never given again. */
+  skipped: Set<string>;
+  /** The group's count. */
+  target: number;
+}
+
+/** The first `size` member names ("0", "1", ...) no removal policy took, as Heat names them. */
+function memberNames(size: number, skipped: Set<string>): string[] {
+  const names: string[] = [];
+  for (let n = 0; names.length < size; n++) if (!skipped.has(String(n))) names.push(String(n));
+  return names;
+}
+
+/**
+ * The batches of a rolling update (or of a batched create, from no members and no
+ * min_in_service), member by member, as Heat assembles each batch's nested template: members
+ * beyond the batch's capacity go, the highest indices below the group's count are given the new
+ * definition first (temporary members above it last), and new members (count increase or
+ * temporary) are made first, counting against the batch's size.
+ */
+export function rollingBatches(group: GroupState, batchSize: number, minInService: number): RollingBatch[] {
+  const out: RollingBatch[] = [];
+  let members = [...group.members].sort((a, b) => Number(a) - Number(b));
+  const outdated = new Set(group.outdated);
+  for (const [capacity, size] of heatBatches(group.target, members.length, batchSize, minInService)) {
+    const names = memberNames(capacity, group.skipped);
+    const position = new Map(names.map((n, i) => [n, i]));
+    // replace_priority: members not kept first (they go), then from the highest index down,
+    // members above the count last (never updated). A stable sort, as Python's.
+    const priority = (name: string) => {
+      const at = position.get(name);
+      if (at === undefined) return 0;
+      return at < group.target ? group.target - at : capacity;
+    };
+    const sorted = members
+      .map((name, order) => ({ name, order, priority: priority(name) }))
+      .sort((a, b) => a.priority - b.priority || a.order - b.order)
+      .map((m) => m.name);
+    const kept = capacity === 0 ? [] : sorted.slice(-capacity);
+    const batch: RollingBatch = {
+      create: [],
+      update: [],
+      remove: sorted.slice(0, sorted.length - kept.length),
+    };
+    // member_definitions: creations count against the batch's size first.
+    let replace = size - (capacity - kept.length);
+    for (const name of kept)
+      if (outdated.has(name) && replace > 0) {
+        replace--;
+        outdated.delete(name);
+        batch.update.push(name);
+      }
+    const existing = new Set(kept);
+    for (const name of names) if (!existing.has(name)) batch.create.push(name);
+    members = [...kept, ...batch.create].sort((a, b) => Number(a) - Number(b));
+    out.push(batch);
+  }
+  return out;
+}
+
+/**
+ * Gates a graph's batches one after the other: the tasks of a batch that depend on no other task
+ * of their batch wait for every task of the batch before (or for the pause task between them,
+ * made by `pause` for the batch number it follows). Batches without tasks are left out.
+ */
+export function gateBatches(
+  graph: TaskGraph,
+  batches: Task[][],
+  pause: ((after: number, gate: number[]) => Task) | undefined,
+): void {
+  const kept = batches.filter((b) => b.length > 0);
+  kept.forEach((batch, index) => {
+    if (index === 0) return;
+    let gate = kept[index - 1]!.map((t) => t.id);
+    if (pause) {
+      const task = pause(index, gate);
+      graph.tasks.push(task);
+      gate = [task.id];
+    }
+    const inBatch = new Set(batch.map((t) => t.id));
+    for (const task of batch) if (!task.dependsOn.some((d) => inBatch.has(d))) task.dependsOn.push(...gate);
+  });
+}
+
+/** The member ("0", "1", ...) of group `group` a node belongs to (itself or a nested resource). */
+export function memberOf(group: string, node: string): string | undefined {
+  return (/^(\d+)(\.|$)/.exec(node.startsWith(`${group}.`) ? node.slice(group.length + 1) : '') ?? [])[1];
+}
+
+/** The pause task between two batches, on the group's own instance. */
+export function pauseTask(
+  graph: TaskGraph,
+  node: NodeModel,
+  instanceId: string | undefined,
+  seconds: number,
+): ((after: number, gate: number[]) => Task) | undefined {
+  const operation = node.operations[ROLLING_PAUSE];
+  if (!instanceId || !operation || !(seconds > 0)) return undefined;
+  return (batch, gate) => ({
+    id: graph.tasks.length,
+    kind: 'operation',
+    instanceId,
+    node: node.name,
+    operation: ROLLING_PAUSE,
+    operationDef: operation,
+    dependsOn: gate,
+    inputs: { seconds, batch },
+  });
+}
+
+/**
+ * A HOT ResourceGroup with an update_policy batch_create made by this graph has its members made
+ * in batches of max_batch_size, in index order, pausing pause_time seconds between them, as
+ * Heat's ResourceGroup.handle_create runs _replace(0, max_batch_size, pause_time) from no members.
+ */
+export function batchCreate(
+  graph: TaskGraph,
+  nodes: Record<string, NodeModel>,
+  instances: { id: string; node: string }[],
+): void {
+  for (const [name, node] of Object.entries(nodes)) {
+    const policy = node.properties.batch_create as Record<string, number> | undefined;
+    if (node.removed || !policy || typeof policy !== 'object') continue;
+    const parent = instances.find((i) => i.node === name);
+    if (!parent || !graph.tasks.some((t) => t.instanceId === parent.id)) continue;
+    const names = Object.keys(nodes)
+      .filter((n) => n === `${name}.${memberOf(name, n)}` && !nodes[n]!.removed)
+      .map((n) => memberOf(name, n)!);
+    const last = Math.max(-1, ...names.map(Number));
+    const skipped = new Set<string>();
+    for (let n = 0; n < last; n++) if (!names.includes(String(n))) skipped.add(String(n));
+    const tasks = new Map<string, Task[]>();
+    for (const task of graph.tasks) {
+      const member = memberOf(name, task.node);
+      if (member !== undefined) tasks.set(member, [...(tasks.get(member) ?? []), task]);
+    }
+    const batches = rollingBatches(
+      { members: [], outdated: new Set(), skipped, target: names.length },
+      policy.max_batch_size ?? 1,
+      0,
+    ).map((batch) => batch.create.flatMap((m) => tasks.get(m) ?? []));
+    gateBatches(graph, batches, pauseTask(graph, node, parent.id, policy.pause_time ?? 0));
+  }
+}
