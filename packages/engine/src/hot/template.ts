@@ -783,8 +783,10 @@ class Stack {
    */
   private makeResource(node: string, type: string, resource: string, spec: ResourceSpec): Built | undefined {
     const target = resolveType(this.shared.env, resource, type, this.shared.removed);
-    if (target?.template !== undefined)
+    if (target?.template !== undefined) {
+      this.checkFacade(type, resource, target, spec);
       return this.nestedStack(node, target.template, spec, target.at, target);
+    }
     const resolved = target?.type ?? type;
     if (isTemplateFile(resolved)) {
       if (/^[a-z]+:\/\//i.test(resolved) && !resolved.startsWith('file://')) {
@@ -847,6 +849,45 @@ class Stack {
     const restricted = this.prefix ? [] : restrictedActionsOf(this.shared.env, resource);
     if (restricted.length > 0) properties.restricted_actions = restricted;
     return properties;
+  }
+
+  /**
+   * A template standing in for a type that the environment also maps to another template (its
+   * facade: the global entry under a resource's own one) must take what the facade takes and
+   * give what it gives (Heat's TemplateResource._validate_against_facade): the facade's required
+   * properties (parameters without a default) with the same types, no required property the
+   * facade lacks, and the facade's attributes (outputs).
+   */
+  private checkFacade(type: string, resource: string, provider: RegistryTarget, spec: ResourceSpec): void {
+    const facade = resolveType(this.shared.env, resource, type, new Set([...this.shared.removed, provider]));
+    if (facade?.template === undefined || facade.template === provider.template) return;
+    const read = (file: string) => {
+      const doc = readTemplate(file, this.shared.reader, this.diagnostics, spec.typeAt, `${spec.path}.type`);
+      const version = doc && templateVersion(doc, this.diagnostics);
+      if (!doc || !version) return undefined;
+      this.shared.files.add(file);
+      const quiet = new Diagnostics();
+      return {
+        parameters: parseParameters(doc.parameters, version, quiet),
+        outputs: new Set(isMapping(doc.outputs) ? Object.keys(doc.outputs) : []),
+      };
+    };
+    const [outer, inner] = [read(facade.template), read(provider.template!)];
+    if (!outer || !inner) return;
+    const fail = (message: string) =>
+      this.diagnostics.add('facade', spec.typeAt, `${spec.path}.type`, message);
+    for (const [name, p] of outer.parameters) {
+      const own = inner.parameters.get(name);
+      if (p.default === undefined && !own)
+        fail(`Required property ${name} for facade ${type} missing in provider`);
+      else if (own && own.type !== p.type)
+        fail(`Property ${name} type mismatch between facade ${type} (${p.type}) and provider (${own.type})`);
+    }
+    for (const [name, p] of inner.parameters)
+      if (p.default === undefined && !outer.parameters.has(name))
+        fail(`Provider requires property ${name} unknown in facade ${type}`);
+    for (const name of outer.outputs)
+      if (!inner.outputs.has(name)) fail(`Attribute ${name} for facade ${type} missing in provider`);
   }
 
   /** The installed plugin whose plugin.yaml declares a node type of this name. */
