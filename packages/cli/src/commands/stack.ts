@@ -11,7 +11,6 @@ import {
   abandonData,
   type DeploymentRecord,
   Diagnostics,
-  type ExecutionRecord,
   flattenedResources,
   formatProblem,
   isMapping,
@@ -20,7 +19,6 @@ import {
   modelOf,
   parseYaml,
   refuseSuspendedUpdate,
-  SNAPSHOT_WORKFLOW,
   type SnapshotRecord,
   type StackSnapshotAction,
   type Store,
@@ -385,19 +383,12 @@ async function takeSnapshot(state: State, name: string | undefined, flags: Snaps
   const deployment = await hotDeployment(store, flags.deploymentId);
   await refuseActive(store, deployment.id, 'snapshot');
   const id = randomUUID();
-  // Stored IN_PROGRESS first, as Heat's stack_snapshot does; the end of the execution saves its
-  // data and status (saveSnapshot), whichever command runs it to its end (this one or a resume).
-  await store.putSnapshot({
-    id,
-    deploymentId: deployment.id,
-    name: name ?? id,
-    blueprintId: deployment.blueprintId,
-    inputs: deployment.inputs,
-    model: deployment.model,
-    data: { status: 'IN_PROGRESS' },
-    createdAt: new Date().toISOString(),
-  });
-  const result = await runSnapshotAction(state, deployment.id, { workflow: 'snapshot', snapshot: id }, flags);
+  const result = await runSnapshotAction(
+    state,
+    deployment.id,
+    { workflow: 'snapshot', snapshot: id, ...(name !== undefined ? { name } : {}) },
+    flags,
+  );
   const snapshot = (await store.listSnapshots(deployment.id)).find((s) => s.id === id)!;
   const status = snapshotStatus(snapshot);
   if (flags.json) printJson({ snapshot: snapshotView(snapshot, false), execution: result });
@@ -406,34 +397,6 @@ async function takeSnapshot(state: State, name: string | undefined, flags: Snaps
       `Snapshot ${id} (${snapshot.name}) of stack '${deployment.id}' ${status === 'COMPLETE' ? 'taken' : `${status} (it is kept, and cannot be restored${status === 'FAILED' ? '' : ' until its execution ends'})`}\n`,
     );
   finish(result, false);
-}
-
-/**
- * Heat's save_snapshot: once a snapshot execution has run (taken by `weft stack snapshot`, or
- * finished by `weft resume`), the stack's data (with what the handlers kept) is stored as its
- * snapshot, COMPLETE or FAILED as the execution ended (IN_PROGRESS while it has not). A snapshot
- * deleted meanwhile is not stored again.
- */
-export async function saveSnapshot(store: Store, execution: ExecutionRecord): Promise<void> {
-  if (execution.workflow !== SNAPSHOT_WORKFLOW) return;
-  const id = execution.parameters.snapshot;
-  const stored = (await store.listSnapshots(execution.deploymentId)).find((s) => s.id === id);
-  const now = await store.getDeployment(execution.deploymentId);
-  if (!stored || !now) return;
-  const data = await abandonData(store, now);
-  data.status =
-    execution.status === 'terminated'
-      ? 'COMPLETE'
-      : ACTIVE_EXECUTION_STATUSES.includes(execution.status)
-        ? 'IN_PROGRESS'
-        : 'FAILED';
-  await store.putSnapshot({
-    ...stored,
-    blueprintId: now.blueprintId,
-    inputs: now.inputs,
-    model: now.model,
-    data,
-  });
 }
 
 /**
@@ -459,8 +422,7 @@ async function deleteSnapshot(state: State, given: string, flags: SnapshotFlags)
     finish(result, false);
     return;
   }
-  if (!(await state.store.deleteSnapshot(deployment.id, found.id)))
-    throw new UsageError(`stack '${deployment.id}' has no snapshot '${given}'`);
+  // (Its record is deleted by the end of the execution: finishExecution.)
   process.stderr.write(`Snapshot ${found.id} (${found.name}) deleted\n`);
 }
 

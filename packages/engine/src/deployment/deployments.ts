@@ -30,6 +30,7 @@ import { numberedByWave, type TaskGraph } from '../workflows/lifecycle.js';
 import { planScale, type ScalePlan } from '../workflows/scale.js';
 import { UPDATE_PARAMETER_DEFAULTS, type UpdateParameters } from '../workflows/update.js';
 import { sealDeployment } from './sealed-deployment.js';
+import { endStackSnapshotExecution } from './stack-data.js';
 import { finishDeploymentUpdate } from './update.js';
 
 const now = () => new Date().toISOString();
@@ -498,10 +499,12 @@ export async function runnableWorkflows(model: DeploymentModel, dispatcher: Disp
 }
 
 /**
- * Work that follows a successful execution: a scale-in removes the instances it took down, an
- * update leaves its transition model for the new one.
+ * Work that follows an execution, in whichever process ends it: a stack snapshot's is stored as
+ * it ended, and after a success, a snapshot's deletion deletes it, a scale-in removes the
+ * instances it took down, an update leaves its transition model for the new one.
  */
 export async function finishExecution(store: Store, execution: ExecutionRecord): Promise<void> {
+  await endStackSnapshotExecution(store, execution);
   if (execution.status !== 'terminated') return;
   if (execution.workflow === 'update' || execution.workflow === 'rollback') {
     await finishDeploymentUpdate(store, (await store.getExecution(execution.id)) ?? execution);

@@ -5,8 +5,18 @@ import { Diagnostics } from '../dsl/diagnostics.js';
 import { isMapping, parseYaml } from '../dsl/yaml-source.js';
 import { heatResourceState, heatStackState, isAdoptedStack } from '../hot/states.js';
 import { modelOf } from '../model/deployment-model.js';
-import type { DeploymentRecord, SnapshotRecord, Store } from '../store/types.js';
+import {
+  ACTIVE_EXECUTION_STATUSES,
+  type DeploymentRecord,
+  type ExecutionRecord,
+  type SnapshotRecord,
+  type Store,
+} from '../store/types.js';
 import { isLive } from './status.js';
+
+/** The executions' workflow names of a stack's snapshot and of a snapshot's deletion, as `weft executions` shows them. */
+export const SNAPSHOT_WORKFLOW = 'snapshot';
+export const DELETE_SNAPSHOT_WORKFLOW = 'delete_snapshot';
 
 /** Heat's ACTION_STATUS split into its action and status. */
 function splitState(state: string): { action: string; status: string } {
@@ -143,4 +153,39 @@ export function snapshotView(snapshot: SnapshotRecord, withData: boolean): Snaps
 export function snapshotResources(snapshot: SnapshotRecord): Record<string, Json> {
   const data = snapshot.data as { resources?: Record<string, Json> } | null;
   return flattenedResources(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
+}
+
+/**
+ * Once a snapshot's execution has ended, in whichever process ends it (the one that started it, a
+ * resume, a server taking it over: finishExecution): as Heat's save_snapshot, the stack's data
+ * (with what the handlers kept) is stored as the snapshot, COMPLETE or FAILED as the execution
+ * ended (IN_PROGRESS while it has not); a snapshot deleted meanwhile is not stored again. A
+ * snapshot's deletion that succeeded deletes its record, as Heat's delete_snapshot does once every
+ * resource's handle_delete_snapshot has run.
+ */
+export async function endStackSnapshotExecution(store: Store, execution: ExecutionRecord): Promise<void> {
+  const id = execution.parameters.snapshot;
+  if (typeof id !== 'string') return;
+  if (execution.workflow === DELETE_SNAPSHOT_WORKFLOW) {
+    if (execution.status === 'terminated') await store.deleteSnapshot(execution.deploymentId, id);
+    return;
+  }
+  if (execution.workflow !== SNAPSHOT_WORKFLOW) return;
+  const stored = (await store.listSnapshots(execution.deploymentId)).find((s) => s.id === id);
+  const now = await store.getDeployment(execution.deploymentId);
+  if (!stored || !now) return;
+  const data = await abandonData(store, now);
+  data.status =
+    execution.status === 'terminated'
+      ? 'COMPLETE'
+      : ACTIVE_EXECUTION_STATUSES.includes(execution.status)
+        ? 'IN_PROGRESS'
+        : 'FAILED';
+  await store.putSnapshot({
+    ...stored,
+    blueprintId: now.blueprintId,
+    inputs: now.inputs,
+    model: now.model,
+    data,
+  });
 }

@@ -10,17 +10,14 @@ import type { ExecutionRecord, Store, TaskRecord } from '../store/types.js';
 import { operationSteps, WorkflowError } from '../workflows/builtin.js';
 import type { TaskGraph } from '../workflows/lifecycle.js';
 import { taskRecords } from './deployments.js';
+import { type DELETE_SNAPSHOT_WORKFLOW, SNAPSHOT_WORKFLOW } from './stack-data.js';
 
 /** The operations a stack's snapshot and the deletion of one run on each resource (a Resource class's). */
 export const RESOURCE_SNAPSHOT = 'weft.interfaces.resource.snapshot';
 export const RESOURCE_DELETE_SNAPSHOT = 'weft.interfaces.resource.delete_snapshot';
 
-/** The executions' workflow names, as `weft executions` shows them. */
-export const SNAPSHOT_WORKFLOW = 'snapshot';
-export const DELETE_SNAPSHOT_WORKFLOW = 'delete_snapshot';
-
 export type StackSnapshotAction =
-  | { workflow: typeof SNAPSHOT_WORKFLOW; snapshot: string }
+  | { workflow: typeof SNAPSHOT_WORKFLOW; snapshot: string; name?: string }
   | {
       workflow: typeof DELETE_SNAPSHOT_WORKFLOW;
       snapshot: string;
@@ -29,8 +26,8 @@ export type StackSnapshotAction =
     };
 
 /**
- * Creates the execution (pending) that takes a snapshot of the stack's resources, or deletes what
- * they made for one: every created resource whose class has the operation (a resource of a class
+ * Creates the execution (pending) that takes a snapshot of the stack's resources (its snapshot
+ * stored IN_PROGRESS), or deletes what they made for one: every created resource whose class has the operation (a resource of a class
  * without handleSnapshot is recorded SNAPSHOT_COMPLETE; only those the snapshot has data of are
  * asked to delete theirs, as in Heat).
  */
@@ -75,6 +72,19 @@ export async function startStackSnapshotExecution(options: {
     endedAt: null,
   };
   const tasks = taskRecords(execution.id, graph);
+  // A snapshot is stored IN_PROGRESS first, as Heat's stack_snapshot does; whichever process ends
+  // its execution stores its data and status (finishExecution).
+  if (action.workflow === SNAPSHOT_WORKFLOW)
+    await store.putSnapshot({
+      id: action.snapshot,
+      deploymentId: deployment.id,
+      name: action.name ?? action.snapshot,
+      blueprintId: deployment.blueprintId,
+      inputs: deployment.inputs,
+      model: deployment.model,
+      data: { status: 'IN_PROGRESS' },
+      createdAt: execution.createdAt,
+    });
   await store.createExecution(execution, tasks);
   return { execution, tasks };
 }
