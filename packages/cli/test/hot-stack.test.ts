@@ -590,6 +590,35 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
   );
 
   test(
+    "uninstall deletes the stack's snapshots first: each resource's handleDeleteSnapshot, then the records",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', RESTORED);
+      const path = join(p.dir, 'file.txt');
+      ok(p.run(['install', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      const backups = ['one', 'two'].map((name) => {
+        ok(p.run(['stack', 'snapshot', '-d', 'stack', name]));
+        const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', name])).stdout) as {
+          data: Abandoned;
+        };
+        const backup = shown.data.resources.file!.resource_data.backup as string;
+        assert.ok(existsSync(backup));
+        return backup;
+      });
+      const log = ok(p.run(['uninstall', '-d', 'stack']));
+      const lines = (log.stdout + log.stderr).split('\n');
+      const snapshotDeleted = lines.findLastIndex((l) => /the snapshot of File \S+ deleted/.test(l));
+      const fileDeleted = lines.findIndex((l) => /lifecycle\.delete/.test(l) && /file/.test(l));
+      assert.ok(snapshotDeleted >= 0 && fileDeleted > snapshotDeleted, log.stdout + log.stderr);
+      for (const backup of backups)
+        assert.ok(!existsSync(backup), `${backup}: handleDeleteSnapshot deleted it`);
+      assert.ok(!existsSync(path));
+      assert.match(ok(p.run(['stack', 'snapshots', '-d', 'stack'])).stdout, /has no snapshots/);
+    },
+  );
+
+  test(
     'a failed snapshot finished by weft resume is stored COMPLETE with what its handlers kept, and restores',
     LIMIT,
     () => {

@@ -36,6 +36,7 @@ export {
   abandonData,
   DELETE_SNAPSHOT_WORKFLOW,
   flattenedResources,
+  RESOURCE_DELETE_SNAPSHOT,
   SNAPSHOT_WORKFLOW,
   type SnapshotView,
   snapshotResources,
@@ -43,7 +44,6 @@ export {
   snapshotView,
 } from './deployment/stack-data.js';
 export {
-  RESOURCE_DELETE_SNAPSHOT,
   RESOURCE_SNAPSHOT,
   type StackSnapshotAction,
   startStackSnapshotExecution,

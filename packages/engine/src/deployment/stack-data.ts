@@ -4,7 +4,8 @@ import { ADOPT_KEY, type Json, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY 
 import { Diagnostics } from '../dsl/diagnostics.js';
 import { isMapping, parseYaml } from '../dsl/yaml-source.js';
 import { heatResourceState, heatStackState, isAdoptedStack } from '../hot/states.js';
-import { modelOf } from '../model/deployment-model.js';
+import { type DeploymentModel, modelOf } from '../model/deployment-model.js';
+import type { NodeInstanceRecord } from '../model/instance-record.js';
 import {
   ACTIVE_EXECUTION_STATUSES,
   type DeploymentRecord,
@@ -12,11 +13,39 @@ import {
   type SnapshotRecord,
   type Store,
 } from '../store/types.js';
+import { operationSteps } from '../workflows/builtin.js';
+import type { TaskGraph } from '../workflows/lifecycle.js';
 import { isLive } from './status.js';
 
 /** The executions' workflow names of a stack's snapshot and of a snapshot's deletion, as `weft executions` shows them. */
 export const SNAPSHOT_WORKFLOW = 'snapshot';
 export const DELETE_SNAPSHOT_WORKFLOW = 'delete_snapshot';
+
+/** The operation the deletion of a snapshot runs on each resource it has data of (a Resource class's). */
+export const RESOURCE_DELETE_SNAPSHOT = 'weft.interfaces.resource.delete_snapshot';
+
+/**
+ * The tasks that delete what a snapshot's handlers made (Heat's Stack.delete_snapshot): each
+ * created resource the snapshot kept data of (`kept`, by node name) runs its handleDeleteSnapshot
+ * with that data; in no order, as Heat runs them one by one.
+ */
+export function snapshotDeletionGraph(
+  model: DeploymentModel,
+  started: NodeInstanceRecord[],
+  kept: Record<string, Json>,
+  workflow: string,
+): TaskGraph {
+  const graph = operationSteps(
+    model,
+    started.filter((i) => Object.hasOwn(kept, i.node) && kept[i.node]),
+    [RESOURCE_DELETE_SNAPSHOT],
+    workflow,
+    false,
+    { ordered: false },
+  );
+  for (const task of graph.tasks) task.inputs = { snapshot: kept[task.node!]! };
+  return graph;
+}
 
 /** Heat's ACTION_STATUS split into its action and status. */
 function splitState(state: string): { action: string; status: string } {

@@ -10,11 +10,10 @@ import type { ExecutionRecord, Store, TaskRecord } from '../store/types.js';
 import { operationSteps, WorkflowError } from '../workflows/builtin.js';
 import type { TaskGraph } from '../workflows/lifecycle.js';
 import { taskRecords } from './deployments.js';
-import { type DELETE_SNAPSHOT_WORKFLOW, SNAPSHOT_WORKFLOW } from './stack-data.js';
+import { type DELETE_SNAPSHOT_WORKFLOW, SNAPSHOT_WORKFLOW, snapshotDeletionGraph } from './stack-data.js';
 
-/** The operations a stack's snapshot and the deletion of one run on each resource (a Resource class's). */
+/** The operation a stack's snapshot runs on each resource (a Resource class's). */
 export const RESOURCE_SNAPSHOT = 'weft.interfaces.resource.snapshot';
-export const RESOURCE_DELETE_SNAPSHOT = 'weft.interfaces.resource.delete_snapshot';
 
 export type StackSnapshotAction =
   | { workflow: typeof SNAPSHOT_WORKFLOW; snapshot: string; name?: string }
@@ -49,16 +48,7 @@ export async function startStackSnapshotExecution(options: {
   if (action.workflow === SNAPSHOT_WORKFLOW) {
     graph = operationSteps(model, started, [RESOURCE_SNAPSHOT], action.workflow, false);
   } else {
-    const kept = action.resources;
-    graph = operationSteps(
-      model,
-      started.filter((i) => Object.hasOwn(kept, i.node) && kept[i.node]),
-      [RESOURCE_DELETE_SNAPSHOT],
-      action.workflow,
-      false,
-      { ordered: false },
-    );
-    for (const task of graph.tasks) task.inputs = { snapshot: kept[task.node!]! };
+    graph = snapshotDeletionGraph(model, started, action.resources, action.workflow);
   }
   const execution: ExecutionRecord = {
     id: options.id ?? randomUUID(),
