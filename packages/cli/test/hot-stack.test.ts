@@ -82,6 +82,7 @@ interface Abandoned {
   action: string;
   status: string;
   template: Record<string, unknown>;
+  files: Record<string, string>;
   resources: Record<string, AbandonedResource>;
 }
 
@@ -270,6 +271,23 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
     const adoptedIds = p.ids('adopted');
     assert.equal(adoptedIds.nested_resource1, ids['nested.nested_resource1']);
     assert.equal(adoptedIds.nested_resource2, ids['nested.nested_resource2']);
+
+    // The data holds the template's files, as Heat's prepare_abandon: the whole stack is adopted
+    // with its own template from where its nested template is not.
+    assert.deepEqual(data.files, { 'nested.yaml': NESTED });
+    mkdirSync(join(p.dir, 'elsewhere'));
+    p.file(join('elsewhere', 'parent.json'), JSON.stringify(data));
+    ok(p.run(['install', '--adopt', join('elsewhere', 'parent.json'), '-d', 'whole']));
+    assert.deepEqual(p.outputs('whole'), outputs);
+    assert.deepEqual(p.ids('whole'), ids);
+    // A file outside the template's directory is refused, with its place.
+    p.file('outside.json', JSON.stringify({ ...data, files: { '../x.yaml': NESTED } }));
+    const refused = p.run(['install', '--adopt', 'outside.json', '-d', 'outside']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /^error: outside\.json:1:\d+ files\.\.\.\/x\.yaml: a file of abandon data must be a path within the template's directory\n$/,
+    );
   });
 
   test('a resource the abandon data does not have fails the adopt, as in Heat', LIMIT, () => {

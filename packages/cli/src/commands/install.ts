@@ -1,7 +1,7 @@
 /** `weft install`: create the deployment when it is new, then run (or continue) its install. */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   AlreadyExistsError,
   createDeployment,
@@ -128,9 +128,8 @@ Examples:
 
 /**
  * `weft install --adopt FILE` without a template: the stack is made from the template its abandon
- * data holds, as Heat's stack adopt does (a template of its own cannot read files beside it:
- * get_file and nested templates need the template given as a file), named as the data names it
- * unless -d says otherwise.
+ * data holds, with the files it holds beside it (nested templates, get_file), as Heat's stack
+ * adopt does, named as the data names it unless -d says otherwise.
  */
 async function adoptWithItsTemplate(state: State, flags: InstallFlags): Promise<void> {
   const data = readAdoptFile(flags.adopt!);
@@ -142,7 +141,14 @@ async function adoptWithItsTemplate(state: State, flags: InstallFlags): Promise<
     throw new UsageError(`name the stack with -d ID (${flags.adopt} names none)`);
   const dir = mkdtempSync(join(tmpdir(), 'weft-adopt-'));
   try {
-    const file = join(dir, 'template.yaml');
+    for (const [path, content] of Object.entries(data.files ?? {})) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), content);
+    }
+    // (Named as none of its files is.)
+    let main = 'template.yaml';
+    for (let n = 2; Object.hasOwn(data.files ?? {}, main); n++) main = `template-${n}.yaml`;
+    const file = join(dir, main);
     // YAML whose top-level keys start their lines (how a HOT template is recognised), each value
     // as JSON (which YAML reads as it is).
     const template = data.template as Record<string, Json>;

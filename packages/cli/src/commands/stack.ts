@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, normalize, sep } from 'node:path';
 import {
   ACTIVE_EXECUTION_STATUSES,
   abandonData,
@@ -143,6 +143,8 @@ export interface AdoptData {
   templateProblem?: (message: string) => string;
   /** The stack's name in the data, if any. */
   name?: string;
+  /** The other files of the template (nested templates, get_file), by their path from its directory. */
+  files?: Record<string, string>;
 }
 
 /**
@@ -185,6 +187,28 @@ export function readAdoptFile(file: string): AdoptData {
       'template',
       "the template of abandon data must be a mapping (the stack's template)",
     );
+  else if (problems.ok && isMapping(doc) && doc.files !== undefined && doc.files !== null) {
+    // Written beside the template when the stack is adopted with it: only within its directory.
+    const files = doc.files;
+    if (!isMapping(files))
+      problems.add(
+        'bad-value',
+        locOf(doc, 'files'),
+        'files',
+        "the files of abandon data must be a mapping of paths to their contents (the template's files)",
+      );
+    else
+      for (const [path, content] of Object.entries(files))
+        if (typeof content !== 'string' || isAbsolute(path) || normalize(path).split(sep).includes('..'))
+          problems.add(
+            'bad-value',
+            locOf(files, path),
+            `files.${path}`,
+            typeof content !== 'string'
+              ? 'a file of abandon data must be its content, a string'
+              : "a file of abandon data must be a path within the template's directory",
+          );
+  }
   const first = problems.sorted()[0];
   if (first) throw new UsageError(formatProblem(first));
   const data = JSON.parse(JSON.stringify(doc)) as Record<string, Json>;
@@ -198,6 +222,7 @@ export function readAdoptFile(file: string): AdoptData {
     };
   }
   if (typeof data.name === 'string' && data.name !== '') out.name = data.name;
+  if (isMapping(data.files)) out.files = data.files as Record<string, string>;
   return out;
 }
 

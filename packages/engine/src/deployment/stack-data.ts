@@ -53,16 +53,27 @@ function splitState(state: string): { action: string; status: string } {
   return m ? { action: m[1]!, status: m[2]! } : { action: state, status: '' };
 }
 
-/** The template the deployment was made from, as Heat keeps it in the abandon data (parsed). */
-async function templateOf(store: Store, deployment: DeploymentRecord): Promise<Json> {
+/**
+ * The template the deployment was made from (parsed), and the other files it read (nested
+ * templates, get_file), by their path from the template's directory, as Heat keeps the template
+ * and its `files` in the abandon data.
+ */
+async function templateOf(
+  store: Store,
+  deployment: DeploymentRecord,
+): Promise<{ template: Json; files: Record<string, Json> }> {
   const blueprint = await store.getBlueprint(deployment.blueprintId);
   const bytes = blueprint?.files[blueprint.mainFile];
-  if (!blueprint || !bytes) return null;
-  const parsed = parseYaml(new TextDecoder().decode(bytes), blueprint.mainFile, new Diagnostics());
-  return JSON.parse(JSON.stringify(parsed ?? null)) as Json;
+  if (!blueprint || !bytes) return { template: null, files: {} };
+  const decoder = new TextDecoder();
+  const parsed = parseYaml(decoder.decode(bytes), blueprint.mainFile, new Diagnostics());
+  const files: Record<string, Json> = {};
+  for (const path of Object.keys(blueprint.files).sort())
+    if (path !== blueprint.mainFile) files[path] = decoder.decode(blueprint.files[path]);
+  return { template: JSON.parse(JSON.stringify(parsed ?? null)) as Json, files };
 }
 
-/** What Heat's Stack.prepare_abandon returns: the stack, its template and every resource's id and data. */
+/** What Heat's Stack.prepare_abandon returns: the stack, its template and files, and every resource's id and data. */
 export async function abandonData(store: Store, deployment: DeploymentRecord): Promise<Record<string, Json>> {
   const model = modelOf(deployment.model);
   const resources: Record<string, Json> = {};
@@ -90,12 +101,14 @@ export async function abandonData(store: Store, deployment: DeploymentRecord): P
   const { action, status } = splitState(
     heatStackState(await store.listExecutions(deployment.id), isAdoptedStack(instances)),
   );
+  const { template, files } = await templateOf(store, deployment);
   return {
     name: deployment.id,
     id: deployment.id,
     action,
+    files,
     status,
-    template: await templateOf(store, deployment),
+    template,
     resources: nested(resources),
   };
 }
