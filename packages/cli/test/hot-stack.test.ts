@@ -290,6 +290,51 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
     );
   });
 
+  test(
+    "the environment is in the abandon data, as Heat's prepare_abandon has it, and the adopt uses it",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file(
+        'template.yaml',
+        PARENT.replace('type: OS::Heat::TestResource', 'type: My::Test')
+          .replace('value: parent_value', 'value: {get_param: value}')
+          .replace('type: nested.yaml', 'type: My::Nested')
+          .replace('resources:', 'parameters:\n  value: {type: string}\nresources:'),
+      );
+      p.file('nested.yaml', NESTED);
+      p.file(
+        'env.yaml',
+        'parameters: {value: from_env}\nparameter_defaults: {unused: 1}\nresource_registry:\n  My::Test: OS::Heat::TestResource\n  My::Nested: nested.yaml\n',
+      );
+      ok(p.run(['install', 'template.yaml', '-e', 'env.yaml', '-d', 'stack']));
+      const outputs = p.outputs('stack');
+      assert.equal(outputs.parent_output, 'from_env');
+      const ids = p.ids('stack');
+      const data = JSON.parse(ok(p.run(['stack', 'abandon', '-d', 'stack'])).stdout) as Abandoned & {
+        environment: Record<string, unknown>;
+      };
+      assert.deepEqual(data.environment, {
+        parameters: { value: 'from_env' },
+        parameter_defaults: { unused: 1 },
+        resource_registry: {
+          'My::Test': 'OS::Heat::TestResource',
+          'My::Nested': 'nested.yaml',
+          resources: {},
+        },
+        encrypted_param_names: [],
+        event_sinks: [],
+      });
+      assert.deepEqual(data.files, { 'nested.yaml': NESTED });
+      // Adopted with the data alone, from where neither the environment nor the nested template is.
+      mkdirSync(join(p.dir, 'elsewhere'));
+      p.file(join('elsewhere', 'stack.json'), JSON.stringify(data));
+      ok(p.run(['install', '--adopt', join('elsewhere', 'stack.json')]));
+      assert.deepEqual(p.outputs('stack'), outputs);
+      assert.deepEqual(p.ids('stack'), ids);
+    },
+  );
+
   test('a resource the abandon data does not have fails the adopt, as in Heat', LIMIT, () => {
     const p = project();
     p.file('template.yaml', TEMPLATE);

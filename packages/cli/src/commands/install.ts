@@ -128,8 +128,9 @@ Examples:
 
 /**
  * `weft install --adopt FILE` without a template: the stack is made from the template its abandon
- * data holds, with the files it holds beside it (nested templates, get_file), as Heat's stack
- * adopt does, named as the data names it unless -d says otherwise.
+ * data holds, with the files it holds beside it (nested templates, get_file) and its environment
+ * (before those given with -e), as Heat's stack adopt does, named as the data names it unless -d
+ * says otherwise.
  */
 async function adoptWithItsTemplate(state: State, flags: InstallFlags): Promise<void> {
   const data = readAdoptFile(flags.adopt!);
@@ -146,9 +147,14 @@ async function adoptWithItsTemplate(state: State, flags: InstallFlags): Promise<
       writeFileSync(join(dir, path), content);
     }
     // (Named as none of its files is.)
-    let main = 'template.yaml';
-    for (let n = 2; Object.hasOwn(data.files ?? {}, main); n++) main = `template-${n}.yaml`;
-    const file = join(dir, main);
+    const unused = (name: string) => {
+      let path = `${name}.yaml`;
+      for (let n = 2; Object.hasOwn(data.files ?? {}, path); n++) path = `${name}-${n}.yaml`;
+      return join(dir, path);
+    };
+    const file = unused('template');
+    const environment = data.environment ? [unused('environment')] : [];
+    if (data.environment) writeFileSync(environment[0]!, `${JSON.stringify(data.environment)}\n`);
     // YAML whose top-level keys start their lines (how a HOT template is recognised), each value
     // as JSON (which YAML reads as it is).
     const template = data.template as Record<string, Json>;
@@ -159,7 +165,16 @@ async function adoptWithItsTemplate(state: State, flags: InstallFlags): Promise<
         .map(([name, value]) => `${key(name)}: ${JSON.stringify(value)}\n`)
         .join(''),
     );
-    await install(state, file, { ...flags, deploymentId: flags.deploymentId ?? data.name }, data);
+    await install(
+      state,
+      file,
+      {
+        ...flags,
+        deploymentId: flags.deploymentId ?? data.name,
+        environment: [...environment, ...(flags.environment ?? [])],
+      },
+      data,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -145,6 +145,8 @@ export interface AdoptData {
   name?: string;
   /** The other files of the template (nested templates, get_file), by their path from its directory. */
   files?: Record<string, string>;
+  /** The environment the stack was made with (parameters, parameter_defaults, resource_registry). */
+  environment?: Record<string, Json>;
 }
 
 /**
@@ -209,6 +211,19 @@ export function readAdoptFile(file: string): AdoptData {
               : "a file of abandon data must be a path within the template's directory",
           );
   }
+  if (
+    problems.ok &&
+    isMapping(doc) &&
+    doc.environment !== undefined &&
+    doc.environment !== null &&
+    !isMapping(doc.environment)
+  )
+    problems.add(
+      'bad-value',
+      locOf(doc, 'environment'),
+      'environment',
+      'the environment of abandon data must be a mapping (what an environment file holds)',
+    );
   const first = problems.sorted()[0];
   if (first) throw new UsageError(formatProblem(first));
   const data = JSON.parse(JSON.stringify(doc)) as Record<string, Json>;
@@ -223,6 +238,7 @@ export function readAdoptFile(file: string): AdoptData {
   }
   if (typeof data.name === 'string' && data.name !== '') out.name = data.name;
   if (isMapping(data.files)) out.files = data.files as Record<string, string>;
+  if (isMapping(data.environment)) out.environment = data.environment as Record<string, Json>;
   return out;
 }
 

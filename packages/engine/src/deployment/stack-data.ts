@@ -106,6 +106,7 @@ export async function abandonData(store: Store, deployment: DeploymentRecord): P
     name: deployment.id,
     id: deployment.id,
     action,
+    environment: (model.blueprint.heatEnvironment ?? {}) as Json,
     files,
     status,
     template,
