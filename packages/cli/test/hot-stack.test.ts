@@ -682,6 +682,38 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
   );
 
   test(
+    "deleting a snapshot reaches a resource the stack no longer has, made from the snapshot's definition",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', RESTORED);
+      p.file('without-file.yaml', WITHOUT_FILE);
+      const path = join(p.dir, 'file.txt');
+      ok(p.run(['install', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      ok(p.run(['stack', 'snapshot', '-d', 'stack', 'kept']));
+      const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', 'kept'])).stdout) as {
+        data: Abandoned;
+      };
+      const backup = shown.data.resources.file!.resource_data.backup as string;
+      ok(p.run(['update', 'without-file.yaml', '-d', 'stack']));
+      assert.ok(!existsSync(path) && existsSync(backup), 'the file is gone, its snapshot copy is not');
+
+      const deleted = ok(p.run(['stack', 'snapshot-delete', '-d', 'stack', 'kept']));
+      assert.match(deleted.stdout + deleted.stderr, /the snapshot of File \S+ deleted/);
+      assert.ok(!existsSync(backup), "the removed file resource's handleDeleteSnapshot deleted the copy");
+      // What the deletion borrowed from the snapshot is gone with it: the stack is as it was.
+      const listed = p.instances('stack');
+      assert.deepEqual(
+        listed.instances.map((i) => i.node),
+        ['secret'],
+      );
+      assert.equal(listed.stackState, 'UPDATE_COMPLETE');
+      ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      assert.equal(p.states('stack').file, 'CREATE_COMPLETE');
+    },
+  );
+
+  test(
     'a failed snapshot finished by weft resume is stored COMPLETE with what its handlers kept, and restores',
     LIMIT,
     () => {

@@ -210,6 +210,9 @@ export async function endStackSnapshotExecution(store: Store, execution: Executi
   const id = execution.parameters.snapshot;
   if (typeof id !== 'string') return;
   if (execution.workflow === DELETE_SNAPSHOT_WORKFLOW) {
+    // (An interrupted one is resumed: it keeps what it borrowed until it ends.)
+    if (ACTIVE_EXECUTION_STATUSES.includes(execution.status) || execution.status === 'interrupted') return;
+    await giveBack(store, execution);
     if (execution.status === 'terminated') await store.deleteSnapshot(execution.deploymentId, id);
     return;
   }
@@ -230,5 +233,26 @@ export async function endStackSnapshotExecution(store: Store, execution: Executi
     inputs: now.inputs,
     model: now.model,
     data,
+  });
+}
+
+/** Takes from the deployment what a snapshot's deletion borrowed from the snapshot (stack-snapshots.ts borrow). */
+async function giveBack(store: Store, execution: ExecutionRecord): Promise<void> {
+  const borrowed = execution.parameters.borrowed as
+    | { nodes: string[]; plugins: string[]; instances: string[] }
+    | undefined;
+  const deployment = await store.getDeployment(execution.deploymentId);
+  if (!borrowed || !deployment) return;
+  const model = modelOf(deployment.model);
+  if (!borrowed.nodes.some((name) => Object.hasOwn(model.nodes, name))) return;
+  const nodes = { ...model.nodes };
+  const plugins = { ...model.plugins };
+  for (const name of borrowed.nodes) delete nodes[name];
+  for (const name of borrowed.plugins) delete plugins[name];
+  const present = new Set((await store.listInstances(deployment.id)).map((i) => i.id));
+  await store.changeDeployment({
+    deploymentId: deployment.id,
+    deployment: { model: { ...model, nodes, plugins } as unknown as Json },
+    removeInstances: borrowed.instances.filter((id) => present.has(id)),
   });
 }
