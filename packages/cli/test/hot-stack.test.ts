@@ -82,6 +82,7 @@ interface Abandoned {
   action: string;
   status: string;
   template: Record<string, unknown>;
+  files: Record<string, string>;
   resources: Record<string, AbandonedResource>;
 }
 
@@ -270,7 +271,69 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
     const adoptedIds = p.ids('adopted');
     assert.equal(adoptedIds.nested_resource1, ids['nested.nested_resource1']);
     assert.equal(adoptedIds.nested_resource2, ids['nested.nested_resource2']);
+
+    // The data holds the template's files, as Heat's prepare_abandon: the whole stack is adopted
+    // with its own template from where its nested template is not.
+    assert.deepEqual(data.files, { 'nested.yaml': NESTED });
+    mkdirSync(join(p.dir, 'elsewhere'));
+    p.file(join('elsewhere', 'parent.json'), JSON.stringify(data));
+    ok(p.run(['install', '--adopt', join('elsewhere', 'parent.json'), '-d', 'whole']));
+    assert.deepEqual(p.outputs('whole'), outputs);
+    assert.deepEqual(p.ids('whole'), ids);
+    // A file outside the template's directory is refused, with its place.
+    p.file('outside.json', JSON.stringify({ ...data, files: { '../x.yaml': NESTED } }));
+    const refused = p.run(['install', '--adopt', 'outside.json', '-d', 'outside']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /^error: outside\.json:1:\d+ files\.\.\.\/x\.yaml: a file of abandon data must be a path within the template's directory\n$/,
+    );
   });
+
+  test(
+    "the environment is in the abandon data, as Heat's prepare_abandon has it, and the adopt uses it",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file(
+        'template.yaml',
+        PARENT.replace('type: OS::Heat::TestResource', 'type: My::Test')
+          .replace('value: parent_value', 'value: {get_param: value}')
+          .replace('type: nested.yaml', 'type: My::Nested')
+          .replace('resources:', 'parameters:\n  value: {type: string}\nresources:'),
+      );
+      p.file('nested.yaml', NESTED);
+      p.file(
+        'env.yaml',
+        'parameters: {value: from_env}\nparameter_defaults: {unused: 1}\nresource_registry:\n  My::Test: OS::Heat::TestResource\n  My::Nested: nested.yaml\n',
+      );
+      ok(p.run(['install', 'template.yaml', '-e', 'env.yaml', '-d', 'stack']));
+      const outputs = p.outputs('stack');
+      assert.equal(outputs.parent_output, 'from_env');
+      const ids = p.ids('stack');
+      const data = JSON.parse(ok(p.run(['stack', 'abandon', '-d', 'stack'])).stdout) as Abandoned & {
+        environment: Record<string, unknown>;
+      };
+      assert.deepEqual(data.environment, {
+        parameters: { value: 'from_env' },
+        parameter_defaults: { unused: 1 },
+        resource_registry: {
+          'My::Test': 'OS::Heat::TestResource',
+          'My::Nested': 'nested.yaml',
+          resources: {},
+        },
+        encrypted_param_names: [],
+        event_sinks: [],
+      });
+      assert.deepEqual(data.files, { 'nested.yaml': NESTED });
+      // Adopted with the data alone, from where neither the environment nor the nested template is.
+      mkdirSync(join(p.dir, 'elsewhere'));
+      p.file(join('elsewhere', 'stack.json'), JSON.stringify(data));
+      ok(p.run(['install', '--adopt', join('elsewhere', 'stack.json')]));
+      assert.deepEqual(p.outputs('stack'), outputs);
+      assert.deepEqual(p.ids('stack'), ids);
+    },
+  );
 
   test('a resource the abandon data does not have fails the adopt, as in Heat', LIMIT, () => {
     const p = project();
@@ -568,6 +631,67 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
       );
       ok(p.run(['stack', 'snapshot-delete', '-d', 'stack', 'second']));
       assert.match(ok(p.run(['stack', 'snapshots', '-d', 'stack'])).stdout, /has no snapshots/);
+    },
+  );
+
+  test(
+    "uninstall deletes the stack's snapshots first: each resource's handleDeleteSnapshot, then the records",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', RESTORED);
+      const path = join(p.dir, 'file.txt');
+      ok(p.run(['install', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      const backups = ['one', 'two'].map((name) => {
+        ok(p.run(['stack', 'snapshot', '-d', 'stack', name]));
+        const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', name])).stdout) as {
+          data: Abandoned;
+        };
+        const backup = shown.data.resources.file!.resource_data.backup as string;
+        assert.ok(existsSync(backup));
+        return backup;
+      });
+      const log = ok(p.run(['uninstall', '-d', 'stack']));
+      const lines = (log.stdout + log.stderr).split('\n');
+      const snapshotDeleted = lines.findLastIndex((l) => /the snapshot of File \S+ deleted/.test(l));
+      const fileDeleted = lines.findIndex((l) => /lifecycle\.delete/.test(l) && /file/.test(l));
+      assert.ok(snapshotDeleted >= 0 && fileDeleted > snapshotDeleted, log.stdout + log.stderr);
+      for (const backup of backups)
+        assert.ok(!existsSync(backup), `${backup}: handleDeleteSnapshot deleted it`);
+      assert.ok(!existsSync(path));
+      assert.match(ok(p.run(['stack', 'snapshots', '-d', 'stack'])).stdout, /has no snapshots/);
+    },
+  );
+
+  test(
+    "deleting a snapshot reaches a resource the stack no longer has, made from the snapshot's definition",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', RESTORED);
+      p.file('without-file.yaml', WITHOUT_FILE);
+      const path = join(p.dir, 'file.txt');
+      ok(p.run(['install', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      ok(p.run(['stack', 'snapshot', '-d', 'stack', 'kept']));
+      const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', 'kept'])).stdout) as {
+        data: Abandoned;
+      };
+      const backup = shown.data.resources.file!.resource_data.backup as string;
+      ok(p.run(['update', 'without-file.yaml', '-d', 'stack']));
+      assert.ok(!existsSync(path) && existsSync(backup), 'the file is gone, its snapshot copy is not');
+
+      const deleted = ok(p.run(['stack', 'snapshot-delete', '-d', 'stack', 'kept']));
+      assert.match(deleted.stdout + deleted.stderr, /the snapshot of File \S+ deleted/);
+      assert.ok(!existsSync(backup), "the removed file resource's handleDeleteSnapshot deleted the copy");
+      // What the deletion borrowed from the snapshot is gone with it: the stack is as it was.
+      const listed = p.instances('stack');
+      assert.deepEqual(
+        listed.instances.map((i) => i.node),
+        ['secret'],
+      );
+      assert.equal(listed.stackState, 'UPDATE_COMPLETE');
+      ok(p.run(['update', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      assert.equal(p.states('stack').file, 'CREATE_COMPLETE');
     },
   );
 

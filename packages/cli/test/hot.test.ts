@@ -492,13 +492,17 @@ describe('HOT stack updates that replace resources', { concurrency: true }, () =
     p.file('random.yaml', 'resource_registry: {"My::TestResource": OS::Heat::RandomString}\n');
     p.file('fail.yaml', RETYPED_FAILING);
     ok(p.run(['install', 'template.yaml', '-e', 'random.yaml', '-d', 'stack']));
+    const original = p.instances().instances.find((i) => i.node === 'test1')!;
     const failed = p.run(['update', 'fail.yaml', '-d', 'stack', '--rollback-on-failure']);
     assert.equal(failed.code, 1, failed.stderr);
     const listed = p.instances();
     assert.equal(listed.stackState, 'ROLLBACK_COMPLETE');
     assert.deepEqual(listed.instances.map((i) => i.node).sort(), ['reader', 'test1']);
     const test1 = listed.instances.find((i) => i.node === 'test1')!;
-    assert.equal(String(test1.runtimeProperties.value).length, 32, 'a RandomString again');
+    // The backup (test1@replaced, COMPLETE) is swapped back in: the same resource, not a new one.
+    assert.equal(test1.id, original.id);
+    assert.equal(test1.runtimeProperties.value, original.runtimeProperties.value);
+    assert.equal(p.outputs().read, p.outputs().id, 'what reads it reads the one swapped back in');
 
     // Without the rollback, the old resource stays (as test1@replaced) until the next update.
     const q = project();
@@ -516,6 +520,41 @@ describe('HOT stack updates that replace resources', { concurrency: true }, () =
     ok(q.run(['update', 'template.yaml', '-e', 'random.yaml', '-d', 'stack']));
     assert.deepEqual(Object.keys(states()).sort(), ['reader', 'test1']);
   });
+
+  test(
+    "a failed update's rollback swaps the replaced RandomString back in: its value is the original",
+    LIMIT,
+    () => {
+      const p = project();
+      const template = (secret: string, extra = '') => `heat_template_version: 2018-08-31
+resources:
+  secret: ${secret}
+  reader:
+    type: OS::Heat::Value
+    properties: {value: {get_attr: [secret, value]}}
+${extra}outputs:
+  secret: {value: {get_attr: [secret, value]}}
+  read: {value: {get_attr: [reader, value]}}
+`;
+      p.file('template.yaml', template('{type: OS::Heat::RandomString}'));
+      p.file(
+        'next.yaml',
+        template(
+          '{type: OS::Heat::Value, properties: {value: replaced}}',
+          '  broken:\n    type: OS::Heat::TestResource\n    properties: {fail: true}\n',
+        ),
+      );
+      ok(p.run(['install', 'template.yaml', '-d', 'stack']));
+      const first = p.outputs();
+      assert.equal(String(first.secret).length, 32);
+      const failed = p.run(['update', 'next.yaml', '-d', 'stack', '--rollback-on-failure']);
+      assert.equal(failed.code, 1, failed.stderr);
+      const listed = p.instances();
+      assert.equal(listed.stackState, 'ROLLBACK_COMPLETE');
+      assert.deepEqual(listed.instances.map((i) => i.node).sort(), ['reader', 'secret']);
+      assert.deepEqual(p.outputs(), first, 'the RandomString value after the rollback is the original one');
+    },
+  );
 
   test('Cloudify DSL still refuses a node whose type changes', LIMIT, () => {
     const p = project();

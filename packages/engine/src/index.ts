@@ -35,17 +35,17 @@ export type { OperationFunctionOf } from './deployment/replacements.js';
 export { openDeployment, sealDeployment } from './deployment/sealed-deployment.js';
 export {
   abandonData,
+  DELETE_SNAPSHOT_WORKFLOW,
   flattenedResources,
+  RESOURCE_DELETE_SNAPSHOT,
+  SNAPSHOT_WORKFLOW,
   type SnapshotView,
   snapshotResources,
   snapshotStatus,
   snapshotView,
 } from './deployment/stack-data.js';
 export {
-  DELETE_SNAPSHOT_WORKFLOW,
-  RESOURCE_DELETE_SNAPSHOT,
   RESOURCE_SNAPSHOT,
-  SNAPSHOT_WORKFLOW,
   type StackSnapshotAction,
   startStackSnapshotExecution,
 } from './deployment/stack-snapshots.js';

@@ -72,6 +72,7 @@ export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
       parsed.blueprint.files.push(...template.files);
       if (template.version) parsed.blueprint.heatTemplateVersion = template.version;
       if (template.hidden.length > 0) parsed.blueprint.hiddenInputs = template.hidden;
+      if (template.environment) parsed.blueprint.heatEnvironment = template.environment;
     }
   } else parsed = parseBlueprint(path, options.reader);
   if (!parsed.blueprint) return hotNames({ problems: parsed.problems }, hotInfo);

@@ -20,8 +20,8 @@ import { deploy, fixtures, freshDatabase, readStream } from './harness.js';
 
 const blueprint = join(fixtures, 'gate', 'blueprint.yaml');
 
-async function serve(dir: string, database: string, first: boolean) {
-  const args = ['serve', '--state-dir', dir, '--listen', '127.0.0.1:0', '--db', database];
+async function serve(dir: string, database: string, first: boolean, extra: string[] = []) {
+  const args = ['serve', '--state-dir', dir, '--listen', '127.0.0.1:0', '--db', database, ...extra];
   args.push('--take-over-every', '0.2');
   if (first) args.push('--init-admin');
   const server = weftInBackground(args, {
@@ -171,6 +171,77 @@ describe('servers sharing a PostgreSQL database', () => {
       assert.equal(count('create '), 3, 'each create ran once');
       assert.equal(count('start-begin gated'), 2, 'the start in flight ran again, once, on the survivor');
       assert.equal(count('start-end '), 3, 'each start finished once');
+    } finally {
+      first.server.child.kill('SIGKILL');
+      second.server.child.kill('SIGTERM');
+      await Promise.all([first.server.exit, second.server.exit]);
+    }
+  });
+
+  test("a HOT stack's snapshot whose execution another server ends is stored COMPLETE by that one", async () => {
+    const dir = tempDir();
+    const database = await freshDatabase();
+    drops.push(database.drop);
+    const plugins = ['--plugin-dir', join(fixtures, 'heat-plugins')];
+    const first = await serve(dir, database.url, true, plugins);
+    const second = await serve(dir, database.url, false, plugins);
+    try {
+      const headers = { authorization: `Bearer ${first.token}`, 'content-type': 'application/json' };
+      const api = async (url: string, method: string, path: string, body?: unknown, type?: string) => {
+        const response = await fetch(`${url}/api/v1${path}`, {
+          method,
+          headers: { ...headers, ...(type ? { 'content-type': type } : {}) },
+          ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+        });
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      };
+      const ended = async (url: string, id: string) => {
+        const end = await readStream(
+          `${url}/api/v1/events/stream?executionId=${id}`,
+          headers,
+          (m) => m.event === 'end',
+        );
+        return JSON.parse(end.messages.at(-1)!.data).status as string;
+      };
+      const gate = join(dir, 'snapshot-gate');
+      const template = `heat_template_version: 2018-08-31
+resources:
+  gated:
+    type: Weft::Test::SnapshotGate
+    properties: {gate: ${JSON.stringify(gate)}}
+`;
+      const made = await api(first.url, 'PUT', '/blueprints/stack', template, 'application/yaml');
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      assert.equal((await api(first.url, 'PUT', '/deployments/stack', { blueprintId: 'stack' })).status, 201);
+      const install = await api(first.url, 'POST', '/executions', {
+        deploymentId: 'stack',
+        workflowId: 'install',
+      });
+      assert.equal(await ended(first.url, install.body.id as string), 'terminated');
+
+      const taken = await api(first.url, 'POST', '/deployments/stack/snapshots', { name: 'first' });
+      assert.equal(taken.status, 201, JSON.stringify(taken.body));
+      const id = (taken.body.execution as { id: string }).id;
+      await readStream(
+        `${first.url}/api/v1/events/stream?executionId=${id}`,
+        headers,
+        (m) => m.event === 'log' && /snapshot waiting at/.test(m.data),
+      );
+      const listed = await api(first.url, 'GET', '/deployments/stack/snapshots');
+      assert.deepEqual(
+        (listed.body as unknown as { name: string; status: string }[]).map((s) => [s.name, s.status]),
+        [['first', 'IN_PROGRESS']],
+      );
+      first.server.child.kill('SIGKILL');
+      await first.server.exit;
+      writeFileSync(gate, '');
+      assert.equal(await ended(second.url, id), 'terminated');
+      const shown = await api(second.url, 'GET', '/deployments/stack/snapshots/first');
+      assert.equal(shown.body.status, 'COMPLETE', JSON.stringify(shown.body));
+      const data = shown.body.data as {
+        resources: Record<string, { resource_data: Record<string, unknown> }>;
+      };
+      assert.equal(data.resources.gated!.resource_data.snapshotted, true, 'what the handler kept is stored');
     } finally {
       first.server.child.kill('SIGKILL');
       second.server.child.kill('SIGTERM');

@@ -9,7 +9,6 @@ import {
   type Json,
   modelOf,
   NotFoundError,
-  SNAPSHOT_WORKFLOW,
   startExecution,
   type TaskRecord,
   type WorkerDispatcher,
@@ -228,10 +227,6 @@ export async function runExecution(
       });
       const result = await executor.run(execution.id, { retryInFlight, tasks, ...interrupts.options });
       await finishExecution(state.store, result);
-      // A HOT stack snapshot's execution stores the snapshot as it ended (loaded only then: the
-      // stack commands are not part of other runs).
-      if (result.workflow === SNAPSHOT_WORKFLOW)
-        await (await import('./stack.js')).saveSnapshot(state.store, result);
       await progress.end();
       // The last log lines only when they were not shown as they came (--quiet).
       if (interruptedNow(result)) process.stderr.write(`${await interruptReport(state, result, flags)}\n`);

@@ -1,7 +1,7 @@
 /** `weft install`: create the deployment when it is new, then run (or continue) its install. */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   AlreadyExistsError,
   createDeployment,
@@ -134,9 +134,9 @@ Examples:
 
 /**
  * `weft install --adopt FILE` without a template: the stack is made from the template its abandon
- * data holds, as Heat's stack adopt does (a template of its own cannot read files beside it:
- * get_file and nested templates need the template given as a file), named as the data names it
- * unless -d says otherwise.
+ * data holds, with the files it holds beside it (nested templates, get_file) and its environment
+ * (before those given with -e), as Heat's stack adopt does, named as the data names it unless -d
+ * says otherwise.
  */
 async function adoptWithItsTemplate(
   flags: InstallFlags,
@@ -151,7 +151,19 @@ async function adoptWithItsTemplate(
     throw new UsageError(`name the stack with -d ID (${flags.adopt} names none)`);
   const dir = mkdtempSync(join(tmpdir(), 'weft-adopt-'));
   try {
-    const file = join(dir, 'template.yaml');
+    for (const [path, content] of Object.entries(data.files ?? {})) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), content);
+    }
+    // (Named as none of its files is.)
+    const unused = (name: string) => {
+      let path = `${name}.yaml`;
+      for (let n = 2; Object.hasOwn(data.files ?? {}, path); n++) path = `${name}-${n}.yaml`;
+      return join(dir, path);
+    };
+    const file = unused('template');
+    const environment = data.environment ? [unused('environment')] : [];
+    if (data.environment) writeFileSync(environment[0]!, `${JSON.stringify(data.environment)}\n`);
     // YAML whose top-level keys start their lines (how a HOT template is recognised), each value
     // as JSON (which YAML reads as it is).
     const template = data.template as Record<string, Json>;
@@ -162,7 +174,15 @@ async function adoptWithItsTemplate(
         .map(([name, value]) => `${key(name)}: ${JSON.stringify(value)}\n`)
         .join(''),
     );
-    await run(file, { ...flags, deploymentId: flags.deploymentId ?? data.name }, data);
+    await run(
+      file,
+      {
+        ...flags,
+        deploymentId: flags.deploymentId ?? data.name,
+        environment: [...environment, ...(flags.environment ?? [])],
+      },
+      data,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,13 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, normalize, sep } from 'node:path';
 import {
   ACTIVE_EXECUTION_STATUSES,
   abandonData,
   type DeploymentRecord,
   Diagnostics,
-  type ExecutionRecord,
   flattenedResources,
   formatProblem,
   isMapping,
@@ -20,7 +19,6 @@ import {
   modelOf,
   parseYaml,
   refuseSuspendedUpdate,
-  SNAPSHOT_WORKFLOW,
   type SnapshotRecord,
   type StackSnapshotAction,
   type Store,
@@ -150,6 +148,10 @@ export interface AdoptData {
   name?: string;
   /** The data as the file holds it (what a server's adopt takes). */
   document: Record<string, Json>;
+  /** The other files of the template (nested templates, get_file), by their path from its directory. */
+  files?: Record<string, string>;
+  /** The environment the stack was made with (parameters, parameter_defaults, resource_registry). */
+  environment?: Record<string, Json>;
 }
 
 /**
@@ -192,6 +194,41 @@ export function readAdoptFile(file: string): AdoptData {
       'template',
       "the template of abandon data must be a mapping (the stack's template)",
     );
+  else if (problems.ok && isMapping(doc) && doc.files !== undefined && doc.files !== null) {
+    // Written beside the template when the stack is adopted with it: only within its directory.
+    const files = doc.files;
+    if (!isMapping(files))
+      problems.add(
+        'bad-value',
+        locOf(doc, 'files'),
+        'files',
+        "the files of abandon data must be a mapping of paths to their contents (the template's files)",
+      );
+    else
+      for (const [path, content] of Object.entries(files))
+        if (typeof content !== 'string' || isAbsolute(path) || normalize(path).split(sep).includes('..'))
+          problems.add(
+            'bad-value',
+            locOf(files, path),
+            `files.${path}`,
+            typeof content !== 'string'
+              ? 'a file of abandon data must be its content, a string'
+              : "a file of abandon data must be a path within the template's directory",
+          );
+  }
+  if (
+    problems.ok &&
+    isMapping(doc) &&
+    doc.environment !== undefined &&
+    doc.environment !== null &&
+    !isMapping(doc.environment)
+  )
+    problems.add(
+      'bad-value',
+      locOf(doc, 'environment'),
+      'environment',
+      'the environment of abandon data must be a mapping (what an environment file holds)',
+    );
   const first = problems.sorted()[0];
   if (first) throw new UsageError(formatProblem(first));
   const data = JSON.parse(JSON.stringify(doc)) as Record<string, Json>;
@@ -208,6 +245,8 @@ export function readAdoptFile(file: string): AdoptData {
     };
   }
   if (typeof data.name === 'string' && data.name !== '') out.name = data.name;
+  if (isMapping(data.files)) out.files = data.files as Record<string, string>;
+  if (isMapping(data.environment)) out.environment = data.environment as Record<string, Json>;
   return out;
 }
 
@@ -361,19 +400,12 @@ async function takeSnapshot(state: State, name: string | undefined, flags: Snaps
   const deployment = await hotDeployment(store, flags.deploymentId);
   await refuseActive(store, deployment.id, 'snapshot');
   const id = randomUUID();
-  // Stored IN_PROGRESS first, as Heat's stack_snapshot does; the end of the execution saves its
-  // data and status (saveSnapshot), whichever command runs it to its end (this one or a resume).
-  await store.putSnapshot({
-    id,
-    deploymentId: deployment.id,
-    name: name ?? id,
-    blueprintId: deployment.blueprintId,
-    inputs: deployment.inputs,
-    model: deployment.model,
-    data: { status: 'IN_PROGRESS' },
-    createdAt: new Date().toISOString(),
-  });
-  const result = await runSnapshotAction(state, deployment.id, { workflow: 'snapshot', snapshot: id }, flags);
+  const result = await runSnapshotAction(
+    state,
+    deployment.id,
+    { workflow: 'snapshot', snapshot: id, ...(name !== undefined ? { name } : {}) },
+    flags,
+  );
   const snapshot = (await store.listSnapshots(deployment.id)).find((s) => s.id === id)!;
   const status = snapshotStatus(snapshot);
   if (flags.json) printJson({ snapshot: snapshotView(snapshot, false), execution: result });
@@ -382,34 +414,6 @@ async function takeSnapshot(state: State, name: string | undefined, flags: Snaps
       `Snapshot ${id} (${snapshot.name}) of stack '${deployment.id}' ${status === 'COMPLETE' ? 'taken' : `${status} (it is kept, and cannot be restored${status === 'FAILED' ? '' : ' until its execution ends'})`}\n`,
     );
   finish(result, false);
-}
-
-/**
- * Heat's save_snapshot: once a snapshot execution has run (taken by `weft stack snapshot`, or
- * finished by `weft resume`), the stack's data (with what the handlers kept) is stored as its
- * snapshot, COMPLETE or FAILED as the execution ended (IN_PROGRESS while it has not). A snapshot
- * deleted meanwhile is not stored again.
- */
-export async function saveSnapshot(store: Store, execution: ExecutionRecord): Promise<void> {
-  if (execution.workflow !== SNAPSHOT_WORKFLOW) return;
-  const id = execution.parameters.snapshot;
-  const stored = (await store.listSnapshots(execution.deploymentId)).find((s) => s.id === id);
-  const now = await store.getDeployment(execution.deploymentId);
-  if (!stored || !now) return;
-  const data = await abandonData(store, now);
-  data.status =
-    execution.status === 'terminated'
-      ? 'COMPLETE'
-      : ACTIVE_EXECUTION_STATUSES.includes(execution.status)
-        ? 'IN_PROGRESS'
-        : 'FAILED';
-  await store.putSnapshot({
-    ...stored,
-    blueprintId: now.blueprintId,
-    inputs: now.inputs,
-    model: now.model,
-    data,
-  });
 }
 
 /**
@@ -435,8 +439,7 @@ async function deleteSnapshot(state: State, given: string, flags: SnapshotFlags)
     finish(result, false);
     return;
   }
-  if (!(await state.store.deleteSnapshot(deployment.id, found.id)))
-    throw new UsageError(`stack '${deployment.id}' has no snapshot '${given}'`);
+  // (Its record is deleted by the end of the execution: finishExecution.)
   process.stderr.write(`Snapshot ${found.id} (${found.name}) deleted\n`);
 }
 

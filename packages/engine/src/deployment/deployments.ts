@@ -22,6 +22,7 @@ import {
   BUILTIN_PARAMETER_TYPES,
   BUILTIN_WORKFLOWS,
   builtinGraph,
+  chain,
   EXECUTION_PARAMETERS,
   WorkflowError,
 } from '../workflows/builtin.js';
@@ -30,6 +31,7 @@ import { numberedByWave, type TaskGraph } from '../workflows/lifecycle.js';
 import { planScale, type ScalePlan } from '../workflows/scale.js';
 import { UPDATE_PARAMETER_DEFAULTS, type UpdateParameters } from '../workflows/update.js';
 import { sealDeployment } from './sealed-deployment.js';
+import { endStackSnapshotExecution, snapshotDeletionGraph, snapshotResources } from './stack-data.js';
 import { finishDeploymentUpdate } from './update.js';
 
 const now = () => new Date().toISOString();
@@ -414,6 +416,27 @@ export async function startExecutionWithTasks(options: StartExecutionOptions): P
       parameters.relationship_updates = Object.fromEntries(scale.relationships) as unknown as Json;
   } else if (builtin) {
     graph = builtinGraph(builtin, model, instances, builtinParameters);
+    if (builtin === 'uninstall' && model.blueprint.heatTemplateVersion !== undefined) {
+      // A HOT stack's delete first deletes its snapshots, each resource's handleDeleteSnapshot
+      // with what the snapshot kept of it, as Heat's Stack.delete runs delete_all_snapshots; the
+      // records go once it has succeeded (finishExecution).
+      const snapshots = await store.listSnapshots(deployment.id);
+      if (snapshots.length > 0) {
+        const started = instances.filter((i) => i.state === 'started');
+        const deletions: TaskGraph = { workflow: options.workflow, tasks: [] };
+        // (Each snapshot's tasks depend on none: they are numbered on.)
+        for (const snapshot of snapshots)
+          for (const task of snapshotDeletionGraph(
+            model,
+            started,
+            snapshotResources(snapshot),
+            options.workflow,
+          ).tasks)
+            deletions.tasks.push({ ...task, id: deletions.tasks.length });
+        graph = chain(deletions, graph, options.workflow);
+        parameters.deleted_snapshots = snapshots.map((s) => s.id);
+      }
+    }
   } else if (custom && isScriptWorkflow(custom) && options.dispatcher.runWorkflow) {
     if (typeof parameters.script_path !== 'string' || parameters.script_path === '')
       throw new WorkflowError(
@@ -498,11 +521,17 @@ export async function runnableWorkflows(model: DeploymentModel, dispatcher: Disp
 }
 
 /**
- * Work that follows a successful execution: a scale-in removes the instances it took down, an
- * update leaves its transition model for the new one.
+ * Work that follows an execution, in whichever process ends it: a stack snapshot's is stored as
+ * it ended, and after a success, a snapshot's deletion deletes it, a scale-in removes the
+ * instances it took down, an update leaves its transition model for the new one.
  */
 export async function finishExecution(store: Store, execution: ExecutionRecord): Promise<void> {
+  await endStackSnapshotExecution(store, execution);
   if (execution.status !== 'terminated') return;
+  const deletedSnapshots = execution.parameters.deleted_snapshots;
+  if (Array.isArray(deletedSnapshots))
+    for (const id of deletedSnapshots)
+      if (typeof id === 'string') await store.deleteSnapshot(execution.deploymentId, id);
   if (execution.workflow === 'update' || execution.workflow === 'rollback') {
     await finishDeploymentUpdate(store, (await store.getExecution(execution.id)) ?? execution);
     return;

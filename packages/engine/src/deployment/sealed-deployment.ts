@@ -46,6 +46,14 @@ export function sealDeployment<T extends Pick<DeploymentRecord, 'inputs' | 'mode
   }
   model.outputs = seal(model.outputs);
   model.capabilities = seal(model.capabilities);
+  const environment = model.blueprint.heatEnvironment as Record<string, Record<string, Json>> | undefined;
+  if (environment) {
+    for (const section of ['parameters', 'parameter_defaults'])
+      for (const name of model.blueprint.hiddenInputs ?? [])
+        if (environment[section] && Object.hasOwn(environment[section], name))
+          environment[section][name] = whole(environment[section][name]!);
+    model.blueprint.heatEnvironment = seal(environment);
+  }
   return { ...deployment, inputs: seal(inputs), model: model as unknown as Json };
 }
 

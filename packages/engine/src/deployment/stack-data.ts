@@ -4,9 +4,48 @@ import { ADOPT_KEY, type Json, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY 
 import { Diagnostics } from '../dsl/diagnostics.js';
 import { isMapping, parseYaml } from '../dsl/yaml-source.js';
 import { heatResourceState, heatStackState, isAdoptedStack } from '../hot/states.js';
-import { modelOf } from '../model/deployment-model.js';
-import type { DeploymentRecord, SnapshotRecord, Store } from '../store/types.js';
+import { type DeploymentModel, modelOf } from '../model/deployment-model.js';
+import type { NodeInstanceRecord } from '../model/instance-record.js';
+import {
+  ACTIVE_EXECUTION_STATUSES,
+  type DeploymentRecord,
+  type ExecutionRecord,
+  type SnapshotRecord,
+  type Store,
+} from '../store/types.js';
+import { operationSteps } from '../workflows/builtin.js';
+import type { TaskGraph } from '../workflows/lifecycle.js';
 import { isLive } from './status.js';
+
+/** The executions' workflow names of a stack's snapshot and of a snapshot's deletion, as `weft executions` shows them. */
+export const SNAPSHOT_WORKFLOW = 'snapshot';
+export const DELETE_SNAPSHOT_WORKFLOW = 'delete_snapshot';
+
+/** The operation the deletion of a snapshot runs on each resource it has data of (a Resource class's). */
+export const RESOURCE_DELETE_SNAPSHOT = 'weft.interfaces.resource.delete_snapshot';
+
+/**
+ * The tasks that delete what a snapshot's handlers made (Heat's Stack.delete_snapshot): each
+ * created resource the snapshot kept data of (`kept`, by node name) runs its handleDeleteSnapshot
+ * with that data; in no order, as Heat runs them one by one.
+ */
+export function snapshotDeletionGraph(
+  model: DeploymentModel,
+  started: NodeInstanceRecord[],
+  kept: Record<string, Json>,
+  workflow: string,
+): TaskGraph {
+  const graph = operationSteps(
+    model,
+    started.filter((i) => Object.hasOwn(kept, i.node) && kept[i.node]),
+    [RESOURCE_DELETE_SNAPSHOT],
+    workflow,
+    false,
+    { ordered: false },
+  );
+  for (const task of graph.tasks) task.inputs = { snapshot: kept[task.node!]! };
+  return graph;
+}
 
 /** Heat's ACTION_STATUS split into its action and status. */
 function splitState(state: string): { action: string; status: string } {
@@ -14,16 +53,27 @@ function splitState(state: string): { action: string; status: string } {
   return m ? { action: m[1]!, status: m[2]! } : { action: state, status: '' };
 }
 
-/** The template the deployment was made from, as Heat keeps it in the abandon data (parsed). */
-async function templateOf(store: Store, deployment: DeploymentRecord): Promise<Json> {
+/**
+ * The template the deployment was made from (parsed), and the other files it read (nested
+ * templates, get_file), by their path from the template's directory, as Heat keeps the template
+ * and its `files` in the abandon data.
+ */
+async function templateOf(
+  store: Store,
+  deployment: DeploymentRecord,
+): Promise<{ template: Json; files: Record<string, Json> }> {
   const blueprint = await store.getBlueprint(deployment.blueprintId);
   const bytes = blueprint?.files[blueprint.mainFile];
-  if (!blueprint || !bytes) return null;
-  const parsed = parseYaml(new TextDecoder().decode(bytes), blueprint.mainFile, new Diagnostics());
-  return JSON.parse(JSON.stringify(parsed ?? null)) as Json;
+  if (!blueprint || !bytes) return { template: null, files: {} };
+  const decoder = new TextDecoder();
+  const parsed = parseYaml(decoder.decode(bytes), blueprint.mainFile, new Diagnostics());
+  const files: Record<string, Json> = {};
+  for (const path of Object.keys(blueprint.files).sort())
+    if (path !== blueprint.mainFile) files[path] = decoder.decode(blueprint.files[path]);
+  return { template: JSON.parse(JSON.stringify(parsed ?? null)) as Json, files };
 }
 
-/** What Heat's Stack.prepare_abandon returns: the stack, its template and every resource's id and data. */
+/** What Heat's Stack.prepare_abandon returns: the stack, its template and files, and every resource's id and data. */
 export async function abandonData(store: Store, deployment: DeploymentRecord): Promise<Record<string, Json>> {
   const model = modelOf(deployment.model);
   const resources: Record<string, Json> = {};
@@ -51,12 +101,15 @@ export async function abandonData(store: Store, deployment: DeploymentRecord): P
   const { action, status } = splitState(
     heatStackState(await store.listExecutions(deployment.id), isAdoptedStack(instances)),
   );
+  const { template, files } = await templateOf(store, deployment);
   return {
     name: deployment.id,
     id: deployment.id,
     action,
+    environment: (model.blueprint.heatEnvironment ?? {}) as Json,
+    files,
     status,
-    template: await templateOf(store, deployment),
+    template,
     resources: nested(resources),
   };
 }
@@ -143,4 +196,63 @@ export function snapshotView(snapshot: SnapshotRecord, withData: boolean): Snaps
 export function snapshotResources(snapshot: SnapshotRecord): Record<string, Json> {
   const data = snapshot.data as { resources?: Record<string, Json> } | null;
   return flattenedResources(isMapping(data?.resources) ? (data.resources as Record<string, Json>) : {});
+}
+
+/**
+ * Once a snapshot's execution has ended, in whichever process ends it (the one that started it, a
+ * resume, a server taking it over: finishExecution): as Heat's save_snapshot, the stack's data
+ * (with what the handlers kept) is stored as the snapshot, COMPLETE or FAILED as the execution
+ * ended (IN_PROGRESS while it has not); a snapshot deleted meanwhile is not stored again. A
+ * snapshot's deletion that succeeded deletes its record, as Heat's delete_snapshot does once every
+ * resource's handle_delete_snapshot has run.
+ */
+export async function endStackSnapshotExecution(store: Store, execution: ExecutionRecord): Promise<void> {
+  const id = execution.parameters.snapshot;
+  if (typeof id !== 'string') return;
+  if (execution.workflow === DELETE_SNAPSHOT_WORKFLOW) {
+    // (An interrupted one is resumed: it keeps what it borrowed until it ends.)
+    if (ACTIVE_EXECUTION_STATUSES.includes(execution.status) || execution.status === 'interrupted') return;
+    await giveBack(store, execution);
+    if (execution.status === 'terminated') await store.deleteSnapshot(execution.deploymentId, id);
+    return;
+  }
+  if (execution.workflow !== SNAPSHOT_WORKFLOW) return;
+  const stored = (await store.listSnapshots(execution.deploymentId)).find((s) => s.id === id);
+  const now = await store.getDeployment(execution.deploymentId);
+  if (!stored || !now) return;
+  const data = await abandonData(store, now);
+  data.status =
+    execution.status === 'terminated'
+      ? 'COMPLETE'
+      : ACTIVE_EXECUTION_STATUSES.includes(execution.status)
+        ? 'IN_PROGRESS'
+        : 'FAILED';
+  await store.putSnapshot({
+    ...stored,
+    blueprintId: now.blueprintId,
+    inputs: now.inputs,
+    model: now.model,
+    data,
+  });
+}
+
+/** Takes from the deployment what a snapshot's deletion borrowed from the snapshot (stack-snapshots.ts borrow). */
+async function giveBack(store: Store, execution: ExecutionRecord): Promise<void> {
+  const borrowed = execution.parameters.borrowed as
+    | { nodes: string[]; plugins: string[]; instances: string[] }
+    | undefined;
+  const deployment = await store.getDeployment(execution.deploymentId);
+  if (!borrowed || !deployment) return;
+  const model = modelOf(deployment.model);
+  if (!borrowed.nodes.some((name) => Object.hasOwn(model.nodes, name))) return;
+  const nodes = { ...model.nodes };
+  const plugins = { ...model.plugins };
+  for (const name of borrowed.nodes) delete nodes[name];
+  for (const name of borrowed.plugins) delete plugins[name];
+  const present = new Set((await store.listInstances(deployment.id)).map((i) => i.id));
+  await store.changeDeployment({
+    deploymentId: deployment.id,
+    deployment: { model: { ...model, nodes, plugins } as unknown as Json },
+    removeInstances: borrowed.instances.filter((id) => present.has(id)),
+  });
 }

@@ -200,6 +200,8 @@ export interface Blueprint {
   heatTemplateVersion?: string;
   /** For a HOT template: the inputs made from its `hidden` parameters (masked wherever shown). */
   hiddenInputs?: string[];
+  /** For a HOT template: its environment as given (parameters, parameter_defaults, resource_registry). */
+  heatEnvironment?: Record<string, unknown>;
 }
 
 /** A get_secret call with a literal name, which a store can be asked about before anything runs. */

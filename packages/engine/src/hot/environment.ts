@@ -4,7 +4,7 @@
  * `event_sinks`, `parameter_merge_strategies`. Several are merged in the order given, each over
  * the ones before, as `openstack stack create -e a.yaml -e b.yaml` merges them.
  */
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { type Diagnostics, didYouMean, type Loc } from '../dsl/diagnostics.js';
 import type { BlueprintReader } from '../dsl/reader.js';
 import {
@@ -321,4 +321,29 @@ function wildcard(
     return target;
   }
   return undefined;
+}
+
+/**
+ * The environment as the user gave it, as Heat's Environment.user_env_as_dict keeps it with the
+ * stack (its abandon data's `environment`): the parameter values (the environments' and those
+ * `given` with -p over them), parameter_defaults, and the resource_registry, a template file by its
+ * path from the template's directory `baseDir`.
+ */
+export function userEnvironment(env: Environment, given: ValueMap, baseDir: string): Record<string, unknown> {
+  const target = (t: RegistryTarget) => t.type ?? relative(baseDir, t.template!);
+  const registry: Record<string, unknown> = {};
+  for (const [name, t] of env.registry) registry[name] = target(t);
+  const resources: Record<string, Record<string, string>> = {};
+  for (const [resource, own] of env.resourceRegistry)
+    resources[resource] = Object.fromEntries([...own].map(([type, t]) => [type, target(t)]));
+  registry.resources = resources;
+  return JSON.parse(
+    JSON.stringify({
+      parameters: { ...env.parameters, ...given },
+      parameter_defaults: env.parameterDefaults,
+      resource_registry: registry,
+      encrypted_param_names: [],
+      event_sinks: [],
+    }),
+  ) as Record<string, unknown>;
 }

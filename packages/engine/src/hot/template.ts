@@ -34,6 +34,7 @@ import {
   readEnvironments,
   resolveType,
   restrictedActionsOf,
+  userEnvironment,
 } from './environment.js';
 import {
   followPath,
@@ -91,6 +92,8 @@ export interface HotLoadResult {
   version?: HotVersion;
   /** Files read besides the main template (nested templates, get_file, environments). */
   files: string[];
+  /** The environment as given (userEnvironment), kept with the stack. */
+  environment?: Record<string, unknown>;
 }
 
 /** Where a problem is: the place's position in its template. */
@@ -1630,5 +1633,6 @@ export function loadHotTemplate(
   setLoc(document, doc);
   result.document = document;
   result.files = [...shared.files].filter((f) => f !== main).concat(env.files);
+  result.environment = userEnvironment(env, options.parameters ?? {}, dirname(main));
   return result;
 }

@@ -28,6 +28,8 @@ export interface DeploymentModel {
     dslVersion: string;
     heatTemplateVersion?: string;
     hiddenInputs?: string[];
+    /** A HOT template's environment as given (Heat's user environment), for its abandon data. */
+    heatEnvironment?: Record<string, unknown>;
   };
   nodes: Record<string, NodeModel>;
   outputs: Record<string, Value>;
@@ -305,6 +307,7 @@ export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
       dslVersion: blueprint.version,
       ...(blueprint.heatTemplateVersion ? { heatTemplateVersion: blueprint.heatTemplateVersion } : {}),
       ...(blueprint.hiddenInputs?.length ? { hiddenInputs: blueprint.hiddenInputs } : {}),
+      ...(blueprint.heatEnvironment ? { heatEnvironment: blueprint.heatEnvironment } : {}),
     },
     nodes,
     outputs: Object.fromEntries(plan.outputs),

@@ -228,7 +228,7 @@ function refuseUnsupported(
 /** Plans the update of a deployment (model and instances) to the `after` model. */
 export function planUpdate(
   current: DeploymentModel,
-  instances: NodeInstanceRecord[],
+  stored: NodeInstanceRecord[],
   after: DeploymentModel,
   deploymentId: string,
   params: UpdateParameters & { restore?: boolean; snapshot?: boolean; refresh?: string[] },
@@ -238,9 +238,8 @@ export function planUpdate(
   // it is compared as it is (a node the new model has again is kept, with its instances).
   const before = unflagged(current);
   const diff = diffModels(before, finalModel(after));
-  const byId = new Map(instances.map((i) => [i.id, i]));
   for (const id of params.reinstall_list)
-    if (!byId.has(id))
+    if (!stored.some((i) => i.id === id))
       throw new WorkflowError(
         `update: reinstall_list names '${id}', which is not an instance of this deployment`,
       );
@@ -249,13 +248,20 @@ export function planUpdate(
 
   // Instances that go: those of removed nodes (a node's removal removes what it contains too, as
   // what it contains would otherwise move), and the newest of nodes whose blueprint count fell.
-  const removed = new Set<string>();
-  for (const i of instances) if (!after.nodes[i.node]) removed.add(i.id);
   // A HOT resource whose type changes is replaced, as Heat does (UpdateReplace): a resource of
   // the new type is created, then the old one deleted by its own type's operations.
   const retyped = new Set(
     heat ? diff.nodes.filter((n) => n.change === 'modified' && n.type).map((n) => n.node) : [],
   );
+  // The resource a failed replacement left (its backup, `NAME@replaced`) is swapped back in when
+  // it is COMPLETE and of the definition the update goes to (a rollback's), instead of a new one
+  // being created: its instances are the node's from now on.
+  const swapped = backups(retyped, before, after, stored);
+  const instances = stored.map((i) => (swapped.has(i.id) ? { ...i, node: swapped.get(i.id)! } : i));
+  const swappedNodes = new Set(swapped.values());
+  const byId = new Map(instances.map((i) => [i.id, i]));
+  const removed = new Set<string>();
+  for (const i of instances) if (!after.nodes[i.node]) removed.add(i.id);
   // The old definition is kept under a name of its own (`NAME@replaced`), to which the old
   // instances move while the update runs, so that they are deleted by their own type's operations
   // (and a failed update leaves them as a resource of their own, deleted by the next update).
@@ -268,7 +274,8 @@ export function planUpdate(
   }
   const retired: Record<string, string> = {};
   for (const i of instances)
-    if (retyped.has(i.node)) {
+    if (swapped.has(i.id)) retired[i.id] = i.node;
+    else if (retyped.has(i.node)) {
       removed.add(i.id);
       retired[i.id] = retiredNodes.get(i.node)!;
     }
@@ -354,6 +361,7 @@ export function planUpdate(
   }
   for (const change of diff.nodes) {
     if (change.change !== 'added' && !retyped.has(change.node)) continue;
+    if (swappedNodes.has(change.node)) continue;
     const host = after.nodes[change.node]!.host;
     // Under a host that is added too, it comes with the host's instances.
     if (host && !before.nodes[host]) continue;
@@ -430,7 +438,9 @@ export function planUpdate(
   const establish = new Map<string, RelationshipInstance[]>();
   const unlink = new Map<string, RelationshipInstance[]>();
   const addedByNode = new Map<string, string[]>();
-  for (const i of added) addedByNode.set(i.node, [...(addedByNode.get(i.node) ?? []), i.id]);
+  // A backup swapped back in is a new target, as an added instance is.
+  for (const i of [...added, ...instances.filter((i) => swapped.has(i.id))])
+    addedByNode.set(i.node, [...(addedByNode.get(i.node) ?? []), i.id]);
   for (const source of staying) {
     const match = matches.get(source.node);
     if (!match) continue;
@@ -452,7 +462,10 @@ export function planUpdate(
     for (const [, index] of match.pairs) {
       const rel = rels[index]!;
       if (rel.hierarchy.includes(CONTAINED_IN) || rel.properties.connection_type === 'all_to_one') continue;
-      for (const targetId of addedByNode.get(rel.target) ?? []) gained.push(instanceOf(rel, index, targetId));
+      // (A source a failed update left between versions may still have its backup as a target.)
+      for (const targetId of addedByNode.get(rel.target) ?? [])
+        if (!kept.some((r) => r.index === index && r.targetId === targetId))
+          gained.push(instanceOf(rel, index, targetId));
     }
     const changedIndices = kept.some((r, n) => r !== relationshipsOf(source)[n]);
     if (gone.length === 0 && gained.length === 0 && !changedIndices) continue;
@@ -508,6 +521,7 @@ export function planUpdate(
   // evaluates them again), as Heat updates what depends on a changed resource.
   if (heat) {
     const changedNodes = new Set([
+      ...swappedNodes,
       ...added.map((i) => i.node),
       ...diff.nodes.filter((n) => n.change === 'added').map((n) => n.node),
     ]);
@@ -577,7 +591,7 @@ export function planUpdate(
   for (const change of diff.nodes)
     if (change.type && retyped.has(change.node))
       for (const i of instances)
-        if (i.node === change.node)
+        if (i.node === change.node && !swapped.has(i.id))
           replacements[i.id] = {
             properties: [],
             reason: `its type changes from ${change.type.before} to ${change.type.after}`,
@@ -614,6 +628,38 @@ export function planUpdate(
     replacements,
     graph,
   };
+}
+
+/**
+ * The backups to swap back in, by instance id: the node each instance goes back to. A node whose
+ * type changes has one when an earlier update that replaced it failed before deleting the old
+ * resource (kept as `NAME@replaced`, the last of them when there are several), that resource is
+ * COMPLETE (every instance started) and has the type and properties the node now gets, as Heat's
+ * StackUpdate._create_resource (heat/engine/update.py) swaps in the backup stack's resource when
+ * its status is COMPLETE rather than creating a new one.
+ */
+function backups(
+  retyped: Set<string>,
+  before: DeploymentModel,
+  after: DeploymentModel,
+  instances: NodeInstanceRecord[],
+): Map<string, string> {
+  const swapped = new Map<string, string>();
+  for (const name of retyped) {
+    const wanted = after.nodes[name]!;
+    const candidates = Object.keys(before.nodes)
+      .filter((n) => !after.nodes[n] && /^@replaced\d*$/.test(n.slice(name.length)) && n.startsWith(name))
+      .sort((a, b) => Number(a.slice(name.length + 9) || 1) - Number(b.slice(name.length + 9) || 1));
+    for (const candidate of candidates.reverse()) {
+      const node = before.nodes[candidate]!;
+      const own = instances.filter((i) => i.node === candidate);
+      if (node.type !== wanted.type || !jsonEqual(node.properties, wanted.properties)) continue;
+      if (own.length === 0 || own.some((i) => i.state !== 'started')) continue;
+      for (const i of own) swapped.set(i.id, name);
+      break;
+    }
+  }
+  return swapped;
 }
 
 interface GraphParts {

@@ -108,6 +108,8 @@ export async function storedLoader(context: ServerContext, tenant: TenantState):
         const wanted = new Set<string>();
         const reader = fileSystemReader({
           resolvePlugin: plugins.resolvePlugin,
+          // A HOT template's resource types are found among the plugins' node types, as locally.
+          pluginNames: () => [...new Set(plugins.plugins.map((p) => p.name))],
           resolveBlueprint: (id) => {
             if (mainFiles.has(id)) return mainFiles.get(id);
             wanted.add(id);

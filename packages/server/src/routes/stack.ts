@@ -17,10 +17,8 @@ import {
   ACTIVE_EXECUTION_STATUSES,
   abandonData,
   type DeploymentRecord,
-  type ExecutionRecord,
   type Json,
   modelOf,
-  type SnapshotRecord,
   type StackSnapshotAction,
   snapshotResources,
   snapshotView,
@@ -93,24 +91,19 @@ export async function stackRoutes(app: Api, context: ServerContext): Promise<voi
     deployment: DeploymentRecord,
     action: StackSnapshotAction,
     parameters: Record<string, Json>,
-    then: (ended: ExecutionRecord) => Promise<void>,
   ) => {
     const dispatcher = await plugins.requiredBy(modelOf(deployment.model), deployment.id);
     await dispatcher.load();
-    const execution = await runner.start(
-      tenant,
-      async (id) => {
-        const started = await startStackSnapshotExecution({
-          id,
-          store: tenant.store,
-          deploymentId: deployment.id,
-          action,
-          parameters,
-        });
-        return started.execution;
-      },
-      then,
-    );
+    const execution = await runner.start(tenant, async (id) => {
+      const started = await startStackSnapshotExecution({
+        id,
+        store: tenant.store,
+        deploymentId: deployment.id,
+        action,
+        parameters,
+      });
+      return started.execution;
+    });
     return { ...execution, running: runner.isRunning(tenant.name, execution.id) };
   };
 
@@ -199,25 +192,8 @@ export async function stackRoutes(app: Api, context: ServerContext): Promise<voi
       const execution = await startAction(
         tenant,
         deployment,
-        { workflow: 'snapshot', snapshot: id },
+        { workflow: 'snapshot', snapshot: id, name },
         (request.body.parameters ?? {}) as Record<string, Json>,
-        async (ended) => {
-          // As `weft stack snapshot`: the stack's data once the handlers have run.
-          const now = (await tenant.store.getDeployment(deployment.id)) ?? deployment;
-          const data = await abandonData(tenant.store, now);
-          data.status = ended.status === 'terminated' ? 'COMPLETE' : 'FAILED';
-          const snapshot: SnapshotRecord = {
-            id,
-            deploymentId: now.id,
-            name,
-            blueprintId: now.blueprintId,
-            inputs: now.inputs,
-            model: now.model,
-            data,
-            createdAt: new Date().toISOString(),
-          };
-          await tenant.store.putSnapshot(snapshot);
-        },
       );
       return reply.status(201).send({ snapshot: { id, name }, execution });
     },
@@ -246,9 +222,6 @@ export async function stackRoutes(app: Api, context: ServerContext): Promise<voi
         deployment,
         { workflow: 'delete_snapshot', snapshot: found.id, resources: snapshotResources(found) },
         (request.body.parameters ?? {}) as Record<string, Json>,
-        async (ended) => {
-          if (ended.status === 'terminated') await tenant.store.deleteSnapshot(deployment.id, found.id);
-        },
       );
       return reply.status(202).send(execution);
     },
