@@ -10,3 +10,10 @@ export const ADOPT_KEY = 'heat_adopt';
  * snapshot kept of the resource: one made anew then is brought back by its class's handleRestore.
  */
 export const RESTORE_KEY = 'heat_restore';
+
+/**
+ * The update operation's input naming the type of the resource that replaces this one (its
+ * definition changed type, so the engine replaces it, as Heat's StackUpdate does): the update
+ * only refuses when the environment restricts replace, leaving the resource as it is.
+ */
+export const REPLACED_BY_INPUT = 'replaced_by';

@@ -22,6 +22,7 @@ import {
   type UpdatePreview,
   UpdateReplace,
 } from './resource.js';
+import { REPLACED_BY_INPUT } from './resource-keys.js';
 import {
   dropEmptyRecord,
   type HeatRecord,
@@ -605,6 +606,13 @@ class ResourceLifecycle<R extends Resource<object>> {
   }
 
   async update(ctx: OperationContext, inputs: Record<string, Json>): Promise<void> {
+    // A definition of another type replaces the resource, which the engine does with a resource
+    // of that type; asked first whether the environment lets it (Heat's
+    // StackUpdate._check_replace_restricted), the resource is left as it is when it does not.
+    if (typeof inputs?.[REPLACED_BY_INPUT] === 'string') {
+      ResourceLifecycle.refuseRestricted(ctx, 'replace');
+      return;
+    }
     const heat = heatRecord(ctx);
     // What an earlier run left unfinished is finished first; then the resource is brought to the
     // properties asked for now, which differ when this is another update (a rollback after a

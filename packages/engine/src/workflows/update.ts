@@ -2,7 +2,8 @@
 // update changes and the task graph that applies it, as Cloudify's deployment update does.
 // Pure: the caller stores the plan with the execution and applies its end once it has succeeded.
 
-import type { Json } from '@weft/sdk';
+import { type Json, RESTRICTED_ACTIONS_PROPERTY } from '@weft/sdk';
+import { REPLACED_BY_INPUT } from '@weft/sdk/resource-keys';
 import { runtimeReferences } from '../hot/functions.js';
 import { heatResourceState } from '../hot/states.js';
 import type { DeploymentModel, NodeModel, RelationshipModel } from '../model/deployment-model.js';
@@ -181,6 +182,12 @@ export function updateParameters(given: Record<string, Json>): UpdateParameters 
   return out;
 }
 
+/** Whether the environment restricts `action` on a HOT resource (Heat's restricted_actions). */
+function restricts(node: NodeModel, action: 'update' | 'replace'): boolean {
+  const restricted = node.properties[RESTRICTED_ACTIONS_PROPERTY];
+  return Array.isArray(restricted) && restricted.includes(action);
+}
+
 /** Whether a node has operations that update its instances in place. */
 function updateOperations(node: NodeModel): string[] {
   if (UPDATING_OPERATIONS.some((name) => Object.hasOwn(node.operations, name)))
@@ -250,9 +257,21 @@ export function planUpdate(
   // what it contains would otherwise move), and the newest of nodes whose blueprint count fell.
   // A HOT resource whose type changes is replaced, as Heat does (UpdateReplace): a resource of
   // the new type is created, then the old one deleted by its own type's operations.
-  const retyped = new Set(
-    heat ? diff.nodes.filter((n) => n.change === 'modified' && n.type).map((n) => n.node) : [],
+  // Unless the new definition's environment restricts replace: the resource then stays as it is,
+  // and its old definition (under the new environment's restrictions, as a failed Heat update
+  // leaves the stack's template) in the model, for the update to fail on it, as Heat's
+  // StackUpdate._check_replace_restricted refuses it before anything of the new type is made.
+  const retypes = heat ? diff.nodes.filter((n) => n.change === 'modified' && n.type) : [];
+  const refusedRetypes = new Map(
+    retypes
+      .filter(
+        (n) =>
+          restricts(after.nodes[n.node]!, 'replace') &&
+          Object.hasOwn(before.nodes[n.node]!.operations, RESOURCE_UPDATE),
+      )
+      .map((n) => [n.node, n.type!.after] as const),
   );
+  const retyped = new Set(retypes.map((n) => n.node).filter((name) => !refusedRetypes.has(name)));
   // The resource a failed replacement left (its backup, `NAME@replaced`) is swapped back in when
   // it is COMPLETE and of the definition the update goes to (a rollback's), instead of a new one
   // being created: its instances are the node's from now on.
@@ -387,10 +406,18 @@ export function planUpdate(
     if (!after.nodes[name]) transition.nodes[name] = { ...node, removed: true };
   for (const [name, retiredName] of retiredNodes)
     transition.nodes[retiredName] = { ...before.nodes[name]!, name: retiredName, removed: true };
+  for (const name of refusedRetypes.keys()) {
+    const old = before.nodes[name]!;
+    const properties = { ...old.properties };
+    delete properties[RESTRICTED_ACTIONS_PROPERTY];
+    const restricted = after.nodes[name]!.properties[RESTRICTED_ACTIONS_PROPERTY];
+    if (restricted !== undefined) properties[RESTRICTED_ACTIONS_PROPERTY] = restricted;
+    transition.nodes[name] = { ...old, properties };
+  }
   const matches = new Map<string, ReturnType<typeof matchRelationships>>();
   for (const name of Object.keys(after.nodes)) {
     const old = before.nodes[name];
-    if (!old || retyped.has(name)) continue;
+    if (!old || retyped.has(name) || refusedRetypes.has(name)) continue;
     const match = matchRelationships(old.relationships, after.nodes[name]!.relationships);
     matches.set(name, match);
     if (match.removed.length > 0)
@@ -517,6 +544,16 @@ export function planUpdate(
       replacements[i.id] = { properties: [], reason: `it is ${state}`, deletesFirst: false };
       if (i.state !== 'started') revived.add(i.id);
     }
+  // A refused type change: the update of the resource is asked for the replacement, and refuses it
+  // (it is still a replacement in the plan, as Heat's StackUpdate.preview lists a type change).
+  const replacedBy = new Map<string, string>();
+  for (const i of staying) {
+    const type = refusedRetypes.get(i.node);
+    if (type === undefined || NOT_INSTALLED.has(i.state)) continue;
+    update.set(i.id, [RESOURCE_UPDATE]);
+    replacedBy.set(i.id, type);
+    revived.delete(i.id);
+  }
   // In a HOT stack, a resource whose properties read one that changes is updated too (its update
   // evaluates them again), as Heat updates what depends on a changed resource.
   if (heat) {
@@ -589,7 +626,7 @@ export function planUpdate(
   );
   for (const id of restored) actions[id] = 'install';
   for (const change of diff.nodes)
-    if (change.type && retyped.has(change.node))
+    if (change.type && (retyped.has(change.node) || refusedRetypes.has(change.node)))
       for (const i of instances)
         if (i.node === change.node && !swapped.has(i.id))
           replacements[i.id] = {
@@ -613,6 +650,7 @@ export function planUpdate(
     restored,
     revived,
     retired,
+    replacedBy,
     params,
     heat,
   });
@@ -679,6 +717,8 @@ interface GraphParts {
   revived: Set<string>;
   /** Removed instances that move to the node of their old definition (UpdatePlan.retired). */
   retired: Record<string, string>;
+  /** Instances whose type change the environment restricts: the type their update is asked to be replaced by. */
+  replacedBy: Map<string, string>;
   params: UpdateParameters;
   /** A HOT stack: what is added is made first, as Heat creates new resources before it updates those that read them. */
   heat?: boolean;
@@ -747,6 +787,8 @@ function updateGraph(parts: GraphParts): TaskGraph {
           operationDef: nodes[instance.node]!.operations[operation]!,
           dependsOn: ends.has(id) ? [ends.get(id)!] : [],
         };
+        const replacement = parts.replacedBy.get(id);
+        if (replacement !== undefined) task.inputs = { [REPLACED_BY_INPUT]: replacement };
         changes.tasks.push(task);
         if (!firsts.has(id)) firsts.set(id, task);
         ends.set(id, task.id);
