@@ -664,6 +664,44 @@ describe('HOT stack snapshots and restore', { concurrency: true }, () => {
   );
 
   test(
+    "uninstall deletes the snapshots of resources the stack no longer has, made from the snapshot's definition",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('template.yaml', RESTORED);
+      p.file('without-file.yaml', WITHOUT_FILE);
+      const path = join(p.dir, 'file.txt');
+      ok(p.run(['install', 'template.yaml', '-d', 'stack', '-p', `path=${path}`]));
+      const backups = ['one', 'two'].map((name) => {
+        ok(p.run(['stack', 'snapshot', '-d', 'stack', name]));
+        const shown = JSON.parse(ok(p.run(['stack', 'snapshot-show', '-d', 'stack', name])).stdout) as {
+          data: Abandoned;
+        };
+        return shown.data.resources.file!.resource_data.backup as string;
+      });
+      ok(p.run(['update', 'without-file.yaml', '-d', 'stack']));
+      assert.ok(!existsSync(path) && backups.every((b) => existsSync(b)), 'the snapshot copies stay');
+
+      const log = ok(p.run(['uninstall', '-d', 'stack']));
+      const output = log.stdout + log.stderr;
+      assert.equal(output.match(/the snapshot of File \S+ deleted/g)?.length, 2, output);
+      for (const backup of backups)
+        assert.ok(
+          !existsSync(backup),
+          `${backup}: the removed file resource's handleDeleteSnapshot deleted it`,
+        );
+      // Only its snapshots' data: the resource the update deleted is not deleted again.
+      assert.ok(!output.split('\n').some((l) => /lifecycle\.delete/.test(l) && /file/.test(l)), output);
+      assert.match(ok(p.run(['stack', 'snapshots', '-d', 'stack'])).stdout, /has no snapshots/);
+      // What the uninstall borrowed from the snapshots is gone with it.
+      assert.deepEqual(
+        p.instances('stack').instances.map((i) => i.node),
+        ['secret'],
+      );
+    },
+  );
+
+  test(
     "deleting a snapshot reaches a resource the stack no longer has, made from the snapshot's definition",
     LIMIT,
     () => {

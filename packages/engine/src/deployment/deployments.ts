@@ -31,7 +31,15 @@ import { numberedByWave, type TaskGraph } from '../workflows/lifecycle.js';
 import { planScale, type ScalePlan } from '../workflows/scale.js';
 import { UPDATE_PARAMETER_DEFAULTS, type UpdateParameters } from '../workflows/update.js';
 import { sealDeployment } from './sealed-deployment.js';
-import { endStackSnapshotExecution, snapshotDeletionGraph, snapshotResources } from './stack-data.js';
+import {
+  type Borrowed,
+  borrowedChange,
+  borrowFromSnapshots,
+  endStackSnapshotExecution,
+  giveBack,
+  snapshotDeletionGraph,
+  snapshotResources,
+} from './stack-data.js';
 import { finishDeploymentUpdate } from './update.js';
 
 const now = () => new Date().toISOString();
@@ -407,6 +415,7 @@ export async function startExecutionWithTasks(options: StartExecutionOptions): P
       : parameters;
   let graph: TaskGraph;
   let scale: ScalePlan | undefined;
+  let borrowed: Borrowed | undefined;
   if (builtin === 'scale') {
     scale = planScale(model, instances, deployment.id, builtinParameters, options.maxInstances);
     graph = scale.graph;
@@ -420,19 +429,24 @@ export async function startExecutionWithTasks(options: StartExecutionOptions): P
       // A HOT stack's delete first deletes its snapshots, each resource's handleDeleteSnapshot
       // with what the snapshot kept of it, as Heat's Stack.delete runs delete_all_snapshots; the
       // records go once it has succeeded (finishExecution).
+      // Resources an update removed since a snapshot was taken are reached too, borrowed from the
+      // snapshots' definitions, as a snapshot's deletion does (Heat builds each from the snapshot).
       const snapshots = await store.listSnapshots(deployment.id);
       if (snapshots.length > 0) {
-        const started = instances.filter((i) => i.state === 'started');
+        const kept = snapshots.map((s) => ({ model: modelOf(s.model), resources: snapshotResources(s) }));
+        borrowed = borrowFromSnapshots(model, instances, kept, deployment.id);
+        const started = [...instances.filter((i) => i.state === 'started'), ...(borrowed?.instances ?? [])];
         const deletions: TaskGraph = { workflow: options.workflow, tasks: [] };
         // (Each snapshot's tasks depend on none: they are numbered on.)
-        for (const snapshot of snapshots)
+        for (const { resources } of kept)
           for (const task of snapshotDeletionGraph(
-            model,
+            borrowed?.model ?? model,
             started,
-            snapshotResources(snapshot),
+            resources,
             options.workflow,
           ).tasks)
             deletions.tasks.push({ ...task, id: deletions.tasks.length });
+        if (borrowed) parameters.borrowed = borrowed.parameter;
         graph = chain(deletions, graph, options.workflow);
         parameters.deleted_snapshots = snapshots.map((s) => s.id);
       }
@@ -470,7 +484,7 @@ export async function startExecutionWithTasks(options: StartExecutionOptions): P
     endedAt: null,
   };
   const tasks = taskRecords(execution.id, graph);
-  await store.createExecution(execution, tasks);
+  await store.createExecution(execution, tasks, borrowed && borrowedChange(deployment.id, borrowed));
   if (scale && scale.added.length > 0) {
     await store.addInstances(scale.added);
     for (const [id, relationships] of scale.relationships)
@@ -521,11 +535,12 @@ export async function runnableWorkflows(model: DeploymentModel, dispatcher: Disp
 }
 
 /**
- * Work that follows an execution, in whichever process ends it: a stack snapshot's is stored as
- * it ended, and after a success, a snapshot's deletion deletes it, a scale-in removes the
+ * Work that follows an execution, in whichever process ends it: what it borrowed from snapshots
+ * goes (unless it is resumed), a stack snapshot's is stored as it ended, and after a success, a snapshot's deletion deletes it, a scale-in removes the
  * instances it took down, an update leaves its transition model for the new one.
  */
 export async function finishExecution(store: Store, execution: ExecutionRecord): Promise<void> {
+  await giveBack(store, execution);
   await endStackSnapshotExecution(store, execution);
   if (execution.status !== 'terminated') return;
   const deletedSnapshots = execution.parameters.deleted_snapshots;

@@ -5,9 +5,11 @@ import { Diagnostics } from '../dsl/diagnostics.js';
 import { isMapping, parseYaml } from '../dsl/yaml-source.js';
 import { heatResourceState, heatStackState, isAdoptedStack } from '../hot/states.js';
 import { type DeploymentModel, modelOf } from '../model/deployment-model.js';
+import { InstanceIdFactory } from '../model/instance-ids.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
 import {
   ACTIVE_EXECUTION_STATUSES,
+  type DeploymentChange,
   type DeploymentRecord,
   type ExecutionRecord,
   type SnapshotRecord,
@@ -210,9 +212,6 @@ export async function endStackSnapshotExecution(store: Store, execution: Executi
   const id = execution.parameters.snapshot;
   if (typeof id !== 'string') return;
   if (execution.workflow === DELETE_SNAPSHOT_WORKFLOW) {
-    // (An interrupted one is resumed: it keeps what it borrowed until it ends.)
-    if (ACTIVE_EXECUTION_STATUSES.includes(execution.status) || execution.status === 'interrupted') return;
-    await giveBack(store, execution);
     if (execution.status === 'terminated') await store.deleteSnapshot(execution.deploymentId, id);
     return;
   }
@@ -236,13 +235,96 @@ export async function endStackSnapshotExecution(store: Store, execution: Executi
   });
 }
 
-/** Takes from the deployment what a snapshot's deletion borrowed from the snapshot (stack-snapshots.ts borrow). */
-async function giveBack(store: Store, execution: ExecutionRecord): Promise<void> {
+/** What the deletion of snapshots borrows from them for resources the stack no longer has. */
+export interface Borrowed {
+  /** The deployment's model with the borrowed nodes and plugins. */
+  model: DeploymentModel;
+  /** An instance of each borrowed node. */
+  instances: NodeInstanceRecord[];
+  /** What the execution keeps (its `borrowed` parameter) to give them back (giveBack). */
+  parameter: Json;
+}
+
+/**
+ * The resources snapshots kept data of that the stack no longer has, made from a snapshot's
+ * definition (the first of `snapshots` that has one) for the deletion of their data, as Heat's
+ * Stack.delete_snapshot builds every resource of the snapshot's template: their nodes (flagged
+ * removed) and the plugins they need join the model, and each gets an instance of its own, until
+ * the execution that deletes the data ends (giveBack). Used by a snapshot's deletion and by a
+ * stack's delete, which deletes every snapshot's (Heat's delete_all_snapshots).
+ */
+export function borrowFromSnapshots(
+  model: DeploymentModel,
+  instances: NodeInstanceRecord[],
+  snapshots: { model: DeploymentModel; resources: Record<string, Json> }[],
+  deploymentId: string,
+): Borrowed | undefined {
+  const definitions = new Map<string, DeploymentModel>();
+  for (const { model: kept, resources } of snapshots)
+    for (const name of Object.keys(resources))
+      if (
+        resources[name] &&
+        !model.nodes[name] &&
+        !definitions.has(name) &&
+        kept.nodes[name]?.operations[RESOURCE_DELETE_SNAPSHOT] !== undefined
+      )
+        definitions.set(name, kept);
+  if (definitions.size === 0) return undefined;
+  const next: DeploymentModel = { ...model, nodes: { ...model.nodes }, plugins: { ...model.plugins } };
+  const plugins: string[] = [];
+  const ids = new InstanceIdFactory(deploymentId, new Set(instances.map((i) => i.id)));
+  const made: NodeInstanceRecord[] = [];
+  for (const [name, kept] of definitions) {
+    next.nodes[name] = { ...kept.nodes[name]!, removed: true };
+    for (const operation of Object.values(kept.nodes[name]!.operations)) {
+      const plugin = operation.plugin;
+      if (plugin && !Object.hasOwn(next.plugins, plugin) && kept.plugins[plugin]) {
+        next.plugins[plugin] = kept.plugins[plugin];
+        plugins.push(plugin);
+      }
+    }
+    made.push({
+      id: ids.next(name),
+      deploymentId,
+      node: name,
+      index: 1,
+      state: 'started',
+      runtimeProperties: {},
+      version: 0,
+      containedIn: null,
+      hostId: null,
+      relationships: [],
+      scalingGroups: [],
+    });
+  }
+  return {
+    model: next,
+    instances: made,
+    parameter: { nodes: [...definitions.keys()], plugins, instances: made.map((i) => i.id) },
+  };
+}
+
+/** The deployment change that stores what was borrowed, with the execution that borrows it. */
+export function borrowedChange(deploymentId: string, borrowed: Borrowed): DeploymentChange {
+  return {
+    deploymentId,
+    deployment: { model: borrowed.model as unknown as Json },
+    addInstances: borrowed.instances,
+  };
+}
+
+/**
+ * Takes from the deployment what an execution borrowed from snapshots (borrowFromSnapshots), once
+ * it has ended (an interrupted one is resumed: it keeps what it borrowed until it ends).
+ */
+export async function giveBack(store: Store, execution: ExecutionRecord): Promise<void> {
+  if (ACTIVE_EXECUTION_STATUSES.includes(execution.status) || execution.status === 'interrupted') return;
   const borrowed = execution.parameters.borrowed as
     | { nodes: string[]; plugins: string[]; instances: string[] }
     | undefined;
+  if (!borrowed) return;
   const deployment = await store.getDeployment(execution.deploymentId);
-  if (!borrowed || !deployment) return;
+  if (!deployment) return;
   const model = modelOf(deployment.model);
   if (!borrowed.nodes.some((name) => Object.hasOwn(model.nodes, name))) return;
   const nodes = { ...model.nodes };

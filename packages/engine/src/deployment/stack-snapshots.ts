@@ -5,16 +5,16 @@
 // commands start them, with the snapshot they are for.
 import { randomUUID } from 'node:crypto';
 import type { Json } from '@weft/sdk';
-import { type DeploymentModel, modelOf } from '../model/deployment-model.js';
-import { InstanceIdFactory } from '../model/instance-ids.js';
-import type { NodeInstanceRecord } from '../model/instance-record.js';
+import { modelOf } from '../model/deployment-model.js';
 import type { ExecutionRecord, Store, TaskRecord } from '../store/types.js';
 import { operationSteps, WorkflowError } from '../workflows/builtin.js';
 import type { TaskGraph } from '../workflows/lifecycle.js';
 import { taskRecords } from './deployments.js';
 import {
+  type Borrowed,
+  borrowedChange,
+  borrowFromSnapshots,
   type DELETE_SNAPSHOT_WORKFLOW,
-  RESOURCE_DELETE_SNAPSHOT,
   SNAPSHOT_WORKFLOW,
   snapshotDeletionGraph,
 } from './stack-data.js';
@@ -59,15 +59,18 @@ export async function startStackSnapshotExecution(options: {
     graph = operationSteps(model, started, [RESOURCE_SNAPSHOT], action.workflow, false);
   } else {
     const snapshot = (await store.listSnapshots(deployment.id)).find((s) => s.id === action.snapshot);
-    borrowed = snapshot && borrow(model, instances, modelOf(snapshot.model), action.resources, deployment.id);
+    borrowed =
+      snapshot &&
+      borrowFromSnapshots(
+        model,
+        instances,
+        [{ model: modelOf(snapshot.model), resources: action.resources }],
+        deployment.id,
+      );
     if (borrowed) {
       model = borrowed.model;
       started = [...started, ...borrowed.instances];
-      parameters.borrowed = {
-        nodes: borrowed.nodes,
-        plugins: borrowed.plugins,
-        instances: borrowed.instances.map((i) => i.id),
-      };
+      parameters.borrowed = borrowed.parameter;
     }
     graph = snapshotDeletionGraph(model, started, action.resources, action.workflow);
   }
@@ -96,72 +99,6 @@ export async function startStackSnapshotExecution(options: {
       data: { status: 'IN_PROGRESS' },
       createdAt: execution.createdAt,
     });
-  await store.createExecution(
-    execution,
-    tasks,
-    borrowed && {
-      deploymentId: deployment.id,
-      deployment: { model: model as unknown as Json },
-      addInstances: borrowed.instances,
-    },
-  );
+  await store.createExecution(execution, tasks, borrowed && borrowedChange(deployment.id, borrowed));
   return { execution, tasks };
-}
-
-/** What a snapshot's deletion borrows from the snapshot for resources the stack no longer has. */
-interface Borrowed {
-  model: DeploymentModel;
-  nodes: string[];
-  plugins: string[];
-  instances: NodeInstanceRecord[];
-}
-
-/**
- * The resources a snapshot kept data of that the stack no longer has, made from the snapshot's
- * definition for its deletion, as Heat's Stack.delete_snapshot builds every resource of the
- * snapshot's template: their nodes (flagged removed) and the plugins they need join the model, and
- * each gets an instance of its own, until the deletion ends (endStackSnapshotExecution).
- */
-function borrow(
-  model: DeploymentModel,
-  instances: NodeInstanceRecord[],
-  kept: DeploymentModel,
-  resources: Record<string, Json>,
-  deploymentId: string,
-): Borrowed | undefined {
-  const nodes = Object.keys(resources).filter(
-    (name) =>
-      resources[name] &&
-      !model.nodes[name] &&
-      kept.nodes[name]?.operations[RESOURCE_DELETE_SNAPSHOT] !== undefined,
-  );
-  if (nodes.length === 0) return undefined;
-  const next: DeploymentModel = { ...model, nodes: { ...model.nodes }, plugins: { ...model.plugins } };
-  const plugins: string[] = [];
-  const ids = new InstanceIdFactory(deploymentId, new Set(instances.map((i) => i.id)));
-  const made: NodeInstanceRecord[] = [];
-  for (const name of nodes) {
-    next.nodes[name] = { ...kept.nodes[name]!, removed: true };
-    for (const operation of Object.values(kept.nodes[name]!.operations)) {
-      const plugin = operation.plugin;
-      if (plugin && !Object.hasOwn(next.plugins, plugin) && kept.plugins[plugin]) {
-        next.plugins[plugin] = kept.plugins[plugin];
-        plugins.push(plugin);
-      }
-    }
-    made.push({
-      id: ids.next(name),
-      deploymentId,
-      node: name,
-      index: 1,
-      state: 'started',
-      runtimeProperties: {},
-      version: 0,
-      containedIn: null,
-      hostId: null,
-      relationships: [],
-      scalingGroups: [],
-    });
-  }
-  return { model: next, nodes, plugins, instances: made };
 }
