@@ -1764,6 +1764,48 @@ describe('PostgreSQL specifics', { skip: pgSkip }, () => {
     }
   });
 
+  test('a batch of events notifies the eventsNotice in the query of its COMMIT, not in one of its own', async () => {
+    const schema = newSchema();
+    const channel = `weft_test_${runId}`;
+    const store = await openPostgresStore(postgresUrl, { schema, eventsNotice: { channel, payload: "p'1" } });
+    const listener = new pg.Client({ connectionString: withDefaultUser(postgresUrl) });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (message) => heard.push(message.payload ?? ''));
+    const sent: string[] = [];
+    const query = pg.Client.prototype.query;
+    try {
+      await store.migrate();
+      const world = await makeWorld(store);
+      const { execution } = await makeExecution(store, world, 1);
+      await listener.query(`LISTEN ${channel}`);
+      // Every query of this process's clients, from here.
+      pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+        if (typeof args[0] === 'string') sent.push(args[0]);
+        return (query as (...a: unknown[]) => unknown).apply(this, args);
+      } as typeof query;
+      await store.applyBatch({ execution: { id: execution.id, status: 'started' } });
+      const quiet = sent.length;
+      await store.applyBatch({
+        events: [
+          eventRecord({ executionId: execution.id, message: 'one' }),
+          eventRecord({ executionId: execution.id, message: 'two' }),
+        ],
+      });
+      pg.Client.prototype.query = query;
+      // Heard once the listener's next query is answered: notifications come before its answer.
+      await listener.query('SELECT 1');
+      assert.deepEqual(heard, ["p'1"], 'one notification for the batch with events, none for the other');
+      const batch = sent.slice(quiet);
+      assert.equal(batch.length, 2, `BEGIN, then the events with the notification and the COMMIT: ${batch}`);
+      assert.match(batch[1]!, /INSERT INTO events[\s\S]*pg_notify[\s\S]*COMMIT$/);
+    } finally {
+      pg.Client.prototype.query = query;
+      await listener.end();
+      await store.close();
+    }
+  });
+
   test('openStore opens PostgreSQL for postgres:// and postgresql:// URLs', async () => {
     for (const url of [postgresUrl, postgresUrl.replace(/^postgres:/, 'postgresql:')]) {
       const store = await openStore(url);

@@ -74,9 +74,9 @@ export async function createServer(options: ServerOptions): Promise<{ app: Api; 
     throw new Error('workers take operations from PostgreSQL: start the server with a postgres:// database');
   const access = await openAccessStore(options);
   const workers = options.workers && (await JobHub.open(options.database!, options.workers));
-  const tenants = new TenantStores(options.stateDir, options.database);
   const notifier = new EventNotifier();
   const relay = options.database ? await relayEvents(options.database, notifier) : undefined;
+  const tenants = new TenantStores(options.stateDir, options.database, relay?.notice);
   const plugins = new ServerPlugins(join(options.stateDir, 'plugins'), options.pluginDirs, access);
   const logger = options.log ? pino({ redact: ['req.headers.authorization'] }) : pino({ level: 'silent' });
   // Servers sharing a PostgreSQL database each run the executions they claim; a lone server

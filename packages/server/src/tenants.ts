@@ -24,18 +24,28 @@ export interface TenantState {
    * deployments made from them run from there (scripts, resources).
    */
   blueprintsDir: string;
+  /**
+   * Its store's commits of events notify the other server processes themselves (see
+   * {@link TenantStores}): no notification of their own is sent for them.
+   */
+  toldAtCommit: boolean;
 }
+
+/** What a tenant's PostgreSQL store sends with each commit of events (PostgresStoreOptions). */
+export type EventsNotice = (tenant: string) => { channel: string; payload: string };
 
 export class TenantStores {
   private readonly open = new Map<string, Promise<TenantState>>();
 
   /**
    * `database`: a postgres:// URL, or undefined for SQLite files under `stateDir`. The secret key
-   * is the server's (in `stateDir`), shared by its tenants.
+   * is the server's (in `stateDir`), shared by its tenants. `eventsNotice`: what each PostgreSQL
+   * store notifies in the commit of events, for the other processes' event streams.
    */
   constructor(
     private readonly stateDir: string,
     private readonly database: string | undefined,
+    private readonly eventsNotice?: EventsNotice,
   ) {}
 
   /** The tenant's store, opened (and its schema created or upgraded) on first use. */
@@ -53,12 +63,23 @@ export class TenantStores {
     if (!TENANT_NAME.test(name)) throw new Error(`bad tenant name '${name}'`);
     const dir = join(this.stateDir, 'tenants', name);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const toldAtCommit = this.database !== undefined && this.eventsNotice !== undefined;
     const store = this.database
-      ? await openPostgresStore(this.database, { schema: schemaOf(name) })
+      ? await openPostgresStore(this.database, {
+          schema: schemaOf(name),
+          ...(this.eventsNotice ? { eventsNotice: this.eventsNotice(name) } : {}),
+        })
       : await openSqliteStore(join(dir, 'weft.db'));
     await store.migrate();
     const secrets = new Secrets(store, () => loadSecretKey(this.stateDir));
-    return { name, store, secrets, workDir: join(dir, 'work'), blueprintsDir: join(dir, 'blueprints') };
+    return {
+      name,
+      store,
+      secrets,
+      workDir: join(dir, 'work'),
+      blueprintsDir: join(dir, 'blueprints'),
+      toldAtCommit,
+    };
   }
 
   /**

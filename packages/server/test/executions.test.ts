@@ -135,6 +135,58 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       );
     });
 
+    test('a stream of an execution this server runs reads its events at each wake, the execution only once it ended', async () => {
+      const record = join(server.stateDir, 'record-reads');
+      const gate = join(server.stateDir, 'gate-reads');
+      const tenant = await server.context.tenants.get('default_tenant');
+      await deploy(tenant, blueprint, 'reads', { record, gate, count: 1 });
+      const { body } = await server.api('POST', '/executions', {
+        body: { deploymentId: 'reads', workflowId: 'install' },
+      });
+      const id = body.id as string;
+      const url = `${server.url}/api/v1/events/stream?executionId=${id}`;
+      await readStream(url, auth(), (m) => m.event === 'log' && /waiting at/.test(m.data));
+      // The stream route's reads of this execution, counted from here (the run reads it too, for
+      // cancels: told apart by the caller).
+      const byStream = () => /routes\/events\.js/.test(new Error().stack ?? '');
+      const { store } = tenant;
+      const { getExecution, listEvents } = store;
+      let executionReads = 0;
+      let eventReads = 0;
+      let eventsRead = () => {};
+      store.getExecution = (execution) => {
+        if (execution === id && byStream()) executionReads++;
+        return getExecution.call(store, execution);
+      };
+      store.listEvents = (query) => {
+        if (query.executionId === id && byStream()) {
+          eventReads++;
+          eventsRead();
+        }
+        return listEvents.call(store, query);
+      };
+      try {
+        let read = new Promise<void>((resolve) => (eventsRead = resolve));
+        const stream = readStream(url, auth());
+        // Woken twice while it runs (held at the gate): the events are read each time.
+        for (let wake = 0; wake < 2; wake++) {
+          await read;
+          read = new Promise<void>((resolve) => (eventsRead = resolve));
+          server.context.notifier.notify('default_tenant', id);
+        }
+        await read;
+        writeFileSync(gate, '');
+        const { messages } = await stream;
+        assert.deepEqual(JSON.parse(messages.at(-1)!.data), { status: 'terminated' });
+        assert.ok(eventReads >= 3, `${eventReads} reads of events`);
+        // The look that it exists, and the read after its run ended; none while it ran.
+        assert.equal(executionReads, 2);
+      } finally {
+        store.getExecution = getExecution;
+        store.listEvents = listEvents;
+      }
+    });
+
     test('cancel: a running execution stops starting operations and ends cancelled', async () => {
       const record = join(server.stateDir, 'record-3');
       const gate = join(server.stateDir, 'gate-3');

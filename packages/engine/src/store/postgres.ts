@@ -81,6 +81,12 @@ export interface PostgresStoreOptions {
    * Lower-case letters, digits and underscores. Default: the server's search_path (usually public).
    */
   schema?: string;
+  /**
+   * Sent (pg_notify) by every transaction that stores events, in the query of its COMMIT: the
+   * processes listening on `channel` learn of them when they are committed, with no statement of
+   * the writer's own.
+   */
+  eventsNotice?: { channel: string; payload: string };
 }
 
 /** pg returns jsonb columns parsed (SQL NULL as null); rows are written as one jsonb array. */
@@ -202,7 +208,7 @@ const INSERT_EVENTS = `WITH locked AS (SELECT pg_advisory_xact_lock($2, hashtext
 
 /**
  * Inside a transaction (`tx`): names a statement that writes and needs no check of its result, to
- * be sent in one query with the COMMIT (one round trip less).
+ * be sent in one query with the COMMIT (one round trip less). Several go in the order named.
  */
 type WithCommit = (sql: string, params: readonly (string | number)[]) => void;
 
@@ -249,6 +255,7 @@ export class PostgresStore implements Store {
   private constructor(
     private readonly pool: Pool,
     private readonly reads: Pool,
+    private readonly eventsNotice: PostgresStoreOptions['eventsNotice'],
   ) {}
 
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
@@ -290,7 +297,7 @@ export class PostgresStore implements Store {
       await Promise.all([pool.end(), reads.end()]);
       throw error;
     }
-    return new PostgresStore(pool, reads);
+    return new PostgresStore(pool, reads, options.eventsNotice);
   }
 
   /**
@@ -302,17 +309,17 @@ export class PostgresStore implements Store {
     return this.retrying(async () => {
       const client = await this.pool.connect();
       let broken: Error | undefined;
-      let last: string | undefined;
+      const last: string[] = [];
       try {
         const [, begun] = (await client.query('BEGIN; SELECT txid_current() AS xid')) as unknown as [
           unknown,
           QueryResult<{ xid: string }>,
         ];
         const result = await fn(client, (sql, params) => {
-          last = withLiterals(client, sql, params);
+          last.push(withLiterals(client, sql, params));
         });
         try {
-          await client.query(last === undefined ? 'COMMIT' : `${last};\nCOMMIT`);
+          await client.query([...last, 'COMMIT'].join(';\n'));
         } catch (error) {
           // A connection already found broken never sent the COMMIT: the server rolled back.
           if (connectionLost(error) && !NOT_SENT.test((error as Error).message)) {
@@ -776,6 +783,8 @@ export class PostgresStore implements Store {
             jsonText(batch.events.map((e, i) => ({ i, ...write.event(e) }))),
             LOCK_EVENTS,
           ]);
+          if (this.eventsNotice)
+            withCommit('SELECT pg_notify($1, $2)', [this.eventsNotice.channel, this.eventsNotice.payload]);
         }
       });
     } catch (error) {

@@ -3,6 +3,8 @@
  * are stored by the process running it, while a client may follow them through any other (behind
  * a load balancer). Each process tells the others "tenant T has new events" with a NOTIFY, and
  * wakes its own streams when another process says so; the events are read from the store as ever.
+ * The executor's commits of events send that notification themselves (`notice`, sent by the
+ * store in the query of the COMMIT): only what is told otherwise (an execution's end) is sent here.
  */
 import { randomUUID } from 'node:crypto';
 import { JobSignals } from '../store/job-signals.js';
@@ -16,7 +18,13 @@ const CHANNEL = 'weft_events';
  */
 export const RELAY_EVERY_MS = 20;
 
-export async function relayEvents(database: string, notifier: EventNotifier): Promise<JobSignals> {
+export interface EventRelay {
+  /** The notification a tenant's store sends with each commit of events (PostgresStoreOptions). */
+  notice(tenant: string): { channel: string; payload: string };
+  close(): Promise<void>;
+}
+
+export async function relayEvents(database: string, notifier: EventNotifier): Promise<EventRelay> {
   // A process hears its own notifications too: they carry where they come from, to skip those.
   const origin = randomUUID();
   const signals = await JobSignals.open(
@@ -56,5 +64,8 @@ export async function relayEvents(database: string, notifier: EventNotifier): Pr
     });
   };
   notifier.relayTo(send);
-  return signals;
+  return {
+    notice: (tenant) => ({ channel: CHANNEL, payload: `${origin}:${tenant}` }),
+    close: () => signals.close(),
+  };
 }

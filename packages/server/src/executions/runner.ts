@@ -239,7 +239,11 @@ export class ExecutionRunner {
         secrets: () => tenant.secrets.all(),
         sealer: tenant.secrets.sealer(),
         workdir: tenant.workDir,
-        onEvent: (event) => this.notifier.notify(tenant.name, event.executionId ?? undefined),
+        // The commit that stored them told the other processes, when the store does so.
+        onEvent: (event) =>
+          tenant.toldAtCommit
+            ? this.notifier.notifyHere(tenant.name, event.executionId ?? undefined)
+            : this.notifier.notify(tenant.name, event.executionId ?? undefined),
         ...(this.cancelRelay ? { cancelPollMs: RELAYED_CANCEL_POLL_MS } : {}),
       });
       run.executor = executor;

@@ -109,9 +109,11 @@ export async function eventRoutes(app: Api, context: ServerContext): Promise<voi
       try {
         while (!closed.signal.aborted) {
           const seen = context.notifier.seen(tenant.name, filter.executionId);
-          // Read before the events: whatever it stored before it ended is then read below.
+          // Read before the events: whatever it stored before it ended is then read below. Not
+          // while this process runs it: it cannot have ended, and when its run ends, the
+          // notification of that (after `seen`) has the stream look again.
           const execution =
-            filter.executionId === undefined
+            filter.executionId === undefined || context.runner.isRunning(tenant.name, filter.executionId)
               ? undefined
               : await tenant.store.getExecution(filter.executionId);
           let batch: EventRecord[];

@@ -57,6 +57,7 @@ export async function queuesWithJobsHandedBack(db: PgBoss.Db): Promise<string[]>
 /** pg-boss's own statements (its `insert` answers nothing, so which jobs were new is not known). */
 const plans = createRequire(import.meta.url)('pg-boss/src/plans.js') as {
   insertJobs(schema: string): string;
+  fetchNextJob(schema: string): (options: { includeMetadata: boolean }) => string;
   failJobsByTimeout(schema: string): string;
   locked(schema: string, query: string): string;
 };
@@ -101,38 +102,62 @@ export async function insertJobs(
   return new Set(rows.map((row: { id: string }) => row.id));
 }
 
+/** pg-boss's fetch of the next jobs of a queue ($1) for `boss.fetch(.., {includeMetadata})`, up to $2. */
+const FETCH_JOBS = plans.fetchNextJob(BOSS_SCHEMA)({ includeMetadata: true });
+
+/** A job a worker finished: completed with `output` if still held at `retryCount`. */
+export interface Completion {
+  id: string;
+  retryCount: number;
+  output: object;
+}
+
 /**
- * Completes jobs of one queue in one statement, each with its own output, as pg-boss's `complete`
- * does, but only a job still held at the attempt given (`retryCount`): not one cancelled, nor one
+ * In one statement, a worker's turn on a queue: completes the jobs it finished, each with its own
+ * output, as pg-boss's `complete` does, and takes up to `count` more, as its `fetch` does (with
+ * metadata). A worker that finishes a job wants the next one: two round trips were one per job.
+ *
+ * Completes only a job still held at the attempt given (`retryCount`): not one cancelled, nor one
  * whose lease ended and that is handed out again. For each job completed, `done` is notified at
- * commit with `payload(id)` (the output when it fits). Answers the ids completed.
+ * commit with `payload(job)` (the output when it fits). Answers the ids completed and the jobs taken.
+ * The two halves touch different rows (active ones, and ones not yet active): neither sees the other.
  */
-export async function completeJobs(
+export async function completeAndFetch<T>(
   db: PgBoss.Db,
   queue: string,
-  jobs: { id: string; retryCount: number; output: object }[],
+  finished: readonly Completion[],
+  count: number,
   done: { channel: string; payload: (job: { id: string; output: object }) => string },
-): Promise<Set<string>> {
-  const payloads = jobs.map((job) => {
+): Promise<{ completed: Set<string>; jobs: PgBoss.JobWithMetadata<T>[] }> {
+  const payloads = finished.map((job) => {
     const full = done.payload(job);
     return Buffer.byteLength(full) < MAX_NOTIFY_BYTES ? full : done.payload({ id: job.id, output: {} });
   });
   const { rows } = await db.executeSql(
     `WITH completed AS (
        UPDATE ${BOSS_SCHEMA}.job j SET completed_on = now(), state = 'completed', output = d.output
-         FROM unnest($2::uuid[], $3::int[], $4::jsonb[], $5::text[]) AS d(id, retry_count, output, payload)
+         FROM unnest($3::uuid[], $4::int[], $5::jsonb[], $6::text[]) AS d(id, retry_count, output, payload)
         WHERE j.name = $1 AND j.id = d.id AND j.state = 'active' AND j.retry_count = d.retry_count
        RETURNING j.id, d.payload
-     )
-     SELECT id, pg_notify($6, payload) FROM completed`,
+     ), notified AS (
+       SELECT id, pg_notify($7, payload) FROM completed
+     ), fetched AS (${FETCH_JOBS})
+     SELECT n.weft_completed, f.*
+       FROM (SELECT coalesce(array_agg(id::text), '{}') AS weft_completed FROM notified) n
+       LEFT JOIN fetched f ON true`,
     [
       queue,
-      jobs.map((job) => job.id),
-      jobs.map((job) => job.retryCount),
-      jobs.map((job) => JSON.stringify(job.output)),
+      count,
+      finished.map((job) => job.id),
+      finished.map((job) => job.retryCount),
+      finished.map((job) => JSON.stringify(job.output)),
       payloads,
       done.channel,
     ],
   );
-  return new Set(rows.map((row: { id: string }) => row.id));
+  const completed = new Set<string>(rows[0]?.weft_completed ?? []);
+  const jobs = rows
+    .filter((row: { id: string | null }) => row.id !== null)
+    .map(({ weft_completed: _, ...job }: { weft_completed: unknown }) => job as PgBoss.JobWithMetadata<T>);
+  return { completed, jobs };
 }

@@ -7,7 +7,8 @@
  * decides when to ask: when a slot frees after a full fetch, when woken (a NOTIFY that jobs were
  * queued), and every `pollMs` in case a notification was missed. One fetch per wake for all free
  * slots, rather than one per slot, keeps a notification from sending every idle slot of every
- * worker to the database.
+ * worker to the database. What waits to go with the next fetch (a worker's completions) is sent by
+ * `flush` once no fetch is coming: while stopping, as each job ends.
  */
 export class JobLoop<T extends object> {
   private stopped = false;
@@ -23,6 +24,7 @@ export class JobLoop<T extends object> {
     private readonly slots: number,
     private readonly take: (job: T) => Promise<void>,
     private readonly pollMs: number,
+    private readonly flush: () => Promise<void> = async () => {},
   ) {
     this.done = this.run();
   }
@@ -58,8 +60,11 @@ export class JobLoop<T extends object> {
     }
     // Woken by each job that ends. (Left set, `woken` would end every sleep at once: a loop of
     // microtasks that starves the I/O the running jobs wait on, and a stopping worker spun forever.)
-    while (this.running > 0) {
+    for (;;) {
       this.woken = false;
+      await this.flush().catch(() => {});
+      // A job that ended during the flush has its completion waiting for the next one.
+      if (this.running === 0 && !this.woken) break;
       await this.sleep(undefined);
     }
   }

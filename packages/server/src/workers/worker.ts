@@ -15,12 +15,11 @@ import type { Outcome } from '@weft/engine';
 import type PgBoss from 'pg-boss';
 import { DEFAULT_TENANT } from '../auth/guard.js';
 import { ServerPlugins } from '../plugins.js';
-import { completeJobs, renewLease } from '../store/job-leases.js';
+import { type Completion, completeAndFetch, renewLease } from '../store/job-leases.js';
 import { JobSignals } from '../store/job-signals.js';
 import { openPostgresSql } from '../store/sql.js';
 import { ACCESS_SCHEMA, SqlAccessStore } from '../store/sql-access.js';
 import { type TenantState, TenantStores } from '../tenants.js';
-import { Batches } from './batches.js';
 import { withLocalBlueprint } from './blueprints.js';
 import { JobLoop } from './job-loop.js';
 import {
@@ -99,12 +98,12 @@ class QueueWorker implements RunningWorker {
   /** What takes each queue's jobs, woken when a job is queued there. */
   private readonly loops = new Map<string, JobLoop<PgBoss.JobWithMetadata<OperationJob>>>();
   /**
-   * Completions of each queue's jobs: those that end together go in one statement (which also
-   * notifies the server of each). Each answers whether its job was completed.
+   * Jobs of each queue that ended, waiting to be completed with the queue's next fetch (one
+   * statement, which also notifies the server of each): `settle` answers whether it was completed.
    */
-  private readonly completions = new Map<
+  private readonly finished = new Map<
     string,
-    Batches<Parameters<typeof completeJobs>[2][number], boolean>
+    { completion: Completion; settle: (done: boolean) => void }[]
   >();
   /** Operations running, by job id, to abort on a cancel. */
   private readonly running = new Map<string, AbortController>();
@@ -155,11 +154,12 @@ class QueueWorker implements RunningWorker {
       this.loops.set(
         queue,
         new JobLoop<PgBoss.JobWithMetadata<OperationJob>>(
-          (count) => this.boss!.fetch<OperationJob>(queue, { batchSize: count, includeMetadata: true }),
+          (count) => this.turn(queue, count),
           (job, error) => this.boss!.fail(queue, job.id, { message: error.message }),
           concurrency,
           (job) => this.take(queue, job),
           POLL_MS,
+          async () => void (await this.turn(queue, 0)),
         ),
       );
     }
@@ -184,6 +184,7 @@ class QueueWorker implements RunningWorker {
     const controller = new AbortController();
     this.running.set(job.id, controller);
     const target = { queue, id: job.id, retryCount: job.retryCount };
+    let completing: Promise<boolean> | undefined;
     const release = holdLease(
       job.expireInSeconds,
       () => renewLease(this.boss!.getDb(), target, job.expireInSeconds),
@@ -206,30 +207,51 @@ class QueueWorker implements RunningWorker {
       const output: JobOutput = { reply: tenant.secrets.sealer().seal(JSON.stringify(reply)) };
       // Completes only a job still held at this attempt: not one cancelled meanwhile, nor one whose
       // lease ended and that another worker holds now. The reply goes with the notification when
-      // it fits, so the server need not read the job.
-      await this.complete(queue, { id: job.id, retryCount: job.retryCount, output }).catch(() => false);
+      // it fits, so the server need not read the job. It goes with the queue's next fetch, which
+      // the slot this job frees (when this returns) asks for; the lease is held until then.
+      completing = this.complete(queue, { id: job.id, retryCount: job.retryCount, output });
     } finally {
-      release();
-      this.running.delete(job.id);
+      const end = () => {
+        release();
+        this.running.delete(job.id);
+      };
+      if (completing) void completing.then(end);
+      else end();
     }
   }
 
-  private complete(
-    queue: string,
-    job: { id: string; retryCount: number; output: JobOutput },
-  ): Promise<boolean> {
-    let batches = this.completions.get(queue);
-    if (!batches) {
-      batches = new Batches(async (jobs) => {
-        const completed = await completeJobs(this.boss!.getDb(), queue, jobs, {
-          channel: CHANNELS.done,
-          payload: ({ id, output }) => JSON.stringify({ queue, id, ...output }),
-        });
-        return jobs.map((j) => completed.has(j.id));
-      });
-      this.completions.set(queue, batches);
+  /** Queues the completion of a job for the next {@link turn} of its queue. */
+  private complete(queue: string, completion: Completion): Promise<boolean> {
+    return new Promise((settle) => {
+      const finished = this.finished.get(queue) ?? [];
+      this.finished.set(queue, finished);
+      finished.push({ completion, settle });
+    });
+  }
+
+  /**
+   * Completes the queue's jobs that ended and takes up to `count` more, in one statement. A
+   * completion that fails (the database unreachable) is not retried: the job's lease ends and it is
+   * handed out again, as when a worker is lost.
+   */
+  private async turn(queue: string, count: number): Promise<PgBoss.JobWithMetadata<OperationJob>[]> {
+    const finished = this.finished.get(queue) ?? [];
+    this.finished.delete(queue);
+    if (finished.length === 0 && count === 0) return [];
+    try {
+      const { completed, jobs } = await completeAndFetch<OperationJob>(
+        this.boss!.getDb(),
+        queue,
+        finished.map((f) => f.completion),
+        count,
+        { channel: CHANNELS.done, payload: ({ id, output }) => JSON.stringify({ queue, id, ...output }) },
+      );
+      for (const f of finished) f.settle(completed.has(f.completion.id));
+      return jobs;
+    } catch (error) {
+      for (const f of finished) f.settle(false);
+      throw error;
     }
-    return batches.add(job);
   }
 
   private async runOperation(
