@@ -7,11 +7,15 @@ import { Command } from 'commander';
 import { COMMAND_MODULES, createProgram } from '../src/program.js';
 import { repoRoot, weftBin } from './helpers.js';
 
-/** A module hook that reports every module the process loads, one `loaded URL` line on stderr. */
+/**
+ * A module hook that reports every module the process loads, one `loaded URL` line on stderr,
+ * written at once (the hooks run on a thread of their own, whose asynchronous writes to stderr a
+ * process that exits right after its last import may not wait for).
+ */
 const reportLoads = `data:text/javascript,${encodeURIComponent(`
 import { register } from 'node:module';
 register('data:text/javascript,' + encodeURIComponent(
-  'export async function load(url, context, next) { process.stderr.write("loaded " + url + "\\\\n"); return next(url, context); }'
+  'import { writeSync } from "node:fs"; export async function load(url, context, next) { writeSync(2, "loaded " + url + "\\\\n"); return next(url, context); }'
 ));`)}`;
 
 /** The modules `weft ARGS` loads (paths relative to the repository, packages' own files). */

@@ -193,7 +193,14 @@ export async function runExecution(
       : await startPluginHost(state, execution.deploymentId, flags);
   if (started && started !== host) await started.dispatcher.close();
   const { model, dispatcher } = host;
-  const unlock = lockExecution(state.dir, execution.id);
+  let unlock: () => void;
+  try {
+    unlock = lockExecution(state.dir, execution.id);
+  } catch (error) {
+    // Another process runs it: this one's workers end with it, or they would keep it alive.
+    await dispatcher.close();
+    throw error;
+  }
   try {
     // Read once: the reporter counts them, the executor runs them. The ones just created are as
     // stored while the execution is still pending: a run by another process (that found it

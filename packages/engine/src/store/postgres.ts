@@ -239,6 +239,14 @@ export class PostgresStore implements Store {
           [deploymentId],
         )
       ).rows[0],
+    latestExecution: async (deploymentId) =>
+      (
+        await this.read<{ id: string; workflow: string }>(
+          `SELECT id, workflow FROM executions WHERE deployment_id = $1
+           ORDER BY created_at DESC, id DESC LIMIT 1`,
+          [deploymentId],
+        )
+      ).rows[0],
     deploymentOf: async (executionId) =>
       (
         await this.read<{ deployment_id: string }>('SELECT deployment_id FROM executions WHERE id = $1', [

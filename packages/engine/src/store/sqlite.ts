@@ -193,6 +193,11 @@ export class SqliteStore implements Store {
           `SELECT id, workflow FROM executions
            WHERE deployment_id = ? AND status IN ('pending', 'started', 'cancelling', 'force_cancelling')`,
         ).get(deploymentId) as { id: string; workflow: string } | undefined,
+      latestExecution: async (deploymentId) =>
+        this.stmt(
+          `SELECT id, workflow FROM executions WHERE deployment_id = ?
+           ORDER BY created_at DESC, id DESC LIMIT 1`,
+        ).get(deploymentId) as { id: string; workflow: string } | undefined,
       deploymentOf: async (executionId) =>
         (
           this.stmt('SELECT deployment_id FROM executions WHERE id = ?').get(executionId) as

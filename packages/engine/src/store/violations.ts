@@ -23,6 +23,8 @@ export interface Lookup {
   exists(table: 'blueprints' | 'deployments', id: string): Promise<boolean>;
   /** The execution of the deployment that has not ended, if one has not. */
   activeExecution(deploymentId: string): Promise<{ id: string; workflow: string } | undefined>;
+  /** The deployment's latest execution, if it has one. */
+  latestExecution(deploymentId: string): Promise<{ id: string; workflow: string } | undefined>;
   /** The deployment an execution belongs to. */
   deploymentOf(executionId: string): Promise<string | undefined>;
 }
@@ -85,7 +87,9 @@ export async function batchError(
 }
 
 async function activeExecutionError(deploymentId: string, look: Lookup): Promise<Error | undefined> {
-  const active = await look.activeExecution(deploymentId);
+  // The one collided with may have ended since (its process went on while this one was kept from
+  // its processor): it is the latest, as the collision rolled this one back.
+  const active = (await look.activeExecution(deploymentId)) ?? (await look.latestExecution(deploymentId));
   return active && new ActiveExecutionError(deploymentId, active.id, active.workflow);
 }
 
