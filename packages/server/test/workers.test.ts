@@ -376,6 +376,46 @@ describe('weft worker processes run the operations of weft serve --workers', () 
   );
 
   test(
+    'a failure withdraws the job no worker has taken (one waiting for an agent that is down): the execution fails at once instead of waiting for that agent',
+    LIMIT,
+    async () => {
+      const gate = join(tempDir(), 'gate.fail');
+      const c = await cluster(drops, { count: 1, gate }, { agentWait: 1 });
+      await c.startWorker('a');
+      const id = await c.install();
+      const seen = new Set<string>();
+      // The gated configure holds its failure until the host's operation waits for its agent.
+      await c.follow(id, (data) => {
+        if (data.includes('waiting at')) seen.add('running');
+        if (data.includes(`waiting for the agent of host '${c.vm}'`)) seen.add('queued');
+        return seen.size === 2;
+      });
+      writeFileSync(gate, '');
+      const stream = await readStream(
+        `${c.url}/api/v1/events/stream?executionId=${id}`,
+        c.headers,
+        (m) => m.event === 'end',
+      );
+      assert.deepEqual(JSON.parse(stream.messages.at(-1)!.data), { status: 'failed' });
+      const withdrawn = stream.messages.filter((m) => m.event === 'task_cancelled');
+      assert.equal(withdrawn.length, 1);
+      assert.match(JSON.parse(withdrawn[0]!.data).message, /create was withdrawn: no worker had taken it/);
+      assert.match((await c.execution(id)).error!.message, /configured to fail/);
+      const db = new pg.Client({ connectionString: c.database });
+      await db.connect();
+      const jobs = await db.query<{ name: string; state: string }>(
+        "SELECT name, state FROM pgboss.job WHERE state <> 'completed' ORDER BY name",
+      );
+      await db.end();
+      assert.deepEqual(
+        jobs.rows.map((j) => `${j.name} ${j.state}`),
+        [`default_tenant/${c.vm} cancelled`],
+      );
+      assert.ok(!c.runs().some(([what]) => what === 'on-host'));
+    },
+  );
+
+  test(
     'the server killed while a worker runs an operation that is not resumable: another server takes the execution over and waits for that job, which runs once',
     LIMIT,
     async () => {

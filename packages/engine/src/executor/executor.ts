@@ -1685,7 +1685,13 @@ class ExecutionRun {
       return;
     }
     if (!this.failure) this.failure = { taskId: task.id, message, causes };
-    this.stop ??= 'failure';
+    if (!this.stop) {
+      this.stop = 'failure';
+      // Nothing new starts: operations handed to a dispatcher that has not started them (a job
+      // no worker has taken, say one waiting for an agent that is down) are given up, as a plain
+      // cancel gives them up, instead of running after the run is known to fail; a resume runs them.
+      for (const withdrawal of this.withdrawals.values()) withdrawal.abort(new Error('failed'));
+    }
     this.commit(() => this.maybeFinish());
   }
 
