@@ -1,7 +1,6 @@
 /** Executions: start any workflow with parameters, list and read them, cancel, resume. */
 import {
   ACTIVE_EXECUTION_STATUSES,
-  type DeploymentModel,
   type ExecutionRecord,
   isDeploymentUpdate,
   type Json,
@@ -31,9 +30,6 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
     ...execution,
     running: runner.isRunning(tenant, execution.id),
   });
-
-  const pluginsFor = (model: DeploymentModel, deploymentId: string) =>
-    plugins.requiredBy(model, deploymentId);
 
   app.post(
     '/executions',
@@ -221,7 +217,7 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
       if (await runner.isRunningAnywhere(tenant.name, execution.id))
         throw conflict(`execution ${execution.id} is running`);
       const deployment = await tenant.store.getDeployment(execution.deploymentId);
-      await pluginsFor(modelOf(deployment!.model), execution.deploymentId);
+      await plugins.requiredBy(modelOf(deployment!.model), execution.deploymentId);
       void runner.run(tenant, execution, request.body.retryInFlight === true);
       return reply.status(202).send(view(tenant.name, execution));
     },
