@@ -247,21 +247,43 @@ describe('weft worker processes run the operations of weft serve --workers', () 
     },
   );
 
+  /**
+   * An install on one worker whose gated node waits at `gateName` (start, configure or fail, as
+   * the fixture reads it) while the host's operation waits for its agent: no worker takes its queue.
+   */
+  async function heldWhileHostWaits(gateName: string) {
+    const gate = join(tempDir(), gateName);
+    const c = await cluster(drops, { count: 1, gate }, { agentWait: 1 });
+    await c.startWorker('a');
+    const id = await c.install();
+    const seen = new Set<string>();
+    await c.follow(id, (data) => {
+      if (data.includes('waiting at')) seen.add('running');
+      if (data.includes(`waiting for the agent of host '${c.vm}'`)) seen.add('queued');
+      return seen.size === 2;
+    });
+    return { c, id, gate };
+  }
+
+  /** The jobs pg-boss holds that did not complete, as `QUEUE STATE`, by queue. */
+  async function unfinishedJobs(database: string): Promise<string[]> {
+    const db = new pg.Client({ connectionString: database });
+    await db.connect();
+    try {
+      const jobs = await db.query<{ name: string; state: string }>(
+        "SELECT name, state FROM pgboss.job WHERE state <> 'completed' ORDER BY name",
+      );
+      return jobs.rows.map((j) => `${j.name} ${j.state}`);
+    } finally {
+      await db.end();
+    }
+  }
+
   test(
     'force-cancel reaches the job no worker has taken (cancelled in pg-boss) and the running one (aborted)',
     LIMIT,
     async () => {
-      const gate = join(tempDir(), 'gate.start');
-      const c = await cluster(drops, { count: 1, gate }, { agentWait: 1 });
-      await c.startWorker('a');
-      const id = await c.install();
-      const seen = new Set<string>();
-      // The gated start runs on the worker; the host's operation waits: no worker takes its queue.
-      await c.follow(id, (data) => {
-        if (data.includes('waiting at')) seen.add('running');
-        if (data.includes(`waiting for the agent of host '${c.vm}'`)) seen.add('queued');
-        return seen.size === 2;
-      });
+      const { c, id } = await heldWhileHostWaits('gate.start');
       const cancel = await fetch(`${c.url}/api/v1/executions/${id}/cancel`, {
         method: 'POST',
         headers: c.headers,
@@ -270,14 +292,9 @@ describe('weft worker processes run the operations of weft serve --workers', () 
       assert.equal(cancel.status, 200, await cancel.clone().text());
       assert.equal((await c.follow(id)).status, 'cancelled');
       await c.recorded('start-aborted gated');
-      const db = new pg.Client({ connectionString: c.database });
-      await db.connect();
-      const jobs = await db.query<{ name: string; state: string }>(
-        "SELECT name, state FROM pgboss.job WHERE state <> 'completed' ORDER BY name",
-      );
-      await db.end();
+      const jobs = await unfinishedJobs(c.database);
       assert.deepEqual(
-        jobs.rows.map((j) => `${j.name} ${j.state}`).sort(),
+        jobs.sort(),
         [`central_deployment_agent cancelled`, `default_tenant/${c.vm} cancelled`].sort(),
       );
       const after = c
@@ -294,17 +311,7 @@ describe('weft worker processes run the operations of weft serve --workers', () 
     'a plain cancel withdraws the job no worker has taken and lets the running one end, as a local cancel does; a resume runs the withdrawn one',
     LIMIT,
     async () => {
-      const gate = join(tempDir(), 'gate.start');
-      const c = await cluster(drops, { count: 1, gate }, { agentWait: 1 });
-      await c.startWorker('a');
-      const id = await c.install();
-      const seen = new Set<string>();
-      // The gated start runs on the worker; the host's operation waits: no worker takes its queue.
-      await c.follow(id, (data) => {
-        if (data.includes('waiting at')) seen.add('running');
-        if (data.includes(`waiting for the agent of host '${c.vm}'`)) seen.add('queued');
-        return seen.size === 2;
-      });
+      const { c, id, gate } = await heldWhileHostWaits('gate.start');
       const cancel = await fetch(`${c.url}/api/v1/executions/${id}/cancel`, {
         method: 'POST',
         headers: c.headers,
@@ -350,17 +357,9 @@ describe('weft worker processes run the operations of weft serve --workers', () 
       };
       // Stored as locally: the operation that ran succeeded, the withdrawn one never started.
       assert.deepEqual(await tasks(), { gated: 'succeeded', host: 'pending' });
-      const db = new pg.Client({ connectionString: c.database });
-      await db.connect();
-      const jobs = await db.query<{ name: string; state: string }>(
-        "SELECT name, state FROM pgboss.job WHERE state <> 'completed' ORDER BY name",
-      );
-      await db.end();
+      const jobs = await unfinishedJobs(c.database);
       // Withdrawn in pg-boss: no agent of the host takes it, whenever one starts.
-      assert.deepEqual(
-        jobs.rows.map((j) => `${j.name} ${j.state}`),
-        [`default_tenant/${c.vm} cancelled`],
-      );
+      assert.deepEqual(jobs, [`default_tenant/${c.vm} cancelled`]);
       await c.startWorker('host', '--queue', c.vm);
       const resume = await fetch(`${c.url}/api/v1/executions/${id}/resume`, {
         method: 'POST',
@@ -379,17 +378,7 @@ describe('weft worker processes run the operations of weft serve --workers', () 
     'a failure withdraws the job no worker has taken (one waiting for an agent that is down): the execution fails at once instead of waiting for that agent',
     LIMIT,
     async () => {
-      const gate = join(tempDir(), 'gate.fail');
-      const c = await cluster(drops, { count: 1, gate }, { agentWait: 1 });
-      await c.startWorker('a');
-      const id = await c.install();
-      const seen = new Set<string>();
-      // The gated configure holds its failure until the host's operation waits for its agent.
-      await c.follow(id, (data) => {
-        if (data.includes('waiting at')) seen.add('running');
-        if (data.includes(`waiting for the agent of host '${c.vm}'`)) seen.add('queued');
-        return seen.size === 2;
-      });
+      const { c, id, gate } = await heldWhileHostWaits('gate.fail');
       writeFileSync(gate, '');
       const stream = await readStream(
         `${c.url}/api/v1/events/stream?executionId=${id}`,
@@ -401,16 +390,8 @@ describe('weft worker processes run the operations of weft serve --workers', () 
       assert.equal(withdrawn.length, 1);
       assert.match(JSON.parse(withdrawn[0]!.data).message, /create was withdrawn: no worker had taken it/);
       assert.match((await c.execution(id)).error!.message, /configured to fail/);
-      const db = new pg.Client({ connectionString: c.database });
-      await db.connect();
-      const jobs = await db.query<{ name: string; state: string }>(
-        "SELECT name, state FROM pgboss.job WHERE state <> 'completed' ORDER BY name",
-      );
-      await db.end();
-      assert.deepEqual(
-        jobs.rows.map((j) => `${j.name} ${j.state}`),
-        [`default_tenant/${c.vm} cancelled`],
-      );
+      const jobs = await unfinishedJobs(c.database);
+      assert.deepEqual(jobs, [`default_tenant/${c.vm} cancelled`]);
       assert.ok(!c.runs().some(([what]) => what === 'on-host'));
     },
   );
