@@ -1806,6 +1806,80 @@ describe('PostgreSQL specifics', { skip: pgSkip }, () => {
     }
   });
 
+  test('batches of events alone that come while one is committed go in the next commit together; one that fails is tried alone', async () => {
+    const schema = newSchema();
+    const store = await openPostgresStore(postgresUrl, { schema });
+    const holder = new pg.Client({ connectionString: withDefaultUser(postgresUrl) });
+    await holder.connect();
+    const commits: string[] = [];
+    const query = pg.Client.prototype.query;
+    try {
+      await store.migrate();
+      const world = await makeWorld(store);
+      const { execution: one } = await makeExecution(store, world, 1);
+      const other = await makeWorld(store);
+      const { execution: two } = await makeExecution(store, other, 1);
+      await holder.query(`SET search_path TO "${schema}"`);
+      const holdEventsLock = async () => {
+        await holder.query('BEGIN');
+        await holder.query(
+          "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))",
+          [0x57460002],
+        );
+      };
+      // Seen in pg_locks, not guessed by a pause.
+      const lockWaitedOn = async () => {
+        while (
+          (
+            await adminQuery<{ n: number }>(
+              "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            )
+          )[0]!.n === 0
+        )
+          await new Promise((resolve) => setImmediate(resolve));
+      };
+      await holdEventsLock();
+      pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+        if (typeof args[0] === 'string' && args[0].includes('INSERT INTO events')) commits.push(args[0]);
+        return (query as (...a: unknown[]) => unknown).apply(this, args);
+      } as typeof query;
+      const line = (executionId: string, message: string) => ({
+        events: [eventRecord({ executionId, message })],
+      });
+      // The first waits on the lock; the next ones come meanwhile.
+      const first = store.applyBatch(line(one.id, 'one 1'));
+      await lockWaitedOn();
+      const second = store.applyBatch(line(two.id, 'two 1'));
+      const third = store.applyBatch(line(one.id, 'one 2'));
+      await holder.query('COMMIT');
+      await Promise.all([first, second, third]);
+      assert.equal(commits.length, 2, 'the first commit, then one for the two that came meanwhile');
+      assert.deepEqual(
+        (await store.listEvents({})).map((e) => e.message),
+        ['one 1', 'two 1', 'one 2'],
+      );
+
+      // A group that fails (an execution that is not there): the others' events are stored still.
+      await holdEventsLock();
+      const blocker = store.applyBatch(line(one.id, 'one 3'));
+      await lockWaitedOn();
+      const good = store.applyBatch(line(two.id, 'two 2'));
+      const bad = store.applyBatch(line(uid('gone'), 'nobody'));
+      await holder.query('COMMIT');
+      await blocker;
+      await good;
+      await assert.rejects(bad, (error: Error & { code?: string }) => error.code === '23503');
+      assert.deepEqual(
+        (await store.listEvents({ executionId: two.id })).map((e) => e.message),
+        ['two 1', 'two 2'],
+      );
+    } finally {
+      pg.Client.prototype.query = query;
+      await holder.end();
+      await store.close();
+    }
+  });
+
   test('openStore opens PostgreSQL for postgres:// and postgresql:// URLs', async () => {
     for (const url of [postgresUrl, postgresUrl.replace(/^postgres:/, 'postgresql:')]) {
       const store = await openStore(url);

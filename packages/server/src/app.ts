@@ -3,7 +3,6 @@
  * every handler, every request validated and every response checked against the schemas that also
  * make the OpenAPI document (/api/v1/openapi.json, browsable at /api/v1/docs).
  */
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -30,6 +29,7 @@ import { stackRoutes } from './routes/stack.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { userRoutes } from './routes/users.js';
 import { ErrorBody } from './schemas/common.js';
+import { securityHeaders } from './security-headers.js';
 import { isWebUiPath, webUi } from './web-ui.js';
 
 export const API_PREFIX = '/api/v1';
@@ -131,7 +131,7 @@ export async function buildApp(
     authGuard(context.access, context.tenants, (url) => isWebUiPath(url, API_PREFIX)),
   );
 
-  await app.register(helmet, {
+  securityHeaders(app, {
     contentSecurityPolicy: {
       directives: { 'script-src': ["'self'"], 'style-src': ["'self'", 'https:', "'unsafe-inline'"] },
     },

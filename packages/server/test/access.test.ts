@@ -448,7 +448,16 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
     test('responses carry security headers', async () => {
       const response = await server.api('GET', '/health', { token: null });
       assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
-      assert.ok(response.headers.get('content-security-policy'));
+      assert.equal(response.headers.get('x-frame-options'), 'SAMEORIGIN');
+      assert.match(response.headers.get('strict-transport-security') ?? '', /^max-age=\d+/);
+      // Helmet's defaults with the server's own sources for scripts and styles.
+      const csp = response.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /(^|;)script-src 'self';/);
+      assert.match(csp, /(^|;)style-src 'self' https: 'unsafe-inline';/);
+      assert.match(csp, /(^|;)object-src 'none';/);
+      // Worked out once, and the same for every response.
+      const again = await server.api('GET', '/deployments');
+      assert.equal(again.headers.get('content-security-policy'), csp);
     });
 
     if (backend === 'sqlite')

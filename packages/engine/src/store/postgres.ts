@@ -143,6 +143,25 @@ const ACTIVE_RETRIES = 3;
 
 const ACTIVE_STATUS_SQL = `status IN ('pending', 'started', 'cancelling', 'force_cancelling')`;
 
+/** A batch of events alone (see PostgresStore.groupEvents), waiting for its commit. */
+interface PendingEvents {
+  events: EventRecord[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** Whether `batch` holds events and nothing else. */
+function eventsOnly(batch: Batch): batch is Batch & { events: EventRecord[] } {
+  return (
+    !!batch.events?.length &&
+    !batch.execution &&
+    !batch.newTasks?.length &&
+    !batch.tasks?.length &&
+    !batch.instanceStates?.length &&
+    !batch.runtimeProperties?.length
+  );
+}
+
 /** Opens a pool on `url` (postgres://...). Call migrate() before the first use of a new database. */
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   return PostgresStore.open(url, options);
@@ -748,6 +767,7 @@ export class PostgresStore implements Store {
   }
 
   async applyBatch(batch: Batch): Promise<void> {
+    if (eventsOnly(batch)) return this.groupEvents(batch.events);
     try {
       await this.tx(async (client, withCommit) => {
         if (batch.runtimeProperties?.length) await writeRuntimeProperties(client, batch.runtimeProperties);
@@ -784,20 +804,68 @@ export class PostgresStore implements Store {
           const result = await client.query(sql, [batch.execution.id, ...changes.map(([, value]) => value)]);
           if (result.rowCount === 0) throw new NotFoundError('execution', batch.execution.id);
         }
-        if (batch.events?.length) {
-          // Under the events lock, in order: seq follows `i`. Sent with the COMMIT, so that the
-          // lock, which every commit of the tenant's events waits for, is held for no round trip.
-          withCommit(INSERT_EVENTS, [
-            jsonText(batch.events.map((e, i) => ({ i, ...write.event(e) }))),
-            LOCK_EVENTS,
-          ]);
-          if (this.eventsNotice)
-            withCommit('SELECT pg_notify($1, $2)', [this.eventsNotice.channel, this.eventsNotice.payload]);
-        }
+        if (batch.events?.length) this.insertEvents(batch.events, withCommit);
       });
     } catch (error) {
       throw (await batchError(violation(error), batch, this.look)) ?? error;
     }
+  }
+
+  /**
+   * Inside a transaction: inserts `events`, in order. Under the events lock, seq follows `i`; sent
+   * with the COMMIT, so that the lock, which every commit of the tenant's events waits for, is
+   * held for no round trip.
+   */
+  private insertEvents(events: readonly EventRecord[], withCommit: WithCommit): void {
+    withCommit(INSERT_EVENTS, [jsonText(events.map((e, i) => ({ i, ...write.event(e) }))), LOCK_EVENTS]);
+    if (this.eventsNotice)
+      withCommit('SELECT pg_notify($1, $2)', [this.eventsNotice.channel, this.eventsNotice.payload]);
+  }
+
+  /**
+   * Batches of events alone (log lines) go in one commit with those of the other executions that
+   * came meanwhile: the events lock is held until each commit is flushed to disk, so commits of
+   * their own queued on it one flush after another (20 executions logging every 50 ms: commits
+   * waited tens of ms for the lock, and the connections held meanwhile made the others wait).
+   * An execution has one batch in flight at a time, so its events keep their order.
+   */
+  private groupEvents(events: EventRecord[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.eventGroup.push({ events, resolve, reject });
+      if (!this.eventsCommitting) void this.commitEventGroups();
+    });
+  }
+
+  private eventGroup: PendingEvents[] = [];
+  /** A commit of grouped events is under way: what comes meanwhile waits for the next one. */
+  private eventsCommitting = false;
+
+  private async commitEventGroups(): Promise<void> {
+    this.eventsCommitting = true;
+    try {
+      while (this.eventGroup.length > 0) {
+        const group = this.eventGroup;
+        this.eventGroup = [];
+        try {
+          await this.commitEvents(group.flatMap((pending) => pending.events));
+          for (const pending of group) pending.resolve();
+        } catch (error) {
+          // Rolled back (a commit whose outcome is unknown is a StoreConnectionError): one batch's
+          // bad events (of an execution deleted meanwhile) must not fail the others', tried alone.
+          if (group.length === 1 || error instanceof StoreConnectionError)
+            for (const pending of group) pending.reject(error);
+          else
+            for (const pending of group)
+              await this.commitEvents(pending.events).then(pending.resolve, pending.reject);
+        }
+      }
+    } finally {
+      this.eventsCommitting = false;
+    }
+  }
+
+  private commitEvents(events: EventRecord[]): Promise<void> {
+    return this.tx(async (_client, withCommit) => this.insertEvents(events, withCommit));
   }
 
   async listEvents(query: EventQuery): Promise<EventRecord[]> {
