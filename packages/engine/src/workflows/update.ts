@@ -532,14 +532,29 @@ export function planUpdate(
   // whether or not its definition changed, as Heat's Resource._needs_update raises
   // UpdateReplace for a resource in a FAILED state. Not in a rollback, which puts the resources
   // back as they were.
+  // But for a replacement that failed to be made over a resource that had not failed: that one is
+  // there as it was, and is what the update changes (kept when its definition is the one asked
+  // for), as Heat's Stack._get_best_existing_rsrc_db prefers it to the FAILED replacement. And a
+  // resource whose update the environment refused (restricted_actions) still has its old
+  // properties: it is updated again, as Heat meets the same change in the next update, the
+  // resource's own template having stayed as it was.
   const replacements: Record<string, Replacement> = {};
   const revived = new Set<string>();
   if (heat && !params.restore)
     for (const i of staying) {
       if (NOT_INSTALLED.has(i.state) || params.reinstall_list.includes(i.id)) continue;
+      if (!Object.hasOwn(after.nodes[i.node]!.operations, RESOURCE_UPDATE)) continue;
+      const record = i.runtimeProperties.heat as
+        | { condemned?: { why?: string; reinstated?: { status?: string } }; refused?: string }
+        | undefined;
+      const reinstated =
+        record?.condemned?.why === 'failed replacement' ? record.condemned.reinstated : undefined;
+      if ((reinstated && reinstated.status !== 'FAILED') || record?.refused) {
+        if (i.state === 'started') update.set(i.id, [RESOURCE_UPDATE]);
+        continue;
+      }
       const state = heatResourceState(i);
       if (!state.endsWith('_FAILED')) continue;
-      if (!Object.hasOwn(after.nodes[i.node]!.operations, RESOURCE_UPDATE)) continue;
       update.set(i.id, [RESOURCE_UPDATE]);
       replacements[i.id] = { properties: [], reason: `it is ${state}`, deletesFirst: false };
       if (i.state !== 'started') revived.add(i.id);
