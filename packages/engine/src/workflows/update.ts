@@ -860,8 +860,9 @@ function updateGraph(parts: GraphParts): TaskGraph {
   const adding = params.skip_install ? empty() : install;
   if (parts.heat) {
     const made = byDependencies(adding, changes, current, parts);
-    rollInBatches(made, parts);
-    return chain(made, removing, 'update');
+    const graph = chain(made, removing, 'update');
+    rollInBatches(graph, parts, made.tasks.length);
+    return graph;
   }
   return params.install_first
     ? chain(chain(changes, adding, 'update'), removing, 'update')
@@ -923,8 +924,11 @@ function byDependencies(
  * a count increase adds made in the first batches, counting against their size), one batch after
  * the other, pausing pause_time seconds between them (a task of the group's node). A group whose
  * members keep their definition is resized at once, as Heat does when resource_def is unchanged.
+ * Members a smaller count removes go in the batch whose capacity leaves them out (so that
+ * min_in_service stay), those a removal policy takes in the first, as each batch's nested
+ * template leaves them out; their deletions are the graph's tasks from `removalsFrom` on.
  */
-function rollInBatches(graph: TaskGraph, parts: GraphParts): void {
+function rollInBatches(graph: TaskGraph, parts: GraphParts, removalsFrom: number): void {
   const addedIds = new Set(parts.added.map((i) => i.id));
   for (const [name, node] of Object.entries(parts.nodes)) {
     const policy = node.properties.rolling_update as Record<string, number> | undefined;
@@ -946,6 +950,7 @@ function rollInBatches(graph: TaskGraph, parts: GraphParts): void {
     }
     const updating = new Map<string, Task[]>();
     const creating = new Map<string, Task[]>();
+    const deleting = new Map<string, Task[]>();
     for (const task of graph.tasks) {
       const member = memberOf(name, task.node);
       if (member === undefined) continue;
@@ -953,17 +958,30 @@ function rollInBatches(graph: TaskGraph, parts: GraphParts): void {
         ? creating
         : parts.update.has(task.instanceId)
           ? updating
-          : undefined;
+          : task.id >= removalsFrom && parts.removed.has(task.instanceId!)
+            ? deleting
+            : undefined;
       into?.set(member, [...(into.get(member) ?? []), task]);
     }
     if (updating.size === 0) continue;
+    // A member's deletion leaves the end of the update for its batch when it waits only for the
+    // tasks before the deletions (not for another deletion, such as an unlink of its own).
+    const deletion = (member: string): Task[] => {
+      const tasks = deleting.get(member) ?? [];
+      const own = new Set(tasks.map((t) => t.id));
+      if (!tasks.every((t) => t.dependsOn.every((d) => d < removalsFrom || own.has(d)))) return [];
+      for (const task of tasks) task.dependsOn = task.dependsOn.filter((d) => own.has(d));
+      return tasks;
+    };
     const batches = rollingBatches(
       { members, outdated: new Set(updating.keys()), skipped, target: target.length },
       policy.max_batch_size ?? 1,
       policy.min_in_service ?? 0,
-    ).map((batch) => [
+    ).map((batch, index) => [
       ...batch.create.flatMap((m) => creating.get(m) ?? []),
       ...batch.update.flatMap((m) => updating.get(m) ?? []),
+      ...(index === 0 ? [...skipped] : []).flatMap(deletion),
+      ...batch.remove.flatMap(deletion),
     ]);
     const parent = parts.staying.find((i) => i.node === name);
     gateBatches(graph, batches, pauseTask(graph, node, parent?.id, policy.pause_time ?? 0));
