@@ -37,6 +37,12 @@ interface Step {
     /** Outputs (strings) and a pattern each matches; `!pattern` for one it does not. */
     matches?: Record<string, string>;
     preview?: Record<string, string[]>;
+    /**
+     * The members of a group (nodes `group.N`) by their physical resource ids, as Heat's
+     * ResourceGroupUpdatePolicyTest compares them before and after the step: how many ids stayed
+     * (updated in place or untouched), are new (created or replaced), and went (deleted or replaced).
+     */
+    members?: { group: string; updated: number; created: number; deleted: number };
     /** A problem the command reports (exit 2 unless `code` says otherwise). */
     error?: string;
     code?: number;
@@ -74,6 +80,19 @@ function writeFiles(dir: string, files: Record<string, string>): void {
   }
 }
 
+/** The physical resource ids of a group's members (nodes `group.N`, not deleted). */
+function memberIds(dir: string, group: string): Set<string> {
+  const listed = JSON.parse(run(dir, ['instances', '-d', 'stack', '--json']).stdout) as {
+    instances: { node: string; heatState: string; runtimeProperties: { resource_id?: string } }[];
+  };
+  const member = new RegExp(`^${group}\\.\\d+$`);
+  return new Set(
+    listed.instances
+      .filter((i) => member.test(i.node) && i.heatState !== 'DELETE_COMPLETE')
+      .map((i) => String(i.runtimeProperties.resource_id)),
+  );
+}
+
 function runCase(c: Case): void {
   const dir = tempDir('weft-heat-');
   writeFiles(dir, c.files);
@@ -97,8 +116,9 @@ function runCase(c: Case): void {
       resume: ['exec', 'resume', '-d', 'stack'],
       check: ['exec', 'check', '-d', 'stack'],
     };
-    const result = run(dir, command[step.action]);
     const { expect } = step;
+    const membersBefore = expect.members && memberIds(dir, expect.members.group);
+    const result = run(dir, command[step.action]);
     const output = `${result.stdout}\n${result.stderr}`;
     if (expect.error !== undefined) {
       assert.equal(result.code, expect.code ?? 2, `${where}: exit code\n${output}`);
@@ -108,6 +128,19 @@ function runCase(c: Case): void {
       const preview = JSON.parse(result.stdout) as Record<string, string[]>;
       for (const [category, names] of Object.entries(expect.preview))
         assert.deepEqual(preview[category], names, `${where}: ${category}`);
+    }
+    if (expect.members && membersBefore) {
+      const after = memberIds(dir, expect.members.group);
+      const kept = [...after].filter((id) => membersBefore.has(id)).length;
+      assert.deepEqual(
+        {
+          updated: kept,
+          created: after.size - kept,
+          deleted: membersBefore.size - kept,
+        },
+        { updated: expect.members.updated, created: expect.members.created, deleted: expect.members.deleted },
+        `${where}: members of ${expect.members.group}`,
+      );
     }
     if (expect.stack || expect.resources || expect.count !== undefined) {
       const listed = JSON.parse(run(dir, ['instances', '-d', 'stack', '--json']).stdout) as {

@@ -905,6 +905,49 @@ resources:
       assert.equal(p.instances().stackState, 'CREATE_COMPLETE');
     },
   );
+  test(
+    "Heat's test_resource_group_update_scaledown and _adjusted: members a smaller count removes go in the batch that leaves them out",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file('initial.yaml', ROLLING("{min_in_service: '8', max_batch_size: '4'}", 'initial', false, 10));
+      p.file('adjusted.yaml', ROLLING("{min_in_service: '8', max_batch_size: '4'}", 'updated', false, 6));
+      p.file('scaledown.yaml', ROLLING("{min_in_service: '1', max_batch_size: '3'}", 'updated', false, 6));
+      ok(p.run(['install', 'initial.yaml', '-d', 'stack']));
+      // The wave of each member's update (u) or deletion (d) in the plan.
+      const waves = (template: string) => {
+        const plan = ok(p.run(['plan', '-d', 'stack', template])).stdout;
+        const found: Record<string, number> = {};
+        for (const [, wave, member, op] of plan.matchAll(
+          /^ +(\d+)\. random_group\.(\d+)_\w+ (weft\.interfaces\.resource\.update|cloudify\.interfaces\.lifecycle\.delete)$/gm,
+        ))
+          found[`${op!.endsWith('update') ? 'u' : 'd'}${member}`] = Number(wave);
+        return found;
+      };
+      // Heat's _get_batches for 6 members from 10, 8 in service: (10, 4) updates 5 to 2; (8, 2)
+      // updates 1 and 0 and removes 9 and 8; (6, 0) removes 7 and 6.
+      const adjusted = waves('adjusted.yaml');
+      const before = (a: string[], b: string[]) =>
+        assert.ok(
+          Math.max(...a.map((k) => adjusted[k]!)) < Math.min(...b.map((k) => adjusted[k]!)),
+          JSON.stringify(adjusted),
+        );
+      before(['u5', 'u4', 'u3', 'u2'], ['u1', 'u0', 'd9', 'd8']);
+      before(['u1', 'u0', 'd9', 'd8'], ['d7', 'd6']);
+      // One in service, batches of 3: (6, 3) removes 9 to 6 and updates 5 to 3; (6, 3) the rest.
+      const scaledown = waves('scaledown.yaml');
+      assert.ok(
+        Math.max(scaledown.d9!, scaledown.d6!, scaledown.u3!) < Math.min(scaledown.u2!, scaledown.u0!),
+        JSON.stringify(scaledown),
+      );
+      ok(p.run(['update', 'adjusted.yaml', '-d', 'stack']));
+      const members = p.instances().instances.filter((i) => i.node.startsWith('random_group.'));
+      assert.deepEqual(
+        members.map((i) => [i.node, i.runtimeProperties.output]),
+        [0, 1, 2, 3, 4, 5].map((n) => [`random_group.${n}`, 'updated']),
+      );
+    },
+  );
 });
 
 describe('HOT stack update cancelled', () => {

@@ -369,9 +369,13 @@ class ResourceLifecycle<R extends Resource<object>> {
   }
 
   /** Replaces the resource with one of the new properties, in the order deletesFirst says. */
-  private async replace(ctx: OperationContext, properties: Record<string, Json>): Promise<void> {
+  private async replace(
+    ctx: OperationContext,
+    properties: Record<string, Json>,
+    oldState?: ResourceState,
+  ): Promise<void> {
     if (this.deletesFirst(heatRecord(ctx))) await this.replaceDeletingFirst(ctx, properties);
-    else await this.replaceCreatingFirst(ctx, properties);
+    else await this.replaceCreatingFirst(ctx, properties, oldState);
   }
 
   /** Deletes the old resource (per its policy), then creates one with the new properties. */
@@ -397,10 +401,17 @@ class ResourceLifecycle<R extends Resource<object>> {
    * kept aside), then deletes the old one (per its policy). A create that fails for good puts the
    * old one back as the instance's resource.
    */
-  private async replaceCreatingFirst(ctx: OperationContext, properties: Record<string, Json>): Promise<void> {
+  private async replaceCreatingFirst(
+    ctx: OperationContext,
+    properties: Record<string, Json>,
+    oldState?: ResourceState,
+  ): Promise<void> {
     const heat = heatRecord(ctx);
     if (!(heat.pending?.action === 'CREATE' && heat.pending.replaces !== undefined)) {
       const replaces = structuredClone(ctx.instance.runtimeProperties);
+      // The old resource's state before the update that replaces it (an in-place update that
+      // turned into a replacement has marked it UPDATE IN_PROGRESS meanwhile).
+      if (oldState) (replaces[RESOURCE_STATE_KEY] as unknown as HeatRecord).state = structuredClone(oldState);
       heat.properties = properties;
       heat.pending = { action: 'CREATE', phase: 'queued', replace: properties, replaces };
       ctx.instance.runtimeProperties[RESOURCE_ID_KEY] = null;
@@ -449,7 +460,12 @@ class ResourceLifecycle<R extends Resource<object>> {
       status: 'FAILED',
       reason: `the replacement failed: ${messageOf(error)}`,
     };
-    heat.condemned = { runtimeProperties: failed, why: 'failed replacement' };
+    const reinstated = (replaced[RESOURCE_STATE_KEY] as unknown as HeatRecord | undefined)?.state;
+    heat.condemned = {
+      runtimeProperties: failed,
+      why: 'failed replacement',
+      ...(reinstated && { reinstated }),
+    };
     const id = rp[RESOURCE_ID_KEY];
     ctx.logger.warning(
       `the replacement of ${this.name} ${ctx.instance.id} was not created; the old one${typeof id === 'string' ? ` (${id})` : ''} stays in place`,
@@ -485,6 +501,7 @@ class ResourceLifecycle<R extends Resource<object>> {
     const resource = this.instantiate(ctx, heat.properties ?? {});
     const snippet: ResourceDefinition = { type: ctx.node.type, properties: structuredClone(next) };
     const diff = propertyDiff(heat.properties ?? {}, next);
+    const oldState = heat.state && structuredClone(heat.state);
     try {
       await this.runAction(ctx, 'UPDATE', {
         handle: () => resource.handleUpdate(snippet, { properties: structuredClone(next) }, diff),
@@ -497,7 +514,7 @@ class ResourceLifecycle<R extends Resource<object>> {
         `replacing ${this.name} ${ctx.instance.id}: ${error.message}; ${this.replacementOrder(heat)}`,
       );
       heat.state = { action: 'UPDATE', status: 'IN_PROGRESS' };
-      await this.replace(ctx, next);
+      await this.replace(ctx, next, oldState);
       return;
     }
     heat.properties = next;
@@ -614,10 +631,20 @@ class ResourceLifecycle<R extends Resource<object>> {
       return;
     }
     const heat = heatRecord(ctx);
+    // A refused update is tried again by this one (refused again if still restricted).
+    const refused = heat.refused;
+    delete heat.refused;
+    const reinstated = heat.condemned?.why === 'failed replacement' ? heat.condemned.reinstated : undefined;
     // What an earlier run left unfinished is finished first; then the resource is brought to the
     // properties asked for now, which differ when this is another update (a rollback after a
     // cancelled one) rather than the same one resumed.
     const continued = await this.continueUpdate(ctx, heat);
+    // After a failed replacement, the old resource is as it was: it is what this update changes
+    // (kept when the update goes back to its definition), not a FAILED resource to replace.
+    if (reinstated) {
+      heat.state = reinstated;
+      await ctx.instance.update();
+    }
     // As Heat's Resource._needs_update: a resource in CHECK_FAILED, or whose last action failed
     // (a failed create too, where nothing may exist), is made anew whatever changed.
     const failed =
@@ -635,7 +662,7 @@ class ResourceLifecycle<R extends Resource<object>> {
     }
     const next = await this.validated(ctx, this.requestedProperties(ctx, heat, inputs));
     if (failed) {
-      ResourceLifecycle.refuseRestricted(ctx, 'replace');
+      await ResourceLifecycle.refuseOutdated(ctx, heat, 'replace');
       ctx.logger.warning(
         `replacing ${this.name} ${ctx.instance.id}: ${failed}; ${this.replacementOrder(heat)}`,
       );
@@ -646,11 +673,12 @@ class ResourceLifecycle<R extends Resource<object>> {
     if (changed.length === 0) {
       if (!continued)
         ctx.logger.info(`${this.name} ${ctx.instance.id}: no property changed; nothing to update`);
+      if (refused) await ctx.instance.update();
       return;
     }
     // As Heat's _check_restricted_actions: what the update would do, refused when restricted.
     const previewed = this.preview(heat.properties ?? {}, next);
-    if (previewed) ResourceLifecycle.refuseRestricted(ctx, previewed.action);
+    if (previewed) await ResourceLifecycle.refuseOutdated(ctx, heat, previewed.action);
     const fixed = changed.filter((key) => this.cls.properties[key]?.updateAllowed !== true);
     if (fixed.length > 0) {
       ctx.logger.warning(
@@ -915,6 +943,24 @@ class ResourceLifecycle<R extends Resource<object>> {
     const restricted = ctx.node.properties[RESTRICTED_ACTIONS_PROPERTY];
     if (Array.isArray(restricted) && restricted.includes(action))
       throw new NonRecoverableError(`${action} is restricted for resource.`);
+  }
+
+  /**
+   * refuseRestricted for an update to the node's properties: the resource, left with its old
+   * ones, is marked as refused, so that the next deployment update brings it to its node's
+   * definition again even when the definition does not change (as Heat leaves a refused
+   * resource's own template as it was, for the next stack update to meet the same change).
+   */
+  private static async refuseOutdated(
+    ctx: OperationContext,
+    heat: HeatRecord,
+    action: 'update' | 'replace',
+  ): Promise<void> {
+    const restricted = ctx.node.properties[RESTRICTED_ACTIONS_PROPERTY];
+    if (!(Array.isArray(restricted) && restricted.includes(action))) return;
+    heat.refused = action;
+    await ctx.instance.update();
+    ResourceLifecycle.refuseRestricted(ctx, action);
   }
 
   /**

@@ -37,6 +37,12 @@ export interface Pending {
 export interface Condemned {
   runtimeProperties: Record<string, Json>;
   why: 'replaced' | 'failed replacement';
+  /**
+   * Of a failed replacement: the state of the resource it was to replace, which is the instance's
+   * resource again, as it was. The next update starts from it (not from the failed one), as Heat's
+   * Stack._get_best_existing_rsrc_db prefers the old resource to a FAILED replacement.
+   */
+  reinstated?: ResourceState;
 }
 
 /**
@@ -60,6 +66,12 @@ export interface HeatRecord {
   properties?: Record<string, Json>;
   pending?: Pending;
   condemned?: Condemned;
+  /**
+   * The update or replacement the environment restricted (restricted_actions) when an update
+   * was to bring the resource to its node's properties: it still has its old ones, and the next
+   * update of the deployment tries again.
+   */
+  refused?: 'update' | 'replace';
   /** While the deletion of a snapshot polls: what handleDeleteSnapshot returned. */
   snapshotDeletion?: { token: Json };
 }

@@ -738,6 +738,31 @@ describe('update', () => {
     assert.deepEqual(instance.heat.state, { action: 'UPDATE', status: 'COMPLETE', reason: 'replaced' });
   });
 
+  test('after a failed replacement, an update back to the old properties keeps the old one as it was', async () => {
+    const instance = await created();
+    instance.properties = { ...good, image: 'debian' };
+    const original = Server.prototype.checkCreateComplete;
+    Server.prototype.checkCreateComplete = () => {
+      throw new NonRecoverableError('ERROR state');
+    };
+    try {
+      failed(await instance.run(ops.update));
+    } finally {
+      Server.prototype.checkCreateComplete = original;
+    }
+    assert.equal(instance.heat.state?.status, 'FAILED');
+    // As Heat's stack update takes the old resource (not the FAILED replacement) as the one to
+    // change: nothing changed from it, so only the failed one is deleted.
+    instance.properties = good;
+    reset(0, false);
+    const [back] = await instance.runToEnd(ops.update);
+    assert.equal(back!.outcome, 'ok');
+    assert.deepEqual(journal.calls, ['handleDelete srv-2 web', 'checkDelete']);
+    assert.equal(instance.saved.resource_id, 'srv-1');
+    assert.deepEqual(instance.heat.state, { action: 'CREATE', status: 'COMPLETE' });
+    assert.ok(!('condemned' in instance.heat));
+  });
+
   test('after a failed replacement, delete removes the failed one and the old one', async () => {
     const instance = await created();
     instance.properties = { ...good, image: 'debian' };

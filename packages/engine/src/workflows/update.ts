@@ -532,14 +532,29 @@ export function planUpdate(
   // whether or not its definition changed, as Heat's Resource._needs_update raises
   // UpdateReplace for a resource in a FAILED state. Not in a rollback, which puts the resources
   // back as they were.
+  // But for a replacement that failed to be made over a resource that had not failed: that one is
+  // there as it was, and is what the update changes (kept when its definition is the one asked
+  // for), as Heat's Stack._get_best_existing_rsrc_db prefers it to the FAILED replacement. And a
+  // resource whose update the environment refused (restricted_actions) still has its old
+  // properties: it is updated again, as Heat meets the same change in the next update, the
+  // resource's own template having stayed as it was.
   const replacements: Record<string, Replacement> = {};
   const revived = new Set<string>();
   if (heat && !params.restore)
     for (const i of staying) {
       if (NOT_INSTALLED.has(i.state) || params.reinstall_list.includes(i.id)) continue;
+      if (!Object.hasOwn(after.nodes[i.node]!.operations, RESOURCE_UPDATE)) continue;
+      const record = i.runtimeProperties.heat as
+        | { condemned?: { why?: string; reinstated?: { status?: string } }; refused?: string }
+        | undefined;
+      const reinstated =
+        record?.condemned?.why === 'failed replacement' ? record.condemned.reinstated : undefined;
+      if ((reinstated && reinstated.status !== 'FAILED') || record?.refused) {
+        if (i.state === 'started') update.set(i.id, [RESOURCE_UPDATE]);
+        continue;
+      }
       const state = heatResourceState(i);
       if (!state.endsWith('_FAILED')) continue;
-      if (!Object.hasOwn(after.nodes[i.node]!.operations, RESOURCE_UPDATE)) continue;
       update.set(i.id, [RESOURCE_UPDATE]);
       replacements[i.id] = { properties: [], reason: `it is ${state}`, deletesFirst: false };
       if (i.state !== 'started') revived.add(i.id);
@@ -845,8 +860,9 @@ function updateGraph(parts: GraphParts): TaskGraph {
   const adding = params.skip_install ? empty() : install;
   if (parts.heat) {
     const made = byDependencies(adding, changes, current, parts);
-    rollInBatches(made, parts);
-    return chain(made, removing, 'update');
+    const graph = chain(made, removing, 'update');
+    rollInBatches(graph, parts, made.tasks.length);
+    return graph;
   }
   return params.install_first
     ? chain(chain(changes, adding, 'update'), removing, 'update')
@@ -908,8 +924,11 @@ function byDependencies(
  * a count increase adds made in the first batches, counting against their size), one batch after
  * the other, pausing pause_time seconds between them (a task of the group's node). A group whose
  * members keep their definition is resized at once, as Heat does when resource_def is unchanged.
+ * Members a smaller count removes go in the batch whose capacity leaves them out (so that
+ * min_in_service stay), those a removal policy takes in the first, as each batch's nested
+ * template leaves them out; their deletions are the graph's tasks from `removalsFrom` on.
  */
-function rollInBatches(graph: TaskGraph, parts: GraphParts): void {
+function rollInBatches(graph: TaskGraph, parts: GraphParts, removalsFrom: number): void {
   const addedIds = new Set(parts.added.map((i) => i.id));
   for (const [name, node] of Object.entries(parts.nodes)) {
     const policy = node.properties.rolling_update as Record<string, number> | undefined;
@@ -931,6 +950,7 @@ function rollInBatches(graph: TaskGraph, parts: GraphParts): void {
     }
     const updating = new Map<string, Task[]>();
     const creating = new Map<string, Task[]>();
+    const deleting = new Map<string, Task[]>();
     for (const task of graph.tasks) {
       const member = memberOf(name, task.node);
       if (member === undefined) continue;
@@ -938,17 +958,30 @@ function rollInBatches(graph: TaskGraph, parts: GraphParts): void {
         ? creating
         : parts.update.has(task.instanceId)
           ? updating
-          : undefined;
+          : task.id >= removalsFrom && parts.removed.has(task.instanceId!)
+            ? deleting
+            : undefined;
       into?.set(member, [...(into.get(member) ?? []), task]);
     }
     if (updating.size === 0) continue;
+    // A member's deletion leaves the end of the update for its batch when it waits only for the
+    // tasks before the deletions (not for another deletion, such as an unlink of its own).
+    const deletion = (member: string): Task[] => {
+      const tasks = deleting.get(member) ?? [];
+      const own = new Set(tasks.map((t) => t.id));
+      if (!tasks.every((t) => t.dependsOn.every((d) => d < removalsFrom || own.has(d)))) return [];
+      for (const task of tasks) task.dependsOn = task.dependsOn.filter((d) => own.has(d));
+      return tasks;
+    };
     const batches = rollingBatches(
       { members, outdated: new Set(updating.keys()), skipped, target: target.length },
       policy.max_batch_size ?? 1,
       policy.min_in_service ?? 0,
-    ).map((batch) => [
+    ).map((batch, index) => [
       ...batch.create.flatMap((m) => creating.get(m) ?? []),
       ...batch.update.flatMap((m) => updating.get(m) ?? []),
+      ...(index === 0 ? [...skipped] : []).flatMap(deletion),
+      ...batch.remove.flatMap(deletion),
     ]);
     const parent = parts.staying.find((i) => i.node === name);
     gateBatches(graph, batches, pauseTask(graph, node, parent?.id, policy.pause_time ?? 0));

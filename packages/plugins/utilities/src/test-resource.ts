@@ -7,6 +7,7 @@
 // after the wait, as in Heat: `fail` is a NonRecoverableError (the task fails at once);
 // `fail_times: N` makes the first N completions of each create or update throw a
 // RecoverableError, so the task is retried and then succeeds. Neither applies to delete.
+import { randomBytes } from 'node:crypto';
 import {
   type Json,
   NonRecoverableError,
@@ -117,7 +118,9 @@ export class TestResource extends Resource<TestResourceProperties> {
   override handleCreate(): Json {
     if (!this.properties.fail) {
       this.ctx.instance.runtimeProperties.output = this.properties.value;
-      this.resourceId = this.ctx.instance.id;
+      // Each physical resource its own id, as Heat's physical_resource_name is made of the
+      // resource's uuid: a replacement (same instance here) has another one.
+      this.resourceId = `${this.ctx.instance.id}-${randomBytes(4).toString('hex')}`;
     }
     this.ctx.instance.runtimeProperties[FAILED_ATTEMPTS] = 0;
     return { ...this.wait('create', this.properties) };
