@@ -47,7 +47,7 @@ import {
   RUNTIME_KEY,
 } from './functions.js';
 import { checkConstraints, type HotParameter, parseParameters, readParameterValue } from './parameters.js';
-import { BUILTIN_PLUGINS, BUILTIN_TYPES, HOT_IMPORTS, knownTypes } from './types.js';
+import { BUILTIN_PLUGINS, BUILTIN_TYPES, HOT_IMPORTS, knownTypes, NESTED_STACK } from './types.js';
 import {
   HOT_VERSIONS,
   type HotVersion,
@@ -129,13 +129,6 @@ const GROUP_POLICIES: Record<string, PolicyRules> = {
     pause_time: { default: 0, min: 0, integer: false },
   },
 };
-
-/**
- * The node type of a template resource: one for every template, so that an update which maps
- * its type to another template (or another alias of the same) updates the nested stack in place,
- * as Heat does.
- */
-const NESTED_STACK = 'weft.heat.TemplateResource';
 
 /**
  * Workflows a stack has besides the built-in ones: Heat's stack check (`weft exec check`), the
