@@ -14,9 +14,20 @@ import { repoRoot, tempDir, weft } from './helpers.js';
 interface Step {
   /**
    * create (install), update, preview (update --dry-run), delete (uninstall), validate, the stack
-   * actions, and cancel (`weft cancel` of the create or update run in the background).
+   * actions, cancel (`weft cancel` of the create or update run in the background) and abandon
+   * (`weft stack abandon`).
    */
-  action: 'create' | 'update' | 'preview' | 'delete' | 'validate' | 'suspend' | 'resume' | 'check' | 'cancel';
+  action:
+    | 'create'
+    | 'update'
+    | 'preview'
+    | 'delete'
+    | 'validate'
+    | 'suspend'
+    | 'resume'
+    | 'check'
+    | 'cancel'
+    | 'abandon';
   template?: string;
   environments?: string[];
   parameters?: Record<string, string | number | boolean>;
@@ -50,6 +61,8 @@ interface Step {
     /** Outputs (strings) and a pattern each matches; `!pattern` for one it does not. */
     matches?: Record<string, string>;
     preview?: Record<string, string[]>;
+    /** Paths (dot-separated) in the abandon data, and the file whose YAML each holds, parsed. */
+    abandoned?: Record<string, string>;
     /** A problem the command reports (exit 2 unless `code` says otherwise). */
     error?: string;
     code?: number;
@@ -123,6 +136,7 @@ async function runCase(c: Case): Promise<void> {
       resume: ['exec', 'resume', '-d', 'stack'],
       check: ['exec', 'check', '-d', 'stack'],
       cancel: [],
+      abandon: ['stack', 'abandon', '-d', 'stack'],
     };
     if (step.background !== undefined) {
       background = weftInBackground(
@@ -147,6 +161,17 @@ async function runCase(c: Case): Promise<void> {
       const preview = JSON.parse(result.stdout) as Record<string, string[]>;
       for (const [category, names] of Object.entries(expect.preview))
         assert.deepEqual(preview[category], names, `${where}: ${category}`);
+    }
+    if (expect.abandoned) {
+      const data = JSON.parse(result.stdout) as unknown;
+      for (const [path, name] of Object.entries(expect.abandoned)) {
+        const held = path
+          .split('.')
+          .reduce<unknown>((at, key) => (at as Record<string, unknown>)?.[key], data);
+        const text = readFileSync(join(dir, name), 'utf8');
+        const parsed = JSON.parse(JSON.stringify(parseYaml(text, name, new Diagnostics()))) as unknown;
+        assert.deepEqual(held, parsed, `${where}: abandon data's ${path} is ${name}`);
+      }
     }
     if (expect.stack || expect.reason || expect.resources || expect.count !== undefined) {
       const listed = JSON.parse(run(dir, ['instances', '-d', 'stack', '--json']).stdout) as {
@@ -204,6 +229,14 @@ async function runCase(c: Case): Promise<void> {
   }
 }
 
+// A case with a step in the background runs after the others, alone: @weft/testing stops every
+// background weft when any test ends, which would stop it when a case beside it ends.
+const alone = (c: Case) => c.steps.some((step) => step.background !== undefined);
+
 describe(`Heat functional tests (${cases.length} cases)`, { concurrency: 2 }, () => {
-  for (const c of cases) test(c.name, { timeout: 300_000 }, () => runCase(c));
+  for (const c of cases.filter((c) => !alone(c))) test(c.name, { timeout: 300_000 }, () => runCase(c));
+});
+
+describe('Heat functional tests with a step in the background', () => {
+  for (const c of cases.filter(alone)) test(c.name, { timeout: 300_000 }, () => runCase(c));
 });

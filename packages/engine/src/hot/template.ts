@@ -94,6 +94,8 @@ export interface HotLoadResult {
   files: string[];
   /** The environment as given (userEnvironment), kept with the stack. */
   environment?: Record<string, unknown>;
+  /** Each template resource's template file, by node, from the main template's directory. */
+  nestedTemplates: Record<string, string>;
 }
 
 /** Where a problem is: the place's position in its template. */
@@ -173,6 +175,8 @@ interface Shared {
   nodeTemplates: ValueMap;
   nodeTypes: ValueMap;
   files: Set<string>;
+  /** Each template resource's template file, by node. */
+  nestedTemplates: Record<string, string>;
   /** The main template's directory: files are read from under it only. */
   baseDir: string;
   /** Installed plugins' node types by name, to the plugin that declares each (read when first needed). */
@@ -1190,6 +1194,7 @@ class Stack {
     const doc = readTemplate(file, this.shared.reader, this.diagnostics, at, `${spec.path}.type`);
     if (!doc) return undefined;
     this.shared.files.add(file);
+    setOwn(this.shared.nestedTemplates, node, file);
     return this.buildNested(
       node,
       doc,
@@ -1570,7 +1575,7 @@ export function loadHotTemplate(
   diagnostics: Diagnostics,
 ): HotLoadResult {
   const main = resolve(mainFile);
-  const result: HotLoadResult = { inputs: {}, hidden: [], immutable: [], files: [] };
+  const result: HotLoadResult = { inputs: {}, hidden: [], immutable: [], files: [], nestedTemplates: {} };
   const doc = readTemplate(main, options.reader, diagnostics, undefined, '');
   if (!doc) return result;
   const version = templateVersion(doc, diagnostics);
@@ -1588,6 +1593,7 @@ export function loadHotTemplate(
     nodeTemplates: {},
     nodeTypes: {},
     files: new Set([main]),
+    nestedTemplates: {},
     baseDir: dirname(main),
     imports: new Set(HOT_IMPORTS),
     depth: 0,
@@ -1627,5 +1633,7 @@ export function loadHotTemplate(
   result.document = document;
   result.files = [...shared.files].filter((f) => f !== main).concat(env.files);
   result.environment = userEnvironment(env, options.parameters ?? {}, dirname(main));
+  for (const [node, file] of Object.entries(shared.nestedTemplates))
+    setOwn(result.nestedTemplates, node, relative(dirname(main), file));
   return result;
 }
