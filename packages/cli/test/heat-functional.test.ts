@@ -8,20 +8,44 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Diagnostics, parseYaml } from '@weft/engine/language';
-import { NO_WEFT_ENVIRONMENT } from '@weft/testing/cli';
+import { type Background, NO_WEFT_ENVIRONMENT, weftInBackground } from '@weft/testing/cli';
 import { repoRoot, tempDir, weft } from './helpers.js';
 
 interface Step {
-  /** create (install), update, preview (update --dry-run), delete (uninstall), validate, and the stack actions. */
-  action: 'create' | 'update' | 'preview' | 'delete' | 'validate' | 'suspend' | 'resume' | 'check';
+  /**
+   * create (install), update, preview (update --dry-run), delete (uninstall), validate, the stack
+   * actions, cancel (`weft cancel` of the create or update run in the background) and abandon
+   * (`weft stack abandon`).
+   */
+  action:
+    | 'create'
+    | 'update'
+    | 'preview'
+    | 'delete'
+    | 'validate'
+    | 'suspend'
+    | 'resume'
+    | 'check'
+    | 'cancel'
+    | 'abandon';
   template?: string;
   environments?: string[];
   parameters?: Record<string, string | number | boolean>;
   rollback?: boolean;
+  /** create: adopt the resources of this abandon data (Heat's stack adopt). */
+  adopt?: string;
+  /**
+   * create, update: run it in another process, and go on once it prints a line matching this
+   * pattern; a later cancel step cancels it, and its expectations are of that process's end.
+   */
+  background?: string;
   /** Files written (or rewritten) before the step, as Heat's tests pass new `files` to an update. */
   files?: Record<string, string>;
-  expect: {
+  /** Left out of a step run in the background. */
+  expect?: {
     stack?: string;
+    /** A pattern the stack's status reason (Heat's stack_status_reason) matches. */
+    reason?: string;
     outputs?: Record<string, unknown>;
     /** Lengths of outputs (strings or lists). */
     lengths?: Record<string, number>;
@@ -43,6 +67,8 @@ interface Step {
      * (updated in place or untouched), are new (created or replaced), and went (deleted or replaced).
      */
     members?: { group: string; updated: number; created: number; deleted: number };
+    /** Paths (dot-separated) in the abandon data, and the file whose YAML each holds, parsed. */
+    abandoned?: Record<string, string>;
     /** A problem the command reports (exit 2 unless `code` says otherwise). */
     error?: string;
     code?: number;
@@ -58,10 +84,12 @@ interface Case {
 const file = join(repoRoot, 'packages', 'cli', 'test', 'conformance', 'heat-functional.yaml');
 const cases = parseYaml(readFileSync(file, 'utf8'), file, new Diagnostics()) as unknown as Case[];
 
+const ENVIRONMENT = { ...NO_WEFT_ENVIRONMENT, CI: 'true' };
+
 function run(dir: string, args: string[]) {
   return weft([...args, '--state-dir', join(dir, '.weft')], {
     cwd: dir,
-    env: { ...NO_WEFT_ENVIRONMENT, CI: 'true' },
+    env: ENVIRONMENT,
     timeoutMs: 90_000,
   });
 }
@@ -93,11 +121,21 @@ function memberIds(dir: string, group: string): Set<string> {
   );
 }
 
-function runCase(c: Case): void {
+/** The command a cancel step cancels, the process that runs it, and how that process ended. */
+async function cancelled(dir: string, where: string, background: Background | undefined) {
+  assert.ok(background, `${where}: no create or update runs in the background`);
+  const cancel = run(dir, ['cancel', '-d', 'stack']);
+  assert.equal(cancel.code, 0, `${where}: weft cancel\n${cancel.stdout}\n${cancel.stderr}`);
+  const code = await background.exit;
+  return { code, stdout: background.lines.join('\n'), stderr: background.stderr() };
+}
+
+async function runCase(c: Case): Promise<void> {
   const dir = tempDir('weft-heat-');
   writeFiles(dir, c.files);
   let last: Record<string, unknown> = {};
-  c.steps.forEach((step, index) => {
+  let background: Background | undefined;
+  for (const [index, step] of c.steps.entries()) {
     writeFiles(dir, step.files ?? {});
     const where = `${c.name}, step ${index + 1} (${step.action})`;
     const command: Record<Step['action'], string[]> = {
@@ -107,6 +145,7 @@ function runCase(c: Case): void {
         '-d',
         'stack',
         ...(step.rollback ? ['--rollback-on-failure'] : []),
+        ...(step.adopt ? ['--adopt', step.adopt] : []),
       ],
       update: ['update', ...argsOf(step), '-d', 'stack', ...(step.rollback ? ['--rollback-on-failure'] : [])],
       preview: ['update', ...argsOf(step), '-d', 'stack', '--dry-run', '--json'],
@@ -115,10 +154,24 @@ function runCase(c: Case): void {
       suspend: ['exec', 'suspend', '-d', 'stack'],
       resume: ['exec', 'resume', '-d', 'stack'],
       check: ['exec', 'check', '-d', 'stack'],
+      cancel: [],
+      abandon: ['stack', 'abandon', '-d', 'stack'],
     };
-    const { expect } = step;
+    if (step.background !== undefined) {
+      background = weftInBackground(
+        [...command[step.action], '--state-dir', join(dir, '.weft')],
+        ENVIRONMENT,
+        {
+          cwd: dir,
+        },
+      );
+      await background.line(new RegExp(step.background));
+      continue;
+    }
+    const expect = step.expect ?? {};
     const membersBefore = expect.members && memberIds(dir, expect.members.group);
-    const result = run(dir, command[step.action]);
+    const result =
+      step.action === 'cancel' ? await cancelled(dir, where, background) : run(dir, command[step.action]);
     const output = `${result.stdout}\n${result.stderr}`;
     if (expect.error !== undefined) {
       assert.equal(result.code, expect.code ?? 2, `${where}: exit code\n${output}`);
@@ -142,12 +195,26 @@ function runCase(c: Case): void {
         `${where}: members of ${expect.members.group}`,
       );
     }
-    if (expect.stack || expect.resources || expect.count !== undefined) {
+    if (expect.abandoned) {
+      const data = JSON.parse(result.stdout) as unknown;
+      for (const [path, name] of Object.entries(expect.abandoned)) {
+        const held = path
+          .split('.')
+          .reduce<unknown>((at, key) => (at as Record<string, unknown>)?.[key], data);
+        const text = readFileSync(join(dir, name), 'utf8');
+        const parsed = JSON.parse(JSON.stringify(parseYaml(text, name, new Diagnostics()))) as unknown;
+        assert.deepEqual(held, parsed, `${where}: abandon data's ${path} is ${name}`);
+      }
+    }
+    if (expect.stack || expect.reason || expect.resources || expect.count !== undefined) {
       const listed = JSON.parse(run(dir, ['instances', '-d', 'stack', '--json']).stdout) as {
         stackState: string;
+        stackStatusReason: string;
         instances: { node: string; heatState: string }[];
       };
       if (expect.stack) assert.equal(listed.stackState, expect.stack, `${where}: stack state`);
+      if (expect.reason)
+        assert.match(listed.stackStatusReason, new RegExp(expect.reason), `${where}: stack status reason`);
       const live = listed.instances.filter((i) => i.heatState !== 'DELETE_COMPLETE');
       for (const [node, state] of Object.entries(expect.resources ?? {})) {
         const found = listed.instances.find((i) => i.node === node);
@@ -192,9 +259,17 @@ function runCase(c: Case): void {
         assert.equal(size, length, `${where}: length of ${name}`);
       }
     }
-  });
+  }
 }
 
+// A case with a step in the background runs after the others, alone: @weft/testing stops every
+// background weft when any test ends, which would stop it when a case beside it ends.
+const alone = (c: Case) => c.steps.some((step) => step.background !== undefined);
+
 describe(`Heat functional tests (${cases.length} cases)`, { concurrency: 2 }, () => {
-  for (const c of cases) test(c.name, { timeout: 300_000 }, () => runCase(c));
+  for (const c of cases.filter((c) => !alone(c))) test(c.name, { timeout: 300_000 }, () => runCase(c));
+});
+
+describe('Heat functional tests with a step in the background', () => {
+  for (const c of cases.filter(alone)) test(c.name, { timeout: 300_000 }, () => runCase(c));
 });

@@ -13,7 +13,13 @@ export type { Value, ValueMap } from './dsl/yaml-source.js';
 export { isMapping, limits, locOf, parseScalarText, parseYaml } from './dsl/yaml-source.js';
 export { type EnvironmentFiles, environmentFiles } from './hot/environment-files.js';
 export { registerCustomConstraint } from './hot/parameters.js';
-export { heatResourceState, heatStackState, isAdoptedStack } from './hot/states.js';
+export {
+  heatResourceState,
+  heatStackState,
+  heatStackStatusReason,
+  isAdoptedStack,
+} from './hot/states.js';
+export { isStackResourceType } from './hot/types.js';
 export { fileSystemReader } from './io/fs-reader.js';
 export { isHotTemplate, type LoadOptions, type LoadResult, loadBlueprint } from './load-blueprint.js';
 export {

@@ -73,6 +73,8 @@ export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
       if (template.version) parsed.blueprint.heatTemplateVersion = template.version;
       if (template.hidden.length > 0) parsed.blueprint.hiddenInputs = template.hidden;
       if (template.environment) parsed.blueprint.heatEnvironment = template.environment;
+      if (Object.keys(template.nestedTemplates).length > 0)
+        parsed.blueprint.heatNestedTemplates = template.nestedTemplates;
     }
   } else parsed = parseBlueprint(path, options.reader);
   if (!parsed.blueprint) return hotNames({ problems: parsed.problems }, hotInfo);

@@ -12,6 +12,7 @@ import type { Value, ValueMap } from '../src/dsl/yaml-source.js';
 import { resolveRuntime } from '../src/executor/runtime-values.js';
 import { applyFunction, evaluateRuntime } from '../src/hot/functions.js';
 import { registerCustomConstraint } from '../src/hot/parameters.js';
+import { heatStackStatusReason } from '../src/hot/states.js';
 import { hotVersion } from '../src/hot/versions.js';
 import { fileSystemReader } from '../src/io/fs-reader.js';
 import { type LoadResult, loadBlueprint } from '../src/load-blueprint.js';
@@ -1342,5 +1343,36 @@ resources:
       'template.yaml:5:52 resources.group.update_policy.batch_create.max_batch_size: max_batch_size must be a whole number of 1 or more, got 1.5',
       'template.yaml:5:57 resources.group.update_policy.batch_create.min_in_service: unknown key of batch_create',
     ]);
+  });
+});
+
+describe('HOT stack status reason', () => {
+  test("worded as Heat's stack_status_reason: started, completed, a resource's failure by its path, a cancel", () => {
+    const run = (status: string, error: unknown = null, workflow = 'install') => [
+      { workflow, status, error },
+    ];
+    assert.equal(heatStackStatusReason([]), 'Stack INIT completed successfully');
+    assert.equal(heatStackStatusReason(run('started')), 'Stack CREATE started');
+    assert.equal(
+      heatStackStatusReason(run('terminated', null, 'update')),
+      'Stack UPDATE completed successfully',
+    );
+    assert.equal(
+      heatStackStatusReason(run('failed', { message: 'it broke', task: { node: 'group.0.oops' } })),
+      'Resource CREATE failed: resources.group.resources.0.resources.oops: it broke',
+    );
+    assert.equal(
+      heatStackStatusReason(run('failed', { message: 'no task can run' })),
+      'Stack CREATE failed: no task can run',
+    );
+    assert.equal(
+      heatStackStatusReason(run('cancelled', null, 'update')),
+      'Resource UPDATE failed: Operation cancelled',
+    );
+    // A failed create's uninstall is the stack's rollback.
+    assert.equal(
+      heatStackStatusReason([...run('failed', { message: 'x' }), ...run('terminated', null, 'uninstall')]),
+      'Stack ROLLBACK completed successfully',
+    );
   });
 });

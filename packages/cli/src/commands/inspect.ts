@@ -13,6 +13,7 @@ import {
   type ExecutionRecord,
   heatResourceState,
   heatStackState,
+  heatStackStatusReason,
   hiddenValues,
   isAdoptedStack,
   isLive,
@@ -175,14 +176,19 @@ function localInstances(flags: Flags): Promise<void> {
       ...(hot ? { heatState: heatResourceState(i) } : {}),
       runtimeProperties: masker.maskJson(i.runtimeProperties) as Record<string, Json>,
     }));
-    const stackState = hot
-      ? heatStackState(await state.store.listExecutions(id), isAdoptedStack(instances))
+    const executions = hot ? await state.store.listExecutions(id) : [];
+    const adopted = isAdoptedStack(instances);
+    const stack = hot
+      ? {
+          stackState: heatStackState(executions, adopted),
+          stackStatusReason: heatStackStatusReason(executions, adopted),
+        }
       : undefined;
     print(
       flags.json,
-      { deployment: id, ...(stackState ? { stackState } : {}), instances },
+      { deployment: id, ...stack, instances },
       () =>
-        (stackState ? `Stack ${id}: ${stackState}\n` : '') +
+        (stack ? `Stack ${id}: ${stack.stackState}\n  status reason: ${stack.stackStatusReason}\n` : '') +
         instances
           .map(
             (i) =>

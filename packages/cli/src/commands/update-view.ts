@@ -116,15 +116,21 @@ export interface HeatPreview {
   unchanged: string[];
 }
 
-/** The update plan in Heat's categories; `nodes` are every node before or after the update. */
-export function heatPreview(plan: UpdatePlanJson, nodes: string[]): HeatPreview {
+/**
+ * The update plan in Heat's categories; `nodes` are every node before or after the update, and
+ * `stackResources` those that are one of Heat's stack resources before and after it: Heat always
+ * updates a nested stack that stays one (even with no change in it), so its preview shows them
+ * updated, and the resources in them as they are.
+ */
+export function heatPreview(plan: UpdatePlanJson, nodes: string[], stackResources: Set<string>): HeatPreview {
   const preview: HeatPreview = { added: [], deleted: [], updated: [], replaced: [], unchanged: [] };
   const actions = new Map<string, string>(plan.nodes.map((n) => [n.node, n.action]));
   // A node whose own definition stays may still be updated: it reads one that changes.
   for (const instance of plan.instances)
     if ((actions.get(instance.node) ?? 'none') === 'none') actions.set(instance.node, instance.action);
   for (const node of [...nodes].sort()) {
-    const action = actions.get(node) ?? 'none';
+    const planned = actions.get(node) ?? 'none';
+    const action = planned === 'none' && stackResources.has(node) ? 'update' : planned;
     const category: keyof HeatPreview =
       action === 'add'
         ? 'added'

@@ -12,6 +12,7 @@ import {
   fileSystemReader,
   finalModel,
   hiddenValues,
+  isStackResourceType,
   type Json,
   Masker,
   modelOf,
@@ -227,11 +228,15 @@ export async function printUpdatePlan(
   const instances = await state.store.listInstances(deployment.id);
   const document = updatePlanJson(deployment.id, plan, instances, inputs, masker);
   if (flags.dryRun) {
-    const names = new Set([
-      ...Object.keys(modelOf(deployment.model).nodes),
-      ...Object.keys(modelOf(next.deployment.model).nodes),
-    ]);
-    const preview = heatPreview(document, [...names]);
+    const before = modelOf(deployment.model).nodes;
+    const after = modelOf(next.deployment.model).nodes;
+    const names = new Set([...Object.keys(before), ...Object.keys(after)]);
+    const stackResources = new Set(
+      [...names].filter(
+        (name) => isStackResourceType(before[name]?.type ?? '') && before[name]?.type === after[name]?.type,
+      ),
+    );
+    const preview = heatPreview(document, [...names], stackResources);
     if (flags.json)
       printJson({ schemaVersion: document.schemaVersion, deploymentId: deployment.id, ...preview });
     else process.stdout.write(heatPreviewText(deployment.id, preview));

@@ -63,21 +63,28 @@ function splitState(state: string): { action: string; status: string } {
 async function templateOf(
   store: Store,
   deployment: DeploymentRecord,
-): Promise<{ template: Json; files: Record<string, Json> }> {
+): Promise<{ template: Json; files: Record<string, Json>; parsed: (path: string) => Json }> {
   const blueprint = await store.getBlueprint(deployment.blueprintId);
-  const bytes = blueprint?.files[blueprint.mainFile];
-  if (!blueprint || !bytes) return { template: null, files: {} };
   const decoder = new TextDecoder();
-  const parsed = parseYaml(decoder.decode(bytes), blueprint.mainFile, new Diagnostics());
+  const parsed = (path: string): Json => {
+    const bytes = blueprint?.files[path];
+    if (!bytes) return null;
+    return JSON.parse(
+      JSON.stringify(parseYaml(decoder.decode(bytes), path, new Diagnostics()) ?? null),
+    ) as Json;
+  };
+  if (!blueprint?.files[blueprint.mainFile]) return { template: null, files: {}, parsed };
   const files: Record<string, Json> = {};
   for (const path of Object.keys(blueprint.files).sort())
     if (path !== blueprint.mainFile) files[path] = decoder.decode(blueprint.files[path]);
-  return { template: JSON.parse(JSON.stringify(parsed ?? null)) as Json, files };
+  return { template: parsed(blueprint.mainFile), files, parsed };
 }
 
 /** What Heat's Stack.prepare_abandon returns: the stack, its template and files, and every resource's id and data. */
 export async function abandonData(store: Store, deployment: DeploymentRecord): Promise<Record<string, Json>> {
   const model = modelOf(deployment.model);
+  const { template, files, parsed } = await templateOf(store, deployment);
+  const nestedTemplates = model.blueprint.heatNestedTemplates ?? {};
   const resources: Record<string, Json> = {};
   const instances = await store.listInstances(deployment.id);
   for (const instance of instances) {
@@ -98,12 +105,16 @@ export async function abandonData(store: Store, deployment: DeploymentRecord): P
       status,
       metadata: {},
       resource_data: data,
+      // A template resource's entry holds its nested stack's template, as Heat's (the nested
+      // stack's own abandon data) does.
+      ...(Object.hasOwn(nestedTemplates, instance.node)
+        ? { template: parsed(nestedTemplates[instance.node]!) }
+        : {}),
     };
   }
   const { action, status } = splitState(
     heatStackState(await store.listExecutions(deployment.id), isAdoptedStack(instances)),
   );
-  const { template, files } = await templateOf(store, deployment);
   return {
     name: deployment.id,
     id: deployment.id,

@@ -202,6 +202,8 @@ export interface Blueprint {
   hiddenInputs?: string[];
   /** For a HOT template: its environment as given (parameters, parameter_defaults, resource_registry). */
   heatEnvironment?: Record<string, unknown>;
+  /** For a HOT template: each template resource's template file, by node, for its abandon data. */
+  heatNestedTemplates?: Record<string, string>;
 }
 
 /** A get_secret call with a literal name, which a store can be asked about before anything runs. */

@@ -30,12 +30,57 @@ export function heatStackState(
   executions: { workflow: string; status: string; parameters?: Record<string, unknown> }[],
   adopted = false,
 ): string {
+  const state = stackAction(executions, adopted);
+  return state ? `${state.action}_${state.status}` : 'INIT_COMPLETE';
+}
+
+/**
+ * The stack's status reason, as Heat words it (heat/engine/stack.py): `Stack CREATE started`,
+ * `Stack CREATE completed successfully`, or for a failed resource `Resource CREATE failed:` its
+ * path in the stack (resources.victim.resources.oops for oops in template resource victim) and
+ * its error; the execution's error when no resource failed; Operation cancelled for a cancel.
+ */
+export function heatStackStatusReason(
+  executions: {
+    workflow: string;
+    status: string;
+    parameters?: Record<string, unknown>;
+    error?: unknown;
+  }[],
+  adopted = false,
+): string {
+  const state = stackAction(executions, adopted);
+  if (!state) return 'Stack INIT completed successfully';
+  if (state.status === 'IN_PROGRESS') return `Stack ${state.action} started`;
+  if (state.status === 'COMPLETE') return `Stack ${state.action} completed successfully`;
+  // Heat's cancel raises ForcedCancel in the stack's task, whose text is this.
+  if (state.execution.status === 'cancelled') return `Resource ${state.action} failed: Operation cancelled`;
+  const { error } = state.execution;
+  const message = isMapping(error) && typeof error.message === 'string' ? error.message : undefined;
+  if (message === undefined) return `Stack ${state.action} failed`;
+  const task = isMapping(error) ? error.task : undefined;
+  const node = isMapping(task) && typeof task.node === 'string' ? task.node : undefined;
+  if (!node) return `Stack ${state.action} failed: ${message}`;
+  // A node of a nested stack or group is named by its path (victim.oops); Heat's is
+  // resources.victim.resources.oops.
+  const path = node
+    .split('.')
+    .map((name) => `resources.${name}`)
+    .join('.');
+  return `Resource ${state.action} failed: ${path}: ${message}`;
+}
+
+/** The latest execution that is an action of the stack's, the action and how it stands. */
+function stackAction<E extends { workflow: string; status: string; parameters?: Record<string, unknown> }>(
+  executions: E[],
+  adopted: boolean,
+): { action: string; status: string; execution: E } | undefined {
   // Deleting a snapshot is no action of the stack's (Heat leaves its state as it is).
   const actions = executions.some((e) => e.workflow === 'delete_snapshot')
     ? executions.filter((e) => e.workflow !== 'delete_snapshot')
     : executions;
   const execution = actions.at(-1);
-  if (!execution) return 'INIT_COMPLETE';
+  if (!execution) return undefined;
   const before = actions.at(-2);
   const rollback =
     execution.workflow === 'uninstall' && before?.workflow === 'install' && before.status === 'failed';
@@ -52,7 +97,7 @@ export function heatStackState(
       : ['pending', 'started', 'cancelling', 'force_cancelling'].includes(execution.status)
         ? 'IN_PROGRESS'
         : 'FAILED';
-  return `${action}_${status}`;
+  return { action, status, execution };
 }
 
 /**

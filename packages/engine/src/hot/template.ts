@@ -47,7 +47,7 @@ import {
   RUNTIME_KEY,
 } from './functions.js';
 import { checkConstraints, type HotParameter, parseParameters, readParameterValue } from './parameters.js';
-import { BUILTIN_PLUGINS, BUILTIN_TYPES, HOT_IMPORTS, knownTypes } from './types.js';
+import { BUILTIN_PLUGINS, BUILTIN_TYPES, HOT_IMPORTS, knownTypes, NESTED_STACK } from './types.js';
 import {
   HOT_VERSIONS,
   type HotVersion,
@@ -94,6 +94,8 @@ export interface HotLoadResult {
   files: string[];
   /** The environment as given (userEnvironment), kept with the stack. */
   environment?: Record<string, unknown>;
+  /** Each template resource's template file, by node, from the main template's directory. */
+  nestedTemplates: Record<string, string>;
 }
 
 /** Where a problem is: the place's position in its template. */
@@ -129,13 +131,6 @@ const GROUP_POLICIES: Record<string, PolicyRules> = {
     pause_time: { default: 0, min: 0, integer: false },
   },
 };
-
-/**
- * The node type of a template resource: one for every template, so that an update which maps
- * its type to another template (or another alias of the same) updates the nested stack in place,
- * as Heat does.
- */
-const NESTED_STACK = 'weft.heat.TemplateResource';
 
 /**
  * Workflows a stack has besides the built-in ones: Heat's stack check (`weft exec check`), the
@@ -180,6 +175,8 @@ interface Shared {
   nodeTemplates: ValueMap;
   nodeTypes: ValueMap;
   files: Set<string>;
+  /** Each template resource's template file, by node. */
+  nestedTemplates: Record<string, string>;
   /** The main template's directory: files are read from under it only. */
   baseDir: string;
   /** Installed plugins' node types by name, to the plugin that declares each (read when first needed). */
@@ -1197,6 +1194,7 @@ class Stack {
     const doc = readTemplate(file, this.shared.reader, this.diagnostics, at, `${spec.path}.type`);
     if (!doc) return undefined;
     this.shared.files.add(file);
+    setOwn(this.shared.nestedTemplates, node, file);
     return this.buildNested(
       node,
       doc,
@@ -1577,7 +1575,7 @@ export function loadHotTemplate(
   diagnostics: Diagnostics,
 ): HotLoadResult {
   const main = resolve(mainFile);
-  const result: HotLoadResult = { inputs: {}, hidden: [], immutable: [], files: [] };
+  const result: HotLoadResult = { inputs: {}, hidden: [], immutable: [], files: [], nestedTemplates: {} };
   const doc = readTemplate(main, options.reader, diagnostics, undefined, '');
   if (!doc) return result;
   const version = templateVersion(doc, diagnostics);
@@ -1595,6 +1593,7 @@ export function loadHotTemplate(
     nodeTemplates: {},
     nodeTypes: {},
     files: new Set([main]),
+    nestedTemplates: {},
     baseDir: dirname(main),
     imports: new Set(HOT_IMPORTS),
     depth: 0,
@@ -1634,5 +1633,7 @@ export function loadHotTemplate(
   result.document = document;
   result.files = [...shared.files].filter((f) => f !== main).concat(env.files);
   result.environment = userEnvironment(env, options.parameters ?? {}, dirname(main));
+  for (const [node, file] of Object.entries(shared.nestedTemplates))
+    setOwn(result.nestedTemplates, node, relative(dirname(main), file));
   return result;
 }

@@ -26,6 +26,22 @@ export const BUILTIN_PLUGINS: Record<string, string> = {
 /** Types the front end expands into other resources. */
 export const GROUP_TYPES = ['OS::Heat::ResourceGroup', 'OS::Heat::ResourceChain', 'OS::Heat::Stack'];
 
+/**
+ * The node type of a template resource: one for every template, so that an update which maps
+ * its type to another template (or another alias of the same) updates the nested stack in place,
+ * as Heat does.
+ */
+export const NESTED_STACK = 'weft.heat.TemplateResource';
+
+/**
+ * Whether a node of this type is one of Heat's stack resources (a group, chain, OS::Heat::Stack or
+ * template resource): Heat always updates their nested stacks, and lets the resources in them
+ * decide whether they change (StackResource._needs_update), so a preview shows them updated.
+ */
+export function isStackResourceType(type: string): boolean {
+  return type === NESTED_STACK || GROUP_TYPES.includes(type);
+}
+
 /** Every type name a template may use here, for "did you mean" and the unknown-type message. */
 export function knownTypes(): string[] {
   return [...Object.keys(BUILTIN_TYPES), ...GROUP_TYPES].sort();

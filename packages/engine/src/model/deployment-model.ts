@@ -30,6 +30,8 @@ export interface DeploymentModel {
     hiddenInputs?: string[];
     /** A HOT template's environment as given (Heat's user environment), for its abandon data. */
     heatEnvironment?: Record<string, unknown>;
+    /** A HOT template's template resources' template files, by node, for its abandon data. */
+    heatNestedTemplates?: Record<string, string>;
   };
   nodes: Record<string, NodeModel>;
   outputs: Record<string, Value>;
@@ -308,6 +310,7 @@ export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
       ...(blueprint.heatTemplateVersion ? { heatTemplateVersion: blueprint.heatTemplateVersion } : {}),
       ...(blueprint.hiddenInputs?.length ? { hiddenInputs: blueprint.hiddenInputs } : {}),
       ...(blueprint.heatEnvironment ? { heatEnvironment: blueprint.heatEnvironment } : {}),
+      ...(blueprint.heatNestedTemplates ? { heatNestedTemplates: blueprint.heatNestedTemplates } : {}),
     },
     nodes,
     outputs: Object.fromEntries(plan.outputs),
