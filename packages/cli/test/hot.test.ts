@@ -118,10 +118,12 @@ function project(env: Record<string, string> = {}) {
   const instances = () =>
     JSON.parse(ok(run(['instances', '-d', 'stack', '--json'])).stdout) as {
       stackState: string;
+      stackStatusReason: string;
       instances: {
         id: string;
         node: string;
         heatState: string;
+        heatType: string | null;
         runtimeProperties: Record<string, unknown>;
       }[];
     };
@@ -142,13 +144,19 @@ describe('HOT templates through the CLI', { concurrency: true }, () => {
     assert.equal(outputs.slow, 'env');
     const listed = p.instances();
     assert.equal(listed.stackState, 'CREATE_COMPLETE');
-    assert.deepEqual(listed.instances.map((i) => `${i.node} ${i.heatState}`).sort(), [
-      'greeting CREATE_COMPLETE',
-      'password CREATE_COMPLETE',
-      'slow CREATE_COMPLETE',
+    assert.equal(listed.stackStatusReason, 'Stack CREATE completed successfully');
+    // Each resource's type, an environment's alias resolved to the type it names.
+    assert.deepEqual(listed.instances.map((i) => `${i.node} ${i.heatState} ${i.heatType}`).sort(), [
+      'greeting CREATE_COMPLETE OS::Heat::Value',
+      'password CREATE_COMPLETE OS::Heat::RandomString',
+      'slow CREATE_COMPLETE OS::Heat::TestResource',
     ]);
     const text = ok(p.run(['instances', '-d', 'stack'])).stdout;
-    assert.match(text, /^Stack stack: CREATE_COMPLETE\n/);
+    assert.match(
+      text,
+      /^Stack stack: CREATE_COMPLETE\n {2}status reason: Stack CREATE completed successfully\n/,
+    );
+    assert.match(text, /\npassword_\w+ {2}CREATE_COMPLETE {2}OS::Heat::RandomString {2}\{/);
     ok(p.run(['uninstall', '-d', 'stack']));
     const after = p.instances();
     assert.equal(after.stackState, 'DELETE_COMPLETE');

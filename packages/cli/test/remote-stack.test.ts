@@ -32,6 +32,24 @@ test('HOT stack snapshots against a server: taken, listed, shown, restored after
     return done;
   };
   await ok(['install', 'template.yaml', '-d', 'stack']);
+  // The stack and its resources with Heat's states and types, as locally.
+  const instances = JSON.parse((await ok(['instances', '-d', 'stack', '--json'])).stdout) as {
+    stackState: string;
+    stackStatusReason: string;
+    instances: { node: string; heatState: string; heatType: string }[];
+  };
+  assert.deepEqual(
+    [instances.stackState, instances.stackStatusReason],
+    ['CREATE_COMPLETE', 'Stack CREATE completed successfully'],
+  );
+  assert.deepEqual(
+    instances.instances.map((i) => `${i.node} ${i.heatState} ${i.heatType}`),
+    ['password CREATE_COMPLETE OS::Heat::RandomString'],
+  );
+  assert.match(
+    (await ok(['instances', '-d', 'stack'])).stdout,
+    /^Stack stack: CREATE_COMPLETE\n {2}status reason: Stack CREATE completed successfully\npassword_\w+ {2}CREATE_COMPLETE {2}OS::Heat::RandomString {2}\{/,
+  );
   const outputs = async () =>
     (
       JSON.parse((await ok(['outputs', '-d', 'stack', '--json'])).stdout) as {

@@ -11,11 +11,7 @@ import {
   type EventQuery,
   type EventRecord,
   type ExecutionRecord,
-  heatResourceState,
-  heatStackState,
-  heatStackStatusReason,
   hiddenValues,
-  isAdoptedStack,
   isLive,
   type Json,
   Masker,
@@ -34,6 +30,7 @@ import {
 } from '../remote/inspect.js';
 import { eventLine } from '../render.js';
 import { deploymentFor, openState, type State, type StateOptions, stateOptions, workDir } from '../state.js';
+import { printInstances } from './instances-view.js';
 import { deploymentOutputs, outputsText } from './outputs.js';
 
 type Flags = StateOptions & { json?: boolean; deploymentId?: string };
@@ -170,32 +167,19 @@ function localInstances(flags: Flags): Promise<void> {
     // A HOT stack's resources and the stack itself are shown with Heat's state names too.
     const deployment = await state.store.getDeployment(id);
     if (deployment) for (const value of hiddenValues(deployment)) masker.add(value);
-    const hot = deployment ? modelOf(deployment.model).blueprint.heatTemplateVersion !== undefined : false;
+    const model = deployment ? modelOf(deployment.model) : undefined;
     const instances = (await state.store.listInstances(id)).map((i) => ({
       ...i,
-      ...(hot ? { heatState: heatResourceState(i) } : {}),
       runtimeProperties: masker.maskJson(i.runtimeProperties) as Record<string, Json>,
     }));
-    const executions = hot ? await state.store.listExecutions(id) : [];
-    const adopted = isAdoptedStack(instances);
-    const stack = hot
-      ? {
-          stackState: heatStackState(executions, adopted),
-          stackStatusReason: heatStackStatusReason(executions, adopted),
-        }
-      : undefined;
-    print(
-      flags.json,
-      { deployment: id, ...stack, instances },
-      () =>
-        (stack ? `Stack ${id}: ${stack.stackState}\n  status reason: ${stack.stackStatusReason}\n` : '') +
-        instances
-          .map(
-            (i) =>
-              `${i.id}  ${i.heatState ?? i.state}${Object.keys(i.runtimeProperties).length ? `  ${JSON.stringify(i.runtimeProperties)}` : ''}\n`,
-          )
-          .join(''),
-    );
+    const stack =
+      model?.blueprint.heatTemplateVersion !== undefined
+        ? {
+            executions: await state.store.listExecutions(id),
+            typeOf: (node: string) => model.nodes[node]?.type,
+          }
+        : undefined;
+    printInstances(flags.json, id, instances, stack);
   });
 }
 

@@ -1,5 +1,6 @@
 /** What is stored on a server, shown as the local commands show it: outputs, instances, deployments, blueprints, plugins. */
-import type { Json } from '@weft/engine';
+import type { ExecutionRecord, Json } from '@weft/engine';
+import { type ListedInstance, printInstances } from '../commands/instances-view.js';
 import { confirm } from '../confirm.js';
 import { EXIT, printJson, UsageError } from '../output.js';
 import { type ApiClient, ApiRefusal } from './client.js';
@@ -52,29 +53,28 @@ export async function remoteOutputs(
   );
 }
 
-interface InstanceView {
-  id: string;
-  state: string;
-  runtimeProperties: Record<string, Json>;
-}
-
 export async function remoteInstancesCommand(
   client: ApiClient,
   given: string | undefined,
   json: boolean | undefined,
 ): Promise<void> {
   const id = await remoteDeploymentFor(client, given);
-  const instances = (
-    await client.get<Page<InstanceView>>(`/node-instances?deploymentId=${encodeURIComponent(id)}&size=1000`)
-  ).items;
-  print(json, { deployment: id, instances }, () =>
-    instances
-      .map(
-        (i) =>
-          `${i.id}  ${i.state}${Object.keys(i.runtimeProperties).length ? `  ${JSON.stringify(i.runtimeProperties)}` : ''}\n`,
-      )
-      .join(''),
-  );
+  const path = encodeURIComponent(id);
+  const [deployment, instances] = await Promise.all([
+    client.get<{ stackStatus?: string; nodes: { id: string; type: string }[] }>(`/deployments/${path}`),
+    client.get<Page<ListedInstance>>(`/node-instances?deploymentId=${path}&size=1000`),
+  ]);
+  // A HOT stack's: the server lists executions newest first.
+  const stack =
+    deployment.stackStatus !== undefined
+      ? {
+          executions: (
+            await client.get<Page<ExecutionRecord>>(`/executions?deploymentId=${path}&size=1000`)
+          ).items.reverse(),
+          typeOf: (node: string) => deployment.nodes.find((n) => n.id === node)?.type,
+        }
+      : undefined;
+  printInstances(json, id, instances.items, stack);
 }
 
 interface DeploymentSummaryView {
