@@ -53,6 +53,11 @@ interface Step {
     resources?: Record<string, string>;
     /** How many top-level resources (nodes without a dot) the stack has. */
     count?: number;
+    /**
+     * The resources of a nested stack (a group's or chain's members, nodes `NAME.X`) by their name
+     * in it and their type, all of them: Heat's `list_resources(nested_identifier)`.
+     */
+    nested?: { of: string; types: Record<string, string> };
     /** Outputs that changed, and that stayed, since the outputs were last read. */
     changed?: string[];
     same?: string[];
@@ -206,11 +211,11 @@ async function runCase(c: Case): Promise<void> {
         assert.deepEqual(held, parsed, `${where}: abandon data's ${path} is ${name}`);
       }
     }
-    if (expect.stack || expect.reason || expect.resources || expect.count !== undefined) {
+    if (expect.stack || expect.reason || expect.resources || expect.count !== undefined || expect.nested) {
       const listed = JSON.parse(run(dir, ['instances', '-d', 'stack', '--json']).stdout) as {
         stackState: string;
         stackStatusReason: string;
-        instances: { node: string; heatState: string }[];
+        instances: { node: string; heatState: string; heatType: string }[];
       };
       if (expect.stack) assert.equal(listed.stackState, expect.stack, `${where}: stack state`);
       if (expect.reason)
@@ -226,6 +231,17 @@ async function runCase(c: Case): Promise<void> {
       }
       if (expect.count !== undefined)
         assert.equal(live.filter((i) => !i.node.includes('.')).length, expect.count, `${where}: resources`);
+      if (expect.nested) {
+        const prefix = `${expect.nested.of}.`;
+        const members = live.filter(
+          (i) => i.node.startsWith(prefix) && !i.node.slice(prefix.length).includes('.'),
+        );
+        assert.deepEqual(
+          Object.fromEntries(members.map((i) => [i.node.slice(prefix.length), i.heatType])),
+          expect.nested.types,
+          `${where}: resources of ${expect.nested.of}`,
+        );
+      }
     }
     if (expect.outputs || expect.lengths || expect.changed || expect.same || expect.equal || expect.matches) {
       const outputs = JSON.parse(run(dir, ['outputs', '-d', 'stack', '--json']).stdout).outputs as Record<
