@@ -15,6 +15,7 @@ export { type EnvironmentFiles, environmentFiles } from './hot/environment-files
 export { registerCustomConstraint } from './hot/parameters.js';
 export {
   heatResourceState,
+  heatResourceStates,
   heatStackState,
   heatStackStatusReason,
   isAdoptedStack,

@@ -12,7 +12,7 @@ import type { Value, ValueMap } from '../src/dsl/yaml-source.js';
 import { resolveRuntime } from '../src/executor/runtime-values.js';
 import { applyFunction, evaluateRuntime } from '../src/hot/functions.js';
 import { registerCustomConstraint } from '../src/hot/parameters.js';
-import { heatStackStatusReason } from '../src/hot/states.js';
+import { heatResourceStates, heatStackStatusReason } from '../src/hot/states.js';
 import { hotVersion } from '../src/hot/versions.js';
 import { fileSystemReader } from '../src/io/fs-reader.js';
 import { type LoadResult, loadBlueprint } from '../src/load-blueprint.js';
@@ -1342,6 +1342,49 @@ resources:
     assert.deepEqual(load(template('{batch_create: {max_batch_size: 1.5, min_in_service: 1}}')).lines, [
       'template.yaml:5:52 resources.group.update_policy.batch_create.max_batch_size: max_batch_size must be a whole number of 1 or more, got 1.5',
       'template.yaml:5:57 resources.group.update_policy.batch_create.min_in_service: unknown key of batch_create',
+    ]);
+  });
+});
+
+describe('HOT resource states', () => {
+  test("a stack resource not started yet shows its stack's: in progress once a member started, failed when one failed", () => {
+    const at = (node: string, action?: string, status?: string) => ({
+      node,
+      state: action ? 'creating' : 'uninitialized',
+      runtimeProperties: action ? { heat: { state: { action, status } } } : {},
+    });
+    const shown = (instances: ReturnType<typeof at>[]) => {
+      const states = heatResourceStates(instances);
+      return instances.map((i) => `${i.node} ${states.get(i)}`);
+    };
+    // A failed member makes its group failed whatever the order; a template resource in the
+    // failed group's member fails too, two levels up.
+    assert.deepEqual(
+      shown([
+        at('group'),
+        at('group.1', 'CREATE', 'COMPLETE'),
+        at('group.0'),
+        at('group.0.oops', 'CREATE', 'FAILED'),
+        at('chain'),
+        at('chain.0', 'CREATE', 'COMPLETE'),
+        at('chain.1'),
+        at('plain'),
+      ]),
+      [
+        'group CREATE_FAILED',
+        'group.1 CREATE_COMPLETE',
+        'group.0 CREATE_FAILED',
+        'group.0.oops CREATE_FAILED',
+        'chain CREATE_IN_PROGRESS',
+        'chain.0 CREATE_COMPLETE',
+        'chain.1 INIT_COMPLETE',
+        'plain INIT_COMPLETE',
+      ],
+    );
+    // A stack resource with an action of its own keeps it.
+    assert.deepEqual(shown([at('group', 'UPDATE', 'COMPLETE'), at('group.0', 'UPDATE', 'FAILED')]), [
+      'group UPDATE_COMPLETE',
+      'group.0 UPDATE_FAILED',
     ]);
   });
 });

@@ -4,7 +4,7 @@
  * resource's Heat state and type, as Heat's `stack show` and `stack resource list` give them.
  */
 import {
-  heatResourceState,
+  heatResourceStates,
   heatStackState,
   heatStackStatusReason,
   isAdoptedStack,
@@ -31,8 +31,9 @@ export function printInstances<I extends ListedInstance>(
   listed: I[],
   stack: StackFacts | undefined,
 ): void {
+  const states = stack && heatResourceStates(listed);
   const instances: (I & { heatState?: string; heatType?: string | null })[] = listed.map((i) =>
-    stack ? { ...i, heatState: heatResourceState(i), heatType: stack.typeOf(i.node) ?? null } : i,
+    stack ? { ...i, heatState: states!.get(i)!, heatType: stack.typeOf(i.node) ?? null } : i,
   );
   const adopted = stack !== undefined && isAdoptedStack(instances);
   const heat = stack && {

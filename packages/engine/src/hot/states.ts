@@ -135,6 +135,40 @@ export function heatResourceState(instance: {
 }
 
 /**
+ * Each resource's state (heatResourceState), where a nested stack's resource (a template
+ * resource, group or chain: nodes `NAME.X` are its stack's) that has not started an action of its
+ * own shows its stack's: Heat marks it CREATE_IN_PROGRESS while its stack is made, and
+ * CREATE_FAILED when a resource in it fails, where Weft starts it after its members.
+ */
+export function heatResourceStates<
+  I extends { node: string; state: string; runtimeProperties: Record<string, unknown> },
+>(instances: readonly I[]): Map<I, string> {
+  const states = new Map(instances.map((i) => [i, heatResourceState(i)]));
+  const byNode = new Map<string, I[]>();
+  for (const i of instances) byNode.set(i.node, [...(byNode.get(i.node) ?? []), i]);
+  // A stack resource's members: the instances of the nodes one level down.
+  const members = new Map<string, I[]>();
+  for (const [node, of] of byNode) {
+    const parent = node.slice(0, node.lastIndexOf('.'));
+    if (node.includes('.') && byNode.has(parent))
+      members.set(parent, [...(members.get(parent) ?? []), ...of]);
+  }
+  // Deepest first, so that a stack's state reaches the stack resources around it.
+  const parents = [...members.keys()].sort((a, b) => b.split('.').length - a.split('.').length);
+  for (const parent of parents) {
+    const theirs = members.get(parent)!.map((m) => states.get(m)!);
+    const failed = theirs.find((state) => state.endsWith('_FAILED'));
+    const started = theirs.some((state) => state !== 'INIT_COMPLETE');
+    for (const resource of byNode.get(parent)!) {
+      if (states.get(resource) !== 'INIT_COMPLETE') continue;
+      if (failed) states.set(resource, `${failed.slice(0, failed.indexOf('_'))}_FAILED`);
+      else if (started) states.set(resource, 'CREATE_IN_PROGRESS');
+    }
+  }
+  return states;
+}
+
+/**
  * Whether a stack was made by adopting resources (weft install --adopt): its resources were
  * marked to adopt theirs, or did.
  */
