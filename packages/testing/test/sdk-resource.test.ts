@@ -161,6 +161,22 @@ async function created(props: Record<string, Json> = good): Promise<FakeInstance
   return instance;
 }
 
+/** A created server whose update to another image (a replacement) failed to create the new one. */
+async function failedReplacement(): Promise<FakeInstance> {
+  const instance = await created();
+  instance.properties = { ...good, image: 'debian' };
+  const original = Server.prototype.checkCreateComplete;
+  Server.prototype.checkCreateComplete = () => {
+    throw new NonRecoverableError('ERROR state');
+  };
+  try {
+    failed(await instance.run(ops.update));
+  } finally {
+    Server.prototype.checkCreateComplete = original;
+  }
+  return instance;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 describe('properties schema', () => {
@@ -739,17 +755,7 @@ describe('update', () => {
   });
 
   test('after a failed replacement, an update back to the old properties keeps the old one as it was', async () => {
-    const instance = await created();
-    instance.properties = { ...good, image: 'debian' };
-    const original = Server.prototype.checkCreateComplete;
-    Server.prototype.checkCreateComplete = () => {
-      throw new NonRecoverableError('ERROR state');
-    };
-    try {
-      failed(await instance.run(ops.update));
-    } finally {
-      Server.prototype.checkCreateComplete = original;
-    }
+    const instance = await failedReplacement();
     assert.equal(instance.heat.state?.status, 'FAILED');
     // As Heat's stack update takes the old resource (not the FAILED replacement) as the one to
     // change: nothing changed from it, so only the failed one is deleted.
@@ -764,17 +770,7 @@ describe('update', () => {
   });
 
   test('after a failed replacement, delete removes the failed one and the old one', async () => {
-    const instance = await created();
-    instance.properties = { ...good, image: 'debian' };
-    const original = Server.prototype.checkCreateComplete;
-    Server.prototype.checkCreateComplete = () => {
-      throw new NonRecoverableError('ERROR state');
-    };
-    try {
-      failed(await instance.run(ops.update));
-    } finally {
-      Server.prototype.checkCreateComplete = original;
-    }
+    const instance = await failedReplacement();
     assert.equal(instance.saved.resource_id, 'srv-1');
     const [r] = await instance.runToEnd(ops.delete);
     assert.equal(r!.outcome, 'ok');
