@@ -290,6 +290,9 @@ async function startOpenSsh(): Promise<SshServer> {
       'KbdInteractiveAuthentication no',
       'StrictModes no',
       'UsePAM no',
+      // The suites connect concurrently; past 10 connections still in their handshake, sshd's
+      // default (MaxStartups 10:30:100) drops new ones at random ("Connection lost before handshake").
+      'MaxStartups 1000',
       'AllowTcpForwarding yes',
       `SetEnv SHLVL=${STARTUP_FILES_SKIPPED}`,
       `Match LocalPort ${noForwardPort}`,
