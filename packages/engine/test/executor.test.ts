@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { NonRecoverableError, RecoverableError } from '@weft/sdk';
 import { startExecution } from '../src/deployment/deployments.js';
 import { evaluateOutputs } from '../src/deployment/outputs.js';
+import { COMMIT_WINDOW_MS } from '../src/executor/executor.js';
 import { InProcessDispatcher } from '../src/runtime/in-process.js';
 import { openStore } from '../src/store/index.js';
 import { ActiveExecutionError, type Batch, type Store } from '../src/store/types.js';
@@ -505,6 +506,63 @@ node_templates:
       const sent = [...stored.values()].filter((state) => state === 'sent').length;
       assert.ok(sent <= concurrency * 9, `${sent} tasks stored as sent at once`);
     }
+  });
+  test('a change that comes alone (a log line of a long operation) is stored at once, not held for COMMIT_WINDOW_MS', async (t) => {
+    const gate = () => {
+      let open!: () => void;
+      const opened = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      return { open, opened };
+    };
+    const running = gate();
+    const log = gate();
+    const end = gate();
+    const h = await harness(
+      `${HEAD}
+node_templates:
+  n:
+    type: cloudify.nodes.Root
+    interfaces: {cloudify.interfaces.lifecycle: {create: p.op}}
+`,
+      {
+        operations: {
+          'p.op': async (ctx) => {
+            running.open();
+            await log.opened;
+            ctx.logger.info('working');
+            await end.opened;
+          },
+        },
+      },
+    );
+    // The clock moves only when the test moves it: a commit waiting for a timer comes only then.
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    let ended = false;
+    const run = h.execute('install').finally(() => {
+      ended = true;
+    });
+    const turns = async (until: () => boolean) => {
+      for (let turn = 0; turn < 100_000 && !until(); turn++) await new Promise(setImmediate);
+    };
+    await running.opened;
+    // What the operation's start left to commit goes out and is stored; then a window passes.
+    t.mock.timers.tick(COMMIT_WINDOW_MS);
+    await turns(() => h.events.some((e) => e.type === 'task_started'));
+    t.mock.timers.tick(COMMIT_WINDOW_MS);
+    log.open();
+    await turns(() => h.events.some((e) => e.type === 'log'));
+    assert.ok(
+      h.events.some((e) => e.type === 'log' && e.message === 'working'),
+      'the log line was stored without the clock moving',
+    );
+    end.open();
+    // The operation's success, which nothing waits for, may wait for the window: the clock moves on.
+    for (let turn = 0; turn < 10_000 && !ended; turn++) {
+      t.mock.timers.tick(COMMIT_WINDOW_MS);
+      await new Promise(setImmediate);
+    }
+    assert.equal((await run).status, 'terminated');
   });
 });
 

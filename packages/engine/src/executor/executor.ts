@@ -164,8 +164,11 @@ const now = (): string => {
 
 /**
  * How long a change that nothing waits for (a task shown started, a log line, the success of a
- * task that nothing waits on yet) may wait to go out with the next commit, so that a commit
- * carries many (ms). What must be stored before something else happens is committed at once.
+ * task that nothing waits on yet) may wait to go out with the next commit (ms), so that while
+ * changes come quickly a commit carries many. One that comes when no commit is being written and
+ * none ended this long ago goes out at once: a change that comes alone (a log line of a long
+ * operation, which a live event stream waits for) is not held back. What must be stored before
+ * something else happens is committed at once.
  */
 export const COMMIT_WINDOW_MS = 20;
 
@@ -297,6 +300,8 @@ class ExecutionRun {
   private scheduled = false;
   /** The commit of changes nothing waits for, due within COMMIT_WINDOW_MS. */
   private deferred: NodeJS.Timeout | undefined;
+  /** When the last commit ended (Date.now()). */
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
   private readonly inFlight = new Map<number, AbortController>();
   /** The operations in flight, to withdraw on a plain cancel those their dispatcher has not started. */
   private readonly withdrawals = new Map<number, AbortController>();
@@ -611,6 +616,7 @@ class ExecutionRun {
     this.flushing = this.store.applyBatch(batch).then(
       () => {
         this.flushing = undefined;
+        this.lastCommitAt = Date.now();
         if (batch.events && this.options.onEvent) for (const e of batch.events) this.options.onEvent(e);
         this.runCallbacks(callbacks);
       },
@@ -648,13 +654,22 @@ class ExecutionRun {
     setImmediate(() => void this.drain());
   }
 
-  /** Queues a change that nothing waits for: it is committed with the next commit, within COMMIT_WINDOW_MS. */
+  /**
+   * Queues a change that nothing waits for: it is committed at once when no commit is being
+   * written and the last one ended COMMIT_WINDOW_MS ago or more, else with the next commit, due
+   * within COMMIT_WINDOW_MS.
+   */
   private commitSoon(): void {
     if (this.scheduled || this.deferred) return;
+    // Wall-clock time, kept within the window should the clock be set back.
+    const wait = this.flushing
+      ? COMMIT_WINDOW_MS
+      : Math.min(COMMIT_WINDOW_MS, this.lastCommitAt + COMMIT_WINDOW_MS - Date.now());
+    if (wait <= 0) return this.commit();
     this.deferred = setTimeout(() => {
       this.deferred = undefined;
       this.commit();
-    }, COMMIT_WINDOW_MS);
+    }, wait);
   }
 
   /** Writes what is queued once the flush in progress (if any) is done; one drain at a time. */

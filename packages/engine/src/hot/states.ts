@@ -145,13 +145,19 @@ export function heatResourceStates<
 >(instances: readonly I[]): Map<I, string> {
   const states = new Map(instances.map((i) => [i, heatResourceState(i)]));
   const byNode = new Map<string, I[]>();
-  for (const i of instances) byNode.set(i.node, [...(byNode.get(i.node) ?? []), i]);
+  for (const i of instances) {
+    const of = byNode.get(i.node);
+    if (of) of.push(i);
+    else byNode.set(i.node, [i]);
+  }
   // A stack resource's members: the instances of the nodes one level down.
   const members = new Map<string, I[]>();
   for (const [node, of] of byNode) {
     const parent = node.slice(0, node.lastIndexOf('.'));
-    if (node.includes('.') && byNode.has(parent))
-      members.set(parent, [...(members.get(parent) ?? []), ...of]);
+    if (!node.includes('.') || !byNode.has(parent)) continue;
+    const theirs = members.get(parent);
+    if (!theirs) members.set(parent, [...of]);
+    else for (const i of of) theirs.push(i);
   }
   // Deepest first, so that a stack's state reaches the stack resources around it.
   const parents = [...members.keys()].sort((a, b) => b.split('.').length - a.split('.').length);
