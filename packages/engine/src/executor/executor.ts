@@ -665,11 +665,12 @@ class ExecutionRun {
     const wait = this.flushing
       ? COMMIT_WINDOW_MS
       : Math.min(COMMIT_WINDOW_MS, this.lastCommitAt + COMMIT_WINDOW_MS - Date.now());
-    if (wait <= 0) return this.commit();
-    this.deferred = setTimeout(() => {
-      this.deferred = undefined;
-      this.commit();
-    }, wait);
+    if (wait <= 0) this.commit();
+    else
+      this.deferred = setTimeout(() => {
+        this.deferred = undefined;
+        this.commit();
+      }, wait);
   }
 
   /** Writes what is queued once the flush in progress (if any) is done; one drain at a time. */
