@@ -862,6 +862,57 @@ describe('HOT ResourceGroup rolling_update', { concurrency: true }, () => {
     },
   );
   test(
+    "Heat's test_resource_group_update_with_adjusted_capacity: temporary members keep min_in_service in service, made in the first batch and removed after the last",
+    LIMIT,
+    () => {
+      const p = project();
+      const policy = "{min_in_service: '8', max_batch_size: '4'}";
+      p.file('initial.yaml', ROLLING(policy, 'initial', false, 10));
+      p.file('updated.yaml', ROLLING(policy, 'updated', false, 10));
+      ok(p.run(['install', 'initial.yaml', '-d', 'stack']));
+      const idsOf = () =>
+        p
+          .instances()
+          .instances.filter((i) => i.node.startsWith('random_group.'))
+          .map((i) => [i.node, i.runtimeProperties.resource_id]);
+      const before = idsOf();
+      assert.equal(before.length, 10);
+      // Heat's _get_batches for 10 members, 8 in service, batches of 4: (12, 4) three times, then
+      // (10, 0). The first makes members 10 and 11 and updates 9 and 8 (two go out of service,
+      // two come in), the next two update 7 to 0, the last removes 10 and 11.
+      const log = ok(p.run(['update', 'updated.yaml', '-d', 'stack'])).stdout;
+      assert.deepEqual(batchesOf(log), {
+        batches: [
+          [11, 10, 9, 8],
+          [7, 6, 5, 4],
+          [3, 2, 1, 0],
+        ],
+        pauses: 0,
+      });
+      const lines = log.split('\n');
+      const lastUpdate = lines.findLastIndex((l) =>
+        /\[random_group\.\d+_\w+ update\] weft\.interfaces\.resource\.update succeeded$/.test(l),
+      );
+      const deleted = lines
+        .map(
+          (l, at) =>
+            [
+              /\[random_group\.(\d+)_\w+ delete\] cloudify\.interfaces\.lifecycle\.delete$/.exec(l)?.[1],
+              at,
+            ] as const,
+        )
+        .filter(([member]) => member !== undefined);
+      assert.deepEqual(deleted.map(([member]) => member).sort(), ['10', '11'], log);
+      for (const [, at] of deleted) assert.ok(at > lastUpdate, log);
+      // The group's members are those it had, each updated in place; the temporary ones are gone.
+      assert.deepEqual(idsOf(), before);
+      const listed = p.instances();
+      assert.equal(listed.stackState, 'UPDATE_COMPLETE');
+      for (const member of listed.instances.filter((i) => i.node.startsWith('random_group.')))
+        assert.equal(member.runtimeProperties.output, 'updated', member.node);
+    },
+  );
+  test(
     "Heat's test_create_nested_groups_with_timeout: batch_create makes the members one batch after the other, pausing between, nested groups too",
     LIMIT,
     () => {

@@ -133,6 +133,19 @@ const GROUP_POLICIES: Record<string, PolicyRules> = {
 };
 
 /**
+ * How many spare members a ResourceGroup has: members past its count, of its definition, of which
+ * no instance is made but by a rolling update that keeps min_in_service members in service (the
+ * temporary members Heat's ResourceGroup._assemble_for_rolling_update adds past the count, removed
+ * by the update's last batch). A batch's capacity (heat/scaling/rolling_update.py next_batch) is
+ * at most the count plus the least of max_batch_size, min_in_service and the count.
+ */
+function spareMembers(count: number, policies: ValueMap | undefined): number {
+  const rolling = policies?.rolling_update as Record<string, number> | undefined;
+  if (!rolling) return 0;
+  return Math.min(rolling.max_batch_size ?? 1, rolling.min_in_service ?? 0, count);
+}
+
+/**
  * Workflows a stack has besides the built-in ones: Heat's stack check (`weft exec check`), the
  * check_status workflow over the created resources in their dependency order, a failed check
  * failing the stack's CHECK.
@@ -1005,12 +1018,15 @@ class Stack {
         const list = isMapping(policy) ? policy.resource_list : undefined;
         if (Array.isArray(list)) for (const item of list) removed.add(String(item));
       }
+    const updatePolicies = this.groupPolicies(spec);
     const names: string[] = [];
-    for (let i = 0; names.length < count; i++) if (!removed.has(String(i))) names.push(String(i));
+    const total = count + spareMembers(count, updatePolicies);
+    for (let i = 0; names.length < total; i++) if (!removed.has(String(i))) names.push(String(i));
     const members: { name: string; built: Built }[] = [];
-    for (const member of names) {
+    for (const [position, member] of names.entries()) {
       const defn = replaceIndex(def, indexVar, member) as ValueMap;
       const properties = isMapping(defn.properties) ? defn.properties : {};
+      const before = new Set(Object.keys(this.shared.nodeTemplates));
       const built = this.makeResource(`${node}.${member}`, defn.type as string, `${node}.${member}`, {
         ...spec,
         path: `${spec.path}.properties.resource_def`,
@@ -1019,14 +1035,20 @@ class Stack {
         metadata: defn.metadata ?? null,
         deletionPolicy: undefined,
       });
-      if (built) members.push({ name: member, built });
+      if (position < count) {
+        if (built) members.push({ name: member, built });
+        continue;
+      }
+      // A spare: no instance of it is made, but by an update that needs a temporary member.
+      for (const made of Object.keys(this.shared.nodeTemplates))
+        if (!before.has(made)) (this.shared.nodeTemplates[made] as ValueMap).instances = { deploy: 0 };
     }
     this.addParent(
       node,
       'OS::Heat::ResourceGroup',
       members.map((m) => m.built.node),
       spec,
-      this.groupPolicies(spec),
+      updatePolicies,
     );
     return { node, kind: 'group', members };
   }
