@@ -62,10 +62,16 @@ interface Step {
     /** How many top-level resources (nodes without a dot) the stack has. */
     count?: number;
     /**
-     * The resources of a nested stack (a group's or chain's members, nodes `NAME.X`) by their name
-     * in it and their type, all of them: Heat's `list_resources(nested_identifier)`.
+     * The stack's resources (top-level nodes) by name and their type as Heat shows it, all of them:
+     * Heat's `list_resources(stack_identifier)`.
      */
-    nested?: { of: string; types: Record<string, string> };
+    types?: Record<string, string>;
+    /**
+     * The resources of a nested stack (a template resource's, a group's or chain's members, nodes
+     * `NAME.X`) by their name in it and their type, all of them: Heat's
+     * `list_resources(nested_identifier)`; several nested stacks in a list.
+     */
+    nested?: Nested | Nested[];
     /** Outputs that changed, and that stayed, since the outputs were last read. */
     changed?: string[];
     same?: string[];
@@ -95,6 +101,11 @@ interface Step {
     error?: string;
     code?: number;
   };
+}
+
+interface Nested {
+  of: string;
+  types: Record<string, string>;
 }
 
 interface Case {
@@ -272,7 +283,14 @@ async function runCase(c: Case): Promise<void> {
         assert.deepEqual(held, parsed, `${where}: abandon data's ${path} is ${name}`);
       }
     }
-    if (expect.stack || expect.reason || expect.resources || expect.count !== undefined || expect.nested) {
+    if (
+      expect.stack ||
+      expect.reason ||
+      expect.resources ||
+      expect.count !== undefined ||
+      expect.types ||
+      expect.nested
+    ) {
       const listed = JSON.parse(run(dir, ['instances', '-d', 'stack', '--json']).stdout) as {
         stackState: string;
         stackStatusReason: string;
@@ -292,8 +310,13 @@ async function runCase(c: Case): Promise<void> {
       }
       if (expect.count !== undefined)
         assert.equal(live.filter((i) => !i.node.includes('.')).length, expect.count, `${where}: resources`);
-      if (expect.nested) {
-        const nested = expect.nested;
+      if (expect.types)
+        assert.deepEqual(
+          Object.fromEntries(live.filter((i) => !i.node.includes('.')).map((i) => [i.node, i.heatType])),
+          expect.types,
+          `${where}: the stack's resources and their types`,
+        );
+      for (const nested of [expect.nested ?? []].flat()) {
         const prefix = `${nested.of}.`;
         const members = live.filter(
           (i) => i.node.startsWith(prefix) && !i.node.slice(prefix.length).includes('.'),

@@ -145,10 +145,11 @@ describe('HOT templates through the CLI', { concurrency: true }, () => {
     const listed = p.instances();
     assert.equal(listed.stackState, 'CREATE_COMPLETE');
     assert.equal(listed.stackStatusReason, 'Stack CREATE completed successfully');
-    // Each resource's type, an environment's alias resolved to the type it names.
+    // Each resource's type as Heat shows it: an environment's alias as the template gives it
+    // (Resource.type() is its definition's type).
     assert.deepEqual(listed.instances.map((i) => `${i.node} ${i.heatState} ${i.heatType}`).sort(), [
       'greeting CREATE_COMPLETE OS::Heat::Value',
-      'password CREATE_COMPLETE OS::Heat::RandomString',
+      'password CREATE_COMPLETE My::Password',
       'slow CREATE_COMPLETE OS::Heat::TestResource',
     ]);
     const text = ok(p.run(['instances', '-d', 'stack'])).stdout;
@@ -156,7 +157,7 @@ describe('HOT templates through the CLI', { concurrency: true }, () => {
       text,
       /^Stack stack: CREATE_COMPLETE\n {2}status reason: Stack CREATE completed successfully\n/,
     );
-    assert.match(text, /\npassword_\w+ {2}CREATE_COMPLETE {2}OS::Heat::RandomString {2}\{/);
+    assert.match(text, /\npassword_\w+ {2}CREATE_COMPLETE {2}My::Password {2}\{/);
     ok(p.run(['uninstall', '-d', 'stack']));
     const after = p.instances();
     assert.equal(after.stackState, 'DELETE_COMPLETE');

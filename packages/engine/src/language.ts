@@ -28,6 +28,7 @@ export {
   blueprintName,
   type DeploymentModel,
   deploymentModel,
+  heatTypeOf,
   hiddenValues,
   modelOf,
   type NodeModel,

@@ -96,6 +96,8 @@ export interface HotLoadResult {
   environment?: Record<string, unknown>;
   /** Each template resource's template file, by node, from the main template's directory. */
   nestedTemplates: Record<string, string>;
+  /** The type each resource has in its template, by node, where its node's type is another. */
+  heatTypes: Record<string, string>;
 }
 
 /** Where a problem is: the place's position in its template. */
@@ -190,6 +192,8 @@ interface Shared {
   files: Set<string>;
   /** Each template resource's template file, by node. */
   nestedTemplates: Record<string, string>;
+  /** The type each resource has in its template, by node, where its node's type is another. */
+  heatTypes: Record<string, string>;
   /** The main template's directory: files are read from under it only. */
   baseDir: string;
   /** Installed plugins' node types by name, to the plugin that declares each (read when first needed). */
@@ -791,10 +795,27 @@ class Stack {
   }
 
   /**
+   * Makes the nodes of a resource of a type, and keeps the type as the template gives it where
+   * its node's type is another (a template file, an alias of the environment's registry): the
+   * type Heat shows for it (heat/engine/resource.py Resource.type() is its definition's type).
+   */
+  private makeResource(node: string, type: string, resource: string, spec: ResourceSpec): Built | undefined {
+    const built = this.makeResourceOfType(node, type, resource, spec);
+    const made = this.shared.nodeTemplates[node] as ValueMap | undefined;
+    if (built && made && made.type !== type) setOwn(this.shared.heatTypes, node, type);
+    return built;
+  }
+
+  /**
    * Makes the nodes of a resource of a type: a built-in one, a group, a nested stack, or one
    * the environment's registry maps to another type or a template file.
    */
-  private makeResource(node: string, type: string, resource: string, spec: ResourceSpec): Built | undefined {
+  private makeResourceOfType(
+    node: string,
+    type: string,
+    resource: string,
+    spec: ResourceSpec,
+  ): Built | undefined {
     const target = resolveType(this.shared.env, resource, type, this.shared.removed);
     if (target?.template !== undefined) {
       this.checkFacade(type, resource, target, spec);
@@ -1597,7 +1618,14 @@ export function loadHotTemplate(
   diagnostics: Diagnostics,
 ): HotLoadResult {
   const main = resolve(mainFile);
-  const result: HotLoadResult = { inputs: {}, hidden: [], immutable: [], files: [], nestedTemplates: {} };
+  const result: HotLoadResult = {
+    inputs: {},
+    hidden: [],
+    immutable: [],
+    files: [],
+    nestedTemplates: {},
+    heatTypes: {},
+  };
   const doc = readTemplate(main, options.reader, diagnostics, undefined, '');
   if (!doc) return result;
   const version = templateVersion(doc, diagnostics);
@@ -1616,6 +1644,7 @@ export function loadHotTemplate(
     nodeTypes: {},
     files: new Set([main]),
     nestedTemplates: {},
+    heatTypes: {},
     baseDir: dirname(main),
     imports: new Set(HOT_IMPORTS),
     depth: 0,
@@ -1657,5 +1686,6 @@ export function loadHotTemplate(
   result.environment = userEnvironment(env, options.parameters ?? {}, dirname(main));
   for (const [node, file] of Object.entries(shared.nestedTemplates))
     setOwn(result.nestedTemplates, node, relative(dirname(main), file));
+  result.heatTypes = shared.heatTypes;
   return result;
 }
