@@ -870,6 +870,12 @@ describe('HOT ResourceGroup rolling_update', { concurrency: true }, () => {
       const policy = "{min_in_service: '8', max_batch_size: '4'}";
       p.file('initial.yaml', ROLLING(policy, 'initial', false, 10));
       p.file('updated.yaml', ROLLING(policy, 'updated', false, 10));
+      // The plan of the template shows its resources: the spare members made only for the rolling
+      // update are none of them.
+      const planned = JSON.parse(ok(p.run(['plan', 'initial.yaml', '--json'])).stdout) as {
+        nodes: { name: string }[];
+      };
+      assert.equal(planned.nodes.filter((n) => n.name.startsWith('random_group.')).length, 10);
       ok(p.run(['install', 'initial.yaml', '-d', 'stack']));
       const idsOf = () =>
         p
