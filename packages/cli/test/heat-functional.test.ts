@@ -14,8 +14,9 @@ import { repoRoot, tempDir, weft } from './helpers.js';
 interface Step {
   /**
    * create (install), update, preview (update --dry-run), delete (uninstall), validate, the stack
-   * actions, cancel (`weft cancel` of the create or update run in the background) and abandon
-   * (`weft stack abandon`).
+   * actions, cancel (`weft cancel` of the create or update run in the background), abandon
+   * (`weft stack abandon`) and template-versions (`weft stack template-versions`, Heat's template
+   * version list).
    */
   action:
     | 'create'
@@ -27,7 +28,8 @@ interface Step {
     | 'resume'
     | 'check'
     | 'cancel'
-    | 'abandon';
+    | 'abandon'
+    | 'template-versions';
   template?: string;
   environments?: string[];
   parameters?: Record<string, string | number | boolean>;
@@ -41,6 +43,12 @@ interface Step {
   background?: string;
   /** Files written (or rewritten) before the step, as Heat's tests pass new `files` to an update. */
   files?: Record<string, string>;
+  /**
+   * abandon: the abandon data written to `file` for a later adopt, whole, or made of parts of it
+   * (`pick`: key to a dot-separated path in the data) and of values given (`with`), as Heat's
+   * tests make adopt data from abandon data.
+   */
+  save?: { file: string; pick?: Record<string, string>; with?: Record<string, unknown> };
   /** Left out of a step run in the background. */
   expect?: {
     stack?: string;
@@ -54,13 +62,28 @@ interface Step {
     /** How many top-level resources (nodes without a dot) the stack has. */
     count?: number;
     /**
-     * The resources of a nested stack (a group's or chain's members, nodes `NAME.X`) by their name
-     * in it and their type, all of them: Heat's `list_resources(nested_identifier)`.
+     * The stack's resources (top-level nodes) by name and their type as Heat shows it, all of them:
+     * Heat's `list_resources(stack_identifier)`.
      */
-    nested?: { of: string; types: Record<string, string> };
+    types?: Record<string, string>;
+    /**
+     * The resources of a nested stack (a template resource's, a group's or chain's members, nodes
+     * `NAME.X`) by their name in it and their type, all of them: Heat's
+     * `list_resources(nested_identifier)`; several nested stacks in a list.
+     */
+    nested?: Nested | Nested[];
     /** Outputs that changed, and that stayed, since the outputs were last read. */
     changed?: string[];
     same?: string[];
+    /** Read the outputs and the resources' physical ids (for a later `same` and `sameIds`). */
+    remember?: boolean;
+    /**
+     * Resources (node now: node when last read) whose physical resource id is the one read then,
+     * as Heat's tests compare get_physical_resource_id of two stacks.
+     */
+    sameIds?: Record<string, string>;
+    /** template-versions: the versions (Heat's key's part after the dot) each one listed is among. */
+    versions?: string[];
     /** Groups of outputs that have the same value. */
     equal?: string[][];
     /** Outputs (strings) and a pattern each matches; `!pattern` for one it does not. */
@@ -80,6 +103,11 @@ interface Step {
   };
 }
 
+interface Nested {
+  of: string;
+  types: Record<string, string>;
+}
+
 interface Case {
   name: string;
   files: Record<string, string>;
@@ -91,8 +119,8 @@ const cases = parseYaml(readFileSync(file, 'utf8'), file, new Diagnostics()) as 
 
 const ENVIRONMENT = { ...NO_WEFT_ENVIRONMENT, CI: 'true' };
 
-function run(dir: string, args: string[]) {
-  return weft([...args, '--state-dir', join(dir, '.weft')], {
+function run(dir: string, args: string[], stateless = false) {
+  return weft(stateless ? args : [...args, '--state-dir', join(dir, '.weft')], {
     cwd: dir,
     env: ENVIRONMENT,
     timeoutMs: 90_000,
@@ -126,6 +154,23 @@ function memberIds(dir: string, group: string): Set<string> {
   );
 }
 
+/** The physical resource ids of the stack's resources (not deleted), by node. */
+function physicalIds(dir: string): Record<string, string> {
+  const listed = JSON.parse(run(dir, ['instances', '-d', 'stack', '--json']).stdout) as {
+    instances: { node: string; heatState: string; runtimeProperties: { resource_id?: string } }[];
+  };
+  return Object.fromEntries(
+    listed.instances
+      .filter((i) => i.heatState !== 'DELETE_COMPLETE')
+      .map((i) => [i.node, String(i.runtimeProperties.resource_id)]),
+  );
+}
+
+/** What a dot-separated path leads to in a JSON value. */
+function at(data: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((value, key) => (value as Record<string, unknown>)?.[key], data);
+}
+
 /** The command a cancel step cancels, the process that runs it, and how that process ended. */
 async function cancelled(dir: string, where: string, background: Background | undefined) {
   assert.ok(background, `${where}: no create or update runs in the background`);
@@ -139,6 +184,7 @@ async function runCase(c: Case): Promise<void> {
   const dir = tempDir('weft-heat-');
   writeFiles(dir, c.files);
   let last: Record<string, unknown> = {};
+  let lastIds: Record<string, string> = {};
   let background: Background | undefined;
   for (const [index, step] of c.steps.entries()) {
     writeFiles(dir, step.files ?? {});
@@ -161,6 +207,7 @@ async function runCase(c: Case): Promise<void> {
       check: ['exec', 'check', '-d', 'stack'],
       cancel: [],
       abandon: ['stack', 'abandon', '-d', 'stack'],
+      'template-versions': ['stack', 'template-versions', '--json'],
     };
     if (step.background !== undefined) {
       background = weftInBackground(
@@ -176,7 +223,9 @@ async function runCase(c: Case): Promise<void> {
     const expect = step.expect ?? {};
     const membersBefore = expect.members && memberIds(dir, expect.members.group);
     const result =
-      step.action === 'cancel' ? await cancelled(dir, where, background) : run(dir, command[step.action]);
+      step.action === 'cancel'
+        ? await cancelled(dir, where, background)
+        : run(dir, command[step.action], step.action === 'template-versions');
     const output = `${result.stdout}\n${result.stderr}`;
     if (expect.error !== undefined) {
       assert.equal(result.code, expect.code ?? 2, `${where}: exit code\n${output}`);
@@ -200,18 +249,48 @@ async function runCase(c: Case): Promise<void> {
         `${where}: members of ${expect.members.group}`,
       );
     }
+    if (step.save) {
+      const data = JSON.parse(result.stdout) as unknown;
+      const { file, pick, with: given } = step.save;
+      const saved = pick
+        ? {
+            ...Object.fromEntries(Object.entries(pick).map(([key, path]) => [key, at(data, path)])),
+            ...given,
+          }
+        : data;
+      writeFileSync(join(dir, file), JSON.stringify(saved));
+    }
+    if (expect.versions) {
+      const listed = (JSON.parse(result.stdout) as { versions: { version: string }[] }).versions;
+      assert.ok(listed.length > 0, `${where}: template versions listed`);
+      for (const { version } of listed)
+        assert.ok(expect.versions.includes(version.split('.')[1]!), `${where}: ${version} is supported`);
+    }
+    if (expect.sameIds) {
+      const ids = physicalIds(dir);
+      for (const [now, then] of Object.entries(expect.sameIds)) {
+        assert.ok(lastIds[then] !== undefined, `${where}: ${then} had a physical id`);
+        assert.equal(ids[now], lastIds[then], `${where}: physical id of ${now} (${then} before)`);
+      }
+    }
+    if (expect.remember) lastIds = physicalIds(dir);
     if (expect.abandoned) {
       const data = JSON.parse(result.stdout) as unknown;
       for (const [path, name] of Object.entries(expect.abandoned)) {
-        const held = path
-          .split('.')
-          .reduce<unknown>((at, key) => (at as Record<string, unknown>)?.[key], data);
+        const held = at(data, path);
         const text = readFileSync(join(dir, name), 'utf8');
         const parsed = JSON.parse(JSON.stringify(parseYaml(text, name, new Diagnostics()))) as unknown;
         assert.deepEqual(held, parsed, `${where}: abandon data's ${path} is ${name}`);
       }
     }
-    if (expect.stack || expect.reason || expect.resources || expect.count !== undefined || expect.nested) {
+    if (
+      expect.stack ||
+      expect.reason ||
+      expect.resources ||
+      expect.count !== undefined ||
+      expect.types ||
+      expect.nested
+    ) {
       const listed = JSON.parse(run(dir, ['instances', '-d', 'stack', '--json']).stdout) as {
         stackState: string;
         stackStatusReason: string;
@@ -231,19 +310,33 @@ async function runCase(c: Case): Promise<void> {
       }
       if (expect.count !== undefined)
         assert.equal(live.filter((i) => !i.node.includes('.')).length, expect.count, `${where}: resources`);
-      if (expect.nested) {
-        const prefix = `${expect.nested.of}.`;
+      if (expect.types)
+        assert.deepEqual(
+          Object.fromEntries(live.filter((i) => !i.node.includes('.')).map((i) => [i.node, i.heatType])),
+          expect.types,
+          `${where}: the stack's resources and their types`,
+        );
+      for (const nested of [expect.nested ?? []].flat()) {
+        const prefix = `${nested.of}.`;
         const members = live.filter(
           (i) => i.node.startsWith(prefix) && !i.node.slice(prefix.length).includes('.'),
         );
         assert.deepEqual(
           Object.fromEntries(members.map((i) => [i.node.slice(prefix.length), i.heatType])),
-          expect.nested.types,
-          `${where}: resources of ${expect.nested.of}`,
+          nested.types,
+          `${where}: resources of ${nested.of}`,
         );
       }
     }
-    if (expect.outputs || expect.lengths || expect.changed || expect.same || expect.equal || expect.matches) {
+    if (
+      expect.outputs ||
+      expect.lengths ||
+      expect.changed ||
+      expect.same ||
+      expect.remember ||
+      expect.equal ||
+      expect.matches
+    ) {
       const outputs = JSON.parse(run(dir, ['outputs', '-d', 'stack', '--json']).stdout).outputs as Record<
         string,
         unknown

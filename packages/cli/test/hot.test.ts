@@ -145,10 +145,11 @@ describe('HOT templates through the CLI', { concurrency: true }, () => {
     const listed = p.instances();
     assert.equal(listed.stackState, 'CREATE_COMPLETE');
     assert.equal(listed.stackStatusReason, 'Stack CREATE completed successfully');
-    // Each resource's type, an environment's alias resolved to the type it names.
+    // Each resource's type as Heat shows it: an environment's alias as the template gives it
+    // (Resource.type() is its definition's type).
     assert.deepEqual(listed.instances.map((i) => `${i.node} ${i.heatState} ${i.heatType}`).sort(), [
       'greeting CREATE_COMPLETE OS::Heat::Value',
-      'password CREATE_COMPLETE OS::Heat::RandomString',
+      'password CREATE_COMPLETE My::Password',
       'slow CREATE_COMPLETE OS::Heat::TestResource',
     ]);
     const text = ok(p.run(['instances', '-d', 'stack'])).stdout;
@@ -156,7 +157,7 @@ describe('HOT templates through the CLI', { concurrency: true }, () => {
       text,
       /^Stack stack: CREATE_COMPLETE\n {2}status reason: Stack CREATE completed successfully\n/,
     );
-    assert.match(text, /\npassword_\w+ {2}CREATE_COMPLETE {2}OS::Heat::RandomString {2}\{/);
+    assert.match(text, /\npassword_\w+ {2}CREATE_COMPLETE {2}My::Password {2}\{/);
     ok(p.run(['uninstall', '-d', 'stack']));
     const after = p.instances();
     assert.equal(after.stackState, 'DELETE_COMPLETE');
@@ -859,6 +860,63 @@ describe('HOT ResourceGroup rolling_update', { concurrency: true }, () => {
         members.map((i) => i.runtimeProperties.output),
         Array(6).fill('updated'),
       );
+    },
+  );
+  test(
+    "Heat's test_resource_group_update_with_adjusted_capacity: temporary members keep min_in_service in service, made in the first batch and removed after the last",
+    LIMIT,
+    () => {
+      const p = project();
+      const policy = "{min_in_service: '8', max_batch_size: '4'}";
+      p.file('initial.yaml', ROLLING(policy, 'initial', false, 10));
+      p.file('updated.yaml', ROLLING(policy, 'updated', false, 10));
+      // The plan of the template shows its resources: the spare members made only for the rolling
+      // update are none of them.
+      const planned = JSON.parse(ok(p.run(['plan', 'initial.yaml', '--json'])).stdout) as {
+        nodes: { name: string }[];
+      };
+      assert.equal(planned.nodes.filter((n) => n.name.startsWith('random_group.')).length, 10);
+      ok(p.run(['install', 'initial.yaml', '-d', 'stack']));
+      const idsOf = () =>
+        p
+          .instances()
+          .instances.filter((i) => i.node.startsWith('random_group.'))
+          .map((i) => [i.node, i.runtimeProperties.resource_id]);
+      const before = idsOf();
+      assert.equal(before.length, 10);
+      // Heat's _get_batches for 10 members, 8 in service, batches of 4: (12, 4) three times, then
+      // (10, 0). The first makes members 10 and 11 and updates 9 and 8 (two go out of service,
+      // two come in), the next two update 7 to 0, the last removes 10 and 11.
+      const log = ok(p.run(['update', 'updated.yaml', '-d', 'stack'])).stdout;
+      assert.deepEqual(batchesOf(log), {
+        batches: [
+          [11, 10, 9, 8],
+          [7, 6, 5, 4],
+          [3, 2, 1, 0],
+        ],
+        pauses: 0,
+      });
+      const lines = log.split('\n');
+      const lastUpdate = lines.findLastIndex((l) =>
+        /\[random_group\.\d+_\w+ update\] weft\.interfaces\.resource\.update succeeded$/.test(l),
+      );
+      const deleted = lines
+        .map(
+          (l, at) =>
+            [
+              /\[random_group\.(\d+)_\w+ delete\] cloudify\.interfaces\.lifecycle\.delete$/.exec(l)?.[1],
+              at,
+            ] as const,
+        )
+        .filter(([member]) => member !== undefined);
+      assert.deepEqual(deleted.map(([member]) => member).sort(), ['10', '11'], log);
+      for (const [, at] of deleted) assert.ok(at > lastUpdate, log);
+      // The group's members are those it had, each updated in place; the temporary ones are gone.
+      assert.deepEqual(idsOf(), before);
+      const listed = p.instances();
+      assert.equal(listed.stackState, 'UPDATE_COMPLETE');
+      for (const member of listed.instances.filter((i) => i.node.startsWith('random_group.')))
+        assert.equal(member.runtimeProperties.output, 'updated', member.node);
     },
   );
   test(

@@ -99,6 +99,30 @@ test('HOT stack snapshots against a server: taken, listed, shown, restored after
   assert.match(dir.stderr, /--plugin-dir is not available for weft stack snapshot with a server/);
 });
 
+test("HOT resource types against a server are Heat's: a registry alias and a template file as the template gives them", async (t) => {
+  const { run } = await serveForCli(t);
+  const root = tempDir();
+  writeFileSync(
+    join(root, 'main.yaml'),
+    'heat_template_version: 2018-08-31\nresources:\n  password: {type: My::Password}\n  nested: {type: nested.yaml}\n',
+  );
+  writeFileSync(
+    join(root, 'nested.yaml'),
+    'heat_template_version: 2018-08-31\nresources:\n  value: {type: OS::Heat::Value, properties: {value: v}}\n',
+  );
+  writeFileSync(join(root, 'env.yaml'), 'resource_registry:\n  My::Password: OS::Heat::RandomString\n');
+  const installed = await run(['install', 'main.yaml', '-e', 'env.yaml', '-d', 'stack'], root);
+  assert.equal(installed.code, 0, installed.stderr);
+  const listed = JSON.parse((await run(['instances', '-d', 'stack', '--json'], root)).stdout) as {
+    instances: { node: string; heatType: string }[];
+  };
+  assert.deepEqual(listed.instances.map((i) => `${i.node} ${i.heatType}`).sort(), [
+    'nested nested.yaml',
+    'nested.value OS::Heat::Value',
+    'password My::Password',
+  ]);
+});
+
 test("HOT stack abandon and adopt against a server: the abandon data answered and the deployment forgotten, then adopted with the data's template, its resources taken over", async (t) => {
   const { run, url, env } = await serveForCli(t);
   const root = tempDir();

@@ -21,12 +21,14 @@ export {
   isAdoptedStack,
 } from './hot/states.js';
 export { isStackResourceType } from './hot/types.js';
+export { type TemplateVersion, templateVersions } from './hot/versions.js';
 export { fileSystemReader } from './io/fs-reader.js';
 export { isHotTemplate, type LoadOptions, type LoadResult, loadBlueprint } from './load-blueprint.js';
 export {
   blueprintName,
   type DeploymentModel,
   deploymentModel,
+  heatTypeOf,
   hiddenValues,
   modelOf,
   type NodeModel,

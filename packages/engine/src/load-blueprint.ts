@@ -75,6 +75,7 @@ export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
       if (template.environment) parsed.blueprint.heatEnvironment = template.environment;
       if (Object.keys(template.nestedTemplates).length > 0)
         parsed.blueprint.heatNestedTemplates = template.nestedTemplates;
+      if (Object.keys(template.heatTypes).length > 0) parsed.blueprint.heatTypes = template.heatTypes;
     }
   } else parsed = parseBlueprint(path, options.reader);
   if (!parsed.blueprint) return hotNames({ problems: parsed.problems }, hotInfo);

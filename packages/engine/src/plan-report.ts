@@ -94,16 +94,20 @@ export function planToJson(plan: DeploymentPlan, cwd = process.cwd()): PlanJson 
     dslVersion: plan.blueprint.version,
     deploymentId: plan.deploymentId,
     inputs: Object.fromEntries(plan.inputs),
-    nodes: [...plan.nodes.values()].map((n) => ({
-      name: n.name,
-      type: n.type,
-      typeHierarchy: n.hierarchy,
-      ...(n.host ? { host: n.host } : {}),
-      instances: n.instanceCount,
-      minInstances: n.counts.min,
-      maxInstances: n.counts.max,
-      properties: n.properties,
-    })),
+    // A HOT ResourceGroup's spare members (no instance but a rolling update's temporary one) are
+    // none of the template's resources.
+    nodes: [...plan.nodes.values()]
+      .filter((n) => plan.blueprint.heatTemplateVersion === undefined || n.instanceCount > 0)
+      .map((n) => ({
+        name: n.name,
+        type: n.type,
+        typeHierarchy: n.hierarchy,
+        ...(n.host ? { host: n.host } : {}),
+        instances: n.instanceCount,
+        minInstances: n.counts.min,
+        maxInstances: n.counts.max,
+        properties: n.properties,
+      })),
     instances: plan.instances.map((i) => ({
       id: i.id,
       node: i.node,

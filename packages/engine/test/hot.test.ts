@@ -833,6 +833,43 @@ describe('HOT run-time expressions', () => {
 });
 
 describe('HOT ResourceGroup rolling_update', () => {
+  test('a group whose rolling update keeps members in service has spare members past its count, of no instance', () => {
+    const group = (policy: string) =>
+      `heat_template_version: '2015-04-30'
+resources:
+  random_group:
+    type: OS::Heat::ResourceGroup
+    update_policy: {rolling_update: ${policy}}
+    properties:
+      count: 10
+      resource_def: {type: OS::Heat::RandomString, properties: {salt: '%index%'}}
+outputs:
+  all: {value: {get_attr: [random_group, value]}}
+`;
+    // A batch's capacity is at most the count plus the least of max_batch_size, min_in_service
+    // and the count (heat/scaling/rolling_update.py next_batch): 10 + min(4, 8, 10).
+    const result = ok(load(group('{min_in_service: 8, max_batch_size: 4}')));
+    const members = [...result.blueprint!.nodeTemplates.keys()].filter((n) => n.startsWith('random_group.'));
+    assert.equal(members.length, 14);
+    for (const spare of ['10', '11', '12', '13']) {
+      const made = node(result, `random_group.${spare}`);
+      assert.equal(made.instances.default, 0, spare);
+      // Of the group's definition, %index% its own name.
+      assert.equal((made.properties as ValueMap).salt, spare);
+    }
+    assert.deepEqual(
+      result.plan!.instances.map((i) => i.node).filter((n) => n.startsWith('random_group.')).length,
+      10,
+    );
+    // The group depends on its members only, as its attributes read them only.
+    assert.deepEqual(
+      dependencies(result, 'random_group'),
+      [...Array(10).keys()].map((n) => `random_group.${n}`).sort(),
+    );
+    // No member is kept in service, or no rolling update: no spare.
+    for (const policy of ['{min_in_service: 0, max_batch_size: 4}', 'null'])
+      assert.ok(!ok(load(group(policy))).blueprint!.nodeTemplates.has('random_group.10'), policy);
+  });
   test("batches as Heat's ResourceGroup._get_batches counts them and _assemble_for_rolling_update fills them", () => {
     // Heat's TestGetBatches scenarios (heat/tests/openstack/heat/test_resource_group.py): target
     // count, members there are ("1".."init", "0" taken by a removal policy), max_batch_size,

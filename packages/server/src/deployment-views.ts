@@ -8,6 +8,7 @@
 import {
   type DeploymentDetail,
   type DeploymentRecord,
+  heatTypeOf,
   hiddenValues,
   isDeploymentUpdate,
   type Json,
@@ -84,15 +85,17 @@ export async function recordView(
 
 function derive(version: string, record: DeploymentRecord): View {
   const model = modelOf(record.model);
+  const hot = model.blueprint.heatTemplateVersion !== undefined;
   return {
     version,
     record,
-    hot: model.blueprint.heatTemplateVersion !== undefined,
+    hot,
     // By name: PostgreSQL's jsonb does not keep the order the blueprint gave.
     nodes: Object.values(model.nodes)
       .filter((n) => !n.removed)
       .sort((a, b) => a.name.localeCompare(b.name))
-      .map((n) => ({ id: n.name, type: n.type })),
+      // A HOT stack's resources by their types as Heat shows them.
+      .map((n) => ({ id: n.name, type: hot ? heatTypeOf(model, n.name)! : n.type })),
     // The parameters the engine takes, which for Cloudify's built-in workflows are not always
     // those the blueprint's types declare; workflows Weft does not run are left out.
     workflows: listedWorkflows(model).map(({ name, parameters }) => ({

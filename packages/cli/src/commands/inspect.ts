@@ -11,6 +11,7 @@ import {
   type EventQuery,
   type EventRecord,
   type ExecutionRecord,
+  heatTypeOf,
   hiddenValues,
   isLive,
   type Json,
@@ -176,7 +177,7 @@ function localInstances(flags: Flags): Promise<void> {
       model?.blueprint.heatTemplateVersion !== undefined
         ? {
             executions: await state.store.listExecutions(id),
-            typeOf: (node: string) => model.nodes[node]?.type,
+            typeOf: (node: string) => heatTypeOf(model, node),
           }
         : undefined;
     printInstances(flags.json, id, instances, stack);

@@ -2,6 +2,7 @@
  * `weft stack`: what Heat does to a stack as a whole besides running workflows on it. `abandon`
  * prints the stack's abandon data (Heat's Stack.prepare_abandon) and forgets the deployment
  * without deleting its resources; `weft install TEMPLATE --adopt FILE` takes them over again.
+ * `template-versions` lists the template versions, as Heat's template version list.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ import {
   snapshotStatus,
   snapshotView,
   startStackSnapshotExecution,
+  templateVersions,
 } from '@weft/engine';
 import type { Command } from 'commander';
 import { printJson, UsageError } from '../output.js';
@@ -64,7 +66,7 @@ export function stackCommands(program: Command): void {
   const stack = program
     .command('stack')
     .description(
-      "Heat's whole-stack actions on a HOT deployment: abandon (and install --adopt), snapshots and restore",
+      "Heat's whole-stack actions on a HOT deployment: abandon (and install --adopt), snapshots and restore, the template versions",
     );
   snapshotCommands(stack);
   stateOptions(
@@ -87,6 +89,22 @@ export function stackCommands(program: Command): void {
         (state) => abandon(state.store, state.dir, flags),
       ),
     );
+  stack
+    .command('template-versions')
+    .description(
+      "list the template versions a stack can be made from, as Heat's template version list (each dated version, its release names as aliases)",
+    )
+    .option('--json', 'print JSON')
+    .action((flags: { json?: boolean }) => {
+      const versions = templateVersions();
+      if (flags.json) printJson({ versions });
+      else
+        process.stdout.write(
+          versions
+            .map((v) => `${v.version}  ${v.type}${v.aliases.length > 0 ? `  ${v.aliases.join(', ')}` : ''}\n`)
+            .join(''),
+        );
+    });
 }
 
 /** Runs a `weft stack` command on the server in use (its stack routes), or on local state. */

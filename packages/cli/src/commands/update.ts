@@ -12,11 +12,13 @@ import {
   fileSystemReader,
   finalModel,
   hiddenValues,
+  isSpareMember,
   isStackResourceType,
   type Json,
   Masker,
   modelOf,
   type NextVersion,
+  type NodeModel,
   nextVersion,
   openDeployment,
   type PreparedDeployment,
@@ -230,7 +232,13 @@ export async function printUpdatePlan(
   if (flags.dryRun) {
     const before = modelOf(deployment.model).nodes;
     const after = modelOf(next.deployment.model).nodes;
-    const names = new Set([...Object.keys(before), ...Object.keys(after)]);
+    // A group's spare members are no resources of Heat's (but while a rolling update needs them).
+    const resource = (node: NodeModel | undefined) => node !== undefined && !isSpareMember(node);
+    const names = new Set(
+      [...Object.keys(before), ...Object.keys(after)].filter(
+        (name) => resource(before[name]) || resource(after[name]),
+      ),
+    );
     const stackResources = new Set(
       [...names].filter(
         (name) => isStackResourceType(before[name]?.type ?? '') && before[name]?.type === after[name]?.type,

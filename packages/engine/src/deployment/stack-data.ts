@@ -4,7 +4,7 @@ import { ADOPT_KEY, type Json, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY 
 import { Diagnostics } from '../dsl/diagnostics.js';
 import { isMapping, parseYaml } from '../dsl/yaml-source.js';
 import { heatResourceState, heatStackState, isAdoptedStack } from '../hot/states.js';
-import { type DeploymentModel, modelOf } from '../model/deployment-model.js';
+import { type DeploymentModel, heatTypeOf, modelOf } from '../model/deployment-model.js';
 import { InstanceIdFactory } from '../model/instance-ids.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
 import {
@@ -100,7 +100,7 @@ export async function abandonData(store: Store, deployment: DeploymentRecord): P
     resources[name] = {
       name,
       resource_id: typeof id === 'string' ? id : null,
-      type: model.nodes[instance.node]!.type,
+      type: heatTypeOf(model, instance.node)!,
       action,
       status,
       metadata: {},

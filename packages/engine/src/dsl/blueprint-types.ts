@@ -204,6 +204,8 @@ export interface Blueprint {
   heatEnvironment?: Record<string, unknown>;
   /** For a HOT template: each template resource's template file, by node, for its abandon data. */
   heatNestedTemplates?: Record<string, string>;
+  /** For a HOT template: the type each resource has in its template, by node, where its node's type is another. */
+  heatTypes?: Record<string, string>;
 }
 
 /** A get_secret call with a literal name, which a store can be asked about before anything runs. */

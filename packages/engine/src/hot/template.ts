@@ -96,6 +96,8 @@ export interface HotLoadResult {
   environment?: Record<string, unknown>;
   /** Each template resource's template file, by node, from the main template's directory. */
   nestedTemplates: Record<string, string>;
+  /** The type each resource has in its template, by node, where its node's type is another. */
+  heatTypes: Record<string, string>;
 }
 
 /** Where a problem is: the place's position in its template. */
@@ -131,6 +133,19 @@ const GROUP_POLICIES: Record<string, PolicyRules> = {
     pause_time: { default: 0, min: 0, integer: false },
   },
 };
+
+/**
+ * How many spare members a ResourceGroup has: members past its count, of its definition, of which
+ * no instance is made but by a rolling update that keeps min_in_service members in service (the
+ * temporary members Heat's ResourceGroup._assemble_for_rolling_update adds past the count, removed
+ * by the update's last batch). A batch's capacity (heat/scaling/rolling_update.py next_batch) is
+ * at most the count plus the least of max_batch_size, min_in_service and the count.
+ */
+function spareMembers(count: number, policies: ValueMap | undefined): number {
+  const rolling = policies?.rolling_update as Record<string, number> | undefined;
+  if (!rolling) return 0;
+  return Math.min(rolling.max_batch_size ?? 1, rolling.min_in_service ?? 0, count);
+}
 
 /**
  * Workflows a stack has besides the built-in ones: Heat's stack check (`weft exec check`), the
@@ -177,6 +192,8 @@ interface Shared {
   files: Set<string>;
   /** Each template resource's template file, by node. */
   nestedTemplates: Record<string, string>;
+  /** The type each resource has in its template, by node, where its node's type is another. */
+  heatTypes: Record<string, string>;
   /** The main template's directory: files are read from under it only. */
   baseDir: string;
   /** Installed plugins' node types by name, to the plugin that declares each (read when first needed). */
@@ -778,10 +795,27 @@ class Stack {
   }
 
   /**
+   * Makes the nodes of a resource of a type, and keeps the type as the template gives it where
+   * its node's type is another (a template file, an alias of the environment's registry): the
+   * type Heat shows for it (heat/engine/resource.py Resource.type() is its definition's type).
+   */
+  private makeResource(node: string, type: string, resource: string, spec: ResourceSpec): Built | undefined {
+    const built = this.makeResourceOfType(node, type, resource, spec);
+    const made = this.shared.nodeTemplates[node] as ValueMap | undefined;
+    if (built && made && made.type !== type) setOwn(this.shared.heatTypes, node, type);
+    return built;
+  }
+
+  /**
    * Makes the nodes of a resource of a type: a built-in one, a group, a nested stack, or one
    * the environment's registry maps to another type or a template file.
    */
-  private makeResource(node: string, type: string, resource: string, spec: ResourceSpec): Built | undefined {
+  private makeResourceOfType(
+    node: string,
+    type: string,
+    resource: string,
+    spec: ResourceSpec,
+  ): Built | undefined {
     const target = resolveType(this.shared.env, resource, type, this.shared.removed);
     if (target?.template !== undefined) {
       this.checkFacade(type, resource, target, spec);
@@ -1005,12 +1039,15 @@ class Stack {
         const list = isMapping(policy) ? policy.resource_list : undefined;
         if (Array.isArray(list)) for (const item of list) removed.add(String(item));
       }
+    const updatePolicies = this.groupPolicies(spec);
     const names: string[] = [];
-    for (let i = 0; names.length < count; i++) if (!removed.has(String(i))) names.push(String(i));
+    const total = count + spareMembers(count, updatePolicies);
+    for (let i = 0; names.length < total; i++) if (!removed.has(String(i))) names.push(String(i));
     const members: { name: string; built: Built }[] = [];
-    for (const member of names) {
+    for (const [position, member] of names.entries()) {
       const defn = replaceIndex(def, indexVar, member) as ValueMap;
       const properties = isMapping(defn.properties) ? defn.properties : {};
+      const before = new Set(Object.keys(this.shared.nodeTemplates));
       const built = this.makeResource(`${node}.${member}`, defn.type as string, `${node}.${member}`, {
         ...spec,
         path: `${spec.path}.properties.resource_def`,
@@ -1019,14 +1056,20 @@ class Stack {
         metadata: defn.metadata ?? null,
         deletionPolicy: undefined,
       });
-      if (built) members.push({ name: member, built });
+      if (position < count) {
+        if (built) members.push({ name: member, built });
+        continue;
+      }
+      // A spare: no instance of it is made, but by an update that needs a temporary member.
+      for (const made of Object.keys(this.shared.nodeTemplates))
+        if (!before.has(made)) (this.shared.nodeTemplates[made] as ValueMap).instances = { deploy: 0 };
     }
     this.addParent(
       node,
       'OS::Heat::ResourceGroup',
       members.map((m) => m.built.node),
       spec,
-      this.groupPolicies(spec),
+      updatePolicies,
     );
     return { node, kind: 'group', members };
   }
@@ -1575,7 +1618,14 @@ export function loadHotTemplate(
   diagnostics: Diagnostics,
 ): HotLoadResult {
   const main = resolve(mainFile);
-  const result: HotLoadResult = { inputs: {}, hidden: [], immutable: [], files: [], nestedTemplates: {} };
+  const result: HotLoadResult = {
+    inputs: {},
+    hidden: [],
+    immutable: [],
+    files: [],
+    nestedTemplates: {},
+    heatTypes: {},
+  };
   const doc = readTemplate(main, options.reader, diagnostics, undefined, '');
   if (!doc) return result;
   const version = templateVersion(doc, diagnostics);
@@ -1594,6 +1644,7 @@ export function loadHotTemplate(
     nodeTypes: {},
     files: new Set([main]),
     nestedTemplates: {},
+    heatTypes: {},
     baseDir: dirname(main),
     imports: new Set(HOT_IMPORTS),
     depth: 0,
@@ -1635,5 +1686,6 @@ export function loadHotTemplate(
   result.environment = userEnvironment(env, options.parameters ?? {}, dirname(main));
   for (const [node, file] of Object.entries(shared.nestedTemplates))
     setOwn(result.nestedTemplates, node, relative(dirname(main), file));
+  result.heatTypes = shared.heatTypes;
   return result;
 }

@@ -31,6 +31,29 @@ export const RELEASE_NAMES: Record<string, HotVersion> = {
   wallaby: '2021-04-16',
 };
 
+/** A template version as Heat's template version list shows it. */
+export interface TemplateVersion {
+  version: string;
+  type: 'hot';
+  aliases: string[];
+}
+
+/**
+ * The template versions read here, as Heat's list_template_versions (heat/engine/service.py)
+ * lists its template plugins (setup.cfg's heat.templates): each dated version under its key
+ * (`heat_template_version.2013-05-23`), the release names that stand for it as its aliases.
+ * (Heat's CloudFormation formats are not read here.)
+ */
+export function templateVersions(): TemplateVersion[] {
+  return HOT_VERSIONS.map((date) => ({
+    version: `heat_template_version.${date}`,
+    type: 'hot',
+    aliases: Object.keys(RELEASE_NAMES)
+      .filter((name) => RELEASE_NAMES[name] === date)
+      .map((name) => `heat_template_version.${name}`),
+  }));
+}
+
 export function rank(version: HotVersion): number {
   return HOT_VERSIONS.indexOf(version);
 }

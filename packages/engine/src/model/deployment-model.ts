@@ -32,6 +32,8 @@ export interface DeploymentModel {
     heatEnvironment?: Record<string, unknown>;
     /** A HOT template's template resources' template files, by node, for its abandon data. */
     heatNestedTemplates?: Record<string, string>;
+    /** A HOT template's resources' types as the template gives them, by node, where the node's type is another. */
+    heatTypes?: Record<string, string>;
   };
   nodes: Record<string, NodeModel>;
   outputs: Record<string, Value>;
@@ -213,6 +215,16 @@ export function hiddenValues(deployment: { model: unknown; inputs: Record<string
  * `__proto__` is a node like any other. The maps are changed in place, which costs one pass over
  * the nodes and is idempotent.
  */
+/**
+ * A HOT resource's type as Heat shows it (resource list, abandon data): the type its template
+ * gives it (heat/engine/resource.py Resource.type()), a template file or a registry alias as
+ * written, else its node's type.
+ */
+export function heatTypeOf(model: DeploymentModel, node: string): string | undefined {
+  const types = model.blueprint.heatTypes;
+  return types && Object.hasOwn(types, node) ? types[node] : model.nodes[node]?.type;
+}
+
 export function modelOf(json: unknown): DeploymentModel {
   const model = json as DeploymentModel;
   for (const map of [
@@ -311,6 +323,7 @@ export function deploymentModel(plan: DeploymentPlan): DeploymentModel {
       ...(blueprint.hiddenInputs?.length ? { hiddenInputs: blueprint.hiddenInputs } : {}),
       ...(blueprint.heatEnvironment ? { heatEnvironment: blueprint.heatEnvironment } : {}),
       ...(blueprint.heatNestedTemplates ? { heatNestedTemplates: blueprint.heatNestedTemplates } : {}),
+      ...(blueprint.heatTypes ? { heatTypes: blueprint.heatTypes } : {}),
     },
     nodes,
     outputs: Object.fromEntries(plan.outputs),

@@ -4,6 +4,7 @@
 // member_definitions), and the task graph gated batch after batch. Pure.
 
 import type { NodeModel } from '../model/deployment-model.js';
+import type { NodeInstanceRecord } from '../model/instance-record.js';
 import type { Task, TaskGraph } from './lifecycle.js';
 
 /** The operation of a HOT ResourceGroup's node that pauses between batches. */
@@ -109,6 +110,73 @@ export function rollingBatches(group: GroupState, batchSize: number, minInServic
   return out;
 }
 
+/** A HOT ResourceGroup's spare member node (past its count: no instance but a temporary one). */
+export function isSpareMember(node: NodeModel): boolean {
+  return node.counts.default === 0;
+}
+
+/** The rolling update of one HOT ResourceGroup in an update. */
+export interface RollingPlan {
+  group: string;
+  batches: RollingBatch[];
+  /** The member names a removal policy took (their members go in the first batch). */
+  skipped: Set<string>;
+  /**
+   * Members made for the update only (of the group's spare nodes), so that min_in_service stay
+   * in service: made in the batches that create them, removed in those that leave them out.
+   */
+  temporary: string[];
+}
+
+/**
+ * The rolling updates of an update's HOT ResourceGroups (those with an update_policy
+ * rolling_update some of whose members are updated), over the instances there are (`instances`,
+ * the update's added ones not among them) and the new model's nodes. Members the update removes
+ * below the last one kept were taken by a removal policy (names are given in order, skipping only
+ * those); those above it go because the count fell.
+ */
+export function planRolling(
+  nodes: Record<string, NodeModel>,
+  instances: NodeInstanceRecord[],
+  removed: Set<string>,
+  updated: (instanceId: string) => boolean,
+): RollingPlan[] {
+  const plans: RollingPlan[] = [];
+  for (const [group, node] of Object.entries(nodes)) {
+    const policy = node.properties.rolling_update as Record<string, number> | undefined;
+    if (node.removed || !policy || typeof policy !== 'object') continue;
+    const isMember = (name: string) => name === `${group}.${memberOf(group, name)}`;
+    const target = Object.keys(nodes).filter(
+      (n) => isMember(n) && !nodes[n]!.removed && !isSpareMember(nodes[n]!),
+    );
+    const last = Math.max(-1, ...target.map((n) => Number(memberOf(group, n))));
+    const skipped = new Set<string>();
+    const members: string[] = [];
+    const outdated = new Set<string>();
+    for (const i of instances) {
+      const member = memberOf(group, i.node);
+      if (member === undefined) continue;
+      if (updated(i.id)) outdated.add(member);
+      if (!isMember(i.node)) continue;
+      if (removed.has(i.id) && Number(member) < last) skipped.add(member);
+      else members.push(member);
+    }
+    if (outdated.size === 0) continue;
+    const batches = rollingBatches(
+      { members, outdated, skipped, target: target.length },
+      policy.max_batch_size ?? 1,
+      policy.min_in_service ?? 0,
+    );
+    const spare = (m: string) => {
+      const member = nodes[`${group}.${m}`];
+      return member !== undefined && isSpareMember(member) && !members.includes(m);
+    };
+    const temporary = [...new Set(batches.flatMap((b) => b.create).filter(spare))];
+    plans.push({ group, batches, skipped, temporary });
+  }
+  return plans;
+}
+
 /**
  * Gates a graph's batches one after the other: the tasks of a batch that depend on no other task
  * of their batch wait for every task of the batch before (or for the pause task between them,
@@ -175,7 +243,7 @@ export function batchCreate(
     const parent = instances.find((i) => i.node === name);
     if (!parent || !graph.tasks.some((t) => t.instanceId === parent.id)) continue;
     const names = Object.keys(nodes)
-      .filter((n) => n === `${name}.${memberOf(name, n)}` && !nodes[n]!.removed)
+      .filter((n) => n === `${name}.${memberOf(name, n)}` && !nodes[n]!.removed && !isSpareMember(nodes[n]!))
       .map((n) => memberOf(name, n)!);
     const last = Math.max(-1, ...names.map(Number));
     const skipped = new Set<string>();

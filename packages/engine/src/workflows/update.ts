@@ -29,7 +29,15 @@ import {
   type TaskGraph,
   uninstallGraph,
 } from './lifecycle.js';
-import { batchCreate, gateBatches, memberOf, pauseTask, rollingBatches } from './rolling.js';
+import {
+  batchCreate,
+  gateBatches,
+  isSpareMember,
+  memberOf,
+  pauseTask,
+  planRolling,
+  type RollingPlan,
+} from './rolling.js';
 
 const COMPUTE = 'cloudify.nodes.Compute';
 const CONTAINED_IN = 'cloudify.relationships.contained_in';
@@ -245,12 +253,17 @@ export function planUpdate(
   // it is compared as it is (a node the new model has again is kept, with its instances).
   const before = unflagged(current);
   const diff = diffModels(before, finalModel(after));
+  const heat = after.blueprint.heatTemplateVersion !== undefined;
+  // A ResourceGroup's spare members are no resources (but while a rolling update makes one): a
+  // change among them is none of the update's.
+  const spare = (node: NodeModel | undefined) => node === undefined || isSpareMember(node);
+  if (heat)
+    diff.nodes = diff.nodes.filter((n) => !(spare(before.nodes[n.node]) && spare(after.nodes[n.node])));
   for (const id of params.reinstall_list)
     if (!stored.some((i) => i.id === id))
       throw new WorkflowError(
         `update: reinstall_list names '${id}', which is not an instance of this deployment`,
       );
-  const heat = after.blueprint.heatTemplateVersion !== undefined;
   refuseUnsupported(diff, before, finalModel(after), heat);
 
   // Instances that go: those of removed nodes (a node's removal removes what it contains too, as
@@ -281,6 +294,13 @@ export function planUpdate(
   const byId = new Map(instances.map((i) => [i.id, i]));
   const removed = new Set<string>();
   for (const i of instances) if (!after.nodes[i.node]) removed.add(i.id);
+  // Temporary members a failed rolling update left go (Heat's next update of the group's nested
+  // stack leaves them out of its template).
+  if (heat)
+    for (const i of instances) {
+      const node = after.nodes[i.node];
+      if (node && isSpareMember(node)) removed.add(i.id);
+    }
   // The old definition is kept under a name of its own (`NAME@replaced`), to which the old
   // instances move while the update runs, so that they are deleted by their own type's operations
   // (and a failed update leaves them as a resource of their own, deleted by the next update).
@@ -371,7 +391,12 @@ export function planUpdate(
   for (const { node, delta } of growth) {
     const parents = perParent(node, staying);
     const host = after.nodes[node]!.host;
-    if (host) for (const h of staying) if (h.node === host && !parents.has(h.id)) parents.set(h.id, []);
+    if (host) {
+      for (const h of staying) if (h.node === host && !parents.has(h.id)) parents.set(h.id, []);
+    } else if (parents.size === 0) {
+      // A node of no host that had no instances (a ResourceGroup's spare member) grows at the top.
+      parents.set('', []);
+    }
     for (const [parent] of parents)
       for (let n = 0; n < delta; n++) {
         create(node, parent || undefined, new Map());
@@ -614,6 +639,26 @@ export function planUpdate(
     actions[id] = 'reinstall';
   }
   for (const id of update.keys()) actions[id] ??= 'update';
+  // A rolling update that keeps min_in_service members in service makes temporary members (of the
+  // group's spare nodes, each with what its member contains) and removes them by its end, as
+  // Heat's ResourceGroup._assemble_for_rolling_update sizes each batch's nested stack.
+  const rolling = heat ? planRolling(after.nodes, instances, removed, (id) => update.has(id)) : [];
+  for (const { group, temporary } of rolling)
+    for (const member of temporary) {
+      const made = added.length;
+      const subtree = new Map<string, string[]>();
+      for (const node of Object.keys(after.nodes))
+        if (memberOf(group, node) === member) create(node, undefined, subtree);
+      for (const instance of added.slice(made)) {
+        removed.add(instance.id);
+        actions[instance.id] = 'add';
+        const list: RelationshipInstance[] = [];
+        after.nodes[instance.node]!.relationships.forEach((rel, index) => {
+          for (const targetId of targetsOf(instance, rel)) list.push(instanceOf(rel, index, targetId));
+        });
+        instance.relationships = list as unknown as Json;
+      }
+    }
   // A HOT stack's restore from a snapshot (Heat's stack restore) brings every resource to the
   // snapshot's definition, whatever the model says it is: after a failed update or restore the
   // model is already the new one while resources are not. Each one that can be updated is (its
@@ -668,6 +713,7 @@ export function planUpdate(
     replacedBy,
     params,
     heat,
+    rolling,
   });
   return {
     diff,
@@ -737,6 +783,8 @@ interface GraphParts {
   params: UpdateParameters;
   /** A HOT stack: what is added is made first, as Heat creates new resources before it updates those that read them. */
   heat?: boolean;
+  /** The rolling updates of its ResourceGroups. */
+  rolling: RollingPlan[];
 }
 
 /**
@@ -761,7 +809,14 @@ function updateGraph(parts: GraphParts): TaskGraph {
     if (NOT_INSTALLED.has(source.state)) continue;
     for (const r of rels) unlinks.push(...addRelationshipTasks(uninstall, model, source, r, 'unlink', []));
   }
-  const leaving = only(parts.instances, (i) => parts.removed.has(i.id) && !NOT_INSTALLED.has(i.state));
+  // Temporary members of a rolling update are removed too, made by then.
+  const temporary = parts.added
+    .filter((i) => parts.removed.has(i.id))
+    .map((i): NodeInstanceRecord => ({ ...i, state: 'started' }));
+  const leaving = only(
+    [...parts.instances, ...temporary],
+    (i) => parts.removed.has(i.id) && !NOT_INSTALLED.has(i.state),
+  );
   const teardown = uninstallGraph(
     nodes,
     lifecycleInstances(leaving).map((i) => ({ ...i, node: parts.retired[i.id] ?? i.node })),
@@ -920,50 +975,37 @@ function byDependencies(
 /**
  * A HOT ResourceGroup with an update_policy rolling_update whose members' definition changed has
  * them updated (or replaced) in batches, as Heat's ResourceGroup._replace does: each batch as
- * rollingBatches works it out (the highest indices first, at most max_batch_size members, members
- * a count increase adds made in the first batches, counting against their size), one batch after
- * the other, pausing pause_time seconds between them (a task of the group's node). A group whose
- * members keep their definition is resized at once, as Heat does when resource_def is unchanged.
- * Members a smaller count removes go in the batch whose capacity leaves them out (so that
- * min_in_service stay), those a removal policy takes in the first, as each batch's nested
- * template leaves them out; their deletions are the graph's tasks from `removalsFrom` on.
+ * planRolling works it out (the highest indices first, at most max_batch_size members, members
+ * a count increase adds and temporary ones made in the first batches, counting against their
+ * size), one batch after the other, pausing pause_time seconds between them (a task of the
+ * group's node). A group whose members keep their definition is resized at once, as Heat does
+ * when resource_def is unchanged. Members a smaller count removes (and temporary ones) go in the
+ * batch whose capacity leaves them out (so that min_in_service stay), those a removal policy
+ * takes in the first, as each batch's nested template leaves them out; their deletions are the
+ * graph's tasks from `removalsFrom` on.
  */
 function rollInBatches(graph: TaskGraph, parts: GraphParts, removalsFrom: number): void {
   const addedIds = new Set(parts.added.map((i) => i.id));
-  for (const [name, node] of Object.entries(parts.nodes)) {
-    const policy = node.properties.rolling_update as Record<string, number> | undefined;
-    if (node.removed || !policy || typeof policy !== 'object') continue;
-    const isMember = (i: NodeInstanceRecord) => i.node === `${name}.${memberOf(name, i.node)}`;
-    const target = Object.keys(parts.nodes).filter(
-      (n) => n === `${name}.${memberOf(name, n)}` && !parts.nodes[n]!.removed,
-    );
-    const last = Math.max(-1, ...target.map((n) => Number(memberOf(name, n))));
-    // Members the update removes below the last one kept were taken by a removal policy (names
-    // are given in order, skipping only those); those above it go because the count fell.
-    const skipped = new Set<string>();
-    const members: string[] = [];
-    for (const i of parts.instances) {
-      if (!isMember(i) || addedIds.has(i.id)) continue;
-      const member = memberOf(name, i.node)!;
-      if (parts.removed.has(i.id) && Number(member) < last) skipped.add(member);
-      else members.push(member);
-    }
+  for (const { group: name, batches: planned, skipped } of parts.rolling) {
+    const node = parts.nodes[name]!;
+    const policy = node.properties.rolling_update as Record<string, number>;
     const updating = new Map<string, Task[]>();
     const creating = new Map<string, Task[]>();
     const deleting = new Map<string, Task[]>();
     for (const task of graph.tasks) {
       const member = memberOf(name, task.node);
       if (member === undefined) continue;
-      const into = addedIds.has(task.instanceId)
-        ? creating
-        : parts.update.has(task.instanceId)
-          ? updating
-          : task.id >= removalsFrom && parts.removed.has(task.instanceId!)
-            ? deleting
-            : undefined;
+      // (A temporary member is added and removed: its tasks before the removals make it.)
+      const into =
+        task.id >= removalsFrom && parts.removed.has(task.instanceId!)
+          ? deleting
+          : addedIds.has(task.instanceId)
+            ? creating
+            : parts.update.has(task.instanceId)
+              ? updating
+              : undefined;
       into?.set(member, [...(into.get(member) ?? []), task]);
     }
-    if (updating.size === 0) continue;
     // A member's deletion leaves the end of the update for its batch when it waits only for the
     // tasks before the deletions (not for another deletion, such as an unlink of its own).
     const deletion = (member: string): Task[] => {
@@ -973,11 +1015,7 @@ function rollInBatches(graph: TaskGraph, parts: GraphParts, removalsFrom: number
       for (const task of tasks) task.dependsOn = task.dependsOn.filter((d) => own.has(d));
       return tasks;
     };
-    const batches = rollingBatches(
-      { members, outdated: new Set(updating.keys()), skipped, target: target.length },
-      policy.max_batch_size ?? 1,
-      policy.min_in_service ?? 0,
-    ).map((batch, index) => [
+    const batches = planned.map((batch, index) => [
       ...batch.create.flatMap((m) => creating.get(m) ?? []),
       ...batch.update.flatMap((m) => updating.get(m) ?? []),
       ...(index === 0 ? [...skipped] : []).flatMap(deletion),
