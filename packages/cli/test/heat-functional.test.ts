@@ -31,6 +31,10 @@ interface Step {
   template?: string;
   environments?: string[];
   parameters?: Record<string, string | number | boolean>;
+  /**
+   * create, update: --rollback-on-failure (Heat's disable_rollback: false); cancel: false cancels
+   * without rollback (--no-rollback, Heat's stack cancel --no-rollback).
+   */
   rollback?: boolean;
   /** create: adopt the resources of this abandon data (Heat's stack adopt). */
   adopt?: string;
@@ -127,9 +131,9 @@ function memberIds(dir: string, group: string): Set<string> {
 }
 
 /** The command a cancel step cancels, the process that runs it, and how that process ended. */
-async function cancelled(dir: string, where: string, background: Background | undefined) {
+async function cancelled(dir: string, where: string, step: Step, background: Background | undefined) {
   assert.ok(background, `${where}: no create or update runs in the background`);
-  const cancel = run(dir, ['cancel', '-d', 'stack']);
+  const cancel = run(dir, ['cancel', '-d', 'stack', ...(step.rollback === false ? ['--no-rollback'] : [])]);
   assert.equal(cancel.code, 0, `${where}: weft cancel\n${cancel.stdout}\n${cancel.stderr}`);
   const code = await background.exit;
   return { code, stdout: background.lines.join('\n'), stderr: background.stderr() };
@@ -176,7 +180,9 @@ async function runCase(c: Case): Promise<void> {
     const expect = step.expect ?? {};
     const membersBefore = expect.members && memberIds(dir, expect.members.group);
     const result =
-      step.action === 'cancel' ? await cancelled(dir, where, background) : run(dir, command[step.action]);
+      step.action === 'cancel'
+        ? await cancelled(dir, where, step, background)
+        : run(dir, command[step.action]);
     const output = `${result.stdout}\n${result.stderr}`;
     if (expect.error !== undefined) {
       assert.equal(result.code, expect.code ?? 2, `${where}: exit code\n${output}`);

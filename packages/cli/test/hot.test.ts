@@ -1005,3 +1005,38 @@ resources:
     },
   );
 });
+
+describe('HOT stack cancelled without rollback', () => {
+  test(
+    "weft cancel --no-rollback is refused but for a stack's create or update (Heat's words), and with --force",
+    LIMIT,
+    async () => {
+      const p = project();
+      p.file(
+        'slow-delete.yaml',
+        `heat_template_version: pike
+resources:
+  test1:
+    type: OS::Heat::TestResource
+    properties: {action_wait_secs: {delete: 30}}
+`,
+      );
+      ok(p.run(['install', 'slow-delete.yaml', '-d', 'stack']));
+      const conflicting = p.run(['cancel', '-d', 'stack', '--no-rollback', '--force']);
+      assert.equal(conflicting.code, 2, conflicting.stderr);
+      assert.match(conflicting.stderr, /--force.*cannot be used with option '--no-rollback'/);
+      const uninstall = weftInBackground(
+        ['uninstall', '-d', 'stack', '--yes', '--state-dir', join(p.dir, '.weft')],
+        { ...NO_WEFT_ENVIRONMENT, CI: 'true' },
+      );
+      await uninstall.line(/test1_\w+ waits 30 s \(delete\)$/);
+      const refused = p.run(['cancel', '-d', 'stack', '--no-rollback']);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /Cancelling update when stack is DELETE_IN_PROGRESS is not supported\./);
+      // The refusal changed nothing: the delete runs on until a plain cancel stops it.
+      assert.equal(p.instances().stackState, 'DELETE_IN_PROGRESS');
+      ok(p.run(['cancel', '-d', 'stack', '--force']));
+      assert.equal(await uninstall.exit, 1, uninstall.lines.join('\n'));
+    },
+  );
+});

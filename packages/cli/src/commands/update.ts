@@ -287,9 +287,11 @@ async function update(state: State, blueprint: string | undefined, flags: Update
     refresh,
   );
   // As Heat's stack cancel (cancel_update): a HOT stack whose update is cancelled rolls back to
-  // its previous template.
+  // its previous template, unless the cancel asked not to (cancel_without_rollback).
   const cancelledStack =
-    result.status === 'cancelled' && modelOf(deployment.model).blueprint.heatTemplateVersion !== undefined;
+    result.status === 'cancelled' &&
+    modelOf(deployment.model).blueprint.heatTemplateVersion !== undefined &&
+    (await state.store.getExecution(result.id))?.cancelRequest?.rollback !== false;
   if (result.status !== 'terminated' && (flags.rollbackOnFailure || cancelledStack)) {
     inform(
       `The update ${result.status === 'cancelled' ? 'was cancelled' : 'failed'}: rolling deployment '${deployment.id}' back to its previous version`,
