@@ -36,6 +36,8 @@ interface Step {
    * without rollback (--no-rollback, Heat's stack cancel --no-rollback).
    */
   rollback?: boolean;
+  /** update: with the stack's own template (--existing, Heat's PATCH update); no template is given. */
+  existing?: boolean;
   /** create: adopt the resources of this abandon data (Heat's stack adopt). */
   adopt?: string;
   /**
@@ -57,6 +59,8 @@ interface Step {
     resources?: Record<string, string>;
     /** How many top-level resources (nodes without a dot) the stack has. */
     count?: number;
+    /** The top-level resources by name and type, all of them: Heat's `list_resources`. */
+    types?: Record<string, string>;
     /**
      * The resources of a nested stack (a group's or chain's members, nodes `NAME.X`) by their name
      * in it and their type, all of them: Heat's `list_resources(nested_identifier)`.
@@ -156,7 +160,14 @@ async function runCase(c: Case): Promise<void> {
         ...(step.rollback ? ['--rollback-on-failure'] : []),
         ...(step.adopt ? ['--adopt', step.adopt] : []),
       ],
-      update: ['update', ...argsOf(step), '-d', 'stack', ...(step.rollback ? ['--rollback-on-failure'] : [])],
+      update: [
+        'update',
+        ...argsOf(step),
+        '-d',
+        'stack',
+        ...(step.rollback ? ['--rollback-on-failure'] : []),
+        ...(step.existing ? ['--existing'] : []),
+      ],
       preview: ['update', ...argsOf(step), '-d', 'stack', '--dry-run', '--json'],
       delete: ['uninstall', '-d', 'stack', '--yes'],
       validate: ['validate', ...argsOf(step)],
@@ -217,7 +228,14 @@ async function runCase(c: Case): Promise<void> {
         assert.deepEqual(held, parsed, `${where}: abandon data's ${path} is ${name}`);
       }
     }
-    if (expect.stack || expect.reason || expect.resources || expect.count !== undefined || expect.nested) {
+    if (
+      expect.stack ||
+      expect.reason ||
+      expect.resources ||
+      expect.count !== undefined ||
+      expect.types ||
+      expect.nested
+    ) {
       const listed = JSON.parse(run(dir, ['instances', '-d', 'stack', '--json']).stdout) as {
         stackState: string;
         stackStatusReason: string;
@@ -237,6 +255,12 @@ async function runCase(c: Case): Promise<void> {
       }
       if (expect.count !== undefined)
         assert.equal(live.filter((i) => !i.node.includes('.')).length, expect.count, `${where}: resources`);
+      if (expect.types)
+        assert.deepEqual(
+          Object.fromEntries(live.filter((i) => !i.node.includes('.')).map((i) => [i.node, i.heatType])),
+          expect.types,
+          `${where}: resources`,
+        );
       if (expect.nested) {
         const prefix = `${expect.nested.of}.`;
         const members = live.filter(

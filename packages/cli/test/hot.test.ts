@@ -1040,3 +1040,58 @@ resources:
     },
   );
 });
+
+describe('HOT stack update --existing', () => {
+  test(
+    "keeps the stack's template, files and environment, the parameters given over its own; refused with a template",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file(
+        'template.yaml',
+        `heat_template_version: rocky
+parameters:
+  value: {type: string}
+  other: {type: string, default: kept}
+resources:
+  res:
+    type: My::Value
+    properties: {value: {list_join: ['-', [{get_param: value}, {get_param: other}]]}}
+outputs:
+  value: {value: {get_attr: [res, output]}}
+`,
+      );
+      p.file('env.yaml', 'resource_registry:\n  My::Value: OS::Heat::TestResource\n');
+      ok(
+        p.run([
+          'install',
+          'template.yaml',
+          '-e',
+          'env.yaml',
+          '-p',
+          'value=one',
+          '-p',
+          'other=two',
+          '-d',
+          'stack',
+        ]),
+      );
+      // Not even the template's directory is read: the stack's own files are.
+      p.file('template.yaml', 'heat_template_version: rocky\n');
+      ok(p.run(['update', '--existing', '-p', 'value=three', '-d', 'stack']));
+      assert.deepEqual(p.outputs(), { value: 'three-two' });
+      // Without its environment, My::Value would be no type at all.
+      const listed = p.instances();
+      assert.deepEqual(
+        [listed.stackState, ...listed.instances.map((i) => `${i.node} ${i.heatState}`)],
+        ['UPDATE_COMPLETE', 'res UPDATE_COMPLETE'],
+      );
+      const refused = p.run(['update', 'template.yaml', '--existing', '-d', 'stack']);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /--existing updates the stack with its own template: give no template or plan/,
+      );
+    },
+  );
+});

@@ -56,6 +56,7 @@ import {
   runOptions,
   withState,
 } from './execution.js';
+import { withExistingTemplate } from './existing-template.js';
 import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
 import { pluginReaderOptions } from './plugin-search.js';
@@ -133,6 +134,8 @@ export type UpdateFlags = NextVersionFlags & {
   /** update: the saved plan to apply. */
   plan?: string;
   refresh?: boolean;
+  /** Heat's PATCH update: the stack's own template and environment (withExistingTemplate). */
+  existing?: boolean;
 };
 
 /** The update workflow's parameters from the command's flags, as Cloudify names them. */
@@ -248,6 +251,22 @@ export async function printUpdatePlan(
 
 async function update(state: State, blueprint: string | undefined, flags: UpdateFlags): Promise<void> {
   const deployment = await existingDeployment(state, flags.deploymentId);
+  if (flags.existing) {
+    if (blueprint !== undefined || flags.plan !== undefined)
+      throw new UsageError('--existing updates the stack with its own template: give no template or plan');
+    return withExistingTemplate(state, deployment, flags.environment ?? [], (template, environment) =>
+      updateTo(state, deployment, template, { ...flags, environment }),
+    );
+  }
+  return updateTo(state, deployment, blueprint, flags);
+}
+
+async function updateTo(
+  state: State,
+  deployment: DeploymentRecord,
+  blueprint: string | undefined,
+  flags: UpdateFlags,
+): Promise<void> {
   if (!flags.dryRun && !flags.preview) await refuseSuspendedUpdate(state.store, deployment);
   const saved = givenSavedPlan(flags, blueprint);
   if (blueprint === undefined && saved === undefined && !flags.refresh)
@@ -512,6 +531,10 @@ export function updateCommand(program: Command): void {
           .option(
             '--rollback-on-failure',
             'when the update fails, roll the deployment back to its previous version',
+          )
+          .option(
+            '--existing',
+            "a HOT stack with its own template and files (Heat's stack update --existing): the parameters given (-p) over its own, the environments given (-e) over its own",
           ),
       ),
     ),

@@ -47,6 +47,7 @@ const LOCAL_ONLY: Record<string, string> = {
   dryRun: '--dry-run',
   pluginDir: '--plugin-dir',
   concurrency: '--concurrency',
+  existing: '--existing',
 };
 
 /** Refuses, with exit 2, the first option given that the server's update does not take. */
