@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Diagnostics, parseYaml } from '@weft/engine/language';
-import { type Background, NO_WEFT_ENVIRONMENT, weftInBackground } from '@weft/testing/cli';
+import { type Background, NO_WEFT_ENVIRONMENT, weftAsync, weftInBackground } from '@weft/testing/cli';
 import { repoRoot, tempDir, weft } from './helpers.js';
 
 interface Step {
@@ -42,7 +42,8 @@ interface Step {
   adopt?: string;
   /**
    * create, update: run it in another process, and go on once it prints a line matching this
-   * pattern; a later cancel step cancels it, and its expectations are of that process's end.
+   * pattern; a later cancel step cancels it, and its expectations are of that process's end. A
+   * later update or delete takes over the stack from it, as Heat's do, and waits for its end.
    */
   background?: string;
   /** Files written (or rewritten) before the step, as Heat's tests pass new `files` to an update. */
@@ -101,6 +102,15 @@ const ENVIRONMENT = { ...NO_WEFT_ENVIRONMENT, CI: 'true' };
 
 function run(dir: string, args: string[]) {
   return weft([...args, '--state-dir', join(dir, '.weft')], {
+    cwd: dir,
+    env: ENVIRONMENT,
+    timeoutMs: 90_000,
+  });
+}
+
+/** As run, without holding the event loop: a process in the background goes on printing meanwhile. */
+function runBeside(dir: string, args: string[]) {
+  return weftAsync([...args, '--state-dir', join(dir, '.weft')], {
     cwd: dir,
     env: ENVIRONMENT,
     timeoutMs: 90_000,
@@ -190,10 +200,14 @@ async function runCase(c: Case): Promise<void> {
     }
     const expect = step.expect ?? {};
     const membersBefore = expect.members && memberIds(dir, expect.members.group);
-    const result =
-      step.action === 'cancel'
-        ? await cancelled(dir, where, step, background)
-        : run(dir, command[step.action]);
+    let result: { code: number | null; stdout: string; stderr: string };
+    if (step.action === 'cancel') result = await cancelled(dir, where, step, background);
+    else if (background) {
+      result = await runBeside(dir, command[step.action]);
+      // The create or update in the background stopped for this one.
+      await background.exit;
+    } else result = run(dir, command[step.action]);
+    if (step.action === 'cancel' || background) background = undefined;
     const output = `${result.stdout}\n${result.stderr}`;
     if (expect.error !== undefined) {
       assert.equal(result.code, expect.code ?? 2, `${where}: exit code\n${output}`);

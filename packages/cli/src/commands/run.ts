@@ -36,6 +36,7 @@ import {
 } from './execution.js';
 import { installCommand } from './install.js';
 import { collect } from './options.js';
+import { preemptRunningStack } from './stack-preempt.js';
 
 const deploymentOption = (command: Command) =>
   command.option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)');
@@ -86,6 +87,8 @@ async function uninstall(state: State, flags: UninstallFlags): Promise<void> {
     process.exitCode = EXIT.failed;
     return;
   }
+  const deployment = await state.store.getDeployment(deploymentId);
+  if (deployment) await preemptRunningStack(state, deployment, 'delete', flags.json);
   await execute(state, deploymentId, 'uninstall', params, flags);
 }
 

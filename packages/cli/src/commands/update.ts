@@ -61,6 +61,7 @@ import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
 import { pluginReaderOptions } from './plugin-search.js';
 import { ROLLBACK_HISTORY, rollbackUninstalls } from './rollback-choice.js';
+import { preemptRunningStack } from './stack-preempt.js';
 import { heatPreview, heatPreviewText, updatePlanJson, updatePlanText } from './update-view.js';
 
 export interface NextVersionFlags extends RunFlags {
@@ -250,7 +251,10 @@ export async function printUpdatePlan(
 }
 
 async function update(state: State, blueprint: string | undefined, flags: UpdateFlags): Promise<void> {
-  const deployment = await existingDeployment(state, flags.deploymentId);
+  let deployment = await existingDeployment(state, flags.deploymentId);
+  // An update that was running may have changed the deployment before it stopped.
+  if (!flags.dryRun && !flags.preview && (await preemptRunningStack(state, deployment, 'update', flags.json)))
+    deployment = await existingDeployment(state, flags.deploymentId);
   if (flags.existing) {
     if (blueprint !== undefined || flags.plan !== undefined)
       throw new UsageError('--existing updates the stack with its own template: give no template or plan');
