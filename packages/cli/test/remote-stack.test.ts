@@ -207,3 +207,62 @@ resources:
     [['install', 'cancelled', { rollback: false }]],
   );
 });
+
+test("weft cancel of a HOT stack's update on a server rolls it back as locally (Heat's stack cancel); with --no-rollback it stays UPDATE_FAILED", async (t) => {
+  const { run, env } = await serveForCli(t);
+  const root = tempDir();
+  const template = (value: string, wait: number) => `heat_template_version: pike
+resources:
+  test1:
+    type: OS::Heat::TestResource
+    properties: {value: ${value}, action_wait_secs: {update: ${wait}}}
+  test2:
+    type: OS::Heat::TestResource
+    properties: {value: ${value}}
+    depends_on: [test1]
+`;
+  writeFileSync(join(root, 'before.yaml'), template('Test1', 1));
+  writeFileSync(join(root, 'after.yaml'), template('Test2', 10));
+  const ok = async (args: string[]) => {
+    const done = await run(args, root);
+    assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
+    return done;
+  };
+  await ok(['install', 'before.yaml', '-d', 'stack']);
+  await ok(['blueprints', 'upload', 'after.yaml', '--id', 'after']);
+  const stack = async () =>
+    JSON.parse((await ok(['instances', '-d', 'stack', '--json'])).stdout) as {
+      stackState: string;
+      stackStatusReason: string;
+      instances: { node: string; heatState: string; runtimeProperties: { output?: string } }[];
+    };
+  const cancelled = async (cancel: string[]) => {
+    const update = weftInBackground(['update', '-b', 'after', '-d', 'stack'], env, { cwd: root });
+    await update.line(/test1_\w+ waits 10 s \(update\)$/);
+    await ok(['cancel', '-d', 'stack', ...cancel]);
+    assert.equal(await update.exit, 1, update.lines.join('\n'));
+    return `${update.lines.join('\n')}\n${update.stderr()}`;
+  };
+  const rolledBack = await cancelled([]);
+  assert.match(
+    rolledBack,
+    /The update was cancelled: rolling deployment 'stack' back to its previous version/,
+  );
+  const back = await stack();
+  assert.equal(back.stackState, 'ROLLBACK_COMPLETE');
+  assert.deepEqual(
+    back.instances.map((i) => `${i.node} ${i.runtimeProperties.output}`),
+    ['test1 Test1', 'test2 Test1'],
+  );
+  const kept = await cancelled(['--no-rollback']);
+  assert.doesNotMatch(kept, /rolling deployment/);
+  const failed = await stack();
+  assert.deepEqual(
+    [failed.stackState, failed.stackStatusReason],
+    ['UPDATE_FAILED', 'Stack UPDATE cancelled'],
+  );
+  assert.deepEqual(
+    failed.instances.map((i) => `${i.node} ${i.heatState} ${i.runtimeProperties.output}`),
+    ['test1 UPDATE_COMPLETE Test2', 'test2 CREATE_COMPLETE Test1'],
+  );
+});
