@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Diagnostics, parseYaml } from '@weft/engine/language';
-import { type Background, NO_WEFT_ENVIRONMENT, weftInBackground } from '@weft/testing/cli';
+import { type Background, NO_WEFT_ENVIRONMENT, weftAsync, weftInBackground } from '@weft/testing/cli';
 import { repoRoot, tempDir, weft } from './helpers.js';
 
 interface Step {
@@ -33,12 +33,19 @@ interface Step {
   template?: string;
   environments?: string[];
   parameters?: Record<string, string | number | boolean>;
+  /**
+   * create, update: --rollback-on-failure (Heat's disable_rollback: false); cancel: false cancels
+   * without rollback (--no-rollback, Heat's stack cancel --no-rollback).
+   */
   rollback?: boolean;
+  /** update: with the stack's own template (--existing, Heat's PATCH update); no template is given. */
+  existing?: boolean;
   /** create: adopt the resources of this abandon data (Heat's stack adopt). */
   adopt?: string;
   /**
    * create, update: run it in another process, and go on once it prints a line matching this
-   * pattern; a later cancel step cancels it, and its expectations are of that process's end.
+   * pattern; a later cancel step cancels it, and its expectations are of that process's end. A
+   * later update or delete takes over the stack from it, as Heat's do, and waits for its end.
    */
   background?: string;
   /** Files written (or rewritten) before the step, as Heat's tests pass new `files` to an update. */
@@ -127,6 +134,15 @@ function run(dir: string, args: string[], stateless = false) {
   });
 }
 
+/** As run, without holding the event loop: a process in the background goes on printing meanwhile. */
+function runBeside(dir: string, args: string[]) {
+  return weftAsync([...args, '--state-dir', join(dir, '.weft')], {
+    cwd: dir,
+    env: ENVIRONMENT,
+    timeoutMs: 90_000,
+  });
+}
+
 function argsOf(step: Step): string[] {
   const args = step.template ? [step.template] : [];
   for (const env of step.environments ?? []) args.push('-e', env);
@@ -172,9 +188,9 @@ function at(data: unknown, path: string): unknown {
 }
 
 /** The command a cancel step cancels, the process that runs it, and how that process ended. */
-async function cancelled(dir: string, where: string, background: Background | undefined) {
+async function cancelled(dir: string, where: string, step: Step, background: Background | undefined) {
   assert.ok(background, `${where}: no create or update runs in the background`);
-  const cancel = run(dir, ['cancel', '-d', 'stack']);
+  const cancel = run(dir, ['cancel', '-d', 'stack', ...(step.rollback === false ? ['--no-rollback'] : [])]);
   assert.equal(cancel.code, 0, `${where}: weft cancel\n${cancel.stdout}\n${cancel.stderr}`);
   const code = await background.exit;
   return { code, stdout: background.lines.join('\n'), stderr: background.stderr() };
@@ -198,7 +214,14 @@ async function runCase(c: Case): Promise<void> {
         ...(step.rollback ? ['--rollback-on-failure'] : []),
         ...(step.adopt ? ['--adopt', step.adopt] : []),
       ],
-      update: ['update', ...argsOf(step), '-d', 'stack', ...(step.rollback ? ['--rollback-on-failure'] : [])],
+      update: [
+        'update',
+        ...argsOf(step),
+        '-d',
+        'stack',
+        ...(step.rollback ? ['--rollback-on-failure'] : []),
+        ...(step.existing ? ['--existing'] : []),
+      ],
       preview: ['update', ...argsOf(step), '-d', 'stack', '--dry-run', '--json'],
       delete: ['uninstall', '-d', 'stack', '--yes'],
       validate: ['validate', ...argsOf(step)],
@@ -222,10 +245,14 @@ async function runCase(c: Case): Promise<void> {
     }
     const expect = step.expect ?? {};
     const membersBefore = expect.members && memberIds(dir, expect.members.group);
-    const result =
-      step.action === 'cancel'
-        ? await cancelled(dir, where, background)
-        : run(dir, command[step.action], step.action === 'template-versions');
+    let result: { code: number | null; stdout: string; stderr: string };
+    if (step.action === 'cancel') result = await cancelled(dir, where, step, background);
+    else if (background) {
+      result = await runBeside(dir, command[step.action]);
+      // The create or update in the background stopped for this one.
+      await background.exit;
+    } else result = run(dir, command[step.action], step.action === 'template-versions');
+    if (step.action === 'cancel' || background) background = undefined;
     const output = `${result.stdout}\n${result.stderr}`;
     if (expect.error !== undefined) {
       assert.equal(result.code, expect.code ?? 2, `${where}: exit code\n${output}`);

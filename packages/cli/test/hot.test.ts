@@ -1063,3 +1063,93 @@ resources:
     },
   );
 });
+
+describe('HOT stack cancelled without rollback', () => {
+  test(
+    "weft cancel --no-rollback is refused but for a stack's create or update (Heat's words), and with --force",
+    LIMIT,
+    async () => {
+      const p = project();
+      p.file(
+        'slow-delete.yaml',
+        `heat_template_version: pike
+resources:
+  test1:
+    type: OS::Heat::TestResource
+    properties: {action_wait_secs: {delete: 30}}
+`,
+      );
+      ok(p.run(['install', 'slow-delete.yaml', '-d', 'stack']));
+      const conflicting = p.run(['cancel', '-d', 'stack', '--no-rollback', '--force']);
+      assert.equal(conflicting.code, 2, conflicting.stderr);
+      assert.match(conflicting.stderr, /--force.*cannot be used with option '--no-rollback'/);
+      const uninstall = weftInBackground(
+        ['uninstall', '-d', 'stack', '--yes', '--state-dir', join(p.dir, '.weft')],
+        { ...NO_WEFT_ENVIRONMENT, CI: 'true' },
+      );
+      await uninstall.line(/test1_\w+ waits 30 s \(delete\)$/);
+      const refused = p.run(['cancel', '-d', 'stack', '--no-rollback']);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /Cancelling update when stack is DELETE_IN_PROGRESS is not supported\./);
+      // The refusal changed nothing: the delete runs on until a plain cancel stops it.
+      assert.equal(p.instances().stackState, 'DELETE_IN_PROGRESS');
+      ok(p.run(['cancel', '-d', 'stack', '--force']));
+      assert.equal(await uninstall.exit, 1, uninstall.lines.join('\n'));
+    },
+  );
+});
+
+describe('HOT stack update --existing', () => {
+  test(
+    "keeps the stack's template, files and environment, the parameters given over its own; refused with a template",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file(
+        'template.yaml',
+        `heat_template_version: rocky
+parameters:
+  value: {type: string}
+  other: {type: string, default: kept}
+resources:
+  res:
+    type: My::Value
+    properties: {value: {list_join: ['-', [{get_param: value}, {get_param: other}]]}}
+outputs:
+  value: {value: {get_attr: [res, output]}}
+`,
+      );
+      p.file('env.yaml', 'resource_registry:\n  My::Value: OS::Heat::TestResource\n');
+      ok(
+        p.run([
+          'install',
+          'template.yaml',
+          '-e',
+          'env.yaml',
+          '-p',
+          'value=one',
+          '-p',
+          'other=two',
+          '-d',
+          'stack',
+        ]),
+      );
+      // Not even the template's directory is read: the stack's own files are.
+      p.file('template.yaml', 'heat_template_version: rocky\n');
+      ok(p.run(['update', '--existing', '-p', 'value=three', '-d', 'stack']));
+      assert.deepEqual(p.outputs(), { value: 'three-two' });
+      // Without its environment, My::Value would be no type at all.
+      const listed = p.instances();
+      assert.deepEqual(
+        [listed.stackState, ...listed.instances.map((i) => `${i.node} ${i.heatState}`)],
+        ['UPDATE_COMPLETE', 'res UPDATE_COMPLETE'],
+      );
+      const refused = p.run(['update', 'template.yaml', '--existing', '-d', 'stack']);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /--existing updates the stack with its own template: give no template or plan/,
+      );
+    },
+  );
+});

@@ -1,13 +1,13 @@
 /**
  * `weft stack snapshot|snapshots|snapshot-show|snapshot-delete|restore` against a real `weft
  * serve` in another process (SQLite): the server's snapshot routes, with the local commands'
- * output and exit codes.
+ * output and exit codes; and `weft cancel --no-rollback` of a stack's create there.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from '@weft/testing/cli';
+import { tempDir, weftInBackground } from '@weft/testing/cli';
 import { serveForCli } from './helpers.js';
 
 const PASSWORD = `heat_template_version: 2018-08-31
@@ -177,4 +177,116 @@ test("HOT stack abandon and adopt against a server: the abandon data answered an
   const twice = await run(['install', '--adopt', 'stack.json'], root);
   assert.equal(twice.code, 2, twice.stderr);
   assert.match(twice.stderr, /deployment 'stack' exists; --adopt creates a new stack/);
+});
+
+test("weft cancel --no-rollback of a HOT stack's create on a server: the stack fails at once, the resource in progress finishes, the next one never starts (Heat's test_cancel_create_without_rollback)", async (t) => {
+  const { run, env } = await serveForCli(t);
+  const root = tempDir();
+  writeFileSync(
+    join(root, 'template.yaml'),
+    `heat_template_version: pike
+resources:
+  test1:
+    type: OS::Heat::TestResource
+    properties: {value: Test1, action_wait_secs: {create: 10}}
+  test2:
+    type: OS::Heat::TestResource
+    properties: {value: Test1}
+    depends_on: [test1]
+`,
+  );
+  const create = weftInBackground(['install', 'template.yaml', '-d', 'stack'], env, { cwd: root });
+  await create.line(/test1_\w+ waits 10 s \(create\)$/);
+  const cancel = await run(['cancel', '-d', 'stack', '--no-rollback'], root);
+  assert.equal(cancel.code, 0, cancel.stderr);
+  assert.match(
+    cancel.stdout,
+    /^Cancelling execution \S+ \(install\), without rollback: what is under way finishes$/m,
+  );
+  const stack = async () =>
+    JSON.parse((await run(['instances', '-d', 'stack', '--json'], root)).stdout) as {
+      stackState: string;
+      stackStatusReason: string;
+      instances: { node: string; heatState: string }[];
+    };
+  // Failed at once, as Heat's stop_traversal sets it, while test1 is still being created.
+  const meanwhile = await stack();
+  assert.deepEqual(
+    [meanwhile.stackState, meanwhile.stackStatusReason],
+    ['CREATE_FAILED', 'Stack CREATE cancelled'],
+  );
+  assert.equal(meanwhile.instances.find((i) => i.node === 'test1')?.heatState, 'CREATE_IN_PROGRESS');
+  assert.equal(await create.exit, 1, create.lines.join('\n'));
+  const after = await stack();
+  assert.deepEqual([after.stackState, after.stackStatusReason], ['CREATE_FAILED', 'Stack CREATE cancelled']);
+  assert.deepEqual(
+    after.instances.map((i) => `${i.node} ${i.heatState}`),
+    ['test1 CREATE_COMPLETE', 'test2 INIT_COMPLETE'],
+  );
+  const executions = JSON.parse((await run(['executions', '-d', 'stack', '--json'], root)).stdout) as {
+    executions: { workflow: string; status: string; cancelRequest?: unknown }[];
+  };
+  assert.deepEqual(
+    executions.executions.map((e) => [e.workflow, e.status, e.cancelRequest]),
+    [['install', 'cancelled', { rollback: false }]],
+  );
+});
+
+test("weft cancel of a HOT stack's update on a server rolls it back as locally (Heat's stack cancel); with --no-rollback it stays UPDATE_FAILED", async (t) => {
+  const { run, env } = await serveForCli(t);
+  const root = tempDir();
+  const template = (value: string, wait: number) => `heat_template_version: pike
+resources:
+  test1:
+    type: OS::Heat::TestResource
+    properties: {value: ${value}, action_wait_secs: {update: ${wait}}}
+  test2:
+    type: OS::Heat::TestResource
+    properties: {value: ${value}}
+    depends_on: [test1]
+`;
+  writeFileSync(join(root, 'before.yaml'), template('Test1', 1));
+  writeFileSync(join(root, 'after.yaml'), template('Test2', 10));
+  const ok = async (args: string[]) => {
+    const done = await run(args, root);
+    assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
+    return done;
+  };
+  await ok(['install', 'before.yaml', '-d', 'stack']);
+  await ok(['blueprints', 'upload', 'after.yaml', '--id', 'after']);
+  const stack = async () =>
+    JSON.parse((await ok(['instances', '-d', 'stack', '--json'])).stdout) as {
+      stackState: string;
+      stackStatusReason: string;
+      instances: { node: string; heatState: string; runtimeProperties: { output?: string } }[];
+    };
+  const cancelled = async (cancel: string[]) => {
+    const update = weftInBackground(['update', '-b', 'after', '-d', 'stack'], env, { cwd: root });
+    await update.line(/test1_\w+ waits 10 s \(update\)$/);
+    await ok(['cancel', '-d', 'stack', ...cancel]);
+    assert.equal(await update.exit, 1, update.lines.join('\n'));
+    return `${update.lines.join('\n')}\n${update.stderr()}`;
+  };
+  const rolledBack = await cancelled([]);
+  assert.match(
+    rolledBack,
+    /The update was cancelled: rolling deployment 'stack' back to its previous version/,
+  );
+  const back = await stack();
+  assert.equal(back.stackState, 'ROLLBACK_COMPLETE');
+  assert.deepEqual(
+    back.instances.map((i) => `${i.node} ${i.runtimeProperties.output}`),
+    ['test1 Test1', 'test2 Test1'],
+  );
+  const kept = await cancelled(['--no-rollback']);
+  assert.doesNotMatch(kept, /rolling deployment/);
+  const failed = await stack();
+  assert.deepEqual(
+    [failed.stackState, failed.stackStatusReason],
+    ['UPDATE_FAILED', 'Stack UPDATE cancelled'],
+  );
+  assert.deepEqual(
+    failed.instances.map((i) => `${i.node} ${i.heatState} ${i.runtimeProperties.output}`),
+    ['test1 UPDATE_COMPLETE Test2', 'test2 CREATE_COMPLETE Test1'],
+  );
 });

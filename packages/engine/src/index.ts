@@ -33,6 +33,7 @@ export {
 export { evaluateOutputs } from './deployment/outputs.js';
 export type { OperationFunctionOf } from './deployment/replacements.js';
 export { openDeployment, sealDeployment } from './deployment/sealed-deployment.js';
+export { CancelWithoutRollbackError, cancelWithoutRollback } from './deployment/stack-cancel.js';
 export {
   abandonData,
   DELETE_SNAPSHOT_WORKFLOW,

@@ -16,6 +16,7 @@ const KINDS: Record<string, engine.ErrorKind> = {
   ActiveExecutionError: 'usage',
   AlreadyExistsError: 'usage',
   BlueprintError: 'usage',
+  CancelWithoutRollbackError: 'usage',
   ExecutionStateError: 'usage',
   NotFoundError: 'usage',
   PluginError: 'usage',

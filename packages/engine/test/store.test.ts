@@ -625,6 +625,24 @@ export function storeSuite(name: string, open: () => Promise<Store>, hooks: Suit
       assertNoPollution();
     });
 
+    test('a cancel request is stored on its execution by applyBatch; an execution without one has none', async () => {
+      const world = await makeWorld(store);
+      const { execution } = await makeExecution(store, world, 1, { status: 'started' });
+      assert.equal('cancelRequest' in (await store.getExecution(execution.id))!, false);
+      await store.applyBatch({
+        execution: { id: execution.id, status: 'cancelling', cancelRequest: { rollback: false } },
+      });
+      assert.deepEqual(await store.getExecution(execution.id), {
+        ...execution,
+        status: 'cancelling',
+        cancelRequest: { rollback: false },
+      });
+      // Kept when the run ends, and listed with the execution.
+      await endExecution(store, execution.id, 'cancelled');
+      const [listed] = await store.listExecutions(world.deployment.id);
+      assert.deepEqual(listed?.cancelRequest, { rollback: false });
+    });
+
     test('listExecutions is ordered by createdAt then id, and filters by deployment', async () => {
       const world = await makeWorld(store);
       const other = await makeWorld(store);

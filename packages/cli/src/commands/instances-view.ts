@@ -21,7 +21,13 @@ export interface ListedInstance {
 
 /** A HOT stack's executions, oldest first, and the Heat type of each of its nodes. */
 export interface StackFacts {
-  executions: { workflow: string; status: string; parameters?: Record<string, unknown>; error?: unknown }[];
+  executions: {
+    workflow: string;
+    status: string;
+    parameters?: Record<string, unknown>;
+    error?: unknown;
+    cancelRequest?: { rollback: boolean };
+  }[];
   typeOf: (node: string) => string | undefined;
 }
 

@@ -1,5 +1,6 @@
 /** The commands that run or steer executions: install, uninstall, exec, resume, cancel. */
 import {
+  cancelWithoutRollback,
   DEPLOYMENT_UPDATE_WORKFLOWS,
   type ExecutionRecord,
   isDeploymentUpdate,
@@ -9,10 +10,17 @@ import {
   parseScalarText,
 } from '@weft/engine';
 import { isPrototypeKey, prototypeKeyReason } from '@weft/sdk';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { confirm } from '../confirm.js';
 import { EXIT, printJson, UsageError } from '../output.js';
-import { remoteCancel, remoteExec, remoteOr, remoteResume, remoteUninstall } from '../remote/commands.js';
+import {
+  cancellingLine,
+  remoteCancel,
+  remoteExec,
+  remoteOr,
+  remoteResume,
+  remoteUninstall,
+} from '../remote/commands.js';
 import { deploymentFor, runnerOf, type State, type StateOptions, stateOptions } from '../state.js';
 import { pluginDispatcher } from './dispatchers.js';
 import {
@@ -28,6 +36,7 @@ import {
 } from './execution.js';
 import { installCommand } from './install.js';
 import { collect } from './options.js';
+import { preemptRunningStack } from './stack-preempt.js';
 
 const deploymentOption = (command: Command) =>
   command.option('-d, --deployment-id <ID>', 'the deployment (may be left out when there is only one)');
@@ -78,6 +87,8 @@ async function uninstall(state: State, flags: UninstallFlags): Promise<void> {
     process.exitCode = EXIT.failed;
     return;
   }
+  const deployment = await state.store.getDeployment(deploymentId);
+  if (deployment) await preemptRunningStack(state, deployment, 'delete', flags.json);
   await execute(state, deploymentId, 'uninstall', params, flags);
 }
 
@@ -214,7 +225,12 @@ async function resume(state: State, executionId: string | undefined, flags: Resu
   finish(result, flags.json);
 }
 
-type CancelFlags = StateOptions & { deploymentId?: string; force?: boolean; json?: boolean };
+type CancelFlags = StateOptions & {
+  deploymentId?: string;
+  force?: boolean;
+  rollback?: boolean;
+  json?: boolean;
+};
 
 function cancelCommand(program: Command): void {
   stateOptions(
@@ -224,10 +240,17 @@ function cancelCommand(program: Command): void {
         .description('stop a running execution: no new tasks (or, with --force, kill the running ones)')
         .argument('[execution]', 'the execution id (default: the running one)'),
     )
-      .option('--force', 'also stop operations that are running')
+      .addOption(new Option('--force', 'also stop operations that are running').conflicts('rollback'))
+      .option(
+        '--no-rollback',
+        "a Heat stack's create or update (Heat's stack cancel --no-rollback): what is under way finishes, nothing new starts, and the stack stays CREATE_FAILED or UPDATE_FAILED instead of rolling back",
+      )
       .option('--json', 'print the execution id and its new status as JSON'),
   )
-    .addHelpText('after', '\nExamples:\n  weft cancel\n  weft cancel -d prod --force')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  weft cancel\n  weft cancel -d prod --force\n  weft cancel -d stack --no-rollback',
+    )
     .action((executionId: string | undefined, flags: CancelFlags) =>
       remoteOr(
         flags,
@@ -252,10 +275,17 @@ async function cancel(state: State, executionId: string | undefined, flags: Canc
       `execution ${execution.id} is ${execution.status}; only a running one can be cancelled`,
     );
   }
+  const cancelRequest =
+    flags.rollback === false ? { cancelRequest: await cancelWithoutRollback(state.store, execution) } : {};
   if (!runnerOf(state.dir, execution.id)) {
     // No process is running it (it crashed or never started): it ends here.
     await state.store.applyBatch({
-      execution: { id: execution.id, status: 'cancelled', endedAt: new Date().toISOString() },
+      execution: {
+        id: execution.id,
+        status: 'cancelled',
+        endedAt: new Date().toISOString(),
+        ...cancelRequest,
+      },
     });
     if (flags.json) printJson({ execution: execution.id, status: 'cancelled', running: false });
     else
@@ -265,10 +295,7 @@ async function cancel(state: State, executionId: string | undefined, flags: Canc
     return;
   }
   const status = flags.force ? 'force_cancelling' : 'cancelling';
-  await state.store.applyBatch({ execution: { id: execution.id, status } });
+  await state.store.applyBatch({ execution: { id: execution.id, status, ...cancelRequest } });
   if (flags.json) printJson({ execution: execution.id, status, running: true });
-  else
-    process.stdout.write(
-      `Cancelling execution ${execution.id} (${execution.workflow})${flags.force ? ', stopping running operations' : ''}\n`,
-    );
+  else process.stdout.write(cancellingLine(execution, flags));
 }

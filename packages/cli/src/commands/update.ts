@@ -58,10 +58,12 @@ import {
   runOptions,
   withState,
 } from './execution.js';
+import { withExistingTemplate } from './existing-template.js';
 import { collect, heatOptions } from './options.js';
 import { deploymentOutputs } from './outputs.js';
 import { pluginReaderOptions } from './plugin-search.js';
 import { ROLLBACK_HISTORY, rollbackUninstalls } from './rollback-choice.js';
+import { preemptRunningStack } from './stack-preempt.js';
 import { heatPreview, heatPreviewText, updatePlanJson, updatePlanText } from './update-view.js';
 
 export interface NextVersionFlags extends RunFlags {
@@ -135,6 +137,8 @@ export type UpdateFlags = NextVersionFlags & {
   /** update: the saved plan to apply. */
   plan?: string;
   refresh?: boolean;
+  /** Heat's PATCH update: the stack's own template and environment (withExistingTemplate). */
+  existing?: boolean;
 };
 
 /** The update workflow's parameters from the command's flags, as Cloudify names them. */
@@ -255,7 +259,26 @@ export async function printUpdatePlan(
 }
 
 async function update(state: State, blueprint: string | undefined, flags: UpdateFlags): Promise<void> {
-  const deployment = await existingDeployment(state, flags.deploymentId);
+  let deployment = await existingDeployment(state, flags.deploymentId);
+  // An update that was running may have changed the deployment before it stopped.
+  if (!flags.dryRun && !flags.preview && (await preemptRunningStack(state, deployment, 'update', flags.json)))
+    deployment = await existingDeployment(state, flags.deploymentId);
+  if (flags.existing) {
+    if (blueprint !== undefined || flags.plan !== undefined)
+      throw new UsageError('--existing updates the stack with its own template: give no template or plan');
+    return withExistingTemplate(state, deployment, flags.environment ?? [], (template, environment) =>
+      updateTo(state, deployment, template, { ...flags, environment }),
+    );
+  }
+  return updateTo(state, deployment, blueprint, flags);
+}
+
+async function updateTo(
+  state: State,
+  deployment: DeploymentRecord,
+  blueprint: string | undefined,
+  flags: UpdateFlags,
+): Promise<void> {
   if (!flags.dryRun && !flags.preview) await refuseSuspendedUpdate(state.store, deployment);
   const saved = givenSavedPlan(flags, blueprint);
   if (blueprint === undefined && saved === undefined && !flags.refresh)
@@ -295,9 +318,11 @@ async function update(state: State, blueprint: string | undefined, flags: Update
     refresh,
   );
   // As Heat's stack cancel (cancel_update): a HOT stack whose update is cancelled rolls back to
-  // its previous template.
+  // its previous template, unless the cancel asked not to (cancel_without_rollback).
   const cancelledStack =
-    result.status === 'cancelled' && modelOf(deployment.model).blueprint.heatTemplateVersion !== undefined;
+    result.status === 'cancelled' &&
+    modelOf(deployment.model).blueprint.heatTemplateVersion !== undefined &&
+    (await state.store.getExecution(result.id))?.cancelRequest?.rollback !== false;
   if (result.status !== 'terminated' && (flags.rollbackOnFailure || cancelledStack)) {
     inform(
       `The update ${result.status === 'cancelled' ? 'was cancelled' : 'failed'}: rolling deployment '${deployment.id}' back to its previous version`,
@@ -518,6 +543,10 @@ export function updateCommand(program: Command): void {
           .option(
             '--rollback-on-failure',
             'when the update fails, roll the deployment back to its previous version',
+          )
+          .option(
+            '--existing',
+            "a HOT stack with its own template and files (Heat's stack update --existing): the parameters given (-p) over its own, the environments given (-e) over its own",
           ),
       ),
     ),

@@ -108,7 +108,7 @@ export async function remoteCancel(
   client: ApiClient,
   executionId: string | undefined,
   given: string | undefined,
-  flags: { force?: boolean; json?: boolean },
+  flags: { force?: boolean; rollback?: boolean; json?: boolean },
 ): Promise<void> {
   const execution = await executionFor(
     client,
@@ -120,15 +120,28 @@ export async function remoteCancel(
   const after = await client.request<ExecutionRecord & { running: boolean }>(
     'POST',
     `/executions/${execution.id}/cancel`,
-    { force: flags.force === true },
+    { force: flags.force === true, ...(flags.rollback === false && { rollback: false }) },
   );
   if (flags.json) printJson({ execution: after.id, status: after.status, running: after.running });
   else
     process.stdout.write(
       after.running
-        ? `Cancelling execution ${after.id} (${after.workflow})${flags.force ? ', stopping running operations' : ''}\n`
+        ? cancellingLine(after, flags)
         : `Execution ${after.id} (${after.workflow}) cancelled; nothing was running it\n`,
     );
+}
+
+/** What `weft cancel` says of an execution that a process is running, locally or on a server. */
+export function cancellingLine(
+  execution: { id: string; workflow: string },
+  flags: { force?: boolean; rollback?: boolean },
+): string {
+  const how = flags.force
+    ? ', stopping running operations'
+    : flags.rollback === false
+      ? ', without rollback: what is under way finishes'
+      : '';
+  return `Cancelling execution ${execution.id} (${execution.workflow})${how}\n`;
 }
 
 export async function remoteExecutions(

@@ -47,6 +47,7 @@ const LOCAL_ONLY: Record<string, string> = {
   dryRun: '--dry-run',
   pluginDir: '--plugin-dir',
   concurrency: '--concurrency',
+  existing: '--existing',
 };
 
 /** Refuses, with exit 2, the first option given that the server's update does not take. */
@@ -182,9 +183,20 @@ export async function remoteUpdate(client: ApiClient, flags: RemoteUpdateFlags):
     flags.json,
   );
   const result = await followExecution(client, started, flags);
-  if (result.status !== 'terminated' && flags.rollbackOnFailure && process.exitCode !== 130) {
+  // As locally (Heat's stack cancel): a HOT stack whose update is cancelled rolls back, unless the
+  // cancel asked not to.
+  const cancelledStack =
+    result.status === 'cancelled' &&
+    result.cancelRequest?.rollback !== false &&
+    (await client.get<{ stackStatus?: string }>(`/deployments/${encodeURIComponent(deploymentId)}`))
+      .stackStatus !== undefined;
+  if (
+    result.status !== 'terminated' &&
+    (flags.rollbackOnFailure || cancelledStack) &&
+    process.exitCode !== 130
+  ) {
     inform(
-      `The update failed: rolling deployment '${deploymentId}' back to its previous version`,
+      `The update ${result.status === 'cancelled' ? 'was cancelled' : 'failed'}: rolling deployment '${deploymentId}' back to its previous version`,
       flags.json,
     );
     await remoteRollback(client, deploymentId, executionParameters(flags), flags);

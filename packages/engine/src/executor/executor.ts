@@ -314,6 +314,12 @@ class ExecutionRun {
   private remaining = 0;
   private readonly dirtyInstances = new Set<InstanceEntry>();
   private stop: Stop | undefined;
+  /**
+   * A cancel without rollback (Heat's `stack cancel --no-rollback`): the instances whose tasks
+   * were under way when it came; theirs run to their end (polls and retries included), no other
+   * task starts, and the run ends cancelled.
+   */
+  private draining: Set<string> | undefined;
   private failure: { taskId: number; message: string; causes: ErrorCause[] } | undefined;
   private batch: Batch = {};
   /**
@@ -700,6 +706,11 @@ class ExecutionRun {
       this.fillSlots();
       while (this.ready.size > 0 && !this.stop) {
         const task = this.byId[this.ready.peek()!]!;
+        if (this.draining && !this.draining.has(task.instanceId)) {
+          // Not started by a cancel without rollback: it stays pending.
+          this.ready.shift();
+          continue;
+        }
         if (task.kind !== 'operation') {
           this.ready.shift();
           if (task.kind === 'state') this.runStateTask(task);
@@ -1734,12 +1745,24 @@ class ExecutionRun {
     if (current.status === 'force_cancelling') {
       this.stop = 'force';
       for (const controller of this.inFlight.values()) controller.abort(new Error('cancelled'));
+    } else if (current.status === 'cancelling' && current.cancelRequest?.rollback === false) {
+      if (!this.stop && !this.draining) this.drainOnCancel();
+      return;
     } else if (current.status === 'cancelling' && !this.stop) {
       this.stop = 'cancel';
       for (const withdrawal of this.withdrawals.values()) withdrawal.abort(new Error('cancelled'));
     } else return;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    this.maybeFinish();
+  }
+
+  /** A cancel without rollback: what is under way goes on to its end, nothing else starts. */
+  private drainOnCancel(): void {
+    this.draining = new Set(
+      this.byId.filter((task) => task.state !== 'pending' && task.instanceId).map((task) => task.instanceId),
+    );
+    this.pump();
     this.maybeFinish();
   }
 
@@ -1805,6 +1828,8 @@ class ExecutionRun {
     }
     const complete = this.remaining === 0;
     if (!complete && !this.stop && (this.ready.size > 0 || this.timers.size > 0)) return;
+    // What was under way when a cancel without rollback came has finished.
+    if (this.draining && !this.stop) this.stop = 'cancel';
     if (!complete && !this.stop) {
       // Nothing can run and not everything is done: dependencies that can never finish.
       this.stop = 'failure';
@@ -1820,12 +1845,13 @@ class ExecutionRun {
     for (const timer of this.timers.values()) clearTimeout(timer);
     let status: ExecutionRecord['status'];
     let error: Json = null;
-    if (complete) status = 'terminated';
-    else if (this.stop === 'cancel' || this.stop === 'force') status = 'cancelled';
+    // Cancelled without rollback, it stays cancelled when what was under way was all that was left.
+    if (complete && !this.draining) status = 'terminated';
     else if (this.stop === 'interrupt' || this.stop === 'interrupt-now') {
       status = 'interrupted';
       error = this.interruptedError() as unknown as Json;
-    } else {
+    } else if (this.stop === 'cancel' || this.stop === 'force' || this.draining) status = 'cancelled';
+    else {
       status = 'failed';
       const task = this.failure && this.failure.taskId >= 0 ? this.byId[this.failure.taskId] : undefined;
       error = {

@@ -19,6 +19,14 @@ const WORKFLOW_ACTIONS: Record<string, string> = {
   snapshot: 'SNAPSHOT',
 };
 
+/** What a stack's state is made of: its executions' workflows, how they stand, what a cancel asked. */
+interface StackExecution {
+  workflow: string;
+  status: string;
+  parameters?: Record<string, unknown>;
+  cancelRequest?: { rollback: boolean } | null;
+}
+
 /**
  * A stack's state from its executions (oldest first): the latest one's action and how it stands.
  * An uninstall right after a failed install is the rollback of a failed create, as Heat names it;
@@ -26,10 +34,7 @@ const WORKFLOW_ACTIONS: Record<string, string> = {
  * that restores a snapshot (its `restore` parameter) Heat's RESTORE; taking a snapshot is
  * SNAPSHOT, deleting one changes nothing.
  */
-export function heatStackState(
-  executions: { workflow: string; status: string; parameters?: Record<string, unknown> }[],
-  adopted = false,
-): string {
+export function heatStackState(executions: StackExecution[], adopted = false): string {
   const state = stackAction(executions, adopted);
   return state ? `${state.action}_${state.status}` : 'INIT_COMPLETE';
 }
@@ -41,19 +46,17 @@ export function heatStackState(
  * its error; the execution's error when no resource failed; Operation cancelled for a cancel.
  */
 export function heatStackStatusReason(
-  executions: {
-    workflow: string;
-    status: string;
-    parameters?: Record<string, unknown>;
-    error?: unknown;
-  }[],
+  executions: (StackExecution & { error?: unknown })[],
   adopted = false,
 ): string {
   const state = stackAction(executions, adopted);
   if (!state) return 'Stack INIT completed successfully';
   if (state.status === 'IN_PROGRESS') return `Stack ${state.action} started`;
   if (state.status === 'COMPLETE') return `Stack ${state.action} completed successfully`;
-  // Heat's cancel raises ForcedCancel in the stack's task, whose text is this.
+  // Heat's cancel without rollback stops the stack's traversal (heat/engine/worker.py
+  // _stop_traversal) with this reason; its cancel with rollback raises ForcedCancel in the stack's
+  // task, whose text is the other.
+  if (state.execution.cancelRequest?.rollback === false) return `Stack ${state.action} cancelled`;
   if (state.execution.status === 'cancelled') return `Resource ${state.action} failed: Operation cancelled`;
   const { error } = state.execution;
   const message = isMapping(error) && typeof error.message === 'string' ? error.message : undefined;
@@ -71,7 +74,7 @@ export function heatStackStatusReason(
 }
 
 /** The latest execution that is an action of the stack's, the action and how it stands. */
-function stackAction<E extends { workflow: string; status: string; parameters?: Record<string, unknown> }>(
+function stackAction<E extends StackExecution>(
   executions: E[],
   adopted: boolean,
 ): { action: string; status: string; execution: E } | undefined {
@@ -91,10 +94,12 @@ function stackAction<E extends { workflow: string; status: string; parameters?: 
       : adopted && execution.workflow === 'install'
         ? 'ADOPT'
         : (WORKFLOW_ACTIONS[execution.workflow] ?? execution.workflow.toUpperCase());
+  // Cancelled without rollback, the stack has failed at once, while what was under way finishes.
   const status =
     execution.status === 'terminated'
       ? 'COMPLETE'
-      : ['pending', 'started', 'cancelling', 'force_cancelling'].includes(execution.status)
+      : ['pending', 'started', 'cancelling', 'force_cancelling'].includes(execution.status) &&
+          execution.cancelRequest?.rollback !== false
         ? 'IN_PROGRESS'
         : 'FAILED';
   return { action, status, execution };

@@ -3,6 +3,7 @@ import { setOwn } from '@weft/sdk';
 import { MASK } from '../executor/masker.js';
 import {
   type Batch,
+  type CancelRequest,
   type DeploymentRecord,
   type DeploymentSummary,
   type DeploymentVersionRecord,
@@ -90,6 +91,7 @@ export function executionChanges(e: BatchExecution): [column: string, value: str
   if (e.error !== undefined) out.push(['error', jsonText(e.error)]);
   if (e.startedAt !== undefined) out.push(['started_at', e.startedAt]);
   if (e.endedAt !== undefined) out.push(['ended_at', e.endedAt]);
+  if (e.cancelRequest !== undefined) out.push(['cancel_request', jsonText(e.cancelRequest)]);
   return out;
 }
 
@@ -135,6 +137,7 @@ export interface ExecutionRow<J> {
   created_at: string;
   started_at: string | null;
   ended_at: string | null;
+  cancel_request: J | null;
 }
 
 export interface TaskRow<J> {
@@ -238,17 +241,22 @@ export function rowReaders<J>(json: <T = Json>(value: J | null) => T) {
       relationships: json(r.relationships),
       scalingGroups: json(r.scaling_groups),
     }),
-    execution: (r: ExecutionRow<J>): ExecutionRecord => ({
-      id: r.id,
-      deploymentId: r.deployment_id,
-      workflow: r.workflow,
-      parameters: json(r.parameters),
-      status: r.status as ExecutionRecord['status'],
-      error: json(r.error),
-      createdAt: r.created_at,
-      startedAt: r.started_at,
-      endedAt: r.ended_at,
-    }),
+    execution: (r: ExecutionRow<J>): ExecutionRecord => {
+      const cancelRequest = json<CancelRequest | null>(r.cancel_request ?? null);
+      return {
+        id: r.id,
+        deploymentId: r.deployment_id,
+        workflow: r.workflow,
+        parameters: json(r.parameters),
+        status: r.status as ExecutionRecord['status'],
+        error: json(r.error),
+        createdAt: r.created_at,
+        startedAt: r.started_at,
+        endedAt: r.ended_at,
+        // Only once a cancel asked for something, so that other executions read as they were written.
+        ...(cancelRequest !== null && { cancelRequest }),
+      };
+    },
     task: (r: TaskRow<J>): TaskRecord => ({
       executionId: r.execution_id,
       id: r.id,

@@ -152,6 +152,11 @@ CREATE TABLE snapshots (
 CREATE INDEX snapshots_deployment ON snapshots (deployment_id, created_at);
 `,
   },
+  {
+    version: 4,
+    name: 'cancel requests',
+    sql: 'ALTER TABLE executions ADD COLUMN cancel_request TEXT',
+  },
 ];
 
 /** Text columns that are sorted on use the "C" collation, so that order is bytewise as in SQLite. */
@@ -284,6 +289,11 @@ CREATE TABLE snapshots (
 );
 CREATE INDEX snapshots_deployment ON snapshots (deployment_id, created_at);
 `,
+  },
+  {
+    version: 4,
+    name: 'cancel requests',
+    sql: 'ALTER TABLE executions ADD COLUMN cancel_request JSONB',
   },
 ];
 

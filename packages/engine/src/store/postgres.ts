@@ -798,7 +798,10 @@ export class PostgresStore implements Store {
           const sql =
             changes.length > 0
               ? `UPDATE executions SET ${changes
-                  .map(([column], i) => `${column} = $${i + 2}${column === 'error' ? '::jsonb' : ''}`)
+                  .map(
+                    ([column], i) =>
+                      `${column} = $${i + 2}${column === 'error' || column === 'cancel_request' ? '::jsonb' : ''}`,
+                  )
                   .join(', ')} WHERE id = $1`
               : 'SELECT 1 FROM executions WHERE id = $1';
           const result = await client.query(sql, [batch.execution.id, ...changes.map(([, value]) => value)]);

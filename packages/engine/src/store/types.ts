@@ -115,6 +115,17 @@ export interface ExecutionRecord {
   createdAt: string;
   startedAt: string | null;
   endedAt: string | null;
+  /** What a cancel asked beyond stopping, once one did (see CancelRequest). */
+  cancelRequest?: CancelRequest;
+}
+
+/**
+ * What `weft cancel` asked of a running execution beyond stopping. `rollback: false` is Heat's
+ * `stack cancel --no-rollback` of a stack's create or update: what is under way finishes, nothing
+ * new starts, and the stack stays CREATE_FAILED or UPDATE_FAILED, not rolled back.
+ */
+export interface CancelRequest {
+  rollback: boolean;
 }
 
 export type TaskState = 'pending' | 'sent' | 'started' | 'succeeded' | 'failed' | 'rescheduled' | 'cancelled';
@@ -189,7 +200,9 @@ export interface Batch {
   /** Runtime properties writes: applied only when the instance is still at `expectedVersion`. */
   runtimeProperties?: { id: string; runtimeProperties: Record<string, Json>; expectedVersion: number }[];
   events?: EventRecord[];
-  execution?: { id: string } & Partial<Pick<ExecutionRecord, 'status' | 'error' | 'startedAt' | 'endedAt'>>;
+  execution?: { id: string } & Partial<
+    Pick<ExecutionRecord, 'status' | 'error' | 'startedAt' | 'endedAt' | 'cancelRequest'>
+  >;
 }
 
 /** A runtime properties write lost a race: someone else wrote the instance first. */

@@ -1,6 +1,7 @@
 /** Executions: start any workflow with parameters, list and read them, cancel, resume. */
 import {
   ACTIVE_EXECUTION_STATUSES,
+  cancelWithoutRollback,
   type ExecutionRecord,
   isDeploymentUpdate,
   type Json,
@@ -10,7 +11,7 @@ import {
 } from '@weft/engine';
 import { Type } from 'typebox';
 import type { Api, ServerContext } from '../context.js';
-import { conflict, notFound } from '../errors.js';
+import { conflict, notFound, unprocessable } from '../errors.js';
 import { startWorkflow } from '../executions/start-workflow.js';
 import { deploymentUpdates } from '../executions/updates.js';
 import { tenantMasker } from '../masking.js';
@@ -167,8 +168,16 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         tags: ['executions'],
         summary: 'Stop starting operations (force: also stop the running ones)',
         params: IdParams,
-        body: Type.Object({ force: Type.Optional(Type.Boolean()) }),
-        response: { 200: Execution, 404: ErrorBody, 409: ErrorBody, ...AUTH_ERRORS },
+        body: Type.Object({
+          force: Type.Optional(Type.Boolean()),
+          rollback: Type.Optional(
+            Type.Boolean({
+              description:
+                "false: a Heat stack's create or update stops without rollback (Heat's stack cancel --no-rollback): what is under way finishes, nothing new starts, the stack stays CREATE_FAILED or UPDATE_FAILED. Refused (422) with force, and for anything else",
+            }),
+          ),
+        }),
+        response: { 200: Execution, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, ...AUTH_ERRORS },
       },
     },
     async (request) => {
@@ -178,15 +187,28 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         throw conflict(
           `execution ${execution.id} is ${execution.status}; only a running one can be cancelled`,
         );
+      if (request.body.rollback === false && request.body.force)
+        throw unprocessable(
+          'force stops the running operations, which a cancel without rollback lets finish',
+        );
+      const cancelRequest =
+        request.body.rollback === false
+          ? { cancelRequest: await cancelWithoutRollback(tenant.store, execution) }
+          : {};
       // The process running it (this one or another server on the same database) reads the cancel.
       if (await runner.isRunningAnywhere(tenant.name, execution.id)) {
         const status = request.body.force ? 'force_cancelling' : 'cancelling';
-        await tenant.store.applyBatch({ execution: { id: execution.id, status } });
+        await tenant.store.applyBatch({ execution: { id: execution.id, status, ...cancelRequest } });
         await runner.cancelStored(tenant.name, execution.id);
       } else {
         // Nothing runs it (the server that did ended): it ends here.
         await tenant.store.applyBatch({
-          execution: { id: execution.id, status: 'cancelled', endedAt: new Date().toISOString() },
+          execution: {
+            id: execution.id,
+            status: 'cancelled',
+            endedAt: new Date().toISOString(),
+            ...cancelRequest,
+          },
         });
       }
       return view(tenant.name, await read(tenant.store, execution.id));

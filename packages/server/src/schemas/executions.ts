@@ -32,6 +32,15 @@ export const Execution = Type.Object(
     createdAt: Time,
     startedAt: Nullable(Time),
     endedAt: Nullable(Time),
+    cancelRequest: Type.Optional(
+      Type.Object(
+        { rollback: Type.Boolean() },
+        {
+          description:
+            "what a cancel asked beyond stopping, once one did: rollback false is Heat's stack cancel --no-rollback",
+        },
+      ),
+    ),
     running: Type.Boolean({ description: 'whether this server is running it now' }),
   },
   { $id: 'Execution' },
