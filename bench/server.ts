@@ -79,6 +79,14 @@ export interface ServerBench {
   sseEvents: number;
   sseP50Ms: number;
   sseP99Ms: number;
+  /** The ticks logged before the stream connected: read from the store when it did. */
+  sseReplayedEvents: number;
+  /**
+   * The ticks logged once the stream was connected while the executions were still starting (the
+   * server busy starting them), before every one was ticking.
+   */
+  sseStartingEvents: number;
+  sseStartingP99Ms: number;
   /**
    * The ticks logged once the stream was connected and every execution was ticking: delivery as
    * it happens, not the replay of what was logged while the executions started.
@@ -246,7 +254,8 @@ export async function serverBench(): Promise<ServerBench> {
     );
     await allTicking(base, headers, new Set(executions));
     // Ticks logged before this were replayed to the stream, or logged while the executions started.
-    const steadyFrom = Math.max(Date.now(), await stream.connectedAt);
+    const connectedAt = await stream.connectedAt;
+    const steadyFrom = Math.max(Date.now(), connectedAt);
     // What the executions alone cost the server, to tell the requests' share apart.
     const quietStart = cpuMs(server.pid!);
     await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
@@ -273,6 +282,7 @@ export async function serverBench(): Promise<ServerBench> {
     const delays = sortedDelays(ticks);
     const steady = sortedDelays(ticks.filter((t) => t.logged >= steadyFrom));
     const underLoad = sortedDelays(ticks.filter((t) => t.logged >= loadFrom && t.logged <= loadTo));
+    const starting = sortedDelays(ticks.filter((t) => t.logged >= connectedAt && t.logged < steadyFrom));
     writeFileSync(stop, '');
     return {
       requestsPerSecond: Math.round(load.requests.average),
@@ -283,6 +293,9 @@ export async function serverBench(): Promise<ServerBench> {
       sseEvents: delays.length,
       sseP50Ms: percentile(delays, 50),
       sseP99Ms: percentile(delays, 99),
+      sseReplayedEvents: ticks.filter((t) => t.logged < connectedAt).length,
+      sseStartingEvents: starting.length,
+      sseStartingP99Ms: percentile(starting, 99),
       sseSteadyEvents: steady.length,
       sseSteadyP50Ms: percentile(steady, 50),
       sseSteadyP99Ms: percentile(steady, 99),
