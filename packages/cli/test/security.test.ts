@@ -278,15 +278,20 @@ outputs:
       const install = weft(['install', join(dir, 'blueprint.yaml'), '-d', 'd', '--state-dir', state]);
       assert.equal(install.code, 0, show(install));
       const instances = weft(['instances', '--json', '-d', 'd', '--state-dir', state]);
+      assert.equal(instances.code, 0, show(instances));
       const listed = JSON.parse(instances.stdout).instances as {
         node: string;
         state: string;
         runtimeProperties: object;
       }[];
-      assert.deepEqual(listed.map((i) => [i.node, i.state, i.runtimeProperties]).sort(), [
-        ['__proto__', 'started', { ran: 'yes' }],
-        ['constructor', 'started', { ran: 'yes' }],
-      ]);
+      assert.deepEqual(
+        listed.map((i) => [i.node, i.state, i.runtimeProperties]).sort(),
+        [
+          ['__proto__', 'started', { ran: 'yes' }],
+          ['constructor', 'started', { ran: 'yes' }],
+        ],
+        `${show(install)}\n${show(instances)}`,
+      );
       const outputs = weft(['outputs', 'proto', '--raw', '-d', 'd', '--state-dir', state]);
       assert.equal(outputs.stdout.trim(), 'yes', show(outputs));
       for (const [args, message] of [
