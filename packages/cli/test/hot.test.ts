@@ -1153,3 +1153,148 @@ outputs:
     },
   );
 });
+
+// A template resource of a template resource (nested1.nested2.random), a group of template
+// resources with a rolling update that pauses, a chain and a plain resource.
+const NESTING = `heat_template_version: 2016-04-08
+resources:
+  nested1: {type: nested1.yaml}
+  group:
+    type: OS::Heat::ResourceGroup
+    update_policy: {rolling_update: {max_batch_size: 1, pause_time: 30}}
+    properties:
+      count: 2
+      resource_def: {type: member.yaml}
+  chain:
+    type: OS::Heat::ResourceChain
+    properties: {resources: [OS::Heat::RandomString]}
+  plain: {type: OS::Heat::RandomString}
+outputs:
+  random: {value: {get_attr: [nested1, random]}}
+  members: {value: {get_attr: [group, value]}}
+`;
+const NESTED1 = `heat_template_version: 2016-04-08
+resources:
+  nested2: {type: nested2.yaml}
+outputs:
+  random: {value: {get_attr: [nested2, random]}}
+`;
+const NESTED2 = `heat_template_version: 2016-04-08
+resources:
+  random: {type: OS::Heat::RandomString}
+outputs:
+  random: {value: {get_attr: [random, value]}}
+`;
+const MEMBER = (salt: string) => `heat_template_version: 2016-04-08
+resources:
+  random: {type: OS::Heat::RandomString, properties: {salt: ${salt}}}
+outputs:
+  value: {value: {get_attr: [random, value]}}
+`;
+
+describe('HOT stack updates of stack resources', { concurrency: true }, () => {
+  const nesting = () => {
+    const p = project();
+    p.file('template.yaml', NESTING);
+    p.file('nested1.yaml', NESTED1);
+    p.file('nested2.yaml', NESTED2);
+    p.file('member.yaml', MEMBER('one'));
+    ok(p.run(['install', 'template.yaml', '-d', 'stack']));
+    return p;
+  };
+  const STACK_RESOURCES = ['chain', 'group', 'group.0', 'group.1', 'nested1', 'nested1.nested2'];
+
+  test(
+    "the same template updates every stack resource (UPDATE_COMPLETE), as Heat's StackResource does, and nothing in their stacks",
+    LIMIT,
+    () => {
+      const p = nesting();
+      const before = p.instances().instances;
+      const outputs = p.outputs();
+      // Heat's preview shows every stack resource updated, what is in them unchanged.
+      const preview = JSON.parse(
+        ok(p.run(['update', 'template.yaml', '-d', 'stack', '--dry-run', '--json'])).stdout,
+      );
+      assert.deepEqual(
+        { updated: preview.updated, unchanged: preview.unchanged, replaced: preview.replaced },
+        {
+          updated: STACK_RESOURCES,
+          unchanged: ['chain.0', 'group.0.random', 'group.1.random', 'nested1.nested2.random', 'plain'],
+          replaced: [],
+        },
+      );
+      const log = ok(p.run(['update', 'template.yaml', '-d', 'stack'])).stdout;
+      const listed = p.instances();
+      assert.equal(listed.stackState, 'UPDATE_COMPLETE');
+      for (const i of listed.instances) {
+        const old = before.find((b) => b.id === i.id);
+        assert.ok(old, `${i.node} is the instance it was`);
+        if (STACK_RESOURCES.includes(i.node)) {
+          assert.equal(i.heatState, 'UPDATE_COMPLETE', i.node);
+          assert.equal(i.runtimeProperties.resource_id, old.runtimeProperties.resource_id, i.node);
+        } else assert.deepEqual(i, old, `${i.node} is untouched`);
+      }
+      assert.deepEqual(p.outputs(), outputs);
+      // Each stack resource's update: started, then done, after those of the stacks in it.
+      const updated = (node: string) =>
+        lineOf(
+          log,
+          new RegExp(
+            `\\[${node.replaceAll('.', '\\.')}_\\w+ update\\] \\S+ ${node.replaceAll('.', '\\.')}_\\w+ updated$`,
+          ),
+        );
+      for (const node of STACK_RESOURCES)
+        assert.ok(
+          lineOf(
+            log,
+            new RegExp(
+              `\\[${node.replaceAll('.', '\\.')}_\\w+ update\\] weft\\.interfaces\\.resource\\.update$`,
+            ),
+          ) >= 0 && updated(node) >= 0,
+          `${node} updated\n${log}`,
+        );
+      assert.ok(updated('nested1.nested2') < updated('nested1'), log);
+      assert.ok(updated('group.0') < updated('group') && updated('group.1') < updated('group'), log);
+      // No member's definition changed: the group is not rolled in batches (no pause).
+      assert.doesNotMatch(log, /rolling update of group: paus/);
+    },
+  );
+
+  test(
+    "a nested template's file changed: its resources are replaced in it, the stack resources around them updated, none replaced",
+    LIMIT,
+    () => {
+      const p = nesting();
+      const before = p.instances().instances;
+      const outputs = p.outputs();
+      p.file(
+        'nested2.yaml',
+        NESTED2.replace(
+          '{type: OS::Heat::RandomString}',
+          '{type: OS::Heat::RandomString, properties: {length: 8}}',
+        ),
+      );
+      ok(p.run(['update', 'template.yaml', '-d', 'stack']));
+      const listed = p.instances();
+      const states = Object.fromEntries(listed.instances.map((i) => [i.node, i.heatState]));
+      assert.deepEqual(states, {
+        chain: 'UPDATE_COMPLETE',
+        'chain.0': 'CREATE_COMPLETE',
+        group: 'UPDATE_COMPLETE',
+        'group.0': 'UPDATE_COMPLETE',
+        'group.0.random': 'CREATE_COMPLETE',
+        'group.1': 'UPDATE_COMPLETE',
+        'group.1.random': 'CREATE_COMPLETE',
+        nested1: 'UPDATE_COMPLETE',
+        'nested1.nested2': 'UPDATE_COMPLETE',
+        'nested1.nested2.random': 'UPDATE_COMPLETE',
+        plain: 'CREATE_COMPLETE',
+      });
+      // The same instances (no stack replaced); the random string in nested2 made anew.
+      assert.deepEqual(listed.instances.map((i) => i.id).sort(), before.map((i) => i.id).sort());
+      const now = p.outputs();
+      assert.equal(String(now.random).length, 8);
+      assert.deepEqual(now.members, outputs.members);
+    },
+  );
+});

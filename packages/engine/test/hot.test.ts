@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { prepareDeployment } from '../src/deployment/deployments.js';
 import { formatProblem } from '../src/dsl/diagnostics.js';
 import type { Value, ValueMap } from '../src/dsl/yaml-source.js';
 import { resolveRuntime } from '../src/executor/runtime-values.js';
@@ -16,7 +17,10 @@ import { heatResourceStates, heatStackStatusReason } from '../src/hot/states.js'
 import { hotVersion } from '../src/hot/versions.js';
 import { fileSystemReader } from '../src/io/fs-reader.js';
 import { type LoadResult, loadBlueprint } from '../src/load-blueprint.js';
+import type { DeploymentModel } from '../src/model/deployment-model.js';
+import { waves } from '../src/workflows/lifecycle.js';
 import { heatBatches, rollingBatches } from '../src/workflows/rolling.js';
+import { planUpdate, RESOURCE_UPDATE, UPDATE_PARAMETER_DEFAULTS } from '../src/workflows/update.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const UTILITIES = join(repoRoot, 'packages', 'plugins', 'utilities', 'plugin.yaml');
@@ -1454,5 +1458,126 @@ describe('HOT stack status reason', () => {
       heatStackStatusReason([...run('failed', { message: 'x' }), ...run('terminated', null, 'uninstall')]),
       'Stack ROLLBACK completed successfully',
     );
+  });
+});
+
+describe('HOT stack updates of stack resources', () => {
+  // A group of template resources (each a nested stack of a RandomString), a template resource
+  // of a template resource (nested1.nested2.random), a chain, an OS::Heat::Stack and a plain
+  // resource; the group rolls its updates with a pause between batches.
+  const TEMPLATE = `heat_template_version: 2016-04-08
+resources:
+  group:
+    type: OS::Heat::ResourceGroup
+    update_policy: {rolling_update: {max_batch_size: 1, pause_time: 5}}
+    properties:
+      count: 2
+      resource_def: {type: member.yaml}
+  nested1: {type: nested1.yaml}
+  chain:
+    type: OS::Heat::ResourceChain
+    properties: {resources: [OS::Heat::None]}
+  stack:
+    type: OS::Heat::Stack
+    properties:
+      template: {heat_template_version: 2016-04-08, resources: {inner: {type: OS::Heat::None}}}
+  plain: {type: OS::Heat::RandomString}
+`;
+  const FILES = {
+    'member.yaml':
+      'heat_template_version: 2016-04-08\nresources:\n  random: {type: OS::Heat::RandomString}\n',
+    'nested1.yaml': 'heat_template_version: 2016-04-08\nresources:\n  nested2: {type: nested2.yaml}\n',
+    'nested2.yaml':
+      'heat_template_version: 2016-04-08\nresources:\n  random: {type: OS::Heat::RandomString}\n',
+  };
+  const STACK_RESOURCES = ['chain', 'group', 'group.0', 'group.1', 'nested1', 'nested1.nested2', 'stack'];
+
+  /** The stack made from the files (every instance started), and the plan of its update to `files`' changes. */
+  function planned(changes: Record<string, string> = {}, parameters = UPDATE_PARAMETER_DEFAULTS) {
+    const first = load(TEMPLATE, { files: FILES });
+    const prepare = () => {
+      const { prepared, problems } = prepareDeployment({
+        reader: fileSystemReader({ resolvePlugin: (name) => (name === 'utilities' ? UTILITIES : undefined) }),
+        blueprintPath: join(first.dir, 'template.yaml'),
+        deploymentId: 'stack',
+      });
+      assert.ok(prepared, JSON.stringify(problems.problems));
+      return prepared;
+    };
+    const before = prepare();
+    for (const [name, text] of Object.entries(changes)) writeFileSync(join(first.dir, name), text);
+    const after = prepare();
+    const instances = before.instances.map((i) => ({ ...i, state: 'started' as const }));
+    const plan = planUpdate(
+      before.deployment.model as unknown as DeploymentModel,
+      instances,
+      after.deployment.model as unknown as DeploymentModel,
+      'stack',
+      parameters,
+    );
+    const nodeOf = new Map(instances.map((i) => [i.id, i.node]));
+    const actions = Object.fromEntries(
+      Object.entries(plan.actions)
+        .map(([id, action]) => [nodeOf.get(id) ?? id, action])
+        .sort(([a], [b]) => String(a).localeCompare(String(b))),
+    );
+    return { plan, actions, nodeOf };
+  }
+
+  test("every stack resource is updated, changed or not (Heat's StackResource._needs_update); what is in it as it changes", () => {
+    const { plan, actions, nodeOf } = planned();
+    // The same template: the stack resources only, none of the resources in their stacks.
+    assert.deepEqual(actions, Object.fromEntries(STACK_RESOURCES.map((n) => [n, 'update'])));
+    assert.deepEqual(plan.replacements, {});
+    for (const task of plan.graph.tasks) assert.equal(task.operation, RESOURCE_UPDATE);
+    // A nested stack's resource is updated after what is in its stack: one wave per level.
+    const order = waves(plan.graph).map((wave) => wave.map((t) => nodeOf.get(t.instanceId)!).sort());
+    assert.deepEqual(order, [
+      ['chain', 'group.0', 'group.1', 'nested1.nested2', 'stack'],
+      ['group', 'nested1'],
+    ]);
+    // No rolling update: the group's members keep their definition, so no batch, no pause.
+    assert.deepEqual(
+      plan.graph.tasks.filter((t) => t.operation !== RESOURCE_UPDATE),
+      [],
+    );
+  });
+
+  test('a changed file of a nested stack changes its resources; the stack resources around them are updated after them', () => {
+    const { plan, actions, nodeOf } = planned({
+      'member.yaml':
+        'heat_template_version: 2016-04-08\nresources:\n  random: {type: OS::Heat::RandomString, properties: {salt: two}}\n',
+      'nested2.yaml':
+        'heat_template_version: 2016-04-08\nresources:\n  random: {type: OS::Heat::RandomString, properties: {length: 8}}\n',
+    });
+    assert.deepEqual(actions, {
+      ...Object.fromEntries(STACK_RESOURCES.map((n) => [n, 'update'])),
+      'group.0.random': 'update',
+      'group.1.random': 'update',
+      'nested1.nested2.random': 'update',
+    });
+    const at = new Map<string, number>();
+    waves(plan.graph).forEach((wave, n) => {
+      for (const t of wave) if (t.instanceId) at.set(nodeOf.get(t.instanceId)!, n);
+    });
+    for (const [inner, outer] of [
+      ['group.0.random', 'group.0'],
+      ['group.0', 'group'],
+      ['group.1', 'group'],
+      ['nested1.nested2.random', 'nested1.nested2'],
+      ['nested1.nested2', 'nested1'],
+    ] as const)
+      assert.ok(at.get(inner)! < at.get(outer)!, `${inner} before ${outer}`);
+    // The members' definitions changed (within them): the group rolls them one batch at a time.
+    assert.equal(plan.graph.tasks.filter((t) => t.operation !== RESOURCE_UPDATE).length, 1, 'one pause');
+    assert.ok(at.get('group.0.random') !== at.get('group.1.random'), 'one member per batch');
+  });
+
+  test('a stack resource a reinstall_list names is reinstalled, not updated', () => {
+    const first = planned();
+    const group = Object.entries(first.plan.actions).find(([id]) => first.nodeOf.get(id) === 'group')![0];
+    const { actions } = planned({}, { ...UPDATE_PARAMETER_DEFAULTS, reinstall_list: [group] });
+    assert.equal(actions.group, 'reinstall');
+    assert.equal(actions.nested1, 'update');
   });
 });

@@ -670,6 +670,16 @@ class ResourceLifecycle<R extends Resource<object>> {
       return;
     }
     const changed = Object.keys(propertyDiff(heat.properties ?? {}, next));
+    if (changed.length === 0 && this.cls.alwaysUpdates && !continued) {
+      // Heat's StackResource._needs_update: always updated, what it holds deciding for itself
+      // (refused where the environment restricts update, as Heat's _check_restricted_actions).
+      await ResourceLifecycle.refuseOutdated(ctx, heat, 'update');
+      ctx.logger.info(
+        `updating ${this.name} ${ctx.instance.id}: no property changed, but it is always updated`,
+      );
+      await this.updateInPlace(ctx, next);
+      return;
+    }
     if (changed.length === 0) {
       if (!continued)
         ctx.logger.info(`${this.name} ${ctx.instance.id}: no property changed; nothing to update`);

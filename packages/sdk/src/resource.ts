@@ -129,6 +129,14 @@ export abstract class Resource<P extends object = Record<string, Json>> {
    * a `timeout`); when retries run out the operation fails saying so.
    */
   static pollInterval = 5;
+  /**
+   * Whether every update of the resource goes through handleUpdate (UPDATE_IN_PROGRESS, then
+   * UPDATE_COMPLETE) even when none of its properties changed, as Heat's StackResource (a nested
+   * stack: a template resource, ResourceGroup, ResourceChain) and RemoteStack (OS::Heat::Stack)
+   * _needs_update says: the update goes on to the nested stack, whose resources decide for
+   * themselves whether they change. An environment that restricts `update` then refuses it.
+   */
+  static alwaysUpdates = false;
 
   /**
    * Checks across properties (Heat's validate), such as "the minimums together must fit in the
@@ -313,6 +321,7 @@ export interface ResourceClass<R extends Resource<object> = Resource<object>> {
   deletionPolicy: DeletionPolicy;
   deleteBeforeReplace: boolean;
   pollInterval: number;
+  alwaysUpdates: boolean;
   validate(properties: Record<string, Json>): Problem[] | Promise<Problem[]>;
   needsReplace(changed: string[], after: Record<string, Json>): string | undefined;
 }

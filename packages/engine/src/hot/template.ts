@@ -116,7 +116,7 @@ const STANDIN: Record<string, Value> = {
 };
 
 /** The node type a group, chain, nested stack or template resource is shown as. */
-const PARENT_BASE = 'weft.nodes.NoOp';
+const PARENT_BASE = 'weft.nodes.NestedStack';
 /** A ResourceGroup's node type: a parent that can pause between the batches of a rolling update. */
 const GROUP_BASE = 'weft.nodes.ResourceGroup';
 

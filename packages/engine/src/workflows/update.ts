@@ -6,6 +6,7 @@ import { type Json, RESTRICTED_ACTIONS_PROPERTY } from '@weft/sdk';
 import { REPLACED_BY_INPUT } from '@weft/sdk/resource-keys';
 import { runtimeReferences } from '../hot/functions.js';
 import { heatResourceState } from '../hot/states.js';
+import { isStackResourceType } from '../hot/types.js';
 import type { DeploymentModel, NodeModel, RelationshipModel } from '../model/deployment-model.js';
 import { InstanceIdFactory } from '../model/instance-ids.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
@@ -631,6 +632,22 @@ export function planUpdate(
   }
   for (const id of params.reinstall_list)
     if (!removed.has(id) && byId.get(id)!.state === 'started') reinstall.add(id);
+  // In a HOT stack, every stack resource (a template resource, group, chain or OS::Heat::Stack:
+  // the node of a nested stack, whose resources are nodes of their own) is updated, its definition
+  // changed or not, as Heat's StackResource._needs_update always updates a nested stack and lets
+  // the resources in it decide whether they change (they are planned as any other resource).
+  // One that was never created (not started) is left to the rest of the plan, as Heat's default
+  // check applies to a stack resource without a nested stack.
+  const always = new Set<string>();
+  if (heat)
+    for (const i of staying) {
+      const node = after.nodes[i.node]!;
+      if (i.state !== 'started' || update.has(i.id) || reinstall.has(i.id)) continue;
+      if (!isStackResourceType(node.type) || before.nodes[i.node]?.type !== node.type) continue;
+      if (!Object.hasOwn(node.operations, RESOURCE_UPDATE)) continue;
+      update.set(i.id, [RESOURCE_UPDATE]);
+      always.add(i.id);
+    }
   // A reinstall takes what is contained in the instance with it.
   const stayingSubtree = containment(staying);
   for (const id of [...reinstall]) for (const sub of stayingSubtree(id)) reinstall.add(sub);
@@ -642,7 +659,11 @@ export function planUpdate(
   // A rolling update that keeps min_in_service members in service makes temporary members (of the
   // group's spare nodes, each with what its member contains) and removes them by its end, as
   // Heat's ResourceGroup._assemble_for_rolling_update sizes each batch's nested stack.
-  const rolling = heat ? planRolling(after.nodes, instances, removed, (id) => update.has(id)) : [];
+  // (Members whose own definition did not change are no outdated members: a group whose
+  // resource_def stays is resized at once, as Heat's ResourceGroup.handle_update does.)
+  const rolling = heat
+    ? planRolling(after.nodes, instances, removed, (id) => update.has(id) && !always.has(id))
+    : [];
   for (const { group, temporary } of rolling)
     for (const member of temporary) {
       const made = added.length;

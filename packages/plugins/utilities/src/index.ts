@@ -5,7 +5,7 @@
 // default).
 import { resourceMapping } from '@weft/sdk';
 import { LocalProcess } from './local-process.js';
-import { NoOp } from './no-op.js';
+import { NoOp, StackResource } from './no-op.js';
 import { RandomString } from './random-string.js';
 
 export { pause } from './rolling-update.js';
@@ -21,6 +21,7 @@ export const resources = resourceMapping({
   'weft.nodes.RandomString': RandomString,
   'weft.nodes.Value': Value,
   'weft.nodes.NoOp': NoOp,
+  'weft.nodes.NestedStack': StackResource,
   'weft.nodes.TestResource': TestResource,
   'weft.nodes.LocalProcess': LocalProcess,
   'weft.nodes.WaitConditionHandle': WaitConditionHandle,
