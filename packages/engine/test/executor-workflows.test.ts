@@ -243,16 +243,24 @@ node_templates:
     },
   );
 
-  test('force_cancelling ends the execution even when the running operation ignores its signal', {
+  test('force_cancelling ends the execution even when the running operation ignores its signal; what it saves afterwards is refused', {
     ...LIMIT,
   }, async () => {
     const started = deferred<string>();
     const release = deferred();
+    const savedLate = deferred<unknown>();
     const h = await harness(blueprint, {
       operations: {
         'p.slow': async (ctx) => {
           started.resolve(ctx.execution.id);
           await release.promise; // a hung operation: it never looks at ctx.signal
+          // Woken after the execution ended, it saves what it made, as a late create would: the
+          // next execution (a delete taking the stack over) may already be working on it.
+          ctx.instance.runtimeProperties.late = true;
+          await ctx.instance.update().then(
+            () => savedLate.resolve('stored'),
+            (error: Error) => savedLate.resolve(error),
+          );
         },
         'p.op': noop,
       },
@@ -269,10 +277,18 @@ node_templates:
       }),
     ]);
     clearTimeout(timer);
+    const instanceOfA = async () => (await h.store.listInstances('dep')).find((i) => i.node === 'a')!;
+    const ended = await instanceOfA();
     release.resolve(); // let the hung operation go, so nothing is left behind
     await keepAlive(running);
     assert.equal(outcome, 'cancelled');
     assert.deepEqual(h.calls, ['a.create']);
+    const late = await savedLate.promise;
+    assert.ok(late instanceof Error, 'the late save is refused');
+    assert.match(late.message, /create on a_\w+ was cancelled or timed out: what it saves now is not stored/);
+    const a = await instanceOfA();
+    assert.equal(a.runtimeProperties.late, undefined, 'nothing of it reached the store');
+    assert.equal(a.version, ended.version, 'the instance was not written');
   });
 
   test(

@@ -1428,6 +1428,10 @@ class ExecutionRun {
     let outcome: Outcome;
     const timeoutMs = model.timeout ? model.timeout * 1000 : undefined;
     let timer: NodeJS.Timeout | undefined;
+    // Once the task's outcome is decided (a forced cancel or a timeout does not wait for an
+    // operation that ignores its signal), what the operation still saves is refused: the next
+    // execution (a delete taking the stack over, the retry) may be working on the same instances.
+    let settled = false;
     try {
       const call: OperationCall = {
         deploymentId: this.deployment.id,
@@ -1448,7 +1452,14 @@ class ExecutionRun {
         signal: controller.signal,
         withdraw: withdrawal.signal,
         limits: this.limits,
-        update: (instanceId, props) => this.saveNow(instanceId, props, snapshots),
+        update: (instanceId, props) =>
+          settled
+            ? Promise.reject(
+                new Error(
+                  `${task.operation} on ${task.instanceId} was cancelled or timed out: what it saves now is not stored`,
+                ),
+              )
+            : this.saveNow(instanceId, props, snapshots),
         log: (level: LogLevel, message: string) => {
           this.event({ type: 'log', level, message }, task);
           this.commitSoon();
@@ -1529,6 +1540,7 @@ class ExecutionRun {
         runtimeProperties: {},
       };
     } finally {
+      settled = true;
       if (timer) clearTimeout(timer);
       this.inFlight.delete(task.id);
       this.withdrawals.delete(task.id);
