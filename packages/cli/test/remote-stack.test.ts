@@ -290,3 +290,85 @@ resources:
     ['test1 UPDATE_COMPLETE Test2', 'test2 CREATE_COMPLETE Test1'],
   );
 });
+
+test("a HOT stack's update and uninstall on a server while its create runs take the stack over, as Heat's convergence does and as locally; update --existing on a server", async (t) => {
+  const { run, env } = await serveForCli(t);
+  const root = tempDir();
+  const template = (value: string, wait: number) => `heat_template_version: pike
+resources:
+  test1:
+    type: OS::Heat::TestResource
+    properties: {value: ${value}, action_wait_secs: {create: ${wait}}}
+  test2:
+    type: OS::Heat::TestResource
+    properties: {value: ${value}}
+    depends_on: [test1]
+`;
+  writeFileSync(join(root, 'before.yaml'), template('Test1', 3));
+  writeFileSync(join(root, 'after.yaml'), template('Test2', 0));
+  writeFileSync(join(root, 'forever.yaml'), template('Test1', -1));
+  const ok = async (args: string[]) => {
+    const done = await run(args, root);
+    assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
+    return done;
+  };
+  const stack = async (id: string) =>
+    JSON.parse((await ok(['instances', '-d', id, '--json'])).stdout) as {
+      stackState: string;
+      instances: { node: string; heatState: string; runtimeProperties: { output?: string } }[];
+    };
+  await ok(['blueprints', 'upload', 'after.yaml', '--id', 'after']);
+
+  // The update stops the create without rollback: test1's create finishes, then the update.
+  const create = weftInBackground(['install', 'before.yaml', '-d', 'stack'], env, { cwd: root });
+  await create.line(/test1_\w+ waits 3 s \(create\)$/);
+  const update = await ok(['update', '-b', 'after', '-d', 'stack']);
+  assert.match(
+    update.stdout,
+    /^Stopped execution \S+ of stack 'stack' first: what was under way finished, nothing new started$/m,
+  );
+  assert.equal(await create.exit, 1, create.lines.join('\n'));
+  const updated = await stack('stack');
+  assert.equal(updated.stackState, 'UPDATE_COMPLETE');
+  assert.equal(updated.instances.find((i) => i.node === 'test1')?.runtimeProperties.output, 'Test2');
+
+  // The uninstall stops a create that would never end, with its running operation.
+  const forever = weftInBackground(['install', 'forever.yaml', '-d', 'forever'], env, { cwd: root });
+  await forever.line(/test1_\w+ waits forever \(create\)$/);
+  const uninstall = await ok(['uninstall', '-d', 'forever', '--yes']);
+  assert.match(
+    uninstall.stdout,
+    /^Stopped execution \S+ of stack 'forever' first, with its running operations$/m,
+  );
+  assert.equal(await forever.exit, 1, forever.lines.join('\n'));
+  assert.equal((await stack('forever')).stackState, 'DELETE_COMPLETE');
+
+  // --existing: the stack's own template, the parameters given over its own.
+  writeFileSync(
+    join(root, 'values.yaml'),
+    `heat_template_version: rocky
+parameters:
+  value: {type: string}
+  other: {type: string, default: kept}
+resources:
+  res:
+    type: OS::Heat::TestResource
+    properties: {value: {list_join: ['-', [{get_param: value}, {get_param: other}]]}}
+outputs:
+  value: {value: {get_attr: [res, output]}}
+`,
+  );
+  writeFileSync(join(root, 'env.yaml'), 'parameters:\n  other: two\n');
+  await ok(['install', 'values.yaml', '-e', 'env.yaml', '-p', 'value=one', '-d', 'values']);
+  await ok(['update', '--existing', '-p', 'value=three', '-d', 'values']);
+  const outputs = JSON.parse((await ok(['outputs', '-d', 'values', '--json'])).stdout) as {
+    outputs: Record<string, unknown>;
+  };
+  assert.deepEqual(outputs.outputs, { value: 'three-two' });
+  const refused = await run(['update', '--existing', '-b', 'after', '-d', 'values'], root);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(
+    refused.stderr,
+    /--existing updates the stack with its own template: give no template or plan/,
+  );
+});
