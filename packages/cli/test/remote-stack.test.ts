@@ -306,7 +306,7 @@ resources:
 `;
   writeFileSync(join(root, 'before.yaml'), template('Test1', 3));
   writeFileSync(join(root, 'after.yaml'), template('Test2', 0));
-  writeFileSync(join(root, 'forever.yaml'), template('Test1', -1));
+  writeFileSync(join(root, 'stuck.yaml'), template('Test3', 0).replace('{create: 0}', '{update: -1}'));
   const ok = async (args: string[]) => {
     const done = await run(args, root);
     assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
@@ -318,6 +318,7 @@ resources:
       instances: { node: string; heatState: string; runtimeProperties: { output?: string } }[];
     };
   await ok(['blueprints', 'upload', 'after.yaml', '--id', 'after']);
+  await ok(['blueprints', 'upload', 'stuck.yaml', '--id', 'stuck']);
 
   // The update stops the create without rollback: test1's create finishes, then the update.
   const create = weftInBackground(['install', 'before.yaml', '-d', 'stack'], env, { cwd: root });
@@ -332,16 +333,18 @@ resources:
   assert.equal(updated.stackState, 'UPDATE_COMPLETE');
   assert.equal(updated.instances.find((i) => i.node === 'test1')?.runtimeProperties.output, 'Test2');
 
-  // The uninstall stops a create that would never end, with its running operation.
-  const forever = weftInBackground(['install', 'forever.yaml', '-d', 'forever'], env, { cwd: root });
-  await forever.line(/test1_\w+ waits forever \(create\)$/);
-  const uninstall = await ok(['uninstall', '-d', 'forever', '--yes']);
+  // The uninstall stops an update that would never end, with its running operation; the update
+  // is not rolled back (its follower would otherwise start the rollback of a deleted stack).
+  const update2 = weftInBackground(['update', '-b', 'stuck', '-d', 'stack'], env, { cwd: root });
+  await update2.line(/test1_\w+ waits forever \(update\)$/);
+  const uninstall = await ok(['uninstall', '-d', 'stack', '--yes']);
   assert.match(
     uninstall.stdout,
-    /^Stopped execution \S+ of stack 'forever' first, with its running operations$/m,
+    /^Stopped execution \S+ of stack 'stack' first, with its running operations$/m,
   );
-  assert.equal(await forever.exit, 1, forever.lines.join('\n'));
-  assert.equal((await stack('forever')).stackState, 'DELETE_COMPLETE');
+  assert.equal(await update2.exit, 1, update2.lines.join('\n'));
+  assert.doesNotMatch(`${update2.lines.join('\n')}\n${update2.stderr()}`, /rolling deployment/);
+  assert.equal((await stack('stack')).stackState, 'DELETE_COMPLETE');
 
   // --existing: the stack's own template, the parameters given over its own.
   writeFileSync(

@@ -61,7 +61,7 @@ export type StackPreemptor = 'update' | 'delete';
 /**
  * The execution a HOT stack's update or delete stops first, and how: an update stops its create,
  * update or rollback, letting what is under way finish (a cancel without rollback); a delete stops
- * any, with its running operations (a forced cancel). Undefined for a deployment that is no HOT
+ * any, with its running operations (a forced cancel, not rolled back either). Undefined for a deployment that is no HOT
  * stack (it keeps refusing a second execution), or when nothing runs.
  */
 export async function stackPreemption(
@@ -74,9 +74,11 @@ export async function stackPreemption(
     ACTIVE_EXECUTION_STATUSES.includes(e.status),
   );
   if (!running || (by === 'update' && !UPDATE_PREEMPTS.includes(running.workflow))) return undefined;
+  // Neither is rolled back (Heat's stop_traversal fails the stack, `Stack UPDATE cancelled`): a
+  // `weft update` following an update a delete stopped would otherwise start its rollback.
   return {
     execution: running,
-    ask: by === 'update' ? { cancelRequest: { rollback: false } } : { force: true },
+    ask: { ...(by === 'delete' && { force: true }), cancelRequest: { rollback: false } },
   };
 }
 
