@@ -90,6 +90,7 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       await blueprint('forever', TWO('Test1', -1));
       await blueprint('values', VALUES);
       await blueprint('plain', PLAIN);
+      await deployment('plain', { blueprintId: 'plain' });
     });
     after(() => server.stop());
 
@@ -132,7 +133,6 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
 
     test('an execution no process runs any more ends cancelled; a Cloudify deployment is still refused (409)', async () => {
       await deployment('crashed', { blueprintId: 'fast' });
-      await deployment('plain', { blueprintId: 'plain' });
       const tenant = await server.context.tenants.get('default_tenant');
       const at = new Date().toISOString();
       // Stored as a crashed process leaves them.
@@ -183,6 +183,14 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       });
       assert.equal(await ended((await start('patch', 'install')).body.id), 'terminated');
       assert.equal((await server.api('GET', '/deployments/patch/outputs')).body.outputs.value, 'one-two');
+      const plan = await server.api('POST', '/deployments/patch/update-plan', {
+        body: { existing: true, inputs: { value: 'three' } },
+      });
+      assert.equal(plan.status, 200, JSON.stringify(plan.body));
+      assert.deepEqual(
+        plan.body.nodes.map((n: Doc) => [n.node, n.action]),
+        [['res', 'update']],
+      );
       const update = await server.api('POST', '/deployments/patch/updates', {
         body: { existing: true, inputs: { value: 'three' } },
       });
