@@ -107,13 +107,17 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       assert.deepEqual([stopped.status, stopped.cancelRequest], ['cancelled', { rollback: false }]);
       assert.equal(await ended(update.body.id), 'terminated');
       assert.equal(await stackState('upd'), 'UPDATE_COMPLETE');
-      // test1, whose create the install was in, is updated to the new template.
+      // test1, whose create the install was in, is updated to the new template; test2, which the
+      // install never got to, is made by the update, as Heat's new traversal makes it.
       const instances = (await server.api('GET', '/node-instances?deploymentId=upd')).body.items as Doc[];
-      const test1 = instances.find((i) => i.node === 'test1');
       assert.deepEqual(
-        [test1.runtimeProperties.output, test1.runtimeProperties.heat.state],
-        ['Test2', { action: 'UPDATE', status: 'COMPLETE' }],
+        instances.map((i) => [i.node, i.runtimeProperties.output, i.runtimeProperties.heat.state]),
+        [
+          ['test1', 'Test2', { action: 'UPDATE', status: 'COMPLETE' }],
+          ['test2', 'Test2', { action: 'CREATE', status: 'COMPLETE' }],
+        ],
       );
+      assert.equal((await server.api('GET', '/deployments/upd/outputs')).body.outputs.value, 'Test2');
     });
 
     test('an uninstall while the create runs stops it with its running operations, then deletes', async () => {
