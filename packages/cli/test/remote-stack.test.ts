@@ -290,3 +290,92 @@ resources:
     ['test1 UPDATE_COMPLETE Test2', 'test2 CREATE_COMPLETE Test1'],
   );
 });
+
+test("a HOT stack's update and uninstall on a server while its create runs take the stack over, as Heat's convergence does and as locally; update --existing on a server", async (t) => {
+  const { run, env } = await serveForCli(t);
+  const root = tempDir();
+  const template = (value: string, wait: number) => `heat_template_version: pike
+resources:
+  test1:
+    type: OS::Heat::TestResource
+    properties: {value: ${value}, action_wait_secs: {create: ${wait}}}
+  test2:
+    type: OS::Heat::TestResource
+    properties: {value: ${value}}
+    depends_on: [test1]
+`;
+  writeFileSync(join(root, 'before.yaml'), template('Test1', 3));
+  writeFileSync(join(root, 'after.yaml'), template('Test2', 0));
+  writeFileSync(join(root, 'stuck.yaml'), template('Test3', 0).replace('{create: 0}', '{update: -1}'));
+  const ok = async (args: string[]) => {
+    const done = await run(args, root);
+    assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
+    return done;
+  };
+  const stack = async (id: string) =>
+    JSON.parse((await ok(['instances', '-d', id, '--json'])).stdout) as {
+      stackState: string;
+      instances: { node: string; heatState: string; runtimeProperties: { output?: string } }[];
+    };
+  await ok(['blueprints', 'upload', 'after.yaml', '--id', 'after']);
+  await ok(['blueprints', 'upload', 'stuck.yaml', '--id', 'stuck']);
+
+  // The update stops the create without rollback: test1's create finishes, then the update.
+  const create = weftInBackground(['install', 'before.yaml', '-d', 'stack'], env, { cwd: root });
+  await create.line(/test1_\w+ waits 3 s \(create\)$/);
+  const update = await ok(['update', '-b', 'after', '-d', 'stack']);
+  assert.match(
+    update.stdout,
+    /^Stopped execution \S+ of stack 'stack' first: what was under way finished, nothing new started$/m,
+  );
+  assert.equal(await create.exit, 1, create.lines.join('\n'));
+  // test2, which the create never got to, is made by the update.
+  const updated = await stack('stack');
+  assert.equal(updated.stackState, 'UPDATE_COMPLETE');
+  assert.deepEqual(
+    updated.instances.map((i) => `${i.node} ${i.heatState} ${i.runtimeProperties.output}`),
+    ['test1 UPDATE_COMPLETE Test2', 'test2 CREATE_COMPLETE Test2'],
+  );
+
+  // The uninstall stops an update that would never end, with its running operation; the update
+  // is not rolled back (its follower would otherwise start the rollback of a deleted stack).
+  const update2 = weftInBackground(['update', '-b', 'stuck', '-d', 'stack'], env, { cwd: root });
+  await update2.line(/test1_\w+ waits forever \(update\)$/);
+  const uninstall = await ok(['uninstall', '-d', 'stack', '--yes']);
+  assert.match(
+    uninstall.stdout,
+    /^Stopped execution \S+ of stack 'stack' first, with its running operations$/m,
+  );
+  assert.equal(await update2.exit, 1, update2.lines.join('\n'));
+  assert.doesNotMatch(`${update2.lines.join('\n')}\n${update2.stderr()}`, /rolling deployment/);
+  assert.equal((await stack('stack')).stackState, 'DELETE_COMPLETE');
+
+  // --existing: the stack's own template, the parameters given over its own.
+  writeFileSync(
+    join(root, 'values.yaml'),
+    `heat_template_version: rocky
+parameters:
+  value: {type: string}
+  other: {type: string, default: kept}
+resources:
+  res:
+    type: OS::Heat::TestResource
+    properties: {value: {list_join: ['-', [{get_param: value}, {get_param: other}]]}}
+outputs:
+  value: {value: {get_attr: [res, output]}}
+`,
+  );
+  writeFileSync(join(root, 'env.yaml'), 'parameters:\n  other: two\n');
+  await ok(['install', 'values.yaml', '-e', 'env.yaml', '-p', 'value=one', '-d', 'values']);
+  await ok(['update', '--existing', '-p', 'value=three', '-d', 'values']);
+  const outputs = JSON.parse((await ok(['outputs', '-d', 'values', '--json'])).stdout) as {
+    outputs: Record<string, unknown>;
+  };
+  assert.deepEqual(outputs.outputs, { value: 'three-two' });
+  const refused = await run(['update', '--existing', '-b', 'after', '-d', 'values'], root);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(
+    refused.stderr,
+    /--existing updates the stack with its own template: give no template or plan/,
+  );
+});

@@ -23,6 +23,14 @@ export {
   workflowParameters,
 } from './deployment/deployments.js';
 export { type CheckOutcome, type DriftReport, driftReport, type InstanceCheck } from './deployment/drift.js';
+export {
+  type CancelAsk,
+  type ExecutionWatch,
+  preemptStack,
+  requestCancel,
+  type StackPreemptor,
+  stackPreemption,
+} from './deployment/execution-cancel.js';
 export { type DeploymentVersionView, deploymentHistory } from './deployment/history.js';
 export {
   type NextVersionOptions,

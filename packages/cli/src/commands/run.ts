@@ -8,6 +8,7 @@ import {
   type Json,
   modelOf,
   parseScalarText,
+  requestCancel,
 } from '@weft/engine';
 import { isPrototypeKey, prototypeKeyReason } from '@weft/sdk';
 import { type Command, Option } from 'commander';
@@ -275,27 +276,25 @@ async function cancel(state: State, executionId: string | undefined, flags: Canc
       `execution ${execution.id} is ${execution.status}; only a running one can be cancelled`,
     );
   }
-  const cancelRequest =
-    flags.rollback === false ? { cancelRequest: await cancelWithoutRollback(state.store, execution) } : {};
-  if (!runnerOf(state.dir, execution.id)) {
-    // No process is running it (it crashed or never started): it ends here.
-    await state.store.applyBatch({
-      execution: {
-        id: execution.id,
-        status: 'cancelled',
-        endedAt: new Date().toISOString(),
-        ...cancelRequest,
-      },
-    });
-    if (flags.json) printJson({ execution: execution.id, status: 'cancelled', running: false });
+  const ask = {
+    force: flags.force === true,
+    ...(flags.rollback === false && { cancelRequest: await cancelWithoutRollback(state.store, execution) }),
+  };
+  const status = await requestCancel(
+    state.store,
+    execution,
+    ask,
+    runnerOf(state.dir, execution.id) !== undefined,
+  );
+  if (status === 'cancelled') {
+    // No process is running it (it crashed or never started): it ended here.
+    if (flags.json) printJson({ execution: execution.id, status, running: false });
     else
       process.stdout.write(
         `Execution ${execution.id} (${execution.workflow}) cancelled; no process was running it\n`,
       );
     return;
   }
-  const status = flags.force ? 'force_cancelling' : 'cancelling';
-  await state.store.applyBatch({ execution: { id: execution.id, status, ...cancelRequest } });
   if (flags.json) printJson({ execution: execution.id, status, running: true });
   else process.stdout.write(cancellingLine(execution, flags));
 }

@@ -564,8 +564,11 @@ Examples:
       remoteOr(
         flags,
         async (client) => {
-          const { refuseBlueprintPath, refuseLocalOnly, remoteUpdate } = await import('../remote/update.js');
+          const { refuseBlueprintPath, refuseExistingWith, refuseLocalOnly, remoteUpdate } = await import(
+            '../remote/update.js'
+          );
           refuseLocalOnly(flags, 'update');
+          refuseExistingWith(blueprint, flags);
           refuseBlueprintPath(blueprint, 'update');
           await remoteUpdate(client, flags);
         },

@@ -4,7 +4,7 @@
  * The execution runs on the server: Ctrl-C stops following it, not it.
  */
 import type { EventRecord, ExecutionRecord, Json } from '@weft/engine';
-import { UsageError } from '../output.js';
+import { inform, UsageError } from '../output.js';
 import { progressReporter } from '../progress/reporter.js';
 import type { TrackedInstance, TrackedTask } from '../progress/tracker.js';
 import { failureReport } from '../render.js';
@@ -73,6 +73,16 @@ export async function followExecution(
   execution: ExecutionRecord,
   flags: RemoteRunFlags,
 ): Promise<ExecutionRecord> {
+  // The server took a HOT stack over (its update or delete while its create or update ran): said
+  // as the local command says it, once it is done.
+  const { tookOver } = execution as ExecutionRecord & { tookOver?: string };
+  if (tookOver !== undefined)
+    inform(
+      execution.workflow === 'uninstall'
+        ? `Stopped execution ${tookOver} of stack '${execution.deploymentId}' first, with its running operations`
+        : `Stopped execution ${tookOver} of stack '${execution.deploymentId}' first: what was under way finished, nothing new started`,
+      flags.json,
+    );
   const [tasks, instances] = await Promise.all([
     client.get<TrackedTask[]>(`/executions/${execution.id}/tasks`),
     remoteInstances(client, execution.deploymentId),

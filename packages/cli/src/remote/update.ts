@@ -47,7 +47,6 @@ const LOCAL_ONLY: Record<string, string> = {
   dryRun: '--dry-run',
   pluginDir: '--plugin-dir',
   concurrency: '--concurrency',
-  existing: '--existing',
 };
 
 /** Refuses, with exit 2, the first option given that the server's update does not take. */
@@ -68,6 +67,15 @@ export function refuseBlueprintPath(blueprint: string | undefined, command: stri
   throw new UsageError(
     `with a server, weft ${command} takes a blueprint stored on it, not a path: weft blueprints upload ${blueprint} --id ID, then weft ${command} -b ID -d DEPLOYMENT`,
   );
+}
+
+/**
+ * --existing (Heat's PATCH update) is of the stack's own template: refused, as locally, with
+ * another blueprint (a path, or -b) or a saved plan.
+ */
+export function refuseExistingWith(blueprint: string | undefined, flags: RemoteUpdateFlags): void {
+  if (flags.existing && (blueprint !== undefined || flags.plan !== undefined))
+    throw new UsageError('--existing updates the stack with its own template: give no template or plan');
 }
 
 function deploymentOf(flags: RemoteUpdateFlags, command: string): string {
@@ -101,6 +109,7 @@ function updateRequest(flags: RemoteUpdateFlags): UpdateRequest | undefined {
       ...(inputs ? { inputs } : {}),
       ...(environment ? { environment: environment.environment as unknown as Json } : {}),
       parameters: updateParameters(flags),
+      ...(flags.existing ? { existing: true } : {}),
     },
     ...(environment ? { environment } : {}),
   };
@@ -154,6 +163,7 @@ export async function remoteUpdatePlan(client: ApiClient, flags: RemoteUpdateFla
  * --refresh, the deployment is checked first and what drifted is updated too.
  */
 export async function remoteUpdate(client: ApiClient, flags: RemoteUpdateFlags): Promise<void> {
+  refuseExistingWith(flags.blueprintId, flags);
   if (flags.preview) return remoteUpdatePlan(client, flags);
   const deploymentId = deploymentOf(flags, 'update');
   const saved = givenSavedPlan(flags, flags.blueprintId);

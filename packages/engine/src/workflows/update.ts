@@ -697,13 +697,19 @@ export function planUpdate(
         actions[i.id] ??= 'update';
       }
   // A rollback installs again what the update it undoes took down (or never got to install), and
-  // so does a restore (what a failed update or restore did not make).
+  // so does a restore (what a failed update or restore did not make). A HOT stack's update makes
+  // the resources never made (a create stopped before them, by a cancel or a take-over), as
+  // Heat's convergence creates each resource of the template that has no physical resource.
   const restored = new Set(
     params.restore || params.snapshot
       ? staying
           .filter((i) => i.state !== 'started' && !reinstall.has(i.id) && !update.has(i.id))
           .map((i) => i.id)
-      : [],
+      : heat && !params.skip_install
+        ? staying
+            .filter((i) => i.state === 'uninitialized' && !reinstall.has(i.id) && !update.has(i.id))
+            .map((i) => i.id)
+        : [],
   );
   for (const id of restored) actions[id] = 'install';
   for (const change of diff.nodes)

@@ -23,6 +23,7 @@ import {
   startDeploymentUpdate,
   type ValueMap,
 } from '@weft/engine';
+import type { FastifyBaseLogger } from 'fastify';
 import type { Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { prepareStored, type StoredInputs } from '../blueprints/stored.js';
@@ -32,6 +33,7 @@ import { Environment } from '../schemas/environment.js';
 import type { UpdatePlanRequest, UpdateRequest } from '../schemas/updates.js';
 import { MissingReferenceError, type NamedBlueprintRecord } from '../store/access.js';
 import type { TenantState } from '../tenants.js';
+import { preemptRunningStack } from './stack-preempt.js';
 import { startWorkflow } from './start-workflow.js';
 
 const checkEnvironment = Compile(Environment);
@@ -43,6 +45,26 @@ function savedEnvironment(plan: unknown): Static<typeof Environment> | undefined
   if (!checkEnvironment.Check(environment))
     throw unprocessable("the saved plan's environment is not one update-plan saved: plan the update again");
   return environment;
+}
+
+/**
+ * With `existing`: the stack's own environment (as given when it was made or last updated, its
+ * sealed values opened) as the first environment file, the given ones merged over it, as
+ * `weft update --existing` does locally.
+ */
+function existingEnvironment(
+  existing: DeploymentRecord,
+  given: Static<typeof Environment> | undefined,
+): Static<typeof Environment> {
+  const own = modelOf(existing.model).blueprint.heatEnvironment ?? {};
+  const files = given?.files ?? {};
+  // Named as none of the given files is.
+  let name = 'environment.json';
+  for (let n = 2; Object.hasOwn(files, name); n++) name = `environment-${n}.json`;
+  return {
+    files: { ...files, [name]: Buffer.from(`${JSON.stringify(own)}\n`).toString('base64') },
+    order: [name, ...(given?.order ?? [])],
+  };
 }
 
 /** The workflows whose last run decides what a rollback undoes (as the CLI's ROLLBACK_HISTORY). */
@@ -59,13 +81,23 @@ export function deploymentUpdates(context: ServerContext) {
     deployment: DeploymentRecord,
     body: Static<typeof UpdatePlanRequest>,
   ) => {
+    // Its inputs as they were given: a sealed value differs from the same value given again.
+    const existing = openDeployment(deployment, tenant.secrets.sealer());
+    if (body.existing) {
+      const version = await preparedVersion(
+        tenant,
+        deployment,
+        await ownBlueprint(tenant, deployment, body.blueprintId),
+        { existing, given: body.inputs as ValueMap | undefined },
+        existingEnvironment(existing, body.environment),
+      );
+      return { ...version, existing };
+    }
     const name = body.blueprintId ?? (await access.getDeployment(tenant.name, deployment.id))?.blueprint;
     if (!name)
       throw unprocessable(`name the blueprint to update deployment '${deployment.id}' to (blueprintId)`);
     const blueprint = await access.getBlueprint(tenant.name, name);
     if (!blueprint) throw notFound('blueprint', name);
-    // Its inputs as they were given: a sealed value differs from the same value given again.
-    const existing = openDeployment(deployment, tenant.secrets.sealer());
     const version = await preparedVersion(
       tenant,
       deployment,
@@ -74,6 +106,33 @@ export function deploymentUpdates(context: ServerContext) {
       body.environment,
     );
     return { ...version, existing };
+  };
+
+  /**
+   * With `existing` (Heat's PATCH update): the HOT stack's own template and files, as stored (by
+   * the name the deployment is of, else any name they are stored under). Refused (422) with
+   * another blueprint, or for a deployment that is no HOT stack.
+   */
+  const ownBlueprint = async (
+    tenant: TenantState,
+    deployment: DeploymentRecord,
+    blueprintId: string | undefined,
+  ): Promise<NamedBlueprintRecord> => {
+    if (blueprintId !== undefined)
+      throw unprocessable('existing updates the stack with its own template: leave out blueprintId');
+    if (modelOf(deployment.model).blueprint.heatTemplateVersion === undefined)
+      throw unprocessable(
+        `existing updates a HOT stack with its own template: deployment '${deployment.id}' is no HOT stack (name the new blueprint with blueprintId)`,
+      );
+    const name = (await access.getDeployment(tenant.name, deployment.id))?.blueprint;
+    const named = name === undefined ? undefined : await access.getBlueprint(tenant.name, name);
+    if (named?.contentId === deployment.blueprintId) return named;
+    const stored = (await access.listBlueprints(tenant.name)).find(
+      (b) => b.contentId === deployment.blueprintId,
+    );
+    if (!stored)
+      throw conflict(`the template of deployment '${deployment.id}' is no longer stored under any name`);
+    return stored;
   };
 
   /** The version the stored blueprint makes with these inputs, and the plugins it needs. */
@@ -137,6 +196,7 @@ export function deploymentUpdates(context: ServerContext) {
     tenant: TenantState,
     deployment: DeploymentRecord,
     body: Static<typeof UpdateRequest>,
+    log: FastifyBaseLogger,
   ) => {
     await refuseSuspendedUpdate(tenant.store, deployment);
     const { plan, refresh, ...given } = body;
@@ -144,17 +204,30 @@ export function deploymentUpdates(context: ServerContext) {
       throw unprocessable(
         `a saved plan holds the blueprint, inputs and parameters: leave out ${Object.keys(given).join(', ')}`,
       );
-    const { blueprint, next, dispatcher, parameters } =
+    const versionOf = async (current: DeploymentRecord) =>
       plan !== undefined
-        ? await savedVersionOf(tenant, deployment, plan)
-        : { ...(await nextVersionOf(tenant, deployment, given)), parameters: given.parameters ?? {} };
-    return startUpdate(tenant, deployment.id, 'update', {
+        ? await savedVersionOf(tenant, current, plan)
+        : { ...(await nextVersionOf(tenant, current, given)), parameters: given.parameters ?? {} };
+    // Checked before a running create or update of a HOT stack is stopped: a refused update stops
+    // nothing, as Heat prepares the update (_prepare_stack_updates) before it converges.
+    let version = await versionOf(deployment);
+    const stopped = await preemptRunningStack(context, tenant, deployment, 'update', log);
+    if (stopped) {
+      // The execution stopped may have changed the stack (a saved plan then no longer applies).
+      const now = await tenant.store.getDeployment(deployment.id);
+      if (!now) throw notFound('deployment', deployment.id);
+      version = await versionOf(now);
+    }
+    const { blueprint, next, dispatcher, parameters } = version;
+    const execution = await startUpdate(tenant, deployment.id, 'update', {
       blueprint: blueprint.id,
       next,
       dispatcher,
       parameters,
       refresh: refresh ?? [],
     });
+    const tookOver: string | undefined = stopped?.id;
+    return { ...execution, ...(tookOver !== undefined && { tookOver }) };
   };
 
   /**

@@ -131,16 +131,25 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
       schema: {
         tags: ['deployments'],
         summary: 'Update the deployment to a blueprint and inputs: starts the update execution',
+        description:
+          "A HOT stack whose create, update or rollback is running is taken over, as Heat's convergence does (and weft update locally): that execution is asked to stop without rollback (what is under way finishes, nothing new starts), and once it has ended the update starts, answered 202 with tookOver naming it. Any other deployment with a running execution is refused (409).",
         params: IdParams,
         body: UpdateRequest,
-        response: { 201: Execution, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, ...AUTH_ERRORS },
+        response: {
+          201: Execution,
+          202: Execution,
+          404: ErrorBody,
+          409: ErrorBody,
+          422: ErrorBody,
+          ...AUTH_ERRORS,
+        },
       },
     },
     async (request, reply) => {
       const tenant = request.tenant!;
       const deployment = await read(tenant, request.params.id);
-      const execution = await updates.update(tenant, deployment, request.body);
-      return reply.status(201).send(execution);
+      const execution = await updates.update(tenant, deployment, request.body, request.log);
+      return reply.status(execution.tookOver === undefined ? 201 : 202).send(execution);
     },
   );
 

@@ -6,12 +6,14 @@ import {
   isDeploymentUpdate,
   type Json,
   modelOf,
+  requestCancel,
   type Store,
   updateWorkflowParameters,
 } from '@weft/engine';
 import { Type } from 'typebox';
 import type { Api, ServerContext } from '../context.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
+import { preemptRunningStack } from '../executions/stack-preempt.js';
 import { startWorkflow } from '../executions/start-workflow.js';
 import { deploymentUpdates } from '../executions/updates.js';
 import { tenantMasker } from '../masking.js';
@@ -39,6 +41,8 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
       schema: {
         tags: ['executions'],
         summary: 'Start a workflow on a deployment; it runs in the background',
+        description:
+          "A HOT stack's update or uninstall (its delete) while an execution runs on it takes the stack over, as Heat's convergence does: the update stops a running create, update or rollback without rollback (what is under way finishes), the uninstall stops whatever runs, with its running operations; once that has ended the new execution starts, answered 202 with tookOver naming the one stopped. Otherwise a deployment with a running execution is refused (409).",
         body: Type.Object({
           deploymentId: Name,
           workflowId: Type.String({
@@ -55,7 +59,14 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
           ),
           allowCustomParameters: Type.Optional(Type.Boolean()),
         }),
-        response: { 201: Execution, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, ...AUTH_ERRORS },
+        response: {
+          201: Execution,
+          202: Execution,
+          404: ErrorBody,
+          409: ErrorBody,
+          422: ErrorBody,
+          ...AUTH_ERRORS,
+        },
       },
     },
     async (request, reply) => {
@@ -71,13 +82,24 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         if (workflowId === 'rollback')
           return reply.status(201).send(await updates.rollback(tenant, deployment, parameters));
         const { blueprint, inputs, parameters: rest } = updateWorkflowParameters(parameters);
-        const execution = await updates.update(tenant, deployment, {
-          ...(blueprint !== undefined ? { blueprintId: blueprint } : {}),
-          ...(inputs !== undefined ? { inputs } : {}),
-          parameters: rest,
-        });
-        return reply.status(201).send(execution);
+        const execution = await updates.update(
+          tenant,
+          deployment,
+          {
+            ...(blueprint !== undefined ? { blueprintId: blueprint } : {}),
+            ...(inputs !== undefined ? { inputs } : {}),
+            parameters: rest,
+          },
+          request.log,
+        );
+        return reply.status(execution.tookOver === undefined ? 201 : 202).send(execution);
       }
+      // A HOT stack's delete takes it over, as Heat's convergence does (and weft uninstall
+      // locally): whatever runs on it is stopped, its running operations too, and waited for.
+      const stopped =
+        workflowId === 'uninstall'
+          ? await preemptRunningStack(context, tenant, deployment, 'delete', request.log)
+          : undefined;
       const execution = await startWorkflow(context, tenant, {
         deploymentId,
         model,
@@ -85,6 +107,7 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         parameters,
         allowCustomParameters: request.body.allowCustomParameters === true,
       });
+      if (stopped) return reply.status(202).send({ ...view(tenant.name, execution), tookOver: stopped.id });
       return reply.status(201).send(view(tenant.name, execution));
     },
   );
@@ -191,26 +214,17 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
         throw unprocessable(
           'force stops the running operations, which a cancel without rollback lets finish',
         );
-      const cancelRequest =
-        request.body.rollback === false
-          ? { cancelRequest: await cancelWithoutRollback(tenant.store, execution) }
-          : {};
-      // The process running it (this one or another server on the same database) reads the cancel.
-      if (await runner.isRunningAnywhere(tenant.name, execution.id)) {
-        const status = request.body.force ? 'force_cancelling' : 'cancelling';
-        await tenant.store.applyBatch({ execution: { id: execution.id, status, ...cancelRequest } });
-        await runner.cancelStored(tenant.name, execution.id);
-      } else {
-        // Nothing runs it (the server that did ended): it ends here.
-        await tenant.store.applyBatch({
-          execution: {
-            id: execution.id,
-            status: 'cancelled',
-            endedAt: new Date().toISOString(),
-            ...cancelRequest,
-          },
-        });
-      }
+      const ask = {
+        force: request.body.force === true,
+        ...(request.body.rollback === false && {
+          cancelRequest: await cancelWithoutRollback(tenant.store, execution),
+        }),
+      };
+      // The process running it (this one or another server on the same database) reads the
+      // cancel; when nothing runs it (the server that did ended), it ends here.
+      const running = await runner.isRunningAnywhere(tenant.name, execution.id);
+      await requestCancel(tenant.store, execution, ask, running);
+      if (running) await runner.cancelStored(tenant.name, execution.id);
       return view(tenant.name, await read(tenant.store, execution.id));
     },
   );

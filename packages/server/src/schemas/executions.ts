@@ -42,6 +42,12 @@ export const Execution = Type.Object(
       ),
     ),
     running: Type.Boolean({ description: 'whether this server is running it now' }),
+    tookOver: Type.Optional(
+      Type.String({
+        description:
+          "answered when it was started: the execution it took the HOT stack over from (stopped first, as Heat's convergence takes a stack whose create or update is in progress)",
+      }),
+    ),
   },
   { $id: 'Execution' },
 );

@@ -33,6 +33,12 @@ const UpdateFields = {
     }),
   ),
   environment: Type.Optional(Environment),
+  existing: Type.Optional(
+    Type.Boolean({
+      description:
+        "a HOT stack with its own template and files (Heat's PATCH update, openstack stack update --existing): the inputs given over its own, the environment given over its own; with no blueprintId nor plan",
+    }),
+  ),
   parameters: Type.Optional(
     Type.Object(
       {
