@@ -20,7 +20,7 @@ import { notFound } from '../errors.js';
 import { deploymentUpdates } from '../executions/updates.js';
 import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams } from '../schemas/common.js';
-import { Execution } from '../schemas/executions.js';
+import { EXECUTION_STARTED_RESPONSES, Execution } from '../schemas/executions.js';
 import { DeploymentVersion, UpdatePlan, UpdatePlanRequest, UpdateRequest } from '../schemas/updates.js';
 import type { TenantState } from '../tenants.js';
 
@@ -135,14 +135,7 @@ export async function deploymentUpdateRoutes(app: Api, context: ServerContext): 
           "A HOT stack whose create, update or rollback is running is taken over, as Heat's convergence does (and weft update locally): that execution is asked to stop without rollback (what is under way finishes, nothing new starts), and once it has ended the update starts, answered 202 with tookOver naming it. Any other deployment with a running execution is refused (409).",
         params: IdParams,
         body: UpdateRequest,
-        response: {
-          201: Execution,
-          202: Execution,
-          404: ErrorBody,
-          409: ErrorBody,
-          422: ErrorBody,
-          ...AUTH_ERRORS,
-        },
+        response: EXECUTION_STARTED_RESPONSES,
       },
     },
     async (request, reply) => {

@@ -18,7 +18,7 @@ import { startWorkflow } from '../executions/start-workflow.js';
 import { deploymentUpdates } from '../executions/updates.js';
 import { tenantMasker } from '../masking.js';
 import { AUTH_ERRORS, ErrorBody, IdParams, Name, Page, PageQuery } from '../schemas/common.js';
-import { Execution, ExecutionStatus, Task } from '../schemas/executions.js';
+import { EXECUTION_STARTED_RESPONSES, Execution, ExecutionStatus, Task } from '../schemas/executions.js';
 
 export async function executionRoutes(app: Api, context: ServerContext): Promise<void> {
   const { runner, plugins } = context;
@@ -59,14 +59,7 @@ export async function executionRoutes(app: Api, context: ServerContext): Promise
           ),
           allowCustomParameters: Type.Optional(Type.Boolean()),
         }),
-        response: {
-          201: Execution,
-          202: Execution,
-          404: ErrorBody,
-          409: ErrorBody,
-          422: ErrorBody,
-          ...AUTH_ERRORS,
-        },
+        response: EXECUTION_STARTED_RESPONSES,
       },
     },
     async (request, reply) => {

@@ -1,5 +1,6 @@
 /** Executions, their tasks and events as the API shows them. */
 import { Type } from 'typebox';
+import { AUTH_ERRORS, ErrorBody } from './common.js';
 
 const Time = Type.String({ format: 'date-time' });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
@@ -98,3 +99,16 @@ export const Event = Type.Object(
   },
   { $id: 'Event' },
 );
+
+/**
+ * The answers of a route that starts an execution: 201 started, 202 started once the HOT stack's
+ * running execution was taken over (named by tookOver), 409 while another one runs.
+ */
+export const EXECUTION_STARTED_RESPONSES = {
+  201: Execution,
+  202: Execution,
+  404: ErrorBody,
+  409: ErrorBody,
+  422: ErrorBody,
+  ...AUTH_ERRORS,
+} as const;
