@@ -232,21 +232,23 @@ resources:
   );
 });
 
-test("weft cancel of a HOT stack's update on a server rolls it back as locally (Heat's stack cancel); with --no-rollback it stays UPDATE_FAILED", async (t) => {
-  const { run, env } = await serveForCli(t);
-  const root = tempDir();
-  const template = (value: string, wait: number) => `heat_template_version: pike
+/** Heat's two TestResources, test2 after test1, whose test1 waits as `actionWaitSecs` says. */
+const twoTestResources = (value: string, actionWaitSecs: string) => `heat_template_version: pike
 resources:
   test1:
     type: OS::Heat::TestResource
-    properties: {value: ${value}, action_wait_secs: {update: ${wait}}}
+    properties: {value: ${value}, action_wait_secs: ${actionWaitSecs}}
   test2:
     type: OS::Heat::TestResource
     properties: {value: ${value}}
     depends_on: [test1]
 `;
-  writeFileSync(join(root, 'before.yaml'), template('Test1', 1));
-  writeFileSync(join(root, 'after.yaml'), template('Test2', 10));
+
+test("weft cancel of a HOT stack's update on a server rolls it back as locally (Heat's stack cancel); with --no-rollback it stays UPDATE_FAILED", async (t) => {
+  const { run, env } = await serveForCli(t);
+  const root = tempDir();
+  writeFileSync(join(root, 'before.yaml'), twoTestResources('Test1', '{update: 1}'));
+  writeFileSync(join(root, 'after.yaml'), twoTestResources('Test2', '{update: 10}'));
   const ok = async (args: string[]) => {
     const done = await run(args, root);
     assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
@@ -294,19 +296,9 @@ resources:
 test("a HOT stack's update and uninstall on a server while its create runs take the stack over, as Heat's convergence does and as locally; update --existing on a server", async (t) => {
   const { run, env } = await serveForCli(t);
   const root = tempDir();
-  const template = (value: string, wait: number) => `heat_template_version: pike
-resources:
-  test1:
-    type: OS::Heat::TestResource
-    properties: {value: ${value}, action_wait_secs: {create: ${wait}}}
-  test2:
-    type: OS::Heat::TestResource
-    properties: {value: ${value}}
-    depends_on: [test1]
-`;
-  writeFileSync(join(root, 'before.yaml'), template('Test1', 3));
-  writeFileSync(join(root, 'after.yaml'), template('Test2', 0));
-  writeFileSync(join(root, 'stuck.yaml'), template('Test3', 0).replace('{create: 0}', '{update: -1}'));
+  writeFileSync(join(root, 'before.yaml'), twoTestResources('Test1', '{create: 3}'));
+  writeFileSync(join(root, 'after.yaml'), twoTestResources('Test2', '{create: 0}'));
+  writeFileSync(join(root, 'stuck.yaml'), twoTestResources('Test3', '{update: -1}'));
   const ok = async (args: string[]) => {
     const done = await run(args, root);
     assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
