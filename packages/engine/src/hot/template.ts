@@ -981,7 +981,12 @@ class Stack {
     setOwn(this.shared.nodeTemplates, node, template);
   }
 
-  /** A node that stands for a group or a stack: made once its members are, deleted before them. */
+  /**
+   * A node that stands for a group or a stack: made once its members are, deleted before them.
+   * Restricted actions reach it as a plain resource's (a top-level stack's node is named as its
+   * resource): since a stack resource is updated in every stack update (StackResource's
+   * _needs_update), Heat fails every update of a stack whose environment restricts `update` on one.
+   */
   private addParent(
     node: string,
     type: string,
@@ -990,7 +995,7 @@ class Stack {
     policies?: ValueMap,
   ): void {
     this.declareType(type, type === 'OS::Heat::ResourceGroup' ? GROUP_BASE : PARENT_BASE);
-    const properties: ValueMap = spec.deletionPolicy ? { deletion_policy: spec.deletionPolicy } : {};
+    const properties = this.withPolicies({}, node, spec);
     Object.assign(properties, policies);
     this.addNode(node, type, properties, {
       ...spec,
