@@ -11,7 +11,7 @@ export type { BlueprintReader } from './dsl/reader.js';
 export { DSL_VERSIONS, type DslVersion } from './dsl/versions.js';
 export type { Value, ValueMap } from './dsl/yaml-source.js';
 export { isMapping, limits, locOf, parseScalarText, parseYaml } from './dsl/yaml-source.js';
-export { type EnvironmentFiles, environmentFiles } from './hot/environment-files.js';
+export { type EnvironmentFiles, environmentFiles, ownEnvironmentFile } from './hot/environment-files.js';
 export { registerCustomConstraint } from './hot/parameters.js';
 export {
   heatResourceState,

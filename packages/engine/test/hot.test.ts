@@ -11,6 +11,7 @@ import { prepareDeployment } from '../src/deployment/deployments.js';
 import { formatProblem } from '../src/dsl/diagnostics.js';
 import type { Value, ValueMap } from '../src/dsl/yaml-source.js';
 import { resolveRuntime } from '../src/executor/runtime-values.js';
+import { ownEnvironmentFile } from '../src/hot/environment-files.js';
 import { applyFunction, evaluateRuntime } from '../src/hot/functions.js';
 import { registerCustomConstraint } from '../src/hot/parameters.js';
 import { heatResourceStates, heatStackStatusReason } from '../src/hot/states.js';
@@ -821,6 +822,20 @@ resource_registry:
       "env.yaml:1:1 paramters: unknown environment section (the sections are parameters, parameter_defaults, resource_registry, encrypted_param_names, event_sinks, parameter_merge_strategies); did you mean 'parameters'?",
       "env.yaml:2:17 parameters.a: the environment sets parameter 'a', which the template does not declare",
     ]);
+  });
+
+  test("a stack's own environment as a file: named as no file taken is, its text the environment", () => {
+    const environment = {
+      parameters: { a: 'kept' },
+      resource_registry: { 'My::Thing': 'thing.yaml' },
+    };
+    const free = ownEnvironmentFile(environment, { 'template.yaml': '' });
+    assert.equal(free.name, 'environment.json');
+    assert.deepEqual(JSON.parse(free.text), environment);
+    const taken = ownEnvironmentFile(environment, { 'environment.json': '', 'environment-2.json': '' });
+    assert.equal(taken.name, 'environment-3.json');
+    assert.equal(taken.text, free.text);
+    assert.deepEqual(JSON.parse(ownEnvironmentFile(undefined, {}).text), {}, 'none is the empty one');
   });
 });
 

@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { type DeploymentRecord, modelOf } from '@weft/engine';
+import { type DeploymentRecord, modelOf, ownEnvironmentFile } from '@weft/engine';
 import { UsageError } from '../output.js';
 import type { State } from '../state.js';
 
@@ -35,10 +35,9 @@ export async function withExistingTemplate<T>(
       writeFileSync(join(dir, path), content);
     }
     // Named as none of the template's files is.
-    let environment = join(dir, 'environment.json');
-    for (let n = 2; Object.hasOwn(blueprint.files, environment.slice(dir.length + 1)); n++)
-      environment = join(dir, `environment-${n}.json`);
-    writeFileSync(environment, `${JSON.stringify(model.blueprint.heatEnvironment ?? {})}\n`);
+    const own = ownEnvironmentFile(model.blueprint.heatEnvironment, blueprint.files);
+    const environment = join(dir, own.name);
+    writeFileSync(environment, own.text);
     return await run(join(dir, blueprint.mainFile), [environment, ...given]);
   } finally {
     rmSync(dir, { recursive: true, force: true });

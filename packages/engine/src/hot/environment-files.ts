@@ -1,7 +1,8 @@
 /**
  * The files a set of HOT environments needs, wherever the template they are given with is: the
  * environment files themselves and the templates their resource_registry names, with what those
- * read in turn (nested templates, get_file). What a client sends a server with `-e`.
+ * read in turn (nested templates, get_file). What a client sends a server with `-e`. And the file
+ * a stack's own environment is given as when an update keeps it (`--existing`).
  */
 import { relative, resolve } from 'node:path';
 import { Diagnostics } from '../dsl/diagnostics.js';
@@ -55,4 +56,18 @@ export function environmentFiles(
       new Diagnostics(),
     );
   return { files: [...read].sort(), named: [...named].sort(), problems };
+}
+
+/**
+ * A HOT stack's own environment (as given when it was made or last updated) as an environment
+ * file: JSON text, named `environment.json`, else `environment-2.json` and on, as none of the
+ * files in `taken` (keyed by name) is, so that it replaces none of the stack's or the request's.
+ */
+export function ownEnvironmentFile(
+  environment: Readonly<Record<string, unknown>> | undefined,
+  taken: Readonly<Record<string, unknown>>,
+): { name: string; text: string } {
+  let name = 'environment.json';
+  for (let n = 2; Object.hasOwn(taken, name); n++) name = `environment-${n}.json`;
+  return { name, text: `${JSON.stringify(environment ?? {})}\n` };
 }

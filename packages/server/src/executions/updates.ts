@@ -13,6 +13,7 @@ import {
   modelOf,
   type NextVersion,
   openDeployment,
+  ownEnvironmentFile,
   refuseSuspendedUpdate,
   rollbackTarget,
   type SnapshotRecord,
@@ -56,14 +57,12 @@ function existingEnvironment(
   existing: DeploymentRecord,
   given: Static<typeof Environment> | undefined,
 ): Static<typeof Environment> {
-  const own = modelOf(existing.model).blueprint.heatEnvironment ?? {};
   const files = given?.files ?? {};
   // Named as none of the given files is.
-  let name = 'environment.json';
-  for (let n = 2; Object.hasOwn(files, name); n++) name = `environment-${n}.json`;
+  const own = ownEnvironmentFile(modelOf(existing.model).blueprint.heatEnvironment, files);
   return {
-    files: { ...files, [name]: Buffer.from(`${JSON.stringify(own)}\n`).toString('base64') },
-    order: [name, ...(given?.order ?? [])],
+    files: { ...files, [own.name]: Buffer.from(own.text).toString('base64') },
+    order: [own.name, ...(given?.order ?? [])],
   };
 }
 
