@@ -1,9 +1,9 @@
 // The HTTP web server plugin of Cloudify's "Writing Your Own Plugin" guide, in TypeScript against
 // @weft/sdk. `start` writes an index.html into a fresh temporary root and serves it on the node's
 // `port` with a static file server (static-server.mjs, next to this file) running as a detached
-// Node process; `stop` stops it and removes the root.
+// Node process; `stop` stops it (if its pid is still that server's) and removes the root.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,18 +37,20 @@ function portOf(ctx: OperationContext): number {
   return port;
 }
 
-function isAlive(pid: number): boolean {
+/**
+ * Whether `pid` is still the server started to serve `root`. Its command line names the root, a
+ * directory made for that server alone: a process the pid has been given to since, or a zombie
+ * (exited, not yet reaped by its parent, its command line empty), names none.
+ */
+function serves(pid: number, root: string): boolean {
   try {
-    // A zombie (exited, not yet reaped by its parent) is gone as far as we are concerned.
-    if (
-      readFileSync(`/proc/${pid}/stat`, 'utf8')
-        .replace(/^.*\) /s, '')
-        .startsWith('Z')
-    )
-      return false;
+    const [, , servedRoot] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return servedRoot === root;
   } catch {
-    // No /proc (not Linux), or no such process: kill(pid, 0) tells.
+    // With /proc, no such process (of ours) there.
+    if (existsSync('/proc/self')) return false;
   }
+  // No /proc (not Linux): that a process has the pid is all there is to know.
   try {
     process.kill(pid, 0);
     return true;
@@ -69,10 +71,13 @@ function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
-/** Stops `pid` (SIGTERM, then SIGKILL after 3 s) and waits until it is gone. */
-async function kill(pid: number): Promise<boolean> {
-  if (!signalProcess(pid, 'SIGTERM')) return false;
-  for (let waited = 0; isAlive(pid); waited += 50) {
+/**
+ * Stops the server `pid` is, serving `root` (SIGTERM, then SIGKILL after 3 s), and waits until it
+ * is gone; false, leaving the process alone, when `pid` is no longer that server.
+ */
+async function kill(pid: number, root: string): Promise<boolean> {
+  if (!serves(pid, root) || !signalProcess(pid, 'SIGTERM')) return false;
+  for (let waited = 0; serves(pid, root); waited += 50) {
     if (waited === 3000) signalProcess(pid, 'SIGKILL');
     if (waited > 6000) throw new Error(`process ${pid} is still running after SIGKILL`);
     await sleep(50);
@@ -134,8 +139,9 @@ async function forget(ctx: OperationContext): Promise<void> {
 
 /** Stops the server the runtime properties name, if any; returns its pid when it was running. */
 async function stopRecorded(ctx: OperationContext): Promise<number | undefined> {
-  const pid = ctx.instance.runtimeProperties.pid;
-  const running = typeof pid === 'number' && (await kill(pid)) ? pid : undefined;
+  const { pid, webserver_root: root } = ctx.instance.runtimeProperties;
+  const running =
+    typeof pid === 'number' && typeof root === 'string' && (await kill(pid, root)) ? pid : undefined;
   await forget(ctx);
   return running;
 }

@@ -2,9 +2,12 @@
 // installed and uninstalled through its blueprint with workflowTest, and its operations unit
 // tested with mockContext.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -222,5 +225,35 @@ describe('examples/webserver-plugin', () => {
       `HTTP webserver [pid=${pid}] was not running`,
       `Removed ${root}`,
     ]);
+  });
+
+  test('stop leaves alone another process that has the recorded pid since (mockContext)', async () => {
+    const plugin = await loadPlugin();
+    // The pid the server had, given to another process since: here, one started for the test.
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
+    const exited = once(other, 'exit');
+    try {
+      const pid = other.pid!;
+      const root = mkdtempSync(join(tmpdir(), 'weft-webserver-'));
+      dirs.add(root);
+      const ctx = mockContext({
+        nodeName: 'http_web_server',
+        properties: { port: 8000 },
+        runtimeProperties: { pid, webserver_root: root },
+      });
+      await plugin.stop(ctx, {});
+      assert.equal(other.exitCode, null, 'the other process was not stopped');
+      assert.equal(other.signalCode, null, 'the other process was not signalled');
+      assert.ok(processRunning(pid));
+      assert.ok(!existsSync(root));
+      assert.deepEqual(ctx.mock.runtimeProperties, {});
+      assert.deepEqual(ctx.mock.messages('info'), [
+        `HTTP webserver [pid=${pid}] was not running`,
+        `Removed ${root}`,
+      ]);
+    } finally {
+      other.kill('SIGKILL');
+      await exited;
+    }
   });
 });
