@@ -34,11 +34,13 @@ const LONG_RUNNING_MS = 250;
  * While a plugin's operations typically run under this (ms), a worker is handed operations ahead
  * of a free slot (QUEUED_PER_SLOT per slot) and queues them: it starts the next as soon as one
  * ends, instead of idling for a round trip through the engine, and results and operations cross
- * the channel several to a message. One queued behind an operation that turns out slow waits for
- * it: only a few, and only while operations are this quick.
+ * the channel several to a message. Quick operations have one worker (see startsNow), which then
+ * holds all that the engine runs at once by default (8): with fewer, it waits on the engine
+ * between messages. One queued behind an operation that turns out slow waits for it, and only
+ * while operations are this quick.
  */
 const QUICK_RUN_MS = 1;
-const QUEUED_PER_SLOT = 3;
+const QUEUED_PER_SLOT = 7;
 
 /** How many of the last operations' times the pool goes by. */
 const RUNS_KEPT = 15;
@@ -317,9 +319,10 @@ class Worker {
  * replaced. Custom workflow functions and the resumable flags are read from the plugin modules
  * in this process, which imports a module only when one of them is asked for.
  *
- * A pool starts workers as operations need them, at once up to one per processor, and past that
- * only while operations would wait more than GROW_AFTER_MS for one (up to `poolSize`): quick
- * operations are served by a few workers as well as by many, without each start-up's cost.
+ * A pool starts workers as operations need them: its first at once, more up to one per processor
+ * once its operations are known not to be quick, and past that only while operations would wait
+ * more than GROW_AFTER_MS for one (up to `poolSize`): quick operations are served by one worker
+ * as well as by many, without each start-up's cost.
  */
 export class WorkerDispatcher implements Dispatcher {
   private readonly modules: ModuleDispatcher;
@@ -394,11 +397,24 @@ export class WorkerDispatcher implements Dispatcher {
       free.running.set(claim.id, claim);
       return free;
     }
-    if (pool.workers.length < Math.min(this.eager, this.poolSize)) return this.start(pool, claim);
+    if (this.startsNow(pool)) return this.start(pool, claim);
     return new Promise<Worker>((take) => {
       pool.waiting.push({ claim, take });
       this.check(pool);
     });
+  }
+
+  /**
+   * Whether an operation that finds no free worker gets one started for it at once: the pool's
+   * first, and more up to one per processor once three of its operations have ended and they are
+   * not quick. Quick ones are served as well by one worker, and a second costs more than it saves:
+   * its start-up, and compiling the same code again (a 5,000-operation install on two processors
+   * took 300 ms more of processor time with two). Until three have ended, nothing says which
+   * they are: operations that turn out to run long get workers from check() meanwhile.
+   */
+  private startsNow(pool: Pool): boolean {
+    if (pool.workers.length === 0) return true;
+    return pool.workers.length < Math.min(this.eager, this.poolSize) && pool.runs.length >= 3 && !pool.quick;
   }
 
   private freeWorker(pool: Pool): Worker | undefined {
@@ -458,7 +474,7 @@ export class WorkerDispatcher implements Dispatcher {
   private serve(pool: Pool): void {
     while (pool.waiting.length > 0) {
       const worker = this.freeWorker(pool);
-      if (!worker && pool.workers.length >= Math.min(this.eager, this.poolSize)) break;
+      if (!worker && !this.startsNow(pool)) break;
       const { claim, take } = pool.waiting.shift()!;
       if (worker) worker.running.set(claim.id, claim);
       take(worker ?? this.start(pool, claim));
