@@ -1,8 +1,9 @@
 // The rest-calls example's own plugin: `start` runs the example's HTTP API (api.mjs, next to this
-// file) as a detached Node process on the node's port and waits until it answers; `stop` stops it.
-// The pid is kept in the `pid` runtime property in between.
+// file) as a detached Node process on the node's port and waits until it answers; `stop` stops it
+// (if its pid is still that API's). The pid is kept in the `pid` runtime property in between.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { NonRecoverableError, type OperationContext, operation } from '@weft/sdk';
@@ -20,18 +21,21 @@ function portOf(ctx: OperationContext): number {
   return port;
 }
 
-function isAlive(pid: number): boolean {
+/**
+ * Whether `pid` is still the example's API. Its command line runs api.mjs (by name: the blueprint,
+ * and this file with it, may be elsewhere by now, after an update): a process the pid has been
+ * given to since, or a zombie (exited, not yet reaped by its parent, its command line empty),
+ * does not.
+ */
+function isApi(pid: number): boolean {
   try {
-    // A zombie (exited, not yet reaped by its parent) is gone as far as we are concerned.
-    if (
-      readFileSync(`/proc/${pid}/stat`, 'utf8')
-        .replace(/^.*\) /s, '')
-        .startsWith('Z')
-    )
-      return false;
+    const [, script] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return script !== undefined && basename(script) === basename(API);
   } catch {
-    // No /proc (not Linux), or no such process: kill(pid, 0) tells.
+    // With /proc, no such process there.
+    if (existsSync('/proc/self')) return false;
   }
+  // No /proc (not Linux): that a process has the pid is all there is to know.
   try {
     process.kill(pid, 0);
     return true;
@@ -40,18 +44,23 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Stops `pid` (SIGTERM, SIGKILL after 2 s) and waits until it is gone. */
-async function stopProcess(pid: number): Promise<void> {
+/**
+ * Stops the API `pid` is (SIGTERM, SIGKILL after 2 s) and waits until it is gone; false, leaving
+ * the process alone, when `pid` is no longer the API.
+ */
+async function stopProcess(pid: number): Promise<boolean> {
+  if (!isApi(pid)) return false;
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
-    return; // already gone
+    return false; // gone since
   }
-  for (let waited = 0; isAlive(pid); waited += INTERVAL_MS) {
+  for (let waited = 0; isApi(pid); waited += INTERVAL_MS) {
     if (waited === 2000) process.kill(pid, 'SIGKILL');
     if (waited > 4000) throw new Error(`the API process ${pid} is still running after SIGKILL`);
     await sleep(INTERVAL_MS);
   }
+  return true;
 }
 
 /** Whether our API process (not another server on the port) answers /health. */
@@ -107,10 +116,10 @@ export const start = operation(
 export const stop = operation(
   async (ctx) => {
     const pid = ctx.instance.runtimeProperties.pid;
-    if (typeof pid === 'number') {
-      await stopProcess(pid);
-      ctx.logger.info(`Stopped the API [pid=${pid}]`);
-    }
+    if (typeof pid === 'number')
+      ctx.logger.info(
+        (await stopProcess(pid)) ? `Stopped the API [pid=${pid}]` : `The API [pid=${pid}] was not running`,
+      );
     delete ctx.instance.runtimeProperties.pid;
     delete ctx.instance.runtimeProperties.url;
   },

@@ -1,13 +1,19 @@
 // The REST plugin through the weft CLI, as users run it: seed 000's blueprint (https with a
 // self-signed certificate, a raw payload file, a header from a secret, a recoverable code,
-// a response expectation) against a real server, a failure's message, and the rest-calls example.
+// a response expectation) against a real server, a failure's message, and the rest-calls example
+// (its own plugin's stop also unit tested with mockContext).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { processRunning } from '@weft/testing';
+import { pathToFileURL } from 'node:url';
+import type { OperationFunction } from '@weft/sdk';
+import { mockContext, processRunning } from '@weft/testing';
 import { tempDir, weftAsync as weft } from '@weft/testing/cli';
+import { tsImport } from 'tsx/esm/api';
 import {
   type Certificate,
   deadPort,
@@ -223,5 +229,33 @@ describe('examples/rest-calls', () => {
     // The API process is gone (stop waits for it; allow the kernel a moment to reap it).
     for (const deadline = Date.now() + 2000; processRunning(pid) && Date.now() < deadline; ) await sleep(20);
     assert.ok(!processRunning(pid), `the API process ${pid} is still running`);
+  });
+
+  test('stop leaves alone another process that has the recorded pid since (mockContext)', async () => {
+    // The example's plugin, its TypeScript compiled as it loads (as the engine loads it).
+    const plugin = (await tsImport(
+      pathToFileURL(join(repoRoot, 'examples/rest-calls/plugin/index.ts')).href,
+      import.meta.url,
+    )) as { stop: OperationFunction };
+    // The pid the API had, given to another process since: here, one started for the test.
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
+    const exited = once(other, 'exit');
+    try {
+      const pid = other.pid!;
+      const ctx = mockContext({
+        nodeName: 'api_server',
+        properties: { port: 8010 },
+        runtimeProperties: { pid, url: 'http://127.0.0.1:8010' },
+      });
+      await plugin.stop(ctx, {});
+      assert.equal(other.exitCode, null, 'the other process was not stopped');
+      assert.equal(other.signalCode, null, 'the other process was not signalled');
+      assert.ok(processRunning(pid));
+      assert.deepEqual(ctx.mock.runtimeProperties, {});
+      assert.deepEqual(ctx.mock.messages('info'), [`The API [pid=${pid}] was not running`]);
+    } finally {
+      other.kill('SIGKILL');
+      await exited;
+    }
   });
 });
