@@ -82,22 +82,31 @@ export class ModuleDispatcher implements Dispatcher {
     }
   }
 
-  /**
-   * Plugins the deployment's operations name (script operations name the script plugin) that
-   * have no module here: nothing of theirs could run.
-   */
-  missingPlugins(): string[] {
+  /** The plugins the deployment's operations name (script operations name the script plugin). */
+  private usedPlugins(): Set<string> {
     const used = new Set(
       allOperations(this.model).map((op) => (op.kind === 'script' ? 'script' : (op.plugin ?? ''))),
     );
     used.delete('');
-    return [...used].filter((name) => this.entryOf(name) === undefined).sort();
+    return used;
   }
 
-  /** Imports every plugin module the deployment names now, so that a broken one fails early. */
+  /** Plugins the deployment's operations name that have no module here: nothing of theirs could run. */
+  missingPlugins(): string[] {
+    return [...this.usedPlugins()].filter((name) => this.entryOf(name) === undefined).sort();
+  }
+
+  /**
+   * Imports now the plugin modules the deployment's operations and workflows use, so that a
+   * broken one fails early. Not the others: every blueprint that imports the standard library
+   * declares the script plugin, whose import is tens of milliseconds of every command's start.
+   */
   async load(): Promise<void> {
     this.check();
-    await Promise.all(Object.keys(this.model.plugins).map((name) => this.module(name)));
+    const used = this.usedPlugins();
+    for (const workflow of Object.values(this.model.workflows ?? {}))
+      if (workflow.plugin) used.add(workflow.plugin);
+    await Promise.all([...used].map((name) => this.module(name)));
   }
 
   private module(plugin: string): Promise<Loaded> | undefined {
