@@ -76,6 +76,8 @@ export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
       if (Object.keys(template.nestedTemplates).length > 0)
         parsed.blueprint.heatNestedTemplates = template.nestedTemplates;
       if (Object.keys(template.heatTypes).length > 0) parsed.blueprint.heatTypes = template.heatTypes;
+      if (Object.keys(template.standInProperties).length > 0)
+        parsed.blueprint.heatStandIns = template.standInProperties;
     }
   } else parsed = parseBlueprint(path, options.reader);
   if (!parsed.blueprint) return hotNames({ problems: parsed.problems }, hotInfo);

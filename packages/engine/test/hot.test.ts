@@ -762,6 +762,73 @@ resources:
     assert.equal(foo.type, 'My::Resource::Foo');
     assert.equal(foo.properties.size, 3, 'text read as the integer its schema wants');
   });
+
+  test("a plugin type's resource has its deletion_policy and restricted_actions; stand-ins are marked", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-hot-plugin-'));
+    writeFileSync(
+      join(dir, 'plugin.yaml'),
+      `plugins:
+  foo: {executor: central_deployment_agent, package_name: foo, package_version: '1.0'}
+node_types:
+  My::Resource::Foo:
+    derived_from: cloudify.nodes.Root
+    properties:
+      size: {type: integer, default: 1}
+      name: {type: string, default: x}
+`,
+    );
+    writeFileSync(
+      join(dir, 'template.yaml'),
+      `heat_template_version: 2018-08-31
+parameters:
+  size: {type: number}
+resources:
+  foo:
+    type: My::Resource::Foo
+    deletion_policy: Retain
+    properties: {size: {get_param: size}, name: fixed}
+`,
+    );
+    writeFileSync(
+      join(dir, 'env.yaml'),
+      'resource_registry: {resources: {foo: {restricted_actions: [update, replace]}}}\n',
+    );
+    const load = (inputs: ValueMap | undefined) =>
+      loadBlueprint(join(dir, 'template.yaml'), {
+        reader: fileSystemReader({
+          resolvePlugin: (name) =>
+            name === 'utilities' ? UTILITIES : name === 'foo' ? join(dir, 'plugin.yaml') : undefined,
+          pluginNames: () => ['utilities', 'foo'],
+        }),
+        deploymentId: 'stack',
+        environments: [join(dir, 'env.yaml')],
+        ...(inputs ? { inputs } : { validateOnly: true }),
+      });
+    const given = load({ size: 3 });
+    assert.deepEqual(given.problems.problems, []);
+    const foo = given.blueprint!.nodeTemplates.get('foo')!;
+    assert.equal(foo.properties.deletion_policy, 'Retain');
+    assert.deepEqual(foo.properties.restricted_actions, ['update', 'replace']);
+    assert.equal(given.blueprint!.heatStandIns, undefined);
+    // Checked without the parameter: `size` holds a stand-in, which the resource's checks must not judge.
+    const checked = load(undefined);
+    assert.deepEqual(checked.problems.problems, []);
+    assert.deepEqual(checked.blueprint!.heatStandIns, { foo: ['size'] });
+  });
+
+  test('a Cloudify blueprint does not take the HOT policies its types do not declare', () => {
+    const result = load(`tosca_definitions_version: cloudify_dsl_1_4
+imports: [cloudify/types/types.yaml]
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    properties: {deletion_policy: Retain}
+`);
+    assert.match(
+      result.problems.problems.map((p) => p.message).join('\n'),
+      /type 'cloudify.nodes.Root' has no property 'deletion_policy'/,
+    );
+  });
 });
 
 describe('HOT environments', () => {

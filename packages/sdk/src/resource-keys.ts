@@ -17,3 +17,12 @@ export const RESTORE_KEY = 'heat_restore';
  * only refuses when the environment restricts replace, leaving the resource as it is.
  */
 export const REPLACED_BY_INPUT = 'replaced_by';
+
+/** The node property that may choose the deletion policy per node (Delete, Retain or Snapshot). */
+export const DELETION_POLICY_PROPERTY = 'deletion_policy';
+
+/**
+ * The node property naming the actions an update may not take on the resource (Heat's
+ * restricted_actions, from the environment): `update` (in place) and `replace`.
+ */
+export const RESTRICTED_ACTIONS_PROPERTY = 'restricted_actions';

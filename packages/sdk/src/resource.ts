@@ -46,15 +46,12 @@ export type PropertyDiff = Record<string, Json>;
 export const RESOURCE_STATE_KEY = 'heat';
 /** The runtime property holding the resource id. */
 export const RESOURCE_ID_KEY = 'resource_id';
-/** The node property that may choose the deletion policy per node (Delete, Retain or Snapshot). */
-export const DELETION_POLICY_PROPERTY = 'deletion_policy';
-
-/**
- * The node property naming the actions an update may not take on the resource (Heat's
- * restricted_actions, from the environment): `update` (in place) and `replace`.
- */
-export const RESTRICTED_ACTIONS_PROPERTY = 'restricted_actions';
-export { ADOPT_KEY, RESTORE_KEY } from './resource-keys.js';
+export {
+  ADOPT_KEY,
+  DELETION_POLICY_PROPERTY,
+  RESTORE_KEY,
+  RESTRICTED_ACTIONS_PROPERTY,
+} from './resource-keys.js';
 
 /**
  * What a stack's abandon data holds of one resource (Heat's Resource.prepare_abandon), and what

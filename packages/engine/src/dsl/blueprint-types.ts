@@ -206,6 +206,11 @@ export interface Blueprint {
   heatNestedTemplates?: Record<string, string>;
   /** For a HOT template: the type each resource has in its template, by node, where its node's type is another. */
   heatTypes?: Record<string, string>;
+  /**
+   * For a HOT template only checked (no value for some parameters): the properties of each node
+   * whose values read a parameter's stand-in, left out of the Resource classes' property checks.
+   */
+  heatStandIns?: Record<string, string[]>;
 }
 
 /** A get_secret call with a literal name, which a store can be asked about before anything runs. */

@@ -1,3 +1,4 @@
+import { DELETION_POLICY_PROPERTY, RESTRICTED_ACTIONS_PROPERTY } from '@weft/sdk/resource-keys';
 import {
   type Blueprint,
   type DataType,
@@ -589,11 +590,18 @@ class Builder {
           'expected a mapping',
         );
       } else {
-        properties = applySchema(rawProps, type.properties, `${path}.properties`, this.valueContext, {
-          what: `type '${type.name}'`,
-          skipRequired: rawProps.use_external_resource === true,
-          at: def.properties === undefined ? entry.keyAt : locOf(def, 'properties'),
-        });
+        properties = applySchema(
+          this.heatValues ? withoutHeatPolicies(rawProps, type.properties) : rawProps,
+          type.properties,
+          `${path}.properties`,
+          this.valueContext,
+          {
+            what: `type '${type.name}'`,
+            skipRequired: rawProps.use_external_resource === true,
+            at: def.properties === undefined ? entry.keyAt : locOf(def, 'properties'),
+          },
+        );
+        if (this.heatValues) Object.assign(properties, heatPolicies(rawProps, type.properties));
         this.checkFunctionsIn(rawProps, `${path}.properties`, def, 'properties', 'node-properties');
         // An input that a hidden property (a Loom manifest's sensitive field) reads is hidden as
         // well: masked wherever shown, sealed where the deployment is stored.
@@ -1425,6 +1433,29 @@ export function checkCounts(
  * Reads a blueprint and everything it imports into a validated model; every problem is collected.
  * `mainDocument` is the main file as another front end (HOT) read it, with its problems so far.
  */
+/**
+ * The properties a HOT template's translation gives every resource's node besides the ones its
+ * type declares: the resource's deletion_policy and the actions the environment restricts, which
+ * a plugin's Resource class reads from its node (the SDK reserves their names). The node type of
+ * a plugin's Heat type is the plugin's own and does not declare them.
+ */
+const HEAT_POLICIES = [DELETION_POLICY_PROPERTY, RESTRICTED_ACTIONS_PROPERTY];
+
+function heatPolicies(values: ValueMap, declared: Schema): ValueMap {
+  const policies: ValueMap = {};
+  for (const name of HEAT_POLICIES)
+    if (Object.hasOwn(values, name) && !declared.has(name)) policies[name] = values[name]!;
+  return policies;
+}
+
+function withoutHeatPolicies(values: ValueMap, declared: Schema): ValueMap {
+  if (!HEAT_POLICIES.some((name) => Object.hasOwn(values, name) && !declared.has(name))) return values;
+  const rest: ValueMap = {};
+  for (const [name, value] of Object.entries(values))
+    if (!HEAT_POLICIES.includes(name) || declared.has(name)) rest[name] = value;
+  return rest;
+}
+
 export function parseBlueprint(
   mainFile: string,
   reader: BlueprintReader,

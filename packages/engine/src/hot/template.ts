@@ -98,6 +98,11 @@ export interface HotLoadResult {
   nestedTemplates: Record<string, string>;
   /** The type each resource has in its template, by node, where its node's type is another. */
   heatTypes: Record<string, string>;
+  /**
+   * Only checking: the properties of each node whose values read a parameter given no value (a
+   * stand-in of its type): what the properties' own checks say of them says nothing.
+   */
+  standInProperties: Record<string, string[]>;
 }
 
 /** Where a problem is: the place's position in its template. */
@@ -194,6 +199,8 @@ interface Shared {
   nestedTemplates: Record<string, string>;
   /** The type each resource has in its template, by node, where its node's type is another. */
   heatTypes: Record<string, string>;
+  /** Only checking: the properties of each node whose values read a parameter's stand-in. */
+  standInProperties: Record<string, string[]>;
   /** The main template's directory: files are read from under it only. */
   baseDir: string;
   /** Installed plugins' node types by name, to the plugin that declares each (read when first needed). */
@@ -216,6 +223,10 @@ class Stack {
   readonly version: HotVersion;
   readonly parameters = new Map<string, HotParameter>();
   readonly values = new Map<string, Value>();
+  /** Only checking: the parameters given no value, which hold a stand-in of their type. */
+  private readonly standIns = new Set<string>();
+  /** How many times a stand-in was read (evaluateEach tells which values read one). */
+  private standInReads = 0;
 
   /** Keys of a resource or output the template's version does not have (or Heat never had). */
   private checkKeys(
@@ -297,10 +308,12 @@ class Stack {
    * Evaluates each entry of a mapping on its own, so that one bad entry is reported and the
    * others are still checked; a bad one is left as an expression nothing checks again.
    */
-  private evaluateEach(map: ValueMap, place: Place): ValueMap {
+  /** Evaluates each entry of a map; the keys whose values read a parameter's stand-in go in `standIn`. */
+  private evaluateEach(map: ValueMap, place: Place, standIn?: Set<string>): ValueMap {
     const out: ValueMap = {};
     for (const key of Object.keys(map)) {
       const at = { path: `${place.path}.${key}`, container: map, key };
+      const reads = this.standInReads;
       try {
         const value = this.evaluator.entry(map[key]!, at);
         if (value !== undefined) setOwn(out, key, value);
@@ -308,6 +321,7 @@ class Stack {
         this.report(error, at);
         setOwn(out, key, { [RUNTIME_KEY]: null });
       }
+      if (this.standInReads !== reads) standIn?.add(key);
     }
     return out;
   }
@@ -382,6 +396,7 @@ class Stack {
         }
         if (this.shared.checkOnly) {
           this.values.set(param.name, STANDIN[param.type]!);
+          this.standIns.add(param.name);
           continue;
         }
         this.diagnostics.add(
@@ -481,6 +496,7 @@ class Stack {
   }
 
   private param(name: string): Value | undefined {
+    if (this.standIns.has(name)) this.standInReads++;
     if (name === 'OS::stack_name' || name === 'OS::stack_id')
       return this.prefix ? `${this.shared.stackName}.${this.prefix.slice(0, -1)}` : this.shared.stackName;
     if (name === 'OS::project_id') return 'default_tenant';
@@ -683,6 +699,7 @@ class Stack {
     }
     this.refs = new Set();
     let properties: Value = {};
+    const standIn = new Set<string>();
     if (def.properties !== undefined && def.properties !== null) {
       if (!isMapping(def.properties))
         this.diagnostics.add(
@@ -691,7 +708,7 @@ class Stack {
           `${path}.properties`,
           'expected a mapping',
         );
-      else properties = this.evaluateEach(def.properties, place('properties'));
+      else properties = this.evaluateEach(def.properties, place('properties'), standIn);
     }
     let metadata: Value = null;
     if (def.metadata !== undefined && def.metadata !== null) {
@@ -728,6 +745,7 @@ class Stack {
       const node = this.built.get(d)?.node;
       return node ? [node] : [];
     });
+    if (standIn.size > 0) setOwn(this.shared.standInProperties, this.nodeName(name), [...standIn]);
     const built = this.makeResource(this.nodeName(name), rawType, name, {
       def,
       path,
@@ -852,9 +870,7 @@ class Stack {
     if (plugin) {
       // A plugin's Resource class under its Heat type name: the plugin's node type itself.
       this.shared.imports.add(`plugin:${plugin}`);
-      const properties = withoutNulls(spec.properties);
-      if (spec.deletionPolicy) properties.deletion_policy = spec.deletionPolicy;
-      this.addNode(node, resolved, properties, spec);
+      this.addNode(node, resolved, this.withPolicies(withoutNulls(spec.properties), resource, spec), spec);
       return { node, kind: 'plain', type: resolved };
     }
     if (!base) {
@@ -874,9 +890,10 @@ class Stack {
   }
 
   /**
-   * A built-in resource's properties with what its Resource class reads besides them: the
-   * deletion_policy, and the actions the environment restricts (Heat's restricted_actions, for
-   * the resources of the top-level stack: a nested stack's environment has none of them).
+   * A resource's properties with what its Resource class reads besides them (a built-in's or a
+   * plugin's): the deletion_policy, and the actions the environment restricts (Heat's
+   * restricted_actions, for the resources of the top-level stack: a nested stack's environment
+   * has none of them).
    */
   private withPolicies(properties: ValueMap, resource: string, spec: ResourceSpec): ValueMap {
     if (spec.deletionPolicy) properties.deletion_policy = spec.deletionPolicy;
@@ -1630,6 +1647,7 @@ export function loadHotTemplate(
     files: [],
     nestedTemplates: {},
     heatTypes: {},
+    standInProperties: {},
   };
   const doc = readTemplate(main, options.reader, diagnostics, undefined, '');
   if (!doc) return result;
@@ -1650,6 +1668,7 @@ export function loadHotTemplate(
     files: new Set([main]),
     nestedTemplates: {},
     heatTypes: {},
+    standInProperties: {},
     baseDir: dirname(main),
     imports: new Set(HOT_IMPORTS),
     depth: 0,
@@ -1692,5 +1711,6 @@ export function loadHotTemplate(
   for (const [node, file] of Object.entries(shared.nestedTemplates))
     setOwn(result.nestedTemplates, node, relative(dirname(main), file));
   result.heatTypes = shared.heatTypes;
+  result.standInProperties = shared.standInProperties;
   return result;
 }

@@ -160,7 +160,12 @@ export async function checkPluginFunctions(
   }
   await checkFunctions(sets, moduleOf, problems);
   for (const template of blueprint.nodeTemplates.values())
-    await checkResourceProperties(template, moduleOf, problems);
+    await checkResourceProperties(
+      template,
+      blueprint.heatStandIns?.[template.name] ?? [],
+      moduleOf,
+      problems,
+    );
   // Custom workflows name functions of plugins too (default_workflows is Weft's own; a workflow
   // script is a file of the blueprint, found when it was parsed).
   for (const workflow of blueprint.workflows.values()) {
@@ -187,10 +192,12 @@ type PropertyChecker = (
 /**
  * A node whose create is a Heat-style resource's (the SDK's `checkProperties`): its properties
  * are checked as create would check them, each problem at the property it is about. Properties
- * whose values are known only later (intrinsic functions) are left out of the judgement.
+ * whose values are known only later (intrinsic functions) or not given yet (`standIns`: they read
+ * a HOT parameter that has no value in a check) are left out of the judgement.
  */
 async function checkResourceProperties(
   template: NodeTemplate,
+  standIns: readonly string[],
   moduleOf: (plugin: string) => Promise<Loaded | undefined>,
   problems: Diagnostics,
 ): Promise<void> {
@@ -202,6 +209,7 @@ async function checkResourceProperties(
     : undefined;
   if (typeof check?.checkProperties !== 'function') return;
   const later = new Set(Object.keys(template.properties).filter((key) => hasCall(template.properties[key]!)));
+  for (const key of standIns) later.add(key);
   let found: { path: string; message: string }[];
   try {
     found = await check.checkProperties(template.properties, template.hierarchy);
