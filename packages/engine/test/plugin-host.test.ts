@@ -189,6 +189,30 @@ describe('plugin host: operations run in worker processes', () => {
     }
   });
 
+  test('operations queued behind one that turns out slow are handed back and run on other workers', {
+    timeout: 60_000,
+  }, async () => {
+    // Quick ones first: the pool takes its operations for quick and queues them on one worker. The
+    // six after them end only once all six run at once, each in a process of its own: queued
+    // behind the first of them, they would wait for it forever.
+    const nodes: Record<string, string> = {};
+    for (let i = 10; i < 22; i++) nodes[`q${i}`] = 'quick';
+    for (let i = 0; i < 6; i++) nodes[`r${i}`] = 'rendezvous';
+    process.env.WEFT_TEST_RENDEZVOUS = mkdtempSync(join(tmpdir(), 'weft-rendezvous-'));
+    process.env.WEFT_TEST_RENDEZVOUS_COUNT = '6';
+    try {
+      const { result, store } = await run(nodes);
+      assert.equal(result.status, 'terminated', JSON.stringify(result.error));
+      const pids = (await store.listInstances('dep'))
+        .filter((i) => i.node.startsWith('r'))
+        .map((i) => i.runtimeProperties.pid);
+      assert.equal(new Set(pids).size, 6);
+    } finally {
+      delete process.env.WEFT_TEST_RENDEZVOUS;
+      delete process.env.WEFT_TEST_RENDEZVOUS_COUNT;
+    }
+  });
+
   test('what JSON cannot hold (a BigInt) fails the operation that handed it back, not the run', async () => {
     const { result, failures, store } = await run({ big: 'bigint', fine: 'ok' });
     assert.equal(result.status, 'failed');

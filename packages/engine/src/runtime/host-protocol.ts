@@ -27,4 +27,9 @@ export type FromWorker =
       runtimeProperties: RuntimeProperties;
     }
   /** `ms`: how long the operation ran in the worker. */
-  | { type: 'result'; id: number; outcome: Outcome; ms: number };
+  | { type: 'result'; id: number; outcome: Outcome; ms: number }
+  /**
+   * Handed back unstarted: it waited `ms` in the worker's queue while the operations before it
+   * ran on (see host-worker's HAND_BACK_MS); the engine runs it elsewhere.
+   */
+  | { type: 'handedBack'; id: number; ms: number };

@@ -20,8 +20,30 @@ let nextRequest = 0;
 type RunMessage = Extract<ToWorker, { type: 'run' }>;
 /** Operations at most running at once; those handed over past it wait in `queued`. */
 const slots = Math.max(1, Number(process.argv[2]) || 1);
-const queued: RunMessage[] = [];
+const queued: { message: RunMessage; since: number }[] = [];
 let busy = 0;
+
+/**
+ * The engine hands a worker operations ahead of a free slot while its plugin's operations are
+ * quick (under a millisecond). When none ends for this long (ms) while some wait here, those that
+ * turned out slow would hold the waiting ones back for as long as they run: the waiting ones are
+ * handed back, for the engine to run elsewhere (on a worker it starts for them).
+ */
+const HAND_BACK_MS = 20;
+let handBack: NodeJS.Timeout | undefined;
+
+/** (Re)starts the wait after which the queued operations are handed back; none while none wait. */
+function watchQueue(): void {
+  if (handBack) clearTimeout(handBack);
+  handBack = queued.length > 0 ? setTimeout(handBackQueued, HAND_BACK_MS) : undefined;
+}
+
+function handBackQueued(): void {
+  handBack = undefined;
+  const now = performance.now();
+  for (const { message, since } of queued.splice(0))
+    send({ type: 'handedBack', id: message.id, ms: now - since });
+}
 
 const failed = (errorType: string, text: string): Outcome => ({
   type: 'failed',
@@ -133,6 +155,7 @@ function start(message: RunMessage): void {
     send({ type: 'result', id: message.id, outcome, ms });
     busy--;
     startWaiting();
+    watchQueue();
   };
   runAs(message.id, () => run(message)).then(result, (error: unknown) =>
     // A module that does not load will not load on a retry either.
@@ -146,7 +169,7 @@ function start(message: RunMessage): void {
 }
 
 function startWaiting(): void {
-  while (busy < slots && queued.length > 0) start(queued.shift()!);
+  while (busy < slots && queued.length > 0) start(queued.shift()!.message);
 }
 
 function receive(message: ToWorker): void {
@@ -157,7 +180,7 @@ function receive(message: ToWorker): void {
     else pending?.resolve();
   } else if (message.type === 'abort') {
     running.get(message.id)?.abort(new Error('cancelled'));
-    const at = queued.findIndex((waiting) => waiting.id === message.id);
+    const at = queued.findIndex((waiting) => waiting.message.id === message.id);
     if (at >= 0) {
       queued.splice(at, 1);
       send({
@@ -167,12 +190,15 @@ function receive(message: ToWorker): void {
         ms: 0,
       });
     }
-  } else queued.push(message);
+  } else queued.push({ message, since: performance.now() });
 }
 
 process.on('message', (messages: ToWorker[]) => {
+  const waiting = queued.length;
   for (const message of messages) receive(message);
   startWaiting();
+  // Those that came to a queue already waiting wait with it; a queue that forms now starts a wait.
+  if (waiting === 0 || queued.length === 0) watchQueue();
 });
 
 // The engine went away (it crashed or was killed): nothing is left to work for.

@@ -36,11 +36,16 @@ const LONG_RUNNING_MS = 250;
  * ends, instead of idling for a round trip through the engine, and results and operations cross
  * the channel several to a message. Quick operations have one worker (see startsNow), which then
  * holds all that the engine runs at once by default (8): with fewer, it waits on the engine
- * between messages. One queued behind an operation that turns out slow waits for it, and only
- * while operations are this quick.
+ * between messages. One queued behind an operation that turns out slow is handed back by the
+ * worker (host-worker's HAND_BACK_MS) and runs elsewhere.
  */
 const QUICK_RUN_MS = 1;
 const QUEUED_PER_SLOT = 7;
+
+/** An operation that ends without having started. */
+function failedUnstarted(errorType: string, message: string): Outcome {
+  return { type: 'failed', recoverable: false, errorType, message, causes: [], runtimeProperties: {} };
+}
 
 /** How many of the last operations' times the pool goes by. */
 const RUNS_KEPT = 15;
@@ -72,7 +77,7 @@ export interface WorkerOptions {
 interface Running {
   id: number;
   call: OperationCall;
-  /** Without an outcome: it was queued on a worker that went away before starting it. */
+  /** Without an outcome: it was queued on a worker that went away or handed it back before starting it. */
   resolve: (outcome: Outcome | undefined) => void;
   /** When it was sent to its worker (performance.now()), once the worker is up. */
   sentAt?: number;
@@ -196,6 +201,11 @@ class Worker {
       // The first one's time is mostly warming up (compiling, lazy loading): it says little.
       if (this.ran++ > 0) this.onRan(message.ms);
       running.resolve(message.outcome);
+    } else if (message.type === 'handedBack') {
+      this.running.delete(message.id);
+      // It could not start for that long: the pool's operations are not all quick.
+      this.onRan(message.ms);
+      running.resolve(undefined);
     }
   }
 
@@ -558,7 +568,11 @@ export class WorkerDispatcher implements Dispatcher {
         this.serve(pool);
       }
       if (outcome) return outcome;
-      // It was queued on a worker that went away before starting it: it waits for another.
+      // It was queued on a worker that went away or handed it back before starting it: it waits
+      // for another, unless it was cancelled meanwhile.
+      if (call.signal.aborted) return failedUnstarted('Cancelled', 'cancelled before it started');
+      if (call.withdraw?.aborted)
+        return { type: 'withdrawn', message: 'was withdrawn: it had not started', runtimeProperties: {} };
       claim.sentAt = undefined;
     }
   }
