@@ -798,6 +798,46 @@ describe('HOT ResourceGroup rolling_update', { concurrency: true }, () => {
   );
 
   test(
+    "a batch that updates no member is one of Heat's batches all the same: the group pauses len(batches) - 1 times, after it too",
+    LIMIT,
+    () => {
+      const p = project();
+      const policy = '{max_batch_size: 1, pause_time: 0.2}';
+      // Member 2's definition stays the same ('2' either way); 1 and 0 change.
+      p.file('initial.yaml', ROLLING(policy, "'2'", false, 3));
+      p.file('updated.yaml', ROLLING(policy, "'%index%'", false, 3));
+      ok(p.run(['install', 'initial.yaml', '-d', 'stack']));
+      // Heat's _get_batches for 3 members in batches of 1: (3, 1) three times. The first
+      // updates 1, the second 0, the third nothing; _replace pauses after the first two.
+      const plan = ok(p.run(['plan', '-d', 'stack', 'updated.yaml'])).stdout;
+      assert.equal(plan.match(/random_group_\w+ weft\.interfaces\.rolling_update\.pause/g)?.length, 2, plan);
+      const log = ok(p.run(['update', 'updated.yaml', '-d', 'stack'])).stdout;
+      assert.deepEqual(batchesOf(log), { batches: [[1], [0]], pauses: 2 });
+      // The pauses in order: after batch 1 (member 1), after batch 2 (member 0); the group's update
+      // ends after the second.
+      const lines = log.split('\n');
+      const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+      const updated = (m: number) =>
+        at(
+          new RegExp(
+            `\\[random_group\\.${m}_\\w+ update\\] weft\\.interfaces\\.resource\\.update succeeded$`,
+          ),
+        );
+      const paused = (b: number) =>
+        at(new RegExp(`rolling update of random_group: pause after batch ${b} over`));
+      assert.ok(updated(1) < paused(1) && paused(1) < updated(0) && updated(0) < paused(2), log);
+      const listed = p.instances();
+      assert.equal(listed.stackState, 'UPDATE_COMPLETE');
+      assert.deepEqual(
+        listed.instances
+          .filter((i) => i.node.startsWith('random_group.'))
+          .map((i) => i.runtimeProperties.output),
+        ['0', '1', '2'],
+      );
+    },
+  );
+
+  test(
     "Heat's rolling cases: replace in batches of 3 keeping 1 in service; a huge batch size is one batch",
     LIMIT,
     () => {

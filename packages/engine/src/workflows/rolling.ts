@@ -178,26 +178,28 @@ export function planRolling(
 }
 
 /**
- * Gates a graph's batches one after the other: the tasks of a batch that depend on no other task
- * of their batch wait for every task of the batch before (or for the pause task between them,
- * made by `pause` for the batch number it follows). Batches without tasks are left out.
+ * Gates a graph's batches one after the other, as Heat's ResourceGroup._replace runs them: the
+ * tasks of a batch that depend on no other task of their batch wait for every task of the batch
+ * before, and with `pause`, a pause task (made by `pause` for the number of the batch it follows,
+ * from 1) comes after every batch but the last. Batches without tasks count too: Heat runs each
+ * batch's nested stack update whether or not it changes a member (a batch past the last outdated
+ * member changes none), pausing len(batches) - 1 times in all.
  */
 export function gateBatches(
   graph: TaskGraph,
   batches: Task[][],
   pause: ((after: number, gate: number[]) => Task) | undefined,
 ): void {
-  const kept = batches.filter((b) => b.length > 0);
-  kept.forEach((batch, index) => {
-    if (index === 0) return;
-    let gate = kept[index - 1]!.map((t) => t.id);
-    if (pause) {
-      const task = pause(index, gate);
+  let gate: number[] = [];
+  batches.forEach((batch, index) => {
+    const inBatch = new Set(batch.map((t) => t.id));
+    for (const task of batch) if (!task.dependsOn.some((d) => inBatch.has(d))) task.dependsOn.push(...gate);
+    if (batch.length > 0) gate = [...inBatch];
+    if (pause && index < batches.length - 1) {
+      const task = pause(index + 1, gate);
       graph.tasks.push(task);
       gate = [task.id];
     }
-    const inBatch = new Set(batch.map((t) => t.id));
-    for (const task of batch) if (!task.dependsOn.some((d) => inBatch.has(d))) task.dependsOn.push(...gate);
   });
 }
 
