@@ -80,10 +80,15 @@ interface Abandoned {
   name: string;
   id: string;
   action: string;
+  environment: Record<string, unknown>;
+  files: Record<string, string>;
   status: string;
   template: Record<string, unknown>;
-  files: Record<string, string>;
+  /** A resource's entry, or a nested stack resource's: its nested stack's, an Abandoned. */
   resources: Record<string, AbandonedResource>;
+  project_id: string;
+  stack_user_project_id: string | null;
+  tags: string[];
 }
 
 interface AbandonedResource {
@@ -94,8 +99,28 @@ interface AbandonedResource {
   status: string;
   metadata: Record<string, unknown>;
   resource_data: Record<string, unknown>;
-  resources?: Record<string, AbandonedResource>;
 }
+
+/** The keys of Heat's Stack.prepare_abandon, in its order: a stack's, a nested stack resource's. */
+const STACK_KEYS = [
+  'name',
+  'id',
+  'action',
+  'environment',
+  'files',
+  'status',
+  'template',
+  'resources',
+  'project_id',
+  'stack_user_project_id',
+  'tags',
+];
+
+/** The keys of Heat's Resource.prepare_abandon, in its order. */
+const RESOURCE_KEYS = ['name', 'resource_id', 'type', 'action', 'status', 'metadata', 'resource_data'];
+
+/** A nested stack resource's entry: its nested stack's abandon data. */
+const nestedStack = (entry: AbandonedResource | undefined) => entry as unknown as Abandoned;
 
 /** Where the state is: the state directory's SQLite file, or a PostgreSQL schema of the test's own. */
 const backends: { name: string; args: () => string[] }[] = [
@@ -151,8 +176,14 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
 
         const abandoned = ok(p.run(['stack', 'abandon', '-d', 'a']));
         const data = JSON.parse(abandoned.stdout) as Abandoned;
+        assert.deepEqual(Object.keys(data), STACK_KEYS);
         assert.equal(data.name, 'a');
         assert.equal(data.id, 'a');
+        // The project OS::project_id gives, no stack domain project, no tags.
+        assert.deepEqual(
+          [data.project_id, data.stack_user_project_id, data.tags],
+          ['default_tenant', null, []],
+        );
         assert.equal(`${data.action}_${data.status}`, 'CREATE_COMPLETE');
         assert.equal(data.template.heat_template_version, '2014-10-16');
         assert.deepEqual(Object.keys(data.resources).sort(), ['file', 'secret', 'test1', 'test2']);
@@ -258,7 +289,32 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
     const ids = p.ids('parent');
     const data = JSON.parse(ok(p.run(['stack', 'abandon', '-d', 'parent'])).stdout) as Abandoned;
     assert.deepEqual(Object.keys(data.resources).sort(), ['nested', 'parent_resource']);
-    const nested = data.resources.nested!.resources!;
+    assert.deepEqual(Object.keys(data.resources.parent_resource!), RESOURCE_KEYS);
+    // The nested stack resource's entry is its nested stack's abandon data, as Heat's
+    // StackResource.prepare_abandon gives it: the stack as its OS::stack_name names it, its
+    // template, the parent's files and environment (no parameters), the same project.
+    const stack = nestedStack(data.resources.nested);
+    assert.deepEqual(Object.keys(stack), STACK_KEYS);
+    const { resources: nested, template, ...rest } = stack;
+    assert.deepEqual(rest, {
+      name: 'parent.nested',
+      id: 'parent.nested',
+      action: 'CREATE',
+      environment: {
+        parameters: {},
+        parameter_defaults: {},
+        resource_registry: { resources: {} },
+        encrypted_param_names: [],
+        event_sinks: [],
+      },
+      files: { 'nested.yaml': NESTED },
+      status: 'COMPLETE',
+      project_id: 'default_tenant',
+      stack_user_project_id: null,
+      tags: [],
+    });
+    assert.deepEqual(Object.keys(template.resources as object), ['nested_resource1', 'nested_resource2']);
+    assert.deepEqual(Object.keys(nested.nested_resource1!), RESOURCE_KEYS);
     assert.equal(nested.nested_resource1!.name, 'nested_resource1');
     assert.equal(nested.nested_resource1!.resource_id, ids['nested.nested_resource1']);
     assert.equal(nested.nested_resource2!.resource_id, ids['nested.nested_resource2']);
@@ -279,7 +335,11 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
     p.file(join('elsewhere', 'parent.json'), JSON.stringify(data));
     ok(p.run(['install', '--adopt', join('elsewhere', 'parent.json'), '-d', 'whole']));
     assert.deepEqual(p.outputs('whole'), outputs);
-    assert.deepEqual(p.ids('whole'), ids);
+    // The nested stack resource's entry has no id of its own (Heat's adopt makes a new nested
+    // stack, of a new id); every resource keeps its id.
+    const resourceIds = (all: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(all).filter(([node]) => node !== 'nested'));
+    assert.deepEqual(resourceIds(p.ids('whole')), resourceIds(ids));
     // A file outside the template's directory is refused, with its place.
     p.file('outside.json', JSON.stringify({ ...data, files: { '../x.yaml': NESTED } }));
     const refused = p.run(['install', '--adopt', 'outside.json', '-d', 'outside']);
@@ -289,6 +349,92 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
       /^error: outside\.json:1:\d+ files\.\.\.\/x\.yaml: a file of abandon data must be a path within the template's directory\n$/,
     );
   });
+
+  test(
+    "a group's, a chain's and an OS::Heat::Stack's entries are their nested stacks' abandon data, at every level; adopted whole",
+    LIMIT,
+    () => {
+      const p = project();
+      p.file(
+        'template.yaml',
+        `heat_template_version: 2016-04-08
+resources:
+  group:
+    type: OS::Heat::ResourceGroup
+    properties:
+      count: 2
+      resource_def: {type: member.yaml}
+  chain:
+    type: OS::Heat::ResourceChain
+    properties: {resources: [OS::Heat::RandomString]}
+  remote:
+    type: OS::Heat::Stack
+    properties:
+      template: {get_file: member.yaml}
+outputs:
+  group: {value: {get_attr: [group, value]}}
+  chain: {value: {get_attr: [chain, resource.0, value]}}
+  remote: {value: {get_attr: [remote, value]}}
+`,
+      );
+      p.file(
+        'member.yaml',
+        'heat_template_version: 2016-04-08\nresources:\n  random: {type: OS::Heat::RandomString}\noutputs:\n  value: {value: {get_attr: [random, value]}}\n',
+      );
+      p.file('env.yaml', "resource_registry:\n  resources:\n    'gr*': {My::X: OS::Heat::None}\n");
+      ok(p.run(['install', 'template.yaml', '-e', 'env.yaml', '-d', 'stack']));
+      const outputs = p.outputs('stack');
+      const data = JSON.parse(ok(p.run(['stack', 'abandon', '-d', 'stack'])).stdout) as Abandoned;
+      // Each level's keys, by node name: Heat's Stack.prepare_abandon's for the stack and each
+      // nested stack resource (whose entry is its nested stack's), Resource.prepare_abandon's else.
+      const keys: Record<string, string> = {};
+      const walk = (stack: Abandoned, prefix: string) => {
+        keys[prefix || '(stack)'] = Object.keys(stack).join();
+        for (const [name, entry] of Object.entries(stack.resources)) {
+          if (Object.hasOwn(entry, 'resources')) walk(nestedStack(entry), `${prefix}${name}.`);
+          else keys[`${prefix}${name}`] = Object.keys(entry).join();
+        }
+      };
+      walk(data, '');
+      const stackKeys = STACK_KEYS.join();
+      const resourceKeys = RESOURCE_KEYS.join();
+      assert.deepEqual(keys, {
+        '(stack)': stackKeys,
+        'group.': stackKeys,
+        'group.0.': stackKeys,
+        'group.0.random': resourceKeys,
+        'group.1.': stackKeys,
+        'group.1.random': resourceKeys,
+        'chain.': stackKeys,
+        'chain.0': resourceKeys,
+        'remote.': stackKeys,
+        'remote.random': resourceKeys,
+      });
+      const group = nestedStack(data.resources.group);
+      const member = nestedStack(group.resources['0']);
+      assert.deepEqual(
+        [
+          group.name,
+          group.id,
+          group.template,
+          member.name,
+          member.id,
+          Object.keys(member.template.resources as object),
+        ],
+        ['stack.group', 'stack.group', null, 'stack.group.0', 'stack.group.0', ['random']],
+      );
+      // remove_resources_except: a nested stack's registry has the resources part of the patterns
+      // its resource's name matches.
+      const registry = (stack: Abandoned) =>
+        (stack.environment.resource_registry as { resources: unknown }).resources;
+      assert.deepEqual(registry(group), { 'My::X': 'OS::Heat::None' });
+      assert.deepEqual(registry(nestedStack(data.resources.chain)), {});
+      p.file('stack.json', JSON.stringify(data));
+      ok(p.run(['install', '--adopt', 'stack.json', '-e', 'env.yaml', '-d', 'adopted']));
+      assert.equal(p.instances('adopted').stackState, 'ADOPT_COMPLETE');
+      assert.deepEqual(p.outputs('adopted'), outputs);
+    },
+  );
 
   test(
     "the environment is in the abandon data, as Heat's prepare_abandon has it, and the adopt uses it",
@@ -326,6 +472,15 @@ describe('HOT stack abandon and adopt', { concurrency: true }, () => {
         event_sinks: [],
       });
       assert.deepEqual(data.files, { 'nested.yaml': NESTED });
+      // The nested stack's environment is the child environment Heat's get_child_environment
+      // makes: its parent's without the entry that mapped My::Nested to its template.
+      assert.deepEqual(nestedStack(data.resources.nested).environment, {
+        parameters: {},
+        parameter_defaults: { unused: 1 },
+        resource_registry: { 'My::Test': 'OS::Heat::TestResource', resources: {} },
+        encrypted_param_names: [],
+        event_sinks: [],
+      });
       // Adopted with the data alone, from where neither the environment nor the nested template is.
       mkdirSync(join(p.dir, 'elsewhere'));
       p.file(join('elsewhere', 'stack.json'), JSON.stringify(data));

@@ -11,6 +11,7 @@ import { prepareDeployment } from '../src/deployment/deployments.js';
 import { formatProblem } from '../src/dsl/diagnostics.js';
 import type { Value, ValueMap } from '../src/dsl/yaml-source.js';
 import { resolveRuntime } from '../src/executor/runtime-values.js';
+import { childUserEnvironment } from '../src/hot/environment.js';
 import { ownEnvironmentFile } from '../src/hot/environment-files.js';
 import { applyFunction, evaluateRuntime } from '../src/hot/functions.js';
 import { registerCustomConstraint } from '../src/hot/parameters.js';
@@ -903,6 +904,48 @@ resource_registry:
     assert.equal(taken.name, 'environment-3.json');
     assert.equal(taken.text, free.text);
     assert.deepEqual(JSON.parse(ownEnvironmentFile(undefined, {}).text), {}, 'none is the empty one');
+  });
+});
+
+describe("HOT nested stacks' environments", () => {
+  test("Heat's get_child_environment: no parameters, the entry that made the type a template removed, the resources part narrowed to the resource's", () => {
+    const parent = {
+      parameters: { a: 1 },
+      parameter_defaults: { b: 2 },
+      resource_registry: {
+        'My::A': 'My::B',
+        'My::B': 'b.yaml',
+        'My::Other': 'other.yaml',
+        'Wild::*': 'wild/*.yaml',
+        resources: {
+          'ne*': { 'My::X': 'OS::Heat::None' },
+          nested: { 'My::Own': 'own.yaml', 'My::Y': 'OS::Heat::None' },
+          other: { 'My::Z': 'OS::Heat::None' },
+        },
+      },
+      encrypted_param_names: [],
+      event_sinks: [],
+    };
+    const registry = (name: string, type: string) =>
+      childUserEnvironment(parent, name, type).resource_registry as Record<string, unknown>;
+    // An alias of an alias: the entry that names the template goes, the alias stays.
+    assert.deepEqual(registry('nested', 'My::A'), {
+      'My::A': 'My::B',
+      'My::Other': 'other.yaml',
+      'Wild::*': 'wild/*.yaml',
+      resources: { 'My::X': 'OS::Heat::None', 'My::Own': 'own.yaml', 'My::Y': 'OS::Heat::None' },
+    });
+    // The resource's own entry first; a wildcard's; a template file as the type removes nothing.
+    assert.deepEqual(Object.keys(registry('nested', 'My::Own').resources as object), ['My::X', 'My::Y']);
+    assert.equal(registry('wild', 'Wild::Thing')['Wild::*'], undefined);
+    assert.deepEqual(registry('plain', 'x.yaml'), { ...parent.resource_registry, resources: {} });
+    assert.deepEqual(childUserEnvironment(parent, 'other', 'OS::Heat::ResourceGroup'), {
+      ...parent,
+      parameters: {},
+      resource_registry: { ...parent.resource_registry, resources: { 'My::Z': 'OS::Heat::None' } },
+    });
+    // The parent's is not changed.
+    assert.equal(parent.resource_registry['My::B'], 'b.yaml');
   });
 });
 

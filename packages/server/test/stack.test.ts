@@ -209,6 +209,24 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       const abandoned = await server.api('POST', '/deployments/old/abandon', { body: {} });
       assert.equal(abandoned.status, 200, JSON.stringify(abandoned.body));
       const data = abandoned.body;
+      // Heat's Stack.prepare_abandon keys.
+      assert.deepEqual(Object.keys(data).sort(), [
+        'action',
+        'environment',
+        'files',
+        'id',
+        'name',
+        'project_id',
+        'resources',
+        'stack_user_project_id',
+        'status',
+        'tags',
+        'template',
+      ]);
+      assert.deepEqual(
+        [data.project_id, data.stack_user_project_id, data.tags],
+        ['default_tenant', null, []],
+      );
       assert.equal(data.name, 'old');
       assert.equal(data.resources.password.type, 'OS::Heat::RandomString');
       assert.equal(typeof data.resources.password.resource_id, 'string');

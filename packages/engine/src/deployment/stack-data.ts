@@ -3,7 +3,10 @@
 import { ADOPT_KEY, type Json, RESOURCE_ID_KEY, RESOURCE_STATE_KEY, RESTORE_KEY } from '@weft/sdk';
 import { Diagnostics } from '../dsl/diagnostics.js';
 import { isMapping, parseYaml } from '../dsl/yaml-source.js';
+import { childUserEnvironment } from '../hot/environment.js';
+import { PROJECT_ID } from '../hot/parameters.js';
 import { heatResourceState, heatStackState, isAdoptedStack } from '../hot/states.js';
+import { isStackResourceType } from '../hot/types.js';
 import { type DeploymentModel, heatTypeOf, modelOf } from '../model/deployment-model.js';
 import { InstanceIdFactory } from '../model/instance-ids.js';
 import type { NodeInstanceRecord } from '../model/instance-record.js';
@@ -80,23 +83,86 @@ async function templateOf(
   return { template: parsed(blueprint.mainFile), files, parsed };
 }
 
-/** What Heat's Stack.prepare_abandon returns: the stack, its template and files, and every resource's id and data. */
+/**
+ * Heat's Stack.prepare_abandon, key by key in its order, for the stack or a nested one. A stack is
+ * in Weft's one project (PROJECT_ID, as its templates' OS::project_id gives it); Weft makes no
+ * stack domain project for a stack's users (Heat makes one only when a resource needs a user of
+ * its own, None otherwise, inherited by its nested stacks): null; and a stack has no tags (Heat
+ * gives [] for none).
+ */
+function stackData(stack: {
+  name: string;
+  id: string;
+  action: string;
+  status: string;
+  environment: Json;
+  files: Record<string, Json>;
+  template: Json;
+  resources: Record<string, Json>;
+}): Record<string, Json> {
+  return {
+    name: stack.name,
+    id: stack.id,
+    action: stack.action,
+    environment: stack.environment,
+    files: stack.files,
+    status: stack.status,
+    template: stack.template,
+    resources: stack.resources,
+    project_id: PROJECT_ID,
+    stack_user_project_id: null,
+    tags: [],
+  };
+}
+
+/**
+ * What Heat's Stack.prepare_abandon returns: the stack, its template and files, and every
+ * resource's id and data (Resource.prepare_abandon). A nested stack's resource (a template
+ * resource, group, chain) gives its nested stack's own data instead, with its resources under it,
+ * as Heat's StackResource.prepare_abandon does: named and identified as its templates' OS::stack_name
+ * and OS::stack_id give it (`STACK.RESOURCE`), in its resource's state, with the stack's files (Heat
+ * gives a nested stack its parent's), its environment as Heat's get_child_environment makes it
+ * (childUserEnvironment), and its template file's template (a group's or chain's, which Heat
+ * generates from its definition and Weft does not keep, null). An OS::Heat::Stack's stack is kept
+ * in the deployment as a nested stack (Heat's RemoteStack stays a plain resource whose stack lives
+ * on its own), so it is given as one too: its resources are adopted with the rest.
+ */
 export async function abandonData(store: Store, deployment: DeploymentRecord): Promise<Record<string, Json>> {
   const model = modelOf(deployment.model);
   const { template, files, parsed } = await templateOf(store, deployment);
   const nestedTemplates = model.blueprint.heatNestedTemplates ?? {};
+  const environment = (model.blueprint.heatEnvironment ?? {}) as Record<string, unknown>;
   const resources: Record<string, Json> = {};
+  const stacks = new Set<string>();
   const instances = await store.listInstances(deployment.id);
   for (const instance of instances) {
-    if (!isLive(instance.state) || model.nodes[instance.node] === undefined) continue;
+    const node = model.nodes[instance.node];
+    if (!isLive(instance.state) || node === undefined) continue;
     const { action, status } = splitState(heatResourceState(instance));
+    // A node of several instances (not made by HOT itself) names each by its instance.
+    const name = Object.hasOwn(resources, instance.node) ? instance.id : instance.node;
+    if (isStackResourceType(node.type)) {
+      stacks.add(name);
+      const id = `${deployment.id}.${instance.node}`;
+      resources[name] = stackData({
+        name: id,
+        id,
+        action,
+        status,
+        environment: {},
+        files,
+        template: Object.hasOwn(nestedTemplates, instance.node)
+          ? parsed(nestedTemplates[instance.node]!)
+          : null,
+        resources: {},
+      });
+      continue;
+    }
     const data: Record<string, Json> = {};
     for (const [key, value] of Object.entries(instance.runtimeProperties))
       if (key !== RESOURCE_STATE_KEY && key !== RESOURCE_ID_KEY && key !== ADOPT_KEY && key !== RESTORE_KEY)
         data[key] = value;
     const id = instance.runtimeProperties[RESOURCE_ID_KEY];
-    // A node of several instances (not made by HOT itself) names each by its instance.
-    const name = Object.hasOwn(resources, instance.node) ? instance.id : instance.node;
     resources[name] = {
       name,
       resource_id: typeof id === 'string' ? id : null,
@@ -105,26 +171,38 @@ export async function abandonData(store: Store, deployment: DeploymentRecord): P
       status,
       metadata: {},
       resource_data: data,
-      // A template resource's entry holds its nested stack's template, as Heat's (the nested
-      // stack's own abandon data) does.
-      ...(Object.hasOwn(nestedTemplates, instance.node)
-        ? { template: parsed(nestedTemplates[instance.node]!) }
-        : {}),
     };
   }
+  // Each nested stack's environment is made from the one of the stack it is in.
+  const environments = new Map<string, Record<string, unknown>>();
+  const environmentOf = (name: string): Record<string, unknown> => {
+    let made = environments.get(name);
+    if (made === undefined) {
+      const parent = parentOf(name, resources);
+      made = childUserEnvironment(
+        parent === undefined ? environment : environmentOf(parent),
+        parent === undefined ? name : name.slice(parent.length + 1),
+        heatTypeOf(model, name) ?? '',
+      );
+      environments.set(name, made);
+    }
+    return made;
+  };
+  for (const name of stacks)
+    (resources[name] as Record<string, Json>).environment = environmentOf(name) as Json;
   const { action, status } = splitState(
     heatStackState(await store.listExecutions(deployment.id), isAdoptedStack(instances)),
   );
-  return {
+  return stackData({
     name: deployment.id,
     id: deployment.id,
     action,
-    environment: (model.blueprint.heatEnvironment ?? {}) as Json,
-    files,
     status,
+    environment: environment as Json,
+    files,
     template,
-    resources: nested(resources),
-  };
+    resources: nested(resources, stacks),
+  });
 }
 
 /** The nearest resource whose member (`PARENT.MEMBER`) this one is: a group's, a nested stack's. */
@@ -139,9 +217,10 @@ function parentOf(name: string, resources: Record<string, Json>): string | undef
 
 /**
  * The resources by node name, the members of groups and nested stacks moved under their parent's
- * `resources` by their own name, as Heat's abandon data holds a nested stack's.
+ * `resources` by their own name, as Heat's abandon data holds a nested stack's. A resource's entry
+ * is named by that name; a nested stack's (those of `stacks`) keeps its stack's.
  */
-function nested(flat: Record<string, Json>): Record<string, Json> {
+function nested(flat: Record<string, Json>, stacks: Set<string>): Record<string, Json> {
   const top: Record<string, Json> = {};
   for (const [name, entry] of Object.entries(flat)) {
     const parent = parentOf(name, flat);
@@ -153,7 +232,7 @@ function nested(flat: Record<string, Json>): Record<string, Json> {
     const members = (holder.resources ??= {}) as Record<string, Json>;
     const own = name.slice(parent.length + 1);
     // The same object, so that members of its own that come later land in it.
-    (entry as Record<string, Json>).name = own;
+    if (!stacks.has(name)) (entry as Record<string, Json>).name = own;
     members[own] = entry;
   }
   return top;

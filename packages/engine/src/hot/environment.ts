@@ -347,3 +347,60 @@ export function userEnvironment(env: Environment, given: ValueMap, baseDir: stri
     }),
   ) as Record<string, unknown>;
 }
+
+/**
+ * A nested stack's environment as the user gave it (its abandon data's `environment`), from its
+ * parent stack's (`parent`, as userEnvironment gives it), as Heat's get_child_environment makes it
+ * for the stack resource `name` whose type as written is `type`: no parameters (Heat's are the
+ * stack resource's child_params: none for a group or chain; Weft passes a template resource's
+ * properties into its nested resources and keeps no parameters apart), the parent's
+ * parameter_defaults, encrypted_param_names and event_sinks, and its resource_registry without the
+ * entry that mapped `type` to the template (item_to_remove: found as resolveType finds it, the
+ * resource's own entries first), its `resources` those of every pattern that matches `name`, then
+ * `name`'s own (remove_resources_except).
+ */
+export function childUserEnvironment(
+  parent: Record<string, unknown>,
+  name: string,
+  type: string,
+): Record<string, unknown> {
+  const registry = structuredClone(
+    (isMapping(parent.resource_registry as Value) ? parent.resource_registry : {}) as Record<string, unknown>,
+  );
+  const resources = (isMapping(registry.resources as Value) ? registry.resources : {}) as Record<
+    string,
+    Record<string, unknown>
+  >;
+  // item_to_remove: the entry where the alias chain from `type` reaches a template.
+  const seen = new Set<string>();
+  for (let current = type; !seen.has(current); ) {
+    seen.add(current);
+    const own = resources[name];
+    let holder: Record<string, unknown> | undefined;
+    let key: string | undefined = current;
+    if (own && typeof own[current] === 'string') holder = own;
+    else if (typeof registry[current] === 'string') holder = registry;
+    else {
+      key = Object.keys(registry).find(
+        (p) => p !== 'resources' && p.endsWith('*') && current.startsWith(p.slice(0, -1)),
+      );
+      if (key !== undefined) holder = registry;
+    }
+    const target = key === undefined ? undefined : holder?.[key];
+    if (key === undefined || !holder || typeof target !== 'string') break;
+    if (isTemplateFile(target)) {
+      delete holder[key];
+      break;
+    }
+    current =
+      key.endsWith('*') && target.endsWith('*')
+        ? target.slice(0, -1) + current.slice(key.length - 1)
+        : target;
+  }
+  const narrowed: Record<string, unknown> = {};
+  for (const [pattern, entries] of Object.entries(resources))
+    if (fnmatch(name, pattern)) Object.assign(narrowed, entries);
+  Object.assign(narrowed, resources[name] ?? {});
+  registry.resources = narrowed;
+  return { ...parent, parameters: {}, resource_registry: registry };
+}

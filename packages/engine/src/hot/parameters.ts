@@ -377,6 +377,13 @@ export function checkConstraints(param: HotParameter, value: Value): string | un
   return undefined;
 }
 
+/**
+ * The project a stack is in (OS::project_id, its ARN, its abandon data's project_id): Weft has no
+ * Keystone projects, so every stack is in this one, the same in every service and tenant, so that
+ * what a template reads of it never changes.
+ */
+export const PROJECT_ID = 'default_tenant';
+
 /** Pseudo-parameters every stack has. */
 export const PSEUDO_PARAMETERS = ['OS::stack_name', 'OS::stack_id', 'OS::project_id'];
 

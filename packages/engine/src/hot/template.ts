@@ -46,7 +46,13 @@ import {
   type Place,
   RUNTIME_KEY,
 } from './functions.js';
-import { checkConstraints, type HotParameter, parseParameters, readParameterValue } from './parameters.js';
+import {
+  checkConstraints,
+  type HotParameter,
+  PROJECT_ID,
+  parseParameters,
+  readParameterValue,
+} from './parameters.js';
 import { BUILTIN_PLUGINS, BUILTIN_TYPES, HOT_IMPORTS, knownTypes, NESTED_STACK } from './types.js';
 import {
   HOT_VERSIONS,
@@ -499,7 +505,7 @@ class Stack {
     if (this.standIns.has(name)) this.standInReads++;
     if (name === 'OS::stack_name' || name === 'OS::stack_id')
       return this.prefix ? `${this.shared.stackName}.${this.prefix.slice(0, -1)}` : this.shared.stackName;
-    if (name === 'OS::project_id') return 'default_tenant';
+    if (name === 'OS::project_id') return PROJECT_ID;
     return this.values.get(name);
   }
 
@@ -1530,7 +1536,7 @@ function referenceOf(built: Built, stackName: string): Value {
     const own = built.outputs?.get('OS::stack_id');
     if (own !== undefined) return own;
     const id = `${stackName}.${built.node}`;
-    return `arn:openstack:heat::default_tenant:stacks/${id}/${id}`;
+    return `arn:openstack:heat::${PROJECT_ID}:stacks/${id}/${id}`;
   }
   return built.node;
 }

@@ -64,6 +64,17 @@ export const AbandonData = Type.Object(
     name: Type.Optional(Type.String()),
     id: Type.Optional(Type.String()),
     action: Type.Optional(Type.String()),
+    environment: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description:
+          'the parameters, parameter_defaults and resource_registry the stack was made with; an adopt loads it first',
+      }),
+    ),
+    files: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: "the template's nested templates and get_file files, by their path from its directory",
+      }),
+    ),
     status: Type.Optional(Type.String()),
     template: Type.Optional(
       Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
@@ -72,8 +83,19 @@ export const AbandonData = Type.Object(
     ),
     resources: Type.Record(Type.String(), Type.Unknown(), {
       description:
-        "each resource's name, resource_id, type, action, status and resource_data, by name (a group's or nested stack's members under its own resources)",
+        "each resource's name, resource_id, type, action, status, metadata and resource_data, by name; a nested stack resource's (a template resource, group, chain, OS::Heat::Stack) is its nested stack's abandon data, with its resources",
     }),
+    project_id: Type.Optional(
+      Type.String({
+        description: "the stack's project: Weft's one, default_tenant, as OS::project_id gives it",
+      }),
+    ),
+    stack_user_project_id: Type.Optional(
+      Type.Null({ description: "Heat's stack domain project: Weft makes none" }),
+    ),
+    tags: Type.Optional(
+      Type.Array(Type.String(), { description: "the stack's tags: Weft's stacks have none" }),
+    ),
   },
   { additionalProperties: true },
 );
