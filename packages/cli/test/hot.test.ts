@@ -1337,4 +1337,88 @@ describe('HOT stack updates of stack resources', { concurrency: true }, () => {
       assert.deepEqual(now.members, outputs.members);
     },
   );
+
+  test(
+    "a stack resource goes UPDATE_IN_PROGRESS before the resources in its stack change and UPDATE_COMPLETE after, as Heat's StackResource; a failure in its stack fails it",
+    LIMIT,
+    () => {
+      const p = project();
+      const template = (value: string, fail = false) => `heat_template_version: 2016-04-08
+resources:
+  tmpl:
+    type: inner.yaml
+    properties: {value: ${value}, fail: ${fail}}
+  remote:
+    type: OS::Heat::Stack
+    properties:
+      template: {get_file: inner.yaml}
+      parameters: {value: ${value}}
+  group:
+    type: OS::Heat::ResourceGroup
+    update_policy: {rolling_update: {max_batch_size: 1, pause_time: 0.1}}
+    properties:
+      count: 2
+      resource_def:
+        type: OS::Heat::TestResource
+        properties: {value: ${value}}
+`;
+      p.file(
+        'inner.yaml',
+        `heat_template_version: 2016-04-08
+parameters:
+  value: {type: string}
+  fail: {type: boolean, default: false}
+resources:
+  res:
+    type: OS::Heat::TestResource
+    properties: {value: {get_param: value}, fail: {get_param: fail}}
+`,
+      );
+      p.file('one.yaml', template('one'));
+      p.file('two.yaml', template('two'));
+      p.file('failing.yaml', template('three', true));
+      ok(p.run(['install', 'one.yaml', '-d', 'stack']));
+      const log = ok(p.run(['update', 'two.yaml', '-d', 'stack'])).stdout;
+      const lines = log.split('\n');
+      const first = (re: RegExp) => lines.findIndex((l) => re.test(l));
+      const last = (re: RegExp) => lines.findLastIndex((l) => re.test(l));
+      for (const stack of ['tmpl', 'remote', 'group']) {
+        // Its update begun (UPDATE_IN_PROGRESS), then every event of the resources in its stack
+        // (and the group's pauses), then its update done (UPDATE_COMPLETE).
+        const begun = first(
+          new RegExp(`\\[${stack}_\\w+ update\\] updating StackResource .*always updated$`),
+        );
+        const done = first(new RegExp(`\\[${stack}_\\w+ update\\] StackResource ${stack}_\\w+ updated$`));
+        const inside = new RegExp(`\\[${stack}\\.\\w+ |\\[${stack}_\\w+ pause\\]`);
+        assert.ok(begun >= 0 && done > begun, `${stack}\n${log}`);
+        assert.ok(first(inside) > begun && last(inside) < done, `${stack}\n${log}`);
+      }
+      assert.equal(log.match(/rolling update of group: pause after batch \d+ over/g)?.length, 1, log);
+      assert.deepEqual(
+        p
+          .instances()
+          .instances.map((i) => `${i.node} ${i.heatState}`)
+          .sort(),
+        [
+          'group UPDATE_COMPLETE',
+          'group.0 UPDATE_COMPLETE',
+          'group.1 UPDATE_COMPLETE',
+          'remote UPDATE_COMPLETE',
+          'remote.res UPDATE_COMPLETE',
+          'tmpl UPDATE_COMPLETE',
+          'tmpl.res UPDATE_COMPLETE',
+        ],
+      );
+      // A resource in its stack fails: so does the stack resource (its nested stack failed), and
+      // the next update finishes it.
+      const failed = p.run(['update', 'failing.yaml', '-d', 'stack']);
+      assert.equal(failed.code, 1, failed.stderr);
+      const states = Object.fromEntries(p.instances().instances.map((i) => [i.node, i.heatState]));
+      assert.deepEqual([states['tmpl.res'], states.tmpl], ['UPDATE_FAILED', 'UPDATE_FAILED']);
+      ok(p.run(['update', 'two.yaml', '-d', 'stack']));
+      const listed = p.instances();
+      assert.equal(listed.stackState, 'UPDATE_COMPLETE');
+      for (const i of listed.instances) assert.equal(i.heatState, 'UPDATE_COMPLETE', i.node);
+    },
+  );
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { BEGIN_UPDATE_INPUT } from '@weft/sdk/resource-keys';
 import { prepareDeployment } from '../src/deployment/deployments.js';
 import { formatProblem } from '../src/dsl/diagnostics.js';
 import type { Value, ValueMap } from '../src/dsl/yaml-source.js';
@@ -1655,10 +1656,17 @@ resources:
     assert.deepEqual(actions, Object.fromEntries(STACK_RESOURCES.map((n) => [n, 'update'])));
     assert.deepEqual(plan.replacements, {});
     for (const task of plan.graph.tasks) assert.equal(task.operation, RESOURCE_UPDATE);
-    // A nested stack's resource is updated after what is in its stack: one wave per level.
-    const order = waves(plan.graph).map((wave) => wave.map((t) => nodeOf.get(t.instanceId)!).sort());
+    // A nested stack's resource whose stack has tasks begins its update before them (Heat's
+    // UPDATE_IN_PROGRESS) and finishes it after them; one with none (chain, stack, the members'
+    // stacks) is updated by one task.
+    const order = waves(plan.graph).map((wave) =>
+      wave
+        .map((t) => `${nodeOf.get(t.instanceId)!}${t.inputs?.[BEGIN_UPDATE_INPUT] ? ' begins' : ''}`)
+        .sort(),
+    );
     assert.deepEqual(order, [
-      ['chain', 'group.0', 'group.1', 'nested1.nested2', 'stack'],
+      ['chain', 'group begins', 'nested1 begins', 'stack'],
+      ['group.0', 'group.1', 'nested1.nested2'],
       ['group', 'nested1'],
     ]);
     // No rolling update: the group's members keep their definition, so no batch, no pause.
@@ -1681,9 +1689,12 @@ resources:
       'group.1.random': 'update',
       'nested1.nested2.random': 'update',
     });
+    // Each resource's wave, a stack resource's update begun in `begun`.
     const at = new Map<string, number>();
+    const begun = new Map<string, number>();
     waves(plan.graph).forEach((wave, n) => {
-      for (const t of wave) if (t.instanceId) at.set(nodeOf.get(t.instanceId)!, n);
+      for (const t of wave)
+        if (t.instanceId) (t.inputs?.[BEGIN_UPDATE_INPUT] ? begun : at).set(nodeOf.get(t.instanceId)!, n);
     });
     for (const [inner, outer] of [
       ['group.0.random', 'group.0'],
@@ -1691,10 +1702,16 @@ resources:
       ['group.1', 'group'],
       ['nested1.nested2.random', 'nested1.nested2'],
       ['nested1.nested2', 'nested1'],
-    ] as const)
-      assert.ok(at.get(inner)! < at.get(outer)!, `${inner} before ${outer}`);
-    // The members' definitions changed (within them): the group rolls them one batch at a time.
+    ] as const) {
+      assert.ok(at.get(inner)! < at.get(outer)!, `${inner} before ${outer} ends`);
+      assert.ok(begun.get(outer)! < (begun.get(inner) ?? at.get(inner)!), `${outer} begins before ${inner}`);
+    }
+    // The members' definitions changed (within them): the group rolls them one batch at a time,
+    // its update begun before the first.
     assert.equal(plan.graph.tasks.filter((t) => t.operation !== RESOURCE_UPDATE).length, 1, 'one pause');
+    assert.ok(
+      begun.get('group')! < at.get('group.0.random')! && begun.get('group')! < at.get('group.1.random')!,
+    );
     assert.ok(at.get('group.0.random') !== at.get('group.1.random'), 'one member per batch');
   });
 

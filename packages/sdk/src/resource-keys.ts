@@ -26,3 +26,13 @@ export const DELETION_POLICY_PROPERTY = 'deletion_policy';
  * restricted_actions, from the environment): `update` (in place) and `replace`.
  */
 export const RESTRICTED_ACTIONS_PROPERTY = 'restricted_actions';
+
+/**
+ * The update operation's input that begins a nested stack resource's update before the resources
+ * of its nested stack change, as Heat's StackResource goes UPDATE_IN_PROGRESS first: an update
+ * with nothing else to do than the one its class always makes (Resource alwaysUpdates) is started
+ * (its handleUpdate run, the resource UPDATE_IN_PROGRESS) and left unfinished, for the update
+ * operation run after them to finish (checkUpdateComplete, UPDATE_COMPLETE). Anything else (an
+ * unfinished action, a replacement, changed properties) is all left to that run.
+ */
+export const BEGIN_UPDATE_INPUT = 'begin';

@@ -22,7 +22,7 @@ import {
   type UpdatePreview,
   UpdateReplace,
 } from './resource.js';
-import { REPLACED_BY_INPUT } from './resource-keys.js';
+import { BEGIN_UPDATE_INPUT, REPLACED_BY_INPUT } from './resource-keys.js';
 import {
   dropEmptyRecord,
   type HeatRecord,
@@ -221,15 +221,21 @@ class ResourceLifecycle<R extends Resource<object>> {
 
   /**
    * One handle/check pair: handle once (its token saved before the first poll), then one poll
-   * per run of the operation until done; while not done, the operation ends with a retry.
+   * per run of the operation until done; while not done, the operation ends with a retry. Only
+   * `begun`: handled, its polls left to the next run (BEGIN_UPDATE_INPUT).
    */
-  private async runAction(ctx: OperationContext, action: ResourceAction, steps: ActionSteps): Promise<void> {
+  private async runAction(
+    ctx: OperationContext,
+    action: ResourceAction,
+    steps: ActionSteps,
+    begun = false,
+  ): Promise<void> {
     const pending = heatRecord(ctx).pending;
     const token =
       pending?.action === action && pending.phase === 'polling'
         ? (pending.token ?? null)
         : await this.startAction(ctx, action, steps);
-    await this.pollAction(ctx, action, steps, token);
+    if (!begun) await this.pollAction(ctx, action, steps, token);
   }
 
   /** Runs the handler, saving before (so a crash is seen) and after (so its token survives one). */
@@ -495,19 +501,31 @@ class ResourceLifecycle<R extends Resource<object>> {
     delete heat.condemned;
   }
 
-  /** handleUpdate sees the old properties as this.properties (as in Heat) and the new ones in its arguments. */
-  private async updateInPlace(ctx: OperationContext, next: Record<string, Json>): Promise<void> {
+  /**
+   * handleUpdate sees the old properties as this.properties (as in Heat) and the new ones in its
+   * arguments. Only `begun`: left unfinished, UPDATE_IN_PROGRESS (BEGIN_UPDATE_INPUT).
+   */
+  private async updateInPlace(
+    ctx: OperationContext,
+    next: Record<string, Json>,
+    begun = false,
+  ): Promise<void> {
     const heat = heatRecord(ctx);
     const resource = this.instantiate(ctx, heat.properties ?? {});
     const snippet: ResourceDefinition = { type: ctx.node.type, properties: structuredClone(next) };
     const diff = propertyDiff(heat.properties ?? {}, next);
     const oldState = heat.state && structuredClone(heat.state);
     try {
-      await this.runAction(ctx, 'UPDATE', {
-        handle: () => resource.handleUpdate(snippet, { properties: structuredClone(next) }, diff),
-        check: (token) => resource.checkUpdateComplete(token),
-        extra: { properties: next },
-      });
+      await this.runAction(
+        ctx,
+        'UPDATE',
+        {
+          handle: () => resource.handleUpdate(snippet, { properties: structuredClone(next) }, diff),
+          check: (token) => resource.checkUpdateComplete(token),
+          extra: { properties: next },
+        },
+        begun,
+      );
     } catch (error) {
       if (!(error instanceof UpdateReplace)) throw error;
       ctx.logger.warning(
@@ -517,6 +535,7 @@ class ResourceLifecycle<R extends Resource<object>> {
       await this.replace(ctx, next, oldState);
       return;
     }
+    if (begun) return;
     heat.properties = next;
     ctx.logger.info(`${this.name} ${ctx.instance.id} updated`);
     await this.refreshAttributes(ctx, this.instantiate(ctx, next));
@@ -631,6 +650,9 @@ class ResourceLifecycle<R extends Resource<object>> {
       return;
     }
     const heat = heatRecord(ctx);
+    // Begun, only an update with nothing before it (BEGIN_UPDATE_INPUT).
+    const begin = inputs?.[BEGIN_UPDATE_INPUT] === true;
+    if (begin && (heat.pending || heat.condemned || heat.refused !== undefined)) return;
     // A refused update is tried again by this one (refused again if still restricted).
     const refused = heat.refused;
     delete heat.refused;
@@ -653,6 +675,7 @@ class ResourceLifecycle<R extends Resource<object>> {
         : heat.state?.status === 'FAILED' && heat.properties !== undefined
           ? `its last ${heat.state.action.toLowerCase()} failed${heat.state.reason ? ` (${heat.state.reason})` : ''}`
           : undefined;
+    if (begin && (failed || !resourceExists(heat) || heat.state?.action === 'SUSPEND')) return;
     if (!failed && !resourceExists(heat))
       throw new NonRecoverableError(`${this.name} ${ctx.instance.id} cannot be updated: it does not exist`);
     if (heat.state?.action === 'SUSPEND' && !failed) {
@@ -670,6 +693,7 @@ class ResourceLifecycle<R extends Resource<object>> {
       return;
     }
     const changed = Object.keys(propertyDiff(heat.properties ?? {}, next));
+    if (begin && !(changed.length === 0 && this.cls.alwaysUpdates)) return;
     if (changed.length === 0 && this.cls.alwaysUpdates && !continued) {
       // Heat's StackResource._needs_update: always updated, what it holds deciding for itself
       // (refused where the environment restricts update, as Heat's _check_restricted_actions).
@@ -677,7 +701,7 @@ class ResourceLifecycle<R extends Resource<object>> {
       ctx.logger.info(
         `updating ${this.name} ${ctx.instance.id}: no property changed, but it is always updated`,
       );
-      await this.updateInPlace(ctx, next);
+      await this.updateInPlace(ctx, next, begin);
       return;
     }
     if (changed.length === 0) {

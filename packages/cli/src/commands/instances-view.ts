@@ -37,15 +37,15 @@ export function printInstances<I extends ListedInstance>(
   listed: I[],
   stack: StackFacts | undefined,
 ): void {
-  const states = stack && heatResourceStates(listed);
-  const instances: (I & { heatState?: string; heatType?: string | null })[] = listed.map((i) =>
-    stack ? { ...i, heatState: states!.get(i)!, heatType: stack.typeOf(i.node) ?? null } : i,
-  );
-  const adopted = stack !== undefined && isAdoptedStack(instances);
+  const adopted = stack !== undefined && isAdoptedStack(listed);
   const heat = stack && {
     stackState: heatStackState(stack.executions, adopted),
     stackStatusReason: heatStackStatusReason(stack.executions, adopted),
   };
+  const states = stack && heatResourceStates(listed, !heat!.stackState.endsWith('_IN_PROGRESS'));
+  const instances: (I & { heatState?: string; heatType?: string | null })[] = listed.map((i) =>
+    stack ? { ...i, heatState: states!.get(i)!, heatType: stack.typeOf(i.node) ?? null } : i,
+  );
   if (json) {
     printJson({ deployment, ...heat, instances });
     return;

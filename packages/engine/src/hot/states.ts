@@ -143,11 +143,15 @@ export function heatResourceState(instance: {
  * Each resource's state (heatResourceState), where a nested stack's resource (a template
  * resource, group or chain: nodes `NAME.X` are its stack's) that has not started an action of its
  * own shows its stack's: Heat marks it CREATE_IN_PROGRESS while its stack is made, and
- * CREATE_FAILED when a resource in it fails, where Weft starts it after its members.
+ * CREATE_FAILED when a resource in it fails, where Weft starts it after its members. One whose
+ * update has begun (it goes UPDATE_IN_PROGRESS before its stack's resources change, finished
+ * after them) fails when a resource in its stack fails, as Heat's fails with its nested stack,
+ * and once the stack's action has `ended` without finishing it, as Heat's resource whose action
+ * is stopped goes FAILED ('UPDATE aborted').
  */
 export function heatResourceStates<
   I extends { node: string; state: string; runtimeProperties: Record<string, unknown> },
->(instances: readonly I[]): Map<I, string> {
+>(instances: readonly I[], ended = false): Map<I, string> {
   const states = new Map(instances.map((i) => [i, heatResourceState(i)]));
   const byNode = new Map<string, I[]>();
   for (const i of instances) {
@@ -171,7 +175,10 @@ export function heatResourceStates<
     const failed = theirs.find((state) => state.endsWith('_FAILED'));
     const started = theirs.some((state) => state !== 'INIT_COMPLETE');
     for (const resource of byNode.get(parent)!) {
-      if (states.get(resource) !== 'INIT_COMPLETE') continue;
+      const own = states.get(resource)!;
+      if (own.endsWith('_IN_PROGRESS') && (failed || ended))
+        states.set(resource, `${own.slice(0, -'_IN_PROGRESS'.length)}_FAILED`);
+      if (own !== 'INIT_COMPLETE') continue;
       if (failed) states.set(resource, `${failed.slice(0, failed.indexOf('_'))}_FAILED`);
       else if (started) states.set(resource, 'CREATE_IN_PROGRESS');
     }

@@ -3,7 +3,7 @@
 // Pure: the caller stores the plan with the execution and applies its end once it has succeeded.
 
 import { type Json, RESTRICTED_ACTIONS_PROPERTY } from '@weft/sdk';
-import { REPLACED_BY_INPUT } from '@weft/sdk/resource-keys';
+import { BEGIN_UPDATE_INPUT, REPLACED_BY_INPUT } from '@weft/sdk/resource-keys';
 import { runtimeReferences } from '../hot/functions.js';
 import { heatResourceState } from '../hot/states.js';
 import { isStackResourceType } from '../hot/types.js';
@@ -37,6 +37,7 @@ import {
   memberOf,
   pauseTask,
   planRolling,
+  ROLLING_PAUSE,
   type RollingPlan,
 } from './rolling.js';
 
@@ -944,6 +945,7 @@ function updateGraph(parts: GraphParts): TaskGraph {
     const made = byDependencies(adding, changes, current, parts);
     const graph = chain(made, removing, 'update');
     rollInBatches(graph, parts, made.tasks.length);
+    beginStackUpdates(graph, parts.nodes);
     return graph;
   }
   return params.install_first
@@ -1050,5 +1052,57 @@ function rollInBatches(graph: TaskGraph, parts: GraphParts, removalsFrom: number
     ]);
     const parent = parts.staying.find((i) => i.node === name);
     gateBatches(graph, batches, pauseTask(graph, node, parent?.id, policy.pause_time ?? 0));
+  }
+}
+
+/**
+ * A stack resource's update (a template resource, group, chain, OS::Heat::Stack) begins before
+ * what changes in its nested stack and ends after it, as Heat's StackResource goes
+ * UPDATE_IN_PROGRESS, updates its nested stack, then goes UPDATE_COMPLETE: its update task is
+ * preceded by one with BEGIN_UPDATE_INPUT (waiting for what it waits for outside its stack) that
+ * the tasks of the resources in its stack (and its rolling update's pauses) wait for, and it waits
+ * for them, but for those that wait for it (removals, which a HOT update runs last). One whose
+ * stack has no task is updated by its one task, as before.
+ */
+function beginStackUpdates(graph: TaskGraph, nodes: Record<string, NodeModel>): void {
+  const byId = new Map(graph.tasks.map((t) => [t.id, t]));
+  // Whether task `from` waits, directly or not, for one of `targets`.
+  const waitsFor = (from: Task, targets: Set<number>): boolean => {
+    const seen = new Set<number>();
+    const stack = [...from.dependsOn];
+    while (stack.length > 0) {
+      const id = stack.pop()!;
+      if (targets.has(id)) return true;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      stack.push(...(byId.get(id)?.dependsOn ?? []));
+    }
+    return false;
+  };
+  for (const finish of [...graph.tasks]) {
+    const node = finish.node === undefined ? undefined : nodes[finish.node];
+    if (finish.operation !== RESOURCE_UPDATE || !node || !isStackResourceType(node.type)) continue;
+    if (finish.inputs?.[REPLACED_BY_INPUT] !== undefined) continue;
+    const inside = graph.tasks.filter(
+      (t) =>
+        t.node?.startsWith(`${finish.node}.`) ||
+        (t.instanceId === finish.instanceId && t.operation === ROLLING_PAUSE),
+    );
+    if (inside.length === 0) continue;
+    const insideIds = new Set(inside.map((t) => t.id));
+    const begin: Task = {
+      ...finish,
+      id: graph.tasks.length,
+      inputs: { ...finish.inputs, [BEGIN_UPDATE_INPUT]: true },
+      dependsOn: finish.dependsOn.filter((d) => !insideIds.has(d) && !waitsFor(byId.get(d)!, insideIds)),
+    };
+    graph.tasks.push(begin);
+    byId.set(begin.id, begin);
+    const own = new Set([finish.id]);
+    for (const task of inside) {
+      task.dependsOn.push(begin.id);
+      if (!waitsFor(task, own) && !finish.dependsOn.includes(task.id)) finish.dependsOn.push(task.id);
+    }
+    finish.dependsOn.push(begin.id);
   }
 }
