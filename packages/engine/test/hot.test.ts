@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { BEGIN_UPDATE_INPUT } from '@weft/sdk/resource-keys';
 import { prepareDeployment } from '../src/deployment/deployments.js';
 import { formatProblem } from '../src/dsl/diagnostics.js';
+import type { BlueprintReader } from '../src/dsl/reader.js';
 import type { Value, ValueMap } from '../src/dsl/yaml-source.js';
 import { resolveRuntime } from '../src/executor/runtime-values.js';
 import { childUserEnvironment } from '../src/hot/environment.js';
@@ -703,23 +704,37 @@ outputs:
   });
 });
 
-describe('HOT plugin types', () => {
-  test("an installed plugin's node type is a resource type under its Heat name", () => {
-    const dir = mkdtempSync(join(tmpdir(), 'weft-hot-plugin-'));
-    writeFileSync(
-      join(dir, 'plugin.yaml'),
-      `plugins:
+/**
+ * A directory with an installed plugin `foo` whose node type My::Resource::Foo has `body` (YAML
+ * under the type, after derived_from), and a reader that finds it (and the utilities plugin).
+ */
+function fooPlugin(body: string): { dir: string; reader: BlueprintReader } {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-hot-plugin-'));
+  writeFileSync(
+    join(dir, 'plugin.yaml'),
+    `plugins:
   foo: {executor: central_deployment_agent, package_name: foo, package_version: '1.0'}
 node_types:
   My::Resource::Foo:
     derived_from: cloudify.nodes.Root
-    properties:
+${body}`,
+  );
+  const reader = fileSystemReader({
+    resolvePlugin: (name) =>
+      name === 'utilities' ? UTILITIES : name === 'foo' ? join(dir, 'plugin.yaml') : undefined,
+    pluginNames: () => ['utilities', 'foo'],
+  });
+  return { dir, reader };
+}
+
+describe('HOT plugin types', () => {
+  test("an installed plugin's node type is a resource type under its Heat name", () => {
+    const { dir, reader } = fooPlugin(`    properties:
       size: {type: integer, default: 1}
     interfaces:
       cloudify.interfaces.lifecycle:
         create: foo.resources.create
-`,
-    );
+`);
     writeFileSync(
       join(dir, 'template.yaml'),
       `heat_template_version: 2018-08-31
@@ -731,15 +746,7 @@ resources:
     type: My::Resource::Bar
 `,
     );
-    const result = loadBlueprint(join(dir, 'template.yaml'), {
-      reader: fileSystemReader({
-        resolvePlugin: (name) =>
-          name === 'utilities' ? UTILITIES : name === 'foo' ? join(dir, 'plugin.yaml') : undefined,
-        pluginNames: () => ['utilities', 'foo'],
-      }),
-      deploymentId: 'stack',
-      inputs: {},
-    });
+    const result = loadBlueprint(join(dir, 'template.yaml'), { reader, deploymentId: 'stack', inputs: {} });
     const lines = result.problems.sorted().map((p) => formatProblem(p, dir));
     assert.equal(lines.length, 1, lines.join('\n'));
     assert.match(
@@ -750,15 +757,7 @@ resources:
       join(dir, 'template.yaml'),
       readFileSync(join(dir, 'template.yaml'), 'utf8').replace(/ {2}bar:\n.*\n/, ''),
     );
-    const fixed = loadBlueprint(join(dir, 'template.yaml'), {
-      reader: fileSystemReader({
-        resolvePlugin: (name) =>
-          name === 'utilities' ? UTILITIES : name === 'foo' ? join(dir, 'plugin.yaml') : undefined,
-        pluginNames: () => ['utilities', 'foo'],
-      }),
-      deploymentId: 'stack',
-      inputs: {},
-    });
+    const fixed = loadBlueprint(join(dir, 'template.yaml'), { reader, deploymentId: 'stack', inputs: {} });
     assert.deepEqual(fixed.problems.problems, []);
     const foo = fixed.blueprint!.nodeTemplates.get('foo')!;
     assert.equal(foo.type, 'My::Resource::Foo');
@@ -766,19 +765,10 @@ resources:
   });
 
   test("a plugin type's resource has its deletion_policy and restricted_actions; stand-ins are marked", () => {
-    const dir = mkdtempSync(join(tmpdir(), 'weft-hot-plugin-'));
-    writeFileSync(
-      join(dir, 'plugin.yaml'),
-      `plugins:
-  foo: {executor: central_deployment_agent, package_name: foo, package_version: '1.0'}
-node_types:
-  My::Resource::Foo:
-    derived_from: cloudify.nodes.Root
-    properties:
+    const { dir, reader } = fooPlugin(`    properties:
       size: {type: integer, default: 1}
       name: {type: string, default: x}
-`,
-    );
+`);
     writeFileSync(
       join(dir, 'template.yaml'),
       `heat_template_version: 2018-08-31
@@ -797,11 +787,7 @@ resources:
     );
     const load = (inputs: ValueMap | undefined) =>
       loadBlueprint(join(dir, 'template.yaml'), {
-        reader: fileSystemReader({
-          resolvePlugin: (name) =>
-            name === 'utilities' ? UTILITIES : name === 'foo' ? join(dir, 'plugin.yaml') : undefined,
-          pluginNames: () => ['utilities', 'foo'],
-        }),
+        reader,
         deploymentId: 'stack',
         environments: [join(dir, 'env.yaml')],
         ...(inputs ? { inputs } : { validateOnly: true }),
