@@ -31,18 +31,30 @@ let busy = 0;
  */
 const HAND_BACK_MS = 20;
 let handBack: NodeJS.Timeout | undefined;
+/** When an operation last ended, or the queue last formed (performance.now()). */
+let progressAt = 0;
 
-/** (Re)starts the wait after which the queued operations are handed back; none while none wait. */
+/**
+ * Notes progress (an operation ended, or a queue formed) and makes sure a wait runs while
+ * operations are queued: one timer, not one per operation, which looks at the last progress when
+ * it fires.
+ */
 function watchQueue(): void {
-  if (handBack) clearTimeout(handBack);
-  handBack = queued.length > 0 ? setTimeout(handBackQueued, HAND_BACK_MS) : undefined;
+  progressAt = performance.now();
+  if (!handBack && queued.length > 0) handBack = setTimeout(checkQueue, HAND_BACK_MS);
 }
 
-function handBackQueued(): void {
+function checkQueue(): void {
   handBack = undefined;
+  if (queued.length === 0) return;
   const now = performance.now();
-  for (const { message, since } of queued.splice(0))
-    send({ type: 'handedBack', id: message.id, ms: now - since });
+  const since = now - progressAt;
+  if (since < HAND_BACK_MS) {
+    handBack = setTimeout(checkQueue, HAND_BACK_MS - since);
+    return;
+  }
+  for (const { message, since: queuedAt } of queued.splice(0))
+    send({ type: 'handedBack', id: message.id, ms: now - queuedAt });
 }
 
 const failed = (errorType: string, text: string): Outcome => ({
