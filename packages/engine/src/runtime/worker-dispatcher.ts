@@ -221,7 +221,10 @@ class Worker {
   private flush(): void {
     const messages = this.outbox;
     this.outbox = [];
-    if (this.child.connected) this.child.send(messages);
+    // A worker that has just died (its exit not seen yet) fails the write (EPIPE): what it held
+    // is answered for when its exit is (gone), so the error is not raised here, where nothing
+    // would catch it.
+    if (this.child.connected) this.child.send(messages, (error) => void error);
   }
 
   /** Runs an operation on this worker, whose slot `claim` already holds. */
