@@ -1430,10 +1430,6 @@ export function checkCounts(
 }
 
 /**
- * Reads a blueprint and everything it imports into a validated model; every problem is collected.
- * `mainDocument` is the main file as another front end (HOT) read it, with its problems so far.
- */
-/**
  * The properties a HOT template's translation gives every resource's node besides the ones its
  * type declares: the resource's deletion_policy and the actions the environment restricts, which
  * a plugin's Resource class reads from its node (the SDK reserves their names). The node type of
@@ -1456,6 +1452,10 @@ function withoutHeatPolicies(values: ValueMap, declared: Schema): ValueMap {
   return rest;
 }
 
+/**
+ * Reads a blueprint and everything it imports into a validated model; every problem is collected.
+ * `mainDocument` is the main file as another front end (HOT) read it, with its problems so far.
+ */
 export function parseBlueprint(
   mainFile: string,
   reader: BlueprintReader,
