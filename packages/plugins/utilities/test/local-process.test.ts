@@ -41,11 +41,16 @@ async function freePort(): Promise<number> {
 /** Polls come 0.5 s apart in the engine; here a short pause is enough to let the process move. */
 const between = () => delay(50);
 
-/** A Node program that serves HTTP on $PORT after `late` ms (TERM ignored when asked). */
+/**
+ * A Node program that serves HTTP on $PORT after `late` ms (TERM ignored when asked). It logs
+ * before it listens: the port accepts connections as soon as it is bound, which can be before a
+ * listen callback has run, so a line logged there may not be in the log yet when the check passes.
+ */
 function server(late = 0, ignoreTerm = false): string[] {
   const program = `${ignoreTerm ? "process.on('SIGTERM', () => console.log('ignoring SIGTERM'));" : ''}
-setTimeout(() => require('http').createServer((q, r) => { r.statusCode = q.url === '/health' ? 204 : 404; r.end(); })
-  .listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening on', process.env.PORT)), ${late});`;
+setTimeout(() => { console.log('listening on', process.env.PORT);
+  require('http').createServer((q, r) => { r.statusCode = q.url === '/health' ? 204 : 404; r.end(); })
+  .listen(Number(process.env.PORT), '127.0.0.1'); }, ${late});`;
   return [process.execPath, '-e', program];
 }
 
