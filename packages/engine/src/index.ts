@@ -129,7 +129,14 @@ export { parseSecret, Secrets } from './secrets/secrets.js';
 export * from './store/index.js';
 export { type UpdatePlanDocument, updatePlanDocument } from './update-plan-report.js';
 export { BUILTIN_WORKFLOWS, WorkflowError } from './workflows/builtin.js';
-export { installGraph, type Task, type TaskGraph, uninstallGraph, waves } from './workflows/lifecycle.js';
+export {
+  installGraph,
+  operationWaves,
+  type Task,
+  type TaskGraph,
+  uninstallGraph,
+  waves,
+} from './workflows/lifecycle.js';
 export { isSpareMember } from './workflows/rolling.js';
 export {
   finalModel,

@@ -2,7 +2,7 @@ import { relative } from 'node:path';
 import type { Value, ValueMap } from './dsl/yaml-source.js';
 import { deploymentModel, type OperationModel } from './model/deployment-model.js';
 import type { DeploymentPlan } from './model/plan.js';
-import { installGraph, type Task, waves } from './workflows/lifecycle.js';
+import { installGraph, operationWaves, type Task } from './workflows/lifecycle.js';
 import { batchCreate } from './workflows/rolling.js';
 
 export interface PlanStepJson {
@@ -52,7 +52,7 @@ function implementationOf(op: OperationModel | undefined): string {
   return op.implementation;
 }
 
-/** The install operations in waves (state changes left out; empty waves dropped). */
+/** The install operations in waves. */
 export function installSteps(plan: DeploymentPlan): PlanStepJson[] {
   const model = deploymentModel(plan);
   const graph = installGraph(model.nodes, plan.instances);
@@ -60,11 +60,9 @@ export function installSteps(plan: DeploymentPlan): PlanStepJson[] {
   if (model.blueprint.heatTemplateVersion !== undefined) batchCreate(graph, model.nodes, plan.instances);
   const steps: PlanStepJson[] = [];
   let wave = 0;
-  for (const tasks of waves(graph)) {
-    const ops = tasks.filter((t): t is Task & { operation: string } => t.kind === 'operation');
-    if (ops.length === 0) continue;
+  for (const tasks of operationWaves(graph)) {
     wave++;
-    for (const task of ops) {
+    for (const task of tasks as (Task & { operation: string })[]) {
       const step: PlanStepJson = {
         wave,
         instance: task.relationship?.side === 'target' ? task.relationship.targetId : task.instanceId,

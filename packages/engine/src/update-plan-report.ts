@@ -2,7 +2,7 @@
 import type { Json } from '@weft/sdk';
 import type { Masker } from './executor/masker.js';
 import type { NodeDiff, ValueChange } from './model/model-diff.js';
-import { waves } from './workflows/lifecycle.js';
+import { operationWaves } from './workflows/lifecycle.js';
 import type { InstanceAction, Replacement, UpdatePlan } from './workflows/update.js';
 
 /**
@@ -84,9 +84,9 @@ export function updatePlanDocument(
 ): UpdatePlanDocument {
   const instanceNode = new Map([...instances, ...plan.added].map((i) => [i.id, i.node]));
   const operations: UpdatePlanDocument['operations'] = [];
-  waves(plan.graph).forEach((wave, index) => {
+  operationWaves(plan.graph).forEach((wave, index) => {
     for (const task of wave) {
-      if (task.kind !== 'operation' || !task.operation) continue;
+      if (!task.operation) continue;
       const step: UpdatePlanDocument['operations'][number] = {
         wave: index + 1,
         instance: task.instanceId,
@@ -99,9 +99,6 @@ export function updatePlanDocument(
       operations.push(step);
     }
   });
-  // Waves are numbered among operation waves only (state changes make no wave of their own).
-  const numbers = [...new Set(operations.map((o) => o.wave))];
-  for (const o of operations) o.wave = numbers.indexOf(o.wave) + 1;
   const nodes = plan.diff.nodes.map((node) => {
     const action = nodeAction(node, plan, instanceNode);
     // Keys in the order the API's schema serializes them, so that the CLI prints one document,

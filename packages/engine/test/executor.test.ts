@@ -92,6 +92,62 @@ node_templates:
     assert.ok((await h.store.listInstances('dep')).every((i) => i.state === 'deleted'));
   });
 
+  test('each operation sees the state Cloudify sets before it; a state step after an operation is stored with it', async () => {
+    const all = `
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        {precreate: p.op, create: p.op, configure: p.op, start: p.op, poststart: p.op, prestop: p.op, stop: p.bad, delete: p.op, postdelete: p.op}`;
+    const seen: string[] = [];
+    const h = await harness(
+      `${HEAD}
+node_templates:
+  a:
+    type: cloudify.nodes.Root${all}
+`,
+      {
+        operations: {
+          'p.op': (ctx) => {
+            seen.push(`${ctx.operation.name.split('.').pop()}:${ctx.instance.state}`);
+          },
+          'p.bad': (ctx) => {
+            seen.push(`${ctx.operation.name.split('.').pop()}:${ctx.instance.state}`);
+            throw new NonRecoverableError('stop failed');
+          },
+        },
+      },
+    );
+    const install = await h.execute('install');
+    assert.equal(install.status, 'terminated');
+    assert.deepEqual(seen, [
+      'precreate:initializing',
+      'create:creating',
+      'configure:configuring',
+      'start:starting',
+      'poststart:starting',
+    ]);
+    const tasks = await h.store.listTasks(install.id);
+    // One state task (where the instance starts), then each operation with the state after it.
+    assert.deepEqual(
+      tasks.map((t) => `${t.operation?.split('.').pop() ?? t.kind}->${t.targetState}`),
+      [
+        'state->initializing',
+        'precreate->creating',
+        'create->configuring',
+        'configure->starting',
+        'start->null',
+        'poststart->started',
+      ],
+    );
+    assert.equal((await h.store.listInstances('dep'))[0]!.state, 'started');
+
+    // A failure uninstall ignores still moves the instance on, as the state task after it did.
+    seen.length = 0;
+    const uninstall = await h.execute('uninstall', { ignore_failure: true });
+    assert.equal(uninstall.status, 'terminated');
+    assert.deepEqual(seen, ['prestop:stopping', 'stop:stopping', 'delete:deleting', 'postdelete:deleting']);
+    assert.equal((await h.store.listInstances('dep'))[0]!.state, 'deleted');
+  });
+
   test('empty operations are skipped without a dispatch', async () => {
     const h = await harness(`${HEAD}
 node_templates:

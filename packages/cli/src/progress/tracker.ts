@@ -2,9 +2,10 @@
  * What an execution is doing, kept up to date from its events at O(1) per event: per node the
  * instances by state, operations done and running; the operations running now; totals.
  *
- * Instance states change in state tasks, which emit no event: the executor runs a state task as
- * soon as the tasks it depends on are done, so the tracker does the same on the task graph it
- * was given. The end of the run re-reads the stored states (`syncInstances`) for the summary.
+ * Instance states change in state tasks, which emit no event, and as operations that carry a
+ * target state end: the executor runs a state task as soon as the tasks it depends on are done,
+ * so the tracker does the same on the task graph it was given. The end of the run re-reads the
+ * stored states (`syncInstances`) for the summary.
  */
 import type { EventRecord, NodeInstanceRecord, TaskRecord } from '@weft/engine';
 
@@ -100,11 +101,9 @@ export class ProgressTracker {
       // A workflow script and the events it sends are not operations.
       if (task.kind !== 'operation' && task.kind !== 'state') continue;
       const node = this.node(task.node);
-      if (task.kind === 'state') {
-        // Tasks come in graph order: the last state task of a node is where its instances end.
-        node.goal = task.targetState;
-        continue;
-      }
+      // Tasks come in graph order: the last target state of a node is where its instances end.
+      if (task.targetState) node.goal = task.targetState;
+      if (task.kind === 'state') continue;
       node.operations++;
       this.operations++;
       if (this.finished[task.id]) {
@@ -245,6 +244,7 @@ export class ProgressTracker {
     this.finished[task.id] = 1;
     node.done++;
     this.done++;
+    if (task.targetState) this.setState(task.instanceId, task.targetState);
     const unlocked: number[] = [];
     for (const next of this.dependents[task.id] ?? []) if (--this.waitingOn[next]! === 0) unlocked.push(next);
     this.runStateTasks(unlocked);

@@ -730,15 +730,23 @@ class ExecutionRun {
   }
 
   private runStateTask(task: TaskRecord): void {
-    const entry = this.instances.get(task.instanceId);
-    const state = task.targetState as InstanceState;
-    if (entry) {
-      entry.record.state = state;
-      this.setInstanceState(task.instanceId, state);
-    }
+    this.enterTargetState(task);
     this.setTask(task, { state: 'succeeded' });
     this.commitSoon();
     this.unlock(task);
+  }
+
+  /**
+   * Moves the task's instance to the task's target state: a state task's, or an operation's that
+   * took the state step after it (set as the operation ends, in the commit that stores its end).
+   */
+  private enterTargetState(task: TaskRecord): void {
+    if (!task.targetState) return;
+    const entry = this.instances.get(task.instanceId);
+    if (!entry) return;
+    const state = task.targetState as InstanceState;
+    entry.record.state = state;
+    this.setInstanceState(task.instanceId, state);
   }
 
   private unlock(task: TaskRecord): void {
@@ -1668,6 +1676,7 @@ class ExecutionRun {
         },
         task,
       );
+      this.enterTargetState(task);
       // What depends on it is sent only with a later commit, which stores this first.
       this.commitSoon();
       this.unlock(task);
@@ -1719,6 +1728,7 @@ class ExecutionRun {
       return;
     }
     if (this.ignoreFailure || task.ignoreFailure) {
+      this.enterTargetState(task);
       this.commit();
       this.unlock(task);
       return;

@@ -42,7 +42,10 @@ export interface Task {
   /** Full operation name, e.g. `cloudify.interfaces.lifecycle.create`. */
   operation?: string;
   operationDef?: OperationModel;
-  /** For state tasks: the state the instance moves to. */
+  /**
+   * For state tasks: the state the instance moves to. For operation tasks: the state it moves to
+   * once the operation is done, where a state step follows the operation directly (see append).
+   */
   state?: string;
   relationship?: RelationshipEnd;
   dependsOn: number[];
@@ -141,6 +144,20 @@ function instanceSubgraph(
   const byOperation = new Map<string, Task>();
   const append = (parallel: Task[]) => {
     if (parallel.length === 0) return;
+    // A state step right after one operation of this instance is taken by that operation: the
+    // executor would run the state task at once when the operation ends, so the instance moves at
+    // the same moment, with one task tracked and stored instead of two (an install of five
+    // operations per instance has 6 tasks per instance instead of 12).
+    const only = tail.length === 1 ? tail[0]! : undefined;
+    if (
+      parallel.length === 1 &&
+      parallel[0]!.kind === 'state' &&
+      only?.kind === 'operation' &&
+      only.instanceId === instance.id
+    ) {
+      only.state = parallel[0]!.state;
+      return;
+    }
     const deps = tail.map((t) => t.id);
     for (const task of parallel) {
       task.dependsOn = deps.length > 0 ? [...deps] : [];
@@ -314,32 +331,61 @@ export function uninstallGraph(
 }
 
 /**
- * Tasks grouped into waves: a task's wave is one more than the latest wave of what it depends
- * on, so every task of a wave could run at the same time. Throws on a cycle.
+ * Each task's level: one more than the latest level of what it depends on, where a task counts
+ * for `weight(task)` levels. Throws on a cycle.
  */
-export function waves(graph: TaskGraph): Task[][] {
-  const level = new Array<number>(graph.tasks.length).fill(-1);
+function levels(graph: TaskGraph, weight: (task: Task) => number): number[] {
+  const level = new Array<number>(graph.tasks.length).fill(0);
   const dependents: number[][] = graph.tasks.map(() => []);
   const remaining = graph.tasks.map((t) => t.dependsOn.length);
   for (const task of graph.tasks) for (const dep of task.dependsOn) dependents[dep]!.push(task.id);
   const queue = graph.tasks.filter((t) => t.dependsOn.length === 0).map((t) => t.id);
-  for (const id of queue) level[id] = 0;
   for (let head = 0; head < queue.length; head++) {
     const id = queue[head]!;
+    const after = level[id]! + weight(graph.tasks[id]!);
     for (const next of dependents[id]!) {
-      level[next] = Math.max(level[next]!, level[id]! + 1);
+      level[next] = Math.max(level[next]!, after);
       if (--remaining[next]! === 0) queue.push(next);
     }
   }
   if (queue.length !== graph.tasks.length) throw new Error('task graph has a cycle');
+  return level;
+}
+
+function grouped(tasks: Task[], level: number[]): Task[][] {
   const result: Task[][] = [];
-  for (const task of graph.tasks) {
+  for (const task of tasks) {
     const l = level[task.id]!;
     const wave = result[l];
     if (wave) wave.push(task);
     else result[l] = [task];
   }
   return result;
+}
+
+/**
+ * Tasks grouped into waves: a task's wave is one more than the latest wave of what it depends
+ * on, so every task of a wave could run at the same time. Throws on a cycle.
+ */
+export function waves(graph: TaskGraph): Task[][] {
+  return grouped(
+    graph.tasks,
+    levels(graph, () => 1),
+  );
+}
+
+/**
+ * The operations grouped into waves as a plan shows them: an operation's wave is one more than
+ * the latest wave of the operations it waits on, directly or through state changes, which take
+ * no time (and which an operation may carry itself: the waves do not depend on that).
+ */
+export function operationWaves(graph: TaskGraph): Task[][] {
+  const level = levels(graph, (task) => (task.kind === 'operation' ? 1 : 0));
+  // No level is left without an operation (each one's wave has one before it), but say so.
+  return grouped(
+    graph.tasks.filter((task) => task.kind === 'operation'),
+    level,
+  ).filter((wave) => wave.length > 0);
 }
 
 /**
