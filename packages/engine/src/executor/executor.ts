@@ -1867,8 +1867,9 @@ class ExecutionRun {
     for (const timer of this.timers.values()) clearTimeout(timer);
     let status: ExecutionRecord['status'];
     let error: Json = null;
-    // Cancelled without rollback, it stays cancelled when what was under way was all that was left.
-    if (complete && !this.draining) status = 'terminated';
+    // Cancelled, it stays cancelled when what was under way was all that was left, as Cloudify's
+    // graph raises the cancel at its next turn whatever is left.
+    if (complete && !this.draining && this.stop !== 'cancel') status = 'terminated';
     else if (this.stop === 'interrupt' || this.stop === 'interrupt-now') {
       status = 'interrupted';
       error = this.interruptedError() as unknown as Json;
