@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -128,6 +128,11 @@ describe('plugin host: operations run in worker processes', () => {
     assert.equal(result.status, 'terminated', JSON.stringify(result.error));
     const [instance] = await store.listInstances('dep');
     assert.notEqual(instance!.runtimeProperties.pid, process.pid);
+    // Where util-linux's chrt is, the worker runs as SCHED_BATCH (policy 3; 0 is SCHED_OTHER), so
+    // that waking it does not take the engine's processor from the engine in mid-turn.
+    const stat = readFileSync(`/proc/${instance!.runtimeProperties.pid}/stat`, 'utf8');
+    const policy = Number(stat.replace(/^.*\) /s, '').split(' ')[38]);
+    assert.equal(policy, ['/usr/bin/chrt', '/bin/chrt'].some((path) => existsSync(path)) ? 3 : 0);
     assert.deepEqual(instance!.runtimeProperties.nested, { value: 7 });
     assert.equal(instance!.runtimeProperties.after, true);
     const logs = events.filter((e) => e.type === 'log').map((e) => e.message);
